@@ -1,0 +1,81 @@
+"""journeylab: a Jupyter research workbench for customer-journey analytics.
+
+The public surface is small. Loaders (``load_events``, ``load_assignments``,
+``load_feedback``, ``load_spend``, ``load_transactions``) return validated,
+canonical tables with a quality report; the analysis modules
+(``journeys``, ``funnel``, ``flows``, ``journey_map``, ``attribution``,
+``experiments``, ``retention``, ``clv``, ``voice``) return result objects;
+``datasets.make_sample`` builds the seeded sample every notebook can run on.
+
+Submodules are imported on first use, so ``import journeylab`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from journeylab.schema import (
+    DataError,
+    JourneylabError,
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY_ATTRIBUTES = {
+    "load_events": "journeylab.io",
+    "load_assignments": "journeylab.io",
+    "load_feedback": "journeylab.io",
+    "load_spend": "journeylab.io",
+    "load_transactions": "journeylab.io",
+    "LoadedTable": "journeylab.io",
+    "QualityReport": "journeylab.io",
+    "make_sample": "journeylab.datasets",
+}
+
+_SUBMODULES = {
+    "attribution",
+    "cli",
+    "clv",
+    "datasets",
+    "experiments",
+    "flows",
+    "funnel",
+    "io",
+    "journey_map",
+    "journeys",
+    "privacy",
+    "reports",
+    "results",
+    "retention",
+    "schema",
+    "stages",
+    "viz",
+    "voice",
+    "widgets",
+}
+
+__all__ = [
+    "DataError",
+    "JourneylabError",
+    "NotComputableError",
+    "ParameterError",
+    "SchemaError",
+    "__version__",
+    *_LAZY_ATTRIBUTES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRIBUTES:
+        return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"journeylab.{name}")
+    raise AttributeError(f"module 'journeylab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_ATTRIBUTES) | _SUBMODULES)

@@ -1,0 +1,151 @@
+"""The result-object convention and the house number formats.
+
+Every analysis returns a :class:`Result`: ``to_frame()`` gives the numbers
+(tidy), ``summary()`` a short plain-language text, ``_repr_html_()`` renders
+it in a notebook and in exported HTML, and ``plot(ax=None)`` draws it on the
+given matplotlib axes and returns them.
+
+Number formats are fixed here so every table and sentence reads the same:
+percentages with one decimal, relative effects as ``+12.3%``, three
+significant digits elsewhere, intervals as ``[lo, hi]``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["Result", "fmt_num", "fmt_pct", "fmt_pp", "fmt_ci", "fmt_p", "fmt_money"]
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA
+
+
+def fmt_num(x: float | None, digits: int = 3) -> str:
+    """Format with ``digits`` significant digits and thousands separators.
+
+    Examples
+    --------
+    >>> fmt_num(12345.678)
+    '12,346'
+    >>> fmt_num(0.012345)
+    '0.0123'
+    """
+    if _missing(x):
+        return "–"
+    x = float(x)
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    magnitude = math.floor(math.log10(abs(x)))
+    decimals = max(digits - 1 - magnitude, 0)
+    return f"{x:,.{decimals}f}"
+
+
+def fmt_pct(x: float | None, decimals: int = 1, signed: bool = False) -> str:
+    """Format a proportion as a percentage (``0.312 -> '31.2%'``).
+
+    Examples
+    --------
+    >>> fmt_pct(0.3125)
+    '31.2%'
+    >>> fmt_pct(0.05, signed=True)
+    '+5.0%'
+    """
+    if _missing(x):
+        return "–"
+    sign = "+" if signed else ""
+    return f"{float(x) * 100:{sign}.{decimals}f}%"
+
+
+def fmt_pp(x: float | None, decimals: int = 1) -> str:
+    """Format a difference of proportions in percentage points (``+1.8 pp``)."""
+    if _missing(x):
+        return "–"
+    return f"{float(x) * 100:+.{decimals}f} pp"
+
+
+def fmt_ci(low: float | None, high: float | None, fmt=fmt_num) -> str:
+    """Format an interval as ``[lo, hi]`` with the given number formatter.
+
+    Examples
+    --------
+    >>> fmt_ci(0.1, 0.25, fmt_pct)
+    '[10.0%, 25.0%]'
+    """
+    return f"[{fmt(low)}, {fmt(high)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    """Format a p-value: three significant digits, ``< 0.0001`` below that.
+
+    Examples
+    --------
+    >>> fmt_p(0.0123456)
+    '0.0123'
+    >>> fmt_p(1e-9)
+    '< 0.0001'
+    """
+    if _missing(p):
+        return "–"
+    if p < 1e-4:
+        return "< 0.0001"
+    return fmt_num(p, 3)
+
+
+def fmt_money(x: float | None, currency: str = "$") -> str:
+    """Format an amount of money with thousands separators (``$12,345``)."""
+    if _missing(x):
+        return "–"
+    x = float(x)
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    return f"{sign}{currency}{x:,.0f}" if x >= 100 else f"{sign}{currency}{x:,.2f}"
+
+
+class Result:
+    """Base class of analysis results.
+
+    Subclasses implement :meth:`to_frame`, :meth:`summary` and usually
+    :meth:`plot`; the HTML rendering combines the summary with a formatted
+    table. ``title`` names the analysis in headings.
+    """
+
+    title: str = "Result"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        """Return a short plain-language description of what was found."""
+        raise NotImplementedError
+
+    def plot(self, ax=None):
+        """Draw the result on ``ax`` (a new figure if None) and return the axes."""
+        raise NotImplementedError(f"{type(self).__name__} has no plot")
+
+    def display_frame(self) -> pd.DataFrame:
+        """The table shown in HTML; override to format numbers for readers."""
+        return self.to_frame()
+
+    def _repr_html_(self) -> str:
+        frame = self.display_frame()
+        summary = html.escape(self.summary()).replace("\n", "<br>")
+        table = frame.to_html(
+            index=not isinstance(frame.index, pd.RangeIndex),
+            float_format=lambda v: fmt_num(v),
+            na_rep="–",
+            border=0,
+            classes="jl-table",
+        )
+        return (
+            f'<div class="jl-result"><h4>{html.escape(self.title)}</h4>'
+            f'<p class="jl-summary">{summary}</p>{table}</div>'
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>\n{self.summary()}"

@@ -1,0 +1,212 @@
+"""Canonical columns, errors and argument checks shared by every module.
+
+Every loader maps source columns onto the canonical names below (the data
+contract); every error raised on user input is one of the exception classes
+here, with structured fields a caller can inspect, and a message that says
+what is wrong, where, and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "ASSIGNMENT_COLUMNS",
+    "FEEDBACK_COLUMNS",
+    "SPEND_COLUMNS",
+    "TRANSACTION_COLUMNS",
+    "JourneylabError",
+    "SchemaError",
+    "DataError",
+    "ParameterError",
+    "NotComputableError",
+    "did_you_mean",
+    "require_columns",
+    "check_in",
+    "check_range",
+    "format_rows",
+]
+
+#: Canonical columns per table: ``required`` must be present after the
+#: ``columns=`` mapping, ``optional`` are recognised and typed when present.
+EVENT_COLUMNS = {
+    "required": ("user_id", "timestamp", "event"),
+    "optional": ("channel", "value", "session_id"),
+}
+ASSIGNMENT_COLUMNS = {
+    "required": ("user_id", "variant"),
+    "optional": ("assigned_at",),
+}
+FEEDBACK_COLUMNS = {
+    "required": ("timestamp", "score"),
+    "optional": ("user_id", "touchpoint", "text", "stage"),
+}
+SPEND_COLUMNS = {
+    "required": ("channel", "date", "cost"),
+    "optional": ("campaign",),
+}
+TRANSACTION_COLUMNS = {
+    "required": ("user_id", "timestamp", "value"),
+    "optional": ("order_id", "channel"),
+}
+
+
+class JourneylabError(Exception):
+    """Base class of every error journeylab raises on purpose."""
+
+
+class SchemaError(JourneylabError, ValueError):
+    """A table does not have the columns or types the data contract requires.
+
+    Attributes
+    ----------
+    source : str or None
+        The file, table or object the data came from.
+    column : str or None
+        The offending column, when one is at fault.
+    missing_columns : tuple of str
+        Required columns that are absent.
+    rows : list
+        Positions (0-based, in source order) of the first offending rows.
+    hint : str or None
+        What to do about it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        column: str | None = None,
+        missing_columns: Sequence[str] = (),
+        rows: Sequence[Any] = (),
+        hint: str | None = None,
+    ) -> None:
+        self.source = source
+        self.column = column
+        self.missing_columns = tuple(missing_columns)
+        self.rows = list(rows)
+        self.hint = hint
+        parts = [message]
+        if source:
+            parts.append(f"source: {source}")
+        if column:
+            parts.append(f"column: {column!r}")
+        if self.rows:
+            parts.append(f"first offending rows: {format_rows(self.rows)}")
+        if hint:
+            parts.append(f"what to do: {hint}")
+        super().__init__("\n  ".join(parts))
+
+
+class DataError(SchemaError):
+    """Values in a column are invalid (wrong type, negative counts, NaN ...)."""
+
+
+class ParameterError(JourneylabError, ValueError):
+    """An argument or report parameter has an invalid value or name."""
+
+
+class NotComputableError(JourneylabError, ArithmeticError):
+    """A statistic cannot be computed from the data given (with the reason)."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a ``" (did you mean 'x'?)"`` hint for the closest candidate, or ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("userid", ["user_id", "timestamp"])
+    " (did you mean 'user_id'?)"
+    """
+    candidates = [str(c) for c in candidates]
+    lowered = {c.lower().replace("-", "_").replace(" ", "_"): c for c in candidates}
+    key = str(name).lower().replace("-", "_").replace(" ", "_")
+    if key in lowered:
+        return f" (did you mean {lowered[key]!r}?)"
+    match = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[match[0]]!r}?)" if match else ""
+
+
+def format_rows(rows: Sequence[Any], limit: int = 5) -> str:
+    """Format the first ``limit`` row labels for a message."""
+    shown = ", ".join(str(r) for r in list(rows)[:limit])
+    more = len(rows) - limit
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def require_columns(
+    frame: pd.DataFrame,
+    required: Iterable[str],
+    *,
+    source: str | None = None,
+    what: str = "table",
+) -> None:
+    """Raise :class:`SchemaError` naming each missing column and its closest match.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table to check.
+    required : iterable of str
+        Column names that must be present.
+    source : str, optional
+        Where the table came from, for the message.
+    what : str
+        What the table is ("events", "assignments" ...), for the message.
+    """
+    present = [str(c) for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if not missing:
+        return
+    hints = [f"{c!r}{did_you_mean(c, present)}" for c in missing]
+    raise SchemaError(
+        f"The {what} table lacks required column(s): {', '.join(hints)}. "
+        f"Columns present: {present}.",
+        source=source,
+        column=missing[0],
+        missing_columns=missing,
+        hint="map your column names onto the canonical ones with "
+        "columns={'your_name': '" + missing[0] + "'}.",
+    )
+
+
+def check_in(name: str, value: Any, allowed: Iterable[Any]) -> None:
+    """Raise :class:`ParameterError` unless ``value`` is one of ``allowed``.
+
+    Examples
+    --------
+    >>> check_in("grain", "user", ["user", "session"])
+    """
+    allowed = list(allowed)
+    if value not in allowed:
+        hint = did_you_mean(str(value), [str(a) for a in allowed])
+        raise ParameterError(f"{name} == {value!r}, must be one of {allowed}{hint}.")
+
+
+def check_range(
+    name: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = False,
+    high_inclusive: bool = False,
+) -> None:
+    """Raise :class:`ParameterError` if ``value`` lies outside the given bounds.
+
+    Examples
+    --------
+    >>> check_range("alpha", 0.05, low=0, high=1)
+    """
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ParameterError(f"{name} == {value!r}, must be {op} {low}.")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise ParameterError(f"{name} == {value!r}, must be {op} {high}.")

@@ -1,0 +1,35 @@
+"""Shared fixtures: paths to the real public datasets and a small seeded sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+#: The real public datasets live beside the repository, in ../shared/data
+#: (override with JOURNEYLAB_SHARED_DATA). They are never copied into the repo.
+SHARED_DATA = Path(os.environ.get("JOURNEYLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_file(*parts: str) -> Path:
+    """Path to a file of ../shared/data, skipping the test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"real dataset {path} not found: these tests need ../shared/data beside the "
+            "repository (or JOURNEYLAB_SHARED_DATA pointing at it)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ../shared/data folder; skips when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real datasets not found at {SHARED_DATA}: ../shared/data is needed")
+    return SHARED_DATA
