@@ -33,3 +33,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA}: ../shared/data is needed")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The default-size seeded sample (20,000 users, six months)."""
+    from journeylab.datasets import make_sample
+
+    return make_sample(seed=2026, n_users=20_000)
+
+
+@pytest.fixture(scope="session")
+def small_sample():
+    """A small seeded sample (3,000 users) for quick structural tests."""
+    from journeylab.datasets import make_sample
+
+    return make_sample(seed=7, n_users=3_000)
