@@ -28,7 +28,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -243,6 +243,41 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
         out = con.execute(sql).df()
     out["stage_idx"] = out["stage_idx"].astype(int)
     return out
+
+
+def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series) -> pd.DataFrame:
+    """Per user with a "from" event: its first time and the first "to" event at or after it.
+
+    Returns columns ``user_id``, ``first_ts``, ``next_ts`` (NaT when no "to"
+    event follows in ``frame``).
+    """
+    ev = pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype(str),
+            "ts": frame["timestamp"],
+            "is_from": np.asarray(from_mask, dtype=bool),
+            "is_to": np.asarray(to_mask, dtype=bool),
+        }
+    )
+    ev = ev.loc[ev["is_from"] | ev["is_to"]]
+    sql = """
+        WITH firsts AS (SELECT user_id, min(ts) AS first_ts FROM ev WHERE is_from GROUP BY user_id)
+        SELECT f.user_id, f.first_ts, min(e.ts) AS next_ts
+        FROM firsts f
+        LEFT JOIN ev e ON e.user_id = f.user_id AND e.is_to AND e.ts >= f.first_ts
+        GROUP BY f.user_id, f.first_ts
+    """
+    with duckdb.connect() as con:
+        con.register("ev", ev)
+        return con.execute(sql).df()
+
+
+def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
+    """Boolean mask of the rows whose event matches one of ``patterns`` (names or shell patterns)."""
+    patterns = list(patterns)
+    distinct = pd.unique(frame["event"].dropna())
+    members = [e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in patterns)]
+    return frame["event"].isin(members)
 
 
 def wilson(successes: np.ndarray, trials: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
