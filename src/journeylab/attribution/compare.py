@@ -1,0 +1,596 @@
+"""``attribute``: every attribution model on one path table, compared.
+
+The models share one canonical path table (see
+:mod:`journeylab.attribution.paths`), so they credit the same channels from
+the same journeys; the result lines them up per channel, with bootstrap
+intervals, ranking uncertainty, sequence (transition) credit from the Markov
+chain and, given a spend table, CPA / ROAS per model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from journeylab.attribution import bootstrap as boot
+from journeylab.attribution.economics import (
+    ASSUMPTION,
+    economics_table,
+    reallocation,
+    spend_per_channel,
+)
+from journeylab.attribution.heuristics import (
+    DEFAULT_DIRECT,
+    distinct_channels,
+    journey_values,
+    share_matrix,
+    time_decay_shares,
+)
+from journeylab.attribution.markov import MarkovChain
+from journeylab.attribution.paths import (
+    PathTable,
+    is_touch_frame,
+    read_path_table,
+    touches_to_path_table,
+)
+from journeylab.attribution.shapley import shapley as shapley_credit
+from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
+from journeylab.schema import ParameterError, check_range, did_you_mean
+
+__all__ = ["MODELS", "DEFAULT_MODELS", "AttributionResult", "attribute"]
+
+#: Every model name ``attribute`` accepts.
+MODELS: tuple[str, ...] = (
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "position",
+    "time_decay",
+    "markov",
+    "shapley",
+)
+#: The models run when none are named.
+DEFAULT_MODELS: tuple[str, ...] = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "position",
+    "markov",
+    "shapley",
+)
+LABELS = {
+    "first_touch": "first touch",
+    "last_touch": "last touch",
+    "last_non_direct": "last non-direct",
+    "linear": "linear",
+    "position": "position-based",
+    "time_decay": "time-decay",
+    "markov": "Markov",
+    "shapley": "Shapley",
+}
+_SHARE_MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position")
+
+
+def _check_models(models: Iterable[str] | str) -> list[str]:
+    if isinstance(models, str):
+        models = [models]
+    out = []
+    for m in models:
+        if m not in MODELS:
+            raise ParameterError(
+                f"model == {m!r}, must be one of {list(MODELS)}{did_you_mean(str(m), MODELS)}."
+            )
+        if m not in out:
+            out.append(m)
+    if not out:
+        raise ParameterError("models is empty; name at least one model.")
+    return out
+
+
+def _touch_frame(paths: Any) -> pd.DataFrame | None:
+    """The touch-level frame behind ``paths``, when there is one."""
+    if hasattr(paths, "touches") and hasattr(paths, "journeys"):
+        j = paths.journeys
+        if "censored" in j.columns:
+            j = j[~j["censored"].astype(bool)]
+        cols = [c for c in ("journey_id", "converted", "value", "conversion_time") if c in j]
+        return paths.touches.drop(columns=[c for c in cols if c != "journey_id"], errors="ignore").merge(
+            j[cols], on="journey_id", how="inner"
+        )
+    if is_touch_frame(paths):
+        return paths
+    return None
+
+
+def attribute(
+    paths: Any,
+    models: Sequence[str] | str = DEFAULT_MODELS,
+    *,
+    order: int = 1,
+    value: bool = False,
+    n_boot: int = 0,
+    seed: int = 0,
+    spend: pd.DataFrame | None = None,
+    level: float = 0.95,
+    collapse_repeats: bool = True,
+    empty_paths: Literal["error", "direct"] = "error",
+    direct: str | Iterable[str] = DEFAULT_DIRECT,
+    position_weights: tuple[float, float, float] = (0.4, 0.2, 0.4),
+    half_life: float | str | pd.Timedelta = 7.0,
+    shapley_method: Literal["exact", "enumerate", "permutation"] = "exact",
+    n_permutations: int = 2_000,
+    top_transitions: int = 10,
+    path: str = "path",
+    conversions: str = "conversions",
+    value_column: str | None = "value",
+    non_conversions: str | None = "non_conversions",
+    separator: str = ">",
+) -> AttributionResult:
+    """Credit conversions (or value) to channels under several models, with uncertainty.
+
+    Parameters
+    ----------
+    paths : DataFrame, PathTable or Journeys
+        A path table (``path`` tuples, ``conversions``, ``value``,
+        ``non_conversions`` — as :func:`journeylab.journeys.path_table`
+        returns), a ChannelAttribution-style table (string paths; give the
+        column names and ``separator``), a touch-level frame (``journey_id``,
+        ``timestamp``, ``channel``, ``converted``, ``value``,
+        ``conversion_time``) or a :class:`journeylab.journeys.Journeys`.
+        Touch-level input is needed for ``"time_decay"``.
+    models : list of str
+        Any of :data:`MODELS`.
+    order : int
+        Markov order (1–4).
+    value : bool
+        Make value (not conversions) the headline credit of ``to_frame()``;
+        both are always computed.
+    n_boot : int
+        Bootstrap replicates (0 = none). Journeys are resampled.
+    seed : int
+        Seed of the bootstrap and of Shapley permutation sampling.
+    spend : DataFrame, optional
+        ``channel``, ``date``, ``cost``: adds CPA, ROAS and marginal returns.
+    level : float
+        Confidence level of intervals and of the ranking comparison.
+    collapse_repeats, empty_paths, separator, path, conversions, value_column, non_conversions
+        How the path table is read (see :func:`~journeylab.attribution.paths.read_path_table`).
+    direct : str or list of str
+        Channel name(s) the last-non-direct rule skips.
+    position_weights : (first, middle, last)
+        Shares of the position-based rule (default 40/20/40).
+    half_life : float (days), str or Timedelta
+        Half-life of the time-decay rule.
+    shapley_method : {"exact", "enumerate", "permutation"}
+        See :func:`journeylab.attribution.shapley.shapley`.
+    n_permutations : int
+        Permutations for ``shapley_method="permutation"``.
+    top_transitions : int
+        How many transitions the sequence-credit table keeps.
+
+    Returns
+    -------
+    AttributionResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> paths = pd.DataFrame({"path": [("A", "B"), ("B",), ("A",)], "conversions": [10, 2, 1],
+    ...                       "value": [100.0, 20.0, 10.0], "non_conversions": [5, 8, 9]})
+    >>> r = attribute(paths, ["first_touch", "last_touch", "markov"])
+    >>> r.to_frame()["first_touch"].to_dict()
+    {'A': 11.0, 'B': 2.0}
+    """
+    model_list = _check_models(models)
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ParameterError(f"n_boot == {n_boot!r}, must be a whole number >= 0.")
+    check_range("level", level, low=0, high=1)
+    touches = _touch_frame(paths)
+    if "time_decay" in model_list and touches is None:
+        raise ParameterError(
+            "model 'time_decay' needs touch timestamps: pass a touch-level frame "
+            "(journey_id, timestamp, channel, converted, value, conversion_time) or a "
+            "Journeys object instead of a path table."
+        )
+    read = dict(
+        path=path,
+        conversions=conversions,
+        value=value_column,
+        non_conversions=non_conversions,
+        separator=separator,
+        collapse_repeats=collapse_repeats,
+        empty_paths=empty_paths,
+    )
+    if isinstance(paths, PathTable):
+        table = paths
+    elif hasattr(paths, "path_table") and hasattr(paths, "touches"):
+        table = read_path_table(paths.path_table(collapse_repeats=collapse_repeats), **{
+            **read, "path": "path", "conversions": "conversions", "value": "value",
+            "non_conversions": "non_conversions"})
+    elif touches is not None:
+        table = read_path_table(touches_to_path_table(touches), **{
+            **read, "path": "path", "conversions": "conversions", "value": "value",
+            "non_conversions": "non_conversions"})
+    else:
+        table = read_path_table(paths, **read)
+
+    channels = list(table.channels)
+    credit: dict[str, np.ndarray] = {}
+    value_credit: dict[str, np.ndarray] = {}
+    shares = {}
+    for m in model_list:
+        if m in _SHARE_MODELS:
+            w = share_matrix(table, m, direct=direct, position_weights=position_weights)
+            shares[m] = w
+            credit[m] = w.T @ table.conversions
+            value_credit[m] = w.T @ table.value
+    chain = None
+    if "markov" in model_list:
+        chain = MarkovChain(order=order).fit(table)
+        credit["markov"] = chain.credit_.to_numpy()
+        value_credit["markov"] = chain.value_credit_.to_numpy()
+    shapley_se = None
+    if "shapley" in model_list:
+        sc = shapley_credit(table, method=shapley_method, n_permutations=n_permutations, seed=seed)
+        sv = shapley_credit(
+            table, value=True, method=shapley_method, n_permutations=n_permutations, seed=seed
+        )
+        credit["shapley"] = sc["credit"].to_numpy()
+        value_credit["shapley"] = sv["credit"].to_numpy()
+        shapley_se = (sc["standard_error"], sv["standard_error"])
+        # Bootstrap the exact Shapley value (the permutation estimate targets it).
+        shares["shapley"] = distinct_channels(table)
+    td = None
+    if "time_decay" in model_list:
+        td_shares, td_channels = time_decay_shares(touches, half_life)
+        ids = td_shares.attrs["journey_ids"]
+        vals = journey_values(touches, ids) if "value" in touches.columns else np.zeros(len(ids))
+        code = np.array([channels.index(c) if c in channels else -1 for c in td_channels])
+        if (code < 0).any():
+            missing = [c for c, k in zip(td_channels, code, strict=True) if k < 0]
+            raise ParameterError(f"time-decay channels {missing} are not in the path table.")
+        ch = code[td_shares["channel"].to_numpy()]
+        jn = td_shares["journey"].to_numpy()
+        sh = td_shares["share"].to_numpy()
+        credit["time_decay"] = np.bincount(ch, weights=sh, minlength=len(channels))
+        value_credit["time_decay"] = np.bincount(ch, weights=sh * vals[jn], minlength=len(channels))
+        td = (ch, jn, sh, vals, len(ids))
+
+    replicates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if n_boot > 0:
+        replicates = boot.bootstrap_credit(
+            table, shares={k: v for k, v in shares.items()}, chain=chain, n_boot=n_boot, seed=seed
+        )
+        if td is not None:
+            replicates["time_decay"] = _bootstrap_time_decay(table, td, n_boot, seed, len(channels))
+
+    index = pd.Index(channels, name="channel")
+    credit_frame = pd.DataFrame({m: credit[m] for m in model_list}, index=index)
+    value_frame = pd.DataFrame({m: value_credit[m] for m in model_list}, index=index)
+    econ = None
+    if spend is not None:
+        econ = economics_table(credit_frame, value_frame, spend_per_channel(spend))
+    return AttributionResult(
+        table=table,
+        models=model_list,
+        credit=credit_frame,
+        value_credit=value_frame,
+        value=value,
+        replicates=replicates,
+        level=level,
+        n_boot=n_boot,
+        seed=seed,
+        chain=chain,
+        transitions=chain.transition_effects(top=top_transitions) if chain is not None else None,
+        shapley_se=shapley_se,
+        shapley_method=shapley_method,
+        economics=econ,
+        settings=dict(order=order, position_weights=tuple(position_weights),
+                      half_life=half_life, direct=direct, collapse_repeats=collapse_repeats),
+    )
+
+
+def _bootstrap_time_decay(table: PathTable, td, n_boot: int, seed: int, n_channels: int):
+    """Resample journeys for time-decay: converting journeys drawn from all journeys."""
+    ch, jn, sh, vals, n_conv = td
+    rng = np.random.default_rng([seed, 1])
+    total = int(round(table.journeys.sum()))
+    c = np.zeros((n_boot, n_channels))
+    v = np.zeros_like(c)
+    if n_conv == 0 or total == 0:
+        return c, v
+    draws = rng.binomial(total, min(n_conv / total, 1.0), size=n_boot)
+    for b in range(n_boot):
+        w = rng.multinomial(draws[b], np.full(n_conv, 1.0 / n_conv)).astype(float)
+        c[b] = np.bincount(ch, weights=sh * w[jn], minlength=n_channels)
+        v[b] = np.bincount(ch, weights=sh * w[jn] * vals[jn], minlength=n_channels)
+    return c, v
+
+
+class AttributionResult(Result):
+    """Credit per channel under each model, with intervals and comparisons.
+
+    Attributes
+    ----------
+    credit, value_credit : pandas.DataFrame
+        Channels × models: credited conversions and credited value.
+    chain : MarkovChain or None
+        The fitted chain (``removal_effects_``, ``transition_matrix_`` …).
+    transitions : pandas.DataFrame or None
+        Top transitions by removal effect (sequence credit).
+    economics : pandas.DataFrame or None
+        CPA, ROAS and marginal returns per (model, channel) when spend was given.
+    """
+
+    title = "Attribution"
+
+    def __init__(self, **kw: Any) -> None:
+        self.table: PathTable = kw["table"]
+        self.models: list[str] = kw["models"]
+        self.credit: pd.DataFrame = kw["credit"]
+        self.value_credit: pd.DataFrame = kw["value_credit"]
+        self.value: bool = kw["value"]
+        self.replicates = kw["replicates"]
+        self.level: float = kw["level"]
+        self.n_boot: int = kw["n_boot"]
+        self.seed: int = kw["seed"]
+        self.chain: MarkovChain | None = kw["chain"]
+        self.transitions: pd.DataFrame | None = kw["transitions"]
+        self.shapley_se = kw["shapley_se"]
+        self.shapley_method = kw["shapley_method"]
+        self.economics: pd.DataFrame | None = kw["economics"]
+        self.settings: dict[str, Any] = kw["settings"]
+
+    # -- numbers -----------------------------------------------------------------------
+    @property
+    def headline(self) -> pd.DataFrame:
+        """The credit shown by :meth:`to_frame` (value when ``value=True``)."""
+        return self.value_credit if self.value else self.credit
+
+    def _reps(self, model: str) -> np.ndarray | None:
+        r = self.replicates.get(model)
+        return None if r is None else r[1 if self.value else 0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per channel, one column per model, plus ``<model>_ci_low/_ci_high``.
+
+        Credited conversions (credited value when ``value=True``).
+        """
+        out = self.headline.copy()
+        for m in self.models:
+            reps = self._reps(m)
+            if reps is not None:
+                low, high = boot.percentile_interval(reps, self.level)
+                out[f"{m}_ci_low"] = low
+                out[f"{m}_ci_high"] = high
+        return out
+
+    @property
+    def removal_effects(self) -> pd.Series | None:
+        """Markov removal effects per channel (None without the Markov model)."""
+        if self.chain is None:
+            return None
+        return self.chain.value_removal_effects_ if self.value else self.chain.removal_effects_
+
+    def rank_probabilities(self, model: str) -> pd.DataFrame:
+        """Probability each channel holds each rank under ``model`` (needs ``n_boot``)."""
+        reps = self._reps(model)
+        if reps is None:
+            raise ParameterError(
+                f"no bootstrap replicates for model {model!r}: call attribute(..., n_boot=200)."
+            )
+        return boot.rank_probabilities(reps, list(self.credit.index))
+
+    def indistinguishable(self, model: str) -> pd.DataFrame:
+        """Channel pairs whose order under ``model`` the bootstrap cannot settle."""
+        reps = self._reps(model)
+        if reps is None:
+            raise ParameterError(
+                f"no bootstrap replicates for model {model!r}: call attribute(..., n_boot=200)."
+            )
+        return boot.indistinguishable_pairs(
+            reps, list(self.credit.index), self.headline[model].to_numpy(), self.level
+        )
+
+    def reallocation(self) -> pd.DataFrame | None:
+        """Per model, the channel to grow and to trim at the margin (needs spend)."""
+        if self.economics is None:
+            return None
+        by = "value_per_unit" if self.value else "conversions_per_1000"
+        return reallocation(self.economics, by=by)
+
+    # -- words -------------------------------------------------------------------------
+    def summary(self) -> str:
+        """Where the models agree and disagree, and why, with the uncertainty."""
+        t = self.table
+        frame = self.headline
+        total_conv = float(t.conversions.sum())
+        total = float(t.value.sum()) if self.value else total_conv
+        what = "value" if self.value else "conversions"
+        fmt = fmt_money if self.value else fmt_num
+        lines = [
+            f"{fmt_num(float(t.journeys.sum()))} journeys over {t.n_paths:,} distinct paths and "
+            f"{len(t.channels)} channels: {fmt_num(total_conv)} conversions "
+            f"(value {fmt_money(float(t.value.sum()))}). Credited: {what}."
+        ]
+        if total <= 0:
+            lines.append(f"No {what} to credit: every model gives every channel 0.")
+            return "\n".join(lines)
+        tops = {m: frame[m].idxmax() for m in self.models}
+        if len(set(tops.values())) == 1:
+            ch = next(iter(tops.values()))
+            lines.append(
+                f"All {len(self.models)} models credit {ch} most "
+                f"({', '.join(f'{LABELS[m]} {fmt_pct(frame.at[ch, m] / total)}' for m in self.models)})."
+            )
+        else:
+            lines.append(
+                "The models disagree on the top channel: "
+                + "; ".join(f"{LABELS[m]} → {c}" for m, c in tops.items())
+                + "."
+            )
+        share = frame / total
+        spread = (share.max(axis=1) - share.min(axis=1)).sort_values(ascending=False)
+        for ch in spread.index[:2]:
+            if spread[ch] < 0.05 or len(self.models) < 2:
+                break
+            hi, lo = share.loc[ch].idxmax(), share.loc[ch].idxmin()
+            reason = self._why(ch, hi, lo)
+            lines.append(
+                f"{ch}: {fmt_pct(share.at[ch, hi])} of {what} under {LABELS[hi]} vs "
+                f"{fmt_pct(share.at[ch, lo])} under {LABELS[lo]}{reason}."
+            )
+        lines += self._only_null_text()
+        lines += self._uncertainty_text(fmt)
+        if self.transitions is not None and len(self.transitions):
+            top = self.transitions.head(3)
+            lines.append(
+                "Sequence credit (Markov): removing the transition "
+                + ", ".join(
+                    f"{r.transition} loses {fmt_pct(r.removal_effect)}" for r in top.itertuples()
+                )
+                + " of conversions."
+            )
+        if "shapley" in self.models:
+            if self.shapley_method == "permutation" and self.shapley_se is not None:
+                se = self.shapley_se[1 if self.value else 0]
+                lines.append(
+                    f"Shapley by permutation sampling: standard error up to {fmt_num(float(se.max()))} "
+                    f"{what} per channel."
+                )
+            lines.append(
+                "Shapley here is the set-based game (v(S) = conversions of journeys whose "
+                "channels all lie in S); its exact value splits each journey equally over its "
+                "distinct channels, so it ignores touch order and gives nothing to channels "
+                "seen only in non-converting journeys."
+            )
+        lines += self._economics_text()
+        if t.notes:
+            lines.append("Input: " + " ".join(t.notes))
+        return "\n".join(lines)
+
+    def _why(self, channel: str, hi: str, lo: str) -> str:
+        c = self.headline
+        if {"first_touch", "last_touch"} <= set(c.columns):
+            f, la = c.at[channel, "first_touch"], c.at[channel, "last_touch"]
+            if f > 1.5 * la:
+                return " — it opens journeys more often than it closes them"
+            if la > 1.5 * f:
+                return " — it closes journeys more often than it opens them"
+        if hi == "markov" or lo == "markov":
+            return " — Markov credits channels by how many converting walks pass through them"
+        return ""
+
+    def _only_null_text(self) -> list[str]:
+        t = self.table
+        seen_conv = np.zeros(len(t.channels), dtype=bool)
+        for p, c in zip(t.paths, t.conversions, strict=True):
+            if c > 0:
+                seen_conv[list(p)] = True
+        out = []
+        for i in np.flatnonzero(~seen_conv):
+            ch = t.channels[i]
+            if "markov" in self.models and self.credit.at[ch, "markov"] > 0:
+                out.append(
+                    f"{ch} appears only in non-converting journeys: Markov gives it "
+                    f"{fmt_num(self.credit.at[ch, 'markov'])} conversions (it leads into states "
+                    "that convert elsewhere), Shapley and the rule-based models give it 0."
+                )
+            else:
+                out.append(f"{ch} appears only in non-converting journeys and earns no credit.")
+        return out
+
+    def _uncertainty_text(self, fmt) -> list[str]:
+        if not self.replicates:
+            return ["No intervals: pass n_boot (e.g. 200) for bootstrap intervals and ranking "
+                    "uncertainty."]
+        main = "markov" if "markov" in self.replicates else self.models[0]
+        f = self.to_frame()
+        lines = [
+            f"{LABELS[main]} credit with {fmt_pct(self.level, 0)} bootstrap intervals "
+            f"({self.n_boot} replicates, seed {self.seed}): "
+            + ", ".join(
+                f"{ch} {fmt(f.at[ch, main])} {fmt_ci(f.at[ch, main + '_ci_low'], f.at[ch, main + '_ci_high'], fmt)}"
+                for ch in f[main].sort_values(ascending=False).index
+            )
+            + "."
+        ]
+        for m in self.models:
+            if m not in self.replicates:
+                continue
+            pairs = self.indistinguishable(m)
+            if len(pairs):
+                shown = ", ".join(f"{a} vs {b}" for a, b in zip(pairs.higher, pairs.lower, strict=True))
+                lines.append(f"{LABELS[m]}: order not distinguishable for {shown}.")
+            else:
+                lines.append(f"{LABELS[m]}: every pair of channels is ranked apart.")
+        return lines
+
+    def _economics_text(self) -> list[str]:
+        if self.economics is None:
+            return []
+        re = self.reallocation()
+        lines = []
+        unit = "value per unit of spend" if self.value else "conversions per 1,000 of spend"
+        for r in re.itertuples():
+            lines.append(
+                f"Budget ({LABELS[r.model]}): {r.grow} returns {fmt_num(r.grow_return)} {unit}, "
+                f"{r.trim} {fmt_num(r.trim_return)} — move money from {r.trim} to {r.grow} first."
+            )
+        if len(re) and re["grow"].nunique() > 1:
+            lines.append("The models disagree on where the next unit of spend earns most.")
+        lines.append(ASSUMPTION)
+        return lines
+
+    # -- pictures ----------------------------------------------------------------------
+    def display_frame(self) -> pd.DataFrame:
+        """Credit per channel and model, with intervals as ``x [lo, hi]`` text."""
+        f = self.to_frame()
+        fmt = fmt_money if self.value else fmt_num
+        out = pd.DataFrame(index=f.index)
+        for m in self.models:
+            if f"{m}_ci_low" in f:
+                out[LABELS[m]] = [
+                    f"{fmt(v)} {fmt_ci(lo, hi, fmt)}"
+                    for v, lo, hi in zip(f[m], f[f"{m}_ci_low"], f[f"{m}_ci_high"], strict=True)
+                ]
+            else:
+                out[LABELS[m]] = [fmt(v) for v in f[m]]
+        return out
+
+    def plot(self, ax=None):
+        """Grouped bars: credit per channel under each model, with interval error bars."""
+        from journeylab.viz import PALETTE, new_axes
+
+        f = self.to_frame()
+        order = self.headline.mean(axis=1).sort_values(ascending=False).index
+        n_ch, n_m = len(order), len(self.models)
+        ax = new_axes(ax, figsize=(max(8.0, 0.9 * n_ch * max(n_m, 3) / 3 + 2), 4.8))
+        width = 0.8 / n_m
+        x = np.arange(n_ch)
+        for k, m in enumerate(self.models):
+            y = f.loc[order, m].to_numpy()
+            err = None
+            if f"{m}_ci_low" in f:
+                lo = f.loc[order, f"{m}_ci_low"].to_numpy()
+                hi = f.loc[order, f"{m}_ci_high"].to_numpy()
+                err = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+            ax.bar(
+                x + (k - (n_m - 1) / 2) * width, y, width=width * 0.95, yerr=err,
+                color=PALETTE[k % len(PALETTE)], label=LABELS[m],
+                error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.25"},
+            )
+        ax.set_xticks(x)
+        ax.set_xticklabels(order, rotation=30 if n_ch > 6 else 0, ha="right" if n_ch > 6 else "center")
+        ax.set_ylabel("credited value" if self.value else "credited conversions")
+        ci = f" ({fmt_pct(self.level, 0)} bootstrap intervals)" if self.replicates else ""
+        ax.set_title(f"Credit per channel by model{ci}")
+        ax.legend(ncols=min(n_m, 4), loc="upper right", fontsize=9)
+        ax.margins(y=0.15)
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return ax

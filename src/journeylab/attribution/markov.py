@@ -1,0 +1,392 @@
+"""Exact Markov-chain attribution (removal effects) of order 1 to 4.
+
+Each journey is a walk ``(start) → s1 → … → sn → (conversion | null)``. For
+order ``k`` a state is the tuple of the last ``k`` channels (shorter at the
+start of a path), so order 1 is the usual channel graph. Transition
+probabilities are the observed transition counts (weighted by journeys)
+divided by each state's outflow.
+
+The probability of eventually converting from every state solves the
+absorbing-chain system ``(I - Q) p = r`` (``Q``: transient-to-transient
+probabilities, ``r``: probability of converting next), solved exactly with
+sparse LU (:func:`scipy.sparse.linalg.spsolve`) — no simulation, so the
+answer does not move with a seed or with the row order.
+
+*Removal effect* of a channel: ``1 - P'(conversion) / P(conversion)`` where
+``P'`` is computed with every state containing the channel removed (walks
+that would enter it end in null). Credit shares the total conversions (or
+value) in proportion to the removal effects. The *value* chain uses the same
+walks with the reward of converting from a state equal to the mean value of
+the conversions that followed it, so its removal effects measure lost value.
+
+Note: a channel seen only in non-converting journeys can still earn Markov
+credit when it leads into states that convert in other journeys (its removal
+cuts those walks); Shapley and the rule-based models give it nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from journeylab.attribution.paths import PathTable, read_path_table
+from journeylab.schema import ParameterError, check_in
+
+__all__ = ["MarkovChain"]
+
+START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
+#: Below this many states a dense LU solve is faster than a sparse one; both are exact.
+_DENSE_LIMIT = 300
+
+
+def _solve(a: sp.csr_array, b: np.ndarray) -> np.ndarray:
+    if a.shape[0] <= _DENSE_LIMIT:
+        return sla.solve(a.toarray(), b)
+    x = spla.spsolve(a.tocsc(), b)
+    return x.reshape(b.shape)
+
+
+class MarkovChain:
+    """Absorbing Markov chain over journeys, with exact removal effects.
+
+    Parameters
+    ----------
+    order : int
+        1 to 4: how many previous channels a state remembers.
+    separator : str
+        Used in state labels of higher orders (``"A > B"``).
+
+    Attributes
+    ----------
+    states_ : list of str
+        ``"(start)"``, the transient states, ``"(conversion)"``, ``"(null)"``.
+    transition_matrix_ : scipy.sparse.csr_array
+        Row-stochastic transition probabilities between ``states_`` (absorbing
+        states loop on themselves).
+    conversion_probability_ : pandas.Series
+        Probability of eventually converting from each state.
+    removal_effects_ : pandas.Series
+        Per channel, ``1 - P'/P`` (in [0, 1]).
+    value_removal_effects_ : pandas.Series
+        The same on the value chain.
+    credit_, value_credit_ : pandas.Series
+        Total conversions (value) shared in proportion to the removal effects.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> paths = pd.DataFrame({"path": [("A", "B"), ("B",)], "conversions": [1, 0],
+    ...                       "value": [10.0, 0.0], "non_conversions": [0, 1]})
+    >>> MarkovChain(order=1).fit(paths).removal_effects_.round(3).to_dict()
+    {'A': 1.0, 'B': 1.0}
+    """
+
+    def __init__(self, order: int = 1, *, separator: str = " > ") -> None:
+        self.order = order
+        self.separator = separator
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, paths: PathTable | pd.DataFrame, **read_options: Any) -> MarkovChain:
+        """Build the chain from a path table and compute removal effects.
+
+        Parameters
+        ----------
+        paths : PathTable or pandas.DataFrame
+            A canonical :class:`PathTable` or a frame accepted by
+            :func:`~journeylab.attribution.paths.read_path_table` (options
+            such as ``separator=`` or ``collapse_repeats=`` are passed on).
+
+        Returns
+        -------
+        MarkovChain
+            ``self``, fitted.
+        """
+        check_in("order", self.order, [1, 2, 3, 4])
+        table = paths if isinstance(paths, PathTable) else read_path_table(paths, **read_options)
+        self.table_ = table
+        self._build(table)
+        self._fit_counts(table.conversions, table.value, table.non_conversions)
+        return self
+
+    def _build(self, table: PathTable) -> None:
+        """States and the path → edge incidence (independent of the counts)."""
+        k = self.order
+        index: dict[tuple[int, ...], int] = {}
+        src: list[int] = []
+        dst: list[int] = []
+        rows: list[int] = []
+        last = np.zeros(table.n_paths, dtype=np.int64)
+        for i, p in enumerate(table.paths):
+            prev = 0  # start
+            for j in range(len(p)):
+                state = p[max(0, j - k + 1) : j + 1]
+                s = index.get(state)
+                if s is None:
+                    s = index[state] = len(index) + 1
+                src.append(prev)
+                dst.append(s)
+                rows.append(i)
+                prev = s
+            last[i] = prev
+        n = len(index) + 1
+        tuples: list[tuple[int, ...]] = [()] * n
+        for t, s in index.items():
+            tuples[s] = t
+        src_a = np.asarray(src, dtype=np.int64)
+        dst_a = np.asarray(dst, dtype=np.int64)
+        # Distinct edges and how often each path walks them.
+        edge_id, edge_inverse = np.unique(src_a * n + dst_a, return_inverse=True)
+        self._n_states = n
+        self._state_tuples = tuples
+        self._edge_src = (edge_id // n).astype(np.int64)
+        self._edge_dst = (edge_id % n).astype(np.int64)
+        self._incidence = sp.csr_array(
+            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), edge_inverse.ravel())),
+            shape=(table.n_paths, len(edge_id)),
+        )
+        self._last = last
+        n_channels = len(table.channels)
+        contains = np.zeros((n_channels, n), dtype=bool)
+        for s, t in enumerate(tuples):
+            contains[list(t), s] = True
+        self._contains = contains
+        self._last_channel = np.array([t[-1] if t else -1 for t in tuples], dtype=np.int64)
+
+    def _system(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
+        """``I - Q`` (sparse), the rewards ``[r, r_value]`` and the edge probabilities."""
+        n = self._n_states
+        edge_weight = self._incidence.T @ (conv + null)
+        conv_in = np.bincount(self._last, weights=conv, minlength=n)
+        value_in = np.bincount(self._last, weights=value, minlength=n)
+        null_in = np.bincount(self._last, weights=null, minlength=n)
+        out = np.bincount(self._edge_src, weights=edge_weight, minlength=n) + conv_in + null_in
+        safe = np.where(out > 0, out, 1.0)
+        prob = edge_weight / safe[self._edge_src]
+        q = sp.csr_array((prob, (self._edge_src, self._edge_dst)), shape=(n, n))
+        rewards = np.column_stack([conv_in / safe, value_in / safe])
+        return q, rewards, (conv_in / safe, null_in / safe, prob)
+
+    def _removal(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
+        """Conversion probabilities and removal effects for the given counts."""
+        q, rewards, parts = self._system(conv, value, null)
+        n = self._n_states
+        if n <= _DENSE_LIMIT:
+            full, effects = self._removal_dense(conv[None], value[None], null[None])
+            return full[0], effects[0], q, parts
+        a = (sp.eye_array(n, format="csr") - q).tocsr()
+        full = _solve(a, rewards)
+        base = full[0]
+        n_channels = self._contains.shape[0]
+        effects = np.zeros((n_channels, 2))
+        for c in range(n_channels):
+            keep = np.flatnonzero(~self._contains[c])
+            x = _solve(a[keep][:, keep], rewards[keep])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                effects[c] = np.where(base > 0, 1.0 - x[0] / base, 0.0)
+        return full, np.clip(effects, 0.0, 1.0), q, parts
+
+    def _removal_dense(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
+        """Batched exact solves for small chains: counts are ``(B, n_paths)``.
+
+        Removing a channel zeroes its states' rows and columns of ``Q`` and their
+        rewards, which keeps every system the same size, so all replicates and
+        all removals go to LAPACK in one batched call.
+
+        Returns ``full`` (B, n_states, 2) and ``effects`` (B, n_channels, 2).
+        """
+        n = self._n_states
+        b_count = conv.shape[0]
+        walkers = conv + null
+        edge_weight = (self._incidence.T @ walkers.T).T
+        last = sp.csr_array(
+            (np.ones(len(self._last)), (np.arange(len(self._last)), self._last)),
+            shape=(len(self._last), n),
+        )
+        conv_in = (last.T @ conv.T).T
+        value_in = (last.T @ value.T).T
+        null_in = (last.T @ null.T).T
+        src = sp.csr_array(
+            (np.ones(len(self._edge_src)), (np.arange(len(self._edge_src)), self._edge_src)),
+            shape=(len(self._edge_src), n),
+        )
+        out = (src.T @ edge_weight.T).T + conv_in + null_in
+        safe = np.where(out > 0, out, 1.0)
+        q = np.zeros((b_count, n, n))
+        q[:, self._edge_src, self._edge_dst] = edge_weight / safe[:, self._edge_src]
+        rewards = np.stack([conv_in / safe, value_in / safe], axis=-1)
+        keep = np.vstack([np.ones((1, n), dtype=bool), ~self._contains]).astype(float)
+        n_sys = keep.shape[0]
+        eye = np.eye(n)
+        full = np.empty((b_count, n, 2))
+        effects = np.empty((b_count, n_sys - 1, 2))
+        chunk = max(1, int(2e7 // (n_sys * n * n)))
+        for lo in range(0, b_count, chunk):
+            hi = min(lo + chunk, b_count)
+            a = eye - q[lo:hi, None] * keep[None, :, :, None] * keep[None, :, None, :]
+            rhs = rewards[lo:hi, None] * keep[None, :, :, None]
+            x = np.linalg.solve(a, rhs)
+            base = x[:, 0, 0, :]
+            full[lo:hi] = x[:, 0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                effects[lo:hi] = np.where(
+                    base[:, None, :] > 0, 1.0 - x[:, 1:, 0, :] / base[:, None, :], 0.0
+                )
+        return full, np.clip(effects, 0.0, 1.0)
+
+    def _fit_counts(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray) -> None:
+        table = self.table_
+        full, effects, q, parts = self._removal(conv, value, null)
+        channels = pd.Index(table.channels, name="channel")
+        self.removal_effects_ = pd.Series(effects[:, 0], index=channels, name="removal_effect")
+        self.value_removal_effects_ = pd.Series(
+            effects[:, 1], index=channels, name="value_removal_effect"
+        )
+        self.credit_ = pd.Series(
+            _share(effects[:, 0], conv.sum()), index=channels, name="markov"
+        )
+        self.value_credit_ = pd.Series(
+            _share(effects[:, 1], value.sum()), index=channels, name="markov"
+        )
+        labels = [START] + [self._label(t) for t in self._state_tuples[1:]]
+        self.states_ = labels + [CONVERSION, NULL]
+        n = self._n_states
+        conv_p, null_p, _ = parts
+        absorbing = sp.csr_array(
+            (
+                np.concatenate([conv_p, null_p, [1.0, 1.0]]),
+                (
+                    np.concatenate([np.arange(n), np.arange(n), [n, n + 1]]),
+                    np.concatenate([np.full(n, n), np.full(n, n + 1), [n, n + 1]]),
+                ),
+            ),
+            shape=(n + 2, n + 2),
+        )
+        q_full = sp.csr_array(
+            (q.data, q.indices, q.indptr), shape=(n, n)
+        )
+        q_full.resize((n + 2, n + 2))
+        self.transition_matrix_ = (q_full + absorbing).tocsr()
+        self.conversion_probability_ = pd.Series(
+            np.concatenate([full[:, 0], [1.0, 0.0]]),
+            index=pd.Index(self.states_, name="state"),
+            name="conversion_probability",
+        )
+
+    def _label(self, t: tuple[int, ...]) -> str:
+        return self.separator.join(self.table_.channels[c] for c in t)
+
+    # -- reuse -------------------------------------------------------------------------
+    def transitions_frame(self) -> pd.DataFrame:
+        """Tidy transition probabilities: ``from``, ``to``, ``probability``."""
+        m = self.transition_matrix_.tocoo()
+        states = np.asarray(self.states_, dtype=object)
+        return pd.DataFrame(
+            {"from": states[m.row], "to": states[m.col], "probability": m.data}
+        ).sort_values(["from", "to"], ignore_index=True)
+
+    def transition_effects(self, top: int | None = None) -> pd.DataFrame:
+        """Removal effect of each observed channel-to-channel transition.
+
+        The transition ``a > b`` is removed by sending every walk that would
+        go from a state ending in ``a`` to a state ending in ``b`` to null; its
+        removal effect is the relative drop of the conversion probability.
+
+        Parameters
+        ----------
+        top : int, optional
+            Keep only the ``top`` transitions with the largest effect.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``transition`` ("a > b"), ``from``, ``to``, ``journeys`` (walks
+            through it, weighted), ``removal_effect``, ``value_removal_effect``,
+            sorted by removal effect.
+        """
+        if not hasattr(self, "table_"):
+            raise ParameterError("fit the chain before asking for transition effects.")
+        table = self.table_
+        conv, value, null = table.conversions, table.value, table.non_conversions
+        q, rewards, _ = self._system(conv, value, null)
+        n = self._n_states
+        base = _solve((sp.eye_array(n, format="csr") - q).tocsr(), rewards)[0]
+        edge_weight = self._incidence.T @ (conv + null)
+        inner = self._edge_src > 0
+        pair = np.where(
+            inner,
+            self._last_channel[self._edge_src] * len(table.channels)
+            + self._last_channel[self._edge_dst],
+            -1,
+        )
+        pairs = np.unique(pair[inner])
+        records = []
+        qc = q.tocoo()
+        # Map each coo entry to its pair id.
+        entry_pair = np.where(
+            qc.row > 0,
+            self._last_channel[qc.row] * len(table.channels) + self._last_channel[qc.col],
+            -1,
+        )
+        for pid in pairs:
+            drop = entry_pair == pid
+            q2 = sp.csr_array(
+                (np.where(drop, 0.0, qc.data), (qc.row, qc.col)), shape=(n, n)
+            )
+            x = _solve((sp.eye_array(n, format="csr") - q2).tocsr(), rewards)[0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                eff = np.where(base > 0, 1.0 - x / base, 0.0)
+            a, b = divmod(int(pid), len(table.channels))
+            records.append(
+                (
+                    f"{table.channels[a]}{self.separator}{table.channels[b]}",
+                    table.channels[a],
+                    table.channels[b],
+                    float(edge_weight[pair == pid].sum()),
+                    float(np.clip(eff[0], 0, 1)),
+                    float(np.clip(eff[1], 0, 1)),
+                )
+            )
+        out = pd.DataFrame(
+            records,
+            columns=["transition", "from", "to", "journeys", "removal_effect",
+                     "value_removal_effect"],
+        )
+        out = out.sort_values(
+            ["removal_effect", "transition"], ascending=[False, True], ignore_index=True
+        )
+        return out.head(top) if top is not None else out
+
+
+def _share(effects: np.ndarray, total: float) -> np.ndarray:
+    s = effects.sum()
+    if s <= 0 or total <= 0:
+        return np.zeros_like(effects)
+    return effects / s * total
+
+
+def markov_credit(
+    chain: MarkovChain, conv: np.ndarray, value: np.ndarray, null: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Credit (conversions, value) and removal effects for other counts on a built chain.
+
+    Counts may be one row per path (``(n_paths,)``) or a batch ``(B, n_paths)``;
+    the outputs then gain the leading ``B`` dimension.
+    """
+    single = conv.ndim == 1
+    conv, value, null = np.atleast_2d(conv), np.atleast_2d(value), np.atleast_2d(null)
+    if chain._n_states <= _DENSE_LIMIT:
+        _, effects = chain._removal_dense(conv, value, null)
+    else:
+        effects = np.stack([chain._removal(c, v, u)[1] for c, v, u in zip(conv, value, null,
+                                                                          strict=True)])
+    credit = np.stack([_share(e[:, 0], t) for e, t in zip(effects, conv.sum(axis=1), strict=True)])
+    vcredit = np.stack([_share(e[:, 1], t) for e, t in zip(effects, value.sum(axis=1),
+                                                          strict=True)])
+    if single:
+        return credit[0], vcredit[0], effects[0, :, 0]
+    return credit, vcredit, effects[:, :, 0]

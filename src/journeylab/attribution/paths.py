@@ -1,0 +1,501 @@
+"""Path tables for attribution: validation and canonical form.
+
+Every attribution model reads a :class:`PathTable`: the distinct channel paths
+(as integer codes into a sorted channel list) with the conversions, the
+conversion value and the non-conversions of the journeys that followed each
+path. It is built from
+
+* the path table of :func:`journeylab.journeys.path_table` (columns ``path``
+  — a tuple of channel names — ``conversions``, ``value``,
+  ``non_conversions``);
+* a ChannelAttribution-style table whose paths are strings such as
+  ``"a > b > c"`` (:func:`read_path_table` with ``separator=">"`` and the
+  column names of your table);
+* a touch-level frame (``journey_id``, ``timestamp``, ``channel``,
+  ``converted``, ``value``), grouped in DuckDB by :func:`touches_to_path_table`.
+
+Canonicalisation, all of it documented and counted in ``PathTable.notes``:
+
+* channel names are Unicode-normalised (NFKC) and stripped of surrounding
+  white space, so ``"Paid Search"`` and ``"Paid\u3000Search "`` are one
+  channel;
+* rows with the same path are summed, so row order and splitting a row change
+  nothing;
+* consecutive repeats of a channel are collapsed (``A > A > B`` becomes
+  ``A > B``) unless ``collapse_repeats=False``;
+* fractional counts are kept as weights (e.g. de-duplicated or sampled
+  journeys), never rounded;
+* paths with no touch but with conversions are an error, or become the
+  explicit channel ``"(direct)"`` with ``empty_paths="direct"``.
+
+Rejected with a :class:`~journeylab.schema.DataError` naming the column and
+the first rows: missing paths, missing or empty channel names, a channel name
+containing the separator, negative, missing or infinite counts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from journeylab.schema import DataError, ParameterError, SchemaError, check_in, require_columns
+
+__all__ = [
+    "DIRECT",
+    "PathTable",
+    "read_path_table",
+    "touches_to_path_table",
+    "normalise_channel",
+]
+
+#: The channel given to converting journeys without any touch when
+#: ``empty_paths="direct"``.
+DIRECT = "(direct)"
+
+#: Columns of a touch-level frame (``Journeys.touches`` of journeylab.journeys).
+TOUCH_COLUMNS = ("journey_id", "timestamp", "channel", "converted")
+
+EmptyPaths = Literal["error", "direct"]
+
+
+def normalise_channel(name: str) -> str:
+    """Return the canonical spelling of a channel name (NFKC, stripped).
+
+    Examples
+    --------
+    >>> normalise_channel(" Paid\u3000Search ")
+    'Paid Search'
+    """
+    return unicodedata.normalize("NFKC", name).strip()
+
+
+@dataclass(frozen=True)
+class PathTable:
+    """Distinct channel paths with their outcomes, ready for the models.
+
+    Attributes
+    ----------
+    channels : tuple of str
+        Channel names, sorted.
+    paths : tuple of tuple of int
+        One path per row, as indices into ``channels`` (in touch order).
+    conversions, value, non_conversions : numpy.ndarray
+        Weights of the journeys that followed each path (float, >= 0).
+    notes : tuple of str
+        What canonicalisation changed, in plain words.
+    """
+
+    channels: tuple[str, ...]
+    paths: tuple[tuple[int, ...], ...]
+    conversions: np.ndarray
+    value: np.ndarray
+    non_conversions: np.ndarray
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_paths(self) -> int:
+        """Number of distinct paths."""
+        return len(self.paths)
+
+    @property
+    def journeys(self) -> np.ndarray:
+        """Journeys per path (conversions + non-conversions)."""
+        return self.conversions + self.non_conversions
+
+    def path_labels(self, separator: str = " > ") -> list[str]:
+        """Paths as readable strings (``"A > B"``)."""
+        return [separator.join(self.channels[c] for c in p) for p in self.paths]
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Touches as flat arrays: ``(row, position, channel, path_length)``.
+
+        ``row``, ``position`` and ``channel`` have one entry per touch;
+        ``path_length`` one per path.
+        """
+        lengths = np.fromiter((len(p) for p in self.paths), dtype=np.int64, count=self.n_paths)
+        channel = np.fromiter(
+            (c for p in self.paths for c in p), dtype=np.int64, count=int(lengths.sum())
+        )
+        row = np.repeat(np.arange(self.n_paths), lengths)
+        starts = np.cumsum(lengths) - lengths
+        position = np.arange(len(channel)) - np.repeat(starts, lengths)
+        return row, position, channel, lengths
+
+    def with_counts(
+        self, conversions: np.ndarray, value: np.ndarray, non_conversions: np.ndarray
+    ) -> PathTable:
+        """The same paths with other counts (used by the bootstrap)."""
+        return PathTable(self.channels, self.paths, conversions, value, non_conversions, self.notes)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The canonical table (path as a tuple of names, one row per path)."""
+        return pd.DataFrame(
+            {
+                "path": [tuple(self.channels[c] for c in p) for p in self.paths],
+                "conversions": self.conversions,
+                "value": self.value,
+                "non_conversions": self.non_conversions,
+            }
+        )
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad_type = values.isna() & raw.notna()
+    if bad_type.any():
+        rows = np.flatnonzero(bad_type.to_numpy()).tolist()
+        raise DataError(
+            f"Column {column!r} holds values that are not numbers "
+            f"(e.g. {raw[bad_type].iloc[0]!r}).",
+            source=source,
+            column=column,
+            rows=rows,
+            hint="counts and values must be numbers; fix or drop those rows.",
+        )
+    arr = values.to_numpy(dtype=float, na_value=np.nan)
+    for mask, what in (
+        (np.isnan(arr), "missing (NaN)"),
+        (np.isinf(arr), "infinite"),
+        (arr < 0, "negative"),
+    ):
+        if mask.any():
+            rows = np.flatnonzero(mask).tolist()
+            raise DataError(
+                f"Column {column!r} has {int(mask.sum())} {what} value(s); counts and "
+                "values must be finite and >= 0.",
+                source=source,
+                column=column,
+                rows=rows,
+                hint="fill missing counts with 0 only if that is what they mean; "
+                "otherwise fix the rows upstream.",
+            )
+    return arr
+
+
+def _split_paths(
+    raw: pd.Series, separator: str, column: str, source: str | None
+) -> list[tuple[Any, ...]]:
+    """Turn each cell of the path column into a tuple of raw channel names."""
+    out: list[tuple[Any, ...]] = []
+    missing_rows: list[int] = []
+    type_rows: list[int] = []
+    for i, cell in enumerate(raw.tolist()):
+        if isinstance(cell, str):
+            # White space around the separator is layout, not part of the name.
+            parts = tuple(x.strip() for x in cell.split(separator)) if cell.strip() else ()
+        elif isinstance(cell, (tuple, list, np.ndarray, pd.Series)):
+            parts = tuple(cell)
+        elif cell is None or cell is pd.NA or (isinstance(cell, float) and np.isnan(cell)):
+            missing_rows.append(i)
+            continue
+        else:
+            type_rows.append(i)
+            continue
+        out.append(parts)
+    if missing_rows:
+        raise DataError(
+            f"Column {column!r} has {len(missing_rows)} missing path(s).",
+            source=source,
+            column=column,
+            rows=missing_rows,
+            hint="a journey without touches is an empty tuple () (or an empty string), "
+            "not a missing value; drop or fix those rows.",
+        )
+    if type_rows:
+        raise DataError(
+            f"Column {column!r} must hold tuples of channel names or "
+            f"{separator!r}-separated strings; found {type(raw.iloc[type_rows[0]]).__name__}.",
+            source=source,
+            column=column,
+            rows=type_rows,
+        )
+    return out
+
+
+def _canonical_names(
+    raw_paths: Sequence[tuple[Any, ...]], separator: str, column: str, source: str | None
+) -> tuple[dict[Any, str], int]:
+    """Map every distinct raw channel name to its canonical spelling."""
+    distinct: dict[Any, None] = {}
+    for p in raw_paths:
+        for name in p:
+            distinct.setdefault(name, None)
+    mapping: dict[Any, str] = {}
+    changed = 0
+    for name in distinct:
+        if not isinstance(name, str):
+            rows = [i for i, p in enumerate(raw_paths) if any(n is name or n == name for n in p)]
+            raise DataError(
+                f"Column {column!r} has a channel name that is not a string ({name!r}).",
+                source=source,
+                column=column,
+                rows=rows,
+                hint="every touch needs a channel name; drop touches without a channel "
+                "before building the path table.",
+            )
+        canonical = normalise_channel(name)
+        if not canonical:
+            rows = [i for i, p in enumerate(raw_paths) if name in p]
+            raise DataError(
+                f"Column {column!r} has an empty channel name (e.g. a doubled or "
+                f"trailing separator {separator!r}).",
+                source=source,
+                column=column,
+                rows=rows,
+                hint=f"check the separator: paths must read 'a{separator}b{separator}c'.",
+            )
+        sep = separator.strip() or separator
+        if sep in canonical:
+            rows = [i for i, p in enumerate(raw_paths) if name in p]
+            raise DataError(
+                f"Channel name {canonical!r} contains the path separator {sep!r}, so "
+                "paths written as text would be ambiguous.",
+                source=source,
+                column=column,
+                rows=rows,
+                hint="rename the channel (e.g. replace the separator with '/') or pass "
+                "another separator=.",
+            )
+        changed += canonical != name
+        mapping[name] = canonical
+    return mapping, changed
+
+
+def read_path_table(
+    frame: pd.DataFrame,
+    *,
+    path: str = "path",
+    conversions: str = "conversions",
+    value: str | None = "value",
+    non_conversions: str | None = "non_conversions",
+    separator: str = ">",
+    collapse_repeats: bool = True,
+    empty_paths: EmptyPaths = "error",
+    source: str | None = None,
+) -> PathTable:
+    """Validate a path table and return its canonical :class:`PathTable`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per path (rows with the same path are summed). The path column
+        holds tuples/lists of channel names or strings joined by ``separator``.
+    path, conversions, value, non_conversions : str
+        Column names. ``value`` and ``non_conversions`` may be None (or absent
+        when left at their defaults): they are then taken as 0.
+        For a ChannelAttribution table pass e.g. ``conversions="total_conversions",
+        value="total_conversion_value", non_conversions="total_null"``.
+    separator : str
+        Separator of string paths; white space around names is stripped.
+    collapse_repeats : bool
+        Collapse consecutive repeats of a channel (``A > A > B`` → ``A > B``).
+    empty_paths : {"error", "direct"}
+        What to do with converting journeys without any touch: raise, or credit
+        them to the explicit channel ``"(direct)"``. Empty paths without
+        conversions are kept (they only lower the baseline conversion rate).
+    source : str, optional
+        Where the table came from, for error messages.
+
+    Returns
+    -------
+    PathTable
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = read_path_table(pd.DataFrame({"path": ["A > B", "B"], "conv": [3, 1], "null": [2, 5]}),
+    ...                     conversions="conv", value=None, non_conversions="null")
+    >>> t.channels, t.paths
+    (('A', 'B'), ((0, 1), (1,)))
+    """
+    check_in("empty_paths", empty_paths, ["error", "direct"])
+    if not isinstance(separator, str) or not separator:
+        raise ParameterError(f"separator == {separator!r}, must be a non-empty string.")
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(
+            f"A path table must be a pandas DataFrame, got {type(frame).__name__}.",
+            source=source,
+            hint="build one with journeylab.journeys.path_table(events).",
+        )
+    required = [path, conversions]
+    for col, default in ((value, "value"), (non_conversions, "non_conversions")):
+        if col is not None and (col != default or col in frame.columns):
+            required.append(col)
+    require_columns(frame, required, source=source, what="path")
+    n = len(frame)
+    conv = _numeric_column(frame, conversions, source)
+    val = (
+        _numeric_column(frame, value, source)
+        if value is not None and value in frame.columns
+        else np.zeros(n)
+    )
+    null = (
+        _numeric_column(frame, non_conversions, source)
+        if non_conversions is not None and non_conversions in frame.columns
+        else np.zeros(n)
+    )
+    notes: list[str] = []
+    raw_paths = _split_paths(frame[path], separator, path, source)
+    mapping, changed = _canonical_names(raw_paths, separator, path, source)
+    if changed:
+        notes.append(
+            f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces "
+            "removed)."
+        )
+    canon: list[tuple[str, ...]] = []
+    n_collapsed = 0
+    for p in raw_paths:
+        names = tuple(mapping[x] for x in p)
+        if collapse_repeats and len(names) > 1:
+            kept = (names[0],) + tuple(b for a, b in zip(names, names[1:], strict=False) if b != a)
+            n_collapsed += len(kept) != len(names)
+            names = kept
+        canon.append(names)
+    if n_collapsed:
+        notes.append(f"consecutive repeats collapsed in {n_collapsed} path row(s).")
+
+    empty = np.fromiter((len(p) == 0 for p in canon), dtype=bool, count=n)
+    empty_converting = empty & ((conv > 0) | (val > 0))
+    if empty_converting.any():
+        rows = np.flatnonzero(empty_converting).tolist()
+        if empty_paths == "error":
+            raise DataError(
+                f"{len(rows)} path row(s) have conversions but no touch, so no channel "
+                "can be credited.",
+                source=source,
+                column=path,
+                rows=rows,
+                hint=f"pass empty_paths='direct' to credit them to the channel {DIRECT!r}, "
+                "or fix how journeys are built.",
+            )
+        for i in rows:
+            canon[i] = (DIRECT,)
+        notes.append(
+            f"{int(conv[empty_converting].sum()):,} conversion(s) without any touch "
+            f"credited to {DIRECT!r}."
+        )
+    frac = (conv % 1 != 0) | (null % 1 != 0)
+    if frac.any():
+        notes.append(
+            f"{int(frac.sum())} row(s) have fractional counts, used as weights."
+        )
+
+    channels = tuple(sorted({c for p in canon for c in p}))
+    code = {c: i for i, c in enumerate(channels)}
+    coded = [tuple(code[c] for c in p) for p in canon]
+    # Sum rows with the same path; order the distinct paths by their names so the
+    # result does not depend on the input row order.
+    keys = pd.Series([" \x1f ".join(p) for p in canon], dtype=object)
+    order_key, first = np.unique(keys.to_numpy(dtype=str) if n else np.array([], dtype=str),
+                                 return_index=True)
+    inverse = np.searchsorted(order_key, keys.to_numpy(dtype=str)) if n else np.array([], int)
+    m = len(order_key)
+    if m < n:
+        notes.append(f"{n - m} row(s) with a repeated path summed.")
+    paths = tuple(coded[i] for i in first)
+    return PathTable(
+        channels=channels,
+        paths=paths,
+        conversions=np.bincount(inverse, weights=conv, minlength=m).astype(float),
+        value=np.bincount(inverse, weights=val, minlength=m).astype(float),
+        non_conversions=np.bincount(inverse, weights=null, minlength=m).astype(float),
+        notes=tuple(notes),
+    )
+
+
+def touches_to_path_table(
+    touches: pd.DataFrame,
+    *,
+    journey_id: str = "journey_id",
+    timestamp: str = "timestamp",
+    channel: str = "channel",
+    converted: str = "converted",
+    value: str | None = "value",
+) -> pd.DataFrame:
+    """Group a touch-level frame into a path table (in DuckDB).
+
+    Touches are ordered by ``timestamp`` within each journey, ties kept in
+    input order. Rows with a missing channel keep their journey (it may end
+    with an empty path) but add no touch.
+
+    Parameters
+    ----------
+    touches : pandas.DataFrame
+        One row per touch with ``journey_id``, ``timestamp``, ``channel``,
+        ``converted`` (bool, per journey) and optionally ``value`` (the
+        journey's conversion value, repeated on its touches).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``path`` (tuple), ``conversions``, ``value``, ``non_conversions``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"journey_id": [1, 1, 2], "timestamp": [1, 2, 1],
+    ...                   "channel": ["A", "B", "B"], "converted": [True, True, False]})
+    >>> touches_to_path_table(t).path.tolist()
+    [('A', 'B'), ('B',)]
+    """
+    import duckdb
+
+    required = [journey_id, timestamp, channel, converted]
+    if value is not None and value in touches.columns:
+        required.append(value)
+    require_columns(touches, required, what="touch")
+    frame = pd.DataFrame(
+        {
+            "jid": touches[journey_id].to_numpy(),
+            "ts": touches[timestamp].to_numpy(),
+            "ch": touches[channel].astype(object).where(touches[channel].notna(), None),
+            "conv": touches[converted].astype(bool).to_numpy(),
+            "val": (
+                pd.to_numeric(touches[value], errors="coerce").fillna(0.0).to_numpy()
+                if value is not None and value in touches.columns
+                else np.zeros(len(touches))
+            ),
+            "rn": np.arange(len(touches)),
+        }
+    )
+    con = duckdb.connect()
+    try:
+        con.register("touches", frame)
+        out = con.execute(
+            """
+            WITH j AS (
+                SELECT jid,
+                       coalesce(list(ch ORDER BY ts, rn) FILTER (WHERE ch IS NOT NULL),
+                                []::VARCHAR[]) AS path,
+                       bool_or(conv) AS conv,
+                       max(val) AS val
+                FROM touches GROUP BY jid
+            )
+            SELECT path,
+                   sum(CASE WHEN conv THEN 1 ELSE 0 END)::DOUBLE AS conversions,
+                   sum(CASE WHEN conv THEN val ELSE 0 END)::DOUBLE AS value,
+                   sum(CASE WHEN conv THEN 0 ELSE 1 END)::DOUBLE AS non_conversions
+            FROM j GROUP BY path ORDER BY path
+            """
+        ).df()
+    finally:
+        con.close()
+    out["path"] = [tuple(p) for p in out["path"]]
+    return out
+
+
+def is_touch_frame(frame: Any) -> bool:
+    """True when ``frame`` looks like a touch-level frame rather than a path table."""
+    return isinstance(frame, pd.DataFrame) and all(c in frame.columns for c in TOUCH_COLUMNS)
+
+
+def channel_codes(table: PathTable, names: Iterable[str]) -> list[int]:
+    """Codes of the given channel names present in ``table`` (others ignored)."""
+    code = {c: i for i, c in enumerate(table.channels)}
+    return [code[n] for n in names if n in code]
