@@ -218,6 +218,15 @@ def stage_index(frame: pd.DataFrame, stage_map: StageMap) -> pd.Series:
     return pd.Series(stage_map.assign(frame).cat.codes.to_numpy(), index=frame.index)
 
 
+def _run_sql(sql: str, ev: pd.DataFrame) -> pd.DataFrame:
+    """Run ``sql`` over the frame ``ev`` in a private in-memory DuckDB."""
+    with duckdb.connect() as con, warnings.catch_warnings():
+        # DuckDB's pandas export still uses a keyword pandas 3.1 deprecates.
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        con.register("ev", ev)
+        return con.execute(sql).df()
+
+
 def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     """Per user and stage reached: first event time and first next-stage event at or after it.
 
@@ -238,9 +247,7 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
           ON e.user_id = f.user_id AND e.stage_idx = f.stage_idx + 1 AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.stage_idx, f.first_ts
     """
-    with duckdb.connect() as con:
-        con.register("ev", ev)
-        out = con.execute(sql).df()
+    out = _run_sql(sql, ev)
     out["stage_idx"] = out["stage_idx"].astype(int)
     return out
 
@@ -267,9 +274,7 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
         LEFT JOIN ev e ON e.user_id = f.user_id AND e.is_to AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.first_ts
     """
-    with duckdb.connect() as con:
-        con.register("ev", ev)
-        return con.execute(sql).df()
+    return _run_sql(sql, ev)
 
 
 def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
