@@ -124,6 +124,7 @@ def attribute(
     shapley_method: Literal["exact", "enumerate", "permutation"] = "exact",
     n_permutations: int = 2_000,
     top_transitions: int = 10,
+    channels: Iterable[str] = (),
     path: str = "path",
     conversions: str = "conversions",
     value_column: str | None = "value",
@@ -171,6 +172,9 @@ def attribute(
         Permutations for ``shapley_method="permutation"``.
     top_transitions : int
         How many transitions the sequence-credit table keeps.
+    channels : iterable of str
+        Channels to list even if no journey touches them (0 credit). Channels
+        of ``spend`` are added automatically.
 
     Returns
     -------
@@ -204,6 +208,11 @@ def attribute(
         separator=separator,
         collapse_repeats=collapse_repeats,
         empty_paths=empty_paths,
+        channels=list(channels) + (
+            list(spend["channel"].dropna().astype(str).unique())
+            if isinstance(spend, pd.DataFrame) and "channel" in spend.columns
+            else []
+        ),
     )
     if isinstance(paths, PathTable):
         table = paths

@@ -277,6 +277,7 @@ def read_path_table(
     separator: str = ">",
     collapse_repeats: bool = True,
     empty_paths: EmptyPaths = "error",
+    channels: Iterable[str] = (),
     source: str | None = None,
 ) -> PathTable:
     """Validate a path table and return its canonical :class:`PathTable`.
@@ -299,6 +300,9 @@ def read_path_table(
         What to do with converting journeys without any touch: raise, or credit
         them to the explicit channel ``"(direct)"``. Empty paths without
         conversions are kept (they only lower the baseline conversion rate).
+    channels : iterable of str
+        Extra channels to report even if no journey touches them (e.g. every
+        channel with spend); they get 0 credit.
     source : str, optional
         Where the table came from, for error messages.
 
@@ -386,7 +390,8 @@ def read_path_table(
             f"{int(frac.sum())} row(s) have fractional counts, used as weights."
         )
 
-    channels = tuple(sorted({c for p in canon for c in p}))
+    extra = {normalise_channel(str(c)) for c in channels}
+    channels = tuple(sorted({c for p in canon for c in p} | extra))
     code = {c: i for i, c in enumerate(channels)}
     coded = [tuple(code[c] for c in p) for p in canon]
     # Sum rows with the same path; order the distinct paths by their names so the
