@@ -255,7 +255,13 @@ def pain_points(
     present = set(pd.unique(events["event"].dropna()))
     if steps is None:
         step_list = [Step.between(a, b, stage_map) for a, b in zip(stage_map.names, stage_map.names[1:], strict=False)]
-        step_list += [Step.between(a, b, stage_map) for a, b in DEFAULT_STEPS if a in present and b in present]
+        # A key step counts when its first event occurs; a "to" event that never
+        # happens is a 0 % step, not a reason to drop it.
+        step_list += [
+            Step.between(a, b, stage_map)
+            for a, b in DEFAULT_STEPS
+            if a in present and (b in present or stage_map.stage_of(b) is not None)
+        ]
     else:
         step_list = [Step.between(a, b, stage_map) for a, b in steps]
 
@@ -424,7 +430,7 @@ class PainPointsResult(Result):
             than = _who(row["dimension"], row["benchmark"], benchmark=True)
         else:
             than = f"in {row['benchmark']}"
-        ratio = f"{fmt_num(drop_own / drop_bench)}× as often as" if drop_bench > 0 else "more often than"
+        ratio = f"{fmt_num(drop_own / drop_bench, 2)}× as often as" if drop_bench > 0 else "more often than"
         return (
             f"{who} drop out {words} {ratio} {than} ({fmt_pct(drop_own)} vs {fmt_pct(drop_bench)}; "
             f"{fmt_count(row['reached'])} reached the step); closing the gap is worth "
