@@ -1,0 +1,313 @@
+"""Journeys and the path table: the rules of journeylab.journeys on hand-made logs."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.journeys import (
+    DIRECT,
+    PATH_COLUMNS,
+    Journeys,
+    build_journeys,
+    path_table,
+    sessionize,
+)
+from journeylab.schema import ParameterError, SchemaError
+
+END = "2026-06-30"
+
+
+def make_events(rows: list[tuple]) -> pd.DataFrame:
+    """Rows of (user, time, event, channel, value)."""
+    frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "channel", "value"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame["value"] = frame["value"].astype("float64")
+    return frame
+
+
+@pytest.fixture
+def log() -> pd.DataFrame:
+    return make_events(
+        [
+            # u1: social ad, email visit, conversion; then sms visit, conversion again
+            ("u1", "2026-05-01 09:00", "ad_impression", "social", None),
+            ("u1", "2026-05-02 10:00", "site_visit", "email", None),
+            ("u1", "2026-05-02 10:05", "service_page_view", None, None),
+            ("u1", "2026-05-02 10:10", "booking_completed", None, 120.0),
+            ("u1", "2026-05-10 08:00", "site_visit", "sms", None),
+            ("u1", "2026-05-10 08:30", "booking_completed", None, 80.0),
+            # u2: two email visits, never converts, long closed
+            ("u2", "2026-05-03 12:00", "site_visit", "email", None),
+            ("u2", "2026-05-04 12:00", "site_visit", "email", None),
+            # u3: converts with no touch at all
+            ("u3", "2026-05-05 12:00", "booking_completed", None, 50.0),
+            # u4: a visit just before the period end, no conversion yet
+            ("u4", "2026-06-25 12:00", "site_visit", "display", None),
+        ]
+    )
+
+
+def test_journey_rules_on_hand_made_log(log):
+    j = build_journeys(log, period_end=END)
+    jr = j.journeys
+    assert list(jr.columns) == [
+        "journey_id", "user_id", "start", "end", "n_touches", "converted", "value",
+        "conversion_time", "censored", "truncated_touches",
+    ]
+    assert list(j.touches.columns) == ["journey_id", "user_id", "position", "timestamp", "channel", "event"]
+    assert jr["user_id"].tolist() == ["u1", "u1", "u2", "u3", "u4"]
+    assert jr["n_touches"].tolist() == [2, 1, 2, 0, 1]
+    assert jr["converted"].tolist() == [True, True, False, True, False]
+    assert jr["value"].tolist() == [120.0, 80.0, 0.0, 50.0, 0.0]
+    assert jr["censored"].tolist() == [False, False, False, False, True]
+    # touches of the first journey, in order, without the channel-less page view
+    first = j.touches[j.touches["journey_id"] == 1]
+    assert first["channel"].tolist() == ["social", "email"]
+    assert first["position"].tolist() == [1, 2]
+    assert j.left_out["direct_conversions"] == 1
+    assert j.left_out["censored_journeys"] == 1
+    assert jr.loc[0, "start"] == pd.Timestamp("2026-05-01 09:00", tz="UTC")
+    assert jr.loc[0, "end"] == pd.Timestamp("2026-05-02 10:10", tz="UTC")
+
+
+def test_path_table_columns_totals_and_direct(log):
+    j = build_journeys(log, period_end=END)
+    pt = path_table(j)
+    assert tuple(pt.columns) == PATH_COLUMNS
+    rows = {p: (c, v, n) for p, c, v, n in pt.itertuples(index=False)}
+    assert rows == {
+        ("social", "email"): (1, 120.0, 0),
+        ("sms",): (1, 80.0, 0),
+        (DIRECT,): (1, 50.0, 0),
+        ("email",): (0, 0.0, 1),  # repeats collapsed: email > email -> email
+    }
+    closed = j.journeys[~j.journeys["censored"]]
+    assert pt["conversions"].sum() == closed["converted"].sum() == 3
+    assert pt["value"].sum() == pytest.approx(closed["value"].sum()) == 250.0
+    assert pt["non_conversions"].sum() == (~closed["converted"]).sum()
+    # sorted: conversions desc, non-conversions desc, then path
+    assert pt["path"].tolist()[:3] == [(DIRECT,), ("sms",), ("social", "email")]
+    assert pt.attrs["left_out"]["censored_journeys"] == 1
+
+
+def test_repeats_kept_and_censored_included(log):
+    pt = path_table(log, period_end=END, collapse_repeats=False, include_censored=True)
+    rows = dict(zip(pt["path"], pt["non_conversions"], strict=True))
+    assert rows[("email", "email")] == 1
+    assert rows[("display",)] == 1
+    assert pt["conversions"].sum() + pt["non_conversions"].sum() == 5
+
+
+def test_path_table_from_events_equals_from_journeys(log):
+    a = path_table(log, period_end=END, lookback="10D")
+    b = path_table(build_journeys(log, period_end=END, lookback="10D"))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_event_and_stage_levels(log):
+    pt = path_table(log, period_end=END, level="event", touch_events="all")
+    first = pt[pt["value"] == 120.0]["path"].iloc[0]
+    assert first == ("ad_impression", "site_visit", "service_page_view")
+    st = path_table(log, period_end=END, level="stage", touch_events="all")
+    assert st[st["value"] == 120.0]["path"].iloc[0] == ("awareness", "consideration")
+
+
+def test_ties_give_one_order_whatever_the_input_order():
+    # four touches at the same instant: the stage map orders ad_impression before
+    # site_visit before phone_call; channel breaks the tie between two visits.
+    rows = [
+        ("u1", "2026-05-01 10:00", "phone_call", "phone", None),
+        ("u1", "2026-05-01 10:00", "site_visit", "social", None),
+        ("u1", "2026-05-01 10:00", "site_visit", "email", None),
+        ("u1", "2026-05-01 10:00", "ad_impression", "display", None),
+        ("u1", "2026-05-01 10:00", "booking_completed", None, 10.0),
+    ]
+    expected = ("display", "email", "social", "phone")
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        shuffled = make_events([rows[i] for i in rng.permutation(len(rows))])
+        pt = path_table(shuffled, period_end=END)
+        assert pt["path"].tolist() == [expected]
+        assert pt["conversions"].tolist() == [1]
+
+
+def test_conversion_first_and_conversions_after_conversions():
+    ev = make_events(
+        [
+            ("u1", "2026-05-01", "booking_completed", None, 10.0),
+            ("u1", "2026-05-02", "booking_completed", None, 20.0),
+            ("u1", "2026-05-03", "site_visit", "email", None),
+            ("u1", "2026-05-04", "booking_completed", None, 30.0),
+        ]
+    )
+    j = build_journeys(ev, period_end=END)
+    assert j.journeys["n_touches"].tolist() == [0, 0, 1]
+    assert j.journeys["value"].tolist() == [10.0, 20.0, 30.0]
+    pt = path_table(j)
+    assert dict(zip(pt["path"], pt["conversions"], strict=True)) == {(DIRECT,): 2, ("email",): 1}
+    assert j.left_out["direct_conversions"] == 2
+
+
+def test_lookback_leaves_old_touches_out_and_counts_them():
+    ev = make_events(
+        [
+            ("u1", "2026-04-01", "ad_impression", "social", None),  # 44 days before
+            ("u1", "2026-05-10", "site_visit", "email", None),  # 5 days before
+            ("u1", "2026-05-15", "booking_completed", None, 99.0),
+            ("u2", "2026-03-01", "site_visit", "sms", None),  # only touch far too old
+            ("u2", "2026-05-15", "booking_completed", None, 1.0),
+        ]
+    )
+    j = build_journeys(ev, lookback="30D", period_end=END)
+    assert j.journeys["n_touches"].tolist() == [1, 0]
+    assert j.left_out["outside_lookback"] == 2
+    pt = path_table(j)
+    assert dict(zip(pt["path"], pt["conversions"], strict=True)) == {("email",): 1, (DIRECT,): 1}
+    assert "2 touches older than the lookback" in j.summary()
+    # a longer lookback keeps them
+    assert path_table(ev, lookback="90D", period_end=END)["path"].tolist() == [("sms",), ("social", "email")]
+
+
+def test_censoring_at_period_end():
+    ev = make_events(
+        [
+            ("open", "2026-06-20", "site_visit", "email", None),  # 10 days before end
+            ("closed", "2026-05-01", "site_visit", "email", None),  # 60 days before end
+            ("late", "2026-07-05", "site_visit", "email", None),  # after the end
+        ]
+    )
+    j = build_journeys(ev, lookback="30D", period_end=END)
+    assert dict(zip(j.journeys["user_id"], j.journeys["censored"], strict=True)) == {"open": True, "closed": False}
+    assert j.left_out["after_period_end"] == 1
+    assert path_table(j)["non_conversions"].tolist() == [1]
+    assert path_table(j, include_censored=True)["non_conversions"].tolist() == [2]
+    # with a 7-day lookback the 10-day-old journey is closed
+    assert not build_journeys(ev, lookback="7D", period_end=END).journeys["censored"].any()
+
+
+def test_user_with_ten_thousand_events_is_capped_with_a_counter():
+    n = 10_000
+    times = pd.date_range("2026-05-01", periods=n, freq="1min", tz="UTC")
+    ev = pd.DataFrame(
+        {
+            "user_id": "heavy",
+            "timestamp": times,
+            "event": "ad_impression",
+            "channel": np.where(np.arange(n) % 2 == 0, "display", "social"),
+            "value": np.nan,
+        }
+    )
+    conv = pd.DataFrame(
+        {"user_id": ["heavy"], "timestamp": [times[-1] + pd.Timedelta("1min")], "event": ["booking_completed"],
+         "channel": [None], "value": [500.0]}
+    )
+    ev = pd.concat([ev, conv], ignore_index=True)
+    j = build_journeys(ev, max_touches=50, period_end=END)
+    assert j.journeys["n_touches"].tolist() == [50]
+    assert j.journeys["truncated_touches"].tolist() == [n - 50]
+    assert j.left_out["truncated_touches"] == n - 50
+    assert j.left_out["truncated_journeys"] == 1
+    assert j.touches["position"].tolist() == list(range(1, 51))
+    # the last 50 touches are kept: the last one is the 10,000th (social)
+    assert j.touches["timestamp"].iloc[-1] == times[-1]
+    assert j.touches["channel"].iloc[-1] == "social"
+    pt = path_table(j, collapse_repeats=False)
+    assert len(pt["path"].iloc[0]) == 50
+    assert "9,950 touches beyond max_touches" in j.summary()
+    full = path_table(ev, period_end=END)
+    assert len(full["path"].iloc[0]) == n
+
+
+def test_empty_period():
+    empty = make_events([])
+    j = build_journeys(empty, period_end=END)
+    assert len(j.journeys) == 0 and len(j.touches) == 0
+    pt = path_table(empty, period_end=END)
+    assert tuple(pt.columns) == PATH_COLUMNS and len(pt) == 0
+    assert "No journeys" in j.summary()
+
+
+def test_duckdb_relation_and_parquet_sources(log, tmp_path):
+    expected = path_table(log, period_end=END)
+    con = duckdb.connect()
+    rel = con.from_df(log)
+    pd.testing.assert_frame_equal(path_table(rel, period_end=END), expected)
+    file = tmp_path / "events.parquet"
+    log.to_parquet(file)
+    pd.testing.assert_frame_equal(path_table(file, period_end=END), expected)
+    pd.testing.assert_frame_equal(path_table(str(file), period_end=END), expected)
+
+
+def test_missing_channel_with_explicit_touch_events_is_named():
+    ev = make_events(
+        [
+            ("u1", "2026-05-01", "service_page_view", None, None),
+            ("u1", "2026-05-02", "booking_completed", None, 5.0),
+        ]
+    )
+    j = build_journeys(ev, touch_events=["service_page_view"], period_end=END)
+    assert j.touches["channel"].tolist() == ["(none)"]
+    assert j.left_out["no_channel_touches"] == 1
+
+
+def test_errors_say_what_to_do(log):
+    with pytest.raises(SchemaError, match="'timestamp'.*did you mean 'time_stamp'"):
+        build_journeys(log.rename(columns={"timestamp": "time_stamp"}))
+    with pytest.raises(ParameterError, match="lookback == '-3D', must be > 0"):
+        build_journeys(log, lookback="-3D")
+    with pytest.raises(ParameterError, match="lookback == 'soon' is not a duration"):
+        build_journeys(log, lookback="soon")
+    with pytest.raises(ParameterError, match="max_touches == 0, must be >= 1"):
+        build_journeys(log, max_touches=0)
+    with pytest.raises(ParameterError, match="level == 'channels'.*did you mean 'channel'"):
+        path_table(log, level="channels")
+    with pytest.raises(ParameterError, match="unexpected option 'look_back'.*did you mean 'lookback'"):
+        path_table(log, look_back="7D")
+    with pytest.raises(ParameterError, match="already built"):
+        path_table(build_journeys(log), lookback="7D")
+    with pytest.raises(ParameterError, match="must be a pandas DataFrame"):
+        path_table(42)
+
+
+def test_sessionize_gap_rule_and_ties():
+    ev = make_events(
+        [
+            ("a", "2026-05-01 10:00", "site_visit", "email", None),
+            ("a", "2026-05-01 10:30", "service_page_view", None, None),  # exactly 30 min: same session
+            ("a", "2026-05-01 11:01", "service_page_view", None, None),  # 31 min: new session
+            ("b", "2026-05-01 10:00", "site_visit", "sms", None),
+        ]
+    )
+    shuffled = ev.iloc[[2, 3, 0, 1]]
+    out = sessionize(shuffled)
+    assert out.index.tolist() == [2, 3, 0, 1]  # input order kept
+    assert out["session_id"].tolist() == ["a#2", "b#1", "a#1", "a#1"]
+    with pytest.raises(ParameterError, match="already have a 'session_id'"):
+        sessionize(out)
+    assert sessionize(out, overwrite=True, gap="5min")["session_id"].tolist() == ["a#3", "b#1", "a#1", "a#2"]
+
+
+def test_journeys_result_renders_and_plots(log, tmp_path):
+    j = build_journeys(log, period_end=END)
+    assert isinstance(j, Journeys)
+    html = j._repr_html_()
+    assert "Journeys" in html and "4 closed journeys" in html
+    ax = j.plot()
+    assert ax.get_xlabel().startswith("touches per journey")
+    ax.figure.savefig(tmp_path / "journeys.png")
+
+
+def test_sample_path_table_reconciles(small_sample):
+    ev = small_sample.events
+    j = build_journeys(ev)
+    pt = path_table(j)
+    closed = j.journeys[~j.journeys["censored"]]
+    assert pt["conversions"].sum() == closed["converted"].sum()
+    assert pt["conversions"].sum() == int((ev["event"] == "booking_completed").sum())
+    assert pt["value"].sum() == pytest.approx(ev.loc[ev["event"] == "booking_completed", "value"].sum())
+    assert pt["non_conversions"].sum() == (~closed["converted"]).sum()
+    assert pt["path"].map(len).min() >= 1
+    assert not pt["path"].duplicated().any()
