@@ -155,16 +155,18 @@ def indistinguishable_pairs(
         indistinguishable pairs only.
     """
     order = np.argsort(-np.asarray(point), kind="stable")
+    hi_idx, lo_idx = np.triu_indices(len(order), k=1)
+    i, j = order[hi_idx], order[lo_idx]
     records = []
-    for a_pos, i in enumerate(order):
-        for j in order[a_pos + 1 :]:
-            diff = replicates[:, i] - replicates[:, j]
-            lo, hi = percentile_interval(diff[:, None], level)
-            if lo[0] <= 0 <= hi[0]:
-                records.append(
-                    (channels[i], channels[j], float(point[i] - point[j]), float(lo[0]),
-                     float(hi[0]), float(np.mean(diff > 0)))
-                )
+    if len(i):
+        diff = replicates[:, i] - replicates[:, j]
+        low, high = percentile_interval(diff, level)
+        above = (diff > 0).mean(axis=0)
+        for k in np.flatnonzero((low <= 0) & (high >= 0)):
+            records.append(
+                (channels[i[k]], channels[j[k]], float(point[i[k]] - point[j[k]]),
+                 float(low[k]), float(high[k]), float(above[k]))
+            )
     return pd.DataFrame(
         records, columns=["higher", "lower", "difference", "ci_low", "ci_high", "p_order"]
     )

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -46,7 +45,7 @@ _DENSE_LIMIT = 300
 
 def _solve(a: sp.csr_array, b: np.ndarray) -> np.ndarray:
     if a.shape[0] <= _DENSE_LIMIT:
-        return sla.solve(a.toarray(), b)
+        return np.linalg.solve(a.toarray(), b)
     x = spla.spsolve(a.tocsc(), b)
     return x.reshape(b.shape)
 
@@ -332,23 +331,36 @@ class MarkovChain:
             self._last_channel[qc.row] * len(table.channels) + self._last_channel[qc.col],
             -1,
         )
-        for pid in pairs:
-            drop = entry_pair == pid
-            q2 = sp.csr_array(
-                (np.where(drop, 0.0, qc.data), (qc.row, qc.col)), shape=(n, n)
-            )
-            x = _solve((sp.eye_array(n, format="csr") - q2).tocsr(), rewards)[0]
+        effects = np.zeros((len(pairs), 2))
+        if n <= _DENSE_LIMIT and len(pairs):
+            # One batched dense solve: a copy of I - Q per removed transition.
+            a = np.broadcast_to(np.eye(n) - q.toarray(), (len(pairs), n, n)).copy()
+            for k, pid in enumerate(pairs):
+                drop = entry_pair == pid
+                a[k, qc.row[drop], qc.col[drop]] = 0.0
+            x = np.linalg.solve(a, np.broadcast_to(rewards, (len(pairs), n, 2)))[:, 0, :]
             with np.errstate(invalid="ignore", divide="ignore"):
-                eff = np.where(base > 0, 1.0 - x / base, 0.0)
-            a, b = divmod(int(pid), len(table.channels))
+                effects = np.where(base > 0, 1.0 - x / base, 0.0)
+        else:
+            for k, pid in enumerate(pairs):
+                drop = entry_pair == pid
+                q2 = sp.csr_array(
+                    (np.where(drop, 0.0, qc.data), (qc.row, qc.col)), shape=(n, n)
+                )
+                x = _solve((sp.eye_array(n, format="csr") - q2).tocsr(), rewards)[0]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    effects[k] = np.where(base > 0, 1.0 - x / base, 0.0)
+        effects = np.clip(effects, 0.0, 1.0)
+        for k, pid in enumerate(pairs):
+            a_ch, b_ch = divmod(int(pid), len(table.channels))
             records.append(
                 (
-                    f"{table.channels[a]}{self.separator}{table.channels[b]}",
-                    table.channels[a],
-                    table.channels[b],
+                    f"{table.channels[a_ch]}{self.separator}{table.channels[b_ch]}",
+                    table.channels[a_ch],
+                    table.channels[b_ch],
                     float(edge_weight[pair == pid].sum()),
-                    float(np.clip(eff[0], 0, 1)),
-                    float(np.clip(eff[1], 0, 1)),
+                    float(effects[k, 0]),
+                    float(effects[k, 1]),
                 )
             )
         out = pd.DataFrame(
