@@ -26,8 +26,8 @@ Ambiguous = Literal["earliest", "latest", "raise"]
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
 #: A time followed by a UTC offset or Z. ASCII classes only, so pyarrow runs it in RE2.
 _OFFSET = r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)? *(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
-_INT_TEXT = r"-?(?:0|[1-9]\d{0,17})"
-_FLOAT_TEXT = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_INT_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
+_FLOAT_TEXT = r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _MAX_EXACT_FLOAT_ID = 2**53
 
 

@@ -190,7 +190,9 @@ def to_utc(value: TimeLike, name: str) -> pd.Timestamp | None:
 
 
 def require(pipe: Pipeline, required: tuple[str, ...], what: str) -> None:
-    require_columns(pipe.frame, required, source=pipe.label, what=what)
+    """Raise SchemaError (with "did you mean") unless the required columns are present."""
+    visible = pipe.frame.iloc[:0, [i for i, c in enumerate(pipe.frame.columns) if c != ROW]]
+    require_columns(visible, required, source=pipe.label, what=what)
 
 
 def dedupe_window(value: str | pd.Timedelta | None) -> pd.Timedelta | None:

@@ -14,6 +14,7 @@ quality report. Source column names are mapped onto canonical ones here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,8 @@ def source_kind(source: Any, table: str | None, query: str | None) -> str:
 
 
 def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
-    parts = ["header=true"]
+    # Explicit: a header line, no lines skipped (DuckDB's sniffer may otherwise skip some).
+    parts = ["header=true", "skip=0", "delim=','", "quote='\"'", "comment=''"]
     for key, value in (options or {}).items():
         if key.lower() in _FORBIDDEN_CSV_OPTIONS:
             raise ParameterError(
@@ -121,7 +123,8 @@ def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
             text = repr(value)
         else:
             text = quote_literal(value)
-        parts = [p for p in parts if not p.startswith(f"{key}=")]
+        aliases = {"sep": "delim", "delimiter": "delim"}
+        parts = [p for p in parts if not p.startswith(f"{aliases.get(key, key)}=") and not p.startswith(f"{key}=")]
         parts.append(f"{key}={text}")
     return ", ".join(parts)
 
@@ -160,6 +163,8 @@ def open_relation(
             sql = f"SELECT {number}* FROM {quote_ident(name)}"
         elif kind == "csv":
             offset = 1 if bool((csv_options or {}).get("header", True)) else 0
+            if str(source).lower().endswith((".tsv", ".tsv.gz")):
+                csv_options = {"delim": "\t", **(csv_options or {})}
             scan = f"read_csv({quote_literal(source)}, all_varchar=true, {_csv_option_sql(csv_options)})"
             number = f"row_number() OVER () + {offset} AS {ROW}, " if row_numbers else ""
             sql = f"SELECT {number}* FROM {scan}"
@@ -173,9 +178,9 @@ def open_relation(
             sql = f"SELECT {number}* FROM read_parquet({quote_literal(source)})"
         elif table is not None:
             _check_table(con, table, label)
-            is_view = con.sql(
-                f"SELECT count(*) FROM duckdb_views() WHERE view_name = {quote_literal(table)}"
-            ).fetchone()[0]
+            is_view = con.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]
+            ).fetchall()[0][0]
             # rowid (tables only) keeps filters pushed down; views are numbered in scan order.
             if row_numbers and not is_view:
                 number = f"rowid + 1 AS {ROW}, "
@@ -211,6 +216,13 @@ def _check_table(con: duckdb.DuckDBPyConnection, table: str, label: str) -> None
         )
 
 
+def fetch_frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    """Run a relation into pandas (DuckDB's own deprecation noise silenced)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        return rel.df()
+
+
 def translate_duckdb_error(exc: Exception, label: str) -> DataError:
     """Turn a DuckDB error into a DataError that names the source and what to do."""
     text = str(exc).strip()
@@ -223,7 +235,9 @@ def translate_duckdb_error(exc: Exception, label: str) -> DataError:
         )
     elif "Conversion" in type(exc).__name__ or "Could not convert" in text:
         hint = "cast the column explicitly in your query (or fix the offending values)."
-    return DataError(f"Could not read the source: {text.splitlines()[0]}", source=label, hint=hint)
+    lines = [line for line in text.splitlines() if line.strip()]
+    detail = " ".join(lines[:2]) if len(lines) > 1 and len(lines[1]) < 200 else lines[0]
+    return DataError(f"Could not read the source: {detail}", source=label, hint=hint)
 
 
 def _new_connection() -> duckdb.DuckDBPyConnection:
@@ -315,6 +329,13 @@ def read_rows(
     )
     try:
         present = [c for c in rel.columns if c != ROW]
+        if kind == "csv" and len(present) == 1 and any(ch in present[0] for ch in ";\t|"):
+            sep = next(ch for ch in ";\t|" if ch in present[0])
+            raise SchemaError(
+                f"The CSV has a single column {present[0]!r}: it is probably separated by {sep!r}, not ','.",
+                source=label,
+                hint=f"pass csv_options={{'delim': {sep!r}}}.",
+            )
         renaming = mapped_names(present, columns, label, what)
         if time_column is not None and time_column in renaming.values() and (start or end):
             type_of = dict(zip(rel.columns, [str(t) for t in rel.types], strict=True))
@@ -322,7 +343,7 @@ def read_rows(
             condition = _time_filter(quote_ident(src_name), type_of[src_name], start, end)
             rel = con.sql(f"SELECT * FROM ({sql}) AS src WHERE {condition}")
         try:
-            frame = rel.df()
+            frame = fetch_frame(rel)
         except duckdb.Error as exc:
             raise translate_duckdb_error(exc, label) from exc
     finally:

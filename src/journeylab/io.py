@@ -527,7 +527,7 @@ def load_feedback(
         pipe.cast_ids("user_id", drop=False)
         unknown = pipe.frame["user_id"].isna().to_numpy()
         if "touchpoint" in pipe.frame:
-            unknown &= pipe.frame["touchpoint"].isna().to_numpy()
+            unknown = unknown & pipe.frame["touchpoint"].isna().to_numpy()
         pipe.drop(unknown, "missing user_id", "user_id", "no user id (and no touchpoint); the answer cannot be placed")
     else:
         pipe.drop_missing("touchpoint")
