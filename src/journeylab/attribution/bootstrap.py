@@ -145,7 +145,8 @@ def indistinguishable_pairs(
 
     A pair is indistinguishable when the percentile interval of the credit
     difference (higher-ranked minus lower-ranked, by the point estimate)
-    contains 0.
+    contains 0. Pairs of channels with no credit in any replicate are left
+    out (their tie says nothing).
 
     Returns
     -------
@@ -157,6 +158,9 @@ def indistinguishable_pairs(
     order = np.argsort(-np.asarray(point), kind="stable")
     hi_idx, lo_idx = np.triu_indices(len(order), k=1)
     i, j = order[hi_idx], order[lo_idx]
+    credited = np.any(replicates != 0, axis=0) | (np.asarray(point) != 0)
+    keep = credited[i] | credited[j]
+    i, j = i[keep], j[keep]
     records = []
     if len(i):
         diff = replicates[:, i] - replicates[:, j]

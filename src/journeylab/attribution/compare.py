@@ -303,6 +303,11 @@ def attribute(
     )
 
 
+def _count(x: float) -> str:
+    """Whole counts with separators (``19,737``); weights with 3 significant digits."""
+    return f"{int(x):,}" if float(x).is_integer() else fmt_num(x)
+
+
 def _bootstrap_time_decay(table: PathTable, td, n_boot: int, seed: int, n_channels: int):
     """Resample journeys for time-decay: converting journeys drawn from all journeys."""
     ch, jn, sh, vals, n_conv = td
@@ -422,8 +427,8 @@ class AttributionResult(Result):
         what = "value" if self.value else "conversions"
         fmt = fmt_money if self.value else fmt_num
         lines = [
-            f"{fmt_num(float(t.journeys.sum()))} journeys over {t.n_paths:,} distinct paths and "
-            f"{len(t.channels)} channels: {fmt_num(total_conv)} conversions "
+            f"{_count(float(t.journeys.sum()))} journeys over {t.n_paths:,} distinct paths and "
+            f"{len(t.channels)} channels: {_count(total_conv)} conversions "
             f"(value {fmt_money(float(t.value.sum()))}). Credited: {what}."
         ]
         if total <= 0:
@@ -578,7 +583,7 @@ class AttributionResult(Result):
         f = self.to_frame()
         order = self.headline.mean(axis=1).sort_values(ascending=False).index
         n_ch, n_m = len(order), len(self.models)
-        ax = new_axes(ax, figsize=(max(8.0, 0.9 * n_ch * max(n_m, 3) / 3 + 2), 4.8))
+        ax = new_axes(ax, figsize=(min(13.0, max(7.0, 0.3 * n_ch * n_m + 2.5)), 5.0))
         width = 0.8 / n_m
         x = np.arange(n_ch)
         for k, m in enumerate(self.models):
@@ -598,7 +603,7 @@ class AttributionResult(Result):
         ax.set_ylabel("credited value" if self.value else "credited conversions")
         ci = f" ({fmt_pct(self.level, 0)} bootstrap intervals)" if self.replicates else ""
         ax.set_title(f"Credit per channel by model{ci}")
-        ax.legend(ncols=min(n_m, 4), loc="upper right", fontsize=9)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="model")
         ax.margins(y=0.15)
         self.ax_ = ax
         self.figure_ = ax.figure

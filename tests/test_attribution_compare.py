@@ -1,0 +1,170 @@
+"""attribute(): result object, bootstrap intervals, ranking uncertainty, economics, figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.attribution import attribute, read_path_table
+from journeylab.attribution.bootstrap import (
+    indistinguishable_pairs,
+    rank_probabilities,
+    resample_counts,
+)
+from journeylab.schema import DataError, ParameterError
+
+D1 = json.loads(
+    (Path(__file__).parent / "results" / "attribution_reference.json").read_text()
+)["D1"]
+
+
+def d1() -> pd.DataFrame:
+    return pd.DataFrame(D1["table"]).assign(value=lambda f: f["conversions"] * 10.0)
+
+
+def test_resampling_keeps_journey_total_and_is_unbiased():
+    t = read_path_table(d1())
+    conv, value, null = resample_counts(t, 4000, seed=5)
+    np.testing.assert_allclose((conv + null).sum(axis=1), 82)
+    np.testing.assert_allclose(conv.mean(axis=0), t.conversions, atol=0.25)
+    np.testing.assert_allclose(value, conv * 10.0)
+
+
+def test_bootstrap_interval_matches_binomial_standard_error():
+    # Single-touch paths: credit of A is Binomial(1000, 0.3) under journey resampling,
+    # so the 95 % interval is about 300 +- 1.96 * sqrt(1000 * 0.3 * 0.7) = [271.6, 328.4].
+    frame = pd.DataFrame({"path": [("A",), ("B",)], "conversions": [300, 100],
+                          "non_conversions": [400, 200]})
+    f = attribute(frame, ["last_touch", "markov"], n_boot=2000, seed=11,
+                  value_column=None).to_frame()
+    half = 1.96 * np.sqrt(1000 * 0.3 * 0.7)
+    assert f.at["A", "last_touch_ci_low"] == pytest.approx(300 - half, abs=4)
+    assert f.at["A", "last_touch_ci_high"] == pytest.approx(300 + half, abs=4)
+    # Markov credit of single-touch paths equals last touch.
+    assert f.at["A", "markov"] == pytest.approx(300)
+    assert f.at["A", "markov_ci_low"] == pytest.approx(f.at["A", "last_touch_ci_low"], abs=6)
+
+
+def test_to_frame_columns_and_intervals_cover_the_estimate():
+    res = attribute(d1(), n_boot=300, seed=2)
+    f = res.to_frame()
+    models = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
+    assert list(f.columns[:6]) == models
+    for m in models:
+        assert (f[f"{m}_ci_low"] <= f[m] + 1e-9).all() and (f[m] <= f[f"{m}_ci_high"] + 1e-9).all()
+    assert f.index.name == "channel" and list(f.index) == ["A", "B", "C"]
+    v = attribute(d1(), ["linear"], value=True).to_frame()
+    assert v.at["A", "linear"] == pytest.approx(126.66666667)
+
+
+def test_rank_probabilities_and_indistinguishable_pairs():
+    rng = np.random.default_rng(0)
+    reps = np.column_stack([rng.normal(100, 1, 500), rng.normal(50, 5, 500),
+                            rng.normal(50, 5, 500)])
+    probs = rank_probabilities(reps, ["a", "b", "c"])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    assert probs.at["a", 1] == 1.0
+    assert 0.35 < probs.at["b", 2] < 0.65
+    pairs = indistinguishable_pairs(reps, ["a", "b", "c"], np.array([100, 50.5, 49.5]))
+    assert pairs[["higher", "lower"]].values.tolist() == [["b", "c"]]
+    assert 0.3 < pairs.at[0, "p_order"] < 0.7
+
+
+def test_result_rank_probabilities_need_bootstrap():
+    res = attribute(d1(), ["markov"])
+    with pytest.raises(ParameterError, match="n_boot=200"):
+        res.rank_probabilities("markov")
+    res = attribute(d1(), ["markov"], n_boot=100, seed=1)
+    assert res.rank_probabilities("markov").shape == (3, 3)
+
+
+def test_economics_cpa_roas_and_reallocation():
+    spend = pd.DataFrame({"channel": ["A", "A", "B", "C", "D"],
+                          "date": pd.to_datetime(["2026-01-01", "2026-01-02"] + ["2026-01-01"] * 3),
+                          "cost": [100.0, 120.0, 50.0, 300.0, 40.0]})
+    res = attribute(d1(), ["first_touch", "linear"], spend=spend)
+    e = res.economics.set_index(["model", "channel"])
+    assert e.at[("first_touch", "A"), "cpa"] == pytest.approx(220 / 22)
+    assert e.at[("linear", "B"), "roas"] == pytest.approx(10.666667 * 10 / 50, rel=1e-6)
+    assert e.at[("linear", "C"), "conversions_per_1000"] == pytest.approx(9.666667 / 300 * 1000,
+                                                                           rel=1e-6)
+    # D has spend but no journeys: listed with 0 credit, no CPA.
+    assert res.to_frame().loc["D"].eq(0).all() and np.isnan(e.at[("linear", "D"), "cpa"])
+    re = res.reallocation().set_index("model")
+    assert re.at["first_touch", "grow"] == "B" and re.at["first_touch", "trim"] == "D"
+    text = res.summary()
+    assert "constant returns at the margin" in text and "move money from" in text
+    with pytest.raises(DataError, match="negative costs"):
+        attribute(d1(), ["linear"], spend=spend.assign(cost=-1.0))
+
+
+def test_summary_explains_markov_credit_for_null_only_channel():
+    frame = pd.DataFrame({"path": [("X", "B"), ("B",), ("A",)], "conversions": [0, 5, 5],
+                          "non_conversions": [10, 5, 5]})
+    res = attribute(frame, ["linear", "markov", "shapley"], value_column=None)
+    f = res.to_frame()
+    assert f.at["X", "markov"] > 0 and f.at["X", "linear"] == 0 and f.at["X", "shapley"] == 0
+    text = res.summary()
+    assert "X appears only in non-converting journeys: Markov gives it" in text
+    assert "Shapley and the rule-based models give it 0" in text
+
+
+def test_summary_states_agreement_disagreement_and_uncertainty():
+    text = attribute(d1(), n_boot=200, seed=3).summary()
+    assert text.startswith("82 journeys over 8 distinct paths and 3 channels: 33 conversions")
+    assert "first touch → A; last touch → C" in text
+    assert "C: 51.5% of conversions under last touch vs 12.1% under first touch" in text
+    assert "closes journeys more often than it opens them" in text
+    assert "Markov credit with 95% bootstrap intervals (200 replicates, seed 3)" in text
+    assert "Markov: order not distinguishable for A vs B" in text
+    assert "removing the transition A > B loses 29.8%" in text
+
+
+def test_transitions_table_ranked():
+    res = attribute(d1(), ["markov"], top_transitions=2)
+    assert res.transitions["transition"].tolist() == ["A > B", "B > C"]
+    assert res.transitions["removal_effect"].iloc[0] == pytest.approx(0.297982, abs=1e-6)
+
+
+def test_plot_grouped_bars_with_error_bars(tmp_path):
+    res = attribute(d1(), n_boot=100, seed=1)
+    ax = res.plot()
+    assert len(ax.patches) == 3 * 6
+    assert ax.get_ylabel() == "credited conversions"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["first touch", "last touch"]
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    assert sum(isinstance(c, BarContainer) for c in ax.containers) == 6
+    assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 6
+    ax.figure.savefig(tmp_path / "attribution.png")
+    assert res.figure_ is ax.figure
+    plt.close(ax.figure)
+
+
+def test_html_has_summary_and_table():
+    html = attribute(d1(), ["linear", "markov"], n_boot=50)._repr_html_()
+    assert "<h4>Attribution</h4>" in html and "jl-table" in html
+    assert "12.7 [" in html  # linear credit of A with its interval
+
+
+def test_time_decay_bootstrap_from_touches():
+    rng = np.random.default_rng(1)
+    n = 200
+    jid = np.repeat(np.arange(n), 2)
+    ts = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 20, 2 * n), "D")
+    touches = pd.DataFrame({
+        "journey_id": jid, "timestamp": ts, "channel": rng.choice(["A", "B"], 2 * n),
+        "converted": np.repeat(rng.random(n) < 0.4, 2), "value": 10.0,
+    })
+    touches["conversion_time"] = touches.groupby("journey_id")["timestamp"].transform("max")
+    res = attribute(touches, ["time_decay", "linear"], n_boot=100, seed=0)
+    f = res.to_frame()
+    total = touches.groupby("journey_id")["converted"].first().sum()
+    assert f["time_decay"].sum() == pytest.approx(total)
+    assert (f["time_decay_ci_low"] < f["time_decay"]).all()
+    assert (f["time_decay"] < f["time_decay_ci_high"]).all()
