@@ -1,0 +1,163 @@
+"""Segments and personas: user features, rule assignment, k-means personas, silhouette."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.journey_map import journey_map
+from journeylab.schema import NotComputableError, ParameterError
+from journeylab.segments import journey_personas, segment_users, silhouette, user_features
+
+T0 = pd.Timestamp("2026-10-01", tz="UTC")
+
+
+def _ev(user, hours, event, channel=None, session=None, value=np.nan, device="mobile"):
+    return {"user_id": user, "timestamp": T0 + pd.Timedelta(hours=hours), "event": event, "channel": channel,
+            "session_id": session, "value": value, "device": device}  # fmt: skip
+
+
+@pytest.fixture
+def hand_log():
+    rows = [
+        _ev("u1", 0, "site_visit", "email", "s1"),
+        _ev("u1", 5, "site_visit", "email", "s2"),
+        _ev("u1", 6, "phone_call", "phone"),
+        _ev("u1", 48, "booking_completed", value=100.0),
+        _ev("u2", 0, "ad_impression", "display", device="desktop"),
+        _ev("u2", 1, "ad_impression", "display", device="desktop"),
+        _ev("u2", 2, "ad_impression", "display", device="desktop"),
+        _ev("u2", 12, "site_visit", "social", "s3", device="desktop"),
+        _ev("u3", 0, "booking_completed", value=250.0, device="tablet"),
+        _ev("u3", 3, "site_visit", "email", "s4", device="tablet"),
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_user_features_exact(hand_log):
+    f = user_features(hand_log)
+    assert f.loc["u1", ["touches", "sessions", "converted"]].tolist() == [3, 2, 1]
+    assert f.loc["u1", "days_to_convert"] == pytest.approx(2.0)
+    assert f.loc["u1", "share_email"] == pytest.approx(2 / 3)
+    assert f.loc["u1", "share_phone"] == pytest.approx(1 / 3)
+    assert f.loc["u1", "value"] == 100.0
+    assert f.loc["u2", ["touches", "sessions", "converted"]].tolist() == [4, 1, 0]
+    assert np.isnan(f.loc["u2", "days_to_convert"])
+    assert f.loc["u2", "journey_days"] == pytest.approx(0.5)  # first to last event
+    assert f.loc["u2", "share_display"] == pytest.approx(0.75)
+    assert f.loc["u2", "top_channel"] == "display"
+    # touches after the conversion do not count
+    assert f.loc["u3", ["touches", "converted", "days_to_convert"]].tolist() == [0, 1, 0.0]
+    assert f["device"].to_dict() == {"u1": "mobile", "u2": "desktop", "u3": "tablet"}
+
+
+def test_segment_users_first_matching_rule(hand_log):
+    users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "region": ["n", "s", "s"]})
+    seg = segment_users(
+        hand_log,
+        {"phone leads": "share_phone > 0", "bookers": lambda f: f["converted"] == 1, "south": "region == 's'"},
+        users=users,
+    )
+    assert seg.assignments.to_dict() == {"u1": "phone leads", "u2": "south", "u3": "bookers"}
+    table = seg.to_frame().set_index("segment")
+    assert table.loc["phone leads", "users"] == 1 and table.loc["bookers", "conversion"] == 1.0
+    assert list(table.index) == ["phone leads", "bookers", "south"]  # rule order; empty 'other' absent
+    assert "3 users in 3 segments" in seg.summary()
+    # the assignments plug straight into the journey map
+    jm = journey_map(hand_log, month="2026-10", segment=seg.assignments, compare=None)
+    assert set(jm.to_frame()["segment"]) == {"phone leads", "south", "bookers"}
+
+
+def test_segment_rule_errors(hand_log):
+    with pytest.raises(ParameterError, match=r"Rule 'x' \('devise == 1'\) cannot be evaluated.*did you mean 'device'"):
+        segment_users(hand_log, {"x": "devise == 1"})
+    with pytest.raises(ParameterError, match="rules is empty"):
+        segment_users(hand_log, {})
+
+
+def test_silhouette_hand_computed():
+    # a(i), b(i) by hand (Rousseeuw 1987): 1 − 1/10.5, 1 − 1/9.5, twice each.
+    x = np.array([[0.0], [1.0], [10.0], [11.0]])
+    expected = (2 * (1 - 1 / 10.5) + 2 * (1 - 1 / 9.5)) / 4
+    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(expected, rel=1e-12)
+    # singleton scores 0; point 1: a = 9.5, b = 1; points 10 and 11: a = 5 and 5.5, b = 10 and 11.
+    assert silhouette(x, np.array([0, 1, 1, 1])) == pytest.approx((0 + (1 - 9.5) / 9.5 + 0.5 + 0.5) / 4, rel=1e-12)
+    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(0.8997493734, rel=1e-9)
+
+
+def _three_groups(seed: int = 1) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Phone-heavy bookers, display-heavy non-bookers, social non-bookers with few touches."""
+    rng = np.random.default_rng(seed)
+    frames, truth = [], {}
+    specs = [("phone", 60, "phone_call", 3, 1.0, "desktop"), ("display", 40, "ad_impression", 20, 0.0, "mobile"), ("social", 30, "site_visit", 2, 0.0, "mobile")]
+    for group, n, event, touches, p_book, device in specs:
+        ids = [f"{group}{i:03d}" for i in range(n)]
+        truth.update(dict.fromkeys(ids, group))
+        users = np.repeat(ids, touches)
+        hours = np.tile(np.arange(touches), n) + rng.uniform(0, 0.5, len(users))
+        frames.append(pd.DataFrame({"user_id": users, "timestamp": T0 + pd.to_timedelta(hours, unit="h"), "event": event,
+                                    "channel": group, "device": device, "value": np.nan}))  # fmt: skip
+        booked = np.array(ids)[rng.random(n) < p_book]
+        frames.append(pd.DataFrame({"user_id": booked, "timestamp": T0 + pd.Timedelta(days=2), "event": "booking_completed",
+                                    "channel": None, "device": device, "value": 100.0}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True), truth
+
+
+def test_personas_recover_planted_groups_and_describe_them():
+    events, truth = _three_groups()
+    personas = journey_personas(events, k=3, seed=0)
+    crosstab = pd.crosstab(personas.assignments, pd.Series(truth).reindex(personas.assignments.index))
+    assert (crosstab.gt(0).sum(axis=1) == 1).all()  # every persona is one planted group
+    profiles = personas.to_frame().set_index("persona")
+    assert profiles["share"].sum() == pytest.approx(1.0)
+    assert profiles["users"].tolist() == [60, 40, 30]  # ordered by size
+    assert profiles.index[0] == "Phone-first planners" or profiles.index[0].startswith("Phone-first")
+    assert profiles.index[1] == "Display-first browsers"
+    assert profiles.loc["Display-first browsers", "touches"] == pytest.approx(20)
+    assert profiles.loc["Display-first browsers", "conversion"] == 0
+    text = personas.summary()
+    assert "Display-first browsers: 31% of users, 20 touches, 0% convert, mostly mobile" in text
+    assert "k = 3" in text
+
+
+def test_personas_choose_k_by_silhouette_and_are_reproducible():
+    events, _ = _three_groups()
+    chosen = journey_personas(events, k=None, seed=0, k_range=range(2, 6))
+    assert chosen.k == 3
+    assert set(chosen.silhouette_scores) == {2, 3, 4, 5}
+    assert chosen.silhouette_scores[3] == max(chosen.silhouette_scores.values())
+    again = journey_personas(events, k=None, seed=0, k_range=range(2, 6))
+    pd.testing.assert_series_equal(chosen.assignments, again.assignments)
+    assert "chosen by mean silhouette" in chosen.summary()
+
+
+def test_persona_errors_and_plot(tmp_path):
+    events, _ = _three_groups()
+    with pytest.raises(ParameterError, match=r"k == 1, must be >= 2"):
+        journey_personas(events, k=1)
+    with pytest.raises(ParameterError, match=r"Unknown feature 'touch'.*did you mean 'touches'"):
+        journey_personas(events, k=3, features=("touch",))
+    with pytest.raises(NotComputableError, match="No events"):
+        journey_personas(events, k=3, month="2027-01")
+    personas = journey_personas(events, k=3, seed=0)
+    ax = personas.plot()
+    assert "touches" in [t.get_text() for t in ax.get_xticklabels()]
+    assert "Display-first browsers" in [t.get_text() for t in ax.get_yticklabels()]
+    ax.figure.savefig(tmp_path / "personas.png")
+    assert "<h4>Journey personas</h4>" in personas._repr_html_()
+
+
+@pytest.fixture
+def small(request):
+    pytest.importorskip("journeylab.datasets", reason="the sample generator has not landed yet")
+    return request.getfixturevalue("small_sample")
+
+
+def test_personas_on_the_sample(small):
+    personas = journey_personas(small.events, k=4, seed=0)
+    profiles = personas.to_frame()
+    assert len(profiles) == 4 and profiles["users"].sum() == small.events["user_id"].nunique()
+    assert profiles["description"].str.contains("% of users").all()
+    overall = personas.features["converted"].mean()
+    assert (profiles["users"] * profiles["conversion"]).sum() / profiles["users"].sum() == pytest.approx(overall)
