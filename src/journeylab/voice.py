@@ -1,0 +1,1269 @@
+"""The voice of the customer: NPS, CSAT, comment sentiment and themes per stage.
+
+Survey answers (the ``feedback`` table of the data contract: ``score`` plus
+optional ``survey``, ``stage``, ``touchpoint``, ``text``, ``language``) are
+summarised per journey stage and touchpoint, always with intervals:
+
+- :func:`nps` — promoters (9–10), passives (7–8), detractors (0–6) and the
+  Net Promoter Score in points (−100 … +100). The interval uses the
+  multinomial variance of NPS, ``var = (p_pro + p_det − (p_pro − p_det)²) / n``,
+  either as a plain Wald interval or (default) the adjusted Wald interval of
+  Rocks (2016, *The American Statistician* 70(4)), which adds 3/4 of an answer
+  to promoters and detractors (3 to ``n``) before applying the same formula and
+  keeps its coverage close to nominal for small groups and extreme scores.
+- :func:`csat` — mean CSAT score (t interval) and the share of satisfied
+  answers (4–5) with a Wilson interval.
+- :func:`sentiment` — comment sentiment in −1 … +1, offline: English with the
+  VADER lexicon shipped by the ``vaderSentiment`` package (MIT), Korean with
+  the lexicon shipped in ``journeylab/lexicons/ko_sentiment.tsv`` (stems,
+  negation such as 안/못/않/없, intensifiers, contrast words). The language of
+  each text is detected from its Hangul characters.
+- :func:`themes` — recurring themes per stage from a bilingual theme dictionary
+  (:data:`THEMES`), or plain keyword/bigram counts, with mean sentiment.
+- :func:`emotion_curve` — mean sentiment and NPS per stage beside the funnel's
+  drop-off per stage: where customers feel worst and where they leave.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from journeylab.results import Result, fmt_ci, fmt_num, fmt_pct
+from journeylab.schema import (
+    DataError,
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+    check_in,
+    check_range,
+    require_columns,
+)
+from journeylab.stages import StageMap
+
+__all__ = [
+    "THEMES",
+    "nps",
+    "csat",
+    "sentiment",
+    "sentiment_score",
+    "detect_language",
+    "themes",
+    "emotion_curve",
+    "nps_interval",
+    "NPSResult",
+    "CSATResult",
+    "SentimentResult",
+    "ThemesResult",
+    "EmotionCurveResult",
+]
+
+NPSMethod = Literal["adjusted-wald", "wald"]
+Language = Literal["auto", "en", "ko"]
+By = str | Sequence[str] | None
+
+#: Compound scores at or above this are "positive", at or below minus this "negative"
+#: (the thresholds VADER's authors recommend).
+POLARITY_THRESHOLD = 0.05
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------
+def _by_columns(by: By) -> list[str]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return [str(b) for b in by]
+
+
+def _survey_rows(
+    feedback: pd.DataFrame, survey: str, low: int, high: int, by: list[str]
+) -> tuple[pd.DataFrame, int]:
+    """Return the answers of one survey with valid scores, and the count of blank scores."""
+    if not isinstance(feedback, pd.DataFrame):
+        raise ParameterError(f"feedback must be a pandas DataFrame, not {type(feedback).__name__}.")
+    require_columns(feedback, ["score", *by], what="feedback")
+    rows = feedback
+    if "survey" in rows.columns:
+        rows = rows[rows["survey"].astype("string").str.lower() == survey]
+        if rows.empty:
+            raise NotComputableError(
+                f"The feedback table has no {survey.upper()} answers (no rows with survey == {survey!r}); "
+                f"surveys present: {sorted(feedback['survey'].dropna().astype(str).unique())}."
+            )
+    score = pd.to_numeric(rows["score"], errors="coerce")
+    bad_type = score.isna() & rows["score"].notna()
+    if bad_type.any():
+        raise DataError(
+            "Feedback scores must be numbers.",
+            column="score",
+            rows=list(np.flatnonzero(bad_type.to_numpy())),
+            hint="convert the score column to numbers, or drop the text answers.",
+        )
+    out_of_range = score.notna() & ((score < low) | (score > high) | (score != np.round(score)))
+    if out_of_range.any():
+        first = score[out_of_range].iloc[0]
+        raise DataError(
+            f"{survey.upper()} scores must be whole numbers from {low} to {high}; found {first:g}.",
+            column="score",
+            rows=list(np.flatnonzero(out_of_range.to_numpy())),
+            hint=f"check the survey scale ({survey.upper()} is {low}–{high}) or filter the survey column.",
+        )
+    blank = int(score.isna().sum())
+    rows = rows.assign(score=score).loc[score.notna()]
+    if rows.empty:
+        raise NotComputableError(f"No {survey.upper()} answer has a score.")
+    return rows, blank
+
+
+def _stage_categories(values: pd.Series, stage_map: StageMap | None) -> list[str]:
+    """Return stage names in journey order, then any stage the map does not know."""
+    names = StageMap.coerce(stage_map).names
+    present = [str(v) for v in pd.unique(values.dropna().astype(str))]
+    return [n for n in names if n in present] + [v for v in present if v not in names]
+
+
+def _ordered(frame: pd.DataFrame, by: list[str], stage_map: StageMap | None) -> pd.DataFrame:
+    """Give the ``stage`` column its journey order so groups come out in that order."""
+    if "stage" in by:
+        cats = _stage_categories(frame["stage"], stage_map)
+        frame = frame.assign(
+            stage=pd.Categorical(frame["stage"].astype("string"), categories=cats, ordered=True)
+        )
+    return frame
+
+
+def _group(frame: pd.DataFrame, by: list[str]):
+    if by:
+        return frame.groupby(by, observed=True, sort=True, dropna=False)
+    return frame.assign(_all=0).groupby("_all")
+
+
+def _label(frame: pd.DataFrame, by: list[str]) -> pd.Series:
+    if not by:
+        return pd.Series(["all answers"] * len(frame), index=frame.index)
+    return frame[by].astype(str).agg(" · ".join, axis=1)
+
+
+def _z(alpha: float) -> float:
+    check_range("alpha", alpha, low=0, high=1)
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+# ---------------------------------------------------------------------------
+# NPS
+# ---------------------------------------------------------------------------
+def nps_interval(
+    promoters: Any, detractors: Any, n: Any, *, method: NPSMethod = "adjusted-wald", alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence interval of NPS (as a proportion, −1 … +1) from counts.
+
+    ``wald``: ``d ± z·sqrt((p_pro + p_det − d²) / n)`` with ``d = p_pro − p_det``
+    (the multinomial variance of a difference of two shares of one sample).
+    ``adjusted-wald`` (Rocks 2016): the same with ``n + 3`` answers,
+    ``promoters + 3/4`` and ``detractors + 3/4``. Both are clipped to [−1, 1].
+
+    Examples
+    --------
+    >>> lo, hi = nps_interval(5, 2, 10, method="wald")
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (-0.1841, 0.7841)
+    """
+    check_in("method", method, ["adjusted-wald", "wald"])
+    z = _z(alpha)
+    pro = np.asarray(promoters, dtype=float)
+    det = np.asarray(detractors, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if method == "adjusted-wald":
+        pro, det, n = pro + 0.75, det + 0.75, n + 3.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_pro, p_det = pro / n, det / n
+        centre = p_pro - p_det
+        se = np.sqrt(np.maximum(p_pro + p_det - centre**2, 0.0) / n)
+    return np.clip(centre - z * se, -1, 1), np.clip(centre + z * se, -1, 1)
+
+
+@dataclass(repr=False)
+class NPSResult(Result):
+    """NPS per group: shares of promoters/passives/detractors and NPS with its interval.
+
+    ``table`` has one row per group: the ``by`` columns, ``n``, ``promoters``,
+    ``passives``, ``detractors`` (counts), their ``*_share``, ``nps`` (points,
+    −100 … +100), ``nps_ci_low``, ``nps_ci_high``.
+    """
+
+    table: pd.DataFrame
+    by: list[str]
+    method: str
+    alpha: float
+    blank_scores: int = 0
+    title: str = "Net Promoter Score"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the NPS table, one row per group."""
+        return self.table.copy()
+
+    def display_frame(self) -> pd.DataFrame:
+        """Format for readers: counts, shares as %, NPS with its interval."""
+        t = self.table
+        out = t[self.by].astype(str).copy() if self.by else pd.DataFrame(index=t.index)
+        out["answers"] = t["n"].map(lambda v: f"{v:,}")
+        out["promoters"] = t["promoter_share"].map(fmt_pct)
+        out["passives"] = t["passive_share"].map(fmt_pct)
+        out["detractors"] = t["detractor_share"].map(fmt_pct)
+        out["NPS"] = t["nps"].map(lambda v: f"{v:+.1f}")
+        out[f"{1 - self.alpha:.0%} CI"] = [
+            f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(t["nps_ci_low"], t["nps_ci_high"], strict=True)
+        ]
+        return out
+
+    def summary(self) -> str:
+        """Describe the overall picture, then the lowest and highest groups."""
+        t = self.table
+        level = f"{1 - self.alpha:.0%}"
+        lines = []
+        if not self.by:
+            r = t.iloc[0]
+            lines.append(
+                f"NPS {r['nps']:+.1f} [{r['nps_ci_low']:+.1f}, {r['nps_ci_high']:+.1f}] from {int(r['n']):,} answers "
+                f"({fmt_pct(r['promoter_share'])} promoters, {fmt_pct(r['detractor_share'])} detractors)."
+            )
+        else:
+            labels = _label(t, self.by)
+            lo, hi = t["nps"].idxmin(), t["nps"].idxmax()
+            lines.append(
+                f"NPS by {' and '.join(self.by)} over {int(t['n'].sum()):,} answers in {len(t)} groups."
+            )
+            lines.append(
+                f"Lowest: {labels[lo]} {t.at[lo, 'nps']:+.1f} [{t.at[lo, 'nps_ci_low']:+.1f}, "
+                f"{t.at[lo, 'nps_ci_high']:+.1f}] (n = {int(t.at[lo, 'n']):,}); highest: {labels[hi]} "
+                f"{t.at[hi, 'nps']:+.1f} [{t.at[hi, 'nps_ci_low']:+.1f}, {t.at[hi, 'nps_ci_high']:+.1f}]."
+            )
+        lines.append(f"Intervals: {level}, {self.method} (multinomial variance of promoters − detractors).")
+        if self.blank_scores:
+            lines.append(f"{self.blank_scores:,} answers without a score were left out.")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Dot-and-whisker chart of NPS per group (points, with intervals)."""
+        from journeylab.viz import PALETTE, new_axes
+
+        t = self.table
+        labels = list(_label(t, self.by))
+        ax = new_axes(ax, figsize=(7, 0.45 * len(t) + 1.6))
+        y = np.arange(len(t))[::-1]
+        colours = [PALETTE[3] if v < 0 else PALETTE[2] for v in t["nps"]]
+        ax.hlines(y, t["nps_ci_low"], t["nps_ci_high"], color="0.55", lw=2)
+        ax.scatter(t["nps"], y, color=colours, zorder=3, s=45)
+        for yi, v in zip(y, t["nps"], strict=True):
+            ax.annotate(f"{v:+.0f}", (v, yi), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=9)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_yticks(y, labels)
+        ax.set_xlim(-100, 100)
+        ax.set_xlabel(f"NPS (points) with {1 - self.alpha:.0%} interval")
+        ax.set_title("Net Promoter Score" + (f" by {' and '.join(self.by)}" if self.by else ""))
+        return ax
+
+
+def nps(
+    feedback: pd.DataFrame,
+    by: By = ("stage",),
+    *,
+    method: NPSMethod = "adjusted-wald",
+    alpha: float = 0.05,
+    stage_map: StageMap | None = None,
+) -> NPSResult:
+    """Net Promoter Score per stage and/or touchpoint, with confidence intervals.
+
+    Parameters
+    ----------
+    feedback : pandas.DataFrame
+        Survey answers with ``score`` (0–10). When a ``survey`` column is present
+        only rows with ``survey == "nps"`` are used.
+    by : str, sequence of str or None
+        Grouping columns, e.g. ``"stage"``, ``"touchpoint"``, ``("stage", "touchpoint")``;
+        None for one overall score.
+    method : {"adjusted-wald", "wald"}
+        Interval method (see :func:`nps_interval`).
+    alpha : float
+        1 − confidence level.
+    stage_map : StageMap, optional
+        Orders stages along the journey (default map if None).
+
+    Returns
+    -------
+    NPSResult
+
+    Examples
+    --------
+    >>> fb = pd.DataFrame({"score": [10, 9, 9, 8, 7, 6, 3, 10, 9, 0]})
+    >>> nps(fb, by=None).to_frame()["nps"].item()
+    20.0
+    """
+    by_cols = _by_columns(by)
+    check_in("method", method, ["adjusted-wald", "wald"])
+    rows, blank = _survey_rows(feedback, "nps", 0, 10, by_cols)
+    rows = _ordered(rows, by_cols, stage_map)
+    rows = rows.assign(
+        _pro=(rows["score"] >= 9).astype(int),
+        _pas=rows["score"].between(7, 8).astype(int),
+        _det=(rows["score"] <= 6).astype(int),
+    )
+    agg = _group(rows, by_cols).agg(
+        n=("score", "size"), promoters=("_pro", "sum"), passives=("_pas", "sum"), detractors=("_det", "sum")
+    )
+    table = agg.reset_index(drop=not by_cols)
+    n = table["n"].to_numpy(float)
+    table["promoter_share"] = table["promoters"] / n
+    table["passive_share"] = table["passives"] / n
+    table["detractor_share"] = table["detractors"] / n
+    table["nps"] = 100 * (table["promoter_share"] - table["detractor_share"])
+    lo, hi = nps_interval(table["promoters"], table["detractors"], n, method=method, alpha=alpha)
+    table["nps_ci_low"] = 100 * lo
+    table["nps_ci_high"] = 100 * hi
+    return NPSResult(table=table, by=by_cols, method=method, alpha=alpha, blank_scores=blank)
+
+
+# ---------------------------------------------------------------------------
+# CSAT
+# ---------------------------------------------------------------------------
+@dataclass(repr=False)
+class CSATResult(Result):
+    """CSAT per group: mean score (t interval) and share satisfied (4–5, Wilson interval)."""
+
+    table: pd.DataFrame
+    by: list[str]
+    alpha: float
+    blank_scores: int = 0
+    title: str = "Customer satisfaction (CSAT)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group: ``n``, ``mean_score`` with CI, ``satisfied`` and its share with CI."""
+        return self.table.copy()
+
+    def display_frame(self) -> pd.DataFrame:
+        """Format the table for readers."""
+        t = self.table
+        out = t[self.by].astype(str).copy() if self.by else pd.DataFrame(index=t.index)
+        out["answers"] = t["n"].map(lambda v: f"{v:,}")
+        out["mean score"] = t["mean_score"].map(lambda v: f"{v:.2f}")
+        out["mean CI"] = [f"[{a:.2f}, {b:.2f}]" for a, b in zip(t["mean_ci_low"], t["mean_ci_high"], strict=True)]
+        out["satisfied (4–5)"] = t["satisfied_share"].map(fmt_pct)
+        out["satisfied CI"] = [fmt_ci(a, b, fmt_pct) for a, b in zip(t["satisfied_ci_low"], t["satisfied_ci_high"], strict=True)]
+        return out
+
+    def summary(self) -> str:
+        """Describe the overall picture and the least satisfied group."""
+        t = self.table
+        total = int(t["n"].sum())
+        share = t["satisfied"].sum() / total
+        lines = [f"{fmt_pct(share)} of {total:,} CSAT answers are satisfied (4–5)."]
+        if self.by and len(t) > 1:
+            labels = _label(t, self.by)
+            lo = t["satisfied_share"].idxmin()
+            lines.append(
+                f"Least satisfied: {labels[lo]} {fmt_pct(t.at[lo, 'satisfied_share'])} "
+                f"{fmt_ci(t.at[lo, 'satisfied_ci_low'], t.at[lo, 'satisfied_ci_high'], fmt_pct)}, "
+                f"mean {t.at[lo, 'mean_score']:.2f} (n = {int(t.at[lo, 'n']):,})."
+            )
+        lines.append(f"Intervals: {1 - self.alpha:.0%}; Wilson for shares, t for means.")
+        if self.blank_scores:
+            lines.append(f"{self.blank_scores:,} answers without a score were left out.")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Share satisfied per group with Wilson intervals."""
+        from journeylab.viz import PALETTE, new_axes, percent_axis
+
+        t = self.table
+        labels = list(_label(t, self.by))
+        ax = new_axes(ax, figsize=(7, 0.45 * len(t) + 1.6))
+        y = np.arange(len(t))[::-1]
+        ax.barh(y, t["satisfied_share"], color=PALETTE[0], alpha=0.8)
+        ax.errorbar(
+            t["satisfied_share"], y,
+            xerr=[t["satisfied_share"] - t["satisfied_ci_low"], t["satisfied_ci_high"] - t["satisfied_share"]],
+            fmt="none", ecolor="0.25", capsize=3,
+        )
+        ax.set_yticks(y, labels)
+        ax.set_xlim(0, 1)
+        percent_axis(ax, "x")
+        ax.set_xlabel(f"Share satisfied (CSAT 4–5) with {1 - self.alpha:.0%} Wilson interval")
+        ax.set_title("CSAT" + (f" by {' and '.join(self.by)}" if self.by else ""))
+        return ax
+
+
+def csat(
+    feedback: pd.DataFrame,
+    by: By = ("stage",),
+    *,
+    alpha: float = 0.05,
+    stage_map: StageMap | None = None,
+) -> CSATResult:
+    """CSAT per stage and/or touchpoint: mean score and share satisfied (4–5).
+
+    Parameters
+    ----------
+    feedback : pandas.DataFrame
+        Survey answers with ``score`` (1–5). When a ``survey`` column is present
+        only rows with ``survey == "csat"`` are used.
+    by : str, sequence of str or None
+        Grouping columns; None for one overall figure.
+    alpha : float
+        1 − confidence level (Wilson interval for the share, t interval for the mean).
+    stage_map : StageMap, optional
+        Orders stages along the journey.
+
+    Returns
+    -------
+    CSATResult
+
+    Examples
+    --------
+    >>> fb = pd.DataFrame({"score": [5, 4, 4, 3, 1]})
+    >>> csat(fb, by=None).to_frame()["satisfied_share"].item()
+    0.6
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    by_cols = _by_columns(by)
+    check_range("alpha", alpha, low=0, high=1)
+    rows, blank = _survey_rows(feedback, "csat", 1, 5, by_cols)
+    rows = _ordered(rows, by_cols, stage_map).assign(_sat=lambda f: (f["score"] >= 4).astype(int))
+    agg = _group(rows, by_cols).agg(
+        n=("score", "size"), mean_score=("score", "mean"), sd=("score", "std"), satisfied=("_sat", "sum")
+    )
+    table = agg.reset_index(drop=not by_cols)
+    n = table["n"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1)) * table["sd"].to_numpy(float) / np.sqrt(n)
+    table["mean_ci_low"] = table["mean_score"] - half
+    table["mean_ci_high"] = table["mean_score"] + half
+    table["satisfied_share"] = table["satisfied"] / n
+    lo, hi = proportion_confint(table["satisfied"].to_numpy(), n, alpha=alpha, method="wilson")
+    table["satisfied_ci_low"], table["satisfied_ci_high"] = lo, hi
+    table = table.drop(columns="sd")
+    return CSATResult(table=table, by=by_cols, alpha=alpha, blank_scores=blank)
+
+
+# ---------------------------------------------------------------------------
+# Sentiment
+# ---------------------------------------------------------------------------
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def detect_language(text: str) -> Literal["en", "ko"]:
+    """``"ko"`` when a text has at least as many Hangul characters as Latin letters (and some), else ``"en"``.
+
+    Examples
+    --------
+    >>> detect_language("기사님이 친절했어요"), detect_language("Great technician")
+    ('ko', 'en')
+    """
+    if not isinstance(text, str):
+        return "en"
+    hangul = len(_HANGUL.findall(text))
+    return "ko" if hangul and hangul >= len(_LATIN.findall(text)) else "en"
+
+
+@functools.lru_cache(maxsize=1)
+def _vader():
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError as exc:  # pragma: no cover - dependency declared in pyproject
+        raise NotComputableError(
+            "English sentiment needs the vaderSentiment package: pip install vaderSentiment"
+        ) from exc
+    analyzer = SentimentIntensityAnalyzer()
+    # Service-review words VADER lacks ("late", "overcharged", "punctual" ...), shipped with journeylab.
+    extra = resources.files("journeylab").joinpath("lexicons", "en_service.tsv").read_text(encoding="utf-8")
+    for line in extra.splitlines():
+        if line.strip() and not line.startswith("#"):
+            word, valence = line.split("\t")
+            analyzer.lexicon[word] = float(valence)
+    return analyzer
+
+
+@dataclass(frozen=True)
+class _KoreanLexicon:
+    words: dict[str, float]
+    pre_negators: frozenset[str]
+    post_negators: frozenset[str]
+    boosters: dict[str, float]
+    contrasts: frozenset[str]
+    max_len: int
+
+    def kind(self, term: str) -> str | None:
+        if term in self.words:
+            return "word"
+        if term in self.boosters:
+            return "booster"
+        if term in self.pre_negators or term in self.post_negators:
+            return "negator"
+        if term in self.contrasts:
+            return "contrast"
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _korean_lexicon() -> _KoreanLexicon:
+    text = resources.files("journeylab").joinpath("lexicons", "ko_sentiment.tsv").read_text(encoding="utf-8")
+    words: dict[str, float] = {}
+    boosters: dict[str, float] = {}
+    pre: set[str] = set()
+    post: set[str] = set()
+    contrasts: set[str] = set()
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        term, kind, value = line.split("\t")
+        term = unicodedata.normalize("NFC", term)
+        if kind == "word":
+            words[term] = float(value)
+        elif kind == "booster":
+            boosters[term] = float(value)
+        elif kind == "negator":
+            (pre if value == "pre" else post).add(term)
+        elif kind == "contrast":
+            contrasts.add(term)
+    every = [*words, *boosters, *pre, *post, *contrasts]
+    return _KoreanLexicon(words, frozenset(pre), frozenset(post), boosters, frozenset(contrasts), max(map(len, every)))
+
+
+_NEGATION_SCALAR = -0.74  # VADER's factor for a negated word
+_NORMALISATION_ALPHA = 15.0  # VADER's compound normalisation x / sqrt(x² + alpha)
+
+
+def _score_korean(text: str) -> float:
+    """Compound sentiment of a Korean text (−1 … +1) from the shipped lexicon.
+
+    Scans the text left to right taking the longest lexicon term at each
+    position. A pre-negator (안, 못) at the start of a word flips the next
+    sentiment word within one word; a post-negator (않, 없, 못하 …) flips the
+    sentiment word just before it (same or previous word); a pre-negator
+    that finds nothing after it flips the word before it ("추천 안 해요").
+    Boosters multiply the next sentiment word; after a contrast word (지만,
+    그런데 …) earlier words count half and later ones 1.5 times. The sum is
+    normalised like VADER's compound score.
+    """
+    lex = _korean_lexicon()
+    s = " ".join(unicodedata.normalize("NFC", text).lower().split())
+    items: list[list[float]] = []  # [word index, valence, negated]
+    pending_pre: int | None = None
+    pending_boost: tuple[int, float] | None = None
+    contrast_at: int | None = None
+    word_index, i = 0, 0
+
+    def settle_pre(upto_word: int) -> None:
+        nonlocal pending_pre
+        if pending_pre is not None and upto_word > pending_pre + 1:
+            if items and not items[-1][2] and items[-1][0] >= pending_pre - 1:
+                items[-1][1] *= _NEGATION_SCALAR
+                items[-1][2] = 1
+            pending_pre = None
+
+    while i < len(s):
+        if s[i] == " ":
+            word_index += 1
+            i += 1
+            continue
+        at_start = i == 0 or s[i - 1] == " "
+        term = None
+        for length in range(min(lex.max_len, len(s) - i), 0, -1):
+            candidate = s[i : i + length]
+            if lex.kind(candidate) is not None:
+                term = candidate
+                break
+        if term is None:
+            i += 1
+            continue
+        # A phrase with spaces spans several words.
+        end_word = word_index + term.count(" ")
+        settle_pre(word_index)
+        if term in lex.words:
+            valence = lex.words[term]
+            if valence != 0:
+                if pending_boost is not None and word_index - pending_boost[0] <= 1:
+                    valence *= pending_boost[1]
+                negated = 0
+                if pending_pre is not None and word_index - pending_pre <= 1:
+                    valence *= _NEGATION_SCALAR
+                    negated = 1
+                    pending_pre = None
+                items.append([end_word, valence, negated])
+            pending_boost = None
+        elif term in lex.boosters:
+            if at_start:
+                pending_boost = (word_index, lex.boosters[term])
+        elif term in lex.pre_negators or term in lex.post_negators:
+            if term in lex.post_negators and not (term in lex.pre_negators and at_start):
+                if items and not items[-1][2] and word_index - items[-1][0] <= 1:
+                    items[-1][1] *= _NEGATION_SCALAR
+                    items[-1][2] = 1
+            elif at_start:
+                pending_pre = word_index
+        elif term in lex.contrasts:
+            contrast_at = len(items)
+        word_index = end_word
+        i += len(term)
+    settle_pre(word_index + 2)
+    if not items:
+        return 0.0
+    valences = np.array([v for _, v, _ in items], dtype=float)
+    if contrast_at is not None:
+        valences[:contrast_at] *= 0.5
+        valences[contrast_at:] *= 1.5
+    total = float(valences.sum())
+    return total / math.sqrt(total * total + _NORMALISATION_ALPHA)
+
+
+def sentiment_score(text: str, language: Language = "auto") -> float:
+    """Sentiment of one text, −1 (very negative) … +1 (very positive); NaN for no text.
+
+    Examples
+    --------
+    >>> sentiment_score("not good") < 0 < sentiment_score("very good")
+    True
+    >>> sentiment_score("좋지 않아요") < 0 < sentiment_score("정말 좋아요")
+    True
+    """
+    check_in("language", language, ["auto", "en", "ko"])
+    if not isinstance(text, str) or not text.strip():
+        return float("nan")
+    lang = detect_language(text) if language == "auto" else language
+    if lang == "ko":
+        return _score_korean(text)
+    return float(_vader().polarity_scores(text)["compound"])
+
+
+@dataclass(repr=False)
+class SentimentResult(Result):
+    """Sentiment of each text: ``scores`` (−1 … +1, aligned with the input) and ``languages``."""
+
+    texts: pd.Series
+    scores: pd.Series
+    languages: pd.Series
+    title: str = "Comment sentiment"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per text: ``text``, ``language``, ``sentiment``, ``label`` (positive/neutral/negative)."""
+        label = np.select(
+            [self.scores >= POLARITY_THRESHOLD, self.scores <= -POLARITY_THRESHOLD],
+            ["positive", "negative"],
+            "neutral",
+        )
+        label = pd.Series(label, index=self.scores.index).where(self.scores.notna())
+        return pd.DataFrame(
+            {"text": self.texts, "language": self.languages, "sentiment": self.scores, "label": label}
+        )
+
+    def display_frame(self) -> pd.DataFrame:
+        """Show the first 20 texts."""
+        return self.to_frame().head(20)
+
+    def summary(self) -> str:
+        """Describe mean sentiment and polarity shares, overall and per language."""
+        frame = self.to_frame().dropna(subset=["sentiment"])
+        if frame.empty:
+            return "No text to score."
+        lines = [
+            f"{len(frame):,} texts scored: mean sentiment {fmt_num(frame['sentiment'].mean())}, "
+            f"{fmt_pct((frame['label'] == 'positive').mean())} positive, "
+            f"{fmt_pct((frame['label'] == 'negative').mean())} negative."
+        ]
+        for lang, part in frame.groupby("language"):
+            name = {"en": "English (VADER lexicon)", "ko": "Korean (journeylab lexicon)"}.get(lang, lang)
+            lines.append(f"{name}: {len(part):,} texts, mean {fmt_num(part['sentiment'].mean())}.")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Histogram of sentiment per language."""
+        from journeylab.viz import PALETTE, new_axes
+
+        ax = new_axes(ax, figsize=(7, 4))
+        frame = self.to_frame().dropna(subset=["sentiment"])
+        bins = np.linspace(-1, 1, 21)
+        for k, (lang, part) in enumerate(frame.groupby("language")):
+            ax.hist(part["sentiment"], bins=bins, alpha=0.6, color=PALETTE[k], label=lang)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_xlabel("sentiment (−1 negative … +1 positive)")
+        ax.set_ylabel("texts")
+        ax.set_title("Comment sentiment")
+        ax.legend(title="language")
+        return ax
+
+
+def sentiment(texts: str | Iterable[str] | pd.Series, language: Language = "auto") -> SentimentResult:
+    """Score free-text comments offline in English and Korean.
+
+    English uses the VADER lexicon and rules (``vaderSentiment``, compound score);
+    Korean uses the lexicon shipped with journeylab (stems, negation 안/못/않/없,
+    intensifiers, contrast), normalised the same way. Each distinct text is
+    scored once.
+
+    Parameters
+    ----------
+    texts : str, iterable of str or pandas.Series
+        The comments; missing or empty texts score NaN.
+    language : {"auto", "en", "ko"}
+        ``"auto"`` detects Korean from Hangul characters, per text.
+
+    Returns
+    -------
+    SentimentResult
+        ``.scores`` is a Series aligned with the input (−1 … +1).
+
+    Examples
+    --------
+    >>> res = sentiment(["The technician was great", "기사님이 불친절했어요"])
+    >>> (res.scores > 0).tolist()
+    [True, False]
+    """
+    check_in("language", language, ["auto", "en", "ko"])
+    if isinstance(texts, str):
+        texts = [texts]
+    series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype="object")
+    series = series.astype("object").where(series.notna(), None)
+    distinct = pd.unique(series.dropna())
+    langs = {t: (detect_language(t) if language == "auto" else language) for t in distinct}
+    scores = {t: sentiment_score(t, langs[t]) for t in distinct}
+    return SentimentResult(
+        texts=series,
+        scores=series.map(scores).astype(float),
+        languages=series.map(langs),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Themes
+# ---------------------------------------------------------------------------
+#: Bilingual theme dictionary: theme -> English word patterns (regular expressions,
+#: matched on whole words, case-insensitive) and Korean stems (matched anywhere in the text).
+THEMES: dict[str, dict[str, list[str]]] = {
+    "booking form": {
+        "en": [r"booking form", r"\bform\b", r"\bbooking\b", r"book(?:ing)? online", r"online booking", r"booking page",
+               r"website", r"\bsite\b", r"\bapp\b", r"checkout", r"fields?", r"\bpage\b"],
+        "ko": ["예약 양식", "예약양식", "양식", "입력", "예약 페이지", "예약페이지", "홈페이지", "사이트",
+               "앱", "어플", "폼", "온라인 예약", "예약 과정", "예약하기", "예약이"],
+    },
+    "waiting for call-back": {
+        "en": [r"call[- ]?back", r"called back", r"call me back", r"nobody called", r"no one called",
+               r"never called", r"\bwait(?:ed|ing)?\b", r"\bphone\b", r"hold", r"respon(?:se|d|ded)"],
+        "ko": ["콜백", "전화", "연락", "회신", "기다", "대기", "응답", "답변"],
+    },
+    "price": {
+        "en": [r"pric(?:e|es|ey|ing)", r"expensive", r"cheap", r"\bcost", r"\bfees?\b", r"\bquotes?\b",
+               r"overcharg", r"\bcharg", r"afford", r"value for money", r"\bbill"],
+        "ko": ["가격", "비싸", "비쌌", "비싼", "비용", "요금", "견적", "저렴", "금액", "바가지", "가성비", "청구"],
+    },
+    "technician": {
+        "en": [r"technician", r"\btech\b", r"engineer", r"plumber", r"electrician", r"\bstaff",
+               r"\bcrew\b", r"\bworkers?\b", r"\brude\b", r"polite", r"friendly", r"professional"],
+        "ko": ["기사", "직원", "엔지니어", "기술자", "작업자", "친절", "무례", "전문"],
+    },
+    "punctuality": {
+        "en": [r"\blate\b", r"on time", r"punctual", r"delay", r"arriv", r"no[- ]show", r"showed up",
+               r"\bearly\b", r"schedul", r"time slot"],
+        "ko": ["늦", "제시간", "제 시간", "정시", "지각", "도착", "시간 약속", "약속 시간", "노쇼", "지연"],
+    },
+    "quality of work": {
+        "en": [r"\bfix", r"repair", r"quality", r"workmanship", r"\bjob\b", r"\bleak", r"broken", r"install"],
+        "ko": ["수리", "작업", "품질", "꼼꼼", "마무리", "고쳐", "고쳤", "고장", "하자", "해결", "시공", "설치"],
+    },
+    "cleanliness": {
+        "en": [r"\bclean", r"\btidy", r"\bmess", r"dirty"],
+        "ko": ["청소", "깨끗", "깔끔", "지저분", "더럽", "정리"],
+    },
+    "communication": {
+        "en": [r"\bupdates?\b", r"informed", r"explain", r"communicat", r"\btold\b", r"message", r"\btexts?\b",
+               r"e-?mails?", r"reminder"],
+        "ko": ["안내", "설명", "소통", "문자", "메시지", "알림", "이메일"],
+    },
+    "ease and speed": {
+        "en": [r"\beasy\b", r"\bquick", r"\bfast\b", r"simple", r"smooth", r"convenien", r"hassle"],
+        "ko": ["쉽", "쉬웠", "빠르", "빨리", "빨랐", "간편", "편리", "신속", "번거"],
+    },
+    "recommendation": {
+        "en": [r"recommend", r"\bfriends?\b", r"\bagain\b", r"would use", r"referr"],
+        "ko": ["추천", "재이용", "또 이용", "다시 이용", "지인"],
+    },
+    "advertising": {
+        "en": [r"\bads?\b", r"advert", r"\bspam", r"too many e-?mails"],
+        "ko": ["광고", "스팸"],
+    },
+}
+
+_EN_STOPWORDS = frozenset(
+    "a an the and or but if so to of in on at for from by with about as into over after before "
+    "is are was were be been being am do does did have has had i me my we our you your he she it "
+    "they them their this that these those there here very really just too also not no yes can "
+    "could would will should than then when what which who how all any some more most much many "
+    "again once only own same such up down out off s t don didn wasn isn got get us".split()
+)
+_KO_STOPWORDS = frozenset("그리고 그래서 그냥 너무 정말 진짜 좀 조금 이번 저는 제가 저희 우리 그 이 저 것 수 때 더 잘 및 등 요".split())
+_KO_PARTICLES = re.compile(r"(?:에서는|에서|으로|에게|까지|부터|이랑|하고|은|는|이|가|을|를|에|도|의|로|와|과|요)$")
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[\uac00-\ud7a3]+")
+
+
+@dataclass(repr=False)
+class ThemesResult(Result):
+    """Top recurring themes per group with mention counts and mean sentiment."""
+
+    table: pd.DataFrame
+    by: list[str]
+    method: str
+    top: int
+    title: str = "Recurring themes"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (group, theme): ``mentions``, ``share`` of the group's comments, ``mean_sentiment``, ``rank``."""
+        return self.table.copy()
+
+    def summary(self) -> str:
+        """Describe the leading theme of each group."""
+        t = self.table
+        if t.empty:
+            return "No themes found in the comments."
+        lines = [f"Top {self.top} themes per {' and '.join(self.by) or 'all comments'} ({self.method})."]
+        for label, part in t.groupby(_label(t, self.by), sort=False):
+            first = part.iloc[0]
+            worst = part.loc[part["mean_sentiment"].idxmin()]
+            lines.append(
+                f"{label}: most mentioned '{first['theme']}' ({fmt_pct(first['share'])} of comments, "
+                f"sentiment {fmt_num(first['mean_sentiment'])}); most negative '{worst['theme']}' "
+                f"({fmt_num(worst['mean_sentiment'])})."
+            )
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Heat map: themes × groups, colour = mean sentiment, number = mentions."""
+        import seaborn as sns
+
+        from journeylab.viz import DIVERGING, new_axes
+
+        t = self.table.assign(_group=_label(self.table, self.by))
+        order = list(pd.unique(t["_group"]))
+        sent = t.pivot_table(index="theme", columns="_group", values="mean_sentiment", observed=True)
+        count = t.pivot_table(index="theme", columns="_group", values="mentions", observed=True)
+        cols = [c for c in order if c in sent.columns]
+        rows = count.sum(axis=1).sort_values(ascending=False).index
+        sent, count = sent.loc[rows, cols], count.loc[rows, cols]
+        annot = count.map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+        ax = new_axes(ax, figsize=(1.4 * len(cols) + 3, 0.45 * len(sent) + 1.8))
+        with warnings.catch_warnings():
+            # seaborn's heatmap still calls Colormap.set_bad, which matplotlib is phasing out.
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            sns.heatmap(
+                sent, ax=ax, cmap=DIVERGING, center=0, vmin=-1, vmax=1, annot=annot, fmt="",
+                linewidths=0.5, cbar_kws={"label": "mean sentiment"},
+            )
+        ax.grid(False)
+        ax.set_xlabel(" · ".join(self.by))
+        ax.set_ylabel("")
+        ax.set_title("Themes in comments (number = mentions)")
+        return ax
+
+
+def _theme_hits(text: pd.Series, language: pd.Series) -> pd.DataFrame:
+    """Flag, per comment and theme, whether the comment mentions the theme (in its language)."""
+    lower = text.fillna("").str.lower()
+    is_ko = language.eq("ko")
+    hits = {}
+    for theme, patterns in THEMES.items():
+        en = lower.str.contains("|".join(patterns["en"]), regex=True)
+        ko = lower.str.contains("|".join(re.escape(p) for p in patterns["ko"]), regex=True)
+        hits[theme] = en.where(~is_ko, ko)
+    return pd.DataFrame(hits, index=text.index)
+
+
+def _keywords(text: str) -> list[str]:
+    tokens = []
+    for tok in _TOKEN.findall(text.lower()):
+        if _HANGUL.match(tok):
+            tok = _KO_PARTICLES.sub("", tok) if len(tok) > 1 else tok
+            if tok in _KO_STOPWORDS or len(tok) < 2:
+                continue
+        elif tok in _EN_STOPWORDS or len(tok) < 3:
+            continue
+        tokens.append(tok)
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def themes(
+    feedback: pd.DataFrame,
+    by: By = "stage",
+    top: int = 5,
+    *,
+    method: Literal["dictionary", "keywords"] = "dictionary",
+    stage_map: StageMap | None = None,
+) -> ThemesResult:
+    """Top recurring themes in comments per stage, with counts and mean sentiment.
+
+    ``method="dictionary"`` matches the bilingual :data:`THEMES` dictionary
+    (booking form, waiting for call-back, price, technician, punctuality,
+    quality of work, cleanliness, communication, ease and speed,
+    recommendation, advertising); a comment can mention several themes.
+    ``method="keywords"`` counts words and bigrams after removing English and
+    Korean stop-words (Korean particles stripped from word ends).
+
+    Parameters
+    ----------
+    feedback : pandas.DataFrame
+        Needs ``text``; ``language`` is detected when absent.
+    by : str, sequence of str or None
+        Grouping columns (``"stage"`` by default).
+    top : int
+        Themes kept per group, most mentioned first.
+    method : {"dictionary", "keywords"}
+    stage_map : StageMap, optional
+        Orders stages along the journey.
+
+    Returns
+    -------
+    ThemesResult
+
+    Examples
+    --------
+    >>> fb = pd.DataFrame({"stage": ["purchase", "purchase"],
+    ...                    "text": ["The booking form kept crashing", "예약 양식이 너무 복잡해요"]})
+    >>> top = themes(fb).to_frame().iloc[0]
+    >>> top["theme"], int(top["mentions"])
+    ('booking form', 2)
+    """
+    by_cols = _by_columns(by)
+    check_in("method", method, ["dictionary", "keywords"])
+    check_range("top", top, low=1, low_inclusive=True)
+    if not isinstance(feedback, pd.DataFrame):
+        raise ParameterError(f"feedback must be a pandas DataFrame, not {type(feedback).__name__}.")
+    require_columns(feedback, ["text", *by_cols], what="feedback")
+    rows = feedback[feedback["text"].notna() & (feedback["text"].astype(str).str.strip() != "")]
+    if rows.empty:
+        raise NotComputableError("No comment text to find themes in (the text column is empty).")
+    rows = _ordered(rows, by_cols, stage_map)
+    scored = sentiment(rows["text"].astype(str))
+    language = rows["language"] if "language" in rows.columns else scored.languages
+    rows = rows.assign(_sentiment=scored.scores.to_numpy(), _language=language.to_numpy())
+    group_keys = by_cols or ["_all"]
+    if not by_cols:
+        rows = rows.assign(_all="all comments")
+    totals = rows.groupby(group_keys, observed=True).size().rename("comments")
+    if method == "dictionary":
+        hits = _theme_hits(rows["text"].astype(str), rows["_language"])
+        long = hits.stack().rename("hit").reset_index(level=1).rename(columns={"level_1": "theme"})
+        long = long[long["hit"]].join(rows[[*group_keys, "_sentiment"]])
+    else:
+        words = rows["text"].astype(str).map(_keywords).rename("theme")
+        long = rows[[*group_keys, "_sentiment"]].join(words).explode("theme").dropna(subset=["theme"])
+    if long.empty:
+        table = pd.DataFrame(columns=[*by_cols, "theme", "mentions", "share", "mean_sentiment", "rank"])
+        return ThemesResult(table=table, by=by_cols, method=method, top=top)
+    table = (
+        long.groupby([*group_keys, "theme"], observed=True)
+        .agg(mentions=("_sentiment", "size"), mean_sentiment=("_sentiment", "mean"))
+        .reset_index()
+        .join(totals, on=group_keys)
+    )
+    table["share"] = table["mentions"] / table["comments"]
+    table = table.sort_values([*group_keys, "mentions", "theme"], ascending=[True] * len(group_keys) + [False, True])
+    table["rank"] = table.groupby(group_keys, observed=True).cumcount() + 1
+    table = table[table["rank"] <= top].drop(columns="comments").reset_index(drop=True)
+    cols = [*by_cols, "theme", "mentions", "share", "mean_sentiment", "rank"]
+    return ThemesResult(table=table[cols], by=by_cols, method=method, top=top)
+
+
+# ---------------------------------------------------------------------------
+# Emotion curve
+# ---------------------------------------------------------------------------
+@dataclass(repr=False)
+class EmotionCurveResult(Result):
+    """Mean sentiment and NPS per stage along the journey, beside the funnel's drop-off.
+
+    ``table`` has one row per stage: ``comments``, ``mean_sentiment`` with
+    ``sentiment_ci_low/high`` (t interval), ``nps_answers``, ``nps`` with
+    ``nps_ci_low/high`` (adjusted Wald), and when a funnel was given
+    ``users`` (reaching the stage) and ``drop_off`` (share of the previous
+    stage's users who did not reach this one).
+    """
+
+    table: pd.DataFrame
+    alpha: float
+    title: str = "Emotion curve along the journey"
+
+    @property
+    def worst_stage(self) -> str | None:
+        """Stage with the lowest mean comment sentiment (NPS when there are no comments)."""
+        col = "mean_sentiment" if self.table["mean_sentiment"].notna().any() else "nps"
+        if self.table[col].notna().any():
+            return str(self.table.loc[self.table[col].idxmin(), "stage"])
+        return None
+
+    @property
+    def worst_nps_stage(self) -> str | None:
+        """Stage with the lowest NPS."""
+        if self.table["nps"].notna().any():
+            return str(self.table.loc[self.table["nps"].idxmin(), "stage"])
+        return None
+
+    @property
+    def leakiest_stage(self) -> str | None:
+        """Stage with the largest drop-off from the stage before it."""
+        if "drop_off" in self.table and self.table["drop_off"].notna().any():
+            return str(self.table.loc[self.table["drop_off"].idxmax(), "stage"])
+        return None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per stage, in journey order."""
+        return self.table.copy()
+
+    def display_frame(self) -> pd.DataFrame:
+        """Format the table for readers."""
+        t = self.table
+        out = pd.DataFrame({"stage": t["stage"].astype(str)})
+        out["comments"] = t["comments"].map(lambda v: f"{int(v):,}")
+        out["sentiment"] = [
+            f"{m:+.2f} [{a:+.2f}, {b:+.2f}]" if pd.notna(m) else "–"
+            for m, a, b in zip(t["mean_sentiment"], t["sentiment_ci_low"], t["sentiment_ci_high"], strict=True)
+        ]
+        out["NPS"] = [
+            f"{m:+.1f} [{a:+.1f}, {b:+.1f}]" if pd.notna(m) else "–"
+            for m, a, b in zip(t["nps"], t["nps_ci_low"], t["nps_ci_high"], strict=True)
+        ]
+        if "users" in t:
+            out["users"] = t["users"].map(lambda v: "–" if pd.isna(v) else f"{int(v):,}")
+            out["drop-off"] = t["drop_off"].map(fmt_pct)
+        return out
+
+    def summary(self) -> str:
+        """Say where customers feel worst and where they leave."""
+        t = self.table.set_index("stage")
+        lines = []
+        worst = self.worst_stage
+        if worst is not None and pd.notna(t.at[worst, "mean_sentiment"]):
+            lines.append(
+                f"Customers feel worst at {worst}: mean comment sentiment {t.at[worst, 'mean_sentiment']:+.2f} "
+                f"[{t.at[worst, 'sentiment_ci_low']:+.2f}, {t.at[worst, 'sentiment_ci_high']:+.2f}] "
+                f"against {fmt_num(self.table['mean_sentiment'].median())} at the median stage."
+            )
+        worst_nps = self.worst_nps_stage
+        if worst_nps is not None:
+            lines.append(
+                f"Lowest NPS at {worst_nps}: {t.at[worst_nps, 'nps']:+.1f} "
+                f"[{t.at[worst_nps, 'nps_ci_low']:+.1f}, {t.at[worst_nps, 'nps_ci_high']:+.1f}]."
+            )
+        leak = self.leakiest_stage
+        if leak is not None:
+            lines.append(
+                f"Largest drop-off before {leak}: {fmt_pct(t.at[leak, 'drop_off'])} of the previous stage's users "
+                f"do not reach it."
+            )
+            if worst is not None and worst == leak:
+                lines.append("The worst-felt stage is also where most customers leave.")
+        lines.append(f"Intervals: {1 - self.alpha:.0%} (t for sentiment, adjusted Wald for NPS).")
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Sentiment and NPS per stage (top) above users and drop-off per stage (bottom).
+
+        With ``ax=None`` draws two aligned panels and returns both axes; with
+        one ``ax`` draws the emotion curve there, writes each stage's drop-off
+        under its name, and returns ``ax``.
+        """
+        import matplotlib.pyplot as plt
+
+        from journeylab.viz import PALETTE
+
+        t = self.table
+        has_funnel = "users" in t and t["users"].notna().any()
+        x = np.arange(len(t))
+        if ax is None:
+            if has_funnel:
+                fig, (top, bottom) = plt.subplots(
+                    2, 1, figsize=(8.5, 6.8), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+                )
+            else:
+                fig, top = plt.subplots(figsize=(8.5, 4.2))
+                bottom = None
+            axes_out = np.array([top, bottom]) if bottom is not None else top
+        else:
+            # One axes: the funnel's drop-off goes into the stage labels instead of a second panel.
+            top, bottom = ax, None
+            axes_out = ax
+
+        # Emotion: sentiment (−1 … +1) on the left, NPS (−100 … +100) on a linked right axis.
+        lines = []
+        if t["mean_sentiment"].notna().any():
+            err = [t["mean_sentiment"] - t["sentiment_ci_low"], t["sentiment_ci_high"] - t["mean_sentiment"]]
+            lines.append(top.errorbar(x - 0.06, t["mean_sentiment"], yerr=err, marker="o", color=PALETTE[0],
+                                      capsize=4, lw=2, label="mean comment sentiment (left)"))
+        nps_axis = top.twinx()
+        nps_axis.grid(False)
+        if t["nps"].notna().any():
+            err = [t["nps"] - t["nps_ci_low"], t["nps_ci_high"] - t["nps"]]
+            lines.append(nps_axis.errorbar(x + 0.06, t["nps"], yerr=err, marker="s", color=PALETTE[1],
+                                           capsize=4, lw=2, ls="--", label="NPS (right)"))
+        lows = pd.concat([t["sentiment_ci_low"], t["nps_ci_low"] / 100]).dropna()
+        highs = pd.concat([t["sentiment_ci_high"], t["nps_ci_high"] / 100]).dropna()
+        low = min(-0.1, float(lows.min()) - 0.1) if len(lows) else -1
+        high = max(0.1, float(highs.max()) + 0.1) if len(highs) else 1
+        top.set_ylim(low, high)
+        nps_axis.set_ylim(100 * low, 100 * high)
+        top.axhline(0, color="0.3", lw=0.8)
+        top.set_ylabel("mean sentiment (−1 … +1)")
+        nps_axis.set_ylabel("NPS (−100 … +100)")
+        worst = self.worst_stage
+        if worst is not None:
+            k = list(t["stage"].astype(str)).index(worst)
+            top.axvspan(k - 0.4, k + 0.4, color=PALETTE[3], alpha=0.12, lw=0)
+            top.annotate("feels worst", (k, high), xytext=(0, -14), textcoords="offset points",
+                         ha="center", color=PALETTE[3], fontsize=9, fontweight="bold")
+        top.legend(handles=lines, loc="lower left", fontsize=9)
+        top.set_title("Where customers feel worst, and where they leave" if has_funnel
+                      else "Emotion curve along the journey")
+        if has_funnel and bottom is None:
+            labels = [f"{st}\n−{d:.0%} drop-off" if pd.notna(d) else str(st)
+                      for st, d in zip(t["stage"].astype(str), t["drop_off"], strict=True)]
+        else:
+            labels = list(t["stage"].astype(str))
+        top.set_xticks(x, labels)
+
+        if bottom is not None:
+            users = t["users"].to_numpy(float)
+            bars = bottom.bar(x, users, color=PALETTE[0], alpha=0.75, width=0.6)
+            leak = self.leakiest_stage
+            for k, (b, d) in enumerate(zip(bars, t["drop_off"], strict=True)):
+                if pd.notna(d):
+                    bottom.annotate(f"−{d:.0%}", (b.get_x() + b.get_width() / 2, b.get_height()),
+                                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9,
+                                    color=PALETTE[3] if t["stage"].iloc[k] == leak else "0.2",
+                                    fontweight="bold" if t["stage"].iloc[k] == leak else "normal")
+            bottom.set_ylabel("users reaching the stage")
+            bottom.set_ylim(0, np.nanmax(users) * 1.15)
+            bottom.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
+            bottom.set_xticks(x, t["stage"].astype(str))
+            bottom.set_xlabel("journey stage (number above a bar = drop-off from the previous stage)")
+        return axes_out
+
+
+def _funnel_table(funnel: Any, stage_map: StageMap) -> pd.DataFrame:
+    """Count users per stage from a (stage, users) table, a result with ``to_frame()`` or an event log."""
+    if hasattr(funnel, "to_frame") and not isinstance(funnel, pd.DataFrame):
+        funnel = funnel.to_frame()
+    if not isinstance(funnel, pd.DataFrame):
+        raise ParameterError(
+            f"funnel must be a DataFrame with columns stage and users (or an event log), not {type(funnel).__name__}."
+        )
+    if {"user_id", "event"} <= set(funnel.columns) and "users" not in funnel.columns:
+        # A user reaches a stage when their furthest stage is that one or a later one, so a
+        # customer who books without seeing an ad still counts at awareness (a monotone funnel).
+        codes = stage_map.assign(funnel).cat.codes.to_numpy()
+        furthest = pd.Series(codes).groupby(funnel["user_id"].to_numpy()).max()
+        furthest = furthest[furthest >= 0].to_numpy()
+        counts = np.bincount(furthest, minlength=len(stage_map))
+        reached = counts[::-1].cumsum()[::-1]
+        return pd.DataFrame({"stage": stage_map.names, "users": reached.astype(float)})
+    require_columns(funnel, ["stage", "users"], what="funnel")
+    return funnel[["stage", "users"]].assign(stage=lambda f: f["stage"].astype(str), users=lambda f: f["users"].astype(float))
+
+
+def emotion_curve(
+    feedback: pd.DataFrame,
+    stage_map: StageMap | None = None,
+    funnel: pd.DataFrame | Any | None = None,
+    *,
+    alpha: float = 0.05,
+) -> EmotionCurveResult:
+    """Mean comment sentiment and NPS per stage, beside the funnel's drop-off.
+
+    Parameters
+    ----------
+    feedback : pandas.DataFrame
+        Needs ``stage`` and ``score`` and/or ``text`` (NPS rows are those with
+        ``survey == "nps"`` when the column exists).
+    stage_map : StageMap, optional
+        The journey order of stages (default map if None).
+    funnel : pandas.DataFrame or result, optional
+        Users reaching each stage: a table with columns ``stage`` and ``users``,
+        a result whose ``to_frame()`` has them, or an event log (``user_id``,
+        ``event``): a user reaches a stage when their furthest stage in the
+        map is that stage or a later one.
+    alpha : float
+        1 − confidence level.
+
+    Returns
+    -------
+    EmotionCurveResult
+        ``.worst_stage``, ``.leakiest_stage``, ``.plot()`` (two aligned panels).
+
+    Examples
+    --------
+    >>> fb = pd.DataFrame({"stage": ["consideration", "purchase"] * 2,
+    ...                    "text": ["Very helpful", "The form was awful", "Great", "Terrible form"]})
+    >>> emotion_curve(fb).worst_stage
+    'purchase'
+    """
+    check_range("alpha", alpha, low=0, high=1)
+    sm = StageMap.coerce(stage_map)
+    if not isinstance(feedback, pd.DataFrame):
+        raise ParameterError(f"feedback must be a pandas DataFrame, not {type(feedback).__name__}.")
+    require_columns(feedback, ["stage"], what="feedback")
+    if "text" not in feedback.columns and "score" not in feedback.columns:
+        raise SchemaError(
+            "The feedback table needs comment text ('text') or survey scores ('score') for an emotion curve.",
+            missing_columns=["text", "score"],
+        )
+    stages = _stage_categories(feedback["stage"], sm)
+    funnel_table = _funnel_table(funnel, sm) if funnel is not None else None
+    if funnel_table is not None:
+        stages = stages + [s for s in sm.names if s in set(funnel_table["stage"]) and s not in stages]
+        stages = [s for s in sm.names if s in stages] + [s for s in stages if s not in sm.names]
+    table = pd.DataFrame({"stage": stages})
+
+    if "text" in feedback.columns:
+        texts = feedback[feedback["text"].notna()]
+        scores = sentiment(texts["text"].astype(str)).scores.to_numpy()
+        g = pd.DataFrame({"stage": texts["stage"].astype(str).to_numpy(), "s": scores}).dropna()
+        agg = g.groupby("stage")["s"].agg(["size", "mean", "std"])
+        half = stats.t.ppf(1 - alpha / 2, np.maximum(agg["size"] - 1, 1)) * agg["std"] / np.sqrt(agg["size"])
+        agg = agg.assign(lo=agg["mean"] - half, hi=agg["mean"] + half)
+        table = table.join(
+            agg.rename(columns={"size": "comments", "mean": "mean_sentiment", "lo": "sentiment_ci_low",
+                                "hi": "sentiment_ci_high"})[["comments", "mean_sentiment", "sentiment_ci_low",
+                                                             "sentiment_ci_high"]],
+            on="stage",
+        )
+    else:
+        table = table.assign(comments=0, mean_sentiment=np.nan, sentiment_ci_low=np.nan, sentiment_ci_high=np.nan)
+    table["comments"] = table["comments"].fillna(0).astype(int)
+
+    has_nps = "score" in feedback.columns and (
+        "survey" not in feedback.columns or feedback["survey"].astype("string").str.lower().eq("nps").any()
+    )
+    if has_nps:
+        res = nps(feedback, by="stage", alpha=alpha, stage_map=sm).to_frame()
+        res = res.assign(stage=res["stage"].astype(str)).set_index("stage")
+        table = table.join(
+            res[["n", "nps", "nps_ci_low", "nps_ci_high"]].rename(columns={"n": "nps_answers"}), on="stage"
+        )
+        table["nps_answers"] = table["nps_answers"].fillna(0).astype(int)
+    else:
+        table = table.assign(nps_answers=0, nps=np.nan, nps_ci_low=np.nan, nps_ci_high=np.nan)
+
+    if funnel_table is not None:
+        users = funnel_table.groupby("stage")["users"].sum()
+        table["users"] = table["stage"].map(users)
+        table["drop_off"] = 1 - table["users"] / table["users"].shift(1)
+    return EmotionCurveResult(table=table, alpha=alpha)
