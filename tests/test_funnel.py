@@ -1,0 +1,260 @@
+"""Funnels: exact counts on a hand-made log, Wilson intervals, and reconciliation properties."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from journeylab.funnel import NO_FURTHER_EVENT, FunnelResult, funnel, where_instead
+from journeylab.io import sort_events
+from journeylab.schema import ParameterError, SchemaError
+
+REFERENCE = json.loads((Path(__file__).parent / "results" / "funnel_reference.json").read_text())
+STEPS = ["site_visit", "booking_started", "booking_completed"]
+
+
+def make_log(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "device"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
+@pytest.fixture
+def log() -> pd.DataFrame:
+    return make_log(
+        [
+            ("u1", "2026-05-01 10:00", "site_visit", "mobile"),
+            ("u1", "2026-05-01 10:10", "booking_started", "mobile"),
+            ("u1", "2026-05-01 10:20", "booking_completed", "mobile"),
+            ("u2", "2026-05-01 10:00", "site_visit", "mobile"),
+            ("u2", "2026-05-03 12:00", "booking_started", "mobile"),
+            ("u2", "2026-05-20 10:00", "booking_completed", "mobile"),  # outside the 7-day window
+            ("u3", "2026-05-01 09:00", "booking_started", "desktop"),  # before the visit
+            ("u3", "2026-05-01 10:00", "site_visit", "desktop"),
+            ("u3", "2026-05-01 11:00", "booking_completed", "desktop"),
+            ("u4", "2026-05-02 08:00", "site_visit", "desktop"),
+            ("u4", "2026-05-02 08:30", "booking_completed", "desktop"),  # out of order
+            ("u4", "2026-05-02 09:00", "booking_started", "desktop"),
+            ("u5", "2026-05-01 08:00", "site_visit", "desktop"),  # first attempt: nothing
+            ("u5", "2026-05-10 09:00", "site_visit", "desktop"),  # second attempt converts
+            ("u5", "2026-05-11 09:00", "booking_started", "desktop"),
+            ("u5", "2026-05-11 09:30", "booking_completed", "desktop"),
+            ("u6", "2026-05-01 10:00", "booking_started", "desktop"),  # never enters
+        ]
+    )
+
+
+def test_exact_counts_strict(log):
+    ref = REFERENCE["hand_made_log"]
+    f = funnel(log, STEPS, window="7D")
+    t = f.to_frame()
+    assert t["entrants"].tolist() == ref["strict_entrants"] == [5, 4, 2]
+    assert t["drop_off"].tolist() == [0, 1, 2]
+    assert t["conversion_from_previous"].tolist() == pytest.approx([1.0, 0.8, 0.5])
+    assert t["conversion_from_first"].tolist() == pytest.approx([1.0, 0.8, 0.4])
+    for step, seconds in ((2, ref["strict_step2_seconds"]), (3, ref["strict_step3_seconds"])):
+        row = t[t["step"] == step].iloc[0]
+        q25, q50, q75 = np.percentile(seconds, [25, 50, 75])
+        assert row["time_q25"].total_seconds() == pytest.approx(q25)
+        assert row["time_median"].total_seconds() == pytest.approx(q50)
+        assert row["time_q75"].total_seconds() == pytest.approx(q75)
+    assert t.loc[0, "time_median"] is pd.NaT or pd.isna(t.loc[0, "time_median"])
+
+
+def test_wilson_intervals_match_reference(log):
+    t = funnel(log, STEPS).to_frame()
+    cases = {(c["count"], c["nobs"]): (c["low"], c["high"]) for c in REFERENCE["wilson_intervals"]["cases"]}
+    assert (t.loc[1, "from_previous_ci_low"], t.loc[1, "from_previous_ci_high"]) == pytest.approx(cases[(4, 5)], rel=1e-9)
+    assert (t.loc[2, "from_previous_ci_low"], t.loc[2, "from_previous_ci_high"]) == pytest.approx(cases[(2, 4)], rel=1e-9)
+    assert (t.loc[2, "from_first_ci_low"], t.loc[2, "from_first_ci_high"]) == pytest.approx(cases[(2, 5)], rel=1e-9)
+    # the closed-form Wilson score interval, computed independently
+    z = 1.959963984540054
+    for (count, n), (low, high) in cases.items():
+        p = count / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        assert (centre - half, centre + half) == pytest.approx((low, high), rel=1e-9)
+
+
+def test_any_order_counts(log):
+    t = funnel(log, STEPS, order="any").to_frame()
+    assert t["entrants"].tolist() == REFERENCE["hand_made_log"]["any_entrants"] == [5, 4, 3]
+
+
+def test_segments_partition_the_units(log):
+    t = funnel(log, STEPS, segment="device").to_frame()
+    got = {seg: g["entrants"].tolist() for seg, g in t.groupby("segment")}
+    assert got == {"desktop": [3, 2, 1], "mobile": [2, 2, 1]}
+
+
+def test_window_and_period(log):
+    # a 1-hour window keeps u1 (10 min steps) and u5 loses step 2 (1 day)
+    assert funnel(log, STEPS, window="1h").to_frame()["entrants"].tolist() == [5, 2, 1]
+    # entries from May 5 on: only u5's second visit
+    t = funnel(log, STEPS, start="2026-05-05").to_frame()
+    assert t["entrants"].tolist() == [1, 1, 1]
+    # entries before May 2: u1, u2, u3, u5 (first attempt only, which fails)
+    assert funnel(log, STEPS, end="2026-05-02").to_frame()["entrants"].tolist() == [4, 2, 1]
+
+
+def test_identical_timestamps_count_in_stage_map_order():
+    rows = [
+        ("u1", "2026-05-01 10:00", "booking_completed", "mobile"),
+        ("u1", "2026-05-01 10:00", "booking_started", "mobile"),
+        ("u1", "2026-05-01 10:00", "site_visit", "mobile"),
+    ]
+    for perm in ([0, 1, 2], [2, 1, 0], [1, 0, 2]):
+        log = make_log([rows[i] for i in perm])
+        assert funnel(log, STEPS).to_frame()["entrants"].tolist() == [1, 1, 1]
+
+
+def test_session_grain_and_missing_sessions(log):
+    with pytest.raises(SchemaError, match="(?s)session_id.*sessionize"):
+        funnel(log, STEPS, grain="session")
+    ev = log.assign(session_id=log["user_id"] + "#" + log["timestamp"].dt.day.astype(str))
+    ev.loc[ev["user_id"] == "u2", "session_id"] = None
+    f = funnel(ev, STEPS, grain="session")
+    # sessions with a visit: u1#1 (all three steps), u3#1 (visit, completed), u4#2 (visit,
+    # completed, started), u5#1 and u5#10 (visit only; u5 started on the 11th, another session)
+    assert f.to_frame()["entrants"].tolist() == [5, 2, 1]
+    assert f.left_out["events_without_session"] == 3
+    assert "3 step events without a session id" in f.summary()
+
+
+def test_steps_with_alternatives_and_labels(log):
+    f = funnel(log, {"visit": "site_visit", "booking": ["booking_started", "booking_completed"]})
+    t = f.to_frame()
+    assert t["label"].tolist() == ["visit", "booking"]
+    # any booking event after the visit: u1, u2, u3 (completed after visit), u4, u5
+    assert t["entrants"].tolist() == [5, 5]
+
+
+def test_where_instead_lists_next_events(log):
+    w = where_instead(log, STEPS, after_step=2)
+    t = w.to_frame()
+    assert t["next"].tolist() == [(NO_FURTHER_EVENT,), ("booking_completed",)]
+    assert t["units"].tolist() == [1, 1]
+    assert t["share"].sum() == pytest.approx(1.0)
+    assert w.n_units == 2
+    w1 = where_instead(log, STEPS, after_step=1, n_next=2)
+    # u3 (visit, then completed) and u5 (first visit failed; best attempt is... level 3) -> only u3
+    assert w1.to_frame()["next"].tolist() == [("booking_completed",)]
+    assert "reached 'site_visit' but not 'booking_started'" in w1.summary()
+
+
+def test_errors(log):
+    with pytest.raises(ParameterError, match="order == 'strictly'.*did you mean 'strict'"):
+        funnel(log, STEPS, order="strictly")
+    with pytest.raises(ParameterError, match="at least two steps"):
+        funnel(log, ["site_visit"])
+    with pytest.raises(ParameterError, match="window == '0D', must be > 0"):
+        funnel(log, STEPS, window="0D")
+    with pytest.raises(SchemaError, match="no column 'devise'.*did you mean 'device'"):
+        funnel(log, STEPS, segment="devise")
+    with pytest.raises(ParameterError, match="after_step == 3, must be a step number from 1 to 2"):
+        where_instead(log, STEPS, after_step=3)
+
+
+def test_result_renders_and_plots(log, tmp_path):
+    f = funnel(log, STEPS, segment="device")
+    assert isinstance(f, FunnelResult)
+    html = f._repr_html_()
+    assert "Funnel" in html and "Wilson" in html
+    ax = f.plot()
+    assert [t.get_text() for t in ax.get_yticklabels()] == STEPS
+    ax.figure.savefig(tmp_path / "funnel.png")
+    ax = f.plot_time_to_convert()
+    assert ax.get_xscale() == "log"
+    ax.figure.savefig(tmp_path / "ttc.png")
+    ax = where_instead(log, STEPS, after_step=2).plot()
+    ax.figure.savefig(tmp_path / "where.png")
+
+
+def test_empty_log():
+    empty = make_log([])
+    t = funnel(empty, STEPS).to_frame()
+    assert t["entrants"].tolist() == [0, 0, 0]
+    assert np.isnan(t["conversion_from_first"]).all()
+
+
+# ---------------------------------------------------------------------------
+# reconciliation properties on random logs, against a plain-Python oracle
+# ---------------------------------------------------------------------------
+EVENTS = ["site_visit", "booking_started", "booking_completed", "phone_call"]
+
+
+def oracle_levels(log: pd.DataFrame, steps: list[str], window: pd.Timedelta, order: str) -> dict[str, int]:
+    """Furthest step per user by the documented rules, by brute force."""
+    levels = {}
+    ordered = sort_events(log)
+    for user, g in ordered.groupby("user_id", sort=False):
+        ev, ts = g["event"].tolist(), g["timestamp"].tolist()
+        best = 0
+        for i, name in enumerate(ev):
+            if name != steps[0]:
+                continue
+            deadline = ts[i] + window
+            level, cur = 1, i
+            for step in steps[1:]:
+                if order == "strict":
+                    nxt = next((j for j in range(cur + 1, len(ev)) if ev[j] == step and ts[j] <= deadline), None)
+                    if nxt is None:
+                        break
+                    cur = nxt
+                else:
+                    if not any(ev[j] == step and ts[j] <= deadline for j in range(i + 1, len(ev))):
+                        break
+                level += 1
+            best = max(best, level)
+        if best:
+            levels[user] = best
+    return levels
+
+
+random_logs = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 30), st.sampled_from(EVENTS), st.sampled_from(["x", "y"])),
+    min_size=0,
+    max_size=40,
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=random_logs, order=st.sampled_from(["strict", "any"]))
+def test_funnel_reconciles_and_matches_oracle(rows, order):
+    log = pd.DataFrame(rows, columns=["user_id", "hour", "event", "device"])
+    log["timestamp"] = pd.Timestamp("2026-05-01", tz="UTC") + pd.to_timedelta(log["hour"], unit="h")
+    log = log.drop(columns="hour")
+    steps = ["site_visit", "booking_started", "booking_completed"]
+    window = pd.Timedelta("6h")
+    t = funnel(log, steps, window=window, order=order, segment="device").to_frame()
+    for _, s in t.groupby("segment"):
+        n = s["entrants"].to_numpy()
+        assert (np.diff(n) <= 0).all()  # never more at a step than at the one before
+        assert (s["drop_off"] >= 0).all()
+        rates = s[["conversion_from_previous", "conversion_from_first"]].to_numpy()
+        assert np.nanmax(rates, initial=0) <= 1.0 and np.nanmin(rates, initial=0) >= 0.0
+        ok = s["entrants"] > 0
+        assert (s.loc[ok, "from_first_ci_low"] <= s.loc[ok, "conversion_from_first"] + 1e-12).all()
+        assert (s.loc[ok, "from_first_ci_high"] >= s.loc[ok, "conversion_from_first"] - 1e-12).all()
+    levels = oracle_levels(log, steps, window, order)
+    expected = [sum(level >= k for level in levels.values()) for k in (1, 2, 3)]
+    # segments partition the users; their sums equal the brute-force counts
+    assert t.groupby("step")["entrants"].sum().reindex([1, 2, 3], fill_value=0).tolist() == expected
+
+
+def test_sample_mobile_completes_bookings_less_than_desktop(small_sample):
+    f = funnel(small_sample.events, ["booking_started", "booking_completed"], segment="device")
+    t = f.to_frame().set_index(["segment", "step"])
+    mobile, desktop = t.loc[("mobile", 2)], t.loc[("desktop", 2)]
+    assert mobile["conversion_from_previous"] < desktop["conversion_from_previous"]
+    # the intervals do not overlap: the planted mobile form problem is clear
+    assert mobile["from_previous_ci_high"] < desktop["from_previous_ci_low"]
+    truth = small_sample.truth["mobile_form"]["completion_rate"]
+    assert truth["mobile"] < truth["desktop"]
