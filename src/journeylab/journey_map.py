@@ -98,6 +98,11 @@ def _month_period(month: pd.Period) -> Period:
 
 
 def _window(start: pd.Timestamp, end: pd.Timestamp) -> Period:
+    # A window that is exactly one calendar month reads, and compares, as that month.
+    if start == start.normalize() and start.day == 1:
+        month = start.tz_convert(None).to_period("M")
+        if end == (month + 1).start_time.tz_localize("UTC"):
+            return _month_period(month)
     last = end - pd.Timedelta(days=1) if end == end.normalize() else end
     label = f"{start:%Y-%m-%d} to {last:%Y-%m-%d}"
     return Period(start, end, label)
@@ -348,7 +353,7 @@ def fmt_duration(hours: float | None) -> str:
 # ----------------------------------------------------------------------------
 # The journey map
 # ----------------------------------------------------------------------------
-def _stage_table(frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | None) -> pd.DataFrame:
+def stage_table(frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | None) -> pd.DataFrame:
     """One row per (segment, stage): users, reached next, conversion, Wilson CI, median time."""
     names = stage_map.names
     seg_of_row = label_segments(frame, segments)
@@ -472,7 +477,7 @@ def journey_map(
         )
         raise NotComputableError(f"No events in the period {period.label}; {span}. Choose a period with events.")
     segments = user_segment(frame, segment, users) if segment is not None else None
-    stages = _stage_table(frame, stage_map, segments)
+    stages = stage_table(frame, stage_map, segments)
     kpis = _kpi_table(frame, stage_map, segments)
     previous = None
     if compare == "previous":
@@ -480,7 +485,7 @@ def journey_map(
         before = in_period(events, previous)
         prev_segments = user_segment(before, segment, users) if segment is not None and len(before) else None
         if len(before):
-            prev_stages = _stage_table(before, stage_map, prev_segments)
+            prev_stages = stage_table(before, stage_map, prev_segments)
             prev_kpis = _kpi_table(before, stage_map, prev_segments)
         else:
             prev_stages = stages.iloc[0:0]
