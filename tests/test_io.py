@@ -37,9 +37,21 @@ def clean_events() -> pd.DataFrame:
         {
             "user_id": ["u1", "u1", "u2", "u2", "u3"],
             "timestamp": pd.to_datetime(
-                ["2026-05-01 10:00", "2026-05-01 10:05", "2026-05-02 09:00", "2026-05-02 09:30", "2026-05-03 12:00"]
+                [
+                    "2026-05-01 10:00",
+                    "2026-05-01 10:05",
+                    "2026-05-02 09:00",
+                    "2026-05-02 09:30",
+                    "2026-05-03 12:00",
+                ]
             ).tz_localize("UTC"),
-            "event": ["site_visit", "booking_completed", "site_visit", "quote_request", "site_visit"],
+            "event": [
+                "site_visit",
+                "booking_completed",
+                "site_visit",
+                "quote_request",
+                "site_visit",
+            ],
             "channel": ["email", None, "paid_search", None, "direct"],
             "value": [np.nan, 180.0, np.nan, np.nan, np.nan],
             "device": ["mobile", "mobile", "desktop", "desktop", "tablet"],
@@ -64,7 +76,9 @@ def test_csv_parquet_duckdb_query_and_dataframe_load_the_same_frame(tmp_path, cl
         "csv.gz": None,
         "parquet": load_events(parquet),
         "duckdb table": load_events(database, table="events"),
-        "duckdb query": load_events(database, query="SELECT * FROM events WHERE user_id <> 'nobody'"),
+        "duckdb query": load_events(
+            database, query="SELECT * FROM events WHERE user_id <> 'nobody'"
+        ),
         "query over a file": load_events(query=f"SELECT * FROM read_parquet('{parquet}')"),
         "dataframe": load_events(clean_events),
     }
@@ -72,7 +86,14 @@ def test_csv_parquet_duckdb_query_and_dataframe_load_the_same_frame(tmp_path, cl
     clean_events.to_csv(gz, index=False, compression="gzip")
     loads["csv.gz"] = load_events(gz)
     reference = loads["dataframe"].frame
-    assert list(reference.columns) == ["user_id", "timestamp", "event", "channel", "value", "device"]
+    assert list(reference.columns) == [
+        "user_id",
+        "timestamp",
+        "event",
+        "channel",
+        "value",
+        "device",
+    ]
     assert str(reference["timestamp"].dtype) == "datetime64[ns, UTC]"
     for name, loaded in loads.items():
         assert isinstance(loaded, LoadedTable)
@@ -83,20 +104,42 @@ def test_csv_parquet_duckdb_query_and_dataframe_load_the_same_frame(tmp_path, cl
 def test_columns_mapping_renames_and_keeps_extra_columns_as_properties(tmp_path):
     csv = write_csv(
         tmp_path / "raw.csv",
-        ["visitor,ts,action,source,revenue,score,zip", "a,2026-05-01 10:00,site_visit,email,,7,01234", "b,2026-05-01 11:00,booking_completed,,99.5,8,98765"],
+        [
+            "visitor,ts,action,source,revenue,score,zip",
+            "a,2026-05-01 10:00,site_visit,email,,7,01234",
+            "b,2026-05-01 11:00,booking_completed,,99.5,8,98765",
+        ],
     )
     loaded = load_events(
-        csv, columns={"visitor": "user_id", "ts": "timestamp", "action": "event", "source": "channel", "revenue": "value"}
+        csv,
+        columns={
+            "visitor": "user_id",
+            "ts": "timestamp",
+            "action": "event",
+            "source": "channel",
+            "revenue": "value",
+        },
     )
     frame = loaded.frame
-    assert list(frame.columns) == ["user_id", "timestamp", "event", "channel", "value", "score", "zip"]
+    assert list(frame.columns) == [
+        "user_id",
+        "timestamp",
+        "event",
+        "channel",
+        "value",
+        "score",
+        "zip",
+    ]
     assert frame["value"].tolist()[1] == 99.5
     assert frame["score"].dtype == "int64"  # every value written as a whole number
     assert frame["zip"].tolist() == ["01234", "98765"]  # a leading zero keeps the column text
 
 
 def test_dtypes_makes_property_types_explicit(tmp_path):
-    csv = write_csv(tmp_path / "e.csv", ["user_id,timestamp,event,zip,flag", "a,2026-05-01,x,123,yes", "b,2026-05-01,y,456,no"])
+    csv = write_csv(
+        tmp_path / "e.csv",
+        ["user_id,timestamp,event,zip,flag", "a,2026-05-01,x,123,yes", "b,2026-05-01,y,456,no"],
+    )
     frame = load_events(csv, dtypes={"zip": "str", "flag": "bool"}).frame
     assert frame["zip"].tolist() == ["123", "456"]
     assert frame["flag"].tolist() == [True, False]
@@ -133,7 +176,11 @@ def test_ids_are_read_as_text_and_blank_ids_are_counted(tmp_path):
 
 def test_integer_ids_from_parquet_keep_every_digit(tmp_path):
     frame = pd.DataFrame(
-        {"user_id": np.array([9007199254740993, 123], dtype=np.int64), "timestamp": pd.Timestamp("2026-05-01", tz="UTC"), "event": "x"}
+        {
+            "user_id": np.array([9007199254740993, 123], dtype=np.int64),
+            "timestamp": pd.Timestamp("2026-05-01", tz="UTC"),
+            "event": "x",
+        }
     )
     path = tmp_path / "ids.parquet"
     frame.to_parquet(path)
@@ -141,7 +188,13 @@ def test_integer_ids_from_parquet_keep_every_digit(tmp_path):
 
 
 def test_float_ids_become_whole_number_text_and_are_counted():
-    frame = pd.DataFrame({"user_id": [17850.0, np.nan, 12346.0], "timestamp": ["2026-05-01"] * 3, "event": ["x", "y", "z"]})
+    frame = pd.DataFrame(
+        {
+            "user_id": [17850.0, np.nan, 12346.0],
+            "timestamp": ["2026-05-01"] * 3,
+            "event": ["x", "y", "z"],
+        }
+    )
     loaded = load_events(frame)
     assert sorted(loaded.frame["user_id"]) == ["12346", "17850"]
     assert loaded.quality.count("user_id written as float") == 2
@@ -149,7 +202,9 @@ def test_float_ids_become_whole_number_text_and_are_counted():
 
 
 def test_fractional_float_ids_raise():
-    frame = pd.DataFrame({"user_id": [1.0, 2.5], "timestamp": ["2026-05-01"] * 2, "event": ["x", "y"]})
+    frame = pd.DataFrame(
+        {"user_id": [1.0, 2.5], "timestamp": ["2026-05-01"] * 2, "event": ["x", "y"]}
+    )
     with pytest.raises(DataError, match=r"not whole.*'user_id'.*rows 2"):
         load_events(frame)
 
@@ -163,7 +218,16 @@ def tied_events() -> pd.DataFrame:
         {
             "user_id": ["u2", "u1", "u1", "u1", "u1", "u1", "u1", "u2"],
             "timestamp": [t, t, t, t, t, t + pd.Timedelta("1s"), t, t],
-            "event": ["site_visit", "booking_completed", "booking_started", "site_visit", "site_visit", "review_posted", "custom_event", "ad_impression"],
+            "event": [
+                "site_visit",
+                "booking_completed",
+                "booking_started",
+                "site_visit",
+                "site_visit",
+                "review_posted",
+                "custom_event",
+                "ad_impression",
+            ],
             "channel": [None, None, None, "email", "direct", None, None, "social"],
             "value": [np.nan, 120.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
             "session_id": ["s9", "s1", "s1", "s2", "s1", "s1", "s1", "s9"],
@@ -197,35 +261,61 @@ def test_shuffled_input_gives_the_identical_order(seed):
 
 def test_a_custom_stage_map_decides_the_tie_order():
     events = tied_events().iloc[1:3]
-    stage_map = {"stages": [{"name": "done", "events": ["booking_completed"]}, {"name": "start", "events": ["booking_started"]}]}
-    assert sort_events(events, stage_map)["event"].tolist() == ["booking_completed", "booking_started"]
+    stage_map = {
+        "stages": [
+            {"name": "done", "events": ["booking_completed"]},
+            {"name": "start", "events": ["booking_started"]},
+        ]
+    }
+    assert sort_events(events, stage_map)["event"].tolist() == [
+        "booking_completed",
+        "booking_started",
+    ]
 
 
 # -- DT-3: time zones and DST --------------------------------------------------------------
 
 
 def dst_frame(times: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({"user_id": [f"u{i}" for i in range(len(times))], "timestamp": times, "event": "site_visit"})
+    return pd.DataFrame(
+        {"user_id": [f"u{i}" for i in range(len(times))], "timestamp": times, "event": "site_visit"}
+    )
 
 
 def test_nonexistent_spring_time_is_shifted_forward_and_counted():
-    loaded = load_events(dst_frame(["2024-03-10 02:30:00", "2024-03-10 01:30:00"]), tz="America/New_York")
+    loaded = load_events(
+        dst_frame(["2024-03-10 02:30:00", "2024-03-10 01:30:00"]), tz="America/New_York"
+    )
     by_user = loaded.frame.set_index("user_id")["timestamp"]
     assert by_user["u0"] == pd.Timestamp("2024-03-10 07:00", tz="UTC")  # 03:00 EDT
     assert by_user["u1"] == pd.Timestamp("2024-03-10 06:30", tz="UTC")  # 01:30 EST
     assert loaded.quality.count("nonexistent local time") == 1
-    backward = load_events(dst_frame(["2024-03-10 02:30:00"]), tz="America/New_York", nonexistent="shift_backward")
-    assert backward.frame["timestamp"][0] == pd.Timestamp("2024-03-10 06:59:59.999999", tz="UTC")  # text is read to the microsecond
+    backward = load_events(
+        dst_frame(["2024-03-10 02:30:00"]), tz="America/New_York", nonexistent="shift_backward"
+    )
+    assert backward.frame["timestamp"][0] == pd.Timestamp(
+        "2024-03-10 06:59:59.999999", tz="UTC"
+    )  # text is read to the microsecond
 
 
 def test_nonexistent_time_raise_names_the_row():
-    with pytest.raises(DataError, match=r"(?s)do not exist in America/New_York.*rows 2.*shift_forward"):
-        load_events(dst_frame(["2024-03-10 01:00", "2024-03-10 02:15"]), tz="America/New_York", nonexistent="raise")
+    with pytest.raises(
+        DataError, match=r"(?s)do not exist in America/New_York.*rows 2.*shift_forward"
+    ):
+        load_events(
+            dst_frame(["2024-03-10 01:00", "2024-03-10 02:15"]),
+            tz="America/New_York",
+            nonexistent="raise",
+        )
 
 
-@pytest.mark.parametrize(("policy", "expected"), [("earliest", "2024-11-03 05:30"), ("latest", "2024-11-03 06:30")])
+@pytest.mark.parametrize(
+    ("policy", "expected"), [("earliest", "2024-11-03 05:30"), ("latest", "2024-11-03 06:30")]
+)
 def test_ambiguous_autumn_time_follows_the_policy(policy, expected):
-    loaded = load_events(dst_frame(["2024-11-03 01:30:00"]), tz="America/New_York", ambiguous=policy)
+    loaded = load_events(
+        dst_frame(["2024-11-03 01:30:00"]), tz="America/New_York", ambiguous=policy
+    )
     assert loaded.frame["timestamp"][0] == pd.Timestamp(expected, tz="UTC")
     assert loaded.quality.count("ambiguous local time") == 1
 
@@ -238,7 +328,9 @@ def test_ambiguous_time_raise():
 @pytest.mark.parametrize("month", ["2024-03", "2024-11"])
 def test_daily_totals_in_local_time_sum_to_the_month(month):
     start = pd.Timestamp(f"{month}-01")
-    wall_clock = pd.date_range(start, start + pd.offsets.MonthEnd(0) + pd.Timedelta("23h"), freq="h")
+    wall_clock = pd.date_range(
+        start, start + pd.offsets.MonthEnd(0) + pd.Timedelta("23h"), freq="h"
+    )
     frame = dst_frame([t.strftime("%Y-%m-%d %H:%M:%S") for t in wall_clock])
     loaded = load_events(frame, tz="America/New_York")
     assert loaded.quality.rows_kept == len(wall_clock)  # nothing lost on DST days
@@ -246,18 +338,26 @@ def test_daily_totals_in_local_time_sum_to_the_month(month):
     daily = local_day.value_counts().sort_index()
     assert daily.sum() == len(wall_clock)
     assert (daily == 24).all()  # every local day keeps its 24 hourly events
-    assert loaded.quality.count("nonexistent local time") + loaded.quality.count("ambiguous local time") == 1
+    assert (
+        loaded.quality.count("nonexistent local time")
+        + loaded.quality.count("ambiguous local time")
+        == 1
+    )
 
 
 def test_offsets_are_exact_and_ignore_tz():
-    frame = dst_frame(["2024-03-10T02:30:00-05:00", "2024-03-10 07:30:00Z", "2024-03-10T08:30:00+0100"])
+    frame = dst_frame(
+        ["2024-03-10T02:30:00-05:00", "2024-03-10 07:30:00Z", "2024-03-10T08:30:00+0100"]
+    )
     loaded = load_events(frame, tz="America/New_York")
     assert (loaded.frame["timestamp"] == pd.Timestamp("2024-03-10 07:30", tz="UTC")).all()
     assert loaded.quality.count("nonexistent local time") == 0
 
 
 def test_naive_and_tz_aware_parquet(tmp_path):
-    naive = pd.DataFrame({"user_id": ["a"], "timestamp": [pd.Timestamp("2024-07-01 12:00")], "event": ["x"]})
+    naive = pd.DataFrame(
+        {"user_id": ["a"], "timestamp": [pd.Timestamp("2024-07-01 12:00")], "event": ["x"]}
+    )
     aware = naive.assign(timestamp=naive["timestamp"].dt.tz_localize("Europe/Berlin"))
     naive.to_parquet(tmp_path / "naive.parquet")
     aware.to_parquet(tmp_path / "aware.parquet")
@@ -266,16 +366,25 @@ def test_naive_and_tz_aware_parquet(tmp_path):
     assert any("read as UTC" in n for n in as_utc.quality.notes)
     local = load_events(tmp_path / "naive.parquet", tz="America/New_York")
     assert local.frame["timestamp"][0] == pd.Timestamp("2024-07-01 16:00", tz="UTC")
-    berlin = load_events(tmp_path / "aware.parquet", tz="America/New_York")  # tz ignored: the data carry one
+    berlin = load_events(
+        tmp_path / "aware.parquet", tz="America/New_York"
+    )  # tz ignored: the data carry one
     assert berlin.frame["timestamp"][0] == pd.Timestamp("2024-07-01 10:00", tz="UTC")
 
 
 def test_unreadable_timestamps_name_file_column_lines_and_fix(tmp_path):
-    csv = write_csv(tmp_path / "t.csv", ["user_id,timestamp,event", "a,2026-05-01,x", "b,01/05/2026 10:00,x"])
-    with pytest.raises(DataError, match=r"(?s)not timestamps.*'timestamp'.*lines 3.*timestamp_format") as info:
+    csv = write_csv(
+        tmp_path / "t.csv", ["user_id,timestamp,event", "a,2026-05-01,x", "b,01/05/2026 10:00,x"]
+    )
+    with pytest.raises(
+        DataError, match=r"(?s)not timestamps.*'timestamp'.*lines 3.*timestamp_format"
+    ) as info:
         load_events(csv)
     assert info.value.source == str(csv) and info.value.rows == [3]
-    loaded = load_events(write_csv(tmp_path / "u.csv", ["user_id,timestamp,event", "b,01/05/2026 10:00,x"]), timestamp_format="%d/%m/%Y %H:%M")
+    loaded = load_events(
+        write_csv(tmp_path / "u.csv", ["user_id,timestamp,event", "b,01/05/2026 10:00,x"]),
+        timestamp_format="%d/%m/%Y %H:%M",
+    )
     assert loaded.frame["timestamp"][0] == pd.Timestamp("2026-05-01 10:00", tz="UTC")
 
 
@@ -299,11 +408,13 @@ def duplicate_events() -> pd.DataFrame:
 def test_exact_and_near_duplicates_are_removed_and_counted():
     loaded = load_events(duplicate_events())
     assert loaded.quality.count("exact duplicate") == 1
-    assert loaded.quality.count("near duplicate") == 2  # 0.4 s and 0.9 s: a burst collapses to its first
+    assert (
+        loaded.quality.count("near duplicate") == 2
+    )  # 0.4 s and 0.9 s: a burst collapses to its first
     assert len(loaded.frame) == 4
-    assert loaded.frame["timestamp"].tolist()[:3] == [pd.Timestamp("2026-05-01 10:00", tz="UTC")] * 2 + [
-        pd.Timestamp("2026-05-01 10:00:05", tz="UTC")
-    ]
+    assert loaded.frame["timestamp"].tolist()[:3] == [
+        pd.Timestamp("2026-05-01 10:00", tz="UTC")
+    ] * 2 + [pd.Timestamp("2026-05-01 10:00:05", tz="UTC")]
 
 
 def test_dedupe_window_and_switch():
@@ -331,7 +442,9 @@ def late_text_csv(tmp_path_factory) -> Path:
     values = [str(i % 97) for i in range(n)]
     values[100_000] = "abc"
     values[120_000] = "n/a"
-    lines = ["user_id,timestamp,event,value"] + [f"u{i},2026-05-01 10:00,x,{v}" for i, v in enumerate(values)]
+    lines = ["user_id,timestamp,event,value"] + [
+        f"u{i},2026-05-01 10:00,x,{v}" for i, v in enumerate(values)
+    ]
     path = tmp_path_factory.mktemp("dt5") / "late_text.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -363,7 +476,10 @@ def test_csv_options_that_skip_rows_are_refused(tmp_path):
 
 
 def test_ragged_csv_line_raises_with_the_file(tmp_path):
-    csv = write_csv(tmp_path / "ragged.csv", ["user_id,timestamp,event", "a,2026-05-01,x", "b,2026-05-01,x,extra,more"])
+    csv = write_csv(
+        tmp_path / "ragged.csv",
+        ["user_id,timestamp,event", "a,2026-05-01,x", "b,2026-05-01,x,extra,more"],
+    )
     with pytest.raises(DataError, match="ragged.csv"):
         load_events(csv)
 
@@ -376,7 +492,12 @@ def test_channel_names_are_canonicalised_and_the_mapping_reported():
     assert nfc != nfd
     channels = [nfc, nfc, nfd, "Email", "Email", "email ", "E\u200bmail", "Sms", "SMS", None]
     frame = pd.DataFrame(
-        {"user_id": [f"u{i}" for i in range(10)], "timestamp": "2026-05-01", "event": "site_visit", "channel": channels}
+        {
+            "user_id": [f"u{i}" for i in range(10)],
+            "timestamp": "2026-05-01",
+            "event": "site_visit",
+            "channel": channels,
+        }
     )
     loaded = load_events(frame)
     by_user = loaded.frame.set_index("user_id")["channel"]
@@ -386,7 +507,10 @@ def test_channel_names_are_canonicalised_and_the_mapping_reported():
     assert pd.isna(by_user["u9"])
     mapping = loaded.quality.channel_mapping
     assert dict(zip(mapping["raw"], mapping["channel"], strict=True)) == {
-        nfd: "Café", "email ": "Email", "E\u200bmail": "Email", "Sms": "SMS"
+        nfd: "Café",
+        "email ": "Email",
+        "E\u200bmail": "Email",
+        "Sms": "SMS",
     }
     assert loaded.quality.count("channel names canonicalised") == 4
     assert "'E\\u200bmail' → 'Email'" in loaded.quality.summary()
@@ -405,12 +529,16 @@ def test_missing_required_column_suggests_the_closest_name():
 
 def test_columns_key_not_in_source_suggests_the_closest_name(tmp_path):
     csv = write_csv(tmp_path / "e.csv", ["customer_id,timestamp,event", "a,2026-05-01,x"])
-    with pytest.raises(SchemaError, match=r"(?s)'customerid' \(did you mean 'customer_id'\?\).*e.csv"):
+    with pytest.raises(
+        SchemaError, match=r"(?s)'customerid' \(did you mean 'customer_id'\?\).*e.csv"
+    ):
         load_events(csv, columns={"customerid": "user_id"})
 
 
 def test_two_columns_mapped_to_one_name_raise():
-    frame = pd.DataFrame({"user_id": ["a"], "uid": ["b"], "timestamp": ["2026-05-01"], "event": ["x"]})
+    frame = pd.DataFrame(
+        {"user_id": ["a"], "uid": ["b"], "timestamp": ["2026-05-01"], "event": ["x"]}
+    )
     with pytest.raises(SchemaError, match="both be called 'user_id'"):
         load_events(frame, columns={"uid": "user_id"})
 
@@ -441,7 +569,13 @@ def test_source_errors(tmp_path):
 def three_months(tmp_path) -> Path:
     times = pd.date_range("2026-04-01", "2026-06-30 23:00", freq="6h", tz="UTC")
     frame = pd.DataFrame(
-        {"user_id": [f"u{i % 7}" for i in range(len(times))], "timestamp": times, "event": "site_visit", "channel": "email", "value": 1.0}
+        {
+            "user_id": [f"u{i % 7}" for i in range(len(times))],
+            "timestamp": times,
+            "event": "site_visit",
+            "channel": "email",
+            "value": 1.0,
+        }
     )
     path = tmp_path / "three_months.parquet"
     frame.to_parquet(path, row_group_size=50)
@@ -452,12 +586,20 @@ def test_start_end_keep_exactly_the_window(three_months, tmp_path):
     loaded = load_events(three_months, start="2026-05-01", end="2026-06-01")
     stamps = loaded.frame["timestamp"]
     assert len(loaded.frame) == 31 * 4 == loaded.quality.rows_read
-    assert stamps.min() == pd.Timestamp("2026-05-01", tz="UTC") and stamps.max() < pd.Timestamp("2026-06-01", tz="UTC")
+    assert stamps.min() == pd.Timestamp("2026-05-01", tz="UTC") and stamps.max() < pd.Timestamp(
+        "2026-06-01", tz="UTC"
+    )
     assert any("in [" in n for n in loaded.quality.notes)
     # naive local text: the window is applied after the time-zone conversion
     csv = write_csv(
         tmp_path / "local.csv",
-        ["user_id,timestamp,event", "a,2026-04-30 21:30,x", "b,2026-04-30 19:30,x", "c,2026-05-31 19:59,x", "d,2026-05-31 20:00,x"],
+        [
+            "user_id,timestamp,event",
+            "a,2026-04-30 21:30,x",
+            "b,2026-04-30 19:30,x",
+            "c,2026-05-31 19:59,x",
+            "d,2026-05-31 20:00,x",
+        ],
     )
     local = load_events(csv, tz="America/New_York", start="2026-05-01", end="2026-06-01")
     assert sorted(local.frame["user_id"]) == ["a", "c"]  # 01:30Z and 23:59Z, in UTC
@@ -476,12 +618,26 @@ def test_events_relation_has_canonical_columns_and_pushes_the_filter_down(three_
 def test_events_relation_on_csv_and_dataframe(tmp_path):
     csv = write_csv(
         tmp_path / "e.csv",
-        ["visitor,ts,event,value", "00123,2026-05-01 10:00:00,x,1.5", ",2026-05-01 10:00:00,x,", "7,2026-05-01T12:00:00+02:00,y,"],
+        [
+            "visitor,ts,event,value",
+            "00123,2026-05-01 10:00:00,x,1.5",
+            ",2026-05-01 10:00:00,x,",
+            "7,2026-05-01T12:00:00+02:00,y,",
+        ],
     )
-    frame = events_relation(csv, columns={"visitor": "user_id", "ts": "timestamp"}).df().sort_values("user_id")
+    frame = (
+        events_relation(csv, columns={"visitor": "user_id", "ts": "timestamp"})
+        .df()
+        .sort_values("user_id")
+    )
     assert frame["user_id"].tolist() == ["00123", "7"]  # blank id left out
-    assert frame["timestamp"].dt.tz_convert("UTC").tolist() == [pd.Timestamp("2026-05-01 10:00", tz="UTC")] * 2
-    df = pd.DataFrame({"user_id": [17850.0, 1.0], "timestamp": pd.Timestamp("2026-05-01", tz="UTC"), "event": "x"})
+    assert (
+        frame["timestamp"].dt.tz_convert("UTC").tolist()
+        == [pd.Timestamp("2026-05-01 10:00", tz="UTC")] * 2
+    )
+    df = pd.DataFrame(
+        {"user_id": [17850.0, 1.0], "timestamp": pd.Timestamp("2026-05-01", tz="UTC"), "event": "x"}
+    )
     assert sorted(events_relation(df).df()["user_id"]) == ["1", "17850"]
     with pytest.raises(SchemaError, match=r"'event' \(did you mean 'events'\?\)"):
         events_relation(df.rename(columns={"event": "events"}))
@@ -506,7 +662,15 @@ def test_dirty_example_file_report():
         "near duplicate": 3,
     }
     assert {s.step: s.count for s in q.steps} == expected
-    assert set(loaded.frame["channel"].dropna()) == {"Social", "Email", "Paid Search", "Organic Search", "Phone", "Café", "Referral"}
+    assert set(loaded.frame["channel"].dropna()) == {
+        "Social",
+        "Email",
+        "Paid Search",
+        "Organic Search",
+        "Phone",
+        "Café",
+        "Referral",
+    }
     first_user = loaded.frame[loaded.frame["user_id"] == "00123"]["event"].tolist()
     assert first_user[-2:] == ["booking_started", "booking_completed"]
 
@@ -523,9 +687,31 @@ def assignment_rows() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "uid": ["1", "2", "2", "3", "3", "4", "5", "5", "6", ""],
-            "group": ["control", "treatment", "treatment", "control", "treatment", "control", "treatment", "treatment", "control", "control"],
+            "group": [
+                "control",
+                "treatment",
+                "treatment",
+                "control",
+                "treatment",
+                "control",
+                "treatment",
+                "treatment",
+                "control",
+                "control",
+            ],
             "page": ["old", "new", "new", "old", "new", "new", "new", "new", "old", "old"],
-            "ts": ["2026-05-01 10:00", "2026-05-01 11:00", "2026-05-01 11:00", "2026-05-01", "2026-05-02", "2026-05-01", "2026-05-03", "2026-05-02", "2026-05-01", "2026-05-01"],
+            "ts": [
+                "2026-05-01 10:00",
+                "2026-05-01 11:00",
+                "2026-05-01 11:00",
+                "2026-05-01",
+                "2026-05-02",
+                "2026-05-01",
+                "2026-05-03",
+                "2026-05-02",
+                "2026-05-01",
+                "2026-05-01",
+            ],
             "converted": [0, 1, 1, 0, 1, 0, 0, 1, 1, 0],
         }
     )
@@ -555,9 +741,13 @@ def test_load_assignments_counts_every_cleaning_step():
 def test_load_assignments_consistency_errors():
     columns = {"uid": "user_id", "group": "variant"}
     with pytest.raises(SchemaError, match="did you mean 'page'"):
-        load_assignments(assignment_rows(), columns=columns, consistency={"pages": {"control": "old"}})
+        load_assignments(
+            assignment_rows(), columns=columns, consistency={"pages": {"control": "old"}}
+        )
     with pytest.raises(ParameterError, match="treatment"):
-        load_assignments(assignment_rows(), columns=columns, consistency={"page": {"control": "old"}})
+        load_assignments(
+            assignment_rows(), columns=columns, consistency={"page": {"control": "old"}}
+        )
 
 
 def test_load_assignments_ids_from_rows():
@@ -565,7 +755,9 @@ def test_load_assignments_ids_from_rows():
     loaded = load_assignments(frame, columns={"segment": "variant"}, user_id_from_row=True)
     assert loaded.frame["user_id"].tolist() == ["1", "2", "3"]
     with pytest.raises(ParameterError, match="already has a user_id"):
-        load_assignments(frame.assign(user_id="x"), columns={"segment": "variant"}, user_id_from_row=True)
+        load_assignments(
+            frame.assign(user_id="x"), columns={"segment": "variant"}, user_id_from_row=True
+        )
 
 
 def feedback_rows() -> pd.DataFrame:
@@ -595,9 +787,14 @@ def test_load_feedback_validates_scores_against_the_scale():
 
 
 def test_load_feedback_by_touchpoint_without_user_id():
-    frame = pd.DataFrame({"touchpoint": ["call", None], "timestamp": ["2026-05-01"] * 2, "score": [4, 3]})
+    frame = pd.DataFrame(
+        {"touchpoint": ["call", None], "timestamp": ["2026-05-01"] * 2, "score": [4, 3]}
+    )
     loaded = load_feedback(frame, scale="csat")
-    assert loaded.frame["touchpoint"].tolist() == ["call"] and loaded.quality.count("missing touchpoint") == 1
+    assert (
+        loaded.frame["touchpoint"].tolist() == ["call"]
+        and loaded.quality.count("missing touchpoint") == 1
+    )
     with pytest.raises(SchemaError, match="user_id"):
         load_feedback(frame.drop(columns="touchpoint"), scale="csat")
 
@@ -614,7 +811,10 @@ def test_load_spend():
     assert loaded.frame["channel"].tolist() == ["Email", "Email", "Paid Search"]
     assert str(loaded.frame["date"].dtype) == "datetime64[ns]"
     assert loaded.frame["date"].tolist()[1] == pd.Timestamp("2026-05-01")
-    assert loaded.quality.count("missing cost") == 1 and loaded.quality.count("time of day dropped") == 1
+    assert (
+        loaded.quality.count("missing cost") == 1
+        and loaded.quality.count("time of day dropped") == 1
+    )
     with pytest.raises(DataError, match=r"Negative costs.*'cost'.*rows 2"):
         load_spend(frame.assign(cost=["1", "-3", "2", "4"]), columns={"day": "date"})
 
@@ -623,7 +823,13 @@ def test_load_transactions_keeps_refunds_and_counts_missing_ids():
     frame = pd.DataFrame(
         {
             "user_id": ["a", "a", "", "b", "b"],
-            "timestamp": ["2026-05-01 10:00", "2026-05-02 10:00", "2026-05-01", "2026-05-03", "2026-05-03"],
+            "timestamp": [
+                "2026-05-01 10:00",
+                "2026-05-02 10:00",
+                "2026-05-01",
+                "2026-05-03",
+                "2026-05-03",
+            ],
             "value": [50.0, -20.0, 10.0, 30.0, 30.0],
             "order_id": ["o1", "o2", "o3", "o4", "o4"],
         }
@@ -637,7 +843,15 @@ def test_load_transactions_keeps_refunds_and_counts_missing_ids():
 
 
 def test_load_transactions_derives_value_with_a_query(tmp_path):
-    csv = write_csv(tmp_path / "retail.csv", ["InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice", "1,17850.0,2010-12-01 08:26:00,6,2.55", "2,,2010-12-01 08:28:00,2,1.0", "C3,17850.0,2010-12-02 09:00:00,-1,2.55"])
+    csv = write_csv(
+        tmp_path / "retail.csv",
+        [
+            "InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice",
+            "1,17850.0,2010-12-01 08:26:00,6,2.55",
+            "2,,2010-12-01 08:28:00,2,1.0",
+            "C3,17850.0,2010-12-02 09:00:00,-1,2.55",
+        ],
+    )
     loaded = load_transactions(
         query=f"SELECT *, Quantity * UnitPrice AS value FROM read_csv('{csv}')",
         columns={"CustomerID": "user_id", "InvoiceDate": "timestamp", "InvoiceNo": "order_id"},

@@ -66,7 +66,11 @@ def test_missing_key_file_is_named(monkeypatch, tmp_path):
 def test_load_events_pseudonymizes_and_never_shows_the_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
     frame = pd.DataFrame(
-        {"user_id": ["00123", "123", "00123"], "timestamp": ["2026-05-01 10:00", "2026-05-01 11:00", "2026-05-02"], "event": "x"}
+        {
+            "user_id": ["00123", "123", "00123"],
+            "timestamp": ["2026-05-01 10:00", "2026-05-01 11:00", "2026-05-02"],
+            "event": "x",
+        }
     )
     loaded = load_events(frame, pseudonymize=True)
     ids = set(loaded.frame["user_id"])
@@ -83,13 +87,30 @@ def test_load_events_pseudonymizes_and_never_shows_the_key(monkeypatch):
 def test_escape_formulas_prefixes_risky_text_cells():
     frame = pd.DataFrame(
         {
-            "note": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "fine", None],
+            "note": [
+                '=HYPERLINK("http://x")',
+                "+1",
+                "-2",
+                "@SUM(A1)",
+                "\tTAB",
+                "\rCR",
+                "fine",
+                None,
+            ],
             "amount": [-5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
             "=cmd": ["a"] * 8,
         }
     )
     out = escape_formulas(frame)
-    assert out["note"].tolist()[:7] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "'\tTAB", "'\rCR", "fine"]
+    assert out["note"].tolist()[:7] == [
+        '\'=HYPERLINK("http://x")',
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tTAB",
+        "'\rCR",
+        "fine",
+    ]
     assert pd.isna(out["note"].iloc[7])
     assert out["amount"].tolist()[0] == -5.0  # numbers are not text
     assert list(out.columns) == ["note", "amount", "'=cmd"]

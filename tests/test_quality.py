@@ -15,13 +15,25 @@ from journeylab.schema import JourneylabError
 
 def test_counts_add_up_and_zero_steps_are_not_recorded():
     report = QualityReport("events", "events.csv", rows_read=100, row_label="line")
-    report.add("missing user_id", "dropped", 7, column="user_id", reason="no id", rows=[3, 9, 12, 15, 20, 31, 40])
+    report.add(
+        "missing user_id",
+        "dropped",
+        7,
+        column="user_id",
+        reason="no id",
+        rows=[3, 9, 12, 15, 20, 31, 40],
+    )
     report.add("exact duplicate", "deduplicated", 3, rows=[5])
     report.add("ambiguous local time", "repaired", 2, column="timestamp")
     report.add("refund", "flagged", 4, column="value")
     report.add("nothing", "dropped", 0)
     assert report.rows_dropped == 10 and report.rows_kept == 90
-    assert [s.step for s in report.steps] == ["missing user_id", "exact duplicate", "ambiguous local time", "refund"]
+    assert [s.step for s in report.steps] == [
+        "missing user_id",
+        "exact duplicate",
+        "ambiguous local time",
+        "refund",
+    ]
     assert report.steps[0].rows == (3, 9, 12, 15, 20)  # the first five only
     assert report.count("missing user_id") == 7 and report.count("nothing") == 0
     report.check(90)
@@ -31,14 +43,19 @@ def test_counts_add_up_and_zero_steps_are_not_recorded():
 
 def test_to_frame_summary_and_html():
     report = QualityReport("events", "events.csv", rows_read=135_090, row_label="line")
-    report.add("missing user_id", "dropped", 135_080, column="user_id", reason="no id", rows=[623, 1444])
+    report.add(
+        "missing user_id", "dropped", 135_080, column="user_id", reason="no id", rows=[623, 1444]
+    )
     report.channel_mapping = pd.DataFrame({"raw": ["email "], "channel": ["Email"], "rows": [3]})
     report.note("timestamp: times without a time zone were read as UTC.")
     frame = report.to_frame()
     assert list(frame.columns) == ["step", "action", "column", "rows", "reason", "example_rows"]
     assert frame.loc[0, "rows"] == 135_080 and frame.loc[0, "example_rows"] == "623, 1444"
     text = report.summary()
-    assert text.splitlines()[0] == "events from events.csv: 135,090 rows read, 10 kept, 135,080 dropped."
+    assert (
+        text.splitlines()[0]
+        == "events from events.csv: 135,090 rows read, 10 kept, 135,080 dropped."
+    )
     assert "missing user_id: 135,080 rows dropped (first lines 623, 1444) — no id" in text
     assert "'email ' → 'Email' (3)" in text
     assert "note: timestamp: times without a time zone were read as UTC." in text
@@ -56,7 +73,15 @@ def test_html_escapes_source_text():
 dirty_rows = st.lists(
     st.tuples(
         st.sampled_from(["u1", "00123", "123", "", "  ", "u9"]),
-        st.sampled_from(["2024-03-10 02:30:00", "2024-11-03 01:30:00", "2024-03-10 09:00:00", "2024-03-10 09:00:00.5", ""]),
+        st.sampled_from(
+            [
+                "2024-03-10 02:30:00",
+                "2024-11-03 01:30:00",
+                "2024-03-10 09:00:00",
+                "2024-03-10 09:00:00.5",
+                "",
+            ]
+        ),
         st.sampled_from(["site_visit", "booking_started", "booking_completed", " site_visit", ""]),
         st.sampled_from(["Email", "email ", "E\u200bmail", "Café", "Cafe\u0301", ""]),
         st.sampled_from(["", "10", "10.0", "-5"]),
@@ -88,8 +113,15 @@ def test_rows_read_equals_kept_plus_dropped_for_any_dirty_log(rows):
 )
 def test_assignment_report_adds_up(users, seed):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"user_id": users, "variant": rng.choice(["control", "treatment"], len(users))})
+    frame = pd.DataFrame(
+        {"user_id": users, "variant": rng.choice(["control", "treatment"], len(users))}
+    )
     loaded = load_assignments(frame)
     q = loaded.quality
-    assert q.rows_read == len(users) == q.rows_kept + q.rows_dropped == len(loaded.frame) + q.rows_dropped
+    assert (
+        q.rows_read
+        == len(users)
+        == q.rows_kept + q.rows_dropped
+        == len(loaded.frame) + q.rows_dropped
+    )
     assert loaded.frame["user_id"].is_unique

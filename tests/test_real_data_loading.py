@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import shared_file
 
+from conftest import shared_file
 from journeylab.io import load_assignments, load_transactions
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())
@@ -80,7 +80,9 @@ def test_udacity_ab_cleaning_reproduces_the_published_counts():
     assert q.count("repeated assignment") == 1
     assert q.count("user in several variants") == 0
     assert q.rows_kept == facts["distinct_users"] == loaded.frame["user_id"].nunique()
-    assert next(s for s in q.steps if s.step == "repeated assignment").rows == (2895,)  # second line of 773192
+    assert next(s for s in q.steps if s.step == "repeated assignment").rows == (
+        2895,
+    )  # second line of 773192
     frame = loaded.frame
     assert str(frame["user_id"].dtype) == "str" and frame["converted"].dtype == "int64"
     by_arm = frame.groupby("variant")["converted"].agg(["sum", "count", "mean"])
@@ -88,7 +90,9 @@ def test_udacity_ab_cleaning_reproduces_the_published_counts():
         assert by_arm.loc[arm, "sum"] == facts[arm]["conversions"]
         assert by_arm.loc[arm, "count"] == facts[arm]["users"]
         assert by_arm.loc[arm, "mean"] == pytest.approx(facts[arm]["rate"], rel=1e-12)
-    assert frame["converted"].mean() == pytest.approx(facts["overall_rate_after_cleaning"], rel=1e-12)
+    assert frame["converted"].mean() == pytest.approx(
+        facts["overall_rate_after_cleaning"], rel=1e-12
+    )
     assert frame["assigned_at"].min() == pd.Timestamp(facts["first_timestamp"], tz="UTC")
     assert frame["assigned_at"].max() == pd.Timestamp(facts["last_timestamp"], tz="UTC")
 
@@ -96,11 +100,20 @@ def test_udacity_ab_cleaning_reproduces_the_published_counts():
 def test_hillstrom_one_row_per_customer_with_row_ids():
     facts = REFERENCE["hillstrom"]
     # The file has no customer id: each row is one customer, so the row number is the id.
-    loaded = load_assignments(shared_file(*facts["file"]), columns={"segment": "variant"}, user_id_from_row=True)
+    loaded = load_assignments(
+        shared_file(*facts["file"]), columns={"segment": "variant"}, user_id_from_row=True
+    )
     frame = loaded.frame
-    assert loaded.quality.rows_read == facts["rows"] == len(frame) and loaded.quality.rows_dropped == 0
+    assert (
+        loaded.quality.rows_read == facts["rows"] == len(frame) and loaded.quality.rows_dropped == 0
+    )
     assert frame["user_id"].is_unique and frame["user_id"].iloc[[0, -1]].tolist() == ["1", "64000"]
-    arms = frame.groupby("variant").agg(n=("user_id", "size"), visits=("visit", "sum"), conversions=("conversion", "sum"), spend=("spend", "sum"))
+    arms = frame.groupby("variant").agg(
+        n=("user_id", "size"),
+        visits=("visit", "sum"),
+        conversions=("conversion", "sum"),
+        spend=("spend", "sum"),
+    )
     for arm, expected in facts["arms"].items():
         assert arms.loc[arm, "n"] == expected["n"]
         assert arms.loc[arm, "visits"] == expected["visits"]

@@ -40,11 +40,11 @@ class Where:
     row_label: str = "row"
 
     def subset(self, mask: np.ndarray) -> Where:
-        """The same source, restricted to the rows where ``mask`` is true."""
+        """Restrict to the rows where ``mask`` is true (same source)."""
         return Where(self.label, self.rows[mask], self.row_label)
 
     def first(self, mask: np.ndarray, limit: int = 5) -> list[int]:
-        """The first ``limit`` source rows where ``mask`` is true."""
+        """Return the first ``limit`` source rows where ``mask`` is true."""
         return [int(r) for r in self.rows[np.flatnonzero(mask)[:limit]]]
 
     def error(
@@ -55,7 +55,7 @@ class Where:
         hint: str,
         values: pd.Series | None = None,
     ) -> DataError:
-        """A DataError naming the count, the first rows (and values) and what to do."""
+        """Build a DataError naming the count, the first rows (and values) and what to do."""
         rows = self.first(mask)
         n = int(np.count_nonzero(mask))
         shown = ""
@@ -78,7 +78,7 @@ class Where:
 
 
 def is_text(series: pd.Series) -> bool:
-    """True for string and object columns."""
+    """Tell whether a column holds text (string or object dtype)."""
     return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
 
 
@@ -100,11 +100,11 @@ def map_distinct(series: pd.Series, func: Callable[[str], str | None]) -> pd.Ser
 
 
 def clean_label(text: object) -> str | None:
-    """NFKC-normalise, drop zero-width characters, trim and collapse spaces.
+    r"""NFKC-normalise, drop zero-width characters, trim and collapse spaces.
 
     Examples
     --------
-    >>> clean_label(" E\\u200bmail ")
+    >>> clean_label(" E\u200bmail ")
     'Email'
     """
     cleaned = unicodedata.normalize("NFKC", str(text)).translate(_INVISIBLE)
@@ -113,7 +113,7 @@ def clean_label(text: object) -> str | None:
 
 
 def visible(text: str) -> str:
-    """``repr`` of a label with combining and invisible characters written as escapes.
+    r"""``repr`` of a label with combining and invisible characters written as escapes.
 
     Examples
     --------
@@ -121,15 +121,21 @@ def visible(text: str) -> str:
     "'E\\u200bmail'"
     """
     shown = "".join(
-        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Mn", "Cf", "Zs", "Cc") and ch != " " else ch
+        f"\\u{ord(ch):04x}"
+        if unicodedata.category(ch) in ("Mn", "Cf", "Zs", "Cc") and ch != " "
+        else ch
         for ch in str(text)
     )
     return "'" + shown + "'"
 
 
 def cast_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Cleaned labels (see :func:`clean_label`) and a mask of changed cells."""
-    raw = series if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object else series.astype("str")
+    """Clean labels (see :func:`clean_label`); also return a mask of changed cells."""
+    raw = (
+        series
+        if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
+        else series.astype("str")
+    )
     cleaned = map_distinct(raw, clean_label)
     was = raw.isna().to_numpy()
     changed = ~was & (cleaned.isna().to_numpy() | (cleaned.fillna("") != raw.fillna("")).to_numpy())
@@ -166,7 +172,9 @@ def canonical_labels(series: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
 # -- ids ---------------------------------------------------------------------
 
 
-def cast_ids(series: pd.Series, column: str, where: Where) -> tuple[pd.Series, dict[str, np.ndarray]]:
+def cast_ids(
+    series: pd.Series, column: str, where: Where
+) -> tuple[pd.Series, dict[str, np.ndarray]]:
     """Ids as exact text; returns the ids and masks of repaired cells.
 
     Text ids keep every character except surrounding whitespace (``00123``
@@ -179,7 +187,9 @@ def cast_ids(series: pd.Series, column: str, where: Where) -> tuple[pd.Series, d
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         raise where.error(
-            "Ids are true/false values", column, np.ones(len(series), bool),
+            "Ids are true/false values",
+            column,
+            np.ones(len(series), bool),
             "map the real id column onto this one with columns=.",
         )
     if pd.api.types.is_integer_dtype(dtype):
@@ -192,7 +202,8 @@ def cast_ids(series: pd.Series, column: str, where: Where) -> tuple[pd.Series, d
         if bad.any():
             raise where.error(
                 "Ids stored as floating-point numbers are not whole or too large to be exact",
-                column, bad,
+                column,
+                bad,
                 "store ids as text (in a query: CAST(col AS VARCHAR)), so no digit is lost.",
                 values=series,
             )
@@ -202,7 +213,9 @@ def cast_ids(series: pd.Series, column: str, where: Where) -> tuple[pd.Series, d
         return text, repairs
     if pd.api.types.is_datetime64_any_dtype(dtype):
         raise where.error(
-            "Ids are timestamps", column, series.notna().to_numpy(),
+            "Ids are timestamps",
+            column,
+            series.notna().to_numpy(),
             "check the columns= mapping: another column is probably the id.",
         )
     text = series.astype("str") if series.dtype == object else series
@@ -224,7 +237,9 @@ def cast_numbers(series: pd.Series, column: str, where: Where) -> pd.Series:
         values = series.astype("float64")
         bad = np.isinf(values.to_numpy())
         if bad.any():
-            raise where.error("Infinite numbers", column, bad, "replace them with real values.", series)
+            raise where.error(
+                "Infinite numbers", column, bad, "replace them with real values.", series
+            )
         return values
     text = series.astype("str").str.strip()
     blank = blank_mask(text)
@@ -269,7 +284,9 @@ def cast_timestamps(
         return _localize(series, column, where, tz, nonexistent, ambiguous, notes)
     if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
         raise where.error(
-            "Timestamps are numbers", column, series.notna().to_numpy(),
+            "Timestamps are numbers",
+            column,
+            series.notna().to_numpy(),
             "convert them first, e.g. in a query: to_timestamp(epoch_seconds) AS timestamp.",
             values=series,
         )
@@ -277,7 +294,9 @@ def cast_timestamps(
         parsed = pd.to_datetime(series, errors="coerce", utc=True)
         bad = parsed.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
-            raise where.error("Values that are not timestamps", column, bad, "fix those cells.", series)
+            raise where.error(
+                "Values that are not timestamps", column, bad, "fix those cells.", series
+            )
         return _to_ns(parsed, column, where), {}, notes
 
     text = series.astype("str").str.strip()
@@ -297,8 +316,13 @@ def cast_timestamps(
             local = _to_ns(naive.dt.tz_convert("UTC"), column, where.subset(naive_mask))
         else:
             local, repairs_naive, notes_naive = _localize(
-                naive, column, where.subset(naive_mask),
-                tz, nonexistent, ambiguous, notes,
+                naive,
+                column,
+                where.subset(naive_mask),
+                tz,
+                nonexistent,
+                ambiguous,
+                notes,
             )
             for name, mask in repairs_naive.items():
                 full = np.zeros(len(series), bool)
@@ -325,8 +349,11 @@ def _to_ns(values: pd.Series, column: str, where: Where) -> pd.Series:
     out = ((values < low) | (values > high)).to_numpy(dtype=bool, na_value=False)
     if out.any():
         raise where.error(
-            "Timestamps outside 1677-09-22 … 2262-04-11", column, out,
-            "fix those values; they are probably typos or placeholder dates.", values,
+            "Timestamps outside 1677-09-22 … 2262-04-11",
+            column,
+            out,
+            "fix those values; they are probably typos or placeholder dates.",
+            values,
         )
     return values.astype("datetime64[ns, UTC]")
 
@@ -353,21 +380,25 @@ def _localize(
     try:
         ambiguous_probe = index.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     except (ValueError, KeyError) as exc:
-        raise ParameterError(f"tz == {tz!r} is not a known time zone ({exc}); use an IANA name such as 'America/New_York'.") from exc
+        raise ParameterError(
+            f"tz == {tz!r} is not a known time zone ({exc}); use an IANA name such as 'America/New_York'."
+        ) from exc
     gap_probe = index.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT")
     is_ambiguous = present & ambiguous_probe.isna()
     is_gap = present & gap_probe.isna()
     if is_gap.any() and nonexistent == "raise":
         raise where.error(
             f"Local times that do not exist in {tz} (skipped by the spring DST change)",
-            column, is_gap,
+            column,
+            is_gap,
             "pass nonexistent='shift_forward' (move to the first valid time) or 'shift_backward'.",
             values=naive,
         )
     if is_ambiguous.any() and ambiguous == "raise":
         raise where.error(
             f"Local times that occur twice in {tz} (repeated by the autumn DST change)",
-            column, is_ambiguous,
+            column,
+            is_ambiguous,
             "pass ambiguous='earliest' (first occurrence, summer time) or 'latest'.",
             values=naive,
         )
@@ -388,7 +419,9 @@ def _localize(
 # -- properties ------------------------------------------------------------------
 
 
-def infer_property(series: pd.Series, column: str, where: Where, dtype: str | None = None) -> pd.Series:
+def infer_property(
+    series: pd.Series, column: str, where: Where, dtype: str | None = None
+) -> pd.Series:
     """Type an extra (non-canonical) column.
 
     With ``dtype`` ("str", "float", "int", "bool") the cast is explicit and
@@ -399,7 +432,11 @@ def infer_property(series: pd.Series, column: str, where: Where, dtype: str | No
     """
     if dtype is not None:
         return _explicit(series, column, where, dtype)
-    if not is_text(series) or series.dtype == object and not series.dropna().map(type).eq(str).all():
+    if (
+        not is_text(series)
+        or series.dtype == object
+        and not series.dropna().map(type).eq(str).all()
+    ):
         return series
     text = series.str.strip()
     blank = blank_mask(text)
@@ -425,14 +462,26 @@ def _explicit(series: pd.Series, column: str, where: Where, dtype: str) -> pd.Se
             return numbers
         bad = numbers.notna().to_numpy() & (numbers != np.round(numbers)).to_numpy()
         if bad.any():
-            raise where.error("Values that are not whole numbers", column, bad, "use dtypes={..: 'float'}.", series)
+            raise where.error(
+                "Values that are not whole numbers",
+                column,
+                bad,
+                "use dtypes={..: 'float'}.",
+                series,
+            )
         return numbers.astype("Int64")
     if dtype == "bool":
         text = series.astype("str").str.strip().str.lower()
         blank = blank_mask(text)
-        mapped = text.map({"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False})
+        mapped = text.map(
+            {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+        )
         bad = ~blank & mapped.isna().to_numpy()
         if bad.any():
-            raise where.error("Values that are not true/false", column, bad, "fix those cells.", series)
+            raise where.error(
+                "Values that are not true/false", column, bad, "fix those cells.", series
+            )
         return mapped.astype("boolean")
-    raise ParameterError(f"dtypes[{column!r}] == {dtype!r}, must be one of ['str', 'float', 'int', 'bool'].")
+    raise ParameterError(
+        f"dtypes[{column!r}] == {dtype!r}, must be one of ['str', 'float', 'int', 'bool']."
+    )

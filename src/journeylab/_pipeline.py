@@ -37,7 +37,9 @@ class Pipeline:
         self.frame = raw.frame.reset_index(drop=True)
         self.label = raw.label
         self.row_label = raw.row_label
-        self.report = QualityReport(table, raw.label, rows_read=len(self.frame), row_label=raw.row_label)
+        self.report = QualityReport(
+            table, raw.label, rows_read=len(self.frame), row_label=raw.row_label
+        )
 
     def where(self) -> Where:
         return Where(self.label, self.frame[ROW].to_numpy(), self.row_label)
@@ -45,11 +47,17 @@ class Pipeline:
     def first_rows(self, mask: np.ndarray) -> list[int]:
         return self.where().first(mask)
 
-    def record(self, mask: np.ndarray, step: str, action: str, column: str | None, reason: str) -> None:
+    def record(
+        self, mask: np.ndarray, step: str, action: str, column: str | None, reason: str
+    ) -> None:
         mask = np.asarray(mask, dtype=bool)
-        self.report.add(step, action, int(mask.sum()), column=column, reason=reason, rows=self.first_rows(mask))
+        self.report.add(
+            step, action, int(mask.sum()), column=column, reason=reason, rows=self.first_rows(mask)
+        )
 
-    def drop(self, mask: np.ndarray, step: str, column: str | None, reason: str, action: str = "dropped") -> None:
+    def drop(
+        self, mask: np.ndarray, step: str, column: str | None, reason: str, action: str = "dropped"
+    ) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -66,20 +74,36 @@ class Pipeline:
             return
         ids, repairs = cast_ids(self.frame[column], column, self.where())
         self.frame[column] = ids
-        self.record(repairs.get("float ids", []), f"{column} written as float", "repaired", column,
-                    "ids stored as numbers like 17850.0 were written as whole-number text ('17850')")
-        self.record(repairs.get("whitespace trimmed", []), f"{column} whitespace", "repaired", column,
-                    "spaces around the id were removed")
+        self.record(
+            repairs.get("float ids", []),
+            f"{column} written as float",
+            "repaired",
+            column,
+            "ids stored as numbers like 17850.0 were written as whole-number text ('17850')",
+        )
+        self.record(
+            repairs.get("whitespace trimmed", []),
+            f"{column} whitespace",
+            "repaired",
+            column,
+            "spaces around the id were removed",
+        )
         if drop:
             self.drop_missing(column, "id")
 
-    def cast_time(self, column: str, *, tz, nonexistent, ambiguous, timestamp_format,
-                  start=None, end=None) -> None:
+    def cast_time(
+        self, column: str, *, tz, nonexistent, ambiguous, timestamp_format, start=None, end=None
+    ) -> None:
         check_in("nonexistent", nonexistent, ["shift_forward", "shift_backward", "raise"])
         check_in("ambiguous", ambiguous, ["earliest", "latest", "raise"])
         stamps, repairs, notes = cast_timestamps(
-            self.frame[column], column, self.where(), tz=tz, nonexistent=nonexistent,
-            ambiguous=ambiguous, timestamp_format=timestamp_format,
+            self.frame[column],
+            column,
+            self.where(),
+            tz=tz,
+            nonexistent=nonexistent,
+            ambiguous=ambiguous,
+            timestamp_format=timestamp_format,
         )
         self.frame[column] = stamps
         keep = np.ones(len(self.frame), dtype=bool)
@@ -90,7 +114,9 @@ class Pipeline:
             if end is not None:
                 keep &= ~(values >= end).to_numpy(dtype=bool, na_value=False)
             window = f"[{start or '…'}, {end or '…'})"
-            self.report.note(f"only rows with {column} in {window} were read (filter pushed down to the source).")
+            self.report.note(
+                f"only rows with {column} in {window} were read (filter pushed down to the source)."
+            )
             # Rows outside the requested window were not asked for: not counted as read.
             self.frame = self.frame.loc[keep].reset_index(drop=True)
             self.report.rows_read = len(self.frame)
@@ -98,9 +124,15 @@ class Pipeline:
             self.report.note(text)
         for name, mask in repairs.items():
             policy = name[name.index("(") + 1 : -1]
-            self.record(np.asarray(mask)[keep], name.split(" (")[0], "repaired", column,
-                        f"DST: local time moved by policy {policy!r}" if "nonexistent" in name
-                        else f"DST: the repeated local hour resolved by policy {policy!r}")
+            self.record(
+                np.asarray(mask)[keep],
+                name.split(" (")[0],
+                "repaired",
+                column,
+                f"DST: local time moved by policy {policy!r}"
+                if "nonexistent" in name
+                else f"DST: the repeated local hour resolved by policy {policy!r}",
+            )
 
     def cast_numbers(self, column: str) -> None:
         if column in self.frame:
@@ -111,8 +143,13 @@ class Pipeline:
             return
         cleaned, changed = cast_text(self.frame[column])
         self.frame[column] = cleaned
-        self.record(changed & cleaned.notna().to_numpy(), f"{column} text cleaned", "repaired", column,
-                    "Unicode normalised (NFKC), invisible characters and surrounding spaces removed")
+        self.record(
+            changed & cleaned.notna().to_numpy(),
+            f"{column} text cleaned",
+            "repaired",
+            column,
+            "Unicode normalised (NFKC), invisible characters and surrounding spaces removed",
+        )
         if drop:
             self.drop_missing(column)
 
@@ -121,11 +158,18 @@ class Pipeline:
             return
         raw = self.frame[column]
         mapped, mapping = canonical_labels(raw)
-        changed = raw.notna().to_numpy() & (raw.astype("str") != mapped).to_numpy(dtype=bool, na_value=True)
+        changed = raw.notna().to_numpy() & (raw.astype("str") != mapped).to_numpy(
+            dtype=bool, na_value=True
+        )
         self.frame[column] = mapped
-        self.record(changed, f"{column} names canonicalised", "repaired", column,
-                    "spellings that differ only in case, spaces or Unicode form were merged "
-                    "(see the channel mapping)")
+        self.record(
+            changed,
+            f"{column} names canonicalised",
+            "repaired",
+            column,
+            "spellings that differ only in case, spaces or Unicode form were merged "
+            "(see the channel mapping)",
+        )
         self.report.channel_mapping = mapping
         if drop:
             self.drop_missing(column)
@@ -135,28 +179,43 @@ class Pipeline:
         extra = [c for c in self.frame.columns if c not in canonical and c != ROW]
         for column in dtypes:
             if column in canonical:
-                raise ParameterError(f"dtypes[{column!r}]: canonical columns have fixed types; remove it.")
+                raise ParameterError(
+                    f"dtypes[{column!r}]: canonical columns have fixed types; remove it."
+                )
             if column not in extra:
                 raise SchemaError(
                     f"dtypes= names column {column!r}, which is not in the source{did_you_mean(column, extra)}.",
-                    source=self.label, column=column,
+                    source=self.label,
+                    column=column,
                 )
         where = self.where()
         for column in extra:
             if column in ID_COLUMNS:
                 self.frame[column] = cast_ids(self.frame[column], column, where)[0]
             else:
-                self.frame[column] = infer_property(self.frame[column], column, where, dtypes.get(column))
+                self.frame[column] = infer_property(
+                    self.frame[column], column, where, dtypes.get(column)
+                )
 
     def deduplicate_exact(self, *, drop: bool = True, key: list[str] | None = None) -> None:
         columns = key or [c for c in self.frame.columns if c != ROW]
         mask = self.frame.duplicated(subset=columns, keep="first").to_numpy()
         if drop:
-            self.drop(mask, "exact duplicate", None,
-                      "identical to an earlier row in every column; the first is kept", "deduplicated")
+            self.drop(
+                mask,
+                "exact duplicate",
+                None,
+                "identical to an earlier row in every column; the first is kept",
+                "deduplicated",
+            )
         else:
-            self.record(mask, "exact duplicate (kept)", "flagged", None,
-                        "identical to an earlier row in every column; kept (pass drop_duplicates=True to drop)")
+            self.record(
+                mask,
+                "exact duplicate (kept)",
+                "flagged",
+                None,
+                "identical to an earlier row in every column; kept (pass drop_duplicates=True to drop)",
+            )
 
     def pseudonymize(self, enabled: bool, column: str = "user_id") -> None:
         if not enabled or column not in self.frame:
@@ -164,10 +223,12 @@ class Pipeline:
         from journeylab.privacy import key_origin, pseudonymize
 
         self.frame[column] = pseudonymize(self.frame[column])
-        self.report.note(f"{column} replaced by keyed pseudonyms (HMAC-SHA256, key from {key_origin()}).")
+        self.report.note(
+            f"{column} replaced by keyed pseudonyms (HMAC-SHA256, key from {key_origin()})."
+        )
 
     def finish(self, canonical: list[str], sort_by: list[str] | None = None) -> pd.DataFrame:
-        """The final frame: canonical columns first, checked against the report."""
+        """Return the final frame: canonical columns first, checked against the report."""
         ordered = [c for c in canonical if c in self.frame] + [
             c for c in self.frame.columns if c not in canonical and c != ROW
         ]
@@ -185,7 +246,9 @@ def to_utc(value: TimeLike, name: str) -> pd.Timestamp | None:
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise ParameterError(f"{name} == {value!r} is not a date or timestamp (use '2024-03-01').") from exc
+        raise ParameterError(
+            f"{name} == {value!r} is not a date or timestamp (use '2024-03-01')."
+        ) from exc
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -202,7 +265,9 @@ def dedupe_window(value: str | pd.Timedelta | None) -> pd.Timedelta | None:
     try:
         window = pd.Timedelta(value)
     except (ValueError, TypeError) as exc:
-        raise ParameterError(f"dedupe_window == {value!r} is not a duration (use '1s' or '500ms').") from exc
+        raise ParameterError(
+            f"dedupe_window == {value!r} is not a duration (use '1s' or '500ms')."
+        ) from exc
     if window < pd.Timedelta(0):
         raise ParameterError(f"dedupe_window == {value!r}, must be >= 0.")
     return window

@@ -95,7 +95,7 @@ def source_kind(source: Any, table: str | None, query: str | None) -> str:
     if table is not None or query is not None:
         raise ParameterError(
             f"table= and query= need a DuckDB database (.duckdb) as source, not {source}; "
-            "to query a CSV or Parquet file, pass source=None and query=\"SELECT ... FROM "
+            'to query a CSV or Parquet file, pass source=None and query="SELECT ... FROM '
             "read_csv('file.csv')\"."
         )
     if name.endswith(_CSV_SUFFIXES):
@@ -125,7 +125,11 @@ def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
         else:
             text = quote_literal(value)
         aliases = {"sep": "delim", "delimiter": "delim"}
-        parts = [p for p in parts if not p.startswith(f"{aliases.get(key, key)}=") and not p.startswith(f"{key}=")]
+        parts = [
+            p
+            for p in parts
+            if not p.startswith(f"{aliases.get(key, key)}=") and not p.startswith(f"{key}=")
+        ]
         parts.append(f"{key}={text}")
     return ", ".join(parts)
 
@@ -228,12 +232,19 @@ def fetch_frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     if any(pa.types.is_decimal(t) for t in table.schema.types):
         table = table.cast(
             pa.schema(
-                [f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema]
+                [
+                    f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f
+                    for f in table.schema
+                ]
             )
         )
 
     def mapper(kind: pa.DataType):
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        if (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_string_view(kind)
+        ):
             return pd.StringDtype("pyarrow", na_value=np.nan)
         if pa.types.is_integer(kind):
             return _NULLABLE_INT.get(str(kind))
@@ -250,8 +261,14 @@ def fetch_frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
 
 
 _NULLABLE_INT = {
-    "int8": pd.Int8Dtype(), "int16": pd.Int16Dtype(), "int32": pd.Int32Dtype(), "int64": pd.Int64Dtype(),
-    "uint8": pd.UInt8Dtype(), "uint16": pd.UInt16Dtype(), "uint32": pd.UInt32Dtype(), "uint64": pd.UInt64Dtype(),
+    "int8": pd.Int8Dtype(),
+    "int16": pd.Int16Dtype(),
+    "int32": pd.Int32Dtype(),
+    "int64": pd.Int64Dtype(),
+    "uint8": pd.UInt8Dtype(),
+    "uint16": pd.UInt16Dtype(),
+    "uint32": pd.UInt32Dtype(),
+    "uint64": pd.UInt64Dtype(),
 }
 
 
@@ -420,14 +437,15 @@ def canonical_event_relation(
     query: str | None = None,
     csv_options: Mapping[str, Any] | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """The lazy canonical events relation behind :func:`journeylab.io.events_relation`."""
+    """Build the lazy canonical events relation behind :func:`journeylab.io.events_relation`."""
     con, rel, base_sql, _, label = open_relation(
         source, table=table, query=query, con=con, csv_options=csv_options, row_numbers=False
     )
     present = list(rel.columns)
     renaming = mapped_names(present, columns, label, "events")
-    require_columns(pd.DataFrame(columns=list(renaming.values())), _EVENT_REQUIRED,
-                    source=label, what="events")
+    require_columns(
+        pd.DataFrame(columns=list(renaming.values())), _EVENT_REQUIRED, source=label, what="events"
+    )
     types = dict(zip(present, [str(t).upper() for t in rel.types], strict=True))
     source_of = {dst: src for src, dst in renaming.items()}
     raw_ts = quote_ident(source_of["timestamp"])
@@ -452,11 +470,17 @@ def canonical_event_relation(
         elif dst in ("event", "channel"):
             expr = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
         elif dst == "value":
-            expr = f"CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS DOUBLE)" if kind == "VARCHAR" else f"CAST({col} AS DOUBLE)"
+            expr = (
+                f"CAST(NULLIF(trim(CAST({col} AS VARCHAR)), '') AS DOUBLE)"
+                if kind == "VARCHAR"
+                else f"CAST({col} AS DOUBLE)"
+            )
         else:
             expr = col
         select.append(f"{expr} AS {quote_ident(dst)}")
-    inner = f"SELECT * FROM ({base_sql}) AS src" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+    inner = f"SELECT * FROM ({base_sql}) AS src" + (
+        f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    )
     outer = ["user_id IS NOT NULL", "timestamp IS NOT NULL", "event IS NOT NULL"]
     if start_utc is not None:
         outer.append(f"timestamp >= {quote_literal(start_utc.isoformat())}::TIMESTAMPTZ")

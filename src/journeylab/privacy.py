@@ -75,8 +75,8 @@ def _resolve_key(key: str | bytes | None) -> tuple[bytes, str]:
     if len(secret) < _MIN_KEY_BYTES:
         raise ParameterError(
             f"The pseudonymisation key from {origin} is {len(secret)} bytes long, must be at "
-            f"least {_MIN_KEY_BYTES}; use a long random secret (e.g. `python -c \"import "
-            "secrets; print(secrets.token_urlsafe(32))\"`)."
+            f'least {_MIN_KEY_BYTES}; use a long random secret (e.g. `python -c "import '
+            'secrets; print(secrets.token_urlsafe(32))"`).'
         )
     return secret, origin
 
@@ -160,7 +160,9 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             values = values.astype(object)
         if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
             continue
-        is_str = values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool)
+        is_str = (
+            values.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool)
+        )
         risky = is_str & values.astype("str").str.startswith(FORMULA_PREFIXES, na=False)
         if risky.any():
             values = values.astype(object).copy()
@@ -192,4 +194,3 @@ def safe_csv(frame: pd.DataFrame, path: str | Path, **to_csv: Any) -> Path:
     path = Path(path)
     escape_formulas(frame).to_csv(path, index=False, **to_csv)
     return path
-

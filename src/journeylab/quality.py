@@ -12,6 +12,8 @@ they are *file line numbers* (the header is line 1, the first data row is
 line 2); for Parquet, DuckDB tables/queries and DataFrames they are 1-based
 row positions in source order.
 
+:class:`LoadedTable` pairs a loaded frame with its report.
+
 The invariant ``rows_read == rows_kept + rows_dropped`` (where dropped
 includes de-duplicated rows) is checked by the loaders before they return.
 """
@@ -28,7 +30,7 @@ from journeylab._casting import visible
 from journeylab.results import Result
 from journeylab.schema import JourneylabError
 
-__all__ = ["QualityStep", "QualityReport"]
+__all__ = ["QualityStep", "QualityReport", "LoadedTable"]
 
 Action = Literal["dropped", "deduplicated", "repaired", "flagged"]
 _REMOVING = ("dropped", "deduplicated")
@@ -195,7 +197,7 @@ class QualityReport(Result):
         )
 
     def display_frame(self) -> pd.DataFrame:
-        """The steps table with counts written with thousands separators."""
+        """Return the steps table with counts written with thousands separators."""
         frame = self.to_frame()
         frame["rows"] = [f"{n:,}" for n in frame["rows"]]
         return frame.rename(columns={"example_rows": f"first {self.row_label}s"})
@@ -248,3 +250,40 @@ class QualityReport(Result):
     def __str__(self) -> str:
         return self.summary()
 
+
+@dataclass(eq=False)
+class LoadedTable:
+    """A canonical table and the quality report of how it was loaded.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Canonical columns first, then the source's other columns (properties).
+    quality : QualityReport
+        Rows read, kept and dropped, with one entry per step.
+    source : str
+        The file, table, query or object the rows came from.
+    """
+
+    frame: pd.DataFrame
+    quality: QualityReport
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def summary(self) -> str:
+        """Describe the table's shape and its quality report as text."""
+        return f"{len(self.frame):,} rows × {self.frame.shape[1]} columns\n{self.quality.summary()}"
+
+    def __repr__(self) -> str:
+        return f"<LoadedTable {self.quality.table}>\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        head = self.frame.head(10).to_html(index=False, border=0, classes="jl-table", na_rep="–")
+        shape = f"{len(self.frame):,} rows × {self.frame.shape[1]} columns (first 10 shown)"
+        return (
+            f'<div class="jl-loaded"><h4>{html.escape(self.quality.table)} from '
+            f"{html.escape(self.source)}</h4><p>{shape}</p>{head}"
+            f"{self.quality._repr_html_()}</div>"
+        )
