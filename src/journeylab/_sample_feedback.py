@@ -27,8 +27,18 @@ SURVEYED = {
 }
 #: Mean and sd of the latent score per stage: NPS (0-10) and CSAT (1-5).
 #: The purchase stage (the booking form) carries the satisfaction dip.
-NPS_LATENT = {"consideration": (8.0, 1.9), "purchase": (6.2, 2.3), "retention": (8.7, 1.6), "advocacy": (9.1, 1.4)}
-CSAT_LATENT = {"consideration": (4.0, 0.9), "purchase": (3.0, 1.1), "retention": (4.4, 0.8), "advocacy": (4.6, 0.7)}
+NPS_LATENT = {
+    "consideration": (8.0, 1.9),
+    "purchase": (6.2, 2.3),
+    "retention": (8.7, 1.6),
+    "advocacy": (9.1, 1.4),
+}
+CSAT_LATENT = {
+    "consideration": (4.0, 0.9),
+    "purchase": (3.0, 1.1),
+    "retention": (4.4, 0.8),
+    "advocacy": (4.6, 0.7),
+}
 DIP_STAGE = "purchase"
 KOREAN_SHARE = 0.2
 
@@ -250,7 +260,7 @@ def score_probabilities(mean: float, sd: float, low: int, high: int) -> np.ndarr
 
 
 def expected_satisfaction() -> dict:
-    """Population NPS and mean CSAT per stage of the generating distribution."""
+    """Compute the population NPS and mean CSAT per stage of the generating distribution."""
     nps, csat = {}, {}
     for stage, (mean, sd) in NPS_LATENT.items():
         p = score_probabilities(mean, sd, 0, 10)

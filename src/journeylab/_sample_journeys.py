@@ -81,7 +81,9 @@ CHANNEL_EFFECTS = {
 }
 
 # Per persona (rows in PERSONAS order).
-_DEVICE_MIX = np.array([[0.74, 0.20, 0.06], [0.44, 0.46, 0.10], [0.72, 0.20, 0.08], [0.55, 0.35, 0.10]])
+_DEVICE_MIX = np.array(
+    [[0.74, 0.20, 0.06], [0.44, 0.46, 0.10], [0.72, 0.20, 0.08], [0.55, 0.35, 0.10]]
+)
 #: Session traffic-source mix, columns in CHANNELS order.
 _SESSION_MIX = np.array(
     [
@@ -93,7 +95,9 @@ _SESSION_MIX = np.array(
 )
 #: Share of users each ad channel targets, columns in AD_CHANNELS order, and
 #: the mean number of impressions a targeted user sees (frequency).
-_AD_REACH = np.array([[0.01, 0.08, 0.45], [0.02, 0.15, 0.25], [0.03, 0.30, 0.20], [0.01, 0.10, 0.10]])
+_AD_REACH = np.array(
+    [[0.01, 0.08, 0.45], [0.02, 0.15, 0.25], [0.03, 0.30, 0.20], [0.01, 0.10, 0.10]]
+)
 _AD_FREQUENCY = np.array([40.0, 12.0, 4.0])
 _EXTRA_SESSIONS = np.array([1.2, 5.0, 3.5, 3.0])  # mean sessions beyond the first
 _SESSION_GAP_HOURS = np.array([6.0, 110.0, 50.0, 70.0])  # mean gap in activity-hours
@@ -159,7 +163,13 @@ class Calendar:
         rate = diurnal[hod.astype(int)] * weekly[dow.astype(int)] * seasonal
         activity = np.concatenate([[0.0], np.cumsum(rate)])
         activity *= horizon / np.interp(horizon, np.arange(total + 1), activity)
-        return cls(start_hour_of_week, start_day_of_year, horizon, np.arange(total + 1, dtype=float), activity)
+        return cls(
+            start_hour_of_week,
+            start_day_of_year,
+            horizon,
+            np.arange(total + 1, dtype=float),
+            activity,
+        )
 
     def to_hours(self, activity_time: np.ndarray) -> np.ndarray:
         """Calendar hours for activity times (busy hours pass faster)."""
@@ -278,12 +288,18 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     has_ads = targeted.any(axis=1)
 
     # 2. sessions --------------------------------------------------------------
-    n_sess = np.where(visits_site, 1 + r_sess.poisson(_EXTRA_SESSIONS[persona] * np.sqrt(engagement)), 0)
+    n_sess = np.where(
+        visits_site, 1 + r_sess.poisson(_EXTRA_SESSIONS[persona] * np.sqrt(engagement)), 0
+    )
     n_sess = np.minimum(n_sess, 40)
     s_user = np.repeat(uid, n_sess)
     s_rank = segment_rank(s_user)
     first_delay = np.where(has_ads, r_sess.exponential(36.0, n), 0.0)  # first ad -> first visit
-    gap = np.where(s_rank == 0, first_delay[s_user], 0.5 + r_sess.exponential(_SESSION_GAP_HOURS[persona[s_user]]))
+    gap = np.where(
+        s_rank == 0,
+        first_delay[s_user],
+        0.5 + r_sess.exponential(_SESSION_GAP_HOURS[persona[s_user]]),
+    )
     s_offset = segment_cumsum(gap, s_user)
     s_time = cal.to_hours(arrival[s_user] + s_offset)
     # at least 40 minutes between session starts, on the calendar clock
@@ -292,7 +308,11 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     s_time = spaced + s_rank * (40 / 60)
     s_chan = choice_rows(r_sess, _SESSION_MIX[persona[s_user]])
     span = np.zeros(n)
-    last = np.flatnonzero(np.append(s_user[1:] != s_user[:-1], True)) if len(s_user) else np.array([], int)
+    last = (
+        np.flatnonzero(np.append(s_user[1:] != s_user[:-1], True))
+        if len(s_user)
+        else np.array([], int)
+    )
     span[s_user[last]] = s_offset[last]
     span = np.where(visits_site, span + 24.0, r_imp.exponential(72.0, n))
 
@@ -304,7 +324,9 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     # channel per impression: channel k repeated counts[u, k] times, user by user
     i_chan = ad_codes[np.repeat(np.tile(np.arange(3), n), counts.ravel())]
     # most impressions come before the first visit (awareness), the rest retarget
-    before = visits_site[i_user] & (r_imp.random(len(i_user)) < np.where(i_chan == C["display"], 0.9, 0.7))
+    before = visits_site[i_user] & (
+        r_imp.random(len(i_user)) < np.where(i_chan == C["display"], 0.9, 0.7)
+    )
     i_span = np.where(before, first_delay[i_user], span[i_user])
     i_offset = r_imp.random(len(i_user)) * i_span
     i_offset[group_starts(i_user)] = 0.0  # the first ad marks the user's arrival
@@ -320,7 +342,11 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     t_time = np.concatenate([i_time, c_time, s_time])
     t_chan = np.concatenate([i_chan, c_chan, s_chan])
     t_sess = np.concatenate([np.full(len(i_user) + len(c_user), -1), np.arange(len(s_user))])
-    order = np.lexsort((t_sess, t_time, t_user))
+    # one integer sort key: user, then time (1/8 s), sessions after their click
+    ticks = np.clip((t_time + 1.0) * 28_800, 0, 2**31 - 1).astype(np.int64)
+    order = np.argsort(
+        (t_user.astype(np.int64) << 32) | (ticks << 1) | (t_sess >= 0), kind="stable"
+    )
     t_user, t_time, t_chan, t_sess = t_user[order], t_time[order], t_chan[order], t_sess[order]
     effects = np.array([CHANNEL_EFFECTS[c] for c in CHANNELS])
     log_keep = np.log1p(-effects)[t_chan]
@@ -328,11 +354,15 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     route_draws = _route_draws(r_route, n)
     is_session = (t_sess >= 0) & (t_time < horizon)
 
-    def intent_rows(drop: int | None) -> np.ndarray:
-        contrib = log_keep if drop is None else np.where(t_chan == drop, 0.0, log_keep)
-        prob = 1 - (1 - base_intent[t_user]) * np.exp(segment_cumsum(contrib, t_user))
-        eligible = is_session if drop is None else is_session & (t_chan != drop)
-        return first_per_group(eligible & (prob > u_intent[t_user]), t_user, n), prob
+    def intent_rows(drop: int | None = None, rows: np.ndarray | slice = slice(None)):
+        """First session row (within ``rows``) where intent forms, per user; -1 if none."""
+        user, chan, keep = t_user[rows], t_chan[rows], log_keep[rows]
+        eligible = is_session[rows]
+        if drop is not None:
+            keep = np.where(chan == drop, 0.0, keep)
+            eligible = eligible & (chan != drop)
+        prob = 1 - (1 - base_intent[user]) * np.exp(segment_cumsum(keep, user))
+        return first_per_group(eligible & (prob > u_intent[user]), user, n), prob
 
     intent_row, prob = intent_rows(None)
     has_intent = intent_row >= 0
@@ -349,13 +379,20 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     booked = route["booked"] & (route["booking_time"] < horizon)
 
     # potential outcomes: the same uniforms with one channel's touches removed
+    # (only users who saw the channel can change, so only they are replayed)
     incremental = {}
     for ch in CHANNELS:
-        rows, _ = intent_rows(C[ch])
-        t_alt = np.where(rows >= 0, t_time[rows], np.nan)
-        alt = _route(cal, t_alt, persona, device, variant, route_draws)
+        exposed = np.zeros(n, dtype=bool)
+        exposed[t_user[t_chan == C[ch]]] = True
+        rows = np.flatnonzero(exposed[t_user])
+        first_alt, _ = intent_rows(C[ch], rows)
+        who = np.flatnonzero(exposed)
+        alt_row = rows[first_alt[who].clip(0)]
+        t_alt = np.where(first_alt[who] >= 0, t_time[alt_row], np.nan)
+        draws = {k: v[who] for k, v in route_draws.items()}
+        alt = _route(cal, t_alt, persona[who], device[who], variant[who], draws)
         booked_alt = alt["booked"] & (alt["booking_time"] < horizon)
-        incremental[ch] = int(booked.sum() - booked_alt.sum())
+        incremental[ch] = int(booked[who].sum() - booked_alt.sum())
 
     # experiment truth: P(booked) under each arm given the user's touches
     sess_rows = np.flatnonzero(is_session)
@@ -454,7 +491,11 @@ def _p_fast(cal: Calendar, call_time: np.ndarray) -> np.ndarray:
     open_now = wait == 0
     in_hours = stats.norm.cdf((np.log(SLOW_MINUTES) - np.log(_OPEN_MEDIAN)) / _OPEN_SIGMA)
     left = np.maximum(SLOW_MINUTES - wait, 1e-9)
-    closed = np.where(wait < SLOW_MINUTES, stats.norm.cdf((np.log(left) - np.log(_CLOSED_MEDIAN)) / _CLOSED_SIGMA), 0.0)
+    closed = np.where(
+        wait < SLOW_MINUTES,
+        stats.norm.cdf((np.log(left) - np.log(_CLOSED_MEDIAN)) / _CLOSED_SIGMA),
+        0.0,
+    )
     return np.where(open_now, in_hours, closed)
 
 
@@ -477,13 +518,19 @@ def _route(cal, intent_time, persona, device, variant, d) -> dict[str, np.ndarra
     form_done = np.where(completed, form_start + d["form_minutes"], np.nan)
     fallback = web & ~completed & (d["fallback"] < FALLBACK_CALL)
     phone = has & ~web
-    call_time = np.where(phone, intent_time + d["call_delay"], np.where(fallback, form_start + d["fallback_delay"], np.nan))
+    call_time = np.where(
+        phone,
+        intent_time + d["call_delay"],
+        np.where(fallback, form_start + d["fallback_delay"], np.nan),
+    )
     called = phone | fallback
     response = np.where(called, _response_minutes(cal, call_time, d["response_z"]), np.nan)
     callback_time = call_time + response / 60
     rate = np.where(response > SLOW_MINUTES, BOOK_AFTER_CALL["slow"], BOOK_AFTER_CALL["fast"])
     booked_call = called & (d["book_call"] < rate)
-    booking_time = np.where(completed, form_done, np.where(booked_call, callback_time + d["talk_minutes"], np.nan))
+    booking_time = np.where(
+        completed, form_done, np.where(booked_call, callback_time + d["talk_minutes"], np.nan)
+    )
     return {
         "web": web,
         "form_start": form_start,
@@ -533,7 +580,12 @@ def _assemble(cal, r_sess, r_post, r_rep, users, touches, n_sessions, intent_ses
     v_time = s_time[v_rows] + r_sess.uniform(0.5, 10, len(v_rows)) / 60
     add(s_user[v_rows], v_time, "service_page_view", sess=s_no[v_rows])
     quote = r_sess.random(len(s_user)) < _QUOTE_RATE[persona[s_user]]
-    add(s_user[quote], s_time[quote] + r_sess.uniform(10, 18, quote.sum()) / 60, "quote_request", sess=s_no[quote])
+    add(
+        s_user[quote],
+        s_time[quote] + r_sess.uniform(10, 18, quote.sum()) / 60,
+        "quote_request",
+        sess=s_no[quote],
+    )
 
     # booking route of users with intent (their intent session is their last kept one)
     last_no = np.zeros(n, dtype=np.int64)
@@ -542,17 +594,27 @@ def _assemble(cal, r_sess, r_post, r_rep, users, touches, n_sessions, intent_ses
     add(np.flatnonzero(web), route["form_start"][web], "booking_started", sess=last_no[web])
     called = route["called"]
     add(np.flatnonzero(called), route["call_time"][called], "phone_call", C["phone"])
-    add(np.flatnonzero(called), route["callback_time"][called], "callback", C["phone"], response=route["response"][called])
+    add(
+        np.flatnonzero(called),
+        route["callback_time"][called],
+        "callback",
+        C["phone"],
+        response=route["response"][called],
+    )
 
     # first booking: value by service type and persona (lognormal)
     buyers = np.flatnonzero(booked)
     svc = users["service"][buyers]
     value = np.round(
-        r_post.lognormal(np.log(_SERVICE_MEDIAN[svc]), _SERVICE_SIGMA[svc]) * _VALUE_FACTOR[persona[buyers]], 2
+        r_post.lognormal(np.log(_SERVICE_MEDIAN[svc]), _SERVICE_SIGMA[svc])
+        * _VALUE_FACTOR[persona[buyers]],
+        2,
     )
     t_book = route["booking_time"][buyers]
     on_web = route["completed"][buyers]
-    add(buyers, t_book, "booking_completed", value=value, sess=np.where(on_web, last_no[buyers], -1))
+    add(
+        buyers, t_book, "booking_completed", value=value, sess=np.where(on_web, last_no[buyers], -1)
+    )
     job_time = _job_time(r_post, t_book, persona[buyers])
     add(buyers, job_time, "job_completed", C["onsite"])
     # satisfied customers review and refer
@@ -616,4 +678,3 @@ def discrete_probs(mu: float, sigma: float, low: int, high: int) -> np.ndarray:
     p[0] += cdf[0]
     p[-1] += 1 - cdf[-1]
     return p
-

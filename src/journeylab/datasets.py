@@ -39,7 +39,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from journeylab import _sample_feedback as fb
 from journeylab import _sample_journeys as sim
@@ -68,7 +67,11 @@ TABLES = ("events", "users", "assignments", "feedback", "spend", "transactions")
 
 #: Campaigns per paid channel and their share of the channel's daily cost.
 CAMPAIGNS = {
-    "paid_search": {"search_brand": 0.25, "search_emergency_repairs": 0.45, "search_home_services": 0.30},
+    "paid_search": {
+        "search_brand": 0.25,
+        "search_emergency_repairs": 0.45,
+        "search_home_services": 0.30,
+    },
     "social": {"social_prospecting": 0.6, "social_retargeting": 0.4},
     "display": {"display_prospecting": 0.7, "display_retargeting": 0.3},
     "email": {"email_newsletter": 0.5, "email_reactivation": 0.5},
@@ -77,7 +80,13 @@ CAMPAIGNS = {
 # Cost per site session and per ad impression (currency units), and a daily
 # fixed fee per 20,000 users (platform fees, creative, tooling).
 _COST_PER_SESSION = {"paid_search": 3.2, "social": 1.1, "display": 0.9, "email": 0.15, "sms": 0.35}
-_COST_PER_IMPRESSION = {"paid_search": 0.06, "social": 0.012, "display": 0.004, "email": 0.0, "sms": 0.0}
+_COST_PER_IMPRESSION = {
+    "paid_search": 0.06,
+    "social": 0.012,
+    "display": 0.004,
+    "email": 0.0,
+    "sms": 0.0,
+}
 _DAILY_FEE = {"paid_search": 40.0, "social": 25.0, "display": 20.0, "email": 15.0, "sms": 10.0}
 
 
@@ -122,11 +131,11 @@ class Sample:
     stage_map: StageMap = field(default_factory=default_stage_map)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The six tables by name."""
+        """Return the six tables by name."""
         return {name: getattr(self, name) for name in TABLES}
 
     def summary(self) -> str:
-        """A short description: sizes, period and the headline planted effects."""
+        """Describe the sample: sizes, period and the headline planted effects."""
         ev = self.events
         t = self.truth
         lines = [
@@ -198,20 +207,26 @@ def make_sample(
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3)
     )
     run = sim.simulate(seed, n_users, cal)
-    u, ev = run.users, run.events
-    order = _canonical_order(ev)
-    ev = {k: v[order] for k, v in ev.items() if k != "customers"}
-    user_ids = pa.array(_ids("u", np.arange(n_users), 7))
+    u, raw = run.users, run.events
+    run.events = {}  # the sorted copy below replaces the raw arrays
+    order = _canonical_order(raw)
+    ev = {k: raw.pop(k)[order] for k in list(raw) if k != "customers"}
+    del raw, order
+    user_ids = pa.array(_ids("u", np.arange(n_users), 7), pa.large_string())
 
     events = _events_frame(ev, u, user_ids, start_ts)
     users = _users_frame(ev, u, user_ids, start_ts, n_users)
     assignments, lost = _assignments_frame(u, user_ids, start_ts, broken_split, r_split)
-    f = fb.simulate_feedback(r_feedback, ev["user"], ev["time"], ev["event"], u["service"], u["korean"], horizon)
+    f = fb.simulate_feedback(
+        r_feedback, ev["user"], ev["time"], ev["event"], u["service"], u["korean"], horizon
+    )
     feedback = _feedback_frame(f, user_ids, start_ts)
     spend = _spend_frame(ev, r_spend, start_ts, end_ts, n_users)
     transactions = _transactions_frame(ev, users, user_ids, start_ts)
     truth = _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost)
-    return Sample(events, users, assignments, feedback, spend, transactions, truth, default_stage_map())
+    return Sample(
+        events, users, assignments, feedback, spend, transactions, truth, default_stage_map()
+    )
 
 
 # -- arguments --------------------------------------------------------------------
@@ -228,7 +243,9 @@ def _check_arguments(seed, n_users, start, months, broken_split):
         start_ts = pd.Timestamp(start)
     except (ValueError, TypeError) as exc:
         raise ParameterError(f"start == {start!r}, must be a date such as '2026-05-01'.") from exc
-    start_ts = start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
+    start_ts = (
+        start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
+    )
     end_ts = start_ts + pd.DateOffset(months=int(months))
     return int(seed), int(n_users), start_ts, end_ts
 
@@ -237,28 +254,62 @@ def _check_arguments(seed, n_users, start, months, broken_split):
 def _canonical_order(ev: dict[str, np.ndarray]) -> np.ndarray:
     """Sort by user, second, stage-map order of the event, then event name."""
     stage_map = default_stage_map()
-    rank = sorted(range(len(sim.EVENTS)), key=lambda c: (stage_map.index(stage_map.stage_of(sim.EVENTS[c])), sim.EVENTS[c]))
-    event_rank = np.empty(len(sim.EVENTS), dtype=np.int64)
+    names = sim.EVENTS
+    rank = sorted(
+        range(len(names)), key=lambda c: (stage_map.index(stage_map.stage_of(names[c])), names[c])
+    )
+    event_rank = np.empty(len(names), dtype=np.int64)
     event_rank[rank] = np.arange(len(rank))
-    ev["time"] = np.round(ev["time"] * 3600.0) / 3600.0  # whole seconds, as logs record them
-    return np.lexsort((event_rank[ev["event"]], ev["time"], ev["user"]))
+    seconds = np.round(ev["time"] * 3600.0).astype(np.int64)  # whole seconds, as logs record them
+    ev["time"] = seconds / 3600.0
+    time_bits = max(int(seconds.max(initial=0)).bit_length(), 1)
+    if int(ev["user"].max(initial=0)).bit_length() + time_bits + 4 < 63:
+        key = (
+            (ev["user"].astype(np.int64) << (time_bits + 4))
+            | (seconds << 4)
+            | event_rank[ev["event"]]
+        )
+        return np.argsort(key, kind="stable")
+    return np.lexsort((event_rank[ev["event"]], seconds, ev["user"]))
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
-    """Identifiers such as ``u0000123`` (zero-padded, so they sort like the numbers)."""
+    """Make identifiers such as ``u0000123`` (zero-padded, so they sort like the numbers)."""
     if len(numbers) == 0:
         return np.array([], dtype=str)
     return np.char.add(prefix, np.char.zfill(numbers.astype(str), width))
 
 
 def _labels(codes: np.ndarray, labels: Sequence[str]) -> pd.Series:
-    """A str Series from integer codes (negative codes become missing)."""
+    """Turn integer codes into a str Series of labels (negative codes become missing)."""
     codes = np.asarray(codes)
     mask = codes < 0
-    arr = pa.DictionaryArray.from_arrays(
-        pa.array(np.where(mask, 0, codes).astype(np.int32), mask=mask), pa.array(list(labels), pa.string())
+    indices = pa.array(np.where(mask, 0, codes).astype(np.int32), mask=mask if mask.any() else None)
+    return pd.Series(pa.array(list(labels), pa.large_string()).take(indices), dtype="str")
+
+
+def _fixed_width(table: np.ndarray, rows: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """Arrow strings from a (k, width) byte table of equal-length identifiers."""
+    width = table.shape[1]
+    data = table[rows].ravel()
+    if valid is None:
+        offsets = np.arange(len(rows) + 1, dtype=np.int64) * width
+        return pa.LargeStringArray.from_buffers(
+            len(rows), pa.py_buffer(offsets), pa.py_buffer(data)
+        )
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.where(valid, width, 0), out=offsets[1:])
+    data = data.reshape(-1, width)[valid].ravel()
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.LargeStringArray.from_buffers(
+        len(rows), pa.py_buffer(offsets), pa.py_buffer(data), bitmap
     )
-    return pd.Series(arr.cast(pa.string()), dtype="str")
+
+
+def _byte_table(strings: np.ndarray) -> np.ndarray:
+    """(k, width) uint8 table of equal-length ASCII strings."""
+    width = len(strings[0]) if len(strings) else 1
+    return np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8).reshape(-1, width)
 
 
 def _timestamps(hours: np.ndarray, start_ts: pd.Timestamp) -> pd.Series:
@@ -271,17 +322,17 @@ def _timestamps(hours: np.ndarray, start_ts: pd.Timestamp) -> pd.Series:
 
 def _events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
     user = ev["user"]
-    uid = user_ids.take(pa.array(user))
     sess = ev["sess"]
-    has_sess = sess >= 0
-    top = int(sess.max(initial=0))
-    suffix = pa.DictionaryArray.from_arrays(
-        pa.array(np.maximum(sess, 0).astype(np.int32)), pa.array([f"-s{k:02d}" for k in range(top + 1)])
-    ).cast(pa.string())
-    session = pc.if_else(pa.array(has_sess), pc.binary_join_element_wise(uid, suffix, ""), pa.scalar(None, pa.string()))
+    # ids are fixed width: build the bytes directly (fast for millions of rows)
+    id_bytes = _byte_table(user_ids.to_numpy(zero_copy_only=False))
+    top = max(int(sess.max(initial=0)), 1)
+    width = max(2, len(str(top)))
+    suffix = _byte_table(np.array([f"-s{k:0{width}d}" for k in range(top + 1)]))
+    session_bytes = np.hstack([id_bytes[user], suffix[np.maximum(sess, 0)]])
+    session = _fixed_width(session_bytes, np.arange(len(user)), valid=sess >= 0)
     return pd.DataFrame(
         {
-            "user_id": pd.Series(uid, dtype="str"),
+            "user_id": pd.Series(_fixed_width(id_bytes, user), dtype="str"),
             "timestamp": _timestamps(ev["time"], start_ts),
             "event": _labels(ev["event"], sim.EVENTS),
             "channel": _labels(ev["chan"], sim.ALL_CHANNELS),
@@ -301,7 +352,9 @@ def _users_frame(ev, u, user_ids, start_ts, n) -> pd.DataFrame:
     first_seen[user[first]] = time[first]
     visit = sim.first_per_group(event == sim.E["site_visit"], user, n)
     ad = sim.first_per_group(event == sim.E["ad_impression"], user, n)
-    acquisition = np.where(visit >= 0, chan[np.maximum(visit, 0)], np.where(ad >= 0, chan[np.maximum(ad, 0)], -1))
+    acquisition = np.where(
+        visit >= 0, chan[np.maximum(visit, 0)], np.where(ad >= 0, chan[np.maximum(ad, 0)], -1)
+    )
     return pd.DataFrame(
         {
             "user_id": pd.Series(user_ids, dtype="str"),
@@ -361,22 +414,34 @@ def _spend_frame(ev, rng, start_ts, end_ts, n_users) -> pd.DataFrame:
     rows = []
     for ch, campaigns in CAMPAIGNS.items():
         code = sim.C[ch]
-        sessions = np.bincount(day[(ev["chan"] == code) & (ev["event"] == sim.E["site_visit"])], minlength=days)[:days]
-        impressions = np.bincount(day[(ev["chan"] == code) & (ev["event"] == sim.E["ad_impression"])], minlength=days)[:days]
-        base = _COST_PER_SESSION[ch] * sessions + _COST_PER_IMPRESSION[ch] * impressions + _DAILY_FEE[ch] * scale
+        sessions = np.bincount(
+            day[(ev["chan"] == code) & (ev["event"] == sim.E["site_visit"])], minlength=days
+        )[:days]
+        impressions = np.bincount(
+            day[(ev["chan"] == code) & (ev["event"] == sim.E["ad_impression"])], minlength=days
+        )[:days]
+        base = (
+            _COST_PER_SESSION[ch] * sessions
+            + _COST_PER_IMPRESSION[ch] * impressions
+            + _DAILY_FEE[ch] * scale
+        )
         for campaign, share in campaigns.items():
             noise = rng.lognormal(0.0, 0.12, days)
             rows.append(
                 pd.DataFrame(
                     {
                         "channel": ch,
-                        "date": pd.date_range(start_ts.normalize().tz_localize(None), periods=days, freq="D"),
+                        "date": pd.date_range(
+                            start_ts.normalize().tz_localize(None), periods=days, freq="D"
+                        ),
                         "cost": np.round(base * share * noise, 2),
                         "campaign": campaign,
                     }
                 )
             )
-    spend = pd.concat(rows, ignore_index=True).sort_values(["date", "channel", "campaign"], kind="stable")
+    spend = pd.concat(rows, ignore_index=True).sort_values(
+        ["date", "channel", "campaign"], kind="stable"
+    )
     spend["date"] = spend["date"].astype("datetime64[ns]")
     for col in ("channel", "campaign"):
         spend[col] = spend[col].astype("str")
@@ -384,7 +449,9 @@ def _spend_frame(ev, rng, start_ts, end_ts, n_users) -> pd.DataFrame:
 
 
 def _transactions_frame(ev, users, user_ids, start_ts) -> pd.DataFrame:
-    is_order = (ev["event"] == sim.E["booking_completed"]) | (ev["event"] == sim.E["repeat_booking"])
+    is_order = (ev["event"] == sim.E["booking_completed"]) | (
+        ev["event"] == sim.E["repeat_booking"]
+    )
     rows = np.flatnonzero(is_order)
     rows = rows[np.lexsort((ev["user"][rows], ev["time"][rows]))]
     user = ev["user"][rows]
@@ -409,7 +476,9 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
     rank = sorted(incremental, key=lambda ch: (-incremental[ch], ch))
     share = 0.5  # designed split
     completion = {
-        device: round(float((1 - share) * sim.FORM_COMPLETION[0, k] + share * sim.FORM_COMPLETION[1, k]), 4)
+        device: round(
+            float((1 - share) * sim.FORM_COMPLETION[0, k] + share * sim.FORM_COMPLETION[1, k]), 4
+        )
         for k, device in enumerate(sim.DEVICES)
     }
     by_variant = {
@@ -495,11 +564,18 @@ def write_sample(
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z" if name != "spend" else "%Y-%m-%d")
+            frame.to_csv(
+                tmp,
+                index=False,
+                date_format="%Y-%m-%dT%H:%M:%S%z" if name != "spend" else "%Y-%m-%d",
+            )
         tmp.replace(path)
         paths[name] = path
     truth_path = out / "truth.json"
-    truth_path.write_text(json.dumps(sample.truth, indent=2, ensure_ascii=False, default=_json_default), encoding="utf-8")
+    truth_path.write_text(
+        json.dumps(sample.truth, indent=2, ensure_ascii=False, default=_json_default),
+        encoding="utf-8",
+    )
     paths["truth"] = truth_path
     return paths
 
@@ -520,15 +596,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="folder to write into (created if needed)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
-    parser.add_argument("--n-users", type=int, default=20_000, help="number of users (default 20000)")
+    parser.add_argument(
+        "--n-users", type=int, default=20_000, help="number of users (default 20000)"
+    )
     parser.add_argument("--start", default="2026-05-01", help="first day, UTC (default 2026-05-01)")
     parser.add_argument("--months", type=int, default=6, help="length in months (default 6)")
-    parser.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format")
-    parser.add_argument("--broken-split", action="store_true", help="lose ~6%% of treatment assignment rows")
+    parser.add_argument(
+        "--format", choices=["parquet", "csv"], default="parquet", help="file format"
+    )
+    parser.add_argument(
+        "--broken-split", action="store_true", help="lose ~6%% of treatment assignment rows"
+    )
     args = parser.parse_args(argv)
     try:
         sample = make_sample(
-            seed=args.seed, n_users=args.n_users, start=args.start, months=args.months, broken_split=args.broken_split
+            seed=args.seed,
+            n_users=args.n_users,
+            start=args.start,
+            months=args.months,
+            broken_split=args.broken_split,
         )
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
