@@ -34,10 +34,22 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, hyp2f1, ndtri
 
-from journeylab._clv_likelihoods import MaximumLikelihoodFit, bgnbd_loglik, fit_log_params, gamma_gamma_loglik
+from journeylab._clv_likelihoods import (
+    MaximumLikelihoodFit,
+    bgnbd_loglik,
+    fit_log_params,
+    gamma_gamma_loglik,
+)
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
 from journeylab.retention import _naive_utc, describe_left_out, period_codes, purchase_rows
-from journeylab.schema import DataError, NotComputableError, ParameterError, check_in, check_range, require_columns
+from journeylab.schema import (
+    DataError,
+    NotComputableError,
+    ParameterError,
+    check_in,
+    check_range,
+    require_columns,
+)
 
 __all__ = [
     "rfm_summary",
@@ -57,7 +69,7 @@ _UNIT_NAMES = {"D": "day", "W": "week", "h": "hour"}
 
 # --------------------------------------------------------------------------- RFM summary
 def _period_summary(purchases: pd.DataFrame, end_code: int) -> pd.DataFrame:
-    """frequency / recency / T / monetary_value from (customer, code, value) purchase rows."""
+    """Frequency / recency / T / monetary_value from (customer, code, value) purchase rows."""
     per = purchases.groupby(["customer", "code"], sort=True)["value"].sum(min_count=1).reset_index()
     grouped = per.groupby("customer", sort=True)
     stats = grouped["code"].agg(first="min", last="max", periods="size")
@@ -71,7 +83,9 @@ def _period_summary(purchases: pd.DataFrame, end_code: int) -> pd.DataFrame:
     out["T"] = (end_code - stats["first"]).astype(float)
     repeat_valued = valued - first_valued
     repeat_sum = value_sum - first_value.fillna(0)
-    out["monetary_value"] = np.where(repeat_valued > 0, repeat_sum / repeat_valued.clip(lower=1), 0.0)
+    out["monetary_value"] = np.where(
+        repeat_valued > 0, repeat_sum / repeat_valued.clip(lower=1), 0.0
+    )
     return out
 
 
@@ -138,7 +152,9 @@ def rfm_summary(
     if observation_period_end is None:
         end_time = all_times.max()
     else:
-        end_time = _naive_utc(pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end").iloc[0]
+        end_time = _naive_utc(
+            pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"
+        ).iloc[0]
     end_code = int(period_codes(pd.Series([end_time]), freq)[0])
     purchases["code"] = period_codes(purchases["time"], freq)
     after = purchases["code"].to_numpy() > end_code
@@ -155,7 +171,9 @@ def rfm_summary(
         if monetary_value_col is None:
             out = out.drop(columns="monetary_value")
     else:
-        cal_time = _naive_utc(pd.Series([pd.Timestamp(calibration_period_end)]), "calibration_period_end").iloc[0]
+        cal_time = _naive_utc(
+            pd.Series([pd.Timestamp(calibration_period_end)]), "calibration_period_end"
+        ).iloc[0]
         cal_code = int(period_codes(pd.Series([cal_time]), freq)[0])
         if cal_code >= end_code:
             raise ParameterError(
@@ -164,11 +182,17 @@ def rfm_summary(
             )
         calibration = purchases[purchases["code"] <= cal_code]
         if calibration.empty:
-            raise DataError(f"No purchases on or before calibration_period_end == {calibration_period_end!r}.")
+            raise DataError(
+                f"No purchases on or before calibration_period_end == {calibration_period_end!r}."
+            )
         out = _period_summary(calibration, cal_code)
         out.columns = [f"{c}_cal" for c in out.columns]
         holdout = purchases[purchases["code"] > cal_code]
-        per = holdout.groupby(["customer", "code"], sort=True)["value"].sum(min_count=1).groupby(level=0)
+        per = (
+            holdout.groupby(["customer", "code"], sort=True)["value"]
+            .sum(min_count=1)
+            .groupby(level=0)
+        )
         out["frequency_holdout"] = per.size().reindex(out.index).fillna(0).astype(float)
         out["monetary_value_holdout"] = per.mean().reindex(out.index).fillna(0.0)
         out["duration_holdout"] = float(end_code - cal_code)
@@ -196,7 +220,9 @@ def _arrays(frequency, recency=None, T=None, *, what="BetaGeo"):
         index = frame.index
         return _column(frame, "frequency"), _column(frame, "recency"), _column(frame, "T"), index
     if recency is None or T is None:
-        raise ParameterError(f"{what} needs an RFM summary frame, or frequency, recency and T arrays.")
+        raise ParameterError(
+            f"{what} needs an RFM summary frame, or frequency, recency and T arrays."
+        )
     if isinstance(frequency, pd.Series):
         index = frequency.index
     return (
@@ -213,9 +239,17 @@ def _wrap(values: np.ndarray, index, name: str):
 
 def _validate_histories(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
     checks = [
-        (~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T), "missing or infinite values", "frequency"),
+        (
+            ~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T),
+            "missing or infinite values",
+            "frequency",
+        ),
         (x < 0, "negative frequency", "frequency"),
-        (x != np.round(x), "non-integer frequency (number of repeat purchase periods)", "frequency"),
+        (
+            x != np.round(x),
+            "non-integer frequency (number of repeat purchase periods)",
+            "frequency",
+        ),
         (t_x < 0, "negative recency", "recency"),
         (t_x > T + 1e-9, "recency larger than T", "recency"),
         ((x == 0) & (t_x != 0), "non-zero recency with zero frequency", "recency"),
@@ -260,20 +294,25 @@ class _FittedModel(Result):
 
     def _check_fitted(self) -> None:
         if self.fit_ is None:
-            raise NotComputableError(f"{type(self).__name__} is not fitted yet: call .fit(summary) first.")
+            raise NotComputableError(
+                f"{type(self).__name__} is not fitted yet: call .fit(summary) first."
+            )
 
     @property
     def params_(self) -> pd.Series:
+        """Return the fitted parameters (lifetimes names)."""
         self._check_fitted()
         return pd.Series(self._natural_params(), index=list(self._names), dtype=float)
 
     @property
     def standard_errors_(self) -> pd.Series:
+        """Return the standard errors from the inverse Hessian (delta method)."""
         self._check_fitted()
         return self.to_frame()["se(coef)"]
 
     @property
     def variance_matrix_(self) -> pd.DataFrame:
+        """Return the covariance of the parameters on the natural scale."""
         self._check_fitted()
         d = np.diag(self._natural_params())
         cov = d @ self.fit_.log_cov @ d
@@ -289,6 +328,7 @@ class _FittedModel(Result):
         return self.fit_.params
 
     def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
         self._check_fitted()
         table = _param_table(self._names, self.fit_)
         table["coef"] = self._natural_params()
@@ -298,12 +338,18 @@ class _FittedModel(Result):
         return table
 
     def display_frame(self) -> pd.DataFrame:
+        """Return the table formatted for readers."""
         table = self.to_frame()
         return pd.DataFrame(
             {
                 "estimate": table["coef"].map(fmt_num),
                 "SE": table["se(coef)"].map(fmt_num),
-                "95% CI": [fmt_ci(lo, hi) for lo, hi in zip(table["lower 95% bound"], table["upper 95% bound"])],
+                "95% CI": [
+                    fmt_ci(lo, hi)
+                    for lo, hi in zip(
+                        table["lower 95% bound"], table["upper 95% bound"], strict=True
+                    )
+                ],
             },
             index=table.index,
         )
@@ -318,7 +364,7 @@ class _FittedModel(Result):
 
     def _boundary_warning(self) -> None:
         if np.any(self.fit_.at_bound):
-            names = [n for n, hit in zip(self._names, self.fit_.at_bound) if hit]
+            names = [n for n, hit in zip(self._names, self.fit_.at_bound, strict=True) if hit]
             warnings.warn(
                 f"{type(self).__name__}: parameter(s) {names} ran to 0 or infinity; the data cannot pin "
                 "them down (standard errors are not available). Use a longer history, a finer freq=, "
@@ -370,7 +416,9 @@ class BetaGeo(_FittedModel):
         self.penalizer_coef = penalizer_coef
         self.fit_ = None
 
-    def fit(self, frequency, recency=None, T=None, *, weights=None, freq: str | None = None) -> BetaGeo:
+    def fit(
+        self, frequency, recency=None, T=None, *, weights=None, freq: str | None = None
+    ) -> BetaGeo:
         """Fit by maximum likelihood on the unique (frequency, recency, T) rows.
 
         Parameters
@@ -418,7 +466,9 @@ class BetaGeo(_FittedModel):
                 stacklevel=2,
             )
         if np.max(uT) <= 0:
-            raise NotComputableError("Every customer has T == 0 (all first purchases in the last period).")
+            raise NotComputableError(
+                "Every customer has T == 0 (all first purchases in the last period)."
+            )
         # rescale time so the longest T is 1: the optimiser then sees O(1) parameters
         self._scale = 1.0 / float(np.max(uT))
         sx, st, sT = ux, ut * self._scale, uT * self._scale
@@ -430,7 +480,10 @@ class BetaGeo(_FittedModel):
         ]
         x_index = np.unique(sx, return_inverse=True)
         self.fit_ = fit_log_params(
-            lambda th: bgnbd_loglik(th, sx, st, sT, counts, x_index), starts, n_obs=n_customers, penalizer=self.penalizer_coef
+            lambda th: bgnbd_loglik(th, sx, st, sT, counts, x_index),
+            starts,
+            n_obs=n_customers,
+            penalizer=self.penalizer_coef,
         )
         # the likelihood of event times carries the time unit: undo the rescaling
         self._ll_shift = float(np.dot(counts, ux)) * np.log(self._scale)
@@ -456,18 +509,22 @@ class BetaGeo(_FittedModel):
         """
         r, alpha, a, b = self._unpack()
         x, t_x, T, index = _arrays(frequency, recency, T)
-        log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
+        log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(
+            a / (b + np.maximum(x, 1) - 1)
+        )
         return _wrap(np.where(x == 0, 1.0, expit(-log_div)), index, "p_alive")
 
     def expected_number_of_purchases_up_to_time(self, t):
-        """Expected purchases of a new customer in ``(0, t]`` (equation 7 of the paper)."""
+        """Return the expected purchases of a new customer in ``(0, t]`` (equation 7 of the paper)."""
         r, alpha, a, b = self._unpack()
         t = np.asarray(t, dtype=float)
         hyp = hyp2f1(r, b, a + b - 1, t / (alpha + t))
         return (a + b - 1) / (a - 1) * (1 - hyp * (alpha / (alpha + t)) ** r)
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency=None, T=None):
-        """Expected purchases in the next ``t`` time units given a history (equation 10)."""
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t, frequency, recency=None, T=None
+    ):
+        """Return the expected purchases in the next ``t`` time units given a history (equation 10)."""
         r, alpha, a, b = self._unpack()
         x, t_x, T, index = _arrays(frequency, recency, T)
         values = _conditional_expected(np.asarray(t, dtype=float), x, t_x, T, r, alpha, a, b)
@@ -476,6 +533,7 @@ class BetaGeo(_FittedModel):
     predict = conditional_expected_number_of_purchases_up_to_time
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         self._check_fitted()
         r, alpha, a, b = self._unpack()
         unit = _UNIT_NAMES.get(self.freq_, self.freq_)
@@ -494,7 +552,7 @@ class BetaGeo(_FittedModel):
         return "\n".join(lines)
 
     def plot(self, ax=None):
-        """Expected cumulative repeat purchases of a new customer over time."""
+        """Plot the expected cumulative repeat purchases of a new customer over time."""
         from journeylab.viz import new_axes
 
         self._check_fitted()
@@ -517,8 +575,14 @@ def _conditional_expected(t, x, t_x, T, r, alpha, a, b):
         # Euler transformation 2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)
         ln_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
         ln_hyp = np.where(np.isfinite(ln_hyp), ln_hyp, ln_hyp_alt)
-        numerator = (a + b + x - 1) / (a - 1) * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T))))
-        denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+        numerator = (
+            (a + b + x - 1)
+            / (a - 1)
+            * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T))))
+        )
+        denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * (
+            (alpha + T) / (alpha + t_x)
+        ) ** (r + x)
     return np.where(t == 0, 0.0, numerator / denominator)
 
 
@@ -557,7 +621,9 @@ class GammaGamma(_FittedModel):
             x, m = _column(frequency, "frequency"), _column(frequency, "monetary_value")
         else:
             if monetary_value is None:
-                raise ParameterError("GammaGamma.fit needs an RFM summary frame, or frequency and monetary_value.")
+                raise ParameterError(
+                    "GammaGamma.fit needs an RFM summary frame, or frequency and monetary_value."
+                )
             x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
         w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
         repeat = x > 0
@@ -591,7 +657,9 @@ class GammaGamma(_FittedModel):
         # the density of the mean spend carries the money unit: undo the rescaling
         self._ll_shift = float(counts.sum()) * np.log(self._scale)
         self.n_customers_ = int(round(counts.sum()))
-        self.spend_frequency_correlation_ = float(np.corrcoef(x[repeat], m[repeat])[0, 1]) if repeat.sum() > 2 else np.nan
+        self.spend_frequency_correlation_ = (
+            float(np.corrcoef(x[repeat], m[repeat])[0, 1]) if repeat.sum() > 2 else np.nan
+        )
         self._boundary_warning()
         return self
 
@@ -601,7 +669,7 @@ class GammaGamma(_FittedModel):
         return params
 
     def mean_spend(self) -> float:
-        """Population mean spend per transaction, ``p v / (q - 1)`` (needs ``q > 1``)."""
+        """Return the population mean spend per transaction, ``p v / (q - 1)`` (needs ``q > 1``)."""
         p, q, v = self._natural_params()
         if q <= 1:
             raise NotComputableError(
@@ -611,7 +679,7 @@ class GammaGamma(_FittedModel):
         return p * v / (q - 1)
 
     def conditional_expected_average_profit(self, frequency, monetary_value=None):
-        """Expected mean spend per future transaction given ``x`` repeat purchases of mean ``m``.
+        """Return the expected mean spend per future transaction given ``x`` purchases of mean ``m``.
 
         ``(p (v + x m)) / (p x + q - 1)``: a weighted average of the population
         mean and the customer's own mean. Customers with ``x = 0`` get the
@@ -630,21 +698,39 @@ class GammaGamma(_FittedModel):
         return _wrap(p * (v + x * m) / (p * x + q - 1), index, "expected_spend")
 
     def customer_lifetime_value(
-        self, transaction_prediction_model: BetaGeo, frequency, recency=None, T=None, monetary_value=None,
-        time: int = 12, discount_rate: float = 0.01, freq: str | None = None,
+        self,
+        transaction_prediction_model: BetaGeo,
+        frequency,
+        recency=None,
+        T=None,
+        monetary_value=None,
+        time: int = 12,
+        discount_rate: float = 0.01,
+        freq: str | None = None,
     ):
         """Discounted CLV over ``time`` months (lifetimes' signature); see :func:`customer_lifetime_value`."""
         if isinstance(frequency, pd.DataFrame):
             summary = frequency
         else:
             summary = pd.DataFrame(
-                {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value}
+                {
+                    "frequency": frequency,
+                    "recency": recency,
+                    "T": T,
+                    "monetary_value": monetary_value,
+                }
             )
         return customer_lifetime_value(
-            transaction_prediction_model, self, summary, months=time, discount_rate=discount_rate, freq=freq
+            transaction_prediction_model,
+            self,
+            summary,
+            months=time,
+            discount_rate=discount_rate,
+            freq=freq,
         )
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         self._check_fitted()
         p, q, v = self._natural_params()
         lines = [
@@ -654,27 +740,22 @@ class GammaGamma(_FittedModel):
             f"Log-likelihood {fmt_num(self.log_likelihood_, 7)}.",
         ]
         if q > 1:
-            lines.append(f"Population mean spend per purchase p·v/(q-1): {fmt_money(self.mean_spend())}.")
+            lines.append(
+                f"Population mean spend per purchase p·v/(q-1): {fmt_money(self.mean_spend())}."
+            )
         else:
             lines.append(f"q = {fmt_num(q)} <= 1: the mean spend does not exist under this fit.")
         corr = self.spend_frequency_correlation_
         if np.isfinite(corr):
             verdict = "fine" if abs(corr) < 0.3 else "questionable: spend and frequency are related"
-            lines.append(f"Correlation of frequency and mean spend among repeat customers: {corr:+.2f} "
-                         f"(the model assumes independence: {verdict}).")
+            lines.append(
+                f"Correlation of frequency and mean spend among repeat customers: {corr:+.2f} "
+                f"(the model assumes independence: {verdict})."
+            )
         return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- CLV
-def _monthly_purchases(model: BetaGeo, x, t_x, T, months: int, freq: str) -> np.ndarray:
-    """Expected purchases in each of the next ``months`` months (rows: customers)."""
-    step = PERIODS_PER_MONTH[freq]
-    r, alpha, a, b = model._unpack()
-    t = np.arange(months + 1) * step
-    cumulative = _conditional_expected(t[None, :], x[:, None], t_x[:, None], T[:, None], r, alpha, a, b)
-    return np.diff(cumulative, axis=1)
-
-
 def customer_lifetime_value(
     purchases_model: BetaGeo,
     spend_model: GammaGamma | None,
@@ -703,7 +784,9 @@ def customer_lifetime_value(
     x, t_x, T, index = _arrays(summary)
     (ux, ut, uT), _, inverse = _unique_rows(x, t_x, T)
     params = purchases_model._unpack()
-    discounted_purchases = _discounted_purchases(params, ux, ut, uT, int(months), freq, discount_rate)[inverse]
+    discounted_purchases = _discounted_purchases(
+        params, ux, ut, uT, int(months), freq, discount_rate
+    )[inverse]
     if spend_model is None:
         spend = _column(summary, "monetary_value")
     else:
@@ -732,12 +815,19 @@ def plot_calibration_purchases_vs_holdout_purchases(
     """
     from journeylab.viz import PALETTE, new_axes
 
-    require_columns(calibration_holdout, ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"], what="calibration/holdout summary")
+    require_columns(
+        calibration_holdout,
+        ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"],
+        what="calibration/holdout summary",
+    )
     check_in("kind", kind, ["frequency_cal", "recency_cal", "T_cal"])
     frame = calibration_holdout
     duration = frame["duration_holdout"].to_numpy(dtype=float)
     predicted = model.conditional_expected_number_of_purchases_up_to_time(
-        duration, frame["frequency_cal"].to_numpy(float), frame["recency_cal"].to_numpy(float), frame["T_cal"].to_numpy(float)
+        duration,
+        frame["frequency_cal"].to_numpy(float),
+        frame["recency_cal"].to_numpy(float),
+        frame["T_cal"].to_numpy(float),
     )
     if kind == "frequency_cal":
         group = np.minimum(frame[kind].to_numpy(dtype=int), n)
@@ -748,13 +838,22 @@ def plot_calibration_purchases_vs_holdout_purchases(
         group = np.clip(np.searchsorted(edges, frame[kind], side="right") - 1, 0, len(edges) - 2)
         labels = {g: f"{fmt_num(edges[g])}–{fmt_num(edges[g + 1])}" for g in np.unique(group)}
         xlabel = f"{kind} (quantile groups)"
-    table = pd.DataFrame({"group": group, "actual": frame["frequency_holdout"].to_numpy(float), "model": predicted})
-    means = table.groupby("group").agg(actual=("actual", "mean"), model=("model", "mean"), customers=("actual", "size"))
+    table = pd.DataFrame(
+        {"group": group, "actual": frame["frequency_holdout"].to_numpy(float), "model": predicted}
+    )
+    means = table.groupby("group").agg(
+        actual=("actual", "mean"), model=("model", "mean"), customers=("actual", "size")
+    )
     ax = new_axes(ax, figsize=(8, 4.5))
     pos = np.arange(len(means))
     ax.plot(pos, means["actual"], marker="o", color=PALETTE[0], label="actual")
-    ax.plot(pos, means["model"], marker="s", linestyle="--", color=PALETTE[1], label="BG/NBD prediction")
-    ax.set_xticks(pos, [f"{labels[g]}\n(n={c:,})" for g, c in zip(means.index, means["customers"])])
+    ax.plot(
+        pos, means["model"], marker="s", linestyle="--", color=PALETTE[1], label="BG/NBD prediction"
+    )
+    ax.set_xticks(
+        pos,
+        [f"{labels[g]}\n(n={c:,})" for g, c in zip(means.index, means["customers"], strict=True)],
+    )
     ax.set_xlabel(xlabel)
     unit = _UNIT_NAMES.get(getattr(model, "freq_", "D"), "period")
     ax.set_ylabel(f"mean purchases in the holdout ({fmt_num(float(np.median(duration)))} {unit}s)")
@@ -771,15 +870,21 @@ def _expected_spend(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndar
     return p * (v + x * np.where(x > 0, m, 0.0)) / (p * x + q - 1)
 
 
-def _discounted_purchases(params, ux, ut, uT, months: int, freq: str, discount_rate: float) -> np.ndarray:
+def _discounted_purchases(
+    params, ux, ut, uT, months: int, freq: str, discount_rate: float
+) -> np.ndarray:
     r, alpha, a, b = params
     t = np.arange(1, months + 1) * PERIODS_PER_MONTH[freq]
-    cumulative = _conditional_expected(t[None, :], ux[:, None], ut[:, None], uT[:, None], r, alpha, a, b)
+    cumulative = _conditional_expected(
+        t[None, :], ux[:, None], ut[:, None], uT[:, None], r, alpha, a, b
+    )
     monthly = np.diff(cumulative, axis=1, prepend=0.0)
     return monthly @ (1 + discount_rate) ** -np.arange(1, months + 1)
 
 
-def _channel_of_customers(transactions, users_or_channel_col, customer_id_col, datetime_col, value_col):
+def _channel_of_customers(
+    transactions, users_or_channel_col, customer_id_col, datetime_col, value_col
+):
     if isinstance(users_or_channel_col, pd.DataFrame):
         users = users_or_channel_col
         col = next((c for c in ("acquisition_channel", "channel") if c in users.columns), None)
@@ -793,8 +898,11 @@ def _channel_of_customers(transactions, users_or_channel_col, customer_id_col, d
             "'acquisition_channel', or a Series user_id -> channel."
         )
     rows, _ = purchase_rows(
-        transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
-        value_col=value_col, extra=(users_or_channel_col,),
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
+        extra=(users_or_channel_col,),
     )
     first = rows.sort_values(["customer", "time"], kind="stable").drop_duplicates("customer")
     return first.set_index("customer")[users_or_channel_col], users_or_channel_col
@@ -828,16 +936,19 @@ class ChannelCLVResult(Result):
     title: str = "Customer lifetime value by acquisition channel"
 
     def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
         return self.table.reset_index()
 
     def display_frame(self) -> pd.DataFrame:
+        """Return the table formatted for readers."""
         t = self.table
         shown = pd.DataFrame(index=t.index)
         shown["customers"] = t["customers"].map(lambda v: f"{v:,}")
         shown["repeat rate"] = t["repeat_rate"].map(fmt_pct)
         shown["value to date"] = t["historical_value"].map(fmt_money)
         shown[f"CLV next {self.horizon} mo"] = [
-            f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}" for v, lo, hi in zip(t["predicted_clv"], t["clv_ci_low"], t["clv_ci_high"])
+            f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
+            for v, lo, hi in zip(t["predicted_clv"], t["clv_ci_low"], t["clv_ci_high"], strict=True)
         ]
         if "cac" in t.columns:
             shown["new customers"] = t["new_customers"].map(lambda v: f"{v:,}")
@@ -846,6 +957,7 @@ class ChannelCLVResult(Result):
         return shown
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         t = self.table.drop(index="all", errors="ignore")
         allrow = self.table.loc["all"]
         lines = [
@@ -854,7 +966,10 @@ class ChannelCLVResult(Result):
             f"{fmt_money(allrow['predicted_clv'])} {fmt_ci(allrow['clv_ci_low'], allrow['clv_ci_high'], fmt_money)} "
             f"(monthly discount rate {fmt_pct(self.discount_rate)}).",
             "Predicted CLV per customer: "
-            + ", ".join(f"{c} {fmt_money(v)}" for c, v in t["predicted_clv"].sort_values(ascending=False).items())
+            + ", ".join(
+                f"{c} {fmt_money(v)}"
+                for c, v in t["predicted_clv"].sort_values(ascending=False).items()
+            )
             + ".",
         ]
         if "clv_to_cac" in t.columns:
@@ -882,11 +997,19 @@ class ChannelCLVResult(Result):
         pred = t["predicted_clv"].to_numpy()
         ax.barh(y, hist, color=PALETTE[7], label="value to date")
         err = np.vstack([pred - t["clv_ci_low"].to_numpy(), t["clv_ci_high"].to_numpy() - pred])
-        ax.barh(y, pred, left=hist, color=PALETTE[0], xerr=np.nan_to_num(err), ecolor="0.3", capsize=3,
-                label=f"expected next {self.horizon} months")
+        ax.barh(
+            y,
+            pred,
+            left=hist,
+            color=PALETTE[0],
+            xerr=np.nan_to_num(err),
+            ecolor="0.3",
+            capsize=3,
+            label=f"expected next {self.horizon} months",
+        )
         if "cac" in t.columns:
             ax.scatter(t["cac"], y, marker="D", color="black", zorder=3, label="CAC")
-        ax.set_yticks(y, [f"{c}  (n={n:,})" for c, n in zip(t.index, t["customers"])])
+        ax.set_yticks(y, [f"{c}  (n={n:,})" for c, n in zip(t.index, t["customers"], strict=True)])
         ax.set_xlabel("value per customer")
         ax.xaxis.set_major_formatter(lambda v, _: fmt_money(v) if v else "0")
         ax.set_title("Customer value by acquisition channel")
@@ -942,23 +1065,44 @@ def clv_by_channel(
     """
     check_range("alpha", alpha, low=0, high=1)
     summary = rfm_summary(
-        transactions, customer_id_col=customer_id_col, datetime_col=datetime_col, monetary_value_col=value_col,
-        observation_period_end=observation_period_end, freq=freq,
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        monetary_value_col=value_col,
+        observation_period_end=observation_period_end,
+        freq=freq,
     )
-    channel_of, channel_name = _channel_of_customers(transactions, users_or_channel_col, customer_id_col, datetime_col, value_col)
+    channel_of, channel_name = _channel_of_customers(
+        transactions, users_or_channel_col, customer_id_col, datetime_col, value_col
+    )
     channel = summary.index.to_series().map(channel_of)
     channel = channel.astype(object).where(channel.notna(), "(unknown)")
     model = model if model is not None else BetaGeo().fit(summary)
     spend_model = spend_model if spend_model is not None else GammaGamma().fit(summary)
     if getattr(model, "freq_", freq) != freq:
-        raise ParameterError(f"model was fitted with freq={model.freq_!r} but freq == {freq!r}; pass the same unit.")
+        raise ParameterError(
+            f"model was fitted with freq={model.freq_!r} but freq == {freq!r}; pass the same unit."
+        )
     # net revenue to date (refunds subtracted) of customers with purchases
-    rows, _ = purchase_rows(transactions, customer_id_col=customer_id_col, datetime_col=datetime_col, value_col=value_col, refunds="keep")
-    end_time = _naive_utc(transactions[datetime_col], datetime_col).max() if observation_period_end is None else \
-        _naive_utc(pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end").iloc[0]
+    rows, _ = purchase_rows(
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
+        refunds="keep",
+    )
+    end_time = (
+        _naive_utc(transactions[datetime_col], datetime_col).max()
+        if observation_period_end is None
+        else _naive_utc(
+            pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"
+        ).iloc[0]
+    )
     rows = rows[rows["time"] <= end_time]
     historical = rows.groupby("customer")["value"].sum().reindex(summary.index).fillna(0.0)
-    first_purchase = rows[rows["value"].fillna(1) > 0].groupby("customer")["time"].min().reindex(summary.index)
+    first_purchase = (
+        rows[rows["value"].fillna(1) > 0].groupby("customer")["time"].min().reindex(summary.index)
+    )
 
     x, t_x, T, _ = _arrays(summary)
     m = summary["monetary_value"].to_numpy(dtype=float)
@@ -983,7 +1127,10 @@ def clv_by_channel(
         index=summary.index,
     )
     groups = ["all", *sorted(customers["channel"].unique(), key=str)]
-    masks = {g: (np.ones(len(customers), bool) if g == "all" else customers["channel"].to_numpy() == g) for g in groups}
+    masks = {
+        g: (np.ones(len(customers), bool) if g == "all" else customers["channel"].to_numpy() == g)
+        for g in groups
+    }
 
     def channel_means(values: np.ndarray) -> np.ndarray:
         return np.array([values[mask].mean() for mask in masks.values()])
@@ -1004,7 +1151,9 @@ def clv_by_channel(
             if j < 4:
                 shifted.append(channel_means(purchases_for(np.exp(theta[:4])) * base_spend))
             else:
-                shifted.append(channel_means(base_purchases * _expected_spend(np.exp(theta[4:]), x, m)))
+                shifted.append(
+                    channel_means(base_purchases * _expected_spend(np.exp(theta[4:]), x, m))
+                )
         grads[:, j] = (shifted[0] - shifted[1]) / (2 * step)
     z = float(ndtri(1 - alpha / 2))
     se = np.sqrt(np.einsum("gi,ij,gj->g", grads, cov, grads))
@@ -1032,30 +1181,48 @@ def clv_by_channel(
         window_end = dates.max().normalize() + pd.Timedelta(days=1)
         cost = pd.to_numeric(spend["cost"], errors="coerce")
         spend_by = cost.groupby(spend["channel"].astype(object).to_numpy()).sum()
-        acquired = customers[(customers["first_purchase"] >= window[0]) & (customers["first_purchase"] < window_end)]
+        acquired = customers[
+            (customers["first_purchase"] >= window[0]) & (customers["first_purchase"] < window_end)
+        ]
         new = acquired.groupby("channel").size()
-        value_new = (acquired["historical_value"] + acquired["predicted_clv"]).groupby(acquired["channel"]).mean()
+        value_new = (
+            (acquired["historical_value"] + acquired["predicted_clv"])
+            .groupby(acquired["channel"])
+            .mean()
+        )
         table["spend"] = spend_by.reindex(table.index).fillna(0.0)
         table.loc["all", "spend"] = float(spend_by.sum())
         table["new_customers"] = new.reindex(table.index).fillna(0).astype(int)
         table.loc["all", "new_customers"] = len(acquired)
         table["value_per_new_customer"] = value_new.reindex(table.index)
-        table.loc["all", "value_per_new_customer"] = (acquired["historical_value"] + acquired["predicted_clv"]).mean()
+        table.loc["all", "value_per_new_customer"] = (
+            acquired["historical_value"] + acquired["predicted_clv"]
+        ).mean()
         with np.errstate(divide="ignore", invalid="ignore"):
-            cac = np.where(table["new_customers"] > 0, table["spend"] / table["new_customers"].clip(lower=1), np.nan)
+            cac = np.where(
+                table["new_customers"] > 0,
+                table["spend"] / table["new_customers"].clip(lower=1),
+                np.nan,
+            )
         table["cac"] = np.where(table["spend"] > 0, cac, np.nan)
         table["clv_to_cac"] = table["value_per_new_customer"] / table["cac"]
         unspent = [c for c in table.index if c != "all" and table.loc[c, "spend"] == 0]
-        no_customers = [c for c in spend_by.index if c not in table.index or table.loc[c, "new_customers"] == 0]
+        no_customers = [
+            c for c in spend_by.index if c not in table.index or table.loc[c, "new_customers"] == 0
+        ]
         caveats.append(
             "CAC credits every new customer to one acquisition channel: customers a channel would have won "
             "anyway (organic demand, other touches) make it look cheaper; use the attribution and experiment "
             "modules for incremental CAC."
         )
         if unspent:
-            caveats.append(f"No spend recorded for {', '.join(map(str, unspent))}: no CAC (organic or untracked).")
+            caveats.append(
+                f"No spend recorded for {', '.join(map(str, unspent))}: no CAC (organic or untracked)."
+            )
         if no_customers:
-            caveats.append(f"Spend but no new customers in the window for {', '.join(map(str, no_customers))}.")
+            caveats.append(
+                f"Spend but no new customers in the window for {', '.join(map(str, no_customers))}."
+            )
     return ChannelCLVResult(
         table=table,
         customers=customers,

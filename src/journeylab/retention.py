@@ -76,11 +76,13 @@ def period_codes(timestamps: pd.Series, period: str) -> np.ndarray:
         return (days + 3) // 7  # weeks start on Monday: 1970-01-01 was a Thursday
     if period in ("hour", "h"):
         return values.astype("datetime64[h]").astype(np.int64)
-    raise ParameterError(f"period == {period!r}, must be one of ['month', 'week', 'day', 'quarter'].")
+    raise ParameterError(
+        f"period == {period!r}, must be one of ['month', 'week', 'day', 'quarter']."
+    )
 
 
 def period_start(codes: np.ndarray, period: str) -> pd.DatetimeIndex:
-    """The first instant of each period code (inverse of :func:`period_codes`)."""
+    """Return the first instant of each period code (inverse of :func:`period_codes`)."""
     codes = np.asarray(codes, dtype=np.int64)
     if period in ("month", "M"):
         return pd.DatetimeIndex(codes.astype("datetime64[M]").astype("datetime64[ns]"))
@@ -245,6 +247,7 @@ class CohortResult(Result):
 
     @property
     def retention(self) -> pd.DataFrame:
+        """Return ``counts / eligible``, the share of each cohort purchasing per period."""
         return self.counts / self.eligible
 
     def curve(self) -> pd.DataFrame:
@@ -261,6 +264,7 @@ class CohortResult(Result):
         return (num / den.replace(0, np.nan)).T
 
     def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
         tidy = self.counts.stack(future_stack=True).rename("active_customers").reset_index()
         period_col = tidy.columns[-2]
         tidy = tidy.rename(columns={period_col: "period"}).dropna(subset=["active_customers"])
@@ -273,14 +277,25 @@ class CohortResult(Result):
         tidy["active_customers"] = tidy["active_customers"].astype(np.int64)
         tidy["eligible_customers"] = tidy["eligible_customers"].astype(np.int64)
         tidy["retention"] = tidy["active_customers"] / tidy["eligible_customers"]
-        return tidy[[*index_cols, "period", "cohort_size", "eligible_customers", "active_customers", "retention"]]
+        return tidy[
+            [
+                *index_cols,
+                "period",
+                "cohort_size",
+                "eligible_customers",
+                "active_customers",
+                "retention",
+            ]
+        ]
 
     def display_frame(self) -> pd.DataFrame:
+        """Return the table formatted for readers."""
         shown = self.retention.map(lambda v: "" if pd.isna(v) else fmt_pct(v))
         shown.insert(0, "customers", self.sizes.map(lambda v: f"{v:,}"))
         return shown
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         curve = self.curve()
         unit = self.period
         lines = [
@@ -289,7 +304,11 @@ class CohortResult(Result):
         ]
         for name in curve.columns:
             col = curve[name]
-            bits = [f"{unit} {k}: {fmt_pct(col.get(k))}" for k in (1, 3, 6, 12) if k in col.index and pd.notna(col.get(k))]
+            bits = [
+                f"{unit} {k}: {fmt_pct(col.get(k))}"
+                for k in (1, 3, 6, 12)
+                if k in col.index and pd.notna(col.get(k))
+            ]
             label = "All cohorts" if name == "all" else f"{self.segment} = {name}"
             if bits:
                 lines.append(f"{label} (size-weighted): " + ", ".join(bits) + ".")
@@ -317,7 +336,11 @@ class CohortResult(Result):
             eligible = self.eligible.groupby(level=1).sum(min_count=1)
             sizes = self.sizes.groupby(level=1).sum()
         else:
-            counts, eligible, sizes = self.counts.loc[segment], self.eligible.loc[segment], self.sizes.loc[segment]
+            counts, eligible, sizes = (
+                self.counts.loc[segment],
+                self.eligible.loc[segment],
+                self.sizes.loc[segment],
+            )
         rates = counts / eligible
         if max_periods is not None:
             rates = rates.loc[:, rates.columns <= max_periods]
@@ -339,10 +362,17 @@ class CohortResult(Result):
             linecolor="white",
             cbar_kws={"label": "retained", "format": "{x:.0%}"},
         )
-        ax.set_yticklabels([f"{c}  (n={s:,})" for c, s in zip(rates.index, sizes.loc[rates.index])], rotation=0)
+        ax.set_yticklabels(
+            [f"{c}  (n={s:,})" for c, s in zip(rates.index, sizes.loc[rates.index], strict=True)],
+            rotation=0,
+        )
         ax.set_xlabel(f"{self.period}s since first purchase")
         ax.set_ylabel("cohort (first purchase)")
-        where = "" if self.segment is None else (f" — {self.segment}: {segment}" if segment else " — all segments")
+        where = (
+            ""
+            if self.segment is None
+            else (f" — {self.segment}: {segment}" if segment else " — all segments")
+        )
         ax.set_title(f"Share of each cohort purchasing again{where}")
         ax.grid(False)
         return ax
@@ -351,7 +381,12 @@ class CohortResult(Result):
 def cohort_retention(
     transactions: pd.DataFrame,
     *,
-    cohort: Literal["first_purchase_month", "first_purchase_week", "first_purchase_quarter", "first_purchase_day"] = "first_purchase_month",
+    cohort: Literal[
+        "first_purchase_month",
+        "first_purchase_week",
+        "first_purchase_quarter",
+        "first_purchase_day",
+    ] = "first_purchase_month",
     segment: str | pd.Series | None = None,
     period: Period = "month",
     start: str | pd.Timestamp | None = None,
@@ -395,11 +430,24 @@ def cohort_retention(
     >>> res.retention.iloc[:, :4]; res.plot()           # doctest: +SKIP
     """
     cohort_unit = cohort.removeprefix("first_purchase_") if isinstance(cohort, str) else cohort
-    check_in("cohort", cohort, ["first_purchase_month", "first_purchase_week", "first_purchase_quarter", "first_purchase_day"])
+    check_in(
+        "cohort",
+        cohort,
+        [
+            "first_purchase_month",
+            "first_purchase_week",
+            "first_purchase_quarter",
+            "first_purchase_day",
+        ],
+    )
     period = _normalise_period(period)
     extra = (segment,) if isinstance(segment, str) else ()
     frame, left_out = purchase_rows(
-        transactions, customer_id_col=customer_id_col, datetime_col=datetime_col, value_col=value_col, extra=extra
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
+        extra=extra,
     )
     if frame.empty:
         raise DataError(
@@ -415,9 +463,13 @@ def cohort_retention(
     first_time = pd.Series(first_idx["time"].to_numpy(), index=first_row.index)
     keep_customers = pd.Series(True, index=first_row.index)
     if start is not None:
-        keep_customers &= first_time >= _naive_utc(pd.Series([pd.Timestamp(start)]), "start").iloc[0]
+        keep_customers &= (
+            first_time >= _naive_utc(pd.Series([pd.Timestamp(start)]), "start").iloc[0]
+        )
     cohort_code = pd.Series(period_codes(first_time, cohort_unit), index=first_row.index)
-    first_code = pd.Series(frame.loc[first_row.to_numpy(), "code"].to_numpy(), index=first_row.index)
+    first_code = pd.Series(
+        frame.loc[first_row.to_numpy(), "code"].to_numpy(), index=first_row.index
+    )
     seg = _segment_of(frame, transactions, segment, first_row)
     last_code = int(frame["code"].max())
     # one row per (customer, active period)
@@ -429,15 +481,22 @@ def cohort_retention(
     if seg is not None:
         keys = {"segment": seg.reindex(active["customer"]).to_numpy(), **keys}
         index_names = ["segment", "cohort"]
-    counts = pd.DataFrame(keys).groupby([*index_names, "period"], sort=True).size().unstack("period")
-    counts = counts.reindex(columns=range(0, int(k.max()) + 1))
     # right-censoring: a customer reaches period k only if first period + k <= last period;
     # ``eligible`` counts them, so cohorts coarser than ``period`` stay unbiased
-    cust = pd.DataFrame({"cohort": cohort_code[keep_customers], "horizon": last_code - first_code[keep_customers]})
+    cust = pd.DataFrame(
+        {"cohort": cohort_code[keep_customers], "horizon": last_code - first_code[keep_customers]}
+    )
     if seg is not None:
         cust.insert(0, "segment", seg[keep_customers])
-    by_horizon = cust.groupby([*index_names, "horizon"], sort=True).size().unstack("horizon", fill_value=0)
-    by_horizon = by_horizon.reindex(index=counts.index, columns=range(counts.shape[1]), fill_value=0)
+    n_periods = int(cust["horizon"].max()) + 1
+    counts = (
+        pd.DataFrame(keys).groupby([*index_names, "period"], sort=True).size().unstack("period")
+    )
+    counts = counts.reindex(columns=range(n_periods))
+    by_horizon = (
+        cust.groupby([*index_names, "horizon"], sort=True).size().unstack("horizon", fill_value=0)
+    )
+    by_horizon = by_horizon.reindex(index=counts.index, columns=range(n_periods), fill_value=0)
     eligible = by_horizon.iloc[:, ::-1].cumsum(axis=1).iloc[:, ::-1]
     eligible.columns = counts.columns
     counts = counts.fillna(0).where(eligible.to_numpy() > 0)
@@ -458,13 +517,17 @@ def cohort_retention(
         eligible=eligible,
         period=period,
         cohort=cohort,
-        segment=segment if isinstance(segment, str) else (None if segment is None else (segment.name or "segment")),
+        segment=segment
+        if isinstance(segment, str)
+        else (None if segment is None else (segment.name or "segment")),
         left_out=left_out,
     )
 
 
 # --------------------------------------------------------------------------- repeat rate and churn
-def _wilson(successes: np.ndarray, totals: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def _wilson(
+    successes: np.ndarray, totals: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(successes, np.maximum(totals, 1), alpha=alpha, method="wilson")
@@ -472,7 +535,7 @@ def _wilson(successes: np.ndarray, totals: np.ndarray, alpha: float) -> tuple[np
 
 
 def _rate_table(flags: pd.Series, seg: pd.Series | None, alpha: float, name: str) -> pd.DataFrame:
-    """customers, count of ``flags``, rate and Wilson interval, per segment plus ``all``."""
+    """Count customers and ``flags`` with the rate and Wilson interval, per segment plus ``all``."""
     frame = pd.DataFrame({"flag": flags.to_numpy(dtype=bool)})
     frame["segment"] = "all" if seg is None else seg.reindex(flags.index).to_numpy()
     table = frame.groupby("segment", sort=True)["flag"].agg(customers="size", hits="sum")
@@ -493,10 +556,10 @@ def _plot_rates(table: pd.DataFrame, rate: str, title: str, ax=None):
     values = table[rate].to_numpy()
     err = np.vstack([values - table["ci_low"].to_numpy(), table["ci_high"].to_numpy() - values])
     ax.barh(y, values, xerr=err, color=PALETTE[0], ecolor="0.3", capsize=3)
-    labels = [f"{s}  (n={n:,})" for s, n in zip(table.index, table["customers"])]
+    labels = [f"{s}  (n={n:,})" for s, n in zip(table.index, table["customers"], strict=True)]
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    for yi, v in zip(y, values):
+    for yi, v in zip(y, values, strict=True):
         ax.annotate(fmt_pct(v), (v, yi), xytext=(4, 6), textcoords="offset points", fontsize=8)
     percent_axis(ax, "x")
     ax.set_title(title)
@@ -516,9 +579,11 @@ class RepeatRateResult(Result):
     title: str = "Repeat-purchase rate"
 
     def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
         return self.table.reset_index()
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         row = self.table.loc["all"]
         window = f" within {self.within} of their first purchase" if self.within else ""
         lines = [
@@ -527,10 +592,16 @@ class RepeatRateResult(Result):
             f"(as of {self.as_of:%Y-%m-%d}; {self.confidence:.0%} Wilson interval)."
         ]
         if self.too_recent:
-            lines.append(f"{self.too_recent:,} customers acquired less than {self.within} before that date are not counted yet.")
+            lines.append(
+                f"{self.too_recent:,} customers acquired less than {self.within} before that date are not counted yet."
+            )
         if len(self.table) > 1:
             seg = self.table.drop(index="all").sort_values("repeat_rate", ascending=False)
-            lines.append("By segment: " + ", ".join(f"{s} {fmt_pct(v)}" for s, v in seg["repeat_rate"].items()) + ".")
+            lines.append(
+                "By segment: "
+                + ", ".join(f"{s} {fmt_pct(v)}" for s, v in seg["repeat_rate"].items())
+                + "."
+            )
         lines.append(describe_left_out(self.left_out))
         return "\n".join(lines)
 
@@ -544,11 +615,19 @@ def _customer_histories(
 ) -> tuple[pd.DataFrame, pd.Series | None, pd.Timestamp, dict[str, int]]:
     extra = (segment,) if isinstance(segment, str) else ()
     frame, left_out = purchase_rows(
-        transactions, customer_id_col=customer_id_col, datetime_col=datetime_col, value_col=value_col, extra=extra
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
+        extra=extra,
     )
     if frame.empty:
         raise DataError("No purchases with a customer id.", hint="check the id and value columns.")
-    as_of = frame["time"].max() if as_of is None else _naive_utc(pd.Series([pd.Timestamp(as_of)]), "as_of").iloc[0]
+    as_of = (
+        frame["time"].max()
+        if as_of is None
+        else _naive_utc(pd.Series([pd.Timestamp(as_of)]), "as_of").iloc[0]
+    )
     frame = _customer_frame(frame[frame["time"] <= as_of], "day")
     first = frame.groupby("customer", sort=True).head(1)
     first_row = pd.Series(first.index.to_numpy(), index=first["customer"].to_numpy())
@@ -610,7 +689,12 @@ def repeat_purchase_rate(
         flags = flags[observable.reindex(flags.index).to_numpy()]
     table = _rate_table(flags, seg, alpha, "repeat")
     return RepeatRateResult(
-        table=table, within=within, as_of=as_of, too_recent=too_recent, left_out=left_out, confidence=1 - alpha
+        table=table,
+        within=within,
+        as_of=as_of,
+        too_recent=too_recent,
+        left_out=left_out,
+        confidence=1 - alpha,
     )
 
 
@@ -636,9 +720,11 @@ class ChurnResult(Result):
     title: str = "Churn"
 
     def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
         return self.table.reset_index()
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         row = self.table.loc["all"]
         lines = [
             f"{fmt_pct(row['churned_rate'])} {fmt_ci(row['ci_low'], row['ci_high'], fmt_pct)} of "
@@ -648,7 +734,11 @@ class ChurnResult(Result):
         ]
         if len(self.table) > 1:
             seg = self.table.drop(index="all").sort_values("churned_rate")
-            lines.append("By segment: " + ", ".join(f"{s} {fmt_pct(v)}" for s, v in seg["churned_rate"].items()) + ".")
+            lines.append(
+                "By segment: "
+                + ", ".join(f"{s} {fmt_pct(v)}" for s, v in seg["churned_rate"].items())
+                + "."
+            )
         lines.append(
             "An inactivity rule is a convention, not an observed event: customers of infrequent "
             "categories look churned sooner. journeylab.clv.BetaGeo gives a probability alive instead."
@@ -658,7 +748,9 @@ class ChurnResult(Result):
 
     def plot(self, ax=None):
         """Horizontal bars of the churn rate per segment with their intervals."""
-        return _plot_rates(self.table, "churned_rate", f"Customers inactive for more than {self.inactivity}", ax)
+        return _plot_rates(
+            self.table, "churned_rate", f"Customers inactive for more than {self.inactivity}", ax
+        )
 
 
 def churn(
@@ -683,11 +775,15 @@ def churn(
     """
     window = pd.Timedelta(inactivity)
     if window <= pd.Timedelta(0):
-        raise ParameterError(f"inactivity == {inactivity!r}, must be a positive duration such as '90D'.")
+        raise ParameterError(
+            f"inactivity == {inactivity!r}, must be a positive duration such as '90D'."
+        )
     frame, seg, as_of, left_out = _customer_histories(
         transactions, segment, as_of, customer_id_col, datetime_col, value_col
     )
-    times = frame.groupby("customer", sort=True)["time"].agg(first_purchase="min", last_purchase="max")
+    times = frame.groupby("customer", sort=True)["time"].agg(
+        first_purchase="min", last_purchase="max"
+    )
     inactive = as_of - times["last_purchase"]
     times["inactive_days"] = inactive / pd.Timedelta(days=1)
     times["churned"] = inactive > window
@@ -696,7 +792,12 @@ def churn(
     times.index.name = customer_id_col
     table = _rate_table(times["churned"], seg, alpha, "churned")
     return ChurnResult(
-        customers=times, table=table, inactivity=inactivity, as_of=as_of, left_out=left_out, confidence=1 - alpha
+        customers=times,
+        table=table,
+        inactivity=inactivity,
+        as_of=as_of,
+        left_out=left_out,
+        confidence=1 - alpha,
     )
 
 
@@ -713,9 +814,11 @@ class LifecycleResult(Result):
     title: str = "Customer lifecycle"
 
     def to_frame(self) -> pd.DataFrame:
+        """Return the numbers as a tidy DataFrame."""
         return self.counts.reset_index()
 
     def summary(self) -> str:
+        """Return a short plain-language description of the result."""
         last = self.counts.iloc[-1]
         unit = self.period
         purchasing = last["new"] + last["active_purchasing"] + last["reactivated"]
@@ -739,10 +842,23 @@ class LifecycleResult(Result):
         ax = new_axes(ax, figsize=(max(7.0, 0.45 * len(self.counts) + 3), 4.5))
         x = np.arange(len(self.counts))
         bottom = np.zeros(len(self.counts))
-        colours = {"new": PALETTE[2], "active": PALETTE[0], "reactivated": PALETTE[4], "at_risk": PALETTE[1], "lapsed": "0.75"}
+        colours = {
+            "new": PALETTE[2],
+            "active": PALETTE[0],
+            "reactivated": PALETTE[4],
+            "at_risk": PALETTE[1],
+            "lapsed": "0.75",
+        }
         for state in LIFECYCLE_STATES:
             values = self.counts[state].to_numpy(dtype=float)
-            ax.bar(x, values, bottom=bottom, color=colours[state], label=state.replace("_", " "), width=0.8)
+            ax.bar(
+                x,
+                values,
+                bottom=bottom,
+                color=colours[state],
+                label=state.replace("_", " "),
+                width=0.8,
+            )
             bottom += values
         ax.set_xticks(x, self.counts.index, rotation=45, ha="right")
         ax.set_ylabel("customers")
@@ -791,17 +907,24 @@ def lifecycle_states(
     """
     period = _normalise_period(freq)
     if not (isinstance(at_risk, int | np.integer) and isinstance(lapsed, int | np.integer)):
-        raise ParameterError(f"at_risk and lapsed must be whole numbers of periods, got {at_risk!r}, {lapsed!r}.")
+        raise ParameterError(
+            f"at_risk and lapsed must be whole numbers of periods, got {at_risk!r}, {lapsed!r}."
+        )
     if at_risk < 1:
         raise ParameterError(f"at_risk == {at_risk}, must be >= 1.")
     if lapsed <= at_risk:
         raise ParameterError(f"lapsed == {lapsed}, must be > at_risk ({at_risk}).")
     frame, left_out = purchase_rows(
-        transactions, customer_id_col=customer_id_col, datetime_col=datetime_col, value_col=value_col
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     if frame.empty:
         raise DataError("No purchases with a customer id.", hint="check the id and value columns.")
-    codes = pd.DataFrame({"customer": frame["customer"].to_numpy(), "code": period_codes(frame["time"], period)})
+    codes = pd.DataFrame(
+        {"customer": frame["customer"].to_numpy(), "code": period_codes(frame["time"], period)}
+    )
     codes = codes.drop_duplicates().sort_values(["customer", "code"], kind="stable")
     c0 = int(codes["code"].min())
     end = int(codes["code"].max()) - c0
@@ -827,8 +950,12 @@ def lifecycle_states(
     counts["active_quiet"] = spans(p + 1, np.minimum(p + at_risk - 1, last_silent))
     counts["at_risk"] = spans(p + at_risk, np.minimum(p + lapsed - 1, last_silent))
     counts["lapsed"] = spans(p + lapsed, last_silent)
-    table = pd.DataFrame(counts, index=pd.Index(period_label(np.arange(c0, c0 + n), period), name=period))
+    table = pd.DataFrame(
+        counts, index=pd.Index(period_label(np.arange(c0, c0 + n), period), name=period)
+    )
     table["active"] = table["active_purchasing"] + table["active_quiet"]
     table["customers"] = np.cumsum(counts["new"])
     table = table[[*LIFECYCLE_STATES, "active_purchasing", "customers"]].astype(np.int64)
-    return LifecycleResult(counts=table, at_risk=at_risk, lapsed=lapsed, period=period, left_out=left_out)
+    return LifecycleResult(
+        counts=table, at_risk=at_risk, lapsed=lapsed, period=period, left_out=left_out
+    )
