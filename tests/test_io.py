@@ -205,7 +205,7 @@ def test_fractional_float_ids_raise():
     frame = pd.DataFrame(
         {"user_id": [1.0, 2.5], "timestamp": ["2026-05-01"] * 2, "event": ["x", "y"]}
     )
-    with pytest.raises(DataError, match=r"not whole.*'user_id'.*rows 2"):
+    with pytest.raises(DataError, match=r"not whole.*'user_id'.*at row 2\b"):
         load_events(frame)
 
 
@@ -300,7 +300,7 @@ def test_nonexistent_spring_time_is_shifted_forward_and_counted():
 
 def test_nonexistent_time_raise_names_the_row():
     with pytest.raises(
-        DataError, match=r"(?s)do not exist in America/New_York.*rows 2.*shift_forward"
+        DataError, match=r"(?s)do not exist in America/New_York.*at row 2\b.*shift_forward"
     ):
         load_events(
             dst_frame(["2024-03-10 01:00", "2024-03-10 02:15"]),
@@ -377,7 +377,7 @@ def test_unreadable_timestamps_name_file_column_lines_and_fix(tmp_path):
         tmp_path / "t.csv", ["user_id,timestamp,event", "a,2026-05-01,x", "b,01/05/2026 10:00,x"]
     )
     with pytest.raises(
-        DataError, match=r"(?s)not timestamps.*'timestamp'.*lines 3.*timestamp_format"
+        DataError, match=r"(?s)not timestamps.*'timestamp'.*at line 3 .*timestamp_format"
     ) as info:
         load_events(csv)
     assert info.value.source == str(csv) and info.value.rows == [3]
@@ -815,7 +815,7 @@ def test_load_spend():
         loaded.quality.count("missing cost") == 1
         and loaded.quality.count("time of day dropped") == 1
     )
-    with pytest.raises(DataError, match=r"Negative costs.*'cost'.*rows 2"):
+    with pytest.raises(DataError, match=r"Negative costs.*'cost'.*at row 2\b"):
         load_spend(frame.assign(cost=["1", "-3", "2", "4"]), columns={"day": "date"})
 
 

@@ -46,7 +46,9 @@ def test_to_frame_summary_and_html():
     report.add(
         "missing user_id", "dropped", 135_080, column="user_id", reason="no id", rows=[623, 1444]
     )
-    report.channel_mapping = pd.DataFrame({"raw": ["email "], "channel": ["Email"], "rows": [3]})
+    report.channel_mapping = pd.DataFrame(
+        {"raw": ["email ", "E\u200bmail"], "channel": ["Email", "Email"], "rows": [3, 1]}
+    )
     report.note("timestamp: times without a time zone were read as UTC.")
     frame = report.to_frame()
     assert list(frame.columns) == ["step", "action", "column", "rows", "reason", "example_rows"]
@@ -61,6 +63,7 @@ def test_to_frame_summary_and_html():
     assert "note: timestamp: times without a time zone were read as UTC." in text
     page = report._repr_html_()
     assert "135,080" in page and "first lines" in page and "Email" in page and "<ul>" in page
+    assert "'E\\u200bmail'" in page  # invisible characters shown as escapes
     assert str(report) == text and repr(report).startswith("<QualityReport>")
 
 

@@ -64,7 +64,7 @@ class Where:
             shown = " (values: " + ", ".join(repr(str(v)) for v in picked) + ")"
         return DataError(
             f"{message}: {n:,} row{'' if n == 1 else 's'} in column {column!r}{shown}, "
-            f"at {self.row_label}s {', '.join(map(str, rows))}"
+            f"at {self.row_label}{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}"
             + (" (file lines; the header is line 1)" if self.row_label == "line" else "")
             + ".",
             source=self.label,

@@ -234,10 +234,14 @@ class QualityReport(Result):
         head = html.escape(self.summary().splitlines()[0])
         parts = [f'<div class="jl-result"><h4>{self.title}</h4><p class="jl-summary">{head}</p>']
         if self.steps:
-            parts.append(self.display_frame().to_html(index=False, border=0, classes="jl-table"))
+            parts.append(
+                self.display_frame().to_html(index=False, border=0, classes="jl-table", na_rep="–")
+            )
         if len(self.channel_mapping):
             parts.append("<p>Channel names (raw → canonical):</p>")
-            parts.append(self.channel_mapping.to_html(index=False, border=0, classes="jl-table"))
+            # Invisible and combining characters are shown as escapes, so the raw spelling is readable.
+            shown = self.channel_mapping.assign(raw=self.channel_mapping["raw"].map(visible))
+            parts.append(shown.to_html(index=False, border=0, classes="jl-table"))
         if self.notes:
             items = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
             parts.append(f"<ul>{items}</ul>")
