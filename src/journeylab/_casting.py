@@ -193,7 +193,7 @@ def cast_ids(
             "map the real id column onto this one with columns=.",
         )
     if pd.api.types.is_integer_dtype(dtype):
-        text = series.astype("Int64").astype("str")
+        text = series.astype("str")
         return text.where(series.notna()), repairs
     if pd.api.types.is_float_dtype(dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
