@@ -405,6 +405,13 @@ def export_html(nb: nbformat.NotebookNode, path: Path, *, with_code: bool, title
         exclude_output_prompt=True,
         embed_images=True,
     )
+    if not with_code:
+        # Readers get results only: warnings and logs on stderr (which can name
+        # temporary paths) stay in executed.ipynb and the with-code HTML.
+        nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S | re.I)
     body = re.sub(r"<link[^>]+href=\"https?://[^\"]*\"[^>]*>", "", body)
