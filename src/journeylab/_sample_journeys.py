@@ -574,18 +574,22 @@ def _assemble(cal, r_sess, r_post, r_rep, users, touches, n_sessions, intent_ses
     # session number within the user, for readable session ids
     s_no = segment_rank(s_user) + 1
     add(s_user, s_time, "site_visit", s_chan, sess=s_no)
-    # page views: 0-4 per session within its first ten minutes
-    views = r_sess.poisson(np.where(s_id == intent_sess[s_user], 6.5, 5.5))
+    # page views in the first ten minutes of a session, and a quote request
+    # later on; in the session where intent forms both come before the
+    # booking form or the phone call
+    in_intent = s_id == intent_sess[s_user]
+    action = np.where(route["web"], route["form_start"], route["call_time"])[s_user]
+    room = np.where(in_intent, np.minimum(10 / 60, 0.8 * (action - s_time)), 10 / 60)
+    views = r_sess.poisson(np.where(in_intent, 6.5, 5.5))
     v_rows = np.repeat(np.arange(len(s_user)), views)
-    v_time = s_time[v_rows] + r_sess.uniform(0.5, 10, len(v_rows)) / 60
+    v_time = s_time[v_rows] + (1 / 120 + r_sess.random(len(v_rows)) * room[v_rows])
     add(s_user[v_rows], v_time, "service_page_view", sess=s_no[v_rows])
     quote = r_sess.random(len(s_user)) < _QUOTE_RATE[persona[s_user]]
-    add(
-        s_user[quote],
-        s_time[quote] + r_sess.uniform(10, 18, quote.sum()) / 60,
-        "quote_request",
-        sess=s_no[quote],
+    q_time = s_time[quote] + r_sess.uniform(10, 18, quote.sum()) / 60
+    q_time = np.where(
+        in_intent[quote], s_time[quote] + 0.9 * (action[quote] - s_time[quote]), q_time
     )
+    add(s_user[quote], q_time, "quote_request", sess=s_no[quote])
 
     # booking route of users with intent (their intent session is their last kept one)
     last_no = np.zeros(n, dtype=np.int64)

@@ -29,6 +29,7 @@ Write the sample to disk with::
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
 from collections.abc import Sequence
@@ -77,20 +78,22 @@ CAMPAIGNS = {
     "email": {"email_newsletter": 0.5, "email_reactivation": 0.5},
     "sms": {"sms_reminders": 0.4, "sms_promotions": 0.6},
 }
-# Cost per site session and per ad impression (currency units), and a daily
-# fixed fee per 20,000 users (platform fees, creative, tooling).
-_COST_PER_SESSION = {"paid_search": 3.2, "social": 1.1, "display": 0.9, "email": 0.15, "sms": 0.35}
+# Cost per site session (a click or a send that was opened) and per ad
+# impression (currency units), and a daily fixed fee per 20,000 users
+# (platform fees, creative, tooling). Search impressions are free: search is
+# paid per click.
+_COST_PER_SESSION = {"paid_search": 12.0, "social": 3.0, "display": 2.5, "email": 0.4, "sms": 0.9}
 _COST_PER_IMPRESSION = {
-    "paid_search": 0.06,
-    "social": 0.012,
-    "display": 0.004,
+    "paid_search": 0.0,
+    "social": 0.01,
+    "display": 0.006,
     "email": 0.0,
     "sms": 0.0,
 }
-_DAILY_FEE = {"paid_search": 40.0, "social": 25.0, "display": 20.0, "email": 15.0, "sms": 10.0}
+_DAILY_FEE = {"paid_search": 150.0, "social": 80.0, "display": 60.0, "email": 40.0, "sms": 30.0}
 
 
-@dataclass
+@dataclass(eq=False)
 class Sample:
     """The sample's tables, the effects planted in them and the stage map.
 
@@ -156,6 +159,17 @@ class Sample:
 
     def __repr__(self) -> str:
         return f"Sample({len(self.users)} users, {len(self.events)} events)"
+
+    def _repr_html_(self) -> str:
+        sizes = pd.DataFrame(
+            {
+                "table": list(TABLES),
+                "rows": [len(getattr(self, name)) for name in TABLES],
+                "columns": [", ".join(getattr(self, name).columns) for name in TABLES],
+            }
+        )
+        text = "".join(f"<p>{html.escape(line)}</p>" for line in self.summary().splitlines())
+        return f"<h4>Sample</h4>{text}" + sizes.to_html(index=False, border=0)
 
 
 def make_sample(
