@@ -6,9 +6,12 @@ applied in this order, are:
 
 1. **Which rows take part.** Conversions are the events named by
    ``conversion`` (``"booking_completed"`` by default). Touches are, by
-   default, the events that carry a channel and are not conversions (ad
-   impressions, site visits, phone calls in the sample); pass
-   ``touch_events=[...]`` to choose them, or ``"all"`` for every other event.
+   default, the events that carry a channel, are not conversions, and belong
+   to a stage of the stage map *before* the conversion's stage (events no
+   stage lists count too): ad impressions, site visits, phone calls and
+   call-backs in the sample, but not on-site jobs or repeat bookings, which
+   follow a conversion. Pass ``touch_events=[...]`` to choose them, or
+   ``"all"`` for every event that is not a conversion.
    Rows after ``period_end`` (default: the last timestamp in the log) are left
    out and counted; rows without a user id or a timestamp are left out and
    counted.
@@ -194,9 +197,18 @@ class _Events:
                 )
         events = [r[0] for r in self.con.execute(f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}').fetchall()]
         names = pd.Series([e for e in events if e is not None], dtype="object")
-        rank_frame = pd.DataFrame({"event": names, "event_rank": event_rank(names, stage_map).to_numpy(dtype="int64")})
+        sm = StageMap.coerce(stage_map)
+        self.stage_map = sm
+        stages = sm.event_to_stage(names)
+        rank_frame = pd.DataFrame(
+            {
+                "event": names,
+                "event_rank": event_rank(names, sm).to_numpy(dtype="int64"),
+                "stage_index": pd.array([sm.index(stages[e]) if stages.get(e) else None for e in names], dtype="Int64"),
+            }
+        )
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
-        self.other_rank = len(StageMap.coerce(stage_map).event_names())
+        self.other_rank = len(sm.event_names())
         extra = [c for c in dict.fromkeys(keep) if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")]
         select = [
             'CAST(r."user_id" AS VARCHAR) AS user_id',
@@ -206,6 +218,7 @@ class _Events:
             'CAST(r."value" AS DOUBLE) AS value' if "value" in columns else "CAST(NULL AS DOUBLE) AS value",
             'CAST(r."session_id" AS VARCHAR) AS session_id' if "session_id" in columns else "CAST(NULL AS VARCHAR) AS session_id",
             f"coalesce(k.event_rank, {self.other_rank}) AS event_rank",
+            "k.stage_index AS stage_index",
             *[f'r."{c}" AS "{c}"' for c in extra],
         ]
         self.con.execute(
@@ -411,9 +424,12 @@ def _left_out_text(left: dict[str, int]) -> str:
     return "; ".join(parts) if parts else "nothing"
 
 
-def _touch_predicate(touch_events: Sequence[str] | str | None, conv_sql: str) -> str:
+def _touch_predicate(touch_events: Sequence[str] | str | None, conv_sql: str, conv_stage: int | None) -> str:
     if touch_events is None:
-        return f"(channel IS NOT NULL AND NOT {conv_sql})"
+        # Events of the conversion's stage or later (on-site jobs, repeat bookings,
+        # reviews) are what follows a conversion, not touches leading to one.
+        before = f" AND (stage_index IS NULL OR stage_index < {conv_stage})" if conv_stage is not None else ""
+        return f"(channel IS NOT NULL AND NOT {conv_sql}{before})"
     if isinstance(touch_events, str):
         if touch_events == "all":
             return f"(NOT {conv_sql})"
@@ -448,7 +464,9 @@ def _build_tables(
         micros = ev.scalar('SELECT epoch_us(max("timestamp")) FROM src')
         end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
     conv_sql = f"list_contains({_sql_list(conversions)}, event)"
-    touch_sql = _touch_predicate(touch_events, conv_sql)
+    conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
+    conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
+    touch_sql = _touch_predicate(touch_events, conv_sql, conv_stage)
     t = ev.tag
     base, rows, agg, touches, journeys = (f"jl_{n}_{t}" for n in ("base", "rows", "agg", "touches", "journeys"))
     end_param = end if end is not None else pd.Timestamp("2262-01-01", tz="UTC")
@@ -576,7 +594,7 @@ def _build_tables(
     )
     settings = {
         "conversion": conversions[0] if len(conversions) == 1 else conversions,
-        "touch_events": touch_events if touch_events is not None else "events with a channel",
+        "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
         "lookback": str(look),
         "period_end": end,
         "max_touches": cap,
@@ -620,8 +638,9 @@ def build_journeys(
         The event(s) that count as a conversion; the conversion's ``value`` is
         the journey's value (missing values count as 0).
     touch_events : list of str, "all" or None
-        Events that count as touches. None: events with a channel that are
-        not conversions. "all": every event that is not a conversion.
+        Events that count as touches. None: events with a channel, not
+        conversions, in a stage before the conversion's (see the module doc).
+        "all": every event that is not a conversion.
     lookback : str or Timedelta
         Touches older than this before the journey's end are left out
         (counted); also the horizon for censoring at ``period_end``.
@@ -719,6 +738,16 @@ def _journey_views(
     return ev, touches, journeys, left_out, settings
 
 
+def _check_options(func: str, journey_options: dict[str, Any], own: Sequence[str]) -> None:
+    """Reject an unknown keyword with the closest known one."""
+    unknown = set(journey_options) - set(_JOURNEY_DEFAULTS)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ParameterError(
+            f"{func}() got an unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_DEFAULTS, *own])}."
+        )
+
+
 class _Holder:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -799,12 +828,7 @@ def path_table(
     0  (email,)            1   90.0                1
     """
     check_in("level", level, ["channel", "event", "stage"])
-    unknown = set(journey_options) - set(_JOURNEY_DEFAULTS)
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ParameterError(
-            f"path_table() got an unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_DEFAULTS, 'level', 'collapse_repeats', 'include_censored', 'stage_map'])}."
-        )
+    _check_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
     holder, touches, journeys, left_out, settings = _journey_views(
         events_or_journeys, stage_map=stage_map, journey_options=journey_options
     )
