@@ -166,7 +166,7 @@ def test_summary_html_and_plots(hand_log, tmp_path):
 _EVENTS = ["ad_impression", "site_visit", "phone_call", "booking_started", "booking_completed", "repeat_booking", "review_posted", "unmapped"]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 8), st.integers(0, 60 * 24 * 60), st.sampled_from(_EVENTS), st.sampled_from(["m", "d"])),

@@ -223,13 +223,43 @@ def stage_index(frame: pd.DataFrame, stage_map: StageMap) -> pd.Series:
     return pd.Series(stage_map.assign(frame).cat.codes.to_numpy(), index=frame.index)
 
 
-def _run_sql(sql: str, ev: pd.DataFrame) -> pd.DataFrame:
-    """Run ``sql`` over the frame ``ev`` in a private in-memory DuckDB."""
-    with duckdb.connect() as con, warnings.catch_warnings():
-        # DuckDB's pandas export still uses a keyword pandas 3.1 deprecates.
-        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        con.register("ev", ev)
-        return con.execute(sql).df()
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+
+
+def epoch_ns(timestamps: pd.Series) -> np.ndarray:
+    """UTC timestamps as int64 nanoseconds since the epoch (how they travel to DuckDB)."""
+    naive = timestamps.dt.tz_convert("UTC").dt.tz_convert(None)
+    return naive.to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def run_sql(sql: str, ev: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    """Run ``sql`` over the frame registered as ``ev`` in an embedded DuckDB.
+
+    One in-memory database per process, a fresh cursor per call. Columns
+    named ``*_ts`` hold int64 nanoseconds and come back as UTC timestamps
+    (NaT for NULL); other NULLs come back as NaN / None.
+    """
+    global _DATABASE
+    if _DATABASE is None:
+        _DATABASE = duckdb.connect()
+    cursor = _DATABASE.cursor()
+    try:
+        cursor.register("ev", ev)
+        raw = cursor.execute(sql, params or {}).fetchnumpy()
+    finally:
+        cursor.close()
+    out = {}
+    for name, column in raw.items():
+        mask = np.ma.getmaskarray(column)
+        data = np.ma.getdata(column)
+        if name.endswith("_ts"):
+            ns = np.where(mask, np.iinfo(np.int64).min, data.astype("int64"))
+            out[name] = pd.to_datetime(ns, utc=True)
+        elif mask.any():
+            out[name] = np.where(mask, np.nan, data.astype(float)) if data.dtype.kind in "iuf" else np.where(mask, None, data)
+        else:
+            out[name] = data
+    return pd.DataFrame(out)
 
 
 def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
@@ -239,7 +269,7 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     when the user did not reach the next stage afterwards).
     """
     ev = pd.DataFrame(
-        {"user_id": frame["user_id"].astype(str), "ts": frame["timestamp"], "stage_idx": stage_index(frame, stage_map)}
+        {"user_id": frame["user_id"].astype(str), "ts": epoch_ns(frame["timestamp"]), "stage_idx": stage_index(frame, stage_map)}
     )
     ev = ev.loc[ev["stage_idx"] >= 0]
     sql = """
@@ -252,7 +282,7 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
           ON e.user_id = f.user_id AND e.stage_idx = f.stage_idx + 1 AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.stage_idx, f.first_ts
     """
-    out = _run_sql(sql, ev)
+    out = run_sql(sql, ev)
     out["stage_idx"] = out["stage_idx"].astype(int)
     return out
 
@@ -266,7 +296,7 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
     ev = pd.DataFrame(
         {
             "user_id": frame["user_id"].astype(str),
-            "ts": frame["timestamp"],
+            "ts": epoch_ns(frame["timestamp"]),
             "is_from": np.asarray(from_mask, dtype=bool),
             "is_to": np.asarray(to_mask, dtype=bool),
         }
@@ -279,7 +309,7 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
         LEFT JOIN ev e ON e.user_id = f.user_id AND e.is_to AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.first_ts
     """
-    return _run_sql(sql, ev)
+    return run_sql(sql, ev)
 
 
 def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:

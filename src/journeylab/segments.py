@@ -16,17 +16,15 @@ Both results carry ``assignments`` (a Series user → segment) that
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 from scipy.cluster.vq import kmeans2
 from scipy.spatial.distance import cdist
 
-from journeylab.journey_map import fmt_duration, in_period, prepare_events, resolve_period
+from journeylab.journey_map import epoch_ns, fmt_duration, in_period, prepare_events, resolve_period, run_sql
 from journeylab.results import Result, fmt_num, fmt_pct
 from journeylab.schema import NotComputableError, ParameterError, check_range, did_you_mean
 
@@ -96,7 +94,7 @@ def user_features(
 
 def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
     """The per-user aggregates of :func:`user_features`, grouped in DuckDB."""
-    cols = {"user_id": events["user_id"].astype(str), "ts": events["timestamp"], "event": events["event"].astype(str)}
+    cols = {"user_id": events["user_id"].astype(str), "ts": epoch_ns(events["timestamp"]), "event": events["event"].astype(str)}
     for name in ("channel", "session_id", "device"):
         cols[name] = events[name].astype(object).where(events[name].notna(), None) if name in events else None
     cols["value"] = events["value"].astype(float) if "value" in events else np.nan
@@ -106,7 +104,7 @@ def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
         WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE event = $conv GROUP BY user_id),
         e AS (SELECT ev.*, conv.conv_ts, (channel IS NOT NULL AND (conv_ts IS NULL OR ts < conv_ts)) AS touch
               FROM ev LEFT JOIN conv USING (user_id))
-        SELECT user_id, min(ts) AS first_ts, max(ts) AS last_ts, any_value(conv_ts) AS conv_ts,
+        SELECT user_id, min(ts) AS first_ts, max(ts) AS last_ts, any_value(e.conv_ts) AS conv_ts,
                count(*) FILTER (WHERE touch) AS touches, {sessions} AS sessions,
                coalesce(sum(value) FILTER (WHERE event = $conv), 0) AS value,
                arg_min(device, ts) FILTER (WHERE device IS NOT NULL) AS device
@@ -117,11 +115,8 @@ def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
         SELECT ev.user_id, channel, count(*) AS n FROM ev LEFT JOIN conv USING (user_id)
         WHERE channel IS NOT NULL AND (conv_ts IS NULL OR ts < conv_ts) GROUP BY ALL
     """
-    with duckdb.connect() as con, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        con.register("ev", ev)
-        agg = con.execute(per_user, {"conv": conversion_event}).df()
-        mix = con.execute(mix_sql, {"conv": conversion_event}).df()
+    agg = run_sql(per_user, ev, {"conv": conversion_event})
+    mix = run_sql(mix_sql, ev, {"conv": conversion_event})
     out = agg.set_index("user_id")
     out.index.name = "user_id"
     day = pd.Timedelta(days=1)
