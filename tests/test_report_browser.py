@@ -1,0 +1,64 @@
+"""The published report opened in a real browser (headless Chromium), as a reader would.
+
+Needs Debian's ``chromium`` (installed by ``.ci/run``) and the ``playwright``
+Python package, which drives that browser (no browser download). Skips with a
+reason when either is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from journeylab import reports
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser-reports")
+    run = reports.run_report("monthly_report", month="2026-10", params={"n_users": 2000, "seed": 5}, out_dir=out)
+    return run.html
+
+
+def test_report_renders_offline_without_errors(report_html):
+    if CHROMIUM is None:
+        pytest.skip("headless Chromium not found: install Debian's 'chromium' package (.ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package drives Chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        problems: list[str] = []
+        requests: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(report_html.as_uri(), wait_until="load")
+        images = page.evaluate(
+            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
+        headings = page.evaluate("Array.from(document.querySelectorAll('h1,h2')).map(h => h.textContent)")
+        page.screenshot(path=str(ARTIFACTS / "monthly_report_top.png"))
+        browser.close()
+    assert problems == []
+    assert requests == [], "the report must not fetch anything from the network"
+    figures = [img for img in images if img[1] > 50]
+    assert len(figures) >= 3
+    assert all(complete and w > 0 and h > 0 for complete, w, h in images), images
+    assert any("Executive summary" in h for h in headings), headings
+    assert (ARTIFACTS / "monthly_report_top.png").stat().st_size > 10_000
