@@ -10,6 +10,7 @@ uses a small hand-written first-order Markov removal-effect calculation
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -517,3 +518,27 @@ def test_parquet_round_trip_keeps_types(tmp_path):
     assert str(events["timestamp"].dtype) == UTC_NS
     assert_frame_equal(events, s.events, check_dtype=False)
     assert main(["--out", str(tmp_path), "--n-users", "0"]) == 2
+
+
+# -- reference snapshot -----------------------------------------------------------------------
+def test_default_sample_matches_the_reference_snapshot(sample):
+    ref = json.loads((Path(__file__).parent / "results" / "datasets_reference.json").read_text())
+    truth = sample.truth
+    assert truth["channel_rank"] == ref["channel_rank"]
+    assert truth["satisfaction"] == ref["satisfaction"]
+    assert truth["mobile_form"]["completion_rate"] == ref["mobile_form"]
+    assert {k: truth["clv"][k] for k in ref["clv"]} == ref["clv"]
+    # counts within 1 % (floating-point noise across machines may flip a rare draw)
+    assert len(sample.events) == pytest.approx(ref["n_events"], rel=0.01)
+    counts = sample.events["event"].value_counts()
+    for event, n in ref["event_counts"].items():
+        assert counts[event] == pytest.approx(n, rel=0.01, abs=5), event
+    for channel, n in ref["channel_incremental_conversions"].items():
+        assert truth["channel_incremental_conversions"][channel] == pytest.approx(
+            n, rel=0.02, abs=3
+        )
+    assert len(sample.assignments) == pytest.approx(ref["n_assignments"], rel=0.01)
+    assert len(sample.feedback) == pytest.approx(ref["n_feedback"], rel=0.01)
+    assert len(sample.transactions) == pytest.approx(ref["n_transactions"], rel=0.01)
+    for key in ("baseline", "abs_lift"):
+        assert truth["experiment"][key] == pytest.approx(ref["experiment"][key], abs=0.002)
