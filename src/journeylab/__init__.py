@@ -33,7 +33,12 @@ _LAZY_ATTRIBUTES = {
     "load_transactions": "journeylab.io",
     "LoadedTable": "journeylab.io",
     "QualityReport": "journeylab.io",
+    "sort_events": "journeylab.io",
+    "events_relation": "journeylab.io",
+    "pseudonymize": "journeylab.privacy",
+    "safe_csv": "journeylab.privacy",
     "make_sample": "journeylab.datasets",
+    "open_workspace": "journeylab.workspace",
 }
 
 _SUBMODULES = {
@@ -56,6 +61,7 @@ _SUBMODULES = {
     "viz",
     "voice",
     "widgets",
+    "workspace",
 }
 
 __all__ = [

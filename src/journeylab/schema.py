@@ -72,7 +72,8 @@ class SchemaError(JourneylabError, ValueError):
     missing_columns : tuple of str
         Required columns that are absent.
     rows : list
-        Positions (0-based, in source order) of the first offending rows.
+        The first offending rows, as 1-based source numbers (file line numbers
+        for CSV, row numbers for other sources).
     hint : str or None
         What to do about it.
     """
