@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,9 @@ from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from journeylab.journey_map import JourneyMapResult, journey_map, resolve_period
 from journeylab.schema import NotComputableError, ParameterError, SchemaError
+
+
+REFERENCE = json.loads((Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8"))
 
 
 def _log(rows):
@@ -71,13 +76,13 @@ def test_wilson_bounds_match_statsmodels_and_closed_form(hand_log):
     row = _row(journey_map(hand_log, month="2026-10"), "awareness")
     lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
     assert (row["conversion_ci_low"], row["conversion_ci_high"]) == pytest.approx((lo, hi), rel=1e-12)
-    # Wilson (1927) closed form; R binom::binom.confint(2, 3, methods="wilson") gives [0.2076, 0.9385].
+    # Wilson (1927) closed form, = R prop.test(2, 3, correct=FALSE)$conf.int (tests/results).
     z, n, p = norm.ppf(0.975), 3, 2 / 3
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
     assert row["conversion_ci_low"] == pytest.approx(centre - half, rel=1e-9)
     assert row["conversion_ci_high"] == pytest.approx(centre + half, rel=1e-9)
-    assert (round(row["conversion_ci_low"], 4), round(row["conversion_ci_high"], 4)) == (0.2077, 0.9385)
+    assert [row["conversion_ci_low"], row["conversion_ci_high"]] == pytest.approx(REFERENCE["wilson_2_of_3"]["value"], rel=1e-9)
 
 
 def test_kpis_exact(hand_log):
@@ -98,6 +103,7 @@ def test_previous_period_comparison_matches_proportions_ztest(hand_log):
     assert row["conversion_change"] == pytest.approx(2 / 3 - 1)
     _, p = proportions_ztest([2, 1], [3, 1])
     assert row["p_value"] == pytest.approx(p, rel=1e-9)
+    assert row["p_value"] == pytest.approx(REFERENCE["pooled_z_2_of_3_vs_1_of_1"]["value"]["p_value"], rel=1e-9)
     kpis = jm.kpis.set_index("kpi")
     assert kpis.loc["impressions", "previous"] == 1
     assert kpis.loc["impressions", "change"] == pytest.approx(2.0)

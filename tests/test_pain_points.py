@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from statsmodels.stats.proportion import confint_proportions_2indep
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from journeylab.pain_points import callback_speed, pain_points
 from journeylab.schema import NotComputableError, ParameterError
 
+REFERENCE = json.loads((Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8"))
 FORM = "booking_started → booking_completed"
 PHONE = "phone_call → booking_completed"
 
@@ -62,6 +67,11 @@ def test_value_at_stake_arithmetic(planted):
     lo, hi = confint_proportions_2indep(16, 20, 6, 20, method="newcombe", compare="diff")
     assert mobile["value_at_stake_ci_low"] == pytest.approx(20 * lo * 100)
     assert mobile["value_at_stake_ci_high"] == pytest.approx(20 * hi * 100)
+    # Newcombe (1998) method 10 from Wilson bounds, independently of statsmodels (tests/results)
+    (l1, u1), (l2, u2) = proportion_confint(16, 20, method="wilson"), proportion_confint(6, 20, method="wilson")
+    newcombe = (0.5 - math.hypot(0.8 - l1, u2 - 0.3), 0.5 + math.hypot(u1 - 0.8, 0.3 - l2))
+    assert newcombe == pytest.approx(REFERENCE["newcombe_16_of_20_vs_6_of_20"]["value"], rel=1e-9)
+    assert (mobile["gap_ci_low"], mobile["gap_ci_high"]) == pytest.approx(newcombe, rel=1e-9)
     assert _row(pp, FORM, "device", "desktop")["value_at_stake"] == 0
     slow = _row(pp, PHONE, "callback_speed", "slow (> 60 min)")
     assert slow["value_at_stake"] == pytest.approx(20 * (0.6 - 0.2) * 100)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,7 +86,8 @@ def test_silhouette_hand_computed():
     assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(expected, rel=1e-12)
     # singleton scores 0; point 1: a = 9.5, b = 1; points 10 and 11: a = 5 and 5.5, b = 10 and 11.
     assert silhouette(x, np.array([0, 1, 1, 1])) == pytest.approx((0 + (1 - 9.5) / 9.5 + 0.5 + 0.5) / 4, rel=1e-12)
-    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(0.8997493734, rel=1e-9)
+    reference = json.loads((Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8"))
+    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(reference["silhouette_0_1_10_11"]["value"], rel=1e-12)
 
 
 def _three_groups(seed: int = 1) -> tuple[pd.DataFrame, dict[str, str]]:
