@@ -158,18 +158,32 @@ def _hessian(grad: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, step: 
     return (h + h.T) / 2
 
 
+def _hessian_forward(
+    grad: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, g0: np.ndarray, step: float = 1e-6
+):
+    """Hessian by forward differences of the gradient (half the cost; for Newton steps only)."""
+    k = theta.size
+    h = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = step
+        h[:, j] = (grad(theta + e) - g0) / step
+    return (h + h.T) / 2
+
+
 def fit_log_params(
     loglik: Callable[[np.ndarray], tuple[float, np.ndarray]],
     starts: Sequence[np.ndarray],
     *,
     n_obs: float,
     penalizer: float = 0.0,
+    confirm: int = 2,
 ) -> MaximumLikelihoodFit:
     """Maximise ``loglik`` over log-parameters from several ``starts``; keep the best.
 
-    Starts are tried in order until two have converged to an interior optimum
-    (the best of them is kept), so well-behaved data cost two runs and hard
-    data get every start.
+    Starts are tried in order until ``confirm`` of them have converged to an
+    interior optimum (the best is kept), so well-behaved data cost one or two
+    runs and hard data get every start.
 
     The objective is the mean negative log-likelihood (per customer) plus
     ``penalizer * sum(exp(log_params)**2)`` (the lifetimes convention), so the
@@ -190,7 +204,7 @@ def fit_log_params(
     with np.errstate(all="ignore"):
         clean = 0
         for start in starts:
-            if clean >= 2:
+            if clean >= confirm:
                 break
             out = minimize(
                 objective,
@@ -212,19 +226,19 @@ def fit_log_params(
 
         # Newton polish: SLSQP stops on a relative tolerance; a few exact
         # Newton steps make the estimate reproducible to many digits.
-        for _ in range(20):
-            g = grad_only(theta)
-            hess = _hessian(grad_only, theta)
+        value, g = objective(theta)
+        for _ in range(10):
+            hess = _hessian_forward(grad_only, theta, g)
             try:
                 step = np.linalg.solve(hess, g)
             except np.linalg.LinAlgError:
                 break
             candidate = np.clip(theta - step, -LOG_BOUND, LOG_BOUND)
-            new_value = objective(candidate)[0]
+            new_value, new_g = objective(candidate)
             if not new_value <= value + 1e-15:
                 break
-            theta, value = candidate, new_value
-            if np.max(np.abs(step)) < 1e-10:
+            theta, value, g = candidate, new_value, new_g
+            if np.max(np.abs(step)) < 1e-9:
                 break
         at_bound = np.abs(theta) >= LOG_BOUND - 1e-3
         # observed information of the (unpenalised) total log-likelihood

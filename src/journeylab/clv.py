@@ -265,9 +265,15 @@ def _validate_histories(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
 
 
 def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    stacked = np.column_stack(columns)
-    unique, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return [unique[:, j] for j in range(unique.shape[1])], counts.astype(float), inverse.ravel()
+    """Distinct rows of the columns (sorted), how many times each occurs, and the map back."""
+    frame = pd.DataFrame({f"c{j}": np.asarray(c, dtype=float) for j, c in enumerate(columns)})
+    grouped = frame.groupby(list(frame.columns), sort=True)
+    inverse = grouped.ngroup().to_numpy()
+    counts = np.bincount(inverse).astype(float)
+    first = np.full(len(counts), -1)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]  # first row of each group
+    unique = frame.to_numpy()[first]
+    return [unique[:, j] for j in range(unique.shape[1])], counts, inverse
 
 
 def _param_table(names, fit: MaximumLikelihoodFit, z: float = 1.959963984540054) -> pd.DataFrame:
@@ -447,9 +453,9 @@ class BetaGeo(_FittedModel):
             raise DataError("The RFM summary is empty: there are no customers to fit.")
         _validate_histories(x, t_x, T)
         w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-        (ux, ut, uT), counts, _ = _unique_rows(x, t_x, T)
+        (ux, ut, uT), counts, inverse = _unique_rows(x, t_x, T)
         if weights is not None:
-            counts = np.bincount(_unique_rows(x, t_x, T)[2], weights=w)
+            counts = np.bincount(inverse, weights=w)
         n_customers = float(counts.sum())
         repeaters = float(counts[ux > 0].sum())
         if repeaters == 0:
@@ -484,6 +490,8 @@ class BetaGeo(_FittedModel):
             starts,
             n_obs=n_customers,
             penalizer=self.penalizer_coef,
+            # a second start confirms the optimum when that is cheap
+            confirm=2 if len(ux) <= 50_000 else 1,
         )
         # the likelihood of event times carries the time unit: undo the rescaling
         self._ll_shift = float(np.dot(counts, ux)) * np.log(self._scale)
@@ -653,6 +661,7 @@ class GammaGamma(_FittedModel):
             starts,
             n_obs=float(counts.sum()),
             penalizer=self.penalizer_coef,
+            confirm=2 if len(ux) <= 50_000 else 1,
         )
         # the density of the mean spend carries the money unit: undo the rescaling
         self._ll_shift = float(counts.sum()) * np.log(self._scale)

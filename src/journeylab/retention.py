@@ -555,7 +555,8 @@ def _plot_rates(table: pd.DataFrame, rate: str, title: str, ax=None):
     y = np.arange(len(table))
     values = table[rate].to_numpy()
     err = np.vstack([values - table["ci_low"].to_numpy(), table["ci_high"].to_numpy() - values])
-    ax.barh(y, values, xerr=err, color=PALETTE[0], ecolor="0.3", capsize=3)
+    colours = ["0.6" if label == "all" else PALETTE[0] for label in table.index]
+    ax.barh(y, values, xerr=err, color=colours, ecolor="0.3", capsize=3)
     labels = [f"{s}  (n={n:,})" for s, n in zip(table.index, table["customers"], strict=True)]
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
