@@ -139,6 +139,25 @@ def _sql_list(values: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------
 # opening an event source in DuckDB
 # ---------------------------------------------------------------------------
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """Open a fresh connection (cursor) to one private in-memory DuckDB database.
+
+    Opening a database costs far more than a cursor; temporary tables and
+    registered frames are private to each cursor, and closing it drops them.
+    """
+    global _DATABASE
+    if _DATABASE is None:
+        _DATABASE = duckdb.connect(":memory:")
+        # Every output is ordered explicitly, so DuckDB need not keep input order.
+        _DATABASE.execute("SET preserve_insertion_order = false")
+    con = _DATABASE.cursor()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 class _Events:
     """An event log opened in a private DuckDB connection as view ``src``.
 
@@ -156,10 +175,7 @@ class _Events:
         keep: Sequence[str] = (),
         what: str = "events",
     ) -> None:
-        self.con = duckdb.connect()
-        self.con.execute("SET TimeZone = 'UTC'")
-        # Every output is ordered explicitly, so DuckDB need not keep input order.
-        self.con.execute("SET preserve_insertion_order = false")
+        self.con = _connection()
         self.tag = uuid.uuid4().hex[:8]
         raw = f"jl_raw_{self.tag}"
         if isinstance(source, pd.DataFrame):
@@ -178,7 +194,7 @@ class _Events:
             isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, Path)) for s in source)
         ):
             paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
-            self.con.read_parquet(paths if len(paths) > 1 else paths[0]).create_view(raw)
+            self.con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({_sql_list(paths)})")
             self.source_name = ", ".join(paths)
         else:
             raise ParameterError(
@@ -222,7 +238,7 @@ class _Events:
             *[f'r."{c}" AS "{c}"' for c in extra],
         ]
         self.con.execute(
-            f"CREATE VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
+            f"CREATE TEMP VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
             f"LEFT JOIN jl_rank_{self.tag} k ON CAST(r.\"event\" AS VARCHAR) = k.event"
         )
         self.has_channel = "channel" in columns
@@ -727,8 +743,7 @@ def _journey_views(
                 f"{sorted(journey_options)} only apply when building journeys from events; "
                 "these journeys are already built (rebuild them with build_journeys(...))."
             )
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
+        con = _connection()
         holder = _Holder(con)
         con.register("jl_touches", source.touches)
         con.register("jl_journeys", source.journeys)
