@@ -23,10 +23,23 @@ def _log(rows):
 
 
 def test_transition_counts_exact():
-    log = _log([("u1", 0, "A", "m"), ("u1", 1, "A", "m"), ("u1", 2, "B", "m"), ("u1", 3, "C", "m"), ("u2", 0, "A", "d"), ("u2", 5, "C", "d")])
+    log = _log(
+        [
+            ("u1", 0, "A", "m"),
+            ("u1", 1, "A", "m"),
+            ("u1", 2, "B", "m"),
+            ("u1", 3, "C", "m"),
+            ("u2", 0, "A", "d"),
+            ("u2", 5, "C", "d"),
+        ]
+    )
     counts = transition_counts(log, log["event"]).set_index(["from", "to"])["count"].to_dict()
     assert counts == {(START, "A"): 2, ("A", "B"): 1, ("B", "C"): 1, ("A", "C"): 1, ("C", END): 2}
-    raw = transition_counts(log, log["event"], collapse_repeats=False).set_index(["from", "to"])["count"].to_dict()
+    raw = (
+        transition_counts(log, log["event"], collapse_repeats=False)
+        .set_index(["from", "to"])["count"]
+        .to_dict()
+    )
     assert raw[("A", "A")] == 1 and raw[(START, "A")] == 2
 
 
@@ -37,7 +50,13 @@ def test_ties_keep_input_order():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 50), st.sampled_from("ABCD")), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 50), st.sampled_from("ABCD")),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_transition_counts_conserve_users(rows):
     log = _log([(f"u{u}", h, e, "m") for u, h, e in rows])
     counts = transition_counts(log, log["event"])
@@ -50,7 +69,9 @@ def test_transition_counts_conserve_users(rows):
     pd.testing.assert_series_equal(into.sort_index(), out.sort_index(), check_names=False)
 
 
-def _planted(n: int = 300, mobile_rate: float = 0.3, desktop_rate: float = 0.7, seed: int = 5) -> pd.DataFrame:
+def _planted(
+    n: int = 300, mobile_rate: float = 0.3, desktop_rate: float = 0.7, seed: int = 5
+) -> pd.DataFrame:
     """Visit → form start (60 % on both devices) → completion (planted gap by device)."""
     rng = np.random.default_rng(seed)
     frames = []
@@ -58,8 +79,21 @@ def _planted(n: int = 300, mobile_rate: float = 0.3, desktop_rate: float = 0.7, 
         ids = np.array([f"{device}{i:04d}" for i in range(n)])
         started = rng.random(n) < 0.6
         done = started & (rng.random(n) < rate)
-        for event, mask, hour in (("site_visit", np.ones(n, bool), 0), ("booking_started", started, 1), ("booking_completed", done, 2)):
-            frames.append(pd.DataFrame({"user_id": ids[mask], "timestamp": T0 + pd.Timedelta(hours=hour), "event": event, "device": device}))
+        for event, mask, hour in (
+            ("site_visit", np.ones(n, bool), 0),
+            ("booking_started", started, 1),
+            ("booking_completed", done, 2),
+        ):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user_id": ids[mask],
+                        "timestamp": T0 + pd.Timedelta(hours=hour),
+                        "event": event,
+                        "device": device,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -70,7 +104,9 @@ def test_planted_difference_found_and_bh_applied():
     # the edge test is the pooled two-proportion z-test, R prop.test(correct=FALSE)
     _, p = proportions_ztest([edge["count_a"], edge["count_b"]], [edge["n_a"], edge["n_b"]])
     assert edge["p_value"] == pytest.approx(p, rel=1e-9)
-    lo, hi = confint_proportions_2indep(edge["count_a"], edge["n_a"], edge["count_b"], edge["n_b"], method="newcombe")
+    lo, hi = confint_proportions_2indep(
+        edge["count_a"], edge["n_a"], edge["count_b"], edge["n_b"], method="newcombe"
+    )
     assert (edge["diff_ci_low"], edge["diff_ci_high"]) == pytest.approx((lo, hi))
     assert edge["significant"] and edge["diff"] < 0
     assert t.loc["booking_started → (end)", "significant"]
@@ -95,14 +131,23 @@ def test_reach_and_step_rows_exact():
     ])  # fmt: skip
     diff = compare_journeys(log, by="device", a="m", b="d", min_count=1)
     t = diff.to_frame().set_index(["kind", "item"])
-    assert t.loc[("reach", "purchase"), ["count_a", "n_a", "count_b", "n_b"]].tolist() == [1, 2, 1, 1]
-    assert t.loc[("step", "consideration → purchase"), ["count_a", "n_a", "count_b", "n_b"]].tolist() == [1, 2, 1, 1]
+    assert t.loc[("reach", "purchase"), ["count_a", "n_a", "count_b", "n_b"]].tolist() == [
+        1,
+        2,
+        1,
+        1,
+    ]
+    assert t.loc[
+        ("step", "consideration → purchase"), ["count_a", "n_a", "count_b", "n_b"]
+    ].tolist() == [1, 2, 1, 1]
     assert t.loc[("edge", "site_visit → (end)"), ["count_a", "n_a"]].tolist() == [1, 2]
     assert diff.users_a == 2 and diff.users_b == 1
 
 
 def test_identical_groups_have_no_significant_difference(tmp_path):
-    diff = compare_journeys(_planted(mobile_rate=0.5, desktop_rate=0.5, seed=11), by="device", a="mobile", b="desktop")
+    diff = compare_journeys(
+        _planted(mobile_rate=0.5, desktop_rate=0.5, seed=11), by="device", a="mobile", b="desktop"
+    )
     assert not diff.table["significant"].any()
     assert "No difference survives FDR control" in diff.summary()
     ax = diff.plot()
@@ -112,7 +157,9 @@ def test_identical_groups_have_no_significant_difference(tmp_path):
 def test_two_periods():
     log = pd.concat([_planted(n=200, seed=1).assign(timestamp=lambda f: f["timestamp"] - pd.Timedelta(days=30)),
                      _planted(n=200, mobile_rate=0.7, seed=2).assign(user_id=lambda f: "o" + f["user_id"])], ignore_index=True)  # fmt: skip
-    diff = compare_journeys(log, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="stage")
+    diff = compare_journeys(
+        log, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="stage"
+    )
     assert (diff.label_a, diff.label_b) == ("2026-09", "2026-10")
     assert diff.summary().startswith("period 2026-09 (400 users) vs 2026-10 (400 users)")
     edges = diff.table.loc[diff.table["kind"] == "edge", "item"]
@@ -121,7 +168,9 @@ def test_two_periods():
 
 def test_errors():
     log = _planted(n=20)
-    with pytest.raises(ParameterError, match=r"a == 'mobil' is not a value of 'device' \(did you mean 'mobile'\?\)"):
+    with pytest.raises(
+        ParameterError, match=r"a == 'mobil' is not a value of 'device' \(did you mean 'mobile'\?\)"
+    ):
         compare_journeys(log, by="device", a="mobil", b="desktop")
     with pytest.raises(NotComputableError, match="No events in the period 2027-01"):
         compare_journeys(log, month="2027-01")
@@ -152,6 +201,8 @@ def test_sample_mobile_form_gap_is_significant(sample_data):
     # the planted form drop-off: mobile users leave the booking form more often
     completes = "booking_started → booking_completed"
     abandons = "booking_started → (end)"
-    assert (completes in sig.index and sig.loc[completes, "diff"] < 0) or (abandons in sig.index and sig.loc[abandons, "diff"] > 0)
+    assert (completes in sig.index and sig.loc[completes, "diff"] < 0) or (
+        abandons in sig.index and sig.loc[abandons, "diff"] > 0
+    )
     rates = sample_data.truth["mobile_form"]["completion_rate"]
     assert rates["mobile"] < rates["desktop"]

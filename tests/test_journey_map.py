@@ -17,8 +17,9 @@ from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 from journeylab.journey_map import JourneyMapResult, journey_map, resolve_period
 from journeylab.schema import NotComputableError, ParameterError, SchemaError
 
-
-REFERENCE = json.loads((Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8"))
+REFERENCE = json.loads(
+    (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
+)
 
 
 def _log(rows):
@@ -75,14 +76,18 @@ def test_stage_users_and_conversion_exact(hand_log):
 def test_wilson_bounds_match_statsmodels_and_closed_form(hand_log):
     row = _row(journey_map(hand_log, month="2026-10"), "awareness")
     lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
-    assert (row["conversion_ci_low"], row["conversion_ci_high"]) == pytest.approx((lo, hi), rel=1e-12)
+    assert (row["conversion_ci_low"], row["conversion_ci_high"]) == pytest.approx(
+        (lo, hi), rel=1e-12
+    )
     # Wilson (1927) closed form, = R prop.test(2, 3, correct=FALSE)$conf.int (tests/results).
     z, n, p = norm.ppf(0.975), 3, 2 / 3
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
     assert row["conversion_ci_low"] == pytest.approx(centre - half, rel=1e-9)
     assert row["conversion_ci_high"] == pytest.approx(centre + half, rel=1e-9)
-    assert [row["conversion_ci_low"], row["conversion_ci_high"]] == pytest.approx(REFERENCE["wilson_2_of_3"]["value"], rel=1e-9)
+    assert [row["conversion_ci_low"], row["conversion_ci_high"]] == pytest.approx(
+        REFERENCE["wilson_2_of_3"]["value"], rel=1e-9
+    )
 
 
 def test_kpis_exact(hand_log):
@@ -103,7 +108,9 @@ def test_previous_period_comparison_matches_proportions_ztest(hand_log):
     assert row["conversion_change"] == pytest.approx(2 / 3 - 1)
     _, p = proportions_ztest([2, 1], [3, 1])
     assert row["p_value"] == pytest.approx(p, rel=1e-9)
-    assert row["p_value"] == pytest.approx(REFERENCE["pooled_z_2_of_3_vs_1_of_1"]["value"]["p_value"], rel=1e-9)
+    assert row["p_value"] == pytest.approx(
+        REFERENCE["pooled_z_2_of_3_vs_1_of_1"]["value"]["p_value"], rel=1e-9
+    )
     kpis = jm.kpis.set_index("kpi")
     assert kpis.loc["impressions", "previous"] == 1
     assert kpis.loc["impressions", "change"] == pytest.approx(2.0)
@@ -122,7 +129,9 @@ def test_segment_from_events_users_table_and_series(hand_log):
     assert _row(by_device, "awareness", "desktop")[["users", "reached_next"]].tolist() == [1, 0]
     assert set(by_device.to_frame()["segment"]) == {"mobile", "desktop"}
 
-    users = pd.DataFrame({"user_id": ["u1", "u2", "u3", "u4", "u5"], "persona": ["a", "b", "a", "b", "b"]})
+    users = pd.DataFrame(
+        {"user_id": ["u1", "u2", "u3", "u4", "u5"], "persona": ["a", "b", "a", "b", "b"]}
+    )
     by_persona = journey_map(hand_log, month="2026-10", segment="persona", users=users)
     assert _row(by_persona, "consideration", "b")[["users", "reached_next"]].tolist() == [3, 1]
 
@@ -140,7 +149,10 @@ def test_start_end_window_and_previous_of_equal_length(hand_log):
 
 
 def test_empty_period_is_a_clear_error(hand_log):
-    with pytest.raises(NotComputableError, match=r"No events in the period 2027-01; the data cover 2026-09-15 to 2026-10-10"):
+    with pytest.raises(
+        NotComputableError,
+        match=r"No events in the period 2027-01; the data cover 2026-09-15 to 2026-10-10",
+    ):
         journey_map(hand_log, month="2027-01")
 
 
@@ -149,7 +161,9 @@ def test_bad_arguments(hand_log):
         journey_map(hand_log, month="2026-10", start="2026-10-01")
     with pytest.raises(ParameterError, match=r"month == '2026-1', must be written 'YYYY-MM'"):
         resolve_period(month="2026-1")
-    with pytest.raises(SchemaError, match=r"segment 'devise' is not a column.*did you mean 'device'"):
+    with pytest.raises(
+        SchemaError, match=r"segment 'devise' is not a column.*did you mean 'device'"
+    ):
         journey_map(hand_log, month="2026-10", segment="devise")
     with pytest.raises(SchemaError, match="lacks required column"):
         journey_map(hand_log.drop(columns="event"), month="2026-10")
@@ -169,13 +183,27 @@ def test_summary_html_and_plots(hand_log, tmp_path):
     ax2.figure.savefig(tmp_path / "map.png")
 
 
-_EVENTS = ["ad_impression", "site_visit", "phone_call", "booking_started", "booking_completed", "repeat_booking", "review_posted", "unmapped"]
+_EVENTS = [
+    "ad_impression",
+    "site_visit",
+    "phone_call",
+    "booking_started",
+    "booking_completed",
+    "repeat_booking",
+    "review_posted",
+    "unmapped",
+]
 
 
 @settings(max_examples=15, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 8), st.integers(0, 60 * 24 * 60), st.sampled_from(_EVENTS), st.sampled_from(["m", "d"])),
+        st.tuples(
+            st.integers(0, 8),
+            st.integers(0, 60 * 24 * 60),
+            st.sampled_from(_EVENTS),
+            st.sampled_from(["m", "d"]),
+        ),
         min_size=1,
         max_size=60,
     )
@@ -185,7 +213,8 @@ def test_invariants_on_random_logs(rows):
     events = pd.DataFrame(
         {
             "user_id": "u" + frame["user"].astype(str),
-            "timestamp": pd.Timestamp("2026-09-01", tz="UTC") + pd.to_timedelta(frame["minute"], unit="min"),
+            "timestamp": pd.Timestamp("2026-09-01", tz="UTC")
+            + pd.to_timedelta(frame["minute"], unit="min"),
             "event": frame["event"],
             "value": 1.0,
             "device": frame["device"],
@@ -202,7 +231,10 @@ def test_invariants_on_random_logs(rows):
     assert ((conv >= 0) & (conv <= 1)).all()
     assert (t["users"] <= t["users_in_period"]).all()
     assert (t["reached_next"] <= t["users"]).all()
-    assert ((t["conversion_ci_low"].dropna() <= conv + 1e-12) & (conv <= t["conversion_ci_high"].dropna() + 1e-12)).all()
+    assert (
+        (t["conversion_ci_low"].dropna() <= conv + 1e-12)
+        & (conv <= t["conversion_ci_high"].dropna() + 1e-12)
+    ).all()
     per_segment = t.drop_duplicates("segment")["users_in_period"].sum()
     assert per_segment == events.loc[in_october, "user_id"].nunique()
     # users reaching the next stage afterwards are among the users of the next stage
@@ -219,12 +251,21 @@ def small(request):
 def test_sample_reconciles_with_raw_counts(small):
     events = small.events
     jm = journey_map(events, month="2026-10", segment="device")
-    october = events.loc[(events["timestamp"] >= "2026-10-01") & (events["timestamp"] < "2026-11-01")]
+    october = events.loc[
+        (events["timestamp"] >= "2026-10-01") & (events["timestamp"] < "2026-11-01")
+    ]
     t = jm.to_frame()
     assert t.drop_duplicates("segment")["users_in_period"].sum() == october["user_id"].nunique()
     kpis = jm.kpis.groupby("kpi")["value"].sum()
     assert kpis["sessions"] == (october["event"] == "site_visit").sum()
-    assert kpis["revenue"] == pytest.approx(october.loc[october["event"] == "booking_completed", "value"].sum())
-    visitors = october.loc[october["event"].isin(["site_visit", "service_page_view", "quote_request", "phone_call", "callback"]), "user_id"].nunique()
+    assert kpis["revenue"] == pytest.approx(
+        october.loc[october["event"] == "booking_completed", "value"].sum()
+    )
+    visitors = october.loc[
+        october["event"].isin(
+            ["site_visit", "service_page_view", "quote_request", "phone_call", "callback"]
+        ),
+        "user_id",
+    ].nunique()
     assert t.loc[t["stage"] == "consideration", "users"].sum() == visitors
     assert np.isfinite(t.loc[t["stage"] == "awareness", "conversion"]).all()

@@ -16,25 +16,53 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from journeylab.pain_points import callback_speed, pain_points
 from journeylab.schema import NotComputableError, ParameterError
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8"))
+REFERENCE = json.loads(
+    (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
+)
 FORM = "booking_started → booking_completed"
 PHONE = "phone_call → booking_completed"
 
 
-def _form_log(counts: dict[str, tuple[int, int]], start: str = "2026-10-02", value: float = 100.0) -> pd.DataFrame:
+def _form_log(
+    counts: dict[str, tuple[int, int]], start: str = "2026-10-02", value: float = 100.0
+) -> pd.DataFrame:
     """Users who start the booking form, per device: (started, completed)."""
-    devices = np.concatenate([[d] * n for d, (n, _) in counts.items()]) if counts else np.array([], dtype=object)
-    done = np.concatenate([np.arange(n) < k for _, (n, k) in counts.items()]) if counts else np.array([], dtype=bool)
+    devices = (
+        np.concatenate([[d] * n for d, (n, _) in counts.items()])
+        if counts
+        else np.array([], dtype=object)
+    )
+    done = (
+        np.concatenate([np.arange(n) < k for _, (n, k) in counts.items()])
+        if counts
+        else np.array([], dtype=bool)
+    )
     ids = np.array([f"{start}-{i:04d}" for i in range(len(devices))])
     t0 = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.arange(len(devices)), unit="min")
-    started = pd.DataFrame({"user_id": ids, "timestamp": t0, "event": "booking_started", "value": np.nan, "device": devices})
+    started = pd.DataFrame(
+        {
+            "user_id": ids,
+            "timestamp": t0,
+            "event": "booking_started",
+            "value": np.nan,
+            "device": devices,
+        }
+    )
     completed = pd.DataFrame(
-        {"user_id": ids[done], "timestamp": t0[done] + pd.Timedelta(minutes=20), "event": "booking_completed", "value": value, "device": devices[done]}
+        {
+            "user_id": ids[done],
+            "timestamp": t0[done] + pd.Timedelta(minutes=20),
+            "event": "booking_completed",
+            "value": value,
+            "device": devices[done],
+        }
     )
     return pd.concat([started, completed], ignore_index=True)
 
 
-def _phone_log(fast: tuple[int, int], slow: tuple[int, int], start: str = "2026-10-03") -> pd.DataFrame:
+def _phone_log(
+    fast: tuple[int, int], slow: tuple[int, int], start: str = "2026-10-03"
+) -> pd.DataFrame:
     """Phone leads called back fast (30 min) or slow (120 min): (leads, bookings)."""
     minutes = np.r_[np.full(fast[0], 30.0), np.full(slow[0], 120.0)]
     booked = np.r_[np.arange(fast[0]) < fast[1], np.arange(slow[0]) < slow[1]]
@@ -42,19 +70,39 @@ def _phone_log(fast: tuple[int, int], slow: tuple[int, int], start: str = "2026-
     t0 = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.arange(len(ids)), unit="min")
     base = {"user_id": ids, "device": "desktop", "value": np.nan}
     calls = pd.DataFrame({**base, "timestamp": t0, "event": "phone_call", "channel": "phone"})
-    backs = pd.DataFrame({**base, "timestamp": t0 + pd.to_timedelta(minutes, unit="min"), "event": "callback", "channel": "phone", "response_minutes": minutes})
-    book = pd.DataFrame({**base, "timestamp": t0 + pd.Timedelta(days=1), "event": "booking_completed", "value": 100.0})[booked]
+    backs = pd.DataFrame(
+        {
+            **base,
+            "timestamp": t0 + pd.to_timedelta(minutes, unit="min"),
+            "event": "callback",
+            "channel": "phone",
+            "response_minutes": minutes,
+        }
+    )
+    book = pd.DataFrame(
+        {
+            **base,
+            "timestamp": t0 + pd.Timedelta(days=1),
+            "event": "booking_completed",
+            "value": 100.0,
+        }
+    )[booked]
     return pd.concat([calls, backs, book], ignore_index=True)
 
 
 @pytest.fixture
 def planted():
-    return pd.concat([_form_log({"mobile": (20, 6), "desktop": (20, 16)}), _phone_log((20, 12), (20, 4))], ignore_index=True)
+    return pd.concat(
+        [_form_log({"mobile": (20, 6), "desktop": (20, 16)}), _phone_log((20, 12), (20, 4))],
+        ignore_index=True,
+    )
 
 
 def _row(result, step, dimension, segment):
     t = result.to_frame()
-    return t.loc[(t["step"] == step) & (t["dimension"] == dimension) & (t["segment"] == segment)].iloc[0]
+    return t.loc[
+        (t["step"] == step) & (t["dimension"] == dimension) & (t["segment"] == segment)
+    ].iloc[0]
 
 
 def test_value_at_stake_arithmetic(planted):
@@ -68,7 +116,10 @@ def test_value_at_stake_arithmetic(planted):
     assert mobile["value_at_stake_ci_low"] == pytest.approx(20 * lo * 100)
     assert mobile["value_at_stake_ci_high"] == pytest.approx(20 * hi * 100)
     # Newcombe (1998) method 10 from Wilson bounds, independently of statsmodels (tests/results)
-    (l1, u1), (l2, u2) = proportion_confint(16, 20, method="wilson"), proportion_confint(6, 20, method="wilson")
+    (l1, u1), (l2, u2) = (
+        proportion_confint(16, 20, method="wilson"),
+        proportion_confint(6, 20, method="wilson"),
+    )
     newcombe = (0.5 - math.hypot(0.8 - l1, u2 - 0.3), 0.5 + math.hypot(u1 - 0.8, 0.3 - l2))
     assert newcombe == pytest.approx(REFERENCE["newcombe_16_of_20_vs_6_of_20"]["value"], rel=1e-9)
     assert (mobile["gap_ci_low"], mobile["gap_ci_high"]) == pytest.approx(newcombe, rel=1e-9)
@@ -82,7 +133,9 @@ def test_value_at_stake_arithmetic(planted):
 
 
 def test_explicit_value_per_conversion_and_min_users(planted):
-    pp = pain_points(planted, month="2026-10", segments=("device",), value_per_conversion=50, min_users=5)
+    pp = pain_points(
+        planted, month="2026-10", segments=("device",), value_per_conversion=50, min_users=5
+    )
     assert _row(pp, FORM, "device", "mobile")["value_at_stake"] == pytest.approx(500.0)
     tiny = pain_points(planted, month="2026-10", segments=("device",), min_users=21)
     assert not tiny.to_frame().loc[tiny.to_frame()["step"] == FORM, "sized"].any()
@@ -91,7 +144,9 @@ def test_explicit_value_per_conversion_and_min_users(planted):
 def test_findings_read_well(planted):
     pp = pain_points(planted, month="2026-10", segments=("device", "callback_speed"), min_users=5)
     first = pp.findings(1)[0]
-    assert first.startswith("Mobile users drop out at the booking form 3.5× as often as desktop users (70.0% vs 20.0%; 20 reached the step)")
+    assert first.startswith(
+        "Mobile users drop out at the booking form 3.5× as often as desktop users (70.0% vs 20.0%; 20 reached the step)"
+    )
     assert "closing the gap is worth $1,000 a month [" in first
     assert any("Phone leads called back slowly (> 60 min)" in f for f in pp.findings(3))
     assert "Pain points, 2026-10" in pp.summary()
@@ -100,19 +155,39 @@ def test_findings_read_well(planted):
 
 def test_callback_speed_labels():
     log = _phone_log((2, 1), (3, 0))
-    log = pd.concat([log, pd.DataFrame({"user_id": ["q"], "timestamp": [pd.Timestamp("2026-10-05", tz="UTC")], "event": ["phone_call"]})])
+    log = pd.concat(
+        [
+            log,
+            pd.DataFrame(
+                {
+                    "user_id": ["q"],
+                    "timestamp": [pd.Timestamp("2026-10-05", tz="UTC")],
+                    "event": ["phone_call"],
+                }
+            ),
+        ]
+    )
     speed = callback_speed(log, fast_minutes=60)
-    assert speed.value_counts().to_dict() == {"slow (> 60 min)": 3, "fast (≤ 60 min)": 2, "no call-back": 1}
+    assert speed.value_counts().to_dict() == {
+        "slow (> 60 min)": 3,
+        "fast (≤ 60 min)": 2,
+        "no call-back": 1,
+    }
     with pytest.raises(NotComputableError, match="response_minutes"):
         callback_speed(log.drop(columns="response_minutes"))
 
 
 def test_previous_period_benchmark():
     log = pd.concat(
-        [_form_log({"mobile": (20, 15)}, start="2026-09-05"), _form_log({"mobile": (20, 5)}, start="2026-10-05")],
+        [
+            _form_log({"mobile": (20, 15)}, start="2026-09-05"),
+            _form_log({"mobile": (20, 5)}, start="2026-10-05"),
+        ],
         ignore_index=True,
     )
-    pp = pain_points(log, month="2026-10", segments=("device",), benchmark="previous_period", min_users=5)
+    pp = pain_points(
+        log, month="2026-10", segments=("device",), benchmark="previous_period", min_users=5
+    )
     row = _row(pp, FORM, "device", "mobile")
     assert row["benchmark"] == "2026-09"
     assert row["value_at_stake"] == pytest.approx(20 * (0.75 - 0.25) * 100)
@@ -124,8 +199,20 @@ def test_touchpoint_is_last_channel_before_the_step():
     log = pd.DataFrame(
         {
             "user_id": ["a", "a", "a", "b", "b"],
-            "timestamp": [t, t + pd.Timedelta(hours=1), t + pd.Timedelta(hours=2), t, t + pd.Timedelta(hours=1)],
-            "event": ["site_visit", "booking_started", "booking_completed", "site_visit", "booking_started"],
+            "timestamp": [
+                t,
+                t + pd.Timedelta(hours=1),
+                t + pd.Timedelta(hours=2),
+                t,
+                t + pd.Timedelta(hours=1),
+            ],
+            "event": [
+                "site_visit",
+                "booking_started",
+                "booking_completed",
+                "site_visit",
+                "booking_started",
+            ],
             "channel": ["email", pd.NA, pd.NA, "social", pd.NA],
             "value": [np.nan, np.nan, 80.0, np.nan, np.nan],
         }
@@ -171,21 +258,30 @@ def test_value_at_stake_is_the_gap_to_the_best_segment(counts):
         row = rows.loc[device]
         assert row["value_at_stake"] >= 0
         assert row["value_at_stake"] == pytest.approx(n * (best - k / n) * 10, abs=1e-9)
-        assert row["value_at_stake_ci_low"] <= row["value_at_stake"] + 1e-9 <= row["value_at_stake_ci_high"] + 2e-9
+        assert (
+            row["value_at_stake_ci_low"]
+            <= row["value_at_stake"] + 1e-9
+            <= row["value_at_stake_ci_high"] + 2e-9
+        )
 
 
 def _planted_log(n_users: int = 3000, seed: int = 3) -> pd.DataFrame:
     """Visits, booking forms (mobile completes 30 %, desktop 70 %) and phone leads (fast 55 %, slow 20 %)."""
     rng = np.random.default_rng(seed)
     device = rng.choice(["mobile", "desktop", "tablet"], n_users, p=[0.5, 0.4, 0.1])
-    t0 = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 25, n_users), unit="D")
+    t0 = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(
+        rng.uniform(0, 25, n_users), unit="D"
+    )
     ids = np.array([f"u{i:05d}" for i in range(n_users)])
     phone = rng.random(n_users) < 0.3
     fast = rng.random(n_users) < 0.5
     minutes = np.where(fast, 20.0, 240.0)
     phone_booked = phone & (rng.random(n_users) < np.where(fast, 0.55, 0.20))
     started = ~phone & (rng.random(n_users) < 0.5)
-    form_booked = started & (rng.random(n_users) < pd.Series(device).map({"mobile": 0.3, "desktop": 0.7, "tablet": 0.6}).to_numpy())
+    form_booked = started & (
+        rng.random(n_users)
+        < pd.Series(device).map({"mobile": 0.3, "desktop": 0.7, "tablet": 0.6}).to_numpy()
+    )
     h = pd.Timedelta(hours=1)
     channel = rng.choice(["paid_search", "organic_search", "social"], n_users)
     parts = [
@@ -199,8 +295,15 @@ def _planted_log(n_users: int = 3000, seed: int = 3) -> pd.DataFrame:
     for event, mask, ts, chan, resp in parts:
         frames.append(
             pd.DataFrame(
-                {"user_id": ids, "timestamp": ts, "event": event, "channel": chan, "device": device,
-                 "value": 250.0 if event == "booking_completed" else np.nan, "response_minutes": resp}
+                {
+                    "user_id": ids,
+                    "timestamp": ts,
+                    "event": event,
+                    "channel": chan,
+                    "device": device,
+                    "value": 250.0 if event == "booking_completed" else np.nan,
+                    "response_minutes": resp,
+                }
             )[mask]  # fmt: skip
         )
     return pd.concat(frames, ignore_index=True)
@@ -229,7 +332,9 @@ def test_sample_planted_effects_on_top(sample_data):
     keys = set(zip(top["dimension"], top["segment"], strict=True))
     assert ("device", "mobile") in keys
     assert any(d == "callback_speed" and s.startswith("slow") for d, s in keys)
-    phone = pp.to_frame().query("step == @PHONE and dimension == 'callback_speed'").set_index("segment")
+    phone = (
+        pp.to_frame().query("step == @PHONE and dimension == 'callback_speed'").set_index("segment")
+    )
     speed = truth["phone_response"]["booking_rate"]
     assert speed["slow"] < speed["fast"]
     assert phone.loc["slow (> 60 min)", "conversion"] < phone.loc["fast (≤ 60 min)", "conversion"]

@@ -59,13 +59,21 @@ def test_segment_users_first_matching_rule(hand_log):
     users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "region": ["n", "s", "s"]})
     seg = segment_users(
         hand_log,
-        {"phone leads": "share_phone > 0", "bookers": lambda f: f["converted"] == 1, "south": "region == 's'"},
+        {
+            "phone leads": "share_phone > 0",
+            "bookers": lambda f: f["converted"] == 1,
+            "south": "region == 's'",
+        },
         users=users,
     )
     assert seg.assignments.to_dict() == {"u1": "phone leads", "u2": "south", "u3": "bookers"}
     table = seg.to_frame().set_index("segment")
     assert table.loc["phone leads", "users"] == 1 and table.loc["bookers", "conversion"] == 1.0
-    assert list(table.index) == ["phone leads", "bookers", "south"]  # rule order; empty 'other' absent
+    assert list(table.index) == [
+        "phone leads",
+        "bookers",
+        "south",
+    ]  # rule order; empty 'other' absent
     assert "3 users in 3 segments" in seg.summary()
     # the assignments plug straight into the journey map
     jm = journey_map(hand_log, month="2026-10", segment=seg.assignments, compare=None)
@@ -73,7 +81,10 @@ def test_segment_users_first_matching_rule(hand_log):
 
 
 def test_segment_rule_errors(hand_log):
-    with pytest.raises(ParameterError, match=r"Rule 'x' \('devise == 1'\) cannot be evaluated.*did you mean 'device'"):
+    with pytest.raises(
+        ParameterError,
+        match=r"Rule 'x' \('devise == 1'\) cannot be evaluated.*did you mean 'device'",
+    ):
         segment_users(hand_log, {"x": "devise == 1"})
     with pytest.raises(ParameterError, match="rules is empty"):
         segment_users(hand_log, {})
@@ -85,16 +96,28 @@ def test_silhouette_hand_computed():
     expected = (2 * (1 - 1 / 10.5) + 2 * (1 - 1 / 9.5)) / 4
     assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(expected, rel=1e-12)
     # singleton scores 0; point 1: a = 9.5, b = 1; points 10 and 11: a = 5 and 5.5, b = 10 and 11.
-    assert silhouette(x, np.array([0, 1, 1, 1])) == pytest.approx((0 + (1 - 9.5) / 9.5 + 0.5 + 0.5) / 4, rel=1e-12)
-    reference = json.loads((Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8"))
-    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(reference["silhouette_0_1_10_11"]["value"], rel=1e-12)
+    assert silhouette(x, np.array([0, 1, 1, 1])) == pytest.approx(
+        (0 + (1 - 9.5) / 9.5 + 0.5 + 0.5) / 4, rel=1e-12
+    )
+    reference = json.loads(
+        (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    assert silhouette(x, np.array([0, 0, 1, 1])) == pytest.approx(
+        reference["silhouette_0_1_10_11"]["value"], rel=1e-12
+    )
 
 
 def _three_groups(seed: int = 1) -> tuple[pd.DataFrame, dict[str, str]]:
     """Phone-heavy bookers, display-heavy non-bookers, social non-bookers with few touches."""
     rng = np.random.default_rng(seed)
     frames, truth = [], {}
-    specs = [("phone", 60, "phone_call", 3, 1.0, "desktop"), ("display", 40, "ad_impression", 20, 0.0, "mobile"), ("social", 30, "site_visit", 2, 0.0, "mobile")]
+    specs = [
+        ("phone", 60, "phone_call", 3, 1.0, "desktop"),
+        ("display", 40, "ad_impression", 20, 0.0, "mobile"),
+        ("social", 30, "site_visit", 2, 0.0, "mobile"),
+    ]
     for group, n, event, touches, p_book, device in specs:
         ids = [f"{group}{i:03d}" for i in range(n)]
         truth.update(dict.fromkeys(ids, group))
@@ -111,12 +134,16 @@ def _three_groups(seed: int = 1) -> tuple[pd.DataFrame, dict[str, str]]:
 def test_personas_recover_planted_groups_and_describe_them():
     events, truth = _three_groups()
     personas = journey_personas(events, k=3, seed=0)
-    crosstab = pd.crosstab(personas.assignments, pd.Series(truth).reindex(personas.assignments.index))
+    crosstab = pd.crosstab(
+        personas.assignments, pd.Series(truth).reindex(personas.assignments.index)
+    )
     assert (crosstab.gt(0).sum(axis=1) == 1).all()  # every persona is one planted group
     profiles = personas.to_frame().set_index("persona")
     assert profiles["share"].sum() == pytest.approx(1.0)
     assert profiles["users"].tolist() == [60, 40, 30]  # ordered by size
-    assert profiles.index[0] == "Phone-first planners" or profiles.index[0].startswith("Phone-first")
+    assert profiles.index[0] == "Phone-first planners" or profiles.index[0].startswith(
+        "Phone-first"
+    )
     assert profiles.index[1] == "Display-first browsers"
     assert profiles.loc["Display-first browsers", "touches"] == pytest.approx(20)
     assert profiles.loc["Display-first browsers", "conversion"] == 0
@@ -164,4 +191,6 @@ def test_personas_on_the_sample(small):
     assert len(profiles) == 4 and profiles["users"].sum() == small.events["user_id"].nunique()
     assert profiles["description"].str.contains("% of users").all()
     overall = personas.features["converted"].mean()
-    assert (profiles["users"] * profiles["conversion"]).sum() / profiles["users"].sum() == pytest.approx(overall)
+    assert (profiles["users"] * profiles["conversion"]).sum() / profiles[
+        "users"
+    ].sum() == pytest.approx(overall)

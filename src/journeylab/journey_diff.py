@@ -33,16 +33,22 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from journeylab.journey_map import (
-    stage_table,
     fmt_count,
     in_period,
     prepare_events,
     resolve_period,
+    stage_table,
     two_proportion,
     user_segment,
 )
 from journeylab.results import Result, fmt_ci, fmt_p, fmt_pct, fmt_pp
-from journeylab.schema import NotComputableError, ParameterError, check_in, check_range, did_you_mean
+from journeylab.schema import (
+    NotComputableError,
+    ParameterError,
+    check_in,
+    check_range,
+    did_you_mean,
+)
 from journeylab.stages import StageMap
 
 __all__ = ["compare_journeys", "transition_counts", "JourneyDiffResult"]
@@ -50,8 +56,10 @@ __all__ = ["compare_journeys", "transition_counts", "JourneyDiffResult"]
 START, END = "(start)", "(end)"
 
 
-def transition_counts(frame: pd.DataFrame, states: pd.Series, collapse_repeats: bool = True) -> pd.DataFrame:
-    """Counts of first-order transitions ``from → to`` over each user's time-ordered states.
+def transition_counts(
+    frame: pd.DataFrame, states: pd.Series, collapse_repeats: bool = True
+) -> pd.DataFrame:
+    """Count first-order transitions ``from → to`` over each user's time-ordered states.
 
     Rows with a missing state are dropped; each user's sequence starts at
     ``(start)`` and ends at ``(end)``. Ties in time keep the input order.
@@ -60,7 +68,11 @@ def transition_counts(frame: pd.DataFrame, states: pd.Series, collapse_repeats: 
     """
     keep = states.notna().to_numpy()
     seq = pd.DataFrame(
-        {"user_id": frame["user_id"].to_numpy()[keep], "ts": frame["timestamp"].to_numpy()[keep], "state": states.to_numpy()[keep].astype(str)}
+        {
+            "user_id": frame["user_id"].to_numpy()[keep],
+            "ts": frame["timestamp"].to_numpy()[keep],
+            "state": states.to_numpy()[keep].astype(str),
+        }
     )
     if seq.empty:
         return pd.DataFrame(columns=["from", "to", "count"])
@@ -83,8 +95,14 @@ def transition_counts(frame: pd.DataFrame, states: pd.Series, collapse_repeats: 
     return pairs.value_counts(["from", "to"], sort=False).rename("count").reset_index()
 
 
-def _edges(frame: pd.DataFrame, level: str, stage_map: StageMap, collapse_repeats: bool) -> pd.DataFrame:
-    states = stage_map.assign(frame).astype(object) if level == "stage" else frame["event"].astype(object)
+def _edges(
+    frame: pd.DataFrame, level: str, stage_map: StageMap, collapse_repeats: bool
+) -> pd.DataFrame:
+    states = (
+        stage_map.assign(frame).astype(object)
+        if level == "stage"
+        else frame["event"].astype(object)
+    )
     counts = transition_counts(frame, states, collapse_repeats)
     counts["out_of"] = counts.groupby("from")["count"].transform("sum")
     return counts
@@ -156,7 +174,9 @@ def compare_journeys(
         period = resolve_period(events["timestamp"], month=month, start=start, end=end)
         frame = in_period(events, period)
         if frame.empty:
-            raise NotComputableError(f"No events in the period {period.label}; choose a period with events.")
+            raise NotComputableError(
+                f"No events in the period {period.label}; choose a period with events."
+            )
         segment = user_segment(frame, by, users)
         values = set(segment.dropna().astype(str))
         for name, value in (("a", a), ("b", b)):
@@ -191,7 +211,10 @@ def compare_journeys(
                 "count_a": both["reached_next_a"], "n_a": both["users_a"],
                 "count_b": both["reached_next_b"], "n_b": both["users_b"],
             }))  # fmt: skip
-    e_a, e_b = _edges(frame_a, level, stage_map, collapse_repeats), _edges(frame_b, level, stage_map, collapse_repeats)
+    e_a, e_b = (
+        _edges(frame_a, level, stage_map, collapse_repeats),
+        _edges(frame_b, level, stage_map, collapse_repeats),
+    )
     edges = e_a.merge(e_b, on=["from", "to"], how="outer", suffixes=("_a", "_b"))
     out_a = e_a.drop_duplicates("from").set_index("from")["out_of"]
     out_b = e_b.drop_duplicates("from").set_index("from")["out_of"]
@@ -207,8 +230,12 @@ def compare_journeys(
     for col in ("count_a", "n_a", "count_b", "n_b"):
         table[col] = table[col].astype(int)
     with np.errstate(all="ignore"):
-        table["rate_a"] = np.where(table["n_a"] > 0, table["count_a"] / table["n_a"].where(table["n_a"] > 0), np.nan)
-        table["rate_b"] = np.where(table["n_b"] > 0, table["count_b"] / table["n_b"].where(table["n_b"] > 0), np.nan)
+        table["rate_a"] = np.where(
+            table["n_a"] > 0, table["count_a"] / table["n_a"].where(table["n_a"] > 0), np.nan
+        )
+        table["rate_b"] = np.where(
+            table["n_b"] > 0, table["count_b"] / table["n_b"].where(table["n_b"] > 0), np.nan
+        )
     test = two_proportion(table["count_a"], table["n_a"], table["count_b"], table["n_b"], alpha)
     for col in ("diff", "diff_ci_low", "diff_ci_high", "p_value"):
         table[col] = test[col].to_numpy()
@@ -218,7 +245,9 @@ def compare_journeys(
     table["p_adjusted"] = np.nan
     table["significant"] = False
     if table["tested"].any():
-        reject, adjusted, _, _ = multipletests(table.loc[table["tested"], "p_value"], alpha=alpha, method="fdr_bh")
+        reject, adjusted, _, _ = multipletests(
+            table.loc[table["tested"], "p_value"], alpha=alpha, method="fdr_bh"
+        )
         table.loc[table["tested"], "p_adjusted"] = adjusted
         table.loc[table["tested"], "significant"] = reject
     return JourneyDiffResult(
@@ -248,7 +277,9 @@ class JourneyDiffResult(Result):
 
     title = "Journey differences"
 
-    def __init__(self, *, table, label_a, label_b, what, context, users_a, users_b, level, alpha) -> None:
+    def __init__(
+        self, *, table, label_a, label_b, what, context, users_a, users_b, level, alpha
+    ) -> None:
         self.table = table
         self.label_a = label_a
         self.label_b = label_b
@@ -261,10 +292,12 @@ class JourneyDiffResult(Result):
 
     def to_frame(self) -> pd.DataFrame:
         """Every comparison with its test, significant ones first."""
-        return self.table.sort_values(["significant", "p_adjusted"], ascending=[False, True], kind="stable").reset_index(drop=True)
+        return self.table.sort_values(
+            ["significant", "p_adjusted"], ascending=[False, True], kind="stable"
+        ).reset_index(drop=True)
 
     def significant(self) -> pd.DataFrame:
-        """The differences that survive Benjamini–Hochberg control, largest first."""
+        """Return the differences that survive Benjamini–Hochberg control, largest first."""
         t = self.table.loc[self.table["significant"]]
         return t.reindex(t["diff"].abs().sort_values(ascending=False).index)
 
@@ -282,7 +315,7 @@ class JourneyDiffResult(Result):
         )
 
     def summary(self, n: int = 8) -> str:
-        """The differences that survive FDR control, in words (at most ``n``)."""
+        """Describe the differences that survive FDR control (at most ``n``)."""
         a, b = self._names
         where = f" ({self.context})" if self.context else ""
         tested = self.table["tested"]
@@ -295,15 +328,21 @@ class JourneyDiffResult(Result):
         sig = self.significant()
         if sig.empty:
             smallest = self.table["p_adjusted"].min()
-            return head + f"\nNo difference survives FDR control (smallest adjusted p {fmt_p(smallest)})."
-        lines = [head, f"{len(sig)} differences survive ({a} vs {b}; 95% intervals per comparison):"]
+            return (
+                head
+                + f"\nNo difference survives FDR control (smallest adjusted p {fmt_p(smallest)})."
+            )
+        lines = [
+            head,
+            f"{len(sig)} differences survive ({a} vs {b}; 95% intervals per comparison):",
+        ]
         lines += [f"- {self._line(row)}" for _, row in sig.head(n).iterrows()]
         if len(sig) > n:
             lines.append(f"... and {len(sig) - n} more (see to_frame()).")
         return "\n".join(lines)
 
     def display_frame(self) -> pd.DataFrame:
-        """The significant differences formatted for readers."""
+        """Return the significant differences formatted for readers."""
         s = self.significant()
         a, b = self._names
         return pd.DataFrame(
@@ -312,7 +351,12 @@ class JourneyDiffResult(Result):
                 "item": s["item"],
                 a: s["rate_a"].map(fmt_pct),
                 b: s["rate_b"].map(fmt_pct),
-                "difference": [f"{fmt_pp(d)} {fmt_ci(lo, hi, fmt_pp)}" for d, lo, hi in zip(s["diff"], s["diff_ci_low"], s["diff_ci_high"], strict=True)],
+                "difference": [
+                    f"{fmt_pp(d)} {fmt_ci(lo, hi, fmt_pp)}"
+                    for d, lo, hi in zip(
+                        s["diff"], s["diff_ci_low"], s["diff_ci_high"], strict=True
+                    )
+                ],
                 "adjusted p": s["p_adjusted"].map(fmt_p),
             }
         ).reset_index(drop=True)
@@ -326,7 +370,14 @@ class JourneyDiffResult(Result):
         a, b = self._names
         title = f"{a} − {b}: differences surviving FDR ({fmt_pct(self.alpha, 0)})"
         if s.empty:
-            ax.text(0.5, 0.5, "No difference survives FDR control", ha="center", va="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "No difference survives FDR control",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
             ax.set_title(title)
             ax.set_axis_off()
             return ax
@@ -336,7 +387,14 @@ class JourneyDiffResult(Result):
         ax.scatter(s["diff"] * 100, y, color=colours, zorder=3, s=30)
         ax.axvline(0, color="0.4", lw=1)
         for yi, hi, ra, rb in zip(y, s["diff_ci_high"], s["rate_a"], s["rate_b"], strict=True):
-            ax.text(hi * 100, yi, f"  {fmt_pct(ra)} vs {fmt_pct(rb)}", va="center", fontsize=8, color="0.3")
+            ax.text(
+                hi * 100,
+                yi,
+                f"  {fmt_pct(ra)} vs {fmt_pct(rb)}",
+                va="center",
+                fontsize=8,
+                color="0.3",
+            )
         labels = [f"{k}: {item}" for k, item in zip(s["kind"], s["item"], strict=True)]
         ax.set_yticks(y, labels, fontsize=9)
         ax.set_xlabel(f"difference {a} − {b} (percentage points, 95% interval; text: {a} vs {b})")

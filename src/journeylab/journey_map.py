@@ -70,7 +70,7 @@ class Period:
     is_month: bool = False
 
     def previous(self) -> Period:
-        """The period just before: the previous calendar month, or a window of equal length."""
+        """Return the period just before: the previous calendar month, or a window of equal length."""
         if self.is_month:
             month = self.start.tz_convert(None).to_period("M") - 1
             return _month_period(month)
@@ -87,7 +87,9 @@ def _utc(value: Any, name: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} == {value!r} is not a date; write it as 'YYYY-MM-DD'.") from exc
+        raise ParameterError(
+            f"{name} == {value!r} is not a date; write it as 'YYYY-MM-DD'."
+        ) from exc
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
@@ -142,7 +144,9 @@ def resolve_period(
         end = timestamps.max().floor("D") + pd.Timedelta(days=1)
     start, end = _utc(start, "start"), _utc(end, "end")
     if end <= start:
-        raise ParameterError(f"end == {end:%Y-%m-%d %H:%M}, must be after start ({start:%Y-%m-%d %H:%M}).")
+        raise ParameterError(
+            f"end == {end:%Y-%m-%d %H:%M}, must be after start ({start:%Y-%m-%d %H:%M})."
+        )
     return _window(start, end)
 
 
@@ -191,7 +195,9 @@ def user_segment(
         out.index = out.index.astype(str) if out.index.dtype == object else out.index
         return out.rename(segment.name or "segment")
     if not isinstance(segment, str):
-        raise ParameterError(f"segment must be a column name or a Series of user → segment, not {type(segment).__name__}.")
+        raise ParameterError(
+            f"segment must be a column name or a Series of user → segment, not {type(segment).__name__}."
+        )
     if users is not None and segment in users.columns:
         require_columns(users, ("user_id",), what="users")
         table = users.drop_duplicates("user_id").set_index("user_id")[segment]
@@ -211,7 +217,7 @@ def user_segment(
 
 
 def label_segments(frame: pd.DataFrame, segments: pd.Series | None) -> pd.Series:
-    """The segment label of each row of ``frame`` (``ALL_USERS`` without segments)."""
+    """Return the segment label of each row of ``frame`` (``ALL_USERS`` without segments)."""
     if segments is None:
         return pd.Series(ALL_USERS, index=frame.index, dtype=object)
     mapped = frame["user_id"].map(segments)
@@ -256,7 +262,11 @@ def run_sql(sql: str, ev: pd.DataFrame, params: dict | None = None) -> pd.DataFr
             ns = np.where(mask, np.iinfo(np.int64).min, data.astype("int64"))
             out[name] = pd.to_datetime(ns, utc=True)
         elif mask.any():
-            out[name] = np.where(mask, np.nan, data.astype(float)) if data.dtype.kind in "iuf" else np.where(mask, None, data)
+            out[name] = (
+                np.where(mask, np.nan, data.astype(float))
+                if data.dtype.kind in "iuf"
+                else np.where(mask, None, data)
+            )
         else:
             out[name] = data
     return pd.DataFrame(out)
@@ -269,7 +279,11 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     when the user did not reach the next stage afterwards).
     """
     ev = pd.DataFrame(
-        {"user_id": frame["user_id"].astype(str), "ts": epoch_ns(frame["timestamp"]), "stage_idx": stage_index(frame, stage_map)}
+        {
+            "user_id": frame["user_id"].astype(str),
+            "ts": epoch_ns(frame["timestamp"]),
+            "stage_idx": stage_index(frame, stage_map),
+        }
     )
     ev = ev.loc[ev["stage_idx"] >= 0]
     sql = """
@@ -320,7 +334,9 @@ def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
     return frame["event"].isin(members)
 
 
-def wilson(successes: np.ndarray, trials: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+def wilson(
+    successes: np.ndarray, trials: np.ndarray, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (statsmodels ``proportion_confint(method="wilson")``), NaN where no trials."""
     successes = np.asarray(successes, dtype=float)
     trials = np.asarray(trials, dtype=float)
@@ -344,14 +360,23 @@ def two_proportion(
     ca, na, cb, nb = (np.asarray(x, dtype=float) for x in (count_a, n_a, count_b, n_b))
     n_rows = ca.shape[0]
     out = pd.DataFrame(
-        {"diff": np.full(n_rows, np.nan), "diff_ci_low": np.nan, "diff_ci_high": np.nan, "p_value": np.nan}
+        {
+            "diff": np.full(n_rows, np.nan),
+            "diff_ci_low": np.nan,
+            "diff_ci_high": np.nan,
+            "p_value": np.nan,
+        }
     )
     ok = (na > 0) & (nb > 0)
     if ok.any():
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = confint_proportions_2indep(ca[ok], na[ok], cb[ok], nb[ok], method="newcombe", alpha=alpha)
-            test = test_proportions_2indep(ca[ok], na[ok], cb[ok], nb[ok], method="score", correction=False)
+            lo, hi = confint_proportions_2indep(
+                ca[ok], na[ok], cb[ok], nb[ok], method="newcombe", alpha=alpha
+            )
+            test = test_proportions_2indep(
+                ca[ok], na[ok], cb[ok], nb[ok], method="score", correction=False
+            )
         out.loc[ok, "diff"] = ca[ok] / na[ok] - cb[ok] / nb[ok]
         out.loc[ok, "diff_ci_low"] = np.atleast_1d(lo)
         out.loc[ok, "diff_ci_high"] = np.atleast_1d(hi)
@@ -383,7 +408,9 @@ def fmt_duration(hours: float | None) -> str:
 # ----------------------------------------------------------------------------
 # The journey map
 # ----------------------------------------------------------------------------
-def stage_table(frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | None) -> pd.DataFrame:
+def stage_table(
+    frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | None
+) -> pd.DataFrame:
     """One row per (segment, stage): users, reached next, conversion, Wilson CI, median time."""
     names = stage_map.names
     seg_of_row = label_segments(frame, segments)
@@ -397,16 +424,22 @@ def stage_table(frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | 
         reached_next=("made_step", "sum"),
         median_hours_in_stage=("hours", "median"),
     )
-    grid = pd.MultiIndex.from_product([totals.index, range(len(names))], names=["segment", "stage_idx"])
+    grid = pd.MultiIndex.from_product(
+        [totals.index, range(len(names))], names=["segment", "stage_idx"]
+    )
     table = agg.reindex(grid).reset_index()
     table[["users", "reached_next"]] = table[["users", "reached_next"]].fillna(0).astype(int)
     table["users_in_period"] = table["segment"].map(totals).astype(int)
-    table["stage"] = pd.Categorical([names[i] for i in table["stage_idx"]], categories=names, ordered=True)
+    table["stage"] = pd.Categorical(
+        [names[i] for i in table["stage_idx"]], categories=names, ordered=True
+    )
     last = table["stage_idx"] == len(names) - 1
     table["next_stage"] = [names[i + 1] if i + 1 < len(names) else None for i in table["stage_idx"]]
     table["reach"] = table["users"] / table["users_in_period"]
     with np.errstate(all="ignore"):
-        table["conversion"] = np.where(last | (table["users"] == 0), np.nan, table["reached_next"] / table["users"])
+        table["conversion"] = np.where(
+            last | (table["users"] == 0), np.nan, table["reached_next"] / table["users"]
+        )
     lo, hi = wilson(table["reached_next"].to_numpy(), np.where(last, 0, table["users"]))
     table["conversion_ci_low"], table["conversion_ci_high"] = lo, hi
     table.loc[last, "reached_next"] = 0
@@ -418,7 +451,9 @@ def stage_table(frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | 
     return table[cols].sort_values(["segment", "stage"], kind="stable").reset_index(drop=True)
 
 
-def _kpi_table(frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | None) -> pd.DataFrame:
+def _kpi_table(
+    frame: pd.DataFrame, stage_map: StageMap, segments: pd.Series | None
+) -> pd.DataFrame:
     """One row per (segment, KPI): the KPI's value in the period."""
     kpis = stage_map.kpis()
     seg = label_segments(frame, segments)
@@ -505,7 +540,9 @@ def journey_map(
             if len(events)
             else "the event log is empty"
         )
-        raise NotComputableError(f"No events in the period {period.label}; {span}. Choose a period with events.")
+        raise NotComputableError(
+            f"No events in the period {period.label}; {span}. Choose a period with events."
+        )
     segments = user_segment(frame, segment, users) if segment is not None else None
     stages = stage_table(frame, stage_map, segments)
     kpis = _kpi_table(frame, stage_map, segments)
@@ -513,7 +550,9 @@ def journey_map(
     if compare == "previous":
         previous = period.previous()
         before = in_period(events, previous)
-        prev_segments = user_segment(before, segment, users) if segment is not None and len(before) else None
+        prev_segments = (
+            user_segment(before, segment, users) if segment is not None and len(before) else None
+        )
         if len(before):
             prev_stages = stage_table(before, stage_map, prev_segments)
             prev_kpis = _kpi_table(before, stage_map, prev_segments)
@@ -527,7 +566,9 @@ def journey_map(
         kpis=kpis,
         period=period,
         previous=previous,
-        segment=None if segment is None else (segment if isinstance(segment, str) else (segment.name or "segment")),
+        segment=None
+        if segment is None
+        else (segment if isinstance(segment, str) else (segment.name or "segment")),
         stage_map=stage_map,
         alpha=alpha,
     )
@@ -535,19 +576,31 @@ def journey_map(
 
 def _compare_stages(stages: pd.DataFrame, prev: pd.DataFrame, alpha: float) -> pd.DataFrame:
     keep = prev[["segment", "stage", "users", "reached_next", "conversion"]].rename(
-        columns={"users": "users_previous", "reached_next": "reached_next_previous", "conversion": "conversion_previous"}
+        columns={
+            "users": "users_previous",
+            "reached_next": "reached_next_previous",
+            "conversion": "conversion_previous",
+        }
     )
     keep = keep.assign(stage=keep["stage"].astype(str))
-    out = stages.assign(stage=stages["stage"].astype(str)).merge(keep, on=["segment", "stage"], how="left")
-    out["stage"] = pd.Categorical(out["stage"], categories=stages["stage"].cat.categories, ordered=True)
+    out = stages.assign(stage=stages["stage"].astype(str)).merge(
+        keep, on=["segment", "stage"], how="left"
+    )
+    out["stage"] = pd.Categorical(
+        out["stage"], categories=stages["stage"].cat.categories, ordered=True
+    )
     out["users_previous"] = out["users_previous"].fillna(0).astype(int)
     out["reached_next_previous"] = out["reached_next_previous"].fillna(0).astype(int)
     out["users_change"] = np.where(
-        out["users_previous"] > 0, out["users"] / out["users_previous"].where(out["users_previous"] > 0) - 1, np.nan
+        out["users_previous"] > 0,
+        out["users"] / out["users_previous"].where(out["users_previous"] > 0) - 1,
+        np.nan,
     )
     trials_now = np.where(out["next_stage"].isna(), 0, out["users"])
     trials_before = np.where(out["next_stage"].isna(), 0, out["users_previous"])
-    test = two_proportion(out["reached_next"], trials_now, out["reached_next_previous"], trials_before, alpha)
+    test = two_proportion(
+        out["reached_next"], trials_now, out["reached_next_previous"], trials_before, alpha
+    )
     out["conversion_change"] = test["diff"].to_numpy()
     out["conversion_change_ci_low"] = test["diff_ci_low"].to_numpy()
     out["conversion_change_ci_high"] = test["diff_ci_high"].to_numpy()
@@ -597,14 +650,16 @@ class JourneyMapResult(Result):
         return self.stages.copy()
 
     def kpi_frame(self, wide: bool = False) -> pd.DataFrame:
-        """The KPIs: tidy, or ``wide=True`` for stage·KPI rows × segment columns."""
+        """Return the KPIs: tidy, or ``wide=True`` for stage·KPI rows × segment columns."""
         if not wide:
             return self.kpis.copy()
-        table = self.kpis.pivot_table(index=["stage", "label"], columns="segment", values="value", observed=True, sort=False)
+        table = self.kpis.pivot_table(
+            index=["stage", "label"], columns="segment", values="value", observed=True, sort=False
+        )
         return table.sort_index(level=0, sort_remaining=False)
 
     def display_frame(self) -> pd.DataFrame:
-        """The stage table formatted for readers."""
+        """Return the stage table formatted for readers."""
         s = self.stages
         out = pd.DataFrame(
             {
@@ -614,14 +669,20 @@ class JourneyMapResult(Result):
                 "reach": s["reach"].map(fmt_pct),
                 "to next stage": [
                     "–" if pd.isna(c) else f"{fmt_pct(c)} {fmt_ci(lo, hi, fmt_pct)}"
-                    for c, lo, hi in zip(s["conversion"], s["conversion_ci_low"], s["conversion_ci_high"], strict=True)
+                    for c, lo, hi in zip(
+                        s["conversion"],
+                        s["conversion_ci_low"],
+                        s["conversion_ci_high"],
+                        strict=True,
+                    )
                 ],
                 "median time in stage": s["median_hours_in_stage"].map(fmt_duration),
             }
         )
         if "conversion_change" in s:
             out["vs previous"] = [
-                "–" if pd.isna(d) else f"{fmt_pp(d)} (p {fmt_p(p)})" for d, p in zip(s["conversion_change"], s["p_value"], strict=True)
+                "–" if pd.isna(d) else f"{fmt_pp(d)} (p {fmt_p(p)})"
+                for d, p in zip(s["conversion_change"], s["p_value"], strict=True)
             ]
         if self.segment is None:
             out = out.drop(columns="segment")
@@ -630,7 +691,11 @@ class JourneyMapResult(Result):
     def summary(self) -> str:
         """Reach and conversion per stage in words, with the notable changes."""
         s = self.stages
-        lines = [f"Journey map, {self.period.label}" + (f", by {self.segment}" if self.segment else "") + "."]
+        lines = [
+            f"Journey map, {self.period.label}"
+            + (f", by {self.segment}" if self.segment else "")
+            + "."
+        ]
         for name, group in s.groupby("segment", sort=True, observed=True):
             prefix = "" if self.segment is None else f"{name}: "
             n = int(group["users_in_period"].iloc[0])
@@ -645,11 +710,15 @@ class JourneyMapResult(Result):
             lines.append(f"{prefix}{fmt_count(n)} users; " + "; ".join(parts) + ".")
         if "p_value" in s and self.previous is not None:
             if int(s["users_previous"].sum()) == 0:
-                lines.append(f"No events in the previous period ({self.previous.label}): no comparison.")
+                lines.append(
+                    f"No events in the previous period ({self.previous.label}): no comparison."
+                )
             else:
                 notable = s.loc[s["p_value"] < self.alpha].sort_values("p_value")
                 if notable.empty:
-                    lines.append(f"No stage conversion changed significantly against {self.previous.label} (α = {self.alpha}).")
+                    lines.append(
+                        f"No stage conversion changed significantly against {self.previous.label} (α = {self.alpha})."
+                    )
                 for row in notable.head(5).itertuples(index=False):
                     who = "" if self.segment is None else f"{row.segment}: "
                     lines.append(
@@ -673,7 +742,9 @@ class JourneyMapResult(Result):
             raise ParameterError(f"kind == {kind!r}, must be one of ['kpis', 'conversion'].")
         if kind == "conversion":
             s = self.stages.loc[self.stages["next_stage"].notna()]
-            values = s.pivot_table(index="stage", columns="segment", values="conversion", observed=True, sort=False)
+            values = s.pivot_table(
+                index="stage", columns="segment", values="conversion", observed=True, sort=False
+            )
             if self.segment is None and "conversion_previous" in s:
                 values = pd.DataFrame(
                     {f"previous ({self.previous.label})": s["conversion_previous"].to_numpy(),
@@ -691,19 +762,29 @@ class JourneyMapResult(Result):
             if self.segment is None and "previous" in self.kpis:
                 k = self.kpis
                 values = pd.DataFrame(
-                    {f"previous ({self.previous.label})": k["previous"].to_numpy(), self.period.label: k["value"].to_numpy()},
+                    {
+                        f"previous ({self.previous.label})": k["previous"].to_numpy(),
+                        self.period.label: k["value"].to_numpy(),
+                    },
                     index=[f"{s}: {lab}" for s, lab in zip(k["stage"], k["label"], strict=True)],
                 )
             row_max = values.abs().max(axis=1).replace(0, np.nan)
             colour = values.div(row_max, axis=0).fillna(0.0)
-            measure = {f"{a}: {b}": m for a, b, m in zip(self.kpis["stage"], self.kpis["label"], self.kpis["measure"], strict=True)}
+            measure = {
+                f"{a}: {b}": m
+                for a, b, m in zip(
+                    self.kpis["stage"], self.kpis["label"], self.kpis["measure"], strict=True
+                )
+            }
             is_count = [measure[name] in ("count", "users") for name in values.index]
             annot = pd.DataFrame(
                 [[fmt_count(v) if c else fmt_num(v) for v in row] for row, c in zip(values.to_numpy(), is_count, strict=True)],
                 index=values.index, columns=values.columns,
             )  # fmt: skip
             title = "Journey map: KPIs"
-        ax = new_axes(ax, figsize=(max(5.0, 1.6 * values.shape[1] + 3.5), 0.45 * values.shape[0] + 1.6))
+        ax = new_axes(
+            ax, figsize=(max(5.0, 1.6 * values.shape[1] + 3.5), 0.45 * values.shape[0] + 1.6)
+        )
         sns.heatmap(
             colour.astype(float), annot=annot.to_numpy(), fmt="", cmap=SEQUENTIAL, cbar=False,
             linewidths=0.5, linecolor="white", ax=ax, vmin=0, vmax=1, annot_kws={"fontsize": 9},

@@ -52,7 +52,7 @@ from journeylab.journey_map import (
     wilson,
 )
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
-from journeylab.schema import NotComputableError, ParameterError, check_in, check_range
+from journeylab.schema import NotComputableError, check_in, check_range
 from journeylab.stages import StageMap
 
 __all__ = ["pain_points", "PainPointsResult", "Step", "DEFAULT_STEPS", "callback_speed"]
@@ -88,14 +88,22 @@ class Step:
 
     @classmethod
     def between(cls, a: str, b: str, stage_map: StageMap) -> Step:
-        """A step between two stage names or two event names/patterns."""
+        """Build a step between two stage names or two event names/patterns."""
         if a in stage_map.names and b in stage_map.names:
-            return cls(f"{a} → {b}", "stage", stage_map[a].events, stage_map[b].events, f"between {a} and {b}")
-        return cls(f"{a} → {b}", "event", (a,), (b,), _STEP_WORDS.get((a, b), f"between {a} and {b}"))
+            return cls(
+                f"{a} → {b}",
+                "stage",
+                stage_map[a].events,
+                stage_map[b].events,
+                f"between {a} and {b}",
+            )
+        return cls(
+            f"{a} → {b}", "event", (a,), (b,), _STEP_WORDS.get((a, b), f"between {a} and {b}")
+        )
 
 
 def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
-    """Call-back speed of each phone lead: ``fast`` (first call-back ≤ ``fast_minutes``), ``slow`` or ``no call-back``.
+    """Label each phone lead's call-back speed: ``fast`` (first call-back ≤ ``fast_minutes``), ``slow`` or ``no call-back``.
 
     Uses ``response_minutes`` on ``callback`` events; users without a
     ``phone_call`` are left out.
@@ -109,10 +117,21 @@ def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
             "Call-back speed needs a 'response_minutes' column on the callback events; the events have none."
         )
     callers = pd.Index(events.loc[events["event"] == "phone_call", "user_id"].unique())
-    backs = events.loc[(events["event"] == "callback") & events["response_minutes"].notna(), ["user_id", "timestamp", "response_minutes"]]
-    first = backs.sort_values("timestamp", kind="stable").groupby("user_id", sort=False)["response_minutes"].first()
+    backs = events.loc[
+        (events["event"] == "callback") & events["response_minutes"].notna(),
+        ["user_id", "timestamp", "response_minutes"],
+    ]
+    first = (
+        backs.sort_values("timestamp", kind="stable")
+        .groupby("user_id", sort=False)["response_minutes"]
+        .first()
+    )
     label = pd.Series(
-        np.where(first <= fast_minutes, f"fast (≤ {fast_minutes:g} min)", f"slow (> {fast_minutes:g} min)"),
+        np.where(
+            first <= fast_minutes,
+            f"fast (≤ {fast_minutes:g} min)",
+            f"slow (> {fast_minutes:g} min)",
+        ),
         index=first.index,
     )
     out = label.reindex(callers).fillna("no call-back")
@@ -122,19 +141,40 @@ def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
 
 def _touchpoint(frame: pd.DataFrame, from_mask: pd.Series) -> pd.Series:
     """Channel of each user's first "from" event, else the last channel seen before it."""
-    firsts = frame.loc[from_mask, ["user_id", "timestamp"] + (["channel"] if "channel" in frame else [])]
+    firsts = frame.loc[
+        from_mask, ["user_id", "timestamp"] + (["channel"] if "channel" in frame else [])
+    ]
     firsts = firsts.sort_values("timestamp", kind="stable").drop_duplicates("user_id")
     if "channel" not in frame:
         return pd.Series("(no channel)", index=firsts["user_id"].to_numpy(), name=TOUCHPOINT)
     missing = firsts["channel"].isna()
     if missing.any():
-        seen = frame.loc[frame["channel"].notna(), ["user_id", "timestamp", "channel"]].sort_values("timestamp", kind="stable")
-        lookup = firsts.loc[missing, ["user_id", "timestamp"]].sort_values("timestamp", kind="stable")
-        back = pd.merge_asof(lookup, seen.rename(columns={"channel": "before"}), on="timestamp", by="user_id", direction="backward")
+        seen = frame.loc[frame["channel"].notna(), ["user_id", "timestamp", "channel"]].sort_values(
+            "timestamp", kind="stable"
+        )
+        lookup = firsts.loc[missing, ["user_id", "timestamp"]].sort_values(
+            "timestamp", kind="stable"
+        )
+        back = pd.merge_asof(
+            lookup,
+            seen.rename(columns={"channel": "before"}),
+            on="timestamp",
+            by="user_id",
+            direction="backward",
+        )
         firsts = firsts.merge(back[["user_id", "before"]], on="user_id", how="left")
-        firsts["channel"] = firsts["channel"].astype(object).where(firsts["channel"].notna(), firsts["before"])
-    label = firsts["channel"].astype(object).where(firsts["channel"].notna(), "(no channel)").astype(str)
-    return pd.Series(label.to_numpy(), index=firsts["user_id"].astype(str).to_numpy(), name=TOUCHPOINT)
+        firsts["channel"] = (
+            firsts["channel"].astype(object).where(firsts["channel"].notna(), firsts["before"])
+        )
+    label = (
+        firsts["channel"]
+        .astype(object)
+        .where(firsts["channel"].notna(), "(no channel)")
+        .astype(str)
+    )
+    return pd.Series(
+        label.to_numpy(), index=firsts["user_id"].astype(str).to_numpy(), name=TOUCHPOINT
+    )
 
 
 def _step_rates(
@@ -153,11 +193,20 @@ def _step_rates(
     for dim in dims:
         labels = _touchpoint(frame, from_mask) if dim == TOUCHPOINT else user_dims[dim]
         seg = progress["user_id"].map(labels)
-        counts = progress.loc[seg.notna()].groupby(seg.loc[seg.notna()].astype(str))["converted"].agg(["size", "sum"])
+        counts = (
+            progress.loc[seg.notna()]
+            .groupby(seg.loc[seg.notna()].astype(str))["converted"]
+            .agg(["size", "sum"])
+        )
         rows.append(
             pd.DataFrame(
-                {"step": step.name, "dimension": dim, "segment": counts.index.astype(str),
-                 "reached": counts["size"].to_numpy(), "converted": counts["sum"].to_numpy()}
+                {
+                    "step": step.name,
+                    "dimension": dim,
+                    "segment": counts.index.astype(str),
+                    "reached": counts["size"].to_numpy(),
+                    "converted": counts["sum"].to_numpy(),
+                }
             )  # fmt: skip
         )
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
@@ -250,11 +299,16 @@ def pain_points(
     period = resolve_period(events["timestamp"], month=month, start=start, end=end)
     frame = in_period(events, period)
     if frame.empty:
-        raise NotComputableError(f"No events in the period {period.label}: no pain points to rank. Choose a period with events.")
+        raise NotComputableError(
+            f"No events in the period {period.label}: no pain points to rank. Choose a period with events."
+        )
 
     present = set(pd.unique(events["event"].dropna()))
     if steps is None:
-        step_list = [Step.between(a, b, stage_map) for a, b in zip(stage_map.names, stage_map.names[1:], strict=False)]
+        step_list = [
+            Step.between(a, b, stage_map)
+            for a, b in zip(stage_map.names, stage_map.names[1:], strict=False)
+        ]
         # A key step counts when its first event occurs; a "to" event that never
         # happens is a 0 % step, not a reason to drop it.
         step_list += [
@@ -266,7 +320,11 @@ def pain_points(
         step_list = [Step.between(a, b, stage_map) for a, b in steps]
 
     if value_per_conversion is None:
-        conv_values = frame.loc[frame["event"] == conversion_event, "value"] if "value" in frame else pd.Series(dtype=float)
+        conv_values = (
+            frame.loc[frame["event"] == conversion_event, "value"]
+            if "value" in frame
+            else pd.Series(dtype=float)
+        )
         if conv_values.notna().sum() == 0 and "value" in events:
             conv_values = events.loc[events["event"] == conversion_event, "value"]
         if conv_values.notna().sum() == 0:
@@ -302,14 +360,20 @@ def pain_points(
 
     table = rates(frame)
     if table.empty:
-        raise NotComputableError(f"None of the steps occurs in {period.label}: no pain points to rank.")
+        raise NotComputableError(
+            f"None of the steps occurs in {period.label}: no pain points to rank."
+        )
     table["conversion"] = table["converted"] / table["reached"]
-    table["conversion_ci_low"], table["conversion_ci_high"] = wilson(table["converted"], table["reached"], alpha)
+    table["conversion_ci_low"], table["conversion_ci_high"] = wilson(
+        table["converted"], table["reached"], alpha
+    )
     eligible = table["reached"] >= min_users
 
     previous = None
     if benchmark == "best_segment":
-        ranked = table.loc[eligible].sort_values(["conversion", "reached"], ascending=[False, False], kind="stable")
+        ranked = table.loc[eligible].sort_values(
+            ["conversion", "reached"], ascending=[False, False], kind="stable"
+        )
         best = ranked.drop_duplicates(["step", "dimension"]).set_index(["step", "dimension"])
         key = pd.MultiIndex.from_frame(table[["step", "dimension"]])
         table["benchmark"] = best["segment"].reindex(key).to_numpy()
@@ -318,16 +382,28 @@ def pain_points(
     else:
         previous = period.previous()
         before = in_period(events, previous)
-        prev = rates(before) if len(before) else pd.DataFrame(columns=["step", "dimension", "segment", "reached", "converted"])
-        prev = prev.rename(columns={"reached": "benchmark_reached", "converted": "benchmark_converted"})
+        prev = (
+            rates(before)
+            if len(before)
+            else pd.DataFrame(columns=["step", "dimension", "segment", "reached", "converted"])
+        )
+        prev = prev.rename(
+            columns={"reached": "benchmark_reached", "converted": "benchmark_converted"}
+        )
         table = table.merge(prev, on=["step", "dimension", "segment"], how="left")
         table["benchmark"] = np.where(table["benchmark_reached"].notna(), previous.label, None)
         eligible = table["reached"] >= min_users
         if len(before) == 0:
-            notes.append(f"no events in the previous period ({previous.label}): nothing to compare with.")
+            notes.append(
+                f"no events in the previous period ({previous.label}): nothing to compare with."
+            )
     table["benchmark_conversion"] = table["benchmark_converted"] / table["benchmark_reached"]
     gap = two_proportion(
-        table["benchmark_converted"].fillna(0), table["benchmark_reached"].fillna(0), table["converted"], table["reached"], alpha
+        table["benchmark_converted"].fillna(0),
+        table["benchmark_reached"].fillna(0),
+        table["converted"],
+        table["reached"],
+        alpha,
     )
     # Segments below min_users, and benchmarks below it, are not sized.
     sized = eligible & (table["benchmark_reached"].fillna(0) >= min_users)
@@ -338,10 +414,16 @@ def pain_points(
 
     shares = {s.name: _downstream_share(frame, s, conversion_event) for s in step_list}
     table["value_per_success"] = value_per_conversion * table["step"].map(shares).astype(float)
-    for col, src in (("value_at_stake", "gap"), ("value_at_stake_ci_low", "gap_ci_low"), ("value_at_stake_ci_high", "gap_ci_high")):
+    for col, src in (
+        ("value_at_stake", "gap"),
+        ("value_at_stake_ci_low", "gap_ci_low"),
+        ("value_at_stake_ci_high", "gap_ci_high"),
+    ):
         table[col] = table["reached"] * table[src] * table["value_per_success"]
     table["sized"] = sized
-    table = table.sort_values(["value_at_stake", "reached"], ascending=[False, False], na_position="last", kind="stable")
+    table = table.sort_values(
+        ["value_at_stake", "reached"], ascending=[False, False], na_position="last", kind="stable"
+    )
     table = table.reset_index(drop=True)
     words = {s.name: s.words for s in step_list}
     return PainPointsResult(
@@ -390,7 +472,19 @@ class PainPointsResult(Result):
 
     title = "Pain points by value at stake"
 
-    def __init__(self, *, table, period, previous, benchmark, value_per_conversion, step_words, notes, alpha, min_users) -> None:
+    def __init__(
+        self,
+        *,
+        table,
+        period,
+        previous,
+        benchmark,
+        value_per_conversion,
+        step_words,
+        notes,
+        alpha,
+        min_users,
+    ) -> None:
         self.table = table
         self.period: Period = period
         self.previous = previous
@@ -406,7 +500,7 @@ class PainPointsResult(Result):
         return self.table.copy()
 
     def top(self, n: int = 5, clear: bool = False) -> pd.DataFrame:
-        """The ``n`` rows with the most value at stake (sized and > 0).
+        """Return the ``n`` rows with the most value at stake (sized and > 0).
 
         With ``clear=True`` only gaps whose interval excludes zero.
         """
@@ -430,7 +524,11 @@ class PainPointsResult(Result):
             than = _who(row["dimension"], row["benchmark"], benchmark=True)
         else:
             than = f"in {row['benchmark']}"
-        ratio = f"{fmt_num(drop_own / drop_bench, 2)}× as often as" if drop_bench > 0 else "more often than"
+        ratio = (
+            f"{fmt_num(drop_own / drop_bench, 2)}× as often as"
+            if drop_bench > 0
+            else "more often than"
+        )
         return (
             f"{who} drop out {words} {ratio} {than} ({fmt_pct(drop_own)} vs {fmt_pct(drop_bench)}; "
             f"{fmt_count(row['reached'])} reached the step); closing the gap is worth "
@@ -443,7 +541,7 @@ class PainPointsResult(Result):
         return [self.finding(row) for _, row in self.top(n, clear=True).iterrows()]
 
     def summary(self) -> str:
-        """The top pain points in words, with the sizing assumptions."""
+        """Describe the top pain points in words, with the sizing assumptions."""
         head = (
             f"Pain points, {self.period.label}: value at stake = users reaching the step × gap to the "
             f"{'best segment' if self.benchmark == 'best_segment' else 'previous period'} × value per step success "
@@ -451,16 +549,24 @@ class PainPointsResult(Result):
         )
         found = self.findings(3)
         if not found:
-            found = [f"No segment converts measurably worse than its benchmark (segments of at least {self.min_users} users)."]
+            found = [
+                f"No segment converts measurably worse than its benchmark (segments of at least {self.min_users} users)."
+            ]
         lines = [head] + [f"{i}. {text}" for i, text in enumerate(found, 1)]
-        unclear = int((self.table["sized"] & (self.table["value_at_stake"] > 0) & ~(self.table["gap_ci_low"] > 0)).sum())
+        unclear = int(
+            (
+                self.table["sized"]
+                & (self.table["value_at_stake"] > 0)
+                & ~(self.table["gap_ci_low"] > 0)
+            ).sum()
+        )
         if unclear:
             lines.append(f"{unclear} smaller gaps have intervals that include zero (not listed).")
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def display_frame(self) -> pd.DataFrame:
-        """The ranked, sized rows formatted for readers."""
+        """Return the ranked, sized rows formatted for readers."""
         t = self.top(15)
         return pd.DataFrame(
             {
@@ -468,9 +574,28 @@ class PainPointsResult(Result):
                 "dimension": t["dimension"],
                 "segment": t["segment"],
                 "reached": t["reached"].map(fmt_count),
-                "conversion": [f"{fmt_pct(c)} {fmt_ci(lo, hi, fmt_pct)}" for c, lo, hi in zip(t["conversion"], t["conversion_ci_low"], t["conversion_ci_high"], strict=True)],
-                "benchmark": [f"{fmt_pct(c)} ({b})" for c, b in zip(t["benchmark_conversion"], t["benchmark"], strict=True)],
-                "value at stake": [f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}" for v, lo, hi in zip(t["value_at_stake"], t["value_at_stake_ci_low"], t["value_at_stake_ci_high"], strict=True)],
+                "conversion": [
+                    f"{fmt_pct(c)} {fmt_ci(lo, hi, fmt_pct)}"
+                    for c, lo, hi in zip(
+                        t["conversion"],
+                        t["conversion_ci_low"],
+                        t["conversion_ci_high"],
+                        strict=True,
+                    )
+                ],
+                "benchmark": [
+                    f"{fmt_pct(c)} ({b})"
+                    for c, b in zip(t["benchmark_conversion"], t["benchmark"], strict=True)
+                ],
+                "value at stake": [
+                    f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
+                    for v, lo, hi in zip(
+                        t["value_at_stake"],
+                        t["value_at_stake_ci_low"],
+                        t["value_at_stake_ci_high"],
+                        strict=True,
+                    )
+                ],
             }
         ).reset_index(drop=True)
 
@@ -481,15 +606,37 @@ class PainPointsResult(Result):
         t = self.top(n).iloc[::-1]
         ax = new_axes(ax, figsize=(9, 0.5 * max(len(t), 2) + 1.5))
         if t.empty:
-            ax.text(0.5, 0.5, "No pain point with value at stake", ha="center", va="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "No pain point with value at stake",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
             ax.set_axis_off()
             return ax
-        labels = [f"{s}\n{d} = {g}" for s, d, g in zip(t["step"], t["dimension"], t["segment"], strict=True)]
+        labels = [
+            f"{s}\n{d} = {g}"
+            for s, d, g in zip(t["step"], t["dimension"], t["segment"], strict=True)
+        ]
         y = np.arange(len(t))
-        err = np.vstack([t["value_at_stake"] - t["value_at_stake_ci_low"], t["value_at_stake_ci_high"] - t["value_at_stake"]])
+        err = np.vstack(
+            [
+                t["value_at_stake"] - t["value_at_stake_ci_low"],
+                t["value_at_stake_ci_high"] - t["value_at_stake"],
+            ]
+        )
         clear = (t["gap_ci_low"] > 0).to_numpy()
         colours = [PALETTE[3] if c else "0.75" for c in clear]
-        ax.barh(y, t["value_at_stake"], xerr=err, color=colours, alpha=0.9, error_kw={"ecolor": "0.3", "capsize": 3})
+        ax.barh(
+            y,
+            t["value_at_stake"],
+            xerr=err,
+            color=colours,
+            alpha=0.9,
+            error_kw={"ecolor": "0.3", "capsize": 3},
+        )
         ax.set_yticks(y, labels, fontsize=9)
         for yi, v in zip(y, t["value_at_stake"], strict=True):
             ax.text(v, yi + 0.3, f" {fmt_money(v)}", va="center", fontsize=8.5, color="0.2")

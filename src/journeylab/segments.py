@@ -24,7 +24,14 @@ import pandas as pd
 from scipy.cluster.vq import kmeans2
 from scipy.spatial.distance import cdist
 
-from journeylab.journey_map import epoch_ns, fmt_duration, in_period, prepare_events, resolve_period, run_sql
+from journeylab.journey_map import (
+    epoch_ns,
+    fmt_duration,
+    in_period,
+    prepare_events,
+    resolve_period,
+    run_sql,
+)
 from journeylab.results import Result, fmt_num, fmt_pct
 from journeylab.schema import NotComputableError, ParameterError, check_range, did_you_mean
 
@@ -38,7 +45,14 @@ __all__ = [
 ]
 
 #: Feature groups used for personas: counts, timing, outcome, channel mix, device.
-DEFAULT_FEATURES: tuple[str, ...] = ("touches", "sessions", "journey_days", "converted", "channel_mix", "device")
+DEFAULT_FEATURES: tuple[str, ...] = (
+    "touches",
+    "sessions",
+    "journey_days",
+    "converted",
+    "channel_mix",
+    "device",
+)
 _LOG_SCALED = ("touches", "sessions", "journey_days")
 
 _CHANNEL_WORDS = {
@@ -79,7 +93,9 @@ def user_features(
     """
     events = prepare_events(events)
     if month is not None or start is not None or end is not None:
-        events = in_period(events, resolve_period(events["timestamp"], month=month, start=start, end=end))
+        events = in_period(
+            events, resolve_period(events["timestamp"], month=month, start=start, end=end)
+        )
     if events.empty:
         raise NotComputableError("No events to describe users with; choose a period with events.")
     out = _features_sql(events, conversion_event)
@@ -93,13 +109,25 @@ def user_features(
 
 
 def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
-    """The per-user aggregates of :func:`user_features`, grouped in DuckDB."""
-    cols = {"user_id": events["user_id"].astype(str), "ts": epoch_ns(events["timestamp"]), "event": events["event"].astype(str)}
+    """Compute the per-user aggregates of :func:`user_features`, grouped in DuckDB."""
+    cols = {
+        "user_id": events["user_id"].astype(str),
+        "ts": epoch_ns(events["timestamp"]),
+        "event": events["event"].astype(str),
+    }
     for name in ("channel", "session_id", "device"):
-        cols[name] = events[name].astype(object).where(events[name].notna(), None) if name in events else None
+        cols[name] = (
+            events[name].astype(object).where(events[name].notna(), None)
+            if name in events
+            else None
+        )
     cols["value"] = events["value"].astype(float) if "value" in events else np.nan
     ev = pd.DataFrame(cols)
-    sessions = "count(DISTINCT session_id)" if "session_id" in events else "count(*) FILTER (WHERE event = 'site_visit')"
+    sessions = (
+        "count(DISTINCT session_id)"
+        if "session_id" in events
+        else "count(*) FILTER (WHERE event = 'site_visit')"
+    )
     per_user = f"""
         WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE event = $conv GROUP BY user_id),
         e AS (SELECT ev.*, conv.conv_ts, (channel IS NOT NULL AND (conv_ts IS NULL OR ts < conv_ts)) AS touch
@@ -125,13 +153,17 @@ def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
     table["sessions"] = out["sessions"].astype(int)
     table["converted"] = out["conv_ts"].notna().astype(int)
     table["days_to_convert"] = (out["conv_ts"] - out["first_ts"]) / day
-    table["journey_days"] = table["days_to_convert"].fillna((out["last_ts"] - out["first_ts"]) / day)
+    table["journey_days"] = table["days_to_convert"].fillna(
+        (out["last_ts"] - out["first_ts"]) / day
+    )
     if "value" in events:
         table["value"] = out["value"].astype(float)
     if "device" in events:
         table["device"] = out["device"]
     if len(mix):
-        shares = mix.pivot_table(index="user_id", columns="channel", values="n", aggfunc="sum", fill_value=0)
+        shares = mix.pivot_table(
+            index="user_id", columns="channel", values="n", aggfunc="sum", fill_value=0
+        )
         shares = shares.div(shares.sum(axis=1), axis=0).reindex(table.index, fill_value=0.0)
         table["top_channel"] = shares.idxmax(axis=1).where(table["touches"] > 0)
         for channel in sorted(shares.columns):
@@ -171,7 +203,10 @@ class SegmentsResult(Result):
             f"{fmt_num(row.touches)} touches"
             for row in self.table.itertuples(index=False)
         ]
-        return f"{len(self.assignments):,} users in {len(self.table)} segments (first matching rule wins).\n" + "\n".join(parts)
+        return (
+            f"{len(self.assignments):,} users in {len(self.table)} segments (first matching rule wins).\n"
+            + "\n".join(parts)
+        )
 
     def plot(self, ax=None):
         """Bars of segment sizes, annotated with their conversion."""
@@ -181,7 +216,13 @@ class SegmentsResult(Result):
         ax = new_axes(ax, figsize=(8, 0.5 * len(t) + 1.5))
         ax.barh(t["segment"], t["share"], color=PALETTE[0])
         for y, (share, conv) in enumerate(zip(t["share"], t["conversion"], strict=True)):
-            ax.text(share, y, f"  {fmt_pct(share)} of users · {fmt_pct(conv)} convert", va="center", fontsize=9)
+            ax.text(
+                share,
+                y,
+                f"  {fmt_pct(share)} of users · {fmt_pct(conv)} convert",
+                va="center",
+                fontsize=9,
+            )
         percent_axis(ax, "x")
         ax.set_xlim(0, min(1.0, t["share"].max() * 1.6))
         ax.set_xlabel("share of users")
@@ -288,7 +329,9 @@ def _design_matrix(features: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFram
             columns[name] = np.log1p(values.clip(lower=0)) if name in _LOG_SCALED else values
         else:
             known = list(features.columns) + ["channel_mix", "device"]
-            raise ParameterError(f"Unknown feature {name!r}{did_you_mean(name, known)}; features are {known}.")
+            raise ParameterError(
+                f"Unknown feature {name!r}{did_you_mean(name, known)}; features are {known}."
+            )
     matrix = pd.DataFrame(columns, index=features.index).fillna(0.0)
     spread = matrix.std(ddof=0)
     return matrix.loc[:, spread > 0]
@@ -330,7 +373,11 @@ def _persona_name(row: pd.Series, overall: dict, mix: pd.DataFrame) -> str:
     if not mix.empty:
         shares = mix.loc[row.name]
         channel = str(shares.idxmax()).removeprefix("share_") if shares.max() > 0 else ""
-        lead = _CHANNEL_WORDS.get(channel, channel.replace("_", " ").capitalize()) + "-first " if channel else ""
+        lead = (
+            _CHANNEL_WORDS.get(channel, channel.replace("_", " ").capitalize()) + "-first "
+            if channel
+            else ""
+        )
     conv, touches = row["conversion"], row["touches"]
     if conv >= 1.25 * overall["conversion"]:
         noun = "planners" if touches >= overall["touches"] else "quick bookers"
@@ -393,7 +440,9 @@ def journey_personas(
     """
     if k is not None:
         check_range("k", k, low=2, low_inclusive=True)
-    table = user_features(events, users=users, conversion_event=conversion_event, month=month, start=start, end=end)
+    table = user_features(
+        events, users=users, conversion_event=conversion_event, month=month, start=start, end=end
+    )
     design = _design_matrix(table, features)
     if design.empty:
         raise NotComputableError("No feature varies across users; personas cannot be formed.")
@@ -426,7 +475,11 @@ def journey_personas(
     profile = _profile(table, label_series).sort_index()
     mix_cols = [c for c in table.columns if c.startswith("share_")]
     mix = table[mix_cols].groupby(label_series).mean().sort_index() if mix_cols else pd.DataFrame()
-    overall = {"conversion": table["converted"].mean(), "touches": table["touches"].mean(), "mix": table[mix_cols].mean()}
+    overall = {
+        "conversion": table["converted"].mean(),
+        "touches": table["touches"].mean(),
+        "mix": table[mix_cols].mean(),
+    }
     names = [_persona_name(row, overall, mix) for _, row in profile.iterrows()]
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -437,8 +490,15 @@ def journey_personas(
     profile["top_channel"] = mix.idxmax(axis=1).str.removeprefix("share_") if len(mix) else None
     profile["description"] = [_describe(row) for _, row in profile.iterrows()]
     profile.index.name = "cluster"
-    assignments = pd.Series(np.asarray(names, dtype=object)[labels], index=table.index, name="persona")
-    z = pd.DataFrame(x, index=table.index, columns=design.columns).groupby(label_series).mean().sort_index()
+    assignments = pd.Series(
+        np.asarray(names, dtype=object)[labels], index=table.index, name="persona"
+    )
+    z = (
+        pd.DataFrame(x, index=table.index, columns=design.columns)
+        .groupby(label_series)
+        .mean()
+        .sort_index()
+    )
     raw = design.groupby(label_series).mean().sort_index()
     for col in _LOG_SCALED:
         if col in raw:
@@ -459,8 +519,16 @@ def journey_personas(
 def _describe(row: pd.Series) -> str:
     device = ""
     if "main_device" in row and pd.notna(row.get("main_device")):
-        device = f", mostly {row['main_device']}" if row["main_device_share"] > 0.5 else ", mixed devices"
-    days = "" if pd.isna(row["median_days_to_convert"]) else f", {fmt_duration(24 * row['median_days_to_convert'])} to convert (median)"
+        device = (
+            f", mostly {row['main_device']}"
+            if row["main_device_share"] > 0.5
+            else ", mixed devices"
+        )
+    days = (
+        ""
+        if pd.isna(row["median_days_to_convert"])
+        else f", {fmt_duration(24 * row['median_days_to_convert'])} to convert (median)"
+    )
     return (
         f"{row['persona']}: {fmt_pct(row['share'], 0)} of users, {fmt_num(row['touches'], 2)} touches, "
         f"{fmt_pct(row['conversion'], 0)} convert{days}{device}"
@@ -487,7 +555,19 @@ class PersonasResult(Result):
 
     title = "Journey personas"
 
-    def __init__(self, *, profiles, assignments, features, centroids_z, centroids_raw, k, silhouette_scores, chosen, seed) -> None:
+    def __init__(
+        self,
+        *,
+        profiles,
+        assignments,
+        features,
+        centroids_z,
+        centroids_raw,
+        k,
+        silhouette_scores,
+        chosen,
+        seed,
+    ) -> None:
         self.profiles = profiles
         self.assignments = assignments
         self.features = features
@@ -515,7 +595,7 @@ class PersonasResult(Result):
         return "\n".join([head] + list(self.profiles["description"]))
 
     def display_frame(self) -> pd.DataFrame:
-        """The profiles formatted for readers."""
+        """Return the profiles formatted for readers."""
         p = self.profiles
         return pd.DataFrame(
             {
@@ -538,8 +618,14 @@ class PersonasResult(Result):
         z = self.centroids_z.copy()
         raw = self.centroids_raw.copy()
         z.index = raw.index = list(self.profiles["persona"])
-        pretty = {c: c.removeprefix("share_").replace("_", " ") + (" share" if c.startswith("share_") else "") for c in z.columns}
-        pretty.update({c: c.removeprefix("device_") + " device" for c in z.columns if c.startswith("device_")})
+        pretty = {
+            c: c.removeprefix("share_").replace("_", " ")
+            + (" share" if c.startswith("share_") else "")
+            for c in z.columns
+        }
+        pretty.update(
+            {c: c.removeprefix("device_") + " device" for c in z.columns if c.startswith("device_")}
+        )
         z, raw = z.rename(columns=pretty), raw.rename(columns=pretty)
         annot = raw.copy().astype(object)
         for col in raw.columns:
