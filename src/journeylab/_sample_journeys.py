@@ -245,17 +245,23 @@ def choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
 # -- the simulation ------------------------------------------------------------
 @dataclass
 class Simulation:
-    """Flat arrays of a simulated sample (hours since start, integer codes)."""
+    """Simulated journeys as flat arrays (hours since start, integer codes).
+
+    ``journeys`` holds the touches kept (up to the moment of intent), each
+    user's intent session, booking route and whether they booked; ``rngs``
+    the random streams the event writer continues.
+    """
 
     n_users: int
     cal: Calendar
     users: dict[str, np.ndarray]
-    events: dict[str, np.ndarray]
+    journeys: dict
     truth: dict
+    rngs: dict[str, np.random.Generator]
 
 
 def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
-    """Run the generative story; return users, raw events and the truth."""
+    """Run the generative story up to each user's booking; return users, journeys, truth."""
     (r_user, r_sess, r_imp, r_route, r_post, r_rep) = [
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)
     ]
@@ -421,21 +427,21 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
         "pre_sessions": pre_sessions,
         "pre_revenue": pre_revenue,
     }
-    ev = _assemble(
-        cal, r_sess, r_post, r_rep, users,
-        touches=(t_user[t_keep], t_time[t_keep], t_chan[t_keep], t_sess[t_keep]),
-        n_sessions=len(s_user),
-        intent_sess=intent_sess,
-        route=route,
-        booked=booked,
-    )  # fmt: skip
     truth = {
         "incremental": incremental,
         "p0": p0,
         "p1": p1,
         "booked": booked,
     }
-    return Simulation(n, cal, users, ev, truth)
+    journeys = {
+        "touches": (t_user[t_keep], t_time[t_keep], t_chan[t_keep], t_sess[t_keep]),
+        "intent_sess": intent_sess,
+        "route": route,
+        "booked": booked,
+    }
+    # the event writer continues these streams
+    rngs = {"sessions": r_sess, "purchases": r_post, "repeats": r_rep}
+    return Simulation(n, cal, users, journeys, truth, rngs)
 
 
 def _randomize(assigned: np.ndarray, assigned_at: np.ndarray, coins: np.ndarray) -> np.ndarray:
@@ -542,143 +548,3 @@ def _route(cal, intent_time, persona, device, variant, d) -> dict[str, np.ndarra
         "booked": completed | booked_call,
         "booking_time": booking_time,
     }
-
-
-# -- events -------------------------------------------------------------------------
-def _assemble(cal, r_sess, r_post, r_rep, users, touches, n_sessions, intent_sess, route, booked):
-    """Turn touches, routes and purchases into flat event arrays."""
-    horizon = cal.horizon
-    persona, device = users["persona"], users["device"]
-    n = len(persona)
-    t_user, t_time, t_chan, t_sess = touches
-    parts: list[dict[str, np.ndarray]] = []
-
-    def add(user, time, event, chan=-1, value=np.nan, sess=-1, response=np.nan):
-        k = len(user)
-        parts.append(
-            {
-                "user": np.asarray(user, dtype=np.int64),
-                "time": np.asarray(time, dtype=float),
-                "event": np.full(k, E[event], dtype=np.int8),
-                "chan": np.broadcast_to(np.asarray(chan, dtype=np.int8), (k,)),
-                "value": np.broadcast_to(np.asarray(value, dtype=float), (k,)),
-                "sess": np.broadcast_to(np.asarray(sess, dtype=np.int64), (k,)),
-                "response": np.broadcast_to(np.asarray(response, dtype=float), (k,)),
-            }
-        )
-
-    imp = t_sess < 0
-    add(t_user[imp], t_time[imp], "ad_impression", t_chan[imp])
-    ses = ~imp
-    s_user, s_time, s_chan, s_id = t_user[ses], t_time[ses], t_chan[ses], t_sess[ses]
-    # session number within the user, for readable session ids
-    s_no = segment_rank(s_user) + 1
-    add(s_user, s_time, "site_visit", s_chan, sess=s_no)
-    # page views in the first ten minutes of a session, and a quote request
-    # later on; in the session where intent forms both come before the
-    # booking form or the phone call
-    in_intent = s_id == intent_sess[s_user]
-    action = np.where(route["web"], route["form_start"], route["call_time"])[s_user]
-    room = np.where(in_intent, np.minimum(10 / 60, 0.8 * (action - s_time)), 10 / 60)
-    views = r_sess.poisson(np.where(in_intent, 6.5, 5.5))
-    v_rows = np.repeat(np.arange(len(s_user)), views)
-    v_time = s_time[v_rows] + (1 / 120 + r_sess.random(len(v_rows)) * room[v_rows])
-    add(s_user[v_rows], v_time, "service_page_view", sess=s_no[v_rows])
-    quote = r_sess.random(len(s_user)) < _QUOTE_RATE[persona[s_user]]
-    q_time = s_time[quote] + r_sess.uniform(10, 18, quote.sum()) / 60
-    q_time = np.where(
-        in_intent[quote], s_time[quote] + 0.9 * (action[quote] - s_time[quote]), q_time
-    )
-    add(s_user[quote], q_time, "quote_request", sess=s_no[quote])
-
-    # booking route of users with intent (their intent session is their last kept one)
-    last_no = np.zeros(n, dtype=np.int64)
-    last_no[s_user] = s_no  # rows sorted by time within user: the last write wins
-    web = route["web"]
-    add(np.flatnonzero(web), route["form_start"][web], "booking_started", sess=last_no[web])
-    called = route["called"]
-    add(np.flatnonzero(called), route["call_time"][called], "phone_call", C["phone"])
-    add(
-        np.flatnonzero(called),
-        route["callback_time"][called],
-        "callback",
-        C["phone"],
-        response=route["response"][called],
-    )
-
-    # first booking: value by service type and persona (lognormal)
-    buyers = np.flatnonzero(booked)
-    svc = users["service"][buyers]
-    value = np.round(
-        r_post.lognormal(np.log(_SERVICE_MEDIAN[svc]), _SERVICE_SIGMA[svc])
-        * _VALUE_FACTOR[persona[buyers]],
-        2,
-    )
-    t_book = route["booking_time"][buyers]
-    on_web = route["completed"][buyers]
-    add(
-        buyers, t_book, "booking_completed", value=value, sess=np.where(on_web, last_no[buyers], -1)
-    )
-    job_time = _job_time(r_post, t_book, persona[buyers])
-    add(buyers, job_time, "job_completed", C["onsite"])
-    # satisfied customers review and refer
-    happy = r_post.random(len(buyers)) < np.where(device[buyers] == 0, 0.72, 0.78)
-    review = r_post.random(len(buyers)) < np.where(happy, 0.24, 0.08)
-    add(buyers[review], job_time[review] + r_post.uniform(6, 240, review.sum()), "review_posted")
-    refer = happy & (r_post.random(len(buyers)) < 0.14)
-    add(buyers[refer], job_time[refer] + r_post.uniform(24, 720, refer.sum()), "referral_sent")
-
-    # repeat bookings: BG/NBD in days, Gamma-Gamma values
-    rep_user, rep_time, rep_value, lam, drop = _repeat_purchases(r_rep, buyers, t_book, horizon)
-    add(rep_user, rep_time, "repeat_booking", value=rep_value)
-    add(rep_user, _job_time(r_rep, rep_time, persona[rep_user]), "job_completed", C["onsite"])
-
-    ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    ev["value_first"] = value
-    ev["buyers"] = buyers
-    keep = ev["time"] < horizon
-    out = {k: v[keep] for k, v in ev.items() if k not in ("value_first", "buyers")}
-    out["customers"] = buyers
-    return out
-
-
-def _job_time(rng, t_book: np.ndarray, persona: np.ndarray) -> np.ndarray:
-    """Jobs happen on site during working hours, soon for urgent customers."""
-    days = np.where(persona == 0, rng.integers(0, 2, len(t_book)), rng.integers(1, 12, len(t_book)))
-    day = np.floor(t_book / 24) + days
-    hour = rng.uniform(8, 18, len(t_book))
-    t_job = day * 24 + hour
-    return np.where(t_job > t_book + 1.5, t_job, t_book + 1.5 + rng.uniform(0.5, 3, len(t_book)))
-
-
-def _repeat_purchases(rng, buyers, t_first, horizon):
-    """BG/NBD repeat purchases after the first booking (days), Gamma-Gamma spend."""
-    k = len(buyers)
-    lam = rng.gamma(CLV["r"], 1 / CLV["alpha"], k)  # purchases per day
-    drop = rng.beta(CLV["a"], CLV["b"], k)
-    window = np.maximum(horizon - t_first, 0) / 24  # days observed
-    n_events = rng.poisson(lam * window)
-    max_repeats = rng.geometric(drop)  # dropout after the D-th repeat
-    count = np.minimum(n_events, max_repeats)
-    rows = np.repeat(np.arange(k), n_events)
-    u = rng.random(len(rows))
-    # uniform order statistics within each customer's window, then keep the first `count`
-    order = np.lexsort((u, rows))
-    u = u[order]
-    rank = segment_rank(rows)
-    keep = rank < count[rows]
-    rows, u = rows[keep], u[keep]
-    rep_time = t_first[rows] + u * window[rows] * 24
-    nu = rng.gamma(CLV["q"], 1 / CLV["v"], k)
-    value = np.round(rng.gamma(CLV["p"], 1 / nu[rows]), 2)
-    return buyers[rows], rep_time, value, lam, drop
-
-
-def discrete_probs(mu: float, sigma: float, low: int, high: int) -> np.ndarray:
-    """Probabilities of round(N(mu, sigma)) clipped to low..high."""
-    edges = np.arange(low - 0.5, high + 1.5)
-    cdf = stats.norm.cdf((edges - mu) / sigma)
-    p = np.diff(cdf)
-    p[0] += cdf[0]
-    p[-1] += 1 - cdf[-1]
-    return p
