@@ -121,7 +121,8 @@ def rfm_summary(
         ``T_cal``, ``monetary_value_cal``, summarised exactly as above) and a
         holdout period up to ``observation_period_end`` (``frequency_holdout``:
         purchase periods in the holdout, ``monetary_value_holdout``: their mean
-        value, ``duration_holdout``). Only customers acquired in the
+        value (lifetimes averages the raw rows instead), ``duration_holdout``).
+        Only customers acquired in the
         calibration period are kept. A period belongs to the calibration when
         it starts on or before ``calibration_period_end``.
     refunds : {"drop", "keep"}

@@ -345,27 +345,29 @@ class CohortResult(Result):
         if max_periods is not None:
             rates = rates.loc[:, rates.columns <= max_periods]
         n_rows, n_cols = rates.shape
-        ax = new_axes(ax, figsize=(max(6.0, 0.75 * n_cols + 2.5), max(3.0, 0.42 * n_rows + 1.5)))
+        width = min(max(6.0, 0.75 * n_cols + 2.5), 20.0)
+        ax = new_axes(ax, figsize=(width, min(max(3.0, 0.42 * n_rows + 1.5), 14.0)))
         # period 0 is 100 % by construction: leave it out of the colour scale
         vmax = float(np.nanmax(rates.iloc[:, 1:].to_numpy())) if n_cols > 1 else 1.0
         labels = rates.map(lambda v: "" if pd.isna(v) else f"{100 * v:.0f}%")
+        shown = rates.set_axis(
+            [f"{c}  (n={s:,})" for c, s in zip(rates.index, sizes.loc[rates.index], strict=True)]
+        )
         sns.heatmap(
-            rates,
+            shown,
             ax=ax,
             cmap=SEQUENTIAL,
             vmin=0,
             vmax=vmax if np.isfinite(vmax) and vmax > 0 else 1.0,
-            annot=labels,
+            # beyond ~24 x 40 cells the numbers no longer fit: the colours carry it
+            annot=labels if n_cols <= 24 and n_rows <= 40 else False,
             fmt="",
             annot_kws={"fontsize": 8},
             linewidths=0.5,
             linecolor="white",
             cbar_kws={"label": "retained", "format": "{x:.0%}"},
         )
-        ax.set_yticklabels(
-            [f"{c}  (n={s:,})" for c, s in zip(rates.index, sizes.loc[rates.index], strict=True)],
-            rotation=0,
-        )
+        ax.tick_params(axis="y", rotation=0)
         ax.set_xlabel(f"{self.period}s since first purchase")
         ax.set_ylabel("cohort (first purchase)")
         where = (
@@ -861,7 +863,8 @@ class LifecycleResult(Result):
                 width=0.8,
             )
             bottom += values
-        ax.set_xticks(x, self.counts.index, rotation=45, ha="right")
+        every = max(1, len(x) // 24)  # at most ~24 readable labels
+        ax.set_xticks(x[::every], self.counts.index[::every], rotation=45, ha="right")
         ax.set_ylabel("customers")
         ax.set_title(f"Customers by lifecycle state per {self.period}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
