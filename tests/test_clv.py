@@ -532,3 +532,42 @@ def test_clv_by_channel_hand_made_spend():
     assert res.table.loc["email", "cac"] == pytest.approx(600.0 / 30)
     assert res.table.loc["search", "cac"] == pytest.approx(1200.0 / 30)
     assert "Spend but no new customers in the window for tv" in res.summary()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 20), st.floats(1, 1000)), min_size=1, max_size=20),
+    st.floats(0, 0.05),
+)
+def test_spend_shrinks_to_the_population_mean_and_clv_grows_with_the_horizon(rows, discount):
+    spend_model = GammaGamma().fit(
+        pd.DataFrame(
+            {"frequency": [1, 2, 3, 5, 1, 4, 2], "monetary_value": [20.0, 35, 18, 50, 80, 25, 40]}
+        )
+    )
+    x = np.array([r[0] for r in rows], dtype=float)
+    m = np.where(x > 0, np.array([r[1] for r in rows]), 0.0)
+    expected = spend_model.conditional_expected_average_profit(x, m)
+    mean = spend_model.mean_spend()
+    low, high = (
+        np.minimum(mean, np.where(x > 0, m, mean)),
+        np.maximum(mean, np.where(x > 0, m, mean)),
+    )
+    assert np.all(expected >= low * (1 - 1e-12)) and np.all(expected <= high * (1 + 1e-12))
+    assert np.allclose(expected[x == 0], mean)
+    T = np.full(len(x), 40.0)
+    summary = pd.DataFrame(
+        {"frequency": x, "recency": np.where(x > 0, 30.0, 0.0), "T": T, "monetary_value": m}
+    )
+    short = customer_lifetime_value(
+        REFERENCE_FIT, spend_model, summary, months=3, discount_rate=discount
+    )
+    long = customer_lifetime_value(
+        REFERENCE_FIT, spend_model, summary, months=12, discount_rate=discount
+    )
+    undiscounted = customer_lifetime_value(
+        REFERENCE_FIT, spend_model, summary, months=12, discount_rate=0.0
+    )
+    assert (
+        np.all(short >= 0) and np.all(long >= short) and np.all(undiscounted >= long * (1 - 1e-12))
+    )
