@@ -742,19 +742,50 @@ class JourneyMapResult(Result):
             raise ParameterError(f"kind == {kind!r}, must be one of ['kpis', 'conversion'].")
         if kind == "conversion":
             s = self.stages.loc[self.stages["next_stage"].notna()]
-            values = s.pivot_table(
-                index="stage", columns="segment", values="conversion", observed=True, sort=False
-            )
             if self.segment is None and "conversion_previous" in s:
+                names = [f"previous ({self.previous.label})", self.period.label]
+                index = s["stage"].astype(str)
                 values = pd.DataFrame(
-                    {f"previous ({self.previous.label})": s["conversion_previous"].to_numpy(),
-                     self.period.label: s["conversion"].to_numpy()},
-                    index=s["stage"].astype(str),
-                )  # fmt: skip
+                    dict(
+                        zip(
+                            names,
+                            [s["conversion_previous"].to_numpy(), s["conversion"].to_numpy()],
+                            strict=True,
+                        )
+                    ),
+                    index=index,
+                )
+                trials = pd.DataFrame(
+                    dict(
+                        zip(
+                            names,
+                            [s["users_previous"].to_numpy(), s["users"].to_numpy()],
+                            strict=True,
+                        )
+                    ),
+                    index=index,
+                )
+            else:
+                table = s.assign(stage=s["stage"].astype(str))
+                values = table.pivot(index="stage", columns="segment", values="conversion")
+                trials = table.pivot(index="stage", columns="segment", values="users")
+                order = list(dict.fromkeys(table["stage"]))
+                values, trials = values.loc[order], trials.loc[order]
             following = dict(zip(s["stage"].astype(str), s["next_stage"], strict=False))
-            values.index = [f"{a} → {following[str(a)]}" for a in values.index]
-            colour = values
-            annot = values.map(fmt_pct)
+            values.index = trials.index = [f"{a} → {following[str(a)]}" for a in values.index]
+            colour = values.fillna(0.0)
+            # Show the base of each rate: a 50% from 2 users is not a 50% from 2,000.
+            annot = pd.DataFrame(
+                [
+                    [
+                        f"{fmt_pct(v)}\nn={fmt_count(n)}" if pd.notna(v) else "–"
+                        for v, n in zip(vrow, nrow, strict=True)
+                    ]
+                    for vrow, nrow in zip(values.to_numpy(), trials.to_numpy(), strict=True)
+                ],
+                index=values.index,
+                columns=values.columns,
+            )
             title = "Stage-to-stage conversion"
         else:
             values = self.kpi_frame(wide=True)
@@ -782,8 +813,9 @@ class JourneyMapResult(Result):
                 index=values.index, columns=values.columns,
             )  # fmt: skip
             title = "Journey map: KPIs"
+        row_height = 0.75 if kind == "conversion" else 0.45
         ax = new_axes(
-            ax, figsize=(max(5.0, 1.6 * values.shape[1] + 3.5), 0.45 * values.shape[0] + 1.6)
+            ax, figsize=(max(5.0, 1.6 * values.shape[1] + 3.5), row_height * values.shape[0] + 1.6)
         )
         sns.heatmap(
             colour.astype(float), annot=annot.to_numpy(), fmt="", cmap=SEQUENTIAL, cbar=False,

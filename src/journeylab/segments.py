@@ -592,7 +592,18 @@ class PersonasResult(Result):
             else f"k = {self.k} (mean silhouette {self.silhouette_scores[self.k]:.2f})"
         )
         head = f"{len(self.assignments):,} users in {self.k} personas, k-means on standardised journey features, seed {self.seed}; {how}."
-        return "\n".join([head] + list(self.profiles["description"]))
+        notes = []
+        if self.chosen and self.k == max(self.silhouette_scores):
+            notes.append(
+                "k is the largest tried and the silhouette may still rise: try a wider k_range."
+            )
+        if self.silhouette_scores[self.k] < 0.25:
+            # Kaufman & Rousseeuw's rule of thumb: below 0.25 there is no substantial structure.
+            notes.append(
+                f"Mean silhouette {self.silhouette_scores[self.k]:.2f} < 0.25: the clusters are weak, "
+                "read the personas as a partition of a continuum rather than distinct groups."
+            )
+        return "\n".join([head] + list(self.profiles["description"]) + notes)
 
     def display_frame(self) -> pd.DataFrame:
         """Return the profiles formatted for readers."""
