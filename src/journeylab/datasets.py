@@ -169,7 +169,8 @@ def make_sample(
     Parameters
     ----------
     seed : int
-        Seed of the one random generator; the same seed gives identical tables.
+        Seed of the random streams (children of one ``numpy.random.SeedSequence``);
+        the same seed gives identical tables.
     n_users : int
         Number of people (about 24 events each); the cost grows linearly.
     start : str or Timestamp
@@ -210,7 +211,8 @@ def make_sample(
     order = canonical_order(raw)
     ev = {k: raw.pop(k)[order] for k in list(raw)}  # sorted copies replace the raw arrays
     del raw, order
-    user_ids = pa.array(ids("u", np.arange(n_users), 7), pa.large_string())
+    width = max(7, len(str(n_users - 1)))  # "u0000123"; wider only past ten million users
+    user_ids = pa.array(ids("u", np.arange(n_users), width), pa.large_string())
 
     events = events_frame(ev, u, user_ids, start_ts)
     users = users_frame(ev, u, user_ids, start_ts, n_users)
