@@ -117,6 +117,19 @@ def test_previous_period_comparison_matches_proportions_ztest(hand_log):
     assert "2026-09" in jm.summary()
 
 
+def test_empty_previous_period_is_said(hand_log):
+    jm = journey_map(hand_log, month="2026-09")
+    assert "No events in the previous period (2026-08): no comparison." in jm.summary()
+    assert jm.to_frame()["users_previous"].sum() == 0
+
+
+def test_numeric_user_ids_match_a_users_table(hand_log):
+    events = hand_log.assign(user_id=hand_log["user_id"].str[1:].astype(int))
+    users = pd.DataFrame({"user_id": [1, 2, 3, 4, 5], "persona": ["a", "b", "a", "b", "b"]})
+    jm = journey_map(events, month="2026-10", segment="persona", users=users, compare=None)
+    assert _row(jm, "consideration", "b")[["users", "reached_next"]].tolist() == [3, 1]
+
+
 def test_no_comparison_when_asked(hand_log):
     jm = journey_map(hand_log, month="2026-10", compare=None)
     assert "p_value" not in jm.to_frame()

@@ -170,6 +170,12 @@ def prepare_events(events: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.D
                     hint="load the events with journeylab.load_events, which parses and checks timestamps.",
                 ) from exc
         events = events.assign(timestamp=ts)
+    if not (
+        pd.api.types.is_string_dtype(events["user_id"])
+        and not pd.api.types.is_object_dtype(events["user_id"])
+    ):
+        # User ids are text in the data contract; numbers would not match a users table read as text.
+        events = events.assign(user_id=events["user_id"].astype(str))
     return events
 
 
@@ -201,6 +207,7 @@ def user_segment(
     if users is not None and segment in users.columns:
         require_columns(users, ("user_id",), what="users")
         table = users.drop_duplicates("user_id").set_index("user_id")[segment]
+        table.index = table.index.astype(str)
         return table.rename(segment)
     if segment in events.columns:
         have = events.loc[events[segment].notna(), ["user_id", "timestamp", segment]]
