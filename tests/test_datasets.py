@@ -542,3 +542,13 @@ def test_default_sample_matches_the_reference_snapshot(sample):
     assert len(sample.transactions) == pytest.approx(ref["n_transactions"], rel=0.01)
     for key in ("baseline", "abs_lift"):
         assert truth["experiment"][key] == pytest.approx(ref["experiment"][key], abs=0.002)
+
+
+def test_summary_and_notebook_rendering_state_the_planted_effects(small_sample):
+    text = small_sample.summary()
+    assert "3,000 users" in text and "2026-05-01 to 2026-10-31" in text
+    assert "fast 55%, slow 25%" in text
+    assert "paid_search >" in text
+    html = small_sample._repr_html_()
+    assert html.startswith("<h4>Sample</h4>") and "<table" in html and "transactions" in html
+    assert repr(small_sample) == f"Sample(3000 users, {len(small_sample.events)} events)"

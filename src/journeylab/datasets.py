@@ -13,9 +13,13 @@ analysis can be checked against the answer:
 - ``mobile_form``: booking-form completion far lower on mobile than desktop;
 - ``phone_response``: call-backs slower than 60 minutes lose customers;
 - ``channel_effects`` / ``channel_incremental_conversions`` / ``channel_rank``:
-  the true incremental effect of each marketing channel, the conversions each
-  one causes (potential outcomes replayed with the same random numbers and
-  the channel's touches removed) and their order;
+  the true per-touch effect of each marketing channel (each ad impression or
+  site visit from channel c multiplies the chance of *not* forming booking
+  intent by ``1 - effect[c]``; intent then becomes a booking through the form
+  or a call), the first bookings each channel causes (potential outcomes
+  replayed with the same random numbers and the channel's touches removed)
+  and their order. ``phone`` and ``onsite`` are offline touchpoints with no
+  planted effect;
 - ``experiment``: the short form's true lift on P(booked);
 - ``satisfaction``: the population NPS / mean CSAT per stage (dip at purchase);
 - ``clv``: the BG/NBD (time unit: days) and Gamma-Gamma parameters of
