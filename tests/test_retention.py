@@ -302,3 +302,18 @@ def test_sample_cohorts_by_acquisition_channel(request):
     assert int(res.sizes.sum()) == sample.transactions["user_id"].nunique()
     assert set(res.sizes.index.get_level_values("segment")) <= set(channel.unique())
     assert res.left_out["rows_without_id"] == 0
+
+
+def test_loaded_table_carries_the_rows_dropped_for_missing_ids(retail):
+    from journeylab.io import load_transactions
+
+    path = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
+    loaded = load_transactions(
+        query=f"SELECT *, Quantity * UnitPrice AS value FROM read_csv('{path}', "
+        "types={'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR'})",
+        columns={"CustomerID": "user_id", "InvoiceDate": "timestamp", "InvoiceNo": "order_id"},
+    )
+    res = cohort_retention(loaded)
+    assert res.left_out["rows_without_id"] == 135_080
+    assert res.sizes.tolist() == cohort_retention(retail).sizes.tolist()
+    assert "135,080 of 541,909 transaction rows (24.9%) have no customer id" in res.summary()

@@ -41,7 +41,13 @@ from journeylab._clv_likelihoods import (
     gamma_gamma_loglik,
 )
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
-from journeylab.retention import _naive_utc, describe_left_out, period_codes, purchase_rows
+from journeylab.retention import (
+    _naive_utc,
+    as_frame,
+    describe_left_out,
+    period_codes,
+    purchase_rows,
+)
 from journeylab.schema import (
     DataError,
     NotComputableError,
@@ -149,7 +155,7 @@ def rfm_summary(
         value_col=monetary_value_col,
         refunds=refunds,
     )
-    all_times = _naive_utc(transactions[datetime_col], datetime_col)
+    all_times = _naive_utc(as_frame(transactions)[0][datetime_col], datetime_col)
     if observation_period_end is None:
         end_time = all_times.max()
     else:
@@ -1102,7 +1108,7 @@ def clv_by_channel(
         refunds="keep",
     )
     end_time = (
-        _naive_utc(transactions[datetime_col], datetime_col).max()
+        _naive_utc(as_frame(transactions)[0][datetime_col], datetime_col).max()
         if observation_period_end is None
         else _naive_utc(
             pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"

@@ -111,6 +111,32 @@ def _normalise_period(period: str) -> str:
     return period
 
 
+def as_frame(transactions) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Return the DataFrame of a transactions argument and the rows its loader dropped.
+
+    Accepts a DataFrame or a loaded table (``journeylab.load_transactions``:
+    anything with ``.frame`` and a ``.quality`` report); rows the loader
+    dropped for a missing id are carried into ``rows_without_id`` so they are
+    still reported.
+    """
+    frame = getattr(transactions, "frame", None)
+    if isinstance(frame, pd.DataFrame):
+        dropped_no_id = dropped_other = 0
+        for step in getattr(getattr(transactions, "quality", None), "steps", []):
+            if getattr(step, "action", None) != "dropped":
+                continue
+            if getattr(step, "column", None) == "user_id":
+                dropped_no_id += int(step.count)
+            else:
+                dropped_other += int(step.count)
+        return frame, {"rows_without_id": dropped_no_id, "rows_dropped_at_load": dropped_other}
+    if not isinstance(transactions, pd.DataFrame):
+        raise ParameterError(
+            f"transactions must be a pandas DataFrame or a loaded table, got {type(transactions).__name__}."
+        )
+    return transactions, {}
+
+
 def purchase_rows(
     transactions: pd.DataFrame,
     *,
@@ -126,10 +152,7 @@ def purchase_rows(
     table has no value column) and the ``extra`` columns, and a dict with
     ``rows``, ``rows_without_id``, ``refund_rows`` and ``rows_used``.
     """
-    if not isinstance(transactions, pd.DataFrame):
-        raise ParameterError(
-            f"transactions must be a pandas DataFrame, got {type(transactions).__name__}."
-        )
+    transactions, at_load = as_frame(transactions)
     check_in("refunds", refunds, ["drop", "keep"])
     require_columns(transactions, [customer_id_col, datetime_col, *extra], what="transactions")
     has_value = value_col is not None and value_col in transactions.columns
@@ -165,11 +188,13 @@ def purchase_rows(
     for col in extra:
         frame[col] = transactions[col].to_numpy()[keep]
     counts = {
-        "rows": len(transactions),
-        "rows_without_id": int(no_id.sum()),
+        "rows": len(transactions) + sum(at_load.values()),
+        "rows_without_id": int(no_id.sum()) + at_load.get("rows_without_id", 0),
         "refund_rows": int(refund.sum()),
         "rows_used": int(keep.sum()),
     }
+    if at_load.get("rows_dropped_at_load"):
+        counts["rows_dropped_at_load"] = at_load["rows_dropped_at_load"]
     return frame, counts
 
 
@@ -181,6 +206,10 @@ def describe_left_out(counts: dict[str, int], refunds: str = "drop") -> str:
             f"{counts['rows_without_id']:,} of {counts['rows']:,} transaction rows "
             f"({counts['rows_without_id'] / counts['rows']:.1%}) have no customer id and "
             "cannot be followed over time"
+        )
+    if counts.get("rows_dropped_at_load"):
+        parts.append(
+            f"{counts['rows_dropped_at_load']:,} rows were dropped when loading (see the quality report)"
         )
     if counts.get("refund_rows") and refunds == "drop":
         parts.append(f"{counts['refund_rows']:,} rows with value <= 0 (refunds) are not purchases")
