@@ -205,9 +205,10 @@ def compare_proportions(
         + "; relative lift: delta method"
     )
     comp = Comparison("binary", nc, nt, method=method)
-    if min(nc, nt) < min_users:
+    if min(nc, nt) < max(min_users, 2):
         return comp._blank(
-            f"too few users (control {nc}, treatment {nt}; at least {min_users} per arm needed)"
+            f"too few users (control {nc}, treatment {nt}; at least {max(min_users, 2)} per arm "
+            "needed)"
         )
     pc, pt = xc / nc, xt / nt
     comp.control_mean, comp.treatment_mean = pc, pt
