@@ -78,10 +78,13 @@ def test_channelattribution_string_table_gives_same_credit():
     assert f.at["A", "markov"] == pytest.approx(11.058775, abs=1e-6)
 
 
-def test_sparse_solver_route_equals_dense_route(monkeypatch):
+@pytest.mark.parametrize("route", ["sparse_lu", "fixed_point"])
+def test_sparse_solver_routes_equal_dense_route(monkeypatch, route):
     import journeylab.attribution.markov as mk
 
     monkeypatch.setattr(mk, "_DENSE_LIMIT", 0)
+    if route == "fixed_point":
+        monkeypatch.setattr(mk, "_SPARSE_LU_LIMIT", 0)
     chain = MarkovChain().fit(d1_frame())
     for ch, v in D1["markov_order1"]["removal_effects"].items():
         assert chain.removal_effects_[ch] == pytest.approx(v, abs=1e-6)

@@ -461,13 +461,13 @@ class AttributionResult(Result):
         lines += self._only_null_text()
         lines += self._uncertainty_text(fmt)
         if self.transitions is not None and len(self.transitions):
-            top = self.transitions.head(3)
+            col = "value_removal_effect" if self.value else "removal_effect"
+            top = self.transitions.sort_values([col, "transition"], ascending=[False, True]).head(3)
             lines.append(
                 "Sequence credit (Markov): removing the transition "
-                + ", ".join(
-                    f"{r.transition} loses {fmt_pct(r.removal_effect)}" for r in top.itertuples()
-                )
-                + " of conversions."
+                + ", ".join(f"{r.transition} loses {fmt_pct(getattr(r, col))}"
+                            for r in top.itertuples())
+                + f" of {what}."
             )
         if "shapley" in self.models:
             if self.shapley_method == "permutation" and self.shapley_se is not None:
@@ -477,7 +477,7 @@ class AttributionResult(Result):
                     f"{what} per channel."
                 )
             lines.append(
-                "Shapley here is the set-based game (v(S) = conversions of journeys whose "
+                f"Shapley here is the set-based game (v(S) = {what} of journeys whose "
                 "channels all lie in S); its exact value splits each journey equally over its "
                 "distinct channels, so it ignores touch order and gives nothing to channels "
                 "seen only in non-converting journeys."
@@ -549,11 +549,13 @@ class AttributionResult(Result):
             return []
         re = self.reallocation()
         lines = []
-        unit = "value per unit of spend" if self.value else "conversions per 1,000 of spend"
+        unit = "of credited value per unit of spend (ROAS)" if self.value else (
+            "conversions per 1,000 of spend")
         for r in re.itertuples():
             lines.append(
                 f"Budget ({LABELS[r.model]}): {r.grow} returns {fmt_num(r.grow_return)} {unit}, "
-                f"{r.trim} {fmt_num(r.trim_return)} — move money from {r.trim} to {r.grow} first."
+                f"{r.trim} {fmt_num(r.trim_return)} — at the margin, money moved from {r.trim} "
+                f"to {r.grow} earns most."
             )
         if len(re) and re["grow"].nunique() > 1:
             lines.append("The models disagree on where the next unit of spend earns most.")

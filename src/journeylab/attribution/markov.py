@@ -41,12 +41,30 @@ __all__ = ["MarkovChain"]
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 #: Below this many states a dense LU solve is faster than a sparse one; both are exact.
 _DENSE_LIMIT = 300
+#: Up to this many states the sparse LU (spsolve) is used; beyond it the LU of a
+#: high-order chain fills in badly, and the fixed point ``p = Q p + r`` (which
+#: converges geometrically because every walk is absorbed) is iterated to machine
+#: precision instead, falling back to spsolve if it does not converge.
+_SPARSE_LU_LIMIT = 4000
 
 
-def _solve(a: sp.csr_array, b: np.ndarray) -> np.ndarray:
-    if a.shape[0] <= _DENSE_LIMIT:
-        return np.linalg.solve(a.toarray(), b)
-    x = spla.spsolve(a.tocsc(), b)
+def _solve(q: sp.csr_array, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
+    """Solve ``(I - Q) x = b`` exactly (to machine precision)."""
+    n = q.shape[0]
+    if n <= _DENSE_LIMIT:
+        return np.linalg.solve(np.eye(n) - q.toarray(), b)
+    a = (sp.eye_array(n, format="csc") - q.tocsc()).tocsc()
+    if n > _SPARSE_LU_LIMIT:
+        x = np.zeros_like(b) if x0 is None else x0.copy()
+        scale = max(float(np.abs(b).max()), 1e-300)
+        for _ in range(20_000):
+            x_new = q @ x + b
+            if np.abs(x_new - x).max() <= 1e-15 * scale * max(1.0, float(np.abs(x_new).max())):
+                if np.abs(a @ x_new - b).max() <= 1e-12 * scale:
+                    return x_new
+                break
+            x = x_new
+    x = spla.spsolve(a, b)
     return x.reshape(b.shape)
 
 
@@ -177,14 +195,13 @@ class MarkovChain:
         if n <= _DENSE_LIMIT:
             full, effects = self._removal_dense(conv[None], value[None], null[None])
             return full[0], effects[0], q, parts
-        a = (sp.eye_array(n, format="csr") - q).tocsr()
-        full = _solve(a, rewards)
+        full = _solve(q, rewards)
         base = full[0]
         n_channels = self._contains.shape[0]
         effects = np.zeros((n_channels, 2))
         for c in range(n_channels):
             keep = np.flatnonzero(~self._contains[c])
-            x = _solve(a[keep][:, keep], rewards[keep])
+            x = _solve(q[keep][:, keep], rewards[keep], full[keep])
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects[c] = np.where(base > 0, 1.0 - x[0] / base, 0.0)
         return full, np.clip(effects, 0.0, 1.0), q, parts
@@ -313,7 +330,8 @@ class MarkovChain:
         conv, value, null = table.conversions, table.value, table.non_conversions
         q, rewards, _ = self._system(conv, value, null)
         n = self._n_states
-        base = _solve((sp.eye_array(n, format="csr") - q).tocsr(), rewards)[0]
+        full = _solve(q, rewards)
+        base = full[0]
         edge_weight = self._incidence.T @ (conv + null)
         inner = self._edge_src > 0
         pair = np.where(
@@ -347,7 +365,7 @@ class MarkovChain:
                 q2 = sp.csr_array(
                     (np.where(drop, 0.0, qc.data), (qc.row, qc.col)), shape=(n, n)
                 )
-                x = _solve((sp.eye_array(n, format="csr") - q2).tocsr(), rewards)[0]
+                x = _solve(q2, rewards, full)[0]
                 with np.errstate(invalid="ignore", divide="ignore"):
                     effects[k] = np.where(base > 0, 1.0 - x / base, 0.0)
         effects = np.clip(effects, 0.0, 1.0)
