@@ -153,6 +153,18 @@ def test_findings_read_well(planted):
     assert "value at stake" in pp._repr_html_()
 
 
+def test_a_series_is_a_segment_dimension(planted):
+    mobile = planted.loc[planted["device"] == "mobile", "user_id"].unique()
+    cohort = pd.Series("y", index=planted["user_id"].unique(), name="cohort")
+    cohort[mobile] = "x"
+    pp = pain_points(planted, month="2026-10", segments=(cohort,), min_users=5)
+    assert set(pp.to_frame()["dimension"]) == {"cohort"}
+    assert _row(pp, FORM, "cohort", "x")["value_at_stake"] == pytest.approx(1000.0)
+    assert pp.findings(1)[0].startswith(
+        "Users with cohort = x drop out at the booking form 3.5× as often as users with cohort = y"
+    )
+
+
 def test_callback_speed_labels():
     log = _phone_log((2, 1), (3, 0))
     log = pd.concat(

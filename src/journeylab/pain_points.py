@@ -236,7 +236,7 @@ def pain_points(
     month: str | None = None,
     start: Any = None,
     end: Any = None,
-    segments: Sequence[str] = ("device", TOUCHPOINT, CALLBACK_SPEED),
+    segments: Sequence[str | pd.Series] = ("device", TOUCHPOINT, CALLBACK_SPEED),
     steps: Sequence[tuple[str, str]] | None = None,
     value_per_conversion: float | None = None,
     conversion_event: str = "booking_completed",
@@ -262,6 +262,7 @@ def pain_points(
         derived ``"touchpoint"`` (channel that brought the user to the step) and
         ``"callback_speed"`` (phone leads called back within ``fast_minutes`` or not).
         Derived dimensions whose columns are absent are skipped (noted in the result).
+        A named Series user → segment (e.g. ``personas.assignments``) is a dimension too.
     steps : sequence of (from, to), optional
         Steps as pairs of stage names or event names/patterns. Default: every
         consecutive stage pair plus :data:`DEFAULT_STEPS` whose events occur.
@@ -336,7 +337,14 @@ def pain_points(
 
     notes: list[str] = []
     dims: list[str] = []
+    given: dict[str, pd.Series] = {}
     for dim in segments:
+        if isinstance(dim, pd.Series):
+            # a ready-made user → segment Series, e.g. personas.assignments
+            name = str(dim.name or "segment")
+            given[name] = dim
+            dims.append(name)
+            continue
         if dim == CALLBACK_SPEED and "response_minutes" not in frame:
             notes.append("call-back speed skipped: the events have no 'response_minutes' column.")
             continue
@@ -348,7 +356,9 @@ def pain_points(
     def rates(part: pd.DataFrame) -> pd.DataFrame:
         user_dims: dict[str, pd.Series] = {}
         for dim in dims:
-            if dim == CALLBACK_SPEED:
+            if dim in given:
+                user_dims[dim] = user_segment(part, given[dim])
+            elif dim == CALLBACK_SPEED:
                 user_dims[dim] = callback_speed(part, fast_minutes)
             elif dim != TOUCHPOINT:
                 user_dims[dim] = user_segment(part, dim, users)
