@@ -48,12 +48,12 @@ def assemble(run: Simulation) -> dict[str, np.ndarray]:
         k = len(user)
         parts.append(
             {
-                "user": np.asarray(user, dtype=np.int64),
+                "user": np.asarray(user, dtype=np.int32),
                 "time": np.asarray(time, dtype=float),
                 "event": np.full(k, E[event], dtype=np.int8),
                 "chan": np.broadcast_to(np.asarray(chan, dtype=np.int8), (k,)),
                 "value": np.broadcast_to(np.asarray(value, dtype=float), (k,)),
-                "sess": np.broadcast_to(np.asarray(sess, dtype=np.int64), (k,)),
+                "sess": np.broadcast_to(np.asarray(sess, dtype=np.int32), (k,)),
                 "response": np.broadcast_to(np.asarray(response, dtype=float), (k,)),
             }
         )

@@ -212,6 +212,7 @@ def make_sample(
     )
     run = sim.simulate(seed, n_users, cal)
     u, raw = run.users, assemble(run)
+    run.journeys = {}  # free the touch arrays before the tables are built
     order = canonical_order(raw)
     ev = {k: raw.pop(k)[order] for k in list(raw)}  # sorted copies replace the raw arrays
     del raw, order
