@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from conftest import shared_file
+from journeylab.propensity import (
+    _chain_from_paths,
+    auc_delong,
+    churn_features,
+    fit_propensity,
+    next_best_touchpoint,
+    propensity_features,
+)
+from journeylab.schema import DataError, NotComputableError, ParameterError
+
+
+def _ts(*values: str) -> pd.Series:
+    return pd.to_datetime(list(values), utc=True)
+
+
+# -- features -------------------------------------------------------------------------
+def _hand_events() -> pd.DataFrame:
+    rows = [
+        # user a: ad, site visit, page view, phone call, slow call-back (90 min), then books on 05-05
+        ("a", "2026-05-01 00:00", "ad_impression", "social", None, None, "mobile"),
+        ("a", "2026-05-02 00:00", "site_visit", "paid_search", "a-s1", None, "mobile"),
+        ("a", "2026-05-02 00:05", "service_page_view", None, "a-s1", None, "mobile"),
+        ("a", "2026-05-03 00:00", "phone_call", "phone", None, None, "mobile"),
+        ("a", "2026-05-03 01:30", "callback", "phone", None, 90.0, "mobile"),
+        ("a", "2026-05-05 10:00", "booking_completed", None, "a-s2", None, "desktop"),
+        # user b: visit with a quote request, later a second visit and an abandoned booking form
+        ("b", "2026-05-01 00:00", "site_visit", "email", "b-s1", None, "desktop"),
+        ("b", "2026-05-01 00:10", "quote_request", None, "b-s1", None, "desktop"),
+        ("b", "2026-05-04 10:00", "site_visit", "email", "b-s2", None, "desktop"),
+        ("b", "2026-05-04 10:05", "booking_started", None, "b-s2", None, "desktop"),
+        # user c: first seen after the snapshot
+        ("c", "2026-05-06 10:00", "site_visit", "direct", "c-s1", None, "tablet"),
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "channel", "session_id",
+                                        "response_minutes", "device"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
+def test_propensity_features_on_a_hand_made_log():
+    f = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=2).set_index("user_id")
+    assert f.index.tolist() == ["a", "b"]  # c has no event before the snapshot
+    a, b = f.loc["a"], f.loc["b"]
+    assert (a["touches_social"], a["touches_paid_search"], a["touches_phone"], a["touches_email"]) == (1, 1, 1, 0)
+    assert (a["sessions"], a["service_page_views"], a["quote_requests"], a["booking_starts"]) == (1, 1, 0, 0)
+    assert (a["had_callback"], a["slow_callback"]) == (1, 1)
+    assert a["days_since_first_touch"] == pytest.approx(3.0)
+    assert a["days_since_last_touch"] == pytest.approx(1 - 1.5 / 24)
+    assert a["device"] == "mobile" and a["converted"] == 1  # booked on 05-05, inside [05-04, 05-06)
+    assert (b["touches_email"], b["sessions"], b["quote_requests"], b["had_callback"]) == (1, 1, 1, 0)
+    assert b["days_since_first_touch"] == pytest.approx(3.0) and b["converted"] == 0
+    assert "phone_calls" not in f.columns  # phone calls are counted once, as touches_phone
+    assert f.attrs["horizon_days"] == 2.0
+    shorter = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=1).set_index("user_id")
+    assert shorter.loc["a", "converted"] == 0  # 05-05 10:00 is after the one-day window
+
+
+def test_propensity_features_leave_out_converted_users_and_check_the_horizon():
+    events = _hand_events()
+    later = propensity_features(events, as_of=["2026-05-04", "2026-05-05 12:00"], horizon_days=0.5)
+    at_second = later[later["as_of"] == pd.Timestamp("2026-05-05 12:00", tz="UTC")]
+    assert at_second["user_id"].tolist() == ["b"]  # a converted before the second snapshot
+    assert at_second["sessions"].item() == 2 and at_second["booking_starts"].item() == 1
+    with pytest.raises(ParameterError, match="runs past the end of the event log"):
+        propensity_features(events, as_of="2026-05-05", horizon_days=30)
+    users = pd.DataFrame({"user_id": ["a", "b"], "device": ["tablet", "tablet"], "region": ["west", "east"]})
+    with_users = propensity_features(events, as_of="2026-05-04", horizon_days=2, users=users)
+    assert with_users["device"].tolist() == ["tablet", "tablet"]
+    assert with_users["region"].tolist() == ["west", "east"]
+    active = propensity_features(events, as_of="2026-05-04", horizon_days=2, active_days=2)
+    assert active["user_id"].tolist() == ["a"]  # b's last touch was three days before
+
+
+def test_churn_features_by_hand():
+    tx = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "b", "c"],
+            "timestamp": _ts("2026-01-01", "2026-01-21", "2026-02-10", "2026-01-05", "2026-03-30"),
+            "value": [10.0, 30.0, 20.0, 5.0, 7.0],
+        }
+    )
+    f = churn_features(tx, as_of="2026-02-01", horizon_days=30).set_index("user_id")
+    assert f.index.tolist() == ["a", "b"]
+    assert f.loc["a", ["purchases", "churned"]].tolist() == [2, 0]
+    assert f.loc["a", "recency_days"] == pytest.approx(11.0)
+    assert f.loc["a", "tenure_days"] == pytest.approx(31.0)
+    assert f.loc["a", "mean_value"] == pytest.approx(20.0) and f.loc["a", "total_value"] == pytest.approx(40.0)
+    assert f.loc["b", "churned"] == 1
+
+
+# -- AUC ------------------------------------------------------------------------------
+def test_auc_equals_mann_whitney_and_delong_variance_by_brute_force():
+    y = np.array([0, 0, 1, 1, 0, 1, 0, 1, 1, 0])
+    score = np.array([0.1, 0.4, 0.35, 0.8, 0.5, 0.5, 0.2, 0.9, 0.3, 0.6])
+    pos, neg = score[y == 1], score[y == 0]
+    u = stats.mannwhitneyu(pos, neg, alternative="two-sided").statistic
+    auc, se, lo, hi = auc_delong(y, score)
+    assert auc == pytest.approx(u / (len(pos) * len(neg)), abs=1e-15)
+    assert auc == pytest.approx(0.7)  # 17.5 of 25 pairs, the 0.5-0.5 tie counting one half
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
+    var = v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
+    assert se == pytest.approx(np.sqrt(var), rel=1e-12)
+    assert (lo, hi) == pytest.approx((auc - 1.959963984540054 * se, min(1.0, auc + 1.959963984540054 * se)))
+    with pytest.raises(NotComputableError, match="0 positives"):
+        auc_delong([0, 0], [0.1, 0.2])
+
+
+# -- fitting --------------------------------------------------------------------------
+def _logistic_data(n: int = 600, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.poisson(2.0, size=n)
+    device = rng.choice(["mobile", "desktop", "tablet"], size=n, p=[0.5, 0.3, 0.2])
+    eta = -1.0 + 0.8 * x1 - 0.3 * x2 + 0.6 * (device == "desktop")
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"user_id": [f"u{i}" for i in range(n)], "x1": x1, "x2": x2, "device": device,
+                         "converted": y})
+
+
+def test_logistic_coefficients_equal_statsmodels_logit():
+    data = _logistic_data()
+    res = fit_propensity(data, holdout="none")
+    x = sm.add_constant(
+        pd.DataFrame({"x1": data["x1"], "x2": data["x2"].astype(float),
+                      "device[desktop]": (data["device"] == "desktop").astype(float),
+                      "device[tablet]": (data["device"] == "tablet").astype(float)})
+    )
+    direct = sm.Logit(data["converted"].astype(float), x).fit(disp=0)
+    assert res.method == "logit (maximum likelihood)"
+    assert res.params.to_numpy() == pytest.approx(direct.params.to_numpy(), rel=1e-7, abs=1e-9)
+    assert np.sqrt(np.diag(res.cov)) == pytest.approx(direct.bse.to_numpy(), rel=1e-6)
+    drivers = res.drivers.set_index("predictor")
+    assert drivers.loc["x1", "odds_ratio"] == pytest.approx(np.exp(direct.params["x1"]))
+    lo, hi = np.exp(direct.conf_int().loc["x1"])
+    assert (drivers.loc["x1", "or_ci_low"], drivers.loc["x1", "or_ci_high"]) == pytest.approx((lo, hi), rel=1e-6)
+    # strongest first: yes vs no for binary drivers, one standard deviation for the others
+    strength = np.abs(drivers["coef"] * np.where(drivers["binary"], 1.0, drivers["sd"]))
+    assert list(strength) == sorted(strength, reverse=True)
+    assert drivers.loc["x1", "sd"] == pytest.approx(data["x1"].std(ddof=0))
+    assert drivers.loc["x1", "odds_ratio_per_sd"] == pytest.approx(np.exp(direct.params["x1"] * data["x1"].std(ddof=0)))
+    assert "device: reference level 'mobile'." in res.summary()
+    assert res.predict(data.head(3)).to_numpy() == pytest.approx(direct.predict(x.head(3)).to_numpy(), rel=1e-7)
+
+
+def test_perfect_separation_falls_back_to_a_ridge_fit_cleanly():
+    x = np.arange(40, dtype=float)
+    data = pd.DataFrame({"x": x, "noise": np.tile([0.0, 1.0], 20), "converted": (x >= 20).astype(int)})
+    res = fit_propensity(data, holdout="none")
+    assert res.method.startswith("ridge logit")
+    assert "Refitted with a weak ridge penalty because the outcome is (quasi-)separated" in res.summary()
+    assert np.all(np.isfinite(res.params)) and res.params["x"] > 0
+    assert res.auc == 1.0
+    assert res.drivers.set_index("predictor").loc["x", "odds_ratio"] > 1
+
+
+def test_time_holdout_trains_only_on_closed_label_windows():
+    data = _logistic_data(900)
+    data["as_of"] = pd.to_datetime(np.repeat(["2026-06-01", "2026-07-01", "2026-08-01"], 300), utc=True)
+    data.attrs["horizon_days"] = 30
+    res = fit_propensity(data, predictors=["x1", "x2", "device"])
+    # default split = last snapshot (08-01): train 06-01 and 07-01 (windows end by 07-31), test 08-01
+    assert (res.n_train, res.n_test) == (600, 300)
+    assert set(res.predictions["as_of"].dt.strftime("%m-%d")) == {"08-01"}
+    mid = fit_propensity(data, predictors=["x1", "x2", "device"], split_date="2026-07-15")
+    assert (mid.n_train, mid.n_test) == (300, 300)  # 07-01 + 30 days runs past the split; 08-01 is tested
+    cal = res.calibration
+    assert cal["n"].sum() == 300 and len(cal) == 10
+    assert np.average(cal["observed"], weights=cal["n"]) == pytest.approx(res.predictions["y"].mean())
+    with pytest.raises(ParameterError, match="two or more as_of dates"):
+        fit_propensity(data[data["as_of"] == data["as_of"].iloc[0]])
+    with pytest.raises(DataError, match="must be 0 or 1"):
+        fit_propensity(data.assign(converted=data["converted"] * 2), holdout="none")
+
+
+def test_propensity_plots(tmp_path):
+    res = fit_propensity(_logistic_data(), holdout="random", seed=2)
+    ax = res.plot()
+    assert ax.get_title().startswith("Calibration of 'converted'")
+    ax.figure.savefig(tmp_path / "calibration.png")
+    ax = res.plot_drivers()
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "x1 (per SD)"
+    plt.close("all")
+    assert "jl-table" in res._repr_html_()
+
+
+# -- next best touchpoint -------------------------------------------------------------
+HAND_PATHS = pd.DataFrame(
+    {
+        "path": [("A", "B"), ("A",), ("B",), ("C",), ("A", "C"), ("A", "A", "B")],
+        "conversions": [1, 0, 2, 0, 0, 0],
+        "non_conversions": [1, 2, 0, 1, 1, 0],
+    }
+)
+# By hand (repeats collapse, so A > A > B is A > B with no journeys and adds nothing):
+# start -> A 5/8, B 2/8, C 1/8;  A -> B 2/5, C 1/5, null 2/5;  B -> conv 3/4, null 1/4;  C -> null.
+# P(B) = 3/4, P(C) = 0, P(A) = 2/5 * 3/4 = 3/10, P(start) = 5/8 * 3/10 + 2/8 * 3/4 = 3/8 (= 3 of 8 journeys).
+
+
+def test_next_best_touchpoint_on_a_hand_made_chain():
+    res = next_best_touchpoint(HAND_PATHS, state="A")
+    t = res.to_frame().set_index("next_touch")
+    assert res.best == "B"
+    assert res.current_probability == pytest.approx(0.3)
+    assert t.loc["B", "conversion_probability"] == pytest.approx(0.75)
+    assert t.loc["B", "uplift"] == pytest.approx(0.45)
+    assert t.loc["C", "uplift"] == pytest.approx(-0.3)
+    assert t.loc["B", "transition_share"] == pytest.approx(0.4)
+    assert t.loc["C", "transition_share"] == pytest.approx(0.2)
+    start = next_best_touchpoint(HAND_PATHS).to_frame().set_index("next_touch")
+    assert next_best_touchpoint(HAND_PATHS).current_probability == pytest.approx(3 / 8)
+    assert start["conversion_probability"].to_dict() == pytest.approx({"B": 0.75, "A": 0.3, "C": 0.0})
+    assert next_best_touchpoint(HAND_PATHS, state=("C", "A")).state == "A"  # the journey's last touch
+    with pytest.raises(ParameterError, match=r"state == 'b' is not a state.*did you mean 'B'"):
+        next_best_touchpoint(HAND_PATHS, state="b")
+    assert "Best next touch: B" in res.summary()
+
+
+def test_own_absorbing_chain_solve_agrees_with_hand_values_and_string_paths():
+    conversion, transitions = _chain_from_paths(HAND_PATHS, " > ")
+    assert conversion[["(start)", "A", "B", "C"]].to_numpy() == pytest.approx([3 / 8, 0.3, 0.75, 0.0])
+    as_strings = HAND_PATHS.assign(path=HAND_PATHS["path"].map(" > ".join))
+    assert next_best_touchpoint(as_strings, state="A").to_frame()["uplift"].tolist() == pytest.approx([0.45, -0.3])
+    a_row = transitions[transitions["from"] == "A"].set_index("to")["probability"]
+    assert a_row.to_dict() == pytest.approx({"B": 0.4, "C": 0.2, "(null)": 0.4})
+
+
+# -- the sample and a real dataset ----------------------------------------------------
+@pytest.fixture(scope="module")
+def propensity_sample(request):
+    pytest.importorskip("journeylab.datasets")
+    return request.getfixturevalue("sample")
+
+
+@pytest.mark.slow
+def test_sample_conversion_propensity_beats_chance_on_the_time_holdout(propensity_sample, tmp_path):
+    s = propensity_sample
+    features = propensity_features(
+        s.events, as_of=["2026-08-01", "2026-09-01", "2026-10-01"], horizon_days=30, users=s.users, active_days=30
+    )
+    res = fit_propensity(features)
+    assert res.holdout == "time" and res.n_test == (features["as_of"] == features["as_of"].max()).sum()
+    assert res.auc_ci[0] > 0.7
+    assert abs(res.predictions["p"].mean() - res.predictions["y"].mean()) < 0.02
+    res.plot().figure.savefig(tmp_path / "calibration.png")
+    plt.close("all")
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_online_retail_churn_propensity_on_a_time_holdout():
+    import duckdb
+
+    path = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
+    tx = duckdb.sql(
+        f"""
+        SELECT CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS user_id, min(InvoiceDate) AS timestamp,
+               sum(Quantity * UnitPrice) AS value
+        FROM read_csv('{path}', header = true, columns = {{
+            'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR', 'Description': 'VARCHAR', 'Quantity': 'BIGINT',
+            'InvoiceDate': 'TIMESTAMP', 'UnitPrice': 'DOUBLE', 'CustomerID': 'DOUBLE', 'Country': 'VARCHAR'}})
+        WHERE CustomerID IS NOT NULL AND NOT starts_with(InvoiceNo, 'C')
+        GROUP BY CustomerID, InvoiceNo
+        """
+    ).df()
+    assert tx["user_id"].nunique() == 4339  # customers with a non-cancelled invoice (4,372 with any)
+    features = churn_features(tx, as_of=["2011-03-01", "2011-06-01", "2011-09-01"], horizon_days=90)
+    res = fit_propensity(features, target="churned", split_date="2011-09-01")
+    assert (res.n_train, res.n_test) == (4400, 3317)
+    assert res.auc_ci[0] > 0.7
+    assert res.drivers.set_index("predictor").loc["purchases", "odds_ratio"] < 1  # frequent buyers stay
