@@ -493,6 +493,11 @@ def test_clv_by_channel_on_sample(sample_data):
     assert (table["clv_ci_low"] < table["predicted_clv"]).all() and (
         table["predicted_clv"] < table["clv_ci_high"]
     ).all()
+    # intervals include the spread of customers within each channel (the standard error of the mean)
+    spread = res.customers.groupby("channel")["predicted_clv"].agg(
+        lambda v: v.std(ddof=1) / np.sqrt(len(v))
+    )
+    assert (channels["clv_se"] >= spread.reindex(channels.index) * (1 - 1e-12)).all()
     # the all-customer mean is the customer-weighted mean of channel means
     weighted = (channels["predicted_clv"] * channels["customers"]).sum() / channels[
         "customers"

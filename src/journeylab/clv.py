@@ -934,8 +934,9 @@ class ChannelCLVResult(Result):
         One row per channel (and ``all``): ``customers``, ``repeat_rate``,
         ``historical_value`` (net revenue to date per customer),
         ``predicted_clv`` (discounted expected value over the horizon per
-        customer) with ``clv_ci_low``/``clv_ci_high`` (parameter uncertainty,
-        delta method), ``p_alive``; with spend also ``spend``,
+        customer) with ``clv_se``, ``clv_ci_low``/``clv_ci_high`` (parameter
+        uncertainty by the delta method plus the standard error of the
+        channel mean), ``p_alive``; with spend also ``spend``,
         ``new_customers``, ``cac``, ``value_per_new_customer`` and ``clv_to_cac``.
     customers : DataFrame
         Per customer: channel, historical value, predicted CLV, P(alive).
@@ -981,10 +982,13 @@ class ChannelCLVResult(Result):
             f"customer, expected discounted value over the next {self.horizon} months "
             f"{fmt_money(allrow['predicted_clv'])} {fmt_ci(allrow['clv_ci_low'], allrow['clv_ci_high'], fmt_money)} "
             f"(monthly discount rate {fmt_pct(self.discount_rate)}).",
-            "Predicted CLV per customer: "
+            "Predicted CLV per customer (channels with 30+ customers): "
             + ", ".join(
                 f"{c} {fmt_money(v)}"
-                for c, v in t["predicted_clv"].sort_values(ascending=False).items()
+                for c, v in t.loc[t["customers"] >= 30, "predicted_clv"]
+                .sort_values(ascending=False)
+                .head(10)
+                .items()
             )
             + ".",
         ]
@@ -1053,8 +1057,9 @@ def clv_by_channel(
 
     One BG/NBD and one Gamma-Gamma model are fitted on all customers (or the
     fitted ``model``/``spend_model`` are used); channels differ through their
-    customers' own histories. Intervals on predicted CLV reflect parameter
-    uncertainty (delta method on the log-parameters), not model error.
+    customers' own histories. Intervals on predicted CLV combine parameter
+    uncertainty (delta method on the log-parameters) with the spread of
+    customers within the channel; they do not cover model error.
 
     Parameters
     ----------
@@ -1172,23 +1177,39 @@ def clv_by_channel(
                 )
         grads[:, j] = (shifted[0] - shifted[1]) / (2 * step)
     z = float(ndtri(1 - alpha / 2))
-    se = np.sqrt(np.einsum("gi,ij,gj->g", grads, cov, grads))
+    se_params = np.sqrt(np.einsum("gi,ij,gj->g", grads, cov, grads))
+    # customer-to-customer variation: the standard error of each channel's mean
+    clv_values = customers["predicted_clv"].to_numpy()
+    se_sampling = np.array(
+        [
+            clv_values[mask].std(ddof=1) / np.sqrt(mask.sum()) if mask.sum() > 1 else np.nan
+            for mask in masks.values()
+        ]
+    )
+    se = np.sqrt(se_params**2 + se_sampling**2)
     table = pd.DataFrame(index=pd.Index(groups, name=channel_name))
     table["customers"] = [int(mask.sum()) for mask in masks.values()]
     table["repeat_rate"] = channel_means(customers["repeat"].to_numpy(dtype=float))
     table["historical_value"] = channel_means(customers["historical_value"].to_numpy())
     table["predicted_clv"] = base
     table["clv_se"] = se
-    table["clv_ci_low"], table["clv_ci_high"] = base - z * se, base + z * se
+    # normal approximation; CLV cannot be negative, so the lower end stops at 0
+    table["clv_ci_low"] = np.maximum(base - z * se, 0.0)
+    table["clv_ci_high"] = base + z * se
     table["p_alive"] = channel_means(customers["p_alive"].to_numpy())
 
     caveats = [
         "Values are revenue, not margin: multiply by your margin before comparing with acquisition cost.",
         "One BG/NBD and one Gamma-Gamma fit are shared by all channels; channels differ only through "
         "their customers' histories, and recently acquired cohorts carry little history.",
-        f"Intervals cover parameter uncertainty only ({1 - alpha:.0%}, delta method), not model misfit: "
-        "check plot_calibration_purchases_vs_holdout_purchases on a holdout period.",
+        f"Intervals ({1 - alpha:.0%}) combine the models' parameter uncertainty (delta method) with "
+        "customer-to-customer variation within the channel; they do not cover model misfit: check "
+        "plot_calibration_purchases_vs_holdout_purchases on a holdout period.",
     ]
+    small = [str(g) for g, mask in masks.items() if g != "all" and mask.sum() < 30]
+    if small:
+        shown = ", ".join(small[:10]) + (f" and {len(small) - 10} more" if len(small) > 10 else "")
+        caveats.append(f"Fewer than 30 customers, treat as anecdotal: {shown}.")
     window = None
     if spend is not None:
         require_columns(spend, ["channel", "date", "cost"], what="spend")
