@@ -73,6 +73,11 @@ class Check:
         }
 
 
+def _p_is(p: float) -> str:
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def _normalise_split(
     variants: list[str], design_split: Mapping[str, float] | None
 ) -> dict[str, float]:
@@ -134,14 +139,14 @@ def srm_check(
     }
     if p < threshold:
         message = (
-            f"Sample ratio mismatch: users per variant {described}; chi-square p = {fmt_p(p)} "
-            f"< {threshold:g}. The assignment or its logging is broken (lost or duplicated "
+            f"Sample ratio mismatch: users per variant {described}; chi-square {_p_is(p)} "
+            f"(below {threshold:g}). The assignment or its logging is broken (lost or duplicated "
             "users, bots, a redirect that drops users), so the lifts below are not trustworthy "
             "until the cause is found."
         )
         return Check("sample ratio mismatch", "flagged", message, stat, p, details)
     message = (
-        f"No sample ratio mismatch: users per variant {described}; chi-square p = {fmt_p(p)} "
+        f"No sample ratio mismatch: users per variant {described}; chi-square {_p_is(p)} "
         f"(flagged below {threshold:g})."
     )
     return Check("sample ratio mismatch", "ok", message, stat, p, details)
@@ -192,7 +197,7 @@ def imbalance_check(
             + "; ".join(
                 f"{r.covariate} differs between {r.variant} ({fmt_num(r.treatment_mean)}) and "
                 f"control ({fmt_num(r.control_mean)}) before exposure (SMD {r.smd:+.3f}, "
-                f"p = {fmt_p(r.p_value)})"
+                f"{_p_is(r.p_value)})"
                 for r in flagged.itertuples()
             )
             + ". Randomisation may be compromised, or the arms differ by chance; a "
@@ -202,7 +207,7 @@ def imbalance_check(
     else:
         message = (
             f"Pre-period covariates are balanced ({', '.join(covariates)}; largest |SMD| "
-            f"{table['smd'].abs().max():.3f}, smallest p = {fmt_p(worst.p_value)})."
+            f"{table['smd'].abs().max():.3f}, smallest {_p_is(worst.p_value)})."
         )
         status = "ok"
     return Check(
@@ -243,7 +248,7 @@ def split_change_check(
             "split change across periods",
             "flagged",
             f"The traffic split changed across periods (share per period: {described}; "
-            f"chi-square p = {fmt_p(p)}). Pooled lifts mix periods with different baselines "
+            f"chi-square {_p_is(p)}). Pooled lifts mix periods with different baselines "
             "(Simpson's paradox risk): compare them with the period-stratified estimates.",
             float(chi2),
             float(p),
@@ -252,7 +257,7 @@ def split_change_check(
     return Check(
         "split change across periods",
         "ok",
-        f"The traffic split was stable across {table.shape[0]} periods (p = {fmt_p(p)}).",
+        f"The traffic split was stable across {table.shape[0]} periods ({_p_is(p)}).",
         float(chi2),
         float(p),
         details,
@@ -363,7 +368,7 @@ def trend_check(
         return Check(
             name,
             "flagged",
-            f"{label}the lift trends by {fmt_num(slope)} per period (p = {fmt_p(p)}): a {kind}. "
+            f"{label}the lift trends by {fmt_num(slope)} per period ({_p_is(p)}): a {kind}. "
             "The average lift is not the long-run lift; read the later periods or run longer.",
             float(fit.tvalues[1]),
             p,
@@ -373,7 +378,7 @@ def trend_check(
         name,
         "ok",
         f"{label}no trend in the lift over {len(table)} periods (slope {fmt_num(slope)} per "
-        f"period, p = {fmt_p(p)}).",
+        f"period, {_p_is(p)}).",
         float(fit.tvalues[1]),
         p,
         details,

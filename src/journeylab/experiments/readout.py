@@ -95,11 +95,12 @@ def _p_is(p: float) -> str:
 
 
 def _prob(p: float) -> str:
+    """``= 97.5%``, ``> 99.9%`` or ``< 0.1%``."""
     if p > 0.999:
         return "> 99.9%"
     if p < 0.001:
         return "< 0.1%"
-    return fmt_pct(p)
+    return f"= {fmt_pct(p)}"
 
 
 @dataclass
@@ -193,7 +194,7 @@ class ExperimentResult(Result):
             )
         if not pd.isna(row.get("prob_beats_control", np.nan)):
             text += (
-                f" P({row['variant']} beats control) = {_prob(row['prob_beats_control'])} "
+                f" P({row['variant']} beats control) {_prob(row['prob_beats_control'])} "
                 f"({row['bayes_prior']})."
             )
         if row.get("notes"):
@@ -213,7 +214,7 @@ class ExperimentResult(Result):
         n_tests = int(self.table["p_value"].notna().sum())
         lines.append(
             f"Results ({CORRECTION_NAMES[self.correction]} p-values"
-            + (f" across {n_tests} comparisons" if self.correction else "")
+            + (f" across {n_tests} comparison{'s' if n_tests != 1 else ''}" if self.correction else "")
             + f", α = {self.alpha:g}):"
         )
         for _, row in self.table.iterrows():
@@ -665,6 +666,7 @@ def _combine_trends(trends: list[Check]) -> Check:
     return Check(
         name,
         "ok",
-        f"No trend in the daily lift ({len(usable)} comparisons; smallest p = {fmt_p(worst.p_value)}).",
+        f"No trend in the lift over periods ({len(usable)} comparison"
+        f"{'s' if len(usable) != 1 else ''}; smallest p = {fmt_p(worst.p_value)}).",
         p_value=worst.p_value,
     )

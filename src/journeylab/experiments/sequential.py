@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from journeylab.results import Result, fmt_num, fmt_p, fmt_pct
@@ -160,6 +161,7 @@ class SequentialResult(Result):
                         alpha=0.25, label="confidence sequence (always valid)")
         ax.plot(x, lk["abs_lift"], color=PALETTE[0], lw=2, label="lift")
         ax.axhline(0, color="0.3", lw=1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("look")
         ax.set_ylabel(f"lift in {self.metric} (treatment − control)")
         ax.set_title(f"{self.treatment} vs {self.control}: sequential monitoring")
@@ -318,6 +320,7 @@ class AASimulation(Result):
         ax.plot(x, self.by_look["sequential"], color=PALETTE[0], lw=2, label="mSPRT (always valid)")
         ax.axhline(self.alpha, color="0.4", ls="--", lw=1, label=f"α = {self.alpha:g}")
         percent_axis(ax, "y")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("look")
         ax.set_ylabel("false positives so far")
         ax.set_title("A/A tests: the cost of peeking")

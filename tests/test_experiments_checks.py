@@ -1,0 +1,133 @@
+"""Trust checks: SRM against the design (AB-6), imbalance, Simpson's guard, novelty."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from journeylab.experiments import analyze, imbalance_check, srm_check, stratified_lift, trend_check
+from journeylab.schema import ParameterError
+
+REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-6"]
+
+
+def test_srm_same_as_R_chisq_test_and_not_flagged_above_threshold():
+    check = srm_check(dict(zip(["control", "treatment"], REF["observed"], strict=True)))
+    assert check.p_value == pytest.approx(REF["p_value"], rel=1e-6)
+    assert check.statistic == pytest.approx(500**2 / 50_500 * 2)
+    assert check.status == "ok"  # 0.00165 is above the 0.001 threshold
+    flagged = srm_check({"control": 50_000, "treatment": 51_000}, threshold=0.01)
+    assert flagged.flagged and "Sample ratio mismatch" in flagged.message
+
+
+def test_srm_uses_the_designed_split():
+    counts = {"control": 95_000, "treatment": 5_000}
+    assert srm_check(counts, {"control": 95, "treatment": 5}).status == "ok"
+    equal = srm_check(counts)
+    assert equal.flagged
+    assert "treatment 5,000 (5.0%; designed 50.0%)" in equal.message
+    skewed = srm_check({"control": 95_000, "treatment": 4_500}, {"control": 0.95, "treatment": 0.05})
+    assert skewed.flagged
+    assert skewed.p_value == pytest.approx(
+        stats.chisquare([95_000, 4_500], [99_500 * 0.95, 99_500 * 0.05]).pvalue
+    )
+    with pytest.raises(ParameterError, match="unknown \\['treatmnt'\\], missing \\['treatment'\\]"):
+        srm_check(counts, {"control": 0.5, "treatmnt": 0.5})
+
+
+def test_imbalance_check_flags_a_shifted_covariate():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "variant": np.repeat(["control", "b"], 2_000),
+            "pre": np.r_[rng.normal(10, 2, 2_000), rng.normal(10.5, 2, 2_000)],
+            "ok": rng.normal(0, 1, 4_000),
+        }
+    )
+    check = imbalance_check(frame, "variant", "control", ["pre", "ok"])
+    assert check.flagged
+    assert "pre differs between b" in check.message and "ok differs" not in check.message
+    table = check.details["table"]
+    assert table.loc[table.covariate == "pre", "smd"].item() == pytest.approx(0.25, abs=0.07)
+    assert imbalance_check(frame, "variant", "control", ["ok"]).status == "ok"
+
+
+def _simpson_frame(reverse: bool) -> pd.DataFrame:
+    """Two periods; the split moves from 90/10 to 10/90 while the baseline triples."""
+    rows = []
+    spec = {
+        ("p1", "control"): (900, 0.12 if reverse else 0.10),
+        ("p1", "b"): (100, 0.10 if reverse else 0.12),
+        ("p2", "control"): (100, 0.32 if reverse else 0.30),
+        ("p2", "b"): (900, 0.30 if reverse else 0.32),
+    }
+    for (period, arm), (n, rate) in spec.items():
+        k = round(n * rate)
+        rows.append(pd.DataFrame({"period": period, "variant": arm, "booked": [1] * k + [0] * (n - k)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_simpson_guard_reports_stratified_lift_and_reversal():
+    frame = _simpson_frame(reverse=True)
+    res = analyze(frame, metrics=["booked"], period="period")
+    row = res.to_frame(detailed=True).iloc[0]
+    assert row["abs_lift"] == pytest.approx(0.28 - 0.14)  # pooled: treatment looks +14 pp
+    assert row["strat_abs_lift"] == pytest.approx(-0.02)  # within periods: -2 pp
+    names = {c.name: c for c in res.checks}
+    assert names["split change across periods"].flagged
+    simpson = names["Simpson's paradox guard"]
+    assert simpson.flagged and "direction of the lift reverses" in simpson.message
+    assert "pooled +14.0 pp, within periods -2.0 pp" in simpson.message
+    assert res.summary().index("Simpson's paradox") < res.summary().index("Results")
+
+
+def test_simpson_guard_flags_changed_split_without_reversal():
+    res = analyze(_simpson_frame(reverse=False), metrics=["booked"], period="period")
+    simpson = {c.name: c for c in res.checks}["Simpson's paradox guard"]
+    assert simpson.flagged and "Prefer the stratified ones" in simpson.message
+    assert res.to_frame(detailed=True).loc[0, "strat_abs_lift"] == pytest.approx(0.02)
+
+
+def test_stratified_lift_weights_by_hand():
+    y = pd.Series([0, 1, 1, 1, 0, 0, 0, 1, 1, 0], dtype=float)
+    t = pd.Series([False, False, True, True, False, False, True, True, True, True])
+    period = pd.Series([1, 1, 1, 1, 2, 2, 2, 2, 2, 2])
+    out = stratified_lift(y, t, period)
+    # period 1: lift 1 - 0.5, w = 2*2/4 = 1; period 2: lift 0.5 - 0, w = 2*4/6
+    w1, w2 = 1.0, 8 / 6
+    assert out["abs_lift"] == pytest.approx((w1 * 0.5 + w2 * 0.5) / (w1 + w2))
+    assert out["periods"] == 2
+
+
+def _daily(lift_by_day, n=300, seed=3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2026-05-01", periods=len(lift_by_day), freq="D", tz="UTC")
+    parts = []
+    for day, lift in zip(days, lift_by_day, strict=True):
+        parts.append(pd.DataFrame({"day": day, "variant": "control", "y": rng.normal(10, 2, n)}))
+        parts.append(pd.DataFrame({"day": day, "variant": "b", "y": rng.normal(10 + lift, 2, n)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_novelty_effect_is_flagged_when_the_lift_fades():
+    frame = _daily(np.linspace(1.0, 0.0, 14))
+    res = analyze(frame, metrics=["y"], period="day")
+    trend = {c.name: c for c in res.checks}["novelty / primacy trend"]
+    assert trend.flagged and "novelty effect (the lift fades)" in trend.message
+    slope = trend_check(frame["y"], frame["variant"].eq("b"), frame["day"]).details["slope"]
+    assert slope == pytest.approx(-1 / 13, abs=0.03)
+
+
+def test_primacy_and_stable_lift():
+    growing = _daily(np.linspace(0.0, 1.0, 14), seed=4)
+    check = trend_check(growing["y"], growing["variant"].eq("b"), growing["day"])
+    assert check.flagged and "primacy effect" in check.message
+    stable = _daily(np.full(14, 0.5), seed=5)
+    assert trend_check(stable["y"], stable["variant"].eq("b"), stable["day"]).status == "ok"
+    short = _daily([0.5, 0.5])
+    assert trend_check(short["y"], short["variant"].eq("b"), short["day"]).status == "skipped"
