@@ -464,8 +464,15 @@ def _build_tables(
     lookback: str | pd.Timedelta,
     period_end: Any,
     max_touches: int | None,
-) -> tuple[str, str, dict[str, int], dict[str, Any]]:
-    """Create temp tables of touches and journeys in ``ev.con``; return their names, counts, settings."""
+    want_touches: bool = True,
+    path_level: str | None = None,
+) -> tuple[str | None, str, dict[str, int], dict[str, Any]]:
+    """Create temp tables of touches and journeys in ``ev.con``; return their names, counts, settings.
+
+    With ``want_touches=False`` no touches table is made (``start`` is then
+    missing); with ``path_level`` the journeys table carries each journey's
+    path (kept touches after the cap, repeats not collapsed) as a list.
+    """
     conversions = [conversion] if isinstance(conversion, str) else list(conversion)
     if not conversions:
         raise ParameterError("conversion is empty; name the event that counts as a conversion.")
@@ -507,87 +514,97 @@ def _build_tables(
         [end_param],
     ).fetchone()
     left_out = {"incomplete_rows": int(counts[0]), "after_period_end": int(counts[1])}
-    # Order within a user by the tie-breaker; the journey index is the number of
-    # conversions strictly before the row, so a conversion belongs to the journey
-    # it closes and the next touch starts a new one. Both windows share one sort.
-    order = f"PARTITION BY user_id ORDER BY {ev.ORDER}"
+    # Order within a user by the tie-breaker (one sort serves every window
+    # below). The journey index is the number of conversions strictly before
+    # the row, so a conversion belongs to the journey it closes and the next
+    # touch starts a new one. A row's journey ends at the next conversion at or
+    # after it ("closing"), or, with none, at the user's last touch; touches
+    # more than the lookback before that end are "outside".
+    elem_sql, elem_join = "NULL::VARCHAR", ""
+    if path_level == "channel":
+        elem_sql = f"coalesce(b.channel, '{NO_CHANNEL}')"
+    elif path_level == "event":
+        elem_sql = "b.event"
+    elif path_level == "stage":
+        stage_name = _register_stages(con, ev.stage_map, f"SELECT DISTINCT event FROM {base}")
+        elem_sql = "coalesce(s.s_stage, '(no stage)')"
+        elem_join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {stage_name}) s ON s.s_event = b.event"
     con.execute(
         f"""
         CREATE TEMP TABLE {rows} AS
-        SELECT user_id, "timestamp", event, channel, value, is_conv,
-               row_number() OVER w AS seq,
-               coalesce(sum(is_conv::INTEGER) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jidx
-        FROM {base}
-        WHERE user_id IS NOT NULL AND "timestamp" IS NOT NULL AND "timestamp" <= ?::TIMESTAMPTZ
-        WINDOW w AS ({order})
+        WITH w1 AS (
+          SELECT user_id, "timestamp", event, channel, value, is_conv, {elem_sql} AS elem,
+                 row_number() OVER w AS seq,
+                 coalesce(sum(is_conv::INTEGER) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jidx,
+                 min(CASE WHEN is_conv THEN "timestamp" END)
+                     OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS closing,
+                 max(CASE WHEN NOT is_conv THEN "timestamp" END)
+                     OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS user_last
+          FROM {base} b {elem_join}
+          WHERE user_id IS NOT NULL AND "timestamp" IS NOT NULL AND "timestamp" <= ?::TIMESTAMPTZ
+          WINDOW w AS (PARTITION BY user_id ORDER BY {ev.ORDER})
+        )
+        SELECT * EXCLUDE (closing, user_last),
+               (NOT is_conv AND "timestamp" < coalesce(closing, user_last) - to_microseconds({look_us}::BIGINT)) AS outside
+        FROM w1
         """,
         [end_param],
     )
+    kept = "NOT is_conv AND NOT outside"
+    path_sql = f", list(elem ORDER BY seq) FILTER (WHERE {kept}) AS path" if path_level else ""
+    n_touches = f"least(n_kept, {cap})" if cap is not None else "n_kept"
     con.execute(
         f"""
         CREATE TEMP TABLE {agg} AS
         SELECT row_number() OVER (ORDER BY user_id, jidx) AS journey_id, *,
-               coalesce(conversion_time, last_touch) - to_microseconds({look_us}::BIGINT) AS window_start
+               {n_touches} AS n_touches
         FROM (
           SELECT user_id, jidx,
                  bool_or(is_conv) AS converted,
                  max("timestamp") FILTER (WHERE is_conv) AS conversion_time,
                  coalesce(sum(coalesce(value, 0)) FILTER (WHERE is_conv), 0)::DOUBLE AS value,
                  max("timestamp") FILTER (WHERE NOT is_conv) AS last_touch,
-                 min(seq) AS first_seq,
-                 count(*) FILTER (WHERE NOT is_conv) AS n_rows
+                 count(*) FILTER (WHERE outside) AS outside_lookback,
+                 count(*) FILTER (WHERE {kept}) AS n_kept,
+                 count(*) FILTER (WHERE {kept} AND channel IS NULL) AS no_channel
+                 {path_sql}
           FROM {rows} GROUP BY user_id, jidx
         )
         """
     )
-    # Touches of a journey are contiguous in seq and the conversion comes last,
-    # so a touch's index is seq - first_seq + 1; the touches outside the lookback
-    # are the earliest ones, and the cap drops the earliest of the rest.
-    cap_sql = f"greatest(n_kept - {cap}, 0)" if cap is not None else "0"
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {touches} AS
-        WITH tk AS (
-          SELECT a.journey_id, r.user_id, r.seq - a.first_seq + 1 AS idx, r."timestamp", r.channel, r.event,
-                 (r."timestamp" < a.window_start) AS outside, a.n_rows
-          FROM {rows} r JOIN {agg} a USING (user_id, jidx)
-          WHERE NOT r.is_conv
-        ), n AS (
-          SELECT journey_id, count(*) FILTER (WHERE outside) AS n_out FROM tk GROUP BY journey_id
-        ), c AS (
-          SELECT journey_id, n_out, n_rows - n_out AS n_kept FROM n JOIN (SELECT DISTINCT journey_id, n_rows FROM tk) USING (journey_id)
+    if want_touches:
+        # The cap keeps the last n_touches of the kept touches.
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {touches} AS
+            SELECT * FROM (
+              SELECT a.journey_id, r.user_id,
+                     (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq) - (a.n_kept - a.n_touches))::BIGINT AS position,
+                     r."timestamp", coalesce(r.channel, '{NO_CHANNEL}') AS channel, r.event
+              FROM {rows} r JOIN {agg} a USING (user_id, jidx)
+              WHERE NOT r.is_conv AND NOT r.outside
+            ) WHERE position >= 1
+            """
         )
-        SELECT tk.journey_id, tk.user_id, (tk.idx - c.n_out - {cap_sql.replace('n_kept', 'c.n_kept')})::BIGINT AS position,
-               tk."timestamp", coalesce(tk.channel, '{NO_CHANNEL}') AS channel, tk.event,
-               (tk.channel IS NULL) AS no_channel, tk.outside
-        FROM tk JOIN c USING (journey_id)
-        """
-    )
+        first_join = f"LEFT JOIN (SELECT journey_id, min(\"timestamp\") AS first_touch FROM {touches} GROUP BY journey_id) f USING (journey_id)"
+        first_touch = "f.first_touch"
+    else:
+        first_join, first_touch = "", "NULL::TIMESTAMPTZ"
+    path_col = ", a.path[greatest(len(a.path) - a.n_touches, 0) + 1:] AS path" if path_level else ""
     con.execute(
         f"""
         CREATE TEMP TABLE {journeys} AS
-        WITH s AS (
-          SELECT journey_id,
-                 count(*) FILTER (WHERE NOT outside AND position >= 1) AS n_touches,
-                 count(*) FILTER (WHERE NOT outside AND position < 1) AS truncated_touches,
-                 count(*) FILTER (WHERE outside) AS outside_lookback,
-                 min("timestamp") FILTER (WHERE NOT outside AND position >= 1) AS first_touch,
-                 count(*) FILTER (WHERE NOT outside AND position >= 1 AND no_channel) AS no_channel
-          FROM {touches} GROUP BY journey_id
-        )
         SELECT a.journey_id, a.user_id, a.jidx,
-               coalesce(s.first_touch, a.conversion_time) AS start,
+               coalesce({first_touch}, a.conversion_time) AS start,
                coalesce(a.conversion_time, a.last_touch) AS "end",
-               coalesce(s.n_touches, 0) AS n_touches, a.converted, a.value, a.conversion_time,
+               a.n_touches, a.converted, a.value, a.conversion_time,
                (NOT a.converted AND a.last_touch >= ?::TIMESTAMPTZ - to_microseconds({look_us}::BIGINT)) AS censored,
-               coalesce(s.truncated_touches, 0) AS truncated_touches,
-               coalesce(s.outside_lookback, 0) AS outside_lookback,
-               coalesce(s.no_channel, 0) AS no_channel
-        FROM {agg} a LEFT JOIN s USING (journey_id)
+               a.n_kept - a.n_touches AS truncated_touches,
+               a.outside_lookback, a.no_channel {path_col}
+        FROM {agg} a {first_join}
         """,
         [end_param],
     )
-    con.execute(f"DELETE FROM {touches} WHERE outside OR position < 1")
     totals = con.execute(
         f"""
         SELECT coalesce(sum(outside_lookback), 0), coalesce(sum(truncated_touches), 0),
@@ -615,7 +632,20 @@ def _build_tables(
         "period_end": end,
         "max_touches": cap,
     }
-    return touches, journeys, left_out, settings
+    return (touches if want_touches else None), journeys, left_out, settings
+
+
+def _register_stages(con: duckdb.DuckDBPyConnection, stage_map: StageMap, events_sql: str) -> str:
+    """Register a small (event, stage) table for the distinct events ``events_sql`` returns."""
+    events = [r[0] for r in con.execute(events_sql).fetchall() if r[0] is not None]
+    mapping = stage_map.event_to_stage(events)
+    frame = pd.DataFrame(
+        {"event": list(mapping), "stage": [s if s is not None else "(no stage)" for s in mapping.values()]},
+        dtype="object",
+    )
+    name = f"jl_stage_{uuid.uuid4().hex[:8]}"
+    con.register(name, frame)
+    return name
 
 
 _JOURNEY_COLUMNS = [
@@ -783,12 +813,7 @@ def _element_sql(level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, tou
         return "t.channel", ""
     if level == "event":
         return "t.event", ""
-    sm = StageMap.coerce(stage_map)
-    events = [r[0] for r in con.execute(f"SELECT DISTINCT event FROM {touches}").fetchall()]
-    mapping = sm.event_to_stage(events)
-    frame = pd.DataFrame({"event": list(mapping), "stage": [s if s is not None else "(no stage)" for s in mapping.values()]})
-    name = f"jl_stage_{uuid.uuid4().hex[:8]}"
-    con.register(name, frame)
+    name = _register_stages(con, StageMap.coerce(stage_map), f"SELECT DISTINCT event FROM {touches}")
     return "coalesce(s.stage, '(no stage)')", f"LEFT JOIN {name} s ON s.event = t.event"
 
 
@@ -844,33 +869,46 @@ def path_table(
     """
     check_in("level", level, ["channel", "event", "stage"])
     _check_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
-    holder, touches, journeys, left_out, settings = _journey_views(
-        events_or_journeys, stage_map=stage_map, journey_options=journey_options
-    )
-    con = holder.con
-    try:
+    where = "TRUE" if include_censored else "NOT j.censored"
+    # Consecutive repeats are dropped inside each path list (no extra sort).
+    collapse = "list_filter(path, lambda x, i: i = 1 OR x IS DISTINCT FROM path[i - 1])" if collapse_repeats else "path"
+    final = f"""
+        SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN ['{DIRECT}']::VARCHAR[] ELSE {collapse} END AS path,
+               sum(converted::BIGINT) AS conversions,
+               sum(value)::DOUBLE AS value,
+               sum((NOT converted)::BIGINT) AS non_conversions
+        FROM paths GROUP BY 1
+        ORDER BY conversions DESC, non_conversions DESC, path
+    """
+    if isinstance(events_or_journeys, Journeys):
+        holder, touches, journeys, left_out, settings = _journey_views(
+            events_or_journeys, stage_map=stage_map, journey_options=journey_options
+        )
+        con = holder.con
         element, join = _element_sql(level, stage_map, con, touches)
-        keep = "TRUE" if collapse_repeats is False else "elem IS DISTINCT FROM prev"
-        where = "TRUE" if include_censored else "NOT j.censored"
-        frame = fetch_df(con.execute(
-            f"""
-            WITH e AS (
-              SELECT t.journey_id, t.position, {element} AS elem FROM {touches} t {join}
-            ), l AS (
-              SELECT *, lag(elem) OVER (PARTITION BY journey_id ORDER BY position) AS prev FROM e
-            ), p AS (
-              SELECT journey_id, list(elem ORDER BY position) AS path FROM l WHERE {keep} GROUP BY journey_id
+        sql = f"""
+            WITH p AS (
+              SELECT t.journey_id, list({element} ORDER BY t.position) AS path FROM {touches} t {join}
+              GROUP BY t.journey_id
+            ), paths AS (
+              SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id) WHERE {where}
             )
-            SELECT coalesce(p.path, ['{DIRECT}']::VARCHAR[]) AS path,
-                   sum(j.converted::BIGINT) AS conversions,
-                   sum(j.value)::DOUBLE AS value,
-                   sum((NOT j.converted)::BIGINT) AS non_conversions
-            FROM {journeys} j LEFT JOIN p USING (journey_id)
-            WHERE {where}
-            GROUP BY 1
-            ORDER BY conversions DESC, non_conversions DESC, path
-            """
-        ))
+            {final}
+        """
+    else:
+        # From events, each journey's path is aggregated with the journey itself.
+        ev = _Events(events_or_journeys, stage_map=stage_map)
+        con = ev.con
+        try:
+            _, journeys, left_out, settings = _build_tables(
+                ev, **{**_JOURNEY_DEFAULTS, **journey_options}, want_touches=False, path_level=level
+            )
+        except BaseException:
+            con.close()
+            raise
+        sql = f"WITH paths AS (SELECT j.path, j.converted, j.value FROM {journeys} j WHERE {where}) {final}"
+    try:
+        frame = fetch_df(con.execute(sql))
     finally:
         con.close()
     frame["path"] = [tuple(p) for p in frame["path"]]  # one entry per distinct path
