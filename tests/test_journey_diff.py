@@ -142,6 +142,9 @@ def test_reach_and_step_rows_exact():
     ].tolist() == [1, 2, 1, 1]
     assert t.loc[("edge", "site_visit → (end)"), ["count_a", "n_a"]].tolist() == [1, 2]
     assert diff.users_a == 2 and diff.users_b == 1
+    stages = compare_journeys(log, by="device", a="m", b="d", level="stage", min_count=1)
+    edge = stages.table.set_index(["kind", "item"]).loc[("edge", "consideration → purchase")]
+    assert edge[["count_a", "n_a", "count_b", "n_b"]].tolist() == [1, 2, 1, 1]
 
 
 def test_identical_groups_have_no_significant_difference(tmp_path):
@@ -158,12 +161,17 @@ def test_two_periods():
     log = pd.concat([_planted(n=200, seed=1).assign(timestamp=lambda f: f["timestamp"] - pd.Timedelta(days=30)),
                      _planted(n=200, mobile_rate=0.7, seed=2).assign(user_id=lambda f: "o" + f["user_id"])], ignore_index=True)  # fmt: skip
     diff = compare_journeys(
-        log, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="stage"
+        log, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="event"
     )
-    assert (diff.label_a, diff.label_b) == ("2026-09", "2026-10")
-    assert diff.summary().startswith("period 2026-09 (400 users) vs 2026-10 (400 users)")
+    # the change from the first period to the second: a = 2026-10, b = 2026-09
+    assert (diff.label_a, diff.label_b) == ("2026-10", "2026-09")
+    assert diff.summary().startswith("period 2026-10 (400 users) vs 2026-09 (400 users)")
+    step = diff.table.set_index(["kind", "item"]).loc[
+        ("edge", "booking_started → booking_completed")
+    ]
+    assert step["diff"] > 0  # mobile completion planted at 30 % in September, 70 % in October
     edges = diff.table.loc[diff.table["kind"] == "edge", "item"]
-    assert "consideration → purchase" in set(edges)
+    assert "site_visit → booking_started" in set(edges)
 
 
 def test_errors():

@@ -137,7 +137,8 @@ def compare_journeys(
         Compare users whose segment ``by`` (a column of the events or of
         ``users``, or a Series user → segment) equals ``a`` with those equal to ``b``.
     periods : ((start, end), (start, end)), optional
-        Compare two periods instead (``a`` = the first, ``b`` = the second).
+        Compare two periods instead: differences are second − first (the
+        change), so ``a`` is the second period and ``b`` the first.
     month, start, end
         The period of a segment comparison (default all data).
     level : {"event", "stage"}
@@ -166,7 +167,7 @@ def compare_journeys(
     if periods is not None:
         if len(periods) != 2:
             raise ParameterError(f"periods must hold two (start, end) pairs, not {len(periods)}.")
-        p_a, p_b = (resolve_period(events["timestamp"], start=s, end=e) for s, e in periods)
+        p_b, p_a = (resolve_period(events["timestamp"], start=s, end=e) for s, e in periods)
         frame_a, frame_b = in_period(events, p_a), in_period(events, p_b)
         label_a, label_b, what = p_a.label, p_b.label, "period"
         context = ""
