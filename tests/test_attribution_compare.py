@@ -169,3 +169,30 @@ def test_time_decay_bootstrap_from_touches():
     assert f["time_decay"].sum() == pytest.approx(total)
     assert (f["time_decay_ci_low"] < f["time_decay"]).all()
     assert (f["time_decay"] < f["time_decay_ci_high"]).all()
+
+
+def test_response_curve_recovers_planted_elasticity_and_feeds_marginal_returns():
+    from journeylab.attribution.economics import response_curves
+
+    days = pd.date_range("2026-01-01", periods=60, tz="UTC")
+    rng = np.random.default_rng(3)
+    cost = np.exp(rng.normal(3, 0.5, 60))
+    n = np.round(5 * cost ** 0.6).astype(int)  # planted elasticity 0.6
+    jid = np.arange(n.sum())
+    touches = pd.DataFrame({"journey_id": jid, "timestamp": np.repeat(days, n),
+                            "channel": "A", "converted": True, "value": 1.0})
+    touches["conversion_time"] = touches["timestamp"]
+    short = pd.DataFrame({"channel": "B", "date": days[:10], "cost": 5.0})
+    spend = pd.concat([pd.DataFrame({"channel": "A", "date": days, "cost": cost}), short])
+    curves = response_curves(touches, spend)
+    assert curves.at["A", "elasticity"] == pytest.approx(0.6, abs=0.03)
+    assert curves.at["A", "ci_low"] < curves.at["A", "elasticity"] < curves.at["A", "ci_high"]
+    assert curves.at["B", "status"] == "only 10 days with spend (< 28)"
+    res = attribute(touches, ["last_touch"], spend=spend, returns="curve")
+    e = res.economics.set_index("channel")
+    assert e.at["A", "returns"] == "curve" and e.at["B", "returns"] == "constant"
+    b = curves.at["A", "elasticity"]
+    assert e.at["A", "conversions_per_1000"] == pytest.approx(1000 * b * n.sum() / cost.sum())
+    assert "power response curve" in res.summary()
+    with pytest.raises(ParameterError, match="a path table has no dates"):
+        attribute(d1(), ["linear"], spend=spend, returns="curve")

@@ -18,8 +18,10 @@ import pandas as pd
 from journeylab.attribution import bootstrap as boot
 from journeylab.attribution.economics import (
     ASSUMPTION,
+    CURVE_ASSUMPTION,
     economics_table,
     reallocation,
+    response_curves,
     spend_per_channel,
 )
 from journeylab.attribution.heuristics import (
@@ -38,7 +40,7 @@ from journeylab.attribution.paths import (
 )
 from journeylab.attribution.shapley import shapley as shapley_credit
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
-from journeylab.schema import ParameterError, check_range, did_you_mean
+from journeylab.schema import ParameterError, check_in, check_range, did_you_mean
 
 __all__ = ["MODELS", "DEFAULT_MODELS", "AttributionResult", "attribute"]
 
@@ -115,6 +117,7 @@ def attribute(
     n_boot: int = 0,
     seed: int = 0,
     spend: pd.DataFrame | None = None,
+    returns: Literal["constant", "curve"] = "constant",
     level: float = 0.95,
     collapse_repeats: bool = True,
     empty_paths: Literal["error", "direct"] = "error",
@@ -156,6 +159,10 @@ def attribute(
         Seed of the bootstrap and of Shapley permutation sampling.
     spend : DataFrame, optional
         ``channel``, ``date``, ``cost``: adds CPA, ROAS and marginal returns.
+    returns : {"constant", "curve"}
+        Marginal-return assumption of the budget view: constant returns, or a
+        power response curve fitted per channel on daily spend (needs
+        touch-level input; see :mod:`journeylab.attribution.economics`).
     level : float
         Confidence level of intervals and of the ranking comparison.
     collapse_repeats, empty_paths, separator, path, conversions, value_column, non_conversions
@@ -193,7 +200,13 @@ def attribute(
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
         raise ParameterError(f"n_boot == {n_boot!r}, must be a whole number >= 0.")
     check_range("level", level, low=0, high=1)
+    check_in("returns", returns, ["constant", "curve"])
     touches = _touch_frame(paths)
+    if returns == "curve" and (touches is None or spend is None):
+        raise ParameterError(
+            "returns='curve' fits response curves on daily spend and daily touches: pass "
+            "spend= and a touch-level frame or Journeys object (a path table has no dates)."
+        )
     if "time_decay" in model_list and touches is None:
         raise ParameterError(
             "model 'time_decay' needs touch timestamps: pass a touch-level frame "
@@ -281,8 +294,14 @@ def attribute(
     credit_frame = pd.DataFrame({m: credit[m] for m in model_list}, index=index)
     value_frame = pd.DataFrame({m: value_credit[m] for m in model_list}, index=index)
     econ = None
+    curves = None
     if spend is not None:
-        econ = economics_table(credit_frame, value_frame, spend_per_channel(spend))
+        if returns == "curve":
+            curves = response_curves(touches, spend)
+        econ = economics_table(
+            credit_frame, value_frame, spend_per_channel(spend),
+            None if curves is None else curves["elasticity"],
+        )
     return AttributionResult(
         table=table,
         models=model_list,
@@ -298,6 +317,7 @@ def attribute(
         shapley_se=shapley_se,
         shapley_method=shapley_method,
         economics=econ,
+        response_curves=curves,
         settings=dict(order=order, position_weights=tuple(position_weights),
                       half_life=half_life, direct=direct, collapse_repeats=collapse_repeats),
     )
@@ -357,6 +377,7 @@ class AttributionResult(Result):
         self.shapley_se = kw["shapley_se"]
         self.shapley_method = kw["shapley_method"]
         self.economics: pd.DataFrame | None = kw["economics"]
+        self.response_curves: pd.DataFrame | None = kw.get("response_curves")
         self.settings: dict[str, Any] = kw["settings"]
 
     # -- numbers -----------------------------------------------------------------------
@@ -559,7 +580,23 @@ class AttributionResult(Result):
             )
         if len(re) and re["grow"].nunique() > 1:
             lines.append("The models disagree on where the next unit of spend earns most.")
-        lines.append(ASSUMPTION)
+        if self.response_curves is not None:
+            c = self.response_curves
+            fitted = c[c["status"] == "fitted"]
+            if len(fitted):
+                lines.append(
+                    "Fitted elasticities (95% CI): "
+                    + ", ".join(
+                        f"{ch} {fmt_num(r.elasticity)} {fmt_ci(r.ci_low, r.ci_high)}"
+                        for ch, r in fitted.iterrows()
+                    )
+                    + "."
+                )
+            for ch, r in c[c["status"] != "fitted"].iterrows():
+                lines.append(f"{ch}: constant returns kept ({r.status}).")
+            lines.append(CURVE_ASSUMPTION)
+        else:
+            lines.append(ASSUMPTION)
         return lines
 
     # -- pictures ----------------------------------------------------------------------
