@@ -196,7 +196,7 @@ def prepare_values(metric: Metric, data: pd.DataFrame) -> tuple[pd.DataFrame, st
     if metric.winsorize is not None or metric.cap is not None:
         if metric.winsorize is not None:
             limit = float(frame["y"].quantile(metric.winsorize))
-            how = f"the {fmt_num(metric.winsorize * 100)}th percentile of all users"
+            how = f"the {metric.winsorize * 100:g}th percentile of all users"
         else:
             limit = float(metric.cap)
             how = "a fixed cap"

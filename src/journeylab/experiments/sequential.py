@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from journeylab.results import Result, fmt_num, fmt_p, fmt_pct
@@ -149,6 +148,8 @@ class SequentialResult(Result):
 
     def plot(self, ax=None):
         """Lift over looks with the confidence sequence and the naive interval."""
+        from matplotlib.ticker import MaxNLocator
+
         from journeylab.viz import PALETTE, new_axes
 
         ax = new_axes(ax, figsize=(8, 4.5))
@@ -312,6 +313,8 @@ class AASimulation(Result):
 
     def plot(self, ax=None):
         """Cumulative false-positive rate by look."""
+        from matplotlib.ticker import MaxNLocator
+
         from journeylab.viz import PALETTE, new_axes, percent_axis
 
         ax = new_axes(ax, figsize=(7, 4))
