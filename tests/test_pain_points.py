@@ -239,6 +239,11 @@ def test_errors(planted):
         pain_points(planted, month="2027-03")
     with pytest.raises(ParameterError, match=r"benchmark == 'best', must be one of"):
         pain_points(planted, month="2026-10", benchmark="best")
+    with pytest.raises(
+        ParameterError,
+        match=r"'booking_start' is neither a stage nor an event \(did you mean 'booking_started'\?\)",
+    ):
+        pain_points(planted, month="2026-10", steps=[("booking_start", "booking_completed")])
     with pytest.raises(NotComputableError, match="pass value_per_conversion="):
         pain_points(planted.assign(value=np.nan), month="2026-10")
 

@@ -52,7 +52,13 @@ from journeylab.journey_map import (
     wilson,
 )
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
-from journeylab.schema import NotComputableError, check_in, check_range
+from journeylab.schema import (
+    NotComputableError,
+    ParameterError,
+    check_in,
+    check_range,
+    did_you_mean,
+)
 from journeylab.stages import StageMap
 
 __all__ = ["pain_points", "PainPointsResult", "Step", "DEFAULT_STEPS", "callback_speed"]
@@ -318,6 +324,18 @@ def pain_points(
             if a in present and (b in present or stage_map.stage_of(b) is not None)
         ]
     else:
+        known = sorted(present | set(stage_map.names))
+        for a, b in steps:
+            for name in (a, b):
+                if (
+                    name not in stage_map.names
+                    and stage_map.stage_of(name) is None
+                    and name not in present
+                ):
+                    raise ParameterError(
+                        f"Step {a!r} → {b!r}: {name!r} is neither a stage nor an event{did_you_mean(name, known)}; "
+                        f"stages are {stage_map.names}."
+                    )
         step_list = [Step.between(a, b, stage_map) for a, b in steps]
 
     if value_per_conversion is None:
