@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from conftest import shared_file
@@ -279,3 +281,40 @@ def test_online_retail_churn_propensity_on_a_time_holdout():
     assert (res.n_train, res.n_test) == (4400, 3317)
     assert res.auc_ci[0] > 0.7
     assert res.drivers.set_index("predictor").loc["purchases", "odds_ratio"] < 1  # frequent buyers stay
+
+
+def test_repeats_collapse_and_a_fitted_markov_chain_gives_the_same_answer():
+    repeated = HAND_PATHS.assign(path=HAND_PATHS["path"].map(lambda p: tuple(c for c in p for _ in range(2))))
+    own, _ = _chain_from_paths(repeated, " > ")
+    assert own[["(start)", "A", "B", "C"]].to_numpy() == pytest.approx([3 / 8, 0.3, 0.75, 0.0])
+    markov = pytest.importorskip("journeylab.attribution.markov")
+    chain = markov.MarkovChain(order=1).fit(HAND_PATHS.assign(value=0.0))
+    res = next_best_touchpoint(chain, state="A")
+    assert res.to_frame()["conversion_probability"].tolist() == pytest.approx([0.75, 0.0])
+    assert next_best_touchpoint(repeated, state="A").to_frame()["uplift"].tolist() == pytest.approx([0.45, -0.3])
+    with pytest.raises(ParameterError, match="first-order chain"):
+        next_best_touchpoint(markov.MarkovChain(order=2).fit(HAND_PATHS.assign(value=0.0)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from("ABCD"), min_size=1, max_size=4).map(tuple),
+            st.integers(0, 5),
+            st.integers(0, 5),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_own_chain_equals_the_attribution_markov_chain(rows):
+    markov = pytest.importorskip("journeylab.attribution.markov")
+    paths = pd.DataFrame(rows, columns=["path", "conversions", "non_conversions"])
+    paths = paths.groupby("path", as_index=False)[["conversions", "non_conversions"]].sum()
+    if paths["conversions"].sum() + paths["non_conversions"].sum() == 0:
+        return
+    own, _ = _chain_from_paths(paths, " > ")
+    chain = markov.MarkovChain(order=1).fit(paths.assign(value=0.0))
+    theirs = chain.conversion_probability_
+    assert own.reindex(theirs.index).to_numpy() == pytest.approx(theirs.to_numpy(), abs=1e-10)

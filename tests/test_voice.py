@@ -329,6 +329,11 @@ def test_sample_satisfaction_dip_recovered_from_scores_and_comments(voice_sample
     assert res.worst_nps_stage == truth["dip_stage"]  # from the scores
     lowest_csat = csat(fb).to_frame().sort_values("satisfied_share")["stage"].iloc[0]
     assert str(lowest_csat) == truth["dip_stage"]
+    # the comments at the dip stage talk about the booking form, and more negatively than elsewhere
+    found = themes(fb).to_frame()
+    at_dip = found[found["stage"].astype(str) == truth["dip_stage"]].set_index("theme")
+    assert "booking form" in at_dip.index
+    assert found.groupby("stage", observed=True)["mean_sentiment"].mean().idxmin() == truth["dip_stage"]
 
 
 def test_sample_nps_intervals_cover_planted_values(voice_sample):

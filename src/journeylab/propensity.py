@@ -991,7 +991,12 @@ class NextBestTouchpointResult(Result):
         t = self.table.iloc[::-1]
         ax = new_axes(ax, figsize=(7, 0.42 * len(t) + 1.6))
         colours = [PALETTE[2] if u >= 0 else PALETTE[3] for u in t["uplift"]]
-        ax.barh(t["next_touch"], 100 * t["uplift"], color=colours, alpha=0.85)
+        bars = ax.barh(t["next_touch"], 100 * t["uplift"], color=colours, alpha=0.85)
+        for bar, share in zip(bars, t["transition_share"], strict=True):
+            # Labels sit right of the bar (or of zero for a negative bar), clear of the stage names.
+            ax.annotate(f"taken next by {fmt_pct(share)}", (max(bar.get_width(), 0.0), bar.get_y() + bar.get_height() / 2),
+                        xytext=(4, 0), textcoords="offset points", va="center", ha="left", fontsize=8, color="0.3")
+        ax.margins(x=0.25)
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_xlabel(f"change in P(convert) vs now ({fmt_pct(self.current_probability)}), percentage points")
         ax.set_title(f"Next best touch from {self.state}")
