@@ -18,9 +18,9 @@ from journeylab.attribution.bootstrap import (
 )
 from journeylab.schema import DataError, ParameterError
 
-D1 = json.loads(
-    (Path(__file__).parent / "results" / "attribution_reference.json").read_text()
-)["D1"]
+D1 = json.loads((Path(__file__).parent / "results" / "attribution_reference.json").read_text())[
+    "D1"
+]
 
 
 def d1() -> pd.DataFrame:
@@ -38,10 +38,12 @@ def test_resampling_keeps_journey_total_and_is_unbiased():
 def test_bootstrap_interval_matches_binomial_standard_error():
     # Single-touch paths: credit of A is Binomial(1000, 0.3) under journey resampling,
     # so the 95 % interval is about 300 +- 1.96 * sqrt(1000 * 0.3 * 0.7) = [271.6, 328.4].
-    frame = pd.DataFrame({"path": [("A",), ("B",)], "conversions": [300, 100],
-                          "non_conversions": [400, 200]})
-    f = attribute(frame, ["last_touch", "markov"], n_boot=2000, seed=11,
-                  value_column=None).to_frame()
+    frame = pd.DataFrame(
+        {"path": [("A",), ("B",)], "conversions": [300, 100], "non_conversions": [400, 200]}
+    )
+    f = attribute(
+        frame, ["last_touch", "markov"], n_boot=2000, seed=11, value_column=None
+    ).to_frame()
     half = 1.96 * np.sqrt(1000 * 0.3 * 0.7)
     assert f.at["A", "last_touch_ci_low"] == pytest.approx(300 - half, abs=4)
     assert f.at["A", "last_touch_ci_high"] == pytest.approx(300 + half, abs=4)
@@ -64,8 +66,9 @@ def test_to_frame_columns_and_intervals_cover_the_estimate():
 
 def test_rank_probabilities_and_indistinguishable_pairs():
     rng = np.random.default_rng(0)
-    reps = np.column_stack([rng.normal(100, 1, 500), rng.normal(50, 5, 500),
-                            rng.normal(50, 5, 500)])
+    reps = np.column_stack(
+        [rng.normal(100, 1, 500), rng.normal(50, 5, 500), rng.normal(50, 5, 500)]
+    )
     probs = rank_probabilities(reps, ["a", "b", "c"])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert probs.at["a", 1] == 1.0
@@ -84,15 +87,20 @@ def test_result_rank_probabilities_need_bootstrap():
 
 
 def test_economics_cpa_roas_and_reallocation():
-    spend = pd.DataFrame({"channel": ["A", "A", "B", "C", "D"],
-                          "date": pd.to_datetime(["2026-01-01", "2026-01-02"] + ["2026-01-01"] * 3),
-                          "cost": [100.0, 120.0, 50.0, 300.0, 40.0]})
+    spend = pd.DataFrame(
+        {
+            "channel": ["A", "A", "B", "C", "D"],
+            "date": pd.to_datetime(["2026-01-01", "2026-01-02"] + ["2026-01-01"] * 3),
+            "cost": [100.0, 120.0, 50.0, 300.0, 40.0],
+        }
+    )
     res = attribute(d1(), ["first_touch", "linear"], spend=spend)
     e = res.economics.set_index(["model", "channel"])
     assert e.at[("first_touch", "A"), "cpa"] == pytest.approx(220 / 22)
     assert e.at[("linear", "B"), "roas"] == pytest.approx(10.666667 * 10 / 50, rel=1e-6)
-    assert e.at[("linear", "C"), "conversions_per_1000"] == pytest.approx(9.666667 / 300 * 1000,
-                                                                           rel=1e-6)
+    assert e.at[("linear", "C"), "conversions_per_1000"] == pytest.approx(
+        9.666667 / 300 * 1000, rel=1e-6
+    )
     # D has spend but no journeys: listed with 0 credit, no CPA.
     assert res.to_frame().loc["D"].eq(0).all() and np.isnan(e.at[("linear", "D"), "cpa"])
     re = res.reallocation().set_index("model")
@@ -105,8 +113,13 @@ def test_economics_cpa_roas_and_reallocation():
 
 
 def test_summary_explains_markov_credit_for_null_only_channel():
-    frame = pd.DataFrame({"path": [("X", "B"), ("B",), ("A",)], "conversions": [0, 5, 5],
-                          "non_conversions": [10, 5, 5]})
+    frame = pd.DataFrame(
+        {
+            "path": [("X", "B"), ("B",), ("A",)],
+            "conversions": [0, 5, 5],
+            "non_conversions": [10, 5, 5],
+        }
+    )
     res = attribute(frame, ["linear", "markov", "shapley"], value_column=None)
     f = res.to_frame()
     assert f.at["X", "markov"] > 0 and f.at["X", "linear"] == 0 and f.at["X", "shapley"] == 0
@@ -158,10 +171,15 @@ def test_time_decay_bootstrap_from_touches():
     n = 200
     jid = np.repeat(np.arange(n), 2)
     ts = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 20, 2 * n), "D")
-    touches = pd.DataFrame({
-        "journey_id": jid, "timestamp": ts, "channel": rng.choice(["A", "B"], 2 * n),
-        "converted": np.repeat(rng.random(n) < 0.4, 2), "value": 10.0,
-    })
+    touches = pd.DataFrame(
+        {
+            "journey_id": jid,
+            "timestamp": ts,
+            "channel": rng.choice(["A", "B"], 2 * n),
+            "converted": np.repeat(rng.random(n) < 0.4, 2),
+            "value": 10.0,
+        }
+    )
     touches["conversion_time"] = touches.groupby("journey_id")["timestamp"].transform("max")
     res = attribute(touches, ["time_decay", "linear"], n_boot=100, seed=0)
     f = res.to_frame()
@@ -177,10 +195,17 @@ def test_response_curve_recovers_planted_elasticity_and_feeds_marginal_returns()
     days = pd.date_range("2026-01-01", periods=60, tz="UTC")
     rng = np.random.default_rng(3)
     cost = np.exp(rng.normal(3, 0.5, 60))
-    n = np.round(5 * cost ** 0.6).astype(int)  # planted elasticity 0.6
+    n = np.round(5 * cost**0.6).astype(int)  # planted elasticity 0.6
     jid = np.arange(n.sum())
-    touches = pd.DataFrame({"journey_id": jid, "timestamp": np.repeat(days, n),
-                            "channel": "A", "converted": True, "value": 1.0})
+    touches = pd.DataFrame(
+        {
+            "journey_id": jid,
+            "timestamp": np.repeat(days, n),
+            "channel": "A",
+            "converted": True,
+            "value": 1.0,
+        }
+    )
     touches["conversion_time"] = touches["timestamp"]
     short = pd.DataFrame({"channel": "B", "date": days[:10], "cost": 5.0})
     spend = pd.concat([pd.DataFrame({"channel": "A", "date": days, "cost": cost}), short])

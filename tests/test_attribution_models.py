@@ -69,12 +69,21 @@ def test_attribute_markov_equals_reference_d1():
 
 def test_channelattribution_string_table_gives_same_credit():
     t = d1_frame().rename(
-        columns={"path": "path_str", "conversions": "total_conversions",
-                 "non_conversions": "total_null"}
+        columns={
+            "path": "path_str",
+            "conversions": "total_conversions",
+            "non_conversions": "total_null",
+        }
     )
     t["path_str"] = t["path_str"].str.replace(" > ", ">")
-    f = attribute(t, ["markov"], path="path_str", conversions="total_conversions",
-                  non_conversions="total_null", value_column=None).to_frame()
+    f = attribute(
+        t,
+        ["markov"],
+        path="path_str",
+        conversions="total_conversions",
+        non_conversions="total_null",
+        value_column=None,
+    ).to_frame()
     assert f.at["A", "markov"] == pytest.approx(11.058775, abs=1e-6)
 
 
@@ -133,11 +142,13 @@ def test_transition_removal_effects_d1():
 
 
 def test_position_based_weights():
-    t = read_path_table(pd.DataFrame({"path": ["A > B > C > D", "A > B", "A"],
-                                      "conversions": [1, 1, 1]}), value=None)
+    t = read_path_table(
+        pd.DataFrame({"path": ["A > B > C > D", "A > B", "A"], "conversions": [1, 1, 1]}),
+        value=None,
+    )
     w = position_based(t).toarray()
-    np.testing.assert_allclose(w[0], [1.0, 0, 0, 0])        # "A" (sorted first)
-    np.testing.assert_allclose(w[1], [0.5, 0.5, 0, 0])      # "A > B": 40:40
+    np.testing.assert_allclose(w[0], [1.0, 0, 0, 0])  # "A" (sorted first)
+    np.testing.assert_allclose(w[1], [0.5, 0.5, 0, 0])  # "A > B": 40:40
     np.testing.assert_allclose(w[2], [0.4, 0.1, 0.1, 0.4])  # 40 / 20 split / 40
     w2 = position_based(t, (0.3, 0.4, 0.3)).toarray()
     np.testing.assert_allclose(w2[2], [0.3, 0.2, 0.2, 0.3])
@@ -146,9 +157,15 @@ def test_position_based_weights():
 
 
 def test_last_non_direct_skips_direct():
-    t = read_path_table(pd.DataFrame({"path": [("email", "direct"), ("direct",),
-                                               ("social", "direct", "Direct")],
-                                      "conversions": [3, 2, 1]}), value=None)
+    t = read_path_table(
+        pd.DataFrame(
+            {
+                "path": [("email", "direct"), ("direct",), ("social", "direct", "Direct")],
+                "conversions": [3, 2, 1],
+            }
+        ),
+        value=None,
+    )
     credit = last_non_direct(t).T @ t.conversions
     got = dict(zip(t.channels, credit, strict=True))
     # "Direct" (capitalised) is another channel; "direct" alone keeps its credit.
@@ -170,10 +187,17 @@ def test_shapley_methods_agree():
 
 
 def test_shapley_enumeration_on_repeated_channels_and_value():
-    t = read_path_table(pd.DataFrame({
-        "path": [("a", "b", "a"), ("b", "c"), ("c",), ("a", "c", "d")],
-        "conversions": [4, 3, 2, 6], "value": [40.0, 30.0, 20.0, 66.0],
-        "non_conversions": [1, 1, 1, 1]}), collapse_repeats=False)
+    t = read_path_table(
+        pd.DataFrame(
+            {
+                "path": [("a", "b", "a"), ("b", "c"), ("c",), ("a", "c", "d")],
+                "conversions": [4, 3, 2, 6],
+                "value": [40.0, 30.0, 20.0, 66.0],
+                "non_conversions": [1, 1, 1, 1],
+            }
+        ),
+        collapse_repeats=False,
+    )
     for value in (False, True):
         exact = shapley(t, value=value)["credit"].to_numpy()
         enum = shapley(t, value=value, method="enumerate")["credit"].to_numpy()
@@ -184,16 +208,22 @@ def test_shapley_enumeration_on_repeated_channels_and_value():
 
 def test_time_decay_half_life():
     ts = pd.to_datetime(["2026-01-01", "2026-01-08", "2026-01-15", "2026-01-03"], utc=True)
-    touches = pd.DataFrame({
-        "journey_id": [1, 1, 1, 2], "timestamp": ts, "channel": ["A", "B", "C", "A"],
-        "converted": [True, True, True, False], "value": [90.0, 90.0, 90.0, np.nan],
-        "conversion_time": pd.Timestamp("2026-01-15", tz="UTC"),
-    })
+    touches = pd.DataFrame(
+        {
+            "journey_id": [1, 1, 1, 2],
+            "timestamp": ts,
+            "channel": ["A", "B", "C", "A"],
+            "converted": [True, True, True, False],
+            "value": [90.0, 90.0, 90.0, np.nan],
+            "conversion_time": pd.Timestamp("2026-01-15", tz="UTC"),
+        }
+    )
     got = time_decay(touches, half_life=7)
     # weights 1/4, 1/2, 1 -> shares 1/7, 2/7, 4/7
     np.testing.assert_allclose(got.to_numpy(), [1 / 7, 2 / 7, 4 / 7])
-    np.testing.assert_allclose(time_decay(touches, "7D", value=True).to_numpy(),
-                               [90 / 7, 180 / 7, 360 / 7])
+    np.testing.assert_allclose(
+        time_decay(touches, "7D", value=True).to_numpy(), [90 / 7, 180 / 7, 360 / 7]
+    )
     res = attribute(touches, ["time_decay", "last_touch"], value=True)
     assert res.to_frame().loc["C", "time_decay"] == pytest.approx(360 / 7)
     assert res.to_frame().loc["C", "last_touch"] == pytest.approx(90)
@@ -202,8 +232,14 @@ def test_time_decay_half_life():
 
 
 def test_value_credit_uses_value_chain():
-    paths = pd.DataFrame({"path": [("A",), ("B",)], "conversions": [10, 10],
-                          "value": [100.0, 300.0], "non_conversions": [0, 0]})
+    paths = pd.DataFrame(
+        {
+            "path": [("A",), ("B",)],
+            "conversions": [10, 10],
+            "value": [100.0, 300.0],
+            "non_conversions": [0, 0],
+        }
+    )
     res = attribute(paths, ["markov", "linear"], value=True)
     f = res.to_frame()
     assert f.at["A", "linear"] == 100 and f.at["B", "linear"] == 300

@@ -118,16 +118,22 @@ def test_parameter_checks():
 
 
 def test_touches_grouped_into_paths_in_time_order():
-    touches = pd.DataFrame({
-        "journey_id": [2, 1, 1, 1, 3, 3],
-        "timestamp": pd.to_datetime(["2026-01-02", "2026-01-03", "2026-01-01", "2026-01-02",
-                                     "2026-01-01", "2026-01-01"]),
-        "channel": ["email", "sms", "social", None, "email", "social"],
-        "converted": [False, True, True, True, True, True],
-        "value": [np.nan, 50.0, 50.0, 50.0, 20.0, 20.0],
-    })
+    touches = pd.DataFrame(
+        {
+            "journey_id": [2, 1, 1, 1, 3, 3],
+            "timestamp": pd.to_datetime(
+                ["2026-01-02", "2026-01-03", "2026-01-01", "2026-01-02", "2026-01-01", "2026-01-01"]
+            ),
+            "channel": ["email", "sms", "social", None, "email", "social"],
+            "converted": [False, True, True, True, True, True],
+            "value": [np.nan, 50.0, 50.0, 50.0, 20.0, 20.0],
+        }
+    )
     pt = touches_to_path_table(touches)
     got = {p: (c, v, n) for p, c, v, n in pt.itertuples(index=False)}
     # Ties keep input order (journey 3: email then social); missing channels add no touch.
-    assert got == {("email",): (0.0, 0.0, 1.0), ("email", "social"): (1.0, 20.0, 0.0),
-                   ("social", "sms"): (1.0, 50.0, 0.0)}
+    assert got == {
+        ("email",): (0.0, 0.0, 1.0),
+        ("email", "social"): (1.0, 20.0, 0.0),
+        ("social", "sms"): (1.0, 50.0, 0.0),
+    }

@@ -10,11 +10,9 @@ from hypothesis import strategies as st
 
 from journeylab.attribution import attribute
 
-MODELS = ["first_touch", "last_touch", "last_non_direct", "linear", "position", "markov",
-          "shapley"]
+MODELS = ["first_touch", "last_touch", "last_non_direct", "linear", "position", "markov", "shapley"]
 NAMES = ["email", "social", "paid", "direct", "sms"]
-PROPS = settings(max_examples=15, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -64,8 +62,14 @@ def test_relabelling_permutes_credit(frame, perm):
     a = credit(frame, direct="none")
     b = credit(relabelled, direct="none")
     b.index = [{v: k for k, v in mapping.items()}[c] for c in b.index]
-    pd.testing.assert_frame_equal(a.sort_index(), b.sort_index(), check_names=False,
-                                  check_index_type=False, rtol=1e-9, atol=1e-9)
+    pd.testing.assert_frame_equal(
+        a.sort_index(),
+        b.sort_index(),
+        check_names=False,
+        check_index_type=False,
+        rtol=1e-9,
+        atol=1e-9,
+    )
 
 
 @PROPS
@@ -95,8 +99,14 @@ def test_symmetric_channels_get_equal_credit(frame, order):
 @PROPS
 @given(path_tables())
 def test_unseen_channel_zero_and_null_only_channel(frame):
-    lost = pd.DataFrame({"path": [("never_converts", "email")], "conversions": [0],
-                         "value": [0.0], "non_conversions": [5]})
+    lost = pd.DataFrame(
+        {
+            "path": [("never_converts", "email")],
+            "conversions": [0],
+            "value": [0.0],
+            "non_conversions": [5],
+        }
+    )
     f = credit(pd.concat([frame, lost], ignore_index=True), channels=["unseen"])
     assert (f.loc["unseen"] == 0).all()
     # Heuristics and Shapley give a null-only channel nothing; Markov may give it credit.
@@ -128,8 +138,9 @@ def test_same_input_same_seed_same_output(frame, seed):
 
 def test_shapley_permutation_sampling_is_seeded():
     frame = pd.DataFrame({"path": [("a", "b"), ("b", "c"), ("a",)], "conversions": [5, 3, 2]})
-    kw = dict(shapley_method="permutation", n_permutations=200, value_column=None,
-              non_conversions=None)
+    kw = dict(
+        shapley_method="permutation", n_permutations=200, value_column=None, non_conversions=None
+    )
     a = attribute(frame, ["shapley"], seed=4, **kw).to_frame()
     b = attribute(frame, ["shapley"], seed=4, **kw).to_frame()
     pd.testing.assert_frame_equal(a, b, rtol=0, atol=0)

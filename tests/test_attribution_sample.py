@@ -13,8 +13,9 @@ journeys = pytest.importorskip("journeylab.journeys", reason="journeylab.journey
 @pytest.fixture(scope="module")
 def sample_result(sample):
     paths = journeys.path_table(sample.events)
-    return attribute(paths, ["last_touch", "linear", "markov", "shapley"], n_boot=100,
-                     seed=1, spend=sample.spend), sample.truth
+    return attribute(
+        paths, ["last_touch", "linear", "markov", "shapley"], n_boot=100, seed=1, spend=sample.spend
+    ), sample.truth
 
 
 @pytest.mark.parametrize("model", ["markov", "shapley"])

@@ -104,7 +104,9 @@ def bootstrap_credit(
     return out
 
 
-def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def percentile_interval(
+    replicates: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval per column of ``replicates`` at confidence ``level``."""
     alpha = (1 - level) / 2
     low, high = np.quantile(replicates, [alpha, 1 - alpha], axis=0)
@@ -131,7 +133,9 @@ def rank_probabilities(replicates: np.ndarray, channels: Sequence[str]) -> pd.Da
     n = len(channels)
     prob = np.stack([(ranks == k).mean(axis=0) for k in range(1, n + 1)], axis=1)
     return pd.DataFrame(
-        prob, index=pd.Index(channels, name="channel"), columns=pd.Index(range(1, n + 1), name="rank")
+        prob,
+        index=pd.Index(channels, name="channel"),
+        columns=pd.Index(range(1, n + 1), name="rank"),
     )
 
 
@@ -168,8 +172,14 @@ def indistinguishable_pairs(
         above = (diff > 0).mean(axis=0)
         for k in np.flatnonzero((low <= 0) & (high >= 0)):
             records.append(
-                (channels[i[k]], channels[j[k]], float(point[i[k]] - point[j[k]]),
-                 float(low[k]), float(high[k]), float(above[k]))
+                (
+                    channels[i[k]],
+                    channels[j[k]],
+                    float(point[i[k]] - point[j[k]]),
+                    float(low[k]),
+                    float(high[k]),
+                    float(above[k]),
+                )
             )
     return pd.DataFrame(
         records, columns=["higher", "lower", "difference", "ci_low", "ci_high", "p_order"]

@@ -94,15 +94,15 @@ def _check_models(models: Iterable[str] | str) -> list[str]:
 
 
 def _touch_frame(paths: Any) -> pd.DataFrame | None:
-    """The touch-level frame behind ``paths``, when there is one."""
+    """Return the touch-level frame behind ``paths``, when there is one."""
     if hasattr(paths, "touches") and hasattr(paths, "journeys"):
         j = paths.journeys
         if "censored" in j.columns:
             j = j[~j["censored"].astype(bool)]
         cols = [c for c in ("journey_id", "converted", "value", "conversion_time") if c in j]
-        return paths.touches.drop(columns=[c for c in cols if c != "journey_id"], errors="ignore").merge(
-            j[cols], on="journey_id", how="inner"
-        )
+        return paths.touches.drop(
+            columns=[c for c in cols if c != "journey_id"], errors="ignore"
+        ).merge(j[cols], on="journey_id", how="inner")
     if is_touch_frame(paths):
         return paths
     return None
@@ -221,7 +221,8 @@ def attribute(
         separator=separator,
         collapse_repeats=collapse_repeats,
         empty_paths=empty_paths,
-        channels=list(channels) + (
+        channels=list(channels)
+        + (
             list(spend["channel"].dropna().astype(str).unique())
             if isinstance(spend, pd.DataFrame) and "channel" in spend.columns
             else []
@@ -230,13 +231,27 @@ def attribute(
     if isinstance(paths, PathTable):
         table = paths
     elif hasattr(paths, "path_table") and hasattr(paths, "touches"):
-        table = read_path_table(paths.path_table(collapse_repeats=collapse_repeats), **{
-            **read, "path": "path", "conversions": "conversions", "value": "value",
-            "non_conversions": "non_conversions"})
+        table = read_path_table(
+            paths.path_table(collapse_repeats=collapse_repeats),
+            **{
+                **read,
+                "path": "path",
+                "conversions": "conversions",
+                "value": "value",
+                "non_conversions": "non_conversions",
+            },
+        )
     elif touches is not None:
-        table = read_path_table(touches_to_path_table(touches), **{
-            **read, "path": "path", "conversions": "conversions", "value": "value",
-            "non_conversions": "non_conversions"})
+        table = read_path_table(
+            touches_to_path_table(touches),
+            **{
+                **read,
+                "path": "path",
+                "conversions": "conversions",
+                "value": "value",
+                "non_conversions": "non_conversions",
+            },
+        )
     else:
         table = read_path_table(paths, **read)
 
@@ -299,7 +314,9 @@ def attribute(
         if returns == "curve":
             curves = response_curves(touches, spend)
         econ = economics_table(
-            credit_frame, value_frame, spend_per_channel(spend),
+            credit_frame,
+            value_frame,
+            spend_per_channel(spend),
             None if curves is None else curves["elasticity"],
         )
     return AttributionResult(
@@ -318,8 +335,13 @@ def attribute(
         shapley_method=shapley_method,
         economics=econ,
         response_curves=curves,
-        settings=dict(order=order, position_weights=tuple(position_weights),
-                      half_life=half_life, direct=direct, collapse_repeats=collapse_repeats),
+        settings=dict(
+            order=order,
+            position_weights=tuple(position_weights),
+            half_life=half_life,
+            direct=direct,
+            collapse_repeats=collapse_repeats,
+        ),
     )
 
 
@@ -486,8 +508,9 @@ class AttributionResult(Result):
             top = self.transitions.sort_values([col, "transition"], ascending=[False, True]).head(3)
             lines.append(
                 "Sequence credit (Markov): removing the transition "
-                + ", ".join(f"{r.transition} loses {fmt_pct(getattr(r, col))}"
-                            for r in top.itertuples())
+                + ", ".join(
+                    f"{r.transition} loses {fmt_pct(getattr(r, col))}" for r in top.itertuples()
+                )
                 + f" of {what}."
             )
         if "shapley" in self.models:
@@ -541,8 +564,10 @@ class AttributionResult(Result):
 
     def _uncertainty_text(self, fmt) -> list[str]:
         if not self.replicates:
-            return ["No intervals: pass n_boot (e.g. 200) for bootstrap intervals and ranking "
-                    "uncertainty."]
+            return [
+                "No intervals: pass n_boot (e.g. 200) for bootstrap intervals and ranking "
+                "uncertainty."
+            ]
         main = "markov" if "markov" in self.replicates else self.models[0]
         f = self.to_frame()
         lines = [
@@ -559,7 +584,9 @@ class AttributionResult(Result):
                 continue
             pairs = self.indistinguishable(m)
             if len(pairs):
-                shown = ", ".join(f"{a} vs {b}" for a, b in zip(pairs.higher, pairs.lower, strict=True))
+                shown = ", ".join(
+                    f"{a} vs {b}" for a, b in zip(pairs.higher, pairs.lower, strict=True)
+                )
                 lines.append(f"{LABELS[m]}: order not distinguishable for {shown}.")
             else:
                 lines.append(f"{LABELS[m]}: every pair of channels is ranked apart.")
@@ -570,8 +597,11 @@ class AttributionResult(Result):
             return []
         re = self.reallocation()
         lines = []
-        unit = "of credited value per unit of spend (ROAS)" if self.value else (
-            "conversions per 1,000 of spend")
+        unit = (
+            "of credited value per unit of spend (ROAS)"
+            if self.value
+            else ("conversions per 1,000 of spend")
+        )
         for r in re.itertuples():
             lines.append(
                 f"Budget ({LABELS[r.model]}): {r.grow} returns {fmt_num(r.grow_return)} {unit}, "
@@ -616,7 +646,7 @@ class AttributionResult(Result):
         return out
 
     def plot(self, ax=None):
-        """Grouped bars: credit per channel under each model, with interval error bars."""
+        """Draw grouped bars of credit per channel and model, with interval error bars."""
         from journeylab.viz import PALETTE, new_axes
 
         f = self.to_frame()
@@ -633,12 +663,18 @@ class AttributionResult(Result):
                 hi = f.loc[order, f"{m}_ci_high"].to_numpy()
                 err = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
             ax.bar(
-                x + (k - (n_m - 1) / 2) * width, y, width=width * 0.95, yerr=err,
-                color=PALETTE[k % len(PALETTE)], label=LABELS[m],
+                x + (k - (n_m - 1) / 2) * width,
+                y,
+                width=width * 0.95,
+                yerr=err,
+                color=PALETTE[k % len(PALETTE)],
+                label=LABELS[m],
                 error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.25"},
             )
         ax.set_xticks(x)
-        ax.set_xticklabels(order, rotation=30 if n_ch > 6 else 0, ha="right" if n_ch > 6 else "center")
+        ax.set_xticklabels(
+            order, rotation=30 if n_ch > 6 else 0, ha="right" if n_ch > 6 else "center"
+        )
         ax.set_ylabel("credited value" if self.value else "credited conversions")
         ci = f" ({fmt_pct(self.level, 0)} bootstrap intervals)" if self.replicates else ""
         ax.set_title(f"Credit per channel by model{ci}")

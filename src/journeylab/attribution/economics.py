@@ -221,10 +221,12 @@ def response_curves(
     daily_cost = s.groupby(["channel", "day"])["cost"].sum()
     conv = touches.loc[touches["converted"].astype(bool) & touches["channel"].notna()]
     daily_touch = (
-        pd.DataFrame({
-            "channel": conv["channel"].astype(str).map(normalise_channel).to_numpy(),
-            "day": pd.to_datetime(conv["timestamp"], utc=True).dt.floor("D").to_numpy(),
-        })
+        pd.DataFrame(
+            {
+                "channel": conv["channel"].astype(str).map(normalise_channel).to_numpy(),
+                "day": pd.to_datetime(conv["timestamp"], utc=True).dt.floor("D").to_numpy(),
+            }
+        )
         .groupby(["channel", "day"])
         .size()
     )
@@ -245,8 +247,12 @@ def response_curves(
         else:
             fit = sm.OLS(np.log(y.to_numpy() + 0.5), sm.add_constant(x)).fit(cov_type="HC1")
             low, high = fit.conf_int()[1]
-            rec.update(elasticity=float(fit.params[1]), ci_low=float(low), ci_high=float(high),
-                       status="fitted")
+            rec.update(
+                elasticity=float(fit.params[1]),
+                ci_low=float(low),
+                ci_high=float(high),
+                status="fitted",
+            )
         records[channel] = rec
     out = pd.DataFrame.from_dict(records, orient="index")
     out.index.name = "channel"

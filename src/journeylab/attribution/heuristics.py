@@ -1,5 +1,7 @@
-"""Rule-based attribution: first touch, last touch, last non-direct, linear,
-position-based (U-shaped) and time-decay.
+"""Rule-based attribution models.
+
+First touch, last touch, last non-direct, linear, position-based (U-shaped)
+and time-decay.
 
 The path-based rules are written as a *share matrix*: one row per distinct
 path, one column per channel, each row summing to 1 (the share of that path's
@@ -39,9 +41,7 @@ DEFAULT_DIRECT: tuple[str, ...] = ("direct", DIRECT)
 
 
 def _matrix(table: PathTable, row: np.ndarray, channel: np.ndarray, share: np.ndarray):
-    return sp.csr_array(
-        (share, (row, channel)), shape=(table.n_paths, len(table.channels))
-    )
+    return sp.csr_array((share, (row, channel)), shape=(table.n_paths, len(table.channels)))
 
 
 def first_touch(table: PathTable) -> sp.csr_array:
@@ -58,9 +58,7 @@ def last_touch(table: PathTable) -> sp.csr_array:
     return _matrix(table, row[keep], ch[keep], np.ones(int(keep.sum())))
 
 
-def last_non_direct(
-    table: PathTable, direct: str | Iterable[str] = DEFAULT_DIRECT
-) -> sp.csr_array:
+def last_non_direct(table: PathTable, direct: str | Iterable[str] = DEFAULT_DIRECT) -> sp.csr_array:
     """Share matrix giving each path's conversions to its last non-direct channel.
 
     Paths made only of direct touches credit their last (direct) touch.
@@ -110,9 +108,7 @@ def position_based(
         np.where(
             n == 2,
             np.where(pos == 0, first, last) / (first + last),
-            np.where(
-                pos == 0, first, np.where(pos == n - 1, last, middle / np.maximum(n - 2, 1))
-            ),
+            np.where(pos == 0, first, np.where(pos == n - 1, last, middle / np.maximum(n - 2, 1))),
         ),
     )
     return _matrix(table, row, ch, share)
@@ -125,9 +121,7 @@ def distinct_channels(table: PathTable) -> sp.csr_array:
     :mod:`journeylab.attribution.shapley`).
     """
     row, _, ch, _ = table.flat()
-    m = sp.csr_array(
-        (np.ones(len(row)), (row, ch)), shape=(table.n_paths, len(table.channels))
-    )
+    m = sp.csr_array((np.ones(len(row)), (row, ch)), shape=(table.n_paths, len(table.channels)))
     m.sum_duplicates()
     m.data[:] = 1.0  # presence, not count
     n_distinct = np.diff(m.indptr)
@@ -136,7 +130,7 @@ def distinct_channels(table: PathTable) -> sp.csr_array:
 
 
 def share_matrix(table: PathTable, model: str, **options) -> sp.csr_array:
-    """The share matrix of a path-based rule (``first_touch``, ``linear`` ...)."""
+    """Return the share matrix of a path-based rule (``first_touch``, ``linear`` ...)."""
     if model == "first_touch":
         return first_touch(table)
     if model == "last_touch":
@@ -253,7 +247,8 @@ def time_decay(
     if value:
         weights = journey_values(touches, shares.attrs["journey_ids"])
     credit = np.bincount(
-        shares["channel"], weights=shares["share"].to_numpy() * weights[shares["journey"]],
+        shares["channel"],
+        weights=shares["share"].to_numpy() * weights[shares["journey"]],
         minlength=len(channels),
     )
     return pd.Series(credit, index=pd.Index(channels, name="channel"), name="time_decay")
@@ -262,9 +257,7 @@ def time_decay(
 def journey_values(touches: pd.DataFrame, journey_ids) -> np.ndarray:
     """Conversion value of each journey (max over its touches), aligned to ``journey_ids``."""
     if "value" not in touches.columns:
-        raise DataError(
-            "value=True needs a 'value' column on the touch frame.", column="value"
-        )
+        raise DataError("value=True needs a 'value' column on the touch frame.", column="value")
     conv = touches.loc[touches["converted"].astype(bool)]
     per = pd.to_numeric(conv["value"], errors="coerce").groupby(conv["journey_id"]).max()
     return per.reindex(journey_ids).fillna(0.0).to_numpy(dtype=float)

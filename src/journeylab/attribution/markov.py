@@ -100,7 +100,7 @@ class MarkovChain:
     >>> paths = pd.DataFrame({"path": [("A", "B"), ("B",)], "conversions": [1, 0],
     ...                       "value": [10.0, 0.0], "non_conversions": [0, 1]})
     >>> MarkovChain(order=1).fit(paths).removal_effects_.round(3).to_dict()
-    {'A': 1.0, 'B': 1.0}
+    {'A': 0.5, 'B': 1.0}
     """
 
     def __init__(self, order: int = 1, *, separator: str = " > ") -> None:
@@ -262,9 +262,7 @@ class MarkovChain:
         self.value_removal_effects_ = pd.Series(
             effects[:, 1], index=channels, name="value_removal_effect"
         )
-        self.credit_ = pd.Series(
-            _share(effects[:, 0], conv.sum()), index=channels, name="markov"
-        )
+        self.credit_ = pd.Series(_share(effects[:, 0], conv.sum()), index=channels, name="markov")
         self.value_credit_ = pd.Series(
             _share(effects[:, 1], value.sum()), index=channels, name="markov"
         )
@@ -282,9 +280,7 @@ class MarkovChain:
             ),
             shape=(n + 2, n + 2),
         )
-        q_full = sp.csr_array(
-            (q.data, q.indices, q.indptr), shape=(n, n)
-        )
+        q_full = sp.csr_array((q.data, q.indices, q.indptr), shape=(n, n))
         q_full.resize((n + 2, n + 2))
         self.transition_matrix_ = (q_full + absorbing).tocsr()
         self.conversion_probability_ = pd.Series(
@@ -306,7 +302,7 @@ class MarkovChain:
         ).sort_values(["from", "to"], ignore_index=True)
 
     def transition_effects(self, top: int | None = None) -> pd.DataFrame:
-        """Removal effect of each observed channel-to-channel transition.
+        """Compute the removal effect of each observed channel-to-channel transition.
 
         The transition ``a > b`` is removed by sending every walk that would
         go from a state ending in ``a`` to a state ending in ``b`` to null; its
@@ -362,9 +358,7 @@ class MarkovChain:
         else:
             for k, pid in enumerate(pairs):
                 drop = entry_pair == pid
-                q2 = sp.csr_array(
-                    (np.where(drop, 0.0, qc.data), (qc.row, qc.col)), shape=(n, n)
-                )
+                q2 = sp.csr_array((np.where(drop, 0.0, qc.data), (qc.row, qc.col)), shape=(n, n))
                 x = _solve(q2, rewards, full)[0]
                 with np.errstate(invalid="ignore", divide="ignore"):
                     effects[k] = np.where(base > 0, 1.0 - x / base, 0.0)
@@ -383,8 +377,14 @@ class MarkovChain:
             )
         out = pd.DataFrame(
             records,
-            columns=["transition", "from", "to", "journeys", "removal_effect",
-                     "value_removal_effect"],
+            columns=[
+                "transition",
+                "from",
+                "to",
+                "journeys",
+                "removal_effect",
+                "value_removal_effect",
+            ],
         )
         out = out.sort_values(
             ["removal_effect", "transition"], ascending=[False, True], ignore_index=True
@@ -412,11 +412,13 @@ def markov_credit(
     if chain._n_states <= _DENSE_LIMIT:
         _, effects = chain._removal_dense(conv, value, null)
     else:
-        effects = np.stack([chain._removal(c, v, u)[1] for c, v, u in zip(conv, value, null,
-                                                                          strict=True)])
+        effects = np.stack(
+            [chain._removal(c, v, u)[1] for c, v, u in zip(conv, value, null, strict=True)]
+        )
     credit = np.stack([_share(e[:, 0], t) for e, t in zip(effects, conv.sum(axis=1), strict=True)])
-    vcredit = np.stack([_share(e[:, 1], t) for e, t in zip(effects, value.sum(axis=1),
-                                                          strict=True)])
+    vcredit = np.stack(
+        [_share(e[:, 1], t) for e, t in zip(effects, value.sum(axis=1), strict=True)]
+    )
     if single:
         return credit[0], vcredit[0], effects[0, :, 0]
     return credit, vcredit, effects[:, :, 0]

@@ -129,11 +129,11 @@ class PathTable:
     def with_counts(
         self, conversions: np.ndarray, value: np.ndarray, non_conversions: np.ndarray
     ) -> PathTable:
-        """The same paths with other counts (used by the bootstrap)."""
+        """Return the same paths with other counts (used by the bootstrap)."""
         return PathTable(self.channels, self.paths, conversions, value, non_conversions, self.notes)
 
     def to_frame(self) -> pd.DataFrame:
-        """The canonical table (path as a tuple of names, one row per path)."""
+        """Return the canonical table (path as a tuple of names, one row per path)."""
         return pd.DataFrame(
             {
                 "path": [tuple(self.channels[c] for c in p) for p in self.paths],
@@ -349,8 +349,7 @@ def read_path_table(
     mapping, changed = _canonical_names(raw_paths, separator, path, source)
     if changed:
         notes.append(
-            f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces "
-            "removed)."
+            f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces removed)."
         )
     canon: list[tuple[str, ...]] = []
     n_collapsed = 0
@@ -386,9 +385,7 @@ def read_path_table(
         )
     frac = (conv % 1 != 0) | (null % 1 != 0)
     if frac.any():
-        notes.append(
-            f"{int(frac.sum())} row(s) have fractional counts, used as weights."
-        )
+        notes.append(f"{int(frac.sum())} row(s) have fractional counts, used as weights.")
 
     extra = {normalise_channel(str(c)) for c in channels}
     channels = tuple(sorted({c for p in canon for c in p} | extra))
@@ -397,8 +394,9 @@ def read_path_table(
     # Sum rows with the same path; order the distinct paths by their names so the
     # result does not depend on the input row order.
     keys = pd.Series([" \x1f ".join(p) for p in canon], dtype=object)
-    order_key, first = np.unique(keys.to_numpy(dtype=str) if n else np.array([], dtype=str),
-                                 return_index=True)
+    order_key, first = np.unique(
+        keys.to_numpy(dtype=str) if n else np.array([], dtype=str), return_index=True
+    )
     inverse = np.searchsorted(order_key, keys.to_numpy(dtype=str)) if n else np.array([], int)
     m = len(order_key)
     if m < n:
@@ -496,7 +494,7 @@ def touches_to_path_table(
 
 
 def is_touch_frame(frame: Any) -> bool:
-    """True when ``frame`` looks like a touch-level frame rather than a path table."""
+    """Tell whether ``frame`` looks like a touch-level frame rather than a path table."""
     return isinstance(frame, pd.DataFrame) and all(c in frame.columns for c in TOUCH_COLUMNS)
 
 

@@ -105,8 +105,10 @@ def _permutation(
             flat, weights=np.tile(weights[has], m), minlength=m * n
         ).reshape(m, n)
     mean = totals.mean(axis=0)
-    se = totals.std(axis=0, ddof=1) / np.sqrt(n_permutations) if n_permutations > 1 else (
-        np.full(n, np.nan)
+    se = (
+        totals.std(axis=0, ddof=1) / np.sqrt(n_permutations)
+        if n_permutations > 1
+        else (np.full(n, np.nan))
     )
     return mean, se
 
