@@ -416,7 +416,9 @@ def journey_personas(
     features : sequence of str
         Feature names of :func:`user_features` and the groups
         ``"channel_mix"`` (share of touches per channel) and ``"device"``
-        (one-hot). Counts and days are log1p-scaled; all are standardised.
+        (one-hot). Counts and days are log1p-scaled; all are standardised, and
+        the columns of a group are weighted by 1/sqrt(size) so each group
+        weighs as one feature in the distance.
     users : pandas.DataFrame, optional
         Extra user columns, usable in ``features``.
     month, start, end
@@ -446,7 +448,15 @@ def journey_personas(
     design = _design_matrix(table, features)
     if design.empty:
         raise NotComputableError("No feature varies across users; personas cannot be formed.")
-    x = ((design - design.mean()) / design.std(ddof=0)).to_numpy()
+    standardised = (design - design.mean()) / design.std(ddof=0)
+    # A group of columns (channel shares, device dummies) weighs as one feature
+    # in the distance, so three device dummies do not outvote the behaviour.
+    group = pd.Series(
+        [c.split("_")[0] if c.startswith(("share_", "device_")) else c for c in design.columns],
+        index=design.columns,
+    )
+    weight = 1 / np.sqrt(group.map(group.value_counts()))
+    x = (standardised * weight).to_numpy()
     n = len(x)
     rng = np.random.default_rng(seed)
     pick = rng.choice(n, size=min(n, silhouette_sample), replace=False)
@@ -493,12 +503,7 @@ def journey_personas(
     assignments = pd.Series(
         np.asarray(names, dtype=object)[labels], index=table.index, name="persona"
     )
-    z = (
-        pd.DataFrame(x, index=table.index, columns=design.columns)
-        .groupby(label_series)
-        .mean()
-        .sort_index()
-    )
+    z = standardised.groupby(label_series).mean().sort_index()
     raw = design.groupby(label_series).mean().sort_index()
     for col in _LOG_SCALED:
         if col in raw:
