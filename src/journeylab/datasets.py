@@ -25,6 +25,10 @@ analysis can be checked against the answer:
 - ``clv``: the BG/NBD (time unit: days) and Gamma-Gamma parameters of
   repeat purchases.
 
+As in a real tracking log, about 0.9 % of event rows are exact duplicates or
+repeats within one second (page views logged at whole seconds);
+:func:`journeylab.io.load_events` removes and counts them.
+
 Write the sample to disk with::
 
     python -m journeylab.datasets --out DIR [--seed N] [--n-users N] [--format parquet|csv]
