@@ -141,16 +141,18 @@ def relative_lift(
     """
     if mean_control == 0 or not math.isfinite(mean_control):
         return NAN, NAN, NAN, NAN
-    lift = mean_treatment / mean_control - 1.0
-    var = var_mean_treatment / mean_control**2 + (
-        mean_treatment**2 * var_mean_control / mean_control**4
-    )
+    with np.errstate(all="ignore"):
+        ratio = np.float64(mean_treatment) / np.float64(mean_control)
+        var = (var_mean_treatment + ratio**2 * var_mean_control) / np.float64(mean_control) ** 2
+    lift = float(ratio - 1.0)
+    if not (math.isfinite(lift) and math.isfinite(var)):
+        return NAN, NAN, NAN, NAN
     if not var > 0:
         return lift, NAN, NAN, NAN
     se = math.sqrt(var)
     z = stats.norm.ppf(1 - alpha / 2)
     p = 2 * stats.norm.sf(abs(lift) / se)
-    return lift, lift - z * se, lift + z * se, float(p)
+    return lift, float(lift - z * se), float(lift + z * se), float(p)
 
 
 def _relative_into(comp: Comparison, var_c: float, var_t: float, alpha: float) -> None:
@@ -163,7 +165,11 @@ def _relative_into(comp: Comparison, var_c: float, var_t: float, alpha: float) -
         comp.control_mean, var_c, comp.treatment_mean, var_t, alpha=alpha
     )
     comp.rel_lift, comp.rel_ci_low, comp.rel_ci_high, comp.rel_p_value = lift, lo, hi, p
-    if math.isnan(lo):
+    if math.isnan(lift):
+        comp.status = (
+            "relative lift not computable: the control mean is too close to 0 for a ratio"
+        )
+    elif math.isnan(lo):
         comp.status = "relative lift not computable: both means have zero sampling variance"
 
 

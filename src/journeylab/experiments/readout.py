@@ -82,10 +82,12 @@ def _signed(x: float, kind: str, decimals: int = 1) -> str:
     return f"{sign}{fmt_num(abs(x))}"
 
 
-def _level(x: float, kind: str) -> str:
+def _level(x: float, kind: str, decimals: int | None = None) -> str:
     if kind != "binary":
         return fmt_num(x)
-    return fmt_pct(x, 2 if 0 < abs(x) < 0.01 else 1)
+    if decimals is None:
+        decimals = 2 if 0 < abs(x) < 0.01 else 1
+    return fmt_pct(x, decimals)
 
 
 def _p_is(p: float) -> str:
@@ -171,7 +173,10 @@ class ExperimentResult(Result):
             f"{_signed(row['abs_ci_high'], kind, d)}{unit}"
         )
         lift = f"{_signed(row['abs_lift'], kind, d)}{unit}"
-        frm, to = _level(row["control_mean"], kind), _level(row["treatment_mean"], kind)
+        low = min(abs(row["control_mean"]), abs(row["treatment_mean"]))
+        decimals = 2 if 0 < low < 0.01 else 1
+        frm = _level(row["control_mean"], kind, decimals)
+        to = _level(row["treatment_mean"], kind, decimals)
         if decisive:
             verb = "raised" if row["abs_lift"] > 0 else "lowered"
             text = f"Variant {row['variant']} {verb} {row['metric']} from {frm} to {to} ({lift}, {ci}; {p_text})."
@@ -201,30 +206,37 @@ class ExperimentResult(Result):
             text += f" Note: {row['notes']}."
         return text
 
+    def _result_lines(self) -> list[str]:
+        lines = [self._sentence(row) for _, row in self.table.iterrows()]
+        for _, row in self.omnibus.iterrows():
+            lines.append(
+                f"All {row['arms']} arms on {row['metric']}: chi-square {fmt_num(row['chi2'])} "
+                f"(df {row['df']}), {_p_is(row['p_value'])}."
+            )
+        lines.extend(f"Note: {n}." for n in self.notes)
+        return lines
+
+    def _method_lines(self) -> list[str]:
+        methods = self.table.groupby("metric", sort=False)["method"].first()
+        return [f"{metric}: {method}." for metric, method in methods.items()]
+
     def summary(self) -> str:
-        """Trust checks first, then one plain sentence per (metric, variant)."""
+        """Trust checks first, then one plain sentence per (metric, variant), then methods."""
         lines = ["Trust checks:"]
         for check in self.checks:
             mark = {"flagged": "⚠", "ok": "✓"}.get(check.status, "–")
             lines.append(f"  {mark} {check.message}")
         if self.flagged:
-            lines.append(
-                "  → Resolve the flagged checks before acting on the results below."
-            )
+            lines.append("  → Resolve the flagged checks before acting on the results below.")
         n_tests = int(self.table["p_value"].notna().sum())
         lines.append(
             f"Results ({CORRECTION_NAMES[self.correction]} p-values"
             + (f" across {n_tests} comparison{'s' if n_tests != 1 else ''}" if self.correction else "")
             + f", α = {self.alpha:g}):"
         )
-        for _, row in self.table.iterrows():
-            lines.append(f"  {self._sentence(row)}")
-        for _, row in self.omnibus.iterrows():
-            lines.append(
-                f"  All {row['arms']} arms on {row['metric']}: chi-square {fmt_num(row['chi2'])} "
-                f"(df {row['df']}), {_p_is(row['p_value'])}."
-            )
-        lines.extend(f"  Note: {n}." for n in self.notes)
+        lines.extend(f"  {line}" for line in self._result_lines())
+        lines.append("Methods:")
+        lines.extend(f"  {line}" for line in self._method_lines())
         return "\n".join(lines)
 
     def display_frame(self) -> pd.DataFrame:
@@ -253,23 +265,21 @@ class ExperimentResult(Result):
         return pd.DataFrame(out)
 
     def _repr_html_(self) -> str:
+        """Trust checks first (highlighted when flagged), then findings, table, methods."""
         checks = "".join(
             f'<li class="jl-check-{c.status}">'
             f"<b>{'⚠ ' if c.flagged else ''}{html.escape(c.name)}</b>: {html.escape(c.message)}</li>"
             for c in self.checks
         )
         style = "border-left:4px solid #d55e00;padding-left:8px" if self.flagged else ""
-        body = super()._repr_html_()
-        summary_rows = "<br>".join(html.escape(self._sentence(r)) for _, r in self.table.iterrows())
-        head = (
-            f'<div class="jl-checks" style="{style}"><h4>Trust checks</h4><ul>{checks}</ul></div>'
-        )
-        # the base rendering puts the whole summary (checks included) above the table;
-        # here the checks come first, then the sentences, then the table
-        table = body[body.index("</p>") + 4 :]
+        findings = "<br>".join(html.escape(line) for line in self._result_lines())
+        methods = "<br>".join(html.escape(line) for line in self._method_lines())
+        table = self.display_frame().to_html(index=False, na_rep="–", border=0, classes="jl-table")
         return (
-            f'<div class="jl-result"><h4>{html.escape(self.title)}</h4>{head}'
-            f'<p class="jl-summary">{summary_rows}</p>{table}'
+            f'<div class="jl-result"><h4>{html.escape(self.title)}</h4>'
+            f'<div class="jl-checks" style="{style}"><h4>Trust checks</h4><ul>{checks}</ul></div>'
+            f'<p class="jl-summary">{findings}</p>{table}'
+            f'<p class="jl-methods"><small>{methods}</small></p></div>'
         )
 
     # --------------------------------------------------------------------- plot
@@ -279,11 +289,13 @@ class ExperimentResult(Result):
         ``scale="relative"`` (default) puts every metric on one % axis;
         ``"absolute"`` shows differences in metric units (pp for rates).
         """
+        from matplotlib.ticker import MaxNLocator
+
         from journeylab.viz import PALETTE, new_axes, percent_axis
 
         check_in("scale", scale, ["relative", "absolute"])
         rows = self.table.iloc[::-1].reset_index(drop=True)
-        ax = new_axes(ax, figsize=(8, 1.0 + 0.55 * len(rows)))
+        ax = new_axes(ax, figsize=(8, max(2.6, 1.0 + 0.55 * len(rows))))
         prefix = "rel" if scale == "relative" else "abs"
         col = "rel_lift" if scale == "relative" else "abs_lift"
         y = np.arange(len(rows))
@@ -320,8 +332,9 @@ class ExperimentResult(Result):
         ax.set_yticks(y, labels)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         level = f"{(1 - self.alpha) * 100:g}%"
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
         if scale == "relative":
-            percent_axis(ax, "x")
+            percent_axis(ax, "x", decimals=1 if max(abs(v) for v in ax.get_xlim()) < 0.05 else 0)
             ax.set_xlabel(f"relative lift vs {self.control} ({level} CI, delta method)")
         else:
             ax.set_xlabel(f"absolute lift vs {self.control} ({level} CI)")
