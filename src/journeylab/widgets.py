@@ -24,7 +24,9 @@ behind the picture can be tested and used without a front end.
 Displaying an explorer shows the live widget where a widget runtime exists;
 the same display also carries a static HTML rendering of the current state
 (summary, table and the figure as an embedded PNG), which is what an exported
-HTML report shows. Results are computed when a control changes (not while the
+HTML report shows. Under the report runner (``journeylab report``) only the
+static rendering is emitted: a scheduled run has nobody to move a control, and
+nbconvert would otherwise prefer the widget view it cannot draw. Results are computed when a control changes (not while the
 explorer is built) and cached per tuple of control values.
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,7 +80,7 @@ _STYLE = "max-width:100%;height:auto"
 # rendering helpers
 # ---------------------------------------------------------------------------
 def _frame_of(table: Any) -> Any:
-    """A loaded table's DataFrame (``.frame``), or the object itself."""
+    """Return a loaded table's DataFrame (``.frame``), or the object itself."""
     return table.frame if hasattr(table, "frame") and isinstance(table.frame, pd.DataFrame) else table
 
 
@@ -121,7 +124,7 @@ class _Explorer:
 
     # -- values ----------------------------------------------------------------
     def values(self) -> dict[str, Any]:
-        """The current control values, by control name."""
+        """Return the current control values, by control name."""
         return {name: _plain(w.value) for name, w in self.controls.items()}
 
     def _key(self, values: Mapping[str, Any]) -> Hashable:
@@ -151,7 +154,7 @@ class _Explorer:
 
     # -- numbers ---------------------------------------------------------------
     def result(self) -> Any:
-        """The analysis result(s) for the current control values (cached)."""
+        """Return the analysis result(s) for the current control values (cached)."""
         values = self.values()
         key = self._key(values)
         if key not in self._results:
@@ -163,7 +166,7 @@ class _Explorer:
         return self._results[key]
 
     def data(self) -> Any:
-        """The numbers behind the picture for the current control values."""
+        """Return the numbers behind the picture for the current control values."""
         return self._numbers(self.result())
 
     def _compute(self, **values: Any) -> Any:
@@ -177,11 +180,15 @@ class _Explorer:
 
     # -- pictures --------------------------------------------------------------
     def _describe(self, values: Mapping[str, Any]) -> str:
-        parts = [f"{name.replace('_', ' ')}: {_label(v)}" for name, v in values.items() if self.controls[name].disabled is False]
+        parts = [
+            f"{self.controls[name].description or name.replace('_', ' ')}: {_label(v)}"
+            for name, v in values.items()
+            if not self.controls[name].disabled
+        ]
         return " · ".join(parts)
 
     def static_html(self) -> str:
-        """The current state as static HTML: settings, summary, table and the figure (PNG)."""
+        """Render the current state as static HTML: settings, summary, table and the figure (PNG)."""
         self._sync()
         values = self.values()
         key = self._key(values)
@@ -257,6 +264,10 @@ class _Explorer:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        if _unattended():
+            # A scheduled report has no one to move a control: the static view is
+            # the whole story, and no widget state bloats the executed notebook.
+            return bundle
         view = self.widget._repr_mimebundle_()
         if view:
             bundle["application/vnd.jupyter.widget-view+json"] = view["application/vnd.jupyter.widget-view+json"]
@@ -267,6 +278,13 @@ class _Explorer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self._describe(self.values())}>"
+
+
+def _unattended() -> bool:
+    """Whether the report runner executes this kernel (no widget front end to talk to)."""
+    from journeylab.reports import UNDER_RUNNER_ENV
+
+    return bool(os.environ.get(UNDER_RUNNER_ENV))
 
 
 def _plain(value: Any) -> Any:
@@ -381,7 +399,7 @@ def funnel_data(
     grain: Literal["user", "session"] = "user",
     stage_map: Any = None,
 ) -> pd.DataFrame:
-    """The funnel table behind :class:`FunnelExplorer` for one set of control values.
+    """Return the funnel table behind :class:`FunnelExplorer` for one set of control values.
 
     Parameters
     ----------
@@ -637,7 +655,7 @@ class PathExplorer(_Explorer):
 # attribution
 # ---------------------------------------------------------------------------
 def _as_paths(paths: Any) -> Any:
-    """A path table from events (built once), or ``paths`` as given."""
+    """Return a path table built from events, or ``paths`` as given."""
     frame = _frame_of(paths)
     if isinstance(frame, pd.DataFrame) and "path" not in frame.columns and {"event", "timestamp"} <= set(frame.columns):
         from journeylab.journeys import path_table
@@ -830,7 +848,7 @@ class ProportionsReadout(Result):
         )
 
     def summary(self) -> str:
-        """The lift in words, with its interval, p-value, P(better) and the SRM check."""
+        """Describe the lift with its interval, p-value, P(better) and the SRM check."""
         c = self.comparison
         level = f"{(1 - self.alpha) * 100:g}%"
         if not c.computable:
@@ -847,7 +865,7 @@ class ProportionsReadout(Result):
         return f"{head}\n{flag}{self.srm.message}"
 
     def display_frame(self) -> pd.DataFrame:
-        """The row formatted for readers."""
+        """Return the row formatted for readers."""
         c = self.comparison
         ok = c.computable
         return pd.DataFrame(
@@ -929,16 +947,16 @@ def power_data(
     alpha: float = 0.05,
     solve_for: Literal["n_per_variant", "power", "mde"] = "n_per_variant",
 ) -> pd.DataFrame:
-    """The design behind the calculator: one row of :class:`~journeylab.experiments.PowerCalculation`.
+    """Return the design behind the calculator: one row of a ``PowerCalculation``.
 
     The control named by ``solve_for`` is ignored and solved for (R
     ``power.prop.test`` formulas via :func:`journeylab.experiments.power_calculator`).
 
     Examples
     --------
-    >>> round(power_data(0.5, mde=0.25, power=0.9)["n_per_variant"].iloc[0], 5)
+    >>> round(float(power_data(0.5, mde=0.25, power=0.9)["n_per_variant"].iloc[0]), 5)
     76.70693
-    >>> round(power_data(0.5, mde=0.25, n_per_variant=50, solve_for="power")["power"].iloc[0], 7)
+    >>> round(float(power_data(0.5, mde=0.25, n_per_variant=50, solve_for="power")["power"].iloc[0]), 7)
     0.7401659
     """
     return _power_result(baseline=baseline, mde=mde, relative=relative, n_per_variant=n_per_variant,
@@ -954,11 +972,11 @@ def readout_data(
     alpha: float = 0.05,
     design_split: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The readout from counts per arm (one row of :class:`ProportionsReadout`).
+    """Return the readout from counts per arm (one row of :class:`ProportionsReadout`).
 
     Examples
     --------
-    >>> round(readout_data(200, 10_000, 250, 10_000)["p_value"].iloc[0], 6)
+    >>> round(float(readout_data(200, 10_000, 250, 10_000)["p_value"].iloc[0]), 6)
     0.017126
     """
     return _readout_result(conversions_control=conversions_control, users_control=users_control,
@@ -1014,7 +1032,7 @@ class ExperimentCalculator(_Explorer):
     Examples
     --------
     >>> calc = ExperimentCalculator(baseline=0.5, mde=0.25, power=0.9)
-    >>> round(calc.data()["design"]["n_per_variant"].iloc[0], 5)
+    >>> round(float(calc.data()["design"]["n_per_variant"].iloc[0]), 5)
     76.70693
     """
 
@@ -1098,11 +1116,11 @@ class ExperimentCalculator(_Explorer):
         return " · ".join(f"{k.replace('_', ' ')}: {_label(v)}" for k, v in values.items())
 
     def design(self):
-        """The :class:`~journeylab.experiments.PowerCalculation` for the current design controls."""
+        """Return the ``PowerCalculation`` for the current design controls."""
         return self.result()[0]
 
     def readout(self) -> ProportionsReadout:
-        """The :class:`ProportionsReadout` for the current counts."""
+        """Return the :class:`ProportionsReadout` for the current counts."""
         return self.result()[1]
 
     def _compute(self, **values: Any):

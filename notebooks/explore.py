@@ -1,0 +1,152 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Explore the customer journey
+#
+# Four interactive explorers over one company's event data. Change a control and the
+# table and figure below it update; every view is also available as plain numbers
+# (`explorer.data()`), so anything you find here can be copied into an analysis.
+#
+# - **Funnel explorer** — how many users get from a site visit to a completed booking, by
+#   segment, device and month.
+# - **Path explorer** — the most common journeys and what follows each touch.
+# - **Attribution comparer** — which channels earn the bookings under different models.
+# - **Experiment calculator** — how many users a test needs, and what a finished test says.
+#
+# Without a widget runtime (an exported HTML report, a notebook viewer) each explorer shows
+# a static picture of its starting state.
+
+# %% tags=["parameters"]
+month: str = "2026-10"  # YYYY-MM: the month the funnel explorer opens on
+data: str = ""  # folder of tables or one events file; empty means the bundled sample
+seed: int = 2026  # seed of the bundled sample (ignored when data is given)
+n_users: int = 5000  # users in the bundled sample; small keeps the explorers quick
+n_boot: int = 200  # bootstrap replicates when attribution intervals are switched on
+
+# %%
+# Validate and derive: nothing below reads a raw parameter.
+import matplotlib.pyplot as plt
+
+import journeylab as jl
+from journeylab import reports
+from journeylab.experiments import user_metrics
+from journeylab.journeys import path_table
+from journeylab.viz import set_theme
+from journeylab.widgets import AttributionComparer, ExperimentCalculator, FunnelExplorer, PathExplorer
+from journeylab.workspace import open_workspace
+
+month = reports.resolve_month(month)
+if n_users < 100:
+    raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
+if n_boot < 0:
+    raise jl.ParameterError(f"n_boot == {n_boot}, must be >= 0.")
+set_theme()
+plt.rcParams["figure.figsize"] = (9, 4.8)
+
+# %%
+ws = open_workspace(data or None, seed=seed, n_users=n_users)
+ws
+
+# %% [markdown]
+# ## Funnel explorer
+#
+# Users who visited the site, started a booking and completed it. Pick a **segment** to
+# compare devices, acquisition channels or personas side by side, filter to one
+# **device**, choose the **month** users entered in, the **window** they had to finish,
+# and whether the steps must happen in **order**. Bars show the share of entrants reaching
+# each step, with 95% Wilson intervals.
+
+# %%
+funnel_explorer = FunnelExplorer(ws.events, users=ws.users)
+months = funnel_explorer.controls["period"].options
+if month not in months:
+    raise jl.DataError(
+        f"No events in {month}.",
+        source=ws.source,
+        column="timestamp",
+        hint=f"the data covers {months[1]} to {months[-1]}; choose a month inside it.",
+    )
+funnel_explorer.set(period=month)
+
+# %% [markdown]
+# ## Path explorer
+#
+# The most common journeys up to a booking (or to the last touch, when none came) and how
+# often each converts. Switch the **level** between marketing channels, individual events
+# and journey stages; **collapse repeats** merges runs of the same step. The heatmap shows,
+# for each touch, where journeys went next.
+
+# %%
+path_explorer = PathExplorer(ws.events)
+path_explorer
+
+# %% [markdown]
+# ## Attribution comparer
+#
+# How the bookings are credited to channels by different models: rule-based (first, last,
+# linear, position-based) and data-driven (Markov removal effects, Shapley values). Choose
+# the **models**, the Markov **order** (how many past touches the chain remembers), credit
+# **conversions or value**, and switch on **bootstrap** intervals to see which differences
+# are real. With spend data the summary adds cost per booking and return on spend.
+
+# %%
+paths = path_table(ws.events.frame)
+attribution = AttributionComparer(paths, spend=ws.spend, n_boot=n_boot, seed=seed)
+attribution
+
+# %% [markdown]
+# ## Experiment calculator
+#
+# **Design**: how many users per variant a test needs to detect a change (or the power a
+# given size has, or the smallest change it can detect), with R's `power.prop.test`
+# formulas. It opens on this month's booking rate and a 10% relative lift.
+#
+# **Readout**: type in the conversions and users of each arm for the lift, its interval,
+# the p-value, the probability that the treatment is better and a check that the split of
+# users matches the design. It opens on the experiment in the data, when there is one.
+
+# %%
+funnel_numbers = funnel_explorer.data()
+booking_rate = float(funnel_numbers["conversion_from_first"].iloc[-1])
+counts = {}
+if ws.assignments is not None:
+    per_user = user_metrics(ws.assignments.frame, ws.events.frame, {"booked": "booking_completed"}, window="14D")
+    arms = per_user.groupby("variant")["booked"].agg(["sum", "count"])
+    treatment = [v for v in arms.index if v != "control"]
+    if "control" in arms.index and len(treatment) == 1:
+        counts = {
+            "conversions_control": int(arms.loc["control", "sum"]),
+            "users_control": int(arms.loc["control", "count"]),
+            "conversions_treatment": int(arms.loc[treatment[0], "sum"]),
+            "users_treatment": int(arms.loc[treatment[0], "count"]),
+        }
+calculator = ExperimentCalculator(baseline=round(booking_rate, 4), mde=0.10, relative=True, **counts)
+calculator
+
+# %%
+top_paths = path_explorer.data()["top_paths"]
+design = calculator.design()  # an error instead of a design when the rate is 0 or 1
+credit = attribution.data()
+reports.finish(
+    {
+        "month": month,
+        "funnel_entrants": int(funnel_numbers["entrants"].iloc[0]),
+        "booking_rate": booking_rate,
+        "top_path": " > ".join(top_paths["path"].iloc[0]),
+        "top_channel_markov": str(credit["markov"].idxmax()),
+        "users_per_variant": None if isinstance(design, Exception) else design.n_total // design.variants,
+    },
+    row_counts=ws.row_counts(),
+    seed=ws.seed,
+)
