@@ -345,6 +345,10 @@ def attribute(
     )
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _count(x: float) -> str:
     """Whole counts with separators (``19,737``); weights with 3 significant digits."""
     return f"{int(x):,}" if float(x).is_integer() else fmt_num(x)
@@ -470,8 +474,8 @@ class AttributionResult(Result):
         what = "value" if self.value else "conversions"
         fmt = fmt_money if self.value else fmt_num
         lines = [
-            f"{_count(float(t.journeys.sum()))} journeys over {t.n_paths:,} distinct paths and "
-            f"{len(t.channels)} channels: {_count(total_conv)} conversions "
+            f"{_count(float(t.journeys.sum()))} journeys over {_plural(t.n_paths, 'distinct path')} "
+            f"and {_plural(len(t.channels), 'channel')}: {_count(total_conv)} conversions "
             f"(value {fmt_money(float(t.value.sum()))}). Credited: {what}."
         ]
         if total <= 0:
@@ -546,11 +550,17 @@ class AttributionResult(Result):
     def _only_null_text(self) -> list[str]:
         t = self.table
         seen_conv = np.zeros(len(t.channels), dtype=bool)
-        for p, c in zip(t.paths, t.conversions, strict=True):
+        seen = np.zeros(len(t.channels), dtype=bool)
+        for p, c, n in zip(t.paths, t.conversions, t.journeys, strict=True):
             if c > 0:
                 seen_conv[list(p)] = True
+            if n > 0:
+                seen[list(p)] = True
         out = []
-        for i in np.flatnonzero(~seen_conv):
+        unseen = [t.channels[i] for i in np.flatnonzero(~seen)]
+        if unseen:
+            out.append(f"No journey touches {', '.join(unseen)}: 0 credit under every model.")
+        for i in np.flatnonzero(~seen_conv & seen):
             ch = t.channels[i]
             if "markov" in self.models and self.credit.at[ch, "markov"] > 0:
                 out.append(
