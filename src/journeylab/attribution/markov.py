@@ -19,6 +19,14 @@ value) in proportion to the removal effects. The *value* chain uses the same
 walks with the reward of converting from a state equal to the mean value of
 the conversions that followed it, so its removal effects measure lost value.
 
+Differences from ChannelAttribution worth knowing: its estimates come from
+simulated walks whose length its default ``max_step`` truncates, which biases
+removal effects downwards (on table D1: A 0.551 against the exact 0.559613);
+its order ``k`` starts each walk at the first k-gram, while here the first
+``k - 1`` states carry the shorter history (order 1 is identical); and it
+shares total value by the conversion removal effects, while here value has
+its own chain.
+
 Note: a channel seen only in non-converting journeys can still earn Markov
 credit when it leads into states that convert in other journeys (its removal
 cuts those walks); Shapley and the rule-based models give it nothing.
