@@ -118,6 +118,21 @@ def test_auc_equals_mann_whitney_and_delong_variance_by_brute_force():
         auc_delong([0, 0], [0.1, 0.2])
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(-5, 5)), min_size=2, max_size=40).filter(
+        lambda rows: 0 < sum(y for y, _ in rows) < len(rows)
+    )
+)
+def test_auc_is_rank_based(rows):
+    y = np.array([r[0] for r in rows])
+    score = np.array([r[1] for r in rows], dtype=float)
+    auc, se, lo, hi = auc_delong(y, score)
+    assert auc_delong(y, np.exp(score))[0] == pytest.approx(auc)  # any increasing transform
+    assert auc_delong(y, -score)[0] == pytest.approx(1 - auc)
+    assert 0 <= lo <= auc <= hi <= 1 and se >= 0
+
+
 # -- fitting --------------------------------------------------------------------------
 def _logistic_data(n: int = 600, seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
