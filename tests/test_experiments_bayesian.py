@@ -17,7 +17,9 @@ from journeylab.experiments import (
 )
 from journeylab.schema import ParameterError
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-8"]
+REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "AB-8"
+]
 
 
 @pytest.mark.parametrize("case", REF["cases"], ids=lambda c: f"{c['control']}-{c['treatment']}")
@@ -36,7 +38,9 @@ def test_closed_form_agrees_with_quadrature_for_fractional_priors():
     )
     assert value == pytest.approx(check, rel=1e-8)
     # symmetric sums give complementary answers
-    assert prob_beta_greater(11, 91, 21, 81) + prob_beta_greater(21, 81, 11, 91) == pytest.approx(1.0)
+    assert prob_beta_greater(11, 91, 21, 81) + prob_beta_greater(21, 81, 11, 91) == pytest.approx(
+        1.0
+    )
 
 
 def test_expected_loss_closed_form():
@@ -58,7 +62,9 @@ def test_credible_interval_of_difference():
     a, b = stats.beta(201, 9_801), stats.beta(251, 9_751)
 
     def cdf(d):
-        return integrate.quad(lambda x: a.pdf(x) * b.cdf(x + d), 0.01, 0.04, points=[0.02], limit=200)[0]
+        return integrate.quad(
+            lambda x: a.pdf(x) * b.cdf(x + d), 0.01, 0.04, points=[0.02], limit=200
+        )[0]
 
     assert cdf(out.ci_low) == pytest.approx(0.025, abs=1e-6)
     assert cdf(out.ci_high) == pytest.approx(0.975, abs=1e-6)

@@ -13,7 +13,9 @@ from scipy import stats
 from journeylab.experiments import analyze, imbalance_check, srm_check, stratified_lift, trend_check
 from journeylab.schema import ParameterError
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-6"]
+REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "AB-6"
+]
 
 
 def test_srm_same_as_R_chisq_test_and_not_flagged_above_threshold():
@@ -31,7 +33,9 @@ def test_srm_uses_the_designed_split():
     equal = srm_check(counts)
     assert equal.flagged
     assert "treatment 5,000 (5.0%; designed 50.0%)" in equal.message
-    skewed = srm_check({"control": 95_000, "treatment": 4_500}, {"control": 0.95, "treatment": 0.05})
+    skewed = srm_check(
+        {"control": 95_000, "treatment": 4_500}, {"control": 0.95, "treatment": 0.05}
+    )
     assert skewed.flagged
     assert skewed.p_value == pytest.approx(
         stats.chisquare([95_000, 4_500], [99_500 * 0.95, 99_500 * 0.05]).pvalue
@@ -68,7 +72,9 @@ def _simpson_frame(reverse: bool) -> pd.DataFrame:
     }
     for (period, arm), (n, rate) in spec.items():
         k = round(n * rate)
-        rows.append(pd.DataFrame({"period": period, "variant": arm, "booked": [1] * k + [0] * (n - k)}))
+        rows.append(
+            pd.DataFrame({"period": period, "variant": arm, "booked": [1] * k + [0] * (n - k)})
+        )
     return pd.concat(rows, ignore_index=True)
 
 

@@ -12,7 +12,9 @@ import pytest
 from journeylab.experiments import analyze, ancova_lift, check_pre_exposure, cuped_lift, cuped_theta
 from journeylab.schema import DataError, NotComputableError
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-10"]
+REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "AB-10"
+]
 
 
 def _frame() -> pd.DataFrame:
@@ -87,9 +89,15 @@ def test_cuped_is_unbiased_and_tighter_on_simulated_data():
     y = 0.8 * pre + rng.normal(0, 5, n) + np.where(arm == "b", 1.0, 0.0)
     frame = pd.DataFrame({"variant": arm, "revenue": y, "pre_revenue": pre})
     plain = analyze(frame, metrics=["revenue"]).to_frame().iloc[0]
-    cuped = analyze(frame, metrics=["revenue"], covariates="pre_revenue").to_frame(detailed=True).iloc[0]
+    cuped = (
+        analyze(frame, metrics=["revenue"], covariates="pre_revenue")
+        .to_frame(detailed=True)
+        .iloc[0]
+    )
     assert cuped["abs_ci_low"] < 1.0 < cuped["abs_ci_high"]
     width_plain = plain["abs_ci_high"] - plain["abs_ci_low"]
     width_cuped = cuped["abs_ci_high"] - cuped["abs_ci_low"]
     assert width_cuped < 0.5 * width_plain
-    assert cuped["variance_reduction"] == pytest.approx(1 - (width_cuped / width_plain) ** 2, abs=0.01)
+    assert cuped["variance_reduction"] == pytest.approx(
+        1 - (width_cuped / width_plain) ** 2, abs=0.01
+    )

@@ -184,9 +184,7 @@ def test_bad_counts_raise():
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.integers(1, 400), st.integers(0, 400), st.integers(1, 400), st.integers(0, 400)
-)
+@given(st.integers(1, 400), st.integers(0, 400), st.integers(1, 400), st.integers(0, 400))
 def test_swapping_arms_negates_lift_and_keeps_p_value_proportions(n1, x1, n2, x2):
     x1, x2 = min(x1, n1), min(x2, n2)
     a = compare_proportions(x1, n1, x2, n2, min_users=1)
@@ -205,7 +203,9 @@ def test_swapping_arms_negates_lift_and_keeps_p_value_proportions(n1, x1, n2, x2
 )
 def test_swapping_arms_negates_lift_and_keeps_p_value_means(x, y):
     a, b = compare_means(x, y), compare_means(y, x)
-    assert a.status == b.status or a.status.startswith("relative") or b.status.startswith("relative")
+    assert (
+        a.status == b.status or a.status.startswith("relative") or b.status.startswith("relative")
+    )
     if a.computable:
         assert b.abs_lift == pytest.approx(-a.abs_lift, rel=1e-9, abs=1e-9)
         assert b.p_value == pytest.approx(a.p_value, rel=1e-9, abs=1e-300)

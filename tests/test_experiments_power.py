@@ -19,8 +19,12 @@ from journeylab.experiments import (
 )
 from journeylab.schema import NotComputableError, ParameterError
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-4"]
-AB5 = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-5"]
+REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "AB-4"
+]
+AB5 = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "AB-5"
+]
 
 
 def test_prop_power_same_as_R_power_prop_test():
@@ -37,7 +41,9 @@ def test_arcsine_power_is_a_different_named_method():
 
 
 def test_sample_size_same_as_R_power_prop_test():
-    assert power_prop_test(p1=0.5, p2=0.75, power=0.9).n_per_variant == pytest.approx(REF["b_n"], rel=1e-4)
+    assert power_prop_test(p1=0.5, p2=0.75, power=0.9).n_per_variant == pytest.approx(
+        REF["b_n"], rel=1e-4
+    )
     calc = power_prop_test(p1=0.10, p2=0.11, power=0.80)
     assert calc.n_per_variant == pytest.approx(REF["c_n"], rel=1e-4)
     assert calc.solved_for == "n_per_variant"
@@ -47,7 +53,9 @@ def test_sample_size_same_as_R_power_prop_test():
 def test_t_power_same_as_R_power_t_test():
     assert t_power(20, 1.0) == pytest.approx(REF["d_power"], rel=1e-6)
     assert power_t_test(n=20, delta=1).power == pytest.approx(REF["d_power"], rel=1e-6)
-    assert power_t_test(delta=1, power=0.9).n_per_variant == pytest.approx(REF["e_n_two_sided"], rel=1e-4)
+    assert power_t_test(delta=1, power=0.9).n_per_variant == pytest.approx(
+        REF["e_n_two_sided"], rel=1e-4
+    )
     one = power_t_test(delta=1, power=0.9, alternative="one-sided")
     assert one.n_per_variant == pytest.approx(REF["e_n_one_sided"], rel=1e-4)
 
@@ -58,7 +66,9 @@ def test_unsolvable_sizes_raise_never_return_a_bracket_value():
         power_prop_test(p1=zero["p1"], p2=zero["p2"], power=zero["power"])
     with pytest.raises(NotComputableError, match="cannot solve for n: the power ranges"):
         power_prop_test(p1=tiny["p1"], p2=tiny["p2"], power=tiny["power"])
-    with pytest.raises(NotComputableError, match="cannot solve for p2.*add users or lower the power"):
+    with pytest.raises(
+        NotComputableError, match="cannot solve for p2.*add users or lower the power"
+    ):
         power_prop_test(n=p2["n"], p1=p2["p1"], power=p2["power"])
     with pytest.raises(NotComputableError, match="delta == 0"):
         power_t_test(delta=0, power=0.8)
@@ -90,9 +100,13 @@ def test_power_calculator_reads_plainly():
     assert mde.treatment == pytest.approx(0.11, abs=1e-4)
     assert "minimum detectable effect" in mde.summary()
     power = power_calculator(0.10, n_per_variant=5_000, mde=-0.01, power=None)
-    assert power.treatment == pytest.approx(0.09) and power.power == pytest.approx(prop_power(5_000, 0.1, 0.09))
+    assert power.treatment == pytest.approx(0.09) and power.power == pytest.approx(
+        prop_power(5_000, 0.1, 0.09)
+    )
     cont = power_calculator(5.0, mde=1.0, sd=10.0, kind="continuous")
-    assert cont.n_per_variant == pytest.approx(power_t_test(delta=0.1, power=0.8).n_per_variant, rel=1e-6)
+    assert cont.n_per_variant == pytest.approx(
+        power_t_test(delta=0.1, power=0.8).n_per_variant, rel=1e-6
+    )
 
 
 def test_power_curve_plot(tmp_path):

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_file
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
+from conftest import shared_file
 from journeylab.experiments import FRAME_COLUMNS, Metric, analyze, user_metrics
 from journeylab.schema import DataError, ParameterError, SchemaError
 
@@ -19,17 +19,30 @@ HILLSTROM = "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_20
 
 def _binary(counts: dict[str, tuple[int, int]], name: str = "booked") -> pd.DataFrame:
     parts = [
-        pd.DataFrame({"variant": arm, name: [1] * x + [0] * (n - x)}) for arm, (x, n) in counts.items()
+        pd.DataFrame({"variant": arm, name: [1] * x + [0] * (n - x)})
+        for arm, (x, n) in counts.items()
     ]
     return pd.concat(parts, ignore_index=True)
 
 
 def test_frame_columns_are_exactly_the_design_columns():
-    res = analyze(_binary({"control": (3_120, 10_000), "short_form": (3_300, 10_000)}), metrics=["booked"])
+    res = analyze(
+        _binary({"control": (3_120, 10_000), "short_form": (3_300, 10_000)}), metrics=["booked"]
+    )
     assert list(res.to_frame().columns) == FRAME_COLUMNS
     assert FRAME_COLUMNS[4:] == [
-        "control_mean", "treatment_mean", "abs_lift", "abs_ci_low", "abs_ci_high", "rel_lift",
-        "rel_ci_low", "rel_ci_high", "p_value", "p_value_adjusted", "method", "status",
+        "control_mean",
+        "treatment_mean",
+        "abs_lift",
+        "abs_ci_low",
+        "abs_ci_high",
+        "rel_lift",
+        "rel_ci_low",
+        "rel_ci_high",
+        "p_value",
+        "p_value_adjusted",
+        "method",
+        "status",
     ]
     detailed = res.to_frame(detailed=True)
     for col in ("rel_p_value", "statistic", "prob_beats_control", "expected_loss", "bayes_prior"):
@@ -37,7 +50,9 @@ def test_frame_columns_are_exactly_the_design_columns():
 
 
 def test_summary_sentence_reads_plainly():
-    res = analyze(_binary({"control": (3_120, 10_000), "short_form": (3_300, 10_000)}), metrics=["booked"])
+    res = analyze(
+        _binary({"control": (3_120, 10_000), "short_form": (3_300, 10_000)}), metrics=["booked"]
+    )
     row = res.to_frame().iloc[0]
     assert row["abs_lift"] == pytest.approx(0.018)
     text = res.summary()
@@ -70,13 +85,20 @@ def test_not_computable_is_a_status_never_a_number():
     res = analyze(frame, metrics=["flat", {"name": "booked", "kind": "binary"}], correction="holm")
     out = res.to_frame().set_index(["metric", "variant"])
     assert out.loc[("flat", "b"), "status"].startswith("not computable: zero variance in both arms")
-    assert out.loc[("booked", "b"), "status"].startswith("not computable: no conversions in either arm")
-    assert out.loc[("flat", "c"), "status"].startswith("not computable: too few users (control 3, treatment 1")
+    assert out.loc[("booked", "b"), "status"].startswith(
+        "not computable: no conversions in either arm"
+    )
+    assert out.loc[("flat", "c"), "status"].startswith(
+        "not computable: too few users (control 3, treatment 1"
+    )
     numbers = ["abs_lift", "abs_ci_low", "abs_ci_high", "rel_lift", "p_value", "p_value_adjusted"]
     assert out[numbers].isna().all().all()
     assert out.loc[("flat", "b"), "control_mean"] == 1.0  # descriptive means stay
     text = res.summary()
-    assert "Variant b on flat: not computable: zero variance" in text and "No estimate is reported." in text
+    assert (
+        "Variant b on flat: not computable: zero variance" in text
+        and "No estimate is reported." in text
+    )
     assert "Results (Holm p-values across 0 comparisons" in text
     ax = res.plot()
     assert len(ax.lines) == 1  # only the zero line: nothing plotted for missing estimates
@@ -98,18 +120,27 @@ def test_abn_every_variant_against_control_holm_across_family():
     frame = pd.DataFrame(
         {
             "variant": arm,
-            "booked": (rng.random(3 * n) < np.select([arm == "a", arm == "b"], [0.13, 0.10], 0.10)).astype(int),
+            "booked": (
+                rng.random(3 * n) < np.select([arm == "a", arm == "b"], [0.13, 0.10], 0.10)
+            ).astype(int),
             "revenue": rng.gamma(2, 10, 3 * n) * np.where(arm == "b", 1.1, 1.0),
         }
     )
     res = analyze(frame, metrics=["booked", Metric("revenue", winsorize=0.99)])
     out = res.to_frame()
     assert list(zip(out.metric, out.variant, strict=True)) == [
-        ("booked", "a"), ("booked", "b"), ("revenue", "a"), ("revenue", "b"),
+        ("booked", "a"),
+        ("booked", "b"),
+        ("revenue", "a"),
+        ("revenue", "b"),
     ]
-    assert out["p_value_adjusted"].to_numpy() == pytest.approx(multipletests(out["p_value"], method="holm")[1])
+    assert out["p_value_adjusted"].to_numpy() == pytest.approx(
+        multipletests(out["p_value"], method="holm")[1]
+    )
     bh = analyze(frame, metrics=["booked", "revenue"], correction="fdr_bh").to_frame()
-    assert bh["p_value_adjusted"].to_numpy() == pytest.approx(multipletests(bh["p_value"], method="fdr_bh")[1])
+    assert bh["p_value_adjusted"].to_numpy() == pytest.approx(
+        multipletests(bh["p_value"], method="fdr_bh")[1]
+    )
     none = analyze(frame, metrics=["booked"], correction=None).to_frame()
     assert (none["p_value_adjusted"] == none["p_value"]).all()
     assert "revenue capped at" in out.loc[2, "method"] and "99th percentile" in out.loc[2, "method"]
@@ -120,10 +151,18 @@ def test_abn_every_variant_against_control_holm_across_family():
 
 def test_ratio_metric_in_analyze():
     frame = pd.DataFrame(
-        {"variant": ["control", "b"] * 200, "revenue": np.tile([10.0, 30.0, 0.0, 12.0], 100),
-         "sessions": np.tile([1, 2, 1, 1], 100)}
+        {
+            "variant": ["control", "b"] * 200,
+            "revenue": np.tile([10.0, 30.0, 0.0, 12.0], 100),
+            "sessions": np.tile([1, 2, 1, 1], 100),
+        }
     )
-    res = analyze(frame, metrics=[{"name": "rps", "kind": "ratio", "numerator": "revenue", "denominator": "sessions"}])
+    res = analyze(
+        frame,
+        metrics=[
+            {"name": "rps", "kind": "ratio", "numerator": "revenue", "denominator": "sessions"}
+        ],
+    )
     row = res.to_frame().iloc[0]
     assert row["control_mean"] == pytest.approx(10 / 2)  # (10 + 0) / (1 + 1)
     assert row["treatment_mean"] == pytest.approx(42 / 3)
@@ -132,12 +171,17 @@ def test_ratio_metric_in_analyze():
 
 def test_errors_name_the_problem():
     frame = _binary({"control": (5, 10), "b": (6, 10)})
-    with pytest.raises(ParameterError, match="control == 'Control' is not a value of column 'variant'.*did you mean 'control'"):
+    with pytest.raises(
+        ParameterError,
+        match="control == 'Control' is not a value of column 'variant'.*did you mean 'control'",
+    ):
         analyze(frame, control="Control", metrics=["booked"])
     with pytest.raises(SchemaError, match="'boked' \\(did you mean 'booked'\\?\\)"):
         analyze(frame, metrics=["boked"])
     with pytest.raises(DataError, match="binary metric 'booked' has values other than 0/1"):
-        analyze(frame.assign(booked=frame["booked"] * 2), metrics=[{"name": "booked", "kind": "binary"}])
+        analyze(
+            frame.assign(booked=frame["booked"] * 2), metrics=[{"name": "booked", "kind": "binary"}]
+        )
     with pytest.raises(ParameterError, match="unknown metric field\\(s\\) \\['knd'\\]"):
         analyze(frame, metrics=[{"name": "booked", "knd": "binary"}])
     with pytest.raises(ParameterError, match="metrics=\\[...\\] is required"):
@@ -145,10 +189,15 @@ def test_errors_name_the_problem():
 
 
 def test_forest_plot(tmp_path):
-    frame = _binary({"control": (3_120, 10_000), "short_form": (3_300, 10_000), "long_form": (3_000, 10_000)})
+    frame = _binary(
+        {"control": (3_120, 10_000), "short_form": (3_300, 10_000), "long_form": (3_000, 10_000)}
+    )
     ax = analyze(frame, metrics=["booked"]).plot()
     ax.figure.savefig("/tmp/exp_forest_test.png", bbox_inches="tight")
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["booked · short_form", "booked · long_form"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "booked · short_form",
+        "booked · long_form",
+    ]
     assert "relative lift vs control" in ax.get_xlabel()
 
 
@@ -166,19 +215,37 @@ def test_user_metrics_counts_only_events_after_assignment():
         {
             "user_id": ["u1", "u1", "u2", "u2", "u2", "u3", "u9"],
             "timestamp": pd.to_datetime(
-                ["2026-05-01", "2026-05-03", "2026-05-02", "2026-05-03", "2026-06-30", "2026-05-05", "2026-05-05"],
+                [
+                    "2026-05-01",
+                    "2026-05-03",
+                    "2026-05-02",
+                    "2026-05-03",
+                    "2026-06-30",
+                    "2026-05-05",
+                    "2026-05-05",
+                ],
                 utc=True,
             ),
-            "event": ["booking_completed", "site_visit", "site_visit", "booking_completed",
-                      "booking_completed", "site_visit", "booking_completed"],
+            "event": [
+                "booking_completed",
+                "site_visit",
+                "site_visit",
+                "booking_completed",
+                "booking_completed",
+                "site_visit",
+                "booking_completed",
+            ],
             "value": [50.0, np.nan, np.nan, 20.0, 30.0, np.nan, 99.0],
         }
     )
     spec = {
         "booked": "booking_completed",
         "revenue": {"event": "booking_completed", "agg": "sum"},
-        "rps": {"kind": "ratio", "numerator": {"event": "booking_completed", "agg": "sum"},
-                "denominator": {"event": "site_visit", "agg": "count"}},
+        "rps": {
+            "kind": "ratio",
+            "numerator": {"event": "booking_completed", "agg": "sum"},
+            "denominator": {"event": "site_visit", "agg": "count"},
+        },
     }
     table = user_metrics(assignments, events, spec)
     assert table["booked"].tolist() == [0, 1, 0]  # u1's booking was before assignment
@@ -194,7 +261,9 @@ def test_user_metrics_counts_only_events_after_assignment():
 
 def test_user_metrics_refuses_duplicate_assignments():
     assignments = pd.DataFrame({"user_id": ["u1", "u1"], "variant": ["control", "b"]})
-    events = pd.DataFrame({"user_id": ["u1"], "timestamp": pd.to_datetime(["2026-05-01"], utc=True), "event": ["x"]})
+    events = pd.DataFrame(
+        {"user_id": ["u1"], "timestamp": pd.to_datetime(["2026-05-01"], utc=True), "event": ["x"]}
+    )
     with pytest.raises(DataError, match="1 users appear more than once") as err:
         user_metrics(assignments, events, {"x": "x"})
     assert err.value.rows == [0, 1]
@@ -205,29 +274,50 @@ def test_hillstrom_three_arms_against_no_email():
     path = shared_file("hillstrom", HILLSTROM)
     data = pd.read_csv(path, usecols=["segment", "visit", "conversion", "spend"])
     res = analyze(
-        data, variant="segment", control="No E-Mail",
-        metrics=[{"name": "visit", "kind": "binary"}, {"name": "conversion", "kind": "binary"}, "spend"],
+        data,
+        variant="segment",
+        control="No E-Mail",
+        metrics=[
+            {"name": "visit", "kind": "binary"},
+            {"name": "conversion", "kind": "binary"},
+            "spend",
+        ],
     )
     assert {c.name: c.status for c in res.checks} == {"sample ratio mismatch": "ok"}
     out = res.to_frame().set_index(["metric", "variant"])
     # arm sizes and rates published in SOURCE.md
-    assert out.loc[("visit", "Mens E-Mail"), ["n_control", "n_treatment"]].tolist() == [21_306, 21_307]
+    assert out.loc[("visit", "Mens E-Mail"), ["n_control", "n_treatment"]].tolist() == [
+        21_306,
+        21_307,
+    ]
     assert out.loc[("visit", "Womens E-Mail"), "n_treatment"] == 21_387
     assert out.loc[("visit", "Mens E-Mail"), "treatment_mean"] == pytest.approx(3_894 / 21_307)
-    assert out.loc[("visit", "Womens E-Mail"), "treatment_mean"] == pytest.approx(0.151400, abs=1e-6)
+    assert out.loc[("visit", "Womens E-Mail"), "treatment_mean"] == pytest.approx(
+        0.151400, abs=1e-6
+    )
     assert out.loc[("visit", "Mens E-Mail"), "control_mean"] == pytest.approx(0.106167, abs=1e-6)
-    assert out.loc[("conversion", "Mens E-Mail"), "treatment_mean"] == pytest.approx(0.012531, abs=1e-6)
-    assert out.loc[("conversion", "Womens E-Mail"), "treatment_mean"] == pytest.approx(0.008837, abs=1e-6)
+    assert out.loc[("conversion", "Mens E-Mail"), "treatment_mean"] == pytest.approx(
+        0.012531, abs=1e-6
+    )
+    assert out.loc[("conversion", "Womens E-Mail"), "treatment_mean"] == pytest.approx(
+        0.008837, abs=1e-6
+    )
     assert out.loc[("conversion", "Mens E-Mail"), "control_mean"] == pytest.approx(122 / 21_306)
     assert out.loc[("spend", "Mens E-Mail"), "treatment_mean"] == pytest.approx(1.422617, abs=1e-6)
-    assert out.loc[("spend", "Womens E-Mail"), "treatment_mean"] == pytest.approx(1.077202, abs=1e-6)
+    assert out.loc[("spend", "Womens E-Mail"), "treatment_mean"] == pytest.approx(
+        1.077202, abs=1e-6
+    )
     assert out.loc[("spend", "Mens E-Mail"), "control_mean"] == pytest.approx(0.652789, abs=1e-6)
     # pooled z = R prop.test(correct = FALSE) on the published counts
     z, p = proportions_ztest([3_894, 2_262], [21_307, 21_306])
     assert out.loc[("visit", "Mens E-Mail"), "p_value"] == pytest.approx(p, rel=1e-6)
-    assert out["p_value_adjusted"].to_numpy() == pytest.approx(multipletests(out["p_value"], method="holm")[1])
+    assert out["p_value_adjusted"].to_numpy() == pytest.approx(
+        multipletests(out["p_value"], method="holm")[1]
+    )
     assert (out["p_value_adjusted"] < 0.01).all()  # both e-mails lift all three metrics
-    assert out.loc[("spend", "Womens E-Mail"), "p_value_adjusted"] == pytest.approx(0.00113, abs=1e-5)
+    assert out.loc[("spend", "Womens E-Mail"), "p_value_adjusted"] == pytest.approx(
+        0.00113, abs=1e-5
+    )
     assert "Variant Mens E-Mail raised visit from 10.6% to 18.3% (+7.7 pp" in res.summary()
 
 
@@ -241,7 +331,9 @@ def _udacity_clean(path) -> pd.DataFrame:
 def test_udacity_ab_after_cleaning_same_as_published_notebook():
     clean = _udacity_clean(shared_file("udacity_ab", "ab_data.csv"))
     assert len(clean) == 290_584
-    res = analyze(clean, variant="group", control="control", metrics=[{"name": "converted", "kind": "binary"}])
+    res = analyze(
+        clean, variant="group", control="control", metrics=[{"name": "converted", "kind": "binary"}]
+    )
     row = res.to_frame(detailed=True).iloc[0]
     assert (row["n_control"], row["n_treatment"]) == (145_274, 145_310)
     assert row["control_mean"] == pytest.approx(17_489 / 145_274, rel=1e-12)

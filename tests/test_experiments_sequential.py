@@ -12,17 +12,23 @@ import pytest
 
 from journeylab.experiments import msprt, sequential_test, simulate_aa
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())["AB-11"]
+REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "AB-11"
+]
 
 
 def test_aa_simulation_naive_peeking_inflates_sequential_holds_alpha():
-    sim = simulate_aa(10_000, looks=20, users_per_look=500, rate=0.10, alpha=REF["alpha"], seed=2026)
+    sim = simulate_aa(
+        10_000, looks=20, users_per_look=500, rate=0.10, alpha=REF["alpha"], seed=2026
+    )
     lo, hi = REF["naive_range"]
     assert lo <= sim.naive_false_positive_rate <= hi
     assert sim.sequential_false_positive_rate <= REF["alpha"] + 3 * sim.monte_carlo_se
     assert sim.fixed_horizon_false_positive_rate == pytest.approx(0.05, abs=3 * sim.monte_carlo_se)
     by_look = sim.to_frame()
-    assert by_look["naive"].is_monotonic_increasing and by_look["sequential"].is_monotonic_increasing
+    assert (
+        by_look["naive"].is_monotonic_increasing and by_look["sequential"].is_monotonic_increasing
+    )
     assert "10,000 A/A experiments (seed 2026), 20 looks" in sim.summary()
     ax = sim.plot()
     ax.figure.savefig("/tmp/exp_aa_simulation.png", bbox_inches="tight")
@@ -33,7 +39,9 @@ def test_msprt_formula_single_look():
     p, lo, hi = msprt([diff], [var], tau2=tau2, alpha=alpha)
     lam = math.sqrt(var / (var + tau2)) * math.exp(tau2 * diff**2 / (2 * var * (var + tau2)))
     assert p[0] == pytest.approx(1 / lam)
-    half = math.sqrt(var * (var + tau2) / tau2 * (math.log((var + tau2) / var) - 2 * math.log(alpha)))
+    half = math.sqrt(
+        var * (var + tau2) / tau2 * (math.log((var + tau2) / var) - 2 * math.log(alpha))
+    )
     assert [lo[0], hi[0]] == pytest.approx([diff - half, diff + half])
 
 
@@ -63,7 +71,9 @@ def test_sequential_test_detects_a_real_lift_and_stays_wider_than_naive():
     last = looks.iloc[-1]
     assert last["always_valid_p"] < 0.05
     assert last["cs_low"] <= 0.06 <= last["cs_high"]
-    assert (looks["cs_high"] - looks["cs_low"] >= looks["naive_ci_high"] - looks["naive_ci_low"]).all()
+    assert (
+        looks["cs_high"] - looks["cs_low"] >= looks["naive_ci_high"] - looks["naive_ci_low"]
+    ).all()
     assert last["n_control"] + last["n_treatment"] == 6_000
     text = res.summary()
     assert "always-valid p-value fell below 0.05 at look" in text

@@ -76,12 +76,7 @@ def prob_beta_greater(a_a: float, b_a: float, a_b: float, b_b: float) -> float:
     _check_beta(a_a, b_a, a_b, b_b)
     if float(a_b).is_integer() and (not float(a_a).is_integer() or a_b <= a_a):
         i = np.arange(int(a_b), dtype=float)
-        terms = (
-            betaln(a_a + i, b_a + b_b)
-            - np.log(b_b + i)
-            - betaln(1 + i, b_b)
-            - betaln(a_a, b_a)
-        )
+        terms = betaln(a_a + i, b_a + b_b) - np.log(b_b + i) - betaln(1 + i, b_b) - betaln(a_a, b_a)
         return float(min(1.0, max(0.0, math.exp(logsumexp(terms)))))
     if float(a_a).is_integer():
         return 1.0 - prob_beta_greater(a_b, b_b, a_a, b_a)
@@ -169,7 +164,9 @@ def bayes_proportions(
     out.prob_treatment_better = prob_beta_greater(a_c, b_c, a_t, b_t)
     out.expected_loss = beta_expected_loss(a_c, b_c, a_t, b_t)
     out.expected_loss_control = beta_expected_loss(a_t, b_t, a_c, b_c)
-    out.ci_low, out.ci_high = _difference_interval(stats.beta(a_c, b_c), stats.beta(a_t, b_t), level)
+    out.ci_low, out.ci_high = _difference_interval(
+        stats.beta(a_c, b_c), stats.beta(a_t, b_t), level
+    )
     return out
 
 

@@ -160,7 +160,7 @@ def imbalance_check(
     *,
     threshold: float = 0.01,
 ) -> Check:
-    """Pre-period imbalance: does a pre-exposure covariate differ between arms?
+    """Check for pre-period imbalance: does a pre-exposure covariate differ between arms.
 
     Each treatment arm is compared with the control (Welch test); the check is
     flagged when any p-value falls below ``threshold``. The standardised mean
@@ -211,12 +211,16 @@ def imbalance_check(
         )
         status = "ok"
     return Check(
-        "pre-period imbalance", status, message, p_value=float(worst.p_value), details={"table": table}
+        "pre-period imbalance",
+        status,
+        message,
+        p_value=float(worst.p_value),
+        details={"table": table},
     )
 
 
 def period_index(periods: pd.Series) -> pd.Series:
-    """Number periods in time order: days since the first for datetimes, else ranks."""
+    """Return each period's position in time: days since the first for datetimes, else ranks."""
     if pd.api.types.is_datetime64_any_dtype(periods):
         first = periods.min()
         return ((periods - first) / pd.Timedelta(days=1)).astype(float)
@@ -264,9 +268,7 @@ def split_change_check(
     )
 
 
-def _per_period(
-    values: pd.Series, is_treatment: pd.Series, periods: pd.Series
-) -> pd.DataFrame:
+def _per_period(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) -> pd.DataFrame:
     frame = pd.DataFrame({"y": values.astype(float), "t": is_treatment, "period": periods})
     g = frame.groupby(["period", "t"], sort=True, observed=True)["y"].agg(["mean", "var", "count"])
     g = g.unstack("t")
@@ -282,7 +284,9 @@ def _per_period(
     ).dropna()
     out = out[(out["n_control"] >= 2) & (out["n_treatment"] >= 2)]
     out["lift"] = out["treatment_mean"] - out["control_mean"]
-    out["var_lift"] = out["var_control"] / out["n_control"] + out["var_treatment"] / out["n_treatment"]
+    out["var_lift"] = (
+        out["var_control"] / out["n_control"] + out["var_treatment"] / out["n_treatment"]
+    )
     return out
 
 
@@ -313,7 +317,13 @@ def stratified_lift(
     est = float((w * table["lift"]).sum() / w.sum())
     var = float((w**2 * table["var_lift"]).sum() / w.sum() ** 2)
     if not var > 0:
-        return {"abs_lift": est, "ci_low": nan, "ci_high": nan, "p_value": nan, "periods": len(table)}
+        return {
+            "abs_lift": est,
+            "ci_low": nan,
+            "ci_high": nan,
+            "p_value": nan,
+            "periods": len(table),
+        }
     se = math.sqrt(var)
     z = stats.norm.ppf(1 - alpha / 2)
     return {
@@ -358,7 +368,9 @@ def trend_check(
     if len(table) < 3:
         return Check(name, "skipped", f"{label}fewer than three periods with data in both arms.")
     x = table.index.to_numpy(float)
-    fit = sm.WLS(table["lift"].to_numpy(), sm.add_constant(x), weights=1 / table["var_lift"].to_numpy()).fit()
+    fit = sm.WLS(
+        table["lift"].to_numpy(), sm.add_constant(x), weights=1 / table["var_lift"].to_numpy()
+    ).fit()
     slope, p = float(fit.params[1]), float(fit.pvalues[1])
     mean_lift = float(np.average(table["lift"], weights=1 / table["var_lift"]))
     details = {"table": table, "slope": slope, "intercept": float(fit.params[0])}

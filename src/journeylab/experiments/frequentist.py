@@ -135,7 +135,7 @@ def relative_lift(
 
     Examples
     --------
-    >>> lift, lo, hi, p = relative_lift(0.02, 0.02 * 0.98 / 1e4, 0.025, 0.025 * 0.975 / 1e4)
+    >>> lift, lo, hi, p = relative_lift(0.02, 0.02 * 0.98 / 9_999, 0.025, 0.025 * 0.975 / 9_999)
     >>> round(lift, 2), round(lo, 5), round(hi, 5)
     (0.25, 0.02016, 0.47984)
     """
@@ -166,9 +166,7 @@ def _relative_into(comp: Comparison, var_c: float, var_t: float, alpha: float) -
     )
     comp.rel_lift, comp.rel_ci_low, comp.rel_ci_high, comp.rel_p_value = lift, lo, hi, p
     if math.isnan(lift):
-        comp.status = (
-            "relative lift not computable: the control mean is too close to 0 for a ratio"
-        )
+        comp.status = "relative lift not computable: the control mean is too close to 0 for a ratio"
     elif math.isnan(lo):
         comp.status = "relative lift not computable: both means have zero sampling variance"
 
@@ -199,7 +197,9 @@ def compare_proportions(
     """
     _check_alpha(alpha)
     check_in("ci_method", ci_method, ["newcombe", "wald"])
-    xc, nc, xt, nt = (int(v) for v in (successes_control, n_control, successes_treatment, n_treatment))
+    xc, nc, xt, nt = (
+        int(v) for v in (successes_control, n_control, successes_treatment, n_treatment)
+    )
     if min(xc, nc, xt, nt) < 0 or xc > nc or xt > nt:
         raise ParameterError(
             f"successes must lie between 0 and the number of users; got {xc}/{nc} and {xt}/{nt}."
@@ -386,7 +386,10 @@ def compare_ratios(
     """
     _check_alpha(alpha)
     parts = []
-    for num, den in ((numerator_control, denominator_control), (numerator_treatment, denominator_treatment)):
+    for num, den in (
+        (numerator_control, denominator_control),
+        (numerator_treatment, denominator_treatment),
+    ):
         num = np.asarray(num, dtype=float)
         den = np.asarray(den, dtype=float)
         keep = ~(np.isnan(num) | np.isnan(den))

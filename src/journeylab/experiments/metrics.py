@@ -151,10 +151,14 @@ def coerce_metrics(
                 spec["kind"] = _infer_kind(data[column])
             metric = Metric(**spec)
         else:
-            raise ParameterError(f"cannot read a metric from {spec!r}: give a Metric, dict or column name.")
+            raise ParameterError(
+                f"cannot read a metric from {spec!r}: give a Metric, dict or column name."
+            )
         require_columns(data, metric.columns, what="experiment")
         for col in metric.columns:
-            if not (pd.api.types.is_numeric_dtype(data[col]) or pd.api.types.is_bool_dtype(data[col])):
+            if not (
+                pd.api.types.is_numeric_dtype(data[col]) or pd.api.types.is_bool_dtype(data[col])
+            ):
                 raise DataError(
                     f"metric column {col!r} is not numeric (dtype {data[col].dtype}).",
                     column=col,
@@ -312,7 +316,11 @@ def user_metrics(
         table[column] = (values > 0).astype(int) if spec["agg"] == "any" else values.astype(float)
     for name, spec in metrics.items():
         if isinstance(spec, Mapping) and spec.get("kind") == "ratio":
-            declared.append(Metric(name, "ratio", numerator=f"{name}_numerator", denominator=f"{name}_denominator"))
+            declared.append(
+                Metric(
+                    name, "ratio", numerator=f"{name}_numerator", denominator=f"{name}_denominator"
+                )
+            )
         else:
             kind = "binary" if specs[name]["agg"] == "any" else "continuous"
             declared.append(Metric(name, kind))

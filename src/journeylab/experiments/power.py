@@ -134,7 +134,9 @@ def _solve(
             f"{func(high):.4g} over {what} in [{low:g}, {high:g}], never reaching "
             f"{target:g}. {hint}"
         )
-    root = optimize.brentq(lambda x: func(x) - target, low, high, xtol=1e-12, rtol=1e-13, maxiter=500)
+    root = optimize.brentq(
+        lambda x: func(x) - target, low, high, xtol=1e-12, rtol=1e-13, maxiter=500
+    )
     if abs(func(root) - target) > 1e-6:
         raise NotComputableError(
             f"cannot solve for {what}: the solver stopped at {root:g} with power "
@@ -189,11 +191,10 @@ class PowerCalculation(Result):
     def power_at(self, n: float | np.ndarray) -> np.ndarray:
         """Power at ``n`` users per variant for this design's effect."""
         ns = np.atleast_1d(np.asarray(n, dtype=float))
+        options = {"alpha": self.alpha, "alternative": self.alternative}
         if self.kind == "binary":
-            f = lambda m: prop_power(m, self.baseline, self.treatment, alpha=self.alpha, alternative=self.alternative)  # noqa: E731
-        else:
-            f = lambda m: t_power(m, self.effect, sd=self.sd, alpha=self.alpha, alternative=self.alternative)  # noqa: E731
-        return np.array([f(m) for m in ns])
+            return np.array([prop_power(m, self.baseline, self.treatment, **options) for m in ns])
+        return np.array([t_power(m, self.effect, sd=self.sd, **options) for m in ns])
 
     def to_frame(self):
         """One row: the design and the solved quantity."""
@@ -482,7 +483,9 @@ def power_calculator(
             )
     else:
         if sd is None:
-            raise ParameterError("kind='continuous' needs sd (the standard deviation of the metric).")
+            raise ParameterError(
+                "kind='continuous' needs sd (the standard deviation of the metric)."
+            )
         calc = power_t_test(
             n_per_variant,
             effect,

@@ -144,7 +144,7 @@ class ExperimentResult(Result):
         return frame.reset_index(drop=True).copy()
 
     def checks_frame(self) -> pd.DataFrame:
-        """The trust checks as a table (check, status, statistic, p_value, message)."""
+        """Return the trust checks as a table (check, status, statistic, p_value, message)."""
         return pd.DataFrame([c.as_dict() for c in self.checks])
 
     @property
@@ -231,7 +231,11 @@ class ExperimentResult(Result):
         n_tests = int(self.table["p_value"].notna().sum())
         lines.append(
             f"Results ({CORRECTION_NAMES[self.correction]} p-values"
-            + (f" across {n_tests} comparison{'s' if n_tests != 1 else ''}" if self.correction else "")
+            + (
+                f" across {n_tests} comparison{'s' if n_tests != 1 else ''}"
+                if self.correction
+                else ""
+            )
             + f", α = {self.alpha:g}):"
         )
         lines.extend(f"  {line}" for line in self._result_lines())
@@ -240,7 +244,7 @@ class ExperimentResult(Result):
         return "\n".join(lines)
 
     def display_frame(self) -> pd.DataFrame:
-        """The table formatted for readers (percentages for rates, [lo, hi] intervals)."""
+        """Return the table formatted for readers (percentages for rates, [lo, hi] intervals)."""
         out = []
         for _, r in self.table.iterrows():
             k = r["kind"]
@@ -254,7 +258,9 @@ class ExperimentResult(Result):
                     "control": _level(r["control_mean"], k),
                     "treatment": _level(r["treatment_mean"], k),
                     "lift": f"{_signed(r['abs_lift'], k)}{unit}" if ok else "–",
-                    "CI": f"[{_signed(r['abs_ci_low'], k)}, {_signed(r['abs_ci_high'], k)}]{unit}" if ok else "–",
+                    "CI": f"[{_signed(r['abs_ci_low'], k)}, {_signed(r['abs_ci_high'], k)}]{unit}"
+                    if ok
+                    else "–",
                     "relative": fmt_pct(r["rel_lift"], signed=True),
                     "relative CI": f"[{fmt_pct(r['rel_ci_low'], signed=True)}, {fmt_pct(r['rel_ci_high'], signed=True)}]",
                     "p": fmt_p(r["p_value"]),
@@ -304,16 +310,27 @@ class ExperimentResult(Result):
             factor = 100 if scale == "absolute" and r["kind"] == "binary" else 1
             if pd.isna(est) or pd.isna(lo):
                 ax.annotate(
-                    "not computable", (0, i), xytext=(6, 0), textcoords="offset points",
-                    va="center", color="0.4", fontstyle="italic",
+                    "not computable",
+                    (0, i),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    color="0.4",
+                    fontstyle="italic",
                 )
                 continue
             significant = lo > 0 or hi < 0
             color = (PALETTE[2] if est > 0 else PALETTE[3]) if significant else "0.45"
             ax.errorbar(
-                est * factor, i,
+                est * factor,
+                i,
                 xerr=[[(est - lo) * factor], [(hi - est) * factor]],
-                fmt="o", color=color, ecolor=color, capsize=4, lw=2, ms=7,
+                fmt="o",
+                color=color,
+                ecolor=color,
+                capsize=4,
+                lw=2,
+                ms=7,
             )
             label = (
                 f"{fmt_pct(est, signed=True)} [{fmt_pct(lo, signed=True)}, {fmt_pct(hi, signed=True)}]"
@@ -321,12 +338,17 @@ class ExperimentResult(Result):
                 else f"{_signed(est, r['kind'])} [{_signed(lo, r['kind'])}, {_signed(hi, r['kind'])}]"
             )
             ax.annotate(
-                label, (1.01, i), xycoords=("axes fraction", "data"), va="center", fontsize=9,
+                label,
+                (1.01, i),
+                xycoords=("axes fraction", "data"),
+                va="center",
+                fontsize=9,
                 color=color,
             )
         ax.axvline(0, color="0.2", lw=1)
         labels = [
-            f"{r['metric']} · {r['variant']}" + (" (pp)" if scale == "absolute" and r["kind"] == "binary" else "")
+            f"{r['metric']} · {r['variant']}"
+            + (" (pp)" if scale == "absolute" and r["kind"] == "binary" else "")
             for _, r in rows.iterrows()
         ]
         ax.set_yticks(y, labels)
@@ -378,18 +400,30 @@ def _compare(
     extra: dict[str, Any] = {}
     if metric.kind == "ratio":
         d = frame["d"].to_numpy(float)
-        comp = compare_ratios(y[~is_t], d[~is_t], y[is_t], d[is_t], alpha=alpha, min_users=min_users)
+        comp = compare_ratios(
+            y[~is_t], d[~is_t], y[is_t], d[is_t], alpha=alpha, min_users=min_users
+        )
         return comp, extra
     keep = ~np.isnan(y)
     yc, yt = y[keep & ~is_t], y[keep & is_t]
     if covariate is not None and theta is not None:
         adj = y - theta * (x - np.nanmean(x))
         ac, at = adj[keep & ~is_t], adj[keep & is_t]
-        raw_var = (yc.var(ddof=1) / yc.size + yt.var(ddof=1) / yt.size) if min(yc.size, yt.size) > 1 else np.nan
+        raw_var = (
+            (yc.var(ddof=1) / yc.size + yt.var(ddof=1) / yt.size)
+            if min(yc.size, yt.size) > 1
+            else np.nan
+        )
         comp = compare_mean_stats(
-            float(ac.mean()) if ac.size else np.nan, float(ac.var(ddof=1)) if ac.size > 1 else np.nan, ac.size,
-            float(at.mean()) if at.size else np.nan, float(at.var(ddof=1)) if at.size > 1 else np.nan, at.size,
-            alpha=alpha, min_users=min_users, kind=metric.kind,
+            float(ac.mean()) if ac.size else np.nan,
+            float(ac.var(ddof=1)) if ac.size > 1 else np.nan,
+            ac.size,
+            float(at.mean()) if at.size else np.nan,
+            float(at.var(ddof=1)) if at.size > 1 else np.nan,
+            at.size,
+            alpha=alpha,
+            min_users=min_users,
+            kind=metric.kind,
             method=f"CUPED (pooled θ, covariate {covariate}) + Welch t-test on adjusted values; "
             "relative lift: delta method on adjusted means",
         )
@@ -398,7 +432,9 @@ def _compare(
             "cuped_covariate": covariate,
             "cuped_theta": theta,
             "raw_abs_lift": float(yt.mean() - yc.mean()) if min(yc.size, yt.size) else np.nan,
-            "variance_reduction": float(1 - adj_var / raw_var) if raw_var and raw_var > 0 else np.nan,
+            "variance_reduction": float(1 - adj_var / raw_var)
+            if raw_var and raw_var > 0
+            else np.nan,
         }
         # show the observed means; the lift is the CUPED estimate
         if comp.computable:
@@ -406,14 +442,25 @@ def _compare(
         return comp, extra
     if metric.kind == "binary":
         comp = compare_proportions(
-            int(yc.sum()), yc.size, int(yt.sum()), yt.size,
-            alpha=alpha, ci_method=ci_method, yates=yates, min_users=min_users,
+            int(yc.sum()),
+            yc.size,
+            int(yt.sum()),
+            yt.size,
+            alpha=alpha,
+            ci_method=ci_method,
+            yates=yates,
+            min_users=min_users,
         )
     else:
         comp = compare_mean_stats(
-            float(yc.mean()) if yc.size else np.nan, float(yc.var(ddof=1)) if yc.size > 1 else np.nan, yc.size,
-            float(yt.mean()) if yt.size else np.nan, float(yt.var(ddof=1)) if yt.size > 1 else np.nan, yt.size,
-            alpha=alpha, min_users=min_users,
+            float(yc.mean()) if yc.size else np.nan,
+            float(yc.var(ddof=1)) if yc.size > 1 else np.nan,
+            yc.size,
+            float(yt.mean()) if yt.size else np.nan,
+            float(yt.var(ddof=1)) if yt.size > 1 else np.nan,
+            yt.size,
+            alpha=alpha,
+            min_users=min_users,
         )
     return comp, extra
 
@@ -502,7 +549,9 @@ def analyze(
     if labels.isna().any():
         rows = np.flatnonzero(labels.isna().to_numpy())
         raise SchemaError(
-            f"{rows.size:,} users have no variant.", column=variant, rows=rows.tolist(),
+            f"{rows.size:,} users have no variant.",
+            column=variant,
+            rows=rows.tolist(),
             hint="drop unassigned users before the analysis.",
         )
     present = list(dict.fromkeys(labels.astype(str)))
@@ -513,7 +562,9 @@ def analyze(
         )
     data = data.assign(**{variant: labels.astype(str)})
     if design_split is not None:
-        order = [str(v) for v in design_split if str(v) in present] + [v for v in present if v not in {str(k) for k in design_split}]
+        order = [str(v) for v in design_split if str(v) in present] + [
+            v for v in present if v not in {str(k) for k in design_split}
+        ]
     else:
         order = [control] + sorted(v for v in present if v != control)
     treatments = [v for v in order if v != control]
@@ -571,9 +622,16 @@ def analyze(
             part = values[mask.to_numpy()]
             is_t = (data.loc[mask, variant] == arm).to_numpy()
             comp, extra = _compare(
-                metric, part, is_t, alpha=alpha, ci_method=ci_method, yates=yates,
-                min_users=min_users, covariate=covariate,
-                x=None if x is None else x[mask.to_numpy()], theta=theta,
+                metric,
+                part,
+                is_t,
+                alpha=alpha,
+                ci_method=ci_method,
+                yates=yates,
+                min_users=min_users,
+                covariate=covariate,
+                x=None if x is None else x[mask.to_numpy()],
+                theta=theta,
             )
             row = {"metric": metric.name, "variant": arm, **comp.as_dict(), **extra}
             if cap_note:
@@ -582,8 +640,12 @@ def analyze(
                 if metric.kind == "binary" and theta is None:
                     y = part["y"].to_numpy(float)
                     b = bayes_proportions(
-                        int(y[~is_t].sum()), int((~is_t).sum()), int(y[is_t].sum()), int(is_t.sum()),
-                        prior=prior, level=1 - alpha,
+                        int(y[~is_t].sum()),
+                        int((~is_t).sum()),
+                        int(y[is_t].sum()),
+                        int(is_t.sum()),
+                        prior=prior,
+                        level=1 - alpha,
                     )
                 else:
                     b = bayes_normal(0.0, comp.std_error**2, comp.abs_lift, 0.0, level=1 - alpha)
@@ -606,7 +668,9 @@ def analyze(
                 if comp.computable:
                     trend_checks.append(
                         trend_check(
-                            part["y"], pd.Series(is_t, index=part.index), periods[mask],
+                            part["y"],
+                            pd.Series(is_t, index=part.index),
+                            periods[mask],
                             label=f"{arm} on {metric.name}: ",
                         )
                     )
@@ -616,7 +680,15 @@ def analyze(
             grouped = y.groupby(data[variant].to_numpy()).agg(["sum", "count"]).loc[order]
             try:
                 chi2, df, p = prop_test(grouped["sum"], grouped["count"], correct=False)
-                omnibus.append({"metric": metric.name, "arms": len(order), "chi2": chi2, "df": df, "p_value": p})
+                omnibus.append(
+                    {
+                        "metric": metric.name,
+                        "arms": len(order),
+                        "chi2": chi2,
+                        "df": df,
+                        "p_value": p,
+                    }
+                )
             except NotComputableError:
                 pass
     table = pd.DataFrame(rows)

@@ -45,8 +45,8 @@ def default_mixture_variance(horizon_variance, alpha: float = 0.05):
 
     Examples
     --------
-    >>> round(default_mixture_variance(1.0), 3)
-    7.933
+    >>> round(float(default_mixture_variance(1.0)), 3)
+    7.936
     """
     k = -2 * math.log(alpha)
     return np.asarray(horizon_variance, dtype=float) * (k + math.log(1 + k))
@@ -82,7 +82,9 @@ def msprt(diff, var, *, tau2, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         log_lr = 0.5 * np.log(var / (var + tau2)) + tau2 * diff**2 / (2 * var * (var + tau2))
         p = np.minimum(1.0, np.exp(-log_lr))
-        half = np.sqrt(var * (var + tau2) / tau2 * (np.log((var + tau2) / var) - 2 * math.log(alpha)))
+        half = np.sqrt(
+            var * (var + tau2) / tau2 * (np.log((var + tau2) / var) - 2 * math.log(alpha))
+        )
     p = np.where(np.isfinite(p), p, 1.0)
     low = np.where(np.isfinite(half), diff - half, -np.inf)
     high = np.where(np.isfinite(half), diff + half, np.inf)
@@ -113,7 +115,7 @@ class SequentialResult(Result):
     title = "Sequential monitoring"
 
     def to_frame(self) -> pd.DataFrame:
-        """The looks table."""
+        """Return the looks table."""
         return self.looks.copy()
 
     def summary(self) -> str:
@@ -155,11 +157,23 @@ class SequentialResult(Result):
         ax = new_axes(ax, figsize=(8, 4.5))
         x = np.arange(1, len(self.looks) + 1)
         lk = self.looks
-        ax.fill_between(x, lk["naive_ci_low"], lk["naive_ci_high"], color=PALETTE[1], alpha=0.25,
-                        label="fixed-horizon CI (invalid when peeking)")
+        ax.fill_between(
+            x,
+            lk["naive_ci_low"],
+            lk["naive_ci_high"],
+            color=PALETTE[1],
+            alpha=0.25,
+            label="fixed-horizon CI (invalid when peeking)",
+        )
         finite = np.isfinite(lk["cs_low"]) & np.isfinite(lk["cs_high"])
-        ax.fill_between(x[finite], lk["cs_low"][finite], lk["cs_high"][finite], color=PALETTE[0],
-                        alpha=0.25, label="confidence sequence (always valid)")
+        ax.fill_between(
+            x[finite],
+            lk["cs_low"][finite],
+            lk["cs_high"][finite],
+            color=PALETTE[0],
+            alpha=0.25,
+            label="confidence sequence (always valid)",
+        )
         ax.plot(x, lk["abs_lift"], color=PALETTE[0], lw=2, label="lift")
         ax.axhline(0, color="0.3", lw=1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -232,7 +246,9 @@ def sequential_test(
     check_range("alpha", alpha, low=0, high=1)
     arms = [v for v in pd.unique(data[variant]) if v != control]
     if control not in set(data[variant]):
-        raise ParameterError(f"control == {control!r} is not a variant in the data ({sorted(map(str, set(data[variant])))}).")
+        raise ParameterError(
+            f"control == {control!r} is not a variant in the data ({sorted(map(str, set(data[variant])))})."
+        )
     if treatment is None:
         if len(arms) != 1:
             raise ParameterError(f"several treatments {arms}: pass treatment=... to pick one.")
@@ -242,7 +258,9 @@ def sequential_test(
     looks_at = stamps.dt.floor(freq) if freq else stamps
     table = _cumulative(part[metric], part[variant] == treatment, looks_at)
     diff = (table["treatment_mean"] - table["control_mean"]).to_numpy()
-    var = (table["var_control"] / table["n_control"] + table["var_treatment"] / table["n_treatment"]).to_numpy()
+    var = (
+        table["var_control"] / table["n_control"] + table["var_treatment"] / table["n_treatment"]
+    ).to_numpy()
     if mixture_sd is not None:
         check_range("mixture_sd", mixture_sd, low=0)
         tau2 = float(mixture_sd) ** 2
@@ -301,7 +319,7 @@ class AASimulation(Result):
         return self.by_look.copy()
 
     def summary(self) -> str:
-        """The headline rates."""
+        """Return the headline rates as a sentence."""
         return (
             f"{self.replications:,} A/A experiments (seed {self.seed}), {self.looks} looks each, "
             f"stopping at the first p < {self.alpha:g}: the naive fixed-horizon test declares a "
