@@ -311,3 +311,65 @@ def test_sample_path_table_reconciles(small_sample):
     assert pt["non_conversions"].sum() == (~closed["converted"]).sum()
     assert pt["path"].map(len).min() >= 1
     assert not pt["path"].duplicated().any()
+
+
+# ---------------------------------------------------------------------------
+# properties over random logs
+# ---------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+random_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(0, 60),  # day of May-June; few distinct days make ties
+        st.sampled_from(["ad_impression", "site_visit", "phone_call", "booking_completed", "service_page_view"]),
+        st.sampled_from(["email", "social", "phone", None]),
+        st.sampled_from([None, 10.0, 25.0]),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=random_rows,
+    lookback=st.sampled_from(["3D", "30D"]),
+    cap=st.sampled_from([None, 2]),
+    collapse=st.booleans(),
+    level=st.sampled_from(["channel", "event"]),
+    seed=st.integers(0, 2**16),
+)
+def test_path_table_properties(rows, lookback, cap, collapse, level, seed):
+    ev = pd.DataFrame(rows, columns=["user_id", "day", "event", "channel", "value"])
+    ev["timestamp"] = pd.Timestamp("2026-05-01", tz="UTC") + pd.to_timedelta(ev["day"], unit="D")
+    ev = ev.drop(columns="day")
+    ev.loc[ev["event"] != "booking_completed", "value"] = np.nan
+    ev.loc[ev["event"] == "booking_completed", "channel"] = None
+    ev["value"] = ev["value"].astype("float64")
+    options = {"lookback": lookback, "max_touches": cap, "period_end": "2026-07-15"}
+    pt = path_table(ev, level=level, collapse_repeats=collapse, **options)
+    # the same table from built journeys, and from shuffled input
+    j = build_journeys(ev, **options)
+    pd.testing.assert_frame_equal(pt, path_table(j, level=level, collapse_repeats=collapse))
+    shuffled = ev.sample(frac=1, random_state=seed)
+    pd.testing.assert_frame_equal(pt, path_table(shuffled, level=level, collapse_repeats=collapse, **options))
+    # every conversion closes exactly one journey; totals reconcile
+    conversions = ev[ev["event"] == "booking_completed"]
+    assert pt["conversions"].sum() == len(conversions) == j.journeys["converted"].sum()
+    assert pt["value"].sum() == pytest.approx(conversions["value"].fillna(0).sum())
+    closed = j.journeys[~j.journeys["censored"]]
+    assert pt["non_conversions"].sum() == (~closed["converted"]).sum()
+    assert not pt["path"].duplicated().any()
+    if cap is not None:
+        assert np.max(j.journeys["n_touches"].to_numpy(), initial=0) <= cap
+        assert all(len(p) <= cap for p in pt["path"])
+    assert j.left_out["truncated_touches"] == j.journeys["truncated_touches"].sum()
+
+
+def test_duckdb_relation_from_the_loader(log, tmp_path):
+    from journeylab.io import events_relation
+
+    file = tmp_path / "events.parquet"
+    log.to_parquet(file)
+    pd.testing.assert_frame_equal(path_table(events_relation(file), period_end=END), path_table(log, period_end=END))
