@@ -122,13 +122,15 @@ display(Markdown("\n".join(lines)))
 # ## Journey map
 #
 # Stage-by-stage KPIs for the month, the share of people who move on to the next stage
-# (95 % Wilson intervals) and the change against the previous month.
+# (95 % Wilson intervals) and the change against the previous month; then the same
+# stage-to-stage conversion by device.
 
 # %%
 jmap
 
 # %%
-ax = jmap.plot()
+by_device = journey_map(events, ws.stage_map, month=month, users=ws.users, segment="device", compare=None)
+ax = by_device.plot(kind="conversion")
 plt.show()
 
 # %% [markdown]
