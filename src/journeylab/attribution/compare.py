@@ -686,6 +686,9 @@ class AttributionResult(Result):
             order, rotation=30 if n_ch > 6 else 0, ha="right" if n_ch > 6 else "center"
         )
         ax.set_ylabel("credited value" if self.value else "credited conversions")
+        from matplotlib.ticker import FuncFormatter
+
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ci = f" ({fmt_pct(self.level, 0)} bootstrap intervals)" if self.replicates else ""
         ax.set_title(f"Credit per channel by model{ci}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="model")
