@@ -37,13 +37,19 @@ n_boot: int = 200  # bootstrap replicates when attribution intervals are switche
 # %%
 # Validate and derive: nothing below reads a raw parameter.
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 import journeylab as jl
 from journeylab import reports
 from journeylab.experiments import user_metrics
 from journeylab.journeys import path_table
 from journeylab.viz import set_theme
-from journeylab.widgets import AttributionComparer, ExperimentCalculator, FunnelExplorer, PathExplorer
+from journeylab.widgets import (
+    AttributionComparer,
+    ExperimentCalculator,
+    FunnelExplorer,
+    PathExplorer,
+)
 from journeylab.workspace import open_workspace
 
 month = reports.resolve_month(month)
@@ -56,7 +62,7 @@ plt.rcParams["figure.figsize"] = (9, 4.8)
 
 # %%
 ws = open_workspace(data or None, seed=seed, n_users=n_users)
-ws
+display(ws)
 
 # %% [markdown]
 # ## Funnel explorer
@@ -77,7 +83,7 @@ if month not in months:
         column="timestamp",
         hint=f"the data covers {months[1]} to {months[-1]}; choose a month inside it.",
     )
-funnel_explorer.set(period=month)
+display(funnel_explorer.set(period=month))
 
 # %% [markdown]
 # ## Path explorer
@@ -89,7 +95,7 @@ funnel_explorer.set(period=month)
 
 # %%
 path_explorer = PathExplorer(ws.events)
-path_explorer
+display(path_explorer)
 
 # %% [markdown]
 # ## Attribution comparer
@@ -103,7 +109,7 @@ path_explorer
 # %%
 paths = path_table(ws.events.frame)
 attribution = AttributionComparer(paths, spend=ws.spend, n_boot=n_boot, seed=seed)
-attribution
+display(attribution)
 
 # %% [markdown]
 # ## Experiment calculator
@@ -121,7 +127,9 @@ funnel_numbers = funnel_explorer.data()
 booking_rate = float(funnel_numbers["conversion_from_first"].iloc[-1])
 counts = {}
 if ws.assignments is not None:
-    per_user = user_metrics(ws.assignments.frame, ws.events.frame, {"booked": "booking_completed"}, window="14D")
+    per_user = user_metrics(
+        ws.assignments.frame, ws.events.frame, {"booked": "booking_completed"}, window="14D"
+    )
     arms = per_user.groupby("variant")["booked"].agg(["sum", "count"])
     treatment = [v for v in arms.index if v != "control"]
     if "control" in arms.index and len(treatment) == 1:
@@ -131,8 +139,10 @@ if ws.assignments is not None:
             "conversions_treatment": int(arms.loc[treatment[0], "sum"]),
             "users_treatment": int(arms.loc[treatment[0], "count"]),
         }
-calculator = ExperimentCalculator(baseline=round(booking_rate, 4), mde=0.10, relative=True, **counts)
-calculator
+calculator = ExperimentCalculator(
+    baseline=round(booking_rate, 4), mde=0.10, relative=True, **counts
+)
+display(calculator)
 
 # %%
 top_paths = path_explorer.data()["top_paths"]
@@ -145,7 +155,9 @@ reports.finish(
         "booking_rate": booking_rate,
         "top_path": " > ".join(top_paths["path"].iloc[0]),
         "top_channel_markov": str(credit["markov"].idxmax()),
-        "users_per_variant": None if isinstance(design, Exception) else design.n_total // design.variants,
+        "users_per_variant": None
+        if isinstance(design, Exception)
+        else design.n_total // design.variants,
     },
     row_counts=ws.row_counts(),
     seed=ws.seed,

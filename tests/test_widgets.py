@@ -22,7 +22,9 @@ from journeylab.funnel import funnel
 from journeylab.journeys import path_table
 from journeylab.schema import ParameterError
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parent / "results" / "experiments_reference.json").read_text()
+)
 STEPS = list(widgets.DEFAULT_FUNNEL_STEPS)
 
 
@@ -49,22 +51,30 @@ def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 
 def _pngs(page: str) -> list[bytes]:
-    return [base64.b64decode(m) for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+    return [
+        base64.b64decode(m)
+        for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    ]
 
 
 # -- funnel -------------------------------------------------------------------------
 def test_device_filter_gives_the_mobile_only_funnel(events, small_sample):
     fx = widgets.FunnelExplorer(events, users=small_sample.users)
     everyone = fx.data()
-    fx.widget  # built: the output follows the controls from now on
+    assert fx.widget is not None  # built: the output follows the controls from now on
     fx.controls["device"].value = "mobile"
     mobile = fx.data()
     expected = funnel(events[events["device"] == "mobile"], STEPS).to_frame()
     assert_same(mobile, expected)
     # step 1 = distinct mobile users with a site visit, counted independently here
-    visitors = events.loc[(events["device"] == "mobile") & (events["event"] == "site_visit"), "user_id"].nunique()
+    visitors = events.loc[
+        (events["device"] == "mobile") & (events["event"] == "site_visit"), "user_id"
+    ].nunique()
     assert mobile["entrants"].iloc[0] == visitors
-    assert everyone["entrants"].iloc[0] == events.loc[events["event"] == "site_visit", "user_id"].nunique()
+    assert (
+        everyone["entrants"].iloc[0]
+        == events.loc[events["event"] == "site_visit", "user_id"].nunique()
+    )
     assert mobile["entrants"].iloc[0] < everyone["entrants"].iloc[0]
     page = fx.output.outputs[0]["data"]["text/html"]
     assert "device: mobile" in page
@@ -79,13 +89,20 @@ def test_segment_from_the_users_table_and_month(events, small_sample):
     got = fx.set(segment="persona", period="2026-10", window="14D", order="any").data()
     merged = events.merge(users[["user_id", "persona"]], on="user_id", how="left")
     expected = funnel(
-        merged, STEPS, segment="persona", window="14D", order="any",
-        start=pd.Timestamp("2026-10-01", tz="UTC"), end=pd.Timestamp("2026-11-01", tz="UTC"),
+        merged,
+        STEPS,
+        segment="persona",
+        window="14D",
+        order="any",
+        start=pd.Timestamp("2026-10-01", tz="UTC"),
+        end=pd.Timestamp("2026-11-01", tz="UTC"),
     ).to_frame()
     assert_same(got, expected)
     assert set(got["segment"]) == set(users["persona"])
     # the data twin without a widget gives the same numbers
-    twin = widgets.funnel_data(events, users=users, segment="persona", period="2026-10", window="14D", order="any")
+    twin = widgets.funnel_data(
+        events, users=users, segment="persona", period="2026-10", window="14D", order="any"
+    )
     assert_same(twin, expected)
 
 
@@ -123,10 +140,15 @@ def test_path_explorer_level_number_and_repeats(few_events):
     pd.testing.assert_frame_equal(got["top_paths"], top)
     pd.testing.assert_frame_equal(got["transitions"], trans)
     assert len(got["top_paths"]) == 5
-    assert (got["transitions"]["from"] == got["transitions"]["to"]).any()  # repeats kept: self-loops
+    assert (
+        got["transitions"]["from"] == got["transitions"]["to"]
+    ).any()  # repeats kept: self-loops
     # more paths: the slider slices the cached list, with the same numbers as a fresh call
     px.set(n=12)
-    pd.testing.assert_frame_equal(px.data()["top_paths"], top_paths(events, 12, level="stage", collapse_repeats=False).to_frame())
+    pd.testing.assert_frame_equal(
+        px.data()["top_paths"],
+        top_paths(events, 12, level="stage", collapse_repeats=False).to_frame(),
+    )
 
 
 def test_path_explorer_on_a_path_table(paths):
@@ -148,14 +170,16 @@ def test_attribution_models_order_and_value(paths):
     value = ac.set(metric="value").data()
     assert value["markov"].sum() == pytest.approx(paths["value"].sum())
     booted = ac.set(bootstrap=True).data()
-    expected = attribute(paths, ["last_touch", "markov"], order=2, value=True, n_boot=30, seed=4).to_frame()
+    expected = attribute(
+        paths, ["last_touch", "markov"], order=2, value=True, n_boot=30, seed=4
+    ).to_frame()
     pd.testing.assert_frame_equal(booted, expected)
     assert {"markov_ci_low", "markov_ci_high"} <= set(booted.columns)
 
 
 def test_attribution_order_is_ignored_without_markov(paths):
     ac = widgets.AttributionComparer(paths)
-    ac.widget
+    assert ac.widget is not None
     ac.set(models=["linear"], order=3)
     assert ac.controls["order"].disabled
     assert ac.result() is ac.set(order=1).result()  # one cache entry: the order does not matter
@@ -190,7 +214,9 @@ def test_readout_from_counts_matches_prop_test():
     row = calc.data()["readout"].iloc[0]
     # prop.test(c(200, 250), c(10000, 10000), correct = FALSE)
     assert row["p_value"] == pytest.approx(ref["p_value"], rel=1e-6)
-    assert (row["abs_ci_low"], row["abs_ci_high"]) == pytest.approx(tuple(ref["newcombe_ci"]), rel=1e-5)
+    assert (row["abs_ci_low"], row["abs_ci_high"]) == pytest.approx(
+        tuple(ref["newcombe_ci"]), rel=1e-5
+    )
     direct = compare_proportions(xc, nc, xt, nt)
     assert row["abs_lift"] == direct.abs_lift and row["rel_lift"] == direct.rel_lift
     assert row["prob_treatment_better"] == bayes_proportions(xc, nc, xt, nt).prob_treatment_better
@@ -239,7 +265,12 @@ def test_explore_notebook_runs_through_the_report_runner(tmp_path):
     assert metrics["booking_rate"] == pytest.approx(expected["conversion_from_first"].iloc[-1])
     assert metrics["users_per_variant"] > 0 and metrics["top_channel_markov"]
     page = run.html.read_text()
-    for title in ("Funnel explorer", "Path explorer", "Attribution comparer", "Experiment calculator"):
+    for title in (
+        "Funnel explorer",
+        "Path explorer",
+        "Attribution comparer",
+        "Experiment calculator",
+    ):
         assert title in page
     assert page.count("data:image/png;base64") >= 6  # funnel, paths ×2, attribution, power, readout
     assert "<script" not in page and "jupyter-widgets" not in page

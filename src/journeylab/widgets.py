@@ -70,7 +70,15 @@ DEFAULT_FUNNEL_STEPS = ("site_visit", "booking_started", "booking_completed")
 ALL = "(all)"
 #: Control value meaning "no segment".
 NONE = "(none)"
-_CORE_COLUMNS = {"user_id", "timestamp", "event", "session_id", "value", "first_seen", "response_minutes"}
+_CORE_COLUMNS = {
+    "user_id",
+    "timestamp",
+    "event",
+    "session_id",
+    "value",
+    "first_seen",
+    "response_minutes",
+}
 _MAX_SEGMENT_VALUES = 25
 _CACHE_SIZE = 32
 _STYLE = "max-width:100%;height:auto"
@@ -81,7 +89,9 @@ _STYLE = "max-width:100%;height:auto"
 # ---------------------------------------------------------------------------
 def _frame_of(table: Any) -> Any:
     """Return a loaded table's DataFrame (``.frame``), or the object itself."""
-    return table.frame if hasattr(table, "frame") and isinstance(table.frame, pd.DataFrame) else table
+    return (
+        table.frame if hasattr(table, "frame") and isinstance(table.frame, pd.DataFrame) else table
+    )
 
 
 def _png(draw: Callable[[], Any], alt: str) -> str:
@@ -245,7 +255,11 @@ class _Explorer:
         self._sync()
         page = self.static_html()
         self._output.outputs = (
-            {"output_type": "display_data", "data": {"text/html": page, "text/plain": self.title}, "metadata": {}},
+            {
+                "output_type": "display_data",
+                "data": {"text/html": page, "text/plain": self.title},
+                "metadata": {},
+            },
         )
 
     def _sync(self) -> None:
@@ -270,7 +284,9 @@ class _Explorer:
             return bundle
         view = self.widget._repr_mimebundle_()
         if view:
-            bundle["application/vnd.jupyter.widget-view+json"] = view["application/vnd.jupyter.widget-view+json"]
+            bundle["application/vnd.jupyter.widget-view+json"] = view[
+                "application/vnd.jupyter.widget-view+json"
+            ]
         return bundle
 
     def _repr_html_(self) -> str:
@@ -307,8 +323,11 @@ def _dropdown(description: str, options: Sequence[Any], value: Any, width: str =
     import ipywidgets as w
 
     return w.Dropdown(
-        options=list(options), value=value, description=description,
-        style={"description_width": "initial"}, layout=w.Layout(width=width),
+        options=list(options),
+        value=value,
+        description=description,
+        style={"description_width": "initial"},
+        layout=w.Layout(width=width),
     )
 
 
@@ -325,7 +344,9 @@ def _segment_columns(events: pd.DataFrame, users: pd.DataFrame | None) -> list[s
             if col in _CORE_COLUMNS or col in out:
                 continue
             series = frame[col]
-            if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+            if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(
+                series
+            ):
                 continue
             if 2 <= series.nunique(dropna=True) <= _MAX_SEGMENT_VALUES:
                 out.append(col)
@@ -336,7 +357,9 @@ def _month_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     try:
         p = pd.Period(str(period), freq="M")
     except (ValueError, TypeError):
-        raise ParameterError(f"period == {period!r}, must be a month 'YYYY-MM' such as '2026-10'.") from None
+        raise ParameterError(
+            f"period == {period!r}, must be a month 'YYYY-MM' such as '2026-10'."
+        ) from None
     return p.start_time.tz_localize("UTC"), (p + 1).start_time.tz_localize("UTC")
 
 
@@ -358,7 +381,9 @@ def _funnel_result(
     frame = _frame_of(events)
     users = _frame_of(users)
     if not isinstance(frame, pd.DataFrame):
-        raise ParameterError("events must be a pandas DataFrame (or a loaded table) to filter by device and segment.")
+        raise ParameterError(
+            "events must be a pandas DataFrame (or a loaded table) to filter by device and segment."
+        )
     segment = None if segment in (None, "", NONE) else segment
     device = None if device in (None, "", ALL) else device
     period = None if period in (None, "", ALL) else period
@@ -366,7 +391,8 @@ def _funnel_result(
         if "device" not in frame.columns:
             raise SchemaError(
                 "The device filter needs a device column, which the events lack.",
-                column="device", missing_columns=["device"],
+                column="device",
+                missing_columns=["device"],
                 hint="load events with a device column (columns={'your_name': 'device'}) or leave device unset.",
             )
         frame = frame[frame["device"] == device]
@@ -376,13 +402,22 @@ def _funnel_result(
             raise ParameterError(
                 f"segment == {segment!r} is neither an events column nor a users column{did_you_mean(segment, known)}."
             )
-        frame = frame.merge(users[["user_id", segment]].drop_duplicates("user_id"), on="user_id", how="left")
+        frame = frame.merge(
+            users[["user_id", segment]].drop_duplicates("user_id"), on="user_id", how="left"
+        )
     start = end = None
     if period is not None:
         start, end = _month_bounds(period)
     return funnel(
-        frame, list(steps or DEFAULT_FUNNEL_STEPS) if not isinstance(steps, Mapping) else steps,
-        window=window, order=order, grain=grain, segment=segment, start=start, end=end, stage_map=stage_map,
+        frame,
+        list(steps or DEFAULT_FUNNEL_STEPS) if not isinstance(steps, Mapping) else steps,
+        window=window,
+        order=order,
+        grain=grain,
+        segment=segment,
+        start=start,
+        end=end,
+        stage_map=stage_map,
     )
 
 
@@ -429,8 +464,16 @@ def funnel_data(
     >>> funnel_data(ws.events, device="mobile", period="2026-10")  # doctest: +SKIP
     """
     return _funnel_result(
-        events, steps, users=users, segment=segment, device=device, period=period,
-        window=window, order=order, grain=grain, stage_map=stage_map,
+        events,
+        steps,
+        users=users,
+        segment=segment,
+        device=device,
+        period=period,
+        window=window,
+        order=order,
+        grain=grain,
+        stage_map=stage_map,
     ).to_frame()
 
 
@@ -479,18 +522,28 @@ class FunnelExplorer(_Explorer):
         self.events = _frame_of(events)
         self.users = _frame_of(users)
         if not isinstance(self.events, pd.DataFrame):
-            raise ParameterError("FunnelExplorer needs the events as a pandas DataFrame (or a loaded table).")
+            raise ParameterError(
+                "FunnelExplorer needs the events as a pandas DataFrame (or a loaded table)."
+            )
         self.steps = steps if steps is not None else list(DEFAULT_FUNNEL_STEPS)
         self.grain = grain
         self.stage_map = stage_map
         segments = _segment_columns(self.events, self.users)
         devices = (
-            sorted(self.events["device"].dropna().astype(str).unique()) if "device" in self.events.columns else []
+            sorted(self.events["device"].dropna().astype(str).unique())
+            if "device" in self.events.columns
+            else []
         )
         ts = self.events["timestamp"]
         months = (
-            [str(p) for p in pd.period_range(ts.min().tz_convert(None), ts.max().tz_convert(None), freq="M")]
-            if len(ts) and ts.notna().any() else []
+            [
+                str(p)
+                for p in pd.period_range(
+                    ts.min().tz_convert(None), ts.max().tz_convert(None), freq="M"
+                )
+            ]
+            if len(ts) and ts.notna().any()
+            else []
         )
         windows = list(dict.fromkeys([*windows, "7D"])) if "7D" not in windows else list(windows)
         self.controls = {
@@ -498,21 +551,32 @@ class FunnelExplorer(_Explorer):
             "device": _dropdown("device", [ALL, *devices], ALL, "200px"),
             "period": _dropdown("month", [ALL, *months], ALL, "200px"),
             "window": _dropdown("window", windows, "7D", "160px"),
-            "order": w.ToggleButtons(options=["strict", "any"], value="strict", description="order",
-                                     style={"description_width": "initial", "button_width": "70px"}),
+            "order": w.ToggleButtons(
+                options=["strict", "any"],
+                value="strict",
+                description="order",
+                style={"description_width": "initial", "button_width": "70px"},
+            ),
         }
         self.controls["device"].disabled = not devices
 
     def _compute(self, **values: Any):
         return _funnel_result(
-            self.events, self.steps, users=self.users, grain=self.grain, stage_map=self.stage_map, **values
+            self.events,
+            self.steps,
+            users=self.users,
+            grain=self.grain,
+            stage_map=self.stage_map,
+            **values,
         )
 
     def _numbers(self, result: Any) -> pd.DataFrame:
         return result.to_frame()
 
     def _render(self, result: Any) -> str:
-        return result._repr_html_() + _png(result.plot, "funnel: share of entrants reaching each step")
+        return result._repr_html_() + _png(
+            result.plot, "funnel: share of entrants reaching each step"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -557,7 +621,9 @@ def path_data(
     --------
     >>> path_data(events, level="stage", n=5)["top_paths"]  # doctest: +SKIP
     """
-    top, trans = _path_results(_frame_of(events_or_paths), level, n, collapse_repeats, stage_map, journey_options)
+    top, trans = _path_results(
+        _frame_of(events_or_paths), level, n, collapse_repeats, stage_map, journey_options
+    )
     return {"top_paths": top.to_frame(), "transitions": None if trans is None else trans.to_frame()}
 
 
@@ -566,8 +632,12 @@ def _path_results(source, level, n, collapse_repeats, stage_map, options):
 
     if _is_path_table(source):
         return top_paths(source, n), None
-    top = top_paths(source, n, level=level, collapse_repeats=collapse_repeats, stage_map=stage_map, **options)
-    trans = transitions(source, level=level, collapse_repeats=collapse_repeats, stage_map=stage_map, **options)
+    top = top_paths(
+        source, n, level=level, collapse_repeats=collapse_repeats, stage_map=stage_map, **options
+    )
+    trans = transitions(
+        source, level=level, collapse_repeats=collapse_repeats, stage_map=stage_map, **options
+    )
     return top, trans
 
 
@@ -596,7 +666,14 @@ class PathExplorer(_Explorer):
 
     title = "Path explorer"
 
-    def __init__(self, events_or_paths: Any, *, max_paths: int = 50, stage_map: Any = None, **journey_options: Any) -> None:
+    def __init__(
+        self,
+        events_or_paths: Any,
+        *,
+        max_paths: int = 50,
+        stage_map: Any = None,
+        **journey_options: Any,
+    ) -> None:
         import ipywidgets as w
 
         super().__init__()
@@ -607,12 +684,26 @@ class PathExplorer(_Explorer):
         self._full: dict[tuple[str, bool], Any] = {}
         fixed = _is_path_table(self.source)
         self.controls = {
-            "level": w.ToggleButtons(options=["channel", "event", "stage"], value="channel", description="level",
-                                     disabled=fixed, style={"description_width": "initial", "button_width": "80px"}),
-            "n": w.IntSlider(value=min(10, self.max_paths), min=1, max=self.max_paths, description="paths",
-                             style={"description_width": "initial"}),
-            "collapse_repeats": w.Checkbox(value=True, description="collapse repeats", disabled=fixed,
-                                           style={"description_width": "initial"}),
+            "level": w.ToggleButtons(
+                options=["channel", "event", "stage"],
+                value="channel",
+                description="level",
+                disabled=fixed,
+                style={"description_width": "initial", "button_width": "80px"},
+            ),
+            "n": w.IntSlider(
+                value=min(10, self.max_paths),
+                min=1,
+                max=self.max_paths,
+                description="paths",
+                style={"description_width": "initial"},
+            ),
+            "collapse_repeats": w.Checkbox(
+                value=True,
+                description="collapse repeats",
+                disabled=fixed,
+                style={"description_width": "initial"},
+            ),
         }
 
     def _compute(self, **values: Any):
@@ -625,25 +716,47 @@ class PathExplorer(_Explorer):
         if key not in self._full:
             # one pass per (level, collapse) with the most paths the slider offers;
             # moving the slider only slices it (top_paths sorts before it cuts)
-            full = top_paths(self.source, max(self.max_paths, n), level=level, collapse_repeats=collapse,
-                             stage_map=self.stage_map, **self.journey_options)
-            trans = transitions(self.source, level=level, collapse_repeats=collapse,
-                                stage_map=self.stage_map, **self.journey_options)
+            full = top_paths(
+                self.source,
+                max(self.max_paths, n),
+                level=level,
+                collapse_repeats=collapse,
+                stage_map=self.stage_map,
+                **self.journey_options,
+            )
+            trans = transitions(
+                self.source,
+                level=level,
+                collapse_repeats=collapse,
+                stage_map=self.stage_map,
+                **self.journey_options,
+            )
             self._full[key] = (full, trans)
         full, trans = self._full[key]
-        top = TopPaths(table=full.table.head(n).reset_index(drop=True), total_journeys=full.total_journeys,
-                       total_paths=full.total_paths)
+        top = TopPaths(
+            table=full.table.head(n).reset_index(drop=True),
+            total_journeys=full.total_journeys,
+            total_paths=full.total_paths,
+        )
         return top, trans
 
     def _numbers(self, result: Any) -> dict[str, pd.DataFrame | None]:
         top, trans = result
-        return {"top_paths": top.to_frame(), "transitions": None if trans is None else trans.to_frame()}
+        return {
+            "top_paths": top.to_frame(),
+            "transitions": None if trans is None else trans.to_frame(),
+        }
 
     def _render(self, result: Any) -> str:
         top, trans = result
-        parts = [top._repr_html_(), _png(top.plot, "top paths: journeys and conversion rate per path")]
+        parts = [
+            top._repr_html_(),
+            _png(top.plot, "top paths: journeys and conversion rate per path"),
+        ]
         if trans is None:
-            parts.append("<p><i>Transitions need the event log; a path table has no order of touches in time.</i></p>")
+            parts.append(
+                "<p><i>Transitions need the event log; a path table has no order of touches in time.</i></p>"
+            )
         else:
             summary = html.escape(trans.summary()).replace("\n", "<br>")
             parts.append(f'<h4>Transitions</h4><p class="jl-summary">{summary}</p>')
@@ -657,7 +770,11 @@ class PathExplorer(_Explorer):
 def _as_paths(paths: Any) -> Any:
     """Return a path table built from events, or ``paths`` as given."""
     frame = _frame_of(paths)
-    if isinstance(frame, pd.DataFrame) and "path" not in frame.columns and {"event", "timestamp"} <= set(frame.columns):
+    if (
+        isinstance(frame, pd.DataFrame)
+        and "path" not in frame.columns
+        and {"event", "timestamp"} <= set(frame.columns)
+    ):
         from journeylab.journeys import path_table
 
         return path_table(frame)
@@ -703,8 +820,14 @@ def attribution_data(
     >>> attribution_data(paths, models=["last_touch", "markov"], order=2)  # doctest: +SKIP
     """
     return _attribution_result(
-        _as_paths(paths), models=models, order=order, value=value, bootstrap=bootstrap,
-        n_boot=n_boot, seed=seed, spend=spend,
+        _as_paths(paths),
+        models=models,
+        order=order,
+        value=value,
+        bootstrap=bootstrap,
+        n_boot=n_boot,
+        seed=seed,
+        spend=spend,
     ).to_frame()
 
 
@@ -715,8 +838,13 @@ def _attribution_result(paths, *, models, order, value, bootstrap, n_boot, seed,
     if not models:
         raise ParameterError("No model selected: pick at least one attribution model.")
     return attribute(
-        paths, models, order=int(order), value=bool(value), n_boot=int(n_boot) if bootstrap else 0,
-        seed=seed, spend=_frame_of(spend),
+        paths,
+        models,
+        order=int(order),
+        value=bool(value),
+        n_boot=int(n_boot) if bootstrap else 0,
+        seed=seed,
+        spend=_frame_of(spend),
     )
 
 
@@ -746,7 +874,9 @@ class AttributionComparer(_Explorer):
 
     title = "Attribution comparer"
 
-    def __init__(self, paths: Any, spend: pd.DataFrame | None = None, *, n_boot: int = 200, seed: int = 0) -> None:
+    def __init__(
+        self, paths: Any, spend: pd.DataFrame | None = None, *, n_boot: int = 200, seed: int = 0
+    ) -> None:
         import ipywidgets as w
 
         from journeylab.attribution import DEFAULT_MODELS, MODELS
@@ -757,18 +887,30 @@ class AttributionComparer(_Explorer):
         self.spend = _frame_of(spend)
         self.n_boot, self.seed = int(n_boot), int(seed)
         touch_level = hasattr(self.paths, "touches") or (
-            isinstance(self.paths, pd.DataFrame) and {"journey_id", "conversion_time"} <= set(self.paths.columns)
+            isinstance(self.paths, pd.DataFrame)
+            and {"journey_id", "conversion_time"} <= set(self.paths.columns)
         )
         available = [m for m in MODELS if m != "time_decay" or touch_level]
         self.controls = {
-            "models": w.SelectMultiple(options=[(LABELS[m], m) for m in available], value=list(DEFAULT_MODELS),
-                                       rows=len(available), description="models",
-                                       style={"description_width": "initial"}),
+            "models": w.SelectMultiple(
+                options=[(LABELS[m], m) for m in available],
+                value=list(DEFAULT_MODELS),
+                rows=len(available),
+                description="models",
+                style={"description_width": "initial"},
+            ),
             "order": _dropdown("Markov order", [1, 2, 3, 4], 1, "160px"),
-            "metric": w.ToggleButtons(options=["conversions", "value"], value="conversions", description="credit",
-                                      style={"description_width": "initial", "button_width": "100px"}),
-            "bootstrap": w.Checkbox(value=False, description=f"bootstrap intervals ({self.n_boot} replicates)",
-                                    style={"description_width": "initial"}),
+            "metric": w.ToggleButtons(
+                options=["conversions", "value"],
+                value="conversions",
+                description="credit",
+                style={"description_width": "initial", "button_width": "100px"},
+            ),
+            "bootstrap": w.Checkbox(
+                value=False,
+                description=f"bootstrap intervals ({self.n_boot} replicates)",
+                style={"description_width": "initial"},
+            ),
         }
 
     def _layout(self) -> list[Any]:
@@ -789,8 +931,14 @@ class AttributionComparer(_Explorer):
 
     def _compute(self, **values: Any):
         return _attribution_result(
-            self.paths, models=values["models"], order=values["order"], value=values["metric"] == "value",
-            bootstrap=values["bootstrap"], n_boot=self.n_boot, seed=self.seed, spend=self.spend,
+            self.paths,
+            models=values["models"],
+            order=values["order"],
+            value=values["metric"] == "value",
+            bootstrap=values["bootstrap"],
+            n_boot=self.n_boot,
+            seed=self.seed,
+            spend=self.spend,
         )
 
     def _numbers(self, result: Any) -> pd.DataFrame:
@@ -899,16 +1047,28 @@ class ProportionsReadout(Result):
         low, high = proportion_confint(x, np.where(n > 0, n, 1), alpha=self.alpha, method="wilson")
         err = np.clip(np.nan_to_num(np.vstack([rate - low, high - rate])), 0, None)
         ax.barh([0, 1], np.nan_to_num(rate), color=[PALETTE[7], PALETTE[0]], height=0.6)
-        ax.errorbar(np.nan_to_num(rate), [0, 1], xerr=err, fmt="none", ecolor="0.2", capsize=4, lw=1)
+        ax.errorbar(
+            np.nan_to_num(rate), [0, 1], xerr=err, fmt="none", ecolor="0.2", capsize=4, lw=1
+        )
         for i, (r, hi, users) in enumerate(zip(rate, high, n, strict=True)):
-            ax.text(np.nan_to_num(max(r, hi)) * 1.02 + 1e-4, i, f"{fmt_pct(r)} of {int(users):,}", va="center", fontsize=9)
+            ax.text(
+                np.nan_to_num(max(r, hi)) * 1.02 + 1e-4,
+                i,
+                f"{fmt_pct(r)} of {int(users):,}",
+                va="center",
+                fontsize=9,
+            )
         ax.set_yticks([0, 1], arms)
         ax.invert_yaxis()
         top = float(np.nanmax(np.append(high, 1e-3)))
         ax.set_xlim(0, top * 1.35)
         percent_axis(ax, "x", decimals=1 if top < 0.1 else 0)
         ax.set_xlabel(f"conversion rate ({(1 - self.alpha) * 100:g}% Wilson interval)")
-        lift = f"lift {fmt_pp(c.abs_lift)}, p = {fmt_p(c.p_value)}" if c.computable else "lift not computable"
+        lift = (
+            f"lift {fmt_pp(c.abs_lift)}, p = {fmt_p(c.p_value)}"
+            if c.computable
+            else "lift not computable"
+        )
         ax.set_title(f"Readout: {lift}")
         ax.grid(axis="y", visible=False)
         return ax
@@ -926,11 +1086,20 @@ def _power_result(*, baseline, mde, relative, n_per_variant, power, alpha, solve
     return power_calculator(float(baseline), relative=bool(relative), alpha=float(alpha), **given)
 
 
-def _readout_result(*, conversions_control, users_control, conversions_treatment, users_treatment, alpha,
-                    design_split=None):
+def _readout_result(
+    *,
+    conversions_control,
+    users_control,
+    conversions_treatment,
+    users_treatment,
+    alpha,
+    design_split=None,
+):
     from journeylab.experiments import bayes_proportions, compare_proportions, srm_check
 
-    xc, nc, xt, nt = (int(v) for v in (conversions_control, users_control, conversions_treatment, users_treatment))
+    xc, nc, xt, nt = (
+        int(v) for v in (conversions_control, users_control, conversions_treatment, users_treatment)
+    )
     comparison = compare_proportions(xc, nc, xt, nt, alpha=float(alpha))
     srm = srm_check({"control": nc, "treatment": nt}, design_split)
     bayes = bayes_proportions(xc, nc, xt, nt, level=1 - float(alpha))
@@ -959,8 +1128,15 @@ def power_data(
     >>> round(float(power_data(0.5, mde=0.25, n_per_variant=50, solve_for="power")["power"].iloc[0]), 7)
     0.7401659
     """
-    return _power_result(baseline=baseline, mde=mde, relative=relative, n_per_variant=n_per_variant,
-                         power=power, alpha=alpha, solve_for=solve_for).to_frame()
+    return _power_result(
+        baseline=baseline,
+        mde=mde,
+        relative=relative,
+        n_per_variant=n_per_variant,
+        power=power,
+        alpha=alpha,
+        solve_for=solve_for,
+    ).to_frame()
 
 
 def readout_data(
@@ -979,9 +1155,14 @@ def readout_data(
     >>> round(float(readout_data(200, 10_000, 250, 10_000)["p_value"].iloc[0]), 6)
     0.017126
     """
-    return _readout_result(conversions_control=conversions_control, users_control=users_control,
-                           conversions_treatment=conversions_treatment, users_treatment=users_treatment,
-                           alpha=alpha, design_split=design_split).to_frame()
+    return _readout_result(
+        conversions_control=conversions_control,
+        users_control=users_control,
+        conversions_treatment=conversions_treatment,
+        users_treatment=users_treatment,
+        alpha=alpha,
+        design_split=design_split,
+    ).to_frame()
 
 
 def experiment_data(
@@ -1005,10 +1186,18 @@ def experiment_data(
     >>> experiment_data(baseline=0.5, mde=0.25, power=0.9)["design"]["n_per_variant"]  # doctest: +SKIP
     """
     return {
-        "design": power_data(baseline, mde=mde, relative=relative, n_per_variant=n_per_variant, power=power,
-                             alpha=alpha, solve_for=solve_for),
-        "readout": readout_data(conversions_control, users_control, conversions_treatment, users_treatment,
-                                alpha=alpha),
+        "design": power_data(
+            baseline,
+            mde=mde,
+            relative=relative,
+            n_per_variant=n_per_variant,
+            power=power,
+            alpha=alpha,
+            solve_for=solve_for,
+        ),
+        "readout": readout_data(
+            conversions_control, users_control, conversions_treatment, users_treatment, alpha=alpha
+        ),
     }
 
 
@@ -1061,27 +1250,84 @@ class ExperimentCalculator(_Explorer):
         st = {"description_width": "initial"}
         box = w.Layout(width="220px")
         self.controls = {
-            "solve_for": w.ToggleButtons(options=[("sample size", "n_per_variant"), ("power", "power"), ("MDE", "mde")],
-                                         value=solve_for, description="solve for",
-                                         style={**st, "button_width": "95px"}),
-            "baseline": w.BoundedFloatText(value=baseline, min=0.0, max=1.0, step=0.005, description="baseline rate",
-                                           style=st, layout=box),
-            "mde": w.BoundedFloatText(value=mde, min=0.0, max=100.0, step=0.005, description="MDE", style=st, layout=box),
+            "solve_for": w.ToggleButtons(
+                options=[("sample size", "n_per_variant"), ("power", "power"), ("MDE", "mde")],
+                value=solve_for,
+                description="solve for",
+                style={**st, "button_width": "95px"},
+            ),
+            "baseline": w.BoundedFloatText(
+                value=baseline,
+                min=0.0,
+                max=1.0,
+                step=0.005,
+                description="baseline rate",
+                style=st,
+                layout=box,
+            ),
+            "mde": w.BoundedFloatText(
+                value=mde, min=0.0, max=100.0, step=0.005, description="MDE", style=st, layout=box
+            ),
             "relative": w.Checkbox(value=relative, description="MDE is relative", style=st),
-            "n_per_variant": w.BoundedFloatText(value=n_per_variant, min=2, max=1e12, step=100,
-                                                description="users per variant", style=st, layout=box),
-            "power": w.BoundedFloatText(value=power, min=0.01, max=0.999, step=0.05, description="power",
-                                        style=st, layout=box),
-            "alpha": w.BoundedFloatText(value=alpha, min=0.0001, max=0.5, step=0.01, description="α (two-sided)",
-                                        style=st, layout=box),
-            "conversions_control": w.BoundedIntText(value=conversions_control, min=0, max=10**12,
-                                                    description="control conversions", style=st, layout=box),
-            "users_control": w.BoundedIntText(value=users_control, min=0, max=10**12, description="control users",
-                                              style=st, layout=box),
-            "conversions_treatment": w.BoundedIntText(value=conversions_treatment, min=0, max=10**12,
-                                                      description="treatment conversions", style=st, layout=box),
-            "users_treatment": w.BoundedIntText(value=users_treatment, min=0, max=10**12,
-                                                description="treatment users", style=st, layout=box),
+            "n_per_variant": w.BoundedFloatText(
+                value=n_per_variant,
+                min=2,
+                max=1e12,
+                step=100,
+                description="users per variant",
+                style=st,
+                layout=box,
+            ),
+            "power": w.BoundedFloatText(
+                value=power,
+                min=0.01,
+                max=0.999,
+                step=0.05,
+                description="power",
+                style=st,
+                layout=box,
+            ),
+            "alpha": w.BoundedFloatText(
+                value=alpha,
+                min=0.0001,
+                max=0.5,
+                step=0.01,
+                description="α (two-sided)",
+                style=st,
+                layout=box,
+            ),
+            "conversions_control": w.BoundedIntText(
+                value=conversions_control,
+                min=0,
+                max=10**12,
+                description="control conversions",
+                style=st,
+                layout=box,
+            ),
+            "users_control": w.BoundedIntText(
+                value=users_control,
+                min=0,
+                max=10**12,
+                description="control users",
+                style=st,
+                layout=box,
+            ),
+            "conversions_treatment": w.BoundedIntText(
+                value=conversions_treatment,
+                min=0,
+                max=10**12,
+                description="treatment conversions",
+                style=st,
+                layout=box,
+            ),
+            "users_treatment": w.BoundedIntText(
+                value=users_treatment,
+                min=0,
+                max=10**12,
+                description="treatment users",
+                style=st,
+                layout=box,
+            ),
         }
 
     _DESIGN = ("solve_for", "baseline", "mde", "relative", "n_per_variant", "power", "alpha")
@@ -1131,7 +1377,9 @@ class ExperimentCalculator(_Explorer):
         except JourneylabError as exc:
             calc = exc
         try:
-            readout = _readout_result(**counts, alpha=values["alpha"], design_split=self.design_split)
+            readout = _readout_result(
+                **counts, alpha=values["alpha"], design_split=self.design_split
+            )
         except JourneylabError as exc:
             readout = exc
         return calc, readout
@@ -1149,7 +1397,9 @@ class ExperimentCalculator(_Explorer):
         if isinstance(calc, Exception):
             parts.append(_error_html(calc))
         else:
-            parts.append(f'<p class="jl-summary">{html.escape(calc.summary()).replace(chr(10), "<br>")}</p>')
+            parts.append(
+                f'<p class="jl-summary">{html.escape(calc.summary()).replace(chr(10), "<br>")}</p>'
+            )
             parts.append(_design_table(calc))
             parts.append(_png(calc.plot, "power curve against users per variant"))
         if isinstance(readout, Exception):
@@ -1162,7 +1412,10 @@ class ExperimentCalculator(_Explorer):
 
 def _design_table(calc: Any) -> str:
     rows = [
-        ("users per variant", f"{int(np.ceil(calc.n_per_variant)):,} ({fmt_num(calc.n_per_variant)})"),
+        (
+            "users per variant",
+            f"{int(np.ceil(calc.n_per_variant)):,} ({fmt_num(calc.n_per_variant)})",
+        ),
         ("users in total", f"{calc.n_total:,}"),
         ("baseline rate", fmt_pct(calc.baseline, 2)),
         ("treatment rate", fmt_pct(calc.treatment, 2)),
@@ -1172,6 +1425,8 @@ def _design_table(calc: Any) -> str:
         ("α", f"{calc.alpha:g} ({calc.alternative})"),
     ]
     frame = pd.DataFrame(rows, columns=["quantity", "value"])
-    solved = {"n_per_variant": "users per variant", "power": "power", "effect": "treatment rate"}[calc.solved_for]
+    solved = {"n_per_variant": "users per variant", "power": "power", "effect": "treatment rate"}[
+        calc.solved_for
+    ]
     frame["quantity"] = [f"{q} (solved)" if q == solved else q for q in frame["quantity"]]
     return frame.to_html(index=False, border=0, classes="jl-table")
