@@ -82,6 +82,9 @@ def test_nps_by_stage_in_journey_order_and_by_touchpoint_uses_only_nps_answers()
     aw_web = by_both[(by_both["stage"] == "awareness") & (by_both["touchpoint"] == "web")].iloc[0]
     assert aw_web["nps"] == pytest.approx(50.0)
     assert nps(fb, by="touchpoint").to_frame()["touchpoint"].tolist() == ["phone", "web"]
+    events = fb.assign(touchpoint=["review_posted", "booking_started", "quote_request", "quote_request", "x", "ad_impression"])
+    assert nps(events, by="touchpoint").to_frame()["touchpoint"].tolist() == [
+        "ad_impression", "quote_request", "booking_started", "review_posted"]  # journey order of the events
 
 
 def test_nps_rejects_bad_input_with_clear_messages():

@@ -137,11 +137,18 @@ def _stage_categories(values: pd.Series, stage_map: StageMap | None) -> list[str
 
 
 def _ordered(frame: pd.DataFrame, by: list[str], stage_map: StageMap | None) -> pd.DataFrame:
-    """Give the ``stage`` column its journey order so groups come out in that order."""
+    """Give ``stage`` (and event-named ``touchpoint``) columns their journey order for grouping."""
     if "stage" in by:
         cats = _stage_categories(frame["stage"], stage_map)
         frame = frame.assign(
             stage=pd.Categorical(frame["stage"].astype("string"), categories=cats, ordered=True)
+        )
+    if "touchpoint" in by:
+        events = StageMap.coerce(stage_map).event_names()
+        present = sorted(str(v) for v in pd.unique(frame["touchpoint"].dropna().astype(str)))
+        cats = [e for e in events if e in present] + [v for v in present if v not in events]
+        frame = frame.assign(
+            touchpoint=pd.Categorical(frame["touchpoint"].astype("string"), categories=cats, ordered=True)
         )
     return frame
 
