@@ -44,6 +44,19 @@ def test_srm_uses_the_designed_split():
         srm_check(counts, {"control": 0.5, "treatmnt": 0.5})
 
 
+def test_analyze_keeps_a_designed_arm_that_lost_every_user():
+    frame = pd.DataFrame({"variant": ["control", "b"] * 50, "booked": [0, 1, 1, 0] * 25})
+    res = analyze(frame, metrics=["booked"], design_split={"control": 1, "b": 1, "c": 1})
+    assert res.checks[0].flagged and "c 0 (0.0%; designed 33.3%)" in res.checks[0].message
+    out = res.to_frame().set_index("variant")
+    assert out.loc["c", "status"].startswith(
+        "not computable: too few users (control 50, treatment 0"
+    )
+    assert out.loc["b", "status"] == "ok"
+    with pytest.raises(ParameterError, match="\\['b'\\] are not in design_split.*did you mean 'b'"):
+        analyze(frame, metrics=["booked"], design_split={"control": 1, "B": 1})
+
+
 def test_imbalance_check_flags_a_shifted_covariate():
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(

@@ -54,7 +54,10 @@ def test_analyze_with_covariate_reports_cuped_and_variance_reduction():
     assert row["variance_reduction"] > 0.9
     assert row["control_mean"] == pytest.approx(5.5) and row["treatment_mean"] == pytest.approx(7.0)
     assert row["method"].startswith("CUPED (pooled θ, covariate x)")
-    assert "CUPED on x (θ = 0.997) cut the variance by" in res.summary()
+    assert (
+        "The lift is CUPED-adjusted for x (θ = 0.997; raw difference +1.50), which cut the "
+        "variance by"
+    ) in res.summary()
     assert [c.name for c in res.checks] == ["sample ratio mismatch", "pre-period imbalance"]
 
 

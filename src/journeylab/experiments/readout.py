@@ -193,9 +193,11 @@ class ExperimentResult(Result):
         elif row["status"] != "ok":
             text += f" ({row['status']}.)"
         if row.get("cuped_theta") is not None and not pd.isna(row.get("cuped_theta")):
+            raw = f"{_signed(row['raw_abs_lift'], kind, d)}{unit}"
             text += (
-                f" CUPED on {row['cuped_covariate']} (θ = {fmt_num(row['cuped_theta'])}) cut the "
-                f"variance by {fmt_pct(row['variance_reduction'])}."
+                f" The lift is CUPED-adjusted for {row['cuped_covariate']} (θ = "
+                f"{fmt_num(row['cuped_theta'])}; raw difference {raw}), which cut the variance by "
+                f"{fmt_pct(row['variance_reduction'])}."
             )
         if not pd.isna(row.get("prob_beats_control", np.nan)):
             text += (
@@ -562,9 +564,17 @@ def analyze(
         )
     data = data.assign(**{variant: labels.astype(str)})
     if design_split is not None:
-        order = [str(v) for v in design_split if str(v) in present] + [
-            v for v in present if v not in {str(k) for k in design_split}
-        ]
+        designed = [str(v) for v in design_split]
+        undesigned = [v for v in present if v not in designed]
+        if undesigned:
+            absent = [v for v in designed if v not in present]
+            hint = did_you_mean(absent[0], undesigned) if absent else ""
+            raise ParameterError(
+                f"design_split must name every variant in the data; {undesigned} are not in "
+                f"design_split {designed}{hint}."
+            )
+        # a designed variant with no users at all is kept: the SRM check flags it
+        order = designed
     else:
         order = [control] + sorted(v for v in present if v != control)
     treatments = [v for v in order if v != control]
@@ -677,8 +687,11 @@ def analyze(
             rows.append(row)
         if metric.kind == "binary" and len(treatments) >= 2:
             y = values["y"]
-            grouped = y.groupby(data[variant].to_numpy()).agg(["sum", "count"]).loc[order]
+            grouped = y.groupby(data[variant].to_numpy()).agg(["sum", "count"]).reindex(order)
+            grouped = grouped[grouped["count"] > 0]
             try:
+                if len(grouped) < 3:
+                    raise NotComputableError("fewer than three arms with users")
                 chi2, df, p = prop_test(grouped["sum"], grouped["count"], correct=False)
                 omnibus.append(
                     {
