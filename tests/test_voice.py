@@ -308,11 +308,14 @@ def test_emotion_curve_counts_users_per_stage_from_events():
 
 def test_results_render_html_and_plots():
     fb = _journey_feedback()
+    funnel = pd.DataFrame({"stage": STAGES, "users": [900, 500, 200, 90, 30]})
+    curve = emotion_curve(fb, funnel=funnel)
+    assert curve.display_frame()["drop-off"].tolist() == ["–", "44.4%", "60.0%", "55.0%", "66.7%"]
     for res in (nps(fb), csat(fb.assign(survey="csat", score=fb["score"].clip(1, 5))), themes(fb),
-                sentiment(fb["text"])):
+                sentiment(fb["text"]), curve):
         html = res._repr_html_()
         assert "jl-table" in html and res.summary().splitlines()[0][:20] in html.replace("&#x27;", "'")
-        ax = res.plot()
+        ax = np.atleast_1d(res.plot())[0]
         assert ax.get_title()
         plt.close("all")
 
