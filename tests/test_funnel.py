@@ -258,3 +258,21 @@ def test_sample_mobile_completes_bookings_less_than_desktop(small_sample):
     assert mobile["from_previous_ci_high"] < desktop["from_previous_ci_low"]
     truth = small_sample.truth["mobile_form"]["completion_rate"]
     assert truth["mobile"] < truth["desktop"]
+
+
+def test_where_instead_by_channel_and_from_a_relation(log):
+    import duckdb
+
+    ev = pd.concat(
+        [
+            log.assign(channel=None),
+            make_log([("u4", "2026-05-02 10:00", "phone_call", "desktop")]).assign(channel="phone"),
+            make_log([("u4", "2026-05-02 11:00", "service_page_view", "desktop")]).assign(channel=None),
+        ],
+        ignore_index=True,
+    )
+    w = where_instead(ev, STEPS, after_step=2, level="channel")
+    # u4's next event with a channel is the phone call (the page view has none); u2 has none
+    assert dict(zip(w.to_frame()["next"], w.to_frame()["units"], strict=True)) == {(NO_FURTHER_EVENT,): 1, ("phone",): 1}
+    rel = duckdb.connect().from_df(log)
+    pd.testing.assert_frame_equal(funnel(rel, STEPS).to_frame(), funnel(log, STEPS).to_frame())

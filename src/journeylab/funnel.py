@@ -227,6 +227,8 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
         out[f"{name}_ci_low"] = np.where(nobs > 0, low, np.nan)
         out[f"{name}_ci_high"] = np.where(nobs > 0, high, np.nan)
     out["drop_off"] = (previous - out["entrants"]).astype("int64")
+    out["step"] = out["step"].astype("int64")
+    out["segment"] = out["segment"].astype("string")
     for q in ("q25", "q50", "q75"):
         out[f"time_{q.replace('q50', 'median')}"] = pd.to_timedelta(table[q], unit="s")
     out = out.rename(columns={"time_q25": "time_q25", "time_q75": "time_q75"})
