@@ -253,3 +253,11 @@ def test_value_credit_uses_value_chain():
 def test_unknown_model_is_named_with_hint():
     with pytest.raises(ParameterError, match="did you mean 'markov'"):
         attribute(d1_frame(), ["markow"])
+
+
+def test_transition_effects_order2_use_last_channels():
+    ref = REFERENCE["order2_hand"]
+    eff = MarkovChain(order=2).fit(pd.DataFrame(ref["table"])).transition_effects()
+    # A > B carries every conversion; C > B none.
+    got = dict(zip(eff["transition"], eff["removal_effect"], strict=True))
+    assert got == pytest.approx({"A > B": 1.0, "C > B": 0.0})

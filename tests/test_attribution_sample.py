@@ -49,3 +49,14 @@ def test_sample_economics_present_for_paid_channels(sample_result):
     e = res.economics
     assert set(e["channel"]) == {"display", "email", "paid_search", "sms", "social"}
     assert (e["cpa"] > 0).all() and (e["roas"] > 0).all()
+
+
+def test_journeys_object_with_time_decay(small_sample):
+    built = journeys.build_journeys(small_sample.events)
+    res = attribute(built, ["last_touch", "time_decay", "markov"], value=True, n_boot=20)
+    f = res.to_frame()
+    closed = built.journeys[~built.journeys["censored"].astype(bool)]
+    total_value = closed.loc[closed["converted"].astype(bool), "value"].sum()
+    for model in ("last_touch", "time_decay", "markov"):
+        assert f[model].sum() == pytest.approx(total_value, rel=1e-9)
+    assert (f["time_decay_ci_low"] <= f["time_decay"] + 1e-9).all()
