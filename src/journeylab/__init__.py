@@ -39,6 +39,7 @@ _LAZY_ATTRIBUTES = {
     "safe_csv": "journeylab.privacy",
     "make_sample": "journeylab.datasets",
     "open_workspace": "journeylab.workspace",
+    "attribute": "journeylab.attribution",
     "compare_journeys": "journeylab.journey_diff",
     "segment_users": "journeylab.segments",
     "journey_personas": "journeylab.segments",
