@@ -273,6 +273,29 @@ def test_sample_conversion_propensity_beats_chance_on_the_time_holdout(propensit
     plt.close("all")
 
 
+def test_sample_slow_call_back_driver_recovers_the_planted_odds_ratio(propensity_sample):
+    s = propensity_sample
+    events = s.events
+    callbacks = events[events["event"] == "callback"].groupby("user_id").agg(
+        at=("timestamp", "first"), minutes=("response_minutes", "first")
+    )
+    booked = events[events["event"] == "booking_completed"].groupby("user_id")["timestamp"].first()
+    slow_minutes = s.truth["phone_response"]["slow_minutes"]
+    table = pd.DataFrame(
+        {
+            "user_id": callbacks.index,
+            "slow_callback": (callbacks["minutes"] > slow_minutes).astype(int).to_numpy(),
+            "converted": callbacks.index.to_series().map(booked).gt(callbacks["at"]).astype(int).to_numpy(),
+        }
+    )
+    res = fit_propensity(table, holdout="random", seed=1)
+    rate = s.truth["phone_response"]["booking_rate"]
+    planted = (rate["slow"] / (1 - rate["slow"])) / (rate["fast"] / (1 - rate["fast"]))  # 0.273
+    driver = res.drivers.set_index("predictor").loc["slow_callback"]
+    assert driver["or_ci_low"] <= planted <= driver["or_ci_high"]
+    assert "Slow callback (yes vs no) lowers the odds of converting" in res.summary()
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_online_retail_churn_propensity_on_a_time_holdout():
