@@ -52,17 +52,7 @@ plt.rcParams["figure.figsize"] = (9, 4.8)
 # %%
 ws = open_workspace(data or None, seed=seed, n_users=n_users)
 events = ws.events.frame
-month_start = period.start_time.tz_localize("UTC")
-month_end = (period + 1).start_time.tz_localize("UTC")
-in_month = events[(events["timestamp"] >= month_start) & (events["timestamp"] < month_end)]
-if in_month.empty:
-    raise jl.DataError(
-        f"No events in {month}.",
-        source=ws.source,
-        column="timestamp",
-        hint=f"the data covers {events['timestamp'].min():%Y-%m-%d} to {events['timestamp'].max():%Y-%m-%d}; "
-        "choose a month inside it.",
-    )
+in_month = ws.month_events(month)
 
 jmap = journey_map(events, ws.stage_map, month=month, users=ws.users)
 pains = pain_points(events, ws.stage_map, month=month, users=ws.users, min_users=min_users)

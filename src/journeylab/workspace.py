@@ -19,7 +19,7 @@ import pandas as pd
 
 from journeylab import io
 from journeylab.results import Result, fmt_num
-from journeylab.schema import SchemaError
+from journeylab.schema import DataError, SchemaError
 from journeylab.stages import StageMap, default_stage_map
 
 __all__ = ["Workspace", "open_workspace", "TABLE_FILES"]
@@ -60,6 +60,34 @@ class Workspace(Result):
     seed: int | None = None
     stage_map: StageMap = field(default_factory=default_stage_map)
     title = "Data loaded"
+
+    def month_events(self, month: str) -> pd.DataFrame:
+        """Events of one calendar month (UTC, ``[first day, first day of next month)``).
+
+        Raises
+        ------
+        DataError
+            When the data holds no event in that month, naming the months it covers.
+        """
+        from journeylab.reports import resolve_month
+
+        period = pd.Period(resolve_month(month), freq="M")
+        start = period.start_time.tz_localize("UTC")
+        end = (period + 1).start_time.tz_localize("UTC")
+        events = self.events.frame
+        stamps = events["timestamp"]
+        window = events[(stamps >= start) & (stamps < end)]
+        if window.empty:
+            covered = (
+                f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}" if len(stamps) else "no events at all"
+            )
+            raise DataError(
+                f"No events in {period}.",
+                source=self.source,
+                column="timestamp",
+                hint=f"the data covers {covered}; choose a month inside it.",
+            )
+        return window
 
     def tables(self) -> dict[str, io.LoadedTable]:
         """The loaded tables that are present, by name."""

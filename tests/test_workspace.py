@@ -1,0 +1,63 @@
+"""The workspace: every table of an analysis loaded and checked in one call."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from journeylab.datasets import make_sample, write_sample
+from journeylab.schema import DataError, SchemaError
+from journeylab.workspace import open_workspace
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_sample(seed=3, n_users=400)
+
+
+def test_sample_workspace_loads_every_table_and_counts_rows(tiny, monkeypatch):
+    import journeylab.datasets as ds
+
+    monkeypatch.setattr(ds, "make_sample", lambda seed, n_users: tiny)
+    ws = open_workspace(seed=3, n_users=400)
+    assert set(ws.tables()) == {"events", "assignments", "feedback", "spend", "transactions"}
+    frame = ws.to_frame().set_index("table")
+    # every source row is either kept or dropped with a reason
+    for name, table in ws.tables().items():
+        assert frame.loc[name, "rows_read"] == len(getattr(tiny, name))
+        assert frame.loc[name, "rows_kept"] + frame.loc[name, "rows_dropped"] == frame.loc[name, "rows_read"]
+        assert frame.loc[name, "rows_kept"] == len(table.frame)
+    assert ws.row_counts()["users"] == 400
+    assert ws.truth is tiny.truth and ws.seed == 3
+    assert "bundled sample (seed 3, 400 users)" in ws.summary()
+
+
+def test_folder_workspace_reads_what_write_sample_wrote(tiny, tmp_path):
+    write_sample(tiny, tmp_path / "data", fmt="csv")
+    ws = open_workspace(tmp_path / "data")
+    assert ws.source == "data"
+    assert ws.truth is None
+    assert len(ws.users) == 400
+    assert ws.users["user_id"].dtype != "int64"  # ids stay text
+    assert len(ws.transactions.frame) == len(tiny.transactions)
+
+
+def test_month_events_is_the_calendar_month_in_utc(tiny, monkeypatch):
+    import journeylab.datasets as ds
+
+    monkeypatch.setattr(ds, "make_sample", lambda seed, n_users: tiny)
+    ws = open_workspace(seed=3, n_users=400)
+    october = ws.month_events("2026-10")
+    ts = ws.events.frame["timestamp"]
+    expected = ((ts >= pd.Timestamp("2026-10-01", tz="UTC")) & (ts < pd.Timestamp("2026-11-01", tz="UTC"))).sum()
+    assert len(october) == expected > 0
+    with pytest.raises(DataError, match=r"No events in 2027-01(.|\n)*covers 2026-05"):
+        ws.month_events("2027-01")
+
+
+def test_missing_folder_or_events_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SchemaError, match="does not exist"):
+        open_workspace(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SchemaError, match="No events file"):
+        open_workspace(tmp_path / "empty")
