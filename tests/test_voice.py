@@ -196,6 +196,17 @@ def test_sentiment_result_aligns_with_input_and_detects_language():
     assert "Korean (journeylab lexicon): 1 texts" in res.summary()
 
 
+def test_shipped_korean_lexicon_is_well_formed():
+    from journeylab.lexicons import korean_lexicon
+
+    lex = korean_lexicon()
+    assert len(lex.words) >= 300
+    assert all(-4 <= v <= 4 for v in lex.words.values())
+    assert {"안", "못"} <= lex.pre_negators and {"않", "없"} <= lex.post_negators
+    assert lex.words["불친절"] < 0 < lex.words["친절"]
+    assert not set(lex.words) & set(lex.boosters)
+
+
 _KO_PIECES = ["좋아요", "안", "않아요", "너무", "최악", "친절", "불친절", "지만", "기사님", "예약", "ㅠㅠ"]
 
 
