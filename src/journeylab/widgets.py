@@ -190,11 +190,14 @@ class _Explorer:
 
     # -- pictures --------------------------------------------------------------
     def _describe(self, values: Mapping[str, Any]) -> str:
-        parts = [
-            f"{self.controls[name].description or name.replace('_', ' ')}: {_label(v)}"
-            for name, v in values.items()
-            if not self.controls[name].disabled
-        ]
+        """Return the enabled controls' settings in words (``device: mobile · order: strict``)."""
+        parts = []
+        for name, value in values.items():
+            control = self.controls[name]
+            if control.disabled:
+                continue
+            shown = getattr(control, "label", value)  # a choice's label, e.g. "sample size"
+            parts.append(f"{control.description or name.replace('_', ' ')}: {_label(shown)}")
         return " · ".join(parts)
 
     def static_html(self) -> str:
@@ -253,7 +256,15 @@ class _Explorer:
         if self._output is None:  # not built yet: nothing to show, nothing to compute
             return
         self._sync()
-        page = self.static_html()
+        if self._key(self.values()) not in self._html:
+            self._show('<p style="color:#555"><i>Computing…</i></p>')
+        try:
+            page = self.static_html()
+        except Exception as exc:  # a callback must not die silently: say what went wrong
+            page = _error_html(exc)
+        self._show(page)
+
+    def _show(self, page: str) -> None:
         self._output.outputs = (
             {
                 "output_type": "display_data",
@@ -293,6 +304,7 @@ class _Explorer:
         return self.static_html()
 
     def __repr__(self) -> str:
+        self._sync()
         return f"<{type(self).__name__}: {self._describe(self.values())}>"
 
 
@@ -1356,10 +1368,6 @@ class ExperimentCalculator(_Explorer):
         values = dict(values)
         values[values["solve_for"]] = None  # the solved quantity's box does not matter
         return super()._key(values)
-
-    def _describe(self, values: Mapping[str, Any]) -> str:
-        values = {k: v for k, v in values.items() if k != values["solve_for"]}
-        return " · ".join(f"{k.replace('_', ' ')}: {_label(v)}" for k, v in values.items())
 
     def design(self):
         """Return the ``PowerCalculation`` for the current design controls."""
