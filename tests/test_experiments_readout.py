@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 from conftest import shared_file
-from journeylab.experiments import FRAME_COLUMNS, Metric, analyze, user_metrics
+from journeylab.experiments import FRAME_COLUMNS, Metric, analyze, sequential_test, user_metrics
 from journeylab.schema import DataError, ParameterError, SchemaError
 
 HILLSTROM = "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv"
@@ -365,6 +365,18 @@ def test_sample_planted_lift_inside_ci_and_no_srm(experiment_table):
     assert row["variant"] == truth["treatment"]
     assert row["abs_ci_low"] <= truth["abs_lift"] <= row["abs_ci_high"]
     assert res.checks[0].name == "sample ratio mismatch" and res.checks[0].status == "ok"
+
+
+def test_sample_watched_weekly_with_always_valid_inference(experiment_table):
+    sample, table = experiment_table
+    res = sequential_test(table, "booked", freq="W")
+    looks = res.to_frame()
+    assert looks["n_control"].iloc[-1] + looks["n_treatment"].iloc[-1] == len(table)
+    last = looks.iloc[-1]
+    assert last["cs_low"] <= sample.truth["experiment"]["abs_lift"] <= last["cs_high"]
+    assert last["always_valid_p"] < 0.05
+    assert "always-valid p-value fell below 0.05 at look" in res.summary()
+    res.plot().figure.savefig("/tmp/exp_sequential_sample.png", bbox_inches="tight")
 
 
 def test_sample_broken_split_is_flagged():

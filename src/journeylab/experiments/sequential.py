@@ -40,6 +40,17 @@ __all__ = [
 ]
 
 
+def _p_is(p: float) -> str:
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def _when(time) -> str:
+    if isinstance(time, pd.Timestamp) and time == time.normalize():
+        return time.strftime("%Y-%m-%d")
+    return str(time)
+
+
 def default_mixture_variance(horizon_variance, alpha: float = 0.05):
     """Mixture variance τ² that makes the confidence sequence tightest at ``horizon_variance``.
 
@@ -127,14 +138,14 @@ class SequentialResult(Result):
             f"{self.treatment} vs {self.control} on {self.metric}, {len(self.looks)} looks "
             f"(mSPRT, normal mixture τ = {fmt_num(math.sqrt(self.tau2))}): latest lift "
             f"{fmt_num(last.abs_lift)}, {fmt_pct(1 - self.alpha, 0)} confidence sequence "
-            f"[{fmt_num(last.cs_low)}, {fmt_num(last.cs_high)}], always-valid p = "
-            f"{fmt_p(last.always_valid_p)}."
+            f"[{fmt_num(last.cs_low)}, {fmt_num(last.cs_high)}], always-valid "
+            f"{_p_is(last.always_valid_p)}."
         ]
         if len(crossed):
             first = self.looks.loc[crossed[0]]
             lines.append(
                 f"The always-valid p-value fell below {self.alpha:g} at look {crossed[0] + 1} "
-                f"({first.time}); stopping there keeps the error rate at {self.alpha:g}."
+                f"({_when(first.time)}); stopping there keeps the error rate at {self.alpha:g}."
             )
         else:
             lines.append(
@@ -144,7 +155,8 @@ class SequentialResult(Result):
         if len(naive_crossed) and (not len(crossed) or naive_crossed[0] < crossed[0]):
             lines.append(
                 f"A naive fixed-horizon test would have shown p < {self.alpha:g} already at "
-                f"look {naive_crossed[0] + 1}: reading it daily is not valid."
+                f"look {naive_crossed[0] + 1}: a fixed-horizon p-value read at every look "
+                "is not valid."
             )
         return "\n".join(lines)
 
@@ -157,14 +169,15 @@ class SequentialResult(Result):
         ax = new_axes(ax, figsize=(8, 4.5))
         x = np.arange(1, len(self.looks) + 1)
         lk = self.looks
-        ax.fill_between(
+        ax.plot(
             x,
             lk["naive_ci_low"],
-            lk["naive_ci_high"],
-            color=PALETTE[1],
-            alpha=0.25,
+            color=PALETTE[3],
+            ls="--",
+            lw=1.2,
             label="fixed-horizon CI (invalid when peeking)",
         )
+        ax.plot(x, lk["naive_ci_high"], color=PALETTE[3], ls="--", lw=1.2)
         finite = np.isfinite(lk["cs_low"]) & np.isfinite(lk["cs_high"])
         ax.fill_between(
             x[finite],
@@ -176,6 +189,13 @@ class SequentialResult(Result):
         )
         ax.plot(x, lk["abs_lift"], color=PALETTE[0], lw=2, label="lift")
         ax.axhline(0, color="0.3", lw=1)
+        # the first looks' sequences are very wide: scale the axis to the later ones
+        skip = min(2, len(lk) - 1)
+        later = np.r_[lk["cs_low"].to_numpy()[skip:], lk["cs_high"].to_numpy()[skip:], 0.0]
+        later = later[np.isfinite(later)]
+        if later.size:
+            pad = 0.15 * (later.max() - later.min() or 1.0)
+            ax.set_ylim(later.min() - pad, later.max() + pad)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("look")
         ax.set_ylabel(f"lift in {self.metric} (treatment − control)")
@@ -200,6 +220,17 @@ def _cumulative(values: pd.Series, is_treatment: pd.Series, looks: pd.Series) ->
         out[f"{arm}_mean"] = mean
         out[f"var_{arm}"] = var.clip(lower=0)
     return out
+
+
+def _bucket(stamps: pd.Series, freq: str) -> pd.Series:
+    """Start of each stamp's period: floor for fixed frequencies, calendar periods otherwise."""
+    try:
+        return stamps.dt.floor(freq)
+    except ValueError:  # calendar frequencies ("W", "MS") are not fixed-length
+        tz = stamps.dt.tz
+        naive = stamps.dt.tz_convert(None) if tz is not None else stamps
+        start = naive.dt.to_period(freq).dt.start_time
+        return start.dt.tz_localize(tz) if tz is not None else start
 
 
 def sequential_test(
@@ -255,7 +286,7 @@ def sequential_test(
         treatment = arms[0]
     part = data[data[variant].isin([control, treatment])]
     stamps = pd.to_datetime(part[time])
-    looks_at = stamps.dt.floor(freq) if freq else stamps
+    looks_at = _bucket(stamps, freq) if freq else stamps
     table = _cumulative(part[metric], part[variant] == treatment, looks_at)
     diff = (table["treatment_mean"] - table["control_mean"]).to_numpy()
     var = (
