@@ -46,6 +46,7 @@ from journeylab.journeys import (
 )
 from journeylab.results import Result, fmt_ci, fmt_pct
 from journeylab.schema import ParameterError, SchemaError, check_in, check_range
+from journeylab.stages import StageMap
 from journeylab.viz import PALETTE, SEQUENTIAL, new_axes
 
 __all__ = [
@@ -493,6 +494,9 @@ class Flow(Result):
         """Node rectangles: x (step), y0/y1 (bottom/top, total height 1)."""
         n = self.nodes.copy()
         order = {name: i for i, name in enumerate(n.groupby("node")["journeys"].sum().sort_values(ascending=False, kind="stable").index)}
+        if self.settings.get("stage_order"):  # stages keep journey order, top to bottom
+            stages = list(self.settings["stage_order"])
+            order = {name: i for i, name in enumerate(stages + [v for v in order if v not in stages])}
         rank = n["node"].map(lambda v: (2, OUTCOMES.index(v)) if v in OUTCOMES else (1, 0) if v == OTHER else (0, order[v]))
         n["_rank"] = rank
         n = n.sort_values(["step", "_rank"], kind="stable")
@@ -732,6 +736,7 @@ def flow(
         nodes=nodes,
         links=links,
         settings={**settings, "steps": k, "top": m, "level": level, "collapse_repeats": collapse_repeats,
+                  "stage_order": StageMap.coerce(stage_map).names if level == "stage" else None,
                   "include_censored": include_censored, "left_out": left_out},
     )
 

@@ -384,7 +384,7 @@ class Journeys(Result):
             f"{fmt_count(closed)} closed journeys, value {fmt_money(float(j['value'].sum()))}), "
             f"{fmt_count(closed - conv)} ended without conversion, {fmt_count(cens)} still open at "
             f"the period end {_day(self.settings.get('period_end'))} (censored, not counted as failures).",
-            f"Touches per journey: median {fmt_num(float(j['n_touches'].median()))}, "
+            f"Touches per journey: median {fmt_num(float(j['n_touches'].median())).removesuffix('.00').removesuffix('.0')}, "
             f"max {fmt_count(j['n_touches'].max())}; "
             f"{fmt_count(self.left_out.get('direct_conversions', 0))} conversions had no touch "
             f"(path '{DIRECT}').",
@@ -405,9 +405,12 @@ class Journeys(Result):
             return ax
         top = int(max(1, np.nanpercentile(j["n_touches"], 99)))
         bins = np.arange(0, top + 2) - 0.5
-        for converted, colour, label in ((True, PALETTE[2], "converted"), (False, PALETTE[7], "not converted")):
-            sub = j.loc[j["converted"] == converted, "n_touches"].clip(upper=top)
-            ax.hist(sub, bins=bins, color=colour, alpha=0.75, label=f"{label} ({fmt_count(len(sub))})")
+        conv = j.loc[j["converted"], "n_touches"].clip(upper=top)
+        lost = j.loc[~j["converted"], "n_touches"].clip(upper=top)
+        ax.hist(
+            [conv, lost], bins=bins, stacked=True, color=[PALETTE[2], "#b9b9b9"],
+            label=[f"converted ({fmt_count(len(conv))})", f"not converted ({fmt_count(len(lost))})"],
+        )
         ax.set_xlabel(f"touches per journey (last bar: {top} or more)")
         ax.set_ylabel("journeys")
         ax.set_title("Touches per journey")
