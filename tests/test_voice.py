@@ -317,6 +317,18 @@ def test_emotion_curve_counts_users_per_stage_from_events():
     plt.close("all")
 
 
+def test_emotion_curve_accepts_a_funnel_result_with_stage_named_steps():
+    class StageFunnel:  # what journeylab.funnel.funnel(..., steps={"awareness": ..., ...}) returns
+        def to_frame(self):
+            return pd.DataFrame({"segment": "all", "step": [1, 2, 3, 4],
+                                 "label": ["awareness", "consideration", "purchase", "retention"],
+                                 "entrants": [800, 600, 150, 60]})
+
+    table = emotion_curve(_journey_feedback(), funnel=StageFunnel()).to_frame()
+    assert table["users"].tolist() == [800, 600, 150, 60]
+    assert table["drop_off"].tolist()[1:] == pytest.approx([0.25, 0.75, 0.6])
+
+
 def test_results_render_html_and_plots():
     fb = _journey_feedback()
     funnel = pd.DataFrame({"stage": STAGES, "users": [900, 500, 200, 90, 30]})

@@ -995,6 +995,10 @@ def _funnel_table(funnel: Any, stage_map: StageMap) -> pd.DataFrame:
     """Count users per stage from a (stage, users) table, a result with ``to_frame()`` or an event log."""
     if hasattr(funnel, "to_frame") and not isinstance(funnel, pd.DataFrame):
         funnel = funnel.to_frame()
+    if {"label", "entrants"} <= set(funnel.columns) and "users" not in funnel.columns:
+        # A journeylab.funnel result whose steps are labelled with stage names.
+        counts = funnel.groupby("label", sort=False)["entrants"].sum()
+        funnel = pd.DataFrame({"stage": counts.index.astype(str), "users": counts.to_numpy(float)})
     if not isinstance(funnel, pd.DataFrame):
         raise ParameterError(
             f"funnel must be a DataFrame with columns stage and users (or an event log), not {type(funnel).__name__}."
@@ -1030,7 +1034,8 @@ def emotion_curve(
         The journey order of stages (default map if None).
     funnel : pandas.DataFrame or result, optional
         Users reaching each stage: a table with columns ``stage`` and ``users``,
-        a result whose ``to_frame()`` has them, or an event log (``user_id``,
+        a result whose ``to_frame()`` has them (or ``label`` and ``entrants``, as a
+        :func:`journeylab.funnel.funnel` with stage-named steps), or an event log (``user_id``,
         ``event``): a user reaches a stage when their furthest stage in the
         map is that stage or a later one.
     alpha : float
