@@ -378,3 +378,15 @@ def test_sample_nps_intervals_cover_planted_values(voice_sample):
     for stage, value in planted.items():
         lo, hi = table.loc[stage, ["nps_ci_low", "nps_ci_high"]] / (100 / scale)
         assert lo <= value <= hi, (stage, value, lo, hi)
+
+
+def test_sample_comment_sentiment_follows_the_scores_in_both_languages(voice_sample):
+    # the sample's comments are drawn by score band, so sentiment must rise with the score
+    fb = voice_sample.feedback
+    answers = fb[fb["survey"] == "nps"].assign(sentiment=lambda f: sentiment(f["text"]).scores)
+    band = pd.cut(answers["score"], [-1, 6, 8, 10], labels=["detractor", "passive", "promoter"])
+    means = answers.groupby([answers["language"], band], observed=True)["sentiment"].mean()
+    for language in ("en", "ko"):
+        assert means[language]["detractor"] < means[language]["passive"] < means[language]["promoter"]
+        part = answers[answers["language"] == language]
+        assert stats.spearmanr(part["score"], part["sentiment"]).statistic > 0.6
