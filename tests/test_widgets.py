@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeylab import reports, widgets
 from journeylab.attribution import attribute
@@ -130,6 +132,33 @@ def test_unknown_control_and_bad_month_are_explained(events):
         widgets.funnel_data(events, period="2026-13")
 
 
+@settings(max_examples=8, deadline=None)
+@given(
+    segment=st.sampled_from([widgets.NONE, "device", "persona"]),
+    device=st.sampled_from([widgets.ALL, "mobile", "tablet"]),
+    period=st.sampled_from([widgets.ALL, "2026-09"]),
+    order=st.sampled_from(["strict", "any"]),
+)
+def test_explorer_state_always_matches_the_data_twin(tiny, segment, device, period, order):
+    events, users, fx = tiny
+    shown = fx.set(segment=segment, device=device, period=period, order=order).data()
+    twin = widgets.funnel_data(
+        events, users=users, segment=segment, device=device, period=period, order=order
+    )
+    assert_same(shown, twin)
+    assert (
+        shown.groupby("segment")["entrants"].diff().dropna() <= 0
+    ).all()  # a funnel only narrows
+
+
+@pytest.fixture(scope="module")
+def tiny(few_events, small_sample):
+    events = few_events[
+        few_events["user_id"].isin(few_events["user_id"].drop_duplicates().iloc[:200])
+    ]
+    return events, small_sample.users, widgets.FunnelExplorer(events, users=small_sample.users)
+
+
 # -- paths --------------------------------------------------------------------------
 def test_path_explorer_level_number_and_repeats(few_events):
     events = few_events
@@ -204,6 +233,26 @@ def test_calculator_reproduces_r_power_prop_test():
     # MDE: solving p2 for n = 50 and 74.0% power lands on .75 again
     calc.set(solve_for="mde", baseline=0.5, relative=False, n_per_variant=50, power=ref["a_power"])
     assert calc.data()["design"]["treatment"].iloc[0] == pytest.approx(0.75, abs=1e-5)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    baseline=st.floats(0.02, 0.6),
+    lift=st.floats(0.05, 0.5),
+    power=st.floats(0.6, 0.95),
+)
+def test_calculator_solves_back_and_forth(baseline, lift, power):
+    calc = widgets.ExperimentCalculator(baseline=baseline, mde=lift, relative=True, power=power)
+    n = calc.data()["design"]["n_per_variant"].iloc[0]
+    pd.testing.assert_frame_equal(
+        calc.data()["design"], widgets.power_data(baseline, mde=lift, relative=True, power=power)
+    )
+    # the power at the solved size is the power asked for, and that size detects the same effect
+    assert calc.set(solve_for="power", n_per_variant=n).data()["design"]["power"].iloc[
+        0
+    ] == pytest.approx(power, abs=1e-6)
+    treatment = calc.set(solve_for="mde", power=power).data()["design"]["treatment"].iloc[0]
+    assert treatment == pytest.approx(baseline * (1 + lift), rel=1e-4)
 
 
 def test_readout_from_counts_matches_prop_test():
