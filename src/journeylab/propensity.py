@@ -221,7 +221,7 @@ def propensity_features(
                 SELECT as_of, user_id, min(timestamp) AS first_touch,
                     {per_channel + "," if per_channel else ""}
                     count(DISTINCT session_id) AS sessions,
-                    {counted},
+                    {counted + "," if counted else ""}
                     max(CASE WHEN event = 'callback' THEN 1 ELSE 0 END) AS had_callback,
                     max(CASE WHEN event = 'callback' AND response_minutes > ? THEN 1 ELSE 0 END) AS slow_callback,
                     date_diff('second', min(timestamp), as_of) / 86400.0 AS days_since_first_touch,
