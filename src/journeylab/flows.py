@@ -100,7 +100,7 @@ def _sequence_sql(touches: str, element: str, join: str, collapse_repeats: bool)
 # ---------------------------------------------------------------------------
 # top paths
 # ---------------------------------------------------------------------------
-@dataclass
+@dataclass(repr=False, eq=False)
 class TopPaths(Result):
     """The most common paths with conversions, conversion rate and share of journeys.
 
@@ -269,7 +269,7 @@ def top_paths(
 # ---------------------------------------------------------------------------
 # transitions
 # ---------------------------------------------------------------------------
-@dataclass
+@dataclass(repr=False, eq=False)
 class Transitions(Result):
     """First-order transitions between touches, with START and outcome states.
 
@@ -440,7 +440,7 @@ def transitions(
 # ---------------------------------------------------------------------------
 # step-by-step flow (Sankey / alluvial)
 # ---------------------------------------------------------------------------
-@dataclass
+@dataclass(repr=False, eq=False)
 class Flow(Result):
     """Journeys step by step: nodes per step and links between consecutive steps.
 

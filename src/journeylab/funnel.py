@@ -243,7 +243,7 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
     return out
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class FunnelResult(Result):
     """Per-step counts, conversion rates with Wilson intervals, drop-off and time to convert.
 
@@ -491,7 +491,7 @@ def funnel(
 # ---------------------------------------------------------------------------
 # where did they go instead?
 # ---------------------------------------------------------------------------
-@dataclass
+@dataclass(repr=False, eq=False)
 class WhereInstead(Result):
     """What units did next after reaching a step but not the following one.
 

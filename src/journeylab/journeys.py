@@ -45,6 +45,7 @@ travels with the result (``Journeys.left_out`` and ``path_table(...).attrs``).
 
 from __future__ import annotations
 
+import threading
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -140,6 +141,7 @@ def _sql_list(values: Sequence[str]) -> str:
 # opening an event source in DuckDB
 # ---------------------------------------------------------------------------
 _DATABASE: duckdb.DuckDBPyConnection | None = None
+_DATABASE_LOCK = threading.Lock()
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -149,11 +151,12 @@ def _connection() -> duckdb.DuckDBPyConnection:
     registered frames are private to each cursor, and closing it drops them.
     """
     global _DATABASE
-    if _DATABASE is None:
-        _DATABASE = duckdb.connect(":memory:")
-        # Every output is ordered explicitly, so DuckDB need not keep input order.
-        _DATABASE.execute("SET preserve_insertion_order = false")
-    con = _DATABASE.cursor()
+    with _DATABASE_LOCK:
+        if _DATABASE is None:
+            _DATABASE = duckdb.connect(":memory:")
+            # Every output is ordered explicitly, so DuckDB need not keep input order.
+            _DATABASE.execute("SET preserve_insertion_order = false")
+        con = _DATABASE.cursor()
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -336,7 +339,7 @@ def sessionize(
 # ---------------------------------------------------------------------------
 # journeys
 # ---------------------------------------------------------------------------
-@dataclass
+@dataclass(repr=False, eq=False)
 class Journeys(Result):
     """Journeys built from an event log.
 
