@@ -1,0 +1,325 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Marketing attribution
+#
+# Which marketing channels earned the month's bookings? Attribution shares each booking
+# among the channels the customer passed through before booking. There is no single right
+# way to share it, so this report compares six models side by side, shows how sure each
+# one is (bootstrap intervals), which sequences of channels matter, and what each channel
+# cost per booking and returned per unit of spend. Attribution credit describes the paths
+# customers took; it is not proof that a channel *caused* a booking.
+
+# %% tags=["parameters"]
+month: str = "2026-10"  # YYYY-MM: journeys that ended in this calendar month are credited
+data: str = ""  # event data: a folder of tables or one events file; empty means the bundled sample
+seed: int = 2026  # seed of the bundled sample and of the bootstrap
+n_users: int = 20000  # users in the bundled sample (ignored when data is given)
+n_boot: int = 200  # bootstrap replicates for the intervals (0 switches them off)
+markov_order: int = 1  # how many past touches the Markov chain remembers (1 to 4)
+lookback_days: int = 30  # touches older than this many days before a journey ends are left out
+credit_value: bool = False  # credit booking value instead of the number of bookings
+top_n_paths: int = 15  # rows of the path table shown
+
+# %%
+# Validate and derive: nothing below reads a raw parameter.
+import dataclasses
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+import journeylab as jl
+from journeylab import reports
+from journeylab.attribution import attribute
+from journeylab.attribution.economics import ASSUMPTION
+from journeylab.journeys import build_journeys, path_table
+from journeylab.results import fmt_money, fmt_num, fmt_pct
+from journeylab.viz import PALETTE, set_theme
+from journeylab.workspace import open_workspace
+
+month = reports.resolve_month(month)
+if n_users < 100:
+    raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
+if n_boot < 0:
+    raise jl.ParameterError(f"n_boot == {n_boot}, must be >= 0.")
+if not 1 <= markov_order <= 4:
+    raise jl.ParameterError(f"markov_order == {markov_order}, must be between 1 and 4.")
+if lookback_days < 1:
+    raise jl.ParameterError(f"lookback_days == {lookback_days}, must be >= 1.")
+if top_n_paths < 1:
+    raise jl.ParameterError(f"top_n_paths == {top_n_paths}, must be >= 1.")
+period = pd.Period(month, freq="M")
+month_start = period.start_time.tz_localize("UTC")
+month_end = (period + 1).start_time.tz_localize("UTC")
+MODELS = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
+MODEL_NAMES = {
+    "first_touch": "first touch",
+    "last_touch": "last touch",
+    "linear": "linear",
+    "position": "position-based",
+    "markov": "Markov",
+    "shapley": "Shapley",
+}
+what = "booking value" if credit_value else "bookings"
+set_theme()
+plt.rcParams["figure.figsize"] = (9, 4.8)
+
+# %%
+ws = open_workspace(data or None, seed=seed, n_users=n_users)
+events = ws.events.frame
+if not ((events["timestamp"] >= month_start) & (events["timestamp"] < month_end)).any():
+    raise jl.DataError(
+        f"No events in {month}.",
+        source=ws.source,
+        column="timestamp",
+        hint=f"the data covers {events['timestamp'].min():%Y-%m-%d} to {events['timestamp'].max():%Y-%m-%d}; "
+        "choose a month inside it.",
+    )
+
+# Journeys that end in the month, with their touches up to `lookback_days` earlier.
+all_journeys = build_journeys(
+    events[events["timestamp"] < month_end], lookback=f"{lookback_days}D", period_end=month_end, stage_map=ws.stage_map
+)
+ends_in_month = all_journeys.journeys["end"].ge(month_start) & all_journeys.journeys["end"].lt(month_end)
+month_journeys = all_journeys.journeys[ends_in_month]
+journeys = dataclasses.replace(
+    all_journeys,
+    journeys=month_journeys,
+    touches=all_journeys.touches[all_journeys.touches["journey_id"].isin(month_journeys["journey_id"])],
+)
+# Journeys still open at the end of the month count as not (yet) converted.
+paths = path_table(journeys, include_censored=True)
+if paths["conversions"].sum() == 0:
+    raise jl.NotComputableError(f"No bookings in journeys that ended in {month}: there is nothing to credit.")
+
+spend = None
+if ws.spend is not None:
+    spend = ws.spend.frame
+    spend = spend[(spend["date"] >= period.start_time) & (spend["date"] < (period + 1).start_time)]
+    spend = spend if len(spend) else None
+
+# %% [markdown]
+# ## Journeys and paths this month
+#
+# A *path* is the sequence of marketing channels one journey passed through before it
+# booked (or before it stopped), with repeated channels merged. The table lists the most
+# common paths.
+
+# %%
+n_journeys = int(paths["conversions"].sum() + paths["non_conversions"].sum())
+n_bookings = int(paths["conversions"].sum())
+booked_value = float(paths["value"].sum())
+open_journeys = int(month_journeys["censored"].sum())
+display(
+    Markdown(
+        f"**{n_journeys:,} journeys** ended in {period.strftime('%B %Y')} over **{len(paths):,} distinct paths**; "
+        f"**{n_bookings:,}** ended in a booking worth {fmt_money(booked_value)} in total "
+        f"({fmt_pct(n_bookings / n_journeys)} of journeys). {open_journeys:,} journeys were still open at the end "
+        f"of the month and count as not booked. Touches more than {lookback_days} days before a journey's end "
+        "are left out."
+    )
+)
+shown = paths.head(top_n_paths)
+journeys_per_path = shown["conversions"] + shown["non_conversions"]
+display(
+    pd.DataFrame(
+        {
+            "path": [" > ".join(p) for p in shown["path"]],
+            "journeys": journeys_per_path.map("{:,}".format),
+            "bookings": shown["conversions"].map("{:,}".format),
+            "booking rate": [fmt_pct(c / n) for c, n in zip(shown["conversions"], journeys_per_path, strict=True)],
+            "booking value": shown["value"].map(fmt_money),
+        }
+    ).style.hide(axis="index")
+)
+
+# %% [markdown]
+# ## Model comparison
+#
+# Six ways of sharing the credit:
+#
+# - **first touch** and **last touch** give each booking to the first or the last channel;
+# - **linear** splits it equally over the channels of the path, **position-based** gives
+#   40 % to the first, 40 % to the last and shares 20 % among the middle ones;
+# - **Markov** credits each channel with the bookings lost if it were removed from the
+#   customers' paths (removal effect), **Shapley** shares bookings fairly among the channel
+#   combinations that produce them.
+#
+# Intervals are 95 % bootstrap intervals (journeys resampled). Where the summary says the
+# order of two channels is *not distinguishable*, do not rank one above the other.
+
+# %%
+attr = attribute(
+    paths,
+    MODELS,
+    order=markov_order,
+    value=credit_value,
+    n_boot=n_boot,
+    seed=seed,
+    spend=spend,
+)
+attr
+
+# %%
+ax = attr.plot()
+plt.show()
+
+# %% [markdown]
+# ### How sure is the Markov ranking?
+#
+# The probability that each channel holds each rank under the Markov model, across the
+# bootstrap replicates.
+
+# %%
+if n_boot > 0:
+    ranks = attr.rank_probabilities("markov").loc[attr.to_frame()["markov"].sort_values(ascending=False).index]
+    ranks.columns = [f"rank {c}" for c in ranks.columns]
+    ranks.index.name = "channel"
+    display(ranks.map(lambda p: fmt_pct(p, 0) if p >= 0.01 else ""))
+else:
+    display(Markdown("Bootstrap switched off (`n_boot` = 0): no ranking probabilities."))
+
+# %% [markdown]
+# ## Sequence credit: which transitions matter
+#
+# Under the Markov model, the share of bookings lost if customers could no longer move
+# from one channel straight to the next. A high value means the *sequence*, not only the
+# channel, carries bookings.
+
+# %%
+if attr.transitions is not None and len(attr.transitions):
+    col = "value_removal_effect" if credit_value else "removal_effect"
+    seq = attr.transitions.sort_values(col, ascending=False)
+    display(
+        pd.DataFrame(
+            {
+                "transition": seq["transition"],
+                f"share of {what} lost without it": seq[col].map(fmt_pct),
+            }
+        ).style.hide(axis="index")
+    )
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(seq) + 1.2))
+    ax.barh(seq["transition"][::-1], seq[col][::-1] * 100, color=PALETTE[0])
+    ax.set_xlabel(f"share of {what} lost if the transition is removed (%)")
+    ax.set_title("Sequence credit (Markov removal effect of each transition)")
+    plt.show()
+else:
+    display(Markdown("No transitions to credit: every converting path has a single channel."))
+
+# %% [markdown]
+# ## Cost per booking and return on spend
+#
+# The month's spend per paid channel against the credit each model gives it: **CPA** is
+# spend per credited booking, **ROAS** credited booking value per unit of spend.
+# Channels without spend (organic search, direct, referral, phone) are not listed. In the
+# chart, the dashed line marks a ROAS of 1: below it a channel's credited bookings are
+# worth less than it cost.
+
+# %%
+if attr.economics is not None:
+    econ = attr.economics
+    cost = econ.drop_duplicates("channel").set_index("channel")["cost"]
+    cpa = econ.pivot(index="channel", columns="model", values="cpa")[MODELS]
+    roas = econ.pivot(index="channel", columns="model", values="roas")[MODELS]
+    table = pd.DataFrame({"spend": cost.map(fmt_money)})
+    for m in MODELS:
+        table[f"CPA ({MODEL_NAMES[m]})"] = cpa[m].map(lambda v: fmt_money(v) if np.isfinite(v) else "no bookings")
+    for m in ("last_touch", "markov"):
+        table[f"ROAS ({MODEL_NAMES[m]})"] = roas[m].map(fmt_num)
+    display(table)
+
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    order = roas["markov"].sort_values(ascending=False).index
+    width = 0.8 / len(MODELS)
+    x = np.arange(len(order))
+    for k, m in enumerate(MODELS):
+        ax.bar(x + (k - (len(MODELS) - 1) / 2) * width, roas.loc[order, m], width * 0.95, color=PALETTE[k % len(PALETTE)], label=MODEL_NAMES[m])
+    ax.axhline(1, color="0.3", lw=1, ls="--")
+    ax.set_xticks(x, order)
+    ax.set_ylabel("credited booking value per unit of spend")
+    ax.set_title(f"Return on ad spend (ROAS) by channel and model, {month}")
+    ax.legend(ncols=3, fontsize=9, frameon=False)
+    plt.show()
+else:
+    display(Markdown("No spend data for the month: cost per booking and return on spend cannot be shown."))
+
+# %% [markdown]
+# ## Budget reallocation
+#
+# At the margin, where would the next unit of spend earn most, and where least? One row
+# per model. Read it with the caveats below: where the models disagree, the data do not
+# settle the question.
+
+# %%
+realloc = attr.reallocation()
+if realloc is not None and len(realloc):
+    unit = "value per unit of spend" if credit_value else "bookings per 1,000 of spend"
+    display(
+        pd.DataFrame(
+            {
+                "model": realloc["model"].map(MODEL_NAMES),
+                "grow": realloc["grow"],
+                f"grow: {unit}": realloc["grow_return"].map(fmt_num),
+                "trim": realloc["trim"],
+                f"trim: {unit}": realloc["trim_return"].map(fmt_num),
+            }
+        ).style.hide(axis="index")
+    )
+    votes = realloc["grow"].value_counts()
+    if len(votes) == 1:
+        verdict = f"**All {len(realloc)} models point the same way**: the next unit of spend earns most in {votes.index[0]}."
+    else:
+        others = realloc.loc[realloc["grow"] != votes.index[0]]
+        verdict = (
+            f"**{votes.iloc[0]} of {len(realloc)} models** point to {votes.index[0]} as the channel to grow; "
+            + "; ".join(f"{MODEL_NAMES[m]} points to {g}" for m, g in zip(others["model"], others["grow"], strict=True))
+            + ". Where the models disagree, the data alone do not justify a move."
+        )
+    display(
+        Markdown(
+            verdict
+            + "\n\n**Caveats.** " + ASSUMPTION
+            + " Spend here is the month's spend; credit comes from journeys that ended in the month, so "
+            "touches late in the previous month are credited against this month's budget."
+        )
+    )
+else:
+    display(Markdown("No reallocation view: it needs spend on at least two channels."))
+
+# %%
+frame = attr.to_frame()
+metrics = {
+    "month": month,
+    "journeys": n_journeys,
+    "bookings": n_bookings,
+    "distinct_paths": int(len(paths)),
+    "credited": "value" if credit_value else "bookings",
+    "top_channel": {m: str(frame[m].idxmax()) for m in MODELS},
+    "markov_credit": {ch: float(v) for ch, v in frame["markov"].items()},
+    "n_boot": n_boot,
+}
+if n_boot > 0:
+    metrics["markov_credit_interval"] = {
+        ch: [float(frame.at[ch, "markov_ci_low"]), float(frame.at[ch, "markov_ci_high"])] for ch in frame.index
+    }
+if attr.economics is not None:
+    metrics["spend"] = float(attr.economics.drop_duplicates("channel")["cost"].sum())
+    markov_econ = attr.economics[attr.economics["model"] == "markov"].set_index("channel")
+    metrics["roas_markov"] = {ch: float(v) for ch, v in markov_econ["roas"].items()}
+    metrics["cpa_markov"] = {ch: (float(v) if np.isfinite(v) else None) for ch, v in markov_econ["cpa"].items()}
+if realloc is not None and len(realloc):
+    metrics["reallocation"] = realloc[["model", "grow", "trim"]].to_dict("records")
+reports.finish(metrics, row_counts=ws.row_counts(), seed=ws.seed)
