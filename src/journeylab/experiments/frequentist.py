@@ -296,9 +296,9 @@ def compare_mean_stats(
             "standard error is 0 and no test or interval exists"
         )
     se = math.sqrt(vc + vt)
-    df = (vc + vt) ** 2 / (
-        (vc**2 / (nc - 1) if vc > 0 else 0.0) + (vt**2 / (nt - 1) if vt > 0 else 0.0)
-    )
+    # Welch-Satterthwaite df on variance shares (no under/overflow for tiny or huge values)
+    share_c, share_t = vc / (vc + vt), vt / (vc + vt)
+    df = 1.0 / (share_c**2 / (nc - 1) + share_t**2 / (nt - 1))
     diff = comp.treatment_mean - comp.control_mean
     t = diff / se
     q = stats.t.ppf(1 - alpha / 2, df)

@@ -145,7 +145,7 @@ def _solve(
     return float(root)
 
 
-@dataclass
+@dataclass(repr=False)
 class PowerCalculation(Result):
     """A solved power calculation: every quantity filled, the solved one named.
 

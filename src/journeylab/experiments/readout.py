@@ -105,7 +105,7 @@ def _prob(p: float) -> str:
     return f"= {fmt_pct(p)}"
 
 
-@dataclass
+@dataclass(repr=False)
 class ExperimentResult(Result):
     """Readout of an A/B/n experiment.
 
@@ -556,6 +556,7 @@ def analyze(
             rows=rows.tolist(),
             hint="drop unassigned users before the analysis.",
         )
+    control = str(control)
     present = list(dict.fromkeys(labels.astype(str)))
     if control not in present:
         raise ParameterError(
@@ -622,6 +623,13 @@ def analyze(
         x = theta = None
         if covariate is not None:
             x = pd.to_numeric(data[covariate], errors="coerce").to_numpy(float)
+            missing = int(np.isnan(x).sum())
+            if missing and missing < x.size:
+                # a user without the covariate gets no adjustment (x at its mean)
+                x = np.where(np.isnan(x), np.nanmean(x), x)
+                notes.append(
+                    f"{missing:,} users lack {covariate}; their {metric.name} is not CUPED-adjusted"
+                )
             try:
                 _, theta = cuped_adjust(values["y"].to_numpy(float), x)
             except NotComputableError as err:

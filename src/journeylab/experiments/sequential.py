@@ -106,7 +106,7 @@ def msprt(diff, var, *, tau2, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarr
     )
 
 
-@dataclass
+@dataclass(repr=False)
 class SequentialResult(Result):
     """Looks at a running experiment with always-valid inference.
 
@@ -325,7 +325,7 @@ def sequential_test(
     return SequentialResult(looks, metric, str(treatment), str(control), alpha, tau2)
 
 
-@dataclass
+@dataclass(repr=False)
 class AASimulation(Result):
     """False-positive rates of naive peeking and of the mSPRT in A/A tests."""
 
