@@ -259,6 +259,18 @@ def propensity_sample(request):
     return request.getfixturevalue("sample")
 
 
+def test_next_best_touchpoint_from_the_sample_event_log(request):
+    pytest.importorskip("journeylab.datasets")
+    pytest.importorskip("journeylab.journeys")
+    events = request.getfixturevalue("small_sample").events
+    from_events = next_best_touchpoint(events, state="display")  # path table built with the default rules
+    t = from_events.to_frame()
+    assert "display" not in set(t["next_touch"]) and {"paid_search", "social"} <= set(t["next_touch"])
+    assert t["transition_share"].sum() <= 1 + 1e-12
+    assert (t["conversion_probability"].between(0, 1)).all()
+    assert t["uplift"].tolist() == pytest.approx((t["conversion_probability"] - from_events.current_probability).tolist())
+
+
 @pytest.mark.slow
 def test_sample_conversion_propensity_beats_chance_on_the_time_holdout(propensity_sample):
     s = propensity_sample

@@ -1078,10 +1078,12 @@ def next_best_touchpoint(
 
     Parameters
     ----------
-    paths_or_journeys : pandas.DataFrame or fitted MarkovChain
+    paths_or_journeys : pandas.DataFrame, Journeys or fitted MarkovChain
         A path table (``path`` as a tuple of channels or a ``" > "``-joined string,
-        ``conversions``, ``non_conversions``) or a fitted first-order chain exposing
-        ``conversion_probability_`` and ``transitions_frame()``.
+        ``conversions``, ``non_conversions``), an event log or built journeys (turned
+        into a path table by :func:`journeylab.journeys.path_table` with its default
+        rules), or a fitted first-order chain exposing ``conversion_probability_`` and
+        ``transitions_frame()``.
     state : str or sequence of str
         The customer's current state: ``"(start)"`` (no touch yet), a channel, or
         the journey so far (its last channel is the state).
@@ -1101,6 +1103,14 @@ def next_best_touchpoint(
     >>> next_best_touchpoint(paths, state="A").best
     'B'
     """
+    if isinstance(paths_or_journeys, pd.DataFrame) and "path" not in paths_or_journeys.columns and {
+        "user_id", "timestamp", "event"
+    } <= set(paths_or_journeys.columns):
+        from journeylab.journeys import path_table
+
+        paths_or_journeys = path_table(paths_or_journeys)
+    elif not isinstance(paths_or_journeys, pd.DataFrame) and callable(getattr(paths_or_journeys, "path_table", None)):
+        paths_or_journeys = paths_or_journeys.path_table()
     if hasattr(paths_or_journeys, "conversion_probability_"):
         chain = paths_or_journeys
         if getattr(chain, "order", 1) != 1:
