@@ -16,8 +16,9 @@ summarised per journey stage and touchpoint, always with intervals:
 - :func:`sentiment` — comment sentiment in −1 … +1, offline: English with the
   VADER lexicon shipped by the ``vaderSentiment`` package (MIT), Korean with
   the lexicon shipped in ``journeylab/lexicons/ko_sentiment.tsv`` (stems,
-  negation such as 안/못/않/없, intensifiers, contrast words). The language of
-  each text is detected from its Hangul characters.
+  negation such as 안/못/않/없, intensifiers, contrast words); the scorers live
+  in :mod:`journeylab.lexicons`. The language of each text is detected from its
+  Hangul characters.
 - :func:`themes` — recurring themes per stage from a bilingual theme dictionary
   (:data:`THEMES`), or plain keyword/bigram counts, with mean sentiment.
 - :func:`emotion_curve` — mean sentiment and NPS per stage beside the funnel's
