@@ -406,7 +406,7 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int, alpha: float) -> pd.Da
 # ---------------------------------------------------------------------------
 # Fitting
 # ---------------------------------------------------------------------------
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class PropensityResult(Result):
     """A fitted propensity model with its holdout evaluation.
 
@@ -935,7 +935,7 @@ def fit_propensity(
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class NextBestTouchpointResult(Result):
     """Candidate next touches ranked by the probability of eventually converting from them."""
 

@@ -201,7 +201,7 @@ def nps_interval(
     return np.clip(centre - z * se, -1, 1), np.clip(centre + z * se, -1, 1)
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class NPSResult(Result):
     """NPS per group: shares of promoters/passives/detractors and NPS with its interval.
 
@@ -345,7 +345,7 @@ def nps(
 # ---------------------------------------------------------------------------
 # CSAT
 # ---------------------------------------------------------------------------
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class CSATResult(Result):
     """CSAT per group: mean score (t interval) and share satisfied (4–5, Wilson interval)."""
 
@@ -484,7 +484,7 @@ def sentiment_score(text: str, language: Language = "auto") -> float:
     return score_korean(text) if lang == "ko" else score_english(text)
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class SentimentResult(Result):
     """Sentiment of each text: ``scores`` (−1 … +1, aligned with the input) and ``languages``."""
 
@@ -653,7 +653,7 @@ _KO_PARTICLES = re.compile(r"(?:에서는|에서|으로|에게|까지|부터|이
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[\uac00-\ud7a3]+")
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class ThemesResult(Result):
     """Top recurring themes per group with mention counts and mean sentiment."""
 
@@ -822,7 +822,7 @@ def themes(
 # ---------------------------------------------------------------------------
 # Emotion curve
 # ---------------------------------------------------------------------------
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class EmotionCurveResult(Result):
     """Mean sentiment and NPS per stage along the journey, beside the funnel's drop-off.
 
