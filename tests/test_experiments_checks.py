@@ -103,6 +103,11 @@ def test_simpson_guard_reports_stratified_lift_and_reversal():
     assert simpson.flagged and "direction of the lift reverses" in simpson.message
     assert "pooled +14.0 pp, within periods -2.0 pp" in simpson.message
     assert res.summary().index("Simpson's paradox") < res.summary().index("Results")
+    # Mantel-Haenszel odds ratio by hand: sum(a d / n) / sum(b c / n) over the two periods
+    assert row["cmh_odds_ratio"] == pytest.approx(
+        (10 * 792 / 1000 + 270 * 68 / 1000) / (90 * 108 / 1000 + 630 * 32 / 1000)
+    )
+    assert row["cmh_odds_ratio"] < 1 and 0 < row["cmh_p_value"] < 1
 
 
 def test_simpson_guard_flags_changed_split_without_reversal():

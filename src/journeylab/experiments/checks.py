@@ -34,6 +34,7 @@ __all__ = [
     "period_index",
     "split_change_check",
     "stratified_lift",
+    "cmh_test",
     "trend_check",
     "SRM_THRESHOLD",
 ]
@@ -333,6 +334,44 @@ def stratified_lift(
         "p_value": float(2 * stats.norm.sf(abs(est) / se)),
         "periods": int(len(table)),
     }
+
+
+def cmh_test(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) -> dict[str, float]:
+    """Cochran–Mantel–Haenszel test of a 0/1 metric across periods (statsmodels StratifiedTable).
+
+    Returns ``cmh_odds_ratio`` (Mantel–Haenszel pooled odds ratio, treatment
+    vs control) and ``cmh_p_value`` (test of a common odds ratio of 1, no
+    continuity correction); NaN when fewer than one usable period.
+
+    Examples
+    --------
+    >>> y = pd.Series([1, 0, 1, 1, 0, 0, 1, 0] * 10)
+    >>> t = pd.Series([True, False] * 40)
+    >>> round(cmh_test(y, t, pd.Series([1] * 40 + [2] * 40))["cmh_odds_ratio"], 3)
+    9.0
+    """
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    frame = pd.DataFrame({"y": values.astype(float), "t": is_treatment.to_numpy(), "p": periods})
+    counts = frame.groupby(["p", "t"], observed=True)["y"].agg(["sum", "count"]).unstack("t")
+    counts = counts.dropna()
+    nan = float("nan")
+    if counts.empty:
+        return {"cmh_odds_ratio": nan, "cmh_p_value": nan}
+    xt, nt = counts[("sum", True)].to_numpy(), counts[("count", True)].to_numpy()
+    xc, nc = counts[("sum", False)].to_numpy(), counts[("count", False)].to_numpy()
+    tables = np.stack([[xt, nt - xt], [xc, nc - xc]]).transpose(2, 0, 1)
+    # strata without both outcomes carry no information on the odds ratio
+    informative = (tables[:, :, 0].sum(axis=1) > 0) & (tables[:, :, 1].sum(axis=1) > 0)
+    tables = tables[informative]
+    if not len(tables):
+        return {"cmh_odds_ratio": nan, "cmh_p_value": nan}
+    with np.errstate(all="ignore"):
+        strat = StratifiedTable(np.moveaxis(tables, 0, -1))
+        return {
+            "cmh_odds_ratio": float(strat.oddsratio_pooled),
+            "cmh_p_value": float(strat.test_null_odds(correction=False).pvalue),
+        }
 
 
 def trend_check(

@@ -25,6 +25,7 @@ from journeylab.experiments.bayesian import bayes_normal, bayes_proportions
 from journeylab.experiments.checks import (
     SRM_THRESHOLD,
     Check,
+    cmh_test,
     imbalance_check,
     split_change_check,
     srm_check,
@@ -78,7 +79,7 @@ FRAME_COLUMNS = [
 def _signed(x: float, kind: str, decimals: int = 1) -> str:
     if kind == "binary":
         return f"{x * 100:+.{decimals}f}"
-    sign = "+" if x >= 0 else "−"
+    sign = "+" if x >= 0 else "-"
     return f"{sign}{fmt_num(abs(x))}"
 
 
@@ -226,7 +227,11 @@ class ExperimentResult(Result):
         """Trust checks first, then one plain sentence per (metric, variant), then methods."""
         lines = ["Trust checks:"]
         for check in self.checks:
-            mark = {"flagged": "⚠", "ok": "✓"}.get(check.status, "–")
+            if check.status == "skipped":
+                reason = check.message[:1].lower() + check.message[1:]
+                lines.append(f"  – {check.name[:1].upper()}{check.name[1:]} not run: {reason}")
+                continue
+            mark = "⚠" if check.flagged else "✓"
             lines.append(f"  {mark} {check.message}")
         if self.flagged:
             lines.append("  → Resolve the flagged checks before acting on the results below.")
@@ -683,6 +688,10 @@ def analyze(
                     strat_ci_high=strat["ci_high"],
                     strat_p_value=strat["p_value"],
                 )
+                if metric.kind == "binary":
+                    row.update(
+                        cmh_test(part["y"], pd.Series(is_t, index=part.index), periods[mask])
+                    )
                 if comp.computable:
                     trend_checks.append(
                         trend_check(
@@ -737,6 +746,11 @@ def _simpson_check(table: pd.DataFrame, split: Check, alpha: float) -> Check:
             f"{r['variant']} on {r['metric']}: pooled {_signed(r['abs_lift'], k)}{unit}, within "
             f"periods {_signed(r['strat_abs_lift'], k)}{unit} "
             f"[{_signed(r['strat_ci_low'], k)}, {_signed(r['strat_ci_high'], k)}]"
+            + (
+                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {_p_is(r['cmh_p_value'])})"
+                if not pd.isna(r.get("cmh_p_value", np.nan))
+                else ""
+            )
         )
         if np.sign(r["abs_lift"]) != np.sign(r["strat_abs_lift"]):
             reversed_.append(f"{r['variant']} on {r['metric']}")
