@@ -68,6 +68,7 @@ _SUBMODULES = {
     "journey_map",
     "journey_diff",
     "journeys",
+    "lexicons",
     "pain_points",
     "privacy",
     "propensity",
