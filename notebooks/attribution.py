@@ -123,10 +123,11 @@ n_journeys = int(paths["conversions"].sum() + paths["non_conversions"].sum())
 n_bookings = int(paths["conversions"].sum())
 booked_value = float(paths["value"].sum())
 open_journeys = int(month_journeys["censored"].sum())
+value_text = fmt_money(booked_value).replace("$", r"\$")  # a literal dollar sign, not Markdown maths
 display(
     Markdown(
         f"**{n_journeys:,} journeys** ended in {period.strftime('%B %Y')} over **{len(paths):,} distinct paths**; "
-        f"**{n_bookings:,}** ended in a booking worth {fmt_money(booked_value)} in total "
+        f"**{n_bookings:,}** ended in a booking worth {value_text} in total "
         f"({fmt_pct(n_bookings / n_journeys)} of journeys). {open_journeys:,} journeys were still open at the end "
         f"of the month and count as not booked. Touches more than {lookback_days} days before a journey's end "
         "are left out."

@@ -102,11 +102,12 @@ journeys = dataclasses.replace(
 visitors = int(in_month.loc[in_month["event"] == "site_visit", "user_id"].nunique())
 bookings = int((in_month["event"] == "booking_completed").sum())
 revenue = float(in_month.loc[in_month["event"].isin(["booking_completed", "repeat_booking"]), "value"].sum())
+revenue_text = fmt_money(revenue).replace("$", r"\$")  # a literal dollar sign, not Markdown maths
 display(
     Markdown(
         f"In **{period.strftime('%B %Y')}** {in_month['user_id'].nunique():,} people touched the business, "
         f"{visitors:,} visited the website and {bookings:,} bookings were completed "
-        f"({fmt_money(revenue)} of bookings and repeat bookings). "
+        f"({revenue_text} of bookings and repeat bookings). "
         f"{len(month_journeys):,} journeys ended in the month, "
         f"{fmt_pct(month_journeys['converted'].mean() if len(month_journeys) else float('nan'))} of them in a booking; "
         f"{int(month_journeys['censored'].sum()):,} were still open at the end of the month (no booking yet)."
