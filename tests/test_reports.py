@@ -180,3 +180,19 @@ def test_cli_exit_codes(good_nb, tmp_path, capsys):
     assert cli_main(["params", str(good_nb)]) == 0
     listing = capsys.readouterr().out
     assert "month" in listing and "int" in listing
+
+
+def test_run_logs_one_line_per_section_with_its_duration(tmp_path):
+    nb = _notebook(tmp_path / "timed.ipynb", GOOD)
+    cells = nbformat.read(nb, as_version=4)
+    cells.cells.insert(2, nbformat.v4.new_markdown_cell("## Slow part"))
+    cells.cells.insert(3, nbformat.v4.new_code_cell("import time\ntime.sleep(0.3)"))
+    cells.cells.insert(4, nbformat.v4.new_markdown_cell("## Wrap-up"))
+    nbformat.write(cells, nb)
+    lines: list[str] = []
+    reports.run_report(nb, month="2026-01", out_dir=tmp_path / "r", log=lines.append)
+    sections = [ln for ln in lines if ln.startswith("[timed 2026-01]   ")]
+    names = [ln.split("   ", 1)[1].rsplit(":", 1)[0] for ln in sections]
+    assert names == ["Test report", "Slow part", "Wrap-up"]
+    slow = float(sections[1].rsplit(": ", 1)[1].rstrip("s"))
+    assert slow >= 0.3

@@ -63,6 +63,7 @@ __all__ = [
     "finish",
     "previous_metrics",
     "export_html",
+    "section_durations",
     "RUN_DIR_ENV",
 ]
 
@@ -363,6 +364,31 @@ def _first_problem(nb: nbformat.NotebookNode) -> tuple[int | None, str | None]:
     return None, None
 
 
+def section_durations(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
+    """Execution time per section of an executed notebook, in order.
+
+    A section starts at each markdown heading; cells before the first heading
+    count as "setup". Durations come from the timings Papermill records.
+    """
+    out: list[tuple[str, float]] = []
+    current = "setup"
+    total = 0.0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heading = next((ln.lstrip("#").strip() for ln in cell.source.splitlines() if ln.startswith("#")), None)
+            if heading:
+                if total:
+                    out.append((current, total))
+                current, total = heading, 0.0
+            continue
+        duration = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if duration:
+            total += float(duration)
+    if total:
+        out.append((current, total))
+    return out
+
+
 def _redact(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ("<redacted>" if _SECRET_NAME_RE.search(k) else v) for k, v in params.items()}
 
@@ -551,6 +577,9 @@ def run_report(
         say(f"[{name} {month}] executed in {time.perf_counter() - t0:.1f}s")
 
         nb = nbformat.read(executed, as_version=4) if executed.exists() else None
+        if nb is not None:
+            for section, seconds in section_durations(nb):
+                say(f"[{name} {month}]   {section}: {seconds:.1f}s")
         if reason is None and nb is None:
             reason = "no executed notebook was written"
         if reason is None:
