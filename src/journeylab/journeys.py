@@ -167,7 +167,8 @@ class _Events:
     ``src`` has the canonical columns typed (``user_id`` VARCHAR,
     ``timestamp`` TIMESTAMPTZ in UTC, ``event`` VARCHAR, ``channel`` VARCHAR,
     ``value`` DOUBLE, and ``session_id`` and any ``keep`` columns when
-    present) and an ``event_rank`` column for the tie-breaker.
+    present), ``event_rank``, and the integer sort keys ``event_key`` and
+    ``channel_key`` of the tie-breaker.
     """
 
     def __init__(
@@ -226,7 +227,20 @@ class _Events:
                 "stage_index": pd.array([sm.index(stages[e]) if stages.get(e) else None for e in names], dtype="Int64"),
             }
         )
+        # Integer sort keys equivalent to (stage-map rank, event name) and to the
+        # channel name: sorting on them is much cheaper than on the strings.
+        rank_frame = rank_frame.sort_values(["event_rank", "event"], kind="stable")
+        rank_frame["event_key"] = np.arange(len(rank_frame), dtype="int64")
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
+        channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
+        if "channel" in columns:
+            channels = sorted(r[0] for r in self.con.execute(f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}').fetchall() if r[0] is not None)
+            self.con.register(
+                f"jl_chan_{self.tag}",
+                pd.DataFrame({"channel": pd.Series(channels, dtype="object"), "channel_key": np.arange(len(channels), dtype="int64")}),
+            )
+            channel_join = f'LEFT JOIN jl_chan_{self.tag} ch ON CAST(r."channel" AS VARCHAR) = ch.channel'
+            channel_key = "ch.channel_key AS channel_key"
         self.other_rank = len(sm.event_names())
         extra = [c for c in dict.fromkeys(keep) if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")]
         select = [
@@ -237,17 +251,20 @@ class _Events:
             'CAST(r."value" AS DOUBLE) AS value' if "value" in columns else "CAST(NULL AS DOUBLE) AS value",
             'CAST(r."session_id" AS VARCHAR) AS session_id' if "session_id" in columns else "CAST(NULL AS VARCHAR) AS session_id",
             f"coalesce(k.event_rank, {self.other_rank}) AS event_rank",
+            "k.event_key AS event_key",
+            channel_key,
             "k.stage_index AS stage_index",
             *[f'r."{c}" AS "{c}"' for c in extra],
         ]
         self.con.execute(
             f"CREATE TEMP VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
-            f"LEFT JOIN jl_rank_{self.tag} k ON CAST(r.\"event\" AS VARCHAR) = k.event"
+            f"LEFT JOIN jl_rank_{self.tag} k ON CAST(r.\"event\" AS VARCHAR) = k.event {channel_join}"
         )
         self.has_channel = "channel" in columns
 
     #: The stable tie-breaker, as an ORDER BY list.
-    ORDER = '"timestamp", event_rank, event, channel NULLS LAST, value NULLS LAST'
+    #: ``event_key`` orders as (stage-map rank, event name); ``channel_key`` as the channel name.
+    ORDER = '"timestamp", event_key, channel_key NULLS LAST, value NULLS LAST'
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.con.execute(sql, list(params)).fetchone()[0]
@@ -506,7 +523,7 @@ def _build_tables(
     con.execute(
         f"""
         CREATE TEMP TABLE {base} AS
-        SELECT user_id, "timestamp", event, channel, value, event_rank, {conv_sql} AS is_conv
+        SELECT user_id, "timestamp", event, channel, value, event_key, channel_key, {conv_sql} AS is_conv
         FROM src
         WHERE ({conv_sql} OR {touch_sql}) OR user_id IS NULL OR "timestamp" IS NULL
         """
