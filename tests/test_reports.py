@@ -196,3 +196,19 @@ def test_run_logs_one_line_per_section_with_its_duration(tmp_path):
     assert names == ["Test report", "Slow part", "Wrap-up"]
     slow = float(sections[1].rsplit(": ", 1)[1].rstrip("s"))
     assert slow >= 0.3
+
+
+def test_progress_bars_follow_the_argument_and_stay_off_under_the_runner(monkeypatch):
+    from journeylab.progress import bars_enabled, track
+
+    seen: list[tuple[int, str]] = []
+
+    def factory(iterable, total=None, desc=""):
+        seen.append((total, desc))
+        return iterable
+
+    assert list(track(range(3), total=3, desc="work", progress=factory)) == [0, 1, 2]
+    assert seen == [(3, "work")]
+    monkeypatch.setenv("JOURNEYLAB_UNDER_RUNNER", "1")
+    assert not bars_enabled()
+    assert list(track(range(2))) == [0, 1]  # silently, no tqdm bar

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from journeylab.attribution.markov import MarkovChain, markov_credit
 from journeylab.attribution.paths import PathTable
+from journeylab.progress import ProgressLike
 
 __all__ = [
     "resample_counts",
@@ -74,6 +75,7 @@ def bootstrap_credit(
     chain: MarkovChain | None = None,
     n_boot: int = 200,
     seed: int = 0,
+    progress: ProgressLike = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Bootstrap replicates of every model's credit.
 
@@ -87,6 +89,8 @@ def bootstrap_credit(
         A fitted chain on ``table``; adds ``"markov"``.
     n_boot, seed : int
         Number of replicates and the seed.
+    progress : None, False or a tqdm-like factory
+        Progress bar over Markov replicates of large chains (see :mod:`journeylab.progress`).
 
     Returns
     -------
@@ -99,7 +103,7 @@ def bootstrap_credit(
     for name, w in shares.items():
         out[name] = (np.asarray(w.T @ conv.T).T, np.asarray(w.T @ value.T).T)
     if chain is not None:
-        c, v, _ = markov_credit(chain, conv, value, null)
+        c, v, _ = markov_credit(chain, conv, value, null, progress=progress)
         out["markov"] = (c, v)
     return out
 

@@ -39,6 +39,7 @@ from journeylab.attribution.paths import (
     touches_to_path_table,
 )
 from journeylab.attribution.shapley import shapley as shapley_credit
+from journeylab.progress import ProgressLike
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
 from journeylab.schema import ParameterError, check_in, check_range, did_you_mean
 
@@ -116,6 +117,7 @@ def attribute(
     value: bool = False,
     n_boot: int = 0,
     seed: int = 0,
+    progress: ProgressLike = None,
     spend: pd.DataFrame | None = None,
     returns: Literal["constant", "curve"] = "constant",
     level: float = 0.95,
@@ -157,6 +159,9 @@ def attribute(
         Bootstrap replicates (0 = none). Journeys are resampled.
     seed : int
         Seed of the bootstrap and of Shapley permutation sampling.
+    progress : None, False or a tqdm-like factory
+        Progress bar for long bootstraps (off under the report runner; see
+        :mod:`journeylab.progress`).
     spend : DataFrame, optional
         ``channel``, ``date``, ``cost``: adds CPA, ROAS and marginal returns.
     returns : {"constant", "curve"}
@@ -300,7 +305,12 @@ def attribute(
     replicates: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if n_boot > 0:
         replicates = boot.bootstrap_credit(
-            table, shares={k: v for k, v in shares.items()}, chain=chain, n_boot=n_boot, seed=seed
+            table,
+            shares={k: v for k, v in shares.items()},
+            chain=chain,
+            n_boot=n_boot,
+            seed=seed,
+            progress=progress,
         )
         if td is not None:
             replicates["time_decay"] = _bootstrap_time_decay(table, td, n_boot, seed, len(channels))

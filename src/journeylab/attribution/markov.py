@@ -42,6 +42,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from journeylab.attribution.paths import PathTable, read_path_table
+from journeylab.progress import ProgressLike, track
 from journeylab.schema import ParameterError, check_in
 
 __all__ = ["MarkovChain"]
@@ -408,20 +409,29 @@ def _share(effects: np.ndarray, total: float) -> np.ndarray:
 
 
 def markov_credit(
-    chain: MarkovChain, conv: np.ndarray, value: np.ndarray, null: np.ndarray
+    chain: MarkovChain,
+    conv: np.ndarray,
+    value: np.ndarray,
+    null: np.ndarray,
+    progress: ProgressLike = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Credit (conversions, value) and removal effects for other counts on a built chain.
 
     Counts may be one row per path (``(n_paths,)``) or a batch ``(B, n_paths)``;
-    the outputs then gain the leading ``B`` dimension.
+    the outputs then gain the leading ``B`` dimension. Large chains are solved
+    one batch row at a time, with a progress bar (see :mod:`journeylab.progress`).
     """
     single = conv.ndim == 1
     conv, value, null = np.atleast_2d(conv), np.atleast_2d(value), np.atleast_2d(null)
     if chain._n_states <= _DENSE_LIMIT:
         _, effects = chain._removal_dense(conv, value, null)
     else:
+        rows = zip(conv, value, null, strict=True)
         effects = np.stack(
-            [chain._removal(c, v, u)[1] for c, v, u in zip(conv, value, null, strict=True)]
+            [
+                chain._removal(c, v, u)[1]
+                for c, v, u in track(rows, total=len(conv), desc="Markov replicates", progress=progress)
+            ]
         )
     credit = np.stack([_share(e[:, 0], t) for e, t in zip(effects, conv.sum(axis=1), strict=True)])
     vcredit = np.stack(
