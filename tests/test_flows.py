@@ -186,3 +186,11 @@ def test_sample_flows(small_sample):
     assert fl.nodes.loc[fl.nodes["node"] == CONVERSION, "journeys"].sum() == closed["converted"].sum()
     tp = top_paths(j, n=10).to_frame()
     assert tp["share"].between(0, 1).all() and (tp["conversions"] <= tp["journeys"]).all()
+
+
+def test_event_level_defaults_agree_between_top_paths_and_transitions(log):
+    tp = top_paths(log, level="event", period_end=END_OF_PERIOD).to_frame()
+    tr = transitions(log, level="event", period_end=END_OF_PERIOD).to_frame()
+    starts = tr[tr["from"] == START].set_index("to")["count"].to_dict()
+    firsts = tp.assign(first=tp["path"].map(lambda p: p[0])).groupby("first")["journeys"].sum().to_dict()
+    assert starts == {CONVERSION if k == DIRECT else k: v for k, v in firsts.items()}

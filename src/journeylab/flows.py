@@ -230,8 +230,10 @@ def top_paths(
                 hint="pass a table from journeylab.journeys.path_table(...).",
             )
         paths = paths_or_journeys
-    else:
+    elif isinstance(paths_or_journeys, Journeys):
         paths = path_table(paths_or_journeys, **path_options)
+    else:  # events: the same default touches as transitions() and flow()
+        paths = path_table(paths_or_journeys, **_journey_options(path_options.get("level", "channel"), path_options))
     t = pd.DataFrame(
         {
             "path": paths["path"].map(tuple),
