@@ -194,3 +194,13 @@ def test_event_level_defaults_agree_between_top_paths_and_transitions(log):
     starts = tr[tr["from"] == START].set_index("to")["count"].to_dict()
     firsts = tp.assign(first=tp["path"].map(lambda p: p[0])).groupby("first")["journeys"].sum().to_dict()
     assert starts == {CONVERSION if k == DIRECT else k: v for k, v in firsts.items()}
+
+
+def test_plots_draw_on_the_axes_given(log):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    assert top_paths(D1).plot(ax=axes[0]) is axes[0]
+    assert transitions(log, period_end=END_OF_PERIOD).plot(ax=axes[1]) is axes[1]
+    assert flow(log, period_end=END_OF_PERIOD).plot(ax=axes[2]) is axes[2]
+    plt.close(fig)
