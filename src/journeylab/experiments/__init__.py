@@ -20,6 +20,7 @@ np.float64(0.5)
 
 from __future__ import annotations
 
+from journeylab.experiments.analysis import analyze
 from journeylab.experiments.bayesian import (
     BayesianComparison,
     bayes_normal,
@@ -62,7 +63,7 @@ from journeylab.experiments.power import (
     prop_power,
     t_power,
 )
-from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult, analyze
+from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult
 from journeylab.experiments.sequential import (
     AASimulation,
     SequentialResult,

@@ -1,0 +1,473 @@
+"""The experiment analysis: :func:`analyze` on a user-level table.
+
+``analyze`` takes a user-level table (one row per user: the variant and the
+metric columns), runs the trust checks first (sample ratio mismatch against
+the designed split; pre-period imbalance when a covariate is given; a
+split-change / Simpson's-paradox guard and a novelty / primacy trend test
+when a period column is given), then compares every variant with the
+control on every metric, adjusts the p-values across the family, and adds a
+Bayesian readout. Anything that cannot be computed carries a status that
+says why, never a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from journeylab.experiments.bayesian import bayes_normal, bayes_proportions
+from journeylab.experiments.checks import (
+    SRM_THRESHOLD,
+    Check,
+    cmh_test,
+    imbalance_check,
+    split_change_check,
+    srm_check,
+    stratified_lift,
+    trend_check,
+)
+from journeylab.experiments.cuped import check_pre_exposure, cuped_adjust
+from journeylab.experiments.frequentist import (
+    Comparison,
+    compare_mean_stats,
+    compare_proportions,
+    compare_ratios,
+    prop_test,
+)
+from journeylab.experiments.metrics import Metric, coerce_metrics, prepare_values
+from journeylab.experiments.multiple import CORRECTION_NAMES, adjust_p_values
+from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult, _p_is, _signed
+from journeylab.results import fmt_num, fmt_p
+from journeylab.schema import (
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+    check_in,
+    check_range,
+    did_you_mean,
+    require_columns,
+)
+
+__all__ = ["analyze"]
+
+
+def _covariate_map(covariates, metrics: list[Metric]) -> dict[str, str]:
+    if covariates is None:
+        return {}
+    if isinstance(covariates, str):
+        return {m.name: covariates for m in metrics if m.kind != "ratio"}
+    if isinstance(covariates, Mapping):
+        unknown = [k for k in covariates if k not in {m.name for m in metrics}]
+        if unknown:
+            raise ParameterError(
+                f"covariates name unknown metric(s) {unknown}; metrics are {[m.name for m in metrics]}."
+            )
+        return {str(k): str(v) for k, v in covariates.items()}
+    raise ParameterError(
+        "covariates must be a column name (used for every metric) or a dict metric -> column."
+    )
+
+
+def _compare(
+    metric: Metric,
+    frame: pd.DataFrame,
+    is_t: np.ndarray,
+    *,
+    alpha: float,
+    ci_method: str,
+    yates: bool,
+    min_users: int,
+    covariate: str | None,
+    x: np.ndarray | None,
+    theta: float | None,
+) -> tuple[Comparison, dict[str, Any]]:
+    y = frame["y"].to_numpy(float)
+    extra: dict[str, Any] = {}
+    if metric.kind == "ratio":
+        d = frame["d"].to_numpy(float)
+        comp = compare_ratios(
+            y[~is_t], d[~is_t], y[is_t], d[is_t], alpha=alpha, min_users=min_users
+        )
+        return comp, extra
+    keep = ~np.isnan(y)
+    yc, yt = y[keep & ~is_t], y[keep & is_t]
+    if covariate is not None and theta is not None:
+        adj = y - theta * (x - np.nanmean(x))
+        ac, at = adj[keep & ~is_t], adj[keep & is_t]
+        raw_var = (
+            (yc.var(ddof=1) / yc.size + yt.var(ddof=1) / yt.size)
+            if min(yc.size, yt.size) > 1
+            else np.nan
+        )
+        comp = compare_mean_stats(
+            float(ac.mean()) if ac.size else np.nan,
+            float(ac.var(ddof=1)) if ac.size > 1 else np.nan,
+            ac.size,
+            float(at.mean()) if at.size else np.nan,
+            float(at.var(ddof=1)) if at.size > 1 else np.nan,
+            at.size,
+            alpha=alpha,
+            min_users=min_users,
+            kind=metric.kind,
+            method=f"CUPED (pooled θ, covariate {covariate}) + Welch t-test on adjusted values; "
+            "relative lift: delta method on adjusted means",
+        )
+        adj_var = comp.std_error**2
+        extra = {
+            "cuped_covariate": covariate,
+            "cuped_theta": theta,
+            "raw_abs_lift": float(yt.mean() - yc.mean()) if min(yc.size, yt.size) else np.nan,
+            "variance_reduction": float(1 - adj_var / raw_var)
+            if raw_var and raw_var > 0
+            else np.nan,
+        }
+        # show the observed means; the lift is the CUPED estimate
+        if comp.computable:
+            comp.control_mean, comp.treatment_mean = float(yc.mean()), float(yt.mean())
+        return comp, extra
+    if metric.kind == "binary":
+        comp = compare_proportions(
+            int(yc.sum()),
+            yc.size,
+            int(yt.sum()),
+            yt.size,
+            alpha=alpha,
+            ci_method=ci_method,
+            yates=yates,
+            min_users=min_users,
+        )
+    else:
+        comp = compare_mean_stats(
+            float(yc.mean()) if yc.size else np.nan,
+            float(yc.var(ddof=1)) if yc.size > 1 else np.nan,
+            yc.size,
+            float(yt.mean()) if yt.size else np.nan,
+            float(yt.var(ddof=1)) if yt.size > 1 else np.nan,
+            yt.size,
+            alpha=alpha,
+            min_users=min_users,
+        )
+    return comp, extra
+
+
+def analyze(
+    data: pd.DataFrame,
+    variant: str = "variant",
+    control: str = "control",
+    metrics: Iterable[Metric | Mapping[str, Any] | str] | None = None,
+    *,
+    alpha: float = 0.05,
+    design_split: Mapping[str, float] | None = None,
+    covariates: str | Mapping[str, str] | None = None,
+    covariate_measured_at: str | pd.Timestamp | Mapping[str, Any] | None = None,
+    exposed_at: str = "assigned_at",
+    period: str | None = None,
+    correction: Literal["holm", "fdr_bh", "bonferroni"] | None = "holm",
+    ci_method: Literal["newcombe", "wald"] = "newcombe",
+    yates: bool = False,
+    bayesian: bool = True,
+    prior: tuple[float, float] = (1.0, 1.0),
+    min_users: int = 2,
+    srm_threshold: float = SRM_THRESHOLD,
+) -> ExperimentResult:
+    """Analyse an A/B/n experiment on a user-level table.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per user: the variant column and the metric columns (see
+        :func:`journeylab.experiments.user_metrics`).
+    variant, control : str
+        The variant column and the control's label; every other variant is
+        compared with the control.
+    metrics : list of Metric, dict or column name
+        ``{"name": "booked", "kind": "binary"}``, ``Metric("revenue",
+        winsorize=0.99)``, ``{"name": "rps", "kind": "ratio", "numerator":
+        "revenue", "denominator": "sessions"}``. Defaults to the metrics
+        recorded by ``user_metrics``.
+    alpha : float
+        Two-sided level of tests and intervals.
+    design_split : mapping variant -> share, optional
+        The designed traffic split for the SRM check (equal when None).
+    covariates : str or mapping metric -> column, optional
+        Pre-period covariate(s) for CUPED (pooled θ); also checked for
+        pre-period imbalance.
+    covariate_measured_at : column, timestamp or mapping covariate -> either
+        When the covariates were measured; any measured at or after
+        ``exposed_at`` is refused.
+    period : str, optional
+        A period column (day, week); enables the split-change /
+        Simpson's-paradox guard (period-stratified lifts) and the
+        novelty / primacy trend test. Datetimes are floored to days.
+    correction : "holm", "fdr_bh", "bonferroni" or None
+        Multiple-testing adjustment across variants × metrics.
+    ci_method : "newcombe" or "wald"
+        Interval for a difference of proportions (the p-value is the pooled
+        z-test either way).
+    yates : bool
+        Yates' continuity correction for proportions (R's ``prop.test``
+        default; off here).
+    bayesian : bool
+        Add P(beats control), expected loss and credible intervals (exact
+        beta-binomial for rates with a Beta ``prior``; normal model otherwise).
+    min_users : int
+        Fewer users than this in an arm makes a comparison not computable.
+
+    Returns
+    -------
+    ExperimentResult
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"variant": ["control", "b"] * 500,
+    ...                       "booked": [0, 0, 1, 1] * 250})
+    >>> res = analyze(frame, metrics=[{"name": "booked", "kind": "binary"}])
+    >>> res.to_frame()[["variant", "abs_lift"]].values.tolist()
+    [['b', 0.0]]
+    """
+    check_range("alpha", alpha, low=0, high=1)
+    check_in("correction", correction, list(CORRECTION_NAMES))
+    if not isinstance(data, pd.DataFrame):
+        raise ParameterError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
+    require_columns(data, [variant], what="experiment")
+    labels = data[variant]
+    if labels.isna().any():
+        rows = np.flatnonzero(labels.isna().to_numpy())
+        raise SchemaError(
+            f"{rows.size:,} users have no variant.",
+            column=variant,
+            rows=rows.tolist(),
+            hint="drop unassigned users before the analysis.",
+        )
+    control = str(control)
+    present = list(dict.fromkeys(labels.astype(str)))
+    if control not in present:
+        raise ParameterError(
+            f"control == {control!r} is not a value of column {variant!r} "
+            f"{sorted(present)}{did_you_mean(control, present)}."
+        )
+    data = data.assign(**{variant: labels.astype(str)})
+    if design_split is not None:
+        designed = [str(v) for v in design_split]
+        undesigned = [v for v in present if v not in designed]
+        if undesigned:
+            absent = [v for v in designed if v not in present]
+            hint = did_you_mean(absent[0], undesigned) if absent else ""
+            raise ParameterError(
+                f"design_split must name every variant in the data; {undesigned} are not in "
+                f"design_split {designed}{hint}."
+            )
+        # a designed variant with no users at all is kept: the SRM check flags it
+        order = designed
+    else:
+        order = [control] + sorted(v for v in present if v != control)
+    treatments = [v for v in order if v != control]
+    if not treatments:
+        raise ParameterError(f"only the control {control!r} is present: nothing to compare.")
+    metric_list = coerce_metrics(metrics, data)
+    cov_map = _covariate_map(covariates, metric_list)
+    cov_cols = sorted(set(cov_map.values()))
+    require_columns(data, cov_cols, what="experiment")
+    if covariate_measured_at is not None:
+        for cov in cov_cols:
+            when = (
+                covariate_measured_at.get(cov)
+                if isinstance(covariate_measured_at, Mapping)
+                else covariate_measured_at
+            )
+            if when is not None:
+                check_pre_exposure(data, cov, when, exposed_at=exposed_at)
+
+    # ---- trust checks first
+    counts = data[variant].value_counts()
+    checks = [
+        srm_check({v: int(counts.get(v, 0)) for v in order}, design_split, threshold=srm_threshold)
+    ]
+    if cov_cols:
+        checks.append(imbalance_check(data, variant, control, cov_cols))
+    periods = None
+    if period is not None:
+        require_columns(data, [period], what="experiment")
+        periods = data[period]
+        if pd.api.types.is_datetime64_any_dtype(periods):
+            periods = periods.dt.floor("D")
+        checks.append(split_change_check(data.assign(**{period: periods}), variant, period))
+
+    # ---- comparisons
+    rows: list[dict[str, Any]] = []
+    omnibus = []
+    notes: list[str] = []
+    trend_checks: list[Check] = []
+    for metric in metric_list:
+        values, cap_note = prepare_values(metric, data)
+        if cap_note:
+            notes.append(cap_note)
+        covariate = cov_map.get(metric.name)
+        x = theta = None
+        if covariate is not None:
+            x = pd.to_numeric(data[covariate], errors="coerce").to_numpy(float)
+            missing = int(np.isnan(x).sum())
+            if missing and missing < x.size:
+                # a user without the covariate gets no adjustment (x at its mean)
+                x = np.where(np.isnan(x), np.nanmean(x), x)
+                notes.append(
+                    f"{missing:,} users lack {covariate}; their {metric.name} is not CUPED-adjusted"
+                )
+            try:
+                _, theta = cuped_adjust(values["y"].to_numpy(float), x)
+            except NotComputableError as err:
+                notes.append(f"CUPED skipped for {metric.name}: {err}")
+                theta = None
+        for arm in treatments:
+            mask = (data[variant] == control) | (data[variant] == arm)
+            part = values[mask.to_numpy()]
+            is_t = (data.loc[mask, variant] == arm).to_numpy()
+            comp, extra = _compare(
+                metric,
+                part,
+                is_t,
+                alpha=alpha,
+                ci_method=ci_method,
+                yates=yates,
+                min_users=min_users,
+                covariate=covariate,
+                x=None if x is None else x[mask.to_numpy()],
+                theta=theta,
+            )
+            row = {"metric": metric.name, "variant": arm, **comp.as_dict(), **extra}
+            if cap_note:
+                row["method"] += f"; {cap_note}"
+            if bayesian and comp.computable:
+                if metric.kind == "binary" and theta is None:
+                    y = part["y"].to_numpy(float)
+                    b = bayes_proportions(
+                        int(y[~is_t].sum()),
+                        int((~is_t).sum()),
+                        int(y[is_t].sum()),
+                        int(is_t.sum()),
+                        prior=prior,
+                        level=1 - alpha,
+                    )
+                else:
+                    b = bayes_normal(0.0, comp.std_error**2, comp.abs_lift, 0.0, level=1 - alpha)
+                row.update(
+                    prob_beats_control=b.prob_treatment_better,
+                    expected_loss=b.expected_loss,
+                    credible_low=b.ci_low,
+                    credible_high=b.ci_high,
+                    bayes_prior=b.prior,
+                    bayes_method=b.method,
+                )
+            if periods is not None and metric.kind != "ratio":
+                strat = stratified_lift(part["y"], pd.Series(is_t, index=part.index), periods[mask])
+                row.update(
+                    strat_abs_lift=strat["abs_lift"],
+                    strat_ci_low=strat["ci_low"],
+                    strat_ci_high=strat["ci_high"],
+                    strat_p_value=strat["p_value"],
+                )
+                if metric.kind == "binary":
+                    row.update(
+                        cmh_test(part["y"], pd.Series(is_t, index=part.index), periods[mask])
+                    )
+                if comp.computable:
+                    trend_checks.append(
+                        trend_check(
+                            part["y"],
+                            pd.Series(is_t, index=part.index),
+                            periods[mask],
+                            label=f"{arm} on {metric.name}: ",
+                        )
+                    )
+            rows.append(row)
+        if metric.kind == "binary" and len(treatments) >= 2:
+            y = values["y"]
+            grouped = y.groupby(data[variant].to_numpy()).agg(["sum", "count"]).reindex(order)
+            grouped = grouped[grouped["count"] > 0]
+            try:
+                if len(grouped) < 3:
+                    raise NotComputableError("fewer than three arms with users")
+                chi2, df, p = prop_test(grouped["sum"], grouped["count"], correct=False)
+                omnibus.append(
+                    {
+                        "metric": metric.name,
+                        "arms": len(order),
+                        "chi2": chi2,
+                        "df": df,
+                        "p_value": p,
+                    }
+                )
+            except NotComputableError:
+                pass
+    table = pd.DataFrame(rows)
+    table["p_value_adjusted"] = adjust_p_values(table["p_value"].to_numpy(float), correction)
+    extra_cols = [c for c in table.columns if c not in FRAME_COLUMNS]
+    table = table[FRAME_COLUMNS + extra_cols]
+
+    if periods is not None:
+        checks.append(_simpson_check(table, checks[-1], alpha))
+        checks.append(_combine_trends(trend_checks))
+    return ExperimentResult(
+        table, checks, control, alpha, correction, metric_list, pd.DataFrame(omnibus), notes
+    )
+
+
+def _simpson_check(table: pd.DataFrame, split: Check, alpha: float) -> Check:
+    name = "Simpson's paradox guard"
+    if "strat_abs_lift" not in table.columns:
+        return Check(name, "skipped", "No stratified estimate could be computed.")
+    parts, reversed_ = [], []
+    for _, r in table.dropna(subset=["abs_lift", "strat_abs_lift"]).iterrows():
+        k = r["kind"]
+        unit = " pp" if k == "binary" else ""
+        parts.append(
+            f"{r['variant']} on {r['metric']}: pooled {_signed(r['abs_lift'], k)}{unit}, within "
+            f"periods {_signed(r['strat_abs_lift'], k)}{unit} "
+            f"[{_signed(r['strat_ci_low'], k)}, {_signed(r['strat_ci_high'], k)}]"
+            + (
+                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {_p_is(r['cmh_p_value'])})"
+                if not pd.isna(r.get("cmh_p_value", np.nan))
+                else ""
+            )
+        )
+        if np.sign(r["abs_lift"]) != np.sign(r["strat_abs_lift"]):
+            reversed_.append(f"{r['variant']} on {r['metric']}")
+    listing = "; ".join(parts)
+    if reversed_:
+        return Check(
+            name,
+            "flagged",
+            f"Simpson's paradox: the direction of the lift reverses within periods for "
+            f"{', '.join(reversed_)} ({listing}). Trust the period-stratified estimate.",
+        )
+    if split.flagged:
+        return Check(
+            name,
+            "flagged",
+            "The split changed across periods, so pooled lifts are confounded by period; "
+            f"period-stratified (CMH-weighted) lifts: {listing}. Prefer the stratified ones.",
+        )
+    return Check(name, "ok", f"Pooled and period-stratified lifts agree in direction ({listing}).")
+
+
+def _combine_trends(trends: list[Check]) -> Check:
+    name = "novelty / primacy trend"
+    if not trends:
+        return Check(name, "skipped", "No comparison had enough periods for a trend test.")
+    flagged = [t for t in trends if t.flagged]
+    if flagged:
+        return Check(name, "flagged", " ".join(t.message for t in flagged))
+    usable = [t for t in trends if t.status == "ok"]
+    if not usable:
+        return Check(name, "skipped", "Fewer than three periods with data in both arms.")
+    worst = min(usable, key=lambda t: t.p_value)
+    return Check(
+        name,
+        "ok",
+        f"No trend in the lift over periods ({len(usable)} comparison"
+        f"{'s' if len(usable) != 1 else ''}; smallest p = {fmt_p(worst.p_value)}).",
+        p_value=worst.p_value,
+    )
