@@ -867,3 +867,23 @@ def test_loaded_table_renders_as_text_and_html():
     assert "4 rows × 5 columns" in text and "near duplicate: 2 rows deduplicated" in text
     page = loaded._repr_html_()
     assert "<table" in page and "near duplicate" in page and "Data quality" in page
+
+
+def test_events_relation_reads_nanosecond_parquet_as_pandas_writes_it(tmp_path):
+    from journeylab.io import events_relation
+
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c"],
+            "timestamp": pd.to_datetime(
+                ["2026-09-30 23:59:59", "2026-10-01 10:00:00", "2026-11-01 00:00:00"], utc=True
+            ).as_unit("ns"),
+            "event": ["x", "y", "z"],
+        }
+    )
+    for name, stamps in (("aware", frame["timestamp"]), ("naive", frame["timestamp"].dt.tz_localize(None))):
+        path = tmp_path / f"{name}.parquet"
+        frame.assign(timestamp=stamps).to_parquet(path)
+        out = events_relation(path, start="2026-10-01", end="2026-11-01").df()
+        assert out["user_id"].tolist() == ["b"], name
+        assert out["timestamp"].iloc[0] == pd.Timestamp("2026-10-01 10:00:00", tz="UTC")

@@ -455,8 +455,10 @@ def canonical_event_relation(
         for bound, op in ((start_utc, ">="), (end_utc, "<")):
             if bound is None:
                 continue
-            if "TIME ZONE" in ts_type:
-                conditions.append(f"{raw_ts} {op} {quote_literal(bound.isoformat())}::TIMESTAMPTZ")
+            if _is_tz_aware(ts_type):
+                # compare in the column's own type so the filter is pushed into the scan
+                literal_type = "TIMESTAMPTZ" if "TIME ZONE" in ts_type else ts_type
+                conditions.append(f"{raw_ts} {op} {quote_literal(bound.isoformat())}::{literal_type}")
             elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
                 naive = bound.tz_localize(None).isoformat()
                 conditions.append(f"{raw_ts} {op} {quote_literal(naive)}::TIMESTAMP")
@@ -506,9 +508,15 @@ def _sql_id(col: str, kind: str, name: str) -> str:
     return f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
 
 
+def _is_tz_aware(kind: str) -> bool:
+    """DuckDB spells zoned timestamps 'TIMESTAMP WITH TIME ZONE' or 'TIMESTAMPTZ_NS' (nanoseconds)."""
+    return "TIME ZONE" in kind or kind.startswith("TIMESTAMPTZ")
+
+
 def _sql_timestamp(col: str, kind: str) -> str:
-    if "TIME ZONE" in kind:
-        return col
+    if _is_tz_aware(kind):
+        # nanosecond Parquet (pandas' default) is read at DuckDB's microsecond precision
+        return col if "TIME ZONE" in kind else f"CAST({col} AS TIMESTAMPTZ)"
     if kind.startswith("TIMESTAMP") or kind == "DATE":
         return f"timezone('UTC', CAST({col} AS TIMESTAMP))"
     text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
