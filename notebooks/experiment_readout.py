@@ -152,7 +152,7 @@ display(
 
 # %%
 checks = (cuped or readout).checks_frame()
-symbol = {"pass": "✓ pass", "ok": "✓ pass", "warn": "⚠ warning", "fail": "✗ fail", "flag": "✗ fail"}
+symbol = {"ok": "✓ passed", "flagged": "✗ flagged", "skipped": "– skipped"}
 display(
     pd.DataFrame(
         {
@@ -163,8 +163,8 @@ display(
     ).style.hide(axis="index")
 )
 srm = checks[checks["check"].str.contains("sample ratio", case=False)]
-srm_ok = bool(len(srm)) and str(srm["status"].iloc[0]) in {"pass", "ok"}
-checks_ok = bool(checks["status"].astype(str).isin(["pass", "ok"]).all())
+srm_ok = bool(len(srm)) and str(srm["status"].iloc[0]) == "ok"
+checks_ok = not bool((checks["status"].astype(str) == "flagged").any())
 
 # %% [markdown]
 # ## Readout
@@ -366,7 +366,6 @@ else:
 
 # %%
 row = readout.to_frame().set_index("metric")
-b = row.loc["booked"]
 verdict = []
 if not srm_ok:
     verdict.append(
@@ -374,18 +373,31 @@ if not srm_ok:
         "Find and fix the lost or duplicated assignment records first."
     )
 elif not checks_ok:
-    verdict.append("**Read with care**: at least one trust check warns (see above).")
-significant = b["status"] == "ok" and b["p_value_adjusted"] < alpha
+    verdict.append("**Read with care**: at least one trust check is flagged (see above).")
+
+
+def _reading(row: pd.Series, what: str) -> str:
+    if row["status"] != "ok":
+        return f"{what} could not be compared ({row['status']})."
+    if row["p_value_adjusted"] < alpha:
+        return f"{treatment} {'raised' if row['abs_lift'] > 0 else 'lowered'} {what} detectably."
+    return f"no detectable change in {what} at this sample size."
+
+
+b, r = row.loc["booked"], row.loc["revenue"]
 verdict.append(
-    f"Booking rate: {fmt_pct(b['treatment_mean'])} with the {treatment} vs {fmt_pct(b['control_mean'])} with "
+    f"**Booking rate**: {fmt_pct(b['treatment_mean'])} with {treatment} vs {fmt_pct(b['control_mean'])} with "
     f"{control} ({b['abs_lift'] * 100:+.1f} pp, 95 % CI {b['abs_ci_low'] * 100:+.1f} to {b['abs_ci_high'] * 100:+.1f} pp; "
-    f"Holm-adjusted p {fmt_p(b['p_value_adjusted'])}): "
-    + ("a detectable change." if significant else "no detectable change at this sample size.")
+    f"Holm-adjusted p {fmt_p(b['p_value_adjusted'])}): {_reading(b, 'the booking rate')}"
+)
+verdict.append(
+    f"**Revenue per user** over {window_days} days: {r['treatment_mean']:,.2f} vs {r['control_mean']:,.2f} "
+    f"({r['abs_lift']:+,.2f}, 95 % CI {r['abs_ci_low']:+,.2f} to {r['abs_ci_high']:+,.2f}; "
+    f"Holm-adjusted p {fmt_p(r['p_value_adjusted'])}): {_reading(r, 'revenue per user')}"
 )
 display(Markdown("\n\n".join(verdict)))
 
 # %%
-r = row.loc["revenue"]
 metrics = {
     "month": month,
     "experiment": f"{treatment} vs {control}",

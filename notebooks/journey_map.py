@@ -176,7 +176,8 @@ plt.show()
 # ### Transition matrix
 #
 # For each channel, where journeys went next: another channel, a booking
-# (**CONVERSION**) or nothing more (**NULL**).
+# (**CONVERSION**), nothing more for at least the lookback period (**NULL**), or nothing
+# more *yet*, because the journey was still open at the end of the month (**END**).
 
 # %%
 moves = transitions(journeys, level="channel", include_censored=True)
@@ -189,7 +190,9 @@ plt.show()
 # %% [markdown]
 # ### Journey flow (Sankey)
 #
-# The first four steps of the month's journeys; band width is the number of journeys.
+# The first four channels of the month's journeys and how they ended (CONVERSION, NULL or
+# END as above); band width is the number of journeys, and the smaller channels at each
+# step are merged into *other*.
 
 # %%
 sankey = flow(journeys, steps=4, top=6, level="channel", include_censored=True)

@@ -340,6 +340,8 @@ if propensity:
         cal["observed_ci_low"] = cal[["observed_ci_low", "observed"]].min(axis=1)
         ax = propensity_result.plot()
         plt.show()
+        ax = propensity_result.plot_drivers()
+        plt.show()
     else:
         display(Markdown("Too little history for a propensity model (it needs two monthly snapshots)."))
 else:
