@@ -204,7 +204,8 @@ plt.show()
 #
 # Groups of people with similar journeys (number of touches and sessions, journey length,
 # whether they booked, channel mix and device), found by clustering. Each row describes a
-# persona by its average member.
+# persona by its average member; in the picture, blue cells lie above the average of all
+# users and red cells below it.
 
 # %%
 personas = journey_personas(events, k=personas_k or None, seed=seed, month=month, users=ws.users)
