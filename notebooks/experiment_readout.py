@@ -165,6 +165,15 @@ display(
 srm = checks[checks["check"].str.contains("sample ratio", case=False)]
 srm_ok = bool(len(srm)) and str(srm["status"].iloc[0]) == "ok"
 checks_ok = not bool((checks["status"].astype(str) == "flagged").any())
+if not srm_ok:
+    display(
+        Markdown(
+            "**⚠ The split of users does not match the design.** Until the lost or duplicated assignment "
+            "records are found, the results below are shown for diagnosis only."
+        )
+    )
+elif not checks_ok:
+    display(Markdown("**⚠ At least one trust check is flagged**: read the results below with care."))
 
 # %% [markdown]
 # ## Readout

@@ -247,7 +247,7 @@ if feedback is not None:
     display(nps_by_stage)
 else:
     nps_by_stage = None
-    display(Markdown("No survey answers in the period: the voice-of-the-customer section is empty."))
+    display(Markdown("No survey answers (feedback table) for the period: the voice-of-the-customer section is empty."))
 
 # %%
 if feedback is not None:
