@@ -119,7 +119,8 @@ display(
 #
 # One row per stage of the journey: how many people reached it this month, the share who
 # moved on to the next stage (with a 95 % Wilson interval) and the change against the
-# previous month. The heatmap colours each stage's KPIs by how they changed.
+# previous month. The heatmap sets each KPI of this month beside last month's; colours are
+# scaled within each row (darker = the higher of the two), because KPIs differ in units.
 
 # %%
 jmap = journey_map(events, ws.stage_map, month=month, users=ws.users)
