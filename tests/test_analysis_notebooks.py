@@ -96,7 +96,14 @@ def test_attribution_metrics(attribution):
     _, m, _ = attribution
     assert m["month"] == MONTH and m["n_boot"] == 30
     assert 0 < m["bookings"] <= m["journeys"]
-    assert set(m["top_channel"]) == {"first_touch", "last_touch", "linear", "position", "markov", "shapley"}
+    assert set(m["top_channel"]) == {
+        "first_touch",
+        "last_touch",
+        "linear",
+        "position",
+        "markov",
+        "shapley",
+    }
     # Markov credit shares out exactly the bookings of the month's journeys
     assert math.isclose(sum(m["markov_credit"].values()), m["bookings"], rel_tol=1e-6)
     for channel, (low, high) in m["markov_credit_interval"].items():
@@ -201,11 +208,15 @@ def test_retention_clv_voice_html(retention):
 def test_a_misspelt_parameter_is_refused_before_anything_runs():
     with pytest.raises(reports.ParameterError, match=r"no parameter 'n_bot'.*n_boot"):
         reports.validate_parameters("attribution", {"n_bot": 5})
-    with pytest.raises(reports.ParameterError, match=r"treatment_share == 'half', must be a number"):
+    with pytest.raises(
+        reports.ParameterError, match=r"treatment_share == 'half', must be a number"
+    ):
         reports.validate_parameters("experiment_readout", {"treatment_share": "half"})
 
 
-@pytest.mark.parametrize("name", ["journey_map", "attribution", "experiment_readout", "retention_clv_voice"])
+@pytest.mark.parametrize(
+    "name", ["journey_map", "attribution", "experiment_readout", "retention_clv_voice"]
+)
 def test_parameters_are_documented(name):
     specs = reports.notebook_parameters(name)
     assert {"month", "data", "seed", "n_users"} <= set(specs)
