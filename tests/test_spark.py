@@ -104,8 +104,19 @@ def test_path_table_matches_duckdb(spark_events, events):
 @pytest.mark.parametrize(
     "options",
     [
-        {"level": "event", "collapse_repeats": False, "include_censored": True, "max_touches": 3, "lookback": "7D"},
-        {"level": "stage", "period_end": "2026-08-31", "touch_events": "all", "conversion": ["booking_completed", "repeat_booking"]},
+        {
+            "level": "event",
+            "collapse_repeats": False,
+            "include_censored": True,
+            "max_touches": 3,
+            "lookback": "7D",
+        },
+        {
+            "level": "stage",
+            "period_end": "2026-08-31",
+            "touch_events": "all",
+            "conversion": ["booking_completed", "repeat_booking"],
+        },
     ],
 )
 def test_path_table_options_match_duckdb(spark_events, events, options):
@@ -118,7 +129,15 @@ def test_ties_follow_the_stable_tie_breaker(spark, tmp_path_factory):
         {
             "user_id": ["a", "a", "a", "a", "b", "b", "b"],
             "timestamp": [t, t, t, t + pd.Timedelta("1h"), t, t, t],
-            "event": ["site_visit", "ad_impression", "site_visit", "booking_completed", "phone_call", "site_visit", "site_visit"],
+            "event": [
+                "site_visit",
+                "ad_impression",
+                "site_visit",
+                "booking_completed",
+                "phone_call",
+                "site_visit",
+                "site_visit",
+            ],
             "channel": ["social", "display", "email", None, "phone", None, "direct"],
             "value": [None, None, None, 80.0, None, None, None],
         }
@@ -185,5 +204,7 @@ def test_errors_name_the_problem(spark_events):
         jls.path_table(pd.DataFrame({"user_id": []}))
     with pytest.raises(ParameterError, match="lookback == '0D', must be > 0"):
         jls.path_table(spark_events, lookback="0D")
-    with pytest.raises(ParameterError, match="unexpected option 'lookbak'.*did you mean 'lookback'"):
+    with pytest.raises(
+        ParameterError, match="unexpected option 'lookbak'.*did you mean 'lookback'"
+    ):
         jls.path_table(spark_events, lookbak="7D")

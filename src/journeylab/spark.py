@@ -55,8 +55,8 @@ _MISSING_SEGMENT = "(missing)"
 
 def _spark():
     try:
-        from pyspark.sql import functions as F
         from pyspark.sql import Window
+        from pyspark.sql import functions as F
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "journeylab.spark needs PySpark: pip install pyspark (and Java 17 or later)."
@@ -77,7 +77,7 @@ def is_spark_frame(obj: Any) -> bool:
 
 
 def _frame(events: Any, spark: Any, columns: Mapping[str, str] | None):
-    """The events as a Spark DataFrame with canonical column names, checked."""
+    """Return the events as a Spark DataFrame with canonical column names, checked."""
     if isinstance(events, str):
         if spark is None:
             from pyspark.sql import SparkSession
@@ -114,31 +114,72 @@ def _frame(events: Any, spark: Any, columns: Mapping[str, str] | None):
 def _canonical(frame, stage_map: StageMap, keep: Sequence[str] = ()):
     """Typed canonical columns plus the tie-breaker's ``event_rank`` and the ``stage_index``."""
     F, _ = _spark()
-    names = [r[0] for r in frame.select(F.col("event").cast("string")).distinct().collect() if r[0] is not None]
+    # one pass: the distinct event names (for the tie-breaker) and the last timestamp
+    per_event = (
+        frame.groupBy(F.col("event").cast("string").alias("event"))
+        .agg(F.max(F.unix_micros(F.col("timestamp").cast("timestamp"))).alias("last"))
+        .collect()
+    )
+    names = [r[0] for r in per_event if r[0] is not None]
+    last = [r[1] for r in per_event if r[1] is not None]
     series = pd.Series(names, dtype="object")
-    ranks = event_rank(series, stage_map).to_numpy(dtype="int64") if names else np.array([], dtype="int64")
+    ranks = (
+        event_rank(series, stage_map).to_numpy(dtype="int64")
+        if names
+        else np.array([], dtype="int64")
+    )
     stages = stage_map.event_to_stage(series)
     other = len(stage_map.event_names())
-    rank_map = F.create_map(*[x for n, r in zip(names, ranks) for x in (F.lit(n), F.lit(int(r)))]) if names else None
+    rank_map = (
+        F.create_map(
+            *[x for n, r in zip(names, ranks, strict=True) for x in (F.lit(n), F.lit(int(r)))]
+        )
+        if names
+        else None
+    )
     stage_pairs = [(n, stage_map.index(stages[n])) for n in names if stages.get(n)]
-    stage_map_col = F.create_map(*[x for n, i in stage_pairs for x in (F.lit(n), F.lit(int(i)))]) if stage_pairs else None
+    stage_map_col = (
+        F.create_map(*[x for n, i in stage_pairs for x in (F.lit(n), F.lit(int(i)))])
+        if stage_pairs
+        else None
+    )
     event = F.col("event").cast("string")
     cols = [
         F.col("user_id").cast("string").alias("user_id"),
         F.unix_micros(F.col("timestamp").cast("timestamp")).alias("ts"),
         event.alias("event"),
-        (F.col("channel").cast("string") if "channel" in frame.columns else F.lit(None).cast("string")).alias("channel"),
-        (F.col("value").cast("double") if "value" in frame.columns else F.lit(None).cast("double")).alias("value"),
-        (F.col("session_id").cast("string") if "session_id" in frame.columns else F.lit(None).cast("string")).alias("session_id"),
-        (F.coalesce(rank_map[event], F.lit(other)) if rank_map is not None else F.lit(other)).cast("long").alias("event_rank"),
-        (stage_map_col[event] if stage_map_col is not None else F.lit(None)).cast("int").alias("stage_index"),
-        *[F.col(c) for c in keep if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")],
+        (
+            F.col("channel").cast("string")
+            if "channel" in frame.columns
+            else F.lit(None).cast("string")
+        ).alias("channel"),
+        (
+            F.col("value").cast("double")
+            if "value" in frame.columns
+            else F.lit(None).cast("double")
+        ).alias("value"),
+        (
+            F.col("session_id").cast("string")
+            if "session_id" in frame.columns
+            else F.lit(None).cast("string")
+        ).alias("session_id"),
+        (F.coalesce(rank_map[event], F.lit(other)) if rank_map is not None else F.lit(other))
+        .cast("long")
+        .alias("event_rank"),
+        (stage_map_col[event] if stage_map_col is not None else F.lit(None))
+        .cast("int")
+        .alias("stage_index"),
+        *[
+            F.col(c)
+            for c in keep
+            if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")
+        ],
     ]
-    return frame.select(*cols)
+    return frame.select(*cols), (max(last) if last else None)
 
 
 def _order(F):
-    """The stable tie-breaker as Spark sort expressions (missing values last)."""
+    """Return the stable tie-breaker as Spark sort expressions (missing values last)."""
     return [F.col(c).asc_nulls_last() for c in ("ts", "event_rank", "event", "channel", "value")]
 
 
@@ -146,7 +187,9 @@ def _micros(ts: pd.Timestamp) -> int:
     return int(ts.value // 1000)
 
 
-def _journeys(events: Any, *, spark: Any, columns: Any, level: str, stage_map: Any, options: dict[str, Any]):
+def _journeys(
+    events: Any, *, spark: Any, columns: Any, level: str, stage_map: Any, options: dict[str, Any]
+):
     """One row per journey with its kept steps (after the cap), and what was left out.
 
     Returns ``(journeys, left_out, settings)``; ``journeys`` is a Spark
@@ -158,7 +201,9 @@ def _journeys(events: Any, *, spark: Any, columns: Any, level: str, stage_map: A
     unknown = set(options) - set(_JOURNEY_OPTIONS)
     if unknown:
         key = sorted(unknown)[0]
-        raise ParameterError(f"unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_OPTIONS, 'level', 'collapse_repeats', 'include_censored', 'stage_map'])}.")
+        raise ParameterError(
+            f"unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_OPTIONS, 'level', 'collapse_repeats', 'include_censored', 'stage_map'])}."
+        )
     conversion = options.get("conversion", "booking_completed")
     touch_events = options.get("touch_events")
     conversions = [conversion] if isinstance(conversion, str) else list(conversion)
@@ -172,11 +217,10 @@ def _journeys(events: Any, *, spark: Any, columns: Any, level: str, stage_map: A
         check_range("max_touches", cap, low=1, low_inclusive=True)
     sm = StageMap.coerce(stage_map)
     frame, _ = _frame(events, spark, columns)
-    src = _canonical(frame, sm)
+    src, micros = _canonical(frame, sm)
     end = _timestamp("period_end", options.get("period_end"))
-    if end is None:
-        micros = src.agg(F.max("ts")).collect()[0][0]
-        end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
+    if end is None and micros is not None:
+        end = pd.Timestamp(int(micros), unit="us", tz="UTC")
     end_us = _micros(end) if end is not None else 2**62
     look_us = int(look.value // 1000)
     is_conv = F.col("event").isin(conversions)
@@ -191,16 +235,23 @@ def _journeys(events: Any, *, spark: Any, columns: Any, level: str, stage_map: A
     else:
         listed = [touch_events] if isinstance(touch_events, str) else list(touch_events)
         if not listed:
-            raise ParameterError("touch_events is empty; list the events that count as touches, or pass None.")
+            raise ParameterError(
+                "touch_events is empty; list the events that count as touches, or pass None."
+            )
         touch = F.col("event").isin(listed) & ~is_conv
     # A missing event name is neither a conversion nor a touch (as in SQL's three-valued logic).
-    base = src.where(F.coalesce(is_conv | touch, F.lit(False)) | F.col("user_id").isNull() | F.col("ts").isNull())
+    base = src.where(
+        F.coalesce(is_conv | touch, F.lit(False)) | F.col("user_id").isNull() | F.col("ts").isNull()
+    )
     base = base.withColumn("is_conv", F.coalesce(is_conv, F.lit(False)))
     counts = base.agg(
-        F.sum((F.col("user_id").isNull() | F.col("ts").isNull()).cast("long")),
-        F.sum((F.col("user_id").isNotNull() & (F.col("ts") > F.lit(end_us))).cast("long")),
-    ).collect()[0]
-    left_out = {"incomplete_rows": int(counts[0] or 0), "after_period_end": int(counts[1] or 0)}
+        F.sum((F.col("user_id").isNull() | F.col("ts").isNull()).cast("long")).alias(
+            "incomplete_rows"
+        ),
+        F.sum((F.col("user_id").isNotNull() & (F.col("ts") > F.lit(end_us))).cast("long")).alias(
+            "after_period_end"
+        ),
+    )
     if level == "channel":
         elem = F.coalesce(F.col("channel"), F.lit(NO_CHANNEL))
     elif level == "event":
@@ -208,38 +259,66 @@ def _journeys(events: Any, *, spark: Any, columns: Any, level: str, stage_map: A
     else:
         names = [r[0] for r in base.select("event").distinct().collect() if r[0] is not None]
         mapping = sm.event_to_stage(names)
-        pairs = [x for e, s in mapping.items() for x in (F.lit(e), F.lit(s if s is not None else "(no stage)"))]
-        elem = F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit("(no stage)")) if pairs else F.lit("(no stage)")
+        pairs = [
+            x
+            for e, s in mapping.items()
+            for x in (F.lit(e), F.lit(s if s is not None else "(no stage)"))
+        ]
+        elem = (
+            F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit("(no stage)"))
+            if pairs
+            else F.lit("(no stage)")
+        )
     user = Window.partitionBy("user_id").orderBy(*_order(F))
     rows = (
-        base.where(F.col("user_id").isNotNull() & F.col("ts").isNotNull() & (F.col("ts") <= F.lit(end_us)))
+        base.where(
+            F.col("user_id").isNotNull() & F.col("ts").isNotNull() & (F.col("ts") <= F.lit(end_us))
+        )
         .withColumn("elem", elem)
         .withColumn("seq", F.row_number().over(user))
         .withColumn(
             "jidx",
-            F.coalesce(F.sum(F.col("is_conv").cast("int")).over(user.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)),
+            F.coalesce(
+                F.sum(F.col("is_conv").cast("int")).over(
+                    user.rowsBetween(Window.unboundedPreceding, -1)
+                ),
+                F.lit(0),
+            ),
         )
-        .withColumn("closing", F.min(F.when(F.col("is_conv"), F.col("ts"))).over(user.rowsBetween(0, Window.unboundedFollowing)))
+        .withColumn(
+            "closing",
+            F.min(F.when(F.col("is_conv"), F.col("ts"))).over(
+                user.rowsBetween(0, Window.unboundedFollowing)
+            ),
+        )
         .withColumn(
             "user_last",
             F.max(F.when(~F.col("is_conv"), F.col("ts"))).over(
-                Window.partitionBy("user_id").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+                Window.partitionBy("user_id").rowsBetween(
+                    Window.unboundedPreceding, Window.unboundedFollowing
+                )
             ),
         )
     )
     rows = rows.withColumn(
-        "outside", ~F.col("is_conv") & (F.col("ts") < F.coalesce(F.col("closing"), F.col("user_last")) - F.lit(look_us))
+        "outside",
+        ~F.col("is_conv")
+        & (F.col("ts") < F.coalesce(F.col("closing"), F.col("user_last")) - F.lit(look_us)),
     )
     kept = ~F.col("is_conv") & ~F.col("outside")
     journeys = rows.groupBy("user_id", "jidx").agg(
         F.max(F.col("is_conv").cast("int")).cast("boolean").alias("converted"),
         F.max(F.when(F.col("is_conv"), F.col("ts"))).alias("conversion_us"),
-        F.coalesce(F.sum(F.when(F.col("is_conv"), F.coalesce(F.col("value"), F.lit(0.0)))), F.lit(0.0)).alias("value"),
+        F.coalesce(
+            F.sum(F.when(F.col("is_conv"), F.coalesce(F.col("value"), F.lit(0.0)))), F.lit(0.0)
+        ).alias("value"),
         F.max(F.when(~F.col("is_conv"), F.col("ts"))).alias("last_touch"),
         F.sum(F.col("outside").cast("long")).alias("outside_lookback"),
         F.sum(kept.cast("long")).alias("n_kept"),
         F.sum((kept & F.col("channel").isNull()).cast("long")).alias("no_channel"),
-        F.sort_array(F.collect_list(F.when(kept, F.struct("seq", "ts", "elem")))).alias("all_steps"),
+        F.sort_array(F.collect_list(F.when(kept, F.struct("seq", "ts", "elem")))).alias(
+            "all_steps"
+        ),
     )
     n_touches = F.least(F.col("n_kept"), F.lit(int(cap))) if cap is not None else F.col("n_kept")
     journeys = (
@@ -247,30 +326,33 @@ def _journeys(events: Any, *, spark: Any, columns: Any, level: str, stage_map: A
         .withColumn("steps", F.expr("slice(all_steps, n_kept - n_touches + 1, n_touches)"))
         .withColumn(
             "censored",
-            F.coalesce(~F.col("converted") & (F.col("last_touch") >= F.lit(end_us - look_us)), F.lit(False)),
+            F.coalesce(
+                ~F.col("converted") & (F.col("last_touch") >= F.lit(end_us - look_us)), F.lit(False)
+            ),
         )
         .drop("all_steps")
     )
-    totals = journeys.agg(
-        F.sum("outside_lookback"),
-        F.sum(F.col("n_kept") - F.col("n_touches")),
-        F.sum((F.col("n_kept") > F.col("n_touches")).cast("long")),
-        F.sum((F.col("converted") & (F.col("n_touches") == 0)).cast("long")),
-        F.sum(F.col("censored").cast("long")),
-        F.sum("no_channel"),
+    # kept for the counts below and the caller's table (one pass over the events)
+    journeys = journeys.persist()
+    # every count of what was left out, in one job
+    totals = counts.crossJoin(
+        journeys.agg(
+            F.sum("outside_lookback").alias("outside_lookback"),
+            F.sum(F.col("n_kept") - F.col("n_touches")).alias("truncated_touches"),
+            F.sum((F.col("n_kept") > F.col("n_touches")).cast("long")).alias("truncated_journeys"),
+            F.sum((F.col("converted") & (F.col("n_touches") == 0)).cast("long")).alias(
+                "direct_conversions"
+            ),
+            F.sum(F.col("censored").cast("long")).alias("censored_journeys"),
+            F.sum("no_channel").alias("no_channel_touches"),
+        )
     ).collect()[0]
-    left_out.update(
-        {
-            key: int(v or 0)
-            for key, v in zip(
-                ("outside_lookback", "truncated_touches", "truncated_journeys", "direct_conversions", "censored_journeys", "no_channel_touches"),
-                totals,
-            )
-        }
-    )
+    left_out = {key: int(v or 0) for key, v in totals.asDict().items()}
     settings = {
         "conversion": conversions[0] if len(conversions) == 1 else conversions,
-        "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
+        "touch_events": touch_events
+        if touch_events is not None
+        else "events with a channel, in a stage before the conversion's",
         "lookback": str(look),
         "period_end": end,
         "max_touches": int(cap) if cap is not None else None,
@@ -320,13 +402,19 @@ def path_table(
     """
     F, _ = _spark()
     check_in("level", level, ["channel", "event", "stage"])
-    journeys, left_out, settings = _journeys(
-        events, spark=spark, columns=columns, level=level, stage_map=stage_map, options=journey_options
+    cached, left_out, settings = _journeys(
+        events,
+        spark=spark,
+        columns=columns,
+        level=level,
+        stage_map=stage_map,
+        options=journey_options,
     )
-    if not include_censored:
-        journeys = journeys.where(~F.col("censored"))
+    journeys = cached if include_censored else cached.where(~F.col("censored"))
     steps = _collapse("steps") if collapse_repeats else "steps"
-    path = F.expr(f"CASE WHEN size(steps) = 0 THEN array('{DIRECT}') ELSE transform({steps}, s -> s.elem) END")
+    path = F.expr(
+        f"CASE WHEN size(steps) = 0 THEN array('{DIRECT}') ELSE transform({steps}, s -> s.elem) END"
+    )
     grouped = (
         journeys.select(path.alias("path"), "converted", "value")
         .groupBy("path")
@@ -337,6 +425,7 @@ def path_table(
         )
         .toPandas()
     )
+    cached.unpersist()
     frame = pd.DataFrame(
         {
             "path": [tuple(p) for p in grouped["path"]],
@@ -350,7 +439,12 @@ def path_table(
     if include_censored:
         left["censored_journeys"] = 0
     frame.attrs["left_out"] = left
-    frame.attrs["settings"] = {**settings, "level": level, "collapse_repeats": collapse_repeats, "include_censored": include_censored}
+    frame.attrs["settings"] = {
+        **settings,
+        "level": level,
+        "collapse_repeats": collapse_repeats,
+        "include_censored": include_censored,
+    }
     return frame
 
 
@@ -358,7 +452,10 @@ def _sorted(frame: pd.DataFrame, descending: list[str], path: str) -> pd.DataFra
     """Sort by ``descending`` counts, then by the path tuple (as DuckDB orders lists)."""
     if frame.empty:
         return frame.reset_index(drop=True)
-    keys = sorted(range(len(frame)), key=lambda i: (*(-frame[c].iat[i] for c in descending), frame[path].iat[i]))
+    keys = sorted(
+        range(len(frame)),
+        key=lambda i: (*(-frame[c].iat[i] for c in descending), frame[path].iat[i]),
+    )
     return frame.iloc[keys].reset_index(drop=True)
 
 
@@ -373,7 +470,7 @@ def transition_counts(
     columns: Mapping[str, str] | None = None,
     **journey_options: Any,
 ) -> pd.DataFrame:
-    """First-order transitions from START to the outcome, counted on Spark.
+    """Count first-order transitions from START to the outcome on Spark.
 
     The table of :func:`journeylab.flows.transitions` (``from``, ``to``,
     ``count``, ``probability``, ``median_time``), sorted by ``from``, ``to``.
@@ -388,18 +485,36 @@ def transition_counts(
     check_in("level", level, ["channel", "event", "stage"])
     if level != "channel" and "touch_events" not in journey_options:
         journey_options = {**journey_options, "touch_events": "all"}
-    journeys, _, _ = _journeys(events, spark=spark, columns=columns, level=level, stage_map=stage_map, options=journey_options)
-    if not include_censored:
-        journeys = journeys.where(~F.col("censored"))
+    cached, _, _ = _journeys(
+        events,
+        spark=spark,
+        columns=columns,
+        level=level,
+        stage_map=stage_map,
+        options=journey_options,
+    )
+    journeys = cached if include_censored else cached.where(~F.col("censored"))
     steps = _collapse("steps") if collapse_repeats else "steps"
-    outcome = F.when(F.col("converted"), F.lit("CONVERSION")).when(F.col("censored"), F.lit("END")).otherwise(F.lit("NULL"))
-    j = journeys.select(F.expr(steps).alias("steps"), "converted", "censored", "conversion_us", outcome.alias("outcome"))
+    outcome = (
+        F.when(F.col("converted"), F.lit("CONVERSION"))
+        .when(F.col("censored"), F.lit("END"))
+        .otherwise(F.lit("NULL"))
+    )
+    j = journeys.select(
+        F.expr(steps).alias("steps"),
+        "converted",
+        "censored",
+        "conversion_us",
+        outcome.alias("outcome"),
+    )
     starts = j.select(
         F.lit("START").alias("from"),
         F.coalesce(F.col("steps")[0]["elem"], F.lit("CONVERSION")).alias("to"),
         F.lit(None).cast("double").alias("secs"),
     )
-    exploded = j.select("steps", "converted", "conversion_us", "outcome", F.posexplode("steps").alias("pos", "step"))
+    exploded = j.select(
+        "steps", "converted", "conversion_us", "outcome", F.posexplode("steps").alias("pos", "step")
+    )
     n = F.size("steps")
     nxt = F.expr("steps[pos + 1]")
     inner = exploded.where(F.col("pos") < n - 1).select(
@@ -419,6 +534,7 @@ def transition_counts(
         .agg(F.count(F.lit(1)).alias("count"), F.percentile("secs", 0.5).alias("median_secs"))
         .toPandas()
     )
+    cached.unpersist()
     frame = frame.sort_values(["from", "to"], kind="stable").reset_index(drop=True)
     frame["count"] = frame["count"].astype("int64")
     frame["probability"] = frame["count"] / frame.groupby("from")["count"].transform("sum")
@@ -440,7 +556,7 @@ def funnel_counts(
     spark: Any = None,
     columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Units reaching each funnel step, counted on Spark by the rules of :func:`journeylab.funnel.funnel`.
+    """Count the units reaching each funnel step on Spark, by the rules of :func:`journeylab.funnel.funnel`.
 
     Entry at each step-1 event in ``[start, end)``; in strict order step
     ``k`` is the first step-``k`` event after the one that reached step
@@ -473,7 +589,11 @@ def funnel_counts(
         raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
     frame, source = _frame(events, spark, columns)
     if segment is not None and segment not in frame.columns:
-        raise SchemaError(f"The events table has no column {segment!r}{did_you_mean(segment, frame.columns)}.", source=source, column=segment)
+        raise SchemaError(
+            f"The events table has no column {segment!r}{did_you_mean(segment, frame.columns)}.",
+            source=source,
+            column=segment,
+        )
     if grain == "session" and "session_id" not in frame.columns:
         raise SchemaError(
             "grain='session' needs a session_id column, which the events lack.",
@@ -481,40 +601,59 @@ def funnel_counts(
             column="session_id",
             missing_columns=["session_id"],
         )
-    src = _canonical(frame, StageMap.coerce(stage_map), keep=[segment] if segment else [])
+    src, _ = _canonical(frame, StageMap.coerce(stage_map), keep=[segment] if segment else [])
     unit = F.col("user_id") if grain == "user" else F.col("session_id")
-    seg = F.coalesce(F.col(segment).cast("string"), F.lit(_MISSING_SEGMENT)) if segment else F.lit("all")
+    seg = (
+        F.coalesce(F.col(segment).cast("string"), F.lit(_MISSING_SEGMENT))
+        if segment
+        else F.lit("all")
+    )
     cond = unit.isNotNull() & F.col("user_id").isNotNull() & F.col("ts").isNotNull()
     if t0 is not None:
         cond = cond & (F.col("ts") >= F.lit(_micros(t0)))
     by_unit = Window.partitionBy("unit").orderBy(*_order(F))
-    base = src.where(cond).select(unit.alias("unit"), "ts", "event", "channel", "value", "event_rank", seg.alias("segment"))
+    base = src.where(cond).select(
+        unit.alias("unit"), "ts", "event", "channel", "value", "event_rank", seg.alias("segment")
+    )
     base = base.withColumn("seq", F.row_number().over(by_unit))
     k = len(parsed)
     following = Window.partitionBy("unit").orderBy("seq").rowsBetween(1, Window.unboundedFollowing)
     # For every row: the first step-i event strictly after it (its seq and time).
     for i, (_, names) in enumerate(parsed[1:], start=2):
         hit = F.col("event").isin(names)
-        base = base.withColumn(f"next{i}", F.min(F.when(hit, F.struct("seq", "ts"))).over(following))
+        base = base.withColumn(
+            f"next{i}", F.min(F.when(hit, F.struct("seq", "ts"))).over(following)
+        )
     base = base.cache()
     entry = base.where(F.col("event").isin(parsed[0][1]))
     if t1 is not None:
         entry = entry.where(F.col("ts") < F.lit(_micros(t1)))
-    a = entry.select("unit", "segment", F.col("seq").alias("seq1"), F.col("ts").alias("t1"),
-                     *[F.col(f"next{i}") for i in range(2, k + 1)])
+    a = entry.select(
+        "unit",
+        "segment",
+        F.col("seq").alias("seq1"),
+        F.col("ts").alias("t1"),
+        *[F.col(f"next{i}") for i in range(2, k + 1)],
+    )
     deadline = F.col("t1") + F.lit(win_us)
     for i in range(2, k + 1):
         if order == "any" or i == 2:
             found = F.col(f"next{i}")
         else:
             # the first step-i event after the row that reached step i-1
-            look = base.select(F.col("unit").alias("u"), F.col("seq").alias("s"), F.col(f"next{i}").alias("found"))
-            a = a.join(look, (a["unit"] == look["u"]) & (a[f"seq{i - 1}"] == look["s"]), "left").drop("u", "s")
+            look = base.select(
+                F.col("unit").alias("u"), F.col("seq").alias("s"), F.col(f"next{i}").alias("found")
+            )
+            a = a.join(
+                look, (a["unit"] == look["u"]) & (a[f"seq{i - 1}"] == look["s"]), "left"
+            ).drop("u", "s")
             found = F.col("found")
         ok = found.isNotNull() & (found["ts"] <= deadline)
         if order == "strict":
             ok = ok & F.col(f"seq{i - 1}").isNotNull()
-        a = a.withColumn(f"seq{i}", F.when(ok, found["seq"])).withColumn(f"t{i}", F.when(ok, found["ts"]))
+        a = a.withColumn(f"seq{i}", F.when(ok, found["seq"])).withColumn(
+            f"t{i}", F.when(ok, found["ts"])
+        )
         if "found" in a.columns:
             a = a.drop("found")
     level = F.lit(1)
@@ -524,7 +663,11 @@ def funnel_counts(
         level = level + run.cast("int")
     a = a.withColumn("level", level)
     best = Window.partitionBy("unit").orderBy(F.col("level").desc(), F.col("seq1"))
-    first = Window.partitionBy("unit").orderBy("seq1").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    first = (
+        Window.partitionBy("unit")
+        .orderBy("seq1")
+        .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
     units = (
         a.withColumn("best", F.row_number().over(best))
         .withColumn("entry_segment", F.first("segment").over(first))
@@ -576,7 +719,7 @@ def cohort_counts(
     spark: Any = None,
     columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Customers per first-purchase cohort and period since it, counted on Spark.
+    """Count customers per first-purchase cohort and period since it, on Spark.
 
     A customer's cohort is the calendar period (UTC) of their first purchase;
     they count in period ``k`` when they bought in the ``k``-th period after
@@ -600,7 +743,9 @@ def cohort_counts(
     frame, _ = _frame_tx(transactions, spark, columns)
     ts = F.col("timestamp").cast("timestamp")
     days = F.floor(F.unix_micros(ts) / F.lit(86_400 * 10**6)).cast("long")
-    day = F.expr("date_from_unix_date(CAST(floor(unix_micros(CAST(`timestamp` AS TIMESTAMP)) / 86400000000) AS INT))")
+    day = F.expr(
+        "date_from_unix_date(CAST(floor(unix_micros(CAST(`timestamp` AS TIMESTAMP)) / 86400000000) AS INT))"
+    )
     months = ((F.year(day) - 1970) * 12 + F.month(day) - 1).cast("long")  # calendar of UTC days
     code = {
         "day": days,
@@ -632,7 +777,9 @@ def _frame_tx(transactions: Any, spark: Any, columns: Mapping[str, str] | None):
 
             spark = spark or SparkSession.getActiveSession()
             if spark is None:
-                raise ParameterError(f"transactions == {frame!r} names a Spark table, but no Spark session is active.")
+                raise ParameterError(
+                    f"transactions == {frame!r} names a Spark table, but no Spark session is active."
+                )
             frame = spark.table(frame)
         for old, new in (columns or {}).items():
             frame = frame.withColumnRenamed(old, new)
@@ -640,7 +787,11 @@ def _frame_tx(transactions: Any, spark: Any, columns: Mapping[str, str] | None):
         if missing:
             raise SchemaError(
                 f"The transactions lack the required column(s) {missing}{did_you_mean(missing[0], frame.columns)}.",
-                source="Spark", column=missing[0], missing_columns=missing,
+                source="Spark",
+                column=missing[0],
+                missing_columns=missing,
             )
         return frame, "Spark"
-    raise ParameterError(f"transactions must be a Spark DataFrame or a Spark table name, not {type(transactions).__name__}.")
+    raise ParameterError(
+        f"transactions must be a Spark DataFrame or a Spark table name, not {type(transactions).__name__}."
+    )

@@ -1,0 +1,51 @@
+"""Where path_table spends its time: each SQL statement it runs, timed, plus cProfile.
+
+python benchmarks/profile_path_table.py benchmarks/data/events_1e6.parquet
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import sys
+import time
+
+from journeylab import journeys
+
+
+class _TimedCursor:
+    """Forward everything to a DuckDB cursor; time each execute()."""
+
+    log: list = []
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    def execute(self, sql, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self._cursor.execute(sql, *args, **kwargs)
+        head = " ".join(str(sql).split())[:100]
+        _TimedCursor.log.append((time.perf_counter() - t0, head))
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
+def main(path: str) -> None:
+    plain = journeys._connection
+    journeys._connection = lambda: _TimedCursor(plain())
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    table = journeys.path_table(path)
+    profiler.disable()
+    total = time.perf_counter() - t0
+    print(f"path_table: {len(table)} paths in {total:.2f} s")
+    for seconds, head in sorted(_TimedCursor.log, reverse=True)[:8]:
+        print(f"{seconds:7.2f} s  {seconds / total:5.1%}  {head}")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(8)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
