@@ -211,6 +211,24 @@ def test_propensity_plots(tmp_path):
     assert "jl-table" in res._repr_html_()
 
 
+
+def test_calibration_bin_without_events_keeps_its_interval_around_the_rate_and_plots():
+    # 1,950 rows in 10 deciles of 195: statsmodels' Wilson lower bound for 0 of 195
+    # is 1.7e-18, a rounding error above the observed rate 0.
+    rng = np.random.default_rng(5)
+    x1 = rng.normal(size=1950)
+    y = (rng.random(1950) < 1 / (1 + np.exp(-(-3 + 2 * x1)))).astype(int)
+    data = pd.DataFrame({"user_id": [f"u{i}" for i in range(1950)], "x1": x1, "converted": y})
+    res = fit_propensity(data, holdout="none")
+    cal = res.calibration
+    assert (cal["n"] == 195).all()
+    assert cal.loc[0, "events"] == 0 and cal.loc[0, "observed_ci_low"] == 0.0
+    assert (cal["observed_ci_low"] <= cal["observed"]).all()
+    assert (cal["observed"] <= cal["observed_ci_high"]).all()
+    ax = res.plot()
+    ax.figure.canvas.draw()
+    plt.close("all")
+
 # -- next best touchpoint -------------------------------------------------------------
 HAND_PATHS = pd.DataFrame(
     {

@@ -411,7 +411,12 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int, alpha: float) -> pd.Da
     frame = pd.DataFrame({"bin": decile, "p": p, "y": y})
     cal = frame.groupby("bin").agg(n=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"), events=("y", "sum"))
     lo, hi = proportion_confint(cal["events"].to_numpy(), cal["n"].to_numpy(), alpha=alpha, method="wilson")
-    return cal.assign(observed_ci_low=lo, observed_ci_high=hi).reset_index()
+    # The Wilson bounds at 0 or n events come out a rounding error beyond the
+    # observed rate (1.7e-18 above 0); pin them so low <= observed <= high.
+    observed = cal["observed"].to_numpy()
+    return cal.assign(
+        observed_ci_low=np.minimum(lo, observed), observed_ci_high=np.maximum(hi, observed)
+    ).reset_index()
 
 
 # ---------------------------------------------------------------------------
@@ -539,9 +544,13 @@ class PropensityResult(Result):
         cal = self.calibration
         top = float(max(cal["observed_ci_high"].max(), cal["predicted"].max())) * 1.08
         ax.plot([0, top], [0, top], color="0.6", ls="--", lw=1, label="perfect calibration")
+        # Error-bar lengths clipped at 0: matplotlib rejects the -1e-18 that
+        # floating point leaves when a decile has no (or only) events.
+        below = (cal["observed"] - cal["observed_ci_low"]).clip(lower=0)
+        above = (cal["observed_ci_high"] - cal["observed"]).clip(lower=0)
         ax.errorbar(
             cal["predicted"], cal["observed"],
-            yerr=[cal["observed"] - cal["observed_ci_low"], cal["observed_ci_high"] - cal["observed"]],
+            yerr=[below, above],
             fmt="o-", color=PALETTE[0], capsize=3, lw=1.5, label="holdout deciles",
         )
         ax.set_xlim(0, top)
