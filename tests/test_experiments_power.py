@@ -136,3 +136,26 @@ def test_power_at_solved_n_is_the_target(p1, rel, target):
 def test_t_power_at_solved_n_is_the_target(delta, target):
     n = power_t_test(delta=delta, power=target).n_per_variant
     assert t_power(n, delta) == pytest.approx(target, abs=1e-8)
+
+
+def test_power_display_lists_the_design_in_words():
+    calc = power_calculator(0.10, mde=0.10, relative=True)
+    shown = calc.display_frame().set_index("quantity")["value"]
+    assert shown.to_dict() == {
+        "users per variant (solved)": "14,751",
+        "users in total (2 variants)": "29,502",
+        "baseline rate": "10.0%",
+        "treatment rate": "11.0%",
+        "effect": "+1.0 pp (+10.0% relative)",
+        "power": "80%",
+        "significance level α": "0.05 (two-sided)",
+        "method": calc.method,
+    }
+    solved_power = power_calculator(0.10, n_per_variant=5_000, mde=-0.01, power=None)
+    shown = solved_power.display_frame().set_index("quantity")["value"]
+    assert shown["power (solved)"] == f"{prop_power(5_000, 0.1, 0.09) * 100:.1f}%"
+    assert shown["effect"] == "-1.0 pp (-10.0% relative)"
+    cont = power_calculator(5.0, mde=1.0, sd=10.0, kind="continuous").display_frame()
+    assert cont.set_index("quantity")["value"]["standard deviation"] == "10"
+    assert "n_per_variant" not in calc._repr_html_()
+    assert list(calc.to_frame().columns)[:2] == ["kind", "n_per_variant"]

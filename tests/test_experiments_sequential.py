@@ -86,3 +86,36 @@ def test_sequential_test_without_effect_and_fixed_mixture():
     assert res.tau2 == pytest.approx(0.0004)
     assert res.to_frame()["always_valid_p"].iloc[-1] > 0.05
     assert "has not fallen below 0.05" in res.summary()
+
+
+def test_sequential_display_reads_rates_dates_and_formatted_p_values():
+    res = sequential_test(_running_test(0.06), "booked")
+    shown = res.display_frame()
+    assert list(shown.columns) == [
+        "look",
+        "period starting",
+        "users (control)",
+        "users (short_form)",
+        "booked: control",
+        "booked: short_form",
+        "lift",
+        "95% confidence sequence",
+        "always-valid p",
+        "naive p (invalid when peeking)",
+    ]
+    first, last = res.looks.iloc[0], res.looks.iloc[-1]
+    assert shown["period starting"].iloc[0] == "2026-05-01"  # daily looks: a date, no 00:00:00
+    assert shown["booked: control"].iloc[-1] == f"{last['control_mean'] * 100:.1f}%"
+    assert shown["lift"].iloc[-1] == f"{last['abs_lift'] * 100:+.1f} pp"
+    assert shown["95% confidence sequence"].iloc[-1] == (
+        f"[{last['cs_low'] * 100:+.1f} pp, {last['cs_high'] * 100:+.1f} pp]"
+    )
+    assert shown["users (control)"].iloc[0] == f"{int(first['n_control']):,}"
+    html = res._repr_html_()
+    assert "cs_low" not in html and "abs_lift" not in html and "00:00:00" not in html
+    # a continuous metric reads as means and a signed difference
+    spend = _running_test(0.06).assign(booked=lambda f: f["booked"] * 3.5)
+    cont = sequential_test(spend, "booked").display_frame()
+    assert cont["booked: control"].iloc[0].replace(".", "").isdigit()
+    assert cont["lift"].iloc[0][0] in "+-"
+    assert list(res.to_frame().columns)[:3] == ["time", "n_control", "n_treatment"]

@@ -190,6 +190,40 @@ def test_churn_hand_made():
         churn(HAND, "0D")
 
 
+def test_repeat_rate_and_churn_display_for_readers():
+    seg = pd.Series({"a": "email", "b": "email", "c": "social", "d": "social", "e": "email"})
+    shown = repeat_purchase_rate(HAND, within="31D", segment=seg).display_frame()
+    assert shown.columns.tolist() == [
+        "segment",
+        "customers",
+        "purchased again within 31 days",
+        "repeat rate",
+        "95% interval",
+    ]
+    # all customers: 1 of 4 (e is too recent); Wilson 1/4 = [4.6%, 69.9%] (statsmodels proportion_confint)
+    assert shown.iloc[-1].tolist() == ["all customers", "4", "1", "25.0%", "[4.6%, 69.9%]"]
+    churned = churn(HAND, "30D", as_of="2024-03-15", segment=seg)
+    shown = churned.display_frame()
+    assert shown.columns.tolist() == [
+        "segment",
+        "customers",
+        "no purchase for over 30 days",
+        "churn rate",
+        "95% interval",
+    ]
+    # a, b, c churned of 5; Wilson 3/5 = [23.1%, 88.2%]
+    assert shown.iloc[-1].tolist() == ["all customers", "5", "3", "60.0%", "[23.1%, 88.2%]"]
+    assert "churned_rate" not in churned._repr_html_()
+    assert churned.to_frame().columns.tolist() == [
+        "segment",
+        "customers",
+        "churned_customers",
+        "churned_rate",
+        "ci_low",
+        "ci_high",
+    ]
+
+
 def test_lifecycle_hand_made():
     res = lifecycle_states(HAND, "M", at_risk=1, lapsed=2)
     counts = res.counts

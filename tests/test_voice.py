@@ -253,6 +253,20 @@ def test_themes_count_bilingual_dictionary_matches_per_stage():
     assert "purchase: most mentioned 'booking form'" in res.summary()
 
 
+
+def test_themes_display_formats_shares_and_sentiment_for_readers():
+    res = themes(_comments(), top=3)
+    t = res.to_frame()
+    shown = res.display_frame()
+    assert list(shown.columns) == ["stage", "rank", "theme", "mentions", "share of comments",
+                                   "mean sentiment (−1 … +1)"]
+    row = shown[(shown["stage"] == "purchase") & (shown["theme"] == "booking form")].iloc[0]
+    assert (row["rank"], row["mentions"], row["share of comments"]) == (1, "3", "60.0%")
+    raw = t[(t["stage"] == "purchase") & (t["theme"] == "booking form")]["mean_sentiment"].iloc[0]
+    assert row["mean sentiment (−1 … +1)"] == f"{raw:.3g}"  # negative: the sign is the number's own
+    assert "mean_sentiment" not in res._repr_html_()
+    assert list(t.columns) == ["stage", "theme", "mentions", "share", "mean_sentiment", "rank"]
+
 def test_themes_keywords_strip_stopwords_and_korean_particles():
     fb = pd.DataFrame(
         {"stage": "purchase", "text": ["the form is slow", "slow form again", "양식이 느려요", "양식을 고쳐주세요"]}

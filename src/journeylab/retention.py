@@ -579,6 +579,40 @@ def _rate_table(flags: pd.Series, seg: pd.Series | None, alpha: float, name: str
     return table
 
 
+def _duration_words(text: str | None) -> str:
+    """Write a pandas duration in words: ``"90D"`` -> ``"90 days"``, ``"36h"`` -> ``"36 hours"``."""
+    if text is None:
+        return ""
+    delta = pd.Timedelta(text)
+    days = delta / pd.Timedelta(days=1)
+    if days.is_integer():
+        return f"{int(days):,} day" + ("" if days == 1 else "s")
+    hours = delta / pd.Timedelta(hours=1)
+    if hours.is_integer():
+        return f"{int(hours):,} hour" + ("" if hours == 1 else "s")
+    return f"{fmt_num(days)} days"
+
+
+def _rate_display(
+    table: pd.DataFrame, count: str, rate: str, names: tuple[str, str, str], confidence: float
+) -> pd.DataFrame:
+    """Readers' table of a per-segment rate: segment, customers, count, rate, interval."""
+    shown = table.reset_index()
+    segment = shown["segment"].astype(str).replace({"all": "all customers"})
+    return pd.DataFrame(
+        {
+            names[0]: segment.to_numpy(),
+            "customers": shown["customers"].map(fmt_num).to_numpy(),
+            names[1]: shown[count].map(fmt_num).to_numpy(),
+            names[2]: shown[rate].map(fmt_pct).to_numpy(),
+            f"{confidence:.0%} interval": [
+                fmt_ci(lo, hi, fmt_pct)
+                for lo, hi in zip(shown["ci_low"], shown["ci_high"], strict=True)
+            ],
+        }
+    )
+
+
 def _plot_rates(table: pd.DataFrame, rate: str, title: str, ax=None):
     from journeylab.viz import PALETTE, new_axes, percent_axis
 
@@ -614,10 +648,23 @@ class RepeatRateResult(Result):
         """Return the numbers as a tidy DataFrame."""
         return self.table.reset_index()
 
+    def display_frame(self) -> pd.DataFrame:
+        """Per segment: customers, those who purchased again, the rate and its interval."""
+        window = f" within {_duration_words(self.within)}" if self.within else ""
+        return _rate_display(
+            self.table,
+            "repeat_customers",
+            "repeat_rate",
+            ("segment", f"purchased again{window}", "repeat rate"),
+            self.confidence,
+        )
+
     def summary(self) -> str:
         """Return a short plain-language description of the result."""
         row = self.table.loc["all"]
-        window = f" within {self.within} of their first purchase" if self.within else ""
+        window = (
+            f" within {_duration_words(self.within)} of their first purchase" if self.within else ""
+        )
         lines = [
             f"{fmt_pct(row['repeat_rate'])} {fmt_ci(row['ci_low'], row['ci_high'], fmt_pct)} of "
             f"{int(row['customers']):,} customers purchased again on a later day{window} "
@@ -625,7 +672,8 @@ class RepeatRateResult(Result):
         ]
         if self.too_recent:
             lines.append(
-                f"{self.too_recent:,} customers acquired less than {self.within} before that date are not counted yet."
+                f"{self.too_recent:,} customers acquired less than {_duration_words(self.within)} before that date "
+                "are not counted yet."
             )
         if len(self.table) > 1:
             seg = self.table.drop(index="all").sort_values("repeat_rate", ascending=False)
@@ -755,12 +803,22 @@ class ChurnResult(Result):
         """Return the numbers as a tidy DataFrame."""
         return self.table.reset_index()
 
+    def display_frame(self) -> pd.DataFrame:
+        """Per segment: customers, those inactive longer than the rule, the rate and its interval."""
+        return _rate_display(
+            self.table,
+            "churned_customers",
+            "churned_rate",
+            ("segment", f"no purchase for over {_duration_words(self.inactivity)}", "churn rate"),
+            self.confidence,
+        )
+
     def summary(self) -> str:
         """Return a short plain-language description of the result."""
         row = self.table.loc["all"]
         lines = [
             f"{fmt_pct(row['churned_rate'])} {fmt_ci(row['ci_low'], row['ci_high'], fmt_pct)} of "
-            f"{int(row['customers']):,} customers had not purchased for more than {self.inactivity} "
+            f"{int(row['customers']):,} customers had not purchased for more than {_duration_words(self.inactivity)} "
             f"on {self.as_of:%Y-%m-%d} (churned by the inactivity rule; {self.confidence:.0%} Wilson interval).",
             f"Median time since last purchase: {fmt_num(self.customers['inactive_days'].median())} days.",
         ]

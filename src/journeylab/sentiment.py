@@ -55,6 +55,11 @@ POLARITY_THRESHOLD = 0.05
 # ---------------------------------------------------------------------------
 # Sentiment
 # ---------------------------------------------------------------------------
+def _signed(x: float) -> str:
+    text = fmt_num(x)
+    return text if text.startswith("-") or text in ("0", "–") else "+" + text
+
+
 def sentiment_score(text: str, language: Language = "auto") -> float:
     """Sentiment of one text, −1 (very negative) … +1 (very positive); NaN for no text.
 
@@ -254,6 +259,21 @@ class ThemesResult(Result):
     def to_frame(self) -> pd.DataFrame:
         """One row per (group, theme): ``mentions``, ``share`` of the group's comments, ``mean_sentiment``, ``rank``."""
         return self.table.copy()
+
+    def display_frame(self) -> pd.DataFrame:
+        """Per group, the ranked themes with mentions, share of comments and mean sentiment."""
+        t = self.table
+        shown = {col: t[col].astype(str).to_numpy() for col in self.by}
+        shown.update(
+            {
+                "rank": t["rank"].astype(int).to_numpy(),
+                "theme" if self.method == "dictionary" else "word or pair": t["theme"].astype(str).to_numpy(),
+                "mentions": t["mentions"].map(fmt_num).to_numpy(),
+                "share of comments": t["share"].map(fmt_pct).to_numpy(),
+                "mean sentiment (−1 … +1)": t["mean_sentiment"].map(_signed).to_numpy(),
+            }
+        )
+        return pd.DataFrame(shown)
 
     def summary(self) -> str:
         """Describe the leading theme of each group."""

@@ -221,6 +221,48 @@ class PowerCalculation(Result):
             ]
         )
 
+    def display_frame(self):
+        """Show the design for readers: one row per quantity, the solved one marked.
+
+        Rates read as percentages and the effect in percentage points for a
+        binary metric; users are whole people per variant and in total.
+        """
+        import pandas as pd
+
+        binary = self.kind == "binary"
+        level = fmt_pct if binary else fmt_num
+        solved = {self.solved_for: " (solved)"}
+        if binary:
+            effect = (
+                f"{fmt_pp(self.effect)} ({fmt_pct(self.relative_effect, signed=True)} relative)"
+            )
+        else:
+            sign = "" if self.effect < 0 else "+"
+            effect = f"{sign}{fmt_num(self.effect)}"
+            if self.baseline:
+                effect += f" ({fmt_pct(self.relative_effect, signed=True)} relative)"
+        rows = [
+            (
+                "users per variant" + solved.get("n_per_variant", ""),
+                f"{math.ceil(self.n_per_variant):,}",
+            ),
+            (f"users in total ({self.variants} variants)", f"{self.n_total:,}"),
+            ("baseline rate" if binary else "baseline mean", level(self.baseline)),
+            ("treatment rate" if binary else "treatment mean", level(self.treatment)),
+            ("effect" + (" (minimum detectable)" if self.solved_for == "effect" else ""), effect),
+        ]
+        if not binary:
+            rows.append(("standard deviation", fmt_num(self.sd)))
+        rows += [
+            (
+                "power" + solved.get("power", ""),
+                fmt_pct(self.power, 0 if round(self.power * 100, 9).is_integer() else 1),
+            ),
+            ("significance level α", f"{self.alpha:g} ({self.alternative})"),
+            ("method", self.method),
+        ]
+        return pd.DataFrame(rows, columns=["quantity", "value"])
+
     def summary(self) -> str:
         """Plain-language statement of the design."""
         if self.kind == "binary":

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.results import Result, fmt_num, fmt_p, fmt_pct
+from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp
 from journeylab.schema import ParameterError, check_range, require_columns
 
 __all__ = [
@@ -43,6 +43,11 @@ __all__ = [
 def _p_is(p: float) -> str:
     text = fmt_p(p)
     return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def _signed(x: float) -> str:
+    text = fmt_num(x)
+    return text if text.startswith("-") or text == "–" else "+" + text
 
 
 def _when(time) -> str:
@@ -122,12 +127,51 @@ class SequentialResult(Result):
     control: str
     alpha: float
     tau2: float
+    binary: bool = False
 
     title = "Sequential monitoring"
 
     def to_frame(self) -> pd.DataFrame:
         """Return the looks table."""
         return self.looks.copy()
+
+    def display_frame(self) -> pd.DataFrame:
+        """Show the looks for readers: period, users per arm, rates or means, lift, intervals.
+
+        A 0/1 metric reads as rates and a lift in percentage points; looks on
+        calendar periods show the date the period starts, finer looks the time.
+        """
+        lk = self.looks
+        binary = self.binary
+        value = fmt_pct if binary else fmt_num
+        lift = fmt_pp if binary else _signed
+        interval = fmt_pp if binary else fmt_num
+        times = pd.Series(lk["time"])
+        if isinstance(times.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(
+            times
+        ):
+            daily = bool((times == times.dt.normalize()).all())
+            when = times.dt.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M")
+        else:
+            when = times.astype(str)
+        level = fmt_pct(1 - self.alpha, 0)
+        return pd.DataFrame(
+            {
+                "look": np.arange(1, len(lk) + 1),
+                "period starting": when.to_numpy(),
+                f"users ({self.control})": lk["n_control"].map(fmt_num).to_numpy(),
+                f"users ({self.treatment})": lk["n_treatment"].map(fmt_num).to_numpy(),
+                f"{self.metric}: {self.control}": lk["control_mean"].map(value).to_numpy(),
+                f"{self.metric}: {self.treatment}": lk["treatment_mean"].map(value).to_numpy(),
+                "lift": lk["abs_lift"].map(lift).to_numpy(),
+                f"{level} confidence sequence": [
+                    fmt_ci(a, b, interval) if np.isfinite([a, b]).all() else "–"
+                    for a, b in zip(lk["cs_low"], lk["cs_high"], strict=True)
+                ],
+                "always-valid p": lk["always_valid_p"].map(fmt_p).to_numpy(),
+                "naive p (invalid when peeking)": lk["naive_p"].map(fmt_p).to_numpy(),
+            }
+        )
 
     def summary(self) -> str:
         """Where the always-valid inference stands, and when it crossed α."""
@@ -322,7 +366,9 @@ def sequential_test(
             "naive_ci_high": diff + z * se,
         }
     )
-    return SequentialResult(looks, metric, str(treatment), str(control), alpha, tau2)
+    values = pd.to_numeric(part[metric], errors="coerce").dropna()
+    binary = bool(len(values)) and bool(values.isin([0, 1]).all())
+    return SequentialResult(looks, metric, str(treatment), str(control), alpha, tau2, binary)
 
 
 @dataclass(repr=False)
