@@ -196,6 +196,32 @@ def test_sentiment_result_aligns_with_input_and_detects_language():
     assert "Korean (journeylab lexicon): 1 texts" in res.summary()
 
 
+
+def test_sentiment_report_shows_aggregates_not_the_comments():
+    long_complaint = "The technician arrived three hours late and left a terrible mess in our kitchen, never again"
+    texts = pd.Series([long_complaint, "기사님이 불친절했어요", "Great job", "Great job", "OK", None])
+    res = sentiment(texts)
+    html, text = res._repr_html_(), res.summary()
+    for comment in ("technician arrived", "불친절", "Great job"):
+        assert comment not in html and comment not in text
+    shown = res.display_frame()
+    assert shown.columns.tolist() == ["language", "texts", "mean sentiment (−1 … +1)", "positive", "neutral",
+                                      "negative"]
+    # 4 English texts: complaint negative, "Great job" twice and "OK" positive; 1 Korean, negative
+    assert shown["language"].tolist() == ["English (VADER lexicon)", "Korean (journeylab lexicon)", "all"]
+    assert shown["texts"].tolist() == ["4", "1", "5"]
+    assert shown[["positive", "negative"]].iloc[0].tolist() == ["75.0%", "25.0%"]
+    assert shown[["positive", "negative"]].iloc[2].tolist() == ["60.0%", "40.0%"]
+    assert res.to_frame()["text"].tolist()[:3] == texts.tolist()[:3]  # the numbers keep the texts
+    quoted = sentiment(texts, examples=1)
+    summary = quoted.summary()
+    assert "Most negative (shortened): “The technician arrived three hours late and left a…”" in summary
+    assert "Most positive (shortened): “Great job”" in summary and long_complaint not in summary
+    assert quoted.excerpts(5)["label"].tolist() == ["negative", "negative", "positive", "positive"]
+    assert all(len(e) <= 60 for e in quoted.excerpts(5)["excerpt"])
+    with pytest.raises(ParameterError, match="examples == -1"):
+        sentiment(texts, examples=-1)
+
 def test_shipped_korean_lexicon_is_well_formed():
     from journeylab.lexicons import korean_lexicon
 

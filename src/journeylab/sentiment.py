@@ -55,6 +55,23 @@ POLARITY_THRESHOLD = 0.05
 # ---------------------------------------------------------------------------
 # Sentiment
 # ---------------------------------------------------------------------------
+#: Longest excerpt of a comment shown in a summary, in characters.
+EXCERPT_CHARS = 60
+
+_LANGUAGE_NAMES = {"en": "English (VADER lexicon)", "ko": "Korean (journeylab lexicon)"}
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """Cut a comment to at most ``limit`` characters at a word boundary, marking the cut."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
 def _signed(x: float) -> str:
     text = fmt_num(x)
     return text if text.startswith("-") or text in ("0", "–") else "+" + text
@@ -79,11 +96,19 @@ def sentiment_score(text: str, language: Language = "auto") -> float:
 
 @dataclass(repr=False, eq=False)
 class SentimentResult(Result):
-    """Sentiment of each text: ``scores`` (−1 … +1, aligned with the input) and ``languages``."""
+    """Sentiment of each text: ``scores`` (−1 … +1, aligned with the input) and ``languages``.
+
+    The HTML and the summary show aggregates only (texts per language, mean
+    sentiment, shares positive and negative), so a shared report does not
+    repeat customers' comments word for word. ``examples`` > 0 adds that many
+    of the most negative and of the most positive comments, each cut to
+    :data:`EXCERPT_CHARS` characters; ``to_frame()`` keeps the full texts.
+    """
 
     texts: pd.Series
     scores: pd.Series
     languages: pd.Series
+    examples: int = 0
     title: str = "Comment sentiment"
 
     def to_frame(self) -> pd.DataFrame:
@@ -99,8 +124,46 @@ class SentimentResult(Result):
         )
 
     def display_frame(self) -> pd.DataFrame:
-        """Show the first 20 texts."""
-        return self.to_frame().head(20)
+        """Show texts, mean sentiment and polarity shares per language and overall, never the texts."""
+        frame = self.to_frame().dropna(subset=["sentiment"])
+        parts = [(_LANGUAGE_NAMES.get(lang, str(lang)), part) for lang, part in frame.groupby("language")]
+        if len(parts) != 1:
+            parts.append(("all", frame))
+        rows = [
+            {
+                "language": name,
+                "texts": fmt_num(len(part)),
+                "mean sentiment (−1 … +1)": _signed(part["sentiment"].mean()) if len(part) else "–",
+                "positive": fmt_pct((part["label"] == "positive").mean()) if len(part) else "–",
+                "neutral": fmt_pct((part["label"] == "neutral").mean()) if len(part) else "–",
+                "negative": fmt_pct((part["label"] == "negative").mean()) if len(part) else "–",
+            }
+            for name, part in parts
+        ]
+        return pd.DataFrame(rows)
+
+    def excerpts(self, n: int | None = None) -> pd.DataFrame:
+        """Return the ``n`` most negative and ``n`` most positive distinct comments, shortened.
+
+        Examples
+        --------
+        >>> sentiment(["Awful, the technician never came back", "Great"]).excerpts(1)["excerpt"].tolist()
+        ['Awful, the technician never came back', 'Great']
+        """
+        n = self.examples if n is None else n
+        check_range("n", n, low=0, low_inclusive=True)
+        frame = self.to_frame().dropna(subset=["sentiment"]).drop_duplicates("text")
+        frame = frame.sort_values("sentiment", kind="stable")
+        negative = frame[frame["label"] == "negative"].head(n)
+        positive = frame[frame["label"] == "positive"].tail(n).iloc[::-1]
+        picked = pd.concat([negative, positive])
+        return pd.DataFrame(
+            {
+                "label": picked["label"].to_numpy(),
+                "sentiment": picked["sentiment"].to_numpy(),
+                "excerpt": picked["text"].map(_excerpt).to_numpy(),
+            }
+        )
 
     def summary(self) -> str:
         """Describe mean sentiment and polarity shares, overall and per language."""
@@ -113,8 +176,17 @@ class SentimentResult(Result):
             f"{fmt_pct((frame['label'] == 'negative').mean())} negative."
         ]
         for lang, part in frame.groupby("language"):
-            name = {"en": "English (VADER lexicon)", "ko": "Korean (journeylab lexicon)"}.get(lang, lang)
+            name = _LANGUAGE_NAMES.get(lang, lang)
             lines.append(f"{name}: {len(part):,} texts, mean {fmt_num(part['sentiment'].mean())}.")
+        if self.examples:
+            shown = self.excerpts()
+            for label in ("negative", "positive"):
+                part = shown[shown["label"] == label]
+                if len(part):
+                    quoted = "; ".join(
+                        f"“{e}” ({_signed(v)})" for e, v in zip(part["excerpt"], part["sentiment"], strict=True)
+                    )
+                    lines.append(f"Most {label} (shortened): {quoted}.")
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -134,7 +206,9 @@ class SentimentResult(Result):
         return ax
 
 
-def sentiment(texts: str | Iterable[str] | pd.Series, language: Language = "auto") -> SentimentResult:
+def sentiment(
+    texts: str | Iterable[str] | pd.Series, language: Language = "auto", *, examples: int = 0
+) -> SentimentResult:
     """Score free-text comments offline in English and Korean.
 
     English uses the VADER lexicon and rules (``vaderSentiment``, compound score);
@@ -148,6 +222,10 @@ def sentiment(texts: str | Iterable[str] | pd.Series, language: Language = "auto
         The comments; missing or empty texts score NaN.
     language : {"auto", "en", "ko"}
         ``"auto"`` detects Korean from Hangul characters, per text.
+    examples : int
+        Comments quoted in the summary: that many of the most negative and of
+        the most positive, each cut to 60 characters. The default 0 shows
+        aggregates only, fit for a shared report.
 
     Returns
     -------
@@ -161,6 +239,7 @@ def sentiment(texts: str | Iterable[str] | pd.Series, language: Language = "auto
     [True, False]
     """
     check_in("language", language, ["auto", "en", "ko"])
+    check_range("examples", examples, low=0, low_inclusive=True)
     if isinstance(texts, str):
         texts = [texts]
     series = texts if isinstance(texts, pd.Series) else pd.Series(list(texts), dtype="object")
@@ -172,6 +251,7 @@ def sentiment(texts: str | Iterable[str] | pd.Series, language: Language = "auto
         texts=series,
         scores=series.map(scores).astype(float),
         languages=series.map(langs),
+        examples=int(examples),
     )
 
 
