@@ -373,3 +373,92 @@ def test_duckdb_relation_from_the_loader(log, tmp_path):
     file = tmp_path / "events.parquet"
     log.to_parquet(file)
     pd.testing.assert_frame_equal(path_table(events_relation(file), period_end=END), path_table(log, period_end=END))
+
+
+# --------------------------------------------------------------------------- one month
+@pytest.fixture
+def months_log() -> pd.DataFrame:
+    return make_events(
+        [
+            # m1: May touch, June conversion -> a June journey (the May touch is in the lookback)
+            ("m1", "2026-05-28 09:00:00", "site_visit", "email", None),
+            ("m1", "2026-06-02 09:00:00", "booking_completed", None, 100.0),
+            # m2: one May touch, nothing after -> a May journey, closed without conversion
+            ("m2", "2026-05-10 09:00:00", "site_visit", "social", None),
+            # m3: converts mid-June, then a late-June touch still open at the month's end
+            ("m3", "2026-06-15 09:00:00", "site_visit", "display", None),
+            ("m3", "2026-06-16 09:00:00", "booking_completed", None, 50.0),
+            ("m3", "2026-06-28 09:00:00", "site_visit", "sms", None),
+            # m4: touch on 06-29, conversion at the first instant of July -> a July journey
+            ("m4", "2026-06-29 09:00:00", "site_visit", "email", None),
+            ("m4", "2026-07-01 00:00:00", "booking_completed", None, 70.0),
+            # m5: a touch in the last second of June
+            ("m5", "2026-06-30 23:59:59", "site_visit", "search", None),
+        ]
+    )
+
+
+def test_journeys_of_one_month_end_in_it_and_open_ones_are_censored(months_log):
+    june = build_journeys(months_log, month="2026-06", lookback="7D")
+    jr = june.journeys.set_index("user_id")
+    # m1 (converted 06-02), m3 twice, m4 and m5 end in June; m2 ended on 05-10
+    assert sorted(jr.index) == ["m1", "m3", "m3", "m4", "m5"]
+    assert june.left_out["ended_before_start"] == 1
+    assert june.left_out["after_period_end"] == 1  # m4's conversion on 07-01 00:00
+    assert jr.loc["m1", "converted"] and jr.loc["m1", "n_touches"] == 1  # the May touch counts
+    assert jr.loc["m1", "start"] == pd.Timestamp("2026-05-28 09:00", tz="UTC")
+    # still open at the month's end (last touch within the 7-day lookback of 06-30 23:59:59.999999)
+    assert jr["censored"].groupby(level=0).any().to_dict() == {
+        "m1": False, "m3": True, "m4": True, "m5": True
+    }
+    assert not jr.loc["m4", "converted"]
+    assert june.settings["start"] == pd.Timestamp("2026-06-01", tz="UTC")
+    assert june.settings["period_end"] == pd.Timestamp("2026-06-30 23:59:59.999999", tz="UTC")
+    assert set(june.touches["journey_id"]) == set(june.journeys["journey_id"])
+    assert june.summary().startswith("Journeys ending in 2026-06 (UTC).")
+    assert "1 journeys that ended before the period start" in june.summary()
+    # the month is shorthand for start and period_end
+    explicit = build_journeys(
+        months_log, start="2026-06-01", period_end="2026-06-30 23:59:59.999999", lookback="7D"
+    )
+    pd.testing.assert_frame_equal(explicit.journeys, june.journeys)
+    # July holds m4's conversion with its June touch; May holds m1 (open) and m2 (closed)
+    july = build_journeys(months_log, month="2026-07", lookback="7D").journeys
+    assert july[["user_id", "converted", "n_touches", "value"]].values.tolist() == [["m4", True, 1, 70.0]]
+    may = build_journeys(months_log, month="2026-05", lookback="7D").journeys.set_index("user_id")
+    assert may["censored"].to_dict() == {"m1": True, "m2": False}
+    # start alone: journeys ending from June on, up to the log's end
+    since = build_journeys(months_log, start="2026-06-01", lookback="7D").journeys
+    assert since.loc[since["user_id"] == "m4", "converted"].tolist() == [True]
+
+
+def test_path_table_of_one_month(months_log):
+    june = path_table(months_log, month="2026-06", lookback="7D")
+    assert june[list(PATH_COLUMNS)].values.tolist() == [
+        [("display",), 1, 50.0, 0],
+        [("email",), 1, 100.0, 0],
+    ]
+    assert june.attrs["left_out"]["censored_journeys"] == 3
+    assert june.attrs["left_out"]["ended_before_start"] == 1
+    assert june.attrs["settings"]["month"] == "2026-06"
+    built = build_journeys(months_log, month="2026-06", lookback="7D")
+    pd.testing.assert_frame_equal(path_table(built), june)
+    every = path_table(months_log, month="2026-06", lookback="7D", include_censored=True)
+    assert dict(zip(every["path"], every["non_conversions"], strict=True)) == {
+        ("display",): 0, ("email",): 1, ("search",): 1, ("sms",): 1
+    }
+    may = path_table(months_log, month="2026-05", lookback="7D")
+    assert may[list(PATH_COLUMNS)].values.tolist() == [[("social",), 0, 0.0, 1]]
+
+
+def test_month_and_start_errors(months_log):
+    with pytest.raises(ParameterError, match="month == '2026-13' is not a calendar month; write 'YYYY-MM'"):
+        build_journeys(months_log, month="2026-13")
+    with pytest.raises(ParameterError, match="month == 'June' is not a calendar month"):
+        path_table(months_log, month="June")
+    with pytest.raises(ParameterError, match="pass either month or start/period_end"):
+        build_journeys(months_log, month="2026-06", period_end="2026-06-30")
+    with pytest.raises(ParameterError, match="start == 2026-07-01 is after period_end == 2026-06-30"):
+        build_journeys(months_log, start="2026-07-01", period_end="2026-06-30")
+    with pytest.raises(ParameterError, match="did you mean 'month'"):
+        path_table(months_log, mnth="2026-06")

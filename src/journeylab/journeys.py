@@ -14,7 +14,12 @@ applied in this order, are:
    ``"all"`` for every event that is not a conversion.
    Rows after ``period_end`` (default: the last timestamp in the log) are left
    out and counted; rows without a user id or a timestamp are left out and
-   counted.
+   counted. With ``start``, only journeys that *end* (conversion, or last
+   touch) on or after ``start`` are kept, the others counted; their earlier
+   touches still count under the lookback. ``month="2026-06"`` is shorthand
+   for the calendar month in UTC (``start`` = its first instant,
+   ``period_end`` = its last): the journeys of a month are those whose end
+   falls in it, and those still open at the month's end are censored (rule 6).
 2. **Order.** Within a user, rows are ordered by the stable tie-breaker
    ``(timestamp, position of the event in the stage map, event name,
    channel, value)``; events no stage lists come after all listed ones, and a
@@ -116,6 +121,18 @@ def _timestamp(name: str, value: Any) -> pd.Timestamp | None:
     except (ValueError, TypeError) as exc:
         raise ParameterError(f"{name} == {value!r} is not a date or time.") from exc
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _month_bounds(month: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last instant (microsecond) of a ``"YYYY-MM"`` calendar month in UTC."""
+    text = str(month)
+    try:
+        if not (isinstance(month, str) and len(text) == 7 and text[4] == "-"):
+            raise ValueError(text)
+        first = pd.Timestamp(f"{text}-01", tz="UTC")
+    except ValueError as exc:
+        raise ParameterError(f"month == {month!r} is not a calendar month; write 'YYYY-MM', e.g. '2026-06'.") from exc
+    return first, first + pd.offsets.MonthBegin(1) - pd.Timedelta(1, "us")
 
 
 def fetch_df(cursor: Any) -> pd.DataFrame:
@@ -409,6 +426,10 @@ class Journeys(Result):
             f"{fmt_count(self.left_out.get('direct_conversions', 0))} conversions had no touch "
             f"(path '{DIRECT}').",
         ]
+        if self.settings.get("month"):
+            lines.insert(0, f"Journeys ending in {self.settings['month']} (UTC).")
+        elif self.settings.get("start") is not None:
+            lines.insert(0, f"Journeys ending from {_day(self.settings['start'])} on.")
         lines.append("Left out: " + _left_out_text(self.left_out) + ".")
         return "\n".join(lines)
 
@@ -455,6 +476,7 @@ def _left_out_text(left: dict[str, int]) -> str:
         "outside_lookback": "touches older than the lookback before the journey's end",
         "truncated_touches": "touches beyond max_touches (earliest dropped)",
         "after_period_end": "events after the period end",
+        "ended_before_start": "journeys that ended before the period start",
         "incomplete_rows": "rows without user id or timestamp",
         "censored_journeys": "censored journeys (left out of the path table)",
         "no_channel_touches": f"touches without a channel (counted as '{NO_CHANNEL}')",
@@ -487,6 +509,8 @@ def _build_tables(
     lookback: str | pd.Timedelta,
     period_end: Any,
     max_touches: int | None,
+    start: Any = None,
+    month: str | None = None,
     want_touches: bool = True,
     path_level: str | None = None,
 ) -> tuple[str | None, str, dict[str, int], dict[str, Any]]:
@@ -504,7 +528,17 @@ def _build_tables(
         if not isinstance(max_touches, (int, np.integer)) or isinstance(max_touches, bool):
             raise ParameterError(f"max_touches == {max_touches!r}, must be a whole number or None.")
         check_range("max_touches", max_touches, low=1, low_inclusive=True)
-    end = _timestamp("period_end", period_end)
+    first = _timestamp("start", start)
+    if month is not None:
+        if start is not None or period_end is not None:
+            raise ParameterError(
+                f"month == {month!r} sets both start and period_end; pass either month or start/period_end."
+            )
+        first, end = _month_bounds(month)
+    else:
+        end = _timestamp("period_end", period_end)
+    if first is not None and end is not None and first > end:
+        raise ParameterError(f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between.")
     if end is None:
         # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
         micros = ev.scalar('SELECT epoch_us(max("timestamp")) FROM src')
@@ -628,6 +662,14 @@ def _build_tables(
         """,
         [end_param],
     )
+    before_start = 0
+    if first is not None:
+        # A journey belongs to the period its end (conversion or last touch) falls
+        # in; those that ended earlier go, with their touches.
+        before_start = int(con.execute(f'SELECT count(*) FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first]).fetchone()[0])
+        con.execute(f'DELETE FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first])
+        if want_touches:
+            con.execute(f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})")
     totals = con.execute(
         f"""
         SELECT coalesce(sum(outside_lookback), 0), coalesce(sum(truncated_touches), 0),
@@ -646,6 +688,7 @@ def _build_tables(
             "direct_conversions": int(totals[3]),
             "censored_journeys": int(totals[4]),
             "no_channel_touches": int(totals[5]),
+            "ended_before_start": before_start,
         }
     )
     settings = {
@@ -653,6 +696,8 @@ def _build_tables(
         "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
         "lookback": str(look),
         "period_end": end,
+        "start": first,
+        "month": month,
         "max_touches": cap,
     }
     return (touches if want_touches else None), journeys, left_out, settings
@@ -693,6 +738,8 @@ def build_journeys(
     touch_events: Sequence[str] | Literal["all"] | None = None,
     lookback: str | pd.Timedelta = "30D",
     period_end: Any = None,
+    start: Any = None,
+    month: str | None = None,
     max_touches: int | None = None,
     stage_map: Any = None,
 ) -> Journeys:
@@ -716,6 +763,16 @@ def build_journeys(
     period_end : date-like, optional
         End of the observed period (default: the log's last timestamp).
         Later events are left out (counted).
+    start : date-like, optional
+        Keep only journeys that end (conversion, or last touch) on or after
+        ``start``; earlier ones are left out (counted as
+        ``ended_before_start``). Their touches before ``start`` still count,
+        within the lookback. Naive times are UTC.
+    month : str, optional
+        ``"YYYY-MM"``: the journeys of one calendar month (UTC), i.e. ``start``
+        and ``period_end`` at its first and last instant; journeys still open
+        at the month's end are censored. Not together with ``start`` or
+        ``period_end``.
     max_touches : int, optional
         Keep only the last ``max_touches`` touches of a journey (counted).
     stage_map : StageMap, optional
@@ -735,6 +792,8 @@ def build_journeys(
     >>> j = build_journeys(ev)
     >>> j.journeys[["n_touches", "converted", "value"]].values.tolist()
     [[2, True, 120.0]]
+    >>> len(build_journeys(ev, month="2026-04").journeys), len(build_journeys(ev, month="2026-05").journeys)
+    (0, 1)
     """
     ev = _Events(events, stage_map=stage_map)
     try:
@@ -744,6 +803,8 @@ def build_journeys(
             touch_events=touch_events,
             lookback=lookback,
             period_end=period_end,
+            start=start,
+            month=month,
             max_touches=max_touches,
         )
         jframe = ev.df(f"SELECT {', '.join(chr(34) + c + chr(34) for c in _JOURNEY_COLUMNS)} FROM {journeys} ORDER BY journey_id")
@@ -826,6 +887,8 @@ _JOURNEY_DEFAULTS: dict[str, Any] = {
     "touch_events": None,
     "lookback": "30D",
     "period_end": None,
+    "start": None,
+    "month": None,
     "max_touches": None,
 }
 
@@ -868,7 +931,8 @@ def path_table(
         Tie-breaker order and the stages for ``level="stage"``.
     **journey_options
         ``conversion``, ``touch_events``, ``lookback``, ``period_end``,
-        ``max_touches`` (see :func:`build_journeys`).
+        ``start``, ``month`` (``"YYYY-MM"``: the journeys ending in that
+        calendar month, UTC), ``max_touches`` (see :func:`build_journeys`).
 
     Returns
     -------
@@ -889,6 +953,8 @@ def path_table(
     >>> path_table(ev, lookback="7D", period_end="2026-06-30")
            path  conversions  value  non_conversions
     0  (email,)            1   90.0                1
+    >>> path_table(ev, lookback="7D", month="2026-05", include_censored=True)["conversions"].tolist()
+    [1]
     """
     check_in("level", level, ["channel", "event", "stage"])
     _check_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
