@@ -276,3 +276,33 @@ def test_where_instead_by_channel_and_from_a_relation(log):
     assert dict(zip(w.to_frame()["next"], w.to_frame()["units"], strict=True)) == {(NO_FURTHER_EVENT,): 1, ("phone",): 1}
     rel = duckdb.connect().from_df(log)
     pd.testing.assert_frame_equal(funnel(rel, STEPS).to_frame(), funnel(log, STEPS).to_frame())
+
+
+def test_small_segments_are_suppressed_and_counted(log):
+    # entrants of 'site_visit': mobile u1, u2 (2 users); desktop u3, u4, u5 (3 users)
+    full = funnel(log, STEPS, segment="device")
+    assert full.segments == ["desktop", "mobile"] and full.suppressed_segments == 0
+    shown = funnel(log, STEPS, segment="device", min_users=3)
+    assert shown.segments == ["desktop"] and shown.suppressed_segments == 1
+    pd.testing.assert_frame_equal(shown.to_frame(), full.to_frame()[full.to_frame()["segment"] == "desktop"])
+    assert "1 segment with fewer than 3 users is not shown" in shown.summary()
+    assert "mobile" not in shown.summary() and "mobile" not in shown._repr_html_()
+    assert shown.display_frame()["segment"].unique().tolist() == ["desktop"]  # still says whose funnel
+    ax = shown.plot()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["desktop"]
+    ax.figure.savefig("/tmp/funnel_min_users.png", bbox_inches="tight")
+    none = funnel(log, STEPS, segment="device", min_users=4)
+    assert none.to_frame().empty and none.suppressed_segments == 2
+    assert "2 segments with fewer than 4 users are not shown" in none.summary()
+    assert none.plot().get_title().startswith("No segment has 4 users or more")
+    assert none.plot_time_to_convert().get_title().startswith("No segment has 4 users or more")
+    assert "jl-table" in none._repr_html_()
+    # the default shows everything; without segments nothing is suppressed
+    assert funnel(log, STEPS, min_users=100).to_frame()["entrants"].tolist() == full.to_frame().groupby("step")[
+        "entrants"
+    ].sum().tolist()
+    with pytest.raises(ParameterError, match="min_users == -1"):
+        funnel(log, STEPS, segment="device", min_users=-1)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -282,3 +282,38 @@ def test_sample_reconciles_with_raw_counts(small):
     ].nunique()
     assert t.loc[t["stage"] == "consideration", "users"].sum() == visitors
     assert np.isfinite(t.loc[t["stage"] == "awareness", "conversion"]).all()
+
+
+def test_small_segments_are_suppressed_and_counted(hand_log, tmp_path):
+    # October users: mobile u1, u2 (2); desktop u3, u4, u5 (3)
+    full = journey_map(hand_log, month="2026-10", segment="device")
+    shown = journey_map(hand_log, month="2026-10", segment="device", min_users=3)
+    assert shown.suppressed_segments == 1
+    assert set(shown.to_frame()["segment"]) == {"desktop"} and set(shown.kpis["segment"]) == {
+        "desktop"
+    }
+    desktop = full.to_frame()[full.to_frame()["segment"] == "desktop"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shown.to_frame(), desktop, check_categorical=False)
+    text = shown.summary()
+    assert "1 segment with fewer than 3 users is not shown" in text and "mobile" not in text
+    html = shown._repr_html_()
+    assert "mobile" not in html
+    for kind in ("kpis", "conversion"):
+        ax = shown.plot(kind=kind)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["desktop"]
+        ax.figure.savefig(tmp_path / f"suppressed_{kind}.png")
+    none = journey_map(hand_log, month="2026-10", segment="device", min_users=10)
+    assert none.to_frame().empty and none.kpis.empty
+    assert "2 segments with fewer than 10 users are not shown" in none.summary()
+    assert none.plot().get_title().startswith("No segment has 10 users or more in")
+    assert "jl-table" in none._repr_html_()
+    # no segment: the whole period is shown whatever min_users says
+    assert (
+        journey_map(hand_log, month="2026-10", min_users=100).to_frame()["users_in_period"].iloc[0]
+        == 5
+    )
+    with pytest.raises(ParameterError, match="min_users == -3"):
+        journey_map(hand_log, month="2026-10", segment="device", min_users=-3)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -19,6 +19,8 @@ rules:
   ``windowFunnel``. Hence each step's count is at most the previous one's.
 - **Segments.** ``segment="device"`` splits the funnel by the value of that
   column on the unit's first entry event (missing values as ``"(missing)"``).
+  ``min_users=30`` leaves out segments entered by fewer than 30 distinct
+  users (small-group suppression for shared reports) and says how many.
 
 Conversion rates carry Wilson score intervals
 (``statsmodels.stats.proportion.proportion_confint(method="wilson")``). Time
@@ -259,6 +261,7 @@ class FunnelResult(Result):
     settings: dict[str, Any]
     left_out: dict[str, int] = field(default_factory=dict)
     confidence: float = 0.95
+    suppressed_segments: int = 0
     title: str = "Funnel"
 
     def to_frame(self) -> pd.DataFrame:
@@ -301,6 +304,8 @@ class FunnelResult(Result):
         )
         if self.left_out.get("events_without_session"):
             lines.append(f"{self.left_out['events_without_session']:,} step events without a session id were left out.")
+        if self.suppressed_segments:
+            lines.append(suppression_note(self.suppressed_segments, self.settings["min_users"]))
         return "\n".join(lines)
 
     def display_frame(self) -> pd.DataFrame:
@@ -322,7 +327,7 @@ class FunnelResult(Result):
                 "median time": t["time_median"].map(_fmt_duration),
             }
         )
-        if len(self.segments) > 1:
+        if len(self.segments) > 1 or self.suppressed_segments:
             out.insert(0, "segment", t["segment"])
         return out
 
@@ -331,6 +336,8 @@ class FunnelResult(Result):
         t = self.table
         steps = self.settings["steps"]
         segs = self.segments
+        if not segs:
+            return _nothing_shown(new_axes(ax, figsize=(9, 3)), self.settings["min_users"])
         ax = new_axes(ax, figsize=(9, 1.0 + 0.9 * len(steps) * max(1, len(segs) * 0.6)))
         height = 0.8 / len(segs)
         for j, seg in enumerate(segs):
@@ -340,7 +347,7 @@ class FunnelResult(Result):
             err = np.vstack([rate - s["from_first_ci_low"].to_numpy(dtype=float), s["from_first_ci_high"].to_numpy(dtype=float) - rate])
             err = np.clip(np.nan_to_num(err), 0, None)  # rounding can leave -1e-17
             colour = PALETTE[0] if len(segs) == 1 else PALETTE[j % len(PALETTE)]
-            label = None if len(segs) == 1 else seg
+            label = None if len(segs) == 1 and not self.suppressed_segments else seg
             ax.barh(y, np.nan_to_num(rate), height=height * 0.9, color=colour, alpha=0.85, label=label)
             ax.errorbar(np.nan_to_num(rate), y, xerr=err, fmt="none", ecolor="#333333", capsize=3, lw=1)
             for yi, (r, hi, n, prev) in enumerate(
@@ -360,7 +367,7 @@ class FunnelResult(Result):
         unit = "users" if self.settings["grain"] == "user" else "sessions"
         ax.set_title(f"Funnel ({unit}, window {self.settings['window']})")
         ax.grid(axis="y", visible=False)
-        if len(segs) > 1:
+        if len(segs) > 1 or self.suppressed_segments:
             ax.legend(title=self.settings["segment"], loc="lower right")
         return ax
 
@@ -369,6 +376,8 @@ class FunnelResult(Result):
         t = self.table[self.table["step"] > 1]
         segs = self.segments
         steps = self.settings["steps"]
+        if not segs:
+            return _nothing_shown(new_axes(ax, figsize=(9, 3)), self.settings["min_users"])
         ax = new_axes(ax, figsize=(9, 1.2 + 0.8 * (len(steps) - 1) * max(1, len(segs) * 0.6)))
         height = 0.8 / len(segs)
         strict = self.settings["order"] == "strict"
@@ -409,6 +418,19 @@ class FunnelResult(Result):
         return ax
 
 
+def suppression_note(count: int, min_users: int) -> str:
+    """Say how many small segments a shared report leaves out, and why."""
+    if count == 1:
+        return f"1 segment with fewer than {min_users:,} users is not shown (small-group suppression)."
+    return f"{count:,} segments with fewer than {min_users:,} users are not shown (small-group suppression)."
+
+
+def _nothing_shown(ax, min_users: int):
+    ax.set_axis_off()
+    ax.set_title(f"No segment has {min_users:,} users or more: nothing to show")
+    return ax
+
+
 def _time_unit(seconds: float) -> tuple[float, str]:
     if seconds >= 2 * 86400:
         return 86400.0, "days"
@@ -438,6 +460,7 @@ def funnel(
     end: Any = None,
     confidence: float = 0.95,
     stage_map: Any = None,
+    min_users: int = 0,
 ) -> FunnelResult:
     """Count how many units reach each funnel step, with intervals and time to convert.
 
@@ -463,6 +486,11 @@ def funnel(
         Level of the Wilson intervals.
     stage_map : StageMap, optional
         Tie-breaker order of identical timestamps.
+    min_users : int
+        Small-group suppression for shared reports: segments whose first
+        step was entered by fewer than ``min_users`` distinct users are left
+        out of the table and the figures, and the summary says how many.
+        0 (the default) shows every segment. Applies with ``segment``.
 
     Returns
     -------
@@ -478,14 +506,30 @@ def funnel(
     [2, 1]
     """
     check_range("confidence", confidence, low=0, high=1)
+    if not isinstance(min_users, (int, np.integer)) or isinstance(min_users, bool):
+        raise ParameterError(f"min_users == {min_users!r}, must be a whole number (0 shows every segment).")
+    check_range("min_users", min_users, low=0, low_inclusive=True)
     units = _funnel_units(
         events, steps, window=window, order=order, grain=grain, segment=segment, start=start, end=end, stage_map=stage_map
     )
     try:
         table = _step_table(units, confidence)
+        small: list[str] = []
+        if min_users and segment:
+            # Users (not sessions) make a group identifiable: count distinct entrants.
+            sizes = fetch_df(
+                units.events.con.execute(f"SELECT segment, count(DISTINCT user_id) AS users FROM {units.name} GROUP BY segment")
+            )
+            known = dict(zip(sizes["segment"], sizes["users"], strict=True))
+            small = [seg for seg in dict.fromkeys(table["segment"]) if known.get(seg, 0) < min_users]
     finally:
         units.events.con.close()
-    return FunnelResult(table=table, settings=units.settings, left_out=units.left_out, confidence=confidence)
+    if small:
+        table = table[~table["segment"].isin(small)].reset_index(drop=True)
+    settings = {**units.settings, "min_users": int(min_users)}
+    return FunnelResult(
+        table=table, settings=settings, left_out=units.left_out, confidence=confidence, suppressed_segments=len(small)
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,9 @@ compared with the previous period with a two-proportion test per conversion.
 
 A user's segment is a user-level attribute: taken from ``users`` when given,
 else the value on the user's first event in the period that has one.
+``min_users=30`` leaves segments with fewer than 30 users in the period out
+of the table and the figure (small-group suppression for shared reports);
+the summary says how many.
 The heavy grouping (first event per user and stage, first event of the next
 stage after it) runs as SQL in an embedded DuckDB; the statistics run on the
 small aggregated table.
@@ -41,6 +44,7 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
+from journeylab.funnel import suppression_note
 from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp
 from journeylab.schema import (
     NotComputableError,
@@ -501,6 +505,7 @@ def journey_map(
     compare: Literal["previous"] | None = "previous",
     users: pd.DataFrame | None = None,
     alpha: float = 0.05,
+    min_users: int = 0,
 ) -> JourneyMapResult:
     """Map the journey for a period: KPIs, reach, conversion and time in stage per stage.
 
@@ -525,6 +530,11 @@ def journey_map(
         One row per user (``user_id`` plus attributes) for ``segment``.
     alpha : float
         1 − confidence level of the intervals.
+    min_users : int
+        Small-group suppression for shared reports: segments with fewer than
+        ``min_users`` users in the period are left out of the tables and the
+        figure, and the summary says how many. 0 (the default) shows every
+        segment. Applies with ``segment``.
 
     Returns
     -------
@@ -537,6 +547,10 @@ def journey_map(
     """
     if compare not in ("previous", None):
         raise ParameterError(f"compare == {compare!r}, must be one of ['previous', None].")
+    if not isinstance(min_users, (int, np.integer)) or isinstance(min_users, bool) or min_users < 0:
+        raise ParameterError(
+            f"min_users == {min_users!r}, must be a whole number >= 0 (0 shows every segment)."
+        )
     events = prepare_events(events)
     stage_map = StageMap.coerce(stage_map)
     period = resolve_period(events["timestamp"], month=month, start=start, end=end)
@@ -568,6 +582,13 @@ def journey_map(
             prev_kpis = kpis.iloc[0:0]
         stages = _compare_stages(stages, prev_stages, alpha)
         kpis = _compare_kpis(kpis, prev_kpis)
+    suppressed = 0
+    if min_users and segments is not None:
+        sizes = stages.groupby("segment", observed=True)["users_in_period"].first()
+        small = set(sizes.index[sizes < min_users])
+        suppressed = len(small)
+        stages = _drop_segments(stages, small)
+        kpis = _drop_segments(kpis, small)
     return JourneyMapResult(
         stages=stages,
         kpis=kpis,
@@ -578,7 +599,17 @@ def journey_map(
         else (segment if isinstance(segment, str) else (segment.name or "segment")),
         stage_map=stage_map,
         alpha=alpha,
+        min_users=int(min_users),
+        suppressed_segments=suppressed,
     )
+
+
+def _drop_segments(table: pd.DataFrame, segments: set) -> pd.DataFrame:
+    """Rows of ``table`` whose segment is not in ``segments`` (unused categories dropped)."""
+    out = table.loc[~table["segment"].isin(segments)].reset_index(drop=True)
+    if isinstance(out["segment"].dtype, pd.CategoricalDtype):
+        out["segment"] = out["segment"].cat.remove_unused_categories()
+    return out
 
 
 def _compare_stages(stages: pd.DataFrame, prev: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -643,7 +674,19 @@ class JourneyMapResult(Result):
 
     title = "Journey map"
 
-    def __init__(self, *, stages, kpis, period, previous, segment, stage_map, alpha) -> None:
+    def __init__(
+        self,
+        *,
+        stages,
+        kpis,
+        period,
+        previous,
+        segment,
+        stage_map,
+        alpha,
+        min_users=0,
+        suppressed_segments=0,
+    ) -> None:
         self.stages = stages
         self.kpis = kpis
         self.period = period
@@ -651,6 +694,8 @@ class JourneyMapResult(Result):
         self.segment = segment
         self.stage_map = stage_map
         self.alpha = alpha
+        self.min_users = min_users
+        self.suppressed_segments = suppressed_segments
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (segment, stage) with users, conversion, intervals and comparison."""
@@ -733,6 +778,8 @@ class JourneyMapResult(Result):
                         f"{fmt_ci(row.conversion_change_ci_low, row.conversion_change_ci_high, fmt_pp)} "
                         f"against {self.previous.label} (p {fmt_p(row.p_value)})."
                     )
+        if self.suppressed_segments:
+            lines.append(suppression_note(self.suppressed_segments, self.min_users))
         return "\n".join(lines)
 
     def plot(self, ax=None, kind: Literal["kpis", "conversion"] = "kpis"):
@@ -747,6 +794,13 @@ class JourneyMapResult(Result):
 
         if kind not in ("kpis", "conversion"):
             raise ParameterError(f"kind == {kind!r}, must be one of ['kpis', 'conversion'].")
+        if self.stages.empty:
+            ax = new_axes(ax, figsize=(6, 2.5))
+            ax.set_axis_off()
+            ax.set_title(
+                f"No segment has {self.min_users:,} users or more in {self.period.label}: nothing to show"
+            )
+            return ax
         if kind == "conversion":
             s = self.stages.loc[self.stages["next_stage"].notna()]
             if self.segment is None and "conversion_previous" in s:
