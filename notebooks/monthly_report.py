@@ -106,7 +106,8 @@ lines = [
     "",
 ]
 lines += [f"{i + 1}. {text}" for i, text in enumerate(pains.findings(3))]
-display(Markdown("\n".join(lines)))
+# "$" would start inline maths in Markdown: escape the currency sign
+display(Markdown("\n".join(lines).replace("$", r"\$")))
 
 # %% [markdown]
 # ## Journey map

@@ -34,12 +34,16 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
     '12,346'
     >>> fmt_num(0.012345)
     '0.0123'
+    >>> fmt_num(95)
+    '95'
     """
     if _missing(x):
         return "–"
     x = float(x)
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
+    if x.is_integer():
+        return f"{x:,.0f}"  # counts read as counts: 95, not 95.0
     magnitude = math.floor(math.log10(abs(x)))
     decimals = max(digits - 1 - magnitude, 0)
     return f"{x:,.{decimals}f}"
