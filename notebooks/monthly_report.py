@@ -61,6 +61,7 @@ booking = funnel(
     ["site_visit", "booking_started", "booking_completed"],
     window="7D",
     segment="device",
+    min_users=min_users,
 )
 
 users_in_month = int(in_month["user_id"].nunique())
@@ -120,7 +121,9 @@ display(Markdown("\n".join(lines).replace("$", r"\$")))
 jmap
 
 # %%
-by_device = journey_map(events, ws.stage_map, month=month, users=ws.users, segment="device", compare=None)
+by_device = journey_map(
+    events, ws.stage_map, month=month, users=ws.users, segment="device", compare=None, min_users=min_users
+)
 ax = by_device.plot(kind="conversion")
 plt.show()
 

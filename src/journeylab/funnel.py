@@ -40,7 +40,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.journeys import _duration, _Events, _sql_list, _timestamp, fetch_df
-from journeylab.results import Result, fmt_ci, fmt_pct
+from journeylab.results import Result, fmt_ci, fmt_pct, suppression_note
 from journeylab.schema import ParameterError, SchemaError, check_in, check_range
 from journeylab.viz import PALETTE, new_axes, percent_axis
 
@@ -416,13 +416,6 @@ class FunnelResult(Result):
         if len(segs) > 1:
             ax.legend(title=self.settings["segment"], loc="lower right")
         return ax
-
-
-def suppression_note(count: int, min_users: int) -> str:
-    """Say how many small segments a shared report leaves out, and why."""
-    if count == 1:
-        return f"1 segment with fewer than {min_users:,} users is not shown (small-group suppression)."
-    return f"{count:,} segments with fewer than {min_users:,} users are not shown (small-group suppression)."
 
 
 def _nothing_shown(ax, min_users: int):

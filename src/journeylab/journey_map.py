@@ -44,8 +44,7 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
-from journeylab.funnel import suppression_note
-from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp
+from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp, suppression_note
 from journeylab.schema import (
     NotComputableError,
     ParameterError,

@@ -18,7 +18,16 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Result", "fmt_num", "fmt_pct", "fmt_pp", "fmt_ci", "fmt_p", "fmt_money"]
+__all__ = [
+    "Result",
+    "fmt_num",
+    "fmt_pct",
+    "fmt_pp",
+    "fmt_ci",
+    "fmt_p",
+    "fmt_money",
+    "suppression_note",
+]
 
 
 def _missing(x: Any) -> bool:
@@ -110,6 +119,19 @@ def fmt_money(x: float | None, currency: str = "$") -> str:
     return f"{sign}{currency}{x:,.0f}" if x >= 100 else f"{sign}{currency}{x:,.2f}"
 
 
+def suppression_note(count: int, min_users: int) -> str:
+    """Say how many small segments a shared report leaves out, and why.
+
+    Examples
+    --------
+    >>> suppression_note(2, 30)
+    '2 segments with fewer than 30 users are not shown (small-group suppression).'
+    """
+    if count == 1:
+        return f"1 segment with fewer than {min_users:,} users is not shown (small-group suppression)."
+    return f"{count:,} segments with fewer than {min_users:,} users are not shown (small-group suppression)."
+
+
 class Result:
     """Base class of analysis results.
 
@@ -133,7 +155,7 @@ class Result:
         raise NotImplementedError(f"{type(self).__name__} has no plot")
 
     def display_frame(self) -> pd.DataFrame:
-        """The table shown in HTML; override to format numbers for readers."""
+        """Return the table shown in HTML; override to format numbers for readers."""
         return self.to_frame()
 
     def _repr_html_(self) -> str:
