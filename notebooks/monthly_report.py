@@ -24,9 +24,13 @@ data: str = ""  # event data: a folder of tables or one events file; empty means
 seed: int = 2026  # seed of the bundled sample (ignored when data is given)
 n_users: int = 20000  # users in the bundled sample (ignored when data is given)
 min_users: int = 30  # segments with fewer users are not reported (privacy and noise)
+pseudonymize: bool = False  # replace user ids by keyed HMAC-SHA256 pseudonyms while loading
+pseudonym_key: str = ""  # the HMAC key; empty means the JOURNEYLAB_PSEUDONYM_KEY environment variable
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
+import os
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -36,6 +40,7 @@ from journeylab import reports
 from journeylab.funnel import funnel
 from journeylab.journey_map import journey_map
 from journeylab.pain_points import pain_points
+from journeylab.privacy import KEY_ENV
 from journeylab.results import fmt_money, fmt_num, fmt_pct
 from journeylab.viz import set_theme
 from journeylab.workspace import open_workspace
@@ -45,12 +50,15 @@ if n_users < 100:
     raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
 if min_users < 1:
     raise jl.ParameterError(f"min_users == {min_users}, must be >= 1.")
+if pseudonym_key:
+    # handed to the loaders through the environment, never printed
+    os.environ[KEY_ENV] = pseudonym_key
 period = pd.Period(month, freq="M")
 set_theme()
 plt.rcParams["figure.figsize"] = (9, 4.8)
 
 # %%
-ws = open_workspace(data or None, seed=seed, n_users=n_users)
+ws = open_workspace(data or None, seed=seed, n_users=n_users, pseudonymize=pseudonymize)
 events = ws.events.frame
 in_month = ws.month_events(month)
 

@@ -88,3 +88,42 @@ def test_month_over_month_reads_previous_metrics(monthly):
     assert "no previous report" in september.html.read_text()
     change = (october.metrics["visitors"] - sept["visitors"]) / sept["visitors"]
     assert f"{change:+.1%} vs 2026-09" in html
+
+
+def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):
+    """SEC-2: a secret-looking parameter and a sentinel PII row, then every output scanned."""
+    import pandas as pd
+
+    from journeylab.datasets import make_sample, write_sample
+
+    secret = "SENTINEL-KEY-91c4e7"
+    pii_id, pii_email = "pii-sentinel-4242", "sentinel.person@example.com"
+    sample = make_sample(seed=13, n_users=1500)
+    events = sample.events.assign(email="")
+    first = events.iloc[[0]].copy()
+    sentinel = pd.concat([first] * 3).assign(
+        user_id=pii_id,
+        email=pii_email,
+        event=["site_visit", "booking_started", "booking_completed"],
+        timestamp=pd.to_datetime(["2026-10-03 10:00:00", "2026-10-03 10:05:00", "2026-10-03 10:09:00"], utc=True),
+        value=[None, None, 420.0],
+    )
+    sample.events = pd.concat([events, sentinel], ignore_index=True)
+    write_sample(sample, tmp_path / "data")
+    run = reports.run_report(
+        "monthly_report",
+        month="2026-10",
+        data=str(tmp_path / "data"),
+        params={"pseudonymize": True, "pseudonym_key": secret},
+        out_dir=tmp_path / "reports",
+    )
+    assert run.metrics["bookings"] > 0
+    outputs = sorted(run.folder.iterdir())
+    assert {p.name for p in outputs} >= {"executed.ipynb", "report.html", "metrics.json", "run.json"}
+    for path in outputs:
+        text = path.read_text(errors="replace")
+        for sentinel_text in (secret, pii_id, pii_email):
+            assert sentinel_text not in text, f"{sentinel_text} found in {path.name}"
+        if path.name != "run.json":  # run.json names the data folder, by name only
+            assert str(tmp_path) not in text, path.name
+    assert json.loads((run.folder / "run.json").read_text())["parameters"]["pseudonym_key"] == "<redacted>"

@@ -76,7 +76,8 @@ REPORTS_DIR_ENV = "JOURNEYLAB_REPORTS_DIR"
 UNDER_RUNNER_ENV = "JOURNEYLAB_UNDER_RUNNER"
 _COMPLETE_MARKER = ".complete"
 _MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_SECRET_NAME_RE = re.compile(r"(secret|token|password|passwd|api_?key|credential|private)", re.I)
+#: Parameter names whose values are never published (keys, tokens, passwords ...).
+_SECRET_NAME_RE = re.compile(r"(secret|token|password|passwd|key|credential|private)", re.I)
 _PACKAGES = (
     "journeylab",
     "pandas",

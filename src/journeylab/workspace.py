@@ -144,6 +144,13 @@ def _users(users: pd.DataFrame | None, pseudonymize: bool) -> pd.DataFrame | Non
     return out
 
 
+def _named(loaded: io.LoadedTable, path: Path) -> io.LoadedTable:
+    """Label a loaded table by its file name only: reports are shared, paths are not."""
+    loaded.source = path.name
+    loaded.quality.source = path.name
+    return loaded
+
+
 def _find(folder: Path, name: str) -> Path | None:
     for suffix in _SUFFIXES:
         path = folder / f"{name}{suffix}"
@@ -203,7 +210,7 @@ def open_workspace(
     path = Path(data)
     if path.is_file():
         return Workspace(
-            events=io.load_events(path, stage_map=stages, pseudonymize=pseudonymize),
+            events=_named(io.load_events(path, stage_map=stages, pseudonymize=pseudonymize), path),
             source=path.name,
             stage_map=stages,
         )
@@ -230,9 +237,9 @@ def open_workspace(
     kwargs: dict[str, Any] = {}
     for name, loader in loaders.items():
         if found[name] is not None:
-            kwargs[name] = loader(found[name], pseudonymize=pseudonymize)
+            kwargs[name] = _named(loader(found[name], pseudonymize=pseudonymize), found[name])
     if found["spend"] is not None:
-        kwargs["spend"] = io.load_spend(found["spend"])
+        kwargs["spend"] = _named(io.load_spend(found["spend"]), found["spend"])
     users = None
     if found["users"] is not None:
         users_path = found["users"]
@@ -242,7 +249,7 @@ def open_workspace(
             else pd.read_csv(users_path, dtype={"user_id": "string"})
         )
     return Workspace(
-        events=io.load_events(events_path, stage_map=stages, pseudonymize=pseudonymize),
+        events=_named(io.load_events(events_path, stage_map=stages, pseudonymize=pseudonymize), events_path),
         users=_users(users, pseudonymize),
         source=path.name,
         stage_map=stages,
