@@ -97,8 +97,9 @@ def jl_path_table_relation(data: str, memory_limit: str | None = None, **_) -> i
     con = duckdb.connect()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    files = _parquet_files(data)
-    rel = events_relation(files if len(files) > 1 else files[0], con=con)
+    # a folder of chunks as one DuckDB glob
+    source = str(Path(data) / "*.parquet") if Path(data).is_dir() else data
+    rel = events_relation(source, con=con)
     return len(path_table(rel))
 
 

@@ -125,14 +125,15 @@ def table(records: list[dict]) -> str:
         )
     rows = []
     medians = {}
-    for key, runs in groups.items():
+    order = list(COMPARISONS)
+    for key, runs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
         ok = [r for r in runs if "seconds" in r]
         med = statistics.median(r["seconds"] for r in ok) if ok else None
         medians[key] = med
         rows.append((key, ok, runs, med))
     lines = [
-        "| comparison | input | tool | median s | events/s | peak RSS | time ÷ journeylab's | runs |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| comparison | input | tool | median s | events/s | peak RSS | time ÷ journeylab's | runs | load |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (comp, size, case, variant), ok, runs, med in rows:
         jl_keys = [
@@ -168,8 +169,9 @@ def table(records: list[dict]) -> str:
         if comp == "report":
             what = "10^6-event month"
         tool = case + (f" ({variant})" if variant else "")
+        load = statistics.median(r["load"] for r in runs)
         lines.append(
-            f"| {comp} | {what} | {tool} | {shown} | {rate} | {rss} | {ratio} | {len(ok)}/{len(runs)} |"
+            f"| {comp} | {what} | {tool} | {shown} | {rate} | {rss} | {ratio} | {len(ok)}/{len(runs)} | {load:.1f} |"
         )
     return "\n".join(lines)
 
