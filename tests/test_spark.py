@@ -110,10 +110,11 @@ def test_path_table_matches_duckdb(spark_events, events):
             "include_censored": True,
             "max_touches": 3,
             "lookback": "7D",
+            "start": "2026-07-01",
         },
         {
             "level": "stage",
-            "period_end": "2026-08-31",
+            "month": "2026-08",
             "touch_events": "all",
             "conversion": ["booking_completed", "repeat_booking"],
         },

@@ -43,13 +43,21 @@ import numpy as np
 import pandas as pd
 
 from journeylab.io import event_rank
-from journeylab.journeys import DIRECT, NO_CHANNEL, _duration, _timestamp
+from journeylab.journeys import DIRECT, NO_CHANNEL, _day, _duration, _month_bounds, _timestamp
 from journeylab.schema import ParameterError, SchemaError, check_in, check_range, did_you_mean
 from journeylab.stages import StageMap
 
 __all__ = ["path_table", "transition_counts", "funnel_counts", "cohort_counts", "is_spark_frame"]
 
-_JOURNEY_OPTIONS = ("conversion", "touch_events", "lookback", "period_end", "max_touches")
+_JOURNEY_OPTIONS = (
+    "conversion",
+    "touch_events",
+    "lookback",
+    "period_end",
+    "start",
+    "month",
+    "max_touches",
+)
 _MISSING_SEGMENT = "(missing)"
 
 
@@ -192,7 +200,8 @@ def _journeys(
 ):
     """One row per journey with its kept steps (after the cap), and what was left out.
 
-    Returns ``(journeys, left_out, settings)``; ``journeys`` is a Spark
+    Returns ``(journeys, kept, left_out, settings)``; ``kept`` holds the
+    journeys ending on or after ``start``; ``journeys`` (all of them) is a Spark
     DataFrame with ``user_id``, ``jidx``, ``converted``, ``value``,
     ``conversion_us``, ``censored`` and ``steps`` (array of ``(seq, ts,
     elem)`` structs in journey order).
@@ -218,7 +227,20 @@ def _journeys(
     sm = StageMap.coerce(stage_map)
     frame, _ = _frame(events, spark, columns)
     src, micros = _canonical(frame, sm)
-    end = _timestamp("period_end", options.get("period_end"))
+    first = _timestamp("start", options.get("start"))
+    month = options.get("month")
+    if month is not None:
+        if options.get("start") is not None or options.get("period_end") is not None:
+            raise ParameterError(
+                f"month == {month!r} sets both start and period_end; pass either month or start/period_end."
+            )
+        first, end = _month_bounds(month)
+    else:
+        end = _timestamp("period_end", options.get("period_end"))
+    if first is not None and end is not None and first > end:
+        raise ParameterError(
+            f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between."
+        )
     if end is None and micros is not None:
         end = pd.Timestamp(int(micros), unit="us", tz="UTC")
     end_us = _micros(end) if end is not None else 2**62
@@ -332,21 +354,34 @@ def _journeys(
         )
         .drop("all_steps")
     )
+    # A journey belongs to the period its end (conversion or last touch) falls in.
+    ended = F.coalesce(F.col("conversion_us"), F.col("last_touch"))
+    before = (ended < F.lit(_micros(first))) if first is not None else F.lit(False)
+    journeys = journeys.withColumn("before_start", F.coalesce(before, F.lit(False)))
     # kept for the counts below and the caller's table (one pass over the events)
     journeys = journeys.persist()
+    kept_journeys = journeys.where(~F.col("before_start"))
     # every count of what was left out, in one job
-    totals = counts.crossJoin(
-        journeys.agg(
-            F.sum("outside_lookback").alias("outside_lookback"),
-            F.sum(F.col("n_kept") - F.col("n_touches")).alias("truncated_touches"),
-            F.sum((F.col("n_kept") > F.col("n_touches")).cast("long")).alias("truncated_journeys"),
-            F.sum((F.col("converted") & (F.col("n_touches") == 0)).cast("long")).alias(
-                "direct_conversions"
-            ),
-            F.sum(F.col("censored").cast("long")).alias("censored_journeys"),
-            F.sum("no_channel").alias("no_channel_touches"),
+    totals = (
+        counts.crossJoin(
+            kept_journeys.agg(
+                F.sum("outside_lookback").alias("outside_lookback"),
+                F.sum(F.col("n_kept") - F.col("n_touches")).alias("truncated_touches"),
+                F.sum((F.col("n_kept") > F.col("n_touches")).cast("long")).alias(
+                    "truncated_journeys"
+                ),
+                F.sum((F.col("converted") & (F.col("n_touches") == 0)).cast("long")).alias(
+                    "direct_conversions"
+                ),
+                F.sum(F.col("censored").cast("long")).alias("censored_journeys"),
+                F.sum("no_channel").alias("no_channel_touches"),
+            )
         )
-    ).collect()[0]
+        .crossJoin(
+            journeys.agg(F.sum(F.col("before_start").cast("long")).alias("ended_before_start"))
+        )
+        .collect()[0]
+    )
     left_out = {key: int(v or 0) for key, v in totals.asDict().items()}
     settings = {
         "conversion": conversions[0] if len(conversions) == 1 else conversions,
@@ -355,9 +390,11 @@ def _journeys(
         else "events with a channel, in a stage before the conversion's",
         "lookback": str(look),
         "period_end": end,
+        "start": first,
+        "month": month,
         "max_touches": int(cap) if cap is not None else None,
     }
-    return journeys, left_out, settings
+    return journeys, kept_journeys, left_out, settings
 
 
 def _collapse(steps: str) -> str:
@@ -402,7 +439,7 @@ def path_table(
     """
     F, _ = _spark()
     check_in("level", level, ["channel", "event", "stage"])
-    cached, left_out, settings = _journeys(
+    cached, kept, left_out, settings = _journeys(
         events,
         spark=spark,
         columns=columns,
@@ -410,7 +447,7 @@ def path_table(
         stage_map=stage_map,
         options=journey_options,
     )
-    journeys = cached if include_censored else cached.where(~F.col("censored"))
+    journeys = kept if include_censored else kept.where(~F.col("censored"))
     steps = _collapse("steps") if collapse_repeats else "steps"
     path = F.expr(
         f"CASE WHEN size(steps) = 0 THEN array('{DIRECT}') ELSE transform({steps}, s -> s.elem) END"
@@ -485,7 +522,7 @@ def transition_counts(
     check_in("level", level, ["channel", "event", "stage"])
     if level != "channel" and "touch_events" not in journey_options:
         journey_options = {**journey_options, "touch_events": "all"}
-    cached, _, _ = _journeys(
+    cached, kept, _, _ = _journeys(
         events,
         spark=spark,
         columns=columns,
@@ -493,7 +530,7 @@ def transition_counts(
         stage_map=stage_map,
         options=journey_options,
     )
-    journeys = cached if include_censored else cached.where(~F.col("censored"))
+    journeys = kept if include_censored else kept.where(~F.col("censored"))
     steps = _collapse("steps") if collapse_repeats else "steps"
     outcome = (
         F.when(F.col("converted"), F.lit("CONVERSION"))
