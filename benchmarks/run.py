@@ -11,8 +11,8 @@ ratio of each row's time to journeylab's in the same comparison (> 1: the
 peer is slower). Raw measurements are appended to ``results/runs.jsonl``
 and the table is written to ``results/table.md``.
 
-Peers come from ``requirements-peers.txt``. retentioneering needs its own
-pandas, so it lives in a separate virtual environment (``--peers-python``,
+Peers come from ``requirements-peers.txt``. retentioneering brings a large
+stack of its own, so it lives in a separate virtual environment (``--peers-python``,
 default ``benchmarks/.peers/bin/python``); the rest share the project's.
 """
 
