@@ -67,12 +67,10 @@ def floor(data: str, **_) -> int:
 # -- events -> path table ---------------------------------------------------------------
 def _memory_limit(limit: str | None) -> None:
     if limit:
-        # journeylab's private DuckDB database: cap its memory (it spills to disk past it)
-        from journeylab import journeys
+        # cap journeylab's DuckDB memory (it spills to disk past it)
+        from journeylab import engine
 
-        con = journeys._connection()
-        con.execute(f"SET memory_limit = '{limit}'")
-        con.close()
+        engine.configure(memory_limit=limit)
 
 
 @case("journeylab_path_table")

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from journeylab import engine
 from journeylab.schema import DataError, ParameterError, SchemaError, did_you_mean, require_columns
 
 ROW = "__source_row__"
@@ -290,7 +291,7 @@ def translate_duckdb_error(exc: Exception, label: str) -> DataError:
 
 
 def _new_connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    con = engine.connect()
     _set_utc(con)
     return con
 

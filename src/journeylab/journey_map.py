@@ -44,6 +44,7 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
+from journeylab import engine
 from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp, suppression_note
 from journeylab.schema import (
     NotComputableError,
@@ -257,7 +258,7 @@ def run_sql(sql: str, ev: pd.DataFrame, params: dict | None = None) -> pd.DataFr
     """
     global _DATABASE
     if _DATABASE is None:
-        _DATABASE = duckdb.connect()
+        _DATABASE = engine.connect()
     cursor = _DATABASE.cursor()
     try:
         cursor.register("ev", ev)

@@ -50,7 +50,6 @@ travels with the result (``Journeys.left_out`` and ``path_table(...).attrs``).
 
 from __future__ import annotations
 
-import threading
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -62,6 +61,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from journeylab import engine
 from journeylab.io import event_rank, sort_events
 from journeylab.results import Result, fmt_money, fmt_num, fmt_pct
 from journeylab.schema import (
@@ -157,25 +157,9 @@ def _sql_list(values: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------
 # opening an event source in DuckDB
 # ---------------------------------------------------------------------------
-_DATABASE: duckdb.DuckDBPyConnection | None = None
-_DATABASE_LOCK = threading.Lock()
-
-
 def _connection() -> duckdb.DuckDBPyConnection:
-    """Open a fresh connection (cursor) to one private in-memory DuckDB database.
-
-    Opening a database costs far more than a cursor; temporary tables and
-    registered frames are private to each cursor, and closing it drops them.
-    """
-    global _DATABASE
-    with _DATABASE_LOCK:
-        if _DATABASE is None:
-            _DATABASE = duckdb.connect(":memory:")
-            # Every output is ordered explicitly, so DuckDB need not keep input order.
-            _DATABASE.execute("SET preserve_insertion_order = false")
-        con = _DATABASE.cursor()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    """Open a cursor on the process's shared DuckDB database (see :mod:`journeylab.engine`)."""
+    return engine.cursor()
 
 
 class _Events:

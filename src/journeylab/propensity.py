@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from journeylab import engine
 from journeylab.next_touch import (  # noqa: F401 -- moved there; every name stays importable here
     CONVERSION,
     NULL,
@@ -217,7 +218,7 @@ def propensity_features(
     counted_events = {e: name for e, name in _COUNTED_EVENTS.items() if e not in touches}
     counted = ",\n".join(f"count(*) FILTER (WHERE event = '{e}') AS {name}" for e, name in counted_events.items())
     snaps = _snapshot_frame(dates)
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         con.register("ev", ev)
         con.register("snaps", snaps)
@@ -326,7 +327,7 @@ def churn_features(
         }
     )
     _check_horizon(dates, horizon_days, _end(observed_until, tx["timestamp"]), "transactions")
-    con = duckdb.connect()
+    con = engine.connect()
     try:
         con.register("tx", tx)
         con.register("snaps", _snapshot_frame(dates))

@@ -1,0 +1,32 @@
+"""The embedded DuckDB engine: limits set once apply to every query."""
+
+from __future__ import annotations
+
+import pytest
+
+from journeylab import engine
+from journeylab.schema import ParameterError
+
+
+def test_configured_limits_apply_to_shared_and_new_databases(monkeypatch):
+    monkeypatch.setattr(engine, "_SETTINGS", {})
+    monkeypatch.setenv("JOURNEYLAB_DUCKDB_THREADS", "1")
+    fresh = engine.connect()
+    assert fresh.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert fresh.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "UTC"
+    fresh.close()
+    engine.configure(memory_limit="3GB")
+    cur = engine.cursor()
+    limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    cur.close()
+    assert limit.replace(" ", "").upper().startswith(("2.7GIB", "2.8GIB", "3.0GB", "3GB", "2.7", "2.8"))
+    assert engine.settings() == {"threads": "1", "memory_limit": "3GB"}
+    engine.configure(memory_limit="80%")  # back to DuckDB's default share
+
+
+def test_a_bad_setting_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(engine, "_SETTINGS", {})
+    with pytest.raises(ParameterError, match="memory_limit == 'lots' was refused"):
+        engine.configure(memory_limit="lots")
+        engine.connect()
+    monkeypatch.setattr(engine, "_SETTINGS", {})
