@@ -99,6 +99,8 @@ def test_path_table_matches_duckdb(spark_events, events):
     got = jls.path_table(spark_events)
     _same_paths(got, want)
     assert len(want) > 50 and want["conversions"].sum() > 100  # a real table, not a trivial one
+    # the public entry point hands a Spark DataFrame to the Spark path
+    _same_paths(path_table(spark_events), want)
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ _SUBMODULES = {
     "clv",
     "clv_channels",
     "datasets",
+    "engine",
     "experiments",
     "flows",
     "funnel",

@@ -902,7 +902,9 @@ def path_table(
     ----------
     events_or_journeys : DataFrame, DuckDB relation, Parquet path(s) or Journeys
         An event log (journeys are built with ``journey_options``, passed on
-        to :func:`build_journeys`) or journeys already built.
+        to :func:`build_journeys`) or journeys already built. A PySpark
+        DataFrame runs the same rules on the cluster
+        (:func:`journeylab.spark.path_table`) and returns the same table.
     level : {"channel", "event", "stage"}
         What a path step names: the touch's channel, its event, or its stage.
     collapse_repeats : bool
@@ -940,6 +942,17 @@ def path_table(
     >>> path_table(ev, lookback="7D", month="2026-05", include_censored=True)["conversions"].tolist()
     [1]
     """
+    if type(events_or_journeys).__module__.startswith("pyspark.sql"):
+        from journeylab import spark
+
+        return spark.path_table(
+            events_or_journeys,
+            level=level,
+            collapse_repeats=collapse_repeats,
+            include_censored=include_censored,
+            stage_map=stage_map,
+            **journey_options,
+        )
     check_in("level", level, ["channel", "event", "stage"])
     _check_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
     where = "TRUE" if include_censored else "NOT j.censored"
