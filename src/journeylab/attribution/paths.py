@@ -36,6 +36,7 @@ containing the separator, negative, missing or infinite counts.
 from __future__ import annotations
 
 import unicodedata
+from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -117,20 +118,30 @@ class PathTable:
         ``row``, ``position`` and ``channel`` have one entry per touch;
         ``path_length`` one per path.
         """
-        lengths = np.fromiter((len(p) for p in self.paths), dtype=np.int64, count=self.n_paths)
-        channel = np.fromiter(
-            (c for p in self.paths for c in p), dtype=np.int64, count=int(lengths.sum())
-        )
-        row = np.repeat(np.arange(self.n_paths), lengths)
-        starts = np.cumsum(lengths) - lengths
-        position = np.arange(len(channel)) - np.repeat(starts, lengths)
-        return row, position, channel, lengths
+        cached = self.__dict__.get("_flat")
+        if cached is None:
+            lengths = np.fromiter(map(len, self.paths), dtype=np.int64, count=self.n_paths)
+            channel = np.fromiter(
+                chain.from_iterable(self.paths), dtype=np.int64, count=int(lengths.sum())
+            )
+            row = np.repeat(np.arange(self.n_paths), lengths)
+            starts = np.cumsum(lengths) - lengths
+            position = np.arange(len(channel)) - np.repeat(starts, lengths)
+            cached = (row, position, channel, lengths)
+            for a in cached:
+                a.flags.writeable = False
+            # Paths never change, so the flat arrays are computed once per table.
+            object.__setattr__(self, "_flat", cached)
+        return cached
 
     def with_counts(
         self, conversions: np.ndarray, value: np.ndarray, non_conversions: np.ndarray
     ) -> PathTable:
         """Return the same paths with other counts (used by the bootstrap)."""
-        return PathTable(self.channels, self.paths, conversions, value, non_conversions, self.notes)
+        out = PathTable(self.channels, self.paths, conversions, value, non_conversions, self.notes)
+        if "_flat" in self.__dict__:
+            object.__setattr__(out, "_flat", self._flat)
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """Return the canonical table (path as a tuple of names, one row per path)."""
@@ -222,10 +233,7 @@ def _canonical_names(
     raw_paths: Sequence[tuple[Any, ...]], separator: str, column: str, source: str | None
 ) -> tuple[dict[Any, str], int]:
     """Map every distinct raw channel name to its canonical spelling."""
-    distinct: dict[Any, None] = {}
-    for p in raw_paths:
-        for name in p:
-            distinct.setdefault(name, None)
+    distinct = dict.fromkeys(chain.from_iterable(raw_paths))
     mapping: dict[Any, str] = {}
     changed = 0
     for name in distinct:
@@ -351,20 +359,12 @@ def read_path_table(
         notes.append(
             f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces removed)."
         )
-    canon: list[tuple[str, ...]] = []
-    n_collapsed = 0
-    for p in raw_paths:
-        names = tuple(mapping[x] for x in p)
-        if collapse_repeats and len(names) > 1:
-            kept = (names[0],) + tuple(b for a, b in zip(names, names[1:], strict=False) if b != a)
-            n_collapsed += len(kept) != len(names)
-            names = kept
-        canon.append(names)
-    if n_collapsed:
-        notes.append(f"consecutive repeats collapsed in {n_collapsed} path row(s).")
-
-    empty = np.fromiter((len(p) == 0 for p in canon), dtype=bool, count=n)
+    # From here on the work is on flat per-touch arrays (one entry per touch).
+    lengths = np.fromiter(map(len, raw_paths), dtype=np.int64, count=n)
+    flat_names = list(chain.from_iterable(raw_paths))
+    empty = lengths == 0
     empty_converting = empty & ((conv > 0) | (val > 0))
+    add_direct = False
     if empty_converting.any():
         rows = np.flatnonzero(empty_converting).tolist()
         if empty_paths == "error":
@@ -377,8 +377,30 @@ def read_path_table(
                 hint=f"pass empty_paths='direct' to credit them to the channel {DIRECT!r}, "
                 "or fix how journeys are built.",
             )
-        for i in rows:
-            canon[i] = (DIRECT,)
+        add_direct = True
+
+    extra = {normalise_channel(str(c)) for c in channels}
+    channels = tuple(sorted(set(mapping.values()) | ({DIRECT} if add_direct else set()) | extra))
+    code = {c: i for i, c in enumerate(channels)}
+    raw_code = {name: code[canonical] for name, canonical in mapping.items()}
+    touch = np.fromiter(map(raw_code.__getitem__, flat_names), dtype=np.int64, count=len(flat_names))
+    row = np.repeat(np.arange(n), lengths)
+    if collapse_repeats and len(touch) > 1:
+        repeat = np.zeros(len(touch), dtype=bool)
+        repeat[1:] = (touch[1:] == touch[:-1]) & (row[1:] == row[:-1])
+        n_collapsed = len(np.unique(row[repeat]))
+        if n_collapsed:
+            touch, row = touch[~repeat], row[~repeat]
+            lengths = np.bincount(row, minlength=n).astype(np.int64)
+            notes.append(f"consecutive repeats collapsed in {n_collapsed} path row(s).")
+    if add_direct:
+        direct_rows = np.flatnonzero(empty_converting)
+        row = np.concatenate([row, direct_rows])
+        touch = np.concatenate([touch, np.full(len(direct_rows), code[DIRECT], dtype=np.int64)])
+        by_row = np.argsort(row, kind="stable")
+        row, touch = row[by_row], touch[by_row]
+        lengths = lengths.copy()
+        lengths[direct_rows] = 1
         notes.append(
             f"{int(conv[empty_converting].sum()):,} conversion(s) without any touch "
             f"credited to {DIRECT!r}."
@@ -387,21 +409,26 @@ def read_path_table(
     if frac.any():
         notes.append(f"{int(frac.sum())} row(s) have fractional counts, used as weights.")
 
-    extra = {normalise_channel(str(c)) for c in channels}
-    channels = tuple(sorted({c for p in canon for c in p} | extra))
-    code = {c: i for i, c in enumerate(channels)}
-    coded = [tuple(code[c] for c in p) for p in canon]
+    ends = np.cumsum(lengths)
+    bounds = list(zip((ends - lengths).tolist(), ends.tolist(), strict=True))
+    names = np.asarray(channels, dtype=object)[touch].tolist()
     # Sum rows with the same path; order the distinct paths by their names so the
     # result does not depend on the input row order.
-    keys = pd.Series([" \x1f ".join(p) for p in canon], dtype=object)
-    order_key, first = np.unique(
-        keys.to_numpy(dtype=str) if n else np.array([], dtype=str), return_index=True
-    )
-    inverse = np.searchsorted(order_key, keys.to_numpy(dtype=str)) if n else np.array([], int)
-    m = len(order_key)
+    keys = np.array([" \x1f ".join(names[lo:hi]) for lo, hi in bounds], dtype=object)
+    key_id, distinct_keys = pd.factorize(keys) if n else (np.array([], int), np.array([]))
+    m = len(distinct_keys)
+    order = np.array(sorted(range(m), key=distinct_keys.__getitem__), dtype=np.int64)
+    rank = np.empty(m, dtype=np.int64)
+    rank[order] = np.arange(m)
+    inverse = rank[key_id]
+    # First row of each distinct path, in key order.
+    first_seen = np.full(m, n, dtype=np.int64)
+    np.minimum.at(first_seen, key_id, np.arange(n))
+    first = first_seen[order]
     if m < n:
         notes.append(f"{n - m} row(s) with a repeated path summed.")
-    paths = tuple(coded[i] for i in first)
+    coded = touch.tolist()
+    paths = tuple(tuple(coded[bounds[i][0] : bounds[i][1]]) for i in first.tolist())
     return PathTable(
         channels=channels,
         paths=paths,
