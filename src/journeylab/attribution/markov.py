@@ -55,6 +55,9 @@ _DENSE_LIMIT = 300
 #: converges geometrically because every walk is absorbed) is iterated to machine
 #: precision instead, falling back to spsolve if it does not converge.
 _SPARSE_LU_LIMIT = 4000
+#: Up to this many states the removal of each transition is solved from one dense
+#: inverse by the Woodbury identity instead of one sparse LU per transition.
+_WOODBURY_LIMIT = 2000
 
 
 def _solve(q: sp.csr_array, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
@@ -364,6 +367,10 @@ class MarkovChain:
             x = np.linalg.solve(a, np.broadcast_to(rewards, (len(pairs), n, 2)))[:, 0, :]
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects = np.where(base > 0, 1.0 - x / base, 0.0)
+        elif n <= _WOODBURY_LIMIT and len(pairs):
+            effects = _transition_removals(q, qc, entry_pair, pairs, full)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                effects = np.where(base > 0, 1.0 - effects / base, 0.0)
         else:
             for k, pid in enumerate(pairs):
                 drop = entry_pair == pid
@@ -399,6 +406,38 @@ class MarkovChain:
             ["removal_effect", "transition"], ascending=[False, True], ignore_index=True
         )
         return out.head(top) if top is not None else out
+
+
+def _transition_removals(
+    q: sp.csr_array,
+    qc: sp.coo_array,
+    entry_pair: np.ndarray,
+    pairs: np.ndarray,
+    full: np.ndarray,
+) -> np.ndarray:
+    """Conversion probabilities from the start with each transition pair removed.
+
+    Removing a pair zeroes the entries ``D`` of ``Q`` (rows ``R``), so the
+    system becomes ``(A + E_R D_R) x' = r`` with ``A = I - Q``. One inverse
+    (dense, up to ``_WOODBURY_LIMIT`` states) of ``A`` serves every pair through the
+    Woodbury identity:
+    ``x'[0] = x[0] - A⁻¹[0, R] S⁻¹ D_R x`` with ``S = I + D_R A⁻¹[:, R]``
+    (``S`` is invertible because ``A + E_R D_R`` is). Exact, like one solve per
+    pair, with a single factorisation.
+
+    Returns an array ``(len(pairs), 2)`` of the two start probabilities.
+    """
+    n = q.shape[0]
+    inverse = np.linalg.inv(np.eye(n) - q.toarray())
+    start_row = inverse[0]
+    out = np.empty((len(pairs), 2))
+    for k, pid in enumerate(pairs):
+        drop = np.flatnonzero(entry_pair == pid)
+        rows, local = np.unique(qc.row[drop], return_inverse=True)
+        d = sp.csr_array((qc.data[drop], (local.ravel(), qc.col[drop])), shape=(len(rows), n))
+        s_mat = np.eye(len(rows)) + d @ inverse[:, rows]
+        out[k] = full[0] - start_row[rows] @ np.linalg.solve(s_mat, d @ full)
+    return out
 
 
 def _share(effects: np.ndarray, total: float) -> np.ndarray:
