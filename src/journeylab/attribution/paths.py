@@ -36,9 +36,9 @@ containing the separator, negative, missing or infinite counts.
 from __future__ import annotations
 
 import unicodedata
-from itertools import chain
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -383,7 +383,9 @@ def read_path_table(
     channels = tuple(sorted(set(mapping.values()) | ({DIRECT} if add_direct else set()) | extra))
     code = {c: i for i, c in enumerate(channels)}
     raw_code = {name: code[canonical] for name, canonical in mapping.items()}
-    touch = np.fromiter(map(raw_code.__getitem__, flat_names), dtype=np.int64, count=len(flat_names))
+    touch = np.fromiter(
+        map(raw_code.__getitem__, flat_names), dtype=np.int64, count=len(flat_names)
+    )
     row = np.repeat(np.arange(n), lengths)
     if collapse_repeats and len(touch) > 1:
         repeat = np.zeros(len(touch), dtype=bool)
