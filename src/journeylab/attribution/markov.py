@@ -145,6 +145,61 @@ class MarkovChain:
     def _build(self, table: PathTable) -> None:
         """States and the path → edge incidence (independent of the counts)."""
         k = self.order
+        row, pos, ch, lengths = table.flat()
+        base = len(table.channels) + 1
+        if base**k >= 2**62:
+            src_a, dst_a, rows, last, tuples = self._walk_states(table)
+        else:
+            # Encode each touch's state (its last k channels, shorter at the start
+            # of a path) as one integer: base-(C+1) digits, 0 for "before the start".
+            key = np.zeros(len(ch), dtype=np.int64)
+            for lag in range(k - 1, -1, -1):
+                digit = np.zeros(len(ch), dtype=np.int64)
+                ok = pos >= lag
+                digit[ok] = ch[np.flatnonzero(ok) - lag] + 1
+                key = key * base + digit
+            # States numbered in order of first appearance (1, 2, ...; 0 is the start).
+            codes, _ = pd.factorize(key)
+            state = codes.astype(np.int64) + 1
+            n_found = int(state.max()) if len(state) else 0
+            first = np.full(n_found + 1, len(ch), dtype=np.int64)
+            np.minimum.at(first, state, np.arange(len(ch)))
+            ch_list = ch.tolist()
+            pos_list = pos.tolist()
+            tuples = [()] + [
+                tuple(ch_list[t - min(pos_list[t], k - 1) : t + 1]) for t in first[1:].tolist()
+            ]
+            src_a = np.zeros(len(ch), dtype=np.int64)
+            inner = pos > 0
+            src_a[inner] = state[np.flatnonzero(inner) - 1]
+            dst_a = state
+            rows = row
+            last = np.zeros(table.n_paths, dtype=np.int64)
+            ends = np.cumsum(lengths) - 1
+            has = lengths > 0
+            last[has] = state[ends[has]]
+        n = len(tuples)
+        # Distinct edges and how often each path walks them.
+        edge_id, edge_inverse = np.unique(src_a * n + dst_a, return_inverse=True)
+        self._n_states = n
+        self._state_tuples = tuples
+        self._edge_src = (edge_id // n).astype(np.int64)
+        self._edge_dst = (edge_id % n).astype(np.int64)
+        self._incidence = sp.csr_array(
+            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), edge_inverse.ravel())),
+            shape=(table.n_paths, len(edge_id)),
+        )
+        self._last = last
+        n_channels = len(table.channels)
+        contains = np.zeros((n_channels, n), dtype=bool)
+        for s, t in enumerate(tuples):
+            contains[list(t), s] = True
+        self._contains = contains
+        self._last_channel = np.array([t[-1] if t else -1 for t in tuples], dtype=np.int64)
+
+    def _walk_states(self, table: PathTable):
+        """States of every touch by walking the paths (for very many channels)."""
+        k = self.order
         index: dict[tuple[int, ...], int] = {}
         src: list[int] = []
         dst: list[int] = []
@@ -166,25 +221,13 @@ class MarkovChain:
         tuples: list[tuple[int, ...]] = [()] * n
         for t, s in index.items():
             tuples[s] = t
-        src_a = np.asarray(src, dtype=np.int64)
-        dst_a = np.asarray(dst, dtype=np.int64)
-        # Distinct edges and how often each path walks them.
-        edge_id, edge_inverse = np.unique(src_a * n + dst_a, return_inverse=True)
-        self._n_states = n
-        self._state_tuples = tuples
-        self._edge_src = (edge_id // n).astype(np.int64)
-        self._edge_dst = (edge_id % n).astype(np.int64)
-        self._incidence = sp.csr_array(
-            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), edge_inverse.ravel())),
-            shape=(table.n_paths, len(edge_id)),
+        return (
+            np.asarray(src, dtype=np.int64),
+            np.asarray(dst, dtype=np.int64),
+            np.asarray(rows, dtype=np.int64),
+            last,
+            tuples,
         )
-        self._last = last
-        n_channels = len(table.channels)
-        contains = np.zeros((n_channels, n), dtype=bool)
-        for s, t in enumerate(tuples):
-            contains[list(t), s] = True
-        self._contains = contains
-        self._last_channel = np.array([t[-1] if t else -1 for t in tuples], dtype=np.int64)
 
     def _system(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
         """``I - Q`` (sparse), the rewards ``[r, r_value]`` and the edge probabilities."""
