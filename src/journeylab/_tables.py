@@ -372,6 +372,58 @@ def load_spend(
 # -- transactions --------------------------------------------------------------------
 
 
+def timed_pipeline(
+    source: Any,
+    columns: Mapping[str, str] | None,
+    what: str,
+    required: tuple[str, ...],
+    *,
+    table: str | None,
+    query: str | None,
+    csv_options: Mapping[str, Any] | None,
+    tz: str | None,
+    nonexistent: Nonexistent,
+    ambiguous: Ambiguous,
+    timestamp_format: str | None,
+    start: Any,
+    end: Any,
+) -> Pipeline:
+    """Start loading a table of timed rows per user (events, transactions).
+
+    Reads the rows with the ``[start, end)`` window pushed down to the scan,
+    checks the required columns, casts ``timestamp`` to UTC and ``user_id``
+    to text, and drops (counting) rows without either.
+    """
+    start_utc, end_utc = to_utc(start, "start"), to_utc(end, "end")
+    if start_utc is not None and end_utc is not None and start_utc >= end_utc:
+        raise ParameterError(f"start == {start!r} must be before end == {end!r}.")
+    raw = read_rows(
+        source,
+        columns,
+        what=what,
+        table=table,
+        query=query,
+        csv_options=csv_options,
+        time_column="timestamp",
+        start=start_utc,
+        end=end_utc,
+    )
+    pipe = Pipeline(raw, what)
+    require(pipe, required, what)
+    pipe.cast_time(
+        "timestamp",
+        tz=tz,
+        nonexistent=nonexistent,
+        ambiguous=ambiguous,
+        timestamp_format=timestamp_format,
+        start=start_utc,
+        end=end_utc,
+    )
+    pipe.cast_ids("user_id", drop=True)
+    pipe.drop_missing("timestamp")
+    return pipe
+
+
 def load_transactions(
     source: Source = None,
     columns: Columns = None,
@@ -413,31 +465,21 @@ def load_transactions(
     --------
     >>> tx = load_transactions("orders.parquet", columns={"customer": "user_id"})  # doctest: +SKIP
     """
-    start_utc, end_utc = to_utc(start, "start"), to_utc(end, "end")
-    raw = read_rows(
+    pipe = timed_pipeline(
         source,
         columns,
-        what="transactions",
+        "transactions",
+        TRANSACTION_COLUMNS["required"],
         table=table,
         query=query,
         csv_options=csv_options,
-        time_column="timestamp",
-        start=start_utc,
-        end=end_utc,
-    )
-    pipe = Pipeline(raw, "transactions")
-    require(pipe, TRANSACTION_COLUMNS["required"], "transactions")
-    pipe.cast_time(
-        "timestamp",
         tz=tz,
         nonexistent=nonexistent,
         ambiguous=ambiguous,
         timestamp_format=timestamp_format,
-        start=start_utc,
-        end=end_utc,
+        start=start,
+        end=end,
     )
-    pipe.cast_ids("user_id", drop=True)
-    pipe.drop_missing("timestamp")
     pipe.cast_numbers("value")
     pipe.drop_missing("value")
     pipe.record(

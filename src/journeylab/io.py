@@ -44,20 +44,20 @@ import numpy as np
 import pandas as pd
 
 from journeylab._casting import Ambiguous, Nonexistent
-from journeylab._pipeline import Pipeline, require, to_utc
+from journeylab._pipeline import Pipeline, to_utc
 from journeylab._pipeline import dedupe_window as dedupe_window_of
-from journeylab._sources import ROW, canonical_event_relation, read_rows
+from journeylab._sources import ROW, canonical_event_relation
 from journeylab._tables import (
     SCORE_SCALES,
     load_assignments,
     load_feedback,
     load_spend,
     load_transactions,
+    timed_pipeline,
 )
 from journeylab.quality import LoadedTable, QualityReport, QualityStep
 from journeylab.schema import (
     EVENT_COLUMNS,
-    ParameterError,
     require_columns,
 )
 from journeylab.stages import StageMap
@@ -163,34 +163,22 @@ def load_events(
     >>> loaded = load_events("data/examples/dirty_events.csv", tz="America/New_York")  # doctest: +SKIP
     >>> print(loaded.quality.summary())  # doctest: +SKIP
     """
-    start_utc, end_utc = to_utc(start, "start"), to_utc(end, "end")
-    if start_utc is not None and end_utc is not None and start_utc >= end_utc:
-        raise ParameterError(f"start == {start!r} must be before end == {end!r}.")
     window = dedupe_window_of(dedupe_window)
-    raw = read_rows(
+    pipe = timed_pipeline(
         source,
         columns,
-        what="events",
+        "events",
+        EVENT_COLUMNS["required"],
         table=table,
         query=query,
         csv_options=csv_options,
-        time_column="timestamp",
-        start=start_utc,
-        end=end_utc,
-    )
-    pipe = Pipeline(raw, "events")
-    require(pipe, EVENT_COLUMNS["required"], "events")
-    pipe.cast_time(
-        "timestamp",
         tz=tz,
         nonexistent=nonexistent,
         ambiguous=ambiguous,
         timestamp_format=timestamp_format,
-        start=start_utc,
-        end=end_utc,
+        start=start,
+        end=end,
     )
-    pipe.cast_ids("user_id", drop=True)
-    pipe.drop_missing("timestamp")
     pipe.clean_text("event", drop=True)
     pipe.canonical_channels("channel")
     pipe.cast_numbers("value")

@@ -155,7 +155,7 @@ class ReportRun:
 
 # -- notebooks and parameters -------------------------------------------------
 def notebook_dir() -> Path:
-    """The folder of report notebooks: ``$JOURNEYLAB_NOTEBOOKS``, ./notebooks, or the repository's."""
+    """Return the folder of report notebooks: ``$JOURNEYLAB_NOTEBOOKS``, ./notebooks, or the repository's."""
     env = os.environ.get("JOURNEYLAB_NOTEBOOKS")
     if env:
         return Path(env)
@@ -199,7 +199,7 @@ def _parameters_cell_index(nb: nbformat.NotebookNode) -> int | None:
 
 
 def notebook_parameters(notebook: str | Path) -> dict[str, ParameterSpec]:
-    """The parameters a notebook declares: name → type, default and help text.
+    """Return the parameters a notebook declares: name → type, default and help text.
 
     Examples
     --------
@@ -312,7 +312,7 @@ def _check_no_shell(nb: nbformat.NotebookNode, name: str) -> None:
 # -- running ------------------------------------------------------------------
 @contextlib.contextmanager
 def _lock(path: Path, name: str) -> Iterator[None]:
-    """An exclusive lock file; a stale lock (dead pid) is taken over."""
+    """Hold an exclusive lock file; a stale lock (dead pid) is taken over."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
@@ -349,7 +349,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _first_problem(nb: nbformat.NotebookNode) -> tuple[int | None, str | None]:
-    """The first failed, pending or erroring cell of an executed notebook."""
+    """Find the first failed, pending or erroring cell of an executed notebook."""
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -366,7 +366,7 @@ def _first_problem(nb: nbformat.NotebookNode) -> tuple[int | None, str | None]:
 
 
 def section_durations(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
-    """Execution time per section of an executed notebook, in order.
+    """Return the execution time per section of an executed notebook, in order.
 
     A section starts at each markdown heading; cells before the first heading
     count as "setup". Durations come from the timings Papermill records.
@@ -662,7 +662,7 @@ def finish(metrics: Mapping[str, Any], *, row_counts: Mapping[str, int] | None =
 
 
 def previous_metrics(notebook: str, month: str) -> dict[str, Any] | None:
-    """The metrics.json of the month before ``month``, if a report exists for it."""
+    """Return the metrics.json of the month before ``month``, if a report exists for it."""
     root = Path(os.environ.get(REPORTS_DIR_ENV, "reports"))
     year, mon = (int(x) for x in resolve_month(month).split("-"))
     prev = f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"

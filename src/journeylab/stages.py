@@ -76,7 +76,7 @@ class Stage:
     description: str = ""
 
     def matches(self, event: str) -> bool:
-        """True if ``event`` is one of this stage's names or patterns."""
+        """Return True if ``event`` is one of this stage's names or patterns."""
         return any(fnmatch.fnmatchcase(event, pattern) for pattern in self.events)
 
 
@@ -233,7 +233,7 @@ class StageMap:
         return self.names.index(self[name].name)
 
     def stage_of(self, event: str) -> str | None:
-        """The stage an event belongs to, or None if no stage lists it."""
+        """Return the stage an event belongs to, or None if no stage lists it."""
         for stage in self.stages:
             if stage.matches(event):
                 return stage.name
@@ -265,7 +265,7 @@ class StageMap:
         return pd.DataFrame(rows, columns=["stage", "kpi", "label", "measure", "events"])
 
     def to_dict(self) -> dict[str, Any]:
-        """The map as a plain dict (the YAML form)."""
+        """Return the map as a plain dict (the YAML form)."""
         return {
             "stages": [
                 {
@@ -380,5 +380,5 @@ DEFAULT_STAGE_MAP: dict[str, Any] = {
 
 
 def default_stage_map() -> StageMap:
-    """The stage map of the bundled home-services sample."""
+    """Return the stage map of the bundled home-services sample."""
     return StageMap.from_dict(DEFAULT_STAGE_MAP, source="default stage map")

@@ -90,7 +90,7 @@ class Workspace(Result):
         return window
 
     def tables(self) -> dict[str, io.LoadedTable]:
-        """The loaded tables that are present, by name."""
+        """Return the loaded tables that are present, by name."""
         names = ("events", "assignments", "feedback", "spend", "transactions")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
@@ -134,7 +134,7 @@ class Workspace(Result):
 
 
 def _users(users: pd.DataFrame | None, pseudonymize: bool) -> pd.DataFrame | None:
-    """The users table, with ids pseudonymised like the loaded tables when asked."""
+    """Return the users table, with ids pseudonymised like the loaded tables when asked."""
     if users is None or not pseudonymize:
         return users
     from journeylab.privacy import pseudonymize as keyed
