@@ -537,6 +537,68 @@ def _build_tables(
     look_us = _micros(look)
     cap = int(max_touches) if max_touches is not None else None
     con = ev.con
+    if not want_touches:
+        left_out = _path_journeys(ev, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level)
+    else:
+        left_out = _full_tables(ev, base, rows, agg, touches, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level)
+    before_start = 0
+    if first is not None:
+        # A journey belongs to the period its end (conversion or last touch) falls
+        # in; those that ended earlier go, with their touches.
+        before_start = int(con.execute(f'SELECT count(*) FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first]).fetchone()[0])
+        con.execute(f'DELETE FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first])
+        if want_touches:
+            con.execute(f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})")
+    totals = con.execute(
+        f"""
+        SELECT coalesce(sum(outside_lookback), 0), coalesce(sum(truncated_touches), 0),
+               count(*) FILTER (WHERE truncated_touches > 0),
+               count(*) FILTER (WHERE converted AND n_touches = 0),
+               count(*) FILTER (WHERE censored),
+               coalesce(sum(no_channel), 0)
+        FROM {journeys}
+        """
+    ).fetchone()
+    left_out.update(
+        {
+            "outside_lookback": int(totals[0]),
+            "truncated_touches": int(totals[1]),
+            "truncated_journeys": int(totals[2]),
+            "direct_conversions": int(totals[3]),
+            "censored_journeys": int(totals[4]),
+            "no_channel_touches": int(totals[5]),
+            "ended_before_start": before_start,
+        }
+    )
+    settings = {
+        "conversion": conversions[0] if len(conversions) == 1 else conversions,
+        "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
+        "lookback": str(look),
+        "period_end": end,
+        "start": first,
+        "month": month,
+        "max_touches": cap,
+    }
+    return (touches if want_touches else None), journeys, left_out, settings
+
+
+def _full_tables(
+    ev: _Events,
+    base: str,
+    rows: str,
+    agg: str,
+    touches: str,
+    journeys: str,
+    conv_sql: str,
+    touch_sql: str,
+    end_param: pd.Timestamp,
+    look_us: int,
+    cap: int | None,
+    path_level: str | None,
+) -> dict[str, int]:
+    """Create the touches and journeys tables (with journey ids); return the counts of rows left out."""
+    con = ev.con
+    want_touches = True
     # One scan of the source: the rows that take part, plus the incomplete ones (to count them).
     con.execute(
         f"""
@@ -646,45 +708,103 @@ def _build_tables(
         """,
         [end_param],
     )
-    before_start = 0
-    if first is not None:
-        # A journey belongs to the period its end (conversion or last touch) falls
-        # in; those that ended earlier go, with their touches.
-        before_start = int(con.execute(f'SELECT count(*) FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first]).fetchone()[0])
-        con.execute(f'DELETE FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first])
-        if want_touches:
-            con.execute(f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})")
-    totals = con.execute(
+    return left_out
+
+
+def _path_journeys(
+    ev: _Events,
+    journeys: str,
+    conv_sql: str,
+    touch_sql: str,
+    end_param: pd.Timestamp,
+    look_us: int,
+    cap: int | None,
+    path_level: str | None,
+) -> dict[str, int]:
+    """Create the journeys table with each journey's path, in one statement; return the counts left out.
+
+    The same rules as :func:`_full_tables`, for the path table only: no touches
+    table and no journey ids (numbering journeys would take a global sort), and
+    no intermediate tables. A journey's end is its conversion or, without
+    one, its last touch, which is the user's last touch: the journey is the
+    user's last (rows are ordered by time first).
+    """
+    con = ev.con
+    counts = con.execute(
         f"""
-        SELECT coalesce(sum(outside_lookback), 0), coalesce(sum(truncated_touches), 0),
-               count(*) FILTER (WHERE truncated_touches > 0),
-               count(*) FILTER (WHERE converted AND n_touches = 0),
-               count(*) FILTER (WHERE censored),
-               coalesce(sum(no_channel), 0)
-        FROM {journeys}
-        """
+        SELECT count(*) FILTER (WHERE user_id IS NULL OR "timestamp" IS NULL),
+               count(*) FILTER (WHERE user_id IS NOT NULL AND "timestamp" > ?::TIMESTAMPTZ)
+        FROM src
+        WHERE ({conv_sql} OR {touch_sql}) OR user_id IS NULL OR "timestamp" IS NULL
+        """,
+        [end_param],
     ).fetchone()
-    left_out.update(
-        {
-            "outside_lookback": int(totals[0]),
-            "truncated_touches": int(totals[1]),
-            "truncated_journeys": int(totals[2]),
-            "direct_conversions": int(totals[3]),
-            "censored_journeys": int(totals[4]),
-            "no_channel_touches": int(totals[5]),
-            "ended_before_start": before_start,
-        }
+    left_out = {"incomplete_rows": int(counts[0]), "after_period_end": int(counts[1])}
+    elem_sql, elem_join = "NULL::VARCHAR", ""
+    if path_level == "channel":
+        elem_sql = f"coalesce(b.channel, '{NO_CHANNEL}')"
+    elif path_level == "event":
+        elem_sql = "b.event"
+    elif path_level == "stage":
+        stage_name = _register_stages(con, ev.stage_map, f"SELECT DISTINCT event FROM src WHERE {conv_sql} OR {touch_sql}")
+        elem_sql = "coalesce(s.s_stage, '(no stage)')"
+        elem_join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {stage_name}) s ON s.s_event = b.event"
+    # One ordered window pass numbers the rows (seq) and the journeys (jidx);
+    # the aggregation then gathers each journey's touches as a list and sorts
+    # that short list by seq, instead of sorting every row again.
+    n_touches = f"least(n_kept, {cap})" if cap is not None else "n_kept"
+    touch_list = "list_sort(coalesce(tl, []), 'ASC', 'NULLS LAST')" if path_level else "coalesce(tl, [])"
+    path_col = (
+        ", list_transform(kl, lambda x: x.e)[greatest(n_kept - n_touches, 0) + 1:] AS path" if path_level else ""
     )
-    settings = {
-        "conversion": conversions[0] if len(conversions) == 1 else conversions,
-        "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
-        "lookback": str(look),
-        "period_end": end,
-        "start": first,
-        "month": month,
-        "max_touches": cap,
-    }
-    return (touches if want_touches else None), journeys, left_out, settings
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {journeys} AS
+        WITH w1 AS (
+          SELECT user_id, "timestamp", channel, value, is_conv, elem,
+                 row_number() OVER w AS seq,
+                 coalesce(sum(is_conv::INTEGER) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jidx
+          FROM (
+            SELECT b.*, {conv_sql} AS is_conv, {elem_sql} AS elem
+            FROM src b {elem_join}
+            WHERE ({conv_sql} OR {touch_sql})
+              AND user_id IS NOT NULL AND "timestamp" IS NOT NULL AND "timestamp" <= ?::TIMESTAMPTZ
+          )
+          WINDOW w AS (PARTITION BY user_id ORDER BY {ev.ORDER})
+        ), a AS (
+          SELECT user_id, jidx,
+                 bool_or(is_conv) AS converted,
+                 max("timestamp") FILTER (WHERE is_conv) AS conversion_time,
+                 coalesce(sum(coalesce(value, 0)) FILTER (WHERE is_conv), 0)::DOUBLE AS value,
+                 max("timestamp") FILTER (WHERE NOT is_conv) AS last_touch,
+                 list({{'s': seq, 't': "timestamp", 'e': elem, 'n': channel IS NULL}}) FILTER (WHERE NOT is_conv) AS tl
+          FROM w1 GROUP BY user_id, jidx
+        ), b AS (
+          -- A touch is outside the lookback when it is older than the lookback
+          -- before its journey's end: the journey's conversion, or without one
+          -- its last touch (the journey is then the user's last).
+          SELECT * EXCLUDE (tl), len(coalesce(tl, [])) AS n_all,
+                 list_filter({touch_list},
+                   lambda x: NOT (x.t < coalesce(conversion_time, last_touch) - to_microseconds({look_us}::BIGINT))) AS kl
+          FROM a
+        ), c AS (
+          SELECT *, len(kl) AS n_kept FROM b
+        ), d AS (
+          SELECT *, {n_touches} AS n_touches FROM c
+        )
+        SELECT user_id, jidx,
+               conversion_time AS start,
+               coalesce(conversion_time, last_touch) AS "end",
+               n_touches, converted, value, conversion_time,
+               (NOT converted AND last_touch >= ?::TIMESTAMPTZ - to_microseconds({look_us}::BIGINT)) AS censored,
+               n_kept - n_touches AS truncated_touches,
+               n_all - n_kept AS outside_lookback,
+               len(list_filter(kl, lambda x: x.n)) AS no_channel {path_col}
+        FROM d
+        """,
+        [end_param, end_param],
+    )
+    return left_out
 
 
 def _register_stages(con: duckdb.DuckDBPyConnection, stage_map: StageMap, events_sql: str) -> str:
