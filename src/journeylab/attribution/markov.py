@@ -445,9 +445,9 @@ class MarkovChain:
                 "value_removal_effect",
             ],
         )
-        out = out.sort_values(
-            ["removal_effect", "transition"], ascending=[False, True], ignore_index=True
-        )
+        # Effects equal to rounding error are ties, listed by transition name.
+        rank = np.lexsort((out["transition"].to_numpy(), -out["removal_effect"].round(12)))
+        out = out.iloc[rank].reset_index(drop=True)
         return out.head(top) if top is not None else out
 
 
