@@ -261,3 +261,20 @@ def test_transition_effects_order2_use_last_channels():
     # A > B carries every conversion; C > B none.
     got = dict(zip(eff["transition"], eff["removal_effect"], strict=True))
     assert got == pytest.approx({"A > B": 1.0, "C > B": 0.0})
+
+
+def test_transition_effects_from_one_inverse_equal_one_solve_per_transition(monkeypatch, small_sample):
+    """Chains of 301-2,000 states use a Woodbury update of one inverse; check it
+    against the plain per-transition sparse solve on the same chain."""
+    from journeylab.attribution import markov
+    from journeylab.journeys import path_table
+
+    chain = markov.MarkovChain(order=3).fit(path_table(small_sample.events))
+    assert markov._DENSE_LIMIT < chain._n_states <= markov._WOODBURY_LIMIT
+    fast = chain.transition_effects()
+    monkeypatch.setattr(markov, "_WOODBURY_LIMIT", 0)  # force the per-transition solves
+    slow = chain.transition_effects()
+    merged = fast.merge(slow, on=["transition", "from", "to"], suffixes=("_fast", "_slow"))
+    assert len(merged) == len(fast) == len(slow) > 50
+    for col in ("journeys", "removal_effect", "value_removal_effect"):
+        np.testing.assert_allclose(merged[f"{col}_fast"], merged[f"{col}_slow"], rtol=0, atol=1e-12)
