@@ -523,7 +523,16 @@ def _build_tables(
         end = _timestamp("period_end", period_end)
     if first is not None and end is not None and first > end:
         raise ParameterError(f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between.")
-    if end is None:
+    counted: dict[str, int] | None = None
+    if end is None and not want_touches:
+        # One scan finds the period end and counts the incomplete rows; no row
+        # lies after a period end that is the log's last timestamp.
+        micros, incomplete = ev.con.execute(
+            'SELECT epoch_us(max("timestamp")), count(*) FILTER (WHERE user_id IS NULL OR "timestamp" IS NULL) FROM src'
+        ).fetchone()
+        end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
+        counted = {"incomplete_rows": int(incomplete), "after_period_end": 0}
+    elif end is None:
         # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
         micros = ev.scalar('SELECT epoch_us(max("timestamp")) FROM src')
         end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
@@ -538,7 +547,7 @@ def _build_tables(
     cap = int(max_touches) if max_touches is not None else None
     con = ev.con
     if not want_touches:
-        left_out = _path_journeys(ev, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level)
+        left_out = _path_journeys(ev, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level, counted)
     else:
         left_out = _full_tables(ev, base, rows, agg, touches, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level)
     before_start = 0
@@ -711,25 +720,8 @@ def _full_tables(
     return left_out
 
 
-def _path_journeys(
-    ev: _Events,
-    journeys: str,
-    conv_sql: str,
-    touch_sql: str,
-    end_param: pd.Timestamp,
-    look_us: int,
-    cap: int | None,
-    path_level: str | None,
-) -> dict[str, int]:
-    """Create the journeys table with each journey's path, in one statement; return the counts left out.
-
-    The same rules as :func:`_full_tables`, for the path table only: no touches
-    table and no journey ids (numbering journeys would take a global sort), and
-    no intermediate tables. A journey's end is its conversion or, without
-    one, its last touch, which is the user's last touch: the journey is the
-    user's last (rows are ordered by time first).
-    """
-    con = ev.con
+def _left_out_counts(con: duckdb.DuckDBPyConnection, conv_sql: str, touch_sql: str, end_param: pd.Timestamp) -> dict[str, int]:
+    """Count the rows without user id or timestamp, and the rows after the period end."""
     counts = con.execute(
         f"""
         SELECT count(*) FILTER (WHERE user_id IS NULL OR "timestamp" IS NULL),
@@ -740,6 +732,33 @@ def _path_journeys(
         [end_param],
     ).fetchone()
     left_out = {"incomplete_rows": int(counts[0]), "after_period_end": int(counts[1])}
+    return left_out
+
+
+def _path_journeys(
+    ev: _Events,
+    journeys: str,
+    conv_sql: str,
+    touch_sql: str,
+    end_param: pd.Timestamp,
+    look_us: int,
+    cap: int | None,
+    path_level: str | None,
+    counted: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """Create the journeys table with each journey's path, in one statement; return the counts left out.
+
+    The same rules as :func:`_full_tables`, for the path table only: no touches
+    table and no journey ids (numbering journeys would take a global sort), and
+    no intermediate tables. A journey's end is its conversion or, without
+    one, its last touch, which is the user's last touch: the journey is the
+    user's last (rows are ordered by time first).
+    """
+    con = ev.con
+    if counted is not None:
+        left_out = dict(counted)
+    else:
+        left_out = _left_out_counts(con, conv_sql, touch_sql, end_param)
     elem_sql, elem_join = "NULL::VARCHAR", ""
     if path_level == "channel":
         elem_sql = f"coalesce(b.channel, '{NO_CHANNEL}')"
