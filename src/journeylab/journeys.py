@@ -1100,7 +1100,7 @@ def path_table(
     final = f"""
         SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN ['{DIRECT}']::VARCHAR[] ELSE {collapse} END AS path,
                sum(converted::BIGINT) AS conversions,
-               sum(value)::DOUBLE AS value,
+               sum(value{{value_order}})::DOUBLE AS value,
                sum((NOT converted)::BIGINT) AS non_conversions
         FROM paths GROUP BY 1
         ORDER BY conversions DESC, non_conversions DESC, path
@@ -1118,7 +1118,7 @@ def path_table(
             ), paths AS (
               SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id) WHERE {where}
             )
-            {final}
+            {final.replace("{value_order}", "")}
         """
     else:
         # From events, each journey's path is aggregated with the journey itself.
@@ -1131,7 +1131,11 @@ def path_table(
         except BaseException:
             con.close()
             raise
-        sql = f"WITH paths AS (SELECT j.path, j.converted, j.value FROM {journeys} j WHERE {where}) {final}"
+        # Values are summed in journey order (user, then journey), as when journeys are numbered.
+        sql = (
+            f"WITH paths AS (SELECT j.path, j.converted, j.value, j.user_id, j.jidx FROM {journeys} j WHERE {where}) "
+            + final.replace("{value_order}", " ORDER BY user_id, jidx")
+        )
     try:
         frame = fetch_df(con.execute(sql))
     finally:
