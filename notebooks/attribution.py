@@ -34,7 +34,6 @@ top_n_paths: int = 15  # rows of the path table shown
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
-import dataclasses
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,8 +61,6 @@ if lookback_days < 1:
 if top_n_paths < 1:
     raise jl.ParameterError(f"top_n_paths == {top_n_paths}, must be >= 1.")
 period = pd.Period(month, freq="M")
-month_start = period.start_time.tz_localize("UTC")
-month_end = (period + 1).start_time.tz_localize("UTC")
 MODELS = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
 MODEL_NAMES = {
     "first_touch": "first touch",
@@ -80,26 +77,11 @@ plt.rcParams["figure.figsize"] = (9, 4.8)
 # %%
 ws = open_workspace(data or None, seed=seed, n_users=n_users)
 events = ws.events.frame
-if not ((events["timestamp"] >= month_start) & (events["timestamp"] < month_end)).any():
-    raise jl.DataError(
-        f"No events in {month}.",
-        source=ws.source,
-        column="timestamp",
-        hint=f"the data covers {events['timestamp'].min():%Y-%m-%d} to {events['timestamp'].max():%Y-%m-%d}; "
-        "choose a month inside it.",
-    )
+ws.month_events(month)  # a clear error when the data holds nothing in the month
 
 # Journeys that end in the month, with their touches up to `lookback_days` earlier.
-all_journeys = build_journeys(
-    events[events["timestamp"] < month_end], lookback=f"{lookback_days}D", period_end=month_end, stage_map=ws.stage_map
-)
-ends_in_month = all_journeys.journeys["end"].ge(month_start) & all_journeys.journeys["end"].lt(month_end)
-month_journeys = all_journeys.journeys[ends_in_month]
-journeys = dataclasses.replace(
-    all_journeys,
-    journeys=month_journeys,
-    touches=all_journeys.touches[all_journeys.touches["journey_id"].isin(month_journeys["journey_id"])],
-)
+journeys = build_journeys(events, lookback=f"{lookback_days}D", month=month, stage_map=ws.stage_map)
+month_journeys = journeys.journeys
 # Journeys still open at the end of the month count as not (yet) converted.
 paths = path_table(journeys, include_censored=True)
 if paths["conversions"].sum() == 0:

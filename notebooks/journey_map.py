@@ -32,7 +32,6 @@ min_users: int = 30  # segments with fewer users are not reported (privacy and n
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
-import dataclasses
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -65,35 +64,17 @@ if not 0 < fdr_alpha < 1:
 if min_users < 1:
     raise jl.ParameterError(f"min_users == {min_users}, must be >= 1.")
 period = pd.Period(month, freq="M")
-month_start = period.start_time.tz_localize("UTC")
-month_end = (period + 1).start_time.tz_localize("UTC")
 set_theme()
 plt.rcParams["figure.figsize"] = (9, 4.8)
 
 # %%
 ws = open_workspace(data or None, seed=seed, n_users=n_users)
 events = ws.events.frame
-in_month = events[(events["timestamp"] >= month_start) & (events["timestamp"] < month_end)]
-if in_month.empty:
-    raise jl.DataError(
-        f"No events in {month}.",
-        source=ws.source,
-        column="timestamp",
-        hint=f"the data covers {events['timestamp'].min():%Y-%m-%d} to {events['timestamp'].max():%Y-%m-%d}; "
-        "choose a month inside it.",
-    )
+in_month = ws.month_events(month)
 
 # Journeys that end in the month (with their touches up to `lookback_days` earlier).
-all_journeys = build_journeys(
-    events[events["timestamp"] < month_end], lookback=f"{lookback_days}D", period_end=month_end, stage_map=ws.stage_map
-)
-ends_in_month = all_journeys.journeys["end"].ge(month_start) & all_journeys.journeys["end"].lt(month_end)
-month_journeys = all_journeys.journeys[ends_in_month]
-journeys = dataclasses.replace(
-    all_journeys,
-    journeys=month_journeys,
-    touches=all_journeys.touches[all_journeys.touches["journey_id"].isin(month_journeys["journey_id"])],
-)
+journeys = build_journeys(events, lookback=f"{lookback_days}D", month=month, stage_map=ws.stage_map)
+month_journeys = journeys.journeys
 
 # %% [markdown]
 # ## The month at a glance
