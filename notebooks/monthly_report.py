@@ -165,7 +165,7 @@ plt.show()
 
 # %%
 display(ws)
-for name, table in ws.tables().items():
+for table in ws.tables().values():
     display(table.quality)
 
 # %%
