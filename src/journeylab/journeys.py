@@ -632,15 +632,7 @@ def _full_tables(
     # touch starts a new one. A row's journey ends at the next conversion at or
     # after it ("closing"), or, with none, at the user's last touch; touches
     # more than the lookback before that end are "outside".
-    elem_sql, elem_join = "NULL::VARCHAR", ""
-    if path_level == "channel":
-        elem_sql = f"coalesce(b.channel, '{NO_CHANNEL}')"
-    elif path_level == "event":
-        elem_sql = "b.event"
-    elif path_level == "stage":
-        stage_name = _register_stages(con, ev.stage_map, f"SELECT DISTINCT event FROM {base}")
-        elem_sql = "coalesce(s.s_stage, '(no stage)')"
-        elem_join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {stage_name}) s ON s.s_event = b.event"
+    elem_sql, elem_join = _row_element_sql(con, ev.stage_map, path_level, f"SELECT DISTINCT event FROM {base}")
     con.execute(
         f"""
         CREATE TEMP TABLE {rows} AS
@@ -759,15 +751,9 @@ def _path_journeys(
         left_out = dict(counted)
     else:
         left_out = _left_out_counts(con, conv_sql, touch_sql, end_param)
-    elem_sql, elem_join = "NULL::VARCHAR", ""
-    if path_level == "channel":
-        elem_sql = f"coalesce(b.channel, '{NO_CHANNEL}')"
-    elif path_level == "event":
-        elem_sql = "b.event"
-    elif path_level == "stage":
-        stage_name = _register_stages(con, ev.stage_map, f"SELECT DISTINCT event FROM src WHERE {conv_sql} OR {touch_sql}")
-        elem_sql = "coalesce(s.s_stage, '(no stage)')"
-        elem_join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {stage_name}) s ON s.s_event = b.event"
+    elem_sql, elem_join = _row_element_sql(
+        con, ev.stage_map, path_level, f"SELECT DISTINCT event FROM src WHERE {conv_sql} OR {touch_sql}"
+    )
     # One ordered window pass numbers the rows (seq) and the journeys (jidx);
     # the aggregation then gathers each journey's touches as a list and sorts
     # that short list by seq, instead of sorting every row again.
@@ -1014,6 +1000,25 @@ _JOURNEY_DEFAULTS: dict[str, Any] = {
     "month": None,
     "max_touches": None,
 }
+
+
+def _row_element_sql(
+    con: duckdb.DuckDBPyConnection, stage_map: StageMap, level: str | None, distinct_events: str
+) -> tuple[str, str]:
+    """Return the SQL expression (and join) naming an event row ``b``'s path element.
+
+    ``level`` None (no paths wanted) gives NULL; ``distinct_events`` is a query
+    of the event names to map to stages.
+    """
+    if level == "channel":
+        return f"coalesce(b.channel, '{NO_CHANNEL}')", ""
+    if level == "event":
+        return "b.event", ""
+    if level == "stage":
+        name = _register_stages(con, stage_map, distinct_events)
+        join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {name}) s ON s.s_event = b.event"
+        return "coalesce(s.s_stage, '(no stage)')", join
+    return "NULL::VARCHAR", ""
 
 
 def _element_sql(level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, touches: str) -> tuple[str, str]:
