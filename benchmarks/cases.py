@@ -68,15 +68,15 @@ def floor(data: str, **_) -> int:
 def _memory_limit(limit: str | None) -> None:
     if limit:
         # cap journeylab's DuckDB memory (it spills to disk past it)
-        from journeylab import engine
+        from journeylab.core import sql as engine
 
         engine.configure(memory_limit=limit)
 
 
 @case("journeylab_path_table")
 def jl_path_table(data: str, memory_limit: str | None = None, **_) -> int:
-    """journeylab.journeys.path_table straight from the Parquet file(s) (out of core)."""
-    from journeylab.journeys import path_table
+    """journeylab.journeys.build.path_table straight from the Parquet file(s) (out of core)."""
+    from journeylab.journeys.build import path_table
 
     _memory_limit(memory_limit)
     files = _parquet_files(data)
@@ -85,11 +85,11 @@ def jl_path_table(data: str, memory_limit: str | None = None, **_) -> int:
 
 @case("journeylab_path_table_relation")
 def jl_path_table_relation(data: str, memory_limit: str | None = None, **_) -> int:
-    """path_table on a lazy DuckDB relation from journeylab.io.events_relation."""
+    """path_table on a lazy DuckDB relation from journeylab.io.loaders.events_relation."""
     import duckdb
 
-    from journeylab.io import events_relation
-    from journeylab.journeys import path_table
+    from journeylab.io.loaders import events_relation
+    from journeylab.journeys.build import path_table
 
     _memory_limit(memory_limit)
     con = duckdb.connect()
@@ -104,14 +104,14 @@ def jl_path_table_relation(data: str, memory_limit: str | None = None, **_) -> i
 @case("journeylab_path_table_frame")
 def jl_path_table_frame(data: str, **_) -> int:
     """Read the events into pandas, then path_table on the in-memory frame."""
-    from journeylab.journeys import path_table
+    from journeylab.journeys.build import path_table
 
     return len(path_table(_read(data)))
 
 
 def _touch_events() -> list[str]:
     """The sample's default touches: events in a stage before the conversion's."""
-    from journeylab.stages import default_stage_map
+    from journeylab.core.stages import default_stage_map
 
     sm = default_stage_map()
     conv_stage = sm.index(sm.stage_of(CONVERSION))
@@ -162,16 +162,16 @@ def pandas_path_table(data: str, **_) -> int:
 # -- funnel and transitions --------------------------------------------------------------
 @case("journeylab_funnel")
 def jl_funnel(data: str, **_) -> int:
-    """journeylab.funnel.funnel over three steps (strict order, 30-day window)."""
-    from journeylab.funnel import funnel
+    """journeylab.journeys.funnels.funnel over three steps (strict order, 30-day window)."""
+    from journeylab.journeys.funnels import funnel
 
     return len(funnel(_parquet_files(data)[0], FUNNEL_STEPS, window="30D").to_frame())
 
 
 @case("journeylab_transitions")
 def jl_transitions(data: str, **_) -> int:
-    """journeylab.flows.transitions between events (every non-conversion event a state)."""
-    from journeylab.flows import transitions
+    """journeylab.journeys.flows.transitions between events (every non-conversion event a state)."""
+    from journeylab.journeys.flows import transitions
 
     return len(transitions(_parquet_files(data)[0], level="event").to_frame())
 
@@ -205,7 +205,7 @@ def _paths(data: str) -> pd.DataFrame:
     cache = Path(data).with_suffix(".paths.pkl")
     if cache.exists():
         return pd.read_pickle(cache)
-    from journeylab.journeys import path_table
+    from journeylab.journeys.build import path_table
 
     table = path_table(data)
     table.to_pickle(cache)
@@ -303,8 +303,8 @@ def _histories(n: int, seed: int = 1) -> pd.DataFrame:
 
 @case("journeylab_bgnbd")
 def jl_bgnbd(data: str, customers: int = 1_000_000, **_) -> int:
-    """journeylab.clv.BetaGeo().fit on simulated customer histories."""
-    from journeylab.clv import BetaGeo
+    """journeylab.clv.models.BetaGeo().fit on simulated customer histories."""
+    from journeylab.clv.models import BetaGeo
 
     summary = _histories(int(customers))
     t0 = time.perf_counter()
@@ -394,12 +394,12 @@ def jl_report(data: str, **_) -> int:
 PRELOAD = {
     "journeylab": [
         "duckdb",
-        "journeylab.journeys",
-        "journeylab.io",
-        "journeylab.funnel",
-        "journeylab.flows",
+        "journeylab.journeys.build",
+        "journeylab.io.loaders",
+        "journeylab.journeys.funnels",
+        "journeylab.journeys.flows",
         "journeylab.attribution",
-        "journeylab.clv",
+        "journeylab.clv.models",
         "journeylab.experiments.frequentist",
     ],
     "floor": ["duckdb"],

@@ -1,7 +1,7 @@
 """Generate and cache the benchmark event logs as Parquet under benchmarks/data/.
 
 ``python benchmarks/gen.py 1e5 1e6 1e7`` writes ``events_<n>.parquet`` made by
-:func:`journeylab.datasets.make_sample` (about 24 events per user) and, for
+:func:`journeylab.datasets.sample.make_sample` (about 24 events per user) and, for
 sizes above ``10**7``, stacks copies of the ``10**7`` log with relabelled user
 ids (one file per copy, so the large log is written chunk by chunk).
 """
@@ -33,7 +33,7 @@ def events_path(n: int) -> Path:
 
 def generate(n: int) -> Path:
     """Make (or reuse) the event log of about ``n`` events and return its path."""
-    from journeylab.datasets import make_sample
+    from journeylab.datasets.sample import make_sample
 
     DATA.mkdir(exist_ok=True)
     path = events_path(n)

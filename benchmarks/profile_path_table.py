@@ -10,7 +10,7 @@ import pstats
 import sys
 import time
 
-from journeylab import journeys
+from journeylab.journeys import build as journeys
 
 
 class _TimedCursor:

@@ -41,13 +41,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab import reports
 from journeylab.attribution import attribute
 from journeylab.attribution.economics import ASSUMPTION
-from journeylab.journeys import build_journeys, path_table
-from journeylab.results import fmt_money, fmt_num, fmt_pct
-from journeylab.viz import PALETTE, set_theme
-from journeylab.workspace import open_workspace
+from journeylab.core.results import fmt_money, fmt_num, fmt_pct
+from journeylab.core.viz import PALETTE, set_theme
+from journeylab.journeys.build import build_journeys, path_table
+from journeylab.reports import runner as reports
+from journeylab.reports.workspace import open_workspace
 
 month = reports.resolve_month(month)
 if n_users < 100:

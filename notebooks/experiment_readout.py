@@ -44,11 +44,11 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab import reports
+from journeylab.core.results import fmt_p, fmt_pct
+from journeylab.core.viz import set_theme
 from journeylab.experiments import analyze, power_calculator, sequential_test, user_metrics
-from journeylab.results import fmt_p, fmt_pct
-from journeylab.viz import set_theme
-from journeylab.workspace import open_workspace
+from journeylab.reports import runner as reports
+from journeylab.reports.workspace import open_workspace
 
 month = reports.resolve_month(month)
 if n_users < 100:

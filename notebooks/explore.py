@@ -40,17 +40,17 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 import journeylab as jl
-from journeylab import reports
+from journeylab.core.viz import set_theme
 from journeylab.experiments import user_metrics
-from journeylab.journeys import path_table
-from journeylab.viz import set_theme
-from journeylab.widgets import (
+from journeylab.journeys.build import path_table
+from journeylab.reports import runner as reports
+from journeylab.reports.widgets import (
     AttributionComparer,
     ExperimentCalculator,
     FunnelExplorer,
     PathExplorer,
 )
-from journeylab.workspace import open_workspace
+from journeylab.reports.workspace import open_workspace
 
 month = reports.resolve_month(month)
 if n_users < 100:

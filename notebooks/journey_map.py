@@ -38,17 +38,17 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab import reports
-from journeylab.flows import flow, top_paths, transitions
-from journeylab.funnel import funnel, where_instead
-from journeylab.journey_diff import compare_journeys
-from journeylab.journey_map import journey_map
-from journeylab.journeys import build_journeys
-from journeylab.pain_points import pain_points
-from journeylab.results import fmt_money, fmt_pct
-from journeylab.segments import journey_personas
-from journeylab.viz import set_theme
-from journeylab.workspace import open_workspace
+from journeylab.core.results import fmt_money, fmt_pct
+from journeylab.core.viz import set_theme
+from journeylab.journeys.build import build_journeys
+from journeylab.journeys.flows import flow, top_paths, transitions
+from journeylab.journeys.funnels import funnel, where_instead
+from journeylab.maps.journey_diff import compare_journeys
+from journeylab.maps.journey_maps import journey_map
+from journeylab.maps.pains import pain_points
+from journeylab.maps.segments import journey_personas
+from journeylab.reports import runner as reports
+from journeylab.reports.workspace import open_workspace
 
 month = reports.resolve_month(month)
 if n_users < 100:

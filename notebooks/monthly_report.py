@@ -36,14 +36,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab import reports
-from journeylab.funnel import funnel
-from journeylab.journey_map import journey_map
-from journeylab.pain_points import pain_points
-from journeylab.privacy import KEY_ENV
-from journeylab.results import fmt_money, fmt_num, fmt_pct
-from journeylab.viz import set_theme
-from journeylab.workspace import open_workspace
+from journeylab.core.results import fmt_money, fmt_num, fmt_pct
+from journeylab.core.viz import set_theme
+from journeylab.io.privacy import KEY_ENV
+from journeylab.journeys.funnels import funnel
+from journeylab.maps.journey_maps import journey_map
+from journeylab.maps.pains import pain_points
+from journeylab.reports import runner as reports
+from journeylab.reports.workspace import open_workspace
 
 month = reports.resolve_month(month)
 if n_users < 100:

@@ -40,13 +40,24 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab import reports
-from journeylab.clv import BetaGeo, GammaGamma, clv_by_channel, customer_lifetime_value, rfm_summary
-from journeylab.results import fmt_money, fmt_pct
-from journeylab.retention import churn, cohort_retention, lifecycle_states, repeat_purchase_rate
-from journeylab.viz import set_theme
-from journeylab.voice import csat, emotion_curve, nps, sentiment, themes
-from journeylab.workspace import open_workspace
+from journeylab.clv.models import (
+    BetaGeo,
+    GammaGamma,
+    clv_by_channel,
+    customer_lifetime_value,
+    rfm_summary,
+)
+from journeylab.core.results import fmt_money, fmt_pct
+from journeylab.core.viz import set_theme
+from journeylab.customers.retention import (
+    churn,
+    cohort_retention,
+    lifecycle_states,
+    repeat_purchase_rate,
+)
+from journeylab.reports import runner as reports
+from journeylab.reports.workspace import open_workspace
+from journeylab.voice.scores import csat, emotion_curve, nps, sentiment, themes
 
 month = reports.resolve_month(month)
 if n_users < 100:
@@ -318,7 +329,7 @@ else:
 # %%
 propensity_result = None
 if propensity:
-    from journeylab.propensity import fit_propensity, propensity_features
+    from journeylab.customers.propensity import fit_propensity, propensity_features
 
     # Snapshots on the first of each month whose 30-day label window ends by the data's end.
     data_end = min(month_end, events["timestamp"].max())

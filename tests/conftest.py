@@ -38,7 +38,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def sample():
     """The default-size seeded sample (20,000 users, six months)."""
-    from journeylab.datasets import make_sample
+    from journeylab.datasets.sample import make_sample
 
     return make_sample(seed=2026, n_users=20_000)
 
@@ -46,6 +46,6 @@ def sample():
 @pytest.fixture(scope="session")
 def small_sample():
     """A small seeded sample (3,000 users) for quick structural tests."""
-    from journeylab.datasets import make_sample
+    from journeylab.datasets.sample import make_sample
 
     return make_sample(seed=7, n_users=3_000)

@@ -1,6 +1,6 @@
 """The analysis notebooks as readers get them: run by the report runner on a small sample.
 
-Each notebook runs once (module-scoped) through :func:`journeylab.reports.run_report`
+Each notebook runs once (module-scoped) through :func:`journeylab.reports.runner.run_report`
 on the bundled sample with few users and few bootstrap replicates; the tests read the
 published ``metrics.json`` and ``report.html``.
 """
@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from journeylab import reports
+from journeylab.reports import runner as reports
 
 MONTH = "2026-10"
 SMALL = {"n_users": 2000, "seed": 7}

@@ -16,7 +16,7 @@ from journeylab.attribution.bootstrap import (
     rank_probabilities,
     resample_counts,
 )
-from journeylab.schema import DataError, ParameterError
+from journeylab.core.errors import DataError, ParameterError
 
 D1 = json.loads((Path(__file__).parent / "results" / "attribution_reference.json").read_text())[
     "D1"

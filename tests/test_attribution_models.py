@@ -11,7 +11,7 @@ import pytest
 
 from journeylab.attribution import MarkovChain, attribute, read_path_table, shapley, time_decay
 from journeylab.attribution.heuristics import last_non_direct, position_based
-from journeylab.schema import ParameterError
+from journeylab.core.errors import ParameterError
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "attribution_reference.json").read_text()
@@ -267,7 +267,7 @@ def test_transition_effects_from_one_inverse_equal_one_solve_per_transition(monk
     """Chains of 301-2,000 states use a Woodbury update of one inverse; check it
     against the plain per-transition sparse solve on the same chain."""
     from journeylab.attribution import markov
-    from journeylab.journeys import path_table
+    from journeylab.journeys.build import path_table
 
     chain = markov.MarkovChain(order=3).fit(path_table(small_sample.events))
     assert markov._DENSE_LIMIT < chain._n_states <= markov._WOODBURY_LIMIT

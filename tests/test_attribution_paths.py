@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from journeylab.attribution import attribute, read_path_table, touches_to_path_table
-from journeylab.schema import DataError, ParameterError, SchemaError
+from journeylab.core.errors import DataError, ParameterError, SchemaError
 
 
 def table(paths, conv, null=None, value=None):

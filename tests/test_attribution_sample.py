@@ -6,8 +6,8 @@ import pytest
 
 from journeylab.attribution import attribute
 
-pytest.importorskip("journeylab.datasets", reason="journeylab.datasets is not available yet")
-journeys = pytest.importorskip("journeylab.journeys", reason="journeylab.journeys is not available")
+pytest.importorskip("journeylab.datasets.sample", reason="journeylab.datasets.sample is not available yet")
+journeys = pytest.importorskip("journeylab.journeys.build", reason="journeylab.journeys.build is not available")
 
 
 @pytest.fixture(scope="module")

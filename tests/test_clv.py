@@ -1,4 +1,4 @@
-"""Tests of journeylab.clv against published CDNOW results, lifetimes and hand-made cases."""
+"""Tests of journeylab.clv.models against published CDNOW results, lifetimes and hand-made cases."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
-from journeylab.clv import (
+from journeylab.clv.models import (
     BetaGeo,
     GammaGamma,
     clv_by_channel,
@@ -23,7 +23,7 @@ from journeylab.clv import (
     plot_calibration_purchases_vs_holdout_purchases,
     rfm_summary,
 )
-from journeylab.schema import DataError, NotComputableError, ParameterError, SchemaError
+from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
 from test_retention import load_online_retail
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "clv_reference.json").read_text())
@@ -443,7 +443,7 @@ def test_rfm_invariants(rows):
 # --------------------------------------------------------------------------- the sample
 @pytest.fixture(scope="module")
 def sample_data(request):
-    pytest.importorskip("journeylab.datasets")
+    pytest.importorskip("journeylab.datasets.sample")
     return request.getfixturevalue("sample")
 
 

@@ -20,10 +20,17 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from scipy import optimize, special, stats
 
-from journeylab import _sample_feedback as fb
-from journeylab.datasets import CHANNELS, PAID_CHANNELS, TABLES, main, make_sample, write_sample
-from journeylab.schema import ParameterError
-from journeylab.stages import DEFAULT_STAGE_MAP, default_stage_map
+from journeylab.core.errors import ParameterError
+from journeylab.core.stages import DEFAULT_STAGE_MAP, default_stage_map
+from journeylab.datasets import feedback as fb
+from journeylab.datasets.sample import (
+    CHANNELS,
+    PAID_CHANNELS,
+    TABLES,
+    main,
+    make_sample,
+    write_sample,
+)
 
 STR = pd.StringDtype(na_value=np.nan)
 UTC_NS = "datetime64[ns, UTC]"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from journeylab import engine
-from journeylab.schema import ParameterError
+from journeylab.core import sql as engine
+from journeylab.core.errors import ParameterError
 
 
 def test_configured_limits_apply_to_shared_and_new_databases(monkeypatch):

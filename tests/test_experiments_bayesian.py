@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from scipy import integrate, stats
 
+from journeylab.core.errors import ParameterError
 from journeylab.experiments import (
     bayes_normal,
     bayes_proportions,
     beta_expected_loss,
     prob_beta_greater,
 )
-from journeylab.schema import ParameterError
 
 REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
     "AB-8"

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from journeylab.core.errors import ParameterError
 from journeylab.experiments import analyze, imbalance_check, srm_check, stratified_lift, trend_check
-from journeylab.schema import ParameterError
 
 REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
     "AB-6"

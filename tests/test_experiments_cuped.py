@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from journeylab.core.errors import DataError, NotComputableError
 from journeylab.experiments import analyze, ancova_lift, check_pre_exposure, cuped_lift, cuped_theta
-from journeylab.schema import DataError, NotComputableError
 
 REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
     "AB-10"

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from journeylab.core.errors import NotComputableError, ParameterError
 from journeylab.experiments import (
     adjust_p_values,
     compare_means,
@@ -21,7 +22,6 @@ from journeylab.experiments import (
     relative_lift,
     welch_test,
 )
-from journeylab.schema import NotComputableError, ParameterError
 
 REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from journeylab.core.errors import NotComputableError, ParameterError
 from journeylab.experiments import (
     arcsine_power,
     power_calculator,
@@ -17,7 +18,6 @@ from journeylab.experiments import (
     prop_power,
     t_power,
 )
-from journeylab.schema import NotComputableError, ParameterError
 
 REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
     "AB-4"

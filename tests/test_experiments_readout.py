@@ -11,8 +11,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 from conftest import shared_file
+from journeylab.core.errors import DataError, ParameterError, SchemaError
 from journeylab.experiments import FRAME_COLUMNS, Metric, analyze, sequential_test, user_metrics
-from journeylab.schema import DataError, ParameterError, SchemaError
 
 HILLSTROM = "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv"
 
@@ -373,7 +373,7 @@ def test_udacity_ab_after_cleaning_same_as_published_notebook():
 # -------------------------------------------------------------------- sample
 @pytest.fixture(scope="module")
 def experiment_table(request):
-    pytest.importorskip("journeylab.datasets")
+    pytest.importorskip("journeylab.datasets.sample")
     sample = request.getfixturevalue("sample")
     return sample, user_metrics(sample.assignments, sample.events, {"booked": "booking_completed"})
 
@@ -401,7 +401,7 @@ def test_sample_watched_weekly_with_always_valid_inference(experiment_table):
 
 
 def test_sample_broken_split_is_flagged():
-    datasets = pytest.importorskip("journeylab.datasets")
+    datasets = pytest.importorskip("journeylab.datasets.sample")
     broken = datasets.make_sample(seed=2026, n_users=20_000, broken_split=True)
     table = user_metrics(broken.assignments, broken.events, {"booked": "booking_completed"})
     res = analyze(table, design_split=broken.truth["experiment"]["split"])

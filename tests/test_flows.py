@@ -7,9 +7,18 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from journeylab.flows import CONVERSION, END, NULL, OTHER, START, flow, top_paths, transitions
-from journeylab.journeys import DIRECT, build_journeys, path_table
-from journeylab.schema import ParameterError, SchemaError
+from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.journeys.build import DIRECT, build_journeys, path_table
+from journeylab.journeys.flows import (
+    CONVERSION,
+    END,
+    NULL,
+    OTHER,
+    START,
+    flow,
+    top_paths,
+    transitions,
+)
 
 END_OF_PERIOD = "2026-06-30"
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylab.funnel import NO_FURTHER_EVENT, FunnelResult, funnel, where_instead
-from journeylab.io import sort_events
-from journeylab.schema import ParameterError, SchemaError
+from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.io.loaders import sort_events
+from journeylab.journeys.funnels import NO_FURTHER_EVENT, FunnelResult, funnel, where_instead
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "funnel_reference.json").read_text())
 STEPS = ["site_visit", "booking_started", "booking_completed"]

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylab.io import (
+from journeylab.core.errors import DataError, ParameterError, SchemaError
+from journeylab.io.loaders import (
     LoadedTable,
     events_relation,
     load_assignments,
@@ -20,7 +21,6 @@ from journeylab.io import (
     load_transactions,
     sort_events,
 )
-from journeylab.schema import DataError, ParameterError, SchemaError
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "data" / "examples"
@@ -870,7 +870,7 @@ def test_loaded_table_renders_as_text_and_html():
 
 
 def test_events_relation_reads_nanosecond_parquet_as_pandas_writes_it(tmp_path):
-    from journeylab.io import events_relation
+    from journeylab.io.loaders import events_relation
 
     frame = pd.DataFrame(
         {

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from journeylab.journey_diff import END, START, compare_journeys, transition_counts
-from journeylab.schema import NotComputableError, ParameterError
+from journeylab.core.errors import NotComputableError, ParameterError
+from journeylab.maps.journey_diff import END, START, compare_journeys, transition_counts
 
 T0 = pd.Timestamp("2026-10-01", tz="UTC")
 
@@ -199,7 +199,7 @@ def test_plot_names_significant_differences(tmp_path):
 
 @pytest.fixture
 def sample_data(request):
-    pytest.importorskip("journeylab.datasets", reason="the sample generator has not landed yet")
+    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
     return request.getfixturevalue("small_sample")
 
 

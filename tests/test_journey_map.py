@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from journeylab.journey_map import JourneyMapResult, journey_map, resolve_period
-from journeylab.schema import NotComputableError, ParameterError, SchemaError
+from journeylab.core.errors import NotComputableError, ParameterError, SchemaError
+from journeylab.maps.journey_maps import JourneyMapResult, journey_map, resolve_period
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
@@ -257,7 +257,7 @@ def test_invariants_on_random_logs(rows):
 
 @pytest.fixture
 def small(request):
-    pytest.importorskip("journeylab.datasets", reason="the sample generator has not landed yet")
+    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
     return request.getfixturevalue("small_sample")
 
 

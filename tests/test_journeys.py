@@ -1,4 +1,4 @@
-"""Journeys and the path table: the rules of journeylab.journeys on hand-made logs."""
+"""Journeys and the path table: the rules of journeylab.journeys.build on hand-made logs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylab.journeys import (
+from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.journeys.build import (
     DIRECT,
     PATH_COLUMNS,
     Journeys,
@@ -15,7 +16,6 @@ from journeylab.journeys import (
     path_table,
     sessionize,
 )
-from journeylab.schema import ParameterError, SchemaError
 
 END = "2026-06-30"
 
@@ -368,7 +368,7 @@ def test_path_table_properties(rows, lookback, cap, collapse, level, seed):
 
 
 def test_duckdb_relation_from_the_loader(log, tmp_path):
-    from journeylab.io import events_relation
+    from journeylab.io.loaders import events_relation
 
     file = tmp_path / "events.parquet"
     log.to_parquet(file)

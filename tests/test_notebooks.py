@@ -10,7 +10,7 @@ import jupytext
 import nbformat
 import pytest
 
-from journeylab import reports
+from journeylab.reports import runner as reports
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
@@ -94,7 +94,7 @@ def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):
     """SEC-2: a secret-looking parameter and a sentinel PII row, then every output scanned."""
     import pandas as pd
 
-    from journeylab.datasets import make_sample, write_sample
+    from journeylab.datasets.sample import make_sample, write_sample
 
     secret = "SENTINEL-KEY-91c4e7"
     pii_id, pii_email = "pii-sentinel-4242", "sentinel.person@example.com"

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from journeylab.pain_points import callback_speed, pain_points
-from journeylab.schema import NotComputableError, ParameterError
+from journeylab.core.errors import NotComputableError, ParameterError
+from journeylab.maps.pains import callback_speed, pain_points
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
@@ -337,7 +337,7 @@ def test_planted_gaps_come_out_on_top():
 
 @pytest.fixture
 def sample_data(request):
-    pytest.importorskip("journeylab.datasets", reason="the sample generator has not landed yet")
+    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
     return request.getfixturevalue("small_sample")
 
 

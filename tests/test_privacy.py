@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylab.io import load_events
-from journeylab.privacy import KEY_ENV, KEY_FILE_ENV, escape_formulas, pseudonymize, safe_csv
-from journeylab.schema import ParameterError
+from journeylab.core.errors import ParameterError
+from journeylab.io.loaders import load_events
+from journeylab.io.privacy import KEY_ENV, KEY_FILE_ENV, escape_formulas, pseudonymize, safe_csv
 
 KEY = "test-key-0123456789-abcdef"
 

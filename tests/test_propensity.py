@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from conftest import shared_file
-from journeylab.propensity import (
+from journeylab.core.errors import DataError, NotComputableError, ParameterError
+from journeylab.customers.propensity import (
     _chain_from_paths,
     auc_delong,
     churn_features,
@@ -18,7 +19,6 @@ from journeylab.propensity import (
     next_best_touchpoint,
     propensity_features,
 )
-from journeylab.schema import DataError, NotComputableError, ParameterError
 
 
 def _ts(*values: str) -> pd.Series:
@@ -273,13 +273,13 @@ def test_own_absorbing_chain_solve_agrees_with_hand_values_and_string_paths():
 # -- the sample and a real dataset ----------------------------------------------------
 @pytest.fixture(scope="module")
 def propensity_sample(request):
-    pytest.importorskip("journeylab.datasets")
+    pytest.importorskip("journeylab.datasets.sample")
     return request.getfixturevalue("sample")
 
 
 def test_next_best_touchpoint_from_the_sample_event_log(request):
-    pytest.importorskip("journeylab.datasets")
-    pytest.importorskip("journeylab.journeys")
+    pytest.importorskip("journeylab.datasets.sample")
+    pytest.importorskip("journeylab.journeys.build")
     events = request.getfixturevalue("small_sample").events
     from_events = next_best_touchpoint(events, state="display")  # path table built with the default rules
     t = from_events.to_frame()

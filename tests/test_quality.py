@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeylab.io import load_assignments, load_events
-from journeylab.quality import QualityReport
-from journeylab.schema import JourneylabError
+from journeylab.core.errors import JourneylabError
+from journeylab.io.loaders import load_assignments, load_events
+from journeylab.io.quality import QualityReport
 
 
 def test_counts_add_up_and_zero_steps_are_not_recorded():

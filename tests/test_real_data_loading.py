@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import shared_file
-from journeylab.io import load_assignments, load_transactions
+from journeylab.io.loaders import load_assignments, load_transactions
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from journeylab import reports
+from journeylab.reports import runner as reports
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

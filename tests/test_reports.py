@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from journeylab import reports
-from journeylab.cli import main as cli_main
-from journeylab.schema import ParameterError
+from journeylab.core.errors import ParameterError
+from journeylab.reports import runner as reports
+from journeylab.reports.cli import main as cli_main
 
 SECRET = "sk-SENTINEL-7f3a9c"
 
@@ -46,7 +46,7 @@ GOOD = (
     "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
     "fig, ax = plt.subplots(); ax.plot([1, 2, 3]); plt.show()\n"
     "print('month is', month, 'n is', n)\n"
-    "from journeylab.reports import finish\n"
+    "from journeylab.reports.runner import finish\n"
     "finish({'month': month, 'n': n, 'value': 1.5}, row_counts={'events': 10}, seed=1)"
 )
 
@@ -81,7 +81,7 @@ def test_successful_run_writes_every_output(good_nb, tmp_path):
     html = (folder / "report.html").read_text()
     assert "month is 2026-01 n is 5" in html
     assert "data:image/png;base64" in html  # figure embedded
-    assert "from journeylab.reports import finish" not in html  # no code for readers
+    assert "from journeylab.reports.runner import finish" not in html  # no code for readers
     with_code = (folder / "report_with_code.html").read_text()
     assert 'class="highlight' in with_code and "finish" in with_code  # code shown (highlighted)
     assert 'class="highlight' not in html
@@ -105,7 +105,7 @@ def test_secret_parameter_never_reaches_published_files(good_nb, tmp_path):
     ("body", "reason"),
     [
         ("raise ValueError('boom in the data')", "ValueError: boom in the data"),
-        ("import sys\nsys.exit(0)\nfrom journeylab.reports import finish\nfinish({})", "SystemExit|did not complete|final cell"),
+        ("import sys\nsys.exit(0)\nfrom journeylab.reports.runner import finish\nfinish({})", "SystemExit|did not complete|final cell"),
         ("import os\nos._exit(1)", "execution stopped|did not complete|final cell"),
     ],
     ids=["raises", "sys-exit-0", "kernel-dies"],
@@ -199,7 +199,7 @@ def test_run_logs_one_line_per_section_with_its_duration(tmp_path):
 
 
 def test_progress_bars_follow_the_argument_and_stay_off_under_the_runner(monkeypatch):
-    from journeylab.progress import bars_enabled, track
+    from journeylab.core.progress import bars_enabled, track
 
     seen: list[tuple[int, str]] = []
 

@@ -1,4 +1,4 @@
-"""Tests of journeylab.retention: Online Retail reconciliation, hand-made cases and invariants."""
+"""Tests of journeylab.customers.retention: Online Retail reconciliation, hand-made cases and invariants."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
-from journeylab.retention import churn, cohort_retention, lifecycle_states, repeat_purchase_rate
-from journeylab.schema import ParameterError, SchemaError
+from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.customers.retention import (
+    churn,
+    cohort_retention,
+    lifecycle_states,
+    repeat_purchase_rate,
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -329,7 +334,7 @@ def test_retention_rates_in_unit_interval_and_period_zero_is_one(rows, period):
 
 # --------------------------------------------------------------------------- the sample
 def test_sample_cohorts_by_acquisition_channel(request):
-    pytest.importorskip("journeylab.datasets")
+    pytest.importorskip("journeylab.datasets.sample")
     sample = request.getfixturevalue("sample")
     channel = sample.users.set_index("user_id")["acquisition_channel"]
     res = cohort_retention(sample.transactions, segment=channel)
@@ -339,7 +344,7 @@ def test_sample_cohorts_by_acquisition_channel(request):
 
 
 def test_loaded_table_carries_the_rows_dropped_for_missing_ids(retail):
-    from journeylab.io import load_transactions
+    from journeylab.io.loaders import load_transactions
 
     path = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
     loaded = load_transactions(

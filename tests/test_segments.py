@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylab.journey_map import journey_map
-from journeylab.schema import NotComputableError, ParameterError
-from journeylab.segments import journey_personas, segment_users, silhouette, user_features
+from journeylab.core.errors import NotComputableError, ParameterError
+from journeylab.maps.journey_maps import journey_map
+from journeylab.maps.segments import journey_personas, segment_users, silhouette, user_features
 
 T0 = pd.Timestamp("2026-10-01", tz="UTC")
 
@@ -181,7 +181,7 @@ def test_persona_errors_and_plot(tmp_path):
 
 @pytest.fixture
 def small(request):
-    pytest.importorskip("journeylab.datasets", reason="the sample generator has not landed yet")
+    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
     return request.getfixturevalue("small_sample")
 
 

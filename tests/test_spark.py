@@ -31,13 +31,13 @@ def _java_ok() -> bool:
 if not _java_ok():
     pytest.skip("Spark needs Java 17+ on PATH (java -version failed)", allow_module_level=True)
 
-from journeylab import spark as jls  # noqa: E402
-from journeylab.datasets import make_sample  # noqa: E402
-from journeylab.flows import transitions  # noqa: E402
-from journeylab.funnel import funnel  # noqa: E402
-from journeylab.journeys import path_table  # noqa: E402
-from journeylab.retention import cohort_retention, period_label  # noqa: E402
-from journeylab.schema import ParameterError, SchemaError  # noqa: E402
+from journeylab.core.errors import ParameterError, SchemaError  # noqa: E402
+from journeylab.customers.retention import cohort_retention, period_label  # noqa: E402
+from journeylab.datasets.sample import make_sample  # noqa: E402
+from journeylab.journeys import spark as jls  # noqa: E402
+from journeylab.journeys.build import path_table  # noqa: E402
+from journeylab.journeys.flows import transitions  # noqa: E402
+from journeylab.journeys.funnels import funnel  # noqa: E402
 
 COLUMNS = ["user_id", "timestamp", "event", "channel", "value", "session_id", "device"]
 

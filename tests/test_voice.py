@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from journeylab.schema import DataError, NotComputableError, ParameterError, SchemaError
-from journeylab.voice import (
+from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
+from journeylab.voice.scores import (
     csat,
     detect_language,
     emotion_curve,
@@ -223,7 +223,7 @@ def test_sentiment_report_shows_aggregates_not_the_comments():
         sentiment(texts, examples=-1)
 
 def test_shipped_korean_lexicon_is_well_formed():
-    from journeylab.lexicons import korean_lexicon
+    from journeylab.voice.lexicons import korean_lexicon
 
     lex = korean_lexicon()
     assert len(lex.words) >= 300
@@ -358,7 +358,7 @@ def test_emotion_curve_counts_users_per_stage_from_events():
 
 
 def test_emotion_curve_accepts_a_funnel_result_with_stage_named_steps():
-    class StageFunnel:  # what journeylab.funnel.funnel(..., steps={"awareness": ..., ...}) returns
+    class StageFunnel:  # what journeylab.journeys.funnels.funnel(..., steps={"awareness": ..., ...}) returns
         def to_frame(self):
             return pd.DataFrame({"segment": "all", "step": [1, 2, 3, 4],
                                  "label": ["awareness", "consideration", "purchase", "retention"],
@@ -386,7 +386,7 @@ def test_results_render_html_and_plots():
 # -- the sample -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def voice_sample(request):
-    pytest.importorskip("journeylab.datasets")
+    pytest.importorskip("journeylab.datasets.sample")
     return request.getfixturevalue("sample")
 
 

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeylab import reports, widgets
 from journeylab.attribution import attribute
+from journeylab.core.errors import ParameterError
 from journeylab.experiments import bayes_proportions, compare_proportions, srm_check
-from journeylab.flows import top_paths, transitions
-from journeylab.funnel import funnel
-from journeylab.journeys import path_table
-from journeylab.schema import ParameterError
+from journeylab.journeys.build import path_table
+from journeylab.journeys.flows import top_paths, transitions
+from journeylab.journeys.funnels import funnel
+from journeylab.reports import runner as reports
+from journeylab.reports import widgets
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "experiments_reference.json").read_text()
@@ -109,7 +110,7 @@ def test_segment_from_the_users_table_and_month(events, small_sample):
 
 
 def test_results_are_cached_per_control_tuple(events, monkeypatch):
-    import journeylab.funnel as funnel_module
+    import journeylab.journeys.funnels as funnel_module
 
     calls = []
     real = funnel_module.funnel
@@ -303,7 +304,7 @@ def test_static_fallback_has_the_table_and_an_embedded_png(events, monkeypatch):
 # -- the notebook -------------------------------------------------------------------
 @pytest.mark.slow
 def test_explore_notebook_runs_through_the_report_runner(tmp_path):
-    from journeylab.workspace import open_workspace
+    from journeylab.reports.workspace import open_workspace
 
     params = {"n_users": 400, "seed": 5, "n_boot": 0}
     run = reports.run_report("explore", month="2026-10", params=params, out_dir=tmp_path)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from journeylab.datasets import make_sample, write_sample
-from journeylab.schema import DataError, SchemaError
-from journeylab.workspace import open_workspace
+from journeylab.core.errors import DataError, SchemaError
+from journeylab.datasets.sample import make_sample, write_sample
+from journeylab.reports.workspace import open_workspace
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def tiny():
 
 
 def test_sample_workspace_loads_every_table_and_counts_rows(tiny, monkeypatch):
-    import journeylab.datasets as ds
+    import journeylab.datasets.sample as ds
 
     monkeypatch.setattr(ds, "make_sample", lambda seed, n_users: tiny)
     ws = open_workspace(seed=3, n_users=400)
@@ -43,7 +43,7 @@ def test_folder_workspace_reads_what_write_sample_wrote(tiny, tmp_path):
 
 
 def test_month_events_is_the_calendar_month_in_utc(tiny, monkeypatch):
-    import journeylab.datasets as ds
+    import journeylab.datasets.sample as ds
 
     monkeypatch.setattr(ds, "make_sample", lambda seed, n_users: tiny)
     ws = open_workspace(seed=3, n_users=400)

@@ -1,7 +1,7 @@
 """Attribution: which channels earn the conversions, with uncertainty.
 
 Exact, deterministic models on the path table of
-:func:`journeylab.journeys.path_table` (or a ChannelAttribution-style table):
+:func:`journeylab.journeys.build.path_table` (or a ChannelAttribution-style table):
 
 * rule-based: first touch, last touch, last non-direct, linear, position-based
   (U-shaped), time-decay (needs touch timestamps);

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from journeylab.attribution.markov import MarkovChain, markov_credit
 from journeylab.attribution.paths import PathTable
-from journeylab.progress import ProgressLike
+from journeylab.core.progress import ProgressLike
 
 __all__ = [
     "resample_counts",
@@ -90,7 +90,7 @@ def bootstrap_credit(
     n_boot, seed : int
         Number of replicates and the seed.
     progress : None, False or a tqdm-like factory
-        Progress bar over Markov replicates of large chains (see :mod:`journeylab.progress`).
+        Progress bar over Markov replicates of large chains (see :mod:`journeylab.core.progress`).
 
     Returns
     -------

@@ -39,9 +39,9 @@ from journeylab.attribution.paths import (
     touches_to_path_table,
 )
 from journeylab.attribution.shapley import shapley as shapley_credit
-from journeylab.progress import ProgressLike
-from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
-from journeylab.schema import ParameterError, check_in, check_range, did_you_mean
+from journeylab.core.errors import ParameterError, check_in, check_range, did_you_mean
+from journeylab.core.progress import ProgressLike
+from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
 
 __all__ = ["MODELS", "DEFAULT_MODELS", "AttributionResult", "attribute"]
 
@@ -142,11 +142,11 @@ def attribute(
     ----------
     paths : DataFrame, PathTable or Journeys
         A path table (``path`` tuples, ``conversions``, ``value``,
-        ``non_conversions`` — as :func:`journeylab.journeys.path_table`
+        ``non_conversions`` — as :func:`journeylab.journeys.build.path_table`
         returns), a ChannelAttribution-style table (string paths; give the
         column names and ``separator``), a touch-level frame (``journey_id``,
         ``timestamp``, ``channel``, ``converted``, ``value``,
-        ``conversion_time``) or a :class:`journeylab.journeys.Journeys`.
+        ``conversion_time``) or a :class:`journeylab.journeys.build.Journeys`.
         Touch-level input is needed for ``"time_decay"``.
     models : list of str
         Any of :data:`MODELS`.
@@ -161,7 +161,7 @@ def attribute(
         Seed of the bootstrap and of Shapley permutation sampling.
     progress : None, False or a tqdm-like factory
         Progress bar for long bootstraps (off under the report runner; see
-        :mod:`journeylab.progress`).
+        :mod:`journeylab.core.progress`).
     spend : DataFrame, optional
         ``channel``, ``date``, ``cost``: adds CPA, ROAS and marginal returns.
     returns : {"constant", "curve"}
@@ -667,7 +667,7 @@ class AttributionResult(Result):
 
     def plot(self, ax=None):
         """Draw grouped bars of credit per channel and model, with interval error bars."""
-        from journeylab.viz import PALETTE, new_axes
+        from journeylab.core.viz import PALETTE, new_axes
 
         f = self.to_frame()
         order = self.headline.mean(axis=1).sort_values(ascending=False).index

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.attribution.paths import normalise_channel
-from journeylab.schema import DataError, SchemaError, require_columns
+from journeylab.core.errors import DataError, SchemaError, require_columns
 
 __all__ = [
     "spend_per_channel",

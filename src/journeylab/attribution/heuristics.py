@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from journeylab.attribution.paths import DIRECT, PathTable, normalise_channel
-from journeylab.schema import DataError, ParameterError, check_range, require_columns
+from journeylab.core.errors import DataError, ParameterError, check_range, require_columns
 
 __all__ = [
     "DEFAULT_DIRECT",

@@ -42,8 +42,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from journeylab.attribution.paths import PathTable, read_path_table
-from journeylab.progress import ProgressLike, track
-from journeylab.schema import ParameterError, check_in
+from journeylab.core.errors import ParameterError, check_in
+from journeylab.core.progress import ProgressLike, track
 
 __all__ = ["MarkovChain"]
 
@@ -501,7 +501,7 @@ def markov_credit(
 
     Counts may be one row per path (``(n_paths,)``) or a batch ``(B, n_paths)``;
     the outputs then gain the leading ``B`` dimension. Large chains are solved
-    one batch row at a time, with a progress bar (see :mod:`journeylab.progress`).
+    one batch row at a time, with a progress bar (see :mod:`journeylab.core.progress`).
     """
     single = conv.ndim == 1
     conv, value, null = np.atleast_2d(conv), np.atleast_2d(value), np.atleast_2d(null)

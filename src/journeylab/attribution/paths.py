@@ -5,7 +5,7 @@ Every attribution model reads a :class:`PathTable`: the distinct channel paths
 conversion value and the non-conversions of the journeys that followed each
 path. It is built from
 
-* the path table of :func:`journeylab.journeys.path_table` (columns ``path``
+* the path table of :func:`journeylab.journeys.build.path_table` (columns ``path``
   — a tuple of channel names — ``conversions``, ``value``,
   ``non_conversions``);
 * a ChannelAttribution-style table whose paths are strings such as
@@ -28,7 +28,7 @@ Canonicalisation, all of it documented and counted in ``PathTable.notes``:
 * paths with no touch but with conversions are an error, or become the
   explicit channel ``"(direct)"`` with ``empty_paths="direct"``.
 
-Rejected with a :class:`~journeylab.schema.DataError` naming the column and
+Rejected with a :class:`~journeylab.core.errors.DataError` naming the column and
 the first rows: missing paths, missing or empty channel names, a channel name
 containing the separator, negative, missing or infinite counts.
 """
@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from journeylab.schema import DataError, ParameterError, SchemaError, check_in, require_columns
+from journeylab.core.errors import DataError, ParameterError, SchemaError, check_in, require_columns
 
 __all__ = [
     "DIRECT",
@@ -58,7 +58,7 @@ __all__ = [
 #: ``empty_paths="direct"``.
 DIRECT = "(direct)"
 
-#: Columns of a touch-level frame (``Journeys.touches`` of journeylab.journeys).
+#: Columns of a touch-level frame (``Journeys.touches`` of journeylab.journeys.build).
 TOUCH_COLUMNS = ("journey_id", "timestamp", "channel", "converted")
 
 EmptyPaths = Literal["error", "direct"]
@@ -333,7 +333,7 @@ def read_path_table(
         raise SchemaError(
             f"A path table must be a pandas DataFrame, got {type(frame).__name__}.",
             source=source,
-            hint="build one with journeylab.journeys.path_table(events).",
+            hint="build one with journeylab.journeys.build.path_table(events).",
         )
     required = [path, conversions]
     for col, default in ((value, "value"), (non_conversions, "non_conversions")):

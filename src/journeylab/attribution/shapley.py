@@ -28,7 +28,7 @@ import pandas as pd
 
 from journeylab.attribution.heuristics import distinct_channels
 from journeylab.attribution.paths import PathTable
-from journeylab.schema import ParameterError, check_in
+from journeylab.core.errors import ParameterError, check_in
 
 __all__ = ["shapley", "ShapleyMethod", "ENUMERATION_LIMIT"]
 

@@ -18,6 +18,16 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from journeylab.core.errors import (
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+    check_in,
+    check_range,
+    did_you_mean,
+    require_columns,
+)
+from journeylab.core.results import fmt_num, fmt_p
 from journeylab.experiments.bayesian import bayes_normal, bayes_proportions
 from journeylab.experiments.checks import (
     SRM_THRESHOLD,
@@ -40,16 +50,6 @@ from journeylab.experiments.frequentist import (
 from journeylab.experiments.metrics import Metric, coerce_metrics, prepare_values
 from journeylab.experiments.multiple import CORRECTION_NAMES, adjust_p_values
 from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult, _p_is, _signed
-from journeylab.results import fmt_num, fmt_p
-from journeylab.schema import (
-    NotComputableError,
-    ParameterError,
-    SchemaError,
-    check_in,
-    check_range,
-    did_you_mean,
-    require_columns,
-)
 
 __all__ = ["analyze"]
 

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import integrate, optimize, stats
 from scipy.special import betaln, logsumexp
 
-from journeylab.schema import ParameterError, check_range
+from journeylab.core.errors import ParameterError, check_range
 
 __all__ = [
     "BayesianComparison",

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.results import fmt_num, fmt_p, fmt_pct
-from journeylab.schema import ParameterError
+from journeylab.core.errors import ParameterError
+from journeylab.core.results import fmt_num, fmt_p, fmt_pct
 
 __all__ = [
     "Check",

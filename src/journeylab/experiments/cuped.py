@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from journeylab.schema import DataError, NotComputableError
+from journeylab.core.errors import DataError, NotComputableError
 
 __all__ = ["cuped_theta", "cuped_adjust", "cuped_lift", "ancova_lift", "check_pre_exposure"]
 

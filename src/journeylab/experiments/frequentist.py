@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from journeylab.schema import ParameterError, check_in, check_range
+from journeylab.core.errors import ParameterError, check_in, check_range
 
 __all__ = [
     "Comparison",
@@ -347,7 +347,7 @@ def welch_test(
     """Welch two-sample t-test of ``mean(x) - mean(y)``, R ``t.test(x, y)`` order.
 
     Returns ``(t, df, p_value, (ci_low, ci_high))``; raises
-    :class:`~journeylab.schema.NotComputableError` on zero variance.
+    :class:`~journeylab.core.errors.NotComputableError` on zero variance.
 
     Examples
     --------
@@ -355,7 +355,7 @@ def welch_test(
     >>> f"{p:.4g}"
     '1.855e-05'
     """
-    from journeylab.schema import NotComputableError
+    from journeylab.core.errors import NotComputableError
 
     comp = compare_means(y, x, alpha=alpha)
     if not comp.computable:
@@ -452,7 +452,7 @@ def prop_test(
         raise ParameterError("successes and trials must be equal-length sequences of 2 or more.")
     p = x.sum() / n.sum()
     if p in (0.0, 1.0):
-        from journeylab.schema import NotComputableError
+        from journeylab.core.errors import NotComputableError
 
         raise NotComputableError(
             "all proportions are 0 (or all 1): the chi-square statistic is undefined"

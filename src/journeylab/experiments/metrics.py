@@ -21,8 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from journeylab.results import fmt_num
-from journeylab.schema import (
+from journeylab.core.errors import (
     DataError,
     ParameterError,
     SchemaError,
@@ -30,6 +29,7 @@ from journeylab.schema import (
     check_range,
     require_columns,
 )
+from journeylab.core.results import fmt_num
 
 __all__ = ["Metric", "coerce_metrics", "user_metrics", "prepare_values"]
 

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
-from journeylab.schema import check_in
+from journeylab.core.errors import check_in
 
 __all__ = ["adjust_p_values", "CORRECTION_NAMES"]
 

@@ -11,7 +11,7 @@ The formulas are R's, so a number here can be checked against R:
 
 Solvers (for n, the effect, or the power) use Brent's method and check the
 answer; when the target cannot be reached inside the search range they
-raise :class:`~journeylab.schema.NotComputableError` with what to change,
+raise :class:`~journeylab.core.errors.NotComputableError` with what to change,
 never returning the edge of the bracket as if it were a solution.
 """
 
@@ -25,8 +25,8 @@ from typing import Literal
 import numpy as np
 from scipy import optimize, stats
 
-from journeylab.results import Result, fmt_num, fmt_pct, fmt_pp
-from journeylab.schema import NotComputableError, ParameterError, check_in, check_range
+from journeylab.core.errors import NotComputableError, ParameterError, check_in, check_range
+from journeylab.core.results import Result, fmt_num, fmt_pct, fmt_pp
 
 __all__ = [
     "prop_power",
@@ -294,7 +294,7 @@ class PowerCalculation(Result):
 
     def plot(self, ax=None):
         """Power curve against users per variant, the design marked."""
-        from journeylab.viz import PALETTE, new_axes, percent_axis
+        from journeylab.core.viz import PALETTE, new_axes, percent_axis
 
         ax = new_axes(ax, figsize=(7, 4))
         n0 = max(self.n_per_variant, 2.0)

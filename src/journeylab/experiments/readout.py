@@ -17,11 +17,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from journeylab.core.errors import check_in
+from journeylab.core.results import Result, fmt_num, fmt_p, fmt_pct
 from journeylab.experiments.checks import Check
 from journeylab.experiments.metrics import Metric
 from journeylab.experiments.multiple import CORRECTION_NAMES
-from journeylab.results import Result, fmt_num, fmt_p, fmt_pct
-from journeylab.schema import check_in
 
 __all__ = ["ExperimentResult", "FRAME_COLUMNS"]
 
@@ -274,7 +274,7 @@ class ExperimentResult(Result):
         """
         from matplotlib.ticker import MaxNLocator
 
-        from journeylab.viz import PALETTE, new_axes, percent_axis
+        from journeylab.core.viz import PALETTE, new_axes, percent_axis
 
         check_in("scale", scale, ["relative", "absolute"])
         rows = self.table.iloc[::-1].reset_index(drop=True)

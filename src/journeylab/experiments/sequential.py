@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp
-from journeylab.schema import ParameterError, check_range, require_columns
+from journeylab.core.errors import ParameterError, check_range, require_columns
+from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp
 
 __all__ = [
     "msprt",
@@ -208,7 +208,7 @@ class SequentialResult(Result):
         """Lift over looks with the confidence sequence and the naive interval."""
         from matplotlib.ticker import MaxNLocator
 
-        from journeylab.viz import PALETTE, new_axes
+        from journeylab.core.viz import PALETTE, new_axes
 
         ax = new_axes(ax, figsize=(8, 4.5))
         x = np.arange(1, len(self.looks) + 1)
@@ -410,7 +410,7 @@ class AASimulation(Result):
         """Cumulative false-positive rate by look."""
         from matplotlib.ticker import MaxNLocator
 
-        from journeylab.viz import PALETTE, new_axes, percent_axis
+        from journeylab.core.viz import PALETTE, new_axes, percent_axis
 
         ax = new_axes(ax, figsize=(7, 4))
         x = self.by_look["look"]

@@ -1,0 +1,112 @@
+"""The embedded DuckDB engine every heavy aggregation runs in.
+
+:func:`cursor` opens a cursor on one shared in-memory database per process,
+for queries that order every output explicitly (journeys, path tables);
+temporary tables and registered frames are private to each cursor.
+:func:`connect` opens a database of its own, keeping DuckDB's default of
+preserving insertion order (loaders report source row numbers). Both run in
+UTC, so naive timestamps in SQL casts read as UTC whatever the machine's zone,
+and both apply the limits below.
+
+Limits for large inputs are set once, by :func:`configure` or by environment
+variables read when the database is first opened:
+
+- ``JOURNEYLAB_DUCKDB_MEMORY_LIMIT`` (e.g. ``"5GB"``): past it DuckDB spills
+  to disk instead of growing (its own default is 80 % of RAM);
+- ``JOURNEYLAB_DUCKDB_TEMP_DIRECTORY``: where it spills;
+- ``JOURNEYLAB_DUCKDB_THREADS``: worker threads (default: all cores).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import duckdb
+
+from journeylab.core.errors import ParameterError
+
+__all__ = ["configure", "connect", "cursor", "settings"]
+
+_ENV = {
+    "memory_limit": "JOURNEYLAB_DUCKDB_MEMORY_LIMIT",
+    "temp_directory": "JOURNEYLAB_DUCKDB_TEMP_DIRECTORY",
+    "threads": "JOURNEYLAB_DUCKDB_THREADS",
+}
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+_LOCK = threading.Lock()
+_SETTINGS: dict[str, str] = {}
+
+
+def settings() -> dict[str, str]:
+    """Return the limits in force (explicit :func:`configure` values over environment variables)."""
+    out = {key: os.environ[var] for key, var in _ENV.items() if os.environ.get(var)}
+    out.update(_SETTINGS)
+    return out
+
+
+def _apply(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+    for key, value in values.items():
+        try:
+            con.execute(f"SET {key} = ?", [int(value) if key == "threads" else str(value)])
+        except duckdb.Error as exc:
+            raise ParameterError(f"DuckDB setting {key} == {value!r} was refused: {exc}") from exc
+
+
+def configure(
+    *,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+    threads: int | None = None,
+) -> dict[str, str]:
+    """Set DuckDB limits for every later query in this process.
+
+    Parameters
+    ----------
+    memory_limit : str, optional
+        e.g. ``"5GB"``; DuckDB spills to ``temp_directory`` past it.
+    temp_directory : str, optional
+        Folder for spilled data.
+    threads : int, optional
+        Worker threads.
+
+    Returns
+    -------
+    dict
+        The settings now in force.
+
+    Examples
+    --------
+    >>> configure(threads=2)["threads"]
+    '2'
+    """
+    given = {"memory_limit": memory_limit, "temp_directory": temp_directory, "threads": threads}
+    new = {k: str(v) for k, v in given.items() if v is not None}
+    with _LOCK:
+        if _DATABASE is not None:
+            _apply(_DATABASE, new)
+        _SETTINGS.update(new)
+    return settings()
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """Open a new in-memory database with the configured limits, in UTC; close it when done."""
+    con = duckdb.connect(":memory:")
+    _apply(con, settings())
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def cursor() -> duckdb.DuckDBPyConnection:
+    """Open a cursor on the process's shared in-memory database, in UTC; close it when done."""
+    global _DATABASE
+    with _LOCK:
+        if _DATABASE is None:
+            database = duckdb.connect(":memory:")
+            # Every output is ordered explicitly, so DuckDB need not keep input order.
+            database.execute("SET preserve_insertion_order = false")
+            _apply(database, settings())
+            _DATABASE = database
+        con = _DATABASE.cursor()
+    con.execute("SET TimeZone = 'UTC'")
+    return con

@@ -1,0 +1,384 @@
+"""Stage maps: which events belong to which journey stage, and the KPIs there.
+
+A stage map is an ordered list of stages (awareness → consideration →
+purchase → retention → advocacy by default). Each stage lists the events
+that belong to it, as exact names or shell-style patterns (``booking_*``),
+and the KPIs measured there. Offline touchpoints (phone calls, on-site jobs,
+store visits) are events like any other.
+
+Maps are written as YAML or a dict::
+
+    stages:
+      - name: consideration
+        events: [site_visit, phone_call]
+        kpis:
+          - {name: sessions, events: [site_visit], measure: count}
+          - {name: phone_calls, events: [phone_call], measure: count}
+
+``measure`` is one of ``count`` (events), ``users`` (distinct users) or
+``value`` (sum of the ``value`` column). Validation rejects an event matched
+by two stages, a stage with no events, duplicate stage names and KPIs that
+count events no stage contains.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+
+from journeylab.core.errors import ParameterError, SchemaError, did_you_mean
+
+__all__ = ["KPI", "Stage", "StageMap", "default_stage_map", "DEFAULT_STAGE_MAP"]
+
+Measure = Literal["count", "users", "value"]
+_MEASURES = ("count", "users", "value")
+
+
+@dataclass(frozen=True)
+class KPI:
+    """A key figure measured at a stage.
+
+    Parameters
+    ----------
+    name : str
+        Identifier, e.g. ``"booking_completions"``.
+    events : tuple of str
+        Event names or patterns the KPI counts.
+    measure : {"count", "users", "value"}
+        Count events, count distinct users, or sum the ``value`` column.
+    label : str
+        Reader-facing name; defaults to ``name`` with spaces.
+    """
+
+    name: str
+    events: tuple[str, ...]
+    measure: Measure = "count"
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the journey: its events (names or patterns) and KPIs."""
+
+    name: str
+    events: tuple[str, ...]
+    kpis: tuple[KPI, ...] = ()
+    description: str = ""
+
+    def matches(self, event: str) -> bool:
+        """Return True if ``event`` is one of this stage's names or patterns."""
+        return any(fnmatch.fnmatchcase(event, pattern) for pattern in self.events)
+
+
+@dataclass(frozen=True)
+class StageMap:
+    """An ordered, validated list of :class:`Stage`.
+
+    Build one with :meth:`from_dict`, :meth:`from_yaml` or
+    :func:`default_stage_map`.
+
+    Examples
+    --------
+    >>> sm = StageMap.from_dict({"stages": [
+    ...     {"name": "awareness", "events": ["ad_impression"]},
+    ...     {"name": "purchase", "events": ["booking_*"]}]})
+    >>> sm.stage_of("booking_completed")
+    'purchase'
+    """
+
+    stages: tuple[Stage, ...]
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # -- construction -------------------------------------------------
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any] | list, source: str | None = None) -> StageMap:
+        """Build a stage map from ``{"stages": [...]}`` or a bare list of stages."""
+        items = spec.get("stages") if isinstance(spec, Mapping) else spec
+        where = source or "stage map"
+        if not isinstance(items, list) or not items:
+            raise SchemaError(
+                "A stage map needs a non-empty list under 'stages'.",
+                source=where,
+                hint="write stages: [{name: awareness, events: [ad_impression]}, ...]",
+            )
+        stages = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping) or "name" not in item:
+                raise SchemaError(
+                    f"Stage #{i + 1} must be a mapping with a 'name' and 'events'.",
+                    source=where,
+                    rows=[i],
+                )
+            unknown = set(item) - {"name", "events", "kpis", "description"}
+            if unknown:
+                key = sorted(unknown)[0]
+                raise SchemaError(
+                    f"Stage {item['name']!r} has an unknown key {key!r}"
+                    f"{did_you_mean(key, ['name', 'events', 'kpis', 'description'])}.",
+                    source=where,
+                    rows=[i],
+                )
+            events = item.get("events") or []
+            if isinstance(events, str):
+                events = [events]
+            kpis = tuple(_kpi_from_spec(k, item["name"], where) for k in item.get("kpis") or [])
+            stages.append(
+                Stage(
+                    name=str(item["name"]),
+                    events=tuple(str(e) for e in events),
+                    kpis=kpis,
+                    description=str(item.get("description", "")),
+                )
+            )
+        return cls(tuple(stages), source=source)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> StageMap:
+        """Read a stage map from a YAML file."""
+        path = Path(path)
+        try:
+            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise SchemaError(f"The stage map is not valid YAML: {exc}", source=str(path)) from exc
+        return cls.from_dict(spec, source=str(path))
+
+    @classmethod
+    def coerce(cls, value: StageMap | Mapping | list | str | Path | None) -> StageMap:
+        """Accept a StageMap, a dict/list spec, a YAML path, or None (the default)."""
+        if value is None:
+            return default_stage_map()
+        if isinstance(value, StageMap):
+            return value
+        if isinstance(value, (str, Path)):
+            return cls.from_yaml(value)
+        return cls.from_dict(value)
+
+    # -- validation ---------------------------------------------------
+    def _validate(self) -> None:
+        where = self.source or "stage map"
+        seen: dict[str, int] = {}
+        for i, stage in enumerate(self.stages):
+            if stage.name in seen:
+                raise SchemaError(f"Stage {stage.name!r} is defined twice.", source=where, rows=[seen[stage.name], i])
+            seen[stage.name] = i
+            if not stage.events:
+                raise SchemaError(
+                    f"Stage {stage.name!r} has no events.",
+                    source=where,
+                    rows=[i],
+                    hint="list the event names (or patterns such as 'booking_*') that belong to it, or remove the stage.",
+                )
+        # An exact event name matched by two stages is ambiguous.
+        for stage in self.stages:
+            for pattern in stage.events:
+                if _is_pattern(pattern):
+                    continue
+                others = [s.name for s in self.stages if s.name != stage.name and s.matches(pattern)]
+                if others:
+                    raise SchemaError(
+                        f"Event {pattern!r} is in two stages: {stage.name!r} and {others[0]!r}.",
+                        source=where,
+                        hint="an event must belong to exactly one stage; keep it in one of them "
+                        "(or make the patterns disjoint).",
+                    )
+        for stage in self.stages:
+            for kpi in stage.kpis:
+                for event in kpi.events:
+                    if _is_pattern(event):
+                        continue
+                    if self.stage_of(event) is None:
+                        raise SchemaError(
+                            f"KPI {kpi.name!r} of stage {stage.name!r} counts event {event!r}, which no stage contains"
+                            f"{did_you_mean(event, self.event_names())}.",
+                            source=where,
+                        )
+
+    # -- queries ------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Stage names in journey order."""
+        return [s.name for s in self.stages]
+
+    def event_names(self) -> list[str]:
+        """All exact event names and patterns listed, in stage order."""
+        return [e for s in self.stages for e in s.events]
+
+    def __getitem__(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise ParameterError(f"Unknown stage {name!r}{did_you_mean(name, self.names)}; stages are {self.names}.")
+
+    def __iter__(self):
+        return iter(self.stages)
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def index(self, name: str) -> int:
+        """Position of stage ``name`` in journey order (raises for an unknown stage)."""
+        return self.names.index(self[name].name)
+
+    def stage_of(self, event: str) -> str | None:
+        """Return the stage an event belongs to, or None if no stage lists it."""
+        for stage in self.stages:
+            if stage.matches(event):
+                return stage.name
+        return None
+
+    def event_to_stage(self, events: Iterable[str]) -> dict[str, str | None]:
+        """Map each distinct event name to its stage (None when unmapped)."""
+        return {e: self.stage_of(e) for e in pd.unique(pd.Series(list(events), dtype="object").dropna())}
+
+    def assign(self, events: pd.DataFrame | pd.Series, column: str = "event") -> pd.Series:
+        """Return the stage of every row as an ordered categorical (NaN when unmapped).
+
+        The lookup runs once per distinct event name, so it is cheap on large logs.
+        """
+        names = events[column] if isinstance(events, pd.DataFrame) else events
+        mapping = self.event_to_stage(names.dropna().unique())
+        stage = names.map(mapping)
+        return pd.Series(
+            pd.Categorical(stage, categories=self.names, ordered=True), index=names.index, name="stage"
+        )
+
+    def kpis(self) -> pd.DataFrame:
+        """One row per KPI: stage, kpi, label, measure, events."""
+        rows = [
+            {"stage": s.name, "kpi": k.name, "label": k.label, "measure": k.measure, "events": list(k.events)}
+            for s in self.stages
+            for k in s.kpis
+        ]
+        return pd.DataFrame(rows, columns=["stage", "kpi", "label", "measure", "events"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the map as a plain dict (the YAML form)."""
+        return {
+            "stages": [
+                {
+                    "name": s.name,
+                    "events": list(s.events),
+                    "description": s.description,
+                    "kpis": [
+                        {"name": k.name, "events": list(k.events), "measure": k.measure, "label": k.label}
+                        for k in s.kpis
+                    ],
+                }
+                for s in self.stages
+            ]
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per stage with its events and KPI names."""
+        return pd.DataFrame(
+            {
+                "stage": [s.name for s in self.stages],
+                "events": [", ".join(s.events) for s in self.stages],
+                "kpis": [", ".join(k.label for k in s.kpis) for s in self.stages],
+                "description": [s.description for s in self.stages],
+            }
+        )
+
+    def _repr_html_(self) -> str:
+        return "<h4>Stage map</h4>" + self.to_frame().to_html(index=False, border=0)
+
+
+def _is_pattern(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _kpi_from_spec(spec: Any, stage: str, where: str) -> KPI:
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise SchemaError(f"A KPI of stage {stage!r} must be a mapping with 'name' and 'events'.", source=where)
+    measure = spec.get("measure", "count")
+    if measure not in _MEASURES:
+        raise SchemaError(
+            f"KPI {spec['name']!r} of stage {stage!r} has measure {measure!r}{did_you_mean(measure, _MEASURES)}; "
+            f"use one of {list(_MEASURES)}.",
+            source=where,
+        )
+    events = spec.get("events") or []
+    if isinstance(events, str):
+        events = [events]
+    if not events:
+        raise SchemaError(f"KPI {spec['name']!r} of stage {stage!r} lists no events.", source=where)
+    return KPI(
+        name=str(spec["name"]),
+        events=tuple(str(e) for e in events),
+        measure=measure,
+        label=str(spec.get("label", "")),
+    )
+
+
+#: The stage map of the bundled home-services sample (see ``journeylab.datasets.sample``).
+DEFAULT_STAGE_MAP: dict[str, Any] = {
+    "stages": [
+        {
+            "name": "awareness",
+            "description": "Ads seen: paid search, social and display impressions.",
+            "events": ["ad_impression"],
+            "kpis": [
+                {"name": "impressions", "events": ["ad_impression"], "measure": "count"},
+                {"name": "reach", "events": ["ad_impression"], "measure": "users"},
+            ],
+        },
+        {
+            "name": "consideration",
+            "description": "Site sessions, service pages, quote requests, phone calls and call-backs.",
+            "events": ["site_visit", "service_page_view", "quote_request", "phone_call", "callback"],
+            "kpis": [
+                {"name": "sessions", "events": ["site_visit"], "measure": "count"},
+                {"name": "visitors", "events": ["site_visit"], "measure": "users"},
+                {"name": "phone_calls", "events": ["phone_call"], "measure": "count"},
+                {"name": "quote_requests", "events": ["quote_request"], "measure": "count"},
+            ],
+        },
+        {
+            "name": "purchase",
+            "description": "Booking form entries and completions, and jobs done on site.",
+            "events": ["booking_started", "booking_completed", "job_completed"],
+            "kpis": [
+                {"name": "booking_entries", "events": ["booking_started"], "measure": "count"},
+                {"name": "booking_completions", "events": ["booking_completed"], "measure": "count"},
+                {"name": "booked_jobs", "events": ["job_completed"], "measure": "count"},
+                {"name": "revenue", "events": ["booking_completed"], "measure": "value"},
+            ],
+        },
+        {
+            "name": "retention",
+            "description": "Customers who book again.",
+            "events": ["repeat_booking"],
+            "kpis": [
+                {"name": "repeat_customers", "events": ["repeat_booking"], "measure": "users"},
+                {"name": "repeat_revenue", "events": ["repeat_booking"], "measure": "value"},
+            ],
+        },
+        {
+            "name": "advocacy",
+            "description": "Reviews and referrals.",
+            "events": ["review_posted", "referral_sent"],
+            "kpis": [
+                {"name": "reviews", "events": ["review_posted"], "measure": "count"},
+                {"name": "referrals", "events": ["referral_sent"], "measure": "count"},
+            ],
+        },
+    ]
+}
+
+
+def default_stage_map() -> StageMap:
+    """Return the stage map of the bundled home-services sample."""
+    return StageMap.from_dict(DEFAULT_STAGE_MAP, source="default stage map")

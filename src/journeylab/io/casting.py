@@ -1,0 +1,487 @@
+"""Explicit casts of raw source columns onto canonical types.
+
+Private helpers of :mod:`journeylab.io.loaders`. Every cast either succeeds for every
+non-blank cell or raises :class:`~journeylab.core.errors.DataError` naming the
+source, the column, the first offending rows and values, and what to do.
+Nothing is coerced to NaN silently. Text clean-ups run once per distinct
+value, so they stay cheap on large logs.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from journeylab.core.errors import DataError, ParameterError
+
+Nonexistent = Literal["shift_forward", "shift_backward", "raise"]
+Ambiguous = Literal["earliest", "latest", "raise"]
+
+#: Zero-width and invisible formatting characters removed from labels.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
+#: A time followed by a UTC offset or Z. ASCII classes only, so pyarrow runs it in RE2.
+_OFFSET = r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)? *(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+_INT_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
+_FLOAT_TEXT = r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+_MAX_EXACT_FLOAT_ID = 2**53
+
+
+@dataclass
+class Where:
+    """Where the rows came from, for messages: source label and row numbers."""
+
+    label: str
+    rows: np.ndarray
+    row_label: str = "row"
+
+    def subset(self, mask: np.ndarray) -> Where:
+        """Restrict to the rows where ``mask`` is true (same source)."""
+        return Where(self.label, self.rows[mask], self.row_label)
+
+    def first(self, mask: np.ndarray, limit: int = 5) -> list[int]:
+        """Return the first ``limit`` source rows where ``mask`` is true."""
+        return [int(r) for r in self.rows[np.flatnonzero(mask)[:limit]]]
+
+    def error(
+        self,
+        message: str,
+        column: str,
+        mask: np.ndarray,
+        hint: str,
+        values: pd.Series | None = None,
+    ) -> DataError:
+        """Build a DataError naming the count, the first rows (and values) and what to do."""
+        rows = self.first(mask)
+        n = int(np.count_nonzero(mask))
+        shown = ""
+        if values is not None:
+            picked = values.to_numpy()[np.flatnonzero(mask)[:5]]
+            shown = " (values: " + ", ".join(repr(str(v)) for v in picked) + ")"
+        return DataError(
+            f"{message}: {n:,} row{'' if n == 1 else 's'} in column {column!r}{shown}, "
+            f"at {self.row_label}{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}"
+            + (" (file lines; the header is line 1)" if self.row_label == "line" else "")
+            + ".",
+            source=self.label,
+            column=column,
+            rows=rows,
+            hint=hint,
+        )
+
+
+# -- blanks and text -----------------------------------------------------
+
+
+def is_text(series: pd.Series) -> bool:
+    """Tell whether a column holds text (string or object dtype)."""
+    return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+
+
+def blank_mask(series: pd.Series) -> np.ndarray:
+    """Missing cells and cells holding only whitespace."""
+    missing = series.isna().to_numpy()
+    if is_text(series):
+        stripped = series.astype("str").str.strip()
+        missing = missing | (stripped == "").to_numpy(dtype=bool, na_value=True)
+    return missing
+
+
+def map_distinct(series: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
+    """Apply ``func`` once per distinct non-missing value; missing stays missing."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    out = mapped[np.where(codes >= 0, codes, len(uniques))]
+    return pd.Series(out, index=series.index, dtype="str", name=series.name)
+
+
+def clean_label(text: object) -> str | None:
+    r"""NFKC-normalise, drop zero-width characters, trim and collapse spaces.
+
+    Examples
+    --------
+    >>> clean_label(" E\u200bmail ")
+    'Email'
+    """
+    cleaned = unicodedata.normalize("NFKC", str(text)).translate(_INVISIBLE)
+    cleaned = " ".join(cleaned.split())
+    return cleaned or None
+
+
+def visible(text: str) -> str:
+    r"""``repr`` of a label with combining and invisible characters written as escapes.
+
+    Examples
+    --------
+    >>> visible("E\u200bmail")
+    "'E\\u200bmail'"
+    """
+    shown = "".join(
+        f"\\u{ord(ch):04x}"
+        if unicodedata.category(ch) in ("Mn", "Cf", "Zs", "Cc") and ch != " "
+        else ch
+        for ch in str(text)
+    )
+    return "'" + shown + "'"
+
+
+def cast_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Clean labels (see :func:`clean_label`); also return a mask of changed cells."""
+    raw = (
+        series
+        if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
+        else series.astype("str")
+    )
+    cleaned = map_distinct(raw, clean_label)
+    was = raw.isna().to_numpy()
+    changed = ~was & (cleaned.isna().to_numpy() | (cleaned.fillna("") != raw.fillna("")).to_numpy())
+    return cleaned, changed
+
+
+def canonical_labels(series: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """Canonical display names for labels that differ only in case, spaces or Unicode form.
+
+    Labels are cleaned with :func:`clean_label` and matched case-insensitively
+    (``str.casefold``); each group is shown under its most frequent cleaned
+    spelling, ties broken alphabetically. Returns the mapped series and the
+    mapping of every raw spelling that changed (columns raw, channel, rows).
+    """
+    counts = series.value_counts(dropna=True)
+    if counts.empty:
+        return series.astype("str"), pd.DataFrame(columns=["raw", "channel", "rows"])
+    raw = pd.Series(counts.index.astype(str), dtype=object)
+    cleaned = raw.map(clean_label)
+    table = pd.DataFrame({"raw": raw, "cleaned": cleaned, "rows": counts.to_numpy()})
+    table = table[table["cleaned"].notna()]
+    table["key"] = table["cleaned"].str.casefold()
+    by_spelling = table.groupby(["key", "cleaned"], as_index=False)["rows"].sum()
+    by_spelling = by_spelling.sort_values(["key", "rows", "cleaned"], ascending=[True, False, True])
+    display = by_spelling.drop_duplicates("key").set_index("key")["cleaned"]
+    table["channel"] = table["key"].map(display)
+    lookup = dict(zip(table["raw"], table["channel"], strict=True))
+    mapped = map_distinct(series.astype("str"), lambda v: lookup.get(v))
+    changed = table[table["raw"] != table["channel"]][["raw", "channel", "rows"]]
+    changed = changed.sort_values(["channel", "rows", "raw"], ascending=[True, False, True])
+    return mapped, changed.reset_index(drop=True)
+
+
+# -- ids ---------------------------------------------------------------------
+
+
+def cast_ids(
+    series: pd.Series, column: str, where: Where
+) -> tuple[pd.Series, dict[str, np.ndarray]]:
+    """Ids as exact text; returns the ids and masks of repaired cells.
+
+    Text ids keep every character except surrounding whitespace (``00123``
+    stays ``00123``). Integer ids become their decimal text. Float ids (a
+    CSV written by a tool that turned ``17850`` into ``17850.0``) become the
+    integer text when integral and exactly representable, and raise
+    otherwise. Blank ids become missing (the loader counts and drops them).
+    """
+    repairs: dict[str, np.ndarray] = {}
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise where.error(
+            "Ids are true/false values",
+            column,
+            np.ones(len(series), bool),
+            "map the real id column onto this one with columns=.",
+        )
+    if pd.api.types.is_integer_dtype(dtype):
+        text = series.astype("str")
+        return text.where(series.notna()), repairs
+    if pd.api.types.is_float_dtype(dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        present = ~np.isnan(values)
+        bad = present & ((values != np.round(values)) | (np.abs(values) > _MAX_EXACT_FLOAT_ID))
+        if bad.any():
+            raise where.error(
+                "Ids stored as floating-point numbers are not whole or too large to be exact",
+                column,
+                bad,
+                "store ids as text (in a query: CAST(col AS VARCHAR)), so no digit is lost.",
+                values=series,
+            )
+        as_int = pd.array(np.where(present, values, 0).astype(np.int64), dtype="Int64")
+        text = pd.Series(as_int, index=series.index).astype("str").where(present)
+        repairs["float ids"] = present
+        return text, repairs
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        raise where.error(
+            "Ids are timestamps",
+            column,
+            series.notna().to_numpy(),
+            "check the columns= mapping: another column is probably the id.",
+        )
+    text = series.astype("str") if series.dtype == object else series
+    stripped = text.str.strip()
+    trimmed = (stripped != text).to_numpy(dtype=bool, na_value=False) & text.notna().to_numpy()
+    repairs["whitespace trimmed"] = trimmed & (stripped != "").to_numpy(dtype=bool, na_value=False)
+    stripped = stripped.where(stripped != "")
+    return stripped.astype("str"), repairs
+
+
+# -- numbers -----------------------------------------------------------------
+
+
+def cast_numbers(series: pd.Series, column: str, where: Where) -> pd.Series:
+    """Finite floats; blank cells become NaN, anything else unreadable raises."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype(float)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.astype("float64")
+        bad = np.isinf(values.to_numpy())
+        if bad.any():
+            raise where.error(
+                "Infinite numbers", column, bad, "replace them with real values.", series
+            )
+        return values
+    text = series.astype("str").str.strip()
+    blank = blank_mask(text)
+    numbers = pd.to_numeric(text.where(~blank), errors="coerce").astype("float64")
+    bad = ~blank & ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        raise where.error(
+            "Values that are not numbers",
+            column,
+            bad,
+            "fix those cells, or map another column; numbers use '.' for decimals and no "
+            "thousands separators. If the column is text on purpose, map it to another name "
+            "so it is kept as a property.",
+            values=series,
+        )
+    return numbers
+
+
+# -- timestamps --------------------------------------------------------------
+
+
+def cast_timestamps(
+    series: pd.Series,
+    column: str,
+    where: Where,
+    *,
+    tz: str | None,
+    nonexistent: Nonexistent,
+    ambiguous: Ambiguous,
+    timestamp_format: str | None = None,
+) -> tuple[pd.Series, dict[str, np.ndarray], list[str]]:
+    """UTC timestamps (``datetime64[ns, UTC]``), with DST repair masks and notes.
+
+    Text with a UTC offset or ``Z`` is converted exactly; naive text and naive
+    datetimes are local times in ``tz`` (UTC when ``tz`` is None, noted).
+    """
+    notes: list[str] = []
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return _to_ns(series.dt.tz_convert("UTC"), column, where), {}, notes
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return _localize(series, column, where, tz, nonexistent, ambiguous, notes)
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        raise where.error(
+            "Timestamps are numbers",
+            column,
+            series.notna().to_numpy(),
+            "convert them first, e.g. in a query: to_timestamp(epoch_seconds) AS timestamp.",
+            values=series,
+        )
+    if series.dtype == object and not series.dropna().map(type).eq(str).all():
+        parsed = pd.to_datetime(series, errors="coerce", utc=True)
+        bad = parsed.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            raise where.error(
+                "Values that are not timestamps", column, bad, "fix those cells.", series
+            )
+        return _to_ns(parsed, column, where), {}, notes
+
+    text = series.astype("str").str.strip()
+    blank = blank_mask(text)
+    text = text.where(~blank)
+    fmt = timestamp_format or "ISO8601"
+    has_offset = text.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool)
+    result = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
+    repairs: dict[str, np.ndarray] = {}
+    if has_offset.any():
+        aware = pd.to_datetime(text[has_offset], format=fmt, utc=True, errors="coerce")
+        result[has_offset] = _to_ns(aware, column, where.subset(has_offset))
+    naive_mask = ~has_offset & ~blank
+    if naive_mask.any():
+        naive = pd.to_datetime(text[naive_mask], format=fmt, errors="coerce")
+        if isinstance(naive.dtype, pd.DatetimeTZDtype):  # a user format with %z
+            local = _to_ns(naive.dt.tz_convert("UTC"), column, where.subset(naive_mask))
+        else:
+            local, repairs_naive, notes_naive = _localize(
+                naive,
+                column,
+                where.subset(naive_mask),
+                tz,
+                nonexistent,
+                ambiguous,
+                notes,
+            )
+            for name, mask in repairs_naive.items():
+                full = np.zeros(len(series), bool)
+                full[naive_mask] = mask
+                repairs[name] = full
+        result[naive_mask] = local
+    bad = ~blank & result.isna().to_numpy()
+    if bad.any():
+        raise where.error(
+            "Values that are not timestamps",
+            column,
+            bad,
+            "write them as ISO 8601 ('2024-03-10 14:05:00', optionally with '+01:00' or 'Z'), "
+            "or pass timestamp_format= (e.g. '%d/%m/%Y %H:%M').",
+            values=series,
+        )
+    return result, repairs, notes
+
+
+def _to_ns(values: pd.Series, column: str, where: Where) -> pd.Series:
+    low, high = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    if values.dt.tz is None:
+        values = values.dt.tz_localize("UTC")
+    out = ((values < low) | (values > high)).to_numpy(dtype=bool, na_value=False)
+    if out.any():
+        raise where.error(
+            "Timestamps outside 1677-09-22 … 2262-04-11",
+            column,
+            out,
+            "fix those values; they are probably typos or placeholder dates.",
+            values,
+        )
+    return values.astype("datetime64[ns, UTC]")
+
+
+def _localize(
+    naive: pd.Series,
+    column: str,
+    where: Where,
+    tz: str | None,
+    nonexistent: Nonexistent,
+    ambiguous: Ambiguous,
+    notes: list[str],
+) -> tuple[pd.Series, dict[str, np.ndarray], list[str]]:
+    if tz is None:
+        if naive.notna().any():
+            notes.append(
+                f"{column}: times without a time zone were read as UTC "
+                "(pass tz='Europe/London' or similar if they are local times)."
+            )
+        return _to_ns(naive.dt.tz_localize("UTC"), column, where), {}, notes
+    index = pd.DatetimeIndex(naive)
+    present = ~index.isna()
+    n = len(index)
+    try:
+        ambiguous_probe = index.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    except (ValueError, KeyError) as exc:
+        raise ParameterError(
+            f"tz == {tz!r} is not a known time zone ({exc}); use an IANA name such as 'America/New_York'."
+        ) from exc
+    gap_probe = index.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="NaT")
+    is_ambiguous = present & ambiguous_probe.isna()
+    is_gap = present & gap_probe.isna()
+    if is_gap.any() and nonexistent == "raise":
+        raise where.error(
+            f"Local times that do not exist in {tz} (skipped by the spring DST change)",
+            column,
+            is_gap,
+            "pass nonexistent='shift_forward' (move to the first valid time) or 'shift_backward'.",
+            values=naive,
+        )
+    if is_ambiguous.any() and ambiguous == "raise":
+        raise where.error(
+            f"Local times that occur twice in {tz} (repeated by the autumn DST change)",
+            column,
+            is_ambiguous,
+            "pass ambiguous='earliest' (first occurrence, summer time) or 'latest'.",
+            values=naive,
+        )
+    localized = index.tz_localize(
+        tz,
+        ambiguous=np.full(n, ambiguous != "latest", dtype=bool),
+        nonexistent="shift_forward" if nonexistent == "raise" else nonexistent,
+    )
+    notes.append(f"{column}: local times in {tz} converted to UTC.")
+    utc = pd.Series(localized.tz_convert("UTC"), index=naive.index)
+    repairs = {
+        f"nonexistent local time ({nonexistent})": is_gap,
+        f"ambiguous local time ({ambiguous})": is_ambiguous,
+    }
+    return _to_ns(utc, column, where), repairs, notes
+
+
+# -- properties ------------------------------------------------------------------
+
+
+def infer_property(
+    series: pd.Series, column: str, where: Where, dtype: str | None = None
+) -> pd.Series:
+    """Type an extra (non-canonical) column.
+
+    With ``dtype`` ("str", "float", "int", "bool") the cast is explicit and
+    raises on failure. Without it, a text column becomes int/float/bool only
+    when *every* non-blank value is written exactly that way (so ``00123``
+    stays text and a column that turns to text late stays text); otherwise it
+    is kept as text, never coerced.
+    """
+    if dtype is not None:
+        return _explicit(series, column, where, dtype)
+    if (
+        not is_text(series)
+        or series.dtype == object
+        and not series.dropna().map(type).eq(str).all()
+    ):
+        return series
+    text = series.str.strip()
+    blank = blank_mask(text)
+    if blank.all():
+        return series
+    distinct = pd.Series(pd.unique(text[~blank]), dtype="str")
+    if distinct.str.fullmatch(_INT_TEXT).all():
+        numbers = pd.to_numeric(text.where(~blank))
+        return numbers.astype("Int64") if blank.any() else numbers.astype("int64")
+    if distinct.str.fullmatch(_FLOAT_TEXT).all():
+        return pd.to_numeric(text.where(~blank)).astype("float64")
+    if distinct.str.lower().isin(["true", "false"]).all():
+        return text.where(~blank).str.lower().map({"true": True, "false": False}).astype("boolean")
+    return series
+
+
+def _explicit(series: pd.Series, column: str, where: Where, dtype: str) -> pd.Series:
+    if dtype == "str":
+        return series.astype("str")
+    if dtype in ("float", "int"):
+        numbers = cast_numbers(series, column, where)
+        if dtype == "float":
+            return numbers
+        bad = numbers.notna().to_numpy() & (numbers != np.round(numbers)).to_numpy()
+        if bad.any():
+            raise where.error(
+                "Values that are not whole numbers",
+                column,
+                bad,
+                "use dtypes={..: 'float'}.",
+                series,
+            )
+        return numbers.astype("Int64")
+    if dtype == "bool":
+        text = series.astype("str").str.strip().str.lower()
+        blank = blank_mask(text)
+        mapped = text.map(
+            {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+        )
+        bad = ~blank & mapped.isna().to_numpy()
+        if bad.any():
+            raise where.error(
+                "Values that are not true/false", column, bad, "fix those cells.", series
+            )
+        return mapped.astype("boolean")
+    raise ParameterError(
+        f"dtypes[{column!r}] == {dtype!r}, must be one of ['str', 'float', 'int', 'bool']."
+    )

@@ -1,0 +1,332 @@
+"""Loaders that lose nothing: CSV, Parquet, DuckDB and DataFrames → canonical tables.
+
+Every loader takes a ``source`` (a ``.csv``/``.csv.gz`` file, a ``.parquet``
+file, a ``.duckdb`` database with ``table=`` or ``query=``, ``query=`` alone
+over DuckDB's file readers, or a pandas DataFrame) and a mapping
+``columns={source_name: canonical_name}``, and returns a :class:`LoadedTable`:
+``.frame`` holds the canonical columns (see :mod:`journeylab.core.errors`) followed
+by every other source column, kept as a property; ``.quality`` is the
+:class:`~journeylab.io.quality.QualityReport` that counts, with the reason and
+the first source rows, every row dropped, de-duplicated or repaired.
+
+How values are read
+-------------------
+- CSV files are read with every column as text, then the canonical columns
+  are cast explicitly. A cell that cannot be cast raises
+  :class:`~journeylab.core.errors.DataError` naming the file, the column, the first
+  offending file lines and what to do; bad lines are never skipped.
+- Ids (``user_id``, ``session_id``, ``order_id``) are text: ``00123`` and
+  ``123`` stay different, ``9007199254740993`` keeps every digit. Blank ids
+  are counted and dropped (``missing user_id``).
+- Timestamps are stored as ``datetime64[ns, UTC]``. Text with a UTC offset
+  (``+01:00``, ``Z``) is converted exactly; naive times are local times in
+  ``tz`` (UTC when ``tz`` is None, which the report notes). Local times that
+  do not exist (spring DST gap) follow ``nonexistent`` and local times that
+  occur twice (autumn) follow ``ambiguous``; repaired rows are counted.
+- Extra columns keep their source type; text columns become numbers or
+  booleans only when every value is written exactly so (``dtypes=`` makes it
+  explicit).
+
+Large files: ``start``/``end`` are pushed down to DuckDB, and
+:func:`events_relation` returns a DuckDB relation with canonical columns for
+out-of-core aggregation.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from journeylab.core.errors import (
+    EVENT_COLUMNS,
+    require_columns,
+)
+from journeylab.core.stages import StageMap
+from journeylab.io.casting import Ambiguous, Nonexistent
+from journeylab.io.pipeline import Pipeline, to_utc
+from journeylab.io.pipeline import dedupe_window as dedupe_window_of
+from journeylab.io.quality import LoadedTable, QualityReport, QualityStep
+from journeylab.io.sources import ROW, canonical_event_relation
+from journeylab.io.tables import (
+    SCORE_SCALES,
+    load_assignments,
+    load_feedback,
+    load_spend,
+    load_transactions,
+    timed_pipeline,
+)
+
+__all__ = [
+    "LoadedTable",
+    "QualityReport",
+    "QualityStep",
+    "load_events",
+    "load_assignments",
+    "load_feedback",
+    "load_spend",
+    "load_transactions",
+    "sort_events",
+    "event_rank",
+    "events_relation",
+    "NEAR_DUPLICATE_KEY",
+    "SCORE_SCALES",
+]
+
+Source = str | Path | pd.DataFrame | None
+Columns = Mapping[str, str] | None
+TimeLike = str | pd.Timestamp | None
+
+# -- events -----------------------------------------------------------------------
+
+
+def load_events(
+    source: Source = None,
+    columns: Columns = None,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+    tz: str | None = None,
+    nonexistent: Nonexistent = "shift_forward",
+    ambiguous: Ambiguous = "earliest",
+    timestamp_format: str | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    dedupe: bool = True,
+    dedupe_window: str | pd.Timedelta | None = "1s",
+    stage_map: Any = None,
+    dtypes: Mapping[str, str] | None = None,
+    csv_options: Mapping[str, Any] | None = None,
+    pseudonymize: bool = False,
+) -> LoadedTable:
+    """Load an event log into canonical columns, counting every row it drops or repairs.
+
+    Parameters
+    ----------
+    source : path, DataFrame or None
+        ``.csv``/``.csv.gz``, ``.parquet``, a ``.duckdb`` database (with
+        ``table=`` or ``query=``), a DataFrame, or None with ``query=``
+        (e.g. ``"SELECT * FROM read_parquet('events/*.parquet')"``).
+    columns : dict, optional
+        ``{source_name: canonical_name}``; canonical names are ``user_id``,
+        ``timestamp``, ``event`` (required), ``channel``, ``value``,
+        ``session_id``. Unmapped columns are kept as properties.
+    table, query : str, optional
+        DuckDB table name or SQL query.
+    tz : str, optional
+        IANA time zone of naive timestamps (``"America/New_York"``); None
+        reads them as UTC (noted in the report). Ignored for times that carry
+        an offset.
+    nonexistent : {"shift_forward", "shift_backward", "raise"}
+        Local times skipped by the spring DST change (02:30 on 2024-03-10 in
+        New York): move to the first valid instant after (03:00 local) or
+        before, or raise. Moved rows are counted.
+    ambiguous : {"earliest", "latest", "raise"}
+        Local times that occur twice (01:30 on 2024-11-03 in New York): the
+        first occurrence (summer time), the second, or raise. Counted.
+    timestamp_format : str, optional
+        strftime format for non-ISO text, e.g. ``"%d/%m/%Y %H:%M"``.
+    start, end : str or Timestamp, optional
+        Keep events with ``start <= timestamp < end`` (UTC when naive); the
+        filter is pushed down to DuckDB so large files are not read whole.
+    dedupe : bool
+        Remove exact duplicates (identical in every column) and near
+        duplicates: same ``user_id``, ``event``, ``channel`` and ``value``,
+        following the previous such event by at most ``dedupe_window`` (a
+        burst of repeated clicks collapses to its first). Both are counted.
+    dedupe_window : str or Timedelta or None
+        Near-duplicate window (default one second); None keeps near duplicates.
+    stage_map : StageMap, dict, path or None
+        Orders events with identical timestamps (see :func:`sort_events`);
+        None uses the default stage map.
+    dtypes : dict, optional
+        Explicit types for extra columns: ``{"region": "str", "score": "float"}``.
+    csv_options : dict, optional
+        DuckDB ``read_csv`` options such as ``{"delim": ";"}``. Options that
+        would guess types or skip bad lines are refused.
+    pseudonymize : bool
+        Replace ``user_id`` by keyed HMAC pseudonyms (see
+        :func:`journeylab.io.privacy.pseudonymize`).
+
+    Returns
+    -------
+    LoadedTable
+        ``frame`` sorted by :func:`sort_events`; ``quality`` the report.
+
+    Examples
+    --------
+    >>> loaded = load_events("data/examples/dirty_events.csv", tz="America/New_York")  # doctest: +SKIP
+    >>> print(loaded.quality.summary())  # doctest: +SKIP
+    """
+    window = dedupe_window_of(dedupe_window)
+    pipe = timed_pipeline(
+        source,
+        columns,
+        "events",
+        EVENT_COLUMNS["required"],
+        table=table,
+        query=query,
+        csv_options=csv_options,
+        tz=tz,
+        nonexistent=nonexistent,
+        ambiguous=ambiguous,
+        timestamp_format=timestamp_format,
+        start=start,
+        end=end,
+    )
+    pipe.clean_text("event", drop=True)
+    pipe.canonical_channels("channel")
+    pipe.cast_numbers("value")
+    pipe.cast_ids("session_id", drop=False)
+    canonical = [*EVENT_COLUMNS["required"], *EVENT_COLUMNS["optional"]]
+    pipe.properties(canonical, dtypes)
+    if dedupe:
+        pipe.deduplicate_exact()
+        if window is not None:
+            _drop_near_duplicates(pipe, window)
+    pipe.pseudonymize(pseudonymize)
+    pipe.frame = sort_events(pipe.frame, stage_map)
+    return LoadedTable(pipe.finish(canonical), pipe.report, pipe.label)
+
+
+#: Columns that must agree for two events to be near duplicates.
+NEAR_DUPLICATE_KEY = ("user_id", "event", "channel", "value")
+
+
+def _drop_near_duplicates(pipe: Pipeline, window: pd.Timedelta) -> None:
+    frame = pipe.frame
+    key = [c for c in NEAR_DUPLICATE_KEY if c in frame]
+    order = frame.sort_values([*key, "timestamp", ROW], kind="stable", na_position="last").index
+    ordered = frame.loc[order]
+    group = ordered.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+    same_key = np.r_[False, group[1:] == group[:-1]]
+    gap = ordered["timestamp"].diff().to_numpy()
+    close = same_key & (gap <= np.timedelta64(window.value, "ns"))
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[order.to_numpy()[close]] = True
+    seconds = window.total_seconds()
+    pipe.drop(
+        mask,
+        "near duplicate",
+        "timestamp",
+        f"same user_id, event, channel and value within {seconds:g} s of the previous one",
+        "deduplicated",
+    )
+
+
+def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
+    """Sort events into one deterministic order, whatever the input row order.
+
+    The order is ``user_id``, ``timestamp``, then — for events at the same
+    instant — the event's position in the stage map (the stages in journey
+    order, and within a stage the order its events are listed, so
+    ``booking_started`` comes before ``booking_completed``; events no stage
+    lists come after all listed ones), then the event name, ``channel`` and
+    ``value`` (missing last). Rows still tied are ordered by their remaining
+    columns, so shuffling the input never changes the output.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Canonical events (``user_id``, ``timestamp``, ``event``; ``channel``
+        and ``value`` used when present).
+    stage_map : StageMap, dict, path or None
+        None uses :func:`journeylab.core.stages.default_stage_map`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A sorted copy with a fresh RangeIndex.
+
+    Examples
+    --------
+    >>> events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["booking_completed", "booking_started"],
+    ...                        "timestamp": pd.to_datetime(["2026-05-01 10:00"] * 2, utc=True)})
+    >>> sort_events(events)["event"].tolist()
+    ['booking_started', 'booking_completed']
+    """
+    require_columns(frame, ("user_id", "timestamp", "event"), what="events")
+    rank = event_rank(frame["event"], stage_map)
+    keyed = frame.assign(__rank=rank.to_numpy())
+    keys = ["user_id", "timestamp", "__rank", "event"] + [
+        c for c in ("channel", "value") if c in frame
+    ]
+    if keyed.duplicated(subset=keys).any():
+        rest = sorted(c for c in frame.columns if c not in keys and c != ROW)
+        for column in rest:
+            keyed[f"__tie_{column}"] = frame[column].astype("str")
+        keys += [f"__tie_{c}" for c in rest]
+    ordered = keyed.sort_values(keys, kind="stable", na_position="last")
+    ordered = ordered[list(frame.columns)]
+    return ordered.reset_index(drop=True)
+
+
+def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:
+    """Position of each event in the stage map (unlisted events rank last).
+
+    Examples
+    --------
+    >>> event_rank(pd.Series(["booking_completed", "booking_started"])).tolist()
+    [7, 6]
+    """
+    sm = StageMap.coerce(stage_map)
+    listed = sm.event_names()
+    def rank(name: str) -> int:
+        for i, pattern in enumerate(listed):
+            if fnmatch.fnmatchcase(name, pattern):
+                return i
+        return len(listed)
+
+    codes, uniques = pd.factorize(events, use_na_sentinel=True)
+    ranks = np.array([rank(str(u)) for u in uniques] + [len(listed) + 1], dtype=np.int64)
+    return pd.Series(ranks[np.where(codes >= 0, codes, len(uniques))], index=events.index)
+
+
+# -- out-of-core --------------------------------------------------------------------
+
+
+def events_relation(
+    source: Source,
+    columns: Columns = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+    csv_options: Mapping[str, Any] | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """Open an event source as a lazy DuckDB relation with canonical names and types.
+
+    For aggregations too large for pandas (path tables, funnel counts): the
+    relation is lazy, and ``start``/``end`` filters are pushed down to the
+    file scan. Columns: ``user_id`` VARCHAR, ``timestamp`` TIMESTAMPTZ (UTC),
+    ``event`` VARCHAR, and when present ``channel`` VARCHAR (trimmed),
+    ``value`` DOUBLE, ``session_id`` VARCHAR; other columns as they are.
+    Casts are strict (a bad value raises when the relation is executed).
+
+    Unlike :func:`load_events` this does no quality work: naive timestamps
+    are taken as UTC, channel names are only trimmed, no de-duplication, and
+    rows without ``user_id``, ``timestamp`` or ``event`` are left out (use
+    ``load_events`` to count them).
+
+    Examples
+    --------
+    >>> rel = events_relation("events.parquet", start="2026-10-01", end="2026-11-01")  # doctest: +SKIP
+    >>> rel.aggregate("event, count(*) AS n", "event").df()  # doctest: +SKIP
+    """
+    return canonical_event_relation(
+        source,
+        columns,
+        to_utc(start, "start"),
+        to_utc(end, "end"),
+        con,
+        table=table,
+        query=query,
+        csv_options=csv_options,
+    )

@@ -1,0 +1,279 @@
+"""The cleaning pipeline shared by the loaders of :mod:`journeylab.io.loaders`.
+
+A :class:`Pipeline` holds the rows of one source (with their source row
+numbers) and the :class:`~journeylab.io.quality.QualityReport`; each method
+casts, cleans or drops rows and records exactly what it did, so the report
+always adds up (``rows_read == rows_kept + rows_dropped``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from journeylab.core.errors import (
+    ParameterError,
+    SchemaError,
+    check_in,
+    did_you_mean,
+    require_columns,
+)
+from journeylab.io.casting import (
+    Where,
+    canonical_labels,
+    cast_ids,
+    cast_numbers,
+    cast_text,
+    cast_timestamps,
+    infer_property,
+)
+from journeylab.io.quality import QualityReport
+from journeylab.io.sources import ROW, RawTable
+
+ID_COLUMNS = ("user_id", "session_id", "order_id")
+TimeLike = str | pd.Timestamp | None
+
+
+class Pipeline:
+    """Applies steps to a raw frame while keeping the quality report exact."""
+
+    def __init__(self, raw: RawTable, table: str) -> None:
+        self.frame = raw.frame.reset_index(drop=True)
+        self.label = raw.label
+        self.row_label = raw.row_label
+        self.report = QualityReport(
+            table, raw.label, rows_read=len(self.frame), row_label=raw.row_label
+        )
+
+    def where(self) -> Where:
+        return Where(self.label, self.frame[ROW].to_numpy(), self.row_label)
+
+    def first_rows(self, mask: np.ndarray) -> list[int]:
+        return self.where().first(mask)
+
+    def record(
+        self, mask: np.ndarray, step: str, action: str, column: str | None, reason: str
+    ) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        self.report.add(
+            step, action, int(mask.sum()), column=column, reason=reason, rows=self.first_rows(mask)
+        )
+
+    def drop(
+        self, mask: np.ndarray, step: str, column: str | None, reason: str, action: str = "dropped"
+    ) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        self.record(mask, step, action, column, reason)
+        self.frame = self.frame.loc[~mask].reset_index(drop=True)
+
+    def drop_missing(self, column: str, what: str | None = None) -> None:
+        mask = self.frame[column].isna().to_numpy()
+        self.drop(mask, f"missing {column}", column, f"no {what or column}; the row cannot be used")
+
+    # -- casts -----------------------------------------------------------
+    def cast_ids(self, column: str, *, drop: bool) -> None:
+        if column not in self.frame:
+            return
+        ids, repairs = cast_ids(self.frame[column], column, self.where())
+        self.frame[column] = ids
+        self.record(
+            repairs.get("float ids", []),
+            f"{column} written as float",
+            "repaired",
+            column,
+            "ids stored as numbers like 17850.0 were written as whole-number text ('17850')",
+        )
+        self.record(
+            repairs.get("whitespace trimmed", []),
+            f"{column} whitespace",
+            "repaired",
+            column,
+            "spaces around the id were removed",
+        )
+        if drop:
+            self.drop_missing(column, "id")
+
+    def cast_time(
+        self, column: str, *, tz, nonexistent, ambiguous, timestamp_format, start=None, end=None
+    ) -> None:
+        check_in("nonexistent", nonexistent, ["shift_forward", "shift_backward", "raise"])
+        check_in("ambiguous", ambiguous, ["earliest", "latest", "raise"])
+        stamps, repairs, notes = cast_timestamps(
+            self.frame[column],
+            column,
+            self.where(),
+            tz=tz,
+            nonexistent=nonexistent,
+            ambiguous=ambiguous,
+            timestamp_format=timestamp_format,
+        )
+        self.frame[column] = stamps
+        keep = np.ones(len(self.frame), dtype=bool)
+        if start is not None or end is not None:
+            values = stamps
+            if start is not None:
+                keep &= ~(values < start).to_numpy(dtype=bool, na_value=False)
+            if end is not None:
+                keep &= ~(values >= end).to_numpy(dtype=bool, na_value=False)
+            window = f"[{start or '…'}, {end or '…'})"
+            self.report.note(
+                f"only rows with {column} in {window} were read (filter pushed down to the source)."
+            )
+            # Rows outside the requested window were not asked for: not counted as read.
+            self.frame = self.frame.loc[keep].reset_index(drop=True)
+            self.report.rows_read = len(self.frame)
+        for text in notes:
+            self.report.note(text)
+        for name, mask in repairs.items():
+            policy = name[name.index("(") + 1 : -1]
+            self.record(
+                np.asarray(mask)[keep],
+                name.split(" (")[0],
+                "repaired",
+                column,
+                f"DST: local time moved by policy {policy!r}"
+                if "nonexistent" in name
+                else f"DST: the repeated local hour resolved by policy {policy!r}",
+            )
+
+    def cast_numbers(self, column: str) -> None:
+        if column in self.frame:
+            self.frame[column] = cast_numbers(self.frame[column], column, self.where())
+
+    def clean_text(self, column: str, *, drop: bool = False) -> None:
+        if column not in self.frame:
+            return
+        cleaned, changed = cast_text(self.frame[column])
+        self.frame[column] = cleaned
+        self.record(
+            changed & cleaned.notna().to_numpy(),
+            f"{column} text cleaned",
+            "repaired",
+            column,
+            "Unicode normalised (NFKC), invisible characters and surrounding spaces removed",
+        )
+        if drop:
+            self.drop_missing(column)
+
+    def canonical_channels(self, column: str = "channel", *, drop: bool = False) -> None:
+        if column not in self.frame:
+            return
+        raw = self.frame[column]
+        mapped, mapping = canonical_labels(raw)
+        changed = raw.notna().to_numpy() & (raw.astype("str") != mapped).to_numpy(
+            dtype=bool, na_value=True
+        )
+        self.frame[column] = mapped
+        self.record(
+            changed,
+            f"{column} names canonicalised",
+            "repaired",
+            column,
+            "spellings that differ only in case, spaces or Unicode form were merged "
+            "(see the channel mapping)",
+        )
+        self.report.channel_mapping = mapping
+        if drop:
+            self.drop_missing(column)
+
+    def properties(self, canonical: list[str], dtypes: Mapping[str, str] | None) -> None:
+        dtypes = dict(dtypes or {})
+        extra = [c for c in self.frame.columns if c not in canonical and c != ROW]
+        for column in dtypes:
+            if column in canonical:
+                raise ParameterError(
+                    f"dtypes[{column!r}]: canonical columns have fixed types; remove it."
+                )
+            if column not in extra:
+                raise SchemaError(
+                    f"dtypes= names column {column!r}, which is not in the source{did_you_mean(column, extra)}.",
+                    source=self.label,
+                    column=column,
+                )
+        where = self.where()
+        for column in extra:
+            if column in ID_COLUMNS:
+                self.frame[column] = cast_ids(self.frame[column], column, where)[0]
+            else:
+                self.frame[column] = infer_property(
+                    self.frame[column], column, where, dtypes.get(column)
+                )
+
+    def deduplicate_exact(self, *, drop: bool = True, key: list[str] | None = None) -> None:
+        columns = key or [c for c in self.frame.columns if c != ROW]
+        mask = self.frame.duplicated(subset=columns, keep="first").to_numpy()
+        if drop:
+            self.drop(
+                mask,
+                "exact duplicate",
+                None,
+                "identical to an earlier row in every column; the first is kept",
+                "deduplicated",
+            )
+        else:
+            self.record(
+                mask,
+                "exact duplicate (kept)",
+                "flagged",
+                None,
+                "identical to an earlier row in every column; kept (pass drop_duplicates=True to drop)",
+            )
+
+    def pseudonymize(self, enabled: bool, column: str = "user_id") -> None:
+        if not enabled or column not in self.frame:
+            return
+        from journeylab.io.privacy import key_origin, pseudonymize
+
+        self.frame[column] = pseudonymize(self.frame[column])
+        self.report.note(
+            f"{column} replaced by keyed pseudonyms (HMAC-SHA256, key from {key_origin()})."
+        )
+
+    def finish(self, canonical: list[str], sort_by: list[str] | None = None) -> pd.DataFrame:
+        """Return the final frame: canonical columns first, checked against the report."""
+        ordered = [c for c in canonical if c in self.frame] + [
+            c for c in self.frame.columns if c not in canonical and c != ROW
+        ]
+        frame = self.frame
+        if sort_by:
+            frame = frame.sort_values(sort_by + [ROW], kind="stable", na_position="last")
+        frame = frame[ordered].reset_index(drop=True)
+        self.report.check(len(frame))
+        return frame
+
+
+def to_utc(value: TimeLike, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"{name} == {value!r} is not a date or timestamp (use '2024-03-01')."
+        ) from exc
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def require(pipe: Pipeline, required: tuple[str, ...], what: str) -> None:
+    """Raise SchemaError (with "did you mean") unless the required columns are present."""
+    visible = pipe.frame.iloc[:0, [i for i, c in enumerate(pipe.frame.columns) if c != ROW]]
+    require_columns(visible, required, source=pipe.label, what=what)
+
+
+def dedupe_window(value: str | pd.Timedelta | None) -> pd.Timedelta | None:
+    """Parse the near-duplicate window ("1s", "500ms", Timedelta or None)."""
+    if value is None:
+        return None
+    try:
+        window = pd.Timedelta(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"dedupe_window == {value!r} is not a duration (use '1s' or '500ms')."
+        ) from exc
+    if window < pd.Timedelta(0):
+        raise ParameterError(f"dedupe_window == {value!r}, must be >= 0.")
+    return window

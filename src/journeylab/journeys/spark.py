@@ -1,0 +1,834 @@
+"""The heavy aggregations on Apache Spark, for event logs larger than one machine.
+
+When the events live in a Spark table (a lakehouse, a warehouse reachable from
+Spark), the aggregations that touch every event run on the cluster and only
+the small tables come back to pandas, where the statistics run as usual:
+
+- :func:`path_table` — events → path table (the interchange format with
+  attribution), the same columns, order and ``attrs`` as
+  :func:`journeylab.journeys.build.path_table`;
+- :func:`transition_counts` — the table of
+  :func:`journeylab.journeys.flows.transitions` (``from``, ``to``, ``count``,
+  ``probability``, ``median_time``);
+- :func:`funnel_counts` — per segment and step, the units that reached the
+  step and the quartiles of the time it took (the counts behind
+  :func:`journeylab.journeys.funnels.funnel`);
+- :func:`cohort_counts` — customers per acquisition cohort and period since
+  their first purchase (the counts behind
+  :func:`journeylab.customers.retention.cohort_retention`).
+
+The rules are those of the DuckDB path, clause for clause: the stable
+tie-breaker ``(timestamp, stage-map position, event, channel, value)`` with
+missing values last, conversions that close journeys, the lookback measured
+from the journey's end, the ``max_touches`` cap, censoring at
+``period_end``, the ``(direct)`` path and the collapse of repeats. Each
+function takes a Spark DataFrame or the name of a Spark table (with the
+canonical columns ``user_id``, ``timestamp``, ``event`` and usually
+``channel`` and ``value``; rename them with ``columns=``).
+
+Examples
+--------
+>>> from pyspark.sql import SparkSession                        # doctest: +SKIP
+>>> spark = SparkSession.builder.getOrCreate()                   # doctest: +SKIP
+>>> paths = path_table("lake.web_events", spark=spark, lookback="30D")  # doctest: +SKIP
+>>> jl.attribution.attribute(paths, models=["markov"])          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range, did_you_mean
+from journeylab.core.stages import StageMap
+from journeylab.io.loaders import event_rank
+from journeylab.journeys.build import DIRECT, NO_CHANNEL, _day, _duration, _month_bounds, _timestamp
+
+__all__ = ["path_table", "transition_counts", "funnel_counts", "cohort_counts", "is_spark_frame"]
+
+_JOURNEY_OPTIONS = (
+    "conversion",
+    "touch_events",
+    "lookback",
+    "period_end",
+    "start",
+    "month",
+    "max_touches",
+)
+_MISSING_SEGMENT = "(missing)"
+
+
+def _spark():
+    try:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "journeylab.journeys.spark needs PySpark: pip install pyspark (and Java 17 or later)."
+        ) from exc
+    return F, Window
+
+
+def is_spark_frame(obj: Any) -> bool:
+    """Return True when ``obj`` is a PySpark DataFrame (classic or Spark Connect).
+
+    Examples
+    --------
+    >>> is_spark_frame(pd.DataFrame())
+    False
+    """
+    module = type(obj).__module__ or ""
+    return module.startswith("pyspark.sql") and type(obj).__name__ == "DataFrame"
+
+
+def _frame(events: Any, spark: Any, columns: Mapping[str, str] | None):
+    """Return the events as a Spark DataFrame with canonical column names, checked."""
+    if isinstance(events, str):
+        if spark is None:
+            from pyspark.sql import SparkSession
+
+            spark = SparkSession.getActiveSession()
+            if spark is None:
+                raise ParameterError(
+                    f"events == {events!r} names a Spark table, but no Spark session is active; "
+                    "pass spark=SparkSession.builder.getOrCreate()."
+                )
+        frame, source = spark.table(events), events
+    elif is_spark_frame(events):
+        frame, source = events, "Spark DataFrame"
+    else:
+        raise ParameterError(
+            f"events must be a Spark DataFrame or a Spark table name, not {type(events).__name__}; "
+            "for pandas frames, DuckDB relations and Parquet files use journeylab.journeys.build."
+        )
+    for old, new in (columns or {}).items():
+        frame = frame.withColumnRenamed(old, new)
+    missing = [c for c in ("user_id", "timestamp", "event") if c not in frame.columns]
+    if missing:
+        hint = "; ".join(f"{c!r}{did_you_mean(c, frame.columns)}" for c in missing)
+        raise SchemaError(
+            f"The events table lacks the required column(s) {hint}.",
+            source=source,
+            column=missing[0],
+            missing_columns=missing,
+            hint="map source names with columns={'source_name': 'user_id', ...}.",
+        )
+    return frame, source
+
+
+def _canonical(frame, stage_map: StageMap, keep: Sequence[str] = ()):
+    """Typed canonical columns plus the tie-breaker's ``event_rank`` and the ``stage_index``."""
+    F, _ = _spark()
+    # one pass: the distinct event names (for the tie-breaker) and the last timestamp
+    per_event = (
+        frame.groupBy(F.col("event").cast("string").alias("event"))
+        .agg(F.max(F.unix_micros(F.col("timestamp").cast("timestamp"))).alias("last"))
+        .collect()
+    )
+    names = [r[0] for r in per_event if r[0] is not None]
+    last = [r[1] for r in per_event if r[1] is not None]
+    series = pd.Series(names, dtype="object")
+    ranks = (
+        event_rank(series, stage_map).to_numpy(dtype="int64")
+        if names
+        else np.array([], dtype="int64")
+    )
+    stages = stage_map.event_to_stage(series)
+    other = len(stage_map.event_names())
+    rank_map = (
+        F.create_map(
+            *[x for n, r in zip(names, ranks, strict=True) for x in (F.lit(n), F.lit(int(r)))]
+        )
+        if names
+        else None
+    )
+    stage_pairs = [(n, stage_map.index(stages[n])) for n in names if stages.get(n)]
+    stage_map_col = (
+        F.create_map(*[x for n, i in stage_pairs for x in (F.lit(n), F.lit(int(i)))])
+        if stage_pairs
+        else None
+    )
+    event = F.col("event").cast("string")
+    cols = [
+        F.col("user_id").cast("string").alias("user_id"),
+        F.unix_micros(F.col("timestamp").cast("timestamp")).alias("ts"),
+        event.alias("event"),
+        (
+            F.col("channel").cast("string")
+            if "channel" in frame.columns
+            else F.lit(None).cast("string")
+        ).alias("channel"),
+        (
+            F.col("value").cast("double")
+            if "value" in frame.columns
+            else F.lit(None).cast("double")
+        ).alias("value"),
+        (
+            F.col("session_id").cast("string")
+            if "session_id" in frame.columns
+            else F.lit(None).cast("string")
+        ).alias("session_id"),
+        (F.coalesce(rank_map[event], F.lit(other)) if rank_map is not None else F.lit(other))
+        .cast("long")
+        .alias("event_rank"),
+        (stage_map_col[event] if stage_map_col is not None else F.lit(None))
+        .cast("int")
+        .alias("stage_index"),
+        *[
+            F.col(c)
+            for c in keep
+            if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")
+        ],
+    ]
+    return frame.select(*cols), (max(last) if last else None)
+
+
+def _order(F):
+    """Return the stable tie-breaker as Spark sort expressions (missing values last)."""
+    return [F.col(c).asc_nulls_last() for c in ("ts", "event_rank", "event", "channel", "value")]
+
+
+def _micros(ts: pd.Timestamp) -> int:
+    return int(ts.value // 1000)
+
+
+def _journeys(
+    events: Any, *, spark: Any, columns: Any, level: str, stage_map: Any, options: dict[str, Any]
+):
+    """One row per journey with its kept steps (after the cap), and what was left out.
+
+    Returns ``(journeys, kept, left_out, settings)``; ``kept`` holds the
+    journeys ending on or after ``start``; ``journeys`` (all of them) is a Spark
+    DataFrame with ``user_id``, ``jidx``, ``converted``, ``value``,
+    ``conversion_us``, ``censored`` and ``steps`` (array of ``(seq, ts,
+    elem)`` structs in journey order).
+    """
+    F, Window = _spark()
+    unknown = set(options) - set(_JOURNEY_OPTIONS)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ParameterError(
+            f"unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_OPTIONS, 'level', 'collapse_repeats', 'include_censored', 'stage_map'])}."
+        )
+    conversion = options.get("conversion", "booking_completed")
+    touch_events = options.get("touch_events")
+    conversions = [conversion] if isinstance(conversion, str) else list(conversion)
+    if not conversions:
+        raise ParameterError("conversion is empty; name the event that counts as a conversion.")
+    look = _duration("lookback", options.get("lookback", "30D"))
+    cap = options.get("max_touches")
+    if cap is not None:
+        if not isinstance(cap, (int, np.integer)) or isinstance(cap, bool):
+            raise ParameterError(f"max_touches == {cap!r}, must be a whole number or None.")
+        check_range("max_touches", cap, low=1, low_inclusive=True)
+    sm = StageMap.coerce(stage_map)
+    frame, _ = _frame(events, spark, columns)
+    src, micros = _canonical(frame, sm)
+    first = _timestamp("start", options.get("start"))
+    month = options.get("month")
+    if month is not None:
+        if options.get("start") is not None or options.get("period_end") is not None:
+            raise ParameterError(
+                f"month == {month!r} sets both start and period_end; pass either month or start/period_end."
+            )
+        first, end = _month_bounds(month)
+    else:
+        end = _timestamp("period_end", options.get("period_end"))
+    if first is not None and end is not None and first > end:
+        raise ParameterError(
+            f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between."
+        )
+    if end is None and micros is not None:
+        end = pd.Timestamp(int(micros), unit="us", tz="UTC")
+    end_us = _micros(end) if end is not None else 2**62
+    look_us = int(look.value // 1000)
+    is_conv = F.col("event").isin(conversions)
+    conv_stages = [sm.index(st) for st in (sm.stage_of(c) for c in conversions) if st]
+    conv_stage = min(conv_stages, default=None)
+    if touch_events is None:
+        touch = F.col("channel").isNotNull() & ~is_conv
+        if conv_stage is not None:
+            touch = touch & (F.col("stage_index").isNull() | (F.col("stage_index") < conv_stage))
+    elif isinstance(touch_events, str) and touch_events == "all":
+        touch = ~is_conv
+    else:
+        listed = [touch_events] if isinstance(touch_events, str) else list(touch_events)
+        if not listed:
+            raise ParameterError(
+                "touch_events is empty; list the events that count as touches, or pass None."
+            )
+        touch = F.col("event").isin(listed) & ~is_conv
+    # A missing event name is neither a conversion nor a touch (as in SQL's three-valued logic).
+    base = src.where(
+        F.coalesce(is_conv | touch, F.lit(False)) | F.col("user_id").isNull() | F.col("ts").isNull()
+    )
+    base = base.withColumn("is_conv", F.coalesce(is_conv, F.lit(False)))
+    counts = base.agg(
+        F.sum((F.col("user_id").isNull() | F.col("ts").isNull()).cast("long")).alias(
+            "incomplete_rows"
+        ),
+        F.sum((F.col("user_id").isNotNull() & (F.col("ts") > F.lit(end_us))).cast("long")).alias(
+            "after_period_end"
+        ),
+    )
+    if level == "channel":
+        elem = F.coalesce(F.col("channel"), F.lit(NO_CHANNEL))
+    elif level == "event":
+        elem = F.col("event")
+    else:
+        names = [r[0] for r in base.select("event").distinct().collect() if r[0] is not None]
+        mapping = sm.event_to_stage(names)
+        pairs = [
+            x
+            for e, s in mapping.items()
+            for x in (F.lit(e), F.lit(s if s is not None else "(no stage)"))
+        ]
+        elem = (
+            F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit("(no stage)"))
+            if pairs
+            else F.lit("(no stage)")
+        )
+    user = Window.partitionBy("user_id").orderBy(*_order(F))
+    rows = (
+        base.where(
+            F.col("user_id").isNotNull() & F.col("ts").isNotNull() & (F.col("ts") <= F.lit(end_us))
+        )
+        .withColumn("elem", elem)
+        .withColumn("seq", F.row_number().over(user))
+        .withColumn(
+            "jidx",
+            F.coalesce(
+                F.sum(F.col("is_conv").cast("int")).over(
+                    user.rowsBetween(Window.unboundedPreceding, -1)
+                ),
+                F.lit(0),
+            ),
+        )
+        .withColumn(
+            "closing",
+            F.min(F.when(F.col("is_conv"), F.col("ts"))).over(
+                user.rowsBetween(0, Window.unboundedFollowing)
+            ),
+        )
+        .withColumn(
+            "user_last",
+            F.max(F.when(~F.col("is_conv"), F.col("ts"))).over(
+                Window.partitionBy("user_id").rowsBetween(
+                    Window.unboundedPreceding, Window.unboundedFollowing
+                )
+            ),
+        )
+    )
+    rows = rows.withColumn(
+        "outside",
+        ~F.col("is_conv")
+        & (F.col("ts") < F.coalesce(F.col("closing"), F.col("user_last")) - F.lit(look_us)),
+    )
+    kept = ~F.col("is_conv") & ~F.col("outside")
+    journeys = rows.groupBy("user_id", "jidx").agg(
+        F.max(F.col("is_conv").cast("int")).cast("boolean").alias("converted"),
+        F.max(F.when(F.col("is_conv"), F.col("ts"))).alias("conversion_us"),
+        F.coalesce(
+            F.sum(F.when(F.col("is_conv"), F.coalesce(F.col("value"), F.lit(0.0)))), F.lit(0.0)
+        ).alias("value"),
+        F.max(F.when(~F.col("is_conv"), F.col("ts"))).alias("last_touch"),
+        F.sum(F.col("outside").cast("long")).alias("outside_lookback"),
+        F.sum(kept.cast("long")).alias("n_kept"),
+        F.sum((kept & F.col("channel").isNull()).cast("long")).alias("no_channel"),
+        F.sort_array(F.collect_list(F.when(kept, F.struct("seq", "ts", "elem")))).alias(
+            "all_steps"
+        ),
+    )
+    n_touches = F.least(F.col("n_kept"), F.lit(int(cap))) if cap is not None else F.col("n_kept")
+    journeys = (
+        journeys.withColumn("n_touches", n_touches)
+        .withColumn("steps", F.expr("slice(all_steps, n_kept - n_touches + 1, n_touches)"))
+        .withColumn(
+            "censored",
+            F.coalesce(
+                ~F.col("converted") & (F.col("last_touch") >= F.lit(end_us - look_us)), F.lit(False)
+            ),
+        )
+        .drop("all_steps")
+    )
+    # A journey belongs to the period its end (conversion or last touch) falls in.
+    ended = F.coalesce(F.col("conversion_us"), F.col("last_touch"))
+    before = (ended < F.lit(_micros(first))) if first is not None else F.lit(False)
+    journeys = journeys.withColumn("before_start", F.coalesce(before, F.lit(False)))
+    # kept for the counts below and the caller's table (one pass over the events)
+    journeys = journeys.persist()
+    kept_journeys = journeys.where(~F.col("before_start"))
+    # every count of what was left out, in one job
+    totals = (
+        counts.crossJoin(
+            kept_journeys.agg(
+                F.sum("outside_lookback").alias("outside_lookback"),
+                F.sum(F.col("n_kept") - F.col("n_touches")).alias("truncated_touches"),
+                F.sum((F.col("n_kept") > F.col("n_touches")).cast("long")).alias(
+                    "truncated_journeys"
+                ),
+                F.sum((F.col("converted") & (F.col("n_touches") == 0)).cast("long")).alias(
+                    "direct_conversions"
+                ),
+                F.sum(F.col("censored").cast("long")).alias("censored_journeys"),
+                F.sum("no_channel").alias("no_channel_touches"),
+            )
+        )
+        .crossJoin(
+            journeys.agg(F.sum(F.col("before_start").cast("long")).alias("ended_before_start"))
+        )
+        .collect()[0]
+    )
+    left_out = {key: int(v or 0) for key, v in totals.asDict().items()}
+    settings = {
+        "conversion": conversions[0] if len(conversions) == 1 else conversions,
+        "touch_events": touch_events
+        if touch_events is not None
+        else "events with a channel, in a stage before the conversion's",
+        "lookback": str(look),
+        "period_end": end,
+        "start": first,
+        "month": month,
+        "max_touches": int(cap) if cap is not None else None,
+    }
+    return journeys, kept_journeys, left_out, settings
+
+
+def _collapse(steps: str) -> str:
+    """Spark SQL keeping the first step of every run of identical names."""
+    return f"filter({steps}, (s, i) -> i = 0 OR s.elem != {steps}[i - 1].elem)"
+
+
+def path_table(
+    events: Any,
+    *,
+    level: Literal["channel", "event", "stage"] = "channel",
+    collapse_repeats: bool = True,
+    include_censored: bool = False,
+    stage_map: Any = None,
+    spark: Any = None,
+    columns: Mapping[str, str] | None = None,
+    **journey_options: Any,
+) -> pd.DataFrame:
+    """Aggregate journeys into the path table on Spark (same result as the DuckDB path).
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame or str
+        The event log, or the name of a Spark table holding it.
+    level, collapse_repeats, include_censored, stage_map, **journey_options
+        As :func:`journeylab.journeys.build.path_table`.
+    spark : SparkSession, optional
+        Session that reads a table name (default: the active one).
+    columns : mapping, optional
+        ``{source_name: canonical_name}`` for the table's columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, ``conversions``, ``value``, ``non_conversions`` in the order
+        of :func:`journeylab.journeys.build.path_table`, with the same
+        ``attrs["left_out"]`` and ``attrs["settings"]``.
+
+    Examples
+    --------
+    >>> paths = path_table(spark.table("events"), lookback="30D")  # doctest: +SKIP
+    """
+    F, _ = _spark()
+    check_in("level", level, ["channel", "event", "stage"])
+    cached, kept, left_out, settings = _journeys(
+        events,
+        spark=spark,
+        columns=columns,
+        level=level,
+        stage_map=stage_map,
+        options=journey_options,
+    )
+    journeys = kept if include_censored else kept.where(~F.col("censored"))
+    steps = _collapse("steps") if collapse_repeats else "steps"
+    path = F.expr(
+        f"CASE WHEN size(steps) = 0 THEN array('{DIRECT}') ELSE transform({steps}, s -> s.elem) END"
+    )
+    grouped = (
+        journeys.select(path.alias("path"), "converted", "value")
+        .groupBy("path")
+        .agg(
+            F.sum(F.col("converted").cast("long")).alias("conversions"),
+            F.sum("value").cast("double").alias("value"),
+            F.sum((~F.col("converted")).cast("long")).alias("non_conversions"),
+        )
+        .toPandas()
+    )
+    cached.unpersist()
+    frame = pd.DataFrame(
+        {
+            "path": [tuple(p) for p in grouped["path"]],
+            "conversions": grouped["conversions"].astype("int64"),
+            "value": grouped["value"].astype("float64"),
+            "non_conversions": grouped["non_conversions"].astype("int64"),
+        }
+    )
+    frame = _sorted(frame, ["conversions", "non_conversions"], "path")
+    left = dict(left_out)
+    if include_censored:
+        left["censored_journeys"] = 0
+    frame.attrs["left_out"] = left
+    frame.attrs["settings"] = {
+        **settings,
+        "level": level,
+        "collapse_repeats": collapse_repeats,
+        "include_censored": include_censored,
+    }
+    return frame
+
+
+def _sorted(frame: pd.DataFrame, descending: list[str], path: str) -> pd.DataFrame:
+    """Sort by ``descending`` counts, then by the path tuple (as DuckDB orders lists)."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    keys = sorted(
+        range(len(frame)),
+        key=lambda i: (*(-frame[c].iat[i] for c in descending), frame[path].iat[i]),
+    )
+    return frame.iloc[keys].reset_index(drop=True)
+
+
+def transition_counts(
+    events: Any,
+    *,
+    level: Literal["channel", "event", "stage"] = "channel",
+    collapse_repeats: bool = False,
+    include_censored: bool = False,
+    stage_map: Any = None,
+    spark: Any = None,
+    columns: Mapping[str, str] | None = None,
+    **journey_options: Any,
+) -> pd.DataFrame:
+    """Count first-order transitions from START to the outcome on Spark.
+
+    The table of :func:`journeylab.journeys.flows.transitions` (``from``, ``to``,
+    ``count``, ``probability``, ``median_time``), sorted by ``from``, ``to``.
+    As there, levels other than ``"channel"`` count every non-conversion
+    event as a touch unless ``touch_events`` says otherwise.
+
+    Examples
+    --------
+    >>> transition_counts(spark.table("events"), level="event")  # doctest: +SKIP
+    """
+    F, Window = _spark()
+    check_in("level", level, ["channel", "event", "stage"])
+    if level != "channel" and "touch_events" not in journey_options:
+        journey_options = {**journey_options, "touch_events": "all"}
+    cached, kept, _, _ = _journeys(
+        events,
+        spark=spark,
+        columns=columns,
+        level=level,
+        stage_map=stage_map,
+        options=journey_options,
+    )
+    journeys = kept if include_censored else kept.where(~F.col("censored"))
+    steps = _collapse("steps") if collapse_repeats else "steps"
+    outcome = (
+        F.when(F.col("converted"), F.lit("CONVERSION"))
+        .when(F.col("censored"), F.lit("END"))
+        .otherwise(F.lit("NULL"))
+    )
+    j = journeys.select(
+        F.expr(steps).alias("steps"),
+        "converted",
+        "censored",
+        "conversion_us",
+        outcome.alias("outcome"),
+    )
+    starts = j.select(
+        F.lit("START").alias("from"),
+        F.coalesce(F.col("steps")[0]["elem"], F.lit("CONVERSION")).alias("to"),
+        F.lit(None).cast("double").alias("secs"),
+    )
+    exploded = j.select(
+        "steps", "converted", "conversion_us", "outcome", F.posexplode("steps").alias("pos", "step")
+    )
+    n = F.size("steps")
+    nxt = F.expr("steps[pos + 1]")
+    inner = exploded.where(F.col("pos") < n - 1).select(
+        F.col("step.elem").alias("from"),
+        nxt["elem"].alias("to"),
+        ((nxt["ts"] - F.col("step.ts")) / 1e6).alias("secs"),
+    )
+    last = exploded.where(F.col("pos") == n - 1).select(
+        F.col("step.elem").alias("from"),
+        F.col("outcome").alias("to"),
+        F.when(F.col("converted"), (F.col("conversion_us") - F.col("step.ts")) / 1e6).alias("secs"),
+    )
+    frame = (
+        starts.unionByName(inner)
+        .unionByName(last)
+        .groupBy("from", "to")
+        .agg(F.count(F.lit(1)).alias("count"), F.percentile("secs", 0.5).alias("median_secs"))
+        .toPandas()
+    )
+    cached.unpersist()
+    frame = frame.sort_values(["from", "to"], kind="stable").reset_index(drop=True)
+    frame["count"] = frame["count"].astype("int64")
+    frame["probability"] = frame["count"] / frame.groupby("from")["count"].transform("sum")
+    frame["median_time"] = pd.to_timedelta(frame.pop("median_secs").astype("float64"), unit="s")
+    return frame[["from", "to", "count", "probability", "median_time"]]
+
+
+def funnel_counts(
+    events: Any,
+    steps: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
+    *,
+    window: str | pd.Timedelta = "30D",
+    order: Literal["strict", "any"] = "strict",
+    grain: Literal["user", "session"] = "user",
+    segment: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    stage_map: Any = None,
+    spark: Any = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Count the units reaching each funnel step on Spark, by the rules of :func:`journeylab.journeys.funnels.funnel`.
+
+    Entry at each step-1 event in ``[start, end)``; in strict order step
+    ``k`` is the first step-``k`` event after the one that reached step
+    ``k-1`` (tie-breaker order), within ``window`` of the entry; a unit
+    counts once, with its furthest entry (the earliest on ties); segments
+    come from the entry event.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (segment, step): ``segment``, ``step`` (1-based),
+        ``label``, ``entrants``, ``time_q25``, ``time_median``, ``time_q75``
+        (Timedelta; between consecutive steps in strict order, from the entry
+        otherwise), sorted by segment and step — the same values as those
+        columns of ``funnel(...).to_frame()``.
+
+    Examples
+    --------
+    >>> funnel_counts(spark.table("events"), ["site_visit", "booking_completed"])  # doctest: +SKIP
+    """
+    from journeylab.journeys.funnels import _parse_steps
+
+    F, Window = _spark()
+    check_in("order", order, ["strict", "any"])
+    check_in("grain", grain, ["user", "session"])
+    parsed = _parse_steps(steps)
+    win_us = int(_duration("window", window).value // 1000)
+    t0, t1 = _timestamp("start", start), _timestamp("end", end)
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
+    frame, source = _frame(events, spark, columns)
+    if segment is not None and segment not in frame.columns:
+        raise SchemaError(
+            f"The events table has no column {segment!r}{did_you_mean(segment, frame.columns)}.",
+            source=source,
+            column=segment,
+        )
+    if grain == "session" and "session_id" not in frame.columns:
+        raise SchemaError(
+            "grain='session' needs a session_id column, which the events lack.",
+            source=source,
+            column="session_id",
+            missing_columns=["session_id"],
+        )
+    src, _ = _canonical(frame, StageMap.coerce(stage_map), keep=[segment] if segment else [])
+    unit = F.col("user_id") if grain == "user" else F.col("session_id")
+    seg = (
+        F.coalesce(F.col(segment).cast("string"), F.lit(_MISSING_SEGMENT))
+        if segment
+        else F.lit("all")
+    )
+    cond = unit.isNotNull() & F.col("user_id").isNotNull() & F.col("ts").isNotNull()
+    if t0 is not None:
+        cond = cond & (F.col("ts") >= F.lit(_micros(t0)))
+    by_unit = Window.partitionBy("unit").orderBy(*_order(F))
+    base = src.where(cond).select(
+        unit.alias("unit"), "ts", "event", "channel", "value", "event_rank", seg.alias("segment")
+    )
+    base = base.withColumn("seq", F.row_number().over(by_unit))
+    k = len(parsed)
+    following = Window.partitionBy("unit").orderBy("seq").rowsBetween(1, Window.unboundedFollowing)
+    # For every row: the first step-i event strictly after it (its seq and time).
+    for i, (_, names) in enumerate(parsed[1:], start=2):
+        hit = F.col("event").isin(names)
+        base = base.withColumn(
+            f"next{i}", F.min(F.when(hit, F.struct("seq", "ts"))).over(following)
+        )
+    base = base.cache()
+    entry = base.where(F.col("event").isin(parsed[0][1]))
+    if t1 is not None:
+        entry = entry.where(F.col("ts") < F.lit(_micros(t1)))
+    a = entry.select(
+        "unit",
+        "segment",
+        F.col("seq").alias("seq1"),
+        F.col("ts").alias("t1"),
+        *[F.col(f"next{i}") for i in range(2, k + 1)],
+    )
+    deadline = F.col("t1") + F.lit(win_us)
+    for i in range(2, k + 1):
+        if order == "any" or i == 2:
+            found = F.col(f"next{i}")
+        else:
+            # the first step-i event after the row that reached step i-1
+            look = base.select(
+                F.col("unit").alias("u"), F.col("seq").alias("s"), F.col(f"next{i}").alias("found")
+            )
+            a = a.join(
+                look, (a["unit"] == look["u"]) & (a[f"seq{i - 1}"] == look["s"]), "left"
+            ).drop("u", "s")
+            found = F.col("found")
+        ok = found.isNotNull() & (found["ts"] <= deadline)
+        if order == "strict":
+            ok = ok & F.col(f"seq{i - 1}").isNotNull()
+        a = a.withColumn(f"seq{i}", F.when(ok, found["seq"])).withColumn(
+            f"t{i}", F.when(ok, found["ts"])
+        )
+        if "found" in a.columns:
+            a = a.drop("found")
+    level = F.lit(1)
+    run = F.lit(True)
+    for i in range(2, k + 1):
+        run = run & F.col(f"seq{i}").isNotNull()
+        level = level + run.cast("int")
+    a = a.withColumn("level", level)
+    best = Window.partitionBy("unit").orderBy(F.col("level").desc(), F.col("seq1"))
+    first = (
+        Window.partitionBy("unit")
+        .orderBy("seq1")
+        .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
+    units = (
+        a.withColumn("best", F.row_number().over(best))
+        .withColumn("entry_segment", F.first("segment").over(first))
+        .where(F.col("best") == 1)
+    )
+    parts = []
+    for i in range(1, k + 1):
+        if i == 1:
+            delta = F.lit(None).cast("double")
+        else:
+            ref = f"t{i - 1}" if order == "strict" else "t1"
+            delta = (F.col(f"t{i}") - F.col(ref)) / 1e6
+        parts.append(
+            units.where(F.col("level") >= i)
+            .groupBy(F.col("entry_segment").alias("segment"))
+            .agg(
+                F.lit(i).alias("step"),
+                F.count(F.lit(1)).alias("entrants"),
+                F.percentile(delta, 0.25).alias("q25"),
+                F.percentile(delta, 0.5).alias("q50"),
+                F.percentile(delta, 0.75).alias("q75"),
+            )
+        )
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    counts = out.toPandas()
+    base.unpersist()
+    segments = sorted(counts["segment"].unique().tolist()) or ["all"]
+    grid = pd.MultiIndex.from_product([segments, range(1, k + 1)], names=["segment", "step"])
+    table = counts.set_index(["segment", "step"]).reindex(grid).reset_index()
+    result = pd.DataFrame(
+        {
+            "segment": table["segment"],
+            "step": table["step"].astype("int64"),
+            "label": [parsed[s - 1][0] for s in table["step"]],
+            "entrants": table["entrants"].fillna(0).astype("int64"),
+        }
+    )
+    for q, name in (("q25", "time_q25"), ("q50", "time_median"), ("q75", "time_q75")):
+        result[name] = pd.to_timedelta(table[q].astype("float64"), unit="s")
+    return result
+
+
+def cohort_counts(
+    transactions: Any,
+    *,
+    period: Literal["month", "week", "day", "quarter"] = "month",
+    spark: Any = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Count customers per first-purchase cohort and period since it, on Spark.
+
+    A customer's cohort is the calendar period (UTC) of their first purchase;
+    they count in period ``k`` when they bought in the ``k``-th period after
+    it (so period 0 holds the whole cohort), as in
+    :func:`journeylab.customers.retention.cohort_retention`. Periods are numbered as
+    :func:`journeylab.customers.retention.period_codes` numbers them (months, weeks
+    starting on Monday, days or quarters since 1970).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cohort`` (period number), ``period`` (0, 1, ...), ``customers``,
+        sorted by cohort and period.
+
+    Examples
+    --------
+    >>> cohort_counts(spark.table("transactions"), period="month")  # doctest: +SKIP
+    """
+    F, Window = _spark()
+    check_in("period", period, ["month", "week", "day", "quarter"])
+    frame, _ = _frame_tx(transactions, spark, columns)
+    ts = F.col("timestamp").cast("timestamp")
+    days = F.floor(F.unix_micros(ts) / F.lit(86_400 * 10**6)).cast("long")
+    day = F.expr(
+        "date_from_unix_date(CAST(floor(unix_micros(CAST(`timestamp` AS TIMESTAMP)) / 86400000000) AS INT))"
+    )
+    months = ((F.year(day) - 1970) * 12 + F.month(day) - 1).cast("long")  # calendar of UTC days
+    code = {
+        "day": days,
+        "week": F.floor((days + 3) / 7).cast("long"),
+        "month": months,
+        "quarter": F.floor(months / 3).cast("long"),
+    }[period]
+    rows = frame.where(F.col("user_id").isNotNull() & F.col("timestamp").isNotNull()).select(
+        F.col("user_id").cast("string").alias("user_id"), code.alias("code")
+    )
+    first = rows.groupBy("user_id").agg(F.min("code").alias("cohort"))
+    counts = (
+        rows.join(first, "user_id")
+        .select("user_id", "cohort", (F.col("code") - F.col("cohort")).alias("period"))
+        .distinct()
+        .groupBy("cohort", "period")
+        .agg(F.count(F.lit(1)).alias("customers"))
+        .toPandas()
+    )
+    counts = counts.sort_values(["cohort", "period"], kind="stable").reset_index(drop=True)
+    return counts.astype({"cohort": "int64", "period": "int64", "customers": "int64"})
+
+
+def _frame_tx(transactions: Any, spark: Any, columns: Mapping[str, str] | None):
+    if isinstance(transactions, str) or is_spark_frame(transactions):
+        frame = transactions
+        if isinstance(frame, str):
+            from pyspark.sql import SparkSession
+
+            spark = spark or SparkSession.getActiveSession()
+            if spark is None:
+                raise ParameterError(
+                    f"transactions == {frame!r} names a Spark table, but no Spark session is active."
+                )
+            frame = spark.table(frame)
+        for old, new in (columns or {}).items():
+            frame = frame.withColumnRenamed(old, new)
+        missing = [c for c in ("user_id", "timestamp") if c not in frame.columns]
+        if missing:
+            raise SchemaError(
+                f"The transactions lack the required column(s) {missing}{did_you_mean(missing[0], frame.columns)}.",
+                source="Spark",
+                column=missing[0],
+                missing_columns=missing,
+            )
+        return frame, "Spark"
+    raise ParameterError(
+        f"transactions must be a Spark DataFrame or a Spark table name, not {type(transactions).__name__}."
+    )

@@ -1,0 +1,31 @@
+"""Journey maps: the stage × KPI map, pain points, journey differences and segments."""
+
+from journeylab.maps.journey_diff import JourneyDiffResult, compare_journeys, transition_counts
+from journeylab.maps.journey_maps import JourneyMapResult, Period, journey_map, resolve_period
+from journeylab.maps.pains import PainPointsResult, Step, callback_speed, pain_points
+from journeylab.maps.segments import (
+    PersonasResult,
+    SegmentsResult,
+    journey_personas,
+    segment_users,
+    user_features,
+)
+
+__all__ = [
+    "journey_map",
+    "JourneyMapResult",
+    "Period",
+    "resolve_period",
+    "pain_points",
+    "PainPointsResult",
+    "Step",
+    "callback_speed",
+    "compare_journeys",
+    "transition_counts",
+    "JourneyDiffResult",
+    "user_features",
+    "segment_users",
+    "journey_personas",
+    "SegmentsResult",
+    "PersonasResult",
+]

@@ -1,0 +1,679 @@
+"""Pain points: where the journey loses people, ranked by the value at stake.
+
+For each *step* of the journey (every pair of consecutive stages of the stage
+map, plus key event-to-event steps such as ``booking_started →
+booking_completed`` and ``phone_call → booking_completed``), each
+*segment dimension* (``device``, the ``touchpoint`` that brought the user to
+the step, call-back speed for phone leads, any column of the events or of a
+``users`` table) and each segment, :func:`pain_points` measures
+
+- ``reached``: users with a "from" event in the period,
+- ``converted``: those with a "to" event at or after their first "from" event,
+- the step conversion with a Wilson interval,
+- a benchmark conversion: the best segment of the same step and dimension
+  (``benchmark="best_segment"``; segments with fewer than ``min_users`` are
+  neither benchmarks nor ranked) or the same segment in the previous period
+  (``benchmark="previous_period"``),
+- the value at stake::
+
+      reached × max(benchmark − conversion, 0) × value per step success
+
+  where the value per step success is the value per conversion (default: the
+  mean ``value`` of the conversion events) times the share of users who made
+  the step that converted in the period (1 for steps that end in the
+  conversion). The interval propagates the binomial uncertainty of both rates
+  through the Newcombe interval of the gap (statsmodels
+  ``confint_proportions_2indep(method="newcombe")``), floored at 0.
+
+Picking the best segment as benchmark favours lucky segments (winner's curse);
+``min_users`` limits it, and the interval on the gap shows how much the
+benchmark itself is uncertain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from journeylab.core.errors import (
+    NotComputableError,
+    ParameterError,
+    check_in,
+    check_range,
+    did_you_mean,
+)
+from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
+from journeylab.core.stages import StageMap
+from journeylab.maps.journey_maps import (
+    Period,
+    events_matching,
+    fmt_count,
+    in_period,
+    prepare_events,
+    resolve_period,
+    step_progress,
+    two_proportion,
+    user_segment,
+    wilson,
+)
+
+__all__ = ["pain_points", "PainPointsResult", "Step", "DEFAULT_STEPS", "callback_speed"]
+
+#: Key event-to-event steps of the home-services journey (kept when both events occur).
+DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
+    ("booking_started", "booking_completed"),
+    ("phone_call", "booking_completed"),
+    ("quote_request", "booking_completed"),
+    ("site_visit", "booking_started"),
+)
+
+_STEP_WORDS = {
+    ("booking_started", "booking_completed"): "at the booking form",
+    ("phone_call", "booking_completed"): "between phone call and booking",
+    ("quote_request", "booking_completed"): "between quote request and booking",
+    ("site_visit", "booking_started"): "between site visit and booking form",
+}
+
+TOUCHPOINT = "touchpoint"
+CALLBACK_SPEED = "callback_speed"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the journey: from one set of events to another."""
+
+    name: str
+    kind: Literal["stage", "event"]
+    from_events: tuple[str, ...]
+    to_events: tuple[str, ...]
+    words: str
+
+    @classmethod
+    def between(cls, a: str, b: str, stage_map: StageMap) -> Step:
+        """Build a step between two stage names or two event names/patterns."""
+        if a in stage_map.names and b in stage_map.names:
+            return cls(
+                f"{a} → {b}",
+                "stage",
+                stage_map[a].events,
+                stage_map[b].events,
+                f"between {a} and {b}",
+            )
+        return cls(
+            f"{a} → {b}", "event", (a,), (b,), _STEP_WORDS.get((a, b), f"between {a} and {b}")
+        )
+
+
+def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
+    """Label each phone lead's call-back speed: ``fast`` (first call-back ≤ ``fast_minutes``), ``slow`` or ``no call-back``.
+
+    Uses ``response_minutes`` on ``callback`` events; users without a
+    ``phone_call`` are left out.
+
+    Examples
+    --------
+    >>> callback_speed(sample.events).value_counts()  # doctest: +SKIP
+    """
+    if "response_minutes" not in events.columns:
+        raise NotComputableError(
+            "Call-back speed needs a 'response_minutes' column on the callback events; the events have none."
+        )
+    callers = pd.Index(events.loc[events["event"] == "phone_call", "user_id"].unique())
+    backs = events.loc[
+        (events["event"] == "callback") & events["response_minutes"].notna(),
+        ["user_id", "timestamp", "response_minutes"],
+    ]
+    first = (
+        backs.sort_values("timestamp", kind="stable")
+        .groupby("user_id", sort=False)["response_minutes"]
+        .first()
+    )
+    label = pd.Series(
+        np.where(
+            first <= fast_minutes,
+            f"fast (≤ {fast_minutes:g} min)",
+            f"slow (> {fast_minutes:g} min)",
+        ),
+        index=first.index,
+    )
+    out = label.reindex(callers).fillna("no call-back")
+    out.index.name = "user_id"
+    return out.rename(CALLBACK_SPEED)
+
+
+def _touchpoint(frame: pd.DataFrame, from_mask: pd.Series) -> pd.Series:
+    """Channel of each user's first "from" event, else the last channel seen before it."""
+    firsts = frame.loc[
+        from_mask, ["user_id", "timestamp"] + (["channel"] if "channel" in frame else [])
+    ]
+    firsts = firsts.sort_values("timestamp", kind="stable").drop_duplicates("user_id")
+    if "channel" not in frame:
+        return pd.Series("(no channel)", index=firsts["user_id"].to_numpy(), name=TOUCHPOINT)
+    missing = firsts["channel"].isna()
+    if missing.any():
+        seen = frame.loc[frame["channel"].notna(), ["user_id", "timestamp", "channel"]].sort_values(
+            "timestamp", kind="stable"
+        )
+        lookup = firsts.loc[missing, ["user_id", "timestamp"]].sort_values(
+            "timestamp", kind="stable"
+        )
+        back = pd.merge_asof(
+            lookup,
+            seen.rename(columns={"channel": "before"}),
+            on="timestamp",
+            by="user_id",
+            direction="backward",
+        )
+        firsts = firsts.merge(back[["user_id", "before"]], on="user_id", how="left")
+        firsts["channel"] = (
+            firsts["channel"].astype(object).where(firsts["channel"].notna(), firsts["before"])
+        )
+    label = (
+        firsts["channel"]
+        .astype(object)
+        .where(firsts["channel"].notna(), "(no channel)")
+        .astype(str)
+    )
+    return pd.Series(
+        label.to_numpy(), index=firsts["user_id"].astype(str).to_numpy(), name=TOUCHPOINT
+    )
+
+
+def _step_rates(
+    frame: pd.DataFrame,
+    step: Step,
+    dims: Sequence[str],
+    user_dims: Mapping[str, pd.Series],
+) -> pd.DataFrame:
+    """Reached / converted per (dimension, segment) of one step in one period."""
+    from_mask = events_matching(frame, step.from_events)
+    if not from_mask.any():
+        return pd.DataFrame()
+    progress = step_progress(frame, from_mask, events_matching(frame, step.to_events))
+    progress["converted"] = progress["next_ts"].notna()
+    rows = []
+    for dim in dims:
+        labels = _touchpoint(frame, from_mask) if dim == TOUCHPOINT else user_dims[dim]
+        seg = progress["user_id"].map(labels)
+        counts = (
+            progress.loc[seg.notna()]
+            .groupby(seg.loc[seg.notna()].astype(str))["converted"]
+            .agg(["size", "sum"])
+        )
+        rows.append(
+            pd.DataFrame(
+                {
+                    "step": step.name,
+                    "dimension": dim,
+                    "segment": counts.index.astype(str),
+                    "reached": counts["size"].to_numpy(),
+                    "converted": counts["sum"].to_numpy(),
+                }
+            )  # fmt: skip
+        )
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _downstream_share(frame: pd.DataFrame, step: Step, conversion_event: str) -> float:
+    """Share of the users who made the step that converted in the period (1 for steps ending in the conversion)."""
+    if any(_matches(conversion_event, p) for p in step.to_events):
+        return 1.0
+    made = pd.Index(frame.loc[events_matching(frame, step.to_events), "user_id"].unique())
+    if made.empty:
+        return 0.0
+    converted = pd.Index(frame.loc[frame["event"] == conversion_event, "user_id"].unique())
+    return float(made.isin(converted).mean())
+
+
+def _matches(event: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(event, pattern)
+
+
+def pain_points(
+    events: pd.DataFrame,
+    stage_map: StageMap | Mapping | str | None = None,
+    *,
+    month: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    segments: Sequence[str | pd.Series] = ("device", TOUCHPOINT, CALLBACK_SPEED),
+    steps: Sequence[tuple[str, str]] | None = None,
+    value_per_conversion: float | None = None,
+    conversion_event: str = "booking_completed",
+    benchmark: Literal["best_segment", "previous_period"] = "best_segment",
+    users: pd.DataFrame | None = None,
+    min_users: int = 30,
+    fast_minutes: float = 60,
+    alpha: float = 0.05,
+) -> PainPointsResult:
+    """Rank the journey's pain points by the value at stake.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical event log; ``value`` on conversion events, ``channel`` for
+        touchpoints, ``response_minutes`` on ``callback`` events for call-back speed.
+    stage_map : StageMap, dict, YAML path or None
+        Stage transitions come from it; None uses the sample's map.
+    month, start, end
+        The period (``"YYYY-MM"`` or a ``[start, end)`` window; default all data).
+    segments : sequence of str
+        Segment dimensions: columns of the events or of ``users``, plus the
+        derived ``"touchpoint"`` (channel that brought the user to the step) and
+        ``"callback_speed"`` (phone leads called back within ``fast_minutes`` or not).
+        Derived dimensions whose columns are absent are skipped (noted in the result).
+        A named Series user → segment (e.g. ``personas.assignments``) is a dimension too.
+    steps : sequence of (from, to), optional
+        Steps as pairs of stage names or event names/patterns. Default: every
+        consecutive stage pair plus :data:`DEFAULT_STEPS` whose events occur.
+    value_per_conversion : float, optional
+        Value of one conversion; default the mean ``value`` of ``conversion_event``.
+    conversion_event : str
+        The event that is the conversion (``booking_completed``).
+    benchmark : {"best_segment", "previous_period"}
+        What each segment's conversion is compared with.
+    users : pandas.DataFrame, optional
+        One row per user with attribute columns usable in ``segments``.
+    min_users : int
+        Segments with fewer users reaching the step are neither benchmark nor ranked.
+    fast_minutes : float
+        Call-back speed threshold in minutes.
+    alpha : float
+        1 − confidence level of the intervals.
+
+    Returns
+    -------
+    PainPointsResult
+
+    Examples
+    --------
+    >>> pp = pain_points(sample.events, month="2026-10")  # doctest: +SKIP
+    >>> print(pp.summary())  # doctest: +SKIP
+    """
+    check_in("benchmark", benchmark, ["best_segment", "previous_period"])
+    check_range("min_users", min_users, low=1, low_inclusive=True)
+    check_range("alpha", alpha, low=0, high=1)
+    if value_per_conversion is not None:
+        check_range("value_per_conversion", value_per_conversion, low=0, low_inclusive=True)
+    events = prepare_events(events)
+    stage_map = StageMap.coerce(stage_map)
+    period = resolve_period(events["timestamp"], month=month, start=start, end=end)
+    frame = in_period(events, period)
+    if frame.empty:
+        raise NotComputableError(
+            f"No events in the period {period.label}: no pain points to rank. Choose a period with events."
+        )
+
+    present = set(pd.unique(events["event"].dropna()))
+    if steps is None:
+        step_list = [
+            Step.between(a, b, stage_map)
+            for a, b in zip(stage_map.names, stage_map.names[1:], strict=False)
+        ]
+        # A key step counts when its first event occurs; a "to" event that never
+        # happens is a 0 % step, not a reason to drop it.
+        step_list += [
+            Step.between(a, b, stage_map)
+            for a, b in DEFAULT_STEPS
+            if a in present and (b in present or stage_map.stage_of(b) is not None)
+        ]
+    else:
+        known = sorted(present | set(stage_map.names))
+        for a, b in steps:
+            for name in (a, b):
+                if (
+                    name not in stage_map.names
+                    and stage_map.stage_of(name) is None
+                    and name not in present
+                ):
+                    raise ParameterError(
+                        f"Step {a!r} → {b!r}: {name!r} is neither a stage nor an event{did_you_mean(name, known)}; "
+                        f"stages are {stage_map.names}."
+                    )
+        step_list = [Step.between(a, b, stage_map) for a, b in steps]
+
+    if value_per_conversion is None:
+        conv_values = (
+            frame.loc[frame["event"] == conversion_event, "value"]
+            if "value" in frame
+            else pd.Series(dtype=float)
+        )
+        if conv_values.notna().sum() == 0 and "value" in events:
+            conv_values = events.loc[events["event"] == conversion_event, "value"]
+        if conv_values.notna().sum() == 0:
+            raise NotComputableError(
+                f"No value on {conversion_event!r} events to size the pain points; "
+                "pass value_per_conversion= (the value of one conversion)."
+            )
+        value_per_conversion = float(conv_values.mean())
+
+    notes: list[str] = []
+    dims: list[str] = []
+    given: dict[str, pd.Series] = {}
+    for dim in segments:
+        if isinstance(dim, pd.Series):
+            # a ready-made user → segment Series, e.g. personas.assignments
+            name = str(dim.name or "segment")
+            given[name] = dim
+            dims.append(name)
+            continue
+        if dim == CALLBACK_SPEED and "response_minutes" not in frame:
+            notes.append("call-back speed skipped: the events have no 'response_minutes' column.")
+            continue
+        if dim == TOUCHPOINT and "channel" not in frame:
+            notes.append("touchpoint skipped: the events have no 'channel' column.")
+            continue
+        dims.append(dim)
+
+    def rates(part: pd.DataFrame) -> pd.DataFrame:
+        user_dims: dict[str, pd.Series] = {}
+        for dim in dims:
+            if dim in given:
+                user_dims[dim] = user_segment(part, given[dim])
+            elif dim == CALLBACK_SPEED:
+                user_dims[dim] = callback_speed(part, fast_minutes)
+            elif dim != TOUCHPOINT:
+                user_dims[dim] = user_segment(part, dim, users)
+        tables = [_step_rates(part, step, dims, user_dims) for step in step_list]
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return pd.DataFrame(columns=["step", "dimension", "segment", "reached", "converted"])
+        return pd.concat(tables, ignore_index=True)
+
+    table = rates(frame)
+    if table.empty:
+        raise NotComputableError(
+            f"None of the steps occurs in {period.label}: no pain points to rank."
+        )
+    table["conversion"] = table["converted"] / table["reached"]
+    table["conversion_ci_low"], table["conversion_ci_high"] = wilson(
+        table["converted"], table["reached"], alpha
+    )
+    eligible = table["reached"] >= min_users
+
+    previous = None
+    if benchmark == "best_segment":
+        ranked = table.loc[eligible].sort_values(
+            ["conversion", "reached"], ascending=[False, False], kind="stable"
+        )
+        best = ranked.drop_duplicates(["step", "dimension"]).set_index(["step", "dimension"])
+        key = pd.MultiIndex.from_frame(table[["step", "dimension"]])
+        table["benchmark"] = best["segment"].reindex(key).to_numpy()
+        table["benchmark_reached"] = best["reached"].reindex(key).to_numpy()
+        table["benchmark_converted"] = best["converted"].reindex(key).to_numpy()
+    else:
+        previous = period.previous()
+        before = in_period(events, previous)
+        prev = (
+            rates(before)
+            if len(before)
+            else pd.DataFrame(columns=["step", "dimension", "segment", "reached", "converted"])
+        )
+        prev = prev.rename(
+            columns={"reached": "benchmark_reached", "converted": "benchmark_converted"}
+        )
+        table = table.merge(prev, on=["step", "dimension", "segment"], how="left")
+        table["benchmark"] = np.where(table["benchmark_reached"].notna(), previous.label, None)
+        eligible = table["reached"] >= min_users
+        if len(before) == 0:
+            notes.append(
+                f"no events in the previous period ({previous.label}): nothing to compare with."
+            )
+    table["benchmark_conversion"] = table["benchmark_converted"] / table["benchmark_reached"]
+    gap = two_proportion(
+        table["benchmark_converted"].fillna(0),
+        table["benchmark_reached"].fillna(0),
+        table["converted"],
+        table["reached"],
+        alpha,
+    )
+    # Segments below min_users, and benchmarks below it, are not sized.
+    sized = eligible & (table["benchmark_reached"].fillna(0) >= min_users)
+    table["gap"] = np.where(sized, np.clip(gap["diff"], 0, None), np.nan)
+    table["gap_ci_low"] = np.where(sized, np.clip(gap["diff_ci_low"], 0, None), np.nan)
+    table["gap_ci_high"] = np.where(sized, np.clip(gap["diff_ci_high"], 0, None), np.nan)
+    table["p_value"] = np.where(sized, gap["p_value"], np.nan)
+
+    shares = {s.name: _downstream_share(frame, s, conversion_event) for s in step_list}
+    table["value_per_success"] = value_per_conversion * table["step"].map(shares).astype(float)
+    for col, src in (
+        ("value_at_stake", "gap"),
+        ("value_at_stake_ci_low", "gap_ci_low"),
+        ("value_at_stake_ci_high", "gap_ci_high"),
+    ):
+        table[col] = table["reached"] * table[src] * table["value_per_success"]
+    table["sized"] = sized
+    table = table.sort_values(
+        ["value_at_stake", "reached"], ascending=[False, False], na_position="last", kind="stable"
+    )
+    table = table.reset_index(drop=True)
+    words = {s.name: s.words for s in step_list}
+    return PainPointsResult(
+        table=table,
+        period=period,
+        previous=previous,
+        benchmark=benchmark,
+        value_per_conversion=value_per_conversion,
+        step_words=words,
+        notes=notes,
+        alpha=alpha,
+        min_users=min_users,
+    )
+
+
+def _who(dimension: str, segment: str, *, benchmark: bool = False) -> str:
+    if dimension == "device":
+        return f"{segment} users".capitalize() if not benchmark else f"{segment} users"
+    if dimension == TOUCHPOINT:
+        return f"users arriving via {segment}" if benchmark else f"Users arriving via {segment}"
+    if dimension == CALLBACK_SPEED:
+        if segment == "no call-back":
+            text = "phone leads never called back"
+        else:
+            text = "phone leads called back " + segment.replace("slow ", "slowly ", 1)
+        return text if benchmark else text.capitalize()
+    if dimension == "all users":
+        return "users"
+    text = f"users with {dimension} = {segment}"
+    return text if benchmark else text.capitalize()
+
+
+class PainPointsResult(Result):
+    """Journey steps × segments ranked by the value at stake.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (step, dimension, segment): ``reached``, ``converted``,
+        ``conversion`` (Wilson CI), ``benchmark``, ``benchmark_conversion``,
+        ``gap`` (Newcombe CI, floored at 0), ``value_per_success``,
+        ``value_at_stake`` with ``value_at_stake_ci_low``/``_high``, ``sized``.
+    value_per_conversion : float
+        The value of one conversion used.
+    """
+
+    title = "Pain points by value at stake"
+
+    def __init__(
+        self,
+        *,
+        table,
+        period,
+        previous,
+        benchmark,
+        value_per_conversion,
+        step_words,
+        notes,
+        alpha,
+        min_users,
+    ) -> None:
+        self.table = table
+        self.period: Period = period
+        self.previous = previous
+        self.benchmark = benchmark
+        self.value_per_conversion = value_per_conversion
+        self.step_words = step_words
+        self.notes = notes
+        self.alpha = alpha
+        self.min_users = min_users
+
+    def to_frame(self) -> pd.DataFrame:
+        """All (step, dimension, segment) rows, highest value at stake first."""
+        return self.table.copy()
+
+    def top(self, n: int = 5, clear: bool = False) -> pd.DataFrame:
+        """Return the ``n`` rows with the most value at stake (sized and > 0).
+
+        With ``clear=True`` only gaps whose interval excludes zero.
+        """
+        t = self.table
+        keep = t["sized"] & (t["value_at_stake"] > 0)
+        if clear:
+            keep &= t["gap_ci_low"] > 0
+        return t.loc[keep].head(n)
+
+    @property
+    def _per(self) -> str:
+        return "a month" if self.period.is_month else f"over {self.period.label}"
+
+    def finding(self, row: pd.Series) -> str:
+        """One sentence on a pain point: who, how much worse, and what closing the gap is worth."""
+        who = _who(row["dimension"], row["segment"])
+        drop_own = 1 - row["conversion"]
+        drop_bench = 1 - row["benchmark_conversion"]
+        words = self.step_words.get(row["step"], f"at {row['step']}")
+        if self.benchmark == "best_segment":
+            than = _who(row["dimension"], row["benchmark"], benchmark=True)
+        else:
+            than = f"in {row['benchmark']}"
+        ratio = (
+            f"{fmt_num(drop_own / drop_bench, 2)}× as often as"
+            if drop_bench > 0
+            else "more often than"
+        )
+        return (
+            f"{who} drop out {words} {ratio} {than} ({fmt_pct(drop_own)} vs {fmt_pct(drop_bench)}; "
+            f"{fmt_count(row['reached'])} reached the step); closing the gap is worth "
+            f"{fmt_money(row['value_at_stake'])} {self._per} "
+            f"{fmt_ci(row['value_at_stake_ci_low'], row['value_at_stake_ci_high'], fmt_money)}."
+        )
+
+    def findings(self, n: int = 3) -> list[str]:
+        """Written findings for the ``n`` biggest pain points whose gap interval excludes zero."""
+        return [self.finding(row) for _, row in self.top(n, clear=True).iterrows()]
+
+    def summary(self) -> str:
+        """Describe the top pain points in words, with the sizing assumptions."""
+        head = (
+            f"Pain points, {self.period.label}: value at stake = users reaching the step × gap to the "
+            f"{'best segment' if self.benchmark == 'best_segment' else 'previous period'} × value per step success "
+            f"({fmt_money(self.value_per_conversion)} per conversion); {int(100 * (1 - self.alpha))}% intervals."
+        )
+        found = self.findings(3)
+        if not found:
+            found = [
+                f"No segment converts measurably worse than its benchmark (segments of at least {self.min_users} users)."
+            ]
+        lines = [head] + [f"{i}. {text}" for i, text in enumerate(found, 1)]
+        unclear = int(
+            (
+                self.table["sized"]
+                & (self.table["value_at_stake"] > 0)
+                & ~(self.table["gap_ci_low"] > 0)
+            ).sum()
+        )
+        if unclear:
+            lines.append(f"{unclear} smaller gaps have intervals that include zero (not listed).")
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def display_frame(self) -> pd.DataFrame:
+        """Return the ranked, sized rows formatted for readers."""
+        t = self.top(15)
+        return pd.DataFrame(
+            {
+                "step": t["step"],
+                "dimension": t["dimension"],
+                "segment": t["segment"],
+                "reached": t["reached"].map(fmt_count),
+                "conversion": [
+                    f"{fmt_pct(c)} {fmt_ci(lo, hi, fmt_pct)}"
+                    for c, lo, hi in zip(
+                        t["conversion"],
+                        t["conversion_ci_low"],
+                        t["conversion_ci_high"],
+                        strict=True,
+                    )
+                ],
+                "benchmark": [
+                    f"{fmt_pct(c)} ({b})"
+                    for c, b in zip(t["benchmark_conversion"], t["benchmark"], strict=True)
+                ],
+                "value at stake": [
+                    f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
+                    for v, lo, hi in zip(
+                        t["value_at_stake"],
+                        t["value_at_stake_ci_low"],
+                        t["value_at_stake_ci_high"],
+                        strict=True,
+                    )
+                ],
+            }
+        ).reset_index(drop=True)
+
+    def plot(self, ax=None, n: int = 10):
+        """Horizontal bars of the top ``n`` values at stake with their intervals."""
+        from journeylab.core.viz import PALETTE, new_axes
+
+        t = self.top(n).iloc[::-1]
+        ax = new_axes(ax, figsize=(9, 0.5 * max(len(t), 2) + 1.5))
+        if t.empty:
+            ax.text(
+                0.5,
+                0.5,
+                "No pain point with value at stake",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+            ax.set_axis_off()
+            return ax
+        labels = [
+            f"{s}\n{d} = {g}"
+            for s, d, g in zip(t["step"], t["dimension"], t["segment"], strict=True)
+        ]
+        y = np.arange(len(t))
+        err = np.vstack(
+            [
+                t["value_at_stake"] - t["value_at_stake_ci_low"],
+                t["value_at_stake_ci_high"] - t["value_at_stake"],
+            ]
+        )
+        clear = (t["gap_ci_low"] > 0).to_numpy()
+        colours = [PALETTE[3] if c else "0.75" for c in clear]
+        ax.barh(
+            y,
+            t["value_at_stake"],
+            xerr=err,
+            color=colours,
+            alpha=0.9,
+            error_kw={"ecolor": "0.3", "capsize": 3},
+        )
+        ax.set_yticks(y, labels, fontsize=9)
+        for yi, v in zip(y, t["value_at_stake"], strict=True):
+            ax.text(v, yi + 0.3, f" {fmt_money(v)}", va="center", fontsize=8.5, color="0.2")
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_money(v)))
+        ax.set_xlabel(
+            f"value at stake {self._per} ({int(100 * (1 - self.alpha))}% interval; grey: interval includes zero)"
+        )
+        ax.set_title(f"Pain points, {self.period.label}")
+        ax.grid(axis="y", visible=False)
+        return ax

@@ -1,0 +1,257 @@
+"""One call that gives a notebook every table it needs, loaded and checked.
+
+``open_workspace()`` with no data builds the seeded sample
+(:func:`journeylab.datasets.sample.make_sample`) and passes each of its tables through
+the loaders, so the quality reports in a report are real ones. With ``data``
+it reads a folder holding ``events``, and optionally ``users``,
+``assignments``, ``feedback``, ``spend`` and ``transactions`` files (CSV or
+Parquet, as written by ``python -m journeylab.datasets.sample --out DIR``), or a
+single events file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from journeylab.core.errors import DataError, SchemaError
+from journeylab.core.results import Result, fmt_num
+from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.io import loaders as io
+
+__all__ = ["Workspace", "open_workspace", "TABLE_FILES"]
+
+#: Table names a data folder may hold, each as ``<name>.parquet``, ``.csv`` or ``.csv.gz``.
+TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transactions")
+_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+@dataclass
+class Workspace(Result):
+    """The loaded tables of one analysis, with their quality reports.
+
+    Attributes
+    ----------
+    events : LoadedTable
+        The event log (always present).
+    users : pandas.DataFrame or None
+        One row per user (device, acquisition channel, persona ...), if given.
+    assignments, feedback, spend, transactions : LoadedTable or None
+        The other tables of the data contract, when present.
+    truth : dict or None
+        The planted effects, for the bundled sample only.
+    source : str
+        Where the data came from (no file-system path for the sample).
+    seed : int or None
+        The sample's seed, when the sample was used.
+    """
+
+    events: io.LoadedTable
+    users: pd.DataFrame | None = None
+    assignments: io.LoadedTable | None = None
+    feedback: io.LoadedTable | None = None
+    spend: io.LoadedTable | None = None
+    transactions: io.LoadedTable | None = None
+    truth: dict[str, Any] | None = None
+    source: str = ""
+    seed: int | None = None
+    stage_map: StageMap = field(default_factory=default_stage_map)
+    title = "Data loaded"
+
+    def month_events(self, month: str) -> pd.DataFrame:
+        """Events of one calendar month (UTC, ``[first day, first day of next month)``).
+
+        Raises
+        ------
+        DataError
+            When the data holds no event in that month, naming the months it covers.
+        """
+        from journeylab.reports.runner import resolve_month
+
+        period = pd.Period(resolve_month(month), freq="M")
+        start = period.start_time.tz_localize("UTC")
+        end = (period + 1).start_time.tz_localize("UTC")
+        events = self.events.frame
+        stamps = events["timestamp"]
+        window = events[(stamps >= start) & (stamps < end)]
+        if window.empty:
+            covered = (
+                f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}" if len(stamps) else "no events at all"
+            )
+            raise DataError(
+                f"No events in {period}.",
+                source=self.source,
+                column="timestamp",
+                hint=f"the data covers {covered}; choose a month inside it.",
+            )
+        return window
+
+    def tables(self) -> dict[str, io.LoadedTable]:
+        """Return the loaded tables that are present, by name."""
+        names = ("events", "assignments", "feedback", "spend", "transactions")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows kept per table (for run.json)."""
+        counts = {name: len(t.frame) for name, t in self.tables().items()}
+        if self.users is not None:
+            counts["users"] = len(self.users)
+        return counts
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per table: rows read, kept, dropped and repaired."""
+        rows = []
+        for name, table in self.tables().items():
+            q = table.quality
+            steps = q.to_frame()
+            repaired = int(steps.loc[steps["action"] == "repaired", "rows"].sum())
+            rows.append(
+                {
+                    "table": name,
+                    "rows_read": q.rows_read,
+                    "rows_kept": q.rows_kept,
+                    "rows_dropped": q.rows_dropped,
+                    "rows_repaired": repaired,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """Where the data came from and what loading did to it."""
+        frame = self.to_frame()
+        lines = [f"Data: {self.source}."]
+        for row in frame.itertuples():
+            line = f"{row.table}: {fmt_num(row.rows_kept)} of {fmt_num(row.rows_read)} rows kept"
+            if row.rows_dropped:
+                line += f", {fmt_num(row.rows_dropped)} dropped"
+            if row.rows_repaired:
+                line += f", {fmt_num(row.rows_repaired)} repaired"
+            lines.append(line + ".")
+        return "\n".join(lines)
+
+
+def _users(users: pd.DataFrame | None, pseudonymize: bool) -> pd.DataFrame | None:
+    """Return the users table, with ids pseudonymised like the loaded tables when asked."""
+    if users is None or not pseudonymize:
+        return users
+    from journeylab.io.privacy import pseudonymize as keyed
+
+    out = users.copy()
+    out["user_id"] = keyed(out["user_id"])
+    return out
+
+
+def _named(loaded: io.LoadedTable, path: Path) -> io.LoadedTable:
+    """Label a loaded table by its file name only: reports are shared, paths are not."""
+    loaded.source = path.name
+    loaded.quality.source = path.name
+    return loaded
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for suffix in _SUFFIXES:
+        path = folder / f"{name}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def open_workspace(
+    data: str | Path | None = None,
+    *,
+    seed: int = 2026,
+    n_users: int = 20_000,
+    stage_map: StageMap | dict | str | None = None,
+    pseudonymize: bool = False,
+) -> Workspace:
+    """Load every table an analysis needs, from ``data`` or from the bundled sample.
+
+    Parameters
+    ----------
+    data : str or Path, optional
+        A folder of table files (``events.parquet``, ``spend.csv`` ...) or one
+        events file. None or ``""`` builds the seeded sample.
+    seed, n_users : int
+        Seed and size of the sample (ignored when ``data`` is given).
+    stage_map : StageMap, dict, YAML path or None
+        The stage map; None uses the default one.
+    pseudonymize : bool
+        Replace user ids by keyed HMAC pseudonyms while loading.
+
+    Returns
+    -------
+    Workspace
+
+    Examples
+    --------
+    >>> ws = open_workspace(n_users=2_000, seed=1)  # doctest: +SKIP
+    >>> print(ws.summary())  # doctest: +SKIP
+    """
+    stages = StageMap.coerce(stage_map)
+    if data is None or str(data) == "":
+        from journeylab.datasets.sample import make_sample
+
+        sample = make_sample(seed=seed, n_users=n_users)
+        return Workspace(
+            events=io.load_events(sample.events, stage_map=stages, pseudonymize=pseudonymize),
+            users=_users(sample.users, pseudonymize),
+            assignments=io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
+            feedback=io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
+            spend=io.load_spend(sample.spend),
+            transactions=io.load_transactions(sample.transactions, pseudonymize=pseudonymize),
+            truth=sample.truth,
+            source=f"bundled sample (seed {seed}, {n_users:,} users)",
+            seed=seed,
+            stage_map=stages,
+        )
+    path = Path(data)
+    if path.is_file():
+        return Workspace(
+            events=_named(io.load_events(path, stage_map=stages, pseudonymize=pseudonymize), path),
+            source=path.name,
+            stage_map=stages,
+        )
+    if not path.is_dir():
+        raise SchemaError(
+            "The data path does not exist.",
+            source=str(path),
+            hint="give a folder holding events.parquet (or .csv) and optional "
+            "assignments/feedback/spend/transactions/users files, or one events file.",
+        )
+    events_path = _find(path, "events")
+    if events_path is None:
+        raise SchemaError(
+            f"No events file in the data folder (looked for events{', events'.join(_SUFFIXES)}).",
+            source=str(path),
+            hint="name the event log events.parquet or events.csv, or pass the file itself.",
+        )
+    found = {name: _find(path, name) for name in TABLE_FILES}
+    loaders = {
+        "assignments": io.load_assignments,
+        "feedback": io.load_feedback,
+        "transactions": io.load_transactions,
+    }
+    kwargs: dict[str, Any] = {}
+    for name, loader in loaders.items():
+        if found[name] is not None:
+            kwargs[name] = _named(loader(found[name], pseudonymize=pseudonymize), found[name])
+    if found["spend"] is not None:
+        kwargs["spend"] = _named(io.load_spend(found["spend"]), found["spend"])
+    users = None
+    if found["users"] is not None:
+        users_path = found["users"]
+        users = (
+            pd.read_parquet(users_path)
+            if users_path.suffix == ".parquet"
+            else pd.read_csv(users_path, dtype={"user_id": "string"})
+        )
+    return Workspace(
+        events=_named(io.load_events(events_path, stage_map=stages, pseudonymize=pseudonymize), events_path),
+        users=_users(users, pseudonymize),
+        source=path.name,
+        stage_map=stages,
+        **kwargs,
+    )

@@ -1,0 +1,37 @@
+"""Voice of the customer: NPS and CSAT per stage and touchpoint, sentiment and themes of comments."""
+
+from journeylab.voice.comments import (
+    THEMES,
+    SentimentResult,
+    ThemesResult,
+    detect_language,
+    sentiment,
+    sentiment_score,
+    themes,
+)
+from journeylab.voice.scores import (
+    CSATResult,
+    EmotionCurveResult,
+    NPSResult,
+    csat,
+    emotion_curve,
+    nps,
+    nps_interval,
+)
+
+__all__ = [
+    "THEMES",
+    "nps",
+    "csat",
+    "sentiment",
+    "sentiment_score",
+    "detect_language",
+    "themes",
+    "emotion_curve",
+    "nps_interval",
+    "NPSResult",
+    "CSATResult",
+    "SentimentResult",
+    "ThemesResult",
+    "EmotionCurveResult",
+]
