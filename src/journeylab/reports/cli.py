@@ -2,9 +2,13 @@
 
 Usage::
 
-    journeylab report monthly_report --month 2026-10 [--data PATH] [--params FILE.yaml] [--out DIR]
+    journeylab init --data FILE_OR_FOLDER [--out journeylab.yaml]
+    journeylab check [journeylab.yaml]
+    journeylab report monthly_report --month 2026-10 [--config journeylab.yaml] [--data PATH]
+                      [--params FILE.yaml] [--out DIR] [--notebooks DIR]
     journeylab report --list
     journeylab params monthly_report
+    journeylab notebooks copy DIR
 
 Exit codes: 0 the report was published; 1 the run failed (the previous report
 is kept and the failed notebook is left beside it); 2 a usage or parameter
@@ -33,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="run a report notebook into reports/<YYYY-MM>/<notebook>/")
     rep.add_argument("notebook", nargs="?", help="notebook name, e.g. monthly_report")
     rep.add_argument("--month", help="YYYY-MM, or 'previous' for the last full month")
-    rep.add_argument("--data", help="event data: a CSV/Parquet file, a folder of them, or a DuckDB file")
+    rep.add_argument("--config", help="the project file (journeylab.yaml); default: ./journeylab.yaml if present, "
+                     "else the bundled sample's")
+    rep.add_argument("--data", help="event data: a CSV/Parquet file, a folder of them, or a DuckDB file "
+                     "(overrides the project file's events path)")
+    rep.add_argument("--notebooks", help="folder of report notebooks to use before the bundled ones")
     rep.add_argument("--params", help="YAML file of further notebook parameters")
     rep.add_argument("--out", default="reports", help="root folder of the reports (default: reports)")
     rep.add_argument("--list", action="store_true", help="list the report notebooks and exit")
@@ -41,6 +49,22 @@ def _parser() -> argparse.ArgumentParser:
 
     par = sub.add_parser("params", help="show a notebook's parameters with types, defaults and help")
     par.add_argument("notebook")
+    par.add_argument("--notebooks", help="folder of report notebooks to use before the bundled ones")
+
+    ini = sub.add_parser("init", help="write a starter project file from the data itself")
+    ini.add_argument("--data", required=True, help="the events file, or a folder holding events.* and other tables")
+    ini.add_argument("--out", default="journeylab.yaml", help="where to write it (default: journeylab.yaml)")
+    ini.add_argument("--name", help="the project's name, shown in report titles")
+    ini.add_argument("--force", action="store_true", help="overwrite an existing project file")
+
+    chk = sub.add_parser("check", help="load every table of a project file and check its names against the data")
+    chk.add_argument("config", nargs="?", default="journeylab.yaml", help="the project file (default: journeylab.yaml)")
+
+    nbs = sub.add_parser("notebooks", help="manage the report notebooks")
+    nbs_sub = nbs.add_subparsers(dest="action", required=True)
+    cp = nbs_sub.add_parser("copy", help="copy the bundled notebooks into DIR to edit them")
+    cp.add_argument("dir")
+    cp.add_argument("--force", action="store_true", help="overwrite notebooks already in DIR")
     return parser
 
 
@@ -66,6 +90,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
+        if args.command == "init":
+            try:
+                return _init(args)
+            except JourneylabError as exc:
+                print(f"journeylab init: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        if args.command == "check":
+            from journeylab.reports.check import main_check
+
+            return main_check(args.config)
+        if args.command == "notebooks":
+            for path in reports.copy_notebooks(args.dir, overwrite=args.force):
+                print(path)
+            return EXIT_OK
+        if args.notebooks:
+            reports.use_notebook_dir(args.notebooks)
         if args.command == "params":
             specs = reports.notebook_parameters(args.notebook)
             width = max((len(n) for n in specs), default=4)
@@ -80,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("journeylab report: give a notebook and --month (or --list)", file=sys.stderr)
             return EXIT_USAGE
         params = _read_params(args.params)
-        for key in ("month", "data"):
+        for key in ("month", "data", "config"):
             if key in params:
                 raise ParameterError(f"Give {key!r} on the command line (--{key}), not in {args.params}.")
         run = reports.run_report(
@@ -88,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             month=args.month,
             params=params,
             data=args.data,
+            config=args.config,
             out_dir=args.out,
             log=None if args.quiet else _log,
         )
@@ -102,6 +143,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JourneylabError as exc:
         print(f"journeylab: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _init(args: argparse.Namespace) -> int:
+    from journeylab.io.infer import guess_project, render_project
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"journeylab init: {out} exists; pass --force to overwrite it.", file=sys.stderr)
+        return EXIT_USAGE
+    guess = guess_project(args.data)
+    text = render_project(guess, base_dir=out.resolve().parent, name=args.name)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: {len(guess.event_counts)} events, conversion guessed as {guess.conversion!r}.")
+    print("Read the lines marked CHECK, correct them, then run: journeylab check " + str(out))
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

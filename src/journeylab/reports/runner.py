@@ -43,6 +43,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -154,41 +155,109 @@ class ReportRun:
 
 
 # -- notebooks and parameters -------------------------------------------------
-def notebook_dir() -> Path:
-    """Return the folder of report notebooks: ``$JOURNEYLAB_NOTEBOOKS``, ./notebooks, or the repository's."""
+_EXTRA_NOTEBOOK_DIRS: list[Path] = []
+
+
+def use_notebook_dir(folder: str | Path) -> None:
+    """Look for report notebooks in ``folder`` first (the ``--notebooks`` option)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise ParameterError(f"--notebooks {folder}: no such folder.")
+    _EXTRA_NOTEBOOK_DIRS.insert(0, path)
+
+
+def bundled_notebook_dir() -> Path:
+    """Return the folder of the report notebooks shipped inside the package."""
+    return Path(str(resources.files("journeylab.reports").joinpath("notebooks")))
+
+
+def notebook_dirs() -> list[Path]:
+    """Folders searched for report notebooks, first match wins.
+
+    ``--notebooks DIR`` (or ``$JOURNEYLAB_NOTEBOOKS``), then the project's own
+    ``./notebooks`` (edited copies, see :func:`copy_notebooks`), then the
+    notebooks bundled with the package.
+    """
+    folders = list(_EXTRA_NOTEBOOK_DIRS)
     env = os.environ.get("JOURNEYLAB_NOTEBOOKS")
     if env:
-        return Path(env)
+        folders.append(Path(env))
     local = Path.cwd() / "notebooks"
     if local.is_dir():
-        return local
-    return Path(__file__).resolve().parents[3] / "notebooks"
+        folders.append(local)
+    folders.append(bundled_notebook_dir())
+    unique: list[Path] = []
+    for folder in folders:
+        if folder.is_dir() and all(folder.resolve() != f.resolve() for f in unique):
+            unique.append(folder)
+    return unique
+
+
+def notebook_dir() -> Path:
+    """Return the first folder searched for report notebooks (see :func:`notebook_dirs`)."""
+    return notebook_dirs()[0]
+
+
+def copy_notebooks(folder: str | Path, *, overwrite: bool = False) -> list[Path]:
+    """Copy the bundled report notebooks into ``folder`` for editing.
+
+    ``journeylab report`` then runs the copies when it is started in the
+    folder above them (``./notebooks``) or given ``--notebooks folder``.
+    """
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sorted(bundled_notebook_dir().glob("*.ipynb")):
+        dest = target / source.name
+        if dest.exists() and not overwrite:
+            raise ParameterError(f"{dest} exists; pass --force to overwrite the notebooks in {target}.")
+        shutil.copyfile(source, dest)
+        written.append(dest)
+    return written
 
 
 def list_notebooks(folder: Path | None = None) -> list[str]:
     """Names of the runnable notebooks (those with a ``parameters`` cell)."""
-    folder = folder or notebook_dir()
-    names = []
-    for path in sorted(folder.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        if _parameters_cell_index(nb) is not None:
-            names.append(path.stem)
-    return names
+    folders = [folder] if folder is not None else notebook_dirs()
+    names: list[str] = []
+    for each in folders:
+        for path in sorted(each.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            if _parameters_cell_index(nb) is not None and path.stem not in names:
+                names.append(path.stem)
+    return sorted(names)
 
 
 def _resolve_notebook(notebook: str | Path) -> Path:
     path = Path(notebook)
     if path.suffix == ".ipynb" and path.exists():
         return path
-    folder = notebook_dir()
-    candidate = folder / f"{Path(notebook).stem}.ipynb"
-    if candidate.exists():
-        return candidate
-    names = list_notebooks(folder) if folder.is_dir() else []
+    for folder in notebook_dirs():
+        candidate = folder / f"{Path(notebook).stem}.ipynb"
+        if candidate.exists():
+            return candidate
+    names = list_notebooks()
     raise ParameterError(
-        f"No report notebook {str(notebook)!r}{did_you_mean(str(notebook), names)}; "
-        f"available in {folder}: {names}."
+        f"No report notebook {str(notebook)!r}{did_you_mean(str(notebook), names)}; available: {names}."
     )
+
+
+def _project_file(config: str | Path | None) -> Path | None:
+    """Find and validate the project file of a run before anything runs (ParameterError if wrong)."""
+    from journeylab.core.errors import SchemaError
+    from journeylab.core.project import PROJECT_FILE, load_project
+
+    if config is None:
+        local = Path.cwd() / PROJECT_FILE
+        if not local.exists():
+            return None
+        config = local
+    path = Path(config).resolve()
+    try:
+        load_project(path)
+    except SchemaError as exc:
+        raise ParameterError(f"The project file is not valid: {exc}") from exc
+    return path
 
 
 def _parameters_cell_index(nb: nbformat.NotebookNode) -> int | None:
@@ -482,6 +551,7 @@ def run_report(
     month: str,
     params: Mapping[str, Any] | None = None,
     data: str | None = None,
+    config: str | Path | None = None,
     out_dir: str | Path = "reports",
     kernel_name: str = "python3",
     timeout: int | None = 1800,
@@ -499,7 +569,11 @@ def run_report(
         Further notebook parameters; validated against the notebook first.
     data : str, optional
         The event data (file, folder or table) passed to the notebook's
-        ``data`` parameter; the bundled sample when omitted.
+        ``data`` parameter; overrides the project file's events path.
+    config : str or Path, optional
+        The project file passed to the notebook's ``config`` parameter;
+        ``./journeylab.yaml`` when present, else the bundled sample's. It is
+        validated before anything runs.
     out_dir : str or Path
         Root of the reports tree.
     kernel_name : str
@@ -531,7 +605,12 @@ def run_report(
     given = dict(params or {})
     given["month"] = month
     if data is not None:
-        given["data"] = str(data)
+        if not Path(str(data)).exists():
+            raise ParameterError(f"--data {data}: no such file or folder; nothing was run.")
+        given["data"] = str(Path(str(data)).resolve())
+    config = _project_file(config)
+    if config is not None:
+        given["config"] = str(config)
     clean = validate_parameters(path, given)
     source_nb = nbformat.read(path, as_version=4)
     _check_no_shell(source_nb, name)

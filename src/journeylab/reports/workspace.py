@@ -18,11 +18,12 @@ from typing import Any
 import pandas as pd
 
 from journeylab.core.errors import DataError, SchemaError
+from journeylab.core.project import Project, load_project
 from journeylab.core.results import Result, fmt_num
 from journeylab.core.stages import StageMap, default_stage_map
 from journeylab.io import loaders as io
 
-__all__ = ["Workspace", "open_workspace", "TABLE_FILES"]
+__all__ = ["Workspace", "open_workspace", "load_project_tables", "TABLE_FILES"]
 
 #: Table names a data folder may hold, each as ``<name>.parquet``, ``.csv`` or ``.csv.gz``.
 TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transactions")
@@ -59,6 +60,7 @@ class Workspace(Result):
     source: str = ""
     seed: int | None = None
     stage_map: StageMap = field(default_factory=default_stage_map)
+    project: Project | None = None
     title = "Data loaded"
 
     def month_events(self, month: str) -> pd.DataFrame:
@@ -162,6 +164,7 @@ def _find(folder: Path, name: str) -> Path | None:
 def open_workspace(
     data: str | Path | None = None,
     *,
+    project: Project | str | Path | None = None,
     seed: int = 2026,
     n_users: int = 20_000,
     stage_map: StageMap | dict | str | None = None,
@@ -176,8 +179,13 @@ def open_workspace(
         events file. None or ``""`` builds the seeded sample.
     seed, n_users : int
         Seed and size of the sample (ignored when ``data`` is given).
+    project : Project, path of a project file, or None
+        Where every table lives and what the journey means (see
+        :mod:`journeylab.core.project`); ``data`` then overrides the events
+        path only. The names the project uses are checked against the data:
+        one that no row carries is an error with the closest names present.
     stage_map : StageMap, dict, YAML path or None
-        The stage map; None uses the default one.
+        The stage map; None uses the default one (ignored with ``project``).
     pseudonymize : bool
         Replace user ids by keyed HMAC pseudonyms while loading.
 
@@ -190,6 +198,12 @@ def open_workspace(
     >>> ws = open_workspace(n_users=2_000, seed=1)  # doctest: +SKIP
     >>> print(ws.summary())  # doctest: +SKIP
     """
+    if project is not None:
+        if not isinstance(project, Project):
+            project = load_project(project)
+        if data is not None and str(data) != "":
+            project = project.with_events(data)
+        return _project_workspace(project, pseudonymize=pseudonymize or project.pseudonymize)
     stages = StageMap.coerce(stage_map)
     if data is None or str(data) == "":
         from journeylab.datasets.sample import make_sample
@@ -255,3 +269,103 @@ def open_workspace(
         stage_map=stages,
         **kwargs,
     )
+
+
+_LOADERS = {
+    "events": "load_events",
+    "assignments": "load_assignments",
+    "feedback": "load_feedback",
+    "spend": "load_spend",
+    "transactions": "load_transactions",
+}
+_PSEUDONYMIZED = ("events", "assignments", "feedback", "transactions")
+
+
+def _project_workspace(project: Project, *, pseudonymize: bool) -> Workspace:
+    """Load every table a project file names, then check its names against the data."""
+    ws = load_project_tables(project, pseudonymize=pseudonymize)
+    columns = list(ws.events.frame.columns) + (list(ws.users.columns) if ws.users is not None else [])
+    project.require_names(ws.events.frame["event"].unique(), columns)
+    return ws
+
+
+def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Workspace:
+    """Load every table a project file names, without checking its names (see ``journeylab check``)."""
+    if project.sample is not None:
+        from journeylab.datasets.sample import make_sample
+
+        spec = project.sample
+        options: dict[str, Any] = {"seed": spec.seed, "n_users": spec.n_users}
+        if spec.vertical != "home_services":
+            options["vertical"] = spec.vertical
+        sample = make_sample(**options)
+        ws = Workspace(
+            events=io.load_events(sample.events, stage_map=project.stage_map, pseudonymize=pseudonymize),
+            users=_users(sample.users, pseudonymize),
+            assignments=io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
+            feedback=io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
+            spend=io.load_spend(sample.spend),
+            transactions=io.load_transactions(sample.transactions, pseudonymize=pseudonymize),
+            truth=sample.truth,
+            source=f"{project.name} (generated, seed {spec.seed}, {spec.n_users:,} users)",
+            seed=spec.seed,
+            stage_map=project.stage_map,
+            project=project,
+        )
+    else:
+        loaded: dict[str, Any] = {}
+        for name, loader_name in _LOADERS.items():
+            table = project.tables.get(name)
+            if table is None:
+                continue
+            loader = getattr(io, loader_name)
+            options = dict(table.options)
+            if name in _PSEUDONYMIZED:
+                options["pseudonymize"] = pseudonymize
+            if name == "events":
+                options["stage_map"] = project.stage_map
+            source = table.path if table.path is not None else None
+            if source is not None and not Path(source).exists():
+                raise SchemaError(
+                    f"The {name} file named in the project file does not exist.",
+                    source=str(source),
+                    column=f"data.{name}.path",
+                    hint=f"correct data.{name}.path (paths are relative to the project file).",
+                )
+            result = loader(source, table.columns or None, **options)
+            loaded[name] = _named(result, Path(source)) if source is not None else result
+        users = None
+        if "users" in project.tables:
+            users = _read_users(project.tables["users"])
+        ws = Workspace(
+            users=_users(users, pseudonymize),
+            source=project.name,
+            stage_map=project.stage_map,
+            project=project,
+            **loaded,
+        )
+    return ws
+
+
+def _read_users(table: Any) -> pd.DataFrame:
+    """Read the users table of a project (one row per user) with its column mapping."""
+    path = Path(table.path)
+    if not path.exists():
+        raise SchemaError(
+            "The users file named in the project file does not exist.",
+            source=str(path),
+            column="data.users.path",
+        )
+    users = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+    users = users.rename(columns=table.columns)
+    if "user_id" not in users.columns:
+        from journeylab.core.errors import did_you_mean
+
+        raise SchemaError(
+            f"The users table has no user_id column{did_you_mean('user_id', users.columns)}.",
+            source=path.name,
+            column="user_id",
+            hint="map its id column in data.users.columns, e.g. {customer: user_id}.",
+        )
+    users["user_id"] = users["user_id"].astype("string")
+    return users
