@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from journeylab.core.errors import SchemaError, did_you_mean
@@ -54,6 +56,7 @@ from journeylab.core.stages import StageMap
 
 __all__ = [
     "Project",
+    "SegmentSpec",
     "TableSpec",
     "SampleSpec",
     "NameProblem",
@@ -137,6 +140,28 @@ class SampleSpec:
 
 
 @dataclass(frozen=True)
+class SegmentSpec:
+    """A segment dimension cut from a numeric column: ``{name, column, bins, labels}``.
+
+    ``bins`` are the cut points (``[60]`` splits at 60: ``≤ 60`` and ``> 60``);
+    ``labels`` name the resulting bands, one more than the cut points.
+    """
+
+    name: str
+    column: str
+    bins: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    def apply(self, frame: pd.DataFrame) -> pd.Series:
+        """Return the band of each row (missing where the column is missing)."""
+        values = pd.to_numeric(frame[self.column], errors="coerce")
+        edges = [-np.inf, *self.bins, np.inf]
+        return pd.cut(values, edges, labels=list(self.labels), right=True).astype("object").where(
+            values.notna(), None
+        )
+
+
+@dataclass(frozen=True)
 class NameProblem:
     """A name of the project file that no row of the data carries."""
 
@@ -180,6 +205,7 @@ class Project:
     session_gap: str = "30min"
     funnel: tuple[str, ...] = ()
     segments: tuple[str, ...] = ()
+    derived: tuple[SegmentSpec, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     pseudonymize: bool = False
@@ -239,7 +265,7 @@ class Project:
         funnel = _names(spec.get("funnel") or [], "funnel", where)
         if len(funnel) == 1:
             raise SchemaError("A funnel needs at least two steps.", source=where, column="funnel")
-        segments = _names(spec.get("segments") or [], "segments", where)
+        segments, derived = _segments(spec.get("segments") or [], where)
         labels_raw = _mapping(spec.get("labels"), "labels", where)
         labels = {str(k): _text(v, f"labels.{k}", where) for k, v in labels_raw.items()}
 
@@ -282,6 +308,7 @@ class Project:
             session_gap=_text(journey.get("session_gap", "30min"), "journey.session_gap", where),
             funnel=funnel,
             segments=segments,
+            derived=derived,
             labels=labels,
             experiments=experiments,
             pseudonymize=_boolean(privacy.get("pseudonymize", False), "privacy.pseudonymize", where),
@@ -308,6 +335,11 @@ class Project:
             "events", path, dict(old.columns) if old else {}, dict(old.options) if old else {}
         )
         return replace(self, tables={**self.tables, "events": events}, sample=None)
+
+    def derive(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add the derived segment columns (``segments: [{name, column, bins, labels}]``) to a table."""
+        new = {d.name: d.apply(frame) for d in self.derived if d.column in frame.columns}
+        return frame.assign(**new) if new else frame
 
     def event_names(self) -> list[str]:
         """Every exact event name the project file uses (stages, KPIs, conversion, funnel)."""
@@ -361,7 +393,14 @@ class Project:
                 for name in kpi.events:
                     if not _is_pattern(name):
                         need(f"stages.{stage.name}.kpis.{kpi.name}", name)
+        derived = {d.name: d for d in self.derived}
         for name in self.segments:
+            if name in derived:
+                column = derived[name].column
+                if column not in cols:
+                    problems.append(NameProblem(f"segments.{name}.column", column, did_you_mean(column, cols),
+                                                _NOT_A_COLUMN))
+                continue
             if name not in cols:
                 problems.append(NameProblem("segments", name, did_you_mean(name, cols), _NOT_A_COLUMN))
         if self.opt_out and self.opt_out not in cols:
@@ -468,6 +507,42 @@ def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
     if repeated:
         raise SchemaError(f"{key} names {repeated[0]!r} twice.", source=where, column=key)
     return names
+
+
+def _segments(raw: Any, where: str) -> tuple[tuple[str, ...], tuple[SegmentSpec, ...]]:
+    if not isinstance(raw, list):
+        raise SchemaError("segments must be a list of column names or {name, column, bins, labels}.",
+                          source=where, column="segments")
+    names: list[str] = []
+    derived: list[SegmentSpec] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, Mapping):
+            key = f"segments[{i}]"
+            _check_keys(item, ("name", "column", "bins", "labels"), f"{key}.", where)
+            name = _text(item.get("name"), f"{key}.name", where)
+            bins = item.get("bins")
+            if not isinstance(bins, list) or not bins:
+                raise SchemaError(f"{key}.bins must list the cut points, e.g. [60].", source=where, column=key)
+            cuts = tuple(_number(b, f"{key}.bins", where) for b in bins)
+            if list(cuts) != sorted(set(cuts)):
+                raise SchemaError(f"{key}.bins must increase.", source=where, column=key)
+            labels = _names(item.get("labels") or [], f"{key}.labels", where)
+            if len(labels) != len(cuts) + 1:
+                raise SchemaError(
+                    f"{key}.labels names {len(labels)} bands; {len(cuts)} cut points make {len(cuts) + 1}.",
+                    source=where,
+                    column=key,
+                )
+            derived.append(SegmentSpec(name, _text(item.get("column"), f"{key}.column", where), cuts, labels))
+            names.append(name)
+        elif isinstance(item, (str, int)) and str(item):
+            names.append(str(item))
+        else:
+            raise SchemaError(f"segments[{i}] == {item!r}: a column name or a mapping.", source=where,
+                              column="segments")
+    if len(set(names)) != len(names):
+        raise SchemaError("segments names a dimension twice.", source=where, column="segments")
+    return tuple(names), tuple(derived)
 
 
 def _number(value: Any, key: str, where: str) -> float:

@@ -1,0 +1,575 @@
+"""Findings: a discovery pass over every step and segment, ranked by the value at stake.
+
+:func:`find` searches the month for gaps a manager can act on, and returns
+them ranked, with intervals, in a form a scheduler can alert on:
+
+1. **Steps.** Every consecutive pair of the funnel (``funnel: [a, b, c]`` →
+   ``a → b``, ``b → c``) and every consecutive pair of stages of the stage
+   map. A user *reaches* a step with its first "from" event in the month and
+   *makes* it with a "to" event at or after that, in the month.
+2. **Kinds.**
+
+   - ``segment_gap``: for every segment dimension (a column of the events or
+     of the users table) and every value of it, the step rate of that segment
+     against the rest of the users at the step;
+   - ``timing``: the same with the hour of day (three-hour blocks) and the day
+     of week of the user's step entry, in the project's time zone;
+   - ``change_vs_previous``: the step rate of the month against the previous
+     month.
+
+3. **Tests.** Two independent proportions: the difference with a Newcombe
+   interval and the pooled z-test (statsmodels, as in
+   :func:`journeylab.maps.journey_maps.two_proportion`). Every test of the
+   pass is one family: q-values by Benjamini-Hochberg. A finding is a gap that
+   hurts (the segment, or this month, does worse), is significant at
+   ``q < fdr`` and rests on at least ``min_users`` users on both sides.
+4. **Value at stake.** ``reached × gap × value per step success``, where the
+   value per step success is the value per conversion times the share of the
+   users who made the step that converted in the month (1 for steps ending in
+   the conversion); the interval carries the gap's interval, floored at 0.
+5. **No double counting.** The same segment found at two steps is the same
+   people and, most often, the same cause: the findings of one dimension and
+   segment form one group, the largest is its lead, and the others are marked
+   ``overlaps`` with the lead's id and ``counted = False``. :meth:`FindingsResult.total`
+   adds only counted findings of one dimension at a time; findings of different
+   dimensions may share people and are never added up.
+6. **Ids.** ``kind:from→to:dimension=segment`` in lower case, stable across
+   months so that a ledger can follow a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from journeylab.core.errors import (
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+    check_range,
+    did_you_mean,
+)
+from journeylab.core.project import display_label
+from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct, fmt_pp
+from journeylab.core.stages import StageMap
+from journeylab.maps.journey_maps import (
+    Period,
+    events_matching,
+    in_period,
+    prepare_events,
+    resolve_period,
+    step_progress,
+    two_proportion,
+    user_segment,
+)
+
+__all__ = ["find", "FindingsResult", "HOUR_OF_DAY", "DAY_OF_WEEK", "KINDS", "FINDING_FIELDS"]
+
+HOUR_OF_DAY = "hour_of_day"
+DAY_OF_WEEK = "day_of_week"
+KINDS = ("segment_gap", "timing", "change_vs_previous")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+#: The fields of each finding in ``metrics.json`` (see the README's schema).
+FINDING_FIELDS = (
+    "rank",
+    "id",
+    "kind",
+    "step",
+    "dimension",
+    "segment",
+    "reached",
+    "value",
+    "benchmark",
+    "benchmark_label",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "p_value",
+    "q_value",
+    "value_at_stake",
+    "value_at_stake_ci_low",
+    "value_at_stake_ci_high",
+    "counted",
+    "overlaps",
+    "text",
+)
+
+
+@dataclass(frozen=True)
+class _Step:
+    name: str  # "from → to" with the raw names
+    source: str  # "funnel" or "stages"
+    from_events: tuple[str, ...]
+    to_events: tuple[str, ...]
+    a: str
+    b: str
+
+
+@dataclass
+class FindingsResult(Result):
+    """Ranked findings of one period.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Every test of the pass (one row per step × dimension × segment, plus
+        the change rows), with ``is_finding`` marking the findings.
+    period, previous : Period
+        The month and the month before.
+    value_per_conversion : float
+    notes : list of str
+        What was skipped and why.
+    """
+
+    table: pd.DataFrame
+    period: Period
+    previous: Period | None
+    value_per_conversion: float
+    currency: str = "$"
+    labels: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    fdr: float = 0.05
+    min_users: int = 30
+    title = "Findings"
+
+    # -- the findings ---------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """Return the findings, ranked by value at stake (counted leads first)."""
+        found = self.table.loc[self.table["is_finding"]].copy()
+        return found.reset_index(drop=True)
+
+    def tests(self) -> pd.DataFrame:
+        """Return every comparison of the pass, findings or not."""
+        return self.table.copy()
+
+    def top(self, n: int = 5, *, counted_only: bool = True) -> pd.DataFrame:
+        """Return the ``n`` largest findings (by default the leads of their group only)."""
+        found = self.to_frame()
+        if counted_only:
+            found = found.loc[found["counted"]]
+        return found.head(n)
+
+    def total(self, dimension: str) -> float:
+        """Add up the value at stake of one dimension's counted findings (never summed across dimensions)."""
+        found = self.to_frame()
+        found = found.loc[found["counted"] & (found["dimension"] == dimension)]
+        return float(found["value_at_stake"].sum())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Return the findings as plain records for ``metrics.json`` (fields: :data:`FINDING_FIELDS`)."""
+        out = []
+        for row in self.to_frame().to_dict("records"):
+            out.append({key: _plain(row.get(key)) for key in FINDING_FIELDS})
+        return out
+
+    def summary(self) -> str:
+        """Say the top findings in plain language."""
+        found = self.top(5)
+        head = f"Findings in {self.period.label}"
+        if found.empty:
+            lines = [f"{head}: no gap is significant at q < {self.fdr:g} with at least "
+                     f"{self.min_users:,} users on both sides."]
+        else:
+            lines = [f"{head} ({int(self.table['is_finding'].sum())} significant gaps, "
+                     f"{int(found.shape[0])} shown, ranked by value at stake):"]
+            lines += [f"{i}. {text}" for i, text in enumerate(found["text"], start=1)]
+        lines += self.notes
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        items = "".join(f"<li>{escape(t)}</li>" for t in self.top(5)["text"])
+        return f"<h4>{escape(self.title)}</h4><ol>{items}</ol>" if items else f"<p>{escape(self.summary())}</p>"
+
+    def plot(self, ax=None, n: int = 8):
+        """Bar chart of the top findings' value at stake with intervals."""
+        from journeylab.core.viz import PALETTE, new_axes
+
+        found = self.top(n)
+        ax = ax or new_axes(figsize=(8, 0.5 * max(len(found), 2) + 1))
+        if found.empty:
+            ax.text(0.5, 0.5, "No significant gap", ha="center", va="center", parse_math=False)
+            ax.set_axis_off()
+            return ax
+        names = [_short(row, self.labels) for row in found.itertuples()]
+        y = np.arange(len(found))[::-1]
+        lo = found["value_at_stake"] - found["value_at_stake_ci_low"]
+        hi = found["value_at_stake_ci_high"] - found["value_at_stake"]
+        ax.barh(y, found["value_at_stake"], xerr=[lo, hi], color=PALETTE[0], capsize=3)
+        ax.set_yticks(y, labels=names)
+        for label in ax.get_yticklabels():
+            label.set_parse_math(False)
+        ax.set_xlabel(f"Value at stake per month ({self.currency})")
+        ax.set_title(f"Findings, {self.period.label}")
+        return ax
+
+
+def find(
+    events: pd.DataFrame,
+    stage_map: StageMap,
+    *,
+    month: str,
+    conversion: str | Sequence[str],
+    funnel: Sequence[str] = (),
+    segments: Sequence[str] = (),
+    users: pd.DataFrame | None = None,
+    value_per_conversion: float | None = None,
+    timezone: str = "UTC",
+    timing: bool = True,
+    previous: bool = True,
+    labels: Mapping[str, str] | None = None,
+    currency: str = "$",
+    min_users: int = 30,
+    fdr: float = 0.05,
+    alpha: float = 0.05,
+) -> FindingsResult:
+    """Search a month for gaps by step, segment, timing and change, ranked by value at stake.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical event log (all months available: the previous month is read too).
+    stage_map : StageMap
+        Stage transitions are steps.
+    month : str
+        ``YYYY-MM``.
+    conversion : str or list of str
+        The conversion event(s).
+    funnel : list of str
+        Funnel steps; consecutive pairs are steps.
+    segments : list of str
+        Segment dimensions (columns of the events or of ``users``).
+    users : pandas.DataFrame, optional
+        One row per user with segment columns.
+    value_per_conversion : float, optional
+        Value of one conversion; default the mean ``value`` of the conversion events.
+    timezone : str
+        Time zone of hour-of-day and day-of-week.
+    timing, previous : bool
+        Search timing gaps / changes against the previous month.
+    labels : mapping, optional
+        Display names of events, stages and segment values.
+    currency : str
+        Sign money is written with.
+    min_users : int
+        Users needed on each side of a comparison.
+    fdr : float
+        False discovery rate (Benjamini-Hochberg) of the whole pass.
+    alpha : float
+        1 − confidence level of the intervals.
+
+    Returns
+    -------
+    FindingsResult
+    """
+    check_range("min_users", min_users, low=1, low_inclusive=True)
+    check_range("fdr", fdr, low=0, high=1)
+    check_range("alpha", alpha, low=0, high=1)
+    labels = dict(labels or {})
+    conversions = (conversion,) if isinstance(conversion, str) else tuple(conversion)
+    events = prepare_events(events)
+    present = set(pd.unique(events["event"].dropna()).tolist())
+    for name in [*conversions, *funnel]:
+        if name not in present:
+            raise SchemaError(
+                f"{name!r} occurs in no event row{did_you_mean(name, sorted(present))}.",
+                column="event",
+                hint="name events of the data in the project file (journeylab check lists them).",
+            )
+    columns = set(events.columns) | (set(users.columns) if users is not None else set())
+    for dim in segments:
+        if dim not in columns:
+            raise SchemaError(
+                f"Segment {dim!r} is not a column of the events or users table{did_you_mean(dim, sorted(columns))}.",
+                column=dim,
+            )
+    period = resolve_period(month=month)
+    frame = in_period(events, period)
+    if frame.empty:
+        raise NotComputableError(f"No events in {period.label}: nothing to search.")
+    before_period = period.previous()
+    before = in_period(events, before_period) if previous else events.iloc[0:0]
+
+    steps = _steps(stage_map, funnel)
+    notes: list[str] = []
+    value_per_conversion = _value_per_conversion(frame, events, conversions, value_per_conversion)
+    rows: list[dict[str, Any]] = []
+    for step in steps:
+        progress = _progress(frame, step)
+        if progress.empty:
+            notes.append(f"{_step_label(step, labels)}: nobody reached it in {period.label}.")
+            continue
+        share = _downstream_share(frame, step, conversions)
+        value_per_success = value_per_conversion * share
+        dims: dict[str, pd.Series] = {}
+        entry = _entry_rows(frame, step, progress)
+        for dim in segments:
+            dims[dim] = _segment_at_entry(frame, entry, dim, users).reindex(progress.index)
+        if timing:
+            local = pd.to_datetime(progress["first_ts"], utc=True).dt.tz_convert(timezone)
+            block = (local.dt.hour // 3) * 3
+            dims[HOUR_OF_DAY] = block.map(lambda h: f"{h:02d}:00-{h + 3:02d}:00")
+            dims[DAY_OF_WEEK] = local.dt.day_of_week.map(lambda d: _DAYS[d])
+        made = progress["made"].to_numpy()
+        total_n, total_k = len(made), int(made.sum())
+        for dim, seg in dims.items():
+            seg = seg.astype("object").where(seg.notna(), None)
+            table = pd.DataFrame({"segment": seg.to_numpy(), "made": made}).dropna(subset=["segment"])
+            if table["segment"].nunique() < 2:
+                notes.append(f"{display_label(dim, labels)} at {_step_label(step, labels)}: one value only, "
+                             "nothing to compare.")
+                continue
+            counts = table.groupby("segment", sort=True)["made"].agg(["size", "sum"])
+            n_with = int(counts["size"].sum())
+            k_with = int(counts["sum"].sum())
+            for segment, (n, k) in counts.iterrows():
+                rest_n, rest_k = n_with - int(n), k_with - int(k)
+                rows.append(
+                    _row(
+                        kind="timing" if dim in (HOUR_OF_DAY, DAY_OF_WEEK) else "segment_gap",
+                        step=step,
+                        dimension=dim,
+                        segment=str(segment),
+                        n=int(n),
+                        k=int(k),
+                        bench_n=rest_n,
+                        bench_k=rest_k,
+                        benchmark_label="other users at the step",
+                        value_per_success=value_per_success,
+                    )
+                )
+        if previous and len(before):
+            prev = _progress(before, step)
+            if len(prev):
+                rows.append(
+                    _row(
+                        kind="change_vs_previous",
+                        step=step,
+                        dimension="month",
+                        segment=period.label,
+                        n=total_n,
+                        k=total_k,
+                        bench_n=len(prev),
+                        bench_k=int(prev["made"].sum()),
+                        benchmark_label=before_period.label,
+                        value_per_success=value_per_success,
+                    )
+                )
+    if previous and before.empty:
+        notes.append(f"No events in the previous month ({before_period.label}): no change to report.")
+    if not rows:
+        raise NotComputableError(f"No step of the journey was reached in {period.label}: nothing to search.")
+    table = _test(pd.DataFrame(rows), alpha=alpha, fdr=fdr, min_users=min_users)
+    table = _rank(table)
+    table["text"] = [
+        _text(row, labels, currency, period, alpha) if row.is_finding else "" for row in table.itertuples()
+    ]
+    return FindingsResult(
+        table=table,
+        period=period,
+        previous=before_period if previous else None,
+        value_per_conversion=value_per_conversion,
+        currency=currency,
+        labels=labels,
+        notes=notes,
+        fdr=fdr,
+        min_users=min_users,
+    )
+
+
+# -- pieces -------------------------------------------------------------------
+def _steps(stage_map: StageMap, funnel: Sequence[str]) -> list[_Step]:
+    steps = [
+        _Step(f"{a} → {b}", "funnel", (a,), (b,), a, b) for a, b in zip(funnel, funnel[1:], strict=False)
+    ]
+    names = stage_map.names
+    steps += [
+        _Step(f"{a} → {b}", "stages", stage_map[a].events, stage_map[b].events, a, b)
+        for a, b in zip(names, names[1:], strict=False)
+    ]
+    if not steps:
+        raise ParameterError("No steps to search: give a funnel of two steps or more, or a stage map of two stages.")
+    return steps
+
+
+def _progress(frame: pd.DataFrame, step: _Step) -> pd.DataFrame:
+    out = step_progress(frame, events_matching(frame, step.from_events), events_matching(frame, step.to_events))
+    out = out.set_index("user_id")
+    out["first_ts"] = pd.to_datetime(out["first_ts"], unit="ns", utc=True)
+    out["made"] = out["next_ts"].notna()
+    return out
+
+
+def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.DataFrame:
+    """Return the row of each user's step entry (the first "from" event of the month)."""
+    rows = frame.loc[events_matching(frame, step.from_events)].copy()
+    rows["user_id"] = rows["user_id"].astype(str)
+    first = progress["first_ts"]
+    rows = rows.loc[rows["timestamp"] == rows["user_id"].map(first)]
+    return rows.drop_duplicates("user_id").set_index("user_id")
+
+
+def _segment_at_entry(
+    frame: pd.DataFrame, entry: pd.DataFrame, dim: str, users: pd.DataFrame | None
+) -> pd.Series:
+    """Return each user's segment at the step: the users table, else the entry row's value, else the user's first value."""
+    if users is not None and dim in users.columns:
+        return user_segment(frame, dim, users)
+    first = user_segment(frame, dim, None)
+    at_entry = entry[dim] if dim in entry.columns else pd.Series(dtype=object)
+    return at_entry.dropna().combine_first(first)
+
+
+def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:
+    if any(c in step.to_events for c in conversions):
+        return 1.0
+    made = pd.Index(frame.loc[events_matching(frame, step.to_events), "user_id"].unique())
+    if made.empty:
+        return 0.0
+    converted = pd.Index(frame.loc[frame["event"].isin(conversions), "user_id"].unique())
+    return float(made.isin(converted).mean())
+
+
+def _value_per_conversion(
+    frame: pd.DataFrame, events: pd.DataFrame, conversions: tuple[str, ...], given: float | None
+) -> float:
+    if given is not None:
+        check_range("value_per_conversion", given, low=0, low_inclusive=True)
+        return float(given)
+    for data in (frame, events):
+        if "value" in data:
+            values = data.loc[data["event"].isin(conversions), "value"]
+            if values.notna().any():
+                return float(values.mean())
+    raise NotComputableError(
+        f"No value on the conversion events ({', '.join(conversions)}) to size the findings; "
+        "set journey.value_per_conversion in the project file."
+    )
+
+
+def _row(*, kind, step, dimension, segment, n, k, bench_n, bench_k, benchmark_label, value_per_success):
+    return {
+        "kind": kind,
+        "step": step.name,
+        "step_from": step.a,
+        "step_to": step.b,
+        "step_source": step.source,
+        "dimension": dimension,
+        "segment": segment,
+        "reached": n,
+        "made": k,
+        "benchmark_reached": bench_n,
+        "benchmark_made": bench_k,
+        "benchmark_label": benchmark_label,
+        "value_per_success": value_per_success,
+    }
+
+
+def _test(table: pd.DataFrame, *, alpha: float, fdr: float, min_users: int) -> pd.DataFrame:
+    table["value"] = table["made"] / table["reached"].where(table["reached"] > 0)
+    table["benchmark"] = table["benchmark_made"] / table["benchmark_reached"].where(table["benchmark_reached"] > 0)
+    gap = two_proportion(table["benchmark_made"], table["benchmark_reached"], table["made"], table["reached"], alpha)
+    # difference = value − benchmark (negative: the segment or the month does worse)
+    table["difference"] = -gap["diff"].to_numpy()
+    table["difference_ci_low"] = -gap["diff_ci_high"].to_numpy()
+    table["difference_ci_high"] = -gap["diff_ci_low"].to_numpy()
+    table["p_value"] = gap["p_value"].to_numpy()
+    tested = (
+        (table["reached"] >= min_users) & (table["benchmark_reached"] >= min_users) & table["p_value"].notna()
+    )
+    table["tested"] = tested
+    table["q_value"] = np.nan
+    if tested.any():
+        table.loc[tested, "q_value"] = multipletests(table.loc[tested, "p_value"], alpha=fdr, method="fdr_bh")[1]
+    table["is_finding"] = tested & (table["q_value"] < fdr) & (table["difference"] < 0)
+    loss = np.clip(-table["difference"], 0, None)
+    loss_low = np.clip(-table["difference_ci_high"], 0, None)
+    loss_high = np.clip(-table["difference_ci_low"], 0, None)
+    table["value_at_stake"] = table["reached"] * loss * table["value_per_success"]
+    table["value_at_stake_ci_low"] = table["reached"] * loss_low * table["value_per_success"]
+    table["value_at_stake_ci_high"] = table["reached"] * loss_high * table["value_per_success"]
+    table["id"] = [
+        _slug(f"{r.kind}:{r.step_from}→{r.step_to}:{r.dimension}={r.segment if r.kind != 'change_vs_previous' else ''}")
+        for r in table.itertuples()
+    ]
+    return table
+
+
+def _rank(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.sort_values(["is_finding", "value_at_stake", "reached"], ascending=[False, False, False],
+                              kind="stable").reset_index(drop=True)
+    table["counted"] = False
+    table["overlaps"] = None
+    lead: dict[tuple[str, str], str] = {}
+    for i, row in table.loc[table["is_finding"]].iterrows():
+        key = (row["dimension"], row["segment"]) if row["kind"] != "change_vs_previous" else ("month", row["step"])
+        if key in lead:
+            table.at[i, "overlaps"] = lead[key]
+        else:
+            lead[key] = row["id"]
+            table.at[i, "counted"] = True
+    table["rank"] = np.nan
+    found = table["is_finding"]
+    table.loc[found, "rank"] = np.arange(1, int(found.sum()) + 1)
+    return table
+
+
+def _slug(text: str) -> str:
+    text = text.lower().strip()
+    text = re.sub(r"\s+", "_", text)
+    return re.sub(r"[^\w:→=.\-]", "", text)
+
+
+def _step_label(step: Any, labels: Mapping[str, str]) -> str:
+    a, b = (step.a, step.b) if isinstance(step, _Step) else (step.step_from, step.step_to)
+    return f"{display_label(a, labels)} → {display_label(b, labels)}"
+
+
+def _short(row: Any, labels: Mapping[str, str]) -> str:
+    step = _step_label(row, labels)
+    if row.kind == "change_vs_previous":
+        return f"{step}: vs previous month"
+    return f"{step}: {display_label(row.dimension, labels)} = {display_label(row.segment, labels)}"
+
+
+def _text(row: Any, labels: Mapping[str, str], currency: str, period: Period, alpha: float) -> str:
+    step = _step_label(row, labels)
+    level = f"{1 - alpha:.0%}"
+    money = (f"{fmt_money(row.value_at_stake, currency)} a month "
+             f"[{fmt_money(row.value_at_stake_ci_low, currency)}, {fmt_money(row.value_at_stake_ci_high, currency)}]")
+    diff = f"{fmt_pp(row.difference)} {fmt_ci(row.difference_ci_low, row.difference_ci_high, fmt_pp)}"
+    if row.kind == "change_vs_previous":
+        return (f"{step} fell to {fmt_pct(row.value)} in {period.label} from {fmt_pct(row.benchmark)} in "
+                f"{row.benchmark_label} ({diff}, {level} interval; {fmt_num(row.reached)} users); "
+                f"worth {money}.")
+    who = _who(row.dimension, row.segment, labels)
+    return (f"{who}: {step} at {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)} for other users "
+            f"({diff}; {fmt_num(row.reached)} users); closing the gap is worth {money}.")
+
+
+def _who(dimension: str, segment: str, labels: Mapping[str, str]) -> str:
+    if dimension == HOUR_OF_DAY:
+        return f"Users entering between {segment}"
+    if dimension == DAY_OF_WEEK:
+        return f"Users entering on {segment}"
+    return f"{display_label(segment, labels)} users ({display_label(dimension, labels).lower()})"
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    return value
