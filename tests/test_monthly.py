@@ -1,0 +1,73 @@
+"""The monthly report's computations: stage KPIs against the previous month, trend, metrics.json schema."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from statsmodels.stats.rates import test_poisson_2indep
+
+from journeylab.core.errors import DataError
+from journeylab.core.project import Project
+from journeylab.core.stages import DEFAULT_STAGE_MAP
+from journeylab.datasets import make_sample
+from journeylab.reports.monthly import kpi_trend, metrics_document, stage_kpis, validate_metrics
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_sample(seed=11, n_users=3_000)
+
+
+@pytest.fixture(scope="module")
+def project():
+    return Project.from_dict({"name": "Sample", "data": {"sample": {}}, "journey": {"conversion": "booking_completed"},
+                              "stages": DEFAULT_STAGE_MAP, "labels": {"booked_jobs": "Jobs booked"}})
+
+
+def test_stage_kpis_come_from_the_data_for_both_months(sample, project):
+    kpis = stage_kpis(sample.events, project, "2026-10").set_index("kpi")
+    ev = sample.events
+    oct_ = ev[(ev["timestamp"] >= "2026-10-01") & (ev["timestamp"] < "2026-11-01")]
+    sep = ev[(ev["timestamp"] >= "2026-09-01") & (ev["timestamp"] < "2026-10-01")]
+    assert kpis.loc["sessions", "value"] == (oct_["event"] == "site_visit").sum()
+    assert kpis.loc["sessions", "previous"] == (sep["event"] == "site_visit").sum()
+    assert kpis.loc["visitors", "value"] == oct_.loc[oct_["event"] == "site_visit", "user_id"].nunique()
+    assert kpis.loc["revenue", "value"] == pytest.approx(oct_.loc[oct_["event"] == "booking_completed", "value"].sum())
+    assert kpis.loc["booked_jobs", "label"] == "Jobs booked"
+    row = kpis.loc["sessions"]
+    assert row["change"] == pytest.approx(row["value"] / row["previous"] - 1)
+    p = test_poisson_2indep(row["value"], 1.0, row["previous"], 1.0, method="etest").pvalue
+    assert row["p_value"] == pytest.approx(p)
+    assert math.isnan(kpis.loc["revenue", "p_value"])  # sums of money are not Poisson counts
+
+
+def test_first_month_has_no_previous_value(sample, project):
+    kpis = stage_kpis(sample.events, project, "2026-05")
+    assert kpis["previous"].isna().all() and kpis["change"].isna().all()
+    assert not kpis["significant"].any()
+
+
+def test_trend_leaves_months_before_the_data_out(sample, project):
+    trend = kpi_trend(sample.events, project, "2026-06", months=6)
+    assert sorted(trend["month"].unique()) == ["2026-05", "2026-06"]
+    full = kpi_trend(sample.events, project, "2026-10", months=6)
+    assert sorted(full["month"].unique()) == ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
+    oct_kpis = stage_kpis(sample.events, project, "2026-10").set_index("kpi")["value"]
+    last = full[full["month"] == "2026-10"].set_index("kpi")["value"]
+    pd.testing.assert_series_equal(last.sort_index(), oct_kpis.sort_index(), check_names=False)
+
+
+def test_metrics_document_validates_and_rejects_what_does_not_fit(sample, project):
+    kpis = stage_kpis(sample.events, project, "2026-10")
+    doc = metrics_document(month="2026-10", project=project, headline={"users": 10}, kpis=kpis, findings=[],
+                           sections={"channels": "shown"})
+    assert validate_metrics(json.loads(json.dumps(doc, allow_nan=False))) == []
+    bad = dict(doc, month="Oct 2026", findings=[{"rank": "one"}])
+    problems = validate_metrics(bad)
+    assert any("metrics.month" in p for p in problems)
+    assert any("metrics.findings[0]: 'id' is missing" in p for p in problems)
+    with pytest.raises(DataError, match="does not fit its schema"):
+        metrics_document(month="10/2026", project=project, headline={}, kpis=kpis, findings=[], sections={})
