@@ -65,6 +65,7 @@ _LAZY_ATTRIBUTES = {
 
 _SUBMODULES = {
     "attribution",
+    "audiences",
     "cli",
     "clv",
     "clv_channels",
@@ -91,6 +92,7 @@ _SUBMODULES = {
     "sentiment",
     "spark",
     "stages",
+    "uplift",
     "viz",
     "voice",
     "widgets",

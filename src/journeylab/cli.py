@@ -5,6 +5,7 @@ Usage::
     journeylab report monthly_report --month 2026-10 [--data PATH] [--params FILE.yaml] [--out DIR]
     journeylab report --list
     journeylab params monthly_report
+    journeylab audience --out DIR [--data PATH] [--features a,b] [--opt-out COLUMN] [--raw-ids] ...
 
 Exit codes: 0 the report was published; 1 the run failed (the previous report
 is kept and the failed notebook is left beside it); 2 a usage or parameter
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
 
     par = sub.add_parser("params", help="show a notebook's parameters with types, defaults and help")
     par.add_argument("notebook")
+
+    from journeylab import audiences
+
+    audiences.add_arguments(sub.add_parser("audience", help="write a dated audience file and its manifest"))
     return parser
 
 
@@ -71,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max((len(n) for n in specs), default=4)
             for spec in specs.values():
                 print(f"{spec.name:<{width}}  {spec.type:<6} default {spec.default:<14} {spec.help}")
+            return EXIT_OK
+        if args.command == "audience":
+            from journeylab import audiences
+
+            print(audiences.run(args).summary())
             return EXIT_OK
         if args.list:
             for name in reports.list_notebooks():
