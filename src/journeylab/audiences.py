@@ -231,9 +231,9 @@ def lifecycle_by_person(
 
 
 def _clv_tiers(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Series, dict[str, Any]]:
-    from journeylab.clv import BetaGeo, GammaGamma, customer_lifetime_value, rfm_summary
-
     import warnings
+
+    from journeylab.clv import BetaGeo, GammaGamma, customer_lifetime_value, rfm_summary
 
     rfm = rfm_summary(transactions, observation_period_end=as_of)
     with warnings.catch_warnings(record=True) as caught:
