@@ -444,5 +444,19 @@ def test_bad_input_is_refused_with_a_clear_message():
         fit_uplift(gap, outcome="bought", features=["noise"], control="holdout")
     with pytest.raises(NotComputableError, match="at least 20 per arm"):
         fit_uplift(data.iloc[:30], outcome="bought", features=["noise"], control="holdout", test_size=0.5)
-    with pytest.raises(NotComputableError, match="constant"):
-        fit_uplift(data.assign(k=1.0), outcome="bought", features=["k"], control="holdout")
+    constant = fit_uplift(data.assign(k=1.0), outcome="bought", features=["k", "noise"], control="holdout", n_boot=10)
+    assert any("coefficient fixed at 0: k" in note for note in constant.notes)
+
+
+def test_a_separated_outcome_falls_back_to_a_weak_ridge_and_says_so():
+    data = planted(4_000, 0.5, seed=9)
+    treated_buyers = data.index[(data["variant"] == "mail") & (data["bought"] == 1)][:12]
+    data["flag"] = "no"
+    data.loc[treated_buyers, "flag"] = "yes"  # every flagged person bought: the treated logit is separated
+    res = fit_uplift(data, outcome="bought", features=["segment", "flag"], control="holdout", n_boot=20, seed=0)
+    assert "ridge" in res.models["two_model"].methods_["treated"]
+    # the flag is "no" for every control row: that model fixes its coefficient at 0
+    assert res.models["two_model"].methods_["control"].endswith("coefficient fixed at 0: flag[yes]")
+    assert any("ridge logit" in note and "approximate" in note for note in res.notes)
+    assert np.isfinite(res.predictions["uplift_two_model"]).all()
+    assert np.isfinite(res.qini["qini"]).all()

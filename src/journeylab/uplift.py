@@ -132,12 +132,15 @@ class _Design:
 
 # --------------------------------------------------------------------------- models
 def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, weights: np.ndarray | None = None):
-    """Maximum-likelihood (weighted) logit; returns coefficients and their covariance.
+    """Maximum-likelihood (weighted) logit; returns coefficients, covariance and the method used.
 
     Unweighted fits are statsmodels ``Logit``; weighted fits are statsmodels
     ``GLM(Binomial, freq_weights=w)`` for the point estimate and a sandwich
     covariance ``A⁻¹ B A⁻¹`` (``A = Σ w p(1−p) x xᵀ``, ``B = Σ w² (y−p)² x xᵀ``),
-    since the weights are design weights, not replicate counts.
+    since the weights are design weights, not replicate counts. When the
+    outcome is (quasi-)separated the likelihood has no maximum; the fit is then
+    a weak ridge (a N(0, 1) prior on each standardised coefficient), whose
+    covariance uses the penalised information, and the method says so.
     """
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
@@ -147,44 +150,91 @@ def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, weights:
             f"Every {what} training row has outcome {int(y[0])}: there is nothing to model. "
             "Use more data or a more common outcome."
         )
-    keep = x[:, 1:].std(axis=0) > 0
+    keep = np.r_[True, x[:, 1:].std(axis=0) > 0]
     if not keep.all():
-        constant = [c for c, k in zip(columns[1:], keep, strict=True) if not k]
-        raise NotComputableError(
-            f"Feature column(s) {constant} are constant among the {what} training rows; "
-            "drop those features or use more data."
-        )
+        # A column constant in these rows (a level one arm never has) carries no information
+        # here: its coefficient is fixed at 0 with no variance, and the method says so.
+        constant = [c for c, k in zip(columns, keep, strict=True) if not k]
+        beta, cov, method = _logit(y, x[:, keep], [c for c, k in zip(columns, keep, strict=True) if k], what, weights)
+        full_beta = np.zeros(len(columns))
+        full_beta[keep] = beta
+        full_cov = np.zeros((len(columns), len(columns)))
+        full_cov[np.ix_(keep, keep)] = cov
+        return full_beta, full_cov, f"{method}; constant in these rows, coefficient fixed at 0: {', '.join(constant)}"
+    w = np.ones(len(y)) if weights is None else weights
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             if weights is None:
                 res = sm.Logit(y, x).fit(method="newton", maxiter=100, disp=0)
+                converged = bool(res.mle_retvals.get("converged", True))
             else:
                 res = sm.GLM(y, x, family=sm.families.Binomial(), freq_weights=weights).fit(maxiter=100)
-        except (np.linalg.LinAlgError, Exception) as exc:  # statsmodels raises several kinds here
-            raise NotComputableError(
-                f"The {what} logit could not be fitted ({type(exc).__name__}: {exc}); "
-                "use fewer features or more data."
-            ) from exc
-    kinds = {type(w.message) for w in caught}
-    converged = res.mle_retvals.get("converged", True) if weights is None else bool(res.converged)
-    if PerfectSeparationWarning in kinds or ConvergenceWarning in kinds or not converged:
-        raise NotComputableError(
-            f"The {what} logit did not converge (the outcome is (quasi-)separated by the features); "
-            "use fewer or coarser features, or more data."
-        )
-    beta = np.asarray(res.params, dtype=float)
-    if weights is None:
-        cov = np.asarray(res.cov_params(), dtype=float)
+                converged = bool(res.converged)
+            beta = np.asarray(res.params, dtype=float)
+        except (np.linalg.LinAlgError, ValueError, OverflowError):  # singular or separated designs
+            converged, beta = False, None
+    kinds = {type(m.message) for m in caught}
+    separated = PerfectSeparationWarning in kinds or ConvergenceWarning in kinds or not converged
+    # A log-odds swing above 20 across a column's range means fitted probabilities of ~1e-9: the
+    # likelihood is still climbing (quasi-separation) even if the optimiser stopped.
+    if not separated:
+        swing = np.abs(beta[1:]) * (x[:, 1:].max(axis=0) - x[:, 1:].min(axis=0))
+        separated = bool(np.max(swing, initial=0.0) > 20)
+    if separated:
+        beta, penalty = _ridge_logit(y, x, w)
+        method = "ridge logit (N(0, 1) prior per standardised coefficient: the outcome is separated)"
     else:
-        p = expit(x @ beta)
-        a = np.einsum("ij,i,ik->jk", x, weights * p * (1 - p), x)
-        b = np.einsum("ij,i,ik->jk", x, (weights * (y - p)) ** 2, x)
-        a_inv = np.linalg.inv(a)
+        penalty = np.zeros((len(beta), len(beta)))
+        method = "maximum-likelihood logit"
+    p = expit(x @ beta)
+    a = np.einsum("ij,i,ik->jk", x, w * p * (1 - p), x) + penalty
+    a_inv = np.linalg.inv(a)
+    if weights is None:
+        cov = a_inv
+    else:
+        b = np.einsum("ij,i,ik->jk", x, (w * (y - p)) ** 2, x)
         cov = a_inv @ b @ a_inv
     if not np.all(np.isfinite(cov)):
         raise NotComputableError(f"The {what} logit has no finite covariance; use fewer features.")
-    return beta, cov
+    return beta, cov, method
+
+
+def _ridge_logit(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted logit with a N(0, 1) prior per standardised coefficient (Newton with step halving).
+
+    Returns the coefficients on the original scale and the penalty matrix on that scale.
+    """
+    mean, sd = x[:, 1:].mean(axis=0), x[:, 1:].std(axis=0)
+    z = np.column_stack([np.ones(len(x)), (x[:, 1:] - mean) / sd])
+    pen = np.r_[0.0, np.ones(z.shape[1] - 1)]
+
+    def objective(g):
+        eta = z @ g
+        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))) - 0.5 * np.sum(pen * g * g))
+
+    g = np.zeros(z.shape[1])
+    g[0] = np.log(np.average(y, weights=w) / (1 - np.average(y, weights=w)))
+    current = objective(g)
+    for _ in range(200):
+        p = expit(z @ g)
+        grad = z.T @ (w * (y - p)) - pen * g
+        hess = np.einsum("ij,i,ik->jk", z, w * p * (1 - p), z) + np.diag(pen)
+        step = np.linalg.solve(hess, grad)
+        for _ in range(30):
+            candidate = objective(g + step)
+            if candidate >= current - 1e-12:
+                break
+            step = step / 2
+        g, current = g + step, candidate
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    # beta = A g with A mapping standardised to original units; the penalty transforms as A^-T P A^-1.
+    a = np.eye(z.shape[1])
+    a[1:, 1:] = np.diag(1 / sd)
+    a[0, 1:] = -mean / sd
+    a_inv = np.linalg.inv(a)
+    return a @ g, a_inv.T @ np.diag(pen) @ a_inv
 
 
 class TwoModelUplift:
@@ -203,10 +253,11 @@ class TwoModelUplift:
     def fit(self, x: np.ndarray, treated: np.ndarray, y: np.ndarray, columns: list[str]) -> TwoModelUplift:
         """Fit the two logits; ``x`` includes the constant column."""
         t = treated.astype(bool)
-        b1, c1 = _logit(y[t], x[t], columns, "treated")
-        b0, c0 = _logit(y[~t], x[~t], columns, "control")
+        b1, c1, m1 = _logit(y[t], x[t], columns, "treated")
+        b0, c0, m0 = _logit(y[~t], x[~t], columns, "control")
         self.params_ = {"treated": b1, "control": b0}
         self.cov_ = {"treated": c1, "control": c0}
+        self.methods_ = {"treated": m1, "control": m0}
         self.columns_ = list(columns)
         return self
 
@@ -226,7 +277,8 @@ class TwoModelUplift:
     def describe(self) -> dict[str, Any]:
         """Return the method and its coefficients, for manifests."""
         return {
-            "method": "two-model uplift: maximum-likelihood logit per arm (statsmodels Logit)",
+            "method": "two-model uplift: one logit per arm (statsmodels Logit)",
+            "fits": dict(self.methods_),
             "coefficients": {
                 arm: dict(zip(self.columns_, map(float, beta), strict=True)) for arm, beta in self.params_.items()
             },
@@ -258,7 +310,7 @@ class ClassTransformationUplift:
         e = float(t.mean())
         z = t * y + (1 - t) * (1 - y)
         w = t / (2 * e) + (1 - t) / (2 * (1 - e))
-        self.params_, self.cov_ = _logit(z, x, columns, "transformed-class", weights=w)
+        self.params_, self.cov_, self.method_ = _logit(z, x, columns, "transformed-class", weights=w)
         self.treated_share_ = e
         self.columns_ = list(columns)
         return self
@@ -280,6 +332,7 @@ class ClassTransformationUplift:
                 "class transformation: weighted logit of z = treated responder or control non-responder "
                 "(statsmodels GLM Binomial, sandwich covariance); uplift = 2 P(z=1|x) - 1"
             ),
+            "fit": self.method_,
             "treated_share": self.treated_share_,
             "coefficients": dict(zip(self.columns_, map(float, self.params_), strict=True)),
         }
@@ -870,6 +923,13 @@ def fit_uplift(
         "test_control": int(len(t_te) - t_te.sum()),
     }
     notes = []
+    for name, model in fitted.items():
+        fits = model.methods_ if name == "two_model" else {"transformed class": model.method_}
+        for what, method in fits.items():
+            if method.startswith("ridge"):
+                notes.append(f"{_upper_first(MODELS[name])}, {what}: {method}; its intervals are approximate.")
+            elif "fixed at 0" in method:
+                notes.append(f"{_upper_first(MODELS[name])}, {what}: {method.split('; ', 1)[1]}.")
     if other:
         notes.append(f"{other:,} rows of other variants were left out.")
     settings = {
