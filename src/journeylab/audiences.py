@@ -157,6 +157,7 @@ class Audience(Result):
         for i, n in enumerate(names):
             ax.annotate(f"{steps[n]:,}", (steps[n], i), xytext=(4, 0), textcoords="offset points", va="center")
         ax.margins(x=0.15)
+        ax.xaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
         ax.set_xlabel("people")
         ax.set_title(f"Audience '{self.manifest['audience']}'")
         return ax
