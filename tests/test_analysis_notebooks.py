@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from journeylab.reports import runner as reports
 MONTH = "2026-10"
 SMALL = {"n_users": 2000, "seed": 7}
 STAGES = {"awareness", "consideration", "purchase", "retention", "advocacy"}
+UPLIFT_KEY = "uplift-notebook-key-6f2b9c"
 
 
 def _run(tmp_path_factory, name: str, **params):
@@ -57,6 +59,37 @@ def experiment(tmp_path_factory):
 @pytest.fixture(scope="module")
 def retention(tmp_path_factory):
     return _run(tmp_path_factory, "retention_clv_voice")
+
+
+@pytest.fixture(scope="module")
+def uplift(tmp_path_factory):
+    return _run(tmp_path_factory, "uplift_and_audiences", n_boot=50, pseudonym_key=UPLIFT_KEY)
+
+
+@pytest.fixture(scope="module")
+def uplift_hillstrom(tmp_path_factory):
+    from conftest import shared_file
+
+    reference = json.loads((Path(__file__).parent / "results" / "uplift_reference.json").read_text())["hillstrom"]
+    path = shared_file(*reference["file"])
+    out = tmp_path_factory.mktemp("uplift_hillstrom")
+    run = reports.run_report(
+        "uplift_and_audiences",
+        month=MONTH,
+        data=str(path),
+        params={
+            "variant": "segment",
+            "control": "No E-Mail",
+            "outcome": "visit",
+            "features": "recency,history,mens,womens,zip_code,newbie,channel",
+            "seed": reference["settings"]["seed"],
+            "n_boot": reference["settings"]["n_boot"],
+            "pseudonym_key": UPLIFT_KEY,
+            "write_audience": True,
+        },
+        out_dir=out,
+    )
+    return run, json.loads((run.folder / "metrics.json").read_text()), run.html.read_text(), reference
 
 
 def test_journey_map_metrics(journey_map):
@@ -205,6 +238,51 @@ def test_retention_clv_voice_html(retention):
     _for_readers(html)
 
 
+def test_uplift_and_audiences_on_the_sample(uplift):
+    run, m, html = uplift
+    assert m["month"] == MONTH and m["outcome"] == "booking_completed"
+    assert set(m["qini"]) == {"two_model", "class_transformation"} and m["best_model"] in m["qini"]
+    for model, (low, high) in m["qini_ci"].items():
+        assert low <= high, model
+    counts = m["audience_counts"]
+    assert counts["people_in"] == counts["excluded_opt_out"] + counts["not_selected"] + counts["suppressed"] + counts["written"]
+    assert m["audience_columns"][0] == "person_id"
+    assert {"lifecycle_state", "uplift_decile", "next_best_touchpoint"} <= set(m["audience_columns"])
+    for heading in (
+        "Uplift models",
+        "Qini and uplift curves",
+        "Uplift by decile",
+        "Who is moved: uplift by segment",
+        "Recommendation",
+        "Audience for the next send",
+    ):
+        assert heading in html, heading
+    assert "per 1,000 people sent" in html
+    assert _figures(html) >= 3  # curves, deciles, audience counts
+    _for_readers(html)
+    assert not list(run.folder.glob("**/*.csv"))  # the audience stays out of the report unless asked
+    for path in run.folder.iterdir():
+        assert UPLIFT_KEY not in path.read_text(errors="replace"), path.name
+
+
+@pytest.mark.shared_data
+def test_uplift_and_audiences_on_hillstrom_reproduce_the_reference(uplift_hillstrom):
+    run, m, html, reference = uplift_hillstrom
+    expected = reference["cases"]["any_email_visit"]["models"]  # every e-mail vs none, as the notebook's default
+    for model, ref in expected.items():
+        assert m["qini"][model] == pytest.approx(ref["qini"], rel=1e-6)
+        assert m["qini_ci"][model] == pytest.approx([ref["qini_ci_low"], ref["qini_ci_high"]], rel=1e-6)
+        assert m["top_uplift_per_1000"][model] == pytest.approx(1000 * ref["top_uplift"], rel=1e-6)
+    assert m["people"] == 64_000 and m["audience_counts"]["people_in"] == 64_000
+    assert m["audience_columns"] == ["person_id", "uplift_score", "uplift_decile"]
+    files = sorted(p.name for p in (run.folder / "audience").iterdir())
+    assert len(files) == 2 and files[0].endswith(".csv") and files[1].endswith(".manifest.json")
+    manifest = json.loads((run.folder / "audience" / files[1]).read_text())
+    assert manifest["counts"]["written"] == m["audience_counts"]["written"]
+    assert "lifecycle_state" in manifest["not_computed"]
+    _for_readers(html)
+
+
 def test_a_misspelt_parameter_is_refused_before_anything_runs():
     with pytest.raises(reports.ParameterError, match=r"no parameter 'n_bot'.*n_boot"):
         reports.validate_parameters("attribution", {"n_bot": 5})
@@ -215,7 +293,7 @@ def test_a_misspelt_parameter_is_refused_before_anything_runs():
 
 
 @pytest.mark.parametrize(
-    "name", ["journey_map", "attribution", "experiment_readout", "retention_clv_voice"]
+    "name", ["journey_map", "attribution", "experiment_readout", "retention_clv_voice", "uplift_and_audiences"]
 )
 def test_parameters_are_documented(name):
     specs = reports.notebook_parameters(name)

@@ -79,6 +79,7 @@ _SUBMODULES = {
     "voice",
     "datasets",
     "reports",
+    "actions",
 }
 
 __all__ = [

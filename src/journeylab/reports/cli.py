@@ -9,6 +9,7 @@ Usage::
     journeylab report --list
     journeylab params monthly_report
     journeylab notebooks copy DIR
+    journeylab audience --out DIR [--data PATH] [--features a,b] [--opt-out COLUMN] [--raw-ids] ...
 
 Exit codes: 0 the report was published; 1 the run failed (the previous report
 is kept and the failed notebook is left beside it); 2 a usage or parameter
@@ -65,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     cp = nbs_sub.add_parser("copy", help="copy the bundled notebooks into DIR to edit them")
     cp.add_argument("dir")
     cp.add_argument("--force", action="store_true", help="overwrite notebooks already in DIR")
+
+    from journeylab.actions import audiences
+
+    audiences.add_arguments(sub.add_parser("audience", help="write a dated audience file and its manifest"))
     return parser
 
 
@@ -104,13 +109,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in reports.copy_notebooks(args.dir, overwrite=args.force):
                 print(path)
             return EXIT_OK
-        if args.notebooks:
+        if getattr(args, "notebooks", None):
             reports.use_notebook_dir(args.notebooks)
         if args.command == "params":
             specs = reports.notebook_parameters(args.notebook)
             width = max((len(n) for n in specs), default=4)
             for spec in specs.values():
                 print(f"{spec.name:<{width}}  {spec.type:<6} default {spec.default:<14} {spec.help}")
+            return EXIT_OK
+        if args.command == "audience":
+            from journeylab.actions import audiences
+
+            print(audiences.run(args).summary())
             return EXIT_OK
         if args.list:
             for name in reports.list_notebooks():
