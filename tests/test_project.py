@@ -124,6 +124,7 @@ def test_init_guesses_columns_conversion_funnel_and_stages(foreign_log):
                                "value": "value", "session_id": "session_id"}
     evidence = {g.role: g.evidence for g in guess.columns}
     assert evidence["timestamp"] == "100% parse as times"
+    assert evidence["user_id"].startswith("≈")  # approximate distinct counts say so
     assert guess.conversion == "booking_completed"
     assert guess.funnel == ["site_visit", "booking_started", "booking_completed"]
     assert guess.stage_of["ad_impression"] == "awareness"
@@ -189,3 +190,32 @@ def test_rendered_project_file_is_valid_yaml_that_loads(foreign_log, tmp_path):
     project = load_project(path)
     assert project.name == "Foreign: 'quoted' #name"
     assert project.tables["events"].path == foreign_log / "events.parquet"
+
+
+@pytest.mark.shared_data
+def test_init_and_check_on_online_retail_order_lines(tmp_path, capsys):
+    """UCI Online Retail: order lines become one event per order; check accepts the written file as is."""
+    from conftest import shared_file
+
+    data = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
+    out = tmp_path / "journeylab.yaml"
+    assert main(["init", "--data", str(data), "--out", str(out)]) == 0
+    project = load_project(out)
+    assert project.events_from_transactions
+    spec = project.tables["transactions"]
+    assert spec.columns == {"CustomerID": "user_id", "InvoiceDate": "timestamp", "InvoiceNo": "order_id"}
+    assert spec.options["value_from"] == ["Quantity", "UnitPrice"]
+    capsys.readouterr()
+    assert check_project(out) == 0
+    printed = capsys.readouterr().out
+    # the figures public analyses of UCI Online Retail report: 135,080 lines without a customer id;
+    # 22,190 invoices with a customer id, of which 3,654 are cancellations (negative totals)
+    assert "135,080 rows dropped" in printed
+    assert "events: 22,190 of 22,190 rows kept" in printed
+    assert "'refund': 3,654 rows" in printed
+    ws = open_workspace(project=out)
+    events = ws.events.frame
+    firsts = events.loc[events["event"] == "first_purchase"]
+    assert firsts["user_id"].is_unique
+    tx = ws.transactions.frame
+    assert firsts["user_id"].nunique() <= tx["user_id"].nunique() == 4_372

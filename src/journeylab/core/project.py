@@ -88,6 +88,10 @@ _TOP_KEYS = (
 _DATA_KEYS = (*TABLES, "sample")
 _TABLE_KEYS = (
     "path",
+    "from",
+    "first",
+    "repeat",
+    "value_from",
     "columns",
     "table",
     "query",
@@ -239,6 +243,12 @@ class Project:
                 seed=_integer(raw.get("seed", 2026), "data.sample.seed", where),
                 n_users=_integer(raw.get("n_users", 20_000), "data.sample.n_users", where, low=100),
             )
+        if tables.get("events") is not None and tables["events"].options.get("from") and "transactions" not in tables:
+            raise SchemaError(
+                "data.events is derived from transactions, but the project file names no transactions table.",
+                source=where,
+                column="data.transactions",
+            )
         if "events" not in tables and sample is None:
             raise SchemaError(
                 "The project file names no event data.",
@@ -326,6 +336,12 @@ class Project:
     def label(self, name: object) -> str:
         """Display name of an event, channel, stage or segment value."""
         return display_label(name, self.labels)
+
+    @property
+    def events_from_transactions(self) -> bool:
+        """Whether the events are derived from the transactions (one event per order)."""
+        events = self.tables.get("events")
+        return bool(events is not None and events.options.get("from") == "transactions")
 
     def with_events(self, path: str | Path) -> Project:
         """Return the same project reading its events from ``path`` (the ``--data`` override)."""
@@ -570,12 +586,34 @@ def _table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
         raw = {"path": raw}
     raw = _mapping(raw, f"data.{name}", where)
     _check_keys(raw, _TABLE_KEYS, f"data.{name}.", where)
+    if raw.get("from") is not None:
+        if name != "events" or raw["from"] != "transactions":
+            raise SchemaError(
+                f"data.{name}.from == {raw['from']!r}: only the events can be derived, and only from transactions.",
+                source=where,
+                column=f"data.{name}.from",
+                hint="write data: {events: {from: transactions}, transactions: {path: ...}}",
+            )
+        extra = set(raw) - {"from", "first", "repeat"}
+        if extra:
+            raise SchemaError(
+                f"data.events derived from transactions takes only first/repeat names, not {sorted(extra)}.",
+                source=where,
+                column="data.events",
+            )
+        options = {k: _text(v, f"data.events.{k}", where) for k, v in raw.items()}
+        return TableSpec(name=name, path=None, columns={}, options=options)
     if raw.get("path") is None and raw.get("table") is None and raw.get("query") is None:
         raise SchemaError(
             f"data.{name} says neither where the file is (path) nor which table or query to read.",
             source=where,
             column=f"data.{name}",
         )
+    if raw.get("value_from") is not None:
+        factors = raw["value_from"]
+        if not isinstance(factors, list) or not factors or not all(isinstance(f, str) for f in factors):
+            raise SchemaError(f"data.{name}.value_from must list column names, e.g. [Quantity, UnitPrice].",
+                              source=where, column=f"data.{name}.value_from")
     path = None
     if raw.get("path") is not None:
         path = Path(_text(raw["path"], f"data.{name}.path", where)).expanduser()

@@ -44,6 +44,9 @@ _ROLE_NAMES = {
                 "marketing_channel"),
     "value": ("value", "revenue", "amount", "price", "order_value", "total", "sales"),
     "session_id": ("session_id", "session", "sessionid", "visit_id"),
+    "order_id": ("order_id", "invoice_no", "invoiceno", "invoice", "order", "transaction_id", "receipt", "basket_id"),
+    "quantity": ("quantity", "qty", "units", "count"),
+    "price": ("unit_price", "unitprice", "price", "amount", "revenue", "sales", "total", "value"),
 }
 _STAGE_WORDS = (
     ("advocacy", ("review", "referral", "refer", "share", "rating", "rate", "nps", "recommend", "testimonial")),
@@ -83,6 +86,7 @@ class ProjectGuess:
     conversion_evidence: str
     segments: list[tuple[str, int]]
     funnel: list[str] = field(default_factory=list)
+    transactions: dict[str, str] | None = None
     other_tables: dict[str, Path] = field(default_factory=dict)
 
     def mapping(self) -> dict[str, str]:
@@ -154,6 +158,9 @@ def guess_project(data: str | Path) -> ProjectGuess:
         names = [row[0] for row in schema]
         types = {row[0]: str(row[1]).upper() for row in schema}
         stats = _column_stats(con, rel, names, types)
+        orders = _guess_transactions(names, types, stats)
+        if orders is not None:
+            return _transactions_guess(events_path, stats, orders, names, types, others)
         columns = _guess_columns(names, types, stats)
         event_col = next(g.column for g in columns if g.role == "event")
         counts = con.execute(
@@ -189,6 +196,58 @@ def guess_project(data: str | Path) -> ProjectGuess:
         funnel=funnel,
         conversion_evidence=why,
         segments=segments,
+        other_tables=others,
+    )
+
+
+def _guess_transactions(
+    names: list[str], types: dict[str, str], stats: dict[str, dict[str, Any]]
+) -> dict[str, str] | None:
+    """Column roles of an order-lines table (order id, time, customer, quantity, price), or None."""
+    def best(role: str, fits) -> str | None:
+        scored = [(_name_score(n, role), n) for n in names if fits(n) and _name_score(n, role) > 0]
+        return max(scored)[1] if scored else None
+
+    has_event = any(_name_score(n, "event") >= 90 for n in names)
+    order = best("order_id", lambda n: stats[n]["distinct"] >= 2)
+    price = best("price", lambda n: stats[n]["num_share"] >= 0.95)
+    time = best("timestamp", lambda n: stats[n]["time_share"] >= 0.95) or next(
+        (n for n in names if stats[n]["time_share"] >= 0.95), None)
+    user = best("user_id", lambda n: stats[n]["distinct"] >= 2 and n not in (order, price))
+    if has_event or order is None or price is None or time is None or user is None:
+        return None
+    roles = {"order_id": order, "price": price, "timestamp": time, "user_id": user}
+    quantity = best("quantity", lambda n: stats[n]["num_share"] >= 0.95 and n != price)
+    if quantity is not None:
+        roles["quantity"] = quantity
+    return roles
+
+
+def _transactions_guess(events_path: Path, stats, roles, names, types, others) -> ProjectGuess:
+    rows = int(stats["__rows__"]["distinct"])
+    used = set(roles.values())
+    columns = [
+        ColumnGuess("user_id", roles["user_id"], f"≈{stats[roles['user_id']]['distinct']:,} distinct customers"),
+        ColumnGuess("timestamp", roles["timestamp"], f"{stats[roles['timestamp']]['time_share']:.0%} parse as times"),
+        ColumnGuess("order_id", roles["order_id"], f"≈{stats[roles['order_id']]['distinct']:,} distinct orders"),
+    ]
+    segments = [
+        (name, stats[name]["distinct"])
+        for name in names
+        if name not in used and _is_text(types[name]) and 2 <= stats[name]["distinct"] <= 50
+        and stats[name]["time_share"] < 0.5
+    ]
+    return ProjectGuess(
+        events_path=events_path,
+        rows=rows,
+        columns=columns,
+        event_counts=[],
+        stage_of={"first_purchase": "purchase", "repeat_purchase": "retention"},
+        conversion="first_purchase",
+        conversion_evidence="an order-lines table: each customer's first order",
+        segments=segments,
+        funnel=["first_purchase", "repeat_purchase"],
+        transactions=roles,
         other_tables=others,
     )
 
@@ -257,7 +316,7 @@ def _guess_columns(names: list[str], types: dict[str, str], stats: dict[str, dic
     pick("timestamp", lambda n: stats[n]["time_share"] >= 0.95,
          lambda n: f"{stats[n]['time_share']:.0%} parse as times")
     pick("user_id", lambda n: stats[n]["distinct"] >= 2 and _name_score(n, "user_id") > 0,
-         lambda n: f"{stats[n]['distinct']:,} distinct ids in {rows:,} rows")
+         lambda n: f"≈{stats[n]['distinct']:,} distinct ids in {rows:,} rows")
     if guesses[-1].column is None:  # no id-like name: the text column with the most distinct values
         guesses.pop()
         pick("user_id", lambda n: stats[n]["distinct"] >= 2 and stats[n]["time_share"] < 0.5,
@@ -348,6 +407,8 @@ def render_project(guess: ProjectGuess, *, base_dir: str | Path, name: str | Non
         except ValueError:
             return str(path.resolve())
 
+    if guess.transactions is not None:
+        return _render_transactions(guess, rel, name)
     mapping = guess.mapping()
     lines = [
         "# journeylab project file, written by `journeylab init` from the data itself.",
@@ -404,4 +465,50 @@ def render_project(guess: ProjectGuess, *, base_dir: str | Path, name: str | Non
     else:
         lines[-1] = "segments: []      # CHECK: no low-cardinality column found"
     lines.append("labels: {}         # optional display names, e.g. {add_to_cart: \"Added to cart\"}")
+    return "\n".join(lines) + "\n"
+
+
+def _render_transactions(guess: ProjectGuess, rel, name: str | None) -> str:
+    roles = guess.transactions or {}
+    value = (f"    value_from: [{_q(roles['quantity'])}, {_q(roles['price'])}]    # CHECK: value = quantity × price"
+             if "quantity" in roles else f"      {_q(roles['price'])}: value    # CHECK: the order line's amount")
+    evidence = {g.role: g.evidence for g in guess.columns}
+    lines = [
+        "# journeylab project file, written by `journeylab init` from the data itself.",
+        "# The data look like order lines (an order id and a price, no event column): the",
+        "# journey is each customer's first order and the orders after it.",
+        "# Lines marked CHECK are guesses: read them, correct what is wrong, then run",
+        "#   journeylab check <this file>",
+        f"name: {_q(name or guess.events_path.name.split('.')[0].replace('_', ' ').title())}",
+        "currency: USD        # CHECK: ISO code of the prices",
+        "timezone: UTC        # CHECK: the time zone of the order times and of the report months",
+        "data:",
+        f"  transactions:     # {guess.rows:,} order lines",
+        f"    path: {_q(rel(guess.events_path))}",
+        "    columns:",
+        f"      {_q(roles['user_id'])}: user_id    # user_id <- `{roles['user_id']}`: {evidence['user_id']}",
+        f"      {_q(roles['timestamp'])}: timestamp    # timestamp <- `{roles['timestamp']}`: {evidence['timestamp']}",
+        f"      {_q(roles['order_id'])}: order_id    # order_id <- `{roles['order_id']}`: {evidence['order_id']}",
+    ]
+    lines.append(value)  # a column mapping line, or value_from at table level after the mapping
+    lines += [
+        "  events: {from: transactions}    # one event per order: first_purchase, repeat_purchase, refund",
+        "journey:",
+        "  conversion: first_purchase",
+        "stages:",
+        "  purchase:",
+        "    events: [first_purchase]",
+        "    kpis:",
+        "      - {name: new_customers, events: [first_purchase], measure: users}",
+        "      - {name: first_order_revenue, events: [first_purchase], measure: value}",
+        "  retention:",
+        "    events: [repeat_purchase]",
+        "    kpis:",
+        "      - {name: repeat_customers, events: [repeat_purchase], measure: users}",
+        "      - {name: repeat_orders, events: [repeat_purchase], measure: count}",
+        "      - {name: repeat_revenue, events: [repeat_purchase], measure: value}",
+        "funnel: [first_purchase, repeat_purchase]",
+        "segments: []      # the order lines' text columns are properties of lines, not customers",
+        "labels: {first_purchase: First order, repeat_purchase: Repeat order}",
+    ]
     return "\n".join(lines) + "\n"

@@ -165,7 +165,10 @@ def _init(args: argparse.Namespace) -> int:
     guess = guess_project(args.data)
     text = render_project(guess, base_dir=out.resolve().parent, name=args.name)
     out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}: {len(guess.event_counts)} events, conversion guessed as {guess.conversion!r}.")
+    if guess.transactions is not None:
+        print(f"wrote {out}: order lines; the journey is each customer's first order and the repeat orders.")
+    else:
+        print(f"wrote {out}: {len(guess.event_counts)} events, conversion guessed as {guess.conversion!r}.")
     print("Read the lines marked CHECK, correct them, then run: journeylab check " + str(out))
     return EXIT_OK
 

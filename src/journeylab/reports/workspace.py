@@ -314,9 +314,22 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
         )
     else:
         loaded: dict[str, Any] = {}
-        for name, loader_name in _LOADERS.items():
+        # transactions first: the events may be derived from them
+        for name, loader_name in sorted(_LOADERS.items(), key=lambda item: item[0] != "transactions"):
             table = project.tables.get(name)
             if table is None:
+                continue
+            if name == "events" and project.events_from_transactions:
+                from journeylab.io.derive import events_from_transactions
+
+                derived = events_from_transactions(
+                    loaded["transactions"].frame,
+                    first=table.options.get("first", "first_purchase"),
+                    repeat=table.options.get("repeat", "repeat_purchase"),
+                )
+                loaded["events"] = io.load_events(derived, stage_map=project.stage_map, dedupe=False)
+                loaded["events"].source = "orders of the transactions"
+                loaded["events"].quality.source = "orders of the transactions"
                 continue
             loader = getattr(io, loader_name)
             options = dict(table.options)
@@ -332,7 +345,14 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
                     column=f"data.{name}.path",
                     hint=f"correct data.{name}.path (paths are relative to the project file).",
                 )
-            result = loader(source, table.columns or None, **options)
+            factors = options.pop("value_from", None)
+            if factors is not None and source is not None:
+                from journeylab.io.derive import value_query
+
+                options["query"] = value_query(str(source), list(factors))
+                result = loader(None, table.columns or None, **options)
+            else:
+                result = loader(source, table.columns or None, **options)
             loaded[name] = _named(result, Path(source)) if source is not None else result
         users = None
         if "users" in project.tables:
