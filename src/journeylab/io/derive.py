@@ -61,7 +61,7 @@ def events_from_transactions(
 
 
 def value_query(path: str, factors: list[str], *, reader: str | None = None) -> str:
-    """A DuckDB query reading ``path`` with ``value`` = the product of ``factors`` (e.g. quantity × price)."""
+    """Write a DuckDB query reading ``path`` with ``value`` = the product of ``factors`` (quantity × price)."""
     if not factors:
         raise SchemaError("value_from lists no columns; write e.g. value_from: [Quantity, UnitPrice].")
     quoted = " * ".join('TRY_CAST("' + f.replace('"', '""') + '" AS DOUBLE)' for f in factors)
