@@ -14,16 +14,21 @@
 # %% [markdown]
 # # Monthly customer-journey report
 #
-# Where customers come from, where they stall and drop off, what it costs, and what
-# changed since last month. Figures are computed from the validated event log; every row
-# the loaders dropped or repaired is counted in the data-quality section at the end.
+# The whole journey for one month — awareness, consideration, purchase, retention,
+# advocacy — against the month before: where customers stall and what it costs, which
+# channels earn the conversions, how experiments did, who comes back and what they are
+# worth, and what customers say. Every figure comes from the validated data; what the
+# loaders dropped or repaired is counted in the last section.
 
 # %% tags=["parameters"]
 month: str = "2026-10"  # YYYY-MM: the calendar month reported on
-data: str = ""  # event data: a folder of tables or one events file; empty means the bundled sample
-seed: int = 2026  # seed of the bundled sample (ignored when data is given)
-n_users: int = 20000  # users in the bundled sample (ignored when data is given)
-min_users: int = 30  # segments with fewer users are not reported (privacy and noise)
+config: str = ""  # the project file (journeylab.yaml); empty means the bundled sample's
+data: str = ""  # event data overriding the project file's events path; empty keeps it
+seed: int = 0  # seed of a generated sample (0: as in the project file)
+n_users: int = 0  # users of a generated sample (0: as in the project file)
+min_users: int = 0  # segments with fewer users are not reported (0: the project file's, default 30)
+n_boot: int = 100  # bootstrap replicates of the attribution intervals (0 switches them off)
+trend_months: int = 6  # months of KPI trend shown, where the data has them
 pseudonymize: bool = False  # replace user ids by keyed HMAC-SHA256 pseudonyms while loading
 pseudonym_key: str = ""  # the HMAC key; empty means the JOURNEYLAB_PSEUDONYM_KEY environment variable
 
@@ -33,23 +38,21 @@ import os
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import HTML, display
 
 import journeylab as jl
-from journeylab.core.results import fmt_money, fmt_num, fmt_pct
 from journeylab.core.viz import set_theme
 from journeylab.io.privacy import KEY_ENV
-from journeylab.journeys.funnels import funnel
-from journeylab.maps.journey_maps import journey_map
-from journeylab.maps.pains import pain_points
+from journeylab.reports import monthly, sections
 from journeylab.reports import runner as reports
-from journeylab.reports.workspace import open_workspace
+from journeylab.reports.prose import Money, say
+from journeylab.reports.workspace import open_report_workspace
 
 month = reports.resolve_month(month)
-if n_users < 100:
-    raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
-if min_users < 1:
-    raise jl.ParameterError(f"min_users == {min_users}, must be >= 1.")
+for name, value, low in (("seed", seed, 0), ("n_users", n_users, 0), ("min_users", min_users, 0),
+                         ("n_boot", n_boot, 0), ("trend_months", trend_months, 1)):
+    if value < low:
+        raise jl.ParameterError(f"{name} == {value}, must be >= {low}.")
 if pseudonym_key:
     # handed to the loaders through the environment, never printed
     os.environ[KEY_ENV] = pseudonym_key
@@ -57,106 +60,125 @@ period = pd.Period(month, freq="M")
 set_theme()
 plt.rcParams["figure.figsize"] = (9, 4.8)
 
-# %%
-ws = open_workspace(data or None, seed=seed, n_users=n_users, pseudonymize=pseudonymize)
+ws = open_report_workspace(config, data, n_users=n_users, seed=seed, pseudonymize=pseudonymize)
+project = ws.project
+min_users = min_users or project.min_users
 events = ws.events.frame
-in_month = ws.month_events(month)
+in_month = ws.month_events(month)  # fails with the months the data covers when the month is empty
+money = Money(project.currency_sign)
+checks = sections.month_checks(in_month, project, month)  # fails closed: no users, no conversions, no funnel entrants
+statuses: dict[str, str] = {}
 
-jmap = journey_map(events, ws.stage_map, month=month, users=ws.users)
-pains = pain_points(events, ws.stage_map, month=month, users=ws.users, min_users=min_users)
-booking = funnel(
-    in_month,
-    ["site_visit", "booking_started", "booking_completed"],
-    window="7D",
-    segment="device",
-    min_users=min_users,
-)
+# %% [markdown]
+# ## Contents
+#
+# 1. [Executive summary](#Executive-summary)
+# 2. [Journey map](#Journey-map)
+# 3. [Stage KPIs](#Stage-KPIs)
+# 4. [Findings](#Findings)
+# 5. [Journey and funnel](#Journey-and-funnel)
+# 6. [Channels](#Channels)
+# 7. [Experiments](#Experiments)
+# 8. [Retention and value](#Retention-and-value)
+# 9. [Voice of the customer](#Voice-of-the-customer)
+# 10. [Data quality](#Data-quality)
 
-users_in_month = int(in_month["user_id"].nunique())
-conversions = int((in_month["event"] == "booking_completed").sum())
-revenue = float(in_month.loc[in_month["event"].isin(["booking_completed", "repeat_booking"]), "value"].sum())
-visitors = int(in_month.loc[in_month["event"] == "site_visit", "user_id"].nunique())
-metrics = {
-    "month": month,
-    "users": users_in_month,
-    "visitors": visitors,
-    "bookings": conversions,
-    "booking_rate": conversions / visitors if visitors else None,
-    "revenue": revenue,
-}
-previous = reports.previous_metrics("monthly_report", month)
+# %%
+kpis = monthly.stage_kpis(events, project, month)
+found = sections.month_findings(ws, month, min_users=min_users)
+headline = sections.headline(events, project, month)
 
 # %% [markdown]
 # ## Executive summary
 
 # %%
-def _change(key: str, kind: str = "num") -> str:
-    if not previous or previous.get(key) in (None, 0) or metrics.get(key) is None:
-        return "no previous report"
-    delta = metrics[key] - previous[key]
-    if kind == "pct":
-        return f"{delta * 100:+.1f} pp vs {previous['month']}"
-    return f"{delta / previous[key]:+.1%} vs {previous['month']}"
-
-
-top = pains.to_frame().head(3)
-lines = [
-    f"**{period.strftime('%B %Y')}** — {fmt_num(users_in_month)} people touched the business "
-    f"({fmt_num(visitors)} site visitors).",
-    "",
-    "| KPI | this month | change |",
-    "| --- | ---: | --- |",
-    f"| Site visitors | {fmt_num(visitors)} | {_change('visitors')} |",
-    f"| Bookings | {fmt_num(conversions)} | {_change('bookings')} |",
-    f"| Booking rate (bookings per visitor) | {fmt_pct(metrics['booking_rate'])} | {_change('booking_rate', 'pct')} |",
-    f"| Revenue | {fmt_money(revenue)} | {_change('revenue')} |",
-    "",
-    "**Top pain points by value at stake**",
-    "",
-]
-lines += [f"{i + 1}. {text}" for i, text in enumerate(pains.findings(3))]
-# "$" would start inline maths in Markdown: escape the currency sign
-display(Markdown("\n".join(lines).replace("$", r"\$")))
+say(sections.executive_summary(project, month, headline, kpis, found, checks, money))
 
 # %% [markdown]
 # ## Journey map
 #
-# Stage-by-stage KPIs for the month, the share of people who move on to the next stage
-# (95 % Wilson intervals) and the change against the previous month; then the same
-# stage-to-stage conversion by device.
+# The stages customers go through, what they do there, the channels that bring them,
+# each stage's KPIs and their change since last month, how many move on to the next
+# stage beside how they feel about it, and the largest pain points with their value.
 
 # %%
-jmap
-
-# %%
-by_device = journey_map(
-    events, ws.stage_map, month=month, users=ws.users, segment="device", compare=None, min_users=min_users
-)
-ax = by_device.plot(kind="conversion")
-plt.show()
+with sections.section(statuses, "journey_map", say):
+    canvas = sections.journey_canvas_figure(ws, month, found)
+    plt.show()
 
 # %% [markdown]
-# ## Booking funnel by device
-
-# %%
-booking
-
-# %%
-ax = booking.plot()
-plt.show()
-
-# %% [markdown]
-# ## Pain points ranked by value at stake
+# ## Stage KPIs
 #
-# Value at stake = people reaching the step × the gap to the best comparable segment ×
-# the value of a booking, with a 95 % interval.
+# Each KPI of the project's stage map for the month beside the previous month. Changes
+# of counts are tested as two Poisson counts (conditional test); ▲/▼ marks a change
+# significant at 5 %.
 
 # %%
-pains
+with sections.section(statuses, "stage_kpis", say):
+    display(HTML(sections.kpi_table_html(kpis, project, money)))
+    say(sections.reach_note(events, project, month))
+    trend = monthly.kpi_trend(events, project, month, months=trend_months)
+    sections.plot_trend(trend, project)
+    plt.show()
+
+# %% [markdown]
+# ## Findings
+#
+# A search over every funnel step and stage transition, by every segment dimension of the
+# project file, the hour and day of the step's entry, and against the previous month. Gaps
+# are ranked by the value at stake per month (95 % intervals); q-values control the false
+# discovery rate over the whole search. A finding seen at two steps for the same segment is
+# one finding: its money is counted once.
 
 # %%
-ax = pains.plot()
-plt.show()
+with sections.section(statuses, "findings", say):
+    say(sections.findings_text(found, money))
+    found.plot()
+    plt.show()
+
+# %% [markdown]
+# ## Journey and funnel
+
+# %%
+with sections.section(statuses, "funnel", say):
+    funnel_result = sections.funnel_section(in_month, project, min_users=min_users, say=say)
+    plt.show()
+
+# %% [markdown]
+# ## Channels
+#
+# Which channels earn the conversions: rule-based, Markov and Shapley credit with
+# bootstrap intervals, then spend, cost per conversion and return on spend. Credit
+# describes the paths customers took; it is not proof that a channel caused a conversion.
+
+# %%
+with sections.section(statuses, "channels", say):
+    channels = sections.channels_section(ws, month, n_boot=n_boot, seed=seed or 2026, money=money, say=say)
+    plt.show()
+
+# %% [markdown]
+# ## Experiments
+
+# %%
+with sections.section(statuses, "experiments", say):
+    sections.experiments_section(ws, month, say=say)
+    plt.show()
+
+# %% [markdown]
+# ## Retention and value
+
+# %%
+with sections.section(statuses, "retention", say):
+    sections.retention_section(ws, month, money=money, say=say)
+    plt.show()
+
+# %% [markdown]
+# ## Voice of the customer
+
+# %%
+with sections.section(statuses, "voice", say):
+    sections.voice_section(ws, month, say=say)
+    plt.show()
 
 # %% [markdown]
 # ## Data quality
@@ -164,14 +186,15 @@ plt.show()
 # Every row the loaders dropped, de-duplicated or repaired, with the reason.
 
 # %%
-display(ws)
-for table in ws.tables().values():
-    display(table.quality)
+display(HTML(sections.quality_table_html(ws)))
 
 # %%
-metrics["top_pain_points"] = [
-    {"finding": text, "value_at_stake": float(v)}
-    for text, v in zip(pains.findings(3), top["value_at_stake"], strict=False)
-]
-metrics["data_quality"] = ws.to_frame().set_index("table")[["rows_read", "rows_kept", "rows_dropped"]].to_dict("index")
-reports.finish(metrics, row_counts=ws.row_counts(), seed=ws.seed)
+document = monthly.metrics_document(
+    month=month,
+    project=project,
+    headline=headline,
+    kpis=kpis,
+    findings=found.records() if found is not None else [],
+    sections=statuses,
+)
+reports.finish(document, row_counts=ws.row_counts(), seed=ws.seed)

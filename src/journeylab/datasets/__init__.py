@@ -12,12 +12,14 @@ from journeylab.datasets.sample import (
     TABLES,
     Sample,
     make_sample,
+    sample_project,
     write_sample,
 )
 
 __all__ = [
     "Sample",
     "make_sample",
+    "sample_project",
     "write_sample",
     "CHANNELS",
     "PAID_CHANNELS",

@@ -66,6 +66,7 @@ from journeylab.datasets.frames import (
 )
 
 __all__ = [
+    "sample_project",
     "Sample",
     "make_sample",
     "write_sample",
@@ -418,3 +419,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+#: The verticals the generator knows, each with its project file (package data).
+PROJECT_FILES = {"home_services": "home_services.yaml"}
+
+
+def sample_project(vertical: str = "home_services"):
+    """Return the bundled sample's project file (a :class:`journeylab.core.project.Project`).
+
+    Examples
+    --------
+    >>> sample_project().conversion
+    ('booking_completed',)
+    """
+    from importlib import resources
+
+    from journeylab.core.project import load_project
+
+    check_in("vertical", vertical, list(PROJECT_FILES))
+    path = resources.files("journeylab.datasets").joinpath(PROJECT_FILES[vertical])
+    return load_project(Path(str(path)))

@@ -166,7 +166,10 @@ class FindingsResult(Result):
         """Return the findings as plain records for ``metrics.json`` (fields: :data:`FINDING_FIELDS`)."""
         out = []
         for row in self.to_frame().to_dict("records"):
-            out.append({key: _plain(row.get(key)) for key in FINDING_FIELDS})
+            record = {key: _plain(row.get(key)) for key in FINDING_FIELDS}
+            record["rank"] = int(record["rank"])
+            record["reached"] = int(record["reached"])
+            out.append(record)
         return out
 
     def summary(self) -> str:

@@ -23,7 +23,7 @@ from journeylab.core.results import Result, fmt_num
 from journeylab.core.stages import StageMap, default_stage_map
 from journeylab.io import loaders as io
 
-__all__ = ["Workspace", "open_workspace", "load_project_tables", "TABLE_FILES"]
+__all__ = ["Workspace", "open_workspace", "open_report_workspace", "load_project_tables", "TABLE_FILES"]
 
 #: Table names a data folder may hold, each as ``<name>.parquet``, ``.csv`` or ``.csv.gz``.
 TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transactions")
@@ -284,6 +284,8 @@ _PSEUDONYMIZED = ("events", "assignments", "feedback", "transactions")
 def _project_workspace(project: Project, *, pseudonymize: bool) -> Workspace:
     """Load every table a project file names, then check its names against the data."""
     ws = load_project_tables(project, pseudonymize=pseudonymize)
+    if project.derived:
+        ws.events.frame = project.derive(ws.events.frame)
     columns = list(ws.events.frame.columns) + (list(ws.users.columns) if ws.users is not None else [])
     project.require_names(ws.events.frame["event"].unique(), columns)
     return ws
@@ -389,3 +391,37 @@ def _read_users(table: Any) -> pd.DataFrame:
         )
     users["user_id"] = users["user_id"].astype("string")
     return users
+
+
+def open_report_workspace(
+    config: str | Path = "",
+    data: str | Path = "",
+    *,
+    n_users: int = 0,
+    seed: int = 0,
+    pseudonymize: bool = False,
+) -> Workspace:
+    """Open the workspace a report notebook runs on, from its ``config`` and ``data`` parameters.
+
+    Parameters
+    ----------
+    config : str or Path
+        The project file; empty means the bundled sample's project file.
+    data : str or Path
+        Overrides the project file's events path; empty keeps it.
+    n_users, seed : int
+        For a generated sample only: its size and seed (0 keeps the project file's).
+    pseudonymize : bool
+        Replace user ids by keyed pseudonyms while loading (also when the project file says so).
+    """
+    from dataclasses import replace
+
+    from journeylab.datasets import sample_project
+
+    project = load_project(config) if str(config) else sample_project()
+    if project.sample is not None and (n_users or seed):
+        project = replace(
+            project,
+            sample=replace(project.sample, n_users=n_users or project.sample.n_users, seed=seed or project.sample.seed),
+        )
+    return open_workspace(data or None, project=project, pseudonymize=pseudonymize)

@@ -1,0 +1,490 @@
+"""The sections of the monthly report: each computes from the workspace and the project, and shows itself.
+
+A section shows when its data is present and says in one line why when it is not:
+a section function raises :class:`~journeylab.core.errors.NotComputableError`
+with the reason, and :func:`section` turns that into the one line (and the
+section's status in ``metrics.json``). Errors in the data or the code are not
+caught: the report fails and is not published.
+
+Counts reconcile: the executive summary's conversions are the conversion
+events of the month; the funnel section names how many of them followed the
+funnel's first step in the month and how many came another way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from journeylab.core.errors import DataError, NotComputableError
+from journeylab.core.project import Project
+from journeylab.core.results import fmt_num, fmt_pct, fmt_pp
+from journeylab.reports.prose import Money, md
+
+__all__ = [
+    "section",
+    "month_checks",
+    "headline",
+    "month_findings",
+    "executive_summary",
+    "kpi_table_html",
+    "reach_note",
+    "plot_trend",
+    "findings_text",
+    "journey_canvas_figure",
+    "funnel_section",
+    "channels_section",
+    "experiments_section",
+    "retention_section",
+    "voice_section",
+    "quality_table_html",
+]
+
+Say = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def section(statuses: dict[str, str], name: str, say: Say) -> Iterator[None]:
+    """Run a section: on NotComputableError say why in one line and record it; anything else fails the report."""
+    try:
+        yield
+        statuses[name] = "shown"
+    except NotComputableError as exc:
+        reason = str(exc).splitlines()[0]
+        statuses[name] = reason
+        say(f"*Not shown: {md(reason)}*")
+
+
+def _month(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    period = pd.Period(month, freq="M")
+    return period.start_time.tz_localize("UTC"), (period + 1).start_time.tz_localize("UTC")
+
+
+def _previous(month: str) -> str:
+    return str(pd.Period(month, freq="M") - 1)
+
+
+def month_checks(in_month: pd.DataFrame, project: Project, month: str) -> dict[str, int]:
+    """Refuse a month that has no users, no conversions or no funnel entrants (the report is not published)."""
+    users = int(in_month["user_id"].nunique())
+    if users == 0:
+        raise DataError(f"No users in {month}: there is nothing to report.")
+    conversions = int(in_month["event"].isin(project.conversion).sum())
+    if conversions == 0:
+        names = ", ".join(project.conversion)
+        raise DataError(
+            f"No conversions ({names}) in {month}: a report would show an empty journey.",
+            column="event",
+            hint="check journey.conversion in the project file (journeylab check), or choose another month.",
+        )
+    entrants = 0
+    if project.funnel:
+        entrants = int(in_month.loc[in_month["event"] == project.funnel[0], "user_id"].nunique())
+        if entrants == 0:
+            raise DataError(
+                f"Nobody entered the funnel's first step ({project.funnel[0]}) in {month}.",
+                column="event",
+                hint="check funnel in the project file (journeylab check).",
+            )
+    return {"users": users, "conversions": conversions, "funnel_entrants": entrants}
+
+
+def _headline_of(frame: pd.DataFrame, project: Project) -> dict[str, float]:
+    conv = frame.loc[frame["event"].isin(project.conversion)]
+    entrants = (
+        int(frame.loc[frame["event"] == project.funnel[0], "user_id"].nunique()) if project.funnel else 0
+    )
+    converters = int(conv["user_id"].nunique())
+    value = float(conv["value"].sum()) if "value" in conv and conv["value"].notna().any() else np.nan
+    if np.isnan(value) and project.value_per_conversion is not None:
+        value = len(conv) * project.value_per_conversion
+    return {
+        "users": int(frame["user_id"].nunique()),
+        "conversions": int(len(conv)),
+        "converters": converters,
+        "funnel_entrants": entrants,
+        "conversion_rate": converters / entrants if entrants else np.nan,
+        "conversion_value": value,
+    }
+
+
+def headline(events: pd.DataFrame, project: Project, month: str) -> dict[str, Any]:
+    """Compute the headline figures of the month and of the month before, from the data."""
+    start, end = _month(month)
+    prev_start, _ = _month(_previous(month))
+    ts = events["timestamp"]
+    now = _headline_of(events.loc[(ts >= start) & (ts < end)], project)
+    before_rows = events.loc[(ts >= prev_start) & (ts < start)]
+    out: dict[str, Any] = dict(now)
+    if len(before_rows):
+        for key, value in _headline_of(before_rows, project).items():
+            out[f"{key}_previous"] = value
+    return out
+
+
+def month_findings(ws: Any, month: str, *, min_users: int):
+    """Search the month's findings over the project's funnel, stages and segments."""
+    from journeylab.maps.findings import find
+
+    project = ws.project
+    users = ws.users
+    segments = [s for s in project.segments]
+    return find(
+        ws.events.frame,
+        project.stage_map,
+        month=month,
+        conversion=project.conversion,
+        funnel=project.funnel,
+        segments=segments,
+        users=users,
+        value_per_conversion=project.value_per_conversion,
+        timezone=project.timezone,
+        labels=project.labels,
+        currency=project.currency_sign,
+        min_users=min_users,
+    )
+
+
+def _change(now: float, before: float | None, kind: str = "rel") -> str:
+    if before is None or (isinstance(before, float) and np.isnan(before)) or now is None:
+        return "–"
+    if kind == "pp":
+        return md(fmt_pp(now - before))
+    if before == 0:
+        return "–"
+    return md(f"{now / before - 1:+.1%}")
+
+
+def executive_summary(
+    project: Project, month: str, head: dict[str, Any], kpis: pd.DataFrame, found: Any, checks: dict, money: Money
+) -> str:
+    """Write the executive summary as Markdown: headline figures with their change, then the top findings."""
+    period = pd.Period(month, freq="M")
+    conv_label = " / ".join(md(project.label(c)) for c in project.conversion)
+    prev = _previous(month)
+    has_prev = "users_previous" in head
+    lines = [
+        f"**{md(project.name)} — {period.strftime('%B %Y')}.** {fmt_num(head['users'])} people were in touch; "
+        f"{fmt_num(head['conversions'])} conversions ({conv_label}) by {fmt_num(head['converters'])} customers.",
+        "",
+        f"| figure | {period.strftime('%b %Y')} | {pd.Period(prev, freq='M').strftime('%b %Y')} | change |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    rows = [
+        ("People in touch", "users", fmt_num, "rel"),
+        (f"Conversions ({conv_label})", "conversions", fmt_num, "rel"),
+    ]
+    if project.funnel:
+        first = md(project.label(project.funnel[0]))
+        rows.append((f"Conversion rate (customers converting per {first})", "conversion_rate", fmt_pct, "pp"))
+    rows.append(("Value of conversions", "conversion_value", money, "rel"))
+    for text, key, fmt, kind in rows:
+        before = head.get(f"{key}_previous")
+        lines.append(
+            f"| {text} | {fmt(head[key])} | {fmt(before) if has_prev else '–'} | "
+            f"{_change(head[key], before, kind) if has_prev else '–'} |"
+        )
+    if not has_prev:
+        lines += ["", f"*The data hold no events in {prev}: no change to show.*"]
+    moved = kpis.loc[kpis["significant"]]
+    if len(moved):
+        lines += ["", "**KPIs that changed significantly:** " + "; ".join(
+            f"{md(r.stage_label)}: {md(r.label)} {_change(r.value, r.previous)}" for r in moved.itertuples()
+        ) + "."]
+    if found is not None:
+        top = found.top(3)
+        lines += ["", "**Top findings by value at stake** (each counted once; findings of different "
+                      "dimensions may share customers, so they are not added up):", ""]
+        if top.empty:
+            lines.append(md(found.summary().splitlines()[0]))
+        lines += [f"{i}. {md(text)}" for i, text in enumerate(top["text"], start=1)]
+    return "\n".join(lines)
+
+
+def kpi_table_html(kpis: pd.DataFrame, project: Project, money: Money) -> str:
+    """Build the stage × KPI table: this month, previous month, change with its test."""
+    rows = []
+    for _stage, group in kpis.groupby("stage", sort=False):
+        for i, r in enumerate(group.itertuples()):
+            fmt = money.plain if r.measure == "value" else fmt_num
+            prev = "–" if pd.isna(r.previous) else fmt(r.previous)
+            change = "–" if pd.isna(r.change) else f"{r.change:+.1%}"
+            mark = ("▲ " if r.change > 0 else "▼ ") if r.significant else ""
+            p = "" if pd.isna(r.p_value) else f"{r.p_value:.3f}" if r.p_value >= 0.001 else "<0.001"
+            rows.append(
+                "<tr>"
+                + (f'<th rowspan="{len(group)}" scope="rowgroup">{html.escape(r.stage_label)}</th>' if i == 0 else "")
+                + f"<td>{html.escape(str(r.label))}</td><td class='n'>{html.escape(fmt(r.value))}</td>"
+                f"<td class='n'>{html.escape(prev)}</td><td class='n'>{mark}{html.escape(change)}</td>"
+                f"<td class='n'>{p}</td></tr>"
+            )
+    return (
+        "<table class='kpis'><thead><tr><th>Stage</th><th>KPI</th><th>This month</th><th>Previous month</th>"
+        "<th>Change</th><th>p</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def reach_note(events: pd.DataFrame, project: Project, month: str) -> str:
+    """Say why a later stage can reach more people than an earlier one (people enter at any stage)."""
+    start, end = _month(month)
+    frame = events.loc[(events["timestamp"] >= start) & (events["timestamp"] < end)]
+    stage = project.stage_map.assign(frame)
+    reach = frame.groupby(stage, observed=True)["user_id"].nunique().reindex(project.stage_map.names).fillna(0)
+    notes = []
+    names = project.stage_map.names
+    for a, b in zip(names, names[1:], strict=False):
+        if reach[b] > reach[a]:
+            users_a = set(frame.loc[stage == a, "user_id"])
+            users_b = set(frame.loc[stage == b, "user_id"])
+            direct = len(users_b - users_a)
+            notes.append(
+                f"{md(project.label(b))} reached {fmt_num(reach[b])} people, more than "
+                f"{md(project.label(a))} ({fmt_num(reach[a])}): {fmt_num(direct)} of them had no "
+                f"{md(project.label(a).lower())} event this month (they came in directly, or earlier)."
+            )
+    if not notes:
+        return "Each stage reached no more people than the stage before it."
+    return " ".join(notes)
+
+
+def plot_trend(trend: pd.DataFrame, project: Project):
+    """Draw small multiples of each KPI over the months of the trend."""
+    if trend.empty or trend["month"].nunique() < 2:
+        raise NotComputableError("fewer than two months of data: no trend to draw.")
+    kpis = list(dict.fromkeys(zip(trend["stage"], trend["kpi"], strict=True)))
+    n = len(kpis)
+    cols = 4
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.2 * rows), squeeze=False)
+    labels = {(s.name, k.name): project.labels.get(k.name, k.label) for s in project.stage_map for k in s.kpis}
+    for ax, key in zip(axes.flat, kpis, strict=False):
+        part = trend.loc[(trend["stage"] == key[0]) & (trend["kpi"] == key[1])]
+        ax.plot(part["month"], part["value"], marker="o", lw=1.5)
+        ax.set_title(f"{project.label(key[0])}: {labels.get(key, key[1])}", fontsize=9, loc="left")
+        ax.title.set_parse_math(False)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.yaxis.set_major_formatter(lambda x, _pos: f"{x:,.0f}")
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    fig.suptitle("KPIs by month", x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def findings_text(found: Any, money: Money) -> str:
+    """List the findings as a ranked Markdown list with their status and q-values."""
+    frame = found.to_frame()
+    if frame.empty:
+        return md(found.summary())
+    lines = []
+    for row in frame.head(10).itertuples():
+        tag = "" if row.counted else f" *(same segment as finding {int(frame.loc[frame['id'] == row.overlaps, 'rank'].iloc[0])}: not counted again)*"
+        lines.append(f"{int(row.rank)}. {md(row.text)} q = {row.q_value:.3g}.{tag}")
+    notes = [md(n) for n in found.notes[:5]]
+    return "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")
+
+
+def journey_canvas_figure(ws: Any, month: str, found: Any):
+    """Draw the journey map as a diagram: stages as columns with their activity, KPIs, conversion and feeling."""
+    from journeylab.maps.journey_maps import journey_map
+
+    jm = journey_map(ws.events.frame, ws.project.stage_map, month=month, users=ws.users)
+    return jm.plot(kind="kpis")
+
+
+def funnel_section(in_month: pd.DataFrame, project: Project, *, min_users: int, say: Say):
+    """Show the funnel by the project's main segment, with the reconciliation of its completions."""
+    from journeylab.journeys.funnels import funnel
+
+    if len(project.funnel) < 2:
+        raise NotComputableError("the project file defines no funnel (funnel: [step, step, ...]).")
+    segment = next((s for s in project.segments if s in in_month.columns), None)
+    steps = {project.label(s): s for s in project.funnel}
+    result = funnel(in_month, steps, window="7D", segment=segment, min_users=min_users)
+    say(md(result.summary()).replace("\\\n", "\n"))
+    frame = result.to_frame()
+    total_conv = int(in_month["event"].isin(project.conversion).sum())
+    last = project.funnel[-1]
+    if last in project.conversion:
+        completions = int(frame.loc[frame["step"] == frame["step"].iloc[-1], "reached"].sum()) if "reached" in frame \
+            else None
+        entered = set(in_month.loc[in_month["event"] == project.funnel[0], "user_id"])
+        conv_rows = in_month.loc[in_month["event"].isin(project.conversion)]
+        via = int(conv_rows["user_id"].isin(entered).sum())
+        say(
+            f"Of the month's {fmt_num(total_conv)} conversions, {fmt_num(via)} were by customers who entered the "
+            f"funnel ({md(project.label(project.funnel[0]))}) this month and {fmt_num(total_conv - via)} by "
+            f"customers who came another way (e.g. by phone, or after an earlier month's visit); the funnel counts "
+            f"customers who completed within 7 days of entering"
+            + (f" ({fmt_num(completions)})." if completions is not None else ".")
+        )
+    result.plot()
+    return result
+
+
+def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Money, say: Say):
+    """Show attribution with intervals, spend, CPA and ROAS for the month."""
+    from journeylab.attribution import attribute
+    from journeylab.journeys.build import build_journeys, path_table
+
+    project = ws.project
+    events = ws.events.frame
+    if "channel" not in events.columns or events["channel"].notna().sum() == 0:
+        raise NotComputableError("the events carry no channel: no attribution.")
+    journeys = build_journeys(
+        events, lookback=project.lookback, month=month, stage_map=project.stage_map,
+        conversion=list(project.conversion),
+    )
+    paths = path_table(journeys, include_censored=True)
+    if paths["conversions"].sum() == 0:
+        raise NotComputableError(f"no conversions in journeys that ended in {month}: nothing to credit.")
+    start, end = _month(month)
+    spend = None
+    if ws.spend is not None:
+        frame = ws.spend.frame
+        dates = pd.to_datetime(frame["date"])
+        dates = dates.dt.tz_localize("UTC") if dates.dt.tz is None else dates
+        spend = frame.loc[(dates >= start) & (dates < end)]
+        spend = spend if len(spend) else None
+    models = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
+    attr = attribute(paths, models, n_boot=n_boot, seed=seed, spend=spend)
+    say(md(attr.summary()))
+    attr.plot()
+    if attr.economics is not None:
+        econ = attr.economics
+        say(
+            "Spend, cost per credited conversion (CPA) and return on spend (ROAS) under the Markov model: "
+            + "; ".join(
+                f"{md(project.label(r.channel))}: spend {money(r.cost)}, CPA {money(r.cpa)}, ROAS {fmt_num(r.roas)}"
+                for r in econ.loc[econ["model"] == "markov"].itertuples()
+                if pd.notna(r.cost)
+            )
+            + "."
+        )
+    elif ws.spend is None:
+        say("*No spend table: cost per conversion and return on spend are not shown.*")
+    return attr
+
+
+def experiments_section(ws: Any, month: str, *, say: Say, window: str = "14D"):
+    """Read out every experiment with users assigned in the month: readout with its trust checks."""
+    from journeylab.experiments import analyze, user_metrics
+
+    if ws.assignments is None:
+        raise NotComputableError("no assignments table: no experiment to read out.")
+    project = ws.project
+    assignments = ws.assignments.frame
+    start, end = _month(month)
+    if "assigned_at" in assignments:
+        running = assignments.loc[assignments["assigned_at"] < end]
+    else:
+        running = assignments
+    if running.empty:
+        raise NotComputableError(f"no experiment had users assigned by the end of {month}.")
+    experiments = running.groupby("experiment") if "experiment" in running.columns else [("experiment", running)]
+    for name, group in experiments:
+        variants = sorted(group["variant"].dropna().astype(str).unique())
+        control = "control" if "control" in variants else variants[0]
+        users = user_metrics(group, ws.events.frame, {"converted": list(project.conversion)[0]}, window=window)
+        readout = analyze(users, "variant", control, ["converted"])
+        say(f"**{md(project.label(name))}** ({', '.join(md(v) for v in variants)}; conversion within "
+            f"{md(window)} of assignment):\n\n" + md(readout.summary()).replace("\\n", "\n"))
+        readout.plot()
+
+
+def _purchases(ws: Any, end: pd.Timestamp) -> pd.DataFrame:
+    if ws.transactions is not None:
+        tx = ws.transactions.frame
+    else:
+        ev = ws.events.frame
+        tx = ev.loc[ev["event"].isin(ws.project.conversion), ["user_id", "timestamp", "value"]]
+    return tx.loc[tx["timestamp"] < end]
+
+
+def retention_section(ws: Any, month: str, *, money: Money, say: Say):
+    """Show cohorts, repeat rate, churn and CLV as of the month's end, with the models' caveats."""
+    from journeylab.clv import BetaGeo, GammaGamma, customer_lifetime_value, rfm_summary
+    from journeylab.customers import churn, cohort_retention, repeat_purchase_rate
+
+    _, end = _month(month)
+    tx = _purchases(ws, end)
+    if tx.empty:
+        raise NotComputableError(f"no purchases before the end of {month}: no retention to show.")
+    cohorts = cohort_retention(tx, end=end)
+    say(md(cohorts.summary()))
+    cohorts.plot()
+    plt.show()
+    say(md(repeat_purchase_rate(tx, within="90D", as_of=end).summary()))
+    say(md(churn(tx, "90D", as_of=end).summary()))
+    rfm = rfm_summary(tx, observation_period_end=end)
+    if int((rfm["frequency"] > 0).sum()) < 20:
+        raise NotComputableError("fewer than 20 repeat customers: the CLV models cannot be fitted.")
+    purchases_model = BetaGeo().fit(rfm)
+    spend_model = GammaGamma().fit(rfm)
+    say(md(purchases_model.summary()))
+    clv = customer_lifetime_value(purchases_model, spend_model, rfm, months=12, discount_rate=0.01)
+    say(
+        f"Predicted value over the next 12 months: {money(float(clv.mean()))} per customer on average, "
+        f"median {money(float(clv.median()))} ({fmt_num(len(clv))} customers)."
+    )
+
+
+def voice_section(ws: Any, month: str, *, say: Say, months: int = 3):
+    """Show NPS and CSAT per stage, sentiment and themes of comments, the emotion curve beside the funnel."""
+    from journeylab.voice import csat, emotion_curve, nps, sentiment, themes
+
+    if ws.feedback is None:
+        raise NotComputableError("no feedback table: no survey answers to show.")
+    start, end = _month(month)
+    first = (pd.Period(month, freq="M") - (months - 1)).start_time.tz_localize("UTC")
+    fb = ws.feedback.frame
+    fb = fb.loc[(fb["timestamp"] >= first) & (fb["timestamp"] < end)]
+    if fb.empty:
+        raise NotComputableError(f"no survey answers between {first:%B %Y} and {month}.")
+    stage_map = ws.project.stage_map
+    say(f"{fmt_num(len(fb))} survey answers over the {months} months to {md(month)}.")
+    scores = nps(fb, stage_map=stage_map)
+    say(md(scores.summary()))
+    scores.plot()
+    plt.show()
+    say(md(csat(fb, stage_map=stage_map).summary()))
+    if "text" in fb.columns:
+        comments = fb.loc[fb["text"].notna() & (fb["text"].astype(str).str.strip() != "")]
+        if len(comments):
+            say(md(sentiment(comments["text"]).summary()))
+            topics = themes(comments, by="language")
+            say(md(topics.summary()))
+            topics.plot()
+            plt.show()
+    events = ws.events.frame
+    window = events.loc[(events["timestamp"] >= first) & (events["timestamp"] < end)]
+    curve = emotion_curve(fb, stage_map, funnel=window)
+    say(md(curve.summary()))
+    curve.plot()
+
+
+def quality_table_html(ws: Any) -> str:
+    """Build one formatted table: per table rows read, kept, dropped, repaired, and what loading did and why."""
+    rows = []
+    for name, table in ws.tables().items():
+        q = table.quality
+        steps = q.to_frame()
+        steps = steps.loc[steps["rows"] > 0]
+        what = "<br>".join(
+            html.escape(f"{s.step}: {fmt_num(int(s.rows))} rows {s.action} ({s.reason})") for s in steps.itertuples()
+        ) or "nothing to repair"
+        rows.append(
+            f"<tr><th scope='row'>{html.escape(name)}</th><td class='n'>{fmt_num(q.rows_read)}</td>"
+            f"<td class='n'>{fmt_num(q.rows_kept)}</td><td class='n'>{fmt_num(q.rows_dropped)}</td><td>{what}</td></tr>"
+        )
+    return (
+        "<table class='quality'><thead><tr><th>Table</th><th>Rows read</th><th>Kept</th><th>Dropped</th>"
+        "<th>What loading did, and why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
