@@ -8,10 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
-from journeylab.experiments import analyze, imbalance_check, srm_check, stratified_lift, trend_check
-from journeylab.schema import ParameterError
+from journeylab.experiments import (
+    analyze,
+    imbalance_check,
+    srm_check,
+    stratified_lift,
+    trend_check,
+    unit_check,
+)
+from journeylab.schema import DataError, ParameterError, SchemaError
 
 REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
     "AB-6"
@@ -47,7 +56,8 @@ def test_srm_uses_the_designed_split():
 def test_analyze_keeps_a_designed_arm_that_lost_every_user():
     frame = pd.DataFrame({"variant": ["control", "b"] * 50, "booked": [0, 1, 1, 0] * 25})
     res = analyze(frame, metrics=["booked"], design_split={"control": 1, "b": 1, "c": 1})
-    assert res.checks[0].flagged and "c 0 (0.0%; designed 33.3%)" in res.checks[0].message
+    srm = {c.name: c for c in res.checks}["sample ratio mismatch"]
+    assert srm.flagged and "c 0 (0.0%; designed 33.3%)" in srm.message
     out = res.to_frame().set_index("variant")
     assert out.loc["c", "status"].startswith(
         "not computable: too few users (control 50, treatment 0"
@@ -155,3 +165,115 @@ def test_primacy_and_stable_lift():
     assert trend_check(stable["y"], stable["variant"].eq("b"), stable["day"]).status == "ok"
     short = _daily([0.5, 0.5])
     assert trend_check(short["y"], short["variant"].eq("b"), short["day"]).status == "skipped"
+
+
+# ------------------------------------------------------------------ unique units
+UNITS = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+    "UDACITY-RAW-UNITS"
+]
+
+
+def test_udacity_raw_rows_are_not_counted_as_users_through_analyze():
+    from conftest import shared_file
+
+    raw = pd.read_csv(shared_file(*UNITS["file"]))
+    metric = [{"name": "converted", "kind": "binary"}]
+    res = analyze(raw, variant="group", control="control", metrics=metric)
+    units = {c.name: c for c in res.checks}["unique units"]
+    assert units.flagged and res.checks[0] is units  # shown first: SRM counts these rows
+    d = units.details
+    assert (d["rows"], d["units"]) == (UNITS["rows"], UNITS["distinct_user_ids"])
+    assert (d["repeated_units"], d["repeated_rows"]) == (
+        UNITS["repeated_user_ids"],
+        UNITS["rows_of_repeated_ids"],
+    )
+    assert d["cross_variant_units"] == UNITS["ids_in_both_groups"]
+    assert (
+        "294,478 rows hold 290,584 distinct user_id: 3,894 user_id appear more than once "
+        "(7,788 rows" in units.message
+    )
+    assert "1,895 of them in more than one variant" in units.message
+    text = res.summary()
+    assert text.index("Units are not unique") < text.index("sample ratio mismatch")
+    assert "→ Resolve the flagged checks" in text
+    checks = res.checks_frame().set_index("check")
+    assert checks.loc["unique units", "status"] == "flagged"
+    # the rows are still what the flagged readout counts
+    row = res.to_frame().iloc[0]
+    assert row["n_control"] + row["n_treatment"] == UNITS["rows"]
+
+    dropped = analyze(raw, variant="group", control="control", metrics=metric, duplicates="drop")
+    units = dropped.checks[0]
+    assert units.status == "ok" and units.details["dropped_rows"] == UNITS["rows_of_repeated_ids"]
+    assert units.details["dropped_units"] == UNITS["repeated_user_ids"]
+    assert "the analysis counts 286,690 users, one row each" in units.message
+    row = dropped.to_frame().iloc[0]
+    want = UNITS["after_dropping_every_row_of_a_repeated_id"]
+    assert (row["n_control"], row["n_treatment"]) == (
+        want["control"]["users"],
+        want["treatment"]["users"],
+    )
+    assert row["control_mean"] == pytest.approx(
+        want["control"]["conversions"] / want["control"]["users"], rel=1e-12
+    )
+    assert row["treatment_mean"] == pytest.approx(
+        want["treatment"]["conversions"] / want["treatment"]["users"], rel=1e-12
+    )
+
+
+def test_unit_check_by_hand_and_its_errors():
+    frame = pd.DataFrame(
+        {
+            "uid": ["a", "b", "b", "c", "c", "d"],
+            "variant": ["control", "control", "b", "b", "b", "control"],
+            "booked": [0, 1, 0, 1, 1, 0],
+        }
+    )
+    check, kept = unit_check(frame, "variant", "uid")
+    assert check.flagged and kept is frame
+    assert {k: check.details[k] for k in ("rows", "units", "repeated_units", "repeated_rows")} == {
+        "rows": 6,
+        "units": 4,
+        "repeated_units": 2,
+        "repeated_rows": 4,
+    }
+    assert check.details["cross_variant_units"] == 1  # b; c repeats within one arm
+    assert check.details["first_rows"] == [1, 2, 3, 4]
+    check, kept = unit_check(frame, "variant", "uid", duplicates="drop")
+    assert kept["uid"].tolist() == ["a", "d"] and check.status == "ok"
+    # analyze takes the unit column by name; a wrong name is an error with a hint
+    res = analyze(frame, metrics=["booked"], unit="uid")
+    assert res.to_frame().loc[0, ["n_control", "n_treatment"]].tolist() == [3, 3]
+    with pytest.raises(ParameterError, match="after leaving out 4 rows of repeated units"):
+        analyze(frame, metrics=["booked"], unit="uid", duplicates="drop")
+    with pytest.raises(SchemaError, match="uidd"):
+        analyze(frame, metrics=["booked"], unit="uidd")
+    with pytest.raises(ParameterError, match="duplicates"):
+        analyze(frame, metrics=["booked"], unit="uid", duplicates="keep")
+    with pytest.raises(DataError, match="1 rows have no uid") as err:
+        analyze(frame.assign(uid=["a", None, "b", "c", "c", "d"]), metrics=["booked"], unit="uid")
+    assert err.value.rows == [1] and err.value.column == "uid"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 12), st.sampled_from(["control", "b"]), st.integers(0, 1)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_unit_counts_match_pandas_and_drop_leaves_unique_units(rows):
+    frame = pd.DataFrame(rows, columns=["user_id", "variant", "booked"])
+    check, _ = unit_check(frame, "variant", "user_id")
+    counts = frame["user_id"].value_counts()
+    repeated = counts[counts > 1]
+    arms = frame.groupby("user_id")["variant"].nunique()
+    assert check.details["repeated_units"] == len(repeated)
+    assert check.details["repeated_rows"] == int(repeated.sum())
+    assert check.details["cross_variant_units"] == int((arms > 1).sum())
+    assert check.flagged == (len(repeated) > 0)
+    dropped, kept = unit_check(frame, "variant", "user_id", duplicates="drop")
+    assert kept["user_id"].is_unique
+    assert len(kept) + dropped.details["dropped_rows"] == len(frame)
+    assert set(kept["user_id"]) == set(counts[counts == 1].index)

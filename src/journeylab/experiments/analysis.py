@@ -1,7 +1,8 @@
 """The experiment analysis: :func:`analyze` on a user-level table.
 
 ``analyze`` takes a user-level table (one row per user: the variant and the
-metric columns), runs the trust checks first (sample ratio mismatch against
+metric columns), runs the trust checks first (unique units: each user once,
+in one variant; sample ratio mismatch against
 the designed split; pre-period imbalance when a covariate is given; a
 split-change / Simpson's-paradox guard and a novelty / primacy trend test
 when a period column is given), then compares every variant with the
@@ -28,6 +29,7 @@ from journeylab.experiments.checks import (
     srm_check,
     stratified_lift,
     trend_check,
+    unit_check,
 )
 from journeylab.experiments.cuped import check_pre_exposure, cuped_adjust
 from journeylab.experiments.frequentist import (
@@ -172,6 +174,8 @@ def analyze(
     prior: tuple[float, float] = (1.0, 1.0),
     min_users: int = 2,
     srm_threshold: float = SRM_THRESHOLD,
+    unit: str | None = None,
+    duplicates: Literal["flag", "drop"] = "flag",
 ) -> ExperimentResult:
     """Analyse an A/B/n experiment on a user-level table.
 
@@ -215,6 +219,16 @@ def analyze(
         beta-binomial for rates with a Beta ``prior``; normal model otherwise).
     min_users : int
         Fewer users than this in an arm makes a comparison not computable.
+    unit : str, optional
+        The unit id column (default ``user_id`` when the table has one). Every
+        unit must appear once and in one variant; the "unique units" check
+        counts the rows, the units repeated and the units in more than one
+        variant. Without a unit column every row is counted as one user, and
+        the check says so.
+    duplicates : {"flag", "drop"}
+        What to do with repeated units: flag the check and keep every row
+        (default), or leave out every row of a repeated unit (counted in the
+        check).
 
     Returns
     -------
@@ -242,6 +256,12 @@ def analyze(
             rows=rows.tolist(),
             hint="drop unassigned users before the analysis.",
         )
+    if unit is None and "user_id" in data.columns:
+        unit = "user_id"
+    if unit is not None:
+        require_columns(data, [unit], what="experiment")
+    units, data = unit_check(data, variant, unit, duplicates=duplicates)
+    labels = data[variant]
     control = str(control)
     present = list(dict.fromkeys(labels.astype(str)))
     if control not in present:
@@ -266,7 +286,9 @@ def analyze(
         order = [control] + sorted(v for v in present if v != control)
     treatments = [v for v in order if v != control]
     if not treatments:
-        raise ParameterError(f"only the control {control!r} is present: nothing to compare.")
+        dropped = units.details.get("dropped_rows", 0)
+        after = f" after leaving out {dropped:,} rows of repeated units" if dropped else ""
+        raise ParameterError(f"only the control {control!r} is present{after}: nothing to compare.")
     metric_list = coerce_metrics(metrics, data)
     cov_map = _covariate_map(covariates, metric_list)
     cov_cols = sorted(set(cov_map.values()))
@@ -284,7 +306,8 @@ def analyze(
     # ---- trust checks first
     counts = data[variant].value_counts()
     checks = [
-        srm_check({v: int(counts.get(v, 0)) for v in order}, design_split, threshold=srm_threshold)
+        units,
+        srm_check({v: int(counts.get(v, 0)) for v in order}, design_split, threshold=srm_threshold),
     ]
     if cov_cols:
         checks.append(imbalance_check(data, variant, control, cov_cols))

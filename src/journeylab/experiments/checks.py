@@ -1,5 +1,9 @@
 """Trust checks that run before any lift is believed.
 
+- **Unique units**: the analysis counts rows as users, so each unit
+  (``user_id``) must appear once and in one variant. Repeated units and units
+  seen in more than one variant are counted (rows, units repeated, units in
+  more than one variant) and either flagged or, on request, left out.
 - **SRM** (sample ratio mismatch): a chi-square goodness-of-fit test of the
   observed users per variant against the *designed* split (not assumed
   equal: 95/5 designs exist). Flagged below p = 0.001.
@@ -18,17 +22,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from journeylab.results import fmt_num, fmt_p, fmt_pct
-from journeylab.schema import ParameterError
+from journeylab.schema import DataError, ParameterError, check_in
 
 __all__ = [
     "Check",
+    "unit_check",
     "srm_check",
     "imbalance_check",
     "period_index",
@@ -72,6 +77,113 @@ class Check:
             "p_value": self.p_value,
             "message": self.message,
         }
+
+
+def unit_check(
+    data: pd.DataFrame,
+    variant: str,
+    unit: str | None,
+    *,
+    duplicates: Literal["flag", "drop"] = "flag",
+) -> tuple[Check, pd.DataFrame]:
+    """Check that each unit appears once, in one variant; flag or drop the others.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The user-level table.
+    variant : str
+        The variant column.
+    unit : str or None
+        The unit (randomisation) id column; None skips the check, saying that
+        every row is counted as one user.
+    duplicates : {"flag", "drop"}
+        ``"flag"`` keeps every row and flags the check; ``"drop"`` leaves out
+        every row of a unit that appears more than once (its outcome and its
+        arm are ambiguous), and counts them.
+
+    Returns
+    -------
+    (Check, DataFrame)
+        The check (``details``: ``rows``, ``units``, ``repeated_units``,
+        ``repeated_rows``, ``cross_variant_units``, ``dropped_rows``,
+        ``dropped_units``, ``examples`` and ``first_rows``) and the table the
+        analysis goes on with.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"user_id": [1, 2, 2, 3], "variant": ["a", "a", "b", "b"]})
+    >>> check, kept = unit_check(frame, "variant", "user_id", duplicates="drop")
+    >>> check.details["cross_variant_units"], len(kept)
+    (1, 2)
+    """
+    check_in("duplicates", duplicates, ["flag", "drop"])
+    name = "unique units"
+    n_rows = len(data)
+    if unit is None:
+        return (
+            Check(
+                name,
+                "skipped",
+                f"No unit id column (user_id): each of the {n_rows:,} rows is counted as one "
+                "user. Pass unit= to check that every unit appears once, in one variant.",
+                details={"rows": n_rows},
+            ),
+            data,
+        )
+    ids = data[unit]
+    if ids.isna().any():
+        rows = np.flatnonzero(ids.isna().to_numpy())
+        raise DataError(
+            f"{rows.size:,} rows have no {unit}, so they cannot be counted as units.",
+            column=unit,
+            rows=rows.tolist(),
+            hint="drop the rows without an id, or fill them from the assignment log.",
+        )
+    per_unit = ids.value_counts(sort=False)
+    repeated = per_unit[per_unit > 1]
+    in_repeated = ids.isin(repeated.index).to_numpy()
+    arms = data.loc[in_repeated].groupby(unit, sort=False)[variant].nunique()
+    cross = int((arms > 1).sum())
+    first_rows = np.flatnonzero(in_repeated)[:10].tolist()
+    examples = [str(u) for u in ids.iloc[np.flatnonzero(in_repeated)].drop_duplicates().head(5)]
+    details: dict[str, Any] = {
+        "unit": unit,
+        "rows": n_rows,
+        "units": int(per_unit.size),
+        "repeated_units": int(repeated.size),
+        "repeated_rows": int(in_repeated.sum()),
+        "cross_variant_units": cross,
+        "dropped_rows": 0,
+        "dropped_units": 0,
+        "examples": examples,
+        "first_rows": first_rows,
+        "duplicates": duplicates,
+    }
+    if repeated.empty:
+        message = f"Each of the {n_rows:,} units ({unit}) appears once, in one variant."
+        return Check(name, "ok", message, details=details), data
+    found = (
+        f"{n_rows:,} rows hold {per_unit.size:,} distinct {unit}: {repeated.size:,} {unit} "
+        f"appear more than once ({int(in_repeated.sum()):,} rows; e.g. {', '.join(examples)}; "
+        f"first rows {first_rows[:5]}), {cross:,} of them in more than one variant"
+    )
+    if duplicates == "drop":
+        details["dropped_rows"] = int(in_repeated.sum())
+        details["dropped_units"] = int(repeated.size)
+        kept = data.loc[~in_repeated]
+        message = (
+            f"Repeated units left out: {found}. Every row of those {repeated.size:,} units is "
+            f"left out (duplicates='drop'): the analysis counts {len(kept):,} users, one row each."
+        )
+        return Check(name, "ok", message, details=details), kept
+    message = (
+        f"Units are not unique: {found}. Each row is counted as a user below, so repeated units "
+        "count more than once and units in more than one variant saw both arms. Pass "
+        "duplicates='drop' to leave every row of a repeated unit out (counted), or de-duplicate "
+        "the assignments first (journeylab.load_assignments reports them)."
+    )
+    return Check(name, "flagged", message, details=details), data
 
 
 def _p_is(p: float) -> str:
