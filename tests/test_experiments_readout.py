@@ -376,6 +376,23 @@ def test_udacity_ab_after_cleaning_same_as_published_notebook():
         "novelty / primacy trend": "ok",
     }
     assert row["strat_abs_lift"] == pytest.approx(row["abs_lift"], abs=5e-4)
+    # the published one-sided test (H1: the new page converts better) straight from analyze
+    one_sided = analyze(
+        loaded.frame,
+        control="control",
+        metrics=[{"name": "converted", "kind": "binary"}],
+        alternative="larger",
+    )
+    row = one_sided.to_frame(detailed=True).iloc[0]
+    assert row["p_value"] == pytest.approx(0.90505831275902449, rel=1e-9)
+    assert row["statistic"] == pytest.approx(-1.3109241984234394, rel=1e-9)
+    assert row["abs_ci_high"] == math.inf and row["abs_ci_low"] < row["abs_lift"]
+    assert row["alternative"] == "larger"
+    text = one_sided.summary()
+    assert "Variant treatment did not detectably raise converted" in text
+    assert "95 % one-sided CI -0.36 to +∞ pp" in text
+    assert "one-sided, H1: treatment > control" in text
+    one_sided.plot().figure.savefig("/tmp/exp_udacity_one_sided.png", bbox_inches="tight")
 
 
 # -------------------------------------------------------------------- sample

@@ -34,6 +34,7 @@ from journeylab.experiments.checks import (
 from journeylab.experiments.cuped import check_pre_exposure, cuped_adjust
 from journeylab.experiments.frequentist import (
     Comparison,
+    check_alternative,
     compare_mean_stats,
     compare_proportions,
     compare_ratios,
@@ -85,13 +86,20 @@ def _compare(
     covariate: str | None,
     x: np.ndarray | None,
     theta: float | None,
+    alternative: str,
 ) -> tuple[Comparison, dict[str, Any]]:
     y = frame["y"].to_numpy(float)
     extra: dict[str, Any] = {}
     if metric.kind == "ratio":
         d = frame["d"].to_numpy(float)
         comp = compare_ratios(
-            y[~is_t], d[~is_t], y[is_t], d[is_t], alpha=alpha, min_users=min_users
+            y[~is_t],
+            d[~is_t],
+            y[is_t],
+            d[is_t],
+            alpha=alpha,
+            min_users=min_users,
+            alternative=alternative,
         )
         return comp, extra
     keep = ~np.isnan(y)
@@ -116,6 +124,7 @@ def _compare(
             kind=metric.kind,
             method=f"CUPED (pooled θ, covariate {covariate}) + Welch t-test on adjusted values; "
             "relative lift: delta method on adjusted means",
+            alternative=alternative,
         )
         adj_var = comp.std_error**2
         extra = {
@@ -140,6 +149,7 @@ def _compare(
             ci_method=ci_method,
             yates=yates,
             min_users=min_users,
+            alternative=alternative,
         )
     else:
         comp = compare_mean_stats(
@@ -151,6 +161,7 @@ def _compare(
             yt.size,
             alpha=alpha,
             min_users=min_users,
+            alternative=alternative,
         )
     return comp, extra
 
@@ -162,6 +173,7 @@ def analyze(
     metrics: Iterable[Metric | Mapping[str, Any] | str] | None = None,
     *,
     alpha: float = 0.05,
+    alternative: Literal["two-sided", "larger", "smaller"] = "two-sided",
     design_split: Mapping[str, float] | None = None,
     covariates: str | Mapping[str, str] | None = None,
     covariate_measured_at: str | pd.Timestamp | Mapping[str, Any] | None = None,
@@ -193,7 +205,15 @@ def analyze(
         "revenue", "denominator": "sessions"}``. Defaults to the metrics
         recorded by ``user_metrics``.
     alpha : float
-        Two-sided level of tests and intervals.
+        Level of tests and intervals.
+    alternative : {"two-sided", "larger", "smaller"}
+        The alternative hypothesis, in statsmodels' naming: ``"larger"``
+        tests treatment > control (``proportions_ztest([x_t, x_c], [n_t,
+        n_c], alternative="larger")``, ``ttest_ind(treatment, control,
+        alternative="larger", usevar="unequal")``), ``"smaller"`` treatment <
+        control. p-values (pooled, stratified, relative) and intervals are
+        then one-sided, the intervals open at one end (±inf); the Bayesian
+        readout is unchanged.
     design_split : mapping variant -> share, optional
         The designed traffic split for the SRM check (equal when None).
     covariates : str or mapping metric -> column, optional
@@ -244,6 +264,7 @@ def analyze(
     """
     check_range("alpha", alpha, low=0, high=1)
     check_in("correction", correction, list(CORRECTION_NAMES))
+    check_alternative(alternative)
     if not isinstance(data, pd.DataFrame):
         raise ParameterError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
     require_columns(data, [variant], what="experiment")
@@ -359,6 +380,7 @@ def analyze(
                 covariate=covariate,
                 x=None if x is None else x[mask.to_numpy()],
                 theta=theta,
+                alternative=alternative,
             )
             row = {"metric": metric.name, "variant": arm, **comp.as_dict(), **extra}
             if cap_note:
@@ -385,7 +407,13 @@ def analyze(
                     bayes_method=b.method,
                 )
             if periods is not None and metric.kind != "ratio":
-                strat = stratified_lift(part["y"], pd.Series(is_t, index=part.index), periods[mask])
+                strat = stratified_lift(
+                    part["y"],
+                    pd.Series(is_t, index=part.index),
+                    periods[mask],
+                    alpha=alpha,
+                    alternative=alternative,
+                )
                 row.update(
                     strat_abs_lift=strat["abs_lift"],
                     strat_ci_low=strat["ci_low"],
@@ -434,7 +462,15 @@ def analyze(
         checks.append(_simpson_check(table, checks[-1], alpha))
         checks.append(_combine_trends(trend_checks))
     return ExperimentResult(
-        table, checks, control, alpha, correction, metric_list, pd.DataFrame(omnibus), notes
+        table,
+        checks,
+        control,
+        alpha,
+        correction,
+        metric_list,
+        pd.DataFrame(omnibus),
+        notes,
+        alternative=alternative,
     )
 
 

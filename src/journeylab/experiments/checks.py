@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from journeylab.experiments.frequentist import critical_value, interval, p_value
 from journeylab.results import fmt_num, fmt_p, fmt_pct
 from journeylab.schema import DataError, ParameterError, check_in
 
@@ -409,6 +410,7 @@ def stratified_lift(
     periods: pd.Series,
     *,
     alpha: float = 0.05,
+    alternative: str = "two-sided",
 ) -> dict[str, float]:
     """Lift within periods, combined with CMH weights ``n_c n_t / (n_c + n_t)``.
 
@@ -438,12 +440,12 @@ def stratified_lift(
             "periods": len(table),
         }
     se = math.sqrt(var)
-    z = stats.norm.ppf(1 - alpha / 2)
+    low, high = interval(est, critical_value(alpha, alternative) * se, alternative)
     return {
         "abs_lift": est,
-        "ci_low": est - z * se,
-        "ci_high": est + z * se,
-        "p_value": float(2 * stats.norm.sf(abs(est) / se)),
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p_value(est / se, alternative),
         "periods": int(len(table)),
     }
 

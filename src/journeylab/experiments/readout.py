@@ -20,7 +20,7 @@ import pandas as pd
 from journeylab.experiments.checks import Check
 from journeylab.experiments.metrics import Metric
 from journeylab.experiments.multiple import CORRECTION_NAMES
-from journeylab.results import Result, fmt_num, fmt_p, fmt_pct
+from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp, interval_precision
 from journeylab.schema import check_in
 
 __all__ = ["ExperimentResult", "FRAME_COLUMNS"]
@@ -46,11 +46,40 @@ FRAME_COLUMNS = [
 ]
 
 
-def _signed(x: float, kind: str, decimals: int = 1) -> str:
+def _signed(x: float, kind: str, precision: int | None = None) -> str:
+    """Format a signed lift: pp with ``precision`` decimals for rates, else significant digits."""
+    if pd.isna(x):
+        return "–"
+    if math.isinf(x):
+        return "+∞" if x > 0 else "-∞"
     if kind == "binary":
-        return f"{x * 100:+.{decimals}f}"
+        return f"{x * 100:+.{1 if precision is None else precision}f}"
     sign = "+" if x >= 0 else "-"
-    return f"{sign}{fmt_num(abs(x))}"
+    return f"{sign}{fmt_num(abs(x), 3 if precision is None else precision)}"
+
+
+def _precision(low: float, high: float, kind: str) -> int:
+    """Precision at which an interval's two ends print differently (see ``interval_precision``)."""
+    if kind == "binary":
+        finite = [abs(v) for v in (low, high) if not pd.isna(v) and math.isfinite(v)]
+        start = 2 if finite and max(finite) < 0.01 else 1
+        return interval_precision(low, high, fmt_pp, start)
+    return interval_precision(low, high, fmt_num, 3)
+
+
+def _ci(low: float, high: float, kind: str, precision: int | None = None) -> str:
+    """``[+0.18, +0.23]``; a one-sided interval as ``[-0.38, +∞)``."""
+    p = _precision(low, high, kind) if precision is None else precision
+    left = "(" if not pd.isna(low) and math.isinf(low) else "["
+    right = ")" if not pd.isna(high) and math.isinf(high) else "]"
+    return f"{left}{_signed(low, kind, p)}, {_signed(high, kind, p)}{right}"
+
+
+def _relative(row: pd.Series, prefix: str = "rel") -> str:
+    """``+5.8% [+1.6%, +10.1%]`` with enough decimals for the ends to differ."""
+    lo, hi = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
+    p = interval_precision(lo, hi, fmt_pct)
+    return f"{fmt_pct(row[f'{prefix}_lift'], p, signed=True)} {fmt_ci(lo, hi, fmt_pct, signed=True)}"
 
 
 def _level(x: float, kind: str, decimals: int | None = None) -> str:
@@ -87,7 +116,7 @@ class ExperimentResult(Result):
         (``to_frame(detailed=True)``).
     checks : list of Check
         Trust checks, in the order they are shown.
-    control, alpha, correction : as passed to :func:`analyze`.
+    control, alpha, correction, alternative : as passed to :func:`analyze`.
     omnibus : DataFrame
         k-sample chi-square test per binary metric when there are 3+ arms.
     """
@@ -100,6 +129,7 @@ class ExperimentResult(Result):
     metrics: list[Metric]
     omnibus: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
+    alternative: str = "two-sided"
 
     title = "Experiment readout"
 
@@ -138,9 +168,10 @@ class ExperimentResult(Result):
         p_text = _p_is(row["p_value"])
         if self.correction is not None:
             p_text += f", {CORRECTION_NAMES[self.correction]}-adjusted {fmt_p(adj)}"
-        d = 2 if max(abs(row["abs_ci_low"]), abs(row["abs_ci_high"])) < 0.01 else 1
+        d = _precision(row["abs_ci_low"], row["abs_ci_high"], kind)
+        sided = "" if self.alternative == "two-sided" else "one-sided "
         ci = (
-            f"{level} CI {_signed(row['abs_ci_low'], kind, d)} to "
+            f"{level} {sided}CI {_signed(row['abs_ci_low'], kind, d)} to "
             f"{_signed(row['abs_ci_high'], kind, d)}{unit}"
         )
         lift = f"{_signed(row['abs_lift'], kind, d)}{unit}"
@@ -152,15 +183,13 @@ class ExperimentResult(Result):
             verb = "raised" if row["abs_lift"] > 0 else "lowered"
             text = f"Variant {row['variant']} {verb} {row['metric']} from {frm} to {to} ({lift}, {ci}; {p_text})."
         else:
+            change = {"larger": "raise", "smaller": "lower"}.get(self.alternative, "change")
             text = (
-                f"Variant {row['variant']} did not detectably change {row['metric']}: {to} vs "
+                f"Variant {row['variant']} did not detectably {change} {row['metric']}: {to} vs "
                 f"{frm} in control ({lift}, {ci}; {p_text})."
             )
         if not math.isnan(row["rel_lift"]):
-            text += (
-                f" Relative lift {fmt_pct(row['rel_lift'], signed=True)} "
-                f"[{fmt_pct(row['rel_ci_low'], signed=True)}, {fmt_pct(row['rel_ci_high'], signed=True)}]."
-            )
+            text += f" Relative lift {_relative(row)}."
         elif row["status"] != "ok":
             text += f" ({row['status']}.)"
         if row.get("cuped_theta") is not None and not pd.isna(row.get("cuped_theta")):
@@ -213,7 +242,13 @@ class ExperimentResult(Result):
                 if self.correction
                 else ""
             )
-            + f", α = {self.alpha:g}):"
+            + f", α = {self.alpha:g}"
+            + (
+                ""
+                if self.alternative == "two-sided"
+                else f"; one-sided, H1: treatment {'>' if self.alternative == 'larger' else '<'} control"
+            )
+            + "):"
         )
         lines.extend(f"  {line}" for line in self._result_lines())
         lines.append("Methods:")
@@ -227,6 +262,8 @@ class ExperimentResult(Result):
             k = r["kind"]
             unit = " pp" if k == "binary" else ""
             ok = not r["status"].startswith("not computable")
+            d = _precision(r["abs_ci_low"], r["abs_ci_high"], k)
+            rp = interval_precision(r["rel_ci_low"], r["rel_ci_high"], fmt_pct)
             out.append(
                 {
                     "metric": r["metric"],
@@ -234,12 +271,10 @@ class ExperimentResult(Result):
                     "users (c / t)": f"{r['n_control']:,} / {r['n_treatment']:,}",
                     "control": _level(r["control_mean"], k),
                     "treatment": _level(r["treatment_mean"], k),
-                    "lift": f"{_signed(r['abs_lift'], k)}{unit}" if ok else "–",
-                    "CI": f"[{_signed(r['abs_ci_low'], k)}, {_signed(r['abs_ci_high'], k)}]{unit}"
-                    if ok
-                    else "–",
-                    "relative": fmt_pct(r["rel_lift"], signed=True),
-                    "relative CI": f"[{fmt_pct(r['rel_ci_low'], signed=True)}, {fmt_pct(r['rel_ci_high'], signed=True)}]",
+                    "lift": f"{_signed(r['abs_lift'], k, d)}{unit}" if ok else "–",
+                    "CI": f"{_ci(r['abs_ci_low'], r['abs_ci_high'], k, d)}{unit}" if ok else "–",
+                    "relative": fmt_pct(r["rel_lift"], rp, signed=True),
+                    "relative CI": fmt_ci(r["rel_ci_low"], r["rel_ci_high"], fmt_pct, signed=True),
                     "p": fmt_p(r["p_value"]),
                     "p adjusted": fmt_p(r["p_value_adjusted"]),
                     "status": r["status"],
@@ -282,9 +317,21 @@ class ExperimentResult(Result):
         prefix = "rel" if scale == "relative" else "abs"
         col = "rel_lift" if scale == "relative" else "abs_lift"
         y = np.arange(len(rows))
+        factors = np.where((rows["kind"] == "binary") & (scale == "absolute"), 100.0, 1.0)
+        finite = np.concatenate(
+            [
+                rows[c].to_numpy(float) * factors
+                for c in (col, f"{prefix}_ci_low", f"{prefix}_ci_high")
+            ]
+            + [np.zeros(1)]
+        )
+        finite = finite[np.isfinite(finite)]
+        # a one-sided interval runs to an arrow just past the finite ends
+        reach = 0.25 * max(float(finite.max() - finite.min()), 1e-12)
+        edges = (float(finite.min()) - reach, float(finite.max()) + reach)
         for i, r in rows.iterrows():
             est, lo, hi = r[col], r[f"{prefix}_ci_low"], r[f"{prefix}_ci_high"]
-            factor = 100 if scale == "absolute" and r["kind"] == "binary" else 1
+            factor = factors[i]
             if pd.isna(est) or pd.isna(lo):
                 ax.annotate(
                     "not computable",
@@ -298,10 +345,12 @@ class ExperimentResult(Result):
                 continue
             significant = lo > 0 or hi < 0
             color = (PALETTE[2] if est > 0 else PALETTE[3]) if significant else "0.45"
+            left = edges[0] if math.isinf(lo) else lo * factor
+            right = edges[1] if math.isinf(hi) else hi * factor
             ax.errorbar(
                 est * factor,
                 i,
-                xerr=[[(est - lo) * factor], [(hi - est) * factor]],
+                xerr=[[est * factor - left], [right - est * factor]],
                 fmt="o",
                 color=color,
                 ecolor=color,
@@ -309,11 +358,14 @@ class ExperimentResult(Result):
                 lw=2,
                 ms=7,
             )
-            label = (
-                f"{fmt_pct(est, signed=True)} [{fmt_pct(lo, signed=True)}, {fmt_pct(hi, signed=True)}]"
-                if scale == "relative"
-                else f"{_signed(est, r['kind'])} [{_signed(lo, r['kind'])}, {_signed(hi, r['kind'])}]"
-            )
+            for end, edge, marker in ((lo, left, "<"), (hi, right, ">")):
+                if math.isinf(end):
+                    ax.plot(edge, i, marker=marker, color=color, ms=8)
+            if scale == "relative":
+                label = _relative(r)
+            else:
+                d = _precision(lo, hi, r["kind"])
+                label = f"{_signed(est, r['kind'], d)} {_ci(lo, hi, r['kind'], d)}"
             ax.annotate(
                 label,
                 (1.01, i),
@@ -331,12 +383,13 @@ class ExperimentResult(Result):
         ax.set_yticks(y, labels)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         level = f"{(1 - self.alpha) * 100:g}%"
+        sided = "" if self.alternative == "two-sided" else " one-sided"
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
         if scale == "relative":
             percent_axis(ax, "x", decimals=1 if max(abs(v) for v in ax.get_xlim()) < 0.05 else 0)
-            ax.set_xlabel(f"relative lift vs {self.control} ({level} CI, delta method)")
+            ax.set_xlabel(f"relative lift vs {self.control} ({level}{sided} CI, delta method)")
         else:
-            ax.set_xlabel(f"absolute lift vs {self.control} ({level} CI)")
+            ax.set_xlabel(f"absolute lift vs {self.control} ({level}{sided} CI)")
         ax.set_title("Experiment readout")
         ax.grid(axis="y", visible=False)
         return ax
