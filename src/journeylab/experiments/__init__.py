@@ -64,7 +64,7 @@ from journeylab.experiments.power import (
     prop_power,
     t_power,
 )
-from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult
+from journeylab.experiments.readout import FRAME_COLUMNS, STRAT_COLUMNS, ExperimentResult
 from journeylab.experiments.sequential import (
     AASimulation,
     SequentialResult,
@@ -77,6 +77,7 @@ __all__ = [
     "analyze",
     "ExperimentResult",
     "FRAME_COLUMNS",
+    "STRAT_COLUMNS",
     "Metric",
     "user_metrics",
     "Comparison",

@@ -9,10 +9,12 @@
   equal: 95/5 designs exist). Flagged below p = 0.001.
 - **Pre-period imbalance**: a covariate measured before exposure should not
   differ between arms; Welch test and standardised mean difference.
-- **Simpson's guard**: when the traffic split changed across periods, the
-  pooled comparison mixes periods with different baselines; the lift is
-  also estimated within periods and combined (Cochran–Mantel–Haenszel
-  weights ``n_c n_t / (n_c + n_t)``), beside the pooled one.
+- **Simpson's guard**: when the traffic split changed across periods (or
+  strata), the pooled comparison mixes periods with different baselines;
+  the lift is also estimated within them and combined (Mantel-Haenszel risk
+  difference for rates, traffic-weighted difference for means; see
+  :func:`stratified_lift`), beside the pooled one, and leads the readout
+  when the split changed.
 - **Novelty / primacy**: a weighted regression of the per-period lift on
   time; a significant trend means the average lift is not the long-run one.
 """
@@ -343,9 +345,17 @@ def period_index(periods: pd.Series) -> pd.Series:
 
 
 def split_change_check(
-    data: pd.DataFrame, variant: str, period: str, *, threshold: float = SRM_THRESHOLD
+    data: pd.DataFrame,
+    variant: str,
+    period: str,
+    *,
+    threshold: float = SRM_THRESHOLD,
+    what: str = "periods",
 ) -> Check:
-    """Did the traffic split change across periods? (chi-square of variant × period).
+    """Did the traffic split change across periods (or strata)? (chi-square of variant × period).
+
+    ``what`` names the strata in the check's name and message ("periods",
+    "strata").
 
     Examples
     --------
@@ -353,9 +363,11 @@ def split_change_check(
     >>> split_change_check(frame, "variant", "day").status
     'ok'
     """
+    name = f"split change across {what}"
+    one = what.removesuffix("s") if what != "strata" else "stratum"
     table = pd.crosstab(data[period], data[variant])
     if table.shape[0] < 2 or table.shape[1] < 2:
-        return Check("split change across periods", "skipped", "Fewer than two periods.")
+        return Check(name, "skipped", f"Fewer than two {what}.")
     chi2, p, dof, _ = stats.chi2_contingency(table.to_numpy(), correction=False)
     shares = table.div(table.sum(axis=1), axis=0)
     spread = {c: (float(shares[c].min()), float(shares[c].max())) for c in shares.columns}
@@ -363,19 +375,19 @@ def split_change_check(
     details = {"shares": shares, "counts": table}
     if p < threshold:
         return Check(
-            "split change across periods",
+            name,
             "flagged",
-            f"The traffic split changed across periods (share per period: {described}; "
-            f"chi-square {_p_is(p)}). Pooled lifts mix periods with different baselines "
-            "(Simpson's paradox risk): compare them with the period-stratified estimates.",
+            f"The traffic split changed across {what} (share per {one}: {described}; "
+            f"chi-square {_p_is(p)}). Pooled lifts mix {what} with different baselines "
+            f"(Simpson's paradox risk): the {one}-stratified estimates lead the results.",
             float(chi2),
             float(p),
             details,
         )
     return Check(
-        "split change across periods",
+        name,
         "ok",
-        f"The traffic split was stable across {table.shape[0]} periods ({_p_is(p)}).",
+        f"The traffic split was stable across {table.shape[0]} {what} ({_p_is(p)}).",
         float(chi2),
         float(p),
         details,
@@ -404,6 +416,21 @@ def _per_period(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) 
     return out
 
 
+def _stratum_counts(values: pd.Series, is_treatment: pd.Series, strata: pd.Series) -> pd.DataFrame:
+    """Per stratum and arm: users, sum, mean and variance (ddof=1) of the metric."""
+    frame = pd.DataFrame(
+        {"y": values.astype(float).to_numpy(), "t": np.asarray(is_treatment, dtype=bool), "s": strata.to_numpy()}
+    ).dropna(subset=["y", "s"])
+    g = frame.groupby(["s", "t"], sort=True, observed=True)["y"].agg(["sum", "mean", "var", "count"])
+    g = g.unstack("t")
+    out = pd.DataFrame(index=g.index)
+    for arm, flag in (("control", False), ("treatment", True)):
+        for stat, name in (("count", "n"), ("sum", "x"), ("mean", "mean"), ("var", "var")):
+            out[f"{name}_{arm}"] = g[(stat, flag)] if (stat, flag) in g.columns else np.nan
+    out[["n_control", "n_treatment"]] = out[["n_control", "n_treatment"]].fillna(0)
+    return out
+
+
 def stratified_lift(
     values: pd.Series,
     is_treatment: pd.Series,
@@ -411,11 +438,26 @@ def stratified_lift(
     *,
     alpha: float = 0.05,
     alternative: str = "two-sided",
-) -> dict[str, float]:
-    """Lift within periods, combined with CMH weights ``n_c n_t / (n_c + n_t)``.
+    kind: Literal["binary", "continuous"] | None = None,
+) -> dict[str, Any]:
+    """Lift within strata (periods, segments), combined across them.
 
-    Returns a dict with ``abs_lift``, ``ci_low``, ``ci_high``, ``p_value`` and
-    ``periods`` (periods used: both arms need at least two users).
+    - **rates** (``kind="binary"``): the Mantel-Haenszel risk difference,
+      stratum weights ``n_c n_t / (n_c + n_t)``, with Sato's (1989)
+      variance, which holds for many small strata as for few large ones (SAS
+      PROC FREQ ``COMMONRISKDIFF``; epiR ``epi.2by2``). Every stratum with at
+      least one user in each arm counts.
+    - **means**: the traffic-weighted (post-stratified) difference, stratum
+      weights ``n / N`` (its share of the users), with the Neyman variance
+      ``sum w^2 (s_c^2 / n_c + s_t^2 / n_t)``; it equals the treatment
+      coefficient of OLS ``y ~ t * C(stratum)`` with centred stratum dummies
+      and its HC2 standard error. Strata need two users in each arm.
+
+    ``kind=None`` takes 0/1 values as rates. Returns a dict with
+    ``abs_lift``, ``ci_low``, ``ci_high``, ``p_value`` (z-test, one-sided
+    for ``alternative="larger"``/``"smaller"``), ``periods`` (strata used),
+    ``users_left_out`` (users in strata without enough users in both arms)
+    and ``method``.
 
     Examples
     --------
@@ -424,30 +466,53 @@ def stratified_lift(
     >>> round(stratified_lift(y, t, pd.Series([1, 1, 1, 1, 2, 2, 2, 2]))["abs_lift"], 3)
     0.5
     """
-    table = _per_period(values, is_treatment, periods)
+    y = pd.Series(values).astype(float)
+    if kind is None:
+        kind = "binary" if y.dropna().isin([0.0, 1.0]).all() else "continuous"
+    table = _stratum_counts(y, pd.Series(is_treatment), pd.Series(periods))
     nan = float("nan")
-    if table.empty:
-        return {"abs_lift": nan, "ci_low": nan, "ci_high": nan, "p_value": nan, "periods": 0}
-    w = table["n_control"] * table["n_treatment"] / (table["n_control"] + table["n_treatment"])
-    est = float((w * table["lift"]).sum() / w.sum())
-    var = float((w**2 * table["var_lift"]).sum() / w.sum() ** 2)
+    need = 1 if kind == "binary" else 2
+    used = table[(table["n_control"] >= need) & (table["n_treatment"] >= need)]
+    left_out = int((table["n_control"] + table["n_treatment"]).sum() - (used["n_control"] + used["n_treatment"]).sum())
+    if kind == "binary":
+        method = "Mantel-Haenszel risk difference (weights n_c n_t / n; Sato variance)"
+    else:
+        method = "traffic-weighted difference of means (weights n / N; Neyman variance)"
+    out: dict[str, Any] = {
+        "abs_lift": nan,
+        "ci_low": nan,
+        "ci_high": nan,
+        "p_value": nan,
+        "periods": int(len(used)),
+        "users_left_out": left_out,
+        "method": method,
+    }
+    if used.empty:
+        return out
+    nc, nt = used["n_control"].to_numpy(float), used["n_treatment"].to_numpy(float)
+    if kind == "binary":
+        xc, xt = used["x_control"].to_numpy(float), used["x_treatment"].to_numpy(float)
+        n = nc + nt
+        w = nc * nt / n
+        est = float((w * (xt / nt - xc / nc)).sum() / w.sum())
+        # Sato (1989), as SAS PROC FREQ documents it (row 1 = treatment, row 2 = control)
+        p_sum = ((nt**2 * xc - nc**2 * xt + nt * nc * (nc - nt) / 2) / n**2).sum()
+        q_sum = ((xt * (nc - xc) + xc * (nt - xt)) / (2 * n)).sum()
+        var = float((est * p_sum + q_sum) / w.sum() ** 2)
+    else:
+        w = (nc + nt) / (nc + nt).sum()
+        lift = used["mean_treatment"].to_numpy(float) - used["mean_control"].to_numpy(float)
+        est = float((w * lift).sum())
+        var = float(
+            (w**2 * (used["var_control"].to_numpy(float) / nc + used["var_treatment"].to_numpy(float) / nt)).sum()
+        )
+    out["abs_lift"] = est
     if not var > 0:
-        return {
-            "abs_lift": est,
-            "ci_low": nan,
-            "ci_high": nan,
-            "p_value": nan,
-            "periods": len(table),
-        }
+        return out
     se = math.sqrt(var)
     low, high = interval(est, critical_value(alpha, alternative) * se, alternative)
-    return {
-        "abs_lift": est,
-        "ci_low": low,
-        "ci_high": high,
-        "p_value": p_value(est / se, alternative),
-        "periods": int(len(table)),
-    }
+    out.update(ci_low=low, ci_high=high, p_value=p_value(est / se, alternative), std_error=se)
+    return out
 
 
 def cmh_test(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) -> dict[str, float]:

@@ -1,10 +1,12 @@
 """The experiment readout object: the numbers, the plain-language text and the forest plot.
 
 :class:`ExperimentResult` is what :func:`journeylab.experiments.analyze`
-returns: ``to_frame()`` has one row per (metric, variant) with exactly the
-columns of :data:`FRAME_COLUMNS`; ``summary()`` and the HTML rendering show
-the trust checks first, then one sentence per comparison, then the methods;
-``plot()`` draws a forest plot.
+returns: ``to_frame()`` has one row per (metric, variant) with the columns
+of :data:`FRAME_COLUMNS`, followed by :data:`STRAT_COLUMNS` when a period or
+strata were given; ``summary()`` and the HTML rendering show the trust checks
+first, then one sentence per comparison (led by the stratified estimate when
+the split changed across strata), then the methods; ``plot()`` draws a forest
+plot.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from journeylab.experiments.multiple import CORRECTION_NAMES
 from journeylab.results import Result, fmt_ci, fmt_num, fmt_p, fmt_pct, fmt_pp, interval_precision
 from journeylab.schema import check_in
 
-__all__ = ["ExperimentResult", "FRAME_COLUMNS"]
+__all__ = ["ExperimentResult", "FRAME_COLUMNS", "STRAT_COLUMNS"]
 
 #: The columns of ``ExperimentResult.to_frame()``, in order.
 FRAME_COLUMNS = [
@@ -43,6 +45,18 @@ FRAME_COLUMNS = [
     "p_value_adjusted",
     "method",
     "status",
+]
+
+#: Columns ``to_frame()`` adds after :data:`FRAME_COLUMNS` when the analysis had a
+#: period or strata: the stratified estimate beside the pooled one, and which of
+#: the two leads the readout.
+STRAT_COLUMNS = [
+    "strat_abs_lift",
+    "strat_ci_low",
+    "strat_ci_high",
+    "strat_p_value",
+    "strat_p_value_adjusted",
+    "headline_estimate",
 ]
 
 
@@ -137,11 +151,15 @@ class ExperimentResult(Result):
     def to_frame(self, detailed: bool = False) -> pd.DataFrame:
         """One row per (metric, variant).
 
-        The default columns are exactly :data:`FRAME_COLUMNS`; ``detailed=True``
-        adds the relative lift's own p-value, the test statistic, CUPED,
-        period-stratified and Bayesian columns.
+        The default columns are :data:`FRAME_COLUMNS`, then, with a period or
+        strata, :data:`STRAT_COLUMNS` (the stratified estimate, its interval,
+        p-value and adjusted p-value, and ``headline_estimate``: "stratified"
+        when it leads the readout, else "pooled"); ``detailed=True`` adds the
+        relative lift's own p-value, the test statistic, CUPED, CMH and
+        Bayesian columns.
         """
-        frame = self.table if detailed else self.table[FRAME_COLUMNS]
+        columns = FRAME_COLUMNS + [c for c in STRAT_COLUMNS if c in self.table.columns]
+        frame = self.table if detailed else self.table[columns]
         return frame.reset_index(drop=True).copy()
 
     def checks_frame(self) -> pd.DataFrame:
@@ -154,6 +172,50 @@ class ExperimentResult(Result):
         return [c for c in self.checks if c.flagged]
 
     # --------------------------------------------------------------------- text
+    def _stratified(self, row: pd.Series) -> bool:
+        return row.get("headline_estimate") == "stratified"
+
+    def _where(self) -> str:
+        split = next((c for c in self.checks if c.name.startswith("split change across")), None)
+        return split.name.removeprefix("split change across ") if split else "strata"
+
+    def _stratified_sentence(self, row: pd.Series) -> str:
+        """Say the stratified estimate first, then the pooled one the changing split confounds."""
+        kind, unit = row["kind"], " pp" if row["kind"] == "binary" else ""
+        level = f"{(1 - self.alpha) * 100:g} %"
+        sided = "" if self.alternative == "two-sided" else "one-sided "
+        where = self._where()
+        how = (
+            "Mantel-Haenszel risk difference"
+            if kind == "binary"
+            else "traffic-weighted difference of means"
+        )
+        adj = row["strat_p_value_adjusted"]
+        p_text = _p_is(row["strat_p_value"])
+        if self.correction is not None:
+            p_text += f", {CORRECTION_NAMES[self.correction]}-adjusted {fmt_p(adj)}"
+        d = _precision(row["strat_ci_low"], row["strat_ci_high"], kind)
+        lift = (
+            f"{_signed(row['strat_abs_lift'], kind, d)}{unit}, {level} {sided}CI "
+            f"{_signed(row['strat_ci_low'], kind, d)} to {_signed(row['strat_ci_high'], kind, d)}{unit}"
+        )
+        if not math.isnan(adj) and adj < self.alpha:
+            verb = "raised" if row["strat_abs_lift"] > 0 else "lowered"
+            head = f"Within {where}, variant {row['variant']} {verb} {row['metric']}"
+        else:
+            change = {"larger": "raise", "smaller": "lower"}.get(self.alternative, "change")
+            head = f"Within {where}, variant {row['variant']} did not detectably {change} {row['metric']}"
+        pd_ = _precision(row["abs_ci_low"], row["abs_ci_high"], kind)
+        text = (
+            f"{head} ({how}: {lift}; {p_text}). Pooled over {where}, which the changing split "
+            f"confounds: {_level(row['treatment_mean'], kind)} vs {_level(row['control_mean'], kind)} "
+            f"in control ({_signed(row['abs_lift'], kind, pd_)}{unit} "
+            f"{_ci(row['abs_ci_low'], row['abs_ci_high'], kind, pd_)}; {_p_is(row['p_value'])})."
+        )
+        if not math.isnan(row["rel_lift"]):
+            text += f" Pooled relative lift {_relative(row)}."
+        return text
+
     def _sentence(self, row: pd.Series) -> str:
         kind = row["kind"]
         level = f"{(1 - self.alpha) * 100:g} %"
@@ -162,6 +224,11 @@ class ExperimentResult(Result):
             return (
                 f"Variant {row['variant']} on {row['metric']}: {row['status']}. No estimate is "
                 "reported."
+            )
+        if self._stratified(row):
+            d = _precision(row["abs_ci_low"], row["abs_ci_high"], kind)
+            return self._stratified_sentence(row) + self._sentence_tail(
+                row, kind, unit, d, pooled=True
             )
         adj = row["p_value_adjusted"]
         decisive = adj < self.alpha if not math.isnan(adj) else False
@@ -192,17 +259,24 @@ class ExperimentResult(Result):
             text += f" Relative lift {_relative(row)}."
         elif row["status"] != "ok":
             text += f" ({row['status']}.)"
+        return text + self._sentence_tail(row, kind, unit, d)
+
+    def _sentence_tail(
+        self, row: pd.Series, kind: str, unit: str, d: int, pooled: bool = False
+    ) -> str:
+        """CUPED, Bayesian and notes after the main sentence."""
+        text = ""
         if row.get("cuped_theta") is not None and not pd.isna(row.get("cuped_theta")):
             raw = f"{_signed(row['raw_abs_lift'], kind, d)}{unit}"
             text += (
-                f" The lift is CUPED-adjusted for {row['cuped_covariate']} (θ = "
+                f" The {'pooled ' if pooled else ''}lift is CUPED-adjusted for {row['cuped_covariate']} (θ = "
                 f"{fmt_num(row['cuped_theta'])}; raw difference {raw}), which cut the variance by "
                 f"{fmt_pct(row['variance_reduction'])}."
             )
         if not pd.isna(row.get("prob_beats_control", np.nan)):
             text += (
                 f" P({row['variant']} beats control) {_prob(row['prob_beats_control'])} "
-                f"({row['bayes_prior']})."
+                f"({row['bayes_prior']}{'; pooled' if pooled else ''})."
             )
         if row.get("notes"):
             text += f" Note: {row['notes']}."
@@ -277,10 +351,26 @@ class ExperimentResult(Result):
                     "relative CI": fmt_ci(r["rel_ci_low"], r["rel_ci_high"], fmt_pct, signed=True),
                     "p": fmt_p(r["p_value"]),
                     "p adjusted": fmt_p(r["p_value_adjusted"]),
+                    **self._stratified_cells(r, unit),
                     "status": r["status"],
                 }
             )
         return pd.DataFrame(out)
+
+    def _stratified_cells(self, r: pd.Series, unit: str) -> dict[str, str]:
+        if "strat_abs_lift" not in self.table.columns:
+            return {}
+        where = self._where()
+        k = r["kind"]
+        if pd.isna(r["strat_abs_lift"]):
+            return {f"lift within {where}": "–", f"CI within {where}": "–", f"p within {where}": "–"}
+        d = _precision(r["strat_ci_low"], r["strat_ci_high"], k)
+        lead = " (leads)" if self._stratified(r) else ""
+        return {
+            f"lift within {where}": f"{_signed(r['strat_abs_lift'], k, d)}{unit}{lead}",
+            f"CI within {where}": f"{_ci(r['strat_ci_low'], r['strat_ci_high'], k, d)}{unit}",
+            f"p within {where}": fmt_p(r["strat_p_value"]),
+        }
 
     def _repr_html_(self) -> str:
         """Trust checks first (highlighted when flagged), then findings, table, methods."""
@@ -301,34 +391,66 @@ class ExperimentResult(Result):
         )
 
     # --------------------------------------------------------------------- plot
-    def plot(self, ax=None, scale: Literal["relative", "absolute"] = "relative"):
+    def plot(self, ax=None, scale: Literal["relative", "absolute"] | None = None):
         """Forest plot: each (metric, variant) lift with its CI, zero marked.
 
-        ``scale="relative"`` (default) puts every metric on one % axis;
-        ``"absolute"`` shows differences in metric units (pp for rates).
+        ``scale="relative"`` puts every metric on one % axis; ``"absolute"``
+        shows differences in metric units (pp for rates) and, with a period
+        or strata, the stratified estimate beside the pooled one (the one
+        that leads the readout in colour, the other in grey). The default is
+        ``"absolute"`` when a stratified estimate leads, else ``"relative"``.
         """
         from matplotlib.ticker import MaxNLocator
 
         from journeylab.viz import PALETTE, new_axes, percent_axis
 
+        leads = bool(
+            "headline_estimate" in self.table.columns
+            and (self.table["headline_estimate"] == "stratified").any()
+        )
+        if scale is None:
+            scale = "absolute" if leads else "relative"
         check_in("scale", scale, ["relative", "absolute"])
         rows = self.table.iloc[::-1].reset_index(drop=True)
         ax = new_axes(ax, figsize=(8, max(2.6, 1.0 + 0.55 * len(rows))))
         prefix = "rel" if scale == "relative" else "abs"
         col = "rel_lift" if scale == "relative" else "abs_lift"
+        strat = scale == "absolute" and "strat_abs_lift" in rows.columns
         y = np.arange(len(rows))
         factors = np.where((rows["kind"] == "binary") & (scale == "absolute"), 100.0, 1.0)
-        finite = np.concatenate(
-            [
-                rows[c].to_numpy(float) * factors
-                for c in (col, f"{prefix}_ci_low", f"{prefix}_ci_high")
-            ]
-            + [np.zeros(1)]
-        )
+        columns = [col, f"{prefix}_ci_low", f"{prefix}_ci_high"]
+        if strat:
+            columns += ["strat_abs_lift", "strat_ci_low", "strat_ci_high"]
+        finite = np.concatenate([rows[c].to_numpy(float) * factors for c in columns] + [np.zeros(1)])
         finite = finite[np.isfinite(finite)]
         # a one-sided interval runs to an arrow just past the finite ends
         reach = 0.25 * max(float(finite.max() - finite.min()), 1e-12)
         edges = (float(finite.min()) - reach, float(finite.max()) + reach)
+
+        def draw(i, est, lo, hi, factor, color, marker: str, hollow: bool = False):
+            left = edges[0] if math.isinf(lo) else lo * factor
+            right = edges[1] if math.isinf(hi) else hi * factor
+            ax.errorbar(
+                est * factor,
+                i,
+                xerr=[[est * factor - left], [right - est * factor]],
+                fmt=marker,
+                color=color,
+                ecolor=color,
+                mfc="white" if hollow else color,
+                capsize=4,
+                lw=1.2 if hollow else 2,
+                ms=7,
+            )
+            for end, edge, arrow in ((lo, left, "<"), (hi, right, ">")):
+                if math.isinf(end):
+                    ax.plot(edge, i, marker=arrow, color=color, ms=8)
+
+        def colour(est: float, lo: float, hi: float):
+            significant = lo > 0 or hi < 0
+            return (PALETTE[2] if est > 0 else PALETTE[3]) if significant else "0.3"
+
+        shown_strat = False
         for i, r in rows.iterrows():
             est, lo, hi = r[col], r[f"{prefix}_ci_low"], r[f"{prefix}_ci_high"]
             factor = factors[i]
@@ -343,29 +465,27 @@ class ExperimentResult(Result):
                     fontstyle="italic",
                 )
                 continue
-            significant = lo > 0 or hi < 0
-            color = (PALETTE[2] if est > 0 else PALETTE[3]) if significant else "0.45"
-            left = edges[0] if math.isinf(lo) else lo * factor
-            right = edges[1] if math.isinf(hi) else hi * factor
-            ax.errorbar(
-                est * factor,
-                i,
-                xerr=[[est * factor - left], [right - est * factor]],
-                fmt="o",
-                color=color,
-                ecolor=color,
-                capsize=4,
-                lw=2,
-                ms=7,
-            )
-            for end, edge, marker in ((lo, left, "<"), (hi, right, ">")):
-                if math.isinf(end):
-                    ax.plot(edge, i, marker=marker, color=color, ms=8)
+            has_strat = strat and not pd.isna(r["strat_abs_lift"]) and not pd.isna(r["strat_ci_low"])
+            lead = has_strat and self._stratified(r)
+            color = colour(est, lo, hi)
+            offset = 0.16 if has_strat else 0.0
+            draw(i - offset, est, lo, hi, factor, "0.6" if lead else color, "o", hollow=lead)
             if scale == "relative":
                 label = _relative(r)
             else:
                 d = _precision(lo, hi, r["kind"])
                 label = f"{_signed(est, r['kind'], d)} {_ci(lo, hi, r['kind'], d)}"
+            if has_strat:
+                s_est, s_lo, s_hi = r["strat_abs_lift"], r["strat_ci_low"], r["strat_ci_high"]
+                s_color = colour(s_est, s_lo, s_hi) if lead else "0.6"
+                draw(i + offset, s_est, s_lo, s_hi, factor, s_color, "D", hollow=not lead)
+                shown_strat = True
+                d = _precision(s_lo, s_hi, r["kind"])
+                s_label = f"within {self._where()} {_signed(s_est, r['kind'], d)} {_ci(s_lo, s_hi, r['kind'], d)}"
+                label = (
+                    f"{s_label}\npooled {label}" if lead else f"pooled {label}\n{s_label}"
+                )
+                color = s_color if lead else color
             ax.annotate(
                 label,
                 (1.01, i),
@@ -373,6 +493,27 @@ class ExperimentResult(Result):
                 va="center",
                 fontsize=9,
                 color=color,
+            )
+        if shown_strat:
+            from matplotlib.lines import Line2D
+
+            where = self._where()
+            ax.legend(
+                handles=[
+                    Line2D(
+                        [], [], marker="o", ls="", color="0.3", mfc="white" if leads else "0.3",
+                        label="pooled",
+                    ),
+                    Line2D(
+                        [], [], marker="D", ls="", color="0.3", mfc="0.3" if leads else "white",
+                        label=f"within {where}",
+                    ),
+                ],
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.18),
+                ncols=2,
+                frameon=False,
+                fontsize=9,
             )
         ax.axvline(0, color="0.2", lw=1)
         labels = [
