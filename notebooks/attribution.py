@@ -29,6 +29,7 @@ n_users: int = 20000  # users in the bundled sample (ignored when data is given)
 n_boot: int = 200  # bootstrap replicates for the intervals (0 switches them off)
 markov_order: int = 1  # how many past touches the Markov chain remembers (1 to 4)
 lookback_days: int = 30  # touches older than this many days before a journey ends are left out
+include_censored: bool = False  # True counts journeys still open at the month's end as not booked; False leaves them out (path_table's default)
 credit_value: bool = False  # credit booking value instead of the number of bookings
 top_n_paths: int = 15  # rows of the path table shown
 
@@ -79,11 +80,13 @@ ws = open_workspace(data or None, seed=seed, n_users=n_users)
 events = ws.events.frame
 ws.month_events(month)  # a clear error when the data holds nothing in the month
 
-# Journeys that end in the month, with their touches up to `lookback_days` earlier.
+# Journeys that end in the month, with their touches up to `lookback_days` earlier. The path
+# table is built by the same function, with the same defaults, as `path_table(events,
+# month=..., lookback=...)`; its attrs say how many journeys were still open and whether
+# they were left out.
 journeys = build_journeys(events, lookback=f"{lookback_days}D", month=month, stage_map=ws.stage_map)
-month_journeys = journeys.journeys
-# Journeys still open at the end of the month count as not (yet) converted.
-paths = path_table(journeys, include_censored=True)
+paths = path_table(journeys, include_censored=include_censored)
+censoring = paths.attrs["censoring"]
 if paths["conversions"].sum() == 0:
     raise jl.NotComputableError(f"No bookings in journeys that ended in {month}: there is nothing to credit.")
 
@@ -104,15 +107,15 @@ if ws.spend is not None:
 n_journeys = int(paths["conversions"].sum() + paths["non_conversions"].sum())
 n_bookings = int(paths["conversions"].sum())
 booked_value = float(paths["value"].sum())
-open_journeys = int(month_journeys["censored"].sum())
+open_journeys = censoring["open_journeys"]
 value_text = fmt_money(booked_value).replace("$", r"\$")  # a literal dollar sign, not Markdown maths
+counted = "journeys" if include_censored else "closed journeys"
 display(
     Markdown(
-        f"**{n_journeys:,} journeys** ended in {period.strftime('%B %Y')} over **{len(paths):,} distinct paths**; "
+        f"**{n_journeys:,} {counted}** ended in {period.strftime('%B %Y')} over **{len(paths):,} distinct paths**; "
         f"**{n_bookings:,}** ended in a booking worth {value_text} in total "
-        f"({fmt_pct(n_bookings / n_journeys)} of journeys). {open_journeys:,} journeys were still open at the end "
-        f"of the month and count as not booked. Touches more than {lookback_days} days before a journey's end "
-        "are left out."
+        f"({fmt_pct(n_bookings / n_journeys)} of them). {censoring['message']} Touches more than "
+        f"{lookback_days} days before a journey's end are left out."
     )
 )
 shown = paths.head(top_n_paths)
@@ -142,7 +145,10 @@ display(
 #   combinations that produce them.
 #
 # Intervals are 95 % bootstrap intervals (journeys resampled). Where the summary says the
-# order of two channels is *not distinguishable*, do not rank one above the other.
+# order of two channels is *not distinguishable*, do not rank one above the other. Markov
+# and Shapley learn from the journeys that did *not* book as well; when too few of them are
+# left (journeys still open at the month's end are left out unless `include_censored`),
+# they are marked *not identifiable* and give no credit.
 
 # %%
 attr = attribute(
@@ -167,7 +173,9 @@ plt.show()
 # bootstrap replicates.
 
 # %%
-if n_boot > 0:
+if "markov" not in attr.identified_models:
+    display(Markdown(f"Markov is {attr.status['markov']}: no ranking."))
+elif n_boot > 0:
     ranks = attr.rank_probabilities("markov").loc[attr.to_frame()["markov"].sort_values(ascending=False).index]
     ranks.columns = [f"rank {c}" for c in ranks.columns]
     ranks.index.name = "channel"
@@ -199,6 +207,8 @@ if attr.transitions is not None and len(attr.transitions):
     ax.set_xlabel(f"share of {what} lost if the transition is removed (%)")
     ax.set_title("Sequence credit (Markov removal effect of each transition)")
     plt.show()
+elif "markov" not in attr.identified_models:
+    display(Markdown(f"Markov is {attr.status['markov']}: no sequence credit."))
 else:
     display(Markdown("No transitions to credit: every converting path has a single channel."))
 
@@ -214,22 +224,24 @@ else:
 # %%
 if attr.economics is not None:
     econ = attr.economics
+    shown = attr.identified_models  # a model that is not identifiable has no credit to price
     cost = econ.drop_duplicates("channel").set_index("channel")["cost"]
-    cpa = econ.pivot(index="channel", columns="model", values="cpa")[MODELS]
-    roas = econ.pivot(index="channel", columns="model", values="roas")[MODELS]
+    cpa = econ.pivot(index="channel", columns="model", values="cpa")[shown]
+    roas = econ.pivot(index="channel", columns="model", values="roas")[shown]
     table = pd.DataFrame({"spend": cost.map(fmt_money)})
-    for m in MODELS:
+    for m in shown:
         table[f"CPA ({MODEL_NAMES[m]})"] = cpa[m].map(lambda v: fmt_money(v) if np.isfinite(v) else "no bookings")
     for m in ("last_touch", "markov"):
-        table[f"ROAS ({MODEL_NAMES[m]})"] = roas[m].map(fmt_num)
+        if m in shown:
+            table[f"ROAS ({MODEL_NAMES[m]})"] = roas[m].map(fmt_num)
     display(table)
 
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    order = roas["markov"].sort_values(ascending=False).index
-    width = 0.8 / len(MODELS)
+    order = roas["markov" if "markov" in shown else shown[0]].sort_values(ascending=False).index
+    width = 0.8 / len(shown)
     x = np.arange(len(order))
-    for k, m in enumerate(MODELS):
-        ax.bar(x + (k - (len(MODELS) - 1) / 2) * width, roas.loc[order, m], width * 0.95, color=PALETTE[k % len(PALETTE)], label=MODEL_NAMES[m])
+    for k, m in enumerate(shown):
+        ax.bar(x + (k - (len(shown) - 1) / 2) * width, roas.loc[order, m], width * 0.95, color=PALETTE[k % len(PALETTE)], label=MODEL_NAMES[m])
     ax.axhline(1, color="0.3", lw=1, ls="--")
     ax.set_xticks(x, order)
     ax.set_ylabel("credited booking value per unit of spend")
@@ -284,22 +296,28 @@ else:
 
 # %%
 frame = attr.to_frame()
+identified = attr.identified_models
 metrics = {
     "month": month,
     "journeys": n_journeys,
     "bookings": n_bookings,
     "distinct_paths": int(len(paths)),
     "credited": "value" if credit_value else "bookings",
-    "top_channel": {m: str(frame[m].idxmax()) for m in MODELS},
-    "markov_credit": {ch: float(v) for ch, v in frame["markov"].items()},
+    "open_journeys": int(censoring["open_journeys"]),
+    "open_journeys_left_out": int(censoring["left_out"]),
+    "model_status": dict(attr.status),
+    "top_channel": {m: str(frame[m].idxmax()) for m in identified},
     "n_boot": n_boot,
 }
-if n_boot > 0:
+if "markov" in identified:
+    metrics["markov_credit"] = {ch: float(v) for ch, v in frame["markov"].items()}
+if n_boot > 0 and "markov" in identified:
     metrics["markov_credit_interval"] = {
         ch: [float(frame.at[ch, "markov_ci_low"]), float(frame.at[ch, "markov_ci_high"])] for ch in frame.index
     }
 if attr.economics is not None:
     metrics["spend"] = float(attr.economics.drop_duplicates("channel")["cost"].sum())
+if attr.economics is not None and "markov" in identified:
     markov_econ = attr.economics[attr.economics["model"] == "markov"].set_index("channel")
     metrics["roas_markov"] = {ch: float(v) for ch, v in markov_econ["roas"].items()}
     metrics["cpa_markov"] = {ch: (float(v) if np.isfinite(v) else None) for ch, v in markov_econ["cpa"].items()}

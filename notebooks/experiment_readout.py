@@ -44,7 +44,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab.core.results import fmt_p, fmt_pct
+from journeylab.core.results import fmt_p, fmt_pct, fmt_pp, interval_precision
 from journeylab.core.viz import set_theme
 from journeylab.experiments import analyze, power_calculator, sequential_test, user_metrics
 from journeylab.reports import runner as reports
@@ -140,13 +140,16 @@ display(
 # %% [markdown]
 # ## Trust checks
 #
+# - **Unique users**: each user should appear once, in one variant; a user logged twice,
+#   or in both variants, is counted here and never silently counted as two people.
 # - **Sample ratio mismatch (SRM)**: the users per variant should match the designed
 #   split; a mismatch usually means lost or duplicated assignment records, and then no
 #   result below can be trusted.
 # - **Pre-period balance**: the groups should look alike *before* the test (sessions and
 #   revenue before assignment).
 # - **Simpson's paradox guard**: the lift within each week should agree with the pooled
-#   lift; if the split changed over time, pooled numbers can mislead.
+#   lift; if the split changed over time, pooled numbers can mislead, and the readout
+#   then leads with the lift measured within weeks.
 # - **Novelty**: a lift that fades (or grows) week by week is a novelty (or learning)
 #   effect, and the average will not last.
 
@@ -385,24 +388,41 @@ elif not checks_ok:
     verdict.append("**Read with care**: at least one trust check is flagged (see above).")
 
 
+def _lead(row: pd.Series) -> tuple[float, float, float, float, str]:
+    """The estimate that leads: within weeks when the split changed from week to week, else pooled."""
+    if row.get("headline_estimate") == "stratified":
+        return (
+            row["strat_abs_lift"],
+            row["strat_ci_low"],
+            row["strat_ci_high"],
+            row["strat_p_value_adjusted"],
+            " within weeks (the split changed from week to week, so the pooled lift is confounded)",
+        )
+    return row["abs_lift"], row["abs_ci_low"], row["abs_ci_high"], row["p_value_adjusted"], ""
+
+
 def _reading(row: pd.Series, what: str) -> str:
     if row["status"] != "ok":
         return f"{what} could not be compared ({row['status']})."
-    if row["p_value_adjusted"] < alpha:
-        return f"{treatment} {'raised' if row['abs_lift'] > 0 else 'lowered'} {what} detectably."
+    lift, _, _, p_adjusted, _ = _lead(row)
+    if p_adjusted < alpha:
+        return f"{treatment} {'raised' if lift > 0 else 'lowered'} {what} detectably."
     return f"no detectable change in {what} at this sample size."
 
 
 b, r = row.loc["booked"], row.loc["revenue"]
+b_lift, b_low, b_high, b_p, b_where = _lead(b)
+r_lift, r_low, r_high, r_p, r_where = _lead(r)
+b_dec = interval_precision(b_low, b_high, fmt_pp)  # decimals at which the interval's ends differ
 verdict.append(
     f"**Booking rate**: {fmt_pct(b['treatment_mean'])} with {treatment} vs {fmt_pct(b['control_mean'])} with "
-    f"{control} ({b['abs_lift'] * 100:+.1f} pp, 95 % CI {b['abs_ci_low'] * 100:+.1f} to {b['abs_ci_high'] * 100:+.1f} pp; "
-    f"Holm-adjusted p {fmt_p(b['p_value_adjusted'])}): {_reading(b, 'the booking rate')}"
+    f"{control}; lift{b_where} {b_lift * 100:+.{b_dec}f} pp, 95 % CI {b_low * 100:+.{b_dec}f} to {b_high * 100:+.{b_dec}f} pp "
+    f"(Holm-adjusted p {fmt_p(b_p)}): {_reading(b, 'the booking rate')}"
 )
 verdict.append(
-    f"**Revenue per user** over {window_days} days: {r['treatment_mean']:,.2f} vs {r['control_mean']:,.2f} "
-    f"({r['abs_lift']:+,.2f}, 95 % CI {r['abs_ci_low']:+,.2f} to {r['abs_ci_high']:+,.2f}; "
-    f"Holm-adjusted p {fmt_p(r['p_value_adjusted'])}): {_reading(r, 'revenue per user')}"
+    f"**Revenue per user** over {window_days} days: {r['treatment_mean']:,.2f} vs {r['control_mean']:,.2f}; "
+    f"difference{r_where} {r_lift:+,.2f}, 95 % CI {r_low:+,.2f} to {r_high:+,.2f} "
+    f"(Holm-adjusted p {fmt_p(r_p)}): {_reading(r, 'revenue per user')}"
 )
 display(Markdown("\n\n".join(verdict)))
 
@@ -420,6 +440,12 @@ metrics = {
         "abs_lift": float(b["abs_lift"]),
         "ci": [float(b["abs_ci_low"]), float(b["abs_ci_high"])],
         "p_value_holm": float(b["p_value_adjusted"]),
+        "headline_estimate": str(b.get("headline_estimate", "pooled")),
+        "within_weeks": {
+            "abs_lift": float(b["strat_abs_lift"]),
+            "ci": [float(b["strat_ci_low"]), float(b["strat_ci_high"])],
+            "p_value_holm": float(b["strat_p_value_adjusted"]),
+        },
         "prob_beats_control": float(bayes.at["booked", "prob_beats_control"]) if "prob_beats_control" in bayes else None,
     },
     "revenue_per_user": {

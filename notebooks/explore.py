@@ -154,7 +154,8 @@ reports.finish(
         "funnel_entrants": int(funnel_numbers["entrants"].iloc[0]),
         "booking_rate": booking_rate,
         "top_path": " > ".join(top_paths["path"].iloc[0]),
-        "top_channel_markov": str(credit["markov"].idxmax()),
+        # None when Markov is not identifiable on the table (too few non-converting journeys)
+        "top_channel_markov": str(credit["markov"].idxmax()) if credit["markov"].notna().any() else None,
         "users_per_variant": None
         if isinstance(design, Exception)
         else design.n_total // design.variants,

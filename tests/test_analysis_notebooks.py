@@ -52,6 +52,11 @@ def attribution(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def attribution_open_counted(tmp_path_factory):
+    return _run(tmp_path_factory, "attribution", n_boot=30, include_censored=True)
+
+
+@pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     return _run(tmp_path_factory, "experiment_readout")
 
@@ -125,10 +130,11 @@ def test_journey_map_html(journey_map):
     _for_readers(html)
 
 
-def test_attribution_metrics(attribution):
-    _, m, _ = attribution
+def test_attribution_metrics(attribution_open_counted):
+    _, m, _ = attribution_open_counted
     assert m["month"] == MONTH and m["n_boot"] == 30
     assert 0 < m["bookings"] <= m["journeys"]
+    assert m["open_journeys"] > 0 and m["open_journeys_left_out"] == 0  # counted as not booked
     assert set(m["top_channel"]) == {
         "first_touch",
         "last_touch",
@@ -137,6 +143,7 @@ def test_attribution_metrics(attribution):
         "markov",
         "shapley",
     }
+    assert set(m["model_status"].values()) == {"ok"}
     # Markov credit shares out exactly the bookings of the month's journeys
     assert math.isclose(sum(m["markov_credit"].values()), m["bookings"], rel_tol=1e-6)
     for channel, (low, high) in m["markov_credit_interval"].items():
@@ -147,8 +154,8 @@ def test_attribution_metrics(attribution):
     assert {r["model"] for r in m["reallocation"]} <= set(m["top_channel"])
 
 
-def test_attribution_html(attribution):
-    _, _, html = attribution
+def test_attribution_html(attribution_open_counted):
+    _, _, html = attribution_open_counted
     for heading in (
         "Journeys and paths this month",
         "Model comparison",
@@ -158,8 +165,49 @@ def test_attribution_html(attribution):
         "Caveats",
     ):
         assert heading in html, heading
+    assert "they count as not (yet) converted (include_censored=True)" in html
     assert _figures(html) >= 3  # credit by model, sequence credit, ROAS
     _for_readers(html)
+
+
+def test_attribution_by_default_leaves_open_journeys_out_and_refuses_markov(attribution):
+    # 2,000 users: leaving the month's open journeys out leaves too few that did not book
+    _, m, html = attribution
+    assert m["open_journeys"] == m["open_journeys_left_out"] > 0
+    for model in ("markov", "shapley"):
+        assert m["model_status"][model].startswith("not identifiable: ")
+    assert "markov_credit" not in m and "roas_markov" not in m
+    assert set(m["top_channel"]) == {"first_touch", "last_touch", "linear", "position"}
+    assert m["spend"] > 0
+    assert "were still open at the period end" in html and "are left out (censored)" in html
+    assert "Markov and Shapley are not identifiable: " in html
+    assert _figures(html) >= 2  # credit by the rule-based models, ROAS
+    _for_readers(html)
+
+
+@pytest.mark.parametrize("fixture", ["attribution", "attribution_open_counted"])
+def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixture, request):
+    from journeylab.attribution import attribute
+    from journeylab.journeys.build import path_table
+    from journeylab.reports.workspace import open_workspace
+
+    _, m, _ = request.getfixturevalue(fixture)
+    include = fixture == "attribution_open_counted"
+    events = open_workspace(None, **SMALL).events.frame
+    options = {"month": MONTH, "lookback": "30D"}
+    paths = path_table(events, **options, include_censored=include) if include else path_table(events, **options)
+    c = paths.attrs["censoring"]
+    assert (c["open_journeys"], c["left_out"]) == (m["open_journeys"], m["open_journeys_left_out"])
+    assert int(paths["conversions"].sum()) == m["bookings"]
+    assert int(paths[["conversions", "non_conversions"]].to_numpy().sum()) == m["journeys"]
+    assert len(paths) == m["distinct_paths"]
+    models = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
+    api = attribute(paths, models)
+    assert api.status == m["model_status"]
+    frame = api.to_frame()
+    assert {k: str(frame[k].idxmax()) for k in api.identified_models} == m["top_channel"]
+    if include:
+        assert frame["markov"].to_dict() == pytest.approx(m["markov_credit"], rel=1e-9)
 
 
 def test_experiment_metrics(experiment):

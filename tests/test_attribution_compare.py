@@ -221,3 +221,82 @@ def test_response_curve_recovers_planted_elasticity_and_feeds_marginal_returns()
     assert "power response curve" in res.summary()
     with pytest.raises(ParameterError, match="a path table has no dates"):
         attribute(d1(), ["linear"], spend=spend, returns="curve")
+
+
+# ------------------------------------------------------------------ censoring
+def _d1_log() -> pd.DataFrame:
+    """Events whose journeys are table D1; every non-converting journey is still open.
+
+    Each D1 row becomes users who touch the row's channels an hour apart, then book
+    (converting) or stop (non-converting). The log spans three days, far less than
+    the 30-day lookback, so no non-converting journey has ended by the period end.
+    """
+    rows, user = [], 0
+    start = pd.Timestamp("2026-06-01", tz="UTC")
+    for path, conv, null in zip(D1["table"]["path"], D1["table"]["conversions"], D1["table"]["non_conversions"], strict=True):
+        steps = [c.strip() for c in path.split(">")]
+        for converts in [True] * conv + [False] * null:
+            user += 1
+            t0 = start + pd.Timedelta(minutes=user)
+            for k, channel in enumerate(steps):
+                rows.append((f"u{user}", t0 + pd.Timedelta(hours=k), "site_visit", channel, np.nan))
+            if converts:
+                rows.append((f"u{user}", t0 + pd.Timedelta(hours=len(steps)), "booking_completed", None, 100.0))
+    return pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "channel", "value"])
+
+
+MODELS6 = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
+
+
+def test_censoring_that_leaves_no_non_converting_journey_makes_markov_and_shapley_not_identifiable():
+    from journeylab.journeys.build import build_journeys, path_table
+
+    log = _d1_log()
+    paths = path_table(log)  # the API default: open journeys are left out
+    c = paths.attrs["censoring"]
+    assert (c["open_journeys"], c["left_out"]) == (D1["total_non_conversions"], 49)
+    assert paths["non_conversions"].sum() == 0 and paths["conversions"].sum() == 33
+    assert c["identifiable"] is False and c["rule"] == "left out"
+    assert "49 journeys were still open at the period end" in c["message"]
+    assert "That leaves no non-converting journeys" in c["message"]
+    res = attribute(paths, MODELS6, n_boot=20)
+    for model in ("markov", "shapley"):
+        assert res.status[model].startswith("not identifiable: 49 journeys still open")
+    assert res.to_frame()[["markov", "shapley"]].isna().all().all()
+    assert res.to_frame().attrs["status"] == res.status
+    assert res.chain is None and res.transitions is None
+    # rule-based models still report, on the converting journeys
+    assert res.to_frame()["first_touch"].to_dict() == pytest.approx(D1["first_touch"])
+    assert res.to_frame()["last_touch"].to_dict() == pytest.approx(D1["last_touch"])
+    text = res.summary()
+    assert "49 journeys were still open at the period end" in text
+    assert "are left out (censored)" in text
+    assert "Markov and Shapley are not identifiable: 49 journeys still open" in text
+    assert (res.display_frame()["Markov"] == "not identifiable").all()
+    with pytest.raises(ParameterError, match="'markov' gives no credit here: not identifiable"):
+        res.rank_probabilities("markov")
+    res.plot().figure.savefig("/tmp/attribution_not_identifiable.png", bbox_inches="tight")
+    plt.close("all")
+    # Journeys in, same rule and the same verdict
+    assert attribute(build_journeys(log), MODELS6).status == res.status
+    # Counting open journeys as not converted gives back table D1 and its Markov credit
+    counted = path_table(log, include_censored=True)
+    assert counted.attrs["censoring"]["left_out"] == 0
+    assert counted.attrs["censoring"]["identifiable"] is True
+    full = attribute(counted, MODELS6)
+    assert set(full.status.values()) == {"ok"}
+    ref = D1["markov_order1"]["credit"]
+    assert full.to_frame()["markov"].to_dict() == pytest.approx(ref, rel=1e-6)
+    assert full.to_frame()["shapley"].to_dict() == pytest.approx(D1["shapley"], rel=1e-6)
+    assert "they count as not (yet) converted (include_censored=True)" in full.summary()
+
+
+def test_a_table_without_censoring_record_and_without_non_conversions_is_credited_with_a_caution():
+    # e.g. a ChannelAttribution table without a null column: Markov runs, the summary warns
+    table = d1().drop(columns="non_conversions")
+    res = attribute(table, ["linear", "markov"], non_conversions=None)
+    assert res.status == {"linear": "ok", "markov": "ok"} and res.censoring is None
+    assert res.to_frame()["markov"].sum() == pytest.approx(33)
+    assert "The table has no non-converting journeys: Markov and Shapley credit then only" in (
+        res.summary()
+    )

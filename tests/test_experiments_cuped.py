@@ -58,7 +58,11 @@ def test_analyze_with_covariate_reports_cuped_and_variance_reduction():
         "The lift is CUPED-adjusted for x (θ = 0.997; raw difference +1.50), which cut the "
         "variance by"
     ) in res.summary()
-    assert [c.name for c in res.checks] == ["sample ratio mismatch", "pre-period imbalance"]
+    assert [c.name for c in res.checks] == [
+        "unique units",
+        "sample ratio mismatch",
+        "pre-period imbalance",
+    ]
 
 
 def test_covariate_measured_after_exposure_is_refused():

@@ -209,3 +209,62 @@ def test_swapping_arms_negates_lift_and_keeps_p_value_means(x, y):
     if a.computable:
         assert b.abs_lift == pytest.approx(-a.abs_lift, rel=1e-9, abs=1e-9)
         assert b.p_value == pytest.approx(a.p_value, rel=1e-9, abs=1e-300)
+
+
+# ------------------------------------------------------------------ one-sided (AB-12)
+def test_one_sided_proportions_same_as_statsmodels_proportions_ztest():
+    ref = REF["AB-12"]
+    (xc, nc), (xt, nt) = ref["a_input"]["control"], ref["a_input"]["treatment"]
+    larger = compare_proportions(xc, nc, xt, nt, alternative="larger", ci_method="wald")
+    assert larger.statistic == pytest.approx(ref["a_z"], rel=1e-9)
+    assert larger.p_value == pytest.approx(ref["a_p_larger"], rel=1e-9)
+    assert larger.abs_ci_low == pytest.approx(ref["b_wald_low"], rel=1e-9)
+    assert larger.abs_ci_high == math.inf and larger.alternative == "larger"
+    assert "one-sided (H1: treatment > control)" in larger.method
+    smaller = compare_proportions(xc, nc, xt, nt, alternative="smaller")
+    assert smaller.p_value == pytest.approx(ref["a_p_smaller"], rel=1e-9)
+    assert smaller.abs_ci_low == -math.inf
+    newcombe = compare_proportions(xc, nc, xt, nt, alternative="larger")
+    assert newcombe.abs_ci_low == pytest.approx(ref["b_newcombe_low"], rel=1e-9)
+    yates = compare_proportions(xc, nc, xt, nt, alternative="larger", yates=True)
+    assert yates.p_value == pytest.approx(ref["c_yates_p_larger"], rel=1e-6)
+    # the one-sided relative lift: same delta-method z, one tail
+    two = compare_proportions(xc, nc, xt, nt)
+    assert larger.rel_p_value == pytest.approx(two.rel_p_value / 2, rel=1e-12)
+    assert larger.rel_ci_high == math.inf and larger.rel_ci_low > two.rel_ci_low
+    with pytest.raises(ParameterError, match="alternative"):
+        compare_proportions(xc, nc, xt, nt, alternative="greater")
+
+
+def test_one_sided_welch_same_as_statsmodels_ttest_ind_and_tconfint_diff():
+    ref, sleep = REF["AB-12"], REF["AB-3"]
+    for alternative in ("larger", "smaller"):
+        comp = compare_means(sleep["g1"], sleep["g2"], alternative=alternative)
+        assert comp.statistic == pytest.approx(ref["d_t"], rel=1e-9)
+        assert comp.df == pytest.approx(ref["d_df"], rel=1e-9)
+        assert comp.p_value == pytest.approx(ref[f"d_p_{alternative}"], rel=1e-9)
+        expected = [float(v) for v in ref[f"d_ci_{alternative}"]]
+        assert [comp.abs_ci_low, comp.abs_ci_high] == pytest.approx(expected, rel=1e-9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(-50, 50, allow_nan=False), min_size=3, max_size=30),
+    st.lists(st.floats(-50, 50, allow_nan=False), min_size=3, max_size=30),
+    st.floats(0.01, 0.2),
+)
+def test_one_sided_p_values_split_the_two_sided_one_and_bounds_match_level_2_alpha(c, t, alpha):
+    two = compare_means(c, t, alpha=alpha)
+    if not two.computable:
+        return
+    larger = compare_means(c, t, alpha=alpha, alternative="larger")
+    smaller = compare_means(c, t, alpha=alpha, alternative="smaller")
+    assert larger.p_value + smaller.p_value == pytest.approx(1.0, abs=1e-12)
+    assert two.p_value == pytest.approx(2 * min(larger.p_value, smaller.p_value), abs=1e-12)
+    wider = compare_means(c, t, alpha=2 * alpha)
+    assert larger.abs_ci_low == pytest.approx(wider.abs_ci_low, rel=1e-9, abs=1e-12)
+    assert smaller.abs_ci_high == pytest.approx(wider.abs_ci_high, rel=1e-9, abs=1e-12)
+    ratio = compare_ratios(c, np.ones(len(c)), t, np.ones(len(t)), alternative="larger")
+    if ratio.computable:
+        both = compare_ratios(c, np.ones(len(c)), t, np.ones(len(t)))
+        assert ratio.p_value == pytest.approx(stats.norm.sf(both.statistic), abs=1e-12)

@@ -56,7 +56,11 @@ def test_summary_sentence_reads_plainly():
     row = res.to_frame().iloc[0]
     assert row["abs_lift"] == pytest.approx(0.018)
     text = res.summary()
-    assert text.startswith("Trust checks:\n  ✓ No sample ratio mismatch")
+    assert text.startswith(
+        "Trust checks:\n  – Unique units not run: no unit id column (user_id): each of the "
+        "20,000 rows is counted as one user."
+    )
+    assert "\n  ✓ No sample ratio mismatch" in text
     assert (
         "Variant short_form raised booked from 31.2% to 33.0% (+1.8 pp, 95 % CI +0.5 to +3.1 pp; "
         f"p = {row['p_value']:.3g}, Holm-adjusted {row['p_value_adjusted']:.3g})."
@@ -283,7 +287,10 @@ def test_hillstrom_three_arms_against_no_email():
             "spend",
         ],
     )
-    assert {c.name: c.status for c in res.checks} == {"sample ratio mismatch": "ok"}
+    assert {c.name: c.status for c in res.checks} == {
+        "unique units": "skipped",  # the file has no customer id: one row per customer
+        "sample ratio mismatch": "ok",
+    }
     out = res.to_frame().set_index(["metric", "variant"])
     # arm sizes and rates published in SOURCE.md
     assert out.loc[("visit", "Mens E-Mail"), ["n_control", "n_treatment"]].tolist() == [
@@ -362,12 +369,30 @@ def test_udacity_ab_after_cleaning_same_as_published_notebook():
     assert "Variant treatment did not detectably change converted" in res.summary()
     # 23 calendar days: the split is stable, no Simpson reversal, no novelty trend
     assert {c.name: c.status for c in res.checks} == {
+        "unique units": "ok",
         "sample ratio mismatch": "ok",
         "split change across periods": "ok",
         "Simpson's paradox guard": "ok",
         "novelty / primacy trend": "ok",
     }
     assert row["strat_abs_lift"] == pytest.approx(row["abs_lift"], abs=5e-4)
+    # the published one-sided test (H1: the new page converts better) straight from analyze
+    one_sided = analyze(
+        loaded.frame,
+        control="control",
+        metrics=[{"name": "converted", "kind": "binary"}],
+        alternative="larger",
+    )
+    row = one_sided.to_frame(detailed=True).iloc[0]
+    assert row["p_value"] == pytest.approx(0.90505831275902449, rel=1e-9)
+    assert row["statistic"] == pytest.approx(-1.3109241984234394, rel=1e-9)
+    assert row["abs_ci_high"] == math.inf and row["abs_ci_low"] < row["abs_lift"]
+    assert row["alternative"] == "larger"
+    text = one_sided.summary()
+    assert "Variant treatment did not detectably raise converted" in text
+    assert "95 % one-sided CI -0.36 to +∞ pp" in text
+    assert "one-sided, H1: treatment > control" in text
+    one_sided.plot().figure.savefig("/tmp/exp_udacity_one_sided.png", bbox_inches="tight")
 
 
 # -------------------------------------------------------------------- sample
@@ -385,7 +410,10 @@ def test_sample_planted_lift_inside_ci_and_no_srm(experiment_table):
     row = res.to_frame().iloc[0]
     assert row["variant"] == truth["treatment"]
     assert row["abs_ci_low"] <= truth["abs_lift"] <= row["abs_ci_high"]
-    assert res.checks[0].name == "sample ratio mismatch" and res.checks[0].status == "ok"
+    assert [(c.name, c.status) for c in res.checks] == [
+        ("unique units", "ok"),
+        ("sample ratio mismatch", "ok"),
+    ]
 
 
 def test_sample_watched_weekly_with_always_valid_inference(experiment_table):
@@ -405,5 +433,5 @@ def test_sample_broken_split_is_flagged():
     broken = datasets.make_sample(seed=2026, n_users=20_000, broken_split=True)
     table = user_metrics(broken.assignments, broken.events, {"booked": "booking_completed"})
     res = analyze(table, design_split=broken.truth["experiment"]["split"])
-    assert res.checks[0].flagged
-    assert res.summary().splitlines()[1].startswith("  ⚠ Sample ratio mismatch")
+    assert {c.name: c for c in res.checks}["sample ratio mismatch"].flagged
+    assert res.summary().splitlines()[2].startswith("  ⚠ Sample ratio mismatch")

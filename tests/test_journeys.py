@@ -462,3 +462,45 @@ def test_month_and_start_errors(months_log):
         build_journeys(months_log, start="2026-07-01", period_end="2026-06-30")
     with pytest.raises(ParameterError, match="did you mean 'month'"):
         path_table(months_log, mnth="2026-06")
+
+
+# ---------------------------------------------------------------------------
+# Censoring summary: how many journeys were open, left out, and what that leaves
+# ---------------------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 5_000),
+    st.integers(0, 5_000),
+    st.integers(0, 5_000),
+    st.booleans(),
+)
+def test_censoring_summary_refuses_only_when_leaving_open_journeys_out_starves_the_table(
+    conversions, non_conversions, open_journeys, include
+):
+    from journeylab.journeys.build import (
+        MIN_NON_CONVERSION_SHARE,
+        MIN_NON_CONVERSIONS,
+        censoring_summary,
+    )
+
+    c = censoring_summary(conversions, non_conversions, open_journeys, include_censored=include)
+    journeys = conversions + non_conversions
+    few = non_conversions < MIN_NON_CONVERSIONS or non_conversions < MIN_NON_CONVERSION_SHARE * journeys
+    assert c["left_out"] == (0 if include else open_journeys)
+    assert c["identifiable"] == (include or open_journeys == 0 or not few)
+    assert c["journeys"] == journeys
+    if open_journeys and not include:
+        assert f"{open_journeys:,} journeys were still open" in c["message"]
+
+
+def test_censoring_thresholds_by_hand():
+    from journeylab.journeys.build import censoring_summary
+
+    assert censoring_summary(1_000, 30, 500)["identifiable"] is True  # 30 and 2.9 %
+    assert censoring_summary(1_000, 29, 500)["identifiable"] is False  # fewer than 30
+    assert censoring_summary(9_950, 99, 500)["identifiable"] is False  # 0.99 % of 10,049
+    assert censoring_summary(9_900, 100, 500)["identifiable"] is True  # exactly 1 %
+    assert censoring_summary(100, 0, 0)["identifiable"] is True  # nothing was censored
+    closed = censoring_summary(686, 75, 2_925)
+    assert closed["identifiable"] is True
+    assert "Open journeys outnumber the closed non-converting ones (2,925 to 75)" in closed["message"]

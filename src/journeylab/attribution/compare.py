@@ -5,6 +5,14 @@ The models share one canonical path table (see
 the same journeys; the result lines them up per channel, with bootstrap
 intervals, ranking uncertainty, sequence (transition) credit from the Markov
 chain and, given a spend table, CPA / ROAS per model.
+
+Data-driven models need journeys that did *not* convert. When the path table
+comes from :func:`journeylab.journeys.path_table` it records how many
+journeys were still open at the period end and whether they were left out
+(``attrs["censoring"]``); when leaving them out left too few non-converting
+journeys, Markov and Shapley get the status ``"not identifiable: ..."`` and
+no credit (NaN), the rule-based models still report, and the summary says how
+many journeys were open and left out.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from journeylab.attribution.shapley import shapley as shapley_credit
 from journeylab.core.errors import ParameterError, check_in, check_range, did_you_mean
 from journeylab.core.progress import ProgressLike
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
+from journeylab.journeys.build import censoring_summary
 
 __all__ = ["MODELS", "DEFAULT_MODELS", "AttributionResult", "attribute"]
 
@@ -76,6 +85,8 @@ LABELS = {
     "shapley": "Shapley",
 }
 _SHARE_MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position")
+#: Models that estimate from converting *and* non-converting journeys.
+DATA_DRIVEN = ("markov", "shapley")
 
 
 def _check_models(models: Iterable[str] | str) -> list[str]:
@@ -233,11 +244,14 @@ def attribute(
             else []
         ),
     )
+    censoring = paths.attrs.get("censoring") if isinstance(paths, pd.DataFrame) else None
     if isinstance(paths, PathTable):
         table = paths
     elif hasattr(paths, "path_table") and hasattr(paths, "touches"):
+        built = paths.path_table(collapse_repeats=collapse_repeats)
+        censoring = built.attrs.get("censoring", censoring)
         table = read_path_table(
-            paths.path_table(collapse_repeats=collapse_repeats),
+            built,
             **{
                 **read,
                 "path": "path",
@@ -261,8 +275,11 @@ def attribute(
         table = read_path_table(paths, **read)
 
     channels = list(table.channels)
-    credit: dict[str, np.ndarray] = {}
-    value_credit: dict[str, np.ndarray] = {}
+    censoring, status = _identifiability(table, censoring, model_list)
+    credit: dict[str, np.ndarray] = {
+        m: np.full(len(channels), np.nan) for m in model_list if status[m] != "ok"
+    }
+    value_credit: dict[str, np.ndarray] = dict(credit)
     shares = {}
     for m in model_list:
         if m in _SHARE_MODELS:
@@ -271,12 +288,12 @@ def attribute(
             credit[m] = w.T @ table.conversions
             value_credit[m] = w.T @ table.value
     chain = None
-    if "markov" in model_list:
+    if status.get("markov") == "ok":
         chain = MarkovChain(order=order).fit(table)
         credit["markov"] = chain.credit_.to_numpy()
         value_credit["markov"] = chain.value_credit_.to_numpy()
     shapley_se = None
-    if "shapley" in model_list:
+    if status.get("shapley") == "ok":
         sc = shapley_credit(table, method=shapley_method, n_permutations=n_permutations, seed=seed)
         sv = shapley_credit(
             table, value=True, method=shapley_method, n_permutations=n_permutations, seed=seed
@@ -323,9 +340,10 @@ def attribute(
     if spend is not None:
         if returns == "curve":
             curves = response_curves(touches, spend)
+        usable = [m for m in model_list if status[m] == "ok"]
         econ = economics_table(
-            credit_frame,
-            value_frame,
+            credit_frame[usable],
+            value_frame[usable],
             spend_per_channel(spend),
             None if curves is None else curves["elasticity"],
         )
@@ -352,7 +370,35 @@ def attribute(
             direct=direct,
             collapse_repeats=collapse_repeats,
         ),
+        status=status,
+        censoring=censoring,
     )
+
+
+def _identifiability(
+    table: PathTable, censoring: dict | None, models: list[str]
+) -> tuple[dict | None, dict[str, str]]:
+    """Recount the censoring summary on the canonical table; give each model its status."""
+    status = {m: "ok" for m in models}
+    if censoring is None:
+        return None, status
+    censoring = censoring_summary(
+        float(table.conversions.sum()),
+        float(table.non_conversions.sum()),
+        censoring.get("open_journeys", 0),
+        include_censored=censoring.get("rule") == "counted as non-conversions",
+        period_end=censoring.get("period_end"),
+    )
+    if not censoring["identifiable"]:
+        non = censoring["non_conversions"]
+        reason = (
+            f"not identifiable: {_count(censoring['left_out'])} journeys still open at the period "
+            f"end were left out, leaving {_count(non)} non-converting journeys"
+        )
+        for m in DATA_DRIVEN:
+            if m in status:
+                status[m] = reason
+    return censoring, status
 
 
 def _plural(n: int, noun: str) -> str:
@@ -394,6 +440,12 @@ class AttributionResult(Result):
         Top transitions by removal effect (sequence credit).
     economics : pandas.DataFrame or None
         CPA, ROAS and marginal returns per (model, channel) when spend was given.
+    status : dict
+        Model → ``"ok"`` or ``"not identifiable: ..."`` (then its credit is NaN).
+    censoring : dict or None
+        How many journeys were still open at the period end and whether they
+        were left out (see :func:`journeylab.journeys.censoring_summary`); None
+        for a path table that does not record it.
     """
 
     title = "Attribution"
@@ -415,6 +467,8 @@ class AttributionResult(Result):
         self.economics: pd.DataFrame | None = kw["economics"]
         self.response_curves: pd.DataFrame | None = kw.get("response_curves")
         self.settings: dict[str, Any] = kw["settings"]
+        self.status: dict[str, str] = kw.get("status") or {m: "ok" for m in self.models}
+        self.censoring: dict[str, Any] | None = kw.get("censoring")
 
     # -- numbers -----------------------------------------------------------------------
     @property
@@ -429,7 +483,9 @@ class AttributionResult(Result):
     def to_frame(self) -> pd.DataFrame:
         """One row per channel, one column per model, plus ``<model>_ci_low/_ci_high``.
 
-        Credited conversions (credited value when ``value=True``).
+        Credited conversions (credited value when ``value=True``). A model
+        that is not identifiable has NaN credit; ``attrs["status"]`` holds
+        each model's status and ``attrs["censoring"]`` the censoring summary.
         """
         out = self.headline.copy()
         for m in self.models:
@@ -438,7 +494,18 @@ class AttributionResult(Result):
                 low, high = boot.percentile_interval(reps, self.level)
                 out[f"{m}_ci_low"] = low
                 out[f"{m}_ci_high"] = high
+        out.attrs["status"] = dict(self.status)
+        out.attrs["censoring"] = self.censoring
         return out
+
+    @property
+    def identified_models(self) -> list[str]:
+        """The models that report credit (status ``"ok"``)."""
+        return [m for m in self.models if self.status.get(m) == "ok"]
+
+    def _require_identified(self, model: str) -> None:
+        if self.status.get(model, "ok") != "ok":
+            raise ParameterError(f"model {model!r} gives no credit here: {self.status[model]}.")
 
     @property
     def removal_effects(self) -> pd.Series | None:
@@ -449,6 +516,7 @@ class AttributionResult(Result):
 
     def rank_probabilities(self, model: str) -> pd.DataFrame:
         """Probability each channel holds each rank under ``model`` (needs ``n_boot``)."""
+        self._require_identified(model)
         reps = self._reps(model)
         if reps is None:
             raise ParameterError(
@@ -458,6 +526,7 @@ class AttributionResult(Result):
 
     def indistinguishable(self, model: str) -> pd.DataFrame:
         """Channel pairs whose order under ``model`` the bootstrap cannot settle."""
+        self._require_identified(model)
         reps = self._reps(model)
         if reps is None:
             raise ParameterError(
@@ -488,15 +557,20 @@ class AttributionResult(Result):
             f"and {_plural(len(t.channels), 'channel')}: {_count(total_conv)} conversions "
             f"(value {fmt_money(float(t.value.sum()))}). Credited: {what}."
         ]
+        lines += self._censoring_text()
+        models = self.identified_models
         if total <= 0:
             lines.append(f"No {what} to credit: every model gives every channel 0.")
             return "\n".join(lines)
-        tops = {m: frame[m].idxmax() for m in self.models}
+        if not models:
+            return "\n".join(lines)
+        frame = frame[models]
+        tops = {m: frame[m].idxmax() for m in models}
         if len(set(tops.values())) == 1:
             ch = next(iter(tops.values()))
             lines.append(
-                f"All {len(self.models)} models credit {ch} most "
-                f"({', '.join(f'{LABELS[m]} {fmt_pct(frame.at[ch, m] / total)}' for m in self.models)})."
+                f"All {len(models)} models credit {ch} most "
+                f"({', '.join(f'{LABELS[m]} {fmt_pct(frame.at[ch, m] / total)}' for m in models)})."
             )
         else:
             lines.append(
@@ -507,7 +581,7 @@ class AttributionResult(Result):
         share = frame / total
         spread = (share.max(axis=1) - share.min(axis=1)).sort_values(ascending=False)
         for ch in spread.index[:2]:
-            if spread[ch] < 0.05 or len(self.models) < 2:
+            if spread[ch] < 0.05 or len(models) < 2:
                 break
             hi, lo = share.loc[ch].idxmax(), share.loc[ch].idxmin()
             reason = self._why(ch, hi, lo)
@@ -527,7 +601,7 @@ class AttributionResult(Result):
                 )
                 + f" of {what}."
             )
-        if "shapley" in self.models:
+        if "shapley" in models:
             if self.shapley_method == "permutation" and self.shapley_se is not None:
                 se = self.shapley_se[1 if self.value else 0]
                 lines.append(
@@ -544,6 +618,37 @@ class AttributionResult(Result):
         if t.notes:
             lines.append("Input: " + " ".join(t.notes))
         return "\n".join(lines)
+
+    def _censoring_text(self) -> list[str]:
+        """How many journeys were open and left out; which models cannot be identified."""
+        lines = []
+        c = self.censoring
+        if c is not None and c["open_journeys"]:
+            lines.append(c["message"])
+        blocked = [m for m in self.models if self.status.get(m, "ok") != "ok"]
+        if blocked:
+            names = " and ".join(LABELS[m] for m in blocked)
+            verb = "are" if len(blocked) > 1 else "is"
+            lines.append(
+                f"{names} {verb} {self.status[blocked[0]]}; no credit is reported. "
+                + (
+                    "The rule-based models still describe the paths, but none of them measures "
+                    "which channels make conversions more likely."
+                    if self.identified_models
+                    else ""
+                )
+            )
+        elif (
+            c is None
+            and any(m in self.models for m in DATA_DRIVEN)
+            and float(self.table.non_conversions.sum()) == 0
+        ):
+            lines.append(
+                "The table has no non-converting journeys: Markov and Shapley credit then only "
+                "reflect how often each channel appears in converting paths, not which channels "
+                "make conversions more likely."
+            )
+        return [line.strip() for line in lines]
 
     def _why(self, channel: str, hi: str, lo: str) -> str:
         c = self.headline
@@ -572,7 +677,7 @@ class AttributionResult(Result):
             out.append(f"No journey touches {', '.join(unseen)}: 0 credit under every model.")
         for i in np.flatnonzero(~seen_conv & seen):
             ch = t.channels[i]
-            if "markov" in self.models and self.credit.at[ch, "markov"] > 0:
+            if "markov" in self.identified_models and self.credit.at[ch, "markov"] > 0:
                 out.append(
                     f"{ch} appears only in non-converting journeys: Markov gives it "
                     f"{fmt_num(self.credit.at[ch, 'markov'])} conversions (it leads into states "
@@ -599,7 +704,7 @@ class AttributionResult(Result):
             )
             + "."
         ]
-        for m in self.models:
+        for m in self.identified_models:
             if m not in self.replicates:
                 continue
             pairs = self.indistinguishable(m)
@@ -656,7 +761,9 @@ class AttributionResult(Result):
         fmt = fmt_money if self.value else fmt_num
         out = pd.DataFrame(index=f.index)
         for m in self.models:
-            if f"{m}_ci_low" in f:
+            if self.status.get(m, "ok") != "ok":
+                out[LABELS[m]] = "not identifiable"
+            elif f"{m}_ci_low" in f:
                 out[LABELS[m]] = [
                     f"{fmt(v)} {fmt_ci(lo, hi, fmt)}"
                     for v, lo, hi in zip(f[m], f[f"{m}_ci_low"], f[f"{m}_ci_high"], strict=True)
@@ -670,12 +777,13 @@ class AttributionResult(Result):
         from journeylab.core.viz import PALETTE, new_axes
 
         f = self.to_frame()
-        order = self.headline.mean(axis=1).sort_values(ascending=False).index
-        n_ch, n_m = len(order), len(self.models)
+        models = self.identified_models
+        order = self.headline[models].mean(axis=1).sort_values(ascending=False).index
+        n_ch, n_m = len(order), max(len(models), 1)
         ax = new_axes(ax, figsize=(min(13.0, max(7.0, 0.3 * n_ch * n_m + 2.5)), 5.0))
         width = 0.8 / n_m
         x = np.arange(n_ch)
-        for k, m in enumerate(self.models):
+        for k, m in enumerate(models):
             y = f.loc[order, m].to_numpy()
             err = None
             if f"{m}_ci_low" in f:
@@ -700,7 +808,9 @@ class AttributionResult(Result):
 
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ci = f" ({fmt_pct(self.level, 0)} bootstrap intervals)" if self.replicates else ""
-        ax.set_title(f"Credit per channel by model{ci}")
+        blocked = [LABELS[m] for m in self.models if m not in models]
+        missing = f"\n{' and '.join(blocked)}: not identifiable, not shown" if blocked else ""
+        ax.set_title(f"Credit per channel by model{ci}{missing}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="model")
         ax.margins(y=0.15)
         self.ax_ = ax

@@ -7,7 +7,8 @@ given matplotlib axes and returns them.
 
 Number formats are fixed here so every table and sentence reads the same:
 percentages with one decimal, relative effects as ``+12.3%``, three
-significant digits elsewhere, intervals as ``[lo, hi]``.
+significant digits elsewhere, intervals as ``[lo, hi]`` with as many more
+digits as it takes for the two ends to differ in print.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "fmt_pct",
     "fmt_pp",
     "fmt_ci",
+    "interval_precision",
     "fmt_p",
     "fmt_money",
     "suppression_note",
@@ -81,15 +83,75 @@ def fmt_pp(x: float | None, decimals: int = 1) -> str:
     return f"{float(x) * 100:+.{decimals}f} pp"
 
 
-def fmt_ci(low: float | None, high: float | None, fmt=fmt_num) -> str:
+def _infinite(x: Any) -> bool:
+    return not _missing(x) and math.isinf(float(x))
+
+
+#: The precision argument of each house formatter and its default.
+_PRECISION = {fmt_num: ("digits", 3), fmt_pct: ("decimals", 1), fmt_pp: ("decimals", 1)}
+#: Digits added at most to tell an interval's ends apart.
+_MAX_EXTRA_DIGITS = 6
+
+
+def interval_precision(low: float | None, high: float | None, fmt=fmt_num, precision: int | None = None) -> int | None:
+    """Return the precision at which ``fmt`` prints ``low`` and ``high`` differently.
+
+    Starts at ``precision`` (the formatter's default when None: 3 significant
+    digits for :func:`fmt_num`, 1 decimal for :func:`fmt_pct` and
+    :func:`fmt_pp`) and adds digits until the two ends differ in print, so an
+    interval is never shown as ``[+0.2, +0.2]``. Ends that are equal, missing
+    or infinite keep the starting precision. Returns None for a formatter
+    without a precision argument.
+
+    Examples
+    --------
+    >>> interval_precision(0.00181, 0.00234, fmt_pp)
+    2
+    >>> interval_precision(0.1, 0.25, fmt_pct)
+    1
+    """
+    if fmt not in _PRECISION:
+        return None
+    name, default = _PRECISION[fmt]
+    p = default if precision is None else int(precision)
+    if _missing(low) or _missing(high) or _infinite(low) or _infinite(high) or float(low) == float(high):
+        return p
+    for extra in range(_MAX_EXTRA_DIGITS + 1):
+        if fmt(low, **{name: p + extra}) != fmt(high, **{name: p + extra}):
+            return p + extra
+    return p + _MAX_EXTRA_DIGITS
+
+
+def _end(x: float | None, fmt, kwargs: dict) -> str:
+    if _infinite(x):
+        return "-∞" if float(x) < 0 else "+∞"
+    return fmt(x, **kwargs)
+
+
+def fmt_ci(low: float | None, high: float | None, fmt=fmt_num, **kwargs: Any) -> str:
     """Format an interval as ``[lo, hi]`` with the given number formatter.
+
+    With a house formatter (:func:`fmt_num`, :func:`fmt_pct`,
+    :func:`fmt_pp`) digits are added until the two ends differ in print
+    (see :func:`interval_precision`); extra keyword arguments go to the
+    formatter (``signed=True``). An infinite end (a one-sided interval) is
+    written ``-∞`` or ``+∞`` with an open bracket.
 
     Examples
     --------
     >>> fmt_ci(0.1, 0.25, fmt_pct)
     '[10.0%, 25.0%]'
+    >>> fmt_ci(0.00181, 0.00234, fmt_pp)
+    '[+0.18 pp, +0.23 pp]'
+    >>> fmt_ci(-0.0021, float("inf"), fmt_pp)
+    '[-0.2 pp, +∞)'
     """
-    return f"[{fmt(low)}, {fmt(high)}]"
+    if fmt in _PRECISION:
+        name, _ = _PRECISION[fmt]
+        kwargs = {**kwargs, name: interval_precision(low, high, fmt, kwargs.get(name))}
+    left = "(" if _infinite(low) else "["
+    right = ")" if _infinite(high) else "]"
+    return f"{left}{_end(low, fmt, kwargs)}, {_end(high, fmt, kwargs)}{right}"
 
 
 def fmt_p(p: float | None) -> str:

@@ -2,8 +2,8 @@
 
 The entry point is :func:`analyze` on a user-level table (one row per user:
 variant and metric columns), built from assignments and events with
-:func:`user_metrics`. It runs the trust checks first (SRM against the
-designed split, pre-period imbalance, Simpson's-paradox guard, novelty
+:func:`user_metrics`. It runs the trust checks first (each unit once and in one
+variant, SRM against the designed split, pre-period imbalance, Simpson's-paradox guard, novelty
 trend), compares every variant with the control, adjusts p-values (Holm by
 default) and reports what cannot be computed as a status, never a number.
 
@@ -35,6 +35,7 @@ from journeylab.experiments.checks import (
     srm_check,
     stratified_lift,
     trend_check,
+    unit_check,
 )
 from journeylab.experiments.cuped import (
     ancova_lift,
@@ -63,7 +64,7 @@ from journeylab.experiments.power import (
     prop_power,
     t_power,
 )
-from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult
+from journeylab.experiments.readout import FRAME_COLUMNS, STRAT_COLUMNS, ExperimentResult
 from journeylab.experiments.sequential import (
     AASimulation,
     SequentialResult,
@@ -76,6 +77,7 @@ __all__ = [
     "analyze",
     "ExperimentResult",
     "FRAME_COLUMNS",
+    "STRAT_COLUMNS",
     "Metric",
     "user_metrics",
     "Comparison",
@@ -93,6 +95,7 @@ __all__ = [
     "t_power",
     "arcsine_power",
     "Check",
+    "unit_check",
     "srm_check",
     "imbalance_check",
     "split_change_check",

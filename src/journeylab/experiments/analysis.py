@@ -1,7 +1,8 @@
 """The experiment analysis: :func:`analyze` on a user-level table.
 
 ``analyze`` takes a user-level table (one row per user: the variant and the
-metric columns), runs the trust checks first (sample ratio mismatch against
+metric columns), runs the trust checks first (unique units: each user once,
+in one variant; sample ratio mismatch against
 the designed split; pre-period imbalance when a covariate is given; a
 split-change / Simpson's-paradox guard and a novelty / primacy trend test
 when a period column is given), then compares every variant with the
@@ -12,7 +13,7 @@ says why, never a number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -38,10 +39,12 @@ from journeylab.experiments.checks import (
     srm_check,
     stratified_lift,
     trend_check,
+    unit_check,
 )
 from journeylab.experiments.cuped import check_pre_exposure, cuped_adjust
 from journeylab.experiments.frequentist import (
     Comparison,
+    check_alternative,
     compare_mean_stats,
     compare_proportions,
     compare_ratios,
@@ -49,7 +52,15 @@ from journeylab.experiments.frequentist import (
 )
 from journeylab.experiments.metrics import Metric, coerce_metrics, prepare_values
 from journeylab.experiments.multiple import CORRECTION_NAMES, adjust_p_values
-from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult, _p_is, _signed
+from journeylab.experiments.readout import (
+    FRAME_COLUMNS,
+    STRAT_COLUMNS,
+    ExperimentResult,
+    _ci,
+    _p_is,
+    _precision,
+    _signed,
+)
 
 __all__ = ["analyze"]
 
@@ -83,13 +94,20 @@ def _compare(
     covariate: str | None,
     x: np.ndarray | None,
     theta: float | None,
+    alternative: str,
 ) -> tuple[Comparison, dict[str, Any]]:
     y = frame["y"].to_numpy(float)
     extra: dict[str, Any] = {}
     if metric.kind == "ratio":
         d = frame["d"].to_numpy(float)
         comp = compare_ratios(
-            y[~is_t], d[~is_t], y[is_t], d[is_t], alpha=alpha, min_users=min_users
+            y[~is_t],
+            d[~is_t],
+            y[is_t],
+            d[is_t],
+            alpha=alpha,
+            min_users=min_users,
+            alternative=alternative,
         )
         return comp, extra
     keep = ~np.isnan(y)
@@ -114,6 +132,7 @@ def _compare(
             kind=metric.kind,
             method=f"CUPED (pooled θ, covariate {covariate}) + Welch t-test on adjusted values; "
             "relative lift: delta method on adjusted means",
+            alternative=alternative,
         )
         adj_var = comp.std_error**2
         extra = {
@@ -138,6 +157,7 @@ def _compare(
             ci_method=ci_method,
             yates=yates,
             min_users=min_users,
+            alternative=alternative,
         )
     else:
         comp = compare_mean_stats(
@@ -149,6 +169,7 @@ def _compare(
             yt.size,
             alpha=alpha,
             min_users=min_users,
+            alternative=alternative,
         )
     return comp, extra
 
@@ -160,11 +181,13 @@ def analyze(
     metrics: Iterable[Metric | Mapping[str, Any] | str] | None = None,
     *,
     alpha: float = 0.05,
+    alternative: Literal["two-sided", "larger", "smaller"] = "two-sided",
     design_split: Mapping[str, float] | None = None,
     covariates: str | Mapping[str, str] | None = None,
     covariate_measured_at: str | pd.Timestamp | Mapping[str, Any] | None = None,
     exposed_at: str = "assigned_at",
     period: str | None = None,
+    strata: str | Sequence[str] | None = None,
     correction: Literal["holm", "fdr_bh", "bonferroni"] | None = "holm",
     ci_method: Literal["newcombe", "wald"] = "newcombe",
     yates: bool = False,
@@ -172,6 +195,8 @@ def analyze(
     prior: tuple[float, float] = (1.0, 1.0),
     min_users: int = 2,
     srm_threshold: float = SRM_THRESHOLD,
+    unit: str | None = None,
+    duplicates: Literal["flag", "drop"] = "flag",
 ) -> ExperimentResult:
     """Analyse an A/B/n experiment on a user-level table.
 
@@ -189,7 +214,15 @@ def analyze(
         "revenue", "denominator": "sessions"}``. Defaults to the metrics
         recorded by ``user_metrics``.
     alpha : float
-        Two-sided level of tests and intervals.
+        Level of tests and intervals.
+    alternative : {"two-sided", "larger", "smaller"}
+        The alternative hypothesis, in statsmodels' naming: ``"larger"``
+        tests treatment > control (``proportions_ztest([x_t, x_c], [n_t,
+        n_c], alternative="larger")``, ``ttest_ind(treatment, control,
+        alternative="larger", usevar="unequal")``), ``"smaller"`` treatment <
+        control. p-values (pooled, stratified, relative) and intervals are
+        then one-sided, the intervals open at one end (±inf); the Bayesian
+        readout is unchanged.
     design_split : mapping variant -> share, optional
         The designed traffic split for the SRM check (equal when None).
     covariates : str or mapping metric -> column, optional
@@ -202,6 +235,19 @@ def analyze(
         A period column (day, week); enables the split-change /
         Simpson's-paradox guard (period-stratified lifts) and the
         novelty / primacy trend test. Datetimes are floored to days.
+    strata : str or list of str, optional
+        Column(s) to stratify by (device, country), alone or crossed with
+        ``period``. With a period or strata, ``to_frame()`` adds the
+        stratified estimate beside the pooled one (``strat_abs_lift``,
+        ``strat_ci_low``, ``strat_ci_high``, ``strat_p_value``,
+        ``strat_p_value_adjusted``, ``headline_estimate``): the
+        Mantel-Haenszel risk difference (Sato variance) for rates, the
+        traffic-weighted difference for means (see
+        :func:`~journeylab.experiments.stratified_lift`). When the split
+        changed across the strata (or the direction reverses within them) the
+        stratified estimate leads the summary and the plot
+        (``headline_estimate == "stratified"``). Ratio metrics are not
+        stratified.
     correction : "holm", "fdr_bh", "bonferroni" or None
         Multiple-testing adjustment across variants × metrics.
     ci_method : "newcombe" or "wald"
@@ -215,6 +261,16 @@ def analyze(
         beta-binomial for rates with a Beta ``prior``; normal model otherwise).
     min_users : int
         Fewer users than this in an arm makes a comparison not computable.
+    unit : str, optional
+        The unit id column (default ``user_id`` when the table has one). Every
+        unit must appear once and in one variant; the "unique units" check
+        counts the rows, the units repeated and the units in more than one
+        variant. Without a unit column every row is counted as one user, and
+        the check says so.
+    duplicates : {"flag", "drop"}
+        What to do with repeated units: flag the check and keep every row
+        (default), or leave out every row of a repeated unit (counted in the
+        check).
 
     Returns
     -------
@@ -230,6 +286,7 @@ def analyze(
     """
     check_range("alpha", alpha, low=0, high=1)
     check_in("correction", correction, list(CORRECTION_NAMES))
+    check_alternative(alternative)
     if not isinstance(data, pd.DataFrame):
         raise ParameterError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
     require_columns(data, [variant], what="experiment")
@@ -242,6 +299,12 @@ def analyze(
             rows=rows.tolist(),
             hint="drop unassigned users before the analysis.",
         )
+    if unit is None and "user_id" in data.columns:
+        unit = "user_id"
+    if unit is not None:
+        require_columns(data, [unit], what="experiment")
+    units, data = unit_check(data, variant, unit, duplicates=duplicates)
+    labels = data[variant]
     control = str(control)
     present = list(dict.fromkeys(labels.astype(str)))
     if control not in present:
@@ -266,7 +329,9 @@ def analyze(
         order = [control] + sorted(v for v in present if v != control)
     treatments = [v for v in order if v != control]
     if not treatments:
-        raise ParameterError(f"only the control {control!r} is present: nothing to compare.")
+        dropped = units.details.get("dropped_rows", 0)
+        after = f" after leaving out {dropped:,} rows of repeated units" if dropped else ""
+        raise ParameterError(f"only the control {control!r} is present{after}: nothing to compare.")
     metric_list = coerce_metrics(metrics, data)
     cov_map = _covariate_map(covariates, metric_list)
     cov_cols = sorted(set(cov_map.values()))
@@ -284,17 +349,17 @@ def analyze(
     # ---- trust checks first
     counts = data[variant].value_counts()
     checks = [
-        srm_check({v: int(counts.get(v, 0)) for v in order}, design_split, threshold=srm_threshold)
+        units,
+        srm_check({v: int(counts.get(v, 0)) for v in order}, design_split, threshold=srm_threshold),
     ]
     if cov_cols:
         checks.append(imbalance_check(data, variant, control, cov_cols))
-    periods = None
-    if period is not None:
-        require_columns(data, [period], what="experiment")
-        periods = data[period]
-        if pd.api.types.is_datetime64_any_dtype(periods):
-            periods = periods.dt.floor("D")
-        checks.append(split_change_check(data.assign(**{period: periods}), variant, period))
+    periods, strata_key, where = _strata(data, period, strata)
+    if strata_key is not None:
+        split_check = split_change_check(
+            data.assign(_stratum=strata_key.to_numpy()), variant, "_stratum", what=where
+        )
+        checks.append(split_check)
 
     # ---- comparisons
     rows: list[dict[str, Any]] = []
@@ -336,6 +401,7 @@ def analyze(
                 covariate=covariate,
                 x=None if x is None else x[mask.to_numpy()],
                 theta=theta,
+                alternative=alternative,
             )
             row = {"metric": metric.name, "variant": arm, **comp.as_dict(), **extra}
             if cap_note:
@@ -361,27 +427,40 @@ def analyze(
                     bayes_prior=b.prior,
                     bayes_method=b.method,
                 )
-            if periods is not None and metric.kind != "ratio":
-                strat = stratified_lift(part["y"], pd.Series(is_t, index=part.index), periods[mask])
+            if strata_key is not None and metric.kind != "ratio":
+                is_treatment = pd.Series(is_t, index=part.index)
+                strat = stratified_lift(
+                    part["y"],
+                    is_treatment,
+                    strata_key[mask],
+                    alpha=alpha,
+                    alternative=alternative,
+                    kind=metric.kind,
+                )
                 row.update(
                     strat_abs_lift=strat["abs_lift"],
                     strat_ci_low=strat["ci_low"],
                     strat_ci_high=strat["ci_high"],
                     strat_p_value=strat["p_value"],
+                    strat_method=f"{strat['method']} over {strat['periods']:,} {where}"
+                    + (
+                        f"; {strat['users_left_out']:,} users in {where} without users in both "
+                        "arms left out"
+                        if strat["users_left_out"]
+                        else ""
+                    ),
                 )
                 if metric.kind == "binary":
-                    row.update(
-                        cmh_test(part["y"], pd.Series(is_t, index=part.index), periods[mask])
+                    row.update(cmh_test(part["y"], is_treatment, strata_key[mask]))
+            if periods is not None and metric.kind != "ratio" and comp.computable:
+                trend_checks.append(
+                    trend_check(
+                        part["y"],
+                        pd.Series(is_t, index=part.index),
+                        periods[mask],
+                        label=f"{arm} on {metric.name}: ",
                     )
-                if comp.computable:
-                    trend_checks.append(
-                        trend_check(
-                            part["y"],
-                            pd.Series(is_t, index=part.index),
-                            periods[mask],
-                            label=f"{arm} on {metric.name}: ",
-                        )
-                    )
+                )
             rows.append(row)
         if metric.kind == "binary" and len(treatments) >= 2:
             y = values["y"]
@@ -404,29 +483,90 @@ def analyze(
                 pass
     table = pd.DataFrame(rows)
     table["p_value_adjusted"] = adjust_p_values(table["p_value"].to_numpy(float), correction)
-    extra_cols = [c for c in table.columns if c not in FRAME_COLUMNS]
-    table = table[FRAME_COLUMNS + extra_cols]
+    if strata_key is not None:
+        if "strat_abs_lift" not in table.columns:
+            for col in ("strat_abs_lift", "strat_ci_low", "strat_ci_high", "strat_p_value"):
+                table[col] = np.nan
+        table["strat_p_value_adjusted"] = adjust_p_values(
+            table["strat_p_value"].to_numpy(float), correction
+        )
+        reversed_ = np.sign(table["abs_lift"]) != np.sign(table["strat_abs_lift"])
+        usable = table["strat_ci_low"].notna() & table["abs_lift"].notna()
+        lead = usable & (split_check.flagged | reversed_)
+        table["headline_estimate"] = np.where(lead, "stratified", "pooled")
+        if any(m.kind == "ratio" for m in metric_list):
+            notes.append(f"ratio metrics are compared pooled only (not stratified by {where})")
+    leading = FRAME_COLUMNS + [c for c in STRAT_COLUMNS if c in table.columns]
+    table = table[leading + [c for c in table.columns if c not in leading]]
 
+    if strata_key is not None:
+        checks.append(_simpson_check(table, split_check, where))
     if periods is not None:
-        checks.append(_simpson_check(table, checks[-1], alpha))
         checks.append(_combine_trends(trend_checks))
     return ExperimentResult(
-        table, checks, control, alpha, correction, metric_list, pd.DataFrame(omnibus), notes
+        table,
+        checks,
+        control,
+        alpha,
+        correction,
+        metric_list,
+        pd.DataFrame(omnibus),
+        notes,
+        alternative=alternative,
     )
 
 
-def _simpson_check(table: pd.DataFrame, split: Check, alpha: float) -> Check:
+def _strata(
+    data: pd.DataFrame, period: str | None, strata: str | Sequence[str] | None
+) -> tuple[pd.Series | None, pd.Series | None, str]:
+    """Return the periods (floored to days), the stratum of each user and what to call the strata."""
+    periods = None
+    parts: list[pd.Series] = []
+    if period is not None:
+        require_columns(data, [period], what="experiment")
+        periods = data[period]
+        if pd.api.types.is_datetime64_any_dtype(periods):
+            periods = periods.dt.floor("D")
+        parts.append(periods)
+    columns = [strata] if isinstance(strata, str) else list(strata or [])
+    require_columns(data, columns, what="experiment")
+    for col in columns:
+        missing = data[col].isna()
+        if missing.any():
+            rows = np.flatnonzero(missing.to_numpy())
+            raise SchemaError(
+                f"{rows.size:,} users have no {col}, so they belong to no stratum.",
+                column=col,
+                rows=rows.tolist(),
+                hint=f"fill {col} (e.g. 'unknown') or drop those users before stratifying.",
+            )
+        parts.append(data[col])
+    if not parts:
+        return None, None, "periods"
+    if len(parts) == 1:
+        key = parts[0]
+    else:
+        key = pd.Series(
+            [" · ".join(map(str, values)) for values in zip(*parts, strict=True)], index=data.index
+        ).where(parts[0].notna().to_numpy())
+    return periods, key, "periods" if not columns else "strata"
+
+
+def _simpson_check(table: pd.DataFrame, split: Check, where: str) -> Check:
     name = "Simpson's paradox guard"
-    if "strat_abs_lift" not in table.columns:
+    one = "period" if where == "periods" else "stratum"
+    rows = table.dropna(subset=["abs_lift", "strat_abs_lift"])
+    if rows.empty:
         return Check(name, "skipped", "No stratified estimate could be computed.")
     parts, reversed_ = [], []
-    for _, r in table.dropna(subset=["abs_lift", "strat_abs_lift"]).iterrows():
+    for _, r in rows.iterrows():
         k = r["kind"]
         unit = " pp" if k == "binary" else ""
+        d = _precision(r["strat_ci_low"], r["strat_ci_high"], k)
         parts.append(
-            f"{r['variant']} on {r['metric']}: pooled {_signed(r['abs_lift'], k)}{unit}, within "
-            f"periods {_signed(r['strat_abs_lift'], k)}{unit} "
-            f"[{_signed(r['strat_ci_low'], k)}, {_signed(r['strat_ci_high'], k)}]"
+            f"{r['variant']} on {r['metric']}: pooled {_signed(r['abs_lift'], k, d)}{unit}, within "
+            f"{where} {_signed(r['strat_abs_lift'], k, d)}{unit} "
+            f"{_ci(r['strat_ci_low'], r['strat_ci_high'], k, d)}"
             + (
                 f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {_p_is(r['cmh_p_value'])})"
                 if not pd.isna(r.get("cmh_p_value", np.nan))
@@ -440,17 +580,17 @@ def _simpson_check(table: pd.DataFrame, split: Check, alpha: float) -> Check:
         return Check(
             name,
             "flagged",
-            f"Simpson's paradox: the direction of the lift reverses within periods for "
-            f"{', '.join(reversed_)} ({listing}). Trust the period-stratified estimate.",
+            f"Simpson's paradox: the direction of the lift reverses within {where} for "
+            f"{', '.join(reversed_)} ({listing}). The {one}-stratified estimate leads the results.",
         )
     if split.flagged:
         return Check(
             name,
             "flagged",
-            "The split changed across periods, so pooled lifts are confounded by period; "
-            f"period-stratified (CMH-weighted) lifts: {listing}. Prefer the stratified ones.",
+            f"The split changed across {where}, so pooled lifts are confounded by {one}; "
+            f"{one}-stratified lifts: {listing}. The stratified estimates lead the results.",
         )
-    return Check(name, "ok", f"Pooled and period-stratified lifts agree in direction ({listing}).")
+    return Check(name, "ok", f"Pooled and {one}-stratified lifts agree in direction ({listing}).")
 
 
 def _combine_trends(trends: list[Check]) -> Check:

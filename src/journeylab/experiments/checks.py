@@ -1,14 +1,20 @@
 """Trust checks that run before any lift is believed.
 
+- **Unique units**: the analysis counts rows as users, so each unit
+  (``user_id``) must appear once and in one variant. Repeated units and units
+  seen in more than one variant are counted (rows, units repeated, units in
+  more than one variant) and either flagged or, on request, left out.
 - **SRM** (sample ratio mismatch): a chi-square goodness-of-fit test of the
   observed users per variant against the *designed* split (not assumed
   equal: 95/5 designs exist). Flagged below p = 0.001.
 - **Pre-period imbalance**: a covariate measured before exposure should not
   differ between arms; Welch test and standardised mean difference.
-- **Simpson's guard**: when the traffic split changed across periods, the
-  pooled comparison mixes periods with different baselines; the lift is
-  also estimated within periods and combined (Cochran–Mantel–Haenszel
-  weights ``n_c n_t / (n_c + n_t)``), beside the pooled one.
+- **Simpson's guard**: when the traffic split changed across periods (or
+  strata), the pooled comparison mixes periods with different baselines;
+  the lift is also estimated within them and combined (Mantel-Haenszel risk
+  difference for rates, traffic-weighted difference for means; see
+  :func:`stratified_lift`), beside the pooled one, and leads the readout
+  when the split changed.
 - **Novelty / primacy**: a weighted regression of the per-period lift on
   time; a significant trend means the average lift is not the long-run one.
 """
@@ -18,17 +24,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.core.errors import ParameterError
+from journeylab.core.errors import DataError, ParameterError, check_in
 from journeylab.core.results import fmt_num, fmt_p, fmt_pct
+from journeylab.experiments.frequentist import critical_value, interval, p_value
 
 __all__ = [
     "Check",
+    "unit_check",
     "srm_check",
     "imbalance_check",
     "period_index",
@@ -72,6 +80,113 @@ class Check:
             "p_value": self.p_value,
             "message": self.message,
         }
+
+
+def unit_check(
+    data: pd.DataFrame,
+    variant: str,
+    unit: str | None,
+    *,
+    duplicates: Literal["flag", "drop"] = "flag",
+) -> tuple[Check, pd.DataFrame]:
+    """Check that each unit appears once, in one variant; flag or drop the others.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The user-level table.
+    variant : str
+        The variant column.
+    unit : str or None
+        The unit (randomisation) id column; None skips the check, saying that
+        every row is counted as one user.
+    duplicates : {"flag", "drop"}
+        ``"flag"`` keeps every row and flags the check; ``"drop"`` leaves out
+        every row of a unit that appears more than once (its outcome and its
+        arm are ambiguous), and counts them.
+
+    Returns
+    -------
+    (Check, DataFrame)
+        The check (``details``: ``rows``, ``units``, ``repeated_units``,
+        ``repeated_rows``, ``cross_variant_units``, ``dropped_rows``,
+        ``dropped_units``, ``examples`` and ``first_rows``) and the table the
+        analysis goes on with.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"user_id": [1, 2, 2, 3], "variant": ["a", "a", "b", "b"]})
+    >>> check, kept = unit_check(frame, "variant", "user_id", duplicates="drop")
+    >>> check.details["cross_variant_units"], len(kept)
+    (1, 2)
+    """
+    check_in("duplicates", duplicates, ["flag", "drop"])
+    name = "unique units"
+    n_rows = len(data)
+    if unit is None:
+        return (
+            Check(
+                name,
+                "skipped",
+                f"No unit id column (user_id): each of the {n_rows:,} rows is counted as one "
+                "user. Pass unit= to check that every unit appears once, in one variant.",
+                details={"rows": n_rows},
+            ),
+            data,
+        )
+    ids = data[unit]
+    if ids.isna().any():
+        rows = np.flatnonzero(ids.isna().to_numpy())
+        raise DataError(
+            f"{rows.size:,} rows have no {unit}, so they cannot be counted as units.",
+            column=unit,
+            rows=rows.tolist(),
+            hint="drop the rows without an id, or fill them from the assignment log.",
+        )
+    per_unit = ids.value_counts(sort=False)
+    repeated = per_unit[per_unit > 1]
+    in_repeated = ids.isin(repeated.index).to_numpy()
+    arms = data.loc[in_repeated].groupby(unit, sort=False)[variant].nunique()
+    cross = int((arms > 1).sum())
+    first_rows = np.flatnonzero(in_repeated)[:10].tolist()
+    examples = [str(u) for u in ids.iloc[np.flatnonzero(in_repeated)].drop_duplicates().head(5)]
+    details: dict[str, Any] = {
+        "unit": unit,
+        "rows": n_rows,
+        "units": int(per_unit.size),
+        "repeated_units": int(repeated.size),
+        "repeated_rows": int(in_repeated.sum()),
+        "cross_variant_units": cross,
+        "dropped_rows": 0,
+        "dropped_units": 0,
+        "examples": examples,
+        "first_rows": first_rows,
+        "duplicates": duplicates,
+    }
+    if repeated.empty:
+        message = f"Each of the {n_rows:,} units ({unit}) appears once, in one variant."
+        return Check(name, "ok", message, details=details), data
+    found = (
+        f"{n_rows:,} rows hold {per_unit.size:,} distinct {unit}: {repeated.size:,} {unit} "
+        f"appear more than once ({int(in_repeated.sum()):,} rows; e.g. {', '.join(examples)}; "
+        f"first rows {first_rows[:5]}), {cross:,} of them in more than one variant"
+    )
+    if duplicates == "drop":
+        details["dropped_rows"] = int(in_repeated.sum())
+        details["dropped_units"] = int(repeated.size)
+        kept = data.loc[~in_repeated]
+        message = (
+            f"Repeated units left out: {found}. Every row of those {repeated.size:,} units is "
+            f"left out (duplicates='drop'): the analysis counts {len(kept):,} users, one row each."
+        )
+        return Check(name, "ok", message, details=details), kept
+    message = (
+        f"Units are not unique: {found}. Each row is counted as a user below, so repeated units "
+        "count more than once and units in more than one variant saw both arms. Pass "
+        "duplicates='drop' to leave every row of a repeated unit out (counted), or de-duplicate "
+        "the assignments first (journeylab.load_assignments reports them)."
+    )
+    return Check(name, "flagged", message, details=details), data
 
 
 def _p_is(p: float) -> str:
@@ -230,9 +345,17 @@ def period_index(periods: pd.Series) -> pd.Series:
 
 
 def split_change_check(
-    data: pd.DataFrame, variant: str, period: str, *, threshold: float = SRM_THRESHOLD
+    data: pd.DataFrame,
+    variant: str,
+    period: str,
+    *,
+    threshold: float = SRM_THRESHOLD,
+    what: str = "periods",
 ) -> Check:
-    """Did the traffic split change across periods? (chi-square of variant × period).
+    """Did the traffic split change across periods (or strata)? (chi-square of variant × period).
+
+    ``what`` names the strata in the check's name and message ("periods",
+    "strata").
 
     Examples
     --------
@@ -240,9 +363,11 @@ def split_change_check(
     >>> split_change_check(frame, "variant", "day").status
     'ok'
     """
+    name = f"split change across {what}"
+    one = what.removesuffix("s") if what != "strata" else "stratum"
     table = pd.crosstab(data[period], data[variant])
     if table.shape[0] < 2 or table.shape[1] < 2:
-        return Check("split change across periods", "skipped", "Fewer than two periods.")
+        return Check(name, "skipped", f"Fewer than two {what}.")
     chi2, p, dof, _ = stats.chi2_contingency(table.to_numpy(), correction=False)
     shares = table.div(table.sum(axis=1), axis=0)
     spread = {c: (float(shares[c].min()), float(shares[c].max())) for c in shares.columns}
@@ -250,19 +375,19 @@ def split_change_check(
     details = {"shares": shares, "counts": table}
     if p < threshold:
         return Check(
-            "split change across periods",
+            name,
             "flagged",
-            f"The traffic split changed across periods (share per period: {described}; "
-            f"chi-square {_p_is(p)}). Pooled lifts mix periods with different baselines "
-            "(Simpson's paradox risk): compare them with the period-stratified estimates.",
+            f"The traffic split changed across {what} (share per {one}: {described}; "
+            f"chi-square {_p_is(p)}). Pooled lifts mix {what} with different baselines "
+            f"(Simpson's paradox risk): the {one}-stratified estimates lead the results.",
             float(chi2),
             float(p),
             details,
         )
     return Check(
-        "split change across periods",
+        name,
         "ok",
-        f"The traffic split was stable across {table.shape[0]} periods ({_p_is(p)}).",
+        f"The traffic split was stable across {table.shape[0]} {what} ({_p_is(p)}).",
         float(chi2),
         float(p),
         details,
@@ -291,17 +416,48 @@ def _per_period(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) 
     return out
 
 
+def _stratum_counts(values: pd.Series, is_treatment: pd.Series, strata: pd.Series) -> pd.DataFrame:
+    """Per stratum and arm: users, sum, mean and variance (ddof=1) of the metric."""
+    frame = pd.DataFrame(
+        {"y": values.astype(float).to_numpy(), "t": np.asarray(is_treatment, dtype=bool), "s": strata.to_numpy()}
+    ).dropna(subset=["y", "s"])
+    g = frame.groupby(["s", "t"], sort=True, observed=True)["y"].agg(["sum", "mean", "var", "count"])
+    g = g.unstack("t")
+    out = pd.DataFrame(index=g.index)
+    for arm, flag in (("control", False), ("treatment", True)):
+        for stat, name in (("count", "n"), ("sum", "x"), ("mean", "mean"), ("var", "var")):
+            out[f"{name}_{arm}"] = g[(stat, flag)] if (stat, flag) in g.columns else np.nan
+    out[["n_control", "n_treatment"]] = out[["n_control", "n_treatment"]].fillna(0)
+    return out
+
+
 def stratified_lift(
     values: pd.Series,
     is_treatment: pd.Series,
     periods: pd.Series,
     *,
     alpha: float = 0.05,
-) -> dict[str, float]:
-    """Lift within periods, combined with CMH weights ``n_c n_t / (n_c + n_t)``.
+    alternative: str = "two-sided",
+    kind: Literal["binary", "continuous"] | None = None,
+) -> dict[str, Any]:
+    """Lift within strata (periods, segments), combined across them.
 
-    Returns a dict with ``abs_lift``, ``ci_low``, ``ci_high``, ``p_value`` and
-    ``periods`` (periods used: both arms need at least two users).
+    - **rates** (``kind="binary"``): the Mantel-Haenszel risk difference,
+      stratum weights ``n_c n_t / (n_c + n_t)``, with Sato's (1989)
+      variance, which holds for many small strata as for few large ones (SAS
+      PROC FREQ ``COMMONRISKDIFF``; epiR ``epi.2by2``). Every stratum with at
+      least one user in each arm counts.
+    - **means**: the traffic-weighted (post-stratified) difference, stratum
+      weights ``n / N`` (its share of the users), with the Neyman variance
+      ``sum w^2 (s_c^2 / n_c + s_t^2 / n_t)``; it equals the treatment
+      coefficient of OLS ``y ~ t * C(stratum)`` with centred stratum dummies
+      and its HC2 standard error. Strata need two users in each arm.
+
+    ``kind=None`` takes 0/1 values as rates. Returns a dict with
+    ``abs_lift``, ``ci_low``, ``ci_high``, ``p_value`` (z-test, one-sided
+    for ``alternative="larger"``/``"smaller"``), ``periods`` (strata used),
+    ``users_left_out`` (users in strata without enough users in both arms)
+    and ``method``.
 
     Examples
     --------
@@ -310,30 +466,53 @@ def stratified_lift(
     >>> round(stratified_lift(y, t, pd.Series([1, 1, 1, 1, 2, 2, 2, 2]))["abs_lift"], 3)
     0.5
     """
-    table = _per_period(values, is_treatment, periods)
+    y = pd.Series(values).astype(float)
+    if kind is None:
+        kind = "binary" if y.dropna().isin([0.0, 1.0]).all() else "continuous"
+    table = _stratum_counts(y, pd.Series(is_treatment), pd.Series(periods))
     nan = float("nan")
-    if table.empty:
-        return {"abs_lift": nan, "ci_low": nan, "ci_high": nan, "p_value": nan, "periods": 0}
-    w = table["n_control"] * table["n_treatment"] / (table["n_control"] + table["n_treatment"])
-    est = float((w * table["lift"]).sum() / w.sum())
-    var = float((w**2 * table["var_lift"]).sum() / w.sum() ** 2)
-    if not var > 0:
-        return {
-            "abs_lift": est,
-            "ci_low": nan,
-            "ci_high": nan,
-            "p_value": nan,
-            "periods": len(table),
-        }
-    se = math.sqrt(var)
-    z = stats.norm.ppf(1 - alpha / 2)
-    return {
-        "abs_lift": est,
-        "ci_low": est - z * se,
-        "ci_high": est + z * se,
-        "p_value": float(2 * stats.norm.sf(abs(est) / se)),
-        "periods": int(len(table)),
+    need = 1 if kind == "binary" else 2
+    used = table[(table["n_control"] >= need) & (table["n_treatment"] >= need)]
+    left_out = int((table["n_control"] + table["n_treatment"]).sum() - (used["n_control"] + used["n_treatment"]).sum())
+    if kind == "binary":
+        method = "Mantel-Haenszel risk difference (weights n_c n_t / n; Sato variance)"
+    else:
+        method = "traffic-weighted difference of means (weights n / N; Neyman variance)"
+    out: dict[str, Any] = {
+        "abs_lift": nan,
+        "ci_low": nan,
+        "ci_high": nan,
+        "p_value": nan,
+        "periods": int(len(used)),
+        "users_left_out": left_out,
+        "method": method,
     }
+    if used.empty:
+        return out
+    nc, nt = used["n_control"].to_numpy(float), used["n_treatment"].to_numpy(float)
+    if kind == "binary":
+        xc, xt = used["x_control"].to_numpy(float), used["x_treatment"].to_numpy(float)
+        n = nc + nt
+        w = nc * nt / n
+        est = float((w * (xt / nt - xc / nc)).sum() / w.sum())
+        # Sato (1989), as SAS PROC FREQ documents it (row 1 = treatment, row 2 = control)
+        p_sum = ((nt**2 * xc - nc**2 * xt + nt * nc * (nc - nt) / 2) / n**2).sum()
+        q_sum = ((xt * (nc - xc) + xc * (nt - xt)) / (2 * n)).sum()
+        var = float((est * p_sum + q_sum) / w.sum() ** 2)
+    else:
+        w = (nc + nt) / (nc + nt).sum()
+        lift = used["mean_treatment"].to_numpy(float) - used["mean_control"].to_numpy(float)
+        est = float((w * lift).sum())
+        var = float(
+            (w**2 * (used["var_control"].to_numpy(float) / nc + used["var_treatment"].to_numpy(float) / nt)).sum()
+        )
+    out["abs_lift"] = est
+    if not var > 0:
+        return out
+    se = math.sqrt(var)
+    low, high = interval(est, critical_value(alpha, alternative) * se, alternative)
+    out.update(ci_low=low, ci_high=high, p_value=p_value(est / se, alternative), std_error=se)
+    return out
 
 
 def cmh_test(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) -> dict[str, float]:

@@ -13,7 +13,14 @@ numbers by more than rounding:
   delta-method variance, a Wald z-test;
 - relative lift ``treatment / control - 1``: its own interval and p-value by
   the delta method (a different estimand from the absolute lift, with a
-  different p-value).
+  different p-value);
+- one-sided tests use statsmodels' naming: ``alternative="larger"`` tests
+  H1: treatment - control > 0 (statsmodels ``proportions_ztest([x_t, x_c],
+  ..., alternative="larger")``, ``ttest_ind(treatment, control,
+  alternative="larger", usevar="unequal")``), ``"smaller"`` the reverse. The
+  interval is then one-sided at level ``1 - alpha``, with an infinite end
+  (as statsmodels' ``tconfint_diff``); a one-sided Newcombe bound is the
+  two-sided bound at level ``1 - 2 alpha``.
 
 A comparison that cannot be computed (zero variance, no conversions in
 either arm, too few users) gets a ``status`` that says why and NaN
@@ -33,6 +40,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from journeylab.core.errors import ParameterError, check_in, check_range
 
 __all__ = [
+    "ALTERNATIVES",
     "Comparison",
     "compare_proportions",
     "compare_means",
@@ -48,7 +56,53 @@ __all__ = [
 OK = "ok"
 
 CiMethod = Literal["newcombe", "wald"]
+Alternative = Literal["two-sided", "larger", "smaller"]
+ALTERNATIVES = ("two-sided", "larger", "smaller")
 NAN = float("nan")
+INF = float("inf")
+
+#: How each alternative reads in a method description.
+ALTERNATIVE_TEXT = {
+    "two-sided": "two-sided",
+    "larger": "one-sided (H1: treatment > control)",
+    "smaller": "one-sided (H1: treatment < control)",
+}
+
+
+def check_alternative(alternative: str) -> None:
+    """Refuse an alternative other than "two-sided", "larger" or "smaller"."""
+    check_in("alternative", alternative, list(ALTERNATIVES))
+
+
+def p_value(statistic: float, alternative: str = "two-sided", df: float | None = None) -> float:
+    """p-value of a z (``df`` None) or t statistic of ``treatment - control``.
+
+    Examples
+    --------
+    >>> round(p_value(-1.3109241984234394, "larger"), 6)
+    0.905058
+    """
+    dist = stats.norm if df is None else stats.t(df)
+    if alternative == "larger":
+        return float(dist.sf(statistic))
+    if alternative == "smaller":
+        return float(dist.cdf(statistic))
+    return float(2 * dist.sf(abs(statistic)))
+
+
+def critical_value(alpha: float, alternative: str = "two-sided", df: float | None = None) -> float:
+    """Return the normal (``df`` None) or t quantile of a ``1 - alpha`` interval, one- or two-sided."""
+    tail = alpha / 2 if alternative == "two-sided" else alpha
+    return float(stats.norm.ppf(1 - tail) if df is None else stats.t.ppf(1 - tail, df))
+
+
+def interval(estimate: float, half_width: float, alternative: str = "two-sided") -> tuple[float, float]:
+    """``estimate ± half_width``; one-sided alternatives keep one bound and open the other."""
+    if alternative == "larger":
+        return estimate - half_width, INF
+    if alternative == "smaller":
+        return -INF, estimate + half_width
+    return estimate - half_width, estimate + half_width
 
 
 @dataclass
@@ -59,7 +113,9 @@ class Comparison:
     relative lift ``treatment / control - 1`` with its own delta-method
     interval and p-value. ``p_value`` belongs to the absolute difference.
     ``status`` is ``"ok"`` or a sentence beginning with ``"not computable"``
-    or ``"relative lift not computable"`` that says why.
+    or ``"relative lift not computable"`` that says why. ``alternative`` is
+    the hypothesis the p-values and intervals belong to (``"two-sided"``,
+    ``"larger"``: treatment > control, ``"smaller"``).
     """
 
     kind: str
@@ -80,6 +136,7 @@ class Comparison:
     std_error: float = NAN
     method: str = ""
     status: str = OK
+    alternative: str = "two-sided"
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -123,11 +180,13 @@ def relative_lift(
     var_mean_treatment: float,
     *,
     alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
 ) -> tuple[float, float, float, float]:
     """Relative lift ``t / c - 1`` with its delta-method CI and p-value.
 
     The two means are independent; their sampling variances are
-    ``var_mean_control`` and ``var_mean_treatment``.
+    ``var_mean_control`` and ``var_mean_treatment``. One-sided alternatives
+    give a one-sided p-value and interval.
 
     Returns
     -------
@@ -150,9 +209,8 @@ def relative_lift(
     if not var > 0:
         return lift, NAN, NAN, NAN
     se = math.sqrt(var)
-    z = stats.norm.ppf(1 - alpha / 2)
-    p = 2 * stats.norm.sf(abs(lift) / se)
-    return lift, float(lift - z * se), float(lift + z * se), float(p)
+    low, high = interval(lift, critical_value(alpha, alternative) * se, alternative)
+    return lift, float(low), float(high), p_value(lift / se, alternative)
 
 
 def _relative_into(comp: Comparison, var_c: float, var_t: float, alpha: float) -> None:
@@ -162,7 +220,7 @@ def _relative_into(comp: Comparison, var_c: float, var_t: float, alpha: float) -
         )
         return
     lift, lo, hi, p = relative_lift(
-        comp.control_mean, var_c, comp.treatment_mean, var_t, alpha=alpha
+        comp.control_mean, var_c, comp.treatment_mean, var_t, alpha=alpha, alternative=comp.alternative
     )
     comp.rel_lift, comp.rel_ci_low, comp.rel_ci_high, comp.rel_p_value = lift, lo, hi, p
     if math.isnan(lift):
@@ -181,22 +239,28 @@ def compare_proportions(
     ci_method: CiMethod = "newcombe",
     yates: bool = False,
     min_users: int = 2,
+    alternative: Alternative = "two-sided",
 ) -> Comparison:
     """Compare two conversion rates (treatment minus control).
 
     p-value: two-proportion z-test with pooled SE (= R
     ``prop.test(..., correct=FALSE)``), or with Yates' correction when
     ``yates=True`` (R's default). CI: Newcombe (hybrid score) or unpooled
-    Wald; relative lift by the delta method.
+    Wald; relative lift by the delta method. ``alternative="larger"`` tests
+    treatment > control one-sided (= statsmodels ``proportions_ztest([x_t,
+    x_c], [n_t, n_c], alternative="larger")``).
 
     Examples
     --------
     >>> c = compare_proportions(200, 10_000, 250, 10_000, ci_method="wald")
     >>> round(c.statistic, 6), round(c.p_value, 8)
     (2.383995, 0.01712583)
+    >>> round(compare_proportions(200, 10_000, 250, 10_000, alternative="larger").p_value, 8)
+    0.00856291
     """
     _check_alpha(alpha)
     check_in("ci_method", ci_method, ["newcombe", "wald"])
+    check_alternative(alternative)
     xc, nc, xt, nt = (
         int(v) for v in (successes_control, n_control, successes_treatment, n_treatment)
     )
@@ -209,8 +273,9 @@ def compare_proportions(
         + (", Yates continuity correction" if yates else ", no continuity correction")
         + f"); CI: {'Newcombe hybrid score' if ci_method == 'newcombe' else 'Wald (unpooled SE)'}"
         + "; relative lift: delta method"
+        + ("" if alternative == "two-sided" else f"; {ALTERNATIVE_TEXT[alternative]}")
     )
-    comp = Comparison("binary", nc, nt, method=method)
+    comp = Comparison("binary", nc, nt, method=method, alternative=alternative)
     if min(nc, nt) < max(min_users, 2):
         return comp._blank(
             f"too few users (control {nc}, treatment {nt}; at least {max(min_users, 2)} per arm "
@@ -235,18 +300,24 @@ def compare_proportions(
     stat = (abs(diff) - correction * (1 / nc + 1 / nt)) / se_pooled
     stat = math.copysign(max(stat, 0.0), diff) if diff != 0 else 0.0
     comp.statistic = stat
-    comp.p_value = float(2 * stats.norm.sf(abs(stat)))
+    comp.p_value = p_value(stat, alternative)
     se_unpooled = math.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt)
     comp.std_error = se_unpooled
     if ci_method == "wald":
-        z = stats.norm.ppf(1 - alpha / 2)
-        width = z * se_unpooled + correction * (1 / nc + 1 / nt)
-        comp.abs_ci_low, comp.abs_ci_high = diff - width, diff + width
+        width = critical_value(alpha, alternative) * se_unpooled + correction * (1 / nc + 1 / nt)
+        comp.abs_ci_low, comp.abs_ci_high = interval(diff, width, alternative)
     else:
+        # a one-sided 1 - alpha bound is one end of the two-sided 1 - 2 alpha interval
+        level = alpha if alternative == "two-sided" else 2 * alpha
         lo, hi = confint_proportions_2indep(
-            xt, nt, xc, nc, method="newcomb", compare="diff", alpha=alpha
+            xt, nt, xc, nc, method="newcomb", compare="diff", alpha=level
         )
-        comp.abs_ci_low, comp.abs_ci_high = float(lo), float(hi)
+        lo, hi = float(lo), float(hi)
+        if alternative == "larger":
+            hi = INF
+        elif alternative == "smaller":
+            lo = -INF
+        comp.abs_ci_low, comp.abs_ci_high = lo, hi
     # Delta method on the user-level 0/1 values: the sample variance of a
     # mean is p(1 - p) / (n - 1), as for any other user-level metric.
     _relative_into(comp, pc * (1 - pc) / (nc - 1), pt * (1 - pt) / (nt - 1), alpha)
@@ -265,8 +336,13 @@ def compare_mean_stats(
     min_users: int = 2,
     kind: str = "continuous",
     method: str | None = None,
+    alternative: Alternative = "two-sided",
 ) -> Comparison:
     """Welch's t-test and CI from per-arm means, variances (ddof=1) and sizes.
+
+    ``alternative="larger"`` is statsmodels' ``ttest_ind(treatment, control,
+    alternative="larger", usevar="unequal")`` (R ``t.test(..., alternative =
+    "greater")``), with the one-sided interval of ``tconfint_diff``.
 
     Examples
     --------
@@ -275,13 +351,18 @@ def compare_mean_stats(
     0.5
     """
     _check_alpha(alpha)
+    check_alternative(alternative)
     nc, nt = int(n_control), int(n_treatment)
     comp = Comparison(
         kind,
         nc,
         nt,
-        method=method
-        or "Welch t-test (unequal variances, Welch-Satterthwaite df); relative lift: delta method",
+        method=(
+            method
+            or "Welch t-test (unequal variances, Welch-Satterthwaite df); relative lift: delta method"
+        )
+        + ("" if alternative == "two-sided" else f"; {ALTERNATIVE_TEXT[alternative]}"),
+        alternative=alternative,
     )
     if min(nc, nt) < max(min_users, 2):
         return comp._blank(
@@ -301,10 +382,11 @@ def compare_mean_stats(
     df = 1.0 / (share_c**2 / (nc - 1) + share_t**2 / (nt - 1))
     diff = comp.treatment_mean - comp.control_mean
     t = diff / se
-    q = stats.t.ppf(1 - alpha / 2, df)
     comp.abs_lift, comp.statistic, comp.df, comp.std_error = diff, t, df, se
-    comp.p_value = float(2 * stats.t.sf(abs(t), df))
-    comp.abs_ci_low, comp.abs_ci_high = diff - q * se, diff + q * se
+    comp.p_value = p_value(t, alternative, df)
+    comp.abs_ci_low, comp.abs_ci_high = interval(
+        diff, critical_value(alpha, alternative, df) * se, alternative
+    )
     _relative_into(comp, vc, vt, alpha)
     return comp
 
@@ -315,6 +397,7 @@ def compare_means(
     *,
     alpha: float = 0.05,
     min_users: int = 2,
+    alternative: Alternative = "two-sided",
 ) -> Comparison:
     """Welch's t-test of ``treatment - control`` on raw values (= R ``t.test``).
 
@@ -338,6 +421,7 @@ def compare_means(
         t.size,
         alpha=alpha,
         min_users=min_users,
+        alternative=alternative,
     )
 
 
@@ -371,6 +455,7 @@ def compare_ratios(
     *,
     alpha: float = 0.05,
     min_users: int = 2,
+    alternative: Alternative = "two-sided",
 ) -> Comparison:
     """Compare ratio metrics (sum of numerator / sum of denominator per arm).
 
@@ -385,6 +470,7 @@ def compare_ratios(
     0.333
     """
     _check_alpha(alpha)
+    check_alternative(alternative)
     parts = []
     for num, den in (
         (numerator_control, denominator_control),
@@ -400,7 +486,9 @@ def compare_ratios(
         nc_.size,
         nt_.size,
         method="ratio of sums with delta-method variance (user-level), Wald z-test; "
-        "relative lift: delta method",
+        "relative lift: delta method"
+        + ("" if alternative == "two-sided" else f"; {ALTERNATIVE_TEXT[alternative]}"),
+        alternative=alternative,
     )
     if min(nc_.size, nt_.size) < max(min_users, 2):
         return comp._blank(
@@ -423,10 +511,11 @@ def compare_ratios(
         return comp._blank("zero variance in both arms, so no test or interval exists")
     se = math.sqrt(vc + vt)
     diff = rt - rc
-    z = stats.norm.ppf(1 - alpha / 2)
     comp.abs_lift, comp.std_error, comp.statistic = diff, se, diff / se
-    comp.p_value = float(2 * stats.norm.sf(abs(diff) / se))
-    comp.abs_ci_low, comp.abs_ci_high = diff - z * se, diff + z * se
+    comp.p_value = p_value(diff / se, alternative)
+    comp.abs_ci_low, comp.abs_ci_high = interval(
+        diff, critical_value(alpha, alternative) * se, alternative
+    )
     _relative_into(comp, vc, vt, alpha)
     return comp
 

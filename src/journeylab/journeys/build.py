@@ -37,7 +37,12 @@ applied in this order, are:
 6. **Censoring.** A journey with no conversion whose last touch lies within
    ``lookback`` of ``period_end`` is *censored*: it is still open, so it is
    neither a conversion nor a failure, and the path table leaves it out
-   unless ``include_censored=True``.
+   unless ``include_censored=True`` (then it counts as not yet converted).
+   Either way ``path_table(...).attrs["censoring"]`` records how many
+   journeys were open and how many were left out; when leaving them out
+   leaves fewer than 30 non-converting journeys, or fewer than 1 % of the
+   journeys, it says that data-driven attribution (Markov, Shapley) is not
+   identifiable on the table (:func:`censoring_summary`).
 7. **Direct conversions.** A conversion with no touch left (none at all, or
    all outside the lookback) counts under the explicit path ``("(direct)",)``.
    A touch without a channel counts as channel ``"(none)"``.
@@ -81,6 +86,7 @@ __all__ = [
     "PATH_COLUMNS",
     "Journeys",
     "build_journeys",
+    "censoring_summary",
     "path_table",
     "sessionize",
 ]
@@ -91,6 +97,11 @@ DIRECT = "(direct)"
 NO_CHANNEL = "(none)"
 #: The columns of a path table, in order (the interchange format with attribution).
 PATH_COLUMNS = ("path", "conversions", "value", "non_conversions")
+#: When leaving open journeys out leaves fewer non-converting journeys than this, or
+#: fewer than ``MIN_NON_CONVERSION_SHARE`` of the journeys, data-driven attribution
+#: (Markov, Shapley) cannot tell which channels make conversions more likely.
+MIN_NON_CONVERSIONS = 30
+MIN_NON_CONVERSION_SHARE = 0.01
 
 EventSource = "pd.DataFrame | duckdb.DuckDBPyRelation | str | Path"
 
@@ -1031,6 +1042,100 @@ def _element_sql(level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, tou
     return "coalesce(s.stage, '(no stage)')", f"LEFT JOIN {name} s ON s.event = t.event"
 
 
+def censoring_summary(
+    conversions: float,
+    non_conversions: float,
+    open_journeys: int,
+    *,
+    include_censored: bool = False,
+    period_end: Any = None,
+) -> dict[str, Any]:
+    """Say how censoring shaped a path table, and whether data-driven attribution is identifiable.
+
+    Parameters
+    ----------
+    conversions, non_conversions : float
+        The totals of the path table.
+    open_journeys : int
+        Journeys still open at the period end (censored, rule 6).
+    include_censored : bool
+        Whether the table counts them as non-conversions (else they were left out).
+    period_end : timestamp, optional
+        The period end, for the message.
+
+    Returns
+    -------
+    dict
+        ``rule`` ("left out" or "counted as non-conversions"), ``open_journeys``,
+        ``left_out``, ``conversions``, ``non_conversions``, ``journeys``,
+        ``identifiable`` (False when open journeys were left out and fewer than
+        :data:`MIN_NON_CONVERSIONS` non-converting journeys, or fewer than
+        :data:`MIN_NON_CONVERSION_SHARE` of the journeys, remain),
+        ``period_end`` and ``message`` (plain words, with what to do).
+
+    Examples
+    --------
+    >>> censoring_summary(120, 0, 7_668)["identifiable"]
+    False
+    >>> censoring_summary(120, 7_668, 7_668, include_censored=True)["left_out"]
+    0
+    """
+    open_journeys = int(open_journeys)
+    left_out = 0 if include_censored else open_journeys
+    journeys = float(conversions) + float(non_conversions)
+    few = non_conversions < MIN_NON_CONVERSIONS or (
+        journeys > 0 and non_conversions < MIN_NON_CONVERSION_SHARE * journeys
+    )
+    identifiable = not (left_out > 0 and few)
+    at = f" ({_day(period_end)})" if period_end is not None else ""
+    count = _count_text
+    if open_journeys == 0:
+        message = f"No journey was still open at the period end{at}: nothing was censored."
+    elif include_censored:
+        message = (
+            f"{count(open_journeys)} journeys were still open at the period end{at}; they count as "
+            "not (yet) converted (include_censored=True)."
+        )
+    else:
+        message = (
+            f"{count(open_journeys)} journeys were still open at the period end{at} and are left out "
+            f"(censored): they have neither converted nor ended. The table keeps {count(journeys)} "
+            f"closed journeys, {count(conversions)} converting and {count(non_conversions)} not."
+        )
+        if not identifiable:
+            share = fmt_pct(non_conversions / journeys) if journeys else "–"
+            remaining = "no" if non_conversions == 0 else f"only {count(non_conversions)} ({share})"
+            message += (
+                f" That leaves {remaining} non-converting journeys, too few to tell which channels "
+                "make conversions more likely: data-driven attribution (Markov, Shapley) is not "
+                "identifiable on this table. Count open journeys as not (yet) converted "
+                "(include_censored=True), or end the period at least the lookback after the "
+                "journeys of interest."
+            )
+        elif open_journeys > non_conversions:
+            message += (
+                f" Open journeys outnumber the closed non-converting ones ({count(open_journeys)} to "
+                f"{count(non_conversions)}), so data-driven credit leans towards the channels of "
+                "converting journeys; include_censored=True counts them as not (yet) converted."
+            )
+    return {
+        "rule": "counted as non-conversions" if include_censored else "left out",
+        "open_journeys": open_journeys,
+        "left_out": left_out,
+        "conversions": float(conversions),
+        "non_conversions": float(non_conversions),
+        "journeys": journeys,
+        "identifiable": identifiable,
+        "period_end": None if period_end is None else pd.Timestamp(period_end),
+        "message": message,
+    }
+
+
+def _count_text(n: float) -> str:
+    """Whole counts with separators; fractional weights with 3 significant digits."""
+    return f"{int(n):,}" if float(n).is_integer() else fmt_num(n)
+
+
 def path_table(
     events_or_journeys: Any,
     *,
@@ -1071,8 +1176,11 @@ def path_table(
         conversion with no touch), ``conversions`` (int), ``value`` (float),
         ``non_conversions`` (int); one row per distinct path, sorted by
         conversions, then non-conversions (both descending), then path.
-        ``attrs["left_out"]`` holds the counts of what was left out and
-        ``attrs["settings"]`` the rules used.
+        ``attrs["left_out"]`` holds the counts of what was left out,
+        ``attrs["settings"]`` the rules used and ``attrs["censoring"]`` how
+        many journeys were still open and whether they were left out, with
+        a warning when that leaves too few non-converting journeys for
+        data-driven attribution (see :func:`censoring_summary`).
 
     Examples
     --------
@@ -1151,8 +1259,16 @@ def path_table(
     frame["value"] = frame["value"].astype("float64")
     frame = frame.reset_index(drop=True)
     left = dict(left_out)
+    open_journeys = int(left.get("censored_journeys", 0))
     if include_censored:
         left["censored_journeys"] = 0
     frame.attrs["left_out"] = left
     frame.attrs["settings"] = {**settings, "level": level, "collapse_repeats": collapse_repeats, "include_censored": include_censored}
+    frame.attrs["censoring"] = censoring_summary(
+        frame["conversions"].sum(),
+        frame["non_conversions"].sum(),
+        open_journeys,
+        include_censored=include_censored,
+        period_end=settings.get("period_end"),
+    )
     return frame

@@ -45,7 +45,15 @@ import pandas as pd
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range, did_you_mean
 from journeylab.core.stages import StageMap
 from journeylab.io.loaders import event_rank
-from journeylab.journeys.build import DIRECT, NO_CHANNEL, _day, _duration, _month_bounds, _timestamp
+from journeylab.journeys.build import (
+    DIRECT,
+    NO_CHANNEL,
+    _day,
+    _duration,
+    _month_bounds,
+    _timestamp,
+    censoring_summary,
+)
 
 __all__ = ["path_table", "transition_counts", "funnel_counts", "cohort_counts", "is_spark_frame"]
 
@@ -430,8 +438,8 @@ def path_table(
     -------
     pandas.DataFrame
         ``path``, ``conversions``, ``value``, ``non_conversions`` in the order
-        of :func:`journeylab.journeys.build.path_table`, with the same
-        ``attrs["left_out"]`` and ``attrs["settings"]``.
+        of :func:`journeylab.journeys.path_table`, with the same
+        ``attrs["left_out"]``, ``attrs["settings"]`` and ``attrs["censoring"]``.
 
     Examples
     --------
@@ -473,6 +481,7 @@ def path_table(
     )
     frame = _sorted(frame, ["conversions", "non_conversions"], "path")
     left = dict(left_out)
+    open_journeys = int(left.get("censored_journeys", 0))
     if include_censored:
         left["censored_journeys"] = 0
     frame.attrs["left_out"] = left
@@ -482,6 +491,13 @@ def path_table(
         "collapse_repeats": collapse_repeats,
         "include_censored": include_censored,
     }
+    frame.attrs["censoring"] = censoring_summary(
+        frame["conversions"].sum(),
+        frame["non_conversions"].sum(),
+        open_journeys,
+        include_censored=include_censored,
+        period_end=settings.get("period_end"),
+    )
     return frame
 
 
