@@ -342,9 +342,18 @@ def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Mone
         events, lookback=project.lookback, month=month, stage_map=project.stage_map,
         conversion=list(project.conversion),
     )
+    # The month's last journeys are still open at its end; leaving them all out would leave
+    # (almost) no non-converting journeys and no data-driven credit. They count as not
+    # converted so far, and the report says so.
     paths = path_table(journeys, include_censored=True)
     if paths["conversions"].sum() == 0:
         raise NotComputableError(f"no conversions in journeys that ended in {month}: nothing to credit.")
+    censoring = paths.attrs.get("censoring", {})
+    if censoring.get("open_journeys"):
+        say(
+            f"{fmt_num(censoring['open_journeys'])} journeys were still open at the end of the month; they count "
+            "as not converted so far, which understates channels whose customers convert late."
+        )
     start, end = _month(month)
     spend = None
     if ws.spend is not None:
