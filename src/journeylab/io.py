@@ -55,6 +55,7 @@ from journeylab._tables import (
     load_transactions,
     timed_pipeline,
 )
+from journeylab.identities import load_identities
 from journeylab.quality import LoadedTable, QualityReport, QualityStep
 from journeylab.schema import (
     EVENT_COLUMNS,
@@ -71,6 +72,7 @@ __all__ = [
     "load_feedback",
     "load_spend",
     "load_transactions",
+    "load_identities",
     "sort_events",
     "event_rank",
     "events_relation",
