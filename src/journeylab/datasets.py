@@ -153,9 +153,10 @@ class Sample:
         (home services: phone calls and call-backs under a call-tracking
         phone hash ``ph_…``, jobs on site under a CRM id ``crm_…``) carry the
         person's id of that kind from ``identities``; all other rows the
-        person's own id. Rows are sorted by the logged id (stable, so each
-        id's rows stay in time order). :func:`write_sample` writes this log,
-        and :func:`journeylab.workspace.open_workspace` resolves it again, so
+        person's own id. Rows stay in the order of :attr:`events`, so a
+        person's web rows sit beside the rows logged under their other ids.
+        :func:`write_sample` writes this log, and
+        :func:`journeylab.workspace.open_workspace` resolves it again, so
         analyses see :attr:`events`.
 
         Examples
@@ -163,6 +164,8 @@ class Sample:
         >>> s = make_sample(seed=7, n_users=500)
         >>> s.logged_events()["user_id"].str[:3].value_counts().index.tolist()
         ['u00', 'crm', 'ph_']
+        >>> s.logged_events()["event"].equals(s.events["event"])
+        True
         """
         events, ids = self.events, self.identities
         aliases = self.truth.get("identities", {}).get("aliases", {})
@@ -174,10 +177,7 @@ class Sample:
             rows = events["event"].isin([e for e, p in aliases.items() if p == prefix]).to_numpy()
             mapped = alias_of.reindex(person[rows]).to_numpy(dtype=object)
             logged[rows] = np.where(pd.isna(mapped), person[rows], mapped)
-        order = np.argsort(pd.factorize(logged, sort=True)[0], kind="stable")
-        out = events.iloc[order].reset_index(drop=True)
-        out["user_id"] = pd.Series(logged[order], dtype="str")
-        return out
+        return events.assign(user_id=pd.Series(logged, index=events.index, dtype="str"))
 
     def summary(self) -> str:
         """Describe the sample: sizes, period and the headline planted effects."""
