@@ -18,7 +18,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 
-def step_cells(step: str, entrants: pd.DataFrame, dimensions: list[str], min_users: int = 30) -> pd.DataFrame:
+def step_cells(
+    step: str, entrants: pd.DataFrame, dimensions: list[str], min_users: int = 30
+) -> pd.DataFrame:
     """One row per (dimension, value): users, conversion rate, the rest's rate, z and p."""
     rows = []
     total_n, total_k = len(entrants), int(entrants["converted"].sum())

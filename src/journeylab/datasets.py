@@ -1,4 +1,14 @@
-"""A seeded, realistic sample of a home-services company's customer journeys.
+"""Seeded, realistic samples of two businesses' customer journeys.
+
+``make_sample(vertical="home_services")`` (the default) is a home-services
+company; ``make_sample(vertical="ecommerce")`` an online shop (see
+:mod:`journeylab._sample_ecommerce`) with its own events, channels, stages
+and segment columns (``platform``, ``country`` instead of ``device``,
+``region``), so that code which assumes one sample's names breaks visibly on
+the other. Both return the same tables and a ``truth`` dict in the same style.
+
+Home services
+-------------
 
 Customers find a plumber, electrician, cleaner ... online or by phone: they
 see ads, visit the site from eight traffic sources, request quotes, call and
@@ -20,7 +30,14 @@ analysis can be checked against the answer:
   replayed with the same random numbers and the channel's touches removed)
   and their order. ``phone`` and ``onsite`` are offline touchpoints with no
   planted effect;
-- ``experiment``: the short form's true lift on P(booked);
+- ``experiment``: the short form's true lift on P(booked); ``uplift``: the
+  lift and control rate per device (largest on mobile);
+- ``inconvenient_timing``: booking forms opened outside the hours with free
+  slots (Monday-Friday 07:00-19:00, America/New_York) complete far less;
+- ``reviews_not_asked``: jobs by crews ``crew_c`` and ``crew_f`` rarely get
+  a review (``crew`` is a column of the job rows);
+- ``identities``: phone calls and call-backs are logged under a call-tracking
+  phone hash (``ph_…``), jobs under a CRM id (``crm_…``);
 - ``satisfaction``: the population NPS / mean CSAT per stage (dip at purchase);
 - ``clv``: the BG/NBD (time unit: days) and Gamma-Gamma parameters of
   repeat purchases.
@@ -29,9 +46,26 @@ As in a real tracking log, about 0.9 % of event rows are exact duplicates or
 repeats within one second (page views logged at whole seconds);
 :func:`journeylab.io.load_events` removes and counts them.
 
-Write the sample to disk with::
+E-commerce
+----------
+``android_payment`` (payment fails far more in the Android app),
+``inconvenient_timing`` (carts filled while the delivery promise is slow,
+Friday 15:00 to Sunday, reach checkout far less), ``experiment`` and
+``uplift`` (local payment methods: large lift in NL and DE, small
+elsewhere), channel incrementality by potential outcomes (affiliate is
+over-credited by last touch), an NPS dip at retention (returns), BG/NBD
+repeat orders, and newsletter opens logged under an e-mail hash (``em_…``).
 
-    python -m journeylab.datasets --out DIR [--seed N] [--n-users N] [--format parquet|csv]
+Identities
+----------
+``Sample.events`` is resolved to persons; ``Sample.logged_events()`` is the
+log as the touchpoints wrote it, and ``Sample.identities`` (``id``,
+``user_id``) maps those ids onto persons. :func:`write_sample` writes the
+logged events, and :func:`journeylab.workspace.open_workspace` resolves them.
+
+Write a sample to disk with::
+
+    python -m journeylab.datasets --out DIR [--vertical ecommerce] [--seed N] [--n-users N] [--format parquet|csv]
 """
 
 from __future__ import annotations
@@ -80,8 +114,11 @@ __all__ = [
     "REGIONS",
     "CREWS",
     "TABLES",
+    "VERTICALS",
 ]
 
+#: The sample businesses :func:`make_sample` can generate.
+VERTICALS = ("home_services", "ecommerce")
 CHANNELS = sim.CHANNELS
 PAID_CHANNELS = sim.PAID_CHANNELS
 DEVICES = sim.DEVICES
@@ -183,6 +220,8 @@ class Sample:
         """Describe the sample: sizes, period and the headline planted effects."""
         ev = self.events
         t = self.truth
+        if t.get("vertical") == "ecommerce":
+            return self._shop_summary()
         lines = [
             f"Home-services sample (seed {t['seed']}): {len(self.users):,} users, {len(ev):,} events, "
             f"{ev['timestamp'].min():%Y-%m-%d} to {ev['timestamp'].max():%Y-%m-%d}.",
@@ -198,6 +237,29 @@ class Sample:
             "Channel rank (incremental conversions): " + " > ".join(t["channel_rank"]) + ".",
         ]
         return "\n".join(lines)
+
+    def _shop_summary(self) -> str:
+        ev, t = self.events, self.truth
+        pay = t["android_payment"]["completion_rate"]
+        timing = t["inconvenient_timing"]["completion_rate"]
+        lift = t["uplift"]["lift"]
+        return "\n".join(
+            [
+                f"E-commerce sample (seed {t['seed']}): {len(self.users):,} users, {len(ev):,} events, "
+                f"{ev['timestamp'].min():%Y-%m-%d} to {ev['timestamp'].max():%Y-%m-%d}.",
+                f"Orders: {int((ev['event'] == 'purchase').sum()):,} first, "
+                f"{int((ev['event'] == 'repeat_purchase').sum()):,} repeat; "
+                f"{len(self.feedback):,} survey answers; spend {self.spend['cost'].sum():,.0f} "
+                f"{t['currency']}.",
+                "Payment success " + ", ".join(f"{k} {v:.0%}" for k, v in pay.items())
+                + f"; carts to checkout: fast delivery promise {timing['inside']:.0%}, "
+                f"slow (Fri 15:00-Sun) {timing['outside']:.0%}.",
+                f"Experiment {t['experiment']['name']}: baseline {t['experiment']['baseline']:.1%}, "
+                f"true lift {100 * t['experiment']['abs_lift']:+.2f} pp "
+                "(" + ", ".join(f"{k} {100 * v:+.1f}" for k, v in lift.items()) + ").",
+                "Channel rank (incremental conversions): " + " > ".join(t["channel_rank"]) + ".",
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"Sample({len(self.users)} users, {len(self.events)} events)"
@@ -220,8 +282,9 @@ def make_sample(
     start: str | pd.Timestamp = "2026-05-01",
     months: int = 6,
     broken_split: bool = False,
+    vertical: Literal["home_services", "ecommerce"] = "home_services",
 ) -> Sample:
-    """Generate the seeded home-services sample with known planted effects.
+    """Generate a seeded sample business with known planted effects.
 
     Parameters
     ----------
@@ -238,6 +301,12 @@ def make_sample(
         Simulate a logging bug that loses about 6 % of the treatment arm's
         assignment rows (the designed split stays 50/50), so a sample-ratio
         check flags it.
+    vertical : {"home_services", "ecommerce"}
+        The business: a home-services company (bookings by web form and
+        phone, jobs on site; segments ``device``, ``region``, ``crew``) or an
+        online shop (carts, checkout and payment; segments ``platform``,
+        ``country``). They share no segment column and, of their events,
+        only ``ad_impression``.
 
     Returns
     -------
@@ -255,8 +324,16 @@ def make_sample(
     ['ad_impression', 'booking_completed', 'booking_started']
     >>> s.truth["experiment"]["treatment"]
     'short_form'
+    >>> shop = make_sample(seed=7, n_users=2_000, vertical="ecommerce")
+    >>> shop.truth["uplift"]["dimension"]
+    'country'
     """
     seed, n_users, start_ts, end_ts = _check_arguments(seed, n_users, start, months, broken_split)
+    check_in("vertical", vertical, list(VERTICALS))
+    if vertical == "ecommerce":
+        from journeylab._sample_ecommerce import make_ecommerce
+
+        return Sample(**make_ecommerce(seed, n_users, start_ts, end_ts, bool(broken_split)))
     return _home_services(seed, n_users, start_ts, end_ts, bool(broken_split))
 
 
@@ -550,7 +627,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m journeylab.datasets --out DIR``."""
     parser = argparse.ArgumentParser(
         prog="python -m journeylab.datasets",
-        description="Write the seeded home-services sample (six tables and truth.json) to a folder.",
+        description="Write a seeded sample (seven tables and truth.json) to a folder.",
+    )
+    parser.add_argument(
+        "--vertical",
+        choices=list(VERTICALS),
+        default="home_services",
+        help="the sample business (default home_services)",
     )
     parser.add_argument("--out", required=True, help="folder to write into (created if needed)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
@@ -573,6 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             start=args.start,
             months=args.months,
             broken_split=args.broken_split,
+            vertical=args.vertical,
         )
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
