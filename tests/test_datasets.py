@@ -5,6 +5,9 @@ sampling error of each statistic (binomial standard errors), so the tests
 would fail if an effect were not visible in the data. The attribution check
 uses a small hand-written first-order Markov removal-effect calculation
 (Anderl et al. 2016, the ``ChannelAttribution`` R package's default model).
+The slot-hour and crew effects are also searched for, on three seeds, by a
+plain segment-gap search with Benjamini-Hochberg control (``gap_search.py``,
+statsmodels' two-proportion z-test and ``multipletests``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from scipy import optimize, special, stats
 
+from gap_search import local_clock, lower, search, step_cells
 from journeylab.core.errors import ParameterError
 from journeylab.core.stages import DEFAULT_STAGE_MAP, default_stage_map
 from journeylab.datasets import feedback as fb
@@ -31,6 +35,7 @@ from journeylab.datasets.sample import (
     make_sample,
     write_sample,
 )
+from journeylab.io.identities import resolve_identities
 
 STR = pd.StringDtype(na_value=np.nan)
 UTC_NS = "datetime64[ns, UTC]"
@@ -45,6 +50,7 @@ CONTRACT = {
         "device": STR,
         "region": STR,
         "response_minutes": "float64",
+        "crew": STR,
     },
     "users": {
         "user_id": STR,
@@ -80,6 +86,7 @@ CONTRACT = {
         "order_id": STR,
         "channel": STR,
     },
+    "identities": {"id": STR, "user_id": STR},
 }
 TRUTH_KEYS = {
     "channel_effects",
@@ -514,8 +521,12 @@ def test_command_line_writes_every_table_and_the_truth(tmp_path, capsys):
     truth = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
     assert truth["seed"] == 3 and TRUTH_KEYS <= set(truth)
     assert "wrote events" in capsys.readouterr().out
+    # the events are written as logged: phone calls and jobs under their own ids
     events = pd.read_csv(tmp_path / "events.csv", dtype={"user_id": str})
-    assert events["user_id"].str.fullmatch(r"u\d{7}").all()
+    assert events["user_id"].str.fullmatch(r"u\d{7}|ph_[0-9a-f]{12}|crm_\d{7}").all()
+    identities = pd.read_csv(tmp_path / "identities.csv", dtype=str)
+    assert set(events["user_id"]) <= set(identities["id"])
+    assert identities["user_id"].str.fullmatch(r"u\d{7}").all()
 
 
 def test_parquet_round_trip_keeps_types(tmp_path):
@@ -523,7 +534,7 @@ def test_parquet_round_trip_keeps_types(tmp_path):
     paths = write_sample(s, tmp_path)
     events = pd.read_parquet(paths["events"])
     assert str(events["timestamp"].dtype) == UTC_NS
-    assert_frame_equal(events, s.events, check_dtype=False)
+    assert_frame_equal(events, s.logged_events(), check_dtype=False)
     assert main(["--out", str(tmp_path), "--n-users", "0"]) == 2
 
 
@@ -559,3 +570,155 @@ def test_summary_and_notebook_rendering_state_the_planted_effects(small_sample):
     html = small_sample._repr_html_()
     assert html.startswith("<h4>Sample</h4>") and "<table" in html and "transactions" in html
     assert repr(small_sample) == f"Sample(3000 users, {len(small_sample.events)} events)"
+
+
+# -- slot hours, crews, heterogeneous lift and identities ---------------------------------
+GAP_SEEDS = (2026, 11, 12)
+
+
+@pytest.fixture(scope="module", params=GAP_SEEDS)
+def seeded(request, sample):
+    """The default-size sample on three seeds (2026 is the session's ``sample``)."""
+    return sample if request.param == 2026 else make_sample(seed=request.param, n_users=20_000)
+
+
+def _form_entrants(sample) -> pd.DataFrame:
+    """Users who opened the booking form, with the local clock and device at entry."""
+    ev = sample.events
+    started = ev[ev["event"] == "booking_started"].drop_duplicates("user_id")
+    online = ev.loc[(ev["event"] == "booking_completed") & ev["session_id"].notna(), "user_id"]
+    clock = local_clock(started["timestamp"], sample.truth["timezone"])
+    return started.assign(converted=started["user_id"].isin(online), **clock)
+
+
+def _review_entrants(sample) -> pd.DataFrame:
+    """Users with a job done at least ten days before the end, and whether they reviewed."""
+    ev = sample.events
+    truth = sample.truth["reviews_not_asked"]
+    jobs = ev[ev["event"] == "job_completed"].drop_duplicates("user_id")
+    end = pd.Timestamp(sample.truth["end"])
+    jobs = jobs[jobs["timestamp"] < end - pd.Timedelta(hours=truth["window_hours"][1])]
+    reviewed = ev.loc[ev["event"] == "review_posted", "user_id"]
+    return jobs.assign(converted=jobs["user_id"].isin(reviewed))
+
+
+def test_booking_forms_opened_outside_the_slot_hours_complete_far_less(seeded):
+    truth = seeded.truth["inconvenient_timing"]
+    assert truth["step"] == ("booking_started", "booking_completed")
+    assert truth["timezone"] == "America/New_York"
+    entrants = _form_entrants(seeded)
+    days, (first, last) = truth["slot_hours"]["days"], truth["slot_hours"]["hours"]
+    inside = entrants["day_of_week"].isin(days) & entrants["hour_of_day"].between(first, last - 1)
+    for group, mask in (("inside", inside), ("outside", ~inside)):
+        rate, n = entrants.loc[mask, "converted"].mean(), int(mask.sum())
+        expected = truth["completion_rate"][group]
+        assert abs(rate - expected) < z_tolerance(expected, n), (group, rate, expected, n)
+    assert truth["completion_rate"]["inside"] - truth["completion_rate"]["outside"] > 0.25
+    assert truth["factor"]["outside"] / truth["factor"]["inside"] == pytest.approx(0.55, abs=1e-3)
+    # the segments named in truth are exactly the hours and days outside the slot hours
+    assert set(truth["segments"]["hour_of_day"]) == set(range(24)) - set(range(first, last))
+    assert truth["segments"]["day_of_week"] == ["Saturday", "Sunday"]
+
+
+def test_jobs_by_crews_that_do_not_ask_get_far_fewer_reviews(seeded):
+    truth = seeded.truth["reviews_not_asked"]
+    ev = seeded.events
+    assert ev.loc[ev["event"] == "job_completed", "crew"].notna().all()
+    assert ev.loc[ev["event"] != "job_completed", "crew"].isna().all()
+    entrants = _review_entrants(seeded)
+    rates = entrants.groupby("crew")["converted"].agg(["mean", "size"])
+    for crew, expected in truth["review_rate"].items():
+        mean, size = rates.loc[crew]
+        assert abs(mean - expected) < z_tolerance(expected, size), (crew, mean, expected, size)
+    shares = entrants["crew"].value_counts(normalize=True)
+    for crew, share in truth["crew_share"].items():
+        assert abs(shares[crew] - share) < z_tolerance(share, len(entrants)), crew
+    # the crews' mean ask factor is 1: without crews the review rate would be the same
+    assert sum(truth["crew_share"][c] * truth["ask_factor"][c] for c in truth["crew_share"]) == pytest.approx(1, abs=1e-3)
+
+
+def test_a_segment_gap_search_with_bh_control_finds_every_planted_gap(seeded):
+    """Steps x (device, region, crew, hour of day, day of week), BH at 5 %, one family."""
+    truth = seeded.truth
+    form = _form_entrants(seeded)
+    reviews = _review_entrants(seeded)
+    reviews = reviews.assign(**local_clock(reviews["timestamp"], truth["timezone"]))
+    dims = ["device", "region", "hour_of_day", "day_of_week"]
+    table = search(
+        [
+            step_cells("booking_started → booking_completed", form, dims),
+            step_cells("job_completed → review_posted", reviews, [*dims, "crew"]),
+        ]
+    )
+    form_step, review_step = "booking_started → booking_completed", "job_completed → review_posted"
+    timing = truth["inconvenient_timing"]["segments"]
+    assert set(timing["day_of_week"]) <= lower(table, form_step, "day_of_week")
+    assert lower(table, form_step, "day_of_week") <= set(timing["day_of_week"])
+    hours = lower(table, form_step, "hour_of_day")
+    assert hours <= set(timing["hour_of_day"])  # only hours outside the slot hours are flagged
+    busy = form.loc[form["hour_of_day"].isin(timing["hour_of_day"]), "hour_of_day"].value_counts()
+    assert set(busy[busy >= 150].index) <= hours  # and every one with 150 forms or more is
+    assert lower(table, form_step, "device") == {"mobile"}  # the mobile form, planted before
+    assert lower(table, review_step, "crew") == set(truth["reviews_not_asked"]["segments"])
+    # reviews do not depend on the clock: any clock gap there is noise, far below the crews'
+    on_reviews = table[table["step"] == review_step]
+    clock_z = on_reviews.loc[on_reviews["dimension"] == "day_of_week", "z"].abs()
+    crews_z = on_reviews.loc[on_reviews["value"].isin(truth["reviews_not_asked"]["segments"]), "z"]
+    assert clock_z.max() < 4 and (-crews_z).min() > 6
+
+
+def test_the_short_form_lifts_mobile_bookings_most_as_truth_says(seeded):
+    uplift, experiment = seeded.truth["uplift"], seeded.truth["experiment"]
+    assert uplift["experiment"] == experiment["name"] == "short_mobile_form"
+    assert uplift["dimension"] == "device" and set(uplift["lift"]) == {"mobile", "desktop", "tablet"}
+    assert uplift["lift"]["mobile"] > 0.04 > uplift["lift"]["tablet"] > uplift["lift"]["desktop"] == 0
+    booked = set(seeded.events.loc[seeded.events["event"] == "booking_completed", "user_id"])
+    a = seeded.assignments.assign(booked=lambda d: d["user_id"].isin(booked))
+    rates = a.groupby(["device", "variant"])["booked"].agg(["mean", "size"])
+    for device, lift in uplift["lift"].items():
+        c, t = rates.loc[(device, "control")], rates.loc[(device, "short_form")]
+        se = np.sqrt(c["mean"] * (1 - c["mean"]) / c["size"] + t["mean"] * (1 - t["mean"]) / t["size"])
+        assert abs(t["mean"] - c["mean"] - lift) < 4 * se, device
+        base = uplift["baseline"][device]
+        assert abs(c["mean"] - base) < z_tolerance(base, int(c["size"])), device
+    # the per-device lifts average to the overall planted lift (same users, same p1 - p0)
+    share = a["device"].value_counts(normalize=True)
+    overall = sum(share[d] * uplift["lift"][d] for d in uplift["lift"])
+    assert overall == pytest.approx(experiment["abs_lift"], abs=2e-4)
+
+
+def test_phone_calls_and_jobs_are_logged_under_their_own_ids(small_sample):
+    truth = small_sample.truth["identities"]
+    assert truth["aliases"] == {"phone_call": "ph_", "callback": "ph_", "job_completed": "crm_"}
+    logged = small_sample.logged_events()
+    # the same rows in the same order; only the ids of calls, call-backs and jobs differ
+    assert_frame_equal(logged.drop(columns="user_id"), small_sample.events.drop(columns="user_id"))
+    prefix = logged["event"].map(truth["aliases"]).fillna("u")
+    assert (logged["user_id"].str.fullmatch(r"ph_[0-9a-f]{12}") == (prefix == "ph_")).all()
+    assert (logged["user_id"].str.fullmatch(r"crm_\d{7}") == (prefix == "crm_")).all()
+    assert logged.loc[prefix == "u", "user_id"].str.fullmatch(r"u\d{7}").all()
+    # one phone number per caller: a call and its call-back (if inside the window) share it
+    calls = logged[logged["event"].isin(["phone_call", "callback"])]
+    per_number = calls.groupby("user_id")["event"].value_counts().unstack(fill_value=0)
+    assert per_number["phone_call"].eq(1).all() and per_number["callback"].le(1).all()
+    ids = small_sample.identities
+    assert ids["id"].is_unique and set(logged["user_id"]) <= set(ids["id"])
+    assert set(ids["user_id"]) == set(small_sample.users["user_id"])
+    assert len(ids) == truth["identity_rows"] == 3_000 + truth["phone_ids"] + truth["crm_ids"]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_resolving_the_logged_ids_gives_back_the_events_and_the_counts_reconcile(seed):
+    s = make_sample(seed=seed, n_users=2_500)
+    truth = s.truth["identities"]
+    res = resolve_identities(s.logged_events(), s.identities)
+    assert res.rows_in == res.rows_out == len(s.events)
+    assert res.rows_remapped == truth["alias_rows"] == truth["phone_rows"] + truth["crm_rows"]
+    assert res.ids_merged == truth["phone_ids"] + truth["crm_ids"]
+    assert res.persons_merged == truth["persons_with_aliases"]
+    assert res.ids_out == s.events["user_id"].nunique()
+    assert res.ids_out == res.ids_in - res.ids_merged + res.persons_added
+    assert (res.ids_unmapped, res.conflicts) == (0, 0)
+    columns = list(s.events.columns)
+    back = res.frame.sort_values(columns, kind="stable").reset_index(drop=True)
+    assert_frame_equal(back, s.events.sort_values(columns, kind="stable").reset_index(drop=True))

@@ -31,6 +31,8 @@ _LAZY_ATTRIBUTES = {
     "load_feedback": "journeylab.io",
     "load_spend": "journeylab.io",
     "load_transactions": "journeylab.io",
+    "load_identities": "journeylab.io",
+    "resolve_identities": "journeylab.io",
     "LoadedTable": "journeylab.io",
     "QualityReport": "journeylab.io",
     "sort_events": "journeylab.io",

@@ -4,10 +4,17 @@ Takes the simulated journeys of :mod:`journeylab.datasets.simulation` (touches
 up to the moment of intent, and each user's booking route) and writes the
 events a company would log: page views and quote requests inside sessions,
 the booking form, phone calls and call-backs, bookings with their value
-(lognormal by service type), jobs on site, reviews and referrals by satisfied
-customers, and repeat bookings from a BG/NBD process (time unit: days) with
-Gamma-Gamma values. Flat numpy arrays, one entry per event, no Python loop
-over users or events.
+(lognormal by service type), jobs on site (each by one field crew), reviews
+and referrals by satisfied customers, and repeat bookings from a BG/NBD
+process (time unit: days) with Gamma-Gamma values. Flat numpy arrays, one
+entry per event, no Python loop over users or events.
+
+Crews and reviews: a first job's crew ``c`` is drawn with probability
+``CREW_SHARES[c]`` and the customer reviews it with probability
+``REVIEW_RATE[happy] * CREW_ASK[c]``. The review is drawn first (as it was
+before crews existed) and the crew second, from its conditional distribution
+given the review (Bayes' rule), so the joint distribution is exactly that of
+the forward model while the review rows stay those drawn without crews.
 """
 
 from __future__ import annotations
@@ -20,9 +27,14 @@ from journeylab.datasets.simulation import (
     _SERVICE_SIGMA,
     _VALUE_FACTOR,
     CLV,
+    CREW_ASK,
+    CREW_SHARES,
+    HAPPY_RATE,
+    REVIEW_RATE,
     C,
     E,
     Simulation,
+    choice_rows,
     segment_rank,
 )
 
@@ -31,20 +43,23 @@ def assemble(run: Simulation) -> dict[str, np.ndarray]:
     """Turn a simulation's touches, routes and purchases into flat event arrays.
 
     Returns columns ``user``, ``time`` (hours since start), ``event`` and
-    ``chan`` (codes), ``value``, ``sess`` (session number, -1 off-site) and
-    ``response`` (call-back minutes), for the events inside the window.
+    ``chan`` (codes), ``value``, ``sess`` (session number, -1 off-site),
+    ``response`` (call-back minutes) and ``crew`` (code on jobs, -1
+    elsewhere), for the events inside the window.
     """
     cal, users = run.cal, run.users
     touches, intent_sess = run.journeys["touches"], run.journeys["intent_sess"]
     route, booked = run.journeys["route"], run.journeys["booked"]
-    r_sess, r_post, r_rep = (run.rngs[k] for k in ("sessions", "purchases", "repeats"))
+    r_sess, r_post, r_rep, r_crew = (
+        run.rngs[k] for k in ("sessions", "purchases", "repeats", "crews")
+    )
     horizon = cal.horizon
     persona, device = users["persona"], users["device"]
     n = len(persona)
     t_user, t_time, t_chan, t_sess = touches
     parts: list[dict[str, np.ndarray]] = []
 
-    def add(user, time, event, chan=-1, value=np.nan, sess=-1, response=np.nan):
+    def add(user, time, event, chan=-1, value=np.nan, sess=-1, response=np.nan, crew=-1):
         k = len(user)
         parts.append(
             {
@@ -55,6 +70,7 @@ def assemble(run: Simulation) -> dict[str, np.ndarray]:
                 "value": np.broadcast_to(np.asarray(value, dtype=float), (k,)),
                 "sess": np.broadcast_to(np.asarray(sess, dtype=np.int32), (k,)),
                 "response": np.broadcast_to(np.asarray(response, dtype=float), (k,)),
+                "crew": np.broadcast_to(np.asarray(crew, dtype=np.int8), (k,)),
             }
         )
 
@@ -111,10 +127,13 @@ def assemble(run: Simulation) -> dict[str, np.ndarray]:
         buyers, t_book, "booking_completed", value=value, sess=np.where(on_web, last_no[buyers], -1)
     )
     job_time = _job_time(r_post, t_book, persona[buyers])
-    add(buyers, job_time, "job_completed", C["onsite"])
     # satisfied customers review and refer
-    happy = r_post.random(len(buyers)) < np.where(device[buyers] == 0, 0.72, 0.78)
-    review = r_post.random(len(buyers)) < np.where(happy, 0.24, 0.08)
+    happy = r_post.random(len(buyers)) < np.where(
+        device[buyers] == 0, HAPPY_RATE["mobile"], HAPPY_RATE["other"]
+    )
+    base_rate = np.where(happy, REVIEW_RATE["happy"], REVIEW_RATE["other"])
+    review = r_post.random(len(buyers)) < base_rate
+    add(buyers, job_time, "job_completed", C["onsite"], crew=_crews(r_crew, review, base_rate))
     add(buyers[review], job_time[review] + r_post.uniform(6, 240, review.sum()), "review_posted")
     refer = happy & (r_post.random(len(buyers)) < 0.14)
     add(buyers[refer], job_time[refer] + r_post.uniform(24, 720, refer.sum()), "referral_sent")
@@ -122,11 +141,31 @@ def assemble(run: Simulation) -> dict[str, np.ndarray]:
     # repeat bookings: BG/NBD in days, Gamma-Gamma values
     rep_user, rep_time, rep_value = _repeat_purchases(r_rep, buyers, t_book, horizon)
     add(rep_user, rep_time, "repeat_booking", value=rep_value)
-    add(rep_user, _job_time(r_rep, rep_time, persona[rep_user]), "job_completed", C["onsite"])
+    rep_crew = choice_rows(r_crew, np.broadcast_to(CREW_SHARES, (len(rep_user), len(CREW_SHARES))))
+    add(
+        rep_user,
+        _job_time(r_rep, rep_time, persona[rep_user]),
+        "job_completed",
+        C["onsite"],
+        crew=rep_crew,
+    )
 
     ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     keep = ev["time"] < horizon
     return {k: v[keep] for k, v in ev.items()}
+
+
+def _crews(rng, review: np.ndarray, base_rate: np.ndarray) -> np.ndarray:
+    """Crew of each first job given whether it was reviewed (see the module docstring).
+
+    P(crew = c | review) = share[c] * ask[c] and
+    P(crew = c | no review) = share[c] * (1 - rate * ask[c]) / (1 - rate),
+    where ``rate`` is the job's review probability without crews.
+    """
+    reviewed = CREW_SHARES * CREW_ASK
+    not_reviewed = CREW_SHARES * (1 - base_rate[:, None] * CREW_ASK) / (1 - base_rate[:, None])
+    probs = np.where(review[:, None], reviewed[None, :], not_reviewed)
+    return choice_rows(rng, probs)
 
 
 def _job_time(rng, t_book: np.ndarray, persona: np.ndarray) -> np.ndarray:
@@ -138,11 +177,11 @@ def _job_time(rng, t_book: np.ndarray, persona: np.ndarray) -> np.ndarray:
     return np.where(t_job > t_book + 1.5, t_job, t_book + 1.5 + rng.uniform(0.5, 3, len(t_book)))
 
 
-def _repeat_purchases(rng, buyers, t_first, horizon):
+def _repeat_purchases(rng, buyers, t_first, horizon, clv=CLV):
     """BG/NBD repeat purchases after the first booking (days), Gamma-Gamma spend."""
     k = len(buyers)
-    lam = rng.gamma(CLV["r"], 1 / CLV["alpha"], k)  # purchases per day
-    drop = rng.beta(CLV["a"], CLV["b"], k)
+    lam = rng.gamma(clv["r"], 1 / clv["alpha"], k)  # purchases per day
+    drop = rng.beta(clv["a"], clv["b"], k)
     window = np.maximum(horizon - t_first, 0) / 24  # days observed
     n_events = rng.poisson(lam * window)
     max_repeats = rng.geometric(drop)  # dropout after the D-th repeat
@@ -156,6 +195,6 @@ def _repeat_purchases(rng, buyers, t_first, horizon):
     keep = rank < count[rows]
     rows, u = rows[keep], u[keep]
     rep_time = t_first[rows] + u * window[rows] * 24
-    nu = rng.gamma(CLV["q"], 1 / CLV["v"], k)
-    value = np.round(rng.gamma(CLV["p"], 1 / nu[rows]), 2)
+    nu = rng.gamma(clv["q"], 1 / clv["v"], k)
+    value = np.round(rng.gamma(clv["p"], 1 / nu[rows]), 2)
     return buyers[rows], rep_time, value

@@ -4,7 +4,9 @@ Builds the pandas tables of :func:`journeylab.datasets.sample.make_sample` from 
 flat arrays of the simulation: the canonical event order (user, second,
 stage-map order, event name), string columns built straight from Arrow
 buffers (fast for tens of millions of rows), UTC timestamps in nanoseconds,
-and the daily spend per paid channel and campaign.
+the daily spend per paid channel and campaign, and the ids touchpoints log
+people under (web id, call-tracking phone hash, CRM id) with the identities
+table that maps them onto one person.
 """
 
 from __future__ import annotations
@@ -45,15 +47,22 @@ _COST_PER_IMPRESSION = {
 _DAILY_FEE = {"paid_search": 150.0, "social": 80.0, "display": 60.0, "email": 40.0, "sms": 30.0}
 
 
-def canonical_order(ev: dict[str, np.ndarray]) -> np.ndarray:
-    """Sort by user, second, stage-map order of the event, then event name."""
-    stage_map = default_stage_map()
-    names = sim.EVENTS
+def event_ranks(names: Sequence[str], stage_map=None) -> np.ndarray:
+    """Rank of each event code by (stage-map order of its stage, event name)."""
+    stage_map = stage_map if stage_map is not None else default_stage_map()
     rank = sorted(
         range(len(names)), key=lambda c: (stage_map.index(stage_map.stage_of(names[c])), names[c])
     )
     event_rank = np.empty(len(names), dtype=np.int64)
     event_rank[rank] = np.arange(len(rank))
+    return event_rank
+
+
+def canonical_order(
+    ev: dict[str, np.ndarray], names: Sequence[str] = sim.EVENTS, stage_map=None
+) -> np.ndarray:
+    """Sort by user, second, stage-map order of the event, then event name."""
+    event_rank = event_ranks(names, stage_map)
     seconds = np.round(ev["time"] * 3600.0).astype(np.int64)  # whole seconds, as logs record them
     ev["time"] = seconds / 3600.0
     time_bits = max(int(seconds.max(initial=0)).bit_length(), 1)
@@ -114,16 +123,22 @@ def _timestamps(hours: np.ndarray, start_ts: pd.Timestamp) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(values.view("datetime64[ns]")).tz_localize("UTC"))
 
 
-def events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
-    user = ev["user"]
-    sess = ev["sess"]
+def session_ids(user: np.ndarray, sess: np.ndarray, user_ids: pa.Array) -> pd.Series:
+    """Session ids such as ``u0000123-s02`` (missing where ``sess`` < 0)."""
     # ids are fixed width: build the bytes directly (fast for millions of rows)
     id_bytes = _byte_table(user_ids.to_numpy(zero_copy_only=False))
     top = max(int(sess.max(initial=0)), 1)
     width = max(2, len(str(top)))
     suffix = _byte_table(np.array([f"-s{k:0{width}d}" for k in range(top + 1)]))
     session_bytes = np.hstack([id_bytes[user], suffix[np.maximum(sess, 0)]])
-    session = _fixed_width(session_bytes, np.arange(len(user)), valid=sess >= 0)
+    return pd.Series(_fixed_width(session_bytes, np.arange(len(user)), valid=sess >= 0), dtype="str")
+
+
+def events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
+    user = ev["user"]
+    sess = ev["sess"]
+    id_bytes = _byte_table(user_ids.to_numpy(zero_copy_only=False))
+    session = session_ids(user, sess, user_ids)
     return pd.DataFrame(
         {
             "user_id": pd.Series(_fixed_width(id_bytes, user), dtype="str"),
@@ -131,10 +146,11 @@ def events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
             "event": _labels(ev["event"], sim.EVENTS),
             "channel": _labels(ev["chan"], sim.ALL_CHANNELS),
             "value": ev["value"].astype(float),
-            "session_id": pd.Series(session, dtype="str"),
+            "session_id": session,
             "device": _labels(u["device"][user], sim.DEVICES),
             "region": _labels(u["region"][user], sim.REGIONS),
             "response_minutes": ev["response"].astype(float),
+            "crew": _labels(ev["crew"], sim.CREWS),
         }
     )
 
@@ -242,10 +258,11 @@ def spend_frame(ev, rng, start_ts, end_ts, n_users) -> pd.DataFrame:
     return spend.reset_index(drop=True)
 
 
-def transactions_frame(ev, users, user_ids, start_ts) -> pd.DataFrame:
-    is_order = (ev["event"] == sim.E["booking_completed"]) | (
-        ev["event"] == sim.E["repeat_booking"]
-    )
+def transactions_frame(
+    ev, users, user_ids, start_ts, orders=(sim.E["booking_completed"], sim.E["repeat_booking"])
+) -> pd.DataFrame:
+    """First and repeat orders (the event codes in ``orders``), oldest first."""
+    is_order = np.isin(ev["event"], orders)
     rows = np.flatnonzero(is_order)
     rows = rows[np.lexsort((ev["user"][rows], ev["time"][rows]))]
     user = ev["user"][rows]
@@ -261,3 +278,73 @@ def transactions_frame(ev, users, user_ids, start_ts) -> pd.DataFrame:
     )
     frame["channel"] = frame["channel"].astype("str")
     return frame
+
+
+# -- identities ---------------------------------------------------------------------
+#: Sources of the ids people are logged under, in the order a person's ids
+#: are listed in the identities table.
+ID_SOURCES = ("web", "phone", "crm", "email")
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex_ids(prefix: str, numbers: np.ndarray, digits: int) -> pa.Array:
+    """``prefix`` + fixed-width lowercase hex of each number."""
+    shifts = np.arange(digits - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
+    nibbles = (numbers[:, None] >> shifts[None, :]) & np.uint64(15)
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    table = np.hstack([np.broadcast_to(head, (len(numbers), len(head))), _HEX[nibbles]])
+    return _fixed_width(np.ascontiguousarray(table, dtype=np.uint8), np.arange(len(numbers)))
+
+
+def hashed_ids(rng: np.random.Generator, prefix: str, n: int) -> pa.Array:
+    """One hash-like id per person: ``prefix`` and 12 hex digits, never colliding.
+
+    An odd multiplier and an offset modulo 2**48 (a bijection) make the ids
+    look random, like the hash of a phone number or an e-mail address.
+    """
+    mult = np.uint64(rng.integers(1, 2**46) * 2 + 1)
+    offset = np.uint64(rng.integers(0, 2**48))
+    numbers = (np.arange(n, dtype=np.uint64) * mult + offset) & np.uint64(2**48 - 1)
+    return _hex_ids(prefix, numbers, 12)
+
+
+def numbered_ids(rng: np.random.Generator, prefix: str, n: int, width: int) -> pa.Array:
+    """One customer number per person: ``prefix`` and a random permutation of 1..n."""
+    numbers = rng.permutation(n).astype(np.int64) + 1
+    return pa.array(ids(prefix, numbers, width), pa.large_string())
+
+
+def id_sources(event: np.ndarray, events: Sequence[str], aliases: dict[str, str]) -> np.ndarray:
+    """Source of the id each event row is logged under (index into ID_SOURCES).
+
+    ``aliases`` maps event names to a source ("phone", "crm", "email"); every
+    other row is logged under the web id.
+    """
+    src = np.full(len(event), ID_SOURCES.index("web"), dtype=np.int64)
+    for name, source in aliases.items():
+        src[event == events.index(name)] = ID_SOURCES.index(source)
+    return src
+
+
+def identities_frame(
+    user_ids: pa.Array, aliases: dict[str, pa.Array], src: np.ndarray, user: np.ndarray
+) -> pd.DataFrame:
+    """Every person's own id, then each of their aliases that occurs in the log."""
+    n = len(user_ids)
+    tables = {"web": user_ids, **aliases}
+    names = [name for name in ID_SOURCES if name in tables]
+    person, source = [np.arange(n)], [np.zeros(n, dtype=np.int64)]
+    for k, name in enumerate(names[1:], start=1):
+        seen = np.unique(user[src == ID_SOURCES.index(name)])
+        person.append(seen)
+        source.append(np.full(len(seen), k))
+    person_, source_ = np.concatenate(person), np.concatenate(source)
+    order = np.lexsort((source_, person_))
+    person_, source_ = person_[order], source_[order]
+    table = pa.concat_arrays([tables[name] for name in names])
+    return pd.DataFrame(
+        {
+            "id": pd.Series(table.take(pa.array(source_ * n + person_)), dtype="str"),
+            "user_id": pd.Series(user_ids.take(pa.array(person_)), dtype="str"),
+        }
+    )

@@ -1,4 +1,14 @@
-"""A seeded, realistic sample of a home-services company's customer journeys.
+"""Seeded, realistic samples of two businesses' customer journeys.
+
+``make_sample(vertical="home_services")`` (the default) is a home-services
+company; ``make_sample(vertical="ecommerce")`` an online shop (see
+:mod:`journeylab.datasets.ecommerce`) with its own events, channels, stages
+and segment columns (``platform``, ``country`` instead of ``device``,
+``region``), so that code which assumes one sample's names breaks visibly on
+the other. Both return the same tables and a ``truth`` dict in the same style.
+
+Home services
+-------------
 
 Customers find a plumber, electrician, cleaner ... online or by phone: they
 see ads, visit the site from eight traffic sources, request quotes, call and
@@ -20,7 +30,14 @@ analysis can be checked against the answer:
   replayed with the same random numbers and the channel's touches removed)
   and their order. ``phone`` and ``onsite`` are offline touchpoints with no
   planted effect;
-- ``experiment``: the short form's true lift on P(booked);
+- ``experiment``: the short form's true lift on P(booked); ``uplift``: the
+  lift and control rate per device (largest on mobile);
+- ``inconvenient_timing``: booking forms opened outside the hours with free
+  slots (Monday-Friday 07:00-19:00, America/New_York) complete far less;
+- ``reviews_not_asked``: jobs by crews ``crew_c`` and ``crew_f`` rarely get
+  a review (``crew`` is a column of the job rows);
+- ``identities``: phone calls and call-backs are logged under a call-tracking
+  phone hash (``ph_…``), jobs under a CRM id (``crm_…``);
 - ``satisfaction``: the population NPS / mean CSAT per stage (dip at purchase);
 - ``clv``: the BG/NBD (time unit: days) and Gamma-Gamma parameters of
   repeat purchases.
@@ -29,9 +46,26 @@ As in a real tracking log, about 0.9 % of event rows are exact duplicates or
 repeats within one second (page views logged at whole seconds);
 :func:`journeylab.io.loaders.load_events` removes and counts them.
 
-Write the sample to disk with::
+E-commerce
+----------
+``android_payment`` (payment fails far more in the Android app),
+``inconvenient_timing`` (carts filled while the delivery promise is slow,
+Friday 15:00 to Sunday, reach checkout far less), ``experiment`` and
+``uplift`` (local payment methods: large lift in NL and DE, small
+elsewhere), channel incrementality by potential outcomes (affiliate is
+over-credited by last touch), an NPS dip at retention (returns), BG/NBD
+repeat orders, and newsletter opens logged under an e-mail hash (``em_…``).
 
-    python -m journeylab.datasets.sample --out DIR [--seed N] [--n-users N] [--format parquet|csv]
+Identities
+----------
+``Sample.events`` is resolved to persons; ``Sample.logged_events()`` is the
+log as the touchpoints wrote it, and ``Sample.identities`` (``id``,
+``user_id``) maps those ids onto persons. :func:`write_sample` writes the
+logged events, and :func:`journeylab.reports.workspace.open_workspace` resolves them.
+
+Write a sample to disk with::
+
+    python -m journeylab.datasets.sample --out DIR [--vertical ecommerce] [--seed N] [--n-users N] [--format parquet|csv]
 """
 
 from __future__ import annotations
@@ -59,7 +93,11 @@ from journeylab.datasets.frames import (
     canonical_order,
     events_frame,
     feedback_frame,
+    hashed_ids,
+    id_sources,
+    identities_frame,
     ids,
+    numbered_ids,
     spend_frame,
     transactions_frame,
     users_frame,
@@ -75,16 +113,25 @@ __all__ = [
     "DEVICES",
     "PERSONAS",
     "REGIONS",
+    "CREWS",
     "TABLES",
+    "VERTICALS",
 ]
 
+#: The sample businesses :func:`make_sample` can generate.
+VERTICALS = ("home_services", "ecommerce")
 CHANNELS = sim.CHANNELS
 PAID_CHANNELS = sim.PAID_CHANNELS
 DEVICES = sim.DEVICES
 PERSONAS = sim.PERSONAS
 REGIONS = sim.REGIONS
+CREWS = sim.CREWS
 #: The tables of a sample, in the order they are written to disk.
-TABLES = ("events", "users", "assignments", "feedback", "spend", "transactions")
+TABLES = ("events", "users", "assignments", "feedback", "spend", "transactions", "identities")
+#: Which touchpoints log people under an id of their own, in the home-services sample,
+#: and the prefix of those ids (call-tracking phone-number hash, CRM customer number).
+ALIAS_EVENTS = {"phone_call": "phone", "callback": "phone", "job_completed": "crm"}
+ALIAS_PREFIXES = {"phone": "ph_", "crm": "crm_"}
 
 
 @dataclass(eq=False)
@@ -112,6 +159,11 @@ class Sample:
     transactions : pandas.DataFrame
         First and repeat bookings: ``user_id``, ``timestamp``, ``value``,
         ``order_id``, ``channel`` (the user's acquisition channel).
+    identities : pandas.DataFrame
+        ``id``, ``user_id``: every id the touchpoints log people under and
+        the person it belongs to (each person's own id maps to itself).
+        ``events`` are already resolved to persons; :meth:`logged_events`
+        gives the log as it came in.
     truth : dict
         The effects planted in the data (see :mod:`journeylab.datasets.sample`).
     stage_map : journeylab.core.stages.StageMap
@@ -124,17 +176,53 @@ class Sample:
     feedback: pd.DataFrame
     spend: pd.DataFrame
     transactions: pd.DataFrame
+    identities: pd.DataFrame
     truth: dict[str, Any]
     stage_map: StageMap = field(default_factory=default_stage_map)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """Return the six tables by name."""
+        """Return the seven tables by name."""
         return {name: getattr(self, name) for name in TABLES}
+
+    def logged_events(self) -> pd.DataFrame:
+        """Return the event log as the touchpoints logged it, before identity resolution.
+
+        Rows of the touchpoints listed in ``truth["identities"]["aliases"]``
+        (home services: phone calls and call-backs under a call-tracking
+        phone hash ``ph_…``, jobs on site under a CRM id ``crm_…``) carry the
+        person's id of that kind from ``identities``; all other rows the
+        person's own id. Rows stay in the order of :attr:`events`, so a
+        person's web rows sit beside the rows logged under their other ids.
+        :func:`write_sample` writes this log, and
+        :func:`journeylab.reports.workspace.open_workspace` resolves it again, so
+        analyses see :attr:`events`.
+
+        Examples
+        --------
+        >>> s = make_sample(seed=7, n_users=500)
+        >>> s.logged_events()["user_id"].str[:3].value_counts().index.tolist()
+        ['u00', 'crm', 'ph_']
+        >>> s.logged_events()["event"].equals(s.events["event"])
+        True
+        """
+        events, ids = self.events, self.identities
+        aliases = self.truth.get("identities", {}).get("aliases", {})
+        person = events["user_id"].to_numpy(dtype=object)
+        logged = person.copy()
+        for prefix in sorted(set(aliases.values())):
+            own = ids[ids["id"].str.startswith(prefix)]
+            alias_of = pd.Series(own["id"].to_numpy(), index=own["user_id"].to_numpy())
+            rows = events["event"].isin([e for e, p in aliases.items() if p == prefix]).to_numpy()
+            mapped = alias_of.reindex(person[rows]).to_numpy(dtype=object)
+            logged[rows] = np.where(pd.isna(mapped), person[rows], mapped)
+        return events.assign(user_id=pd.Series(logged, index=events.index, dtype="str"))
 
     def summary(self) -> str:
         """Describe the sample: sizes, period and the headline planted effects."""
         ev = self.events
         t = self.truth
+        if t.get("vertical") == "ecommerce":
+            return self._shop_summary()
         lines = [
             f"Home-services sample (seed {t['seed']}): {len(self.users):,} users, {len(ev):,} events, "
             f"{ev['timestamp'].min():%Y-%m-%d} to {ev['timestamp'].max():%Y-%m-%d}.",
@@ -150,6 +238,29 @@ class Sample:
             "Channel rank (incremental conversions): " + " > ".join(t["channel_rank"]) + ".",
         ]
         return "\n".join(lines)
+
+    def _shop_summary(self) -> str:
+        ev, t = self.events, self.truth
+        pay = t["android_payment"]["completion_rate"]
+        timing = t["inconvenient_timing"]["completion_rate"]
+        lift = t["uplift"]["lift"]
+        return "\n".join(
+            [
+                f"E-commerce sample (seed {t['seed']}): {len(self.users):,} users, {len(ev):,} events, "
+                f"{ev['timestamp'].min():%Y-%m-%d} to {ev['timestamp'].max():%Y-%m-%d}.",
+                f"Orders: {int((ev['event'] == 'purchase').sum()):,} first, "
+                f"{int((ev['event'] == 'repeat_purchase').sum()):,} repeat; "
+                f"{len(self.feedback):,} survey answers; spend {self.spend['cost'].sum():,.0f} "
+                f"{t['currency']}.",
+                "Payment success " + ", ".join(f"{k} {v:.0%}" for k, v in pay.items())
+                + f"; carts to checkout: fast delivery promise {timing['inside']:.0%}, "
+                f"slow (Fri 15:00-Sun) {timing['outside']:.0%}.",
+                f"Experiment {t['experiment']['name']}: baseline {t['experiment']['baseline']:.1%}, "
+                f"true lift {100 * t['experiment']['abs_lift']:+.2f} pp "
+                "(" + ", ".join(f"{k} {100 * v:+.1f}" for k, v in lift.items()) + ").",
+                "Channel rank (incremental conversions): " + " > ".join(t["channel_rank"]) + ".",
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"Sample({len(self.users)} users, {len(self.events)} events)"
@@ -172,8 +283,9 @@ def make_sample(
     start: str | pd.Timestamp = "2026-05-01",
     months: int = 6,
     broken_split: bool = False,
+    vertical: Literal["home_services", "ecommerce"] = "home_services",
 ) -> Sample:
-    """Generate the seeded home-services sample with known planted effects.
+    """Generate a seeded sample business with known planted effects.
 
     Parameters
     ----------
@@ -190,12 +302,21 @@ def make_sample(
         Simulate a logging bug that loses about 6 % of the treatment arm's
         assignment rows (the designed split stays 50/50), so a sample-ratio
         check flags it.
+    vertical : {"home_services", "ecommerce"}
+        The business: a home-services company (bookings by web form and
+        phone, jobs on site; segments ``device``, ``region``, ``crew``) or an
+        online shop (carts, checkout and payment; segments ``platform``,
+        ``country``). They share no segment column and, of their events,
+        only ``ad_impression``.
 
     Returns
     -------
     Sample
         Tables ``events``, ``users``, ``assignments``, ``feedback``, ``spend``,
-        ``transactions``, the ``truth`` dict and the ``stage_map``.
+        ``transactions``, ``identities``, the ``truth`` dict and the
+        ``stage_map``. ``events`` are resolved to persons; some touchpoints
+        log people under ids of their own (``identities``), and
+        :meth:`Sample.logged_events` returns the log as they wrote it.
 
     Examples
     --------
@@ -204,17 +325,30 @@ def make_sample(
     ['ad_impression', 'booking_completed', 'booking_started']
     >>> s.truth["experiment"]["treatment"]
     'short_form'
+    >>> shop = make_sample(seed=7, n_users=2_000, vertical="ecommerce")
+    >>> shop.truth["uplift"]["dimension"]
+    'country'
     """
     seed, n_users, start_ts, end_ts = _check_arguments(seed, n_users, start, months, broken_split)
+    check_in("vertical", vertical, list(VERTICALS))
+    if vertical == "ecommerce":
+        from journeylab.datasets.ecommerce import make_ecommerce
+
+        return Sample(**make_ecommerce(seed, n_users, start_ts, end_ts, bool(broken_split)))
+    return _home_services(seed, n_users, start_ts, end_ts, bool(broken_split))
+
+
+def _home_services(seed, n_users, start_ts, end_ts, broken_split) -> Sample:
     horizon = (end_ts - start_ts) / pd.Timedelta(hours=1)
     cal = sim.Calendar.build(
         start_hour_of_week=start_ts.day_of_week * 24 + start_ts.hour + start_ts.minute / 60,
         start_day_of_year=start_ts.day_of_year,
         horizon=horizon,
-    )
+    ).localize(start_ts, sim.TIMEZONE)
     r_feedback, r_spend, r_split = (
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3)
     )
+    r_ids = np.random.default_rng(np.random.SeedSequence([seed, 3]))
     run = sim.simulate(seed, n_users, cal)
     u, raw = run.users, assemble(run)
     run.journeys = {}  # free the touch arrays before the tables are built
@@ -224,7 +358,6 @@ def make_sample(
     width = max(7, len(str(n_users - 1)))  # "u0000123"; wider only past ten million users
     user_ids = pa.array(ids("u", np.arange(n_users), width), pa.large_string())
 
-    events = events_frame(ev, u, user_ids, start_ts)
     users = users_frame(ev, u, user_ids, start_ts, n_users)
     assignments, lost = assignments_frame(u, user_ids, start_ts, broken_split, r_split)
     f = fb.simulate_feedback(
@@ -233,9 +366,26 @@ def make_sample(
     feedback = feedback_frame(f, user_ids, start_ts)
     spend = spend_frame(ev, r_spend, start_ts, end_ts, n_users)
     transactions = transactions_frame(ev, users, user_ids, start_ts)
+    # phone calls and jobs are logged under call-tracking and CRM ids of their own
+    aliases = {
+        "phone": hashed_ids(r_ids, ALIAS_PREFIXES["phone"], n_users),
+        "crm": numbered_ids(r_ids, ALIAS_PREFIXES["crm"], n_users, width),
+    }
+    src = id_sources(ev["event"], sim.EVENTS, ALIAS_EVENTS)
+    identities = identities_frame(user_ids, aliases, src, ev["user"])
     truth = _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost)
+    truth["identities"] = _identity_truth(src, ev["user"], identities, ALIAS_PREFIXES)
+    events = events_frame(ev, u, user_ids, start_ts)
     return Sample(
-        events, users, assignments, feedback, spend, transactions, truth, default_stage_map()
+        events,
+        users,
+        assignments,
+        feedback,
+        spend,
+        transactions,
+        identities,
+        truth,
+        default_stage_map(),
     )
 
 
@@ -279,7 +429,20 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
     p0, p1 = t["p0"], t["p1"]
     baseline = float(p0.mean()) if len(p0) else float("nan")
     abs_lift = float((p1 - p0).mean()) if len(p0) else float("nan")
+    device = run.users["device"]
+    device_assigned = device[run.users["assigned"]]
+    timing = t["timing"]
+    outside_hours = [h for h in range(24) if not sim.SLOT_HOURS[0] <= h < sim.SLOT_HOURS[1]]
+    buyers = np.flatnonzero(t["booked"])
+    happy = np.where(device[buyers] == 0, sim.HAPPY_RATE["mobile"], sim.HAPPY_RATE["other"])
+    review_rate = (
+        float(np.mean(happy * sim.REVIEW_RATE["happy"] + (1 - happy) * sim.REVIEW_RATE["other"]))
+        if len(buyers)
+        else float("nan")
+    )
     return {
+        "vertical": "home_services",
+        "timezone": sim.TIMEZONE,
         "seed": seed,
         "n_users": n_users,
         "start": start_ts.isoformat(),
@@ -312,6 +475,52 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
             "broken_split": bool(broken_split),
             "lost_assignment_rows": lost,
         },
+        "uplift": _uplift("short_mobile_form", "device", sim.DEVICES, device_assigned, p0, p1),
+        "inconvenient_timing": {
+            "step": ("booking_started", "booking_completed"),
+            "timezone": sim.TIMEZONE,
+            "dimension": ("hour_of_day", "day_of_week"),
+            "segments": {
+                "hour_of_day": outside_hours,
+                "day_of_week": [_DAY_NAMES[d] for d in range(7) if d not in sim.SLOT_DAYS],
+            },
+            "slot_hours": {
+                "days": [_DAY_NAMES[d] for d in sim.SLOT_DAYS],
+                "hours": list(sim.SLOT_HOURS),
+            },
+            "completion_rate": {
+                "inside": round(timing["rate_inside"], 4),
+                "outside": round(timing["rate_outside"], 4),
+            },
+            "factor": {
+                "inside": round(timing["inside"], 4),
+                "outside": round(timing["outside"], 4),
+            },
+            "outside_share": round(timing["outside_share"], 4),
+            "note": (
+                "Form completion is multiplied by factor['inside'] when the form is opened in the "
+                "slot hours (local time, days x [start, end) hours) and by factor['outside'] "
+                "otherwise; completion_rate is the mean planted probability of the forms started "
+                "in each group. Hours 7-18 on weekend days are outside too."
+            ),
+        },
+        "reviews_not_asked": {
+            "step": ("job_completed", "review_posted"),
+            "dimension": "crew",
+            "segments": list(sim.RARELY_ASK),
+            "crew_share": {c: float(w) for c, w in zip(sim.CREWS, sim.CREW_SHARES, strict=True)},
+            "ask_factor": {c: round(float(a), 4) for c, a in zip(sim.CREWS, sim.CREW_ASK, strict=True)},
+            "review_rate": {
+                c: round(float(a) * review_rate, 4)
+                for c, a in zip(sim.CREWS, sim.CREW_ASK, strict=True)
+            },
+            "window_hours": [6, 240],
+            "note": (
+                "P(review | first job by crew c) = review_rate[c]: the customer's review probability "
+                "(0.24 if satisfied, else 0.08) times ask_factor[c], averaged over the customers' "
+                "devices. Reviews come 6-240 hours after the job; repeat jobs are never reviewed."
+            ),
+        },
         "satisfaction": fb.expected_satisfaction(),
         "clv": {**sim.CLV, "time_unit": "days", "note": (
             "BG/NBD: purchase rate lambda ~ Gamma(r, alpha) per day, dropout p ~ Beta(a, b) after each "
@@ -321,11 +530,45 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
     }  # fmt: skip
 
 
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _uplift(experiment, dimension, values, segment, p0, p1) -> dict[str, Any]:
+    """Planted lift and control rate per segment: means of p1 - p0 and p0 over assigned users."""
+    lift, baseline = {}, {}
+    for k, value in enumerate(values):
+        mine = segment == k
+        lift[value] = round(float((p1[mine] - p0[mine]).mean()), 5) if mine.any() else float("nan")
+        baseline[value] = round(float(p0[mine].mean()), 5) if mine.any() else float("nan")
+    return {"experiment": experiment, "dimension": dimension, "lift": lift, "baseline": baseline}
+
+
+def _identity_truth(src, user, identities, prefixes, aliases=ALIAS_EVENTS) -> dict[str, Any]:
+    """How many ids and rows each touchpoint logs under an id of its own."""
+    from journeylab.datasets.frames import ID_SOURCES
+
+    out: dict[str, Any] = {"aliases": {e: prefixes[k] for e, k in aliases.items()}}
+    for name in prefixes:
+        rows = src == ID_SOURCES.index(name)
+        out[f"{name}_ids"] = int(len(np.unique(user[rows])))
+        out[f"{name}_rows"] = int(rows.sum())
+    alias_rows = src != ID_SOURCES.index("web")
+    out["alias_rows"] = int(alias_rows.sum())
+    out["persons_with_aliases"] = int(len(np.unique(user[alias_rows])))
+    out["identity_rows"] = len(identities)
+    return out
+
+
 # -- writing to disk ------------------------------------------------------------------
 def write_sample(
     sample: Sample, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet"
 ) -> dict[str, Path]:
-    """Write the six tables and ``truth.json`` to a folder.
+    """Write the seven tables and ``truth.json`` to a folder, as a company would hold them.
+
+    The events are written as logged (:meth:`Sample.logged_events`: phone
+    calls, jobs ... under the ids of their own touchpoints), beside the
+    ``identities`` table that maps those ids onto persons;
+    :func:`journeylab.reports.workspace.open_workspace` resolves them on reading.
 
     Parameters
     ----------
@@ -350,6 +593,8 @@ def write_sample(
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, frame in sample.tables().items():
+        if name == "events":
+            frame = sample.logged_events()
         path = out / f"{name}.{fmt}"
         tmp = path.with_suffix(path.suffix + ".tmp")
         if fmt == "parquet":
@@ -383,7 +628,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m journeylab.datasets.sample --out DIR``."""
     parser = argparse.ArgumentParser(
         prog="python -m journeylab.datasets.sample",
-        description="Write the seeded home-services sample (six tables and truth.json) to a folder.",
+        description="Write a seeded sample (seven tables and truth.json) to a folder.",
+    )
+    parser.add_argument(
+        "--vertical",
+        choices=list(VERTICALS),
+        default="home_services",
+        help="the sample business (default home_services)",
     )
     parser.add_argument("--out", required=True, help="folder to write into (created if needed)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
@@ -406,6 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             start=args.start,
             months=args.months,
             broken_split=args.broken_split,
+            vertical=args.vertical,
         )
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -422,7 +674,7 @@ if __name__ == "__main__":
 
 
 #: The verticals the generator knows, each with its project file (package data).
-PROJECT_FILES = {"home_services": "home_services.yaml"}
+PROJECT_FILES = {"home_services": "home_services.yaml", "ecommerce": "ecommerce.yaml"}
 
 
 def sample_project(vertical: str = "home_services"):
@@ -438,5 +690,5 @@ def sample_project(vertical: str = "home_services"):
     from journeylab.core.project import load_project
 
     check_in("vertical", vertical, list(PROJECT_FILES))
-    path = resources.files("journeylab.datasets").joinpath(PROJECT_FILES[vertical])
+    path = resources.files("journeylab.datasets.sample").joinpath(PROJECT_FILES[vertical])
     return load_project(Path(str(path)))

@@ -14,11 +14,14 @@ The generative story, per user:
    touches seen so far: ``P_j = 1 - (1 - b0) * prod(1 - effect[channel])``,
    evaluated against one uniform per user, so the same uniforms replay the
    journey with a channel's touches removed (potential outcomes);
-4. the booking route: the web form (completion depends on device and the
-   short-form experiment) or a phone call with a call-back whose delay
-   decides the booking rate; abandoned forms sometimes fall back to a call;
-5. the job on site, reviews and referrals by satisfied customers, and repeat
-   bookings from a BG/NBD process with Gamma-Gamma spend.
+4. the booking route: the web form (completion depends on device, the
+   short-form experiment and whether the form is opened in the hours when
+   the slot picker offers free slots) or a phone call with a call-back whose
+   delay decides the booking rate; abandoned forms sometimes fall back to a
+   call;
+5. the job on site by one of six field crews, reviews (far fewer after the
+   crews that do not ask for one) and referrals by satisfied customers, and
+   repeat bookings from a BG/NBD process with Gamma-Gamma spend.
 """
 
 from __future__ import annotations
@@ -120,6 +123,33 @@ _SERVICE_SIGMA = np.array([0.55, 0.50, 0.60, 0.35, 0.50, 0.45])
 
 #: Booking-form completion by variant (rows) and device (columns).
 FORM_COMPLETION = np.array([[0.36, 0.75, 0.62], [0.58, 0.75, 0.66]])
+#: Local time zone of the business (hours of the slot picker and of the crews).
+TIMEZONE = "America/New_York"
+#: The slot picker offers free slots Monday-Friday, 07:00-19:00 local time;
+#: outside those hours it shows the first free slot days ahead.
+SLOT_DAYS = (0, 1, 2, 3, 4)
+SLOT_HOURS = (7, 19)
+#: Form completion outside the slot hours relative to inside. The two factors
+#: are scaled so that their mean over the forms started is 1, which keeps the
+#: completion rate per device (``FORM_COMPLETION``) what it was.
+SLOT_RATIO = 0.55
+#: Field crews doing the jobs, their share of jobs, and how often each asks
+#: for a review relative to the average (``sum(share * ask) == 1``, so the
+#: overall review rate stays what it is without crews).
+CREWS = ("crew_a", "crew_b", "crew_c", "crew_d", "crew_e", "crew_f")
+CREW_SHARES = np.array([0.20, 0.19, 0.16, 0.18, 0.14, 0.13])
+RARELY_ASK = ("crew_c", "crew_f")
+_RARE_ASK = 0.15
+CREW_ASK = np.where(
+    np.isin(CREWS, RARELY_ASK),
+    _RARE_ASK,
+    (1 - _RARE_ASK * CREW_SHARES[np.isin(CREWS, RARELY_ASK)].sum())
+    / CREW_SHARES[~np.isin(CREWS, RARELY_ASK)].sum(),
+)
+#: P(review) after a first job, for satisfied and other customers (crews aside).
+REVIEW_RATE = {"happy": 0.24, "other": 0.08}
+#: P(satisfied) after a first job: mobile users, everyone else.
+HAPPY_RATE = {"mobile": 0.72, "other": 0.78}
 FALLBACK_CALL = 0.30  # abandoned form -> phone call
 #: Booking rate after a call, by call-back speed.
 SLOW_MINUTES = 60.0
@@ -145,6 +175,11 @@ class Calendar:
     horizon: float  # hours in the window
     grid: np.ndarray = field(repr=False)  # calendar hours
     activity: np.ndarray = field(repr=False)  # cumulative activity at grid points
+    #: Local hour of the week (Monday 00:00 = 0) of each whole UTC hour since
+    #: the hour the window starts in, and that start's fraction of an hour;
+    #: set by :meth:`localize`. None reads the calendar clock as local time.
+    local_how: np.ndarray | None = field(default=None, repr=False)
+    local_offset: float = 0.0
 
     @classmethod
     def build(cls, start_hour_of_week: float, start_day_of_year: int, horizon: float) -> Calendar:
@@ -180,6 +215,29 @@ class Calendar:
 
     def hour_of_week(self, hours: np.ndarray) -> np.ndarray:
         return (self.start_hour_of_week + hours) % 168.0
+
+    def localize(self, start_ts, tz: str) -> Calendar:
+        """Attach the local clock of time zone ``tz`` (daylight saving included)."""
+        import pandas as pd
+
+        base = start_ts.floor("h")
+        stamps = pd.date_range(base, periods=len(self.grid) + 1, freq="h").tz_convert(tz)
+        self.local_how = np.asarray(stamps.day_of_week * 24 + stamps.hour, dtype=np.int64)
+        self.local_offset = (start_ts - base) / pd.Timedelta(hours=1)
+        return self
+
+    def local_hour_of_week(self, hours: np.ndarray) -> np.ndarray:
+        """Local whole hour of the week (Monday 00:00 = 0) at calendar hours."""
+        hours = np.nan_to_num(np.asarray(hours, dtype=float))
+        if self.local_how is None:
+            return np.floor(self.hour_of_week(hours)).astype(np.int64) % 168
+        k = np.clip(np.floor(hours + self.local_offset).astype(np.int64), 0, len(self.local_how) - 1)
+        return self.local_how[k]
+
+    def in_slot_hours(self, hours: np.ndarray) -> np.ndarray:
+        """Tell where the slot picker offers free slots (local weekday, slot hours)."""
+        how = self.local_hour_of_week(hours)
+        return np.isin(how // 24, SLOT_DAYS) & (how % 24 >= SLOT_HOURS[0]) & (how % 24 < SLOT_HOURS[1])
 
     def wait_until_open(self, hours: np.ndarray) -> np.ndarray:
         """Hours until the call centre opens (0 when open)."""
@@ -381,8 +439,16 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     assigned_at = np.where(assigned, t_time[first_sess], np.nan)
     variant = _randomize(assigned, assigned_at, coins)
 
-    route = _route(cal, intent_time, persona, device, variant, route_draws)
+    timing = _slot_factors(cal, intent_time, persona, route_draws)
+    route = _route(cal, intent_time, persona, device, variant, route_draws, timing)
     booked = route["booked"] & (route["booking_time"] < horizon)
+    # planted completion of the forms started, inside and outside the slot hours
+    started = route["web"] & (route["form_start"] < horizon)
+    form_start = route["form_start"][started]
+    p_form = form_completion(cal, form_start, variant[started], device[started], timing)
+    inside = cal.in_slot_hours(form_start)
+    timing["rate_inside"] = float(p_form[inside].mean()) if inside.any() else float("nan")
+    timing["rate_outside"] = float(p_form[~inside].mean()) if (~inside).any() else float("nan")
 
     # potential outcomes: the same uniforms with one channel's touches removed
     # (only users who saw the channel can change, so only they are replayed)
@@ -396,7 +462,7 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
         alt_row = rows[first_alt[who].clip(0)]
         t_alt = np.where(first_alt[who] >= 0, t_time[alt_row], np.nan)
         draws = {k: v[who] for k, v in route_draws.items()}
-        alt = _route(cal, t_alt, persona[who], device[who], variant[who], draws)
+        alt = _route(cal, t_alt, persona[who], device[who], variant[who], draws, timing)
         booked_alt = alt["booked"] & (alt["booking_time"] < horizon)
         incremental[ch] = int(booked[who].sum() - booked_alt.sum())
 
@@ -408,7 +474,7 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     dp = p_sess - prev
     p_arm = []
     for v in (0, 1):
-        success = _route_success(cal, t_time[sess_rows], persona[su], device[su], v)
+        success = _route_success(cal, t_time[sess_rows], persona[su], device[su], v, timing)
         ok = dp * success * (t_time[sess_rows] < horizon)
         p_arm.append(np.bincount(su, weights=ok, minlength=n))
     p0, p1 = p_arm[0][assigned], p_arm[1][assigned]
@@ -432,6 +498,7 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
         "p0": p0,
         "p1": p1,
         "booked": booked,
+        "timing": timing,
     }
     journeys = {
         "touches": (t_user[t_keep], t_time[t_keep], t_chan[t_keep], t_sess[t_keep]),
@@ -439,8 +506,9 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
         "route": route,
         "booked": booked,
     }
-    # the event writer continues these streams
-    rngs = {"sessions": r_sess, "purchases": r_post, "repeats": r_rep}
+    # the event writer continues these streams; crews draw from a stream of their own
+    r_crew = np.random.default_rng(np.random.SeedSequence([seed, 2]).spawn(1)[0])
+    rngs = {"sessions": r_sess, "purchases": r_post, "repeats": r_rep, "crews": r_crew}
     return Simulation(n, cal, users, journeys, truth, rngs)
 
 
@@ -505,22 +573,44 @@ def _p_fast(cal: Calendar, call_time: np.ndarray) -> np.ndarray:
     return np.where(open_now, in_hours, closed)
 
 
-def _route_success(cal, t, persona, device, variant: int) -> np.ndarray:
+def _slot_factors(cal, intent_time, persona, d) -> dict[str, float]:
+    """Form-completion factors inside and outside the slot hours.
+
+    Their ratio is ``SLOT_RATIO``; they are scaled so that their mean over the
+    forms this sample starts is 1 (the share started outside the slot hours,
+    ``outside_share``, is clipped to [0.2, 0.7] for tiny samples).
+    """
+    web = ~np.isnan(intent_time) & (d["web"] < _WEB_SHARE[persona])
+    starts = intent_time[web] + d["start_delay"][web]
+    starts = starts[starts < cal.horizon]
+    share = float(np.mean(~cal.in_slot_hours(starts))) if len(starts) else 0.45
+    share = min(max(share, 0.2), 0.7)
+    inside = 1.0 / (1.0 - share + SLOT_RATIO * share)
+    return {"inside": inside, "outside": SLOT_RATIO * inside, "outside_share": share}
+
+
+def form_completion(cal, form_start, variant, device, timing) -> np.ndarray:
+    """P(form completed) for forms opened at ``form_start`` (calendar hours)."""
+    factor = np.where(cal.in_slot_hours(form_start), timing["inside"], timing["outside"])
+    return np.minimum(FORM_COMPLETION[variant, device] * factor, 1.0)
+
+
+def _route_success(cal, t, persona, device, variant: int, timing) -> np.ndarray:
     """P(booking | intent at a session at time t) for one arm (mean delays)."""
     web = _WEB_SHARE[persona]
     fast, slow = BOOK_AFTER_CALL["fast"], BOOK_AFTER_CALL["slow"]
     q_phone = slow + (fast - slow) * _p_fast(cal, t + np.mean(_CALL_DELAY))
     q_back = slow + (fast - slow) * _p_fast(cal, t + np.mean(_FALLBACK_DELAY) + 0.15)
-    complete = FORM_COMPLETION[variant, device]
+    complete = form_completion(cal, t + 9 / 60, variant, device, timing)  # mean start delay
     return web * (complete + (1 - complete) * FALLBACK_CALL * q_back) + (1 - web) * q_phone
 
 
-def _route(cal, intent_time, persona, device, variant, d) -> dict[str, np.ndarray]:
+def _route(cal, intent_time, persona, device, variant, d, timing) -> dict[str, np.ndarray]:
     """Realised booking route for users with intent at ``intent_time`` (NaN: none)."""
     has = ~np.isnan(intent_time)
     web = has & (d["web"] < _WEB_SHARE[persona])
     form_start = np.where(web, intent_time + d["start_delay"], np.nan)
-    completed = web & (d["complete"] < FORM_COMPLETION[variant, device])
+    completed = web & (d["complete"] < form_completion(cal, form_start, variant, device, timing))
     form_done = np.where(completed, form_start + d["form_minutes"], np.nan)
     fallback = web & ~completed & (d["fallback"] < FALLBACK_CALL)
     phone = has & ~web

@@ -14,6 +14,7 @@ Examples
 1
 """
 
+from journeylab.io.identities import load_identities, resolve_identities
 from journeylab.io.loaders import (
     NEAR_DUPLICATE_KEY,
     SCORE_SCALES,
@@ -40,6 +41,8 @@ __all__ = [
     "load_feedback",
     "load_spend",
     "load_transactions",
+    "load_identities",
+    "resolve_identities",
     "sort_events",
     "event_rank",
     "events_relation",

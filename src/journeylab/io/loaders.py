@@ -49,6 +49,7 @@ from journeylab.core.errors import (
 )
 from journeylab.core.stages import StageMap
 from journeylab.io.casting import Ambiguous, Nonexistent
+from journeylab.io.identities import load_identities
 from journeylab.io.pipeline import Pipeline, to_utc
 from journeylab.io.pipeline import dedupe_window as dedupe_window_of
 from journeylab.io.quality import LoadedTable, QualityReport, QualityStep
@@ -71,6 +72,7 @@ __all__ = [
     "load_feedback",
     "load_spend",
     "load_transactions",
+    "load_identities",
     "sort_events",
     "event_rank",
     "events_relation",

@@ -4,9 +4,17 @@
 (:func:`journeylab.datasets.sample.make_sample`) and passes each of its tables through
 the loaders, so the quality reports in a report are real ones. With ``data``
 it reads a folder holding ``events``, and optionally ``users``,
-``assignments``, ``feedback``, ``spend`` and ``transactions`` files (CSV or
-Parquet, as written by ``python -m journeylab.datasets.sample --out DIR``), or a
-single events file.
+``assignments``, ``feedback``, ``spend``, ``transactions`` and ``identities``
+files (CSV or Parquet, as written by ``python -m journeylab.datasets.sample --out
+DIR``), or a single events file.
+
+Identity step: when an identities table is present (always for the sample,
+which logs phone calls and jobs under ids of their own), the ``user_id`` of
+events, assignments, feedback and transactions is mapped onto persons with
+:func:`journeylab.io.identities.resolve_identities` right after loading, before
+any analysis; the events are put back in canonical order, and each table's
+quality report counts the rows remapped, the ids merged and any ids the
+identities table does not know.
 """
 
 from __future__ import annotations
@@ -22,11 +30,19 @@ from journeylab.core.project import Project, load_project
 from journeylab.core.results import Result, fmt_num
 from journeylab.core.stages import StageMap, default_stage_map
 from journeylab.io import loaders as io
+from journeylab.io.identities import (
+    IdentityResolution,
+    OnConflict,
+    record_resolution,
+    resolve_identities,
+)
 
 __all__ = ["Workspace", "open_workspace", "open_report_workspace", "load_project_tables", "TABLE_FILES"]
 
 #: Table names a data folder may hold, each as ``<name>.parquet``, ``.csv`` or ``.csv.gz``.
-TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transactions")
+TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transactions", "identities")
+#: Tables whose ``user_id`` the identity step maps onto persons.
+_RESOLVED_TABLES = ("events", "assignments", "feedback", "transactions")
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
@@ -42,6 +58,11 @@ class Workspace(Result):
         One row per user (device, acquisition channel, persona ...), if given.
     assignments, feedback, spend, transactions : LoadedTable or None
         The other tables of the data contract, when present.
+    identities : LoadedTable or None
+        The identities table (``id`` → ``user_id``), when present.
+    resolutions : dict
+        Per resolved table, the :class:`~journeylab.io.identities.IdentityResolution`
+        counts (rows remapped, ids merged, unmapped ids, conflicts).
     truth : dict or None
         The planted effects, for the bundled sample only.
     source : str
@@ -56,6 +77,8 @@ class Workspace(Result):
     feedback: io.LoadedTable | None = None
     spend: io.LoadedTable | None = None
     transactions: io.LoadedTable | None = None
+    identities: io.LoadedTable | None = None
+    resolutions: dict[str, IdentityResolution] = field(default_factory=dict)
     truth: dict[str, Any] | None = None
     source: str = ""
     seed: int | None = None
@@ -132,6 +155,9 @@ class Workspace(Result):
             if row.rows_repaired:
                 line += f", {fmt_num(row.rows_repaired)} repaired"
             lines.append(line + ".")
+        events = self.resolutions.get("events")
+        if events is not None:
+            lines.append(f"identities: {events.summary()}")
         return "\n".join(lines)
 
 
@@ -153,6 +179,24 @@ def _named(loaded: io.LoadedTable, path: Path) -> io.LoadedTable:
     return loaded
 
 
+def _resolve(
+    tables: dict[str, Any], identities: io.LoadedTable, stages: StageMap, on_conflict: OnConflict
+) -> dict[str, IdentityResolution]:
+    """Map the user ids of the loaded tables onto persons, in place; return the counts."""
+    out = {}
+    for name in _RESOLVED_TABLES:
+        table = tables.get(name)
+        if table is None or "user_id" not in table.frame:
+            continue
+        resolution = resolve_identities(table, identities, on_conflict=on_conflict)
+        if resolution.rows_remapped:
+            frame = resolution.frame
+            table.frame = io.sort_events(frame, stages) if name == "events" else frame
+        record_resolution(table.quality, resolution)
+        out[name] = resolution
+    return out
+
+
 def _find(folder: Path, name: str) -> Path | None:
     for suffix in _SUFFIXES:
         path = folder / f"{name}{suffix}"
@@ -169,6 +213,7 @@ def open_workspace(
     n_users: int = 20_000,
     stage_map: StageMap | dict | str | None = None,
     pseudonymize: bool = False,
+    on_conflict: OnConflict = "raise",
 ) -> Workspace:
     """Load every table an analysis needs, from ``data`` or from the bundled sample.
 
@@ -187,7 +232,11 @@ def open_workspace(
     stage_map : StageMap, dict, YAML path or None
         The stage map; None uses the default one (ignored with ``project``).
     pseudonymize : bool
-        Replace user ids by keyed HMAC pseudonyms while loading.
+        Replace user ids by keyed HMAC pseudonyms while loading (the
+        identities table too, so the identity step still works).
+    on_conflict : {"raise", "first"}
+        An id the identities table maps to several persons: raise a
+        ``DataError`` naming its rows, or keep its first mapping (counted).
 
     Returns
     -------
@@ -209,17 +258,25 @@ def open_workspace(
         from journeylab.datasets.sample import make_sample
 
         sample = make_sample(seed=seed, n_users=n_users)
+        tables = {
+            "events": io.load_events(
+                sample.logged_events(), stage_map=stages, pseudonymize=pseudonymize
+            ),
+            "assignments": io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
+            "feedback": io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
+            "spend": io.load_spend(sample.spend),
+            "transactions": io.load_transactions(sample.transactions, pseudonymize=pseudonymize),
+        }
+        identities = io.load_identities(sample.identities, pseudonymize=pseudonymize)
         return Workspace(
-            events=io.load_events(sample.events, stage_map=stages, pseudonymize=pseudonymize),
             users=_users(sample.users, pseudonymize),
-            assignments=io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
-            feedback=io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
-            spend=io.load_spend(sample.spend),
-            transactions=io.load_transactions(sample.transactions, pseudonymize=pseudonymize),
+            identities=identities,
+            resolutions=_resolve(tables, identities, stages, on_conflict),
             truth=sample.truth,
             source=f"bundled sample (seed {seed}, {n_users:,} users)",
             seed=seed,
             stage_map=stages,
+            **tables,
         )
     path = Path(data)
     if path.is_file():
@@ -233,7 +290,7 @@ def open_workspace(
             "The data path does not exist.",
             source=str(path),
             hint="give a folder holding events.parquet (or .csv) and optional "
-            "assignments/feedback/spend/transactions/users files, or one events file.",
+            "assignments/feedback/spend/transactions/users/identities files, or one events file.",
         )
     events_path = _find(path, "events")
     if events_path is None:
@@ -254,6 +311,15 @@ def open_workspace(
             kwargs[name] = _named(loader(found[name], pseudonymize=pseudonymize), found[name])
     if found["spend"] is not None:
         kwargs["spend"] = _named(io.load_spend(found["spend"]), found["spend"])
+    kwargs["events"] = _named(
+        io.load_events(events_path, stage_map=stages, pseudonymize=pseudonymize), events_path
+    )
+    if found["identities"] is not None:
+        identities = _named(
+            io.load_identities(found["identities"], pseudonymize=pseudonymize), found["identities"]
+        )
+        kwargs["identities"] = identities
+        kwargs["resolutions"] = _resolve(kwargs, identities, stages, on_conflict)
     users = None
     if found["users"] is not None:
         users_path = found["users"]
@@ -263,7 +329,6 @@ def open_workspace(
             else pd.read_csv(users_path, dtype={"user_id": "string"})
         )
     return Workspace(
-        events=_named(io.load_events(events_path, stage_map=stages, pseudonymize=pseudonymize), events_path),
         users=_users(users, pseudonymize),
         source=path.name,
         stage_map=stages,
@@ -301,18 +366,24 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
         if spec.vertical != "home_services":
             options["vertical"] = spec.vertical
         sample = make_sample(**options)
+        tables = {
+            "events": io.load_events(sample.logged_events(), stage_map=project.stage_map, pseudonymize=pseudonymize),
+            "assignments": io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
+            "feedback": io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
+            "spend": io.load_spend(sample.spend),
+            "transactions": io.load_transactions(sample.transactions, pseudonymize=pseudonymize),
+        }
+        identities = io.load_identities(sample.identities, pseudonymize=pseudonymize)
         ws = Workspace(
-            events=io.load_events(sample.events, stage_map=project.stage_map, pseudonymize=pseudonymize),
             users=_users(sample.users, pseudonymize),
-            assignments=io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
-            feedback=io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
-            spend=io.load_spend(sample.spend),
-            transactions=io.load_transactions(sample.transactions, pseudonymize=pseudonymize),
             truth=sample.truth,
             source=f"{project.name} (generated, seed {spec.seed}, {spec.n_users:,} users)",
             seed=spec.seed,
             stage_map=project.stage_map,
             project=project,
+            identities=identities,
+            resolutions=_resolve(tables, identities, project.stage_map, "raise"),
+            **tables,
         )
     else:
         loaded: dict[str, Any] = {}
@@ -359,11 +430,26 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
         users = None
         if "users" in project.tables:
             users = _read_users(project.tables["users"])
+        identities = None
+        resolutions: dict[str, IdentityResolution] = {}
+        if "identities" in project.tables:
+            spec = project.tables["identities"]
+            if spec.path is not None and not Path(spec.path).exists():
+                raise SchemaError(
+                    "The identities file named in the project file does not exist.",
+                    source=str(spec.path),
+                    column="data.identities.path",
+                )
+            identities = io.load_identities(spec.path, spec.columns or None, pseudonymize=pseudonymize,
+                                            **{k: v for k, v in spec.options.items() if k in ("table", "query")})
+            resolutions = _resolve(loaded, identities, project.stage_map, "raise")
         ws = Workspace(
             users=_users(users, pseudonymize),
             source=project.name,
             stage_map=project.stage_map,
             project=project,
+            identities=identities,
+            resolutions=resolutions,
             **loaded,
         )
     return ws
@@ -416,7 +502,7 @@ def open_report_workspace(
     """
     from dataclasses import replace
 
-    from journeylab.datasets import sample_project
+    from journeylab.datasets.sample import sample_project
 
     project = load_project(config) if str(config) else sample_project()
     if project.sample is not None and (n_users or seed):
