@@ -84,7 +84,9 @@ def test_bold_hangul_logs_no_weight_warning(caplog, tmp_path):
     font_manager.fontManager._findfont_cached.cache_clear()  # the warning is logged once per look-up
     with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
         fig, ax = plt.subplots(figsize=(3, 2))
-        ax.set_title("굵은 제목 bold", fontfamily=fonts.font_families(["DejaVu Sans"]), fontweight="bold")
+        ax.set_title(
+            "굵은 제목 bold", fontfamily=fonts.font_families(["DejaVu Sans"]), fontweight="bold"
+        )
         fig.savefig(tmp_path / "bold.png")
         plt.close(fig)
     assert not [r for r in caplog.records if "Failed to find font weight" in r.getMessage()]

@@ -73,7 +73,15 @@ def _is_bold(weight: str | int) -> bool:
     try:
         return int(weight) >= 600
     except (TypeError, ValueError):
-        return str(weight).lower() in {"semibold", "demibold", "demi", "bold", "heavy", "extra bold", "black"}
+        return str(weight).lower() in {
+            "semibold",
+            "demibold",
+            "demi",
+            "bold",
+            "heavy",
+            "extra bold",
+            "black",
+        }
 
 
 def font_families(base: list[str] | str | None = None) -> list[str]:
