@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -127,6 +129,21 @@ display(Markdown("\n".join(lines).replace("$", r"\$")))
 
 # %%
 jmap
+
+# %% [markdown]
+# ## The journey at a glance
+#
+# The journey map as one diagram: the stages in order, what customers do and through which
+# channels, the stage KPIs against last month, the conversion from stage to stage, how
+# customers feel (NPS per stage), and the pain points with what they suggest.
+
+# %%
+canvas = jmap.canvas(
+    feedback=ws.feedback.frame if ws.feedback is not None else None,
+    pains=pains,
+    labels=ws.project.labels if ws.project is not None else None,
+)
+canvas
 
 # %%
 by_device = journey_map(
