@@ -104,7 +104,7 @@ say(sections.executive_summary(project, month, headline, kpis, found, checks, mo
 # %%
 with sections.section(statuses, "journey_map", say):
     canvas = sections.journey_canvas_figure(ws, month, found)
-    plt.show()
+    display(canvas)
 
 # %% [markdown]
 # ## Stage KPIs

@@ -3,13 +3,17 @@
 Every figure journeylab draws goes through :func:`new_axes` and uses
 :data:`PALETTE` so notebooks and reports look alike: white grid, readable
 font sizes, one qualitative palette for channels and one diverging map for
-heatmaps of rates.
+heatmaps of rates. Korean (CJK) text draws with the bundled Noto Sans KR as a
+fallback font (:mod:`journeylab.core.fonts`): importing this module, the theme
+and :func:`new_axes` append it to ``rcParams["font.family"]``.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+
+from journeylab.core.fonts import use_cjk_fallback
 
 __all__ = ["PALETTE", "SEQUENTIAL", "DIVERGING", "set_theme", "new_axes", "percent_axis"]
 
@@ -22,7 +26,7 @@ DIVERGING = "RdBu"
 
 
 def set_theme(context: str = "notebook") -> None:
-    """Apply the journeylab figure theme (seaborn whitegrid, colour-blind palette)."""
+    """Apply the journeylab figure theme (seaborn whitegrid, colour-blind palette, CJK font fallback)."""
     sns.set_theme(
         context=context,
         style="whitegrid",
@@ -39,10 +43,12 @@ def set_theme(context: str = "notebook") -> None:
             "legend.frameon": False,
         },
     )
+    use_cjk_fallback()  # seaborn resets the font family; Korean labels need the fallback after it
 
 
 def new_axes(ax=None, figsize: tuple[float, float] | None = None):
     """Return ``ax`` if given, else the axes of a new figure of ``figsize``."""
+    use_cjk_fallback()
     if ax is not None:
         return ax
     _, ax = plt.subplots(figsize=figsize)
@@ -55,3 +61,7 @@ def percent_axis(ax, axis: str = "x", decimals: int = 0) -> None:
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
+
+
+# Every journeylab figure imports this module before drawing: Korean text renders from the start.
+use_cjk_fallback()

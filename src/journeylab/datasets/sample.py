@@ -690,5 +690,5 @@ def sample_project(vertical: str = "home_services"):
     from journeylab.core.project import load_project
 
     check_in("vertical", vertical, list(PROJECT_FILES))
-    path = resources.files("journeylab.datasets.sample").joinpath(PROJECT_FILES[vertical])
+    path = resources.files("journeylab.datasets").joinpath(PROJECT_FILES[vertical])
     return load_project(Path(str(path)))

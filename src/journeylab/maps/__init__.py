@@ -1,5 +1,6 @@
-"""Journey maps: the stage × KPI map, pain points, journey differences and segments."""
+"""Journey maps: the stage × KPI map and its canvas, pain points, journey differences and segments."""
 
+from journeylab.maps.canvas import JourneyCanvasResult, journey_canvas
 from journeylab.maps.journey_diff import JourneyDiffResult, compare_journeys, transition_counts
 from journeylab.maps.journey_maps import JourneyMapResult, Period, journey_map, resolve_period
 from journeylab.maps.pains import PainPointsResult, Step, callback_speed, pain_points
@@ -16,6 +17,8 @@ __all__ = [
     "JourneyMapResult",
     "Period",
     "resolve_period",
+    "journey_canvas",
+    "JourneyCanvasResult",
     "pain_points",
     "PainPointsResult",
     "Step",

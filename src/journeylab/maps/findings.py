@@ -162,6 +162,32 @@ class FindingsResult(Result):
         found = found.loc[found["counted"] & (found["dimension"] == dimension)]
         return float(found["value_at_stake"].sum())
 
+    def pains(self, stage_map: StageMap) -> pd.DataFrame:
+        """Return the counted findings as pain points per stage: ``stage``, ``title``, ``value_at_stake``, ``opportunity``.
+
+        A finding belongs to the stage of its step's start (the stage whose
+        events include the "from" event, for funnel steps).
+        """
+        rows = []
+        for row in self.top(50).itertuples():
+            stage = row.step_from if row.step_from in stage_map.names else stage_map.stage_of(row.step_from)
+            if stage is None:
+                continue
+            step = _step_label(row, self.labels)
+            if row.kind == "change_vs_previous":
+                title = f"{step}: {fmt_pct(row.value)}, was {fmt_pct(row.benchmark)}"
+                opportunity = f"Find what changed at {step} since {row.benchmark_label}"
+            elif row.dimension in (HOUR_OF_DAY, DAY_OF_WEEK):
+                title = f"{step} at {row.segment}: {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)}"
+                opportunity = f"Serve {step.split(' → ')[-1].lower()} at {row.segment} (hours, staff, slots)"
+            else:
+                who = f"{display_label(row.segment, self.labels)} ({display_label(row.dimension, self.labels).lower()})"
+                title = f"{who}: {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)}"
+                opportunity = f"Fix {step} for {who}"
+            rows.append({"stage": stage, "title": title, "value_at_stake": row.value_at_stake,
+                         "opportunity": opportunity})
+        return pd.DataFrame(rows, columns=["stage", "title", "value_at_stake", "opportunity"])
+
     def records(self) -> list[dict[str, Any]]:
         """Return the findings as plain records for ``metrics.json`` (fields: :data:`FINDING_FIELDS`)."""
         out = []

@@ -609,6 +609,7 @@ def journey_map(
         alpha=alpha,
         min_users=int(min_users),
         suppressed_segments=suppressed,
+        events=events,
     )
 
 
@@ -694,6 +695,7 @@ class JourneyMapResult(Result):
         alpha,
         min_users=0,
         suppressed_segments=0,
+        events=None,
     ) -> None:
         self.stages = stages
         self.kpis = kpis
@@ -704,10 +706,40 @@ class JourneyMapResult(Result):
         self.alpha = alpha
         self.min_users = min_users
         self.suppressed_segments = suppressed_segments
+        self._events = events  # the mapped log, kept for canvas(); not copied
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (segment, stage) with users, conversion, intervals and comparison."""
         return self.stages.copy()
+
+    def canvas(self, **options):
+        """Draw this map as a journey canvas (:func:`journeylab.maps.canvas.journey_canvas`).
+
+        Uses the map's own events, stage map, period and comparison; ``options``
+        are the canvas's (``feedback=``, ``pains=``, ``labels=``, ``currency=`` ...).
+        A map split by segment is drawn for all users.
+
+        Examples
+        --------
+        >>> journey_map(sample.events, sample.stage_map, month="2026-10").canvas(
+        ...     feedback=sample.feedback)  # doctest: +SKIP
+        """
+        from journeylab.maps.canvas import canvas_from_journey_map, journey_canvas
+
+        if self._events is None:
+            raise NotComputableError(
+                "This journey map does not hold its events; call journeylab.maps.journey_canvas(events, stage_map, ...)."
+            )
+        if self.segment is None:
+            return canvas_from_journey_map(self, self._events, **options)
+        window = (
+            {"month": self.period.label}
+            if self.period.is_month
+            else {"start": self.period.start, "end": self.period.end}
+        )
+        return journey_canvas(
+            self._events, self.stage_map, previous=self.previous is not None, alpha=self.alpha, **window, **options
+        )
 
     def kpi_frame(self, wide: bool = False) -> pd.DataFrame:
         """Return the KPIs: tidy, or ``wide=True`` for stage·KPI rows × segment columns."""

@@ -293,10 +293,20 @@ def findings_text(found: Any, money: Money) -> str:
 
 def journey_canvas_figure(ws: Any, month: str, found: Any):
     """Draw the journey map as a diagram: stages as columns with their activity, KPIs, conversion and feeling."""
-    from journeylab.maps.journey_maps import journey_map
+    from journeylab.maps.canvas import journey_canvas
 
-    jm = journey_map(ws.events.frame, ws.project.stage_map, month=month, users=ws.users)
-    return jm.plot(kind="kpis")
+    project = ws.project
+    canvas = journey_canvas(
+        ws.events.frame,
+        project.stage_map,
+        month=month,
+        feedback=ws.feedback.frame if ws.feedback is not None else None,
+        pains=found.pains(project.stage_map) if found is not None else None,
+        labels=project.labels,
+        currency=project.currency_sign,
+        title=f"{project.name}: the customer journey, {pd.Period(month, freq='M').strftime('%B %Y')}",
+    )
+    return canvas
 
 
 def funnel_section(in_month: pd.DataFrame, project: Project, *, min_users: int, say: Say):
