@@ -44,7 +44,7 @@ from journeylab.maps.journey_maps import (
     in_period,
 )
 
-__all__ = ["build_cells", "kpi_change_test", "CANVAS_ROWS", "PAIN_COLUMNS", "FRAME_COLUMNS"]
+__all__ = ["build_cells", "kpi_change_test", "kpi_moments", "CANVAS_ROWS", "PAIN_COLUMNS", "FRAME_COLUMNS"]
 
 #: The rows of the canvas, top to bottom, as named in ``to_frame()["row"]``.
 CANVAS_ROWS = ("events", "channels", "kpis", "conversion", "emotion", "pains", "opportunities")
@@ -104,8 +104,8 @@ def kpi_change_test(
     )
 
 
-def _kpi_moments(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
-    """Per KPI: the total and the sum over users of squared per-user contributions."""
+def kpi_moments(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
+    """Return per KPI the total and the sum over users of squared per-user contributions."""
     rows = []
     has_value = "value" in frame.columns
     for kpi in stage_map.kpis().itertuples(index=False):
@@ -248,10 +248,10 @@ def build_cells(
     kpis = jm.kpi_frame()
     kpis = kpis.loc[kpis["segment"] == ALL_USERS].reset_index(drop=True)
     if len(kpis):
-        now = _kpi_moments(frame, stage_map).set_index("kpi")
+        now = kpi_moments(frame, stage_map).set_index("kpi")
         kpis["sum_sq"] = kpis["kpi"].map(now["sum_sq"]).to_numpy()
         if jm.previous is not None:
-            before = _kpi_moments(in_period(events, jm.previous), stage_map).set_index("kpi")
+            before = kpi_moments(in_period(events, jm.previous), stage_map).set_index("kpi")
             test = kpi_change_test(
                 kpis["value"],
                 kpis["sum_sq"],

@@ -2,9 +2,10 @@
 
 1. **Stage KPIs.** Every KPI of the project's stage map for the month and the
    month before, computed from the data (never from an earlier report), with
-   the change and, for counts of events or users, a test of the change: the
-   two counts as Poisson events over equal exposure (statsmodels
-   ``test_poisson_2indep``, conditional binomial ``method="etest"``), so a
+   the change, its interval and a test: the difference of two compound-Poisson
+   totals (:func:`journeylab.maps.canvas_cells.kpi_change_test`, the same test
+   the journey canvas marks): for distinct users it is the Wald test of two
+   Poisson counts, for event counts and money it allows for heavy users. A
    scheduler can tell a real drop from noise.
 2. **Trend.** Each KPI per month over the last ``months`` months where data
    exists; months before the data start are left blank and said once.
@@ -25,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.rates import test_poisson_2indep
 
 from journeylab.core.errors import DataError, ParameterError
 from journeylab.core.project import Project, display_label
@@ -68,31 +68,32 @@ def stage_kpis(events: pd.DataFrame, project: Project, month: str, *, alpha: flo
     month : str
         ``YYYY-MM``.
     alpha : float
-        Level of the "significant" flag.
+        Level of the test and of the interval of the change.
 
     Returns
     -------
     pandas.DataFrame
         One row per KPI: ``stage``, ``stage_label``, ``kpi``, ``label``,
         ``measure``, ``value``, ``previous`` (NaN when the data hold no
-        previous month), ``change`` (relative), ``p_value`` (counts only) and
-        ``significant``.
+        previous month), ``change`` (relative) with ``change_ci_low`` /
+        ``change_ci_high``, ``p_value`` and ``significant``.
     """
+    from journeylab.maps.canvas_cells import kpi_change_test, kpi_moments
+
     start, end = _month_window(month)
     prev_start, _ = _month_window(str(pd.Period(month, freq="M") - 1))
     ts = events["timestamp"]
-    now = _kpi_values(events.loc[(ts >= start) & (ts < end)], project.stage_map)
+    now = kpi_moments(events.loc[(ts >= start) & (ts < end)], project.stage_map)
     has_previous = bool(((ts >= prev_start) & (ts < start)).any())
-    before = _kpi_values(events.loc[(ts >= prev_start) & (ts < start)], project.stage_map) if has_previous else {}
+    before = kpi_moments(events.loc[(ts >= prev_start) & (ts < start)], project.stage_map)
+    test = kpi_change_test(now["total"], now["sum_sq"], before["total"], before["sum_sq"], alpha=alpha)
     rows = []
+    i = 0
     for stage in project.stage_map:
         for kpi in stage.kpis:
-            value = now[(stage.name, kpi.name)]
-            prev = before.get((stage.name, kpi.name), math.nan)
-            change = value / prev - 1 if prev and not math.isnan(prev) else math.nan
-            p = math.nan
-            if kpi.measure in ("count", "users") and not math.isnan(prev) and (value + prev) > 0:
-                p = float(test_poisson_2indep(value, 1.0, prev, 1.0, method="etest").pvalue)
+            value = float(now["total"].iloc[i])
+            prev = float(before["total"].iloc[i]) if has_previous else math.nan
+            p = float(test["p_value"].iloc[i]) if has_previous else math.nan
             rows.append(
                 {
                     "stage": stage.name,
@@ -102,11 +103,14 @@ def stage_kpis(events: pd.DataFrame, project: Project, month: str, *, alpha: flo
                     "measure": kpi.measure,
                     "value": value,
                     "previous": prev,
-                    "change": change,
+                    "change": float(test["change"].iloc[i]) if has_previous else math.nan,
+                    "change_ci_low": float(test["change_ci_low"].iloc[i]) if has_previous else math.nan,
+                    "change_ci_high": float(test["change_ci_high"].iloc[i]) if has_previous else math.nan,
                     "p_value": p,
                     "significant": bool(p < alpha) if not math.isnan(p) else False,
                 }
             )
+            i += 1
     return pd.DataFrame(rows)
 
 
