@@ -6,14 +6,18 @@ Usage::
     journeylab check [journeylab.yaml]
     journeylab report monthly_report --month 2026-10 [--config journeylab.yaml] [--data PATH]
                       [--params FILE.yaml] [--out DIR] [--notebooks DIR]
+                      [--alert EXPR [--alert-exit-code N]]
     journeylab report --list
     journeylab params monthly_report
     journeylab notebooks copy DIR
     journeylab audience --out DIR [--data PATH] [--features a,b] [--opt-out COLUMN] [--raw-ids] ...
 
-Exit codes: 0 the report was published; 1 the run failed (the previous report
-is kept and the failed notebook is left beside it); 2 a usage or parameter
-error (nothing ran).
+Exit codes: 0 the report was published (also when ``--alert`` fires: scripts
+test ``count`` in ``alerts.json``, or pass ``--alert-exit-code N`` to exit N when
+at least one alert fires); 1 the run failed (the previous report is kept and
+the failed notebook is left beside it); 2 a usage or parameter error, such as
+an invalid ``--alert`` expression (nothing ran); 3 the report was published but
+``--alert`` could not be checked (its metrics.json has no findings).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import yaml
 
 from journeylab.core.errors import JourneylabError, ParameterError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ALERT_UNCHECKED = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="reports", help="root folder of the reports (default: reports)")
     rep.add_argument("--list", action="store_true", help="list the report notebooks and exit")
     rep.add_argument("--quiet", action="store_true", help="do not log the stages of the run")
+    rep.add_argument("--alert", metavar="EXPR",
+                     help="after the run, write alerts.json and alerts.txt for the findings matching EXPR, e.g. "
+                     "'value_at_stake > 10000 or kind == change_vs_previous' (checked before the run)")
+    rep.add_argument("--alert-exit-code", type=int, metavar="N",
+                     help="exit N (4-255) when at least one alert fires (default: 0, like any published report)")
 
     par = sub.add_parser("params", help="show a notebook's parameters with types, defaults and help")
     par.add_argument("notebook")
@@ -129,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.notebook or not args.month:
             print("journeylab report: give a notebook and --month (or --list)", file=sys.stderr)
             return EXIT_USAGE
+        rule = _alert_rule(args)  # before anything runs: a bad rule is a usage error
         params = _read_params(args.params)
         for key in ("month", "data", "config"):
             if key in params:
@@ -143,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log=None if args.quiet else _log,
         )
         print(run.html)
+        if rule is not None:
+            return _alert(rule, run, args.alert_exit_code)
         return EXIT_OK
     except ParameterError as exc:
         print(f"journeylab: {exc}", file=sys.stderr)
@@ -153,6 +165,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JourneylabError as exc:
         print(f"journeylab: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _alert_rule(args: argparse.Namespace):
+    """Parse ``--alert`` (and check ``--alert-exit-code``) before the report runs."""
+    if args.alert is None:
+        if args.alert_exit_code is not None:
+            raise ParameterError("--alert-exit-code needs --alert EXPR.")
+        return None
+    code = args.alert_exit_code
+    if code is not None and not 4 <= code <= 255:
+        raise ParameterError(
+            f"--alert-exit-code == {code}, must be 4-255: 0 is a published report, 1 a failed run, "
+            "2 a usage error and 3 an alert that could not be checked."
+        )
+    from journeylab.actions.alerts import parse_alert
+
+    return parse_alert(args.alert)
+
+
+def _alert(rule, run, exit_code: int | None) -> int:
+    """Check the published report's findings, write alerts.json/alerts.txt beside it, print the alert."""
+    from journeylab.actions.alerts import check_findings
+
+    try:
+        alerts = check_findings(rule, run.metrics, report=run.html, notebook=run.notebook)
+    except JourneylabError as exc:
+        print(f"journeylab: the report is published at {run.folder}, but --alert could not be checked: {exc}",
+              file=sys.stderr)
+        return EXIT_ALERT_UNCHECKED
+    alerts.write(run.folder)
+    print(alerts.text(), end="")
+    if alerts.count and exit_code is not None:
+        return exit_code
+    return EXIT_OK
 
 
 def _init(args: argparse.Namespace) -> int:
