@@ -45,7 +45,7 @@ from journeylab.core.viz import set_theme
 from journeylab.io.privacy import KEY_ENV
 from journeylab.reports import monthly, sections
 from journeylab.reports import runner as reports
-from journeylab.reports.prose import Money, say
+from journeylab.reports.prose import Money, md, say
 from journeylab.reports.workspace import open_report_workspace
 
 month = reports.resolve_month(month)
@@ -134,6 +134,20 @@ with sections.section(statuses, "stage_kpis", say):
 with sections.section(statuses, "findings", say):
     say(sections.findings_text(found, money))
     found.plot()
+    plt.show()
+
+# %% [markdown]
+# ### Findings over time
+#
+# Each finding followed through the earlier reports of this folder: since when it has been
+# open and how its value at stake moved (growing or shrinking when this month's value lies
+# outside last month's interval).
+
+# %%
+with sections.section(statuses, "findings_over_time", say):
+    history = sections.findings_history(found, project, month)
+    say(md(history.summary()))
+    history.plot()
     plt.show()
 
 # %% [markdown]

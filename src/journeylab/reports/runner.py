@@ -716,6 +716,13 @@ def run_report(
         shutil.rmtree(backup, ignore_errors=True)
         failed_copy.unlink(missing_ok=True)
         say(f"[{name} {month}] published {final / 'report.html'} ({duration:.1f}s)")
+        if isinstance(metrics.get("findings"), list):
+            # the ledger follows each finding month after month (journeylab.actions.ledger)
+            from journeylab.actions.ledger import append_findings
+
+            append_findings(root, month, metrics["findings"], project=str(metrics.get("project", name)),
+                            run_id=run.get("run_id"), run_time=run["started_utc"])
+            say(f"[{name} {month}] {len(metrics['findings'])} findings recorded in {root / 'findings.jsonl'}")
         files = {p.name: p for p in final.iterdir()}
         return ReportRun(name, month, final, metrics, _redact(clean), duration, files)
 

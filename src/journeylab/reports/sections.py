@@ -291,6 +291,28 @@ def findings_text(found: Any, money: Money) -> str:
     return "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")
 
 
+def findings_history(found: Any, project: Project, month: str):
+    """Follow this month's findings back through the ledger of earlier reports (months open, trend)."""
+    import os
+
+    from journeylab.actions.ledger import finding_history, read_ledger
+    from journeylab.reports.runner import REPORTS_DIR_ENV
+
+    root = os.environ.get(REPORTS_DIR_ENV)
+    records = found.records()
+    if not records:
+        raise NotComputableError("no findings this month: nothing to follow over time.")
+    earlier = read_ledger(root) if root and os.path.isdir(root) else pd.DataFrame()
+    if len(earlier):
+        earlier = earlier.loc[(earlier["project"] == project.name) & (earlier["month"] != month)]
+    if earlier.empty:
+        raise NotComputableError("no earlier report in this reports folder: each finding is new this month.")
+    now = pd.DataFrame([{**r, "month": month, "project": project.name, "run_id": None, "run_time": None}
+                        for r in records])
+    ledger = pd.concat([earlier, now[[c for c in earlier.columns if c in now.columns]]], ignore_index=True)
+    return finding_history(ledger, month, project=project.name, currency=project.currency_sign)
+
+
 def journey_canvas_figure(ws: Any, month: str, found: Any):
     """Draw the journey map as a diagram: stages as columns with their activity, KPIs, conversion and feeling."""
     from journeylab.maps.canvas import journey_canvas
