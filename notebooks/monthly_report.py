@@ -175,7 +175,7 @@ with sections.section(statuses, "channels", say):
 
 # %%
 with sections.section(statuses, "experiments", say):
-    sections.experiments_section(ws, month, say=say)
+    sections.experiments_section(ws, month, say=say, found=found)
     plt.show()
 
 # %% [markdown]

@@ -293,23 +293,13 @@ def findings_text(found: Any, money: Money) -> str:
 
 def findings_history(found: Any, project: Project, month: str):
     """Follow this month's findings back through the ledger of earlier reports (months open, trend)."""
-    import os
+    from journeylab.actions.ledger import finding_history
 
-    from journeylab.actions.ledger import finding_history, read_ledger
-    from journeylab.reports.runner import REPORTS_DIR_ENV
-
-    root = os.environ.get(REPORTS_DIR_ENV)
-    records = found.records()
-    if not records:
+    if not found.records():
         raise NotComputableError("no findings this month: nothing to follow over time.")
-    earlier = read_ledger(root) if root and os.path.isdir(root) else pd.DataFrame()
-    if len(earlier):
-        earlier = earlier.loc[(earlier["project"] == project.name) & (earlier["month"] != month)]
-    if earlier.empty:
+    ledger = _ledger_with(found, project, month)
+    if ledger is None or set(ledger["month"]) == {month}:
         raise NotComputableError("no earlier report in this reports folder: each finding is new this month.")
-    now = pd.DataFrame([{**r, "month": month, "project": project.name, "run_id": None, "run_time": None}
-                        for r in records])
-    ledger = pd.concat([earlier, now[[c for c in earlier.columns if c in now.columns]]], ignore_index=True)
     return finding_history(ledger, month, project=project.name, currency=project.currency_sign)
 
 
@@ -414,30 +404,77 @@ def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Mone
     return attr
 
 
-def experiments_section(ws: Any, month: str, *, say: Say, window: str = "14D"):
-    """Read out every experiment with users assigned in the month: readout with its trust checks."""
+def experiments_section(ws: Any, month: str, *, say: Say, found: Any = None, window: str = "14D"):
+    """Read out every experiment with users assigned by the month's end, with its trust checks.
+
+    An experiment that the project file links to a finding (``experiments: {name:
+    {addresses: <finding id>}}``) is shown beside that finding's rate before,
+    during and after it ran, from the ledger of earlier reports.
+    """
     from journeylab.experiments import analyze, user_metrics
 
     if ws.assignments is None:
         raise NotComputableError("no assignments table: no experiment to read out.")
     project = ws.project
     assignments = ws.assignments.frame
-    start, end = _month(month)
-    if "assigned_at" in assignments:
-        running = assignments.loc[assignments["assigned_at"] < end]
-    else:
-        running = assignments
+    _, end = _month(month)
+    running = assignments.loc[assignments["assigned_at"] < end] if "assigned_at" in assignments else assignments
     if running.empty:
         raise NotComputableError(f"no experiment had users assigned by the end of {month}.")
-    experiments = running.groupby("experiment") if "experiment" in running.columns else [("experiment", running)]
+    if "experiment" in running.columns:
+        experiments = list(running.groupby("experiment"))
+    else:
+        # one experiment per assignments table: its name comes from the project file when it names one
+        only = list(project.experiments)[0] if len(project.experiments) == 1 else "experiment"
+        experiments = [(only, running)]
     for name, group in experiments:
         variants = sorted(group["variant"].dropna().astype(str).unique())
         control = "control" if "control" in variants else variants[0]
         users = user_metrics(group, ws.events.frame, {"converted": list(project.conversion)[0]}, window=window)
         readout = analyze(users, "variant", control, ["converted"])
         say(f"**{md(project.label(name))}** ({', '.join(md(v) for v in variants)}; conversion within "
-            f"{md(window)} of assignment):\n\n" + md(readout.summary()).replace("\\n", "\n"))
+            f"{md(window)} of assignment):\n\n" + md(readout.summary()))
         readout.plot()
+        plt.show()
+        target = project.experiments.get(str(name), {}).get("addresses")
+        if target and found is not None:
+            _fix_timeline(ws, month, found, str(name), str(target), readout, group, say)
+
+
+def _fix_timeline(ws: Any, month: str, found: Any, name: str, target: str, readout: Any, group, say: Say) -> None:
+    from journeylab.actions.ledger import fix_timeline
+
+    project = ws.project
+    ledger = _ledger_with(found, project, month)
+    if ledger is None or target not in set(ledger["id"].dropna()):
+        say(f"*{md(project.label(name))} addresses the finding {md(target)}, which no report of this folder "
+            "has found yet: no before and after to show.*")
+        return
+    timeline = fix_timeline(ledger, target, readout, assignments=group, experiment=name, project=project.name,
+                            currency=project.currency_sign)
+    say(md(timeline.summary()))
+    timeline.plot()
+    plt.show()
+
+
+def _ledger_with(found: Any, project: Project, month: str) -> pd.DataFrame | None:
+    """Return the ledger of earlier reports with this month's findings in place of any earlier run of it."""
+    import os
+
+    from journeylab.actions.ledger import read_ledger
+    from journeylab.reports.runner import REPORTS_DIR_ENV
+
+    root = os.environ.get(REPORTS_DIR_ENV)
+    earlier = read_ledger(root) if root and os.path.isdir(root) else pd.DataFrame()
+    now = pd.DataFrame([{**r, "month": month, "project": project.name, "run_id": None, "run_time": None}
+                        for r in found.records()])
+    if len(earlier):
+        earlier = earlier.loc[(earlier["project"] == project.name) & (earlier["month"] != month)]
+    if earlier.empty and now.empty:
+        return None
+    if earlier.empty:
+        return now
+    return pd.concat([earlier, now[[c for c in earlier.columns if c in now.columns]]], ignore_index=True)
 
 
 def _purchases(ws: Any, end: pd.Timestamp) -> pd.DataFrame:
