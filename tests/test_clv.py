@@ -23,7 +23,13 @@ from journeylab.clv import (
     plot_calibration_purchases_vs_holdout_purchases,
     rfm_summary,
 )
-from journeylab.schema import DataError, NotComputableError, ParameterError, SchemaError
+from journeylab.schema import (
+    DataError,
+    ModelWarning,
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+)
 from test_retention import load_online_retail
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "clv_reference.json").read_text())
@@ -155,6 +161,8 @@ def test_rfm_summary_online_retail_same_as_lifetimes(online_retail_fit):
 def test_bgnbd_online_retail_same_as_lifetimes(online_retail_fit):
     summary, model, spend_model = online_retail_fit
     ref = REFERENCE["online_retail_lifetimes"]
+    # lifetimes' own maximum (a = 0.0034, SE 0.010) is indistinguishable from no dropout
+    assert model.status == "boundary" and {"a → 0", "b → ∞"} <= set(model.diagnostics_.boundary)
     pd.testing.assert_series_equal(model.params_, pd.Series(ref["bgnbd"]["params"]), rtol=1e-3)
     pd.testing.assert_series_equal(
         model.standard_errors_,
@@ -181,6 +189,60 @@ def test_bgnbd_online_retail_same_as_lifetimes(online_retail_fit):
             ref["customers"][cid]["expected_purchases_90"], rel=1e-3
         )
         assert clv[cid] == pytest.approx(ref["clv_12m_monthly_discount_0.01"][cid], rel=1e-3)
+
+
+# --------------------------------------------------------------------------- trust
+def test_cdnow_fits_are_ok_and_say_so(cdnow_model, cdnow_spend):
+    assert cdnow_model.status == "ok" and cdnow_model.warnings == []
+    assert cdnow_model.summary().splitlines()[0] == (
+        "Status: ok (converged to an interior maximum; every parameter identified)."
+    )
+    assert "They drop out after a purchase with probability 24.6% (a/(a+b))." in cdnow_model.summary()
+    assert cdnow_model.withheld("total_value") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ok fit warns about nothing
+        spend = GammaGamma().fit(cdnow_spend["x"], cdnow_spend["zbar"])
+    assert spend.status == "ok" and spend.summary().startswith("Status: ok")
+
+
+@pytest.fixture(scope="module")
+def retail_to_november() -> pd.DataFrame:
+    """Every Online Retail row with a customer id before 2011-12-01: the report's view of 2011-11."""
+    raw = load_online_retail(shared_file("online_retail", "online_retail_by_day_concat.csv.gz"))
+    rows = raw.loc[raw["user_id"].notna(), ["user_id", "timestamp", "value"]]
+    return rows[rows["timestamp"] < "2011-12-01"]
+
+
+@pytest.mark.shared_data
+def test_bgnbd_boundary_on_online_retail_is_flagged_and_totals_withheld(retail_to_november):
+    """The reviewer's case: a -> 0 with b -> infinity, every standard error missing."""
+    summary = rfm_summary(retail_to_november, observation_period_end="2011-12-01")
+    assert len(summary) == 4297
+    with pytest.warns(ModelWarning, match=r"BetaGeo: status 'boundary'. a → 0, b → ∞"):
+        model = BetaGeo().fit(summary)
+    assert model.status == "boundary"
+    assert model.diagnostics_.boundary == ("a → 0, b → ∞",)
+    assert model.diagnostics_.unidentified == ("a", "b")
+    assert model.params_["a"] < 1e-3 and model.params_["b"] > 1e3  # wherever the flat ridge left it
+    text = model.summary()
+    assert text.splitlines()[0] == (
+        "Status: boundary. NOT TO BE TRUSTED AS IS: a → 0, b → ∞: the fit is as good with a and b "
+        "together pushed to the edge of the domain (the data show no dropout after purchases)."
+    )
+    assert "probability 0.0%" not in text
+    assert (
+        "Dropout probability after a purchase: not shown: the dropout parameter is at its boundary "
+        "(a → 0, b → ∞)" in text
+    )
+    for quantity in ("dropout_probability", "p_alive", "expected_purchases", "total_value"):
+        assert model.withheld(quantity).startswith("not shown: the dropout parameter is at its boundary")
+    assert model.withheld("purchase_rate") is None  # r and alpha are well determined
+    assert "a new customer buys about 0.0117 times per day while alive" in text
+    spend = GammaGamma().fit(summary)
+    assert spend.status == "ok" and spend.withheld("total_value") is None
+    ax = model.plot()
+    assert any("NOT TO BE TRUSTED AS IS" in t.get_text() for t in ax.texts)
+    plt.close(ax.figure)
 
 
 def test_calibration_holdout_online_retail_and_plot(online_retail):
@@ -458,6 +520,7 @@ def test_bgnbd_and_gamma_gamma_recover_the_sample_truth(sample_data):
     summary = rfm_summary(sample_data.transactions, freq="D")
     model = BetaGeo().fit(summary)
     spend_model = GammaGamma().fit(summary)
+    assert model.status == spend_model.status == "ok"
     for fitted, names in ((model, "r alpha a b"), (spend_model, "p q v")):
         names = names.split()
         table = fitted.to_frame()
@@ -530,13 +593,18 @@ def test_clv_by_channel_hand_made_spend():
         }
     )
     spend = pd.concat([spend, spend.assign(date=pd.Timestamp("2024-01-31"))])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with pytest.warns(ModelWarning, match="BetaGeo: status 'boundary'. b → ∞"):
         res = clv_by_channel(data, "channel", spend=spend, horizon=6)
     assert res.table.loc["email", "new_customers"] == 30
     assert res.table.loc["email", "cac"] == pytest.approx(600.0 / 30)
     assert res.table.loc["search", "cac"] == pytest.approx(1200.0 / 30)
-    assert "Spend but no new customers in the window for tv" in res.summary()
+    text = res.summary()
+    assert "Spend but no new customers in the window for tv" in text
+    # 60 customers over a month show no dropout: the predicted values are withheld, with the reason
+    assert res.withheld.startswith("not shown: the dropout parameter is at its boundary (b → ∞)")
+    assert "Predicted value over the next 6 months, per channel and in CLV:CAC: not shown" in text
+    assert "- BG/NBD fit (status boundary): b → ∞" in text
+    assert set(res.display_frame()["CLV next 6 mo"]) == {"not shown"}
 
 
 @settings(max_examples=25, deadline=None)
