@@ -445,6 +445,37 @@ SIMULATED = simulate_bgnbd(3000, **SIMULATION_TRUTH, seed=11)
 REFERENCE_FIT = BetaGeo().fit(SIMULATED, freq="W")
 
 
+def test_equal_dropout_for_everyone_is_a_boundary_that_still_gives_the_dropout_probability():
+    # p ~ Beta(3e6, 7e6) is 0.3 for everyone: a and b run to infinity together, their
+    # ratio stays identified, and nothing is withheld
+    data = simulate_bgnbd(4000, r=0.5, alpha=8.0, a=3e6, b=7e6, seed=2)
+    with pytest.warns(ModelWarning, match="a, b → ∞: the fit is as good with a and b together"):
+        model = BetaGeo().fit(data, freq="W")
+    assert model.status == "boundary" and model.diagnostics_.boundary == ("a, b → ∞",)
+    assert model.diagnostics_.unidentified == () and model.diagnostics_.withheld == {}
+    a, b = model.params_[["a", "b"]]
+    assert a > 1e6 and a / (a + b) == pytest.approx(0.3, abs=0.02)
+    assert "every customer has the same dropout probability" in model.summary().splitlines()[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(2.0, 8.0), st.floats(2.0, 8.0), st.integers(0, 1))
+def test_dropout_terms_are_the_same_by_sums_and_by_log_gamma(log_a, log_b, extra):
+    from journeylab import _clv_likelihoods as lik
+
+    a, b = np.exp([log_a, log_b])
+    counts = np.arange(0.0, 80.0)
+    by_gamma = lik._beta_ratio(a, b, counts, extra)  # a, b < 3,000: the lnΓ route
+    original = lik._LARGE_SHAPE
+    try:
+        lik._LARGE_SHAPE = 0.0  # force the sums
+        by_sums = lik._beta_ratio(a, b, counts, extra)
+    finally:
+        lik._LARGE_SHAPE = original
+    for gamma_route, sum_route in zip(by_gamma, by_sums, strict=True):
+        assert sum_route == pytest.approx(gamma_route, rel=1e-9, abs=1e-9)
+
+
 def test_bgnbd_recovers_simulated_parameters():
     table = REFERENCE_FIT.to_frame()
     for name, value in SIMULATION_TRUTH.items():

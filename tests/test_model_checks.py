@@ -85,6 +85,35 @@ def test_flat_both_ways_is_not_identified_and_a_composite_edge_is_reported():
     assert any("not identified by the data: the likelihood is flat" in w for w in d.warnings)
 
 
+def test_an_identified_ratio_at_infinity_is_a_boundary_that_withholds_nothing():
+    # only a - b matters and its best value is 1: a and b can run to infinity together
+    def loglik(theta):
+        return float(-50 * (theta[0] - theta[1] - 1) ** 2)
+
+    directions = [*single_directions(NAMES), Direction("a, b → ∞", (1.0, 1.0), (), "no heterogeneity")]
+    info = 100 * np.array([[1.0, -1.0], [-1.0, 1.0]])  # singular along (1, 1) only
+    d = diagnose(loglik, [20.0, 19.0], info, directions=directions)
+    assert d.status == "boundary" and d.boundary == ("a, b → ∞",)
+    assert d.unidentified == () and d.suspect == frozenset()
+    assert d.withhold("ratio", NAMES) is None
+    assert "a and b together (their ratio fixed)" in d.warnings[0]
+
+
+def test_the_edge_probe_keeps_a_ratio_inside_the_optimisers_box():
+    # at 28 on the log scale only 2 log units are left before the bound of 30: the probe
+    # moves both by 2, keeping a - b, rather than clipping one and changing the ratio
+    def loglik(theta):
+        return float(-50 * (theta[0] - theta[1] - 1) ** 2)
+
+    directions = [Direction("a, b → ∞", (1.0, 1.0), (), "")]
+    info = 100 * np.array([[1.0, -1.0], [-1.0, 1.0]])
+    d = diagnose_likelihood(
+        loglik, np.array([29.0, 28.0]), NAMES, log_information=info, gradient=0.0,
+        directions=directions, log_bound=30.0,
+    )
+    assert d.boundary == ("a, b → ∞",)
+
+
 def test_singular_information_is_not_identified():
     loglik, _ = quadratic([0.0, 0.0], [10.0, 10.0])
     info = np.array([[10.0, 10.0], [10.0, 10.0]])  # only a + b is determined

@@ -59,6 +59,40 @@ def _by_value(x: np.ndarray, x_index: tuple[np.ndarray, np.ndarray] | None):
     return np.unique(x, return_inverse=True) if x_index is None else x_index
 
 
+#: Above this, sums replace differences of lnΓ and ψ in the dropout terms (see _beta_ratio).
+_LARGE_SHAPE = 1e4
+
+
+def _beta_ratio(a: float, b: float, xu: np.ndarray, extra: int = 0):
+    """``ln B(a, b+n) - ln B(a, b)`` and its derivatives in ``a`` and ``b``, for ``n = xu + extra``.
+
+    On its face ``lnΓ(a+b) + lnΓ(b+n) - lnΓ(b) - lnΓ(a+b+n)``; when a shape
+    parameter is large (a fit running toward equal dropout probabilities,
+    a, b → ∞ together) those lnΓ values are ~1e9 and their difference keeps no
+    digits, so the Hessian and the boundary check would read noise. There the
+    exact finite sum ``-Σ_{k<n} ln(1 + a/(b+k))`` (n is a whole count) is used.
+    Returns the value, ``∂/∂a`` and ``∂/∂b``, each on the distinct counts.
+    """
+    n = xu + extra
+    if max(a, b) < _LARGE_SHAPE:
+        value = gammaln(a + b) + gammaln(b + n) - gammaln(b) - gammaln(a + b + n)
+        d_a = digamma(a + b) - digamma(a + b + n)
+        d_b = d_a + digamma(b + n) - digamma(b)
+        return value, d_a, d_b
+    k = np.arange(int(np.max(n, initial=0)), dtype=float)
+    bk = b + k
+    idx = n.astype(int)
+
+    def partial_sums(terms):
+        return np.concatenate([[0.0], np.cumsum(terms)])[idx]
+
+    return (
+        partial_sums(-np.log1p(a / bk)),
+        partial_sums(-1.0 / (a + bk)),
+        partial_sums(a / (bk * (a + bk))),
+    )
+
+
 def bgnbd_loglik(
     log_params: np.ndarray,
     x: np.ndarray,
@@ -78,10 +112,8 @@ def bgnbd_loglik(
     xu, inv = _by_value(x, x_index)
     # terms that depend on the frequency only, on its distinct values
     a1 = (gammaln(r + xu) - gammaln(r))[inv] + r * np.log(alpha)
-    a2 = (gammaln(a + b) + gammaln(b + xu) - gammaln(b) - gammaln(a + b + xu))[inv]
+    a2, d_a2, d_b2 = (v[inv] for v in _beta_ratio(a, b, xu))
     psi_r = (digamma(r + xu) - digamma(r))[inv]
-    common = (digamma(a + b) - digamma(a + b + xu))[inv]
-    psi_b = (digamma(b + xu) - digamma(b))[inv]
     repeat = x > 0
     log_alpha_T = np.log(alpha + T)
     log_alpha_tx = np.log(alpha + t_x)
@@ -98,8 +130,8 @@ def bgnbd_loglik(
     w4 = e4 / total
     d_r = psi_r + np.log(alpha) - w3 * log_alpha_T - w4 * log_alpha_tx
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    d_a = common + w4 / a
-    d_b = common + psi_b - w4 / b_x1
+    d_a = d_a2 + w4 / a
+    d_b = d_b2 - w4 / b_x1
     grad = np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
     return ll, grad * np.array([r, alpha, a, b])
 
@@ -123,10 +155,8 @@ def mbgnbd_loglik(
     r, alpha, a, b = np.exp(log_params)
     xu, inv = _by_value(x, x_index)
     a1 = (gammaln(r + xu) - gammaln(r))[inv] + r * np.log(alpha)
-    a2 = (gammaln(a + b) + gammaln(b + xu + 1) - gammaln(b) - gammaln(a + b + xu + 1))[inv]
+    a2, d_a2, d_b2 = (v[inv] for v in _beta_ratio(a, b, xu, extra=1))
     psi_r = (digamma(r + xu) - digamma(r))[inv]
-    common = (digamma(a + b) - digamma(a + b + xu + 1))[inv]
-    psi_b = (digamma(b + xu + 1) - digamma(b))[inv]
     log_alpha_T = np.log(alpha + T)
     log_alpha_tx = np.log(alpha + t_x)
     a3 = -(r + x) * log_alpha_T
@@ -140,8 +170,8 @@ def mbgnbd_loglik(
     w4 = e4 / total
     d_r = psi_r + np.log(alpha) - w3 * log_alpha_T - w4 * log_alpha_tx
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    d_a = common + w4 / a
-    d_b = common + psi_b - w4 / (b + x)
+    d_a = d_a2 + w4 / a
+    d_b = d_b2 - w4 / (b + x)
     grad = np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
     return ll, grad * np.array([r, alpha, a, b])
 

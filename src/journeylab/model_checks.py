@@ -243,17 +243,23 @@ def diagnose_likelihood(
     both_ways = [p for p in names if singles[p] and all(flat[d.label] for d in singles[p])]
     flagged = [d for p in names if p not in both_ways for d in singles[p] if flat[d.label]]
     one_sided = {_moved(d, names)[0] for d in flagged}
+    single_edges = {(j, np.sign(v)) for d in flagged for j, v in enumerate(d.vector) if v != 0}
     for d in directions:
         moved = set(_moved(d, names))
-        if len(moved) < 2 or not flat[d.label] or moved <= one_sided:
+        if len(moved) < 2 or not flat[d.label]:
             continue
+        if any((j, np.sign(v)) in single_edges for j, v in enumerate(d.vector) if v != 0):
+            continue  # a flagged single edge is part of this one: it explains the flatness
         # an edge reached by several parameters together (e.g. a → 0 with b → ∞) unless
         # single edges explain it; a ratio held fixed (no parameters of its own) only when
         # nothing else is flagged among its parameters
         if d.parameters or not (moved & (one_sided | set(both_ways))):
             flagged.append(d)
 
-    unidentified, identified_text, condition = _information_check(log_information, names)
+    # a flagged ratio direction (a, b → ∞ with a/b fixed) leaves the ratio identified:
+    # judge the information on the other directions only
+    ratios = [np.asarray(d.vector, float) for d in flagged if not d.parameters]
+    unidentified, identified_text, condition = _information_check(log_information, names, ratios)
     if both_ways:
         unidentified = [p for p in names if p in set(both_ways) | set(unidentified)]
         identified_text = (
@@ -302,21 +308,35 @@ def _flat_directions(loglik, theta, directions, log_bound) -> dict[str, bool]:
     flat = {}
     with np.errstate(all="ignore"):
         for d in directions:
-            probe = np.clip(theta + BOUNDARY_STEP * np.asarray(d.vector), -log_bound, log_bound)
-            if np.allclose(probe, theta):
+            vector = np.asarray(d.vector, dtype=float)
+            # the full step, or as far as the optimiser's box allows (keeping a ratio fixed)
+            room = np.where(vector > 0, log_bound - theta, np.where(vector < 0, theta + log_bound, np.inf))
+            step = min(BOUNDARY_STEP, float(np.min(room / np.abs(np.where(vector != 0, vector, 1.0)))))
+            if step < 1e-3:
                 flat[d.label] = True  # already at the optimiser's box bound this way
                 continue
-            value = float(loglik(probe))
+            value = float(loglik(theta + step * vector))
             flat[d.label] = bool(np.isfinite(value) and best - value < BOUNDARY_DROP)
     return flat
 
 
-def _information_check(information, names) -> tuple[list[str], str | None, float]:
-    """Parameters the observed information does not pin down, why, and its condition number."""
+def _information_check(information, names, ratios=()) -> tuple[list[str], str | None, float]:
+    """Parameters the observed information does not pin down, why, and its condition number.
+
+    ``ratios`` are directions to leave out (their ratio is identified, the
+    parameters along them individually are not, and that is reported as a boundary).
+    """
     info = np.asarray(information, dtype=float)
     if not np.all(np.isfinite(info)):
         return list(names), "the information matrix could not be computed", float("nan")
+    basis = np.eye(len(names))
+    if len(ratios):
+        # orthonormal basis of the complement of the ratio directions
+        u, sv, _ = np.linalg.svd(np.column_stack(ratios), full_matrices=True)
+        basis = u[:, int(np.sum(sv > 1e-12)):]
+    info = basis.T @ info @ basis
     eig, vec = np.linalg.eigh((info + info.T) / 2)
+    vec = basis @ vec  # back to the parameters
     top = float(np.max(np.abs(eig)))
     condition = float(top / eig[0]) if eig[0] > 0 else float("inf")
     if condition > MAX_CONDITION:
@@ -327,7 +347,7 @@ def _information_check(information, names) -> tuple[list[str], str | None, float
             f"the information matrix is singular or nearly so (condition number {shown})",
             condition,
         )
-    log_se = np.sqrt(np.diag(np.linalg.inv(info)))
+    log_se = np.sqrt(np.diag(basis @ np.linalg.inv(info) @ basis.T))
     wide = [(n, se) for n, se in zip(names, log_se, strict=True) if not se <= MAX_LOG_SE]
     if not wide:
         return [], None, condition
