@@ -287,6 +287,7 @@ if channel_source is not None:
         spend=spend,
         horizon=clv_months,
         discount_rate=discount_rate,
+        freq=clv_freq,
         observation_period_end=month_end,
     )
     display(by_channel)
