@@ -199,3 +199,22 @@ def test_online_retail_holdout_compares_the_models(retail_to_november, freq, uni
         assert check.models["bgnbd"].withheld("total_value").startswith(
             "not shown: the dropout parameter is at its boundary (a → 0, b → ∞)"
         )
+
+
+def test_sample_holdout_with_a_boundary_bgnbd_predicts_every_customer():
+    """Three months held out of a 2,000-user sample (the report tests' size): the BG/NBD runs
+    to a -> 0 with a + b < 1, where its one-time buyers' 2F1 is negative; every prediction
+    must still be a number."""
+    from journeylab.datasets import make_sample
+
+    tx = make_sample(seed=7, n_users=2000).transactions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelWarning)
+        check = calibration_and_holdout(
+            tx, calibration_period_end="2026-07-31", observation_period_end="2026-10-31 23:59:59"
+        )
+    a, b = check.models["bgnbd"].params_[["a", "b"]]
+    assert check.models["bgnbd"].status == "boundary" and a + b < 1
+    assert check.notes == []
+    assert np.isfinite(check.groups.drop(columns="customers").to_numpy()).all()
+    assert np.isfinite(check.errors[["group_mae", "customer_mae", "predicted_total"]].to_numpy()).all()

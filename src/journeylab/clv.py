@@ -306,19 +306,24 @@ class BetaGeo(_PurchaseModel):
         )
 
 def _conditional_expected(t, x, t_x, T, r, alpha, a, b):
-    """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows."""
+    """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows.
+
+    The 2F1 is used as a signed value: for customers without repeat purchases
+    its third argument ``a + b - 1`` is negative when ``a + b < 1`` (a fit near
+    the no-dropout boundary) and the function is then negative, so it cannot be
+    taken in logs. Only where it overflows does Euler's transformation
+    ``2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)`` take over, in logs.
+    """
     _a, _b, _c = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ln_hyp = np.log(hyp2f1(_a, _b, _c, z))
-        # Euler transformation 2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)
-        ln_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
-        ln_hyp = np.where(np.isfinite(ln_hyp), ln_hyp, ln_hyp_alt)
-        numerator = (
-            (a + b + x - 1)
-            / (a - 1)
-            * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T))))
+        log_power = (r + x) * np.log((alpha + T) / (alpha + t + T))
+        direct = hyp2f1(_a, _b, _c, z) * np.exp(log_power)
+        euler = np.exp(
+            np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z) + log_power
         )
+        term = np.where(np.isfinite(direct), direct, euler)
+        numerator = (a + b + x - 1) / (a - 1) * (1 - term)
         denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * (
             (alpha + T) / (alpha + t_x)
         ) ** (r + x)

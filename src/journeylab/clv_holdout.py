@@ -262,13 +262,23 @@ def compare_on_holdout(
     group, labels = _frequency_groups(frame["frequency_cal"].to_numpy(float), int(n_groups))
     fitted: dict[str, _PurchaseModel] = {}
     predictions: dict[str, np.ndarray] = {}
+    notes = []
     for name in models:
         model = MODELS[name](penalizer_coef=penalizer_coef).fit(frame, freq=freq)
         fitted[name] = model
         predictions[name] = _predict_holdout(model, frame)
+        failed = int((~np.isfinite(predictions[name])).sum())
+        if failed:
+            notes.append(
+                f"{model._short}: no finite prediction for {failed:,} customers (a numerical failure at "
+                "these parameters); its errors are not shown."
+            )
     table = pd.DataFrame({"group": group, "actual": actual, **predictions})
+    # a missing prediction makes its group's mean missing rather than quietly dropped
     groups = table.groupby("group").agg(
-        customers=("actual", "size"), actual=("actual", "mean"), **{n: (n, "mean") for n in models}
+        customers=("actual", "size"),
+        actual=("actual", "mean"),
+        **{n: (n, lambda v: v.mean(skipna=False)) for n in models},
     )
     groups.index = [labels[g] for g in groups.index]
     groups.index.name = "frequency_cal"
@@ -277,7 +287,7 @@ def compare_on_holdout(
         pred = predictions[name]
         rows[name] = {
             "status": fitted[name].status,
-            "group_mae": float(np.mean(np.abs(groups[name] - groups["actual"]))),
+            "group_mae": float(np.mean(np.abs(groups[name].to_numpy() - groups["actual"].to_numpy()))),
             "customer_mae": float(np.mean(np.abs(pred - actual))),
             "predicted_total": float(pred.sum()),
             "actual_total": float(actual.sum()),
@@ -292,6 +302,7 @@ def compare_on_holdout(
         models=fitted,
         freq=freq,
         duration=float(np.median(frame["duration_holdout"])),
+        notes=notes,
     )
 
 
