@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -28,25 +30,25 @@ n_users: int = 20000  # users in the bundled sample (ignored when data is given)
 inactivity_days: int = 90  # a customer without a purchase for this many days counts as churned
 clv_months: int = 12  # months of future value in the predicted customer lifetime value
 discount_rate: float = 0.01  # monthly discount rate of future value
+clv_time_unit: str = "day"  # time unit of the purchase models: "day" or "week"
+holdout_months: int = 3  # last months held out to check the purchase models; 0 skips the check
 voice_months: int = 3  # months of survey answers, up to the report month, in the voice section
 propensity: bool = True  # fit the next-month booking propensity model
 min_customers: int = 30  # channels with fewer customers are flagged as anecdotal
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab.clv.models import (
-    BetaGeo,
-    GammaGamma,
-    clv_by_channel,
-    customer_lifetime_value,
-    rfm_summary,
-)
+from journeylab.clv import BetaGeo, GammaGamma, clv_by_channel, customer_lifetime_value, rfm_summary
+from journeylab.clv.holdout import calibration_and_holdout
+from journeylab.core.model_checks import NotComputableResult, computable_or_reason
 from journeylab.core.results import fmt_money, fmt_pct
 from journeylab.core.viz import set_theme
 from journeylab.customers.retention import (
@@ -57,7 +59,7 @@ from journeylab.customers.retention import (
 )
 from journeylab.reports import runner as reports
 from journeylab.reports.workspace import open_workspace
-from journeylab.voice.scores import csat, emotion_curve, nps, sentiment, themes
+from journeylab.voice import csat, emotion_curve, nps, sentiment, themes
 
 month = reports.resolve_month(month)
 if n_users < 100:
@@ -72,6 +74,12 @@ if voice_months < 1:
     raise jl.ParameterError(f"voice_months == {voice_months}, must be >= 1.")
 if min_customers < 1:
     raise jl.ParameterError(f"min_customers == {min_customers}, must be >= 1.")
+time_units = {"day": "D", "week": "W"}
+if clv_time_unit not in time_units:
+    raise jl.ParameterError(f"clv_time_unit == {clv_time_unit!r}, must be 'day' or 'week'.")
+clv_freq = time_units[clv_time_unit]
+if not 0 <= holdout_months <= 24:
+    raise jl.ParameterError(f"holdout_months == {holdout_months}, must be between 0 and 24.")
 period = pd.Period(month, freq="M")
 month_end = (period + 1).start_time.tz_localize("UTC")
 voice_start = (period - (voice_months - 1)).start_time.tz_localize("UTC")
@@ -168,10 +176,12 @@ plt.show()
 #
 # A BG/NBD model describes how often customers buy and when they quietly stop; a
 # Gamma-Gamma model how much they spend per purchase. Together they predict each
-# customer's value over the next months, discounted to today.
+# customer's value over the next months, discounted to today. The first line of each
+# model says whether its fit can be trusted; numbers that rest on a parameter the data
+# cannot pin down are not shown, with the reason.
 
 # %%
-rfm = rfm_summary(transactions, observation_period_end=month_end)
+rfm = rfm_summary(transactions, observation_period_end=month_end, freq=clv_freq)
 purchases_model = BetaGeo().fit(rfm)
 spend_model = GammaGamma().fit(rfm)
 purchases_model
@@ -185,24 +195,77 @@ plt.show()
 
 # %%
 clv = customer_lifetime_value(purchases_model, spend_model, rfm, months=clv_months, discount_rate=discount_rate)
+clv_caveat = purchases_model.withheld("total_value") or spend_model.withheld("total_value")
 quantiles = clv.quantile([0.25, 0.5, 0.75, 0.9])
-say(
-    f"Predicted value over the next {clv_months} months (discounted at {fmt_pct(discount_rate)} a month): "
-    f"**{fmt_money(float(clv.mean()))} per customer on average**, median {fmt_money(float(quantiles[0.5]))}; "
-    f"half of the customers lie between {fmt_money(float(quantiles[0.25]))} and {fmt_money(float(quantiles[0.75]))}, "
-    f"and the top 10 % are worth more than {fmt_money(float(quantiles[0.9]))} each. "
-    f"Together the {len(clv):,} customers are expected to be worth {fmt_money(float(clv.sum()))}."
-)
+if clv_caveat:
+    say(
+        f"**Predicted value over the next {clv_months} months: not to be trusted as is.** The average per "
+        f"customer and the total expected value of the {len(clv):,} customers are {clv_caveat} "
+        "The histogram below only shows how the model ranks customers; the holdout check in the next "
+        "section shows how far its predictions are off."
+    )
+else:
+    say(
+        f"Predicted value over the next {clv_months} months (discounted at {fmt_pct(discount_rate)} a month): "
+        f"**{fmt_money(float(clv.mean()))} per customer on average**, median {fmt_money(float(quantiles[0.5]))}; "
+        f"half of the customers lie between {fmt_money(float(quantiles[0.25]))} and {fmt_money(float(quantiles[0.75]))}, "
+        f"and the top 10 % are worth more than {fmt_money(float(quantiles[0.9]))} each. "
+        f"Together the {len(clv):,} customers are expected to be worth {fmt_money(float(clv.sum()))}."
+    )
 fig, ax = plt.subplots(figsize=(9, 4))
 upper = float(clv.quantile(0.99))
 ax.hist(clv.clip(upper=upper), bins=40, color="#0173b2")
-ax.axvline(float(clv.mean()), color="0.2", ls="--", lw=1)
-ax.annotate(f"mean {fmt_money(float(clv.mean()))}", (float(clv.mean()), ax.get_ylim()[1] * 0.9), xytext=(4, 0), textcoords="offset points")
+if clv_caveat:
+    # the caveat sits on the figure itself, so it travels with any copy of it
+    ax.text(
+        0.98, 0.95, "NOT TO BE TRUSTED AS IS:\n" + "\n".join(textwrap.wrap(clv_caveat.removeprefix("not shown: "), 60)),
+        transform=ax.transAxes, ha="right", va="top", fontsize=8, color="#b00020",
+        bbox={"facecolor": "white", "edgecolor": "#b00020", "alpha": 0.9},
+    )
+    ax.set_title("Predicted customer lifetime value (model at its boundary: ranking only)")
+else:
+    ax.axvline(float(clv.mean()), color="0.2", ls="--", lw=1)
+    ax.annotate(f"mean {fmt_money(float(clv.mean()))}", (float(clv.mean()), ax.get_ylim()[1] * 0.9), xytext=(4, 0), textcoords="offset points")
+    ax.set_title("Predicted customer lifetime value")
 ax.set_xlabel(f"predicted value over the next {clv_months} months per customer (top 1% shown at the cap)")
 ax.set_ylabel("customers")
 ax.xaxis.set_major_formatter(lambda x, _pos: f"${x:,.0f}")
-ax.set_title("Predicted customer lifetime value")
 plt.show()
+if clv_caveat:
+    say(f"Caveat for the figure above: {clv_caveat.removeprefix('not shown: ')}")
+
+# %% [markdown]
+# ### Does the purchase model predict months it has not seen?
+#
+# The standard check of these models: refit them on the history up to the last
+# `holdout_months` months, predict each customer's purchases in those months, and compare
+# with what happened, grouped by how often customers bought before (Fader, Hardie & Lee
+# 2005). Three models are compared: BG/NBD; MBG/NBD, which also lets customers leave right
+# after their first purchase (the usual remedy when the BG/NBD finds no dropout); and
+# Pareto/NBD, where customers can leave at any time. The table ranks them by the mean
+# absolute error per group; the figure shows the groups.
+
+# %%
+holdout_check = None
+if holdout_months > 0:
+    calibration_end = (period - holdout_months).end_time.normalize()
+    if transactions["timestamp"].min() > calibration_end.tz_localize("UTC"):
+        say(f"Too little history for a holdout check: the data start after {calibration_end:%Y-%m-%d}.")
+    else:
+        holdout_check = computable_or_reason(
+            calibration_and_holdout,
+            transactions,
+            calibration_period_end=calibration_end,
+            observation_period_end=period.end_time,
+            freq=clv_freq,
+            title="Calibration/holdout check of the purchase models",
+        )
+        display(holdout_check)
+        if not isinstance(holdout_check, NotComputableResult):
+            ax = holdout_check.plot()
+            plt.show()
+else:
+    say("Holdout check switched off (`holdout_months` = 0).")
 
 # %% [markdown]
 # ### Value by acquisition channel, and CLV:CAC
@@ -229,6 +292,7 @@ if channel_source is not None:
         spend=spend,
         horizon=clv_months,
         discount_rate=discount_rate,
+        freq=clv_freq,
         observation_period_end=month_end,
     )
     display(by_channel)
@@ -336,23 +400,31 @@ if propensity:
     last = data_end - pd.Timedelta(days=30)
     snapshots = [d for d in pd.date_range(events["timestamp"].min().ceil("D"), last, freq="MS")]
     if len(snapshots) >= 2:
-        features = propensity_features(
-            events[events["timestamp"] < month_end],
-            as_of=[str(d.date()) for d in snapshots[-5:]],
-            horizon_days=30,
-            users=ws.users,
-            observed_until=data_end,
-        )
-        propensity_result = fit_propensity(features, "converted", holdout="time", seed=seed)
+
+        def next_month_propensity():
+            """Features at the last five snapshots, then the model on a time holdout."""
+            features = propensity_features(
+                events[events["timestamp"] < month_end],
+                as_of=[str(d.date()) for d in snapshots[-5:]],
+                horizon_days=30,
+                users=ws.users,
+                observed_until=data_end,
+            )
+            return fit_propensity(features, "converted", holdout="time", seed=seed)
+
+        # data that cannot support the model (no one at risk, one outcome only) give the
+        # reason here instead of failing the report; errors in the data still raise
+        propensity_result = computable_or_reason(next_month_propensity, title="Propensity model")
         display(propensity_result)
-        # A Wilson lower bound of a decile with no events can come out a hair above 0
-        # (1e-18), which matplotlib refuses as a negative error bar: clip it to the observed rate.
-        cal = propensity_result.calibration
-        cal["observed_ci_low"] = cal[["observed_ci_low", "observed"]].min(axis=1)
-        ax = propensity_result.plot()
-        plt.show()
-        ax = propensity_result.plot_drivers()
-        plt.show()
+        if not isinstance(propensity_result, NotComputableResult):
+            # A Wilson lower bound of a decile with no events can come out a hair above 0
+            # (1e-18), which matplotlib refuses as a negative error bar: clip it to the observed rate.
+            cal = propensity_result.calibration
+            cal["observed_ci_low"] = cal[["observed_ci_low", "observed"]].min(axis=1)
+            ax = propensity_result.plot()
+            plt.show()
+            ax = propensity_result.plot_drivers()
+            plt.show()
     else:
         display(Markdown("Too little history for a propensity model (it needs two monthly snapshots)."))
 else:
@@ -366,11 +438,27 @@ metrics = {
     "purchases": int(len(transactions)),
     "repeat_rate": float(repeat.to_frame()["repeat_rate"].iloc[0]),
     "churn_rate": float(churn_frame["churned_rate"].iloc[0]),
-    "clv_mean": float(clv.mean()),
-    "clv_median": float(clv.median()),
+    # withheld (None) when the fit cannot support them; the reason is in clv_withheld
+    "clv_mean": None if clv_caveat else float(clv.mean()),
+    "clv_median": None if clv_caveat else float(clv.median()),
+    "clv_withheld": clv_caveat,
+    "clv_time_unit": clv_time_unit,
     "bgnbd": {k: float(v) for k, v in purchases_model.params_.items()},
+    "bgnbd_status": purchases_model.status,
+    "bgnbd_warnings": purchases_model.warnings,
     "gamma_gamma": {k: float(v) for k, v in spend_model.params_.items()},
+    "gamma_gamma_status": spend_model.status,
 }
+if holdout_check is not None and not isinstance(holdout_check, NotComputableResult):
+    metrics["holdout"] = {
+        "calibration_end": f"{calibration_end:%Y-%m-%d}",
+        "best": holdout_check.best,
+        "tied": holdout_check.tied,
+        "models": {
+            name: {k: (v if isinstance(v, str) else float(v)) for k, v in row.items()}
+            for name, row in holdout_check.errors.to_dict(orient="index").items()
+        },
+    }
 if by_channel is not None:
     ch = by_channel.to_frame().set_index("acquisition_channel")
     metrics["clv_by_channel"] = {c: float(v) for c, v in ch["predicted_clv"].items()}
@@ -386,5 +474,9 @@ if emotions is not None:
     metrics["worst_stage"] = emotions.worst_stage
     metrics["leakiest_stage"] = emotions.leakiest_stage
 if propensity_result is not None:
-    metrics["propensity_auc"] = float(propensity_result.auc)
+    metrics["propensity_status"] = propensity_result.status
+    if isinstance(propensity_result, NotComputableResult):
+        metrics["propensity_reason"] = propensity_result.reason
+    else:
+        metrics["propensity_auc"] = float(propensity_result.auc)
 reports.finish(metrics, row_counts=ws.row_counts(), seed=ws.seed)

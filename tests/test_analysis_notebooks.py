@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import shared_file
+from journeylab.reports import cli
 from journeylab.reports import runner as reports
 
 MONTH = "2026-10"
@@ -348,3 +350,60 @@ def test_parameters_are_documented(name):
     assert {"month", "data", "seed", "n_users"} <= set(specs)
     assert specs["month"].default.strip("'\"") == MONTH
     assert all(spec.help for spec in specs.values())
+
+
+# --------------------------------------------------------------------------- Online Retail
+@pytest.fixture(scope="module")
+def retention_online_retail(tmp_path_factory):
+    """The report on UCI Online Retail for 2011-11, run as a scheduler would: the command line.
+
+    The data folder holds one events table: every invoice line with a customer id as a
+    'booking_completed' event worth Quantity x UnitPrice (refunds negative), so the notebook
+    takes its purchases from the event log.
+    """
+    import duckdb
+
+    source = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
+    folder = tmp_path_factory.mktemp("online_retail_data")
+    duckdb.sql(
+        "SELECT CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS user_id, InvoiceDate AS timestamp, "
+        "'booking_completed' AS event, Quantity * UnitPrice AS value "
+        f"FROM read_csv('{source}', types={{'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR'}}) "
+        "WHERE CustomerID IS NOT NULL"
+    ).write_parquet(str(folder / "events.parquet"))
+    out = tmp_path_factory.mktemp("online_retail_reports")
+    code = cli.main(
+        ["report", "retention_clv_voice", "--month", "2011-11", "--data", str(folder), "--out", str(out), "--quiet"]
+    )
+    published = out / "2011-11" / "retention_clv_voice"
+    return code, json.loads((published / "metrics.json").read_text()), (published / "report.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_online_retail_report_publishes_with_its_caveats(retention_online_retail):
+    code, m, html = retention_online_retail
+    assert code == cli.EXIT_OK
+    # the reviewer's figures: 4,297 customers, a boundary BG/NBD, 33.9% churned
+    assert m["churn_rate"] == pytest.approx(0.339, abs=5e-4)
+    assert m["bgnbd_status"] == "boundary" and m["bgnbd"]["a"] < 1e-3
+    assert m["clv_mean"] is None and m["clv_median"] is None
+    assert m["clv_withheld"].startswith("not shown: the dropout parameter is at its boundary (a → 0, b → ∞)")
+    assert "expected to be worth" not in html and "probability 0.0%" not in html
+    assert "Status: boundary. NOT TO BE TRUSTED AS IS: a → 0, b → ∞" in html
+    assert "Caveat for the figure above: the dropout parameter is at its boundary" in html
+    # the holdout check ran, compared the three models and shows its table and figure
+    holdout = m["holdout"]
+    assert holdout["calibration_end"] == "2011-08-31"
+    assert set(holdout["models"]) == {"bgnbd", "mbgnbd", "pareto_nbd"}
+    assert all(row["status"] == "boundary" for row in holdout["models"].values())
+    assert all(row["actual_total"] == 4265 for row in holdout["models"].values())
+    assert "Does the purchase model predict months it has not seen?" in html
+    assert "Calibration/holdout check of the purchase models" in html and "MAE per group" in html
+    # propensity cannot be fitted on purchase-only data: its section says why, in one line
+    assert m["propensity_status"] == "not_computable"
+    assert m["propensity_reason"].startswith("No user is at risk at the snapshot dates")
+    assert "Not computable:</strong> No user is at risk at the snapshot dates (2011-07-01 to 2011-11-01)" in html
+    # cohorts, lifecycle, BG/NBD, CLV histogram, holdout check
+    assert _figures(html) >= 5
+    _for_readers(html)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
-from journeylab.clv.models import (
+from journeylab.clv import (
     BetaGeo,
     GammaGamma,
     clv_by_channel,
@@ -23,7 +23,13 @@ from journeylab.clv.models import (
     plot_calibration_purchases_vs_holdout_purchases,
     rfm_summary,
 )
-from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
+from journeylab.core.errors import (
+    DataError,
+    ModelWarning,
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+)
 from test_retention import load_online_retail
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "clv_reference.json").read_text())
@@ -155,6 +161,8 @@ def test_rfm_summary_online_retail_same_as_lifetimes(online_retail_fit):
 def test_bgnbd_online_retail_same_as_lifetimes(online_retail_fit):
     summary, model, spend_model = online_retail_fit
     ref = REFERENCE["online_retail_lifetimes"]
+    # lifetimes' own maximum (a = 0.0034, SE 0.010) is indistinguishable from no dropout
+    assert model.status == "boundary" and {"a → 0", "b → ∞"} <= set(model.diagnostics_.boundary)
     pd.testing.assert_series_equal(model.params_, pd.Series(ref["bgnbd"]["params"]), rtol=1e-3)
     pd.testing.assert_series_equal(
         model.standard_errors_,
@@ -181,6 +189,60 @@ def test_bgnbd_online_retail_same_as_lifetimes(online_retail_fit):
             ref["customers"][cid]["expected_purchases_90"], rel=1e-3
         )
         assert clv[cid] == pytest.approx(ref["clv_12m_monthly_discount_0.01"][cid], rel=1e-3)
+
+
+# --------------------------------------------------------------------------- trust
+def test_cdnow_fits_are_ok_and_say_so(cdnow_model, cdnow_spend):
+    assert cdnow_model.status == "ok" and cdnow_model.warnings == []
+    assert cdnow_model.summary().splitlines()[0] == (
+        "Status: ok (converged to an interior maximum; every parameter identified)."
+    )
+    assert "They drop out after a purchase with probability 24.6% (a/(a+b))." in cdnow_model.summary()
+    assert cdnow_model.withheld("total_value") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ok fit warns about nothing
+        spend = GammaGamma().fit(cdnow_spend["x"], cdnow_spend["zbar"])
+    assert spend.status == "ok" and spend.summary().startswith("Status: ok")
+
+
+@pytest.fixture(scope="module")
+def retail_to_november() -> pd.DataFrame:
+    """Every Online Retail row with a customer id before 2011-12-01: the report's view of 2011-11."""
+    raw = load_online_retail(shared_file("online_retail", "online_retail_by_day_concat.csv.gz"))
+    rows = raw.loc[raw["user_id"].notna(), ["user_id", "timestamp", "value"]]
+    return rows[rows["timestamp"] < "2011-12-01"]
+
+
+@pytest.mark.shared_data
+def test_bgnbd_boundary_on_online_retail_is_flagged_and_totals_withheld(retail_to_november):
+    """The reviewer's case: a -> 0 with b -> infinity, every standard error missing."""
+    summary = rfm_summary(retail_to_november, observation_period_end="2011-12-01")
+    assert len(summary) == 4297
+    with pytest.warns(ModelWarning, match=r"BetaGeo: status 'boundary'. a → 0, b → ∞"):
+        model = BetaGeo().fit(summary)
+    assert model.status == "boundary"
+    assert model.diagnostics_.boundary == ("a → 0, b → ∞",)
+    assert model.diagnostics_.unidentified == ("a", "b")
+    assert model.params_["a"] < 1e-3 and model.params_["b"] > 1e3  # wherever the flat ridge left it
+    text = model.summary()
+    assert text.splitlines()[0] == (
+        "Status: boundary. NOT TO BE TRUSTED AS IS: a → 0, b → ∞: the fit is as good with a and b "
+        "together pushed to the edge of the domain (the data show no dropout after purchases)."
+    )
+    assert "probability 0.0%" not in text
+    assert (
+        "Dropout probability after a purchase: not shown: the dropout parameter is at its boundary "
+        "(a → 0, b → ∞)" in text
+    )
+    for quantity in ("dropout_probability", "p_alive", "expected_purchases", "total_value"):
+        assert model.withheld(quantity).startswith("not shown: the dropout parameter is at its boundary")
+    assert model.withheld("purchase_rate") is None  # r and alpha are well determined
+    assert "a new customer buys about 0.0117 times per day while alive" in text
+    spend = GammaGamma().fit(summary)
+    assert spend.status == "ok" and spend.withheld("total_value") is None
+    ax = model.plot()
+    assert any("NOT TO BE TRUSTED AS IS" in t.get_text() for t in ax.texts)
+    plt.close(ax.figure)
 
 
 def test_calibration_holdout_online_retail_and_plot(online_retail):
@@ -383,6 +445,66 @@ SIMULATED = simulate_bgnbd(3000, **SIMULATION_TRUTH, seed=11)
 REFERENCE_FIT = BetaGeo().fit(SIMULATED, freq="W")
 
 
+def test_equal_dropout_for_everyone_is_a_boundary_that_still_gives_the_dropout_probability():
+    # p ~ Beta(3e6, 7e6) is 0.3 for everyone: a and b run to infinity together, their
+    # ratio stays identified, and nothing is withheld
+    data = simulate_bgnbd(4000, r=0.5, alpha=8.0, a=3e6, b=7e6, seed=2)
+    with pytest.warns(ModelWarning, match="a, b → ∞: the fit is as good with a and b together"):
+        model = BetaGeo().fit(data, freq="W")
+    assert model.status == "boundary" and model.diagnostics_.boundary == ("a, b → ∞",)
+    assert model.diagnostics_.unidentified == () and model.diagnostics_.withheld == {}
+    a, b = model.params_[["a", "b"]]
+    assert a > 1e6 and a / (a + b) == pytest.approx(0.3, abs=0.02)
+    assert "every customer has the same dropout probability" in model.summary().splitlines()[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(2.0, 8.0), st.floats(2.0, 8.0), st.integers(0, 1))
+def test_dropout_terms_are_the_same_by_sums_and_by_log_gamma(log_a, log_b, extra):
+    from journeylab.clv import likelihoods as lik
+
+    a, b = np.exp([log_a, log_b])
+    counts = np.arange(0.0, 80.0)
+    by_gamma = lik._beta_ratio(a, b, counts, extra)  # a, b < 3,000: the lnΓ route
+    original = lik._LARGE_SHAPE
+    try:
+        lik._LARGE_SHAPE = 0.0  # force the sums
+        by_sums = lik._beta_ratio(a, b, counts, extra)
+    finally:
+        lik._LARGE_SHAPE = original
+    for gamma_route, sum_route in zip(by_gamma, by_sums, strict=True):
+        assert sum_route == pytest.approx(gamma_route, rel=1e-9, abs=1e-9)
+
+
+def expected_purchases_by_mixture(t, T, r, alpha, a, b) -> float:
+    """E[(1/p)(1 - exp(-λ p t))] over λ ~ Gamma(r, α+T), p ~ Beta(a, b): the BG/NBD expectation of
+    a customer without repeat purchases, integrated directly (p = u^(1/a) removes p^(a-1))."""
+    from scipy.integrate import quad
+    from scipy.special import betaln
+
+    scale = alpha + T
+
+    def integrand(u):
+        p = u ** (1 / a)
+        if p == 0:
+            return r * t / scale
+        return -np.expm1(-r * np.log1p(p * t / scale)) / p * np.exp((b - 1) * np.log1p(-p))
+
+    value, _ = quad(integrand, 0, 1, limit=500, epsabs=0, epsrel=1e-12)
+    return value / (a * np.exp(betaln(a, b)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.2, 3), st.floats(5, 100), st.floats(0.005, 3), st.floats(0.05, 5), st.floats(1, 300))
+def test_bgnbd_expectation_without_repeat_purchases_equals_the_mixture_integral(r, alpha, a, b, T):
+    # a + b < 1 (near the no-dropout boundary) makes 2F1's third argument negative and the
+    # function negative: the expectation must still be right there
+    from journeylab.clv.models import _conditional_expected
+
+    got = _conditional_expected(np.array(92.0), np.array(0.0), np.array(0.0), np.array(T), r, alpha, a, b)
+    assert float(got) == pytest.approx(expected_purchases_by_mixture(92.0, T, r, alpha, a, b), rel=1e-7)
+
+
 def test_bgnbd_recovers_simulated_parameters():
     table = REFERENCE_FIT.to_frame()
     for name, value in SIMULATION_TRUTH.items():
@@ -458,6 +580,7 @@ def test_bgnbd_and_gamma_gamma_recover_the_sample_truth(sample_data):
     summary = rfm_summary(sample_data.transactions, freq="D")
     model = BetaGeo().fit(summary)
     spend_model = GammaGamma().fit(summary)
+    assert model.status == spend_model.status == "ok"
     for fitted, names in ((model, "r alpha a b"), (spend_model, "p q v")):
         names = names.split()
         table = fitted.to_frame()
@@ -530,13 +653,18 @@ def test_clv_by_channel_hand_made_spend():
         }
     )
     spend = pd.concat([spend, spend.assign(date=pd.Timestamp("2024-01-31"))])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with pytest.warns(ModelWarning, match="BetaGeo: status 'boundary'. b → ∞"):
         res = clv_by_channel(data, "channel", spend=spend, horizon=6)
     assert res.table.loc["email", "new_customers"] == 30
     assert res.table.loc["email", "cac"] == pytest.approx(600.0 / 30)
     assert res.table.loc["search", "cac"] == pytest.approx(1200.0 / 30)
-    assert "Spend but no new customers in the window for tv" in res.summary()
+    text = res.summary()
+    assert "Spend but no new customers in the window for tv" in text
+    # 60 customers over a month show no dropout: the predicted values are withheld, with the reason
+    assert res.withheld.startswith("not shown: the dropout parameter is at its boundary (b → ∞)")
+    assert "Predicted value over the next 6 months, per channel and in CLV:CAC: not shown" in text
+    assert "- BG/NBD fit (status boundary): b → ∞" in text
+    assert set(res.display_frame()["CLV next 6 mo"]) == {"not shown"}
 
 
 @settings(max_examples=25, deadline=None)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from conftest import shared_file
-from journeylab.core.errors import DataError, NotComputableError, ParameterError
+from journeylab.core.errors import DataError, ModelWarning, NotComputableError, ParameterError
+from journeylab.core.model_checks import NotComputableResult, computable_or_reason
 from journeylab.customers.propensity import (
     _chain_from_paths,
     auc_delong,
@@ -155,6 +156,8 @@ def test_logistic_coefficients_equal_statsmodels_logit():
     )
     direct = sm.Logit(data["converted"].astype(float), x).fit(disp=0)
     assert res.method == "logit (maximum likelihood)"
+    assert res.status == "ok" and res.warnings == []
+    assert res.summary().splitlines()[0] == "Status: ok (maximum likelihood converged; every coefficient identified)."
     assert res.params.to_numpy() == pytest.approx(direct.params.to_numpy(), rel=1e-7, abs=1e-9)
     assert np.sqrt(np.diag(res.cov)) == pytest.approx(direct.bse.to_numpy(), rel=1e-6)
     drivers = res.drivers.set_index("predictor")
@@ -173,12 +176,66 @@ def test_logistic_coefficients_equal_statsmodels_logit():
 def test_perfect_separation_falls_back_to_a_ridge_fit_cleanly():
     x = np.arange(40, dtype=float)
     data = pd.DataFrame({"x": x, "noise": np.tile([0.0, 1.0], 20), "converted": (x >= 20).astype(int)})
-    res = fit_propensity(data, holdout="none")
+    with pytest.warns(ModelWarning, match="propensity of 'converted': status 'boundary'. the outcome is"):
+        res = fit_propensity(data, holdout="none")
+    assert res.status == "boundary"
+    assert res.summary().splitlines()[0].startswith(
+        "Status: boundary. The outcome is (quasi-)separated by the predictors: the likelihood has no maximum; "
+        "the coefficients shown come from a ridge refit"
+    )
     assert res.method.startswith("ridge logit")
     assert "Refitted with a weak ridge penalty because the outcome is (quasi-)separated" in res.summary()
     assert np.all(np.isfinite(res.params)) and res.params["x"] > 0
     assert res.auc == 1.0
     assert res.drivers.set_index("predictor").loc["x", "odds_ratio"] > 1
+
+
+def test_collinear_predictors_are_not_identified():
+    data = _logistic_data()
+    data["x3"] = 2 * data["x1"] + 1  # not identical (not dropped), but carries nothing new
+    with pytest.warns(ModelWarning, match="status 'not_identified'"):
+        res = fit_propensity(data, holdout="none", predictors=["x1", "x2", "x3"])
+    assert res.status == "not_identified" and res.method.startswith("ridge logit")
+    assert "the information matrix is singular" in res.warnings[0]
+    assert "collinear" in res.summary().splitlines()[0]
+
+
+def test_data_that_cannot_support_a_model_give_a_reason_not_a_crash():
+    data = _logistic_data(400)
+    rare = data.assign(converted=0)
+    rare.loc[rare.index[:6], "converted"] = 1
+    with pytest.raises(NotComputableError, match=r"Only 6 of 400 training rows have converted = 1; .* at least 10"):
+        fit_propensity(rare, holdout="none")
+    res = computable_or_reason(fit_propensity, rare, holdout="none", title="Propensity model")
+    assert isinstance(res, NotComputableResult) and res.status == "not_computable"
+    assert res.summary().startswith("Not computable: Only 6 of 400 training rows have converted = 1")
+    single = computable_or_reason(fit_propensity, data.assign(converted=1), holdout="none")
+    assert single.reason == "Every training row has converted = 1; nothing to learn."
+    # one outcome only among the test rows: discrimination cannot be measured
+    snap = data.assign(as_of=pd.to_datetime(np.repeat(["2026-06-01", "2026-08-01"], 200), utc=True))
+    snap.attrs["horizon_days"] = 30
+    snap.loc[snap.index[200:], "converted"] = 0
+    with pytest.raises(NotComputableError, match="Every test row has converted = 0"):
+        fit_propensity(snap, predictors=["x1", "x2"])
+    # a data error is still an error
+    with pytest.raises(DataError, match="must be 0 or 1"):
+        computable_or_reason(fit_propensity, data.assign(converted=data["converted"] * 3), holdout="none")
+
+
+def test_purchase_only_events_leave_nobody_at_risk():
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "c"],
+            "timestamp": _ts("2026-01-05", "2026-02-10", "2026-01-20", "2026-03-03"),
+            "event": "booking_completed",
+        }
+    )
+    with pytest.raises(
+        NotComputableError,
+        match=r"No user is at risk at the snapshot dates \(2026-02-01 to 2026-03-01\).*"
+        r"\(2 users seen, 2 already converted\)",
+    ):
+        propensity_features(events, as_of=["2026-02-01", "2026-03-01"], horizon_days=10, observed_until="2026-03-31")
 
 
 def test_time_holdout_trains_only_on_closed_label_windows():

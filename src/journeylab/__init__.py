@@ -18,6 +18,8 @@ from typing import Any
 from journeylab.core.errors import (
     DataError,
     JourneylabError,
+    JourneylabWarning,
+    ModelWarning,
     NotComputableError,
     ParameterError,
     SchemaError,
@@ -62,6 +64,9 @@ _LAZY_ATTRIBUTES = {
     "rfm_summary": "journeylab.clv",
     "BetaGeo": "journeylab.clv",
     "GammaGamma": "journeylab.clv",
+    "ModifiedBetaGeo": "journeylab.clv",
+    "ParetoNBD": "journeylab.clv",
+    "calibration_and_holdout": "journeylab.clv",
     "clv_by_channel": "journeylab.clv",
     "cohort_retention": "journeylab.customers",
     "churn": "journeylab.customers",
@@ -87,6 +92,8 @@ _SUBMODULES = {
 __all__ = [
     "DataError",
     "JourneylabError",
+    "JourneylabWarning",
+    "ModelWarning",
     "NotComputableError",
     "ParameterError",
     "SchemaError",

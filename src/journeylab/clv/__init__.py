@@ -1,4 +1,8 @@
-"""Customer lifetime value: BG/NBD and Gamma-Gamma models, and CLV by acquisition channel.
+"""Customer lifetime value: purchase models (BG/NBD, MBG/NBD, Pareto/NBD), Gamma-Gamma, CLV by channel.
+
+Every fitted model carries a ``status`` and ``warnings``
+(:mod:`journeylab.core.model_checks`); :func:`calibration_and_holdout` and
+:func:`compare_on_holdout` check the models on months they have not seen.
 
 Examples
 --------
@@ -6,20 +10,26 @@ Examples
 >>> model = BetaGeo().fit(rfm_summary(transactions))  # doctest: +SKIP
 """
 
+from journeylab.clv.alternatives import ModifiedBetaGeo, ParetoNBD
 from journeylab.clv.channels import ChannelCLVResult, clv_by_channel
-from journeylab.clv.models import (
-    BetaGeo,
-    GammaGamma,
-    customer_lifetime_value,
+from journeylab.clv.holdout import (
+    HoldoutComparison,
+    calibration_and_holdout,
+    compare_on_holdout,
     plot_calibration_purchases_vs_holdout_purchases,
-    rfm_summary,
 )
+from journeylab.clv.models import BetaGeo, GammaGamma, customer_lifetime_value, rfm_summary
 
 __all__ = [
     "rfm_summary",
     "BetaGeo",
     "GammaGamma",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
     "customer_lifetime_value",
+    "calibration_and_holdout",
+    "compare_on_holdout",
+    "HoldoutComparison",
     "plot_calibration_purchases_vs_holdout_purchases",
     "clv_by_channel",
     "ChannelCLVResult",

@@ -89,6 +89,8 @@ class ChannelCLVResult(Result):
     caveats: list[str]
     left_out: dict[str, int] = field(default_factory=dict)
     confidence: float = 0.95
+    #: why the predicted values are not shown (a model fit not to be trusted), or None
+    withheld: str | None = None
     title: str = "Customer lifetime value by acquisition channel"
 
     def to_frame(self) -> pd.DataFrame:
@@ -103,7 +105,7 @@ class ChannelCLVResult(Result):
         shown["repeat rate"] = t["repeat_rate"].map(fmt_pct)
         shown["value to date"] = t["historical_value"].map(fmt_money)
         shown[f"CLV next {self.horizon} mo"] = [
-            f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
+            "not shown" if self.withheld else f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
             for v, lo, hi in zip(t["predicted_clv"], t["clv_ci_low"], t["clv_ci_high"], strict=True)
         ]
         if "cac" in t.columns:
@@ -116,6 +118,15 @@ class ChannelCLVResult(Result):
         """Return a short plain-language description of the result."""
         t = self.table.drop(index="all", errors="ignore")
         allrow = self.table.loc["all"]
+        if self.withheld:
+            lines = [
+                f"{int(allrow['customers']):,} customers; value to date {fmt_money(allrow['historical_value'])} per "
+                f"customer. Predicted value over the next {self.horizon} months, per channel and in CLV:CAC: "
+                f"{self.withheld}",
+                "Caveats:",
+                *[f"- {c}" for c in self.caveats],
+            ]
+            return "\n".join(lines)
         lines = [
             f"{int(allrow['customers']):,} customers; value to date {fmt_money(allrow['historical_value'])} per "
             f"customer, expected discounted value over the next {self.horizon} months "
@@ -343,8 +354,12 @@ def clv_by_channel(
         "their customers' histories, and recently acquired cohorts carry little history.",
         f"Intervals ({1 - alpha:.0%}) combine the models' parameter uncertainty (delta method) with "
         "customer-to-customer variation within the channel; they do not cover model misfit: check "
-        "plot_calibration_purchases_vs_holdout_purchases on a holdout period.",
+        "the models on a holdout period (journeylab.clv.holdout.calibration_and_holdout).",
     ]
+    withheld = model.withheld("total_value") or spend_model.withheld("total_value")
+    for fitted in (model, spend_model):
+        if fitted.status != "ok":
+            caveats.insert(0, f"{fitted._short} fit (status {fitted.status}): {fitted.warnings[0]}")
     small = [str(g) for g, mask in masks.items() if g != "all" and mask.sum() < 30]
     if small:
         shown = ", ".join(small[:10]) + (f" and {len(small) - 10} more" if len(small) > 10 else "")
@@ -408,4 +423,5 @@ def clv_by_channel(
         caveats=caveats,
         left_out={k: v for k, v in summary.attrs.items() if k != "freq"},
         confidence=1 - alpha,
+        withheld=withheld,
     )

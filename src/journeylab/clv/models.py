@@ -20,6 +20,16 @@ and the RFM conventions follow lifetimes so results can be compared directly:
 - ``T``: time between the first purchase period and the end of observation;
 - ``monetary_value``: mean value of the repeat purchase periods (0 when none).
 
+Every fit ends with diagnostics (:mod:`journeylab.core.model_checks`): ``status``
+(``"ok"``, ``"boundary"``, ``"not_converged"``, ``"not_identified"``),
+plain-language ``warnings``, a :class:`~journeylab.core.errors.ModelWarning` on fit,
+and a first summary line saying whether the fit can be trusted. Quantities that
+rest on a suspect parameter (the dropout probability when the dropout
+parameter is at its boundary, the total expected value) are withheld from the
+summaries with the reason. MBG/NBD and Pareto/NBD live in
+:mod:`journeylab.clv.alternatives`, the calibration/holdout comparison in
+:mod:`journeylab.clv.holdout`.
+
 References
 ----------
 Fader, Hardie & Lee (2005), "Counting Your Customers the Easy Way", Marketing
@@ -28,52 +38,46 @@ Science 24(2). Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value".
 
 from __future__ import annotations
 
-import html
-import warnings
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, hyp2f1
 
-from journeylab.clv.likelihoods import (
-    MaximumLikelihoodFit,
-    bgnbd_loglik,
-    fit_log_params,
-    gamma_gamma_loglik,
+from journeylab.clv.fitting import (  # noqa: F401 -- the shared plumbing stays importable from here
+    _UNIT_NAMES,
+    DROPOUT_MEANINGS,
+    PERIODS_PER_MONTH,
+    Freq,
+    _arrays,
+    _column,
+    _FittedModel,
+    _param_table,
+    _PurchaseModel,
+    _unique_rows,
+    _validate_histories,
+    _wrap,
+    dropout_reading,
+    withhold_dropout,
 )
+from journeylab.clv.likelihoods import bgnbd_loglik, fit_log_params, gamma_gamma_loglik
 from journeylab.core.errors import (
     DataError,
     NotComputableError,
     ParameterError,
     check_in,
     check_range,
-    require_columns,
 )
-from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
-from journeylab.customers.retention import (
-    _naive_utc,
-    as_frame,
-    describe_left_out,
-    period_codes,
-    purchase_rows,
-)
+from journeylab.core.model_checks import Direction, single_directions
+from journeylab.core.results import fmt_money, fmt_num
+from journeylab.customers.retention import _naive_utc, as_frame, period_codes, purchase_rows
 
 __all__ = [
     "rfm_summary",
     "BetaGeo",
     "GammaGamma",
     "customer_lifetime_value",
-    "plot_calibration_purchases_vs_holdout_purchases",
-    "clv_by_channel",  # noqa: F822 -- from clv_channels, on first use (module __getattr__)
-    "ChannelCLVResult",  # noqa: F822
 ]
-
-Freq = Literal["D", "W", "h"]
-#: Periods per month used to step CLV month by month (the lifetimes convention).
-PERIODS_PER_MONTH = {"D": 30.0, "W": 4.345, "h": 720.0}
-_UNIT_NAMES = {"D": "day", "W": "week", "h": "hour"}
-
 
 # --------------------------------------------------------------------------- RFM summary
 def _period_summary(purchases: pd.DataFrame, end_code: int) -> pd.DataFrame:
@@ -211,196 +215,7 @@ def rfm_summary(
     out.attrs = {"freq": freq, **left_out}
     return out
 
-
-# --------------------------------------------------------------------------- shared model plumbing
-def _column(summary: pd.DataFrame, name: str) -> np.ndarray:
-    for candidate in (name, f"{name}_cal"):
-        if candidate in summary.columns:
-            return summary[candidate].to_numpy(dtype=float)
-    require_columns(summary, [name], what="RFM summary")
-    raise AssertionError  # pragma: no cover
-
-
-def _arrays(frequency, recency=None, T=None, *, what="BetaGeo"):
-    """Accept a summary frame or three arrays; return float arrays and the index (if any)."""
-    index = None
-    if isinstance(frequency, pd.DataFrame):
-        frame = frequency
-        index = frame.index
-        return _column(frame, "frequency"), _column(frame, "recency"), _column(frame, "T"), index
-    if recency is None or T is None:
-        raise ParameterError(
-            f"{what} needs an RFM summary frame, or frequency, recency and T arrays."
-        )
-    if isinstance(frequency, pd.Series):
-        index = frequency.index
-    return (
-        np.asarray(frequency, dtype=float),
-        np.asarray(recency, dtype=float),
-        np.asarray(T, dtype=float),
-        index,
-    )
-
-
-def _wrap(values: np.ndarray, index, name: str):
-    return pd.Series(values, index=index, name=name) if index is not None else values
-
-
-def _validate_histories(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
-    checks = [
-        (
-            ~np.isfinite(x) | ~np.isfinite(t_x) | ~np.isfinite(T),
-            "missing or infinite values",
-            "frequency",
-        ),
-        (x < 0, "negative frequency", "frequency"),
-        (
-            x != np.round(x),
-            "non-integer frequency (number of repeat purchase periods)",
-            "frequency",
-        ),
-        (t_x < 0, "negative recency", "recency"),
-        (t_x > T + 1e-9, "recency larger than T", "recency"),
-        ((x == 0) & (t_x != 0), "non-zero recency with zero frequency", "recency"),
-    ]
-    for mask, what, column in checks:
-        if np.any(mask):
-            raise DataError(
-                f"{int(mask.sum())} customer(s) have {what}.",
-                column=column,
-                rows=list(np.flatnonzero(mask)[:5]),
-                hint="build the summary with journeylab.clv.models.rfm_summary(transactions).",
-            )
-
-
-def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Distinct rows of the columns (sorted), how many times each occurs, and the map back."""
-    frame = pd.DataFrame({f"c{j}": np.asarray(c, dtype=float) for j, c in enumerate(columns)})
-    grouped = frame.groupby(list(frame.columns), sort=True)
-    inverse = grouped.ngroup().to_numpy()
-    counts = np.bincount(inverse).astype(float)
-    first = np.full(len(counts), -1)
-    first[inverse[::-1]] = np.arange(len(inverse))[::-1]  # first row of each group
-    unique = frame.to_numpy()[first]
-    return [unique[:, j] for j in range(unique.shape[1])], counts, inverse
-
-
-def _param_table(names, fit: MaximumLikelihoodFit, z: float = 1.959963984540054) -> pd.DataFrame:
-    params = fit.params
-    se = fit.standard_errors if np.all(np.isfinite(fit.log_cov)) else np.full(len(names), np.nan)
-    # intervals on the log scale (positive parameters), mapped back
-    log_se = np.sqrt(np.clip(np.diag(fit.log_cov), 0, None))
-    return pd.DataFrame(
-        {
-            "coef": params,
-            "se(coef)": se,
-            "lower 95% bound": params * np.exp(-z * log_se),
-            "upper 95% bound": params * np.exp(z * log_se),
-        },
-        index=pd.Index(names, name="parameter"),
-    )
-
-
-class _FittedModel(Result):
-    """Summary/HTML plumbing shared by the two models."""
-
-    _names: tuple[str, ...] = ()
-    fit_: MaximumLikelihoodFit | None = None
-
-    def _check_fitted(self) -> None:
-        if self.fit_ is None:
-            raise NotComputableError(
-                f"{type(self).__name__} is not fitted yet: call .fit(summary) first."
-            )
-
-    @property
-    def params_(self) -> pd.Series:
-        """Return the fitted parameters (lifetimes names)."""
-        self._check_fitted()
-        return pd.Series(self._natural_params(), index=list(self._names), dtype=float)
-
-    @property
-    def standard_errors_(self) -> pd.Series:
-        """Return the standard errors from the inverse Hessian (delta method)."""
-        self._check_fitted()
-        return self.to_frame()["se(coef)"]
-
-    @property
-    def variance_matrix_(self) -> pd.DataFrame:
-        """Return the covariance of the parameters on the natural scale."""
-        self._check_fitted()
-        d = np.diag(self._natural_params())
-        cov = d @ self.fit_.log_cov @ d
-        return pd.DataFrame(cov, index=list(self._names), columns=list(self._names))
-
-    @property
-    def log_likelihood_(self) -> float:
-        """Maximised log-likelihood in the data's own units (time, money)."""
-        self._check_fitted()
-        return self.fit_.log_likelihood + self._ll_shift
-
-    def _natural_params(self) -> np.ndarray:
-        return self.fit_.params
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the numbers as a tidy DataFrame."""
-        self._check_fitted()
-        table = _param_table(self._names, self.fit_)
-        table["coef"] = self._natural_params()
-        scale = self._natural_params() / self.fit_.params
-        for col in ("se(coef)", "lower 95% bound", "upper 95% bound"):
-            table[col] = table[col] * scale
-        return table
-
-    def display_frame(self) -> pd.DataFrame:
-        """Return the table formatted for readers."""
-        table = self.to_frame()
-        return pd.DataFrame(
-            {
-                "estimate": table["coef"].map(fmt_num),
-                "SE": table["se(coef)"].map(fmt_num),
-                "95% CI": [
-                    fmt_ci(lo, hi)
-                    for lo, hi in zip(
-                        table["lower 95% bound"], table["upper 95% bound"], strict=True
-                    )
-                ],
-            },
-            index=table.index,
-        )
-
-    def _param_lines(self) -> list[str]:
-        table = self.to_frame()
-        return [
-            f"  {name:<6} {fmt_num(row['coef']):>9}  (SE {fmt_num(row['se(coef)'])}, 95% CI "
-            f"{fmt_ci(row['lower 95% bound'], row['upper 95% bound'])})"
-            for name, row in table.iterrows()
-        ]
-
-    def _boundary_warning(self) -> None:
-        if np.any(self.fit_.at_bound):
-            names = [n for n, hit in zip(self._names, self.fit_.at_bound, strict=True) if hit]
-            warnings.warn(
-                f"{type(self).__name__}: parameter(s) {names} ran to 0 or infinity; the data cannot pin "
-                "them down (standard errors are not available). Use a longer history, a finer freq=, "
-                "or a small penalizer_coef (e.g. 0.001).",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-
-    def _repr_html_(self) -> str:
-        if self.fit_ is None:
-            return f"<p>{html.escape(type(self).__name__)} (not fitted)</p>"
-        return super()._repr_html_()
-
-    def __repr__(self) -> str:
-        if self.fit_ is None:
-            return f"<{type(self).__name__} (not fitted)>"
-        return super().__repr__()
-
-
-# --------------------------------------------------------------------------- BG/NBD
-class BetaGeo(_FittedModel):
+class BetaGeo(_PurchaseModel):
     """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005).
 
     While alive, a customer buys at Poisson rate λ ~ Gamma(r, α); after each
@@ -417,6 +232,8 @@ class BetaGeo(_FittedModel):
         ``r``, ``alpha``, ``a``, ``b`` (``alpha`` in the summary's time unit).
     standard_errors_ : Series
         From the inverse Hessian, delta method to the natural scale.
+    status, warnings : str, list of str
+        Whether the fit can be trusted (see :mod:`journeylab.core.model_checks`).
 
     Examples
     --------
@@ -426,98 +243,21 @@ class BetaGeo(_FittedModel):
 
     title = "BG/NBD repeat-purchase model"
     _names = ("r", "alpha", "a", "b")
+    _short = "BG/NBD"
 
-    def __init__(self, penalizer_coef: float = 0.0) -> None:
-        self.penalizer_coef = penalizer_coef
-        self.fit_ = None
+    def _loglik(self, theta, x, t_x, T, w, x_index):
+        return bgnbd_loglik(theta, x, t_x, T, w, x_index)
 
-    def fit(
-        self, frequency, recency=None, T=None, *, weights=None, freq: str | None = None
-    ) -> BetaGeo:
-        """Fit by maximum likelihood on the unique (frequency, recency, T) rows.
-
-        Parameters
-        ----------
-        frequency : DataFrame or array-like
-            An :func:`rfm_summary` (``frequency``/``recency``/``T`` or their
-            ``_cal`` versions), or the frequency array with ``recency`` and ``T``.
-        weights : array-like, optional
-            Customers per row when the rows are already aggregated.
-        freq : str, optional
-            Time unit of the data (taken from the summary's ``attrs`` otherwise).
-
-        Returns
-        -------
-        BetaGeo
-            ``self``, fitted.
-        """
-        check_range("penalizer_coef", self.penalizer_coef, low=0, low_inclusive=True)
-        if isinstance(frequency, pd.DataFrame):
-            freq = freq or frequency.attrs.get("freq")
-            self.left_out_ = {k: v for k, v in frequency.attrs.items() if k != "freq"}
-        else:
-            self.left_out_ = {}
-        x, t_x, T, _ = _arrays(frequency, recency, T)
-        if x.size == 0:
-            raise DataError("The RFM summary is empty: there are no customers to fit.")
-        _validate_histories(x, t_x, T)
-        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-        (ux, ut, uT), counts, inverse = _unique_rows(x, t_x, T)
-        if weights is not None:
-            counts = np.bincount(inverse, weights=w)
-        n_customers = float(counts.sum())
-        repeaters = float(counts[ux > 0].sum())
-        if repeaters == 0:
-            raise NotComputableError(
-                f"No repeat purchases among {n_customers:,.0f} customers: the BG/NBD cannot separate "
-                "how often customers buy from how often they drop out. Use a longer observation "
-                "period, check that purchases on different days are not merged (freq='D'), or "
-                "report the repeat-purchase rate (0) instead."
-            )
-        if repeaters < 10:
-            warnings.warn(
-                f"only {repeaters:.0f} customers made a repeat purchase: BG/NBD estimates will be very uncertain.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        if np.max(uT) <= 0:
-            raise NotComputableError(
-                "Every customer has T == 0 (all first purchases in the last period)."
-            )
-        # rescale time so the longest T is 1: the optimiser then sees O(1) parameters
-        self._scale = 1.0 / float(np.max(uT))
-        sx, st, sT = ux, ut * self._scale, uT * self._scale
-        mean_x = float(np.sum(counts * ux) / n_customers)
-        starts = [
-            np.zeros(4),
-            np.log([0.5, max(0.5 / max(mean_x, 0.05), 0.05), 1.0, 3.0]),
-            np.log([0.2, 0.1, 0.5, 1.0]),
+    def _directions(self) -> list[Direction]:
+        return [
+            *single_directions(self._names, DROPOUT_MEANINGS),
+            Direction("a → 0, b → ∞", (0, 0, -1, 1), ("a", "b"), DROPOUT_MEANINGS["a → 0"]),
+            Direction("a, b → ∞", (0, 0, 1, 1), (), "every customer has the same dropout probability"),
+            Direction("r, alpha → ∞", (1, 1, 0, 0), (), "every customer buys at the same rate"),
         ]
-        x_index = np.unique(sx, return_inverse=True)
-        self.fit_ = fit_log_params(
-            lambda th: bgnbd_loglik(th, sx, st, sT, counts, x_index),
-            starts,
-            n_obs=n_customers,
-            penalizer=self.penalizer_coef,
-            # a second start confirms the optimum when that is cheap
-            confirm=2 if len(ux) <= 50_000 else 1,
-        )
-        # the likelihood of event times carries the time unit: undo the rescaling
-        self._ll_shift = float(np.dot(counts, ux)) * np.log(self._scale)
-        self.freq_ = freq or "D"
-        self.n_customers_ = int(round(n_customers))
-        self.n_repeat_customers_ = int(round(repeaters))
-        self._boundary_warning()
-        return self
 
-    def _natural_params(self) -> np.ndarray:
-        params = self.fit_.params.copy()
-        params[1] /= self._scale
-        return params
-
-    def _unpack(self):
-        self._check_fitted()
-        return tuple(self._natural_params())
+    def _withhold(self) -> None:
+        withhold_dropout(self.diagnostics_)
 
     def conditional_probability_alive(self, frequency, recency=None, T=None):
         """P(customer still alive | history): 1 for customers with no repeat purchase.
@@ -550,53 +290,46 @@ class BetaGeo(_FittedModel):
     predict = conditional_expected_number_of_purchases_up_to_time
 
     def summary(self) -> str:
-        """Return a short plain-language description of the result."""
+        """Return a short plain-language description of the result (first line: can it be trusted?)."""
         self._check_fitted()
         r, alpha, a, b = self._unpack()
-        unit = _UNIT_NAMES.get(self.freq_, self.freq_)
-        horizon = 365.0 if self.freq_ == "D" else (52.0 if self.freq_ == "W" else 24 * 365.0)
-        lines = [
-            f"BG/NBD (Fader, Hardie & Lee 2005), maximum likelihood on {self.n_customers_:,} customers "
-            f"({self.n_repeat_customers_:,} with repeat purchases); time unit: {unit}.",
-            *self._param_lines(),
-            f"Log-likelihood {fmt_num(self.log_likelihood_, 7)}.",
-            f"Reading: a new customer buys about {fmt_num(r / alpha)} times per {unit} while alive "
-            f"(r/alpha) and drops out after a purchase with probability {fmt_pct(a / (a + b))} (a/(a+b)); "
-            f"expected repeat purchases in a year: {fmt_num(float(self.expected_number_of_purchases_up_to_time(horizon)))}.",
-        ]
-        if self.left_out_.get("rows_without_id") or self.left_out_.get("refund_rows"):
-            lines.append(describe_left_out(self.left_out_))
-        return "\n".join(lines)
-
-    def plot(self, ax=None):
-        """Plot the expected cumulative repeat purchases of a new customer over time."""
-        from journeylab.core.viz import new_axes
-
-        self._check_fitted()
-        ax = new_axes(ax)
-        horizon = 365 if self.freq_ == "D" else (52 if self.freq_ == "W" else 24 * 90)
-        t = np.linspace(0, horizon, 200)
-        ax.plot(t, self.expected_number_of_purchases_up_to_time(t))
-        ax.set_xlabel(f"{_UNIT_NAMES.get(self.freq_, self.freq_)}s since first purchase")
-        ax.set_ylabel("expected repeat purchases")
-        ax.set_title("BG/NBD: expected repeat purchases of a new customer")
-        return ax
-
+        return "\n".join(
+            [
+                *self._header("Fader, Hardie & Lee 2005"),
+                *dropout_reading(self, r, alpha, a / (a + b), "after a purchase", "a/(a+b)"),
+                self._expected_purchases_line(),
+                *self._footer(),
+            ]
+        )
 
 def _conditional_expected(t, x, t_x, T, r, alpha, a, b):
-    """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows."""
+    """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows.
+
+    The 2F1 is used as a signed value: for customers without repeat purchases
+    its third argument ``a + b - 1`` is negative when ``a + b < 1`` (a fit near
+    the no-dropout boundary) and the function is then negative, so it cannot be
+    taken in logs. Only where it overflows does Euler's transformation
+    ``2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)`` take over, in logs.
+    At ``a = 1`` the closed form is 0/0; the value there is the limit.
+    """
+    if abs(a - 1.0) < 1e-6:
+        # a = 1 is a removable singularity of the closed form (0/0): the mean of the two
+        # sides at a = 1 ± 1e-4 is exact to O(1e-8)
+        h = 1e-4
+        return 0.5 * (
+            _conditional_expected(t, x, t_x, T, r, alpha, 1.0 + h, b)
+            + _conditional_expected(t, x, t_x, T, r, alpha, 1.0 - h, b)
+        )
     _a, _b, _c = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ln_hyp = np.log(hyp2f1(_a, _b, _c, z))
-        # Euler transformation 2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)
-        ln_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
-        ln_hyp = np.where(np.isfinite(ln_hyp), ln_hyp, ln_hyp_alt)
-        numerator = (
-            (a + b + x - 1)
-            / (a - 1)
-            * (1 - np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T))))
+        log_power = (r + x) * np.log((alpha + T) / (alpha + t + T))
+        direct = hyp2f1(_a, _b, _c, z) * np.exp(log_power)
+        euler = np.exp(
+            np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z) + log_power
         )
+        term = np.where(np.isfinite(direct), direct, euler)
+        numerator = (a + b + x - 1) / (a - 1) * (1 - term)
         denominator = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * (
             (alpha + T) / (alpha + t_x)
         ) ** (r + x)
@@ -619,6 +352,7 @@ class GammaGamma(_FittedModel):
 
     title = "Gamma-Gamma spend model"
     _names = ("p", "q", "v")
+    _short = "Gamma-Gamma"
 
     def __init__(self, penalizer_coef: float = 0.0) -> None:
         self.penalizer_coef = penalizer_coef
@@ -665,8 +399,12 @@ class GammaGamma(_FittedModel):
         sm = um * self._scale
         starts = [np.zeros(3), np.log([2.0, 3.0, 2.0]), np.log([5.0, 2.0, 1.0])]
         x_index = np.unique(ux, return_inverse=True)
+
+        def loglik(theta):
+            return gamma_gamma_loglik(theta, ux, sm, counts, x_index)
+
         self.fit_ = fit_log_params(
-            lambda th: gamma_gamma_loglik(th, ux, sm, counts, x_index),
+            loglik,
             starts,
             n_obs=float(counts.sum()),
             penalizer=self.penalizer_coef,
@@ -678,8 +416,28 @@ class GammaGamma(_FittedModel):
         self.spend_frequency_correlation_ = (
             float(np.corrcoef(x[repeat], m[repeat])[0, 1]) if repeat.sum() > 2 else np.nan
         )
-        self._boundary_warning()
+        self._diagnose(lambda theta: loglik(theta)[0])
         return self
+
+    def _directions(self) -> list[Direction]:
+        return [
+            *single_directions(
+                self._names,
+                {"p → ∞": "each customer would spend the same amount on every purchase"},
+            ),
+            Direction("q, v → ∞", (0, 1, 1), (), "every customer has the same mean spend"),
+        ]
+
+    def _withhold(self) -> None:
+        d = self.diagnostics_
+        d.withhold("mean_spend", self._names)
+        d.withhold("total_value", self._names)
+        q = self._natural_params()[1]
+        if q <= 1 and "mean_spend" not in d.withheld:
+            d.withheld["mean_spend"] = (
+                f"not shown: q = {fmt_num(q)} <= 1, so the mean spend does not exist under this fit "
+                "(spend too heavy-tailed: check for outliers or wholesale orders)."
+            )
 
     def _natural_params(self) -> np.ndarray:
         params = self.fit_.params.copy()
@@ -752,17 +510,19 @@ class GammaGamma(_FittedModel):
         self._check_fitted()
         p, q, v = self._natural_params()
         lines = [
+            self.diagnostics_.headline(),
             f"Gamma-Gamma spend model (Fader & Hardie 2013), maximum likelihood on {self.n_customers_:,} "
             "customers with repeat purchases.",
             *self._param_lines(),
             f"Log-likelihood {fmt_num(self.log_likelihood_, 7)}.",
         ]
-        if q > 1:
+        reason = self.withheld("mean_spend")
+        if reason:
+            lines.append(f"Population mean spend per purchase: {reason}")
+        else:
             lines.append(
                 f"Population mean spend per purchase p·v/(q-1): {fmt_money(self.mean_spend())}."
             )
-        else:
-            lines.append(f"q = {fmt_num(q)} <= 1: the mean spend does not exist under this fit.")
         corr = self.spend_frequency_correlation_
         if np.isfinite(corr):
             verdict = "fine" if abs(corr) < 0.3 else "questionable: spend and frequency are related"
@@ -787,7 +547,7 @@ def _discounted_purchases(
 
 
 def customer_lifetime_value(
-    purchases_model: BetaGeo,
+    purchases_model: _PurchaseModel,
     spend_model: GammaGamma | None,
     summary: pd.DataFrame,
     *,
@@ -813,99 +573,22 @@ def customer_lifetime_value(
     check_in("freq", freq, list(PERIODS_PER_MONTH))
     x, t_x, T, index = _arrays(summary)
     (ux, ut, uT), _, inverse = _unique_rows(x, t_x, T)
-    params = purchases_model._unpack()
-    discounted_purchases = _discounted_purchases(
-        params, ux, ut, uT, int(months), freq, discount_rate
-    )[inverse]
+    if isinstance(purchases_model, BetaGeo):
+        discounted_purchases = _discounted_purchases(
+            purchases_model._unpack(), ux, ut, uT, int(months), freq, discount_rate
+        )[inverse]
+    else:  # MBG/NBD, Pareto/NBD: the same sum over their own conditional expectations
+        t = np.arange(1, int(months) + 1) * PERIODS_PER_MONTH[freq]
+        cumulative = np.asarray(
+            purchases_model.conditional_expected_number_of_purchases_up_to_time(
+                t[None, :], ux[:, None], ut[:, None], uT[:, None]
+            ),
+            dtype=float,
+        )
+        monthly = np.diff(cumulative, axis=1, prepend=0.0)
+        discounted_purchases = (monthly @ (1 + discount_rate) ** -np.arange(1, int(months) + 1))[inverse]
     if spend_model is None:
         spend = _column(summary, "monetary_value")
     else:
         spend = np.asarray(spend_model.conditional_expected_average_profit(summary), dtype=float)
     return pd.Series(spend * discounted_purchases, index=index, name="clv")
-
-
-def plot_calibration_purchases_vs_holdout_purchases(
-    model: BetaGeo,
-    calibration_holdout: pd.DataFrame,
-    *,
-    kind: Literal["frequency_cal", "recency_cal", "T_cal"] = "frequency_cal",
-    n: int = 7,
-    ax=None,
-):
-    """Mean actual vs model-predicted holdout purchases by calibration-period group.
-
-    Customers are grouped by ``kind`` (repeat purchases in the calibration
-    period by default, the last group ``n+``); the model predicts each
-    customer's holdout purchases from their calibration history.
-
-    Examples
-    --------
-    >>> cal = rfm_summary(tx, calibration_period_end="2011-09-01")                  # doctest: +SKIP
-    >>> plot_calibration_purchases_vs_holdout_purchases(BetaGeo().fit(cal), cal)    # doctest: +SKIP
-    """
-    from journeylab.core.viz import PALETTE, new_axes
-
-    require_columns(
-        calibration_holdout,
-        ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"],
-        what="calibration/holdout summary",
-    )
-    check_in("kind", kind, ["frequency_cal", "recency_cal", "T_cal"])
-    frame = calibration_holdout
-    duration = frame["duration_holdout"].to_numpy(dtype=float)
-    predicted = model.conditional_expected_number_of_purchases_up_to_time(
-        duration,
-        frame["frequency_cal"].to_numpy(float),
-        frame["recency_cal"].to_numpy(float),
-        frame["T_cal"].to_numpy(float),
-    )
-    if kind == "frequency_cal":
-        group = np.minimum(frame[kind].to_numpy(dtype=int), n)
-        labels = {g: (f"{g}+" if g == n else str(g)) for g in np.unique(group)}
-        xlabel = "repeat purchases in the calibration period"
-    else:
-        edges = np.unique(np.quantile(frame[kind], np.linspace(0, 1, n + 1)))
-        group = np.clip(np.searchsorted(edges, frame[kind], side="right") - 1, 0, len(edges) - 2)
-        labels = {g: f"{fmt_num(edges[g])}–{fmt_num(edges[g + 1])}" for g in np.unique(group)}
-        xlabel = f"{kind} (quantile groups)"
-    table = pd.DataFrame(
-        {"group": group, "actual": frame["frequency_holdout"].to_numpy(float), "model": predicted}
-    )
-    means = table.groupby("group").agg(
-        actual=("actual", "mean"), model=("model", "mean"), customers=("actual", "size")
-    )
-    ax = new_axes(ax, figsize=(8, 4.5))
-    pos = np.arange(len(means))
-    ax.plot(pos, means["actual"], marker="o", color=PALETTE[0], label="actual")
-    ax.plot(
-        pos, means["model"], marker="s", linestyle="--", color=PALETTE[1], label="BG/NBD prediction"
-    )
-    ax.set_xticks(
-        pos,
-        [f"{labels[g]}\n(n={c:,})" for g, c in zip(means.index, means["customers"], strict=True)],
-    )
-    ax.set_xlabel(xlabel)
-    unit = _UNIT_NAMES.get(getattr(model, "freq_", "D"), "period")
-    ax.set_ylabel(f"mean purchases in the holdout ({fmt_num(float(np.median(duration)))} {unit}s)")
-    ax.set_title("Holdout purchases: actual vs predicted")
-    ax.legend(loc="upper left")
-    ax.set_ylim(bottom=0)
-    ax.means_ = means
-    return ax
-
-
-_CHANNEL_NAMES = ("clv_by_channel", "ChannelCLVResult", "_expected_spend", "_channel_of_customers")
-
-
-def __getattr__(name: str) -> object:
-    # clv_channels builds on this module, so its names are looked up on first use
-    # rather than imported here (which would make the two modules import each other).
-    if name in _CHANNEL_NAMES:
-        from journeylab.clv import channels as clv_channels
-
-        return getattr(clv_channels, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_CHANNEL_NAMES])

@@ -25,6 +25,8 @@ __all__ = [
     "DataError",
     "ParameterError",
     "NotComputableError",
+    "JourneylabWarning",
+    "ModelWarning",
     "did_you_mean",
     "require_columns",
     "check_in",
@@ -115,6 +117,20 @@ class ParameterError(JourneylabError, ValueError):
 
 class NotComputableError(JourneylabError, ArithmeticError):
     """A statistic cannot be computed from the data given (with the reason)."""
+
+
+class JourneylabWarning(UserWarning):
+    """Base class of every warning journeylab emits on purpose."""
+
+
+class ModelWarning(JourneylabWarning, UserWarning):
+    """A fitted model should not be trusted as is.
+
+    Emitted on fit when the optimiser did not converge, a parameter ran to the
+    edge of its domain (a boundary solution), or a parameter is not identified
+    by the data (singular or ill-conditioned information matrix). The model's
+    ``status`` and ``warnings`` say which, in plain language.
+    """
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

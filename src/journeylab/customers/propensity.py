@@ -18,7 +18,17 @@
   intervals. When the classes are perfectly separated (or the fit does not
   converge) the model is refitted with a weak ridge penalty (a N(0, 1) prior
   on standardised coefficients) and its intervals come from the penalised
-  information; the result says so.
+  information; the result says so. Every fit carries a ``status`` (``"ok"``;
+  ``"boundary"`` when the classes are separated and the maximum-likelihood
+  coefficients run to infinity; ``"not_converged"``; ``"not_identified"`` when
+  the information matrix is singular) and plain-language ``warnings``, emits a
+  :class:`~journeylab.core.errors.ModelWarning` when not ok, and says so on the
+  first line of its summary. Data that cannot support a model at all (no user
+  at risk, a single outcome class, fewer than ``MIN_EVENTS`` of either
+  outcome in training) raise :class:`~journeylab.core.errors.NotComputableError`
+  with the reason; wrap the call in
+  :func:`journeylab.core.model_checks.computable_or_reason` to get a result that
+  prints that reason instead.
 - :func:`next_best_touchpoint` (in :mod:`journeylab.attribution.next_touch`, re-exported
   here) uses the first-order absorbing Markov chain of journeys (states =
   channels; absorbing conversion and null) to rank the next touch by the
@@ -50,6 +60,7 @@ from journeylab.attribution.next_touch import (  # noqa: F401 -- moved there; ev
 from journeylab.core import sql as engine
 from journeylab.core.errors import (
     DataError,
+    ModelWarning,
     NotComputableError,
     ParameterError,
     SchemaError,
@@ -69,6 +80,10 @@ __all__ = [
     "PropensityResult",
     "NextBestTouchpointResult",
 ]
+
+#: Fewest training rows of each outcome a propensity model is fitted on (below that the
+#: data cannot support one: Peduzzi et al. 1996 ask for about 10 events per predictor).
+MIN_EVENTS = 10
 
 Target = Literal["converted", "churned"]
 Holdout = Literal["time", "random", "none"]
@@ -255,9 +270,16 @@ def propensity_features(
     finally:
         con.close()
     if table.empty:
+        last = max(dates)
+        seen = int((ev.groupby("user_id")["timestamp"].min() < last).sum())
+        converted = int(
+            (ev.loc[ev["event"] == conversion_event].groupby("user_id")["timestamp"].min() < last).sum()
+        )
         raise NotComputableError(
-            "No user is at risk at the snapshot dates: every user either has no event before as_of "
-            "or converted before it."
+            f"No user is at risk at the snapshot dates ({min(dates).date()} to {last.date()}): every user "
+            f"either has no event before them or had already made a '{conversion_event}' "
+            f"({seen:,} users seen, {converted:,} already converted). With purchase-only data every "
+            "customer converts at their first event, so there is no one left to predict."
         )
     if users is not None:
         require_columns(users, ["user_id"], what="users")
@@ -471,6 +493,8 @@ class PropensityResult(Result):
     design: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     model_: Any = None
+    status: str = "ok"
+    warnings: list[str] = field(default_factory=list)
     title: str = "Propensity model"
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
@@ -524,7 +548,14 @@ class PropensityResult(Result):
         level = f"{1 - self.alpha:.0%}"
         cal = self.calibration
         gap = float(np.average(np.abs(cal["observed"] - cal["predicted"]), weights=cal["n"]))
+        headline = (
+            "Status: ok (maximum likelihood converged; every coefficient identified)."
+            if self.status == "ok"
+            # the ridge refit is the remedy already applied: say what happened, not "do not use"
+            else f"Status: {self.status}. {self.warnings[0][:1].upper()}{self.warnings[0][1:]}"
+        )
         lines = [
+            headline,
             f"Propensity of '{self.target}' ({self.method}), trained on {self.n_train:,} rows "
             f"(rate {fmt_pct(self.rate_train)}), evaluated on {self.n_test:,} {self.holdout} holdout rows "
             f"(rate {fmt_pct(self.rate_test)}; {self.split}).",
@@ -716,11 +747,20 @@ def _standardise(x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return z, a
 
 
-def _fit_logit(y: np.ndarray, x: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame, Any, str | None]:
-    """Maximum-likelihood Logit (statsmodels); returns params, cov, results, and a reason when it fails.
+#: Condition number of the standardised information matrix above which coefficients are
+#: treated as not identified (predictors collinear for practical purposes).
+MAX_CONDITION = 1e8
+
+
+def _fit_logit(
+    y: np.ndarray, x: pd.DataFrame
+) -> tuple[pd.Series | None, pd.DataFrame | None, Any, str | None, str]:
+    """Maximum-likelihood Logit (statsmodels): params, cov, results, the reason it failed, and a status.
 
     A Newton pre-fit on standardised predictors detects separation (coefficients
-    that keep growing) and gives statsmodels its starting values.
+    that keep growing) and gives statsmodels its starting values. The status
+    is ``"ok"``, ``"boundary"`` (separation: the maximum lies at infinity),
+    ``"not_converged"`` or ``"not_identified"`` (singular information).
     """
     from statsmodels.discrete.discrete_model import Logit
     from statsmodels.tools.sm_exceptions import (
@@ -737,26 +777,35 @@ def _fit_logit(y: np.ndarray, x: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame,
     # probabilities of ~1e-9 for some group: the likelihood is still climbing (quasi-separation)
     # even when the Newton steps have become numerically tiny.
     swing = np.abs((a @ gamma)[1:]) * (xv.max(axis=0) - xv.min(axis=0))
-    if not converged or np.max(swing, initial=0.0) > 20:
-        return None, None, None, "the outcome is (quasi-)separated by the predictors: the likelihood has no maximum"
+    if np.max(swing, initial=0.0) > 20 or np.max(np.abs(gamma[1:]), initial=0.0) > 15:
+        return None, None, None, "the outcome is (quasi-)separated by the predictors: the likelihood has no maximum", "boundary"
+    if not converged:
+        return None, None, None, "the maximum-likelihood fit did not converge", "not_converged"
+    information = _information(z, _sigmoid(z @ gamma))
+    condition = np.linalg.cond(information)
+    if not condition < MAX_CONDITION:
+        return (
+            None, None, None,
+            f"the information matrix is singular (condition number {condition:.2g}): some predictors "
+            "are (nearly) collinear, so their coefficients are not identified",
+            "not_identified",
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             res = Logit(y, x).fit(start_params=a @ gamma, method="newton", maxiter=35, disp=0)
-        except (PerfectSeparationError, np.linalg.LinAlgError) as exc:
-            return None, None, None, f"the maximum-likelihood fit failed ({type(exc).__name__})"
+        except PerfectSeparationError:
+            return None, None, None, "the outcome is perfectly separated by the predictors", "boundary"
+        except np.linalg.LinAlgError:
+            return None, None, None, "the information matrix is singular (collinear predictors)", "not_identified"
     kinds = {type(w.message) for w in caught}
     if PerfectSeparationWarning in kinds:
-        return None, None, None, "the outcome is perfectly separated by the predictors"
-    bad = (
-        ConvergenceWarning in kinds
-        or HessianInversionWarning in kinds
-        or not res.mle_retvals.get("converged", True)
-        or not np.all(np.isfinite(res.bse))
-    )
-    if bad:
-        return None, None, None, "the maximum-likelihood fit did not converge"
-    return res.params, res.cov_params(), res, None
+        return None, None, None, "the outcome is perfectly separated by the predictors", "boundary"
+    if HessianInversionWarning in kinds or not np.all(np.isfinite(res.bse)):
+        return None, None, None, "the information matrix could not be inverted (collinear predictors)", "not_identified"
+    if ConvergenceWarning in kinds or not res.mle_retvals.get("converged", True):
+        return None, None, None, "the maximum-likelihood fit did not converge", "not_converged"
+    return res.params, res.cov_params(), res, None, "ok"
 
 
 def _fit_ridge(y: np.ndarray, x: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
@@ -881,12 +930,39 @@ def fit_propensity(
     y_test = y_all[test].to_numpy(float)
     if y_train.min() == y_train.max():
         raise NotComputableError(f"Every training row has {target} = {int(y_train[0])}; nothing to learn.")
+    events = int(y_train.sum())
+    fewer = min(events, len(y_train) - events)
+    if fewer < MIN_EVENTS:
+        outcome = 1 if events == fewer else 0
+        raise NotComputableError(
+            f"Only {fewer:,} of {len(y_train):,} training rows have {target} = {outcome}; a propensity "
+            f"model needs at least {MIN_EVENTS} of each outcome. Use more snapshot dates or a longer horizon."
+        )
+    if y_test.size and y_test.min() == y_test.max():
+        raise NotComputableError(
+            f"Every test row has {target} = {int(y_test[0])}: the holdout cannot measure discrimination (AUC). "
+            "Use another split_date or holdout='random'."
+        )
+    n_predictors = len(x_train.columns) - 1
+    if fewer < 10 * n_predictors:
+        notes.append(
+            f"{fewer:,} training rows of the rarer outcome for {n_predictors} predictors (fewer than 10 per "
+            "predictor): coefficients may be unstable."
+        )
 
-    params, cov, model, reason = _fit_logit(y_train, x_train)
+    params, cov, model, reason, status = _fit_logit(y_train, x_train)
+    fit_warnings: list[str] = []
     if params is None:
         params, cov = _fit_ridge(y_train, x_train)
         method = "ridge logit (N(0, 1) prior per SD)"
         notes.append(f"Refitted with a weak ridge penalty because {reason}; intervals are approximate.")
+        fit_warnings.append(
+            f"{reason}; the coefficients shown come from a ridge refit (N(0, 1) prior per SD) and their "
+            "intervals are approximate."
+        )
+        warnings.warn(
+            f"propensity of {target!r}: status {status!r}. {fit_warnings[0]}", ModelWarning, stacklevel=2
+        )
     else:
         method = "logit (maximum likelihood)"
 
@@ -947,4 +1023,6 @@ def fit_propensity(
         design=design,
         notes=notes,
         model_=model,
+        status=status,
+        warnings=fit_warnings,
     )
