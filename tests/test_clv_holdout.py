@@ -219,6 +219,7 @@ def test_sample_holdout_with_a_boundary_bgnbd_predicts_every_customer():
             tx, calibration_period_end="2026-07-31", observation_period_end="2026-10-31 23:59:59"
         )
     assert check.models["bgnbd"].status == "boundary"
-    assert check.notes == []
+    # at a, b -> infinity MBG/NBD's 2F1 can fail for some customers: that is said, never averaged away
+    assert all(note.startswith("MBG/NBD: no finite prediction") for note in check.notes)
     assert np.isfinite(check.groups.drop(columns="customers").to_numpy()).all()
     assert np.isfinite(check.errors[["group_mae", "customer_mae", "predicted_total"]].to_numpy()).all()

@@ -41,7 +41,7 @@ Model and Related Expressions", http://brucehardie.com/notes/009/.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, hyp2f1
+from scipy.special import expit, hyp1f1, hyp2f1
 
 from journeylab.clv.fitting import (
     DROPOUT_MEANINGS,
@@ -63,11 +63,21 @@ __all__ = ["ModifiedBetaGeo", "ParetoNBD"]
 
 
 def _log_hyp2f1(a, b, c, z):
-    """``ln 2F1(a, b; c; z)``, through Euler's transformation where the direct value overflows."""
+    """``ln 2F1(a, b; c; z)``, through Euler's transformation where the direct value overflows.
+
+    When ``a`` is huge and ``z`` small (a purchase-rate fit at r, α → ∞, i.e. one rate
+    for everyone) both forms fail; the confluent limit ``2F1(a, b; c; z) → 1F1(b; c; a z)``
+    holds there.
+    """
     with np.errstate(all="ignore"):
         direct = np.log(hyp2f1(a, b, c, z))
         euler = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    return np.where(np.isfinite(direct), direct, euler)
+        out = np.where(np.isfinite(direct), direct, euler)
+        huge = np.broadcast_to(np.asarray(a, dtype=float) > 1e6, np.shape(out))
+        if np.any(huge & ~np.isfinite(out)):
+            confluent = np.log(hyp1f1(b, c, np.asarray(a, dtype=float) * z))
+            out = np.where(huge & ~np.isfinite(out), confluent, out)
+    return out
 
 
 class ModifiedBetaGeo(_PurchaseModel):
@@ -129,7 +139,7 @@ class ModifiedBetaGeo(_PurchaseModel):
         r, alpha, a, b = self._unpack()
         t = np.asarray(t, dtype=float)
         log_hyp = _log_hyp2f1(r, b + 1, a + b, t / (alpha + t))
-        return b / (a - 1) * (1 - np.exp(log_hyp + r * np.log(alpha / (alpha + t))))
+        return b / (a - 1) * (1 - np.exp(log_hyp - r * np.log1p(t / alpha)))
 
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency=None, T=None):
         """Return the expected purchases in the next ``t`` time units given a history.
@@ -143,7 +153,7 @@ class ModifiedBetaGeo(_PurchaseModel):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             log_hyp = _log_hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T + t))
             numerator = (a + b + x) / (a - 1) * (
-                1 - np.exp(log_hyp + (r + x) * np.log((alpha + T) / (alpha + T + t)))
+                1 - np.exp(log_hyp - (r + x) * np.log1p(t / (alpha + T)))
             )
             denominator = 1 + a / (b + x) * ((alpha + T) / (alpha + t_x)) ** (r + x)
             values = np.where(t == 0, 0.0, numerator / denominator)
