@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from journeylab.reports import runner as reports
+from journeylab.reports.monthly import validate_metrics
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
@@ -59,9 +60,15 @@ def test_monthly_report_runs_end_to_end(monthly):
         assert (folder / name).exists(), name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["month"] == "2026-10"
-    assert metrics["visitors"] > 0 and metrics["bookings"] > 0
-    assert 0 < metrics["booking_rate"] < 1
-    assert len(metrics["top_pain_points"]) >= 1
+    assert validate_metrics(metrics) == []
+    head = metrics["headline"]
+    assert head["users"] > 0 and head["conversions"] > 0
+    assert 0 < head["conversion_rate"] < 1
+    assert {k["stage"] for k in metrics["kpis"]} == {"awareness", "consideration", "purchase", "retention", "advocacy"}
+    # every section of the whole journey is shown on the sample
+    assert set(metrics["sections"]) >= {"journey_map", "stage_kpis", "findings", "funnel", "channels",
+                                        "experiments", "retention", "voice"}
+    assert all(v == "shown" for k, v in metrics["sections"].items() if k != "findings_over_time")
     run = json.loads((folder / "run.json").read_text())
     assert run["seed"] == 11
     assert run["row_counts"]["events"] > 1000
@@ -70,9 +77,12 @@ def test_monthly_report_runs_end_to_end(monthly):
 
 def test_monthly_report_html_is_for_readers(monthly):
     html = monthly[1].html.read_text()
-    assert "Executive summary" in html
-    assert "Top pain points" in html
-    assert html.count("data:image/png;base64") >= 3  # journey map, funnel, pain points
+    for heading in ("Executive summary", "Journey map", "Stage KPIs", "Findings", "Journey and funnel", "Channels",
+                    "Experiments", "Retention and value", "Voice of the customer", "Data quality"):
+        assert html.count(f">{heading}<") >= 1, heading
+    assert html.count(">Data quality<") == 2  # the contents and its one heading
+    assert "Top findings by value at stake" in html
+    assert html.count("data:image/png;base64") >= 8  # canvas, trend, findings, funnel, channels, ...
     assert "import journeylab" not in html  # no code
     assert "<script" not in html  # static, works offline
     # no raw user ids and no file-system paths
@@ -80,14 +90,20 @@ def test_monthly_report_html_is_for_readers(monthly):
     assert "/tmp/" not in html and "/work/" not in html
 
 
-def test_month_over_month_reads_previous_metrics(monthly):
+def test_month_over_month_comes_from_the_data(monthly):
     september, october = monthly
-    sept = json.loads((september.folder / "metrics.json").read_text())
+    sept = json.loads((september.folder / "metrics.json").read_text())["headline"]
+    octo = october.metrics["headline"]
+    # the previous month's figures are computed from the data, not read from an earlier report
+    assert octo["users_previous"] == sept["users"]
+    assert octo["conversions_previous"] == sept["conversions"]
     html = october.html.read_text()
-    assert "vs 2026-09" in html
-    assert "no previous report" in september.html.read_text()
-    change = (october.metrics["visitors"] - sept["visitors"]) / sept["visitors"]
-    assert f"{change:+.1%} vs 2026-09" in html
+    assert "Sep 2026" in html and "Oct 2026" in html
+    change = octo["users"] / sept["users"] - 1
+    assert f"{change:+.1%}" in html
+    # counts reconcile: the conversions of the summary are those the funnel section splits
+    text = re.sub(r"<[^>]+>", "", html)
+    assert f"Of the month's {octo['conversions']:,} conversions" in text
 
 
 def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):
@@ -117,7 +133,7 @@ def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):
         params={"pseudonymize": True, "pseudonym_key": secret},
         out_dir=tmp_path / "reports",
     )
-    assert run.metrics["bookings"] > 0
+    assert run.metrics["headline"]["conversions"] > 0
     outputs = sorted(run.folder.iterdir())
     assert {p.name for p in outputs} >= {"executed.ipynb", "report.html", "metrics.json", "run.json"}
     for path in outputs:

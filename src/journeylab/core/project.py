@@ -344,13 +344,39 @@ class Project:
         return bool(events is not None and events.options.get("from") == "transactions")
 
     def with_events(self, path: str | Path) -> Project:
-        """Return the same project reading its events from ``path`` (the ``--data`` override)."""
+        """Return the same project reading its data from ``path`` (the ``--data`` override).
+
+        A file replaces the events table. A folder replaces every table it holds
+        under its table name (``events.parquet``, ``spend.csv``, ``identities.csv`` …,
+        as ``python -m journeylab.datasets --out`` writes them); tables it does not
+        hold keep the project file's entries, unless the project is a generated
+        sample, whose tables all come from the folder.
+        """
         path = Path(path)
         old = self.tables.get("events")
-        events = TableSpec(
-            "events", path, dict(old.columns) if old else {}, dict(old.options) if old else {}
-        )
-        return replace(self, tables={**self.tables, "events": events}, sample=None)
+        if not path.is_dir():
+            events = TableSpec(
+                "events", path, dict(old.columns) if old else {}, dict(old.options) if old else {}
+            )
+            base = {} if self.sample is not None else dict(self.tables)
+            return replace(self, tables={**base, "events": events}, sample=None)
+        found: dict[str, TableSpec] = {}
+        for name in TABLES:
+            for suffix in (".parquet", ".csv", ".csv.gz"):
+                candidate = path / f"{name}{suffix}"
+                if candidate.exists():
+                    keep = self.tables.get(name)
+                    found[name] = TableSpec(name, candidate, dict(keep.columns) if keep else {},
+                                            dict(keep.options) if keep else {})
+                    break
+        if "events" not in found:
+            raise SchemaError(
+                "The data folder holds no events file.",
+                source=str(path),
+                hint="name the event log events.parquet or events.csv, or give the file itself.",
+            )
+        base = {} if self.sample is not None else dict(self.tables)
+        return replace(self, tables={**base, **found}, sample=None)
 
     def derive(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Add the derived segment columns (``segments: [{name, column, bins, labels}]``) to a table."""
