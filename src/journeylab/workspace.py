@@ -29,7 +29,7 @@ TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transacti
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
-@dataclass
+@dataclass(repr=False)  # the repr is the summary: counts, never rows or user ids
 class Workspace(Result):
     """The loaded tables of one analysis, with their quality reports.
 
