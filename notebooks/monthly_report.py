@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,11 +39,11 @@ from IPython.display import Markdown, display
 
 import journeylab as jl
 from journeylab import reports
+from journeylab.executive_summary import executive_summary
 from journeylab.funnel import funnel
 from journeylab.journey_map import journey_map
 from journeylab.pain_points import pain_points
 from journeylab.privacy import KEY_ENV
-from journeylab.results import fmt_money, fmt_num, fmt_pct
 from journeylab.viz import set_theme
 from journeylab.workspace import open_workspace
 
@@ -90,33 +92,8 @@ previous = reports.previous_metrics("monthly_report", month)
 # ## Executive summary
 
 # %%
-def _change(key: str, kind: str = "num") -> str:
-    if not previous or previous.get(key) in (None, 0) or metrics.get(key) is None:
-        return "no previous report"
-    delta = metrics[key] - previous[key]
-    if kind == "pct":
-        return f"{delta * 100:+.1f} pp vs {previous['month']}"
-    return f"{delta / previous[key]:+.1%} vs {previous['month']}"
-
-
-top = pains.to_frame().head(3)
-lines = [
-    f"**{period.strftime('%B %Y')}** — {fmt_num(users_in_month)} people touched the business "
-    f"({fmt_num(visitors)} site visitors).",
-    "",
-    "| KPI | this month | change |",
-    "| --- | ---: | --- |",
-    f"| Site visitors | {fmt_num(visitors)} | {_change('visitors')} |",
-    f"| Bookings | {fmt_num(conversions)} | {_change('bookings')} |",
-    f"| Booking rate (bookings per visitor) | {fmt_pct(metrics['booking_rate'])} | {_change('booking_rate', 'pct')} |",
-    f"| Revenue | {fmt_money(revenue)} | {_change('revenue')} |",
-    "",
-    "**Top pain points by value at stake**",
-    "",
-]
-lines += [f"{i + 1}. {text}" for i, text in enumerate(pains.findings(3))]
-# "$" would start inline maths in Markdown: escape the currency sign
-display(Markdown("\n".join(lines).replace("$", r"\$")))
+# Every data value in the summary (segment and channel names in the findings) is escaped for Markdown.
+display(Markdown(executive_summary(month, metrics, previous, pains.findings(3))))
 
 # %% [markdown]
 # ## Journey map
@@ -164,11 +141,13 @@ plt.show()
 # Every row the loaders dropped, de-duplicated or repaired, with the reason.
 
 # %%
+# Counts per table, never rows: a shared report shows no row-level data.
 display(ws)
 for table in ws.tables().values():
     display(table.quality)
 
 # %%
+top = pains.to_frame().head(3)
 metrics["top_pain_points"] = [
     {"finding": text, "value_at_stake": float(v)}
     for text, v in zip(pains.findings(3), top["value_at_stake"], strict=False)

@@ -52,6 +52,7 @@ from journeylab.journey_map import (
     wilson,
 )
 from journeylab.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
+from journeylab.safe_text import mpl
 from journeylab.schema import (
     NotComputableError,
     ParameterError,
@@ -645,7 +646,7 @@ class PainPointsResult(Result):
             ax.set_axis_off()
             return ax
         labels = [
-            f"{s}\n{d} = {g}"
+            f"{mpl(s)}\n{mpl(d)} = {mpl(g)}"
             for s, d, g in zip(t["step"], t["dimension"], t["segment"], strict=True)
         ]
         y = np.arange(len(t))
