@@ -7,8 +7,9 @@ Usage::
     journeylab params monthly_report
 
 Exit codes: 0 the report was published; 1 the run failed (the previous report
-is kept and the failed notebook is left beside it); 2 a usage or parameter
-error (nothing ran).
+is kept and the failed notebook is left beside it), including a run stopped by
+SIGTERM and a full disk; 2 a usage or parameter error (nothing ran). Errors are
+one message on standard error, never a traceback.
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except JourneylabError as exc:
         print(f"journeylab: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"journeylab: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILED
 
 
