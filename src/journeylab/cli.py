@@ -8,8 +8,8 @@ Usage::
 
 Exit codes: 0 the report was published; 1 the run failed (the previous report
 is kept and the failed notebook is left beside it), including a run stopped by
-SIGTERM and a full disk; 2 a usage or parameter error (nothing ran). Errors are
-one message on standard error, never a traceback.
+SIGTERM and a full disk; 2 a usage or parameter error (nothing ran). These
+failures are one message on standard error, not a traceback.
 """
 
 from __future__ import annotations
