@@ -290,7 +290,9 @@ class LineMap:
             return records
         needed = int(records.max())
         if len(self._starts) < needed and not self._done:
-            self._scan_to(needed)
+            # Each scan starts at the top of the file: ask for at least twice as much as
+            # before, so many growing requests cost a few passes, not one per request.
+            self._scan_to(max(needed, 2 * len(self._starts)))
         starts = np.asarray(self._starts, dtype=np.int64)
         out = records.copy()
         inside = (records >= 1) & (records <= len(starts))
