@@ -153,6 +153,7 @@ def test_matplotlib_labels_are_never_mathtext(value):
     assert shown == display_text(value)
 
 
+@pytest.mark.filterwarnings("ignore:Glyph")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=20).map(lambda s: "$" + s + "$"))
 def test_any_dollar_text_draws_as_text(value):

@@ -39,6 +39,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from journeylab.redaction import was_redacted
@@ -51,6 +52,7 @@ __all__ = [
     "fsync_tree",
     "swap_into_place",
     "recover",
+    "Recovery",
     "describe_os_error",
     "pause_point",
     "PAUSE_ENV",
@@ -232,15 +234,24 @@ def _pid_of(path: Path) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def recover(month_dir: Path, name: str, failed_copy: Path) -> list[str]:
-    """Repair what crashed runs of this report left behind; return one line per repair.
+@dataclass
+class Recovery:
+    """What :func:`recover` repaired: one note per repair, and whether a killed run's notebook was kept."""
+
+    notes: list[str] = field(default_factory=list)
+    kept_failed_notebook: bool = False
+
+
+def recover(month_dir: Path, name: str, failed_copy: Path) -> Recovery:
+    """Repair what crashed runs of this report left behind.
 
     Call it while holding the report's lock (no other run of this report
     and month is alive then, so every leftover is a dead run's).
     """
-    notes: list[str] = []
+    done = Recovery()
+    notes = done.notes
     if not month_dir.is_dir():
-        return notes
+        return done
     final = month_dir / name
     previous = sorted(month_dir.glob(f".{name}.previous-*"), key=lambda p: p.stat().st_mtime)
     if not final.exists() and previous:
@@ -258,6 +269,7 @@ def recover(month_dir: Path, name: str, failed_copy: Path) -> list[str]:
         if executed.is_file() and tmp is temps[-1] and was_redacted(executed):
             # Saved by the redacting writer during the run: safe to keep for diagnosis.
             os.replace(executed, failed_copy)
+            done.kept_failed_notebook = True
             notes.append(
                 f"a run (pid {_pid_of(tmp)}) died before finishing: its notebook is kept as "
                 f"{failed_copy.name}"
@@ -267,7 +279,7 @@ def recover(month_dir: Path, name: str, failed_copy: Path) -> list[str]:
     for partial in month_dir.glob(f".*{_PARTIAL}*"):
         with contextlib.suppress(OSError):
             partial.unlink()
-    return notes
+    return done
 
 
 # -- test hook --------------------------------------------------------------------

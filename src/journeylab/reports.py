@@ -689,9 +689,10 @@ def run_report(
     )
     try:
         with report_store.hold_lock(month_dir / f".{name}.lock"):
-            for note in report_store.recover(month_dir, name, run.failed_copy):
+            recovery = report_store.recover(month_dir, name, run.failed_copy)
+            for note in recovery.notes:
                 say(f"{tag} recovered: {note}")
-                run.kept_crash_notebook |= "is kept as" in note
+            run.kept_crash_notebook = recovery.kept_failed_notebook
             with _stop_on_signal(run):
                 return run.execute_and_publish()
     except StoreError as exc:
