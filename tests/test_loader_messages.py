@@ -11,6 +11,8 @@ without the note.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -183,3 +185,74 @@ def test_spend_file_with_a_ragged_row_names_the_line(tmp_path):
     path = _write(tmp_path, "spend.csv", "channel,date,cost\nweb,2026-01-01,10\nsms,2026-01-01\n")
     with pytest.raises(DataError, match="Line 3 has 2 fields"):
         load_spend(path)
+
+
+# -- on the real UCI Online Retail file (../shared/data) -------------------------------------
+
+
+def _missing_id_lines(path, limit: int = 5) -> list[int]:
+    """First file lines whose CustomerID is blank, found by Python's csv module (the reference)."""
+    import csv
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    found: list[int] = []
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header, last = next(reader), 1
+        column = header.index("CustomerID")
+        for row in reader:
+            start, last = last + 1, reader.line_num
+            if row and not row[column].strip():
+                found.append(start)
+                if len(found) == limit:
+                    break
+    return found
+
+
+@pytest.fixture(scope="module")
+def retail_lines():
+    from conftest import shared_file
+
+    path = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        return path, [next(handle) for _ in range(6000)]
+
+
+RETAIL_COLUMNS = {"CustomerID": "user_id", "InvoiceDate": "timestamp", "StockCode": "event"}
+
+
+@pytest.mark.shared_data
+def test_real_retail_file_missing_ids_are_reported_at_their_file_lines(retail_lines):
+    path, _ = retail_lines
+    loaded = load_events(path, columns=RETAIL_COLUMNS, tz="Europe/London")
+    step = next(s for s in loaded.quality.steps if s.step == "missing user_id")
+    reference = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())
+    assert step.count == reference["online_retail"]["missing_customer_id"]
+    assert list(step.rows) == _missing_id_lines(path)
+
+
+@pytest.mark.shared_data
+def test_real_retail_rows_after_a_quoted_line_break_keep_their_lines(retail_lines, tmp_path):
+    _, lines = retail_lines
+    # Give one early description a quoted line break, as a spreadsheet export of a
+    # multi-line cell does; every later record starts one file line further down.
+    index = next(i for i, line in enumerate(lines) if i > 10 and ",WHITE" in line)
+    fields = lines[index].split(",")
+    fields[2] = f'"{fields[2]}\nSECOND LINE"'
+    lines = [*lines[:index], ",".join(fields), *lines[index + 1 :]]
+    path = _write(tmp_path, "retail.csv", "".join(lines))
+    loaded = load_events(path, columns=RETAIL_COLUMNS, tz="Europe/London")
+    step = next(s for s in loaded.quality.steps if s.step == "missing user_id")
+    assert list(step.rows) == _missing_id_lines(path)
+    assert step.rows[0] > index + 1
+
+
+@pytest.mark.shared_data
+def test_real_retail_file_saved_as_utf16_says_so(retail_lines, tmp_path):
+    _, lines = retail_lines
+    path = _write(tmp_path, "retail.csv", "".join(lines).encode("utf-16"))
+    with pytest.raises(DataError, match="not UTF-8: the file starts with a UTF-16 byte-order mark"):
+        load_events(path, columns=RETAIL_COLUMNS)
