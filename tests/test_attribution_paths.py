@@ -19,9 +19,12 @@ def table(paths, conv, null=None, value=None):
     return pd.DataFrame(out)
 
 
-def test_separator_inside_channel_name_is_rejected():
+def test_separator_inside_channel_name_is_ambiguous_only_in_text_paths():
+    # paths given as tuples (as path_table builds them) keep any channel name, ">" included
+    paths = read_path_table(table([("a", "b>c"), ("a",)], [1, 1]))
+    assert "b>c" in paths.channels
     with pytest.raises(DataError, match="contains the path separator") as err:
-        read_path_table(table([("a", "b>c"), ("a",)], [1, 1]))
+        read_path_table(table(["a>b>c", "a"], [1, 1]), separator=" > ")
     assert err.value.column == "path" and err.value.rows == [0]
     # Also in text paths written with a spaced separator.
     with pytest.raises(DataError, match="'Social>Paid' contains the path separator"):

@@ -125,3 +125,34 @@ def test_safe_csv_writes_escaped_cells(tmp_path):
     assert rows == [["user_id", "comment"], ["u1", "'=1+1"], ["u2", "great service"]]
     indexed = safe_csv(frame.set_index("comment"), tmp_path / "indexed.csv", index=True)
     assert "'=1+1" in indexed.read_text()
+
+
+@pytest.mark.parametrize("breaker", ["\r", "\n", "\r\n"], ids=["cr", "lf", "crlf"])
+def test_safe_csv_quotes_fields_holding_line_breaks(tmp_path, breaker):
+    """A bare carriage return must not end the row and start the next with a formula."""
+    frame = pd.DataFrame(
+        {"note": [f"harmless{breaker}=1+1", "ok"], "amount": [1, 2], f"col{breaker}=2+2": ["a", "b"]}
+    )
+    path = safe_csv(frame, tmp_path / "out.csv")
+    raw = path.read_bytes()
+    assert f'"harmless{breaker}=1+1"'.encode() in raw  # quoted, so one cell
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [
+        ["note", "amount", f"col{breaker}=2+2"],
+        [f"harmless{breaker}=1+1", "1", "a"],
+        ["ok", "2", "b"],
+    ]
+    back = pd.read_csv(path)
+    assert back.shape == (2, 3)
+    assert back["note"].tolist() == [f"harmless{breaker}=1+1", "ok"]
+    # no row of the file, as a spreadsheet splits it, starts with a formula character
+    assert not any(row and row[0].startswith(("=", "+", "-", "@")) for row in rows)
+
+
+def test_safe_csv_refuses_options_that_would_unquote_line_breaks(tmp_path):
+    frame = pd.DataFrame({"note": ["a\rb"]})
+    with pytest.raises(ParameterError, match="lineterminator"):
+        safe_csv(frame, tmp_path / "out.csv", lineterminator="\n")
+    with pytest.raises(ParameterError, match="QUOTE_NONE"):
+        safe_csv(frame, tmp_path / "out.csv", quoting=csv.QUOTE_NONE)

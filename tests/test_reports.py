@@ -146,15 +146,26 @@ def test_shell_lines_are_refused(tmp_path):
 def test_a_second_concurrent_run_is_refused(good_nb, tmp_path):
     month_dir = tmp_path / "r" / "2026-01"
     month_dir.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from journeylab.reports.store import hold_lock\n"
+            "with hold_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(30)",
+            str(month_dir / ".good.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        (month_dir / ".good.lock").write_text(str(holder.pid))
-        with pytest.raises(reports.ReportFailed, match="in progress"):
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(reports.ReportFailed, match=rf"in progress \(pid {holder.pid}"):
             _publish(good_nb, tmp_path / "r")
     finally:
         holder.kill()
-    # a stale lock (dead process) is taken over
+    # the lock dies with its process: a lock file left by a killed run is no obstacle
     holder.wait()
+    assert (month_dir / ".good.lock").exists()
     run = _publish(good_nb, tmp_path / "r")
     assert run.html.exists()
 

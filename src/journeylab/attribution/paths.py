@@ -230,9 +230,13 @@ def _split_paths(
 
 
 def _canonical_names(
-    raw_paths: Sequence[tuple[Any, ...]], separator: str, column: str, source: str | None
+    raw_paths: Sequence[tuple[Any, ...]], separator: str, column: str, source: str | None, *, from_text: bool = True
 ) -> tuple[dict[Any, str], int]:
-    """Map every distinct raw channel name to its canonical spelling."""
+    """Map every distinct raw channel name to its canonical spelling.
+
+    A separator inside a name only matters for paths read from text; paths given
+    as tuples (as ``path_table`` builds them) keep any channel name.
+    """
     distinct = dict.fromkeys(chain.from_iterable(raw_paths))
     mapping: dict[Any, str] = {}
     changed = 0
@@ -259,7 +263,7 @@ def _canonical_names(
                 hint=f"check the separator: paths must read 'a{separator}b{separator}c'.",
             )
         sep = separator.strip() or separator
-        if sep in canonical:
+        if from_text and sep in canonical:
             rows = [i for i, p in enumerate(raw_paths) if name in p]
             raise DataError(
                 f"Channel name {canonical!r} contains the path separator {sep!r}, so "
@@ -354,7 +358,8 @@ def read_path_table(
     )
     notes: list[str] = []
     raw_paths = _split_paths(frame[path], separator, path, source)
-    mapping, changed = _canonical_names(raw_paths, separator, path, source)
+    from_text = any(isinstance(cell, str) for cell in frame[path])
+    mapping, changed = _canonical_names(raw_paths, separator, path, source, from_text=from_text)
     if changed:
         notes.append(
             f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces removed)."

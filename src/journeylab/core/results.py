@@ -13,11 +13,12 @@ digits as it takes for the two ends to differ in print.
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
 import pandas as pd
+
+from journeylab.core.safe_text import html, html_table
 
 __all__ = [
     "Result",
@@ -222,8 +223,10 @@ class Result:
 
     def _repr_html_(self) -> str:
         frame = self.display_frame()
-        summary = html.escape(self.summary()).replace("\n", "<br>")
-        table = frame.to_html(
+        # Summaries and tables carry data values (segments, channels): escaped, one line each.
+        summary = "<br>".join(html(line) for line in self.summary().split("\n"))
+        table = html_table(
+            frame,
             index=not isinstance(frame.index, pd.RangeIndex),
             float_format=lambda v: fmt_num(v),
             na_rep="–",
@@ -231,7 +234,7 @@ class Result:
             classes="jl-table",
         )
         return (
-            f'<div class="jl-result"><h4>{html.escape(self.title)}</h4>'
+            f'<div class="jl-result"><h4>{html(self.title)}</h4>'
             f'<p class="jl-summary">{summary}</p>{table}</div>'
         )
 

@@ -26,7 +26,7 @@ DIVERGING = "RdBu"
 
 
 def set_theme(context: str = "notebook") -> None:
-    """Apply the journeylab figure theme (seaborn whitegrid, colour-blind palette, CJK font fallback)."""
+    """Apply the journeylab figure theme (seaborn whitegrid, colour-blind palette, CJK font fallback, no mathtext)."""
     sns.set_theme(
         context=context,
         style="whitegrid",
@@ -41,6 +41,9 @@ def set_theme(context: str = "notebook") -> None:
             "axes.spines.top": False,
             "axes.spines.right": False,
             "legend.frameon": False,
+            # Labels come from data (channel, event, segment names): "$x$" in one must stay
+            # text, never start mathtext (an unknown macro would crash the figure and the report).
+            "text.parse_math": False,
         },
     )
     use_cjk_fallback()  # seaborn resets the font family; Korean labels need the fallback after it

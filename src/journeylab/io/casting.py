@@ -9,6 +9,7 @@ value, so they stay cheap on large logs.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,24 @@ from journeylab.core.errors import DataError, ParameterError
 Nonexistent = Literal["shift_forward", "shift_backward", "raise"]
 Ambiguous = Literal["earliest", "latest", "raise"]
 
-#: Zero-width and invisible formatting characters removed from labels.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad"), None)
+#: Zero-width and invisible formatting characters, bidirectional controls (which
+#: reorder what a reader sees: "\u202eliamE" displays as "Email") and control
+#: characters such as NUL: all removed from labels.
+_INVISIBLE = dict.fromkeys(
+    [
+        *map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u061c"),
+        *range(0x202A, 0x202F),  # LRE, RLE, PDF, LRO, RLO
+        *range(0x2066, 0x206A),  # LRI, RLI, FSI, PDI
+        *range(0x00, 0x09),  # C0 controls except tab, line feed and carriage return (spaces below)
+        0x0B, 0x0C,  # fmt: skip
+        *range(0x0E, 0x20),
+        *range(0x7F, 0xA0),  # DEL and C1 controls
+    ],
+    None,
+)
+#: A bare year or year-month ("2026", "2026-10"): ISO 8601 parsing would silently
+#: make it the first day of the year or month.
+_PARTIAL_DATE = re.compile(r"\s*[0-9]{4}(?:-[0-9]{1,2}|[0-9]{2})?\s*")
 #: A time followed by a UTC offset or Z. ASCII classes only, so pyarrow runs it in RE2.
 _OFFSET = r"[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)? *(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 _INT_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
@@ -33,19 +50,27 @@ _MAX_EXACT_FLOAT_ID = 2**53
 
 @dataclass
 class Where:
-    """Where the rows came from, for messages: source label and row numbers."""
+    """Where the rows came from, for messages: source label and row numbers.
+
+    ``line_of`` (CSV sources) turns record positions into the file lines they
+    start on, so a quoted line break or a blank line does not shift messages.
+    """
 
     label: str
     rows: np.ndarray
     row_label: str = "row"
+    line_of: Callable[[np.ndarray], np.ndarray] | None = None
 
     def subset(self, mask: np.ndarray) -> Where:
         """Restrict to the rows where ``mask`` is true (same source)."""
-        return Where(self.label, self.rows[mask], self.row_label)
+        return Where(self.label, self.rows[mask], self.row_label, self.line_of)
 
     def first(self, mask: np.ndarray, limit: int = 5) -> list[int]:
-        """Return the first ``limit`` source rows where ``mask`` is true."""
-        return [int(r) for r in self.rows[np.flatnonzero(mask)[:limit]]]
+        """Return the first ``limit`` source rows (file lines for CSV) where ``mask`` is true."""
+        picked = np.asarray(self.rows[np.flatnonzero(mask)[:limit]], dtype=np.int64)
+        if self.line_of is not None and picked.size:
+            picked = self.line_of(picked)
+        return [int(r) for r in picked]
 
     def error(
         self,
@@ -100,12 +125,14 @@ def map_distinct(series: pd.Series, func: Callable[[str], str | None]) -> pd.Ser
 
 
 def clean_label(text: object) -> str | None:
-    r"""NFKC-normalise, drop zero-width characters, trim and collapse spaces.
+    r"""NFKC-normalise, drop invisible, bidirectional and control characters, trim and collapse spaces.
 
     Examples
     --------
     >>> clean_label(" E\u200bmail ")
     'Email'
+    >>> clean_label("\u202eliamE")
+    'liamE'
     """
     cleaned = unicodedata.normalize("NFKC", str(text)).translate(_INVISIBLE)
     cleaned = " ".join(cleaned.split())
@@ -291,17 +318,31 @@ def cast_timestamps(
             values=series,
         )
     if series.dtype == object and not series.dropna().map(type).eq(str).all():
-        parsed = pd.to_datetime(series, errors="coerce", utc=True)
-        bad = parsed.isna().to_numpy() & series.notna().to_numpy()
-        if bad.any():
-            raise where.error(
-                "Values that are not timestamps", column, bad, "fix those cells.", series
-            )
-        return _to_ns(parsed, column, where), {}, notes
+        return _cast_mixed(
+            series,
+            column,
+            where,
+            tz=tz,
+            nonexistent=nonexistent,
+            ambiguous=ambiguous,
+            timestamp_format=timestamp_format,
+        )
 
     text = series.astype("str").str.strip()
     blank = blank_mask(text)
     text = text.where(~blank)
+    if timestamp_format is None:
+        partial = text.str.fullmatch(_PARTIAL_DATE.pattern, na=False).to_numpy(dtype=bool)
+        if partial.any():
+            raise where.error(
+                "Timestamps that are a bare year or year-month (they would silently become the "
+                "first day of it)",
+                column,
+                partial,
+                "write full dates ('2026-10-01' or '2026-10-01 14:05:00'), or pass "
+                "timestamp_format= if the file uses another layout.",
+                values=series,
+            )
     fmt = timestamp_format or "ISO8601"
     has_offset = text.str.contains(_OFFSET, regex=True, na=False).to_numpy(dtype=bool)
     result = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
@@ -340,6 +381,74 @@ def cast_timestamps(
             values=series,
         )
     return result, repairs, notes
+
+
+def _cast_mixed(
+    series: pd.Series,
+    column: str,
+    where: Where,
+    *,
+    tz: str | None,
+    nonexistent: Nonexistent,
+    ambiguous: Ambiguous,
+    timestamp_format: str | None,
+) -> tuple[pd.Series, dict[str, np.ndarray], list[str]]:
+    """Cast an object column mixing text and datetime objects, each part by its own rules.
+
+    Text goes the text way (offsets exact; naive text local in ``tz`` or UTC,
+    with the note); zoned datetime objects are converted exactly; naive
+    datetime objects are local in ``tz`` (UTC with the note). Anything else
+    (numbers, lists) is an error naming the rows.
+    """
+    import datetime as dt
+
+    values = series.to_numpy(dtype=object)
+    present = series.notna().to_numpy()
+    is_text_cell = np.array([isinstance(v, str) for v in values], dtype=bool)
+    is_datetime = np.array(
+        [isinstance(v, (dt.datetime, dt.date, np.datetime64)) for v in values], dtype=bool
+    )
+    aware = is_datetime & np.array(
+        [getattr(v, "tzinfo", None) is not None for v in values], dtype=bool
+    )
+    other = present & ~is_text_cell & ~is_datetime
+    if other.any():
+        raise where.error(
+            "Values that are neither text nor timestamps", column, other, "fix those cells.", series
+        )
+    result = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
+    repairs: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+
+    def merge(mask: np.ndarray, found: dict[str, np.ndarray]) -> None:
+        for name, part in found.items():
+            full = repairs.setdefault(name, np.zeros(len(series), dtype=bool))
+            full[mask] |= np.asarray(part, dtype=bool)
+
+    if is_text_cell.any():
+        part, found, part_notes = cast_timestamps(
+            series[is_text_cell].astype("str"),
+            column,
+            where.subset(is_text_cell),
+            tz=tz,
+            nonexistent=nonexistent,
+            ambiguous=ambiguous,
+            timestamp_format=timestamp_format,
+        )
+        result[is_text_cell] = part.to_numpy()
+        merge(is_text_cell, found)
+        notes += part_notes
+    if aware.any():
+        zoned = pd.to_datetime(series[aware], utc=True)
+        result[aware] = _to_ns(zoned, column, where.subset(aware)).to_numpy()
+    naive = is_datetime & ~aware & present
+    if naive.any():
+        local, found, _ = _localize(
+            pd.to_datetime(series[naive]), column, where.subset(naive), tz, nonexistent, ambiguous, notes
+        )
+        result[naive] = local.to_numpy()
+        merge(naive, found)
+    return result, repairs, list(dict.fromkeys(notes))
 
 
 def _to_ns(values: pd.Series, column: str, where: Where) -> pd.Series:

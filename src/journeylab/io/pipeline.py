@@ -43,12 +43,13 @@ class Pipeline:
         self.frame = raw.frame.reset_index(drop=True)
         self.label = raw.label
         self.row_label = raw.row_label
+        self.line_of = raw.line_of
         self.report = QualityReport(
             table, raw.label, rows_read=len(self.frame), row_label=raw.row_label
         )
 
     def where(self) -> Where:
-        return Where(self.label, self.frame[ROW].to_numpy(), self.row_label)
+        return Where(self.label, self.frame[ROW].to_numpy(), self.row_label, self.line_of)
 
     def first_rows(self, mask: np.ndarray) -> list[int]:
         return self.where().first(mask)
@@ -154,7 +155,8 @@ class Pipeline:
             f"{column} text cleaned",
             "repaired",
             column,
-            "Unicode normalised (NFKC), invisible characters and surrounding spaces removed",
+            "Unicode normalised (NFKC); invisible, bidirectional and control characters and "
+            "surrounding spaces removed",
         )
         if drop:
             self.drop_missing(column)

@@ -1,4 +1,4 @@
-"""Keyed pseudonyms for user ids and spreadsheet-safe CSV export.
+r"""Keyed pseudonyms for user ids and spreadsheet-safe CSV export.
 
 Pseudonyms are HMAC-SHA256 of the id under a secret key, so the same id maps
 to the same pseudonym in every table and every run with that key (joins keep
@@ -15,11 +15,14 @@ The key never appears in outputs, messages or reprs.
 
 CSV files opened in a spreadsheet run cells starting with ``=``, ``+``,
 ``-`` or ``@`` (and tab/CR tricks) as formulas. :func:`safe_csv` and
-:func:`escape_formulas` prefix such text cells with ``'`` so they stay text.
+:func:`escape_formulas` prefix such text cells with ``'`` so they stay text,
+and :func:`safe_csv` quotes every field holding a line break (``\r`` or
+``\n``), so a cell cannot end a row early and start the next with a formula.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import os
@@ -179,18 +182,31 @@ def _escape_cell(value: Any) -> Any:
 
 
 def safe_csv(frame: pd.DataFrame, path: str | Path, **to_csv: Any) -> Path:
-    """Write ``frame`` to CSV with formula-like text cells escaped (see :func:`escape_formulas`).
+    r"""Write ``frame`` to CSV with formula-like text cells escaped (see :func:`escape_formulas`).
 
-    Keyword arguments go to :meth:`pandas.DataFrame.to_csv`; ``index``
-    defaults to False (an index that is written is escaped too).
+    Lines end in ``\r\n`` (RFC 4180), so every field holding a carriage return
+    or a line feed is quoted: a bare ``\r`` inside a cell cannot end the row
+    early and start the next one with ``=1+1``. Keyword arguments go to
+    :meth:`pandas.DataFrame.to_csv`; ``index`` defaults to False (an index
+    that is written is escaped too).
 
     Examples
     --------
     >>> safe_csv(pd.DataFrame({"note": ["=HYPERLINK(...)"]}), "out.csv")  # doctest: +SKIP
     PosixPath('out.csv')
     """
+    terminator = to_csv.pop("lineterminator", "\r\n")
+    if terminator != "\r\n":
+        raise ParameterError(
+            f"lineterminator == {terminator!r}: safe_csv always ends lines with '\\r\\n' so that "
+            "every field holding a line break is quoted; remove the argument."
+        )
+    if to_csv.get("quoting", csv.QUOTE_MINIMAL) == csv.QUOTE_NONE:
+        raise ParameterError(
+            "quoting == csv.QUOTE_NONE would write line breaks inside cells unquoted; remove it."
+        )
     if to_csv.pop("index", False):
         frame = frame.reset_index()
     path = Path(path)
-    escape_formulas(frame).to_csv(path, index=False, **to_csv)
+    escape_formulas(frame).to_csv(path, index=False, lineterminator=terminator, **to_csv)
     return path

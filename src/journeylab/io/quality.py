@@ -20,7 +20,6 @@ includes de-duplicated rows) is checked by the loaders before they return.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +27,7 @@ import pandas as pd
 
 from journeylab.core.errors import JourneylabError
 from journeylab.core.results import Result
+from journeylab.core.safe_text import html, html_table
 from journeylab.io.casting import visible
 
 __all__ = ["QualityStep", "QualityReport", "LoadedTable"]
@@ -231,19 +231,19 @@ class QualityReport(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = html.escape(self.summary().splitlines()[0])
-        parts = [f'<div class="jl-result"><h4>{self.title}</h4><p class="jl-summary">{head}</p>']
+        head = html(self.summary().splitlines()[0])
+        parts = [f'<div class="jl-result"><h4>{html(self.title)}</h4><p class="jl-summary">{head}</p>']
         if self.steps:
             parts.append(
-                self.display_frame().to_html(index=False, border=0, classes="jl-table", na_rep="–")
+                html_table(self.display_frame(), index=False, border=0, classes="jl-table", na_rep="–")
             )
         if len(self.channel_mapping):
             parts.append("<p>Channel names (raw → canonical):</p>")
             # Invisible and combining characters are shown as escapes, so the raw spelling is readable.
             shown = self.channel_mapping.assign(raw=self.channel_mapping["raw"].map(visible))
-            parts.append(shown.to_html(index=False, border=0, classes="jl-table"))
+            parts.append(html_table(shown, index=False, border=0, classes="jl-table"))
         if self.notes:
-            items = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+            items = "".join(f"<li>{html(n)}</li>" for n in self.notes)
             parts.append(f"<ul>{items}</ul>")
         parts.append("</div>")
         return "".join(parts)
@@ -284,10 +284,10 @@ class LoadedTable:
         return f"<LoadedTable {self.quality.table}>\n{self.summary()}"
 
     def _repr_html_(self) -> str:
-        head = self.frame.head(10).to_html(index=False, border=0, classes="jl-table", na_rep="–")
+        head = html_table(self.frame.head(10), index=False, border=0, classes="jl-table", na_rep="–")
         shape = f"{len(self.frame):,} rows × {self.frame.shape[1]} columns (first 10 shown)"
         return (
-            f'<div class="jl-loaded"><h4>{html.escape(self.quality.table)} from '
-            f"{html.escape(self.source)}</h4><p>{shape}</p>{head}"
+            f'<div class="jl-loaded"><h4>{html(self.quality.table)} from '
+            f"{html(self.source)}</h4><p>{shape}</p>{head}"
             f"{self.quality._repr_html_()}</div>"
         )

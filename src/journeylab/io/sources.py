@@ -8,13 +8,18 @@ cast explicitly afterwards, and cast failures raise. Typed sources (Parquet,
 DuckDB, DataFrame) keep their types until the same explicit casts.
 
 Every row carries its 1-based source position in the hidden column
-:data:`ROW` (file line for CSV: header = line 1), used in messages and in the
-quality report. Source column names are mapped onto canonical ones here.
+:data:`ROW` (for CSV the record's position, header = 1), used in messages and
+in the quality report; for CSV, :attr:`RawTable.line_of` turns positions into
+the file lines a person sees (a quoted line break or a blank line shifts
+them). Source column names are mapped onto canonical ones here; a CSV header
+or a DataFrame that names a column twice is an error, and a CSV that DuckDB
+cannot read is diagnosed exactly (encoding, ragged row, unclosed quote) by
+:mod:`journeylab.io.csv_checks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ from journeylab.core.errors import (
     did_you_mean,
     require_columns,
 )
+from journeylab.io import csv_checks as _csv_checks
 
 ROW = "__source_row__"
 
@@ -62,6 +68,7 @@ class RawTable:
     label: str
     kind: str
     row_label: str
+    line_of: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def quote_ident(name: str) -> str:
@@ -162,6 +169,8 @@ def open_relation(
         path = Path(source)
         if "*" not in str(path) and not path.exists():
             raise FileNotFoundError(f"{path} does not exist (working directory: {Path.cwd()}).")
+    if kind == "csv":
+        _csv_checks.check_header(source, _csv_checks.dialect_of(csv_options, source), label)
     own = False
     if kind == "duckdb":
         con, own = duckdb.connect(str(source), read_only=True), True
@@ -203,6 +212,8 @@ def open_relation(
     except duckdb.Error as exc:
         if own:
             con.close()
+        if kind == "csv":
+            raise csv_error(exc, source, csv_options, label) from exc
         raise translate_duckdb_error(exc, label) from exc
     except SchemaError:
         if own:
@@ -279,11 +290,22 @@ _NULLABLE_INT = {
 }
 
 
+def csv_error(exc: Exception, source: Any, csv_options: Mapping[str, Any] | None, label: str) -> DataError:
+    """Explain why DuckDB could not read a CSV file: the exact line and reason when Python finds it."""
+    found = _csv_checks.diagnose(source, _csv_checks.dialect_of(csv_options, source), label)
+    return found if found is not None else translate_duckdb_error(exc, label)
+
+
 def translate_duckdb_error(exc: Exception, label: str) -> DataError:
     """Turn a DuckDB error into a DataError that names the source and what to do."""
     text = str(exc).strip()
     hint = "fix the source at the place DuckDB names; journeylab never skips bad rows."
-    if "CSV" in text or "sniff" in text.lower():
+    if "invalid unicode" in text.lower() or "byte sequence" in text.lower():
+        hint = (
+            "the file is not UTF-8: save it as UTF-8 (in Excel: 'CSV UTF-8'; on the command "
+            "line: iconv -f CP1252 -t UTF-8 in.csv > out.csv) and load it again."
+        )
+    elif "CSV" in text or "sniff" in text.lower():
         hint = (
             "check the delimiter, quoting and column count at the line named; pass "
             "csv_options={'delim': ';'} (or quote=, escape=) if the file uses another dialect. "
@@ -372,6 +394,15 @@ def read_rows(
     kind = source_kind(source, table, query)
     if kind == "dataframe":
         present = [str(c) for c in source.columns]
+        repeated = sorted({c for c in present if present.count(c) > 1})
+        if repeated:
+            raise SchemaError(
+                f"The DataFrame has {len(repeated)} column name{'s' if len(repeated) > 1 else ''} "
+                f"more than once: {repeated}.",
+                source="DataFrame",
+                column=repeated[0],
+                hint="drop or rename the duplicates first, e.g. frame.loc[:, ~frame.columns.duplicated()].",
+            )
         renaming = mapped_names(present, columns, "DataFrame", what)
         frame = source.copy()
         frame.columns = [renaming[str(c)] for c in source.columns]
@@ -401,13 +432,17 @@ def read_rows(
         try:
             frame = fetch_frame(rel)
         except duckdb.Error as exc:
+            if kind == "csv":
+                raise csv_error(exc, source, csv_options, label) from exc
             raise translate_duckdb_error(exc, label) from exc
     finally:
         if kind == "duckdb":
             con.close()
     frame = frame.rename(columns=renaming)
-    row_label = "line" if kind == "csv" else "row"
-    return RawTable(frame, label, kind, row_label)
+    if kind == "csv":
+        line_of = _csv_checks.LineMap(source, _csv_checks.dialect_of(csv_options, source))
+        return RawTable(frame, label, kind, "line", line_of)
+    return RawTable(frame, label, kind, "row")
 
 
 def _time_filter(column: str, sql_type: str, start, end) -> str:

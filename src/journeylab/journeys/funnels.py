@@ -41,6 +41,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
+from journeylab.core.safe_text import mpl
 from journeylab.core.viz import PALETTE, new_axes, percent_axis
 from journeylab.journeys.build import _duration, _Events, _sql_list, _timestamp, fetch_df
 
@@ -347,7 +348,7 @@ class FunnelResult(Result):
             err = np.vstack([rate - s["from_first_ci_low"].to_numpy(dtype=float), s["from_first_ci_high"].to_numpy(dtype=float) - rate])
             err = np.clip(np.nan_to_num(err), 0, None)  # rounding can leave -1e-17
             colour = PALETTE[0] if len(segs) == 1 else PALETTE[j % len(PALETTE)]
-            label = None if len(segs) == 1 and not self.suppressed_segments else seg
+            label = None if len(segs) == 1 and not self.suppressed_segments else mpl(seg)
             ax.barh(y, np.nan_to_num(rate), height=height * 0.9, color=colour, alpha=0.85, label=label)
             ax.errorbar(np.nan_to_num(rate), y, xerr=err, fmt="none", ecolor="#333333", capsize=3, lw=1)
             for yi, (r, hi, n, prev) in enumerate(
@@ -358,7 +359,7 @@ class FunnelResult(Result):
                     text += f"  · {fmt_pct(prev)} of previous"
                 ax.text(np.nan_to_num(max(r, hi if not np.isnan(hi) else r)) + 0.01, y[yi], text, va="center", fontsize=9)
         ax.set_yticks(np.arange(len(steps)))
-        ax.set_yticklabels(steps)
+        ax.set_yticklabels([mpl(step) for step in steps])
         ax.invert_yaxis()
         ax.set_xlim(0, 1.45)
         ax.set_xticks(np.linspace(0, 1, 6))
@@ -368,7 +369,7 @@ class FunnelResult(Result):
         ax.set_title(f"Funnel ({unit}, window {self.settings['window']})")
         ax.grid(axis="y", visible=False)
         if len(segs) > 1 or self.suppressed_segments:
-            ax.legend(title=self.settings["segment"], loc="lower right")
+            ax.legend(title=mpl(self.settings["segment"]), loc="lower right")
         return ax
 
     def plot_time_to_convert(self, ax=None):
@@ -381,7 +382,7 @@ class FunnelResult(Result):
         ax = new_axes(ax, figsize=(9, 1.2 + 0.8 * (len(steps) - 1) * max(1, len(segs) * 0.6)))
         height = 0.8 / len(segs)
         strict = self.settings["order"] == "strict"
-        labels = [f"{steps[i - 1]} → {steps[i]}" if strict else f"→ {steps[i]}" for i in range(1, len(steps))]
+        labels = [mpl(f"{steps[i - 1]} → {steps[i]}" if strict else f"→ {steps[i]}") for i in range(1, len(steps))]
         lows, highs = [], []
         for j, seg in enumerate(segs):
             s = t[t["segment"] == seg]
@@ -390,7 +391,7 @@ class FunnelResult(Result):
             q25 = np.maximum(q25, 1.0)  # log axis: sub-second spans drawn at 1 s
             colour = PALETTE[0] if len(segs) == 1 else PALETTE[j % len(PALETTE)]
             ax.hlines(y, q25, np.maximum(q75, q25), color=colour, lw=7, alpha=0.45)
-            ax.plot(np.maximum(med, 1.0), y, "o", color=colour, ms=7, label=None if len(segs) == 1 else seg)
+            ax.plot(np.maximum(med, 1.0), y, "o", color=colour, ms=7, label=None if len(segs) == 1 else mpl(seg))
             for yi, m in enumerate(med):
                 if not np.isnan(m):
                     ax.annotate(f"median {_fmt_duration(pd.Timedelta(seconds=m))}", (max(q75[yi], m, 1.0), y[yi]),
@@ -414,7 +415,7 @@ class FunnelResult(Result):
         ax.set_xlabel(f"time from the {ref} (log scale); bar = quartiles, dot = median")
         ax.set_title("Time to convert")
         if len(segs) > 1:
-            ax.legend(title=self.settings["segment"], loc="lower right")
+            ax.legend(title=mpl(self.settings["segment"]), loc="lower right")
         return ax
 
 

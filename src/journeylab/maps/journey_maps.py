@@ -61,6 +61,7 @@ from journeylab.core.results import (
     fmt_pp,
     suppression_note,
 )
+from journeylab.core.safe_text import mpl
 from journeylab.core.stages import StageMap
 
 __all__ = ["journey_map", "JourneyMapResult", "Period", "resolve_period"]
@@ -918,13 +919,16 @@ class JourneyMapResult(Result):
         ax = new_axes(
             ax, figsize=(max(5.0, 1.6 * values.shape[1] + 3.5), row_height * values.shape[0] + 1.6)
         )
+        # Stage, KPI and segment names come from data or the project file: never mathtext.
+        colour = colour.set_axis([mpl(i) for i in colour.index], axis=0)
+        colour = colour.set_axis([mpl(c) for c in colour.columns], axis=1)
         sns.heatmap(
             colour.astype(float), annot=annot.to_numpy(), fmt="", cmap=SEQUENTIAL, cbar=False,
             linewidths=0.5, linecolor="white", ax=ax, vmin=0, vmax=1, annot_kws={"fontsize": 9},
         )  # fmt: skip
         ax.grid(False)
-        ax.set_title(f"{title}, {self.period.label}")
-        ax.set_xlabel(self.segment or "")
+        ax.set_title(mpl(f"{title}, {self.period.label}"))
+        ax.set_xlabel(mpl(self.segment or ""))
         ax.set_ylabel("")
         ax.tick_params(axis="x", rotation=0)
         ax.tick_params(axis="y", rotation=0)

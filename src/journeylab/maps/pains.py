@@ -47,6 +47,7 @@ from journeylab.core.errors import (
     did_you_mean,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
+from journeylab.core.safe_text import mpl
 from journeylab.core.stages import StageMap
 from journeylab.maps.journey_maps import (
     Period,
@@ -645,7 +646,7 @@ class PainPointsResult(Result):
             ax.set_axis_off()
             return ax
         labels = [
-            f"{s}\n{d} = {g}"
+            f"{mpl(s)}\n{mpl(d)} = {mpl(g)}"
             for s, d, g in zip(t["step"], t["dimension"], t["segment"], strict=True)
         ]
         y = np.arange(len(t))

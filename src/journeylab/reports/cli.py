@@ -12,6 +12,9 @@ Usage::
     journeylab notebooks copy DIR
     journeylab audience --out DIR [--data PATH] [--features a,b] [--opt-out COLUMN] [--raw-ids] ...
 
+A failed run (including one stopped by SIGTERM, or a full disk) is one message on
+standard error, not a traceback.
+
 Exit codes: 0 the report was published (also when ``--alert`` fires: scripts
 test ``count`` in ``alerts.json``, or pass ``--alert-exit-code N`` to exit N when
 at least one alert fires); 1 the run failed (the previous report is kept and
@@ -164,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except JourneylabError as exc:
         print(f"journeylab: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"journeylab: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -1,39 +1,21 @@
 r"""Report prose: Markdown built from data values that are escaped where they land.
 
 Every value that comes from the data (event, channel and segment names, labels,
-project names) reaches report Markdown through :func:`md`, which escapes
-Markdown and HTML, so that a channel called ``<img onerror=…>``, ``[x](javascript:…)``
-or ``$\\alpha$`` shows as the text it is. :class:`Money` formats amounts with the
+project names) reaches report Markdown through :func:`journeylab.core.safe_text.md`,
+which escapes Markdown and HTML, so that a channel called ``<img onerror=…>``,
+``[x](javascript:…)`` or ``$\\alpha$`` shows as the text it is. :class:`Money` formats amounts with the
 project's currency sign, escaped for Markdown.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable
 
 from journeylab.core.results import fmt_money
+from journeylab.core.safe_text import md
 
 __all__ = ["md", "say", "Money"]
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$^=:])")
-
-
-def md(value: object) -> str:
-    r"""Escape a data value for Markdown prose (and the HTML it becomes).
-
-    Examples
-    --------
-    >>> md("paid_search [beta]")
-    'paid\\\\_search \\\\[beta\\\\]'
-    >>> md("<img src=x>")
-    '&lt;img src\\\\=x&gt;'
-    """
-    text = "" if value is None else str(value)
-    text = " ".join(text.split())  # no new lines: a value never starts a heading or a list
-    text = html.escape(text, quote=False)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def say(text: str, display: Callable | None = None) -> None:

@@ -16,30 +16,45 @@ overwrites its output as soon as a run starts. So the runner
 
 1. validates parameter names and types against the notebook before running
    (a typo is an error with a suggestion; a month is always a ``YYYY-MM``
-   string) and refuses notebooks with ``!`` or ``%%bash`` lines;
-2. takes a lock, so two runs of the same report and month cannot overlap;
-3. executes into a temporary folder beside the target;
+   string of ASCII digits; numbers are finite), checks that ``--data``
+   exists and the output folder can be written, and refuses notebooks that
+   run shell commands (``!``, ``%system``, ``%%bash``, the other shell magics,
+   and a one-line cell such as ``ls -la`` that automagic would run);
+2. takes an operating-system lock, so two runs of the same report and month
+   cannot overlap, and repairs what a crashed run left behind
+   (:mod:`journeylab.reports.store`);
+3. executes into a temporary folder beside the target; secret parameters
+   reach the kernel through its environment only, and every notebook saved
+   during the run is redacted before it is written (:mod:`journeylab.reports.redaction`);
 4. accepts the run only if Papermill succeeded, no cell failed or stayed
    pending, no output is an error, and the notebook's final cell called
    :func:`finish` (the completion marker);
-5. swaps the folder into place with renames, so readers see the old report or
-   the new one, never half of one.
+5. exports the HTML without scripts and refuses to publish it unless
+   :func:`journeylab.core.safe_text.check_html` finds nothing that runs code or
+   fetches from another host;
+6. swaps the folder into place in one step, so readers see the old report or
+   the new one, never half of one or none.
 
 A failed run raises :class:`ReportFailed`, keeps the previous good report, and
-leaves the failed notebook beside it as ``<notebook>.failed.ipynb``.
+leaves the failed notebook beside it as ``<notebook>.failed.ipynb``; so does a
+run stopped by SIGTERM, and a full disk is a failed run with a clear message.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +65,16 @@ from typing import Any
 import nbformat
 
 from journeylab.core.errors import JourneylabError, ParameterError, did_you_mean
+from journeylab.core.safe_text import UnsafeHtmlError, require_safe_html
+from journeylab.reports import store as report_store
+from journeylab.reports.redaction import (
+    SecretParameters,
+    parameterize,
+    redact_notebook,
+    redact_parameters,
+    redacted_output,
+)
+from journeylab.reports.store import StoreError, describe_os_error, write_atomic
 
 __all__ = [
     "ReportFailed",
@@ -76,9 +101,17 @@ REPORTS_DIR_ENV = "JOURNEYLAB_REPORTS_DIR"
 #: Set by the runner so progress bars stay off in scheduled runs.
 UNDER_RUNNER_ENV = "JOURNEYLAB_UNDER_RUNNER"
 _COMPLETE_MARKER = ".complete"
-_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-#: Parameter names whose values are never published (keys, tokens, passwords ...).
-_SECRET_NAME_RE = re.compile(r"(secret|token|password|passwd|key|credential|private)", re.I)
+#: A month: four ASCII digits, a hyphen, 01-12 (matched in full: no trailing newline).
+_MONTH_RE = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
+#: Line magics that run shell commands (``%ls`` and friends are shell aliases).
+_SHELL_LINE_MAGICS = frozenset(
+    {"system", "sx", "sc", "alias", "unalias", "rehashx", "pip", "conda", "mamba", "micromamba", "uv"}
+    | {"mkdir", "rmdir", "mv", "rm", "cp", "cat", "ls", "ll", "lf", "lk", "ldir", "lx"}
+)
+#: Cell magics that run their body in a shell or another program.
+_SHELL_CELL_MAGICS = frozenset(
+    {"bash", "sh", "zsh", "script", "system", "sx", "!", "perl", "ruby", "python", "python2", "python3", "pypy"}
+)
 _PACKAGES = (
     "journeylab",
     "pandas",
@@ -306,7 +339,7 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
         first = today.replace(day=1)
         last_month = first - dt.timedelta(days=1)
         return f"{last_month.year:04d}-{last_month.month:02d}"
-    if not isinstance(month, str) or not _MONTH_RE.match(month):
+    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
         raise ParameterError(
             f"month == {month!r}, must be a 'YYYY-MM' string such as '2026-10', or 'previous'."
         )
@@ -327,16 +360,27 @@ def _coerce(name: str, value: Any, spec: ParameterSpec) -> Any:
             return value.lower() in {"true", "1", "yes"}
         raise ParameterError(f"{name} == {value!r}, must be true or false.")
     if kind in {"int", "float"}:
-        caster = int if kind == "int" else float
+        wanted = "an integer" if kind == "int" else "a number"
         if isinstance(value, bool):
-            raise ParameterError(f"{name} == {value!r}, must be a number.")
+            raise ParameterError(f"{name} == {value!r}, must be {wanted}.")
+        if isinstance(value, str) and not value.strip().isascii():
+            raise ParameterError(f"{name} == {value!r}, must be {wanted} written with ASCII digits.")
         try:
-            out = caster(value)
+            number = float(value)
         except (TypeError, ValueError):
-            raise ParameterError(f"{name} == {value!r}, must be {'an integer' if kind == 'int' else 'a number'}.") from None
-        if kind == "int" and isinstance(value, float) and not float(value).is_integer():
+            raise ParameterError(f"{name} == {value!r}, must be {wanted}.") from None
+        if not math.isfinite(number):
+            raise ParameterError(f"{name} == {value!r}, must be a finite number.")
+        if kind == "float":
+            return number
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        if not number.is_integer():
             raise ParameterError(f"{name} == {value!r}, must be an integer.")
-        return out
+        return int(value) if isinstance(value, int) else int(number)
     return value
 
 
@@ -363,58 +407,130 @@ def validate_parameters(notebook: str | Path, params: Mapping[str, Any]) -> dict
     return clean
 
 
+def _shell_calls(source: str) -> list[str]:
+    """Name the shell commands a cell runs, as IPython would transform it (``!ls``, ``%system``)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        code = TransformerManager().transform_cell(source)
+        tree = ast.parse(code)
+    except SyntaxError:
+        # Not Python even after IPython's transformations: scan the lines.
+        found = []
+        for line in source.splitlines():
+            stripped = line.lstrip()
+            word = re.match(r"%%?(\S+)", stripped)
+            if stripped.startswith("!") or (
+                word and word.group(1) in _SHELL_LINE_MAGICS | _SHELL_CELL_MAGICS
+            ):
+                found.append(stripped[:40])
+        return found
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        method = node.func.attr
+        first = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+        if method in ("system", "getoutput") and _calls_get_ipython(node.func.value):
+            found.append(f"!{first}" if isinstance(first, str) else method)
+        elif method == "run_line_magic" and first in _SHELL_LINE_MAGICS:
+            found.append(f"%{first}")
+        elif method == "run_cell_magic" and first in _SHELL_CELL_MAGICS:
+            found.append(f"%%{first}")
+    return found
+
+
+def _calls_get_ipython(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and getattr(node.func, "id", None) == "get_ipython"
+
+
+def _bound_names(nb: nbformat.NotebookNode) -> set[str]:
+    """Names the notebook's code assigns, imports or defines (they shadow magics of that name)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(TransformerManager().transform_cell(cell.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+    return names
+
+
+def _automagic_call(source: str, bound: set[str]) -> str | None:
+    """Return a one-line cell such as ``ls -la`` that automagic would run as ``%ls -la``, or None."""
+    lines = [ln for ln in source.strip().splitlines() if ln.strip()]
+    if len(lines) != 1:
+        return None  # IPython applies automagic to single-line cells only
+    match = re.match(r"\s*([A-Za-z_]\w*)(.*)$", lines[0])
+    if not match or match.group(1) not in _SHELL_LINE_MAGICS or match.group(1) in bound:
+        return None
+    if match.group(2).lstrip()[:1] in ("=", ","):
+        return None  # an assignment, not a magic
+    return lines[0].strip()
+
+
 def _check_no_shell(nb: nbformat.NotebookNode, name: str) -> None:
+    bound = _bound_names(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        for line in cell.source.splitlines():
-            stripped = line.lstrip()
-            if stripped.startswith("!") or stripped.startswith("%%bash") or stripped.startswith("%sx"):
-                raise ReportFailed(
-                    name,
-                    f"cell {i} runs a shell command ({stripped[:40]!r}); report notebooks may not, "
-                    "because a failing shell line does not fail the run. Use Python instead.",
-                    cell_index=i,
-                )
+        calls = _shell_calls(cell.source)
+        automagic = _automagic_call(cell.source, bound)
+        if automagic:
+            calls.append(automagic)
+        if calls:
+            raise ReportFailed(
+                name,
+                f"cell {i} runs a shell command ({calls[0][:40]!r}); report notebooks may not, "
+                "because a failing shell line does not fail the run. Use Python instead.",
+                cell_index=i,
+            )
 
 
 # -- running ------------------------------------------------------------------
-@contextlib.contextmanager
-def _lock(path: Path, name: str) -> Iterator[None]:
-    """Hold an exclusive lock file; a stale lock (dead pid) is taken over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _pid_alive(pid):
-                raise ReportFailed(
-                    name, f"another run of this report and month is in progress (pid {pid}, lock {path})."
-                ) from None
-            path.unlink(missing_ok=True)
-    else:  # pragma: no cover - only on a lock race
-        raise ReportFailed(name, f"could not take the lock {path}.")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        path.unlink(missing_ok=True)
+def _check_data(data: str | Path) -> str:
+    """Return ``--data`` as an absolute path; a missing path is a usage error before anything runs."""
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise ParameterError(
+            f"data == {str(data)!r}: no such file or folder (working directory: {Path.cwd()}); "
+            "give a folder of tables or one events file, or leave it out to use the bundled sample."
+        )
+    return str(path.resolve())
 
 
-def _pid_alive(pid: int) -> bool:
+def _prepare_output_folder(out_dir: str | Path, month_dir: Path) -> None:
+    """Create the month's report folder, or say why it cannot be (a usage error: nothing ran)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        month_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in [month_dir, *month_dir.parents] if p.exists()), None)
+        why = (
+            f"{blocker} is a file, not a folder"
+            if blocker is not None and not blocker.is_dir()
+            else exc.strerror or str(exc)
+        )
+        raise ParameterError(
+            f"--out {str(out_dir)!r}: cannot create the report folder {month_dir} ({why}); "
+            "give a folder you can write to."
+        ) from None
+    if not os.access(month_dir, os.W_OK | os.X_OK):
+        raise ParameterError(
+            f"--out {str(out_dir)!r}: the report folder {month_dir} is not writable; "
+            "give a folder you can write to."
+        )
 
 
 def _first_problem(nb: nbformat.NotebookNode) -> tuple[int | None, str | None]:
@@ -459,14 +575,9 @@ def section_durations(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
     return out
 
 
-def _redact(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("<redacted>" if _SECRET_NAME_RE.search(k) else v) for k, v in params.items()}
-
-
-def _sanitize_notebook(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> nbformat.NotebookNode:
-    """Drop the injected-parameters cell and Papermill metadata; redact secrets elsewhere."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    secrets = [str(v) for k, v in params.items() if _SECRET_NAME_RE.search(k) and str(v)]
+def _sanitize_notebook(nb: nbformat.NotebookNode, secrets: SecretParameters) -> nbformat.NotebookNode:
+    """Drop the injected-parameters cell and Papermill metadata; redact secrets in outputs."""
+    nb = nbformat.from_dict(redact_notebook(nb, secrets))
     cells = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
@@ -474,45 +585,66 @@ def _sanitize_notebook(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> 
             continue
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
-        if secrets:
-            text = json.dumps(cell)
-            for secret in secrets:
-                text = text.replace(json.dumps(secret)[1:-1], "<redacted>")
-            cell = nbformat.from_dict(json.loads(text))
         cells.append(cell)
     nb.cells = cells
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("journeylab", None)
     return nb
+
+
+#: A static page: the lab template without require.js, MathJax, mermaid or widget scripts.
+_STATIC_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+#: Outputs a static report can show; JavaScript, widget views and SVG are never chosen.
+_STATIC_PRIORITY = ["text/html", "text/markdown", "image/png", "image/jpeg", "text/plain"]
 
 
 def export_html(nb: nbformat.NotebookNode, path: Path, *, with_code: bool, title: str = "Report") -> Path:
     """Write ``nb`` as self-contained static HTML: figures embedded, no scripts, no network.
 
-    Reports are read by people who never run code, often offline, so every
-    ``<script>`` (MathJax, require.js, mermaid loaders from a CDN) is removed:
-    the content is static tables and embedded PNG figures.
+    Reports are read by people who never run code, often offline, so the page
+    is built from a template without scripts (no MathJax, require.js or
+    mermaid loaders from a CDN) and outputs are shown as HTML, Markdown, PNG or
+    text, never as JavaScript or widget views. Before anything is written the
+    page is checked by :func:`journeylab.core.safe_text.check_html`.
+
+    Raises
+    ------
+    journeylab.core.safe_text.UnsafeHtmlError
+        When the page would still run code or fetch from another host (a
+        data value reached an output unescaped); nothing is written then.
     """
+    import jinja2
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     exporter = HTMLExporter(
+        config=Config({"NbConvertBase": {"display_data_priority": _STATIC_PRIORITY}}),
         template_name="lab",
+        template_file="journeylab_static.html.j2",
+        extra_loaders=[jinja2.DictLoader({"journeylab_static.html.j2": _STATIC_TEMPLATE})],
         exclude_input=not with_code,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         embed_images=True,
     )
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    # Widget state would be written as a <script> block; a static page shows the fallbacks.
+    nb.metadata.pop("widgets", None)
     if not with_code:
         # Readers get results only: warnings and logs on stderr (which can name
         # temporary paths) stay in executed.ipynb and the with-code HTML.
-        nb = nbformat.from_dict(json.loads(json.dumps(nb)))
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    body = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S | re.I)
-    body = re.sub(r"<link[^>]+href=\"https?://[^\"]*\"[^>]*>", "", body)
-    path.write_text(body, encoding="utf-8")
-    return path
+    require_safe_html(body, Path(path).name)
+    write_atomic(Path(path), body)
+    return Path(path)
 
 
 def _fingerprint(data: str | None) -> dict[str, Any]:
@@ -568,8 +700,8 @@ def run_report(
     params : mapping, optional
         Further notebook parameters; validated against the notebook first.
     data : str, optional
-        The event data (file, folder or table) passed to the notebook's
-        ``data`` parameter; overrides the project file's events path.
+        The event data (an existing file or folder) passed to the notebook's
+        ``data`` parameter as an absolute path; overrides the project file's data.
     config : str or Path, optional
         The project file passed to the notebook's ``config`` parameter;
         ``./journeylab.yaml`` when present, else the bundled sample's. It is
@@ -590,13 +722,12 @@ def run_report(
     Raises
     ------
     ParameterError
-        Before anything runs, for an unknown or mistyped parameter.
+        Before anything runs: an unknown or mistyped parameter, a ``data``
+        path that does not exist, an output folder that cannot be written.
     ReportFailed
-        When the run is rejected; the previous report is left untouched.
+        When the run is rejected, stopped by SIGTERM, or the disk is full;
+        the previous report is left untouched.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     say = log or (lambda line: None)
     started = time.perf_counter()
     path = _resolve_notebook(notebook)
@@ -604,10 +735,8 @@ def run_report(
     month = resolve_month(month)
     given = dict(params or {})
     given["month"] = month
-    if data is not None:
-        if not Path(str(data)).exists():
-            raise ParameterError(f"--data {data}: no such file or folder; nothing was run.")
-        given["data"] = str(Path(str(data)).resolve())
+    if data is not None and str(data) != "":
+        given["data"] = _check_data(data)
     config = _project_file(config)
     if config is not None:
         given["config"] = str(config)
@@ -617,114 +746,302 @@ def run_report(
 
     root = Path(out_dir).resolve()
     month_dir = root / month
-    final = month_dir / name
-    failed_copy = month_dir / f"{name}.failed.ipynb"
-    say(f"[{name} {month}] parameters validated: {sorted(clean)}")
+    _prepare_output_folder(out_dir, month_dir)
+    tag = f"[{name} {month}]"
+    say(f"{tag} parameters validated: {sorted(clean)}")
+    secrets = SecretParameters.of(clean)
+    run = _Run(
+        name=name,
+        month=month,
+        notebook=path,
+        source=source_nb,
+        params=clean,
+        secrets=secrets,
+        root=root,
+        month_dir=month_dir,
+        kernel_name=kernel_name,
+        timeout=timeout,
+        say=say,
+        started=started,
+    )
+    try:
+        with report_store.hold_lock(month_dir / f".{name}.lock"):
+            recovery = report_store.recover(month_dir, name, run.failed_copy)
+            for note in recovery.notes:
+                say(f"{tag} recovered: {note}")
+            run.kept_crash_notebook = recovery.kept_failed_notebook
+            with _stop_on_signal(run):
+                return run.execute_and_publish()
+    except StoreError as exc:
+        raise ReportFailed(name, str(exc)) from None
+    except OSError as exc:  # the lock or the recovery could not touch the folder
+        raise ReportFailed(name, describe_os_error(exc, f"preparing {month_dir}")) from None
 
-    with _lock(month_dir / f".{name}.lock", name):
-        tmp = month_dir / f".{name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        executed = tmp / "executed.ipynb"
-        env_before = {k: os.environ.get(k) for k in (RUN_DIR_ENV, REPORTS_DIR_ENV, UNDER_RUNNER_ENV, "TQDM_DISABLE")}
-        os.environ[RUN_DIR_ENV] = str(tmp)
-        os.environ[REPORTS_DIR_ENV] = str(root)
-        os.environ[UNDER_RUNNER_ENV] = "1"
-        os.environ["TQDM_DISABLE"] = "1"
+
+def _kernel_manager_class(run: _Run) -> type:
+    """Return a kernel manager class that starts kernels with the run's environment.
+
+    The manager registers itself on the run, so a SIGTERM can kill the kernel.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ReportKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = run.kernel_environment()
+            run.kernel_manager = self
+            await super().start_kernel(**kw)
+
+    return ReportKernelManager
+
+
+class _Interrupted(Exception):
+    """Raised by the SIGTERM handler outside kernel execution."""
+
+
+@contextlib.contextmanager
+def _stop_on_signal(run: _Run) -> Iterator[None]:
+    """Turn SIGTERM into a failed run that keeps its notebook (main thread only).
+
+    While the kernel runs, the handler kills the kernel (the run then fails
+    like one whose kernel died); otherwise it raises :class:`_Interrupted`.
+    During the final swap it only takes note: the swap is one step and the
+    report it publishes is complete.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if run.stopped_by:
+            return
+        run.stopped_by = signal.Signals(signum).name
+        if run.publishing:
+            return
+        if run.kill_kernel():
+            return
+        raise _Interrupted(run.stopped_by)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass
+class _Run:
+    """One run of a report notebook: execution in a temporary folder, then publishing."""
+
+    name: str
+    month: str
+    notebook: Path
+    source: nbformat.NotebookNode
+    params: dict[str, Any]
+    secrets: SecretParameters
+    root: Path
+    month_dir: Path
+    kernel_name: str
+    timeout: int | None
+    say: Any
+    started: float
+    stopped_by: str | None = None
+    publishing: bool = False
+    kernel_manager: Any = None
+    kept_crash_notebook: bool = False
+
+    @property
+    def tag(self) -> str:
+        return f"[{self.name} {self.month}]"
+
+    @property
+    def final(self) -> Path:
+        return self.month_dir / self.name
+
+    @property
+    def failed_copy(self) -> Path:
+        return self.month_dir / f"{self.name}.failed.ipynb"
+
+    @property
+    def tmp(self) -> Path:
+        return self.month_dir / f".{self.name}.tmp-{os.getpid()}"
+
+    def kill_kernel(self) -> bool:
+        """Kill the running kernel (SIGKILL); False when there is none."""
+        km = self.kernel_manager
+        pid = getattr(getattr(km, "provisioner", None), "pid", None) if km is not None else None
+        if not pid:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        return True
+
+    # -- failure ------------------------------------------------------------------
+    def fail(self, reason: str, cell_index: int | None = None) -> ReportFailed:
+        """Keep the failed notebook (redacted), remove the temporary folder, build the error."""
+        reason = self.secrets.scrub(reason)
+        kept: Path | None = None
+        executed = self.tmp / "executed.ipynb"
+        try:
+            text = executed.read_text(encoding="utf-8") if executed.exists() else None
+        except OSError:
+            text = None
+        # Free the temporary folder first: on a full disk that makes room for the copy.
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if text is not None:
+            try:
+                nb = redact_notebook(json.loads(text), self.secrets)
+                write_atomic(self.failed_copy, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+                kept = self.failed_copy
+            except OSError as exc:
+                reason += f" (the failed notebook could not be kept: {describe_os_error(exc, 'writing it')})"
+            except ValueError as exc:  # a notebook cut short by the crash
+                reason += f" (the failed notebook could not be kept: it is not valid JSON: {exc})"
+        self.say(f"{self.tag} FAILED: {reason}")
+        return ReportFailed(self.name, reason, kept, cell_index)
+
+    def stop_reason(self, where: str) -> str:
+        return (
+            f"the run was stopped by {self.stopped_by} {where}; the notebook as far as it ran is "
+            "kept for diagnosis"
+        )
+
+    # -- the run ------------------------------------------------------------------
+    def execute_and_publish(self) -> ReportRun:
+        """Execute, check, export and publish; every failure goes through :meth:`fail`."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self.tmp.mkdir(parents=True)
+            reason, cell_index, nb = self.execute()
+            if reason is not None:
+                raise self.fail(reason, cell_index)
+            return self.publish(nb)
+        except _Interrupted:
+            raise self.fail(self.stop_reason("before the notebook ran" if not (self.tmp / "executed.ipynb").exists() else "after the notebook ran")) from None
+        except UnsafeHtmlError as exc:
+            raise self.fail(str(exc)) from None
+        except OSError as exc:
+            raise self.fail(describe_os_error(exc, f"writing the report in {self.month_dir}")) from None
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def kernel_environment(self) -> dict[str, str]:
+        """Return the kernel's environment: the run folder, runner flags and the secret parameters."""
+        return {
+            **os.environ,
+            RUN_DIR_ENV: str(self.tmp),
+            REPORTS_DIR_ENV: str(self.root),
+            UNDER_RUNNER_ENV: "1",
+            "TQDM_DISABLE": "1",
+            **self.secrets.environment(),
+        }
+
+    def execute(self) -> tuple[str | None, int | None, nbformat.NotebookNode | None]:
+        """Run the notebook with Papermill; return (reason it failed or None, cell, notebook)."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        executed = self.tmp / "executed.ipynb"
+        prepared = parameterize(self.source, self.params, self.secrets, kernel_name=self.kernel_name)
         reason: str | None = None
         cell_index: int | None = None
         t0 = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(path),
-                str(executed),
-                parameters=clean,
-                kernel_name=kernel_name,
-                progress_bar=False,
-                cwd=str(path.parent),
-                execution_timeout=timeout,
-            )
-        except PapermillExecutionError as exc:
-            reason, cell_index = f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}", exc.cell_index
-        except Exception as exc:  # dead kernel, timeout, nbclient errors
-            reason = f"execution stopped: {type(exc).__name__}: {exc}"
-        finally:
-            for key, value in env_before.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        say(f"[{name} {month}] executed in {time.perf_counter() - t0:.1f}s")
-
+        with redacted_output(executed, self.secrets) as output:
+            try:
+                papermill.execute_notebook(
+                    prepared,
+                    output,
+                    kernel_name=self.kernel_name,
+                    progress_bar=False,
+                    cwd=str(self.notebook.parent),
+                    execution_timeout=self.timeout,
+                    kernel_manager_class=_kernel_manager_class(self),
+                )
+            except PapermillExecutionError as exc:
+                reason, cell_index = f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}", exc.cell_index
+            except _Interrupted:
+                reason = None  # stopped_by is set; the reason is written below
+            except OSError as exc:
+                reason = describe_os_error(exc, "saving the executed notebook")
+            except Exception as exc:  # dead kernel, timeout, nbclient errors
+                reason = f"execution stopped: {type(exc).__name__}: {exc}"
+                if isinstance(exc.__context__, OSError):
+                    reason = describe_os_error(exc.__context__, "saving the executed notebook")
+            finally:
+                self.kernel_manager = None
+        self.say(f"{self.tag} executed in {time.perf_counter() - t0:.1f}s")
+        if self.stopped_by:
+            nb = nbformat.read(executed, as_version=4) if executed.exists() else None
+            started = [
+                i
+                for i, cell in enumerate(nb.cells if nb is not None else [])
+                if cell.get("metadata", {}).get("papermill", {}).get("start_time")
+            ]
+            running = started[-1] if started else None
+            where = f"while cell {running} was running" if running is not None else "during execution"
+            return self.stop_reason(where), running, None
         nb = nbformat.read(executed, as_version=4) if executed.exists() else None
         if nb is not None:
             for section, seconds in section_durations(nb):
-                say(f"[{name} {month}]   {section}: {seconds:.1f}s")
+                self.say(f"{self.tag}   {section}: {seconds:.1f}s")
         if reason is None and nb is None:
             reason = "no executed notebook was written"
         if reason is None:
             cell_index, reason = _first_problem(nb)
-        if reason is None and not (tmp / _COMPLETE_MARKER).exists():
+        if reason is None and not (self.tmp / _COMPLETE_MARKER).exists():
             reason = (
                 "the notebook stopped before its final cell called journeylab.reports.runner.finish() "
                 "(an early sys.exit, a dead kernel or a skipped cell)"
             )
-        if reason is None and not (tmp / "metrics.json").exists():
+        if reason is None and not (self.tmp / "metrics.json").exists():
             reason = "no metrics.json was written"
-        if reason is not None:
-            if executed.exists():
-                shutil.copyfile(executed, failed_copy)
-            shutil.rmtree(tmp, ignore_errors=True)
-            say(f"[{name} {month}] FAILED: {reason}")
-            raise ReportFailed(name, reason, failed_copy if failed_copy.exists() else None, cell_index)
+        return reason, cell_index, nb
 
-        shared = _sanitize_notebook(nb, clean)
-        nbformat.write(shared, executed)
+    def publish(self, nb: nbformat.NotebookNode) -> ReportRun:
+        """Export the HTML (checked), write run.json, and swap the folder into place."""
+        tmp, name, month = self.tmp, self.name, self.month
+        shared = _sanitize_notebook(nb, self.secrets)
+        write_atomic(tmp / "executed.ipynb", nbformat.writes(shared))
         t1 = time.perf_counter()
         title = f"{name.replace('_', ' ').capitalize()} — {month}"
         export_html(shared, tmp / "report.html", with_code=False, title=title)
         export_html(shared, tmp / "report_with_code.html", with_code=True, title=title)
-        say(f"[{name} {month}] HTML exported in {time.perf_counter() - t1:.1f}s")
+        self.say(f"{self.tag} HTML exported and checked in {time.perf_counter() - t1:.1f}s")
         (tmp / _COMPLETE_MARKER).unlink()
         metrics = json.loads((tmp / "metrics.json").read_text())
         run_info = json.loads((tmp / "run_info.json").read_text()) if (tmp / "run_info.json").exists() else {}
         (tmp / "run_info.json").unlink(missing_ok=True)
-        duration = time.perf_counter() - started
+        duration = time.perf_counter() - self.started
+        parameters = redact_parameters(self.params)
         run = {
             "notebook": name,
             "month": month,
-            "parameters": _redact(clean),
-            "data": _fingerprint(clean.get("data")),
+            "parameters": parameters,
+            "data": _fingerprint(self.params.get("data")),
             "row_counts": run_info.get("row_counts", {}),
-            "seed": clean.get("seed", run_info.get("seed")),
+            "seed": self.params.get("seed", run_info.get("seed")),
             "packages": _versions(),
             "started_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "duration_s": round(duration, 2),
         }
-        (tmp / "run.json").write_text(json.dumps(run, indent=2, default=str))
-
-        # Swap into place: old → backup, new → final, drop backup.
-        backup = month_dir / f".{name}.previous-{os.getpid()}"
-        if final.exists():
-            final.rename(backup)
+        write_atomic(tmp / "run.json", json.dumps(run, indent=2, default=str))
+        if self.stopped_by:
+            raise _Interrupted(self.stopped_by)
+        self.publishing = True
         try:
-            tmp.rename(final)
-        except OSError:
-            if backup.exists():
-                backup.rename(final)
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-        failed_copy.unlink(missing_ok=True)
-        say(f"[{name} {month}] published {final / 'report.html'} ({duration:.1f}s)")
+            report_store.swap_into_place(tmp, self.final, self.say)
+        finally:
+            self.publishing = False
+        if not self.kept_crash_notebook:  # a killed run's notebook stays until the next success
+            self.failed_copy.unlink(missing_ok=True)
+        self.say(f"{self.tag} published {self.final / 'report.html'} ({duration:.1f}s)")
         if isinstance(metrics.get("findings"), list):
             # the ledger follows each finding month after month (journeylab.actions.ledger)
             from journeylab.actions.ledger import append_findings
 
-            append_findings(root, month, metrics["findings"], project=str(metrics.get("project", name)),
-                            run_id=run.get("run_id"), run_time=run["started_utc"])
-            say(f"[{name} {month}] {len(metrics['findings'])} findings recorded in {root / 'findings.jsonl'}")
-        files = {p.name: p for p in final.iterdir()}
-        return ReportRun(name, month, final, metrics, _redact(clean), duration, files)
+            append_findings(self.root, month, metrics["findings"], project=str(metrics.get("project", name)))
+            self.say(f"{self.tag} {len(metrics['findings'])} findings recorded in {self.root / 'findings.jsonl'}")
+        files = {p.name: p for p in self.final.iterdir()}
+        return ReportRun(name, month, self.final, metrics, parameters, duration, files)
 
 
 # -- called from inside report notebooks -------------------------------------
@@ -739,10 +1056,10 @@ def finish(metrics: Mapping[str, Any], *, row_counts: Mapping[str, int] | None =
     run_dir = os.environ.get(RUN_DIR_ENV)
     if run_dir:
         folder = Path(run_dir)
-        (folder / "metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+        write_atomic(folder / "metrics.json", json.dumps(payload, indent=2, sort_keys=True))
         info = {"row_counts": dict(row_counts or {}), "seed": seed}
-        (folder / "run_info.json").write_text(json.dumps(info, default=_json_default))
-        (folder / _COMPLETE_MARKER).write_text("ok")
+        write_atomic(folder / "run_info.json", json.dumps(info, default=_json_default))
+        write_atomic(folder / _COMPLETE_MARKER, "ok")
     else:
         print(json.dumps(payload, indent=2, sort_keys=True))
 

@@ -14,7 +14,6 @@ funnel's first step in the month and how many came another way.
 from __future__ import annotations
 
 import contextlib
-import html
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +24,8 @@ import pandas as pd
 from journeylab.core.errors import DataError, NotComputableError
 from journeylab.core.project import Project
 from journeylab.core.results import fmt_num, fmt_pct, fmt_pp
-from journeylab.reports.prose import Money, md
+from journeylab.core.safe_text import html, md
+from journeylab.reports.prose import Money
 
 __all__ = [
     "section",
@@ -219,9 +219,9 @@ def kpi_table_html(kpis: pd.DataFrame, project: Project, money: Money) -> str:
             p = "" if pd.isna(r.p_value) else f"{r.p_value:.3f}" if r.p_value >= 0.001 else "<0.001"
             rows.append(
                 "<tr>"
-                + (f'<th rowspan="{len(group)}" scope="rowgroup">{html.escape(r.stage_label)}</th>' if i == 0 else "")
-                + f"<td>{html.escape(str(r.label))}</td><td class='n'>{html.escape(fmt(r.value))}</td>"
-                f"<td class='n'>{html.escape(prev)}</td><td class='n'>{mark}{html.escape(change)}</td>"
+                + (f'<th rowspan="{len(group)}" scope="rowgroup">{html(r.stage_label)}</th>' if i == 0 else "")
+                + f"<td>{html(str(r.label))}</td><td class='n'>{html(fmt(r.value))}</td>"
+                f"<td class='n'>{html(prev)}</td><td class='n'>{mark}{html(change)}</td>"
                 f"<td class='n'>{p}</td></tr>"
             )
     return (
@@ -556,10 +556,10 @@ def quality_table_html(ws: Any) -> str:
         steps = q.to_frame()
         steps = steps.loc[steps["rows"] > 0]
         what = "<br>".join(
-            html.escape(f"{s.step}: {fmt_num(int(s.rows))} rows {s.action} ({s.reason})") for s in steps.itertuples()
+            html(f"{s.step}: {fmt_num(int(s.rows))} rows {s.action} ({s.reason})") for s in steps.itertuples()
         ) or "nothing to repair"
         rows.append(
-            f"<tr><th scope='row'>{html.escape(name)}</th><td class='n'>{fmt_num(q.rows_read)}</td>"
+            f"<tr><th scope='row'>{html(name)}</th><td class='n'>{fmt_num(q.rows_read)}</td>"
             f"<td class='n'>{fmt_num(q.rows_kept)}</td><td class='n'>{fmt_num(q.rows_dropped)}</td><td>{what}</td></tr>"
         )
     return (

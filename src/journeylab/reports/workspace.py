@@ -46,7 +46,7 @@ _RESOLVED_TABLES = ("events", "assignments", "feedback", "transactions")
 _SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
-@dataclass
+@dataclass(repr=False)  # the repr is the summary: counts, never rows or user ids
 class Workspace(Result):
     """The loaded tables of one analysis, with their quality reports.
 
