@@ -27,7 +27,8 @@ from journeylab.clv.models import (
 )
 from journeylab.core.errors import ParameterError, check_range, require_columns
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_pct
-from journeylab.customers.retention import _naive_utc, as_frame, purchase_rows
+from journeylab.core.timeparse import naive_utc, to_utc_timestamp
+from journeylab.customers.retention import as_frame, purchase_rows
 
 __all__ = ["clv_by_channel", "ChannelCLVResult"]
 
@@ -252,11 +253,9 @@ def clv_by_channel(
         refunds="keep",
     )
     end_time = (
-        _naive_utc(as_frame(transactions)[0][datetime_col], datetime_col).max()
+        naive_utc(as_frame(transactions)[0][datetime_col], datetime_col).max()
         if observation_period_end is None
-        else _naive_utc(
-            pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"
-        ).iloc[0]
+        else to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(None)
     )
     rows = rows[rows["time"] <= end_time]
     historical = rows.groupby("customer")["value"].sum().reindex(summary.index).fillna(0.0)
@@ -352,7 +351,7 @@ def clv_by_channel(
     window = None
     if spend is not None:
         require_columns(spend, ["channel", "date", "cost"], what="spend")
-        dates = _naive_utc(spend["date"], "date")
+        dates = naive_utc(spend["date"], "date")
         window = (dates.min(), dates.max())
         window_end = dates.max().normalize() + pd.Timedelta(days=1)
         cost = pd.to_numeric(spend["cost"], errors="coerce")

@@ -51,8 +51,8 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
+from journeylab.core.timeparse import naive_utc, to_utc_timestamp
 from journeylab.customers.retention import (
-    _naive_utc,
     as_frame,
     describe_left_out,
     period_codes,
@@ -157,13 +157,11 @@ def rfm_summary(
         value_col=monetary_value_col,
         refunds=refunds,
     )
-    all_times = _naive_utc(as_frame(transactions)[0][datetime_col], datetime_col)
+    all_times = naive_utc(as_frame(transactions)[0][datetime_col], datetime_col)
     if observation_period_end is None:
         end_time = all_times.max()
     else:
-        end_time = _naive_utc(
-            pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"
-        ).iloc[0]
+        end_time = to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(None)
     end_code = int(period_codes(pd.Series([end_time]), freq)[0])
     purchases["code"] = period_codes(purchases["time"], freq)
     after = purchases["code"].to_numpy() > end_code
@@ -180,9 +178,7 @@ def rfm_summary(
         if monetary_value_col is None:
             out = out.drop(columns="monetary_value")
     else:
-        cal_time = _naive_utc(
-            pd.Series([pd.Timestamp(calibration_period_end)]), "calibration_period_end"
-        ).iloc[0]
+        cal_time = to_utc_timestamp(calibration_period_end, "calibration_period_end").tz_localize(None)
         cal_code = int(period_codes(pd.Series([cal_time]), freq)[0])
         if cal_code >= end_code:
             raise ParameterError(

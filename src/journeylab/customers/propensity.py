@@ -59,6 +59,7 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct, fmt_pp
+from journeylab.core.timeparse import to_utc_timestamp
 
 __all__ = [
     "propensity_features",
@@ -86,10 +87,7 @@ _COUNTED_EVENTS = {
 
 def _as_of_list(as_of: Any) -> list[pd.Timestamp]:
     values = [as_of] if isinstance(as_of, (str, pd.Timestamp)) or not isinstance(as_of, Sequence) else list(as_of)
-    out = []
-    for v in values:
-        ts = pd.Timestamp(v)
-        out.append(ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC"))
+    out = [to_utc_timestamp(v, "as_of") for v in values]
     if not out:
         raise ParameterError("as_of is empty; give one date or a list of snapshot dates.")
     return sorted(set(out))
@@ -98,7 +96,7 @@ def _as_of_list(as_of: Any) -> list[pd.Timestamp]:
 def _end(observed_until: Any, timestamps: pd.Series) -> pd.Timestamp:
     if observed_until is None:
         return timestamps.max()
-    return _as_of_list(observed_until)[0]
+    return to_utc_timestamp(observed_until, "observed_until")
 
 
 def _snapshot_frame(dates: list[pd.Timestamp]) -> pd.DataFrame:
@@ -650,8 +648,7 @@ def _split(features: pd.DataFrame, holdout: str, split_date: Any, test_size: flo
             )
         split = pd.Timestamp(dates[-1])
     else:
-        split = pd.Timestamp(split_date)
-        split = split.tz_localize("UTC") if split.tzinfo is None else split.tz_convert("UTC")
+        split = to_utc_timestamp(split_date, "split_date")
     horizon = pd.Timedelta(days=float(features.attrs.get("horizon_days", 0.0)))
     # Training labels must be fully observed before the test period begins.
     train = (as_of + horizon <= split).to_numpy()

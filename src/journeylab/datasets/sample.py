@@ -51,6 +51,7 @@ import pyarrow as pa
 
 from journeylab.core.errors import ParameterError, check_in
 from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.datasets import feedback as fb
 from journeylab.datasets import simulation as sim
 from journeylab.datasets.events import assemble
@@ -248,13 +249,7 @@ def _check_arguments(seed, n_users, start, months, broken_split):
         raise ParameterError(f"months == {months!r}, must be an integer >= 1.")
     if not isinstance(broken_split, (bool, np.bool_)):
         raise ParameterError(f"broken_split == {broken_split!r}, must be True or False.")
-    try:
-        start_ts = pd.Timestamp(start)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"start == {start!r}, must be a date such as '2026-05-01'.") from exc
-    start_ts = (
-        start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
-    )
+    start_ts = to_utc_timestamp(start, "start")
     end_ts = start_ts + pd.DateOffset(months=int(months))
     return int(seed), int(n_users), start_ts, end_ts
 

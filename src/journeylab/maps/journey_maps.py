@@ -29,7 +29,6 @@ small aggregated table.
 from __future__ import annotations
 
 import fnmatch
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ from journeylab.core.results import (
     suppression_note,
 )
 from journeylab.core.stages import StageMap
+from journeylab.core.timeparse import parse_month, to_utc_series, to_utc_timestamp
 
 __all__ = ["journey_map", "JourneyMapResult", "Period", "resolve_period"]
 
@@ -93,16 +93,6 @@ class Period:
     def days(self) -> float:
         """Length of the period in days."""
         return (self.end - self.start) / pd.Timedelta(days=1)
-
-
-def _utc(value: Any, name: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(
-            f"{name} == {value!r} is not a date; write it as 'YYYY-MM-DD'."
-        ) from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _month_period(month: pd.Period) -> Period:
@@ -141,10 +131,7 @@ def resolve_period(
     if month is not None and (start is not None or end is not None):
         raise ParameterError("Give either month= or start=/end=, not both.")
     if month is not None:
-        text = str(month)
-        if not re.fullmatch(r"\d{4}-\d{2}", text):
-            raise ParameterError(f"month == {text!r}, must be written 'YYYY-MM' (e.g. '2026-10').")
-        return _month_period(pd.Period(text, freq="M"))
+        return _month_period(pd.Period(parse_month(month), freq="M"))
     have = timestamps is not None and len(timestamps) > 0
     if start is None:
         if not have:
@@ -154,7 +141,7 @@ def resolve_period(
         if not have:
             raise ParameterError("end= is needed when the events are empty.")
         end = timestamps.max().floor("D") + pd.Timedelta(days=1)
-    start, end = _utc(start, "start"), _utc(end, "end")
+    start, end = to_utc_timestamp(start, "start"), to_utc_timestamp(end, "end")
     if end <= start:
         raise ParameterError(
             f"end == {end:%Y-%m-%d %H:%M}, must be after start ({start:%Y-%m-%d %H:%M})."
@@ -167,21 +154,8 @@ def prepare_events(events: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.D
     if not isinstance(events, pd.DataFrame):
         raise ParameterError(f"events must be a pandas DataFrame, not {type(events).__name__}.")
     require_columns(events, ("user_id", "timestamp", "event", *extra), what="events")
-    ts = events["timestamp"]
-    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        if pd.api.types.is_datetime64_dtype(ts):
-            ts = ts.dt.tz_localize("UTC")
-        else:
-            try:
-                ts = pd.to_datetime(ts, utc=True)
-            except (TypeError, ValueError) as exc:
-                raise SchemaError(
-                    "The timestamp column cannot be read as dates.",
-                    source="events",
-                    column="timestamp",
-                    hint="load the events with journeylab.load_events, which parses and checks timestamps.",
-                ) from exc
-        events = events.assign(timestamp=ts)
+    if not isinstance(events["timestamp"].dtype, pd.DatetimeTZDtype):
+        events = events.assign(timestamp=to_utc_series(events["timestamp"], "timestamp", source="events"))
     if not (
         pd.api.types.is_string_dtype(events["user_id"])
         and not pd.api.types.is_object_dtype(events["user_id"])

@@ -49,6 +49,7 @@ from typing import Any
 import nbformat
 
 from journeylab.core.errors import JourneylabError, ParameterError, did_you_mean
+from journeylab.core.timeparse import parse_month
 
 __all__ = [
     "ReportFailed",
@@ -75,7 +76,6 @@ REPORTS_DIR_ENV = "JOURNEYLAB_REPORTS_DIR"
 #: Set by the runner so progress bars stay off in scheduled runs.
 UNDER_RUNNER_ENV = "JOURNEYLAB_UNDER_RUNNER"
 _COMPLETE_MARKER = ".complete"
-_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 #: Parameter names whose values are never published (keys, tokens, passwords ...).
 _SECRET_NAME_RE = re.compile(r"(secret|token|password|passwd|key|credential|private)", re.I)
 _PACKAGES = (
@@ -225,6 +225,9 @@ def notebook_parameters(notebook: str | Path) -> dict[str, ParameterSpec]:
 def resolve_month(month: str, today: dt.date | None = None) -> str:
     """Return ``month`` as ``YYYY-MM``; ``"previous"`` means the last full month.
 
+    The reading is :func:`journeylab.core.timeparse.parse_month`, shared by every
+    ``month=`` argument.
+
     Examples
     --------
     >>> resolve_month("previous", today=dt.date(2026, 11, 23))
@@ -232,16 +235,7 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
     >>> resolve_month("2026-03")
     '2026-03'
     """
-    if month == "previous":
-        today = today or dt.date.today()
-        first = today.replace(day=1)
-        last_month = first - dt.timedelta(days=1)
-        return f"{last_month.year:04d}-{last_month.month:02d}"
-    if not isinstance(month, str) or not _MONTH_RE.match(month):
-        raise ParameterError(
-            f"month == {month!r}, must be a 'YYYY-MM' string such as '2026-10', or 'previous'."
-        )
-    return month
+    return parse_month(month, "month", today=today)
 
 
 def _coerce(name: str, value: Any, spec: ParameterSpec) -> Any:
