@@ -154,7 +154,7 @@ def test_errors(log):
         funnel(log, STEPS, order="strictly")
     with pytest.raises(ParameterError, match="at least two steps"):
         funnel(log, ["site_visit"])
-    with pytest.raises(ParameterError, match="window == '0D', must be > 0"):
+    with pytest.raises(ParameterError, match="window == '0D': not a positive duration"):
         funnel(log, STEPS, window="0D")
     with pytest.raises(SchemaError, match="no column 'devise'.*did you mean 'device'"):
         funnel(log, STEPS, segment="devise")

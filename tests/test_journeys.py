@@ -9,13 +9,13 @@ import pytest
 
 from journeylab.core.errors import ParameterError, SchemaError
 from journeylab.journeys.build import (
-    DIRECT,
     PATH_COLUMNS,
     Journeys,
     build_journeys,
     path_table,
     sessionize,
 )
+from journeylab.journeys.rules import DIRECT
 
 END = "2026-06-30"
 
@@ -256,9 +256,9 @@ def test_missing_channel_with_explicit_touch_events_is_named():
 def test_errors_say_what_to_do(log):
     with pytest.raises(SchemaError, match="'timestamp'.*did you mean 'time_stamp'"):
         build_journeys(log.rename(columns={"timestamp": "time_stamp"}))
-    with pytest.raises(ParameterError, match="lookback == '-3D', must be > 0"):
+    with pytest.raises(ParameterError, match="lookback == '-3D': not a positive duration"):
         build_journeys(log, lookback="-3D")
-    with pytest.raises(ParameterError, match="lookback == 'soon' is not a duration"):
+    with pytest.raises(ParameterError, match="lookback == 'soon': not a duration; write e.g. '30D'"):
         build_journeys(log, lookback="soon")
     with pytest.raises(ParameterError, match="max_touches == 0, must be >= 1"):
         build_journeys(log, max_touches=0)
@@ -452,9 +452,9 @@ def test_path_table_of_one_month(months_log):
 
 
 def test_month_and_start_errors(months_log):
-    with pytest.raises(ParameterError, match="month == '2026-13' is not a calendar month; write 'YYYY-MM'"):
+    with pytest.raises(ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"):
         build_journeys(months_log, month="2026-13")
-    with pytest.raises(ParameterError, match="month == 'June' is not a calendar month"):
+    with pytest.raises(ParameterError, match="month == 'June': not a calendar month"):
         path_table(months_log, month="June")
     with pytest.raises(ParameterError, match="pass either month or start/period_end"):
         build_journeys(months_log, month="2026-06", period_end="2026-06-30")

@@ -66,18 +66,23 @@ from journeylab.core.errors import (
     ParameterError,
     SchemaError,
     check_in,
-    check_range,
     did_you_mean,
     require_columns,
 )
 from journeylab.core.results import Result, fmt_money, fmt_num, fmt_pct
 from journeylab.core.stages import StageMap
+from journeylab.core.timeparse import format_time, parse_duration
 from journeylab.core.viz import PALETTE, new_axes
 from journeylab.io.loaders import event_rank, sort_events
+from journeylab.journeys.rules import (
+    DIRECT,
+    JOURNEY_DEFAULTS,
+    NO_CHANNEL,
+    JourneyRules,
+    check_journey_options,
+)
 
 __all__ = [
-    "DIRECT",
-    "NO_CHANNEL",
     "PATH_COLUMNS",
     "Journeys",
     "build_journeys",
@@ -85,10 +90,6 @@ __all__ = [
     "sessionize",
 ]
 
-#: The path of a conversion that has no touch in its journey.
-DIRECT = "(direct)"
-#: The channel name given to a touch that has none.
-NO_CHANNEL = "(none)"
 #: The columns of a path table, in order (the interchange format with attribution).
 PATH_COLUMNS = ("path", "conversions", "value", "non_conversions")
 
@@ -98,43 +99,6 @@ EventSource = "pd.DataFrame | duckdb.DuckDBPyRelation | str | Path"
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
-def _duration(name: str, value: str | pd.Timedelta | None) -> pd.Timedelta | None:
-    """Parse ``"30D"``, ``"30min"`` or a Timedelta, rejecting zero or negative spans."""
-    if value is None:
-        return None
-    try:
-        delta = pd.Timedelta(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"{name} == {value!r} is not a duration; write e.g. '30D', '12h' or '30min'."
-        ) from exc
-    if delta <= pd.Timedelta(0):
-        raise ParameterError(f"{name} == {value!r}, must be > 0.")
-    return delta
-
-
-def _timestamp(name: str, value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"{name} == {value!r} is not a date or time.") from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _month_bounds(month: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last instant (microsecond) of a ``"YYYY-MM"`` calendar month in UTC."""
-    text = str(month)
-    try:
-        if not (isinstance(month, str) and len(text) == 7 and text[4] == "-"):
-            raise ValueError(text)
-        first = pd.Timestamp(f"{text}-01", tz="UTC")
-    except ValueError as exc:
-        raise ParameterError(f"month == {month!r} is not a calendar month; write 'YYYY-MM', e.g. '2026-06'.") from exc
-    return first, first + pd.offsets.MonthBegin(1) - pd.Timedelta(1, "us")
-
-
 def fetch_df(cursor: Any) -> pd.DataFrame:
     """``cursor.df()`` without DuckDB's pandas-3 deprecation warning (it is DuckDB's, not ours)."""
     with warnings.catch_warnings():
@@ -322,7 +286,7 @@ def sessionize(
     ['a#1', 'a#1', 'a#2']
     """
     require_columns(events, ("user_id", "timestamp", "event"), what="events")
-    delta = _duration("gap", gap)
+    delta = parse_duration(gap, "gap")
     if column in events.columns and not overwrite:
         raise ParameterError(
             f"The events already have a {column!r} column; pass overwrite=True to replace it "
@@ -404,7 +368,7 @@ class Journeys(Result):
             f"{fmt_count(conv)} converted ({fmt_pct(conv / closed if closed else float('nan'))} of the "
             f"{fmt_count(closed)} closed journeys, value {fmt_money(float(j['value'].sum()))}), "
             f"{fmt_count(closed - conv)} ended without conversion, {fmt_count(cens)} still open at "
-            f"the period end {_day(self.settings.get('period_end'))} (censored, not counted as failures).",
+            f"the period end {format_time(self.settings.get('period_end'))} (censored, not counted as failures).",
             f"Touches per journey: median {fmt_num(float(j['n_touches'].median())).removesuffix('.00').removesuffix('.0')}, "
             f"max {fmt_count(j['n_touches'].max())}; "
             f"{fmt_count(self.left_out.get('direct_conversions', 0))} conversions had no touch "
@@ -413,7 +377,7 @@ class Journeys(Result):
         if self.settings.get("month"):
             lines.insert(0, f"Journeys ending in {self.settings['month']} (UTC).")
         elif self.settings.get("start") is not None:
-            lines.insert(0, f"Journeys ending from {_day(self.settings['start'])} on.")
+            lines.insert(0, f"Journeys ending from {format_time(self.settings['start'])} on.")
         lines.append("Left out: " + _left_out_text(self.left_out) + ".")
         return "\n".join(lines)
 
@@ -441,13 +405,6 @@ class Journeys(Result):
         ax.set_title("Touches per journey")
         ax.legend()
         return ax
-
-
-def _day(ts: Any) -> str:
-    if ts is None or pd.isna(ts):
-        return "(none)"
-    ts = pd.Timestamp(ts)
-    return ts.strftime("%Y-%m-%d %H:%M UTC") if (ts.hour or ts.minute) else ts.strftime("%Y-%m-%d")
 
 
 def fmt_count(n: float) -> str:
@@ -479,22 +436,13 @@ def _touch_predicate(touch_events: Sequence[str] | str | None, conv_sql: str, co
         if touch_events == "all":
             return f"(NOT {conv_sql})"
         touch_events = [touch_events]
-    touch_events = list(touch_events)
-    if not touch_events:
-        raise ParameterError("touch_events is empty; list the events that count as touches, or pass None.")
-    return f"(list_contains({_sql_list(touch_events)}, event) AND NOT {conv_sql})"
+    return f"(list_contains({_sql_list(list(touch_events))}, event) AND NOT {conv_sql})"
 
 
 def _build_tables(
     ev: _Events,
+    rules: JourneyRules,
     *,
-    conversion: str | Sequence[str],
-    touch_events: Sequence[str] | str | None,
-    lookback: str | pd.Timedelta,
-    period_end: Any,
-    max_touches: int | None,
-    start: Any = None,
-    month: str | None = None,
     want_touches: bool = True,
     path_level: str | None = None,
 ) -> tuple[str | None, str, dict[str, int], dict[str, Any]]:
@@ -504,25 +452,8 @@ def _build_tables(
     missing); with ``path_level`` the journeys table carries each journey's
     path (kept touches after the cap, repeats not collapsed) as a list.
     """
-    conversions = [conversion] if isinstance(conversion, str) else list(conversion)
-    if not conversions:
-        raise ParameterError("conversion is empty; name the event that counts as a conversion.")
-    look = _duration("lookback", lookback)
-    if max_touches is not None:
-        if not isinstance(max_touches, (int, np.integer)) or isinstance(max_touches, bool):
-            raise ParameterError(f"max_touches == {max_touches!r}, must be a whole number or None.")
-        check_range("max_touches", max_touches, low=1, low_inclusive=True)
-    first = _timestamp("start", start)
-    if month is not None:
-        if start is not None or period_end is not None:
-            raise ParameterError(
-                f"month == {month!r} sets both start and period_end; pass either month or start/period_end."
-            )
-        first, end = _month_bounds(month)
-    else:
-        end = _timestamp("period_end", period_end)
-    if first is not None and end is not None and first > end:
-        raise ParameterError(f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between.")
+    conversions = list(rules.conversions)
+    first, end = rules.start, rules.period_end
     counted: dict[str, int] | None = None
     if end is None and not want_touches:
         # One scan finds the period end and counts the incomplete rows; no row
@@ -539,12 +470,12 @@ def _build_tables(
     conv_sql = f"list_contains({_sql_list(conversions)}, event)"
     conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
     conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
-    touch_sql = _touch_predicate(touch_events, conv_sql, conv_stage)
+    touch_sql = _touch_predicate(rules.touch_events, conv_sql, conv_stage)
     t = ev.tag
     base, rows, agg, touches, journeys = (f"jl_{n}_{t}" for n in ("base", "rows", "agg", "touches", "journeys"))
     end_param = end if end is not None else pd.Timestamp("2262-01-01", tz="UTC")
-    look_us = _micros(look)
-    cap = int(max_touches) if max_touches is not None else None
+    look_us = _micros(rules.lookback)
+    cap = rules.max_touches
     con = ev.con
     if not want_touches:
         left_out = _path_journeys(ev, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level, counted)
@@ -579,15 +510,7 @@ def _build_tables(
             "ended_before_start": before_start,
         }
     )
-    settings = {
-        "conversion": conversions[0] if len(conversions) == 1 else conversions,
-        "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
-        "lookback": str(look),
-        "period_end": end,
-        "start": first,
-        "month": month,
-        "max_touches": cap,
-    }
+    settings = rules.settings(end)
     return (touches if want_touches else None), journeys, left_out, settings
 
 
@@ -904,18 +827,18 @@ def build_journeys(
     >>> len(build_journeys(ev, month="2026-04").journeys), len(build_journeys(ev, month="2026-05").journeys)
     (0, 1)
     """
+    rules = JourneyRules.read(
+        conversion=conversion,
+        touch_events=touch_events,
+        lookback=lookback,
+        period_end=period_end,
+        start=start,
+        month=month,
+        max_touches=max_touches,
+    )
     ev = _Events(events, stage_map=stage_map)
     try:
-        touches, journeys, left_out, settings = _build_tables(
-            ev,
-            conversion=conversion,
-            touch_events=touch_events,
-            lookback=lookback,
-            period_end=period_end,
-            start=start,
-            month=month,
-            max_touches=max_touches,
-        )
+        touches, journeys, left_out, settings = _build_tables(ev, rules)
         jframe = ev.df(f"SELECT {', '.join(chr(34) + c + chr(34) for c in _JOURNEY_COLUMNS)} FROM {journeys} ORDER BY journey_id")
         tframe = ev.df(
             f"SELECT {', '.join(chr(34) + c + chr(34) for c in _TOUCH_COLUMNS)} FROM {touches} ORDER BY journey_id, position"
@@ -971,35 +894,15 @@ def _journey_views(
         con.register("jl_touches", source.touches)
         con.register("jl_journeys", source.journeys)
         return holder, "jl_touches", "jl_journeys", dict(source.left_out), dict(source.settings)
+    rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
     ev = _Events(source, stage_map=stage_map)
-    touches, journeys, left_out, settings = _build_tables(ev, **{**_JOURNEY_DEFAULTS, **journey_options})
+    touches, journeys, left_out, settings = _build_tables(ev, rules)
     return ev, touches, journeys, left_out, settings
-
-
-def _check_options(func: str, journey_options: dict[str, Any], own: Sequence[str]) -> None:
-    """Reject an unknown keyword with the closest known one."""
-    unknown = set(journey_options) - set(_JOURNEY_DEFAULTS)
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ParameterError(
-            f"{func}() got an unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_DEFAULTS, *own])}."
-        )
 
 
 class _Holder:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-
-
-_JOURNEY_DEFAULTS: dict[str, Any] = {
-    "conversion": "booking_completed",
-    "touch_events": None,
-    "lookback": "30D",
-    "period_end": None,
-    "start": None,
-    "month": None,
-    "max_touches": None,
-}
 
 
 def _row_element_sql(
@@ -1098,7 +1001,7 @@ def path_table(
             **journey_options,
         )
     check_in("level", level, ["channel", "event", "stage"])
-    _check_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
+    check_journey_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
     where = "TRUE" if include_censored else "NOT j.censored"
     # Consecutive repeats are dropped inside each path list (no extra sort).
     collapse = "list_filter(path, lambda x, i: i = 1 OR x IS DISTINCT FROM path[i - 1])" if collapse_repeats else "path"
@@ -1127,12 +1030,11 @@ def path_table(
         """
     else:
         # From events, each journey's path is aggregated with the journey itself.
+        rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
         ev = _Events(events_or_journeys, stage_map=stage_map)
         con = ev.con
         try:
-            _, journeys, left_out, settings = _build_tables(
-                ev, **{**_JOURNEY_DEFAULTS, **journey_options}, want_touches=False, path_level=level
-            )
+            _, journeys, left_out, settings = _build_tables(ev, rules, want_touches=False, path_level=level)
         except BaseException:
             con.close()
             raise

@@ -39,15 +39,14 @@ from journeylab.core.results import Result, fmt_ci, fmt_pct
 from journeylab.core.stages import StageMap
 from journeylab.core.viz import PALETTE, SEQUENTIAL, new_axes
 from journeylab.journeys.build import (
-    DIRECT,
     Journeys,
-    _check_options,
     _element_sql,
     _journey_views,
     fetch_df,
     fmt_count,
     path_table,
 )
+from journeylab.journeys.rules import DIRECT, check_journey_options
 
 __all__ = [
     "START",
@@ -79,7 +78,7 @@ def _journey_options(level: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def _open(source: Any, level: str, stage_map: Any, options: dict[str, Any], func: str):
     check_in("level", level, ["channel", "event", "stage"])
-    _check_options(func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"])
+    check_journey_options(func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"])
     if not isinstance(source, Journeys):
         options = _journey_options(level, options)
     return _journey_views(source, stage_map=stage_map, journey_options=options)

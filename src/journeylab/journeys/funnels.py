@@ -31,7 +31,6 @@ joins from each entry); only the per-step table comes back to pandas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,36 +40,16 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
+from journeylab.core.timeparse import parse_duration, to_utc_timestamp
 from journeylab.core.viz import PALETTE, new_axes, percent_axis
-from journeylab.journeys.build import _duration, _Events, _sql_list, _timestamp, fetch_df
+from journeylab.journeys.build import _Events, _sql_list, fetch_df
+from journeylab.journeys.rules import Steps, parse_steps
 
 __all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT", "MISSING_SEGMENT"]
 
 #: The row of :func:`where_instead` for units that did nothing after the step.
 NO_FURTHER_EVENT = "(no further event)"
 MISSING_SEGMENT = "(missing)"
-
-Steps = Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]]
-
-
-def _parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
-    """Normalise steps to ``[(label, [event, ...]), ...]``."""
-    if isinstance(steps, str):
-        raise ParameterError("steps must list at least two steps, e.g. ['site_visit', 'booking_started'].")
-    items = list(steps.items()) if isinstance(steps, Mapping) else [(None, s) for s in steps]
-    parsed = []
-    for label, spec in items:
-        names = [spec] if isinstance(spec, str) else list(spec)
-        if not names or not all(isinstance(n, str) and n for n in names):
-            raise ParameterError(f"Funnel step {label or spec!r} must be an event name or a list of event names.")
-        parsed.append((str(label) if label is not None else " | ".join(names), names))
-    if len(parsed) < 2:
-        raise ParameterError(f"A funnel needs at least two steps; got {len(parsed)}.")
-    labels = [p[0] for p in parsed]
-    if len(set(labels)) != len(labels):
-        raise ParameterError(f"Funnel step labels must differ; got {labels}.")
-    return parsed
-
 
 @dataclass
 class _Units:
@@ -98,9 +77,10 @@ def _funnel_units(
 ) -> _Units:
     check_in("order", order, ["strict", "any"])
     check_in("grain", grain, ["user", "session"])
-    parsed = _parse_steps(steps)
-    win = _duration("window", window)
-    t0, t1 = _timestamp("start", start), _timestamp("end", end)
+    parsed = parse_steps(steps)
+    win = parse_duration(window, "window")
+    t0 = to_utc_timestamp(start, "start", optional=True)
+    t1 = to_utc_timestamp(end, "end", optional=True)
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
     ev = _Events(events, stage_map=stage_map, keep=[segment] if segment else [])
@@ -624,7 +604,7 @@ def where_instead(
     if not isinstance(n_next, (int, np.integer)) or isinstance(n_next, bool):
         raise ParameterError(f"n_next == {n_next!r}, must be a whole number.")
     check_range("n_next", n_next, low=1, low_inclusive=True)
-    parsed = _parse_steps(steps)
+    parsed = parse_steps(steps)
     if not isinstance(after_step, (int, np.integer)) or not 1 <= after_step < len(parsed):
         raise ParameterError(
             f"after_step == {after_step!r}, must be a step number from 1 to {len(parsed) - 1} "
