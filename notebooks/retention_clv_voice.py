@@ -40,7 +40,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab.clv.models import (
+from journeylab.clv import (
     BetaGeo,
     GammaGamma,
     clv_by_channel,
@@ -57,7 +57,7 @@ from journeylab.customers.retention import (
 )
 from journeylab.reports import runner as reports
 from journeylab.reports.workspace import open_workspace
-from journeylab.voice.scores import csat, emotion_curve, nps, sentiment, themes
+from journeylab.voice import csat, emotion_curve, nps, sentiment, themes
 
 month = reports.resolve_month(month)
 if n_users < 100:

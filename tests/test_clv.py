@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
+from journeylab.clv.channels import clv_by_channel
 from journeylab.clv.models import (
     BetaGeo,
     GammaGamma,
-    clv_by_channel,
     customer_lifetime_value,
     plot_calibration_purchases_vs_holdout_purchases,
     rfm_summary,

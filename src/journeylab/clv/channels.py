@@ -4,8 +4,8 @@
 from :mod:`journeylab.clv.models` on all customers and compares the channels through
 their customers' own histories: value to date, discounted predicted value over
 a horizon with delta-method intervals, P(alive), and with a spend table the
-acquisition cost per new customer. Both names are re-exported by
-:mod:`journeylab.clv.models`.
+acquisition cost per new customer. Both names are importable from
+:mod:`journeylab.clv`.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 The workflow reads like lifetimes': transactions → :func:`rfm_summary` →
 :class:`BetaGeo` (how many purchases, is the customer still alive) and
 :class:`GammaGamma` (how much per purchase) → :func:`customer_lifetime_value`
-→ :func:`clv_by_channel` (with CLV:CAC when a spend table is given).
+→ :func:`~journeylab.clv.channels.clv_by_channel` (with CLV:CAC when a spend table is given).
 
-:func:`clv_by_channel` and its result live in :mod:`journeylab.clv.channels`;
-they are importable from here too.
+:func:`~journeylab.clv.channels.clv_by_channel` and its result live in
+:mod:`journeylab.clv.channels`, which builds on this module; both modules' public
+names are importable from :mod:`journeylab.clv`.
 
 Both models are fitted by maximum likelihood on the log scale of their
 parameters with analytic gradients (see :mod:`journeylab.clv.likelihoods`),
@@ -65,8 +66,6 @@ __all__ = [
     "GammaGamma",
     "customer_lifetime_value",
     "plot_calibration_purchases_vs_holdout_purchases",
-    "clv_by_channel",  # noqa: F822 -- from clv_channels, on first use (module __getattr__)
-    "ChannelCLVResult",  # noqa: F822
 ]
 
 Freq = Literal["D", "W", "h"]
@@ -888,20 +887,3 @@ def plot_calibration_purchases_vs_holdout_purchases(
     ax.set_ylim(bottom=0)
     ax.means_ = means
     return ax
-
-
-_CHANNEL_NAMES = ("clv_by_channel", "ChannelCLVResult", "_expected_spend", "_channel_of_customers")
-
-
-def __getattr__(name: str) -> object:
-    # clv_channels builds on this module, so its names are looked up on first use
-    # rather than imported here (which would make the two modules import each other).
-    if name in _CHANNEL_NAMES:
-        from journeylab.clv import channels as clv_channels
-
-        return getattr(clv_channels, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_CHANNEL_NAMES])
