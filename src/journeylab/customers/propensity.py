@@ -1,4 +1,4 @@
-"""Who will convert, who will churn, and which touch to offer next.
+"""Who will convert and who will churn.
 
 - :func:`propensity_features` turns an event log into one row per user and
   snapshot date (``as_of``): journey features observed strictly before
@@ -19,10 +19,8 @@
   converge) the model is refitted with a weak ridge penalty (a N(0, 1) prior
   on standardised coefficients) and its intervals come from the penalised
   information; the result says so.
-- :func:`next_best_touchpoint` (in :mod:`journeylab.attribution.next_touch`, re-exported
-  here) uses the first-order absorbing Markov chain of journeys (states =
-  channels; absorbing conversion and null) to rank the next touch by the
-  probability of eventually converting from it.
+
+Which touch to offer next is :func:`journeylab.attribution.next_best_touchpoint`.
 """
 
 from __future__ import annotations
@@ -37,16 +35,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.attribution.next_touch import (  # noqa: F401 -- moved there; every name stays importable here
-    CONVERSION,
-    NULL,
-    START,
-    NextBestTouchpointResult,
-    _chain_from_paths,
-    _markov_from_paths,
-    _parse_paths,
-    next_best_touchpoint,
-)
 from journeylab.core import sql as engine
 from journeylab.core.errors import (
     DataError,
@@ -66,9 +54,7 @@ __all__ = [
     "churn_features",
     "fit_propensity",
     "auc_delong",
-    "next_best_touchpoint",
     "PropensityResult",
-    "NextBestTouchpointResult",
 ]
 
 Target = Literal["converted", "churned"]
