@@ -49,7 +49,7 @@ from journeylab.experiments.frequentist import (
 )
 from journeylab.experiments.metrics import Metric, coerce_metrics, prepare_values
 from journeylab.experiments.multiple import CORRECTION_NAMES, adjust_p_values
-from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult, _p_is, _signed
+from journeylab.experiments.readout import FRAME_COLUMNS, ExperimentResult, _signed
 
 __all__ = ["analyze"]
 
@@ -428,7 +428,7 @@ def _simpson_check(table: pd.DataFrame, split: Check, alpha: float) -> Check:
             f"periods {_signed(r['strat_abs_lift'], k)}{unit} "
             f"[{_signed(r['strat_ci_low'], k)}, {_signed(r['strat_ci_high'], k)}]"
             + (
-                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {_p_is(r['cmh_p_value'])})"
+                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {fmt_p(r['cmh_p_value'], with_p=True)})"
                 if not pd.isna(r.get("cmh_p_value", np.nan))
                 else ""
             )

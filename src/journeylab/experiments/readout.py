@@ -61,12 +61,6 @@ def _level(x: float, kind: str, decimals: int | None = None) -> str:
     return fmt_pct(x, decimals)
 
 
-def _p_is(p: float) -> str:
-    """``p = 0.012`` or ``p < 0.0001``."""
-    text = fmt_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
 def _prob(p: float) -> str:
     """``= 97.5%``, ``> 99.9%`` or ``< 0.1%``."""
     if p > 0.999:
@@ -135,7 +129,7 @@ class ExperimentResult(Result):
             )
         adj = row["p_value_adjusted"]
         decisive = adj < self.alpha if not math.isnan(adj) else False
-        p_text = _p_is(row["p_value"])
+        p_text = fmt_p(row["p_value"], with_p=True)
         if self.correction is not None:
             p_text += f", {CORRECTION_NAMES[self.correction]}-adjusted {fmt_p(adj)}"
         d = 2 if max(abs(row["abs_ci_low"]), abs(row["abs_ci_high"])) < 0.01 else 1
@@ -184,7 +178,7 @@ class ExperimentResult(Result):
         for _, row in self.omnibus.iterrows():
             lines.append(
                 f"All {row['arms']} arms on {row['metric']}: chi-square {fmt_num(row['chi2'])} "
-                f"(df {row['df']}), {_p_is(row['p_value'])}."
+                f"(df {row['df']}), {fmt_p(row['p_value'], with_p=True)}."
             )
         lines.extend(f"Note: {n}." for n in self.notes)
         return lines
