@@ -47,6 +47,7 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct, fmt_pp
+from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.timeparse import to_utc_timestamp
 
 __all__ = [
@@ -193,14 +194,18 @@ def propensity_features(
     channels = sorted(
         str(c) for c in ev.loc[ev["event"].isin(touches), "channel"].dropna().unique()
     )
-    touch_list = ", ".join(f"'{t}'" for t in touches) or "NULL"
+    touch_list = quote_list(touches)
     per_channel = ",\n".join(
-        f"count(*) FILTER (WHERE event IN ({touch_list}) AND channel = ?) AS touches_{_sql_name(c)}"
+        f"count(*) FILTER (WHERE list_contains({touch_list}, event) AND channel = ?) "
+        f"AS {quote_ident('touches_' + _sql_name(c))}"
         for c in channels
     )
     # Events already counted as touches per channel (phone calls) are not counted twice.
     counted_events = {e: name for e, name in _COUNTED_EVENTS.items() if e not in touches}
-    counted = ",\n".join(f"count(*) FILTER (WHERE event = '{e}') AS {name}" for e, name in counted_events.items())
+    counted = ",\n".join(
+        f"count(*) FILTER (WHERE event = {quote_literal(e)}) AS {quote_ident(name)}"
+        for e, name in counted_events.items()
+    )
     snaps = _snapshot_frame(dates)
     con = engine.connect()
     try:

@@ -14,6 +14,7 @@ quality report. Source column names are mapped onto canonical ones here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from journeylab.core.errors import (
     did_you_mean,
     require_columns,
 )
+from journeylab.core.sql import quote_ident, quote_literal
 
 ROW = "__source_row__"
 
@@ -62,16 +64,6 @@ class RawTable:
     label: str
     kind: str
     row_label: str
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for DuckDB SQL."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """Quote a string literal for DuckDB SQL."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def source_kind(source: Any, table: str | None, query: str | None) -> str:
@@ -115,6 +107,10 @@ def source_kind(source: Any, table: str | None, query: str | None) -> str:
     )
 
 
+#: A read_csv named parameter: written into SQL as is, so nothing but a plain name.
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
     # Explicit: a header line, no lines skipped (DuckDB's sniffer may otherwise skip some).
     parts = ["header=true", "skip=0", "delim=','", "quote='\"'", "comment=''"]
@@ -131,6 +127,11 @@ def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
             text = repr(value)
         else:
             text = quote_literal(value)
+        if not _OPTION_NAME.fullmatch(str(key)):
+            raise ParameterError(
+                f"csv_options key {key!r} is not a read_csv option name; use names such as "
+                "'delim', 'quote' or 'dateformat'."
+            )
         aliases = {"sep": "delim", "delimiter": "delim"}
         parts = [
             p
@@ -510,7 +511,7 @@ def _sql_id(col: str, kind: str, name: str) -> str:
         return (
             f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} = round({col}) AND abs({col}) <= 9007199254740992 "
             f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
-            f"ELSE error('{name} ' || CAST({col} AS VARCHAR) || ' is not a whole number; store ids as text') END"
+            f"ELSE error({quote_literal(name + ' ')} || CAST({col} AS VARCHAR) || ' is not a whole number; store ids as text') END"
         )
     return f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
 

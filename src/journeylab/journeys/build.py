@@ -70,6 +70,7 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.results import Result, fmt_money, fmt_num, fmt_pct
+from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import format_time, parse_duration
 from journeylab.core.viz import PALETTE, new_axes
@@ -78,6 +79,7 @@ from journeylab.journeys.rules import (
     DIRECT,
     JOURNEY_DEFAULTS,
     NO_CHANNEL,
+    NO_STAGE,
     JourneyRules,
     check_journey_options,
 )
@@ -108,14 +110,6 @@ def fetch_df(cursor: Any) -> pd.DataFrame:
 
 def _micros(delta: pd.Timedelta) -> int:
     return int(delta.value // 1000)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_sql_str(v) for v in values) + "]::VARCHAR[]"
 
 
 # ---------------------------------------------------------------------------
@@ -155,7 +149,7 @@ class _Events:
             # batches) into this one, keeping only the columns needed.
             wanted = [c for c in ("user_id", "timestamp", "event", "channel", "value", "session_id", *keep) if c in source.columns]
             require_columns(pd.DataFrame(columns=source.columns), ("user_id", "timestamp", "event"), source="DuckDB relation", what=what)
-            reader = source.project(", ".join(f'"{c}"' for c in dict.fromkeys(wanted))).to_arrow_reader()
+            reader = source.project(", ".join(quote_ident(c) for c in dict.fromkeys(wanted))).to_arrow_reader()
             self.con.register(f"{raw}_reader", reader)
             self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {raw}_reader")
             self.source_name = "DuckDB relation"
@@ -163,7 +157,7 @@ class _Events:
             isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, Path)) for s in source)
         ):
             paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
-            self.con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({_sql_list(paths)})")
+            self.con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({quote_list(paths)})")
             self.source_name = ", ".join(paths)
         else:
             raise ParameterError(
@@ -219,7 +213,7 @@ class _Events:
             "k.event_key AS event_key",
             channel_key,
             "k.stage_index AS stage_index",
-            *[f'r."{c}" AS "{c}"' for c in extra],
+            *[f"r.{quote_ident(c)} AS {quote_ident(c)}" for c in extra],
         ]
         self.con.execute(
             f"CREATE TEMP VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
@@ -436,7 +430,7 @@ def _touch_predicate(touch_events: Sequence[str] | str | None, conv_sql: str, co
         if touch_events == "all":
             return f"(NOT {conv_sql})"
         touch_events = [touch_events]
-    return f"(list_contains({_sql_list(list(touch_events))}, event) AND NOT {conv_sql})"
+    return f"(list_contains({quote_list(list(touch_events))}, event) AND NOT {conv_sql})"
 
 
 def _build_tables(
@@ -467,7 +461,7 @@ def _build_tables(
         # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
         micros = ev.scalar('SELECT epoch_us(max("timestamp")) FROM src')
         end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
-    conv_sql = f"list_contains({_sql_list(conversions)}, event)"
+    conv_sql = f"list_contains({quote_list(conversions)}, event)"
     conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
     conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
     touch_sql = _touch_predicate(rules.touch_events, conv_sql, conv_stage)
@@ -607,7 +601,7 @@ def _full_tables(
             SELECT * FROM (
               SELECT a.journey_id, r.user_id,
                      (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq) - (a.n_kept - a.n_touches))::BIGINT AS position,
-                     r."timestamp", coalesce(r.channel, '{NO_CHANNEL}') AS channel, r.event
+                     r."timestamp", coalesce(r.channel, {quote_literal(NO_CHANNEL)}) AS channel, r.event
               FROM {rows} r JOIN {agg} a USING (user_id, jidx)
               WHERE NOT r.is_conv AND NOT r.outside
             ) WHERE position >= 1
@@ -740,7 +734,7 @@ def _register_stages(con: duckdb.DuckDBPyConnection, stage_map: StageMap, events
     events = [r[0] for r in con.execute(events_sql).fetchall() if r[0] is not None]
     mapping = stage_map.event_to_stage(events)
     frame = pd.DataFrame(
-        {"event": list(mapping), "stage": [s if s is not None else "(no stage)" for s in mapping.values()]},
+        {"event": list(mapping), "stage": [s if s is not None else NO_STAGE for s in mapping.values()]},
         dtype="object",
     )
     name = f"jl_stage_{uuid.uuid4().hex[:8]}"
@@ -839,9 +833,9 @@ def build_journeys(
     ev = _Events(events, stage_map=stage_map)
     try:
         touches, journeys, left_out, settings = _build_tables(ev, rules)
-        jframe = ev.df(f"SELECT {', '.join(chr(34) + c + chr(34) for c in _JOURNEY_COLUMNS)} FROM {journeys} ORDER BY journey_id")
+        jframe = ev.df(f"SELECT {', '.join(map(quote_ident, _JOURNEY_COLUMNS))} FROM {journeys} ORDER BY journey_id")
         tframe = ev.df(
-            f"SELECT {', '.join(chr(34) + c + chr(34) for c in _TOUCH_COLUMNS)} FROM {touches} ORDER BY journey_id, position"
+            f"SELECT {', '.join(map(quote_ident, _TOUCH_COLUMNS))} FROM {touches} ORDER BY journey_id, position"
         )
     finally:
         ev.con.close()
@@ -914,13 +908,13 @@ def _row_element_sql(
     of the event names to map to stages.
     """
     if level == "channel":
-        return f"coalesce(b.channel, '{NO_CHANNEL}')", ""
+        return f"coalesce(b.channel, {quote_literal(NO_CHANNEL)})", ""
     if level == "event":
         return "b.event", ""
     if level == "stage":
         name = _register_stages(con, stage_map, distinct_events)
         join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {name}) s ON s.s_event = b.event"
-        return "coalesce(s.s_stage, '(no stage)')", join
+        return f"coalesce(s.s_stage, {quote_literal(NO_STAGE)})", join
     return "NULL::VARCHAR", ""
 
 
@@ -931,7 +925,7 @@ def _element_sql(level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, tou
     if level == "event":
         return "t.event", ""
     name = _register_stages(con, StageMap.coerce(stage_map), f"SELECT DISTINCT event FROM {touches}")
-    return "coalesce(s.stage, '(no stage)')", f"LEFT JOIN {name} s ON s.event = t.event"
+    return f"coalesce(s.stage, {quote_literal(NO_STAGE)})", f"LEFT JOIN {name} s ON s.event = t.event"
 
 
 def path_table(
@@ -1006,7 +1000,7 @@ def path_table(
     # Consecutive repeats are dropped inside each path list (no extra sort).
     collapse = "list_filter(path, lambda x, i: i = 1 OR x IS DISTINCT FROM path[i - 1])" if collapse_repeats else "path"
     final = f"""
-        SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN ['{DIRECT}']::VARCHAR[] ELSE {collapse} END AS path,
+        SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN {quote_list([DIRECT])} ELSE {collapse} END AS path,
                sum(converted::BIGINT) AS conversions,
                sum(value{{value_order}})::DOUBLE AS value,
                sum((NOT converted)::BIGINT) AS non_conversions

@@ -36,6 +36,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct
+from journeylab.core.sql import quote_literal
 from journeylab.core.stages import StageMap
 from journeylab.core.viz import PALETTE, SEQUENTIAL, new_axes
 from journeylab.journeys.build import (
@@ -397,7 +398,10 @@ def transitions(
     con = holder.con
     try:
         element, join = _element_sql(level, stage_map, con, touches)
-        outcome = f"CASE WHEN j.converted THEN '{CONVERSION}' WHEN j.censored THEN '{END}' ELSE '{NULL}' END"
+        outcome = (
+            f"CASE WHEN j.converted THEN {quote_literal(CONVERSION)} WHEN j.censored THEN {quote_literal(END)} "
+            f"ELSE {quote_literal(NULL)} END"
+        )
         where = "TRUE" if include_censored else "NOT j.censored"
         frame = fetch_df(
             con.execute(
@@ -410,7 +414,7 @@ def transitions(
                 ),
                 jj AS (SELECT * FROM {journeys} j WHERE {where}),
                 pairs AS (
-                  SELECT '{START}' AS "from", coalesce(s.elem, '{CONVERSION}') AS "to", NULL::DOUBLE AS secs
+                  SELECT {quote_literal(START)} AS "from", coalesce(s.elem, {quote_literal(CONVERSION)}) AS "to", NULL::DOUBLE AS secs
                   FROM jj j LEFT JOIN s ON s.journey_id = j.journey_id AND s.pos = 1
                   UNION ALL
                   SELECT s.elem, s.nxt, epoch(s.nxt_t) - epoch(s."timestamp")
@@ -677,7 +681,10 @@ def flow(
     k, m = int(steps), int(top)
     try:
         element, join = _element_sql(level, stage_map, con, touches)
-        outcome = f"CASE WHEN j.converted THEN '{CONVERSION}' WHEN j.censored THEN '{END}' ELSE '{NULL}' END"
+        outcome = (
+            f"CASE WHEN j.converted THEN {quote_literal(CONVERSION)} WHEN j.censored THEN {quote_literal(END)} "
+            f"ELSE {quote_literal(NULL)} END"
+        )
         where = "TRUE" if include_censored else "NOT j.censored"
         result = fetch_df(
             con.execute(
@@ -685,17 +692,17 @@ def flow(
                 WITH {_sequence_sql(touches, element, join, collapse_repeats)},
                 jj AS (SELECT j.journey_id, j.converted, {outcome} AS outcome FROM {journeys} j WHERE {where}),
                 lens AS (SELECT journey_id, max(pos) AS n FROM c GROUP BY journey_id),
-                seq AS (  -- touches shown (a conversion with no touch shows '{DIRECT}')
+                seq AS (  -- touches shown (a conversion with no touch shows the direct path)
                   SELECT c.journey_id, c.pos AS step, c.elem AS node FROM c JOIN jj USING (journey_id) WHERE c.pos <= {k}
                   UNION ALL
-                  SELECT jj.journey_id, 1, '{DIRECT}' FROM jj LEFT JOIN lens USING (journey_id) WHERE lens.n IS NULL
+                  SELECT jj.journey_id, 1, {quote_literal(DIRECT)} FROM jj LEFT JOIN lens USING (journey_id) WHERE lens.n IS NULL
                 ),
                 ranked AS (
                   SELECT step, node, row_number() OVER (PARTITION BY step ORDER BY count(*) DESC, node) AS r
                   FROM seq GROUP BY step, node
                 ),
                 named AS (
-                  SELECT s.journey_id, s.step, CASE WHEN r.r <= {m} THEN s.node ELSE '{OTHER}' END AS node
+                  SELECT s.journey_id, s.step, CASE WHEN r.r <= {m} THEN s.node ELSE {quote_literal(OTHER)} END AS node
                   FROM seq s JOIN ranked r USING (step, node)
                 ),
                 ends AS (  -- the outcome follows the last shown touch

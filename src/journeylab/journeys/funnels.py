@@ -40,9 +40,10 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
+from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.timeparse import parse_duration, to_utc_timestamp
 from journeylab.core.viz import PALETTE, new_axes, percent_axis
-from journeylab.journeys.build import _Events, _sql_list, fetch_df
+from journeylab.journeys.build import _Events, fetch_df
 from journeylab.journeys.rules import Steps, parse_steps
 
 __all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT", "MISSING_SEGMENT"]
@@ -94,15 +95,19 @@ def _funnel_units(
         )
     con, tag = ev.con, ev.tag
     unit_sql = "user_id" if grain == "user" else "session_id"
-    seg_sql = f"coalesce(CAST(\"{segment}\" AS VARCHAR), '{MISSING_SEGMENT}')" if segment else "'all'"
-    start_sql = f"\"timestamp\" >= '{t0.isoformat()}'::TIMESTAMPTZ" if t0 is not None else "TRUE"
-    end_sql = f"\"timestamp\" < '{t1.isoformat()}'::TIMESTAMPTZ" if t1 is not None else "TRUE"
+    seg_sql = (
+        f"coalesce(CAST({quote_ident(segment)} AS VARCHAR), {quote_literal(MISSING_SEGMENT)})"
+        if segment
+        else "'all'"
+    )
+    start_sql = f'"timestamp" >= {quote_literal(t0.isoformat())}::TIMESTAMPTZ' if t0 is not None else "TRUE"
+    end_sql = f'b."timestamp" < {quote_literal(t1.isoformat())}::TIMESTAMPTZ' if t1 is not None else "TRUE"
     all_events = sorted({e for _, names in parsed for e in names})
     base = f"jl_fbase_{tag}"
     left_out = {}
     if grain == "session":
         left_out["events_without_session"] = int(
-            ev.scalar(f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({_sql_list(all_events)}, event)")
+            ev.scalar(f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({quote_list(all_events)}, event)")
         )
     # Every event of the unit gets a sequence number (for where_instead, which
     # looks at what came next); step tables keep that number.
@@ -120,11 +125,11 @@ def _funnel_units(
     ctes = []
     for i, (_, names) in enumerate(parsed, start=1):
         ctes.append(
-            f"s{i} AS (SELECT unit, seq, \"timestamp\" AS t FROM {base} WHERE list_contains({_sql_list(names)}, event))"
+            f"s{i} AS (SELECT unit, seq, \"timestamp\" AS t FROM {base} WHERE list_contains({quote_list(names)}, event))"
         )
     ctes.append(
         f"a1 AS (SELECT b.unit, b.user_id, b.segment, b.seq AS seq1, b.\"timestamp\" AS t1 FROM {base} b "
-        f"WHERE list_contains({_sql_list(parsed[0][1])}, b.event) AND {end_sql.replace(chr(34) + 'timestamp' + chr(34), 'b.' + chr(34) + 'timestamp' + chr(34))})"
+        f"WHERE list_contains({quote_list(parsed[0][1])}, b.event) AND {end_sql})"
     )
     deadline = f"t1 + to_microseconds({win_us}::BIGINT)"
     for i in range(2, k + 1):
@@ -629,7 +634,7 @@ def where_instead(
                 ),
                 paths AS (
                   SELECT u.unit, coalesce(list(nx.elem ORDER BY nx.seq) FILTER (WHERE nx.rn <= {int(n_next)}),
-                                          ['{NO_FURTHER_EVENT}']::VARCHAR[]) AS next
+                                          {quote_list([NO_FURTHER_EVENT])}) AS next
                   FROM u LEFT JOIN nx ON nx.unit = u.unit GROUP BY u.unit
                 )
                 SELECT next, count(*) AS units FROM paths GROUP BY next ORDER BY units DESC, next

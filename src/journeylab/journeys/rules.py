@@ -4,7 +4,8 @@
 (Spark) cut journeys and count funnels by the same rules. What they must agree
 on lives here, so neither imports the other's internals:
 
-1. the names of the explicit path elements, :data:`DIRECT` and :data:`NO_CHANNEL`;
+1. the names of the explicit path elements, :data:`DIRECT`, :data:`NO_CHANNEL`
+   and :data:`NO_STAGE`;
 2. the journey options, their defaults and the unknown-option message
    (:data:`JOURNEY_DEFAULTS`, :func:`check_journey_options`);
 3. the reading of those options into :class:`JourneyRules` (a conversion list,
@@ -28,6 +29,7 @@ from journeylab.core.timeparse import format_time, month_bounds, parse_duration,
 __all__ = [
     "DIRECT",
     "NO_CHANNEL",
+    "NO_STAGE",
     "DEFAULT_TOUCHES",
     "JOURNEY_DEFAULTS",
     "JourneyRules",
@@ -39,6 +41,8 @@ __all__ = [
 DIRECT = "(direct)"
 #: The channel name given to a touch that has none.
 NO_CHANNEL = "(none)"
+#: The stage name of an event that no stage of the stage map lists.
+NO_STAGE = "(no stage)"
 #: How the settings describe the default choice of touches.
 DEFAULT_TOUCHES = "events with a channel, in a stage before the conversion's"
 

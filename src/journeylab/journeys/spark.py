@@ -50,6 +50,7 @@ from journeylab.journeys.rules import (
     DIRECT,
     JOURNEY_DEFAULTS,
     NO_CHANNEL,
+    NO_STAGE,
     JourneyRules,
     check_journey_options,
     parse_steps,
@@ -261,12 +262,12 @@ def _journeys(
         pairs = [
             x
             for e, s in mapping.items()
-            for x in (F.lit(e), F.lit(s if s is not None else "(no stage)"))
+            for x in (F.lit(e), F.lit(s if s is not None else NO_STAGE))
         ]
         elem = (
-            F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit("(no stage)"))
+            F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit(NO_STAGE))
             if pairs
-            else F.lit("(no stage)")
+            else F.lit(NO_STAGE)
         )
     user = Window.partitionBy("user_id").orderBy(*_order(F))
     rows = (
