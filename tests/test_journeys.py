@@ -462,3 +462,48 @@ def test_month_and_start_errors(months_log):
         build_journeys(months_log, start="2026-07-01", period_end="2026-06-30")
     with pytest.raises(ParameterError, match="did you mean 'month'"):
         path_table(months_log, mnth="2026-06")
+
+
+# -- the DuckDB cursor behind a journey build is always closed -------------------------
+@pytest.fixture
+def opened_cursors(monkeypatch):
+    """Every cursor journeys.build opens, to check that each is closed again."""
+    from journeylab.core import sql as engine
+    from journeylab.journeys import build
+
+    opened = []
+    real_cursor = engine.cursor
+
+    def cursor():
+        con = real_cursor()
+        opened.append(con)
+        return con
+
+    monkeypatch.setattr(build.engine, "cursor", cursor)
+    return opened
+
+
+def _is_closed(con) -> bool:
+    import duckdb
+
+    try:
+        con.execute("SELECT 1")
+    except duckdb.ConnectionException:
+        return True
+    return False
+
+
+def test_events_cursor_is_closed_when_opening_fails_and_after_use(log, opened_cursors):
+    from journeylab.journeys.build import _Events
+    from journeylab.journeys.funnels import funnel
+
+    with pytest.raises(SchemaError, match="'user_id'"):
+        _Events(log.drop(columns="user_id"))
+    with _Events(log) as ev:
+        assert ev.scalar("SELECT count(*) FROM src") == len(log)
+    with pytest.raises(SchemaError, match="grain='session' needs a session_id column"):
+        funnel(log.drop(columns="session_id", errors="ignore"), ["site_visit", "booking_completed"], grain="session")
+    path_table(log, lookback="7D")
+    path_table(build_journeys(log, lookback="7D"))
+    assert len(opened_cursors) == 6
+    assert all(_is_closed(con) for con in opened_cursors)

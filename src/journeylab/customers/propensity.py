@@ -207,8 +207,7 @@ def propensity_features(
         for e, name in counted_events.items()
     )
     snaps = _snapshot_frame(dates)
-    con = engine.connect()
-    try:
+    with engine.connect() as con:
         con.register("ev", ev)
         con.register("snaps", snaps)
         sql = f"""
@@ -241,8 +240,6 @@ def propensity_features(
         active = None if active_days is None else float(active_days)
         params = [conversion_event, *channels, float(slow_minutes), float(horizon_days), active, active]
         table = _fetch(con, sql, params)
-    finally:
-        con.close()
     if table.empty:
         raise NotComputableError(
             "No user is at risk at the snapshot dates: every user either has no event before as_of "
@@ -316,8 +313,7 @@ def churn_features(
         }
     )
     _check_horizon(dates, horizon_days, _end(observed_until, tx["timestamp"]), "transactions")
-    con = engine.connect()
-    try:
+    with engine.connect() as con:
         con.register("tx", tx)
         con.register("snaps", _snapshot_frame(dates))
         table = _fetch(
@@ -342,8 +338,6 @@ def churn_features(
             """,
             [float(horizon_days)],
         )
-    finally:
-        con.close()
     if table.empty:
         raise NotComputableError("No customer bought anything before the snapshot dates.")
     table["as_of"] = pd.to_datetime(table["as_of"], utc=True)

@@ -163,11 +163,13 @@ def open_relation(
         path = Path(source)
         if "*" not in str(path) and not path.exists():
             raise FileNotFoundError(f"{path} does not exist (working directory: {Path.cwd()}).")
-    own = False
+    # A connection made here is closed here if opening fails; on success the caller owns it.
+    own = kind == "duckdb" or con is None
     if kind == "duckdb":
-        con, own = duckdb.connect(str(source), read_only=True), True
+        con = duckdb.connect(str(source), read_only=True)
         _set_utc(con)
-    con = con or _new_connection()
+    elif con is None:
+        con = _new_connection()
     number = f"row_number() OVER () AS {ROW}, " if row_numbers else ""
     try:
         if kind == "dataframe":
@@ -201,13 +203,11 @@ def open_relation(
         else:
             sql = f"SELECT {number}* FROM ({query.strip().rstrip(';')}) AS journeylab_query"
         rel = con.sql(sql)
-    except duckdb.Error as exc:
+    except BaseException as exc:
         if own:
             con.close()
-        raise translate_duckdb_error(exc, label) from exc
-    except SchemaError:
-        if own:
-            con.close()
+        if isinstance(exc, duckdb.Error):
+            raise translate_duckdb_error(exc, label) from exc
         raise
     return con, rel, sql, kind, label
 
@@ -384,7 +384,7 @@ def read_rows(
     con, rel, sql, kind, label = open_relation(
         source, table=table, query=query, csv_options=csv_options
     )
-    try:
+    with con:  # the rows are fetched into pandas below, so the connection can go
         present = [c for c in rel.columns if c != ROW]
         if kind == "csv" and len(present) == 1 and any(ch in present[0] for ch in ";\t|"):
             sep = next(ch for ch in ";\t|" if ch in present[0])
@@ -403,9 +403,6 @@ def read_rows(
             frame = fetch_frame(rel)
         except duckdb.Error as exc:
             raise translate_duckdb_error(exc, label) from exc
-    finally:
-        if kind == "duckdb":
-            con.close()
     frame = frame.rename(columns=renaming)
     row_label = "line" if kind == "csv" else "row"
     return RawTable(frame, label, kind, row_label)

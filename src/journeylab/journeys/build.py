@@ -52,7 +52,8 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -115,19 +116,16 @@ def _micros(delta: pd.Timedelta) -> int:
 # ---------------------------------------------------------------------------
 # opening an event source in DuckDB
 # ---------------------------------------------------------------------------
-def _connection() -> duckdb.DuckDBPyConnection:
-    """Open a cursor on the process's shared DuckDB database (see :mod:`journeylab.core.sql`)."""
-    return engine.cursor()
-
-
 class _Events:
-    """An event log opened in a private DuckDB connection as view ``src``.
+    """An event log opened in a private DuckDB cursor as view ``src``; use it as a context manager.
 
     ``src`` has the canonical columns typed (``user_id`` VARCHAR,
     ``timestamp`` TIMESTAMPTZ in UTC, ``event`` VARCHAR, ``channel`` VARCHAR,
     ``value`` DOUBLE, and ``session_id`` and any ``keep`` columns when
     present), ``event_rank``, and the integer sort keys ``event_key`` and
-    ``channel_key`` of the tie-breaker.
+    ``channel_key`` of the tie-breaker. ``with _Events(...) as ev:`` closes the
+    cursor (and its temporary tables) on the way out; a constructor that fails
+    closes it before raising.
     """
 
     def __init__(
@@ -138,8 +136,25 @@ class _Events:
         keep: Sequence[str] = (),
         what: str = "events",
     ) -> None:
-        self.con = _connection()
+        self.con = engine.cursor()
         self.tag = uuid.uuid4().hex[:8]
+        try:
+            self._open(source, stage_map=stage_map, keep=keep, what=what)
+        except BaseException:
+            self.con.close()  # nobody gets the half-built object to close it
+            raise
+
+    def close(self) -> None:
+        """Close the cursor; its temporary tables and registered frames go with it."""
+        self.con.close()
+
+    def __enter__(self) -> _Events:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open(self, source: Any, *, stage_map: Any, keep: Sequence[str], what: str) -> None:
         raw = f"jl_raw_{self.tag}"
         if isinstance(source, pd.DataFrame):
             self.con.register(raw, source)
@@ -830,15 +845,12 @@ def build_journeys(
         month=month,
         max_touches=max_touches,
     )
-    ev = _Events(events, stage_map=stage_map)
-    try:
+    with _Events(events, stage_map=stage_map) as ev:
         touches, journeys, left_out, settings = _build_tables(ev, rules)
         jframe = ev.df(f"SELECT {', '.join(map(quote_ident, _JOURNEY_COLUMNS))} FROM {journeys} ORDER BY journey_id")
         tframe = ev.df(
             f"SELECT {', '.join(map(quote_ident, _TOUCH_COLUMNS))} FROM {touches} ORDER BY journey_id, position"
         )
-    finally:
-        ev.con.close()
     jframe = _typed_journeys(jframe)
     tframe = _typed_touches(tframe)
     return Journeys(touches=tframe, journeys=jframe, left_out=left_out, settings=settings)
@@ -870,33 +882,32 @@ def _typed_touches(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 # path table
 # ---------------------------------------------------------------------------
+@contextmanager
 def _journey_views(
     source: Any,
     *,
     stage_map: Any,
     journey_options: dict[str, Any],
-) -> tuple[_Events | Any, str, str, dict[str, int], dict[str, Any]]:
-    """Touches and journeys as tables in a DuckDB connection, from events or a Journeys result."""
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, str, str, dict[str, int], dict[str, Any]]]:
+    """Touches and journeys as tables in a DuckDB cursor, from events or a Journeys result.
+
+    Yields ``(cursor, touches, journeys, left_out, settings)``; the cursor is closed on exit.
+    """
     if isinstance(source, Journeys):
         if journey_options:
             raise ParameterError(
                 f"{sorted(journey_options)} only apply when building journeys from events; "
                 "these journeys are already built (rebuild them with build_journeys(...))."
             )
-        con = _connection()
-        holder = _Holder(con)
-        con.register("jl_touches", source.touches)
-        con.register("jl_journeys", source.journeys)
-        return holder, "jl_touches", "jl_journeys", dict(source.left_out), dict(source.settings)
+        with engine.cursor() as con:
+            con.register("jl_touches", source.touches)
+            con.register("jl_journeys", source.journeys)
+            yield con, "jl_touches", "jl_journeys", dict(source.left_out), dict(source.settings)
+        return
     rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
-    ev = _Events(source, stage_map=stage_map)
-    touches, journeys, left_out, settings = _build_tables(ev, rules)
-    return ev, touches, journeys, left_out, settings
-
-
-class _Holder:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    with _Events(source, stage_map=stage_map) as ev:
+        touches, journeys, left_out, settings = _build_tables(ev, rules)
+        yield ev.con, touches, journeys, left_out, settings
 
 
 def _row_element_sql(
@@ -1008,39 +1019,35 @@ def path_table(
         ORDER BY conversions DESC, non_conversions DESC, path
     """
     if isinstance(events_or_journeys, Journeys):
-        holder, touches, journeys, left_out, settings = _journey_views(
-            events_or_journeys, stage_map=stage_map, journey_options=journey_options
-        )
-        con = holder.con
-        element, join = _element_sql(level, stage_map, con, touches)
-        sql = f"""
-            WITH p AS (
-              SELECT t.journey_id, list({element} ORDER BY t.position) AS path FROM {touches} t {join}
-              GROUP BY t.journey_id
-            ), paths AS (
-              SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id) WHERE {where}
+        views = _journey_views(events_or_journeys, stage_map=stage_map, journey_options=journey_options)
+        with views as (con, touches, journeys, left_out, settings):
+            element, join = _element_sql(level, stage_map, con, touches)
+            frame = fetch_df(
+                con.execute(
+                    f"""
+                    WITH p AS (
+                      SELECT t.journey_id, list({element} ORDER BY t.position) AS path FROM {touches} t {join}
+                      GROUP BY t.journey_id
+                    ), paths AS (
+                      SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id)
+                      WHERE {where}
+                    )
+                    {final.replace("{value_order}", "")}
+                    """
+                )
             )
-            {final.replace("{value_order}", "")}
-        """
     else:
         # From events, each journey's path is aggregated with the journey itself.
         rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
-        ev = _Events(events_or_journeys, stage_map=stage_map)
-        con = ev.con
-        try:
+        with _Events(events_or_journeys, stage_map=stage_map) as ev:
             _, journeys, left_out, settings = _build_tables(ev, rules, want_touches=False, path_level=level)
-        except BaseException:
-            con.close()
-            raise
-        # Values are summed in journey order (user, then journey), as when journeys are numbered.
-        sql = (
-            f"WITH paths AS (SELECT j.path, j.converted, j.value, j.user_id, j.jidx FROM {journeys} j WHERE {where}) "
-            + final.replace("{value_order}", " ORDER BY user_id, jidx")
-        )
-    try:
-        frame = fetch_df(con.execute(sql))
-    finally:
-        con.close()
+            # Values are summed in journey order (user, then journey), as when journeys are numbered.
+            frame = fetch_df(
+                ev.con.execute(
+                    f"WITH paths AS (SELECT j.path, j.converted, j.value, j.user_id, j.jidx FROM {journeys} j "
+                    f"WHERE {where}) " + final.replace("{value_order}", " ORDER BY user_id, jidx")
+                )
+            )
     frame["path"] = [tuple(p) for p in frame["path"]]  # one entry per distinct path
     frame["conversions"] = frame["conversions"].astype("int64")
     frame["non_conversions"] = frame["non_conversions"].astype("int64")

@@ -392,11 +392,8 @@ def transitions(
     >>> transitions(ev).to_frame()[["from", "to", "count"]].values.tolist()
     [['START', 'social', 1], ['email', 'CONVERSION', 1], ['social', 'email', 1]]
     """
-    holder, touches, journeys, left_out, settings = _open(
-        events_or_journeys, level, stage_map, journey_options, "transitions"
-    )
-    con = holder.con
-    try:
+    views = _open(events_or_journeys, level, stage_map, journey_options, "transitions")
+    with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
         outcome = (
             f"CASE WHEN j.converted THEN {quote_literal(CONVERSION)} WHEN j.censored THEN {quote_literal(END)} "
@@ -430,8 +427,6 @@ def transitions(
                 """
             )
         )
-    finally:
-        con.close()
     frame["count"] = frame["count"].astype("int64")
     frame["probability"] = frame["count"] / frame.groupby("from")["count"].transform("sum")
     frame["median_time"] = pd.to_timedelta(frame.pop("median_secs"), unit="s")
@@ -676,10 +671,9 @@ def flow(
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             raise ParameterError(f"{name} == {value!r}, must be a whole number.")
         check_range(name, value, low=1, low_inclusive=True)
-    holder, touches, journeys, left_out, settings = _open(events_or_journeys, level, stage_map, journey_options, "flow")
-    con = holder.con
     k, m = int(steps), int(top)
-    try:
+    views = _open(events_or_journeys, level, stage_map, journey_options, "flow")
+    with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
         outcome = (
             f"CASE WHEN j.converted THEN {quote_literal(CONVERSION)} WHEN j.censored THEN {quote_literal(END)} "
@@ -723,8 +717,6 @@ def flow(
                 """
             )
         )
-    finally:
-        con.close()
     result["journeys"] = result["journeys"].astype("int64")
     result["conversions"] = result["conversions"].fillna(0).astype("int64")
     nodes = (

@@ -241,12 +241,9 @@ def run_sql(sql: str, ev: pd.DataFrame, params: dict | None = None) -> pd.DataFr
     global _DATABASE
     if _DATABASE is None:
         _DATABASE = engine.connect()
-    cursor = _DATABASE.cursor()
-    try:
+    with _DATABASE.cursor() as cursor:
         cursor.register("ev", ev)
         raw = cursor.execute(sql, params or {}).fetchnumpy()
-    finally:
-        cursor.close()
     out = {}
     for name, column in raw.items():
         mask = np.ma.getmaskarray(column)
