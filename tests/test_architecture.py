@@ -5,6 +5,8 @@
    ``journeylab.Y``); inside one package private names are shared freely.
 3. The module import graph, counting imports inside functions too, has no cycle.
 4. Packages import only the packages below them (:data:`ALLOWED`).
+5. An internal function takes at most four positional arguments; the rest are
+   keyword-only (``*,``), so a call reads ``_full_tables(ev, base=..., rows=...)``.
 
 The graph is read from the AST, so a lazy import inside a function counts like
 one at the top of the module; ``from journeylab.pkg import module`` is an edge to
@@ -360,3 +362,26 @@ def test_each_allowed_dependency_is_used(package):
         f"{package} imports {sorted(used)} but ALLOWED in {Path(__file__).name} says "
         f"{sorted(ALLOWED[package])}: narrow the table to what the code uses"
     )
+
+
+#: Internal functions may take this many positional parameters (``self``/``cls`` not counted).
+MAX_POSITIONAL = 4
+
+
+def test_internal_functions_take_at_most_four_positional_arguments():
+    offences = []
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if not node.name.startswith("_") or node.name.startswith("__"):
+                continue
+            positional = [
+                a.arg for a in [*node.args.posonlyargs, *node.args.args] if a.arg not in ("self", "cls")
+            ]
+            if len(positional) > MAX_POSITIONAL:
+                offences.append(
+                    f"{path.relative_to(SRC.parent)}:{node.lineno} {node.name}({', '.join(positional)}): "
+                    f"put '*,' after the first {MAX_POSITIONAL} at most"
+                )
+    assert offences == [], "internal functions with long positional signatures:\n" + "\n".join(offences)

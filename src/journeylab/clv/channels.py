@@ -39,7 +39,7 @@ def _expected_spend(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndar
 
 
 def _channel_of_customers(
-    transactions, users_or_channel_col, customer_id_col, datetime_col, value_col
+    transactions, users_or_channel_col, *, customer_id_col, datetime_col, value_col
 ):
     if isinstance(users_or_channel_col, pd.DataFrame):
         users = users_or_channel_col
@@ -234,7 +234,11 @@ def clv_by_channel(
         freq=freq,
     )
     channel_of, channel_name = _channel_of_customers(
-        transactions, users_or_channel_col, customer_id_col, datetime_col, value_col
+        transactions,
+        users_or_channel_col,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     channel = summary.index.to_series().map(channel_of)
     channel = channel.astype(object).where(channel.notna(), "(unknown)")
@@ -270,7 +274,9 @@ def clv_by_channel(
     spend_model.mean_spend()  # raises a clear error when q <= 1
 
     def purchases_for(bg) -> np.ndarray:
-        return _discounted_purchases(bg, ux, ut, uT, int(horizon), freq, discount_rate)[inverse]
+        return _discounted_purchases(
+            bg, ux, ut, uT, months=int(horizon), freq=freq, discount_rate=discount_rate
+        )[inverse]
 
     base_purchases, base_spend = purchases_for(bg_params), _expected_spend(gg_params, x, m)
 

@@ -539,7 +539,7 @@ class BetaGeo(_FittedModel):
         """Return the expected purchases in the next ``t`` time units given a history (equation 10)."""
         r, alpha, a, b = self._unpack()
         x, t_x, T, index = _arrays(frequency, recency, T)
-        values = _conditional_expected(np.asarray(t, dtype=float), x, t_x, T, r, alpha, a, b)
+        values = _conditional_expected(np.asarray(t, dtype=float), x, t_x, T, r=r, alpha=alpha, a=a, b=b)
         return _wrap(values, index, "expected_purchases")
 
     predict = conditional_expected_number_of_purchases_up_to_time
@@ -578,7 +578,7 @@ class BetaGeo(_FittedModel):
         return ax
 
 
-def _conditional_expected(t, x, t_x, T, r, alpha, a, b):
+def _conditional_expected(t, x, t_x, T, *, r, alpha, a, b):
     """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows."""
     _a, _b, _c = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
@@ -770,12 +770,12 @@ class GammaGamma(_FittedModel):
 
 # --------------------------------------------------------------------------- CLV
 def _discounted_purchases(
-    params, ux, ut, uT, months: int, freq: str, discount_rate: float
+    params, ux, ut, uT, *, months: int, freq: str, discount_rate: float
 ) -> np.ndarray:
     r, alpha, a, b = params
     t = np.arange(1, months + 1) * PERIODS_PER_MONTH[freq]
     cumulative = _conditional_expected(
-        t[None, :], ux[:, None], ut[:, None], uT[:, None], r, alpha, a, b
+        t[None, :], ux[:, None], ut[:, None], uT[:, None], r=r, alpha=alpha, a=a, b=b
     )
     monthly = np.diff(cumulative, axis=1, prepend=0.0)
     return monthly @ (1 + discount_rate) ** -np.arange(1, months + 1)
@@ -810,7 +810,7 @@ def customer_lifetime_value(
     (ux, ut, uT), _, inverse = _unique_rows(x, t_x, T)
     params = purchases_model._unpack()
     discounted_purchases = _discounted_purchases(
-        params, ux, ut, uT, int(months), freq, discount_rate
+        params, ux, ut, uT, months=int(months), freq=freq, discount_rate=discount_rate
     )[inverse]
     if spend_model is None:
         spend = _column(summary, "monetary_value")

@@ -608,7 +608,9 @@ def _choose_predictors(features: pd.DataFrame, target: str, predictors: Sequence
     return numeric, categorical
 
 
-def _split(features: pd.DataFrame, holdout: str, split_date: Any, test_size: float, seed: int, target: str):
+def _split(
+    features: pd.DataFrame, *, holdout: str, split_date: Any, test_size: float, seed: int, target: str
+):
     n = len(features)
     if holdout == "none":
         mask = np.ones(n, dtype=bool)
@@ -654,7 +656,7 @@ def _information(z: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def _newton(
-    z: np.ndarray, y: np.ndarray, penalty: np.ndarray, maxiter: int, limit: float = np.inf
+    z: np.ndarray, y: np.ndarray, penalty: np.ndarray, *, maxiter: int, limit: float = np.inf
 ) -> tuple[np.ndarray, bool]:
     """Maximise ``loglik(γ) − ½ Σ penalty_j γ_j²`` by Newton–Raphson with step halving.
 
@@ -825,7 +827,9 @@ def fit_propensity(
     numeric, categorical = _choose_predictors(features, target, predictors)
     if not numeric and not categorical:
         raise ParameterError("No predictor columns: pass predictors=[...] or build features first.")
-    train, test, split_text = _split(features, holdout, split_date, test_size, seed, target)
+    train, test, split_text = _split(
+        features, holdout=holdout, split_date=split_date, test_size=test_size, seed=seed, target=target
+    )
     notes: list[str] = []
 
     tr = features.loc[train]

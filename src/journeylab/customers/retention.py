@@ -579,7 +579,7 @@ def _duration_words(text: str | None) -> str:
 
 
 def _rate_display(
-    table: pd.DataFrame, count: str, rate: str, names: tuple[str, str, str], confidence: float
+    table: pd.DataFrame, *, count: str, rate: str, names: tuple[str, str, str], confidence: float
 ) -> pd.DataFrame:
     """Readers' table of a per-segment rate: segment, customers, count, rate, interval."""
     shown = table.reset_index()
@@ -638,10 +638,10 @@ class RepeatRateResult(Result):
         window = f" within {_duration_words(self.within)}" if self.within else ""
         return _rate_display(
             self.table,
-            "repeat_customers",
-            "repeat_rate",
-            ("segment", f"purchased again{window}", "repeat rate"),
-            self.confidence,
+            count="repeat_customers",
+            rate="repeat_rate",
+            names=("segment", f"purchased again{window}", "repeat rate"),
+            confidence=self.confidence,
         )
 
     def summary(self) -> str:
@@ -676,7 +676,7 @@ class RepeatRateResult(Result):
 
 
 def _customer_histories(
-    transactions, segment, as_of, customer_id_col, datetime_col, value_col
+    transactions, *, segment, as_of, customer_id_col, datetime_col, value_col
 ) -> tuple[pd.DataFrame, pd.Series | None, pd.Timestamp, dict[str, int]]:
     extra = (segment,) if isinstance(segment, str) else ()
     frame, left_out = purchase_rows(
@@ -736,7 +736,12 @@ def repeat_purchase_rate(
     >>> repeat_purchase_rate(tx, segment="channel", within="90D").summary()  # doctest: +SKIP
     """
     frame, seg, as_of, left_out = _customer_histories(
-        transactions, segment, as_of, customer_id_col, datetime_col, value_col
+        transactions,
+        segment=segment,
+        as_of=as_of,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     days = frame.groupby("customer", sort=True)["code"]
     first_day = days.transform("min")
@@ -792,10 +797,10 @@ class ChurnResult(Result):
         """Per segment: customers, those inactive longer than the rule, the rate and its interval."""
         return _rate_display(
             self.table,
-            "churned_customers",
-            "churned_rate",
-            ("segment", f"no purchase for over {_duration_words(self.inactivity)}", "churn rate"),
-            self.confidence,
+            count="churned_customers",
+            rate="churned_rate",
+            names=("segment", f"no purchase for over {_duration_words(self.inactivity)}", "churn rate"),
+            confidence=self.confidence,
         )
 
     def summary(self) -> str:
@@ -850,7 +855,12 @@ def churn(
     """
     window = parse_duration(inactivity, "inactivity")
     frame, seg, as_of, left_out = _customer_histories(
-        transactions, segment, as_of, customer_id_col, datetime_col, value_col
+        transactions,
+        segment=segment,
+        as_of=as_of,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     times = frame.groupby("customer", sort=True)["time"].agg(
         first_purchase="min", last_purchase="max"

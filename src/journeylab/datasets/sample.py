@@ -205,7 +205,9 @@ def make_sample(
     >>> s.truth["experiment"]["treatment"]
     'short_form'
     """
-    seed, n_users, start_ts, end_ts = _check_arguments(seed, n_users, start, months, broken_split)
+    seed, n_users, start_ts, end_ts = _check_arguments(
+        seed=seed, n_users=n_users, start=start, months=months, broken_split=broken_split
+    )
     horizon = (end_ts - start_ts) / pd.Timedelta(hours=1)
     cal = sim.Calendar.build(
         start_hour_of_week=start_ts.day_of_week * 24 + start_ts.hour + start_ts.minute / 60,
@@ -233,14 +235,22 @@ def make_sample(
     feedback = feedback_frame(f, user_ids, start_ts)
     spend = spend_frame(ev, r_spend, start_ts, end_ts, n_users)
     transactions = transactions_frame(ev, users, user_ids, start_ts)
-    truth = _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost)
+    truth = _truth(
+        run,
+        seed=seed,
+        n_users=n_users,
+        start_ts=start_ts,
+        end_ts=end_ts,
+        broken_split=broken_split,
+        lost=lost,
+    )
     return Sample(
         events, users, assignments, feedback, spend, transactions, truth, default_stage_map()
     )
 
 
 # -- arguments --------------------------------------------------------------------
-def _check_arguments(seed, n_users, start, months, broken_split):
+def _check_arguments(*, seed, n_users, start, months, broken_split):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed == {seed!r}, must be a non-negative integer.")
     if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)) or n_users < 1:
@@ -255,7 +265,7 @@ def _check_arguments(seed, n_users, start, months, broken_split):
 
 
 # -- truth ------------------------------------------------------------------------
-def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str, Any]:
+def _truth(run, *, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str, Any]:
     t = run.truth
     incremental = {ch: int(v) for ch, v in t["incremental"].items()}
     rank = sorted(incremental, key=lambda ch: (-incremental[ch], ch))

@@ -487,9 +487,32 @@ def _build_tables(
     cap = rules.max_touches
     con = ev.con
     if not want_touches:
-        left_out = _path_journeys(ev, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level, counted)
+        left_out = _path_journeys(
+            ev,
+            journeys=journeys,
+            conv_sql=conv_sql,
+            touch_sql=touch_sql,
+            end_param=end_param,
+            look_us=look_us,
+            cap=cap,
+            path_level=path_level,
+            counted=counted,
+        )
     else:
-        left_out = _full_tables(ev, base, rows, agg, touches, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level)
+        left_out = _full_tables(
+            ev,
+            base=base,
+            rows=rows,
+            agg=agg,
+            touches=touches,
+            journeys=journeys,
+            conv_sql=conv_sql,
+            touch_sql=touch_sql,
+            end_param=end_param,
+            look_us=look_us,
+            cap=cap,
+            path_level=path_level,
+        )
     before_start = 0
     if first is not None:
         # A journey belongs to the period its end (conversion or last touch) falls
@@ -525,6 +548,7 @@ def _build_tables(
 
 def _full_tables(
     ev: _Events,
+    *,
     base: str,
     rows: str,
     agg: str,
@@ -661,6 +685,7 @@ def _left_out_counts(con: duckdb.DuckDBPyConnection, conv_sql: str, touch_sql: s
 
 def _path_journeys(
     ev: _Events,
+    *,
     journeys: str,
     conv_sql: str,
     touch_sql: str,

@@ -77,7 +77,7 @@ def _journey_options(level: str, options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _open(source: Any, level: str, stage_map: Any, options: dict[str, Any], func: str):
+def _open(source: Any, *, level: str, stage_map: Any, options: dict[str, Any], func: str):
     check_in("level", level, ["channel", "event", "stage"])
     check_journey_options(func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"])
     if not isinstance(source, Journeys):
@@ -392,7 +392,7 @@ def transitions(
     >>> transitions(ev).to_frame()[["from", "to", "count"]].values.tolist()
     [['START', 'social', 1], ['email', 'CONVERSION', 1], ['social', 'email', 1]]
     """
-    views = _open(events_or_journeys, level, stage_map, journey_options, "transitions")
+    views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="transitions")
     with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
         outcome = (
@@ -672,7 +672,7 @@ def flow(
             raise ParameterError(f"{name} == {value!r}, must be a whole number.")
         check_range(name, value, low=1, low_inclusive=True)
     k, m = int(steps), int(top)
-    views = _open(events_or_journeys, level, stage_map, journey_options, "flow")
+    views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="flow")
     with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
         outcome = (

@@ -68,7 +68,7 @@ NPSMethod = Literal["adjusted-wald", "wald"]
 # Survey helpers
 # ---------------------------------------------------------------------------
 def _survey_rows(
-    feedback: pd.DataFrame, survey: str, low: int, high: int, by: list[str]
+    feedback: pd.DataFrame, survey: str, *, low: int, high: int, by: list[str]
 ) -> tuple[pd.DataFrame, int]:
     """Return the answers of one survey with valid scores, and the count of blank scores."""
     if not isinstance(feedback, pd.DataFrame):
@@ -271,7 +271,7 @@ def nps(
     """
     by_cols = _by_columns(by)
     check_in("method", method, ["adjusted-wald", "wald"])
-    rows, blank = _survey_rows(feedback, "nps", 0, 10, by_cols)
+    rows, blank = _survey_rows(feedback, "nps", low=0, high=10, by=by_cols)
     rows = _ordered(rows, by_cols, stage_map)
     rows = rows.assign(
         _pro=(rows["score"] >= 9).astype(int),
@@ -397,7 +397,7 @@ def csat(
 
     by_cols = _by_columns(by)
     check_range("alpha", alpha, low=0, high=1)
-    rows, blank = _survey_rows(feedback, "csat", 1, 5, by_cols)
+    rows, blank = _survey_rows(feedback, "csat", low=1, high=5, by=by_cols)
     rows = _ordered(rows, by_cols, stage_map).assign(_sat=lambda f: (f["score"] >= 4).astype(int))
     agg = _group(rows, by_cols).agg(
         n=("score", "size"), mean_score=("score", "mean"), sd=("score", "std"), satisfied=("_sat", "sum")
