@@ -43,16 +43,16 @@ from statsmodels.stats.proportion import proportion_confint
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
 from journeylab.core.sql import quote_ident, quote_list, quote_literal
-from journeylab.core.timeparse import parse_duration, to_utc_timestamp
+from journeylab.core.timeparse import parse_duration
 from journeylab.core.viz import PALETTE, new_axes, percent_axis
 from journeylab.journeys.build import _Events, fetch_df
-from journeylab.journeys.rules import Steps, parse_steps
+from journeylab.journeys.rules import MISSING_SEGMENT, Steps, entry_window, parse_steps
 
-__all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT", "MISSING_SEGMENT"]
+__all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT"]
 
 #: The row of :func:`where_instead` for units that did nothing after the step.
 NO_FURTHER_EVENT = "(no further event)"
-MISSING_SEGMENT = "(missing)"
+
 
 @dataclass
 class _Units:
@@ -84,10 +84,7 @@ def _funnel_units(
     check_in("grain", grain, ["user", "session"])
     parsed = parse_steps(steps)
     win = parse_duration(window, "window")
-    t0 = to_utc_timestamp(start, "start", optional=True)
-    t1 = to_utc_timestamp(end, "end", optional=True)
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
+    t0, t1 = entry_window(start, end)
     with _Events(events, stage_map=stage_map, keep=[segment] if segment else []) as ev:
         if grain == "session" and "session_id" not in ev.columns:
             raise SchemaError(

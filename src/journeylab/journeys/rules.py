@@ -11,7 +11,8 @@ on lives here, so neither imports the other's internals:
 3. the reading of those options into :class:`JourneyRules` (a conversion list,
    a positive lookback, a ``max_touches`` cap, and the period: ``start``,
    ``period_end`` or ``month``, in UTC through :mod:`journeylab.core.timeparse`);
-4. the reading of funnel steps (:func:`parse_steps`).
+4. the reading of funnel steps and of the entry window (:func:`parse_steps`,
+   :func:`entry_window`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ __all__ = [
     "DIRECT",
     "NO_CHANNEL",
     "NO_STAGE",
+    "MISSING_SEGMENT",
     "DEFAULT_TOUCHES",
     "JOURNEY_DEFAULTS",
     "JourneyRules",
     "check_journey_options",
     "parse_steps",
+    "entry_window",
 ]
 
 #: The path of a conversion that has no touch in its journey.
@@ -43,6 +46,8 @@ DIRECT = "(direct)"
 NO_CHANNEL = "(none)"
 #: The stage name of an event that no stage of the stage map lists.
 NO_STAGE = "(no stage)"
+#: The segment of a funnel unit whose entry event has no value in the segment column.
+MISSING_SEGMENT = "(missing)"
 #: How the settings describe the default choice of touches.
 DEFAULT_TOUCHES = "events with a channel, in a stage before the conversion's"
 
@@ -195,3 +200,21 @@ def parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
     if len(set(labels)) != len(labels):
         raise ParameterError(f"Funnel step labels must differ; got {labels}.")
     return parsed
+
+
+def entry_window(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """Read a funnel's entry window ``[start, end)`` in UTC; either bound may be None.
+
+    Examples
+    --------
+    >>> entry_window("2026-10-01", None)
+    (Timestamp('2026-10-01 00:00:00+0000', tz='UTC'), None)
+    """
+    first = to_utc_timestamp(start, "start", optional=True)
+    last = to_utc_timestamp(end, "end", optional=True)
+    if first is not None and last is not None and last <= first:
+        raise ParameterError(
+            f"end == {format_time(last)} is not after start == {format_time(first)}; "
+            "units enter in [start, end)."
+        )
+    return first, last

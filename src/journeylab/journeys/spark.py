@@ -44,21 +44,21 @@ import pandas as pd
 
 from journeylab.core.errors import ParameterError, SchemaError, check_in, did_you_mean
 from journeylab.core.stages import StageMap
-from journeylab.core.timeparse import parse_duration, to_utc_timestamp
+from journeylab.core.timeparse import parse_duration
 from journeylab.io.loaders import event_rank
 from journeylab.journeys.rules import (
     DIRECT,
     JOURNEY_DEFAULTS,
+    MISSING_SEGMENT,
     NO_CHANNEL,
     NO_STAGE,
     JourneyRules,
     check_journey_options,
+    entry_window,
     parse_steps,
 )
 
 __all__ = ["path_table", "transition_counts", "funnel_counts", "cohort_counts", "is_spark_frame"]
-
-_MISSING_SEGMENT = "(missing)"
 
 
 def _spark():
@@ -589,10 +589,7 @@ def funnel_counts(
     check_in("grain", grain, ["user", "session"])
     parsed = parse_steps(steps)
     win_us = int(parse_duration(window, "window").value // 1000)
-    t0 = to_utc_timestamp(start, "start", optional=True)
-    t1 = to_utc_timestamp(end, "end", optional=True)
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
+    t0, t1 = entry_window(start, end)
     frame, source = _frame(events, spark, columns)
     if segment is not None and segment not in frame.columns:
         raise SchemaError(
@@ -610,7 +607,7 @@ def funnel_counts(
     src, _ = _canonical(frame, StageMap.coerce(stage_map), keep=[segment] if segment else [])
     unit = F.col("user_id") if grain == "user" else F.col("session_id")
     seg = (
-        F.coalesce(F.col(segment).cast("string"), F.lit(_MISSING_SEGMENT))
+        F.coalesce(F.col(segment).cast("string"), F.lit(MISSING_SEGMENT))
         if segment
         else F.lit("all")
     )
