@@ -10,6 +10,7 @@ import pstats
 import sys
 import time
 
+from journeylab.core import sql as engine
 from journeylab.journeys import build as journeys
 
 
@@ -31,10 +32,16 @@ class _TimedCursor:
     def __getattr__(self, name):
         return getattr(self._cursor, name)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._cursor.close()
+
 
 def main(path: str) -> None:
-    plain = journeys._connection
-    journeys._connection = lambda: _TimedCursor(plain())
+    plain = engine.cursor
+    engine.cursor = lambda: _TimedCursor(plain())  # every cursor journeys.build opens
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()

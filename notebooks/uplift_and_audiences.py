@@ -55,6 +55,7 @@ from journeylab.core.results import fmt_num, fmt_pct, fmt_pp, suppression_note
 from journeylab.core.viz import set_theme
 from journeylab.customers.uplift import MODELS, fit_uplift
 from journeylab.io.privacy import KEY_ENV, KEY_FILE_ENV
+from journeylab.reports import audience_inputs
 from journeylab.reports import runner as reports
 
 month = reports.resolve_month(month)
@@ -87,7 +88,7 @@ def say(text: str) -> None:
 
 
 # %%
-inputs = audiences.open_inputs(data or None, outcome=outcome, variant=variant, seed=seed, n_users=n_users)
+inputs = audience_inputs.open_inputs(data or None, outcome=outcome, variant=variant, seed=seed, n_users=n_users)
 if inputs.experiment is None:
     raise jl.DataError(
         "The data hold no experiment: uplift needs a randomised test with a holdout.",

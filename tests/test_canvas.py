@@ -25,7 +25,7 @@ from journeylab.core.stages import (
     default_stage_map as sample_stage_map,  # the one import of the sample's map
 )
 from journeylab.maps import journey_map, pain_points
-from journeylab.maps.canvas import JourneyCanvasResult, journey_canvas, kpi_change_test
+from journeylab.maps.canvas import JourneyCanvasResult, canvas_of, journey_canvas, kpi_change_test
 from journeylab.maps.canvas_layout import A4_LANDSCAPE
 from journeylab.voice import nps
 
@@ -431,7 +431,7 @@ def test_sample_canvas_figure_summary_and_html(sample_canvas):
 
 def test_journey_map_canvas_uses_its_own_events_and_period(sample):
     jm = journey_map(sample.events, sample_stage_map(), month="2026-09")
-    canvas = jm.canvas(labels={"purchase": "예약 완료"})
+    canvas = canvas_of(jm, labels={"purchase": "예약 완료"})
     assert canvas.period.label == "2026-09" and canvas.previous.label == "2026-08"
     assert canvas.stage_labels["purchase"] == "예약 완료"
     direct = journey_canvas(
@@ -579,7 +579,7 @@ def test_bad_input_names_the_column_rows_and_what_to_do(shop):
 
 def test_segmented_journey_map_draws_all_users(shop):
     jm = journey_map(shop, SHOP_STAGES, month="2026-10", segment="channel")
-    canvas = jm.canvas()
+    canvas = canvas_of(jm)
     whole = journey_canvas(shop, SHOP_STAGES, month="2026-10")
     pd.testing.assert_frame_equal(canvas.to_frame(), whole.to_frame())
     from journeylab.maps.canvas import canvas_from_journey_map

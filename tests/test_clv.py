@@ -501,7 +501,7 @@ def test_bgnbd_expectation_without_repeat_purchases_equals_the_mixture_integral(
     # function negative: the expectation must still be right there
     from journeylab.clv.models import _conditional_expected
 
-    got = _conditional_expected(np.array(92.0), np.array(0.0), np.array(0.0), np.array(T), r, alpha, a, b)
+    got = _conditional_expected(np.array(92.0), np.array(0.0), np.array(0.0), np.array(T), r=r, alpha=alpha, a=a, b=b)
     assert float(got) == pytest.approx(expected_purchases_by_mixture(92.0, T, r, alpha, a, b), rel=1e-7)
 
 

@@ -229,7 +229,7 @@ def test_any_small_sample_is_well_formed(seed, n_users, months):
         ({"n_users": 0}, r"n_users == 0, must be a positive integer"),
         ({"seed": -1}, r"seed == -1, must be a non-negative integer"),
         ({"months": 0}, r"months == 0, must be an integer >= 1"),
-        ({"start": "not a date"}, r"start == 'not a date', must be a date"),
+        ({"start": "not a date"}, r"start == 'not a date': not a date or time"),
         ({"broken_split": "yes"}, r"broken_split == 'yes', must be True or False"),
     ],
 )

@@ -8,7 +8,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import ParameterError, SchemaError
-from journeylab.journeys.build import DIRECT, build_journeys, path_table
+from journeylab.journeys.build import build_journeys, path_table
 from journeylab.journeys.flows import (
     CONVERSION,
     END,
@@ -19,6 +19,7 @@ from journeylab.journeys.flows import (
     top_paths,
     transitions,
 )
+from journeylab.journeys.rules import DIRECT
 
 END_OF_PERIOD = "2026-06-30"
 

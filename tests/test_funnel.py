@@ -154,8 +154,12 @@ def test_errors(log):
         funnel(log, STEPS, order="strictly")
     with pytest.raises(ParameterError, match="at least two steps"):
         funnel(log, ["site_visit"])
-    with pytest.raises(ParameterError, match="window == '0D', must be > 0"):
+    with pytest.raises(ParameterError, match="window == '0D': not a positive duration"):
         funnel(log, STEPS, window="0D")
+    with pytest.raises(ParameterError, match=r"end == 2026-05-01 is not after start == 2026-06-01; units enter in \[start, end\)"):
+        funnel(log, STEPS, start="2026-06-01", end="2026-05-01")
+    with pytest.raises(ParameterError, match="start == 'soon': not a date or time"):
+        funnel(log, STEPS, start="soon")
     with pytest.raises(SchemaError, match="no column 'devise'.*did you mean 'device'"):
         funnel(log, STEPS, segment="devise")
     with pytest.raises(ParameterError, match="after_step == 3, must be a step number from 1 to 2"):

@@ -172,7 +172,7 @@ def test_empty_period_is_a_clear_error(hand_log):
 def test_bad_arguments(hand_log):
     with pytest.raises(ParameterError, match="either month= or start="):
         journey_map(hand_log, month="2026-10", start="2026-10-01")
-    with pytest.raises(ParameterError, match=r"month == '2026-1', must be written 'YYYY-MM'"):
+    with pytest.raises(ParameterError, match=r"month == '2026-1': not a calendar month; write 'YYYY-MM'"):
         resolve_period(month="2026-1")
     with pytest.raises(
         SchemaError, match=r"segment 'devise' is not a column.*did you mean 'device'"

@@ -9,13 +9,13 @@ import pytest
 
 from journeylab.core.errors import ParameterError, SchemaError
 from journeylab.journeys.build import (
-    DIRECT,
     PATH_COLUMNS,
     Journeys,
     build_journeys,
     path_table,
     sessionize,
 )
+from journeylab.journeys.rules import DIRECT
 
 END = "2026-06-30"
 
@@ -256,9 +256,9 @@ def test_missing_channel_with_explicit_touch_events_is_named():
 def test_errors_say_what_to_do(log):
     with pytest.raises(SchemaError, match="'timestamp'.*did you mean 'time_stamp'"):
         build_journeys(log.rename(columns={"timestamp": "time_stamp"}))
-    with pytest.raises(ParameterError, match="lookback == '-3D', must be > 0"):
+    with pytest.raises(ParameterError, match="lookback == '-3D': not a positive duration"):
         build_journeys(log, lookback="-3D")
-    with pytest.raises(ParameterError, match="lookback == 'soon' is not a duration"):
+    with pytest.raises(ParameterError, match="lookback == 'soon': not a duration; write e.g. '30D'"):
         build_journeys(log, lookback="soon")
     with pytest.raises(ParameterError, match="max_touches == 0, must be >= 1"):
         build_journeys(log, max_touches=0)
@@ -452,9 +452,9 @@ def test_path_table_of_one_month(months_log):
 
 
 def test_month_and_start_errors(months_log):
-    with pytest.raises(ParameterError, match="month == '2026-13' is not a calendar month; write 'YYYY-MM'"):
+    with pytest.raises(ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"):
         build_journeys(months_log, month="2026-13")
-    with pytest.raises(ParameterError, match="month == 'June' is not a calendar month"):
+    with pytest.raises(ParameterError, match="month == 'June': not a calendar month"):
         path_table(months_log, month="June")
     with pytest.raises(ParameterError, match="pass either month or start/period_end"):
         build_journeys(months_log, month="2026-06", period_end="2026-06-30")
@@ -504,3 +504,46 @@ def test_censoring_thresholds_by_hand():
     closed = censoring_summary(686, 75, 2_925)
     assert closed["identifiable"] is True
     assert "Open journeys outnumber the closed non-converting ones (2,925 to 75)" in closed["message"]
+# -- the DuckDB cursor behind a journey build is always closed -------------------------
+@pytest.fixture
+def opened_cursors(monkeypatch):
+    """Every cursor journeys.build opens, to check that each is closed again."""
+    from journeylab.core import sql as engine
+    from journeylab.journeys import build
+
+    opened = []
+    real_cursor = engine.cursor
+
+    def cursor():
+        con = real_cursor()
+        opened.append(con)
+        return con
+
+    monkeypatch.setattr(build.engine, "cursor", cursor)
+    return opened
+
+
+def _is_closed(con) -> bool:
+    import duckdb
+
+    try:
+        con.execute("SELECT 1")
+    except duckdb.ConnectionException:
+        return True
+    return False
+
+
+def test_events_cursor_is_closed_when_opening_fails_and_after_use(log, opened_cursors):
+    from journeylab.journeys.build import _Events
+    from journeylab.journeys.funnels import funnel
+
+    with pytest.raises(SchemaError, match="'user_id'"):
+        _Events(log.drop(columns="user_id"))
+    with _Events(log) as ev:
+        assert ev.scalar("SELECT count(*) FROM src") == len(log)
+    with pytest.raises(SchemaError, match="grain='session' needs a session_id column"):
+        funnel(log.drop(columns="session_id", errors="ignore"), ["site_visit", "booking_completed"], grain="session")
+    path_table(log, lookback="7D")
+    path_table(build_journeys(log, lookback="7D"))
+    assert len(opened_cursors) == 6
+    assert all(_is_closed(con) for con in opened_cursors)

@@ -133,7 +133,7 @@ def test_misspelt_parameter_is_an_error_with_a_suggestion(good_nb, tmp_path):
 def test_parameter_types_are_checked(good_nb, tmp_path):
     with pytest.raises(ParameterError, match="n == 'three', must be an integer"):
         _publish(good_nb, tmp_path / "r", params={"n": "three"})
-    with pytest.raises(ParameterError, match="must be a 'YYYY-MM' string"):
+    with pytest.raises(ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"):
         reports.run_report(good_nb, month="2026-13", out_dir=tmp_path / "r")
 
 

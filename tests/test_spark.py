@@ -205,7 +205,7 @@ def test_errors_name_the_problem(spark_events):
         jls.path_table(spark_events.withColumnRenamed("user_id", "user"))
     with pytest.raises(ParameterError, match="Spark DataFrame or a Spark table name"):
         jls.path_table(pd.DataFrame({"user_id": []}))
-    with pytest.raises(ParameterError, match="lookback == '0D', must be > 0"):
+    with pytest.raises(ParameterError, match="lookback == '0D': not a positive duration"):
         jls.path_table(spark_events, lookback="0D")
     with pytest.raises(
         ParameterError, match="unexpected option 'lookbak'.*did you mean 'lookback'"

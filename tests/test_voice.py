@@ -15,16 +15,8 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
-from journeylab.voice.scores import (
-    csat,
-    detect_language,
-    emotion_curve,
-    nps,
-    nps_interval,
-    sentiment,
-    sentiment_score,
-    themes,
-)
+from journeylab.voice.comments import detect_language, sentiment, sentiment_score, themes
+from journeylab.voice.scores import csat, emotion_curve, nps, nps_interval
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "voice.json").read_text(encoding="utf-8"))
 NPS_HAND = REFERENCE["nps_hand"]

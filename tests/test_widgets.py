@@ -129,7 +129,7 @@ def test_unknown_control_and_bad_month_are_explained(events):
     fx = widgets.FunnelExplorer(events)
     with pytest.raises(ParameterError, match="no control 'devise' \\(did you mean 'device'\\?\\)"):
         fx.set(devise="mobile")
-    with pytest.raises(ParameterError, match="period == '2026-13', must be a month 'YYYY-MM'"):
+    with pytest.raises(ParameterError, match="period == '2026-13': not a calendar month; write 'YYYY-MM'"):
         widgets.funnel_data(events, period="2026-13")
 
 

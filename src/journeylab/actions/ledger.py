@@ -630,14 +630,14 @@ def finding_history(
         prev = before.loc[fid] if fid in before.index else None
         if prev is not None:
             status = _trend_status(row["value_at_stake"], prev["value_at_stake_ci_low"], prev["value_at_stake_ci_high"])
-        rows.append(_history_row(fid, row, status, prev, seen, streak))
+        rows.append(_history_row(fid, row, status, prev, seen=seen, streak=streak))
     for fid, prev in before.iterrows():
         if fid in now.index:
             continue
         seen = found.loc[found["id"] == fid].sort_values("month")
         gone = {**prev.to_dict(), "rank": np.nan, "value_at_stake": np.nan, "value_at_stake_ci_low": np.nan,
                 "value_at_stake_ci_high": np.nan}
-        out = _history_row(fid, gone, RESOLVED, prev, seen, 0)
+        out = _history_row(fid, gone, RESOLVED, prev, seen=seen, streak=0)
         out["previous_rank"] = prev.get("rank")
         rows.append(out)
     columns = [
@@ -662,7 +662,7 @@ def _trend_status(value: float, prev_low: float, prev_high: float) -> str:
     return "persisting"
 
 
-def _history_row(fid, row, status, prev, seen, streak) -> dict[str, Any]:
+def _history_row(fid, row, status, prev, *, seen, streak) -> dict[str, Any]:
     return {
         "rank": row.get("rank"),
         "id": fid,

@@ -10,7 +10,9 @@ Exact, deterministic models on the path table of
 * Shapley value of the set-based coalition game (exact at any size; subset
   enumeration and permutation sampling as alternative routes);
 * journey bootstrap intervals on every model's credit and on the ranking;
-* CPA, ROAS and marginal returns per model given a spend table.
+* CPA, ROAS and marginal returns per model given a spend table;
+* :func:`next_best_touchpoint`: the next touch that raises the probability of
+  converting most, from the same first-order chain.
 
 Examples
 --------
@@ -33,6 +35,7 @@ from journeylab.attribution.compare import (
 )
 from journeylab.attribution.heuristics import time_decay
 from journeylab.attribution.markov import MarkovChain
+from journeylab.attribution.next_touch import NextBestTouchpointResult, next_best_touchpoint
 from journeylab.attribution.paths import DIRECT, PathTable, read_path_table, touches_to_path_table
 from journeylab.attribution.shapley import shapley
 
@@ -40,6 +43,8 @@ __all__ = [
     "attribute",
     "AttributionResult",
     "MarkovChain",
+    "next_best_touchpoint",
+    "NextBestTouchpointResult",
     "PathTable",
     "read_path_table",
     "touches_to_path_table",

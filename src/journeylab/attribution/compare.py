@@ -330,7 +330,7 @@ def attribute(
             progress=progress,
         )
         if td is not None:
-            replicates["time_decay"] = _bootstrap_time_decay(table, td, n_boot, seed, len(channels))
+            replicates["time_decay"] = _bootstrap_time_decay(table, td, n_boot=n_boot, seed=seed, n_channels=len(channels))
 
     index = pd.Index(channels, name="channel")
     credit_frame = pd.DataFrame({m: credit[m] for m in model_list}, index=index)
@@ -410,7 +410,7 @@ def _count(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else fmt_num(x)
 
 
-def _bootstrap_time_decay(table: PathTable, td, n_boot: int, seed: int, n_channels: int):
+def _bootstrap_time_decay(table: PathTable, td, *, n_boot: int, seed: int, n_channels: int):
     """Resample journeys for time-decay: converting journeys drawn from all journeys."""
     ch, jn, sh, vals, n_conv = td
     rng = np.random.default_rng([seed, 1])

@@ -23,7 +23,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from journeylab.attribution.paths import DIRECT, PathTable, normalise_channel
-from journeylab.core.errors import DataError, ParameterError, check_range, require_columns
+from journeylab.core.errors import DataError, ParameterError, require_columns
+from journeylab.core.timeparse import parse_duration
 
 __all__ = [
     "DEFAULT_DIRECT",
@@ -145,18 +146,7 @@ def share_matrix(table: PathTable, model: str, **options) -> sp.csr_array:
 
 
 def _half_life(half_life) -> pd.Timedelta:
-    if isinstance(half_life, (int, float)) and not isinstance(half_life, bool):
-        check_range("half_life_days", float(half_life), low=0)
-        return pd.Timedelta(days=float(half_life))
-    try:
-        td = pd.Timedelta(half_life)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(
-            f"half_life == {half_life!r}, must be a number of days or a Timedelta ('7D')."
-        ) from exc
-    if td <= pd.Timedelta(0):
-        raise ParameterError(f"half_life == {half_life!r}, must be > 0.")
-    return td
+    return parse_duration(half_life, "half_life", number_unit="D")
 
 
 def time_decay_shares(

@@ -411,7 +411,7 @@ class MarkovChain:
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects = np.where(base > 0, 1.0 - x / base, 0.0)
         elif n <= _WOODBURY_LIMIT and len(pairs):
-            effects = _transition_removals(q, qc, entry_pair, pairs, full)
+            effects = _transition_removals(q, qc, entry_pair=entry_pair, pairs=pairs, full=full)
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects = np.where(base > 0, 1.0 - effects / base, 0.0)
         else:
@@ -454,6 +454,7 @@ class MarkovChain:
 def _transition_removals(
     q: sp.csr_array,
     qc: sp.coo_array,
+    *,
     entry_pair: np.ndarray,
     pairs: np.ndarray,
     full: np.ndarray,

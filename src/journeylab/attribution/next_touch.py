@@ -2,9 +2,9 @@
 
 :func:`next_best_touchpoint` uses the first-order absorbing Markov chain of
 journeys (states = channels; absorbing conversion and null) to rank the next
-touch by the probability of eventually converting from it. The attribution
-module's chain is used when available; otherwise the chain is solved here.
-The names are re-exported by :mod:`journeylab.customers.propensity`.
+touch by the probability of eventually converting from it. The chain is
+attribution's own :class:`~journeylab.attribution.markov.MarkovChain`, fitted on
+the path table as :func:`~journeylab.attribution.paths.read_path_table` reads it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import DataError, ParameterError, did_you_mean, require_columns
+from journeylab.attribution.markov import CONVERSION, NULL, START, MarkovChain
+from journeylab.core.errors import ParameterError, did_you_mean, require_columns
 from journeylab.core.results import Result, fmt_pct, fmt_pp
 
 __all__ = ["next_best_touchpoint", "NextBestTouchpointResult"]
-
-START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 
 @dataclass(repr=False, eq=False)
@@ -92,60 +91,6 @@ class NextBestTouchpointResult(Result):
         return ax
 
 
-def _parse_paths(paths: pd.DataFrame, separator: str) -> pd.DataFrame:
-    require_columns(paths, ["path", "conversions", "non_conversions"], what="path")
-    conv = pd.to_numeric(paths["conversions"], errors="coerce")
-    null = pd.to_numeric(paths["non_conversions"], errors="coerce")
-    bad = conv.isna() | null.isna() | (conv < 0) | (null < 0)
-    if bad.any():
-        raise DataError("Path counts must be non-negative numbers.", column="conversions",
-                        rows=list(np.flatnonzero(bad.to_numpy())))
-
-    def as_tuple(p: Any) -> tuple[str, ...]:
-        items = p.split(separator) if isinstance(p, str) else list(p)
-        out: list[str] = []
-        for item in (str(i).strip() for i in items):
-            if item and (not out or out[-1] != item):  # consecutive repeats collapse
-                out.append(item)
-        return tuple(out)
-
-    return pd.DataFrame({"path": paths["path"].map(as_tuple), "conv": conv.astype(float), "null": null.astype(float)})
-
-
-def _chain_from_paths(paths: pd.DataFrame, separator: str) -> tuple[pd.Series, pd.DataFrame]:
-    """Conversion probability per state and transition probabilities of the first-order chain."""
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
-    table = _parse_paths(paths, separator)
-    table = table[table["path"].map(len) > 0]
-    channels = sorted({c for p in table["path"] for c in p})
-    index = {START: 0, **{c: i + 1 for i, c in enumerate(channels)}}
-    n = len(index)
-    src, dst, weight = [], [], []
-    conv_in, null_in = np.zeros(n), np.zeros(n)
-    for path, c, u in zip(table["path"], table["conv"], table["null"], strict=True):
-        walk = [0, *(index[ch] for ch in path)]
-        src += walk[:-1]
-        dst += walk[1:]
-        weight += [c + u] * (len(walk) - 1)
-        conv_in[walk[-1]] += c
-        null_in[walk[-1]] += u
-    edges = sp.coo_array((weight, (src, dst)), shape=(n, n)).tocsr()
-    out = np.asarray(edges.sum(axis=1)).ravel() + conv_in + null_in
-    safe = np.where(out > 0, out, 1.0)
-    q = sp.diags_array(1 / safe) @ edges
-    prob = spla.spsolve((sp.eye_array(n) - q).tocsc(), conv_in / safe)
-    states = list(index)
-    conversion = pd.Series(np.r_[np.atleast_1d(prob), 1.0, 0.0], index=[*states, CONVERSION, NULL])
-    qc = q.tocoo()
-    trans = pd.DataFrame({"from": np.array(states)[qc.row], "to": np.array(states)[qc.col], "probability": qc.data})
-    extra = pd.DataFrame(
-        {"from": states * 2, "to": [CONVERSION] * n + [NULL] * n, "probability": np.r_[conv_in / safe, null_in / safe]}
-    )
-    return conversion, pd.concat([trans, extra[extra["probability"] > 0]], ignore_index=True)
-
-
 def next_best_touchpoint(
     paths_or_journeys: pd.DataFrame | Any,
     state: str | Sequence[str] = START,
@@ -161,9 +106,8 @@ def next_best_touchpoint(
     touch is ``state``, each candidate next touch ``c`` is scored by
     ``P(convert | c)`` and its uplift ``P(convert | c) − P(convert | state)``;
     ``transition_share`` is how often customers in ``state`` actually go to ``c``.
-    The attribution module's :class:`~journeylab.attribution.markov.MarkovChain`
-    is used when available (same conventions); otherwise the absorbing chain is
-    solved here with a sparse LU.
+    The chain is :class:`~journeylab.attribution.markov.MarkovChain` of order 1,
+    solved exactly.
 
     Parameters
     ----------
@@ -246,20 +190,8 @@ def next_best_touchpoint(
 
 
 def _markov_from_paths(paths: pd.DataFrame, separator: str) -> tuple[pd.Series, pd.DataFrame]:
-    """Fit the first-order chain with the attribution module when present, else solve it here."""
-    try:
-        from journeylab.attribution.markov import MarkovChain
-    except ImportError:
-        return _chain_from_paths(paths, separator)
-    table = _parse_paths(paths, separator)
-    chain = MarkovChain(order=1).fit(
-        pd.DataFrame(
-            {
-                "path": table["path"],
-                "conversions": table["conv"],
-                "value": 0.0,
-                "non_conversions": table["null"],
-            }
-        )
-    )
+    """Fit the first-order chain of a path table; return P(convert) per state and the transitions."""
+    require_columns(paths, ["path", "conversions", "non_conversions"], what="path")
+    # Only conversions and non-conversions shape the chain; a value column is not read.
+    chain = MarkovChain(order=1, separator=separator).fit(paths, separator=separator, value=None)
     return chain.conversion_probability_, chain.transitions_frame()

@@ -44,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from journeylab.core import sql as engine
 from journeylab.core.errors import DataError, ParameterError, SchemaError, check_in, require_columns
 
 __all__ = [
@@ -481,8 +482,6 @@ def touches_to_path_table(
     >>> touches_to_path_table(t).path.tolist()
     [('A', 'B'), ('B',)]
     """
-    import duckdb
-
     required = [journey_id, timestamp, channel, converted]
     if value is not None and value in touches.columns:
         required.append(value)
@@ -501,8 +500,7 @@ def touches_to_path_table(
             "rn": np.arange(len(touches)),
         }
     )
-    con = duckdb.connect()
-    try:
+    with engine.connect() as con:
         con.register("touches", frame)
         out = con.execute(
             """
@@ -521,8 +519,6 @@ def touches_to_path_table(
             FROM j GROUP BY path ORDER BY path
             """
         ).df()
-    finally:
-        con.close()
     out["path"] = [tuple(p) for p in out["path"]]
     return out
 

@@ -4,8 +4,8 @@
 from :mod:`journeylab.clv.models` on all customers and compares the channels through
 their customers' own histories: value to date, discounted predicted value over
 a horizon with delta-method intervals, P(alive), and with a spend table the
-acquisition cost per new customer. Both names are re-exported by
-:mod:`journeylab.clv.models`.
+acquisition cost per new customer. Both names are importable from
+:mod:`journeylab.clv`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from journeylab.clv.models import (
 )
 from journeylab.core.errors import ParameterError, check_range, require_columns
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_pct
-from journeylab.customers.retention import _naive_utc, as_frame, purchase_rows
+from journeylab.core.timeparse import naive_utc, to_utc_timestamp
+from journeylab.customers.retention import as_frame, purchase_rows
 
 __all__ = ["clv_by_channel", "ChannelCLVResult"]
 
@@ -38,7 +39,7 @@ def _expected_spend(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndar
 
 
 def _channel_of_customers(
-    transactions, users_or_channel_col, customer_id_col, datetime_col, value_col
+    transactions, users_or_channel_col, *, customer_id_col, datetime_col, value_col
 ):
     if isinstance(users_or_channel_col, pd.DataFrame):
         users = users_or_channel_col
@@ -244,7 +245,11 @@ def clv_by_channel(
         freq=freq,
     )
     channel_of, channel_name = _channel_of_customers(
-        transactions, users_or_channel_col, customer_id_col, datetime_col, value_col
+        transactions,
+        users_or_channel_col,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     channel = summary.index.to_series().map(channel_of)
     channel = channel.astype(object).where(channel.notna(), "(unknown)")
@@ -263,11 +268,9 @@ def clv_by_channel(
         refunds="keep",
     )
     end_time = (
-        _naive_utc(as_frame(transactions)[0][datetime_col], datetime_col).max()
+        naive_utc(as_frame(transactions)[0][datetime_col], datetime_col).max()
         if observation_period_end is None
-        else _naive_utc(
-            pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"
-        ).iloc[0]
+        else to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(None)
     )
     rows = rows[rows["time"] <= end_time]
     historical = rows.groupby("customer")["value"].sum().reindex(summary.index).fillna(0.0)
@@ -282,7 +285,9 @@ def clv_by_channel(
     spend_model.mean_spend()  # raises a clear error when q <= 1
 
     def purchases_for(bg) -> np.ndarray:
-        return _discounted_purchases(bg, ux, ut, uT, int(horizon), freq, discount_rate)[inverse]
+        return _discounted_purchases(
+            bg, ux, ut, uT, months=int(horizon), freq=freq, discount_rate=discount_rate
+        )[inverse]
 
     base_purchases, base_spend = purchases_for(bg_params), _expected_spend(gg_params, x, m)
 
@@ -367,7 +372,7 @@ def clv_by_channel(
     window = None
     if spend is not None:
         require_columns(spend, ["channel", "date", "cost"], what="spend")
-        dates = _naive_utc(spend["date"], "date")
+        dates = naive_utc(spend["date"], "date")
         window = (dates.min(), dates.max())
         window_end = dates.max().normalize() + pd.Timedelta(days=1)
         cost = pd.to_numeric(spend["cost"], errors="coerce")

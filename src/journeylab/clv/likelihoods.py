@@ -183,7 +183,7 @@ _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(32)
 Z_QUADRATURE = 0.99
 
 
-def _log_a0_hyp2f1(r, alpha, s, beta, x, t_x, T):
+def _log_a0_hyp2f1(r, alpha, s, beta, *, x, t_x, T):
     """``ln A0`` by the Fader-Hardie 2F1 form, written on the larger of α and β (``0 <= z < 1``)."""
     rsx = r + s + x
     big = max(alpha, beta)
@@ -196,7 +196,7 @@ def _log_a0_hyp2f1(r, alpha, s, beta, x, t_x, T):
         return log_u + np.log1p(-np.minimum(np.exp(log_v - log_u), 1.0))
 
 
-def _log_a0_quadrature(r, alpha, s, beta, x, t_x, T):
+def _log_a0_quadrature(r, alpha, s, beta, *, x, t_x, T):
     """``ln A0 = ln[(r+s+x) ∫_{t_x}^{T} (α+τ)^-(r+x) (β+τ)^-(s+1) dτ]`` by Gauss-Legendre.
 
     The variable is ``u = ln(m+τ)`` with ``m = min(α, β)``: the integrand
@@ -250,12 +250,12 @@ def pareto_nbd_log_a0(
     quadrature = z > Z_QUADRATURE
     easy = ~quadrature
     if np.any(easy):
-        out[easy] = _log_a0_hyp2f1(r, alpha, s, beta, x[easy], t_x[easy], T[easy])
+        out[easy] = _log_a0_hyp2f1(r, alpha, s, beta, x=x[easy], t_x=t_x[easy], T=T[easy])
         failed = easy & ~np.isfinite(out) & (t_x < T)
         quadrature |= failed
     if np.any(quadrature):
         q = quadrature
-        out[q] = _log_a0_quadrature(r, alpha, s, beta, x[q], t_x[q], T[q])
+        out[q] = _log_a0_quadrature(r, alpha, s, beta, x=x[q], t_x=t_x[q], T=T[q])
     out[t_x >= T] = -np.inf  # recency == T: the dropout term vanishes
     return out.reshape(shape)
 

@@ -3,10 +3,11 @@
 The workflow reads like lifetimes': transactions → :func:`rfm_summary` →
 :class:`BetaGeo` (how many purchases, is the customer still alive) and
 :class:`GammaGamma` (how much per purchase) → :func:`customer_lifetime_value`
-→ :func:`clv_by_channel` (with CLV:CAC when a spend table is given).
+→ :func:`~journeylab.clv.channels.clv_by_channel` (with CLV:CAC when a spend table is given).
 
-:func:`clv_by_channel` and its result live in :mod:`journeylab.clv.channels`;
-they are importable from here too.
+:func:`~journeylab.clv.channels.clv_by_channel` and its result live in
+:mod:`journeylab.clv.channels`, which builds on this module; both modules' public
+names are importable from :mod:`journeylab.clv`.
 
 Both models are fitted by maximum likelihood on the log scale of their
 parameters with analytic gradients (see :mod:`journeylab.clv.likelihoods`),
@@ -70,7 +71,8 @@ from journeylab.core.errors import (
 )
 from journeylab.core.model_checks import Direction, single_directions
 from journeylab.core.results import fmt_money, fmt_num
-from journeylab.customers.retention import _naive_utc, as_frame, period_codes, purchase_rows
+from journeylab.core.timeparse import naive_utc, to_utc_timestamp
+from journeylab.customers.retention import as_frame, period_codes, purchase_rows
 
 __all__ = [
     "rfm_summary",
@@ -161,13 +163,11 @@ def rfm_summary(
         value_col=monetary_value_col,
         refunds=refunds,
     )
-    all_times = _naive_utc(as_frame(transactions)[0][datetime_col], datetime_col)
+    all_times = naive_utc(as_frame(transactions)[0][datetime_col], datetime_col)
     if observation_period_end is None:
         end_time = all_times.max()
     else:
-        end_time = _naive_utc(
-            pd.Series([pd.Timestamp(observation_period_end)]), "observation_period_end"
-        ).iloc[0]
+        end_time = to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(None)
     end_code = int(period_codes(pd.Series([end_time]), freq)[0])
     purchases["code"] = period_codes(purchases["time"], freq)
     after = purchases["code"].to_numpy() > end_code
@@ -184,9 +184,7 @@ def rfm_summary(
         if monetary_value_col is None:
             out = out.drop(columns="monetary_value")
     else:
-        cal_time = _naive_utc(
-            pd.Series([pd.Timestamp(calibration_period_end)]), "calibration_period_end"
-        ).iloc[0]
+        cal_time = to_utc_timestamp(calibration_period_end, "calibration_period_end").tz_localize(None)
         cal_code = int(period_codes(pd.Series([cal_time]), freq)[0])
         if cal_code >= end_code:
             raise ParameterError(
@@ -284,7 +282,7 @@ class BetaGeo(_PurchaseModel):
         """Return the expected purchases in the next ``t`` time units given a history (equation 10)."""
         r, alpha, a, b = self._unpack()
         x, t_x, T, index = _arrays(frequency, recency, T)
-        values = _conditional_expected(np.asarray(t, dtype=float), x, t_x, T, r, alpha, a, b)
+        values = _conditional_expected(np.asarray(t, dtype=float), x, t_x, T, r=r, alpha=alpha, a=a, b=b)
         return _wrap(values, index, "expected_purchases")
 
     predict = conditional_expected_number_of_purchases_up_to_time
@@ -302,7 +300,7 @@ class BetaGeo(_PurchaseModel):
             ]
         )
 
-def _conditional_expected(t, x, t_x, T, r, alpha, a, b):
+def _conditional_expected(t, x, t_x, T, *, r, alpha, a, b):
     """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows.
 
     The 2F1 is used as a signed value: for customers without repeat purchases
@@ -317,8 +315,8 @@ def _conditional_expected(t, x, t_x, T, r, alpha, a, b):
         # sides at a = 1 ± 1e-4 is exact to O(1e-8)
         h = 1e-4
         return 0.5 * (
-            _conditional_expected(t, x, t_x, T, r, alpha, 1.0 + h, b)
-            + _conditional_expected(t, x, t_x, T, r, alpha, 1.0 - h, b)
+            _conditional_expected(t, x, t_x, T, r=r, alpha=alpha, a=1.0 + h, b=b)
+            + _conditional_expected(t, x, t_x, T, r=r, alpha=alpha, a=1.0 - h, b=b)
         )
     _a, _b, _c = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
@@ -535,12 +533,12 @@ class GammaGamma(_FittedModel):
 
 # --------------------------------------------------------------------------- CLV
 def _discounted_purchases(
-    params, ux, ut, uT, months: int, freq: str, discount_rate: float
+    params, ux, ut, uT, *, months: int, freq: str, discount_rate: float
 ) -> np.ndarray:
     r, alpha, a, b = params
     t = np.arange(1, months + 1) * PERIODS_PER_MONTH[freq]
     cumulative = _conditional_expected(
-        t[None, :], ux[:, None], ut[:, None], uT[:, None], r, alpha, a, b
+        t[None, :], ux[:, None], ut[:, None], uT[:, None], r=r, alpha=alpha, a=a, b=b
     )
     monthly = np.diff(cumulative, axis=1, prepend=0.0)
     return monthly @ (1 + discount_rate) ** -np.arange(1, months + 1)

@@ -155,8 +155,10 @@ def fmt_ci(low: float | None, high: float | None, fmt=fmt_num, **kwargs: Any) ->
     return f"{left}{_end(low, fmt, kwargs)}, {_end(high, fmt, kwargs)}{right}"
 
 
-def fmt_p(p: float | None) -> str:
+def fmt_p(p: float | None, *, with_p: bool = False) -> str:
     """Format a p-value: three significant digits, ``< 0.0001`` below that.
+
+    With ``with_p`` it reads as a statement: ``p = 0.0123`` or ``p < 0.0001``.
 
     Examples
     --------
@@ -164,12 +166,18 @@ def fmt_p(p: float | None) -> str:
     '0.0123'
     >>> fmt_p(1e-9)
     '< 0.0001'
+    >>> fmt_p(0.0123456, with_p=True), fmt_p(1e-9, with_p=True)
+    ('p = 0.0123', 'p < 0.0001')
     """
     if _missing(p):
-        return "–"
-    if p < 1e-4:
-        return "< 0.0001"
-    return fmt_num(p, 3)
+        text = "–"
+    elif p < 1e-4:
+        text = "< 0.0001"
+    else:
+        text = fmt_num(p, 3)
+    if not with_p:
+        return text
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def fmt_money(x: float | None, currency: str = "$") -> str:

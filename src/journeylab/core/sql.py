@@ -1,4 +1,4 @@
-"""The embedded DuckDB engine every heavy aggregation runs in.
+"""The embedded DuckDB engine every heavy aggregation runs in, and the one way to quote SQL.
 
 :func:`cursor` opens a cursor on one shared in-memory database per process,
 for queries that order every output explicitly (journeys, path tables);
@@ -15,18 +15,29 @@ variables read when the database is first opened:
   to disk instead of growing (its own default is 80 % of RAM);
 - ``JOURNEYLAB_DUCKDB_TEMP_DIRECTORY``: where it spills;
 - ``JOURNEYLAB_DUCKDB_THREADS``: worker threads (default: all cores).
+
+Every name or text that is written into SQL rather than passed as a parameter
+goes through :func:`quote_ident` (column, table and view names) or
+:func:`quote_literal` / :func:`quote_list` (event names, paths, times), so an
+event called ``it's`` or a column called ``a"b; --`` is data, never SQL. Two
+copies of these rules once lived in ``io.sources`` and ``journeys.build``;
+this is the only one. Prefer parameters (``?``) where DuckDB accepts them.
+Only the names journeylab makes up itself (``jl_base_<hex>`` temporary tables,
+fixed column names) are written bare.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
+from typing import Any
 
 import duckdb
 
 from journeylab.core.errors import ParameterError
 
-__all__ = ["configure", "connect", "cursor", "settings"]
+__all__ = ["configure", "connect", "cursor", "settings", "quote_ident", "quote_literal", "quote_list"]
 
 _ENV = {
     "memory_limit": "JOURNEYLAB_DUCKDB_MEMORY_LIMIT",
@@ -36,6 +47,64 @@ _ENV = {
 _DATABASE: duckdb.DuckDBPyConnection | None = None
 _LOCK = threading.Lock()
 _SETTINGS: dict[str, str] = {}
+
+
+def _text(value: Any, what: str) -> str:
+    text = str(value)
+    if "\x00" in text:
+        raise ParameterError(
+            f"{what} {text!r} contains a NUL character, which DuckDB cannot hold; "
+            "remove it from the name or value."
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParameterError(
+            f"{what} {text!r} is not valid Unicode (a lone surrogate at position {exc.start}); "
+            "decode the source with the right encoding."
+        ) from None
+    return text
+
+
+def quote_ident(name: Any) -> str:
+    """Quote an identifier for DuckDB SQL: in double quotes, inner double quotes doubled.
+
+    Empty names and names with a NUL character are refused (:class:`ParameterError`).
+
+    Examples
+    --------
+    >>> quote_ident('device'), quote_ident('say "hi"; --')
+    ('"device"', '"say ""hi""; --"')
+    """
+    text = _text(name, "The SQL name")
+    if not text:
+        raise ParameterError("An empty name cannot be a DuckDB column or table name; give it a name.")
+    return '"' + text.replace('"', '""') + '"'
+
+
+def quote_literal(value: Any) -> str:
+    """Quote a text literal for DuckDB SQL: in single quotes, inner single quotes doubled.
+
+    Backslashes need nothing: DuckDB string literals have no escapes. Text with a
+    NUL character is refused (:class:`ParameterError`).
+
+    Examples
+    --------
+    >>> quote_literal("it's")
+    "'it''s'"
+    """
+    return "'" + _text(value, "The SQL text").replace("'", "''") + "'"
+
+
+def quote_list(values: Iterable[Any]) -> str:
+    """Quote texts as a DuckDB ``VARCHAR[]`` list literal.
+
+    Examples
+    --------
+    >>> quote_list(["a", "it's"])
+    "['a', 'it''s']::VARCHAR[]"
+    """
+    return "[" + ", ".join(quote_literal(v) for v in values) + "]::VARCHAR[]"
 
 
 def settings() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Who will convert, who will churn, and which touch to offer next.
+"""Who will convert and who will churn.
 
 - :func:`propensity_features` turns an event log into one row per user and
   snapshot date (``as_of``): journey features observed strictly before
@@ -29,10 +29,8 @@
   with the reason; wrap the call in
   :func:`journeylab.core.model_checks.computable_or_reason` to get a result that
   prints that reason instead.
-- :func:`next_best_touchpoint` (in :mod:`journeylab.attribution.next_touch`, re-exported
-  here) uses the first-order absorbing Markov chain of journeys (states =
-  channels; absorbing conversion and null) to rank the next touch by the
-  probability of eventually converting from it.
+
+Which touch to offer next is :func:`journeylab.attribution.next_best_touchpoint`.
 """
 
 from __future__ import annotations
@@ -47,16 +45,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.attribution.next_touch import (  # noqa: F401 -- moved there; every name stays importable here
-    CONVERSION,
-    NULL,
-    START,
-    NextBestTouchpointResult,
-    _chain_from_paths,
-    _markov_from_paths,
-    _parse_paths,
-    next_best_touchpoint,
-)
 from journeylab.core import sql as engine
 from journeylab.core.errors import (
     DataError,
@@ -70,15 +58,15 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct, fmt_pp
+from journeylab.core.sql import quote_ident, quote_list, quote_literal
+from journeylab.core.timeparse import to_utc_timestamp
 
 __all__ = [
     "propensity_features",
     "churn_features",
     "fit_propensity",
     "auc_delong",
-    "next_best_touchpoint",
     "PropensityResult",
-    "NextBestTouchpointResult",
 ]
 
 #: Fewest training rows of each outcome a propensity model is fitted on (below that the
@@ -101,10 +89,7 @@ _COUNTED_EVENTS = {
 
 def _as_of_list(as_of: Any) -> list[pd.Timestamp]:
     values = [as_of] if isinstance(as_of, (str, pd.Timestamp)) or not isinstance(as_of, Sequence) else list(as_of)
-    out = []
-    for v in values:
-        ts = pd.Timestamp(v)
-        out.append(ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC"))
+    out = [to_utc_timestamp(v, "as_of") for v in values]
     if not out:
         raise ParameterError("as_of is empty; give one date or a list of snapshot dates.")
     return sorted(set(out))
@@ -113,7 +98,7 @@ def _as_of_list(as_of: Any) -> list[pd.Timestamp]:
 def _end(observed_until: Any, timestamps: pd.Series) -> pd.Timestamp:
     if observed_until is None:
         return timestamps.max()
-    return _as_of_list(observed_until)[0]
+    return to_utc_timestamp(observed_until, "observed_until")
 
 
 def _snapshot_frame(dates: list[pd.Timestamp]) -> pd.DataFrame:
@@ -224,17 +209,20 @@ def propensity_features(
     channels = sorted(
         str(c) for c in ev.loc[ev["event"].isin(touches), "channel"].dropna().unique()
     )
-    touch_list = ", ".join(f"'{t}'" for t in touches) or "NULL"
+    touch_list = quote_list(touches)
     per_channel = ",\n".join(
-        f"count(*) FILTER (WHERE event IN ({touch_list}) AND channel = ?) AS touches_{_sql_name(c)}"
+        f"count(*) FILTER (WHERE list_contains({touch_list}, event) AND channel = ?) "
+        f"AS {quote_ident('touches_' + _sql_name(c))}"
         for c in channels
     )
     # Events already counted as touches per channel (phone calls) are not counted twice.
     counted_events = {e: name for e, name in _COUNTED_EVENTS.items() if e not in touches}
-    counted = ",\n".join(f"count(*) FILTER (WHERE event = '{e}') AS {name}" for e, name in counted_events.items())
+    counted = ",\n".join(
+        f"count(*) FILTER (WHERE event = {quote_literal(e)}) AS {quote_ident(name)}"
+        for e, name in counted_events.items()
+    )
     snaps = _snapshot_frame(dates)
-    con = engine.connect()
-    try:
+    with engine.connect() as con:
         con.register("ev", ev)
         con.register("snaps", snaps)
         sql = f"""
@@ -267,8 +255,6 @@ def propensity_features(
         active = None if active_days is None else float(active_days)
         params = [conversion_event, *channels, float(slow_minutes), float(horizon_days), active, active]
         table = _fetch(con, sql, params)
-    finally:
-        con.close()
     if table.empty:
         last = max(dates)
         seen = int((ev.groupby("user_id")["timestamp"].min() < last).sum())
@@ -349,8 +335,7 @@ def churn_features(
         }
     )
     _check_horizon(dates, horizon_days, _end(observed_until, tx["timestamp"]), "transactions")
-    con = engine.connect()
-    try:
+    with engine.connect() as con:
         con.register("tx", tx)
         con.register("snaps", _snapshot_frame(dates))
         table = _fetch(
@@ -375,8 +360,6 @@ def churn_features(
             """,
             [float(horizon_days)],
         )
-    finally:
-        con.close()
     if table.empty:
         raise NotComputableError("No customer bought anything before the snapshot dates.")
     table["as_of"] = pd.to_datetime(table["as_of"], utc=True)
@@ -656,7 +639,9 @@ def _choose_predictors(features: pd.DataFrame, target: str, predictors: Sequence
     return numeric, categorical
 
 
-def _split(features: pd.DataFrame, holdout: str, split_date: Any, test_size: float, seed: int, target: str):
+def _split(
+    features: pd.DataFrame, *, holdout: str, split_date: Any, test_size: float, seed: int, target: str
+):
     n = len(features)
     if holdout == "none":
         mask = np.ones(n, dtype=bool)
@@ -681,8 +666,7 @@ def _split(features: pd.DataFrame, holdout: str, split_date: Any, test_size: flo
             )
         split = pd.Timestamp(dates[-1])
     else:
-        split = pd.Timestamp(split_date)
-        split = split.tz_localize("UTC") if split.tzinfo is None else split.tz_convert("UTC")
+        split = to_utc_timestamp(split_date, "split_date")
     horizon = pd.Timedelta(days=float(features.attrs.get("horizon_days", 0.0)))
     # Training labels must be fully observed before the test period begins.
     train = (as_of + horizon <= split).to_numpy()
@@ -703,7 +687,7 @@ def _information(z: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def _newton(
-    z: np.ndarray, y: np.ndarray, penalty: np.ndarray, maxiter: int, limit: float = np.inf
+    z: np.ndarray, y: np.ndarray, penalty: np.ndarray, *, maxiter: int, limit: float = np.inf
 ) -> tuple[np.ndarray, bool]:
     """Maximise ``loglik(γ) − ½ Σ penalty_j γ_j²`` by Newton–Raphson with step halving.
 
@@ -892,7 +876,9 @@ def fit_propensity(
     numeric, categorical = _choose_predictors(features, target, predictors)
     if not numeric and not categorical:
         raise ParameterError("No predictor columns: pass predictors=[...] or build features first.")
-    train, test, split_text = _split(features, holdout, split_date, test_size, seed, target)
+    train, test, split_text = _split(
+        features, holdout=holdout, split_date=split_date, test_size=test_size, seed=seed, target=target
+    )
     notes: list[str] = []
 
     tr = features.loc[train]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from journeylab.core.errors import DataError, ParameterError, check_in, require_columns
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct
+from journeylab.core.timeparse import naive_utc, parse_duration, to_utc_timestamp
 
 __all__ = [
     "CohortResult",
@@ -46,22 +47,6 @@ LIFECYCLE_STATES = ("new", "active", "reactivated", "at_risk", "lapsed")
 
 
 # --------------------------------------------------------------------------- helpers
-def _naive_utc(values: pd.Series, column: str) -> pd.Series:
-    """Timestamps as tz-naive UTC (tz-aware input is converted, naive input is taken as UTC)."""
-    if not pd.api.types.is_datetime64_any_dtype(values):
-        try:
-            values = pd.to_datetime(values, format="ISO8601")
-        except (ValueError, TypeError) as exc:
-            raise DataError(
-                f"Column {column!r} cannot be read as timestamps: {exc}",
-                column=column,
-                hint="pass datetimes or ISO 8601 strings (2026-05-01 12:00:00).",
-            ) from exc
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values
-
-
 def period_codes(timestamps: pd.Series, period: str) -> np.ndarray:
     """Integer calendar-period numbers (months, weeks, days, hours since 1970) of naive UTC times."""
     values = timestamps.to_numpy("datetime64[ns]")
@@ -162,7 +147,7 @@ def purchase_rows(
     no_id = ids.isna().to_numpy().copy()
     if ids.dtype == object or pd.api.types.is_string_dtype(ids):
         no_id |= ids.astype("string").str.strip().fillna("").eq("").to_numpy(dtype=bool)
-    times = _naive_utc(transactions[datetime_col], datetime_col)
+    times = naive_utc(transactions[datetime_col], datetime_col)
     bad_time = times.isna().to_numpy() & ~no_id
     if bad_time.any():
         raise DataError(
@@ -486,7 +471,7 @@ def cohort_retention(
             hint="check the id and value columns (refunds with value <= 0 are not purchases).",
         )
     if end is not None:
-        end_ts = _naive_utc(pd.Series([pd.Timestamp(end)]), "end").iloc[0]
+        end_ts = to_utc_timestamp(end, "end").tz_localize(None)
         frame = frame[frame["time"] <= end_ts]
     frame = _customer_frame(frame, period)
     first_idx = frame.groupby("customer", sort=True).head(1)
@@ -495,7 +480,7 @@ def cohort_retention(
     keep_customers = pd.Series(True, index=first_row.index)
     if start is not None:
         keep_customers &= (
-            first_time >= _naive_utc(pd.Series([pd.Timestamp(start)]), "start").iloc[0]
+            first_time >= to_utc_timestamp(start, "start").tz_localize(None)
         )
     cohort_code = pd.Series(period_codes(first_time, cohort_unit), index=first_row.index)
     first_code = pd.Series(
@@ -594,7 +579,7 @@ def _duration_words(text: str | None) -> str:
 
 
 def _rate_display(
-    table: pd.DataFrame, count: str, rate: str, names: tuple[str, str, str], confidence: float
+    table: pd.DataFrame, *, count: str, rate: str, names: tuple[str, str, str], confidence: float
 ) -> pd.DataFrame:
     """Readers' table of a per-segment rate: segment, customers, count, rate, interval."""
     shown = table.reset_index()
@@ -653,10 +638,10 @@ class RepeatRateResult(Result):
         window = f" within {_duration_words(self.within)}" if self.within else ""
         return _rate_display(
             self.table,
-            "repeat_customers",
-            "repeat_rate",
-            ("segment", f"purchased again{window}", "repeat rate"),
-            self.confidence,
+            count="repeat_customers",
+            rate="repeat_rate",
+            names=("segment", f"purchased again{window}", "repeat rate"),
+            confidence=self.confidence,
         )
 
     def summary(self) -> str:
@@ -691,7 +676,7 @@ class RepeatRateResult(Result):
 
 
 def _customer_histories(
-    transactions, segment, as_of, customer_id_col, datetime_col, value_col
+    transactions, *, segment, as_of, customer_id_col, datetime_col, value_col
 ) -> tuple[pd.DataFrame, pd.Series | None, pd.Timestamp, dict[str, int]]:
     extra = (segment,) if isinstance(segment, str) else ()
     frame, left_out = purchase_rows(
@@ -706,7 +691,7 @@ def _customer_histories(
     as_of = (
         frame["time"].max()
         if as_of is None
-        else _naive_utc(pd.Series([pd.Timestamp(as_of)]), "as_of").iloc[0]
+        else to_utc_timestamp(as_of, "as_of").tz_localize(None)
     )
     frame = _customer_frame(frame[frame["time"] <= as_of], "day")
     first = frame.groupby("customer", sort=True).head(1)
@@ -751,14 +736,19 @@ def repeat_purchase_rate(
     >>> repeat_purchase_rate(tx, segment="channel", within="90D").summary()  # doctest: +SKIP
     """
     frame, seg, as_of, left_out = _customer_histories(
-        transactions, segment, as_of, customer_id_col, datetime_col, value_col
+        transactions,
+        segment=segment,
+        as_of=as_of,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     days = frame.groupby("customer", sort=True)["code"]
     first_day = days.transform("min")
     later = frame["code"] > first_day
     too_recent = 0
     if within is not None:
-        window = pd.Timedelta(within)
+        window = parse_duration(within, "within")
         first_time = frame.groupby("customer", sort=True)["time"].transform("min")
         later &= frame["time"] <= first_time + window
         start = frame.groupby("customer", sort=True)["time"].min()
@@ -807,10 +797,10 @@ class ChurnResult(Result):
         """Per segment: customers, those inactive longer than the rule, the rate and its interval."""
         return _rate_display(
             self.table,
-            "churned_customers",
-            "churned_rate",
-            ("segment", f"no purchase for over {_duration_words(self.inactivity)}", "churn rate"),
-            self.confidence,
+            count="churned_customers",
+            rate="churned_rate",
+            names=("segment", f"no purchase for over {_duration_words(self.inactivity)}", "churn rate"),
+            confidence=self.confidence,
         )
 
     def summary(self) -> str:
@@ -863,13 +853,14 @@ def churn(
     --------
     >>> churn(tx, "90D", as_of="2011-12-01").summary()  # doctest: +SKIP
     """
-    window = pd.Timedelta(inactivity)
-    if window <= pd.Timedelta(0):
-        raise ParameterError(
-            f"inactivity == {inactivity!r}, must be a positive duration such as '90D'."
-        )
+    window = parse_duration(inactivity, "inactivity")
     frame, seg, as_of, left_out = _customer_histories(
-        transactions, segment, as_of, customer_id_col, datetime_col, value_col
+        transactions,
+        segment=segment,
+        as_of=as_of,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        value_col=value_col,
     )
     times = frame.groupby("customer", sort=True)["time"].agg(
         first_purchase="min", last_purchase="max"

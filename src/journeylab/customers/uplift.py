@@ -131,7 +131,7 @@ class _Design:
 
 
 # --------------------------------------------------------------------------- models
-def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, weights: np.ndarray | None = None):
+def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, *, weights: np.ndarray | None = None):
     """Maximum-likelihood (weighted) logit; returns coefficients, covariance and the method used.
 
     Unweighted fits are statsmodels ``Logit``; weighted fits are statsmodels
@@ -155,7 +155,7 @@ def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, weights:
         # A column constant in these rows (a level one arm never has) carries no information
         # here: its coefficient is fixed at 0 with no variance, and the method says so.
         constant = [c for c, k in zip(columns, keep, strict=True) if not k]
-        beta, cov, method = _logit(y, x[:, keep], [c for c, k in zip(columns, keep, strict=True) if k], what, weights)
+        beta, cov, method = _logit(y, x[:, keep], [c for c, k in zip(columns, keep, strict=True) if k], what, weights=weights)
         full_beta = np.zeros(len(columns))
         full_beta[keep] = beta
         full_cov = np.zeros((len(columns), len(columns)))
@@ -424,7 +424,7 @@ def qini_coefficient(y: Any, treated: Any, uplift: Any) -> float:
     return float(_qini_area(*_curve_knots(y, treated, uplift)))
 
 
-def _bootstrap_qini(y, treated, uplift, n_boot: int, seed: int, chunk: int = 100) -> np.ndarray:
+def _bootstrap_qini(y, treated, uplift, n_boot: int, *, seed: int, chunk: int = 100) -> np.ndarray:
     """Qini coefficients of ``n_boot`` resamples of the rows within each arm (predictions fixed)."""
     rng = np.random.default_rng(seed)
     treated = np.asarray(treated, dtype=bool)
@@ -441,7 +441,7 @@ def _bootstrap_qini(y, treated, uplift, n_boot: int, seed: int, chunk: int = 100
     return np.concatenate(out)
 
 
-def _newcombe(y_t: float, n_t: float, y_c: float, n_c: float, alpha: float) -> tuple[float, float]:
+def _newcombe(y_t: float, n_t: float, y_c: float, n_c: float, *, alpha: float) -> tuple[float, float]:
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     if n_t == 0 or n_c == 0:
@@ -457,7 +457,7 @@ def _group_row(y: np.ndarray, t: np.ndarray, alpha: float) -> dict[str, float]:
     y_t, y_c = float((y * t).sum()), float((y * (1 - t)).sum())
     rate_t = y_t / n_t if n_t else float("nan")
     rate_c = y_c / n_c if n_c else float("nan")
-    lo, hi = _newcombe(y_t, n_t, y_c, n_c, alpha)
+    lo, hi = _newcombe(y_t, n_t, y_c, n_c, alpha=alpha)
     return {
         "n_treated": int(n_t),
         "n_control": int(n_c),
@@ -891,7 +891,7 @@ def fit_uplift(
         u = model.predict(x_test)
         predictions[f"uplift_{name}"] = u
         deciles.append(uplift_by_decile(y_te, t_te, u, bins=bins, alpha=alpha).assign(model=name))
-        boot = _bootstrap_qini(y_te, t_te, u, n_boot, seed + 1 + i)
+        boot = _bootstrap_qini(y_te, t_te, u, n_boot, seed=seed + 1 + i)
         top = top_share_uplift(y_te, t_te, u, top_share, alpha=alpha)
         qini_rows.append(
             {

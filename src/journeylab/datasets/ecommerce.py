@@ -248,7 +248,7 @@ def _draws(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _checkout(cal, intent_time, user, variant, d, timing) -> dict[str, np.ndarray]:
+def _checkout(cal, intent_time, user, variant, *, d, timing) -> dict[str, np.ndarray]:
     """Realised checkout for users with intent at ``intent_time`` (NaN: none)."""
     has = ~np.isnan(intent_time)
     cart = np.where(has, intent_time + d["cart_delay"], np.nan)
@@ -391,7 +391,7 @@ def simulate(seed: int, n: int, cal: Calendar) -> dict[str, Any]:
 
     users = {"shopper": shopper, "platform": platform, "country": country}
     timing = _delivery_factors(cal, (intent_time + draws["cart_delay"])[has_intent])
-    checkout = _checkout(cal, intent_time, users, variant, draws, timing)
+    checkout = _checkout(cal, intent_time, users, variant, d=draws, timing=timing)
     purchased = checkout["purchased"]
 
     # potential outcomes: the same uniforms with one channel's touches removed
@@ -406,7 +406,7 @@ def simulate(seed: int, n: int, cal: Calendar) -> dict[str, Any]:
         t_alt = np.where(first_alt[who] >= 0, t_time[alt_row], np.nan)
         mine = {k: v[who] for k, v in users.items()}
         alt = _checkout(
-            cal, t_alt, mine, variant[who], {k: v[who] for k, v in draws.items()}, timing
+            cal, t_alt, mine, variant[who], d={k: v[who] for k, v in draws.items()}, timing=timing
         )
         incremental[ch] = int(purchased[who].sum() - alt["purchased"].sum())
 
@@ -533,7 +533,7 @@ def assemble(run: dict[str, Any], horizon: float) -> dict[str, np.ndarray]:
     add(
         buyers[review], t_buy[review] + 24 * r_post.uniform(4, 25, review.sum()), "review_submitted"
     )
-    rep_user, rep_time, rep_value = _repeat_purchases(r_rep, buyers, t_buy, horizon, CLV)
+    rep_user, rep_time, rep_value = _repeat_purchases(r_rep, buyers, t_buy, horizon, clv=CLV)
     add(rep_user, rep_time, "repeat_purchase", value=rep_value)
 
     ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -574,7 +574,7 @@ _DAILY_FEE = {
 _COMMISSION = 0.08  # affiliates earn a share of the orders whose session came from them
 
 
-def _spend_frame(ev, rng, start_ts, end_ts, n_users) -> pd.DataFrame:
+def _spend_frame(ev, rng, start_ts, end_ts, *, n_users) -> pd.DataFrame:
     days = int((end_ts.normalize() - start_ts.normalize()) / pd.Timedelta(days=1))
     day = np.floor((ev["time"] + start_ts.hour + start_ts.minute / 60) / 24).astype(np.int64)
     scale = n_users / 20_000
@@ -639,7 +639,7 @@ def _events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
     )
 
 
-def _users_frame(ev, u, user_ids, start_ts, n) -> pd.DataFrame:
+def _users_frame(ev, u, user_ids, start_ts, *, n) -> pd.DataFrame:
     user, chan, event, time = ev["user"], ev["chan"], ev["event"], ev["time"]
     first = group_starts(user)
     first_seen = np.full(n, np.nan)
@@ -661,7 +661,7 @@ def _users_frame(ev, u, user_ids, start_ts, n) -> pd.DataFrame:
     )
 
 
-def _assignments_frame(u, user_ids, start_ts, broken_split, rng):
+def _assignments_frame(u, user_ids, start_ts, broken_split, *, rng):
     idx = np.flatnonzero(u["assigned"])
     idx = idx[np.argsort(u["assigned_at"][idx], kind="stable")]
     lost = 0
@@ -705,13 +705,13 @@ def make_ecommerce(seed, n_users, start_ts, end_ts, broken_split) -> dict[str, A
     user_ids = pa.array(ids("c", np.arange(n_users), width), pa.large_string())
     rngs = run["rngs"]
 
-    users = _users_frame(ev, u, user_ids, start_ts, n_users)
-    assignments, lost = _assignments_frame(u, user_ids, start_ts, broken_split, rngs["split"])
+    users = _users_frame(ev, u, user_ids, start_ts, n=n_users)
+    assignments, lost = _assignments_frame(u, user_ids, start_ts, broken_split, rng=rngs["split"])
     f = efb.simulate_feedback(
         rngs["feedback"], ev["user"], ev["time"], ev["event"], u["korean"], horizon, EVENTS
     )
     feedback = feedback_frame(f, user_ids, start_ts)
-    spend = _spend_frame(ev, rngs["spend"], start_ts, end_ts, n_users)
+    spend = _spend_frame(ev, rngs["spend"], start_ts, end_ts, n_users=n_users)
     transactions = transactions_frame(
         ev, users, user_ids, start_ts, (E["purchase"], E["repeat_purchase"])
     )
@@ -719,10 +719,10 @@ def make_ecommerce(seed, n_users, start_ts, end_ts, broken_split) -> dict[str, A
     aliases = {"email": hashed_ids(r_ids, ALIAS_PREFIXES["email"], n_users)}
     src = id_sources(ev["event"], EVENTS, ALIAS_EVENTS)
     identities = identities_frame(user_ids, aliases, src, ev["user"])
-    truth = _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost)
-    from journeylab.datasets.sample import _identity_truth
+    truth = _truth(run, seed, n_users, start_ts, end_ts=end_ts, broken_split=broken_split, lost=lost)
+    from journeylab.datasets.frames import identity_truth
 
-    truth["identities"] = _identity_truth(src, ev["user"], identities, ALIAS_PREFIXES, ALIAS_EVENTS)
+    truth["identities"] = identity_truth(src, ev["user"], identities, ALIAS_PREFIXES, ALIAS_EVENTS)
     events = _events_frame(ev, u, user_ids, start_ts)
     return {
         "events": events,
@@ -740,8 +740,8 @@ def make_ecommerce(seed, n_users, start_ts, end_ts, broken_split) -> dict[str, A
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str, Any]:
-    from journeylab.datasets.sample import _uplift
+def _truth(run, seed, n_users, start_ts, *, end_ts, broken_split, lost) -> dict[str, Any]:
+    from journeylab.datasets.frames import uplift_truth
 
     t, u = run["truth"], run["users"]
     incremental = {ch: int(v) for ch, v in t["incremental"].items()}
@@ -813,7 +813,7 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
             "broken_split": bool(broken_split),
             "lost_assignment_rows": lost,
         },
-        "uplift": _uplift(EXPERIMENT, "country", COUNTRIES, u["country"][u["assigned"]], p0, p1),
+        "uplift": uplift_truth(EXPERIMENT, "country", COUNTRIES, u["country"][u["assigned"]], p0, p1),
         "satisfaction": efb.expected_satisfaction(),
         "clv": {**CLV, "time_unit": "days", "note": (
             "BG/NBD: purchase rate lambda ~ Gamma(r, alpha) per day, dropout p ~ Beta(a, b) after each "

@@ -177,7 +177,7 @@ def _job_time(rng, t_book: np.ndarray, persona: np.ndarray) -> np.ndarray:
     return np.where(t_job > t_book + 1.5, t_job, t_book + 1.5 + rng.uniform(0.5, 3, len(t_book)))
 
 
-def _repeat_purchases(rng, buyers, t_first, horizon, clv=CLV):
+def _repeat_purchases(rng, buyers, t_first, horizon, *, clv=CLV):
     """BG/NBD repeat purchases after the first booking (days), Gamma-Gamma spend."""
     k = len(buyers)
     lam = rng.gamma(clv["r"], 1 / clv["alpha"], k)  # purchases per day

@@ -12,6 +12,7 @@ table that maps them onto one person.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -348,3 +349,27 @@ def identities_frame(
             "user_id": pd.Series(user_ids.take(pa.array(person_)), dtype="str"),
         }
     )
+
+
+def uplift_truth(experiment, dimension, values, segment, p0, p1) -> dict[str, Any]:
+    """Planted lift and control rate per segment: means of p1 - p0 and p0 over assigned users."""
+    lift, baseline = {}, {}
+    for k, value in enumerate(values):
+        mine = segment == k
+        lift[value] = round(float((p1[mine] - p0[mine]).mean()), 5) if mine.any() else float("nan")
+        baseline[value] = round(float(p0[mine].mean()), 5) if mine.any() else float("nan")
+    return {"experiment": experiment, "dimension": dimension, "lift": lift, "baseline": baseline}
+
+
+def identity_truth(src, user, identities, prefixes, aliases) -> dict[str, Any]:
+    """How many ids and rows each touchpoint logs under an id of its own."""
+    out: dict[str, Any] = {"aliases": {e: prefixes[k] for e, k in aliases.items()}}
+    for name in prefixes:
+        rows = src == ID_SOURCES.index(name)
+        out[f"{name}_ids"] = int(len(np.unique(user[rows])))
+        out[f"{name}_rows"] = int(rows.sum())
+    alias_rows = src != ID_SOURCES.index("web")
+    out["alias_rows"] = int(alias_rows.sum())
+    out["persons_with_aliases"] = int(len(np.unique(user[alias_rows])))
+    out["identity_rows"] = len(identities)
+    return out

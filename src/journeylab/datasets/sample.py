@@ -85,6 +85,7 @@ import pyarrow as pa
 
 from journeylab.core.errors import ParameterError, check_in
 from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.datasets import feedback as fb
 from journeylab.datasets import simulation as sim
 from journeylab.datasets.events import assemble
@@ -96,10 +97,12 @@ from journeylab.datasets.frames import (
     hashed_ids,
     id_sources,
     identities_frame,
+    identity_truth,
     ids,
     numbered_ids,
     spend_frame,
     transactions_frame,
+    uplift_truth,
     users_frame,
 )
 
@@ -329,16 +332,18 @@ def make_sample(
     >>> shop.truth["uplift"]["dimension"]
     'country'
     """
-    seed, n_users, start_ts, end_ts = _check_arguments(seed, n_users, start, months, broken_split)
+    seed, n_users, start_ts, end_ts = _check_arguments(
+        seed=seed, n_users=n_users, start=start, months=months, broken_split=broken_split
+    )
     check_in("vertical", vertical, list(VERTICALS))
     if vertical == "ecommerce":
         from journeylab.datasets.ecommerce import make_ecommerce
 
         return Sample(**make_ecommerce(seed, n_users, start_ts, end_ts, bool(broken_split)))
-    return _home_services(seed, n_users, start_ts, end_ts, bool(broken_split))
+    return _home_services(seed, n_users, start_ts, end_ts, broken_split=bool(broken_split))
 
 
-def _home_services(seed, n_users, start_ts, end_ts, broken_split) -> Sample:
+def _home_services(seed, n_users, start_ts, end_ts, *, broken_split) -> Sample:
     horizon = (end_ts - start_ts) / pd.Timedelta(hours=1)
     cal = sim.Calendar.build(
         start_hour_of_week=start_ts.day_of_week * 24 + start_ts.hour + start_ts.minute / 60,
@@ -373,8 +378,10 @@ def _home_services(seed, n_users, start_ts, end_ts, broken_split) -> Sample:
     }
     src = id_sources(ev["event"], sim.EVENTS, ALIAS_EVENTS)
     identities = identities_frame(user_ids, aliases, src, ev["user"])
-    truth = _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost)
-    truth["identities"] = _identity_truth(src, ev["user"], identities, ALIAS_PREFIXES)
+    truth = _truth(
+        run, seed=seed, n_users=n_users, start_ts=start_ts, end_ts=end_ts, broken_split=broken_split, lost=lost
+    )
+    truth["identities"] = identity_truth(src, ev["user"], identities, ALIAS_PREFIXES, ALIAS_EVENTS)
     events = events_frame(ev, u, user_ids, start_ts)
     return Sample(
         events,
@@ -390,7 +397,7 @@ def _home_services(seed, n_users, start_ts, end_ts, broken_split) -> Sample:
 
 
 # -- arguments --------------------------------------------------------------------
-def _check_arguments(seed, n_users, start, months, broken_split):
+def _check_arguments(*, seed, n_users, start, months, broken_split):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed == {seed!r}, must be a non-negative integer.")
     if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)) or n_users < 1:
@@ -399,19 +406,13 @@ def _check_arguments(seed, n_users, start, months, broken_split):
         raise ParameterError(f"months == {months!r}, must be an integer >= 1.")
     if not isinstance(broken_split, (bool, np.bool_)):
         raise ParameterError(f"broken_split == {broken_split!r}, must be True or False.")
-    try:
-        start_ts = pd.Timestamp(start)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"start == {start!r}, must be a date such as '2026-05-01'.") from exc
-    start_ts = (
-        start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
-    )
+    start_ts = to_utc_timestamp(start, "start")
     end_ts = start_ts + pd.DateOffset(months=int(months))
     return int(seed), int(n_users), start_ts, end_ts
 
 
 # -- truth ------------------------------------------------------------------------
-def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str, Any]:
+def _truth(run, *, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str, Any]:
     t = run.truth
     incremental = {ch: int(v) for ch, v in t["incremental"].items()}
     rank = sorted(incremental, key=lambda ch: (-incremental[ch], ch))
@@ -475,7 +476,7 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
             "broken_split": bool(broken_split),
             "lost_assignment_rows": lost,
         },
-        "uplift": _uplift("short_mobile_form", "device", sim.DEVICES, device_assigned, p0, p1),
+        "uplift": uplift_truth("short_mobile_form", "device", sim.DEVICES, device_assigned, p0, p1),
         "inconvenient_timing": {
             "step": ("booking_started", "booking_completed"),
             "timezone": sim.TIMEZONE,
@@ -531,32 +532,6 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
 
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def _uplift(experiment, dimension, values, segment, p0, p1) -> dict[str, Any]:
-    """Planted lift and control rate per segment: means of p1 - p0 and p0 over assigned users."""
-    lift, baseline = {}, {}
-    for k, value in enumerate(values):
-        mine = segment == k
-        lift[value] = round(float((p1[mine] - p0[mine]).mean()), 5) if mine.any() else float("nan")
-        baseline[value] = round(float(p0[mine].mean()), 5) if mine.any() else float("nan")
-    return {"experiment": experiment, "dimension": dimension, "lift": lift, "baseline": baseline}
-
-
-def _identity_truth(src, user, identities, prefixes, aliases=ALIAS_EVENTS) -> dict[str, Any]:
-    """How many ids and rows each touchpoint logs under an id of its own."""
-    from journeylab.datasets.frames import ID_SOURCES
-
-    out: dict[str, Any] = {"aliases": {e: prefixes[k] for e, k in aliases.items()}}
-    for name in prefixes:
-        rows = src == ID_SOURCES.index(name)
-        out[f"{name}_ids"] = int(len(np.unique(user[rows])))
-        out[f"{name}_rows"] = int(rows.sum())
-    alias_rows = src != ID_SOURCES.index("web")
-    out["alias_rows"] = int(alias_rows.sum())
-    out["persons_with_aliases"] = int(len(np.unique(user[alias_rows])))
-    out["identity_rows"] = len(identities)
-    return out
 
 
 # -- writing to disk ------------------------------------------------------------------

@@ -440,7 +440,7 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     variant = _randomize(assigned, assigned_at, coins)
 
     timing = _slot_factors(cal, intent_time, persona, route_draws)
-    route = _route(cal, intent_time, persona, device, variant, route_draws, timing)
+    route = _route(cal, intent_time, persona=persona, device=device, variant=variant, d=route_draws, timing=timing)
     booked = route["booked"] & (route["booking_time"] < horizon)
     # planted completion of the forms started, inside and outside the slot hours
     started = route["web"] & (route["form_start"] < horizon)
@@ -462,7 +462,9 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
         alt_row = rows[first_alt[who].clip(0)]
         t_alt = np.where(first_alt[who] >= 0, t_time[alt_row], np.nan)
         draws = {k: v[who] for k, v in route_draws.items()}
-        alt = _route(cal, t_alt, persona[who], device[who], variant[who], draws, timing)
+        alt = _route(
+            cal, t_alt, persona=persona[who], device=device[who], variant=variant[who], d=draws, timing=timing
+        )
         booked_alt = alt["booked"] & (alt["booking_time"] < horizon)
         incremental[ch] = int(booked[who].sum() - booked_alt.sum())
 
@@ -474,7 +476,9 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     dp = p_sess - prev
     p_arm = []
     for v in (0, 1):
-        success = _route_success(cal, t_time[sess_rows], persona[su], device[su], v, timing)
+        success = _route_success(
+            cal, t_time[sess_rows], persona=persona[su], device=device[su], variant=v, timing=timing
+        )
         ok = dp * success * (t_time[sess_rows] < horizon)
         p_arm.append(np.bincount(su, weights=ok, minlength=n))
     p0, p1 = p_arm[0][assigned], p_arm[1][assigned]
@@ -595,7 +599,7 @@ def form_completion(cal, form_start, variant, device, timing) -> np.ndarray:
     return np.minimum(FORM_COMPLETION[variant, device] * factor, 1.0)
 
 
-def _route_success(cal, t, persona, device, variant: int, timing) -> np.ndarray:
+def _route_success(cal, t, *, persona, device, variant: int, timing) -> np.ndarray:
     """P(booking | intent at a session at time t) for one arm (mean delays)."""
     web = _WEB_SHARE[persona]
     fast, slow = BOOK_AFTER_CALL["fast"], BOOK_AFTER_CALL["slow"]
@@ -605,7 +609,7 @@ def _route_success(cal, t, persona, device, variant: int, timing) -> np.ndarray:
     return web * (complete + (1 - complete) * FALLBACK_CALL * q_back) + (1 - web) * q_phone
 
 
-def _route(cal, intent_time, persona, device, variant, d, timing) -> dict[str, np.ndarray]:
+def _route(cal, intent_time, *, persona, device, variant, d, timing) -> dict[str, np.ndarray]:
     """Realised booking route for users with intent at ``intent_time`` (NaN: none)."""
     has = ~np.isnan(intent_time)
     web = has & (d["web"] < _WEB_SHARE[persona])

@@ -57,7 +57,6 @@ from journeylab.experiments.readout import (
     STRAT_COLUMNS,
     ExperimentResult,
     _ci,
-    _p_is,
     _precision,
     _signed,
 )
@@ -568,7 +567,7 @@ def _simpson_check(table: pd.DataFrame, split: Check, where: str) -> Check:
             f"{where} {_signed(r['strat_abs_lift'], k, d)}{unit} "
             f"{_ci(r['strat_ci_low'], r['strat_ci_high'], k, d)}"
             + (
-                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {_p_is(r['cmh_p_value'])})"
+                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {fmt_p(r['cmh_p_value'], with_p=True)})"
                 if not pd.isna(r.get("cmh_p_value", np.nan))
                 else ""
             )

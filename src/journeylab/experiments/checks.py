@@ -189,11 +189,6 @@ def unit_check(
     return Check(name, "flagged", message, details=details), data
 
 
-def _p_is(p: float) -> str:
-    text = fmt_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
 def _normalise_split(
     variants: list[str], design_split: Mapping[str, float] | None
 ) -> dict[str, float]:
@@ -255,14 +250,14 @@ def srm_check(
     }
     if p < threshold:
         message = (
-            f"Sample ratio mismatch: users per variant {described}; chi-square {_p_is(p)} "
+            f"Sample ratio mismatch: users per variant {described}; chi-square {fmt_p(p, with_p=True)} "
             f"(below {threshold:g}). The assignment or its logging is broken (lost or duplicated "
             "users, bots, a redirect that drops users), so the lifts below are not trustworthy "
             "until the cause is found."
         )
         return Check("sample ratio mismatch", "flagged", message, stat, p, details)
     message = (
-        f"No sample ratio mismatch: users per variant {described}; chi-square {_p_is(p)} "
+        f"No sample ratio mismatch: users per variant {described}; chi-square {fmt_p(p, with_p=True)} "
         f"(flagged below {threshold:g})."
     )
     return Check("sample ratio mismatch", "ok", message, stat, p, details)
@@ -313,7 +308,7 @@ def imbalance_check(
             + "; ".join(
                 f"{r.covariate} differs between {r.variant} ({fmt_num(r.treatment_mean)}) and "
                 f"control ({fmt_num(r.control_mean)}) before exposure (SMD {r.smd:+.3f}, "
-                f"{_p_is(r.p_value)})"
+                f"{fmt_p(r.p_value, with_p=True)})"
                 for r in flagged.itertuples()
             )
             + ". Randomisation may be compromised, or the arms differ by chance; a "
@@ -323,7 +318,7 @@ def imbalance_check(
     else:
         message = (
             f"Pre-period covariates are balanced ({', '.join(covariates)}; largest |SMD| "
-            f"{table['smd'].abs().max():.3f}, smallest {_p_is(worst.p_value)})."
+            f"{table['smd'].abs().max():.3f}, smallest {fmt_p(worst.p_value, with_p=True)})."
         )
         status = "ok"
     return Check(
@@ -378,7 +373,7 @@ def split_change_check(
             name,
             "flagged",
             f"The traffic split changed across {what} (share per {one}: {described}; "
-            f"chi-square {_p_is(p)}). Pooled lifts mix {what} with different baselines "
+            f"chi-square {fmt_p(p, with_p=True)}). Pooled lifts mix {what} with different baselines "
             f"(Simpson's paradox risk): the {one}-stratified estimates lead the results.",
             float(chi2),
             float(p),
@@ -387,7 +382,7 @@ def split_change_check(
     return Check(
         name,
         "ok",
-        f"The traffic split was stable across {table.shape[0]} {what} ({_p_is(p)}).",
+        f"The traffic split was stable across {table.shape[0]} {what} ({fmt_p(p, with_p=True)}).",
         float(chi2),
         float(p),
         details,
@@ -598,7 +593,7 @@ def trend_check(
         return Check(
             name,
             "flagged",
-            f"{label}the lift trends by {fmt_num(slope)} per period ({_p_is(p)}): a {kind}. "
+            f"{label}the lift trends by {fmt_num(slope)} per period ({fmt_p(p, with_p=True)}): a {kind}. "
             "The average lift is not the long-run lift; read the later periods or run longer.",
             float(fit.tvalues[1]),
             p,
@@ -608,7 +603,7 @@ def trend_check(
         name,
         "ok",
         f"{label}no trend in the lift over {len(table)} periods (slope {fmt_num(slope)} per "
-        f"period, {_p_is(p)}).",
+        f"period, {fmt_p(p, with_p=True)}).",
         float(fit.tvalues[1]),
         p,
         details,

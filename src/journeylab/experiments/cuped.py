@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.core.errors import DataError, NotComputableError
+from journeylab.core.timeparse import to_utc_series, to_utc_timestamp
 
 __all__ = ["cuped_theta", "cuped_adjust", "cuped_lift", "ancova_lift", "check_pre_exposure"]
 
@@ -143,13 +144,12 @@ def check_pre_exposure(
             column=exposed_at,
             hint=f"add the exposure time as {exposed_at!r}, or drop covariate_measured_at.",
         )
-    exposure = pd.to_datetime(data[exposed_at], utc=True)
+    exposure = to_utc_series(data[exposed_at], exposed_at)
     if isinstance(measured_at, str) and measured_at in data.columns:
-        measured = pd.to_datetime(data[measured_at], utc=True)
+        measured = to_utc_series(data[measured_at], measured_at)
         where = f"column {measured_at!r}"
     else:
-        stamp = pd.Timestamp(measured_at)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        stamp = to_utc_timestamp(measured_at, "covariate_measured_at")
         measured = pd.Series(stamp, index=data.index)
         where = f"{stamp}"
     late = np.flatnonzero((measured >= exposure).to_numpy())

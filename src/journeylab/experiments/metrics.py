@@ -30,6 +30,7 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.results import fmt_num
+from journeylab.core.timeparse import parse_duration, to_utc_series
 
 __all__ = ["Metric", "coerce_metrics", "user_metrics", "prepare_values"]
 
@@ -294,11 +295,11 @@ def user_metrics(
     ev = ev[ev["user_id"].isin(assignments["user_id"])]
     if "assigned_at" in assignments.columns:
         ev = ev.merge(assignments[["user_id", "assigned_at"]], on="user_id", how="inner")
-        ts = pd.to_datetime(ev["timestamp"], utc=True)
-        start = pd.to_datetime(ev["assigned_at"], utc=True)
+        ts = to_utc_series(ev["timestamp"], "timestamp", source="events")
+        start = to_utc_series(ev["assigned_at"], "assigned_at", source="assignments")
         keep = ts >= start
         if window is not None:
-            keep &= ts < start + pd.Timedelta(window)
+            keep &= ts < start + parse_duration(window, "window")
         ev = ev[keep.to_numpy()]
     elif window is not None:
         raise ParameterError("window= needs an 'assigned_at' column in the assignments.")

@@ -124,7 +124,7 @@ def arcsine_power(
 
 
 def _solve(
-    func: Callable[[float], float], target: float, low: float, high: float, what: str, hint: str
+    func: Callable[[float], float], target: float, *, low: float, high: float, what: str, hint: str
 ) -> float:
     """Root of ``func(x) = target`` on [low, high], verified; raises if absent."""
     f_low, f_high = func(low) - target, func(high) - target
@@ -371,28 +371,28 @@ def power_prop_test(
         n = _solve(
             lambda m: pw(m, p1, p2),
             power,
-            1e-3,
-            _N_MAX,
-            "n",
-            "Ask for less power or a larger difference between p1 and p2.",
+            low=1e-3,
+            high=_N_MAX,
+            what="n",
+            hint="Ask for less power or a larger difference between p1 and p2.",
         )
     elif what == "p2":
         p2 = _solve(
             lambda b: pw(n, p1, b),
             power,
-            p1 + 1e-12,
-            1 - 1e-12,
-            "p2",
-            "No rate above p1 reaches that power with this n: add users or lower the power.",
+            low=p1 + 1e-12,
+            high=1 - 1e-12,
+            what="p2",
+            hint="No rate above p1 reaches that power with this n: add users or lower the power.",
         )
     else:
         p1 = _solve(
             lambda a: pw(n, a, p2),
             power,
-            1e-12,
-            p2 - 1e-12,
-            "p1",
-            "No rate below p2 reaches that power with this n: add users or lower the power.",
+            low=1e-12,
+            high=p2 - 1e-12,
+            what="p1",
+            hint="No rate below p2 reaches that power with this n: add users or lower the power.",
         )
     return PowerCalculation(
         "binary",
@@ -443,19 +443,19 @@ def power_t_test(
         n = _solve(
             lambda m: pw(m, delta),
             power,
-            2.0,
-            _N_MAX,
-            "n",
-            "Ask for less power or a larger delta (or a smaller sd).",
+            low=2.0,
+            high=_N_MAX,
+            what="n",
+            hint="Ask for less power or a larger delta (or a smaller sd).",
         )
     else:
         delta = _solve(
             lambda d: pw(n, d),
             power,
-            1e-12 * sd,
-            1e3 * sd,
-            "delta",
-            "Add users or lower the power.",
+            low=1e-12 * sd,
+            high=1e3 * sd,
+            what="delta",
+            hint="Add users or lower the power.",
         )
     return PowerCalculation(
         "continuous",

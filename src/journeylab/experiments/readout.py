@@ -112,12 +112,6 @@ def _level(x: float, kind: str, decimals: int | None = None) -> str:
     return fmt_pct(x, decimals)
 
 
-def _p_is(p: float) -> str:
-    """``p = 0.012`` or ``p < 0.0001``."""
-    text = fmt_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
 def _prob(p: float) -> str:
     """``= 97.5%``, ``> 99.9%`` or ``< 0.1%``."""
     if p > 0.999:
@@ -199,7 +193,7 @@ class ExperimentResult(Result):
             else "traffic-weighted difference of means"
         )
         adj = row["strat_p_value_adjusted"]
-        p_text = _p_is(row["strat_p_value"])
+        p_text = fmt_p(row["strat_p_value"], with_p=True)
         if self.correction is not None:
             p_text += f", {CORRECTION_NAMES[self.correction]}-adjusted {fmt_p(adj)}"
         d = _precision(row["strat_ci_low"], row["strat_ci_high"], kind)
@@ -218,7 +212,7 @@ class ExperimentResult(Result):
             f"{head} ({how}: {lift}; {p_text}). Pooled over {where}, which the changing split "
             f"confounds: {_level(row['treatment_mean'], kind)} vs {_level(row['control_mean'], kind)} "
             f"in control ({_signed(row['abs_lift'], kind, pd_)}{unit} "
-            f"{_ci(row['abs_ci_low'], row['abs_ci_high'], kind, pd_)}; {_p_is(row['p_value'])})."
+            f"{_ci(row['abs_ci_low'], row['abs_ci_high'], kind, pd_)}; {fmt_p(row['p_value'], with_p=True)})."
         )
         if not math.isnan(row["rel_lift"]):
             text += f" Pooled relative lift {_relative(row)}."
@@ -240,7 +234,7 @@ class ExperimentResult(Result):
             )
         adj = row["p_value_adjusted"]
         decisive = adj < self.alpha if not math.isnan(adj) else False
-        p_text = _p_is(row["p_value"])
+        p_text = fmt_p(row["p_value"], with_p=True)
         if self.correction is not None:
             p_text += f", {CORRECTION_NAMES[self.correction]}-adjusted {fmt_p(adj)}"
         d = _precision(row["abs_ci_low"], row["abs_ci_high"], kind)
@@ -270,7 +264,7 @@ class ExperimentResult(Result):
         return text + self._sentence_tail(row, kind, unit, d)
 
     def _sentence_tail(
-        self, row: pd.Series, kind: str, unit: str, d: int, pooled: bool = False
+        self, row: pd.Series, kind: str, unit: str, d: int, *, pooled: bool = False
     ) -> str:
         """CUPED, Bayesian and notes after the main sentence."""
         text = ""
@@ -295,7 +289,7 @@ class ExperimentResult(Result):
         for _, row in self.omnibus.iterrows():
             lines.append(
                 f"All {row['arms']} arms on {row['metric']}: chi-square {fmt_num(row['chi2'])} "
-                f"(df {row['df']}), {_p_is(row['p_value'])}."
+                f"(df {row['df']}), {fmt_p(row['p_value'], with_p=True)}."
             )
         lines.extend(f"Note: {n}." for n in self.notes)
         return lines

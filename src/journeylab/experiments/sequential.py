@@ -40,11 +40,6 @@ __all__ = [
 ]
 
 
-def _p_is(p: float) -> str:
-    text = fmt_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
-
-
 def _signed(x: float) -> str:
     text = fmt_num(x)
     return text if text.startswith("-") or text == "–" else "+" + text
@@ -183,7 +178,7 @@ class SequentialResult(Result):
             f"(mSPRT, normal mixture τ = {fmt_num(math.sqrt(self.tau2))}): latest lift "
             f"{fmt_num(last.abs_lift)}, {fmt_pct(1 - self.alpha, 0)} confidence sequence "
             f"[{fmt_num(last.cs_low)}, {fmt_num(last.cs_high)}], always-valid "
-            f"{_p_is(last.always_valid_p)}."
+            f"{fmt_p(last.always_valid_p, with_p=True)}."
         ]
         if len(crossed):
             first = self.looks.loc[crossed[0]]

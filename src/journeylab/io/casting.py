@@ -308,7 +308,9 @@ def cast_timestamps(
     if isinstance(dtype, pd.DatetimeTZDtype):
         return _to_ns(series.dt.tz_convert("UTC"), column, where), {}, notes
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return _localize(series, column, where, tz, nonexistent, ambiguous, notes)
+        return _localize(
+            series, column, where, tz=tz, nonexistent=nonexistent, ambiguous=ambiguous, notes=notes
+        )
     if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
         raise where.error(
             "Timestamps are numbers",
@@ -360,10 +362,10 @@ def cast_timestamps(
                 naive,
                 column,
                 where.subset(naive_mask),
-                tz,
-                nonexistent,
-                ambiguous,
-                notes,
+                tz=tz,
+                nonexistent=nonexistent,
+                ambiguous=ambiguous,
+                notes=notes,
             )
             for name, mask in repairs_naive.items():
                 full = np.zeros(len(series), bool)
@@ -471,6 +473,7 @@ def _localize(
     naive: pd.Series,
     column: str,
     where: Where,
+    *,
     tz: str | None,
     nonexistent: Nonexistent,
     ambiguous: Ambiguous,

@@ -160,7 +160,7 @@ def guess_project(data: str | Path) -> ProjectGuess:
         stats = _column_stats(con, rel, names, types)
         orders = _guess_transactions(names, types, stats)
         if orders is not None:
-            return _transactions_guess(events_path, stats, orders, names, types, others)
+            return _transactions_guess(events_path, stats, orders, names, types=types, others=others)
         columns = _guess_columns(names, types, stats)
         event_col = next(g.column for g in columns if g.role == "event")
         counts = con.execute(
@@ -181,7 +181,7 @@ def guess_project(data: str | Path) -> ProjectGuess:
     if conversion:
         candidates = [e for e, _ in event_counts if stage_of[e] in ("consideration", "purchase")][:40]
         with engine.cursor() as con:
-            steps = _funnel_order(con, rel, columns, conversion, candidates)
+            steps = _funnel_order(con, rel, columns, conversion, candidates=candidates)
         # at most one consideration step (the earliest) and the purchase steps after it
         first = [e for e in steps if stage_of[e] == "consideration"][:1]
         rest = [e for e in steps if stage_of[e] == "purchase"][-3:]
@@ -223,7 +223,7 @@ def _guess_transactions(
     return roles
 
 
-def _transactions_guess(events_path: Path, stats, roles, names, types, others) -> ProjectGuess:
+def _transactions_guess(events_path: Path, stats, roles, names, *, types, others) -> ProjectGuess:
     rows = int(stats["__rows__"]["distinct"])
     used = set(roles.values())
     columns = [
@@ -367,7 +367,7 @@ def _guess_conversion(event_counts: list[tuple[str, int]]) -> tuple[str | None, 
     return event, f"its name reads like a conversion ({n:,} rows)"
 
 
-def _funnel_order(con: Any, rel: str, columns: list[ColumnGuess], conversion: str, candidates: list[str]) -> list[str]:
+def _funnel_order(con: Any, rel: str, columns: list[ColumnGuess], conversion: str, *, candidates: list[str]) -> list[str]:
     """Candidate steps that converters take before converting, earliest first."""
     role = {g.role: g.column for g in columns}
     user, ts, event = (quote_ident(role[r]) for r in ("user_id", "timestamp", "event"))

@@ -48,9 +48,10 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.stages import StageMap
+from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
-from journeylab.io.pipeline import Pipeline, to_utc
+from journeylab.io.pipeline import Pipeline
 from journeylab.io.pipeline import dedupe_window as dedupe_window_of
 from journeylab.io.quality import LoadedTable, QualityReport, QualityStep
 from journeylab.io.sources import ROW, canonical_event_relation
@@ -325,8 +326,8 @@ def events_relation(
     return canonical_event_relation(
         source,
         columns,
-        to_utc(start, "start"),
-        to_utc(end, "end"),
+        to_utc_timestamp(start, "start", optional=True),
+        to_utc_timestamp(end, "end", optional=True),
         con,
         table=table,
         query=query,

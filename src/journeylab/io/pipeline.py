@@ -20,6 +20,7 @@ from journeylab.core.errors import (
     did_you_mean,
     require_columns,
 )
+from journeylab.core.timeparse import parse_duration
 from journeylab.io.casting import (
     Where,
     canonical_labels,
@@ -248,18 +249,6 @@ class Pipeline:
         return frame
 
 
-def to_utc(value: TimeLike, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"{name} == {value!r} is not a date or timestamp (use '2024-03-01')."
-        ) from exc
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def require(pipe: Pipeline, required: tuple[str, ...], what: str) -> None:
     """Raise SchemaError (with "did you mean") unless the required columns are present."""
     visible = pipe.frame.iloc[:0, [i for i, c in enumerate(pipe.frame.columns) if c != ROW]]
@@ -267,15 +256,5 @@ def require(pipe: Pipeline, required: tuple[str, ...], what: str) -> None:
 
 
 def dedupe_window(value: str | pd.Timedelta | None) -> pd.Timedelta | None:
-    """Parse the near-duplicate window ("1s", "500ms", Timedelta or None)."""
-    if value is None:
-        return None
-    try:
-        window = pd.Timedelta(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"dedupe_window == {value!r} is not a duration (use '1s' or '500ms')."
-        ) from exc
-    if window < pd.Timedelta(0):
-        raise ParameterError(f"dedupe_window == {value!r}, must be >= 0.")
-    return window
+    """Parse the near-duplicate window ("1s", "500ms", Timedelta or None; zero allowed)."""
+    return parse_duration(value, "dedupe_window", optional=True, allow_zero=True)

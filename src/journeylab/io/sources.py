@@ -19,6 +19,7 @@ cannot read is diagnosed exactly (encoding, ragged row, unclosed quote) by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from journeylab.core.errors import (
     did_you_mean,
     require_columns,
 )
+from journeylab.core.sql import quote_ident, quote_literal
 from journeylab.io import csv_checks as _csv_checks
 
 ROW = "__source_row__"
@@ -69,16 +71,6 @@ class RawTable:
     kind: str
     row_label: str
     line_of: Callable[[np.ndarray], np.ndarray] | None = None
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for DuckDB SQL."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """Quote a string literal for DuckDB SQL."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def source_kind(source: Any, table: str | None, query: str | None) -> str:
@@ -122,6 +114,10 @@ def source_kind(source: Any, table: str | None, query: str | None) -> str:
     )
 
 
+#: A read_csv named parameter: written into SQL as is, so nothing but a plain name.
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
     # Explicit: a header line, no lines skipped (DuckDB's sniffer may otherwise skip some).
     parts = ["header=true", "skip=0", "delim=','", "quote='\"'", "comment=''"]
@@ -138,6 +134,11 @@ def _csv_option_sql(options: Mapping[str, Any] | None) -> str:
             text = repr(value)
         else:
             text = quote_literal(value)
+        if not _OPTION_NAME.fullmatch(str(key)):
+            raise ParameterError(
+                f"csv_options key {key!r} is not a read_csv option name; use names such as "
+                "'delim', 'quote' or 'dateformat'."
+            )
         aliases = {"sep": "delim", "delimiter": "delim"}
         parts = [
             p
@@ -171,11 +172,13 @@ def open_relation(
             raise FileNotFoundError(f"{path} does not exist (working directory: {Path.cwd()}).")
     if kind == "csv":
         _csv_checks.check_header(source, _csv_checks.dialect_of(csv_options, source), label)
-    own = False
+    # A connection made here is closed here if opening fails; on success the caller owns it.
+    own = kind == "duckdb" or con is None
     if kind == "duckdb":
-        con, own = duckdb.connect(str(source), read_only=True), True
+        con = duckdb.connect(str(source), read_only=True)
         _set_utc(con)
-    con = con or _new_connection()
+    elif con is None:
+        con = _new_connection()
     number = f"row_number() OVER () AS {ROW}, " if row_numbers else ""
     try:
         if kind == "dataframe":
@@ -209,15 +212,13 @@ def open_relation(
         else:
             sql = f"SELECT {number}* FROM ({query.strip().rstrip(';')}) AS journeylab_query"
         rel = con.sql(sql)
-    except duckdb.Error as exc:
+    except BaseException as exc:
         if own:
             con.close()
-        if kind == "csv":
-            raise csv_error(exc, source, csv_options, label) from exc
-        raise translate_duckdb_error(exc, label) from exc
-    except SchemaError:
-        if own:
-            con.close()
+        if isinstance(exc, duckdb.Error):
+            if kind == "csv":
+                raise csv_error(exc, source, csv_options, label) from exc
+            raise translate_duckdb_error(exc, label) from exc
         raise
     return con, rel, sql, kind, label
 
@@ -414,7 +415,7 @@ def read_rows(
     con, rel, sql, kind, label = open_relation(
         source, table=table, query=query, csv_options=csv_options
     )
-    try:
+    with con:  # the rows are fetched into pandas below, so the connection can go
         present = [c for c in rel.columns if c != ROW]
         if kind == "csv" and len(present) == 1 and any(ch in present[0] for ch in ";\t|"):
             sep = next(ch for ch in ";\t|" if ch in present[0])
@@ -435,9 +436,6 @@ def read_rows(
             if kind == "csv":
                 raise csv_error(exc, source, csv_options, label) from exc
             raise translate_duckdb_error(exc, label) from exc
-    finally:
-        if kind == "duckdb":
-            con.close()
     frame = frame.rename(columns=renaming)
     if kind == "csv":
         line_of = _csv_checks.LineMap(source, _csv_checks.dialect_of(csv_options, source))
@@ -545,7 +543,7 @@ def _sql_id(col: str, kind: str, name: str) -> str:
         return (
             f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} = round({col}) AND abs({col}) <= 9007199254740992 "
             f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
-            f"ELSE error('{name} ' || CAST({col} AS VARCHAR) || ' is not a whole number; store ids as text') END"
+            f"ELSE error({quote_literal(name + ' ')} || CAST({col} AS VARCHAR) || ' is not a whole number; store ids as text') END"
         )
     return f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
 

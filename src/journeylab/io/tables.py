@@ -24,8 +24,9 @@ from journeylab.core.errors import (
     check_in,
     did_you_mean,
 )
+from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting import Ambiguous, Nonexistent, cast_text, cast_timestamps
-from journeylab.io.pipeline import Pipeline, require, to_utc
+from journeylab.io.pipeline import Pipeline, require
 from journeylab.io.quality import LoadedTable
 from journeylab.io.sources import ROW, read_rows
 
@@ -394,7 +395,8 @@ def timed_pipeline(
     checks the required columns, casts ``timestamp`` to UTC and ``user_id``
     to text, and drops (counting) rows without either.
     """
-    start_utc, end_utc = to_utc(start, "start"), to_utc(end, "end")
+    start_utc = to_utc_timestamp(start, "start", optional=True)
+    end_utc = to_utc_timestamp(end, "end", optional=True)
     if start_utc is not None and end_utc is not None and start_utc >= end_utc:
         raise ParameterError(f"start == {start!r} must be before end == {end!r}.")
     raw = read_rows(

@@ -57,7 +57,8 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -71,18 +72,26 @@ from journeylab.core.errors import (
     ParameterError,
     SchemaError,
     check_in,
-    check_range,
     did_you_mean,
     require_columns,
 )
 from journeylab.core.results import Result, fmt_money, fmt_num, fmt_pct
+from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.stages import StageMap
+from journeylab.core.timeparse import format_time, parse_duration
 from journeylab.core.viz import PALETTE, new_axes
 from journeylab.io.loaders import event_rank, sort_events
+from journeylab.journeys.rules import (
+    DIRECT,
+    JOURNEY_DEFAULTS,
+    NO_CHANNEL,
+    NO_STAGE,
+    JourneyRules,
+    censoring_summary,
+    check_journey_options,
+)
 
 __all__ = [
-    "DIRECT",
-    "NO_CHANNEL",
     "PATH_COLUMNS",
     "Journeys",
     "build_journeys",
@@ -91,17 +100,8 @@ __all__ = [
     "sessionize",
 ]
 
-#: The path of a conversion that has no touch in its journey.
-DIRECT = "(direct)"
-#: The channel name given to a touch that has none.
-NO_CHANNEL = "(none)"
 #: The columns of a path table, in order (the interchange format with attribution).
 PATH_COLUMNS = ("path", "conversions", "value", "non_conversions")
-#: When leaving open journeys out leaves fewer non-converting journeys than this, or
-#: fewer than ``MIN_NON_CONVERSION_SHARE`` of the journeys, data-driven attribution
-#: (Markov, Shapley) cannot tell which channels make conversions more likely.
-MIN_NON_CONVERSIONS = 30
-MIN_NON_CONVERSION_SHARE = 0.01
 
 EventSource = "pd.DataFrame | duckdb.DuckDBPyRelation | str | Path"
 
@@ -109,43 +109,6 @@ EventSource = "pd.DataFrame | duckdb.DuckDBPyRelation | str | Path"
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
-def _duration(name: str, value: str | pd.Timedelta | None) -> pd.Timedelta | None:
-    """Parse ``"30D"``, ``"30min"`` or a Timedelta, rejecting zero or negative spans."""
-    if value is None:
-        return None
-    try:
-        delta = pd.Timedelta(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"{name} == {value!r} is not a duration; write e.g. '30D', '12h' or '30min'."
-        ) from exc
-    if delta <= pd.Timedelta(0):
-        raise ParameterError(f"{name} == {value!r}, must be > 0.")
-    return delta
-
-
-def _timestamp(name: str, value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"{name} == {value!r} is not a date or time.") from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _month_bounds(month: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last instant (microsecond) of a ``"YYYY-MM"`` calendar month in UTC."""
-    text = str(month)
-    try:
-        if not (isinstance(month, str) and len(text) == 7 and text[4] == "-"):
-            raise ValueError(text)
-        first = pd.Timestamp(f"{text}-01", tz="UTC")
-    except ValueError as exc:
-        raise ParameterError(f"month == {month!r} is not a calendar month; write 'YYYY-MM', e.g. '2026-06'.") from exc
-    return first, first + pd.offsets.MonthBegin(1) - pd.Timedelta(1, "us")
-
-
 def fetch_df(cursor: Any) -> pd.DataFrame:
     """``cursor.df()`` without DuckDB's pandas-3 deprecation warning (it is DuckDB's, not ours)."""
     with warnings.catch_warnings():
@@ -157,30 +120,19 @@ def _micros(delta: pd.Timedelta) -> int:
     return int(delta.value // 1000)
 
 
-def _sql_str(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_sql_str(v) for v in values) + "]::VARCHAR[]"
-
-
 # ---------------------------------------------------------------------------
 # opening an event source in DuckDB
 # ---------------------------------------------------------------------------
-def _connection() -> duckdb.DuckDBPyConnection:
-    """Open a cursor on the process's shared DuckDB database (see :mod:`journeylab.core.sql`)."""
-    return engine.cursor()
-
-
 class _Events:
-    """An event log opened in a private DuckDB connection as view ``src``.
+    """An event log opened in a private DuckDB cursor as view ``src``; use it as a context manager.
 
     ``src`` has the canonical columns typed (``user_id`` VARCHAR,
     ``timestamp`` TIMESTAMPTZ in UTC, ``event`` VARCHAR, ``channel`` VARCHAR,
     ``value`` DOUBLE, and ``session_id`` and any ``keep`` columns when
     present), ``event_rank``, and the integer sort keys ``event_key`` and
-    ``channel_key`` of the tie-breaker.
+    ``channel_key`` of the tie-breaker. ``with _Events(...) as ev:`` closes the
+    cursor (and its temporary tables) on the way out; a constructor that fails
+    closes it before raising.
     """
 
     def __init__(
@@ -191,8 +143,25 @@ class _Events:
         keep: Sequence[str] = (),
         what: str = "events",
     ) -> None:
-        self.con = _connection()
+        self.con = engine.cursor()
         self.tag = uuid.uuid4().hex[:8]
+        try:
+            self._open(source, stage_map=stage_map, keep=keep, what=what)
+        except BaseException:
+            self.con.close()  # nobody gets the half-built object to close it
+            raise
+
+    def close(self) -> None:
+        """Close the cursor; its temporary tables and registered frames go with it."""
+        self.con.close()
+
+    def __enter__(self) -> _Events:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open(self, source: Any, *, stage_map: Any, keep: Sequence[str], what: str) -> None:
         raw = f"jl_raw_{self.tag}"
         if isinstance(source, pd.DataFrame):
             self.con.register(raw, source)
@@ -202,7 +171,7 @@ class _Events:
             # batches) into this one, keeping only the columns needed.
             wanted = [c for c in ("user_id", "timestamp", "event", "channel", "value", "session_id", *keep) if c in source.columns]
             require_columns(pd.DataFrame(columns=source.columns), ("user_id", "timestamp", "event"), source="DuckDB relation", what=what)
-            reader = source.project(", ".join(f'"{c}"' for c in dict.fromkeys(wanted))).to_arrow_reader()
+            reader = source.project(", ".join(quote_ident(c) for c in dict.fromkeys(wanted))).to_arrow_reader()
             self.con.register(f"{raw}_reader", reader)
             self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {raw}_reader")
             self.source_name = "DuckDB relation"
@@ -210,7 +179,7 @@ class _Events:
             isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, Path)) for s in source)
         ):
             paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
-            self.con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({_sql_list(paths)})")
+            self.con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({quote_list(paths)})")
             self.source_name = ", ".join(paths)
         else:
             raise ParameterError(
@@ -266,7 +235,7 @@ class _Events:
             "k.event_key AS event_key",
             channel_key,
             "k.stage_index AS stage_index",
-            *[f'r."{c}" AS "{c}"' for c in extra],
+            *[f"r.{quote_ident(c)} AS {quote_ident(c)}" for c in extra],
         ]
         self.con.execute(
             f"CREATE TEMP VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
@@ -333,7 +302,7 @@ def sessionize(
     ['a#1', 'a#1', 'a#2']
     """
     require_columns(events, ("user_id", "timestamp", "event"), what="events")
-    delta = _duration("gap", gap)
+    delta = parse_duration(gap, "gap")
     if column in events.columns and not overwrite:
         raise ParameterError(
             f"The events already have a {column!r} column; pass overwrite=True to replace it "
@@ -415,7 +384,7 @@ class Journeys(Result):
             f"{fmt_count(conv)} converted ({fmt_pct(conv / closed if closed else float('nan'))} of the "
             f"{fmt_count(closed)} closed journeys, value {fmt_money(float(j['value'].sum()))}), "
             f"{fmt_count(closed - conv)} ended without conversion, {fmt_count(cens)} still open at "
-            f"the period end {_day(self.settings.get('period_end'))} (censored, not counted as failures).",
+            f"the period end {format_time(self.settings.get('period_end'))} (censored, not counted as failures).",
             f"Touches per journey: median {fmt_num(float(j['n_touches'].median())).removesuffix('.00').removesuffix('.0')}, "
             f"max {fmt_count(j['n_touches'].max())}; "
             f"{fmt_count(self.left_out.get('direct_conversions', 0))} conversions had no touch "
@@ -424,7 +393,7 @@ class Journeys(Result):
         if self.settings.get("month"):
             lines.insert(0, f"Journeys ending in {self.settings['month']} (UTC).")
         elif self.settings.get("start") is not None:
-            lines.insert(0, f"Journeys ending from {_day(self.settings['start'])} on.")
+            lines.insert(0, f"Journeys ending from {format_time(self.settings['start'])} on.")
         lines.append("Left out: " + _left_out_text(self.left_out) + ".")
         return "\n".join(lines)
 
@@ -452,13 +421,6 @@ class Journeys(Result):
         ax.set_title("Touches per journey")
         ax.legend()
         return ax
-
-
-def _day(ts: Any) -> str:
-    if ts is None or pd.isna(ts):
-        return "(none)"
-    ts = pd.Timestamp(ts)
-    return ts.strftime("%Y-%m-%d %H:%M UTC") if (ts.hour or ts.minute) else ts.strftime("%Y-%m-%d")
 
 
 def fmt_count(n: float) -> str:
@@ -490,22 +452,13 @@ def _touch_predicate(touch_events: Sequence[str] | str | None, conv_sql: str, co
         if touch_events == "all":
             return f"(NOT {conv_sql})"
         touch_events = [touch_events]
-    touch_events = list(touch_events)
-    if not touch_events:
-        raise ParameterError("touch_events is empty; list the events that count as touches, or pass None.")
-    return f"(list_contains({_sql_list(touch_events)}, event) AND NOT {conv_sql})"
+    return f"(list_contains({quote_list(list(touch_events))}, event) AND NOT {conv_sql})"
 
 
 def _build_tables(
     ev: _Events,
+    rules: JourneyRules,
     *,
-    conversion: str | Sequence[str],
-    touch_events: Sequence[str] | str | None,
-    lookback: str | pd.Timedelta,
-    period_end: Any,
-    max_touches: int | None,
-    start: Any = None,
-    month: str | None = None,
     want_touches: bool = True,
     path_level: str | None = None,
 ) -> tuple[str | None, str, dict[str, int], dict[str, Any]]:
@@ -515,25 +468,8 @@ def _build_tables(
     missing); with ``path_level`` the journeys table carries each journey's
     path (kept touches after the cap, repeats not collapsed) as a list.
     """
-    conversions = [conversion] if isinstance(conversion, str) else list(conversion)
-    if not conversions:
-        raise ParameterError("conversion is empty; name the event that counts as a conversion.")
-    look = _duration("lookback", lookback)
-    if max_touches is not None:
-        if not isinstance(max_touches, (int, np.integer)) or isinstance(max_touches, bool):
-            raise ParameterError(f"max_touches == {max_touches!r}, must be a whole number or None.")
-        check_range("max_touches", max_touches, low=1, low_inclusive=True)
-    first = _timestamp("start", start)
-    if month is not None:
-        if start is not None or period_end is not None:
-            raise ParameterError(
-                f"month == {month!r} sets both start and period_end; pass either month or start/period_end."
-            )
-        first, end = _month_bounds(month)
-    else:
-        end = _timestamp("period_end", period_end)
-    if first is not None and end is not None and first > end:
-        raise ParameterError(f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between.")
+    conversions = list(rules.conversions)
+    first, end = rules.start, rules.period_end
     counted: dict[str, int] | None = None
     if end is None and not want_touches:
         # One scan finds the period end and counts the incomplete rows; no row
@@ -547,20 +483,43 @@ def _build_tables(
         # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
         micros = ev.scalar('SELECT epoch_us(max("timestamp")) FROM src')
         end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
-    conv_sql = f"list_contains({_sql_list(conversions)}, event)"
+    conv_sql = f"list_contains({quote_list(conversions)}, event)"
     conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
     conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
-    touch_sql = _touch_predicate(touch_events, conv_sql, conv_stage)
+    touch_sql = _touch_predicate(rules.touch_events, conv_sql, conv_stage)
     t = ev.tag
     base, rows, agg, touches, journeys = (f"jl_{n}_{t}" for n in ("base", "rows", "agg", "touches", "journeys"))
     end_param = end if end is not None else pd.Timestamp("2262-01-01", tz="UTC")
-    look_us = _micros(look)
-    cap = int(max_touches) if max_touches is not None else None
+    look_us = _micros(rules.lookback)
+    cap = rules.max_touches
     con = ev.con
     if not want_touches:
-        left_out = _path_journeys(ev, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level, counted)
+        left_out = _path_journeys(
+            ev,
+            journeys=journeys,
+            conv_sql=conv_sql,
+            touch_sql=touch_sql,
+            end_param=end_param,
+            look_us=look_us,
+            cap=cap,
+            path_level=path_level,
+            counted=counted,
+        )
     else:
-        left_out = _full_tables(ev, base, rows, agg, touches, journeys, conv_sql, touch_sql, end_param, look_us, cap, path_level)
+        left_out = _full_tables(
+            ev,
+            base=base,
+            rows=rows,
+            agg=agg,
+            touches=touches,
+            journeys=journeys,
+            conv_sql=conv_sql,
+            touch_sql=touch_sql,
+            end_param=end_param,
+            look_us=look_us,
+            cap=cap,
+            path_level=path_level,
+        )
     before_start = 0
     if first is not None:
         # A journey belongs to the period its end (conversion or last touch) falls
@@ -590,20 +549,13 @@ def _build_tables(
             "ended_before_start": before_start,
         }
     )
-    settings = {
-        "conversion": conversions[0] if len(conversions) == 1 else conversions,
-        "touch_events": touch_events if touch_events is not None else "events with a channel, in a stage before the conversion's",
-        "lookback": str(look),
-        "period_end": end,
-        "start": first,
-        "month": month,
-        "max_touches": cap,
-    }
+    settings = rules.settings(end)
     return (touches if want_touches else None), journeys, left_out, settings
 
 
 def _full_tables(
     ev: _Events,
+    *,
     base: str,
     rows: str,
     agg: str,
@@ -695,7 +647,7 @@ def _full_tables(
             SELECT * FROM (
               SELECT a.journey_id, r.user_id,
                      (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq) - (a.n_kept - a.n_touches))::BIGINT AS position,
-                     r."timestamp", coalesce(r.channel, '{NO_CHANNEL}') AS channel, r.event
+                     r."timestamp", coalesce(r.channel, {quote_literal(NO_CHANNEL)}) AS channel, r.event
               FROM {rows} r JOIN {agg} a USING (user_id, jidx)
               WHERE NOT r.is_conv AND NOT r.outside
             ) WHERE position >= 1
@@ -740,6 +692,7 @@ def _left_out_counts(con: duckdb.DuckDBPyConnection, conv_sql: str, touch_sql: s
 
 def _path_journeys(
     ev: _Events,
+    *,
     journeys: str,
     conv_sql: str,
     touch_sql: str,
@@ -828,7 +781,7 @@ def _register_stages(con: duckdb.DuckDBPyConnection, stage_map: StageMap, events
     events = [r[0] for r in con.execute(events_sql).fetchall() if r[0] is not None]
     mapping = stage_map.event_to_stage(events)
     frame = pd.DataFrame(
-        {"event": list(mapping), "stage": [s if s is not None else "(no stage)" for s in mapping.values()]},
+        {"event": list(mapping), "stage": [s if s is not None else NO_STAGE for s in mapping.values()]},
         dtype="object",
     )
     name = f"jl_stage_{uuid.uuid4().hex[:8]}"
@@ -915,24 +868,21 @@ def build_journeys(
     >>> len(build_journeys(ev, month="2026-04").journeys), len(build_journeys(ev, month="2026-05").journeys)
     (0, 1)
     """
-    ev = _Events(events, stage_map=stage_map)
-    try:
-        touches, journeys, left_out, settings = _build_tables(
-            ev,
-            conversion=conversion,
-            touch_events=touch_events,
-            lookback=lookback,
-            period_end=period_end,
-            start=start,
-            month=month,
-            max_touches=max_touches,
-        )
-        jframe = ev.df(f"SELECT {', '.join(chr(34) + c + chr(34) for c in _JOURNEY_COLUMNS)} FROM {journeys} ORDER BY journey_id")
+    rules = JourneyRules.read(
+        conversion=conversion,
+        touch_events=touch_events,
+        lookback=lookback,
+        period_end=period_end,
+        start=start,
+        month=month,
+        max_touches=max_touches,
+    )
+    with _Events(events, stage_map=stage_map) as ev:
+        touches, journeys, left_out, settings = _build_tables(ev, rules)
+        jframe = ev.df(f"SELECT {', '.join(map(quote_ident, _JOURNEY_COLUMNS))} FROM {journeys} ORDER BY journey_id")
         tframe = ev.df(
-            f"SELECT {', '.join(chr(34) + c + chr(34) for c in _TOUCH_COLUMNS)} FROM {touches} ORDER BY journey_id, position"
+            f"SELECT {', '.join(map(quote_ident, _TOUCH_COLUMNS))} FROM {touches} ORDER BY journey_id, position"
         )
-    finally:
-        ev.con.close()
     jframe = _typed_journeys(jframe)
     tframe = _typed_touches(tframe)
     return Journeys(touches=tframe, journeys=jframe, left_out=left_out, settings=settings)
@@ -964,53 +914,32 @@ def _typed_touches(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 # path table
 # ---------------------------------------------------------------------------
+@contextmanager
 def _journey_views(
     source: Any,
     *,
     stage_map: Any,
     journey_options: dict[str, Any],
-) -> tuple[_Events | Any, str, str, dict[str, int], dict[str, Any]]:
-    """Touches and journeys as tables in a DuckDB connection, from events or a Journeys result."""
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, str, str, dict[str, int], dict[str, Any]]]:
+    """Touches and journeys as tables in a DuckDB cursor, from events or a Journeys result.
+
+    Yields ``(cursor, touches, journeys, left_out, settings)``; the cursor is closed on exit.
+    """
     if isinstance(source, Journeys):
         if journey_options:
             raise ParameterError(
                 f"{sorted(journey_options)} only apply when building journeys from events; "
                 "these journeys are already built (rebuild them with build_journeys(...))."
             )
-        con = _connection()
-        holder = _Holder(con)
-        con.register("jl_touches", source.touches)
-        con.register("jl_journeys", source.journeys)
-        return holder, "jl_touches", "jl_journeys", dict(source.left_out), dict(source.settings)
-    ev = _Events(source, stage_map=stage_map)
-    touches, journeys, left_out, settings = _build_tables(ev, **{**_JOURNEY_DEFAULTS, **journey_options})
-    return ev, touches, journeys, left_out, settings
-
-
-def _check_options(func: str, journey_options: dict[str, Any], own: Sequence[str]) -> None:
-    """Reject an unknown keyword with the closest known one."""
-    unknown = set(journey_options) - set(_JOURNEY_DEFAULTS)
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ParameterError(
-            f"{func}() got an unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_DEFAULTS, *own])}."
-        )
-
-
-class _Holder:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-
-_JOURNEY_DEFAULTS: dict[str, Any] = {
-    "conversion": "booking_completed",
-    "touch_events": None,
-    "lookback": "30D",
-    "period_end": None,
-    "start": None,
-    "month": None,
-    "max_touches": None,
-}
+        with engine.cursor() as con:
+            con.register("jl_touches", source.touches)
+            con.register("jl_journeys", source.journeys)
+            yield con, "jl_touches", "jl_journeys", dict(source.left_out), dict(source.settings)
+        return
+    rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
+    with _Events(source, stage_map=stage_map) as ev:
+        touches, journeys, left_out, settings = _build_tables(ev, rules)
+        yield ev.con, touches, journeys, left_out, settings
 
 
 def _row_element_sql(
@@ -1022,13 +951,13 @@ def _row_element_sql(
     of the event names to map to stages.
     """
     if level == "channel":
-        return f"coalesce(b.channel, '{NO_CHANNEL}')", ""
+        return f"coalesce(b.channel, {quote_literal(NO_CHANNEL)})", ""
     if level == "event":
         return "b.event", ""
     if level == "stage":
         name = _register_stages(con, stage_map, distinct_events)
         join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {name}) s ON s.s_event = b.event"
-        return "coalesce(s.s_stage, '(no stage)')", join
+        return f"coalesce(s.s_stage, {quote_literal(NO_STAGE)})", join
     return "NULL::VARCHAR", ""
 
 
@@ -1039,101 +968,7 @@ def _element_sql(level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, tou
     if level == "event":
         return "t.event", ""
     name = _register_stages(con, StageMap.coerce(stage_map), f"SELECT DISTINCT event FROM {touches}")
-    return "coalesce(s.stage, '(no stage)')", f"LEFT JOIN {name} s ON s.event = t.event"
-
-
-def censoring_summary(
-    conversions: float,
-    non_conversions: float,
-    open_journeys: int,
-    *,
-    include_censored: bool = False,
-    period_end: Any = None,
-) -> dict[str, Any]:
-    """Say how censoring shaped a path table, and whether data-driven attribution is identifiable.
-
-    Parameters
-    ----------
-    conversions, non_conversions : float
-        The totals of the path table.
-    open_journeys : int
-        Journeys still open at the period end (censored, rule 6).
-    include_censored : bool
-        Whether the table counts them as non-conversions (else they were left out).
-    period_end : timestamp, optional
-        The period end, for the message.
-
-    Returns
-    -------
-    dict
-        ``rule`` ("left out" or "counted as non-conversions"), ``open_journeys``,
-        ``left_out``, ``conversions``, ``non_conversions``, ``journeys``,
-        ``identifiable`` (False when open journeys were left out and fewer than
-        :data:`MIN_NON_CONVERSIONS` non-converting journeys, or fewer than
-        :data:`MIN_NON_CONVERSION_SHARE` of the journeys, remain),
-        ``period_end`` and ``message`` (plain words, with what to do).
-
-    Examples
-    --------
-    >>> censoring_summary(120, 0, 7_668)["identifiable"]
-    False
-    >>> censoring_summary(120, 7_668, 7_668, include_censored=True)["left_out"]
-    0
-    """
-    open_journeys = int(open_journeys)
-    left_out = 0 if include_censored else open_journeys
-    journeys = float(conversions) + float(non_conversions)
-    few = non_conversions < MIN_NON_CONVERSIONS or (
-        journeys > 0 and non_conversions < MIN_NON_CONVERSION_SHARE * journeys
-    )
-    identifiable = not (left_out > 0 and few)
-    at = f" ({_day(period_end)})" if period_end is not None else ""
-    count = _count_text
-    if open_journeys == 0:
-        message = f"No journey was still open at the period end{at}: nothing was censored."
-    elif include_censored:
-        message = (
-            f"{count(open_journeys)} journeys were still open at the period end{at}; they count as "
-            "not (yet) converted (include_censored=True)."
-        )
-    else:
-        message = (
-            f"{count(open_journeys)} journeys were still open at the period end{at} and are left out "
-            f"(censored): they have neither converted nor ended. The table keeps {count(journeys)} "
-            f"closed journeys, {count(conversions)} converting and {count(non_conversions)} not."
-        )
-        if not identifiable:
-            share = fmt_pct(non_conversions / journeys) if journeys else "–"
-            remaining = "no" if non_conversions == 0 else f"only {count(non_conversions)} ({share})"
-            message += (
-                f" That leaves {remaining} non-converting journeys, too few to tell which channels "
-                "make conversions more likely: data-driven attribution (Markov, Shapley) is not "
-                "identifiable on this table. Count open journeys as not (yet) converted "
-                "(include_censored=True), or end the period at least the lookback after the "
-                "journeys of interest."
-            )
-        elif open_journeys > non_conversions:
-            message += (
-                f" Open journeys outnumber the closed non-converting ones ({count(open_journeys)} to "
-                f"{count(non_conversions)}), so data-driven credit leans towards the channels of "
-                "converting journeys; include_censored=True counts them as not (yet) converted."
-            )
-    return {
-        "rule": "counted as non-conversions" if include_censored else "left out",
-        "open_journeys": open_journeys,
-        "left_out": left_out,
-        "conversions": float(conversions),
-        "non_conversions": float(non_conversions),
-        "journeys": journeys,
-        "identifiable": identifiable,
-        "period_end": None if period_end is None else pd.Timestamp(period_end),
-        "message": message,
-    }
-
-
-def _count_text(n: float) -> str:
-    """Whole counts with separators; fractional weights with 3 significant digits."""
-    return f"{int(n):,}" if float(n).is_integer() else fmt_num(n)
+    return f"coalesce(s.stage, {quote_literal(NO_STAGE)})", f"LEFT JOIN {name} s ON s.event = t.event"
 
 
 def path_table(
@@ -1206,12 +1041,12 @@ def path_table(
             **journey_options,
         )
     check_in("level", level, ["channel", "event", "stage"])
-    _check_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
+    check_journey_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
     where = "TRUE" if include_censored else "NOT j.censored"
     # Consecutive repeats are dropped inside each path list (no extra sort).
     collapse = "list_filter(path, lambda x, i: i = 1 OR x IS DISTINCT FROM path[i - 1])" if collapse_repeats else "path"
     final = f"""
-        SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN ['{DIRECT}']::VARCHAR[] ELSE {collapse} END AS path,
+        SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN {quote_list([DIRECT])} ELSE {collapse} END AS path,
                sum(converted::BIGINT) AS conversions,
                sum(value{{value_order}})::DOUBLE AS value,
                sum((NOT converted)::BIGINT) AS non_conversions
@@ -1219,40 +1054,35 @@ def path_table(
         ORDER BY conversions DESC, non_conversions DESC, path
     """
     if isinstance(events_or_journeys, Journeys):
-        holder, touches, journeys, left_out, settings = _journey_views(
-            events_or_journeys, stage_map=stage_map, journey_options=journey_options
-        )
-        con = holder.con
-        element, join = _element_sql(level, stage_map, con, touches)
-        sql = f"""
-            WITH p AS (
-              SELECT t.journey_id, list({element} ORDER BY t.position) AS path FROM {touches} t {join}
-              GROUP BY t.journey_id
-            ), paths AS (
-              SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id) WHERE {where}
+        views = _journey_views(events_or_journeys, stage_map=stage_map, journey_options=journey_options)
+        with views as (con, touches, journeys, left_out, settings):
+            element, join = _element_sql(level, stage_map, con, touches)
+            frame = fetch_df(
+                con.execute(
+                    f"""
+                    WITH p AS (
+                      SELECT t.journey_id, list({element} ORDER BY t.position) AS path FROM {touches} t {join}
+                      GROUP BY t.journey_id
+                    ), paths AS (
+                      SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id)
+                      WHERE {where}
+                    )
+                    {final.replace("{value_order}", "")}
+                    """
+                )
             )
-            {final.replace("{value_order}", "")}
-        """
     else:
         # From events, each journey's path is aggregated with the journey itself.
-        ev = _Events(events_or_journeys, stage_map=stage_map)
-        con = ev.con
-        try:
-            _, journeys, left_out, settings = _build_tables(
-                ev, **{**_JOURNEY_DEFAULTS, **journey_options}, want_touches=False, path_level=level
+        rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
+        with _Events(events_or_journeys, stage_map=stage_map) as ev:
+            _, journeys, left_out, settings = _build_tables(ev, rules, want_touches=False, path_level=level)
+            # Values are summed in journey order (user, then journey), as when journeys are numbered.
+            frame = fetch_df(
+                ev.con.execute(
+                    f"WITH paths AS (SELECT j.path, j.converted, j.value, j.user_id, j.jidx FROM {journeys} j "
+                    f"WHERE {where}) " + final.replace("{value_order}", " ORDER BY user_id, jidx")
+                )
             )
-        except BaseException:
-            con.close()
-            raise
-        # Values are summed in journey order (user, then journey), as when journeys are numbered.
-        sql = (
-            f"WITH paths AS (SELECT j.path, j.converted, j.value, j.user_id, j.jidx FROM {journeys} j WHERE {where}) "
-            + final.replace("{value_order}", " ORDER BY user_id, jidx")
-        )
-    try:
-        frame = fetch_df(con.execute(sql))
-    finally:
-        con.close()
     frame["path"] = [tuple(p) for p in frame["path"]]  # one entry per distinct path
     frame["conversions"] = frame["conversions"].astype("int64")
     frame["non_conversions"] = frame["non_conversions"].astype("int64")

@@ -36,18 +36,18 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct
+from journeylab.core.sql import quote_literal
 from journeylab.core.stages import StageMap
 from journeylab.core.viz import PALETTE, SEQUENTIAL, new_axes
 from journeylab.journeys.build import (
-    DIRECT,
     Journeys,
-    _check_options,
     _element_sql,
     _journey_views,
     fetch_df,
     fmt_count,
     path_table,
 )
+from journeylab.journeys.rules import DIRECT, check_journey_options
 
 __all__ = [
     "START",
@@ -77,9 +77,9 @@ def _journey_options(level: str, options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _open(source: Any, level: str, stage_map: Any, options: dict[str, Any], func: str):
+def _open(source: Any, *, level: str, stage_map: Any, options: dict[str, Any], func: str):
     check_in("level", level, ["channel", "event", "stage"])
-    _check_options(func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"])
+    check_journey_options(func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"])
     if not isinstance(source, Journeys):
         options = _journey_options(level, options)
     return _journey_views(source, stage_map=stage_map, journey_options=options)
@@ -392,13 +392,13 @@ def transitions(
     >>> transitions(ev).to_frame()[["from", "to", "count"]].values.tolist()
     [['START', 'social', 1], ['email', 'CONVERSION', 1], ['social', 'email', 1]]
     """
-    holder, touches, journeys, left_out, settings = _open(
-        events_or_journeys, level, stage_map, journey_options, "transitions"
-    )
-    con = holder.con
-    try:
+    views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="transitions")
+    with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
-        outcome = f"CASE WHEN j.converted THEN '{CONVERSION}' WHEN j.censored THEN '{END}' ELSE '{NULL}' END"
+        outcome = (
+            f"CASE WHEN j.converted THEN {quote_literal(CONVERSION)} WHEN j.censored THEN {quote_literal(END)} "
+            f"ELSE {quote_literal(NULL)} END"
+        )
         where = "TRUE" if include_censored else "NOT j.censored"
         frame = fetch_df(
             con.execute(
@@ -411,7 +411,7 @@ def transitions(
                 ),
                 jj AS (SELECT * FROM {journeys} j WHERE {where}),
                 pairs AS (
-                  SELECT '{START}' AS "from", coalesce(s.elem, '{CONVERSION}') AS "to", NULL::DOUBLE AS secs
+                  SELECT {quote_literal(START)} AS "from", coalesce(s.elem, {quote_literal(CONVERSION)}) AS "to", NULL::DOUBLE AS secs
                   FROM jj j LEFT JOIN s ON s.journey_id = j.journey_id AND s.pos = 1
                   UNION ALL
                   SELECT s.elem, s.nxt, epoch(s.nxt_t) - epoch(s."timestamp")
@@ -427,8 +427,6 @@ def transitions(
                 """
             )
         )
-    finally:
-        con.close()
     frame["count"] = frame["count"].astype("int64")
     frame["probability"] = frame["count"] / frame.groupby("from")["count"].transform("sum")
     frame["median_time"] = pd.to_timedelta(frame.pop("median_secs"), unit="s")
@@ -673,12 +671,14 @@ def flow(
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             raise ParameterError(f"{name} == {value!r}, must be a whole number.")
         check_range(name, value, low=1, low_inclusive=True)
-    holder, touches, journeys, left_out, settings = _open(events_or_journeys, level, stage_map, journey_options, "flow")
-    con = holder.con
     k, m = int(steps), int(top)
-    try:
+    views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="flow")
+    with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
-        outcome = f"CASE WHEN j.converted THEN '{CONVERSION}' WHEN j.censored THEN '{END}' ELSE '{NULL}' END"
+        outcome = (
+            f"CASE WHEN j.converted THEN {quote_literal(CONVERSION)} WHEN j.censored THEN {quote_literal(END)} "
+            f"ELSE {quote_literal(NULL)} END"
+        )
         where = "TRUE" if include_censored else "NOT j.censored"
         result = fetch_df(
             con.execute(
@@ -686,17 +686,17 @@ def flow(
                 WITH {_sequence_sql(touches, element, join, collapse_repeats)},
                 jj AS (SELECT j.journey_id, j.converted, {outcome} AS outcome FROM {journeys} j WHERE {where}),
                 lens AS (SELECT journey_id, max(pos) AS n FROM c GROUP BY journey_id),
-                seq AS (  -- touches shown (a conversion with no touch shows '{DIRECT}')
+                seq AS (  -- touches shown (a conversion with no touch shows the direct path)
                   SELECT c.journey_id, c.pos AS step, c.elem AS node FROM c JOIN jj USING (journey_id) WHERE c.pos <= {k}
                   UNION ALL
-                  SELECT jj.journey_id, 1, '{DIRECT}' FROM jj LEFT JOIN lens USING (journey_id) WHERE lens.n IS NULL
+                  SELECT jj.journey_id, 1, {quote_literal(DIRECT)} FROM jj LEFT JOIN lens USING (journey_id) WHERE lens.n IS NULL
                 ),
                 ranked AS (
                   SELECT step, node, row_number() OVER (PARTITION BY step ORDER BY count(*) DESC, node) AS r
                   FROM seq GROUP BY step, node
                 ),
                 named AS (
-                  SELECT s.journey_id, s.step, CASE WHEN r.r <= {m} THEN s.node ELSE '{OTHER}' END AS node
+                  SELECT s.journey_id, s.step, CASE WHEN r.r <= {m} THEN s.node ELSE {quote_literal(OTHER)} END AS node
                   FROM seq s JOIN ranked r USING (step, node)
                 ),
                 ends AS (  -- the outcome follows the last shown touch
@@ -717,8 +717,6 @@ def flow(
                 """
             )
         )
-    finally:
-        con.close()
     result["journeys"] = result["journeys"].astype("int64")
     result["conversions"] = result["conversions"].fillna(0).astype("int64")
     nodes = (

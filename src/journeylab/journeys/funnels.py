@@ -31,7 +31,8 @@ joins from each entry); only the per-step table comes back to pandas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,35 +43,16 @@ from statsmodels.stats.proportion import proportion_confint
 from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
 from journeylab.core.safe_text import mpl
+from journeylab.core.sql import quote_ident, quote_list, quote_literal
+from journeylab.core.timeparse import parse_duration
 from journeylab.core.viz import PALETTE, new_axes, percent_axis
-from journeylab.journeys.build import _duration, _Events, _sql_list, _timestamp, fetch_df
+from journeylab.journeys.build import _Events, fetch_df
+from journeylab.journeys.rules import MISSING_SEGMENT, Steps, entry_window, parse_steps
 
-__all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT", "MISSING_SEGMENT"]
+__all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT"]
 
 #: The row of :func:`where_instead` for units that did nothing after the step.
 NO_FURTHER_EVENT = "(no further event)"
-MISSING_SEGMENT = "(missing)"
-
-Steps = Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]]
-
-
-def _parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
-    """Normalise steps to ``[(label, [event, ...]), ...]``."""
-    if isinstance(steps, str):
-        raise ParameterError("steps must list at least two steps, e.g. ['site_visit', 'booking_started'].")
-    items = list(steps.items()) if isinstance(steps, Mapping) else [(None, s) for s in steps]
-    parsed = []
-    for label, spec in items:
-        names = [spec] if isinstance(spec, str) else list(spec)
-        if not names or not all(isinstance(n, str) and n for n in names):
-            raise ParameterError(f"Funnel step {label or spec!r} must be an event name or a list of event names.")
-        parsed.append((str(label) if label is not None else " | ".join(names), names))
-    if len(parsed) < 2:
-        raise ParameterError(f"A funnel needs at least two steps; got {len(parsed)}.")
-    labels = [p[0] for p in parsed]
-    if len(set(labels)) != len(labels):
-        raise ParameterError(f"Funnel step labels must differ; got {labels}.")
-    return parsed
 
 
 @dataclass
@@ -85,6 +67,7 @@ class _Units:
     left_out: dict[str, int]
 
 
+@contextmanager
 def _funnel_units(
     events: Any,
     steps: Steps,
@@ -96,101 +79,104 @@ def _funnel_units(
     start: Any,
     end: Any,
     stage_map: Any,
-) -> _Units:
+) -> Iterator[_Units]:
+    """Count each unit's furthest step in a DuckDB cursor; yield it as table ``name``, closed on exit."""
     check_in("order", order, ["strict", "any"])
     check_in("grain", grain, ["user", "session"])
-    parsed = _parse_steps(steps)
-    win = _duration("window", window)
-    t0, t1 = _timestamp("start", start), _timestamp("end", end)
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
-    ev = _Events(events, stage_map=stage_map, keep=[segment] if segment else [])
-    if grain == "session" and "session_id" not in ev.columns:
-        raise SchemaError(
-            "grain='session' needs a session_id column, which the events lack.",
-            source=ev.source_name,
-            column="session_id",
-            missing_columns=["session_id"],
-            hint="add sessions with journeylab.journeys.build.sessionize(events) or use grain='user'.",
+    parsed = parse_steps(steps)
+    win = parse_duration(window, "window")
+    t0, t1 = entry_window(start, end)
+    with _Events(events, stage_map=stage_map, keep=[segment] if segment else []) as ev:
+        if grain == "session" and "session_id" not in ev.columns:
+            raise SchemaError(
+                "grain='session' needs a session_id column, which the events lack.",
+                source=ev.source_name,
+                column="session_id",
+                missing_columns=["session_id"],
+                hint="add sessions with journeylab.journeys.build.sessionize(events) or use grain='user'.",
+            )
+        con, tag = ev.con, ev.tag
+        unit_sql = "user_id" if grain == "user" else "session_id"
+        seg_sql = (
+            f"coalesce(CAST({quote_ident(segment)} AS VARCHAR), {quote_literal(MISSING_SEGMENT)})"
+            if segment
+            else "'all'"
         )
-    con, tag = ev.con, ev.tag
-    unit_sql = "user_id" if grain == "user" else "session_id"
-    seg_sql = f"coalesce(CAST(\"{segment}\" AS VARCHAR), '{MISSING_SEGMENT}')" if segment else "'all'"
-    start_sql = f"\"timestamp\" >= '{t0.isoformat()}'::TIMESTAMPTZ" if t0 is not None else "TRUE"
-    end_sql = f"\"timestamp\" < '{t1.isoformat()}'::TIMESTAMPTZ" if t1 is not None else "TRUE"
-    all_events = sorted({e for _, names in parsed for e in names})
-    base = f"jl_fbase_{tag}"
-    left_out = {}
-    if grain == "session":
-        left_out["events_without_session"] = int(
-            ev.scalar(f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({_sql_list(all_events)}, event)")
+        start_sql = f'"timestamp" >= {quote_literal(t0.isoformat())}::TIMESTAMPTZ' if t0 is not None else "TRUE"
+        end_sql = f'b."timestamp" < {quote_literal(t1.isoformat())}::TIMESTAMPTZ' if t1 is not None else "TRUE"
+        all_events = sorted({e for _, names in parsed for e in names})
+        base = f"jl_fbase_{tag}"
+        left_out = {}
+        if grain == "session":
+            left_out["events_without_session"] = int(
+                ev.scalar(f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({quote_list(all_events)}, event)")
+            )
+        # Every event of the unit gets a sequence number (for where_instead, which
+        # looks at what came next); step tables keep that number.
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {base} AS
+            SELECT {unit_sql} AS unit, user_id, "timestamp", event, channel, {seg_sql} AS segment,
+                   row_number() OVER (PARTITION BY {unit_sql} ORDER BY {ev.ORDER}) AS seq
+            FROM src
+            WHERE {unit_sql} IS NOT NULL AND user_id IS NOT NULL AND "timestamp" IS NOT NULL AND {start_sql}
+            """
         )
-    # Every event of the unit gets a sequence number (for where_instead, which
-    # looks at what came next); step tables keep that number.
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {base} AS
-        SELECT {unit_sql} AS unit, user_id, "timestamp", event, channel, {seg_sql} AS segment,
-               row_number() OVER (PARTITION BY {unit_sql} ORDER BY {ev.ORDER}) AS seq
-        FROM src
-        WHERE {unit_sql} IS NOT NULL AND user_id IS NOT NULL AND "timestamp" IS NOT NULL AND {start_sql}
-        """
-    )
-    win_us = int(win.value // 1000)
-    k = len(parsed)
-    ctes = []
-    for i, (_, names) in enumerate(parsed, start=1):
+        win_us = int(win.value // 1000)
+        k = len(parsed)
+        ctes = []
+        for i, (_, names) in enumerate(parsed, start=1):
+            ctes.append(
+                f"s{i} AS (SELECT unit, seq, \"timestamp\" AS t FROM {base} WHERE list_contains({quote_list(names)}, event))"
+            )
         ctes.append(
-            f"s{i} AS (SELECT unit, seq, \"timestamp\" AS t FROM {base} WHERE list_contains({_sql_list(names)}, event))"
+            f"a1 AS (SELECT b.unit, b.user_id, b.segment, b.seq AS seq1, b.\"timestamp\" AS t1 FROM {base} b "
+            f"WHERE list_contains({quote_list(parsed[0][1])}, b.event) AND {end_sql})"
         )
-    ctes.append(
-        f"a1 AS (SELECT b.unit, b.user_id, b.segment, b.seq AS seq1, b.\"timestamp\" AS t1 FROM {base} b "
-        f"WHERE list_contains({_sql_list(parsed[0][1])}, b.event) AND {end_sql.replace(chr(34) + 'timestamp' + chr(34), 'b.' + chr(34) + 'timestamp' + chr(34))})"
-    )
-    deadline = f"t1 + to_microseconds({win_us}::BIGINT)"
-    for i in range(2, k + 1):
-        prev = f"seq{i - 1}" if order == "strict" else "seq1"
-        cols = ", ".join(f"a.seq{j}, a.t{j}" for j in range(2, i))
-        cols = (", " + cols) if cols else ""
-        ctes.append(
-            f"j{i} AS (SELECT a.unit, a.user_id, a.segment, a.seq1, a.t1{cols}, s.seq AS raw_seq, s.t AS raw_t "
-            f"FROM a{i - 1} a ASOF LEFT JOIN s{i} s ON a.unit = s.unit AND a.{prev} < s.seq)"
+        deadline = f"t1 + to_microseconds({win_us}::BIGINT)"
+        for i in range(2, k + 1):
+            prev = f"seq{i - 1}" if order == "strict" else "seq1"
+            cols = ", ".join(f"a.seq{j}, a.t{j}" for j in range(2, i))
+            cols = (", " + cols) if cols else ""
+            ctes.append(
+                f"j{i} AS (SELECT a.unit, a.user_id, a.segment, a.seq1, a.t1{cols}, s.seq AS raw_seq, s.t AS raw_t "
+                f"FROM a{i - 1} a ASOF LEFT JOIN s{i} s ON a.unit = s.unit AND a.{prev} < s.seq)"
+            )
+            ctes.append(
+                f"a{i} AS (SELECT * EXCLUDE (raw_seq, raw_t), "
+                f"CASE WHEN raw_t <= {deadline} THEN raw_seq END AS seq{i}, "
+                f"CASE WHEN raw_t <= {deadline} THEN raw_t END AS t{i} FROM j{i})"
+            )
+        # level = the last step reached in order (a step counts only if all before it did)
+        level_terms, run = [], "TRUE"
+        for i in range(2, k + 1):
+            run = f"{run} AND seq{i} IS NOT NULL"
+            level_terms.append(f"({run})::INTEGER")
+        level_sql = "1 + " + " + ".join(level_terms)
+        units = f"jl_funits_{tag}"
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {units} AS
+            WITH {', '.join(ctes)},
+            scored AS (SELECT *, {level_sql} AS level FROM a{k}),
+            ranked AS (
+              SELECT *, row_number() OVER (PARTITION BY unit ORDER BY level DESC, seq1) AS best,
+                     first(segment ORDER BY seq1) OVER (PARTITION BY unit) AS entry_segment
+              FROM scored
+            )
+            SELECT * EXCLUDE (best, segment) RENAME (entry_segment AS segment) FROM ranked WHERE best = 1
+            """
         )
-        ctes.append(
-            f"a{i} AS (SELECT * EXCLUDE (raw_seq, raw_t), "
-            f"CASE WHEN raw_t <= {deadline} THEN raw_seq END AS seq{i}, "
-            f"CASE WHEN raw_t <= {deadline} THEN raw_t END AS t{i} FROM j{i})"
-        )
-    # level = the last step reached in order (a step counts only if all before it did)
-    level_terms, run = [], "TRUE"
-    for i in range(2, k + 1):
-        run = f"{run} AND seq{i} IS NOT NULL"
-        level_terms.append(f"({run})::INTEGER")
-    level_sql = "1 + " + " + ".join(level_terms)
-    units = f"jl_funits_{tag}"
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {units} AS
-        WITH {', '.join(ctes)},
-        scored AS (SELECT *, {level_sql} AS level FROM a{k}),
-        ranked AS (
-          SELECT *, row_number() OVER (PARTITION BY unit ORDER BY level DESC, seq1) AS best,
-                 first(segment ORDER BY seq1) OVER (PARTITION BY unit) AS entry_segment
-          FROM scored
-        )
-        SELECT * EXCLUDE (best, segment) RENAME (entry_segment AS segment) FROM ranked WHERE best = 1
-        """
-    )
-    settings = {
-        "steps": [label for label, _ in parsed],
-        "window": _fmt_duration(win),
-        "order": order,
-        "grain": grain,
-        "segment": segment,
-        "start": t0,
-        "end": t1,
-    }
-    return _Units(ev, units, parsed, grain, settings, left_out)
+        settings = {
+            "steps": [label for label, _ in parsed],
+            "window": _fmt_duration(win),
+            "order": order,
+            "grain": grain,
+            "segment": segment,
+            "start": t0,
+            "end": t1,
+        }
+        yield _Units(ev, units, parsed, grain, settings, left_out)
 
 
 def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
@@ -503,10 +489,10 @@ def funnel(
     if not isinstance(min_users, (int, np.integer)) or isinstance(min_users, bool):
         raise ParameterError(f"min_users == {min_users!r}, must be a whole number (0 shows every segment).")
     check_range("min_users", min_users, low=0, low_inclusive=True)
-    units = _funnel_units(
+    counted = _funnel_units(
         events, steps, window=window, order=order, grain=grain, segment=segment, start=start, end=end, stage_map=stage_map
     )
-    try:
+    with counted as units:
         table = _step_table(units, confidence)
         small: list[str] = []
         if min_users and segment:
@@ -516,8 +502,6 @@ def funnel(
             )
             known = dict(zip(sizes["segment"], sizes["users"], strict=True))
             small = [seg for seg in dict.fromkeys(table["segment"]) if known.get(seg, 0) < min_users]
-    finally:
-        units.events.con.close()
     if small:
         table = table[~table["segment"].isin(small)].reset_index(drop=True)
     settings = {**units.settings, "min_users": int(min_users)}
@@ -625,20 +609,20 @@ def where_instead(
     if not isinstance(n_next, (int, np.integer)) or isinstance(n_next, bool):
         raise ParameterError(f"n_next == {n_next!r}, must be a whole number.")
     check_range("n_next", n_next, low=1, low_inclusive=True)
-    parsed = _parse_steps(steps)
+    parsed = parse_steps(steps)
     if not isinstance(after_step, (int, np.integer)) or not 1 <= after_step < len(parsed):
         raise ParameterError(
             f"after_step == {after_step!r}, must be a step number from 1 to {len(parsed) - 1} "
             f"(the step reached; the next one is the step missed)."
         )
-    units = _funnel_units(
-        events, steps, window=window, order=order, grain=grain, segment=None, start=start, end=end, stage_map=stage_map
-    )
-    con, base = units.events.con, f"jl_fbase_{units.events.tag}"
     k = int(after_step)
     element = "event" if level == "event" else "channel"
     only = "TRUE" if level == "event" else "b.channel IS NOT NULL"
-    try:
+    counted = _funnel_units(
+        events, steps, window=window, order=order, grain=grain, segment=None, start=start, end=end, stage_map=stage_map
+    )
+    with counted as units:
+        con, base = units.events.con, f"jl_fbase_{units.events.tag}"
         table = fetch_df(
             con.execute(
                 f"""
@@ -650,15 +634,13 @@ def where_instead(
                 ),
                 paths AS (
                   SELECT u.unit, coalesce(list(nx.elem ORDER BY nx.seq) FILTER (WHERE nx.rn <= {int(n_next)}),
-                                          ['{NO_FURTHER_EVENT}']::VARCHAR[]) AS next
+                                          {quote_list([NO_FURTHER_EVENT])}) AS next
                   FROM u LEFT JOIN nx ON nx.unit = u.unit GROUP BY u.unit
                 )
                 SELECT next, count(*) AS units FROM paths GROUP BY next ORDER BY units DESC, next
                 """
             )
         )
-    finally:
-        con.close()
     table["next"] = [tuple(p) for p in table["next"]]
     table["units"] = table["units"].astype("int64")
     total = int(table["units"].sum())

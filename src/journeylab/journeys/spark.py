@@ -42,31 +42,24 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range, did_you_mean
+from journeylab.core.errors import ParameterError, SchemaError, check_in, did_you_mean
 from journeylab.core.stages import StageMap
+from journeylab.core.timeparse import parse_duration
 from journeylab.io.loaders import event_rank
-from journeylab.journeys.build import (
+from journeylab.journeys.rules import (
     DIRECT,
+    JOURNEY_DEFAULTS,
+    MISSING_SEGMENT,
     NO_CHANNEL,
-    _day,
-    _duration,
-    _month_bounds,
-    _timestamp,
+    NO_STAGE,
+    JourneyRules,
     censoring_summary,
+    check_journey_options,
+    entry_window,
+    parse_steps,
 )
 
 __all__ = ["path_table", "transition_counts", "funnel_counts", "cohort_counts", "is_spark_frame"]
-
-_JOURNEY_OPTIONS = (
-    "conversion",
-    "touch_events",
-    "lookback",
-    "period_end",
-    "start",
-    "month",
-    "max_touches",
-)
-_MISSING_SEGMENT = "(missing)"
 
 
 def _spark():
@@ -204,7 +197,14 @@ def _micros(ts: pd.Timestamp) -> int:
 
 
 def _journeys(
-    events: Any, *, spark: Any, columns: Any, level: str, stage_map: Any, options: dict[str, Any]
+    events: Any,
+    *,
+    func: str,
+    spark: Any,
+    columns: Any,
+    level: str,
+    stage_map: Any,
+    options: dict[str, Any],
 ):
     """One row per journey with its kept steps (after the cap), and what was left out.
 
@@ -215,44 +215,19 @@ def _journeys(
     elem)`` structs in journey order).
     """
     F, Window = _spark()
-    unknown = set(options) - set(_JOURNEY_OPTIONS)
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ParameterError(
-            f"unexpected option {key!r}{did_you_mean(key, [*_JOURNEY_OPTIONS, 'level', 'collapse_repeats', 'include_censored', 'stage_map'])}."
-        )
-    conversion = options.get("conversion", "booking_completed")
-    touch_events = options.get("touch_events")
-    conversions = [conversion] if isinstance(conversion, str) else list(conversion)
-    if not conversions:
-        raise ParameterError("conversion is empty; name the event that counts as a conversion.")
-    look = _duration("lookback", options.get("lookback", "30D"))
-    cap = options.get("max_touches")
-    if cap is not None:
-        if not isinstance(cap, (int, np.integer)) or isinstance(cap, bool):
-            raise ParameterError(f"max_touches == {cap!r}, must be a whole number or None.")
-        check_range("max_touches", cap, low=1, low_inclusive=True)
+    check_journey_options(
+        func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "spark", "columns"]
+    )
+    rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **options})
+    conversions, touch_events, cap = list(rules.conversions), rules.touch_events, rules.max_touches
     sm = StageMap.coerce(stage_map)
     frame, _ = _frame(events, spark, columns)
     src, micros = _canonical(frame, sm)
-    first = _timestamp("start", options.get("start"))
-    month = options.get("month")
-    if month is not None:
-        if options.get("start") is not None or options.get("period_end") is not None:
-            raise ParameterError(
-                f"month == {month!r} sets both start and period_end; pass either month or start/period_end."
-            )
-        first, end = _month_bounds(month)
-    else:
-        end = _timestamp("period_end", options.get("period_end"))
-    if first is not None and end is not None and first > end:
-        raise ParameterError(
-            f"start == {_day(first)} is after period_end == {_day(end)}; no journey can end between."
-        )
+    first, end = rules.start, rules.period_end
     if end is None and micros is not None:
         end = pd.Timestamp(int(micros), unit="us", tz="UTC")
     end_us = _micros(end) if end is not None else 2**62
-    look_us = int(look.value // 1000)
+    look_us = int(rules.lookback.value // 1000)
     is_conv = F.col("event").isin(conversions)
     conv_stages = [sm.index(st) for st in (sm.stage_of(c) for c in conversions) if st]
     conv_stage = min(conv_stages, default=None)
@@ -264,10 +239,6 @@ def _journeys(
         touch = ~is_conv
     else:
         listed = [touch_events] if isinstance(touch_events, str) else list(touch_events)
-        if not listed:
-            raise ParameterError(
-                "touch_events is empty; list the events that count as touches, or pass None."
-            )
         touch = F.col("event").isin(listed) & ~is_conv
     # A missing event name is neither a conversion nor a touch (as in SQL's three-valued logic).
     base = src.where(
@@ -292,12 +263,12 @@ def _journeys(
         pairs = [
             x
             for e, s in mapping.items()
-            for x in (F.lit(e), F.lit(s if s is not None else "(no stage)"))
+            for x in (F.lit(e), F.lit(s if s is not None else NO_STAGE))
         ]
         elem = (
-            F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit("(no stage)"))
+            F.coalesce(F.create_map(*pairs)[F.col("event")], F.lit(NO_STAGE))
             if pairs
-            else F.lit("(no stage)")
+            else F.lit(NO_STAGE)
         )
     user = Window.partitionBy("user_id").orderBy(*_order(F))
     rows = (
@@ -391,17 +362,7 @@ def _journeys(
         .collect()[0]
     )
     left_out = {key: int(v or 0) for key, v in totals.asDict().items()}
-    settings = {
-        "conversion": conversions[0] if len(conversions) == 1 else conversions,
-        "touch_events": touch_events
-        if touch_events is not None
-        else "events with a channel, in a stage before the conversion's",
-        "lookback": str(look),
-        "period_end": end,
-        "start": first,
-        "month": month,
-        "max_touches": int(cap) if cap is not None else None,
-    }
+    settings = rules.settings(end)
     return journeys, kept_journeys, left_out, settings
 
 
@@ -449,6 +410,7 @@ def path_table(
     check_in("level", level, ["channel", "event", "stage"])
     cached, kept, left_out, settings = _journeys(
         events,
+        func="path_table",
         spark=spark,
         columns=columns,
         level=level,
@@ -540,6 +502,7 @@ def transition_counts(
         journey_options = {**journey_options, "touch_events": "all"}
     cached, kept, _, _ = _journeys(
         events,
+        func="transition_counts",
         spark=spark,
         columns=columns,
         level=level,
@@ -630,16 +593,12 @@ def funnel_counts(
     --------
     >>> funnel_counts(spark.table("events"), ["site_visit", "booking_completed"])  # doctest: +SKIP
     """
-    from journeylab.journeys.funnels import _parse_steps
-
     F, Window = _spark()
     check_in("order", order, ["strict", "any"])
     check_in("grain", grain, ["user", "session"])
-    parsed = _parse_steps(steps)
-    win_us = int(_duration("window", window).value // 1000)
-    t0, t1 = _timestamp("start", start), _timestamp("end", end)
-    if t0 is not None and t1 is not None and t1 <= t0:
-        raise ParameterError(f"end == {str(t1)!r} must be after start == {str(t0)!r}.")
+    parsed = parse_steps(steps)
+    win_us = int(parse_duration(window, "window").value // 1000)
+    t0, t1 = entry_window(start, end)
     frame, source = _frame(events, spark, columns)
     if segment is not None and segment not in frame.columns:
         raise SchemaError(
@@ -657,7 +616,7 @@ def funnel_counts(
     src, _ = _canonical(frame, StageMap.coerce(stage_map), keep=[segment] if segment else [])
     unit = F.col("user_id") if grain == "user" else F.col("session_id")
     seg = (
-        F.coalesce(F.col(segment).cast("string"), F.lit(_MISSING_SEGMENT))
+        F.coalesce(F.col(segment).cast("string"), F.lit(MISSING_SEGMENT))
         if segment
         else F.lit("all")
     )

@@ -52,7 +52,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -61,12 +60,14 @@ import numpy as np
 import pandas as pd
 
 from journeylab.core.errors import (
+    NotComputableError,
     ParameterError,
     check_in,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_pct
 from journeylab.core.stages import StageMap
 from journeylab.maps.canvas_cells import CANVAS_ROWS, build_cells, kpi_change_test
+from journeylab.maps.canvas_layout import fmt_change, fmt_compact
 from journeylab.maps.journey_maps import (
     JourneyMapResult,
     Period,
@@ -77,6 +78,7 @@ from journeylab.maps.journey_maps import (
 
 __all__ = [
     "journey_canvas",
+    "canvas_of",
     "JourneyCanvasResult",
     "kpi_change_test",
     "fmt_change",
@@ -393,7 +395,7 @@ def canvas_from_journey_map(
     if jm.segment is not None:
         raise ParameterError(
             f"The journey map is split by {jm.segment!r}; a canvas shows all users. "
-            "Use its .canvas() method, or journey_canvas(events, stage_map, ...)."
+            "Use canvas_of(journey_map_result), or journey_canvas(events, stage_map, ...)."
         )
     if not 2 <= len(stage_map) <= MAX_STAGES:
         raise ParameterError(
@@ -445,27 +447,29 @@ def canvas_from_journey_map(
     )
 
 
-def fmt_change(change: float, significant: bool | None) -> str:
-    """``↑12%`` / ``↓3.4%`` with ``*`` when significant; ``–`` without a change."""
-    if change is None or not math.isfinite(change):
-        return "–"
-    arrow = "↑" if change > 0 else ("↓" if change < 0 else "→")
-    pct = abs(change) * 100
-    text = f"{pct:.0f}%" if pct >= 10 else f"{pct:.1f}%"
-    return f"{arrow}{text}{'*' if significant else ''}"
+def canvas_of(jm: JourneyMapResult, **options: Any) -> JourneyCanvasResult:
+    """Draw a journey map result as a journey canvas (:func:`journey_canvas`).
 
+    Uses the map's own events, stage map, period and comparison; ``options``
+    are the canvas's (``feedback=``, ``pains=``, ``labels=``, ``currency=`` ...).
+    A map split by segment is drawn for all users.
 
-def fmt_compact(x: float, currency: str | None = None) -> str:
-    """Format counts and money for a narrow cell: ``7,035``, ``23.1k``, ``216k``, ``1.25M`` (currency first)."""
-    if x is None or not math.isfinite(x):
-        return "–"
-    sign = "-" if x < 0 else ""
-    x = abs(float(x))
-    unit = currency or ""
-    if x < 10_000:
-        body = f"{x:,.0f}" if (x >= 100 or x.is_integer() or currency is None) else f"{x:,.2f}"
-    elif x < 1_000_000:
-        body = f"{x / 1e3:.1f}k" if x < 100_000 else f"{x / 1e3:.0f}k"
-    else:
-        body = f"{x / 1e6:.2f}M" if x < 1e7 else f"{x / 1e6:.1f}M"
-    return f"{sign}{unit}{body}"
+    Examples
+    --------
+    >>> jm = journey_map(sample.events, sample.stage_map, month="2026-10")  # doctest: +SKIP
+    >>> canvas_of(jm, feedback=sample.feedback)  # doctest: +SKIP
+    """
+    if jm._events is None:
+        raise NotComputableError(
+            "This journey map does not hold its events; call journeylab.maps.journey_canvas(events, stage_map, ...)."
+        )
+    if jm.segment is None:
+        return canvas_from_journey_map(jm, jm._events, **options)
+    window = (
+        {"month": jm.period.label}
+        if jm.period.is_month
+        else {"start": jm.period.start, "end": jm.period.end}
+    )
+    return journey_canvas(
+        jm._events, jm.stage_map, previous=jm.previous is not None, alpha=jm.alpha, **window, **options
+    )

@@ -306,7 +306,7 @@ def build_cells(
         row_notes["emotion"] = "no feedback data"
     else:
         emotion_rows, metric, emotion_notes = _emotion_rows(
-            feedback, stage_map, period, emotion, alpha
+            feedback, stage_map, period, emotion, alpha=alpha
         )
         rows += emotion_rows
         notes += emotion_notes
@@ -359,7 +359,7 @@ def build_cells(
 
 
 def _emotion_rows(
-    feedback: pd.DataFrame, stage_map: StageMap, period: Period, emotion: str, alpha: float
+    feedback: pd.DataFrame, stage_map: StageMap, period: Period, emotion: str, *, alpha: float
 ) -> tuple[list[dict[str, Any]], str | None, list[str]]:
     """Rows of the experience journey from the feedback answered in the period."""
     from journeylab.voice.scores import emotion_curve

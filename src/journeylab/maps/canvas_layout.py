@@ -18,6 +18,7 @@ inches from the top-left corner, so every position is explicit:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,6 @@ from matplotlib.patches import Circle, FancyArrowPatch, Polygon, Rectangle
 from journeylab.core.fonts import font_families
 from journeylab.core.results import fmt_pct
 from journeylab.core.viz import PALETTE
-from journeylab.maps.canvas import fmt_change, fmt_compact
 
 __all__ = ["draw_canvas", "canvas_size", "A4_LANDSCAPE", "MAX_LINES"]
 
@@ -112,7 +112,7 @@ def wrap(text: str, width: float, size: float, measure: _Measure, weight: str = 
             lines.append(current)
         current = ""
         while measure.width(word, size, weight, style) > width and len(word) > 1:
-            cut = _longest_prefix(word, width, size, measure, weight, style)
+            cut = _longest_prefix(word, width, size, measure, weight=weight, style=style)
             lines.append(word[:cut])
             word = word[cut:]
         current = word
@@ -122,7 +122,7 @@ def wrap(text: str, width: float, size: float, measure: _Measure, weight: str = 
 
 
 def _longest_prefix(
-    word: str, width: float, size: float, measure: _Measure, weight: str, style: str
+    word: str, width: float, size: float, measure: _Measure, *, weight: str, style: str
 ) -> int:
     lo, hi = 1, len(word)
     while lo < hi:
@@ -310,7 +310,7 @@ def draw_canvas(result, ax=None, figsize: tuple[float, float] | None = None):
     measure = _Measure(fig.dpi, font_families())
     scale = max(0.5, min(1.0, width / canvas_size(n)[0], height / A4_LANDSCAPE[1]))
     for _ in range(4):
-        plan = _plan(result, measure, width, height, scale)
+        plan = _plan(result, measure, width, height, scale=scale)
         if plan["fits"]:
             break
         scale *= plan["ratio"]
@@ -326,7 +326,7 @@ def _sizes(scale: float, n: int) -> dict[str, float]:
     }  # fmt: skip
 
 
-def _plan(result, measure: _Measure, width: float, height: float, scale: float) -> dict:
+def _plan(result, measure: _Measure, width: float, height: float, *, scale: float) -> dict:
     """Font sizes, row heights and every cell's lines; ``fits`` says whether it all fits ``height``."""
     n = len(result.stage_map)
     grid = _Grid(width, height, scale, n)
@@ -564,9 +564,9 @@ def _draw(result, ax, measure: _Measure, plan: dict) -> None:
                 color=MUTED,
             )
         elif row == "conversion":
-            _conversion_band(p, plan, result, y, h)
+            _conversion_band(p, plan, result, y, h=h)
         elif row == "emotion":
-            _emotion_curve(p, plan, result, y, h)
+            _emotion_curve(p, plan, result, y, h=h)
         else:
             for k, s in enumerate(names):
                 p.rect(grid.x(k), y, grid.col_w, h, CELL)
@@ -601,7 +601,7 @@ def _row_title(p: _Painter, plan: dict, row: str, y: float) -> None:
         yy += plan["lh_caption"]
 
 
-def _conversion_band(p: _Painter, plan: dict, result, y: float, h: float) -> None:
+def _conversion_band(p: _Painter, plan: dict, result, y: float, *, h: float) -> None:
     """Arrows from stage to stage, thicker for higher conversion, with the rate, interval and change."""
     grid: _Grid = plan["grid"]
     size, lh, pad, m = plan["size"], plan["lh"], grid.pad, p.m
@@ -646,7 +646,7 @@ def _conversion_band(p: _Painter, plan: dict, result, y: float, h: float) -> Non
                    ha="center", color=MUTED)  # fmt: skip
 
 
-def _emotion_curve(p: _Painter, plan: dict, result, y: float, h: float) -> None:
+def _emotion_curve(p: _Painter, plan: dict, result, y: float, *, h: float) -> None:
     """Value labels per stage on top, the curve with its interval band below, aligned to the columns."""
     grid: _Grid = plan["grid"]
     size, lh, pad, m = plan["size"], plan["lh"], grid.pad, p.m
@@ -740,3 +740,29 @@ def _emotion_curve(p: _Painter, plan: dict, result, y: float, h: float) -> None:
         linewidth=0.8,
         zorder=4,
     )
+
+
+def fmt_change(change: float, significant: bool | None) -> str:
+    """``↑12%`` / ``↓3.4%`` with ``*`` when significant; ``–`` without a change."""
+    if change is None or not math.isfinite(change):
+        return "–"
+    arrow = "↑" if change > 0 else ("↓" if change < 0 else "→")
+    pct = abs(change) * 100
+    text = f"{pct:.0f}%" if pct >= 10 else f"{pct:.1f}%"
+    return f"{arrow}{text}{'*' if significant else ''}"
+
+
+def fmt_compact(x: float, currency: str | None = None) -> str:
+    """Format counts and money for a narrow cell: ``7,035``, ``23.1k``, ``216k``, ``1.25M`` (currency first)."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    sign = "-" if x < 0 else ""
+    x = abs(float(x))
+    unit = currency or ""
+    if x < 10_000:
+        body = f"{x:,.0f}" if (x >= 100 or x.is_integer() or currency is None) else f"{x:,.2f}"
+    elif x < 1_000_000:
+        body = f"{x / 1e3:.1f}k" if x < 100_000 else f"{x / 1e3:.0f}k"
+    else:
+        body = f"{x / 1e6:.2f}M" if x < 1e7 else f"{x / 1e6:.1f}M"
+    return f"{sign}{unit}{body}"

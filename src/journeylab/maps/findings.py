@@ -399,7 +399,7 @@ def find(
     table = _test(pd.DataFrame(rows), alpha=alpha, fdr=fdr, min_users=min_users)
     table = _rank(table)
     table["text"] = [
-        _text(row, labels, currency, period, alpha) if row.is_finding else "" for row in table.itertuples()
+        _text(row, labels, currency, period, alpha=alpha) if row.is_finding else "" for row in table.itertuples()
     ]
     return FindingsResult(
         table=table,
@@ -569,7 +569,7 @@ def _short(row: Any, labels: Mapping[str, str]) -> str:
     return f"{step}: {display_label(row.dimension, labels)} = {display_label(row.segment, labels)}"
 
 
-def _text(row: Any, labels: Mapping[str, str], currency: str, period: Period, alpha: float) -> str:
+def _text(row: Any, labels: Mapping[str, str], currency: str, period: Period, *, alpha: float) -> str:
     step = _step_label(row, labels)
     level = f"{1 - alpha:.0%}"
     money = (f"{fmt_money(row.value_at_stake, currency)} a month "

@@ -29,7 +29,6 @@ small aggregated table.
 from __future__ import annotations
 
 import fnmatch
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from journeylab.core.results import (
 )
 from journeylab.core.safe_text import mpl
 from journeylab.core.stages import StageMap
+from journeylab.core.timeparse import parse_month, to_utc_series, to_utc_timestamp
 
 __all__ = ["journey_map", "JourneyMapResult", "Period", "resolve_period"]
 
@@ -94,16 +94,6 @@ class Period:
     def days(self) -> float:
         """Length of the period in days."""
         return (self.end - self.start) / pd.Timedelta(days=1)
-
-
-def _utc(value: Any, name: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(
-            f"{name} == {value!r} is not a date; write it as 'YYYY-MM-DD'."
-        ) from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _month_period(month: pd.Period) -> Period:
@@ -142,10 +132,7 @@ def resolve_period(
     if month is not None and (start is not None or end is not None):
         raise ParameterError("Give either month= or start=/end=, not both.")
     if month is not None:
-        text = str(month)
-        if not re.fullmatch(r"\d{4}-\d{2}", text):
-            raise ParameterError(f"month == {text!r}, must be written 'YYYY-MM' (e.g. '2026-10').")
-        return _month_period(pd.Period(text, freq="M"))
+        return _month_period(pd.Period(parse_month(month), freq="M"))
     have = timestamps is not None and len(timestamps) > 0
     if start is None:
         if not have:
@@ -155,7 +142,7 @@ def resolve_period(
         if not have:
             raise ParameterError("end= is needed when the events are empty.")
         end = timestamps.max().floor("D") + pd.Timedelta(days=1)
-    start, end = _utc(start, "start"), _utc(end, "end")
+    start, end = to_utc_timestamp(start, "start"), to_utc_timestamp(end, "end")
     if end <= start:
         raise ParameterError(
             f"end == {end:%Y-%m-%d %H:%M}, must be after start ({start:%Y-%m-%d %H:%M})."
@@ -168,21 +155,8 @@ def prepare_events(events: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.D
     if not isinstance(events, pd.DataFrame):
         raise ParameterError(f"events must be a pandas DataFrame, not {type(events).__name__}.")
     require_columns(events, ("user_id", "timestamp", "event", *extra), what="events")
-    ts = events["timestamp"]
-    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        if pd.api.types.is_datetime64_dtype(ts):
-            ts = ts.dt.tz_localize("UTC")
-        else:
-            try:
-                ts = pd.to_datetime(ts, utc=True)
-            except (TypeError, ValueError) as exc:
-                raise SchemaError(
-                    "The timestamp column cannot be read as dates.",
-                    source="events",
-                    column="timestamp",
-                    hint="load the events with journeylab.load_events, which parses and checks timestamps.",
-                ) from exc
-        events = events.assign(timestamp=ts)
+    if not isinstance(events["timestamp"].dtype, pd.DatetimeTZDtype):
+        events = events.assign(timestamp=to_utc_series(events["timestamp"], "timestamp", source="events"))
     if not (
         pd.api.types.is_string_dtype(events["user_id"])
         and not pd.api.types.is_object_dtype(events["user_id"])
@@ -268,12 +242,9 @@ def run_sql(sql: str, ev: pd.DataFrame, params: dict | None = None) -> pd.DataFr
     global _DATABASE
     if _DATABASE is None:
         _DATABASE = engine.connect()
-    cursor = _DATABASE.cursor()
-    try:
+    with _DATABASE.cursor() as cursor:
         cursor.register("ev", ev)
         raw = cursor.execute(sql, params or {}).fetchnumpy()
-    finally:
-        cursor.close()
     out = {}
     for name, column in raw.items():
         mask = np.ma.getmaskarray(column)
@@ -712,35 +683,6 @@ class JourneyMapResult(Result):
     def to_frame(self) -> pd.DataFrame:
         """One row per (segment, stage) with users, conversion, intervals and comparison."""
         return self.stages.copy()
-
-    def canvas(self, **options):
-        """Draw this map as a journey canvas (:func:`journeylab.maps.canvas.journey_canvas`).
-
-        Uses the map's own events, stage map, period and comparison; ``options``
-        are the canvas's (``feedback=``, ``pains=``, ``labels=``, ``currency=`` ...).
-        A map split by segment is drawn for all users.
-
-        Examples
-        --------
-        >>> journey_map(sample.events, sample.stage_map, month="2026-10").canvas(
-        ...     feedback=sample.feedback)  # doctest: +SKIP
-        """
-        from journeylab.maps.canvas import canvas_from_journey_map, journey_canvas
-
-        if self._events is None:
-            raise NotComputableError(
-                "This journey map does not hold its events; call journeylab.maps.journey_canvas(events, stage_map, ...)."
-            )
-        if self.segment is None:
-            return canvas_from_journey_map(self, self._events, **options)
-        window = (
-            {"month": self.period.label}
-            if self.period.is_month
-            else {"start": self.period.start, "end": self.period.end}
-        )
-        return journey_canvas(
-            self._events, self.stage_map, previous=self.previous is not None, alpha=self.alpha, **window, **options
-        )
 
     def kpi_frame(self, wide: bool = False) -> pd.DataFrame:
         """Return the KPIs: tidy, or ``wide=True`` for stage·KPI rows × segment columns."""

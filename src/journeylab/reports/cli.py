@@ -79,9 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("dir")
     cp.add_argument("--force", action="store_true", help="overwrite notebooks already in DIR")
 
-    from journeylab.actions import audiences
+    from journeylab.reports import audience_inputs
 
-    audiences.add_arguments(sub.add_parser("audience", help="write a dated audience file and its manifest"))
+    audience_inputs.add_arguments(sub.add_parser("audience", help="write a dated audience file and its manifest"))
     return parser
 
 
@@ -130,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{spec.name:<{width}}  {spec.type:<6} default {spec.default:<14} {spec.help}")
             return EXIT_OK
         if args.command == "audience":
-            from journeylab.actions import audiences
+            from journeylab.reports import audience_inputs
 
-            print(audiences.run(args).summary())
+            print(audience_inputs.run(args).summary())
             return EXIT_OK
         if args.list:
             for name in reports.list_notebooks():

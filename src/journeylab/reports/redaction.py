@@ -48,7 +48,6 @@ __all__ = [
     "parameterize",
     "redact_notebook",
     "RedactedOutput",
-    "was_redacted",
 ]
 
 #: Parameter names whose values are never written anywhere (keys, tokens, passwords ...).
@@ -189,15 +188,6 @@ def redact_notebook(nb: Mapping[str, Any], secrets: SecretParameters) -> dict[st
                 elif key in ("text", "evalue", "traceback", "ename"):
                     output[key] = _scrub_tree(value, secrets, REDACTED)
     return out
-
-
-def was_redacted(path: Path) -> bool:
-    """Tell whether a notebook file was saved by the redacting writer (see :class:`RedactedOutput`)."""
-    try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return bool(nb.get("metadata", {}).get(MARKER, {}).get("redacted"))
 
 
 # -- every notebook Papermill saves during a run is redacted first -----------------

@@ -66,6 +66,7 @@ import nbformat
 
 from journeylab.core.errors import JourneylabError, ParameterError, did_you_mean
 from journeylab.core.safe_text import UnsafeHtmlError, require_safe_html
+from journeylab.core.timeparse import parse_month
 from journeylab.reports import store as report_store
 from journeylab.reports.redaction import (
     SecretParameters,
@@ -327,6 +328,9 @@ def notebook_parameters(notebook: str | Path) -> dict[str, ParameterSpec]:
 def resolve_month(month: str, today: dt.date | None = None) -> str:
     """Return ``month`` as ``YYYY-MM``; ``"previous"`` means the last full month.
 
+    The reading is :func:`journeylab.core.timeparse.parse_month`, shared by every
+    ``month=`` argument.
+
     Examples
     --------
     >>> resolve_month("previous", today=dt.date(2026, 11, 23))
@@ -334,16 +338,7 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
     >>> resolve_month("2026-03")
     '2026-03'
     """
-    if month == "previous":
-        today = today or dt.date.today()
-        first = today.replace(day=1)
-        last_month = first - dt.timedelta(days=1)
-        return f"{last_month.year:04d}-{last_month.month:02d}"
-    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
-        raise ParameterError(
-            f"month == {month!r}, must be a 'YYYY-MM' string such as '2026-10', or 'previous'."
-        )
-    return month
+    return parse_month(month, "month", today=today)
 
 
 def _coerce(name: str, value: Any, spec: ParameterSpec) -> Any:

@@ -438,10 +438,10 @@ def experiments_section(ws: Any, month: str, *, say: Say, found: Any = None, win
         plt.show()
         target = project.experiments.get(str(name), {}).get("addresses")
         if target and found is not None:
-            _fix_timeline(ws, month, found, str(name), str(target), readout, group, say)
+            _fix_timeline(ws, month, found, str(name), target=str(target), readout=readout, group=group, say=say)
 
 
-def _fix_timeline(ws: Any, month: str, found: Any, name: str, target: str, readout: Any, group, say: Say) -> None:
+def _fix_timeline(ws: Any, month: str, found: Any, name: str, *, target: str, readout: Any, group, say: Say) -> None:
     from journeylab.actions.ledger import fix_timeline
 
     project = ws.project

@@ -34,6 +34,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import json
 import os
 import shutil
 import sys
@@ -43,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from journeylab.core.errors import JourneylabError
-from journeylab.reports.redaction import was_redacted
 
 __all__ = [
     "StoreError",
@@ -293,3 +293,16 @@ def pause_point(stage: str, say=lambda line: None) -> None:
     print(f"journeylab: paused at {stage}", file=sys.stderr, flush=True)
     while True:  # pragma: no cover - ends by a signal
         time.sleep(3600)
+
+
+#: The notebook metadata key the redacting writer marks its files with (see journeylab.reports.redaction).
+REDACTION_MARKER = "journeylab"
+
+
+def was_redacted(path: Path) -> bool:
+    """Tell whether a notebook file was saved by the redacting writer (see :class:`RedactedOutput`)."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(nb.get("metadata", {}).get(REDACTION_MARKER, {}).get("redacted"))

@@ -29,6 +29,7 @@ from journeylab.core.errors import DataError, SchemaError
 from journeylab.core.project import Project, load_project
 from journeylab.core.results import Result, fmt_num
 from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.timeparse import month_bounds
 from journeylab.io import loaders as io
 from journeylab.io.identities import (
     IdentityResolution,
@@ -94,11 +95,8 @@ class Workspace(Result):
         DataError
             When the data holds no event in that month, naming the months it covers.
         """
-        from journeylab.reports.runner import resolve_month
-
-        period = pd.Period(resolve_month(month), freq="M")
-        start = period.start_time.tz_localize("UTC")
-        end = (period + 1).start_time.tz_localize("UTC")
+        start, end = month_bounds(month)
+        period = f"{start:%Y-%m}"
         events = self.events.frame
         stamps = events["timestamp"]
         window = events[(stamps >= start) & (stamps < end)]

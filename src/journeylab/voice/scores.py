@@ -1,4 +1,4 @@
-"""The voice of the customer: NPS, CSAT, comment sentiment and themes per stage.
+"""The voice of the customer: NPS and CSAT per stage, and the emotion curve.
 
 Survey answers (the ``feedback`` table of the data contract: ``score`` plus
 optional ``survey``, ``stage``, ``touchpoint``, ``text``, ``language``) are
@@ -13,19 +13,19 @@ summarised per journey stage and touchpoint, always with intervals:
   keeps its coverage close to nominal for small groups and extreme scores.
 - :func:`csat` — mean CSAT score (t interval) and the share of satisfied
   answers (4–5) with a Wilson interval.
-- :func:`sentiment` — comment sentiment in −1 … +1, offline: English with the
+- :func:`~journeylab.voice.comments.sentiment` — comment sentiment in −1 … +1, offline: English with the
   VADER lexicon shipped by the ``vaderSentiment`` package (MIT), Korean with
   the lexicon shipped in ``journeylab/lexicons/ko_sentiment.tsv`` (stems,
   negation such as 안/못/않/없, intensifiers, contrast words); the scorers live
   in :mod:`journeylab.voice.lexicons`. The language of each text is detected from its
   Hangul characters.
-- :func:`themes` — recurring themes per stage from a bilingual theme dictionary
-  (:data:`THEMES`), or plain keyword/bigram counts, with mean sentiment.
+- :func:`~journeylab.voice.comments.themes` — recurring themes per stage from a bilingual theme dictionary
+  (:data:`~journeylab.voice.comments.THEMES`), or plain keyword/bigram counts, with mean sentiment.
 - :func:`emotion_curve` — mean sentiment and NPS per stage beside the funnel's
   drop-off per stage: where customers feel worst and where they leave.
 
-Sentiment and themes live in :mod:`journeylab.voice.comments`; their names are
-re-exported here.
+Sentiment and themes live in :mod:`journeylab.voice.comments`; every public
+name of both modules is importable from :mod:`journeylab.voice`.
 """
 
 from __future__ import annotations
@@ -48,42 +48,16 @@ from journeylab.core.errors import (
 )
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct
 from journeylab.core.stages import StageMap
-from journeylab.voice.comments import (  # noqa: F401 -- sentiment and themes moved there; still importable here
-    _EN_STOPWORDS,
-    _KO_PARTICLES,
-    _KO_STOPWORDS,
-    _TOKEN,
-    HANGUL,
-    POLARITY_THRESHOLD,
-    THEMES,
-    Language,
-    SentimentResult,
-    ThemesResult,
-    _keywords,
-    _theme_hits,
-    detect_language,
-    score_english,
-    score_korean,
-    sentiment,
-    sentiment_score,
-    themes,
-)
+from journeylab.voice.comments import sentiment
 from journeylab.voice.feedback import By, _by_columns, _label, _ordered, _stage_categories
 
 __all__ = [
-    "THEMES",
     "nps",
     "csat",
-    "sentiment",
-    "sentiment_score",
-    "detect_language",
-    "themes",
     "emotion_curve",
     "nps_interval",
     "NPSResult",
     "CSATResult",
-    "SentimentResult",
-    "ThemesResult",
     "EmotionCurveResult",
 ]
 
@@ -94,7 +68,7 @@ NPSMethod = Literal["adjusted-wald", "wald"]
 # Survey helpers
 # ---------------------------------------------------------------------------
 def _survey_rows(
-    feedback: pd.DataFrame, survey: str, low: int, high: int, by: list[str]
+    feedback: pd.DataFrame, survey: str, *, low: int, high: int, by: list[str]
 ) -> tuple[pd.DataFrame, int]:
     """Return the answers of one survey with valid scores, and the count of blank scores."""
     if not isinstance(feedback, pd.DataFrame):
@@ -297,7 +271,7 @@ def nps(
     """
     by_cols = _by_columns(by)
     check_in("method", method, ["adjusted-wald", "wald"])
-    rows, blank = _survey_rows(feedback, "nps", 0, 10, by_cols)
+    rows, blank = _survey_rows(feedback, "nps", low=0, high=10, by=by_cols)
     rows = _ordered(rows, by_cols, stage_map)
     rows = rows.assign(
         _pro=(rows["score"] >= 9).astype(int),
@@ -423,7 +397,7 @@ def csat(
 
     by_cols = _by_columns(by)
     check_range("alpha", alpha, low=0, high=1)
-    rows, blank = _survey_rows(feedback, "csat", 1, 5, by_cols)
+    rows, blank = _survey_rows(feedback, "csat", low=1, high=5, by=by_cols)
     rows = _ordered(rows, by_cols, stage_map).assign(_sat=lambda f: (f["score"] >= 4).astype(int))
     agg = _group(rows, by_cols).agg(
         n=("score", "size"), mean_score=("score", "mean"), sd=("score", "std"), satisfied=("_sat", "sum")

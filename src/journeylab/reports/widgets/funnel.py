@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from journeylab.core.errors import ParameterError, SchemaError, did_you_mean
+from journeylab.core.timeparse import month_bounds
 from journeylab.reports.widgets._base import ALL, NONE, _dropdown, _Explorer, _frame_of, _png
 
 #: The funnel an explorer opens on when no steps are given (the sample's booking funnel).
@@ -41,16 +42,6 @@ def _segment_columns(events: pd.DataFrame, users: pd.DataFrame | None) -> list[s
             if 2 <= series.nunique(dropna=True) <= _MAX_SEGMENT_VALUES:
                 out.append(col)
     return out
-
-
-def _month_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    try:
-        p = pd.Period(str(period), freq="M")
-    except (ValueError, TypeError):
-        raise ParameterError(
-            f"period == {period!r}, must be a month 'YYYY-MM' such as '2026-10'."
-        ) from None
-    return p.start_time.tz_localize("UTC"), (p + 1).start_time.tz_localize("UTC")
 
 
 def _funnel_result(
@@ -97,7 +88,7 @@ def _funnel_result(
         )
     start = end = None
     if period is not None:
-        start, end = _month_bounds(period)
+        start, end = month_bounds(period, "period")
     return funnel(
         frame,
         list(steps or DEFAULT_FUNNEL_STEPS) if not isinstance(steps, Mapping) else steps,

@@ -49,12 +49,17 @@ def path_data(
     >>> path_data(events, level="stage", n=5)["top_paths"]  # doctest: +SKIP
     """
     top, trans = _path_results(
-        _frame_of(events_or_paths), level, n, collapse_repeats, stage_map, journey_options
+        _frame_of(events_or_paths),
+        level=level,
+        n=n,
+        collapse_repeats=collapse_repeats,
+        stage_map=stage_map,
+        options=journey_options,
     )
     return {"top_paths": top.to_frame(), "transitions": None if trans is None else trans.to_frame()}
 
 
-def _path_results(source, level, n, collapse_repeats, stage_map, options):
+def _path_results(source, *, level, n, collapse_repeats, stage_map, options):
     from journeylab.journeys.flows import top_paths, transitions
 
     if _is_path_table(source):
