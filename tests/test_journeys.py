@@ -8,14 +8,36 @@ import pandas as pd
 import pytest
 
 from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.datasets import sample_stage_map
+from journeylab.journeys import build
 from journeylab.journeys.build import (
     DIRECT,
     PATH_COLUMNS,
     Journeys,
-    build_journeys,
-    path_table,
-    sessionize,
 )
+
+#: These logs use the sample's vocabulary: the journey builder is given its stage
+#: map explicitly (there is no default stage map).
+SAMPLE_STAGES = sample_stage_map()
+
+
+def build_journeys(*args, **kwargs):
+    """``build_journeys`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return build.build_journeys(*args, **kwargs)
+
+
+def path_table(*args, **kwargs):
+    """``path_table`` with the sample's stage map unless the test gives one (or passes journeys)."""
+    if not (args and isinstance(args[0], Journeys)):
+        kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return build.path_table(*args, **kwargs)
+
+
+def sessionize(*args, **kwargs):
+    """``sessionize`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return build.sessionize(*args, **kwargs)
 
 END = "2026-06-30"
 

@@ -5,13 +5,16 @@
 
 from journeylab.datasets.sample import (
     CHANNELS,
+    DEFAULT_STAGE_MAP,
     DEVICES,
     PAID_CHANNELS,
     PERSONAS,
     REGIONS,
+    SAMPLE_STAGE_MAP,
     TABLES,
     Sample,
     make_sample,
+    sample_stage_map,
     write_sample,
 )
 
@@ -25,4 +28,7 @@ __all__ = [
     "PERSONAS",
     "REGIONS",
     "TABLES",
+    "SAMPLE_STAGE_MAP",
+    "DEFAULT_STAGE_MAP",
+    "sample_stage_map",
 ]

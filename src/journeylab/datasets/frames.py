@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from journeylab.core.stages import default_stage_map
 from journeylab.datasets import simulation as sim
 
 #: Campaigns per paid channel and their share of the channel's daily cost.
@@ -47,7 +46,9 @@ _DAILY_FEE = {"paid_search": 150.0, "social": 80.0, "display": 60.0, "email": 40
 
 def canonical_order(ev: dict[str, np.ndarray]) -> np.ndarray:
     """Sort by user, second, stage-map order of the event, then event name."""
-    stage_map = default_stage_map()
+    from journeylab.datasets.sample import sample_stage_map  # sample imports this module
+
+    stage_map = sample_stage_map()
     names = sim.EVENTS
     rank = sorted(
         range(len(names)), key=lambda c: (stage_map.index(stage_map.stage_of(names[c])), names[c])

@@ -48,9 +48,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import yaml
 
 from journeylab.core.errors import ParameterError, check_in
-from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.stages import StageMap
 from journeylab.datasets import feedback as fb
 from journeylab.datasets import simulation as sim
 from journeylab.datasets.events import assemble
@@ -75,6 +76,10 @@ __all__ = [
     "PERSONAS",
     "REGIONS",
     "TABLES",
+    "STAGES_FILE",
+    "SAMPLE_STAGE_MAP",
+    "DEFAULT_STAGE_MAP",
+    "sample_stage_map",
 ]
 
 CHANNELS = sim.CHANNELS
@@ -84,6 +89,82 @@ PERSONAS = sim.PERSONAS
 REGIONS = sim.REGIONS
 #: The tables of a sample, in the order they are written to disk.
 TABLES = ("events", "users", "assignments", "feedback", "spend", "transactions")
+#: The file of a data folder holding its stage map (written beside the tables).
+STAGES_FILE = "stages.yaml"
+
+
+#: The stage map of the sample's home-services vocabulary (YAML form).
+SAMPLE_STAGE_MAP: dict[str, Any] = {
+    "stages": [
+        {
+            "name": "awareness",
+            "description": "Ads seen: paid search, social and display impressions.",
+            "events": ["ad_impression"],
+            "kpis": [
+                {"name": "impressions", "events": ["ad_impression"], "measure": "count"},
+                {"name": "reach", "events": ["ad_impression"], "measure": "users"},
+            ],
+        },
+        {
+            "name": "consideration",
+            "description": "Site sessions, service pages, quote requests, phone calls and call-backs.",
+            "events": ["site_visit", "service_page_view", "quote_request", "phone_call", "callback"],
+            "kpis": [
+                {"name": "sessions", "events": ["site_visit"], "measure": "count"},
+                {"name": "visitors", "events": ["site_visit"], "measure": "users"},
+                {"name": "phone_calls", "events": ["phone_call"], "measure": "count"},
+                {"name": "quote_requests", "events": ["quote_request"], "measure": "count"},
+            ],
+        },
+        {
+            "name": "purchase",
+            "description": "Booking form entries and completions, and jobs done on site.",
+            "events": ["booking_started", "booking_completed", "job_completed"],
+            "kpis": [
+                {"name": "booking_entries", "events": ["booking_started"], "measure": "count"},
+                {"name": "booking_completions", "events": ["booking_completed"], "measure": "count"},
+                {"name": "booked_jobs", "events": ["job_completed"], "measure": "count"},
+                {"name": "revenue", "events": ["booking_completed"], "measure": "value"},
+            ],
+        },
+        {
+            "name": "retention",
+            "description": "Customers who book again.",
+            "events": ["repeat_booking"],
+            "kpis": [
+                {"name": "repeat_customers", "events": ["repeat_booking"], "measure": "users"},
+                {"name": "repeat_revenue", "events": ["repeat_booking"], "measure": "value"},
+            ],
+        },
+        {
+            "name": "advocacy",
+            "description": "Reviews and referrals.",
+            "events": ["review_posted", "referral_sent"],
+            "kpis": [
+                {"name": "reviews", "events": ["review_posted"], "measure": "count"},
+                {"name": "referrals", "events": ["referral_sent"], "measure": "count"},
+            ],
+        },
+    ]
+}
+
+
+#: The name the sample's map had when it was the library default.
+DEFAULT_STAGE_MAP = SAMPLE_STAGE_MAP
+
+
+def sample_stage_map() -> StageMap:
+    """Return the stage map of the sample's home-services events.
+
+    The library has no default stage map; pass this one when analysing the
+    sample (or a copy of its tables).
+
+    Examples
+    --------
+    >>> sample_stage_map().names
+    ['awareness', 'consideration', 'purchase', 'retention', 'advocacy']
+    """
+    return StageMap.from_dict(SAMPLE_STAGE_MAP, source="sample stage map")
 
 
 @dataclass(eq=False)
@@ -124,7 +205,7 @@ class Sample:
     spend: pd.DataFrame
     transactions: pd.DataFrame
     truth: dict[str, Any]
-    stage_map: StageMap = field(default_factory=default_stage_map)
+    stage_map: StageMap = field(default_factory=lambda: sample_stage_map())
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the six tables by name."""
@@ -234,7 +315,7 @@ def make_sample(
     transactions = transactions_frame(ev, users, user_ids, start_ts)
     truth = _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost)
     return Sample(
-        events, users, assignments, feedback, spend, transactions, truth, default_stage_map()
+        events, users, assignments, feedback, spend, transactions, truth, sample_stage_map()
     )
 
 
@@ -324,7 +405,10 @@ def _truth(run, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str
 def write_sample(
     sample: Sample, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet"
 ) -> dict[str, Path]:
-    """Write the six tables and ``truth.json`` to a folder.
+    """Write the six tables, ``truth.json`` and the stage map (``stages.yaml``) to a folder.
+
+    :func:`journeylab.reports.workspace.open_workspace` reads ``stages.yaml``
+    from a data folder, so the written sample is analysed with its own map.
 
     Parameters
     ----------
@@ -338,7 +422,7 @@ def write_sample(
     Returns
     -------
     dict
-        Path of each written file by table name (plus ``"truth"``).
+        Path of each written file by table name (plus ``"truth"`` and ``"stages"``).
 
     Examples
     --------
@@ -367,6 +451,11 @@ def write_sample(
         encoding="utf-8",
     )
     paths["truth"] = truth_path
+    stages_path = out / STAGES_FILE
+    stages_path.write_text(
+        yaml.safe_dump(sample.stage_map.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    paths["stages"] = stages_path
     return paths
 
 
@@ -382,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m journeylab.datasets.sample --out DIR``."""
     parser = argparse.ArgumentParser(
         prog="python -m journeylab.datasets.sample",
-        description="Write the seeded home-services sample (six tables and truth.json) to a folder.",
+        description="Write the seeded home-services sample (six tables, truth.json, stages.yaml) to a folder.",
     )
     parser.add_argument("--out", required=True, help="folder to write into (created if needed)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
