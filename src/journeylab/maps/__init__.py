@@ -2,7 +2,7 @@
 
 from journeylab.maps.journey_diff import JourneyDiffResult, compare_journeys, transition_counts
 from journeylab.maps.journey_maps import JourneyMapResult, Period, journey_map, resolve_period
-from journeylab.maps.pains import PainPointsResult, Step, callback_speed, pain_points
+from journeylab.maps.pains import PainPointsResult, Step, pain_points, response_speed
 from journeylab.maps.segments import (
     PersonasResult,
     SegmentsResult,
@@ -19,7 +19,7 @@ __all__ = [
     "pain_points",
     "PainPointsResult",
     "Step",
-    "callback_speed",
+    "response_speed",
     "compare_journeys",
     "transition_counts",
     "JourneyDiffResult",
