@@ -41,7 +41,7 @@ from journeylab.core.viz import set_theme
 from journeylab.io.privacy import KEY_ENV
 from journeylab.journeys.funnels import funnel
 from journeylab.maps.journey_maps import journey_map
-from journeylab.maps.pains import pain_points
+from journeylab.maps.pains import pain_points, response_speed
 from journeylab.reports import runner as reports
 from journeylab.reports.workspace import open_workspace
 
@@ -63,13 +63,30 @@ events = ws.events.frame
 in_month = ws.month_events(month)
 
 jmap = journey_map(events, ws.stage_map, month=month, users=ws.users)
-pains = pain_points(events, ws.stage_map, month=month, users=ws.users, min_users=min_users)
+# The sample's vocabulary, named here (the library has no default): the key steps of a
+# home-services journey and how a finding words them, and call-back speed of phone leads.
+key_steps = [
+    ("booking_started", "booking_completed", "at the booking form"),
+    ("phone_call", "booking_completed", "between phone call and booking"),
+    ("quote_request", "booking_completed", "between quote request and booking"),
+    ("site_visit", "booking_started", "between site visit and booking form"),
+]
+callback_speed = response_speed(
+    in_month, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
+    name="callback_speed",
+)
+pains = pain_points(
+    events, ws.stage_map, conversion="booking_completed", month=month, users=ws.users, min_users=min_users,
+    steps=[*zip(ws.stage_map.names, ws.stage_map.names[1:], strict=False), *key_steps],
+    segments=["device", "touchpoint", callback_speed],
+)
 booking = funnel(
     in_month,
     ["site_visit", "booking_started", "booking_completed"],
     window="7D",
     segment="device",
     min_users=min_users,
+    stage_map=ws.stage_map,
 )
 
 users_in_month = int(in_month["user_id"].nunique())
