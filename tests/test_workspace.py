@@ -42,6 +42,7 @@ def test_folder_workspace_reads_what_write_sample_wrote(tiny, tmp_path):
     assert ws.users["user_id"].dtype != "int64"  # ids stay text
     assert len(ws.transactions.frame) == len(tiny.transactions)
     assert ws.stage_map == tiny.stage_map  # read from the stages.yaml written beside the tables
+    assert ws.stage_map.source == "stages.yaml" and str(tmp_path) not in repr(ws)  # no path in reports
 
 
 def test_own_data_need_their_stage_map(tiny, tmp_path):

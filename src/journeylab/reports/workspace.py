@@ -13,7 +13,7 @@ sample writes one), or a project file (``project=``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,8 @@ def _stage_map_of(path: Path, stage_map: Any) -> StageMap:
         return StageMap.coerce(stage_map)
     folder = path if path.is_dir() else path.parent
     if (folder / STAGES_FILE).exists():
-        return StageMap.from_yaml(folder / STAGES_FILE)
+        # named by its file name only, like the tables: reports are shared, paths are not
+        return replace(StageMap.from_yaml(folder / STAGES_FILE), source=STAGES_FILE)
     raise ParameterError(
         f"No stage map for the data in {path.name}: pass stage_map= (StageMap.from_yaml(...)), "
         f"put a {STAGES_FILE} beside the events, or describe the data in a project file "
