@@ -40,6 +40,18 @@ def case(name):
     return register
 
 
+def _stages():
+    """The stage map of the benchmark data (the sample's: the library has no default)."""
+    from journeylab.datasets import sample_stage_map
+
+    return sample_stage_map()
+
+
+def _rules() -> dict:
+    """The journey rules every journeylab case is given."""
+    return {"conversion": CONVERSION, "stage_map": _stages()}
+
+
 def _parquet_files(data: str) -> list[str]:
     path = Path(data)
     return sorted(str(p) for p in path.glob("*.parquet")) if path.is_dir() else [str(path)]
@@ -80,7 +92,7 @@ def jl_path_table(data: str, memory_limit: str | None = None, **_) -> int:
 
     _memory_limit(memory_limit)
     files = _parquet_files(data)
-    return len(path_table(files if len(files) > 1 else files[0]))
+    return len(path_table(files if len(files) > 1 else files[0], **_rules()))
 
 
 @case("journeylab_path_table_relation")
@@ -98,7 +110,7 @@ def jl_path_table_relation(data: str, memory_limit: str | None = None, **_) -> i
     # a folder of chunks as one DuckDB glob
     source = str(Path(data) / "*.parquet") if Path(data).is_dir() else data
     rel = events_relation(source, con=con)
-    return len(path_table(rel))
+    return len(path_table(rel, **_rules()))
 
 
 @case("journeylab_path_table_frame")
@@ -106,14 +118,12 @@ def jl_path_table_frame(data: str, **_) -> int:
     """Read the events into pandas, then path_table on the in-memory frame."""
     from journeylab.journeys.build import path_table
 
-    return len(path_table(_read(data)))
+    return len(path_table(_read(data), **_rules()))
 
 
 def _touch_events() -> list[str]:
     """The sample's default touches: events in a stage before the conversion's."""
-    from journeylab.core.stages import default_stage_map
-
-    sm = default_stage_map()
+    sm = _stages()
     conv_stage = sm.index(sm.stage_of(CONVERSION))
     return [
         e for e in sm.event_names() if e != CONVERSION and sm.index(sm.stage_of(e)) < conv_stage
@@ -165,7 +175,7 @@ def jl_funnel(data: str, **_) -> int:
     """journeylab.journeys.funnels.funnel over three steps (strict order, 30-day window)."""
     from journeylab.journeys.funnels import funnel
 
-    return len(funnel(_parquet_files(data)[0], FUNNEL_STEPS, window="30D").to_frame())
+    return len(funnel(_parquet_files(data)[0], FUNNEL_STEPS, window="30D", stage_map=_stages()).to_frame())
 
 
 @case("journeylab_transitions")
@@ -173,7 +183,7 @@ def jl_transitions(data: str, **_) -> int:
     """journeylab.journeys.flows.transitions between events (every non-conversion event a state)."""
     from journeylab.journeys.flows import transitions
 
-    return len(transitions(_parquet_files(data)[0], level="event").to_frame())
+    return len(transitions(_parquet_files(data)[0], level="event", **_rules()).to_frame())
 
 
 def _eventstream(data: str):
@@ -207,7 +217,7 @@ def _paths(data: str) -> pd.DataFrame:
         return pd.read_pickle(cache)
     from journeylab.journeys.build import path_table
 
-    table = path_table(data)
+    table = path_table(data, **_rules())
     table.to_pickle(cache)
     return table
 

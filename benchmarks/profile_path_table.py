@@ -45,7 +45,9 @@ def main(path: str) -> None:
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()
-    table = journeys.path_table(path)
+    from journeylab.datasets import sample_stage_map
+
+    table = journeys.path_table(path, conversion="booking_completed", stage_map=sample_stage_map())
     profiler.disable()
     total = time.perf_counter() - t0
     print(f"path_table: {len(table)} paths in {total:.2f} s")

@@ -74,7 +74,10 @@ display(ws)
 # each step, with 95% Wilson intervals.
 
 # %%
-funnel_explorer = FunnelExplorer(ws.events, users=ws.users)
+funnel_explorer = FunnelExplorer(
+    ws.events, ["site_visit", "booking_started", "booking_completed"], users=ws.users, filters=["device"],
+    stage_map=ws.stage_map,
+)
 months = funnel_explorer.controls["period"].options
 if month not in months:
     raise jl.DataError(
@@ -94,7 +97,7 @@ display(funnel_explorer.set(period=month))
 # for each touch, where journeys went next.
 
 # %%
-path_explorer = PathExplorer(ws.events)
+path_explorer = PathExplorer(ws.events, stage_map=ws.stage_map, conversion="booking_completed")
 display(path_explorer)
 
 # %% [markdown]
@@ -107,7 +110,7 @@ display(path_explorer)
 # are real. With spend data the summary adds cost per booking and return on spend.
 
 # %%
-paths = path_table(ws.events.frame)
+paths = path_table(ws.events.frame, stage_map=ws.stage_map, conversion="booking_completed")
 attribution = AttributionComparer(paths, spend=ws.spend, n_boot=n_boot, seed=seed)
 display(attribution)
 

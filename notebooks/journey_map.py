@@ -45,7 +45,7 @@ from journeylab.journeys.flows import flow, top_paths, transitions
 from journeylab.journeys.funnels import funnel, where_instead
 from journeylab.maps.journey_diff import compare_journeys
 from journeylab.maps.journey_maps import journey_map
-from journeylab.maps.pains import pain_points
+from journeylab.maps.pains import pain_points, response_speed
 from journeylab.maps.segments import journey_personas
 from journeylab.reports import runner as reports
 from journeylab.reports.workspace import open_workspace
@@ -190,7 +190,10 @@ plt.show()
 # users and red cells below it.
 
 # %%
-personas = journey_personas(events, k=personas_k or None, seed=seed, month=month, users=ws.users)
+personas = journey_personas(
+    events, k=personas_k or None, seed=seed, month=month, users=ws.users,
+    conversion="booking_completed", segments=["device"],
+)
 personas
 
 # %%
@@ -221,7 +224,23 @@ plt.show()
 # the value of a booking, with a 95 % interval.
 
 # %%
-pains = pain_points(events, ws.stage_map, month=month, users=ws.users, min_users=min_users)
+# The sample's vocabulary, named here (the library has no default): the key steps of a
+# home-services journey and how a finding words them, and call-back speed of phone leads.
+key_steps = [
+    ("booking_started", "booking_completed", "at the booking form"),
+    ("phone_call", "booking_completed", "between phone call and booking"),
+    ("quote_request", "booking_completed", "between quote request and booking"),
+    ("site_visit", "booking_started", "between site visit and booking form"),
+]
+callback_speed = response_speed(
+    in_month, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
+    name="callback_speed",
+)
+pains = pain_points(
+    events, ws.stage_map, conversion="booking_completed", month=month, users=ws.users, min_users=min_users,
+    steps=[*zip(ws.stage_map.names, ws.stage_map.names[1:], strict=False), *key_steps],
+    segments=["device", "touchpoint", callback_speed],
+)
 pains
 
 # %%

@@ -235,6 +235,7 @@ if has_key:
         name="uplift_top_deciles",
         date=pd.Timestamp.now(tz="UTC").date(),
         events=inputs.events,
+        stage_map=inputs.stage_map,
         transactions=inputs.transactions,
         uplift=result,
         top_deciles=top_deciles,

@@ -24,6 +24,15 @@ STAGES = {"awareness", "consideration", "purchase", "retention", "advocacy"}
 UPLIFT_KEY = "uplift-notebook-key-6f2b9c"
 
 
+def write_stage_map(folder: Path) -> None:
+    """Put the sample's stage map beside the tables of a data folder (``stages.yaml``)."""
+    import yaml
+
+    from journeylab.datasets import sample_stage_map
+
+    (folder / "stages.yaml").write_text(yaml.safe_dump(sample_stage_map().to_dict(), sort_keys=False), encoding="utf-8")
+
+
 def _run(tmp_path_factory, name: str, **params):
     out = tmp_path_factory.mktemp(name)
     run = reports.run_report(name, month=MONTH, params={**SMALL, **params}, out_dir=out)
@@ -195,8 +204,9 @@ def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixtu
 
     _, m, _ = request.getfixturevalue(fixture)
     include = fixture == "attribution_open_counted"
-    events = open_workspace(None, **SMALL).events.frame
-    options = {"month": MONTH, "lookback": "30D"}
+    ws = open_workspace(None, **SMALL)
+    events = ws.events.frame
+    options = {"month": MONTH, "lookback": "30D", "stage_map": ws.stage_map}
     paths = path_table(events, **options, include_censored=include) if include else path_table(events, **options)
     c = paths.attrs["censoring"]
     assert (c["open_journeys"], c["left_out"]) == (m["open_journeys"], m["open_journeys_left_out"])
@@ -359,7 +369,7 @@ def retention_online_retail(tmp_path_factory):
 
     The data folder holds one events table: every invoice line with a customer id as a
     'booking_completed' event worth Quantity x UnitPrice (refunds negative), so the notebook
-    takes its purchases from the event log.
+    takes its purchases from the event log. Its stage map is the sample's (stages.yaml).
     """
     import duckdb
 
@@ -371,6 +381,8 @@ def retention_online_retail(tmp_path_factory):
         f"FROM read_csv('{source}', types={{'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR'}}) "
         "WHERE CustomerID IS NOT NULL"
     ).write_parquet(str(folder / "events.parquet"))
+    # the data folder carries its stage map, as a written sample does
+    write_stage_map(folder)
     out = tmp_path_factory.mktemp("online_retail_reports")
     code = cli.main(
         ["report", "retention_clv_voice", "--month", "2011-11", "--data", str(folder), "--out", str(out), "--quiet"]

@@ -269,7 +269,9 @@ def test_transition_effects_from_one_inverse_equal_one_solve_per_transition(monk
     from journeylab.attribution import markov
     from journeylab.journeys.build import path_table
 
-    chain = markov.MarkovChain(order=3).fit(path_table(small_sample.events))
+    chain = markov.MarkovChain(order=3).fit(
+        path_table(small_sample.events, stage_map=small_sample.stage_map, conversion="booking_completed")
+    )
     assert markov._DENSE_LIMIT < chain._n_states <= markov._WOODBURY_LIMIT
     fast = chain.transition_effects()
     monkeypatch.setattr(markov, "_WOODBURY_LIMIT", 0)  # force the per-transition solves

@@ -12,7 +12,7 @@ journeys = pytest.importorskip("journeylab.journeys.build", reason="journeylab.j
 
 @pytest.fixture(scope="module")
 def sample_result(sample):
-    paths = journeys.path_table(sample.events)
+    paths = journeys.path_table(sample.events, stage_map=sample.stage_map, conversion="booking_completed")
     return attribute(
         paths, ["last_touch", "linear", "markov", "shapley"], n_boot=100, seed=1, spend=sample.spend
     ), sample.truth
@@ -52,7 +52,9 @@ def test_sample_economics_present_for_paid_channels(sample_result):
 
 
 def test_journeys_object_with_time_decay(small_sample):
-    built = journeys.build_journeys(small_sample.events)
+    built = journeys.build_journeys(
+        small_sample.events, stage_map=small_sample.stage_map, conversion="booking_completed"
+    )
     res = attribute(built, ["last_touch", "time_decay", "markov"], value=True, n_boot=20)
     f = res.to_frame()
     closed = built.journeys[~built.journeys["censored"].astype(bool)]

@@ -21,10 +21,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
 from journeylab.core.stages import StageMap
-from journeylab.core.stages import (
-    default_stage_map as sample_stage_map,  # the one import of the sample's map
-)
-from journeylab.maps import journey_map, pain_points
+from journeylab.datasets import sample_stage_map  # the one import of the sample's map
+from journeylab.maps import journey_map, pain_points, response_speed
 from journeylab.maps.canvas import JourneyCanvasResult, canvas_of, journey_canvas, kpi_change_test
 from journeylab.maps.canvas_layout import A4_LANDSCAPE
 from journeylab.voice import nps
@@ -134,9 +132,30 @@ def shop_canvas(shop):
     )  # fmt: skip
 
 
+def sample_pains(sample):
+    """pain_points with the sample's vocabulary named (the library has no default)."""
+    stages = sample_stage_map()
+    key_steps = [
+        ("booking_started", "booking_completed", "at the booking form"),
+        ("phone_call", "booking_completed", "between phone call and booking"),
+        ("quote_request", "booking_completed", "between quote request and booking"),
+        ("site_visit", "booking_started", "between site visit and booking form"),
+    ]
+    in_month = sample.events[sample.events["timestamp"].dt.strftime("%Y-%m") == "2026-10"]
+    callback_speed = response_speed(
+        in_month, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
+        name="callback_speed",
+    )  # fmt: skip
+    return pain_points(
+        sample.events, stages, month="2026-10", conversion="booking_completed",
+        steps=[*zip(stages.names, stages.names[1:], strict=False), *key_steps],
+        segments=["device", "touchpoint", callback_speed],
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def sample_canvas(sample):
-    pains = pain_points(sample.events, sample_stage_map(), month="2026-10")
+    pains = sample_pains(sample)
     return journey_canvas(
         sample.events, sample_stage_map(), month="2026-10", feedback=sample.feedback, pains=pains
     )
@@ -402,7 +421,7 @@ def test_sample_cells_match_pandas(sample, sample_canvas):
 
 
 def test_sample_pains_come_from_pain_points(sample, sample_canvas):
-    pains = pain_points(sample.events, sample_stage_map(), month="2026-10")
+    pains = sample_pains(sample)
     top = pains.top(len(pains.table), clear=True)
     best = top.iloc[0]
     frame = cells(sample_canvas, "pains")

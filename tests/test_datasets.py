@@ -25,7 +25,8 @@ from scipy import optimize, special, stats
 
 from gap_search import local_clock, lower, search, step_cells
 from journeylab.core.errors import ParameterError
-from journeylab.core.stages import DEFAULT_STAGE_MAP, default_stage_map
+from journeylab.core.stages import StageMap
+from journeylab.datasets import DEFAULT_STAGE_MAP, SAMPLE_STAGE_MAP, sample_stage_map
 from journeylab.datasets import feedback as fb
 from journeylab.datasets.sample import (
     CHANNELS,
@@ -113,7 +114,8 @@ def test_columns_and_dtypes_follow_the_contract(small_sample):
         for column, dtype in columns.items():
             assert frame[column].dtype == dtype, (name, column, frame[column].dtype)
     assert TRUTH_KEYS <= set(small_sample.truth)
-    assert small_sample.stage_map == default_stage_map()
+    assert small_sample.stage_map == sample_stage_map()
+    assert DEFAULT_STAGE_MAP is SAMPLE_STAGE_MAP  # the name it had as the library default
     assert small_sample.events["user_id"].str.fullmatch(r"u\d{7}").all()
     assert len(small_sample.users) == 3_000 and small_sample.users["user_id"].is_unique
 
@@ -532,6 +534,7 @@ def test_command_line_writes_every_table_and_the_truth(tmp_path, capsys):
 def test_parquet_round_trip_keeps_types(tmp_path):
     s = make_sample(seed=3, n_users=300)
     paths = write_sample(s, tmp_path)
+    assert StageMap.from_yaml(paths["stages"]) == s.stage_map  # the map travels with the tables
     events = pd.read_parquet(paths["events"])
     assert str(events["timestamp"].dtype) == UTC_NS
     assert_frame_equal(events, s.logged_events(), check_dtype=False)

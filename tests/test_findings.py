@@ -14,8 +14,8 @@ from statsmodels.stats.multitest import multipletests
 
 from journeylab.core.errors import SchemaError
 from journeylab.core.project import SegmentSpec
-from journeylab.core.stages import StageMap, default_stage_map
-from journeylab.datasets import make_sample
+from journeylab.core.stages import StageMap
+from journeylab.datasets import make_sample, sample_stage_map
 from journeylab.maps.findings import FINDING_FIELDS, find
 
 FUNNEL = ["site_visit", "booking_started", "booking_completed"]
@@ -32,7 +32,7 @@ def found(sample):
     events = sample.events.assign(callback_speed=CALLBACK.apply(sample.events))
     return find(
         events,
-        default_stage_map(),
+        sample_stage_map(),
         month="2026-10",
         conversion="booking_completed",
         funnel=FUNNEL,
@@ -103,15 +103,15 @@ def test_ids_are_stable_across_months(sample):
     events = sample.events.assign(callback_speed=CALLBACK.apply(sample.events))
     kw = dict(conversion="booking_completed", funnel=FUNNEL, segments=["device", "callback_speed"],
               timezone="America/New_York")
-    sep = find(events, default_stage_map(), month="2026-09", **kw)
-    octo = find(events, default_stage_map(), month="2026-10", **kw)
+    sep = find(events, sample_stage_map(), month="2026-09", **kw)
+    octo = find(events, sample_stage_map(), month="2026-10", **kw)
     mobile_sep = sep.to_frame().query("segment == 'mobile'")["id"].iloc[0]
     mobile_oct = octo.to_frame().query("segment == 'mobile'")["id"].iloc[0]
     assert mobile_sep == mobile_oct == "segment_gap:booking_started→booking_completed:device=mobile"
 
 
 def test_first_month_has_no_change_and_says_so_once(sample):
-    result = find(sample.events, default_stage_map(), month="2026-05", conversion="booking_completed",
+    result = find(sample.events, sample_stage_map(), month="2026-05", conversion="booking_completed",
                   funnel=FUNNEL, segments=["device"])
     assert (result.tests()["kind"] != "change_vs_previous").all()
     notes = [n for n in result.notes if "previous month" in n]
@@ -130,7 +130,7 @@ def test_names_no_row_carries_fail_with_suggestions(sample, kwargs, message):
     args = dict(month="2026-10", conversion="booking_completed", funnel=FUNNEL, segments=["device"])
     args.update(kwargs)
     with pytest.raises(SchemaError, match=message):
-        find(sample.events, default_stage_map(), **args)
+        find(sample.events, sample_stage_map(), **args)
 
 
 def _log(rates: dict[str, float], n: int, seed: int) -> pd.DataFrame:

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.core.errors import ParameterError, SchemaError, UnknownNameError
+from journeylab.core.project import Project
+from journeylab.datasets import sample_stage_map
 from journeylab.journeys.build import build_journeys, path_table
 from journeylab.journeys.flows import (
     CONVERSION,
@@ -22,6 +24,9 @@ from journeylab.journeys.flows import (
 from journeylab.journeys.rules import DIRECT
 
 END_OF_PERIOD = "2026-06-30"
+STAGES = sample_stage_map()
+#: The journey rules of these logs: the sample's vocabulary, named explicitly.
+JOURNEY = {"conversion": "booking_completed", "stage_map": STAGES, "period_end": END_OF_PERIOD}
 
 # Test table D1 of REFERENCES.md (attribution section): 33 conversions, 49 non-conversions.
 D1 = pd.DataFrame(
@@ -76,9 +81,9 @@ def test_top_paths_of_reference_table():
 
 
 def test_top_paths_from_journeys_and_events_agree(log):
-    j = build_journeys(log, period_end=END_OF_PERIOD)
+    j = build_journeys(log, **JOURNEY)
     a = top_paths(j).to_frame()
-    b = top_paths(log, period_end=END_OF_PERIOD).to_frame()
+    b = top_paths(log, **JOURNEY).to_frame()
     c = top_paths(path_table(j)).to_frame()
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(a, c)
@@ -95,7 +100,7 @@ def test_top_paths_errors():
 
 
 def test_transitions_exact(log):
-    tr = transitions(log, period_end=END_OF_PERIOD)
+    tr = transitions(log, **JOURNEY)
     t = tr.to_frame()
     got = {(f, to): c for f, to, c in zip(t["from"], t["to"], t["count"], strict=True)}
     assert got == {
@@ -123,18 +128,18 @@ def test_transitions_exact(log):
 
 
 def test_transitions_collapse_censored_and_stage(log):
-    t = transitions(log, period_end=END_OF_PERIOD, collapse_repeats=True).to_frame()
+    t = transitions(log, **JOURNEY, collapse_repeats=True).to_frame()
     assert not ((t["from"] == t["to"]) & (t["from"] == "email")).any()
     assert t.set_index(["from", "to"]).loc[("email", CONVERSION), "median_time"] == pd.Timedelta("2h")
-    t = transitions(log, period_end=END_OF_PERIOD, include_censored=True).to_frame()
+    t = transitions(log, **JOURNEY, include_censored=True).to_frame()
     assert t.set_index(["from", "to"]).loc[("social", END), "count"] == 1
-    st = transitions(log, period_end=END_OF_PERIOD, level="stage", collapse_repeats=True).to_frame()
+    st = transitions(log, **JOURNEY, level="stage", collapse_repeats=True).to_frame()
     pairs = set(zip(st["from"], st["to"], strict=True))
     assert ("awareness", "consideration") in pairs and ("consideration", CONVERSION) in pairs
 
 
 def test_flow_reconciles(log):
-    fl = flow(log, steps=2, top=1, period_end=END_OF_PERIOD)
+    fl = flow(log, steps=2, top=1, **JOURNEY)
     nodes, links = fl.nodes, fl.links
     # u1: social > email (repeats collapsed) > CONVERSION; u2: email > social > NULL; u3: (direct) > CONVERSION
     step1 = nodes[nodes["step"] == 1].set_index("node")["journeys"].to_dict()
@@ -153,7 +158,7 @@ def test_flow_reconciles(log):
 
 
 def test_flow_plot_and_interactive(log, tmp_path):
-    fl = flow(log, steps=3, period_end=END_OF_PERIOD)
+    fl = flow(log, steps=3, **JOURNEY)
     ax = fl.plot()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["touch 1", "touch 2", "touch 3", "outcome"]
     ax.figure.savefig(tmp_path / "flow.png")
@@ -167,7 +172,7 @@ def test_flow_plot_and_interactive(log, tmp_path):
 
 
 def test_flow_and_transition_plots_render(log, tmp_path):
-    tr = transitions(log, period_end=END_OF_PERIOD)
+    tr = transitions(log, **JOURNEY)
     ax = tr.plot()
     assert ax.get_ylabel() == "from"
     ax.figure.savefig(tmp_path / "transitions.png")
@@ -184,7 +189,7 @@ def test_flow_errors(log):
 
 
 def test_sample_flows(small_sample):
-    j = build_journeys(small_sample.events)
+    j = build_journeys(small_sample.events, conversion="booking_completed", stage_map=small_sample.stage_map)
     tr = transitions(j)
     t = tr.to_frame()
     assert np.allclose(t.groupby("from")["probability"].sum(), 1.0)
@@ -199,8 +204,8 @@ def test_sample_flows(small_sample):
 
 
 def test_event_level_defaults_agree_between_top_paths_and_transitions(log):
-    tp = top_paths(log, level="event", period_end=END_OF_PERIOD).to_frame()
-    tr = transitions(log, level="event", period_end=END_OF_PERIOD).to_frame()
+    tp = top_paths(log, level="event", **JOURNEY).to_frame()
+    tr = transitions(log, level="event", **JOURNEY).to_frame()
     starts = tr[tr["from"] == START].set_index("to")["count"].to_dict()
     firsts = tp.assign(first=tp["path"].map(lambda p: p[0])).groupby("first")["journeys"].sum().to_dict()
     assert starts == {CONVERSION if k == DIRECT else k: v for k, v in firsts.items()}
@@ -211,6 +216,56 @@ def test_plots_draw_on_the_axes_given(log):
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     assert top_paths(D1).plot(ax=axes[0]) is axes[0]
-    assert transitions(log, period_end=END_OF_PERIOD).plot(ax=axes[1]) is axes[1]
-    assert flow(log, period_end=END_OF_PERIOD).plot(ax=axes[2]) is axes[2]
+    assert transitions(log, **JOURNEY).plot(ax=axes[1]) is axes[1]
+    assert flow(log, **JOURNEY).plot(ax=axes[2]) is axes[2]
     plt.close(fig)
+
+
+def test_journeys_from_events_need_a_conversion_that_occurs(log):
+    with pytest.raises(ParameterError, match=r"transitions\(\) builds journeys from events and needs conversion="):
+        transitions(log, stage_map=STAGES)
+    with pytest.raises(ParameterError, match=r"flow\(\) builds journeys"):
+        flow(log, stage_map=STAGES)
+    with pytest.raises(ParameterError, match=r"top_paths\(\) builds journeys"):
+        top_paths(log, stage_map=STAGES)
+    for func in (transitions, flow, top_paths):
+        with pytest.raises(UnknownNameError) as info:
+            func(log, conversion="booking_complete", stage_map=STAGES)
+        assert info.value.names == ("booking_complete",)
+        assert "conversion event 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in str(
+            info.value
+        )
+    with pytest.raises(UnknownNameError, match="touch event 'site_vist'.*did you mean 'site_visit'"):
+        transitions(log, touch_events=["site_vist"], **JOURNEY)
+    with pytest.raises(ParameterError, match="No stage map given"):
+        transitions(log, conversion="booking_completed")
+
+
+def test_journeys_from_a_relation_and_a_parquet_file_are_checked_too(log, tmp_path):
+    import duckdb
+
+    path = tmp_path / "events.parquet"
+    log.to_parquet(path)
+    for source in (duckdb.connect().from_df(log), path, [path]):
+        with pytest.raises(UnknownNameError, match="'booking_complete'"):
+            transitions(source, conversion="booking_complete", stage_map=STAGES)
+    pd.testing.assert_frame_equal(
+        transitions(path, **JOURNEY).to_frame(), transitions(log, **JOURNEY).to_frame()
+    )
+
+
+def test_conversion_stage_map_and_lookback_from_the_project_file(log):
+    project = Project.from_dict({
+        "data": {"events": {"path": "events.csv"}},
+        "journey": {"conversion": "booking_completed", "lookback": "30D"},
+        "stages": STAGES.to_dict(),
+    })  # fmt: skip
+    for func in (transitions, flow, top_paths):
+        got = func(log, project=project, period_end=END_OF_PERIOD).to_frame()
+        pd.testing.assert_frame_equal(got, func(log, **JOURNEY).to_frame())
+    # built journeys keep their rules; the project gives the stages of level="stage"
+    journeys = build_journeys(log, **JOURNEY)
+    pd.testing.assert_frame_equal(
+        transitions(journeys, level="stage", project=project).to_frame(),
+        transitions(journeys, level="stage", stage_map=STAGES).to_frame(),
+    )

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.core.errors import NotComputableError, ParameterError, SchemaError, UnknownNameError
+from journeylab.core.project import Project
+from journeylab.core.stages import StageMap
 from journeylab.io.loaders import sort_events
 from journeylab.journeys.funnels import NO_FURTHER_EVENT, FunnelResult, funnel, where_instead
 
@@ -160,7 +162,7 @@ def test_errors(log):
         funnel(log, STEPS, start="2026-06-01", end="2026-05-01")
     with pytest.raises(ParameterError, match="start == 'soon': not a date or time"):
         funnel(log, STEPS, start="soon")
-    with pytest.raises(SchemaError, match="no column 'devise'.*did you mean 'device'"):
+    with pytest.raises(SchemaError, match="'devise' is not a column of the events.*did you mean 'device'"):
         funnel(log, STEPS, segment="devise")
     with pytest.raises(ParameterError, match="after_step == 3, must be a step number from 1 to 2"):
         where_instead(log, STEPS, after_step=3)
@@ -181,11 +183,59 @@ def test_result_renders_and_plots(log, tmp_path):
     ax.figure.savefig(tmp_path / "where.png")
 
 
-def test_empty_log():
-    empty = make_log([])
-    t = funnel(empty, STEPS).to_frame()
-    assert t["entrants"].tolist() == [0, 0, 0]
-    assert np.isnan(t["conversion_from_first"]).all()
+def test_empty_log_names_the_steps_it_lacks():
+    with pytest.raises(UnknownNameError, match="3 funnel steps occur in no row.*the data are empty") as info:
+        funnel(make_log([]), STEPS)
+    assert info.value.names == tuple(STEPS)
+
+
+def test_misspelt_step_fails_with_the_name_and_the_closest_events(log):
+    with pytest.raises(UnknownNameError) as info:
+        funnel(log, ["site_visit", "booking_complete"])
+    error = info.value
+    assert error.names == ("booking_complete",)
+    assert error.suggestions == {"booking_complete": "booking_completed"}
+    assert "funnel step 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in str(error)
+    assert "names present: 'booking_completed', 'booking_started', 'site_visit'" in str(error)
+    assert isinstance(error, ParameterError) and isinstance(error, SchemaError)
+    # the same check in where_instead, and for the alternatives of a step
+    with pytest.raises(UnknownNameError, match="'site_vist'.*did you mean 'site_visit'"):
+        where_instead(log, ["site_vist", "booking_started"], after_step=1)
+    with pytest.raises(UnknownNameError, match="'booking_stared'"):
+        funnel(log, {"visit": "site_visit", "booking": ["booking_stared", "booking_completed"]})
+
+
+def test_first_step_without_entrants_in_the_period_says_when_it_occurs(log):
+    with pytest.raises(
+        NotComputableError,
+        match=r"No user entered the funnel at its first step 'site_visit' from 2026-06-01 on: "
+        r"its 6 events occur from 2026-05-01 08:00 to 2026-05-10 09:00",
+    ):
+        funnel(log, STEPS, start="2026-06-01")
+    with pytest.raises(NotComputableError, match="none of its 6 events has a session id"):
+        funnel(log.assign(session_id=None), STEPS, grain="session")
+
+
+def test_a_segment_with_one_value_is_counted_and_said(log):
+    f = funnel(log.assign(device="mobile"), STEPS, segment="device")
+    assert f.to_frame()["entrants"].tolist() == [5, 4, 2]
+    assert f.notes == ["Only one value of device (mobile): no comparison."]
+    assert "Only one value of device (mobile): no comparison." in f.summary()
+    assert funnel(log, STEPS, segment="device").notes == []
+
+
+def test_steps_and_stage_map_from_the_project_file(log):
+    project = Project.from_dict({
+        "data": {"events": {"path": "events.csv"}},
+        "journey": {"conversion": "booking_completed"},
+        "stages": {"consideration": {"events": ["site_visit"]},
+                   "purchase": {"events": ["booking_started", "booking_completed"]}},
+        "funnel": STEPS,
+    })  # fmt: skip
+    pd.testing.assert_frame_equal(funnel(log, project=project).to_frame(), funnel(log, STEPS).to_frame())
+    assert where_instead(log, None, 2, project=project).n_units == 2
+    with pytest.raises(ParameterError, match="Name the funnel steps"):
+        funnel(log)
 
 
 # ---------------------------------------------------------------------------
@@ -195,9 +245,12 @@ EVENTS = ["site_visit", "booking_started", "booking_completed", "phone_call"]
 
 
 def oracle_levels(log: pd.DataFrame, steps: list[str], window: pd.Timedelta, order: str) -> dict[str, int]:
-    """Furthest step per user by the documented rules, by brute force."""
+    """Furthest step per user by the documented rules, by brute force.
+
+    Without a stage map, identical timestamps count in step order; other events after.
+    """
     levels = {}
-    ordered = sort_events(log)
+    ordered = sort_events(log, StageMap.from_dict({"stages": [{"name": "steps", "events": steps}]}))
     for user, g in ordered.groupby("user_id", sort=False):
         ev, ts = g["event"].tolist(), g["timestamp"].tolist()
         best = 0
@@ -236,8 +289,16 @@ def test_funnel_reconciles_and_matches_oracle(rows, order):
     log["timestamp"] = pd.Timestamp("2026-05-01", tz="UTC") + pd.to_timedelta(log["hour"], unit="h")
     log = log.drop(columns="hour")
     steps = ["site_visit", "booking_started", "booking_completed"]
+    # every step occurs in the log (by a user before the period), so the names are known
+    before = make_log([("z", "2026-04-01", e, "x") for e in steps])
+    log = pd.concat([log, before], ignore_index=True)
     window = pd.Timedelta("6h")
-    t = funnel(log, steps, window=window, order=order, segment="device").to_frame()
+    levels = oracle_levels(log[log["user_id"] != "z"], steps, window, order)
+    if not levels:
+        with pytest.raises(NotComputableError, match="No user entered the funnel"):
+            funnel(log, steps, window=window, order=order, segment="device", start="2026-05-01")
+        return
+    t = funnel(log, steps, window=window, order=order, segment="device", start="2026-05-01").to_frame()
     for _, s in t.groupby("segment"):
         n = s["entrants"].to_numpy()
         assert (np.diff(n) <= 0).all()  # never more at a step than at the one before
@@ -247,14 +308,16 @@ def test_funnel_reconciles_and_matches_oracle(rows, order):
         ok = s["entrants"] > 0
         assert (s.loc[ok, "from_first_ci_low"] <= s.loc[ok, "conversion_from_first"] + 1e-12).all()
         assert (s.loc[ok, "from_first_ci_high"] >= s.loc[ok, "conversion_from_first"] - 1e-12).all()
-    levels = oracle_levels(log, steps, window, order)
     expected = [sum(level >= k for level in levels.values()) for k in (1, 2, 3)]
     # segments partition the users; their sums equal the brute-force counts
     assert t.groupby("step")["entrants"].sum().reindex([1, 2, 3], fill_value=0).tolist() == expected
 
 
 def test_sample_mobile_completes_bookings_less_than_desktop(small_sample):
-    f = funnel(small_sample.events, ["booking_started", "booking_completed"], segment="device")
+    f = funnel(
+        small_sample.events, ["booking_started", "booking_completed"], segment="device",
+        stage_map=small_sample.stage_map,
+    )  # fmt: skip
     t = f.to_frame().set_index(["segment", "step"])
     mobile, desktop = t.loc[("mobile", 2)], t.loc[("desktop", 2)]
     assert mobile["conversion_from_previous"] < desktop["conversion_from_previous"]

@@ -11,16 +11,31 @@ import pandas as pd
 import pytest
 
 from journeylab.core.errors import DataError, ParameterError, SchemaError
+from journeylab.datasets import sample_stage_map
+from journeylab.io import loaders
 from journeylab.io.loaders import (
     LoadedTable,
     events_relation,
     load_assignments,
-    load_events,
     load_feedback,
     load_spend,
     load_transactions,
-    sort_events,
 )
+
+#: These logs use the sample's vocabulary: the loaders are given its stage map
+#: explicitly (there is no default stage map).
+SAMPLE_STAGES = sample_stage_map()
+
+
+def load_events(*args, **kwargs):
+    """``load_events`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return loaders.load_events(*args, **kwargs)
+
+
+def sort_events(frame, stage_map=SAMPLE_STAGES):
+    """``sort_events`` with the sample's stage map unless the test gives one."""
+    return loaders.sort_events(frame, stage_map)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "data" / "examples"

@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from journeylab.core.errors import NotComputableError, ParameterError
+from journeylab.core.errors import NotComputableError, ParameterError, UnknownNameError
+from journeylab.datasets import sample_stage_map
 from journeylab.maps.journey_diff import END, START, compare_journeys, transition_counts
+
+STAGES = sample_stage_map()
 
 T0 = pd.Timestamp("2026-10-01", tz="UTC")
 
@@ -98,7 +101,7 @@ def _planted(
 
 
 def test_planted_difference_found_and_bh_applied():
-    diff = compare_journeys(_planted(), by="device", a="mobile", b="desktop", level="event")
+    diff = compare_journeys(_planted(), STAGES, by="device", a="mobile", b="desktop", level="event")
     t = diff.to_frame().set_index("item")
     edge = t.loc["booking_started → booking_completed"]
     # the edge test is the pooled two-proportion z-test, R prop.test(correct=FALSE)
@@ -129,7 +132,7 @@ def test_reach_and_step_rows_exact():
         ("m2", 0, "site_visit", "m"),
         ("d1", 0, "site_visit", "d"), ("d1", 1, "booking_completed", "d"),
     ])  # fmt: skip
-    diff = compare_journeys(log, by="device", a="m", b="d", min_count=1)
+    diff = compare_journeys(log, STAGES, by="device", a="m", b="d", min_count=1)
     t = diff.to_frame().set_index(["kind", "item"])
     assert t.loc[("reach", "purchase"), ["count_a", "n_a", "count_b", "n_b"]].tolist() == [
         1,
@@ -142,14 +145,14 @@ def test_reach_and_step_rows_exact():
     ].tolist() == [1, 2, 1, 1]
     assert t.loc[("edge", "site_visit → (end)"), ["count_a", "n_a"]].tolist() == [1, 2]
     assert diff.users_a == 2 and diff.users_b == 1
-    stages = compare_journeys(log, by="device", a="m", b="d", level="stage", min_count=1)
+    stages = compare_journeys(log, STAGES, by="device", a="m", b="d", level="stage", min_count=1)
     edge = stages.table.set_index(["kind", "item"]).loc[("edge", "consideration → purchase")]
     assert edge[["count_a", "n_a", "count_b", "n_b"]].tolist() == [1, 2, 1, 1]
 
 
 def test_identical_groups_have_no_significant_difference(tmp_path):
     diff = compare_journeys(
-        _planted(mobile_rate=0.5, desktop_rate=0.5, seed=11), by="device", a="mobile", b="desktop"
+        _planted(mobile_rate=0.5, desktop_rate=0.5, seed=11), STAGES, by="device", a="mobile", b="desktop"
     )
     assert not diff.table["significant"].any()
     assert "No difference survives FDR control" in diff.summary()
@@ -161,7 +164,7 @@ def test_two_periods():
     log = pd.concat([_planted(n=200, seed=1).assign(timestamp=lambda f: f["timestamp"] - pd.Timedelta(days=30)),
                      _planted(n=200, mobile_rate=0.7, seed=2).assign(user_id=lambda f: "o" + f["user_id"])], ignore_index=True)  # fmt: skip
     diff = compare_journeys(
-        log, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="event"
+        log, STAGES, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="event"
     )
     # the change from the first period to the second: a = 2026-10, b = 2026-09
     assert (diff.label_a, diff.label_b) == ("2026-10", "2026-09")
@@ -177,19 +180,31 @@ def test_two_periods():
 def test_errors():
     log = _planted(n=20)
     with pytest.raises(
-        ParameterError, match=r"a == 'mobil' is not a value of 'device' \(did you mean 'mobile'\?\)"
-    ):
-        compare_journeys(log, by="device", a="mobil", b="desktop")
+        ParameterError, match=r"value 'mobil' of 'device' belongs to no user in .* \(did you mean 'mobile'\?\)"
+    ) as info:
+        compare_journeys(log, STAGES, by="device", a="mobil", b="desktop")
+    assert isinstance(info.value, UnknownNameError) and info.value.suggestions == {"mobil": "mobile"}
+    assert "values present: 'desktop', 'mobile'" in str(info.value)
+    with pytest.raises(UnknownNameError, match=r"segment 'devise' is not a column of the events \(did you mean 'device'\?\)"):
+        compare_journeys(log, STAGES, by="devise", a="mobile", b="desktop")
     with pytest.raises(NotComputableError, match="No events in the period 2027-01"):
-        compare_journeys(log, month="2027-01")
+        compare_journeys(log, STAGES, by="device", a="mobile", b="desktop", month="2027-01")
+    with pytest.raises(ParameterError, match="Say what to compare"):
+        compare_journeys(log, STAGES)
+    with pytest.raises(ParameterError, match="Say what to compare"):
+        compare_journeys(log, STAGES, by="device")
+    with pytest.raises(NotComputableError, match=r"Only one value of device \(mobile\) in .*: no comparison"):
+        compare_journeys(log.assign(device="mobile"), STAGES, by="device", a="mobile", b="desktop")
+    with pytest.raises(ParameterError, match="No stage map given"):
+        compare_journeys(log, by="device", a="mobile", b="desktop")
     with pytest.raises(ParameterError, match="two"):
-        compare_journeys(log, periods=(("2026-10-01", "2026-11-01"),))
+        compare_journeys(log, STAGES, periods=(("2026-10-01", "2026-11-01"),))
     with pytest.raises(ParameterError, match=r"level == 'path'"):
-        compare_journeys(log, level="path")
+        compare_journeys(log, STAGES, level="path")
 
 
 def test_plot_names_significant_differences(tmp_path):
-    diff = compare_journeys(_planted(), by="device", a="mobile", b="desktop")
+    diff = compare_journeys(_planted(), STAGES, by="device", a="mobile", b="desktop")
     ax = diff.plot()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "edge: booking_started → booking_completed" in labels
@@ -204,7 +219,7 @@ def sample_data(request):
 
 
 def test_sample_mobile_form_gap_is_significant(sample_data):
-    diff = compare_journeys(sample_data.events, by="device", a="mobile", b="desktop")
+    diff = compare_journeys(sample_data.events, STAGES, by="device", a="mobile", b="desktop")
     sig = diff.significant().set_index("item")
     # the planted form drop-off: mobile users leave the booking form more often
     completes = "booking_started → booking_completed"

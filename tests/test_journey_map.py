@@ -14,9 +14,13 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from journeylab.core.errors import NotComputableError, ParameterError, SchemaError
+from journeylab.core.errors import NotComputableError, ParameterError, SchemaError, UnknownNameError
+from journeylab.core.project import Project
+from journeylab.core.stages import StageMap
+from journeylab.datasets import sample_stage_map
 from journeylab.maps.journey_maps import JourneyMapResult, journey_map, resolve_period
 
+STAGES = sample_stage_map()
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
 )
@@ -59,7 +63,7 @@ def _row(result: JourneyMapResult, stage: str, segment: str = "all users") -> pd
 
 
 def test_stage_users_and_conversion_exact(hand_log):
-    jm = journey_map(hand_log, month="2026-10")
+    jm = journey_map(hand_log, STAGES, month="2026-10")
     table = jm.to_frame()
     assert table["users"].tolist() == [3, 4, 3, 0, 1]
     assert table["users_in_period"].unique().tolist() == [5]
@@ -74,7 +78,7 @@ def test_stage_users_and_conversion_exact(hand_log):
 
 
 def test_wilson_bounds_match_statsmodels_and_closed_form(hand_log):
-    row = _row(journey_map(hand_log, month="2026-10"), "awareness")
+    row = _row(journey_map(hand_log, STAGES, month="2026-10"), "awareness")
     lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
     assert (row["conversion_ci_low"], row["conversion_ci_high"]) == pytest.approx(
         (lo, hi), rel=1e-12
@@ -91,7 +95,7 @@ def test_wilson_bounds_match_statsmodels_and_closed_form(hand_log):
 
 
 def test_kpis_exact(hand_log):
-    kpis = journey_map(hand_log, month="2026-10").kpis.set_index("kpi")["value"]
+    kpis = journey_map(hand_log, STAGES, month="2026-10").kpis.set_index("kpi")["value"]
     expected = {
         "impressions": 3, "reach": 3, "sessions": 4, "visitors": 4, "phone_calls": 1, "quote_requests": 0,
         "booking_entries": 1, "booking_completions": 3, "revenue": 600.0, "reviews": 1, "referrals": 0,
@@ -101,7 +105,7 @@ def test_kpis_exact(hand_log):
 
 
 def test_previous_period_comparison_matches_proportions_ztest(hand_log):
-    jm = journey_map(hand_log, month="2026-10")
+    jm = journey_map(hand_log, STAGES, month="2026-10")
     assert jm.previous.label == "2026-09"
     row = _row(jm, "awareness")
     assert row["users_previous"] == 1 and row["conversion_previous"] == 1.0
@@ -118,7 +122,7 @@ def test_previous_period_comparison_matches_proportions_ztest(hand_log):
 
 
 def test_empty_previous_period_is_said(hand_log):
-    jm = journey_map(hand_log, month="2026-09")
+    jm = journey_map(hand_log, STAGES, month="2026-09")
     assert "No events in the previous period (2026-08): no comparison." in jm.summary()
     assert jm.to_frame()["users_previous"].sum() == 0
 
@@ -126,18 +130,18 @@ def test_empty_previous_period_is_said(hand_log):
 def test_numeric_user_ids_match_a_users_table(hand_log):
     events = hand_log.assign(user_id=hand_log["user_id"].str[1:].astype(int))
     users = pd.DataFrame({"user_id": [1, 2, 3, 4, 5], "persona": ["a", "b", "a", "b", "b"]})
-    jm = journey_map(events, month="2026-10", segment="persona", users=users, compare=None)
+    jm = journey_map(events, STAGES, month="2026-10", segment="persona", users=users, compare=None)
     assert _row(jm, "consideration", "b")[["users", "reached_next"]].tolist() == [3, 1]
 
 
 def test_no_comparison_when_asked(hand_log):
-    jm = journey_map(hand_log, month="2026-10", compare=None)
+    jm = journey_map(hand_log, STAGES, month="2026-10", compare=None)
     assert "p_value" not in jm.to_frame()
     assert jm.previous is None
 
 
 def test_segment_from_events_users_table_and_series(hand_log):
-    by_device = journey_map(hand_log, month="2026-10", segment="device")
+    by_device = journey_map(hand_log, STAGES, month="2026-10", segment="device")
     assert _row(by_device, "awareness", "mobile")[["users", "reached_next"]].tolist() == [2, 2]
     assert _row(by_device, "awareness", "desktop")[["users", "reached_next"]].tolist() == [1, 0]
     assert set(by_device.to_frame()["segment"]) == {"mobile", "desktop"}
@@ -145,17 +149,17 @@ def test_segment_from_events_users_table_and_series(hand_log):
     users = pd.DataFrame(
         {"user_id": ["u1", "u2", "u3", "u4", "u5"], "persona": ["a", "b", "a", "b", "b"]}
     )
-    by_persona = journey_map(hand_log, month="2026-10", segment="persona", users=users)
+    by_persona = journey_map(hand_log, STAGES, month="2026-10", segment="persona", users=users)
     assert _row(by_persona, "consideration", "b")[["users", "reached_next"]].tolist() == [3, 1]
 
     series = pd.Series({"u1": "x", "u2": "x"}, name="cohort")
-    by_series = journey_map(hand_log, month="2026-10", segment=series)
+    by_series = journey_map(hand_log, STAGES, month="2026-10", segment=series)
     assert _row(by_series, "awareness", "(unknown)")["users"] == 1
     assert by_series.segment == "cohort"
 
 
 def test_start_end_window_and_previous_of_equal_length(hand_log):
-    jm = journey_map(hand_log, start="2026-10-01", end="2026-10-04")
+    jm = journey_map(hand_log, STAGES, start="2026-10-01", end="2026-10-04")
     assert _row(jm, "awareness")["users"] == 2
     assert jm.previous.start == pd.Timestamp("2026-09-28", tz="UTC")
     assert jm.period.label == "2026-10-01 to 2026-10-03"
@@ -166,24 +170,24 @@ def test_empty_period_is_a_clear_error(hand_log):
         NotComputableError,
         match=r"No events in the period 2027-01; the data cover 2026-09-15 to 2026-10-10",
     ):
-        journey_map(hand_log, month="2027-01")
+        journey_map(hand_log, STAGES, month="2027-01")
 
 
 def test_bad_arguments(hand_log):
     with pytest.raises(ParameterError, match="either month= or start="):
-        journey_map(hand_log, month="2026-10", start="2026-10-01")
+        journey_map(hand_log, STAGES, month="2026-10", start="2026-10-01")
     with pytest.raises(ParameterError, match=r"month == '2026-1': not a calendar month; write 'YYYY-MM'"):
         resolve_period(month="2026-1")
     with pytest.raises(
         SchemaError, match=r"segment 'devise' is not a column.*did you mean 'device'"
     ):
-        journey_map(hand_log, month="2026-10", segment="devise")
+        journey_map(hand_log, STAGES, month="2026-10", segment="devise")
     with pytest.raises(SchemaError, match="lacks required column"):
-        journey_map(hand_log.drop(columns="event"), month="2026-10")
+        journey_map(hand_log.drop(columns="event"), STAGES, month="2026-10")
 
 
 def test_summary_html_and_plots(hand_log, tmp_path):
-    jm = journey_map(hand_log, month="2026-10", segment="device")
+    jm = journey_map(hand_log, STAGES, month="2026-10", segment="device")
     text = jm.summary()
     assert "mobile: 2 users; awareness → consideration 100.0%" in text
     assert "<h4>Journey map</h4>" in jm._repr_html_()
@@ -235,10 +239,14 @@ def test_invariants_on_random_logs(rows):
     )
     in_october = events["timestamp"] >= pd.Timestamp("2026-10-01", tz="UTC")
     if not in_october.any():
-        with pytest.raises(NotComputableError):
-            journey_map(events, month="2026-10")
+        with pytest.raises(NotComputableError, match="No events in the period"):
+            journey_map(events, STAGES, month="2026-10")
         return
-    jm = journey_map(events, month="2026-10", segment="device", compare=None)
+    if (events.loc[in_october, "event"] == "unmapped").all():
+        with pytest.raises(NotComputableError, match="belongs to a stage"):
+            journey_map(events, STAGES, month="2026-10")
+        return
+    jm = journey_map(events, STAGES, month="2026-10", segment="device", compare=None)
     t = jm.to_frame()
     conv = t["conversion"].dropna()
     assert ((conv >= 0) & (conv <= 1)).all()
@@ -263,7 +271,7 @@ def small(request):
 
 def test_sample_reconciles_with_raw_counts(small):
     events = small.events
-    jm = journey_map(events, month="2026-10", segment="device")
+    jm = journey_map(events, STAGES, month="2026-10", segment="device")
     october = events.loc[
         (events["timestamp"] >= "2026-10-01") & (events["timestamp"] < "2026-11-01")
     ]
@@ -286,8 +294,8 @@ def test_sample_reconciles_with_raw_counts(small):
 
 def test_small_segments_are_suppressed_and_counted(hand_log, tmp_path):
     # October users: mobile u1, u2 (2); desktop u3, u4, u5 (3)
-    full = journey_map(hand_log, month="2026-10", segment="device")
-    shown = journey_map(hand_log, month="2026-10", segment="device", min_users=3)
+    full = journey_map(hand_log, STAGES, month="2026-10", segment="device")
+    shown = journey_map(hand_log, STAGES, month="2026-10", segment="device", min_users=3)
     assert shown.suppressed_segments == 1
     assert set(shown.to_frame()["segment"]) == {"desktop"} and set(shown.kpis["segment"]) == {
         "desktop"
@@ -302,18 +310,57 @@ def test_small_segments_are_suppressed_and_counted(hand_log, tmp_path):
         ax = shown.plot(kind=kind)
         assert [t.get_text() for t in ax.get_xticklabels()] == ["desktop"]
         ax.figure.savefig(tmp_path / f"suppressed_{kind}.png")
-    none = journey_map(hand_log, month="2026-10", segment="device", min_users=10)
+    none = journey_map(hand_log, STAGES, month="2026-10", segment="device", min_users=10)
     assert none.to_frame().empty and none.kpis.empty
     assert "2 segments with fewer than 10 users are not shown" in none.summary()
     assert none.plot().get_title().startswith("No segment has 10 users or more in")
     assert "jl-table" in none._repr_html_()
     # no segment: the whole period is shown whatever min_users says
     assert (
-        journey_map(hand_log, month="2026-10", min_users=100).to_frame()["users_in_period"].iloc[0]
+        journey_map(hand_log, STAGES, month="2026-10", min_users=100).to_frame()["users_in_period"].iloc[0]
         == 5
     )
     with pytest.raises(ParameterError, match="min_users == -3"):
-        journey_map(hand_log, month="2026-10", segment="device", min_users=-3)
+        journey_map(hand_log, STAGES, month="2026-10", segment="device", min_users=-3)
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_the_stage_map_is_required_and_may_come_from_the_project(hand_log):
+    with pytest.raises(ParameterError, match="No stage map given, and there is no default one"):
+        journey_map(hand_log, month="2026-10")
+    project = Project.from_dict({
+        "data": {"events": {"path": "events.csv"}},
+        "journey": {"conversion": "booking_completed"},
+        "stages": STAGES.to_dict(),
+    })  # fmt: skip
+    pd.testing.assert_frame_equal(
+        journey_map(hand_log, project=project, month="2026-10").to_frame(),
+        journey_map(hand_log, STAGES, month="2026-10").to_frame(),
+    )
+
+
+def test_misspelt_segment_names_the_closest_columns(hand_log):
+    users = pd.DataFrame({"user_id": ["u1"], "persona": ["a"]})
+    with pytest.raises(UnknownNameError) as info:
+        journey_map(hand_log, STAGES, month="2026-10", segment="persna", users=users)
+    assert info.value.suggestions == {"persna": "persona"}
+    assert "segment 'persna' is not a column of the events or the users table (did you mean 'persona'?)" in str(
+        info.value
+    )
+
+
+def test_a_stage_map_of_other_events_is_an_error_not_a_map_of_zeros(hand_log):
+    shop = StageMap.from_dict({"stages": [{"name": "browse", "events": ["view", "site_vist"]},
+                                          {"name": "buy", "events": ["purchase"]}]})  # fmt: skip
+    with pytest.raises(NotComputableError, match=r"No event in 2026-10 belongs to a stage of the stage map") as info:
+        journey_map(hand_log, shop, month="2026-10")
+    assert "'site_vist' (did you mean 'site_visit'?)" in str(info.value)
+
+
+def test_a_segment_with_one_value_is_mapped_and_said(hand_log):
+    jm = journey_map(hand_log.assign(device="mobile"), STAGES, month="2026-10", segment="device")
+    assert set(jm.to_frame()["segment"]) == {"mobile"}
+    assert jm.notes == ["Only one value of device (mobile) in 2026-10: no comparison."]
+    assert "Only one value of device (mobile) in 2026-10: no comparison." in jm.summary()

@@ -8,14 +8,36 @@ import pandas as pd
 import pytest
 
 from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.datasets import sample_stage_map
+from journeylab.journeys import build
 from journeylab.journeys.build import (
     PATH_COLUMNS,
     Journeys,
-    build_journeys,
-    path_table,
-    sessionize,
 )
 from journeylab.journeys.rules import DIRECT
+
+#: These logs use the sample's vocabulary: the journey builder is given its stage
+#: map explicitly (there is no default stage map).
+SAMPLE_STAGES = sample_stage_map()
+
+
+def build_journeys(*args, **kwargs):
+    """``build_journeys`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return build.build_journeys(*args, **kwargs)
+
+
+def path_table(*args, **kwargs):
+    """``path_table`` with the sample's stage map unless the test gives one (or passes journeys)."""
+    if not (args and isinstance(args[0], Journeys)):
+        kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return build.path_table(*args, **kwargs)
+
+
+def sessionize(*args, **kwargs):
+    """``sessionize`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return build.sessionize(*args, **kwargs)
 
 END = "2026-06-30"
 
@@ -477,7 +499,7 @@ def test_month_and_start_errors(months_log):
 def test_censoring_summary_refuses_only_when_leaving_open_journeys_out_starves_the_table(
     conversions, non_conversions, open_journeys, include
 ):
-    from journeylab.journeys.build import (
+    from journeylab.journeys.rules import (
         MIN_NON_CONVERSION_SHARE,
         MIN_NON_CONVERSIONS,
         censoring_summary,
@@ -538,12 +560,12 @@ def test_events_cursor_is_closed_when_opening_fails_and_after_use(log, opened_cu
     from journeylab.journeys.funnels import funnel
 
     with pytest.raises(SchemaError, match="'user_id'"):
-        _Events(log.drop(columns="user_id"))
-    with _Events(log) as ev:
+        _Events(log.drop(columns="user_id"), stage_map=SAMPLE_STAGES)
+    with _Events(log, stage_map=SAMPLE_STAGES) as ev:
         assert ev.scalar("SELECT count(*) FROM src") == len(log)
     with pytest.raises(SchemaError, match="grain='session' needs a session_id column"):
         funnel(log.drop(columns="session_id", errors="ignore"), ["site_visit", "booking_completed"], grain="session")
-    path_table(log, lookback="7D")
-    path_table(build_journeys(log, lookback="7D"))
+    path_table(log, lookback="7D", stage_map=SAMPLE_STAGES)
+    path_table(build_journeys(log, lookback="7D", stage_map=SAMPLE_STAGES))
     assert len(opened_cursors) == 6
     assert all(_is_closed(con) for con in opened_cursors)

@@ -277,16 +277,16 @@ def test_reading_where_no_ledger_exists(tmp_path):
 
 # -- real findings ---------------------------------------------------------------
 def test_records_of_the_findings_pass_go_into_the_ledger_unchanged(tmp_path, small_sample):
-    from journeylab.core.stages import default_stage_map
+    from journeylab.datasets import sample_stage_map
     from journeylab.maps.findings import find
 
     kw = dict(conversion="booking_completed", funnel=["site_visit", "booking_started", "booking_completed"],
               segments=["device", "channel"])
     for month in ("2026-08", "2026-09", "2026-10"):
-        result = find(small_sample.events, default_stage_map(), month=month, **kw)
+        result = find(small_sample.events, sample_stage_map(), month=month, **kw)
         append_findings(tmp_path, month, result, project="Home services sample")
     ledger = read_ledger(tmp_path)
-    october = find(small_sample.events, default_stage_map(), month="2026-10", **kw).records()
+    october = find(small_sample.events, sample_stage_map(), month="2026-10", **kw).records()
     stored = ledger.loc[ledger["month"] == "2026-10"].to_dict("records")
     assert [r["id"] for r in stored] == [r["id"] for r in october] and october
     for mine, theirs in zip(stored, october, strict=True):

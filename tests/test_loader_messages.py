@@ -18,7 +18,14 @@ import pandas as pd
 import pytest
 
 from journeylab.core.errors import DataError, SchemaError
-from journeylab.io.loaders import load_events, load_spend
+from journeylab.datasets import sample_stage_map
+from journeylab.io import loaders
+from journeylab.io.loaders import load_spend
+
+
+def load_events(*args, **kwargs):
+    """The loader with the sample's stage map (there is no default one)."""
+    return loaders.load_events(*args, **{"stage_map": sample_stage_map(), **kwargs})
 
 HEADER = "user_id,timestamp,event,channel\n"
 GOOD = "u9,2026-01-02 10:00:00,visit,web\n"

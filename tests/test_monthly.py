@@ -11,8 +11,7 @@ from statsmodels.stats import rates
 
 from journeylab.core.errors import DataError
 from journeylab.core.project import Project
-from journeylab.core.stages import DEFAULT_STAGE_MAP
-from journeylab.datasets import make_sample
+from journeylab.datasets import SAMPLE_STAGE_MAP, make_sample
 from journeylab.reports.monthly import kpi_trend, metrics_document, stage_kpis, validate_metrics
 
 
@@ -24,7 +23,7 @@ def sample():
 @pytest.fixture(scope="module")
 def project():
     return Project.from_dict({"name": "Sample", "data": {"sample": {}}, "journey": {"conversion": "booking_completed"},
-                              "stages": DEFAULT_STAGE_MAP, "labels": {"booked_jobs": "Jobs booked"}})
+                              "stages": SAMPLE_STAGE_MAP, "labels": {"booked_jobs": "Jobs booked"}})
 
 
 def test_stage_kpis_come_from_the_data_for_both_months(sample, project):

@@ -13,14 +13,44 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from journeylab.core.errors import NotComputableError, ParameterError
-from journeylab.maps.pains import callback_speed, pain_points
+from journeylab.core.errors import NotComputableError, ParameterError, UnknownNameError
+from journeylab.core.project import Project
+from journeylab.datasets import sample_stage_map
+from journeylab.maps.pains import pain_points, response_speed
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
 )
 FORM = "booking_started → booking_completed"
 PHONE = "phone_call → booking_completed"
+STAGES = sample_stage_map()
+#: The sample's key event-to-event steps and how a finding words them.
+SAMPLE_STEPS = [
+    ("booking_started", "booking_completed", "at the booking form"),
+    ("phone_call", "booking_completed", "between phone call and booking"),
+    ("quote_request", "booking_completed", "between quote request and booking"),
+    ("site_visit", "booking_started", "between site visit and booking form"),
+]
+FORM_STEP, PHONE_STEP = SAMPLE_STEPS[0], SAMPLE_STEPS[1]
+
+
+def sample_steps(events: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Every consecutive stage pair, plus the sample's key steps whose first event occurs."""
+    present = set(events["event"])
+    return [*zip(STAGES.names, STAGES.names[1:], strict=False), *(s for s in SAMPLE_STEPS if s[0] in present)]
+
+
+def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
+    """The sample's phone leads by call-back speed."""
+    return response_speed(
+        events, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
+        fast_minutes=fast_minutes, name="callback_speed",
+    )  # fmt: skip
+
+
+def pains(events: pd.DataFrame, **options):
+    """pain_points with the sample's stage map and conversion."""
+    return pain_points(events, STAGES, conversion="booking_completed", **options)
 
 
 def _form_log(
@@ -106,7 +136,10 @@ def _row(result, step, dimension, segment):
 
 
 def test_value_at_stake_arithmetic(planted):
-    pp = pain_points(planted, month="2026-10", segments=("device", "callback_speed"), min_users=5)
+    pp = pains(
+        planted, month="2026-10", segments=("device", callback_speed(planted)), steps=[FORM_STEP, PHONE_STEP],
+        min_users=5,
+    )  # fmt: skip
     assert pp.value_per_conversion == pytest.approx(100.0)  # mean booking value
     mobile = _row(pp, FORM, "device", "mobile")
     assert (mobile["reached"], mobile["converted"], mobile["benchmark"]) == (20, 6, "desktop")
@@ -133,22 +166,29 @@ def test_value_at_stake_arithmetic(planted):
 
 
 def test_explicit_value_per_conversion_and_min_users(planted):
-    pp = pain_points(
-        planted, month="2026-10", segments=("device",), value_per_conversion=50, min_users=5
+    pp = pains(
+        planted, month="2026-10", segments=("device",), steps=[FORM_STEP], value_per_conversion=50, min_users=5
     )
     assert _row(pp, FORM, "device", "mobile")["value_at_stake"] == pytest.approx(500.0)
-    tiny = pain_points(planted, month="2026-10", segments=("device",), min_users=21)
+    tiny = pains(planted, month="2026-10", segments=("device",), steps=[FORM_STEP], min_users=21)
     assert not tiny.to_frame().loc[tiny.to_frame()["step"] == FORM, "sized"].any()
 
 
 def test_findings_read_well(planted):
-    pp = pain_points(planted, month="2026-10", segments=("device", "callback_speed"), min_users=5)
+    pp = pains(
+        planted, month="2026-10", segments=("device", callback_speed(planted)), steps=[FORM_STEP, PHONE_STEP],
+        min_users=5,
+    )  # fmt: skip
     first = pp.findings(1)[0]
     assert first.startswith(
-        "Mobile users drop out at the booking form 3.5× as often as desktop users (70.0% vs 20.0%; 20 reached the step)"
+        "Users with device = mobile drop out at the booking form 3.5× as often as users with device = desktop "
+        "(70.0% vs 20.0%; 20 reached the step)"
     )
     assert "closing the gap is worth $1,000 a month [" in first
-    assert any("Phone leads called back slowly (> 60 min)" in f for f in pp.findings(3))
+    assert any(
+        f.startswith("Users with callback_speed = slow (> 60 min) drop out between phone call and booking")
+        for f in pp.findings(3)
+    )
     assert "Pain points, 2026-10" in pp.summary()
     assert "value at stake" in pp._repr_html_()
 
@@ -157,7 +197,7 @@ def test_a_series_is_a_segment_dimension(planted):
     mobile = planted.loc[planted["device"] == "mobile", "user_id"].unique()
     cohort = pd.Series("y", index=planted["user_id"].unique(), name="cohort")
     cohort[mobile] = "x"
-    pp = pain_points(planted, month="2026-10", segments=(cohort,), min_users=5)
+    pp = pains(planted, month="2026-10", segments=(cohort,), steps=[FORM_STEP, PHONE_STEP], min_users=5)
     assert set(pp.to_frame()["dimension"]) == {"cohort"}
     assert _row(pp, FORM, "cohort", "x")["value_at_stake"] == pytest.approx(1000.0)
     assert pp.findings(1)[0].startswith(
@@ -165,7 +205,7 @@ def test_a_series_is_a_segment_dimension(planted):
     )
 
 
-def test_callback_speed_labels():
+def test_response_speed_labels():
     log = _phone_log((2, 1), (3, 0))
     log = pd.concat(
         [
@@ -180,13 +220,20 @@ def test_callback_speed_labels():
         ]
     )
     speed = callback_speed(log, fast_minutes=60)
+    assert speed.name == "callback_speed"
     assert speed.value_counts().to_dict() == {
         "slow (> 60 min)": 3,
         "fast (≤ 60 min)": 2,
-        "no call-back": 1,
+        "no response": 1,
     }
-    with pytest.raises(NotComputableError, match="response_minutes"):
+    assert response_speed(
+        log, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
+        fast_minutes=150,
+    ).value_counts().to_dict() == {"fast (≤ 150 min)": 5, "no response": 1}  # fmt: skip
+    with pytest.raises(UnknownNameError, match="minutes column 'response_minutes' is not a column of the events"):
         callback_speed(log.drop(columns="response_minutes"))
+    with pytest.raises(UnknownNameError, match="event 'call_back' occurs in no row.*did you mean 'callback'"):
+        response_speed(log, request_event="phone_call", response_event="call_back", minutes_column="response_minutes")
 
 
 def test_previous_period_benchmark():
@@ -197,8 +244,8 @@ def test_previous_period_benchmark():
         ],
         ignore_index=True,
     )
-    pp = pain_points(
-        log, month="2026-10", segments=("device",), benchmark="previous_period", min_users=5
+    pp = pains(
+        log, month="2026-10", segments=("device",), steps=[FORM_STEP], benchmark="previous_period", min_users=5
     )
     row = _row(pp, FORM, "device", "mobile")
     assert row["benchmark"] == "2026-09"
@@ -229,27 +276,81 @@ def test_touchpoint_is_last_channel_before_the_step():
             "value": [np.nan, np.nan, 80.0, np.nan, np.nan],
         }
     )
-    pp = pain_points(log, month="2026-10", segments=("touchpoint",), min_users=1)
+    pp = pains(log, month="2026-10", segments=("touchpoint",), steps=[FORM_STEP], min_users=1)
     form = pp.to_frame().query("step == @FORM")
     assert dict(zip(form["segment"], form["converted"], strict=True)) == {"email": 1, "social": 0}
 
 
 def test_errors(planted):
+    segments = ("device",)
     with pytest.raises(NotComputableError, match="No events in the period 2027-03"):
-        pain_points(planted, month="2027-03")
+        pains(planted, month="2027-03", segments=segments)
     with pytest.raises(ParameterError, match=r"benchmark == 'best', must be one of"):
-        pain_points(planted, month="2026-10", benchmark="best")
+        pains(planted, month="2026-10", segments=segments, benchmark="best")
     with pytest.raises(
         ParameterError,
-        match=r"'booking_start' is neither a stage nor an event \(did you mean 'booking_started'\?\)",
+        match=r"step name 'booking_start' is neither a stage nor an event of the data \(did you mean 'booking_started'\?\)",
     ):
-        pain_points(planted, month="2026-10", steps=[("booking_start", "booking_completed")])
+        pains(planted, month="2026-10", segments=segments, steps=[("booking_start", "booking_completed")])
     with pytest.raises(NotComputableError, match="pass value_per_conversion="):
-        pain_points(planted.assign(value=np.nan), month="2026-10")
+        pains(planted.assign(value=np.nan), month="2026-10", segments=segments)
+    with pytest.raises(ParameterError, match=r"Step 'booking_started' must be a pair"):
+        pains(planted, month="2026-10", segments=segments, steps=["booking_started"])
+
+
+def test_misspelt_conversion_step_and_segment_name_the_closest(planted):
+    with pytest.raises(UnknownNameError) as info:
+        pain_points(planted, STAGES, conversion="booking_complete", segments=("device",))
+    assert info.value.suggestions == {"booking_complete": "booking_completed"}
+    assert "conversion event 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in str(
+        info.value
+    )
+    with pytest.raises(UnknownNameError) as info:
+        pains(planted, segments=("devise",))
+    assert "segment 'devise' is not a column of the events (did you mean 'device'?)" in str(info.value)
+    with pytest.raises(UnknownNameError, match="'personna'.*or the users table.*did you mean 'persona'"):
+        pains(planted, segments=("personna",), users=pd.DataFrame({"user_id": ["p0000"], "persona": ["a"]}))
+    with pytest.raises(UnknownNameError, match="step name 'phonecall'.*did you mean 'phone_call'"):
+        pains(planted, segments=("device",), steps=[("phonecall", "booking_completed")])
+    with pytest.raises(ParameterError, match="Name the conversion"):
+        pain_points(planted, STAGES, segments=("device",))
+    with pytest.raises(ParameterError, match=r"Name the segment dimensions.*'device'"):
+        pains(planted)
+    with pytest.raises(ParameterError, match="No stage map given"):
+        pain_points(planted, conversion="booking_completed", segments=("device",))
+
+
+def test_a_dimension_with_one_value_is_kept_and_noted(planted):
+    pp = pains(planted.assign(device="desktop"), month="2026-10", segments=("device",), steps=[FORM_STEP],
+               min_users=5)  # fmt: skip
+    assert set(pp.to_frame()["segment"]) == {"desktop"}
+    assert "only one value of device (desktop) in 2026-10: no comparison." in pp.notes
+    assert "Note: only one value of device (desktop) in 2026-10: no comparison." in pp.summary()
+
+
+def test_conversion_funnel_segments_and_value_from_the_project_file(planted):
+    project = Project.from_dict({
+        "data": {"events": {"path": "events.csv"}},
+        "journey": {"conversion": "booking_completed", "value_per_conversion": 50},
+        "stages": STAGES.to_dict(),
+        "funnel": ["booking_started", "booking_completed"],
+        "segments": ["device"],
+    })  # fmt: skip
+    pp = pain_points(planted, project=project, month="2026-10", min_users=5)
+    assert pp.value_per_conversion == 50
+    assert set(pp.to_frame()["dimension"]) == {"device", "touchpoint"}
+    assert FORM in set(pp.to_frame()["step"])  # the funnel's step
+    assert "awareness → consideration" in pp.step_words  # and the stage pairs
+    explicit = pains(planted, month="2026-10", min_users=5, value_per_conversion=50, segments=("device", "touchpoint"),
+                     steps=[*zip(STAGES.names, STAGES.names[1:], strict=False), ("booking_started", "booking_completed")])
+    pd.testing.assert_frame_equal(pp.to_frame(), explicit.to_frame())
 
 
 def test_plot(planted, tmp_path):
-    pp = pain_points(planted, month="2026-10", segments=("device", "callback_speed"), min_users=5)
+    pp = pains(
+        planted, month="2026-10", segments=("device", callback_speed(planted)), steps=[FORM_STEP, PHONE_STEP],
+        min_users=5,
+    )  # fmt: skip
     ax = pp.plot()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[-1] == f"{FORM}\ndevice = mobile"  # largest bar on top
@@ -265,9 +366,11 @@ def test_plot(planted, tmp_path):
     )
 )
 def test_value_at_stake_is_the_gap_to_the_best_segment(counts):
-    pp = pain_points(
-        _form_log(counts), month="2026-10", segments=("device",), steps=[("booking_started", "booking_completed")],
-        value_per_conversion=10, min_users=1,
+    # a booking in September makes the conversion a known event even when nobody converts in October
+    known = _form_log({"desktop": (1, 1)}, start="2026-09-02")
+    pp = pains(
+        pd.concat([_form_log(counts), known], ignore_index=True), month="2026-10", segments=("device",),
+        steps=[("booking_started", "booking_completed")], value_per_conversion=10, min_users=1,
     )  # fmt: skip
     rows = pp.to_frame().query("step == @FORM").set_index("segment")
     best = max(k / n for n, k in counts.values())
@@ -327,7 +430,8 @@ def _planted_log(n_users: int = 3000, seed: int = 3) -> pd.DataFrame:
 
 
 def test_planted_gaps_come_out_on_top():
-    pp = pain_points(_planted_log(), month="2026-10")
+    log = _planted_log()
+    pp = pains(log, month="2026-10", segments=("device", "touchpoint", callback_speed(log)), steps=sample_steps(log))
     top = pp.top(3)
     keys = set(zip(top["dimension"], top["segment"], strict=True))
     assert ("device", "mobile") in keys
@@ -344,7 +448,8 @@ def sample_data(request):
 def test_sample_planted_effects_on_top(sample_data):
     """The sample plants a mobile booking-form drop-off and slow call-backs (truth); both lead the ranking."""
     truth = sample_data.truth
-    pp = pain_points(sample_data.events)
+    events = sample_data.events
+    pp = pains(events, segments=("device", "touchpoint", callback_speed(events)), steps=sample_steps(events))
     top = pp.top(3)
     keys = set(zip(top["dimension"], top["segment"], strict=True))
     assert ("device", "mobile") in keys

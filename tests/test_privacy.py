@@ -11,8 +11,20 @@ import pandas as pd
 import pytest
 
 from journeylab.core.errors import ParameterError
-from journeylab.io.loaders import load_events
+from journeylab.datasets import sample_stage_map
+from journeylab.io import loaders
 from journeylab.io.privacy import KEY_ENV, KEY_FILE_ENV, escape_formulas, pseudonymize, safe_csv
+
+#: These logs use the sample's vocabulary: the loaders are given its stage map
+#: explicitly (there is no default stage map).
+SAMPLE_STAGES = sample_stage_map()
+
+
+def load_events(*args, **kwargs):
+    """``load_events`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return loaders.load_events(*args, **kwargs)
+
 
 KEY = "test-key-0123456789-abcdef"
 

@@ -335,8 +335,12 @@ def propensity_sample(request):
 def test_next_best_touchpoint_from_the_sample_event_log(request):
     pytest.importorskip("journeylab.datasets.sample")
     pytest.importorskip("journeylab.journeys.build")
-    events = request.getfixturevalue("small_sample").events
-    from_events = next_best_touchpoint(events, state="display")  # path table built with the default rules
+    from journeylab.journeys.build import path_table
+
+    sample = request.getfixturevalue("small_sample")
+    # the path table of the sample's journeys, built with its stage map and conversion
+    paths = path_table(sample.events, stage_map=sample.stage_map, conversion="booking_completed")
+    from_events = next_best_touchpoint(paths, state="display")
     t = from_events.to_frame()
     assert "display" not in set(t["next_touch"]) and {"paid_search", "social"} <= set(t["next_touch"])
     assert t["transition_share"].sum() <= 1 + 1e-12

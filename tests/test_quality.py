@@ -9,8 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journeylab.core.errors import JourneylabError
-from journeylab.io.loaders import load_assignments, load_events
+from journeylab.datasets import sample_stage_map
+from journeylab.io import loaders
+from journeylab.io.loaders import load_assignments
 from journeylab.io.quality import QualityReport
+
+#: These logs use the sample's vocabulary: the loaders are given its stage map
+#: explicitly (there is no default stage map).
+SAMPLE_STAGES = sample_stage_map()
+
+
+def load_events(*args, **kwargs):
+    """``load_events`` with the sample's stage map unless the test gives one."""
+    kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    return loaders.load_events(*args, **kwargs)
+
 
 
 def test_counts_add_up_and_zero_steps_are_not_recorded():

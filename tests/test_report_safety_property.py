@@ -24,8 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylab.core.safe_text import check_html, display_text
-from journeylab.core.stages import default_stage_map
-from journeylab.datasets import sample_project
+from journeylab.datasets import sample_project, sample_stage_map
 from journeylab.journeys.funnels import funnel
 from journeylab.maps.findings import find
 from journeylab.maps.journey_maps import journey_map
@@ -107,7 +106,7 @@ def _report(sample, devices: list[str], channels: list[str]) -> nbformat.Noteboo
         device=sample.users["device"].map(device_map),
         acquisition_channel=sample.users["acquisition_channel"].replace(channel_map),
     )
-    stages = default_stage_map()
+    stages = sample_stage_map()
     in_month = events[events["timestamp"].dt.strftime("%Y-%m") == MONTH]
     booking = funnel(in_month, ["site_visit", "booking_started", "booking_completed"], window="7D", segment="device", min_users=1)
     project = sample_project()

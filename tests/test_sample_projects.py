@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.stages import StageMap
+from journeylab.datasets import sample_stage_map
 from journeylab.datasets.sample import make_sample
 
 KEYS = ["name", "currency", "timezone", "data", "journey", "stages", "funnel", "segments", "experiments", "labels"]
@@ -88,7 +89,7 @@ def test_stages_and_kpis_are_the_samples_stage_map(project):
 
     assert content(as_map) == content(sample.stage_map)
     if vertical == "home_services":
-        assert content(as_map) == content(default_stage_map())  # what the notebooks use today
+        assert content(as_map) == content(sample_stage_map())  # what the notebooks use today
 
 
 def test_the_notebooks_name_no_sample_vocabulary():

@@ -9,11 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylab.core.errors import NotComputableError, ParameterError
+from journeylab.core.errors import NotComputableError, ParameterError, UnknownNameError
+from journeylab.core.project import Project
+from journeylab.datasets import sample_stage_map
 from journeylab.maps.journey_maps import journey_map
 from journeylab.maps.segments import journey_personas, segment_users, silhouette, user_features
 
 T0 = pd.Timestamp("2026-10-01", tz="UTC")
+#: The sample's vocabulary, named explicitly.
+SAMPLE = {"conversion": "booking_completed", "segments": ("device",)}
 
 
 def _ev(user, hours, event, channel=None, session=None, value=np.nan, device="mobile"):
@@ -39,7 +43,7 @@ def hand_log():
 
 
 def test_user_features_exact(hand_log):
-    f = user_features(hand_log)
+    f = user_features(hand_log, **SAMPLE)
     assert f.loc["u1", ["touches", "sessions", "converted"]].tolist() == [3, 2, 1]
     assert f.loc["u1", "days_to_convert"] == pytest.approx(2.0)
     assert f.loc["u1", "share_email"] == pytest.approx(2 / 3)
@@ -65,6 +69,7 @@ def test_segment_users_first_matching_rule(hand_log):
             "south": "region == 's'",
         },
         users=users,
+        **SAMPLE,
     )
     assert seg.assignments.to_dict() == {"u1": "phone leads", "u2": "south", "u3": "bookers"}
     table = seg.to_frame().set_index("segment")
@@ -76,7 +81,7 @@ def test_segment_users_first_matching_rule(hand_log):
     ]  # rule order; empty 'other' absent
     assert "3 users in 3 segments" in seg.summary()
     # the assignments plug straight into the journey map
-    jm = journey_map(hand_log, month="2026-10", segment=seg.assignments, compare=None)
+    jm = journey_map(hand_log, sample_stage_map(), month="2026-10", segment=seg.assignments, compare=None)
     assert set(jm.to_frame()["segment"]) == {"phone leads", "south", "bookers"}
 
 
@@ -85,9 +90,9 @@ def test_segment_rule_errors(hand_log):
         ParameterError,
         match=r"Rule 'x' \('devise == 1'\) cannot be evaluated.*did you mean 'device'",
     ):
-        segment_users(hand_log, {"x": "devise == 1"})
+        segment_users(hand_log, {"x": "devise == 1"}, **SAMPLE)
     with pytest.raises(ParameterError, match="rules is empty"):
-        segment_users(hand_log, {})
+        segment_users(hand_log, {}, **SAMPLE)
 
 
 def test_silhouette_hand_computed():
@@ -133,7 +138,7 @@ def _three_groups(seed: int = 1) -> tuple[pd.DataFrame, dict[str, str]]:
 
 def test_personas_recover_planted_groups_and_describe_them():
     events, truth = _three_groups()
-    personas = journey_personas(events, k=3, seed=0)
+    personas = journey_personas(events, k=3, seed=0, **SAMPLE)
     crosstab = pd.crosstab(
         personas.assignments, pd.Series(truth).reindex(personas.assignments.index)
     )
@@ -154,11 +159,11 @@ def test_personas_recover_planted_groups_and_describe_them():
 
 def test_personas_choose_k_by_silhouette_and_are_reproducible():
     events, _ = _three_groups()
-    chosen = journey_personas(events, k=None, seed=0, k_range=range(2, 6))
+    chosen = journey_personas(events, k=None, seed=0, k_range=range(2, 6), **SAMPLE)
     assert chosen.k == 3
     assert set(chosen.silhouette_scores) == {2, 3, 4, 5}
     assert chosen.silhouette_scores[3] == max(chosen.silhouette_scores.values())
-    again = journey_personas(events, k=None, seed=0, k_range=range(2, 6))
+    again = journey_personas(events, k=None, seed=0, k_range=range(2, 6), **SAMPLE)
     pd.testing.assert_series_equal(chosen.assignments, again.assignments)
     assert "chosen by mean silhouette" in chosen.summary()
 
@@ -166,12 +171,12 @@ def test_personas_choose_k_by_silhouette_and_are_reproducible():
 def test_persona_errors_and_plot(tmp_path):
     events, _ = _three_groups()
     with pytest.raises(ParameterError, match=r"k == 1, must be >= 2"):
-        journey_personas(events, k=1)
+        journey_personas(events, k=1, **SAMPLE)
     with pytest.raises(ParameterError, match=r"Unknown feature 'touch'.*did you mean 'touches'"):
-        journey_personas(events, k=3, features=("touch",))
+        journey_personas(events, k=3, features=("touch",), **SAMPLE)
     with pytest.raises(NotComputableError, match="No events"):
-        journey_personas(events, k=3, month="2027-01")
-    personas = journey_personas(events, k=3, seed=0)
+        journey_personas(events, k=3, month="2027-01", **SAMPLE)
+    personas = journey_personas(events, k=3, seed=0, **SAMPLE)
     ax = personas.plot()
     assert "touches" in [t.get_text() for t in ax.get_xticklabels()]
     assert "Display-first browsers" in [t.get_text() for t in ax.get_yticklabels()]
@@ -186,7 +191,7 @@ def small(request):
 
 
 def test_personas_on_the_sample(small):
-    personas = journey_personas(small.events, k=4, seed=0)
+    personas = journey_personas(small.events, k=4, seed=0, **SAMPLE)
     profiles = personas.to_frame()
     assert len(profiles) == 4 and profiles["users"].sum() == small.events["user_id"].nunique()
     assert profiles["description"].str.contains("% of users").all()
@@ -194,3 +199,45 @@ def test_personas_on_the_sample(small):
     assert (profiles["users"] * profiles["conversion"]).sum() / profiles[
         "users"
     ].sum() == pytest.approx(overall)
+
+
+def test_sessions_without_session_ids_follow_the_inactivity_gap():
+    from journeylab.core.stages import StageMap
+    from journeylab.journeys.build import sessionize
+
+    rows = [_ev("a", 0, "view", "email"), _ev("a", 0.25, "view", "email"), _ev("a", 1.0, "view", "social"),
+            _ev("a", 3, "purchase"), _ev("b", 0, "view", "email")]  # fmt: skip
+    ev = pd.DataFrame(rows).drop(columns="session_id")
+    stages = StageMap.from_dict({"stages": [{"name": "buy", "events": ["view", "purchase"]}]})
+    for gap, by_hand in (("30min", 3), ("1h", 2)):  # gaps of 15 min, 45 min and 2 h
+        got = user_features(ev, conversion="purchase", session_gap=gap)["sessions"]
+        # the same rule as journeylab.journeys.build.sessionize, an independent implementation
+        reference = sessionize(ev, gap, stage_map=stages).groupby("user_id")["session_id"].nunique()
+        assert got.to_dict() == reference.to_dict() == {"a": by_hand, "b": 1}
+
+
+def test_misspelt_conversion_and_segment_name_the_closest(hand_log):
+    with pytest.raises(UnknownNameError) as info:
+        user_features(hand_log, conversion="booking_complete")
+    assert info.value.suggestions == {"booking_complete": "booking_completed"}
+    with pytest.raises(UnknownNameError, match=r"segment 'devise' is not a column of the events \(did you mean 'device'\?\)"):
+        journey_personas(hand_log, k=2, conversion="booking_completed", segments=["devise"])
+    with pytest.raises(UnknownNameError, match="'devise'"):
+        segment_users(hand_log, {"x": "touches > 0"}, conversion="booking_completed", segments=["devise"])
+    with pytest.raises(ParameterError, match="Name the conversion"):
+        segment_users(hand_log, {"x": "touches > 0"})
+
+
+def test_conversion_and_segments_from_the_project_file():
+    events, _ = _three_groups()
+    project = Project.from_dict({
+        "data": {"events": {"path": "events.csv"}},
+        "journey": {"conversion": "booking_completed"},
+        "stages": sample_stage_map().to_dict(),
+        "segments": ["device", "channel"],  # channel is covered by the channel mix
+    })  # fmt: skip
+    a = journey_personas(events, k=3, seed=0, project=project)
+    b = journey_personas(events, k=3, seed=0, **SAMPLE)
+    assert a.segments == ["device"]
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
+    assert "main device" in a.display_frame().columns

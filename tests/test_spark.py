@@ -31,15 +31,17 @@ def _java_ok() -> bool:
 if not _java_ok():
     pytest.skip("Spark needs Java 17+ on PATH (java -version failed)", allow_module_level=True)
 
-from journeylab.core.errors import ParameterError, SchemaError  # noqa: E402
+from journeylab.core.errors import NotComputableError, ParameterError, SchemaError, UnknownNameError  # noqa: E402
 from journeylab.customers.retention import cohort_retention, period_label  # noqa: E402
-from journeylab.datasets.sample import make_sample  # noqa: E402
+from journeylab.datasets.sample import make_sample, sample_stage_map  # noqa: E402
 from journeylab.journeys import spark as jls  # noqa: E402
 from journeylab.journeys.build import path_table  # noqa: E402
 from journeylab.journeys.flows import transitions  # noqa: E402
 from journeylab.journeys.funnels import funnel  # noqa: E402
 
 COLUMNS = ["user_id", "timestamp", "event", "channel", "value", "session_id", "device"]
+#: The sample's journey rules, named explicitly (the library has no default).
+RULES = {"conversion": "booking_completed", "stage_map": sample_stage_map()}
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +97,12 @@ def _same_paths(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 
 def test_path_table_matches_duckdb(spark_events, events):
-    want = path_table(events)
-    got = jls.path_table(spark_events)
+    want = path_table(events, **RULES)
+    got = jls.path_table(spark_events, **RULES)
     _same_paths(got, want)
     assert len(want) > 50 and want["conversions"].sum() > 100  # a real table, not a trivial one
     # the public entry point hands a Spark DataFrame to the Spark path
-    _same_paths(path_table(spark_events), want)
+    _same_paths(path_table(spark_events, **RULES), want)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +125,7 @@ def test_path_table_matches_duckdb(spark_events, events):
     ],
 )
 def test_path_table_options_match_duckdb(spark_events, events, options):
+    options = {**RULES, **options}
     _same_paths(jls.path_table(spark_events, **options), path_table(events, **options))
 
 
@@ -147,7 +150,7 @@ def test_ties_follow_the_stable_tie_breaker(spark, tmp_path_factory):
     )
     # shuffled rows: the order comes from the tie-breaker, not from the input
     shuffled = ties.sample(frac=1, random_state=3).reset_index(drop=True)
-    options = {"collapse_repeats": False, "include_censored": True, "period_end": "2026-06-30"}
+    options = {"collapse_repeats": False, "include_censored": True, "period_end": "2026-06-30", **RULES}
     got = jls.path_table(_to_spark(spark, shuffled, tmp_path_factory), **options)
     _same_paths(got, path_table(ties, **options))
     # display ranks before site_visit; the two visits then sort by channel
@@ -156,8 +159,8 @@ def test_ties_follow_the_stable_tie_breaker(spark, tmp_path_factory):
 
 def test_table_name_and_column_mapping(spark, spark_events, events):
     spark_events.withColumnRenamed("user_id", "visitor").createOrReplaceTempView("jl_events")
-    got = jls.path_table("jl_events", spark=spark, columns={"visitor": "user_id"})
-    _same_paths(got, path_table(events))
+    got = jls.path_table("jl_events", spark=spark, columns={"visitor": "user_id"}, **RULES)
+    _same_paths(got, path_table(events, **RULES))
 
 
 @pytest.mark.parametrize(
@@ -165,8 +168,8 @@ def test_table_name_and_column_mapping(spark, spark_events, events):
     [{}, {"level": "event", "collapse_repeats": True, "include_censored": True}],
 )
 def test_transition_counts_match_flows(spark_events, events, options):
-    want = transitions(events, **options).to_frame()
-    got = jls.transition_counts(spark_events, **options)
+    want = transitions(events, **RULES, **options).to_frame()
+    got = jls.transition_counts(spark_events, **RULES, **options)
     assert_frame_equal(got, want)
     assert {"START", "CONVERSION"} <= set(want["from"]) | set(want["to"])
 
@@ -202,12 +205,29 @@ def test_cohort_counts_match_retention(spark, sample, tmp_path_factory):
 
 def test_errors_name_the_problem(spark_events):
     with pytest.raises(SchemaError, match="'user_id'.*did you mean 'user'"):
-        jls.path_table(spark_events.withColumnRenamed("user_id", "user"))
+        jls.path_table(spark_events.withColumnRenamed("user_id", "user"), **RULES)
     with pytest.raises(ParameterError, match="Spark DataFrame or a Spark table name"):
-        jls.path_table(pd.DataFrame({"user_id": []}))
+        jls.path_table(pd.DataFrame({"user_id": []}), **RULES)
     with pytest.raises(ParameterError, match="lookback == '0D': not a positive duration"):
-        jls.path_table(spark_events, lookback="0D")
+        jls.path_table(spark_events, lookback="0D", **RULES)
     with pytest.raises(
         ParameterError, match="unexpected option 'lookbak'.*did you mean 'lookback'"
     ):
-        jls.path_table(spark_events, lookbak="7D")
+        jls.path_table(spark_events, lookbak="7D", **RULES)
+
+
+def test_names_the_data_do_not_carry_are_errors(spark_events):
+    with pytest.raises(ParameterError, match="Journeys need conversion="):
+        jls.path_table(spark_events, stage_map=RULES["stage_map"])
+    with pytest.raises(ParameterError, match="No stage map given"):
+        jls.transition_counts(spark_events, conversion="booking_completed")
+    with pytest.raises(UnknownNameError, match="conversion event 'booking_complete'.*did you mean 'booking_completed'"):
+        jls.path_table(spark_events, conversion="booking_complete", stage_map=RULES["stage_map"])
+    with pytest.raises(UnknownNameError, match="touch event 'site_vist'.*did you mean 'site_visit'"):
+        jls.path_table(spark_events, touch_events=["site_vist"], **RULES)
+    with pytest.raises(UnknownNameError, match="funnel step 'booking_stared'.*did you mean 'booking_started'"):
+        jls.funnel_counts(spark_events, ["site_visit", "booking_stared"])
+    with pytest.raises(UnknownNameError, match="segment column 'devise'.*did you mean 'device'"):
+        jls.funnel_counts(spark_events, ["site_visit", "booking_started"], segment="devise")
+    with pytest.raises(NotComputableError, match="No user entered the funnel at its first step 'site_visit'"):
+        jls.funnel_counts(spark_events, ["site_visit", "booking_started"], start="2030-01-01")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from journeylab.core.errors import ParameterError
 from journeylab.core.sql import quote_ident, quote_list, quote_literal
+from journeylab.datasets import sample_stage_map
 
 # Text DuckDB can hold: any Unicode but NUL and lone surrogates (both refused, tested below).
 TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40)
@@ -87,7 +88,10 @@ def hostile_log() -> pd.DataFrame:
     return frame
 
 
-OPTIONS = {"conversion": BOOKED, "touch_events": [VISIT, AD], "lookback": "30D", "period_end": "2026-06-30"}
+OPTIONS = {
+    "conversion": BOOKED, "touch_events": [VISIT, AD], "lookback": "30D", "period_end": "2026-06-30",
+    "stage_map": sample_stage_map(),
+}  # fmt: skip
 EXPECTED_PATHS = [
     [("(direct)",), 1, 50.0, 0],
     [("e'mail", "소셜"), 1, 100.0, 0],
@@ -148,12 +152,12 @@ def test_loaders_map_hostile_source_column_names(hostile_log, tmp_path):
 
     source = hostile_log.rename(columns={"user_id": "us'er", "timestamp": 'ti"me', "event": "ev; ent"})
     mapping = {"us'er": "user_id", 'ti"me': "timestamp", "ev; ent": "event"}
-    loaded = load_events(source, columns=mapping)
+    loaded = load_events(source, columns=mapping, stage_map=sample_stage_map())
     assert loaded.frame["event"].tolist().count(BOOKED) == 2
     assert loaded.frame[SEGMENT].tolist().count('desk"top') == 1
     path = tmp_path / "it's.csv"
     source.to_csv(path, index=False)
-    from_csv = load_events(str(path), columns=mapping, start="2026-05-02")
+    from_csv = load_events(str(path), columns=mapping, start="2026-05-02", stage_map=sample_stage_map())
     assert sorted(from_csv.frame["event"]) == sorted([AD, BOOKED, CALL, BOOKED])
 
 

@@ -15,10 +15,13 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
+from journeylab.datasets import sample_stage_map
 from journeylab.voice.comments import detect_language, sentiment, sentiment_score, themes
 from journeylab.voice.scores import csat, emotion_curve, nps, nps_interval
 
 REFERENCE = json.loads((Path(__file__).parent / "results" / "voice.json").read_text(encoding="utf-8"))
+#: The journey order of these answers is the sample's (given explicitly: there is no default map).
+SAMPLE_STAGES = sample_stage_map()
 NPS_HAND = REFERENCE["nps_hand"]
 CSAT_WILSON = {tuple(int(v) for v in k.split("/")): tuple(ci) for k, ci in REFERENCE["csat_wilson"].items()
                if k != "provenance"}
@@ -65,7 +68,8 @@ def test_nps_by_stage_in_journey_order_and_by_touchpoint_uses_only_nps_answers()
             "score": [10, 3, 9, 7, 1, 0],
         }
     )
-    by_stage = nps(fb).to_frame()
+    assert nps(fb).to_frame()["stage"].astype(str).tolist() == ["purchase", "awareness"]  # as they come
+    by_stage = nps(fb, stage_map=SAMPLE_STAGES).to_frame()
     assert by_stage["stage"].astype(str).tolist() == ["awareness", "purchase"]
     assert by_stage["n"].tolist() == [3, 2]  # the CSAT answer is left out
     assert by_stage["nps"].tolist() == pytest.approx([0.0, 0.0])
@@ -75,7 +79,7 @@ def test_nps_by_stage_in_journey_order_and_by_touchpoint_uses_only_nps_answers()
     assert aw_web["nps"] == pytest.approx(50.0)
     assert nps(fb, by="touchpoint").to_frame()["touchpoint"].tolist() == ["phone", "web"]
     events = fb.assign(touchpoint=["review_posted", "booking_started", "quote_request", "quote_request", "x", "ad_impression"])
-    assert nps(events, by="touchpoint").to_frame()["touchpoint"].tolist() == [
+    assert nps(events, by="touchpoint", stage_map=SAMPLE_STAGES).to_frame()["touchpoint"].tolist() == [
         "ad_impression", "quote_request", "booking_started", "review_posted"]  # journey order of the events
 
 
@@ -256,7 +260,7 @@ def _comments() -> pd.DataFrame:
 
 
 def test_themes_count_bilingual_dictionary_matches_per_stage():
-    res = themes(_comments(), top=3)
+    res = themes(_comments(), top=3, stage_map=SAMPLE_STAGES)
     t = res.to_frame()
     purchase = t[t["stage"] == "purchase"].set_index("theme")
     assert purchase.loc["booking form", "mentions"] == 3
@@ -335,7 +339,9 @@ def test_emotion_curve_counts_users_per_stage_from_events():
                       "ad_impression", "ad_impression", "site_visit"],
         }
     )
-    res = emotion_curve(_journey_feedback(), funnel=events)
+    with pytest.raises(ParameterError, match="No stage map given"):
+        emotion_curve(_journey_feedback(), funnel=events)  # an event log needs the map to find stages
+    res = emotion_curve(_journey_feedback(), SAMPLE_STAGES, funnel=events)
     users = res.to_frame().set_index("stage")["users"]
     # furthest stage: a purchase, b consideration, c awareness, d consideration (no ad seen)
     assert users.to_dict() == {"awareness": 4, "consideration": 3, "purchase": 1, "retention": 0, "advocacy": 0}

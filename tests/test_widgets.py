@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journeylab.attribution import attribute
-from journeylab.core.errors import ParameterError
+from journeylab.core.errors import ParameterError, UnknownNameError
+from journeylab.core.project import Project
 from journeylab.experiments import bayes_proportions, compare_proportions, srm_check
 from journeylab.journeys.build import path_table
 from journeylab.journeys.flows import top_paths, transitions
@@ -28,7 +29,9 @@ from journeylab.reports import widgets
 REFERENCE = json.loads(
     (Path(__file__).parent / "results" / "experiments_reference.json").read_text()
 )
-STEPS = list(widgets.DEFAULT_FUNNEL_STEPS)
+#: The sample's booking funnel and journey rules, named explicitly (the library has no default).
+STEPS = ["site_visit", "booking_started", "booking_completed"]
+JOURNEY = {"conversion": "booking_completed"}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,13 @@ def few_events(events):
 
 
 @pytest.fixture(scope="module")
-def paths(few_events):
-    return path_table(few_events)
+def stages(small_sample):
+    return small_sample.stage_map
+
+
+@pytest.fixture(scope="module")
+def paths(few_events, stages):
+    return path_table(few_events, stage_map=stages, **JOURNEY)
 
 
 def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
@@ -62,7 +70,7 @@ def _pngs(page: str) -> list[bytes]:
 
 # -- funnel -------------------------------------------------------------------------
 def test_device_filter_gives_the_mobile_only_funnel(events, small_sample):
-    fx = widgets.FunnelExplorer(events, users=small_sample.users)
+    fx = widgets.FunnelExplorer(events, STEPS, users=small_sample.users, filters=["device"])
     everyone = fx.data()
     assert fx.widget is not None  # built: the output follows the controls from now on
     fx.controls["device"].value = "mobile"
@@ -86,8 +94,9 @@ def test_device_filter_gives_the_mobile_only_funnel(events, small_sample):
 
 def test_segment_from_the_users_table_and_month(events, small_sample):
     users = small_sample.users
-    fx = widgets.FunnelExplorer(events, users=users)
+    fx = widgets.FunnelExplorer(events, STEPS, users=users)
     assert {"device", "acquisition_channel", "persona"} <= set(fx.controls["segment"].options)
+    assert list(fx.controls) == ["segment", "period", "window", "order"]  # no filter unless named
     assert "2026-10" in fx.controls["period"].options
     got = fx.set(segment="persona", period="2026-10", window="14D", order="any").data()
     merged = events.merge(users[["user_id", "persona"]], on="user_id", how="left")
@@ -104,7 +113,7 @@ def test_segment_from_the_users_table_and_month(events, small_sample):
     assert set(got["segment"]) == set(users["persona"])
     # the data twin without a widget gives the same numbers
     twin = widgets.funnel_data(
-        events, users=users, segment="persona", period="2026-10", window="14D", order="any"
+        events, STEPS, users=users, segment="persona", period="2026-10", window="14D", order="any"
     )
     assert_same(twin, expected)
 
@@ -115,7 +124,7 @@ def test_results_are_cached_per_control_tuple(events, monkeypatch):
     calls = []
     real = funnel_module.funnel
     monkeypatch.setattr(funnel_module, "funnel", lambda *a, **k: calls.append(k) or real(*a, **k))
-    fx = widgets.FunnelExplorer(events)
+    fx = widgets.FunnelExplorer(events, STEPS)
     assert calls == []  # building the explorer computes nothing
     first = fx.result()
     fx.set(order="any")
@@ -126,11 +135,46 @@ def test_results_are_cached_per_control_tuple(events, monkeypatch):
 
 
 def test_unknown_control_and_bad_month_are_explained(events):
-    fx = widgets.FunnelExplorer(events)
+    fx = widgets.FunnelExplorer(events, STEPS, filters=["device"])
     with pytest.raises(ParameterError, match="no control 'devise' \\(did you mean 'device'\\?\\)"):
         fx.set(devise="mobile")
     with pytest.raises(ParameterError, match="period == '2026-13': not a calendar month; write 'YYYY-MM'"):
-        widgets.funnel_data(events, period="2026-13")
+        widgets.funnel_data(events, STEPS, period="2026-13")
+
+
+def test_misspelt_names_fail_with_the_closest(events, small_sample):
+    with pytest.raises(UnknownNameError, match="funnel step 'booking_complete'.*did you mean 'booking_completed'"):
+        widgets.funnel_data(events, ["site_visit", "booking_complete"])
+    with pytest.raises(UnknownNameError, match="filter column 'devise' is neither an events column nor a users column"):
+        widgets.funnel_data(events, STEPS, filters={"devise": "mobile"})
+    with pytest.raises(UnknownNameError, match=r"value 'mobil' of 'device' occurs in no row \(did you mean 'mobile'\?\)"):
+        widgets.funnel_data(events, STEPS, filters={"device": "mobil"})
+    with pytest.raises(UnknownNameError, match="segment 'persna'.*did you mean 'persona'"):
+        widgets.funnel_data(events, STEPS, users=small_sample.users, segment="persna")
+    with pytest.raises(UnknownNameError, match="column 'regoin'.*did you mean 'region'"):
+        widgets.FunnelExplorer(events, STEPS, filters=["regoin"])
+    with pytest.raises(ParameterError, match="Name the funnel steps"):
+        widgets.FunnelExplorer(events)
+    with pytest.raises(ParameterError, match="cannot be called 'period'"):
+        widgets.FunnelExplorer(events.assign(period="x"), STEPS, filters=["period"])
+
+
+def test_a_filter_on_a_users_column_and_the_project_file(events, small_sample):
+    users = small_sample.users
+    project = Project.from_dict({
+        "data": {"events": {"path": "events.csv"}},
+        "journey": {"conversion": "booking_completed"},
+        "stages": small_sample.stage_map.to_dict(),
+        "funnel": STEPS,
+        "segments": ["device", "acquisition_channel"],
+    })  # fmt: skip
+    fx = widgets.FunnelExplorer(events, users=users, project=project)
+    assert list(fx.controls) == ["segment", "device", "acquisition_channel", "period", "window", "order"]
+    assert list(fx.controls["segment"].options) == [widgets.NONE, "device", "acquisition_channel"]
+    got = fx.set(acquisition_channel="email").data()
+    emailed = users.loc[users["acquisition_channel"] == "email", "user_id"]
+    expected = funnel(events[events["user_id"].isin(emailed)], STEPS, stage_map=small_sample.stage_map).to_frame()
+    assert_same(got, expected)
 
 
 @settings(max_examples=8, deadline=None)
@@ -144,7 +188,7 @@ def test_explorer_state_always_matches_the_data_twin(tiny, segment, device, peri
     events, users, fx = tiny
     shown = fx.set(segment=segment, device=device, period=period, order=order).data()
     twin = widgets.funnel_data(
-        events, users=users, segment=segment, device=device, period=period, order=order
+        events, STEPS, users=users, segment=segment, filters={"device": device}, period=period, order=order
     )
     assert_same(shown, twin)
     assert (
@@ -157,16 +201,18 @@ def tiny(few_events, small_sample):
     events = few_events[
         few_events["user_id"].isin(few_events["user_id"].drop_duplicates().iloc[:200])
     ]
-    return events, small_sample.users, widgets.FunnelExplorer(events, users=small_sample.users)
+    return events, small_sample.users, widgets.FunnelExplorer(
+        events, STEPS, users=small_sample.users, filters=["device"]
+    )
 
 
 # -- paths --------------------------------------------------------------------------
-def test_path_explorer_level_number_and_repeats(few_events):
+def test_path_explorer_level_number_and_repeats(few_events, stages):
     events = few_events
-    px = widgets.PathExplorer(events)
+    px = widgets.PathExplorer(events, stage_map=stages, **JOURNEY)
     got = px.set(level="stage", n=5, collapse_repeats=False).data()
-    top = top_paths(events, 5, level="stage", collapse_repeats=False).to_frame()
-    trans = transitions(events, level="stage", collapse_repeats=False).to_frame()
+    top = top_paths(events, 5, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY).to_frame()
+    trans = transitions(events, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY).to_frame()
     pd.testing.assert_frame_equal(got["top_paths"], top)
     pd.testing.assert_frame_equal(got["transitions"], trans)
     assert len(got["top_paths"]) == 5
@@ -177,7 +223,7 @@ def test_path_explorer_level_number_and_repeats(few_events):
     px.set(n=12)
     pd.testing.assert_frame_equal(
         px.data()["top_paths"],
-        top_paths(events, 12, level="stage", collapse_repeats=False).to_frame(),
+        top_paths(events, 12, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY).to_frame(),
     )
 
 
@@ -285,7 +331,7 @@ def test_calculator_shows_errors_instead_of_failing():
 
 # -- static fallback ----------------------------------------------------------------
 def test_static_fallback_has_the_table_and_an_embedded_png(events, monkeypatch):
-    fx = widgets.FunnelExplorer(events).set(device="desktop")
+    fx = widgets.FunnelExplorer(events, STEPS, filters=["device"]).set(device="desktop")
     bundle = fx._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     page = bundle["text/html"]
@@ -310,7 +356,7 @@ def test_explore_notebook_runs_through_the_report_runner(tmp_path):
     run = reports.run_report("explore", month="2026-10", params=params, out_dir=tmp_path)
     metrics = run.metrics
     ws = open_workspace(n_users=400, seed=5)
-    expected = widgets.funnel_data(ws.events, period="2026-10")
+    expected = widgets.funnel_data(ws.events, STEPS, period="2026-10", stage_map=ws.stage_map)
     assert metrics["funnel_entrants"] == expected["entrants"].iloc[0] > 0
     assert metrics["booking_rate"] == pytest.approx(expected["conversion_from_first"].iloc[-1])
     assert metrics["users_per_variant"] > 0 and metrics["top_channel_markov"]

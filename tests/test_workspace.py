@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from journeylab.core.errors import DataError, SchemaError
+from journeylab.core.errors import DataError, ParameterError, SchemaError
 from journeylab.datasets.sample import make_sample, write_sample
 from journeylab.reports.workspace import open_workspace
 
@@ -29,6 +29,7 @@ def test_sample_workspace_loads_every_table_and_counts_rows(tiny, monkeypatch):
         assert frame.loc[name, "rows_kept"] == len(table.frame)
     assert ws.row_counts()["users"] == 400
     assert ws.truth is tiny.truth and ws.seed == 3
+    assert ws.stage_map == tiny.stage_map  # the sample is analysed with its own map
     assert "bundled sample (seed 3, 400 users)" in ws.summary()
 
 
@@ -40,6 +41,19 @@ def test_folder_workspace_reads_what_write_sample_wrote(tiny, tmp_path):
     assert len(ws.users) == 400
     assert ws.users["user_id"].dtype != "int64"  # ids stay text
     assert len(ws.transactions.frame) == len(tiny.transactions)
+    assert ws.stage_map == tiny.stage_map  # read from the stages.yaml written beside the tables
+    assert ws.stage_map.source == "stages.yaml" and str(tmp_path) not in repr(ws)  # no path in reports
+
+
+def test_own_data_need_their_stage_map(tiny, tmp_path):
+    write_sample(tiny, tmp_path / "data", fmt="csv")
+    (tmp_path / "data" / "stages.yaml").unlink()
+    with pytest.raises(ParameterError, match="No stage map for the data in data: pass stage_map="):
+        open_workspace(tmp_path / "data")
+    with pytest.raises(ParameterError, match="No stage map for the data in events.csv"):
+        open_workspace(tmp_path / "data" / "events.csv")
+    ws = open_workspace(tmp_path / "data" / "events.csv", stage_map=tiny.stage_map.to_dict())
+    assert ws.stage_map == tiny.stage_map and len(ws.events.frame) > 0
 
 
 def test_month_events_is_the_calendar_month_in_utc(tiny, monkeypatch):
@@ -76,7 +90,7 @@ def test_the_sample_is_resolved_to_persons_before_any_analysis(tiny, monkeypatch
     assert res.ids_merged == truth["phone_ids"] + truth["crm_ids"]
     assert (res.ids_unmapped, res.conflicts) == (0, 0)
     # the same table as loading the person-keyed events directly
-    pd.testing.assert_frame_equal(ws.events.frame, io.load_events(tiny.events).frame)
+    pd.testing.assert_frame_equal(ws.events.frame, io.load_events(tiny.events, stage_map=tiny.stage_map).frame)
     step = ws.events.quality.to_frame().set_index("step").loc["ids resolved to persons"]
     assert step["action"] == "repaired" and step["rows"] == truth["alias_rows"]
     assert f"identities: {truth['alias_rows']:,} of" in ws.summary()

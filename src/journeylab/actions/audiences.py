@@ -319,12 +319,12 @@ def _churn_propensity(transactions, as_of, horizon_days, seed):
     return scores, {**_model_params(model), "horizon_days": horizon_days, "training_snapshots": dates}
 
 
-def _next_touch(events, as_of):
+def _next_touch(events, as_of, *, stage_map):
     from journeylab.attribution.next_touch import START, next_best_touchpoint
     from journeylab.journeys.build import path_table
 
     past = events[events["timestamp"] < as_of]
-    paths = path_table(past)
+    paths = path_table(past, stage_map=stage_map)
     touches = past[past["channel"].notna()] if "channel" in past.columns else past.iloc[:0]
     last = touches.sort_values("timestamp", kind="stable").groupby(touches["user_id"].astype(str))["channel"].last()
     best: dict[str, str] = {}
@@ -350,6 +350,7 @@ def build(
     date: str | dt.date | None = None,
     formats: Sequence[Literal["csv", "parquet"]] = ("csv",),
     events: pd.DataFrame | None = None,
+    stage_map: Any = None,
     transactions: pd.DataFrame | None = None,
     uplift: Any = None,
     uplift_model: str | None = None,
@@ -402,6 +403,10 @@ def build(
         Snapshot date of the states and scores (default: the latest event or purchase).
     horizon_days, churn_horizon_days : float
         Windows of the conversion and churn propensities.
+    stage_map : StageMap, dict or YAML path, optional
+        The stages of the events, which ``next_best_touchpoint`` builds its
+        journeys with (without one that column is left out, and the manifest
+        says why).
     seed : int
         Seed of the propensity models' holdouts (recorded in the manifest).
 
@@ -532,7 +537,7 @@ def build(
         return [score, decile], params
 
     def next_touch():
-        person, params = _next_touch(events, snapshot)
+        person, params = _next_touch(events, snapshot, stage_map=stage_map)
         return [person.reindex(kept.index)], params
 
     attempt(["lifecycle_state"], tx_need, lifecycle)

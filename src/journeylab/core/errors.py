@@ -9,6 +9,7 @@ what is wrong, where, and what to do.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,7 +28,9 @@ __all__ = [
     "NotComputableError",
     "JourneylabWarning",
     "ModelWarning",
+    "UnknownNameError",
     "did_you_mean",
+    "require_names",
     "require_columns",
     "check_in",
     "check_range",
@@ -132,6 +135,36 @@ class ModelWarning(JourneylabWarning, UserWarning):
     ``status`` and ``warnings`` say which, in plain language.
     """
 
+class UnknownNameError(SchemaError, ParameterError):
+    """An argument names an event, step or column that no row of the data carries.
+
+    It is both a :class:`SchemaError` (the data and the names disagree) and a
+    :class:`ParameterError` (an argument is wrong), so either can catch it.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The names that no row carries, in the order given.
+    suggestions : dict
+        Name → the closest name present (only for names with one).
+    what : str
+        What the names are ("funnel step", "segment column" ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        names: Sequence[str] = (),
+        suggestions: dict[str, str] | None = None,
+        what: str = "name",
+        **fields: Any,
+    ) -> None:
+        self.names = tuple(names)
+        self.suggestions = dict(suggestions or {})
+        self.what = what
+        super().__init__(message, **fields)
+
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return a ``" (did you mean 'x'?)"`` hint for the closest candidate, or ``""``.
@@ -148,6 +181,99 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
         return f" (did you mean {lowered[key]!r}?)"
     match = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
     return f" (did you mean {lowered[match[0]]!r}?)" if match else ""
+
+
+def _closest(name: str, candidates: Sequence[str]) -> str | None:
+    hint = did_you_mean(name, candidates)
+    return hint[len(" (did you mean '") : -len("'?)")] if hint else None
+
+
+def require_names(
+    names: str | Iterable[str],
+    present: Iterable[Any],
+    *,
+    what: str = "event",
+    absent: str = "occurs in no row",
+    column: str | None = "event",
+    source: str | None = None,
+    hint: str | None = None,
+    patterns: bool = True,
+    present_label: str | None = None,
+) -> None:
+    """Raise :class:`UnknownNameError` naming every name absent from ``present``.
+
+    Analyses fail closed with it: a funnel step, conversion event or segment
+    column that the data do not carry is an error naming it and the closest
+    names present, never an empty result. A name with ``*``, ``?`` or ``[`` is
+    a shell pattern and counts as present when it matches a present name.
+
+    Parameters
+    ----------
+    names : str or iterable of str
+        The names an argument gives.
+    present : iterable
+        The names the data carry (distinct events, or columns).
+    what : str
+        What a name is, for the message ("funnel step", "segment column").
+    absent : str
+        How absence is said ("occurs in no row", "is not a column of the events").
+    column : str, optional
+        The column the names were looked for in (``"event"``; None for columns).
+    source : str, optional
+        Where the data came from.
+    hint : str, optional
+        What to do; by default, to correct the name.
+    patterns : bool
+        Read ``*``, ``?`` and ``[`` as shell patterns (False for column names).
+    present_label : str, optional
+        What the present names are, for the listing (default "names", or
+        "columns" when ``column`` is None).
+
+    Examples
+    --------
+    >>> require_names(["visit", "purchase"], ["visit", "view", "purchase"], what="funnel step")
+    >>> require_names(["visit", "purchse"], ["visit", "purchase"], what="funnel step")
+    Traceback (most recent call last):
+    ...
+    journeylab.core.errors.UnknownNameError: funnel step 'purchse' occurs in no row (did you mean 'purchase'?); names present: 'purchase', 'visit'.
+      column: 'event'
+      what to do: correct the name (names are case-sensitive).
+    """
+    wanted = [names] if isinstance(names, str) else [str(n) for n in names]
+    have = sorted({str(p) for p in present if p is not None and not (isinstance(p, float) and p != p)})
+    have_set = set(have)
+
+    def found(name: str) -> bool:
+        if patterns and any(ch in name for ch in "*?["):
+            return any(fnmatch.fnmatchcase(h, name) for h in have)
+        return name in have_set
+
+    missing = list(dict.fromkeys(n for n in wanted if not found(n)))
+    if not missing:
+        return
+    suggestions = {n: c for n in missing if (c := _closest(n, have)) is not None}
+
+    def named(n: str) -> str:
+        return f"{n!r}" + (f" (did you mean {suggestions[n]!r}?)" if n in suggestions else "")
+
+    shown = ", ".join(repr(h) for h in have[:12]) + (f" ... ({len(have) - 12} more)" if len(have) > 12 else "")
+    kind = present_label or ("columns" if column is None else "names")
+    listing = f"{kind} present: {shown}" if have else "the data are empty"
+    if len(missing) == 1:
+        name = missing[0]
+        head = f"{what} {name!r} {absent}" + (f" (did you mean {suggestions[name]!r}?)" if name in suggestions else "")
+    else:
+        plural = absent.replace("occurs", "occur").replace("is not a column", "are not columns")
+        head = f"{len(missing)} {what}s {plural}: {', '.join(named(n) for n in missing)}"
+    raise UnknownNameError(
+        f"{head}; {listing}.",
+        names=missing,
+        suggestions=suggestions,
+        what=what,
+        source=source,
+        column=column,
+        hint=hint or "correct the name (names are case-sensitive).",
+    )
 
 
 def format_rows(rows: Sequence[Any], limit: int = 5) -> str:

@@ -500,8 +500,8 @@ def display_label(name: object, labels: Mapping[str, str] | None = None) -> str:
 
     Examples
     --------
-    >>> display_label("booking_started")
-    'Booking started'
+    >>> display_label("cart_started")
+    'Cart started'
     >>> display_label("paid_search", {"paid_search": "Paid search (Google)"})
     'Paid search (Google)'
     """

@@ -1,19 +1,24 @@
 """Stage maps: which events belong to which journey stage, and the KPIs there.
 
-A stage map is an ordered list of stages (awareness → consideration →
-purchase → retention → advocacy by default). Each stage lists the events
-that belong to it, as exact names or shell-style patterns (``booking_*``),
-and the KPIs measured there. Offline touchpoints (phone calls, on-site jobs,
-store visits) are events like any other.
+A stage map is an ordered list of stages (typically awareness →
+consideration → purchase → retention → advocacy). Each stage lists the events
+that belong to it, as exact names or shell-style patterns (``cart_*``), and
+the KPIs measured there. Offline touchpoints (phone calls, store visits) are
+events like any other.
+
+There is no default map: every company names its own events, so the map
+comes from the project file (:attr:`journeylab.core.project.Project.stage_map`)
+or is built with :meth:`StageMap.from_dict` / :meth:`StageMap.from_yaml`.
+The bundled sample's map is :func:`journeylab.datasets.sample_stage_map`.
 
 Maps are written as YAML or a dict::
 
     stages:
       - name: consideration
-        events: [site_visit, phone_call]
+        events: [visit, view, store_call]
         kpis:
-          - {name: sessions, events: [site_visit], measure: count}
-          - {name: phone_calls, events: [phone_call], measure: count}
+          - {name: sessions, events: [visit], measure: count}
+          - {name: calls, events: [store_call], measure: count}
 
 ``measure`` is one of ``count`` (events), ``users`` (distinct users) or
 ``value`` (sum of the ``value`` column). Validation rejects an event matched
@@ -34,7 +39,7 @@ import yaml
 
 from journeylab.core.errors import ParameterError, SchemaError, did_you_mean
 
-__all__ = ["KPI", "Stage", "StageMap", "default_stage_map", "DEFAULT_STAGE_MAP"]
+__all__ = ["KPI", "Stage", "StageMap"]
 
 Measure = Literal["count", "users", "value"]
 _MEASURES = ("count", "users", "value")
@@ -47,7 +52,7 @@ class KPI:
     Parameters
     ----------
     name : str
-        Identifier, e.g. ``"booking_completions"``.
+        Identifier, e.g. ``"purchases"``.
     events : tuple of str
         Event names or patterns the KPI counts.
     measure : {"count", "users", "value"}
@@ -84,15 +89,15 @@ class Stage:
 class StageMap:
     """An ordered, validated list of :class:`Stage`.
 
-    Build one with :meth:`from_dict`, :meth:`from_yaml` or
-    :func:`default_stage_map`.
+    Build one with :meth:`from_dict` or :meth:`from_yaml` (a project file's
+    ``stages`` become :attr:`journeylab.core.project.Project.stage_map`).
 
     Examples
     --------
     >>> sm = StageMap.from_dict({"stages": [
-    ...     {"name": "awareness", "events": ["ad_impression"]},
-    ...     {"name": "purchase", "events": ["booking_*"]}]})
-    >>> sm.stage_of("booking_completed")
+    ...     {"name": "consideration", "events": ["visit", "view"]},
+    ...     {"name": "purchase", "events": ["cart_*", "purchase"]}]})
+    >>> sm.stage_of("cart_add")
     'purchase'
     """
 
@@ -112,7 +117,7 @@ class StageMap:
             raise SchemaError(
                 "A stage map needs a non-empty list under 'stages'.",
                 source=where,
-                hint="write stages: [{name: awareness, events: [ad_impression]}, ...]",
+                hint="write stages: [{name: awareness, events: [ad_view]}, ...]",
             )
         stages = []
         for i, item in enumerate(items):
@@ -157,9 +162,28 @@ class StageMap:
 
     @classmethod
     def coerce(cls, value: StageMap | Mapping | list | str | Path | None) -> StageMap:
-        """Accept a StageMap, a dict/list spec, a YAML path, or None (the default)."""
+        """Accept a StageMap, a dict/list spec or a YAML path.
+
+        Raises
+        ------
+        ParameterError
+            For None: there is no default stage map, every analysis that needs
+            stages must be given the company's own.
+
+        Examples
+        --------
+        >>> StageMap.coerce({"stages": [{"name": "purchase", "events": ["purchase"]}]}).names
+        ['purchase']
+        """
         if value is None:
-            return default_stage_map()
+            raise ParameterError(
+                "No stage map given, and there is no default one: a stage map says which of "
+                "your events belong to which stage. Pass the project's (stage_map="
+                "load_project('journeylab.yaml').stage_map, or project=...) or build one with "
+                "StageMap.from_dict({'stages': [{'name': ..., 'events': [...]}, ...]}) or "
+                "StageMap.from_yaml(path); the bundled sample's is "
+                "journeylab.datasets.sample_stage_map()."
+            )
         if isinstance(value, StageMap):
             return value
         if isinstance(value, (str, Path)):
@@ -179,7 +203,7 @@ class StageMap:
                     f"Stage {stage.name!r} has no events.",
                     source=where,
                     rows=[i],
-                    hint="list the event names (or patterns such as 'booking_*') that belong to it, or remove the stage.",
+                    hint="list the event names (or patterns such as 'cart_*') that belong to it, or remove the stage.",
                 )
         # An exact event name matched by two stages is ambiguous.
         for stage in self.stages:
@@ -321,64 +345,3 @@ def _kpi_from_spec(spec: Any, stage: str, where: str) -> KPI:
         measure=measure,
         label=str(spec.get("label", "")),
     )
-
-
-#: The stage map of the bundled home-services sample (see ``journeylab.datasets.sample``).
-DEFAULT_STAGE_MAP: dict[str, Any] = {
-    "stages": [
-        {
-            "name": "awareness",
-            "description": "Ads seen: paid search, social and display impressions.",
-            "events": ["ad_impression"],
-            "kpis": [
-                {"name": "impressions", "events": ["ad_impression"], "measure": "count"},
-                {"name": "reach", "events": ["ad_impression"], "measure": "users"},
-            ],
-        },
-        {
-            "name": "consideration",
-            "description": "Site sessions, service pages, quote requests, phone calls and call-backs.",
-            "events": ["site_visit", "service_page_view", "quote_request", "phone_call", "callback"],
-            "kpis": [
-                {"name": "sessions", "events": ["site_visit"], "measure": "count"},
-                {"name": "visitors", "events": ["site_visit"], "measure": "users"},
-                {"name": "phone_calls", "events": ["phone_call"], "measure": "count"},
-                {"name": "quote_requests", "events": ["quote_request"], "measure": "count"},
-            ],
-        },
-        {
-            "name": "purchase",
-            "description": "Booking form entries and completions, and jobs done on site.",
-            "events": ["booking_started", "booking_completed", "job_completed"],
-            "kpis": [
-                {"name": "booking_entries", "events": ["booking_started"], "measure": "count"},
-                {"name": "booking_completions", "events": ["booking_completed"], "measure": "count"},
-                {"name": "booked_jobs", "events": ["job_completed"], "measure": "count"},
-                {"name": "revenue", "events": ["booking_completed"], "measure": "value"},
-            ],
-        },
-        {
-            "name": "retention",
-            "description": "Customers who book again.",
-            "events": ["repeat_booking"],
-            "kpis": [
-                {"name": "repeat_customers", "events": ["repeat_booking"], "measure": "users"},
-                {"name": "repeat_revenue", "events": ["repeat_booking"], "measure": "value"},
-            ],
-        },
-        {
-            "name": "advocacy",
-            "description": "Reviews and referrals.",
-            "events": ["review_posted", "referral_sent"],
-            "kpis": [
-                {"name": "reviews", "events": ["review_posted"], "measure": "count"},
-                {"name": "referrals", "events": ["referral_sent"], "measure": "count"},
-            ],
-        },
-    ]
-}
-
-
-def default_stage_map() -> StageMap:
-    """Return the stage map of the bundled home-services sample."""
-    return StageMap.from_dict(DEFAULT_STAGE_MAP, source="default stage map")

@@ -5,14 +5,17 @@
 
 from journeylab.datasets.sample import (
     CHANNELS,
+    DEFAULT_STAGE_MAP,
     DEVICES,
     PAID_CHANNELS,
     PERSONAS,
     REGIONS,
+    SAMPLE_STAGE_MAP,
     TABLES,
     Sample,
     make_sample,
     sample_project,
+    sample_stage_map,
     write_sample,
 )
 
@@ -27,4 +30,7 @@ __all__ = [
     "PERSONAS",
     "REGIONS",
     "TABLES",
+    "SAMPLE_STAGE_MAP",
+    "DEFAULT_STAGE_MAP",
+    "sample_stage_map",
 ]

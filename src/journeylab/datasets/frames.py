@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from journeylab.core.stages import default_stage_map
 from journeylab.datasets import simulation as sim
+from journeylab.datasets.stage_maps import sample_stage_map
 
 #: Campaigns per paid channel and their share of the channel's daily cost.
 CAMPAIGNS = {
@@ -50,7 +50,7 @@ _DAILY_FEE = {"paid_search": 150.0, "social": 80.0, "display": 60.0, "email": 40
 
 def event_ranks(names: Sequence[str], stage_map=None) -> np.ndarray:
     """Rank of each event code by (stage-map order of its stage, event name)."""
-    stage_map = stage_map if stage_map is not None else default_stage_map()
+    stage_map = stage_map if stage_map is not None else sample_stage_map()
     rank = sorted(
         range(len(names)), key=lambda c: (stage_map.index(stage_map.stage_of(names[c])), names[c])
     )

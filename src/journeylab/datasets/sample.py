@@ -82,9 +82,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import yaml
 
 from journeylab.core.errors import ParameterError, check_in
-from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.datasets import feedback as fb
 from journeylab.datasets import simulation as sim
@@ -105,6 +106,7 @@ from journeylab.datasets.frames import (
     uplift_truth,
     users_frame,
 )
+from journeylab.datasets.stage_maps import DEFAULT_STAGE_MAP, SAMPLE_STAGE_MAP, sample_stage_map
 
 __all__ = [
     "sample_project",
@@ -119,6 +121,10 @@ __all__ = [
     "CREWS",
     "TABLES",
     "VERTICALS",
+    "STAGES_FILE",
+    "SAMPLE_STAGE_MAP",
+    "DEFAULT_STAGE_MAP",
+    "sample_stage_map",
 ]
 
 #: The sample businesses :func:`make_sample` can generate.
@@ -131,6 +137,8 @@ REGIONS = sim.REGIONS
 CREWS = sim.CREWS
 #: The tables of a sample, in the order they are written to disk.
 TABLES = ("events", "users", "assignments", "feedback", "spend", "transactions", "identities")
+#: The file of a data folder holding its stage map (written beside the tables).
+STAGES_FILE = "stages.yaml"
 #: Which touchpoints log people under an id of their own, in the home-services sample,
 #: and the prefix of those ids (call-tracking phone-number hash, CRM customer number).
 ALIAS_EVENTS = {"phone_call": "phone", "callback": "phone", "job_completed": "crm"}
@@ -181,7 +189,7 @@ class Sample:
     transactions: pd.DataFrame
     identities: pd.DataFrame
     truth: dict[str, Any]
-    stage_map: StageMap = field(default_factory=default_stage_map)
+    stage_map: StageMap = field(default_factory=lambda: sample_stage_map())
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the seven tables by name."""
@@ -392,7 +400,7 @@ def _home_services(seed, n_users, start_ts, end_ts, *, broken_split) -> Sample:
         transactions,
         identities,
         truth,
-        default_stage_map(),
+        sample_stage_map(),
     )
 
 
@@ -538,12 +546,14 @@ _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"
 def write_sample(
     sample: Sample, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet"
 ) -> dict[str, Path]:
-    """Write the seven tables and ``truth.json`` to a folder, as a company would hold them.
+    """Write the seven tables, ``truth.json`` and the stage map (``stages.yaml``) to a folder, as a company would hold them.
 
     The events are written as logged (:meth:`Sample.logged_events`: phone
     calls, jobs ... under the ids of their own touchpoints), beside the
     ``identities`` table that maps those ids onto persons;
-    :func:`journeylab.reports.workspace.open_workspace` resolves them on reading.
+    :func:`journeylab.reports.workspace.open_workspace` resolves them on reading
+    and reads ``stages.yaml`` from a data folder, so the written sample is
+    analysed with its own map.
 
     Parameters
     ----------
@@ -557,7 +567,7 @@ def write_sample(
     Returns
     -------
     dict
-        Path of each written file by table name (plus ``"truth"``).
+        Path of each written file by table name (plus ``"truth"`` and ``"stages"``).
 
     Examples
     --------
@@ -588,6 +598,11 @@ def write_sample(
         encoding="utf-8",
     )
     paths["truth"] = truth_path
+    stages_path = out / STAGES_FILE
+    stages_path.write_text(
+        yaml.safe_dump(sample.stage_map.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    paths["stages"] = stages_path
     return paths
 
 
@@ -603,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m journeylab.datasets.sample --out DIR``."""
     parser = argparse.ArgumentParser(
         prog="python -m journeylab.datasets.sample",
-        description="Write a seeded sample (seven tables and truth.json) to a folder.",
+        description="Write a seeded sample (seven tables, truth.json, stages.yaml) to a folder.",
     )
     parser.add_argument(
         "--vertical",

@@ -244,8 +244,8 @@ def user_metrics(
     events : DataFrame
         Canonical event log (``user_id``, ``timestamp``, ``event``, ``value``).
     metrics : mapping name -> spec
-        ``"booking_completed"`` (binary: did the user do it),
-        ``{"event": "booking_completed", "agg": "sum"}`` (sum of ``value``;
+        ``"purchase"`` (binary: did the user do it),
+        ``{"event": "purchase", "agg": "sum"}`` (sum of ``value``;
         ``"count"`` counts events), or a ratio
         ``{"kind": "ratio", "numerator": {...}, "denominator": {...}}`` which
         adds ``<name>_numerator`` and ``<name>_denominator`` columns.
@@ -263,10 +263,10 @@ def user_metrics(
     --------
     >>> a = pd.DataFrame({"user_id": ["u1", "u2"], "variant": ["control", "b"],
     ...                   "assigned_at": pd.to_datetime(["2026-05-01", "2026-05-01"], utc=True)})
-    >>> e = pd.DataFrame({"user_id": ["u1", "u2"], "event": ["booking_completed"] * 2,
+    >>> e = pd.DataFrame({"user_id": ["u1", "u2"], "event": ["purchase"] * 2,
     ...                   "timestamp": pd.to_datetime(["2026-04-30", "2026-05-02"], utc=True),
     ...                   "value": [10.0, 20.0]})
-    >>> user_metrics(a, e, {"booked": "booking_completed"})["booked"].tolist()
+    >>> user_metrics(a, e, {"bought": "purchase"})["bought"].tolist()
     [0, 1]
     """
     require_columns(assignments, ["user_id", variant], what="assignments")

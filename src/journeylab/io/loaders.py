@@ -144,9 +144,9 @@ def load_events(
         burst of repeated clicks collapses to its first). Both are counted.
     dedupe_window : str or Timedelta or None
         Near-duplicate window (default one second); None keeps near duplicates.
-    stage_map : StageMap, dict, path or None
+    stage_map : StageMap, dict or path
         Orders events with identical timestamps (see :func:`sort_events`);
-        None uses the default stage map.
+        there is no default map (the project file's ``stages`` give one).
     dtypes : dict, optional
         Explicit types for extra columns: ``{"region": "str", "score": "float"}``.
     csv_options : dict, optional
@@ -227,9 +227,9 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
 
     The order is ``user_id``, ``timestamp``, then — for events at the same
     instant — the event's position in the stage map (the stages in journey
-    order, and within a stage the order its events are listed, so
-    ``booking_started`` comes before ``booking_completed``; events no stage
-    lists come after all listed ones), then the event name, ``channel`` and
+    order, and within a stage the order its events are listed, so ``cart``
+    comes before ``purchase`` when listed so; events no stage lists come
+    after all listed ones), then the event name, ``channel`` and
     ``value`` (missing last). Rows still tied are ordered by their remaining
     columns, so shuffling the input never changes the output.
 
@@ -238,8 +238,8 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
     frame : pandas.DataFrame
         Canonical events (``user_id``, ``timestamp``, ``event``; ``channel``
         and ``value`` used when present).
-    stage_map : StageMap, dict, path or None
-        None uses :func:`journeylab.core.stages.default_stage_map`.
+    stage_map : StageMap, dict or path
+        The company's stage map (there is no default one).
 
     Returns
     -------
@@ -248,10 +248,13 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["booking_completed", "booking_started"],
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["view"]},
+    ...                                          {"name": "purchase", "events": ["cart", "purchase"]}]})
+    >>> events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["purchase", "cart"],
     ...                        "timestamp": pd.to_datetime(["2026-05-01 10:00"] * 2, utc=True)})
-    >>> sort_events(events)["event"].tolist()
-    ['booking_started', 'booking_completed']
+    >>> sort_events(events, stages)["event"].tolist()
+    ['cart', 'purchase']
     """
     require_columns(frame, ("user_id", "timestamp", "event"), what="events")
     rank = event_rank(frame["event"], stage_map)
@@ -274,8 +277,11 @@ def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:
 
     Examples
     --------
-    >>> event_rank(pd.Series(["booking_completed", "booking_started"])).tolist()
-    [7, 6]
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["view"]},
+    ...                                          {"name": "purchase", "events": ["cart", "purchase"]}]})
+    >>> event_rank(pd.Series(["purchase", "cart", "refund"]), stages).tolist()
+    [2, 1, 3]
     """
     sm = StageMap.coerce(stage_map)
     listed = sm.event_names()

@@ -20,13 +20,23 @@ unless ``touch_events`` says otherwise. Four extra states frame the journeys:
 
 A conversion with no touch goes ``START → CONVERSION`` in the transitions and
 through the node ``(direct)`` in flows, as in the path table.
+
+Names
+-----
+Built from events, journeys need ``conversion=`` (the event or events that
+count as one) and a stage map (the tie-breaker, and the stages of
+``level="stage"``); both can come from the project file (``project=``). A
+conversion or touch event that no row carries is an error naming it and the
+closest event names present.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
@@ -34,9 +44,10 @@ from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.path import Path as MplPath
 from statsmodels.stats.proportion import proportion_confint
 
-from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
+from journeylab.core import sql as engine
+from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range, require_names
 from journeylab.core.results import Result, fmt_ci, fmt_pct
-from journeylab.core.sql import quote_literal
+from journeylab.core.sql import quote_list, quote_literal
 from journeylab.core.stages import StageMap
 from journeylab.core.viz import PALETTE, SEQUENTIAL, new_axes
 from journeylab.journeys.build import (
@@ -75,6 +86,64 @@ def _journey_options(level: str, options: dict[str, Any]) -> dict[str, Any]:
     if level != "channel" and "touch_events" not in options:
         return {**options, "touch_events": "all"}
     return options
+
+
+def _event_names(source: Any) -> list[str] | None:
+    """Distinct event names of an event log (DataFrame, DuckDB relation or Parquet files)."""
+    if isinstance(source, pd.DataFrame):
+        if "event" not in source.columns:
+            return None  # the journey builder names the missing column
+        return [str(e) for e in pd.unique(source["event"].dropna())]
+    if isinstance(source, duckdb.DuckDBPyRelation):
+        if "event" not in source.columns:
+            return None
+        return [r[0] for r in source.project('CAST("event" AS VARCHAR)').distinct().fetchall() if r[0] is not None]
+    if isinstance(source, (str, Path)) or (
+        isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, Path)) for p in source)
+    ):
+        paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
+        with engine.cursor() as con:
+            try:
+                rows = con.execute(f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM read_parquet({quote_list(paths)})').fetchall()
+            except duckdb.Error:
+                return None  # unreadable or without an event column: the journey builder says why
+        return [r[0] for r in rows if r[0] is not None]
+    return None
+
+
+def _journey_inputs(
+    source: Any, stage_map: Any, options: dict[str, Any], *, project: Any, func: str
+) -> tuple[Any, dict[str, Any]]:
+    """Stage map and journey options for building journeys from events, checked against the events.
+
+    ``project`` supplies the conversion, lookback and stage map not given;
+    without one, ``conversion`` must be named. Conversion and listed touch
+    events that no row carries are an error.
+    """
+    if project is not None and stage_map is None:
+        stage_map = project.stage_map
+    if isinstance(source, Journeys):  # built already: only the stages of level="stage" are needed
+        return stage_map, options
+    options = dict(options)
+    if project is not None:
+        options.setdefault("conversion", list(project.conversion))
+        options.setdefault("lookback", project.lookback)
+    if "conversion" not in options:
+        raise ParameterError(
+            f"{func}() builds journeys from events and needs conversion=: the event (or list of "
+            "events) that counts as a conversion, e.g. conversion='purchase'; or pass project=."
+        )
+    names = _event_names(source)
+    if names is not None:
+        conversion = options["conversion"]
+        require_names(
+            [conversion] if isinstance(conversion, str) else list(conversion), names, what="conversion event",
+            hint="name the event your log records for a conversion (names are case-sensitive).",
+        )  # fmt: skip
+        touch = options.get("touch_events")
+        if touch is not None and not (isinstance(touch, str) and touch == "all"):
+            require_names([touch] if isinstance(touch, str) else list(touch), names, what="touch event")
+    return stage_map, options
 
 
 def _open(source: Any, *, level: str, stage_map: Any, options: dict[str, Any], func: str):
@@ -186,6 +255,7 @@ def top_paths(
     n: int = 20,
     *,
     confidence: float = 0.95,
+    project: Any = None,
     **path_options: Any,
 ) -> TopPaths:
     """List the ``n`` most common paths with conversions, conversion rate and share.
@@ -200,9 +270,13 @@ def top_paths(
         How many paths to keep (by journeys, then conversions, then path).
     confidence : float
         Level of the Wilson intervals on the conversion rates.
+    project : Project, optional
+        The project file: its ``conversion``, ``lookback`` and ``stage_map``
+        when paths are built from events here.
     **path_options
-        ``level``, ``collapse_repeats``, ``include_censored`` and the journey
-        options, when paths are built here.
+        ``level``, ``collapse_repeats``, ``include_censored``, ``stage_map``
+        and the journey options (``conversion`` is required for events), when
+        paths are built here.
 
     Returns
     -------
@@ -220,7 +294,7 @@ def top_paths(
     check_range("n", n, low=1, low_inclusive=True)
     check_range("confidence", confidence, low=0, high=1)
     if isinstance(paths_or_journeys, pd.DataFrame) and "path" in paths_or_journeys.columns:
-        if path_options:
+        if path_options or project is not None:
             raise ParameterError(f"{sorted(path_options)} apply only when paths are built here; this is a path table already.")
         missing = [c for c in ("conversions", "non_conversions") if c not in paths_or_journeys.columns]
         if missing:
@@ -233,7 +307,12 @@ def top_paths(
     elif isinstance(paths_or_journeys, Journeys):
         paths = path_table(paths_or_journeys, **path_options)
     else:  # events: the same default touches as transitions() and flow()
-        paths = path_table(paths_or_journeys, **_journey_options(path_options.get("level", "channel"), path_options))
+        options = {k: v for k, v in path_options.items() if k != "stage_map"}
+        stage_map, options = _journey_inputs(
+            paths_or_journeys, path_options.get("stage_map"), options, project=project, func="top_paths"
+        )
+        options = _journey_options(options.get("level", "channel"), options)
+        paths = path_table(paths_or_journeys, stage_map=stage_map, **options)
     t = pd.DataFrame(
         {
             "path": paths["path"].map(tuple),
@@ -360,6 +439,7 @@ def transitions(
     collapse_repeats: bool = False,
     include_censored: bool = False,
     stage_map: Any = None,
+    project: Any = None,
     **journey_options: Any,
 ) -> Transitions:
     """Count first-order transitions between touches, from START to the outcome.
@@ -375,9 +455,13 @@ def transitions(
     include_censored : bool
         Add still-open journeys, ending in ``END``.
     stage_map : StageMap, optional
-        Stages for ``level="stage"`` and the tie-breaker.
+        Stages for ``level="stage"`` and the tie-breaker (required with
+        events, unless ``project`` gives it).
+    project : Project, optional
+        The project file: its ``conversion``, ``lookback`` and ``stage_map``.
     **journey_options
-        Passed to :func:`journeylab.journeys.build.build_journeys`.
+        Passed to :func:`journeylab.journeys.build.build_journeys`;
+        ``conversion`` is required with events (unless ``project`` gives it).
 
     Returns
     -------
@@ -385,13 +469,21 @@ def transitions(
 
     Examples
     --------
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["ad_view", "visit"]},
+    ...                                          {"name": "purchase", "events": ["purchase"]}]})
     >>> ev = pd.DataFrame({"user_id": ["a", "a", "a"],
     ...     "timestamp": pd.to_datetime(["2026-05-01", "2026-05-02", "2026-05-03"], utc=True),
-    ...     "event": ["ad_impression", "site_visit", "booking_completed"],
+    ...     "event": ["ad_view", "visit", "purchase"],
     ...     "channel": ["social", "email", None]})
-    >>> transitions(ev).to_frame()[["from", "to", "count"]].values.tolist()
+    >>> t = transitions(ev, conversion="purchase", stage_map=stages)
+    >>> t.to_frame()[["from", "to", "count"]].values.tolist()
     [['START', 'social', 1], ['email', 'CONVERSION', 1], ['social', 'email', 1]]
     """
+    check_in("level", level, ["channel", "event", "stage"])
+    stage_map, journey_options = _journey_inputs(
+        events_or_journeys, stage_map, journey_options, project=project, func="transitions"
+    )
     views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="transitions")
     with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
@@ -630,6 +722,7 @@ def flow(
     collapse_repeats: bool = True,
     include_censored: bool = False,
     stage_map: Any = None,
+    project: Any = None,
     **journey_options: Any,
 ) -> Flow:
     """Build step-by-step flow data (a Sankey / alluvial diagram) of the journeys.
@@ -649,9 +742,13 @@ def flow(
     include_censored : bool
         Show still-open journeys (outcome ``END``).
     stage_map : StageMap, optional
-        Stages for ``level="stage"`` and the tie-breaker.
+        Stages for ``level="stage"`` and the tie-breaker (required with
+        events, unless ``project`` gives it).
+    project : Project, optional
+        The project file: its ``conversion``, ``lookback`` and ``stage_map``.
     **journey_options
-        Passed to :func:`journeylab.journeys.build.build_journeys`.
+        Passed to :func:`journeylab.journeys.build.build_journeys`;
+        ``conversion`` is required with events (unless ``project`` gives it).
 
     Returns
     -------
@@ -660,17 +757,25 @@ def flow(
 
     Examples
     --------
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["visit"]},
+    ...                                          {"name": "purchase", "events": ["purchase"]}]})
     >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"],
     ...     "timestamp": pd.to_datetime(["2026-05-01", "2026-05-02", "2026-05-01"], utc=True),
-    ...     "event": ["site_visit", "booking_completed", "site_visit"],
+    ...     "event": ["visit", "purchase", "visit"],
     ...     "channel": ["email", None, "email"]})
-    >>> flow(ev, period_end="2026-07-01").links[["source", "target", "journeys"]].values.tolist()
+    >>> f = flow(ev, conversion="purchase", stage_map=stages, period_end="2026-07-01")
+    >>> f.links[["source", "target", "journeys"]].values.tolist()
     [['email', 'CONVERSION', 1], ['email', 'NULL', 1]]
     """
     for name, value in (("steps", steps), ("top", top)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             raise ParameterError(f"{name} == {value!r}, must be a whole number.")
         check_range(name, value, low=1, low_inclusive=True)
+    check_in("level", level, ["channel", "event", "stage"])
+    stage_map, journey_options = _journey_inputs(
+        events_or_journeys, stage_map, journey_options, project=project, func="flow"
+    )
     k, m = int(steps), int(top)
     views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="flow")
     with views as (con, touches, journeys, left_out, settings):

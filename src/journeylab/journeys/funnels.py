@@ -9,18 +9,26 @@ rules:
 - **Strict order** (default). From an entry, step ``k`` is reached by the
   first step-``k`` event *after* the event that reached step ``k-1`` (after in
   the stable tie-breaker order of :mod:`journeylab.journeys.build`, so identical
-  timestamps count in stage-map order) and no later than ``window`` after the
-  entry. Later steps may fall after ``end``: a unit that entered on the last
+  timestamps count in stage-map order, or in step order when no stage map is
+  given) and no later than ``window`` after the entry. Later steps may fall after ``end``: a unit that entered on the last
   day keeps its chance to convert if the data go on.
 - **Any order.** From an entry, step ``k`` is reached when each of steps
   ``2..k`` happens after the entry and within ``window``, in any order.
 - **Best attempt.** A unit that enters several times counts once, with the
   entry that got furthest (the earliest such entry on ties), like ClickHouse's
   ``windowFunnel``. Hence each step's count is at most the previous one's.
-- **Segments.** ``segment="device"`` splits the funnel by the value of that
+- **Segments.** ``segment="platform"`` splits the funnel by the value of that
   column on the unit's first entry event (missing values as ``"(missing)"``).
   ``min_users=30`` leaves out segments entered by fewer than 30 distinct
   users (small-group suppression for shared reports) and says how many.
+- **Fail closed.** A step event that no row of the log carries is an error
+  naming it and the closest event names present, and so is a segment that is
+  not a column; a first step nobody entered in the period is an error saying
+  when its events do occur. A segment with a single value is counted, and the
+  summary says there is nothing to compare.
+
+The steps and the stage map can come from the project file (``project=``,
+:class:`journeylab.core.project.Project`: its ``funnel`` and ``stage_map``).
 
 Conversion rates carry Wilson score intervals
 (``statsmodels.stats.proportion.proportion_confint(method="wilson")``). Time
@@ -40,19 +48,41 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from journeylab.core.errors import ParameterError, SchemaError, check_in, check_range
+from journeylab.core.errors import (
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+    check_in,
+    check_range,
+    require_names,
+)
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
 from journeylab.core.safe_text import mpl
 from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.timeparse import parse_duration
 from journeylab.core.viz import PALETTE, new_axes, percent_axis
 from journeylab.journeys.build import _Events, fetch_df
-from journeylab.journeys.rules import MISSING_SEGMENT, Steps, entry_window, parse_steps
+from journeylab.journeys.rules import (
+    MISSING_SEGMENT,
+    Steps,
+    entry_window,
+    parse_steps,
+    resolve_steps,
+    step_order_map,
+)
 
 __all__ = ["FunnelResult", "WhereInstead", "funnel", "where_instead", "NO_FURTHER_EVENT"]
 
 #: The row of :func:`where_instead` for units that did nothing after the step.
 NO_FURTHER_EVENT = "(no further event)"
+
+
+def _columns_of(source: Any) -> list[str] | None:
+    """Return the columns of a DataFrame or DuckDB relation (None for files: checked when opened)."""
+    if isinstance(source, pd.DataFrame):
+        return [str(c) for c in source.columns]
+    columns = getattr(source, "columns", None)
+    return [str(c) for c in columns] if isinstance(columns, (list, tuple)) else None
 
 
 @dataclass
@@ -86,7 +116,22 @@ def _funnel_units(
     parsed = parse_steps(steps)
     win = parse_duration(window, "window")
     t0, t1 = entry_window(start, end)
-    with _Events(events, stage_map=stage_map, keep=[segment] if segment else []) as ev:
+    columns = _columns_of(events)
+    if segment is not None and columns is not None:
+        require_names(
+            [segment], columns, what="segment column", absent="is not a column of the events", column=None, patterns=False,
+            hint="name a column of the events, or merge a user attribute onto them first.",
+        )  # fmt: skip
+    with _Events(
+        events,
+        stage_map=stage_map if stage_map is not None else step_order_map(parsed),
+        keep=[segment] if segment else [],
+    ) as ev:
+        present = [r[0] for r in ev.con.execute("SELECT DISTINCT event FROM src WHERE event IS NOT NULL").fetchall()]
+        require_names(
+            [e for _, names in parsed for e in names], present, what="funnel step", source=ev.source_name,
+            hint="correct the step (event names are case-sensitive), or load the events the funnel needs.",
+        )  # fmt: skip
         if grain == "session" and "session_id" not in ev.columns:
             raise SchemaError(
                 "grain='session' needs a session_id column, which the events lack.",
@@ -167,6 +212,8 @@ def _funnel_units(
             SELECT * EXCLUDE (best, segment) RENAME (entry_segment AS segment) FROM ranked WHERE best = 1
             """
         )
+        if not ev.scalar(f"SELECT count(*) FROM {units}"):
+            raise NotComputableError(_no_entrants(ev, parsed[0], grain=grain, t0=t0, t1=t1))
         settings = {
             "steps": [label for label, _ in parsed],
             "window": _fmt_duration(win),
@@ -177,6 +224,36 @@ def _funnel_units(
             "end": t1,
         }
         yield _Units(ev, units, parsed, grain, settings, left_out)
+
+
+def _no_entrants(ev: _Events, first: tuple[str, list[str]], *, grain: str, t0: Any, t1: Any) -> str:
+    """Why nobody entered the funnel: when the first step's events do occur."""
+    label, names = first
+    unit = "user" if grain == "user" else "session"
+    when = (
+        f" between {_day(t0)} and {_day(t1)}" if t0 is not None and t1 is not None
+        else f" from {_day(t0)} on" if t0 is not None
+        else f" before {_day(t1)}" if t1 is not None
+        else ""
+    )  # fmt: skip
+    n, with_session, lo, hi = ev.con.execute(
+        f"SELECT count(*), count(session_id), min(\"timestamp\"), max(\"timestamp\") FROM src "
+        f"WHERE list_contains({quote_list(names)}, event) AND user_id IS NOT NULL AND \"timestamp\" IS NOT NULL"
+    ).fetchone()
+    if n and grain == "session" and not with_session:
+        why = f"none of its {n:,} events has a session id"
+    elif n:
+        why = f"its {n:,} events occur from {_day(lo)} to {_day(hi)}"
+    else:
+        why = "its events have no user id or timestamp"
+    return (
+        f"No {unit} entered the funnel at its first step {label!r}{when}: {why}. "
+        "Choose a period (start/end) in which the first step occurs."
+    )
+
+
+def _day(ts: Any) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M").removesuffix(" 00:00")
 
 
 def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
@@ -241,7 +318,8 @@ class FunnelResult(Result):
     ``conversion_from_previous`` and ``conversion_from_first`` with
     ``*_ci_low``/``*_ci_high``, ``drop_off`` (units lost since the previous
     step) and ``time_q25``/``time_median``/``time_q75`` (Timedelta, from the
-    previous step; from the first step with ``order="any"``).
+    previous step; from the first step with ``order="any"``). ``notes`` says
+    what the data did not allow (a segment with one value: no comparison).
     """
 
     table: pd.DataFrame
@@ -249,6 +327,7 @@ class FunnelResult(Result):
     left_out: dict[str, int] = field(default_factory=dict)
     confidence: float = 0.95
     suppressed_segments: int = 0
+    notes: list[str] = field(default_factory=list)
     title: str = "Funnel"
 
     def to_frame(self) -> pd.DataFrame:
@@ -293,6 +372,7 @@ class FunnelResult(Result):
             lines.append(f"{self.left_out['events_without_session']:,} step events without a session id were left out.")
         if self.suppressed_segments:
             lines.append(suppression_note(self.suppressed_segments, self.settings["min_users"]))
+        lines += self.notes
         return "\n".join(lines)
 
     def display_frame(self) -> pd.DataFrame:
@@ -430,7 +510,7 @@ def _fmt_duration(td: Any) -> str:
 
 def funnel(
     events: Any,
-    steps: Steps,
+    steps: Steps | None = None,
     *,
     window: str | pd.Timedelta = "7D",
     order: Literal["strict", "any"] = "strict",
@@ -441,6 +521,7 @@ def funnel(
     confidence: float = 0.95,
     stage_map: Any = None,
     min_users: int = 0,
+    project: Any = None,
 ) -> FunnelResult:
     """Count how many units reach each funnel step, with intervals and time to convert.
 
@@ -451,7 +532,8 @@ def funnel(
         ``grain="session"``; the ``segment`` column when given).
     steps : list or dict
         Event names in funnel order; a step may be a list of names (any of
-        them) and a dict gives labels: ``{"visit": "site_visit", ...}``.
+        them) and a dict gives labels: ``{"product page": "view", ...}``.
+        Default: the project's ``funnel``. A name no row carries is an error.
     window : str or Timedelta
         Longest time from entering (step 1) to reaching a later step.
     order : {"strict", "any"}
@@ -465,30 +547,41 @@ def funnel(
     confidence : float
         Level of the Wilson intervals.
     stage_map : StageMap, optional
-        Tie-breaker order of identical timestamps.
+        Tie-breaker order of identical timestamps (default: the project's
+        stage map, else the order of the steps).
     min_users : int
         Small-group suppression for shared reports: segments whose first
         step was entered by fewer than ``min_users`` distinct users are left
         out of the table and the figures, and the summary says how many.
         0 (the default) shows every segment. Applies with ``segment``.
+    project : Project, optional
+        The project file: its ``funnel`` stands in for ``steps`` and its
+        ``stage_map`` for ``stage_map``.
 
     Returns
     -------
     FunnelResult
 
+    Raises
+    ------
+    UnknownNameError
+        A step names an event no row carries, or ``segment`` is not a column.
+    NotComputableError
+        Nobody entered the first step in the period (the message says when it occurs).
+
     Examples
     --------
-    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["booking_started",
-    ...     "booking_completed", "booking_started"],
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["cart", "purchase", "cart"],
     ...     "timestamp": pd.to_datetime(["2026-05-01 10:00", "2026-05-01 10:05",
     ...                                  "2026-05-02 09:00"], utc=True)})
-    >>> funnel(ev, ["booking_started", "booking_completed"]).to_frame()["entrants"].tolist()
+    >>> funnel(ev, ["cart", "purchase"]).to_frame()["entrants"].tolist()
     [2, 1]
     """
     check_range("confidence", confidence, low=0, high=1)
     if not isinstance(min_users, (int, np.integer)) or isinstance(min_users, bool):
         raise ParameterError(f"min_users == {min_users!r}, must be a whole number (0 shows every segment).")
     check_range("min_users", min_users, low=0, low_inclusive=True)
+    steps, stage_map = resolve_steps(steps, stage_map, project=project)
     counted = _funnel_units(
         events, steps, window=window, order=order, grain=grain, segment=segment, start=start, end=end, stage_map=stage_map
     )
@@ -505,9 +598,14 @@ def funnel(
     if small:
         table = table[~table["segment"].isin(small)].reset_index(drop=True)
     settings = {**units.settings, "min_users": int(min_users)}
+    notes = []
+    values = list(dict.fromkeys(table["segment"]))
+    if segment is not None and len(values) == 1 and not small:
+        notes.append(f"Only one value of {segment} ({values[0]}): no comparison.")
     return FunnelResult(
-        table=table, settings=settings, left_out=units.left_out, confidence=confidence, suppressed_segments=len(small)
-    )
+        table=table, settings=settings, left_out=units.left_out, confidence=confidence,
+        suppressed_segments=len(small), notes=notes,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -576,7 +674,7 @@ class WhereInstead(Result):
 
 def where_instead(
     events: Any,
-    steps: Steps,
+    steps: Steps | None,
     after_step: int,
     *,
     n_next: int = 1,
@@ -587,6 +685,7 @@ def where_instead(
     start: Any = None,
     end: Any = None,
     stage_map: Any = None,
+    project: Any = None,
 ) -> WhereInstead:
     """Show what units did next after reaching step ``after_step`` but not the one after.
 
@@ -594,21 +693,22 @@ def where_instead(
     step is ``after_step`` (1-based), the next ``n_next`` events after the
     event that reached it (any time later, within the unit) are listed;
     ``level="channel"`` looks only at events that carry a channel. Units with
-    nothing after form the row ``("(no further event)",)``.
+    nothing after form the row ``("(no further event)",)``. ``steps=None``
+    takes the project's funnel; names are checked as in :func:`funnel`.
 
     Examples
     --------
-    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["booking_started",
-    ...     "phone_call", "booking_started"],
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b", "c"], "event": ["cart", "help_chat", "cart", "purchase"],
     ...     "timestamp": pd.to_datetime(["2026-05-01 10:00", "2026-05-01 10:05",
-    ...                                  "2026-05-02 09:00"], utc=True)})
-    >>> where_instead(ev, ["booking_started", "booking_completed"], after_step=1).to_frame()["next"].tolist()
-    [('(no further event)',), ('phone_call',)]
+    ...                                  "2026-05-02 09:00", "2026-05-02 09:30"], utc=True)})
+    >>> where_instead(ev, ["cart", "purchase"], after_step=1).to_frame()["next"].tolist()
+    [('(no further event)',), ('help_chat',)]
     """
     check_in("level", level, ["event", "channel"])
     if not isinstance(n_next, (int, np.integer)) or isinstance(n_next, bool):
         raise ParameterError(f"n_next == {n_next!r}, must be a whole number.")
     check_range("n_next", n_next, low=1, low_inclusive=True)
+    steps, stage_map = resolve_steps(steps, stage_map, project=project)
     parsed = parse_steps(steps)
     if not isinstance(after_step, (int, np.integer)) or not 1 <= after_step < len(parsed):
         raise ParameterError(

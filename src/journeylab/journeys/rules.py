@@ -26,6 +26,7 @@ import pandas as pd
 
 from journeylab.core.errors import ParameterError, check_range, did_you_mean
 from journeylab.core.results import fmt_num, fmt_pct
+from journeylab.core.stages import Stage, StageMap
 from journeylab.core.timeparse import format_time, month_bounds, parse_duration, to_utc_timestamp
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "JourneyRules",
     "check_journey_options",
     "parse_steps",
+    "resolve_steps",
+    "step_order_map",
     "entry_window",
 ]
 
@@ -186,11 +189,11 @@ def parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
 
     Examples
     --------
-    >>> parse_steps(["site_visit", ["quote_request", "phone_call"]])
-    [('site_visit', ['site_visit']), ('quote_request | phone_call', ['quote_request', 'phone_call'])]
+    >>> parse_steps(["view", ["cart", "wishlist"]])
+    [('view', ['view']), ('cart | wishlist', ['cart', 'wishlist'])]
     """
     if isinstance(steps, str):
-        raise ParameterError("steps must list at least two steps, e.g. ['site_visit', 'booking_started'].")
+        raise ParameterError("steps must list at least two steps, e.g. ['view', 'cart', 'purchase'].")
     items = list(steps.items()) if isinstance(steps, Mapping) else [(None, s) for s in steps]
     parsed = []
     for label, spec in items:
@@ -204,6 +207,26 @@ def parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
     if len(set(labels)) != len(labels):
         raise ParameterError(f"Funnel step labels must differ; got {labels}.")
     return parsed
+
+
+def resolve_steps(steps: Steps | None, stage_map: Any, *, project: Any) -> tuple[Steps, Any]:
+    """Return the funnel steps and stage map from the arguments, else from the project file (``project.funnel``, ``project.stage_map``)."""
+    if steps is None:
+        if project is None or not project.funnel:
+            raise ParameterError(
+                "Name the funnel steps (steps=['view', 'cart', 'purchase']), or pass project= "
+                "with a funnel in its project file."
+            )
+        steps = list(project.funnel)
+    if stage_map is None and project is not None:
+        stage_map = project.stage_map
+    return steps, stage_map
+
+
+def step_order_map(parsed: Sequence[tuple[str, Sequence[str]]]) -> StageMap:
+    """Return a one-stage map listing the step events in step order (the tie-breaker without a stage map)."""
+    names = tuple(dict.fromkeys(e for _, events in parsed for e in events))
+    return StageMap((Stage("funnel steps", names),), source="funnel steps")
 
 
 def entry_window(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

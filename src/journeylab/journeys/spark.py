@@ -26,11 +26,16 @@ function takes a Spark DataFrame or the name of a Spark table (with the
 canonical columns ``user_id``, ``timestamp``, ``event`` and usually
 ``channel`` and ``value``; rename them with ``columns=``).
 
+As on DuckDB, journeys need ``conversion=`` and a stage map (or ``project=``,
+which gives both), and a conversion, touch event or funnel step that no row
+carries is an error naming it and the closest event names present.
+
 Examples
 --------
 >>> from pyspark.sql import SparkSession                        # doctest: +SKIP
 >>> spark = SparkSession.builder.getOrCreate()                   # doctest: +SKIP
->>> paths = path_table("lake.web_events", spark=spark, lookback="30D")  # doctest: +SKIP
+>>> paths = path_table("lake.web_events", spark=spark, conversion="purchase",
+...                    stage_map=project.stage_map, lookback="30D")  # doctest: +SKIP
 >>> jl.attribution.attribute(paths, models=["markov"])          # doctest: +SKIP
 """
 
@@ -42,7 +47,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import ParameterError, SchemaError, check_in, did_you_mean
+from journeylab.core.errors import (
+    NotComputableError,
+    ParameterError,
+    SchemaError,
+    check_in,
+    did_you_mean,
+    require_names,
+)
 from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import parse_duration
 from journeylab.io.loaders import event_rank
@@ -57,6 +69,8 @@ from journeylab.journeys.rules import (
     check_journey_options,
     entry_window,
     parse_steps,
+    resolve_steps,
+    step_order_map,
 )
 
 __all__ = ["path_table", "transition_counts", "funnel_counts", "cohort_counts", "is_spark_frame"]
@@ -121,7 +135,10 @@ def _frame(events: Any, spark: Any, columns: Mapping[str, str] | None):
 
 
 def _canonical(frame, stage_map: StageMap, keep: Sequence[str] = ()):
-    """Typed canonical columns plus the tie-breaker's ``event_rank`` and the ``stage_index``."""
+    """Typed canonical columns plus the tie-breaker's ``event_rank`` and the ``stage_index``.
+
+    Returns ``(frame, last timestamp in microseconds, distinct event names)``.
+    """
     F, _ = _spark()
     # one pass: the distinct event names (for the tie-breaker) and the last timestamp
     per_event = (
@@ -184,7 +201,7 @@ def _canonical(frame, stage_map: StageMap, keep: Sequence[str] = ()):
             if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")
         ],
     ]
-    return frame.select(*cols), (max(last) if last else None)
+    return frame.select(*cols), (max(last) if last else None), names
 
 
 def _order(F):
@@ -218,11 +235,22 @@ def _journeys(
     check_journey_options(
         func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "spark", "columns"]
     )
+    if options.get("conversion") is None:
+        raise ParameterError(
+            "Journeys need conversion=: the event (or list of events) that counts as a "
+            "conversion, e.g. conversion='purchase'; or pass project=."
+        )
     rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **options})
     conversions, touch_events, cap = list(rules.conversions), rules.touch_events, rules.max_touches
     sm = StageMap.coerce(stage_map)
-    frame, _ = _frame(events, spark, columns)
-    src, micros = _canonical(frame, sm)
+    frame, source = _frame(events, spark, columns)
+    src, micros, present = _canonical(frame, sm)
+    require_names(conversions, present, what="conversion event", source=source)
+    if touch_events is not None and not (isinstance(touch_events, str) and touch_events == "all"):
+        require_names(
+            [touch_events] if isinstance(touch_events, str) else list(touch_events), present,
+            what="touch event", source=source,
+        )  # fmt: skip
     first, end = rules.start, rules.period_end
     if end is None and micros is not None:
         end = pd.Timestamp(int(micros), unit="us", tz="UTC")
@@ -366,6 +394,16 @@ def _journeys(
     return journeys, kept_journeys, left_out, settings
 
 
+def _from_project(project: Any, stage_map: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Fill the stage map, conversion and lookback the caller left out from the project file."""
+    if project is None:
+        return stage_map, options
+    options = dict(options)
+    options.setdefault("conversion", list(project.conversion))
+    options.setdefault("lookback", project.lookback)
+    return (stage_map if stage_map is not None else project.stage_map), options
+
+
 def _collapse(steps: str) -> str:
     """Spark SQL keeping the first step of every run of identical names."""
     return f"filter({steps}, (s, i) -> i = 0 OR s.elem != {steps}[i - 1].elem)"
@@ -380,6 +418,7 @@ def path_table(
     stage_map: Any = None,
     spark: Any = None,
     columns: Mapping[str, str] | None = None,
+    project: Any = None,
     **journey_options: Any,
 ) -> pd.DataFrame:
     """Aggregate journeys into the path table on Spark (same result as the DuckDB path).
@@ -389,11 +428,14 @@ def path_table(
     events : pyspark.sql.DataFrame or str
         The event log, or the name of a Spark table holding it.
     level, collapse_repeats, include_censored, stage_map, **journey_options
-        As :func:`journeylab.journeys.build.path_table`.
+        As :func:`journeylab.journeys.build.path_table`; ``conversion`` and
+        ``stage_map`` are required (unless ``project`` gives them).
     spark : SparkSession, optional
         Session that reads a table name (default: the active one).
     columns : mapping, optional
         ``{source_name: canonical_name}`` for the table's columns.
+    project : Project, optional
+        The project file: its ``conversion``, ``lookback`` and ``stage_map``.
 
     Returns
     -------
@@ -404,10 +446,11 @@ def path_table(
 
     Examples
     --------
-    >>> paths = path_table(spark.table("events"), lookback="30D")  # doctest: +SKIP
+    >>> paths = path_table(spark.table("events"), conversion="purchase", stage_map=stages)  # doctest: +SKIP
     """
     F, _ = _spark()
     check_in("level", level, ["channel", "event", "stage"])
+    stage_map, journey_options = _from_project(project, stage_map, journey_options)
     cached, kept, left_out, settings = _journeys(
         events,
         func="path_table",
@@ -483,6 +526,7 @@ def transition_counts(
     stage_map: Any = None,
     spark: Any = None,
     columns: Mapping[str, str] | None = None,
+    project: Any = None,
     **journey_options: Any,
 ) -> pd.DataFrame:
     """Count first-order transitions from START to the outcome on Spark.
@@ -490,14 +534,16 @@ def transition_counts(
     The table of :func:`journeylab.journeys.flows.transitions` (``from``, ``to``,
     ``count``, ``probability``, ``median_time``), sorted by ``from``, ``to``.
     As there, levels other than ``"channel"`` count every non-conversion
-    event as a touch unless ``touch_events`` says otherwise.
+    event as a touch unless ``touch_events`` says otherwise; ``conversion``
+    and ``stage_map`` are required (unless ``project`` gives them).
 
     Examples
     --------
-    >>> transition_counts(spark.table("events"), level="event")  # doctest: +SKIP
+    >>> transition_counts(spark.table("events"), level="event", project=project)  # doctest: +SKIP
     """
     F, Window = _spark()
     check_in("level", level, ["channel", "event", "stage"])
+    stage_map, journey_options = _from_project(project, stage_map, journey_options)
     if level != "channel" and "touch_events" not in journey_options:
         journey_options = {**journey_options, "touch_events": "all"}
     cached, kept, _, _ = _journeys(
@@ -560,7 +606,7 @@ def transition_counts(
 
 def funnel_counts(
     events: Any,
-    steps: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]],
+    steps: Sequence[str | Sequence[str]] | Mapping[str, str | Sequence[str]] | None = None,
     *,
     window: str | pd.Timedelta = "30D",
     order: Literal["strict", "any"] = "strict",
@@ -571,14 +617,17 @@ def funnel_counts(
     stage_map: Any = None,
     spark: Any = None,
     columns: Mapping[str, str] | None = None,
+    project: Any = None,
 ) -> pd.DataFrame:
     """Count the units reaching each funnel step on Spark, by the rules of :func:`journeylab.journeys.funnels.funnel`.
 
     Entry at each step-1 event in ``[start, end)``; in strict order step
     ``k`` is the first step-``k`` event after the one that reached step
-    ``k-1`` (tie-breaker order), within ``window`` of the entry; a unit
-    counts once, with its furthest entry (the earliest on ties); segments
-    come from the entry event.
+    ``k-1`` (tie-breaker order: the stage map's, else the steps'), within
+    ``window`` of the entry; a unit counts once, with its furthest entry (the
+    earliest on ties); segments come from the entry event. ``steps=None``
+    takes the project's funnel. A step no row carries, a segment that is not a
+    column and a first step nobody entered are errors, as in ``funnel``.
 
     Returns
     -------
@@ -591,21 +640,21 @@ def funnel_counts(
 
     Examples
     --------
-    >>> funnel_counts(spark.table("events"), ["site_visit", "booking_completed"])  # doctest: +SKIP
+    >>> funnel_counts(spark.table("events"), ["view", "cart", "purchase"])  # doctest: +SKIP
     """
     F, Window = _spark()
     check_in("order", order, ["strict", "any"])
     check_in("grain", grain, ["user", "session"])
+    steps, stage_map = resolve_steps(steps, stage_map, project=project)
     parsed = parse_steps(steps)
     win_us = int(parse_duration(window, "window").value // 1000)
     t0, t1 = entry_window(start, end)
     frame, source = _frame(events, spark, columns)
-    if segment is not None and segment not in frame.columns:
-        raise SchemaError(
-            f"The events table has no column {segment!r}{did_you_mean(segment, frame.columns)}.",
-            source=source,
-            column=segment,
-        )
+    if segment is not None:
+        require_names(
+            [segment], frame.columns, what="segment column", absent="is not a column of the events",
+            column=None, source=source, patterns=False,
+        )  # fmt: skip
     if grain == "session" and "session_id" not in frame.columns:
         raise SchemaError(
             "grain='session' needs a session_id column, which the events lack.",
@@ -613,7 +662,9 @@ def funnel_counts(
             column="session_id",
             missing_columns=["session_id"],
         )
-    src, _ = _canonical(frame, StageMap.coerce(stage_map), keep=[segment] if segment else [])
+    sm = StageMap.coerce(stage_map) if stage_map is not None else step_order_map(parsed)
+    src, _, present = _canonical(frame, sm, keep=[segment] if segment else [])
+    require_names([e for _, names in parsed for e in names], present, what="funnel step", source=source)
     unit = F.col("user_id") if grain == "user" else F.col("session_id")
     seg = (
         F.coalesce(F.col(segment).cast("string"), F.lit(MISSING_SEGMENT))
@@ -708,7 +759,13 @@ def funnel_counts(
         out = out.unionByName(p)
     counts = out.toPandas()
     base.unpersist()
-    segments = sorted(counts["segment"].unique().tolist()) or ["all"]
+    if counts.empty:
+        unit = "user" if grain == "user" else "session"
+        raise NotComputableError(
+            f"No {unit} entered the funnel at its first step {parsed[0][0]!r} in the period; "
+            "choose a period (start/end) in which the first step occurs."
+        )
+    segments = sorted(counts["segment"].unique().tolist())
     grid = pd.MultiIndex.from_product([segments, range(1, k + 1)], names=["segment", "step"])
     table = counts.set_index(["segment", "step"]).reindex(grid).reset_index()
     result = pd.DataFrame(

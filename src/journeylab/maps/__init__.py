@@ -3,7 +3,7 @@
 from journeylab.maps.canvas import JourneyCanvasResult, journey_canvas
 from journeylab.maps.journey_diff import JourneyDiffResult, compare_journeys, transition_counts
 from journeylab.maps.journey_maps import JourneyMapResult, Period, journey_map, resolve_period
-from journeylab.maps.pains import PainPointsResult, Step, callback_speed, pain_points
+from journeylab.maps.pains import PainPointsResult, Step, pain_points, response_speed
 from journeylab.maps.segments import (
     PersonasResult,
     SegmentsResult,
@@ -22,7 +22,7 @@ __all__ = [
     "pain_points",
     "PainPointsResult",
     "Step",
-    "callback_speed",
+    "response_speed",
     "compare_journeys",
     "transition_counts",
     "JourneyDiffResult",

@@ -1,7 +1,7 @@
 """Journey differences: two segments or two periods compared step by step and edge by edge.
 
 :func:`compare_journeys` contrasts group *a* with group *b* (two values of a
-segment such as ``device``, or two periods) on
+segment such as ``platform``, or two periods) on
 
 - **reach**: share of the group's users who reach each stage;
 - **step conversion**: among users who reached stage *k*, the share reaching
@@ -16,6 +16,10 @@ Each difference ``a − b`` gets a pooled two-proportion z-test (statsmodels
 ``prop.test(correct=FALSE)``) and a Newcombe interval; all p-values together
 are adjusted with Benjamini–Hochberg (statsmodels ``multipletests(method=
 "fdr_bh")``). The summary names only the differences that survive FDR control.
+
+The segment column and its two values are the caller's (there is no default
+comparison); a column that does not exist, a value no user has, or a segment
+with a single value is an error that says so.
 
 Caveats, stated in the result: transitions of one user are not independent
 (the edge tests treat them as if they were, so they are optimistic for heavy
@@ -37,7 +41,7 @@ from journeylab.core.errors import (
     ParameterError,
     check_in,
     check_range,
-    did_you_mean,
+    require_names,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_p, fmt_pct, fmt_pp
 from journeylab.core.stages import StageMap
@@ -112,9 +116,9 @@ def compare_journeys(
     events: pd.DataFrame,
     stage_map: StageMap | Mapping | str | None = None,
     *,
-    by: str | pd.Series = "device",
-    a: Any = "mobile",
-    b: Any = "desktop",
+    by: str | pd.Series | None = None,
+    a: Any = None,
+    b: Any = None,
     periods: Sequence[tuple[Any, Any]] | None = None,
     month: str | None = None,
     start: Any = None,
@@ -124,6 +128,7 @@ def compare_journeys(
     alpha: float = 0.05,
     min_count: int = 5,
     collapse_repeats: bool = True,
+    project: Any = None,
 ) -> JourneyDiffResult:
     """Compare the journeys of two segments (or two periods) with FDR-controlled tests.
 
@@ -131,11 +136,13 @@ def compare_journeys(
     ----------
     events : pandas.DataFrame
         Canonical event log.
-    stage_map : StageMap, dict, YAML path or None
-        Stages for reach and step conversion (and ``level="stage"`` edges).
+    stage_map : StageMap, dict or YAML path
+        Stages for reach and step conversion (and ``level="stage"`` edges);
+        required, unless ``project`` gives them.
     by, a, b
         Compare users whose segment ``by`` (a column of the events or of
-        ``users``, or a Series user → segment) equals ``a`` with those equal to ``b``.
+        ``users``, or a Series user → segment) equals ``a`` with those equal
+        to ``b``. Required unless ``periods`` is given.
     periods : ((start, end), (start, end)), optional
         Compare two periods instead: differences are second − first (the
         change), so ``a`` is the second period and ``b`` the first.
@@ -149,20 +156,36 @@ def compare_journeys(
         Edges with fewer transitions than this in both groups together are not tested.
     collapse_repeats : bool
         Merge consecutive identical states before counting transitions.
+    project : Project, optional
+        The project file, whose ``stage_map`` is used when ``stage_map`` is None.
 
     Returns
     -------
     JourneyDiffResult
 
+    Raises
+    ------
+    UnknownNameError
+        ``by`` is not a column, or ``a``/``b`` is a value no user has in the period.
+    NotComputableError
+        The segment has a single value in the period, or a group has no events.
+
     Examples
     --------
-    >>> diff = compare_journeys(sample.events, by="device", a="mobile", b="desktop", month="2026-10")  # doctest: +SKIP
-    >>> diff = compare_journeys(sample.events, periods=(("2026-09-01", "2026-10-01"),
+    >>> diff = compare_journeys(events, stages, by="platform", a="app", b="web", month="2026-10")  # doctest: +SKIP
+    >>> diff = compare_journeys(events, stages, periods=(("2026-09-01", "2026-10-01"),
     ...                                                  ("2026-10-01", "2026-11-01")))  # doctest: +SKIP
     """
     check_in("level", level, ["event", "stage"])
     check_range("alpha", alpha, low=0, high=1)
+    if periods is None and (by is None or a is None or b is None):
+        raise ParameterError(
+            "Say what to compare: a segment and two of its values (by='platform', a='app', b='web'), "
+            "or two periods (periods=((start, end), (start, end)))."
+        )
     events = prepare_events(events)
+    if stage_map is None and project is not None:
+        stage_map = project.stage_map
     stage_map = StageMap.coerce(stage_map)
     if periods is not None:
         if len(periods) != 2:
@@ -179,13 +202,17 @@ def compare_journeys(
                 f"No events in the period {period.label}; choose a period with events."
             )
         segment = user_segment(frame, by, users)
-        values = set(segment.dropna().astype(str))
-        for name, value in (("a", a), ("b", b)):
-            if str(value) not in values:
-                raise ParameterError(
-                    f"{name} == {value!r} is not a value of {segment.name!r}{did_you_mean(str(value), values)}; "
-                    f"values are {sorted(values)}."
-                )
+        seen = segment.loc[segment.index.isin(frame["user_id"].unique())].dropna().astype(str)
+        values = sorted(set(seen))
+        if len(values) == 1:
+            raise NotComputableError(
+                f"Only one value of {segment.name} ({values[0]}) in {period.label}: no comparison."
+            )
+        require_names(
+            [str(a), str(b)], values, what="value", absent=f"of {segment.name!r} belongs to no user in {period.label}",
+            column=None, patterns=False, present_label="values",
+            hint="compare two of the values present.",
+        )  # fmt: skip
         seg_of_row = frame["user_id"].map(segment).astype(object).astype(str)
         frame_a, frame_b = frame.loc[seg_of_row == str(a)], frame.loc[seg_of_row == str(b)]
         label_a, label_b, what = str(a), str(b), str(segment.name)

@@ -11,10 +11,16 @@ for one period (a month or any ``start``/``end`` window),
 - the median time in stage: first event of the stage to the first event of
   the next stage, over the users who made the step,
 
-optionally split by a segment (a column of the events such as ``device``, a
+optionally split by a segment (a column of the events such as ``platform``, a
 column of a ``users`` table such as ``acquisition_channel``, or a Series of
 user → segment such as :func:`journeylab.maps.segments.segment_users` returns) and
 compared with the previous period with a two-proportion test per conversion.
+
+The stage map is the company's own (``stage_map=``, or ``project=`` for the
+project file's); there is no default. A segment that is not a column is an
+error naming the closest columns, a period in which no event belongs to any
+stage is an error listing the events present, and a segment with a single
+value is mapped with a note that there is nothing to compare.
 
 A user's segment is a user-level attribute: taken from ``users`` when given,
 else the value on the user's first event in the period that has one.
@@ -47,9 +53,9 @@ from journeylab.core import sql as engine
 from journeylab.core.errors import (
     NotComputableError,
     ParameterError,
-    SchemaError,
     did_you_mean,
     require_columns,
+    require_names,
 )
 from journeylab.core.results import (
     Result,
@@ -201,13 +207,14 @@ def user_segment(
         have = have.sort_values("timestamp", kind="stable")
         return have.groupby("user_id", sort=False)[segment].first().rename(segment)
     candidates = list(events.columns) + (list(users.columns) if users is not None else [])
-    raise SchemaError(
-        f"segment {segment!r} is not a column of the events{' or the users table' if users is not None else ''}"
-        f"{did_you_mean(segment, candidates)}.",
-        column=segment,
-        hint="name a column of the events (e.g. 'device'), pass users= with the column, "
+    require_names(
+        [segment], candidates, what="segment",
+        absent=f"is not a column of the events{' or the users table' if users is not None else ''}",
+        column=None, patterns=False,
+        hint="name a column of the events (e.g. 'platform'), pass users= with the column, "
         "or pass a Series mapping user_id to segment.",
-    )
+    )  # fmt: skip
+    raise AssertionError("require_names raises for a name no column has")  # pragma: no cover
 
 
 def label_segments(frame: pd.DataFrame, segments: pd.Series | None) -> pd.Series:
@@ -486,6 +493,7 @@ def journey_map(
     users: pd.DataFrame | None = None,
     alpha: float = 0.05,
     min_users: int = 0,
+    project: Any = None,
 ) -> JourneyMapResult:
     """Map the journey for a period: KPIs, reach, conversion and time in stage per stage.
 
@@ -494,14 +502,14 @@ def journey_map(
     events : pandas.DataFrame
         Canonical event log (``user_id``, ``timestamp``, ``event``; ``value``
         for value KPIs).
-    stage_map : StageMap, dict, YAML path or None
-        The stages and their KPIs; None uses the default map of the sample.
+    stage_map : StageMap, dict or YAML path
+        The stages and their KPIs (required, unless ``project`` gives them).
     month : str, optional
         ``"YYYY-MM"``; the period is that calendar month.
     start, end : date-like, optional
         A window ``[start, end)`` instead of ``month``; with neither, all the data.
     segment : str or pandas.Series, optional
-        Split by a column of the events (``"device"``), of ``users``
+        Split by a column of the events (``"platform"``), of ``users``
         (``"acquisition_channel"``, ``"persona"``) or a Series user → segment.
     compare : {"previous", None}
         Compare with the previous period (the previous calendar month for
@@ -515,15 +523,32 @@ def journey_map(
         ``min_users`` users in the period are left out of the tables and the
         figure, and the summary says how many. 0 (the default) shows every
         segment. Applies with ``segment``.
+    project : Project, optional
+        The project file, whose ``stage_map`` is used when ``stage_map`` is None.
 
     Returns
     -------
     JourneyMapResult
 
+    Raises
+    ------
+    UnknownNameError
+        ``segment`` is not a column of the events or of ``users``.
+    NotComputableError
+        No event in the period, or none that belongs to a stage of the map.
+
     Examples
     --------
-    >>> jm = journey_map(sample.events, month="2026-10", segment="device")  # doctest: +SKIP
-    >>> jm.to_frame()[["segment", "stage", "users", "conversion"]]  # doctest: +SKIP
+    >>> stages = StageMap.from_dict({"stages": [
+    ...     {"name": "consideration", "events": ["visit", "view"]},
+    ...     {"name": "purchase", "events": ["cart", "purchase"],
+    ...      "kpis": [{"name": "orders", "events": ["purchase"]}]}]})
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["visit", "purchase", "view"],
+    ...     "timestamp": pd.to_datetime(["2026-10-01", "2026-10-02", "2026-10-03"], utc=True),
+    ...     "platform": ["web", "web", "app"]})
+    >>> jm = journey_map(ev, stages, month="2026-10", compare=None)
+    >>> jm.to_frame()[["stage", "users", "reached_next"]].values.tolist()
+    [['consideration', 2, 1], ['purchase', 1, 0]]
     """
     if compare not in ("previous", None):
         raise ParameterError(f"compare == {compare!r}, must be one of ['previous', None].")
@@ -532,6 +557,8 @@ def journey_map(
             f"min_users == {min_users!r}, must be a whole number >= 0 (0 shows every segment)."
         )
     events = prepare_events(events)
+    if stage_map is None and project is not None:
+        stage_map = project.stage_map
     stage_map = StageMap.coerce(stage_map)
     period = resolve_period(events["timestamp"], month=month, start=start, end=end)
     frame = in_period(events, period)
@@ -544,6 +571,7 @@ def journey_map(
         raise NotComputableError(
             f"No events in the period {period.label}; {span}. Choose a period with events."
         )
+    require_staged(frame, stage_map, period.label)
     segments = user_segment(frame, segment, users) if segment is not None else None
     stages = stage_table(frame, stage_map, segments)
     kpis = _kpi_table(frame, stage_map, segments)
@@ -569,19 +597,42 @@ def journey_map(
         suppressed = len(small)
         stages = _drop_segments(stages, small)
         kpis = _drop_segments(kpis, small)
+    name = None if segment is None else (segment if isinstance(segment, str) else (segment.name or "segment"))
+    notes = []
+    values = list(dict.fromkeys(stages["segment"].astype(str)))
+    if segments is not None and len(values) == 1 and not suppressed:
+        notes.append(f"Only one value of {name} ({values[0]}) in {period.label}: no comparison.")
     return JourneyMapResult(
         stages=stages,
         kpis=kpis,
         period=period,
         previous=previous,
-        segment=None
-        if segment is None
-        else (segment if isinstance(segment, str) else (segment.name or "segment")),
+        segment=name,
         stage_map=stage_map,
         alpha=alpha,
         min_users=int(min_users),
         suppressed_segments=suppressed,
         events=events,
+        notes=notes,
+    )
+
+
+def require_staged(frame: pd.DataFrame, stage_map: StageMap, where: str) -> None:
+    """Raise :class:`NotComputableError` when no event of ``frame`` belongs to a stage of the map.
+
+    A map written for another vocabulary would otherwise give a journey map of
+    zeros; the message lists the events present and the map's names.
+    """
+    present = [str(e) for e in pd.unique(frame["event"].dropna())]
+    if any(stage_map.stage_of(e) is not None for e in present):
+        return
+    listed = stage_map.event_names()
+    close = [f"{n!r}{did_you_mean(n, present)}" for n in listed[:6]]
+    shown = ", ".join(repr(e) for e in sorted(present)[:12]) + (" ..." if len(present) > 12 else "")
+    raise NotComputableError(
+        f"No event in {where} belongs to a stage of the stage map{f' ({stage_map.source})' if stage_map.source else ''}: "
+        f"the map lists {', '.join(close)}{' ...' if len(listed) > 6 else ''}; the events are {shown}. "
+        "Use the stage map written for these events (the project file's stages)."
     )
 
 
@@ -651,6 +702,8 @@ class JourneyMapResult(Result):
         One row per (segment, KPI): ``value`` (and ``previous``, ``change``).
     period, previous : Period
         The period mapped and the one it is compared with.
+    notes : list of str
+        What the data did not allow (a segment with one value: no comparison).
     """
 
     title = "Journey map"
@@ -668,6 +721,7 @@ class JourneyMapResult(Result):
         min_users=0,
         suppressed_segments=0,
         events=None,
+        notes=(),
     ) -> None:
         self.stages = stages
         self.kpis = kpis
@@ -679,6 +733,7 @@ class JourneyMapResult(Result):
         self.min_users = min_users
         self.suppressed_segments = suppressed_segments
         self._events = events  # the mapped log, kept for canvas(); not copied
+        self.notes = list(notes)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (segment, stage) with users, conversion, intervals and comparison."""
@@ -763,6 +818,7 @@ class JourneyMapResult(Result):
                     )
         if self.suppressed_segments:
             lines.append(suppression_note(self.suppressed_segments, self.min_users))
+        lines += self.notes
         return "\n".join(lines)
 
     def plot(self, ax=None, kind: Literal["kpis", "conversion"] = "kpis"):

@@ -1,11 +1,12 @@
 """Pain points: where the journey loses people, ranked by the value at stake.
 
 For each *step* of the journey (every pair of consecutive stages of the stage
-map, plus key event-to-event steps such as ``booking_started →
-booking_completed`` and ``phone_call → booking_completed``), each
-*segment dimension* (``device``, the ``touchpoint`` that brought the user to
-the step, call-back speed for phone leads, any column of the events or of a
-``users`` table) and each segment, :func:`pain_points` measures
+map, plus the event-to-event steps the caller names, such as ``cart →
+purchase``, and the consecutive steps of the project's funnel), each
+*segment dimension* (any column of the events or of a ``users`` table such as
+``platform``, the ``touchpoint`` that brought the user to the step, or a
+ready-made Series user → segment such as :func:`response_speed` gives) and
+each segment, :func:`pain_points` measures
 
 - ``reached``: users with a "from" event in the period,
 - ``converted``: those with a "to" event at or after their first "from" event,
@@ -28,6 +29,13 @@ the step, call-back speed for phone leads, any column of the events or of a
 Picking the best segment as benchmark favours lucky segments (winner's curse);
 ``min_users`` limits it, and the interval on the gap shows how much the
 benchmark itself is uncertain.
+
+The vocabulary is the caller's: ``conversion``, ``steps`` and ``segments``
+are arguments (or come from ``project=``, the project file), never defaults
+naming a particular business. A step, conversion or segment that the data do
+not carry is an error naming it and the closest names present; a dimension
+with a single value is kept and noted ("only one value of ...: no
+comparison").
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from journeylab.core.errors import (
     ParameterError,
     check_in,
     check_range,
-    did_you_mean,
+    require_names,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
 from journeylab.core.safe_text import mpl
@@ -62,30 +70,17 @@ from journeylab.maps.journey_maps import (
     wilson,
 )
 
-__all__ = ["pain_points", "PainPointsResult", "Step", "DEFAULT_STEPS", "callback_speed"]
+__all__ = ["pain_points", "PainPointsResult", "Step", "response_speed", "TOUCHPOINT"]
 
-#: Key event-to-event steps of the home-services journey (kept when both events occur).
-DEFAULT_STEPS: tuple[tuple[str, str], ...] = (
-    ("booking_started", "booking_completed"),
-    ("phone_call", "booking_completed"),
-    ("quote_request", "booking_completed"),
-    ("site_visit", "booking_started"),
-)
-
-_STEP_WORDS = {
-    ("booking_started", "booking_completed"): "at the booking form",
-    ("phone_call", "booking_completed"): "between phone call and booking",
-    ("quote_request", "booking_completed"): "between quote request and booking",
-    ("site_visit", "booking_started"): "between site visit and booking form",
-}
-
+#: The derived dimension "channel that brought the user to the step".
 TOUCHPOINT = "touchpoint"
-CALLBACK_SPEED = "callback_speed"
+
+StepSpec = tuple[str, str] | tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class Step:
-    """A step of the journey: from one set of events to another."""
+    """A step of the journey: from one set of events to another, with the words that name it."""
 
     name: str
     kind: Literal["stage", "event"]
@@ -94,44 +89,82 @@ class Step:
     words: str
 
     @classmethod
-    def between(cls, a: str, b: str, stage_map: StageMap) -> Step:
-        """Build a step between two stage names or two event names/patterns."""
+    def between(cls, a: str, b: str, stage_map: StageMap, words: str | None = None) -> Step:
+        """Build a step between two stage names or two event names/patterns.
+
+        ``words`` finishes "users drop out ..." ("at the checkout"); the
+        default is "between <a> and <b>".
+        """
+        text = words or f"between {a} and {b}"
         if a in stage_map.names and b in stage_map.names:
-            return cls(
-                f"{a} → {b}",
-                "stage",
-                stage_map[a].events,
-                stage_map[b].events,
-                f"between {a} and {b}",
-            )
-        return cls(
-            f"{a} → {b}", "event", (a,), (b,), _STEP_WORDS.get((a, b), f"between {a} and {b}")
-        )
+            return cls(f"{a} → {b}", "stage", stage_map[a].events, stage_map[b].events, text)
+        return cls(f"{a} → {b}", "event", (a,), (b,), text)
 
 
-def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
-    """Label each phone lead's call-back speed: ``fast`` (first call-back ≤ ``fast_minutes``), ``slow`` or ``no call-back``.
+def response_speed(
+    events: pd.DataFrame,
+    *,
+    request_event: str,
+    response_event: str,
+    minutes_column: str,
+    fast_minutes: float = 60,
+    name: str = "response_speed",
+) -> pd.Series:
+    """Label each user with a request by how fast the first response came.
 
-    Uses ``response_minutes`` on ``callback`` events; users without a
-    ``phone_call`` are left out.
+    ``fast (≤ N min)`` when the first ``response_event`` with a value in
+    ``minutes_column`` took at most ``fast_minutes``, ``slow (> N min)``
+    otherwise, ``no response`` when none came. Users without a
+    ``request_event`` are left out. Pass the Series to :func:`pain_points`
+    (or :func:`journeylab.maps.journey_maps.journey_map`) as a segment.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Event log with ``user_id``, ``timestamp``, ``event`` and ``minutes_column``.
+    request_event, response_event : str
+        The events of a request (a call, a chat, a quote request) and of its answer.
+    minutes_column : str
+        Column holding the response time in minutes, on the response events.
+    fast_minutes : float
+        The threshold between fast and slow.
+    name : str
+        Name of the returned Series (the dimension's name).
+
+    Returns
+    -------
+    pandas.Series
+        user → label, named ``name``.
+
+    Raises
+    ------
+    UnknownNameError
+        An event that no row carries, or a ``minutes_column`` that is not a column.
 
     Examples
     --------
-    >>> callback_speed(sample.events).value_counts()  # doctest: +SKIP
+    >>> t = pd.Timestamp("2026-10-01", tz="UTC")
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c"],
+    ...     "timestamp": [t, t, t, t, t], "event": ["chat", "reply", "chat", "reply", "chat"],
+    ...     "wait_min": [None, 5.0, None, 90.0, None]})
+    >>> response_speed(ev, request_event="chat", response_event="reply", minutes_column="wait_min").to_dict()
+    {'a': 'fast (≤ 60 min)', 'b': 'slow (> 60 min)', 'c': 'no response'}
     """
-    if "response_minutes" not in events.columns:
-        raise NotComputableError(
-            "Call-back speed needs a 'response_minutes' column on the callback events; the events have none."
-        )
-    callers = pd.Index(events.loc[events["event"] == "phone_call", "user_id"].unique())
-    backs = events.loc[
-        (events["event"] == "callback") & events["response_minutes"].notna(),
-        ["user_id", "timestamp", "response_minutes"],
+    require_names(
+        [minutes_column], events.columns, what="minutes column", absent="is not a column of the events",
+        column=None, patterns=False,
+    )  # fmt: skip
+    require_names([request_event, response_event], pd.unique(events["event"].dropna()), patterns=False)
+    requests = pd.Index(events.loc[events["event"] == request_event, "user_id"].unique())
+    answers = events.loc[
+        (events["event"] == response_event) & events[minutes_column].notna(),
+        ["user_id", "timestamp", minutes_column],
     ]
     first = (
-        backs.sort_values("timestamp", kind="stable")
-        .groupby("user_id", sort=False)["response_minutes"]
+        answers.sort_values("timestamp", kind="stable")
+        .groupby("user_id", sort=False)[minutes_column]
         .first()
+        .astype(float)
     )
     label = pd.Series(
         np.where(
@@ -140,10 +173,11 @@ def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
             f"slow (> {fast_minutes:g} min)",
         ),
         index=first.index,
+        dtype=object,
     )
-    out = label.reindex(callers).fillna("no call-back")
+    out = label.reindex(requests).fillna("no response")
     out.index.name = "user_id"
-    return out.rename(CALLBACK_SPEED)
+    return out.rename(name)
 
 
 def _touchpoint(frame: pd.DataFrame, from_mask: pd.Series) -> pd.Series:
@@ -219,14 +253,14 @@ def _step_rates(
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def _downstream_share(frame: pd.DataFrame, step: Step, conversion_event: str) -> float:
+def _downstream_share(frame: pd.DataFrame, step: Step, conversions: Sequence[str]) -> float:
     """Share of the users who made the step that converted in the period (1 for steps ending in the conversion)."""
-    if any(_matches(conversion_event, p) for p in step.to_events):
+    if any(_matches(c, p) for c in conversions for p in step.to_events):
         return 1.0
     made = pd.Index(frame.loc[events_matching(frame, step.to_events), "user_id"].unique())
     if made.empty:
         return 0.0
-    converted = pd.Index(frame.loc[frame["event"] == conversion_event, "user_id"].unique())
+    converted = pd.Index(frame.loc[frame["event"].isin(conversions), "user_id"].unique())
     return float(made.isin(converted).mean())
 
 
@@ -240,18 +274,18 @@ def pain_points(
     events: pd.DataFrame,
     stage_map: StageMap | Mapping | str | None = None,
     *,
+    conversion: str | Sequence[str] | None = None,
+    steps: Sequence[StepSpec] | None = None,
+    segments: Sequence[str | pd.Series] | None = None,
     month: str | None = None,
     start: Any = None,
     end: Any = None,
-    segments: Sequence[str | pd.Series] = ("device", TOUCHPOINT, CALLBACK_SPEED),
-    steps: Sequence[tuple[str, str]] | None = None,
     value_per_conversion: float | None = None,
-    conversion_event: str = "booking_completed",
     benchmark: Literal["best_segment", "previous_period"] = "best_segment",
     users: pd.DataFrame | None = None,
     min_users: int = 30,
-    fast_minutes: float = 60,
     alpha: float = 0.05,
+    project: Any = None,
 ) -> PainPointsResult:
     """Rank the journey's pain points by the value at stake.
 
@@ -259,51 +293,86 @@ def pain_points(
     ----------
     events : pandas.DataFrame
         Canonical event log; ``value`` on conversion events, ``channel`` for
-        touchpoints, ``response_minutes`` on ``callback`` events for call-back speed.
-    stage_map : StageMap, dict, YAML path or None
-        Stage transitions come from it; None uses the sample's map.
+        touchpoints.
+    stage_map : StageMap, dict or YAML path
+        Stage transitions come from it (required, unless ``project`` gives it).
+    conversion : str or sequence of str
+        The event(s) that are the conversion (default: the project's).
+    steps : sequence of (from, to) or (from, to, words), optional
+        Steps as pairs of stage names or event names/patterns; ``words``
+        finishes "users drop out ..." (``"at the checkout"``). Default: every
+        consecutive stage pair, plus the consecutive steps of the project's
+        funnel.
+    segments : sequence of str or Series
+        Segment dimensions: columns of the events or of ``users``, the derived
+        ``"touchpoint"`` (channel that brought the user to the step; skipped,
+        with a note, when the events have no channel), or named Series user →
+        segment (e.g. :func:`response_speed`, ``personas.assignments``).
+        Default: the project's ``segments`` and ``"touchpoint"``.
     month, start, end
         The period (``"YYYY-MM"`` or a ``[start, end)`` window; default all data).
-    segments : sequence of str
-        Segment dimensions: columns of the events or of ``users``, plus the
-        derived ``"touchpoint"`` (channel that brought the user to the step) and
-        ``"callback_speed"`` (phone leads called back within ``fast_minutes`` or not).
-        Derived dimensions whose columns are absent are skipped (noted in the result).
-        A named Series user → segment (e.g. ``personas.assignments``) is a dimension too.
-    steps : sequence of (from, to), optional
-        Steps as pairs of stage names or event names/patterns. Default: every
-        consecutive stage pair plus :data:`DEFAULT_STEPS` whose events occur.
     value_per_conversion : float, optional
-        Value of one conversion; default the mean ``value`` of ``conversion_event``.
-    conversion_event : str
-        The event that is the conversion (``booking_completed``).
+        Value of one conversion; default the project's, else the mean
+        ``value`` of the conversion events.
     benchmark : {"best_segment", "previous_period"}
         What each segment's conversion is compared with.
     users : pandas.DataFrame, optional
         One row per user with attribute columns usable in ``segments``.
     min_users : int
         Segments with fewer users reaching the step are neither benchmark nor ranked.
-    fast_minutes : float
-        Call-back speed threshold in minutes.
     alpha : float
         1 − confidence level of the intervals.
+    project : Project, optional
+        The project file: ``stage_map``, ``conversion``, ``funnel``,
+        ``segments`` and ``value_per_conversion`` stand in for the arguments
+        left out.
 
     Returns
     -------
     PainPointsResult
 
+    Raises
+    ------
+    UnknownNameError
+        A conversion, step or segment that the data do not carry.
+    NotComputableError
+        No events in the period, no step occurring in it, or no value to size with.
+
     Examples
     --------
-    >>> pp = pain_points(sample.events, month="2026-10")  # doctest: +SKIP
+    >>> pp = pain_points(events, stages, conversion="purchase", steps=[("cart", "purchase", "at the checkout")],
+    ...                  segments=["platform", "touchpoint"], month="2026-10")  # doctest: +SKIP
     >>> print(pp.summary())  # doctest: +SKIP
     """
     check_in("benchmark", benchmark, ["best_segment", "previous_period"])
     check_range("min_users", min_users, low=1, low_inclusive=True)
     check_range("alpha", alpha, low=0, high=1)
+    if value_per_conversion is None and project is not None:
+        value_per_conversion = project.value_per_conversion
     if value_per_conversion is not None:
         check_range("value_per_conversion", value_per_conversion, low=0, low_inclusive=True)
     events = prepare_events(events)
+    if stage_map is None and project is not None:
+        stage_map = project.stage_map
     stage_map = StageMap.coerce(stage_map)
+    if conversion is None:
+        if project is None:
+            raise ParameterError(
+                "Name the conversion: conversion='purchase' (the event, or list of events, "
+                "that counts as one), or pass project=."
+            )
+        conversion = list(project.conversion)
+    conversions = [conversion] if isinstance(conversion, str) else [str(c) for c in conversion]
+    present = [str(e) for e in pd.unique(events["event"].dropna())]
+    require_names(conversions, present, what="conversion event", patterns=False)
+    if segments is None:
+        if project is None:
+            candidates = [c for c in events.columns if c not in ("user_id", "timestamp", "event", "value")]
+            raise ParameterError(
+                "Name the segment dimensions: segments=[...] with columns of the events or users "
+                f"(the events have {candidates}), 'touchpoint', or Series user → segment; or pass project=."
+            )
+        segments = [*project.segments, TOUCHPOINT]
     period = resolve_period(events["timestamp"], month=month, start=start, end=end)
     frame = in_period(events, period)
     if frame.empty:
@@ -311,45 +380,41 @@ def pain_points(
             f"No events in the period {period.label}: no pain points to rank. Choose a period with events."
         )
 
-    present = set(pd.unique(events["event"].dropna()))
     if steps is None:
-        step_list = [
-            Step.between(a, b, stage_map)
-            for a, b in zip(stage_map.names, stage_map.names[1:], strict=False)
-        ]
-        # A key step counts when its first event occurs; a "to" event that never
-        # happens is a 0 % step, not a reason to drop it.
-        step_list += [
-            Step.between(a, b, stage_map)
-            for a, b in DEFAULT_STEPS
-            if a in present and (b in present or stage_map.stage_of(b) is not None)
-        ]
+        pairs: list[tuple[str, ...]] = list(zip(stage_map.names, stage_map.names[1:], strict=False))
+        funnel = list(project.funnel) if project is not None else []
+        pairs += list(zip(funnel, funnel[1:], strict=False))
     else:
-        known = sorted(present | set(stage_map.names))
-        for a, b in steps:
-            for name in (a, b):
-                if (
-                    name not in stage_map.names
-                    and stage_map.stage_of(name) is None
-                    and name not in present
-                ):
-                    raise ParameterError(
-                        f"Step {a!r} → {b!r}: {name!r} is neither a stage nor an event{did_you_mean(name, known)}; "
-                        f"stages are {stage_map.names}."
-                    )
-        step_list = [Step.between(a, b, stage_map) for a, b in steps]
+        pairs = []
+        for item in steps:
+            if isinstance(item, str) or len(item) not in (2, 3):
+                raise ParameterError(
+                    f"Step {item!r} must be a pair (from, to) or a triple (from, to, words) of stage or event names."
+                )
+            pairs.append(tuple(str(x) for x in item))
+    names = list(dict.fromkeys(n for pair in pairs for n in pair[:2]))
+    require_names(
+        names, [*present, *stage_map.names], what="step name", absent="is neither a stage nor an event of the data",
+        present_label="stages and events",
+        hint="name stages of the stage map or events of the log (names are case-sensitive).",
+    )  # fmt: skip
+    unique: dict[str, Step] = {}
+    for p in pairs:  # one step per (from, to): the first words given win
+        step = Step.between(p[0], p[1], stage_map, p[2] if len(p) == 3 else None)
+        unique.setdefault(step.name, step)
+    step_list = list(unique.values())
 
     if value_per_conversion is None:
         conv_values = (
-            frame.loc[frame["event"] == conversion_event, "value"]
+            frame.loc[frame["event"].isin(conversions), "value"]
             if "value" in frame
             else pd.Series(dtype=float)
         )
         if conv_values.notna().sum() == 0 and "value" in events:
-            conv_values = events.loc[events["event"] == conversion_event, "value"]
+            conv_values = events.loc[events["event"].isin(conversions), "value"]
         if conv_values.notna().sum() == 0:
             raise NotComputableError(
-                f"No value on {conversion_event!r} events to size the pain points; "
+                f"No value on the {' / '.join(conversions)} events to size the pain points; "
                 "pass value_per_conversion= (the value of one conversion)."
             )
         value_per_conversion = float(conv_values.mean())
@@ -357,19 +422,23 @@ def pain_points(
     notes: list[str] = []
     dims: list[str] = []
     given: dict[str, pd.Series] = {}
+    columns = [*events.columns, *(users.columns if users is not None else [])]
     for dim in segments:
         if isinstance(dim, pd.Series):
-            # a ready-made user → segment Series, e.g. personas.assignments
+            # a ready-made user → segment Series, e.g. personas.assignments or response_speed(...)
             name = str(dim.name or "segment")
             given[name] = dim
             dims.append(name)
             continue
-        if dim == CALLBACK_SPEED and "response_minutes" not in frame:
-            notes.append("call-back speed skipped: the events have no 'response_minutes' column.")
-            continue
-        if dim == TOUCHPOINT and "channel" not in frame:
-            notes.append("touchpoint skipped: the events have no 'channel' column.")
-            continue
+        if dim == TOUCHPOINT:
+            if "channel" not in frame:
+                notes.append("touchpoint skipped: the events have no 'channel' column.")
+                continue
+        else:
+            require_names(
+                [dim], columns, what="segment", column=None, patterns=False,
+                absent=f"is not a column of the events{' or the users table' if users is not None else ''}",
+            )  # fmt: skip
         dims.append(dim)
 
     def rates(part: pd.DataFrame) -> pd.DataFrame:
@@ -377,8 +446,6 @@ def pain_points(
         for dim in dims:
             if dim in given:
                 user_dims[dim] = user_segment(part, given[dim])
-            elif dim == CALLBACK_SPEED:
-                user_dims[dim] = callback_speed(part, fast_minutes)
             elif dim != TOUCHPOINT:
                 user_dims[dim] = user_segment(part, dim, users)
         tables = [_step_rates(part, step, dims, user_dims) for step in step_list]
@@ -392,6 +459,9 @@ def pain_points(
         raise NotComputableError(
             f"None of the steps occurs in {period.label}: no pain points to rank."
         )
+    for dim, values in table.groupby("dimension", sort=False)["segment"].unique().items():
+        if len(values) == 1:
+            notes.append(f"only one value of {dim} ({values[0]}) in {period.label}: no comparison.")
     table["conversion"] = table["converted"] / table["reached"]
     table["conversion_ci_low"], table["conversion_ci_high"] = wilson(
         table["converted"], table["reached"], alpha
@@ -441,7 +511,7 @@ def pain_points(
     table["gap_ci_high"] = np.where(sized, np.clip(gap["diff_ci_high"], 0, None), np.nan)
     table["p_value"] = np.where(sized, gap["p_value"], np.nan)
 
-    shares = {s.name: _downstream_share(frame, s, conversion_event) for s in step_list}
+    shares = {s.name: _downstream_share(frame, s, conversions) for s in step_list}
     table["value_per_success"] = value_per_conversion * table["step"].map(shares).astype(float)
     for col, src in (
         ("value_at_stake", "gap"),
@@ -469,16 +539,8 @@ def pain_points(
 
 
 def _who(dimension: str, segment: str, *, benchmark: bool = False) -> str:
-    if dimension == "device":
-        return f"{segment} users".capitalize() if not benchmark else f"{segment} users"
     if dimension == TOUCHPOINT:
         return f"users arriving via {segment}" if benchmark else f"Users arriving via {segment}"
-    if dimension == CALLBACK_SPEED:
-        if segment == "no call-back":
-            text = "phone leads never called back"
-        else:
-            text = "phone leads called back " + segment.replace("slow ", "slowly ", 1)
-        return text if benchmark else text.capitalize()
     if dimension == "all users":
         return "users"
     text = f"users with {dimension} = {segment}"

@@ -1,15 +1,19 @@
 """Segments and personas: rule-based user segments and behavioural clusters.
 
 - :func:`user_features` turns the event log into one row per user: touches,
-  sessions, channel mix, device, whether and how fast the user converted.
+  sessions, channel mix, whether and how fast the user converted, and the
+  user's value of each segment column the caller names (``platform``, ``region``).
 - :func:`segment_users` assigns each user to the first of a list of named
   rules (pandas query strings or callables over those features) that matches.
 - :func:`journey_personas` clusters users on standardised journey features
   with k-means (``scipy.cluster.vq.kmeans2``, k-means++ seeding, several
   seeded restarts; ``k=None`` picks k by the mean silhouette on a seeded
   subsample) and describes each cluster in words and numbers
-  ("Phone-first planners: 18% of users, 3.1 touches, 62% convert, mostly desktop").
+  ("Email-first planners: 18% of users, 3.1 touches, 62% convert, mostly web").
 
+What counts as a conversion and which columns are segments are the caller's
+(``conversion=``, ``segments=``, or ``project=`` for the project file's);
+names the data do not carry are an error naming the closest ones present.
 Both results carry ``assignments`` (a Series user → segment) that
 :func:`journeylab.maps.journey_maps.journey_map` accepts as ``segment=``.
 """
@@ -24,8 +28,15 @@ import pandas as pd
 from scipy.cluster.vq import kmeans2
 from scipy.spatial.distance import cdist
 
-from journeylab.core.errors import NotComputableError, ParameterError, check_range, did_you_mean
+from journeylab.core.errors import (
+    NotComputableError,
+    ParameterError,
+    check_range,
+    did_you_mean,
+    require_names,
+)
 from journeylab.core.results import Result, fmt_num, fmt_pct
+from journeylab.core.timeparse import parse_duration
 from journeylab.maps.journey_maps import (
     epoch_ns,
     fmt_duration,
@@ -44,14 +55,13 @@ __all__ = [
     "DEFAULT_FEATURES",
 ]
 
-#: Feature groups used for personas: counts, timing, outcome, channel mix, device.
+#: Feature groups used for personas: counts, timing, outcome, channel mix (segments are added).
 DEFAULT_FEATURES: tuple[str, ...] = (
     "touches",
     "sessions",
     "journey_days",
     "converted",
     "channel_mix",
-    "device",
 )
 _LOG_SCALED = ("touches", "sessions", "journey_days")
 
@@ -68,37 +78,86 @@ _CHANNEL_WORDS = {
 }
 
 
+def _conversions(conversion: str | Sequence[str] | None, project: Any) -> list[str]:
+    if conversion is None:
+        if project is None:
+            raise ParameterError(
+                "Name the conversion: conversion='purchase' (the event, or list of events, that "
+                "counts as one), or pass project=."
+            )
+        conversion = list(project.conversion)
+    return [conversion] if isinstance(conversion, str) else [str(c) for c in conversion]
+
+
 def user_features(
     events: pd.DataFrame,
     *,
-    conversion_event: str = "booking_completed",
+    conversion: str | Sequence[str] | None = None,
+    segments: Sequence[str] = (),
     users: pd.DataFrame | None = None,
     month: str | None = None,
     start: Any = None,
     end: Any = None,
+    session_gap: str | pd.Timedelta = "30min",
+    project: Any = None,
 ) -> pd.DataFrame:
     """One row per user with journey features (index ``user_id``).
 
     Columns: ``touches`` (events with a channel before the first conversion),
-    ``sessions`` (distinct ``session_id``, else ``site_visit`` events),
-    ``converted`` (0/1), ``days_to_convert`` (NaN for non-converters),
-    ``journey_days`` (days to convert, or days from first to last event),
-    ``value`` (sum of ``value`` on conversions), ``device`` (first device),
-    ``top_channel``, ``share_<channel>`` (share of touches per channel), and
-    the columns of ``users`` when given.
+    ``sessions`` (distinct ``session_id``; without that column, runs of events
+    separated by more than ``session_gap``), ``converted`` (0/1),
+    ``days_to_convert`` (NaN for non-converters), ``journey_days`` (days to
+    convert, or days from first to last event), ``value`` (sum of ``value`` on
+    conversions), ``top_channel``, ``share_<channel>`` (share of touches per
+    channel), each column of ``segments`` found in the events (the user's first
+    value), and the columns of ``users`` when given.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical event log.
+    conversion : str or sequence of str
+        The conversion event(s) (default: the project's).
+    segments : sequence of str
+        Segment columns of the events (or of ``users``) to describe users by.
+    users : pandas.DataFrame, optional
+        One row per user; its columns are added.
+    month, start, end
+        Restrict to a period (default all data).
+    session_gap : str or Timedelta
+        The inactivity that starts a new session, for logs without ``session_id``.
+    project : Project, optional
+        The project file: its ``conversion`` and ``session_gap``.
 
     Examples
     --------
-    >>> user_features(sample.events).head()  # doctest: +SKIP
+    >>> t = pd.Timestamp("2026-10-01", tz="UTC")
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "event": ["view", "purchase", "view"],
+    ...     "timestamp": [t, t + pd.Timedelta("2h"), t], "channel": ["email", None, "social"],
+    ...     "platform": ["app", "app", "web"]})
+    >>> f = user_features(ev, conversion="purchase", segments=["platform"])
+    >>> f[["touches", "sessions", "converted", "platform"]].to_dict("index")
+    {'a': {'touches': 1, 'sessions': 2, 'converted': 1, 'platform': 'app'}, 'b': {'touches': 1, 'sessions': 1, 'converted': 0, 'platform': 'web'}}
     """
+    conversions = _conversions(conversion, project)
+    if project is not None and session_gap == "30min":
+        session_gap = project.session_gap
+    gap = parse_duration(session_gap, "session_gap")
     events = prepare_events(events)
+    require_names(conversions, pd.unique(events["event"].dropna()), what="conversion event", patterns=False)
+    segments = [str(c) for c in segments]
+    require_names(
+        segments, [*events.columns, *(users.columns if users is not None else [])], what="segment",
+        absent=f"is not a column of the events{' or the users table' if users is not None else ''}",
+        column=None, patterns=False,
+    )  # fmt: skip
     if month is not None or start is not None or end is not None:
         events = in_period(
             events, resolve_period(events["timestamp"], month=month, start=start, end=end)
         )
     if events.empty:
         raise NotComputableError("No events to describe users with; choose a period with events.")
-    out = _features_sql(events, conversion_event)
+    out = _features_sql(events, conversions, [c for c in segments if c in events.columns], gap)
     if users is not None:
         extra = users.drop_duplicates("user_id").set_index("user_id")
         extra.index = extra.index.astype(str)
@@ -108,43 +167,54 @@ def user_features(
     return out
 
 
-def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
+def _features_sql(
+    events: pd.DataFrame, conversions: list[str], segments: list[str], gap: pd.Timedelta
+) -> pd.DataFrame:
     """Compute the per-user aggregates of :func:`user_features`, grouped in DuckDB."""
     cols = {
         "user_id": events["user_id"].astype(str),
         "ts": epoch_ns(events["timestamp"]),
         "event": events["event"].astype(str),
     }
-    for name in ("channel", "session_id", "device"):
+    for name in ("channel", "session_id"):
         cols[name] = (
             events[name].astype(object).where(events[name].notna(), None)
             if name in events
             else None
         )
+    seg_cols = {f"seg_{i}": name for i, name in enumerate(segments)}
+    for alias, name in seg_cols.items():
+        cols[alias] = events[name].astype(str).where(events[name].notna(), None)
     cols["value"] = events["value"].astype(float) if "value" in events else np.nan
     ev = pd.DataFrame(cols)
     sessions = (
         "count(DISTINCT session_id)"
         if "session_id" in events
-        else "count(*) FILTER (WHERE event = 'site_visit')"
+        else "sum(new_session::INTEGER)"
+    )
+    firsts = "".join(
+        f", arg_min({alias}, ts) FILTER (WHERE {alias} IS NOT NULL) AS {alias}" for alias in seg_cols
     )
     per_user = f"""
-        WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE event = $conv GROUP BY user_id),
-        e AS (SELECT ev.*, conv.conv_ts, (channel IS NOT NULL AND (conv_ts IS NULL OR ts < conv_ts)) AS touch
-              FROM ev LEFT JOIN conv USING (user_id))
+        WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE list_contains($conv, event) GROUP BY user_id),
+        g AS (SELECT ev.*, (lag(ts) OVER (PARTITION BY user_id ORDER BY ts) IS NULL
+                            OR ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) > $gap) AS new_session
+              FROM ev),
+        e AS (SELECT g.*, conv.conv_ts, (channel IS NOT NULL AND (conv_ts IS NULL OR ts < conv_ts)) AS touch
+              FROM g LEFT JOIN conv USING (user_id))
         SELECT user_id, min(ts) AS first_ts, max(ts) AS last_ts, any_value(e.conv_ts) AS conv_ts,
                count(*) FILTER (WHERE touch) AS touches, {sessions} AS sessions,
-               coalesce(sum(value) FILTER (WHERE event = $conv), 0) AS value,
-               arg_min(device, ts) FILTER (WHERE device IS NOT NULL) AS device
+               coalesce(sum(value) FILTER (WHERE list_contains($conv, event)), 0) AS value{firsts}
         FROM e GROUP BY user_id ORDER BY user_id
     """
     mix_sql = """
-        WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE event = $conv GROUP BY user_id)
+        WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE list_contains($conv, event) GROUP BY user_id)
         SELECT ev.user_id, channel, count(*) AS n FROM ev LEFT JOIN conv USING (user_id)
         WHERE channel IS NOT NULL AND (conv_ts IS NULL OR ts < conv_ts) GROUP BY ALL
     """
-    agg = run_sql(per_user, ev, {"conv": conversion_event})
-    mix = run_sql(mix_sql, ev, {"conv": conversion_event})
+    gap_ns = int(gap.value)
+    agg = run_sql(per_user, ev, {"conv": conversions, "gap": gap_ns})
+    mix = run_sql(mix_sql, ev, {"conv": conversions})
     out = agg.set_index("user_id")
     out.index.name = "user_id"
     day = pd.Timedelta(days=1)
@@ -158,8 +228,8 @@ def _features_sql(events: pd.DataFrame, conversion_event: str) -> pd.DataFrame:
     )
     if "value" in events:
         table["value"] = out["value"].astype(float)
-    if "device" in events:
-        table["device"] = out["device"]
+    for alias, name in seg_cols.items():
+        table[name] = out[alias]
     if len(mix):
         shares = mix.pivot_table(
             index="user_id", columns="channel", values="n", aggfunc="sum", fill_value=0
@@ -231,7 +301,7 @@ class SegmentsResult(Result):
         return ax
 
 
-def _profile(features: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+def _profile(features: pd.DataFrame, labels: pd.Series, segments: Sequence[str] = ()) -> pd.DataFrame:
     grouped = features.groupby(labels, sort=False)
     table = pd.DataFrame(
         {
@@ -243,10 +313,11 @@ def _profile(features: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
         }
     )
     table["share"] = table["users"] / table["users"].sum()
-    if "device" in features:
-        counts = pd.crosstab(labels, features["device"], normalize="index")
-        table["main_device"] = counts.idxmax(axis=1)
-        table["main_device_share"] = counts.max(axis=1)
+    for column in segments:
+        if column in features and features[column].notna().any():
+            counts = pd.crosstab(labels, features[column], normalize="index")
+            table[f"main_{column}"] = counts.idxmax(axis=1)
+            table[f"main_{column}_share"] = counts.max(axis=1)
     return table
 
 
@@ -257,7 +328,9 @@ def segment_users(
     users: pd.DataFrame | None = None,
     default: str = "other",
     features: pd.DataFrame | None = None,
-    conversion_event: str = "booking_completed",
+    conversion: str | Sequence[str] | None = None,
+    segments: Sequence[str] = (),
+    project: Any = None,
 ) -> SegmentsResult:
     """Assign every user to the first named rule that matches, else ``default``.
 
@@ -268,7 +341,7 @@ def segment_users(
     rules : mapping of name → rule
         A rule is a pandas query string over the user features (see
         :func:`user_features`, plus the columns of ``users``), e.g.
-        ``"device == 'mobile' and touches >= 3"``, or a callable taking the
+        ``"platform == 'app' and touches >= 3"``, or a callable taking the
         feature table and returning a boolean Series.
     users : pandas.DataFrame, optional
         User attributes (``acquisition_channel``, ``persona`` ...) usable in rules.
@@ -276,6 +349,12 @@ def segment_users(
         Segment of users no rule matches.
     features : pandas.DataFrame, optional
         Precomputed :func:`user_features` (to reuse across calls).
+    conversion : str or sequence of str
+        The conversion event(s), for the features (default: the project's).
+    segments : sequence of str
+        Segment columns of the events to add to the features (usable in rules).
+    project : Project, optional
+        The project file: its ``conversion``.
 
     Returns
     -------
@@ -283,14 +362,15 @@ def segment_users(
 
     Examples
     --------
-    >>> seg = segment_users(sample.events, {"phone leads": "share_phone > 0",
-    ...                                     "mobile browsers": "device == 'mobile' and converted == 0"})  # doctest: +SKIP
-    >>> journey_map(sample.events, month="2026-10", segment=seg.assignments)  # doctest: +SKIP
+    >>> seg = segment_users(events, {"email leads": "share_email > 0",
+    ...                              "app browsers": "platform == 'app' and converted == 0"},
+    ...                     conversion="purchase", segments=["platform"])  # doctest: +SKIP
+    >>> journey_map(events, stages, month="2026-10", segment=seg.assignments)  # doctest: +SKIP
     """
     if not rules:
         raise ParameterError("rules is empty; give at least one {'name': 'query'} rule.")
     if features is None:
-        features = user_features(events, users=users, conversion_event=conversion_event)
+        features = user_features(events, users=users, conversion=conversion, segments=segments, project=project)
     assigned = pd.Series(pd.NA, index=features.index, dtype=object)
     for name, rule in rules.items():
         try:
@@ -304,7 +384,7 @@ def segment_users(
         matched = pd.Series(np.asarray(matched, dtype=bool), index=features.index)
         assigned = assigned.where(assigned.notna() | ~matched, name)
     assigned = assigned.fillna(default).astype(str).rename("segment")
-    table = _profile(features, assigned).reset_index(names="segment")
+    table = _profile(features, assigned, segments).reset_index(names="segment")
     order = list(rules) + [default]
     table["segment"] = pd.Categorical(table["segment"], categories=order, ordered=True)
     table = table.sort_values("segment").reset_index(drop=True)
@@ -316,25 +396,36 @@ def segment_users(
 # Behavioural personas
 # ----------------------------------------------------------------------------
 def _design_matrix(features: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFrame:
+    """Return the columns to cluster on.
+
+    Numbers as they are (counts and days log1p-scaled), the channel shares for
+    ``"channel_mix"``, and categories one-hot as ``<column>=<value>``.
+    """
     columns: dict[str, pd.Series] = {}
     for name in wanted:
         if name == "channel_mix":
             columns.update({c: features[c] for c in features.columns if c.startswith("share_")})
-        elif name == "device":
-            if "device" in features:
-                dummies = pd.get_dummies(features["device"], prefix="device", dtype=float)
-                columns.update({c: dummies[c] for c in dummies.columns})
+        elif name in features and not pd.api.types.is_numeric_dtype(features[name]):
+            dummies = pd.get_dummies(features[name], prefix=name, prefix_sep="=", dtype=float)
+            columns.update({c: dummies[c] for c in dummies.columns})
         elif name in features:
             values = features[name].astype(float)
             columns[name] = np.log1p(values.clip(lower=0)) if name in _LOG_SCALED else values
         else:
-            known = list(features.columns) + ["channel_mix", "device"]
+            known = list(features.columns) + ["channel_mix"]
             raise ParameterError(
                 f"Unknown feature {name!r}{did_you_mean(name, known)}; features are {known}."
             )
     matrix = pd.DataFrame(columns, index=features.index).fillna(0.0)
     spread = matrix.std(ddof=0)
     return matrix.loc[:, spread > 0]
+
+
+def _group(column: str) -> str:
+    """Return the feature group of a design column: the channel mix, a category's column, or itself."""
+    if column.startswith("share_"):
+        return "channel_mix"
+    return column.split("=", 1)[0]
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int, restarts: int) -> tuple[np.ndarray, np.ndarray]:
@@ -401,7 +492,10 @@ def journey_personas(
     k_range: Sequence[int] = range(2, 9),
     restarts: int = 3,
     silhouette_sample: int = 2000,
-    conversion_event: str = "booking_completed",
+    conversion: str | Sequence[str] | None = None,
+    segments: Sequence[str] | None = None,
+    session_gap: str | pd.Timedelta = "30min",
+    project: Any = None,
 ) -> PersonasResult:
     """Cluster users into behavioural personas and describe each one.
 
@@ -414,11 +508,11 @@ def journey_personas(
     seed : int
         Seed of the k-means++ restarts and the silhouette subsample.
     features : sequence of str
-        Feature names of :func:`user_features` and the groups
-        ``"channel_mix"`` (share of touches per channel) and ``"device"``
-        (one-hot). Counts and days are log1p-scaled; all are standardised, and
-        the columns of a group are weighted by 1/sqrt(size) so each group
-        weighs as one feature in the distance.
+        Feature names of :func:`user_features` and the group ``"channel_mix"``
+        (share of touches per channel); a text column (such as a segment) is
+        one-hot encoded. Counts and days are log1p-scaled; all are
+        standardised, and the columns of a group are weighted by 1/sqrt(size)
+        so each group weighs as one feature in the distance.
     users : pandas.DataFrame, optional
         Extra user columns, usable in ``features``.
     month, start, end
@@ -430,6 +524,16 @@ def journey_personas(
     silhouette_sample : int
         Users drawn (seeded) to compute the silhouette; with ``k=None`` the
         candidate k are also fitted on this subsample, and the chosen k on everyone.
+    conversion : str or sequence of str
+        The conversion event(s) (default: the project's).
+    segments : sequence of str, optional
+        Segment columns (of the events or ``users``) clustered on, one-hot, and
+        used to describe each persona ("mostly app"). Default: the project's
+        segments (other than ``channel``, which the channel mix covers), else none.
+    session_gap : str or Timedelta
+        The inactivity that starts a new session, for logs without ``session_id``.
+    project : Project, optional
+        The project file: its ``conversion``, ``segments`` and ``session_gap``.
 
     Returns
     -------
@@ -437,24 +541,25 @@ def journey_personas(
 
     Examples
     --------
-    >>> personas = journey_personas(sample.events, k=4, seed=0)  # doctest: +SKIP
+    >>> personas = journey_personas(events, k=4, seed=0, conversion="purchase", segments=["platform"])  # doctest: +SKIP
     >>> print(personas.summary())  # doctest: +SKIP
     """
     if k is not None:
         check_range("k", k, low=2, low_inclusive=True)
+    if segments is None:
+        segments = [c for c in project.segments if c != "channel"] if project is not None else []
+    segments = list(segments)
     table = user_features(
-        events, users=users, conversion_event=conversion_event, month=month, start=start, end=end
-    )
-    design = _design_matrix(table, features)
+        events, users=users, conversion=conversion, segments=segments, month=month, start=start,
+        end=end, session_gap=session_gap, project=project,
+    )  # fmt: skip
+    design = _design_matrix(table, [*features, *(c for c in segments if c not in features)])
     if design.empty:
         raise NotComputableError("No feature varies across users; personas cannot be formed.")
     standardised = (design - design.mean()) / design.std(ddof=0)
-    # A group of columns (channel shares, device dummies) weighs as one feature
-    # in the distance, so three device dummies do not outvote the behaviour.
-    group = pd.Series(
-        [c.split("_")[0] if c.startswith(("share_", "device_")) else c for c in design.columns],
-        index=design.columns,
-    )
+    # A group of columns (channel shares, one segment's dummies) weighs as one
+    # feature in the distance, so three dummies of one column do not outvote the behaviour.
+    group = pd.Series([_group(c) for c in design.columns], index=design.columns)
     weight = 1 / np.sqrt(group.map(group.value_counts()))
     x = (standardised * weight).to_numpy()
     n = len(x)
@@ -482,7 +587,7 @@ def journey_personas(
     rank[np.argsort(-sizes, kind="stable")] = np.arange(k)
     labels = rank[labels]
     label_series = pd.Series(labels, index=table.index)
-    profile = _profile(table, label_series).sort_index()
+    profile = _profile(table, label_series, segments).sort_index()
     mix_cols = [c for c in table.columns if c.startswith("share_")]
     mix = table[mix_cols].groupby(label_series).mean().sort_index() if mix_cols else pd.DataFrame()
     overall = {
@@ -498,7 +603,7 @@ def journey_personas(
             names[i] = f"{name} ({seen[name]})"
     profile.insert(0, "persona", names)
     profile["top_channel"] = mix.idxmax(axis=1).str.removeprefix("share_") if len(mix) else None
-    profile["description"] = [_describe(row) for _, row in profile.iterrows()]
+    profile["description"] = [_describe(row, segments) for _, row in profile.iterrows()]
     profile.index.name = "cluster"
     assignments = pd.Series(
         np.asarray(names, dtype=object)[labels], index=table.index, name="persona"
@@ -518,17 +623,19 @@ def journey_personas(
         silhouette_scores=scores,
         chosen=len(scores) > 1,
         seed=seed,
+        segments=segments,
     )
 
 
-def _describe(row: pd.Series) -> str:
-    device = ""
-    if "main_device" in row and pd.notna(row.get("main_device")):
-        device = (
-            f", mostly {row['main_device']}"
-            if row["main_device_share"] > 0.5
-            else ", mixed devices"
-        )
+def _describe(row: pd.Series, segments: Sequence[str] = ()) -> str:
+    mostly = ""
+    for column in segments[:1]:  # the first segment describes; the table has them all
+        if pd.notna(row.get(f"main_{column}")):
+            mostly = (
+                f", mostly {row[f'main_{column}']}"
+                if row[f"main_{column}_share"] > 0.5
+                else f", mixed {column}"
+            )
     days = (
         ""
         if pd.isna(row["median_days_to_convert"])
@@ -536,7 +643,7 @@ def _describe(row: pd.Series) -> str:
     )
     return (
         f"{row['persona']}: {fmt_pct(row['share'], 0)} of users, {fmt_num(row['touches'], 2)} touches, "
-        f"{fmt_pct(row['conversion'], 0)} convert{days}{device}"
+        f"{fmt_pct(row['conversion'], 0)} convert{days}{mostly}"
     )
 
 
@@ -547,7 +654,8 @@ class PersonasResult(Result):
     ----------
     profiles : pandas.DataFrame
         One row per persona: name, users, share, touches, sessions, conversion,
-        median days to convert, main device, top channel, description.
+        median days to convert, the main value of each segment (``main_<column>``
+        and its share), top channel, description.
     assignments : pandas.Series
         user → persona name.
     features : pandas.DataFrame
@@ -556,6 +664,8 @@ class PersonasResult(Result):
         Cluster means of the standardised and the raw features.
     silhouette_scores : dict
         k → mean silhouette (on a seeded subsample).
+    segments : list of str
+        The segment columns clustered on and described.
     """
 
     title = "Journey personas"
@@ -572,6 +682,7 @@ class PersonasResult(Result):
         silhouette_scores,
         chosen,
         seed,
+        segments=(),
     ) -> None:
         self.profiles = profiles
         self.assignments = assignments
@@ -582,6 +693,7 @@ class PersonasResult(Result):
         self.silhouette_scores = silhouette_scores
         self.chosen = chosen
         self.seed = seed
+        self.segments = list(segments)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per persona with its size and journey figures."""
@@ -613,17 +725,19 @@ class PersonasResult(Result):
     def display_frame(self) -> pd.DataFrame:
         """Return the profiles formatted for readers."""
         p = self.profiles
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "persona": p["persona"],
                 "share": p["share"].map(lambda v: fmt_pct(v, 0)),
                 "touches": p["touches"].map(lambda v: fmt_num(v, 2)),
                 "sessions": p["sessions"].map(lambda v: fmt_num(v, 2)),
                 "convert": p["conversion"].map(lambda v: fmt_pct(v, 0)),
-                "main device": p.get("main_device", pd.Series("–", index=p.index)),
-                "top channel": p["top_channel"],
             }
         )
+        for column in self.segments:
+            out[f"main {column}"] = p.get(f"main_{column}", pd.Series("–", index=p.index))
+        out["top channel"] = p["top_channel"]
+        return out
 
     def plot(self, ax=None):
         """Heatmap of personas × features: colour = standardised mean, text = raw mean."""
@@ -639,14 +753,13 @@ class PersonasResult(Result):
             + (" share" if c.startswith("share_") else "")
             for c in z.columns
         }
-        pretty.update(
-            {c: c.removeprefix("device_") + " device" for c in z.columns if c.startswith("device_")}
-        )
+        # one-hot columns "<column>=<value>" read "<value> <column>"
+        pretty.update({c: " ".join(reversed(c.split("=", 1))) for c in z.columns if "=" in c})
+        as_pct = {pretty[c]: c.startswith("share_") or "=" in c or c == "converted" for c in z.columns}
         z, raw = z.rename(columns=pretty), raw.rename(columns=pretty)
         annot = raw.copy().astype(object)
         for col in raw.columns:
-            as_pct = col.endswith(("share", "device")) or col == "converted"
-            annot[col] = raw[col].map(lambda v, p=as_pct: fmt_pct(v, 0) if p else fmt_num(v, 2))
+            annot[col] = raw[col].map(lambda v, p=as_pct[col]: fmt_pct(v, 0) if p else fmt_num(v, 2))
         ax = new_axes(ax, figsize=(0.75 * z.shape[1] + 3.5, 0.6 * z.shape[0] + 2.2))
         limit = max(1.0, float(np.nanmax(np.abs(z.to_numpy()))))
         sns.heatmap(

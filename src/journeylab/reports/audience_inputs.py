@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ class AudienceInputs:
     transactions: pd.DataFrame | None
     outcome: str
     source: str
+    stage_map: Any = None
 
 
 def open_inputs(
@@ -82,7 +84,7 @@ def open_inputs(
         extra = [c for c in people.columns if c not in experiment.columns]
         experiment = experiment.merge(people[["user_id", *extra]], on="user_id", how="left")
     transactions = ws.transactions.frame if ws.transactions is not None else None
-    return AudienceInputs(people, experiment, events, transactions, outcome, ws.source)
+    return AudienceInputs(people, experiment, events, transactions, outcome, ws.source, ws.stage_map)
 
 
 def add_arguments(parser) -> None:
@@ -130,6 +132,7 @@ def run(args) -> Audience:
         date=args.date,
         formats=("csv", "parquet") if args.format == "both" else (args.format,),
         events=inputs.events,
+        stage_map=inputs.stage_map,
         transactions=inputs.transactions,
         uplift=uplift,
         top_deciles=args.top_deciles,

@@ -6,7 +6,9 @@ the loaders, so the quality reports in a report are real ones. With ``data``
 it reads a folder holding ``events``, and optionally ``users``,
 ``assignments``, ``feedback``, ``spend``, ``transactions`` and ``identities``
 files (CSV or Parquet, as written by ``python -m journeylab.datasets.sample --out
-DIR``), or a single events file.
+DIR``), or a single events file. The sample is analysed with its own stage
+map; other data need theirs: ``stage_map=``, a ``stages.yaml`` in the folder
+(the sample writes one), or a project file (``project=``).
 
 Identity step: when an identities table is present (always for the sample,
 which logs phone calls and jobs under ids of their own), the ``user_id`` of
@@ -19,16 +21,16 @@ identities table does not know.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from journeylab.core.errors import DataError, SchemaError
+from journeylab.core.errors import DataError, ParameterError, SchemaError
 from journeylab.core.project import Project, load_project
 from journeylab.core.results import Result, fmt_num
-from journeylab.core.stages import StageMap, default_stage_map
+from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import month_bounds
 from journeylab.io import loaders as io
 from journeylab.io.identities import (
@@ -70,6 +72,10 @@ class Workspace(Result):
         Where the data came from (no file-system path for the sample).
     seed : int or None
         The sample's seed, when the sample was used.
+    stage_map : StageMap
+        The stage map the events were loaded (and are analysed) with.
+    project : Project or None
+        The project file, when the workspace was opened from one.
     """
 
     events: io.LoadedTable
@@ -83,7 +89,7 @@ class Workspace(Result):
     truth: dict[str, Any] | None = None
     source: str = ""
     seed: int | None = None
-    stage_map: StageMap = field(default_factory=default_stage_map)
+    stage_map: StageMap | None = None
     project: Project | None = None
     title = "Data loaded"
 
@@ -195,6 +201,23 @@ def _resolve(
     return out
 
 
+def _stage_map_of(path: Path, stage_map: Any) -> StageMap:
+    """Return the stage map given, else the ``stages.yaml`` of the data's folder."""
+    from journeylab.datasets.sample import STAGES_FILE
+
+    if stage_map is not None:
+        return StageMap.coerce(stage_map)
+    folder = path if path.is_dir() else path.parent
+    if (folder / STAGES_FILE).exists():
+        # named by its file name only, like the tables: reports are shared, paths are not
+        return replace(StageMap.from_yaml(folder / STAGES_FILE), source=STAGES_FILE)
+    raise ParameterError(
+        f"No stage map for the data in {path.name}: pass stage_map= (StageMap.from_yaml(...)), "
+        f"put a {STAGES_FILE} beside the events, or describe the data in a project file "
+        "(journeylab init --data ... writes one) and pass project=."
+    )
+
+
 def _find(folder: Path, name: str) -> Path | None:
     for suffix in _SUFFIXES:
         path = folder / f"{name}{suffix}"
@@ -228,7 +251,9 @@ def open_workspace(
         path only. The names the project uses are checked against the data:
         one that no row carries is an error with the closest names present.
     stage_map : StageMap, dict, YAML path or None
-        The stage map; None uses the default one (ignored with ``project``).
+        The stage map (ignored with ``project``). None takes the sample's own
+        for the sample, else ``stages.yaml`` beside the events; without one
+        it is an error (there is no default map).
     pseudonymize : bool
         Replace user ids by keyed HMAC pseudonyms while loading (the
         identities table too, so the identity step still works).
@@ -251,11 +276,11 @@ def open_workspace(
         if data is not None and str(data) != "":
             project = project.with_events(data)
         return _project_workspace(project, pseudonymize=pseudonymize or project.pseudonymize)
-    stages = StageMap.coerce(stage_map)
     if data is None or str(data) == "":
         from journeylab.datasets.sample import make_sample
 
         sample = make_sample(seed=seed, n_users=n_users)
+        stages = sample.stage_map if stage_map is None else StageMap.coerce(stage_map)
         tables = {
             "events": io.load_events(
                 sample.logged_events(), stage_map=stages, pseudonymize=pseudonymize
@@ -278,6 +303,7 @@ def open_workspace(
         )
     path = Path(data)
     if path.is_file():
+        stages = _stage_map_of(path, stage_map)
         return Workspace(
             events=_named(io.load_events(path, stage_map=stages, pseudonymize=pseudonymize), path),
             source=path.name,
@@ -297,6 +323,7 @@ def open_workspace(
             source=str(path),
             hint="name the event log events.parquet or events.csv, or pass the file itself.",
         )
+    stages = _stage_map_of(path, stage_map)
     found = {name: _find(path, name) for name in TABLE_FILES}
     loaders = {
         "assignments": io.load_assignments,
@@ -498,8 +525,6 @@ def open_report_workspace(
     pseudonymize : bool
         Replace user ids by keyed pseudonyms while loading (also when the project file says so).
     """
-    from dataclasses import replace
-
     from journeylab.datasets.sample import sample_project
 
     project = load_project(config) if str(config) else sample_project()

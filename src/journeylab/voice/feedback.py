@@ -20,8 +20,11 @@ def _by_columns(by: By) -> list[str]:
 
 
 def _stage_categories(values: pd.Series, stage_map: StageMap | None) -> list[str]:
-    """Return stage names in journey order, then any stage the map does not know."""
-    names = StageMap.coerce(stage_map).names
+    """Return stage names in journey order, then any stage the map does not know.
+
+    Without a stage map, the stages keep the order in which they first appear.
+    """
+    names = StageMap.coerce(stage_map).names if stage_map is not None else []
     present = [str(v) for v in pd.unique(values.dropna().astype(str))]
     return [n for n in names if n in present] + [v for v in present if v not in names]
 
@@ -34,7 +37,8 @@ def _ordered(frame: pd.DataFrame, by: list[str], stage_map: StageMap | None) -> 
             stage=pd.Categorical(frame["stage"].astype("string"), categories=cats, ordered=True)
         )
     if "touchpoint" in by:
-        events = StageMap.coerce(stage_map).event_names()
+        # event-named touchpoints in the map's order; without a map (or for others), by name
+        events = StageMap.coerce(stage_map).event_names() if stage_map is not None else []
         present = sorted(str(v) for v in pd.unique(frame["touchpoint"].dropna().astype(str)))
         cats = [e for e in events if e in present] + [v for v in present if v not in events]
         frame = frame.assign(

@@ -257,7 +257,7 @@ def nps(
     alpha : float
         1 − confidence level.
     stage_map : StageMap, optional
-        Orders stages along the journey (default map if None).
+        Orders stages along the journey (without one, in order of appearance).
 
     Returns
     -------
@@ -589,7 +589,7 @@ class EmotionCurveResult(Result):
         return axes_out
 
 
-def _funnel_table(funnel: Any, stage_map: StageMap) -> pd.DataFrame:
+def _funnel_table(funnel: Any, stage_map: StageMap | None) -> pd.DataFrame:
     """Count users per stage from a (stage, users) table, a result with ``to_frame()`` or an event log."""
     if hasattr(funnel, "to_frame") and not isinstance(funnel, pd.DataFrame):
         funnel = funnel.to_frame()
@@ -604,6 +604,7 @@ def _funnel_table(funnel: Any, stage_map: StageMap) -> pd.DataFrame:
     if {"user_id", "event"} <= set(funnel.columns) and "users" not in funnel.columns:
         # A user reaches a stage when their furthest stage is that one or a later one, so a
         # customer who books without seeing an ad still counts at awareness (a monotone funnel).
+        stage_map = StageMap.coerce(stage_map)  # an event log needs the map to find stages
         codes = stage_map.assign(funnel).cat.codes.to_numpy()
         furthest = pd.Series(codes).groupby(funnel["user_id"].to_numpy()).max()
         furthest = furthest[furthest >= 0].to_numpy()
@@ -629,7 +630,8 @@ def emotion_curve(
         Needs ``stage`` and ``score`` and/or ``text`` (NPS rows are those with
         ``survey == "nps"`` when the column exists).
     stage_map : StageMap, optional
-        The journey order of stages (default map if None).
+        The journey order of stages (without one, the order they first appear
+        in); required when ``funnel`` is an event log.
     funnel : pandas.DataFrame or result, optional
         Users reaching each stage: a table with columns ``stage`` and ``users``,
         a result whose ``to_frame()`` has them (or ``label`` and ``entrants``, as a
@@ -652,7 +654,7 @@ def emotion_curve(
     'purchase'
     """
     check_range("alpha", alpha, low=0, high=1)
-    sm = StageMap.coerce(stage_map)
+    sm = StageMap.coerce(stage_map) if stage_map is not None else None
     if not isinstance(feedback, pd.DataFrame):
         raise ParameterError(f"feedback must be a pandas DataFrame, not {type(feedback).__name__}.")
     require_columns(feedback, ["stage"], what="feedback")
@@ -664,8 +666,9 @@ def emotion_curve(
     stages = _stage_categories(feedback["stage"], sm)
     funnel_table = _funnel_table(funnel, sm) if funnel is not None else None
     if funnel_table is not None:
-        stages = stages + [s for s in sm.names if s in set(funnel_table["stage"]) and s not in stages]
-        stages = [s for s in sm.names if s in stages] + [s for s in stages if s not in sm.names]
+        order = sm.names if sm is not None else list(funnel_table["stage"])
+        stages = stages + [s for s in order if s in set(funnel_table["stage"]) and s not in stages]
+        stages = [s for s in order if s in stages] + [s for s in stages if s not in order]
     table = pd.DataFrame({"stage": stages})
 
     if "text" in feedback.columns:

@@ -4,7 +4,7 @@ Four explorers put controls (ipywidgets) in front of the analysis functions;
 none of them computes a statistic of its own:
 
 - :class:`FunnelExplorer` — :func:`journeylab.journeys.funnels.funnel` by segment,
-  device, month, window and order;
+  filter columns, month, window and order;
 - :class:`PathExplorer` — :func:`journeylab.journeys.flows.top_paths` and
   :func:`journeylab.journeys.flows.transitions` by level, number of paths and
   collapsed repeats;
@@ -41,7 +41,7 @@ from journeylab.reports.widgets.experiment import (
     power_data,
     readout_data,
 )
-from journeylab.reports.widgets.funnel import DEFAULT_FUNNEL_STEPS, FunnelExplorer, funnel_data
+from journeylab.reports.widgets.funnel import FunnelExplorer, funnel_data
 from journeylab.reports.widgets.paths import PathExplorer, path_data
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "experiment_data",
     "power_data",
     "readout_data",
-    "DEFAULT_FUNNEL_STEPS",
     "ALL",
     "NONE",
 ]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from journeylab.core.errors import JourneylabError, ParameterError, did_you_mean
 
-#: Control value meaning "no filter" (every device, every month).
+#: Control value meaning "no filter" (every platform, every month).
 ALL = "(all)"
 #: Control value meaning "no segment".
 NONE = "(none)"
@@ -96,7 +96,7 @@ class _Explorer:
 
         Examples
         --------
-        >>> explorer.set(device="mobile", period="2026-10")  # doctest: +SKIP
+        >>> explorer.set(platform="app", period="2026-10")  # doctest: +SKIP
         """
         unknown = [k for k in values if k not in self.controls]
         if unknown:
@@ -141,7 +141,7 @@ class _Explorer:
 
     # -- pictures --------------------------------------------------------------
     def _describe(self, values: Mapping[str, Any]) -> str:
-        """Return the enabled controls' settings in words (``device: mobile · order: strict``)."""
+        """Return the enabled controls' settings in words (``platform: app · order: strict``)."""
         parts = []
         for name, value in values.items():
             control = self.controls[name]

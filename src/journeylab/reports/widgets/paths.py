@@ -92,7 +92,7 @@ class PathExplorer(_Explorer):
 
     Examples
     --------
-    >>> px = PathExplorer(ws.events)  # doctest: +SKIP
+    >>> px = PathExplorer(ws.events, conversion="purchase", stage_map=ws.stage_map)  # doctest: +SKIP
     >>> px.set(level="stage", n=5).data()["top_paths"]  # doctest: +SKIP
     """
 

@@ -1,0 +1,53 @@
+"""Stage maps: there is no default one; the sample's lives with the sample generator."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from journeylab.core.errors import ParameterError
+from journeylab.core.stages import StageMap
+from journeylab.datasets import DEFAULT_STAGE_MAP, SAMPLE_STAGE_MAP, sample_stage_map
+from journeylab.io.loaders import load_events, sort_events
+
+SHOP = {"stages": [{"name": "consideration", "events": ["view"]},
+                   {"name": "purchase", "events": ["cart", "purchase"]}]}  # fmt: skip
+
+
+def test_no_stage_map_is_a_clear_error():
+    with pytest.raises(ParameterError) as info:
+        StageMap.coerce(None)
+    text = str(info.value)
+    assert "No stage map given, and there is no default one" in text
+    assert "StageMap.from_dict" in text and "StageMap.from_yaml" in text and "project" in text
+
+
+def test_coerce_accepts_a_map_a_dict_and_a_yaml_file(tmp_path):
+    import yaml
+
+    stages = StageMap.from_dict(SHOP)
+    path = tmp_path / "stages.yaml"
+    path.write_text(yaml.safe_dump(SHOP), encoding="utf-8")
+    assert StageMap.coerce(stages) is stages
+    assert StageMap.coerce(SHOP) == StageMap.coerce(path) == stages
+
+
+def test_the_sample_map_lives_with_the_sample():
+    sm = sample_stage_map()
+    assert sm.names == ["awareness", "consideration", "purchase", "retention", "advocacy"]
+    assert sm.stage_of("booking_completed") == "purchase"
+    assert DEFAULT_STAGE_MAP is SAMPLE_STAGE_MAP and StageMap.from_dict(DEFAULT_STAGE_MAP) == sm
+    import journeylab.core.stages as core
+
+    assert not hasattr(core, "default_stage_map") and not hasattr(core, "DEFAULT_STAGE_MAP")
+
+
+def test_ordering_identical_timestamps_needs_the_map():
+    t = pd.Timestamp("2026-05-01 10:00", tz="UTC")
+    events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["purchase", "cart"], "timestamp": [t, t]})
+    assert sort_events(events, StageMap.from_dict(SHOP))["event"].tolist() == ["cart", "purchase"]
+    with pytest.raises(ParameterError, match="No stage map given"):
+        sort_events(events)
+    with pytest.raises(ParameterError, match="No stage map given"):
+        load_events(events)
+    assert load_events(events, stage_map=SHOP).frame["event"].tolist() == ["cart", "purchase"]
