@@ -109,8 +109,9 @@ with sections.section(statuses, "journey_map", say):
 # %% [markdown]
 # ## Stage KPIs
 #
-# Each KPI of the project's stage map for the month beside the previous month. Changes
-# of counts are tested as two Poisson counts (conditional test); ▲/▼ marks a change
+# Each KPI of the project's stage map for the month beside the previous month. A change
+# is tested as the difference of two totals over customers (a z-test that allows for
+# heavy users; for counts of customers it is the Poisson test); ▲/▼ marks a change
 # significant at 5 %.
 
 # %%

@@ -573,7 +573,7 @@ def customer_lifetime_value(
     (ux, ut, uT), _, inverse = _unique_rows(x, t_x, T)
     if isinstance(purchases_model, BetaGeo):
         discounted_purchases = _discounted_purchases(
-            purchases_model._unpack(), ux, ut, uT, int(months), freq, discount_rate
+            purchases_model._unpack(), ux, ut, uT, months=int(months), freq=freq, discount_rate=discount_rate
         )[inverse]
     else:  # MBG/NBD, Pareto/NBD: the same sum over their own conditional expectations
         t = np.arange(1, int(months) + 1) * PERIODS_PER_MONTH[freq]

@@ -446,7 +446,8 @@ def _cast_mixed(
     naive = is_datetime & ~aware & present
     if naive.any():
         local, found, _ = _localize(
-            pd.to_datetime(series[naive]), column, where.subset(naive), tz, nonexistent, ambiguous, notes
+            pd.to_datetime(series[naive]), column, where.subset(naive), tz=tz, nonexistent=nonexistent,
+            ambiguous=ambiguous, notes=notes,
         )
         result[naive] = local.to_numpy()
         merge(naive, found)
