@@ -118,6 +118,9 @@ with sections.section(statuses, "journey_map", say):
 with sections.section(statuses, "stage_kpis", say):
     display(HTML(sections.kpi_table_html(kpis, project, money)))
     say(sections.reach_note(events, project, month))
+
+# %%
+with sections.section(statuses, "trend", say):
     trend = monthly.kpi_trend(events, project, month, months=trend_months)
     sections.plot_trend(trend, project)
     plt.show()
