@@ -538,7 +538,7 @@ def test_two_processes_never_hold_the_lock_together(tmp_path):
 def test_month_must_be_ascii_yyyy_mm_exactly(tmp_path, capsys, month):
     code = cli_main(["report", "monthly_report", "--month", month, "--out", str(tmp_path)])
     assert code == 2
-    assert "must be a 'YYYY-MM' string" in capsys.readouterr().err
+    assert "not a calendar month; write 'YYYY-MM'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
