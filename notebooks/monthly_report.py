@@ -109,14 +109,18 @@ with sections.section(statuses, "journey_map", say):
 # %% [markdown]
 # ## Stage KPIs
 #
-# Each KPI of the project's stage map for the month beside the previous month. Changes
-# of counts are tested as two Poisson counts (conditional test); ▲/▼ marks a change
+# Each KPI of the project's stage map for the month beside the previous month. A change
+# is tested as the difference of two totals over customers (a z-test that allows for
+# heavy users; for counts of customers it is the Poisson test); ▲/▼ marks a change
 # significant at 5 %.
 
 # %%
 with sections.section(statuses, "stage_kpis", say):
     display(HTML(sections.kpi_table_html(kpis, project, money)))
     say(sections.reach_note(events, project, month))
+
+# %%
+with sections.section(statuses, "trend", say):
     trend = monthly.kpi_trend(events, project, month, months=trend_months)
     sections.plot_trend(trend, project)
     plt.show()

@@ -118,7 +118,8 @@ def test_both_routes_to_the_pareto_nbd_integral_agree(log_r, log_alpha, log_s, l
     r, alpha, s, beta = np.exp([log_r, log_alpha, log_s, log_beta])
     t_x = 0.0 if x == 0 else share * T
     args = [np.array([float(x)]), np.array([t_x]), np.array([T])]
-    quadrature = _log_a0_quadrature(r, alpha, s, beta, **dict(zip(("x", "t_x", "T"), args, strict=True)))[0]
+    histories = dict(zip(("x", "t_x", "T"), args, strict=True))
+    quadrature = _log_a0_quadrature(r, alpha, s, beta, **histories)[0]
     reference = a0_by_adaptive_quadrature(r, alpha, s, beta, float(x), t_x, T)
     assert quadrature == pytest.approx(reference, rel=1e-9, abs=1e-9)
     # the likelihood's own choice of route
@@ -126,7 +127,7 @@ def test_both_routes_to_the_pareto_nbd_integral_agree(log_r, log_alpha, log_s, l
     # where scipy's 2F1 returns a number it is right; it can return NaN for large r + x
     # (2F1(100, 99; 101; 0.95) for one), and then the quadrature takes over
     z = abs(alpha - beta) / (max(alpha, beta) + t_x)
-    hyp = _log_a0_hyp2f1(r, alpha, s, beta, **dict(zip(("x", "t_x", "T"), args, strict=True)))[0]
+    hyp = _log_a0_hyp2f1(r, alpha, s, beta, **histories)[0]
     if z <= Z_QUADRATURE and np.isfinite(hyp):
         assert hyp == pytest.approx(reference, rel=1e-9, abs=1e-9)
 

@@ -516,7 +516,7 @@ def test_censoring_summary_refuses_only_when_leaving_open_journeys_out_starves_t
 
 
 def test_censoring_thresholds_by_hand():
-    from journeylab.journeys.build import censoring_summary
+    from journeylab.journeys.rules import censoring_summary
 
     assert censoring_summary(1_000, 30, 500)["identifiable"] is True  # 30 and 2.9 %
     assert censoring_summary(1_000, 29, 500)["identifiable"] is False  # fewer than 30

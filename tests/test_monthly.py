@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats import rates
 
-from journeylab.core.errors import DataError
+from journeylab.core.errors import DataError, NotComputableError
 from journeylab.core.project import Project
 from journeylab.datasets import SAMPLE_STAGE_MAP, make_sample
 from journeylab.reports.monthly import kpi_trend, metrics_document, stage_kpis, validate_metrics
@@ -23,6 +23,7 @@ def sample():
 @pytest.fixture(scope="module")
 def project():
     return Project.from_dict({"name": "Sample", "data": {"sample": {}}, "journey": {"conversion": "booking_completed"},
+                              "funnel": ["site_visit", "booking_started", "booking_completed"],
                               "stages": SAMPLE_STAGE_MAP, "labels": {"booked_jobs": "Jobs booked"}})
 
 
@@ -76,3 +77,47 @@ def test_metrics_document_validates_and_rejects_what_does_not_fit(sample, projec
     assert any("metrics.findings[0]: 'id' is missing" in p for p in problems)
     with pytest.raises(DataError, match="does not fit its schema"):
         metrics_document(month="10/2026", project=project, headline={}, kpis=kpis, findings=[], sections={})
+
+
+def test_sections_without_their_table_say_why_in_one_line():
+    """A workspace without feedback, assignments or channels: each section records its one-line reason."""
+    from dataclasses import replace
+
+    from journeylab.reports import sections
+    from journeylab.reports.workspace import open_report_workspace
+
+    ws = open_report_workspace(n_users=1500, seed=3)
+    ws = replace(ws, feedback=None, assignments=None)
+    ws.events.frame = ws.events.frame.drop(columns="channel")
+    said: list[str] = []
+    statuses: dict[str, str] = {}
+    for name, run in (
+        ("voice", lambda: sections.voice_section(ws, "2026-10", say=said.append)),
+        ("experiments", lambda: sections.experiments_section(ws, "2026-10", say=said.append)),
+        ("channels", lambda: sections.channels_section(ws, "2026-10", n_boot=0, seed=1, money=None, say=said.append)),
+    ):
+        with sections.section(statuses, name, said.append):
+            run()
+    assert statuses == {
+        "voice": "no feedback table: no survey answers to show.",
+        "experiments": "no assignments table: no experiment to read out.",
+        "channels": "the events carry no channel: no attribution.",
+    }
+    assert said == [f"*Not shown: {sections.md(reason)}*" for reason in statuses.values()]
+
+
+def test_first_month_of_data_says_once_that_there_is_no_previous_month(sample, project):
+    from journeylab.maps.findings import find
+    from journeylab.reports import sections
+    from journeylab.reports.prose import Money
+
+    head = sections.headline(sample.events, project, "2026-05")
+    assert "users_previous" not in head
+    kpis = stage_kpis(sample.events, project, "2026-05")
+    found = find(sample.events, project.stage_map, month="2026-05", conversion="booking_completed",
+                 funnel=["site_visit", "booking_started", "booking_completed"])
+    text = sections.executive_summary(project, "2026-05", head, kpis, found, {}, Money("$"))
+    assert text.count("no change to show") == 1 and "no events in 2026-04" in text
+    trend = kpi_trend(sample.events, project, "2026-05")
+    with pytest.raises(NotComputableError, match="fewer than two months of data"):
+        sections.plot_trend(trend, project)

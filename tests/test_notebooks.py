@@ -47,7 +47,7 @@ def test_notebook_is_clean_and_paired(name):
 def monthly(tmp_path_factory):
     """September then October of a small sample, so October has a previous month."""
     out = tmp_path_factory.mktemp("reports")
-    params = {"n_users": 3000, "seed": 11}
+    params = {"n_users": 6000, "seed": 11}
     september = reports.run_report("monthly_report", month="2026-09", params=params, out_dir=out)
     october = reports.run_report("monthly_report", month="2026-10", params=params, out_dir=out)
     return september, october
@@ -104,6 +104,26 @@ def test_month_over_month_comes_from_the_data(monthly):
     # counts reconcile: the conversions of the summary are those the funnel section splits
     text = re.sub(r"<[^>]+>", "", html)
     assert f"Of the month's {octo['conversions']:,} conversions" in text
+
+
+def test_consecutive_reports_keep_a_ledger_and_show_the_fix_beside_its_finding(monthly):
+    """Two months in one reports folder: findings.jsonl follows each finding by a stable id, and the
+    experiment the project file links to the mobile booking gap is shown before/during/after."""
+    from journeylab.actions.ledger import read_ledger
+
+    september, october = monthly
+    root = october.folder.parents[1]
+    ledger = read_ledger(root)
+    assert set(ledger["month"]) == {"2026-09", "2026-10"}
+    for month, run in (("2026-09", september), ("2026-10", october)):
+        ids = set(ledger.loc[ledger["month"] == month, "id"].dropna())
+        assert ids == {f["id"] for f in run.metrics["findings"]}
+    mobile = "segment_gap:booking_started→booking_completed:device=mobile"
+    assert mobile in set(ledger.loc[ledger["month"] == "2026-10", "id"]), "the planted mobile gap is found"
+    text = re.sub(r"<[^>]+>", " ", october.html.read_text())
+    assert "Findings over time" in text and "not shown" not in text.split("Findings over time")[1][:300]
+    timeline = text.split("Short mobile form")[1]
+    assert "during" in timeline[:3000] and "2026-10" in timeline[:3000]
 
 
 def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):

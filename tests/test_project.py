@@ -219,3 +219,25 @@ def test_init_and_check_on_online_retail_order_lines(tmp_path, capsys):
     assert firsts["user_id"].is_unique
     tx = ws.transactions.frame
     assert firsts["user_id"].nunique() <= tx["user_id"].nunique() == 4_372
+
+
+def test_init_then_check_on_the_online_shop_sample_needs_no_edit(tmp_path, capsys):
+    """The e-commerce vertical as a company would export it (its own vocabulary, ids under three
+    touchpoints resolved by an identities table): init's file passes check as written."""
+    from journeylab.datasets import write_sample
+
+    folder = tmp_path / "shop_export"
+    write_sample(make_sample(seed=4, n_users=3_000, vertical="ecommerce"), folder)
+    out = tmp_path / "journeylab.yaml"
+    assert main(["init", "--data", str(folder), "--out", str(out)]) == 0
+    project = load_project(out)
+    assert project.name == "Shop Export"
+    assert project.conversion == ("purchase",)
+    assert project.funnel[-1] == "purchase" and "add_to_cart" in project.funnel
+    assert {"platform", "country"} <= set(project.segments)
+    assert {"identities", "transactions", "feedback", "spend", "assignments", "users"} <= set(project.tables)
+    capsys.readouterr()
+    assert main(["check", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ids resolved to persons" in printed
+    assert "Every name of the project file occurs in the data." in printed

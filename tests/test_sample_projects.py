@@ -19,7 +19,7 @@ from journeylab.core.stages import StageMap
 from journeylab.datasets import sample_stage_map
 from journeylab.datasets.sample import make_sample
 
-KEYS = ["name", "currency", "timezone", "data", "journey", "stages", "funnel", "segments", "experiments", "labels"]
+KEYS = ["name", "currency", "timezone", "data", "journey", "stages", "funnel", "steps", "segments", "experiments", "labels"]
 VERTICALS = ["home_services", "ecommerce"]
 
 
@@ -40,7 +40,8 @@ def project(request):
 
 def test_the_project_file_has_exactly_the_agreed_keys(project):
     vertical, spec, sample = project
-    assert [k for k in spec if k != "experiments"] == [k for k in KEYS if k != "experiments"]
+    optional = ("experiments", "steps")
+    assert [k for k in spec if k not in optional] == [k for k in KEYS if k not in optional]
     assert spec["data"] == {"sample": {"vertical": vertical, "seed": 2026, "n_users": 20_000}}
     assert set(spec["journey"]) == {"conversion", "value_per_conversion", "lookback"}
     assert spec["journey"]["lookback"] == "30D" and spec["journey"]["value_per_conversion"] > 0

@@ -21,6 +21,7 @@ display labels::
       awareness: {events: [ad_impression, home]}
       purchase: {events: [add_to_cart, purchase]}
     funnel: [product_view, add_to_cart, purchase]
+    steps: [[purchase, review]]                  # more steps to search for findings (events or stages)
     segments: [device, channel]
     labels: {add_to_cart: "Added to cart"}
 
@@ -80,6 +81,7 @@ _TOP_KEYS = (
     "journey",
     "stages",
     "funnel",
+    "steps",
     "segments",
     "labels",
     "experiments",
@@ -208,6 +210,7 @@ class Project:
     lookback: str = "30D"
     session_gap: str = "30min"
     funnel: tuple[str, ...] = ()
+    steps: tuple[tuple[str, str], ...] = ()
     segments: tuple[str, ...] = ()
     derived: tuple[SegmentSpec, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
@@ -276,6 +279,7 @@ class Project:
         if len(funnel) == 1:
             raise SchemaError("A funnel needs at least two steps.", source=where, column="funnel")
         segments, derived = _segments(spec.get("segments") or [], where)
+        steps = _steps(spec.get("steps") or [], stage_map, where)
         labels_raw = _mapping(spec.get("labels"), "labels", where)
         labels = {str(k): _text(v, f"labels.{k}", where) for k, v in labels_raw.items()}
 
@@ -317,6 +321,7 @@ class Project:
             lookback=_text(journey.get("lookback", "30D"), "journey.lookback", where),
             session_gap=_text(journey.get("session_gap", "30min"), "journey.session_gap", where),
             funnel=funnel,
+            steps=steps,
             segments=segments,
             derived=derived,
             labels=labels,
@@ -424,6 +429,10 @@ class Project:
             need("journey.conversion", name)
         for name in self.funnel:
             need("funnel", name)
+        for a, b in self.steps:
+            for name in (a, b):
+                if name not in self.stage_map.names:
+                    need("steps", name)
         for stage in self.stage_map:
             for pattern in stage.events:
                 if _is_pattern(pattern):
@@ -549,6 +558,20 @@ def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
     if repeated:
         raise SchemaError(f"{key} names {repeated[0]!r} twice.", source=where, column=key)
     return names
+
+
+def _steps(raw: Any, stage_map: StageMap, where: str) -> tuple[tuple[str, str], ...]:
+    """Extra steps searched for findings: pairs of event or stage names."""
+    if not isinstance(raw, list):
+        raise SchemaError("steps must be a list of [from, to] pairs of event or stage names.", source=where,
+                          column="steps")
+    out = []
+    for i, item in enumerate(raw):
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) and v for v in item)):
+            raise SchemaError(f"steps[{i}] == {item!r}: write a pair [from, to], e.g. [add_to_cart, purchase].",
+                              source=where, column="steps")
+        out.append((item[0], item[1]))
+    return tuple(out)
 
 
 def _segments(raw: Any, where: str) -> tuple[tuple[str, ...], tuple[SegmentSpec, ...]]:

@@ -76,6 +76,9 @@ from journeylab.maps.journey_maps import (
     prepare_events,
 )
 
+#: Answers a stage needs before the summary calls its score the lowest.
+MIN_ANSWERS_FOR_LOWEST = 30
+
 __all__ = [
     "journey_canvas",
     "canvas_of",
@@ -175,6 +178,8 @@ class JourneyCanvasResult(Result):
                 f"{fmt_count(w['n'])} users."
             )
         emo = c.loc[(c["row"] == "emotion") & c["value"].notna()]
+        # a stage with a handful of answers is no basis for "lowest": its interval spans the scale
+        emo = emo.loc[emo["n"].fillna(0) >= MIN_ANSWERS_FOR_LOWEST]
         if len(emo):
             w = emo.loc[emo["value"].idxmin()]
             what = "NPS" if self.emotion_metric == "nps" else "mean sentiment"

@@ -248,6 +248,7 @@ def find(
     month: str,
     conversion: str | Sequence[str],
     funnel: Sequence[str] = (),
+    steps: Sequence[tuple[str, str]] = (),
     segments: Sequence[str] = (),
     users: pd.DataFrame | None = None,
     value_per_conversion: float | None = None,
@@ -274,6 +275,9 @@ def find(
         The conversion event(s).
     funnel : list of str
         Funnel steps; consecutive pairs are steps.
+    steps : list of (from, to)
+        More steps to search, each a pair of event or stage names (e.g. a job
+        done on site → a review).
     segments : list of str
         Segment dimensions (columns of the events or of ``users``).
     users : pandas.DataFrame, optional
@@ -306,7 +310,7 @@ def find(
     conversions = (conversion,) if isinstance(conversion, str) else tuple(conversion)
     events = prepare_events(events)
     present = set(pd.unique(events["event"].dropna()).tolist())
-    for name in [*conversions, *funnel]:
+    for name in [*conversions, *funnel, *(n for pair in steps for n in pair if n not in stage_map.names)]:
         if name not in present:
             raise SchemaError(
                 f"{name!r} occurs in no event row{did_you_mean(name, sorted(present))}.",
@@ -327,7 +331,7 @@ def find(
     before_period = period.previous()
     before = in_period(events, before_period) if previous else events.iloc[0:0]
 
-    steps = _steps(stage_map, funnel)
+    steps = _steps(stage_map, funnel, steps)
     notes: list[str] = []
     value_per_conversion = _value_per_conversion(frame, events, conversions, value_per_conversion)
     rows: list[dict[str, Any]] = []
@@ -415,10 +419,14 @@ def find(
 
 
 # -- pieces -------------------------------------------------------------------
-def _steps(stage_map: StageMap, funnel: Sequence[str]) -> list[_Step]:
+def _steps(stage_map: StageMap, funnel: Sequence[str], extra: Sequence[tuple[str, str]] = ()) -> list[_Step]:
     steps = [
         _Step(f"{a} → {b}", "funnel", (a,), (b,), a, b) for a, b in zip(funnel, funnel[1:], strict=False)
     ]
+    for a, b in extra:
+        from_events = stage_map[a].events if a in stage_map.names else (a,)
+        to_events = stage_map[b].events if b in stage_map.names else (b,)
+        steps.append(_Step(f"{a} → {b}", "steps", tuple(from_events), tuple(to_events), a, b))
     names = stage_map.names
     steps += [
         _Step(f"{a} → {b}", "stages", stage_map[a].events, stage_map[b].events, a, b)

@@ -302,7 +302,7 @@ def pain_points(
         Steps as pairs of stage names or event names/patterns; ``words``
         finishes "users drop out ..." (``"at the checkout"``). Default: every
         consecutive stage pair, plus the consecutive steps of the project's
-        funnel.
+        funnel and its extra ``steps``.
     segments : sequence of str or Series
         Segment dimensions: columns of the events or of ``users``, the derived
         ``"touchpoint"`` (channel that brought the user to the step; skipped,
@@ -384,6 +384,7 @@ def pain_points(
         pairs: list[tuple[str, ...]] = list(zip(stage_map.names, stage_map.names[1:], strict=False))
         funnel = list(project.funnel) if project is not None else []
         pairs += list(zip(funnel, funnel[1:], strict=False))
+        pairs += [tuple(pair) for pair in project.steps] if project is not None else []  # the project's extra steps
     else:
         pairs = []
         for item in steps:

@@ -216,7 +216,9 @@ def _init(args: argparse.Namespace) -> int:
         print(f"journeylab init: {out} exists; pass --force to overwrite it.", file=sys.stderr)
         return EXIT_USAGE
     guess = guess_project(args.data)
-    text = render_project(guess, base_dir=out.resolve().parent, name=args.name)
+    data = Path(args.data)
+    name = args.name or (data.resolve().name.replace("_", " ").replace("-", " ").title() if data.is_dir() else None)
+    text = render_project(guess, base_dir=out.resolve().parent, name=name)
     out.write_text(text, encoding="utf-8")
     if guess.transactions is not None:
         print(f"wrote {out}: order lines; the journey is each customer's first order and the repeat orders.")

@@ -141,6 +141,7 @@ def month_findings(ws: Any, month: str, *, min_users: int):
         month=month,
         conversion=project.conversion,
         funnel=project.funnel,
+        steps=project.steps,
         segments=segments,
         users=users,
         value_per_conversion=project.value_per_conversion,
@@ -180,7 +181,7 @@ def executive_summary(
         ("People in touch", "users", fmt_num, "rel"),
         (f"Conversions ({conv_label})", "conversions", fmt_num, "rel"),
     ]
-    if project.funnel:
+    if project.funnel and project.funnel[0] not in project.conversion:
         first = md(project.label(project.funnel[0]))
         rows.append((f"Conversion rate (customers converting per {first})", "conversion_rate", fmt_pct, "pp"))
     rows.append(("Value of conversions", "conversion_value", money, "rel"))
