@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -217,3 +218,28 @@ def test_the_audience_command(tmp_path, capsys):
     assert main(["audience", "--out", str(out), "--data", str(tmp_path / "campaign.csv"), "--features", "segmnt",
                  "--outcome", "bought"]) == 1
     assert "segmnt" in capsys.readouterr().err
+
+
+def test_the_audience_command_takes_its_opt_out_column_from_the_project_file(tmp_path, monkeypatch, capsys):
+    """privacy.opt_out of the project file is the default of --opt-out: opted-out people never appear."""
+    import yaml
+
+    from journeylab.datasets import make_sample, write_sample
+    from journeylab.reports.cli import main as cli_main
+
+    sample = make_sample(seed=8, n_users=1_500)
+    sample.users = sample.users.assign(do_not_contact=(sample.users.index % 4 == 0))
+    write_sample(sample, tmp_path / "data")
+    spec = yaml.safe_load((Path(audiences.__file__).parents[1] / "datasets" / "home_services.yaml").read_text())
+    spec["data"] = {"events": {"path": "data/events.parquet"}}
+    spec["privacy"] = {"opt_out": "do_not_contact", "min_users": 5}
+    config = tmp_path / "journeylab.yaml"
+    config.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    monkeypatch.setenv("JOURNEYLAB_PSEUDONYM_KEY", "audience-test-key-123")
+    code = cli_main(["audience", "--out", str(tmp_path / "out"), "--data", str(tmp_path / "data"),
+                     "--config", str(config), "--raw-ids"])
+    assert code == 0, capsys.readouterr().err
+    (written,) = (tmp_path / "out").glob("*.csv")
+    ids = set(pd.read_csv(written, dtype=str)["user_id"])
+    opted_out = set(sample.users.loc[sample.users["do_not_contact"], "user_id"])
+    assert ids and not (ids & opted_out)

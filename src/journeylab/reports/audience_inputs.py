@@ -33,7 +33,7 @@ class AudienceInputs:
 def open_inputs(
     data: str | Path | None = None,
     *,
-    outcome: str = "booking_completed",
+    outcome: str | None = None,
     variant: str = "variant",
     seed: int = 2026,
     n_users: int = 20_000,
@@ -50,14 +50,22 @@ def open_inputs(
         one row per person, which is also the experiment when it has the
         ``variant`` column (``outcome`` is then a 0/1 *column*); a file without
         ``user_id`` gets the 1-based row number as id (e.g. Hillstrom).
-    outcome : str
-        The uplift outcome: an event name (sample, folder) or a column (file).
+    outcome : str, optional
+        The uplift outcome: an event name (sample, folder) or a column (file);
+        for the bundled sample, its project file's conversion by default.
     variant : str
         The arm column of a file.
     seed, n_users : int
         Seed and size of the bundled sample.
     """
     from journeylab.experiments import user_metrics
+
+    if outcome is None:
+        if data:
+            raise ParameterError("Name the uplift outcome: an event of the data (or a 0/1 column of a file).")
+        from journeylab.datasets import sample_project
+
+        outcome = sample_project().conversion[0]
     from journeylab.io.loaders import load_assignments
     from journeylab.reports.workspace import open_workspace
 
@@ -94,12 +102,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--name", default="audience", help="audience name, the start of the file names")
     parser.add_argument("--date", help="audience date in the file names, YYYY-MM-DD (default: today)")
     parser.add_argument("--format", default="csv", choices=["csv", "parquet", "both"], help="file format(s)")
+    parser.add_argument("--config", help="the project file: its privacy.opt_out, privacy.min_users and conversion "
+                        "are the defaults of --opt-out, --min-users and --outcome (default: ./journeylab.yaml if present)")
     parser.add_argument("--opt-out", help="column of the people table marking who opted out")
     parser.add_argument("--raw-ids", action="store_true", help="write raw ids instead of keyed pseudonyms")
-    parser.add_argument("--min-users", type=int, default=30, help="small-group suppression threshold (default 30)")
+    parser.add_argument("--min-users", type=int, help="small-group suppression threshold (default: the project's, 30)")
     parser.add_argument("--by", help="output column defining sub-audiences (each suppressed below --min-users)")
     parser.add_argument("--top-deciles", type=int, help="keep people in uplift deciles 1..K")
-    parser.add_argument("--outcome", default="booking_completed", help="uplift outcome: an event (folder/sample) or a 0/1 column (file)")
+    parser.add_argument("--outcome", help="uplift outcome: an event (folder/sample) or a 0/1 column (file); "
+                        "default: the project's conversion")
     parser.add_argument("--features", help="comma-separated uplift features (columns of the people table)")
     parser.add_argument("--variant", default="variant", help="arm column of a per-person file")
     parser.add_argument("--control", default="control", help="label of the holdout arm")
@@ -110,8 +121,15 @@ def add_arguments(parser) -> None:
 
 def run(args) -> Audience:
     """Build the audience the ``journeylab audience`` options describe."""
+    from journeylab.core.project import PROJECT_FILE, load_project
     from journeylab.customers.uplift import fit_uplift
+    from journeylab.datasets import sample_project
 
+    config = args.config or (PROJECT_FILE if Path(PROJECT_FILE).exists() else None)
+    project = load_project(config) if config else sample_project()
+    args.outcome = args.outcome or project.conversion[0]
+    args.opt_out = args.opt_out or project.opt_out
+    args.min_users = args.min_users if args.min_users is not None else project.min_users
     inputs = open_inputs(args.data, outcome=args.outcome, variant=args.variant, seed=args.seed, n_users=args.n_users)
     uplift = None
     if args.features:
