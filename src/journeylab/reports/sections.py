@@ -505,13 +505,25 @@ def retention_section(ws: Any, month: str, *, money: Money, say: Say):
     rfm = rfm_summary(tx, observation_period_end=end)
     if int((rfm["frequency"] > 0).sum()) < 20:
         raise NotComputableError("fewer than 20 repeat customers: the CLV models cannot be fitted.")
-    purchases_model = BetaGeo().fit(rfm)
-    spend_model = GammaGamma().fit(rfm)
-    say(md(purchases_model.summary()))
+    import warnings
+
+    from journeylab.core.errors import ModelWarning
+
+    with warnings.catch_warnings():  # the status is said below, in the report, not as a log line
+        warnings.simplefilter("ignore", ModelWarning)
+        purchases_model = BetaGeo().fit(rfm)
+        spend_model = GammaGamma().fit(rfm)
+    say(md(purchases_model.summary().splitlines()[0]))
+    caveat = purchases_model.withheld("total_value") or spend_model.withheld("total_value")
+    if caveat:
+        # a total that rests on a parameter the data cannot pin down is not shown
+        say(f"*Customer lifetime value {md(caveat)}*")
+        return
     clv = customer_lifetime_value(purchases_model, spend_model, rfm, months=12, discount_rate=0.01)
     say(
         f"Predicted value over the next 12 months: {money(float(clv.mean()))} per customer on average, "
-        f"median {money(float(clv.median()))} ({fmt_num(len(clv))} customers)."
+        f"median {money(float(clv.median()))} ({fmt_num(len(clv))} customers; BG/NBD status "
+        f"{md(purchases_model.status)}, Gamma-Gamma status {md(spend_model.status)})."
     )
 
 
