@@ -802,7 +802,7 @@ def fit_uplift(
     >>> lift = np.where(df["x"] > 0, 0.2, 0.0) * (df["variant"] == "mail")
     >>> df["bought"] = (rng.random(n) < 0.1 + lift).astype(int)
     >>> res = fit_uplift(df, outcome="bought", features=["x"], n_boot=50, seed=1)
-    >>> res.qini.set_index("model").loc["two_model", "qini"] > 0
+    >>> bool(res.qini.set_index("model").loc["two_model", "qini"] > 0)
     True
     """
     if not isinstance(data, pd.DataFrame):

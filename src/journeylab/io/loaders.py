@@ -275,6 +275,9 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
 def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:
     """Position of each event in the stage map (unlisted events rank last).
 
+    Without a stage map every event ranks the same, so events at the same
+    instant keep their source order (the stable sort's tie-breaker).
+
     Examples
     --------
     >>> from journeylab.core.stages import StageMap
@@ -283,8 +286,11 @@ def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:
     >>> event_rank(pd.Series(["purchase", "cart", "refund"]), stages).tolist()
     [2, 1, 3]
     """
+    if stage_map is None:
+        return pd.Series(np.zeros(len(events), dtype=np.int64), index=events.index)
     sm = StageMap.coerce(stage_map)
     listed = sm.event_names()
+
     def rank(name: str) -> int:
         for i, pattern in enumerate(listed):
             if fnmatch.fnmatchcase(name, pattern):

@@ -858,15 +858,19 @@ def build_journeys(
 
     Examples
     --------
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["ad_seen", "visit"]},
+    ...                                          {"name": "purchase", "events": ["purchase"]}]})
     >>> ev = pd.DataFrame({"user_id": ["a", "a", "a"],
     ...     "timestamp": pd.to_datetime(["2026-05-01", "2026-05-02", "2026-05-03"], utc=True),
-    ...     "event": ["ad_impression", "site_visit", "booking_completed"],
+    ...     "event": ["ad_seen", "visit", "purchase"],
     ...     "channel": ["social", "email", None], "value": [None, None, 120.0]})
-    >>> j = build_journeys(ev)
+    >>> j = build_journeys(ev, conversion="purchase", stage_map=stages)
     >>> j.journeys[["n_touches", "converted", "value"]].values.tolist()
     [[2, True, 120.0]]
-    >>> len(build_journeys(ev, month="2026-04").journeys), len(build_journeys(ev, month="2026-05").journeys)
-    (0, 1)
+    >>> [len(build_journeys(ev, conversion="purchase", stage_map=stages, month=m).journeys)
+    ...  for m in ("2026-04", "2026-05")]
+    [0, 1]
     """
     rules = JourneyRules.read(
         conversion=conversion,
@@ -1019,14 +1023,18 @@ def path_table(
 
     Examples
     --------
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["visit"]},
+    ...                                          {"name": "purchase", "events": ["purchase"]}]})
     >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"],
     ...     "timestamp": pd.to_datetime(["2026-05-01", "2026-05-03", "2026-05-02"], utc=True),
-    ...     "event": ["site_visit", "booking_completed", "site_visit"],
+    ...     "event": ["visit", "purchase", "visit"],
     ...     "channel": ["email", None, "email"], "value": [None, 90.0, None]})
-    >>> path_table(ev, lookback="7D", period_end="2026-06-30")
+    >>> path_table(ev, conversion="purchase", stage_map=stages, lookback="7D", period_end="2026-06-30")
            path  conversions  value  non_conversions
     0  (email,)            1   90.0                1
-    >>> path_table(ev, lookback="7D", month="2026-05", include_censored=True)["conversions"].tolist()
+    >>> path_table(ev, conversion="purchase", stage_map=stages, lookback="7D", month="2026-05",
+    ...            include_censored=True)["conversions"].tolist()
     [1]
     """
     if type(events_or_journeys).__module__.startswith("pyspark.sql"):

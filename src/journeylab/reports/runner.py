@@ -306,7 +306,7 @@ def notebook_parameters(notebook: str | Path) -> dict[str, ParameterSpec]:
 
     Examples
     --------
-    >>> specs = notebook_parameters("monthly_report")  # doctest: +SKIP
+    >>> specs = notebook_parameters("monthly_report")
     >>> specs["month"].type
     'str'
     """
