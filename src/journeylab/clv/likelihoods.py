@@ -352,6 +352,7 @@ class MaximumLikelihoodFit:
 
     @property
     def params(self) -> np.ndarray:
+        """Return the fitted parameters on their natural scale."""
         return np.exp(self.log_params)
 
     @property
@@ -362,6 +363,7 @@ class MaximumLikelihoodFit:
 
     @property
     def standard_errors(self) -> np.ndarray:
+        """Return the standard errors of the log-parameters (0 where the information is singular)."""
         return np.sqrt(np.clip(np.diag(self.cov), 0, None))
 
 

@@ -136,6 +136,7 @@ def session_ids(user: np.ndarray, sess: np.ndarray, user_ids: pa.Array) -> pd.Se
 
 
 def events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
+    """Build the events table from the simulated event arrays."""
     user = ev["user"]
     sess = ev["sess"]
     id_bytes = _byte_table(user_ids.to_numpy(zero_copy_only=False))
@@ -157,6 +158,7 @@ def events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:
 
 
 def users_frame(ev, u, user_ids, start_ts, n) -> pd.DataFrame:
+    """Build the users table: one row per person with their attributes and first touch."""
     user, chan, event, time = ev["user"], ev["chan"], ev["event"], ev["time"]
     first = sim.group_starts(user)
     first_seen = np.full(n, np.nan)
@@ -179,6 +181,7 @@ def users_frame(ev, u, user_ids, start_ts, n) -> pd.DataFrame:
 
 
 def assignments_frame(u, user_ids, start_ts, broken_split, rng):
+    """Build the experiment's assignments table (optionally with a broken split)."""
     idx = np.flatnonzero(u["assigned"])
     idx = idx[np.argsort(u["assigned_at"][idx], kind="stable")]
     lost = 0
@@ -201,6 +204,7 @@ def assignments_frame(u, user_ids, start_ts, broken_split, rng):
 
 
 def feedback_frame(f, user_ids, start_ts) -> pd.DataFrame:
+    """Build the survey answers table, sorted by person and time."""
     order = np.lexsort((f["time"], f["user"]))
     f = {k: v[order] for k, v in f.items()}
     f["time"] = np.round(f["time"] * 3600) / 3600
@@ -219,6 +223,7 @@ def feedback_frame(f, user_ids, start_ts) -> pd.DataFrame:
 
 
 def spend_frame(ev, rng, start_ts, end_ts, n_users) -> pd.DataFrame:
+    """Build the daily spend per paid channel."""
     days = int((end_ts.normalize() - start_ts.normalize()) / pd.Timedelta(days=1))
     day = np.floor((ev["time"] + start_ts.hour + start_ts.minute / 60) / 24).astype(np.int64)
     scale = n_users / 20_000

@@ -183,6 +183,7 @@ class Calendar:
 
     @classmethod
     def build(cls, start_hour_of_week: float, start_day_of_year: int, horizon: float) -> Calendar:
+        """Build the calendar of the simulated period."""
         total = int(np.ceil(horizon)) + 24 * 150
         hours = np.arange(total)
         how = (start_hour_of_week + hours) % 168
@@ -211,9 +212,11 @@ class Calendar:
         return np.interp(activity_time, self.activity, self.grid)
 
     def to_activity(self, hours: np.ndarray) -> np.ndarray:
+        """Return the activity level at the given hours."""
         return np.interp(hours, self.grid, self.activity)
 
     def hour_of_week(self, hours: np.ndarray) -> np.ndarray:
+        """Return the hour of the week (0-168) of the given hours."""
         return (self.start_hour_of_week + hours) % 168.0
 
     def localize(self, start_ts, tz: str) -> Calendar:

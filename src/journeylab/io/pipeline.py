@@ -50,14 +50,17 @@ class Pipeline:
         )
 
     def where(self) -> Where:
+        """Return the row labels of the current frame, for messages."""
         return Where(self.label, self.frame[ROW].to_numpy(), self.row_label, self.line_of)
 
     def first_rows(self, mask: np.ndarray) -> list[int]:
+        """Return the source row numbers of the first rows where ``mask`` holds."""
         return self.where().first(mask)
 
     def record(
         self, mask: np.ndarray, step: str, action: str, column: str | None, reason: str
     ) -> None:
+        """Count the rows where ``mask`` holds as one step of the quality report."""
         mask = np.asarray(mask, dtype=bool)
         self.report.add(
             step, action, int(mask.sum()), column=column, reason=reason, rows=self.first_rows(mask)
@@ -66,6 +69,7 @@ class Pipeline:
     def drop(
         self, mask: np.ndarray, step: str, column: str | None, reason: str, action: str = "dropped"
     ) -> None:
+        """Drop the rows where ``mask`` holds, counted with the reason."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -73,11 +77,13 @@ class Pipeline:
         self.frame = self.frame.loc[~mask].reset_index(drop=True)
 
     def drop_missing(self, column: str, what: str | None = None) -> None:
+        """Drop the rows without a value in ``column``, counted."""
         mask = self.frame[column].isna().to_numpy()
         self.drop(mask, f"missing {column}", column, f"no {what or column}; the row cannot be used")
 
     # -- casts -----------------------------------------------------------
     def cast_ids(self, column: str, *, drop: bool) -> None:
+        """Cast ``column`` to text ids (repairs counted), dropping rows without one when asked."""
         if column not in self.frame:
             return
         ids, repairs = cast_ids(self.frame[column], column, self.where())
@@ -102,6 +108,7 @@ class Pipeline:
     def cast_time(
         self, column: str, *, tz, nonexistent, ambiguous, timestamp_format, start=None, end=None
     ) -> None:
+        """Cast ``column`` to UTC timestamps with the time-zone policy, filtering to the window."""
         check_in("nonexistent", nonexistent, ["shift_forward", "shift_backward", "raise"])
         check_in("ambiguous", ambiguous, ["earliest", "latest", "raise"])
         stamps, repairs, notes = cast_timestamps(
@@ -143,10 +150,12 @@ class Pipeline:
             )
 
     def cast_numbers(self, column: str) -> None:
+        """Cast ``column`` to numbers; unreadable values are an error naming the rows."""
         if column in self.frame:
             self.frame[column] = cast_numbers(self.frame[column], column, self.where())
 
     def clean_text(self, column: str, *, drop: bool = False) -> None:
+        """Clean the labels of ``column`` (hidden characters removed, counted)."""
         if column not in self.frame:
             return
         cleaned, changed = cast_text(self.frame[column])
@@ -163,6 +172,7 @@ class Pipeline:
             self.drop_missing(column)
 
     def canonical_channels(self, column: str = "channel", *, drop: bool = False) -> None:
+        """Write channel names in one canonical spelling, the changes counted."""
         if column not in self.frame:
             return
         raw = self.frame[column]
@@ -184,6 +194,7 @@ class Pipeline:
             self.drop_missing(column)
 
     def properties(self, canonical: list[str], dtypes: Mapping[str, str] | None) -> None:
+        """Keep the extra columns as properties, cast to ``dtypes`` where given."""
         dtypes = dict(dtypes or {})
         extra = [c for c in self.frame.columns if c not in canonical and c != ROW]
         for column in dtypes:
@@ -207,6 +218,7 @@ class Pipeline:
                 )
 
     def deduplicate_exact(self, *, drop: bool = True, key: list[str] | None = None) -> None:
+        """Count (and drop, when asked) rows identical to an earlier one."""
         columns = key or [c for c in self.frame.columns if c != ROW]
         mask = self.frame.duplicated(subset=columns, keep="first").to_numpy()
         if drop:
@@ -227,6 +239,7 @@ class Pipeline:
             )
 
     def pseudonymize(self, enabled: bool, column: str = "user_id") -> None:
+        """Replace the ids of ``column`` by keyed pseudonyms when ``enabled``."""
         if not enabled or column not in self.frame:
             return
         from journeylab.io.privacy import key_origin, pseudonymize
