@@ -22,7 +22,7 @@ def _planted(truth: dict) -> dict[str, object]:
     timing = truth["inconvenient_timing"]
     outside_hours = set(timing["segments"]["hour_of_day"])
     return {
-        "slow lead response": lambda r: r.dimension == "callback_speed" and r.segment == "after an hour",
+        "slow lead response": lambda r: r.dimension == "callback_speed" and r.segment == "called back after an hour",
         "mobile booking form": lambda r: (
             r.dimension == "device" and r.segment == "mobile" and r.step == "booking_started → booking_completed"
         ),

@@ -597,7 +597,7 @@ def _who(dimension: str, segment: str, labels: Mapping[str, str]) -> str:
         return f"Users entering between {segment}"
     if dimension == DAY_OF_WEEK:
         return f"Users entering on {segment}"
-    return f"{display_label(segment, labels)} users ({display_label(dimension, labels).lower()})"
+    return f"{display_label(segment, labels)} ({display_label(dimension, labels).lower()})"
 
 
 def _plain(value: Any) -> Any:
