@@ -54,6 +54,12 @@ def _figures(html: str) -> int:
     return len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html))
 
 
+def _visible(html: str) -> str:
+    """The text a reader sees: no styles, scripts, tags or images."""
+    html = re.sub(r"(?s)<style.*?</style>|<script.*?</script>|<img[^>]*>", " ", html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
 def _for_readers(html: str) -> None:
     assert "import journeylab" not in html  # no code
     assert "<script" not in html  # static, works offline
@@ -95,6 +101,11 @@ def retention_shop(tmp_path_factory):
 @pytest.fixture(scope="module")
 def uplift(tmp_path_factory):
     return _run(tmp_path_factory, "uplift_and_audiences", n_boot=50, pseudonym_key=UPLIFT_KEY)
+
+
+@pytest.fixture(scope="module")
+def uplift_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "uplift_and_audiences", n_boot=30, pseudonym_key=UPLIFT_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -353,6 +364,23 @@ def test_uplift_and_audiences_on_the_sample(uplift):
     assert _figures(html) >= 3  # curves, deciles, audience counts
     _for_readers(html)
     assert not list(run.folder.glob("**/*.csv"))  # the audience stays out of the report unless asked
+    for path in run.folder.iterdir():
+        assert UPLIFT_KEY not in path.read_text(errors="replace"), path.name
+
+
+def test_uplift_and_audiences_on_the_online_shop_project(uplift_shop):
+    run, m, html = uplift_shop
+    # the project's conversion is the response, its segments found among the people's columns the features
+    assert m["outcome"] == "purchase" and m["control"] == "control"
+    assert {"platform", "country", "shopper_type"} <= set(m["features"])
+    assert set(m["qini"]) == {"two_model", "class_transformation"} and m["best_model"] in m["qini"]
+    counts = m["audience_counts"]
+    assert counts["people_in"] == counts["excluded_opt_out"] + counts["not_selected"] + counts["suppressed"] + counts["written"]
+    assert m["audience_columns"][0] == "person_id"
+    assert "Response: <strong>Purchase</strong>" in html and "Shopper type" in html  # the project's labels
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 3
+    _for_readers(html)
     for path in run.folder.iterdir():
         assert UPLIFT_KEY not in path.read_text(errors="replace"), path.name
 
