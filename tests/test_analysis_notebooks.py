@@ -84,6 +84,11 @@ def attribution_open_counted(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def attribution_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "attribution", n_boot=30, include_censored=True)
+
+
+@pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     return _run(tmp_path_factory, "experiment_readout")
 
@@ -170,7 +175,7 @@ def test_journey_map_html(journey_map):
 def test_attribution_metrics(attribution_open_counted):
     _, m, _ = attribution_open_counted
     assert m["month"] == MONTH and m["n_boot"] == 30
-    assert 0 < m["bookings"] <= m["journeys"]
+    assert 0 < m["conversions"] <= m["journeys"]
     assert m["open_journeys"] > 0 and m["open_journeys_left_out"] == 0  # counted as not booked
     assert set(m["top_channel"]) == {
         "first_touch",
@@ -181,8 +186,8 @@ def test_attribution_metrics(attribution_open_counted):
         "shapley",
     }
     assert set(m["model_status"].values()) == {"ok"}
-    # Markov credit shares out exactly the bookings of the month's journeys
-    assert math.isclose(sum(m["markov_credit"].values()), m["bookings"], rel_tol=1e-6)
+    # Markov credit shares out exactly the conversions of the month's journeys
+    assert math.isclose(sum(m["markov_credit"].values()), m["conversions"], rel_tol=1e-6)
     for channel, (low, high) in m["markov_credit_interval"].items():
         assert low <= high and low >= 0, channel
     assert m["spend"] > 0
@@ -197,7 +202,7 @@ def test_attribution_html(attribution_open_counted):
         "Journeys and paths this month",
         "Model comparison",
         "Sequence credit",
-        "Cost per booking and return on spend",
+        "Cost per conversion and return on spend",
         "Budget reallocation",
         "Caveats",
     ):
@@ -222,6 +227,21 @@ def test_attribution_by_default_leaves_open_journeys_out_and_refuses_markov(attr
     _for_readers(html)
 
 
+def test_attribution_on_the_online_shop_project(attribution_shop):
+    _, m, html = attribution_shop
+    assert m["month"] == MONTH and m["lookback_days"] == 30  # the project's lookback
+    assert 0 < m["conversions"] <= m["journeys"] and m["open_journeys_left_out"] == 0
+    assert set(m["model_status"].values()) == {"ok"}
+    assert math.isclose(sum(m["markov_credit"].values()), m["conversions"], rel_tol=1e-6)
+    assert m["spend"] > 0 and m["roas_markov"]
+    assert set(m["top_channel"].values()) <= {"paid_search", "paid_social", "affiliate", "email", "organic", "direct", "push"}
+    assert "ended in a conversion (Purchase) worth €" in html and "Paid search" in html  # currency, labels
+    assert "Cost per conversion and return on spend" in html
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 3
+    _for_readers(html)
+
+
 @pytest.mark.parametrize("fixture", ["attribution", "attribution_open_counted"])
 def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixture, request):
     from journeylab.attribution import attribute
@@ -236,7 +256,7 @@ def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixtu
     paths = path_table(events, **options, include_censored=include) if include else path_table(events, **options)
     c = paths.attrs["censoring"]
     assert (c["open_journeys"], c["left_out"]) == (m["open_journeys"], m["open_journeys_left_out"])
-    assert int(paths["conversions"].sum()) == m["bookings"]
+    assert int(paths["conversions"].sum()) == m["conversions"]
     assert int(paths[["conversions", "non_conversions"]].to_numpy().sum()) == m["journeys"]
     assert len(paths) == m["distinct_paths"]
     models = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
