@@ -94,6 +94,11 @@ def experiment(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def experiment_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "experiment_readout")
+
+
+@pytest.fixture(scope="module")
 def retention(tmp_path_factory):
     return _run(tmp_path_factory, "retention_clv_voice")
 
@@ -275,14 +280,16 @@ def test_experiment_metrics(experiment):
     arms = m["users_per_variant"]
     assert set(arms) == {"control", "short_form"} and sum(arms.values()) == m["users"]
     assert abs(arms["control"] - arms["short_form"]) / m["users"] < 0.05
-    booked = m["booked"]
+    assert (m["control"], m["treatment"], m["conversion"]) == ("control", "short_form", ["booking_completed"])
+    assert m["experiment_name"] == "short_mobile_form"  # the project file's only experiment
+    booked = m["converted"]
     assert 0 < booked["control"] < 1 and 0 < booked["treatment"] < 1
     assert math.isclose(booked["abs_lift"], booked["treatment"] - booked["control"], abs_tol=1e-9)
     assert booked["ci"][0] < booked["abs_lift"] < booked["ci"][1]
     assert 0 < booked["p_value_holm"] <= 1 and 0 < booked["prob_beats_control"] < 1
     revenue = m["revenue_per_user"]
     assert revenue["control"] > 0 and revenue["ci"][0] < revenue["abs_lift"] < revenue["ci"][1]
-    assert set(m["cuped_variance_reduction"]) == {"booked", "revenue"}
+    assert set(m["cuped_variance_reduction"]) == {"converted", "revenue"}
     assert m["users_needed_per_variant"] > 100
 
 
@@ -302,6 +309,25 @@ def test_experiment_html(experiment):
     assert "sample ratio mismatch" in html
     assert html.index("Trust checks") < html.index("Forest plot")  # checks come first
     assert _figures(html) >= 3  # forest plot, sequential monitoring, power curve
+    _for_readers(html)
+
+
+def test_experiment_readout_on_the_online_shop_project(experiment_shop):
+    _, m, html = experiment_shop
+    # control and treatment found in the assignments, the project's conversion counted
+    assert (m["control"], m["conversion"]) == ("control", ["purchase"])
+    assert m["treatment"] != "control" and set(m["users_per_variant"]) == {"control", m["treatment"]}
+    assert m["srm_ok"] is True
+    converted = m["converted"]
+    assert 0 < converted["control"] < 1 and 0 < converted["treatment"] < 1
+    assert converted["ci"][0] < converted["abs_lift"] < converted["ci"][1]
+    assert m["revenue_per_user"]["control"] > 0
+    assert set(m["cuped_variance_reduction"]) == {"converted", "revenue"}  # pre_orders and pre_revenue
+    for heading in ("Trust checks", "Readout", "CUPED", "Sequential monitoring", "By segment", "Verdict"):
+        assert heading in html, heading
+    assert "Conversion rate" in html and "€" in html and "Platform" in html
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 3
     _for_readers(html)
 
 
