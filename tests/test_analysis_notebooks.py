@@ -74,6 +74,11 @@ def journey_map(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def journey_map_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "journey_map")
+
+
+@pytest.fixture(scope="module")
 def attribution(tmp_path_factory):
     return _run(tmp_path_factory, "attribution", n_boot=30)
 
@@ -147,12 +152,13 @@ def uplift_hillstrom(tmp_path_factory):
 def test_journey_map_metrics(journey_map):
     _, m, _ = journey_map
     assert m["month"] == MONTH
-    assert m["visitors"] > 0 and 0 < m["bookings"] <= m["journeys"]
+    assert m["visitors"] > 0 and 0 < m["conversions"] <= m["journeys"]
     assert 0 < m["journey_conversion_rate"] < 1
     assert m["revenue"] > 0
     assert " > " in m["top_path"] or m["top_path"].isidentifier()
     assert 2 <= m["personas"] <= 8
-    assert m["significant_device_differences"] >= 0
+    assert m["segment_compared"] == ["device", "mobile", "desktop"]  # the first project segment, its two largest groups
+    assert m["significant_segment_differences"] >= 0
     assert 1 <= len(m["top_pain_points"]) <= 3
     values = [p["value_at_stake"] for p in m["top_pain_points"]]
     assert values == sorted(values, reverse=True) and values[0] > 0
@@ -162,18 +168,33 @@ def test_journey_map_html(journey_map):
     _, _, html = journey_map
     for heading in (
         "Journey map: stages and their KPIs",
-        "Booking funnel",
+        "Conversion funnel",
         "Where did they go instead?",
         "Paths and flows",
         "Transition matrix",
         "Journey flow (Sankey)",
         "Personas",
-        "Mobile vs desktop journeys",
+        "Journeys of two groups compared",
         "Pain points ranked by value at stake",
     ):
         assert heading in html, heading
     # KPI heatmap, funnel, where-instead, top paths, transitions, Sankey, personas, diff, pains
     assert _figures(html) >= 9
+    _for_readers(html)
+
+
+def test_journey_map_on_the_online_shop_project(journey_map_shop):
+    _, m, html = journey_map_shop
+    assert m["month"] == MONTH and m["visitors"] > 0 and 0 < m["conversions"] <= m["journeys"]
+    assert m["revenue"] > 0 and 2 <= m["personas"] <= 8
+    assert m["segment_compared"][0] == "platform"  # the online shop's first segment
+    assert 1 <= len(m["top_pain_points"]) <= 3 and m["top_pain_points"][0]["value_at_stake"] > 0
+    for heading in ("Journey map: stages and their KPIs", "Conversion funnel", "Where did they go instead?",
+                    "Personas", "Journeys of two groups compared", "Pain points ranked by value at stake"):
+        assert heading in html, heading
+    assert "Loom (sample)" in html and "€" in html and "(Session started)" in html  # name, currency, labels
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 8
     _for_readers(html)
 
 
