@@ -14,21 +14,23 @@
 # %% [markdown]
 # # Customer journey map
 #
-# How people move from first hearing of the business to booking a job and coming back:
-# what each stage of the journey achieves, where the booking funnel loses people and what
-# they do instead, the paths journeys take, the kinds of customers behind them, how phone
-# and computer journeys differ, and which problems cost the most.
+# How people move from first hearing of the business to converting and coming back: what
+# each stage of the journey achieves, where the funnel loses people and what they do
+# instead, the paths journeys take, the kinds of customers behind them, how the journeys of
+# two groups of a segment differ, and which problems cost the most. Stages, conversion,
+# funnel, segments and labels come from the project file.
 
 # %% tags=["parameters"]
 month: str = "2026-10"  # YYYY-MM: the calendar month analysed
-data: str = ""  # event data: a folder of tables or one events file; empty means the bundled sample
-seed: int = 2026  # seed of the bundled sample and of the persona clustering
-n_users: int = 20000  # users in the bundled sample (ignored when data is given)
-lookback_days: int = 30  # touches older than this many days before a journey ends are left out
+config: str = ""  # the project file (journeylab.yaml); empty means the bundled sample's
+data: str = ""  # event data overriding the project file's events path; empty keeps it
+seed: int = 0  # seed of a generated sample and of the persona clustering (0: as in the project file)
+n_users: int = 0  # users of a generated sample (0: as in the project file)
+lookback_days: int = 0  # touches older than this many days before a journey ends are left out (0: the project's lookback)
 top_n_paths: int = 10  # how many of the most common paths to list
 personas_k: int = 0  # number of personas; 0 picks it from the data (silhouette)
-fdr_alpha: float = 0.05  # false discovery rate for the mobile vs desktop differences
-min_users: int = 30  # segments with fewer users are not reported (privacy and noise)
+fdr_alpha: float = 0.05  # false discovery rate of the differences between two groups of a segment
+min_users: int = 0  # segments with fewer users are not reported (0: the project file's, default 30)
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
@@ -38,60 +40,84 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import journeylab as jl
-from journeylab.core.results import fmt_money, fmt_pct
+from journeylab.core.results import fmt_pct
+from journeylab.core.safe_text import md
 from journeylab.core.viz import set_theme
 from journeylab.journeys.build import build_journeys
 from journeylab.journeys.flows import flow, top_paths, transitions
 from journeylab.journeys.funnels import funnel, where_instead
 from journeylab.maps.journey_diff import compare_journeys
 from journeylab.maps.journey_maps import journey_map
-from journeylab.maps.pains import pain_points, response_speed
+from journeylab.maps.pains import pain_points
 from journeylab.maps.segments import journey_personas
 from journeylab.reports import runner as reports
-from journeylab.reports.workspace import open_workspace
+from journeylab.reports.prose import Money
+from journeylab.reports.workspace import open_report_workspace
 
 month = reports.resolve_month(month)
-if n_users < 100:
-    raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
-if lookback_days < 1:
-    raise jl.ParameterError(f"lookback_days == {lookback_days}, must be >= 1.")
+if seed < 0:
+    raise jl.ParameterError(f"seed == {seed}, must be >= 0.")
+if n_users != 0 and n_users < 100:
+    raise jl.ParameterError(f"n_users == {n_users}, must be 0 (as in the project file) or >= 100.")
+if lookback_days < 0:
+    raise jl.ParameterError(f"lookback_days == {lookback_days}, must be >= 0.")
 if top_n_paths < 1:
     raise jl.ParameterError(f"top_n_paths == {top_n_paths}, must be >= 1.")
 if personas_k != 0 and not 2 <= personas_k <= 12:
     raise jl.ParameterError(f"personas_k == {personas_k}, must be 0 (chosen from the data) or between 2 and 12.")
 if not 0 < fdr_alpha < 1:
     raise jl.ParameterError(f"fdr_alpha == {fdr_alpha}, must be > 0 and < 1.")
-if min_users < 1:
-    raise jl.ParameterError(f"min_users == {min_users}, must be >= 1.")
+if min_users < 0:
+    raise jl.ParameterError(f"min_users == {min_users}, must be >= 0.")
 period = pd.Period(month, freq="M")
 set_theme()
 plt.rcParams["figure.figsize"] = (9, 4.8)
 
 # %%
-ws = open_workspace(data or None, seed=seed, n_users=n_users)
+ws = open_report_workspace(config, data, n_users=n_users, seed=seed)
+project = ws.project
+seed = seed or ws.seed or 2026
+min_users = min_users or project.min_users
+money = Money(project.currency_sign)
+stage_map = project.stage_map
+conversion = list(project.conversion)
+lookback = f"{lookback_days}D" if lookback_days else project.lookback
 events = ws.events.frame
-in_month = ws.month_events(month)
+if project.value_per_conversion is not None:
+    # conversions without a value are worth the project's value per conversion
+    events = events.copy()
+    if "value" not in events.columns:
+        events["value"] = float("nan")
+    events.loc[events["event"].isin(conversion) & events["value"].isna(), "value"] = project.value_per_conversion
+ws.month_events(month)  # a clear error when the data holds nothing in the month
+in_month = events[(events["timestamp"] >= period.start_time.tz_localize("UTC"))
+                  & (events["timestamp"] < (period + 1).start_time.tz_localize("UTC"))]
+# the funnel's steps (the project's funnel, else the conversion alone) and the first
+# project segment the events carry, with its two largest groups compared below
+funnel_steps = list(project.funnel) or conversion
+segment = next((s for s in project.segments if s in in_month.columns), None)
+groups = list(in_month[segment].value_counts().index[:2]) if segment else []
 
-# Journeys that end in the month (with their touches up to `lookback_days` earlier).
-journeys = build_journeys(events, lookback=f"{lookback_days}D", month=month, stage_map=ws.stage_map)
+# Journeys that end in the month (with their touches up to the lookback earlier).
+journeys = build_journeys(events, conversion=conversion, lookback=lookback, month=month, stage_map=stage_map)
 month_journeys = journeys.journeys
 
 # %% [markdown]
 # ## The month at a glance
 
 # %%
-visitors = int(in_month.loc[in_month["event"] == "site_visit", "user_id"].nunique())
-bookings = int((in_month["event"] == "booking_completed").sum())
-revenue = float(in_month.loc[in_month["event"].isin(["booking_completed", "repeat_booking"]), "value"].sum())
-revenue_text = fmt_money(revenue).replace("$", r"\$")  # a literal dollar sign, not Markdown maths
+visitors = int(in_month.loc[in_month["event"] == funnel_steps[0], "user_id"].nunique())
+conversions = int(in_month["event"].isin(conversion).sum())
+revenue = float(in_month.loc[in_month["event"].isin(conversion), "value"].sum())
+conversion_names = " or ".join(md(project.label(c)) for c in conversion)
 display(
     Markdown(
-        f"In **{period.strftime('%B %Y')}** {in_month['user_id'].nunique():,} people touched the business, "
-        f"{visitors:,} visited the website and {bookings:,} bookings were completed "
-        f"({revenue_text} of bookings and repeat bookings). "
+        f"In **{period.strftime('%B %Y')}** {in_month['user_id'].nunique():,} people touched "
+        f"{md(project.name)}, {visitors:,} reached the funnel's first step ({md(project.label(funnel_steps[0]))}) "
+        f"and {conversions:,} conversions ({conversion_names}) were made, worth {money(revenue)}. "
         f"{len(month_journeys):,} journeys ended in the month, "
-        f"{fmt_pct(month_journeys['converted'].mean() if len(month_journeys) else float('nan'))} of them in a booking; "
-        f"{int(month_journeys['censored'].sum()):,} were still open at the end of the month (no booking yet)."
+        f"{fmt_pct(month_journeys['converted'].mean() if len(month_journeys) else float('nan'))} of them in a conversion; "
+        f"{int(month_journeys['censored'].sum()):,} were still open at the end of the month (no conversion yet)."
     )
 )
 
@@ -104,7 +130,7 @@ display(
 # scaled within each row (darker = the higher of the two), because KPIs differ in units.
 
 # %%
-jmap = journey_map(events, ws.stage_map, month=month, users=ws.users)
+jmap = journey_map(events, stage_map, month=month, users=ws.users)
 jmap
 
 # %%
@@ -112,27 +138,28 @@ ax = jmap.plot()
 plt.show()
 
 # %% [markdown]
-# ## Booking funnel
+# ## Conversion funnel
 #
-# People who visited the website, started the booking form and completed it within 7
-# days, by device, with 95 % intervals.
+# People through the project's funnel steps within 7 days, by the first project segment
+# the events carry, with 95 % intervals.
 
 # %%
-booking_steps = ["site_visit", "booking_started", "booking_completed"]
-booking = funnel(in_month, booking_steps, window="7D", segment="device", stage_map=ws.stage_map)
-booking
+steps_funnel = funnel(in_month, funnel_steps, window="7D", segment=segment, stage_map=stage_map)
+steps_funnel
 
 # %%
-ax = booking.plot()
+ax = steps_funnel.plot()
 plt.show()
 
 # %% [markdown]
 # ### Where did they go instead?
 #
-# What people who started the booking form but did not complete it did next.
+# What people who reached the funnel's last step but one and did not convert did next.
 
 # %%
-instead = where_instead(in_month, booking_steps, after_step=2, window="7D", stage_map=ws.stage_map)
+instead = where_instead(
+    in_month, funnel_steps, after_step=max(len(funnel_steps) - 1, 1), window="7D", stage_map=stage_map
+)
 instead
 
 # %%
@@ -143,8 +170,8 @@ plt.show()
 # ## Paths and flows
 #
 # The marketing channels a journey passed through (repeats merged), for the journeys that
-# ended this month: the most common paths and how often each ended in a booking. Journeys
-# still open at the end of the month count as not booked (yet).
+# ended this month: the most common paths and how often each ended in a conversion.
+# Journeys still open at the end of the month count as not converted (yet).
 
 # %%
 paths = top_paths(journeys, n=top_n_paths, include_censored=True)
@@ -157,7 +184,7 @@ plt.show()
 # %% [markdown]
 # ### Transition matrix
 #
-# For each channel, where journeys went next: another channel, a booking
+# For each channel, where journeys went next: another channel, a conversion
 # (**CONVERSION**), nothing more for at least the lookback period (**NULL**), or nothing
 # more *yet*, because the journey was still open at the end of the month (**END**).
 
@@ -185,14 +212,14 @@ plt.show()
 # ## Personas
 #
 # Groups of people with similar journeys (number of touches and sessions, journey length,
-# whether they booked, channel mix and device), found by clustering. Each row describes a
+# whether they converted, channel mix and the first project segment), found by clustering. Each row describes a
 # persona by its average member; in the picture, blue cells lie above the average of all
 # users and red cells below it.
 
 # %%
 personas = journey_personas(
     events, k=personas_k or None, seed=seed, month=month, users=ws.users,
-    conversion="booking_completed", segments=["device"],
+    conversion=conversion, segments=[segment] if segment else [],
 )
 personas
 
@@ -201,46 +228,38 @@ ax = personas.plot()
 plt.show()
 
 # %% [markdown]
-# ## Mobile vs desktop journeys
+# ## Journeys of two groups compared
 #
-# Which step-to-step moves happen more or less often on a phone than on a computer. Each
+# Which step-to-step moves happen more or less often in the largest group of the first
+# project segment than in the second largest. Each
 # difference is tested and the tests are corrected for their number (Benjamini–Hochberg
 # false discovery rate), so only differences marked significant should be acted on.
 
 # %%
-device_diff = compare_journeys(
-    events, ws.stage_map, by="device", a="mobile", b="desktop", month=month, users=ws.users, alpha=fdr_alpha
-)
-device_diff
-
-# %%
-ax = device_diff.plot()
-plt.show()
+segment_diff = None
+if len(groups) == 2:
+    display(Markdown(
+        f"{md(project.label(segment))}: **{md(project.label(groups[0]))}** vs **{md(project.label(groups[1]))}**."
+    ))
+    segment_diff = compare_journeys(
+        events, stage_map, by=segment, a=groups[0], b=groups[1], month=month, users=ws.users, alpha=fdr_alpha
+    )
+    display(segment_diff)
+    ax = segment_diff.plot()
+    plt.show()
+else:
+    display(Markdown("No project segment with two groups in the events: no comparison."))
 
 # %% [markdown]
 # ## Pain points ranked by value at stake
 #
 # Value at stake = people reaching the step × the gap to the best comparable segment ×
-# the value of a booking, with a 95 % interval.
+# the value of a conversion, with a 95 % interval. Steps: every pair of consecutive
+# stages, the funnel's consecutive steps and the project's extra steps; segments: the
+# project's and the touchpoint that brought people to the step.
 
 # %%
-# The sample's vocabulary, named here (the library has no default): the key steps of a
-# home-services journey and how a finding words them, and call-back speed of phone leads.
-key_steps = [
-    ("booking_started", "booking_completed", "at the booking form"),
-    ("phone_call", "booking_completed", "between phone call and booking"),
-    ("quote_request", "booking_completed", "between quote request and booking"),
-    ("site_visit", "booking_started", "between site visit and booking form"),
-]
-callback_speed = response_speed(
-    in_month, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
-    name="callback_speed",
-)
-pains = pain_points(
-    events, ws.stage_map, conversion="booking_completed", month=month, users=ws.users, min_users=min_users,
-    steps=[*zip(ws.stage_map.names, ws.stage_map.names[1:], strict=False), *key_steps],
-    segments=["device", "touchpoint", callback_speed],
-)
+pains = pain_points(events, project=project, month=month, users=ws.users, min_users=min_users)
 pains
 
 # %%
@@ -248,18 +267,18 @@ ax = pains.plot()
 plt.show()
 
 # %%
-funnel_frame = booking.to_frame()
 top_pain = pains.to_frame().head(3)
 metrics = {
     "month": month,
     "visitors": visitors,
-    "bookings": bookings,
+    "conversions": conversions,
     "revenue": revenue,
     "journeys": int(len(month_journeys)),
     "journey_conversion_rate": float(month_journeys["converted"].mean()) if len(month_journeys) else None,
     "top_path": " > ".join(paths.to_frame()["path"].iloc[0]) if len(paths.to_frame()) else None,
     "personas": int(len(personas.to_frame())),
-    "significant_device_differences": int(len(device_diff.significant())),
+    "segment_compared": [segment, *groups] if segment_diff is not None else None,
+    "significant_segment_differences": int(len(segment_diff.significant())) if segment_diff is not None else None,
     "top_pain_points": [
         {"finding": text, "value_at_stake": float(v)}
         for text, v in zip(pains.findings(3), top_pain["value_at_stake"], strict=False)

@@ -16,24 +16,25 @@
 # %% [markdown]
 # # Retention, customer lifetime value and the voice of the customer
 #
-# Do customers come back after their first booking, how much are they worth over the
+# Do customers come back after their first conversion, how much are they worth over the
 # next year, which acquisition channels bring the most valuable customers for what they
 # cost, and how do customers *feel* at each stage of the journey, in their own words
-# (English and Korean survey comments)? The last section estimates who is likely to book
-# next month.
+# (survey comments in every language of the data)? The last section estimates who is
+# likely to convert next month. Conversions, stages and labels come from the project file.
 
 # %% tags=["parameters"]
 month: str = "2026-10"  # YYYY-MM: the report month; everything is measured as of its last day
-data: str = ""  # event data: a folder of tables or one events file; empty means the bundled sample
-seed: int = 2026  # seed of the bundled sample (ignored when data is given)
-n_users: int = 20000  # users in the bundled sample (ignored when data is given)
+config: str = ""  # the project file (journeylab.yaml); empty means the bundled sample's
+data: str = ""  # event data overriding the project file's events path; empty keeps it
+seed: int = 0  # seed of a generated sample (0: as in the project file)
+n_users: int = 0  # users of a generated sample (0: as in the project file)
 inactivity_days: int = 90  # a customer without a purchase for this many days counts as churned
 clv_months: int = 12  # months of future value in the predicted customer lifetime value
 discount_rate: float = 0.01  # monthly discount rate of future value
 clv_time_unit: str = "day"  # time unit of the purchase models: "day" or "week"
 holdout_months: int = 3  # last months held out to check the purchase models; 0 skips the check
 voice_months: int = 3  # months of survey answers, up to the report month, in the voice section
-propensity: bool = True  # fit the next-month booking propensity model
+propensity: bool = True  # fit the next-month conversion propensity model
 min_customers: int = 30  # channels with fewer customers are flagged as anecdotal
 
 # %%
@@ -49,7 +50,8 @@ import journeylab as jl
 from journeylab.clv import BetaGeo, GammaGamma, clv_by_channel, customer_lifetime_value, rfm_summary
 from journeylab.clv.holdout import calibration_and_holdout
 from journeylab.core.model_checks import NotComputableResult, computable_or_reason
-from journeylab.core.results import fmt_money, fmt_pct
+from journeylab.core.results import fmt_pct
+from journeylab.core.safe_text import md
 from journeylab.core.viz import set_theme
 from journeylab.customers.retention import (
     churn,
@@ -58,12 +60,16 @@ from journeylab.customers.retention import (
     repeat_purchase_rate,
 )
 from journeylab.reports import runner as reports
-from journeylab.reports.workspace import open_workspace
+from journeylab.reports.prose import Money
+from journeylab.reports.prose import say as show_markdown
+from journeylab.reports.workspace import open_report_workspace
 from journeylab.voice import csat, emotion_curve, nps, sentiment, themes
 
 month = reports.resolve_month(month)
-if n_users < 100:
-    raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
+if seed < 0:
+    raise jl.ParameterError(f"seed == {seed}, must be >= 0.")
+if n_users != 0 and n_users < 100:
+    raise jl.ParameterError(f"n_users == {n_users}, must be 0 (as in the project file) or >= 100.")
 if inactivity_days < 1:
     raise jl.ParameterError(f"inactivity_days == {inactivity_days}, must be >= 1.")
 if not 1 <= clv_months <= 120:
@@ -87,23 +93,29 @@ as_of = month_end.strftime("%Y-%m-%d")
 
 
 def say(text: str) -> None:
-    """Show plain text as Markdown: one paragraph per line, dollar signs kept literal."""
-    display(Markdown(text.replace("$", r"\$").replace("\n", "\n\n")))
+    """Show plain text (a result's summary) as Markdown: one paragraph per line, each escaped."""
+    show_markdown("\n\n".join(md(line) for line in text.splitlines()))
 
 
 set_theme()
 plt.rcParams["figure.figsize"] = (9, 4.8)
 
 # %%
-ws = open_workspace(data or None, seed=seed, n_users=n_users)
+ws = open_report_workspace(config, data, n_users=n_users, seed=seed)
+project = ws.project
+money = Money(project.currency_sign)
 events = ws.events.frame
 if ws.transactions is not None:
     transactions = ws.transactions.frame
 else:
-    # Without a transactions table, bookings and repeat bookings in the event log are the purchases.
-    transactions = events.loc[
-        events["event"].isin(["booking_completed", "repeat_booking"]), ["user_id", "timestamp", "value"]
-    ]
+    # Without a transactions table, the project's conversion events are the purchases, each
+    # worth the project's value per conversion where the event log carries no value.
+    transactions = events.loc[events["event"].isin(project.conversion)].copy()
+    if "value" not in transactions.columns:
+        transactions["value"] = float("nan")
+    transactions = transactions[["user_id", "timestamp", "value"]]
+    if project.value_per_conversion is not None:
+        transactions["value"] = transactions["value"].fillna(project.value_per_conversion)
 transactions = transactions[transactions["timestamp"] < month_end]
 if transactions.empty:
     raise jl.DataError(
@@ -117,9 +129,9 @@ if ws.feedback is not None:
     fb = ws.feedback.frame
     feedback = fb[(fb["timestamp"] >= voice_start) & (fb["timestamp"] < month_end)]
     feedback = feedback if len(feedback) else None
-say(
-    f"Measured as of **{period.end_time:%d %B %Y}**: {transactions['user_id'].nunique():,} customers made "
-    f"{len(transactions):,} purchases worth {fmt_money(float(transactions['value'].sum()))} since "
+show_markdown(
+    f"{md(project.name)}, measured as of **{period.end_time:%d %B %Y}**: {transactions['user_id'].nunique():,} "
+    f"customers made {len(transactions):,} purchases worth {money(float(transactions['value'].sum()))} since "
     f"{transactions['timestamp'].min():%B %Y}."
 )
 
@@ -198,19 +210,19 @@ clv = customer_lifetime_value(purchases_model, spend_model, rfm, months=clv_mont
 clv_caveat = purchases_model.withheld("total_value") or spend_model.withheld("total_value")
 quantiles = clv.quantile([0.25, 0.5, 0.75, 0.9])
 if clv_caveat:
-    say(
+    show_markdown(
         f"**Predicted value over the next {clv_months} months: not to be trusted as is.** The average per "
-        f"customer and the total expected value of the {len(clv):,} customers are {clv_caveat} "
+        f"customer and the total expected value of the {len(clv):,} customers are {md(clv_caveat)} "
         "The histogram below only shows how the model ranks customers; the holdout check in the next "
         "section shows how far its predictions are off."
     )
 else:
-    say(
+    show_markdown(
         f"Predicted value over the next {clv_months} months (discounted at {fmt_pct(discount_rate)} a month): "
-        f"**{fmt_money(float(clv.mean()))} per customer on average**, median {fmt_money(float(quantiles[0.5]))}; "
-        f"half of the customers lie between {fmt_money(float(quantiles[0.25]))} and {fmt_money(float(quantiles[0.75]))}, "
-        f"and the top 10 % are worth more than {fmt_money(float(quantiles[0.9]))} each. "
-        f"Together the {len(clv):,} customers are expected to be worth {fmt_money(float(clv.sum()))}."
+        f"**{money(float(clv.mean()))} per customer on average**, median {money(float(quantiles[0.5]))}; "
+        f"half of the customers lie between {money(float(quantiles[0.25]))} and {money(float(quantiles[0.75]))}, "
+        f"and the top 10 % are worth more than {money(float(quantiles[0.9]))} each. "
+        f"Together the {len(clv):,} customers are expected to be worth {money(float(clv.sum()))}."
     )
 fig, ax = plt.subplots(figsize=(9, 4))
 upper = float(clv.quantile(0.99))
@@ -225,11 +237,11 @@ if clv_caveat:
     ax.set_title("Predicted customer lifetime value (model at its boundary: ranking only)")
 else:
     ax.axvline(float(clv.mean()), color="0.2", ls="--", lw=1)
-    ax.annotate(f"mean {fmt_money(float(clv.mean()))}", (float(clv.mean()), ax.get_ylim()[1] * 0.9), xytext=(4, 0), textcoords="offset points")
+    ax.annotate(f"mean {money.plain(float(clv.mean()))}", (float(clv.mean()), ax.get_ylim()[1] * 0.9), xytext=(4, 0), textcoords="offset points")
     ax.set_title("Predicted customer lifetime value")
 ax.set_xlabel(f"predicted value over the next {clv_months} months per customer (top 1% shown at the cap)")
 ax.set_ylabel("customers")
-ax.xaxis.set_major_formatter(lambda x, _pos: f"${x:,.0f}")
+ax.xaxis.set_major_formatter(lambda x, _pos: money.plain(x).split(".")[0])
 plt.show()
 if clv_caveat:
     say(f"Caveat for the figure above: {clv_caveat.removeprefix('not shown: ')}")
@@ -311,14 +323,14 @@ else:
 
 # %%
 if feedback is not None:
-    languages = {"en": "English", "ko": "Korean"}
-    counts = feedback["language"].value_counts()
-    say(
-        f"{len(feedback):,} survey answers between {voice_start:%B %Y} and {period.strftime('%B %Y')}: "
-        + ", ".join(f"{v:,} in {languages.get(k, k)}" for k, v in counts.items())
+    languages = {"en": "English", "ko": "Korean", "nl": "Dutch", "de": "German"}
+    counts = feedback["language"].value_counts() if "language" in feedback.columns else pd.Series(dtype=int)
+    show_markdown(
+        f"{len(feedback):,} survey answers between {voice_start:%B %Y} and {period.strftime('%B %Y')}"
+        + (": " + ", ".join(f"{v:,} in {md(languages.get(k, k))}" for k, v in counts.items()) if len(counts) else "")
         + "."
     )
-    nps_by_stage = nps(feedback, stage_map=ws.stage_map)
+    nps_by_stage = nps(feedback, stage_map=project.stage_map)
     display(nps_by_stage)
 else:
     nps_by_stage = None
@@ -328,18 +340,18 @@ else:
 if feedback is not None:
     ax = nps_by_stage.plot()
     plt.show()
-    csat_by_stage = csat(feedback, stage_map=ws.stage_map)
+    csat_by_stage = csat(feedback, stage_map=project.stage_map)
     display(csat_by_stage)
     ax = csat_by_stage.plot()
     plt.show()
 
 # %% [markdown]
-# ### Sentiment and themes, in English and Korean
+# ### Sentiment and themes, by language
 #
 # Each comment is scored from −1 (very negative) to +1 (very positive): English with the
 # VADER lexicon, Korean with journeylab's own lexicon. Themes are topics found with a
-# bilingual dictionary (for example *booking form* / 예약 양식), so English and Korean
-# comments about the same thing count together.
+# bilingual dictionary, so comments about the same thing in either language count
+# together.
 
 # %%
 if feedback is not None:
@@ -358,7 +370,7 @@ if feedback is not None:
 
 # %%
 if feedback is not None:
-    topics_by_stage = themes(comments, by="stage", stage_map=ws.stage_map)
+    topics_by_stage = themes(comments, by="stage", stage_map=project.stage_map)
     say(topics_by_stage.summary())
     ax = topics_by_stage.plot()
     plt.show()
@@ -374,7 +386,7 @@ if feedback is not None:
 if feedback is not None:
     journey_events = events[events["timestamp"] < month_end]
     journey_events = journey_events[journey_events["timestamp"] >= voice_start]
-    emotions = emotion_curve(feedback, ws.stage_map, funnel=journey_events)
+    emotions = emotion_curve(feedback, project.stage_map, funnel=journey_events)
     display(emotions)
     ax = emotions.plot()
     plt.show()
@@ -382,11 +394,11 @@ else:
     emotions = None
 
 # %% [markdown]
-# ## Who is likely to book next month?
+# ## Who is likely to convert next month?
 #
-# A logistic model of the chance that someone who has been in touch but has not booked
-# yet books within the next 30 days, from their journey so far (touches per channel,
-# sessions, quote requests, call-back speed, device). It is trained on earlier months and
+# A logistic model of the chance that someone who has been in touch but has not converted
+# yet converts within the next 30 days, from their journey so far (touches per channel,
+# sessions, the steps taken, recency). It is trained on earlier months and
 # tested on the latest one it can check; the summary gives its accuracy (AUC: 0.5 is
 # guessing, 1 is perfect) and the strongest drivers. Drivers are associations, not causes.
 
@@ -399,6 +411,12 @@ if propensity:
     data_end = min(month_end, events["timestamp"].max())
     last = data_end - pd.Timedelta(days=30)
     snapshots = [d for d in pd.date_range(events["timestamp"].min().ceil("D"), last, freq="MS")]
+    # marketing touches: the events that arrive through a channel, as the data records them
+    touch_events = (
+        tuple(sorted(events.loc[events["channel"].notna(), "event"].astype(str).unique()))
+        if "channel" in events.columns
+        else ()
+    )
     if len(snapshots) >= 2:
 
         def next_month_propensity():
@@ -409,6 +427,8 @@ if propensity:
                 horizon_days=30,
                 users=ws.users,
                 observed_until=data_end,
+                conversion_event=project.conversion[0],
+                touch_events=touch_events,
             )
             return fit_propensity(features, "converted", holdout="time", seed=seed)
 

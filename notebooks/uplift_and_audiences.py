@@ -19,22 +19,24 @@
 # estimates each person's incremental effect with two uplift models, checks the ranking on
 # people the models never saw (Qini and uplift curves, uplift by decile), says whom to
 # send to, and builds the audience file for the next send (pseudonymised ids, opt-outs
-# removed, small groups suppressed) with a manifest of how it was made.
+# removed, small groups suppressed) with a manifest of how it was made. The response,
+# features, opt-out column and suppression threshold come from the project file.
 
 # %% tags=["parameters"]
 month: str = "2026-10"  # YYYY-MM: the month the report is filed under
-data: str = ""  # a data folder or one per-person experiment file (CSV/Parquet); empty means the bundled sample
-seed: int = 2026  # seed of the bundled sample, the train/test split and the bootstrap
-n_users: int = 20000  # users in the bundled sample (ignored when data is given)
+config: str = ""  # the project file (journeylab.yaml); empty means the bundled sample's
+data: str = ""  # event data overriding the project file's events path, or one per-person experiment file (CSV/Parquet)
+seed: int = 0  # seed of a generated sample, the train/test split and the bootstrap (0: as in the project file)
+n_users: int = 0  # users of a generated sample (0: as in the project file)
 variant: str = "variant"  # arm column of a per-person experiment file
-control: str = "control"  # label of the holdout arm that got nothing
+control: str = ""  # label of the holdout arm that got nothing; empty means 'control' if present, else the first arm
 treatment: str = ""  # comma-separated labels of the treated arms; empty means every other arm
-outcome: str = "booking_completed"  # the response: an event (sample, folder) or a 0/1 column (file)
-features: str = "device,region,acquisition_channel"  # comma-separated features known before the campaign
+outcome: str = ""  # the response: an event (empty: the project's conversion) or a 0/1 column of a per-person file
+features: str = ""  # comma-separated features known before the campaign; empty means the project's segments found
 test_size: float = 0.3  # share of each arm held out to evaluate the models
 top_share: float = 0.3  # share of people the recommendation targets
 n_boot: int = 500  # bootstrap resamples of the Qini coefficient's interval
-min_users: int = 30  # segments and audiences with fewer people are not shown or written
+min_users: int = 0  # segments and audiences with fewer people are not shown or written (0: the project file's)
 top_deciles: int = 3  # the audience keeps people in uplift deciles 1 to top_deciles
 write_audience: bool = False  # keep the audience file and manifest in the report folder
 pseudonym_key: str = ""  # the HMAC key; empty means the JOURNEYLAB_PSEUDONYM_KEY environment variable
@@ -51,29 +53,31 @@ from IPython.display import Markdown, display
 
 import journeylab as jl
 from journeylab.actions import audiences
+from journeylab.core.project import load_project
 from journeylab.core.results import fmt_num, fmt_pct, fmt_pp, suppression_note
+from journeylab.core.safe_text import md
 from journeylab.core.viz import set_theme
 from journeylab.customers.uplift import MODELS, fit_uplift
 from journeylab.io.privacy import KEY_ENV, KEY_FILE_ENV
 from journeylab.reports import audience_inputs
 from journeylab.reports import runner as reports
+from journeylab.reports.workspace import open_report_workspace
 
 month = reports.resolve_month(month)
-if n_users < 100:
-    raise jl.ParameterError(f"n_users == {n_users}, must be >= 100.")
+if seed < 0:
+    raise jl.ParameterError(f"seed == {seed}, must be >= 0.")
+if n_users != 0 and n_users < 100:
+    raise jl.ParameterError(f"n_users == {n_users}, must be 0 (as in the project file) or >= 100.")
 if not 0 < test_size < 1:
     raise jl.ParameterError(f"test_size == {test_size}, must be > 0 and < 1.")
 if not 0 < top_share <= 1:
     raise jl.ParameterError(f"top_share == {top_share}, must be > 0 and <= 1.")
 if n_boot < 10:
     raise jl.ParameterError(f"n_boot == {n_boot}, must be >= 10.")
-if min_users < 1:
-    raise jl.ParameterError(f"min_users == {min_users}, must be >= 1.")
+if min_users < 0:
+    raise jl.ParameterError(f"min_users == {min_users}, must be >= 0.")
 if not 1 <= top_deciles <= 10:
     raise jl.ParameterError(f"top_deciles == {top_deciles}, must be between 1 and 10.")
-feature_list = [f.strip() for f in features.split(",") if f.strip()]
-if not feature_list:
-    raise jl.ParameterError("features is empty; name at least one column known before the campaign.")
 treated_labels = [t.strip() for t in treatment.split(",") if t.strip()] or None
 if pseudonym_key:
     # handed to the pseudonymiser through the environment, never printed
@@ -88,7 +92,30 @@ def say(text: str) -> None:
 
 
 # %%
-inputs = audience_inputs.open_inputs(data or None, outcome=outcome, variant=variant, seed=seed, n_users=n_users)
+
+def per_person_file(path: str) -> bool:
+    """Whether ``path`` is one file of one row per person with the arm column (not an event log)."""
+    if not path or not Path(path).is_file():
+        return False
+    header = pd.read_parquet(path).columns if path.endswith(".parquet") else pd.read_csv(path, nrows=0).columns
+    return variant in header
+
+
+if per_person_file(data):
+    # one row per person: the experiment itself, its outcome a 0/1 column
+    if not outcome:
+        raise jl.ParameterError("Name the outcome: the 0/1 response column of the per-person file.")
+    from journeylab.datasets import sample_project
+
+    project = load_project(config) if config else sample_project()
+    seed = seed or 2026
+    inputs = audience_inputs.open_inputs(data, outcome=outcome, variant=variant, seed=seed)
+else:
+    ws = open_report_workspace(config, data, n_users=n_users, seed=seed)
+    project = ws.project
+    seed = seed or ws.seed or 2026
+    inputs = audience_inputs.inputs_from_workspace(ws, outcome or project.conversion[0])
+min_users = min_users or project.min_users
 if inputs.experiment is None:
     raise jl.DataError(
         "The data hold no experiment: uplift needs a randomised test with a holdout.",
@@ -98,10 +125,25 @@ if inputs.experiment is None:
     )
 experiment = inputs.experiment
 arms = experiment["variant"].astype(str).value_counts().sort_index()
+if not control:
+    control = "control" if "control" in arms.index else str(arms.index[0])
+if features:
+    feature_list = [f.strip() for f in features.split(",") if f.strip()]
+else:
+    # the project's segments that are columns of the people, and where they came from
+    feature_list = [s for s in project.segments if s in experiment.columns]
+    feature_list += [c for c in ("acquisition_channel",) if c in experiment.columns and c not in feature_list]
+if not feature_list:
+    raise jl.ParameterError(
+        "No features: name at least one column known before the campaign (features=...); "
+        f"the people's columns are {', '.join(c for c in experiment.columns if c != 'user_id')}."
+    )
 say(
-    f"**{len(experiment):,} people** in the test ({inputs.source}): "
-    + ", ".join(f"{label} {n:,}" for label, n in arms.items())
-    + f". Response: **{inputs.outcome}**; features: {', '.join(feature_list)}."
+    f"**{len(experiment):,} people** in the test ({md(inputs.source)}): "
+    + ", ".join(f"{md(project.label(label))} {n:,}" for label, n in arms.items())
+    + f"; holdout: {md(project.label(control))}. Response: **{md(project.label(inputs.outcome))}**; features: "
+    + ", ".join(md(project.label(f)) for f in feature_list)
+    + "."
 )
 
 # %% [markdown]
@@ -152,7 +194,7 @@ plt.show()
 # ## Uplift by decile
 #
 # Held-out people in ten equal groups by predicted uplift (1 = highest). Bars are the
-# observed difference in response rate between the e-mailed/treated and the holdout in
+# observed difference in response rate between the treated and the holdout in
 # each group, with 95 % intervals; dots are what the model predicted. A good model's
 # bars fall from left to right.
 
@@ -181,7 +223,7 @@ for column in categorical:
         continue
     table = pd.DataFrame(
         {
-            column: seg[column],
+            project.label(column): seg[column].map(project.label),
             "treated / holdout": [f"{a:,} / {b:,}" for a, b in zip(seg["n_treated"], seg["n_control"], strict=True)],
             "observed uplift": [
                 f"{fmt_pp(u)} [{fmt_pp(lo)}, {fmt_pp(hi)}]"
@@ -228,7 +270,10 @@ if has_key:
         folder = Path(run_dir) / "audience" if run_dir else Path("audiences")
     else:
         folder = Path(tempfile.mkdtemp(prefix="audience-"))
-    opt_out_column = next((c for c in ("opt_out", "opted_out", "unsubscribed") if c in inputs.people.columns), None)
+    opt_out_column = project.opt_out if project.opt_out in inputs.people.columns else None
+    opt_out_column = opt_out_column or next(
+        (c for c in ("opt_out", "opted_out", "unsubscribed", "marketing_opt_out") if c in inputs.people.columns), None
+    )
     audience = audiences.build(
         inputs.people,
         out=folder,
@@ -243,7 +288,7 @@ if has_key:
         min_users=min_users,
         seed=seed,
     )
-    say(audience.summary().replace("\n", "\n\n"))
+    say("\n\n".join(md(line) for line in audience.summary().splitlines()))
     display(audience.to_frame().style.hide(axis="index"))
     ax = audience.plot()
     plt.show()
@@ -259,6 +304,8 @@ else:
 metrics = {
     "month": month,
     "source": inputs.source,
+    "control": control,
+    "features": feature_list,
     "outcome": inputs.outcome,
     "people": int(len(experiment)),
     "best_model": result.best,

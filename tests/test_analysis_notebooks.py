@@ -24,13 +24,23 @@ STAGES = {"awareness", "consideration", "purchase", "retention", "advocacy"}
 UPLIFT_KEY = "uplift-notebook-key-6f2b9c"
 
 
-def write_stage_map(folder: Path) -> None:
-    """Put the sample's stage map beside the tables of a data folder (``stages.yaml``)."""
-    import yaml
+def shop_config(tmp_path_factory) -> str:
+    """The online-shop sample's project file, with a small generated sample (3,000 users)."""
+    from journeylab.datasets import sample as datasets
 
-    from journeylab.datasets import sample_stage_map
+    text = (Path(datasets.__file__).parent / "ecommerce.yaml").read_text(encoding="utf-8")
+    assert "n_users: 20000" in text
+    path = tmp_path_factory.mktemp("shop_project") / "journeylab.yaml"
+    path.write_text(text.replace("n_users: 20000", "n_users: 3000"), encoding="utf-8")
+    return str(path)
 
-    (folder / "stages.yaml").write_text(yaml.safe_dump(sample_stage_map().to_dict(), sort_keys=False), encoding="utf-8")
+
+def _run_shop(tmp_path_factory, name: str, **params):
+    """Run a notebook on the online-shop sample from its project file only."""
+    out = tmp_path_factory.mktemp(f"{name}_shop")
+    run = reports.run_report(name, month=MONTH, params=params, config=shop_config(tmp_path_factory), out_dir=out)
+    metrics = json.loads((run.folder / "metrics.json").read_text())
+    return run, metrics, run.html.read_text()
 
 
 def _run(tmp_path_factory, name: str, **params):
@@ -42,6 +52,12 @@ def _run(tmp_path_factory, name: str, **params):
 
 def _figures(html: str) -> int:
     return len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html))
+
+
+def _visible(html: str) -> str:
+    """The text a reader sees: no styles, scripts, tags or images."""
+    html = re.sub(r"(?s)<style.*?</style>|<script.*?</script>|<img[^>]*>", " ", html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def _for_readers(html: str) -> None:
@@ -58,6 +74,11 @@ def journey_map(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def journey_map_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "journey_map")
+
+
+@pytest.fixture(scope="module")
 def attribution(tmp_path_factory):
     return _run(tmp_path_factory, "attribution", n_boot=30)
 
@@ -68,8 +89,18 @@ def attribution_open_counted(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def attribution_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "attribution", n_boot=30, include_censored=True)
+
+
+@pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     return _run(tmp_path_factory, "experiment_readout")
+
+
+@pytest.fixture(scope="module")
+def experiment_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "experiment_readout")
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +109,18 @@ def retention(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def retention_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "retention_clv_voice")
+
+
+@pytest.fixture(scope="module")
 def uplift(tmp_path_factory):
     return _run(tmp_path_factory, "uplift_and_audiences", n_boot=50, pseudonym_key=UPLIFT_KEY)
+
+
+@pytest.fixture(scope="module")
+def uplift_shop(tmp_path_factory):
+    return _run_shop(tmp_path_factory, "uplift_and_audiences", n_boot=30, pseudonym_key=UPLIFT_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +152,13 @@ def uplift_hillstrom(tmp_path_factory):
 def test_journey_map_metrics(journey_map):
     _, m, _ = journey_map
     assert m["month"] == MONTH
-    assert m["visitors"] > 0 and 0 < m["bookings"] <= m["journeys"]
+    assert m["visitors"] > 0 and 0 < m["conversions"] <= m["journeys"]
     assert 0 < m["journey_conversion_rate"] < 1
     assert m["revenue"] > 0
     assert " > " in m["top_path"] or m["top_path"].isidentifier()
     assert 2 <= m["personas"] <= 8
-    assert m["significant_device_differences"] >= 0
+    assert m["segment_compared"] == ["device", "mobile", "desktop"]  # the first project segment, its two largest groups
+    assert m["significant_segment_differences"] >= 0
     assert 1 <= len(m["top_pain_points"]) <= 3
     values = [p["value_at_stake"] for p in m["top_pain_points"]]
     assert values == sorted(values, reverse=True) and values[0] > 0
@@ -126,13 +168,13 @@ def test_journey_map_html(journey_map):
     _, _, html = journey_map
     for heading in (
         "Journey map: stages and their KPIs",
-        "Booking funnel",
+        "Conversion funnel",
         "Where did they go instead?",
         "Paths and flows",
         "Transition matrix",
         "Journey flow (Sankey)",
         "Personas",
-        "Mobile vs desktop journeys",
+        "Journeys of two groups compared",
         "Pain points ranked by value at stake",
     ):
         assert heading in html, heading
@@ -141,10 +183,25 @@ def test_journey_map_html(journey_map):
     _for_readers(html)
 
 
+def test_journey_map_on_the_online_shop_project(journey_map_shop):
+    _, m, html = journey_map_shop
+    assert m["month"] == MONTH and m["visitors"] > 0 and 0 < m["conversions"] <= m["journeys"]
+    assert m["revenue"] > 0 and 2 <= m["personas"] <= 8
+    assert m["segment_compared"][0] == "platform"  # the online shop's first segment
+    assert 1 <= len(m["top_pain_points"]) <= 3 and m["top_pain_points"][0]["value_at_stake"] > 0
+    for heading in ("Journey map: stages and their KPIs", "Conversion funnel", "Where did they go instead?",
+                    "Personas", "Journeys of two groups compared", "Pain points ranked by value at stake"):
+        assert heading in html, heading
+    assert "Loom (sample)" in html and "€" in html and "(Session started)" in html  # name, currency, labels
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 8
+    _for_readers(html)
+
+
 def test_attribution_metrics(attribution_open_counted):
     _, m, _ = attribution_open_counted
     assert m["month"] == MONTH and m["n_boot"] == 30
-    assert 0 < m["bookings"] <= m["journeys"]
+    assert 0 < m["conversions"] <= m["journeys"]
     assert m["open_journeys"] > 0 and m["open_journeys_left_out"] == 0  # counted as not booked
     assert set(m["top_channel"]) == {
         "first_touch",
@@ -155,8 +212,8 @@ def test_attribution_metrics(attribution_open_counted):
         "shapley",
     }
     assert set(m["model_status"].values()) == {"ok"}
-    # Markov credit shares out exactly the bookings of the month's journeys
-    assert math.isclose(sum(m["markov_credit"].values()), m["bookings"], rel_tol=1e-6)
+    # Markov credit shares out exactly the conversions of the month's journeys
+    assert math.isclose(sum(m["markov_credit"].values()), m["conversions"], rel_tol=1e-6)
     for channel, (low, high) in m["markov_credit_interval"].items():
         assert low <= high and low >= 0, channel
     assert m["spend"] > 0
@@ -171,7 +228,7 @@ def test_attribution_html(attribution_open_counted):
         "Journeys and paths this month",
         "Model comparison",
         "Sequence credit",
-        "Cost per booking and return on spend",
+        "Cost per conversion and return on spend",
         "Budget reallocation",
         "Caveats",
     ):
@@ -196,6 +253,21 @@ def test_attribution_by_default_leaves_open_journeys_out_and_refuses_markov(attr
     _for_readers(html)
 
 
+def test_attribution_on_the_online_shop_project(attribution_shop):
+    _, m, html = attribution_shop
+    assert m["month"] == MONTH and m["lookback_days"] == 30  # the project's lookback
+    assert 0 < m["conversions"] <= m["journeys"] and m["open_journeys_left_out"] == 0
+    assert set(m["model_status"].values()) == {"ok"}
+    assert math.isclose(sum(m["markov_credit"].values()), m["conversions"], rel_tol=1e-6)
+    assert m["spend"] > 0 and m["roas_markov"]
+    assert set(m["top_channel"].values()) <= {"paid_search", "paid_social", "affiliate", "email", "organic", "direct", "push"}
+    assert "ended in a conversion (Purchase) worth €" in html and "Paid search" in html  # currency, labels
+    assert "Cost per conversion and return on spend" in html
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 3
+    _for_readers(html)
+
+
 @pytest.mark.parametrize("fixture", ["attribution", "attribution_open_counted"])
 def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixture, request):
     from journeylab.attribution import attribute
@@ -210,7 +282,7 @@ def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixtu
     paths = path_table(events, **options, include_censored=include) if include else path_table(events, **options)
     c = paths.attrs["censoring"]
     assert (c["open_journeys"], c["left_out"]) == (m["open_journeys"], m["open_journeys_left_out"])
-    assert int(paths["conversions"].sum()) == m["bookings"]
+    assert int(paths["conversions"].sum()) == m["conversions"]
     assert int(paths[["conversions", "non_conversions"]].to_numpy().sum()) == m["journeys"]
     assert len(paths) == m["distinct_paths"]
     models = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
@@ -229,14 +301,16 @@ def test_experiment_metrics(experiment):
     arms = m["users_per_variant"]
     assert set(arms) == {"control", "short_form"} and sum(arms.values()) == m["users"]
     assert abs(arms["control"] - arms["short_form"]) / m["users"] < 0.05
-    booked = m["booked"]
+    assert (m["control"], m["treatment"], m["conversion"]) == ("control", "short_form", ["booking_completed"])
+    assert m["experiment_name"] == "short_mobile_form"  # the project file's only experiment
+    booked = m["converted"]
     assert 0 < booked["control"] < 1 and 0 < booked["treatment"] < 1
     assert math.isclose(booked["abs_lift"], booked["treatment"] - booked["control"], abs_tol=1e-9)
     assert booked["ci"][0] < booked["abs_lift"] < booked["ci"][1]
     assert 0 < booked["p_value_holm"] <= 1 and 0 < booked["prob_beats_control"] < 1
     revenue = m["revenue_per_user"]
     assert revenue["control"] > 0 and revenue["ci"][0] < revenue["abs_lift"] < revenue["ci"][1]
-    assert set(m["cuped_variance_reduction"]) == {"booked", "revenue"}
+    assert set(m["cuped_variance_reduction"]) == {"converted", "revenue"}
     assert m["users_needed_per_variant"] > 100
 
 
@@ -256,6 +330,25 @@ def test_experiment_html(experiment):
     assert "sample ratio mismatch" in html
     assert html.index("Trust checks") < html.index("Forest plot")  # checks come first
     assert _figures(html) >= 3  # forest plot, sequential monitoring, power curve
+    _for_readers(html)
+
+
+def test_experiment_readout_on_the_online_shop_project(experiment_shop):
+    _, m, html = experiment_shop
+    # control and treatment found in the assignments, the project's conversion counted
+    assert (m["control"], m["conversion"]) == ("control", ["purchase"])
+    assert m["treatment"] != "control" and set(m["users_per_variant"]) == {"control", m["treatment"]}
+    assert m["srm_ok"] is True
+    converted = m["converted"]
+    assert 0 < converted["control"] < 1 and 0 < converted["treatment"] < 1
+    assert converted["ci"][0] < converted["abs_lift"] < converted["ci"][1]
+    assert m["revenue_per_user"]["control"] > 0
+    assert set(m["cuped_variance_reduction"]) == {"converted", "revenue"}  # pre_orders and pre_revenue
+    for heading in ("Trust checks", "Readout", "CUPED", "Sequential monitoring", "By segment", "Verdict"):
+        assert heading in html, heading
+    assert "Conversion rate" in html and "€" in html and "Platform" in html
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 3
     _for_readers(html)
 
 
@@ -286,15 +379,32 @@ def test_retention_clv_voice_html(retention):
         "Customer lifetime value",
         "Value by acquisition channel, and CLV:CAC",
         "Voice of the customer",
-        "Sentiment and themes, in English and Korean",
+        "Sentiment and themes, by language",
         "Emotion curve beside the funnel",
-        "Who is likely to book next month?",
+        "Who is likely to convert next month?",
     ):
         assert heading in html, heading
     assert "Korean" in html
     # cohorts, lifecycle, BG/NBD, CLV histogram, CLV by channel, NPS, CSAT, sentiment,
     # themes by language and by stage, emotion curve, propensity calibration
     assert _figures(html) >= 12
+    _for_readers(html)
+
+
+def test_retention_clv_voice_on_the_online_shop_project(retention_shop):
+    _, m, html = retention_shop
+    assert m["month"] == MONTH
+    assert m["customers"] > 0 and m["purchases"] >= m["customers"]
+    assert 0 < m["repeat_rate"] < 1 and 0 < m["churn_rate"] < 1
+    assert set(m["bgnbd"]) == {"r", "alpha", "a", "b"}
+    assert m["clv_by_channel"] and all(v >= 0 for v in m["clv_by_channel"].values())
+    assert m["nps_by_stage"] and set(m["nps_by_stage"]) <= STAGES
+    assert m["worst_stage"] in STAGES
+    assert 0.5 < m["propensity_auc"] <= 1
+    assert "Lumen &amp; Loom (sample)" in html and "€" in html  # the project's name and currency
+    assert "Who is likely to convert next month?" in html
+    assert "booking_completed" not in html and "repeat_booking" not in html
+    assert _figures(html) >= 10
     _for_readers(html)
 
 
@@ -321,6 +431,23 @@ def test_uplift_and_audiences_on_the_sample(uplift):
     assert _figures(html) >= 3  # curves, deciles, audience counts
     _for_readers(html)
     assert not list(run.folder.glob("**/*.csv"))  # the audience stays out of the report unless asked
+    for path in run.folder.iterdir():
+        assert UPLIFT_KEY not in path.read_text(errors="replace"), path.name
+
+
+def test_uplift_and_audiences_on_the_online_shop_project(uplift_shop):
+    run, m, html = uplift_shop
+    # the project's conversion is the response, its segments found among the people's columns the features
+    assert m["outcome"] == "purchase" and m["control"] == "control"
+    assert {"platform", "country", "shopper_type"} <= set(m["features"])
+    assert set(m["qini"]) == {"two_model", "class_transformation"} and m["best_model"] in m["qini"]
+    counts = m["audience_counts"]
+    assert counts["people_in"] == counts["excluded_opt_out"] + counts["not_selected"] + counts["suppressed"] + counts["written"]
+    assert m["audience_columns"][0] == "person_id"
+    assert "Response: <strong>Purchase</strong>" in html and "Shopper type" in html  # the project's labels
+    assert "book" not in _visible(html).lower()
+    assert _figures(html) >= 3
+    _for_readers(html)
     for path in run.folder.iterdir():
         assert UPLIFT_KEY not in path.read_text(errors="replace"), path.name
 
@@ -367,25 +494,16 @@ def test_parameters_are_documented(name):
 def retention_online_retail(tmp_path_factory):
     """The report on UCI Online Retail for 2011-11, run as a scheduler would: the command line.
 
-    The data folder holds one events table: every invoice line with a customer id as a
-    'booking_completed' event worth Quantity x UnitPrice (refunds negative), so the notebook
-    takes its purchases from the event log. Its stage map is the sample's (stages.yaml).
+    The project file is the one ``journeylab init`` writes for the order lines, as is: the
+    order lines with a customer id are the transactions (worth Quantity x UnitPrice, refunds
+    negative), from which the purchases are taken; each customer's orders become the events.
     """
-    import duckdb
-
     source = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
-    folder = tmp_path_factory.mktemp("online_retail_data")
-    duckdb.sql(
-        "SELECT CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS user_id, InvoiceDate AS timestamp, "
-        "'booking_completed' AS event, Quantity * UnitPrice AS value "
-        f"FROM read_csv('{source}', types={{'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR'}}) "
-        "WHERE CustomerID IS NOT NULL"
-    ).write_parquet(str(folder / "events.parquet"))
-    # the data folder carries its stage map, as a written sample does
-    write_stage_map(folder)
+    config = tmp_path_factory.mktemp("online_retail_project") / "journeylab.yaml"
+    assert cli.main(["init", "--data", str(source), "--out", str(config)]) == cli.EXIT_OK
     out = tmp_path_factory.mktemp("online_retail_reports")
     code = cli.main(
-        ["report", "retention_clv_voice", "--month", "2011-11", "--data", str(folder), "--out", str(out), "--quiet"]
+        ["report", "retention_clv_voice", "--month", "2011-11", "--config", str(config), "--out", str(out), "--quiet"]
     )
     published = out / "2011-11" / "retention_clv_voice"
     return code, json.loads((published / "metrics.json").read_text()), (published / "report.html").read_text()
@@ -412,10 +530,12 @@ def test_online_retail_report_publishes_with_its_caveats(retention_online_retail
     assert all(row["actual_total"] == 4265 for row in holdout["models"].values())
     assert "Does the purchase model predict months it has not seen?" in html
     assert "Calibration/holdout check of the purchase models" in html and "MAE per group" in html
-    # propensity cannot be fitted on purchase-only data: its section says why, in one line
-    assert m["propensity_status"] == "not_computable"
-    assert m["propensity_reason"].startswith("No user is at risk at the snapshot dates")
-    assert "Not computable:</strong> No user is at risk at the snapshot dates (2011-07-01 to 2011-11-01)" in html
+    # propensity on order data: only people seen before their first order (a refund first) are
+    # at risk, a few hundred rows; the section shows the fit with its warnings or says why not
+    if m["propensity_status"] == "not_computable":
+        assert "Not computable:</strong>" in html
+    else:
+        assert "coefficients may be unstable" in html and 0 <= m["propensity_auc"] <= 1
     # cohorts, lifecycle, BG/NBD, CLV histogram, holdout check
     assert _figures(html) >= 5
     _for_readers(html)

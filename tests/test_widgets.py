@@ -358,7 +358,7 @@ def test_explore_notebook_runs_through_the_report_runner(tmp_path):
     ws = open_workspace(n_users=400, seed=5)
     expected = widgets.funnel_data(ws.events, STEPS, period="2026-10", stage_map=ws.stage_map)
     assert metrics["funnel_entrants"] == expected["entrants"].iloc[0] > 0
-    assert metrics["booking_rate"] == pytest.approx(expected["conversion_from_first"].iloc[-1])
+    assert metrics["conversion_rate"] == pytest.approx(expected["conversion_from_first"].iloc[-1])
     assert metrics["users_per_variant"] > 0 and metrics["top_channel_markov"]
     page = run.html.read_text()
     for title in (
@@ -370,3 +370,28 @@ def test_explore_notebook_runs_through_the_report_runner(tmp_path):
         assert title in page
     assert page.count("data:image/png;base64") >= 6  # funnel, paths ×2, attribution, power, readout
     assert "<script" not in page and "jupyter-widgets" not in page
+
+
+@pytest.mark.slow
+def test_explore_notebook_on_the_online_shop_project(tmp_path):
+    """The explorers from the online-shop sample's project file only: its funnel, conversion and segments."""
+    from journeylab.datasets import sample as datasets
+    from journeylab.reports.workspace import open_report_workspace
+
+    text = (Path(datasets.__file__).parent / "ecommerce.yaml").read_text(encoding="utf-8")
+    config = tmp_path / "journeylab.yaml"
+    config.write_text(text.replace("n_users: 20000", "n_users: 3000"), encoding="utf-8")
+    run = reports.run_report(
+        "explore", month="2026-10", params={"n_users": 0, "n_boot": 0}, config=str(config), out_dir=tmp_path / "out"
+    )
+    metrics = run.metrics
+    ws = open_report_workspace(str(config), "")
+    expected = widgets.funnel_data(ws.events, list(ws.project.funnel), period="2026-10", stage_map=ws.project.stage_map)
+    assert metrics["funnel_entrants"] == expected["entrants"].iloc[0] > 0
+    assert metrics["conversion_rate"] == pytest.approx(expected["conversion_from_first"].iloc[-1])
+    assert metrics["users_per_variant"] > 0
+    page = run.html.read_text()
+    for title in ("Funnel explorer", "Path explorer", "Attribution comparer", "Experiment calculator"):
+        assert title in page
+    assert "booking" not in page.lower()
+    assert page.count("data:image/png;base64") >= 5

@@ -58,8 +58,6 @@ def open_inputs(
     seed, n_users : int
         Seed and size of the bundled sample.
     """
-    from journeylab.experiments import user_metrics
-
     if outcome is None:
         if data:
             raise ParameterError("Name the uplift outcome: an event of the data (or a 0/1 column of a file).")
@@ -83,7 +81,21 @@ def open_inputs(
         if not has_id:
             frame.insert(0, "user_id", [str(i) for i in range(1, len(frame) + 1)])
         return AudienceInputs(frame, None, None, None, outcome, path.name)
-    ws = open_workspace(path, seed=seed, n_users=n_users)
+    return inputs_from_workspace(open_workspace(path, seed=seed, n_users=n_users), outcome)
+
+
+def inputs_from_workspace(ws: Any, outcome: str) -> AudienceInputs:
+    """The audience inputs of an opened workspace: people, the experiment with ``outcome`` counted, events, purchases.
+
+    Parameters
+    ----------
+    ws : Workspace
+        As :func:`journeylab.reports.workspace.open_workspace` or ``open_report_workspace`` return it.
+    outcome : str
+        The event counted per person after assignment (e.g. the project's conversion).
+    """
+    from journeylab.experiments import user_metrics
+
     events = ws.events.frame
     people = ws.users if ws.users is not None else pd.DataFrame({"user_id": sorted(events["user_id"].astype(str).unique())})
     experiment = None
