@@ -85,7 +85,7 @@ def open_inputs(
 
 
 def inputs_from_workspace(ws: Any, outcome: str) -> AudienceInputs:
-    """The audience inputs of an opened workspace: people, the experiment with ``outcome`` counted, events, purchases.
+    """Return the audience inputs of an opened workspace: people, the experiment, events, purchases.
 
     Parameters
     ----------
