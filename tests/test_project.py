@@ -241,3 +241,25 @@ def test_init_then_check_on_the_online_shop_sample_needs_no_edit(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "ids resolved to persons" in printed
     assert "Every name of the project file occurs in the data." in printed
+
+
+def test_a_month_without_conversions_is_not_published(tmp_path, capsys):
+    """The project's conversion never happens in the month: exit 1 with the reason, nothing published."""
+    from importlib import resources
+
+    sample = make_sample(seed=9, n_users=1_500)
+    events = sample.events
+    october = (events["timestamp"] >= "2026-10-01") & (events["timestamp"] < "2026-11-01")
+    events = events.loc[~(october & (events["event"] == "booking_completed"))]
+    events.to_parquet(tmp_path / "events.parquet")
+    spec = yaml.safe_load(resources.files("journeylab.datasets").joinpath("home_services.yaml").read_text("utf-8"))
+    spec["data"] = {"events": {"path": "events.parquet"}}
+    spec.pop("experiments")
+    _write(tmp_path, spec)
+    out = tmp_path / "reports"
+    code = main(["report", "monthly_report", "--month", "2026-10", "--config", str(tmp_path / "journeylab.yaml"),
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "No conversions (booking_completed) in 2026-10" in err
+    assert not (out / "2026-10" / "monthly_report").exists()
