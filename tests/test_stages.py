@@ -42,12 +42,11 @@ def test_the_sample_map_lives_with_the_sample():
     assert not hasattr(core, "default_stage_map") and not hasattr(core, "DEFAULT_STAGE_MAP")
 
 
-def test_ordering_identical_timestamps_needs_the_map():
+def test_identical_timestamps_follow_the_map_or_else_the_source_order():
     t = pd.Timestamp("2026-05-01 10:00", tz="UTC")
     events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["purchase", "cart"], "timestamp": [t, t]})
     assert sort_events(events, StageMap.from_dict(SHOP))["event"].tolist() == ["cart", "purchase"]
-    with pytest.raises(ParameterError, match="No stage map given"):
-        sort_events(events)
-    with pytest.raises(ParameterError, match="No stage map given"):
-        load_events(events)
     assert load_events(events, stage_map=SHOP).frame["event"].tolist() == ["cart", "purchase"]
+    # without a map, loading needs none: ties keep the order the rows came in
+    assert sort_events(events)["event"].tolist() == ["purchase", "cart"]
+    assert load_events(events).frame["event"].tolist() == ["purchase", "cart"]
