@@ -42,11 +42,12 @@ def test_the_sample_map_lives_with_the_sample():
     assert not hasattr(core, "default_stage_map") and not hasattr(core, "DEFAULT_STAGE_MAP")
 
 
-def test_identical_timestamps_follow_the_map_or_else_the_source_order():
+def test_identical_timestamps_follow_the_map_or_else_the_event_name():
     t = pd.Timestamp("2026-05-01 10:00", tz="UTC")
     events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["purchase", "cart"], "timestamp": [t, t]})
     assert sort_events(events, StageMap.from_dict(SHOP))["event"].tolist() == ["cart", "purchase"]
     assert load_events(events, stage_map=SHOP).frame["event"].tolist() == ["cart", "purchase"]
-    # without a map, loading needs none: ties keep the order the rows came in
-    assert sort_events(events)["event"].tolist() == ["purchase", "cart"]
-    assert load_events(events).frame["event"].tolist() == ["purchase", "cart"]
+    # loading needs no map: ties are then ordered by event name (deterministic, not journey order)
+    reversed_names = events.assign(event=["zeta", "alpha"])
+    assert sort_events(reversed_names)["event"].tolist() == ["alpha", "zeta"]
+    assert load_events(reversed_names).frame["event"].tolist() == ["alpha", "zeta"]

@@ -276,7 +276,8 @@ def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:
     """Position of each event in the stage map (unlisted events rank last).
 
     Without a stage map every event ranks the same, so events at the same
-    instant keep their source order (the stable sort's tie-breaker).
+    instant are ordered by the next keys of :func:`sort_events` (the event
+    name, then the channel): deterministic, but not in journey order.
 
     Examples
     --------
