@@ -281,6 +281,7 @@ if has_key:
         date=pd.Timestamp.now(tz="UTC").date(),
         events=inputs.events,
         stage_map=inputs.stage_map,
+        conversion=list(project.conversion),
         transactions=inputs.transactions,
         uplift=result,
         top_deciles=top_deciles,

@@ -278,7 +278,7 @@ def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixtu
     include = fixture == "attribution_open_counted"
     ws = open_workspace(None, **SMALL)
     events = ws.events.frame
-    options = {"month": MONTH, "lookback": "30D", "stage_map": ws.stage_map}
+    options = {"month": MONTH, "lookback": "30D", "stage_map": ws.stage_map, "conversion": "booking_completed"}
     paths = path_table(events, **options, include_censored=include) if include else path_table(events, **options)
     c = paths.attrs["censoring"]
     assert (c["open_journeys"], c["left_out"]) == (m["open_journeys"], m["open_journeys_left_out"])

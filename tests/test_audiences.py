@@ -180,7 +180,7 @@ def test_every_column_on_the_sample(small_sample, tmp_path):
         s.users[["user_id", "region", "acquisition_channel"]], on="user_id"
     )
     up = fit_uplift(users, outcome="booked", features=["device", "region", "acquisition_channel"], n_boot=20)
-    aud = audiences.build(s.users, out=tmp_path, name="all", date="2026-11-01", events=s.events, stage_map=s.stage_map,
+    aud = audiences.build(s.users, out=tmp_path, name="all", date="2026-11-01", events=s.events, stage_map=s.stage_map, conversion="booking_completed",
                           transactions=s.transactions, uplift=up)
     frame = read_back(aud)
     assert list(frame.columns) == [

@@ -21,16 +21,22 @@ from journeylab.journeys.rules import DIRECT
 SAMPLE_STAGES = sample_stage_map()
 
 
+#: The sample's conversion (the library has none: a project names its own).
+SAMPLE_CONVERSION = "booking_completed"
+
+
 def build_journeys(*args, **kwargs):
-    """``build_journeys`` with the sample's stage map unless the test gives one."""
+    """``build_journeys`` with the sample's stage map and conversion unless the test gives them."""
     kwargs.setdefault("stage_map", SAMPLE_STAGES)
+    kwargs.setdefault("conversion", SAMPLE_CONVERSION)
     return build.build_journeys(*args, **kwargs)
 
 
 def path_table(*args, **kwargs):
-    """``path_table`` with the sample's stage map unless the test gives one (or passes journeys)."""
+    """``path_table`` with the sample's stage map and conversion unless the test gives them (or passes journeys)."""
     if not (args and isinstance(args[0], Journeys)):
         kwargs.setdefault("stage_map", SAMPLE_STAGES)
+        kwargs.setdefault("conversion", SAMPLE_CONVERSION)
     return build.path_table(*args, **kwargs)
 
 

@@ -319,12 +319,14 @@ def _churn_propensity(transactions, as_of, horizon_days, seed):
     return scores, {**_model_params(model), "horizon_days": horizon_days, "training_snapshots": dates}
 
 
-def _next_touch(events, as_of, *, stage_map):
+def _next_touch(events, as_of, *, stage_map, conversion):
     from journeylab.attribution.next_touch import START, next_best_touchpoint
     from journeylab.journeys.build import path_table
 
+    if conversion is None:
+        raise _Missing("no conversion named (conversion=, the project file's journey.conversion)")
     past = events[events["timestamp"] < as_of]
-    paths = path_table(past, stage_map=stage_map)
+    paths = path_table(past, stage_map=stage_map, conversion=conversion)
     touches = past[past["channel"].notna()] if "channel" in past.columns else past.iloc[:0]
     last = touches.sort_values("timestamp", kind="stable").groupby(touches["user_id"].astype(str))["channel"].last()
     best: dict[str, str] = {}
@@ -351,6 +353,7 @@ def build(
     formats: Sequence[Literal["csv", "parquet"]] = ("csv",),
     events: pd.DataFrame | None = None,
     stage_map: Any = None,
+    conversion: str | Sequence[str] | None = None,
     transactions: pd.DataFrame | None = None,
     uplift: Any = None,
     uplift_model: str | None = None,
@@ -509,7 +512,7 @@ def build(
         tier, params = _clv_tiers(transactions, snapshot)
         return [tier.reindex(kept.index)], params
 
-    def conversion():
+    def conversion_scores():
         scores, params = _conversion_propensity(events, snapshot, horizon_days, seed)
         return [scores.reindex(kept.index)], params
 
@@ -537,12 +540,12 @@ def build(
         return [score, decile], params
 
     def next_touch():
-        person, params = _next_touch(events, snapshot, stage_map=stage_map)
+        person, params = _next_touch(events, snapshot, stage_map=stage_map, conversion=conversion)
         return [person.reindex(kept.index)], params
 
     attempt(["lifecycle_state"], tx_need, lifecycle)
     attempt(["clv_tier"], tx_need, clv)
-    attempt(["conversion_propensity"], ev_need, conversion)
+    attempt(["conversion_propensity"], ev_need, conversion_scores)
     attempt(["churn_propensity"], tx_need, churn)
     attempt(["uplift_score", "uplift_decile"], None if uplift is not None else "no uplift model was given", uplift_columns)
     attempt(["next_best_touchpoint"], ev_need, next_touch)

@@ -5,7 +5,7 @@ in a conversion or, when none comes, with the user's last touch. The rules,
 applied in this order, are:
 
 1. **Which rows take part.** Conversions are the events named by
-   ``conversion`` (``"booking_completed"`` by default). Touches are, by
+   ``conversion`` (required: the project file's ``journey.conversion``). Touches are, by
    default, the events that carry a channel, are not conversions, and belong
    to a stage of the stage map *before* the conversion's stage (events no
    stage lists count too): ad impressions, site visits, phone calls and
@@ -297,7 +297,7 @@ def sessionize(
     >>> ev = pd.DataFrame({"user_id": ["a", "a", "a"],
     ...     "timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:20",
     ...                                  "2026-01-01 11:00"], utc=True),
-    ...     "event": ["site_visit"] * 3})
+    ...     "event": ["visit"] * 3})
     >>> sessionize(ev)["session_id"].tolist()
     ['a#1', 'a#1', 'a#2']
     """
@@ -807,7 +807,7 @@ _TOUCH_COLUMNS = ["journey_id", "user_id", "position", "timestamp", "channel", "
 def build_journeys(
     events: Any,
     *,
-    conversion: str | Sequence[str] = "booking_completed",
+    conversion: str | Sequence[str] | None = None,
     touch_events: Sequence[str] | Literal["all"] | None = None,
     lookback: str | pd.Timedelta = "30D",
     period_end: Any = None,

@@ -60,7 +60,7 @@ DEFAULT_TOUCHES = "events with a channel, in a stage before the conversion's"
 
 #: The options that cut journeys, with their defaults (see :func:`journeylab.journeys.build_journeys`).
 JOURNEY_DEFAULTS: dict[str, Any] = {
-    "conversion": "booking_completed",
+    "conversion": None,  # required: the project file's journey.conversion
     "touch_events": None,
     "lookback": "30D",
     "period_end": None,
@@ -136,10 +136,15 @@ class JourneyRules:
 
         Examples
         --------
-        >>> rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, "month": "2026-02"})
+        >>> rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, "conversion": "purchase", "month": "2026-02"})
         >>> rules.start, rules.period_end
         (Timestamp('2026-02-01 00:00:00+0000', tz='UTC'), Timestamp('2026-02-28 23:59:59.999999+0000', tz='UTC'))
         """
+        if conversion is None:
+            raise ParameterError(
+                "Journeys need conversion=: the event (or list of events) that counts as a conversion, "
+                "e.g. conversion='purchase' (the project file's journey.conversion)."
+            )
         conversions = (conversion,) if isinstance(conversion, str) else tuple(conversion)
         if not conversions:
             raise ParameterError("conversion is empty; name the event that counts as a conversion.")

@@ -163,6 +163,7 @@ def run(args) -> Audience:
         formats=("csv", "parquet") if args.format == "both" else (args.format,),
         events=inputs.events,
         stage_map=inputs.stage_map,
+        conversion=list(project.conversion),
         transactions=inputs.transactions,
         uplift=uplift,
         top_deciles=args.top_deciles,
