@@ -29,8 +29,9 @@ lab: $(STAMP)  ## JupyterLab with jupytext pairing, for interactive work
 	$(BIN)/jupyter lab notebooks/
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check src tests
+	$(BIN)/python -m pip install --quiet "ruff==0.17.6"
+	$(BIN)/ruff check src tests notebooks benchmarks
+	$(BIN)/ruff format --check src tests notebooks benchmarks
 
 sample: $(STAMP)  ## write the seeded sample to data/sample/ (Parquet)
 	$(BIN)/python -m journeylab.datasets --out data/sample

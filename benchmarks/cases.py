@@ -175,7 +175,9 @@ def jl_funnel(data: str, **_) -> int:
     """journeylab.journeys.funnels.funnel over three steps (strict order, 30-day window)."""
     from journeylab.journeys.funnels import funnel
 
-    return len(funnel(_parquet_files(data)[0], FUNNEL_STEPS, window="30D", stage_map=_stages()).to_frame())
+    return len(
+        funnel(_parquet_files(data)[0], FUNNEL_STEPS, window="30D", stage_map=_stages()).to_frame()
+    )
 
 
 @case("journeylab_transitions")

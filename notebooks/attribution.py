@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -104,12 +106,18 @@ if project.value_per_conversion is not None:
 # month=..., lookback=...)`; its attrs say how many journeys were still open and whether
 # they were left out.
 journeys = build_journeys(
-    events, conversion=list(project.conversion), lookback=lookback, month=month, stage_map=project.stage_map
+    events,
+    conversion=list(project.conversion),
+    lookback=lookback,
+    month=month,
+    stage_map=project.stage_map,
 )
 paths = path_table(journeys, include_censored=include_censored)
 censoring = paths.attrs["censoring"]
 if paths["conversions"].sum() == 0:
-    raise jl.NotComputableError(f"No conversions in journeys that ended in {month}: there is nothing to credit.")
+    raise jl.NotComputableError(
+        f"No conversions in journeys that ended in {month}: there is nothing to credit."
+    )
 
 spend = None
 if ws.spend is not None:
@@ -147,7 +155,9 @@ display(
             "path": [" > ".join(project.label(c) for c in p) for p in shown["path"]],
             "journeys": journeys_per_path.map("{:,}".format),
             "conversions": shown["conversions"].map("{:,}".format),
-            "conversion rate": [fmt_pct(c / n) for c, n in zip(shown["conversions"], journeys_per_path, strict=True)],
+            "conversion rate": [
+                fmt_pct(c / n) for c, n in zip(shown["conversions"], journeys_per_path, strict=True)
+            ],
             "conversion value": shown["value"].map(money.plain),
         }
     ).style.hide(axis="index")
@@ -197,7 +207,9 @@ plt.show()
 if "markov" not in attr.identified_models:
     display(Markdown(f"Markov is {attr.status['markov']}: no ranking."))
 elif n_boot > 0:
-    ranks = attr.rank_probabilities("markov").loc[attr.to_frame()["markov"].sort_values(ascending=False).index]
+    ranks = attr.rank_probabilities("markov").loc[
+        attr.to_frame()["markov"].sort_values(ascending=False).index
+    ]
     ranks.columns = [f"rank {c}" for c in ranks.columns]
     ranks.index = [project.label(c) for c in ranks.index]
     ranks.index.name = "channel"
@@ -251,7 +263,9 @@ if attr.economics is not None:
     roas = econ.pivot(index="channel", columns="model", values="roas")[shown]
     table = pd.DataFrame({"spend": cost.map(money.plain)})
     for m in shown:
-        table[f"CPA ({MODEL_NAMES[m]})"] = cpa[m].map(lambda v: money.plain(v) if np.isfinite(v) else "no conversions")
+        table[f"CPA ({MODEL_NAMES[m]})"] = cpa[m].map(
+            lambda v: money.plain(v) if np.isfinite(v) else "no conversions"
+        )
     for m in ("last_touch", "markov"):
         if m in shown:
             table[f"ROAS ({MODEL_NAMES[m]})"] = roas[m].map(fmt_num)
@@ -264,7 +278,13 @@ if attr.economics is not None:
     width = 0.8 / len(shown)
     x = np.arange(len(order))
     for k, m in enumerate(shown):
-        ax.bar(x + (k - (len(shown) - 1) / 2) * width, roas.loc[order, m], width * 0.95, color=PALETTE[k % len(PALETTE)], label=MODEL_NAMES[m])
+        ax.bar(
+            x + (k - (len(shown) - 1) / 2) * width,
+            roas.loc[order, m],
+            width * 0.95,
+            color=PALETTE[k % len(PALETTE)],
+            label=MODEL_NAMES[m],
+        )
     ax.axhline(1, color="0.3", lw=1, ls="--")
     ax.set_xticks(x, [project.label(c) for c in order])
     ax.set_ylabel("credited conversion value per unit of spend")
@@ -272,7 +292,11 @@ if attr.economics is not None:
     ax.legend(ncols=3, fontsize=9, frameon=False)
     plt.show()
 else:
-    display(Markdown("No spend data for the month: cost per conversion and return on spend cannot be shown."))
+    display(
+        Markdown(
+            "No spend data for the month: cost per conversion and return on spend cannot be shown."
+        )
+    )
 
 # %% [markdown]
 # ## Budget reallocation
@@ -304,13 +328,17 @@ if realloc is not None and len(realloc):
         verdict = (
             f"**{votes.iloc[0]} of {len(realloc)} models** point to {md(project.label(votes.index[0]))} as the channel "
             "to grow; "
-            + "; ".join(f"{MODEL_NAMES[m]} points to {md(project.label(g))}" for m, g in zip(others["model"], others["grow"], strict=True))
+            + "; ".join(
+                f"{MODEL_NAMES[m]} points to {md(project.label(g))}"
+                for m, g in zip(others["model"], others["grow"], strict=True)
+            )
             + ". Where the models disagree, the data alone do not justify a move."
         )
     display(
         Markdown(
             verdict
-            + "\n\n**Caveats.** " + ASSUMPTION
+            + "\n\n**Caveats.** "
+            + ASSUMPTION
             + " Spend here is the month's spend; credit comes from journeys that ended in the month, so "
             "touches late in the previous month are credited against this month's budget."
         )
@@ -338,14 +366,17 @@ if "markov" in identified:
     metrics["markov_credit"] = {ch: float(v) for ch, v in frame["markov"].items()}
 if n_boot > 0 and "markov" in identified:
     metrics["markov_credit_interval"] = {
-        ch: [float(frame.at[ch, "markov_ci_low"]), float(frame.at[ch, "markov_ci_high"])] for ch in frame.index
+        ch: [float(frame.at[ch, "markov_ci_low"]), float(frame.at[ch, "markov_ci_high"])]
+        for ch in frame.index
     }
 if attr.economics is not None:
     metrics["spend"] = float(attr.economics.drop_duplicates("channel")["cost"].sum())
 if attr.economics is not None and "markov" in identified:
     markov_econ = attr.economics[attr.economics["model"] == "markov"].set_index("channel")
     metrics["roas_markov"] = {ch: float(v) for ch, v in markov_econ["roas"].items()}
-    metrics["cpa_markov"] = {ch: (float(v) if np.isfinite(v) else None) for ch, v in markov_econ["cpa"].items()}
+    metrics["cpa_markov"] = {
+        ch: (float(v) if np.isfinite(v) else None) for ch, v in markov_econ["cpa"].items()
+    }
 if realloc is not None and len(realloc):
     metrics["reallocation"] = realloc[["model", "grow", "trim"]].to_dict("records")
 reports.finish(metrics, row_counts=ws.row_counts(), seed=ws.seed)

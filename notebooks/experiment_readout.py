@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -31,8 +33,8 @@ data: str = ""  # event data overriding the project file's events path; empty ke
 seed: int = 0  # seed of a generated sample (0: as in the project file)
 n_users: int = 0  # users of a generated sample (0: as in the project file)
 experiment: str = ""  # the experiment read out; empty: the assignments' experiment column, else the project's only one
-control: str = ""  # label of the control variant; empty: 'control' if present, else the first variant
-treatment: str = ""  # label of the variant tested against the control; empty: the first other variant
+control: str = ""  # control variant; empty: 'control' if present, else the first variant
+treatment: str = ""  # variant tested against the control; empty: the first other one
 treatment_share: float = 0.5  # designed share of users sent to the treatment
 window_days: int = 14  # conversions and revenue counted within this many days of assignment
 alpha: float = 0.05  # significance level of tests and intervals
@@ -94,7 +96,9 @@ if "experiment" in assignments.columns:
     names = sorted(assignments["experiment"].dropna().astype(str).unique())
     experiment = experiment or (names[0] if len(names) == 1 else "")
     if not experiment or experiment not in names:
-        raise jl.ParameterError(f"experiment == {experiment!r}, must be one of the experiments in the data: {names}.")
+        raise jl.ParameterError(
+            f"experiment == {experiment!r}, must be one of the experiments in the data: {names}."
+        )
     assignments = assignments[assignments["experiment"].astype(str) == experiment]
 elif not experiment and len(project.experiments) == 1:
     experiment = next(iter(project.experiments))
@@ -105,10 +109,13 @@ treatment = treatment or next((v for v in variants if v != control), "")
 design_split = {control: 1 - treatment_share, treatment: treatment_share}
 for label, name in ((control, "control"), (treatment, "treatment")):
     if label not in variants:
-        raise jl.ParameterError(f"{name} == {label!r}, must be one of the variants in the data: {variants}.")
+        raise jl.ParameterError(
+            f"{name} == {label!r}, must be one of the variants in the data: {variants}."
+        )
 # Only users whose whole measurement window ended by the end of the month.
 complete = assignments[
-    assignments["variant"].isin([control, treatment]) & (assignments["assigned_at"] + window <= month_end)
+    assignments["variant"].isin([control, treatment])
+    & (assignments["assigned_at"] + window <= month_end)
 ]
 if complete.empty:
     raise jl.DataError(
@@ -123,24 +130,38 @@ if project.value_per_conversion is not None:
     events = events.copy()
     if "value" not in events.columns:
         events["value"] = float("nan")
-    events.loc[events["event"].isin(project.conversion) & events["value"].isna(), "value"] = project.value_per_conversion
+    events.loc[events["event"].isin(project.conversion) & events["value"].isna(), "value"] = (
+        project.value_per_conversion
+    )
 conversion = list(project.conversion)
 users = user_metrics(
     complete,
     events,
-    {"converted": {"event": conversion, "agg": "any"}, "revenue": {"event": conversion, "agg": "sum"}},
+    {
+        "converted": {"event": conversion, "agg": "any"},
+        "revenue": {"event": conversion, "agg": "sum"},
+    },
     window=f"{window_days}D",
 )
 # pre-period covariates of the assignments table: activity and revenue before assignment
 pre_activity = next((c for c in users.columns if c.startswith("pre_") and c != "pre_revenue"), None)
 COVARIATES = {"converted": pre_activity, "revenue": "pre_revenue"}
 users["week"] = users["assigned_at"].dt.tz_convert(None).dt.to_period("W").dt.start_time
-has_covariates = all(c in users.columns for c in COVARIATES.values() if c) and pre_activity is not None
+has_covariates = (
+    all(c in users.columns for c in COVARIATES.values() if c) and pre_activity is not None
+)
 started, ended = users["assigned_at"].min(), users["assigned_at"].max()
 
 # The readout (no covariates) and the same readout sharpened with pre-period data (CUPED).
 readout = analyze(
-    users, "variant", control, METRICS, alpha=alpha, design_split=design_split, period="week", correction="holm"
+    users,
+    "variant",
+    control,
+    METRICS,
+    alpha=alpha,
+    design_split=design_split,
+    period="week",
+    correction="holm",
 )
 cuped = (
     analyze(
@@ -159,8 +180,12 @@ cuped = (
 )
 display(
     Markdown(
-        (f"**{md(project.label(experiment))}**" + (f": {md(described['description'])} " if described.get("description") else ". ")
-         if experiment else "")
+        (
+            f"**{md(project.label(experiment))}**"
+            + (f": {md(described['description'])} " if described.get("description") else ". ")
+            if experiment
+            else ""
+        )
         + f"**{len(users):,} users** assigned between {started:%d %B %Y} and {ended:%d %B %Y} "
         f"({', '.join(f'{md(project.label(v))}: {n:,}' for v, n in users['variant'].value_counts().sort_index().items())}); "
         f"conversions ({' or '.join(md(project.label(c)) for c in conversion)}) and revenue are counted over the "
@@ -209,7 +234,9 @@ if not srm_ok:
         )
     )
 elif not checks_ok:
-    display(Markdown("**⚠ At least one trust check is flagged**: read the results below with care."))
+    display(
+        Markdown("**⚠ At least one trust check is flagged**: read the results below with care.")
+    )
 
 # %% [markdown]
 # ## Readout
@@ -261,7 +288,8 @@ if cuped is not None:
                 ],
                 "variance removed": [fmt_pct(adj.at[m, "variance_reduction"]) for m in raw.index],
                 "p (Holm) without → with": [
-                    f"{fmt_p(raw.at[m, 'p_value_adjusted'])} → {fmt_p(adj.at[m, 'p_value_adjusted'])}" for m in raw.index
+                    f"{fmt_p(raw.at[m, 'p_value_adjusted'])} → {fmt_p(adj.at[m, 'p_value_adjusted'])}"
+                    for m in raw.index
                 ],
             },
             index=pd.Index(raw.index, name="metric"),
@@ -280,7 +308,11 @@ if cuped is not None:
         )
     )
 else:
-    display(Markdown("The assignments table has no pre-period covariates (pre\\_revenue and one more pre\\_ column): no CUPED."))
+    display(
+        Markdown(
+            "The assignments table has no pre-period covariates (pre\\_revenue and one more pre\\_ column): no CUPED."
+        )
+    )
 
 # %% [markdown]
 # ## Sequential monitoring
@@ -290,7 +322,15 @@ else:
 # valid however often someone looks, so stopping early when it excludes zero is safe.
 
 # %%
-monitor = sequential_test(users, "converted", variant="variant", control=control, treatment=treatment, freq="W", alpha=alpha)
+monitor = sequential_test(
+    users,
+    "converted",
+    variant="variant",
+    control=control,
+    treatment=treatment,
+    freq="W",
+    alpha=alpha,
+)
 display(Markdown("\n\n".join(md(line) for line in monitor.summary().splitlines())))
 looks = monitor.to_frame()
 # Every fourth look once both arms have 100 users (earlier intervals are too wide to read), and the last.
@@ -301,10 +341,14 @@ display(
     pd.DataFrame(
         {
             "week starting": pd.to_datetime(shown["time"]).dt.strftime("%d %b %Y"),
-            "users (control / treatment)": [f"{c:,} / {t:,}" for c, t in zip(shown["n_control"], shown["n_treatment"], strict=True)],
+            "users (control / treatment)": [
+                f"{c:,} / {t:,}"
+                for c, t in zip(shown["n_control"], shown["n_treatment"], strict=True)
+            ],
             "lift": [f"{v * 100:+.1f} pp" for v in shown["abs_lift"]],
             "always-valid 95% interval": [
-                f"[{lo * 100:+.1f} pp, {hi * 100:+.1f} pp]" for lo, hi in zip(shown["cs_low"], shown["cs_high"], strict=True)
+                f"[{lo * 100:+.1f} pp, {hi * 100:+.1f} pp]"
+                for lo, hi in zip(shown["cs_low"], shown["cs_high"], strict=True)
             ],
             "always-valid p": shown["always_valid_p"].map(fmt_p),
             "naive p (invalid when peeking)": shown["naive_p"].map(fmt_p),
@@ -331,7 +375,9 @@ if segment is not None:
     for level, group in users.groupby(segment, sort=True):
         if group["variant"].value_counts().min() < 30:
             continue
-        by_level = analyze(group, "variant", control, [METRICS[0]], alpha=alpha, correction=None, bayesian=False)
+        by_level = analyze(
+            group, "variant", control, [METRICS[0]], alpha=alpha, correction=None, bayesian=False
+        )
         f = by_level.to_frame().iloc[0]
         rows.append(
             {
@@ -344,7 +390,11 @@ if segment is not None:
                 "p (unadjusted)": fmt_p(f["p_value"]),
             }
         )
-    display(pd.DataFrame(rows).style.hide(axis="index") if rows else Markdown("Too few users per segment level."))
+    display(
+        pd.DataFrame(rows).style.hide(axis="index")
+        if rows
+        else Markdown("Too few users per segment level.")
+    )
 else:
     display(Markdown("The assignments carry none of the project's segments: no breakdown."))
 
@@ -361,13 +411,20 @@ if "prob_beats_control" in bayes:
     display(
         pd.DataFrame(
             {
-                f"P({project.label(treatment)} beats {project.label(control)})": bayes["prob_beats_control"].map(fmt_pct),
+                f"P({project.label(treatment)} beats {project.label(control)})": bayes[
+                    "prob_beats_control"
+                ].map(fmt_pct),
                 "expected loss if switched": [
-                    f"{v * 100:.2f} pp" if m == "converted" else f"{v:,.2f}" for m, v in bayes["expected_loss"].items()
+                    f"{v * 100:.2f} pp" if m == "converted" else f"{v:,.2f}"
+                    for m, v in bayes["expected_loss"].items()
                 ],
                 "95% credible interval of the lift": [
-                    f"[{lo * 100:+.2f} pp, {hi * 100:+.2f} pp]" if m == "converted" else f"[{lo:+,.2f}, {hi:+,.2f}]"
-                    for m, lo, hi in zip(bayes.index, bayes["credible_low"], bayes["credible_high"], strict=True)
+                    f"[{lo * 100:+.2f} pp, {hi * 100:+.2f} pp]"
+                    if m == "converted"
+                    else f"[{lo:+,.2f}, {hi:+,.2f}]"
+                    for m, lo, hi in zip(
+                        bayes.index, bayes["credible_low"], bayes["credible_high"], strict=True
+                    )
                 ],
                 "prior": bayes["bayes_prior"],
             }
@@ -386,13 +443,23 @@ converted_row = readout.to_frame().set_index("metric").loc["converted"]
 baseline = float(converted_row["control_mean"])
 n_per_arm = int(min(converted_row["n_control"], converted_row["n_treatment"]))
 if 0 < baseline < 1:
-    needed = power_calculator(baseline, mde=mde_relative, relative=True, power=target_power, alpha=alpha)
-    detectable = power_calculator(baseline, n_per_variant=n_per_arm, power=target_power, alpha=alpha)
+    needed = power_calculator(
+        baseline, mde=mde_relative, relative=True, power=target_power, alpha=alpha
+    )
+    detectable = power_calculator(
+        baseline, n_per_variant=n_per_arm, power=target_power, alpha=alpha
+    )
     display(Markdown("\n\n".join(md(line) for line in needed.summary().splitlines())))
     display(Markdown("\n\n".join(md(line) for line in detectable.summary().splitlines())))
     ax = needed.plot()
     ax.axvline(n_per_arm, color="0.3", lw=1.2, ls=":")
-    ax.annotate(f"this test: {n_per_arm:,}", (n_per_arm, 0.05), xytext=(4, 0), textcoords="offset points", fontsize=9)
+    ax.annotate(
+        f"this test: {n_per_arm:,}",
+        (n_per_arm, 0.05),
+        xytext=(4, 0),
+        textcoords="offset points",
+        fontsize=9,
+    )
     plt.show()
     users_needed = int(needed.n_total // needed.variants)
     display(
@@ -409,7 +476,11 @@ if 0 < baseline < 1:
     )
 else:
     users_needed = None
-    display(Markdown(f"The control's conversion rate is {fmt_pct(baseline)}: no power calculation is possible."))
+    display(
+        Markdown(
+            f"The control's conversion rate is {fmt_pct(baseline)}: no power calculation is possible."
+        )
+    )
 
 # %% [markdown]
 # ## Verdict
@@ -488,7 +559,9 @@ metrics = {
             "ci": [float(b["strat_ci_low"]), float(b["strat_ci_high"])],
             "p_value_holm": float(b["strat_p_value_adjusted"]),
         },
-        "prob_beats_control": float(bayes.at["converted", "prob_beats_control"]) if "prob_beats_control" in bayes else None,
+        "prob_beats_control": float(bayes.at["converted", "prob_beats_control"])
+        if "prob_beats_control" in bayes
+        else None,
     },
     "revenue_per_user": {
         "control": float(r["control_mean"]),
@@ -498,7 +571,12 @@ metrics = {
         "p_value_holm": float(r["p_value_adjusted"]),
     },
     "cuped_variance_reduction": (
-        {m: float(v) for m, v in cuped.to_frame(detailed=True).set_index("metric")["variance_reduction"].items()}
+        {
+            m: float(v)
+            for m, v in cuped.to_frame(detailed=True)
+            .set_index("metric")["variance_reduction"]
+            .items()
+        }
         if cuped is not None
         else None
     ),

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -32,7 +34,7 @@ month: str = "2026-10"  # YYYY-MM: the month the funnel explorer opens on
 config: str = ""  # the project file (journeylab.yaml); empty means the bundled sample's
 data: str = ""  # event data overriding the project file's events path; empty keeps it
 seed: int = 0  # seed of a generated sample (0: as in the project file)
-n_users: int = 5000  # users of a generated sample, small keeps the explorers quick (0: as in the project file)
+n_users: int = 5000  # users of a generated sample; small keeps the explorers quick (0: project's)
 n_boot: int = 200  # bootstrap replicates when attribution intervals are switched on
 
 # %%
@@ -79,7 +81,9 @@ display(ws)
 # each step, with 95% Wilson intervals.
 
 # %%
-funnel_explorer = FunnelExplorer(ws.events, list(project.funnel) or conversion, users=ws.users, project=project)
+funnel_explorer = FunnelExplorer(
+    ws.events, list(project.funnel) or conversion, users=ws.users, project=project
+)
 months = funnel_explorer.controls["period"].options
 if month not in months:
     raise jl.DataError(
@@ -114,7 +118,9 @@ display(path_explorer)
 # are real. With spend data the summary adds cost per conversion and return on spend.
 
 # %%
-paths = path_table(ws.events.frame, stage_map=project.stage_map, conversion=conversion, lookback=project.lookback)
+paths = path_table(
+    ws.events.frame, stage_map=project.stage_map, conversion=conversion, lookback=project.lookback
+)
 attribution = AttributionComparer(paths, spend=ws.spend, n_boot=n_boot, seed=seed)
 display(attribution)
 
@@ -165,7 +171,9 @@ reports.finish(
         "conversion_rate": conversion_rate,
         "top_path": " > ".join(top_paths["path"].iloc[0]),
         # None when Markov is not identifiable on the table (too few non-converting journeys)
-        "top_channel_markov": str(credit["markov"].idxmax()) if credit["markov"].notna().any() else None,
+        "top_channel_markov": str(credit["markov"].idxmax())
+        if credit["markov"].notna().any()
+        else None,
         "users_per_variant": None
         if isinstance(design, Exception)
         else design.n_total // design.variants,

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -24,7 +26,7 @@
 month: str = "2026-10"  # YYYY-MM: the calendar month analysed
 config: str = ""  # the project file (journeylab.yaml); empty means the bundled sample's
 data: str = ""  # event data overriding the project file's events path; empty keeps it
-seed: int = 0  # seed of a generated sample and of the persona clustering (0: as in the project file)
+seed: int = 0  # seed of a generated sample and of the persona clustering (0: project's)
 n_users: int = 0  # users of a generated sample (0: as in the project file)
 lookback_days: int = 0  # touches older than this many days before a journey ends are left out (0: the project's lookback)
 top_n_paths: int = 10  # how many of the most common paths to list
@@ -64,7 +66,9 @@ if lookback_days < 0:
 if top_n_paths < 1:
     raise jl.ParameterError(f"top_n_paths == {top_n_paths}, must be >= 1.")
 if personas_k != 0 and not 2 <= personas_k <= 12:
-    raise jl.ParameterError(f"personas_k == {personas_k}, must be 0 (chosen from the data) or between 2 and 12.")
+    raise jl.ParameterError(
+        f"personas_k == {personas_k}, must be 0 (chosen from the data) or between 2 and 12."
+    )
 if not 0 < fdr_alpha < 1:
     raise jl.ParameterError(f"fdr_alpha == {fdr_alpha}, must be > 0 and < 1.")
 if min_users < 0:
@@ -88,10 +92,14 @@ if project.value_per_conversion is not None:
     events = events.copy()
     if "value" not in events.columns:
         events["value"] = float("nan")
-    events.loc[events["event"].isin(conversion) & events["value"].isna(), "value"] = project.value_per_conversion
+    events.loc[events["event"].isin(conversion) & events["value"].isna(), "value"] = (
+        project.value_per_conversion
+    )
 ws.month_events(month)  # a clear error when the data holds nothing in the month
-in_month = events[(events["timestamp"] >= period.start_time.tz_localize("UTC"))
-                  & (events["timestamp"] < (period + 1).start_time.tz_localize("UTC"))]
+in_month = events[
+    (events["timestamp"] >= period.start_time.tz_localize("UTC"))
+    & (events["timestamp"] < (period + 1).start_time.tz_localize("UTC"))
+]
 # the funnel's steps (the project's funnel, else the conversion alone) and the first
 # project segment the events carry, with its two largest groups compared below
 funnel_steps = list(project.funnel) or conversion
@@ -99,7 +107,9 @@ segment = next((s for s in project.segments if s in in_month.columns), None)
 groups = list(in_month[segment].value_counts().index[:2]) if segment else []
 
 # Journeys that end in the month (with their touches up to the lookback earlier).
-journeys = build_journeys(events, conversion=conversion, lookback=lookback, month=month, stage_map=stage_map)
+journeys = build_journeys(
+    events, conversion=conversion, lookback=lookback, month=month, stage_map=stage_map
+)
 month_journeys = journeys.journeys
 
 # %% [markdown]
@@ -158,7 +168,11 @@ plt.show()
 
 # %%
 instead = where_instead(
-    in_month, funnel_steps, after_step=max(len(funnel_steps) - 1, 1), window="7D", stage_map=stage_map
+    in_month,
+    funnel_steps,
+    after_step=max(len(funnel_steps) - 1, 1),
+    window="7D",
+    stage_map=stage_map,
 )
 instead
 
@@ -218,8 +232,13 @@ plt.show()
 
 # %%
 personas = journey_personas(
-    events, k=personas_k or None, seed=seed, month=month, users=ws.users,
-    conversion=conversion, segments=[segment] if segment else [],
+    events,
+    k=personas_k or None,
+    seed=seed,
+    month=month,
+    users=ws.users,
+    conversion=conversion,
+    segments=[segment] if segment else [],
 )
 personas
 
@@ -238,11 +257,20 @@ plt.show()
 # %%
 segment_diff = None
 if len(groups) == 2:
-    display(Markdown(
-        f"{md(project.label(segment))}: **{md(project.label(groups[0]))}** vs **{md(project.label(groups[1]))}**."
-    ))
+    display(
+        Markdown(
+            f"{md(project.label(segment))}: **{md(project.label(groups[0]))}** vs **{md(project.label(groups[1]))}**."
+        )
+    )
     segment_diff = compare_journeys(
-        events, stage_map, by=segment, a=groups[0], b=groups[1], month=month, users=ws.users, alpha=fdr_alpha
+        events,
+        stage_map,
+        by=segment,
+        a=groups[0],
+        b=groups[1],
+        month=month,
+        users=ws.users,
+        alpha=fdr_alpha,
     )
     display(segment_diff)
     ax = segment_diff.plot()
@@ -274,11 +302,15 @@ metrics = {
     "conversions": conversions,
     "revenue": revenue,
     "journeys": int(len(month_journeys)),
-    "journey_conversion_rate": float(month_journeys["converted"].mean()) if len(month_journeys) else None,
+    "journey_conversion_rate": float(month_journeys["converted"].mean())
+    if len(month_journeys)
+    else None,
     "top_path": " > ".join(paths.to_frame()["path"].iloc[0]) if len(paths.to_frame()) else None,
     "personas": int(len(personas.to_frame())),
     "segment_compared": [segment, *groups] if segment_diff is not None else None,
-    "significant_segment_differences": int(len(segment_diff.significant())) if segment_diff is not None else None,
+    "significant_segment_differences": int(len(segment_diff.significant()))
+    if segment_diff is not None
+    else None,
     "top_pain_points": [
         {"finding": text, "value_at_stake": float(v)}
         for text, v in zip(pains.findings(3), top_pain["value_at_stake"], strict=False)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,7 +32,7 @@ min_users: int = 0  # segments with fewer users are not reported (0: the project
 n_boot: int = 100  # bootstrap replicates of the attribution intervals (0 switches them off)
 trend_months: int = 6  # months of KPI trend shown, where the data has them
 pseudonymize: bool = False  # replace user ids by keyed HMAC-SHA256 pseudonyms while loading
-pseudonym_key: str = ""  # the HMAC key; empty means the JOURNEYLAB_PSEUDONYM_KEY environment variable
+pseudonym_key: str = ""  # the HMAC key; empty: the JOURNEYLAB_PSEUDONYM_KEY variable
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
@@ -49,8 +51,13 @@ from journeylab.reports.prose import Money, md, say
 from journeylab.reports.workspace import open_report_workspace
 
 month = reports.resolve_month(month)
-for name, value, low in (("seed", seed, 0), ("n_users", n_users, 0), ("min_users", min_users, 0),
-                         ("n_boot", n_boot, 0), ("trend_months", trend_months, 1)):
+for name, value, low in (
+    ("seed", seed, 0),
+    ("n_users", n_users, 0),
+    ("min_users", min_users, 0),
+    ("n_boot", n_boot, 0),
+    ("trend_months", trend_months, 1),
+):
     if value < low:
         raise jl.ParameterError(f"{name} == {value}, must be >= {low}.")
 if pseudonym_key:
@@ -66,7 +73,9 @@ min_users = min_users or project.min_users
 events = ws.events.frame
 in_month = ws.month_events(month)  # fails with the months the data covers when the month is empty
 money = Money(project.currency_sign)
-checks = sections.month_checks(in_month, project, month)  # fails closed: no users, no conversions, no funnel entrants
+checks = sections.month_checks(
+    in_month, project, month
+)  # fails closed: no users, no conversions, no funnel entrants
 statuses: dict[str, str] = {}
 
 # %% [markdown]
@@ -171,7 +180,9 @@ with sections.section(statuses, "funnel", say):
 
 # %%
 with sections.section(statuses, "channels", say):
-    channels = sections.channels_section(ws, month, n_boot=n_boot, seed=seed or 2026, money=money, say=say)
+    channels = sections.channels_section(
+        ws, month, n_boot=n_boot, seed=seed or 2026, money=money, say=say
+    )
     plt.show()
 
 # %% [markdown]

@@ -206,7 +206,9 @@ ax = purchases_model.plot()
 plt.show()
 
 # %%
-clv = customer_lifetime_value(purchases_model, spend_model, rfm, months=clv_months, discount_rate=discount_rate)
+clv = customer_lifetime_value(
+    purchases_model, spend_model, rfm, months=clv_months, discount_rate=discount_rate
+)
 clv_caveat = purchases_model.withheld("total_value") or spend_model.withheld("total_value")
 quantiles = clv.quantile([0.25, 0.5, 0.75, 0.9])
 if clv_caveat:
@@ -230,16 +232,30 @@ ax.hist(clv.clip(upper=upper), bins=40, color="#0173b2")
 if clv_caveat:
     # the caveat sits on the figure itself, so it travels with any copy of it
     ax.text(
-        0.98, 0.95, "NOT TO BE TRUSTED AS IS:\n" + "\n".join(textwrap.wrap(clv_caveat.removeprefix("not shown: "), 60)),
-        transform=ax.transAxes, ha="right", va="top", fontsize=8, color="#b00020",
+        0.98,
+        0.95,
+        "NOT TO BE TRUSTED AS IS:\n"
+        + "\n".join(textwrap.wrap(clv_caveat.removeprefix("not shown: "), 60)),
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=8,
+        color="#b00020",
         bbox={"facecolor": "white", "edgecolor": "#b00020", "alpha": 0.9},
     )
     ax.set_title("Predicted customer lifetime value (model at its boundary: ranking only)")
 else:
     ax.axvline(float(clv.mean()), color="0.2", ls="--", lw=1)
-    ax.annotate(f"mean {money.plain(float(clv.mean()))}", (float(clv.mean()), ax.get_ylim()[1] * 0.9), xytext=(4, 0), textcoords="offset points")
+    ax.annotate(
+        f"mean {money.plain(float(clv.mean()))}",
+        (float(clv.mean()), ax.get_ylim()[1] * 0.9),
+        xytext=(4, 0),
+        textcoords="offset points",
+    )
     ax.set_title("Predicted customer lifetime value")
-ax.set_xlabel(f"predicted value over the next {clv_months} months per customer (top 1% shown at the cap)")
+ax.set_xlabel(
+    f"predicted value over the next {clv_months} months per customer (top 1% shown at the cap)"
+)
 ax.set_ylabel("customers")
 ax.xaxis.set_major_formatter(lambda x, _pos: money.plain(x).split(".")[0])
 plt.show()
@@ -262,7 +278,9 @@ holdout_check = None
 if holdout_months > 0:
     calibration_end = (period - holdout_months).end_time.normalize()
     if transactions["timestamp"].min() > calibration_end.tz_localize("UTC"):
-        say(f"Too little history for a holdout check: the data start after {calibration_end:%Y-%m-%d}.")
+        say(
+            f"Too little history for a holdout check: the data start after {calibration_end:%Y-%m-%d}."
+        )
     else:
         holdout_check = computable_or_reason(
             calibration_and_holdout,
@@ -312,7 +330,11 @@ if channel_source is not None:
     plt.show()
 else:
     by_channel = None
-    display(Markdown("No acquisition channel per customer in the data: value by channel cannot be shown."))
+    display(
+        Markdown(
+            "No acquisition channel per customer in the data: value by channel cannot be shown."
+        )
+    )
 
 # %% [markdown]
 # ## Voice of the customer
@@ -324,17 +346,29 @@ else:
 # %%
 if feedback is not None:
     languages = {"en": "English", "ko": "Korean", "nl": "Dutch", "de": "German"}
-    counts = feedback["language"].value_counts() if "language" in feedback.columns else pd.Series(dtype=int)
+    counts = (
+        feedback["language"].value_counts()
+        if "language" in feedback.columns
+        else pd.Series(dtype=int)
+    )
     show_markdown(
         f"{len(feedback):,} survey answers between {voice_start:%B %Y} and {period.strftime('%B %Y')}"
-        + (": " + ", ".join(f"{v:,} in {md(languages.get(k, k))}" for k, v in counts.items()) if len(counts) else "")
+        + (
+            ": " + ", ".join(f"{v:,} in {md(languages.get(k, k))}" for k, v in counts.items())
+            if len(counts)
+            else ""
+        )
         + "."
     )
     nps_by_stage = nps(feedback, stage_map=project.stage_map)
     display(nps_by_stage)
 else:
     nps_by_stage = None
-    display(Markdown("No survey answers (feedback table) for the period: the voice-of-the-customer section is empty."))
+    display(
+        Markdown(
+            "No survey answers (feedback table) for the period: the voice-of-the-customer section is empty."
+        )
+    )
 
 # %%
 if feedback is not None:
@@ -446,7 +480,9 @@ if propensity:
             ax = propensity_result.plot_drivers()
             plt.show()
     else:
-        display(Markdown("Too little history for a propensity model (it needs two monthly snapshots)."))
+        display(
+            Markdown("Too little history for a propensity model (it needs two monthly snapshots).")
+        )
 else:
     display(Markdown("Propensity switched off (`propensity` = false)."))
 
@@ -484,9 +520,12 @@ if by_channel is not None:
     metrics["clv_by_channel"] = {c: float(v) for c, v in ch["predicted_clv"].items()}
     metrics["clv_to_cac"] = {c: float(v) for c, v in ch["clv_to_cac"].dropna().items()}
 if nps_by_stage is not None:
-    metrics["nps_by_stage"] = {str(k): float(v) for k, v in nps_by_stage.to_frame().set_index("stage")["nps"].items()}
+    metrics["nps_by_stage"] = {
+        str(k): float(v) for k, v in nps_by_stage.to_frame().set_index("stage")["nps"].items()
+    }
     metrics["csat_by_stage"] = {
-        str(k): float(v) for k, v in csat_by_stage.to_frame().set_index("stage")["satisfied_share"].items()
+        str(k): float(v)
+        for k, v in csat_by_stage.to_frame().set_index("stage")["satisfied_share"].items()
     }
     metrics["survey_answers"] = int(len(feedback))
     metrics["mean_sentiment"] = float(np.mean(mood.scores))

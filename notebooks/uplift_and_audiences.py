@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -36,10 +38,10 @@ features: str = ""  # comma-separated features known before the campaign; empty 
 test_size: float = 0.3  # share of each arm held out to evaluate the models
 top_share: float = 0.3  # share of people the recommendation targets
 n_boot: int = 500  # bootstrap resamples of the Qini coefficient's interval
-min_users: int = 0  # segments and audiences with fewer people are not shown or written (0: the project file's)
+min_users: int = 0  # smaller segments and audiences are not shown or written (0: project's)
 top_deciles: int = 3  # the audience keeps people in uplift deciles 1 to top_deciles
 write_audience: bool = False  # keep the audience file and manifest in the report folder
-pseudonym_key: str = ""  # the HMAC key; empty means the JOURNEYLAB_PSEUDONYM_KEY environment variable
+pseudonym_key: str = ""  # the HMAC key; empty: the JOURNEYLAB_PSEUDONYM_KEY variable
 
 # %%
 # Validate and derive: nothing below reads a raw parameter.
@@ -93,11 +95,16 @@ def say(text: str) -> None:
 
 # %%
 
+
 def per_person_file(path: str) -> bool:
     """Whether ``path`` is one file of one row per person with the arm column (not an event log)."""
     if not path or not Path(path).is_file():
         return False
-    header = pd.read_parquet(path).columns if path.endswith(".parquet") else pd.read_csv(path, nrows=0).columns
+    header = (
+        pd.read_parquet(path).columns
+        if path.endswith(".parquet")
+        else pd.read_csv(path, nrows=0).columns
+    )
     return variant in header
 
 
@@ -132,7 +139,9 @@ if features:
 else:
     # the project's segments that are columns of the people, and where they came from
     feature_list = [s for s in project.segments if s in experiment.columns]
-    feature_list += [c for c in ("acquisition_channel",) if c in experiment.columns and c not in feature_list]
+    feature_list += [
+        c for c in ("acquisition_channel",) if c in experiment.columns and c not in feature_list
+    ]
 if not feature_list:
     raise jl.ParameterError(
         "No features: name at least one column known before the campaign (features=...); "
@@ -224,7 +233,9 @@ for column in categorical:
     table = pd.DataFrame(
         {
             project.label(column): seg[column].map(project.label),
-            "treated / holdout": [f"{a:,} / {b:,}" for a, b in zip(seg["n_treated"], seg["n_control"], strict=True)],
+            "treated / holdout": [
+                f"{a:,} / {b:,}" for a, b in zip(seg["n_treated"], seg["n_control"], strict=True)
+            ],
             "observed uplift": [
                 f"{fmt_pp(u)} [{fmt_pp(lo)}, {fmt_pp(hi)}]"
                 for u, lo, hi in zip(seg["uplift"], seg["ci_low"], seg["ci_high"], strict=True)
@@ -272,7 +283,12 @@ if has_key:
         folder = Path(tempfile.mkdtemp(prefix="audience-"))
     opt_out_column = project.opt_out if project.opt_out in inputs.people.columns else None
     opt_out_column = opt_out_column or next(
-        (c for c in ("opt_out", "opted_out", "unsubscribed", "marketing_opt_out") if c in inputs.people.columns), None
+        (
+            c
+            for c in ("opt_out", "opted_out", "unsubscribed", "marketing_opt_out")
+            if c in inputs.people.columns
+        ),
+        None,
     )
     audience = audiences.build(
         inputs.people,
@@ -294,7 +310,9 @@ if has_key:
     ax = audience.plot()
     plt.show()
     if not write_audience:
-        say("The files were written to a temporary folder only (set `write_audience` to keep them with the report).")
+        say(
+            "The files were written to a temporary folder only (set `write_audience` to keep them with the report)."
+        )
 else:
     say(
         f"No pseudonymisation key is set, so no audience file is built: set ${KEY_ENV} (or the "
@@ -318,4 +336,6 @@ metrics = {
     "audience_counts": audience.counts if audience is not None else None,
     "audience_columns": list(audience.manifest["columns"]) if audience is not None else None,
 }
-reports.finish(metrics, row_counts={"people": len(inputs.people), "experiment": len(experiment)}, seed=seed)
+reports.finish(
+    metrics, row_counts={"people": len(inputs.people), "experiment": len(experiment)}, seed=seed
+)

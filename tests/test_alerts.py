@@ -27,11 +27,26 @@ from journeylab.reports.cli import main as cli_main
 def finding(fid: str, kind: str, vas: float | None, **extra) -> dict:
     record = dict.fromkeys(FINDING_FIELDS)
     record.update(
-        rank=1, id=fid, kind=kind, step="booking_started → booking_completed", dimension="device",
-        segment="mobile", reached=1200, value=0.3, benchmark=0.4, benchmark_label="other users at the step",
-        difference=-0.1, difference_ci_low=-0.12, difference_ci_high=-0.08, p_value=1e-6, q_value=1e-5,
-        value_at_stake=vas, value_at_stake_ci_low=None if vas is None else vas * 0.8,
-        value_at_stake_ci_high=None if vas is None else vas * 1.2, counted=True, overlaps=None,
+        rank=1,
+        id=fid,
+        kind=kind,
+        step="booking_started → booking_completed",
+        dimension="device",
+        segment="mobile",
+        reached=1200,
+        value=0.3,
+        benchmark=0.4,
+        benchmark_label="other users at the step",
+        difference=-0.1,
+        difference_ci_low=-0.12,
+        difference_ci_high=-0.08,
+        p_value=1e-6,
+        q_value=1e-5,
+        value_at_stake=vas,
+        value_at_stake_ci_low=None if vas is None else vas * 0.8,
+        value_at_stake_ci_high=None if vas is None else vas * 1.2,
+        counted=True,
+        overlaps=None,
         text=f"Finding {fid}: worth {vas} a month.",
     )
     record.update(extra)
@@ -39,10 +54,25 @@ def finding(fid: str, kind: str, vas: float | None, **extra) -> dict:
 
 
 FINDINGS = [
-    finding("a", "segment_gap", 25_000.0, rank=1, segment="mobile", text="Mobile users lag: worth $25,000 a month."),
+    finding(
+        "a",
+        "segment_gap",
+        25_000.0,
+        rank=1,
+        segment="mobile",
+        text="Mobile users lag: worth $25,000 a month.",
+    ),
     finding("b", "change_vs_previous", 3_000.0, rank=2, dimension="month", segment="2026-10"),
-    finding("c", "timing", 12_000.0, rank=3, dimension="hour_of_day", segment="00:00-03:00", counted=False,
-            overlaps="a"),
+    finding(
+        "c",
+        "timing",
+        12_000.0,
+        rank=3,
+        dimension="hour_of_day",
+        segment="00:00-03:00",
+        counted=False,
+        overlaps="a",
+    ),
     finding("d", "segment_gap", 400.0, rank=4, segment="tablet", q_value=None),
 ]
 METRICS = {"month": "2026-10", "project": "Shop", "currency": "USD", "findings": FINDINGS}
@@ -113,10 +143,16 @@ def test_a_rule_knows_the_fields_it_reads():
         ("{'a': 1} == {}", "refuses a dict"),
         ("kind in {'timing'}", "refuses a set"),
         ("kind > 3", "uses > on the text field 'kind'; > compares numbers"),
-        ("value_at_stake == 'big'", "compares the number field 'value_at_stake' with the text 'big'"),
+        (
+            "value_at_stake == 'big'",
+            "compares the number field 'value_at_stake' with the text 'big'",
+        ),
         ("value_at_stake == big", "'big', which is no field.*'value_at_stake' is a number"),
         ("1 < 2", "compares two values \\('1 < 2'\\) and names no field"),
-        ("value_at_stake", "uses 'value_at_stake' alone, which is not a condition.*value_at_stake > 0"),
+        (
+            "value_at_stake",
+            "uses 'value_at_stake' alone, which is not a condition.*value_at_stake > 0",
+        ),
         ("True", "bare value True as a condition"),
         ("kind in timing", "needs a list on the right of 'in'"),
         ("[timing] == kind", "uses a list outside 'in'"),
@@ -159,7 +195,9 @@ def test_typos_name_the_word_and_the_closest_field_or_kind(expression, name, sug
 
 
 def test_an_unknown_kind_lists_the_kinds():
-    with pytest.raises(AlertExpressionError, match="kinds are segment_gap, timing, change_vs_previous"):
+    with pytest.raises(
+        AlertExpressionError, match="kinds are segment_gap, timing, change_vs_previous"
+    ):
         parse_alert("kind == funnel")
 
 
@@ -192,16 +230,38 @@ def test_nothing_is_ever_executed(tmp_path, monkeypatch):
 
 # -- property: the evaluator agrees with plain Python ---------------------------------
 NUMBER_FIELDS = ["value_at_stake", "rank", "p_value", "difference", "reached"]
-OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
-       "!=": operator.ne}
+OPS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 SEGMENTS = ["mobile", "desktop", "tablet"]
 
-numbers = st.one_of(st.integers(-10**6, 10**6), st.floats(-1e6, 1e6, allow_nan=False))
+numbers = st.one_of(st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False))
 records = st.builds(
     lambda vas, rank, p, diff, reached, kind, seg, counted, i: finding(
-        f"f{i}", kind, vas, rank=rank, p_value=p, difference=diff, reached=reached, segment=seg, counted=counted),
-    st.one_of(st.none(), numbers), st.integers(1, 50), st.one_of(st.none(), st.floats(0, 1)), numbers,
-    st.integers(0, 10**5), st.sampled_from(KINDS), st.sampled_from(SEGMENTS), st.booleans(), st.integers(0, 10**6),
+        f"f{i}",
+        kind,
+        vas,
+        rank=rank,
+        p_value=p,
+        difference=diff,
+        reached=reached,
+        segment=seg,
+        counted=counted,
+    ),
+    st.one_of(st.none(), numbers),
+    st.integers(1, 50),
+    st.one_of(st.none(), st.floats(0, 1)),
+    numbers,
+    st.integers(0, 10**5),
+    st.sampled_from(KINDS),
+    st.sampled_from(SEGMENTS),
+    st.booleans(),
+    st.integers(0, 10**6),
 )
 
 
@@ -210,7 +270,11 @@ def conditions(draw, depth: int = 0):
     """An alert expression and the plain Python predicate it means."""
     choice = draw(st.integers(0, 6 if depth < 3 else 3))
     if choice <= 1:
-        name, sign, number = draw(st.sampled_from(NUMBER_FIELDS)), draw(st.sampled_from(list(OPS))), draw(numbers)
+        name, sign, number = (
+            draw(st.sampled_from(NUMBER_FIELDS)),
+            draw(st.sampled_from(list(OPS))),
+            draw(numbers),
+        )
         op = OPS[sign]
 
         def numeric(r):
@@ -225,10 +289,14 @@ def conditions(draw, depth: int = 0):
         negate = draw(st.booleans())
         words = ", ".join(kinds)
         if len(kinds) == 1 and draw(st.booleans()):
-            return (f"kind {'!=' if negate else '=='} {kinds[0]}",
-                    lambda r: (r["kind"] != kinds[0]) if negate else (r["kind"] == kinds[0]))
-        return (f"kind {'not in' if negate else 'in'} [{words}]",
-                lambda r: (r["kind"] not in kinds) if negate else (r["kind"] in kinds))
+            return (
+                f"kind {'!=' if negate else '=='} {kinds[0]}",
+                lambda r: (r["kind"] != kinds[0]) if negate else (r["kind"] == kinds[0]),
+            )
+        return (
+            f"kind {'not in' if negate else 'in'} [{words}]",
+            lambda r: (r["kind"] not in kinds) if negate else (r["kind"] in kinds),
+        )
     if choice == 3:
         seg = draw(st.sampled_from(SEGMENTS))
         quoted = draw(st.booleans())
@@ -257,13 +325,19 @@ def test_the_plain_filter_of_the_property_test_means_what_the_docs_say():
     assert parse_alert("value_at_stake > -1").matches(rec) is False
     assert parse_alert("value_at_stake != 5").matches(rec) is True
     assert parse_alert("value_at_stake == 5").matches(rec) is False
-    assert parse_alert("value_at_stake == None").matches({**rec, "value_at_stake": math.nan}) is True
+    assert (
+        parse_alert("value_at_stake == None").matches({**rec, "value_at_stake": math.nan}) is True
+    )
 
 
 # -- the alert files --------------------------------------------------------------------
 def test_check_findings_writes_the_json_and_the_text(tmp_path):
-    alerts = check_findings("value_at_stake > 10000 or kind == change_vs_previous", METRICS,
-                            report=tmp_path / "report.html", notebook="monthly_report")
+    alerts = check_findings(
+        "value_at_stake > 10000 or kind == change_vs_previous",
+        METRICS,
+        report=tmp_path / "report.html",
+        notebook="monthly_report",
+    )
     assert alerts.count == 3 and alerts.checked == 4
     json_path, txt_path = alerts.write(tmp_path)
     written = json.loads(json_path.read_text())
@@ -273,8 +347,10 @@ def test_check_findings_writes_the_json_and_the_text(tmp_path):
     assert [f["id"] for f in written["findings"]] == ["a", "b", "c"]
     assert written["findings"][0] == FINDINGS[0]  # the whole record
     text = txt_path.read_text().splitlines()
-    assert text[0] == ("journeylab alert: 3 of 4 finding(s) match in Shop monthly_report 2026-10 "
-                       "[value_at_stake > 10000 or kind == change_vs_previous]")
+    assert text[0] == (
+        "journeylab alert: 3 of 4 finding(s) match in Shop monthly_report 2026-10 "
+        "[value_at_stake > 10000 or kind == change_vs_previous]"
+    )
     assert text[1] == f"report: {tmp_path / 'report.html'}"
     assert text[2] == "1. Mobile users lag: worth $25,000 a month. (id a; value at stake 25,000)"
     assert len(text) == 5
@@ -286,7 +362,11 @@ def test_no_match_still_writes_files_with_count_zero(tmp_path):
     alerts = check_findings("value_at_stake > 1e6", METRICS)
     alerts.write(tmp_path)
     assert json.loads((tmp_path / "alerts.json").read_text())["count"] == 0
-    assert (tmp_path / "alerts.txt").read_text().startswith("journeylab alert: no finding matches in Shop 2026-10")
+    assert (
+        (tmp_path / "alerts.txt")
+        .read_text()
+        .startswith("journeylab alert: no finding matches in Shop 2026-10")
+    )
 
 
 def test_metrics_without_findings_or_with_bad_findings_are_errors():
@@ -295,7 +375,10 @@ def test_metrics_without_findings_or_with_bad_findings_are_errors():
     with pytest.raises(DataError, match="lacks the field\\(s\\) \\['value_at_stake'\\]"):
         check_findings("value_at_stake > 1", {"findings": [{"id": "a", "kind": "timing"}]})
     with pytest.raises(DataError, match="has value_at_stake == '1,000', which is not a number"):
-        check_findings("value_at_stake > 1", {"findings": [{**finding("a", "timing", 1.0), "value_at_stake": "1,000"}]})
+        check_findings(
+            "value_at_stake > 1",
+            {"findings": [{**finding("a", "timing", 1.0), "value_at_stake": "1,000"}]},
+        )
     with pytest.raises(DataError, match="not objects"):
         check_findings("counted", {"findings": ["a"]})
 
@@ -310,7 +393,11 @@ def _notebook(path: Path, metrics: dict) -> Path:
         f"metrics = json.loads({json.dumps(json.dumps(metrics))})\nmetrics['month'] = month\nfinish(metrics)"
     )
     nb.cells = [nbformat.v4.new_markdown_cell("# Findings"), params, body]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -344,7 +431,11 @@ def test_report_with_alert_writes_the_files_and_prints_the_text(tmp_path, capsys
     assert _report(nb, out, "--alert", rule) == 0  # alerts firing is not a failure
     folder = out / "2026-10" / "findings"
     written = json.loads((folder / "alerts.json").read_text())
-    assert written["count"] == 3 and written["expression"] == rule and written["notebook"] == "findings"
+    assert (
+        written["count"] == 3
+        and written["expression"] == rule
+        and written["notebook"] == "findings"
+    )
     assert written["report"] == str(folder / "report.html")
     stdout = capsys.readouterr().out
     assert stdout.splitlines()[0] == str(folder / "report.html")
@@ -371,8 +462,21 @@ def test_the_monthly_report_with_an_alert(tmp_path, capsys):
     out = tmp_path / "reports"
     params = tmp_path / "params.yaml"
     params.write_text("n_users: 2000\nseed: 5\n")
-    code = cli_main(["report", "monthly_report", "--month", "2026-10", "--out", str(out), "--quiet",
-                     "--params", str(params), "--alert", "value_at_stake > 0 or kind == change_vs_previous"])
+    code = cli_main(
+        [
+            "report",
+            "monthly_report",
+            "--month",
+            "2026-10",
+            "--out",
+            str(out),
+            "--quiet",
+            "--params",
+            str(params),
+            "--alert",
+            "value_at_stake > 0 or kind == change_vs_previous",
+        ]
+    )
     folder = out / "2026-10" / "monthly_report"
     metrics = json.loads((folder / "metrics.json").read_text())
     if metrics.get("findings") is None:
@@ -380,7 +484,10 @@ def test_the_monthly_report_with_an_alert(tmp_path, capsys):
         pytest.skip("the monthly report writes no findings yet")
     assert code == 0
     written = json.loads((folder / "alerts.json").read_text())
-    expected = [f["id"] for f in metrics["findings"]
-                if (f["value_at_stake"] or 0) > 0 or f["kind"] == "change_vs_previous"]
+    expected = [
+        f["id"]
+        for f in metrics["findings"]
+        if (f["value_at_stake"] or 0) > 0 or f["kind"] == "change_vs_previous"
+    ]
     assert [f["id"] for f in written["findings"]] == expected
     assert written["count"] == len(expected)

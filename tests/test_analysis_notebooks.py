@@ -38,7 +38,9 @@ def shop_config(tmp_path_factory) -> str:
 def _run_shop(tmp_path_factory, name: str, **params):
     """Run a notebook on the online-shop sample from its project file only."""
     out = tmp_path_factory.mktemp(f"{name}_shop")
-    run = reports.run_report(name, month=MONTH, params=params, config=shop_config(tmp_path_factory), out_dir=out)
+    run = reports.run_report(
+        name, month=MONTH, params=params, config=shop_config(tmp_path_factory), out_dir=out
+    )
     metrics = json.loads((run.folder / "metrics.json").read_text())
     return run, metrics, run.html.read_text()
 
@@ -127,7 +129,9 @@ def uplift_shop(tmp_path_factory):
 def uplift_hillstrom(tmp_path_factory):
     from conftest import shared_file
 
-    reference = json.loads((Path(__file__).parent / "results" / "uplift_reference.json").read_text())["hillstrom"]
+    reference = json.loads(
+        (Path(__file__).parent / "results" / "uplift_reference.json").read_text()
+    )["hillstrom"]
     path = shared_file(*reference["file"])
     out = tmp_path_factory.mktemp("uplift_hillstrom")
     run = reports.run_report(
@@ -146,7 +150,12 @@ def uplift_hillstrom(tmp_path_factory):
         },
         out_dir=out,
     )
-    return run, json.loads((run.folder / "metrics.json").read_text()), run.html.read_text(), reference
+    return (
+        run,
+        json.loads((run.folder / "metrics.json").read_text()),
+        run.html.read_text(),
+        reference,
+    )
 
 
 def test_journey_map_metrics(journey_map):
@@ -157,7 +166,11 @@ def test_journey_map_metrics(journey_map):
     assert m["revenue"] > 0
     assert " > " in m["top_path"] or m["top_path"].isidentifier()
     assert 2 <= m["personas"] <= 8
-    assert m["segment_compared"] == ["device", "mobile", "desktop"]  # the first project segment, its two largest groups
+    assert m["segment_compared"] == [
+        "device",
+        "mobile",
+        "desktop",
+    ]  # the first project segment, its two largest groups
     assert m["significant_segment_differences"] >= 0
     assert 1 <= len(m["top_pain_points"]) <= 3
     values = [p["value_at_stake"] for p in m["top_pain_points"]]
@@ -189,10 +202,18 @@ def test_journey_map_on_the_online_shop_project(journey_map_shop):
     assert m["revenue"] > 0 and 2 <= m["personas"] <= 8
     assert m["segment_compared"][0] == "platform"  # the online shop's first segment
     assert 1 <= len(m["top_pain_points"]) <= 3 and m["top_pain_points"][0]["value_at_stake"] > 0
-    for heading in ("Journey map: stages and their KPIs", "Conversion funnel", "Where did they go instead?",
-                    "Personas", "Journeys of two groups compared", "Pain points ranked by value at stake"):
+    for heading in (
+        "Journey map: stages and their KPIs",
+        "Conversion funnel",
+        "Where did they go instead?",
+        "Personas",
+        "Journeys of two groups compared",
+        "Pain points ranked by value at stake",
+    ):
         assert heading in html, heading
-    assert "Loom (sample)" in html and "€" in html and "(Session started)" in html  # name, currency, labels
+    assert (
+        "Loom (sample)" in html and "€" in html and "(Session started)" in html
+    )  # name, currency, labels
     assert "book" not in _visible(html).lower()
     assert _figures(html) >= 8
     _for_readers(html)
@@ -260,8 +281,18 @@ def test_attribution_on_the_online_shop_project(attribution_shop):
     assert set(m["model_status"].values()) == {"ok"}
     assert math.isclose(sum(m["markov_credit"].values()), m["conversions"], rel_tol=1e-6)
     assert m["spend"] > 0 and m["roas_markov"]
-    assert set(m["top_channel"].values()) <= {"paid_search", "paid_social", "affiliate", "email", "organic", "direct", "push"}
-    assert "ended in a conversion (Purchase) worth €" in html and "Paid search" in html  # currency, labels
+    assert set(m["top_channel"].values()) <= {
+        "paid_search",
+        "paid_social",
+        "affiliate",
+        "email",
+        "organic",
+        "direct",
+        "push",
+    }
+    assert (
+        "ended in a conversion (Purchase) worth €" in html and "Paid search" in html
+    )  # currency, labels
     assert "Cost per conversion and return on spend" in html
     assert "book" not in _visible(html).lower()
     assert _figures(html) >= 3
@@ -278,8 +309,17 @@ def test_attribution_notebook_and_api_build_the_same_path_table_and_credit(fixtu
     include = fixture == "attribution_open_counted"
     ws = open_workspace(None, **SMALL)
     events = ws.events.frame
-    options = {"month": MONTH, "lookback": "30D", "stage_map": ws.stage_map, "conversion": "booking_completed"}
-    paths = path_table(events, **options, include_censored=include) if include else path_table(events, **options)
+    options = {
+        "month": MONTH,
+        "lookback": "30D",
+        "stage_map": ws.stage_map,
+        "conversion": "booking_completed",
+    }
+    paths = (
+        path_table(events, **options, include_censored=include)
+        if include
+        else path_table(events, **options)
+    )
     c = paths.attrs["censoring"]
     assert (c["open_journeys"], c["left_out"]) == (m["open_journeys"], m["open_journeys_left_out"])
     assert int(paths["conversions"].sum()) == m["conversions"]
@@ -301,7 +341,11 @@ def test_experiment_metrics(experiment):
     arms = m["users_per_variant"]
     assert set(arms) == {"control", "short_form"} and sum(arms.values()) == m["users"]
     assert abs(arms["control"] - arms["short_form"]) / m["users"] < 0.05
-    assert (m["control"], m["treatment"], m["conversion"]) == ("control", "short_form", ["booking_completed"])
+    assert (m["control"], m["treatment"], m["conversion"]) == (
+        "control",
+        "short_form",
+        ["booking_completed"],
+    )
     assert m["experiment_name"] == "short_mobile_form"  # the project file's only experiment
     booked = m["converted"]
     assert 0 < booked["control"] < 1 and 0 < booked["treatment"] < 1
@@ -337,14 +381,27 @@ def test_experiment_readout_on_the_online_shop_project(experiment_shop):
     _, m, html = experiment_shop
     # control and treatment found in the assignments, the project's conversion counted
     assert (m["control"], m["conversion"]) == ("control", ["purchase"])
-    assert m["treatment"] != "control" and set(m["users_per_variant"]) == {"control", m["treatment"]}
+    assert m["treatment"] != "control" and set(m["users_per_variant"]) == {
+        "control",
+        m["treatment"],
+    }
     assert m["srm_ok"] is True
     converted = m["converted"]
     assert 0 < converted["control"] < 1 and 0 < converted["treatment"] < 1
     assert converted["ci"][0] < converted["abs_lift"] < converted["ci"][1]
     assert m["revenue_per_user"]["control"] > 0
-    assert set(m["cuped_variance_reduction"]) == {"converted", "revenue"}  # pre_orders and pre_revenue
-    for heading in ("Trust checks", "Readout", "CUPED", "Sequential monitoring", "By segment", "Verdict"):
+    assert set(m["cuped_variance_reduction"]) == {
+        "converted",
+        "revenue",
+    }  # pre_orders and pre_revenue
+    for heading in (
+        "Trust checks",
+        "Readout",
+        "CUPED",
+        "Sequential monitoring",
+        "By segment",
+        "Verdict",
+    ):
         assert heading in html, heading
     assert "Conversion rate" in html and "€" in html and "Platform" in html
     assert "book" not in _visible(html).lower()
@@ -415,9 +472,17 @@ def test_uplift_and_audiences_on_the_sample(uplift):
     for model, (low, high) in m["qini_ci"].items():
         assert low <= high, model
     counts = m["audience_counts"]
-    assert counts["people_in"] == counts["excluded_opt_out"] + counts["not_selected"] + counts["suppressed"] + counts["written"]
+    assert (
+        counts["people_in"]
+        == counts["excluded_opt_out"]
+        + counts["not_selected"]
+        + counts["suppressed"]
+        + counts["written"]
+    )
     assert m["audience_columns"][0] == "person_id"
-    assert {"lifecycle_state", "uplift_decile", "next_best_touchpoint"} <= set(m["audience_columns"])
+    assert {"lifecycle_state", "uplift_decile", "next_best_touchpoint"} <= set(
+        m["audience_columns"]
+    )
     for heading in (
         "Uplift models",
         "Qini and uplift curves",
@@ -430,7 +495,9 @@ def test_uplift_and_audiences_on_the_sample(uplift):
     assert "per 1,000 people sent" in html
     assert _figures(html) >= 3  # curves, deciles, audience counts
     _for_readers(html)
-    assert not list(run.folder.glob("**/*.csv"))  # the audience stays out of the report unless asked
+    assert not list(
+        run.folder.glob("**/*.csv")
+    )  # the audience stays out of the report unless asked
     for path in run.folder.iterdir():
         assert UPLIFT_KEY not in path.read_text(errors="replace"), path.name
 
@@ -442,9 +509,17 @@ def test_uplift_and_audiences_on_the_online_shop_project(uplift_shop):
     assert {"platform", "country", "shopper_type"} <= set(m["features"])
     assert set(m["qini"]) == {"two_model", "class_transformation"} and m["best_model"] in m["qini"]
     counts = m["audience_counts"]
-    assert counts["people_in"] == counts["excluded_opt_out"] + counts["not_selected"] + counts["suppressed"] + counts["written"]
+    assert (
+        counts["people_in"]
+        == counts["excluded_opt_out"]
+        + counts["not_selected"]
+        + counts["suppressed"]
+        + counts["written"]
+    )
     assert m["audience_columns"][0] == "person_id"
-    assert "Response: <strong>Purchase</strong>" in html and "Shopper type" in html  # the project's labels
+    assert (
+        "Response: <strong>Purchase</strong>" in html and "Shopper type" in html
+    )  # the project's labels
     assert "book" not in _visible(html).lower()
     assert _figures(html) >= 3
     _for_readers(html)
@@ -455,10 +530,14 @@ def test_uplift_and_audiences_on_the_online_shop_project(uplift_shop):
 @pytest.mark.shared_data
 def test_uplift_and_audiences_on_hillstrom_reproduce_the_reference(uplift_hillstrom):
     run, m, html, reference = uplift_hillstrom
-    expected = reference["cases"]["any_email_visit"]["models"]  # every e-mail vs none, as the notebook's default
+    expected = reference["cases"]["any_email_visit"][
+        "models"
+    ]  # every e-mail vs none, as the notebook's default
     for model, ref in expected.items():
         assert m["qini"][model] == pytest.approx(ref["qini"], rel=1e-6)
-        assert m["qini_ci"][model] == pytest.approx([ref["qini_ci_low"], ref["qini_ci_high"]], rel=1e-6)
+        assert m["qini_ci"][model] == pytest.approx(
+            [ref["qini_ci_low"], ref["qini_ci_high"]], rel=1e-6
+        )
         assert m["top_uplift_per_1000"][model] == pytest.approx(1000 * ref["top_uplift"], rel=1e-6)
     assert m["people"] == 64_000 and m["audience_counts"]["people_in"] == 64_000
     assert m["audience_columns"] == ["person_id", "uplift_score", "uplift_decile"]
@@ -480,7 +559,14 @@ def test_a_misspelt_parameter_is_refused_before_anything_runs():
 
 
 @pytest.mark.parametrize(
-    "name", ["journey_map", "attribution", "experiment_readout", "retention_clv_voice", "uplift_and_audiences"]
+    "name",
+    [
+        "journey_map",
+        "attribution",
+        "experiment_readout",
+        "retention_clv_voice",
+        "uplift_and_audiences",
+    ],
 )
 def test_parameters_are_documented(name):
     specs = reports.notebook_parameters(name)
@@ -503,10 +589,24 @@ def retention_online_retail(tmp_path_factory):
     assert cli.main(["init", "--data", str(source), "--out", str(config)]) == cli.EXIT_OK
     out = tmp_path_factory.mktemp("online_retail_reports")
     code = cli.main(
-        ["report", "retention_clv_voice", "--month", "2011-11", "--config", str(config), "--out", str(out), "--quiet"]
+        [
+            "report",
+            "retention_clv_voice",
+            "--month",
+            "2011-11",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
     )
     published = out / "2011-11" / "retention_clv_voice"
-    return code, json.loads((published / "metrics.json").read_text()), (published / "report.html").read_text()
+    return (
+        code,
+        json.loads((published / "metrics.json").read_text()),
+        (published / "report.html").read_text(),
+    )
 
 
 @pytest.mark.slow
@@ -518,7 +618,9 @@ def test_online_retail_report_publishes_with_its_caveats(retention_online_retail
     assert m["churn_rate"] == pytest.approx(0.339, abs=5e-4)
     assert m["bgnbd_status"] == "boundary" and m["bgnbd"]["a"] < 1e-3
     assert m["clv_mean"] is None and m["clv_median"] is None
-    assert m["clv_withheld"].startswith("not shown: the dropout parameter is at its boundary (a → 0, b → ∞)")
+    assert m["clv_withheld"].startswith(
+        "not shown: the dropout parameter is at its boundary (a → 0, b → ∞)"
+    )
     assert "expected to be worth" not in html and "probability 0.0%" not in html
     assert "Status: boundary. NOT TO BE TRUSTED AS IS: a → 0, b → ∞" in html
     assert "Caveat for the figure above: the dropout parameter is at its boundary" in html

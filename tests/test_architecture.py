@@ -62,8 +62,10 @@ class Import:
     def where(self) -> str:
         path = module_path(self.importer).relative_to(SRC.parent)
         kind = "function-level" if self.lazy else "module-level"
-        shown = f"from {self.target} import {', '.join(self.names)}" if self.names else (
-            f"import {self.target}"
+        shown = (
+            f"from {self.target} import {', '.join(self.names)}"
+            if self.names
+            else (f"import {self.target}")
         )
         return f"{path}:{self.line} ({kind}) {shown}"
 
@@ -80,9 +82,7 @@ def module_path(name: str) -> Path:
     return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
 
 
-MODULES: dict[str, Path] = {
-    module_name(path): path for path in sorted((SRC / ROOT).rglob("*.py"))
-}
+MODULES: dict[str, Path] = {module_name(path): path for path in sorted((SRC / ROOT).rglob("*.py"))}
 
 
 def package_of(module: str) -> str | None:
@@ -376,7 +376,9 @@ def test_internal_functions_take_at_most_four_positional_arguments():
             if not node.name.startswith("_") or node.name.startswith("__"):
                 continue
             positional = [
-                a.arg for a in [*node.args.posonlyargs, *node.args.args] if a.arg not in ("self", "cls")
+                a.arg
+                for a in [*node.args.posonlyargs, *node.args.args]
+                if a.arg not in ("self", "cls")
             ]
             # objective functions handed to an optimiser get their data positionally (scipy's args=)
             if positional and positional[0] == "theta":
@@ -386,4 +388,6 @@ def test_internal_functions_take_at_most_four_positional_arguments():
                     f"{path.relative_to(SRC.parent)}:{node.lineno} {node.name}({', '.join(positional)}): "
                     f"put '*,' after the first {MAX_POSITIONAL} at most"
                 )
-    assert offences == [], "internal functions with long positional signatures:\n" + "\n".join(offences)
+    assert offences == [], "internal functions with long positional signatures:\n" + "\n".join(
+        offences
+    )

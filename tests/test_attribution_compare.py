@@ -234,7 +234,9 @@ def _d1_log() -> pd.DataFrame:
     """
     rows, user = [], 0
     start = pd.Timestamp("2026-06-01", tz="UTC")
-    for path, conv, null in zip(D1["table"]["path"], D1["table"]["conversions"], D1["table"]["non_conversions"], strict=True):
+    for path, conv, null in zip(
+        D1["table"]["path"], D1["table"]["conversions"], D1["table"]["non_conversions"], strict=True
+    ):
         steps = [c.strip() for c in path.split(">")]
         for converts in [True] * conv + [False] * null:
             user += 1
@@ -242,7 +244,15 @@ def _d1_log() -> pd.DataFrame:
             for k, channel in enumerate(steps):
                 rows.append((f"u{user}", t0 + pd.Timedelta(hours=k), "site_visit", channel, np.nan))
             if converts:
-                rows.append((f"u{user}", t0 + pd.Timedelta(hours=len(steps)), "booking_completed", None, 100.0))
+                rows.append(
+                    (
+                        f"u{user}",
+                        t0 + pd.Timedelta(hours=len(steps)),
+                        "booking_completed",
+                        None,
+                        100.0,
+                    )
+                )
     return pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "channel", "value"])
 
 
@@ -253,7 +263,9 @@ def test_censoring_that_leaves_no_non_converting_journey_makes_markov_and_shaple
     from journeylab.journeys.build import build_journeys, path_table
 
     log = _d1_log()
-    paths = path_table(log, stage_map=sample_stage_map(), conversion="booking_completed")  # the API default: open journeys are left out
+    paths = path_table(
+        log, stage_map=sample_stage_map(), conversion="booking_completed"
+    )  # the API default: open journeys are left out
     c = paths.attrs["censoring"]
     assert (c["open_journeys"], c["left_out"]) == (D1["total_non_conversions"], 49)
     assert paths["non_conversions"].sum() == 0 and paths["conversions"].sum() == 33
@@ -279,9 +291,17 @@ def test_censoring_that_leaves_no_non_converting_journey_makes_markov_and_shaple
     res.plot().figure.savefig("/tmp/attribution_not_identifiable.png", bbox_inches="tight")
     plt.close("all")
     # Journeys in, same rule and the same verdict
-    assert attribute(build_journeys(log, stage_map=sample_stage_map(), conversion="booking_completed"), MODELS6).status == res.status
+    assert (
+        attribute(
+            build_journeys(log, stage_map=sample_stage_map(), conversion="booking_completed"),
+            MODELS6,
+        ).status
+        == res.status
+    )
     # Counting open journeys as not converted gives back table D1 and its Markov credit
-    counted = path_table(log, include_censored=True, stage_map=sample_stage_map(), conversion="booking_completed")
+    counted = path_table(
+        log, include_censored=True, stage_map=sample_stage_map(), conversion="booking_completed"
+    )
     assert counted.attrs["censoring"]["left_out"] == 0
     assert counted.attrs["censoring"]["identifiable"] is True
     full = attribute(counted, MODELS6)

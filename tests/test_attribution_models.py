@@ -263,14 +263,18 @@ def test_transition_effects_order2_use_last_channels():
     assert got == pytest.approx({"A > B": 1.0, "C > B": 0.0})
 
 
-def test_transition_effects_from_one_inverse_equal_one_solve_per_transition(monkeypatch, small_sample):
+def test_transition_effects_from_one_inverse_equal_one_solve_per_transition(
+    monkeypatch, small_sample
+):
     """Chains of 301-2,000 states use a Woodbury update of one inverse; check it
     against the plain per-transition sparse solve on the same chain."""
     from journeylab.attribution import markov
     from journeylab.journeys.build import path_table
 
     chain = markov.MarkovChain(order=3).fit(
-        path_table(small_sample.events, stage_map=small_sample.stage_map, conversion="booking_completed")
+        path_table(
+            small_sample.events, stage_map=small_sample.stage_map, conversion="booking_completed"
+        )
     )
     assert markov._DENSE_LIMIT < chain._n_states <= markov._WOODBURY_LIMIT
     fast = chain.transition_effects()

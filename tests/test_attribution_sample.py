@@ -6,13 +6,19 @@ import pytest
 
 from journeylab.attribution import attribute
 
-pytest.importorskip("journeylab.datasets.sample", reason="journeylab.datasets.sample is not available yet")
-journeys = pytest.importorskip("journeylab.journeys.build", reason="journeylab.journeys.build is not available")
+pytest.importorskip(
+    "journeylab.datasets.sample", reason="journeylab.datasets.sample is not available yet"
+)
+journeys = pytest.importorskip(
+    "journeylab.journeys.build", reason="journeylab.journeys.build is not available"
+)
 
 
 @pytest.fixture(scope="module")
 def sample_result(sample):
-    paths = journeys.path_table(sample.events, stage_map=sample.stage_map, conversion="booking_completed")
+    paths = journeys.path_table(
+        sample.events, stage_map=sample.stage_map, conversion="booking_completed"
+    )
     return attribute(
         paths, ["last_touch", "linear", "markov", "shapley"], n_boot=100, seed=1, spend=sample.spend
     ), sample.truth

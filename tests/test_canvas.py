@@ -378,7 +378,9 @@ def test_shop_canvas_draws_korean_dollar_names_and_no_overlap(shop_canvas):
     assert overlapping_pairs(fig) == []
     assert outside_figure(fig) == []
     svg = ElementTree.parse(ARTIFACTS / "canvas_shop_7_stages.svg").getroot()
-    assert svg.tag.endswith("svg") and float(svg.get("width").removesuffix("pt")) == pytest.approx(11.69 * 72)
+    assert svg.tag.endswith("svg") and float(svg.get("width").removesuffix("pt")) == pytest.approx(
+        11.69 * 72
+    )
 
 
 # ---------------------------------------------------------------------------

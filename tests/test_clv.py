@@ -197,7 +197,9 @@ def test_cdnow_fits_are_ok_and_say_so(cdnow_model, cdnow_spend):
     assert cdnow_model.summary().splitlines()[0] == (
         "Status: ok (converged to an interior maximum; every parameter identified)."
     )
-    assert "They drop out after a purchase with probability 24.6% (a/(a+b))." in cdnow_model.summary()
+    assert (
+        "They drop out after a purchase with probability 24.6% (a/(a+b))." in cdnow_model.summary()
+    )
     assert cdnow_model.withheld("total_value") is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an ok fit warns about nothing
@@ -235,7 +237,9 @@ def test_bgnbd_boundary_on_online_retail_is_flagged_and_totals_withheld(retail_t
         "(a → 0, b → ∞)" in text
     )
     for quantity in ("dropout_probability", "p_alive", "expected_purchases", "total_value"):
-        assert model.withheld(quantity).startswith("not shown: the dropout parameter is at its boundary")
+        assert model.withheld(quantity).startswith(
+            "not shown: the dropout parameter is at its boundary"
+        )
     assert model.withheld("purchase_rate") is None  # r and alpha are well determined
     assert "a new customer buys about 0.0117 times per day while alive" in text
     spend = GammaGamma().fit(summary)
@@ -495,14 +499,20 @@ def expected_purchases_by_mixture(t, T, r, alpha, a, b) -> float:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.floats(0.2, 3), st.floats(5, 100), st.floats(0.005, 3), st.floats(0.05, 5), st.floats(1, 300))
+@given(
+    st.floats(0.2, 3), st.floats(5, 100), st.floats(0.005, 3), st.floats(0.05, 5), st.floats(1, 300)
+)
 def test_bgnbd_expectation_without_repeat_purchases_equals_the_mixture_integral(r, alpha, a, b, T):
     # a + b < 1 (near the no-dropout boundary) makes 2F1's third argument negative and the
     # function negative: the expectation must still be right there
     from journeylab.clv.models import _conditional_expected
 
-    got = _conditional_expected(np.array(92.0), np.array(0.0), np.array(0.0), np.array(T), r=r, alpha=alpha, a=a, b=b)
-    assert float(got) == pytest.approx(expected_purchases_by_mixture(92.0, T, r, alpha, a, b), rel=1e-7)
+    got = _conditional_expected(
+        np.array(92.0), np.array(0.0), np.array(0.0), np.array(T), r=r, alpha=alpha, a=a, b=b
+    )
+    assert float(got) == pytest.approx(
+        expected_purchases_by_mixture(92.0, T, r, alpha, a, b), rel=1e-7
+    )
 
 
 def test_bgnbd_recovers_simulated_parameters():

@@ -87,10 +87,15 @@ def test_cdnow_holdout_comparison_numbers_recomputed_by_hand(cdnow_transactions,
         observation_period_end="1998-06-30",
         monetary_value_col=None,
     )
-    group = np.minimum(cal["frequency_cal"], 7).astype(int).map(lambda g: "7+" if g == 7 else str(g))
+    group = (
+        np.minimum(cal["frequency_cal"], 7).astype(int).map(lambda g: "7+" if g == 7 else str(g))
+    )
     actual = by_hand.reindex(cal.index).fillna(0).groupby(group).mean()
     pd.testing.assert_series_equal(check.groups["actual"], actual, check_names=False)
-    assert check.groups["customers"].tolist() == group.value_counts().reindex(check.groups.index).tolist()
+    assert (
+        check.groups["customers"].tolist()
+        == group.value_counts().reindex(check.groups.index).tolist()
+    )
     for name, model in check.models.items():
         predicted = pd.Series(
             model.conditional_expected_number_of_purchases_up_to_time(
@@ -102,7 +107,9 @@ def test_cdnow_holdout_comparison_numbers_recomputed_by_hand(cdnow_transactions,
         pd.testing.assert_series_equal(check.groups[name], means, check_names=False, rtol=1e-12)
         mae = float(np.mean(np.abs(means - actual)))
         assert check.errors.loc[name, "group_mae"] == pytest.approx(mae, rel=1e-12)
-        assert check.errors.loc[name, "predicted_total"] == pytest.approx(predicted.sum(), rel=1e-12)
+        assert check.errors.loc[name, "predicted_total"] == pytest.approx(
+            predicted.sum(), rel=1e-12
+        )
     # the BG/NBD on daily data is the published weekly fit with alpha in days (x 7)
     bg = check.models["bgnbd"].params_
     published = REFERENCE["cdnow_published"]["bgnbd"]["params"]
@@ -121,9 +128,17 @@ def test_cdnow_holdout_summary_table_and_plot(cdnow_check, tmp_path):
     shown = check.display_frame()
     assert shown["model"].iloc[0] == check.models[check.best]._short  # best first
     html = check._repr_html_()
-    assert "Mean holdout purchases per calibration-frequency group" in html and html.count("<table") == 2
+    assert (
+        "Mean holdout purchases per calibration-frequency group" in html
+        and html.count("<table") == 2
+    )
     ax = check.plot()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["actual", "BG/NBD", "MBG/NBD", "Pareto/NBD"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "actual",
+        "BG/NBD",
+        "MBG/NBD",
+        "Pareto/NBD",
+    ]
     ax.figure.savefig(tmp_path / "cdnow_holdout.png")
     plt.close(ax.figure)
 
@@ -137,7 +152,10 @@ def test_single_model_plot_and_errors(cdnow_transactions):
     )
     model = BetaGeo().fit(cal)
     ax = plot_calibration_purchases_vs_holdout_purchases(model, cal, n=7)
-    assert ax.means_["customers"].sum() == len(cal) and "BG/NBD prediction" in ax.get_legend().get_texts()[1].get_text()
+    assert (
+        ax.means_["customers"].sum() == len(cal)
+        and "BG/NBD prediction" in ax.get_legend().get_texts()[1].get_text()
+    )
     plt.close(ax.figure)
     with pytest.raises(ParameterError, match=r"models == 'nbd', must be one of .*"):
         compare_on_holdout(cal, models=["nbd"])
@@ -159,7 +177,9 @@ def retail_to_november() -> pd.DataFrame:
 @pytest.mark.slow
 @pytest.mark.shared_data
 @pytest.mark.parametrize("freq, unit, duration", [("D", "day", 91), ("W", "week", 13)])
-def test_online_retail_holdout_compares_the_models(retail_to_november, freq, unit, duration, tmp_path):
+def test_online_retail_holdout_compares_the_models(
+    retail_to_november, freq, unit, duration, tmp_path
+):
     with pytest.warns(ModelWarning):
         check = calibration_and_holdout(
             retail_to_november,
@@ -178,7 +198,10 @@ def test_online_retail_holdout_compares_the_models(retail_to_november, freq, uni
     # the actual holdout purchases, recomputed from the rows (refunds are not purchases)
     purchases = retail_to_november[retail_to_november["value"] > 0]
     cal = rfm_summary(
-        retail_to_november, calibration_period_end="2011-08-31", observation_period_end="2011-11-30", freq=freq
+        retail_to_november,
+        calibration_period_end="2011-08-31",
+        observation_period_end="2011-11-30",
+        freq=freq,
     )
     if freq == "D":
         by_hand = holdout_days_by_hand(purchases, "2011-08-31", "2011-11-30")
@@ -188,7 +211,9 @@ def test_online_retail_holdout_compares_the_models(retail_to_november, freq, uni
         by_hand = later.assign(week=week).groupby("user_id")["week"].nunique()
     by_hand = by_hand.reindex(cal.index).fillna(0)
     assert check.errors["actual_total"].iloc[0] == by_hand.sum()
-    group = np.minimum(cal["frequency_cal"], 7).astype(int).map(lambda g: "7+" if g == 7 else str(g))
+    group = (
+        np.minimum(cal["frequency_cal"], 7).astype(int).map(lambda g: "7+" if g == 7 else str(g))
+    )
     pd.testing.assert_series_equal(
         check.groups["actual"], by_hand.groupby(group).mean(), check_names=False
     )
@@ -200,8 +225,10 @@ def test_online_retail_holdout_compares_the_models(retail_to_november, freq, uni
     plt.close(ax.figure)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)
-        assert check.models["bgnbd"].withheld("total_value").startswith(
-            "not shown: the dropout parameter is at its boundary (a → 0, b → ∞)"
+        assert (
+            check.models["bgnbd"]
+            .withheld("total_value")
+            .startswith("not shown: the dropout parameter is at its boundary (a → 0, b → ∞)")
         )
 
 
@@ -222,4 +249,6 @@ def test_sample_holdout_with_a_boundary_bgnbd_predicts_every_customer():
     # at a, b -> infinity MBG/NBD's 2F1 can fail for some customers: that is said, never averaged away
     assert all(note.startswith("MBG/NBD: no finite prediction") for note in check.notes)
     assert np.isfinite(check.groups.drop(columns="customers").to_numpy()).all()
-    assert np.isfinite(check.errors[["group_mae", "customer_mae", "predicted_total"]].to_numpy()).all()
+    assert np.isfinite(
+        check.errors[["group_mae", "customer_mae", "predicted_total"]].to_numpy()
+    ).all()

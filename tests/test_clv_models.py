@@ -66,12 +66,16 @@ def test_pareto_nbd_cdnow_same_as_lifetimes(cdnow, pareto):
     assert pareto.log_likelihood_ == pytest.approx(ref["log_likelihood"], abs=1e-3)
     for cid, row in ref["customers"].items():
         x, t_x, T = cdnow.loc[int(cid), ["frequency", "recency", "T"]]
-        assert pareto.conditional_probability_alive(x, t_x, T) == pytest.approx(row["p_alive"], rel=1e-3)
-        assert pareto.conditional_expected_number_of_purchases_up_to_time(39, x, t_x, T) == pytest.approx(
-            row["expected_purchases_39"], rel=1e-3
+        assert pareto.conditional_probability_alive(x, t_x, T) == pytest.approx(
+            row["p_alive"], rel=1e-3
         )
+        assert pareto.conditional_expected_number_of_purchases_up_to_time(
+            39, x, t_x, T
+        ) == pytest.approx(row["expected_purchases_39"], rel=1e-3)
     for t, value in ref["expected_purchases_new_customer"].items():
-        assert pareto.expected_number_of_purchases_up_to_time(float(t)) == pytest.approx(value, rel=1e-3)
+        assert pareto.expected_number_of_purchases_up_to_time(float(t)) == pytest.approx(
+            value, rel=1e-3
+        )
 
 
 def test_pareto_nbd_likelihood_same_as_lifetimes_at_fixed_parameters(cdnow):
@@ -94,7 +98,9 @@ def test_live_pareto_nbd_likelihood_same_as_lifetimes(cdnow):
     for _ in range(5):
         params = np.exp(rng.uniform([-2, 0, -2, 0], [1, 4, 1, 5]))
         theirs = ParetoNBDFitter._conditional_log_likelihood(params, x, t_x, T).sum()
-        assert pareto_nbd_loglik(np.log(params), x, t_x, T, np.ones_like(x)) == pytest.approx(theirs, rel=1e-10)
+        assert pareto_nbd_loglik(np.log(params), x, t_x, T, np.ones_like(x)) == pytest.approx(
+            theirs, rel=1e-10
+        )
 
 
 def a0_by_adaptive_quadrature(r, alpha, s, beta, x, t_x, T) -> float:
@@ -110,11 +116,18 @@ def a0_by_adaptive_quadrature(r, alpha, s, beta, x, t_x, T) -> float:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.floats(-3, 2), st.floats(-4, 4), st.floats(-6, 2), st.floats(-4, 4),
-    st.integers(0, 150), st.floats(0.0, 0.99), st.floats(0.05, 1.0),
+    st.floats(-3, 2),
+    st.floats(-4, 4),
+    st.floats(-6, 2),
+    st.floats(-4, 4),
+    st.integers(0, 150),
+    st.floats(0.0, 0.99),
+    st.floats(0.05, 1.0),
 )
 @example(0.0, 0.0, 0.0, 3.0, 98, 0.0, 1.0)  # scipy's 2F1(100, 99; 101; 0.95) is NaN
-def test_both_routes_to_the_pareto_nbd_integral_agree(log_r, log_alpha, log_s, log_beta, x, share, T):
+def test_both_routes_to_the_pareto_nbd_integral_agree(
+    log_r, log_alpha, log_s, log_beta, x, share, T
+):
     r, alpha, s, beta = np.exp([log_r, log_alpha, log_s, log_beta])
     t_x = 0.0 if x == 0 else share * T
     args = [np.array([float(x)]), np.array([t_x]), np.array([T])]
@@ -123,7 +136,9 @@ def test_both_routes_to_the_pareto_nbd_integral_agree(log_r, log_alpha, log_s, l
     reference = a0_by_adaptive_quadrature(r, alpha, s, beta, float(x), t_x, T)
     assert quadrature == pytest.approx(reference, rel=1e-9, abs=1e-9)
     # the likelihood's own choice of route
-    assert pareto_nbd_log_a0((r, alpha, s, beta), *args)[0] == pytest.approx(reference, rel=1e-9, abs=1e-9)
+    assert pareto_nbd_log_a0((r, alpha, s, beta), *args)[0] == pytest.approx(
+        reference, rel=1e-9, abs=1e-9
+    )
     # where scipy's 2F1 returns a number it is right; it can return NaN for large r + x
     # (2F1(100, 99; 101; 0.95) for one), and then the quadrature takes over
     z = abs(alpha - beta) / (max(alpha, beta) + t_x)
@@ -150,12 +165,16 @@ def test_mbgnbd_cdnow_same_as_lifetimes(cdnow, mbg):
     )
     for cid, row in ref["customers"].items():
         x, t_x, T = cdnow.loc[int(cid), ["frequency", "recency", "T"]]
-        assert mbg.conditional_probability_alive(x, t_x, T) == pytest.approx(row["p_alive"], rel=1e-3)
-        assert mbg.conditional_expected_number_of_purchases_up_to_time(39, x, t_x, T) == pytest.approx(
-            row["expected_purchases_39"], rel=1e-3
+        assert mbg.conditional_probability_alive(x, t_x, T) == pytest.approx(
+            row["p_alive"], rel=1e-3
         )
+        assert mbg.conditional_expected_number_of_purchases_up_to_time(
+            39, x, t_x, T
+        ) == pytest.approx(row["expected_purchases_39"], rel=1e-3)
     for t, value in ref["expected_purchases_new_customer"].items():
-        assert mbg.expected_number_of_purchases_up_to_time(float(t)) == pytest.approx(value, rel=1e-3)
+        assert mbg.expected_number_of_purchases_up_to_time(float(t)) == pytest.approx(
+            value, rel=1e-3
+        )
     assert mbg.status == "ok"
     text = mbg.summary()
     assert "They drop out at each purchase, the first included with probability" in text
@@ -163,7 +182,9 @@ def test_mbgnbd_cdnow_same_as_lifetimes(cdnow, mbg):
 
 def test_mbgnbd_lets_one_time_buyers_drop_out(mbg):
     # unlike the BG/NBD, a customer with no repeat purchase is not certainly alive
-    p = mbg.conditional_probability_alive(np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([5.0, 38.0]))
+    p = mbg.conditional_probability_alive(
+        np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([5.0, 38.0])
+    )
     assert 0 < p[1] < p[0] < 1
 
 
@@ -175,9 +196,13 @@ def test_estimator_shape_errors_and_clv(model_class, cdnow):
     with pytest.raises(NotComputableError, match="not fitted yet"):
         _ = model.params_
     with pytest.raises(DataError, match="recency larger than T"):
-        model_class().fit(pd.DataFrame({"frequency": [1.0, 2.0], "recency": [9.0, 1.0], "T": [5.0, 6.0]}))
+        model_class().fit(
+            pd.DataFrame({"frequency": [1.0, 2.0], "recency": [9.0, 1.0], "T": [5.0, 6.0]})
+        )
     with pytest.raises(NotComputableError, match="No repeat purchases among 2 customers"):
-        model_class().fit(pd.DataFrame({"frequency": [0.0, 0.0], "recency": [0.0, 0.0], "T": [5.0, 6.0]}))
+        model_class().fit(
+            pd.DataFrame({"frequency": [0.0, 0.0], "recency": [0.0, 0.0], "T": [5.0, 6.0]})
+        )
     fitted = model_class().fit(cdnow.head(800), freq="W")
     assert fitted is not None and set(fitted.params_.index) == set(model_class._names)
     summary = cdnow.head(50).assign(monetary_value=20.0)

@@ -384,7 +384,9 @@ def test_comments_are_english_and_korean_and_agree_with_the_score(sample):
     share = fb_["language"].value_counts(normalize=True)
     assert abs(share["ko"] - 0.2) < 0.03
     korean = fb_.loc[fb_["language"] == "ko", "text"]
-    assert korean.str.contains("[\uac00-\ud7a3]").all()  # Hangul syllables (the characters, not escapes)
+    assert korean.str.contains(
+        "[\uac00-\ud7a3]"
+    ).all()  # Hangul syllables (the characters, not escapes)
     assert not fb_.loc[fb_["language"] == "en", "text"].str.contains("[\uac00-\ud7a3]").any()
     assert fb_["text"].str.len().between(5, 120).all()
     assert fb_["text"].nunique() > 100  # variety
@@ -637,7 +639,9 @@ def test_jobs_by_crews_that_do_not_ask_get_far_fewer_reviews(seeded):
     for crew, share in truth["crew_share"].items():
         assert abs(shares[crew] - share) < z_tolerance(share, len(entrants)), crew
     # the crews' mean ask factor is 1: without crews the review rate would be the same
-    assert sum(truth["crew_share"][c] * truth["ask_factor"][c] for c in truth["crew_share"]) == pytest.approx(1, abs=1e-3)
+    assert sum(
+        truth["crew_share"][c] * truth["ask_factor"][c] for c in truth["crew_share"]
+    ) == pytest.approx(1, abs=1e-3)
 
 
 def test_a_segment_gap_search_with_bh_control_finds_every_planted_gap(seeded):
@@ -673,14 +677,22 @@ def test_a_segment_gap_search_with_bh_control_finds_every_planted_gap(seeded):
 def test_the_short_form_lifts_mobile_bookings_most_as_truth_says(seeded):
     uplift, experiment = seeded.truth["uplift"], seeded.truth["experiment"]
     assert uplift["experiment"] == experiment["name"] == "short_mobile_form"
-    assert uplift["dimension"] == "device" and set(uplift["lift"]) == {"mobile", "desktop", "tablet"}
-    assert uplift["lift"]["mobile"] > 0.04 > uplift["lift"]["tablet"] > uplift["lift"]["desktop"] == 0
+    assert uplift["dimension"] == "device" and set(uplift["lift"]) == {
+        "mobile",
+        "desktop",
+        "tablet",
+    }
+    assert (
+        uplift["lift"]["mobile"] > 0.04 > uplift["lift"]["tablet"] > uplift["lift"]["desktop"] == 0
+    )
     booked = set(seeded.events.loc[seeded.events["event"] == "booking_completed", "user_id"])
     a = seeded.assignments.assign(booked=lambda d: d["user_id"].isin(booked))
     rates = a.groupby(["device", "variant"])["booked"].agg(["mean", "size"])
     for device, lift in uplift["lift"].items():
         c, t = rates.loc[(device, "control")], rates.loc[(device, "short_form")]
-        se = np.sqrt(c["mean"] * (1 - c["mean"]) / c["size"] + t["mean"] * (1 - t["mean"]) / t["size"])
+        se = np.sqrt(
+            c["mean"] * (1 - c["mean"]) / c["size"] + t["mean"] * (1 - t["mean"]) / t["size"]
+        )
         assert abs(t["mean"] - c["mean"] - lift) < 4 * se, device
         base = uplift["baseline"][device]
         assert abs(c["mean"] - base) < z_tolerance(base, int(c["size"])), device

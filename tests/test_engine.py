@@ -19,7 +19,11 @@ def test_configured_limits_apply_to_shared_and_new_databases(monkeypatch):
     cur = engine.cursor()
     limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     cur.close()
-    assert limit.replace(" ", "").upper().startswith(("2.7GIB", "2.8GIB", "3.0GB", "3GB", "2.7", "2.8"))
+    assert (
+        limit.replace(" ", "")
+        .upper()
+        .startswith(("2.7GIB", "2.8GIB", "3.0GB", "3GB", "2.7", "2.8"))
+    )
     assert engine.settings() == {"threads": "1", "memory_limit": "3GB"}
     engine.configure(memory_limit="80%")  # back to DuckDB's default share
 

@@ -30,21 +30,36 @@ def test_one_missing_name_is_named_with_the_closest_and_the_names_present():
         "names present: 'purchase', 'view', 'visit'."
     )
     assert (error.names, error.suggestions, error.what, error.column) == (
-        ("purchse",), {"purchse": "purchase"}, "funnel step", "event"
+        ("purchse",),
+        {"purchse": "purchase"},
+        "funnel step",
+        "event",
     )
     # both a bad argument and a mismatch between the data and the names
     assert isinstance(error, ParameterError) and isinstance(error, SchemaError)
 
 
 def test_several_missing_names_columns_and_empty_data():
-    with pytest.raises(UnknownNameError, match=r"^2 segments are not columns of the events: 'devise' \(did you mean "
-                                               r"'device'\?\), 'x'; columns present: 'device', 'user_id'\."):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"^2 segments are not columns of the events: 'devise' \(did you mean "
+        r"'device'\?\), 'x'; columns present: 'device', 'user_id'\.",
+    ):
         require_names(["devise", "x"], ["user_id", "device"], what="segment", column=None,
                       absent="is not a column of the events")  # fmt: skip
-    with pytest.raises(UnknownNameError, match="event 'visit' occurs in no row; the data are empty"):
+    with pytest.raises(
+        UnknownNameError, match="event 'visit' occurs in no row; the data are empty"
+    ):
         require_names("visit", [])
     with pytest.raises(UnknownNameError, match=r"'dev\*' is not a column"):
-        require_names("dev*", ["device"], what="segment", column=None, absent="is not a column", patterns=False)
+        require_names(
+            "dev*",
+            ["device"],
+            what="segment",
+            column=None,
+            absent="is not a column",
+            patterns=False,
+        )
 
 
 def test_long_listings_are_cut():
@@ -55,7 +70,9 @@ def test_long_listings_are_cut():
 
 @settings(max_examples=50, deadline=None)
 @given(
-    present=st.lists(st.text(alphabet="abcdefgh_", min_size=1, max_size=6), min_size=1, max_size=8, unique=True),
+    present=st.lists(
+        st.text(alphabet="abcdefgh_", min_size=1, max_size=6), min_size=1, max_size=8, unique=True
+    ),
     asked=st.lists(st.text(alphabet="abcdefgh_", min_size=1, max_size=6), min_size=1, max_size=5),
 )
 def test_it_raises_exactly_for_the_absent_names_and_suggests_like_did_you_mean(present, asked):
@@ -68,5 +85,7 @@ def test_it_raises_exactly_for_the_absent_names_and_suggests_like_did_you_mean(p
     assert list(info.value.names) == missing
     for name in missing:
         hint = did_you_mean(name, present)
-        assert info.value.suggestions.get(name) == (hint[len(" (did you mean '"):-len("'?)")] if hint else None)
+        assert info.value.suggestions.get(name) == (
+            hint[len(" (did you mean '") : -len("'?)")] if hint else None
+        )
         assert repr(name) in str(info.value)

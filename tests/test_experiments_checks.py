@@ -293,7 +293,9 @@ def _strata_frame(strata: list[dict]) -> pd.DataFrame:
         for arm, label in (("treatment", "b"), ("control", "control")):
             x, n = s[arm]
             parts.append(
-                pd.DataFrame({"period": s["period"], "variant": label, "booked": [1] * x + [0] * (n - x)})
+                pd.DataFrame(
+                    {"period": s["period"], "variant": label, "booked": [1] * x + [0] * (n - x)}
+                )
             )
     return pd.concat(parts, ignore_index=True)
 
@@ -322,7 +324,10 @@ def test_mantel_haenszel_risk_difference_same_as_sato_by_hand_and_leads_the_read
         "  Within periods, variant b did not detectably change booked (Mantel-Haenszel risk "
         "difference: -2.0 pp, 95 % CI -7.7 to +3.7 pp; p = 0.494"
     )
-    assert "Pooled over periods, which the changing split confounds: 28.0% vs 14.0% in control" in results
+    assert (
+        "Pooled over periods, which the changing split confounds: 28.0% vs 14.0% in control"
+        in results
+    )
     shown = res.display_frame().iloc[0]
     assert shown["lift within periods"] == "-2.0 pp (leads)"
     assert shown["CI within periods"] == "[-7.7, +3.7] pp"
@@ -348,7 +353,9 @@ def test_traffic_weighted_means_equal_ols_with_centred_stratum_dummies_and_hc2()
         "tablet": (60, 70, 5.0, -1.0),
     }.items():
         parts.append(pd.DataFrame({"device": stratum, "t": 0, "y": rng.normal(base, 3, n_c)}))
-        parts.append(pd.DataFrame({"device": stratum, "t": 1, "y": rng.normal(base + lift, 4, n_t)}))
+        parts.append(
+            pd.DataFrame({"device": stratum, "t": 1, "y": rng.normal(base + lift, 4, n_t)})
+        )
     frame = pd.concat(parts, ignore_index=True)
     dummies = pd.get_dummies(frame["device"], dtype=float).iloc[:, 1:]
     centred = dummies - dummies.mean()
@@ -370,8 +377,11 @@ def test_traffic_weighted_means_equal_ols_with_centred_stratum_dummies_and_hc2()
     row = res.to_frame().iloc[0]
     assert row["strat_abs_lift"] == pytest.approx(fit.params["t"], rel=1e-10)
     assert row["headline_estimate"] == "stratified"
-    assert res.summary().split("Results")[1].splitlines()[1].startswith(
-        "  Within strata, variant b raised y (traffic-weighted difference of means: +"
+    assert (
+        res.summary()
+        .split("Results")[1]
+        .splitlines()[1]
+        .startswith("  Within strata, variant b raised y (traffic-weighted difference of means: +")
     )
     with pytest.raises(SchemaError, match="1 users have no device") as err:
         analyze(
@@ -391,8 +401,16 @@ def test_a_narrow_stratified_interval_never_prints_as_one_number():
     rng = np.random.default_rng(2)
     parts = []
     for period, n_c, n_t, base in (("p1", 900, 100, 10.0), ("p2", 100, 900, 30.0)):
-        parts.append(pd.DataFrame({"period": period, "variant": "control", "y": base + rng.normal(0, 0.002, n_c)}))
-        parts.append(pd.DataFrame({"period": period, "variant": "b", "y": base + 5 + rng.normal(0, 0.002, n_t)}))
+        parts.append(
+            pd.DataFrame(
+                {"period": period, "variant": "control", "y": base + rng.normal(0, 0.002, n_c)}
+            )
+        )
+        parts.append(
+            pd.DataFrame(
+                {"period": period, "variant": "b", "y": base + 5 + rng.normal(0, 0.002, n_t)}
+            )
+        )
     res = analyze(pd.concat(parts, ignore_index=True), metrics=["y"], period="period")
     row = res.to_frame().iloc[0]
     assert row["strat_ci_high"] - row["strat_ci_low"] < 0.001

@@ -58,13 +58,22 @@ def test_planted_pain_points_lead_the_findings(found, sample):
 def test_difference_interval_and_p_equal_statsmodels(found):
     row = found.top(1).iloc[0]
     ci = smp.confint_proportions_2indep(
-        row["made"], row["reached"], row["benchmark_made"], row["benchmark_reached"], method="newcombe"
+        row["made"],
+        row["reached"],
+        row["benchmark_made"],
+        row["benchmark_reached"],
+        method="newcombe",
     )
-    assert row["difference"] == pytest.approx(row["made"] / row["reached"]
-                                              - row["benchmark_made"] / row["benchmark_reached"])
+    assert row["difference"] == pytest.approx(
+        row["made"] / row["reached"] - row["benchmark_made"] / row["benchmark_reached"]
+    )
     assert (row["difference_ci_low"], row["difference_ci_high"]) == pytest.approx(ci, rel=1e-9)
     p = smp.test_proportions_2indep(
-        row["made"], row["reached"], row["benchmark_made"], row["benchmark_reached"], method="score",
+        row["made"],
+        row["reached"],
+        row["benchmark_made"],
+        row["benchmark_reached"],
+        method="score",
         correction=False,
     ).pvalue
     assert row["p_value"] == pytest.approx(p, rel=1e-9)
@@ -87,7 +96,9 @@ def test_money_is_never_counted_twice(found):
         assert (lead["dimension"], lead["segment"]) == (row.dimension, row.segment)
         assert lead["value_at_stake"] >= row.value_at_stake
     for dim in counted["dimension"].unique():
-        assert found.total(dim) == pytest.approx(counted.loc[counted["dimension"] == dim, "value_at_stake"].sum())
+        assert found.total(dim) == pytest.approx(
+            counted.loc[counted["dimension"] == dim, "value_at_stake"].sum()
+        )
 
 
 def test_records_are_json_with_the_documented_fields(found):
@@ -96,13 +107,19 @@ def test_records_are_json_with_the_documented_fields(found):
     text = json.dumps(records, allow_nan=False)
     assert json.loads(text)[0]["rank"] == 1
     assert [r["rank"] for r in records] == list(range(1, len(records) + 1))
-    assert all(r["text"] and "_" not in r["text"].split(":")[0] for r in records)  # display labels, not raw names
+    assert all(
+        r["text"] and "_" not in r["text"].split(":")[0] for r in records
+    )  # display labels, not raw names
 
 
 def test_ids_are_stable_across_months(sample):
     events = sample.events.assign(callback_speed=CALLBACK.apply(sample.events))
-    kw = dict(conversion="booking_completed", funnel=FUNNEL, segments=["device", "callback_speed"],
-              timezone="America/New_York")
+    kw = dict(
+        conversion="booking_completed",
+        funnel=FUNNEL,
+        segments=["device", "callback_speed"],
+        timezone="America/New_York",
+    )
     sep = find(events, sample_stage_map(), month="2026-09", **kw)
     octo = find(events, sample_stage_map(), month="2026-10", **kw)
     mobile_sep = sep.to_frame().query("segment == 'mobile'")["id"].iloc[0]
@@ -111,8 +128,14 @@ def test_ids_are_stable_across_months(sample):
 
 
 def test_first_month_has_no_change_and_says_so_once(sample):
-    result = find(sample.events, sample_stage_map(), month="2026-05", conversion="booking_completed",
-                  funnel=FUNNEL, segments=["device"])
+    result = find(
+        sample.events,
+        sample_stage_map(),
+        month="2026-05",
+        conversion="booking_completed",
+        funnel=FUNNEL,
+        segments=["device"],
+    )
     assert (result.tests()["kind"] != "change_vs_previous").all()
     notes = [n for n in result.notes if "previous month" in n]
     assert notes == ["No events in the previous month (2026-04): no change to report."]
@@ -139,25 +162,42 @@ def _log(rates: dict[str, float], n: int, seed: int) -> pd.DataFrame:
     for segment, rate in rates.items():
         for i in range(n):
             user = f"{segment}-{i}"
-            ts = pd.Timestamp("2026-03-02 10:00", tz="UTC") + pd.Timedelta(hours=int(rng.integers(0, 600)))
+            ts = pd.Timestamp("2026-03-02 10:00", tz="UTC") + pd.Timedelta(
+                hours=int(rng.integers(0, 600))
+            )
             rows.append((user, ts, "view", segment))
             if rng.random() < rate:
                 rows.append((user, ts + pd.Timedelta(minutes=5), "buy", segment))
-    return pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "platform"]).assign(value=10.0)
+    return pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "platform"]).assign(
+        value=10.0
+    )
 
 
 @settings(max_examples=15, deadline=None)
 @given(
-    rates=st.dictionaries(st.sampled_from(["web", "ios", "android", "kiosk"]), st.floats(0.05, 0.95),
-                          min_size=2, max_size=4),
+    rates=st.dictionaries(
+        st.sampled_from(["web", "ios", "android", "kiosk"]),
+        st.floats(0.05, 0.95),
+        min_size=2,
+        max_size=4,
+    ),
     seed=st.integers(0, 10_000),
 )
 def test_counted_money_is_at_most_one_lead_per_segment_on_any_log(rates, seed):
     events = _log(rates, 60, seed)
-    stages = StageMap.from_dict({"stages": [{"name": "browse", "events": ["view"]},
-                                            {"name": "buy", "events": ["buy"]}]})
-    result = find(events, stages, month="2026-03", conversion="buy", funnel=["view", "buy"],
-                  segments=["platform"], timing=False, min_users=20)
+    stages = StageMap.from_dict(
+        {"stages": [{"name": "browse", "events": ["view"]}, {"name": "buy", "events": ["buy"]}]}
+    )
+    result = find(
+        events,
+        stages,
+        month="2026-03",
+        conversion="buy",
+        funnel=["view", "buy"],
+        segments=["platform"],
+        timing=False,
+        min_users=20,
+    )
     frame = result.to_frame()
     assert not frame.loc[frame["counted"]].duplicated(["dimension", "segment"]).any()
     assert (frame["value_at_stake"] >= frame["value_at_stake_ci_low"] - 1e-9).all()

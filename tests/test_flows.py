@@ -31,7 +31,16 @@ JOURNEY = {"conversion": "booking_completed", "stage_map": STAGES, "period_end":
 # Test table D1 of REFERENCES.md (attribution section): 33 conversions, 49 non-conversions.
 D1 = pd.DataFrame(
     {
-        "path": [("A", "B"), ("A",), ("B", "C"), ("C",), ("A", "C"), ("B",), ("A", "B", "C"), ("C", "A")],
+        "path": [
+            ("A", "B"),
+            ("A",),
+            ("B", "C"),
+            ("C",),
+            ("A", "C"),
+            ("B",),
+            ("A", "B", "C"),
+            ("C", "A"),
+        ],
         "conversions": [10, 3, 6, 2, 4, 1, 5, 2],
         "value": [0.0] * 8,
         "non_conversions": [5, 10, 4, 8, 6, 9, 3, 4],
@@ -87,7 +96,11 @@ def test_top_paths_from_journeys_and_events_agree(log):
     c = top_paths(path_table(j)).to_frame()
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(a, c)
-    assert dict(zip(a["path"], a["journeys"], strict=True)) == {("social", "email"): 1, ("email", "social"): 1, (DIRECT,): 1}
+    assert dict(zip(a["path"], a["journeys"], strict=True)) == {
+        ("social", "email"): 1,
+        ("email", "social"): 1,
+        (DIRECT,): 1,
+    }
 
 
 def test_top_paths_errors():
@@ -130,7 +143,9 @@ def test_transitions_exact(log):
 def test_transitions_collapse_censored_and_stage(log):
     t = transitions(log, **JOURNEY, collapse_repeats=True).to_frame()
     assert not ((t["from"] == t["to"]) & (t["from"] == "email")).any()
-    assert t.set_index(["from", "to"]).loc[("email", CONVERSION), "median_time"] == pd.Timedelta("2h")
+    assert t.set_index(["from", "to"]).loc[("email", CONVERSION), "median_time"] == pd.Timedelta(
+        "2h"
+    )
     t = transitions(log, **JOURNEY, include_censored=True).to_frame()
     assert t.set_index(["from", "to"]).loc[("social", END), "count"] == 1
     st = transitions(log, **JOURNEY, level="stage", collapse_repeats=True).to_frame()
@@ -149,8 +164,12 @@ def test_flow_reconciles(log):
     assert conv["journeys"].sum() == 2 and conv["conversions"].sum() == 2
     assert set(conv["step"]) == {2, 3}
     for (step, node), n in nodes.set_index(["step", "node"])["journeys"].items():
-        incoming = links[(links["target_step"] == step) & (links["target"] == node)]["journeys"].sum()
-        outgoing = links[(links["source_step"] == step) & (links["source"] == node)]["journeys"].sum()
+        incoming = links[(links["target_step"] == step) & (links["target"] == node)][
+            "journeys"
+        ].sum()
+        outgoing = links[(links["source_step"] == step) & (links["source"] == node)][
+            "journeys"
+        ].sum()
         if step > 1:
             assert incoming == n
         if node not in (CONVERSION, NULL, END):
@@ -160,7 +179,12 @@ def test_flow_reconciles(log):
 def test_flow_plot_and_interactive(log, tmp_path):
     fl = flow(log, steps=3, **JOURNEY)
     ax = fl.plot()
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["touch 1", "touch 2", "touch 3", "outcome"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "touch 1",
+        "touch 2",
+        "touch 3",
+        "outcome",
+    ]
     ax.figure.savefig(tmp_path / "flow.png")
     fig = fl.interactive()
     sankey = fig.data[0]
@@ -189,7 +213,9 @@ def test_flow_errors(log):
 
 
 def test_sample_flows(small_sample):
-    j = build_journeys(small_sample.events, conversion="booking_completed", stage_map=small_sample.stage_map)
+    j = build_journeys(
+        small_sample.events, conversion="booking_completed", stage_map=small_sample.stage_map
+    )
     tr = transitions(j)
     t = tr.to_frame()
     assert np.allclose(t.groupby("from")["probability"].sum(), 1.0)
@@ -198,7 +224,9 @@ def test_sample_flows(small_sample):
     assert t.loc[t["to"] == CONVERSION, "count"].sum() == closed["converted"].sum()
     fl = flow(j, steps=4, top=5)
     assert fl.nodes.loc[fl.nodes["step"] == 1, "journeys"].sum() == len(closed)
-    assert fl.nodes.loc[fl.nodes["node"] == CONVERSION, "journeys"].sum() == closed["converted"].sum()
+    assert (
+        fl.nodes.loc[fl.nodes["node"] == CONVERSION, "journeys"].sum() == closed["converted"].sum()
+    )
     tp = top_paths(j, n=10).to_frame()
     assert tp["share"].between(0, 1).all() and (tp["conversions"] <= tp["journeys"]).all()
 
@@ -207,7 +235,9 @@ def test_event_level_defaults_agree_between_top_paths_and_transitions(log):
     tp = top_paths(log, level="event", **JOURNEY).to_frame()
     tr = transitions(log, level="event", **JOURNEY).to_frame()
     starts = tr[tr["from"] == START].set_index("to")["count"].to_dict()
-    firsts = tp.assign(first=tp["path"].map(lambda p: p[0])).groupby("first")["journeys"].sum().to_dict()
+    firsts = (
+        tp.assign(first=tp["path"].map(lambda p: p[0])).groupby("first")["journeys"].sum().to_dict()
+    )
     assert starts == {CONVERSION if k == DIRECT else k: v for k, v in firsts.items()}
 
 
@@ -222,7 +252,9 @@ def test_plots_draw_on_the_axes_given(log):
 
 
 def test_journeys_from_events_need_a_conversion_that_occurs(log):
-    with pytest.raises(ParameterError, match=r"transitions\(\) builds journeys from events and needs conversion="):
+    with pytest.raises(
+        ParameterError, match=r"transitions\(\) builds journeys from events and needs conversion="
+    ):
         transitions(log, stage_map=STAGES)
     with pytest.raises(ParameterError, match=r"flow\(\) builds journeys"):
         flow(log, stage_map=STAGES)
@@ -232,10 +264,13 @@ def test_journeys_from_events_need_a_conversion_that_occurs(log):
         with pytest.raises(UnknownNameError) as info:
             func(log, conversion="booking_complete", stage_map=STAGES)
         assert info.value.names == ("booking_complete",)
-        assert "conversion event 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in str(
-            info.value
+        assert (
+            "conversion event 'booking_complete' occurs in no row (did you mean 'booking_completed'?)"
+            in str(info.value)
         )
-    with pytest.raises(UnknownNameError, match="touch event 'site_vist'.*did you mean 'site_visit'"):
+    with pytest.raises(
+        UnknownNameError, match="touch event 'site_vist'.*did you mean 'site_visit'"
+    ):
         transitions(log, touch_events=["site_vist"], **JOURNEY)
     with pytest.raises(ParameterError, match="No stage map given"):
         transitions(log, conversion="booking_completed")

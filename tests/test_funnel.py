@@ -72,10 +72,19 @@ def test_exact_counts_strict(log):
 
 def test_wilson_intervals_match_reference(log):
     t = funnel(log, STEPS).to_frame()
-    cases = {(c["count"], c["nobs"]): (c["low"], c["high"]) for c in REFERENCE["wilson_intervals"]["cases"]}
-    assert (t.loc[1, "from_previous_ci_low"], t.loc[1, "from_previous_ci_high"]) == pytest.approx(cases[(4, 5)], rel=1e-9)
-    assert (t.loc[2, "from_previous_ci_low"], t.loc[2, "from_previous_ci_high"]) == pytest.approx(cases[(2, 4)], rel=1e-9)
-    assert (t.loc[2, "from_first_ci_low"], t.loc[2, "from_first_ci_high"]) == pytest.approx(cases[(2, 5)], rel=1e-9)
+    cases = {
+        (c["count"], c["nobs"]): (c["low"], c["high"])
+        for c in REFERENCE["wilson_intervals"]["cases"]
+    }
+    assert (t.loc[1, "from_previous_ci_low"], t.loc[1, "from_previous_ci_high"]) == pytest.approx(
+        cases[(4, 5)], rel=1e-9
+    )
+    assert (t.loc[2, "from_previous_ci_low"], t.loc[2, "from_previous_ci_high"]) == pytest.approx(
+        cases[(2, 4)], rel=1e-9
+    )
+    assert (t.loc[2, "from_first_ci_low"], t.loc[2, "from_first_ci_high"]) == pytest.approx(
+        cases[(2, 5)], rel=1e-9
+    )
     # the closed-form Wilson score interval, computed independently
     z = 1.959963984540054
     for (count, n), (low, high) in cases.items():
@@ -158,11 +167,16 @@ def test_errors(log):
         funnel(log, ["site_visit"])
     with pytest.raises(ParameterError, match="window == '0D': not a positive duration"):
         funnel(log, STEPS, window="0D")
-    with pytest.raises(ParameterError, match=r"end == 2026-05-01 is not after start == 2026-06-01; units enter in \[start, end\)"):
+    with pytest.raises(
+        ParameterError,
+        match=r"end == 2026-05-01 is not after start == 2026-06-01; units enter in \[start, end\)",
+    ):
         funnel(log, STEPS, start="2026-06-01", end="2026-05-01")
     with pytest.raises(ParameterError, match="start == 'soon': not a date or time"):
         funnel(log, STEPS, start="soon")
-    with pytest.raises(SchemaError, match="'devise' is not a column of the events.*did you mean 'device'"):
+    with pytest.raises(
+        SchemaError, match="'devise' is not a column of the events.*did you mean 'device'"
+    ):
         funnel(log, STEPS, segment="devise")
     with pytest.raises(ParameterError, match="after_step == 3, must be a step number from 1 to 2"):
         where_instead(log, STEPS, after_step=3)
@@ -184,7 +198,9 @@ def test_result_renders_and_plots(log, tmp_path):
 
 
 def test_empty_log_names_the_steps_it_lacks():
-    with pytest.raises(UnknownNameError, match="3 funnel steps occur in no row.*the data are empty") as info:
+    with pytest.raises(
+        UnknownNameError, match="3 funnel steps occur in no row.*the data are empty"
+    ) as info:
         funnel(make_log([]), STEPS)
     assert info.value.names == tuple(STEPS)
 
@@ -195,7 +211,10 @@ def test_misspelt_step_fails_with_the_name_and_the_closest_events(log):
     error = info.value
     assert error.names == ("booking_complete",)
     assert error.suggestions == {"booking_complete": "booking_completed"}
-    assert "funnel step 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in str(error)
+    assert (
+        "funnel step 'booking_complete' occurs in no row (did you mean 'booking_completed'?)"
+        in str(error)
+    )
     assert "names present: 'booking_completed', 'booking_started', 'site_visit'" in str(error)
     assert isinstance(error, ParameterError) and isinstance(error, SchemaError)
     # the same check in where_instead, and for the alternatives of a step
@@ -232,7 +251,9 @@ def test_steps_and_stage_map_from_the_project_file(log):
                    "purchase": {"events": ["booking_started", "booking_completed"]}},
         "funnel": STEPS,
     })  # fmt: skip
-    pd.testing.assert_frame_equal(funnel(log, project=project).to_frame(), funnel(log, STEPS).to_frame())
+    pd.testing.assert_frame_equal(
+        funnel(log, project=project).to_frame(), funnel(log, STEPS).to_frame()
+    )
     assert where_instead(log, None, 2, project=project).n_units == 2
     with pytest.raises(ParameterError, match="Name the funnel steps"):
         funnel(log)
@@ -244,7 +265,9 @@ def test_steps_and_stage_map_from_the_project_file(log):
 EVENTS = ["site_visit", "booking_started", "booking_completed", "phone_call"]
 
 
-def oracle_levels(log: pd.DataFrame, steps: list[str], window: pd.Timedelta, order: str) -> dict[str, int]:
+def oracle_levels(
+    log: pd.DataFrame, steps: list[str], window: pd.Timedelta, order: str
+) -> dict[str, int]:
     """Furthest step per user by the documented rules, by brute force.
 
     Without a stage map, identical timestamps count in step order; other events after.
@@ -261,7 +284,10 @@ def oracle_levels(log: pd.DataFrame, steps: list[str], window: pd.Timedelta, ord
             level, cur = 1, i
             for step in steps[1:]:
                 if order == "strict":
-                    nxt = next((j for j in range(cur + 1, len(ev)) if ev[j] == step and ts[j] <= deadline), None)
+                    nxt = next(
+                        (j for j in range(cur + 1, len(ev)) if ev[j] == step and ts[j] <= deadline),
+                        None,
+                    )
                     if nxt is None:
                         break
                     cur = nxt
@@ -276,7 +302,12 @@ def oracle_levels(log: pd.DataFrame, steps: list[str], window: pd.Timedelta, ord
 
 
 random_logs = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 30), st.sampled_from(EVENTS), st.sampled_from(["x", "y"])),
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.integers(0, 30),
+        st.sampled_from(EVENTS),
+        st.sampled_from(["x", "y"]),
+    ),
     min_size=0,
     max_size=40,
 )
@@ -298,7 +329,9 @@ def test_funnel_reconciles_and_matches_oracle(rows, order):
         with pytest.raises(NotComputableError, match="No user entered the funnel"):
             funnel(log, steps, window=window, order=order, segment="device", start="2026-05-01")
         return
-    t = funnel(log, steps, window=window, order=order, segment="device", start="2026-05-01").to_frame()
+    t = funnel(
+        log, steps, window=window, order=order, segment="device", start="2026-05-01"
+    ).to_frame()
     for _, s in t.groupby("segment"):
         n = s["entrants"].to_numpy()
         assert (np.diff(n) <= 0).all()  # never more at a step than at the one before
@@ -334,13 +367,18 @@ def test_where_instead_by_channel_and_from_a_relation(log):
         [
             log.assign(channel=None),
             make_log([("u4", "2026-05-02 10:00", "phone_call", "desktop")]).assign(channel="phone"),
-            make_log([("u4", "2026-05-02 11:00", "service_page_view", "desktop")]).assign(channel=None),
+            make_log([("u4", "2026-05-02 11:00", "service_page_view", "desktop")]).assign(
+                channel=None
+            ),
         ],
         ignore_index=True,
     )
     w = where_instead(ev, STEPS, after_step=2, level="channel")
     # u4's next event with a channel is the phone call (the page view has none); u2 has none
-    assert dict(zip(w.to_frame()["next"], w.to_frame()["units"], strict=True)) == {(NO_FURTHER_EVENT,): 1, ("phone",): 1}
+    assert dict(zip(w.to_frame()["next"], w.to_frame()["units"], strict=True)) == {
+        (NO_FURTHER_EVENT,): 1,
+        ("phone",): 1,
+    }
     rel = duckdb.connect().from_df(log)
     pd.testing.assert_frame_equal(funnel(rel, STEPS).to_frame(), funnel(log, STEPS).to_frame())
 
@@ -351,10 +389,14 @@ def test_small_segments_are_suppressed_and_counted(log):
     assert full.segments == ["desktop", "mobile"] and full.suppressed_segments == 0
     shown = funnel(log, STEPS, segment="device", min_users=3)
     assert shown.segments == ["desktop"] and shown.suppressed_segments == 1
-    pd.testing.assert_frame_equal(shown.to_frame(), full.to_frame()[full.to_frame()["segment"] == "desktop"])
+    pd.testing.assert_frame_equal(
+        shown.to_frame(), full.to_frame()[full.to_frame()["segment"] == "desktop"]
+    )
     assert "1 segment with fewer than 3 users is not shown" in shown.summary()
     assert "mobile" not in shown.summary() and "mobile" not in shown._repr_html_()
-    assert shown.display_frame()["segment"].unique().tolist() == ["desktop"]  # still says whose funnel
+    assert shown.display_frame()["segment"].unique().tolist() == [
+        "desktop"
+    ]  # still says whose funnel
     ax = shown.plot()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["desktop"]
     ax.figure.savefig("/tmp/funnel_min_users.png", bbox_inches="tight")
@@ -365,9 +407,10 @@ def test_small_segments_are_suppressed_and_counted(log):
     assert none.plot_time_to_convert().get_title().startswith("No segment has 4 users or more")
     assert "jl-table" in none._repr_html_()
     # the default shows everything; without segments nothing is suppressed
-    assert funnel(log, STEPS, min_users=100).to_frame()["entrants"].tolist() == full.to_frame().groupby("step")[
-        "entrants"
-    ].sum().tolist()
+    assert (
+        funnel(log, STEPS, min_users=100).to_frame()["entrants"].tolist()
+        == full.to_frame().groupby("step")["entrants"].sum().tolist()
+    )
     with pytest.raises(ParameterError, match="min_users == -1"):
         funnel(log, STEPS, segment="device", min_users=-1)
     import matplotlib.pyplot as plt

@@ -156,7 +156,9 @@ def test_load_identities_reads_text_ids_and_counts_what_it_drops(tmp_path):
 
 def test_pseudonymised_tables_still_resolve(monkeypatch):
     monkeypatch.setenv("JOURNEYLAB_PSEUDONYM_KEY", "a test key of sixteen+ chars")
-    events = io.load_events(_events(["u1", "ph_a1", "u2"]), pseudonymize=True, stage_map=sample_stage_map())
+    events = io.load_events(
+        _events(["u1", "ph_a1", "u2"]), pseudonymize=True, stage_map=sample_stage_map()
+    )
     ids = load_identities(IDENTITIES, pseudonymize=True)
     assert not ids.frame["id"].isin(["u1", "ph_a1"]).any()
     res = resolve_identities(events, ids)

@@ -37,6 +37,7 @@ def sort_events(frame, stage_map=SAMPLE_STAGES):
     """``sort_events`` with the sample's stage map unless the test gives one."""
     return loaders.sort_events(frame, stage_map)
 
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "data" / "examples"
 
@@ -896,7 +897,10 @@ def test_events_relation_reads_nanosecond_parquet_as_pandas_writes_it(tmp_path):
             "event": ["x", "y", "z"],
         }
     )
-    for name, stamps in (("aware", frame["timestamp"]), ("naive", frame["timestamp"].dt.tz_localize(None))):
+    for name, stamps in (
+        ("aware", frame["timestamp"]),
+        ("naive", frame["timestamp"].dt.tz_localize(None)),
+    ):
         path = tmp_path / f"{name}.parquet"
         frame.assign(timestamp=stamps).to_parquet(path)
         out = events_relation(path, start="2026-10-01", end="2026-11-01").df()

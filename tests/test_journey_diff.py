@@ -152,7 +152,11 @@ def test_reach_and_step_rows_exact():
 
 def test_identical_groups_have_no_significant_difference(tmp_path):
     diff = compare_journeys(
-        _planted(mobile_rate=0.5, desktop_rate=0.5, seed=11), STAGES, by="device", a="mobile", b="desktop"
+        _planted(mobile_rate=0.5, desktop_rate=0.5, seed=11),
+        STAGES,
+        by="device",
+        a="mobile",
+        b="desktop",
     )
     assert not diff.table["significant"].any()
     assert "No difference survives FDR control" in diff.summary()
@@ -164,7 +168,10 @@ def test_two_periods():
     log = pd.concat([_planted(n=200, seed=1).assign(timestamp=lambda f: f["timestamp"] - pd.Timedelta(days=30)),
                      _planted(n=200, mobile_rate=0.7, seed=2).assign(user_id=lambda f: "o" + f["user_id"])], ignore_index=True)  # fmt: skip
     diff = compare_journeys(
-        log, STAGES, periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")), level="event"
+        log,
+        STAGES,
+        periods=(("2026-09-01", "2026-10-01"), ("2026-10-01", "2026-11-01")),
+        level="event",
     )
     # the change from the first period to the second: a = 2026-10, b = 2026-09
     assert (diff.label_a, diff.label_b) == ("2026-10", "2026-09")
@@ -180,12 +187,18 @@ def test_two_periods():
 def test_errors():
     log = _planted(n=20)
     with pytest.raises(
-        ParameterError, match=r"value 'mobil' of 'device' belongs to no user in .* \(did you mean 'mobile'\?\)"
+        ParameterError,
+        match=r"value 'mobil' of 'device' belongs to no user in .* \(did you mean 'mobile'\?\)",
     ) as info:
         compare_journeys(log, STAGES, by="device", a="mobil", b="desktop")
-    assert isinstance(info.value, UnknownNameError) and info.value.suggestions == {"mobil": "mobile"}
+    assert isinstance(info.value, UnknownNameError) and info.value.suggestions == {
+        "mobil": "mobile"
+    }
     assert "values present: 'desktop', 'mobile'" in str(info.value)
-    with pytest.raises(UnknownNameError, match=r"segment 'devise' is not a column of the events \(did you mean 'device'\?\)"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"segment 'devise' is not a column of the events \(did you mean 'device'\?\)",
+    ):
         compare_journeys(log, STAGES, by="devise", a="mobile", b="desktop")
     with pytest.raises(NotComputableError, match="No events in the period 2027-01"):
         compare_journeys(log, STAGES, by="device", a="mobile", b="desktop", month="2027-01")
@@ -193,7 +206,9 @@ def test_errors():
         compare_journeys(log, STAGES)
     with pytest.raises(ParameterError, match="Say what to compare"):
         compare_journeys(log, STAGES, by="device")
-    with pytest.raises(NotComputableError, match=r"Only one value of device \(mobile\) in .*: no comparison"):
+    with pytest.raises(
+        NotComputableError, match=r"Only one value of device \(mobile\) in .*: no comparison"
+    ):
         compare_journeys(log.assign(device="mobile"), STAGES, by="device", a="mobile", b="desktop")
     with pytest.raises(ParameterError, match="No stage map given"):
         compare_journeys(log, by="device", a="mobile", b="desktop")
@@ -214,7 +229,9 @@ def test_plot_names_significant_differences(tmp_path):
 
 @pytest.fixture
 def sample_data(request):
-    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
+    pytest.importorskip(
+        "journeylab.datasets.sample", reason="the sample generator has not landed yet"
+    )
     return request.getfixturevalue("small_sample")
 
 

@@ -176,7 +176,9 @@ def test_empty_period_is_a_clear_error(hand_log):
 def test_bad_arguments(hand_log):
     with pytest.raises(ParameterError, match="either month= or start="):
         journey_map(hand_log, STAGES, month="2026-10", start="2026-10-01")
-    with pytest.raises(ParameterError, match=r"month == '2026-1': not a calendar month; write 'YYYY-MM'"):
+    with pytest.raises(
+        ParameterError, match=r"month == '2026-1': not a calendar month; write 'YYYY-MM'"
+    ):
         resolve_period(month="2026-1")
     with pytest.raises(
         SchemaError, match=r"segment 'devise' is not a column.*did you mean 'device'"
@@ -265,7 +267,9 @@ def test_invariants_on_random_logs(rows):
 
 @pytest.fixture
 def small(request):
-    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
+    pytest.importorskip(
+        "journeylab.datasets.sample", reason="the sample generator has not landed yet"
+    )
     return request.getfixturevalue("small_sample")
 
 
@@ -317,7 +321,9 @@ def test_small_segments_are_suppressed_and_counted(hand_log, tmp_path):
     assert "jl-table" in none._repr_html_()
     # no segment: the whole period is shown whatever min_users says
     assert (
-        journey_map(hand_log, STAGES, month="2026-10", min_users=100).to_frame()["users_in_period"].iloc[0]
+        journey_map(hand_log, STAGES, month="2026-10", min_users=100)
+        .to_frame()["users_in_period"]
+        .iloc[0]
         == 5
     )
     with pytest.raises(ParameterError, match="min_users == -3"):
@@ -346,15 +352,18 @@ def test_misspelt_segment_names_the_closest_columns(hand_log):
     with pytest.raises(UnknownNameError) as info:
         journey_map(hand_log, STAGES, month="2026-10", segment="persna", users=users)
     assert info.value.suggestions == {"persna": "persona"}
-    assert "segment 'persna' is not a column of the events or the users table (did you mean 'persona'?)" in str(
-        info.value
+    assert (
+        "segment 'persna' is not a column of the events or the users table (did you mean 'persona'?)"
+        in str(info.value)
     )
 
 
 def test_a_stage_map_of_other_events_is_an_error_not_a_map_of_zeros(hand_log):
     shop = StageMap.from_dict({"stages": [{"name": "browse", "events": ["view", "site_vist"]},
                                           {"name": "buy", "events": ["purchase"]}]})  # fmt: skip
-    with pytest.raises(NotComputableError, match=r"No event in 2026-10 belongs to a stage of the stage map") as info:
+    with pytest.raises(
+        NotComputableError, match=r"No event in 2026-10 belongs to a stage of the stage map"
+    ) as info:
         journey_map(hand_log, shop, month="2026-10")
     assert "'site_vist' (did you mean 'site_visit'?)" in str(info.value)
 

@@ -45,6 +45,7 @@ def sessionize(*args, **kwargs):
     kwargs.setdefault("stage_map", SAMPLE_STAGES)
     return build.sessionize(*args, **kwargs)
 
+
 END = "2026-06-30"
 
 
@@ -82,10 +83,25 @@ def test_journey_rules_on_hand_made_log(log):
     j = build_journeys(log, period_end=END)
     jr = j.journeys
     assert list(jr.columns) == [
-        "journey_id", "user_id", "start", "end", "n_touches", "converted", "value",
-        "conversion_time", "censored", "truncated_touches",
+        "journey_id",
+        "user_id",
+        "start",
+        "end",
+        "n_touches",
+        "converted",
+        "value",
+        "conversion_time",
+        "censored",
+        "truncated_touches",
     ]
-    assert list(j.touches.columns) == ["journey_id", "user_id", "position", "timestamp", "channel", "event"]
+    assert list(j.touches.columns) == [
+        "journey_id",
+        "user_id",
+        "position",
+        "timestamp",
+        "channel",
+        "event",
+    ]
     assert jr["user_id"].tolist() == ["u1", "u1", "u2", "u3", "u4"]
     assert jr["n_touches"].tolist() == [2, 1, 2, 0, 1]
     assert jr["converted"].tolist() == [True, True, False, True, False]
@@ -196,7 +212,10 @@ def test_lookback_leaves_old_touches_out_and_counts_them():
     assert dict(zip(pt["path"], pt["conversions"], strict=True)) == {("email",): 1, (DIRECT,): 1}
     assert "2 touches older than the lookback" in j.summary()
     # a longer lookback keeps them
-    assert path_table(ev, lookback="90D", period_end=END)["path"].tolist() == [("sms",), ("social", "email")]
+    assert path_table(ev, lookback="90D", period_end=END)["path"].tolist() == [
+        ("sms",),
+        ("social", "email"),
+    ]
 
 
 def test_censoring_at_period_end():
@@ -208,7 +227,10 @@ def test_censoring_at_period_end():
         ]
     )
     j = build_journeys(ev, lookback="30D", period_end=END)
-    assert dict(zip(j.journeys["user_id"], j.journeys["censored"], strict=True)) == {"open": True, "closed": False}
+    assert dict(zip(j.journeys["user_id"], j.journeys["censored"], strict=True)) == {
+        "open": True,
+        "closed": False,
+    }
     assert j.left_out["after_period_end"] == 1
     assert path_table(j)["non_conversions"].tolist() == [1]
     assert path_table(j, include_censored=True)["non_conversions"].tolist() == [2]
@@ -229,8 +251,13 @@ def test_user_with_ten_thousand_events_is_capped_with_a_counter():
         }
     )
     conv = pd.DataFrame(
-        {"user_id": ["heavy"], "timestamp": [times[-1] + pd.Timedelta("1min")], "event": ["booking_completed"],
-         "channel": [None], "value": [500.0]}
+        {
+            "user_id": ["heavy"],
+            "timestamp": [times[-1] + pd.Timedelta("1min")],
+            "event": ["booking_completed"],
+            "channel": [None],
+            "value": [500.0],
+        }
     )
     ev = pd.concat([ev, conv], ignore_index=True)
     j = build_journeys(ev, max_touches=50, period_end=END)
@@ -286,13 +313,17 @@ def test_errors_say_what_to_do(log):
         build_journeys(log.rename(columns={"timestamp": "time_stamp"}))
     with pytest.raises(ParameterError, match="lookback == '-3D': not a positive duration"):
         build_journeys(log, lookback="-3D")
-    with pytest.raises(ParameterError, match="lookback == 'soon': not a duration; write e.g. '30D'"):
+    with pytest.raises(
+        ParameterError, match="lookback == 'soon': not a duration; write e.g. '30D'"
+    ):
         build_journeys(log, lookback="soon")
     with pytest.raises(ParameterError, match="max_touches == 0, must be >= 1"):
         build_journeys(log, max_touches=0)
     with pytest.raises(ParameterError, match="level == 'channels'.*did you mean 'channel'"):
         path_table(log, level="channels")
-    with pytest.raises(ParameterError, match="unexpected option 'look_back'.*did you mean 'lookback'"):
+    with pytest.raises(
+        ParameterError, match="unexpected option 'look_back'.*did you mean 'lookback'"
+    ):
         path_table(log, look_back="7D")
     with pytest.raises(ParameterError, match="already built"):
         path_table(build_journeys(log), lookback="7D")
@@ -304,7 +335,13 @@ def test_sessionize_gap_rule_and_ties():
     ev = make_events(
         [
             ("a", "2026-05-01 10:00", "site_visit", "email", None),
-            ("a", "2026-05-01 10:30", "service_page_view", None, None),  # exactly 30 min: same session
+            (
+                "a",
+                "2026-05-01 10:30",
+                "service_page_view",
+                None,
+                None,
+            ),  # exactly 30 min: same session
             ("a", "2026-05-01 11:01", "service_page_view", None, None),  # 31 min: new session
             ("b", "2026-05-01 10:00", "site_visit", "sms", None),
         ]
@@ -315,7 +352,12 @@ def test_sessionize_gap_rule_and_ties():
     assert out["session_id"].tolist() == ["a#2", "b#1", "a#1", "a#1"]
     with pytest.raises(ParameterError, match="already have a 'session_id'"):
         sessionize(out)
-    assert sessionize(out, overwrite=True, gap="5min")["session_id"].tolist() == ["a#3", "b#1", "a#1", "a#2"]
+    assert sessionize(out, overwrite=True, gap="5min")["session_id"].tolist() == [
+        "a#3",
+        "b#1",
+        "a#1",
+        "a#2",
+    ]
 
 
 def test_journeys_result_renders_and_plots(log, tmp_path):
@@ -335,7 +377,9 @@ def test_sample_path_table_reconciles(small_sample):
     closed = j.journeys[~j.journeys["censored"]]
     assert pt["conversions"].sum() == closed["converted"].sum()
     assert pt["conversions"].sum() == int((ev["event"] == "booking_completed").sum())
-    assert pt["value"].sum() == pytest.approx(ev.loc[ev["event"] == "booking_completed", "value"].sum())
+    assert pt["value"].sum() == pytest.approx(
+        ev.loc[ev["event"] == "booking_completed", "value"].sum()
+    )
     assert pt["non_conversions"].sum() == (~closed["converted"]).sum()
     assert pt["path"].map(len).min() >= 1
     assert not pt["path"].duplicated().any()
@@ -351,7 +395,9 @@ random_rows = st.lists(
     st.tuples(
         st.sampled_from(["a", "b", "c"]),
         st.integers(0, 60),  # day of May-June; few distinct days make ties
-        st.sampled_from(["ad_impression", "site_visit", "phone_call", "booking_completed", "service_page_view"]),
+        st.sampled_from(
+            ["ad_impression", "site_visit", "phone_call", "booking_completed", "service_page_view"]
+        ),
         st.sampled_from(["email", "social", "phone", None]),
         st.sampled_from([None, 10.0, 25.0]),
     ),
@@ -381,7 +427,9 @@ def test_path_table_properties(rows, lookback, cap, collapse, level, seed):
     j = build_journeys(ev, **options)
     pd.testing.assert_frame_equal(pt, path_table(j, level=level, collapse_repeats=collapse))
     shuffled = ev.sample(frac=1, random_state=seed)
-    pd.testing.assert_frame_equal(pt, path_table(shuffled, level=level, collapse_repeats=collapse, **options))
+    pd.testing.assert_frame_equal(
+        pt, path_table(shuffled, level=level, collapse_repeats=collapse, **options)
+    )
     # every conversion closes exactly one journey; totals reconcile
     conversions = ev[ev["event"] == "booking_completed"]
     assert pt["conversions"].sum() == len(conversions) == j.journeys["converted"].sum()
@@ -400,7 +448,9 @@ def test_duckdb_relation_from_the_loader(log, tmp_path):
 
     file = tmp_path / "events.parquet"
     log.to_parquet(file)
-    pd.testing.assert_frame_equal(path_table(events_relation(file), period_end=END), path_table(log, period_end=END))
+    pd.testing.assert_frame_equal(
+        path_table(events_relation(file), period_end=END), path_table(log, period_end=END)
+    )
 
 
 # --------------------------------------------------------------------------- one month
@@ -437,7 +487,10 @@ def test_journeys_of_one_month_end_in_it_and_open_ones_are_censored(months_log):
     assert jr.loc["m1", "start"] == pd.Timestamp("2026-05-28 09:00", tz="UTC")
     # still open at the month's end (last touch within the 7-day lookback of 06-30 23:59:59.999999)
     assert jr["censored"].groupby(level=0).any().to_dict() == {
-        "m1": False, "m3": True, "m4": True, "m5": True
+        "m1": False,
+        "m3": True,
+        "m4": True,
+        "m5": True,
     }
     assert not jr.loc["m4", "converted"]
     assert june.settings["start"] == pd.Timestamp("2026-06-01", tz="UTC")
@@ -452,7 +505,9 @@ def test_journeys_of_one_month_end_in_it_and_open_ones_are_censored(months_log):
     pd.testing.assert_frame_equal(explicit.journeys, june.journeys)
     # July holds m4's conversion with its June touch; May holds m1 (open) and m2 (closed)
     july = build_journeys(months_log, month="2026-07", lookback="7D").journeys
-    assert july[["user_id", "converted", "n_touches", "value"]].values.tolist() == [["m4", True, 1, 70.0]]
+    assert july[["user_id", "converted", "n_touches", "value"]].values.tolist() == [
+        ["m4", True, 1, 70.0]
+    ]
     may = build_journeys(months_log, month="2026-05", lookback="7D").journeys.set_index("user_id")
     assert may["censored"].to_dict() == {"m1": True, "m2": False}
     # start alone: journeys ending from June on, up to the log's end
@@ -473,20 +528,27 @@ def test_path_table_of_one_month(months_log):
     pd.testing.assert_frame_equal(path_table(built), june)
     every = path_table(months_log, month="2026-06", lookback="7D", include_censored=True)
     assert dict(zip(every["path"], every["non_conversions"], strict=True)) == {
-        ("display",): 0, ("email",): 1, ("search",): 1, ("sms",): 1
+        ("display",): 0,
+        ("email",): 1,
+        ("search",): 1,
+        ("sms",): 1,
     }
     may = path_table(months_log, month="2026-05", lookback="7D")
     assert may[list(PATH_COLUMNS)].values.tolist() == [[("social",), 0, 0.0, 1]]
 
 
 def test_month_and_start_errors(months_log):
-    with pytest.raises(ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"):
+    with pytest.raises(
+        ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"
+    ):
         build_journeys(months_log, month="2026-13")
     with pytest.raises(ParameterError, match="month == 'June': not a calendar month"):
         path_table(months_log, month="June")
     with pytest.raises(ParameterError, match="pass either month or start/period_end"):
         build_journeys(months_log, month="2026-06", period_end="2026-06-30")
-    with pytest.raises(ParameterError, match="start == 2026-07-01 is after period_end == 2026-06-30"):
+    with pytest.raises(
+        ParameterError, match="start == 2026-07-01 is after period_end == 2026-06-30"
+    ):
         build_journeys(months_log, start="2026-07-01", period_end="2026-06-30")
     with pytest.raises(ParameterError, match="did you mean 'month'"):
         path_table(months_log, mnth="2026-06")
@@ -513,7 +575,10 @@ def test_censoring_summary_refuses_only_when_leaving_open_journeys_out_starves_t
 
     c = censoring_summary(conversions, non_conversions, open_journeys, include_censored=include)
     journeys = conversions + non_conversions
-    few = non_conversions < MIN_NON_CONVERSIONS or non_conversions < MIN_NON_CONVERSION_SHARE * journeys
+    few = (
+        non_conversions < MIN_NON_CONVERSIONS
+        or non_conversions < MIN_NON_CONVERSION_SHARE * journeys
+    )
     assert c["left_out"] == (0 if include else open_journeys)
     assert c["identifiable"] == (include or open_journeys == 0 or not few)
     assert c["journeys"] == journeys
@@ -531,7 +596,11 @@ def test_censoring_thresholds_by_hand():
     assert censoring_summary(100, 0, 0)["identifiable"] is True  # nothing was censored
     closed = censoring_summary(686, 75, 2_925)
     assert closed["identifiable"] is True
-    assert "Open journeys outnumber the closed non-converting ones (2,925 to 75)" in closed["message"]
+    assert (
+        "Open journeys outnumber the closed non-converting ones (2,925 to 75)" in closed["message"]
+    )
+
+
 # -- the DuckDB cursor behind a journey build is always closed -------------------------
 @pytest.fixture
 def opened_cursors(monkeypatch):
@@ -570,7 +639,11 @@ def test_events_cursor_is_closed_when_opening_fails_and_after_use(log, opened_cu
     with _Events(log, stage_map=SAMPLE_STAGES) as ev:
         assert ev.scalar("SELECT count(*) FROM src") == len(log)
     with pytest.raises(SchemaError, match="grain='session' needs a session_id column"):
-        funnel(log.drop(columns="session_id", errors="ignore"), ["site_visit", "booking_completed"], grain="session")
+        funnel(
+            log.drop(columns="session_id", errors="ignore"),
+            ["site_visit", "booking_completed"],
+            grain="session",
+        )
     path_table(log, lookback="7D", stage_map=SAMPLE_STAGES)
     path_table(build_journeys(log, lookback="7D", stage_map=SAMPLE_STAGES))
     assert len(opened_cursors) == 6

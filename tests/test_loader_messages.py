@@ -27,6 +27,7 @@ def load_events(*args, **kwargs):
     """The loader with the sample's stage map (there is no default one)."""
     return loaders.load_events(*args, **{"stage_map": sample_stage_map(), **kwargs})
 
+
 HEADER = "user_id,timestamp,event,channel\n"
 GOOD = "u9,2026-01-02 10:00:00,visit,web\n"
 
@@ -43,7 +44,11 @@ def _write(tmp_path, name: str, content: str | bytes):
 @pytest.mark.parametrize(
     ("body", "line", "message"),
     [
-        ("u1,2026-01-01 10:00,visit,web\nu2,2026-01-01 11:00,visit\n", 3, "Line {} has 3 fields, the first line has 4"),
+        (
+            "u1,2026-01-01 10:00,visit,web\nu2,2026-01-01 11:00,visit\n",
+            3,
+            "Line {} has 3 fields, the first line has 4",
+        ),
         ("u1,2026-01-01 10:00,visit,web,extra\n", 2, "Line {} has 5 fields, the first line has 4"),
         ('u1,2026-01-01 10:00,"visit,web\n', 2, "quoted field opened on line {} is never closed"),
     ],
@@ -101,15 +106,25 @@ def test_line_numbers_count_physical_lines(tmp_path, before, extra_lines, newlin
 
 
 def test_quality_report_rows_are_file_lines_after_a_quoted_line_break(tmp_path):
-    path = _write(tmp_path, "events.csv", HEADER + 'u1,2026-01-01 10:00,"a\nb",web\n' + ",2026-01-01 11:00,visit,web\n")
+    path = _write(
+        tmp_path,
+        "events.csv",
+        HEADER + 'u1,2026-01-01 10:00,"a\nb",web\n' + ",2026-01-01 11:00,visit,web\n",
+    )
     report = load_events(path).quality
     step = next(s for s in report.steps if s.step == "missing user_id")
     assert step.rows == (4,)
 
 
 def test_duplicated_csv_header_is_an_error_not_a_rename(tmp_path):
-    path = _write(tmp_path, "events.csv", "user_id,timestamp,event,channel,Channel \nu1,2026-01-01,visit,web,app\n")
-    with pytest.raises(SchemaError, match=r"names the column 'Channel' twice|names the column 'channel' twice") as info:
+    path = _write(
+        tmp_path,
+        "events.csv",
+        "user_id,timestamp,event,channel,Channel \nu1,2026-01-01,visit,web,app\n",
+    )
+    with pytest.raises(
+        SchemaError, match=r"names the column 'Channel' twice|names the column 'channel' twice"
+    ) as info:
         load_events(path)
     assert info.value.rows == [1] and info.value.source == str(path)
     assert info.value.column.casefold() == "channel"
@@ -134,7 +149,9 @@ def test_bare_year_or_month_is_not_a_timestamp(tmp_path, value):
 
 
 def test_full_dates_without_time_still_load(tmp_path):
-    path = _write(tmp_path, "events.csv", HEADER + "u1,2026-10-01,visit,web\nu2,20261002,visit,web\n")
+    path = _write(
+        tmp_path, "events.csv", HEADER + "u1,2026-10-01,visit,web\nu2,20261002,visit,web\n"
+    )
     stamps = load_events(path).frame["timestamp"]
     assert list(stamps.dt.strftime("%Y-%m-%d")) == ["2026-10-01", "2026-10-02"]
 
@@ -167,7 +184,11 @@ def test_naive_text_in_a_mixed_column_gets_the_utc_note():
     frame = pd.DataFrame(
         {
             "user_id": ["u1", "u2", "u3"],
-            "timestamp": [pd.Timestamp("2026-01-01 10:00", tz="Europe/Paris"), "2026-01-01 11:00", dt.datetime(2026, 1, 1, 12)],
+            "timestamp": [
+                pd.Timestamp("2026-01-01 10:00", tz="Europe/Paris"),
+                "2026-01-01 11:00",
+                dt.datetime(2026, 1, 1, 12),
+            ],
             "event": ["a", "b", "c"],
         }
     )
@@ -181,7 +202,11 @@ def test_naive_text_in_a_mixed_column_gets_the_utc_note():
 
 def test_mixed_column_with_numbers_names_the_rows():
     frame = pd.DataFrame(
-        {"user_id": ["u1", "u2"], "timestamp": [pd.Timestamp("2026-01-01", tz="UTC"), 17], "event": ["a", "b"]}
+        {
+            "user_id": ["u1", "u2"],
+            "timestamp": [pd.Timestamp("2026-01-01", tz="UTC"), 17],
+            "event": ["a", "b"],
+        }
     )
     with pytest.raises(DataError, match="neither text nor timestamps") as info:
         load_events(frame)
@@ -236,7 +261,9 @@ def test_real_retail_file_missing_ids_are_reported_at_their_file_lines(retail_li
     path, _ = retail_lines
     loaded = load_events(path, columns=RETAIL_COLUMNS, tz="Europe/London")
     step = next(s for s in loaded.quality.steps if s.step == "missing user_id")
-    reference = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())
+    reference = json.loads(
+        (Path(__file__).parent / "results" / "real_data_loading.json").read_text()
+    )
     assert step.count == reference["online_retail"]["missing_customer_id"]
     assert list(step.rows) == _missing_id_lines(path)
 

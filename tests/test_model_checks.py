@@ -90,7 +90,10 @@ def test_an_identified_ratio_at_infinity_is_a_boundary_that_withholds_nothing():
     def loglik(theta):
         return float(-50 * (theta[0] - theta[1] - 1) ** 2)
 
-    directions = [*single_directions(NAMES), Direction("a, b → ∞", (1.0, 1.0), (), "no heterogeneity")]
+    directions = [
+        *single_directions(NAMES),
+        Direction("a, b → ∞", (1.0, 1.0), (), "no heterogeneity"),
+    ]
     info = 100 * np.array([[1.0, -1.0], [-1.0, 1.0]])  # singular along (1, 1) only
     d = diagnose(loglik, [20.0, 19.0], info, directions=directions)
     assert d.status == "boundary" and d.boundary == ("a, b → ∞",)
@@ -108,8 +111,13 @@ def test_the_edge_probe_keeps_a_ratio_inside_the_optimisers_box():
     directions = [Direction("a, b → ∞", (1.0, 1.0), (), "")]
     info = 100 * np.array([[1.0, -1.0], [-1.0, 1.0]])
     d = diagnose_likelihood(
-        loglik, np.array([29.0, 28.0]), NAMES, log_information=info, gradient=0.0,
-        directions=directions, log_bound=30.0,
+        loglik,
+        np.array([29.0, 28.0]),
+        NAMES,
+        log_information=info,
+        gradient=0.0,
+        directions=directions,
+        log_bound=30.0,
     )
     assert d.boundary == ("a, b → ∞",)
 
@@ -161,7 +169,9 @@ def test_computable_or_reason_turns_only_not_computable_into_a_result():
 
     res = computable_or_reason(impossible, title="Propensity model")
     assert isinstance(res, NotComputableResult) and res.status == "not_computable"
-    assert res.summary() == "Not computable: Every training row has converted = 0; nothing to learn."
+    assert (
+        res.summary() == "Not computable: Every training row has converted = 0; nothing to learn."
+    )
     assert "Not computable:" in res._repr_html_() and "Propensity model" in res._repr_html_()
     assert res.to_frame().attrs["reason"].startswith("Every training row")
     assert computable_or_reason(lambda x: x + 1, 1) == 2

@@ -22,9 +22,16 @@ def sample():
 
 @pytest.fixture(scope="module")
 def project():
-    return Project.from_dict({"name": "Sample", "data": {"sample": {}}, "journey": {"conversion": "booking_completed"},
-                              "funnel": ["site_visit", "booking_started", "booking_completed"],
-                              "stages": SAMPLE_STAGE_MAP, "labels": {"booked_jobs": "Jobs booked"}})
+    return Project.from_dict(
+        {
+            "name": "Sample",
+            "data": {"sample": {}},
+            "journey": {"conversion": "booking_completed"},
+            "funnel": ["site_visit", "booking_started", "booking_completed"],
+            "stages": SAMPLE_STAGE_MAP,
+            "labels": {"booked_jobs": "Jobs booked"},
+        }
+    )
 
 
 def test_stage_kpis_come_from_the_data_for_both_months(sample, project):
@@ -34,8 +41,13 @@ def test_stage_kpis_come_from_the_data_for_both_months(sample, project):
     sep = ev[(ev["timestamp"] >= "2026-09-01") & (ev["timestamp"] < "2026-10-01")]
     assert kpis.loc["sessions", "value"] == (oct_["event"] == "site_visit").sum()
     assert kpis.loc["sessions", "previous"] == (sep["event"] == "site_visit").sum()
-    assert kpis.loc["visitors", "value"] == oct_.loc[oct_["event"] == "site_visit", "user_id"].nunique()
-    assert kpis.loc["revenue", "value"] == pytest.approx(oct_.loc[oct_["event"] == "booking_completed", "value"].sum())
+    assert (
+        kpis.loc["visitors", "value"]
+        == oct_.loc[oct_["event"] == "site_visit", "user_id"].nunique()
+    )
+    assert kpis.loc["revenue", "value"] == pytest.approx(
+        oct_.loc[oct_["event"] == "booking_completed", "value"].sum()
+    )
     assert kpis.loc["booked_jobs", "label"] == "Jobs booked"
     row = kpis.loc["sessions"]
     assert row["change"] == pytest.approx(row["value"] / row["previous"] - 1)
@@ -47,7 +59,11 @@ def test_stage_kpis_come_from_the_data_for_both_months(sample, project):
     plain = rates.test_poisson_2indep(row["value"], 1.0, row["previous"], 1.0, method="wald").pvalue
     assert row["p_value"] >= plain - 1e-12
     assert not math.isnan(kpis.loc["revenue", "p_value"])  # money is tested as a compound total
-    assert kpis.loc["sessions", "change_ci_low"] < row["change"] < kpis.loc["sessions", "change_ci_high"]
+    assert (
+        kpis.loc["sessions", "change_ci_low"]
+        < row["change"]
+        < kpis.loc["sessions", "change_ci_high"]
+    )
 
 
 def test_first_month_has_no_previous_value(sample, project):
@@ -60,7 +76,14 @@ def test_trend_leaves_months_before_the_data_out(sample, project):
     trend = kpi_trend(sample.events, project, "2026-06", months=6)
     assert sorted(trend["month"].unique()) == ["2026-05", "2026-06"]
     full = kpi_trend(sample.events, project, "2026-10", months=6)
-    assert sorted(full["month"].unique()) == ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
+    assert sorted(full["month"].unique()) == [
+        "2026-05",
+        "2026-06",
+        "2026-07",
+        "2026-08",
+        "2026-09",
+        "2026-10",
+    ]
     oct_kpis = stage_kpis(sample.events, project, "2026-10").set_index("kpi")["value"]
     last = full[full["month"] == "2026-10"].set_index("kpi")["value"]
     pd.testing.assert_series_equal(last.sort_index(), oct_kpis.sort_index(), check_names=False)
@@ -68,15 +91,23 @@ def test_trend_leaves_months_before_the_data_out(sample, project):
 
 def test_metrics_document_validates_and_rejects_what_does_not_fit(sample, project):
     kpis = stage_kpis(sample.events, project, "2026-10")
-    doc = metrics_document(month="2026-10", project=project, headline={"users": 10}, kpis=kpis, findings=[],
-                           sections={"channels": "shown"})
+    doc = metrics_document(
+        month="2026-10",
+        project=project,
+        headline={"users": 10},
+        kpis=kpis,
+        findings=[],
+        sections={"channels": "shown"},
+    )
     assert validate_metrics(json.loads(json.dumps(doc, allow_nan=False))) == []
     bad = dict(doc, month="Oct 2026", findings=[{"rank": "one"}])
     problems = validate_metrics(bad)
     assert any("metrics.month" in p for p in problems)
     assert any("metrics.findings[0]: 'id' is missing" in p for p in problems)
     with pytest.raises(DataError, match="does not fit its schema"):
-        metrics_document(month="10/2026", project=project, headline={}, kpis=kpis, findings=[], sections={})
+        metrics_document(
+            month="10/2026", project=project, headline={}, kpis=kpis, findings=[], sections={}
+        )
 
 
 def test_sections_without_their_table_say_why_in_one_line():
@@ -94,7 +125,12 @@ def test_sections_without_their_table_say_why_in_one_line():
     for name, run in (
         ("voice", lambda: sections.voice_section(ws, "2026-10", say=said.append)),
         ("experiments", lambda: sections.experiments_section(ws, "2026-10", say=said.append)),
-        ("channels", lambda: sections.channels_section(ws, "2026-10", n_boot=0, seed=1, money=None, say=said.append)),
+        (
+            "channels",
+            lambda: sections.channels_section(
+                ws, "2026-10", n_boot=0, seed=1, money=None, say=said.append
+            ),
+        ),
     ):
         with sections.section(statuses, name, said.append):
             run()
@@ -114,8 +150,13 @@ def test_first_month_of_data_says_once_that_there_is_no_previous_month(sample, p
     head = sections.headline(sample.events, project, "2026-05")
     assert "users_previous" not in head
     kpis = stage_kpis(sample.events, project, "2026-05")
-    found = find(sample.events, project.stage_map, month="2026-05", conversion="booking_completed",
-                 funnel=["site_visit", "booking_started", "booking_completed"])
+    found = find(
+        sample.events,
+        project.stage_map,
+        month="2026-05",
+        conversion="booking_completed",
+        funnel=["site_visit", "booking_started", "booking_completed"],
+    )
     text = sections.executive_summary(project, "2026-05", head, kpis, found, {}, Money("$"))
     assert text.count("no change to show") == 1 and "no events in 2026-04" in text
     trend = kpi_trend(sample.events, project, "2026-05")

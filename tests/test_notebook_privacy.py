@@ -46,7 +46,12 @@ def test_no_artefact_holds_a_user_or_session_id(name, sample_ids, tmp_path):
         name, month=MONTH, params={k: v for k, v in wanted.items() if k in specs}, out_dir=tmp_path
     )
     artefacts = sorted(run.folder.iterdir())
-    assert {p.name for p in artefacts} >= {"executed.ipynb", "report.html", "metrics.json", "run.json"}
+    assert {p.name for p in artefacts} >= {
+        "executed.ipynb",
+        "report.html",
+        "metrics.json",
+        "run.json",
+    }
     for path in artefacts:
         tokens = set(re.findall(r"[A-Za-z0-9_\-]+", path.read_text(errors="replace")))
         leaked = sorted(tokens & sample_ids)

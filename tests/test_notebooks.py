@@ -56,7 +56,13 @@ def monthly(tmp_path_factory):
 def test_monthly_report_runs_end_to_end(monthly):
     folder = monthly[1].folder
     assert folder.name == "monthly_report" and folder.parent.name == "2026-10"
-    for name in ("executed.ipynb", "report.html", "report_with_code.html", "metrics.json", "run.json"):
+    for name in (
+        "executed.ipynb",
+        "report.html",
+        "report_with_code.html",
+        "metrics.json",
+        "run.json",
+    ):
         assert (folder / name).exists(), name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["month"] == "2026-10"
@@ -64,10 +70,24 @@ def test_monthly_report_runs_end_to_end(monthly):
     head = metrics["headline"]
     assert head["users"] > 0 and head["conversions"] > 0
     assert 0 < head["conversion_rate"] < 1
-    assert {k["stage"] for k in metrics["kpis"]} == {"awareness", "consideration", "purchase", "retention", "advocacy"}
+    assert {k["stage"] for k in metrics["kpis"]} == {
+        "awareness",
+        "consideration",
+        "purchase",
+        "retention",
+        "advocacy",
+    }
     # every section of the whole journey is shown on the sample
-    assert set(metrics["sections"]) >= {"journey_map", "stage_kpis", "findings", "funnel", "channels",
-                                        "experiments", "retention", "voice"}
+    assert set(metrics["sections"]) >= {
+        "journey_map",
+        "stage_kpis",
+        "findings",
+        "funnel",
+        "channels",
+        "experiments",
+        "retention",
+        "voice",
+    }
     assert all(v == "shown" for k, v in metrics["sections"].items() if k != "findings_over_time")
     run = json.loads((folder / "run.json").read_text())
     assert run["seed"] == 11
@@ -77,12 +97,24 @@ def test_monthly_report_runs_end_to_end(monthly):
 
 def test_monthly_report_html_is_for_readers(monthly):
     html = monthly[1].html.read_text()
-    for heading in ("Executive summary", "Journey map", "Stage KPIs", "Findings", "Journey and funnel", "Channels",
-                    "Experiments", "Retention and value", "Voice of the customer", "Data quality"):
+    for heading in (
+        "Executive summary",
+        "Journey map",
+        "Stage KPIs",
+        "Findings",
+        "Journey and funnel",
+        "Channels",
+        "Experiments",
+        "Retention and value",
+        "Voice of the customer",
+        "Data quality",
+    ):
         assert html.count(f">{heading}<") >= 1, heading
     assert html.count(">Data quality<") == 2  # the contents and its one heading
     assert "Top findings by value at stake" in html
-    assert html.count("data:image/png;base64") >= 8  # canvas, trend, findings, funnel, channels, ...
+    assert (
+        html.count("data:image/png;base64") >= 8
+    )  # canvas, trend, findings, funnel, channels, ...
     assert "import journeylab" not in html  # no code
     assert "<script" not in html  # static, works offline
     # no raw user ids and no file-system paths
@@ -119,9 +151,14 @@ def test_consecutive_reports_keep_a_ledger_and_show_the_fix_beside_its_finding(m
         ids = set(ledger.loc[ledger["month"] == month, "id"].dropna())
         assert ids == {f["id"] for f in run.metrics["findings"]}
     mobile = "segment_gap:booking_started→booking_completed:device=mobile"
-    assert mobile in set(ledger.loc[ledger["month"] == "2026-10", "id"]), "the planted mobile gap is found"
+    assert mobile in set(ledger.loc[ledger["month"] == "2026-10", "id"]), (
+        "the planted mobile gap is found"
+    )
     text = re.sub(r"<[^>]+>", " ", october.html.read_text())
-    assert "Findings over time" in text and "not shown" not in text.split("Findings over time")[1][:300]
+    assert (
+        "Findings over time" in text
+        and "not shown" not in text.split("Findings over time")[1][:300]
+    )
     timeline = text.split("Short mobile form")[1]
     assert "during" in timeline[:3000] and "2026-10" in timeline[:3000]
 
@@ -141,7 +178,9 @@ def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):
         user_id=pii_id,
         email=pii_email,
         event=["site_visit", "booking_started", "booking_completed"],
-        timestamp=pd.to_datetime(["2026-10-03 10:00:00", "2026-10-03 10:05:00", "2026-10-03 10:09:00"], utc=True),
+        timestamp=pd.to_datetime(
+            ["2026-10-03 10:00:00", "2026-10-03 10:05:00", "2026-10-03 10:09:00"], utc=True
+        ),
         value=[None, None, 420.0],
     )
     sample.events = pd.concat([events, sentinel], ignore_index=True)
@@ -155,11 +194,19 @@ def test_sentinel_secret_and_pii_never_reach_any_output(tmp_path):
     )
     assert run.metrics["headline"]["conversions"] > 0
     outputs = sorted(run.folder.iterdir())
-    assert {p.name for p in outputs} >= {"executed.ipynb", "report.html", "metrics.json", "run.json"}
+    assert {p.name for p in outputs} >= {
+        "executed.ipynb",
+        "report.html",
+        "metrics.json",
+        "run.json",
+    }
     for path in outputs:
         text = path.read_text(errors="replace")
         for sentinel_text in (secret, pii_id, pii_email):
             assert sentinel_text not in text, f"{sentinel_text} found in {path.name}"
         if path.name != "run.json":  # run.json names the data folder, by name only
             assert str(tmp_path) not in text, path.name
-    assert json.loads((run.folder / "run.json").read_text())["parameters"]["pseudonym_key"] == "<redacted>"
+    assert (
+        json.loads((run.folder / "run.json").read_text())["parameters"]["pseudonym_key"]
+        == "<redacted>"
+    )

@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
-         str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
         check=True,
         capture_output=True,
     )
@@ -29,7 +28,11 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_ships_notebooks_lexicons_and_sample_project_files(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    notebooks = {Path(n).stem for n in names if n.startswith("journeylab/reports/notebooks/") and n.endswith(".ipynb")}
+    notebooks = {
+        Path(n).stem
+        for n in names
+        if n.startswith("journeylab/reports/notebooks/") and n.endswith(".ipynb")
+    }
     shipped = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     assert notebooks == shipped and "monthly_report" in notebooks
     assert "journeylab/voice/lexicons/ko_sentiment.tsv" in names
@@ -46,12 +49,26 @@ def test_installed_wheel_runs_the_monthly_report_in_an_empty_folder(wheel, tmp_p
     # processed, so the checkout's editable journeylab stays invisible); journeylab comes from the wheel
     purelib = Path(sysconfig.get_paths()["purelib"])
     fresh_site = Path(
-        subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                       check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     )
     (fresh_site / "_dependencies.pth").write_text(str(purelib) + "\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )
@@ -61,20 +78,44 @@ def test_installed_wheel_runs_the_monthly_report_in_an_empty_folder(wheel, tmp_p
     env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env['PATH']}"
     # nbconvert's templates are data files of the dependencies' environment
     env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
-    where = subprocess.run([str(python), "-c", "import journeylab; print(journeylab.__file__)"], cwd=work,
-                           env=env, check=True, capture_output=True, text=True).stdout
+    where = subprocess.run(
+        [str(python), "-c", "import journeylab; print(journeylab.__file__)"],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert str(env_dir) in where, where
-    listed = subprocess.run([str(env_dir / "bin" / "journeylab"), "report", "--list"], cwd=work, env=env,
-                            capture_output=True, text=True)
+    listed = subprocess.run(
+        [str(env_dir / "bin" / "journeylab"), "report", "--list"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert listed.returncode == 0, listed.stderr
     assert "monthly_report" in listed.stdout.split()
-    copied = subprocess.run([str(env_dir / "bin" / "journeylab"), "notebooks", "copy", "mine"], cwd=work, env=env,
-                            capture_output=True, text=True)
+    copied = subprocess.run(
+        [str(env_dir / "bin" / "journeylab"), "notebooks", "copy", "mine"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert copied.returncode == 0, copied.stderr
     assert (work / "mine" / "monthly_report.ipynb").exists()
     run = subprocess.run(
-        [str(env_dir / "bin" / "journeylab"), "report", "monthly_report", "--month", "2026-10", "--quiet",
-         "--params", str(_small_params(work))],
+        [
+            str(env_dir / "bin" / "journeylab"),
+            "report",
+            "monthly_report",
+            "--month",
+            "2026-10",
+            "--quiet",
+            "--params",
+            str(_small_params(work)),
+        ],
         cwd=work,
         env=env,
         capture_output=True,

@@ -37,7 +37,10 @@ FORM_STEP, PHONE_STEP = SAMPLE_STEPS[0], SAMPLE_STEPS[1]
 def sample_steps(events: pd.DataFrame) -> list[tuple[str, ...]]:
     """Every consecutive stage pair, plus the sample's key steps whose first event occurs."""
     present = set(events["event"])
-    return [*zip(STAGES.names, STAGES.names[1:], strict=False), *(s for s in SAMPLE_STEPS if s[0] in present)]
+    return [
+        *zip(STAGES.names, STAGES.names[1:], strict=False),
+        *(s for s in SAMPLE_STEPS if s[0] in present),
+    ]
 
 
 def callback_speed(events: pd.DataFrame, fast_minutes: float = 60) -> pd.Series:
@@ -167,7 +170,12 @@ def test_value_at_stake_arithmetic(planted):
 
 def test_explicit_value_per_conversion_and_min_users(planted):
     pp = pains(
-        planted, month="2026-10", segments=("device",), steps=[FORM_STEP], value_per_conversion=50, min_users=5
+        planted,
+        month="2026-10",
+        segments=("device",),
+        steps=[FORM_STEP],
+        value_per_conversion=50,
+        min_users=5,
     )
     assert _row(pp, FORM, "device", "mobile")["value_at_stake"] == pytest.approx(500.0)
     tiny = pains(planted, month="2026-10", segments=("device",), steps=[FORM_STEP], min_users=21)
@@ -186,7 +194,9 @@ def test_findings_read_well(planted):
     )
     assert "closing the gap is worth $1,000 a month [" in first
     assert any(
-        f.startswith("Users with callback_speed = slow (> 60 min) drop out between phone call and booking")
+        f.startswith(
+            "Users with callback_speed = slow (> 60 min) drop out between phone call and booking"
+        )
         for f in pp.findings(3)
     )
     assert "Pain points, 2026-10" in pp.summary()
@@ -197,7 +207,9 @@ def test_a_series_is_a_segment_dimension(planted):
     mobile = planted.loc[planted["device"] == "mobile", "user_id"].unique()
     cohort = pd.Series("y", index=planted["user_id"].unique(), name="cohort")
     cohort[mobile] = "x"
-    pp = pains(planted, month="2026-10", segments=(cohort,), steps=[FORM_STEP, PHONE_STEP], min_users=5)
+    pp = pains(
+        planted, month="2026-10", segments=(cohort,), steps=[FORM_STEP, PHONE_STEP], min_users=5
+    )
     assert set(pp.to_frame()["dimension"]) == {"cohort"}
     assert _row(pp, FORM, "cohort", "x")["value_at_stake"] == pytest.approx(1000.0)
     assert pp.findings(1)[0].startswith(
@@ -230,10 +242,19 @@ def test_response_speed_labels():
         log, request_event="phone_call", response_event="callback", minutes_column="response_minutes",
         fast_minutes=150,
     ).value_counts().to_dict() == {"fast (≤ 150 min)": 5, "no response": 1}  # fmt: skip
-    with pytest.raises(UnknownNameError, match="minutes column 'response_minutes' is not a column of the events"):
+    with pytest.raises(
+        UnknownNameError, match="minutes column 'response_minutes' is not a column of the events"
+    ):
         callback_speed(log.drop(columns="response_minutes"))
-    with pytest.raises(UnknownNameError, match="event 'call_back' occurs in no row.*did you mean 'callback'"):
-        response_speed(log, request_event="phone_call", response_event="call_back", minutes_column="response_minutes")
+    with pytest.raises(
+        UnknownNameError, match="event 'call_back' occurs in no row.*did you mean 'callback'"
+    ):
+        response_speed(
+            log,
+            request_event="phone_call",
+            response_event="call_back",
+            minutes_column="response_minutes",
+        )
 
 
 def test_previous_period_benchmark():
@@ -245,7 +266,12 @@ def test_previous_period_benchmark():
         ignore_index=True,
     )
     pp = pains(
-        log, month="2026-10", segments=("device",), steps=[FORM_STEP], benchmark="previous_period", min_users=5
+        log,
+        month="2026-10",
+        segments=("device",),
+        steps=[FORM_STEP],
+        benchmark="previous_period",
+        min_users=5,
     )
     row = _row(pp, FORM, "device", "mobile")
     assert row["benchmark"] == "2026-09"
@@ -291,7 +317,12 @@ def test_errors(planted):
         ParameterError,
         match=r"step name 'booking_start' is neither a stage nor an event of the data \(did you mean 'booking_started'\?\)",
     ):
-        pains(planted, month="2026-10", segments=segments, steps=[("booking_start", "booking_completed")])
+        pains(
+            planted,
+            month="2026-10",
+            segments=segments,
+            steps=[("booking_start", "booking_completed")],
+        )
     with pytest.raises(NotComputableError, match="pass value_per_conversion="):
         pains(planted.assign(value=np.nan), month="2026-10", segments=segments)
     with pytest.raises(ParameterError, match=r"Step 'booking_started' must be a pair"):
@@ -302,14 +333,23 @@ def test_misspelt_conversion_step_and_segment_name_the_closest(planted):
     with pytest.raises(UnknownNameError) as info:
         pain_points(planted, STAGES, conversion="booking_complete", segments=("device",))
     assert info.value.suggestions == {"booking_complete": "booking_completed"}
-    assert "conversion event 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in str(
-        info.value
+    assert (
+        "conversion event 'booking_complete' occurs in no row (did you mean 'booking_completed'?)"
+        in str(info.value)
     )
     with pytest.raises(UnknownNameError) as info:
         pains(planted, segments=("devise",))
-    assert "segment 'devise' is not a column of the events (did you mean 'device'?)" in str(info.value)
-    with pytest.raises(UnknownNameError, match="'personna'.*or the users table.*did you mean 'persona'"):
-        pains(planted, segments=("personna",), users=pd.DataFrame({"user_id": ["p0000"], "persona": ["a"]}))
+    assert "segment 'devise' is not a column of the events (did you mean 'device'?)" in str(
+        info.value
+    )
+    with pytest.raises(
+        UnknownNameError, match="'personna'.*or the users table.*did you mean 'persona'"
+    ):
+        pains(
+            planted,
+            segments=("personna",),
+            users=pd.DataFrame({"user_id": ["p0000"], "persona": ["a"]}),
+        )
     with pytest.raises(UnknownNameError, match="step name 'phonecall'.*did you mean 'phone_call'"):
         pains(planted, segments=("device",), steps=[("phonecall", "booking_completed")])
     with pytest.raises(ParameterError, match="Name the conversion"):
@@ -341,8 +381,17 @@ def test_conversion_funnel_segments_and_value_from_the_project_file(planted):
     assert set(pp.to_frame()["dimension"]) == {"device", "touchpoint"}
     assert FORM in set(pp.to_frame()["step"])  # the funnel's step
     assert "awareness → consideration" in pp.step_words  # and the stage pairs
-    explicit = pains(planted, month="2026-10", min_users=5, value_per_conversion=50, segments=("device", "touchpoint"),
-                     steps=[*zip(STAGES.names, STAGES.names[1:], strict=False), ("booking_started", "booking_completed")])
+    explicit = pains(
+        planted,
+        month="2026-10",
+        min_users=5,
+        value_per_conversion=50,
+        segments=("device", "touchpoint"),
+        steps=[
+            *zip(STAGES.names, STAGES.names[1:], strict=False),
+            ("booking_started", "booking_completed"),
+        ],
+    )
     pd.testing.assert_frame_equal(pp.to_frame(), explicit.to_frame())
 
 
@@ -431,7 +480,12 @@ def _planted_log(n_users: int = 3000, seed: int = 3) -> pd.DataFrame:
 
 def test_planted_gaps_come_out_on_top():
     log = _planted_log()
-    pp = pains(log, month="2026-10", segments=("device", "touchpoint", callback_speed(log)), steps=sample_steps(log))
+    pp = pains(
+        log,
+        month="2026-10",
+        segments=("device", "touchpoint", callback_speed(log)),
+        steps=sample_steps(log),
+    )
     top = pp.top(3)
     keys = set(zip(top["dimension"], top["segment"], strict=True))
     assert ("device", "mobile") in keys
@@ -441,7 +495,9 @@ def test_planted_gaps_come_out_on_top():
 
 @pytest.fixture
 def sample_data(request):
-    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
+    pytest.importorskip(
+        "journeylab.datasets.sample", reason="the sample generator has not landed yet"
+    )
     return request.getfixturevalue("small_sample")
 
 
@@ -449,7 +505,11 @@ def test_sample_planted_effects_on_top(sample_data):
     """The sample plants a mobile booking-form drop-off and slow call-backs (truth); both lead the ranking."""
     truth = sample_data.truth
     events = sample_data.events
-    pp = pains(events, segments=("device", "touchpoint", callback_speed(events)), steps=sample_steps(events))
+    pp = pains(
+        events,
+        segments=("device", "touchpoint", callback_speed(events)),
+        steps=sample_steps(events),
+    )
     top = pp.top(3)
     keys = set(zip(top["dimension"], top["segment"], strict=True))
     assert ("device", "mobile") in keys

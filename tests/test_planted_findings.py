@@ -22,16 +22,23 @@ def _planted(truth: dict) -> dict[str, object]:
     timing = truth["inconvenient_timing"]
     outside_hours = set(timing["segments"]["hour_of_day"])
     return {
-        "slow lead response": lambda r: r.dimension == "callback_speed" and r.segment == "called back after an hour",
+        "slow lead response": lambda r: (
+            r.dimension == "callback_speed" and r.segment == "called back after an hour"
+        ),
         "mobile booking form": lambda r: (
-            r.dimension == "device" and r.segment == "mobile" and r.step == "booking_started → booking_completed"
+            r.dimension == "device"
+            and r.segment == "mobile"
+            and r.step == "booking_started → booking_completed"
         ),
         "inconvenient timing": lambda r: (
             r.kind == "timing"
             and r.step == " → ".join(timing["step"])
             and (
                 r.segment in timing["segments"]["day_of_week"]
-                or (r.dimension == "hour_of_day" and set(range(int(r.segment[:2]), int(r.segment[6:8]))) <= outside_hours)
+                or (
+                    r.dimension == "hour_of_day"
+                    and set(range(int(r.segment[:2]), int(r.segment[6:8]))) <= outside_hours
+                )
             )
         ),
         "reviews not asked": lambda r: (
@@ -50,5 +57,7 @@ def test_the_four_planted_findings_rank_in_the_top_findings(seed):
     top = list(found.top(TOP).itertuples())
     for name, matches in _planted(ws.truth).items():
         hits = [r for r in top if matches(r)]
-        assert hits, f"{name} is not among the {TOP} largest findings (seed {seed}): {[r.id for r in top]}"
+        assert hits, (
+            f"{name} is not among the {TOP} largest findings (seed {seed}): {[r.id for r in top]}"
+        )
         assert all(r.value < r.benchmark and r.q_value < 0.05 for r in hits)

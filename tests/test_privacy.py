@@ -143,7 +143,11 @@ def test_safe_csv_writes_escaped_cells(tmp_path):
 def test_safe_csv_quotes_fields_holding_line_breaks(tmp_path, breaker):
     """A bare carriage return must not end the row and start the next with a formula."""
     frame = pd.DataFrame(
-        {"note": [f"harmless{breaker}=1+1", "ok"], "amount": [1, 2], f"col{breaker}=2+2": ["a", "b"]}
+        {
+            "note": [f"harmless{breaker}=1+1", "ok"],
+            "amount": [1, 2],
+            f"col{breaker}=2+2": ["a", "b"],
+        }
     )
     path = safe_csv(frame, tmp_path / "out.csv")
     raw = path.read_bytes()

@@ -31,12 +31,21 @@ def foreign_log(tmp_path_factory):
 def _spec(**over):
     spec = {
         "name": "Acme",
-        "data": {"events": {"path": "events.parquet", "columns": {v: k for k, v in RENAME.items()}}},
+        "data": {
+            "events": {"path": "events.parquet", "columns": {v: k for k, v in RENAME.items()}}
+        },
         "journey": {"conversion": "booking_completed", "value_per_conversion": 250},
         "stages": {
             "awareness": {"events": ["ad_impression"]},
-            "consideration": {"events": ["site_visit", "service_page_view", "quote_request", "phone_call",
-                                         "callback"]},
+            "consideration": {
+                "events": [
+                    "site_visit",
+                    "service_page_view",
+                    "quote_request",
+                    "phone_call",
+                    "callback",
+                ]
+            },
             "purchase": {"events": ["booking_started", "booking_completed", "job_completed"]},
             "retention": {"events": ["repeat_booking"]},
             "advocacy": {"events": ["review_*", "referral_sent"]},
@@ -58,13 +67,19 @@ def _write(folder, spec, name="journeylab.yaml"):
     ("change", "message"),
     [
         ({"jouney": {}}, r"Unknown key jouney \(did you mean 'journey'\?\)"),
-        ({"journey": {"conversoin": "x"}}, r"Unknown key journey.conversoin \(did you mean 'conversion'\?\)"),
+        (
+            {"journey": {"conversoin": "x"}},
+            r"Unknown key journey.conversoin \(did you mean 'conversion'\?\)",
+        ),
         ({"journey": {}}, "does not say what counts as a conversion"),
         ({"stages": None}, "lists no stages"),
         ({"timezone": "Mars/Olympus"}, "not an IANA time zone"),
         ({"currency": "dollars"}, "not an ISO 4217 code"),
         ({"funnel": ["site_visit"]}, "at least two steps"),
-        ({"data": {"events": {"paht": "x.csv"}}}, r"Unknown key data.events.paht \(did you mean 'path'\?\)"),
+        (
+            {"data": {"events": {"paht": "x.csv"}}},
+            r"Unknown key data.events.paht \(did you mean 'path'\?\)",
+        ),
         ({"data": {}}, "names no event data"),
         ({"privacy": {"min_users": 0}}, r"privacy.min_users == 0: must be a whole number >= 1"),
     ],
@@ -79,9 +94,19 @@ def test_paths_resolve_against_the_project_file(tmp_path):
     path = _write(tmp_path / "sub", _spec())
     project = load_project(path)
     assert project.tables["events"].path == (tmp_path / "sub" / "events.parquet")
-    assert project.tables["events"].columns == {"visitor": "user_id", "ts": "timestamp", "action": "event",
-                                                "source": "channel"}
-    assert project.stage_map.names == ["awareness", "consideration", "purchase", "retention", "advocacy"]
+    assert project.tables["events"].columns == {
+        "visitor": "user_id",
+        "ts": "timestamp",
+        "action": "event",
+        "source": "channel",
+    }
+    assert project.stage_map.names == [
+        "awareness",
+        "consideration",
+        "purchase",
+        "retention",
+        "advocacy",
+    ]
     assert load_project(tmp_path / "sub") == project  # a folder means its journeylab.yaml
 
 
@@ -109,19 +134,31 @@ def test_workspace_from_a_project_file_on_a_foreign_log(foreign_log):
 
 
 def test_a_misspelt_name_fails_closed_with_suggestions(foreign_log):
-    path = _write(foreign_log, _spec(funnel=["site_visit", "booking_startd", "booking_completed"],
-                                     segments=["devise"]), "bad.yaml")
+    path = _write(
+        foreign_log,
+        _spec(funnel=["site_visit", "booking_startd", "booking_completed"], segments=["devise"]),
+        "bad.yaml",
+    )
     with pytest.raises(SchemaError) as err:
         open_workspace(project=path)
     text = str(err.value)
     assert "funnel: 'booking_startd' occurs in no row (did you mean 'booking_started'?)" in text
-    assert "segments: 'devise' is not a column of the events or users table (did you mean 'device'?)" in text
+    assert (
+        "segments: 'devise' is not a column of the events or users table (did you mean 'device'?)"
+        in text
+    )
 
 
 def test_init_guesses_columns_conversion_funnel_and_stages(foreign_log):
     guess = guess_project(foreign_log)
-    assert guess.mapping() == {"ts": "timestamp", "visitor": "user_id", "action": "event", "source": "channel",
-                               "value": "value", "session_id": "session_id"}
+    assert guess.mapping() == {
+        "ts": "timestamp",
+        "visitor": "user_id",
+        "action": "event",
+        "source": "channel",
+        "value": "value",
+        "session_id": "session_id",
+    }
     evidence = {g.role: g.evidence for g in guess.columns}
     assert evidence["timestamp"] == "100% parse as times"
     assert evidence["user_id"].startswith("≈")  # approximate distinct counts say so
@@ -136,7 +173,9 @@ def test_init_guesses_columns_conversion_funnel_and_stages(foreign_log):
     assert counts == raw["action"].value_counts().to_dict()
 
 
-def test_init_then_check_accepts_after_the_edits_the_comments_ask_for(foreign_log, tmp_path, capsys):
+def test_init_then_check_accepts_after_the_edits_the_comments_ask_for(
+    foreign_log, tmp_path, capsys
+):
     out = tmp_path / "journeylab.yaml"
     assert main(["init", "--data", str(foreign_log), "--out", str(out)]) == 0
     text = out.read_text()
@@ -154,22 +193,29 @@ def test_init_then_check_accepts_after_the_edits_the_comments_ask_for(foreign_lo
 def test_check_lists_unstaged_events_and_exits_2_on_unknown_names(foreign_log, capsys):
     spec = _spec()
     spec["stages"] = dict(spec["stages"])
-    spec["stages"]["advocacy"] = {"events": ["referral_sent"]}  # review_posted now belongs to no stage
+    spec["stages"]["advocacy"] = {
+        "events": ["referral_sent"]
+    }  # review_posted now belongs to no stage
     spec["journey"] = {"conversion": "booking_complete"}
     path = _write(foreign_log, spec, "typo.yaml")
     assert check_project(path) == 2
     printed = capsys.readouterr().out
     assert "'review_posted':" in printed
-    assert "journey.conversion: 'booking_complete' occurs in no row (did you mean 'booking_completed'?)" in printed
+    assert (
+        "journey.conversion: 'booking_complete' occurs in no row (did you mean 'booking_completed'?)"
+        in printed
+    )
 
 
 def test_check_of_an_invalid_file_exits_2(tmp_path, capsys):
     path = tmp_path / "journeylab.yaml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name: x
         data: {events: {path: e.csv}}
         jouney: {conversion: buy}
-    """))
+    """)
+    )
     assert main(["check", str(path)]) == 2
     assert "did you mean 'journey'" in capsys.readouterr().err
 
@@ -203,7 +249,11 @@ def test_init_and_check_on_online_retail_order_lines(tmp_path, capsys):
     project = load_project(out)
     assert project.events_from_transactions
     spec = project.tables["transactions"]
-    assert spec.columns == {"CustomerID": "user_id", "InvoiceDate": "timestamp", "InvoiceNo": "order_id"}
+    assert spec.columns == {
+        "CustomerID": "user_id",
+        "InvoiceDate": "timestamp",
+        "InvoiceNo": "order_id",
+    }
     assert spec.options["value_from"] == ["Quantity", "UnitPrice"]
     capsys.readouterr()
     assert check_project(out) == 0
@@ -235,7 +285,9 @@ def test_init_then_check_on_the_online_shop_sample_needs_no_edit(tmp_path, capsy
     assert project.conversion == ("purchase",)
     assert project.funnel[-1] == "purchase" and "add_to_cart" in project.funnel
     assert {"platform", "country"} <= set(project.segments)
-    assert {"identities", "transactions", "feedback", "spend", "assignments", "users"} <= set(project.tables)
+    assert {"identities", "transactions", "feedback", "spend", "assignments", "users"} <= set(
+        project.tables
+    )
     capsys.readouterr()
     assert main(["check", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -252,13 +304,26 @@ def test_a_month_without_conversions_is_not_published(tmp_path, capsys):
     october = (events["timestamp"] >= "2026-10-01") & (events["timestamp"] < "2026-11-01")
     events = events.loc[~(october & (events["event"] == "booking_completed"))]
     events.to_parquet(tmp_path / "events.parquet")
-    spec = yaml.safe_load(resources.files("journeylab.datasets").joinpath("home_services.yaml").read_text("utf-8"))
+    spec = yaml.safe_load(
+        resources.files("journeylab.datasets").joinpath("home_services.yaml").read_text("utf-8")
+    )
     spec["data"] = {"events": {"path": "events.parquet"}}
     spec.pop("experiments")
     _write(tmp_path, spec)
     out = tmp_path / "reports"
-    code = main(["report", "monthly_report", "--month", "2026-10", "--config", str(tmp_path / "journeylab.yaml"),
-                 "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "report",
+            "monthly_report",
+            "--month",
+            "2026-10",
+            "--config",
+            str(tmp_path / "journeylab.yaml"),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "No conversions (booking_completed) in 2026-10" in err

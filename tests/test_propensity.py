@@ -43,8 +43,18 @@ def _hand_events() -> pd.DataFrame:
         # user c: first seen after the snapshot
         ("c", "2026-05-06 10:00", "site_visit", "direct", "c-s1", None, "tablet"),
     ]
-    frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "channel", "session_id",
-                                        "response_minutes", "device"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "user_id",
+            "timestamp",
+            "event",
+            "channel",
+            "session_id",
+            "response_minutes",
+            "device",
+        ],
+    )
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 
@@ -53,17 +63,34 @@ def test_propensity_features_on_a_hand_made_log():
     f = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=2).set_index("user_id")
     assert f.index.tolist() == ["a", "b"]  # c has no event before the snapshot
     a, b = f.loc["a"], f.loc["b"]
-    assert (a["touches_social"], a["touches_paid_search"], a["touches_phone"], a["touches_email"]) == (1, 1, 1, 0)
-    assert (a["sessions"], a["service_page_views"], a["quote_requests"], a["booking_starts"]) == (1, 1, 0, 0)
+    assert (
+        a["touches_social"],
+        a["touches_paid_search"],
+        a["touches_phone"],
+        a["touches_email"],
+    ) == (1, 1, 1, 0)
+    assert (a["sessions"], a["service_page_views"], a["quote_requests"], a["booking_starts"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
     assert (a["had_callback"], a["slow_callback"]) == (1, 1)
     assert a["days_since_first_touch"] == pytest.approx(3.0)
     assert a["days_since_last_touch"] == pytest.approx(1 - 1.5 / 24)
     assert a["device"] == "mobile" and a["converted"] == 1  # booked on 05-05, inside [05-04, 05-06)
-    assert (b["touches_email"], b["sessions"], b["quote_requests"], b["had_callback"]) == (1, 1, 1, 0)
+    assert (b["touches_email"], b["sessions"], b["quote_requests"], b["had_callback"]) == (
+        1,
+        1,
+        1,
+        0,
+    )
     assert b["days_since_first_touch"] == pytest.approx(3.0) and b["converted"] == 0
     assert "phone_calls" not in f.columns  # phone calls are counted once, as touches_phone
     assert f.attrs["horizon_days"] == 2.0
-    shorter = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=1).set_index("user_id")
+    shorter = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=1).set_index(
+        "user_id"
+    )
     assert shorter.loc["a", "converted"] == 0  # 05-05 10:00 is after the one-day window
 
 
@@ -75,7 +102,9 @@ def test_propensity_features_leave_out_converted_users_and_check_the_horizon():
     assert at_second["sessions"].item() == 2 and at_second["booking_starts"].item() == 1
     with pytest.raises(ParameterError, match="runs past the end of the event log"):
         propensity_features(events, as_of="2026-05-05", horizon_days=30)
-    users = pd.DataFrame({"user_id": ["a", "b"], "device": ["tablet", "tablet"], "region": ["west", "east"]})
+    users = pd.DataFrame(
+        {"user_id": ["a", "b"], "device": ["tablet", "tablet"], "region": ["west", "east"]}
+    )
     with_users = propensity_features(events, as_of="2026-05-04", horizon_days=2, users=users)
     assert with_users["device"].tolist() == ["tablet", "tablet"]
     assert with_users["region"].tolist() == ["west", "east"]
@@ -96,7 +125,9 @@ def test_churn_features_by_hand():
     assert f.loc["a", ["purchases", "churned"]].tolist() == [2, 0]
     assert f.loc["a", "recency_days"] == pytest.approx(11.0)
     assert f.loc["a", "tenure_days"] == pytest.approx(31.0)
-    assert f.loc["a", "mean_value"] == pytest.approx(20.0) and f.loc["a", "total_value"] == pytest.approx(40.0)
+    assert f.loc["a", "mean_value"] == pytest.approx(20.0) and f.loc[
+        "a", "total_value"
+    ] == pytest.approx(40.0)
     assert f.loc["b", "churned"] == 1
 
 
@@ -113,7 +144,9 @@ def test_auc_equals_mann_whitney_and_delong_variance_by_brute_force():
     v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
     var = v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
     assert se == pytest.approx(np.sqrt(var), rel=1e-12)
-    assert (lo, hi) == pytest.approx((auc - 1.959963984540054 * se, min(1.0, auc + 1.959963984540054 * se)))
+    assert (lo, hi) == pytest.approx(
+        (auc - 1.959963984540054 * se, min(1.0, auc + 1.959963984540054 * se))
+    )
     with pytest.raises(NotComputableError, match="0 positives"):
         auc_delong([0, 0], [0.1, 0.2])
 
@@ -141,49 +174,81 @@ def _logistic_data(n: int = 600, seed: int = 3) -> pd.DataFrame:
     device = rng.choice(["mobile", "desktop", "tablet"], size=n, p=[0.5, 0.3, 0.2])
     eta = -1.0 + 0.8 * x1 - 0.3 * x2 + 0.6 * (device == "desktop")
     y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
-    return pd.DataFrame({"user_id": [f"u{i}" for i in range(n)], "x1": x1, "x2": x2, "device": device,
-                         "converted": y})
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n)],
+            "x1": x1,
+            "x2": x2,
+            "device": device,
+            "converted": y,
+        }
+    )
 
 
 def test_logistic_coefficients_equal_statsmodels_logit():
     data = _logistic_data()
     res = fit_propensity(data, holdout="none")
     x = sm.add_constant(
-        pd.DataFrame({"x1": data["x1"], "x2": data["x2"].astype(float),
-                      "device[desktop]": (data["device"] == "desktop").astype(float),
-                      "device[tablet]": (data["device"] == "tablet").astype(float)})
+        pd.DataFrame(
+            {
+                "x1": data["x1"],
+                "x2": data["x2"].astype(float),
+                "device[desktop]": (data["device"] == "desktop").astype(float),
+                "device[tablet]": (data["device"] == "tablet").astype(float),
+            }
+        )
     )
     direct = sm.Logit(data["converted"].astype(float), x).fit(disp=0)
     assert res.method == "logit (maximum likelihood)"
     assert res.status == "ok" and res.warnings == []
-    assert res.summary().splitlines()[0] == "Status: ok (maximum likelihood converged; every coefficient identified)."
+    assert (
+        res.summary().splitlines()[0]
+        == "Status: ok (maximum likelihood converged; every coefficient identified)."
+    )
     assert res.params.to_numpy() == pytest.approx(direct.params.to_numpy(), rel=1e-7, abs=1e-9)
     assert np.sqrt(np.diag(res.cov)) == pytest.approx(direct.bse.to_numpy(), rel=1e-6)
     drivers = res.drivers.set_index("predictor")
     assert drivers.loc["x1", "odds_ratio"] == pytest.approx(np.exp(direct.params["x1"]))
     lo, hi = np.exp(direct.conf_int().loc["x1"])
-    assert (drivers.loc["x1", "or_ci_low"], drivers.loc["x1", "or_ci_high"]) == pytest.approx((lo, hi), rel=1e-6)
+    assert (drivers.loc["x1", "or_ci_low"], drivers.loc["x1", "or_ci_high"]) == pytest.approx(
+        (lo, hi), rel=1e-6
+    )
     # strongest first: yes vs no for binary drivers, one standard deviation for the others
     strength = np.abs(drivers["coef"] * np.where(drivers["binary"], 1.0, drivers["sd"]))
     assert list(strength) == sorted(strength, reverse=True)
     assert drivers.loc["x1", "sd"] == pytest.approx(data["x1"].std(ddof=0))
-    assert drivers.loc["x1", "odds_ratio_per_sd"] == pytest.approx(np.exp(direct.params["x1"] * data["x1"].std(ddof=0)))
+    assert drivers.loc["x1", "odds_ratio_per_sd"] == pytest.approx(
+        np.exp(direct.params["x1"] * data["x1"].std(ddof=0))
+    )
     assert "device: reference level 'mobile'." in res.summary()
-    assert res.predict(data.head(3)).to_numpy() == pytest.approx(direct.predict(x.head(3)).to_numpy(), rel=1e-7)
+    assert res.predict(data.head(3)).to_numpy() == pytest.approx(
+        direct.predict(x.head(3)).to_numpy(), rel=1e-7
+    )
 
 
 def test_perfect_separation_falls_back_to_a_ridge_fit_cleanly():
     x = np.arange(40, dtype=float)
-    data = pd.DataFrame({"x": x, "noise": np.tile([0.0, 1.0], 20), "converted": (x >= 20).astype(int)})
-    with pytest.warns(ModelWarning, match="propensity of 'converted': status 'boundary'. the outcome is"):
+    data = pd.DataFrame(
+        {"x": x, "noise": np.tile([0.0, 1.0], 20), "converted": (x >= 20).astype(int)}
+    )
+    with pytest.warns(
+        ModelWarning, match="propensity of 'converted': status 'boundary'. the outcome is"
+    ):
         res = fit_propensity(data, holdout="none")
     assert res.status == "boundary"
-    assert res.summary().splitlines()[0].startswith(
-        "Status: boundary. The outcome is (quasi-)separated by the predictors: the likelihood has no maximum; "
-        "the coefficients shown come from a ridge refit"
+    assert (
+        res.summary()
+        .splitlines()[0]
+        .startswith(
+            "Status: boundary. The outcome is (quasi-)separated by the predictors: the likelihood has no maximum; "
+            "the coefficients shown come from a ridge refit"
+        )
     )
     assert res.method.startswith("ridge logit")
-    assert "Refitted with a weak ridge penalty because the outcome is (quasi-)separated" in res.summary()
+    assert (
+        "Refitted with a weak ridge penalty because the outcome is (quasi-)separated"
+        in res.summary()
+    )
     assert np.all(np.isfinite(res.params)) and res.params["x"] > 0
     assert res.auc == 1.0
     assert res.drivers.set_index("predictor").loc["x", "odds_ratio"] > 1
@@ -203,11 +268,15 @@ def test_data_that_cannot_support_a_model_give_a_reason_not_a_crash():
     data = _logistic_data(400)
     rare = data.assign(converted=0)
     rare.loc[rare.index[:6], "converted"] = 1
-    with pytest.raises(NotComputableError, match=r"Only 6 of 400 training rows have converted = 1; .* at least 10"):
+    with pytest.raises(
+        NotComputableError, match=r"Only 6 of 400 training rows have converted = 1; .* at least 10"
+    ):
         fit_propensity(rare, holdout="none")
     res = computable_or_reason(fit_propensity, rare, holdout="none", title="Propensity model")
     assert isinstance(res, NotComputableResult) and res.status == "not_computable"
-    assert res.summary().startswith("Not computable: Only 6 of 400 training rows have converted = 1")
+    assert res.summary().startswith(
+        "Not computable: Only 6 of 400 training rows have converted = 1"
+    )
     single = computable_or_reason(fit_propensity, data.assign(converted=1), holdout="none")
     assert single.reason == "Every training row has converted = 1; nothing to learn."
     # one outcome only among the test rows: discrimination cannot be measured
@@ -218,7 +287,9 @@ def test_data_that_cannot_support_a_model_give_a_reason_not_a_crash():
         fit_propensity(snap, predictors=["x1", "x2"])
     # a data error is still an error
     with pytest.raises(DataError, match="must be 0 or 1"):
-        computable_or_reason(fit_propensity, data.assign(converted=data["converted"] * 3), holdout="none")
+        computable_or_reason(
+            fit_propensity, data.assign(converted=data["converted"] * 3), holdout="none"
+        )
 
 
 def test_purchase_only_events_leave_nobody_at_risk():
@@ -234,22 +305,31 @@ def test_purchase_only_events_leave_nobody_at_risk():
         match=r"No user is at risk at the snapshot dates \(2026-02-01 to 2026-03-01\).*"
         r"\(2 users seen, 2 already converted\)",
     ):
-        propensity_features(events, as_of=["2026-02-01", "2026-03-01"], horizon_days=10, observed_until="2026-03-31")
+        propensity_features(
+            events, as_of=["2026-02-01", "2026-03-01"], horizon_days=10, observed_until="2026-03-31"
+        )
 
 
 def test_time_holdout_trains_only_on_closed_label_windows():
     data = _logistic_data(900)
-    data["as_of"] = pd.to_datetime(np.repeat(["2026-06-01", "2026-07-01", "2026-08-01"], 300), utc=True)
+    data["as_of"] = pd.to_datetime(
+        np.repeat(["2026-06-01", "2026-07-01", "2026-08-01"], 300), utc=True
+    )
     data.attrs["horizon_days"] = 30
     res = fit_propensity(data, predictors=["x1", "x2", "device"])
     # default split = last snapshot (08-01): train 06-01 and 07-01 (windows end by 07-31), test 08-01
     assert (res.n_train, res.n_test) == (600, 300)
     assert set(res.predictions["as_of"].dt.strftime("%m-%d")) == {"08-01"}
     mid = fit_propensity(data, predictors=["x1", "x2", "device"], split_date="2026-07-15")
-    assert (mid.n_train, mid.n_test) == (300, 300)  # 07-01 + 30 days runs past the split; 08-01 is tested
+    assert (mid.n_train, mid.n_test) == (
+        300,
+        300,
+    )  # 07-01 + 30 days runs past the split; 08-01 is tested
     cal = res.calibration
     assert cal["n"].sum() == 300 and len(cal) == 10
-    assert np.average(cal["observed"], weights=cal["n"]) == pytest.approx(res.predictions["y"].mean())
+    assert np.average(cal["observed"], weights=cal["n"]) == pytest.approx(
+        res.predictions["y"].mean()
+    )
     with pytest.raises(ParameterError, match="two or more as_of dates"):
         fit_propensity(data[data["as_of"] == data["as_of"].iloc[0]])
     with pytest.raises(DataError, match="must be 0 or 1"):
@@ -265,7 +345,6 @@ def test_propensity_plots(tmp_path):
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == "x1 (per SD)"
     plt.close("all")
     assert "jl-table" in res._repr_html_()
-
 
 
 def test_calibration_bin_without_events_keeps_its_interval_around_the_rate_and_plots():
@@ -284,6 +363,7 @@ def test_calibration_bin_without_events_keeps_its_interval_around_the_rate_and_p
     ax = res.plot()
     ax.figure.canvas.draw()
     plt.close("all")
+
 
 # -- next best touchpoint -------------------------------------------------------------
 HAND_PATHS = pd.DataFrame(
@@ -310,8 +390,12 @@ def test_next_best_touchpoint_on_a_hand_made_chain():
     assert t.loc["C", "transition_share"] == pytest.approx(0.2)
     start = next_best_touchpoint(HAND_PATHS).to_frame().set_index("next_touch")
     assert next_best_touchpoint(HAND_PATHS).current_probability == pytest.approx(3 / 8)
-    assert start["conversion_probability"].to_dict() == pytest.approx({"B": 0.75, "A": 0.3, "C": 0.0})
-    assert next_best_touchpoint(HAND_PATHS, state=("C", "A")).state == "A"  # the journey's last touch
+    assert start["conversion_probability"].to_dict() == pytest.approx(
+        {"B": 0.75, "A": 0.3, "C": 0.0}
+    )
+    assert (
+        next_best_touchpoint(HAND_PATHS, state=("C", "A")).state == "A"
+    )  # the journey's last touch
     with pytest.raises(ParameterError, match=r"state == 'b' is not a state.*did you mean 'B'"):
         next_best_touchpoint(HAND_PATHS, state="b")
     assert "Best next touch: B" in res.summary()
@@ -342,10 +426,14 @@ def test_next_best_touchpoint_from_the_sample_event_log(request):
     paths = path_table(sample.events, stage_map=sample.stage_map, conversion="booking_completed")
     from_events = next_best_touchpoint(paths, state="display")
     t = from_events.to_frame()
-    assert "display" not in set(t["next_touch"]) and {"paid_search", "social"} <= set(t["next_touch"])
+    assert "display" not in set(t["next_touch"]) and {"paid_search", "social"} <= set(
+        t["next_touch"]
+    )
     assert t["transition_share"].sum() <= 1 + 1e-12
     assert (t["conversion_probability"].between(0, 1)).all()
-    assert t["uplift"].tolist() == pytest.approx((t["conversion_probability"] - from_events.current_probability).tolist())
+    assert t["uplift"].tolist() == pytest.approx(
+        (t["conversion_probability"] - from_events.current_probability).tolist()
+    )
 
 
 @pytest.mark.slow
@@ -355,7 +443,9 @@ def test_sample_conversion_propensity_beats_chance_on_the_time_holdout(propensit
         s.events, as_of=["2026-09-01", "2026-10-01"], horizon_days=30, users=s.users, active_days=30
     )
     res = fit_propensity(features)
-    assert res.holdout == "time" and res.n_test == (features["as_of"] == features["as_of"].max()).sum()
+    assert (
+        res.holdout == "time" and res.n_test == (features["as_of"] == features["as_of"].max()).sum()
+    )
     assert res.auc_ci[0] > 0.7
     assert abs(res.predictions["p"].mean() - res.predictions["y"].mean()) < 0.02
     assert res.plot().get_title().startswith("Calibration of 'converted'")
@@ -365,8 +455,10 @@ def test_sample_conversion_propensity_beats_chance_on_the_time_holdout(propensit
 def test_sample_slow_call_back_driver_recovers_the_planted_odds_ratio(propensity_sample):
     s = propensity_sample
     events = s.events
-    callbacks = events[events["event"] == "callback"].groupby("user_id").agg(
-        at=("timestamp", "first"), minutes=("response_minutes", "first")
+    callbacks = (
+        events[events["event"] == "callback"]
+        .groupby("user_id")
+        .agg(at=("timestamp", "first"), minutes=("response_minutes", "first"))
     )
     booked = events[events["event"] == "booking_completed"].groupby("user_id")["timestamp"].first()
     slow_minutes = s.truth["phone_response"]["slow_minutes"]
@@ -374,7 +466,11 @@ def test_sample_slow_call_back_driver_recovers_the_planted_odds_ratio(propensity
         {
             "user_id": callbacks.index,
             "slow_callback": (callbacks["minutes"] > slow_minutes).astype(int).to_numpy(),
-            "converted": callbacks.index.to_series().map(booked).gt(callbacks["at"]).astype(int).to_numpy(),
+            "converted": callbacks.index.to_series()
+            .map(booked)
+            .gt(callbacks["at"])
+            .astype(int)
+            .to_numpy(),
         }
     )
     res = fit_propensity(table, holdout="random", seed=1)
@@ -402,22 +498,32 @@ def test_online_retail_churn_propensity_on_a_time_holdout():
         GROUP BY CustomerID, InvoiceNo
         """
     ).df()
-    assert tx["user_id"].nunique() == 4339  # customers with a non-cancelled invoice (4,372 with any)
+    assert (
+        tx["user_id"].nunique() == 4339
+    )  # customers with a non-cancelled invoice (4,372 with any)
     features = churn_features(tx, as_of=["2011-03-01", "2011-06-01", "2011-09-01"], horizon_days=90)
     res = fit_propensity(features, target="churned", split_date="2011-09-01")
     assert (res.n_train, res.n_test) == (4400, 3317)
     assert res.auc_ci[0] > 0.7
-    assert res.drivers.set_index("predictor").loc["purchases", "odds_ratio"] < 1  # frequent buyers stay
+    assert (
+        res.drivers.set_index("predictor").loc["purchases", "odds_ratio"] < 1
+    )  # frequent buyers stay
 
 
 def test_repeats_collapse_and_a_fitted_markov_chain_gives_the_same_answer():
-    repeated = HAND_PATHS.assign(path=HAND_PATHS["path"].map(lambda p: tuple(c for c in p for _ in range(2))))
-    start = next_best_touchpoint(repeated).to_frame().set_index("next_touch")["conversion_probability"]
+    repeated = HAND_PATHS.assign(
+        path=HAND_PATHS["path"].map(lambda p: tuple(c for c in p for _ in range(2)))
+    )
+    start = (
+        next_best_touchpoint(repeated).to_frame().set_index("next_touch")["conversion_probability"]
+    )
     assert start.to_dict() == pytest.approx({"B": 0.75, "A": 0.3, "C": 0.0})
     chain = MarkovChain(order=1).fit(HAND_PATHS.assign(value=0.0))
     res = next_best_touchpoint(chain, state="A")
     assert res.to_frame()["conversion_probability"].tolist() == pytest.approx([0.75, 0.0])
-    assert next_best_touchpoint(repeated, state="A").to_frame()["uplift"].tolist() == pytest.approx([0.45, -0.3])
+    assert next_best_touchpoint(repeated, state="A").to_frame()["uplift"].tolist() == pytest.approx(
+        [0.45, -0.3]
+    )
     with pytest.raises(ParameterError, match="first-order chain"):
         next_best_touchpoint(MarkovChain(order=2).fit(HAND_PATHS.assign(value=0.0)))
 
@@ -446,4 +552,6 @@ def test_from_the_start_the_chain_converts_at_the_observed_rate(rows):
     assert res.current_probability == pytest.approx(paths["conversions"].sum() / total, abs=1e-10)
     t = res.to_frame()
     assert t["conversion_probability"].between(-1e-12, 1 + 1e-12).all()
-    assert t["transition_share"].sum() == pytest.approx(1.0)  # from (start) every journey takes a first touch
+    assert t["transition_share"].sum() == pytest.approx(
+        1.0
+    )  # from (start) every journey takes a first touch

@@ -25,7 +25,6 @@ def load_events(*args, **kwargs):
     return loaders.load_events(*args, **kwargs)
 
 
-
 def test_counts_add_up_and_zero_steps_are_not_recorded():
     report = QualityReport("events", "events.csv", rows_read=100, row_label="line")
     report.add(

@@ -51,7 +51,11 @@ def _notebook(path: Path, *bodies: str) -> Path:
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell("# Test report"), cell]
     nb.cells += [nbformat.v4.new_code_cell(body) for body in bodies]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -87,7 +91,19 @@ def hostile_report(tmp_path_factory):
             sample.users[column] = sample.users[column].replace(mapping)
     write_sample(sample, root / "data")
     out = root / "reports"
-    code = cli_main(["report", "monthly_report", "--month", "2026-10", "--data", str(root / "data"), "--out", str(out), "--quiet"])
+    code = cli_main(
+        [
+            "report",
+            "monthly_report",
+            "--month",
+            "2026-10",
+            "--data",
+            str(root / "data"),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     return code, out / "2026-10" / "monthly_report"
 
 
@@ -97,7 +113,10 @@ def test_hostile_values_publish_as_text(hostile_report):
     for name in ("report.html", "report_with_code.html"):
         page = (folder / name).read_text()
         assert check_html(page) == [], name
-        assert "&lt;img src=&quot;http://127.0.0.1:9/d.png&quot;" in page or "&lt;img src=\"http://127.0.0.1:9/d.png\"" in page
+        assert (
+            "&lt;img src=&quot;http://127.0.0.1:9/d.png&quot;" in page
+            or '&lt;img src="http://127.0.0.1:9/d.png"' in page
+        )
         assert "<script>window.__pwned" not in page
         assert not re.search(r"<img[^>]+127\.0\.0\.1", page)
         assert not re.search(r"<a[^>]+href=\"(javascript|http)", page)
@@ -117,14 +136,19 @@ def test_hostile_values_render_without_requests_or_scripts(hostile_report):
 
     if CHROMIUM is None:
         pytest.skip("headless Chromium not found: install Debian's 'chromium' package")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package drives Chromium")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package drives Chromium"
+    )
     _, folder = hostile_report
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page()
         requests: list[str] = []
         dialogs: list[str] = []
-        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.on(
+            "request",
+            lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+        )
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto((folder / "report.html").as_uri(), wait_until="load")
         title = page.title()
@@ -148,13 +172,15 @@ def test_unsafe_html_in_an_output_fails_the_publish(tmp_path):
     leaky = _notebook(
         tmp_path / "b" / "page.ipynb",
         "from IPython.display import HTML, display\n"
-        "display(HTML('<img src=\"http://127.0.0.1:9/pixel.png\" alt=\"tracker\">'))",
+        'display(HTML(\'<img src="http://127.0.0.1:9/pixel.png" alt="tracker">\'))',
         GOOD,
     )
     assert cli_main(["report", str(leaky), "--month", MONTH, "--out", str(out), "--quiet"]) == 1
     assert (out / MONTH / "page" / "report.html").read_text() == before
     assert (out / MONTH / "page.failed.ipynb").exists()
-    with pytest.raises(reports.ReportFailed, match=r"(?s)report.html is not safe to share.*src= is a URL outside"):
+    with pytest.raises(
+        reports.ReportFailed, match=r"(?s)report.html is not safe to share.*src= is a URL outside"
+    ):
         reports.run_report(leaky, month=MONTH, out_dir=out)
     assert _files(out / MONTH) == ["page", "page.failed.ipynb"]
 
@@ -168,7 +194,9 @@ def _injected(nb: nbformat.NotebookNode) -> str:
 
 def test_secret_never_reaches_the_failed_notebook(tmp_path):
     out = tmp_path / "reports"
-    nb = _notebook(tmp_path / "leak.ipynb", "print('the key is', pseudonym_key)", "raise ValueError('boom')")
+    nb = _notebook(
+        tmp_path / "leak.ipynb", "print('the key is', pseudonym_key)", "raise ValueError('boom')"
+    )
     with pytest.raises(reports.ReportFailed, match="ValueError: boom") as info:
         reports.run_report(nb, month=MONTH, params={"pseudonym_key": SECRET}, out_dir=out)
     failed = info.value.failed_path
@@ -186,16 +214,23 @@ def test_secret_never_reaches_the_failed_notebook(tmp_path):
 @pytest.mark.parametrize("secret", ["e", "source", '"quoted" \\ value'])
 def test_any_secret_value_keeps_the_notebooks_valid(tmp_path, secret):
     out = tmp_path / "reports"
-    failing = _notebook(tmp_path / "f" / "short.ipynb", "assert pseudonym_key == " + repr(secret), "1 / 0")
+    failing = _notebook(
+        tmp_path / "f" / "short.ipynb", "assert pseudonym_key == " + repr(secret), "1 / 0"
+    )
     with pytest.raises(reports.ReportFailed, match="ZeroDivisionError") as info:
         reports.run_report(failing, month=MONTH, params={"pseudonym_key": secret}, out_dir=out)
     kept = nbformat.read(info.value.failed_path, as_version=4)  # valid JSON and a valid notebook
     nbformat.validate(kept)
     assert f"pseudonym_key = {json.dumps(secret)}" not in _injected(kept)
-    good = _notebook(tmp_path / "g" / "short.ipynb", "assert pseudonym_key == " + repr(secret), GOOD)
+    good = _notebook(
+        tmp_path / "g" / "short.ipynb", "assert pseudonym_key == " + repr(secret), GOOD
+    )
     run = reports.run_report(good, month=MONTH, params={"pseudonym_key": secret}, out_dir=out)
     nbformat.validate(nbformat.read(run.folder / "executed.ipynb", as_version=4))
-    assert json.loads((run.folder / "run.json").read_text())["parameters"]["pseudonym_key"] == "<redacted>"
+    assert (
+        json.loads((run.folder / "run.json").read_text())["parameters"]["pseudonym_key"]
+        == "<redacted>"
+    )
 
 
 # -- 4. a crash never loses a report ---------------------------------------------------------
@@ -205,12 +240,26 @@ class _Runner:
     """A ``journeylab report`` subprocess whose standard error is read line by line."""
 
     def __init__(self, notebook: Path, out: Path, params: Path | None = None, **env: str) -> None:
-        args = [sys.executable, "-m", "journeylab.reports.cli", "report", str(notebook), "--month", MONTH, "--out", str(out)]
+        args = [
+            sys.executable,
+            "-m",
+            "journeylab.reports.cli",
+            "report",
+            str(notebook),
+            "--month",
+            MONTH,
+            "--out",
+            str(out),
+        ]
         if params is not None:
             args += ["--params", str(params)]
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **env}
+            args,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -264,13 +313,21 @@ def _published(out: Path, tmp_path: Path, body: str = GOOD) -> str:
 
 
 def _second_version(tmp_path: Path) -> Path:
-    return _notebook(tmp_path / "second" / "swap.ipynb", GOOD.replace("print('n is', n)", "print('second version', n)"))
+    return _notebook(
+        tmp_path / "second" / "swap.ipynb",
+        GOOD.replace("print('n is', n)", "print('second version', n)"),
+    )
 
 
 def test_sigkill_between_the_two_renames_never_loses_the_report(tmp_path):
     out = tmp_path / "reports"
     first = _published(out, tmp_path)
-    run = _Runner(_second_version(tmp_path), out, JOURNEYLAB_TEST_SWAP="renames", JOURNEYLAB_TEST_PAUSE_AT="between-renames")
+    run = _Runner(
+        _second_version(tmp_path),
+        out,
+        JOURNEYLAB_TEST_SWAP="renames",
+        JOURNEYLAB_TEST_PAUSE_AT="between-renames",
+    )
     run.wait_for("paused at between-renames")
     run.kill(signal.SIGKILL)
     month = out / MONTH
@@ -278,7 +335,12 @@ def test_sigkill_between_the_two_renames_never_loses_the_report(tmp_path):
     assert not (month / "swap").exists() and len(aside) == 1  # the crash moment
     # the next run restores the report before doing anything else, then publishes
     lines: list[str] = []
-    reports.run_report(_notebook(tmp_path / "third" / "swap.ipynb", GOOD), month=MONTH, out_dir=out, log=lines.append)
+    reports.run_report(
+        _notebook(tmp_path / "third" / "swap.ipynb", GOOD),
+        month=MONTH,
+        out_dir=out,
+        log=lines.append,
+    )
     assert any("restored the report" in line for line in lines)
     assert _files(month) == ["swap"]
     assert "n is 3" in (month / "swap" / "report.html").read_text() and first
@@ -364,7 +426,9 @@ def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(tmp_path):
     assert any(p.name.startswith(".swap.tmp-") for p in month.iterdir())  # what the crash left
     lines: list[str] = []
     reports.run_report(_second_version(tmp_path), month=MONTH, out_dir=out, log=lines.append)
-    assert any("died before finishing: its notebook is kept as swap.failed.ipynb" in line for line in lines)
+    assert any(
+        "died before finishing: its notebook is kept as swap.failed.ipynb" in line for line in lines
+    )
     assert _files(month) == ["swap", "swap.failed.ipynb"]
     kept = (month / "swap.failed.ipynb").read_text()
     assert "started 3" in kept and SECRET not in kept
@@ -383,7 +447,9 @@ def test_full_disk_is_a_failed_run_with_a_message_and_no_leftovers(tmp_path, mon
         return real(path, data)
 
     monkeypatch.setattr(reports, "write_atomic", full)
-    code = cli_main(["report", str(_second_version(tmp_path)), "--month", MONTH, "--out", str(out), "--quiet"])
+    code = cli_main(
+        ["report", str(_second_version(tmp_path)), "--month", MONTH, "--out", str(out), "--quiet"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "no space left on the device while writing the report" in err
@@ -438,7 +504,13 @@ def test_full_disk_on_a_real_5mb_tmpfs(tmp_path):
     script = tmp_path / "fill.py"
     script.write_text(FULL_DISK_SCRIPT)
     done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size=5m tmpfs "{mnt}" && "{sys.executable}" "{script}" "{mnt}" "{nb}"'],
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            f'mount -t tmpfs -o size=5m tmpfs "{mnt}" && "{sys.executable}" "{script}" "{mnt}" "{nb}"',
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -470,7 +542,11 @@ def test_a_lock_file_without_a_pid_is_held_not_stale(tmp_path):
     nb = _notebook(tmp_path / "locked.ipynb", GOOD)
     month = tmp_path / "reports" / MONTH
     month.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(month / ".locked.lock")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(month / ".locked.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert (month / ".locked.lock").read_text() == ""
@@ -522,7 +598,11 @@ print(held, overlaps)
 def test_two_processes_never_hold_the_lock_together(tmp_path):
     lock, inside = tmp_path / ".race.lock", tmp_path / "inside"
     procs = [
-        subprocess.Popen([sys.executable, "-c", RACER, str(lock), str(inside), "400"], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(lock), str(inside), "400"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     results = [tuple(map(int, p.communicate(timeout=120)[0].split())) for p in procs]
@@ -542,11 +622,30 @@ def test_month_must_be_ascii_yyyy_mm_exactly(tmp_path, capsys, month):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("text", "message"), [("min_users: .inf", "must be a finite number"), ("min_users: .nan", "must be a finite number"), ("n_users: 1e400", "must be a finite number"), ("min_users: '３０'", "ASCII digits")])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("min_users: .inf", "must be a finite number"),
+        ("min_users: .nan", "must be a finite number"),
+        ("n_users: 1e400", "must be a finite number"),
+        ("min_users: '３０'", "ASCII digits"),
+    ],
+)
 def test_non_finite_numbers_are_usage_errors(tmp_path, capsys, text, message):
     params = tmp_path / "p.yaml"
     params.write_text(text + "\n")
-    code = cli_main(["report", "monthly_report", "--month", "2026-10", "--params", str(params), "--out", str(tmp_path / "r")])
+    code = cli_main(
+        [
+            "report",
+            "monthly_report",
+            "--month",
+            "2026-10",
+            "--params",
+            str(params),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
@@ -555,7 +654,10 @@ def test_non_finite_numbers_are_usage_errors(tmp_path, capsys, text, message):
 def test_out_must_be_a_writable_folder(tmp_path, capsys):
     afile = tmp_path / "a-file"
     afile.write_text("x")
-    for out, why in ((afile, "is a file, not a folder"), (Path("/proc/journeylab-x"), "cannot create the report folder")):
+    for out, why in (
+        (afile, "is a file, not a folder"),
+        (Path("/proc/journeylab-x"), "cannot create the report folder"),
+    ):
         code = cli_main(["report", "monthly_report", "--month", "2026-10", "--out", str(out)])
         err = capsys.readouterr().err
         assert code == 2, err
@@ -564,7 +666,18 @@ def test_out_must_be_a_writable_folder(tmp_path, capsys):
 
 def test_missing_data_is_a_usage_error_before_anything_runs(tmp_path, capsys):
     started = time.perf_counter()
-    code = cli_main(["report", "monthly_report", "--month", "2026-10", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
+    code = cli_main(
+        [
+            "report",
+            "monthly_report",
+            "--month",
+            "2026-10",
+            "--data",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no such file or folder" in err and "nope" in err
     assert not (tmp_path / "r").exists()  # nothing ran, nothing written
@@ -573,7 +686,21 @@ def test_missing_data_is_a_usage_error_before_anything_runs(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "line",
-    ["%system ls /", "%sx ls", "files = %sx ls", "x = !ls", "!!ls", "%%bash\nls", "%%sh\nls", "%%script bash\nls", "%%!\nls", "%ls", "ls -la", "%pip install requests", "get_ipython().system('ls')"],
+    [
+        "%system ls /",
+        "%sx ls",
+        "files = %sx ls",
+        "x = !ls",
+        "!!ls",
+        "%%bash\nls",
+        "%%sh\nls",
+        "%%script bash\nls",
+        "%%!\nls",
+        "%ls",
+        "ls -la",
+        "%pip install requests",
+        "get_ipython().system('ls')",
+    ],
 )
 def test_shell_magics_are_refused(tmp_path, line):
     nb = _notebook(tmp_path / "shell.ipynb", line, GOOD)

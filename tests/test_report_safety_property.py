@@ -75,7 +75,9 @@ def browser():
 
     if CHROMIUM is None:
         pytest.skip("headless Chromium not found: install Debian's 'chromium' package")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package drives Chromium")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package drives Chromium"
+    )
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
@@ -87,12 +89,15 @@ def _png(ax) -> dict:
     ax.figure.savefig(buffer, format="png", dpi=60)
     plt.close(ax.figure)
     return nbformat.v4.new_output(
-        "display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<Figure>"}
+        "display_data",
+        data={"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<Figure>"},
     )
 
 
 def _html(result) -> dict:
-    return nbformat.v4.new_output("display_data", data={"text/html": result._repr_html_(), "text/plain": "result"})
+    return nbformat.v4.new_output(
+        "display_data", data={"text/html": result._repr_html_(), "text/plain": "result"}
+    )
 
 
 def _report(sample, devices: list[str], channels: list[str]) -> nbformat.NotebookNode:
@@ -108,20 +113,42 @@ def _report(sample, devices: list[str], channels: list[str]) -> nbformat.Noteboo
     )
     stages = sample_stage_map()
     in_month = events[events["timestamp"].dt.strftime("%Y-%m") == MONTH]
-    booking = funnel(in_month, ["site_visit", "booking_started", "booking_completed"], window="7D", segment="device", min_users=1)
+    booking = funnel(
+        in_month,
+        ["site_visit", "booking_started", "booking_completed"],
+        window="7D",
+        segment="device",
+        min_users=1,
+    )
     project = sample_project()
-    labels = {**project.labels, **{v: v for v in [*devices, *channels]}}  # data values as their own labels
-    found = find(events, stages, month=MONTH, conversion="booking_completed",
-                 funnel=["site_visit", "booking_started", "booking_completed"], segments=["device", "channel"],
-                 users=users, labels=labels, min_users=5, fdr=0.5)
-    by_device = journey_map(events, stages, month=MONTH, users=users, segment="device", compare=None, min_users=1)
+    labels = {
+        **project.labels,
+        **{v: v for v in [*devices, *channels]},
+    }  # data values as their own labels
+    found = find(
+        events,
+        stages,
+        month=MONTH,
+        conversion="booking_completed",
+        funnel=["site_visit", "booking_started", "booking_completed"],
+        segments=["device", "channel"],
+        users=users,
+        labels=labels,
+        min_users=5,
+        fdr=0.5,
+    )
+    by_device = journey_map(
+        events, stages, month=MONTH, users=users, segment="device", compare=None, min_users=1
+    )
     head = sections.headline(events, project, MONTH)
     kpis = monthly.stage_kpis(events, project, MONTH)
     summary = sections.executive_summary(project, MONTH, head, kpis, found, {}, Money("$"))
     pains = found
     cell = nbformat.v4.new_code_cell("# computed in the test")
     cell.outputs = [
-        nbformat.v4.new_output("display_data", data={"text/markdown": summary, "text/plain": "summary"}),
+        nbformat.v4.new_output(
+            "display_data", data={"text/markdown": summary, "text/plain": "summary"}
+        ),
         _html(booking),
         _png(booking.plot()),
         _html(pains),
@@ -130,7 +157,11 @@ def _report(sample, devices: list[str], channels: list[str]) -> nbformat.Noteboo
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Report"), cell]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -139,21 +170,32 @@ def _squash(text: str) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:Glyph")
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     devices=st.lists(NAME, min_size=3, max_size=3, unique=True),
     channels=st.lists(NAME, min_size=3, max_size=3, unique=True),
 )
-def test_any_segment_or_channel_name_gives_a_safe_static_report(sample, browser, tmp_path, devices, channels):
+def test_any_segment_or_channel_name_gives_a_safe_static_report(
+    sample, browser, tmp_path, devices, channels
+):
     path = tmp_path / "report.html"
-    export_html(_report(sample, devices, channels), path, with_code=False, title=TITLE)  # raises if unsafe
+    export_html(
+        _report(sample, devices, channels), path, with_code=False, title=TITLE
+    )  # raises if unsafe
     page_text = path.read_text()
     assert check_html(page_text) == []
     page = browser.new_page()
     requests: list[str] = []
     dialogs: list[str] = []
     errors: list[str] = []
-    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+    page.on(
+        "request",
+        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+    )
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(path.as_uri(), wait_until="load")
@@ -168,7 +210,12 @@ def test_any_segment_or_channel_name_gives_a_safe_static_report(sample, browser,
     page.close()
     assert requests == [] and dialogs == [] and errors == []
     assert state["title"] == TITLE and state["pwned"] == "undefined"
-    assert state["scripts"] == 0 and state["handlers"] == 0 and state["frames"] == 0 and state["remote"] == 0
+    assert (
+        state["scripts"] == 0
+        and state["handlers"] == 0
+        and state["frames"] == 0
+        and state["remote"] == 0
+    )
     shown = _squash(state["text"])
     for name in devices:  # every device is a row of the funnel table, shown as its own text
         assert _squash(display_text(name)) in shown, name

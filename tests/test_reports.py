@@ -37,7 +37,11 @@ def _notebook(path: Path, body: str, params: str | None = None) -> Path:
         cell,
         nbformat.v4.new_code_cell(body),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -72,7 +76,11 @@ def test_successful_run_writes_every_output(good_nb, tmp_path):
         "metrics.json",
         "run.json",
     }
-    assert json.loads((folder / "metrics.json").read_text()) == {"month": "2026-01", "n": 5, "value": 1.5}
+    assert json.loads((folder / "metrics.json").read_text()) == {
+        "month": "2026-01",
+        "n": 5,
+        "value": 1.5,
+    }
     run_info = json.loads((folder / "run.json").read_text())
     assert run_info["parameters"]["n"] == 5  # coerced from the string "5"
     assert run_info["parameters"]["api_token"] == "<redacted>"
@@ -105,7 +113,10 @@ def test_secret_parameter_never_reaches_published_files(good_nb, tmp_path):
     ("body", "reason"),
     [
         ("raise ValueError('boom in the data')", "ValueError: boom in the data"),
-        ("import sys\nsys.exit(0)\nfrom journeylab.reports.runner import finish\nfinish({})", "SystemExit|did not complete|final cell"),
+        (
+            "import sys\nsys.exit(0)\nfrom journeylab.reports.runner import finish\nfinish({})",
+            "SystemExit|did not complete|final cell",
+        ),
         ("import os\nos._exit(1)", "execution stopped|did not complete|final cell"),
     ],
     ids=["raises", "sys-exit-0", "kernel-dies"],
@@ -114,7 +125,11 @@ def test_failed_run_keeps_previous_report(good_nb, tmp_path, body, reason):
     out = tmp_path / "reports"
     _publish(good_nb, out)
     before = (out / "2026-01" / "good" / "report.html").read_text()
-    bad = _notebook(tmp_path / "bad" / "good.ipynb", body) if (tmp_path / "bad").mkdir() is None else None
+    bad = (
+        _notebook(tmp_path / "bad" / "good.ipynb", body)
+        if (tmp_path / "bad").mkdir() is None
+        else None
+    )
     with pytest.raises(reports.ReportFailed, match=reason) as info:
         _publish(bad, out)
     assert (out / "2026-01" / "good" / "report.html").read_text() == before
@@ -125,7 +140,9 @@ def test_failed_run_keeps_previous_report(good_nb, tmp_path, body, reason):
 
 
 def test_misspelt_parameter_is_an_error_with_a_suggestion(good_nb, tmp_path):
-    with pytest.raises(ParameterError, match=r"no parameter 'api_tokn' \(did you mean 'api_token'\?\)"):
+    with pytest.raises(
+        ParameterError, match=r"no parameter 'api_tokn' \(did you mean 'api_token'\?\)"
+    ):
         _publish(good_nb, tmp_path / "reports", params={"api_tokn": "x"})
     assert not (tmp_path / "reports").exists()  # nothing ran, nothing written
 
@@ -133,7 +150,9 @@ def test_misspelt_parameter_is_an_error_with_a_suggestion(good_nb, tmp_path):
 def test_parameter_types_are_checked(good_nb, tmp_path):
     with pytest.raises(ParameterError, match="n == 'three', must be an integer"):
         _publish(good_nb, tmp_path / "r", params={"n": "three"})
-    with pytest.raises(ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"):
+    with pytest.raises(
+        ParameterError, match="month == '2026-13': not a calendar month; write 'YYYY-MM'"
+    ):
         reports.run_report(good_nb, month="2026-13", out_dir=tmp_path / "r")
 
 
@@ -179,14 +198,36 @@ def test_previous_month_resolution():
 
 def test_cli_exit_codes(good_nb, tmp_path, capsys):
     out = tmp_path / "reports"
-    assert cli_main(["report", str(good_nb), "--month", "2026-01", "--out", str(out), "--quiet"]) == 0
+    assert (
+        cli_main(["report", str(good_nb), "--month", "2026-01", "--out", str(out), "--quiet"]) == 0
+    )
     assert capsys.readouterr().out.strip().endswith("report.html")
     bad_params = tmp_path / "p.yaml"
     bad_params.write_text("nn: 3\n")
-    assert cli_main(["report", str(good_nb), "--month", "2026-01", "--out", str(out), "--params", str(bad_params)]) == 2
+    assert (
+        cli_main(
+            [
+                "report",
+                str(good_nb),
+                "--month",
+                "2026-01",
+                "--out",
+                str(out),
+                "--params",
+                str(bad_params),
+            ]
+        )
+        == 2
+    )
     assert "did you mean 'n'" in capsys.readouterr().err
-    failing = _notebook(tmp_path / "f" / "good.ipynb", "1/0") if (tmp_path / "f").mkdir() is None else None
-    assert cli_main(["report", str(failing), "--month", "2026-01", "--out", str(out), "--quiet"]) == 1
+    failing = (
+        _notebook(tmp_path / "f" / "good.ipynb", "1/0")
+        if (tmp_path / "f").mkdir() is None
+        else None
+    )
+    assert (
+        cli_main(["report", str(failing), "--month", "2026-01", "--out", str(out), "--quiet"]) == 1
+    )
     assert "ZeroDivisionError" in capsys.readouterr().err
     assert cli_main(["params", str(good_nb)]) == 0
     listing = capsys.readouterr().out

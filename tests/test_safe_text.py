@@ -98,7 +98,14 @@ def test_markdown_value_renders_as_its_own_text(value):
 def test_markdown_value_stays_in_its_table_cell_and_list_item(value):
     table = markdown2html(f"| KPI | value |\n| --- | --- |\n| {md(value)} | 1 |\n")
     parsed = _parse(table)
-    assert parsed.tags.count("td") == 2 and set(parsed.tags) <= {"table", "thead", "tbody", "tr", "th", "td"}
+    assert parsed.tags.count("td") == 2 and set(parsed.tags) <= {
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    }
     listing = _parse(markdown2html(f"1. {md(value)}\n2. second"))
     assert listing.tags == ["ol", "li", "li"]
 
@@ -182,11 +189,20 @@ def test_any_dollar_text_draws_as_text(value):
         ('<meta http-equiv="refresh" content="0;url=http://x">', "redirects"),
         ('<link rel="stylesheet" href="data:text/css,">', "<link> element"),
         ("<style>@import url(http://x/s.css);</style>", "imports a style sheet"),
-        ("<style>body{background:url('http://x/b.png')}</style>", "url() is a URL outside the report"),
+        (
+            "<style>body{background:url('http://x/b.png')}</style>",
+            "url() is a URL outside the report",
+        ),
         ('<div style="background:url(//x/b.png)">x</div>', "url() is a URL outside the report"),
-        ('<img srcset="data:image/png;base64,AA 1x, http://x/b.png 2x">', "srcset= is a URL outside"),
+        (
+            '<img srcset="data:image/png;base64,AA 1x, http://x/b.png 2x">',
+            "srcset= is a URL outside",
+        ),
         ('<svg><use href="http://x/s.svg#a"></use></svg>', "href= is a URL outside the report"),
-        ('<svg><animate attributeName="href" to="javascript:alert(1)"/></svg>', "holds a script URL"),
+        (
+            '<svg><animate attributeName="href" to="javascript:alert(1)"/></svg>',
+            "holds a script URL",
+        ),
         ('<form action="http://x/collect"><button>x</button></form>', "action= is a URL outside"),
         ('<object data="http://x/x.swf"></object>', "<object> element"),
         ('<base href="http://x/">', "<base> element"),

@@ -19,7 +19,19 @@ from journeylab.core.stages import StageMap
 from journeylab.datasets import sample_stage_map
 from journeylab.datasets.sample import make_sample
 
-KEYS = ["name", "currency", "timezone", "data", "journey", "stages", "funnel", "steps", "segments", "experiments", "labels"]
+KEYS = [
+    "name",
+    "currency",
+    "timezone",
+    "data",
+    "journey",
+    "stages",
+    "funnel",
+    "steps",
+    "segments",
+    "experiments",
+    "labels",
+]
 VERTICALS = ["home_services", "ecommerce"]
 
 
@@ -72,7 +84,9 @@ def test_every_named_event_segment_and_step_occurs_in_the_sample(project):
     assert set(spec["funnel"]) <= events and len(spec["funnel"]) >= 3
     columns = set(sample.events.columns) | set(sample.users.columns)
     plain = {s for s in spec["segments"] if isinstance(s, str)}
-    derived = {s["column"] for s in spec["segments"] if isinstance(s, dict)}  # bands cut from a numeric column
+    derived = {
+        s["column"] for s in spec["segments"] if isinstance(s, dict)
+    }  # bands cut from a numeric column
     assert plain | derived <= columns, (plain | derived) - columns
     # the funnel is in journey order (stage by stage)
     stages = [sample.stage_map.index(sample.stage_map.stage_of(e)) for e in spec["funnel"]]
@@ -110,7 +124,9 @@ def test_every_event_channel_and_segment_value_has_a_label(project):
         set(sample.events["event"]) | set(sample.events["channel"].dropna()) | set(spec["stages"])
     )
     for dimension in spec["segments"]:
-        if isinstance(dimension, dict):  # bands cut from a numeric column: their labels are the values
+        if isinstance(
+            dimension, dict
+        ):  # bands cut from a numeric column: their labels are the values
             seen.add(dimension["name"])
             continue
         seen.add(dimension)

@@ -81,7 +81,9 @@ def test_segment_users_first_matching_rule(hand_log):
     ]  # rule order; empty 'other' absent
     assert "3 users in 3 segments" in seg.summary()
     # the assignments plug straight into the journey map
-    jm = journey_map(hand_log, sample_stage_map(), month="2026-10", segment=seg.assignments, compare=None)
+    jm = journey_map(
+        hand_log, sample_stage_map(), month="2026-10", segment=seg.assignments, compare=None
+    )
     assert set(jm.to_frame()["segment"]) == {"phone leads", "south", "bookers"}
 
 
@@ -186,7 +188,9 @@ def test_persona_errors_and_plot(tmp_path):
 
 @pytest.fixture
 def small(request):
-    pytest.importorskip("journeylab.datasets.sample", reason="the sample generator has not landed yet")
+    pytest.importorskip(
+        "journeylab.datasets.sample", reason="the sample generator has not landed yet"
+    )
     return request.getfixturevalue("small_sample")
 
 
@@ -220,10 +224,15 @@ def test_misspelt_conversion_and_segment_name_the_closest(hand_log):
     with pytest.raises(UnknownNameError) as info:
         user_features(hand_log, conversion="booking_complete")
     assert info.value.suggestions == {"booking_complete": "booking_completed"}
-    with pytest.raises(UnknownNameError, match=r"segment 'devise' is not a column of the events \(did you mean 'device'\?\)"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"segment 'devise' is not a column of the events \(did you mean 'device'\?\)",
+    ):
         journey_personas(hand_log, k=2, conversion="booking_completed", segments=["devise"])
     with pytest.raises(UnknownNameError, match="'devise'"):
-        segment_users(hand_log, {"x": "touches > 0"}, conversion="booking_completed", segments=["devise"])
+        segment_users(
+            hand_log, {"x": "touches > 0"}, conversion="booking_completed", segments=["devise"]
+        )
     with pytest.raises(ParameterError, match="Name the conversion"):
         segment_users(hand_log, {"x": "touches > 0"})
 

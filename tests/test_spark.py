@@ -150,7 +150,12 @@ def test_ties_follow_the_stable_tie_breaker(spark, tmp_path_factory):
     )
     # shuffled rows: the order comes from the tie-breaker, not from the input
     shuffled = ties.sample(frac=1, random_state=3).reset_index(drop=True)
-    options = {"collapse_repeats": False, "include_censored": True, "period_end": "2026-06-30", **RULES}
+    options = {
+        "collapse_repeats": False,
+        "include_censored": True,
+        "period_end": "2026-06-30",
+        **RULES,
+    }
     got = jls.path_table(_to_spark(spark, shuffled, tmp_path_factory), **options)
     _same_paths(got, path_table(ties, **options))
     # display ranks before site_visit; the two visits then sort by channel
@@ -221,13 +226,22 @@ def test_names_the_data_do_not_carry_are_errors(spark_events):
         jls.path_table(spark_events, stage_map=RULES["stage_map"])
     with pytest.raises(ParameterError, match="No stage map given"):
         jls.transition_counts(spark_events, conversion="booking_completed")
-    with pytest.raises(UnknownNameError, match="conversion event 'booking_complete'.*did you mean 'booking_completed'"):
+    with pytest.raises(
+        UnknownNameError,
+        match="conversion event 'booking_complete'.*did you mean 'booking_completed'",
+    ):
         jls.path_table(spark_events, conversion="booking_complete", stage_map=RULES["stage_map"])
-    with pytest.raises(UnknownNameError, match="touch event 'site_vist'.*did you mean 'site_visit'"):
+    with pytest.raises(
+        UnknownNameError, match="touch event 'site_vist'.*did you mean 'site_visit'"
+    ):
         jls.path_table(spark_events, touch_events=["site_vist"], **RULES)
-    with pytest.raises(UnknownNameError, match="funnel step 'booking_stared'.*did you mean 'booking_started'"):
+    with pytest.raises(
+        UnknownNameError, match="funnel step 'booking_stared'.*did you mean 'booking_started'"
+    ):
         jls.funnel_counts(spark_events, ["site_visit", "booking_stared"])
     with pytest.raises(UnknownNameError, match="segment column 'devise'.*did you mean 'device'"):
         jls.funnel_counts(spark_events, ["site_visit", "booking_started"], segment="devise")
-    with pytest.raises(NotComputableError, match="No user entered the funnel at its first step 'site_visit'"):
+    with pytest.raises(
+        NotComputableError, match="No user entered the funnel at its first step 'site_visit'"
+    ):
         jls.funnel_counts(spark_events, ["site_visit", "booking_started"], start="2030-01-01")

@@ -38,7 +38,9 @@ def test_nul_and_empty_names_are_refused_with_a_reason():
         quote_ident("a\x00b")
     with pytest.raises(ParameterError, match="An empty name cannot be a DuckDB column"):
         quote_ident("")
-    with pytest.raises(ParameterError, match="not valid Unicode \\(a lone surrogate at position 1\\)"):
+    with pytest.raises(
+        ParameterError, match="not valid Unicode \\(a lone surrogate at position 1\\)"
+    ):
         quote_literal("a\ud800")
 
 
@@ -83,7 +85,9 @@ def hostile_log() -> pd.DataFrame:
         # u3: books with no touch (direct)
         ("u3", "2026-05-02 11:00", BOOKED, None, 50.0, 'desk"top'),
     ]
-    frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "channel", "value", SEGMENT])
+    frame = pd.DataFrame(
+        rows, columns=["user_id", "timestamp", "event", "channel", "value", SEGMENT]
+    )
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 
@@ -150,14 +154,18 @@ def test_transitions_with_hostile_channel_names(hostile_log):
 def test_loaders_map_hostile_source_column_names(hostile_log, tmp_path):
     from journeylab.io import load_events
 
-    source = hostile_log.rename(columns={"user_id": "us'er", "timestamp": 'ti"me', "event": "ev; ent"})
+    source = hostile_log.rename(
+        columns={"user_id": "us'er", "timestamp": 'ti"me', "event": "ev; ent"}
+    )
     mapping = {"us'er": "user_id", 'ti"me': "timestamp", "ev; ent": "event"}
     loaded = load_events(source, columns=mapping, stage_map=sample_stage_map())
     assert loaded.frame["event"].tolist().count(BOOKED) == 2
     assert loaded.frame[SEGMENT].tolist().count('desk"top') == 1
     path = tmp_path / "it's.csv"
     source.to_csv(path, index=False)
-    from_csv = load_events(str(path), columns=mapping, start="2026-05-02", stage_map=sample_stage_map())
+    from_csv = load_events(
+        str(path), columns=mapping, start="2026-05-02", stage_map=sample_stage_map()
+    )
     assert sorted(from_csv.frame["event"]) == sorted([AD, BOOKED, CALL, BOOKED])
 
 

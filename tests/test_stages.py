@@ -44,7 +44,9 @@ def test_the_sample_map_lives_with_the_sample():
 
 def test_identical_timestamps_follow_the_map_or_else_the_event_name():
     t = pd.Timestamp("2026-05-01 10:00", tz="UTC")
-    events = pd.DataFrame({"user_id": ["u1", "u1"], "event": ["purchase", "cart"], "timestamp": [t, t]})
+    events = pd.DataFrame(
+        {"user_id": ["u1", "u1"], "event": ["purchase", "cart"], "timestamp": [t, t]}
+    )
     assert sort_events(events, StageMap.from_dict(SHOP))["event"].tolist() == ["cart", "purchase"]
     assert load_events(events, stage_map=SHOP).frame["event"].tolist() == ["cart", "purchase"]
     # loading needs no map: ties are then ordered by event name (deterministic, not journey order)

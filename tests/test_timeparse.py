@@ -60,7 +60,9 @@ def test_a_value_that_is_not_a_time_gets_the_one_message(value):
 
 def test_none_is_a_missing_time_unless_optional():
     assert to_utc_timestamp(None, "start", optional=True) is None
-    with pytest.raises(ParameterError, match=r"^start is missing: give a date or time, e\.g\. '2026-10-01'"):
+    with pytest.raises(
+        ParameterError, match=r"^start is missing: give a date or time, e\.g\. '2026-10-01'"
+    ):
         to_utc_timestamp(None, "start")
 
 
@@ -130,7 +132,9 @@ def test_zero_and_negative_durations_are_refused(value):
 
 def test_zero_is_allowed_where_it_means_something_and_negatives_still_are_not():
     assert parse_duration("0s", "dedupe_window", allow_zero=True) == pd.Timedelta(0)
-    with pytest.raises(ParameterError, match=r"^dedupe_window == '-1s': a negative duration; write e\.g\."):
+    with pytest.raises(
+        ParameterError, match=r"^dedupe_window == '-1s': a negative duration; write e\.g\."
+    ):
         parse_duration("-1s", "dedupe_window", allow_zero=True)
 
 
@@ -151,9 +155,7 @@ def test_optional_durations():
     assert parse_duration(None, "dedupe_window", optional=True) is None
 
 
-@given(
-    st.integers(0, 60), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)
-)
+@given(st.integers(0, 60), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59))
 def test_iso_durations_equal_their_parts(days, hours, minutes, seconds):
     total = pd.Timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     text = f"P{days}DT{hours}H{minutes}M{seconds}S"
@@ -227,7 +229,10 @@ def test_every_month_round_trips_and_its_bounds_touch(year, month):
 def test_columns_are_read_as_utc_and_missing_values_stay_missing():
     values = pd.Series(["2026-05-01", "2026-05-01 12:00:00+02:00", None])
     got = to_utc_series(values, "timestamp")
-    assert got.tolist()[:2] == [pd.Timestamp("2026-05-01", tz=UTC), pd.Timestamp("2026-05-01 10:00", tz=UTC)]
+    assert got.tolist()[:2] == [
+        pd.Timestamp("2026-05-01", tz=UTC),
+        pd.Timestamp("2026-05-01 10:00", tz=UTC),
+    ]
     assert pd.isna(got.iloc[2])
     aware = pd.Series(pd.to_datetime(["2026-01-01 01:00"]).tz_localize("Europe/Paris"))
     assert to_utc_series(aware, "t").iloc[0] == pd.Timestamp("2026-01-01 00:00", tz=UTC)
@@ -243,7 +248,9 @@ def test_a_column_with_unreadable_times_names_the_column_and_rows():
         to_utc_series(values, "assigned_at", source="assignments.csv")
     err = info.value
     assert (err.column, err.source, err.rows) == ("assigned_at", "assignments.csv", [11, 13])
-    assert str(err).startswith("Column 'assigned_at' has values that are not dates or times: 'soon', 'later'.")
+    assert str(err).startswith(
+        "Column 'assigned_at' has values that are not dates or times: 'soon', 'later'."
+    )
     assert "write times in ISO 8601" in str(err)
     with pytest.raises(DataError, match=r"Column 'ts' holds numbers \(int64\), not dates or times"):
         to_utc_series(pd.Series([1, 2]), "ts")
@@ -269,5 +276,7 @@ def test_callers_across_packages_share_the_wording():
     with pytest.raises(ParameterError, match=r"^dedupe_window == 'soon': not a duration"):
         dedupe_window("soon")
     frame = pd.DataFrame({"assigned_at": ["2026-05-02"], "x": [1.0]})
-    with pytest.raises(ParameterError, match=r"^covariate_measured_at == 'never': not a date or time"):
+    with pytest.raises(
+        ParameterError, match=r"^covariate_measured_at == 'never': not a date or time"
+    ):
         check_pre_exposure(frame, "x", "never")

@@ -49,7 +49,9 @@ HILLSTROM = REFERENCE["hillstrom"]
 # --------------------------------------------------------------------------- independent formulas
 def plain_qini_points(y, t, score):
     """(people targeted, g) after each tie group, by a loop over the ranked rows."""
-    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values("s", ascending=False, kind="stable")
+    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values(
+        "s", ascending=False, kind="stable"
+    )
     points = [(0, 0.0)]
     yt = yc = nt = nc = 0
     rows = list(frame.itertuples(index=False))
@@ -66,7 +68,9 @@ def plain_qini_points(y, t, score):
 
 
 def plain_uplift_points(y, t, score):
-    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values("s", ascending=False, kind="stable")
+    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values(
+        "s", ascending=False, kind="stable"
+    )
     points = [(0, 0.0)]
     yt = yc = nt = nc = 0
     rows = list(frame.itertuples(index=False))
@@ -92,7 +96,9 @@ def plain_qini_coefficient(y, t, score):
 
 
 def plain_deciles(y, t, score, bins=10):
-    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values("s", ascending=False, kind="stable")
+    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values(
+        "s", ascending=False, kind="stable"
+    )
     frame["decile"] = [k * bins // len(frame) + 1 for k in range(len(frame))]
     out = []
     for d, part in frame.groupby("decile"):
@@ -112,7 +118,9 @@ def plain_deciles(y, t, score, bins=10):
 
 
 def plain_top(y, t, score, share):
-    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values("s", ascending=False, kind="stable")
+    frame = pd.DataFrame({"y": y, "t": t, "s": score}).sort_values(
+        "s", ascending=False, kind="stable"
+    )
     top = frame.iloc[: math.ceil(share * len(frame))]
     return top.loc[top["t"] == 1, "y"].mean() - top.loc[top["t"] == 0, "y"].mean()
 
@@ -157,18 +165,27 @@ def test_hillstrom_metrics_equal_an_independent_computation(hillstrom_fits, case
     for model in res.models:
         score = p[f"uplift_{model}"].to_numpy()
         row = res.qini.set_index("model").loc[model]
-        assert row["qini"] == pytest.approx(plain_qini_coefficient(y, t, score), rel=1e-10, abs=1e-15)
+        assert row["qini"] == pytest.approx(
+            plain_qini_coefficient(y, t, score), rel=1e-10, abs=1e-15
+        )
         module_curve = qini_curve(y, t, score)
         expected = plain_qini_points(y, t, score)
         assert module_curve["targeted"].tolist() == [x for x, _ in expected]
-        np.testing.assert_allclose(module_curve["incremental"], [g for _, g in expected], rtol=1e-10, atol=1e-9)
         np.testing.assert_allclose(
-            uplift_curve(y, t, score)["incremental"], [f for _, f in plain_uplift_points(y, t, score)], rtol=1e-10, atol=1e-9
+            module_curve["incremental"], [g for _, g in expected], rtol=1e-10, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            uplift_curve(y, t, score)["incremental"],
+            [f for _, f in plain_uplift_points(y, t, score)],
+            rtol=1e-10,
+            atol=1e-9,
         )
         mine = res.deciles[res.deciles["model"] == model].reset_index(drop=True)
         plain = plain_deciles(y, t, score)
         for col in plain.columns:
-            np.testing.assert_allclose(mine[col].to_numpy(float), plain[col].to_numpy(float), rtol=1e-12, err_msg=col)
+            np.testing.assert_allclose(
+                mine[col].to_numpy(float), plain[col].to_numpy(float), rtol=1e-12, err_msg=col
+            )
         assert row["top_uplift"] == pytest.approx(plain_top(y, t, score, 0.3), rel=1e-12)
         assert row["all_uplift"] == pytest.approx(y[t == 1].mean() - y[t == 0].mean(), rel=1e-12)
 
@@ -203,7 +220,9 @@ def test_hillstrom_two_model_coefficients_equal_statsmodels_formula_logits(hills
         mine = dict(zip(res.design.columns, res.models["two_model"].params_[arm], strict=True))
         assert mine["const"] == pytest.approx(fit.params["Intercept"], rel=1e-7)
         assert mine["history"] == pytest.approx(fit.params["history"], rel=1e-6)
-        assert mine["channel[Phone]"] == pytest.approx(fit.params["C(channel, Treatment('Web'))[T.Phone]"], rel=1e-6)
+        assert mine["channel[Phone]"] == pytest.approx(
+            fit.params["C(channel, Treatment('Web'))[T.Phone]"], rel=1e-6
+        )
         assert mine["zip_code[Urban]"] == pytest.approx(
             fit.params["C(zip_code, Treatment('Surburban'))[T.Urban]"], rel=1e-6
         )
@@ -237,16 +256,22 @@ def test_hillstrom_class_transformation_maximises_the_weighted_likelihood(hillst
     # uplift = 2 P(z=1|x) - 1 on the test rows
     test = res.data[res.data["_test"]]
     np.testing.assert_allclose(
-        res.predictions["uplift_class_transformation"], 2 * expit(res.design.matrix(test) @ model.params_) - 1
+        res.predictions["uplift_class_transformation"],
+        2 * expit(res.design.matrix(test) @ model.params_) - 1,
     )
 
 
 @pytest.mark.shared_data
 def test_hillstrom_arm_counts_equal_the_published_figures(hillstrom_fits):
-    arms = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())["hillstrom"]["arms"]
+    arms = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())[
+        "hillstrom"
+    ]["arms"]
     by_channel = hillstrom_fits["any_email_visit"].segment_uplift("channel", rows="all")
     assert by_channel["n_treated"].sum() == arms["Mens E-Mail"]["n"] + arms["Womens E-Mail"]["n"]
-    assert by_channel["responders_treated"].sum() == arms["Mens E-Mail"]["visits"] + arms["Womens E-Mail"]["visits"]
+    assert (
+        by_channel["responders_treated"].sum()
+        == arms["Mens E-Mail"]["visits"] + arms["Womens E-Mail"]["visits"]
+    )
     assert by_channel["n_control"].sum() == arms["No E-Mail"]["n"]
     assert by_channel["responders_control"].sum() == arms["No E-Mail"]["visits"]
 
@@ -265,7 +290,9 @@ def test_hillstrom_summary_plots_and_recommendation(hillstrom_fits):
         assert draw(ax=ax) is ax
         plt.close(fig)
     # the conversion ranking is not distinguishable from random: the advice says so
-    assert "not detectably better than random" in hillstrom_fits["any_email_conversion"].recommendation("class_transformation")
+    assert "not detectably better than random" in hillstrom_fits[
+        "any_email_conversion"
+    ].recommendation("class_transformation")
 
 
 # --------------------------------------------------------------------------- a planted heterogeneous effect
@@ -296,14 +323,22 @@ def test_a_planted_heterogeneous_effect_is_recovered_within_the_intervals(treate
     # Six intervals are checked at once (3 segments x 2 models): at 99 % each, all six hold
     # together with probability >= 94 % (Bonferroni), so a pass is not luck of one draw.
     res = fit_uplift(
-        data, outcome="bought", features=["segment", "noise"], control="holdout", n_boot=100, seed=3, alpha=0.01
+        data,
+        outcome="bought",
+        features=["segment", "noise"],
+        control="holdout",
+        n_boot=100,
+        seed=3,
+        alpha=0.01,
     )
     by_segment = res.segment_uplift("segment", rows="all").set_index("segment")
     for segment, lift in LIFT.items():
         for model in ("two_model", "class_transformation"):
             low, high = by_segment.loc[segment, [f"{model}_ci_low", f"{model}_ci_high"]]
             assert low <= lift <= high, (segment, model, low, high)
-            assert high - low < 0.08  # about 2 x 2.58 binomial standard errors from 21,000 training rows
+            assert (
+                high - low < 0.08
+            )  # about 2 x 2.58 binomial standard errors from 21,000 training rows
     # the people the campaign moves most come first: the top decile is segment a
     top = res.predictions.nlargest(len(res.predictions) // 10, "uplift_two_model")["user_id"]
     assert set(data.set_index("user_id").loc[top, "segment"]) == {"a"}
@@ -313,7 +348,9 @@ def test_a_planted_heterogeneous_effect_is_recovered_within_the_intervals(treate
 def test_two_model_fits_the_observed_uplift_of_each_level_on_training_rows():
     """With a categorical feature, each arm's logit reproduces that arm's rate per level (score equations)."""
     data = planted(6_000, 0.5, seed=5)
-    res = fit_uplift(data, outcome="bought", features=["segment"], control="holdout", n_boot=20, seed=0)
+    res = fit_uplift(
+        data, outcome="bought", features=["segment"], control="holdout", n_boot=20, seed=0
+    )
     train = res.data[~res.data["_test"]]
     x = res.design.matrix(train)
     for level in LIFT:
@@ -327,7 +364,9 @@ def test_two_model_fits_the_observed_uplift_of_each_level_on_training_rows():
 
 def test_scoring_new_people_and_deciles():
     data = planted(8_000, 0.5, seed=2)
-    res = fit_uplift(data, outcome="bought", features=["segment", "noise"], control="holdout", n_boot=20, seed=0)
+    res = fit_uplift(
+        data, outcome="bought", features=["segment", "noise"], control="holdout", n_boot=20, seed=0
+    )
     people = data.drop(columns=["variant", "bought"]).head(500)
     deciles = res.decile_of(people, "two_model")
     assert deciles.between(1, 10).all()
@@ -364,14 +403,23 @@ def test_the_samples_planted_uplift_is_recovered_by_both_models(sample):
     treatment = planted_truth.get("treatment", experiment["treatment"])
     window = planted_truth.get("window_days")
     users = user_metrics(
-        assignments, sample.events, {"booked": "booking_completed"}, window=f"{window}D" if window else None
+        assignments,
+        sample.events,
+        {"booked": "booking_completed"},
+        window=f"{window}D" if window else None,
     )
     dimension = planted_truth["dimension"]
     if dimension not in users.columns:
         users = users.merge(sample.users[["user_id", dimension]], on="user_id", how="left")
     # 99 % intervals: two models x every segment are checked together (Bonferroni).
     res = fit_uplift(
-        users, outcome="booked", features=[dimension], control=control, treatment=treatment, n_boot=100, seed=1,
+        users,
+        outcome="booked",
+        features=[dimension],
+        control=control,
+        treatment=treatment,
+        n_boot=100,
+        seed=1,
         alpha=0.01,
     )
     by_segment = res.segment_uplift(dimension, rows="all").set_index(dimension)
@@ -440,11 +488,17 @@ def test_bad_input_is_refused_with_a_clear_message():
         fit_uplift(bad, outcome="bought", features=["segment"], control="holdout")
     gap = data.astype({"noise": float})
     gap.loc[5, "noise"] = np.nan
-    with pytest.raises(DataError, match=r"(?s)missing value\(s\) in feature 'noise'.*first offending rows: 6"):
+    with pytest.raises(
+        DataError, match=r"(?s)missing value\(s\) in feature 'noise'.*first offending rows: 6"
+    ):
         fit_uplift(gap, outcome="bought", features=["noise"], control="holdout")
     with pytest.raises(NotComputableError, match="at least 20 per arm"):
-        fit_uplift(data.iloc[:30], outcome="bought", features=["noise"], control="holdout", test_size=0.5)
-    constant = fit_uplift(data.assign(k=1.0), outcome="bought", features=["k", "noise"], control="holdout", n_boot=10)
+        fit_uplift(
+            data.iloc[:30], outcome="bought", features=["noise"], control="holdout", test_size=0.5
+        )
+    constant = fit_uplift(
+        data.assign(k=1.0), outcome="bought", features=["k", "noise"], control="holdout", n_boot=10
+    )
     assert any("coefficient fixed at 0: k" in note for note in constant.notes)
 
 
@@ -452,8 +506,12 @@ def test_a_separated_outcome_falls_back_to_a_weak_ridge_and_says_so():
     data = planted(4_000, 0.5, seed=9)
     treated_buyers = data.index[(data["variant"] == "mail") & (data["bought"] == 1)][:12]
     data["flag"] = "no"
-    data.loc[treated_buyers, "flag"] = "yes"  # every flagged person bought: the treated logit is separated
-    res = fit_uplift(data, outcome="bought", features=["segment", "flag"], control="holdout", n_boot=20, seed=0)
+    data.loc[treated_buyers, "flag"] = (
+        "yes"  # every flagged person bought: the treated logit is separated
+    )
+    res = fit_uplift(
+        data, outcome="bought", features=["segment", "flag"], control="holdout", n_boot=20, seed=0
+    )
     assert "ridge" in res.models["two_model"].methods_["treated"]
     # the flag is "no" for every control row: that model fixes its coefficient at 0
     assert res.models["two_model"].methods_["control"].endswith("coefficient fixed at 0: flag[yes]")

@@ -89,14 +89,21 @@ def relabel(frame: pd.DataFrame, columns: dict[str, dict]) -> pd.DataFrame:
     """Translate the sample's names in the given columns into the shop's."""
     out = frame.copy()
     for column, mapping in columns.items():
-        out[column] = out[column].astype(object).map(
-            lambda v, m=mapping: tuple(m.get(x, x) for x in v) if isinstance(v, tuple) else rename_text(v, m)
+        out[column] = (
+            out[column]
+            .astype(object)
+            .map(
+                lambda v, m=mapping: (
+                    tuple(m.get(x, x) for x in v) if isinstance(v, tuple) else rename_text(v, m)
+                )
+            )
         )
     return out
 
 
 def assert_same(got: pd.DataFrame, want: pd.DataFrame, key: list[str]) -> None:
     """Equal tables once both are in the same row order (renaming may reorder the labels)."""
+
     def plain(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.sort_values(key, kind="stable").reset_index(drop=True)
         for column in out.columns:  # one spelling of "missing" in text columns (None, NaN)
@@ -104,7 +111,9 @@ def assert_same(got: pd.DataFrame, want: pd.DataFrame, key: list[str]) -> None:
                 out[column] = out[column].astype(object).where(out[column].notna(), None)
         return out
 
-    pd.testing.assert_frame_equal(plain(got), plain(want), check_dtype=False, check_categorical=False)
+    pd.testing.assert_frame_equal(
+        plain(got), plain(want), check_dtype=False, check_categorical=False
+    )
 
 
 SAMPLE_FUNNEL = ["site_visit", "booking_started", "booking_completed"]
@@ -126,7 +135,9 @@ def test_funnel_and_where_instead_give_the_same_numbers(sample, shop):
     assert_same(got, relabel(want, {"label": EVENTS, "segment": DEVICES}), ["segment", "step"])
     assert want["entrants"].iloc[0] > want["entrants"].iloc[-1] > 0  # a real funnel
     want = where_instead(events, SAMPLE_FUNNEL, after_step=2, n_next=2, stage_map=stages).to_frame()
-    got = where_instead(renamed, SHOP_FUNNEL, after_step=2, n_next=2, stage_map=shop_stages).to_frame()
+    got = where_instead(
+        renamed, SHOP_FUNNEL, after_step=2, n_next=2, stage_map=shop_stages
+    ).to_frame()
     assert_same(got, relabel(want, {"next": EVENTS}), ["units", "next"])
     assert (NO_FURTHER_EVENT,) in set(got["next"])
 
@@ -150,7 +161,9 @@ def test_paths_transitions_and_flows_give_the_same_numbers(sample, shop, level):
     want = transitions(events, conversion="booking_completed", stage_map=stages, **rules).to_frame()
     got = transitions(renamed, conversion="purchase", stage_map=shop_stages, **rules).to_frame()
     assert_same(got, relabel(want, {"from": names, "to": names}), ["from", "to"])
-    want = top_paths(events, 15, conversion="booking_completed", stage_map=stages, **rules).to_frame()
+    want = top_paths(
+        events, 15, conversion="booking_completed", stage_map=stages, **rules
+    ).to_frame()
     got = top_paths(renamed, 15, conversion="purchase", stage_map=shop_stages, **rules).to_frame()
     # same counts per path; ties in journeys may list in another order once renamed
     assert_same(got, relabel(want, {"path": names}), ["path"])
@@ -173,12 +186,16 @@ def test_journey_map_and_differences_give_the_same_numbers(sample, shop):
     )  # fmt: skip
     pd.testing.assert_series_equal(
         got.kpis.set_index(["segment", "kpi"])["value"].sort_index(),
-        want.kpis.assign(segment=want.kpis["segment"].map(DEVICES)).set_index(["segment", "kpi"])["value"].sort_index(),
+        want.kpis.assign(segment=want.kpis["segment"].map(DEVICES))
+        .set_index(["segment", "kpi"])["value"]
+        .sort_index(),
     )
     want = compare_journeys(events, stages, by="device", a="mobile", b="desktop").table
     got = compare_journeys(renamed, shop_stages, by="platform", a="app", b="web").table
     key = ["kind", "item"]
-    want = want.assign(item=want["item"].map(lambda t: " → ".join(EVENTS.get(x, x) for x in t.split(" → "))))
+    want = want.assign(
+        item=want["item"].map(lambda t: " → ".join(EVENTS.get(x, x) for x in t.split(" → ")))
+    )
     assert_same(got, relabel(want, {"from": EVENTS, "to": EVENTS}), key)
     assert want["significant"].any()  # the planted mobile form problem is there to be found
 
@@ -217,16 +234,21 @@ def test_user_features_segments_and_personas_give_the_same_numbers(sample, shop)
     renamed, shop_users, _ = shop
     want = user_features(events, conversion="booking_completed", segments=["device"])
     got = user_features(renamed, conversion="purchase", segments=["platform"])
-    want = want.rename(columns={"device": "platform", **{f"share_{k}": f"share_{v}" for k, v in CHANNELS.items()}})
-    want = want.assign(platform=want["platform"].map(DEVICES), top_channel=want["top_channel"].map(
-        lambda c: rename_text(c, CHANNELS)))
+    want = want.rename(
+        columns={"device": "platform", **{f"share_{k}": f"share_{v}" for k, v in CHANNELS.items()}}
+    )
+    want = want.assign(
+        platform=want["platform"].map(DEVICES),
+        top_channel=want["top_channel"].map(lambda c: rename_text(c, CHANNELS)),
+    )
     # a tie between two channels goes to the first by name, which renaming may change
     shares = got.filter(like="share_")
     clear = shares.eq(shares.max(axis=1), axis=0).sum(axis=1) == 1
     assert clear.sum() > 1000
     pd.testing.assert_series_equal(got.loc[clear, "top_channel"], want.loc[clear, "top_channel"])
     pd.testing.assert_frame_equal(
-        got.drop(columns="top_channel").sort_index(axis=1), want.drop(columns="top_channel").sort_index(axis=1)
+        got.drop(columns="top_channel").sort_index(axis=1),
+        want.drop(columns="top_channel").sort_index(axis=1),
     )
     rules = {"app browsers": "platform == 'app' and converted == 0", "bookers": "converted == 1"}
     seg = segment_users(renamed, rules, conversion="purchase", segments=["platform"])
@@ -243,10 +265,13 @@ def test_user_features_segments_and_personas_give_the_same_numbers(sample, shop)
     assert a.profiles["users"].tolist() == b.profiles["users"].tolist()
     assert b.profiles["main_platform"].tolist() == a.profiles["main_device"].map(DEVICES).tolist()
     pd.testing.assert_frame_equal(
-        a.centroids_z.rename(columns=lambda c: c.replace("device=", "platform=")).pipe(
-            lambda z: z.rename(columns={f"platform={k}": f"platform={v}" for k, v in DEVICES.items()})
-            .rename(columns={f"share_{k}": f"share_{v}" for k, v in CHANNELS.items()})
-        ).sort_index(axis=1),
+        a.centroids_z.rename(columns=lambda c: c.replace("device=", "platform="))
+        .pipe(
+            lambda z: z.rename(
+                columns={f"platform={k}": f"platform={v}" for k, v in DEVICES.items()}
+            ).rename(columns={f"share_{k}": f"share_{v}" for k, v in CHANNELS.items()})
+        )
+        .sort_index(axis=1),
         b.centroids_z.sort_index(axis=1),
     )
 
@@ -266,7 +291,9 @@ def shop_log() -> pd.DataFrame:
         ("e", 2, "view", "newsletter", "web", np.nan), ("e", 4, "cart", None, "web", np.nan),
         ("e", 6, "purchase", None, "web", 50.0),
     ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["user_id", "hours", "event", "channel", "platform", "value"])
+    frame = pd.DataFrame(
+        rows, columns=["user_id", "hours", "event", "channel", "platform", "value"]
+    )
     return frame.assign(timestamp=t + pd.to_timedelta(frame.pop("hours"), unit="h"))
 
 
@@ -287,18 +314,29 @@ def test_hand_made_shop_log_counted_by_hand(shop_log):
     jm = journey_map(shop_log, stages, month="2026-10", compare=None)
     assert jm.to_frame()[["stage", "users", "reached_next"]].values.tolist() == [
         ["consideration", 5, 4], ["purchase", 4, 0]]  # fmt: skip
-    assert jm.kpis.set_index("kpi")["value"].to_dict() == {"product_views": 5.0, "orders": 3.0, "sales": 150.0}
+    assert jm.kpis.set_index("kpi")["value"].to_dict() == {
+        "product_views": 5.0,
+        "orders": 3.0,
+        "sales": 150.0,
+    }
     pp = pain_points(shop_log, stages, conversion="purchase", steps=[("cart", "purchase", "at checkout")],
                      segments=["platform"], month="2026-10", min_users=2)  # fmt: skip
     app = pp.to_frame().query("segment == 'app'").iloc[0]
     # app converts 1 of 2 carts, web 2 of 2: gap 0.5 × 2 users × mean order value 50
     assert (app["reached"], app["converted"], app["benchmark"]) == (2, 1, "web")
     assert app["value_at_stake"] == pytest.approx(2 * 0.5 * 50.0)
-    assert pp.finding(app).startswith("Users with platform = app drop out at checkout more often than users with "
-                                      "platform = web (50.0% vs 0.0%; 2 reached the step)")
-    paths = top_paths(shop_log, conversion="purchase", stage_map=stages, period_end="2026-10-02").to_frame()
+    assert pp.finding(app).startswith(
+        "Users with platform = app drop out at checkout more often than users with "
+        "platform = web (50.0% vs 0.0%; 2 reached the step)"
+    )
+    paths = top_paths(
+        shop_log, conversion="purchase", stage_map=stages, period_end="2026-10-02"
+    ).to_frame()
     # b and d are still open (no purchase, last touch within the 30-day lookback): censored
-    assert dict(zip(paths["path"], paths["conversions"], strict=True)) == {("sea",): 2, ("newsletter",): 1}
+    assert dict(zip(paths["path"], paths["conversions"], strict=True)) == {
+        ("sea",): 2,
+        ("newsletter",): 1,
+    }
     paths = top_paths(shop_log, conversion="purchase", stage_map=stages, period_end="2026-10-02",
                       include_censored=True).to_frame()  # fmt: skip
     assert paths.set_index("path")[["conversions", "journeys"]].to_dict("index") == {
@@ -323,7 +361,10 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 )  # fmt: skip
 def test_renaming_events_and_columns_never_changes_a_funnel_or_a_journey_map(rows, new, column):
     frame = pd.DataFrame(rows, columns=["user_id", "hour", "event", "seg"])
-    log = frame.assign(timestamp=pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(frame.pop("hour"), unit="h"))
+    log = frame.assign(
+        timestamp=pd.Timestamp("2026-10-01", tz="UTC")
+        + pd.to_timedelta(frame.pop("hour"), unit="h")
+    )
     # every event occurs at least once (a user before the period), so no name is unknown
     known = pd.DataFrame({"user_id": "z", "event": ["v", "c", "p", "x"], "seg": "m",
                           "timestamp": pd.Timestamp("2026-09-01", tz="UTC")})  # fmt: skip
@@ -332,13 +373,21 @@ def test_renaming_events_and_columns_never_changes_a_funnel_or_a_journey_map(row
     renamed = log.assign(event=log["event"].map(mapping)).rename(columns={"seg": column})
     steps = ["v", "c", "p"]
     spec = {"stages": [{"name": "look", "events": ["v"]}, {"name": "buy", "events": ["c", "p"]}]}
-    new_spec = {"stages": [{"name": s["name"], "events": [mapping[e] for e in s["events"]]} for s in spec["stages"]]}
+    new_spec = {
+        "stages": [
+            {"name": s["name"], "events": [mapping[e] for e in s["events"]]} for s in spec["stages"]
+        ]
+    }
     in_period = log["timestamp"] >= pd.Timestamp("2026-10-01", tz="UTC")
     if (log.loc[in_period, "event"] == "v").any():
         want = funnel(log, steps, segment="seg", start="2026-10-01").to_frame()
-        got = funnel(renamed, [mapping[s] for s in steps], segment=column, start="2026-10-01").to_frame()
+        got = funnel(
+            renamed, [mapping[s] for s in steps], segment=column, start="2026-10-01"
+        ).to_frame()
         pd.testing.assert_frame_equal(got, want.assign(label=want["label"].map(mapping)))
     if log.loc[in_period, "event"].isin(["v", "c", "p"]).any():
         want = journey_map(log, spec, month="2026-10", segment="seg", compare=None).to_frame()
-        got = journey_map(renamed, new_spec, month="2026-10", segment=column, compare=None).to_frame()
+        got = journey_map(
+            renamed, new_spec, month="2026-10", segment=column, compare=None
+        ).to_frame()
         pd.testing.assert_frame_equal(got, want)

@@ -19,12 +19,17 @@ from journeylab.datasets import sample_stage_map
 from journeylab.voice.comments import detect_language, sentiment, sentiment_score, themes
 from journeylab.voice.scores import csat, emotion_curve, nps, nps_interval
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "voice.json").read_text(encoding="utf-8"))
+REFERENCE = json.loads(
+    (Path(__file__).parent / "results" / "voice.json").read_text(encoding="utf-8")
+)
 #: The journey order of these answers is the sample's (given explicitly: there is no default map).
 SAMPLE_STAGES = sample_stage_map()
 NPS_HAND = REFERENCE["nps_hand"]
-CSAT_WILSON = {tuple(int(v) for v in k.split("/")): tuple(ci) for k, ci in REFERENCE["csat_wilson"].items()
-               if k != "provenance"}
+CSAT_WILSON = {
+    tuple(int(v) for v in k.split("/")): tuple(ci)
+    for k, ci in REFERENCE["csat_wilson"].items()
+    if k != "provenance"
+}
 
 Z = stats.norm.ppf(0.975)
 STAGES = ["awareness", "consideration", "purchase", "retention", "advocacy"]
@@ -56,7 +61,9 @@ def test_nps_adjusted_wald_adds_three_quarters_to_promoters_and_detractors():
     assert row["nps"] == 20.0  # the point estimate is not adjusted
     assert row["nps_ci_low"] == pytest.approx(100 * (float(centre) - half), rel=1e-12)
     assert row["nps_ci_high"] == pytest.approx(100 * (float(centre) + half), rel=1e-12)
-    assert (row["nps_ci_low"], row["nps_ci_high"]) == pytest.approx(NPS_HAND["adjusted_wald"], abs=1e-4)
+    assert (row["nps_ci_low"], row["nps_ci_high"]) == pytest.approx(
+        NPS_HAND["adjusted_wald"], abs=1e-4
+    )
 
 
 def test_nps_by_stage_in_journey_order_and_by_touchpoint_uses_only_nps_answers():
@@ -68,7 +75,10 @@ def test_nps_by_stage_in_journey_order_and_by_touchpoint_uses_only_nps_answers()
             "score": [10, 3, 9, 7, 1, 0],
         }
     )
-    assert nps(fb).to_frame()["stage"].astype(str).tolist() == ["purchase", "awareness"]  # as they come
+    assert nps(fb).to_frame()["stage"].astype(str).tolist() == [
+        "purchase",
+        "awareness",
+    ]  # as they come
     by_stage = nps(fb, stage_map=SAMPLE_STAGES).to_frame()
     assert by_stage["stage"].astype(str).tolist() == ["awareness", "purchase"]
     assert by_stage["n"].tolist() == [3, 2]  # the CSAT answer is left out
@@ -78,15 +88,32 @@ def test_nps_by_stage_in_journey_order_and_by_touchpoint_uses_only_nps_answers()
     aw_web = by_both[(by_both["stage"] == "awareness") & (by_both["touchpoint"] == "web")].iloc[0]
     assert aw_web["nps"] == pytest.approx(50.0)
     assert nps(fb, by="touchpoint").to_frame()["touchpoint"].tolist() == ["phone", "web"]
-    events = fb.assign(touchpoint=["review_posted", "booking_started", "quote_request", "quote_request", "x", "ad_impression"])
-    assert nps(events, by="touchpoint", stage_map=SAMPLE_STAGES).to_frame()["touchpoint"].tolist() == [
-        "ad_impression", "quote_request", "booking_started", "review_posted"]  # journey order of the events
+    events = fb.assign(
+        touchpoint=[
+            "review_posted",
+            "booking_started",
+            "quote_request",
+            "quote_request",
+            "x",
+            "ad_impression",
+        ]
+    )
+    assert nps(events, by="touchpoint", stage_map=SAMPLE_STAGES).to_frame()[
+        "touchpoint"
+    ].tolist() == [
+        "ad_impression",
+        "quote_request",
+        "booking_started",
+        "review_posted",
+    ]  # journey order of the events
 
 
 def test_nps_rejects_bad_input_with_clear_messages():
     with pytest.raises(DataError, match="whole numbers from 0 to 10; found 11"):
         nps(pd.DataFrame({"score": [9, 11]}), by=None)
-    with pytest.raises(SchemaError, match=r"lacks required column\(s\): 'stage' \(did you mean 'Stage'\?\)"):
+    with pytest.raises(
+        SchemaError, match=r"lacks required column\(s\): 'stage' \(did you mean 'Stage'\?\)"
+    ):
         nps(pd.DataFrame({"score": [9], "Stage": ["awareness"]}))
     with pytest.raises(NotComputableError, match="no NPS answers"):
         nps(pd.DataFrame({"score": [4], "survey": ["csat"]}), by=None)
@@ -94,7 +121,10 @@ def test_nps_rejects_bad_input_with_clear_messages():
         nps(pd.DataFrame({"score": [9]}), by=None, method="exact")
 
 
-@pytest.mark.parametrize(("method", "n", "low", "high"), [("adjusted-wald", 40, 0.935, 0.965), ("wald", 400, 0.935, 0.965)])
+@pytest.mark.parametrize(
+    ("method", "n", "low", "high"),
+    [("adjusted-wald", 40, 0.935, 0.965), ("wald", 400, 0.935, 0.965)],
+)
 def test_nps_interval_coverage_by_simulation(method, n, low, high):
     # 20,000 samples of n answers from a trinomial with NPS = -0.39 (the shape of a dissatisfied stage)
     p = np.array([0.55, 0.29, 0.16])  # detractors, passives, promoters
@@ -120,17 +150,25 @@ def test_csat_wilson_interval_equals_statsmodels_and_mean_t_interval():
     scores_a = [5, 5, 4, 4, 4, 5, 4, 3, 2, 1, 3, 2]  # 7 of 12 satisfied
     scores_b = [5, 4, 4, 1, 2]  # 3 of 5
     fb = pd.DataFrame(
-        {"stage": ["purchase"] * 12 + ["retention"] * 5, "survey": "csat", "score": scores_a + scores_b}
+        {
+            "stage": ["purchase"] * 12 + ["retention"] * 5,
+            "survey": "csat",
+            "score": scores_a + scores_b,
+        }
     )
     table = csat(fb).to_frame().set_index("stage")
     for stage, scores, key in [("purchase", scores_a, (7, 12)), ("retention", scores_b, (3, 5))]:
         row = table.loc[stage]
         assert row["satisfied"] == key[0] and row["n"] == key[1]
-        assert (row["satisfied_ci_low"], row["satisfied_ci_high"]) == pytest.approx(CSAT_WILSON[key], rel=1e-12)
+        assert (row["satisfied_ci_low"], row["satisfied_ci_high"]) == pytest.approx(
+            CSAT_WILSON[key], rel=1e-12
+        )
         assert (row["satisfied_ci_low"], row["satisfied_ci_high"]) == pytest.approx(
             proportion_confint(*key, alpha=0.05, method="wilson"), rel=1e-12
         )
-        lo, hi = stats.t.interval(0.95, len(scores) - 1, loc=np.mean(scores), scale=stats.sem(scores))
+        lo, hi = stats.t.interval(
+            0.95, len(scores) - 1, loc=np.mean(scores), scale=stats.sem(scores)
+        )
         assert row["mean_score"] == pytest.approx(np.mean(scores))
         assert (row["mean_ci_low"], row["mean_ci_high"]) == pytest.approx((lo, hi), rel=1e-12)
     assert "Least satisfied: purchase 58.3% [32.0%, 80.7%]" in csat(fb).summary()
@@ -192,31 +230,46 @@ def test_sentiment_result_aligns_with_input_and_detects_language():
     assert "Korean (journeylab lexicon): 1 texts" in res.summary()
 
 
-
 def test_sentiment_report_shows_aggregates_not_the_comments():
     long_complaint = "The technician arrived three hours late and left a terrible mess in our kitchen, never again"
-    texts = pd.Series([long_complaint, "기사님이 불친절했어요", "Great job", "Great job", "OK", None])
+    texts = pd.Series(
+        [long_complaint, "기사님이 불친절했어요", "Great job", "Great job", "OK", None]
+    )
     res = sentiment(texts)
     html, text = res._repr_html_(), res.summary()
     for comment in ("technician arrived", "불친절", "Great job"):
         assert comment not in html and comment not in text
     shown = res.display_frame()
-    assert shown.columns.tolist() == ["language", "texts", "mean sentiment (−1 … +1)", "positive", "neutral",
-                                      "negative"]
+    assert shown.columns.tolist() == [
+        "language",
+        "texts",
+        "mean sentiment (−1 … +1)",
+        "positive",
+        "neutral",
+        "negative",
+    ]
     # 4 English texts: complaint negative, "Great job" twice and "OK" positive; 1 Korean, negative
-    assert shown["language"].tolist() == ["English (VADER lexicon)", "Korean (journeylab lexicon)", "all"]
+    assert shown["language"].tolist() == [
+        "English (VADER lexicon)",
+        "Korean (journeylab lexicon)",
+        "all",
+    ]
     assert shown["texts"].tolist() == ["4", "1", "5"]
     assert shown[["positive", "negative"]].iloc[0].tolist() == ["75.0%", "25.0%"]
     assert shown[["positive", "negative"]].iloc[2].tolist() == ["60.0%", "40.0%"]
     assert res.to_frame()["text"].tolist()[:3] == texts.tolist()[:3]  # the numbers keep the texts
     quoted = sentiment(texts, examples=1)
     summary = quoted.summary()
-    assert "Most negative (shortened): “The technician arrived three hours late and left a…”" in summary
+    assert (
+        "Most negative (shortened): “The technician arrived three hours late and left a…”"
+        in summary
+    )
     assert "Most positive (shortened): “Great job”" in summary and long_complaint not in summary
     assert quoted.excerpts(5)["label"].tolist() == ["negative", "negative", "positive", "positive"]
     assert all(len(e) <= 60 for e in quoted.excerpts(5)["excerpt"])
     with pytest.raises(ParameterError, match="examples == -1"):
         sentiment(texts, examples=-1)
+
 
 def test_shipped_korean_lexicon_is_well_formed():
     from journeylab.voice.lexicons import korean_lexicon
@@ -229,7 +282,19 @@ def test_shipped_korean_lexicon_is_well_formed():
     assert not set(lex.words) & set(lex.boosters)
 
 
-_KO_PIECES = ["좋아요", "안", "않아요", "너무", "최악", "친절", "불친절", "지만", "기사님", "예약", "ㅠㅠ"]
+_KO_PIECES = [
+    "좋아요",
+    "안",
+    "않아요",
+    "너무",
+    "최악",
+    "친절",
+    "불친절",
+    "지만",
+    "기사님",
+    "예약",
+    "ㅠㅠ",
+]
 
 
 @settings(max_examples=50, deadline=None)
@@ -271,17 +336,25 @@ def test_themes_count_bilingual_dictionary_matches_per_stage():
     consideration = t[t["stage"] == "consideration"].set_index("theme")
     assert consideration.loc["waiting for call-back", "mentions"] == 4
     assert consideration.loc["technician", "mentions"] == 1
-    assert t["stage"].astype(str).unique().tolist() == ["consideration", "purchase"]  # journey order
+    assert t["stage"].astype(str).unique().tolist() == [
+        "consideration",
+        "purchase",
+    ]  # journey order
     assert "purchase: most mentioned 'booking form'" in res.summary()
-
 
 
 def test_themes_display_formats_shares_and_sentiment_for_readers():
     res = themes(_comments(), top=3)
     t = res.to_frame()
     shown = res.display_frame()
-    assert list(shown.columns) == ["stage", "rank", "theme", "mentions", "share of comments",
-                                   "mean sentiment (−1 … +1)"]
+    assert list(shown.columns) == [
+        "stage",
+        "rank",
+        "theme",
+        "mentions",
+        "share of comments",
+        "mean sentiment (−1 … +1)",
+    ]
     row = shown[(shown["stage"] == "purchase") & (shown["theme"] == "booking form")].iloc[0]
     assert (row["rank"], row["mentions"], row["share of comments"]) == (1, "3", "60.0%")
     raw = t[(t["stage"] == "purchase") & (t["theme"] == "booking form")]["mean_sentiment"].iloc[0]
@@ -289,9 +362,13 @@ def test_themes_display_formats_shares_and_sentiment_for_readers():
     assert "mean_sentiment" not in res._repr_html_()
     assert list(t.columns) == ["stage", "theme", "mentions", "share", "mean_sentiment", "rank"]
 
+
 def test_themes_keywords_strip_stopwords_and_korean_particles():
     fb = pd.DataFrame(
-        {"stage": "purchase", "text": ["the form is slow", "slow form again", "양식이 느려요", "양식을 고쳐주세요"]}
+        {
+            "stage": "purchase",
+            "text": ["the form is slow", "slow form again", "양식이 느려요", "양식을 고쳐주세요"],
+        }
     )
     t = themes(fb, method="keywords", top=3).to_frame()
     top = dict(zip(t["theme"], t["mentions"], strict=True))
@@ -305,7 +382,11 @@ def _journey_feedback() -> pd.DataFrame:
     for stage, scores, texts in [
         ("awareness", [9, 10, 8, 9], ["Great ads", "좋아요", "Fine", "Very helpful"]),
         ("consideration", [8, 9, 7, 10], ["Helpful staff", "친절해요", "OK", "Excellent"]),
-        ("purchase", [3, 5, 2, 7], ["The form was awful", "예약 양식이 너무 복잡해요", "Terrible form", "Fine"]),
+        (
+            "purchase",
+            [3, 5, 2, 7],
+            ["The form was awful", "예약 양식이 너무 복잡해요", "Terrible form", "Fine"],
+        ),
         ("retention", [9, 9, 10, 6], ["Great", "최고예요", "Love it", "Meh"]),
     ]:
         for score, text in zip(scores, texts, strict=True):
@@ -315,7 +396,12 @@ def _journey_feedback() -> pd.DataFrame:
 
 def test_emotion_curve_data_worst_stage_and_drop_off():
     fb = _journey_feedback()
-    funnel = pd.DataFrame({"stage": ["awareness", "consideration", "purchase", "retention"], "users": [1000, 400, 100, 40]})
+    funnel = pd.DataFrame(
+        {
+            "stage": ["awareness", "consideration", "purchase", "retention"],
+            "users": [1000, 400, 100, 40],
+        }
+    )
     res = emotion_curve(fb, funnel=funnel)
     t = res.to_frame()
     assert t["stage"].tolist() == ["awareness", "consideration", "purchase", "retention"]
@@ -335,16 +421,32 @@ def test_emotion_curve_counts_users_per_stage_from_events():
         {
             "user_id": ["a", "a", "a", "b", "b", "c", "c", "d"],
             "timestamp": pd.date_range("2026-05-01", periods=8, freq="h", tz="UTC"),
-            "event": ["ad_impression", "site_visit", "booking_completed", "ad_impression", "site_visit",
-                      "ad_impression", "ad_impression", "site_visit"],
+            "event": [
+                "ad_impression",
+                "site_visit",
+                "booking_completed",
+                "ad_impression",
+                "site_visit",
+                "ad_impression",
+                "ad_impression",
+                "site_visit",
+            ],
         }
     )
     with pytest.raises(ParameterError, match="No stage map given"):
-        emotion_curve(_journey_feedback(), funnel=events)  # an event log needs the map to find stages
+        emotion_curve(
+            _journey_feedback(), funnel=events
+        )  # an event log needs the map to find stages
     res = emotion_curve(_journey_feedback(), SAMPLE_STAGES, funnel=events)
     users = res.to_frame().set_index("stage")["users"]
     # furthest stage: a purchase, b consideration, c awareness, d consideration (no ad seen)
-    assert users.to_dict() == {"awareness": 4, "consideration": 3, "purchase": 1, "retention": 0, "advocacy": 0}
+    assert users.to_dict() == {
+        "awareness": 4,
+        "consideration": 3,
+        "purchase": 1,
+        "retention": 0,
+        "advocacy": 0,
+    }
     axes = res.plot()
     assert len(axes) == 2 and axes[0].get_title().startswith("Where customers feel worst")
     assert [b.get_height() for b in axes[1].patches] == [4, 3, 1, 0, 0]
@@ -358,9 +460,14 @@ def test_emotion_curve_counts_users_per_stage_from_events():
 def test_emotion_curve_accepts_a_funnel_result_with_stage_named_steps():
     class StageFunnel:  # what journeylab.journeys.funnels.funnel(..., steps={"awareness": ..., ...}) returns
         def to_frame(self):
-            return pd.DataFrame({"segment": "all", "step": [1, 2, 3, 4],
-                                 "label": ["awareness", "consideration", "purchase", "retention"],
-                                 "entrants": [800, 600, 150, 60]})
+            return pd.DataFrame(
+                {
+                    "segment": "all",
+                    "step": [1, 2, 3, 4],
+                    "label": ["awareness", "consideration", "purchase", "retention"],
+                    "entrants": [800, 600, 150, 60],
+                }
+            )
 
     table = emotion_curve(_journey_feedback(), funnel=StageFunnel()).to_frame()
     assert table["users"].tolist() == [800, 600, 150, 60]
@@ -372,10 +479,17 @@ def test_results_render_html_and_plots():
     funnel = pd.DataFrame({"stage": STAGES, "users": [900, 500, 200, 90, 30]})
     curve = emotion_curve(fb, funnel=funnel)
     assert curve.display_frame()["drop-off"].tolist() == ["–", "44.4%", "60.0%", "55.0%", "66.7%"]
-    for res in (nps(fb), csat(fb.assign(survey="csat", score=fb["score"].clip(1, 5))), themes(fb),
-                sentiment(fb["text"]), curve):
+    for res in (
+        nps(fb),
+        csat(fb.assign(survey="csat", score=fb["score"].clip(1, 5))),
+        themes(fb),
+        sentiment(fb["text"]),
+        curve,
+    ):
         html = res._repr_html_()
-        assert "jl-table" in html and res.summary().splitlines()[0][:20] in html.replace("&#x27;", "'")
+        assert "jl-table" in html and res.summary().splitlines()[0][:20] in html.replace(
+            "&#x27;", "'"
+        )
         ax = np.atleast_1d(res.plot())[0]
         assert ax.get_title()
         plt.close("all")
@@ -400,7 +514,10 @@ def test_sample_satisfaction_dip_recovered_from_scores_and_comments(voice_sample
     found = themes(fb).to_frame()
     at_dip = found[found["stage"].astype(str) == truth["dip_stage"]].set_index("theme")
     assert "booking form" in at_dip.index
-    assert found.groupby("stage", observed=True)["mean_sentiment"].mean().idxmin() == truth["dip_stage"]
+    assert (
+        found.groupby("stage", observed=True)["mean_sentiment"].mean().idxmin()
+        == truth["dip_stage"]
+    )
 
 
 def test_sample_nps_intervals_cover_planted_values(voice_sample):
@@ -409,8 +526,10 @@ def test_sample_nps_intervals_cover_planted_values(voice_sample):
     # time in five, so a change in how the sample is drawn could fail a 95% check by chance.
     # Calibration itself is checked by simulation (test_nps_interval_coverage_by_simulation).
     table = (
-        nps(voice_sample.feedback, alpha=0.01).to_frame()
-        .assign(stage=lambda f: f["stage"].astype(str)).set_index("stage")
+        nps(voice_sample.feedback, alpha=0.01)
+        .to_frame()
+        .assign(stage=lambda f: f["stage"].astype(str))
+        .set_index("stage")
     )
     scale = 100 if max(abs(v) for v in planted.values()) > 1 else 1
     for stage, value in planted.items():
@@ -425,6 +544,8 @@ def test_sample_comment_sentiment_follows_the_scores_in_both_languages(voice_sam
     band = pd.cut(answers["score"], [-1, 6, 8, 10], labels=["detractor", "passive", "promoter"])
     means = answers.groupby([answers["language"], band], observed=True)["sentiment"].mean()
     for language in ("en", "ko"):
-        assert means[language]["detractor"] < means[language]["passive"] < means[language]["promoter"]
+        assert (
+            means[language]["detractor"] < means[language]["passive"] < means[language]["promoter"]
+        )
         part = answers[answers["language"] == language]
         assert stats.spearmanr(part["score"], part["sentiment"]).statistic > 0.6

@@ -138,16 +138,26 @@ def test_unknown_control_and_bad_month_are_explained(events):
     fx = widgets.FunnelExplorer(events, STEPS, filters=["device"])
     with pytest.raises(ParameterError, match="no control 'devise' \\(did you mean 'device'\\?\\)"):
         fx.set(devise="mobile")
-    with pytest.raises(ParameterError, match="period == '2026-13': not a calendar month; write 'YYYY-MM'"):
+    with pytest.raises(
+        ParameterError, match="period == '2026-13': not a calendar month; write 'YYYY-MM'"
+    ):
         widgets.funnel_data(events, STEPS, period="2026-13")
 
 
 def test_misspelt_names_fail_with_the_closest(events, small_sample):
-    with pytest.raises(UnknownNameError, match="funnel step 'booking_complete'.*did you mean 'booking_completed'"):
+    with pytest.raises(
+        UnknownNameError, match="funnel step 'booking_complete'.*did you mean 'booking_completed'"
+    ):
         widgets.funnel_data(events, ["site_visit", "booking_complete"])
-    with pytest.raises(UnknownNameError, match="filter column 'devise' is neither an events column nor a users column"):
+    with pytest.raises(
+        UnknownNameError,
+        match="filter column 'devise' is neither an events column nor a users column",
+    ):
         widgets.funnel_data(events, STEPS, filters={"devise": "mobile"})
-    with pytest.raises(UnknownNameError, match=r"value 'mobil' of 'device' occurs in no row \(did you mean 'mobile'\?\)"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"value 'mobil' of 'device' occurs in no row \(did you mean 'mobile'\?\)",
+    ):
         widgets.funnel_data(events, STEPS, filters={"device": "mobil"})
     with pytest.raises(UnknownNameError, match="segment 'persna'.*did you mean 'persona'"):
         widgets.funnel_data(events, STEPS, users=small_sample.users, segment="persna")
@@ -169,11 +179,20 @@ def test_a_filter_on_a_users_column_and_the_project_file(events, small_sample):
         "segments": ["device", "acquisition_channel"],
     })  # fmt: skip
     fx = widgets.FunnelExplorer(events, users=users, project=project)
-    assert list(fx.controls) == ["segment", "device", "acquisition_channel", "period", "window", "order"]
+    assert list(fx.controls) == [
+        "segment",
+        "device",
+        "acquisition_channel",
+        "period",
+        "window",
+        "order",
+    ]
     assert list(fx.controls["segment"].options) == [widgets.NONE, "device", "acquisition_channel"]
     got = fx.set(acquisition_channel="email").data()
     emailed = users.loc[users["acquisition_channel"] == "email", "user_id"]
-    expected = funnel(events[events["user_id"].isin(emailed)], STEPS, stage_map=small_sample.stage_map).to_frame()
+    expected = funnel(
+        events[events["user_id"].isin(emailed)], STEPS, stage_map=small_sample.stage_map
+    ).to_frame()
     assert_same(got, expected)
 
 
@@ -188,7 +207,13 @@ def test_explorer_state_always_matches_the_data_twin(tiny, segment, device, peri
     events, users, fx = tiny
     shown = fx.set(segment=segment, device=device, period=period, order=order).data()
     twin = widgets.funnel_data(
-        events, STEPS, users=users, segment=segment, filters={"device": device}, period=period, order=order
+        events,
+        STEPS,
+        users=users,
+        segment=segment,
+        filters={"device": device},
+        period=period,
+        order=order,
     )
     assert_same(shown, twin)
     assert (
@@ -201,8 +226,10 @@ def tiny(few_events, small_sample):
     events = few_events[
         few_events["user_id"].isin(few_events["user_id"].drop_duplicates().iloc[:200])
     ]
-    return events, small_sample.users, widgets.FunnelExplorer(
-        events, STEPS, users=small_sample.users, filters=["device"]
+    return (
+        events,
+        small_sample.users,
+        widgets.FunnelExplorer(events, STEPS, users=small_sample.users, filters=["device"]),
     )
 
 
@@ -211,8 +238,12 @@ def test_path_explorer_level_number_and_repeats(few_events, stages):
     events = few_events
     px = widgets.PathExplorer(events, stage_map=stages, **JOURNEY)
     got = px.set(level="stage", n=5, collapse_repeats=False).data()
-    top = top_paths(events, 5, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY).to_frame()
-    trans = transitions(events, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY).to_frame()
+    top = top_paths(
+        events, 5, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY
+    ).to_frame()
+    trans = transitions(
+        events, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY
+    ).to_frame()
     pd.testing.assert_frame_equal(got["top_paths"], top)
     pd.testing.assert_frame_equal(got["transitions"], trans)
     assert len(got["top_paths"]) == 5
@@ -223,7 +254,9 @@ def test_path_explorer_level_number_and_repeats(few_events, stages):
     px.set(n=12)
     pd.testing.assert_frame_equal(
         px.data()["top_paths"],
-        top_paths(events, 12, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY).to_frame(),
+        top_paths(
+            events, 12, level="stage", collapse_repeats=False, stage_map=stages, **JOURNEY
+        ).to_frame(),
     )
 
 
@@ -382,16 +415,27 @@ def test_explore_notebook_on_the_online_shop_project(tmp_path):
     config = tmp_path / "journeylab.yaml"
     config.write_text(text.replace("n_users: 20000", "n_users: 3000"), encoding="utf-8")
     run = reports.run_report(
-        "explore", month="2026-10", params={"n_users": 0, "n_boot": 0}, config=str(config), out_dir=tmp_path / "out"
+        "explore",
+        month="2026-10",
+        params={"n_users": 0, "n_boot": 0},
+        config=str(config),
+        out_dir=tmp_path / "out",
     )
     metrics = run.metrics
     ws = open_report_workspace(str(config), "")
-    expected = widgets.funnel_data(ws.events, list(ws.project.funnel), period="2026-10", stage_map=ws.project.stage_map)
+    expected = widgets.funnel_data(
+        ws.events, list(ws.project.funnel), period="2026-10", stage_map=ws.project.stage_map
+    )
     assert metrics["funnel_entrants"] == expected["entrants"].iloc[0] > 0
     assert metrics["conversion_rate"] == pytest.approx(expected["conversion_from_first"].iloc[-1])
     assert metrics["users_per_variant"] > 0
     page = run.html.read_text()
-    for title in ("Funnel explorer", "Path explorer", "Attribution comparer", "Experiment calculator"):
+    for title in (
+        "Funnel explorer",
+        "Path explorer",
+        "Attribution comparer",
+        "Experiment calculator",
+    ):
         assert title in page
     assert "booking" not in page.lower()
     assert page.count("data:image/png;base64") >= 5

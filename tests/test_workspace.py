@@ -25,7 +25,10 @@ def test_sample_workspace_loads_every_table_and_counts_rows(tiny, monkeypatch):
     # every source row is either kept or dropped with a reason
     for name, table in ws.tables().items():
         assert frame.loc[name, "rows_read"] == len(getattr(tiny, name))
-        assert frame.loc[name, "rows_kept"] + frame.loc[name, "rows_dropped"] == frame.loc[name, "rows_read"]
+        assert (
+            frame.loc[name, "rows_kept"] + frame.loc[name, "rows_dropped"]
+            == frame.loc[name, "rows_read"]
+        )
         assert frame.loc[name, "rows_kept"] == len(table.frame)
     assert ws.row_counts()["users"] == 400
     assert ws.truth is tiny.truth and ws.seed == 3
@@ -42,7 +45,9 @@ def test_folder_workspace_reads_what_write_sample_wrote(tiny, tmp_path):
     assert ws.users["user_id"].dtype != "int64"  # ids stay text
     assert len(ws.transactions.frame) == len(tiny.transactions)
     assert ws.stage_map == tiny.stage_map  # read from the stages.yaml written beside the tables
-    assert ws.stage_map.source == "stages.yaml" and str(tmp_path) not in repr(ws)  # no path in reports
+    assert ws.stage_map.source == "stages.yaml" and str(tmp_path) not in repr(
+        ws
+    )  # no path in reports
 
 
 def test_own_data_need_their_stage_map(tiny, tmp_path):
@@ -63,7 +68,9 @@ def test_month_events_is_the_calendar_month_in_utc(tiny, monkeypatch):
     ws = open_workspace(seed=3, n_users=400)
     october = ws.month_events("2026-10")
     ts = ws.events.frame["timestamp"]
-    expected = ((ts >= pd.Timestamp("2026-10-01", tz="UTC")) & (ts < pd.Timestamp("2026-11-01", tz="UTC"))).sum()
+    expected = (
+        (ts >= pd.Timestamp("2026-10-01", tz="UTC")) & (ts < pd.Timestamp("2026-11-01", tz="UTC"))
+    ).sum()
     assert len(october) == expected > 0
     with pytest.raises(DataError, match=r"No events in 2027-01(.|\n)*covers 2026-05"):
         ws.month_events("2027-01")
@@ -90,7 +97,9 @@ def test_the_sample_is_resolved_to_persons_before_any_analysis(tiny, monkeypatch
     assert res.ids_merged == truth["phone_ids"] + truth["crm_ids"]
     assert (res.ids_unmapped, res.conflicts) == (0, 0)
     # the same table as loading the person-keyed events directly
-    pd.testing.assert_frame_equal(ws.events.frame, io.load_events(tiny.events, stage_map=tiny.stage_map).frame)
+    pd.testing.assert_frame_equal(
+        ws.events.frame, io.load_events(tiny.events, stage_map=tiny.stage_map).frame
+    )
     step = ws.events.quality.to_frame().set_index("step").loc["ids resolved to persons"]
     assert step["action"] == "repaired" and step["rows"] == truth["alias_rows"]
     assert f"identities: {truth['alias_rows']:,} of" in ws.summary()

@@ -88,8 +88,16 @@ FIELD_TYPES: dict[str, str] = {
     for name in FINDING_FIELDS
 }
 _ORDER_OPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-_OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-            ast.In: "in", ast.NotIn: "not in"}
+_OP_TEXT = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+}
 _REFUSED = {
     ast.Call: "a call", ast.Attribute: "attribute access", ast.Subscript: "a subscript",
     ast.BinOp: "arithmetic", ast.Lambda: "a lambda", ast.IfExp: "a conditional expression",
@@ -98,8 +106,10 @@ _REFUSED = {
     ast.GeneratorExp: "a comprehension", ast.Starred: "unpacking", ast.Await: "await",
     ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "a slice",
 }  # fmt: skip
-_HELP = ("allowed: field comparisons (==, !=, <, <=, >, >=, in, not in) with numbers, quoted text, "
-         "bare words or lists, joined by and / or / not")
+_HELP = (
+    "allowed: field comparisons (==, !=, <, <=, >, >=, in, not in) with numbers, quoted text, "
+    "bare words or lists, joined by and / or / not"
+)
 
 
 class AlertExpressionError(ParameterError):
@@ -118,8 +128,16 @@ class AlertExpressionError(ParameterError):
         The closest field or kind, for a typo.
     """
 
-    def __init__(self, expression: str, reason: str, *, offset: int | None = None, length: int = 1,
-                 name: str | None = None, suggestion: str | None = None) -> None:
+    def __init__(
+        self,
+        expression: str,
+        reason: str,
+        *,
+        offset: int | None = None,
+        length: int = 1,
+        name: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
         self.expression = expression
         self.reason = reason
         self.offset = offset
@@ -158,13 +176,21 @@ class _Compiler:
         if node is not None and hasattr(node, "col_offset"):
             offset = node.col_offset
             end = getattr(node, "end_col_offset", None)
-            length = (end - offset) if end is not None and getattr(node, "end_lineno", 1) == node.lineno else 1
-        return AlertExpressionError(self.expression, reason, offset=offset, length=length or 1, **kw)
+            length = (
+                (end - offset)
+                if end is not None and getattr(node, "end_lineno", 1) == node.lineno
+                else 1
+            )
+        return AlertExpressionError(
+            self.expression, reason, offset=offset, length=length or 1, **kw
+        )
 
     def refuse(self, node: ast.AST) -> AlertExpressionError:
         what = _REFUSED.get(type(node), f"{type(node).__name__}")
         snippet = ast.get_source_segment(self.expression, node) or ""
-        return self.error(node, f"refuses {what}: {snippet!r} (alerts compare finding fields only).")
+        return self.error(
+            node, f"refuses {what}: {snippet!r} (alerts compare finding fields only)."
+        )
 
     # conditions ---------------------------------------------------------
     def condition(self, node: ast.AST, depth: int = 0) -> Callable[[Mapping[str, Any]], bool]:
@@ -184,12 +210,17 @@ class _Compiler:
             operand = self.operand(node, bare_word_for=None)
             if operand.type != "bool":
                 example = f"{node.id} > 0" if operand.type == "number" else f"{node.id} == 'x'"
-                raise self.error(node, f"uses {node.id!r} alone, which is not a condition; compare it "
-                                 f"(e.g. {example}).")
+                raise self.error(
+                    node,
+                    f"uses {node.id!r} alone, which is not a condition; compare it "
+                    f"(e.g. {example}).",
+                )
             name = operand.value
             return lambda r: _get(r, name) is True
         if isinstance(node, ast.Constant):
-            raise self.error(node, f"has the bare value {node.value!r} as a condition; compare a field.")
+            raise self.error(
+                node, f"has the bare value {node.value!r} as a condition; compare a field."
+            )
         raise self.refuse(node)
 
     def compare(self, node: ast.Compare) -> Callable[[Mapping[str, Any]], bool]:
@@ -197,9 +228,14 @@ class _Compiler:
         left_node = node.left
         left = self.operand(left_node, bare_word_for=None)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
-            bare_for = left if (left.kind == "field" and isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn))) \
+            bare_for = (
+                left
+                if (left.kind == "field" and isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)))
                 else None
-            right = self.operand(right_node, bare_word_for=bare_for, in_list=isinstance(op, (ast.In, ast.NotIn)))
+            )
+            right = self.operand(
+                right_node, bare_word_for=bare_for, in_list=isinstance(op, (ast.In, ast.NotIn))
+            )
             steps.append(self.pair(left, op, right, left_node, right_node))
             left, left_node = right, right_node
         return lambda r: all(s(r) for s in steps)
@@ -210,18 +246,28 @@ class _Compiler:
         ast.copy_location(span, left_node)
         span.end_lineno, span.end_col_offset = right_node.end_lineno, right_node.end_col_offset
         if left.kind == "literal" and right.kind == "literal":
-            raise self.error(span, f"compares two values ({ast.get_source_segment(self.expression, span)!r}) "
-                             "and names no field.")
+            raise self.error(
+                span,
+                f"compares two values ({ast.get_source_segment(self.expression, span)!r}) "
+                "and names no field.",
+            )
         if isinstance(op, (ast.In, ast.NotIn)):
             return self._membership(left, op, right, span)
         if isinstance(op, _ORDER_OPS):
             for side in (left, right):
                 if side.type != "number":
-                    what = f"the {side.type} field {side.value!r}" if side.kind == "field" \
+                    what = (
+                        f"the {side.type} field {side.value!r}"
+                        if side.kind == "field"
                         else f"{side.value!r}"
+                    )
                     raise self.error(span, f"uses {sign} on {what}; {sign} compares numbers.")
-            fn = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
-                  ast.GtE: lambda a, b: a >= b}[type(op)]
+            fn = {
+                ast.Lt: lambda a, b: a < b,
+                ast.LtE: lambda a, b: a <= b,
+                ast.Gt: lambda a, b: a > b,
+                ast.GtE: lambda a, b: a >= b,
+            }[type(op)]
             a, b = _reader(left), _reader(right)
 
             def order(r: Mapping[str, Any]) -> bool:
@@ -231,7 +277,9 @@ class _Compiler:
             return order
         # == and !=
         if "none" not in (left.type, right.type) and left.type != right.type:
-            raise self.error(span, f"compares {_describe(left)} with {_describe(right)}; compare like with like.")
+            raise self.error(
+                span, f"compares {_describe(left)} with {_describe(right)}; compare like with like."
+            )
         self._check_kind(left, right)
         a, b = _reader(left), _reader(right)
         if isinstance(op, ast.Eq):
@@ -242,11 +290,16 @@ class _Compiler:
         negate = isinstance(op, ast.NotIn)
         if right.type == "list":
             if left.kind != "field":
-                raise self.error(span, "puts a value on the left of 'in' a list; the left must be a field.")
+                raise self.error(
+                    span, "puts a value on the left of 'in' a list; the left must be a field."
+                )
             for item in right.items:
                 if item.type != "none" and item.type != left.type:
-                    raise self.error(item.node, f"lists {item.value!r} for {_describe(left)}; "
-                                     f"list {left.type} values only.")
+                    raise self.error(
+                        item.node,
+                        f"lists {item.value!r} for {_describe(left)}; "
+                        f"list {left.type} values only.",
+                    )
                 self._check_kind(left, item)
             options = tuple(right.value)
             a = _reader(left)
@@ -260,19 +313,34 @@ class _Compiler:
                 return not found if negate else found
 
             return contains
-        raise self.error(span, "needs a list on the right of 'in' (kind in [timing, segment_gap]), "
-                         "or text in a text field ('mobile' in text).")
+        raise self.error(
+            span,
+            "needs a list on the right of 'in' (kind in [timing, segment_gap]), "
+            "or text in a text field ('mobile' in text).",
+        )
 
     def _check_kind(self, left: _Operand, right: _Operand) -> None:
         for field_side, value_side in ((left, right), (right, left)):
-            if field_side.kind == "field" and field_side.value == "kind" and value_side.kind == "literal" \
-                    and isinstance(value_side.value, str) and value_side.value not in KINDS:
+            if (
+                field_side.kind == "field"
+                and field_side.value == "kind"
+                and value_side.kind == "literal"
+                and isinstance(value_side.value, str)
+                and value_side.value not in KINDS
+            ):
                 hint, best = _suggest(value_side.value, KINDS)
-                raise self.error(value_side.node, f"names the unknown kind {value_side.value!r}{hint}; "
-                                 f"kinds are {', '.join(KINDS)}.", name=value_side.value, suggestion=best)
+                raise self.error(
+                    value_side.node,
+                    f"names the unknown kind {value_side.value!r}{hint}; "
+                    f"kinds are {', '.join(KINDS)}.",
+                    name=value_side.value,
+                    suggestion=best,
+                )
 
     # operands -----------------------------------------------------------
-    def operand(self, node: ast.AST, *, bare_word_for: _Operand | None, in_list: bool = False) -> _Operand:
+    def operand(
+        self, node: ast.AST, *, bare_word_for: _Operand | None, in_list: bool = False
+    ) -> _Operand:
         if isinstance(node, ast.Name):
             name = node.id
             if name.startswith("__"):
@@ -281,12 +349,18 @@ class _Compiler:
                 return _Operand("field", FIELD_TYPES[name], name, node)
             if bare_word_for is not None and bare_word_for.type == "text":
                 return _Operand("literal", "text", name, node)
-            if bare_word_for is not None and bare_word_for.type == "bool" and name.lower() in ("true", "false"):
+            if (
+                bare_word_for is not None
+                and bare_word_for.type == "bool"
+                and name.lower() in ("true", "false")
+            ):
                 return _Operand("literal", "bool", name.lower() == "true", node)
             hint, best = _suggest(name, FIELD_TYPES)
             if bare_word_for is not None:
-                reason = (f"uses {name!r}, which is no field{hint}; a bare word compares only with a text "
-                          f"field, and {bare_word_for.value!r} is a {bare_word_for.type}.")
+                reason = (
+                    f"uses {name!r}, which is no field{hint}; a bare word compares only with a text "
+                    f"field, and {bare_word_for.value!r} is a {bare_word_for.type}."
+                )
             else:
                 reason = f"names the unknown field {name!r}{hint}."
             raise self.error(node, reason, name=name, suggestion=best)
@@ -299,10 +373,17 @@ class _Compiler:
             raise self.error(node, f"refuses the value {value!r} ({type(value).__name__}).")
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = node.operand
-            if isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float)) \
-                    and not isinstance(inner.value, bool):
-                return _Operand("literal", "number", -inner.value if isinstance(node.op, ast.USub) else inner.value,
-                                node)
+            if (
+                isinstance(inner, ast.Constant)
+                and isinstance(inner.value, (int, float))
+                and not isinstance(inner.value, bool)
+            ):
+                return _Operand(
+                    "literal",
+                    "number",
+                    -inner.value if isinstance(node.op, ast.USub) else inner.value,
+                    node,
+                )
             raise self.error(node, "refuses arithmetic: a sign applies to a number only.")
         if isinstance(node, (ast.List, ast.Tuple)):
             if not in_list:
@@ -313,7 +394,9 @@ class _Compiler:
                     raise self.error(elt, "nests a list in a list.")
                 item = self.operand(elt, bare_word_for=bare_word_for)
                 if item.kind != "literal":
-                    raise self.error(elt, f"lists the field {item.value!r}; a list holds values only.")
+                    raise self.error(
+                        elt, f"lists the field {item.value!r}; a list holds values only."
+                    )
                 items.append(item)
             return _Operand("literal", "list", [i.value for i in items], node, tuple(items))
         raise self.refuse(node)
@@ -439,11 +522,17 @@ def parse_alert(expression: str) -> AlertRule:
         raise ParameterError(f"An alert expression is text; got {type(expression).__name__}.")
     text = expression.strip()
     if not text:
-        raise AlertExpressionError(expression, "is empty; give a condition such as 'value_at_stake > 10000'.")
+        raise AlertExpressionError(
+            expression, "is empty; give a condition such as 'value_at_stake > 10000'."
+        )
     if len(text) > MAX_LENGTH:
-        raise AlertExpressionError(text[:200] + " …", f"is {len(text):,} characters long; at most {MAX_LENGTH:,}.")
+        raise AlertExpressionError(
+            text[:200] + " …", f"is {len(text):,} characters long; at most {MAX_LENGTH:,}."
+        )
     if "\n" in text or "\r" in text:
-        raise AlertExpressionError(text.replace("\n", " "), "spans several lines; write it on one line.")
+        raise AlertExpressionError(
+            text.replace("\n", " "), "spans several lines; write it on one line."
+        )
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
@@ -453,7 +542,9 @@ def parse_alert(expression: str) -> AlertRule:
         elif any(s in text for s in ("&&", "||", " AND ", " OR ")):
             hint = " Join conditions with 'and', 'or', 'not'."
         offset = (exc.offset - 1) if exc.offset else None
-        raise AlertExpressionError(text, f"is not a valid expression ({exc.msg}).{hint}", offset=offset) from None
+        raise AlertExpressionError(
+            text, f"is not a valid expression ({exc.msg}).{hint}", offset=offset
+        ) from None
     except (RecursionError, MemoryError):
         raise AlertExpressionError(text, f"is nested deeper than {MAX_DEPTH} levels.") from None
     compiler = _Compiler(text)
@@ -465,7 +556,11 @@ def parse_alert(expression: str) -> AlertRule:
         predicate = compiler.condition(tree.body)
     except RecursionError:
         raise AlertExpressionError(text, f"is nested deeper than {MAX_DEPTH} levels.") from None
-    used = tuple(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in FIELD_TYPES))
+    used = tuple(
+        dict.fromkeys(
+            n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in FIELD_TYPES
+        )
+    )
     return AlertRule(text, used, predicate)
 
 
@@ -503,7 +598,9 @@ class Alerts(Result):
 
     def to_frame(self) -> pd.DataFrame:
         """Return the matching findings, one row each."""
-        return pd.DataFrame(self.matched, columns=list(FINDING_FIELDS) if not self.matched else None)
+        return pd.DataFrame(
+            self.matched, columns=list(FINDING_FIELDS) if not self.matched else None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the content of ``alerts.json``."""
@@ -523,8 +620,10 @@ class Alerts(Result):
         """Return the plain-text alert (``alerts.txt``): a header, then one line per finding."""
         what = " ".join(x for x in (self.project, self.notebook, self.month) if x) or "report"
         if self.count:
-            head = (f"journeylab alert: {self.count} of {self.checked} finding(s) match in {what} "
-                    f"[{self.rule.expression}]")
+            head = (
+                f"journeylab alert: {self.count} of {self.checked} finding(s) match in {what} "
+                f"[{self.rule.expression}]"
+            )
         else:
             head = f"journeylab alert: no finding matches in {what} [{self.rule.expression}] ({self.checked} checked)"
         lines = [head]
@@ -532,7 +631,9 @@ class Alerts(Result):
             lines.append(f"report: {self.report}")
         for i, f in enumerate(self.matched, start=1):
             body = f.get("text") or _fallback_text(f)
-            lines.append(f"{i}. {body} (id {f.get('id')}; value at stake {fmt_num(f.get('value_at_stake'))})")
+            lines.append(
+                f"{i}. {body} (id {f.get('id')}; value at stake {fmt_num(f.get('value_at_stake'))})"
+            )
         return "\n".join(lines) + "\n"
 
     def summary(self) -> str:
@@ -543,7 +644,9 @@ class Alerts(Result):
         """Write ``alerts.json`` and ``alerts.txt`` into ``folder`` (each to a temporary name, then renamed)."""
         folder = Path(folder)
         payload = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=_json_default)
-        return _write_atomic(folder / ALERTS_JSON, payload + "\n"), _write_atomic(folder / ALERTS_TXT, self.text())
+        return _write_atomic(folder / ALERTS_JSON, payload + "\n"), _write_atomic(
+            folder / ALERTS_TXT, self.text()
+        )
 
 
 def check_findings(
@@ -589,14 +692,17 @@ def check_findings(
     if not isinstance(findings, list):
         raise DataError(
             "The report's metrics.json has no 'findings' list, so no alert can be checked"
-            + (f" (it has {sorted(metrics)})" if isinstance(metrics, Mapping) else "") + ".",
+            + (f" (it has {sorted(metrics)})" if isinstance(metrics, Mapping) else "")
+            + ".",
             source=None if report is None else str(report),
             column="findings",
             hint="run a report that computes findings (the monthly report), or drop --alert.",
         )
     bad = [i + 1 for i, f in enumerate(findings) if not isinstance(f, Mapping)]
     if bad:
-        raise DataError("Findings of metrics.json that are not objects.", column="findings", rows=bad)
+        raise DataError(
+            "Findings of metrics.json that are not objects.", column="findings", rows=bad
+        )
     return Alerts(
         rule=rule,
         matched=rule.filter(findings),
@@ -609,7 +715,12 @@ def check_findings(
 
 
 def _fallback_text(finding: Mapping[str, Any]) -> str:
-    parts: Sequence[Any] = (finding.get("kind"), finding.get("step"), finding.get("dimension"), finding.get("segment"))
+    parts: Sequence[Any] = (
+        finding.get("kind"),
+        finding.get("step"),
+        finding.get("dimension"),
+        finding.get("segment"),
+    )
     return " / ".join(str(p) for p in parts if p not in (None, ""))
 
 

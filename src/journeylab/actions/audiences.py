@@ -121,8 +121,14 @@ class Audience(Result):
 
     def to_frame(self) -> pd.DataFrame:
         """Return one row per column: written or not, with its definition or why it is missing."""
-        rows = [{"column": c, "status": "written", "definition": d} for c, d in self.manifest["columns"].items()]
-        rows += [{"column": c, "status": "not computable", "definition": r} for c, r in self.manifest["not_computed"].items()]
+        rows = [
+            {"column": c, "status": "written", "definition": d}
+            for c, d in self.manifest["columns"].items()
+        ]
+        rows += [
+            {"column": c, "status": "not computable", "definition": r}
+            for c, r in self.manifest["not_computed"].items()
+        ]
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
@@ -138,9 +144,15 @@ class Audience(Result):
             f"Columns: {', '.join(m['columns'])}.",
         ]
         if m["not_computed"]:
-            lines.append("Not computable: " + "; ".join(f"{k} ({v})" for k, v in m["not_computed"].items()) + ".")
+            lines.append(
+                "Not computable: "
+                + "; ".join(f"{k} ({v})" for k, v in m["not_computed"].items())
+                + "."
+            )
         if c["written"] == 0:
-            lines.append("Nothing was written but the manifest: no one is left after opt-outs, selection and suppression.")
+            lines.append(
+                "Nothing was written but the manifest: no one is left after opt-outs, selection and suppression."
+            )
         if self.files:
             lines.append("Files: " + ", ".join(p.name for p in self.files.values()) + ".")
         return "\n".join(lines)
@@ -159,9 +171,17 @@ class Audience(Result):
         }
         ax = new_axes(ax, figsize=(7, 3.2))
         names = list(steps)[::-1]
-        ax.barh(names, [steps[n] for n in names], color=[PALETTE[2], "0.6", "0.6", "0.6", PALETTE[0]])
+        ax.barh(
+            names, [steps[n] for n in names], color=[PALETTE[2], "0.6", "0.6", "0.6", PALETTE[0]]
+        )
         for i, n in enumerate(names):
-            ax.annotate(f"{steps[n]:,}", (steps[n], i), xytext=(4, 0), textcoords="offset points", va="center")
+            ax.annotate(
+                f"{steps[n]:,}",
+                (steps[n], i),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+            )
         ax.margins(x=0.15)
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
         ax.set_xlabel("people")
@@ -176,7 +196,11 @@ def _fingerprint(frame: pd.DataFrame | None) -> dict[str, Any] | None:
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     digest = hashlib.sha256(hashed.tobytes())
     digest.update("\x1f".join(map(str, frame.columns)).encode())
-    return {"rows": len(frame), "columns": [str(c) for c in frame.columns], "sha256": digest.hexdigest()}
+    return {
+        "rows": len(frame),
+        "columns": [str(c) for c in frame.columns],
+        "sha256": digest.hexdigest(),
+    }
 
 
 def _opted_out(values: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +208,10 @@ def _opted_out(values: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray]:
     missing = values.isna().to_numpy()
     text = values.astype("object").map(lambda v: str(v).strip().lower(), na_action="ignore")
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        text = text.map(lambda v: {"true": "1", "false": "0", "1.0": "1", "0.0": "0"}.get(v, v), na_action="ignore")
+        text = text.map(
+            lambda v: {"true": "1", "false": "0", "1.0": "1", "0.0": "0"}.get(v, v),
+            na_action="ignore",
+        )
     known = text.isin(_TRUE | _FALSE).to_numpy()
     bad = ~missing & ~known
     if bad.any():
@@ -218,8 +245,17 @@ def lifecycle_by_person(
     stamp = pd.Timestamp(as_of)
     stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
     now = int(period_codes(pd.Series([stamp]), freq)[0])
-    codes = pd.DataFrame({"customer": frame["customer"].astype(str).to_numpy(), "code": period_codes(frame["time"], freq)})
-    codes = codes[codes["code"] <= now].drop_duplicates().sort_values(["customer", "code"], kind="stable")
+    codes = pd.DataFrame(
+        {
+            "customer": frame["customer"].astype(str).to_numpy(),
+            "code": period_codes(frame["time"], freq),
+        }
+    )
+    codes = (
+        codes[codes["code"] <= now]
+        .drop_duplicates()
+        .sort_values(["customer", "code"], kind="stable")
+    )
     last = codes.groupby("customer")["code"].max()
     first = codes.groupby("customer")["code"].min()
     # the purchase period before the current one (for reactivation)
@@ -249,7 +285,10 @@ def _clv_tiers(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Seri
         spend_model = GammaGamma().fit(rfm)
     clv = customer_lifetime_value(purchases_model, spend_model, rfm, months=12, discount_rate=0.01)
     rank = clv.rank(method="first", ascending=False) / len(clv)
-    tier = pd.Series(np.where(rank <= 0.2, "high", np.where(rank <= 0.5, "medium", "low")), index=clv.index.astype(str))
+    tier = pd.Series(
+        np.where(rank <= 0.2, "high", np.where(rank <= 0.5, "medium", "low")),
+        index=clv.index.astype(str),
+    )
     params = {
         "bg_nbd": {k: float(v) for k, v in purchases_model.params_.items()},
         "gamma_gamma": {k: float(v) for k, v in spend_model.params_.items()},
@@ -257,12 +296,16 @@ def _clv_tiers(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[pd.Seri
         "discount_rate_per_month": 0.01,
         "tiers": {"high": "top 20 %", "medium": "next 30 %", "low": "rest"},
         "customers": len(clv),
-        "fit_warnings": [str(w.message) for w in caught],  # kept in the manifest rather than printed
+        "fit_warnings": [
+            str(w.message) for w in caught
+        ],  # kept in the manifest rather than printed
     }
     return tier, params
 
 
-def _snapshots(start: pd.Timestamp, end: pd.Timestamp, horizon_days: float, keep: int = 4) -> list[str]:
+def _snapshots(
+    start: pd.Timestamp, end: pd.Timestamp, horizon_days: float, keep: int = 4
+) -> list[str]:
     last = end - pd.Timedelta(days=horizon_days)
     dates = pd.date_range((start + pd.Timedelta(days=28)).ceil("D"), last, freq="MS")
     return [str(d.date()) for d in dates[-keep:]]
@@ -295,14 +338,25 @@ def _conversion_propensity(events, as_of, horizon_days, seed):
     past = events[events["timestamp"] < as_of]
     dates = _snapshots(past["timestamp"].min(), as_of, horizon_days)
     if len(dates) < 2:
-        raise _Missing(f"the events cover too little time before as_of for two monthly snapshots of {horizon_days:g} days")
+        raise _Missing(
+            f"the events cover too little time before as_of for two monthly snapshots of {horizon_days:g} days"
+        )
     train = propensity_features(past, as_of=dates, horizon_days=horizon_days, observed_until=as_of)
     model = _fit_with_holdout(train, "converted", seed)
     # Features at as_of itself; their labels lie in the future and are not used (observed_until only
     # lets the feature builder run).
-    now = propensity_features(past, as_of=as_of, horizon_days=horizon_days, observed_until=as_of + pd.Timedelta(days=horizon_days))
+    now = propensity_features(
+        past,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        observed_until=as_of + pd.Timedelta(days=horizon_days),
+    )
     scores = pd.Series(model.predict(now).to_numpy(), index=now["user_id"].astype(str).to_numpy())
-    return scores, {**_model_params(model), "horizon_days": horizon_days, "training_snapshots": dates}
+    return scores, {
+        **_model_params(model),
+        "horizon_days": horizon_days,
+        "training_snapshots": dates,
+    }
 
 
 def _churn_propensity(transactions, as_of, horizon_days, seed):
@@ -311,12 +365,23 @@ def _churn_propensity(transactions, as_of, horizon_days, seed):
     tx = transactions[pd.to_datetime(transactions["timestamp"], utc=True) < as_of]
     dates = _snapshots(pd.to_datetime(tx["timestamp"], utc=True).min(), as_of, horizon_days)
     if len(dates) < 2:
-        raise _Missing(f"the transactions cover too little time before as_of for two snapshots of {horizon_days:g} days")
+        raise _Missing(
+            f"the transactions cover too little time before as_of for two snapshots of {horizon_days:g} days"
+        )
     train = churn_features(tx, as_of=dates, horizon_days=horizon_days, observed_until=as_of)
     model = _fit_with_holdout(train, "churned", seed)
-    now = churn_features(tx, as_of=as_of, horizon_days=horizon_days, observed_until=as_of + pd.Timedelta(days=horizon_days))
+    now = churn_features(
+        tx,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        observed_until=as_of + pd.Timedelta(days=horizon_days),
+    )
     scores = pd.Series(model.predict(now).to_numpy(), index=now["user_id"].astype(str).to_numpy())
-    return scores, {**_model_params(model), "horizon_days": horizon_days, "training_snapshots": dates}
+    return scores, {
+        **_model_params(model),
+        "horizon_days": horizon_days,
+        "training_snapshots": dates,
+    }
 
 
 def _next_touch(events, as_of, *, stage_map, conversion):
@@ -328,7 +393,11 @@ def _next_touch(events, as_of, *, stage_map, conversion):
     past = events[events["timestamp"] < as_of]
     paths = path_table(past, stage_map=stage_map, conversion=conversion)
     touches = past[past["channel"].notna()] if "channel" in past.columns else past.iloc[:0]
-    last = touches.sort_values("timestamp", kind="stable").groupby(touches["user_id"].astype(str))["channel"].last()
+    last = (
+        touches.sort_values("timestamp", kind="stable")
+        .groupby(touches["user_id"].astype(str))["channel"]
+        .last()
+    )
     best: dict[str, str] = {}
     for state in [START, *sorted(set(last.astype(str)))]:
         try:
@@ -336,7 +405,10 @@ def _next_touch(events, as_of, *, stage_map, conversion):
         except ParameterError:  # a channel that never starts a path step (e.g. offline only)
             continue
     person = last.astype(str).map(lambda s: best.get(s, best.get(START)))
-    return person, {"method": "first-order absorbing Markov chain of journeys (path_table defaults)", "best_by_state": best}
+    return person, {
+        "method": "first-order absorbing Markov chain of journeys (path_table defaults)",
+        "best_by_state": best,
+    }
 
 
 class _Missing(Exception):
@@ -430,7 +502,9 @@ def build(
         raise ParameterError(f"people must be a pandas DataFrame, not {type(people).__name__}.")
     require_columns(people, ["user_id"], what="people")
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
-        raise ParameterError(f"name == {name!r}, must be letters, digits, '-' or '_' (it starts the file names).")
+        raise ParameterError(
+            f"name == {name!r}, must be letters, digits, '-' or '_' (it starts the file names)."
+        )
     formats = list(dict.fromkeys(formats))
     if not formats:
         raise ParameterError("formats is empty; choose 'csv', 'parquet' or both.")
@@ -439,9 +513,13 @@ def build(
     if isinstance(min_users, bool) or int(min_users) != min_users or min_users < 1:
         raise ParameterError(f"min_users == {min_users!r}, must be a whole number >= 1.")
     if top_deciles is not None and (int(top_deciles) != top_deciles or not 1 <= top_deciles <= 10):
-        raise ParameterError(f"top_deciles == {top_deciles!r}, must be a whole number from 1 to 10.")
+        raise ParameterError(
+            f"top_deciles == {top_deciles!r}, must be a whole number from 1 to 10."
+        )
     if top_deciles is not None and uplift is None:
-        raise ParameterError("top_deciles selects by uplift decile; pass uplift= (a fit_uplift result) too.")
+        raise ParameterError(
+            "top_deciles selects by uplift decile; pass uplift= (a fit_uplift result) too."
+        )
     day = dt.datetime.now(dt.UTC).date() if date is None else pd.Timestamp(date).date()
     ids = people["user_id"].astype(str)
     dup = ids.duplicated(keep=False).to_numpy()
@@ -479,7 +557,9 @@ def build(
         snapshot = max(stamps) if stamps else pd.Timestamp(day, tz="UTC")
     else:
         snapshot = pd.Timestamp(as_of)
-        snapshot = snapshot.tz_localize("UTC") if snapshot.tzinfo is None else snapshot.tz_convert("UTC")
+        snapshot = (
+            snapshot.tz_localize("UTC") if snapshot.tzinfo is None else snapshot.tz_convert("UTC")
+        )
     columns: dict[str, pd.Series] = {}
     models: dict[str, Any] = {}
     missing_cols: dict[str, str] = {}
@@ -506,7 +586,12 @@ def build(
     def lifecycle():
         state = lifecycle_by_person(transactions, snapshot)
         values = pd.Series(kept.index.map(lambda u: state.get(u, "prospect")), index=kept.index)
-        return [values], {"freq": "M", "at_risk": 1, "lapsed": 3, "period": str(snapshot.tz_convert(None).to_period("M"))}
+        return [values], {
+            "freq": "M",
+            "at_risk": 1,
+            "lapsed": 3,
+            "period": str(snapshot.tz_convert(None).to_period("M")),
+        }
 
     def clv():
         tier, params = _clv_tiers(transactions, snapshot)
@@ -547,10 +632,16 @@ def build(
     attempt(["clv_tier"], tx_need, clv)
     attempt(["conversion_propensity"], ev_need, conversion_scores)
     attempt(["churn_propensity"], tx_need, churn)
-    attempt(["uplift_score", "uplift_decile"], None if uplift is not None else "no uplift model was given", uplift_columns)
+    attempt(
+        ["uplift_score", "uplift_decile"],
+        None if uplift is not None else "no uplift model was given",
+        uplift_columns,
+    )
     attempt(["next_best_touchpoint"], ev_need, next_touch)
     if top_deciles is not None and "uplift_decile" not in columns:
-        raise ParameterError(f"top_deciles needs the uplift decile, which is {missing_cols['uplift_decile']}.")
+        raise ParameterError(
+            f"top_deciles needs the uplift decile, which is {missing_cols['uplift_decile']}."
+        )
 
     table = pd.DataFrame(index=kept.index)
     for n in COLUMN_DEFINITIONS:
@@ -583,7 +674,11 @@ def build(
         final.insert(0, "user_id", final.index.to_numpy())
         ids_text = "raw user_id (asked for explicitly with raw_ids=True)"
     else:
-        final.insert(0, "person_id", pseudonymize(pd.Series(final.index.to_numpy(), dtype="str"), key).to_numpy())
+        final.insert(
+            0,
+            "person_id",
+            pseudonymize(pd.Series(final.index.to_numpy(), dtype="str"), key).to_numpy(),
+        )
         ids_text = f"keyed HMAC-SHA256 pseudonyms (key from {origin})"
     final = final.reset_index(drop=True)
 
@@ -599,7 +694,10 @@ def build(
         "not_computed": missing_cols,
         "models": models,
         "seed": seed,
-        "selection": {"top_deciles": top_deciles, "uplift_model": models.get("uplift", {}).get("model")},
+        "selection": {
+            "top_deciles": top_deciles,
+            "uplift_model": models.get("uplift", {}).get("model"),
+        },
         "opt_out_column": opt_out,
         "min_users": int(min_users),
         "by": by,
@@ -628,10 +726,14 @@ def build(
         if "csv" in formats:
             files["csv"] = _atomic(folder / f"{stem}.csv", lambda p: safe_csv(final, p))
         if "parquet" in formats:
-            files["parquet"] = _atomic(folder / f"{stem}.parquet", lambda p: final.to_parquet(p, index=False))
+            files["parquet"] = _atomic(
+                folder / f"{stem}.parquet", lambda p: final.to_parquet(p, index=False)
+            )
     manifest["files"] = {k: p.name for k, p in files.items()}
     text = json.dumps(_finite(manifest), indent=2, default=_json_default, allow_nan=False)
-    files["manifest"] = _atomic(folder / f"{stem}.manifest.json", lambda p: p.write_text(text, encoding="utf-8"))
+    files["manifest"] = _atomic(
+        folder / f"{stem}.manifest.json", lambda p: p.write_text(text, encoding="utf-8")
+    )
     return Audience(people=final, manifest=manifest, files=files)
 
 

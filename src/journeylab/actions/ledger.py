@@ -157,7 +157,9 @@ def append_findings(
     """
     month = _check_month(month, "month")
     if not isinstance(project, str) or not project.strip():
-        raise ParameterError(f"project == {project!r}, must be the project's name (a non-empty string).")
+        raise ParameterError(
+            f"project == {project!r}, must be the project's name (a non-empty string)."
+        )
     if hasattr(records, "records") and callable(records.records):
         records = records.records()
     if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
@@ -171,7 +173,9 @@ def append_findings(
     run_time = run_time or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     run_id = run_id or f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     meta = {"month": month, "project": project, "run_id": str(run_id), "run_time": str(run_time)}
-    new_lines = [json.dumps({**meta, "finding": r}, ensure_ascii=False, allow_nan=False) for r in records]
+    new_lines = [
+        json.dumps({**meta, "finding": r}, ensure_ascii=False, allow_nan=False) for r in records
+    ]
     if not new_lines:
         new_lines = [json.dumps({**meta, "finding": None}, ensure_ascii=False)]
 
@@ -212,7 +216,9 @@ def _locked(lock_file: Path) -> Iterator[None]:
 
 def _check_month(month: Any, what: str, source: str | None = None) -> str:
     if not isinstance(month, str) or not _MONTH_RE.match(month):
-        raise SchemaError(f"{what} == {month!r}, must be written 'YYYY-MM' (e.g. '2026-10').", source=source)
+        raise SchemaError(
+            f"{what} == {month!r}, must be written 'YYYY-MM' (e.g. '2026-10').", source=source
+        )
     return month
 
 
@@ -233,8 +239,11 @@ def _check_record(record: Any, index: int, month: str) -> dict[str, Any]:
         )
     out = {str(k): _plain(v) for k, v in record.items()}
     if not isinstance(out["id"], str) or not out["id"]:
-        raise DataError(f"{where} has id == {out['id']!r}; every finding needs its text id.", column="id",
-                        rows=[index + 1])
+        raise DataError(
+            f"{where} has id == {out['id']!r}; every finding needs its text id.",
+            column="id",
+            rows=[index + 1],
+        )
     for name in _NUMERIC:
         value = out[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -326,7 +335,9 @@ def read_ledger(reports_root: str | Path) -> pd.DataFrame:
     root = Path(reports_root)
     path = root if root.suffix == ".jsonl" else ledger_path(root)
     if not path.parent.is_dir():
-        raise ParameterError(f"reports root {path.parent} does not exist; append_findings creates the ledger.")
+        raise ParameterError(
+            f"reports root {path.parent} does not exist; append_findings creates the ledger."
+        )
     columns = [*_META, *_REQUIRED, "benchmark_label"]
     if not path.exists():
         return pd.DataFrame(columns=columns)
@@ -351,7 +362,9 @@ def _as_ledger(ledger: pd.DataFrame | str | Path) -> pd.DataFrame:
     if isinstance(ledger, (str, Path)):
         return read_ledger(ledger)
     if not isinstance(ledger, pd.DataFrame):
-        raise ParameterError(f"ledger must be read_ledger()'s DataFrame or a reports root; got {type(ledger).__name__}.")
+        raise ParameterError(
+            f"ledger must be read_ledger()'s DataFrame or a reports root; got {type(ledger).__name__}."
+        )
     missing = [c for c in ("month", "project", "id", "value_at_stake") if c not in ledger]
     if missing:
         raise SchemaError(
@@ -366,7 +379,9 @@ def _as_ledger(ledger: pd.DataFrame | str | Path) -> pd.DataFrame:
 def _one_project(ledger: pd.DataFrame, project: str | None) -> tuple[pd.DataFrame, str]:
     projects = sorted(ledger["project"].dropna().unique().tolist())
     if not projects:
-        raise ParameterError("The ledger is empty: append a month's findings first (append_findings).")
+        raise ParameterError(
+            "The ledger is empty: append a month's findings first (append_findings)."
+        )
     if project is None:
         if len(projects) > 1:
             raise ParameterError(f"The ledger holds several projects {projects}: pass project=.")
@@ -388,11 +403,15 @@ def _month_of(value: Any, what: str) -> str:
     if isinstance(value, str) and _MONTH_RE.match(value):
         return value
     if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}", value):
-        raise ParameterError(f"{what} == {value!r} is not a date; write it as 'YYYY-MM-DD' or 'YYYY-MM'.")
+        raise ParameterError(
+            f"{what} == {value!r} is not a date; write it as 'YYYY-MM-DD' or 'YYYY-MM'."
+        )
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{what} == {value!r} is not a date; write it as 'YYYY-MM-DD' or 'YYYY-MM'.") from exc
+        raise ParameterError(
+            f"{what} == {value!r} is not a date; write it as 'YYYY-MM-DD' or 'YYYY-MM'."
+        ) from exc
     if pd.isna(stamp):
         raise ParameterError(f"{what} is missing.")
     return f"{stamp.year:04d}-{stamp.month:02d}"
@@ -456,21 +475,31 @@ class FindingHistory(Result):
         if open_now == 0:
             lines = [f"{head}: no finding this month."]
         else:
-            lines = [f"{head}: {open_now} finding(s) — " + ", ".join(
-                f"{counts[s]} {s}" for s in STATUSES[:-1]) + "."]
+            lines = [
+                f"{head}: {open_now} finding(s) — "
+                + ", ".join(f"{counts[s]} {s}" for s in STATUSES[:-1])
+                + "."
+            ]
         if counts[RESOLVED]:
-            lines.append(f"{counts[RESOLVED]} finding(s) of {self.previous} no longer found "
-                         f"({RESOLVED}).")
+            lines.append(
+                f"{counts[RESOLVED]} finding(s) of {self.previous} no longer found ({RESOLVED})."
+            )
         for row in self.table.itertuples():
             if row.status == RESOLVED:
-                lines.append(f"  – {row.id}: {RESOLVED} (was {fmt_money(row.previous_value_at_stake, self.currency)} "
-                             f"a month in {self.previous}).")
+                lines.append(
+                    f"  – {row.id}: {RESOLVED} (was {fmt_money(row.previous_value_at_stake, self.currency)} "
+                    f"a month in {self.previous})."
+                )
                 continue
             since = f"open {row.months_open} month(s), first seen {row.first_seen}"
-            lines.append(f"  {int(row.rank) if row.rank == row.rank else '–'}. [{row.status}; {since}] "
-                         f"{row.text or row.id}")
-        lines.append("Rule: growing when the value at stake is above the previous month's interval, "
-                     "shrinking when below it, persisting when inside it; new when not found the month before.")
+            lines.append(
+                f"  {int(row.rank) if row.rank == row.rank else '–'}. [{row.status}; {since}] "
+                f"{row.text or row.id}"
+            )
+        lines.append(
+            "Rule: growing when the value at stake is above the previous month's interval, "
+            "shrinking when below it, persisting when inside it; new when not found the month before."
+        )
         lines += self.notes
         return "\n".join(lines)
 
@@ -478,8 +507,12 @@ class FindingHistory(Result):
         """Return the table for readers: money formatted, the trend as text."""
         out = self.table[["rank", "status", "id", "first_seen", "months_open"]].copy()
         out["value at stake"] = [fmt_money(v, self.currency) for v in self.table["value_at_stake"]]
-        out["previous month"] = [fmt_money(v, self.currency) for v in self.table["previous_value_at_stake"]]
-        out["trend"] = [" → ".join(fmt_money(v, self.currency) for v in t) for t in self.table["trend"]]
+        out["previous month"] = [
+            fmt_money(v, self.currency) for v in self.table["previous_value_at_stake"]
+        ]
+        out["trend"] = [
+            " → ".join(fmt_money(v, self.currency) for v in t) for t in self.table["trend"]
+        ]
         return out
 
     def top_ids(self, n: int = 6) -> list[str]:
@@ -513,18 +546,25 @@ class FindingHistory(Result):
         if ax is None:
             cols = min(3, max(len(ids), 1))
             rows = max(1, math.ceil(len(ids) / cols))
-            fig, axes = plt.subplots(rows, cols, figsize=(max(3.8 * cols, 6.0), 3.0 * rows + 0.7), squeeze=False)
+            fig, axes = plt.subplots(
+                rows, cols, figsize=(max(3.8 * cols, 6.0), 3.0 * rows + 0.7), squeeze=False
+            )
             axes = axes.ravel()
-            for extra in axes[len(ids):]:
+            for extra in axes[len(ids) :]:
                 extra.set_axis_off()
-            fig.suptitle(f"Value at stake per month, top findings of {self.month}", fontweight="bold",
-                         fontsize=12)
+            fig.suptitle(
+                f"Value at stake per month, top findings of {self.month}",
+                fontweight="bold",
+                fontsize=12,
+            )
         elif overlay:
             axes = np.array([ax])
         else:
             axes = np.asarray(ax).ravel()
         if not ids:
-            axes[0].text(0.5, 0.5, f"No finding in {self.month}", ha="center", va="center", parse_math=False)
+            axes[0].text(
+                0.5, 0.5, f"No finding in {self.month}", ha="center", va="center", parse_math=False
+            )
             axes[0].set_axis_off()
             return axes[0] if overlay else axes
         for i, fid in enumerate(ids):
@@ -539,9 +579,18 @@ class FindingHistory(Result):
             target.errorbar(x, y, yerr=[lo, hi], marker="o", color=colour, capsize=3, label=label)
             if not overlay:  # the months reported without this finding
                 gone = np.isnan(y)
-                target.scatter(x[gone], np.zeros(gone.sum()), marker="x", color=PALETTE[2], zorder=3, clip_on=False)
+                target.scatter(
+                    x[gone],
+                    np.zeros(gone.sum()),
+                    marker="x",
+                    color=PALETTE[2],
+                    zorder=3,
+                    clip_on=False,
+                )
                 title = "\n".join(textwrap.wrap(label, 40)[:3])
-                target.set_title(f"{title}\n({status})", fontsize=8.5, fontweight="normal", loc="left")
+                target.set_title(
+                    f"{title}\n({status})", fontsize=8.5, fontweight="normal", loc="left"
+                )
                 target.set_ylim(bottom=0)
             target.set_xticks(x, labels=months, rotation=45, ha="right", fontsize=8)
             target.tick_params(axis="y", labelsize=8)
@@ -549,7 +598,9 @@ class FindingHistory(Result):
             for tick in target.get_xticklabels() + target.get_yticklabels():
                 tick.set_parse_math(False)
         if not overlay:
-            axes[0].figure.text(0.01, 0.01, "× reported month without this finding", fontsize=8, color=PALETTE[2])
+            axes[0].figure.text(
+                0.01, 0.01, "× reported month without this finding", fontsize=8, color=PALETTE[2]
+            )
         if overlay:
             axes[0].set_ylabel(f"Value at stake per month ({self.currency})")
             axes[0].legend(fontsize=8)
@@ -615,7 +666,9 @@ def finding_history(
     previous = _previous_month(month)
     notes = []
     if previous not in reported:
-        notes.append(f"No report of {previous} in the ledger: every finding of {month} counts as new.")
+        notes.append(
+            f"No report of {previous} in the ledger: every finding of {month} counts as new."
+        )
     by_month = {m: g.set_index("id") for m, g in found.groupby("month")}
     now = by_month.get(month, pd.DataFrame(columns=found.columns).set_index("id"))
     before = by_month.get(previous, pd.DataFrame(columns=found.columns).set_index("id"))
@@ -629,14 +682,21 @@ def finding_history(
         status = "new"
         prev = before.loc[fid] if fid in before.index else None
         if prev is not None:
-            status = _trend_status(row["value_at_stake"], prev["value_at_stake_ci_low"], prev["value_at_stake_ci_high"])
+            status = _trend_status(
+                row["value_at_stake"], prev["value_at_stake_ci_low"], prev["value_at_stake_ci_high"]
+            )
         rows.append(_history_row(fid, row, status, prev, seen=seen, streak=streak))
     for fid, prev in before.iterrows():
         if fid in now.index:
             continue
         seen = found.loc[found["id"] == fid].sort_values("month")
-        gone = {**prev.to_dict(), "rank": np.nan, "value_at_stake": np.nan, "value_at_stake_ci_low": np.nan,
-                "value_at_stake_ci_high": np.nan}
+        gone = {
+            **prev.to_dict(),
+            "rank": np.nan,
+            "value_at_stake": np.nan,
+            "value_at_stake_ci_low": np.nan,
+            "value_at_stake_ci_high": np.nan,
+        }
         out = _history_row(fid, gone, RESOLVED, prev, seen=seen, streak=0)
         out["previous_rank"] = prev.get("rank")
         rows.append(out)
@@ -649,8 +709,16 @@ def finding_history(
     table["_resolved"] = table["status"] == RESOLVED
     table = table.sort_values(["_resolved", "rank", "previous_rank"], kind="stable")
     table = table[columns].reset_index(drop=True)
-    return FindingHistory(table=table, month=month, previous=previous, project=project, months=months,
-                          ledger=found.reset_index(drop=True), currency=currency, notes=notes)
+    return FindingHistory(
+        table=table,
+        month=month,
+        previous=previous,
+        project=project,
+        months=months,
+        ledger=found.reset_index(drop=True),
+        currency=currency,
+        notes=notes,
+    )
 
 
 def _trend_status(value: float, prev_low: float, prev_high: float) -> str:
@@ -762,10 +830,16 @@ class FixTimeline(Result):
         """Return, per phase, the months, the months found and the mean value at stake (0 when not found)."""
         t = self.table.dropna(subset=["phase"])
         if t.empty:
-            return pd.DataFrame(columns=["phase", "months", "months_found", "mean_value_at_stake", "mean_rate"])
+            return pd.DataFrame(
+                columns=["phase", "months", "months_found", "mean_value_at_stake", "mean_rate"]
+            )
         grouped = t.assign(vas=t["value_at_stake"].fillna(0.0)).groupby("phase", sort=False)
-        out = grouped.agg(months=("month", "size"), months_found=("found", "sum"),
-                          mean_value_at_stake=("vas", "mean"), mean_rate=("rate", "mean"))
+        out = grouped.agg(
+            months=("month", "size"),
+            months_found=("found", "sum"),
+            mean_value_at_stake=("vas", "mean"),
+            mean_rate=("rate", "mean"),
+        )
         order = [p for p in ("before", "during", "after") if p in out.index]
         return out.loc[order].reset_index()
 
@@ -773,8 +847,16 @@ class FixTimeline(Result):
         """Return the experiment's comparisons (metric, variant, lift, interval, adjusted p, status)."""
         if self.readout is None:
             return pd.DataFrame()
-        cols = ["metric", "variant", "abs_lift", "abs_ci_low", "abs_ci_high", "rel_lift", "p_value_adjusted",
-                "status"]
+        cols = [
+            "metric",
+            "variant",
+            "abs_lift",
+            "abs_ci_low",
+            "abs_ci_high",
+            "rel_lift",
+            "p_value_adjusted",
+            "status",
+        ]
         frame = self.readout.to_frame()
         return frame[[c for c in cols if c in frame]]
 
@@ -782,9 +864,13 @@ class FixTimeline(Result):
         """Say the finding's course before, during and after the fix, and the experiment's readout."""
         t = self.table
         name = f" ({self.experiment})" if self.experiment else ""
-        lines = [f"Finding {self.finding_id}: found in {int(t['found'].sum())} of {len(t)} reported month(s)."]
+        lines = [
+            f"Finding {self.finding_id}: found in {int(t['found'].sum())} of {len(t)} reported month(s)."
+        ]
         if self.start is None:
-            lines.append("No experiment dates given: the months are not split into before / during / after.")
+            lines.append(
+                "No experiment dates given: the months are not split into before / during / after."
+            )
         else:
             until = f" to {self.end}" if self.end else " (still running: no end given)"
             lines.append(f"Experiment{name} ran from {self.start}{until}.")
@@ -795,9 +881,11 @@ class FixTimeline(Result):
                 bits = []
                 for r in part.itertuples():
                     if r.found:
-                        bits.append(f"{r.month} {fmt_pct(r.rate)} vs {fmt_pct(r.benchmark)}, "
-                                    f"{fmt_money(r.value_at_stake, self.currency)} "
-                                    f"{fmt_ci(r.value_at_stake_ci_low, r.value_at_stake_ci_high, lambda v: fmt_money(v, self.currency))}")
+                        bits.append(
+                            f"{r.month} {fmt_pct(r.rate)} vs {fmt_pct(r.benchmark)}, "
+                            f"{fmt_money(r.value_at_stake, self.currency)} "
+                            f"{fmt_ci(r.value_at_stake_ci_low, r.value_at_stake_ci_high, lambda v: fmt_money(v, self.currency))}"
+                        )
                     else:
                         bits.append(f"{r.month} not found ({RESOLVED})")
                 lines.append(f"  {phase}: " + "; ".join(bits) + ".")
@@ -807,9 +895,11 @@ class FixTimeline(Result):
                 if str(r.status).startswith("not computable"):
                     lines.append(f"  {r.variant} on {r.metric}: {r.status}.")
                     continue
-                lines.append(f"  {r.variant} on {r.metric}: {fmt_pp(r.abs_lift)} "
-                             f"{fmt_ci(r.abs_ci_low, r.abs_ci_high, fmt_pp)}, adjusted p = {r.p_value_adjusted:.3g}"
-                             f" ({r.status}).")
+                lines.append(
+                    f"  {r.variant} on {r.metric}: {fmt_pp(r.abs_lift)} "
+                    f"{fmt_ci(r.abs_ci_low, r.abs_ci_high, fmt_pp)}, adjusted p = {r.p_value_adjusted:.3g}"
+                    f" ({r.status})."
+                )
             for check in getattr(self.readout, "flagged", []):
                 lines.append(f"  ⚠ {check.message}")
         return "\n".join(lines)
@@ -818,15 +908,29 @@ class FixTimeline(Result):
         """Return the months for readers: rates as %, money formatted."""
         t = self.table
         money = lambda v: fmt_money(v, self.currency)  # noqa: E731
-        return pd.DataFrame({
-            "month": t["month"],
-            "phase": t["phase"].fillna("–"),
-            "rate": [fmt_pct(v) if r else "–" for v, r in zip(t["rate"], t["found"], strict=True)],
-            "benchmark": [fmt_pct(v) if r else "–" for v, r in zip(t["benchmark"], t["found"], strict=True)],
-            "value at stake": [f"{money(v)} {fmt_ci(lo, hi, money)}" if r else f"not found ({RESOLVED})"
-                               for v, lo, hi, r in zip(t["value_at_stake"], t["value_at_stake_ci_low"],
-                                                       t["value_at_stake_ci_high"], t["found"], strict=True)],
-        })
+        return pd.DataFrame(
+            {
+                "month": t["month"],
+                "phase": t["phase"].fillna("–"),
+                "rate": [
+                    fmt_pct(v) if r else "–" for v, r in zip(t["rate"], t["found"], strict=True)
+                ],
+                "benchmark": [
+                    fmt_pct(v) if r else "–"
+                    for v, r in zip(t["benchmark"], t["found"], strict=True)
+                ],
+                "value at stake": [
+                    f"{money(v)} {fmt_ci(lo, hi, money)}" if r else f"not found ({RESOLVED})"
+                    for v, lo, hi, r in zip(
+                        t["value_at_stake"],
+                        t["value_at_stake_ci_low"],
+                        t["value_at_stake_ci_high"],
+                        t["found"],
+                        strict=True,
+                    )
+                ],
+            }
+        )
 
     def _repr_html_(self) -> str:
         import html as _html
@@ -835,9 +939,13 @@ class FixTimeline(Result):
         readout = self.readout_frame()
         if readout.empty:
             return body
-        table = readout.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0,
-                                classes="jl-table")
-        return body + f"<h5>{_html.escape('Experiment readout' + (' — ' + self.experiment if self.experiment else ''))}</h5>{table}"
+        table = readout.to_html(
+            index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="jl-table"
+        )
+        return (
+            body
+            + f"<h5>{_html.escape('Experiment readout' + (' — ' + self.experiment if self.experiment else ''))}</h5>{table}"
+        )
 
     def plot(self, ax=None):
         """Value at stake per month with its interval, the experiment's months shaded."""
@@ -850,23 +958,41 @@ class FixTimeline(Result):
         y = t["value_at_stake"].to_numpy(float)
         lo = y - t["value_at_stake_ci_low"].to_numpy(float)
         hi = t["value_at_stake_ci_high"].to_numpy(float) - y
-        ax.errorbar(x, y, yerr=[lo, hi], marker="o", color=PALETTE[0], capsize=3, label="value at stake")
+        ax.errorbar(
+            x, y, yerr=[lo, hi], marker="o", color=PALETTE[0], capsize=3, label="value at stake"
+        )
         missing = ~t["found"].to_numpy(bool)
         if missing.any():
-            ax.scatter(x[missing], np.zeros(missing.sum()), marker="x", color=PALETTE[2], zorder=3, clip_on=False,
-                       label="not found")
+            ax.scatter(
+                x[missing],
+                np.zeros(missing.sum()),
+                marker="x",
+                color=PALETTE[2],
+                zorder=3,
+                clip_on=False,
+                label="not found",
+            )
         during = np.flatnonzero((t["phase"] == "during").to_numpy())
         if during.size:
-            ax.axvspan(during.min() - 0.5, during.max() + 0.5, color=PALETTE[1], alpha=0.15,
-                       label=f"experiment{' ' + self.experiment if self.experiment else ''} running")
-        ticks = [m if p is None else f"{m}\n{p}" for m, p in zip(t["month"], t["phase"], strict=True)]
+            ax.axvspan(
+                during.min() - 0.5,
+                during.max() + 0.5,
+                color=PALETTE[1],
+                alpha=0.15,
+                label=f"experiment{' ' + self.experiment if self.experiment else ''} running",
+            )
+        ticks = [
+            m if p is None else f"{m}\n{p}" for m, p in zip(t["month"], t["phase"], strict=True)
+        ]
         ax.set_xticks(x, labels=ticks)
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_formatter(lambda v, _: _money_tick(v, self.currency))
         for tick in ax.get_xticklabels() + ax.get_yticklabels():
             tick.set_parse_math(False)
         ax.set_ylabel(f"Value at stake per month ({self.currency})")
-        ax.set_title(f"Before, during and after the fix\n{self.finding_id}", fontsize=10, loc="left")
+        ax.set_title(
+            f"Before, during and after the fix\n{self.finding_id}", fontsize=10, loc="left"
+        )
         ax.legend(fontsize=8, loc="best")
         if own:
             ax.figure.tight_layout()
@@ -930,8 +1056,11 @@ def fix_timeline(
             )
         stamps = pd.to_datetime(table["assigned_at"], utc=True, errors="coerce").dropna()
         if stamps.empty:
-            raise DataError("Every assigned_at of the assignments is empty or not a date.", column="assigned_at",
-                            hint="pass start= and end= instead.")
+            raise DataError(
+                "Every assigned_at of the assignments is empty or not a date.",
+                column="assigned_at",
+                hint="pass start= and end= instead.",
+            )
         start = stamps.min() if start is None else start
         end = stamps.max() if end is None else end
     start_m = None if start is None else _month_of(start, "start")
@@ -941,7 +1070,11 @@ def fix_timeline(
     if start_m is not None and end_m is not None and end_m < start_m:
         raise ParameterError(f"end ({end_m}) is before start ({start_m}).")
     months = sorted(frame["month"].unique().tolist())
-    rows = frame.loc[frame["id"] == finding_id].drop_duplicates("month", keep="last").set_index("month")
+    rows = (
+        frame.loc[frame["id"] == finding_id]
+        .drop_duplicates("month", keep="last")
+        .set_index("month")
+    )
     rows = rows.reindex(months)
     phase: list[str | None] = []
     for m in months:
@@ -953,19 +1086,28 @@ def fix_timeline(
             phase.append("during")
         else:
             phase.append("after")
-    out = pd.DataFrame({
-        "month": months,
-        "phase": phase,
-        "found": rows["id"].notna().to_numpy(),
-        "rank": rows["rank"].to_numpy(float),
-        "rate": rows["value"].to_numpy(float),
-        "benchmark": rows["benchmark"].to_numpy(float),
-        "difference": rows["difference"].to_numpy(float),
-        "difference_ci_low": rows["difference_ci_low"].to_numpy(float),
-        "difference_ci_high": rows["difference_ci_high"].to_numpy(float),
-        "value_at_stake": rows["value_at_stake"].to_numpy(float),
-        "value_at_stake_ci_low": rows["value_at_stake_ci_low"].to_numpy(float),
-        "value_at_stake_ci_high": rows["value_at_stake_ci_high"].to_numpy(float),
-    })
-    return FixTimeline(table=out, finding_id=finding_id, start=start_m, end=end_m, readout=experiment_readout,
-                       experiment=experiment, currency=currency)
+    out = pd.DataFrame(
+        {
+            "month": months,
+            "phase": phase,
+            "found": rows["id"].notna().to_numpy(),
+            "rank": rows["rank"].to_numpy(float),
+            "rate": rows["value"].to_numpy(float),
+            "benchmark": rows["benchmark"].to_numpy(float),
+            "difference": rows["difference"].to_numpy(float),
+            "difference_ci_low": rows["difference_ci_low"].to_numpy(float),
+            "difference_ci_high": rows["difference_ci_high"].to_numpy(float),
+            "value_at_stake": rows["value_at_stake"].to_numpy(float),
+            "value_at_stake_ci_low": rows["value_at_stake_ci_low"].to_numpy(float),
+            "value_at_stake_ci_high": rows["value_at_stake_ci_high"].to_numpy(float),
+        }
+    )
+    return FixTimeline(
+        table=out,
+        finding_id=finding_id,
+        start=start_m,
+        end=end_m,
+        readout=experiment_readout,
+        experiment=experiment,
+        currency=currency,
+    )

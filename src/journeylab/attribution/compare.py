@@ -330,7 +330,9 @@ def attribute(
             progress=progress,
         )
         if td is not None:
-            replicates["time_decay"] = _bootstrap_time_decay(table, td, n_boot=n_boot, seed=seed, n_channels=len(channels))
+            replicates["time_decay"] = _bootstrap_time_decay(
+                table, td, n_boot=n_boot, seed=seed, n_channels=len(channels)
+            )
 
     index = pd.Index(channels, name="channel")
     credit_frame = pd.DataFrame({m: credit[m] for m in model_list}, index=index)

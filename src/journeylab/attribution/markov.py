@@ -513,7 +513,9 @@ def markov_credit(
         effects = np.stack(
             [
                 chain._removal(c, v, u)[1]
-                for c, v, u in track(rows, total=len(conv), desc="Markov replicates", progress=progress)
+                for c, v, u in track(
+                    rows, total=len(conv), desc="Markov replicates", progress=progress
+                )
             ]
         )
     credit = np.stack([_share(e[:, 0], t) for e, t in zip(effects, conv.sum(axis=1), strict=True)])

@@ -69,7 +69,9 @@ class NextBestTouchpointResult(Result):
                 f"Among touches customers actually take next, {observed.iloc[0]['next_touch']} is best "
                 f"({fmt_pp(observed.iloc[0]['uplift'])})."
             )
-        lines.append("Assumes the journey after the next touch does not depend on how it was reached.")
+        lines.append(
+            "Assumes the journey after the next touch does not depend on how it was reached."
+        )
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -82,11 +84,21 @@ class NextBestTouchpointResult(Result):
         bars = ax.barh(t["next_touch"], 100 * t["uplift"], color=colours, alpha=0.85)
         for bar, share in zip(bars, t["transition_share"], strict=True):
             # Labels sit right of the bar (or of zero for a negative bar), clear of the stage names.
-            ax.annotate(f"taken next by {fmt_pct(share)}", (max(bar.get_width(), 0.0), bar.get_y() + bar.get_height() / 2),
-                        xytext=(4, 0), textcoords="offset points", va="center", ha="left", fontsize=8, color="0.3")
+            ax.annotate(
+                f"taken next by {fmt_pct(share)}",
+                (max(bar.get_width(), 0.0), bar.get_y() + bar.get_height() / 2),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left",
+                fontsize=8,
+                color="0.3",
+            )
         ax.margins(x=0.25)
         ax.axvline(0, color="0.3", lw=0.8)
-        ax.set_xlabel(f"change in P(convert) vs now ({fmt_pct(self.current_probability)}), percentage points")
+        ax.set_xlabel(
+            f"change in P(convert) vs now ({fmt_pct(self.current_probability)}), percentage points"
+        )
         ax.set_title(f"Next best touch from {self.state}")
         return ax
 
@@ -136,18 +148,24 @@ def next_best_touchpoint(
     >>> next_best_touchpoint(paths, state="A").best
     'B'
     """
-    if isinstance(paths_or_journeys, pd.DataFrame) and "path" not in paths_or_journeys.columns and {
-        "user_id", "timestamp", "event"
-    } <= set(paths_or_journeys.columns):
+    if (
+        isinstance(paths_or_journeys, pd.DataFrame)
+        and "path" not in paths_or_journeys.columns
+        and {"user_id", "timestamp", "event"} <= set(paths_or_journeys.columns)
+    ):
         from journeylab.journeys.build import path_table
 
         paths_or_journeys = path_table(paths_or_journeys)
-    elif not isinstance(paths_or_journeys, pd.DataFrame) and callable(getattr(paths_or_journeys, "path_table", None)):
+    elif not isinstance(paths_or_journeys, pd.DataFrame) and callable(
+        getattr(paths_or_journeys, "path_table", None)
+    ):
         paths_or_journeys = paths_or_journeys.path_table()
     if hasattr(paths_or_journeys, "conversion_probability_"):
         chain = paths_or_journeys
         if getattr(chain, "order", 1) != 1:
-            raise ParameterError(f"next_best_touchpoint needs a first-order chain; this one has order {chain.order}.")
+            raise ParameterError(
+                f"next_best_touchpoint needs a first-order chain; this one has order {chain.order}."
+            )
         conversion = chain.conversion_probability_
         transitions = chain.transitions_frame()
     elif isinstance(paths_or_journeys, pd.DataFrame):
@@ -184,7 +202,9 @@ def next_best_touchpoint(
     table["uplift"] = table["conversion_probability"] - current
     table["relative_uplift"] = table["uplift"] / current if current > 0 else np.nan
     table["transition_share"] = share.reindex(candidates).fillna(0.0).to_numpy()
-    table = table.sort_values(["conversion_probability", "next_touch"], ascending=[False, True], ignore_index=True)
+    table = table.sort_values(
+        ["conversion_probability", "next_touch"], ascending=[False, True], ignore_index=True
+    )
     table["rank"] = np.arange(1, len(table) + 1)
     return NextBestTouchpointResult(state=state, current_probability=current, table=table)
 

@@ -231,7 +231,12 @@ def _split_paths(
 
 
 def _canonical_names(
-    raw_paths: Sequence[tuple[Any, ...]], separator: str, column: str, source: str | None, *, from_text: bool = True
+    raw_paths: Sequence[tuple[Any, ...]],
+    separator: str,
+    column: str,
+    source: str | None,
+    *,
+    from_text: bool = True,
 ) -> tuple[dict[Any, str], int]:
     """Map every distinct raw channel name to its canonical spelling.
 

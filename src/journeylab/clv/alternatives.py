@@ -117,7 +117,9 @@ class ModifiedBetaGeo(_PurchaseModel):
         return [
             *single_directions(self._names, DROPOUT_MEANINGS),
             Direction("a → 0, b → ∞", (0, 0, -1, 1), ("a", "b"), DROPOUT_MEANINGS["a → 0"]),
-            Direction("a, b → ∞", (0, 0, 1, 1), (), "every customer has the same dropout probability"),
+            Direction(
+                "a, b → ∞", (0, 0, 1, 1), (), "every customer has the same dropout probability"
+            ),
             Direction("r, alpha → ∞", (1, 1, 0, 0), (), "every customer buys at the same rate"),
         ]
 
@@ -141,7 +143,9 @@ class ModifiedBetaGeo(_PurchaseModel):
         log_hyp = _log_hyp2f1(r, b + 1, a + b, t / (alpha + t))
         return b / (a - 1) * (1 - np.exp(log_hyp - r * np.log1p(t / alpha)))
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency=None, T=None):
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t, frequency, recency=None, T=None
+    ):
         """Return the expected purchases in the next ``t`` time units given a history.
 
         ``(a+b+x)/(a-1) [1 - 2F1(r+x, b+x+1; a+b+x; t/(α+T+t)) ((α+T)/(α+T+t))^(r+x)]
@@ -152,8 +156,8 @@ class ModifiedBetaGeo(_PurchaseModel):
         t = np.asarray(t, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             log_hyp = _log_hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T + t))
-            numerator = (a + b + x) / (a - 1) * (
-                1 - np.exp(log_hyp - (r + x) * np.log1p(t / (alpha + T)))
+            numerator = (
+                (a + b + x) / (a - 1) * (1 - np.exp(log_hyp - (r + x) * np.log1p(t / (alpha + T))))
             )
             denominator = 1 + a / (b + x) * ((alpha + T) / (alpha + t_x)) ** (r + x)
             values = np.where(t == 0, 0.0, numerator / denominator)
@@ -243,7 +247,10 @@ class ParetoNBD(_PurchaseModel):
         x, t_x, T, index = _arrays(frequency, recency, T)
         with np.errstate(divide="ignore"):
             log_odds_dead = (
-                np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
+                np.log(s)
+                - np.log(r + s + x)
+                + (r + x) * np.log(alpha + T)
+                + s * np.log(beta + T)
                 + self._log_a0(x, t_x, T)
             )
         return _wrap(expit(-log_odds_dead), index, "p_alive")
@@ -257,7 +264,9 @@ class ParetoNBD(_PurchaseModel):
         t = np.asarray(t, dtype=float)
         return r * beta / alpha * _one_minus_power_over(s - 1, np.log1p(t / beta))
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency=None, T=None):
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t, frequency, recency=None, T=None
+    ):
         """Return the expected purchases in the next ``t`` time units given a history.
 
         ``(r+x)(β+T) / ((α+T)(s-1)) [1 - ((β+T)/(β+T+t))^(s-1)] P(alive)``

@@ -443,8 +443,14 @@ class _PurchaseModel(_FittedModel):
             # the caveat sits on the figure itself, so it travels with any copy of it
             text = "NOT TO BE TRUSTED AS IS: " + reason.removeprefix("not shown: ")
             ax.text(
-                0.98, 0.04, "\n".join(textwrap.wrap(text, 70)), transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color="#b00020",
+                0.98,
+                0.04,
+                "\n".join(textwrap.wrap(text, 70)),
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color="#b00020",
                 bbox={"facecolor": "white", "edgecolor": "#b00020", "alpha": 0.9},
             )
         return ax

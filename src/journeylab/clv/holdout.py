@@ -51,7 +51,13 @@ MODELS: dict[str, type[_PurchaseModel]] = {
 }
 #: Relative difference in error below which two models count as tied.
 TIE = 0.005
-_HOLDOUT_COLUMNS = ["frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout"]
+_HOLDOUT_COLUMNS = [
+    "frequency_cal",
+    "recency_cal",
+    "T_cal",
+    "frequency_holdout",
+    "duration_holdout",
+]
 
 
 def _and(items: list[str]) -> str:
@@ -209,9 +215,16 @@ class HoldoutComparison(Result):
             model = self.models[name]
             label = f"{model._short}" + ("" if model.status == "ok" else f" ({model.status})")
             ax.plot(
-                pos, g[name], marker=markers[k % 4], linestyle="--", color=PALETTE[k + 1], label=label
+                pos,
+                g[name],
+                marker=markers[k % 4],
+                linestyle="--",
+                color=PALETTE[k + 1],
+                label=label,
             )
-        ax.set_xticks(pos, [f"{i}\n(n={int(c):,})" for i, c in zip(g.index, g["customers"], strict=True)])
+        ax.set_xticks(
+            pos, [f"{i}\n(n={int(c):,})" for i, c in zip(g.index, g["customers"], strict=True)]
+        )
         unit = _UNIT_NAMES.get(self.freq, self.freq)
         ax.set_xlabel(f"repeat purchase {unit}s in the calibration period")
         ax.set_ylabel(f"mean purchase {unit}s in the {fmt_num(self.duration)}-{unit} holdout")
@@ -256,7 +269,9 @@ def compare_on_holdout(
         raise ParameterError(f"n_groups == {n_groups!r}, must be a whole number >= 1.")
     frame = calibration_holdout
     if frame.empty:
-        raise NotComputableError("No customer was acquired in the calibration period: nothing to compare.")
+        raise NotComputableError(
+            "No customer was acquired in the calibration period: nothing to compare."
+        )
     freq = frame.attrs.get("freq", "D")
     actual = frame["frequency_holdout"].to_numpy(float)
     group, labels = _frequency_groups(frame["frequency_cal"].to_numpy(float), int(n_groups))
@@ -287,7 +302,9 @@ def compare_on_holdout(
         pred = predictions[name]
         rows[name] = {
             "status": fitted[name].status,
-            "group_mae": float(np.mean(np.abs(groups[name].to_numpy() - groups["actual"].to_numpy()))),
+            "group_mae": float(
+                np.mean(np.abs(groups[name].to_numpy() - groups["actual"].to_numpy()))
+            ),
             "customer_mae": float(np.mean(np.abs(pred - actual))),
             "predicted_total": float(pred.sum()),
             "actual_total": float(actual.sum()),
@@ -359,7 +376,9 @@ def calibration_and_holdout(
         calibration_period_end=calibration_period_end,
         refunds=refunds,
     )
-    result = compare_on_holdout(summary, models=models, n_groups=n_groups, penalizer_coef=penalizer_coef)
+    result = compare_on_holdout(
+        summary, models=models, n_groups=n_groups, penalizer_coef=penalizer_coef
+    )
     result.calibration_end = pd.Timestamp(calibration_period_end)
     times = pd.to_datetime(transactions[datetime_col])
     result.observation_end = (
@@ -414,7 +433,14 @@ def plot_calibration_purchases_vs_holdout_purchases(
     pos = np.arange(len(means))
     ax.plot(pos, means["actual"], marker="o", color=PALETTE[0], label="actual")
     short = getattr(model, "_short", type(model).__name__)
-    ax.plot(pos, means["model"], marker="s", linestyle="--", color=PALETTE[1], label=f"{short} prediction")
+    ax.plot(
+        pos,
+        means["model"],
+        marker="s",
+        linestyle="--",
+        color=PALETTE[1],
+        label=f"{short} prediction",
+    )
     ax.set_xticks(
         pos,
         [f"{labels[g]}\n(n={c:,})" for g, c in zip(means.index, means["customers"], strict=True)],

@@ -81,6 +81,7 @@ __all__ = [
     "customer_lifetime_value",
 ]
 
+
 # --------------------------------------------------------------------------- RFM summary
 def _period_summary(purchases: pd.DataFrame, end_code: int) -> pd.DataFrame:
     """Frequency / recency / T / monetary_value from (customer, code, value) purchase rows."""
@@ -167,7 +168,9 @@ def rfm_summary(
     if observation_period_end is None:
         end_time = all_times.max()
     else:
-        end_time = to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(None)
+        end_time = to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(
+            None
+        )
     end_code = int(period_codes(pd.Series([end_time]), freq)[0])
     purchases["code"] = period_codes(purchases["time"], freq)
     after = purchases["code"].to_numpy() > end_code
@@ -184,7 +187,9 @@ def rfm_summary(
         if monetary_value_col is None:
             out = out.drop(columns="monetary_value")
     else:
-        cal_time = to_utc_timestamp(calibration_period_end, "calibration_period_end").tz_localize(None)
+        cal_time = to_utc_timestamp(calibration_period_end, "calibration_period_end").tz_localize(
+            None
+        )
         cal_code = int(period_codes(pd.Series([cal_time]), freq)[0])
         if cal_code >= end_code:
             raise ParameterError(
@@ -212,6 +217,7 @@ def rfm_summary(
     out.index.name = customer_id_col
     out.attrs = {"freq": freq, **left_out}
     return out
+
 
 class BetaGeo(_PurchaseModel):
     """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005).
@@ -250,7 +256,9 @@ class BetaGeo(_PurchaseModel):
         return [
             *single_directions(self._names, DROPOUT_MEANINGS),
             Direction("a → 0, b → ∞", (0, 0, -1, 1), ("a", "b"), DROPOUT_MEANINGS["a → 0"]),
-            Direction("a, b → ∞", (0, 0, 1, 1), (), "every customer has the same dropout probability"),
+            Direction(
+                "a, b → ∞", (0, 0, 1, 1), (), "every customer has the same dropout probability"
+            ),
             Direction("r, alpha → ∞", (1, 1, 0, 0), (), "every customer buys at the same rate"),
         ]
 
@@ -282,7 +290,9 @@ class BetaGeo(_PurchaseModel):
         """Return the expected purchases in the next ``t`` time units given a history (equation 10)."""
         r, alpha, a, b = self._unpack()
         x, t_x, T, index = _arrays(frequency, recency, T)
-        values = _conditional_expected(np.asarray(t, dtype=float), x, t_x, T, r=r, alpha=alpha, a=a, b=b)
+        values = _conditional_expected(
+            np.asarray(t, dtype=float), x, t_x, T, r=r, alpha=alpha, a=a, b=b
+        )
         return _wrap(values, index, "expected_purchases")
 
     predict = conditional_expected_number_of_purchases_up_to_time
@@ -299,6 +309,7 @@ class BetaGeo(_PurchaseModel):
                 *self._footer(),
             ]
         )
+
 
 def _conditional_expected(t, x, t_x, T, *, r, alpha, a, b):
     """Equation (10) of Fader, Hardie & Lee (2005), with a transformed 2F1 when it overflows.
@@ -573,7 +584,13 @@ def customer_lifetime_value(
     (ux, ut, uT), _, inverse = _unique_rows(x, t_x, T)
     if isinstance(purchases_model, BetaGeo):
         discounted_purchases = _discounted_purchases(
-            purchases_model._unpack(), ux, ut, uT, months=int(months), freq=freq, discount_rate=discount_rate
+            purchases_model._unpack(),
+            ux,
+            ut,
+            uT,
+            months=int(months),
+            freq=freq,
+            discount_rate=discount_rate,
         )[inverse]
     else:  # MBG/NBD, Pareto/NBD: the same sum over their own conditional expectations
         t = np.arange(1, int(months) + 1) * PERIODS_PER_MONTH[freq]
@@ -584,7 +601,9 @@ def customer_lifetime_value(
             dtype=float,
         )
         monthly = np.diff(cumulative, axis=1, prepend=0.0)
-        discounted_purchases = (monthly @ (1 + discount_rate) ** -np.arange(1, int(months) + 1))[inverse]
+        discounted_purchases = (monthly @ (1 + discount_rate) ** -np.arange(1, int(months) + 1))[
+            inverse
+        ]
     if spend_model is None:
         spend = _column(summary, "monetary_value")
     else:

@@ -135,6 +135,7 @@ class ModelWarning(JourneylabWarning, UserWarning):
     ``status`` and ``warnings`` say which, in plain language.
     """
 
+
 class UnknownNameError(SchemaError, ParameterError):
     """An argument names an event, step or column that no row of the data carries.
 
@@ -240,7 +241,9 @@ def require_names(
       what to do: correct the name (names are case-sensitive).
     """
     wanted = [names] if isinstance(names, str) else [str(n) for n in names]
-    have = sorted({str(p) for p in present if p is not None and not (isinstance(p, float) and p != p)})
+    have = sorted(
+        {str(p) for p in present if p is not None and not (isinstance(p, float) and p != p)}
+    )
     have_set = set(have)
 
     def found(name: str) -> bool:
@@ -256,12 +259,16 @@ def require_names(
     def named(n: str) -> str:
         return f"{n!r}" + (f" (did you mean {suggestions[n]!r}?)" if n in suggestions else "")
 
-    shown = ", ".join(repr(h) for h in have[:12]) + (f" ... ({len(have) - 12} more)" if len(have) > 12 else "")
+    shown = ", ".join(repr(h) for h in have[:12]) + (
+        f" ... ({len(have) - 12} more)" if len(have) > 12 else ""
+    )
     kind = present_label or ("columns" if column is None else "names")
     listing = f"{kind} present: {shown}" if have else "the data are empty"
     if len(missing) == 1:
         name = missing[0]
-        head = f"{what} {name!r} {absent}" + (f" (did you mean {suggestions[name]!r}?)" if name in suggestions else "")
+        head = f"{what} {name!r} {absent}" + (
+            f" (did you mean {suggestions[name]!r}?)" if name in suggestions else ""
+        )
     else:
         plural = absent.replace("occurs", "occur").replace("is not a column", "are not columns")
         head = f"{len(missing)} {what}s {plural}: {', '.join(named(n) for n in missing)}"

@@ -99,7 +99,9 @@ class Direction:
     meaning: str
 
 
-def single_directions(names: Sequence[str], meanings: dict[str, str] | None = None) -> list[Direction]:
+def single_directions(
+    names: Sequence[str], meanings: dict[str, str] | None = None
+) -> list[Direction]:
     """Each parameter toward 0 and toward infinity on its own."""
     meanings = meanings or {}
     out = []
@@ -150,7 +152,9 @@ class ModelDiagnostics:
             return "Status: ok (converged to an interior maximum; every parameter identified)."
         return f"Status: {self.status}. NOT TO BE TRUSTED AS IS: {self.warnings[0]}"
 
-    def withhold(self, quantity: str, needs: Iterable[str], because: str | None = None) -> str | None:
+    def withhold(
+        self, quantity: str, needs: Iterable[str], because: str | None = None
+    ) -> str | None:
         """Withhold ``quantity`` when any parameter it ``needs`` is suspect; return the reason.
 
         The reason reads "not shown: " followed by ``because`` (a model's own
@@ -310,8 +314,12 @@ def _flat_directions(loglik, theta, directions, log_bound) -> dict[str, bool]:
         for d in directions:
             vector = np.asarray(d.vector, dtype=float)
             # the full step, or as far as the optimiser's box allows (keeping a ratio fixed)
-            room = np.where(vector > 0, log_bound - theta, np.where(vector < 0, theta + log_bound, np.inf))
-            step = min(BOUNDARY_STEP, float(np.min(room / np.abs(np.where(vector != 0, vector, 1.0)))))
+            room = np.where(
+                vector > 0, log_bound - theta, np.where(vector < 0, theta + log_bound, np.inf)
+            )
+            step = min(
+                BOUNDARY_STEP, float(np.min(room / np.abs(np.where(vector != 0, vector, 1.0))))
+            )
             if step < 1e-3:
                 flat[d.label] = True  # already at the optimiser's box bound this way
                 continue
@@ -333,7 +341,7 @@ def _information_check(information, names, ratios=()) -> tuple[list[str], str | 
     if len(ratios):
         # orthonormal basis of the complement of the ratio directions
         u, sv, _ = np.linalg.svd(np.column_stack(ratios), full_matrices=True)
-        basis = u[:, int(np.sum(sv > 1e-12)):]
+        basis = u[:, int(np.sum(sv > 1e-12)) :]
     info = basis.T @ info @ basis
     eig, vec = np.linalg.eigh((info + info.T) / 2)
     vec = basis @ vec  # back to the parameters
@@ -369,7 +377,9 @@ def _moved_text(d: Direction, names: Sequence[str]) -> str:
     if len(moved) == 1:
         return moved[0]
     signs = {np.sign(v) for v in d.vector if v != 0}
-    return " and ".join(moved) + (" together (their ratio fixed)" if len(signs) == 1 else " together")
+    return " and ".join(moved) + (
+        " together (their ratio fixed)" if len(signs) == 1 else " together"
+    )
 
 
 # --------------------------------------------------------------------------- not computable

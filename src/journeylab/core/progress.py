@@ -26,7 +26,11 @@ def bars_enabled() -> bool:
 
 
 def track(
-    iterable: Iterable[T], *, total: int | None = None, desc: str = "", progress: ProgressLike = None
+    iterable: Iterable[T],
+    *,
+    total: int | None = None,
+    desc: str = "",
+    progress: ProgressLike = None,
 ) -> Iterator[T]:
     """Iterate, showing a progress bar as ``progress`` says.
 

@@ -111,7 +111,15 @@ _JOURNEY_KEYS = ("conversion", "value_per_conversion", "lookback", "session_gap"
 _PRIVACY_KEYS = ("pseudonymize", "min_users", "opt_out")
 _EXPERIMENT_KEYS = ("addresses", "metric", "description")
 _NOT_A_COLUMN = "is not a column of the events or users table"
-_CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "KRW": "₩", "CNY": "¥", "INR": "₹"}
+_CURRENCY_SIGNS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "KRW": "₩",
+    "CNY": "¥",
+    "INR": "₹",
+}
 
 
 @dataclass(frozen=True)
@@ -162,8 +170,10 @@ class SegmentSpec:
         """Return the band of each row (missing where the column is missing)."""
         values = pd.to_numeric(frame[self.column], errors="coerce")
         edges = [-np.inf, *self.bins, np.inf]
-        return pd.cut(values, edges, labels=list(self.labels), right=True).astype("object").where(
-            values.notna(), None
+        return (
+            pd.cut(values, edges, labels=list(self.labels), right=True)
+            .astype("object")
+            .where(values.notna(), None)
         )
 
 
@@ -223,7 +233,11 @@ class Project:
     # -- construction -------------------------------------------------
     @classmethod
     def from_dict(
-        cls, spec: Mapping[str, Any], *, base_dir: str | Path | None = None, source: str | None = None
+        cls,
+        spec: Mapping[str, Any],
+        *,
+        base_dir: str | Path | None = None,
+        source: str | None = None,
     ) -> Project:
         """Validate a parsed project file; relative paths resolve against ``base_dir``."""
         where = source or "project file"
@@ -235,7 +249,9 @@ class Project:
         data = _mapping(spec.get("data"), "data", where)
         _check_keys(data, _DATA_KEYS, "data.", where)
         tables = {
-            name: _table_spec(name, data[name], base, where) for name in TABLES if data.get(name) is not None
+            name: _table_spec(name, data[name], base, where)
+            for name in TABLES
+            if data.get(name) is not None
         }
         sample = None
         if data.get("sample") is not None:
@@ -246,7 +262,11 @@ class Project:
                 seed=_integer(raw.get("seed", 2026), "data.sample.seed", where),
                 n_users=_integer(raw.get("n_users", 20_000), "data.sample.n_users", where, low=100),
             )
-        if tables.get("events") is not None and tables["events"].options.get("from") and "transactions" not in tables:
+        if (
+            tables.get("events") is not None
+            and tables["events"].options.get("from")
+            and "transactions" not in tables
+        ):
             raise SchemaError(
                 "data.events is derived from transactions, but the project file names no transactions table.",
                 source=where,
@@ -295,7 +315,9 @@ class Project:
         currency = _text(spec.get("currency", "USD"), "currency", where).upper()
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise SchemaError(
-                f"currency == {currency!r}: not an ISO 4217 code.", source=where, column="currency",
+                f"currency == {currency!r}: not an ISO 4217 code.",
+                source=where,
+                column="currency",
                 hint="write e.g. USD, EUR, KRW.",
             )
         timezone = _text(spec.get("timezone", "UTC"), "timezone", where)
@@ -326,7 +348,9 @@ class Project:
             derived=derived,
             labels=labels,
             experiments=experiments,
-            pseudonymize=_boolean(privacy.get("pseudonymize", False), "privacy.pseudonymize", where),
+            pseudonymize=_boolean(
+                privacy.get("pseudonymize", False), "privacy.pseudonymize", where
+            ),
             min_users=_integer(privacy.get("min_users", 30), "privacy.min_users", where, low=1),
             opt_out=None if opt_out is None else _text(opt_out, "privacy.opt_out", where),
             source=where,
@@ -371,8 +395,12 @@ class Project:
                 candidate = path / f"{name}{suffix}"
                 if candidate.exists():
                     keep = self.tables.get(name)
-                    found[name] = TableSpec(name, candidate, dict(keep.columns) if keep else {},
-                                            dict(keep.options) if keep else {})
+                    found[name] = TableSpec(
+                        name,
+                        candidate,
+                        dict(keep.columns) if keep else {},
+                        dict(keep.options) if keep else {},
+                    )
                     break
         if "events" not in found:
             raise SchemaError(
@@ -449,14 +477,24 @@ class Project:
             if name in derived:
                 column = derived[name].column
                 if column not in cols:
-                    problems.append(NameProblem(f"segments.{name}.column", column, did_you_mean(column, cols),
-                                                _NOT_A_COLUMN))
+                    problems.append(
+                        NameProblem(
+                            f"segments.{name}.column",
+                            column,
+                            did_you_mean(column, cols),
+                            _NOT_A_COLUMN,
+                        )
+                    )
                 continue
             if name not in cols:
-                problems.append(NameProblem("segments", name, did_you_mean(name, cols), _NOT_A_COLUMN))
+                problems.append(
+                    NameProblem("segments", name, did_you_mean(name, cols), _NOT_A_COLUMN)
+                )
         if self.opt_out and self.opt_out not in cols:
             problems.append(
-                NameProblem("privacy.opt_out", self.opt_out, did_you_mean(self.opt_out, cols), _NOT_A_COLUMN)
+                NameProblem(
+                    "privacy.opt_out", self.opt_out, did_you_mean(self.opt_out, cols), _NOT_A_COLUMN
+                )
             )
         unstaged = [e for e in present if self.stage_map.stage_of(e) is None]
         # each problem once, in the order found
@@ -539,13 +577,19 @@ def _mapping(value: Any, key: str, where: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise SchemaError(f"{key} must be a mapping of keys, not {type(value).__name__}.", source=where, column=key)
+        raise SchemaError(
+            f"{key} must be a mapping of keys, not {type(value).__name__}.",
+            source=where,
+            column=key,
+        )
     return value
 
 
 def _text(value: Any, key: str, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)) or str(value) == "":
-        raise SchemaError(f"{key} == {value!r}: must be a non-empty text.", source=where, column=key)
+        raise SchemaError(
+            f"{key} == {value!r}: must be a non-empty text.", source=where, column=key
+        )
     return str(value)
 
 
@@ -563,21 +607,34 @@ def _names(value: Any, key: str, where: str) -> tuple[str, ...]:
 def _steps(raw: Any, stage_map: StageMap, where: str) -> tuple[tuple[str, str], ...]:
     """Extra steps searched for findings: pairs of event or stage names."""
     if not isinstance(raw, list):
-        raise SchemaError("steps must be a list of [from, to] pairs of event or stage names.", source=where,
-                          column="steps")
+        raise SchemaError(
+            "steps must be a list of [from, to] pairs of event or stage names.",
+            source=where,
+            column="steps",
+        )
     out = []
     for i, item in enumerate(raw):
-        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) and v for v in item)):
-            raise SchemaError(f"steps[{i}] == {item!r}: write a pair [from, to], e.g. [add_to_cart, purchase].",
-                              source=where, column="steps")
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(v, str) and v for v in item)
+        ):
+            raise SchemaError(
+                f"steps[{i}] == {item!r}: write a pair [from, to], e.g. [add_to_cart, purchase].",
+                source=where,
+                column="steps",
+            )
         out.append((item[0], item[1]))
     return tuple(out)
 
 
 def _segments(raw: Any, where: str) -> tuple[tuple[str, ...], tuple[SegmentSpec, ...]]:
     if not isinstance(raw, list):
-        raise SchemaError("segments must be a list of column names or {name, column, bins, labels}.",
-                          source=where, column="segments")
+        raise SchemaError(
+            "segments must be a list of column names or {name, column, bins, labels}.",
+            source=where,
+            column="segments",
+        )
     names: list[str] = []
     derived: list[SegmentSpec] = []
     for i, item in enumerate(raw):
@@ -587,7 +644,9 @@ def _segments(raw: Any, where: str) -> tuple[tuple[str, ...], tuple[SegmentSpec,
             name = _text(item.get("name"), f"{key}.name", where)
             bins = item.get("bins")
             if not isinstance(bins, list) or not bins:
-                raise SchemaError(f"{key}.bins must list the cut points, e.g. [60].", source=where, column=key)
+                raise SchemaError(
+                    f"{key}.bins must list the cut points, e.g. [60].", source=where, column=key
+                )
             cuts = tuple(_number(b, f"{key}.bins", where) for b in bins)
             if list(cuts) != sorted(set(cuts)):
                 raise SchemaError(f"{key}.bins must increase.", source=where, column=key)
@@ -598,20 +657,30 @@ def _segments(raw: Any, where: str) -> tuple[tuple[str, ...], tuple[SegmentSpec,
                     source=where,
                     column=key,
                 )
-            derived.append(SegmentSpec(name, _text(item.get("column"), f"{key}.column", where), cuts, labels))
+            derived.append(
+                SegmentSpec(name, _text(item.get("column"), f"{key}.column", where), cuts, labels)
+            )
             names.append(name)
         elif isinstance(item, (str, int)) and str(item):
             names.append(str(item))
         else:
-            raise SchemaError(f"segments[{i}] == {item!r}: a column name or a mapping.", source=where,
-                              column="segments")
+            raise SchemaError(
+                f"segments[{i}] == {item!r}: a column name or a mapping.",
+                source=where,
+                column="segments",
+            )
     if len(set(names)) != len(names):
         raise SchemaError("segments names a dimension twice.", source=where, column="segments")
     return tuple(names), tuple(derived)
 
 
 def _number(value: Any, key: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or value < 0
+    ):
         raise SchemaError(f"{key} == {value!r}: must be a number >= 0.", source=where, column=key)
     if value == float("inf"):
         raise SchemaError(f"{key} == {value!r}: must be finite.", source=where, column=key)
@@ -620,7 +689,9 @@ def _number(value: Any, key: str, where: str) -> float:
 
 def _integer(value: Any, key: str, where: str, low: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SchemaError(f"{key} == {value!r}: must be a whole number >= {low}.", source=where, column=key)
+        raise SchemaError(
+            f"{key} == {value!r}: must be a whole number >= {low}.", source=where, column=key
+        )
     return int(value)
 
 
@@ -660,9 +731,16 @@ def _table_spec(name: str, raw: Any, base: Path, where: str) -> TableSpec:
         )
     if raw.get("value_from") is not None:
         factors = raw["value_from"]
-        if not isinstance(factors, list) or not factors or not all(isinstance(f, str) for f in factors):
-            raise SchemaError(f"data.{name}.value_from must list column names, e.g. [Quantity, UnitPrice].",
-                              source=where, column=f"data.{name}.value_from")
+        if (
+            not isinstance(factors, list)
+            or not factors
+            or not all(isinstance(f, str) for f in factors)
+        ):
+            raise SchemaError(
+                f"data.{name}.value_from must list column names, e.g. [Quantity, UnitPrice].",
+                source=where,
+                column=f"data.{name}.value_from",
+            )
     path = None
     if raw.get("path") is not None:
         path = Path(_text(raw["path"], f"data.{name}.path", where)).expanduser()

@@ -94,7 +94,9 @@ _PRECISION = {fmt_num: ("digits", 3), fmt_pct: ("decimals", 1), fmt_pp: ("decima
 _MAX_EXTRA_DIGITS = 6
 
 
-def interval_precision(low: float | None, high: float | None, fmt=fmt_num, precision: int | None = None) -> int | None:
+def interval_precision(
+    low: float | None, high: float | None, fmt=fmt_num, precision: int | None = None
+) -> int | None:
     """Return the precision at which ``fmt`` prints ``low`` and ``high`` differently.
 
     Starts at ``precision`` (the formatter's default when None: 3 significant
@@ -115,7 +117,13 @@ def interval_precision(low: float | None, high: float | None, fmt=fmt_num, preci
         return None
     name, default = _PRECISION[fmt]
     p = default if precision is None else int(precision)
-    if _missing(low) or _missing(high) or _infinite(low) or _infinite(high) or float(low) == float(high):
+    if (
+        _missing(low)
+        or _missing(high)
+        or _infinite(low)
+        or _infinite(high)
+        or float(low) == float(high)
+    ):
         return p
     for extra in range(_MAX_EXTRA_DIGITS + 1):
         if fmt(low, **{name: p + extra}) != fmt(high, **{name: p + extra}):
@@ -199,7 +207,9 @@ def suppression_note(count: int, min_users: int) -> str:
     '2 segments with fewer than 30 users are not shown (small-group suppression).'
     """
     if count == 1:
-        return f"1 segment with fewer than {min_users:,} users is not shown (small-group suppression)."
+        return (
+            f"1 segment with fewer than {min_users:,} users is not shown (small-group suppression)."
+        )
     return f"{count:,} segments with fewer than {min_users:,} users are not shown (small-group suppression)."
 
 

@@ -166,8 +166,10 @@ def html_table(frame: pd.DataFrame, **to_html: Any) -> str:
     shown = frame.copy()
     for column in shown.columns:
         values = shown[column]
-        if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object or isinstance(
-            values.dtype, pd.CategoricalDtype
+        if (
+            pd.api.types.is_string_dtype(values.dtype)
+            or values.dtype == object
+            or isinstance(values.dtype, pd.CategoricalDtype)
         ):
             shown[column] = [v if _is_missing_scalar(v) else html(v) for v in values.astype(object)]
     shown.columns = _escaped_index(shown.columns)
@@ -325,7 +327,10 @@ class _Checker(HTMLParser):
         if tag in _FORBIDDEN_ELEMENTS:
             self._add(f"<{tag}> element (runs code or embeds another document)")
         values = {name: value or "" for name, value in attrs}
-        if tag == "meta" and values.get("http-equiv", "").strip().lower() in {"refresh", "set-cookie"}:
+        if tag == "meta" and values.get("http-equiv", "").strip().lower() in {
+            "refresh",
+            "set-cookie",
+        }:
             self._add("<meta http-equiv> redirects or sets cookies")
         if tag == "link":
             self._add("<link> element (loads a resource)")
@@ -333,7 +338,11 @@ class _Checker(HTMLParser):
             if name.startswith("on"):
                 self._add(f"<{tag}> attribute {name}= runs code")
             elif name in _URL_ATTRIBUTES:
-                urls = [u.strip().split(" ")[0] for u in value.split(",")] if "srcset" in name else [value]
+                urls = (
+                    [u.strip().split(" ")[0] for u in value.split(",")]
+                    if "srcset" in name
+                    else [value]
+                )
                 for url in urls:
                     problem = _url_problem(url, navigates=name in _NAVIGATING)
                     if problem:

@@ -37,7 +37,15 @@ import duckdb
 
 from journeylab.core.errors import ParameterError
 
-__all__ = ["configure", "connect", "cursor", "settings", "quote_ident", "quote_literal", "quote_list"]
+__all__ = [
+    "configure",
+    "connect",
+    "cursor",
+    "settings",
+    "quote_ident",
+    "quote_literal",
+    "quote_list",
+]
 
 _ENV = {
     "memory_limit": "JOURNEYLAB_DUCKDB_MEMORY_LIMIT",
@@ -78,7 +86,9 @@ def quote_ident(name: Any) -> str:
     """
     text = _text(name, "The SQL name")
     if not text:
-        raise ParameterError("An empty name cannot be a DuckDB column or table name; give it a name.")
+        raise ParameterError(
+            "An empty name cannot be a DuckDB column or table name; give it a name."
+        )
     return '"' + text.replace('"', '""') + '"'
 
 

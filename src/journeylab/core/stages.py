@@ -196,7 +196,11 @@ class StageMap:
         seen: dict[str, int] = {}
         for i, stage in enumerate(self.stages):
             if stage.name in seen:
-                raise SchemaError(f"Stage {stage.name!r} is defined twice.", source=where, rows=[seen[stage.name], i])
+                raise SchemaError(
+                    f"Stage {stage.name!r} is defined twice.",
+                    source=where,
+                    rows=[seen[stage.name], i],
+                )
             seen[stage.name] = i
             if not stage.events:
                 raise SchemaError(
@@ -210,7 +214,9 @@ class StageMap:
             for pattern in stage.events:
                 if _is_pattern(pattern):
                     continue
-                others = [s.name for s in self.stages if s.name != stage.name and s.matches(pattern)]
+                others = [
+                    s.name for s in self.stages if s.name != stage.name and s.matches(pattern)
+                ]
                 if others:
                     raise SchemaError(
                         f"Event {pattern!r} is in two stages: {stage.name!r} and {others[0]!r}.",
@@ -244,7 +250,9 @@ class StageMap:
         for stage in self.stages:
             if stage.name == name:
                 return stage
-        raise ParameterError(f"Unknown stage {name!r}{did_you_mean(name, self.names)}; stages are {self.names}.")
+        raise ParameterError(
+            f"Unknown stage {name!r}{did_you_mean(name, self.names)}; stages are {self.names}."
+        )
 
     def __iter__(self):
         return iter(self.stages)
@@ -265,7 +273,9 @@ class StageMap:
 
     def event_to_stage(self, events: Iterable[str]) -> dict[str, str | None]:
         """Map each distinct event name to its stage (None when unmapped)."""
-        return {e: self.stage_of(e) for e in pd.unique(pd.Series(list(events), dtype="object").dropna())}
+        return {
+            e: self.stage_of(e) for e in pd.unique(pd.Series(list(events), dtype="object").dropna())
+        }
 
     def assign(self, events: pd.DataFrame | pd.Series, column: str = "event") -> pd.Series:
         """Return the stage of every row as an ordered categorical (NaN when unmapped).
@@ -276,13 +286,21 @@ class StageMap:
         mapping = self.event_to_stage(names.dropna().unique())
         stage = names.map(mapping)
         return pd.Series(
-            pd.Categorical(stage, categories=self.names, ordered=True), index=names.index, name="stage"
+            pd.Categorical(stage, categories=self.names, ordered=True),
+            index=names.index,
+            name="stage",
         )
 
     def kpis(self) -> pd.DataFrame:
         """One row per KPI: stage, kpi, label, measure, events."""
         rows = [
-            {"stage": s.name, "kpi": k.name, "label": k.label, "measure": k.measure, "events": list(k.events)}
+            {
+                "stage": s.name,
+                "kpi": k.name,
+                "label": k.label,
+                "measure": k.measure,
+                "events": list(k.events),
+            }
             for s in self.stages
             for k in s.kpis
         ]
@@ -297,7 +315,12 @@ class StageMap:
                     "events": list(s.events),
                     "description": s.description,
                     "kpis": [
-                        {"name": k.name, "events": list(k.events), "measure": k.measure, "label": k.label}
+                        {
+                            "name": k.name,
+                            "events": list(k.events),
+                            "measure": k.measure,
+                            "label": k.label,
+                        }
                         for k in s.kpis
                     ],
                 }
@@ -326,7 +349,9 @@ def _is_pattern(text: str) -> bool:
 
 def _kpi_from_spec(spec: Any, stage: str, where: str) -> KPI:
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise SchemaError(f"A KPI of stage {stage!r} must be a mapping with 'name' and 'events'.", source=where)
+        raise SchemaError(
+            f"A KPI of stage {stage!r} must be a mapping with 'name' and 'events'.", source=where
+        )
     measure = spec.get("measure", "count")
     if measure not in _MEASURES:
         raise SchemaError(

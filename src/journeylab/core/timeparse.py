@@ -61,14 +61,15 @@ _NUMBER_UNITS = {"D": "days", "h": "hours", "min": "minutes", "s": "seconds"}
 
 def _is_number(value: Any) -> bool:
     # numpy's timedelta64 is a subclass of its integers; it is a duration, not a number
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.timedelta64, np.datetime64))
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.timedelta64, np.datetime64)
     )
 
 
 # --------------------------------------------------------------------------- times
-def to_utc_timestamp(value: Any, name: str = "time", *, optional: bool = False) -> pd.Timestamp | None:
+def to_utc_timestamp(
+    value: Any, name: str = "time", *, optional: bool = False
+) -> pd.Timestamp | None:
     """Read a date or time as a UTC :class:`pandas.Timestamp` (naive input is taken as UTC).
 
     Parameters

@@ -88,7 +88,11 @@ _COUNTED_EVENTS = {
 
 
 def _as_of_list(as_of: Any) -> list[pd.Timestamp]:
-    values = [as_of] if isinstance(as_of, (str, pd.Timestamp)) or not isinstance(as_of, Sequence) else list(as_of)
+    values = (
+        [as_of]
+        if isinstance(as_of, (str, pd.Timestamp)) or not isinstance(as_of, Sequence)
+        else list(as_of)
+    )
     out = [to_utc_timestamp(v, "as_of") for v in values]
     if not out:
         raise ParameterError("as_of is empty; give one date or a list of snapshot dates.")
@@ -105,9 +109,13 @@ def _snapshot_frame(dates: list[pd.Timestamp]) -> pd.DataFrame:
     return pd.DataFrame({"as_of": pd.to_datetime(dates, utc=True).astype("datetime64[us, UTC]")})
 
 
-def _check_horizon(dates: list[pd.Timestamp], horizon_days: float, data_end: pd.Timestamp, what: str) -> None:
+def _check_horizon(
+    dates: list[pd.Timestamp], horizon_days: float, data_end: pd.Timestamp, what: str
+) -> None:
     check_range("horizon_days", horizon_days, low=0)
-    late = [d for d in dates if d + pd.Timedelta(days=horizon_days) > data_end + pd.Timedelta(seconds=1)]
+    late = [
+        d for d in dates if d + pd.Timedelta(days=horizon_days) > data_end + pd.Timedelta(seconds=1)
+    ]
     if late:
         raise ParameterError(
             f"as_of {late[0].date()} + horizon_days ({horizon_days:g}) runs past the end of the {what} "
@@ -192,10 +200,17 @@ def propensity_features(
     ev = events.copy()
     ev["timestamp"] = pd.to_datetime(ev["timestamp"], utc=True)
     _check_horizon(dates, horizon_days, _end(observed_until, ev["timestamp"]), "event log")
-    for col, default in [("channel", None), ("session_id", None), ("device", None), ("response_minutes", np.nan)]:
+    for col, default in [
+        ("channel", None),
+        ("session_id", None),
+        ("device", None),
+        ("response_minutes", np.nan),
+    ]:
         if col not in ev.columns:
             ev[col] = default
-    ev = ev[["user_id", "timestamp", "event", "channel", "session_id", "device", "response_minutes"]]
+    ev = ev[
+        ["user_id", "timestamp", "event", "channel", "session_id", "device", "response_minutes"]
+    ]
     ev = ev.assign(
         user_id=ev["user_id"].astype(str),
         event=ev["event"].astype(str),
@@ -253,13 +268,22 @@ def propensity_features(
             ORDER BY f.as_of, f.user_id
         """
         active = None if active_days is None else float(active_days)
-        params = [conversion_event, *channels, float(slow_minutes), float(horizon_days), active, active]
+        params = [
+            conversion_event,
+            *channels,
+            float(slow_minutes),
+            float(horizon_days),
+            active,
+            active,
+        ]
         table = _fetch(con, sql, params)
     if table.empty:
         last = max(dates)
         seen = int((ev.groupby("user_id")["timestamp"].min() < last).sum())
         converted = int(
-            (ev.loc[ev["event"] == conversion_event].groupby("user_id")["timestamp"].min() < last).sum()
+            (
+                ev.loc[ev["event"] == conversion_event].groupby("user_id")["timestamp"].min() < last
+            ).sum()
         )
         raise NotComputableError(
             f"No user is at risk at the snapshot dates ({min(dates).date()} to {last.date()}): every user "
@@ -270,11 +294,19 @@ def propensity_features(
     if users is not None:
         require_columns(users, ["user_id"], what="users")
         extra = [c for c in ("device", "region") if c in users.columns]
-        lookup = users.assign(user_id=users["user_id"].astype(str)).drop_duplicates("user_id").set_index("user_id")
+        lookup = (
+            users.assign(user_id=users["user_id"].astype(str))
+            .drop_duplicates("user_id")
+            .set_index("user_id")
+        )
         for col in extra:
             table[col] = table["user_id"].map(lookup[col]).astype("object")
     count_cols = [c for c in table.columns if c.startswith("touches_")] + [
-        "sessions", *counted_events.values(), "had_callback", "slow_callback", "converted"
+        "sessions",
+        *counted_events.values(),
+        "had_callback",
+        "slow_callback",
+        "converted",
     ]
     table[count_cols] = table[count_cols].astype("int64")
     table["as_of"] = pd.to_datetime(table["as_of"], utc=True)
@@ -324,13 +356,17 @@ def churn_features(
     [['a', 0], ['b', 1]]
     """
     if not isinstance(transactions, pd.DataFrame):
-        raise ParameterError(f"transactions must be a pandas DataFrame, not {type(transactions).__name__}.")
+        raise ParameterError(
+            f"transactions must be a pandas DataFrame, not {type(transactions).__name__}."
+        )
     require_columns(transactions, ["user_id", "timestamp", "value"], what="transactions")
     dates = _as_of_list(as_of)
     tx = pd.DataFrame(
         {
             "user_id": transactions["user_id"].astype(str),
-            "timestamp": pd.to_datetime(transactions["timestamp"], utc=True).astype("datetime64[us, UTC]"),
+            "timestamp": pd.to_datetime(transactions["timestamp"], utc=True).astype(
+                "datetime64[us, UTC]"
+            ),
             "value": pd.to_numeric(transactions["value"], errors="coerce").astype(float),
         }
     )
@@ -415,8 +451,12 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int, alpha: float) -> pd.Da
     ranks = stats.rankdata(p, method="ordinal")
     decile = np.minimum((ranks - 1) * bins // len(p), bins - 1) + 1
     frame = pd.DataFrame({"bin": decile, "p": p, "y": y})
-    cal = frame.groupby("bin").agg(n=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"), events=("y", "sum"))
-    lo, hi = proportion_confint(cal["events"].to_numpy(), cal["n"].to_numpy(), alpha=alpha, method="wilson")
+    cal = frame.groupby("bin").agg(
+        n=("y", "size"), predicted=("p", "mean"), observed=("y", "mean"), events=("y", "sum")
+    )
+    lo, hi = proportion_confint(
+        cal["events"].to_numpy(), cal["n"].to_numpy(), alpha=alpha, method="wilson"
+    )
     # The Wilson bounds at 0 or n events come out a rounding error beyond the
     # observed rate (1.7e-18 above 0); pin them so low <= observed <= high.
     observed = cal["observed"].to_numpy()
@@ -483,7 +523,9 @@ class PropensityResult(Result):
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Predicted probability of the target for each row of a feature table."""
         x = _design(features, self.design)
-        return pd.Series(_sigmoid(x.to_numpy(float) @ self.params.to_numpy()), index=features.index, name="p")
+        return pd.Series(
+            _sigmoid(x.to_numpy(float) @ self.params.to_numpy()), index=features.index, name="p"
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """Return the drivers table (odds ratios with intervals), strongest first."""
@@ -496,7 +538,9 @@ class PropensityResult(Result):
             {
                 "driver": d["predictor"],
                 "odds ratio": d["odds_ratio"].map(fmt_num),
-                f"{1 - self.alpha:.0%} CI": [fmt_ci(a, b) for a, b in zip(d["or_ci_low"], d["or_ci_high"], strict=True)],
+                f"{1 - self.alpha:.0%} CI": [
+                    fmt_ci(a, b) for a, b in zip(d["or_ci_low"], d["or_ci_high"], strict=True)
+                ],
                 "per SD": d["odds_ratio_per_sd"].map(fmt_num),
                 "p": d["p_value"].map(lambda v: "< 0.0001" if v < 1e-4 else fmt_num(v)),
             }
@@ -515,7 +559,9 @@ class PropensityResult(Result):
         for _, r in self.drivers[self.drivers["p_value"] < self.alpha].head(top).iterrows():
             name = str(r["predictor"]).replace("_", " ")
             if r["binary"]:
-                out.append(f"{name.capitalize()} (yes vs no) {change(r['odds_ratio'], r['or_ci_low'], r['or_ci_high'])}.")
+                out.append(
+                    f"{name.capitalize()} (yes vs no) {change(r['odds_ratio'], r['or_ci_low'], r['or_ci_high'])}."
+                )
             else:
                 text = (
                     f"{name.capitalize()}: one standard deviation more ({fmt_num(r['sd'])}) "
@@ -564,9 +610,14 @@ class PropensityResult(Result):
         below = (cal["observed"] - cal["observed_ci_low"]).clip(lower=0)
         above = (cal["observed_ci_high"] - cal["observed"]).clip(lower=0)
         ax.errorbar(
-            cal["predicted"], cal["observed"],
+            cal["predicted"],
+            cal["observed"],
             yerr=[below, above],
-            fmt="o-", color=PALETTE[0], capsize=3, lw=1.5, label="holdout deciles",
+            fmt="o-",
+            color=PALETTE[0],
+            capsize=3,
+            lw=1.5,
+            label="holdout deciles",
         )
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
@@ -594,7 +645,10 @@ class PropensityResult(Result):
         ax.scatter(ratio, y, color=colours, zorder=3, s=40)
         ax.axvline(1, color="0.3", lw=0.8)
         ax.set_xscale("log")
-        labels = [f"{p} ({'yes vs no' if b else 'per SD'})" for p, b in zip(d["predictor"], binary, strict=True)]
+        labels = [
+            f"{p} ({'yes vs no' if b else 'per SD'})"
+            for p, b in zip(d["predictor"], binary, strict=True)
+        ]
         ax.set_yticks(y, labels)
         ax.set_xlabel(f"odds ratio for '{self.target}' ({1 - self.alpha:.0%} interval, log scale)")
         ax.set_title("Strongest drivers")
@@ -612,8 +666,11 @@ def _design(features: pd.DataFrame, design: dict) -> pd.DataFrame:
     cols = {"const": np.ones(len(features))}
     for name in design["numeric"]:
         if name not in features.columns:
-            raise SchemaError(f"The feature table lacks predictor {name!r}{did_you_mean(name, features.columns)}.",
-                              column=name, missing_columns=[name])
+            raise SchemaError(
+                f"The feature table lacks predictor {name!r}{did_you_mean(name, features.columns)}.",
+                column=name,
+                missing_columns=[name],
+            )
         cols[name] = pd.to_numeric(features[name], errors="coerce").astype(float).to_numpy()
     for name, levels in design["categorical"].items():
         values = features[name].astype("object").to_numpy()
@@ -623,7 +680,9 @@ def _design(features: pd.DataFrame, design: dict) -> pd.DataFrame:
     return x[design["columns"]]
 
 
-def _choose_predictors(features: pd.DataFrame, target: str, predictors: Sequence[str] | None) -> tuple[list, list]:
+def _choose_predictors(
+    features: pd.DataFrame, target: str, predictors: Sequence[str] | None
+) -> tuple[list, list]:
     if predictors is None:
         candidates = [c for c in features.columns if c not in _NOT_PREDICTORS and c != target]
     else:
@@ -640,7 +699,13 @@ def _choose_predictors(features: pd.DataFrame, target: str, predictors: Sequence
 
 
 def _split(
-    features: pd.DataFrame, *, holdout: str, split_date: Any, test_size: float, seed: int, target: str
+    features: pd.DataFrame,
+    *,
+    holdout: str,
+    split_date: Any,
+    test_size: float,
+    seed: int,
+    target: str,
 ):
     n = len(features)
     if holdout == "none":
@@ -654,7 +719,9 @@ def _split(
     if "as_of" not in features.columns:
         raise SchemaError(
             "A time-based holdout needs the 'as_of' snapshot column of propensity_features/churn_features.",
-            column="as_of", missing_columns=["as_of"], hint="pass holdout='random', or build features with as_of=[...]",
+            column="as_of",
+            missing_columns=["as_of"],
+            hint="pass holdout='random', or build features with as_of=[...]",
         )
     as_of = pd.to_datetime(features["as_of"], utc=True)
     dates = sorted(as_of.unique())
@@ -677,7 +744,11 @@ def _split(
             f"(training snapshots must end their {horizon.days}-day label window by the split; test snapshots "
             f"start on or after it). Snapshot dates: {[str(pd.Timestamp(d).date()) for d in dates]}."
         )
-    return train, test, f"train snapshots whose label window ends by {split.date()}, test snapshots from {split.date()}"
+    return (
+        train,
+        test,
+        f"train snapshots whose label window ends by {split.date()}, test snapshots from {split.date()}",
+    )
 
 
 def _information(z: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -762,14 +833,22 @@ def _fit_logit(
     # even when the Newton steps have become numerically tiny.
     swing = np.abs((a @ gamma)[1:]) * (xv.max(axis=0) - xv.min(axis=0))
     if np.max(swing, initial=0.0) > 20 or np.max(np.abs(gamma[1:]), initial=0.0) > 15:
-        return None, None, None, "the outcome is (quasi-)separated by the predictors: the likelihood has no maximum", "boundary"
+        return (
+            None,
+            None,
+            None,
+            "the outcome is (quasi-)separated by the predictors: the likelihood has no maximum",
+            "boundary",
+        )
     if not converged:
         return None, None, None, "the maximum-likelihood fit did not converge", "not_converged"
     information = _information(z, _sigmoid(z @ gamma))
     condition = np.linalg.cond(information)
     if not condition < MAX_CONDITION:
         return (
-            None, None, None,
+            None,
+            None,
+            None,
             f"the information matrix is singular (condition number {condition:.2g}): some predictors "
             "are (nearly) collinear, so their coefficients are not identified",
             "not_identified",
@@ -779,14 +858,32 @@ def _fit_logit(
         try:
             res = Logit(y, x).fit(start_params=a @ gamma, method="newton", maxiter=35, disp=0)
         except PerfectSeparationError:
-            return None, None, None, "the outcome is perfectly separated by the predictors", "boundary"
+            return (
+                None,
+                None,
+                None,
+                "the outcome is perfectly separated by the predictors",
+                "boundary",
+            )
         except np.linalg.LinAlgError:
-            return None, None, None, "the information matrix is singular (collinear predictors)", "not_identified"
+            return (
+                None,
+                None,
+                None,
+                "the information matrix is singular (collinear predictors)",
+                "not_identified",
+            )
     kinds = {type(w.message) for w in caught}
     if PerfectSeparationWarning in kinds:
         return None, None, None, "the outcome is perfectly separated by the predictors", "boundary"
     if HessianInversionWarning in kinds or not np.all(np.isfinite(res.bse)):
-        return None, None, None, "the information matrix could not be inverted (collinear predictors)", "not_identified"
+        return (
+            None,
+            None,
+            None,
+            "the information matrix could not be inverted (collinear predictors)",
+            "not_identified",
+        )
     if ConvergenceWarning in kinds or not res.mle_retvals.get("converged", True):
         return None, None, None, "the maximum-likelihood fit did not converge", "not_converged"
     return res.params, res.cov_params(), res, None, "ok"
@@ -871,13 +968,19 @@ def fit_propensity(
     if bad.any():
         raise DataError(
             f"The target {target!r} must be 0 or 1 in every row.",
-            column=target, rows=list(np.flatnonzero(bad.to_numpy())),
+            column=target,
+            rows=list(np.flatnonzero(bad.to_numpy())),
         )
     numeric, categorical = _choose_predictors(features, target, predictors)
     if not numeric and not categorical:
         raise ParameterError("No predictor columns: pass predictors=[...] or build features first.")
     train, test, split_text = _split(
-        features, holdout=holdout, split_date=split_date, test_size=test_size, seed=seed, target=target
+        features,
+        holdout=holdout,
+        split_date=split_date,
+        test_size=test_size,
+        seed=seed,
+        target=target,
     )
     notes: list[str] = []
 
@@ -889,7 +992,11 @@ def fit_propensity(
             levels[c] = [lv for lv in counts.index[1:]]  # the most frequent level is the reference
             notes.append(f"{c}: reference level '{counts.index[0]}'.")
     design = {"numeric": numeric, "categorical": levels, "columns": []}
-    design["columns"] = ["const", *numeric, *[f"{c}[{lv}]" for c, lvs in levels.items() for lv in lvs]]
+    design["columns"] = [
+        "const",
+        *numeric,
+        *[f"{c}[{lv}]" for c, lvs in levels.items() for lv in lvs],
+    ]
     x_all = _design(features, design)
     missing = x_all.isna().any(axis=1).to_numpy()
     if missing.any():
@@ -907,15 +1014,21 @@ def fit_propensity(
             duplicated.append(c)
         seen.setdefault(key, c)
     if duplicated:
-        notes.append(f"Identical to another predictor in training, dropped: {', '.join(duplicated)}.")
+        notes.append(
+            f"Identical to another predictor in training, dropped: {', '.join(duplicated)}."
+        )
     if constant or duplicated:
-        design["columns"] = [c for c in design["columns"] if c not in constant and c not in duplicated]
+        design["columns"] = [
+            c for c in design["columns"] if c not in constant and c not in duplicated
+        ]
         x_all = x_all[design["columns"]]
         x_train = x_all.loc[train]
     y_train = y_all[train].to_numpy(float)
     y_test = y_all[test].to_numpy(float)
     if y_train.min() == y_train.max():
-        raise NotComputableError(f"Every training row has {target} = {int(y_train[0])}; nothing to learn.")
+        raise NotComputableError(
+            f"Every training row has {target} = {int(y_train[0])}; nothing to learn."
+        )
     events = int(y_train.sum())
     fewer = min(events, len(y_train) - events)
     if fewer < MIN_EVENTS:
@@ -941,13 +1054,17 @@ def fit_propensity(
     if params is None:
         params, cov = _fit_ridge(y_train, x_train)
         method = "ridge logit (N(0, 1) prior per SD)"
-        notes.append(f"Refitted with a weak ridge penalty because {reason}; intervals are approximate.")
+        notes.append(
+            f"Refitted with a weak ridge penalty because {reason}; intervals are approximate."
+        )
         fit_warnings.append(
             f"{reason}; the coefficients shown come from a ridge refit (N(0, 1) prior per SD) and their "
             "intervals are approximate."
         )
         warnings.warn(
-            f"propensity of {target!r}: status {status!r}. {fit_warnings[0]}", ModelWarning, stacklevel=2
+            f"propensity of {target!r}: status {status!r}. {fit_warnings[0]}",
+            ModelWarning,
+            stacklevel=2,
         )
     else:
         method = "logit (maximum likelihood)"
@@ -983,10 +1100,16 @@ def fit_propensity(
     drivers = drivers.assign(
         _strength=np.abs(drivers["coef"] * np.where(drivers["binary"], 1.0, drivers["sd"]))
     )
-    drivers = drivers.sort_values("_strength", ascending=False).drop(columns="_strength").reset_index(drop=True)
+    drivers = (
+        drivers.sort_values("_strength", ascending=False)
+        .drop(columns="_strength")
+        .reset_index(drop=True)
+    )
 
     ids = [c for c in ("user_id", "as_of") if c in features.columns]
-    predictions = features.loc[test, ids].assign(y=y_test.astype(int), p=p_test).reset_index(drop=True)
+    predictions = (
+        features.loc[test, ids].assign(y=y_test.astype(int), p=p_test).reset_index(drop=True)
+    )
     return PropensityResult(
         target=target,
         params=params,

@@ -479,9 +479,7 @@ def cohort_retention(
     first_time = pd.Series(first_idx["time"].to_numpy(), index=first_row.index)
     keep_customers = pd.Series(True, index=first_row.index)
     if start is not None:
-        keep_customers &= (
-            first_time >= to_utc_timestamp(start, "start").tz_localize(None)
-        )
+        keep_customers &= first_time >= to_utc_timestamp(start, "start").tz_localize(None)
     cohort_code = pd.Series(period_codes(first_time, cohort_unit), index=first_row.index)
     first_code = pd.Series(
         frame.loc[first_row.to_numpy(), "code"].to_numpy(), index=first_row.index
@@ -689,9 +687,7 @@ def _customer_histories(
     if frame.empty:
         raise DataError("No purchases with a customer id.", hint="check the id and value columns.")
     as_of = (
-        frame["time"].max()
-        if as_of is None
-        else to_utc_timestamp(as_of, "as_of").tz_localize(None)
+        frame["time"].max() if as_of is None else to_utc_timestamp(as_of, "as_of").tz_localize(None)
     )
     frame = _customer_frame(frame[frame["time"] <= as_of], "day")
     first = frame.groupby("customer", sort=True).head(1)
@@ -799,7 +795,11 @@ class ChurnResult(Result):
             self.table,
             count="churned_customers",
             rate="churned_rate",
-            names=("segment", f"no purchase for over {_duration_words(self.inactivity)}", "churn rate"),
+            names=(
+                "segment",
+                f"no purchase for over {_duration_words(self.inactivity)}",
+                "churn rate",
+            ),
             confidence=self.confidence,
         )
 

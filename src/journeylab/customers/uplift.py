@@ -116,7 +116,11 @@ class _Design:
 
     @property
     def columns(self) -> list[str]:
-        return ["const", *self.numeric, *(f"{c}[{lv}]" for c, lvs in self.levels.items() for lv in lvs)]
+        return [
+            "const",
+            *self.numeric,
+            *(f"{c}[{lv}]" for c, lvs in self.levels.items() for lv in lvs),
+        ]
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         cols = [np.ones(len(frame))]
@@ -131,7 +135,14 @@ class _Design:
 
 
 # --------------------------------------------------------------------------- models
-def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, *, weights: np.ndarray | None = None):
+def _logit(
+    y: np.ndarray,
+    x: np.ndarray,
+    columns: list[str],
+    what: str,
+    *,
+    weights: np.ndarray | None = None,
+):
     """Maximum-likelihood (weighted) logit; returns coefficients, covariance and the method used.
 
     Unweighted fits are statsmodels ``Logit``; weighted fits are statsmodels
@@ -155,12 +166,22 @@ def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, *, weigh
         # A column constant in these rows (a level one arm never has) carries no information
         # here: its coefficient is fixed at 0 with no variance, and the method says so.
         constant = [c for c, k in zip(columns, keep, strict=True) if not k]
-        beta, cov, method = _logit(y, x[:, keep], [c for c, k in zip(columns, keep, strict=True) if k], what, weights=weights)
+        beta, cov, method = _logit(
+            y,
+            x[:, keep],
+            [c for c, k in zip(columns, keep, strict=True) if k],
+            what,
+            weights=weights,
+        )
         full_beta = np.zeros(len(columns))
         full_beta[keep] = beta
         full_cov = np.zeros((len(columns), len(columns)))
         full_cov[np.ix_(keep, keep)] = cov
-        return full_beta, full_cov, f"{method}; constant in these rows, coefficient fixed at 0: {', '.join(constant)}"
+        return (
+            full_beta,
+            full_cov,
+            f"{method}; constant in these rows, coefficient fixed at 0: {', '.join(constant)}",
+        )
     w = np.ones(len(y)) if weights is None else weights
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -169,7 +190,9 @@ def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, *, weigh
                 res = sm.Logit(y, x).fit(method="newton", maxiter=100, disp=0)
                 converged = bool(res.mle_retvals.get("converged", True))
             else:
-                res = sm.GLM(y, x, family=sm.families.Binomial(), freq_weights=weights).fit(maxiter=100)
+                res = sm.GLM(y, x, family=sm.families.Binomial(), freq_weights=weights).fit(
+                    maxiter=100
+                )
                 converged = bool(res.converged)
             beta = np.asarray(res.params, dtype=float)
         except (np.linalg.LinAlgError, ValueError, OverflowError):  # singular or separated designs
@@ -183,7 +206,9 @@ def _logit(y: np.ndarray, x: np.ndarray, columns: list[str], what: str, *, weigh
         separated = bool(np.max(swing, initial=0.0) > 20)
     if separated:
         beta, penalty = _ridge_logit(y, x, w)
-        method = "ridge logit (N(0, 1) prior per standardised coefficient: the outcome is separated)"
+        method = (
+            "ridge logit (N(0, 1) prior per standardised coefficient: the outcome is separated)"
+        )
     else:
         penalty = np.zeros((len(beta), len(beta)))
         method = "maximum-likelihood logit"
@@ -250,7 +275,9 @@ class TwoModelUplift:
 
     name = "two_model"
 
-    def fit(self, x: np.ndarray, treated: np.ndarray, y: np.ndarray, columns: list[str]) -> TwoModelUplift:
+    def fit(
+        self, x: np.ndarray, treated: np.ndarray, y: np.ndarray, columns: list[str]
+    ) -> TwoModelUplift:
         """Fit the two logits; ``x`` includes the constant column."""
         t = treated.astype(bool)
         b1, c1, m1 = _logit(y[t], x[t], columns, "treated")
@@ -280,7 +307,8 @@ class TwoModelUplift:
             "method": "two-model uplift: one logit per arm (statsmodels Logit)",
             "fits": dict(self.methods_),
             "coefficients": {
-                arm: dict(zip(self.columns_, map(float, beta), strict=True)) for arm, beta in self.params_.items()
+                arm: dict(zip(self.columns_, map(float, beta), strict=True))
+                for arm, beta in self.params_.items()
             },
         }
 
@@ -304,13 +332,17 @@ class ClassTransformationUplift:
 
     name = "class_transformation"
 
-    def fit(self, x: np.ndarray, treated: np.ndarray, y: np.ndarray, columns: list[str]) -> ClassTransformationUplift:
+    def fit(
+        self, x: np.ndarray, treated: np.ndarray, y: np.ndarray, columns: list[str]
+    ) -> ClassTransformationUplift:
         """Fit the weighted logit of the transformed class; ``x`` includes the constant column."""
         t = treated.astype(float)
         e = float(t.mean())
         z = t * y + (1 - t) * (1 - y)
         w = t / (2 * e) + (1 - t) / (2 * (1 - e))
-        self.params_, self.cov_, self.method_ = _logit(z, x, columns, "transformed-class", weights=w)
+        self.params_, self.cov_, self.method_ = _logit(
+            z, x, columns, "transformed-class", weights=w
+        )
         self.treated_share_ = e
         self.columns_ = list(columns)
         return self
@@ -382,7 +414,11 @@ def qini_curve(y: Any, treated: Any, uplift: Any) -> pd.DataFrame:
     g = y_t - y_c * _ratio(n_t, n_c)
     targeted = n_t + n_c
     return pd.DataFrame(
-        {"targeted": np.r_[0.0, targeted], "share": np.r_[0.0, targeted / targeted[-1]], "incremental": np.r_[0.0, g]}
+        {
+            "targeted": np.r_[0.0, targeted],
+            "share": np.r_[0.0, targeted / targeted[-1]],
+            "incremental": np.r_[0.0, g],
+        }
     )
 
 
@@ -395,7 +431,11 @@ def uplift_curve(y: Any, treated: Any, uplift: Any) -> pd.DataFrame:
     f = (_ratio(y_t, n_t) - _ratio(y_c, n_c)) * (n_t + n_c)
     targeted = n_t + n_c
     return pd.DataFrame(
-        {"targeted": np.r_[0.0, targeted], "share": np.r_[0.0, targeted / targeted[-1]], "incremental": np.r_[0.0, f]}
+        {
+            "targeted": np.r_[0.0, targeted],
+            "share": np.r_[0.0, targeted / targeted[-1]],
+            "incremental": np.r_[0.0, f],
+        }
     )
 
 
@@ -441,7 +481,9 @@ def _bootstrap_qini(y, treated, uplift, n_boot: int, *, seed: int, chunk: int = 
     return np.concatenate(out)
 
 
-def _newcombe(y_t: float, n_t: float, y_c: float, n_c: float, *, alpha: float) -> tuple[float, float]:
+def _newcombe(
+    y_t: float, n_t: float, y_c: float, n_c: float, *, alpha: float
+) -> tuple[float, float]:
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     if n_t == 0 or n_c == 0:
@@ -471,7 +513,9 @@ def _group_row(y: np.ndarray, t: np.ndarray, alpha: float) -> dict[str, float]:
     }
 
 
-def uplift_by_decile(y: Any, treated: Any, uplift: Any, *, bins: int = 10, alpha: float = 0.05) -> pd.DataFrame:
+def uplift_by_decile(
+    y: Any, treated: Any, uplift: Any, *, bins: int = 10, alpha: float = 0.05
+) -> pd.DataFrame:
     """Observed uplift per bin of predicted uplift (bin 1 = highest), with Newcombe intervals.
 
     Row ``k`` (0-based, in ranking order) falls in bin ``⌊k · bins / N⌋ + 1``.
@@ -491,17 +535,23 @@ def uplift_by_decile(y: Any, treated: Any, uplift: Any, *, bins: int = 10, alpha
     rows = []
     for d in range(1, bins + 1):
         m = decile == d
-        rows.append({"decile": d, **_group_row(y[m], t[m], alpha), "predicted_uplift": float(u[m].mean())})
+        rows.append(
+            {"decile": d, **_group_row(y[m], t[m], alpha), "predicted_uplift": float(u[m].mean())}
+        )
     return pd.DataFrame(rows)
 
 
-def top_share_uplift(y: Any, treated: Any, uplift: Any, share: float, *, alpha: float = 0.05) -> dict[str, float]:
+def top_share_uplift(
+    y: Any, treated: Any, uplift: Any, share: float, *, alpha: float = 0.05
+) -> dict[str, float]:
     """Observed uplift among the first ``ceil(share · N)`` people of the ranking."""
     check_range("share", share, low=0, high=1, high_inclusive=True)
     order = _ordered(uplift)
     k = math.ceil(share * len(order) - 1e-9)
     top = order[:k]
-    return _group_row(np.asarray(y, float)[top], np.asarray(treated, float)[top], alpha) | {"targeted": k}
+    return _group_row(np.asarray(y, float)[top], np.asarray(treated, float)[top], alpha) | {
+        "targeted": k
+    }
 
 
 # --------------------------------------------------------------------------- result
@@ -552,7 +602,9 @@ class UpliftResult(Result):
     def predict(self, frame: pd.DataFrame, model: str | None = None) -> pd.Series:
         """Predicted uplift (incremental probability of the outcome) for each row of ``frame``."""
         model = self._model_name(model)
-        return pd.Series(self.models[model].predict(self._matrix(frame)), index=frame.index, name="uplift")
+        return pd.Series(
+            self.models[model].predict(self._matrix(frame)), index=frame.index, name="uplift"
+        )
 
     def decile_of(self, frame: pd.DataFrame, model: str | None = None) -> pd.Series:
         """Decile of each row's predicted uplift (1 = most moved), cut at the test rows' deciles."""
@@ -568,7 +620,9 @@ class UpliftResult(Result):
     def _model_name(self, model: str | None) -> str:
         model = model or self.best
         if model not in self.models:
-            raise ParameterError(f"model == {model!r}, must be one of {list(self.models)}{did_you_mean(model, self.models)}.")
+            raise ParameterError(
+                f"model == {model!r}, must be one of {list(self.models)}{did_you_mean(model, self.models)}."
+            )
         return model
 
     def segment_uplift(self, column: str, *, rows: Literal["test", "all"] = "test") -> pd.DataFrame:
@@ -595,10 +649,19 @@ class UpliftResult(Result):
         out = []
         for level, idx in frame.groupby(frame[column].astype(str), sort=True).indices.items():
             part = frame.iloc[idx]
-            row = {column: level, **_group_row(part["_y"].to_numpy(float), part["_t"].to_numpy(float), self.settings["alpha"])}
+            row = {
+                column: level,
+                **_group_row(
+                    part["_y"].to_numpy(float), part["_t"].to_numpy(float), self.settings["alpha"]
+                ),
+            }
             for name, model in self.models.items():
                 mean, se = model.mean_uplift(x[idx])
-                row |= {f"{name}_uplift": mean, f"{name}_ci_low": mean - z * se, f"{name}_ci_high": mean + z * se}
+                row |= {
+                    f"{name}_uplift": mean,
+                    f"{name}_ci_low": mean - z * se,
+                    f"{name}_ci_high": mean + z * se,
+                }
             out.append(row)
         return pd.DataFrame(out)
 
@@ -617,12 +680,15 @@ class UpliftResult(Result):
         return pd.DataFrame(
             {
                 "decile": d["decile"],
-                "treated / control": [f"{a:,} / {b:,}" for a, b in zip(d["n_treated"], d["n_control"], strict=True)],
+                "treated / control": [
+                    f"{a:,} / {b:,}" for a, b in zip(d["n_treated"], d["n_control"], strict=True)
+                ],
                 "rate treated": d["rate_treated"].map(fmt_pct),
                 "rate control": d["rate_control"].map(fmt_pct),
                 "uplift": d["uplift"].map(fmt_pp),
                 f"{1 - self.settings['alpha']:.0%} CI": [
-                    f"[{fmt_pp(lo)}, {fmt_pp(hi)}]" for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
+                    f"[{fmt_pp(lo)}, {fmt_pp(hi)}]"
+                    for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)
                 ],
                 "predicted": d["predicted_uplift"].map(fmt_pp),
             }
@@ -646,7 +712,10 @@ class UpliftResult(Result):
             "extra responses of sending to everyone."
         )
         if q["qini_ci_low"] > 0:
-            return text + " The ranking is better than random targeting (the Qini interval lies above 0)."
+            return (
+                text
+                + " The ranking is better than random targeting (the Qini interval lies above 0)."
+            )
         return text + (
             " But the ranking is not detectably better than random targeting (the Qini interval includes 0): "
             "prefer sending to everyone, or test a better model before targeting."
@@ -674,11 +743,15 @@ class UpliftResult(Result):
 
     def plot(self, ax=None):
         """Qini curves of every model with the random-targeting line (incremental responders per person)."""
-        return self._plot_curves(ax, qini_curve, "Qini curve", "incremental responders (share of people)")
+        return self._plot_curves(
+            ax, qini_curve, "Qini curve", "incremental responders (share of people)"
+        )
 
     def plot_uplift_curve(self, ax=None):
         """Uplift curves ``f(t)`` of every model (incremental responders per person)."""
-        return self._plot_curves(ax, uplift_curve, "Uplift curve", "incremental responders, f(t) (share of people)")
+        return self._plot_curves(
+            ax, uplift_curve, "Uplift curve", "incremental responders, f(t) (share of people)"
+        )
 
     def _plot_curves(self, ax, curve, title: str, ylabel: str):
         from journeylab.core.viz import PALETTE, new_axes, percent_axis
@@ -690,12 +763,24 @@ class UpliftResult(Result):
         for i, name in enumerate(self.models):
             c = curve(p["y"], p["treated"], p[f"uplift_{name}"])
             q = self.qini.set_index("model").loc[name, "qini"]
-            ax.plot(c["share"], c["incremental"] / n, color=PALETTE[i], lw=2, label=f"{MODELS[name]} (Qini {fmt_num(q)})")
+            ax.plot(
+                c["share"],
+                c["incremental"] / n,
+                color=PALETTE[i],
+                lw=2,
+                label=f"{MODELS[name]} (Qini {fmt_num(q)})",
+            )
             end = float(c["incremental"].iloc[-1]) / n
         ax.plot([0, 1], [0, end], color="0.5", ls="--", lw=1.2, label="random targeting")
         share = self.settings["top_share"]
         ax.axvline(share, color="0.3", ls=":", lw=1)
-        ax.annotate(f"top {fmt_pct(share, 0)}", (share, ax.get_ylim()[0]), xytext=(4, 4), textcoords="offset points", fontsize=9)
+        ax.annotate(
+            f"top {fmt_pct(share, 0)}",
+            (share, ax.get_ylim()[0]),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=9,
+        )
         percent_axis(ax, "x")
         percent_axis(ax, "y", decimals=1)
         ax.set_xlabel("people targeted, highest predicted uplift first")
@@ -713,9 +798,18 @@ class UpliftResult(Result):
         ax = new_axes(ax, figsize=(7.2, 4.4))
         x = d["decile"].to_numpy()
         ax.bar(x, 100 * d["uplift"], color=PALETTE[0], alpha=0.8, label="observed uplift")
-        ax.errorbar(x, 100 * d["uplift"], yerr=[100 * (d["uplift"] - d["ci_low"]), 100 * (d["ci_high"] - d["uplift"])],
-                    fmt="none", ecolor="0.25", capsize=3, lw=1)
-        ax.plot(x, 100 * d["predicted_uplift"], "o-", color=PALETTE[1], label="mean predicted uplift")
+        ax.errorbar(
+            x,
+            100 * d["uplift"],
+            yerr=[100 * (d["uplift"] - d["ci_low"]), 100 * (d["ci_high"] - d["uplift"])],
+            fmt="none",
+            ecolor="0.25",
+            capsize=3,
+            lw=1,
+        )
+        ax.plot(
+            x, 100 * d["predicted_uplift"], "o-", color=PALETTE[1], label="mean predicted uplift"
+        )
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set_xticks(x)
         ax.set_xlabel("decile of predicted uplift (1 = highest)")
@@ -809,14 +903,18 @@ def fit_uplift(
         raise ParameterError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     features = list(dict.fromkeys(features))
     if not features:
-        raise ParameterError("features is empty; name at least one column measured before the treatment.")
+        raise ParameterError(
+            "features is empty; name at least one column measured before the treatment."
+        )
     require_columns(data, [variant, outcome, *features], what="experiment")
     if outcome in features or variant in features:
         raise ParameterError("The outcome and the variant column cannot be features.")
     models = list(dict.fromkeys(models))
     for name in models:
         if name not in _MODEL_CLASSES:
-            raise ParameterError(f"models contains {name!r}; known models are {list(_MODEL_CLASSES)}{did_you_mean(name, _MODEL_CLASSES)}.")
+            raise ParameterError(
+                f"models contains {name!r}; known models are {list(_MODEL_CLASSES)}{did_you_mean(name, _MODEL_CLASSES)}."
+            )
     if not models:
         raise ParameterError("models is empty; choose from ['two_model', 'class_transformation'].")
     check_range("test_size", test_size, low=0, high=1)
@@ -830,9 +928,13 @@ def fit_uplift(
     labels = data[variant].astype("object")
     present = sorted({str(v) for v in labels.dropna().unique()})
     if control not in present:
-        raise ParameterError(f"control == {control!r} is not a variant of the data{did_you_mean(control, present)}; variants: {present}.")
-    treated_labels = [v for v in present if v != control] if treatment is None else (
-        [treatment] if isinstance(treatment, str) else list(treatment)
+        raise ParameterError(
+            f"control == {control!r} is not a variant of the data{did_you_mean(control, present)}; variants: {present}."
+        )
+    treated_labels = (
+        [v for v in present if v != control]
+        if treatment is None
+        else ([treatment] if isinstance(treatment, str) else list(treatment))
     )
     for label in treated_labels:
         if label not in present or label == control:
@@ -852,7 +954,10 @@ def fit_uplift(
         raise DataError(
             f"The outcome {outcome!r} must be 0 or 1 in every row; {int(bad.sum()):,} row(s) are not.",
             column=outcome,
-            rows=[int(i) + 1 for i in np.flatnonzero(in_test.to_numpy())[np.flatnonzero(bad.to_numpy())]],
+            rows=[
+                int(i) + 1
+                for i in np.flatnonzero(in_test.to_numpy())[np.flatnonzero(bad.to_numpy())]
+            ],
             hint="map the outcome to 0/1 first (e.g. data[outcome] = (data[outcome] > 0).astype(int)).",
         )
     _check_complete(frame, features, "experiment")
@@ -875,13 +980,17 @@ def fit_uplift(
     design = _Design.learn(train, features)
     x_train = design.matrix(train)
     fitted = {
-        name: _MODEL_CLASSES[name]().fit(x_train, train["_t"].to_numpy(), train["_y"].to_numpy(), design.columns)
+        name: _MODEL_CLASSES[name]().fit(
+            x_train, train["_t"].to_numpy(), train["_y"].to_numpy(), design.columns
+        )
         for name in models
     }
 
     held = frame[test]
     x_test = design.matrix(held)
-    predictions = pd.DataFrame({"treated": held["_t"].astype(int).to_numpy(), "y": held["_y"].astype(int).to_numpy()})
+    predictions = pd.DataFrame(
+        {"treated": held["_t"].astype(int).to_numpy(), "y": held["_y"].astype(int).to_numpy()}
+    )
     if "user_id" in held.columns:
         predictions.insert(0, "user_id", held["user_id"].astype(str).to_numpy())
     deciles, qini_rows = [], []
@@ -908,7 +1017,9 @@ def fit_uplift(
                 "all_ci_low": everyone["ci_low"],
                 "all_ci_high": everyone["ci_high"],
                 "top_share_of_incremental": (
-                    top["targeted"] * top["uplift"] / (len(u) * everyone["uplift"]) if everyone["uplift"] else float("nan")
+                    top["targeted"] * top["uplift"] / (len(u) * everyone["uplift"])
+                    if everyone["uplift"]
+                    else float("nan")
                 ),
             }
         )
@@ -927,7 +1038,9 @@ def fit_uplift(
         fits = model.methods_ if name == "two_model" else {"transformed class": model.method_}
         for what, method in fits.items():
             if method.startswith("ridge"):
-                notes.append(f"{_upper_first(MODELS[name])}, {what}: {method}; its intervals are approximate.")
+                notes.append(
+                    f"{_upper_first(MODELS[name])}, {what}: {method}; its intervals are approximate."
+                )
             elif "fixed at 0" in method:
                 notes.append(f"{_upper_first(MODELS[name])}, {what}: {method.split('; ', 1)[1]}.")
     if other:

@@ -719,7 +719,9 @@ def make_ecommerce(seed, n_users, start_ts, end_ts, broken_split) -> dict[str, A
     aliases = {"email": hashed_ids(r_ids, ALIAS_PREFIXES["email"], n_users)}
     src = id_sources(ev["event"], EVENTS, ALIAS_EVENTS)
     identities = identities_frame(user_ids, aliases, src, ev["user"])
-    truth = _truth(run, seed, n_users, start_ts, end_ts=end_ts, broken_split=broken_split, lost=lost)
+    truth = _truth(
+        run, seed, n_users, start_ts, end_ts=end_ts, broken_split=broken_split, lost=lost
+    )
     from journeylab.datasets.frames import identity_truth
 
     truth["identities"] = identity_truth(src, ev["user"], identities, ALIAS_PREFIXES, ALIAS_EVENTS)

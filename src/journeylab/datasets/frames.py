@@ -132,7 +132,9 @@ def session_ids(user: np.ndarray, sess: np.ndarray, user_ids: pa.Array) -> pd.Se
     width = max(2, len(str(top)))
     suffix = _byte_table(np.array([f"-s{k:0{width}d}" for k in range(top + 1)]))
     session_bytes = np.hstack([id_bytes[user], suffix[np.maximum(sess, 0)]])
-    return pd.Series(_fixed_width(session_bytes, np.arange(len(user)), valid=sess >= 0), dtype="str")
+    return pd.Series(
+        _fixed_width(session_bytes, np.arange(len(user)), valid=sess >= 0), dtype="str"
+    )
 
 
 def events_frame(ev, u, user_ids, start_ts) -> pd.DataFrame:

@@ -263,7 +263,8 @@ class Sample:
                 f"{int((ev['event'] == 'repeat_purchase').sum()):,} repeat; "
                 f"{len(self.feedback):,} survey answers; spend {self.spend['cost'].sum():,.0f} "
                 f"{t['currency']}.",
-                "Payment success " + ", ".join(f"{k} {v:.0%}" for k, v in pay.items())
+                "Payment success "
+                + ", ".join(f"{k} {v:.0%}" for k, v in pay.items())
                 + f"; carts to checkout: fast delivery promise {timing['inside']:.0%}, "
                 f"slow (Fri 15:00-Sun) {timing['outside']:.0%}.",
                 f"Experiment {t['experiment']['name']}: baseline {t['experiment']['baseline']:.1%}, "
@@ -387,7 +388,13 @@ def _home_services(seed, n_users, start_ts, end_ts, *, broken_split) -> Sample:
     src = id_sources(ev["event"], sim.EVENTS, ALIAS_EVENTS)
     identities = identities_frame(user_ids, aliases, src, ev["user"])
     truth = _truth(
-        run, seed=seed, n_users=n_users, start_ts=start_ts, end_ts=end_ts, broken_split=broken_split, lost=lost
+        run,
+        seed=seed,
+        n_users=n_users,
+        start_ts=start_ts,
+        end_ts=end_ts,
+        broken_split=broken_split,
+        lost=lost,
     )
     truth["identities"] = identity_truth(src, ev["user"], identities, ALIAS_PREFIXES, ALIAS_EVENTS)
     events = events_frame(ev, u, user_ids, start_ts)
@@ -600,7 +607,8 @@ def write_sample(
     paths["truth"] = truth_path
     stages_path = out / STAGES_FILE
     stages_path.write_text(
-        yaml.safe_dump(sample.stage_map.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8"
+        yaml.safe_dump(sample.stage_map.to_dict(), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
     )
     paths["stages"] = stages_path
     return paths

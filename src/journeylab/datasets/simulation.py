@@ -234,13 +234,17 @@ class Calendar:
         hours = np.nan_to_num(np.asarray(hours, dtype=float))
         if self.local_how is None:
             return np.floor(self.hour_of_week(hours)).astype(np.int64) % 168
-        k = np.clip(np.floor(hours + self.local_offset).astype(np.int64), 0, len(self.local_how) - 1)
+        k = np.clip(
+            np.floor(hours + self.local_offset).astype(np.int64), 0, len(self.local_how) - 1
+        )
         return self.local_how[k]
 
     def in_slot_hours(self, hours: np.ndarray) -> np.ndarray:
         """Tell where the slot picker offers free slots (local weekday, slot hours)."""
         how = self.local_hour_of_week(hours)
-        return np.isin(how // 24, SLOT_DAYS) & (how % 24 >= SLOT_HOURS[0]) & (how % 24 < SLOT_HOURS[1])
+        return (
+            np.isin(how // 24, SLOT_DAYS) & (how % 24 >= SLOT_HOURS[0]) & (how % 24 < SLOT_HOURS[1])
+        )
 
     def wait_until_open(self, hours: np.ndarray) -> np.ndarray:
         """Hours until the call centre opens (0 when open)."""
@@ -443,7 +447,15 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
     variant = _randomize(assigned, assigned_at, coins)
 
     timing = _slot_factors(cal, intent_time, persona, route_draws)
-    route = _route(cal, intent_time, persona=persona, device=device, variant=variant, d=route_draws, timing=timing)
+    route = _route(
+        cal,
+        intent_time,
+        persona=persona,
+        device=device,
+        variant=variant,
+        d=route_draws,
+        timing=timing,
+    )
     booked = route["booked"] & (route["booking_time"] < horizon)
     # planted completion of the forms started, inside and outside the slot hours
     started = route["web"] & (route["form_start"] < horizon)
@@ -466,7 +478,13 @@ def simulate(seed: int, n_users: int, cal: Calendar) -> Simulation:
         t_alt = np.where(first_alt[who] >= 0, t_time[alt_row], np.nan)
         draws = {k: v[who] for k, v in route_draws.items()}
         alt = _route(
-            cal, t_alt, persona=persona[who], device=device[who], variant=variant[who], d=draws, timing=timing
+            cal,
+            t_alt,
+            persona=persona[who],
+            device=device[who],
+            variant=variant[who],
+            d=draws,
+            timing=timing,
         )
         booked_alt = alt["booked"] & (alt["booking_time"] < horizon)
         incremental[ch] = int(booked[who].sum() - booked_alt.sum())

@@ -29,7 +29,13 @@ SAMPLE_STAGE_MAP: dict[str, Any] = {
         {
             "name": "consideration",
             "description": "Site sessions, service pages, quote requests, phone calls and call-backs.",
-            "events": ["site_visit", "service_page_view", "quote_request", "phone_call", "callback"],
+            "events": [
+                "site_visit",
+                "service_page_view",
+                "quote_request",
+                "phone_call",
+                "callback",
+            ],
             "kpis": [
                 {"name": "sessions", "events": ["site_visit"], "measure": "count"},
                 {"name": "visitors", "events": ["site_visit"], "measure": "users"},
@@ -43,7 +49,11 @@ SAMPLE_STAGE_MAP: dict[str, Any] = {
             "events": ["booking_started", "booking_completed", "job_completed"],
             "kpis": [
                 {"name": "booking_entries", "events": ["booking_started"], "measure": "count"},
-                {"name": "booking_completions", "events": ["booking_completed"], "measure": "count"},
+                {
+                    "name": "booking_completions",
+                    "events": ["booking_completed"],
+                    "measure": "count",
+                },
                 {"name": "booked_jobs", "events": ["job_completed"], "measure": "count"},
                 {"name": "revenue", "events": ["booking_completed"], "measure": "value"},
             ],

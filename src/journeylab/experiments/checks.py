@@ -414,9 +414,15 @@ def _per_period(values: pd.Series, is_treatment: pd.Series, periods: pd.Series) 
 def _stratum_counts(values: pd.Series, is_treatment: pd.Series, strata: pd.Series) -> pd.DataFrame:
     """Per stratum and arm: users, sum, mean and variance (ddof=1) of the metric."""
     frame = pd.DataFrame(
-        {"y": values.astype(float).to_numpy(), "t": np.asarray(is_treatment, dtype=bool), "s": strata.to_numpy()}
+        {
+            "y": values.astype(float).to_numpy(),
+            "t": np.asarray(is_treatment, dtype=bool),
+            "s": strata.to_numpy(),
+        }
     ).dropna(subset=["y", "s"])
-    g = frame.groupby(["s", "t"], sort=True, observed=True)["y"].agg(["sum", "mean", "var", "count"])
+    g = frame.groupby(["s", "t"], sort=True, observed=True)["y"].agg(
+        ["sum", "mean", "var", "count"]
+    )
     g = g.unstack("t")
     out = pd.DataFrame(index=g.index)
     for arm, flag in (("control", False), ("treatment", True)):
@@ -468,7 +474,10 @@ def stratified_lift(
     nan = float("nan")
     need = 1 if kind == "binary" else 2
     used = table[(table["n_control"] >= need) & (table["n_treatment"] >= need)]
-    left_out = int((table["n_control"] + table["n_treatment"]).sum() - (used["n_control"] + used["n_treatment"]).sum())
+    left_out = int(
+        (table["n_control"] + table["n_treatment"]).sum()
+        - (used["n_control"] + used["n_treatment"]).sum()
+    )
     if kind == "binary":
         method = "Mantel-Haenszel risk difference (weights n_c n_t / n; Sato variance)"
     else:
@@ -499,7 +508,13 @@ def stratified_lift(
         lift = used["mean_treatment"].to_numpy(float) - used["mean_control"].to_numpy(float)
         est = float((w * lift).sum())
         var = float(
-            (w**2 * (used["var_control"].to_numpy(float) / nc + used["var_treatment"].to_numpy(float) / nt)).sum()
+            (
+                w**2
+                * (
+                    used["var_control"].to_numpy(float) / nc
+                    + used["var_treatment"].to_numpy(float) / nt
+                )
+            ).sum()
         )
     out["abs_lift"] = est
     if not var > 0:

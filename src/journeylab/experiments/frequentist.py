@@ -96,7 +96,9 @@ def critical_value(alpha: float, alternative: str = "two-sided", df: float | Non
     return float(stats.norm.ppf(1 - tail) if df is None else stats.t.ppf(1 - tail, df))
 
 
-def interval(estimate: float, half_width: float, alternative: str = "two-sided") -> tuple[float, float]:
+def interval(
+    estimate: float, half_width: float, alternative: str = "two-sided"
+) -> tuple[float, float]:
     """``estimate ± half_width``; one-sided alternatives keep one bound and open the other."""
     if alternative == "larger":
         return estimate - half_width, INF
@@ -220,7 +222,12 @@ def _relative_into(comp: Comparison, var_c: float, var_t: float, alpha: float) -
         )
         return
     lift, lo, hi, p = relative_lift(
-        comp.control_mean, var_c, comp.treatment_mean, var_t, alpha=alpha, alternative=comp.alternative
+        comp.control_mean,
+        var_c,
+        comp.treatment_mean,
+        var_t,
+        alpha=alpha,
+        alternative=comp.alternative,
     )
     comp.rel_lift, comp.rel_ci_low, comp.rel_ci_high, comp.rel_p_value = lift, lo, hi, p
     if math.isnan(lift):

@@ -101,7 +101,9 @@ def _relative(row: pd.Series, prefix: str = "rel") -> str:
     """``+5.8% [+1.6%, +10.1%]`` with enough decimals for the ends to differ."""
     lo, hi = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
     p = interval_precision(lo, hi, fmt_pct)
-    return f"{fmt_pct(row[f'{prefix}_lift'], p, signed=True)} {fmt_ci(lo, hi, fmt_pct, signed=True)}"
+    return (
+        f"{fmt_pct(row[f'{prefix}_lift'], p, signed=True)} {fmt_ci(lo, hi, fmt_pct, signed=True)}"
+    )
 
 
 def _level(x: float, kind: str, decimals: int | None = None) -> str:
@@ -365,7 +367,11 @@ class ExperimentResult(Result):
         where = self._where()
         k = r["kind"]
         if pd.isna(r["strat_abs_lift"]):
-            return {f"lift within {where}": "–", f"CI within {where}": "–", f"p within {where}": "–"}
+            return {
+                f"lift within {where}": "–",
+                f"CI within {where}": "–",
+                f"p within {where}": "–",
+            }
         d = _precision(r["strat_ci_low"], r["strat_ci_high"], k)
         lead = " (leads)" if self._stratified(r) else ""
         return {
@@ -423,7 +429,9 @@ class ExperimentResult(Result):
         columns = [col, f"{prefix}_ci_low", f"{prefix}_ci_high"]
         if strat:
             columns += ["strat_abs_lift", "strat_ci_low", "strat_ci_high"]
-        finite = np.concatenate([rows[c].to_numpy(float) * factors for c in columns] + [np.zeros(1)])
+        finite = np.concatenate(
+            [rows[c].to_numpy(float) * factors for c in columns] + [np.zeros(1)]
+        )
         finite = finite[np.isfinite(finite)]
         # a one-sided interval runs to an arrow just past the finite ends
         reach = 0.25 * max(float(finite.max() - finite.min()), 1e-12)
@@ -467,7 +475,9 @@ class ExperimentResult(Result):
                     fontstyle="italic",
                 )
                 continue
-            has_strat = strat and not pd.isna(r["strat_abs_lift"]) and not pd.isna(r["strat_ci_low"])
+            has_strat = (
+                strat and not pd.isna(r["strat_abs_lift"]) and not pd.isna(r["strat_ci_low"])
+            )
             lead = has_strat and self._stratified(r)
             color = colour(est, lo, hi)
             offset = 0.16 if has_strat else 0.0
@@ -484,9 +494,7 @@ class ExperimentResult(Result):
                 shown_strat = True
                 d = _precision(s_lo, s_hi, r["kind"])
                 s_label = f"within {self._where()} {_signed(s_est, r['kind'], d)} {_ci(s_lo, s_hi, r['kind'], d)}"
-                label = (
-                    f"{s_label}\npooled {label}" if lead else f"pooled {label}\n{s_label}"
-                )
+                label = f"{s_label}\npooled {label}" if lead else f"pooled {label}\n{s_label}"
                 color = s_color if lead else color
             ax.annotate(
                 label,
@@ -503,11 +511,21 @@ class ExperimentResult(Result):
             ax.legend(
                 handles=[
                     Line2D(
-                        [], [], marker="o", ls="", color="0.3", mfc="white" if leads else "0.3",
+                        [],
+                        [],
+                        marker="o",
+                        ls="",
+                        color="0.3",
+                        mfc="white" if leads else "0.3",
                         label="pooled",
                     ),
                     Line2D(
-                        [], [], marker="D", ls="", color="0.3", mfc="0.3" if leads else "white",
+                        [],
+                        [],
+                        marker="D",
+                        ls="",
+                        color="0.3",
+                        mfc="0.3" if leads else "white",
                         label=f"within {where}",
                     ),
                 ],

@@ -32,7 +32,8 @@ _INVISIBLE = dict.fromkeys(
         *range(0x202A, 0x202F),  # LRE, RLE, PDF, LRO, RLO
         *range(0x2066, 0x206A),  # LRI, RLI, FSI, PDI
         *range(0x00, 0x09),  # C0 controls except tab, line feed and carriage return (spaces below)
-        0x0B, 0x0C,  # fmt: skip
+        0x0B,
+        0x0C,  # fmt: skip
         *range(0x0E, 0x20),
         *range(0x7F, 0xA0),  # DEL and C1 controls
     ],
@@ -446,8 +447,13 @@ def _cast_mixed(
     naive = is_datetime & ~aware & present
     if naive.any():
         local, found, _ = _localize(
-            pd.to_datetime(series[naive]), column, where.subset(naive), tz=tz, nonexistent=nonexistent,
-            ambiguous=ambiguous, notes=notes,
+            pd.to_datetime(series[naive]),
+            column,
+            where.subset(naive),
+            tz=tz,
+            nonexistent=nonexistent,
+            ambiguous=ambiguous,
+            notes=notes,
         )
         result[naive] = local.to_numpy()
         merge(naive, found)

@@ -60,7 +60,9 @@ def dialect_of(options: Mapping[str, Any] | None, path: str | Path) -> Dialect:
     escape = options.get("escape")
     if escape in ("", quote):
         escape = None
-    return Dialect(str(delimiter)[:1] or ",", str(quote)[:1], escape, bool(options.get("header", True)))
+    return Dialect(
+        str(delimiter)[:1] or ",", str(quote)[:1], escape, bool(options.get("header", True))
+    )
 
 
 def _open_binary(path: Path) -> BinaryIO | None:
@@ -208,7 +210,9 @@ def diagnose(path: str | Path, dialect: Dialect, label: str) -> DataError | None
                     )
                 else:
                     why = f"the quoting of line {start} is malformed ({exc})"
-                return DataError(f"Cannot split the CSV into rows: {why}.", source=label, rows=[start], hint=hint)
+                return DataError(
+                    f"Cannot split the CSV into rows: {why}.", source=label, rows=[start], hint=hint
+                )
             last_line = reader.line_num
             if not row:
                 continue  # a blank line
@@ -216,7 +220,11 @@ def diagnose(path: str | Path, dialect: Dialect, label: str) -> DataError | None
                 expected = len(row)
                 continue
             if len(row) != expected:
-                spans = f" (a record running over lines {start}–{last_line}: probably an unclosed quote)" if last_line > start else ""
+                spans = (
+                    f" (a record running over lines {start}–{last_line}: probably an unclosed quote)"
+                    if last_line > start
+                    else ""
+                )
                 shown = dialect.delimiter.join(row)[:80]
                 return DataError(
                     f"Line {start} has {len(row)} field{'s' if len(row) != 1 else ''}, the first line has "

@@ -38,7 +38,9 @@ def events_from_transactions(
     """
     require_columns(transactions, ("user_id", "timestamp", "value"), what="transactions")
     if first == repeat:
-        raise SchemaError(f"The first and repeat purchase events need two names, not {first!r} twice.")
+        raise SchemaError(
+            f"The first and repeat purchase events need two names, not {first!r} twice."
+        )
     order = "order_id" if "order_id" in transactions.columns else "timestamp"
     agg = {"timestamp": "min", "value": "sum"}
     if "channel" in transactions.columns:
@@ -63,7 +65,9 @@ def events_from_transactions(
 def value_query(path: str, factors: list[str], *, reader: str | None = None) -> str:
     """Write a DuckDB query reading ``path`` with ``value`` = the product of ``factors`` (quantity × price)."""
     if not factors:
-        raise SchemaError("value_from lists no columns; write e.g. value_from: [Quantity, UnitPrice].")
+        raise SchemaError(
+            "value_from lists no columns; write e.g. value_from: [Quantity, UnitPrice]."
+        )
     quoted = " * ".join('TRY_CAST("' + f.replace('"', '""') + '" AS DOUBLE)' for f in factors)
     literal = "'" + str(path).replace("'", "''") + "'"
     if reader is None:

@@ -35,32 +35,162 @@ __all__ = ["ColumnGuess", "ProjectGuess", "guess_project", "render_project", "fi
 
 _SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv")
 _ROLE_NAMES = {
-    "user_id": ("user_id", "userid", "user", "visitor_id", "visitor", "customer_id", "customer", "client_id",
-                "cookie_id", "anonymous_id", "person_id", "uid", "id"),
-    "timestamp": ("timestamp", "ts", "event_time", "event_timestamp", "time", "datetime", "created_at",
-                  "occurred_at", "date", "event_date"),
-    "event": ("event", "event_name", "event_type", "action", "activity", "type", "name", "page", "step"),
-    "channel": ("channel", "source", "utm_source", "medium", "utm_medium", "traffic_source", "campaign_source",
-                "marketing_channel"),
+    "user_id": (
+        "user_id",
+        "userid",
+        "user",
+        "visitor_id",
+        "visitor",
+        "customer_id",
+        "customer",
+        "client_id",
+        "cookie_id",
+        "anonymous_id",
+        "person_id",
+        "uid",
+        "id",
+    ),
+    "timestamp": (
+        "timestamp",
+        "ts",
+        "event_time",
+        "event_timestamp",
+        "time",
+        "datetime",
+        "created_at",
+        "occurred_at",
+        "date",
+        "event_date",
+    ),
+    "event": (
+        "event",
+        "event_name",
+        "event_type",
+        "action",
+        "activity",
+        "type",
+        "name",
+        "page",
+        "step",
+    ),
+    "channel": (
+        "channel",
+        "source",
+        "utm_source",
+        "medium",
+        "utm_medium",
+        "traffic_source",
+        "campaign_source",
+        "marketing_channel",
+    ),
     "value": ("value", "revenue", "amount", "price", "order_value", "total", "sales"),
     "session_id": ("session_id", "session", "sessionid", "visit_id"),
-    "order_id": ("order_id", "invoice_no", "invoiceno", "invoice", "order", "transaction_id", "receipt", "basket_id"),
+    "order_id": (
+        "order_id",
+        "invoice_no",
+        "invoiceno",
+        "invoice",
+        "order",
+        "transaction_id",
+        "receipt",
+        "basket_id",
+    ),
     "quantity": ("quantity", "qty", "units", "count"),
     "price": ("unit_price", "unitprice", "price", "amount", "revenue", "sales", "total", "value"),
 }
 _STAGE_WORDS = (
-    ("advocacy", ("review", "referral", "refer", "share", "rating", "rate", "nps", "recommend", "testimonial")),
-    ("retention", ("repeat", "renew", "reorder", "return_visit", "subscription_renew", "second_purchase",
-                   "reactivat", "retain", "loyalty")),
-    ("purchase", ("purchase", "order", "checkout", "cart", "payment", "pay", "booking", "book", "signup",
-                  "sign_up", "subscribe", "transaction", "conversion", "convert", "buy", "quote_accept",
-                  "job_completed", "complete")),
-    ("awareness", ("impression", "ad_", "_ad", "display", "banner", "email_sent", "sms_sent", "reach")),
-    ("consideration", ("view", "visit", "search", "browse", "page", "session", "home", "landing", "click",
-                       "call", "open", "product", "quote", "compare", "wishlist", "login")),
+    (
+        "advocacy",
+        (
+            "review",
+            "referral",
+            "refer",
+            "share",
+            "rating",
+            "rate",
+            "nps",
+            "recommend",
+            "testimonial",
+        ),
+    ),
+    (
+        "retention",
+        (
+            "repeat",
+            "renew",
+            "reorder",
+            "return_visit",
+            "subscription_renew",
+            "second_purchase",
+            "reactivat",
+            "retain",
+            "loyalty",
+        ),
+    ),
+    (
+        "purchase",
+        (
+            "purchase",
+            "order",
+            "checkout",
+            "cart",
+            "payment",
+            "pay",
+            "booking",
+            "book",
+            "signup",
+            "sign_up",
+            "subscribe",
+            "transaction",
+            "conversion",
+            "convert",
+            "buy",
+            "quote_accept",
+            "job_completed",
+            "complete",
+        ),
+    ),
+    (
+        "awareness",
+        ("impression", "ad_", "_ad", "display", "banner", "email_sent", "sms_sent", "reach"),
+    ),
+    (
+        "consideration",
+        (
+            "view",
+            "visit",
+            "search",
+            "browse",
+            "page",
+            "session",
+            "home",
+            "landing",
+            "click",
+            "call",
+            "open",
+            "product",
+            "quote",
+            "compare",
+            "wishlist",
+            "login",
+        ),
+    ),
 )
-_CONVERSION_WORDS = ("purchase", "order_completed", "order_complete", "completed", "complete", "conversion",
-                     "booking", "checkout_complete", "signup", "sign_up", "subscribe", "order", "transaction")
+_CONVERSION_WORDS = (
+    "purchase",
+    "order_completed",
+    "order_complete",
+    "completed",
+    "complete",
+    "conversion",
+    "booking",
+    "checkout_complete",
+    "signup",
+    "sign_up",
+    "subscribe",
+    "order",
+    "transaction",
+)
 _MAX_EVENTS = 300
 
 
@@ -100,11 +230,22 @@ def find_events_file(data: str | Path) -> tuple[Path, dict[str, Path]]:
     if path.is_file():
         return path, {}
     if not path.is_dir():
-        raise SchemaError("The data path does not exist.", source=str(path),
-                          hint="give an events file (CSV or Parquet) or a folder holding one.")
+        raise SchemaError(
+            "The data path does not exist.",
+            source=str(path),
+            hint="give an events file (CSV or Parquet) or a folder holding one.",
+        )
     others: dict[str, Path] = {}
     events = None
-    for name in ("events", "users", "identities", "assignments", "feedback", "spend", "transactions"):
+    for name in (
+        "events",
+        "users",
+        "identities",
+        "assignments",
+        "feedback",
+        "spend",
+        "transactions",
+    ):
         for suffix in _SUFFIXES:
             candidate = path / f"{name}{suffix}"
             if candidate.exists():
@@ -114,10 +255,16 @@ def find_events_file(data: str | Path) -> tuple[Path, dict[str, Path]]:
                     others[name] = candidate
                 break
     if events is None:
-        files = sorted((p for p in path.iterdir() if p.name.endswith(_SUFFIXES)), key=lambda p: -p.stat().st_size)
+        files = sorted(
+            (p for p in path.iterdir() if p.name.endswith(_SUFFIXES)),
+            key=lambda p: -p.stat().st_size,
+        )
         if not files:
-            raise SchemaError("No CSV or Parquet file in the data folder.", source=str(path),
-                              hint="give the events file itself, or name it events.parquet / events.csv.")
+            raise SchemaError(
+                "No CSV or Parquet file in the data folder.",
+                source=str(path),
+                hint="give the events file itself, or name it events.parquet / events.csv.",
+            )
         events = files[0]
     return events, others
 
@@ -153,14 +300,19 @@ def guess_project(data: str | Path) -> ProjectGuess:
         try:
             schema = con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()
         except Exception as exc:  # duckdb raises its own error classes
-            raise SchemaError(f"Cannot read the events file: {exc}", source=events_path.name,
-                              hint="give a CSV (with a header row) or Parquet file.") from exc
+            raise SchemaError(
+                f"Cannot read the events file: {exc}",
+                source=events_path.name,
+                hint="give a CSV (with a header row) or Parquet file.",
+            ) from exc
         names = [row[0] for row in schema]
         types = {row[0]: str(row[1]).upper() for row in schema}
         stats = _column_stats(con, rel, names, types)
         orders = _guess_transactions(names, types, stats)
         if orders is not None:
-            return _transactions_guess(events_path, stats, orders, names, types=types, others=others)
+            return _transactions_guess(
+                events_path, stats, orders, names, types=types, others=others
+            )
         columns = _guess_columns(names, types, stats)
         event_col = next(g.column for g in columns if g.role == "event")
         counts = con.execute(
@@ -172,14 +324,18 @@ def guess_project(data: str | Path) -> ProjectGuess:
     segments = [
         (name, stats[name]["distinct"])
         for name in names
-        if name not in used and _is_text(types[name]) and 2 <= stats[name]["distinct"] <= 50
+        if name not in used
+        and _is_text(types[name])
+        and 2 <= stats[name]["distinct"] <= 50
         and stats[name]["time_share"] < 0.5
     ]
     conversion, why = _guess_conversion(event_counts)
     stage_of = {e: _guess_stage(e) for e, _ in event_counts}
     funnel: list[str] = []
     if conversion:
-        candidates = [e for e, _ in event_counts if stage_of[e] in ("consideration", "purchase")][:40]
+        candidates = [e for e, _ in event_counts if stage_of[e] in ("consideration", "purchase")][
+            :40
+        ]
         with engine.cursor() as con:
             steps = _funnel_order(con, rel, columns, conversion, candidates=candidates)
         # at most one consideration step (the earliest) and the purchase steps after it
@@ -204,6 +360,7 @@ def _guess_transactions(
     names: list[str], types: dict[str, str], stats: dict[str, dict[str, Any]]
 ) -> dict[str, str] | None:
     """Column roles of an order-lines table (order id, time, customer, quantity, price), or None."""
+
     def best(role: str, fits) -> str | None:
         scored = [(_name_score(n, role), n) for n in names if fits(n) and _name_score(n, role) > 0]
         return max(scored)[1] if scored else None
@@ -212,7 +369,8 @@ def _guess_transactions(
     order = best("order_id", lambda n: stats[n]["distinct"] >= 2)
     price = best("price", lambda n: stats[n]["num_share"] >= 0.95)
     time = best("timestamp", lambda n: stats[n]["time_share"] >= 0.95) or next(
-        (n for n in names if stats[n]["time_share"] >= 0.95), None)
+        (n for n in names if stats[n]["time_share"] >= 0.95), None
+    )
     user = best("user_id", lambda n: stats[n]["distinct"] >= 2 and n not in (order, price))
     if has_event or order is None or price is None or time is None or user is None:
         return None
@@ -227,14 +385,28 @@ def _transactions_guess(events_path: Path, stats, roles, names, *, types, others
     rows = int(stats["__rows__"]["distinct"])
     used = set(roles.values())
     columns = [
-        ColumnGuess("user_id", roles["user_id"], f"≈{stats[roles['user_id']]['distinct']:,} distinct customers"),
-        ColumnGuess("timestamp", roles["timestamp"], f"{stats[roles['timestamp']]['time_share']:.0%} parse as times"),
-        ColumnGuess("order_id", roles["order_id"], f"≈{stats[roles['order_id']]['distinct']:,} distinct orders"),
+        ColumnGuess(
+            "user_id",
+            roles["user_id"],
+            f"≈{stats[roles['user_id']]['distinct']:,} distinct customers",
+        ),
+        ColumnGuess(
+            "timestamp",
+            roles["timestamp"],
+            f"{stats[roles['timestamp']]['time_share']:.0%} parse as times",
+        ),
+        ColumnGuess(
+            "order_id",
+            roles["order_id"],
+            f"≈{stats[roles['order_id']]['distinct']:,} distinct orders",
+        ),
     ]
     segments = [
         (name, stats[name]["distinct"])
         for name in names
-        if name not in used and _is_text(types[name]) and 2 <= stats[name]["distinct"] <= 50
+        if name not in used
+        and _is_text(types[name])
+        and 2 <= stats[name]["distinct"] <= 50
         and stats[name]["time_share"] < 0.5
     ]
     return ProjectGuess(
@@ -256,17 +428,23 @@ def _is_text(type_name: str) -> bool:
     return type_name.startswith("VARCHAR") or type_name in ("TEXT", "STRING")
 
 
-def _column_stats(con: Any, rel: str, names: list[str], types: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _column_stats(
+    con: Any, rel: str, names: list[str], types: dict[str, str]
+) -> dict[str, dict[str, Any]]:
     parts = ["count(*)"]
     for name in names:
         q = quote_ident(name)
         parts.append(f"approx_count_distinct({q})")
         parts.append(f"count({q})")
         if _is_text(types[name]):
-            parts.append(f"avg(CASE WHEN try_cast({q} AS TIMESTAMP) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
-                         f"FILTER (WHERE {q} IS NOT NULL)")
-            parts.append(f"avg(CASE WHEN try_cast({q} AS DOUBLE) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
-                         f"FILTER (WHERE {q} IS NOT NULL)")
+            parts.append(
+                f"avg(CASE WHEN try_cast({q} AS TIMESTAMP) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
+                f"FILTER (WHERE {q} IS NOT NULL)"
+            )
+            parts.append(
+                f"avg(CASE WHEN try_cast({q} AS DOUBLE) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
+                f"FILTER (WHERE {q} IS NOT NULL)"
+            )
         else:
             is_time = "TIMESTAMP" in types[name] or types[name] == "DATE"
             is_num = any(t in types[name] for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
@@ -275,7 +453,7 @@ def _column_stats(con: Any, rel: str, names: list[str], types: dict[str, str]) -
     row = con.execute(f"SELECT {', '.join(parts)} FROM {rel}").fetchone()
     stats: dict[str, dict[str, Any]] = {"__rows__": {"distinct": row[0]}}
     for i, name in enumerate(names):
-        distinct, filled, time_share, num_share = row[1 + 4 * i: 5 + 4 * i]
+        distinct, filled, time_share, num_share = row[1 + 4 * i : 5 + 4 * i]
         stats[name] = {
             "distinct": int(distinct or 0),
             "filled": int(filled or 0),
@@ -296,7 +474,9 @@ def _name_score(name: str, role: str) -> int:
     return 0
 
 
-def _guess_columns(names: list[str], types: dict[str, str], stats: dict[str, dict[str, Any]]) -> list[ColumnGuess]:
+def _guess_columns(
+    names: list[str], types: dict[str, str], stats: dict[str, dict[str, Any]]
+) -> list[ColumnGuess]:
     rows = max(int(stats["__rows__"]["distinct"]), 1)
     taken: set[str] = set()
     guesses: list[ColumnGuess] = []
@@ -313,23 +493,53 @@ def _guess_columns(names: list[str], types: dict[str, str], stats: dict[str, dic
         taken.add(best)
         guesses.append(ColumnGuess(role, best, evidence(best)))
 
-    pick("timestamp", lambda n: stats[n]["time_share"] >= 0.95,
-         lambda n: f"{stats[n]['time_share']:.0%} parse as times")
-    pick("user_id", lambda n: stats[n]["distinct"] >= 2 and _name_score(n, "user_id") > 0,
-         lambda n: f"≈{stats[n]['distinct']:,} distinct ids in {rows:,} rows")
+    pick(
+        "timestamp",
+        lambda n: stats[n]["time_share"] >= 0.95,
+        lambda n: f"{stats[n]['time_share']:.0%} parse as times",
+    )
+    pick(
+        "user_id",
+        lambda n: stats[n]["distinct"] >= 2 and _name_score(n, "user_id") > 0,
+        lambda n: f"≈{stats[n]['distinct']:,} distinct ids in {rows:,} rows",
+    )
     if guesses[-1].column is None:  # no id-like name: the text column with the most distinct values
         guesses.pop()
-        pick("user_id", lambda n: stats[n]["distinct"] >= 2 and stats[n]["time_share"] < 0.5,
-             lambda n: f"{stats[n]['distinct']:,} distinct ids in {rows:,} rows (chosen by count only)")
-    pick("event", lambda n: _is_text(types[n]) and 2 <= stats[n]["distinct"] <= 5_000
-         and stats[n]["time_share"] < 0.5 and stats[n]["num_share"] < 0.5,
-         lambda n: f"{stats[n]['distinct']:,} distinct names")
-    pick("channel", lambda n: 1 <= stats[n]["distinct"] <= 500 and stats[n]["time_share"] < 0.5,
-         lambda n: f"{stats[n]['distinct']:,} distinct channels")
-    pick("value", lambda n: stats[n]["num_share"] >= 0.95,
-         lambda n: f"{stats[n]['num_share']:.0%} numeric")
-    pick("session_id", lambda n: stats[n]["distinct"] >= 2, lambda n: f"{stats[n]['distinct']:,} distinct")
-    missing = [g.role for g in guesses if g.column is None and g.role in ("user_id", "timestamp", "event")]
+        pick(
+            "user_id",
+            lambda n: stats[n]["distinct"] >= 2 and stats[n]["time_share"] < 0.5,
+            lambda n: (
+                f"{stats[n]['distinct']:,} distinct ids in {rows:,} rows (chosen by count only)"
+            ),
+        )
+    pick(
+        "event",
+        lambda n: (
+            _is_text(types[n])
+            and 2 <= stats[n]["distinct"] <= 5_000
+            and stats[n]["time_share"] < 0.5
+            and stats[n]["num_share"] < 0.5
+        ),
+        lambda n: f"{stats[n]['distinct']:,} distinct names",
+    )
+    pick(
+        "channel",
+        lambda n: 1 <= stats[n]["distinct"] <= 500 and stats[n]["time_share"] < 0.5,
+        lambda n: f"{stats[n]['distinct']:,} distinct channels",
+    )
+    pick(
+        "value",
+        lambda n: stats[n]["num_share"] >= 0.95,
+        lambda n: f"{stats[n]['num_share']:.0%} numeric",
+    )
+    pick(
+        "session_id",
+        lambda n: stats[n]["distinct"] >= 2,
+        lambda n: f"{stats[n]['distinct']:,} distinct",
+    )
+    missing = [
+        g.role for g in guesses if g.column is None and g.role in ("user_id", "timestamp", "event")
+    ]
     if missing:
         raise SchemaError(
             f"No column of the events file fits {', '.join(missing)}.",
@@ -347,9 +557,32 @@ def _guess_stage(event: str) -> str:
     return "consideration"
 
 
-_CONVERSION_WEIGHTS = {"purchase": 3, "signup": 3, "sign_up": 3, "conversion": 3, "order": 2, "booking": 2,
-                       "checkout": 2, "subscribe": 2, "transaction": 2, "buy": 2, "complete": 1, "paid": 1}
-_NOT_CONVERSION = ("start", "begin", "abandon", "cancel", "fail", "repeat", "view", "click", "refund", "return")
+_CONVERSION_WEIGHTS = {
+    "purchase": 3,
+    "signup": 3,
+    "sign_up": 3,
+    "conversion": 3,
+    "order": 2,
+    "booking": 2,
+    "checkout": 2,
+    "subscribe": 2,
+    "transaction": 2,
+    "buy": 2,
+    "complete": 1,
+    "paid": 1,
+}
+_NOT_CONVERSION = (
+    "start",
+    "begin",
+    "abandon",
+    "cancel",
+    "fail",
+    "repeat",
+    "view",
+    "click",
+    "refund",
+    "return",
+)
 
 
 def _guess_conversion(event_counts: list[tuple[str, int]]) -> tuple[str | None, str]:
@@ -367,7 +600,9 @@ def _guess_conversion(event_counts: list[tuple[str, int]]) -> tuple[str | None, 
     return event, f"its name reads like a conversion ({n:,} rows)"
 
 
-def _funnel_order(con: Any, rel: str, columns: list[ColumnGuess], conversion: str, *, candidates: list[str]) -> list[str]:
+def _funnel_order(
+    con: Any, rel: str, columns: list[ColumnGuess], conversion: str, *, candidates: list[str]
+) -> list[str]:
     """Candidate steps that converters take before converting, earliest first."""
     role = {g.role: g.column for g in columns}
     user, ts, event = (quote_ident(role[r]) for r in ("user_id", "timestamp", "event"))
@@ -386,15 +621,20 @@ def _funnel_order(con: Any, rel: str, columns: list[ColumnGuess], conversion: st
         f"SELECT count(DISTINCT {user}) FROM {rel} WHERE CAST({event} AS VARCHAR) = "
         f"'{conversion.replace(chr(39), chr(39) * 2)}'"
     ).fetchone()[0]
-    before = [(lead, e) for e, lead, n in rows if lead is not None and lead >= 0 and n >= 0.3 * converters]
+    before = [
+        (lead, e) for e, lead, n in rows if lead is not None and lead >= 0 and n >= 0.3 * converters
+    ]
     return [e for _, e in sorted(before, reverse=True)]
 
 
 def _q(value: Any) -> str:
     """Write a YAML scalar, quoted when it needs to be."""
-    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000).strip().removesuffix(
-        "\n..."
-    ).strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000)
+        .strip()
+        .removesuffix("\n...")
+        .strip()
+    )
 
 
 def render_project(guess: ProjectGuess, *, base_dir: str | Path, name: str | None = None) -> str:
@@ -425,16 +665,23 @@ def render_project(guess: ProjectGuess, *, base_dir: str | Path, name: str | Non
     ]
     for g in guess.columns:
         if g.column is not None:
-            lines.append(f"      {_q(g.column)}: {g.role}    # {g.role} <- `{g.column}`: {g.evidence}")
+            lines.append(
+                f"      {_q(g.column)}: {g.role}    # {g.role} <- `{g.column}`: {g.evidence}"
+            )
         else:
             lines.append(f"      # {g.role}: {g.evidence}")
     for table, path in guess.other_tables.items():
-        lines.append(f"  {table}: {{path: {_q(rel(path))}}}    # CHECK its columns map onto the data contract")
+        lines.append(
+            f"  {table}: {{path: {_q(rel(path))}}}    # CHECK its columns map onto the data contract"
+        )
     conv = guess.conversion
     lines += [
         "journey:",
-        (f"  conversion: {_q(conv)}    # CHECK (guess): {guess.conversion_evidence}" if conv
-         else f"  conversion: CHANGE_ME    # CHECK: {guess.conversion_evidence}; name your conversion event"),
+        (
+            f"  conversion: {_q(conv)}    # CHECK (guess): {guess.conversion_evidence}"
+            if conv
+            else f"  conversion: CHANGE_ME    # CHECK: {guess.conversion_evidence}; name your conversion event"
+        ),
         "  value_per_conversion: 0    # CHECK: what one conversion is worth when rows carry no value",
         "  lookback: 30D",
         "stages:             # CHECK: every stage below is a guess from the event names",
@@ -451,7 +698,9 @@ def render_project(guess: ProjectGuess, *, base_dir: str | Path, name: str | Non
         for event, count in stages[stage]:
             lines.append(f"      - {_q(event)}    # guess; {count:,} rows")
     if len(guess.event_counts) >= _MAX_EVENTS:
-        lines.append(f"  # only the {_MAX_EVENTS} most frequent events are listed; `journeylab check` lists the rest")
+        lines.append(
+            f"  # only the {_MAX_EVENTS} most frequent events are listed; `journeylab check` lists the rest"
+        )
     funnel = guess.funnel if len(guess.funnel) >= 2 else [e for e, _ in guess.event_counts[:2]]
     lines.append("funnel:            # CHECK: the steps in order, ending at the conversion")
     lines += [f"  - {_q(step)}" for step in funnel]
@@ -464,14 +713,17 @@ def render_project(guess: ProjectGuess, *, base_dir: str | Path, name: str | Non
             lines.append(f"  - {_q(seg)}" + (f"    # {n} distinct values" if n else ""))
     else:
         lines[-1] = "segments: []      # CHECK: no low-cardinality column found"
-    lines.append("labels: {}         # optional display names, e.g. {add_to_cart: \"Added to cart\"}")
+    lines.append('labels: {}         # optional display names, e.g. {add_to_cart: "Added to cart"}')
     return "\n".join(lines) + "\n"
 
 
 def _render_transactions(guess: ProjectGuess, rel, name: str | None) -> str:
     roles = guess.transactions or {}
-    value = (f"    value_from: [{_q(roles['quantity'])}, {_q(roles['price'])}]    # CHECK: value = quantity × price"
-             if "quantity" in roles else f"      {_q(roles['price'])}: value    # CHECK: the order line's amount")
+    value = (
+        f"    value_from: [{_q(roles['quantity'])}, {_q(roles['price'])}]    # CHECK: value = quantity × price"
+        if "quantity" in roles
+        else f"      {_q(roles['price'])}: value    # CHECK: the order line's amount"
+    )
     evidence = {g.role: g.evidence for g in guess.columns}
     lines = [
         "# journeylab project file, written by `journeylab init` from the data itself.",

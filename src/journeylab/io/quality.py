@@ -232,10 +232,14 @@ class QualityReport(Result):
 
     def _repr_html_(self) -> str:
         head = html(self.summary().splitlines()[0])
-        parts = [f'<div class="jl-result"><h4>{html(self.title)}</h4><p class="jl-summary">{head}</p>']
+        parts = [
+            f'<div class="jl-result"><h4>{html(self.title)}</h4><p class="jl-summary">{head}</p>'
+        ]
         if self.steps:
             parts.append(
-                html_table(self.display_frame(), index=False, border=0, classes="jl-table", na_rep="–")
+                html_table(
+                    self.display_frame(), index=False, border=0, classes="jl-table", na_rep="–"
+                )
             )
         if len(self.channel_mapping):
             parts.append("<p>Channel names (raw → canonical):</p>")
@@ -284,7 +288,9 @@ class LoadedTable:
         return f"<LoadedTable {self.quality.table}>\n{self.summary()}"
 
     def _repr_html_(self) -> str:
-        head = html_table(self.frame.head(10), index=False, border=0, classes="jl-table", na_rep="–")
+        head = html_table(
+            self.frame.head(10), index=False, border=0, classes="jl-table", na_rep="–"
+        )
         shape = f"{len(self.frame):,} rows × {self.frame.shape[1]} columns (first 10 shown)"
         return (
             f'<div class="jl-loaded"><h4>{html(self.quality.table)} from '

@@ -291,7 +291,9 @@ _NULLABLE_INT = {
 }
 
 
-def csv_error(exc: Exception, source: Any, csv_options: Mapping[str, Any] | None, label: str) -> DataError:
+def csv_error(
+    exc: Exception, source: Any, csv_options: Mapping[str, Any] | None, label: str
+) -> DataError:
     """Explain why DuckDB could not read a CSV file: the exact line and reason when Python finds it."""
     found = _csv_checks.diagnose(source, _csv_checks.dialect_of(csv_options, source), label)
     return found if found is not None else translate_duckdb_error(exc, label)
@@ -498,7 +500,9 @@ def canonical_event_relation(
             if _is_tz_aware(ts_type):
                 # compare in the column's own type so the filter is pushed into the scan
                 literal_type = "TIMESTAMPTZ" if "TIME ZONE" in ts_type else ts_type
-                conditions.append(f"{raw_ts} {op} {quote_literal(bound.isoformat())}::{literal_type}")
+                conditions.append(
+                    f"{raw_ts} {op} {quote_literal(bound.isoformat())}::{literal_type}"
+                )
             elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
                 naive = bound.tz_localize(None).isoformat()
                 conditions.append(f"{raw_ts} {op} {quote_literal(naive)}::TIMESTAMP")

@@ -169,17 +169,32 @@ class _Events:
         elif isinstance(source, duckdb.DuckDBPyRelation):
             # A relation lives in its own connection: stream it (as Arrow
             # batches) into this one, keeping only the columns needed.
-            wanted = [c for c in ("user_id", "timestamp", "event", "channel", "value", "session_id", *keep) if c in source.columns]
-            require_columns(pd.DataFrame(columns=source.columns), ("user_id", "timestamp", "event"), source="DuckDB relation", what=what)
-            reader = source.project(", ".join(quote_ident(c) for c in dict.fromkeys(wanted))).to_arrow_reader()
+            wanted = [
+                c
+                for c in ("user_id", "timestamp", "event", "channel", "value", "session_id", *keep)
+                if c in source.columns
+            ]
+            require_columns(
+                pd.DataFrame(columns=source.columns),
+                ("user_id", "timestamp", "event"),
+                source="DuckDB relation",
+                what=what,
+            )
+            reader = source.project(
+                ", ".join(quote_ident(c) for c in dict.fromkeys(wanted))
+            ).to_arrow_reader()
             self.con.register(f"{raw}_reader", reader)
             self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {raw}_reader")
             self.source_name = "DuckDB relation"
         elif isinstance(source, (str, Path)) or (
-            isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, Path)) for s in source)
+            isinstance(source, (list, tuple))
+            and source
+            and all(isinstance(s, (str, Path)) for s in source)
         ):
             paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
-            self.con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({quote_list(paths)})")
+            self.con.execute(
+                f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({quote_list(paths)})"
+            )
             self.source_name = ", ".join(paths)
         else:
             raise ParameterError(
@@ -187,7 +202,12 @@ class _Events:
                 f"not {type(source).__name__}."
             )
         columns = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()]
-        require_columns(pd.DataFrame(columns=columns), ("user_id", "timestamp", "event"), source=self.source_name, what=what)
+        require_columns(
+            pd.DataFrame(columns=columns),
+            ("user_id", "timestamp", "event"),
+            source=self.source_name,
+            what=what,
+        )
         self.columns = columns
         for col in keep:
             if col not in columns:
@@ -196,7 +216,12 @@ class _Events:
                     source=self.source_name,
                     column=col,
                 )
-        events = [r[0] for r in self.con.execute(f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}').fetchall()]
+        events = [
+            r[0]
+            for r in self.con.execute(
+                f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}'
+            ).fetchall()
+        ]
         names = pd.Series([e for e in events if e is not None], dtype="object")
         sm = StageMap.coerce(stage_map)
         self.stage_map = sm
@@ -205,7 +230,9 @@ class _Events:
             {
                 "event": names,
                 "event_rank": event_rank(names, sm).to_numpy(dtype="int64"),
-                "stage_index": pd.array([sm.index(stages[e]) if stages.get(e) else None for e in names], dtype="Int64"),
+                "stage_index": pd.array(
+                    [sm.index(stages[e]) if stages.get(e) else None for e in names], dtype="Int64"
+                ),
             }
         )
         # Integer sort keys equivalent to (stage-map rank, event name) and to the
@@ -215,22 +242,45 @@ class _Events:
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
         channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
         if "channel" in columns:
-            channels = sorted(r[0] for r in self.con.execute(f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}').fetchall() if r[0] is not None)
+            channels = sorted(
+                r[0]
+                for r in self.con.execute(
+                    f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}'
+                ).fetchall()
+                if r[0] is not None
+            )
             self.con.register(
                 f"jl_chan_{self.tag}",
-                pd.DataFrame({"channel": pd.Series(channels, dtype="object"), "channel_key": np.arange(len(channels), dtype="int64")}),
+                pd.DataFrame(
+                    {
+                        "channel": pd.Series(channels, dtype="object"),
+                        "channel_key": np.arange(len(channels), dtype="int64"),
+                    }
+                ),
             )
-            channel_join = f'LEFT JOIN jl_chan_{self.tag} ch ON CAST(r."channel" AS VARCHAR) = ch.channel'
+            channel_join = (
+                f'LEFT JOIN jl_chan_{self.tag} ch ON CAST(r."channel" AS VARCHAR) = ch.channel'
+            )
             channel_key = "ch.channel_key AS channel_key"
         self.other_rank = len(sm.event_names())
-        extra = [c for c in dict.fromkeys(keep) if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")]
+        extra = [
+            c
+            for c in dict.fromkeys(keep)
+            if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")
+        ]
         select = [
             'CAST(r."user_id" AS VARCHAR) AS user_id',
             'CAST(r."timestamp" AS TIMESTAMPTZ) AS "timestamp"',
             'CAST(r."event" AS VARCHAR) AS event',
-            'CAST(r."channel" AS VARCHAR) AS channel' if "channel" in columns else "CAST(NULL AS VARCHAR) AS channel",
-            'CAST(r."value" AS DOUBLE) AS value' if "value" in columns else "CAST(NULL AS DOUBLE) AS value",
-            'CAST(r."session_id" AS VARCHAR) AS session_id' if "session_id" in columns else "CAST(NULL AS VARCHAR) AS session_id",
+            'CAST(r."channel" AS VARCHAR) AS channel'
+            if "channel" in columns
+            else "CAST(NULL AS VARCHAR) AS channel",
+            'CAST(r."value" AS DOUBLE) AS value'
+            if "value" in columns
+            else "CAST(NULL AS DOUBLE) AS value",
+            'CAST(r."session_id" AS VARCHAR) AS session_id'
+            if "session_id" in columns
+            else "CAST(NULL AS VARCHAR) AS session_id",
             f"coalesce(k.event_rank, {self.other_rank}) AS event_rank",
             "k.event_key AS event_key",
             channel_key,
@@ -239,7 +289,7 @@ class _Events:
         ]
         self.con.execute(
             f"CREATE TEMP VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
-            f"LEFT JOIN jl_rank_{self.tag} k ON CAST(r.\"event\" AS VARCHAR) = k.event {channel_join}"
+            f'LEFT JOIN jl_rank_{self.tag} k ON CAST(r."event" AS VARCHAR) = k.event {channel_join}'
         )
         self.has_channel = "channel" in columns
 
@@ -327,9 +377,15 @@ def sessionize(
     new_user = np.ones(len(users), dtype=bool)
     new_user[1:] = users[1:] != users[:-1]
     gaps = ordered["timestamp"].diff().gt(delta).to_numpy(dtype=bool, na_value=False)
-    number = pd.Series((new_user | gaps).astype("int64")).groupby(ordered["user_id"], sort=False, dropna=False).cumsum()
+    number = (
+        pd.Series((new_user | gaps).astype("int64"))
+        .groupby(ordered["user_id"], sort=False, dropna=False)
+        .cumsum()
+    )
     ids = np.empty(len(out), dtype=object)
-    ids[ordered["__row"].to_numpy()] = (ordered["user_id"] + "#" + number.astype("string")).to_numpy(dtype=object, na_value=None)
+    ids[ordered["__row"].to_numpy()] = (
+        ordered["user_id"] + "#" + number.astype("string")
+    ).to_numpy(dtype=object, na_value=None)
     out[column] = pd.array(ids, dtype="string")
     return out
 
@@ -413,8 +469,14 @@ class Journeys(Result):
         conv = j.loc[j["converted"], "n_touches"].clip(upper=top)
         lost = j.loc[~j["converted"], "n_touches"].clip(upper=top)
         ax.hist(
-            [conv, lost], bins=bins, stacked=True, color=[PALETTE[2], "#b9b9b9"],
-            label=[f"converted ({fmt_count(len(conv))})", f"not converted ({fmt_count(len(lost))})"],
+            [conv, lost],
+            bins=bins,
+            stacked=True,
+            color=[PALETTE[2], "#b9b9b9"],
+            label=[
+                f"converted ({fmt_count(len(conv))})",
+                f"not converted ({fmt_count(len(lost))})",
+            ],
         )
         ax.set_xlabel(f"touches per journey (last bar: {top} or more)")
         ax.set_ylabel("journeys")
@@ -442,11 +504,17 @@ def _left_out_text(left: dict[str, int]) -> str:
     return "; ".join(parts) if parts else "nothing"
 
 
-def _touch_predicate(touch_events: Sequence[str] | str | None, conv_sql: str, conv_stage: int | None) -> str:
+def _touch_predicate(
+    touch_events: Sequence[str] | str | None, conv_sql: str, conv_stage: int | None
+) -> str:
     if touch_events is None:
         # Events of the conversion's stage or later (on-site jobs, repeat bookings,
         # reviews) are what follows a conversion, not touches leading to one.
-        before = f" AND (stage_index IS NULL OR stage_index < {conv_stage})" if conv_stage is not None else ""
+        before = (
+            f" AND (stage_index IS NULL OR stage_index < {conv_stage})"
+            if conv_stage is not None
+            else ""
+        )
         return f"(channel IS NOT NULL AND NOT {conv_sql}{before})"
     if isinstance(touch_events, str):
         if touch_events == "all":
@@ -488,7 +556,9 @@ def _build_tables(
     conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
     touch_sql = _touch_predicate(rules.touch_events, conv_sql, conv_stage)
     t = ev.tag
-    base, rows, agg, touches, journeys = (f"jl_{n}_{t}" for n in ("base", "rows", "agg", "touches", "journeys"))
+    base, rows, agg, touches, journeys = (
+        f"jl_{n}_{t}" for n in ("base", "rows", "agg", "touches", "journeys")
+    )
     end_param = end if end is not None else pd.Timestamp("2262-01-01", tz="UTC")
     look_us = _micros(rules.lookback)
     cap = rules.max_touches
@@ -524,10 +594,16 @@ def _build_tables(
     if first is not None:
         # A journey belongs to the period its end (conversion or last touch) falls
         # in; those that ended earlier go, with their touches.
-        before_start = int(con.execute(f'SELECT count(*) FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first]).fetchone()[0])
+        before_start = int(
+            con.execute(
+                f'SELECT count(*) FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first]
+            ).fetchone()[0]
+        )
         con.execute(f'DELETE FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first])
         if want_touches:
-            con.execute(f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})")
+            con.execute(
+                f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})"
+            )
     totals = con.execute(
         f"""
         SELECT coalesce(sum(outside_lookback), 0), coalesce(sum(truncated_touches), 0),
@@ -595,7 +671,9 @@ def _full_tables(
     # touch starts a new one. A row's journey ends at the next conversion at or
     # after it ("closing"), or, with none, at the user's last touch; touches
     # more than the lookback before that end are "outside".
-    elem_sql, elem_join = _row_element_sql(con, ev.stage_map, path_level, f"SELECT DISTINCT event FROM {base}")
+    elem_sql, elem_join = _row_element_sql(
+        con, ev.stage_map, path_level, f"SELECT DISTINCT event FROM {base}"
+    )
     con.execute(
         f"""
         CREATE TEMP TABLE {rows} AS
@@ -653,7 +731,7 @@ def _full_tables(
             ) WHERE position >= 1
             """
         )
-        first_join = f"LEFT JOIN (SELECT journey_id, min(\"timestamp\") AS first_touch FROM {touches} GROUP BY journey_id) f USING (journey_id)"
+        first_join = f'LEFT JOIN (SELECT journey_id, min("timestamp") AS first_touch FROM {touches} GROUP BY journey_id) f USING (journey_id)'
         first_touch = "f.first_touch"
     else:
         first_join, first_touch = "", "NULL::TIMESTAMPTZ"
@@ -675,7 +753,9 @@ def _full_tables(
     return left_out
 
 
-def _left_out_counts(con: duckdb.DuckDBPyConnection, conv_sql: str, touch_sql: str, end_param: pd.Timestamp) -> dict[str, int]:
+def _left_out_counts(
+    con: duckdb.DuckDBPyConnection, conv_sql: str, touch_sql: str, end_param: pd.Timestamp
+) -> dict[str, int]:
     """Count the rows without user id or timestamp, and the rows after the period end."""
     counts = con.execute(
         f"""
@@ -716,15 +796,22 @@ def _path_journeys(
     else:
         left_out = _left_out_counts(con, conv_sql, touch_sql, end_param)
     elem_sql, elem_join = _row_element_sql(
-        con, ev.stage_map, path_level, f"SELECT DISTINCT event FROM src WHERE {conv_sql} OR {touch_sql}"
+        con,
+        ev.stage_map,
+        path_level,
+        f"SELECT DISTINCT event FROM src WHERE {conv_sql} OR {touch_sql}",
     )
     # One ordered window pass numbers the rows (seq) and the journeys (jidx);
     # the aggregation then gathers each journey's touches as a list and sorts
     # that short list by seq, instead of sorting every row again.
     n_touches = f"least(n_kept, {cap})" if cap is not None else "n_kept"
-    touch_list = "list_sort(coalesce(tl, []), 'ASC', 'NULLS LAST')" if path_level else "coalesce(tl, [])"
+    touch_list = (
+        "list_sort(coalesce(tl, []), 'ASC', 'NULLS LAST')" if path_level else "coalesce(tl, [])"
+    )
     path_col = (
-        ", list_transform(kl, lambda x: x.e)[greatest(n_kept - n_touches, 0) + 1:] AS path" if path_level else ""
+        ", list_transform(kl, lambda x: x.e)[greatest(n_kept - n_touches, 0) + 1:] AS path"
+        if path_level
+        else ""
     )
     con.execute(
         f"""
@@ -781,7 +868,10 @@ def _register_stages(con: duckdb.DuckDBPyConnection, stage_map: StageMap, events
     events = [r[0] for r in con.execute(events_sql).fetchall() if r[0] is not None]
     mapping = stage_map.event_to_stage(events)
     frame = pd.DataFrame(
-        {"event": list(mapping), "stage": [s if s is not None else NO_STAGE for s in mapping.values()]},
+        {
+            "event": list(mapping),
+            "stage": [s if s is not None else NO_STAGE for s in mapping.values()],
+        },
         dtype="object",
     )
     name = f"jl_stage_{uuid.uuid4().hex[:8]}"
@@ -883,7 +973,9 @@ def build_journeys(
     )
     with _Events(events, stage_map=stage_map) as ev:
         touches, journeys, left_out, settings = _build_tables(ev, rules)
-        jframe = ev.df(f"SELECT {', '.join(map(quote_ident, _JOURNEY_COLUMNS))} FROM {journeys} ORDER BY journey_id")
+        jframe = ev.df(
+            f"SELECT {', '.join(map(quote_ident, _JOURNEY_COLUMNS))} FROM {journeys} ORDER BY journey_id"
+        )
         tframe = ev.df(
             f"SELECT {', '.join(map(quote_ident, _TOUCH_COLUMNS))} FROM {touches} ORDER BY journey_id, position"
         )
@@ -965,14 +1057,21 @@ def _row_element_sql(
     return "NULL::VARCHAR", ""
 
 
-def _element_sql(level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, touches: str) -> tuple[str, str]:
+def _element_sql(
+    level: str, stage_map: Any, con: duckdb.DuckDBPyConnection, touches: str
+) -> tuple[str, str]:
     """Return the SQL expression (and join) naming a touch's path element at ``level``."""
     if level == "channel":
         return "t.channel", ""
     if level == "event":
         return "t.event", ""
-    name = _register_stages(con, StageMap.coerce(stage_map), f"SELECT DISTINCT event FROM {touches}")
-    return f"coalesce(s.stage, {quote_literal(NO_STAGE)})", f"LEFT JOIN {name} s ON s.event = t.event"
+    name = _register_stages(
+        con, StageMap.coerce(stage_map), f"SELECT DISTINCT event FROM {touches}"
+    )
+    return (
+        f"coalesce(s.stage, {quote_literal(NO_STAGE)})",
+        f"LEFT JOIN {name} s ON s.event = t.event",
+    )
 
 
 def path_table(
@@ -1049,10 +1148,18 @@ def path_table(
             **journey_options,
         )
     check_in("level", level, ["channel", "event", "stage"])
-    check_journey_options("path_table", journey_options, ["level", "collapse_repeats", "include_censored", "stage_map"])
+    check_journey_options(
+        "path_table",
+        journey_options,
+        ["level", "collapse_repeats", "include_censored", "stage_map"],
+    )
     where = "TRUE" if include_censored else "NOT j.censored"
     # Consecutive repeats are dropped inside each path list (no extra sort).
-    collapse = "list_filter(path, lambda x, i: i = 1 OR x IS DISTINCT FROM path[i - 1])" if collapse_repeats else "path"
+    collapse = (
+        "list_filter(path, lambda x, i: i = 1 OR x IS DISTINCT FROM path[i - 1])"
+        if collapse_repeats
+        else "path"
+    )
     final = f"""
         SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN {quote_list([DIRECT])} ELSE {collapse} END AS path,
                sum(converted::BIGINT) AS conversions,
@@ -1062,7 +1169,9 @@ def path_table(
         ORDER BY conversions DESC, non_conversions DESC, path
     """
     if isinstance(events_or_journeys, Journeys):
-        views = _journey_views(events_or_journeys, stage_map=stage_map, journey_options=journey_options)
+        views = _journey_views(
+            events_or_journeys, stage_map=stage_map, journey_options=journey_options
+        )
         with views as (con, touches, journeys, left_out, settings):
             element, join = _element_sql(level, stage_map, con, touches)
             frame = fetch_df(
@@ -1083,7 +1192,9 @@ def path_table(
         # From events, each journey's path is aggregated with the journey itself.
         rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
         with _Events(events_or_journeys, stage_map=stage_map) as ev:
-            _, journeys, left_out, settings = _build_tables(ev, rules, want_touches=False, path_level=level)
+            _, journeys, left_out, settings = _build_tables(
+                ev, rules, want_touches=False, path_level=level
+            )
             # Values are summed in journey order (user, then journey), as when journeys are numbered.
             frame = fetch_df(
                 ev.con.execute(
@@ -1101,7 +1212,12 @@ def path_table(
     if include_censored:
         left["censored_journeys"] = 0
     frame.attrs["left_out"] = left
-    frame.attrs["settings"] = {**settings, "level": level, "collapse_repeats": collapse_repeats, "include_censored": include_censored}
+    frame.attrs["settings"] = {
+        **settings,
+        "level": level,
+        "collapse_repeats": collapse_repeats,
+        "include_censored": include_censored,
+    }
     frame.attrs["censoring"] = censoring_summary(
         frame["conversions"].sum(),
         frame["non_conversions"].sum(),

@@ -97,14 +97,22 @@ def _event_names(source: Any) -> list[str] | None:
     if isinstance(source, duckdb.DuckDBPyRelation):
         if "event" not in source.columns:
             return None
-        return [r[0] for r in source.project('CAST("event" AS VARCHAR)').distinct().fetchall() if r[0] is not None]
+        return [
+            r[0]
+            for r in source.project('CAST("event" AS VARCHAR)').distinct().fetchall()
+            if r[0] is not None
+        ]
     if isinstance(source, (str, Path)) or (
-        isinstance(source, (list, tuple)) and source and all(isinstance(p, (str, Path)) for p in source)
+        isinstance(source, (list, tuple))
+        and source
+        and all(isinstance(p, (str, Path)) for p in source)
     ):
         paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
         with engine.cursor() as con:
             try:
-                rows = con.execute(f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM read_parquet({quote_list(paths)})').fetchall()
+                rows = con.execute(
+                    f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM read_parquet({quote_list(paths)})'
+                ).fetchall()
             except duckdb.Error:
                 return None  # unreadable or without an event column: the journey builder says why
         return [r[0] for r in rows if r[0] is not None]
@@ -142,13 +150,19 @@ def _journey_inputs(
         )  # fmt: skip
         touch = options.get("touch_events")
         if touch is not None and not (isinstance(touch, str) and touch == "all"):
-            require_names([touch] if isinstance(touch, str) else list(touch), names, what="touch event")
+            require_names(
+                [touch] if isinstance(touch, str) else list(touch), names, what="touch event"
+            )
     return stage_map, options
 
 
 def _open(source: Any, *, level: str, stage_map: Any, options: dict[str, Any], func: str):
     check_in("level", level, ["channel", "event", "stage"])
-    check_journey_options(func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"])
+    check_journey_options(
+        func,
+        options,
+        ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"],
+    )
     if not isinstance(source, Journeys):
         options = _journey_options(level, options)
     return _journey_views(source, stage_map=stage_map, journey_options=options)
@@ -193,7 +207,9 @@ class TopPaths(Result):
         if t.empty:
             return "No journeys."
         covered = t["journeys"].sum() / self.total_journeys
-        best = t[t["journeys"] >= max(10, t["journeys"].max() * 0.05)].sort_values("conversion_rate", ascending=False)
+        best = t[t["journeys"] >= max(10, t["journeys"].max() * 0.05)].sort_values(
+            "conversion_rate", ascending=False
+        )
         line = (
             f"The top {len(t)} of {fmt_count(self.total_paths)} distinct paths cover {fmt_pct(covered)} of "
             f"{fmt_count(self.total_journeys)} journeys. Most common: {_fmt_path(t['path'].iloc[0])} "
@@ -217,7 +233,10 @@ class TopPaths(Result):
                 "share": t["share"].map(fmt_pct),
                 "conversions": t["conversions"].map(fmt_count),
                 "conversion rate": [
-                    f"{fmt_pct(r)} {fmt_ci(lo, hi, fmt_pct)}" for r, lo, hi in zip(t["conversion_rate"], t["ci_low"], t["ci_high"], strict=True)
+                    f"{fmt_pct(r)} {fmt_ci(lo, hi, fmt_pct)}"
+                    for r, lo, hi in zip(
+                        t["conversion_rate"], t["ci_low"], t["ci_high"], strict=True
+                    )
                 ],
             }
         )
@@ -228,16 +247,26 @@ class TopPaths(Result):
         ax = new_axes(ax, figsize=(9, 0.8 + 0.38 * max(len(t), 1)))
         y = np.arange(len(t))
         ax.barh(y, t["journeys"] - t["conversions"], color="#b9b9b9", label="not converted")
-        ax.barh(y, t["conversions"], left=t["journeys"] - t["conversions"], color=PALETTE[2], label="converted")
+        ax.barh(
+            y,
+            t["conversions"],
+            left=t["journeys"] - t["conversions"],
+            color=PALETTE[2],
+            label="converted",
+        )
         top = float(t["journeys"].max()) if len(t) else 1.0
         for i, (n, r) in enumerate(zip(t["journeys"], t["conversion_rate"], strict=True)):
-            ax.text(n + top * 0.01, i, f"{fmt_count(n)} · {fmt_pct(r)} convert", va="center", fontsize=9)
+            ax.text(
+                n + top * 0.01, i, f"{fmt_count(n)} · {fmt_pct(r)} convert", va="center", fontsize=9
+            )
         ax.set_yticks(y)
         ax.set_yticklabels([_fmt_path(p, 60) for p in t["path"]], fontsize=9)
         ax.invert_yaxis()
         ax.set_xlim(0, top * 1.35)
         ax.set_xlabel("journeys")
-        ax.set_title(f"Top {len(t)} paths ({fmt_pct(t['journeys'].sum() / max(self.total_journeys, 1))} of journeys)")
+        ax.set_title(
+            f"Top {len(t)} paths ({fmt_pct(t['journeys'].sum() / max(self.total_journeys, 1))} of journeys)"
+        )
         ax.grid(axis="y", visible=False)
         ax.legend(loc="lower right")
         return ax
@@ -295,8 +324,12 @@ def top_paths(
     check_range("confidence", confidence, low=0, high=1)
     if isinstance(paths_or_journeys, pd.DataFrame) and "path" in paths_or_journeys.columns:
         if path_options or project is not None:
-            raise ParameterError(f"{sorted(path_options)} apply only when paths are built here; this is a path table already.")
-        missing = [c for c in ("conversions", "non_conversions") if c not in paths_or_journeys.columns]
+            raise ParameterError(
+                f"{sorted(path_options)} apply only when paths are built here; this is a path table already."
+            )
+        missing = [
+            c for c in ("conversions", "non_conversions") if c not in paths_or_journeys.columns
+        ]
         if missing:
             raise SchemaError(
                 f"The path table lacks column(s) {missing}.",
@@ -309,7 +342,11 @@ def top_paths(
     else:  # events: the same default touches as transitions() and flow()
         options = {k: v for k, v in path_options.items() if k != "stage_map"}
         stage_map, options = _journey_inputs(
-            paths_or_journeys, path_options.get("stage_map"), options, project=project, func="top_paths"
+            paths_or_journeys,
+            path_options.get("stage_map"),
+            options,
+            project=project,
+            func="top_paths",
         )
         options = _journey_options(options.get("level", "channel"), options)
         paths = path_table(paths_or_journeys, stage_map=stage_map, **options)
@@ -326,9 +363,18 @@ def top_paths(
     t["journeys"] = t["conversions"] + t["non_conversions"]
     total = float(t["journeys"].sum())
     t["_key"] = t["path"].map(_fmt_path)
-    t = t.sort_values(["journeys", "conversions", "_key"], ascending=[False, False, True], kind="stable").head(int(n))
-    rate = np.where(t["journeys"] > 0, t["conversions"] / t["journeys"].where(t["journeys"] > 0, 1), np.nan)
-    low, high = proportion_confint(t["conversions"], t["journeys"].where(t["journeys"] > 0, 1), alpha=1 - confidence, method="wilson")
+    t = t.sort_values(
+        ["journeys", "conversions", "_key"], ascending=[False, False, True], kind="stable"
+    ).head(int(n))
+    rate = np.where(
+        t["journeys"] > 0, t["conversions"] / t["journeys"].where(t["journeys"] > 0, 1), np.nan
+    )
+    low, high = proportion_confint(
+        t["conversions"],
+        t["journeys"].where(t["journeys"] > 0, 1),
+        alpha=1 - confidence,
+        method="wilson",
+    )
     out = pd.DataFrame(
         {
             "path": t["path"].to_numpy(),
@@ -371,16 +417,25 @@ class Transitions(Result):
     def states(self) -> list[str]:
         """Touch states, most visited first."""
         t = self.table
-        counts = t[~t["from"].isin([START])].groupby("from")["count"].sum().sort_values(ascending=False, kind="stable")
+        counts = (
+            t[~t["from"].isin([START])]
+            .groupby("from")["count"]
+            .sum()
+            .sort_values(ascending=False, kind="stable")
+        )
         return list(counts.index)
 
-    def matrix(self, values: Literal["probability", "count", "median_time"] = "probability") -> pd.DataFrame:
+    def matrix(
+        self, values: Literal["probability", "count", "median_time"] = "probability"
+    ) -> pd.DataFrame:
         """Return a from × to matrix (START first; outcome columns last)."""
         check_in("values", values, ["probability", "count", "median_time"])
         states = self.states()
         rows = [START, *states]
         cols = [*states, *[o for o in OUTCOMES if o in set(self.table["to"])]]
-        m = self.table.pivot(index="from", columns="to", values=values).reindex(index=rows, columns=cols)
+        m = self.table.pivot(index="from", columns="to", values=values).reindex(
+            index=rows, columns=cols
+        )
         if values != "median_time":
             m = m.fillna(0)
         return m
@@ -397,7 +452,9 @@ class Transitions(Result):
             best = conv[conv["from"] != START].sort_values("probability", ascending=False)
             if len(best):
                 b = best.iloc[0]
-                lines.append(f"The touch most often followed by a conversion: {b['from']} ({fmt_pct(b['probability'])} of its transitions).")
+                lines.append(
+                    f"The touch most often followed by a conversion: {b['from']} ({fmt_pct(b['probability'])} of its transitions)."
+                )
         lines.append(
             f"{fmt_count(t.loc[t['from'] == START, 'count'].sum())} journeys, {len(self.states())} states; "
             f"repeats {'collapsed' if self.settings.get('collapse_repeats') else 'kept'} (level: {self.settings.get('level')})."
@@ -415,11 +472,23 @@ class Transitions(Result):
         m = self.matrix(values)
         ax = new_axes(ax, figsize=(1.6 + 0.75 * m.shape[1], 1.2 + 0.5 * m.shape[0]))
         annotate = m.shape[0] * m.shape[1] <= 400
-        labels = m.map(lambda p: f"{p * 100:.0f}" if p >= 0.005 else "") if values == "probability" else m.map(lambda c: fmt_count(c) if c else "")
+        labels = (
+            m.map(lambda p: f"{p * 100:.0f}" if p >= 0.005 else "")
+            if values == "probability"
+            else m.map(lambda c: fmt_count(c) if c else "")
+        )
         sns.heatmap(
-            m, ax=ax, cmap=SEQUENTIAL, vmin=0, vmax=1 if values == "probability" else None,
-            annot=labels if annotate else False, fmt="", cbar_kws={"label": "probability (%)" if values == "probability" else "transitions"},
-            linewidths=0.5, linecolor="white", annot_kws={"fontsize": 8},
+            m,
+            ax=ax,
+            cmap=SEQUENTIAL,
+            vmin=0,
+            vmax=1 if values == "probability" else None,
+            annot=labels if annotate else False,
+            fmt="",
+            cbar_kws={"label": "probability (%)" if values == "probability" else "transitions"},
+            linewidths=0.5,
+            linecolor="white",
+            annot_kws={"fontsize": 8},
         )
         if values == "probability":
             ax.collections[0].colorbar.ax.yaxis.set_major_formatter(lambda v, _: f"{v * 100:.0f}")
@@ -484,7 +553,13 @@ def transitions(
     stage_map, journey_options = _journey_inputs(
         events_or_journeys, stage_map, journey_options, project=project, func="transitions"
     )
-    views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="transitions")
+    views = _open(
+        events_or_journeys,
+        level=level,
+        stage_map=stage_map,
+        options=journey_options,
+        func="transitions",
+    )
     with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
         outcome = (
@@ -525,7 +600,13 @@ def transitions(
     frame = frame[["from", "to", "count", "probability", "median_time"]].reset_index(drop=True)
     return Transitions(
         table=frame,
-        settings={**settings, "level": level, "collapse_repeats": collapse_repeats, "include_censored": include_censored, "left_out": left_out},
+        settings={
+            **settings,
+            "level": level,
+            "collapse_repeats": collapse_repeats,
+            "include_censored": include_censored,
+            "left_out": left_out,
+        },
     )
 
 
@@ -573,11 +654,16 @@ class Flow(Result):
     def _colours(self) -> dict[str, Any]:
         names = (
             self.nodes[~self.nodes["node"].isin([*OUTCOMES, OTHER])]
-            .groupby("node")["journeys"].sum().sort_values(ascending=False, kind="stable").index
+            .groupby("node")["journeys"]
+            .sum()
+            .sort_values(ascending=False, kind="stable")
+            .index
         )
         # green and grey mean CONVERSION and NULL, so touch states use the other colours
         touch_palette = [c for i, c in enumerate(PALETTE) if i not in (2, 7)]
-        colours: dict[str, Any] = {name: touch_palette[i % len(touch_palette)] for i, name in enumerate(names)}
+        colours: dict[str, Any] = {
+            name: touch_palette[i % len(touch_palette)] for i, name in enumerate(names)
+        }
         colours.update(_OUTCOME_COLOURS)
         colours[OTHER] = "#7f7f7f"
         return colours
@@ -585,18 +671,36 @@ class Flow(Result):
     def _layout(self, gap: float = 0.02) -> pd.DataFrame:
         """Node rectangles: x (step), y0/y1 (bottom/top, total height 1)."""
         n = self.nodes.copy()
-        order = {name: i for i, name in enumerate(n.groupby("node")["journeys"].sum().sort_values(ascending=False, kind="stable").index)}
+        order = {
+            name: i
+            for i, name in enumerate(
+                n.groupby("node")["journeys"]
+                .sum()
+                .sort_values(ascending=False, kind="stable")
+                .index
+            )
+        }
         if self.settings.get("stage_order"):  # stages keep journey order, top to bottom
             stages = list(self.settings["stage_order"])
-            order = {name: i for i, name in enumerate(stages + [v for v in order if v not in stages])}
-        rank = n["node"].map(lambda v: (2, OUTCOMES.index(v)) if v in OUTCOMES else (1, 0) if v == OTHER else (0, order[v]))
+            order = {
+                name: i for i, name in enumerate(stages + [v for v in order if v not in stages])
+            }
+        rank = n["node"].map(
+            lambda v: (
+                (2, OUTCOMES.index(v)) if v in OUTCOMES else (1, 0) if v == OTHER else (0, order[v])
+            )
+        )
         n["_rank"] = rank
         n = n.sort_values(["step", "_rank"], kind="stable")
         totals = n.groupby("step")["journeys"].sum()
         counts = n.groupby("step").size()
         scale = min((1 - gap * (counts[s] - 1)) / totals[s] for s in totals.index if totals[s] > 0)
         n["height"] = n["journeys"] * scale
-        n["y1"] = 1 - (n.groupby("step")["height"].cumsum() - n["height"]) - n.groupby("step").cumcount() * gap
+        n["y1"] = (
+            1
+            - (n.groupby("step")["height"].cumsum() - n["height"])
+            - n.groupby("step").cumcount() * gap
+        )
         n["y0"] = n["y1"] - n["height"]
         n.attrs["scale"] = scale
         return n.drop(columns="_rank")
@@ -621,11 +725,19 @@ class Flow(Result):
         out_offset = {k: r.y1 for k, r in pos.items()}
         in_offset = {k: r.y1 for k, r in pos.items()}
         links = self.links.copy()
-        links["_src_y"] = [pos[(s, n)].y1 for s, n in zip(links["source_step"], links["source"], strict=True)]
-        links["_tgt_y"] = [pos[(s, n)].y1 for s, n in zip(links["target_step"], links["target"], strict=True)]
+        links["_src_y"] = [
+            pos[(s, n)].y1 for s, n in zip(links["source_step"], links["source"], strict=True)
+        ]
+        links["_tgt_y"] = [
+            pos[(s, n)].y1 for s, n in zip(links["target_step"], links["target"], strict=True)
+        ]
         # Bands leave a node in the order of their targets and enter in the order of their sources.
-        out_order = links.sort_values(["source_step", "source", "_tgt_y"], ascending=[True, True, False]).index
-        in_order = links.sort_values(["target_step", "target", "_src_y"], ascending=[True, True, False]).index
+        out_order = links.sort_values(
+            ["source_step", "source", "_tgt_y"], ascending=[True, True, False]
+        ).index
+        in_order = links.sort_values(
+            ["target_step", "target", "_src_y"], ascending=[True, True, False]
+        ).index
         y_out, y_in = {}, {}
         for i in out_order:
             key = (links.at[i, "source_step"], links.at[i, "source"])
@@ -642,16 +754,58 @@ class Flow(Result):
             x1 = link["target_step"] - width / 2
             (a0, a1), (b0, b1) = y_out[i], y_in[i]
             xm = (x0 + x1) / 2
-            verts = [(x0, a1), (xm, a1), (xm, b1), (x1, b1), (x1, b0), (xm, b0), (xm, a0), (x0, a0), (x0, a1)]
-            codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.LINETO,
-                     MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4, MplPath.CLOSEPOLY]
-            colour = colours.get(link["target"] if link["target"] in OUTCOMES else link["source"], "#999999")
-            ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=mcolors.to_rgba(colour, 0.35), edgecolor="none"))
+            verts = [
+                (x0, a1),
+                (xm, a1),
+                (xm, b1),
+                (x1, b1),
+                (x1, b0),
+                (xm, b0),
+                (xm, a0),
+                (x0, a0),
+                (x0, a1),
+            ]
+            codes = [
+                MplPath.MOVETO,
+                MplPath.CURVE4,
+                MplPath.CURVE4,
+                MplPath.CURVE4,
+                MplPath.LINETO,
+                MplPath.CURVE4,
+                MplPath.CURVE4,
+                MplPath.CURVE4,
+                MplPath.CLOSEPOLY,
+            ]
+            colour = colours.get(
+                link["target"] if link["target"] in OUTCOMES else link["source"], "#999999"
+            )
+            ax.add_patch(
+                PathPatch(
+                    MplPath(verts, codes), facecolor=mcolors.to_rgba(colour, 0.35), edgecolor="none"
+                )
+            )
         for r in layout.itertuples():
-            ax.add_patch(Rectangle((r.step - width / 2, r.y0), width, r.height, facecolor=colours.get(r.node, "#999999"), edgecolor="white", lw=0.5))
+            ax.add_patch(
+                Rectangle(
+                    (r.step - width / 2, r.y0),
+                    width,
+                    r.height,
+                    facecolor=colours.get(r.node, "#999999"),
+                    edgecolor="white",
+                    lw=0.5,
+                )
+            )
             if r.height >= min_label:
-                ax.text(r.step + width / 2 + 0.04, (r.y0 + r.y1) / 2, f"{r.node}\n{fmt_count(r.journeys)}", va="center", ha="left",
-                        fontsize=8.5, linespacing=1.1, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
+                ax.text(
+                    r.step + width / 2 + 0.04,
+                    (r.y0 + r.y1) / 2,
+                    f"{r.node}\n{fmt_count(r.journeys)}",
+                    va="center",
+                    ha="left",
+                    fontsize=8.5,
+                    linespacing=1.1,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+                )
         ax.set_xlim(1 - width, steps + 1 + 0.75)
         ax.set_ylim(min(0, float(layout["y0"].min())) - 0.01, 1.01)
         ax.set_xticks(range(1, steps + 2))
@@ -661,7 +815,9 @@ class Flow(Result):
         for side in ("left", "right", "top", "bottom"):
             ax.spines[side].set_visible(False)
         total = int(layout.loc[layout["step"] == 1, "journeys"].sum())
-        ax.set_title(f"Journey flow: first {steps} {self.settings['level']} touches of {fmt_count(total)} journeys")
+        ax.set_title(
+            f"Journey flow: first {steps} {self.settings['level']} touches of {fmt_count(total)} journeys"
+        )
         return ax
 
     def interactive(self):
@@ -693,15 +849,30 @@ class Flow(Result):
                 node={
                     "label": [f"{n}" for n in layout["node"]],
                     "x": [(s - 1) / steps * 0.98 + 0.01 for s in layout["step"]],
-                    "y": [min(max(1 - (y0 + y1) / 2, 0.01), 0.99) for y0, y1 in zip(layout["y0"], layout["y1"], strict=True)],
+                    "y": [
+                        min(max(1 - (y0 + y1) / 2, 0.01), 0.99)
+                        for y0, y1 in zip(layout["y0"], layout["y1"], strict=True)
+                    ],
                     "color": node_colour,
                     "pad": 12,
-                    "customdata": [f"touch {s}" if s <= steps else "outcome" for s in layout["step"]],
+                    "customdata": [
+                        f"touch {s}" if s <= steps else "outcome" for s in layout["step"]
+                    ],
                     "hovertemplate": "%{label} (%{customdata})<br>%{value:,} journeys<extra></extra>",
                 },
                 link={
-                    "source": [index[(s, n)] for s, n in zip(self.links["source_step"], self.links["source"], strict=True)],
-                    "target": [index[(s, n)] for s, n in zip(self.links["target_step"], self.links["target"], strict=True)],
+                    "source": [
+                        index[(s, n)]
+                        for s, n in zip(
+                            self.links["source_step"], self.links["source"], strict=True
+                        )
+                    ],
+                    "target": [
+                        index[(s, n)]
+                        for s, n in zip(
+                            self.links["target_step"], self.links["target"], strict=True
+                        )
+                    ],
                     "value": self.links["journeys"].astype(int).tolist(),
                     "customdata": self.links["conversions"].astype(int).tolist(),
                     "color": link_colour,
@@ -709,7 +880,9 @@ class Flow(Result):
                 },
             )
         )
-        fig.update_layout(title=f"Journey flow ({self.settings['level']})", font_size=12, height=520)
+        fig.update_layout(
+            title=f"Journey flow ({self.settings['level']})", font_size=12, height=520
+        )
         return fig
 
 
@@ -777,7 +950,9 @@ def flow(
         events_or_journeys, stage_map, journey_options, project=project, func="flow"
     )
     k, m = int(steps), int(top)
-    views = _open(events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="flow")
+    views = _open(
+        events_or_journeys, level=level, stage_map=stage_map, options=journey_options, func="flow"
+    )
     with views as (con, touches, journeys, left_out, settings):
         element, join = _element_sql(level, stage_map, con, touches)
         outcome = (
@@ -826,22 +1001,36 @@ def flow(
     result["conversions"] = result["conversions"].fillna(0).astype("int64")
     nodes = (
         result[result["kind"] == "node"]
-        .rename(columns={"source_step": "step", "source": "node"})[["step", "node", "journeys", "conversions"]]
+        .rename(columns={"source_step": "step", "source": "node"})[
+            ["step", "node", "journeys", "conversions"]
+        ]
         .astype({"step": "int64"})
         .sort_values(["step", "journeys", "node"], ascending=[True, False, True], kind="stable")
         .reset_index(drop=True)
     )
     links = (
-        result[result["kind"] == "link"][["source_step", "source", "target_step", "target", "journeys", "conversions"]]
+        result[result["kind"] == "link"][
+            ["source_step", "source", "target_step", "target", "journeys", "conversions"]
+        ]
         .astype({"source_step": "int64", "target_step": "int64"})
-        .sort_values(["source_step", "source", "journeys", "target"], ascending=[True, True, False, True], kind="stable")
+        .sort_values(
+            ["source_step", "source", "journeys", "target"],
+            ascending=[True, True, False, True],
+            kind="stable",
+        )
         .reset_index(drop=True)
     )
     return Flow(
         nodes=nodes,
         links=links,
-        settings={**settings, "steps": k, "top": m, "level": level, "collapse_repeats": collapse_repeats,
-                  "stage_order": StageMap.coerce(stage_map).names if level == "stage" else None,
-                  "include_censored": include_censored, "left_out": left_out},
+        settings={
+            **settings,
+            "steps": k,
+            "top": m,
+            "level": level,
+            "collapse_repeats": collapse_repeats,
+            "stage_order": StageMap.coerce(stage_map).names if level == "stage" else None,
+            "include_censored": include_censored,
+            "left_out": left_out,
+        },
     )
-

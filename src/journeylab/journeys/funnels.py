@@ -127,7 +127,12 @@ def _funnel_units(
         stage_map=stage_map if stage_map is not None else step_order_map(parsed),
         keep=[segment] if segment else [],
     ) as ev:
-        present = [r[0] for r in ev.con.execute("SELECT DISTINCT event FROM src WHERE event IS NOT NULL").fetchall()]
+        present = [
+            r[0]
+            for r in ev.con.execute(
+                "SELECT DISTINCT event FROM src WHERE event IS NOT NULL"
+            ).fetchall()
+        ]
         require_names(
             [e for _, names in parsed for e in names], present, what="funnel step", source=ev.source_name,
             hint="correct the step (event names are case-sensitive), or load the events the funnel needs.",
@@ -147,14 +152,24 @@ def _funnel_units(
             if segment
             else "'all'"
         )
-        start_sql = f'"timestamp" >= {quote_literal(t0.isoformat())}::TIMESTAMPTZ' if t0 is not None else "TRUE"
-        end_sql = f'b."timestamp" < {quote_literal(t1.isoformat())}::TIMESTAMPTZ' if t1 is not None else "TRUE"
+        start_sql = (
+            f'"timestamp" >= {quote_literal(t0.isoformat())}::TIMESTAMPTZ'
+            if t0 is not None
+            else "TRUE"
+        )
+        end_sql = (
+            f'b."timestamp" < {quote_literal(t1.isoformat())}::TIMESTAMPTZ'
+            if t1 is not None
+            else "TRUE"
+        )
         all_events = sorted({e for _, names in parsed for e in names})
         base = f"jl_fbase_{tag}"
         left_out = {}
         if grain == "session":
             left_out["events_without_session"] = int(
-                ev.scalar(f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({quote_list(all_events)}, event)")
+                ev.scalar(
+                    f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({quote_list(all_events)}, event)"
+                )
             )
         # Every event of the unit gets a sequence number (for where_instead, which
         # looks at what came next); step tables keep that number.
@@ -172,10 +187,10 @@ def _funnel_units(
         ctes = []
         for i, (_, names) in enumerate(parsed, start=1):
             ctes.append(
-                f"s{i} AS (SELECT unit, seq, \"timestamp\" AS t FROM {base} WHERE list_contains({quote_list(names)}, event))"
+                f's{i} AS (SELECT unit, seq, "timestamp" AS t FROM {base} WHERE list_contains({quote_list(names)}, event))'
             )
         ctes.append(
-            f"a1 AS (SELECT b.unit, b.user_id, b.segment, b.seq AS seq1, b.\"timestamp\" AS t1 FROM {base} b "
+            f'a1 AS (SELECT b.unit, b.user_id, b.segment, b.seq AS seq1, b."timestamp" AS t1 FROM {base} b '
             f"WHERE list_contains({quote_list(parsed[0][1])}, b.event) AND {end_sql})"
         )
         deadline = f"t1 + to_microseconds({win_us}::BIGINT)"
@@ -202,7 +217,7 @@ def _funnel_units(
         con.execute(
             f"""
             CREATE TEMP TABLE {units} AS
-            WITH {', '.join(ctes)},
+            WITH {", ".join(ctes)},
             scored AS (SELECT *, {level_sql} AS level FROM a{k}),
             ranked AS (
               SELECT *, row_number() OVER (PARTITION BY unit ORDER BY level DESC, seq1) AS best,
@@ -237,8 +252,8 @@ def _no_entrants(ev: _Events, first: tuple[str, list[str]], *, grain: str, t0: A
         else ""
     )  # fmt: skip
     n, with_session, lo, hi = ev.con.execute(
-        f"SELECT count(*), count(session_id), min(\"timestamp\"), max(\"timestamp\") FROM src "
-        f"WHERE list_contains({quote_list(names)}, event) AND user_id IS NOT NULL AND \"timestamp\" IS NOT NULL"
+        f'SELECT count(*), count(session_id), min("timestamp"), max("timestamp") FROM src '
+        f'WHERE list_contains({quote_list(names)}, event) AND user_id IS NOT NULL AND "timestamp" IS NOT NULL'
     ).fetchone()
     if n and grain == "session" and not with_session:
         why = f"none of its {n:,} events has a session id"
@@ -272,7 +287,9 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
             f"quantile_cont({delta}, 0.75) AS q75 FROM {u.name} WHERE level >= {i} GROUP BY segment"
         )
     counts = fetch_df(u.events.con.execute(" UNION ALL ".join(parts)))
-    segments = sorted(fetch_df(u.events.con.execute(f"SELECT DISTINCT segment FROM {u.name}"))["segment"].tolist())
+    segments = sorted(
+        fetch_df(u.events.con.execute(f"SELECT DISTINCT segment FROM {u.name}"))["segment"].tolist()
+    )
     segments = segments or ["all"]  # nobody entered: still one row per step, with zeros
     grid = pd.MultiIndex.from_product([segments, range(1, k + 1)], names=["segment", "step"])
     table = counts.set_index(["segment", "step"]).reindex(grid).reset_index()
@@ -282,13 +299,22 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
     previous = table.groupby("segment")["entrants"].shift(1)
     previous = previous.fillna(table["entrants"]).astype("int64")
     alpha = 1 - confidence
-    out = pd.DataFrame({"segment": table["segment"], "step": table["step"], "label": table["label"], "entrants": table["entrants"]})
+    out = pd.DataFrame(
+        {
+            "segment": table["segment"],
+            "step": table["step"],
+            "label": table["label"],
+            "entrants": table["entrants"],
+        }
+    )
     for name, base in (("from_previous", previous), ("from_first", first)):
         nobs = base.to_numpy(dtype=float)
         count = out["entrants"].to_numpy(dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(nobs > 0, count / np.where(nobs > 0, nobs, 1), np.nan)
-            low, high = proportion_confint(count, np.where(nobs > 0, nobs, 1), alpha=alpha, method="wilson")
+            low, high = proportion_confint(
+                count, np.where(nobs > 0, nobs, 1), alpha=alpha, method="wilson"
+            )
         out[f"conversion_{name}"] = rate
         out[f"{name}_ci_low"] = np.where(nobs > 0, low, np.nan)
         out[f"{name}_ci_high"] = np.where(nobs > 0, high, np.nan)
@@ -300,10 +326,20 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
     out = out.rename(columns={"time_q25": "time_q25", "time_q75": "time_q75"})
     out = out[
         [
-            "segment", "step", "label", "entrants",
-            "conversion_from_previous", "from_previous_ci_low", "from_previous_ci_high",
-            "conversion_from_first", "from_first_ci_low", "from_first_ci_high",
-            "drop_off", "time_q25", "time_median", "time_q75",
+            "segment",
+            "step",
+            "label",
+            "entrants",
+            "conversion_from_previous",
+            "from_previous_ci_low",
+            "from_previous_ci_high",
+            "conversion_from_first",
+            "from_first_ci_low",
+            "from_first_ci_high",
+            "drop_off",
+            "time_q25",
+            "time_median",
+            "time_q75",
         ]
     ]
     return out
@@ -369,7 +405,9 @@ class FunnelResult(Result):
             f"intervals are {ci} Wilson intervals."
         )
         if self.left_out.get("events_without_session"):
-            lines.append(f"{self.left_out['events_without_session']:,} step events without a session id were left out.")
+            lines.append(
+                f"{self.left_out['events_without_session']:,} step events without a session id were left out."
+            )
         if self.suppressed_segments:
             lines.append(suppression_note(self.suppressed_segments, self.settings["min_users"]))
         lines += self.notes
@@ -384,11 +422,21 @@ class FunnelResult(Result):
                 "entrants": t["entrants"].map(lambda n: f"{n:,}"),
                 "from previous": [
                     f"{fmt_pct(r)} {fmt_ci(lo, hi, fmt_pct)}"
-                    for r, lo, hi in zip(t["conversion_from_previous"], t["from_previous_ci_low"], t["from_previous_ci_high"], strict=True)
+                    for r, lo, hi in zip(
+                        t["conversion_from_previous"],
+                        t["from_previous_ci_low"],
+                        t["from_previous_ci_high"],
+                        strict=True,
+                    )
                 ],
                 "from first": [
                     f"{fmt_pct(r)} {fmt_ci(lo, hi, fmt_pct)}"
-                    for r, lo, hi in zip(t["conversion_from_first"], t["from_first_ci_low"], t["from_first_ci_high"], strict=True)
+                    for r, lo, hi in zip(
+                        t["conversion_from_first"],
+                        t["from_first_ci_low"],
+                        t["from_first_ci_high"],
+                        strict=True,
+                    )
                 ],
                 "drop-off": t["drop_off"].map(lambda n: f"{n:,}"),
                 "median time": t["time_median"].map(_fmt_duration),
@@ -411,26 +459,49 @@ class FunnelResult(Result):
             s = t[t["segment"] == seg]
             y = np.arange(len(steps)) + (j - (len(segs) - 1) / 2) * height
             rate = s["conversion_from_first"].to_numpy(dtype=float)
-            err = np.vstack([rate - s["from_first_ci_low"].to_numpy(dtype=float), s["from_first_ci_high"].to_numpy(dtype=float) - rate])
+            err = np.vstack(
+                [
+                    rate - s["from_first_ci_low"].to_numpy(dtype=float),
+                    s["from_first_ci_high"].to_numpy(dtype=float) - rate,
+                ]
+            )
             err = np.clip(np.nan_to_num(err), 0, None)  # rounding can leave -1e-17
             colour = PALETTE[0] if len(segs) == 1 else PALETTE[j % len(PALETTE)]
             label = None if len(segs) == 1 and not self.suppressed_segments else mpl(seg)
-            ax.barh(y, np.nan_to_num(rate), height=height * 0.9, color=colour, alpha=0.85, label=label)
-            ax.errorbar(np.nan_to_num(rate), y, xerr=err, fmt="none", ecolor="#333333", capsize=3, lw=1)
+            ax.barh(
+                y, np.nan_to_num(rate), height=height * 0.9, color=colour, alpha=0.85, label=label
+            )
+            ax.errorbar(
+                np.nan_to_num(rate), y, xerr=err, fmt="none", ecolor="#333333", capsize=3, lw=1
+            )
             for yi, (r, hi, n, prev) in enumerate(
-                zip(rate, s["from_first_ci_high"], s["entrants"], s["conversion_from_previous"], strict=True)
+                zip(
+                    rate,
+                    s["from_first_ci_high"],
+                    s["entrants"],
+                    s["conversion_from_previous"],
+                    strict=True,
+                )
             ):
                 text = f"{fmt_pct(r)} ({n:,})"
                 if yi > 0:
                     text += f"  · {fmt_pct(prev)} of previous"
-                ax.text(np.nan_to_num(max(r, hi if not np.isnan(hi) else r)) + 0.01, y[yi], text, va="center", fontsize=9)
+                ax.text(
+                    np.nan_to_num(max(r, hi if not np.isnan(hi) else r)) + 0.01,
+                    y[yi],
+                    text,
+                    va="center",
+                    fontsize=9,
+                )
         ax.set_yticks(np.arange(len(steps)))
         ax.set_yticklabels([mpl(step) for step in steps])
         ax.invert_yaxis()
         ax.set_xlim(0, 1.45)
         ax.set_xticks(np.linspace(0, 1, 6))
         percent_axis(ax, "x")
-        ax.set_xlabel(f"share of entrants reaching the step ({self.confidence:.0%} Wilson interval)")
+        ax.set_xlabel(
+            f"share of entrants reaching the step ({self.confidence:.0%} Wilson interval)"
+        )
         unit = "users" if self.settings["grain"] == "user" else "sessions"
         ax.set_title(f"Funnel ({unit}, window {self.settings['window']})")
         ax.grid(axis="y", visible=False)
@@ -448,27 +519,56 @@ class FunnelResult(Result):
         ax = new_axes(ax, figsize=(9, 1.2 + 0.8 * (len(steps) - 1) * max(1, len(segs) * 0.6)))
         height = 0.8 / len(segs)
         strict = self.settings["order"] == "strict"
-        labels = [mpl(f"{steps[i - 1]} → {steps[i]}" if strict else f"→ {steps[i]}") for i in range(1, len(steps))]
+        labels = [
+            mpl(f"{steps[i - 1]} → {steps[i]}" if strict else f"→ {steps[i]}")
+            for i in range(1, len(steps))
+        ]
         lows, highs = [], []
         for j, seg in enumerate(segs):
             s = t[t["segment"] == seg]
             y = np.arange(len(steps) - 1) + (j - (len(segs) - 1) / 2) * height
-            q25, med, q75 = (s[c].dt.total_seconds().to_numpy(dtype=float) for c in ("time_q25", "time_median", "time_q75"))
+            q25, med, q75 = (
+                s[c].dt.total_seconds().to_numpy(dtype=float)
+                for c in ("time_q25", "time_median", "time_q75")
+            )
             q25 = np.maximum(q25, 1.0)  # log axis: sub-second spans drawn at 1 s
             colour = PALETTE[0] if len(segs) == 1 else PALETTE[j % len(PALETTE)]
             ax.hlines(y, q25, np.maximum(q75, q25), color=colour, lw=7, alpha=0.45)
-            ax.plot(np.maximum(med, 1.0), y, "o", color=colour, ms=7, label=None if len(segs) == 1 else mpl(seg))
+            ax.plot(
+                np.maximum(med, 1.0),
+                y,
+                "o",
+                color=colour,
+                ms=7,
+                label=None if len(segs) == 1 else mpl(seg),
+            )
             for yi, m in enumerate(med):
                 if not np.isnan(m):
-                    ax.annotate(f"median {_fmt_duration(pd.Timedelta(seconds=m))}", (max(q75[yi], m, 1.0), y[yi]),
-                                xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
+                    ax.annotate(
+                        f"median {_fmt_duration(pd.Timedelta(seconds=m))}",
+                        (max(q75[yi], m, 1.0), y[yi]),
+                        xytext=(6, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=9,
+                    )
             lows.append(np.nanmin(q25) if np.isfinite(q25).any() else np.nan)
             highs.append(np.nanmax(q75) if np.isfinite(q75).any() else np.nan)
         ax.set_xscale("log")
         lo = np.nanmin(lows) if np.isfinite(lows).any() else 60.0
         hi = np.nanmax(highs) if np.isfinite(highs).any() else 86400.0
-        ticks = [(1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"),
-                 (86400, "1 day"), (7 * 86400, "1 week"), (30 * 86400, "30 days"), (365 * 86400, "1 year")]
+        ticks = [
+            (1, "1 s"),
+            (10, "10 s"),
+            (60, "1 min"),
+            (600, "10 min"),
+            (3600, "1 h"),
+            (6 * 3600, "6 h"),
+            (86400, "1 day"),
+            (7 * 86400, "1 week"),
+            (30 * 86400, "30 days"),
+            (365 * 86400, "1 year"),
+        ]
         shown = [(v, text) for v, text in ticks if lo / 3 <= v <= hi * 6] or ticks[2:7]
         ax.set_xticks([v for v, _ in shown], [text for _, text in shown])
         ax.minorticks_off()
@@ -579,11 +679,21 @@ def funnel(
     """
     check_range("confidence", confidence, low=0, high=1)
     if not isinstance(min_users, (int, np.integer)) or isinstance(min_users, bool):
-        raise ParameterError(f"min_users == {min_users!r}, must be a whole number (0 shows every segment).")
+        raise ParameterError(
+            f"min_users == {min_users!r}, must be a whole number (0 shows every segment)."
+        )
     check_range("min_users", min_users, low=0, low_inclusive=True)
     steps, stage_map = resolve_steps(steps, stage_map, project=project)
     counted = _funnel_units(
-        events, steps, window=window, order=order, grain=grain, segment=segment, start=start, end=end, stage_map=stage_map
+        events,
+        steps,
+        window=window,
+        order=order,
+        grain=grain,
+        segment=segment,
+        start=start,
+        end=end,
+        stage_map=stage_map,
     )
     with counted as units:
         table = _step_table(units, confidence)
@@ -591,10 +701,14 @@ def funnel(
         if min_users and segment:
             # Users (not sessions) make a group identifiable: count distinct entrants.
             sizes = fetch_df(
-                units.events.con.execute(f"SELECT segment, count(DISTINCT user_id) AS users FROM {units.name} GROUP BY segment")
+                units.events.con.execute(
+                    f"SELECT segment, count(DISTINCT user_id) AS users FROM {units.name} GROUP BY segment"
+                )
             )
             known = dict(zip(sizes["segment"], sizes["users"], strict=True))
-            small = [seg for seg in dict.fromkeys(table["segment"]) if known.get(seg, 0) < min_users]
+            small = [
+                seg for seg in dict.fromkeys(table["segment"]) if known.get(seg, 0) < min_users
+            ]
     if small:
         table = table[~table["segment"].isin(small)].reset_index(drop=True)
     settings = {**units.settings, "min_users": int(min_users)}
@@ -636,7 +750,9 @@ class WhereInstead(Result):
         if self.n_units == 0:
             return f"No {unit} reached '{self.reached}' without reaching '{self.missed}'."
         top = self.table.head(3)
-        moves = "; ".join(f"{' > '.join(n)} {fmt_pct(s)}" for n, s in zip(top["next"], top["share"], strict=True))
+        moves = "; ".join(
+            f"{' > '.join(n)} {fmt_pct(s)}" for n, s in zip(top["next"], top["share"], strict=True)
+        )
         return (
             f"{self.n_units:,} {unit} reached '{self.reached}' but not '{self.missed}' within "
             f"{self.settings['window']}. What they did next: {moves}."
@@ -666,7 +782,9 @@ class WhereInstead(Result):
         ax.invert_yaxis()
         ax.set_xlim(0, max(0.1, float(t["share"].max()) * 1.25) if len(t) else 1)
         percent_axis(ax, "x")
-        ax.set_xlabel(f"share of the {self.n_units:,} who reached '{self.reached}' but not '{self.missed}'")
+        ax.set_xlabel(
+            f"share of the {self.n_units:,} who reached '{self.reached}' but not '{self.missed}'"
+        )
         ax.set_title(f"After '{self.reached}', instead of '{self.missed}'")
         ax.grid(axis="y", visible=False)
         return ax
@@ -719,7 +837,15 @@ def where_instead(
     element = "event" if level == "event" else "channel"
     only = "TRUE" if level == "event" else "b.channel IS NOT NULL"
     counted = _funnel_units(
-        events, steps, window=window, order=order, grain=grain, segment=None, start=start, end=end, stage_map=stage_map
+        events,
+        steps,
+        window=window,
+        order=order,
+        grain=grain,
+        segment=None,
+        start=start,
+        end=end,
+        stage_map=stage_map,
     )
     with counted as units:
         con, base = units.events.con, f"jl_fbase_{units.events.tag}"

@@ -148,14 +148,20 @@ class JourneyRules:
         conversions = (conversion,) if isinstance(conversion, str) else tuple(conversion)
         if not conversions:
             raise ParameterError("conversion is empty; name the event that counts as a conversion.")
-        if touch_events is not None and not isinstance(touch_events, str) and not list(touch_events):
+        if (
+            touch_events is not None
+            and not isinstance(touch_events, str)
+            and not list(touch_events)
+        ):
             raise ParameterError(
                 "touch_events is empty; list the events that count as touches, or pass None."
             )
         look = parse_duration(lookback, "lookback")
         if max_touches is not None:
             if not isinstance(max_touches, (int, np.integer)) or isinstance(max_touches, bool):
-                raise ParameterError(f"max_touches == {max_touches!r}, must be a whole number or None.")
+                raise ParameterError(
+                    f"max_touches == {max_touches!r}, must be a whole number or None."
+                )
             check_range("max_touches", max_touches, low=1, low_inclusive=True)
             max_touches = int(max_touches)
         first = to_utc_timestamp(start, "start", optional=True)
@@ -179,7 +185,9 @@ class JourneyRules:
     def settings(self, period_end: pd.Timestamp | None) -> dict[str, Any]:
         """Return the rules as recorded with a result, with the period end actually used."""
         return {
-            "conversion": self.conversions[0] if len(self.conversions) == 1 else list(self.conversions),
+            "conversion": self.conversions[0]
+            if len(self.conversions) == 1
+            else list(self.conversions),
             "touch_events": self.touch_events if self.touch_events is not None else DEFAULT_TOUCHES,
             "lookback": str(self.lookback),
             "period_end": period_end,
@@ -198,13 +206,17 @@ def parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
     [('view', ['view']), ('cart | wishlist', ['cart', 'wishlist'])]
     """
     if isinstance(steps, str):
-        raise ParameterError("steps must list at least two steps, e.g. ['view', 'cart', 'purchase'].")
+        raise ParameterError(
+            "steps must list at least two steps, e.g. ['view', 'cart', 'purchase']."
+        )
     items = list(steps.items()) if isinstance(steps, Mapping) else [(None, s) for s in steps]
     parsed = []
     for label, spec in items:
         names = [spec] if isinstance(spec, str) else list(spec)
         if not names or not all(isinstance(n, str) and n for n in names):
-            raise ParameterError(f"Funnel step {label or spec!r} must be an event name or a list of event names.")
+            raise ParameterError(
+                f"Funnel step {label or spec!r} must be an event name or a list of event names."
+            )
         parsed.append((str(label) if label is not None else " | ".join(names), names))
     if len(parsed) < 2:
         raise ParameterError(f"A funnel needs at least two steps; got {len(parsed)}.")

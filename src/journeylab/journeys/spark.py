@@ -233,7 +233,9 @@ def _journeys(
     """
     F, Window = _spark()
     check_journey_options(
-        func, options, ["level", "collapse_repeats", "include_censored", "stage_map", "spark", "columns"]
+        func,
+        options,
+        ["level", "collapse_repeats", "include_censored", "stage_map", "spark", "columns"],
     )
     if options.get("conversion") is None:
         raise ParameterError(
@@ -394,7 +396,9 @@ def _journeys(
     return journeys, kept_journeys, left_out, settings
 
 
-def _from_project(project: Any, stage_map: Any, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _from_project(
+    project: Any, stage_map: Any, options: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
     """Fill the stage map, conversion and lookback the caller left out from the project file."""
     if project is None:
         return stage_map, options
@@ -664,7 +668,9 @@ def funnel_counts(
         )
     sm = StageMap.coerce(stage_map) if stage_map is not None else step_order_map(parsed)
     src, _, present = _canonical(frame, sm, keep=[segment] if segment else [])
-    require_names([e for _, names in parsed for e in names], present, what="funnel step", source=source)
+    require_names(
+        [e for _, names in parsed for e in names], present, what="funnel step", source=source
+    )
     unit = F.col("user_id") if grain == "user" else F.col("session_id")
     seg = (
         F.coalesce(F.col(segment).cast("string"), F.lit(MISSING_SEGMENT))

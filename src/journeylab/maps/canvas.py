@@ -476,5 +476,10 @@ def canvas_of(jm: JourneyMapResult, **options: Any) -> JourneyCanvasResult:
         else {"start": jm.period.start, "end": jm.period.end}
     )
     return journey_canvas(
-        jm._events, jm.stage_map, previous=jm.previous is not None, alpha=jm.alpha, **window, **options
+        jm._events,
+        jm.stage_map,
+        previous=jm.previous is not None,
+        alpha=jm.alpha,
+        **window,
+        **options,
     )

@@ -44,7 +44,14 @@ from journeylab.maps.journey_maps import (
     in_period,
 )
 
-__all__ = ["build_cells", "kpi_change_test", "kpi_moments", "CANVAS_ROWS", "PAIN_COLUMNS", "FRAME_COLUMNS"]
+__all__ = [
+    "build_cells",
+    "kpi_change_test",
+    "kpi_moments",
+    "CANVAS_ROWS",
+    "PAIN_COLUMNS",
+    "FRAME_COLUMNS",
+]
 
 #: The rows of the canvas, top to bottom, as named in ``to_frame()["row"]``.
 CANVAS_ROWS = ("events", "channels", "kpis", "conversion", "emotion", "pains", "opportunities")

@@ -170,7 +170,11 @@ class FindingsResult(Result):
         """
         rows = []
         for row in self.top(50).itertuples():
-            stage = row.step_from if row.step_from in stage_map.names else stage_map.stage_of(row.step_from)
+            stage = (
+                row.step_from
+                if row.step_from in stage_map.names
+                else stage_map.stage_of(row.step_from)
+            )
             if stage is None:
                 continue
             step = _step_label(row, self.labels)
@@ -179,13 +183,21 @@ class FindingsResult(Result):
                 opportunity = f"Find what changed at {step} since {row.benchmark_label}"
             elif row.dimension in (HOUR_OF_DAY, DAY_OF_WEEK):
                 title = f"{step} at {row.segment}: {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)}"
-                opportunity = f"Serve {step.split(' → ')[-1].lower()} at {row.segment} (hours, staff, slots)"
+                opportunity = (
+                    f"Serve {step.split(' → ')[-1].lower()} at {row.segment} (hours, staff, slots)"
+                )
             else:
                 who = f"{display_label(row.segment, self.labels)} ({display_label(row.dimension, self.labels).lower()})"
                 title = f"{who}: {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)}"
                 opportunity = f"Fix {step} for {who}"
-            rows.append({"stage": stage, "title": title, "value_at_stake": row.value_at_stake,
-                         "opportunity": opportunity})
+            rows.append(
+                {
+                    "stage": stage,
+                    "title": title,
+                    "value_at_stake": row.value_at_stake,
+                    "opportunity": opportunity,
+                }
+            )
         return pd.DataFrame(rows, columns=["stage", "title", "value_at_stake", "opportunity"])
 
     def records(self) -> list[dict[str, Any]]:
@@ -203,11 +215,15 @@ class FindingsResult(Result):
         found = self.top(5)
         head = f"Findings in {self.period.label}"
         if found.empty:
-            lines = [f"{head}: no gap is significant at q < {self.fdr:g} with at least "
-                     f"{self.min_users:,} users on both sides."]
+            lines = [
+                f"{head}: no gap is significant at q < {self.fdr:g} with at least "
+                f"{self.min_users:,} users on both sides."
+            ]
         else:
-            lines = [f"{head} ({int(self.table['is_finding'].sum())} significant gaps, "
-                     f"{int(found.shape[0])} shown, ranked by value at stake):"]
+            lines = [
+                f"{head} ({int(self.table['is_finding'].sum())} significant gaps, "
+                f"{int(found.shape[0])} shown, ranked by value at stake):"
+            ]
             lines += [f"{i}. {text}" for i, text in enumerate(found["text"], start=1)]
         lines += self.notes
         return "\n".join(lines)
@@ -216,7 +232,11 @@ class FindingsResult(Result):
         from html import escape
 
         items = "".join(f"<li>{escape(t)}</li>" for t in self.top(5)["text"])
-        return f"<h4>{escape(self.title)}</h4><ol>{items}</ol>" if items else f"<p>{escape(self.summary())}</p>"
+        return (
+            f"<h4>{escape(self.title)}</h4><ol>{items}</ol>"
+            if items
+            else f"<p>{escape(self.summary())}</p>"
+        )
 
     def plot(self, ax=None, n: int = 8):
         """Bar chart of the top findings' value at stake with intervals."""
@@ -310,7 +330,11 @@ def find(
     conversions = (conversion,) if isinstance(conversion, str) else tuple(conversion)
     events = prepare_events(events)
     present = set(pd.unique(events["event"].dropna()).tolist())
-    for name in [*conversions, *funnel, *(n for pair in steps for n in pair if n not in stage_map.names)]:
+    for name in [
+        *conversions,
+        *funnel,
+        *(n for pair in steps for n in pair if n not in stage_map.names),
+    ]:
         if name not in present:
             raise SchemaError(
                 f"{name!r} occurs in no event row{did_you_mean(name, sorted(present))}.",
@@ -355,10 +379,14 @@ def find(
         total_n, total_k = len(made), int(made.sum())
         for dim, seg in dims.items():
             seg = seg.astype("object").where(seg.notna(), None)
-            table = pd.DataFrame({"segment": seg.to_numpy(), "made": made}).dropna(subset=["segment"])
+            table = pd.DataFrame({"segment": seg.to_numpy(), "made": made}).dropna(
+                subset=["segment"]
+            )
             if table["segment"].nunique() < 2:
-                notes.append(f"{display_label(dim, labels)} at {_step_label(step, labels)}: one value only, "
-                             "nothing to compare.")
+                notes.append(
+                    f"{display_label(dim, labels)} at {_step_label(step, labels)}: one value only, "
+                    "nothing to compare."
+                )
                 continue
             counts = table.groupby("segment", sort=True)["made"].agg(["size", "sum"])
             n_with = int(counts["size"].sum())
@@ -397,13 +425,18 @@ def find(
                     )
                 )
     if previous and before.empty:
-        notes.append(f"No events in the previous month ({before_period.label}): no change to report.")
+        notes.append(
+            f"No events in the previous month ({before_period.label}): no change to report."
+        )
     if not rows:
-        raise NotComputableError(f"No step of the journey was reached in {period.label}: nothing to search.")
+        raise NotComputableError(
+            f"No step of the journey was reached in {period.label}: nothing to search."
+        )
     table = _test(pd.DataFrame(rows), alpha=alpha, fdr=fdr, min_users=min_users)
     table = _rank(table)
     table["text"] = [
-        _text(row, labels, currency, period, alpha=alpha) if row.is_finding else "" for row in table.itertuples()
+        _text(row, labels, currency, period, alpha=alpha) if row.is_finding else ""
+        for row in table.itertuples()
     ]
     return FindingsResult(
         table=table,
@@ -419,9 +452,12 @@ def find(
 
 
 # -- pieces -------------------------------------------------------------------
-def _steps(stage_map: StageMap, funnel: Sequence[str], extra: Sequence[tuple[str, str]] = ()) -> list[_Step]:
+def _steps(
+    stage_map: StageMap, funnel: Sequence[str], extra: Sequence[tuple[str, str]] = ()
+) -> list[_Step]:
     steps = [
-        _Step(f"{a} → {b}", "funnel", (a,), (b,), a, b) for a, b in zip(funnel, funnel[1:], strict=False)
+        _Step(f"{a} → {b}", "funnel", (a,), (b,), a, b)
+        for a, b in zip(funnel, funnel[1:], strict=False)
     ]
     for a, b in extra:
         from_events = stage_map[a].events if a in stage_map.names else (a,)
@@ -433,12 +469,16 @@ def _steps(stage_map: StageMap, funnel: Sequence[str], extra: Sequence[tuple[str
         for a, b in zip(names, names[1:], strict=False)
     ]
     if not steps:
-        raise ParameterError("No steps to search: give a funnel of two steps or more, or a stage map of two stages.")
+        raise ParameterError(
+            "No steps to search: give a funnel of two steps or more, or a stage map of two stages."
+        )
     return steps
 
 
 def _progress(frame: pd.DataFrame, step: _Step) -> pd.DataFrame:
-    out = step_progress(frame, events_matching(frame, step.from_events), events_matching(frame, step.to_events))
+    out = step_progress(
+        frame, events_matching(frame, step.from_events), events_matching(frame, step.to_events)
+    )
     out = out.set_index("user_id")
     out["first_ts"] = pd.to_datetime(out["first_ts"], unit="ns", utc=True)
     out["made"] = out["next_ts"].notna()
@@ -492,7 +532,9 @@ def _value_per_conversion(
     )
 
 
-def _row(*, kind, step, dimension, segment, n, k, bench_n, bench_k, benchmark_label, value_per_success):
+def _row(
+    *, kind, step, dimension, segment, n, k, bench_n, bench_k, benchmark_label, value_per_success
+):
     return {
         "kind": kind,
         "step": step.name,
@@ -512,20 +554,28 @@ def _row(*, kind, step, dimension, segment, n, k, bench_n, bench_k, benchmark_la
 
 def _test(table: pd.DataFrame, *, alpha: float, fdr: float, min_users: int) -> pd.DataFrame:
     table["value"] = table["made"] / table["reached"].where(table["reached"] > 0)
-    table["benchmark"] = table["benchmark_made"] / table["benchmark_reached"].where(table["benchmark_reached"] > 0)
-    gap = two_proportion(table["benchmark_made"], table["benchmark_reached"], table["made"], table["reached"], alpha)
+    table["benchmark"] = table["benchmark_made"] / table["benchmark_reached"].where(
+        table["benchmark_reached"] > 0
+    )
+    gap = two_proportion(
+        table["benchmark_made"], table["benchmark_reached"], table["made"], table["reached"], alpha
+    )
     # difference = value − benchmark (negative: the segment or the month does worse)
     table["difference"] = -gap["diff"].to_numpy()
     table["difference_ci_low"] = -gap["diff_ci_high"].to_numpy()
     table["difference_ci_high"] = -gap["diff_ci_low"].to_numpy()
     table["p_value"] = gap["p_value"].to_numpy()
     tested = (
-        (table["reached"] >= min_users) & (table["benchmark_reached"] >= min_users) & table["p_value"].notna()
+        (table["reached"] >= min_users)
+        & (table["benchmark_reached"] >= min_users)
+        & table["p_value"].notna()
     )
     table["tested"] = tested
     table["q_value"] = np.nan
     if tested.any():
-        table.loc[tested, "q_value"] = multipletests(table.loc[tested, "p_value"], alpha=fdr, method="fdr_bh")[1]
+        table.loc[tested, "q_value"] = multipletests(
+            table.loc[tested, "p_value"], alpha=fdr, method="fdr_bh"
+        )[1]
     table["is_finding"] = tested & (table["q_value"] < fdr) & (table["difference"] < 0)
     loss = np.clip(-table["difference"], 0, None)
     loss_low = np.clip(-table["difference_ci_high"], 0, None)
@@ -534,20 +584,27 @@ def _test(table: pd.DataFrame, *, alpha: float, fdr: float, min_users: int) -> p
     table["value_at_stake_ci_low"] = table["reached"] * loss_low * table["value_per_success"]
     table["value_at_stake_ci_high"] = table["reached"] * loss_high * table["value_per_success"]
     table["id"] = [
-        _slug(f"{r.kind}:{r.step_from}→{r.step_to}:{r.dimension}={r.segment if r.kind != 'change_vs_previous' else ''}")
+        _slug(
+            f"{r.kind}:{r.step_from}→{r.step_to}:{r.dimension}={r.segment if r.kind != 'change_vs_previous' else ''}"
+        )
         for r in table.itertuples()
     ]
     return table
 
 
 def _rank(table: pd.DataFrame) -> pd.DataFrame:
-    table = table.sort_values(["is_finding", "value_at_stake", "reached"], ascending=[False, False, False],
-                              kind="stable").reset_index(drop=True)
+    table = table.sort_values(
+        ["is_finding", "value_at_stake", "reached"], ascending=[False, False, False], kind="stable"
+    ).reset_index(drop=True)
     table["counted"] = False
     table["overlaps"] = None
     lead: dict[tuple[str, str], str] = {}
     for i, row in table.loc[table["is_finding"]].iterrows():
-        key = (row["dimension"], row["segment"]) if row["kind"] != "change_vs_previous" else ("month", row["step"])
+        key = (
+            (row["dimension"], row["segment"])
+            if row["kind"] != "change_vs_previous"
+            else ("month", row["step"])
+        )
         if key in lead:
             table.at[i, "overlaps"] = lead[key]
         else:
@@ -577,19 +634,29 @@ def _short(row: Any, labels: Mapping[str, str]) -> str:
     return f"{step}: {display_label(row.dimension, labels)} = {display_label(row.segment, labels)}"
 
 
-def _text(row: Any, labels: Mapping[str, str], currency: str, period: Period, *, alpha: float) -> str:
+def _text(
+    row: Any, labels: Mapping[str, str], currency: str, period: Period, *, alpha: float
+) -> str:
     step = _step_label(row, labels)
     level = f"{1 - alpha:.0%}"
-    money = (f"{fmt_money(row.value_at_stake, currency)} a month "
-             f"[{fmt_money(row.value_at_stake_ci_low, currency)}, {fmt_money(row.value_at_stake_ci_high, currency)}]")
-    diff = f"{fmt_pp(row.difference)} {fmt_ci(row.difference_ci_low, row.difference_ci_high, fmt_pp)}"
+    money = (
+        f"{fmt_money(row.value_at_stake, currency)} a month "
+        f"[{fmt_money(row.value_at_stake_ci_low, currency)}, {fmt_money(row.value_at_stake_ci_high, currency)}]"
+    )
+    diff = (
+        f"{fmt_pp(row.difference)} {fmt_ci(row.difference_ci_low, row.difference_ci_high, fmt_pp)}"
+    )
     if row.kind == "change_vs_previous":
-        return (f"{step} fell to {fmt_pct(row.value)} in {period.label} from {fmt_pct(row.benchmark)} in "
-                f"{row.benchmark_label} ({diff}, {level} interval; {fmt_num(row.reached)} users); "
-                f"worth {money}.")
+        return (
+            f"{step} fell to {fmt_pct(row.value)} in {period.label} from {fmt_pct(row.benchmark)} in "
+            f"{row.benchmark_label} ({diff}, {level} interval; {fmt_num(row.reached)} users); "
+            f"worth {money}."
+        )
     who = _who(row.dimension, row.segment, labels)
-    return (f"{who}: {step} at {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)} for other users "
-            f"({diff}; {fmt_num(row.reached)} users); closing the gap is worth {money}.")
+    return (
+        f"{who}: {step} at {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)} for other users "
+        f"({diff}; {fmt_num(row.reached)} users); closing the gap is worth {money}."
+    )
 
 
 def _who(dimension: str, segment: str, labels: Mapping[str, str]) -> str:

@@ -162,7 +162,9 @@ def prepare_events(events: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.D
         raise ParameterError(f"events must be a pandas DataFrame, not {type(events).__name__}.")
     require_columns(events, ("user_id", "timestamp", "event", *extra), what="events")
     if not isinstance(events["timestamp"].dtype, pd.DatetimeTZDtype):
-        events = events.assign(timestamp=to_utc_series(events["timestamp"], "timestamp", source="events"))
+        events = events.assign(
+            timestamp=to_utc_series(events["timestamp"], "timestamp", source="events")
+        )
     if not (
         pd.api.types.is_string_dtype(events["user_id"])
         and not pd.api.types.is_object_dtype(events["user_id"])
@@ -597,7 +599,11 @@ def journey_map(
         suppressed = len(small)
         stages = _drop_segments(stages, small)
         kpis = _drop_segments(kpis, small)
-    name = None if segment is None else (segment if isinstance(segment, str) else (segment.name or "segment"))
+    name = (
+        None
+        if segment is None
+        else (segment if isinstance(segment, str) else (segment.name or "segment"))
+    )
     notes = []
     values = list(dict.fromkeys(stages["segment"].astype(str)))
     if segments is not None and len(values) == 1 and not suppressed:

@@ -154,7 +154,9 @@ def response_speed(
         [minutes_column], events.columns, what="minutes column", absent="is not a column of the events",
         column=None, patterns=False,
     )  # fmt: skip
-    require_names([request_event, response_event], pd.unique(events["event"].dropna()), patterns=False)
+    require_names(
+        [request_event, response_event], pd.unique(events["event"].dropna()), patterns=False
+    )
     requests = pd.Index(events.loc[events["event"] == request_event, "user_id"].unique())
     answers = events.loc[
         (events["event"] == response_event) & events[minutes_column].notna(),
@@ -367,7 +369,9 @@ def pain_points(
     require_names(conversions, present, what="conversion event", patterns=False)
     if segments is None:
         if project is None:
-            candidates = [c for c in events.columns if c not in ("user_id", "timestamp", "event", "value")]
+            candidates = [
+                c for c in events.columns if c not in ("user_id", "timestamp", "event", "value")
+            ]
             raise ParameterError(
                 "Name the segment dimensions: segments=[...] with columns of the events or users "
                 f"(the events have {candidates}), 'touchpoint', or Series user → segment; or pass project=."
@@ -384,7 +388,9 @@ def pain_points(
         pairs: list[tuple[str, ...]] = list(zip(stage_map.names, stage_map.names[1:], strict=False))
         funnel = list(project.funnel) if project is not None else []
         pairs += list(zip(funnel, funnel[1:], strict=False))
-        pairs += [tuple(pair) for pair in project.steps] if project is not None else []  # the project's extra steps
+        pairs += (
+            [tuple(pair) for pair in project.steps] if project is not None else []
+        )  # the project's extra steps
     else:
         pairs = []
         for item in steps:

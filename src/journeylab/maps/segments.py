@@ -144,7 +144,9 @@ def user_features(
         session_gap = project.session_gap
     gap = parse_duration(session_gap, "session_gap")
     events = prepare_events(events)
-    require_names(conversions, pd.unique(events["event"].dropna()), what="conversion event", patterns=False)
+    require_names(
+        conversions, pd.unique(events["event"].dropna()), what="conversion event", patterns=False
+    )
     segments = [str(c) for c in segments]
     require_names(
         segments, [*events.columns, *(users.columns if users is not None else [])], what="segment",
@@ -188,12 +190,11 @@ def _features_sql(
     cols["value"] = events["value"].astype(float) if "value" in events else np.nan
     ev = pd.DataFrame(cols)
     sessions = (
-        "count(DISTINCT session_id)"
-        if "session_id" in events
-        else "sum(new_session::INTEGER)"
+        "count(DISTINCT session_id)" if "session_id" in events else "sum(new_session::INTEGER)"
     )
     firsts = "".join(
-        f", arg_min({alias}, ts) FILTER (WHERE {alias} IS NOT NULL) AS {alias}" for alias in seg_cols
+        f", arg_min({alias}, ts) FILTER (WHERE {alias} IS NOT NULL) AS {alias}"
+        for alias in seg_cols
     )
     per_user = f"""
         WITH conv AS (SELECT user_id, min(ts) AS conv_ts FROM ev WHERE list_contains($conv, event) GROUP BY user_id),
@@ -301,7 +302,9 @@ class SegmentsResult(Result):
         return ax
 
 
-def _profile(features: pd.DataFrame, labels: pd.Series, segments: Sequence[str] = ()) -> pd.DataFrame:
+def _profile(
+    features: pd.DataFrame, labels: pd.Series, segments: Sequence[str] = ()
+) -> pd.DataFrame:
     grouped = features.groupby(labels, sort=False)
     table = pd.DataFrame(
         {
@@ -370,7 +373,9 @@ def segment_users(
     if not rules:
         raise ParameterError("rules is empty; give at least one {'name': 'query'} rule.")
     if features is None:
-        features = user_features(events, users=users, conversion=conversion, segments=segments, project=project)
+        features = user_features(
+            events, users=users, conversion=conversion, segments=segments, project=project
+        )
     assigned = pd.Series(pd.NA, index=features.index, dtype=object)
     for name, rule in rules.items():
         try:
@@ -755,11 +760,15 @@ class PersonasResult(Result):
         }
         # one-hot columns "<column>=<value>" read "<value> <column>"
         pretty.update({c: " ".join(reversed(c.split("=", 1))) for c in z.columns if "=" in c})
-        as_pct = {pretty[c]: c.startswith("share_") or "=" in c or c == "converted" for c in z.columns}
+        as_pct = {
+            pretty[c]: c.startswith("share_") or "=" in c or c == "converted" for c in z.columns
+        }
         z, raw = z.rename(columns=pretty), raw.rename(columns=pretty)
         annot = raw.copy().astype(object)
         for col in raw.columns:
-            annot[col] = raw[col].map(lambda v, p=as_pct[col]: fmt_pct(v, 0) if p else fmt_num(v, 2))
+            annot[col] = raw[col].map(
+                lambda v, p=as_pct[col]: fmt_pct(v, 0) if p else fmt_num(v, 2)
+            )
         ax = new_axes(ax, figsize=(0.75 * z.shape[1] + 3.5, 0.6 * z.shape[0] + 2.2))
         limit = max(1.0, float(np.nanmax(np.abs(z.to_numpy()))))
         sns.heatmap(

@@ -60,7 +60,9 @@ def open_inputs(
     """
     if outcome is None:
         if data:
-            raise ParameterError("Name the uplift outcome: an event of the data (or a 0/1 column of a file).")
+            raise ParameterError(
+                "Name the uplift outcome: an event of the data (or a 0/1 column of a file)."
+            )
         from journeylab.datasets import sample_project
 
         outcome = sample_project().conversion[0]
@@ -73,7 +75,9 @@ def open_inputs(
         has_id = "user_id" in raw.columns
         if variant in raw.columns:
             loaded = load_assignments(
-                path, columns={variant: "variant"} if variant != "variant" else None, user_id_from_row=not has_id
+                path,
+                columns={variant: "variant"} if variant != "variant" else None,
+                user_id_from_row=not has_id,
             )
             frame = loaded.frame
             return AudienceInputs(frame, frame, None, None, outcome, path.name)
@@ -97,37 +101,74 @@ def inputs_from_workspace(ws: Any, outcome: str) -> AudienceInputs:
     from journeylab.experiments import user_metrics
 
     events = ws.events.frame
-    people = ws.users if ws.users is not None else pd.DataFrame({"user_id": sorted(events["user_id"].astype(str).unique())})
+    people = (
+        ws.users
+        if ws.users is not None
+        else pd.DataFrame({"user_id": sorted(events["user_id"].astype(str).unique())})
+    )
     experiment = None
     if ws.assignments is not None:
         experiment = user_metrics(ws.assignments.frame, events, {outcome: outcome})
         extra = [c for c in people.columns if c not in experiment.columns]
         experiment = experiment.merge(people[["user_id", *extra]], on="user_id", how="left")
     transactions = ws.transactions.frame if ws.transactions is not None else None
-    return AudienceInputs(people, experiment, events, transactions, outcome, ws.source, ws.stage_map)
+    return AudienceInputs(
+        people, experiment, events, transactions, outcome, ws.source, ws.stage_map
+    )
 
 
 def add_arguments(parser) -> None:
     """Add the ``journeylab audience`` options to an argparse parser."""
     parser.add_argument("--out", required=True, help="folder of the audience files")
-    parser.add_argument("--data", help="a data folder, or one per-person file (CSV/Parquet); default: the bundled sample")
-    parser.add_argument("--name", default="audience", help="audience name, the start of the file names")
-    parser.add_argument("--date", help="audience date in the file names, YYYY-MM-DD (default: today)")
-    parser.add_argument("--format", default="csv", choices=["csv", "parquet", "both"], help="file format(s)")
-    parser.add_argument("--config", help="the project file: its privacy.opt_out, privacy.min_users and conversion "
-                        "are the defaults of --opt-out, --min-users and --outcome (default: ./journeylab.yaml if present)")
+    parser.add_argument(
+        "--data",
+        help="a data folder, or one per-person file (CSV/Parquet); default: the bundled sample",
+    )
+    parser.add_argument(
+        "--name", default="audience", help="audience name, the start of the file names"
+    )
+    parser.add_argument(
+        "--date", help="audience date in the file names, YYYY-MM-DD (default: today)"
+    )
+    parser.add_argument(
+        "--format", default="csv", choices=["csv", "parquet", "both"], help="file format(s)"
+    )
+    parser.add_argument(
+        "--config",
+        help="the project file: its privacy.opt_out, privacy.min_users and conversion "
+        "are the defaults of --opt-out, --min-users and --outcome (default: ./journeylab.yaml if present)",
+    )
     parser.add_argument("--opt-out", help="column of the people table marking who opted out")
-    parser.add_argument("--raw-ids", action="store_true", help="write raw ids instead of keyed pseudonyms")
-    parser.add_argument("--min-users", type=int, help="small-group suppression threshold (default: the project's, 30)")
-    parser.add_argument("--by", help="output column defining sub-audiences (each suppressed below --min-users)")
+    parser.add_argument(
+        "--raw-ids", action="store_true", help="write raw ids instead of keyed pseudonyms"
+    )
+    parser.add_argument(
+        "--min-users",
+        type=int,
+        help="small-group suppression threshold (default: the project's, 30)",
+    )
+    parser.add_argument(
+        "--by", help="output column defining sub-audiences (each suppressed below --min-users)"
+    )
     parser.add_argument("--top-deciles", type=int, help="keep people in uplift deciles 1..K")
-    parser.add_argument("--outcome", help="uplift outcome: an event (folder/sample) or a 0/1 column (file); "
-                        "default: the project's conversion")
-    parser.add_argument("--features", help="comma-separated uplift features (columns of the people table)")
+    parser.add_argument(
+        "--outcome",
+        help="uplift outcome: an event (folder/sample) or a 0/1 column (file); "
+        "default: the project's conversion",
+    )
+    parser.add_argument(
+        "--features", help="comma-separated uplift features (columns of the people table)"
+    )
     parser.add_argument("--variant", default="variant", help="arm column of a per-person file")
     parser.add_argument("--control", default="control", help="label of the holdout arm")
-    parser.add_argument("--treatment", action="append", help="label of a treated arm (repeatable; default: every other)")
-    parser.add_argument("--seed", type=int, default=2026, help="seed of the sample, the uplift split and the models")
+    parser.add_argument(
+        "--treatment",
+        action="append",
+        help="label of a treated arm (repeatable; default: every other)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=2026, help="seed of the sample, the uplift split and the models"
+    )
     parser.add_argument("--n-users", type=int, default=20_000, help="users in the bundled sample")
 
 
@@ -142,11 +183,15 @@ def run(args) -> Audience:
     args.outcome = args.outcome or project.conversion[0]
     args.opt_out = args.opt_out or project.opt_out
     args.min_users = args.min_users if args.min_users is not None else project.min_users
-    inputs = open_inputs(args.data, outcome=args.outcome, variant=args.variant, seed=args.seed, n_users=args.n_users)
+    inputs = open_inputs(
+        args.data, outcome=args.outcome, variant=args.variant, seed=args.seed, n_users=args.n_users
+    )
     uplift = None
     if args.features:
         if inputs.experiment is None:
-            raise ParameterError("--features asks for uplift, but the data holds no experiment (no variant/assignments).")
+            raise ParameterError(
+                "--features asks for uplift, but the data holds no experiment (no variant/assignments)."
+            )
         uplift = fit_uplift(
             inputs.experiment,
             outcome=inputs.outcome,

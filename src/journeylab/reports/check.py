@@ -53,16 +53,26 @@ def check_project(config: str | Path | Project, *, out: TextIO | None = None) ->
             print(f"\n{name}: what loading did", file=out)
             for row in steps.itertuples(index=False):
                 where = f" in {row.column}" if isinstance(row.column, str) and row.column else ""
-                example = f" (rows {row.example_rows})" if str(row.example_rows) not in ("", "nan", "None") else ""
-                print(f"  {row.step}{where}: {fmt_num(int(row.rows))} rows {row.action}, {row.reason}{example}",
-                      file=out)
+                example = (
+                    f" (rows {row.example_rows})"
+                    if str(row.example_rows) not in ("", "nan", "None")
+                    else ""
+                )
+                print(
+                    f"  {row.step}{where}: {fmt_num(int(row.rows))} rows {row.action}, {row.reason}{example}",
+                    file=out,
+                )
     events = ws.events.frame["event"]
-    columns = list(ws.events.frame.columns) + (list(ws.users.columns) if ws.users is not None else [])
+    columns = list(ws.events.frame.columns) + (
+        list(ws.users.columns) if ws.users is not None else []
+    )
     problems, unstaged = project.check_names(events.unique(), columns)
     counts = events.value_counts()
     if unstaged:
-        print(f"\n{len(unstaged)} event(s) of the data belong to no stage (they are left out of stage KPIs):",
-              file=out)
+        print(
+            f"\n{len(unstaged)} event(s) of the data belong to no stage (they are left out of stage KPIs):",
+            file=out,
+        )
         for name in sorted(unstaged, key=lambda e: -int(counts.get(e, 0))):
             print(f"  {name!r}: {fmt_num(int(counts.get(name, 0)))} rows", file=out)
     if problems:

@@ -39,39 +39,75 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ALERT_UNCHECKED = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey analytics reports.")
+    parser = argparse.ArgumentParser(
+        prog="journeylab", description="Customer-journey analytics reports."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     rep = sub.add_parser("report", help="run a report notebook into reports/<YYYY-MM>/<notebook>/")
     rep.add_argument("notebook", nargs="?", help="notebook name, e.g. monthly_report")
     rep.add_argument("--month", help="YYYY-MM, or 'previous' for the last full month")
-    rep.add_argument("--config", help="the project file (journeylab.yaml); default: ./journeylab.yaml if present, "
-                     "else the bundled sample's")
-    rep.add_argument("--data", help="event data: a CSV/Parquet file, a folder of them, or a DuckDB file "
-                     "(overrides the project file's events path)")
-    rep.add_argument("--notebooks", help="folder of report notebooks to use before the bundled ones")
+    rep.add_argument(
+        "--config",
+        help="the project file (journeylab.yaml); default: ./journeylab.yaml if present, "
+        "else the bundled sample's",
+    )
+    rep.add_argument(
+        "--data",
+        help="event data: a CSV/Parquet file, a folder of them, or a DuckDB file "
+        "(overrides the project file's events path)",
+    )
+    rep.add_argument(
+        "--notebooks", help="folder of report notebooks to use before the bundled ones"
+    )
     rep.add_argument("--params", help="YAML file of further notebook parameters")
-    rep.add_argument("--out", default="reports", help="root folder of the reports (default: reports)")
+    rep.add_argument(
+        "--out", default="reports", help="root folder of the reports (default: reports)"
+    )
     rep.add_argument("--list", action="store_true", help="list the report notebooks and exit")
     rep.add_argument("--quiet", action="store_true", help="do not log the stages of the run")
-    rep.add_argument("--alert", metavar="EXPR",
-                     help="after the run, write alerts.json and alerts.txt for the findings matching EXPR, e.g. "
-                     "'value_at_stake > 10000 or kind == change_vs_previous' (checked before the run)")
-    rep.add_argument("--alert-exit-code", type=int, metavar="N",
-                     help="exit N (4-255) when at least one alert fires (default: 0, like any published report)")
+    rep.add_argument(
+        "--alert",
+        metavar="EXPR",
+        help="after the run, write alerts.json and alerts.txt for the findings matching EXPR, e.g. "
+        "'value_at_stake > 10000 or kind == change_vs_previous' (checked before the run)",
+    )
+    rep.add_argument(
+        "--alert-exit-code",
+        type=int,
+        metavar="N",
+        help="exit N (4-255) when at least one alert fires (default: 0, like any published report)",
+    )
 
-    par = sub.add_parser("params", help="show a notebook's parameters with types, defaults and help")
+    par = sub.add_parser(
+        "params", help="show a notebook's parameters with types, defaults and help"
+    )
     par.add_argument("notebook")
-    par.add_argument("--notebooks", help="folder of report notebooks to use before the bundled ones")
+    par.add_argument(
+        "--notebooks", help="folder of report notebooks to use before the bundled ones"
+    )
 
     ini = sub.add_parser("init", help="write a starter project file from the data itself")
-    ini.add_argument("--data", required=True, help="the events file, or a folder holding events.* and other tables")
-    ini.add_argument("--out", default="journeylab.yaml", help="where to write it (default: journeylab.yaml)")
+    ini.add_argument(
+        "--data",
+        required=True,
+        help="the events file, or a folder holding events.* and other tables",
+    )
+    ini.add_argument(
+        "--out", default="journeylab.yaml", help="where to write it (default: journeylab.yaml)"
+    )
     ini.add_argument("--name", help="the project's name, shown in report titles")
     ini.add_argument("--force", action="store_true", help="overwrite an existing project file")
 
-    chk = sub.add_parser("check", help="load every table of a project file and check its names against the data")
-    chk.add_argument("config", nargs="?", default="journeylab.yaml", help="the project file (default: journeylab.yaml)")
+    chk = sub.add_parser(
+        "check", help="load every table of a project file and check its names against the data"
+    )
+    chk.add_argument(
+        "config",
+        nargs="?",
+        default="journeylab.yaml",
+        help="the project file (default: journeylab.yaml)",
+    )
 
     nbs = sub.add_parser("notebooks", help="manage the report notebooks")
     nbs_sub = nbs.add_subparsers(dest="action", required=True)
@@ -81,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
 
     from journeylab.reports import audience_inputs
 
-    audience_inputs.add_arguments(sub.add_parser("audience", help="write a dated audience file and its manifest"))
+    audience_inputs.add_arguments(
+        sub.add_parser("audience", help="write a dated audience file and its manifest")
+    )
     return parser
 
 
@@ -127,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             specs = reports.notebook_parameters(args.notebook)
             width = max((len(n) for n in specs), default=4)
             for spec in specs.values():
-                print(f"{spec.name:<{width}}  {spec.type:<6} default {spec.default:<14} {spec.help}")
+                print(
+                    f"{spec.name:<{width}}  {spec.type:<6} default {spec.default:<14} {spec.help}"
+                )
             return EXIT_OK
         if args.command == "audience":
             from journeylab.reports import audience_inputs
@@ -145,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = _read_params(args.params)
         for key in ("month", "data", "config"):
             if key in params:
-                raise ParameterError(f"Give {key!r} on the command line (--{key}), not in {args.params}.")
+                raise ParameterError(
+                    f"Give {key!r} on the command line (--{key}), not in {args.params}."
+                )
         run = reports.run_report(
             args.notebook,
             month=args.month,
@@ -198,8 +240,10 @@ def _alert(rule, run, exit_code: int | None) -> int:
     try:
         alerts = check_findings(rule, run.metrics, report=run.html, notebook=run.notebook)
     except JourneylabError as exc:
-        print(f"journeylab: the report is published at {run.folder}, but --alert could not be checked: {exc}",
-              file=sys.stderr)
+        print(
+            f"journeylab: the report is published at {run.folder}, but --alert could not be checked: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_ALERT_UNCHECKED
     alerts.write(run.folder)
     print(alerts.text(), end="")
@@ -217,13 +261,19 @@ def _init(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     guess = guess_project(args.data)
     data = Path(args.data)
-    name = args.name or (data.resolve().name.replace("_", " ").replace("-", " ").title() if data.is_dir() else None)
+    name = args.name or (
+        data.resolve().name.replace("_", " ").replace("-", " ").title() if data.is_dir() else None
+    )
     text = render_project(guess, base_dir=out.resolve().parent, name=name)
     out.write_text(text, encoding="utf-8")
     if guess.transactions is not None:
-        print(f"wrote {out}: order lines; the journey is each customer's first order and the repeat orders.")
+        print(
+            f"wrote {out}: order lines; the journey is each customer's first order and the repeat orders."
+        )
     else:
-        print(f"wrote {out}: {len(guess.event_counts)} events, conversion guessed as {guess.conversion!r}.")
+        print(
+            f"wrote {out}: {len(guess.event_counts)} events, conversion guessed as {guess.conversion!r}."
+        )
     print("Read the lines marked CHECK, correct them, then run: journeylab check " + str(out))
     return EXIT_OK
 

@@ -44,7 +44,9 @@ def _kpi_values(frame: pd.DataFrame, stage_map: StageMap) -> dict[tuple[str, str
     out: dict[tuple[str, str], float] = {}
     for stage in stage_map:
         for kpi in stage.kpis:
-            members = [e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in kpi.events)]
+            members = [
+                e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in kpi.events)
+            ]
             rows = frame.loc[frame["event"].isin(members)]
             if kpi.measure == "count":
                 value = float(len(rows))
@@ -56,7 +58,9 @@ def _kpi_values(frame: pd.DataFrame, stage_map: StageMap) -> dict[tuple[str, str
     return out
 
 
-def stage_kpis(events: pd.DataFrame, project: Project, month: str, *, alpha: float = 0.05) -> pd.DataFrame:
+def stage_kpis(
+    events: pd.DataFrame, project: Project, month: str, *, alpha: float = 0.05
+) -> pd.DataFrame:
     """Every stage KPI of the month beside the previous month, with the change and its test.
 
     Parameters
@@ -86,7 +90,9 @@ def stage_kpis(events: pd.DataFrame, project: Project, month: str, *, alpha: flo
     now = kpi_moments(events.loc[(ts >= start) & (ts < end)], project.stage_map)
     has_previous = bool(((ts >= prev_start) & (ts < start)).any())
     before = kpi_moments(events.loc[(ts >= prev_start) & (ts < start)], project.stage_map)
-    test = kpi_change_test(now["total"], now["sum_sq"], before["total"], before["sum_sq"], alpha=alpha)
+    test = kpi_change_test(
+        now["total"], now["sum_sq"], before["total"], before["sum_sq"], alpha=alpha
+    )
     rows = []
     i = 0
     for stage in project.stage_map:
@@ -104,8 +110,12 @@ def stage_kpis(events: pd.DataFrame, project: Project, month: str, *, alpha: flo
                     "value": value,
                     "previous": prev,
                     "change": float(test["change"].iloc[i]) if has_previous else math.nan,
-                    "change_ci_low": float(test["change_ci_low"].iloc[i]) if has_previous else math.nan,
-                    "change_ci_high": float(test["change_ci_high"].iloc[i]) if has_previous else math.nan,
+                    "change_ci_low": float(test["change_ci_low"].iloc[i])
+                    if has_previous
+                    else math.nan,
+                    "change_ci_high": float(test["change_ci_high"].iloc[i])
+                    if has_previous
+                    else math.nan,
                     "p_value": p,
                     "significant": bool(p < alpha) if not math.isnan(p) else False,
                 }
@@ -114,7 +124,9 @@ def stage_kpis(events: pd.DataFrame, project: Project, month: str, *, alpha: flo
     return pd.DataFrame(rows)
 
 
-def kpi_trend(events: pd.DataFrame, project: Project, month: str, *, months: int = 6) -> pd.DataFrame:
+def kpi_trend(
+    events: pd.DataFrame, project: Project, month: str, *, months: int = 6
+) -> pd.DataFrame:
     """Each KPI per calendar month, over the ``months`` months ending with ``month``.
 
     Months before the first event are left out (not shown as zeros).
@@ -143,9 +155,26 @@ _NUMBER = {"type": ["number", "null"]}
 _FINDING = {
     "type": "object",
     "required": [
-        "rank", "id", "kind", "step", "dimension", "segment", "reached", "value", "benchmark",
-        "difference", "difference_ci_low", "difference_ci_high", "p_value", "q_value",
-        "value_at_stake", "value_at_stake_ci_low", "value_at_stake_ci_high", "counted", "overlaps", "text",
+        "rank",
+        "id",
+        "kind",
+        "step",
+        "dimension",
+        "segment",
+        "reached",
+        "value",
+        "benchmark",
+        "difference",
+        "difference_ci_low",
+        "difference_ci_high",
+        "p_value",
+        "q_value",
+        "value_at_stake",
+        "value_at_stake_ci_low",
+        "value_at_stake_ci_high",
+        "counted",
+        "overlaps",
+        "text",
     ],
     "properties": {
         "rank": {"type": "integer"},
@@ -215,7 +244,9 @@ def _type_ok(value: Any, types: str | Sequence[str]) -> bool:
         "array": lambda v: isinstance(v, list),
         "string": lambda v: isinstance(v, str),
         "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+        "number": lambda v: (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ),
         "boolean": lambda v: isinstance(v, bool),
         "null": lambda v: v is None,
     }
@@ -274,8 +305,20 @@ def metrics_document(
 ) -> dict[str, Any]:
     """Assemble ``metrics.json`` and check it against the schema (a ``DataError`` if it does not fit)."""
     kpi_records = [
-        {key: _plain(row[key]) for key in ("stage", "kpi", "label", "measure", "value", "previous", "change",
-                                            "p_value", "significant")}
+        {
+            key: _plain(row[key])
+            for key in (
+                "stage",
+                "kpi",
+                "label",
+                "measure",
+                "value",
+                "previous",
+                "change",
+                "p_value",
+                "significant",
+            )
+        }
         for row in kpis.to_dict("records")
     ]
     document = {

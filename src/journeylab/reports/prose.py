@@ -17,7 +17,6 @@ from journeylab.core.safe_text import md
 __all__ = ["md", "say", "Money"]
 
 
-
 def say(text: str, display: Callable | None = None) -> None:
     """Show Markdown prose (already built with :func:`md` for data values) in the notebook."""
     from IPython.display import Markdown

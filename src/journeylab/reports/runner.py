@@ -106,12 +106,38 @@ _COMPLETE_MARKER = ".complete"
 _MONTH_RE = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
 #: Line magics that run shell commands (``%ls`` and friends are shell aliases).
 _SHELL_LINE_MAGICS = frozenset(
-    {"system", "sx", "sc", "alias", "unalias", "rehashx", "pip", "conda", "mamba", "micromamba", "uv"}
+    {
+        "system",
+        "sx",
+        "sc",
+        "alias",
+        "unalias",
+        "rehashx",
+        "pip",
+        "conda",
+        "mamba",
+        "micromamba",
+        "uv",
+    }
     | {"mkdir", "rmdir", "mv", "rm", "cp", "cat", "ls", "ll", "lf", "lk", "ldir", "lx"}
 )
 #: Cell magics that run their body in a shell or another program.
 _SHELL_CELL_MAGICS = frozenset(
-    {"bash", "sh", "zsh", "script", "system", "sx", "!", "perl", "ruby", "python", "python2", "python3", "pypy"}
+    {
+        "bash",
+        "sh",
+        "zsh",
+        "script",
+        "system",
+        "sx",
+        "!",
+        "perl",
+        "ruby",
+        "python",
+        "python2",
+        "python3",
+        "pypy",
+    }
 )
 _PACKAGES = (
     "journeylab",
@@ -244,7 +270,9 @@ def copy_notebooks(folder: str | Path, *, overwrite: bool = False) -> list[Path]
     for source in sorted(bundled_notebook_dir().glob("*.ipynb")):
         dest = target / source.name
         if dest.exists() and not overwrite:
-            raise ParameterError(f"{dest} exists; pass --force to overwrite the notebooks in {target}.")
+            raise ParameterError(
+                f"{dest} exists; pass --force to overwrite the notebooks in {target}."
+            )
         shutil.copyfile(source, dest)
         written.append(dest)
     return written
@@ -359,7 +387,9 @@ def _coerce(name: str, value: Any, spec: ParameterSpec) -> Any:
         if isinstance(value, bool):
             raise ParameterError(f"{name} == {value!r}, must be {wanted}.")
         if isinstance(value, str) and not value.strip().isascii():
-            raise ParameterError(f"{name} == {value!r}, must be {wanted} written with ASCII digits.")
+            raise ParameterError(
+                f"{name} == {value!r}, must be {wanted} written with ASCII digits."
+            )
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -556,7 +586,10 @@ def section_durations(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
     total = 0.0
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            heading = next((ln.lstrip("#").strip() for ln in cell.source.splitlines() if ln.startswith("#")), None)
+            heading = next(
+                (ln.lstrip("#").strip() for ln in cell.source.splitlines() if ln.startswith("#")),
+                None,
+            )
             if heading:
                 if total:
                     out.append((current, total))
@@ -570,7 +603,9 @@ def section_durations(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
     return out
 
 
-def _sanitize_notebook(nb: nbformat.NotebookNode, secrets: SecretParameters) -> nbformat.NotebookNode:
+def _sanitize_notebook(
+    nb: nbformat.NotebookNode, secrets: SecretParameters
+) -> nbformat.NotebookNode:
     """Drop the injected-parameters cell and Papermill metadata; redact secrets in outputs."""
     nb = nbformat.from_dict(redact_notebook(nb, secrets))
     cells = []
@@ -598,7 +633,9 @@ _STATIC_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 _STATIC_PRIORITY = ["text/html", "text/markdown", "image/png", "image/jpeg", "text/plain"]
 
 
-def export_html(nb: nbformat.NotebookNode, path: Path, *, with_code: bool, title: str = "Report") -> Path:
+def export_html(
+    nb: nbformat.NotebookNode, path: Path, *, with_code: bool, title: str = "Report"
+) -> Path:
     """Write ``nb`` as self-contained static HTML: figures embedded, no scripts, no network.
 
     Reports are read by people who never run code, often offline, so the page
@@ -911,11 +948,19 @@ class _Run:
                 raise self.fail(reason, cell_index)
             return self.publish(nb)
         except _Interrupted:
-            raise self.fail(self.stop_reason("before the notebook ran" if not (self.tmp / "executed.ipynb").exists() else "after the notebook ran")) from None
+            raise self.fail(
+                self.stop_reason(
+                    "before the notebook ran"
+                    if not (self.tmp / "executed.ipynb").exists()
+                    else "after the notebook ran"
+                )
+            ) from None
         except UnsafeHtmlError as exc:
             raise self.fail(str(exc)) from None
         except OSError as exc:
-            raise self.fail(describe_os_error(exc, f"writing the report in {self.month_dir}")) from None
+            raise self.fail(
+                describe_os_error(exc, f"writing the report in {self.month_dir}")
+            ) from None
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -936,7 +981,9 @@ class _Run:
         from papermill.exceptions import PapermillExecutionError
 
         executed = self.tmp / "executed.ipynb"
-        prepared = parameterize(self.source, self.params, self.secrets, kernel_name=self.kernel_name)
+        prepared = parameterize(
+            self.source, self.params, self.secrets, kernel_name=self.kernel_name
+        )
         reason: str | None = None
         cell_index: int | None = None
         t0 = time.perf_counter()
@@ -952,7 +999,10 @@ class _Run:
                     kernel_manager_class=_kernel_manager_class(self),
                 )
             except PapermillExecutionError as exc:
-                reason, cell_index = f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}", exc.cell_index
+                reason, cell_index = (
+                    f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}",
+                    exc.cell_index,
+                )
             except _Interrupted:
                 reason = None  # stopped_by is set; the reason is written below
             except OSError as exc:
@@ -972,7 +1022,9 @@ class _Run:
                 if cell.get("metadata", {}).get("papermill", {}).get("start_time")
             ]
             running = started[-1] if started else None
-            where = f"while cell {running} was running" if running is not None else "during execution"
+            where = (
+                f"while cell {running} was running" if running is not None else "during execution"
+            )
             return self.stop_reason(where), running, None
         nb = nbformat.read(executed, as_version=4) if executed.exists() else None
         if nb is not None:
@@ -1003,7 +1055,11 @@ class _Run:
         self.say(f"{self.tag} HTML exported and checked in {time.perf_counter() - t1:.1f}s")
         (tmp / _COMPLETE_MARKER).unlink()
         metrics = json.loads((tmp / "metrics.json").read_text())
-        run_info = json.loads((tmp / "run_info.json").read_text()) if (tmp / "run_info.json").exists() else {}
+        run_info = (
+            json.loads((tmp / "run_info.json").read_text())
+            if (tmp / "run_info.json").exists()
+            else {}
+        )
         (tmp / "run_info.json").unlink(missing_ok=True)
         duration = time.perf_counter() - self.started
         parameters = redact_parameters(self.params)
@@ -1033,14 +1089,23 @@ class _Run:
             # the ledger follows each finding month after month (journeylab.actions.ledger)
             from journeylab.actions.ledger import append_findings
 
-            append_findings(self.root, month, metrics["findings"], project=str(metrics.get("project", name)))
-            self.say(f"{self.tag} {len(metrics['findings'])} findings recorded in {self.root / 'findings.jsonl'}")
+            append_findings(
+                self.root, month, metrics["findings"], project=str(metrics.get("project", name))
+            )
+            self.say(
+                f"{self.tag} {len(metrics['findings'])} findings recorded in {self.root / 'findings.jsonl'}"
+            )
         files = {p.name: p for p in self.final.iterdir()}
         return ReportRun(name, month, self.final, metrics, parameters, duration, files)
 
 
 # -- called from inside report notebooks -------------------------------------
-def finish(metrics: Mapping[str, Any], *, row_counts: Mapping[str, int] | None = None, seed: int | None = None) -> None:
+def finish(
+    metrics: Mapping[str, Any],
+    *,
+    row_counts: Mapping[str, int] | None = None,
+    seed: int | None = None,
+) -> None:
     """Record the headline metrics and mark the run complete; call it in the last cell.
 
     Under the runner this writes ``metrics.json`` into the run folder and the

@@ -98,10 +98,14 @@ def month_checks(in_month: pd.DataFrame, project: Project, month: str) -> dict[s
 def _headline_of(frame: pd.DataFrame, project: Project) -> dict[str, float]:
     conv = frame.loc[frame["event"].isin(project.conversion)]
     entrants = (
-        int(frame.loc[frame["event"] == project.funnel[0], "user_id"].nunique()) if project.funnel else 0
+        int(frame.loc[frame["event"] == project.funnel[0], "user_id"].nunique())
+        if project.funnel
+        else 0
     )
     converters = int(conv["user_id"].nunique())
-    value = float(conv["value"].sum()) if "value" in conv and conv["value"].notna().any() else np.nan
+    value = (
+        float(conv["value"].sum()) if "value" in conv and conv["value"].notna().any() else np.nan
+    )
     if np.isnan(value) and project.value_per_conversion is not None:
         value = len(conv) * project.value_per_conversion
     return {
@@ -163,7 +167,13 @@ def _change(now: float, before: float | None, kind: str = "rel") -> str:
 
 
 def executive_summary(
-    project: Project, month: str, head: dict[str, Any], kpis: pd.DataFrame, found: Any, checks: dict, money: Money
+    project: Project,
+    month: str,
+    head: dict[str, Any],
+    kpis: pd.DataFrame,
+    found: Any,
+    checks: dict,
+    money: Money,
 ) -> str:
     """Write the executive summary as Markdown: headline figures with their change, then the top findings."""
     period = pd.Period(month, freq="M")
@@ -183,7 +193,14 @@ def executive_summary(
     ]
     if project.funnel and project.funnel[0] not in project.conversion:
         first = md(project.label(project.funnel[0]))
-        rows.append((f"Conversion rate (customers converting per {first})", "conversion_rate", fmt_pct, "pp"))
+        rows.append(
+            (
+                f"Conversion rate (customers converting per {first})",
+                "conversion_rate",
+                fmt_pct,
+                "pp",
+            )
+        )
     rows.append(("Value of conversions", "conversion_value", money, "rel"))
     for text, key, fmt, kind in rows:
         before = head.get(f"{key}_previous")
@@ -195,13 +212,23 @@ def executive_summary(
         lines += ["", f"*The data hold no events in {prev}: no change to show.*"]
     moved = kpis.loc[kpis["significant"]]
     if len(moved):
-        lines += ["", "**KPIs that changed significantly:** " + "; ".join(
-            f"{md(r.stage_label)}: {md(r.label)} {_change(r.value, r.previous)}" for r in moved.itertuples()
-        ) + "."]
+        lines += [
+            "",
+            "**KPIs that changed significantly:** "
+            + "; ".join(
+                f"{md(r.stage_label)}: {md(r.label)} {_change(r.value, r.previous)}"
+                for r in moved.itertuples()
+            )
+            + ".",
+        ]
     if found is not None:
         top = found.top(3)
-        lines += ["", "**Top findings by value at stake** (each counted once; findings of different "
-                      "dimensions may share customers, so they are not added up):", ""]
+        lines += [
+            "",
+            "**Top findings by value at stake** (each counted once; findings of different "
+            "dimensions may share customers, so they are not added up):",
+            "",
+        ]
         if top.empty:
             lines.append(md(found.summary().splitlines()[0]))
         lines += [f"{i}. {md(text)}" for i, text in enumerate(top["text"], start=1)]
@@ -220,7 +247,11 @@ def kpi_table_html(kpis: pd.DataFrame, project: Project, money: Money) -> str:
             p = "" if pd.isna(r.p_value) else f"{r.p_value:.3f}" if r.p_value >= 0.001 else "<0.001"
             rows.append(
                 "<tr>"
-                + (f'<th rowspan="{len(group)}" scope="rowgroup">{html(r.stage_label)}</th>' if i == 0 else "")
+                + (
+                    f'<th rowspan="{len(group)}" scope="rowgroup">{html(r.stage_label)}</th>'
+                    if i == 0
+                    else ""
+                )
                 + f"<td>{html(str(r.label))}</td><td class='n'>{html(fmt(r.value))}</td>"
                 f"<td class='n'>{html(prev)}</td><td class='n'>{mark}{html(change)}</td>"
                 f"<td class='n'>{p}</td></tr>"
@@ -236,7 +267,12 @@ def reach_note(events: pd.DataFrame, project: Project, month: str) -> str:
     start, end = _month(month)
     frame = events.loc[(events["timestamp"] >= start) & (events["timestamp"] < end)]
     stage = project.stage_map.assign(frame)
-    reach = frame.groupby(stage, observed=True)["user_id"].nunique().reindex(project.stage_map.names).fillna(0)
+    reach = (
+        frame.groupby(stage, observed=True)["user_id"]
+        .nunique()
+        .reindex(project.stage_map.names)
+        .fillna(0)
+    )
     notes = []
     names = project.stage_map.names
     for a, b in zip(names, names[1:], strict=False):
@@ -263,7 +299,11 @@ def plot_trend(trend: pd.DataFrame, project: Project):
     cols = 4
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(11, 2.2 * rows), squeeze=False)
-    labels = {(s.name, k.name): project.labels.get(k.name, k.label) for s in project.stage_map for k in s.kpis}
+    labels = {
+        (s.name, k.name): project.labels.get(k.name, k.label)
+        for s in project.stage_map
+        for k in s.kpis
+    }
     for ax, key in zip(axes.flat, kpis, strict=False):
         part = trend.loc[(trend["stage"] == key[0]) & (trend["kpi"] == key[1])]
         ax.plot(part["month"], part["value"], marker="o", lw=1.5)
@@ -286,7 +326,11 @@ def findings_text(found: Any, money: Money) -> str:
         return md(found.summary())
     lines = []
     for row in frame.head(10).itertuples():
-        tag = "" if row.counted else f" *(same segment as finding {int(frame.loc[frame['id'] == row.overlaps, 'rank'].iloc[0])}: not counted again)*"
+        tag = (
+            ""
+            if row.counted
+            else f" *(same segment as finding {int(frame.loc[frame['id'] == row.overlaps, 'rank'].iloc[0])}: not counted again)*"
+        )
         lines.append(f"{int(row.rank)}. {md(row.text)} q = {row.q_value:.3g}.{tag}")
     notes = [md(n) for n in found.notes[:5]]
     return "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")
@@ -300,7 +344,9 @@ def findings_history(found: Any, project: Project, month: str):
         raise NotComputableError("no findings this month: nothing to follow over time.")
     ledger = _ledger_with(found, project, month)
     if ledger is None or set(ledger["month"]) == {month}:
-        raise NotComputableError("no earlier report in this reports folder: each finding is new this month.")
+        raise NotComputableError(
+            "no earlier report in this reports folder: each finding is new this month."
+        )
     return finding_history(ledger, month, project=project.name, currency=project.currency_sign)
 
 
@@ -336,8 +382,11 @@ def funnel_section(in_month: pd.DataFrame, project: Project, *, min_users: int, 
     total_conv = int(in_month["event"].isin(project.conversion).sum())
     last = project.funnel[-1]
     if last in project.conversion:
-        completions = int(frame.loc[frame["step"] == frame["step"].iloc[-1], "reached"].sum()) if "reached" in frame \
+        completions = (
+            int(frame.loc[frame["step"] == frame["step"].iloc[-1], "reached"].sum())
+            if "reached" in frame
             else None
+        )
         entered = set(in_month.loc[in_month["event"] == project.funnel[0], "user_id"])
         conv_rows = in_month.loc[in_month["event"].isin(project.conversion)]
         via = int(conv_rows["user_id"].isin(entered).sum())
@@ -362,7 +411,10 @@ def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Mone
     if "channel" not in events.columns or events["channel"].notna().sum() == 0:
         raise NotComputableError("the events carry no channel: no attribution.")
     journeys = build_journeys(
-        events, lookback=project.lookback, month=month, stage_map=project.stage_map,
+        events,
+        lookback=project.lookback,
+        month=month,
+        stage_map=project.stage_map,
         conversion=list(project.conversion),
     )
     # The month's last journeys are still open at its end; leaving them all out would leave
@@ -370,7 +422,9 @@ def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Mone
     # converted so far, and the report says so.
     paths = path_table(journeys, include_censored=True)
     if paths["conversions"].sum() == 0:
-        raise NotComputableError(f"no conversions in journeys that ended in {month}: nothing to credit.")
+        raise NotComputableError(
+            f"no conversions in journeys that ended in {month}: nothing to credit."
+        )
     censoring = paths.attrs.get("censoring", {})
     if censoring.get("open_journeys"):
         say(
@@ -419,7 +473,11 @@ def experiments_section(ws: Any, month: str, *, say: Say, found: Any = None, win
     project = ws.project
     assignments = ws.assignments.frame
     _, end = _month(month)
-    running = assignments.loc[assignments["assigned_at"] < end] if "assigned_at" in assignments else assignments
+    running = (
+        assignments.loc[assignments["assigned_at"] < end]
+        if "assigned_at" in assignments
+        else assignments
+    )
     if running.empty:
         raise NotComputableError(f"no experiment had users assigned by the end of {month}.")
     if "experiment" in running.columns:
@@ -431,28 +489,52 @@ def experiments_section(ws: Any, month: str, *, say: Say, found: Any = None, win
     for name, group in experiments:
         variants = sorted(group["variant"].dropna().astype(str).unique())
         control = "control" if "control" in variants else variants[0]
-        users = user_metrics(group, ws.events.frame, {"converted": list(project.conversion)[0]}, window=window)
+        users = user_metrics(
+            group, ws.events.frame, {"converted": list(project.conversion)[0]}, window=window
+        )
         readout = analyze(users, "variant", control, ["converted"])
-        say(f"**{md(project.label(name))}** ({', '.join(md(v) for v in variants)}; conversion within "
-            f"{md(window)} of assignment):\n\n" + md(readout.summary()))
+        say(
+            f"**{md(project.label(name))}** ({', '.join(md(v) for v in variants)}; conversion within "
+            f"{md(window)} of assignment):\n\n" + md(readout.summary())
+        )
         readout.plot()
         plt.show()
         target = project.experiments.get(str(name), {}).get("addresses")
         if target and found is not None:
-            _fix_timeline(ws, month, found, str(name), target=str(target), readout=readout, group=group, say=say)
+            _fix_timeline(
+                ws,
+                month,
+                found,
+                str(name),
+                target=str(target),
+                readout=readout,
+                group=group,
+                say=say,
+            )
 
 
-def _fix_timeline(ws: Any, month: str, found: Any, name: str, *, target: str, readout: Any, group, say: Say) -> None:
+def _fix_timeline(
+    ws: Any, month: str, found: Any, name: str, *, target: str, readout: Any, group, say: Say
+) -> None:
     from journeylab.actions.ledger import fix_timeline
 
     project = ws.project
     ledger = _ledger_with(found, project, month)
     if ledger is None or target not in set(ledger["id"].dropna()):
-        say(f"*{md(project.label(name))} addresses the finding {md(target)}, which no report of this folder "
-            "has found yet: no before and after to show.*")
+        say(
+            f"*{md(project.label(name))} addresses the finding {md(target)}, which no report of this folder "
+            "has found yet: no before and after to show.*"
+        )
         return
-    timeline = fix_timeline(ledger, target, readout, assignments=group, experiment=name, project=project.name,
-                            currency=project.currency_sign)
+    timeline = fix_timeline(
+        ledger,
+        target,
+        readout,
+        assignments=group,
+        experiment=name,
+        project=project.name,
+        currency=project.currency_sign,
+    )
     say(md(timeline.summary()))
     timeline.plot()
     plt.show()
@@ -467,15 +549,21 @@ def _ledger_with(found: Any, project: Project, month: str) -> pd.DataFrame | Non
 
     root = os.environ.get(REPORTS_DIR_ENV)
     earlier = read_ledger(root) if root and os.path.isdir(root) else pd.DataFrame()
-    now = pd.DataFrame([{**r, "month": month, "project": project.name, "run_id": None, "run_time": None}
-                        for r in found.records()])
+    now = pd.DataFrame(
+        [
+            {**r, "month": month, "project": project.name, "run_id": None, "run_time": None}
+            for r in found.records()
+        ]
+    )
     if len(earlier):
         earlier = earlier.loc[(earlier["project"] == project.name) & (earlier["month"] != month)]
     if earlier.empty and now.empty:
         return None
     if earlier.empty:
         return now
-    return pd.concat([earlier, now[[c for c in earlier.columns if c in now.columns]]], ignore_index=True)
+    return pd.concat(
+        [earlier, now[[c for c in earlier.columns if c in now.columns]]], ignore_index=True
+    )
 
 
 def _purchases(ws: Any, end: pd.Timestamp) -> pd.DataFrame:
@@ -568,14 +656,20 @@ def quality_table_html(ws: Any) -> str:
         q = table.quality
         steps = q.to_frame()
         steps = steps.loc[steps["rows"] > 0]
-        what = "<br>".join(
-            html(f"{s.step}: {fmt_num(int(s.rows))} rows {s.action} ({s.reason})") for s in steps.itertuples()
-        ) or "nothing to repair"
+        what = (
+            "<br>".join(
+                html(f"{s.step}: {fmt_num(int(s.rows))} rows {s.action} ({s.reason})")
+                for s in steps.itertuples()
+            )
+            or "nothing to repair"
+        )
         rows.append(
             f"<tr><th scope='row'>{html(name)}</th><td class='n'>{fmt_num(q.rows_read)}</td>"
             f"<td class='n'>{fmt_num(q.rows_kept)}</td><td class='n'>{fmt_num(q.rows_dropped)}</td><td>{what}</td></tr>"
         )
     return (
         "<table class='quality'><thead><tr><th>Table</th><th>Rows read</th><th>Kept</th><th>Dropped</th>"
-        "<th>What loading did, and why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>What loading did, and why</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
     )

@@ -40,7 +40,13 @@ from journeylab.io.identities import (
     resolve_identities,
 )
 
-__all__ = ["Workspace", "open_workspace", "open_report_workspace", "load_project_tables", "TABLE_FILES"]
+__all__ = [
+    "Workspace",
+    "open_workspace",
+    "open_report_workspace",
+    "load_project_tables",
+    "TABLE_FILES",
+]
 
 #: Table names a data folder may hold, each as ``<name>.parquet``, ``.csv`` or ``.csv.gz``.
 TABLE_FILES = ("events", "users", "assignments", "feedback", "spend", "transactions", "identities")
@@ -108,7 +114,9 @@ class Workspace(Result):
         window = events[(stamps >= start) & (stamps < end)]
         if window.empty:
             covered = (
-                f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}" if len(stamps) else "no events at all"
+                f"{stamps.min():%Y-%m-%d} to {stamps.max():%Y-%m-%d}"
+                if len(stamps)
+                else "no events at all"
             )
             raise DataError(
                 f"No events in {period}.",
@@ -376,7 +384,9 @@ def _project_workspace(project: Project, *, pseudonymize: bool) -> Workspace:
     ws = load_project_tables(project, pseudonymize=pseudonymize)
     if project.derived:
         ws.events.frame = project.derive(ws.events.frame)
-    columns = list(ws.events.frame.columns) + (list(ws.users.columns) if ws.users is not None else [])
+    columns = list(ws.events.frame.columns) + (
+        list(ws.users.columns) if ws.users is not None else []
+    )
     project.require_names(ws.events.frame["event"].unique(), columns)
     return ws
 
@@ -392,7 +402,9 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
             options["vertical"] = spec.vertical
         sample = make_sample(**options)
         tables = {
-            "events": io.load_events(sample.logged_events(), stage_map=project.stage_map, pseudonymize=pseudonymize),
+            "events": io.load_events(
+                sample.logged_events(), stage_map=project.stage_map, pseudonymize=pseudonymize
+            ),
             "assignments": io.load_assignments(sample.assignments, pseudonymize=pseudonymize),
             "feedback": io.load_feedback(sample.feedback, pseudonymize=pseudonymize),
             "spend": io.load_spend(sample.spend),
@@ -413,7 +425,9 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
     else:
         loaded: dict[str, Any] = {}
         # transactions first: the events may be derived from them
-        for name, loader_name in sorted(_LOADERS.items(), key=lambda item: item[0] != "transactions"):
+        for name, loader_name in sorted(
+            _LOADERS.items(), key=lambda item: item[0] != "transactions"
+        ):
             table = project.tables.get(name)
             if table is None:
                 continue
@@ -425,7 +439,9 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
                     first=table.options.get("first", "first_purchase"),
                     repeat=table.options.get("repeat", "repeat_purchase"),
                 )
-                loaded["events"] = io.load_events(derived, stage_map=project.stage_map, dedupe=False)
+                loaded["events"] = io.load_events(
+                    derived, stage_map=project.stage_map, dedupe=False
+                )
                 loaded["events"].source = "orders of the transactions"
                 loaded["events"].quality.source = "orders of the transactions"
                 continue
@@ -465,8 +481,12 @@ def load_project_tables(project: Project, *, pseudonymize: bool = False) -> Work
                     source=str(spec.path),
                     column="data.identities.path",
                 )
-            identities = io.load_identities(spec.path, spec.columns or None, pseudonymize=pseudonymize,
-                                            **{k: v for k, v in spec.options.items() if k in ("table", "query")})
+            identities = io.load_identities(
+                spec.path,
+                spec.columns or None,
+                pseudonymize=pseudonymize,
+                **{k: v for k, v in spec.options.items() if k in ("table", "query")},
+            )
             resolutions = _resolve(loaded, identities, project.stage_map, "raise")
         ws = Workspace(
             users=_users(users, pseudonymize),
@@ -531,6 +551,10 @@ def open_report_workspace(
     if project.sample is not None and (n_users or seed):
         project = replace(
             project,
-            sample=replace(project.sample, n_users=n_users or project.sample.n_users, seed=seed or project.sample.seed),
+            sample=replace(
+                project.sample,
+                n_users=n_users or project.sample.n_users,
+                seed=seed or project.sample.seed,
+            ),
         )
     return open_workspace(data or None, project=project, pseudonymize=pseudonymize)

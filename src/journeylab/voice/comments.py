@@ -120,13 +120,20 @@ class SentimentResult(Result):
         )
         label = pd.Series(label, index=self.scores.index).where(self.scores.notna())
         return pd.DataFrame(
-            {"text": self.texts, "language": self.languages, "sentiment": self.scores, "label": label}
+            {
+                "text": self.texts,
+                "language": self.languages,
+                "sentiment": self.scores,
+                "label": label,
+            }
         )
 
     def display_frame(self) -> pd.DataFrame:
         """Show texts, mean sentiment and polarity shares per language and overall, never the texts."""
         frame = self.to_frame().dropna(subset=["sentiment"])
-        parts = [(_LANGUAGE_NAMES.get(lang, str(lang)), part) for lang, part in frame.groupby("language")]
+        parts = [
+            (_LANGUAGE_NAMES.get(lang, str(lang)), part) for lang, part in frame.groupby("language")
+        ]
         if len(parts) != 1:
             parts.append(("all", frame))
         rows = [
@@ -184,7 +191,8 @@ class SentimentResult(Result):
                 part = shown[shown["label"] == label]
                 if len(part):
                     quoted = "; ".join(
-                        f"“{e}” ({_signed(v)})" for e, v in zip(part["excerpt"], part["sentiment"], strict=True)
+                        f"“{e}” ({_signed(v)})"
+                        for e, v in zip(part["excerpt"], part["sentiment"], strict=True)
                     )
                     lines.append(f"Most {label} (shortened): {quoted}.")
         return "\n".join(lines)
@@ -262,42 +270,167 @@ def sentiment(
 #: matched on whole words, case-insensitive) and Korean stems (matched anywhere in the text).
 THEMES: dict[str, dict[str, list[str]]] = {
     "booking form": {
-        "en": [r"booking form", r"\bform\b", r"\bbooking\b", r"book(?:ing)? online", r"online booking", r"booking page",
-               r"website", r"\bsite\b", r"\bapp\b", r"checkout", r"fields?", r"\bpage\b"],
-        "ko": ["예약 양식", "예약양식", "양식", "입력", "예약 페이지", "예약페이지", "홈페이지", "사이트",
-               "앱", "어플", "폼", "온라인 예약", "예약 과정", "예약하기", "예약이"],
+        "en": [
+            r"booking form",
+            r"\bform\b",
+            r"\bbooking\b",
+            r"book(?:ing)? online",
+            r"online booking",
+            r"booking page",
+            r"website",
+            r"\bsite\b",
+            r"\bapp\b",
+            r"checkout",
+            r"fields?",
+            r"\bpage\b",
+        ],
+        "ko": [
+            "예약 양식",
+            "예약양식",
+            "양식",
+            "입력",
+            "예약 페이지",
+            "예약페이지",
+            "홈페이지",
+            "사이트",
+            "앱",
+            "어플",
+            "폼",
+            "온라인 예약",
+            "예약 과정",
+            "예약하기",
+            "예약이",
+        ],
     },
     "waiting for call-back": {
-        "en": [r"call[- ]?back", r"called back", r"call me back", r"nobody called", r"no one called",
-               r"never called", r"\bwait(?:ed|ing)?\b", r"\bphone\b", r"hold", r"respon(?:se|d|ded)"],
+        "en": [
+            r"call[- ]?back",
+            r"called back",
+            r"call me back",
+            r"nobody called",
+            r"no one called",
+            r"never called",
+            r"\bwait(?:ed|ing)?\b",
+            r"\bphone\b",
+            r"hold",
+            r"respon(?:se|d|ded)",
+        ],
         "ko": ["콜백", "전화", "연락", "회신", "기다", "대기", "응답", "답변"],
     },
     "price": {
-        "en": [r"pric(?:e|es|ey|ing)", r"expensive", r"cheap", r"\bcost", r"\bfees?\b", r"\bquotes?\b",
-               r"overcharg", r"\bcharg", r"afford", r"value for money", r"\bbill"],
-        "ko": ["가격", "비싸", "비쌌", "비싼", "비용", "요금", "견적", "저렴", "금액", "바가지", "가성비", "청구"],
+        "en": [
+            r"pric(?:e|es|ey|ing)",
+            r"expensive",
+            r"cheap",
+            r"\bcost",
+            r"\bfees?\b",
+            r"\bquotes?\b",
+            r"overcharg",
+            r"\bcharg",
+            r"afford",
+            r"value for money",
+            r"\bbill",
+        ],
+        "ko": [
+            "가격",
+            "비싸",
+            "비쌌",
+            "비싼",
+            "비용",
+            "요금",
+            "견적",
+            "저렴",
+            "금액",
+            "바가지",
+            "가성비",
+            "청구",
+        ],
     },
     "technician": {
-        "en": [r"technician", r"\btech\b", r"engineer", r"plumber", r"electrician", r"\bstaff",
-               r"\bcrew\b", r"\bworkers?\b", r"\brude\b", r"polite", r"friendly", r"professional"],
+        "en": [
+            r"technician",
+            r"\btech\b",
+            r"engineer",
+            r"plumber",
+            r"electrician",
+            r"\bstaff",
+            r"\bcrew\b",
+            r"\bworkers?\b",
+            r"\brude\b",
+            r"polite",
+            r"friendly",
+            r"professional",
+        ],
         "ko": ["기사", "직원", "엔지니어", "기술자", "작업자", "친절", "무례", "전문"],
     },
     "punctuality": {
-        "en": [r"\blate\b", r"on time", r"punctual", r"delay", r"arriv", r"no[- ]show", r"showed up",
-               r"\bearly\b", r"schedul", r"time slot"],
-        "ko": ["늦", "제시간", "제 시간", "정시", "지각", "도착", "시간 약속", "약속 시간", "노쇼", "지연"],
+        "en": [
+            r"\blate\b",
+            r"on time",
+            r"punctual",
+            r"delay",
+            r"arriv",
+            r"no[- ]show",
+            r"showed up",
+            r"\bearly\b",
+            r"schedul",
+            r"time slot",
+        ],
+        "ko": [
+            "늦",
+            "제시간",
+            "제 시간",
+            "정시",
+            "지각",
+            "도착",
+            "시간 약속",
+            "약속 시간",
+            "노쇼",
+            "지연",
+        ],
     },
     "quality of work": {
-        "en": [r"\bfix", r"repair", r"quality", r"workmanship", r"\bjob\b", r"\bleak", r"broken", r"install"],
-        "ko": ["수리", "작업", "품질", "꼼꼼", "마무리", "고쳐", "고쳤", "고장", "하자", "해결", "시공", "설치"],
+        "en": [
+            r"\bfix",
+            r"repair",
+            r"quality",
+            r"workmanship",
+            r"\bjob\b",
+            r"\bleak",
+            r"broken",
+            r"install",
+        ],
+        "ko": [
+            "수리",
+            "작업",
+            "품질",
+            "꼼꼼",
+            "마무리",
+            "고쳐",
+            "고쳤",
+            "고장",
+            "하자",
+            "해결",
+            "시공",
+            "설치",
+        ],
     },
     "cleanliness": {
         "en": [r"\bclean", r"\btidy", r"\bmess", r"dirty"],
         "ko": ["청소", "깨끗", "깔끔", "지저분", "더럽", "정리"],
     },
     "communication": {
-        "en": [r"\bupdates?\b", r"informed", r"explain", r"communicat", r"\btold\b", r"message", r"\btexts?\b",
-               r"e-?mails?", r"reminder"],
+        "en": [
+            r"\bupdates?\b",
+            r"informed",
+            r"explain",
+            r"communicat",
+            r"\btold\b",
+            r"message",
+            r"\btexts?\b",
+            r"e-?mails?",
+            r"reminder",
+        ],
         "ko": ["안내", "설명", "소통", "문자", "메시지", "알림", "이메일"],
     },
     "ease and speed": {
@@ -321,8 +454,12 @@ _EN_STOPWORDS = frozenset(
     "could would will should than then when what which who how all any some more most much many "
     "again once only own same such up down out off s t don didn wasn isn got get us".split()
 )
-_KO_STOPWORDS = frozenset("그리고 그래서 그냥 너무 정말 진짜 좀 조금 이번 저는 제가 저희 우리 그 이 저 것 수 때 더 잘 및 등 요".split())
-_KO_PARTICLES = re.compile(r"(?:에서는|에서|으로|에게|까지|부터|이랑|하고|은|는|이|가|을|를|에|도|의|로|와|과|요)$")
+_KO_STOPWORDS = frozenset(
+    "그리고 그래서 그냥 너무 정말 진짜 좀 조금 이번 저는 제가 저희 우리 그 이 저 것 수 때 더 잘 및 등 요".split()
+)
+_KO_PARTICLES = re.compile(
+    r"(?:에서는|에서|으로|에게|까지|부터|이랑|하고|은|는|이|가|을|를|에|도|의|로|와|과|요)$"
+)
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[\uac00-\ud7a3]+")
 
 
@@ -347,7 +484,9 @@ class ThemesResult(Result):
         shown.update(
             {
                 "rank": t["rank"].astype(int).to_numpy(),
-                "theme" if self.method == "dictionary" else "word or pair": t["theme"].astype(str).to_numpy(),
+                "theme" if self.method == "dictionary" else "word or pair": t["theme"]
+                .astype(str)
+                .to_numpy(),
                 "mentions": t["mentions"].map(fmt_num).to_numpy(),
                 "share of comments": t["share"].map(fmt_pct).to_numpy(),
                 "mean sentiment (−1 … +1)": t["mean_sentiment"].map(_signed).to_numpy(),
@@ -360,7 +499,9 @@ class ThemesResult(Result):
         t = self.table
         if t.empty:
             return "No themes found in the comments."
-        lines = [f"Top {self.top} themes per {' and '.join(self.by) or 'all comments'} ({self.method})."]
+        lines = [
+            f"Top {self.top} themes per {' and '.join(self.by) or 'all comments'} ({self.method})."
+        ]
         for label, part in t.groupby(_label(t, self.by), sort=False):
             first = part.iloc[0]
             worst = part.loc[part["mean_sentiment"].idxmin()]
@@ -379,7 +520,9 @@ class ThemesResult(Result):
 
         t = self.table.assign(_group=_label(self.table, self.by))
         order = list(pd.unique(t["_group"]))
-        sent = t.pivot_table(index="theme", columns="_group", values="mean_sentiment", observed=True)
+        sent = t.pivot_table(
+            index="theme", columns="_group", values="mean_sentiment", observed=True
+        )
         count = t.pivot_table(index="theme", columns="_group", values="mentions", observed=True)
         cols = [c for c in order if c in sent.columns]
         rows = count.sum(axis=1).sort_values(ascending=False).index
@@ -390,8 +533,16 @@ class ThemesResult(Result):
             # seaborn's heatmap still calls Colormap.set_bad, which matplotlib is phasing out.
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             sns.heatmap(
-                sent, ax=ax, cmap=DIVERGING, center=0, vmin=-1, vmax=1, annot=annot, fmt="",
-                linewidths=0.5, cbar_kws={"label": "mean sentiment"},
+                sent,
+                ax=ax,
+                cmap=DIVERGING,
+                center=0,
+                vmin=-1,
+                vmax=1,
+                annot=annot,
+                fmt="",
+                linewidths=0.5,
+                cbar_kws={"label": "mean sentiment"},
             )
         ax.grid(False)
         ax.set_xlabel(" · ".join(self.by))
@@ -489,9 +640,13 @@ def themes(
         long = long[long["hit"]].join(rows[[*group_keys, "_sentiment"]])
     else:
         words = rows["text"].astype(str).map(_keywords).rename("theme")
-        long = rows[[*group_keys, "_sentiment"]].join(words).explode("theme").dropna(subset=["theme"])
+        long = (
+            rows[[*group_keys, "_sentiment"]].join(words).explode("theme").dropna(subset=["theme"])
+        )
     if long.empty:
-        table = pd.DataFrame(columns=[*by_cols, "theme", "mentions", "share", "mean_sentiment", "rank"])
+        table = pd.DataFrame(
+            columns=[*by_cols, "theme", "mentions", "share", "mean_sentiment", "rank"]
+        )
         return ThemesResult(table=table, by=by_cols, method=method, top=top)
     table = (
         long.groupby([*group_keys, "theme"], observed=True)
@@ -500,9 +655,10 @@ def themes(
         .join(totals, on=group_keys)
     )
     table["share"] = table["mentions"] / table["comments"]
-    table = table.sort_values([*group_keys, "mentions", "theme"], ascending=[True] * len(group_keys) + [False, True])
+    table = table.sort_values(
+        [*group_keys, "mentions", "theme"], ascending=[True] * len(group_keys) + [False, True]
+    )
     table["rank"] = table.groupby(group_keys, observed=True).cumcount() + 1
     table = table[table["rank"] <= top].drop(columns="comments").reset_index(drop=True)
     cols = [*by_cols, "theme", "mentions", "share", "mean_sentiment", "rank"]
     return ThemesResult(table=table[cols], by=by_cols, method=method, top=top)
-

@@ -42,7 +42,9 @@ def _ordered(frame: pd.DataFrame, by: list[str], stage_map: StageMap | None) -> 
         present = sorted(str(v) for v in pd.unique(frame["touchpoint"].dropna().astype(str)))
         cats = [e for e in events if e in present] + [v for v in present if v not in events]
         frame = frame.assign(
-            touchpoint=pd.Categorical(frame["touchpoint"].astype("string"), categories=cats, ordered=True)
+            touchpoint=pd.Categorical(
+                frame["touchpoint"].astype("string"), categories=cats, ordered=True
+            )
         )
     return frame
 
@@ -51,4 +53,3 @@ def _label(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     if not by:
         return pd.Series(["all answers"] * len(frame), index=frame.index)
     return frame[by].astype(str).agg(" · ".join, axis=1)
-

@@ -113,7 +113,6 @@ def _group(frame: pd.DataFrame, by: list[str]):
     return frame.assign(_all=0).groupby("_all")
 
 
-
 def _z(alpha: float) -> float:
     check_range("alpha", alpha, low=0, high=1)
     return float(stats.norm.ppf(1 - alpha / 2))
@@ -123,7 +122,12 @@ def _z(alpha: float) -> float:
 # NPS
 # ---------------------------------------------------------------------------
 def nps_interval(
-    promoters: Any, detractors: Any, n: Any, *, method: NPSMethod = "adjusted-wald", alpha: float = 0.05
+    promoters: Any,
+    detractors: Any,
+    n: Any,
+    *,
+    method: NPSMethod = "adjusted-wald",
+    alpha: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Confidence interval of NPS (as a proportion, −1 … +1) from counts.
 
@@ -182,7 +186,8 @@ class NPSResult(Result):
         out["detractors"] = t["detractor_share"].map(fmt_pct)
         out["NPS"] = t["nps"].map(lambda v: f"{v:+.1f}")
         out[f"{1 - self.alpha:.0%} CI"] = [
-            f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(t["nps_ci_low"], t["nps_ci_high"], strict=True)
+            f"[{lo:+.1f}, {hi:+.1f}]"
+            for lo, hi in zip(t["nps_ci_low"], t["nps_ci_high"], strict=True)
         ]
         return out
 
@@ -208,7 +213,9 @@ class NPSResult(Result):
                 f"{t.at[lo, 'nps_ci_high']:+.1f}] (n = {int(t.at[lo, 'n']):,}); highest: {labels[hi]} "
                 f"{t.at[hi, 'nps']:+.1f} [{t.at[hi, 'nps_ci_low']:+.1f}, {t.at[hi, 'nps_ci_high']:+.1f}]."
             )
-        lines.append(f"Intervals: {level}, {self.method} (multinomial variance of promoters − detractors).")
+        lines.append(
+            f"Intervals: {level}, {self.method} (multinomial variance of promoters − detractors)."
+        )
         if self.blank_scores:
             lines.append(f"{self.blank_scores:,} answers without a score were left out.")
         return "\n".join(lines)
@@ -225,7 +232,14 @@ class NPSResult(Result):
         ax.hlines(y, t["nps_ci_low"], t["nps_ci_high"], color="0.55", lw=2)
         ax.scatter(t["nps"], y, color=colours, zorder=3, s=45)
         for yi, v in zip(y, t["nps"], strict=True):
-            ax.annotate(f"{v:+.0f}", (v, yi), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=9)
+            ax.annotate(
+                f"{v:+.0f}",
+                (v, yi),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha="center",
+                fontsize=9,
+            )
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_yticks(y, labels)
         ax.set_xlim(-100, 100)
@@ -279,7 +293,10 @@ def nps(
         _det=(rows["score"] <= 6).astype(int),
     )
     agg = _group(rows, by_cols).agg(
-        n=("score", "size"), promoters=("_pro", "sum"), passives=("_pas", "sum"), detractors=("_det", "sum")
+        n=("score", "size"),
+        promoters=("_pro", "sum"),
+        passives=("_pas", "sum"),
+        detractors=("_det", "sum"),
     )
     table = agg.reset_index(drop=not by_cols)
     n = table["n"].to_numpy(float)
@@ -316,9 +333,14 @@ class CSATResult(Result):
         out = t[self.by].astype(str).copy() if self.by else pd.DataFrame(index=t.index)
         out["answers"] = t["n"].map(lambda v: f"{v:,}")
         out["mean score"] = t["mean_score"].map(lambda v: f"{v:.2f}")
-        out["mean CI"] = [f"[{a:.2f}, {b:.2f}]" for a, b in zip(t["mean_ci_low"], t["mean_ci_high"], strict=True)]
+        out["mean CI"] = [
+            f"[{a:.2f}, {b:.2f}]" for a, b in zip(t["mean_ci_low"], t["mean_ci_high"], strict=True)
+        ]
         out["satisfied (4–5)"] = t["satisfied_share"].map(fmt_pct)
-        out["satisfied CI"] = [fmt_ci(a, b, fmt_pct) for a, b in zip(t["satisfied_ci_low"], t["satisfied_ci_high"], strict=True)]
+        out["satisfied CI"] = [
+            fmt_ci(a, b, fmt_pct)
+            for a, b in zip(t["satisfied_ci_low"], t["satisfied_ci_high"], strict=True)
+        ]
         return out
 
     def summary(self) -> str:
@@ -350,9 +372,15 @@ class CSATResult(Result):
         y = np.arange(len(t))[::-1]
         ax.barh(y, t["satisfied_share"], color=PALETTE[0], alpha=0.8)
         ax.errorbar(
-            t["satisfied_share"], y,
-            xerr=[t["satisfied_share"] - t["satisfied_ci_low"], t["satisfied_ci_high"] - t["satisfied_share"]],
-            fmt="none", ecolor="0.25", capsize=3,
+            t["satisfied_share"],
+            y,
+            xerr=[
+                t["satisfied_share"] - t["satisfied_ci_low"],
+                t["satisfied_ci_high"] - t["satisfied_share"],
+            ],
+            fmt="none",
+            ecolor="0.25",
+            capsize=3,
         )
         ax.set_yticks(y, labels)
         ax.set_xlim(0, 1)
@@ -400,12 +428,19 @@ def csat(
     rows, blank = _survey_rows(feedback, "csat", low=1, high=5, by=by_cols)
     rows = _ordered(rows, by_cols, stage_map).assign(_sat=lambda f: (f["score"] >= 4).astype(int))
     agg = _group(rows, by_cols).agg(
-        n=("score", "size"), mean_score=("score", "mean"), sd=("score", "std"), satisfied=("_sat", "sum")
+        n=("score", "size"),
+        mean_score=("score", "mean"),
+        sd=("score", "std"),
+        satisfied=("_sat", "sum"),
     )
     table = agg.reset_index(drop=not by_cols)
     n = table["n"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1)) * table["sd"].to_numpy(float) / np.sqrt(n)
+        half = (
+            stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1))
+            * table["sd"].to_numpy(float)
+            / np.sqrt(n)
+        )
     table["mean_ci_low"] = table["mean_score"] - half
     table["mean_ci_high"] = table["mean_score"] + half
     table["satisfied_share"] = table["satisfied"] / n
@@ -413,7 +448,6 @@ def csat(
     table["satisfied_ci_low"], table["satisfied_ci_high"] = lo, hi
     table = table.drop(columns="sd")
     return CSATResult(table=table, by=by_cols, alpha=alpha, blank_scores=blank)
-
 
 
 # ---------------------------------------------------------------------------
@@ -467,7 +501,9 @@ class EmotionCurveResult(Result):
         out["comments"] = t["comments"].map(lambda v: f"{int(v):,}")
         out["sentiment"] = [
             f"{m:+.2f} [{a:+.2f}, {b:+.2f}]" if pd.notna(m) else "–"
-            for m, a, b in zip(t["mean_sentiment"], t["sentiment_ci_low"], t["sentiment_ci_high"], strict=True)
+            for m, a, b in zip(
+                t["mean_sentiment"], t["sentiment_ci_low"], t["sentiment_ci_high"], strict=True
+            )
         ]
         out["NPS"] = [
             f"{m:+.1f} [{a:+.1f}, {b:+.1f}]" if pd.notna(m) else "–"
@@ -537,15 +573,39 @@ class EmotionCurveResult(Result):
         # Emotion: sentiment (−1 … +1) on the left, NPS (−100 … +100) on a linked right axis.
         lines = []
         if t["mean_sentiment"].notna().any():
-            err = [t["mean_sentiment"] - t["sentiment_ci_low"], t["sentiment_ci_high"] - t["mean_sentiment"]]
-            lines.append(top.errorbar(x - 0.06, t["mean_sentiment"], yerr=err, marker="o", color=PALETTE[0],
-                                      capsize=4, lw=2, label="mean comment sentiment (left)"))
+            err = [
+                t["mean_sentiment"] - t["sentiment_ci_low"],
+                t["sentiment_ci_high"] - t["mean_sentiment"],
+            ]
+            lines.append(
+                top.errorbar(
+                    x - 0.06,
+                    t["mean_sentiment"],
+                    yerr=err,
+                    marker="o",
+                    color=PALETTE[0],
+                    capsize=4,
+                    lw=2,
+                    label="mean comment sentiment (left)",
+                )
+            )
         nps_axis = top.twinx()
         nps_axis.grid(False)
         if t["nps"].notna().any():
             err = [t["nps"] - t["nps_ci_low"], t["nps_ci_high"] - t["nps"]]
-            lines.append(nps_axis.errorbar(x + 0.06, t["nps"], yerr=err, marker="s", color=PALETTE[1],
-                                           capsize=4, lw=2, ls="--", label="NPS (right)"))
+            lines.append(
+                nps_axis.errorbar(
+                    x + 0.06,
+                    t["nps"],
+                    yerr=err,
+                    marker="s",
+                    color=PALETTE[1],
+                    capsize=4,
+                    lw=2,
+                    ls="--",
+                    label="NPS (right)",
+                )
+            )
         lows = pd.concat([t["sentiment_ci_low"], t["nps_ci_low"] / 100]).dropna()
         highs = pd.concat([t["sentiment_ci_high"], t["nps_ci_high"] / 100]).dropna()
         low = min(-0.1, float(lows.min()) - 0.1) if len(lows) else -1
@@ -559,14 +619,27 @@ class EmotionCurveResult(Result):
         if worst is not None:
             k = list(t["stage"].astype(str)).index(worst)
             top.axvspan(k - 0.4, k + 0.4, color=PALETTE[3], alpha=0.12, lw=0)
-            top.annotate("feels worst", (k, high), xytext=(0, -14), textcoords="offset points",
-                         ha="center", color=PALETTE[3], fontsize=9, fontweight="bold")
+            top.annotate(
+                "feels worst",
+                (k, high),
+                xytext=(0, -14),
+                textcoords="offset points",
+                ha="center",
+                color=PALETTE[3],
+                fontsize=9,
+                fontweight="bold",
+            )
         top.legend(handles=lines, loc="lower left", fontsize=9)
-        top.set_title("Where customers feel worst, and where they leave" if has_funnel
-                      else "Emotion curve along the journey")
+        top.set_title(
+            "Where customers feel worst, and where they leave"
+            if has_funnel
+            else "Emotion curve along the journey"
+        )
         if has_funnel and bottom is None:
-            labels = [f"{st}\n−{d:.0%} drop-off" if pd.notna(d) else str(st)
-                      for st, d in zip(t["stage"].astype(str), t["drop_off"], strict=True)]
+            labels = [
+                f"{st}\n−{d:.0%} drop-off" if pd.notna(d) else str(st)
+                for st, d in zip(t["stage"].astype(str), t["drop_off"], strict=True)
+            ]
         else:
             labels = list(t["stage"].astype(str))
         top.set_xticks(x, labels)
@@ -577,15 +650,23 @@ class EmotionCurveResult(Result):
             leak = self.leakiest_stage
             for k, (b, d) in enumerate(zip(bars, t["drop_off"], strict=True)):
                 if pd.notna(d):
-                    bottom.annotate(f"−{d:.0%}", (b.get_x() + b.get_width() / 2, b.get_height()),
-                                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9,
-                                    color=PALETTE[3] if t["stage"].iloc[k] == leak else "0.2",
-                                    fontweight="bold" if t["stage"].iloc[k] == leak else "normal")
+                    bottom.annotate(
+                        f"−{d:.0%}",
+                        (b.get_x() + b.get_width() / 2, b.get_height()),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=9,
+                        color=PALETTE[3] if t["stage"].iloc[k] == leak else "0.2",
+                        fontweight="bold" if t["stage"].iloc[k] == leak else "normal",
+                    )
             bottom.set_ylabel("users reaching the stage")
             bottom.set_ylim(0, np.nanmax(users) * 1.15)
             bottom.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
             bottom.set_xticks(x, t["stage"].astype(str))
-            bottom.set_xlabel("journey stage (number above a bar = drop-off from the previous stage)")
+            bottom.set_xlabel(
+                "journey stage (number above a bar = drop-off from the previous stage)"
+            )
         return axes_out
 
 
@@ -612,7 +693,9 @@ def _funnel_table(funnel: Any, stage_map: StageMap | None) -> pd.DataFrame:
         reached = counts[::-1].cumsum()[::-1]
         return pd.DataFrame({"stage": stage_map.names, "users": reached.astype(float)})
     require_columns(funnel, ["stage", "users"], what="funnel")
-    return funnel[["stage", "users"]].assign(stage=lambda f: f["stage"].astype(str), users=lambda f: f["users"].astype(float))
+    return funnel[["stage", "users"]].assign(
+        stage=lambda f: f["stage"].astype(str), users=lambda f: f["users"].astype(float)
+    )
 
 
 def emotion_curve(
@@ -676,26 +759,39 @@ def emotion_curve(
         scores = sentiment(texts["text"].astype(str)).scores.to_numpy()
         g = pd.DataFrame({"stage": texts["stage"].astype(str).to_numpy(), "s": scores}).dropna()
         agg = g.groupby("stage")["s"].agg(["size", "mean", "std"])
-        half = stats.t.ppf(1 - alpha / 2, np.maximum(agg["size"] - 1, 1)) * agg["std"] / np.sqrt(agg["size"])
+        half = (
+            stats.t.ppf(1 - alpha / 2, np.maximum(agg["size"] - 1, 1))
+            * agg["std"]
+            / np.sqrt(agg["size"])
+        )
         agg = agg.assign(lo=agg["mean"] - half, hi=agg["mean"] + half)
         table = table.join(
-            agg.rename(columns={"size": "comments", "mean": "mean_sentiment", "lo": "sentiment_ci_low",
-                                "hi": "sentiment_ci_high"})[["comments", "mean_sentiment", "sentiment_ci_low",
-                                                             "sentiment_ci_high"]],
+            agg.rename(
+                columns={
+                    "size": "comments",
+                    "mean": "mean_sentiment",
+                    "lo": "sentiment_ci_low",
+                    "hi": "sentiment_ci_high",
+                }
+            )[["comments", "mean_sentiment", "sentiment_ci_low", "sentiment_ci_high"]],
             on="stage",
         )
     else:
-        table = table.assign(comments=0, mean_sentiment=np.nan, sentiment_ci_low=np.nan, sentiment_ci_high=np.nan)
+        table = table.assign(
+            comments=0, mean_sentiment=np.nan, sentiment_ci_low=np.nan, sentiment_ci_high=np.nan
+        )
     table["comments"] = table["comments"].fillna(0).astype(int)
 
     has_nps = "score" in feedback.columns and (
-        "survey" not in feedback.columns or feedback["survey"].astype("string").str.lower().eq("nps").any()
+        "survey" not in feedback.columns
+        or feedback["survey"].astype("string").str.lower().eq("nps").any()
     )
     if has_nps:
         res = nps(feedback, by="stage", alpha=alpha, stage_map=sm).to_frame()
         res = res.assign(stage=res["stage"].astype(str)).set_index("stage")
         table = table.join(
-            res[["n", "nps", "nps_ci_low", "nps_ci_high"]].rename(columns={"n": "nps_answers"}), on="stage"
+            res[["n", "nps", "nps_ci_low", "nps_ci_high"]].rename(columns={"n": "nps_answers"}),
+            on="stage",
         )
         table["nps_answers"] = table["nps_answers"].fillna(0).astype(int)
     else:

@@ -251,7 +251,9 @@ class FunnelExplorer(_Explorer):
             )
         self.steps = _steps(steps, project)
         self.grain = grain
-        self.stage_map = stage_map if stage_map is not None or project is None else project.stage_map
+        self.stage_map = (
+            stage_map if stage_map is not None or project is None else project.stage_map
+        )
         columns = [*self.events.columns, *([] if self.users is None else self.users.columns)]
         known = [c for c in (project.segments if project is not None else ()) if c in columns]
         if segments is None:
@@ -286,7 +288,10 @@ class FunnelExplorer(_Explorer):
         windows = list(dict.fromkeys([*windows, "7D"])) if "7D" not in windows else list(windows)
         self.controls = {
             "segment": _dropdown("segment", [NONE, *segments], NONE),
-            **{c: _dropdown(c.replace("_", " "), [ALL, *v], ALL, "200px") for c, v in choices.items()},
+            **{
+                c: _dropdown(c.replace("_", " "), [ALL, *v], ALL, "200px")
+                for c, v in choices.items()
+            },
             "period": _dropdown("month", [ALL, *months], ALL, "200px"),
             "window": _dropdown("window", windows, "7D", "160px"),
             "order": w.ToggleButtons(

@@ -63,7 +63,11 @@ def english_analyzer():
         ) from exc
     analyzer = SentimentIntensityAnalyzer()
     # Service-review words VADER lacks ("late", "overcharged", "punctual" ...), shipped with journeylab.
-    extra = resources.files("journeylab.voice.lexicons").joinpath("en_service.tsv").read_text(encoding="utf-8")
+    extra = (
+        resources.files("journeylab.voice.lexicons")
+        .joinpath("en_service.tsv")
+        .read_text(encoding="utf-8")
+    )
     for line in extra.splitlines():
         if line.strip() and not line.startswith("#"):
             word, valence = line.split("\t")
@@ -95,7 +99,11 @@ class _KoreanLexicon:
 @functools.lru_cache(maxsize=1)
 def korean_lexicon() -> _KoreanLexicon:
     """Read the Korean lexicon of ``ko_sentiment.tsv`` (once)."""
-    text = resources.files("journeylab.voice.lexicons").joinpath("ko_sentiment.tsv").read_text(encoding="utf-8")
+    text = (
+        resources.files("journeylab.voice.lexicons")
+        .joinpath("ko_sentiment.tsv")
+        .read_text(encoding="utf-8")
+    )
     words: dict[str, float] = {}
     boosters: dict[str, float] = {}
     pre: set[str] = set()
@@ -115,7 +123,9 @@ def korean_lexicon() -> _KoreanLexicon:
         elif kind == "contrast":
             contrasts.add(term)
     every = [*words, *boosters, *pre, *post, *contrasts]
-    return _KoreanLexicon(words, frozenset(pre), frozenset(post), boosters, frozenset(contrasts), max(map(len, every)))
+    return _KoreanLexicon(
+        words, frozenset(pre), frozenset(post), boosters, frozenset(contrasts), max(map(len, every))
+    )
 
 
 _NEGATION_SCALAR = -0.74  # VADER's factor for a negated word
