@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
@@ -25,6 +27,19 @@ def shared_file(*parts: str) -> Path:
             "repository (or JOURNEYLAB_SHARED_DATA pointing at it)"
         )
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def load_online_retail(path: Path) -> pd.DataFrame:
+    """All 541,909 UCI Online Retail rows: user_id (None when missing), timestamp, value = Quantity x UnitPrice."""
+    import duckdb
+
+    return duckdb.sql(
+        "SELECT InvoiceNo, Quantity, UnitPrice, Country, "
+        "CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS user_id, InvoiceDate AS timestamp, "
+        "Quantity * UnitPrice AS value "
+        f"FROM read_csv('{path}', types={{'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR'}})"
+    ).df()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ ca = pytest.importorskip(
     "the exact models are checked against REFERENCES.md values elsewhere",
 )
 
-REF = json.loads((Path(__file__).parent / "results" / "attribution_reference.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "results" / "attribution_reference.json").read_text())
 
 
 def d1_strings() -> pd.DataFrame:

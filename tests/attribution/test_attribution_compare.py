@@ -19,7 +19,7 @@ from journeylab.attribution.bootstrap import (
 from journeylab.core.errors import DataError, ParameterError
 from journeylab.datasets import sample_stage_map
 
-D1 = json.loads((Path(__file__).parent / "results" / "attribution_reference.json").read_text())[
+D1 = json.loads((Path(__file__).parents[1] / "results" / "attribution_reference.json").read_text())[
     "D1"
 ]
 

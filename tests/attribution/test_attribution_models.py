@@ -14,7 +14,7 @@ from journeylab.attribution.heuristics import last_non_direct, position_based
 from journeylab.core.errors import ParameterError
 
 REFERENCE = json.loads(
-    (Path(__file__).parent / "results" / "attribution_reference.json").read_text()
+    (Path(__file__).parents[1] / "results" / "attribution_reference.json").read_text()
 )
 D1 = REFERENCE["D1"]
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_file
+from conftest import load_online_retail, shared_file
 from journeylab.clv import (
     BetaGeo,
     GammaGamma,
@@ -30,9 +30,8 @@ from journeylab.core.errors import (
     ParameterError,
     SchemaError,
 )
-from test_retention import load_online_retail
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "clv_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "results" / "clv_reference.json").read_text())
 
 
 # --------------------------------------------------------------------------- data helpers

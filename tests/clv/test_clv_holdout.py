@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import shared_file
+from conftest import load_online_retail, shared_file
 from journeylab.clv import (
     BetaGeo,
     plot_calibration_purchases_vs_holdout_purchases,
@@ -20,9 +20,8 @@ from journeylab.clv import (
 from journeylab.clv.holdout import MODELS, calibration_and_holdout, compare_on_holdout
 from journeylab.core.errors import ModelWarning, ParameterError, SchemaError
 from test_clv import lifetimes_dataset
-from test_retention import load_online_retail
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "clv_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "results" / "clv_reference.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from journeylab.clv.models import customer_lifetime_value
 from journeylab.core.errors import DataError, ModelWarning, NotComputableError
 from test_clv import SIMULATED, lifetimes_dataset
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "clv_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "results" / "clv_reference.json").read_text())
 LIFETIMES = REFERENCE["cdnow_lifetimes_models"]
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -12,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_file
+from conftest import load_online_retail, shared_file
 from journeylab.core.errors import ParameterError, SchemaError
 from journeylab.customers.retention import (
     churn,
@@ -20,19 +17,6 @@ from journeylab.customers.retention import (
     lifecycle_states,
     repeat_purchase_rate,
 )
-
-
-@functools.lru_cache(maxsize=1)
-def load_online_retail(path: Path) -> pd.DataFrame:
-    """All 541,909 UCI Online Retail rows: user_id (None when missing), timestamp, value = Quantity x UnitPrice."""
-    import duckdb
-
-    return duckdb.sql(
-        "SELECT InvoiceNo, Quantity, UnitPrice, Country, "
-        "CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS user_id, InvoiceDate AS timestamp, "
-        "Quantity * UnitPrice AS value "
-        f"FROM read_csv('{path}', types={{'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR'}})"
-    ).df()
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,9 @@ from journeylab.customers.uplift import (
     uplift_curve,
 )
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "uplift_reference.json").read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parents[1] / "results" / "uplift_reference.json").read_text()
+)
 HILLSTROM = REFERENCE["hillstrom"]
 
 
@@ -263,9 +265,9 @@ def test_hillstrom_class_transformation_maximises_the_weighted_likelihood(hillst
 
 @pytest.mark.shared_data
 def test_hillstrom_arm_counts_equal_the_published_figures(hillstrom_fits):
-    arms = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())[
-        "hillstrom"
-    ]["arms"]
+    arms = json.loads(
+        (Path(__file__).parents[1] / "results" / "real_data_loading.json").read_text()
+    )["hillstrom"]["arms"]
     by_channel = hillstrom_fits["any_email_visit"].segment_uplift("channel", rows="all")
     assert by_channel["n_treated"].sum() == arms["Mens E-Mail"]["n"] + arms["Womens E-Mail"]["n"]
     assert (

@@ -545,7 +545,9 @@ def test_parquet_round_trip_keeps_types(tmp_path):
 
 # -- reference snapshot -----------------------------------------------------------------------
 def test_default_sample_matches_the_reference_snapshot(sample):
-    ref = json.loads((Path(__file__).parent / "results" / "datasets_reference.json").read_text())
+    ref = json.loads(
+        (Path(__file__).parents[1] / "results" / "datasets_reference.json").read_text()
+    )
     truth = sample.truth
     assert truth["channel_rank"] == ref["channel_rank"]
     assert truth["satisfaction"] == ref["satisfaction"]

@@ -110,7 +110,7 @@ def test_stages_and_kpis_are_the_samples_stage_map(project):
 def test_the_notebooks_name_no_sample_vocabulary():
     spec = _project("home_services")
     assert spec["funnel"] == ["site_visit", "booking_started", "booking_completed"]
-    for path in (Path(__file__).parents[1] / "notebooks").glob("monthly_report.py"):
+    for path in (Path(__file__).parents[2] / "notebooks").glob("monthly_report.py"):
         text = path.read_text("utf-8")
         for word in ("site_visit", "booking_started", "booking_completed", '"device"'):
             assert word not in text, (path.name, word)

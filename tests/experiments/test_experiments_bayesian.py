@@ -17,9 +17,9 @@ from journeylab.experiments import (
     prob_beta_greater,
 )
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "AB-8"
-]
+REF = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["AB-8"]
 
 
 @pytest.mark.parametrize("case", REF["cases"], ids=lambda c: f"{c['control']}-{c['treatment']}")

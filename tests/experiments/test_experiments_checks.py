@@ -24,9 +24,9 @@ from journeylab.experiments import (
     unit_check,
 )
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "AB-6"
-]
+REF = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["AB-6"]
 
 
 def test_srm_same_as_R_chisq_test_and_not_flagged_above_threshold():
@@ -170,9 +170,9 @@ def test_primacy_and_stable_lift():
 
 
 # ------------------------------------------------------------------ unique units
-UNITS = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "UDACITY-RAW-UNITS"
-]
+UNITS = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["UDACITY-RAW-UNITS"]
 
 
 def test_udacity_raw_rows_are_not_counted_as_users_through_analyze():
@@ -282,7 +282,7 @@ def test_unit_counts_match_pandas_and_drop_leaves_unique_units(rows):
 
 
 # ------------------------------------------------------------------ stratified estimates
-MH = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
+MH = json.loads((Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text())[
     "AB-13"
 ]
 

@@ -12,9 +12,9 @@ import pytest
 from journeylab.core.errors import DataError, NotComputableError
 from journeylab.experiments import analyze, ancova_lift, check_pre_exposure, cuped_lift, cuped_theta
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "AB-10"
-]
+REF = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["AB-10"]
 
 
 def _frame() -> pd.DataFrame:

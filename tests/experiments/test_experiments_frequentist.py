@@ -23,7 +23,7 @@ from journeylab.experiments import (
     welch_test,
 )
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text())
 
 
 def test_k_sample_prop_test_same_as_R_prop_test():

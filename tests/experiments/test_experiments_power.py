@@ -19,12 +19,12 @@ from journeylab.experiments import (
     t_power,
 )
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "AB-4"
-]
-AB5 = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "AB-5"
-]
+REF = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["AB-4"]
+AB5 = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["AB-5"]
 
 
 def test_prop_power_same_as_R_power_prop_test():

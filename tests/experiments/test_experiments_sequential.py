@@ -12,9 +12,9 @@ import pytest
 
 from journeylab.experiments import msprt, sequential_test, simulate_aa
 
-REF = json.loads((Path(__file__).parent / "results" / "experiments_reference.json").read_text())[
-    "AB-11"
-]
+REF = json.loads(
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
+)["AB-11"]
 
 
 def test_aa_simulation_naive_peeking_inflates_sequential_holds_alpha():

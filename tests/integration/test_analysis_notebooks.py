@@ -130,7 +130,7 @@ def uplift_hillstrom(tmp_path_factory):
     from conftest import shared_file
 
     reference = json.loads(
-        (Path(__file__).parent / "results" / "uplift_reference.json").read_text()
+        (Path(__file__).parents[1] / "results" / "uplift_reference.json").read_text()
     )["hillstrom"]
     path = shared_file(*reference["file"])
     out = tmp_path_factory.mktemp("uplift_hillstrom")

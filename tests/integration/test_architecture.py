@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "journeylab"
 
 #: Which packages each package may import (besides itself), read off the code: the

@@ -13,7 +13,7 @@ import pytest
 from journeylab.reports import runner as reports
 from journeylab.reports.monthly import validate_metrics
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 
 

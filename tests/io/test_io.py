@@ -38,7 +38,7 @@ def sort_events(frame, stage_map=SAMPLE_STAGES):
     return loaders.sort_events(frame, stage_map)
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "data" / "examples"
 
 

@@ -262,7 +262,7 @@ def test_real_retail_file_missing_ids_are_reported_at_their_file_lines(retail_li
     loaded = load_events(path, columns=RETAIL_COLUMNS, tz="Europe/London")
     step = next(s for s in loaded.quality.steps if s.step == "missing user_id")
     reference = json.loads(
-        (Path(__file__).parent / "results" / "real_data_loading.json").read_text()
+        (Path(__file__).parents[1] / "results" / "real_data_loading.json").read_text()
     )
     assert step.count == reference["online_retail"]["missing_customer_id"]
     assert list(step.rows) == _missing_id_lines(path)

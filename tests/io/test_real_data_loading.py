@@ -15,7 +15,9 @@ import pytest
 from conftest import shared_file
 from journeylab.io.loaders import load_assignments, load_transactions
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "real_data_loading.json").read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parents[1] / "results" / "real_data_loading.json").read_text()
+)
 
 
 @pytest.fixture(scope="module")

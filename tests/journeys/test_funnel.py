@@ -18,7 +18,9 @@ from journeylab.core.stages import StageMap
 from journeylab.io.loaders import sort_events
 from journeylab.journeys.funnels import NO_FURTHER_EVENT, FunnelResult, funnel, where_instead
 
-REFERENCE = json.loads((Path(__file__).parent / "results" / "funnel_reference.json").read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parents[1] / "results" / "funnel_reference.json").read_text()
+)
 STEPS = ["site_visit", "booking_started", "booking_completed"]
 
 

@@ -27,9 +27,9 @@ from journeylab.maps.canvas import JourneyCanvasResult, canvas_of, journey_canva
 from journeylab.maps.canvas_layout import A4_LANDSCAPE
 from journeylab.voice import nps
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 REFERENCE = json.loads(
-    (Path(__file__).parent / "results" / "canvas_reference.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "results" / "canvas_reference.json").read_text(encoding="utf-8")
 )
 
 # ---------------------------------------------------------------------------

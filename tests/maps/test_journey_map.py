@@ -22,7 +22,9 @@ from journeylab.maps.journey_maps import JourneyMapResult, journey_map, resolve_
 
 STAGES = sample_stage_map()
 REFERENCE = json.loads(
-    (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "results" / "journey_map_reference.json").read_text(
+        encoding="utf-8"
+    )
 )
 
 

@@ -19,7 +19,9 @@ from journeylab.datasets import sample_stage_map
 from journeylab.maps.pains import pain_points, response_speed
 
 REFERENCE = json.loads(
-    (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "results" / "journey_map_reference.json").read_text(
+        encoding="utf-8"
+    )
 )
 FORM = "booking_started → booking_completed"
 PHONE = "phone_call → booking_completed"

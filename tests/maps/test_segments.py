@@ -107,7 +107,7 @@ def test_silhouette_hand_computed():
         (0 + (1 - 9.5) / 9.5 + 0.5 + 0.5) / 4, rel=1e-12
     )
     reference = json.loads(
-        (Path(__file__).parent / "results" / "journey_map_reference.json").read_text(
+        (Path(__file__).parents[1] / "results" / "journey_map_reference.json").read_text(
             encoding="utf-8"
         )
     )

@@ -27,7 +27,7 @@ from journeylab.reports import runner as reports
 from journeylab.reports import widgets
 
 REFERENCE = json.loads(
-    (Path(__file__).parent / "results" / "experiments_reference.json").read_text()
+    (Path(__file__).parents[1] / "results" / "experiments_reference.json").read_text()
 )
 #: The sample's booking funnel and journey rules, named explicitly (the library has no default).
 STEPS = ["site_visit", "booking_started", "booking_completed"]

@@ -20,7 +20,7 @@ from journeylab.voice.comments import detect_language, sentiment, sentiment_scor
 from journeylab.voice.scores import csat, emotion_curve, nps, nps_interval
 
 REFERENCE = json.loads(
-    (Path(__file__).parent / "results" / "voice.json").read_text(encoding="utf-8")
+    (Path(__file__).parents[1] / "results" / "voice.json").read_text(encoding="utf-8")
 )
 #: The journey order of these answers is the sample's (given explicitly: there is no default map).
 SAMPLE_STAGES = sample_stage_map()
