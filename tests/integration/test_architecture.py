@@ -7,6 +7,9 @@
 4. Packages import only the packages below them (:data:`ALLOWED`).
 5. An internal function takes at most four positional arguments; the rest are
    keyword-only (``*,``), so a call reads ``_full_tables(ev, base=..., rows=...)``.
+6. The tests mirror the package: ``tests/<package>/test_*.py`` for each folder of
+   ``src/journeylab``, ``tests/integration/`` for tests that run several packages
+   together, and no test file directly in ``tests/``.
 
 The graph is read from the AST, so a lazy import inside a function counts like
 one at the top of the module; ``from journeylab.pkg import module`` is an edge to
@@ -391,3 +394,41 @@ def test_internal_functions_take_at_most_four_positional_arguments():
     assert offences == [], "internal functions with long positional signatures:\n" + "\n".join(
         offences
     )
+
+
+# -- the tests mirror the package --------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parents[1]
+#: The folder of the tests that run several packages together: the architecture itself,
+#: packaging, the shipped notebooks, whole reports under hostile input, other companies'
+#: vocabularies, the project file and the command line.
+INTEGRATION = "integration"
+PACKAGE_FOLDERS = {p.name for p in (SRC / ROOT).iterdir() if (p / "__init__.py").is_file()}
+TEST_FILES = sorted(TESTS.rglob("test_*.py"))
+
+
+def test_every_test_file_sits_in_the_folder_of_a_package():
+    assert len(TEST_FILES) > 50
+    misplaced = [
+        str(path.relative_to(TESTS.parent))
+        for path in TEST_FILES
+        if len(path.relative_to(TESTS).parts) != 2
+        or path.parent.name not in PACKAGE_FOLDERS | {INTEGRATION}
+    ]
+    assert misplaced == [], (
+        "a test file goes in tests/<package>/ named after the folder of src/journeylab it "
+        f"tests, or in tests/{INTEGRATION}/ when it runs several packages together: "
+        + ", ".join(misplaced)
+    )
+
+
+def test_every_package_has_a_test_folder():
+    folders = {path.parent.name for path in TEST_FILES}
+    assert PACKAGE_FOLDERS - folders == set(), "packages without tests/<package>/ folder"
+
+
+def test_test_file_names_are_unique_across_folders():
+    # tests/ has no __init__.py: pytest imports each test file by its base name
+    names = [path.name for path in TEST_FILES]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    assert repeated == [], f"test file names used in more than one folder: {repeated}"
