@@ -32,8 +32,8 @@ seed: int = 0  # seed of a generated sample and of the bootstrap (0: as in the p
 n_users: int = 0  # users of a generated sample (0: as in the project file)
 n_boot: int = 200  # bootstrap replicates for the intervals (0 switches them off)
 markov_order: int = 1  # how many past touches the Markov chain remembers (1 to 4)
-lookback_days: int = 0  # touches older than this many days before a journey ends are left out (0: the project's lookback)
-include_censored: bool = False  # True counts journeys still open at the month's end as not converted; False leaves them out (path_table's default)
+lookback_days: int = 0  # ignore touches older than this many days at a journey's end (0: project's)
+include_censored: bool = False  # True: journeys open at the month's end count as not converted
 credit_value: bool = False  # credit conversion value instead of the number of conversions
 top_n_paths: int = 15  # rows of the path table shown
 
@@ -322,7 +322,10 @@ if realloc is not None and len(realloc):
     )
     votes = realloc["grow"].value_counts()
     if len(votes) == 1:
-        verdict = f"**All {len(realloc)} models point the same way**: the next unit of spend earns most in {md(project.label(votes.index[0]))}."
+        verdict = (
+            f"**All {len(realloc)} models point the same way**: the next unit of spend earns most in "
+            f"{md(project.label(votes.index[0]))}."
+        )
     else:
         others = realloc.loc[realloc["grow"] != votes.index[0]]
         verdict = (

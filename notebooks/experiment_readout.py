@@ -178,6 +178,7 @@ cuped = (
     if has_covariates
     else None
 )
+arm_users = users["variant"].value_counts().sort_index()
 display(
     Markdown(
         (
@@ -187,7 +188,7 @@ display(
             else ""
         )
         + f"**{len(users):,} users** assigned between {started:%d %B %Y} and {ended:%d %B %Y} "
-        f"({', '.join(f'{md(project.label(v))}: {n:,}' for v, n in users['variant'].value_counts().sort_index().items())}); "
+        f"({', '.join(f'{md(project.label(v))}: {n:,}' for v, n in arm_users.items())}); "
         f"conversions ({' or '.join(md(project.label(c)) for c in conversion)}) and revenue are counted over the "
         f"{window_days} days after each user's assignment. "
         f"Users assigned later than {window_days} days before the end of {period.strftime('%B %Y')} are left out "
@@ -279,11 +280,13 @@ if cuped is not None:
             {
                 "covariate": [COVARIATES[m] for m in raw.index],
                 "lift without CUPED": [
-                    f"{_fmt(m, raw.at[m, 'abs_lift'])} [{_fmt(m, raw.at[m, 'abs_ci_low'])}, {_fmt(m, raw.at[m, 'abs_ci_high'])}]"
+                    f"{_fmt(m, raw.at[m, 'abs_lift'])} "
+                    f"[{_fmt(m, raw.at[m, 'abs_ci_low'])}, {_fmt(m, raw.at[m, 'abs_ci_high'])}]"
                     for m in raw.index
                 ],
                 "lift with CUPED": [
-                    f"{_fmt(m, adj.at[m, 'abs_lift'])} [{_fmt(m, adj.at[m, 'abs_ci_low'])}, {_fmt(m, adj.at[m, 'abs_ci_high'])}]"
+                    f"{_fmt(m, adj.at[m, 'abs_lift'])} "
+                    f"[{_fmt(m, adj.at[m, 'abs_ci_low'])}, {_fmt(m, adj.at[m, 'abs_ci_high'])}]"
                     for m in raw.index
                 ],
                 "variance removed": [fmt_pct(adj.at[m, "variance_reduction"]) for m in raw.index],
@@ -525,7 +528,9 @@ r_lift, r_low, r_high, r_p, r_where = _lead(r)
 b_dec = interval_precision(b_low, b_high, fmt_pp)  # decimals at which the interval's ends differ
 verdict.append(
     f"**Conversion rate**: {fmt_pct(b['treatment_mean'])} with {md(project.label(treatment))} vs "
-    f"{fmt_pct(b['control_mean'])} with {md(project.label(control))}; lift{b_where} {b_lift * 100:+.{b_dec}f} pp, 95 % CI {b_low * 100:+.{b_dec}f} to {b_high * 100:+.{b_dec}f} pp "
+    f"{fmt_pct(b['control_mean'])} with {md(project.label(control))}; "
+    f"lift{b_where} {b_lift * 100:+.{b_dec}f} pp, "
+    f"95 % CI {b_low * 100:+.{b_dec}f} to {b_high * 100:+.{b_dec}f} pp "
     f"(Holm-adjusted p {fmt_p(b_p)}): {_reading(b, 'the conversion rate')}"
 )
 verdict.append(

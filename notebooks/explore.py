@@ -76,9 +76,9 @@ display(ws)
 # ## Funnel explorer
 #
 # Users through the project's funnel. Pick a **segment** to compare the project's
-# segments side by side, filter to one value of each, choose the **month** users entered in, the **window** they had to finish,
-# and whether the steps must happen in **order**. Bars show the share of entrants reaching
-# each step, with 95% Wilson intervals.
+# segments side by side, filter to one value of each, choose the **month** users entered in,
+# the **window** they had to finish, and whether the steps must happen in **order**. Bars
+# show the share of entrants reaching each step, with 95% Wilson intervals.
 
 # %%
 funnel_explorer = FunnelExplorer(

@@ -28,7 +28,7 @@ config: str = ""  # the project file (journeylab.yaml); empty means the bundled 
 data: str = ""  # event data overriding the project file's events path; empty keeps it
 seed: int = 0  # seed of a generated sample and of the persona clustering (0: project's)
 n_users: int = 0  # users of a generated sample (0: as in the project file)
-lookback_days: int = 0  # touches older than this many days before a journey ends are left out (0: the project's lookback)
+lookback_days: int = 0  # ignore touches older than this many days at a journey's end (0: project's)
 top_n_paths: int = 10  # how many of the most common paths to list
 personas_k: int = 0  # number of personas; 0 picks it from the data (silhouette)
 fdr_alpha: float = 0.05  # false discovery rate of the differences between two groups of a segment
@@ -126,7 +126,8 @@ display(
         f"{md(project.name)}, {visitors:,} reached the funnel's first step ({md(project.label(funnel_steps[0]))}) "
         f"and {conversions:,} conversions ({conversion_names}) were made, worth {money(revenue)}. "
         f"{len(month_journeys):,} journeys ended in the month, "
-        f"{fmt_pct(month_journeys['converted'].mean() if len(month_journeys) else float('nan'))} of them in a conversion; "
+        f"{fmt_pct(month_journeys['converted'].mean() if len(month_journeys) else float('nan'))}"
+        " of them in a conversion; "
         f"{int(month_journeys['censored'].sum()):,} were still open at the end of the month (no conversion yet)."
     )
 )

@@ -396,7 +396,10 @@ def test_comments_are_english_and_korean_and_agree_with_the_score(sample):
     praise = (
         r"great|easy|friendly|excellent|quick|recommend|reliable|simple|clear|on time|punctual|love"
     )
-    complaint = r"late|long|re-enter|crash|waiting|waited|expensive|frustrat|froze|too|nobody|no reply|missed|higher|went up|not as good"
+    complaint = (
+        r"late|long|re-enter|crash|waiting|waited|expensive|frustrat|froze|too|nobody|no reply|missed"
+        r"|higher|went up|not as good"
+    )
     assert promoters.str.contains(praise, case=False).mean() > 0.95
     assert detractors.str.contains(complaint, case=False).mean() > 0.95
     form = en[

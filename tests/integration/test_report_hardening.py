@@ -154,7 +154,8 @@ def test_hostile_values_render_without_requests_or_scripts(hostile_report):
         title = page.title()
         state = page.evaluate(
             "({scripts: document.scripts.length, pwned: typeof window.__pwned,"
-            " handlers: [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,"
+            " handlers: [...document.querySelectorAll('*')]"
+            ".filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,"
             " text: document.body.innerText})"
         )
         browser.close()
@@ -473,7 +474,8 @@ FULL_DISK_SCRIPT = """
 import json, os, subprocess, sys
 from pathlib import Path
 mnt, notebook = Path(sys.argv[1]), sys.argv[2]
-cli = [sys.executable, "-m", "journeylab.reports.cli", "report", notebook, "--month", "2026-01", "--out", str(mnt / "reports"), "--quiet"]
+cli = [sys.executable, "-m", "journeylab.reports.cli", "report", notebook, "--month", "2026-01",
+       "--out", str(mnt / "reports"), "--quiet"]
 first = subprocess.run(cli, capture_output=True, text=True)
 before = (mnt / "reports/2026-01/swap/report.html").read_text()
 ballast = mnt / "ballast"

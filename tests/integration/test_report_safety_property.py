@@ -201,9 +201,11 @@ def test_any_segment_or_channel_name_gives_a_safe_static_report(
     page.goto(path.as_uri(), wait_until="load")
     state = page.evaluate(
         "({title: document.title, scripts: document.scripts.length, pwned: typeof window.__pwned,"
-        " handlers: [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,"
+        " handlers: [...document.querySelectorAll('*')]"
+        ".filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,"
         " frames: document.querySelectorAll('iframe,object,embed').length,"
-        " remote: [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || e.getAttribute('href'))"
+        " remote: [...document.querySelectorAll('[src],[href]')]"
+        ".map(e => e.getAttribute('src') || e.getAttribute('href'))"
         "   .filter(u => !u.startsWith('data:') && !u.startsWith('#')).length,"
         " text: document.body.innerText})"
     )

@@ -300,7 +300,8 @@ def shop_log() -> pd.DataFrame:
 SHOP_STAGES = {"stages": [
     {"name": "consideration", "events": ["view"], "kpis": [{"name": "product_views", "events": ["view"]}]},
     {"name": "purchase", "events": ["cart", "purchase"],
-     "kpis": [{"name": "orders", "events": ["purchase"]}, {"name": "sales", "events": ["purchase"], "measure": "value"}]},
+     "kpis": [{"name": "orders", "events": ["purchase"]},
+              {"name": "sales", "events": ["purchase"], "measure": "value"}]},
 ]}  # fmt: skip
 
 

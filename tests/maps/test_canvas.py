@@ -112,9 +112,11 @@ def shop_feedback(events: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
 SHOP_PAINS = pd.DataFrame(
     {
         "stage": ["checkout", "checkout", "cart", "delivery"],
-        "title": ["Payment fails on app_push users", "Coupon code rejected ($10 off)", "Shipping cost shown late", "Parcels late on Fridays"],
+        "title": ["Payment fails on app_push users", "Coupon code rejected ($10 off)",
+                  "Shipping cost shown late", "Parcels late on Fridays"],
         "value_at_stake": [12500.0, 4300.0, 8000.0, 2100.0],
-        "opportunity": ["Retry card payments once before failing", "Accept coupon codes in any case", "Show shipping cost on the product page", "Move Friday pick-ups to Thursday"],
+        "opportunity": ["Retry card payments once before failing", "Accept coupon codes in any case",
+                        "Show shipping cost on the product page", "Move Friday pick-ups to Thursday"],
     }
 )  # fmt: skip
 
@@ -215,7 +217,8 @@ def outside_figure(fig) -> list[str]:
     texts, renderer = drawn_texts(fig)
     fb = fig.bbox
     return [t.get_text() for t in texts
-            if (e := t.get_window_extent(renderer)).x0 < fb.x0 or e.x1 > fb.x1 or e.y0 < fb.y0 or e.y1 > fb.y1]  # fmt: skip
+            if (e := t.get_window_extent(renderer)).x0 < fb.x0 or e.x1 > fb.x1
+            or e.y0 < fb.y0 or e.y1 > fb.y1]  # fmt: skip
 
 
 def cells(result: JourneyCanvasResult, row: str) -> pd.DataFrame:

@@ -166,7 +166,8 @@ def test_identical_groups_have_no_significant_difference(tmp_path):
 
 def test_two_periods():
     log = pd.concat([_planted(n=200, seed=1).assign(timestamp=lambda f: f["timestamp"] - pd.Timedelta(days=30)),
-                     _planted(n=200, mobile_rate=0.7, seed=2).assign(user_id=lambda f: "o" + f["user_id"])], ignore_index=True)  # fmt: skip
+                     _planted(n=200, mobile_rate=0.7, seed=2).assign(user_id=lambda f: "o" + f["user_id"])],
+                    ignore_index=True)  # fmt: skip
     diff = compare_journeys(
         log,
         STAGES,

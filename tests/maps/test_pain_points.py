@@ -317,7 +317,8 @@ def test_errors(planted):
         pains(planted, month="2026-10", segments=segments, benchmark="best")
     with pytest.raises(
         ParameterError,
-        match=r"step name 'booking_start' is neither a stage nor an event of the data \(did you mean 'booking_started'\?\)",
+        match=r"step name 'booking_start' is neither a stage nor an event of the data "
+        r"\(did you mean 'booking_started'\?\)",
     ):
         pains(
             planted,

@@ -130,11 +130,12 @@ def _three_groups(seed: int = 1) -> tuple[pd.DataFrame, dict[str, str]]:
         truth.update(dict.fromkeys(ids, group))
         users = np.repeat(ids, touches)
         hours = np.tile(np.arange(touches), n) + rng.uniform(0, 0.5, len(users))
-        frames.append(pd.DataFrame({"user_id": users, "timestamp": T0 + pd.to_timedelta(hours, unit="h"), "event": event,
-                                    "channel": group, "device": device, "value": np.nan}))  # fmt: skip
+        frames.append(pd.DataFrame({"user_id": users, "timestamp": T0 + pd.to_timedelta(hours, unit="h"),
+                                    "event": event, "channel": group, "device": device, "value": np.nan}))  # fmt: skip
         booked = np.array(ids)[rng.random(n) < p_book]
-        frames.append(pd.DataFrame({"user_id": booked, "timestamp": T0 + pd.Timedelta(days=2), "event": "booking_completed",
-                                    "channel": None, "device": device, "value": 100.0}))  # fmt: skip
+        frames.append(pd.DataFrame({"user_id": booked, "timestamp": T0 + pd.Timedelta(days=2),
+                                    "event": "booking_completed", "channel": None, "device": device,
+                                    "value": 100.0}))  # fmt: skip
     return pd.concat(frames, ignore_index=True), truth
 
 
