@@ -234,9 +234,11 @@ def require_names(
     --------
     >>> require_names(["visit", "purchase"], ["visit", "view", "purchase"], what="funnel step")
     >>> require_names(["visit", "purchse"], ["visit", "purchase"], what="funnel step")
+    ... # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    journeylab.core.errors.UnknownNameError: funnel step 'purchse' occurs in no row (did you mean 'purchase'?); names present: 'purchase', 'visit'.
+    journeylab.core.errors.UnknownNameError: funnel step 'purchse' occurs in no row
+    (did you mean 'purchase'?); names present: 'purchase', 'visit'.
       column: 'event'
       what to do: correct the name (names are case-sensitive).
     """

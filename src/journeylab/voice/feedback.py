@@ -1,4 +1,7 @@
-"""Grouping helpers shared by the survey scores (:mod:`journeylab.voice.scores`) and themes (:mod:`journeylab.voice.comments`)."""
+"""Grouping helpers shared by the survey scores and the comment themes.
+
+Used by :mod:`journeylab.voice.scores` and :mod:`journeylab.voice.comments`.
+"""
 
 from __future__ import annotations
 
