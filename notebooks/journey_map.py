@@ -51,7 +51,7 @@ from journeylab.journeys.funnels import funnel, where_instead
 from journeylab.maps.journey_diff import compare_journeys
 from journeylab.maps.journey_maps import journey_map
 from journeylab.maps.pains import pain_points
-from journeylab.maps.segments import journey_personas
+from journeylab.maps.personas import journey_personas
 from journeylab.reports import runner as reports
 from journeylab.reports.prose import Money
 from journeylab.reports.workspace import open_report_workspace

@@ -439,7 +439,8 @@ else:
 # %%
 propensity_result = None
 if propensity:
-    from journeylab.customers.propensity import fit_propensity, propensity_features
+    from journeylab.customers.propensity import fit_propensity
+    from journeylab.customers.snapshots import propensity_features
 
     # Snapshots on the first of each month whose 30-day label window ends by the data's end.
     data_end = min(month_end, events["timestamp"].max())

@@ -13,12 +13,9 @@ from conftest import shared_file
 from journeylab.attribution import MarkovChain, next_best_touchpoint
 from journeylab.core.errors import DataError, ModelWarning, NotComputableError, ParameterError
 from journeylab.core.model_checks import NotComputableResult, computable_or_reason
-from journeylab.customers.propensity import (
-    auc_delong,
-    churn_features,
-    fit_propensity,
-    propensity_features,
-)
+from journeylab.customers.logit import auc_delong
+from journeylab.customers.propensity import fit_propensity
+from journeylab.customers.snapshots import churn_features, propensity_features
 
 
 def _ts(*values: str) -> pd.Series:

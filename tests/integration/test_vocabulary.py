@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from journeylab.core.stages import StageMap
 from journeylab.journeys.flows import flow, top_paths, transitions
 from journeylab.journeys.funnels import NO_FURTHER_EVENT, funnel, where_instead
+from journeylab.maps.behaviour import user_features
 from journeylab.maps.journey_diff import compare_journeys
 from journeylab.maps.journey_maps import journey_map
 from journeylab.maps.pains import pain_points, response_speed
-from journeylab.maps.segments import journey_personas, segment_users, user_features
+from journeylab.maps.personas import journey_personas
+from journeylab.maps.segments import segment_users
 from journeylab.reports.widgets import funnel_data
 
 EVENTS = {

@@ -12,8 +12,10 @@ import pytest
 from journeylab.core.errors import NotComputableError, ParameterError, UnknownNameError
 from journeylab.core.project import Project
 from journeylab.datasets import sample_stage_map
+from journeylab.maps.behaviour import user_features
 from journeylab.maps.journey_maps import journey_map
-from journeylab.maps.segments import journey_personas, segment_users, silhouette, user_features
+from journeylab.maps.personas import journey_personas, silhouette
+from journeylab.maps.segments import segment_users
 
 T0 = pd.Timestamp("2026-10-01", tz="UTC")
 #: The sample's vocabulary, named explicitly.

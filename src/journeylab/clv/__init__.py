@@ -18,7 +18,8 @@ from journeylab.clv.holdout import (
     compare_on_holdout,
     plot_calibration_purchases_vs_holdout_purchases,
 )
-from journeylab.clv.models import BetaGeo, GammaGamma, customer_lifetime_value, rfm_summary
+from journeylab.clv.models import BetaGeo, GammaGamma, customer_lifetime_value
+from journeylab.clv.rfm import rfm_summary
 
 __all__ = [
     "rfm_summary",

@@ -31,7 +31,8 @@ import pandas as pd
 
 from journeylab.clv.alternatives import ModifiedBetaGeo, ParetoNBD
 from journeylab.clv.fitting import _UNIT_NAMES, Freq, _PurchaseModel
-from journeylab.clv.models import BetaGeo, rfm_summary
+from journeylab.clv.models import BetaGeo
+from journeylab.clv.rfm import rfm_summary
 from journeylab.core.errors import NotComputableError, ParameterError, check_in, require_columns
 from journeylab.core.results import Result, fmt_num, fmt_pct
 

@@ -39,8 +39,6 @@ Science 24(2). Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value".
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 from scipy.special import expit, hyp2f1
@@ -62,6 +60,7 @@ from journeylab.clv.fitting import (  # noqa: F401 -- the shared plumbing stays 
     withhold_dropout,
 )
 from journeylab.clv.likelihoods import bgnbd_loglik, fit_log_params, gamma_gamma_loglik
+from journeylab.clv.rfm import rfm_summary
 from journeylab.core.errors import (
     DataError,
     NotComputableError,
@@ -71,8 +70,6 @@ from journeylab.core.errors import (
 )
 from journeylab.core.model_checks import Direction, single_directions
 from journeylab.core.results import fmt_money, fmt_num
-from journeylab.core.timeparse import naive_utc, to_utc_timestamp
-from journeylab.customers.retention import as_frame, period_codes, purchase_rows
 
 __all__ = [
     "rfm_summary",
@@ -80,143 +77,6 @@ __all__ = [
     "GammaGamma",
     "customer_lifetime_value",
 ]
-
-
-# --------------------------------------------------------------------------- RFM summary
-def _period_summary(purchases: pd.DataFrame, end_code: int) -> pd.DataFrame:
-    """Frequency / recency / T / monetary_value from (customer, code, value) purchase rows."""
-    per = purchases.groupby(["customer", "code"], sort=True)["value"].sum(min_count=1).reset_index()
-    grouped = per.groupby("customer", sort=True)
-    stats = grouped["code"].agg(first="min", last="max", periods="size")
-    first_value = grouped["value"].first()  # sorted by code: the first purchase period
-    value_sum = grouped["value"].sum()
-    valued = grouped["value"].count()
-    first_valued = first_value.notna().astype(int)
-    out = pd.DataFrame(index=stats.index)
-    out["frequency"] = (stats["periods"] - 1).astype(float)
-    out["recency"] = (stats["last"] - stats["first"]).astype(float)
-    out["T"] = (end_code - stats["first"]).astype(float)
-    repeat_valued = valued - first_valued
-    repeat_sum = value_sum - first_value.fillna(0)
-    out["monetary_value"] = np.where(
-        repeat_valued > 0, repeat_sum / repeat_valued.clip(lower=1), 0.0
-    )
-    return out
-
-
-def rfm_summary(
-    transactions: pd.DataFrame,
-    *,
-    customer_id_col: str = "user_id",
-    datetime_col: str = "timestamp",
-    monetary_value_col: str | None = "value",
-    observation_period_end: str | pd.Timestamp | None = None,
-    freq: Freq = "D",
-    calibration_period_end: str | pd.Timestamp | None = None,
-    refunds: Literal["drop", "keep"] = "drop",
-) -> pd.DataFrame:
-    """One row per customer: frequency, recency, T and monetary value (lifetimes conventions).
-
-    Purchases are collapsed to periods of ``freq`` first: several purchases on
-    the same day count once with ``freq="D"`` (their values are summed).
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        Purchase rows.
-    customer_id_col, datetime_col, monetary_value_col : str
-        Column roles (canonical names by default). ``monetary_value_col=None``
-        leaves out ``monetary_value``.
-    observation_period_end : date-like, optional
-        End of observation (default: the last transaction); later rows are ignored.
-    freq : {"D", "W", "h"}
-        Time unit of the summary: day, ISO week (Monday start) or hour.
-    calibration_period_end : date-like, optional
-        Split into a calibration period (``frequency_cal``, ``recency_cal``,
-        ``T_cal``, ``monetary_value_cal``, summarised exactly as above) and a
-        holdout period up to ``observation_period_end`` (``frequency_holdout``:
-        purchase periods in the holdout, ``monetary_value_holdout``: their mean
-        value (lifetimes averages the raw rows instead), ``duration_holdout``).
-        Only customers acquired in the
-        calibration period are kept. A period belongs to the calibration when
-        it starts on or before ``calibration_period_end``.
-    refunds : {"drop", "keep"}
-        ``"drop"`` (default): rows with value <= 0 are refunds, not purchases,
-        and are left out. ``"keep"``: every row is a purchase and values are
-        netted per period (what lifetimes does with such rows).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by customer id. ``.attrs`` holds ``freq`` and the counts of rows
-        left out (``rows_without_id``, ``refund_rows``, ``rows_after_end``).
-
-    Examples
-    --------
-    >>> summary = rfm_summary(tx, freq="D")                 # doctest: +SKIP
-    >>> BetaGeo().fit(summary).params_                      # doctest: +SKIP
-    """
-    check_in("freq", freq, list(PERIODS_PER_MONTH))
-    purchases, left_out = purchase_rows(
-        transactions,
-        customer_id_col=customer_id_col,
-        datetime_col=datetime_col,
-        value_col=monetary_value_col,
-        refunds=refunds,
-    )
-    all_times = naive_utc(as_frame(transactions)[0][datetime_col], datetime_col)
-    if observation_period_end is None:
-        end_time = all_times.max()
-    else:
-        end_time = to_utc_timestamp(observation_period_end, "observation_period_end").tz_localize(
-            None
-        )
-    end_code = int(period_codes(pd.Series([end_time]), freq)[0])
-    purchases["code"] = period_codes(purchases["time"], freq)
-    after = purchases["code"].to_numpy() > end_code
-    left_out["rows_after_end"] = int(after.sum())
-    purchases = purchases[~after]
-    if purchases.empty:
-        raise DataError(
-            "No purchases with a customer id before the end of observation.",
-            column=customer_id_col,
-            hint="check the id and value columns and observation_period_end.",
-        )
-    if calibration_period_end is None:
-        out = _period_summary(purchases, end_code)
-        if monetary_value_col is None:
-            out = out.drop(columns="monetary_value")
-    else:
-        cal_time = to_utc_timestamp(calibration_period_end, "calibration_period_end").tz_localize(
-            None
-        )
-        cal_code = int(period_codes(pd.Series([cal_time]), freq)[0])
-        if cal_code >= end_code:
-            raise ParameterError(
-                f"calibration_period_end == {calibration_period_end!r} leaves no holdout period before "
-                f"the end of observation ({end_time:%Y-%m-%d %H:%M}).",
-            )
-        calibration = purchases[purchases["code"] <= cal_code]
-        if calibration.empty:
-            raise DataError(
-                f"No purchases on or before calibration_period_end == {calibration_period_end!r}."
-            )
-        out = _period_summary(calibration, cal_code)
-        out.columns = [f"{c}_cal" for c in out.columns]
-        holdout = purchases[purchases["code"] > cal_code]
-        per = (
-            holdout.groupby(["customer", "code"], sort=True)["value"]
-            .sum(min_count=1)
-            .groupby(level=0)
-        )
-        out["frequency_holdout"] = per.size().reindex(out.index).fillna(0).astype(float)
-        out["monetary_value_holdout"] = per.mean().reindex(out.index).fillna(0.0)
-        out["duration_holdout"] = float(end_code - cal_code)
-        if monetary_value_col is None:
-            out = out.drop(columns=["monetary_value_cal", "monetary_value_holdout"])
-    out.index.name = customer_id_col
-    out.attrs = {"freq": freq, **left_out}
-    return out
 
 
 class BetaGeo(_PurchaseModel):

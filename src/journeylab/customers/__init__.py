@@ -1,12 +1,7 @@
 """Customers over time: cohorts, repeat purchase, churn, lifecycle states and propensity."""
 
-from journeylab.customers.propensity import (
-    PropensityResult,
-    auc_delong,
-    churn_features,
-    fit_propensity,
-    propensity_features,
-)
+from journeylab.customers.logit import auc_delong
+from journeylab.customers.propensity import PropensityResult, fit_propensity
 from journeylab.customers.retention import (
     ChurnResult,
     CohortResult,
@@ -17,6 +12,7 @@ from journeylab.customers.retention import (
     lifecycle_states,
     repeat_purchase_rate,
 )
+from journeylab.customers.snapshots import churn_features, propensity_features
 
 __all__ = [
     "CohortResult",

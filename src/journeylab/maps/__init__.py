@@ -1,16 +1,13 @@
 """Journey maps: the stage × KPI map and its canvas, pain points, journey differences and segments."""
 
+from journeylab.maps.behaviour import user_features
 from journeylab.maps.canvas import JourneyCanvasResult, journey_canvas
 from journeylab.maps.journey_diff import JourneyDiffResult, compare_journeys, transition_counts
 from journeylab.maps.journey_maps import JourneyMapResult, Period, journey_map, resolve_period
-from journeylab.maps.pains import PainPointsResult, Step, pain_points, response_speed
-from journeylab.maps.segments import (
-    PersonasResult,
-    SegmentsResult,
-    journey_personas,
-    segment_users,
-    user_features,
-)
+from journeylab.maps.pain_result import PainPointsResult
+from journeylab.maps.pains import Step, pain_points, response_speed
+from journeylab.maps.personas import PersonasResult, journey_personas
+from journeylab.maps.segments import SegmentsResult, segment_users
 
 __all__ = [
     "journey_map",
