@@ -446,12 +446,6 @@ if propensity:
     data_end = min(month_end, events["timestamp"].max())
     last = data_end - pd.Timedelta(days=30)
     snapshots = [d for d in pd.date_range(events["timestamp"].min().ceil("D"), last, freq="MS")]
-    # marketing touches: the events that arrive through a channel, as the data records them
-    touch_events = (
-        tuple(sorted(events.loc[events["channel"].notna(), "event"].astype(str).unique()))
-        if "channel" in events.columns
-        else ()
-    )
     if len(snapshots) >= 2:
 
         def next_month_propensity():
@@ -462,8 +456,9 @@ if propensity:
                 horizon_days=30,
                 users=ws.users,
                 observed_until=data_end,
-                conversion_event=project.conversion[0],
-                touch_events=touch_events,
+                # the conversion, segments and banded columns of the project file; touches and
+                # counted steps are read off the data (propensity_features documents the rule)
+                project=project,
             )
             return fit_propensity(features, "converted", holdout="time", seed=seed)
 

@@ -178,12 +178,25 @@ def test_propensity_features_count_hostile_touch_events(hostile_log):
         horizon_days=5,
         conversion_event=BOOKED,
         touch_events=[VISIT, AD, CALL],
+        segments=[SEGMENT],
         observed_until="2026-05-31",
     )
+    # channels read off the data: u2's call comes after as_of, so its channel has no column
+    assert features.attrs["vocabulary"]["channels"] == ["e'mail", "소셜"]
     by_user = features.set_index("user_id")
-    columns = ["touches_e_mail", "touches_소셜", "touches_ph_one", "converted"]
-    # u2's call comes after as_of; u3 converted before it and is not at risk
+    columns = ["touches_e_mail", "touches_소셜", SEGMENT, "converted"]
+    # u3 converted before as_of and is not at risk
     assert by_user[columns].to_dict("index") == {
-        "u1": dict(zip(columns, [1, 1, 0, 1], strict=True)),
-        "u2": dict(zip(columns, [1, 0, 0, 0], strict=True)),
+        "u1": dict(zip(columns, [1, 1, "mob'ile", 1], strict=True)),
+        "u2": dict(zip(columns, [1, 0, "mob'ile", 0], strict=True)),
     }
+    named = propensity_features(
+        hostile_log,
+        as_of="2026-05-02 12:00",
+        horizon_days=5,
+        conversion_event=BOOKED,
+        channels=["e'mail", "소셜", 'ph"one'],
+        count_events=[CALL],
+        observed_until="2026-05-31",
+    )
+    assert named[["touches_ph_one", "n_o_clock_call"]].values.tolist() == [[0, 0], [0, 0]]

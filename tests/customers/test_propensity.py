@@ -11,8 +11,15 @@ from scipy import stats
 
 from conftest import shared_file
 from journeylab.attribution import MarkovChain, next_best_touchpoint
-from journeylab.core.errors import DataError, ModelWarning, NotComputableError, ParameterError
+from journeylab.core.errors import (
+    DataError,
+    ModelWarning,
+    NotComputableError,
+    ParameterError,
+    UnknownNameError,
+)
 from journeylab.core.model_checks import NotComputableResult, computable_or_reason
+from journeylab.core.project import Project
 from journeylab.customers.logit import auc_delong
 from journeylab.customers.propensity import fit_propensity
 from journeylab.customers.snapshots import churn_features, propensity_features
@@ -56,56 +63,141 @@ def _hand_events() -> pd.DataFrame:
     return frame
 
 
+BOOKED = "booking_completed"
+
+
 def test_propensity_features_on_a_hand_made_log():
-    f = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=2).set_index("user_id")
+    f = propensity_features(
+        _hand_events(),
+        as_of="2026-05-04",
+        horizon_days=2,
+        conversion_event=BOOKED,
+        segments=["device"],
+        columns=["response_minutes"],
+    ).set_index("user_id")
     assert f.index.tolist() == ["a", "b"]  # c has no event before the snapshot
     a, b = f.loc["a"], f.loc["b"]
+    # touch events are the events that carry a channel: ad, visit, call and call-back
+    assert f.attrs["vocabulary"]["touch_events"] == [
+        "ad_impression",
+        "callback",
+        "phone_call",
+        "site_visit",
+    ]
     assert (
         a["touches_social"],
         a["touches_paid_search"],
         a["touches_phone"],
         a["touches_email"],
-    ) == (1, 1, 1, 0)
-    assert (a["sessions"], a["service_page_views"], a["quote_requests"], a["booking_starts"]) == (
-        1,
-        1,
-        0,
-        0,
-    )
-    assert (a["had_callback"], a["slow_callback"]) == (1, 1)
+    ) == (1, 1, 2, 0)
+    # the other events a user did before converting become counts; b's booking form
+    # was started after the snapshot, so no column counts it yet
+    assert f.attrs["vocabulary"]["count_events"] == ["quote_request", "service_page_view"]
+    assert (a["sessions"], a["n_service_page_view"], a["n_quote_request"]) == (1, 1, 0)
+    assert (a["has_response_minutes"], a["response_minutes_max"]) == (1, 90.0)
     assert a["days_since_first_touch"] == pytest.approx(3.0)
     assert a["days_since_last_touch"] == pytest.approx(1 - 1.5 / 24)
     assert a["device"] == "mobile" and a["converted"] == 1  # booked on 05-05, inside [05-04, 05-06)
-    assert (b["touches_email"], b["sessions"], b["quote_requests"], b["had_callback"]) == (
+    assert (b["touches_email"], b["sessions"], b["n_quote_request"], b["has_response_minutes"]) == (
         1,
         1,
         1,
         0,
     )
     assert b["days_since_first_touch"] == pytest.approx(3.0) and b["converted"] == 0
-    assert "phone_calls" not in f.columns  # phone calls are counted once, as touches_phone
+    assert not any(c.startswith("n_") and "booking" in c for c in f.columns)  # no conversion count
     assert f.attrs["horizon_days"] == 2.0
-    shorter = propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=1).set_index(
-        "user_id"
-    )
+    shorter = propensity_features(
+        _hand_events(), as_of="2026-05-04", horizon_days=1, conversion_event=BOOKED
+    ).set_index("user_id")
     assert shorter.loc["a", "converted"] == 0  # 05-05 10:00 is after the one-day window
+    assert "device" not in shorter.columns  # columns only when the caller names them
+
+
+def test_propensity_features_need_a_conversion_and_check_the_names():
+    with pytest.raises(ParameterError, match="Name the conversion"):
+        propensity_features(_hand_events(), as_of="2026-05-04", horizon_days=2)
+    with pytest.raises(UnknownNameError, match="booking_complete"):
+        propensity_features(
+            _hand_events(), as_of="2026-05-04", horizon_days=2, conversion_event="booking_complete"
+        )
+    with pytest.raises(UnknownNameError, match="devise"):
+        propensity_features(
+            _hand_events(), as_of="2026-05-04", horizon_days=2, conversion_event=BOOKED,
+            segments=["devise"],
+        )  # fmt: skip
+    project = Project.from_dict(
+        {
+            "data": {"events": {"path": "events.csv"}},
+            "journey": {"conversion": BOOKED},
+            "stages": {"all": {"events": ["*"]}},
+            "segments": [
+                "device",
+                "channel",
+                {"name": "speed", "column": "response_minutes", "bins": [60],
+                 "labels": ["fast", "slow"]},
+            ],
+        }
+    )  # fmt: skip
+    from_project = propensity_features(
+        _hand_events(), as_of="2026-05-04", horizon_days=2, project=project
+    )
+    assert from_project.attrs["vocabulary"]["segments"] == ["device"]  # channel is in the touches
+    assert from_project.attrs["vocabulary"]["columns"] == ["response_minutes"]
+    assert from_project["converted"].tolist() == [1, 0]
+
+
+def test_propensity_features_support_rule_and_cap():
+    events = _hand_events()
+    capped = propensity_features(
+        events, as_of="2026-05-04", horizon_days=2, conversion_event=BOOKED, max_counts=1
+    )
+    vocab = capped.attrs["vocabulary"]
+    # every channel and event reaches one of two users: ties are broken by name
+    assert vocab["channels"] == ["email"] and vocab["count_events"] == ["quote_request"]
+    assert capped.set_index("user_id")["touches_other"].to_dict() == {"a": 4, "b": 0}
+    strict = propensity_features(
+        events, as_of="2026-05-04", horizon_days=2, conversion_event=BOOKED, min_share=0.6
+    )
+    assert strict.attrs["vocabulary"]["channels"] == []  # no channel reaches 60 % of users
+    assert [c for c in strict.columns if c.startswith(("touches_", "n_"))] == ["touches_other"]
+    # the same vocabulary gives the same columns on another date
+    later = propensity_features(
+        events, as_of="2026-05-05 12:00", horizon_days=0.5, conversion_event=BOOKED,
+        **capped.attrs["vocabulary"],
+    )  # fmt: skip
+    assert list(later.columns) == list(capped.columns)
 
 
 def test_propensity_features_leave_out_converted_users_and_check_the_horizon():
     events = _hand_events()
-    later = propensity_features(events, as_of=["2026-05-04", "2026-05-05 12:00"], horizon_days=0.5)
+    later = propensity_features(
+        events,
+        as_of=["2026-05-04", "2026-05-05 12:00"],
+        horizon_days=0.5,
+        conversion_event=BOOKED,
+    )
     at_second = later[later["as_of"] == pd.Timestamp("2026-05-05 12:00", tz="UTC")]
     assert at_second["user_id"].tolist() == ["b"]  # a converted before the second snapshot
-    assert at_second["sessions"].item() == 2 and at_second["booking_starts"].item() == 1
+    assert at_second["sessions"].item() == 2 and at_second["n_booking_started"].item() == 1
     with pytest.raises(ParameterError, match="runs past the end of the event log"):
-        propensity_features(events, as_of="2026-05-05", horizon_days=30)
+        propensity_features(events, as_of="2026-05-05", horizon_days=30, conversion_event=BOOKED)
     users = pd.DataFrame(
         {"user_id": ["a", "b"], "device": ["tablet", "tablet"], "region": ["west", "east"]}
     )
-    with_users = propensity_features(events, as_of="2026-05-04", horizon_days=2, users=users)
+    with_users = propensity_features(
+        events,
+        as_of="2026-05-04",
+        horizon_days=2,
+        users=users,
+        conversion_event=BOOKED,
+        segments=["device", "region"],
+    )
     assert with_users["device"].tolist() == ["tablet", "tablet"]
     assert with_users["region"].tolist() == ["west", "east"]
-    active = propensity_features(events, as_of="2026-05-04", horizon_days=2, active_days=2)
+    active = propensity_features(
+        events, as_of="2026-05-04", horizon_days=2, active_days=2, conversion_event=BOOKED
+    )
     assert active["user_id"].tolist() == ["a"]  # b's last touch was three days before
 
 
@@ -303,7 +395,11 @@ def test_purchase_only_events_leave_nobody_at_risk():
         r"\(2 users seen, 2 already converted\)",
     ):
         propensity_features(
-            events, as_of=["2026-02-01", "2026-03-01"], horizon_days=10, observed_until="2026-03-31"
+            events,
+            as_of=["2026-02-01", "2026-03-01"],
+            horizon_days=10,
+            observed_until="2026-03-31",
+            conversion_event="booking_completed",
         )
 
 
@@ -436,9 +532,24 @@ def test_next_best_touchpoint_from_the_sample_event_log(request):
 @pytest.mark.slow
 def test_sample_conversion_propensity_beats_chance_on_the_time_holdout(propensity_sample):
     s = propensity_sample
+    from journeylab.datasets.sample import sample_project
+
     features = propensity_features(
-        s.events, as_of=["2026-09-01", "2026-10-01"], horizon_days=30, users=s.users, active_days=30
+        s.events,
+        as_of=["2026-09-01", "2026-10-01"],
+        horizon_days=30,
+        users=s.users,
+        active_days=30,
+        project=sample_project(),
     )
+    vocabulary = features.attrs["vocabulary"]
+    # read off the data: the events that arrive through a channel are the touches, the
+    # steps taken on the way (before converting) are the counts
+    assert {"site_visit", "ad_impression"} <= set(vocabulary["touch_events"])
+    assert {"service_page_view", "quote_request", "booking_started"} <= set(
+        vocabulary["count_events"]
+    )
+    assert vocabulary["columns"] == ["response_minutes"]  # the project's call-back speed band
     res = fit_propensity(features)
     assert (
         res.holdout == "time" and res.n_test == (features["as_of"] == features["as_of"].max()).sum()
@@ -476,6 +587,66 @@ def test_sample_slow_call_back_driver_recovers_the_planted_odds_ratio(propensity
     driver = res.drivers.set_index("predictor").loc["slow_callback"]
     assert driver["or_ci_low"] <= planted <= driver["or_ci_high"]
     assert "Slow callback (yes vs no) lowers the odds of converting" in res.summary()
+
+
+@pytest.mark.slow
+def test_ecommerce_conversion_propensity_from_its_own_vocabulary():
+    from journeylab.datasets.sample import make_sample, sample_project
+
+    shop = make_sample(seed=2026, n_users=20_000, vertical="ecommerce")
+    features = propensity_features(
+        shop.events,
+        as_of=["2026-09-01", "2026-10-01"],
+        horizon_days=30,
+        users=shop.users,
+        active_days=30,
+        project=sample_project("ecommerce"),
+    )
+    vocabulary = features.attrs["vocabulary"]
+    assert {"product_view", "add_to_cart", "checkout_start"} <= set(vocabulary["count_events"])
+    assert "purchase" not in vocabulary["count_events"]  # the conversion is the label
+    assert vocabulary["segments"] == ["platform", "country", "shopper_type"]
+    res = fit_propensity(features)
+    assert res.auc_ci[0] > 0.8
+    assert abs(res.predictions["p"].mean() - res.predictions["y"].mean()) < 0.02
+    assert "days_since_last_touch" in set(res.drivers["predictor"].head(5))
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_online_retail_repeat_order_propensity_from_derived_events():
+    """Orders only: each customer's first order and repeat orders are the events."""
+    import duckdb
+
+    from journeylab.io.derive import events_from_transactions
+
+    path = shared_file("online_retail", "online_retail_by_day_concat.csv.gz")
+    tx = duckdb.sql(
+        f"""
+        SELECT CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS user_id, InvoiceNo AS order_id,
+               InvoiceDate AS timestamp, Quantity * UnitPrice AS value
+        FROM read_csv('{path}', header = true, columns = {{
+            'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR', 'Description': 'VARCHAR', 'Quantity': 'BIGINT',
+            'InvoiceDate': 'TIMESTAMP', 'UnitPrice': 'DOUBLE', 'CustomerID': 'DOUBLE', 'Country': 'VARCHAR'}})
+        WHERE CustomerID IS NOT NULL
+        """
+    ).df()
+    tx["timestamp"] = tx["timestamp"].dt.tz_localize("UTC")
+    events = events_from_transactions(tx)
+    features = propensity_features(
+        events,
+        as_of=["2011-03-01", "2011-06-01", "2011-09-01"],
+        horizon_days=90,
+        conversion_event="repeat_purchase",
+        columns=["value"],
+    )
+    vocabulary = features.attrs["vocabulary"]
+    assert vocabulary["touch_events"] == [] and vocabulary["channels"] == []  # no channel column
+    assert vocabulary["count_events"] == ["first_purchase", "refund"]
+    res = fit_propensity(features, split_date="2011-09-01")
+    assert res.status == "ok" and (res.n_train, res.n_test) == (2468, 1419)
+    # a weak model (orders alone say little about the next one), but better than chance
+    assert 0.5 < res.auc_ci[0] and res.auc < 0.7
 
 
 @pytest.mark.slow

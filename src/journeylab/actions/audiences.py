@@ -332,16 +332,24 @@ def _model_params(result) -> dict[str, Any]:
     }
 
 
-def _conversion_propensity(events, as_of, horizon_days, seed):
+def _conversion_propensity(events, as_of, horizon_days, seed, *, conversion):
     from journeylab.customers.propensity import propensity_features
 
+    if conversion is None:
+        raise _Missing("no conversion named (conversion=, the project file's journey.conversion)")
     past = events[events["timestamp"] < as_of]
     dates = _snapshots(past["timestamp"].min(), as_of, horizon_days)
     if len(dates) < 2:
         raise _Missing(
             f"the events cover too little time before as_of for two monthly snapshots of {horizon_days:g} days"
         )
-    train = propensity_features(past, as_of=dates, horizon_days=horizon_days, observed_until=as_of)
+    train = propensity_features(
+        past,
+        as_of=dates,
+        horizon_days=horizon_days,
+        observed_until=as_of,
+        conversion_event=conversion,
+    )
     model = _fit_with_holdout(train, "converted", seed)
     # Features at as_of itself; their labels lie in the future and are not used (observed_until only
     # lets the feature builder run).
@@ -350,6 +358,8 @@ def _conversion_propensity(events, as_of, horizon_days, seed):
         as_of=as_of,
         horizon_days=horizon_days,
         observed_until=as_of + pd.Timedelta(days=horizon_days),
+        conversion_event=conversion,
+        **train.attrs["vocabulary"],  # the columns the model was fitted on
     )
     scores = pd.Series(model.predict(now).to_numpy(), index=now["user_id"].astype(str).to_numpy())
     return scores, {
@@ -598,7 +608,9 @@ def build(
         return [tier.reindex(kept.index)], params
 
     def conversion_scores():
-        scores, params = _conversion_propensity(events, snapshot, horizon_days, seed)
+        scores, params = _conversion_propensity(
+            events, snapshot, horizon_days, seed, conversion=conversion
+        )
         return [scores.reindex(kept.index)], params
 
     def churn():

@@ -1,15 +1,16 @@
 """Who will convert and who will churn.
 
-- :func:`propensity_features` turns an event log into one row per user and
-  snapshot date (``as_of``): journey features observed strictly before
-  ``as_of`` (touches per channel, sessions, page views, quote requests,
-  phone calls, call-back speed, device, days since first and last touch) and
-  the label ``converted`` (a first conversion in the ``horizon_days`` after
-  ``as_of``). Users who converted before ``as_of`` are not at risk and are
-  left out. The grouping runs as DuckDB SQL.
-- :func:`churn_features` does the same for customers from a transactions
-  table (recency, frequency, tenure, spend) with the label ``churned`` (no
-  purchase in the ``horizon_days`` after ``as_of``).
+- :func:`~journeylab.customers.snapshots.propensity_features` turns an event
+  log into one row per user and snapshot date (``as_of``): journey features
+  observed strictly before ``as_of``, read off the data's own vocabulary
+  (touches per channel, counts of the other events, sessions, days since first
+  and last touch, the segment and numeric columns the caller or project names)
+  and the label ``converted`` (a first conversion, named by the caller or the
+  project, in the ``horizon_days`` after ``as_of``). Users who converted before
+  ``as_of`` are not at risk and are left out. The grouping runs as DuckDB SQL.
+- :func:`~journeylab.customers.snapshots.churn_features` does the same for
+  customers from a transactions table (recency, frequency, tenure, spend) with
+  the label ``churned`` (no purchase in the ``horizon_days`` after ``as_of``).
 - :func:`fit_propensity` fits a statsmodels ``Logit`` and evaluates it on a
   time-based holdout: training rows are snapshots whose label window closes
   before ``split_date``, test rows are snapshots on or after it, so the model
