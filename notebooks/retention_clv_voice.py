@@ -195,7 +195,7 @@ plt.show()
 # %%
 rfm = rfm_summary(transactions, observation_period_end=month_end, freq=clv_freq)
 purchases_model = BetaGeo().fit(rfm)
-spend_model = GammaGamma().fit(rfm)
+spend_model = GammaGamma(currency=project.currency).fit(rfm)
 purchases_model
 
 # %%
@@ -324,6 +324,7 @@ if channel_source is not None:
         discount_rate=discount_rate,
         freq=clv_freq,
         observation_period_end=month_end,
+        currency=project.currency,
     )
     display(by_channel)
     ax = by_channel.plot()

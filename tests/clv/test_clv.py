@@ -674,6 +674,20 @@ def test_clv_by_channel_hand_made_spend():
     assert "Predicted value over the next 6 months, per channel and in CLV:CAC: not shown" in text
     assert "- BG/NBD fit (status boundary): b → ∞" in text
     assert set(res.display_frame()["CLV next 6 mo"]) == {"not shown"}
+    assert "value to date $" in text  # USD unless told otherwise
+    with pytest.warns(ModelWarning):
+        in_won = clv_by_channel(data, "channel", spend=spend, horizon=6, currency="KRW")
+    assert "value to date ₩" in in_won.summary() and "$" not in in_won.summary()
+    assert in_won.display_frame()["CAC"].str.startswith("₩").all()
+
+
+def test_gamma_gamma_summary_writes_the_mean_spend_in_its_currency():
+    summary = pd.DataFrame(
+        {"frequency": [1, 2, 3, 5, 1, 4, 2], "monetary_value": [20.0, 35, 18, 50, 80, 25, 40]}
+    )
+    assert "per purchase p·v/(q-1): $" in GammaGamma().fit(summary).summary()
+    in_pounds = GammaGamma(currency="GBP").fit(summary).summary()
+    assert "per purchase p·v/(q-1): £" in in_pounds and "$" not in in_pounds
 
 
 @settings(max_examples=25, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -381,6 +382,16 @@ def test_conversion_funnel_segments_and_value_from_the_project_file(planted):
     })  # fmt: skip
     pp = pain_points(planted, project=project, month="2026-10", min_users=5)
     assert pp.value_per_conversion == 50
+    assert "($50.00 per conversion)" in pp.summary()  # the project file's default currency, USD
+    in_euro = pain_points(
+        planted, project=replace(project, currency="EUR"), month="2026-10", min_users=5
+    )
+    assert "(€50.00 per conversion)" in in_euro.summary() and "$" not in in_euro.summary()
+    assert all("€" in f and "$" not in f for f in in_euro.findings(3))
+    shown = in_euro.display_frame()["value at stake"]
+    assert shown.str.startswith("€").all()
+    in_francs = pain_points(planted, project=project, month="2026-10", min_users=5, currency="CHF")
+    assert "(CHF 50.00 per conversion)" in in_francs.summary()
     assert set(pp.to_frame()["dimension"]) == {"device", "touchpoint"}
     assert FORM in set(pp.to_frame()["step"])  # the funnel's step
     assert "awareness → consideration" in pp.step_words  # and the stage pairs

@@ -92,7 +92,12 @@ class ChannelCLVResult(Result):
     confidence: float = 0.95
     #: why the predicted values are not shown (a model fit not to be trusted), or None
     withheld: str | None = None
+    #: ISO 4217 code (or sign) the amounts are written in
+    currency: str = "USD"
     title: str = "Customer lifetime value by acquisition channel"
+
+    def _money(self, value: float | None) -> str:
+        return fmt_money(value, self.currency)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the numbers as a tidy DataFrame."""
@@ -104,14 +109,14 @@ class ChannelCLVResult(Result):
         shown = pd.DataFrame(index=t.index)
         shown["customers"] = t["customers"].map(lambda v: f"{v:,}")
         shown["repeat rate"] = t["repeat_rate"].map(fmt_pct)
-        shown["value to date"] = t["historical_value"].map(fmt_money)
+        shown["value to date"] = t["historical_value"].map(self._money)
         shown[f"CLV next {self.horizon} mo"] = [
-            "not shown" if self.withheld else f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
+            "not shown" if self.withheld else f"{self._money(v)} {fmt_ci(lo, hi, self._money)}"
             for v, lo, hi in zip(t["predicted_clv"], t["clv_ci_low"], t["clv_ci_high"], strict=True)
         ]
         if "cac" in t.columns:
             shown["new customers"] = t["new_customers"].map(lambda v: f"{v:,}")
-            shown["CAC"] = t["cac"].map(fmt_money)
+            shown["CAC"] = t["cac"].map(self._money)
             shown["CLV:CAC"] = t["clv_to_cac"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
         return shown
 
@@ -121,7 +126,7 @@ class ChannelCLVResult(Result):
         allrow = self.table.loc["all"]
         if self.withheld:
             lines = [
-                f"{int(allrow['customers']):,} customers; value to date {fmt_money(allrow['historical_value'])} per "
+                f"{int(allrow['customers']):,} customers; value to date {self._money(allrow['historical_value'])} per "
                 f"customer. Predicted value over the next {self.horizon} months, per channel and in CLV:CAC: "
                 f"{self.withheld}",
                 "Caveats:",
@@ -129,13 +134,13 @@ class ChannelCLVResult(Result):
             ]
             return "\n".join(lines)
         lines = [
-            f"{int(allrow['customers']):,} customers; value to date {fmt_money(allrow['historical_value'])} per "
+            f"{int(allrow['customers']):,} customers; value to date {self._money(allrow['historical_value'])} per "
             f"customer, expected discounted value over the next {self.horizon} months "
-            f"{fmt_money(allrow['predicted_clv'])} {fmt_ci(allrow['clv_ci_low'], allrow['clv_ci_high'], fmt_money)} "
+            f"{self._money(allrow['predicted_clv'])} {fmt_ci(allrow['clv_ci_low'], allrow['clv_ci_high'], self._money)} "
             f"(monthly discount rate {fmt_pct(self.discount_rate)}).",
             "Predicted CLV per customer (channels with 30+ customers): "
             + ", ".join(
-                f"{c} {fmt_money(v)}"
+                f"{c} {self._money(v)}"
                 for c, v in t.loc[t["customers"] >= 30, "predicted_clv"]
                 .sort_values(ascending=False)
                 .head(10)
@@ -182,7 +187,7 @@ class ChannelCLVResult(Result):
             ax.scatter(t["cac"], y, marker="D", color="black", zorder=3, label="CAC")
         ax.set_yticks(y, [f"{c}  (n={n:,})" for c, n in zip(t.index, t["customers"], strict=True)])
         ax.set_xlabel("value per customer")
-        ax.xaxis.set_major_formatter(lambda v, _: fmt_money(v) if v else "0")
+        ax.xaxis.set_major_formatter(lambda v, _: self._money(v) if v else "0")
         ax.set_title("Customer value by acquisition channel")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return ax
@@ -203,6 +208,7 @@ def clv_by_channel(
     customer_id_col: str = "user_id",
     datetime_col: str = "timestamp",
     value_col: str = "value",
+    currency: str = "USD",
 ) -> ChannelCLVResult:
     """Historical and predicted CLV by acquisition channel, and CLV:CAC when spend is given.
 
@@ -229,11 +235,16 @@ def clv_by_channel(
         Months of future value in the predicted CLV.
     discount_rate : float
         Monthly discount rate.
+    currency : str
+        ISO 4217 code the values are written in (the project file's ``currency``).
 
     Examples
     --------
-    >>> s = make_sample(seed=1)                                                # doctest: +SKIP
-    >>> clv_by_channel(s.transactions, s.users, spend=s.spend).summary()      # doctest: +SKIP
+    >>> from journeylab.datasets.sample import make_sample
+    >>> s = make_sample(seed=1, n_users=2000)
+    >>> res = clv_by_channel(s.transactions, s.users, spend=s.spend, currency="EUR")
+    >>> print(res.summary().splitlines()[0])  # doctest: +ELLIPSIS
+    422 customers; value to date €572 per customer, expected discounted value over the next 12 months €... [€..., €...] (monthly discount rate 1.0%).
     """
     check_range("alpha", alpha, low=0, high=1)
     summary = rfm_summary(
@@ -429,4 +440,5 @@ def clv_by_channel(
         left_out={k: v for k, v in summary.attrs.items() if k != "freq"},
         confidence=1 - alpha,
         withheld=withheld,
+        currency=currency,
     )

@@ -101,8 +101,14 @@ class BetaGeo(_PurchaseModel):
 
     Examples
     --------
-    >>> model = BetaGeo().fit(rfm_summary(tx))                  # doctest: +SKIP
-    >>> model.conditional_probability_alive(summary)            # doctest: +SKIP
+    >>> from journeylab.datasets.sample import make_sample
+    >>> tx = make_sample(seed=1, n_users=2000).transactions
+    >>> summary = rfm_summary(tx)
+    >>> model = BetaGeo().fit(summary)
+    >>> model.status, model.params_.round(1).to_dict()
+    ('ok', {'r': 1.0, 'alpha': 58.3, 'a': 1.0, 'b': 2.3})
+    >>> model.conditional_probability_alive(summary).round(2).head(3).tolist()
+    [0.67, 0.35, 1.0]
     """
 
     title = "BG/NBD repeat-purchase model"
@@ -215,16 +221,23 @@ class GammaGamma(_FittedModel):
 
     Examples
     --------
-    >>> gg = GammaGamma().fit(summary)                               # doctest: +SKIP
-    >>> gg.conditional_expected_average_profit(summary)              # doctest: +SKIP
+    >>> from journeylab.datasets.sample import make_sample
+    >>> tx = make_sample(seed=1, n_users=2000).transactions
+    >>> summary = rfm_summary(tx)
+    >>> gg = GammaGamma(currency="EUR").fit(summary)
+    >>> print(gg.summary().splitlines()[-2])
+    Population mean spend per purchase p·v/(q-1): €240.
+    >>> gg.conditional_expected_average_profit(summary).round(-1).head(3).tolist()
+    [290.0, 480.0, 240.0]
     """
 
     title = "Gamma-Gamma spend model"
     _names = ("p", "q", "v")
     _short = "Gamma-Gamma"
 
-    def __init__(self, penalizer_coef: float = 0.0) -> None:
+    def __init__(self, penalizer_coef: float = 0.0, *, currency: str = "USD") -> None:
         self.penalizer_coef = penalizer_coef
+        self.currency = currency
         self.fit_ = None
 
     def fit(self, frequency, monetary_value=None, *, weights=None) -> GammaGamma:
@@ -390,7 +403,8 @@ class GammaGamma(_FittedModel):
             lines.append(f"Population mean spend per purchase: {reason}")
         else:
             lines.append(
-                f"Population mean spend per purchase p·v/(q-1): {fmt_money(self.mean_spend())}."
+                f"Population mean spend per purchase p·v/(q-1): "
+                f"{fmt_money(self.mean_spend(), self.currency)}."
             )
         corr = self.spend_frequency_correlation_
         if np.isfinite(corr):
@@ -433,7 +447,12 @@ def customer_lifetime_value(
 
     Examples
     --------
-    >>> clv = customer_lifetime_value(bgnbd, gg, summary, months=12)  # doctest: +SKIP
+    >>> from journeylab.datasets.sample import make_sample
+    >>> tx = make_sample(seed=1, n_users=2000).transactions
+    >>> summary = rfm_summary(tx)
+    >>> clv = customer_lifetime_value(BetaGeo().fit(summary), GammaGamma().fit(summary), summary)
+    >>> round(float(clv.mean()), -1)
+    460.0
     """
     check_range("discount_rate", discount_rate, low=0, low_inclusive=True)
     if int(months) != months or months < 1:

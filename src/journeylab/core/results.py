@@ -29,6 +29,8 @@ __all__ = [
     "interval_precision",
     "fmt_p",
     "fmt_money",
+    "currency_sign",
+    "CURRENCY_SIGNS",
     "suppression_note",
 ]
 
@@ -188,14 +190,55 @@ def fmt_p(p: float | None, *, with_p: bool = False) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def fmt_money(x: float | None, currency: str = "$") -> str:
-    """Format an amount of money with thousands separators (``$12,345``)."""
+#: The signs of common ISO 4217 codes; any other code is written as the code and a space.
+CURRENCY_SIGNS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "KRW": "₩",
+    "CNY": "¥",
+    "INR": "₹",
+}
+
+
+def currency_sign(currency: str | None = "USD") -> str:
+    """Return the prefix of amounts: an ISO 4217 code's sign, else the code and a space.
+
+    Anything that is not a three-letter upper-case code is taken as a sign
+    already (``"$"``, ``"CHF "``); None means USD.
+
+    Examples
+    --------
+    >>> currency_sign("EUR"), currency_sign("CHF"), currency_sign("$")
+    ('€', 'CHF ', '$')
+    """
+    if currency is None:
+        return "$"
+    text = str(currency)
+    if len(text) == 3 and text.isascii() and text.isalpha() and text.isupper():
+        return CURRENCY_SIGNS.get(text, text + " ")
+    return text
+
+
+def fmt_money(x: float | None, currency: str | None = "USD") -> str:
+    """Format an amount of money with thousands separators (``$12,345``, ``€12.50``).
+
+    ``currency`` is an ISO 4217 code (``"EUR"``; the project file's ``currency``)
+    or a sign (``"$"``); see :func:`currency_sign`.
+
+    Examples
+    --------
+    >>> fmt_money(12345.6), fmt_money(12.5, "EUR"), fmt_money(-250, "CHF")
+    ('$12,346', '€12.50', '-CHF 250')
+    """
     if _missing(x):
         return "–"
+    sign_text = currency_sign(currency)
     x = float(x)
     sign = "-" if x < 0 else ""
     x = abs(x)
-    return f"{sign}{currency}{x:,.0f}" if x >= 100 else f"{sign}{currency}{x:,.2f}"
+    return f"{sign}{sign_text}{x:,.0f}" if x >= 100 else f"{sign}{sign_text}{x:,.2f}"
 
 
 def suppression_note(count: int, min_users: int) -> str:

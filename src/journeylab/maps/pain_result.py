@@ -36,6 +36,8 @@ class PainPointsResult(Result):
         ``value_at_stake`` with ``value_at_stake_ci_low``/``_high``, ``sized``.
     value_per_conversion : float
         The value of one conversion used.
+    currency : str
+        ISO 4217 code (or sign) the values are written in.
     """
 
     title = "Pain points by value at stake"
@@ -52,6 +54,7 @@ class PainPointsResult(Result):
         notes,
         alpha,
         min_users,
+        currency="USD",
     ) -> None:
         self.table = table
         self.period: Period = period
@@ -62,6 +65,10 @@ class PainPointsResult(Result):
         self.notes = notes
         self.alpha = alpha
         self.min_users = min_users
+        self.currency = currency
+
+    def _money(self, value: float | None) -> str:
+        return fmt_money(value, self.currency)
 
     def to_frame(self) -> pd.DataFrame:
         """All (step, dimension, segment) rows, highest value at stake first."""
@@ -100,8 +107,8 @@ class PainPointsResult(Result):
         return (
             f"{who} drop out {words} {ratio} {than} ({fmt_pct(drop_own)} vs {fmt_pct(drop_bench)}; "
             f"{fmt_count(row['reached'])} reached the step); closing the gap is worth "
-            f"{fmt_money(row['value_at_stake'])} {self._per} "
-            f"{fmt_ci(row['value_at_stake_ci_low'], row['value_at_stake_ci_high'], fmt_money)}."
+            f"{self._money(row['value_at_stake'])} {self._per} "
+            f"{fmt_ci(row['value_at_stake_ci_low'], row['value_at_stake_ci_high'], self._money)}."
         )
 
     def findings(self, n: int = 3) -> list[str]:
@@ -113,7 +120,7 @@ class PainPointsResult(Result):
         head = (
             f"Pain points, {self.period.label}: value at stake = users reaching the step × gap to the "
             f"{'best segment' if self.benchmark == 'best_segment' else 'previous period'} × value per step success "
-            f"({fmt_money(self.value_per_conversion)} per conversion); {int(100 * (1 - self.alpha))}% intervals."
+            f"({self._money(self.value_per_conversion)} per conversion); {int(100 * (1 - self.alpha))}% intervals."
         )
         found = self.findings(3)
         if not found:
@@ -156,7 +163,7 @@ class PainPointsResult(Result):
                     for c, b in zip(t["benchmark_conversion"], t["benchmark"], strict=True)
                 ],
                 "value at stake": [
-                    f"{fmt_money(v)} {fmt_ci(lo, hi, fmt_money)}"
+                    f"{self._money(v)} {fmt_ci(lo, hi, self._money)}"
                     for v, lo, hi in zip(
                         t["value_at_stake"],
                         t["value_at_stake_ci_low"],
@@ -207,10 +214,10 @@ class PainPointsResult(Result):
         )
         ax.set_yticks(y, labels, fontsize=9)
         for yi, v in zip(y, t["value_at_stake"], strict=True):
-            ax.text(v, yi + 0.3, f" {fmt_money(v)}", va="center", fontsize=8.5, color="0.2")
+            ax.text(v, yi + 0.3, f" {self._money(v)}", va="center", fontsize=8.5, color="0.2")
         from matplotlib.ticker import FuncFormatter
 
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_money(v)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: self._money(v)))
         ax.set_xlabel(
             f"value at stake {self._per} ({int(100 * (1 - self.alpha))}% interval; grey: interval includes zero)"
         )
