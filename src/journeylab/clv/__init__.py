@@ -6,8 +6,11 @@ Every fitted model carries a ``status`` and ``warnings``
 
 Examples
 --------
->>> from journeylab.clv import BetaGeo, rfm_summary  # doctest: +SKIP
->>> model = BetaGeo().fit(rfm_summary(transactions))  # doctest: +SKIP
+>>> from journeylab.clv import BetaGeo, rfm_summary
+>>> from journeylab.datasets.sample import make_sample
+>>> model = BetaGeo().fit(rfm_summary(make_sample(seed=1, n_users=2000).transactions))
+>>> model.status
+'ok'
 """
 
 from journeylab.clv.alternatives import ModifiedBetaGeo, ParetoNBD

@@ -102,8 +102,13 @@ class ModifiedBetaGeo(_PurchaseModel):
 
     Examples
     --------
-    >>> model = ModifiedBetaGeo().fit(rfm_summary(tx))            # doctest: +SKIP
-    >>> model.conditional_expected_number_of_purchases_up_to_time(90, summary)  # doctest: +SKIP
+    >>> from journeylab.clv.rfm import rfm_summary
+    >>> from journeylab.datasets.sample import make_sample
+    >>> tx = make_sample(seed=1, n_users=2000).transactions
+    >>> summary = rfm_summary(tx)
+    >>> model = ModifiedBetaGeo().fit(summary)
+    >>> model.conditional_expected_number_of_purchases_up_to_time(90, summary).round(1).head(3).tolist()
+    [0.9, 0.5, 0.3]
     """
 
     title = "MBG/NBD repeat-purchase model"
@@ -203,8 +208,12 @@ class ParetoNBD(_PurchaseModel):
 
     Examples
     --------
-    >>> model = ParetoNBD().fit(rfm_summary(tx, freq="W"))       # doctest: +SKIP
-    >>> model.params_                                            # doctest: +SKIP
+    >>> from journeylab.clv.rfm import rfm_summary
+    >>> from journeylab.datasets.sample import make_sample
+    >>> tx = make_sample(seed=1, n_users=2000).transactions
+    >>> model = ParetoNBD().fit(rfm_summary(tx, freq="W"))
+    >>> float(model.params_["r"].round(1)), model.status
+    (3.9, 'boundary')
     """
 
     title = "Pareto/NBD repeat-purchase model"

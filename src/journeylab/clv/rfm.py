@@ -95,8 +95,16 @@ def rfm_summary(
 
     Examples
     --------
-    >>> summary = rfm_summary(tx, freq="D")                 # doctest: +SKIP
-    >>> BetaGeo().fit(summary).params_                      # doctest: +SKIP
+    >>> tx = pd.DataFrame({"user_id": ["a", "a", "a", "b", "c", "c"],
+    ...     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-02-10", "2026-01-20",
+    ...                                  "2026-01-05", "2026-03-01"], utc=True),
+    ...     "value": [20.0, 10.0, 40.0, 15.0, 25.0, 35.0]})
+    >>> rfm_summary(tx, observation_period_end="2026-03-31")  # doctest: +NORMALIZE_WHITESPACE
+             frequency  recency     T  monetary_value
+    user_id
+    a              1.0     40.0  89.0            40.0
+    b              0.0      0.0  70.0             0.0
+    c              1.0     55.0  85.0            35.0
     """
     check_in("freq", freq, list(PERIODS_PER_MONTH))
     purchases, left_out = purchase_rows(
