@@ -155,7 +155,9 @@ plt.show()
 # the events carry, with 95 % intervals.
 
 # %%
-steps_funnel = funnel(in_month, funnel_steps, window="7D", segment=segment, stage_map=stage_map)
+steps_funnel = funnel(
+    in_month, funnel_steps, window="7D", segment=segment, stage_map=stage_map
+).with_labels(project)  # steps shown by the project's labels
 steps_funnel
 
 # %%
@@ -240,6 +242,7 @@ personas = journey_personas(
     users=ws.users,
     conversion=conversion,
     segments=[segment] if segment else [],
+    labels=project.labels,
 )
 personas
 

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -147,6 +148,31 @@ def test_steps_with_alternatives_and_labels(log):
     assert t["label"].tolist() == ["visit", "booking"]
     # any booking event after the visit: u1, u2, u3 (completed after visit), u4, u5
     assert t["entrants"].tolist() == [5, 5]
+
+
+def test_steps_are_shown_by_the_project_labels(log):
+    f = funnel(log, STEPS, segment="device")
+    labels = {"site_visit": "Visited the site", "booking_completed": "Booked"}
+    shown = f.with_labels(labels)
+    assert shown.to_frame() is f.to_frame()  # the numbers are the same table
+    # a step without a label reads as its name with spaces, capitalised
+    expected = ["Visited the site", "Booking started", "Booked"]
+    assert shown.display_frame()["step"].drop_duplicates().tolist() == expected
+    assert f.display_frame()["step"].drop_duplicates().tolist() == STEPS  # no labels: as given
+    assert "did 'Visited the site'" in shown.summary() and "site_visit" not in shown.summary()
+    assert [t.get_text() for t in shown.plot().get_yticklabels()] == expected
+    ticks = [t.get_text() for t in shown.plot_time_to_convert().get_yticklabels()]
+    assert ticks == ["Visited the site → Booking started", "Booking started → Booked"]
+    project = Project.from_dict(
+        {
+            "data": {"events": {"path": "events.csv"}},
+            "journey": {"conversion": "booking_completed"},
+            "stages": {"all": {"events": ["*"]}},
+            "labels": labels,
+        }
+    )
+    assert f.with_labels(project).labels == labels
+    plt.close("all")
 
 
 def test_where_instead_lists_next_events(log):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,6 +163,37 @@ def test_personas_recover_planted_groups_and_describe_them():
     assert "k = 3" in text
 
 
+def test_personas_show_the_project_labels():
+    events, _ = _three_groups()
+    labels = {"phone": "Telephone", "display": "Banner ads", "device": "Device", "mobile": "Phone"}
+    personas = journey_personas(events, k=3, seed=0, labels=labels, **SAMPLE)
+    names = personas.to_frame()["persona"].tolist()
+    assert names[0].startswith("Telephone-first") and names[1] == "Banner ads-first browsers"
+    assert names[2].startswith("Social-first")  # no label: the built-in word
+    assert "Banner ads-first browsers: 31% of users, 20 touches, 0% convert, mostly Phone" in (
+        personas.summary()
+    )
+    shown = personas.display_frame()
+    assert shown["top channel"].tolist() == ["Telephone", "Banner ads", "Social"]
+    assert shown["main Device"].tolist() == ["Desktop", "Phone", "Phone"]
+    columns = [t.get_text() for t in personas.plot().get_xticklabels()]
+    assert "Banner ads share" in columns and "Phone Device" in columns
+    plain = journey_personas(events, k=3, seed=0, **SAMPLE)  # no labels: names as in the data
+    assert plain.display_frame()["top channel"].tolist() == ["phone", "display", "social"]
+    project = Project.from_dict(
+        {
+            "data": {"events": {"path": "events.csv"}},
+            "journey": {"conversion": "booking_completed"},
+            "stages": {"all": {"events": ["*"]}},
+            "segments": ["device"],
+            "labels": labels,
+        }
+    )
+    from_project = journey_personas(events, k=3, seed=0, project=project)
+    assert from_project.to_frame()["persona"].tolist() == names
+    plt.close("all")
+
+
 def test_personas_choose_k_by_silhouette_and_are_reproducible():
     events, _ = _three_groups()
     chosen = journey_personas(events, k=None, seed=0, k_range=range(2, 6), **SAMPLE)
@@ -252,4 +284,6 @@ def test_conversion_and_segments_from_the_project_file():
     b = journey_personas(events, k=3, seed=0, **SAMPLE)
     assert a.segments == ["device"]
     pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
-    assert "main device" in a.display_frame().columns
+    # with a project the table reads by its labels (display_label: capitalised without one)
+    assert "main Device" in a.display_frame().columns
+    assert "main device" in b.display_frame().columns

@@ -39,9 +39,9 @@ joins from each entry); only the per-step table comes back to pandas.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -56,6 +56,7 @@ from journeylab.core.errors import (
     check_range,
     require_names,
 )
+from journeylab.core.project import display_label
 from journeylab.core.results import Result, fmt_ci, fmt_pct, suppression_note
 from journeylab.core.safe_text import mpl
 from journeylab.core.sql import quote_ident, quote_list, quote_literal
@@ -356,6 +357,8 @@ class FunnelResult(Result):
     step) and ``time_q25``/``time_median``/``time_q75`` (Timedelta, from the
     previous step; from the first step with ``order="any"``). ``notes`` says
     what the data did not allow (a segment with one value: no comparison).
+    ``with_labels(project.labels)`` (or ``with_labels(project)``) shows the steps
+    by their project labels in the summary, the table and the figures.
     """
 
     table: pd.DataFrame
@@ -365,6 +368,23 @@ class FunnelResult(Result):
     suppressed_segments: int = 0
     notes: list[str] = field(default_factory=list)
     title: str = "Funnel"
+    #: event/step name -> reader-facing label (None: names as given)
+    labels: dict[str, str] | None = None
+
+    def with_labels(self, labels: Mapping[str, str] | Any) -> FunnelResult:
+        """Return the result showing steps by their labels (a mapping, or a project's ``labels``).
+
+        Examples
+        --------
+        >>> res = FunnelResult(table=pd.DataFrame(), settings={"steps": ["add_to_cart"]})
+        >>> res.with_labels({"add_to_cart": "Added to cart"})._shown("add_to_cart")
+        'Added to cart'
+        """
+        labels = getattr(labels, "labels", labels)
+        return replace(self, labels={str(k): str(v) for k, v in dict(labels or {}).items()})
+
+    def _shown(self, step: Any) -> str:
+        return str(step) if self.labels is None else display_label(step, self.labels)
 
     def to_frame(self) -> pd.DataFrame:
         """Return the per-step table."""
@@ -378,7 +398,7 @@ class FunnelResult(Result):
     def summary(self) -> str:
         """Describe overall conversion, the biggest drop and segment differences."""
         t = self.table
-        steps = self.settings["steps"]
+        steps = [self._shown(s) for s in self.settings["steps"]]
         unit = "users" if self.settings["grain"] == "user" else "sessions"
         lines = []
         for seg in self.segments:
@@ -394,7 +414,7 @@ class FunnelResult(Result):
                 f"{prefix}{n0:,} {unit} did '{steps[0]}'; {n_last:,} reached '{steps[-1]}' "
                 f"({fmt_pct(last['conversion_from_first'])} "
                 f"{fmt_ci(last['from_first_ci_low'], last['from_first_ci_high'], fmt_pct)}). "
-                f"Biggest drop: '{steps[int(worst['step']) - 2]}' → '{worst['label']}' keeps "
+                f"Biggest drop: '{steps[int(worst['step']) - 2]}' → '{self._shown(worst['label'])}' keeps "
                 f"{fmt_pct(worst['conversion_from_previous'])} "
                 f"{fmt_ci(worst['from_previous_ci_low'], worst['from_previous_ci_high'], fmt_pct)}, "
                 f"losing {int(worst['drop_off']):,}."
@@ -418,7 +438,7 @@ class FunnelResult(Result):
         t = self.table
         out = pd.DataFrame(
             {
-                "step": t["label"],
+                "step": t["label"].map(self._shown),
                 "entrants": t["entrants"].map(lambda n: f"{n:,}"),
                 "from previous": [
                     f"{fmt_pct(r)} {fmt_ci(lo, hi, fmt_pct)}"
@@ -494,7 +514,7 @@ class FunnelResult(Result):
                     fontsize=9,
                 )
         ax.set_yticks(np.arange(len(steps)))
-        ax.set_yticklabels([mpl(step) for step in steps])
+        ax.set_yticklabels([mpl(self._shown(step)) for step in steps])
         ax.invert_yaxis()
         ax.set_xlim(0, 1.45)
         ax.set_xticks(np.linspace(0, 1, 6))
@@ -519,8 +539,9 @@ class FunnelResult(Result):
         ax = new_axes(ax, figsize=(9, 1.2 + 0.8 * (len(steps) - 1) * max(1, len(segs) * 0.6)))
         height = 0.8 / len(segs)
         strict = self.settings["order"] == "strict"
+        named = [self._shown(step) for step in steps]
         labels = [
-            mpl(f"{steps[i - 1]} → {steps[i]}" if strict else f"→ {steps[i]}")
+            mpl(f"{named[i - 1]} → {named[i]}" if strict else f"→ {named[i]}")
             for i in range(1, len(steps))
         ]
         lows, highs = [], []

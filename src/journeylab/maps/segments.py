@@ -142,10 +142,21 @@ def segment_users(
 
     Examples
     --------
-    >>> seg = segment_users(events, {"email leads": "share_email > 0",
-    ...                              "app browsers": "platform == 'app' and converted == 0"},
-    ...                     conversion="purchase", segments=["platform"])  # doctest: +SKIP
-    >>> journey_map(events, stages, month="2026-10", segment=seg.assignments)  # doctest: +SKIP
+    >>> from journeylab.datasets.sample import make_sample, sample_project
+    >>> from journeylab.maps.journey_maps import journey_map
+    >>> shop = make_sample(seed=1, n_users=2000, vertical="ecommerce")
+    >>> seg = segment_users(shop.events, {"email leads": "share_email > 0",
+    ...                                   "app browsers": "platform != 'web' and converted == 0"},
+    ...                     conversion="purchase", segments=["platform"])
+    >>> print(seg.summary())
+    2,000 users in 3 segments (first matching rule wins).
+    email leads: 40.2% of users (803), 10.0% convert, 12.5 touches
+    app browsers: 27.7% of users (554), 0.0% convert, 6.84 touches
+    other: 32.1% of users (643), 35.3% convert, 6.10 touches
+    >>> jmap = journey_map(shop.events, sample_project("ecommerce").stage_map, month="2026-10",
+    ...                    segment=seg.assignments)
+    >>> sorted(jmap.to_frame()["segment"].unique())
+    ['app browsers', 'email leads', 'other']
     """
     if not rules:
         raise ParameterError("rules is empty; give at least one {'name': 'query'} rule.")
