@@ -243,8 +243,9 @@ def clv_by_channel(
     >>> from journeylab.datasets.sample import make_sample
     >>> s = make_sample(seed=1, n_users=2000)
     >>> res = clv_by_channel(s.transactions, s.users, spend=s.spend, currency="EUR")
-    >>> print(res.summary().splitlines()[0])  # doctest: +ELLIPSIS
-    422 customers; value to date €572 per customer, expected discounted value over the next 12 months €... [€..., €...] (monthly discount rate 1.0%).
+    >>> print(res.summary().splitlines()[0])  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    422 customers; value to date €572 per customer, expected discounted value over the next 12
+    months €... [€..., €...] (monthly discount rate 1.0%).
     """
     check_range("alpha", alpha, low=0, high=1)
     summary = rfm_summary(

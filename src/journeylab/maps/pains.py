@@ -346,8 +346,10 @@ def pain_points(
     >>> pp = pain_points(shop.events, sample_project("ecommerce").stage_map, conversion="purchase",
     ...                  steps=[("add_to_cart", "purchase", "at the checkout")], segments=["platform"],
     ...                  month="2026-10", currency="EUR")
-    >>> print(pp.findings(1)[0])
-    Users with platform = android drop out at the checkout 1.8× as often as users with platform = ios (80.8% vs 45.7%; 52 reached the step); closing the gap is worth €1,324 a month [€550, €1,982].
+    >>> print(pp.findings(1)[0])  # doctest: +NORMALIZE_WHITESPACE
+    Users with platform = android drop out at the checkout 1.8× as often as users with platform
+    = ios (80.8% vs 45.7%; 52 reached the step); closing the gap is worth €1,324 a month [€550,
+    €1,982].
     """
     check_in("benchmark", benchmark, ["best_segment", "previous_period"])
     check_range("min_users", min_users, low=1, low_inclusive=True)

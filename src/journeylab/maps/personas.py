@@ -199,13 +199,16 @@ def journey_personas(
     --------
     >>> from journeylab.datasets.sample import make_sample, sample_project
     >>> shop = make_sample(seed=1, n_users=2000, vertical="ecommerce")
-    >>> personas = journey_personas(shop.events, k=3, seed=0, users=shop.users, segments=["platform"],
-    ...                             project=sample_project("ecommerce"))
-    >>> print(personas.summary())
-    2,000 users in 3 personas, k-means on standardised journey features, seed 0; k = 3 (mean silhouette 0.25).
+    >>> personas = journey_personas(shop.events, k=3, seed=0, users=shop.users,
+    ...                             segments=["platform"], project=sample_project("ecommerce"))
+    >>> print(personas.summary())  # doctest: +NORMALIZE_WHITESPACE
+    2,000 users in 3 personas, k-means on standardised journey features, seed 0; k = 3 (mean
+        silhouette 0.25).
     Paid social-first browsers: 45% of users, 5.5 touches, 0% convert, mixed Platform
-    E-mail-first browsers: 40% of users, 14 touches, 0% convert, 48.2 days to convert (median), mixed Platform
-    Paid search-first quick bookers: 15% of users, 6.1 touches, 100% convert, 20.6 h to convert (median), mostly Web
+    E-mail-first browsers: 40% of users, 14 touches, 0% convert, 48.2 days to convert (median),
+        mixed Platform
+    Paid search-first quick bookers: 15% of users, 6.1 touches, 100% convert, 20.6 h to convert
+        (median), mostly Web
     """
     if k is not None:
         check_range("k", k, low=2, low_inclusive=True)
