@@ -86,6 +86,31 @@ Holdout = Literal["time", "random", "none"]
 # ---------------------------------------------------------------------------
 # Fitting
 # ---------------------------------------------------------------------------
+#: How the column prefixes of :func:`propensity_features` read in sentences.
+_PREFIX_WORDS = (("touches_", "touches via "), ("n_", "number of "), ("has_", "has a "))
+
+
+def _reader_name(predictor: object) -> str:
+    """Write a predictor for sentences: ``n_quote`` 'number of quote', ``device[app]`` 'device = app'.
+
+    Examples
+    --------
+    >>> _reader_name("n_add_to_cart"), _reader_name("touches_email"), _reader_name("platform[ios]")
+    ('number of add to cart', 'touches via email', 'platform = ios')
+    """
+    name = str(predictor)
+    if name.endswith("]") and "[" in name:
+        column, level = name[:-1].split("[", 1)
+        return f"{column.replace('_', ' ')} = {level}"
+    if name.endswith("_max"):
+        name = "largest " + name.removesuffix("_max")
+    for prefix, words in _PREFIX_WORDS:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name = words + name.removeprefix(prefix)
+            break
+    return name.replace("_", " ")
+
+
 @dataclass(repr=False, eq=False)
 class PropensityResult(Result):
     """A fitted propensity model with its holdout evaluation.
@@ -175,7 +200,7 @@ class PropensityResult(Result):
 
         out = []
         for _, r in self.drivers[self.drivers["p_value"] < self.alpha].head(top).iterrows():
-            name = str(r["predictor"]).replace("_", " ")
+            name = _reader_name(r["predictor"])
             if r["binary"]:
                 out.append(
                     f"{name.capitalize()} (yes vs no) {change(r['odds_ratio'], r['or_ci_low'], r['or_ci_high'])}."
