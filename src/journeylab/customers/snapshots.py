@@ -276,22 +276,23 @@ def propensity_features(
     _check_horizon(dates, horizon_days, _end(observed_until, ts), "event log")
     ev = pd.DataFrame(
         {
-            "user_id": events["user_id"].astype(str).to_numpy(),
-            "timestamp": ts.to_numpy(),
-            "event": events["event"].astype(str).to_numpy(),
-        }
+            "user_id": events["user_id"].astype(str),
+            "timestamp": ts,
+            "event": events["event"].astype(str),
+        },
+        index=events.index,
     )
     for name in ("channel", "session_id"):
         values = events[name] if name in events.columns else pd.Series(None, index=events.index)
-        ev[name] = values.astype("object").where(values.notna(), None).to_numpy()
+        ev[name] = values.astype("object").where(values.notna(), None)
     seg_alias = {s: f"seg_{i}" for i, s in enumerate(segments)}
     for s, alias in seg_alias.items():
         if s in events.columns:
-            known = events[s].notna()
-            ev[alias] = events[s].astype(str).where(known, None).astype("object").to_numpy()
+            ev[alias] = events[s].astype(str).where(events[s].notna(), None).astype("object")
     num_alias = {c: f"num_{i}" for i, c in enumerate(columns)}
     for c, alias in num_alias.items():
-        ev[alias] = pd.to_numeric(events[c], errors="coerce").astype(float).to_numpy()
+        ev[alias] = pd.to_numeric(events[c], errors="coerce").astype(float)
+    ev = ev.reset_index(drop=True)
 
     # The vocabulary: what users did before their first conversion and the last snapshot.
     first_conv = ev.loc[ev["event"].isin(conversions)].groupby("user_id")["timestamp"].min()
@@ -323,20 +324,18 @@ def propensity_features(
     other_col = _unique_names("touches_", ["other"], taken)["other"] if other_touches else None
     event_cols = _unique_names("n_", count_events, taken)
     has_sessions = bool(ev["session_id"].notna().any())
+    # Flags computed once, vectorised, rather than a list look-up per row and column in SQL.
+    ev["is_conversion"] = ev["event"].isin(conversions)
+    ev["is_touch"] = ev["event"].isin(touches) & ev["channel"].notna()
+    ev["other_touch"] = ev["is_touch"] & ~ev["channel"].isin(channels)
 
-    params: list[Any] = [conversions]
+    params: list[Any] = []
     parts = []
     for c, name in channel_cols.items():
-        parts.append(
-            f"count(*) FILTER (WHERE list_contains(?, event) AND channel = ?) AS {quote_ident(name)}"
-        )
-        params += [touches, c]
+        parts.append(f"count(*) FILTER (WHERE is_touch AND channel = ?) AS {quote_ident(name)}")
+        params.append(c)
     if other_col is not None:
-        parts.append(
-            "count(*) FILTER (WHERE list_contains(?, event) AND channel IS NOT NULL "
-            f"AND NOT list_contains(?, channel)) AS {quote_ident(other_col)}"
-        )
-        params += [touches, channels or [""]]
+        parts.append(f"count(*) FILTER (WHERE other_touch) AS {quote_ident(other_col)}")
     if has_sessions:
         parts.append("count(DISTINCT session_id) AS sessions")
     for e, name in event_cols.items():
@@ -360,7 +359,7 @@ def propensity_features(
         sql = f"""
             WITH conv AS (
                 SELECT user_id, min(timestamp) AS first_conversion FROM ev
-                WHERE list_contains(?, event) GROUP BY user_id
+                WHERE is_conversion GROUP BY user_id
             ),
             past AS (
                 SELECT s.as_of, e.* FROM ev e JOIN snaps s ON e.timestamp < s.as_of
