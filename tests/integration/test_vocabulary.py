@@ -307,6 +307,42 @@ SHOP_STAGES = {"stages": [
 ]}  # fmt: skip
 
 
+def test_propensity_features_and_model_give_the_same_numbers(sample, shop):
+    from journeylab.customers.propensity import fit_propensity
+    from journeylab.customers.snapshots import propensity_features
+
+    events, users, _ = sample
+    renamed, shop_users, _ = shop
+    options = {"as_of": ["2026-08-01", "2026-09-01"], "horizon_days": 30}
+    want = propensity_features(
+        events, users=users, conversion_event="booking_completed", segments=["device"],
+        columns=["response_minutes"], **options,
+    )  # fmt: skip
+    got = propensity_features(
+        renamed, users=shop_users, conversion_event="purchase", segments=["platform"],
+        columns=["wait_min"], **options,
+    )  # fmt: skip
+    # the same events and channels are read off the data, in the shop's names
+    vocabulary = want.attrs["vocabulary"]
+    assert sorted(got.attrs["vocabulary"]["count_events"]) == sorted(
+        EVENTS[e] for e in vocabulary["count_events"]
+    )
+    assert sorted(got.attrs["vocabulary"]["channels"]) == sorted(
+        rename_text(c, CHANNELS) for c in vocabulary["channels"]
+    )
+    names = {f"n_{e}": f"n_{EVENTS[e]}" for e in vocabulary["count_events"]}
+    names |= {f"touches_{c}": f"touches_{rename_text(c, CHANNELS)}" for c in vocabulary["channels"]}
+    names |= {"device": "platform", "response_minutes_max": "wait_min_max",
+              "has_response_minutes": "has_wait_min"}  # fmt: skip
+    want = want.rename(columns=names).assign(platform=lambda f: f["platform"].map(DEVICES))
+    pd.testing.assert_frame_equal(
+        got.sort_index(axis=1), want.sort_index(axis=1), check_dtype=False
+    )
+    a = fit_propensity(want, holdout="random", seed=3)
+    b = fit_propensity(got, holdout="random", seed=3)
+    assert b.auc == pytest.approx(a.auc, abs=1e-9)
+
+
 def test_hand_made_shop_log_counted_by_hand(shop_log):
     stages = StageMap.from_dict(SHOP_STAGES)
     t = funnel(shop_log, ["view", "cart", "purchase"], segment="platform").to_frame()
