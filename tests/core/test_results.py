@@ -41,3 +41,22 @@ def test_different_ends_never_print_alike(a, b, fmt):
     text = fmt_ci(low, high, fmt)
     left, right = text[1:-1].split(", ")
     assert left != right, text
+
+
+def test_money_is_written_with_the_currency_sign_the_project_file_uses():
+    from journeylab.core.project import Project
+    from journeylab.core.results import CURRENCY_SIGNS, currency_sign, fmt_money
+
+    for code in [*CURRENCY_SIGNS, "CHF", "SEK"]:
+        project = Project.from_dict(
+            {
+                "currency": code,
+                "data": {"events": {"path": "events.csv"}},
+                "journey": {"conversion": "purchase"},
+                "stages": {"all": {"events": ["*"]}},
+            }
+        )
+        assert currency_sign(code) == project.currency_sign
+        assert fmt_money(1234.5, code) == f"{project.currency_sign}1,234"
+    assert fmt_money(12.5) == "$12.50" and fmt_money(-12.5, "$") == "-$12.50"
+    assert fmt_money(None, "EUR") == "–"

@@ -53,7 +53,6 @@ import pandas as pd
 import yaml
 
 from journeylab.core.errors import SchemaError, did_you_mean
-from journeylab.core.results import currency_sign
 from journeylab.core.stages import StageMap
 
 __all__ = [
@@ -112,6 +111,15 @@ _JOURNEY_KEYS = ("conversion", "value_per_conversion", "lookback", "session_gap"
 _PRIVACY_KEYS = ("pseudonymize", "min_users", "opt_out")
 _EXPERIMENT_KEYS = ("addresses", "metric", "description")
 _NOT_A_COLUMN = "is not a column of the events or users table"
+_CURRENCY_SIGNS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "KRW": "₩",
+    "CNY": "¥",
+    "INR": "₹",
+}
 
 
 @dataclass(frozen=True)
@@ -352,7 +360,7 @@ class Project:
     @property
     def currency_sign(self) -> str:
         """The sign money is written with (``$``, ``€`` ...), or the code and a space."""
-        return currency_sign(self.currency)
+        return _CURRENCY_SIGNS.get(self.currency, self.currency + " ")
 
     def label(self, name: object) -> str:
         """Display name of an event, channel, stage or segment value."""

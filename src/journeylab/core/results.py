@@ -190,7 +190,8 @@ def fmt_p(p: float | None, *, with_p: bool = False) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-#: The signs of common ISO 4217 codes; any other code is written as the code and a space.
+#: The signs of common ISO 4217 codes; any other code is written as the code and a space
+#: (the signs of :attr:`journeylab.core.project.Project.currency_sign`, tested to agree).
 CURRENCY_SIGNS = {
     "USD": "$",
     "EUR": "€",
