@@ -53,12 +53,9 @@ from journeylab.core.model_checks import NotComputableResult, computable_or_reas
 from journeylab.core.results import fmt_pct
 from journeylab.core.safe_text import md
 from journeylab.core.viz import set_theme
-from journeylab.customers.retention import (
-    churn,
-    cohort_retention,
-    lifecycle_states,
-    repeat_purchase_rate,
-)
+from journeylab.customers.cohorts import cohort_retention
+from journeylab.customers.rates import repeat_purchase_rate
+from journeylab.customers.retention import churn, lifecycle_states
 from journeylab.reports import runner as reports
 from journeylab.reports.prose import Money
 from journeylab.reports.prose import say as show_markdown

@@ -11,12 +11,9 @@ from hypothesis import strategies as st
 
 from conftest import load_online_retail, shared_file
 from journeylab.core.errors import ParameterError, SchemaError
-from journeylab.customers.retention import (
-    churn,
-    cohort_retention,
-    lifecycle_states,
-    repeat_purchase_rate,
-)
+from journeylab.customers.cohorts import cohort_retention
+from journeylab.customers.rates import repeat_purchase_rate
+from journeylab.customers.retention import churn, lifecycle_states
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ if not _java_ok():
     pytest.skip("Spark needs Java 17+ on PATH (java -version failed)", allow_module_level=True)
 
 from journeylab.core.errors import NotComputableError, ParameterError, SchemaError, UnknownNameError  # noqa: E402
-from journeylab.customers.retention import cohort_retention, period_label  # noqa: E402
+from journeylab.customers.cohorts import cohort_retention  # noqa: E402
+from journeylab.customers.purchases import period_label  # noqa: E402
 from journeylab.datasets.sample import make_sample, sample_stage_map  # noqa: E402
 from journeylab.journeys import spark as jls  # noqa: E402
 from journeylab.journeys.build import path_table  # noqa: E402

@@ -239,7 +239,7 @@ def lifecycle_by_person(
     pandas.Series
         Indexed by ``user_id``: ``new``, ``active``, ``reactivated``, ``at_risk`` or ``lapsed``.
     """
-    from journeylab.customers.retention import period_codes, purchase_rows
+    from journeylab.customers.purchases import period_codes, purchase_rows
 
     frame, _ = purchase_rows(transactions)
     stamp = pd.Timestamp(as_of)

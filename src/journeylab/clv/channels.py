@@ -28,7 +28,7 @@ from journeylab.clv.models import (
 from journeylab.core.errors import ParameterError, check_range, require_columns
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_pct
 from journeylab.core.timeparse import naive_utc, to_utc_timestamp
-from journeylab.customers.retention import as_frame, purchase_rows
+from journeylab.customers.purchases import as_frame, purchase_rows
 
 __all__ = ["clv_by_channel", "ChannelCLVResult"]
 

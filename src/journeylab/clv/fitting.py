@@ -41,7 +41,7 @@ from journeylab.core.model_checks import (
     single_directions,
 )
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct
-from journeylab.customers.retention import describe_left_out
+from journeylab.customers.purchases import describe_left_out
 
 Freq = Literal["D", "W", "h"]
 #: Periods per month used to step CLV month by month (the lifetimes convention).

@@ -20,7 +20,7 @@ import pandas as pd
 from journeylab.clv.fitting import PERIODS_PER_MONTH, Freq
 from journeylab.core.errors import DataError, ParameterError, check_in
 from journeylab.core.timeparse import naive_utc, to_utc_timestamp
-from journeylab.customers.retention import as_frame, period_codes, purchase_rows
+from journeylab.customers.purchases import as_frame, period_codes, purchase_rows
 
 __all__ = ["rfm_summary"]
 

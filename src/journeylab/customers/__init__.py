@@ -1,17 +1,10 @@
 """Customers over time: cohorts, repeat purchase, churn, lifecycle states and propensity."""
 
+from journeylab.customers.cohorts import CohortResult, cohort_retention
 from journeylab.customers.logit import auc_delong
 from journeylab.customers.propensity import PropensityResult, fit_propensity
-from journeylab.customers.retention import (
-    ChurnResult,
-    CohortResult,
-    LifecycleResult,
-    RepeatRateResult,
-    churn,
-    cohort_retention,
-    lifecycle_states,
-    repeat_purchase_rate,
-)
+from journeylab.customers.rates import RepeatRateResult, repeat_purchase_rate
+from journeylab.customers.retention import ChurnResult, LifecycleResult, churn, lifecycle_states
 from journeylab.customers.snapshots import churn_features, propensity_features
 
 __all__ = [
