@@ -59,7 +59,8 @@ from journeylab.core.project import load_project
 from journeylab.core.results import fmt_num, fmt_pct, fmt_pp, suppression_note
 from journeylab.core.safe_text import md
 from journeylab.core.viz import set_theme
-from journeylab.customers.uplift import MODELS, fit_uplift
+from journeylab.customers.uplift import fit_uplift
+from journeylab.customers.uplift_models import MODELS
 from journeylab.io.privacy import KEY_ENV, KEY_FILE_ENV
 from journeylab.reports import audience_inputs
 from journeylab.reports import runner as reports

@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 
 from conftest import shared_file
 from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
-from journeylab.customers.uplift import (
-    fit_uplift,
+from journeylab.customers.uplift import fit_uplift
+from journeylab.customers.uplift_curves import (
     qini_coefficient,
     qini_curve,
     top_share_uplift,
