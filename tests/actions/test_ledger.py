@@ -13,16 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
-from journeylab.actions.ledger import (
-    LEDGER_NAME,
-    RESOLVED,
-    append_findings,
-    experiments_addressing,
-    finding_history,
-    fix_timeline,
-    ledger_path,
-    read_ledger,
-)
+from journeylab.actions.ledger_file import LEDGER_NAME, append_findings, ledger_path, read_ledger
+from journeylab.actions.ledger_fixes import experiments_addressing, fix_timeline
+from journeylab.actions.ledger_history import RESOLVED, finding_history
 from journeylab.core.errors import DataError, ParameterError, SchemaError
 from journeylab.core.project import Project
 from journeylab.maps.findings import FINDING_FIELDS

@@ -141,7 +141,7 @@ def test_month_over_month_comes_from_the_data(monthly):
 def test_consecutive_reports_keep_a_ledger_and_show_the_fix_beside_its_finding(monthly):
     """Two months in one reports folder: findings.jsonl follows each finding by a stable id, and the
     experiment the project file links to the mobile booking gap is shown before/during/after."""
-    from journeylab.actions.ledger import read_ledger
+    from journeylab.actions.ledger_file import read_ledger
 
     september, october = monthly
     root = october.folder.parents[1]

@@ -27,11 +27,11 @@ __all__ = [
 ]
 
 _LAZY = {
-    "append_findings": "journeylab.actions.ledger",
-    "read_ledger": "journeylab.actions.ledger",
-    "finding_history": "journeylab.actions.ledger",
-    "fix_timeline": "journeylab.actions.ledger",
-    "experiments_addressing": "journeylab.actions.ledger",
+    "append_findings": "journeylab.actions.ledger_file",
+    "read_ledger": "journeylab.actions.ledger_file",
+    "finding_history": "journeylab.actions.ledger_history",
+    "fix_timeline": "journeylab.actions.ledger_fixes",
+    "experiments_addressing": "journeylab.actions.ledger_fixes",
     "parse_alert": "journeylab.actions.alerts",
     "check_findings": "journeylab.actions.alerts",
 }
