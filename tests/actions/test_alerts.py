@@ -13,12 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeylab.actions.alerts import (
-    FIELD_TYPES,
-    AlertExpressionError,
-    check_findings,
-    parse_alert,
-)
+from journeylab.actions.alert_rules import FIELD_TYPES, AlertExpressionError, parse_alert
+from journeylab.actions.alerts import check_findings
 from journeylab.core.errors import DataError
 from journeylab.maps.findings import FINDING_FIELDS, KINDS
 from journeylab.reports.cli import main as cli_main

@@ -32,7 +32,7 @@ _LAZY = {
     "finding_history": "journeylab.actions.ledger_history",
     "fix_timeline": "journeylab.actions.ledger_fixes",
     "experiments_addressing": "journeylab.actions.ledger_fixes",
-    "parse_alert": "journeylab.actions.alerts",
+    "parse_alert": "journeylab.actions.alert_rules",
     "check_findings": "journeylab.actions.alerts",
 }
 
