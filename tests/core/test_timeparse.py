@@ -261,7 +261,7 @@ def test_callers_across_packages_share_the_wording():
     from journeylab.attribution.heuristics import _half_life
     from journeylab.experiments.cuped import check_pre_exposure
     from journeylab.io.pipeline import dedupe_window
-    from journeylab.maps.journey_maps import resolve_period
+    from journeylab.maps.periods import resolve_period
     from journeylab.reports import resolve_month
 
     with pytest.raises(ParameterError, match=r"^month == '2026-1': not a calendar month"):

@@ -18,7 +18,9 @@ from journeylab.core.errors import NotComputableError, ParameterError, SchemaErr
 from journeylab.core.project import Project
 from journeylab.core.stages import StageMap
 from journeylab.datasets import sample_stage_map
-from journeylab.maps.journey_maps import JourneyMapResult, journey_map, resolve_period
+from journeylab.maps.journey_map_result import JourneyMapResult
+from journeylab.maps.journey_maps import journey_map
+from journeylab.maps.periods import resolve_period
 
 STAGES = sample_stage_map()
 REFERENCE = json.loads(

@@ -15,13 +15,8 @@ import pandas as pd
 
 from journeylab.core.errors import NotComputableError, ParameterError, require_names
 from journeylab.core.timeparse import parse_duration
-from journeylab.maps.journey_maps import (
-    epoch_ns,
-    in_period,
-    prepare_events,
-    resolve_period,
-    run_sql,
-)
+from journeylab.maps.periods import in_period, prepare_events, resolve_period
+from journeylab.maps.progress import epoch_ns, run_sql
 
 __all__ = ["user_features", "DEFAULT_FEATURES"]
 

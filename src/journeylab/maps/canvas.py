@@ -68,13 +68,10 @@ from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_pct
 from journeylab.core.stages import StageMap
 from journeylab.maps.canvas_cells import CANVAS_ROWS, build_cells, kpi_change_test
 from journeylab.maps.canvas_layout import fmt_change, fmt_compact
-from journeylab.maps.journey_maps import (
-    JourneyMapResult,
-    Period,
-    fmt_count,
-    journey_map,
-    prepare_events,
-)
+from journeylab.maps.journey_map_result import JourneyMapResult
+from journeylab.maps.journey_maps import journey_map
+from journeylab.maps.periods import Period, prepare_events
+from journeylab.maps.progress import fmt_count
 
 #: Answers a stage needs before the summary calls its score the lowest.
 MIN_ANSWERS_FOR_LOWEST = 30

@@ -36,13 +36,9 @@ from journeylab.core.errors import (
 from journeylab.core.project import display_label
 from journeylab.core.results import fmt_pct
 from journeylab.core.stages import StageMap
-from journeylab.maps.journey_maps import (
-    ALL_USERS,
-    JourneyMapResult,
-    Period,
-    events_matching,
-    in_period,
-)
+from journeylab.maps.journey_map_result import JourneyMapResult
+from journeylab.maps.periods import ALL_USERS, Period, in_period
+from journeylab.maps.progress import events_matching
 
 __all__ = [
     "build_cells",

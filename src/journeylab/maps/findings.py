@@ -58,16 +58,8 @@ from journeylab.core.errors import (
 from journeylab.core.project import display_label
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct, fmt_pp
 from journeylab.core.stages import StageMap
-from journeylab.maps.journey_maps import (
-    Period,
-    events_matching,
-    in_period,
-    prepare_events,
-    resolve_period,
-    step_progress,
-    two_proportion,
-    user_segment,
-)
+from journeylab.maps.periods import Period, in_period, prepare_events, resolve_period, user_segment
+from journeylab.maps.progress import events_matching, step_progress, two_proportion
 
 __all__ = ["find", "FindingsResult", "HOUR_OF_DAY", "DAY_OF_WEEK", "KINDS", "FINDING_FIELDS"]
 

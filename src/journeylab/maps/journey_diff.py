@@ -45,15 +45,9 @@ from journeylab.core.errors import (
 )
 from journeylab.core.results import Result, fmt_ci, fmt_p, fmt_pct, fmt_pp
 from journeylab.core.stages import StageMap
-from journeylab.maps.journey_maps import (
-    fmt_count,
-    in_period,
-    prepare_events,
-    resolve_period,
-    stage_table,
-    two_proportion,
-    user_segment,
-)
+from journeylab.maps.journey_maps import stage_table
+from journeylab.maps.periods import in_period, prepare_events, resolve_period, user_segment
+from journeylab.maps.progress import fmt_count, two_proportion
 
 __all__ = ["compare_journeys", "transition_counts", "JourneyDiffResult"]
 

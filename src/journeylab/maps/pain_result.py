@@ -7,7 +7,8 @@ import pandas as pd
 
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
 from journeylab.core.safe_text import mpl
-from journeylab.maps.journey_maps import Period, fmt_count
+from journeylab.maps.periods import Period
+from journeylab.maps.progress import fmt_count
 
 __all__ = ["PainPointsResult", "TOUCHPOINT"]
 

@@ -55,17 +55,9 @@ from journeylab.core.errors import (
     require_names,
 )
 from journeylab.core.stages import StageMap
-from journeylab.maps.journey_maps import (
-    events_matching,
-    in_period,
-    prepare_events,
-    resolve_period,
-    step_progress,
-    two_proportion,
-    user_segment,
-    wilson,
-)
 from journeylab.maps.pain_result import TOUCHPOINT, PainPointsResult
+from journeylab.maps.periods import in_period, prepare_events, resolve_period, user_segment
+from journeylab.maps.progress import events_matching, step_progress, two_proportion, wilson
 
 __all__ = ["pain_points", "PainPointsResult", "Step", "response_speed", "TOUCHPOINT"]
 

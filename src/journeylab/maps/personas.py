@@ -23,7 +23,7 @@ from journeylab.core.errors import NotComputableError, ParameterError, check_ran
 from journeylab.core.project import display_label
 from journeylab.core.results import Result, fmt_num, fmt_pct
 from journeylab.maps.behaviour import _LOG_SCALED, DEFAULT_FEATURES, _profile, user_features
-from journeylab.maps.journey_maps import fmt_duration
+from journeylab.maps.progress import fmt_duration
 
 __all__ = ["journey_personas", "PersonasResult", "silhouette"]
 
