@@ -67,7 +67,7 @@ from journeylab.core.errors import (
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_pct
 from journeylab.core.stages import StageMap
 from journeylab.maps.canvas_cells import CANVAS_ROWS, build_cells, kpi_change_test
-from journeylab.maps.canvas_layout import fmt_change, fmt_compact
+from journeylab.maps.canvas_text import fmt_change, fmt_compact
 from journeylab.maps.journey_map_result import JourneyMapResult
 from journeylab.maps.journey_maps import journey_map
 from journeylab.maps.periods import Period, prepare_events
