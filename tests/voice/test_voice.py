@@ -17,7 +17,8 @@ from statsmodels.stats.proportion import proportion_confint
 from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
 from journeylab.datasets import sample_stage_map
 from journeylab.voice.comments import detect_language, sentiment, sentiment_score, themes
-from journeylab.voice.scores import csat, emotion_curve, nps, nps_interval
+from journeylab.voice.emotion import emotion_curve
+from journeylab.voice.scores import csat, nps, nps_interval
 
 REFERENCE = json.loads(
     (Path(__file__).parents[1] / "results" / "voice.json").read_text(encoding="utf-8")

@@ -365,7 +365,7 @@ def _emotion_rows(
     feedback: pd.DataFrame, stage_map: StageMap, period: Period, emotion: str, *, alpha: float
 ) -> tuple[list[dict[str, Any]], str | None, list[str]]:
     """Rows of the experience journey from the feedback answered in the period."""
-    from journeylab.voice.scores import emotion_curve
+    from journeylab.voice.emotion import emotion_curve
 
     if not isinstance(feedback, pd.DataFrame):
         raise ParameterError(f"feedback must be a pandas DataFrame, not {type(feedback).__name__}.")

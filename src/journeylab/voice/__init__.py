@@ -9,15 +9,8 @@ from journeylab.voice.comments import (
     sentiment_score,
     themes,
 )
-from journeylab.voice.scores import (
-    CSATResult,
-    EmotionCurveResult,
-    NPSResult,
-    csat,
-    emotion_curve,
-    nps,
-    nps_interval,
-)
+from journeylab.voice.emotion import EmotionCurveResult, emotion_curve
+from journeylab.voice.scores import CSATResult, NPSResult, csat, nps, nps_interval
 
 __all__ = [
     "THEMES",
