@@ -12,9 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import (
-    check_range,
-)
+from journeylab.core.errors import check_range
 
 __all__ = [
     "qini_curve",

@@ -17,10 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from journeylab.core.errors import (
-    DataError,
-    NotComputableError,
-)
+from journeylab.core.errors import DataError, NotComputableError
 
 __all__ = [
     "TwoModelUplift",

@@ -9,11 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.core.errors import (
-    ParameterError,
-    did_you_mean,
-    require_columns,
-)
+from journeylab.core.errors import ParameterError, did_you_mean, require_columns
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct, fmt_pp
 from journeylab.customers.uplift_curves import _group_row, qini_curve, uplift_curve
 from journeylab.customers.uplift_models import MODELS, _check_complete, _Design, _upper_first

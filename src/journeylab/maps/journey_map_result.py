@@ -7,9 +7,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import (
-    ParameterError,
-)
+from journeylab.core.errors import ParameterError
 from journeylab.core.results import (
     Result,
     fmt_ci,

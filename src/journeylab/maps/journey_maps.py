@@ -41,11 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import (
-    NotComputableError,
-    ParameterError,
-    did_you_mean,
-)
+from journeylab.core.errors import NotComputableError, ParameterError, did_you_mean
 from journeylab.core.stages import StageMap
 from journeylab.maps.journey_map_result import JourneyMapResult
 from journeylab.maps.periods import (

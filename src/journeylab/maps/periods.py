@@ -11,11 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from journeylab.core.errors import (
-    ParameterError,
-    require_columns,
-    require_names,
-)
+from journeylab.core.errors import ParameterError, require_columns, require_names
 from journeylab.core.timeparse import parse_month, to_utc_series, to_utc_timestamp
 
 __all__ = [

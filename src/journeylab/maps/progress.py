@@ -21,9 +21,7 @@ from statsmodels.stats.proportion import (
 )
 
 from journeylab.core import sql as engine
-from journeylab.core.results import (
-    fmt_num,
-)
+from journeylab.core.results import fmt_num
 from journeylab.core.stages import StageMap
 
 __all__ = [

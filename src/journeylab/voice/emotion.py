@@ -13,12 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeylab.core.errors import (
-    ParameterError,
-    SchemaError,
-    check_range,
-    require_columns,
-)
+from journeylab.core.errors import ParameterError, SchemaError, check_range, require_columns
 from journeylab.core.results import Result, fmt_num, fmt_pct
 from journeylab.core.stages import StageMap
 from journeylab.voice.comments import sentiment
