@@ -16,7 +16,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from journeylab.core.errors import DataError, NotComputableError, ParameterError, SchemaError
 from journeylab.datasets import sample_stage_map
-from journeylab.voice.comments import detect_language, sentiment, sentiment_score, themes
+from journeylab.voice.comment_themes import themes
+from journeylab.voice.comments import detect_language, sentiment, sentiment_score
 from journeylab.voice.emotion import emotion_curve
 from journeylab.voice.scores import csat, nps, nps_interval
 

@@ -19,12 +19,13 @@ summarised per journey stage and touchpoint, always with intervals:
   negation such as 안/못/않/없, intensifiers, contrast words); the scorers live
   in :mod:`journeylab.voice.lexicons`. The language of each text is detected from its
   Hangul characters.
-- :func:`~journeylab.voice.comments.themes` — recurring themes per stage from a bilingual theme dictionary
-  (:data:`~journeylab.voice.comments.THEMES`), or plain keyword/bigram counts, with mean sentiment.
+- :func:`~journeylab.voice.comment_themes.themes` — recurring themes per stage from a bilingual theme dictionary
+  (:data:`~journeylab.voice.comment_themes.THEMES`), or plain keyword/bigram counts, with mean sentiment.
 - :func:`~journeylab.voice.emotion.emotion_curve` — mean sentiment and NPS per stage beside the funnel's
   drop-off per stage: where customers feel worst and where they leave.
 
-Sentiment and themes live in :mod:`journeylab.voice.comments`, the emotion curve in
+Sentiment lives in :mod:`journeylab.voice.comments`, themes in
+:mod:`journeylab.voice.comment_themes`, the emotion curve in
 :mod:`journeylab.voice.emotion`; every public name of these modules is importable from
 :mod:`journeylab.voice`.
 """
