@@ -13,7 +13,7 @@ from statsmodels.stats import proportion as smp
 from statsmodels.stats.multitest import multipletests
 
 from journeylab.core.errors import SchemaError
-from journeylab.core.project import SegmentSpec
+from journeylab.core.project_sections import SegmentSpec
 from journeylab.core.stages import StageMap
 from journeylab.datasets import make_sample, sample_stage_map
 from journeylab.maps.findings import FINDING_FIELDS, find
