@@ -28,14 +28,8 @@ from journeylab.core.errors import ParameterError
 from journeylab.core.stages import StageMap
 from journeylab.datasets import DEFAULT_STAGE_MAP, SAMPLE_STAGE_MAP, sample_stage_map
 from journeylab.datasets import feedback as fb
-from journeylab.datasets.sample import (
-    CHANNELS,
-    PAID_CHANNELS,
-    TABLES,
-    main,
-    make_sample,
-    write_sample,
-)
+from journeylab.datasets.sample import CHANNELS, PAID_CHANNELS, main, make_sample, write_sample
+from journeylab.datasets.sample_bundle import TABLES
 from journeylab.io.identities import resolve_identities
 
 STR = pd.StringDtype(na_value=np.nan)

@@ -23,7 +23,8 @@ import test_datasets as home
 from gap_search import local_clock, lower, search, step_cells
 from journeylab.core.errors import ParameterError
 from journeylab.datasets import ecommerce_shop as shop
-from journeylab.datasets.sample import TABLES, VERTICALS, main, make_sample
+from journeylab.datasets.sample import VERTICALS, main, make_sample
+from journeylab.datasets.sample_bundle import TABLES
 from journeylab.io.identities import resolve_identities
 from journeylab.reports.workspace import open_workspace
 

@@ -11,13 +11,12 @@ from journeylab.datasets.sample import (
     PERSONAS,
     REGIONS,
     SAMPLE_STAGE_MAP,
-    TABLES,
-    Sample,
     make_sample,
     sample_project,
     sample_stage_map,
     write_sample,
 )
+from journeylab.datasets.sample_bundle import TABLES, Sample
 
 __all__ = [
     "Sample",

@@ -71,41 +71,21 @@ Write a sample to disk with::
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import yaml
 
 from journeylab.core.errors import ParameterError, check_in
-from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
-from journeylab.datasets import feedback as fb
 from journeylab.datasets import simulation as sim
-from journeylab.datasets.events import assemble
-from journeylab.datasets.frames import (
-    assignments_frame,
-    canonical_order,
-    events_frame,
-    feedback_frame,
-    hashed_ids,
-    id_sources,
-    identities_frame,
-    identity_truth,
-    ids,
-    numbered_ids,
-    spend_frame,
-    transactions_frame,
-    uplift_truth,
-    users_frame,
-)
+from journeylab.datasets.home_services import _home_services
+from journeylab.datasets.sample_bundle import TABLES, Sample
 from journeylab.datasets.stage_maps import DEFAULT_STAGE_MAP, SAMPLE_STAGE_MAP, sample_stage_map
 
 __all__ = [
@@ -127,6 +107,7 @@ __all__ = [
     "sample_stage_map",
 ]
 
+
 #: The sample businesses :func:`make_sample` can generate.
 VERTICALS = ("home_services", "ecommerce")
 CHANNELS = sim.CHANNELS
@@ -135,158 +116,10 @@ DEVICES = sim.DEVICES
 PERSONAS = sim.PERSONAS
 REGIONS = sim.REGIONS
 CREWS = sim.CREWS
-#: The tables of a sample, in the order they are written to disk.
-TABLES = ("events", "users", "assignments", "feedback", "spend", "transactions", "identities")
+
+
 #: The file of a data folder holding its stage map (written beside the tables).
 STAGES_FILE = "stages.yaml"
-#: Which touchpoints log people under an id of their own, in the home-services sample,
-#: and the prefix of those ids (call-tracking phone-number hash, CRM customer number).
-ALIAS_EVENTS = {"phone_call": "phone", "callback": "phone", "job_completed": "crm"}
-ALIAS_PREFIXES = {"phone": "ph_", "crm": "crm_"}
-
-
-@dataclass(eq=False)
-class Sample:
-    """The sample's tables, the effects planted in them and the stage map.
-
-    Attributes
-    ----------
-    events : pandas.DataFrame
-        Canonical event log: ``user_id``, ``timestamp`` (UTC), ``event``,
-        ``channel``, ``value``, ``session_id``, ``device``, ``region``,
-        ``response_minutes``; sorted by user, time, stage order, event name.
-    users : pandas.DataFrame
-        One row per user: ``user_id``, ``device``, ``region``,
-        ``acquisition_channel``, ``persona``, ``first_seen``.
-    assignments : pandas.DataFrame
-        The experiment: ``user_id``, ``variant``, ``assigned_at``, ``device``,
-        ``pre_sessions``, ``pre_revenue``.
-    feedback : pandas.DataFrame
-        Survey answers: ``user_id``, ``timestamp``, ``survey``, ``score``,
-        ``text``, ``language``, ``stage``, ``touchpoint``.
-    spend : pandas.DataFrame
-        Daily cost per paid channel and campaign: ``channel``, ``date``,
-        ``cost``, ``campaign``.
-    transactions : pandas.DataFrame
-        First and repeat bookings: ``user_id``, ``timestamp``, ``value``,
-        ``order_id``, ``channel`` (the user's acquisition channel).
-    identities : pandas.DataFrame
-        ``id``, ``user_id``: every id the touchpoints log people under and
-        the person it belongs to (each person's own id maps to itself).
-        ``events`` are already resolved to persons; :meth:`logged_events`
-        gives the log as it came in.
-    truth : dict
-        The effects planted in the data (see :mod:`journeylab.datasets.sample`).
-    stage_map : journeylab.core.stages.StageMap
-        The stage map of the event vocabulary.
-    """
-
-    events: pd.DataFrame
-    users: pd.DataFrame
-    assignments: pd.DataFrame
-    feedback: pd.DataFrame
-    spend: pd.DataFrame
-    transactions: pd.DataFrame
-    identities: pd.DataFrame
-    truth: dict[str, Any]
-    stage_map: StageMap = field(default_factory=lambda: sample_stage_map())
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """Return the seven tables by name."""
-        return {name: getattr(self, name) for name in TABLES}
-
-    def logged_events(self) -> pd.DataFrame:
-        """Return the event log as the touchpoints logged it, before identity resolution.
-
-        Rows of the touchpoints listed in ``truth["identities"]["aliases"]``
-        (home services: phone calls and call-backs under a call-tracking
-        phone hash ``ph_…``, jobs on site under a CRM id ``crm_…``) carry the
-        person's id of that kind from ``identities``; all other rows the
-        person's own id. Rows stay in the order of :attr:`events`, so a
-        person's web rows sit beside the rows logged under their other ids.
-        :func:`write_sample` writes this log, and
-        :func:`journeylab.reports.workspace.open_workspace` resolves it again, so
-        analyses see :attr:`events`.
-
-        Examples
-        --------
-        >>> s = make_sample(seed=7, n_users=500)
-        >>> s.logged_events()["user_id"].str[:3].value_counts().index.tolist()
-        ['u00', 'crm', 'ph_']
-        >>> s.logged_events()["event"].equals(s.events["event"])
-        True
-        """
-        events, ids = self.events, self.identities
-        aliases = self.truth.get("identities", {}).get("aliases", {})
-        person = events["user_id"].to_numpy(dtype=object)
-        logged = person.copy()
-        for prefix in sorted(set(aliases.values())):
-            own = ids[ids["id"].str.startswith(prefix)]
-            alias_of = pd.Series(own["id"].to_numpy(), index=own["user_id"].to_numpy())
-            rows = events["event"].isin([e for e, p in aliases.items() if p == prefix]).to_numpy()
-            mapped = alias_of.reindex(person[rows]).to_numpy(dtype=object)
-            logged[rows] = np.where(pd.isna(mapped), person[rows], mapped)
-        return events.assign(user_id=pd.Series(logged, index=events.index, dtype="str"))
-
-    def summary(self) -> str:
-        """Describe the sample: sizes, period and the headline planted effects."""
-        ev = self.events
-        t = self.truth
-        if t.get("vertical") == "ecommerce":
-            return self._shop_summary()
-        lines = [
-            f"Home-services sample (seed {t['seed']}): {len(self.users):,} users, {len(ev):,} events, "
-            f"{ev['timestamp'].min():%Y-%m-%d} to {ev['timestamp'].max():%Y-%m-%d}.",
-            f"Bookings: {int((ev['event'] == 'booking_completed').sum()):,} first, "
-            f"{int((ev['event'] == 'repeat_booking').sum()):,} repeat; "
-            f"{len(self.feedback):,} survey answers; spend {self.spend['cost'].sum():,.0f}.",
-            "Mobile form completion "
-            + ", ".join(f"{k} {v:.0%}" for k, v in t["mobile_form"]["completion_rate"].items())
-            + f"; booking after a call: fast {t['phone_response']['booking_rate']['fast']:.0%}, "
-            f"slow {t['phone_response']['booking_rate']['slow']:.0%}.",
-            f"Experiment {t['experiment']['name']}: baseline {t['experiment']['baseline']:.1%}, "
-            f"true lift {100 * t['experiment']['abs_lift']:+.2f} pp.",
-            "Channel rank (incremental conversions): " + " > ".join(t["channel_rank"]) + ".",
-        ]
-        return "\n".join(lines)
-
-    def _shop_summary(self) -> str:
-        ev, t = self.events, self.truth
-        pay = t["android_payment"]["completion_rate"]
-        timing = t["inconvenient_timing"]["completion_rate"]
-        lift = t["uplift"]["lift"]
-        return "\n".join(
-            [
-                f"E-commerce sample (seed {t['seed']}): {len(self.users):,} users, {len(ev):,} events, "
-                f"{ev['timestamp'].min():%Y-%m-%d} to {ev['timestamp'].max():%Y-%m-%d}.",
-                f"Orders: {int((ev['event'] == 'purchase').sum()):,} first, "
-                f"{int((ev['event'] == 'repeat_purchase').sum()):,} repeat; "
-                f"{len(self.feedback):,} survey answers; spend {self.spend['cost'].sum():,.0f} "
-                f"{t['currency']}.",
-                "Payment success "
-                + ", ".join(f"{k} {v:.0%}" for k, v in pay.items())
-                + f"; carts to checkout: fast delivery promise {timing['inside']:.0%}, "
-                f"slow (Fri 15:00-Sun) {timing['outside']:.0%}.",
-                f"Experiment {t['experiment']['name']}: baseline {t['experiment']['baseline']:.1%}, "
-                f"true lift {100 * t['experiment']['abs_lift']:+.2f} pp "
-                "(" + ", ".join(f"{k} {100 * v:+.1f}" for k, v in lift.items()) + ").",
-                "Channel rank (incremental conversions): " + " > ".join(t["channel_rank"]) + ".",
-            ]
-        )
-
-    def __repr__(self) -> str:
-        return f"Sample({len(self.users)} users, {len(self.events)} events)"
-
-    def _repr_html_(self) -> str:
-        sizes = pd.DataFrame(
-            {
-                "table": list(TABLES),
-                "rows": [len(getattr(self, name)) for name in TABLES],
-                "columns": [", ".join(getattr(self, name).columns) for name in TABLES],
-            }
-        )
-        text = "".join(f"<p>{html.escape(line)}</p>" for line in self.summary().splitlines())
-        return f"<h4>Sample</h4>{text}" + sizes.to_html(index=False, border=0)
 
 
 def make_sample(
@@ -352,65 +185,6 @@ def make_sample(
     return _home_services(seed, n_users, start_ts, end_ts, broken_split=bool(broken_split))
 
 
-def _home_services(seed, n_users, start_ts, end_ts, *, broken_split) -> Sample:
-    horizon = (end_ts - start_ts) / pd.Timedelta(hours=1)
-    cal = sim.Calendar.build(
-        start_hour_of_week=start_ts.day_of_week * 24 + start_ts.hour + start_ts.minute / 60,
-        start_day_of_year=start_ts.day_of_year,
-        horizon=horizon,
-    ).localize(start_ts, sim.TIMEZONE)
-    r_feedback, r_spend, r_split = (
-        np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3)
-    )
-    r_ids = np.random.default_rng(np.random.SeedSequence([seed, 3]))
-    run = sim.simulate(seed, n_users, cal)
-    u, raw = run.users, assemble(run)
-    run.journeys = {}  # free the touch arrays before the tables are built
-    order = canonical_order(raw)
-    ev = {k: raw.pop(k)[order] for k in list(raw)}  # sorted copies replace the raw arrays
-    del raw, order
-    width = max(7, len(str(n_users - 1)))  # "u0000123"; wider only past ten million users
-    user_ids = pa.array(ids("u", np.arange(n_users), width), pa.large_string())
-
-    users = users_frame(ev, u, user_ids, start_ts, n_users)
-    assignments, lost = assignments_frame(u, user_ids, start_ts, broken_split, r_split)
-    f = fb.simulate_feedback(
-        r_feedback, ev["user"], ev["time"], ev["event"], u["service"], u["korean"], horizon
-    )
-    feedback = feedback_frame(f, user_ids, start_ts)
-    spend = spend_frame(ev, r_spend, start_ts, end_ts, n_users)
-    transactions = transactions_frame(ev, users, user_ids, start_ts)
-    # phone calls and jobs are logged under call-tracking and CRM ids of their own
-    aliases = {
-        "phone": hashed_ids(r_ids, ALIAS_PREFIXES["phone"], n_users),
-        "crm": numbered_ids(r_ids, ALIAS_PREFIXES["crm"], n_users, width),
-    }
-    src = id_sources(ev["event"], sim.EVENTS, ALIAS_EVENTS)
-    identities = identities_frame(user_ids, aliases, src, ev["user"])
-    truth = _truth(
-        run,
-        seed=seed,
-        n_users=n_users,
-        start_ts=start_ts,
-        end_ts=end_ts,
-        broken_split=broken_split,
-        lost=lost,
-    )
-    truth["identities"] = identity_truth(src, ev["user"], identities, ALIAS_PREFIXES, ALIAS_EVENTS)
-    events = events_frame(ev, u, user_ids, start_ts)
-    return Sample(
-        events,
-        users,
-        assignments,
-        feedback,
-        spend,
-        transactions,
-        identities,
-        truth,
-        sample_stage_map(),
-    )
-
-
 # -- arguments --------------------------------------------------------------------
 def _check_arguments(*, seed, n_users, start, months, broken_split):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -424,129 +198,6 @@ def _check_arguments(*, seed, n_users, start, months, broken_split):
     start_ts = to_utc_timestamp(start, "start")
     end_ts = start_ts + pd.DateOffset(months=int(months))
     return int(seed), int(n_users), start_ts, end_ts
-
-
-# -- truth ------------------------------------------------------------------------
-def _truth(run, *, seed, n_users, start_ts, end_ts, broken_split, lost) -> dict[str, Any]:
-    t = run.truth
-    incremental = {ch: int(v) for ch, v in t["incremental"].items()}
-    rank = sorted(incremental, key=lambda ch: (-incremental[ch], ch))
-    share = 0.5  # designed split
-    completion = {
-        device: round(
-            float((1 - share) * sim.FORM_COMPLETION[0, k] + share * sim.FORM_COMPLETION[1, k]), 4
-        )
-        for k, device in enumerate(sim.DEVICES)
-    }
-    by_variant = {
-        variant: {device: float(sim.FORM_COMPLETION[v, k]) for k, device in enumerate(sim.DEVICES)}
-        for v, variant in enumerate(sim.VARIANTS)
-    }
-    p0, p1 = t["p0"], t["p1"]
-    baseline = float(p0.mean()) if len(p0) else float("nan")
-    abs_lift = float((p1 - p0).mean()) if len(p0) else float("nan")
-    device = run.users["device"]
-    device_assigned = device[run.users["assigned"]]
-    timing = t["timing"]
-    outside_hours = [h for h in range(24) if not sim.SLOT_HOURS[0] <= h < sim.SLOT_HOURS[1]]
-    buyers = np.flatnonzero(t["booked"])
-    happy = np.where(device[buyers] == 0, sim.HAPPY_RATE["mobile"], sim.HAPPY_RATE["other"])
-    review_rate = (
-        float(np.mean(happy * sim.REVIEW_RATE["happy"] + (1 - happy) * sim.REVIEW_RATE["other"]))
-        if len(buyers)
-        else float("nan")
-    )
-    return {
-        "vertical": "home_services",
-        "timezone": sim.TIMEZONE,
-        "seed": seed,
-        "n_users": n_users,
-        "start": start_ts.isoformat(),
-        "end": end_ts.isoformat(),
-        "channels": list(sim.CHANNELS),
-        "offline_channels": ["phone", "onsite"],
-        "channel_effects": dict(sim.CHANNEL_EFFECTS),
-        "channel_incremental_conversions": incremental,
-        "channel_rank": rank,
-        "conversions": int(t["booked"].sum()),
-        "mobile_form": {
-            "step": ("booking_started", "booking_completed"),
-            "completion_rate": completion,
-            "completion_rate_by_variant": by_variant,
-        },
-        "phone_response": {
-            "slow_minutes": int(sim.SLOW_MINUTES),
-            "booking_rate": dict(sim.BOOK_AFTER_CALL),
-        },
-        "experiment": {
-            "name": "short_mobile_form",
-            "control": "control",
-            "treatment": "short_form",
-            "metric": "booked",
-            "split": {"control": 0.5, "short_form": 0.5},
-            "baseline": round(baseline, 5),
-            "abs_lift": round(abs_lift, 5),
-            "rel_lift": round(abs_lift / baseline, 5) if baseline else float("nan"),
-            "n_assigned": len(p0),
-            "broken_split": bool(broken_split),
-            "lost_assignment_rows": lost,
-        },
-        "uplift": uplift_truth("short_mobile_form", "device", sim.DEVICES, device_assigned, p0, p1),
-        "inconvenient_timing": {
-            "step": ("booking_started", "booking_completed"),
-            "timezone": sim.TIMEZONE,
-            "dimension": ("hour_of_day", "day_of_week"),
-            "segments": {
-                "hour_of_day": outside_hours,
-                "day_of_week": [_DAY_NAMES[d] for d in range(7) if d not in sim.SLOT_DAYS],
-            },
-            "slot_hours": {
-                "days": [_DAY_NAMES[d] for d in sim.SLOT_DAYS],
-                "hours": list(sim.SLOT_HOURS),
-            },
-            "completion_rate": {
-                "inside": round(timing["rate_inside"], 4),
-                "outside": round(timing["rate_outside"], 4),
-            },
-            "factor": {
-                "inside": round(timing["inside"], 4),
-                "outside": round(timing["outside"], 4),
-            },
-            "outside_share": round(timing["outside_share"], 4),
-            "note": (
-                "Form completion is multiplied by factor['inside'] when the form is opened in the "
-                "slot hours (local time, days x [start, end) hours) and by factor['outside'] "
-                "otherwise; completion_rate is the mean planted probability of the forms started "
-                "in each group. Hours 7-18 on weekend days are outside too."
-            ),
-        },
-        "reviews_not_asked": {
-            "step": ("job_completed", "review_posted"),
-            "dimension": "crew",
-            "segments": list(sim.RARELY_ASK),
-            "crew_share": {c: float(w) for c, w in zip(sim.CREWS, sim.CREW_SHARES, strict=True)},
-            "ask_factor": {c: round(float(a), 4) for c, a in zip(sim.CREWS, sim.CREW_ASK, strict=True)},
-            "review_rate": {
-                c: round(float(a) * review_rate, 4)
-                for c, a in zip(sim.CREWS, sim.CREW_ASK, strict=True)
-            },
-            "window_hours": [6, 240],
-            "note": (
-                "P(review | first job by crew c) = review_rate[c]: the customer's review probability "
-                "(0.24 if satisfied, else 0.08) times ask_factor[c], averaged over the customers' "
-                "devices. Reviews come 6-240 hours after the job; repeat jobs are never reviewed."
-            ),
-        },
-        "satisfaction": fb.expected_satisfaction(),
-        "clv": {**sim.CLV, "time_unit": "days", "note": (
-            "BG/NBD: purchase rate lambda ~ Gamma(r, alpha) per day, dropout p ~ Beta(a, b) after each "
-            "repeat purchase, from the first booking to the end of the window. Gamma-Gamma: repeat "
-            "booking values ~ Gamma(p, nu), nu ~ Gamma(q, v); first bookings are lognormal by service."
-        )},
-    }  # fmt: skip
-
-
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 # -- writing to disk ------------------------------------------------------------------
