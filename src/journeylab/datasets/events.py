@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from journeylab.datasets.home_services_journeys import Simulation
 from journeylab.datasets.simulation import (
     _QUOTE_RATE,
     _SERVICE_MEDIAN,
@@ -33,7 +34,6 @@ from journeylab.datasets.simulation import (
     REVIEW_RATE,
     C,
     E,
-    Simulation,
     choice_rows,
     segment_rank,
 )

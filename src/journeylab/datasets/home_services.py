@@ -30,6 +30,7 @@ from journeylab.datasets.frames import (
     uplift_truth,
     users_frame,
 )
+from journeylab.datasets.home_services_journeys import simulate
 from journeylab.datasets.sample_bundle import Sample
 from journeylab.datasets.stage_maps import sample_stage_map
 
@@ -50,7 +51,7 @@ def _home_services(seed, n_users, start_ts, end_ts, *, broken_split) -> Sample:
         np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3)
     )
     r_ids = np.random.default_rng(np.random.SeedSequence([seed, 3]))
-    run = sim.simulate(seed, n_users, cal)
+    run = simulate(seed, n_users, cal)
     u, raw = run.users, assemble(run)
     run.journeys = {}  # free the touch arrays before the tables are built
     order = canonical_order(raw)
