@@ -28,15 +28,7 @@ from journeylab.experiments.bayesian import (
     beta_expected_loss,
     prob_beta_greater,
 )
-from journeylab.experiments.checks import (
-    Check,
-    imbalance_check,
-    split_change_check,
-    srm_check,
-    stratified_lift,
-    trend_check,
-    unit_check,
-)
+from journeylab.experiments.checks import Check, imbalance_check, srm_check, unit_check
 from journeylab.experiments.cuped import (
     ancova_lift,
     check_pre_exposure,
@@ -55,6 +47,7 @@ from journeylab.experiments.frequentist import (
 )
 from journeylab.experiments.metrics import Metric, user_metrics
 from journeylab.experiments.multiple import adjust_p_values
+from journeylab.experiments.period_checks import split_change_check, stratified_lift, trend_check
 from journeylab.experiments.power import (
     PowerCalculation,
     arcsine_power,

@@ -33,12 +33,8 @@ from journeylab.experiments.bayesian import bayes_normal, bayes_proportions
 from journeylab.experiments.checks import (
     SRM_THRESHOLD,
     Check,
-    cmh_test,
     imbalance_check,
-    split_change_check,
     srm_check,
-    stratified_lift,
-    trend_check,
     unit_check,
 )
 from journeylab.experiments.cuped import check_pre_exposure, cuped_adjust
@@ -52,6 +48,12 @@ from journeylab.experiments.frequentist import (
 )
 from journeylab.experiments.metrics import Metric, coerce_metrics, prepare_values
 from journeylab.experiments.multiple import CORRECTION_NAMES, adjust_p_values
+from journeylab.experiments.period_checks import (
+    cmh_test,
+    split_change_check,
+    stratified_lift,
+    trend_check,
+)
 from journeylab.experiments.readout import (
     FRAME_COLUMNS,
     STRAT_COLUMNS,
