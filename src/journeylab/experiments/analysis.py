@@ -28,7 +28,6 @@ from journeylab.core.errors import (
     did_you_mean,
     require_columns,
 )
-from journeylab.core.results import fmt_num, fmt_p
 from journeylab.experiments.bayesian import bayes_normal, bayes_proportions
 from journeylab.experiments.checks import (
     SRM_THRESHOLD,
@@ -38,14 +37,8 @@ from journeylab.experiments.checks import (
     unit_check,
 )
 from journeylab.experiments.cuped import check_pre_exposure, cuped_adjust
-from journeylab.experiments.frequentist import (
-    Comparison,
-    check_alternative,
-    compare_mean_stats,
-    compare_proportions,
-    compare_ratios,
-    prop_test,
-)
+from journeylab.experiments.frequentist import check_alternative, prop_test
+from journeylab.experiments.metric_compare import _compare, _covariate_map
 from journeylab.experiments.metrics import Metric, coerce_metrics, prepare_values
 from journeylab.experiments.multiple import CORRECTION_NAMES, adjust_p_values
 from journeylab.experiments.period_checks import (
@@ -54,125 +47,12 @@ from journeylab.experiments.period_checks import (
     stratified_lift,
     trend_check,
 )
-from journeylab.experiments.readout import (
-    FRAME_COLUMNS,
-    STRAT_COLUMNS,
-    ExperimentResult,
-    _ci,
-    _precision,
-    _signed,
-)
+from journeylab.experiments.period_guards import _combine_trends, _simpson_check, _strata
+from journeylab.experiments.readout import FRAME_COLUMNS, STRAT_COLUMNS, ExperimentResult
 
-__all__ = ["analyze"]
-
-
-def _covariate_map(covariates, metrics: list[Metric]) -> dict[str, str]:
-    if covariates is None:
-        return {}
-    if isinstance(covariates, str):
-        return {m.name: covariates for m in metrics if m.kind != "ratio"}
-    if isinstance(covariates, Mapping):
-        unknown = [k for k in covariates if k not in {m.name for m in metrics}]
-        if unknown:
-            raise ParameterError(
-                f"covariates name unknown metric(s) {unknown}; metrics are {[m.name for m in metrics]}."
-            )
-        return {str(k): str(v) for k, v in covariates.items()}
-    raise ParameterError(
-        "covariates must be a column name (used for every metric) or a dict metric -> column."
-    )
-
-
-def _compare(
-    metric: Metric,
-    frame: pd.DataFrame,
-    is_t: np.ndarray,
-    *,
-    alpha: float,
-    ci_method: str,
-    yates: bool,
-    min_users: int,
-    covariate: str | None,
-    x: np.ndarray | None,
-    theta: float | None,
-    alternative: str,
-) -> tuple[Comparison, dict[str, Any]]:
-    y = frame["y"].to_numpy(float)
-    extra: dict[str, Any] = {}
-    if metric.kind == "ratio":
-        d = frame["d"].to_numpy(float)
-        comp = compare_ratios(
-            y[~is_t],
-            d[~is_t],
-            y[is_t],
-            d[is_t],
-            alpha=alpha,
-            min_users=min_users,
-            alternative=alternative,
-        )
-        return comp, extra
-    keep = ~np.isnan(y)
-    yc, yt = y[keep & ~is_t], y[keep & is_t]
-    if covariate is not None and theta is not None:
-        adj = y - theta * (x - np.nanmean(x))
-        ac, at = adj[keep & ~is_t], adj[keep & is_t]
-        raw_var = (
-            (yc.var(ddof=1) / yc.size + yt.var(ddof=1) / yt.size)
-            if min(yc.size, yt.size) > 1
-            else np.nan
-        )
-        comp = compare_mean_stats(
-            float(ac.mean()) if ac.size else np.nan,
-            float(ac.var(ddof=1)) if ac.size > 1 else np.nan,
-            ac.size,
-            float(at.mean()) if at.size else np.nan,
-            float(at.var(ddof=1)) if at.size > 1 else np.nan,
-            at.size,
-            alpha=alpha,
-            min_users=min_users,
-            kind=metric.kind,
-            method=f"CUPED (pooled θ, covariate {covariate}) + Welch t-test on adjusted values; "
-            "relative lift: delta method on adjusted means",
-            alternative=alternative,
-        )
-        adj_var = comp.std_error**2
-        extra = {
-            "cuped_covariate": covariate,
-            "cuped_theta": theta,
-            "raw_abs_lift": float(yt.mean() - yc.mean()) if min(yc.size, yt.size) else np.nan,
-            "variance_reduction": float(1 - adj_var / raw_var)
-            if raw_var and raw_var > 0
-            else np.nan,
-        }
-        # show the observed means; the lift is the CUPED estimate
-        if comp.computable:
-            comp.control_mean, comp.treatment_mean = float(yc.mean()), float(yt.mean())
-        return comp, extra
-    if metric.kind == "binary":
-        comp = compare_proportions(
-            int(yc.sum()),
-            yc.size,
-            int(yt.sum()),
-            yt.size,
-            alpha=alpha,
-            ci_method=ci_method,
-            yates=yates,
-            min_users=min_users,
-            alternative=alternative,
-        )
-    else:
-        comp = compare_mean_stats(
-            float(yc.mean()) if yc.size else np.nan,
-            float(yc.var(ddof=1)) if yc.size > 1 else np.nan,
-            yc.size,
-            float(yt.mean()) if yt.size else np.nan,
-            float(yt.var(ddof=1)) if yt.size > 1 else np.nan,
-            yt.size,
-            alpha=alpha,
-            min_users=min_users,
-            alternative=alternative,
-        )
-    return comp, extra
+__all__ = [
+    "analyze",
+]
 
 
 def analyze(
@@ -514,101 +394,4 @@ def analyze(
         pd.DataFrame(omnibus),
         notes,
         alternative=alternative,
-    )
-
-
-def _strata(
-    data: pd.DataFrame, period: str | None, strata: str | Sequence[str] | None
-) -> tuple[pd.Series | None, pd.Series | None, str]:
-    """Return the periods (floored to days), the stratum of each user and what to call the strata."""
-    periods = None
-    parts: list[pd.Series] = []
-    if period is not None:
-        require_columns(data, [period], what="experiment")
-        periods = data[period]
-        if pd.api.types.is_datetime64_any_dtype(periods):
-            periods = periods.dt.floor("D")
-        parts.append(periods)
-    columns = [strata] if isinstance(strata, str) else list(strata or [])
-    require_columns(data, columns, what="experiment")
-    for col in columns:
-        missing = data[col].isna()
-        if missing.any():
-            rows = np.flatnonzero(missing.to_numpy())
-            raise SchemaError(
-                f"{rows.size:,} users have no {col}, so they belong to no stratum.",
-                column=col,
-                rows=rows.tolist(),
-                hint=f"fill {col} (e.g. 'unknown') or drop those users before stratifying.",
-            )
-        parts.append(data[col])
-    if not parts:
-        return None, None, "periods"
-    if len(parts) == 1:
-        key = parts[0]
-    else:
-        key = pd.Series(
-            [" · ".join(map(str, values)) for values in zip(*parts, strict=True)], index=data.index
-        ).where(parts[0].notna().to_numpy())
-    return periods, key, "periods" if not columns else "strata"
-
-
-def _simpson_check(table: pd.DataFrame, split: Check, where: str) -> Check:
-    name = "Simpson's paradox guard"
-    one = "period" if where == "periods" else "stratum"
-    rows = table.dropna(subset=["abs_lift", "strat_abs_lift"])
-    if rows.empty:
-        return Check(name, "skipped", "No stratified estimate could be computed.")
-    parts, reversed_ = [], []
-    for _, r in rows.iterrows():
-        k = r["kind"]
-        unit = " pp" if k == "binary" else ""
-        d = _precision(r["strat_ci_low"], r["strat_ci_high"], k)
-        parts.append(
-            f"{r['variant']} on {r['metric']}: pooled {_signed(r['abs_lift'], k, d)}{unit}, within "
-            f"{where} {_signed(r['strat_abs_lift'], k, d)}{unit} "
-            f"{_ci(r['strat_ci_low'], r['strat_ci_high'], k, d)}"
-            + (
-                f" (CMH odds ratio {fmt_num(r['cmh_odds_ratio'])}, {fmt_p(r['cmh_p_value'], with_p=True)})"
-                if not pd.isna(r.get("cmh_p_value", np.nan))
-                else ""
-            )
-        )
-        if np.sign(r["abs_lift"]) != np.sign(r["strat_abs_lift"]):
-            reversed_.append(f"{r['variant']} on {r['metric']}")
-    listing = "; ".join(parts)
-    if reversed_:
-        return Check(
-            name,
-            "flagged",
-            f"Simpson's paradox: the direction of the lift reverses within {where} for "
-            f"{', '.join(reversed_)} ({listing}). The {one}-stratified estimate leads the results.",
-        )
-    if split.flagged:
-        return Check(
-            name,
-            "flagged",
-            f"The split changed across {where}, so pooled lifts are confounded by {one}; "
-            f"{one}-stratified lifts: {listing}. The stratified estimates lead the results.",
-        )
-    return Check(name, "ok", f"Pooled and {one}-stratified lifts agree in direction ({listing}).")
-
-
-def _combine_trends(trends: list[Check]) -> Check:
-    name = "novelty / primacy trend"
-    if not trends:
-        return Check(name, "skipped", "No comparison had enough periods for a trend test.")
-    flagged = [t for t in trends if t.flagged]
-    if flagged:
-        return Check(name, "flagged", " ".join(t.message for t in flagged))
-    usable = [t for t in trends if t.status == "ok"]
-    if not usable:
-        return Check(name, "skipped", "Fewer than three periods with data in both arms.")
-    worst = min(usable, key=lambda t: t.p_value)
-    return Check(
-        name,
-        "ok",
-        f"No trend in the lift over periods ({len(usable)} comparison"
-        f"{'s' if len(usable) != 1 else ''}; smallest p = {fmt_p(worst.p_value)}).",
-        p_value=worst.p_value,
     )
