@@ -49,7 +49,7 @@ from journeylab.core.errors import (
 )
 from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
-from journeylab.io.casting import Ambiguous, Nonexistent
+from journeylab.io.casting_time import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
 from journeylab.io.pipeline import Pipeline
 from journeylab.io.pipeline import dedupe_window as dedupe_window_of

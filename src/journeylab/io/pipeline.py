@@ -27,9 +27,9 @@ from journeylab.io.casting import (
     cast_ids,
     cast_numbers,
     cast_text,
-    cast_timestamps,
     infer_property,
 )
+from journeylab.io.casting_time import cast_timestamps
 from journeylab.io.quality import QualityReport
 from journeylab.io.sources import ROW, RawTable
 

@@ -25,7 +25,8 @@ from journeylab.core.errors import (
     did_you_mean,
 )
 from journeylab.core.timeparse import to_utc_timestamp
-from journeylab.io.casting import Ambiguous, Nonexistent, cast_text, cast_timestamps
+from journeylab.io.casting import cast_text
+from journeylab.io.casting_time import Ambiguous, Nonexistent, cast_timestamps
 from journeylab.io.pipeline import Pipeline, require
 from journeylab.io.quality import LoadedTable
 from journeylab.io.sources import ROW, read_rows
