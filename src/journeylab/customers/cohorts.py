@@ -240,8 +240,21 @@ def cohort_retention(
 
     Examples
     --------
-    >>> res = cohort_retention(tx, segment="channel")  # doctest: +SKIP
-    >>> res.retention.iloc[:, :4]; res.plot()           # doctest: +SKIP
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({
+    ...     "user_id": ["a", "a", "b", "b", "c", "d", "d", "e"],
+    ...     "timestamp": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-02",
+    ...                                  "2024-02-14", "2024-02-20", "2024-03-25", "2024-03-30"]),
+    ...     "value": [30.0, 25.0, 12.0, 40.0, 8.0, 22.0, 15.0, 9.0],
+    ...     "channel": ["search", "search", "email", "email", "search", "email", "email", "search"],
+    ... })
+    >>> res = cohort_retention(tx)
+    >>> res.retention.round(2)  # doctest: +NORMALIZE_WHITESPACE
+    months_since_first_purchase    0    1    2
+    cohort
+    2024-01                      1.0  0.5  0.5
+    2024-02                      1.0  0.5  NaN
+    2024-03                      1.0  NaN  NaN
     """
     cohort_unit = cohort.removeprefix("first_purchase_") if isinstance(cohort, str) else cohort
     check_in(

@@ -214,7 +214,19 @@ def repeat_purchase_rate(
 
     Examples
     --------
-    >>> repeat_purchase_rate(tx, segment="channel", within="90D").summary()  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({
+    ...     "user_id": ["a", "a", "b", "b", "c", "d", "d", "e"],
+    ...     "timestamp": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-02",
+    ...                                  "2024-02-14", "2024-02-20", "2024-03-25", "2024-03-30"]),
+    ...     "value": [30.0, 25.0, 12.0, 40.0, 8.0, 22.0, 15.0, 9.0],
+    ...     "channel": ["search", "search", "email", "email", "search", "email", "email", "search"],
+    ... })
+    >>> res = repeat_purchase_rate(tx, segment="channel")
+    >>> res.to_frame()[["segment", "customers", "repeat_customers"]].values.tolist()
+    [['email', 2, 2], ['search', 3, 1], ['all', 5, 3]]
+    >>> print(res.summary().splitlines()[1])
+    By segment: email 100.0%, search 33.3%.
     """
     frame, seg, as_of, left_out = _customer_histories(
         transactions,

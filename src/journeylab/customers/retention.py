@@ -153,7 +153,17 @@ def churn(
 
     Examples
     --------
-    >>> churn(tx, "90D", as_of="2011-12-01").summary()  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({
+    ...     "user_id": ["a", "a", "b", "b", "c", "d", "d", "e"],
+    ...     "timestamp": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-02",
+    ...                                  "2024-02-14", "2024-02-20", "2024-03-25", "2024-03-30"]),
+    ...     "value": [30.0, 25.0, 12.0, 40.0, 8.0, 22.0, 15.0, 9.0],
+    ...     "channel": ["search", "search", "email", "email", "search", "email", "email", "search"],
+    ... })
+    >>> res = churn(tx, "30D", as_of="2024-04-01")
+    >>> res.to_frame()[["customers", "churned_customers"]].values.tolist()
+    [[5, 2]]
     """
     window = parse_duration(inactivity, "inactivity")
     frame, seg, as_of, left_out = _customer_histories(
@@ -287,7 +297,17 @@ def lifecycle_states(
 
     Examples
     --------
-    >>> lifecycle_states(tx, "M", at_risk=1, lapsed=3).plot()  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({
+    ...     "user_id": ["a", "a", "b", "b", "c", "d", "d", "e"],
+    ...     "timestamp": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-01-20", "2024-03-02",
+    ...                                  "2024-02-14", "2024-02-20", "2024-03-25", "2024-03-30"]),
+    ...     "value": [30.0, 25.0, 12.0, 40.0, 8.0, 22.0, 15.0, 9.0],
+    ...     "channel": ["search", "search", "email", "email", "search", "email", "email", "search"],
+    ... })
+    >>> res = lifecycle_states(tx, "M", at_risk=1, lapsed=3)
+    >>> res.to_frame()[["new", "active", "customers"]].values.tolist()
+    [[2, 0, 2], [2, 1, 4], [1, 2, 5]]
     """
     period = _normalise_period(freq)
     if not (isinstance(at_risk, int | np.integer) and isinstance(lapsed, int | np.integer)):
