@@ -292,9 +292,22 @@ def build(
 
     Examples
     --------
-    >>> aud = build(users, out="audiences", name="winback", transactions=tx,
-    ...             opt_out="email_opt_out")  # doctest: +SKIP
-    >>> aud.counts["written"]  # doctest: +SKIP
+    >>> import tempfile
+    >>> people = pd.DataFrame({"user_id": [f"u{i}" for i in range(8)],
+    ...                        "email_opt_out": [False] * 6 + [True, None]})
+    >>> tx = pd.DataFrame({"user_id": ["u0", "u0", "u1", "u2", "u3"],
+    ...                    "timestamp": pd.to_datetime(["2024-01-05", "2024-03-10", "2024-01-20",
+    ...                                                 "2024-02-14", "2024-03-25"]),
+    ...                    "value": [30.0, 25.0, 12.0, 8.0, 15.0]})
+    >>> aud = build(people, out=tempfile.mkdtemp(), name="winback", date="2024-04-01",
+    ...             transactions=tx, opt_out="email_opt_out", key="example-key-0123456789",
+    ...             min_users=5)
+    >>> aud.counts["excluded_opt_out"], aud.counts["written"]
+    (2, 6)
+    >>> aud.people["lifecycle_state"].tolist()
+    ['active', 'at_risk', 'at_risk', 'new', 'prospect', 'prospect']
+    >>> sorted(aud.files)
+    ['csv', 'manifest']
     """
     import journeylab
     from journeylab.io.privacy import key_origin, pseudonymize, safe_csv
