@@ -166,9 +166,33 @@ def compare_journeys(
 
     Examples
     --------
-    >>> diff = compare_journeys(events, stages, by="platform", a="app", b="web", month="2026-10")  # doctest: +SKIP
-    >>> diff = compare_journeys(events, stages, periods=(("2026-09-01", "2026-10-01"),
-    ...                                                  ("2026-10-01", "2026-11-01")))  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> stages = {"stages": [{"name": "visit", "events": ["home", "product"]},
+    ...                      {"name": "cart", "events": ["cart"]},
+    ...                      {"name": "purchase", "events": ["buy"]}]}
+    >>> def journey(i):  # app users (odd i) buy one time in two, web users one in four
+    ...     steps = ["home", "product", "cart"] + (["buy"] if i % 4 == 1 or i % 8 == 0 else [])
+    ...     return [(f"u{i:02d}", pd.Timestamp("2026-10-01") + pd.Timedelta(hours=5 * i + k),
+    ...              step, "app" if i % 2 else "web") for k, step in enumerate(steps)]
+    >>> events = pd.DataFrame([row for i in range(40) for row in journey(i)],
+    ...                       columns=["user_id", "timestamp", "event", "platform"])
+    >>> diff = compare_journeys(events, stages, by="platform", a="app", b="web", month="2026-10")
+    >>> cols = ["kind", "item", "count_a", "n_a", "count_b", "n_b"]
+    >>> print(diff.to_frame().loc[[0], cols].to_string(index=False))
+     kind     item  count_a  n_a  count_b  n_b
+    reach purchase       10   20        5   20
+    >>> print(diff.summary().splitlines()[1])
+    No difference survives FDR control (smallest adjusted p 0.282).
+
+    Two periods instead of two segments: the same users a month later, none of them
+    buying; differences are second period − first.
+
+    >>> later = events.assign(timestamp=events["timestamp"] + pd.Timedelta(days=31))
+    >>> both = pd.concat([events, later[later["event"] != "buy"]], ignore_index=True)
+    >>> by_month = compare_journeys(both, stages, periods=(("2026-10-01", "2026-11-01"),
+    ...                                                    ("2026-11-01", "2026-12-01")))
+    >>> print(by_month.summary().splitlines()[2])
+    - reach of purchase: 0.0% vs 37.5% (-37.5 pp [-53.0 pp, -21.6 pp], adjusted p < 0.0001)
     """
     check_in("level", level, ["event", "stage"])
     check_range("alpha", alpha, low=0, high=1)
