@@ -158,6 +158,11 @@ class PathTable:
 
 def _numeric_column(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
     raw = frame[column]
+    if raw.dtype.kind in "iuf":
+        # Already numbers: only finiteness and sign are left to check.
+        arr = raw.to_numpy(dtype=float)
+        if np.isfinite(arr).all() and not (arr < 0).any():
+            return arr
     values = pd.to_numeric(raw, errors="coerce")
     bad_type = values.isna() & raw.notna()
     if bad_type.any():
@@ -192,12 +197,35 @@ def _numeric_column(frame: pd.DataFrame, column: str, source: str | None) -> np.
 
 def _split_paths(
     raw: pd.Series, separator: str, column: str, source: str | None
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """Turn each cell of the path column into a tuple of raw channel names.
+
+    Also tell whether any cell was text (``"a > b"``).
+    """
+    cells = raw.tolist()
+    kinds = set(map(type, cells))
+    # Columns of one plain kind (as path_table and CSV readers give) skip the per-cell checks.
+    if kinds <= {tuple}:
+        return cells, False
+    if kinds <= {tuple, list}:
+        return list(map(tuple, cells)), False
+    if kinds == {str}:
+        # White space around the separator is layout, not part of the name.
+        strip = str.strip
+        return [
+            tuple(map(strip, cell.split(separator))) if strip(cell) else () for cell in cells
+        ], True
+    return _split_cells(cells, separator, column, source), any(isinstance(c, str) for c in cells)
+
+
+def _split_cells(
+    cells: list[Any], separator: str, column: str, source: str | None
 ) -> list[tuple[Any, ...]]:
-    """Turn each cell of the path column into a tuple of raw channel names."""
+    """Cells of mixed kinds, one at a time (with the errors for missing or odd cells)."""
     out: list[tuple[Any, ...]] = []
     missing_rows: list[int] = []
     type_rows: list[int] = []
-    for i, cell in enumerate(raw.tolist()):
+    for i, cell in enumerate(cells):
         if isinstance(cell, str):
             # White space around the separator is layout, not part of the name.
             parts = tuple(x.strip() for x in cell.split(separator)) if cell.strip() else ()
@@ -222,7 +250,7 @@ def _split_paths(
     if type_rows:
         raise DataError(
             f"Column {column!r} must hold tuples of channel names or "
-            f"{separator!r}-separated strings; found {type(raw.iloc[type_rows[0]]).__name__}.",
+            f"{separator!r}-separated strings; found {type(cells[type_rows[0]]).__name__}.",
             source=source,
             column=column,
             rows=type_rows,
@@ -237,13 +265,16 @@ def _canonical_names(
     source: str | None,
     *,
     from_text: bool = True,
+    distinct: Iterable[Any] | None = None,
 ) -> tuple[dict[Any, str], int]:
     """Map every distinct raw channel name to its canonical spelling.
 
     A separator inside a name only matters for paths read from text; paths given
     as tuples (as ``path_table`` builds them) keep any channel name.
+    ``distinct``: the distinct names, when already known.
     """
-    distinct = dict.fromkeys(chain.from_iterable(raw_paths))
+    if distinct is None:
+        distinct = dict.fromkeys(chain.from_iterable(raw_paths))
     mapping: dict[Any, str] = {}
     changed = 0
     for name in distinct:
@@ -363,16 +394,21 @@ def read_path_table(
         else np.zeros(n)
     )
     notes: list[str] = []
-    raw_paths = _split_paths(frame[path], separator, path, source)
-    from_text = any(isinstance(cell, str) for cell in frame[path])
-    mapping, changed = _canonical_names(raw_paths, separator, path, source, from_text=from_text)
+    raw_paths, from_text = _split_paths(frame[path], separator, path, source)
+    # One hash pass numbers the raw names of every touch (in order of appearance).
+    flat_names = list(chain.from_iterable(raw_paths))
+    raw_touch, distinct = pd.factorize(np.fromiter(flat_names, dtype=object, count=len(flat_names)))
+    if (raw_touch < 0).any() or not all(isinstance(name, str) for name in distinct):
+        distinct = None  # missing names or names that are not text: reported one by one
+    mapping, changed = _canonical_names(
+        raw_paths, separator, path, source, from_text=from_text, distinct=distinct
+    )
     if changed:
         notes.append(
             f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces removed)."
         )
     # From here on the work is on flat per-touch arrays (one entry per touch).
     lengths = np.fromiter(map(len, raw_paths), dtype=np.int64, count=n)
-    flat_names = list(chain.from_iterable(raw_paths))
     empty = lengths == 0
     empty_converting = empty & ((conv > 0) | (val > 0))
     add_direct = False
@@ -393,10 +429,8 @@ def read_path_table(
     extra = {normalise_channel(str(c)) for c in channels}
     channels = tuple(sorted(set(mapping.values()) | ({DIRECT} if add_direct else set()) | extra))
     code = {c: i for i, c in enumerate(channels)}
-    raw_code = {name: code[canonical] for name, canonical in mapping.items()}
-    touch = np.fromiter(
-        map(raw_code.__getitem__, flat_names), dtype=np.int64, count=len(flat_names)
-    )
+    lookup = np.array([code[mapping[name]] for name in distinct], dtype=np.int64)
+    touch = lookup[raw_touch] if len(raw_touch) else np.zeros(0, dtype=np.int64)
     row = np.repeat(np.arange(n), lengths)
     if collapse_repeats and len(touch) > 1:
         repeat = np.zeros(len(touch), dtype=bool)
@@ -422,11 +456,87 @@ def read_path_table(
     if frac.any():
         notes.append(f"{int(frac.sum())} row(s) have fractional counts, used as weights.")
 
+    inverse, first, m = _distinct_paths(touch, lengths, channels)
+    if m < n:
+        notes.append(f"{n - m} row(s) with a repeated path summed.")
+    # The touches of the first row of each distinct path, in the order of the paths.
+    starts = np.cumsum(lengths) - lengths
+    out_lengths = lengths[first]
+    out_ends = np.cumsum(out_lengths)
+    out_starts = out_ends - out_lengths
+    total = int(out_ends[-1]) if m else 0
+    gather = np.repeat(starts[first] - out_starts, out_lengths) + np.arange(total)
+    out_touch = touch[gather]
+    coded = out_touch.tolist()
+    paths = tuple(
+        tuple(coded[lo:hi]) for lo, hi in zip(out_starts.tolist(), out_ends.tolist(), strict=True)
+    )
+    flat = (
+        np.repeat(np.arange(m), out_lengths),
+        gather - np.repeat(starts[first], out_lengths),
+        out_touch,
+        out_lengths,
+    )
+    out = PathTable(
+        channels=channels,
+        paths=paths,
+        conversions=np.bincount(inverse, weights=conv, minlength=m).astype(float),
+        value=np.bincount(inverse, weights=val, minlength=m).astype(float),
+        non_conversions=np.bincount(inverse, weights=null, minlength=m).astype(float),
+        notes=tuple(notes),
+    )
+    for a in flat:
+        a.flags.writeable = False
+    # The flat arrays are at hand: keep them (PathTable.flat computes the same).
+    object.__setattr__(out, "_flat", flat)
+    return out
+
+
+#: Largest (paths × longest path) code matrix sorted in one go; beyond it paths are
+#: compared as joined names, one at a time.
+_PAD_LIMIT = 20_000_000
+
+
+def _distinct_paths(
+    touch: np.ndarray, lengths: np.ndarray, channels: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Give each distinct path a number, in the order of their channel names.
+
+    Returns, for each input row, the number of its path (``inverse``), the first
+    row of each distinct path in that order (``first``) and the count ``m``.
+    Rows with the same path are numbered alike, so summing by ``inverse`` does
+    not depend on the input row order.
+
+    Paths sort as tuples of names; codes follow the sorted names, so sorting the
+    code tuples (shorter prefix first) gives the same order. Names holding
+    control characters (below ``" "``) are ordered by their joined text instead,
+    as that order can differ.
+    """
+    n = len(lengths)
+    width = int(lengths.max()) if n else 0
+    if n and n * max(width, 1) <= _PAD_LIMIT and not any(c and min(c) < " " for c in channels):
+        # Pack each path into a few int64 words: digit ``code + 1`` per touch (0 past
+        # the end, so a shorter prefix sorts first), most significant digit first.
+        base = len(channels) + 1
+        digits = max(1, int(np.floor(62 / np.log2(base))))
+        words = -(-max(width, 1) // digits)
+        row = np.repeat(np.arange(n), lengths)
+        pos = np.arange(len(touch)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pad = np.zeros((n, words * digits), dtype=np.int64)
+        pad[row, pos] = touch + 1
+        weights = base ** np.arange(digits - 1, -1, -1, dtype=np.int64)
+        packed = pad.reshape(n, words, digits) @ weights
+        order = np.lexsort(packed.T[::-1])
+        ranked = packed[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.cumsum(new) - 1
+        first = order[new]
+        return inverse, first, len(first)
     ends = np.cumsum(lengths)
     bounds = list(zip((ends - lengths).tolist(), ends.tolist(), strict=True))
     names = np.asarray(channels, dtype=object)[touch].tolist()
-    # Sum rows with the same path; order the distinct paths by their names so the
-    # result does not depend on the input row order.
     keys = np.array([" \x1f ".join(names[lo:hi]) for lo, hi in bounds], dtype=object)
     key_id, distinct_keys = pd.factorize(keys) if n else (np.array([], int), np.array([]))
     m = len(distinct_keys)
@@ -437,19 +547,7 @@ def read_path_table(
     # First row of each distinct path, in key order.
     first_seen = np.full(m, n, dtype=np.int64)
     np.minimum.at(first_seen, key_id, np.arange(n))
-    first = first_seen[order]
-    if m < n:
-        notes.append(f"{n - m} row(s) with a repeated path summed.")
-    coded = touch.tolist()
-    paths = tuple(tuple(coded[bounds[i][0] : bounds[i][1]]) for i in first.tolist())
-    return PathTable(
-        channels=channels,
-        paths=paths,
-        conversions=np.bincount(inverse, weights=conv, minlength=m).astype(float),
-        value=np.bincount(inverse, weights=val, minlength=m).astype(float),
-        non_conversions=np.bincount(inverse, weights=null, minlength=m).astype(float),
-        notes=tuple(notes),
-    )
+    return inverse, first_seen[order], m
 
 
 def touches_to_path_table(
