@@ -287,6 +287,18 @@ def ca_heuristics(data: str, **_) -> int:
     return len(out)
 
 
+@case("journeylab_bootstrap")
+def jl_bootstrap(data: str, order: int = 1, **_) -> int:
+    """journeylab default models (rule-based, Markov order k, Shapley), 200 journey bootstraps."""
+    from journeylab.attribution import attribute
+
+    paths = _paths(data)
+    t0 = time.perf_counter()
+    out = attribute(paths, n_boot=200, order=int(order), progress=False).to_frame()
+    _clock.start = t0
+    return len(out)
+
+
 # -- CLV ---------------------------------------------------------------------------------
 def _histories(n: int, seed: int = 1) -> pd.DataFrame:
     """Simulate ``n`` BG/NBD customer histories (CDNOW-like parameters), cached."""

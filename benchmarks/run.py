@@ -49,6 +49,7 @@ COMPARISONS = {
         for tool in ("journeylab", "channelattribution")
     ],
     "heuristics": [("journeylab_heuristics", []), ("channelattribution_heuristics", [])],
+    "bootstrap": [("journeylab_bootstrap", ["--order", str(k)]) for k in (1, 3)],
     "bgnbd": [("journeylab_bgnbd", []), ("lifetimes_bgnbd", [])],
     "ab_segments": [("journeylab_ab_segments", []), ("statsmodels_ab_segments", [])],
     "report": [("journeylab_report", [])],
@@ -62,6 +63,7 @@ COMPARISONS = {
 FIXED = {
     "markov": 10**6,
     "heuristics": 10**6,
+    "bootstrap": 10**6,
     "bgnbd": 10**6,
     "ab_segments": 10**6,
     "report": 10**6,
@@ -164,7 +166,7 @@ def table(records: list[dict]) -> str:
             if comp not in ("bgnbd", "ab_segments")
             else ("10^6 customers" if comp == "bgnbd" else "1,000 segments")
         )
-        if comp in ("markov", "heuristics"):
+        if comp in ("markov", "heuristics", "bootstrap"):
             what = f"path table of {label(size)} events"
         if comp == "report":
             what = "10^6-event month"

@@ -345,7 +345,7 @@ def attribute(
         n_boot=n_boot,
         seed=seed,
         chain=chain,
-        transitions=chain.transition_effects(top=top_transitions) if chain is not None else None,
+        top_transitions=top_transitions,
         shapley_se=shapley_se,
         shapley_method=shapley_method,
         economics=econ,

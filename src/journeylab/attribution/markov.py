@@ -254,9 +254,16 @@ class MarkovChain:
         base = full[0]
         n_channels = self._contains.shape[0]
         effects = np.zeros((n_channels, 2))
+        # I - Q once; each removal solves the system of the states that remain.
+        a = (sp.eye_array(n, format="csr") - q).tocsr() if n <= _SPARSE_LU_LIMIT else None
         for c in range(n_channels):
             keep = np.flatnonzero(~self._contains[c])
-            x = _solve(q[keep][:, keep], rewards[keep], full[keep])
+            if a is None:
+                x = _solve(q[keep][:, keep], rewards[keep], full[keep])
+            elif len(keep) <= _DENSE_LIMIT:
+                x = np.linalg.solve(a[keep][:, keep].toarray(), rewards[keep])
+            else:
+                x = spla.spsolve(a[keep][:, keep].tocsc(), rewards[keep])
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects[c] = np.where(base > 0, 1.0 - x[0] / base, 0.0)
         return full, np.clip(effects, 0.0, 1.0), q, parts

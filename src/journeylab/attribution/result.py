@@ -79,7 +79,8 @@ class AttributionResult(Result):
         self.n_boot: int = kw["n_boot"]
         self.seed: int = kw["seed"]
         self.chain: MarkovChain | None = kw["chain"]
-        self.transitions: pd.DataFrame | None = kw["transitions"]
+        self._transitions: pd.DataFrame | None = kw.get("transitions")
+        self._top_transitions: int | None = kw.get("top_transitions")
         self.shapley_se = kw["shapley_se"]
         self.shapley_method = kw["shapley_method"]
         self.economics: pd.DataFrame | None = kw["economics"]
@@ -89,6 +90,21 @@ class AttributionResult(Result):
         self.censoring: dict[str, Any] | None = kw.get("censoring")
 
     # -- numbers -----------------------------------------------------------------------
+    @property
+    def transitions(self) -> pd.DataFrame | None:
+        """Top transitions by removal effect (sequence credit), None without Markov.
+
+        Computed from the fitted chain when first asked for (one exact solve per
+        transition), then kept.
+        """
+        if self._transitions is None and self.chain is not None:
+            self._transitions = self.chain.transition_effects(top=self._top_transitions)
+        return self._transitions
+
+    @transitions.setter
+    def transitions(self, frame: pd.DataFrame | None) -> None:
+        self._transitions = frame
+
     @property
     def headline(self) -> pd.DataFrame:
         """The credit shown by :meth:`to_frame` (value when ``value=True``)."""
