@@ -113,6 +113,23 @@ def test_economics_cpa_roas_and_reallocation():
         attribute(d1(), ["linear"], spend=spend.assign(cost=-1.0))
 
 
+def test_amounts_use_the_currency_given_and_no_sign_without_one():
+    spend = pd.DataFrame(
+        {"channel": ["A", "B"], "date": pd.to_datetime(["2026-01-01"] * 2), "cost": [100.0, 50.0]}
+    )
+    plain = attribute(d1(), ["linear"], spend=spend, value=True, n_boot=20)
+    euro = attribute(d1(), ["linear"], spend=spend, value=True, n_boot=20, currency="€")
+    pound = attribute(d1(), ["linear"], spend=spend, currency="GBP")
+    for text in (plain.summary(), plain.display_frame().to_string(), plain._repr_html_()):
+        assert "$" not in text
+    assert "(value 330)" in plain.summary()
+    assert "(value €330)" in euro.summary() and "$" not in euro.summary()
+    assert euro.display_frame()["linear"].str.startswith("€").all()
+    assert "conversions per GBP 1,000 of spend" in pound.summary()
+    # The currency changes words only, never numbers.
+    pd.testing.assert_frame_equal(plain.to_frame(), euro.to_frame())
+
+
 def test_summary_explains_markov_credit_for_null_only_channel():
     frame = pd.DataFrame(
         {

@@ -131,6 +131,7 @@ def attribute(
     value_column: str | None = "value",
     non_conversions: str | None = "non_conversions",
     separator: str = ">",
+    currency: str | None = None,
 ) -> AttributionResult:
     """Credit conversions (or value) to channels under several models, with uncertainty.
 
@@ -183,6 +184,10 @@ def attribute(
     channels : iterable of str
         Channels to list even if no journey touches them (0 credit). Channels
         of ``spend`` are added automatically.
+    currency : str, optional
+        How the summary and displays write amounts: a sign (``"€"``, as
+        ``Project.currency_sign`` gives) or a code (``"GBP"``). None (the
+        default) writes plain numbers.
 
     Returns
     -------
@@ -359,6 +364,7 @@ def attribute(
         ),
         status=status,
         censoring=censoring,
+        currency=currency,
     )
 
 

@@ -20,7 +20,7 @@ from journeylab.attribution.paths import PathTable
 from journeylab.core.errors import ParameterError
 from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct
 
-__all__ = ["AttributionResult", "LABELS", "DATA_DRIVEN"]
+__all__ = ["AttributionResult", "LABELS", "DATA_DRIVEN", "format_money"]
 
 LABELS = {
     "first_touch": "first touch",
@@ -34,6 +34,19 @@ LABELS = {
 }
 #: Models that estimate from converting *and* non-converting journeys.
 DATA_DRIVEN = ("markov", "shapley")
+
+
+def format_money(x: float | None, currency: str | None = None) -> str:
+    """Write an amount with its currency: a sign (``$``, ``€``), a code or nothing.
+
+    Examples
+    --------
+    >>> format_money(12345.0, "€"), format_money(12345.0, "GBP"), format_money(12.5)
+    ('€12,345', 'GBP 12,345', '12.50')
+    """
+    if not currency:
+        return fmt_money(x, "")
+    return fmt_money(x, f"{currency} " if currency[-1].isalpha() else currency)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -60,6 +73,9 @@ class AttributionResult(Result):
         CPA, ROAS and marginal returns per (model, channel) when spend was given.
     status : dict
         Model → ``"ok"`` or ``"not identifiable: ..."`` (then its credit is NaN).
+    currency : str or None
+        Sign (``"€"``) or code (``"GBP"``) amounts are written with; None writes
+        plain numbers.
     censoring : dict or None
         How many journeys were still open at the period end and whether they
         were left out (see :func:`journeylab.journeys.censoring_summary`); None
@@ -88,6 +104,7 @@ class AttributionResult(Result):
         self.settings: dict[str, Any] = kw["settings"]
         self.status: dict[str, str] = kw.get("status") or {m: "ok" for m in self.models}
         self.censoring: dict[str, Any] | None = kw.get("censoring")
+        self.currency: str | None = kw.get("currency")
 
     # -- numbers -----------------------------------------------------------------------
     @property
@@ -178,6 +195,10 @@ class AttributionResult(Result):
         return reallocation(self.economics, by=by)
 
     # -- words -------------------------------------------------------------------------
+    def _money(self, x: float | None) -> str:
+        """Write an amount in the result's currency (a plain number when it has none)."""
+        return format_money(x, self.currency)
+
     def summary(self) -> str:
         """Where the models agree and disagree, and why, with the uncertainty."""
         t = self.table
@@ -185,11 +206,11 @@ class AttributionResult(Result):
         total_conv = float(t.conversions.sum())
         total = float(t.value.sum()) if self.value else total_conv
         what = "value" if self.value else "conversions"
-        fmt = fmt_money if self.value else fmt_num
+        fmt = self._money if self.value else fmt_num
         lines = [
             f"{_count(float(t.journeys.sum()))} journeys over {_plural(t.n_paths, 'distinct path')} "
             f"and {_plural(len(t.channels), 'channel')}: {_count(total_conv)} conversions "
-            f"(value {fmt_money(float(t.value.sum()))}). Credited: {what}."
+            f"(value {self._money(float(t.value.sum()))}). Credited: {what}."
         ]
         lines += self._censoring_text()
         models = self.identified_models
@@ -359,7 +380,7 @@ class AttributionResult(Result):
         unit = (
             "of credited value per unit of spend (ROAS)"
             if self.value
-            else ("conversions per 1,000 of spend")
+            else f"conversions per {self._money(1000)} of spend"
         )
         for r in re.itertuples():
             lines.append(
@@ -392,7 +413,7 @@ class AttributionResult(Result):
     def display_frame(self) -> pd.DataFrame:
         """Credit per channel and model, with intervals as ``x [lo, hi]`` text."""
         f = self.to_frame()
-        fmt = fmt_money if self.value else fmt_num
+        fmt = self._money if self.value else fmt_num
         out = pd.DataFrame(index=f.index)
         for m in self.models:
             if self.status.get(m, "ok") != "ok":
@@ -437,7 +458,8 @@ class AttributionResult(Result):
         ax.set_xticklabels(
             order, rotation=30 if n_ch > 6 else 0, ha="right" if n_ch > 6 else "center"
         )
-        ax.set_ylabel("credited value" if self.value else "credited conversions")
+        unit = f" ({self.currency})" if self.currency else ""
+        ax.set_ylabel(f"credited value{unit}" if self.value else "credited conversions")
         from matplotlib.ticker import FuncFormatter
 
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))

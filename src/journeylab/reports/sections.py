@@ -440,7 +440,9 @@ def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Mone
         spend = frame.loc[(dates >= start) & (dates < end)]
         spend = spend if len(spend) else None
     models = ["first_touch", "last_touch", "linear", "position", "markov", "shapley"]
-    attr = attribute(paths, models, n_boot=n_boot, seed=seed, spend=spend)
+    attr = attribute(
+        paths, models, n_boot=n_boot, seed=seed, spend=spend, currency=project.currency_sign
+    )
     say(md(attr.summary()))
     attr.plot()
     if attr.economics is not None:
