@@ -36,8 +36,9 @@ from journeylab.attribution.compare import (
 from journeylab.attribution.heuristics import time_decay
 from journeylab.attribution.markov import MarkovChain
 from journeylab.attribution.next_touch import NextBestTouchpointResult, next_best_touchpoint
-from journeylab.attribution.paths import DIRECT, PathTable, read_path_table, touches_to_path_table
+from journeylab.attribution.paths import DIRECT, PathTable, read_path_table
 from journeylab.attribution.shapley import shapley
+from journeylab.attribution.touches import touches_to_path_table
 
 __all__ = [
     "attribute",

@@ -37,14 +37,10 @@ from journeylab.attribution.heuristics import (
     time_decay_shares,
 )
 from journeylab.attribution.markov import MarkovChain
-from journeylab.attribution.paths import (
-    PathTable,
-    is_touch_frame,
-    read_path_table,
-    touches_to_path_table,
-)
+from journeylab.attribution.paths import PathTable, read_path_table
 from journeylab.attribution.result import DATA_DRIVEN, LABELS, AttributionResult, _count
 from journeylab.attribution.shapley import shapley as shapley_credit
+from journeylab.attribution.touches import is_touch_frame, touches_to_path_table
 from journeylab.core.errors import ParameterError, check_in, check_range, did_you_mean
 from journeylab.core.progress import ProgressLike
 from journeylab.journeys.build import censoring_summary
