@@ -95,10 +95,45 @@ class PathTable:
     non_conversions: np.ndarray
     notes: tuple[str, ...] = field(default=())
 
+    def __getattr__(self, name: str) -> Any:
+        # ``paths`` of a table read by read_path_table is built from the flat touch
+        # arrays when first asked for (most models only need the flat arrays).
+        if name == "paths" and "_flat" in self.__dict__:
+            _, _, channel, lengths = self.__dict__["_flat"]
+            coded = channel.tolist()
+            ends = np.cumsum(lengths)
+            starts = (ends - lengths).tolist()
+            paths = tuple(tuple(coded[lo:hi]) for lo, hi in zip(starts, ends.tolist(), strict=True))
+            object.__setattr__(self, "paths", paths)
+            return paths
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def _from_flat(
+        cls,
+        channels: tuple[str, ...],
+        flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        counts: tuple[np.ndarray, np.ndarray, np.ndarray],
+        notes: tuple[str, ...] = (),
+    ) -> PathTable:
+        """Build a table from its paths as flat touch arrays (see :meth:`flat`)."""
+        out = object.__new__(cls)
+        conversions, value, non_conversions = counts
+        for name, v in (
+            ("channels", channels),
+            ("conversions", conversions),
+            ("value", value),
+            ("non_conversions", non_conversions),
+            ("notes", notes),
+            ("_flat", flat),
+        ):
+            object.__setattr__(out, name, v)
+        return out
+
     @property
     def n_paths(self) -> int:
         """Number of distinct paths."""
-        return len(self.paths)
+        return len(self.conversions)
 
     @property
     def journeys(self) -> np.ndarray:
@@ -135,6 +170,9 @@ class PathTable:
         self, conversions: np.ndarray, value: np.ndarray, non_conversions: np.ndarray
     ) -> PathTable:
         """Return the same paths with other counts (used by the bootstrap)."""
+        if "paths" not in self.__dict__:
+            counts = (conversions, value, non_conversions)
+            return PathTable._from_flat(self.channels, self._flat, counts, self.notes)
         out = PathTable(self.channels, self.paths, conversions, value, non_conversions, self.notes)
         if "_flat" in self.__dict__:
             object.__setattr__(out, "_flat", self._flat)
@@ -463,29 +501,21 @@ def read_path_table(
     total = int(out_ends[-1]) if m else 0
     gather = np.repeat(starts[first] - out_starts, out_lengths) + np.arange(total)
     out_touch = touch[gather]
-    coded = out_touch.tolist()
-    paths = tuple(
-        tuple(coded[lo:hi]) for lo, hi in zip(out_starts.tolist(), out_ends.tolist(), strict=True)
-    )
     flat = (
         np.repeat(np.arange(m), out_lengths),
         gather - np.repeat(starts[first], out_lengths),
         out_touch,
         out_lengths,
     )
-    out = PathTable(
-        channels=channels,
-        paths=paths,
-        conversions=np.bincount(inverse, weights=conv, minlength=m).astype(float),
-        value=np.bincount(inverse, weights=val, minlength=m).astype(float),
-        non_conversions=np.bincount(inverse, weights=null, minlength=m).astype(float),
-        notes=tuple(notes),
+    for arr in flat:
+        arr.flags.writeable = False
+    counts = (
+        np.bincount(inverse, weights=conv, minlength=m).astype(float),
+        np.bincount(inverse, weights=val, minlength=m).astype(float),
+        np.bincount(inverse, weights=null, minlength=m).astype(float),
     )
-    for a in flat:
-        a.flags.writeable = False
-    # The flat arrays are at hand: keep them (PathTable.flat computes the same).
-    object.__setattr__(out, "_flat", flat)
-    return out
+    # The paths as tuples are built from the flat arrays when first asked for.
+    return PathTable._from_flat(channels, flat, counts, tuple(notes))
 
 
 #: Largest (paths × longest path) code matrix sorted in one go; beyond it paths are
