@@ -415,6 +415,8 @@ def read_path_table(
         if col is not None and (col != default or col in frame.columns):
             required.append(col)
     require_columns(frame, required, source=source, what="path")
+    # A view without ``attrs``: pandas deep-copies a frame's attrs into every column taken.
+    frame = pd.DataFrame(frame, copy=False)
     n = len(frame)
     conv = _numeric_column(frame, conversions, source)
     val = (
