@@ -213,7 +213,15 @@ def rete_transitions(data: str, **_) -> int:
 
 # -- attribution -------------------------------------------------------------------------
 def _paths(data: str) -> pd.DataFrame:
-    """The path table of ``data``, cached next to it (input to the attribution cases)."""
+    """The path table of ``data``, cached next to it (input to the attribution cases).
+
+    Also imports pandas' Arrow string layer (``pyarrow.pandas_compat``), which pandas
+    loads on the first Arrow-backed string column: the ChannelAttribution cases load it
+    before their clock starts, while joining their string paths, and imports are
+    excluded from every timing.
+    """
+    import pyarrow.pandas_compat  # noqa: F401
+
     cache = Path(data).with_suffix(".paths.pkl")
     if cache.exists():
         return pd.read_pickle(cache)
