@@ -328,28 +328,54 @@ class MarkovChain:
         self.value_credit_ = pd.Series(
             _share(effects[:, 1], value.sum()), index=channels, name="markov"
         )
-        labels = [START] + [self._label(t) for t in self._state_tuples[1:]]
-        self.states_ = labels + [CONVERSION, NULL]
-        n = self._n_states
-        conv_p, null_p, _ = parts
-        absorbing = sp.csr_array(
-            (
-                np.concatenate([conv_p, null_p, [1.0, 1.0]]),
+        # The state labels, the full transition matrix and the conversion probability
+        # of every state are built when first asked for.
+        for name in ("_states", "_transition_matrix", "_conversion_probability"):
+            self.__dict__.pop(name, None)
+        self._solution = (full, q, parts)
+
+    @property
+    def states_(self) -> list[str]:
+        """``"(start)"``, the transient states, ``"(conversion)"``, ``"(null)"``."""
+        if "_states" not in self.__dict__:
+            self._solution  # noqa: B018 (AttributeError before fitting)
+            labels = [START] + [self._label(t) for t in self._state_tuples[1:]]
+            self._states = labels + [CONVERSION, NULL]
+        return self._states
+
+    @property
+    def transition_matrix_(self) -> sp.csr_array:
+        """Row-stochastic transition probabilities between ``states_``."""
+        if "_transition_matrix" not in self.__dict__:
+            _, q, parts = self._solution
+            n = self._n_states
+            conv_p, null_p, _ = parts
+            absorbing = sp.csr_array(
                 (
-                    np.concatenate([np.arange(n), np.arange(n), [n, n + 1]]),
-                    np.concatenate([np.full(n, n), np.full(n, n + 1), [n, n + 1]]),
+                    np.concatenate([conv_p, null_p, [1.0, 1.0]]),
+                    (
+                        np.concatenate([np.arange(n), np.arange(n), [n, n + 1]]),
+                        np.concatenate([np.full(n, n), np.full(n, n + 1), [n, n + 1]]),
+                    ),
                 ),
-            ),
-            shape=(n + 2, n + 2),
-        )
-        q_full = sp.csr_array((q.data, q.indices, q.indptr), shape=(n, n))
-        q_full.resize((n + 2, n + 2))
-        self.transition_matrix_ = (q_full + absorbing).tocsr()
-        self.conversion_probability_ = pd.Series(
-            np.concatenate([full[:, 0], [1.0, 0.0]]),
-            index=pd.Index(self.states_, name="state"),
-            name="conversion_probability",
-        )
+                shape=(n + 2, n + 2),
+            )
+            q_full = sp.csr_array((q.data, q.indices, q.indptr), shape=(n, n))
+            q_full.resize((n + 2, n + 2))
+            self._transition_matrix = (q_full + absorbing).tocsr()
+        return self._transition_matrix
+
+    @property
+    def conversion_probability_(self) -> pd.Series:
+        """Probability of eventually converting from each state."""
+        if "_conversion_probability" not in self.__dict__:
+            full = self._solution[0]
+            self._conversion_probability = pd.Series(
+                np.concatenate([full[:, 0], [1.0, 0.0]]),
+                index=pd.Index(self.states_, name="state"),
+                name="conversion_probability",
+            )
+        return self._conversion_probability
 
     def _label(self, t: tuple[int, ...]) -> str:
         return self.separator.join(self.table_.channels[c] for c in t)
