@@ -238,7 +238,7 @@ def jl_markov(data: str, order: int = 1, **_) -> int:
     from journeylab.attribution import attribute
 
     paths = _paths(data)
-    t0 = time.perf_counter()
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
     out = attribute(paths, models=["markov"], order=int(order)).to_frame()
     _clock.start = t0
     return len(out)
@@ -256,7 +256,7 @@ def ca_markov(data: str, order: int = 1, **_) -> int:
     import ChannelAttribution as ca
 
     frame = _ca_frame(_paths(data))
-    t0 = time.perf_counter()
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
     out = ca.markov_model(
         frame,
         "path",
@@ -277,7 +277,7 @@ def jl_heuristics(data: str, **_) -> int:
     from journeylab.attribution import attribute
 
     paths = _paths(data)
-    t0 = time.perf_counter()
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
     out = attribute(paths, models=["first_touch", "last_touch", "linear"]).to_frame()
     _clock.start = t0
     return len(out)
@@ -289,7 +289,7 @@ def ca_heuristics(data: str, **_) -> int:
     import ChannelAttribution as ca
 
     frame = _ca_frame(_paths(data))
-    t0 = time.perf_counter()
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
     out = ca.heuristic_models(frame, "path", "conversions", var_value="value", flg_pro=False)
     _clock.start = t0
     return len(out)
@@ -301,7 +301,7 @@ def jl_bootstrap(data: str, order: int = 1, **_) -> int:
     from journeylab.attribution import attribute
 
     paths = _paths(data)
-    t0 = time.perf_counter()
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
     out = attribute(paths, n_boot=200, order=int(order), progress=False).to_frame()
     _clock.start = t0
     return len(out)
@@ -444,6 +444,8 @@ PRELOAD = {
 
 class _clock:
     start: float | None = None
+    #: process CPU time at the start of the measured work (cases that record it)
+    cpu_start: float | None = None
     extra: dict = {}
 
 
@@ -468,6 +470,7 @@ def main(argv=None) -> int:
         memory_limit=args.memory_limit,
     )
     seconds = time.perf_counter() - (_clock.start or t0)
+    cpu = None if _clock.cpu_start is None else time.process_time() - _clock.cpu_start
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(
@@ -477,6 +480,7 @@ def main(argv=None) -> int:
                 "seconds": seconds,
                 "peak_rss": max(self_rss, child_rss),
                 "rows": rows,
+                **({"cpu_seconds": cpu} if cpu is not None else {}),
                 **({"extra": _clock.extra} if _clock.extra else {}),
             }
         )
