@@ -120,12 +120,14 @@ def test_amounts_use_the_currency_given_and_no_sign_without_one():
     plain = attribute(d1(), ["linear"], spend=spend, value=True, n_boot=20)
     euro = attribute(d1(), ["linear"], spend=spend, value=True, n_boot=20, currency="€")
     pound = attribute(d1(), ["linear"], spend=spend, currency="GBP")
+    franc = attribute(d1(), ["linear"], spend=spend, currency="CHF")
     for text in (plain.summary(), plain.display_frame().to_string(), plain._repr_html_()):
         assert "$" not in text
     assert "(value 330)" in plain.summary()
     assert "(value €330)" in euro.summary() and "$" not in euro.summary()
     assert euro.display_frame()["linear"].str.startswith("€").all()
-    assert "conversions per GBP 1,000 of spend" in pound.summary()
+    assert "conversions per £1,000 of spend" in pound.summary()
+    assert "conversions per CHF 1,000 of spend" in franc.summary()
     # The currency changes words only, never numbers.
     pd.testing.assert_frame_equal(plain.to_frame(), euro.to_frame())
 

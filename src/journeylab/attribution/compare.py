@@ -182,8 +182,8 @@ def attribute(
         of ``spend`` are added automatically.
     currency : str, optional
         How the summary and displays write amounts: a sign (``"€"``, as
-        ``Project.currency_sign`` gives) or a code (``"GBP"``). None (the
-        default) writes plain numbers.
+        ``Project.currency_sign`` gives) or an ISO 4217 code (``"GBP"``, written
+        ``£``). None (the default) writes plain numbers.
 
     Returns
     -------

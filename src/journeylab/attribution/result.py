@@ -37,16 +37,17 @@ DATA_DRIVEN = ("markov", "shapley")
 
 
 def format_money(x: float | None, currency: str | None = None) -> str:
-    """Write an amount with its currency: a sign (``$``, ``€``), a code or nothing.
+    """Write an amount with its currency: a sign (``"$"``), an ISO 4217 code or nothing.
+
+    Codes are written as :func:`journeylab.core.results.fmt_money` writes them
+    (``"EUR"`` as ``€``, ``"CHF"`` as ``CHF``); None gives a plain number.
 
     Examples
     --------
-    >>> format_money(12345.0, "€"), format_money(12345.0, "GBP"), format_money(12.5)
-    ('€12,345', 'GBP 12,345', '12.50')
+    >>> format_money(12345.0, "€"), format_money(12345.0, "CHF"), format_money(12.5)
+    ('€12,345', 'CHF 12,345', '12.50')
     """
-    if not currency:
-        return fmt_money(x, "")
-    return fmt_money(x, f"{currency} " if currency[-1].isalpha() else currency)
+    return fmt_money(x, currency or "")
 
 
 def _plural(n: int, noun: str) -> str:
@@ -74,8 +75,8 @@ class AttributionResult(Result):
     status : dict
         Model → ``"ok"`` or ``"not identifiable: ..."`` (then its credit is NaN).
     currency : str or None
-        Sign (``"€"``) or code (``"GBP"``) amounts are written with; None writes
-        plain numbers.
+        Sign (``"€"``) or ISO 4217 code (``"GBP"``) amounts are written with;
+        None writes plain numbers.
     censoring : dict or None
         How many journeys were still open at the period end and whether they
         were left out (see :func:`journeylab.journeys.censoring_summary`); None
