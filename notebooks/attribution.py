@@ -190,6 +190,7 @@ attr = attribute(
     n_boot=n_boot,
     seed=seed,
     spend=spend,
+    currency=project.currency_sign,
 )
 attr
 
