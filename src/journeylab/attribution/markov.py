@@ -180,7 +180,13 @@ class MarkovChain:
             last[has] = state[ends[has]]
         n = len(tuples)
         # Distinct edges and how often each path walks them.
-        edge_id, edge_inverse = np.unique(src_a * n + dst_a, return_inverse=True)
+        # (np.unique with return_inverse, by hashing: only the few distinct edges are sorted)
+        edge_code, edge_found = pd.factorize(src_a * n + dst_a)
+        edge_order = np.argsort(edge_found)
+        edge_id = np.asarray(edge_found)[edge_order]
+        edge_rank = np.empty(len(edge_order), dtype=np.int64)
+        edge_rank[edge_order] = np.arange(len(edge_order))
+        edge_inverse = edge_rank[edge_code]
         self._n_states = n
         self._state_tuples = tuples
         self._edge_src = (edge_id // n).astype(np.int64)
