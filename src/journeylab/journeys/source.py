@@ -1,0 +1,222 @@
+"""An event log opened in DuckDB: the typed ``src`` view every journey query reads.
+
+:class:`_Events` opens a pandas frame, a DuckDB relation or Parquet file(s) in
+a private cursor, types the canonical columns and adds the integer sort keys of
+the stable tie-breaker (see :mod:`journeylab.journeys.build`).
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from journeylab.core import sql as engine
+from journeylab.core.errors import ParameterError, SchemaError, did_you_mean, require_columns
+from journeylab.core.sql import quote_ident, quote_list
+from journeylab.core.stages import StageMap
+from journeylab.io.loaders import event_rank
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------
+def fetch_df(cursor: Any) -> pd.DataFrame:
+    """``cursor.df()`` without DuckDB's pandas-3 deprecation warning (it is DuckDB's, not ours)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        return cursor.df()
+
+
+def _micros(delta: pd.Timedelta) -> int:
+    return int(delta.value // 1000)
+
+
+# ---------------------------------------------------------------------------
+# opening an event source in DuckDB
+# ---------------------------------------------------------------------------
+class _Events:
+    """An event log opened in a private DuckDB cursor as view ``src``; use it as a context manager.
+
+    ``src`` has the canonical columns typed (``user_id`` VARCHAR,
+    ``timestamp`` TIMESTAMPTZ in UTC, ``event`` VARCHAR, ``channel`` VARCHAR,
+    ``value`` DOUBLE, and ``session_id`` and any ``keep`` columns when
+    present), ``event_rank``, and the integer sort keys ``event_key`` and
+    ``channel_key`` of the tie-breaker. ``with _Events(...) as ev:`` closes the
+    cursor (and its temporary tables) on the way out; a constructor that fails
+    closes it before raising.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        stage_map: Any = None,
+        keep: Sequence[str] = (),
+        what: str = "events",
+    ) -> None:
+        self.con = engine.cursor()
+        self.tag = uuid.uuid4().hex[:8]
+        try:
+            self._open(source, stage_map=stage_map, keep=keep, what=what)
+        except BaseException:
+            self.con.close()  # nobody gets the half-built object to close it
+            raise
+
+    def close(self) -> None:
+        """Close the cursor; its temporary tables and registered frames go with it."""
+        self.con.close()
+
+    def __enter__(self) -> _Events:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open(self, source: Any, *, stage_map: Any, keep: Sequence[str], what: str) -> None:
+        raw = f"jl_raw_{self.tag}"
+        if isinstance(source, pd.DataFrame):
+            self.con.register(raw, source)
+            self.source_name = "DataFrame"
+        elif isinstance(source, duckdb.DuckDBPyRelation):
+            # A relation lives in its own connection: stream it (as Arrow
+            # batches) into this one, keeping only the columns needed.
+            wanted = [
+                c
+                for c in ("user_id", "timestamp", "event", "channel", "value", "session_id", *keep)
+                if c in source.columns
+            ]
+            require_columns(
+                pd.DataFrame(columns=source.columns),
+                ("user_id", "timestamp", "event"),
+                source="DuckDB relation",
+                what=what,
+            )
+            reader = source.project(
+                ", ".join(quote_ident(c) for c in dict.fromkeys(wanted))
+            ).to_arrow_reader()
+            self.con.register(f"{raw}_reader", reader)
+            self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {raw}_reader")
+            self.source_name = "DuckDB relation"
+        elif isinstance(source, (str, Path)) or (
+            isinstance(source, (list, tuple))
+            and source
+            and all(isinstance(s, (str, Path)) for s in source)
+        ):
+            paths = [str(p) for p in (source if isinstance(source, (list, tuple)) else [source])]
+            self.con.execute(
+                f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({quote_list(paths)})"
+            )
+            self.source_name = ", ".join(paths)
+        else:
+            raise ParameterError(
+                f"events must be a pandas DataFrame, a DuckDB relation or a Parquet path, "
+                f"not {type(source).__name__}."
+            )
+        columns = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()]
+        require_columns(
+            pd.DataFrame(columns=columns),
+            ("user_id", "timestamp", "event"),
+            source=self.source_name,
+            what=what,
+        )
+        self.columns = columns
+        for col in keep:
+            if col not in columns:
+                raise SchemaError(
+                    f"The events table has no column {col!r}{did_you_mean(col, columns)}.",
+                    source=self.source_name,
+                    column=col,
+                )
+        events = [
+            r[0]
+            for r in self.con.execute(
+                f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}'
+            ).fetchall()
+        ]
+        names = pd.Series([e for e in events if e is not None], dtype="object")
+        sm = StageMap.coerce(stage_map)
+        self.stage_map = sm
+        stages = sm.event_to_stage(names)
+        rank_frame = pd.DataFrame(
+            {
+                "event": names,
+                "event_rank": event_rank(names, sm).to_numpy(dtype="int64"),
+                "stage_index": pd.array(
+                    [sm.index(stages[e]) if stages.get(e) else None for e in names], dtype="Int64"
+                ),
+            }
+        )
+        # Integer sort keys equivalent to (stage-map rank, event name) and to the
+        # channel name: sorting on them is much cheaper than on the strings.
+        rank_frame = rank_frame.sort_values(["event_rank", "event"], kind="stable")
+        rank_frame["event_key"] = np.arange(len(rank_frame), dtype="int64")
+        self.con.register(f"jl_rank_{self.tag}", rank_frame)
+        channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
+        if "channel" in columns:
+            channels = sorted(
+                r[0]
+                for r in self.con.execute(
+                    f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}'
+                ).fetchall()
+                if r[0] is not None
+            )
+            self.con.register(
+                f"jl_chan_{self.tag}",
+                pd.DataFrame(
+                    {
+                        "channel": pd.Series(channels, dtype="object"),
+                        "channel_key": np.arange(len(channels), dtype="int64"),
+                    }
+                ),
+            )
+            channel_join = (
+                f'LEFT JOIN jl_chan_{self.tag} ch ON CAST(r."channel" AS VARCHAR) = ch.channel'
+            )
+            channel_key = "ch.channel_key AS channel_key"
+        self.other_rank = len(sm.event_names())
+        extra = [
+            c
+            for c in dict.fromkeys(keep)
+            if c not in ("user_id", "timestamp", "event", "channel", "value", "session_id")
+        ]
+        select = [
+            'CAST(r."user_id" AS VARCHAR) AS user_id',
+            'CAST(r."timestamp" AS TIMESTAMPTZ) AS "timestamp"',
+            'CAST(r."event" AS VARCHAR) AS event',
+            'CAST(r."channel" AS VARCHAR) AS channel'
+            if "channel" in columns
+            else "CAST(NULL AS VARCHAR) AS channel",
+            'CAST(r."value" AS DOUBLE) AS value'
+            if "value" in columns
+            else "CAST(NULL AS DOUBLE) AS value",
+            'CAST(r."session_id" AS VARCHAR) AS session_id'
+            if "session_id" in columns
+            else "CAST(NULL AS VARCHAR) AS session_id",
+            f"coalesce(k.event_rank, {self.other_rank}) AS event_rank",
+            "k.event_key AS event_key",
+            channel_key,
+            "k.stage_index AS stage_index",
+            *[f"r.{quote_ident(c)} AS {quote_ident(c)}" for c in extra],
+        ]
+        self.con.execute(
+            f"CREATE TEMP VIEW src AS SELECT {', '.join(select)} FROM {raw} r "
+            f'LEFT JOIN jl_rank_{self.tag} k ON CAST(r."event" AS VARCHAR) = k.event {channel_join}'
+        )
+        self.has_channel = "channel" in columns
+
+    #: The stable tie-breaker, as an ORDER BY list.
+    #: ``event_key`` orders as (stage-map rank, event name); ``channel_key`` as the channel name.
+    ORDER = '"timestamp", event_key, channel_key NULLS LAST, value NULLS LAST'
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.con.execute(sql, list(params)).fetchone()[0]
+
+    def df(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        return fetch_df(self.con.execute(sql, list(params)))
