@@ -71,6 +71,7 @@ from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import format_time
 from journeylab.core.viz import PALETTE, new_axes
+from journeylab.journeys.path_scan import path_sums
 from journeylab.journeys.rules import (
     DIRECT,
     JOURNEY_DEFAULTS,
@@ -478,7 +479,7 @@ def path_table(
     final = f"""
         SELECT CASE WHEN len(coalesce(path, [])) = 0 THEN {quote_list([DIRECT])} ELSE {collapse} END AS path,
                sum(converted::BIGINT) AS conversions,
-               sum(value{{value_order}})::DOUBLE AS value,
+               sum(value)::DOUBLE AS value,
                sum((NOT converted)::BIGINT) AS non_conversions
         FROM paths GROUP BY 1
         ORDER BY conversions DESC, non_conversions DESC, path
@@ -499,23 +500,20 @@ def path_table(
                       SELECT p.path, j.converted, j.value FROM {journeys} j LEFT JOIN p USING (journey_id)
                       WHERE {where}
                     )
-                    {final.replace("{value_order}", "")}
+                    {final}
                     """
                 )
             )
     else:
-        # From events, each journey's path is aggregated with the journey itself.
+        # From events: DuckDB sorts the rows that take part, NumPy cuts the journeys.
         rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **journey_options})
         with _Events(events_or_journeys, stage_map=stage_map) as ev:
-            _, journeys, left_out, settings = _build_tables(
-                ev, rules, want_touches=False, path_level=level
-            )
-            # Values are summed in journey order (user, then journey), as when journeys are numbered.
-            frame = fetch_df(
-                ev.con.execute(
-                    f"WITH paths AS (SELECT j.path, j.converted, j.value, j.user_id, j.jidx FROM {journeys} j "
-                    f"WHERE {where}) " + final.replace("{value_order}", " ORDER BY user_id, jidx")
-                )
+            frame, left_out, settings = path_sums(
+                ev,
+                rules,
+                level=level,
+                collapse_repeats=collapse_repeats,
+                include_censored=include_censored,
             )
     frame["path"] = [tuple(p) for p in frame["path"]]  # one entry per distinct path
     frame["conversions"] = frame["conversions"].astype("int64")

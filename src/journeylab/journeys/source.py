@@ -119,7 +119,9 @@ class _Events:
                 f"events must be a pandas DataFrame, a DuckDB relation or a Parquet path, "
                 f"not {type(source).__name__}."
             )
-        columns = [r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()]
+        described = self.con.execute(f"DESCRIBE {raw}").fetchall()
+        columns = [r[0] for r in described]
+        self.raw_types = {r[0]: str(r[1]) for r in described}
         require_columns(
             pd.DataFrame(columns=columns),
             ("user_id", "timestamp", "event"),
@@ -134,12 +136,12 @@ class _Events:
                     source=self.source_name,
                     column=col,
                 )
-        events = [
-            r[0]
-            for r in self.con.execute(
-                f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}'
-            ).fetchall()
-        ]
+        # One scan finds the event names and the channel names.
+        channel_col = 'CAST("channel" AS VARCHAR)' if "channel" in columns else "NULL::VARCHAR"
+        pairs = self.con.execute(
+            f'SELECT DISTINCT CAST("event" AS VARCHAR), {channel_col} FROM {raw}'
+        ).fetchall()
+        events = list(dict.fromkeys(r[0] for r in pairs))
         names = pd.Series([e for e in events if e is not None], dtype="object")
         sm = StageMap.coerce(stage_map)
         self.stage_map = sm
@@ -157,16 +159,13 @@ class _Events:
         # channel name: sorting on them is much cheaper than on the strings.
         rank_frame = rank_frame.sort_values(["event_rank", "event"], kind="stable")
         rank_frame["event_key"] = np.arange(len(rank_frame), dtype="int64")
+        #: The event names by ``event_key`` and the channel names by ``channel_key``.
+        self.event_names: list[str] = rank_frame["event"].tolist()
+        self.channel_names: list[str] = []
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
         channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
         if "channel" in columns:
-            channels = sorted(
-                r[0]
-                for r in self.con.execute(
-                    f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}'
-                ).fetchall()
-                if r[0] is not None
-            )
+            channels = sorted({r[1] for r in pairs if r[1] is not None})
             self.con.register(
                 f"jl_chan_{self.tag}",
                 pd.DataFrame(
@@ -180,6 +179,7 @@ class _Events:
                 f'LEFT JOIN jl_chan_{self.tag} ch ON CAST(r."channel" AS VARCHAR) = ch.channel'
             )
             channel_key = "ch.channel_key AS channel_key"
+            self.channel_names = channels
         self.other_rank = len(sm.event_names())
         extra = [
             c
@@ -210,6 +210,33 @@ class _Events:
             f'LEFT JOIN jl_rank_{self.tag} k ON CAST(r."event" AS VARCHAR) = k.event {channel_join}'
         )
         self.has_channel = "channel" in columns
+        self.raw = raw
+        #: The five columns of a journey, typed as in ``src``, without the sort keys.
+        self.rows_sql = f"SELECT {', '.join(select[:5])} FROM {raw} r"
+
+    def incomplete_rows(self) -> int:
+        """Count the rows without a user id or a timestamp (from Parquet statistics when none lack them)."""
+        total, users, times = self.con.execute(
+            f'SELECT count(*), count("user_id"), count("timestamp") FROM {self.raw}'
+        ).fetchone()
+        if total == users == times:
+            return 0
+        return int(
+            self.scalar(
+                f'SELECT count(*) FILTER (WHERE "user_id" IS NULL OR "timestamp" IS NULL) FROM {self.raw}'
+            )
+        )
+
+    def last_timestamp(self) -> pd.Timestamp | None:
+        """Return the last timestamp in UTC (from Parquet statistics when the column is TIMESTAMPTZ)."""
+        ts = (
+            '"timestamp"'
+            if self.raw_types.get("timestamp") == "TIMESTAMP WITH TIME ZONE"
+            else 'CAST("timestamp" AS TIMESTAMPTZ)'
+        )
+        # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
+        micros = self.scalar(f"SELECT epoch_us(max({ts})) FROM {self.raw}")
+        return pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
 
     #: The stable tie-breaker, as an ORDER BY list.
     #: ``event_key`` orders as (stage-map rank, event name); ``channel_key`` as the channel name.

@@ -40,33 +40,16 @@ def _touch_predicate(
 
 
 def _build_tables(
-    ev: _Events,
-    rules: JourneyRules,
-    *,
-    want_touches: bool = True,
-    path_level: str | None = None,
-) -> tuple[str | None, str, dict[str, int], dict[str, Any]]:
+    ev: _Events, rules: JourneyRules
+) -> tuple[str, str, dict[str, int], dict[str, Any]]:
     """Create temp tables of touches and journeys in ``ev.con``; return their names, counts, settings.
 
-    With ``want_touches=False`` no touches table is made (``start`` is then
-    missing); with ``path_level`` the journeys table carries each journey's
-    path (kept touches after the cap, repeats not collapsed) as a list.
+    (The path table from events takes a faster route: :mod:`journeylab.journeys.path_scan`.)
     """
     conversions = list(rules.conversions)
     first, end = rules.start, rules.period_end
-    counted: dict[str, int] | None = None
-    if end is None and not want_touches:
-        # One scan finds the period end and counts the incomplete rows; no row
-        # lies after a period end that is the log's last timestamp.
-        micros, incomplete = ev.con.execute(
-            'SELECT epoch_us(max("timestamp")), count(*) FILTER (WHERE user_id IS NULL OR "timestamp" IS NULL) FROM src'
-        ).fetchone()
-        end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
-        counted = {"incomplete_rows": int(incomplete), "after_period_end": 0}
-    elif end is None:
-        # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
-        micros = ev.scalar('SELECT epoch_us(max("timestamp")) FROM src')
-        end = pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
+    if end is None:
+        end = ev.last_timestamp()
     conv_sql = f"list_contains({quote_list(conversions)}, event)"
     conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
     conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
@@ -79,33 +62,19 @@ def _build_tables(
     look_us = _micros(rules.lookback)
     cap = rules.max_touches
     con = ev.con
-    if not want_touches:
-        left_out = _path_journeys(
-            ev,
-            journeys=journeys,
-            conv_sql=conv_sql,
-            touch_sql=touch_sql,
-            end_param=end_param,
-            look_us=look_us,
-            cap=cap,
-            path_level=path_level,
-            counted=counted,
-        )
-    else:
-        left_out = _full_tables(
-            ev,
-            base=base,
-            rows=rows,
-            agg=agg,
-            touches=touches,
-            journeys=journeys,
-            conv_sql=conv_sql,
-            touch_sql=touch_sql,
-            end_param=end_param,
-            look_us=look_us,
-            cap=cap,
-            path_level=path_level,
-        )
+    left_out = _full_tables(
+        ev,
+        base=base,
+        rows=rows,
+        agg=agg,
+        touches=touches,
+        journeys=journeys,
+        conv_sql=conv_sql,
+        touch_sql=touch_sql,
+        end_param=end_param,
+        look_us=look_us,
+        cap=cap,
+    )
     before_start = 0
     if first is not None:
         # A journey belongs to the period its end (conversion or last touch) falls
@@ -116,10 +85,9 @@ def _build_tables(
             ).fetchone()[0]
         )
         con.execute(f'DELETE FROM {journeys} WHERE "end" < ?::TIMESTAMPTZ', [first])
-        if want_touches:
-            con.execute(
-                f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})"
-            )
+        con.execute(
+            f"DELETE FROM {touches} WHERE journey_id NOT IN (SELECT journey_id FROM {journeys})"
+        )
     totals = con.execute(
         f"""
         SELECT coalesce(sum(outside_lookback), 0), coalesce(sum(truncated_touches), 0),
@@ -142,7 +110,7 @@ def _build_tables(
         }
     )
     settings = rules.settings(end)
-    return (touches if want_touches else None), journeys, left_out, settings
+    return touches, journeys, left_out, settings
 
 
 def _full_tables(
@@ -158,11 +126,9 @@ def _full_tables(
     end_param: pd.Timestamp,
     look_us: int,
     cap: int | None,
-    path_level: str | None,
 ) -> dict[str, int]:
     """Create the touches and journeys tables (with journey ids); return the counts of rows left out."""
     con = ev.con
-    want_touches = True
     # One scan of the source: the rows that take part, plus the incomplete ones (to count them).
     con.execute(
         f"""
@@ -187,21 +153,18 @@ def _full_tables(
     # touch starts a new one. A row's journey ends at the next conversion at or
     # after it ("closing"), or, with none, at the user's last touch; touches
     # more than the lookback before that end are "outside".
-    elem_sql, elem_join = _row_element_sql(
-        con, ev.stage_map, path_level, f"SELECT DISTINCT event FROM {base}"
-    )
     con.execute(
         f"""
         CREATE TEMP TABLE {rows} AS
         WITH w1 AS (
-          SELECT user_id, "timestamp", event, channel, value, is_conv, {elem_sql} AS elem,
+          SELECT user_id, "timestamp", event, channel, value, is_conv,
                  row_number() OVER w AS seq,
                  coalesce(sum(is_conv::INTEGER) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jidx,
                  min(CASE WHEN is_conv THEN "timestamp" END)
                      OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS closing,
                  max(CASE WHEN NOT is_conv THEN "timestamp" END)
                      OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS user_last
-          FROM {base} b {elem_join}
+          FROM {base} b
           WHERE user_id IS NOT NULL AND "timestamp" IS NOT NULL AND "timestamp" <= ?::TIMESTAMPTZ
           WINDOW w AS (PARTITION BY user_id ORDER BY {ev.ORDER})
         )
@@ -212,7 +175,6 @@ def _full_tables(
         [end_param],
     )
     kept = "NOT is_conv AND NOT outside"
-    path_sql = f", list(elem ORDER BY seq) FILTER (WHERE {kept}) AS path" if path_level else ""
     n_touches = f"least(n_kept, {cap})" if cap is not None else "n_kept"
     con.execute(
         f"""
@@ -228,153 +190,37 @@ def _full_tables(
                  count(*) FILTER (WHERE outside) AS outside_lookback,
                  count(*) FILTER (WHERE {kept}) AS n_kept,
                  count(*) FILTER (WHERE {kept} AND channel IS NULL) AS no_channel
-                 {path_sql}
           FROM {rows} GROUP BY user_id, jidx
         )
         """
     )
-    if want_touches:
-        # The cap keeps the last n_touches of the kept touches.
-        con.execute(
-            f"""
-            CREATE TEMP TABLE {touches} AS
-            SELECT * FROM (
-              SELECT a.journey_id, r.user_id,
-                     (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq) - (a.n_kept - a.n_touches))::BIGINT AS position,
-                     r."timestamp", coalesce(r.channel, {quote_literal(NO_CHANNEL)}) AS channel, r.event
-              FROM {rows} r JOIN {agg} a USING (user_id, jidx)
-              WHERE NOT r.is_conv AND NOT r.outside
-            ) WHERE position >= 1
-            """
-        )
-        first_join = f'LEFT JOIN (SELECT journey_id, min("timestamp") AS first_touch FROM {touches} GROUP BY journey_id) f USING (journey_id)'
-        first_touch = "f.first_touch"
-    else:
-        first_join, first_touch = "", "NULL::TIMESTAMPTZ"
-    path_col = ", a.path[greatest(len(a.path) - a.n_touches, 0) + 1:] AS path" if path_level else ""
+    # The cap keeps the last n_touches of the kept touches.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {touches} AS
+        SELECT * FROM (
+          SELECT a.journey_id, r.user_id,
+                 (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq) - (a.n_kept - a.n_touches))::BIGINT AS position,
+                 r."timestamp", coalesce(r.channel, {quote_literal(NO_CHANNEL)}) AS channel, r.event
+          FROM {rows} r JOIN {agg} a USING (user_id, jidx)
+          WHERE NOT r.is_conv AND NOT r.outside
+        ) WHERE position >= 1
+        """
+    )
+    first_join = f'LEFT JOIN (SELECT journey_id, min("timestamp") AS first_touch FROM {touches} GROUP BY journey_id) f USING (journey_id)'
     con.execute(
         f"""
         CREATE TEMP TABLE {journeys} AS
         SELECT a.journey_id, a.user_id, a.jidx,
-               coalesce({first_touch}, a.conversion_time) AS start,
+               coalesce(f.first_touch, a.conversion_time) AS start,
                coalesce(a.conversion_time, a.last_touch) AS "end",
                a.n_touches, a.converted, a.value, a.conversion_time,
                (NOT a.converted AND a.last_touch >= ?::TIMESTAMPTZ - to_microseconds({look_us}::BIGINT)) AS censored,
                a.n_kept - a.n_touches AS truncated_touches,
-               a.outside_lookback, a.no_channel {path_col}
+               a.outside_lookback, a.no_channel
         FROM {agg} a {first_join}
         """,
         [end_param],
-    )
-    return left_out
-
-
-def _left_out_counts(
-    con: duckdb.DuckDBPyConnection, conv_sql: str, touch_sql: str, end_param: pd.Timestamp
-) -> dict[str, int]:
-    """Count the rows without user id or timestamp, and the rows after the period end."""
-    counts = con.execute(
-        f"""
-        SELECT count(*) FILTER (WHERE user_id IS NULL OR "timestamp" IS NULL),
-               count(*) FILTER (WHERE user_id IS NOT NULL AND "timestamp" > ?::TIMESTAMPTZ)
-        FROM src
-        WHERE ({conv_sql} OR {touch_sql}) OR user_id IS NULL OR "timestamp" IS NULL
-        """,
-        [end_param],
-    ).fetchone()
-    left_out = {"incomplete_rows": int(counts[0]), "after_period_end": int(counts[1])}
-    return left_out
-
-
-def _path_journeys(
-    ev: _Events,
-    *,
-    journeys: str,
-    conv_sql: str,
-    touch_sql: str,
-    end_param: pd.Timestamp,
-    look_us: int,
-    cap: int | None,
-    path_level: str | None,
-    counted: dict[str, int] | None = None,
-) -> dict[str, int]:
-    """Create the journeys table with each journey's path, in one statement; return the counts left out.
-
-    The same rules as :func:`_full_tables`, for the path table only: no touches
-    table and no journey ids (numbering journeys would take a global sort), and
-    no intermediate tables. A journey's end is its conversion or, without
-    one, its last touch, which is the user's last touch: the journey is the
-    user's last (rows are ordered by time first).
-    """
-    con = ev.con
-    if counted is not None:
-        left_out = dict(counted)
-    else:
-        left_out = _left_out_counts(con, conv_sql, touch_sql, end_param)
-    elem_sql, elem_join = _row_element_sql(
-        con,
-        ev.stage_map,
-        path_level,
-        f"SELECT DISTINCT event FROM src WHERE {conv_sql} OR {touch_sql}",
-    )
-    # One ordered window pass numbers the rows (seq) and the journeys (jidx);
-    # the aggregation then gathers each journey's touches as a list and sorts
-    # that short list by seq, instead of sorting every row again.
-    n_touches = f"least(n_kept, {cap})" if cap is not None else "n_kept"
-    touch_list = (
-        "list_sort(coalesce(tl, []), 'ASC', 'NULLS LAST')" if path_level else "coalesce(tl, [])"
-    )
-    path_col = (
-        ", list_transform(kl, lambda x: x.e)[greatest(n_kept - n_touches, 0) + 1:] AS path"
-        if path_level
-        else ""
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE {journeys} AS
-        WITH w1 AS (
-          SELECT user_id, "timestamp", channel, value, is_conv, elem,
-                 row_number() OVER w AS seq,
-                 coalesce(sum(is_conv::INTEGER) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS jidx
-          FROM (
-            SELECT b.*, {conv_sql} AS is_conv, {elem_sql} AS elem
-            FROM src b {elem_join}
-            WHERE ({conv_sql} OR {touch_sql})
-              AND user_id IS NOT NULL AND "timestamp" IS NOT NULL AND "timestamp" <= ?::TIMESTAMPTZ
-          )
-          WINDOW w AS (PARTITION BY user_id ORDER BY {ev.ORDER})
-        ), a AS (
-          SELECT user_id, jidx,
-                 bool_or(is_conv) AS converted,
-                 max("timestamp") FILTER (WHERE is_conv) AS conversion_time,
-                 coalesce(sum(coalesce(value, 0)) FILTER (WHERE is_conv), 0)::DOUBLE AS value,
-                 max("timestamp") FILTER (WHERE NOT is_conv) AS last_touch,
-                 list({{'s': seq, 't': "timestamp", 'e': elem, 'n': channel IS NULL}}) FILTER (WHERE NOT is_conv) AS tl
-          FROM w1 GROUP BY user_id, jidx
-        ), b AS (
-          -- A touch is outside the lookback when it is older than the lookback
-          -- before its journey's end: the journey's conversion, or without one
-          -- its last touch (the journey is then the user's last).
-          SELECT * EXCLUDE (tl), len(coalesce(tl, [])) AS n_all,
-                 list_filter({touch_list},
-                   lambda x: NOT (x.t < coalesce(conversion_time, last_touch) - to_microseconds({look_us}::BIGINT))) AS kl
-          FROM a
-        ), c AS (
-          SELECT *, len(kl) AS n_kept FROM b
-        ), d AS (
-          SELECT *, {n_touches} AS n_touches FROM c
-        )
-        SELECT user_id, jidx,
-               conversion_time AS start,
-               coalesce(conversion_time, last_touch) AS "end",
-               n_touches, converted, value, conversion_time,
-               (NOT converted AND last_touch >= ?::TIMESTAMPTZ - to_microseconds({look_us}::BIGINT)) AS censored,
-               n_kept - n_touches AS truncated_touches,
-               n_all - n_kept AS outside_lookback,
-               len(list_filter(kl, lambda x: x.n)) AS no_channel {path_col}
-        FROM d
-        """,
-        [end_param, end_param],
     )
     return left_out
 
@@ -393,22 +239,3 @@ def _register_stages(con: duckdb.DuckDBPyConnection, stage_map: StageMap, events
     name = f"jl_stage_{uuid.uuid4().hex[:8]}"
     con.register(name, frame)
     return name
-
-
-def _row_element_sql(
-    con: duckdb.DuckDBPyConnection, stage_map: StageMap, level: str | None, distinct_events: str
-) -> tuple[str, str]:
-    """Return the SQL expression (and join) naming an event row ``b``'s path element.
-
-    ``level`` None (no paths wanted) gives NULL; ``distinct_events`` is a query
-    of the event names to map to stages.
-    """
-    if level == "channel":
-        return f"coalesce(b.channel, {quote_literal(NO_CHANNEL)})", ""
-    if level == "event":
-        return "b.event", ""
-    if level == "stage":
-        name = _register_stages(con, stage_map, distinct_events)
-        join = f"LEFT JOIN (SELECT event AS s_event, stage AS s_stage FROM {name}) s ON s.s_event = b.event"
-        return f"coalesce(s.s_stage, {quote_literal(NO_STAGE)})", join
-    return "NULL::VARCHAR", ""

@@ -1,0 +1,358 @@
+"""Events → path table in one ordered pass: DuckDB sorts, NumPy cuts the journeys.
+
+The rules are those of :mod:`journeylab.journeys.build` (and of the SQL in
+:mod:`journeylab.journeys.tables`), applied to the rows that take part in the
+stable tie-breaker order ``(user_id, timestamp, event_key, channel_key,
+value)``. In that order a user's journeys are contiguous runs of rows (a
+conversion is the last row of its journey), so every rule is a vectorised
+step over the sorted rows, and the journeys come out in the order
+``(user_id, journey index)``: each path's value is summed in that order, as
+the SQL does.
+
+DuckDB's sort spills to disk past its memory limit; the sorted rows are read
+in batches (a user's rows never straddle two batches), so memory follows the
+batch, not the log. A path is grouped by its element codes packed as bytes
+(one Arrow binary value per journey); only the distinct paths are turned into
+tuples of names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeylab.core.sql import quote_list, quote_literal
+from journeylab.journeys.rules import DIRECT, NO_CHANNEL, NO_STAGE, JourneyRules
+from journeylab.journeys.source import _Events, _micros
+
+#: Rows per batch read from the sorted result.
+BATCH_ROWS = 1 << 21
+#: The channel key of a touch without a channel: after every channel, as NULLS LAST sorts.
+NO_CHANNEL_KEY = 2**31 - 1
+
+
+class _PathSums:
+    """Per-path counts and values, accumulated batch after batch in journey order."""
+
+    def __init__(self, direct: bytes | None) -> None:
+        #: an element named like the direct path stands for it, as in SQL's GROUP BY
+        self.direct = direct
+        self.ids: dict[bytes, int] = {}
+        self.conversions = np.zeros(0, dtype=np.int64)
+        self.non_conversions = np.zeros(0, dtype=np.int64)
+        self.value = np.zeros(0, dtype=np.float64)
+
+    def add(self, keys: pa.Array, converted: np.ndarray, value: np.ndarray) -> None:
+        if len(keys) == 0:
+            return
+        encoded = pc.dictionary_encode(keys)
+        local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        gmap = np.empty(len(encoded.dictionary), dtype=np.int64)
+        for i, key in enumerate(encoded.dictionary.to_pylist()):
+            if not key and self.direct is not None:
+                key = self.direct
+            gmap[i] = self.ids.setdefault(key, len(self.ids))
+        size = len(self.ids)
+        if size > len(self.value):
+            grow = size - len(self.value)
+            self.conversions = np.concatenate([self.conversions, np.zeros(grow, np.int64)])
+            self.non_conversions = np.concatenate([self.non_conversions, np.zeros(grow, np.int64)])
+            self.value = np.concatenate([self.value, np.zeros(grow, np.float64)])
+        gid = gmap[local]
+        self.conversions += np.bincount(gid[converted], minlength=size)
+        self.non_conversions += np.bincount(gid[~converted], minlength=size)
+        # unbuffered and in index order: the same sequential sum as SQL's sum(... ORDER BY ...)
+        np.add.at(self.value, gid, value)
+
+
+class _Scan:
+    """The journeys of sorted rows, batch by batch; counts what the rules leave out."""
+
+    def __init__(
+        self,
+        *,
+        element: np.ndarray,
+        element_by: str,
+        is_conversion: np.ndarray,
+        dtype: Any,
+        direct: bytes | None,
+        look_us: int,
+        cap: int | None,
+        start_us: int | None,
+        censor_us: int,
+        collapse: bool,
+        include_censored: bool,
+    ) -> None:
+        self.element, self.element_by, self.dtype = element, element_by, dtype
+        self.is_conversion = is_conversion
+        self.look_us, self.cap, self.start_us = look_us, cap, start_us
+        self.censor_us, self.collapse, self.include_censored = censor_us, collapse, include_censored
+        self.sums = _PathSums(direct)
+        self.totals = dict.fromkeys(
+            (
+                "outside_lookback",
+                "truncated_touches",
+                "truncated_journeys",
+                "direct_conversions",
+                "censored_journeys",
+                "no_channel_touches",
+                "ended_before_start",
+            ),
+            0,
+        )
+
+    def rows(self, users: pa.Array, cols: dict[str, np.ndarray]) -> None:
+        """Fold rows that hold whole users (sorted) into the path sums."""
+        n = len(users)
+        if n == 0:
+            return
+        t, ek, ck = cols["t"], cols["ek"], cols["ck"]
+        conv = self.is_conversion[ek]
+        ck = np.where(ck == NO_CHANNEL_KEY, -1, ck)  # a missing channel reads "(none)", the last
+        new_user = np.ones(n, dtype=bool)
+        if n > 1:
+            new_user[1:] = pc.not_equal(users[1:], users[:-1]).to_numpy(zero_copy_only=False)
+        begins = new_user.copy()
+        begins[1:] |= conv[:-1]  # the row after a conversion starts a new journey
+        starts = np.flatnonzero(begins)
+        jn = np.cumsum(begins) - 1
+        n_j = len(starts)
+        last = np.empty(n_j, dtype=np.int64)
+        last[:-1] = starts[1:] - 1
+        last[-1] = n - 1
+        converted = conv[last]
+        end = t[last]  # the conversion, or the journey's (= the user's) last touch
+        value = np.where(converted, cols["v"][last], 0.0)
+        touch = ~conv
+        kept = touch & (t >= end[jn] - self.look_us)
+        n_all = np.bincount(jn[touch], minlength=n_j)
+        n_kept = np.bincount(jn[kept], minlength=n_j)
+        n_touches = np.minimum(n_kept, self.cap) if self.cap is not None else n_kept
+        no_channel = np.bincount(jn[kept & (ck < 0)], minlength=n_j)
+        final = kept
+        if self.cap is not None:
+            # kept touches end at the journey's last touch: keep the last n_touches of them
+            last_touch = last - converted
+            final = kept & (last_touch[jn] - np.arange(n) < n_touches[jn])
+        fe = self.element[ek[final] if self.element_by == "event" else ck[final]]
+        fj = jn[final]
+        if self.collapse and len(fe) > 1:
+            keep = np.ones(len(fe), dtype=bool)
+            keep[1:] = (fj[1:] != fj[:-1]) | (fe[1:] != fe[:-1])
+            fe, fj = fe[keep], fj[keep]
+        width = np.dtype(self.dtype).itemsize
+        offsets = np.zeros(n_j + 1, dtype=np.int64)
+        np.cumsum(np.bincount(fj, minlength=n_j) * width, out=offsets[1:])
+        keys = pa.Array.from_buffers(
+            pa.large_binary(),
+            n_j,
+            [None, pa.py_buffer(offsets), pa.py_buffer(fe.astype(self.dtype).tobytes())],
+        )
+        censored = ~converted & (end >= self.censor_us)
+        inside = np.ones(n_j, dtype=bool)
+        if self.start_us is not None:
+            inside = end >= self.start_us
+            self.totals["ended_before_start"] += int(n_j - inside.sum())
+        totals = self.totals
+        truncated = n_kept - n_touches
+        totals["outside_lookback"] += int((n_all - n_kept)[inside].sum())
+        totals["truncated_touches"] += int(truncated[inside].sum())
+        totals["truncated_journeys"] += int(((truncated > 0) & inside).sum())
+        totals["direct_conversions"] += int((converted & (n_touches == 0) & inside).sum())
+        totals["censored_journeys"] += int((censored & inside).sum())
+        totals["no_channel_touches"] += int(no_channel[inside].sum())
+        chosen = inside if self.include_censored else inside & ~censored
+        idx = np.flatnonzero(chosen)
+        self.sums.add(keys.take(pa.array(idx)), converted[idx], value[idx])
+
+
+def _key_sql(ev: _Events, column: str) -> tuple[str, str]:
+    """Return the SQL of an event's ``event_key`` or a channel's ``channel_key`` and its join.
+
+    A short vocabulary is searched in a list literal; a long one is joined.
+    """
+    names = ev.event_names if column == "event" else ev.channel_names
+    if not names:
+        return "NULL::BIGINT", ""
+    if len(names) <= 64:
+        return f"(list_position({quote_list(names)}, b.{column}) - 1)::BIGINT", ""
+    table, key, alias = (
+        (f"jl_rank_{ev.tag}", "event_key", "k")
+        if column == "event"
+        else (f"jl_chan_{ev.tag}", "channel_key", "c")
+    )
+    return (
+        f"{alias}.{key}::BIGINT",
+        f"LEFT JOIN (SELECT {column} AS {alias}_name, {key} FROM {table}) {alias} ON {alias}.{alias}_name = b.{column}",
+    )
+
+
+def _candidate_events(ev: _Events, rules: JourneyRules, conv_stage: int | None) -> list[str] | None:
+    """Return the events that may be conversions or touches (None: any event may be a touch)."""
+    conversions = list(rules.conversions)
+    touch_events = rules.touch_events
+    if isinstance(touch_events, str):
+        if touch_events == "all":
+            return None
+        touch_events = [touch_events]
+    if touch_events is not None:
+        candidates = list(touch_events)
+    else:
+        sm = ev.stage_map
+        stages = sm.event_to_stage(ev.event_names)
+        candidates = [
+            e
+            for e in ev.event_names
+            if conv_stage is None or not stages.get(e) or sm.index(stages[e]) < conv_stage
+        ]
+    return list(dict.fromkeys(e for e in [*conversions, *candidates] if e in ev.event_names))
+
+
+def _element_codes(ev: _Events, level: str) -> tuple[np.ndarray, list[str], str]:
+    """Map each event_key (level event/stage) or channel_key (channel) to a path-element code.
+
+    Returns the lookup (indexed by key; a missing channel, key -1, reads the
+    last entry, ``(none)``), the element names by code, and which key it reads.
+    """
+    if level == "channel":
+        names = [*ev.channel_names, NO_CHANNEL]
+        by = "channel"
+    elif level == "event":
+        names = list(ev.event_names)
+        by = "event"
+    else:
+        stages = ev.stage_map.event_to_stage(ev.event_names)
+        names = [stages.get(e) or NO_STAGE for e in ev.event_names]
+        by = "event"
+    distinct: dict[str, int] = {}
+    lookup = np.array([distinct.setdefault(name, len(distinct)) for name in names], dtype=np.int64)
+    return lookup, list(distinct), by
+
+
+def path_sums(
+    ev: _Events,
+    rules: JourneyRules,
+    *,
+    level: str,
+    collapse_repeats: bool,
+    include_censored: bool,
+) -> tuple[pd.DataFrame, dict[str, int], dict[str, Any]]:
+    """Return the path table of the events in ``ev`` (unsorted), the counts left out and the settings."""
+    con = ev.con
+    conversions = list(rules.conversions)
+    conv_sql = f"list_contains({quote_list(conversions)}, event)"
+    conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
+    conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
+    # The rows that take part, read straight from the source: the touch
+    # events' stages are settled here, by name, so no row needs a join.
+    events = _candidate_events(ev, rules, conv_stage)
+    if events is None:
+        rows_sql = "event IS NOT NULL"
+    elif not events:
+        rows_sql = "FALSE"
+    else:
+        rows_sql = f"event IN ({', '.join(quote_literal(e) for e in events)})"
+    if rules.touch_events is None:
+        rows_sql += f" AND ({conv_sql} OR channel IS NOT NULL)"
+    rows_sql += ' AND user_id IS NOT NULL AND "timestamp" IS NOT NULL'
+    end = rules.period_end
+    left_out = {"incomplete_rows": ev.incomplete_rows(), "after_period_end": 0}
+    if end is None:
+        end = ev.last_timestamp()  # no row lies after it
+    else:
+        left_out["after_period_end"] = int(
+            ev.scalar(
+                f'SELECT count(*) FROM ({ev.rows_sql}) WHERE {rows_sql} AND "timestamp" > ?::TIMESTAMPTZ',
+                [end],
+            )
+        )
+    end_param = end if end is not None else pd.Timestamp("2262-01-01", tz="UTC")
+    look_us = _micros(rules.lookback)
+    end_us, start_us = con.execute(
+        "SELECT epoch_us(?::TIMESTAMPTZ), epoch_us(?::TIMESTAMPTZ)",
+        [end_param, rules.start if rules.start is not None else end_param],
+    ).fetchone()
+    lookup, names, by = _element_codes(ev, level)
+    dtype = np.uint16 if len(names) < 1 << 16 else np.uint32
+    direct = np.array([names.index(DIRECT)], dtype=dtype).tobytes() if DIRECT in names else None
+    scan = _Scan(
+        element=lookup,
+        is_conversion=np.isin(np.array(ev.event_names, dtype=object), conversions),
+        element_by=by,
+        dtype=dtype,
+        direct=direct,
+        look_us=look_us,
+        cap=rules.max_touches,
+        start_us=int(start_us) if rules.start is not None else None,
+        censor_us=int(end_us) - look_us,
+        collapse=collapse_repeats,
+        include_censored=include_censored,
+    )
+    event_key, event_join = _key_sql(ev, "event")
+    channel_key, channel_join = _key_sql(ev, "channel")
+    conv_b = conv_sql.replace(", event)", ", b.event)")
+    # Batches of a sorted result arrive in order only while insertion order is kept.
+    con.execute("SET SESSION preserve_insertion_order = true")
+    reader = con.sql(
+        f"""
+        SELECT b.user_id, epoch_us(b."timestamp") AS t, {event_key}::INTEGER AS ek,
+               coalesce({channel_key}, {NO_CHANNEL_KEY})::INTEGER AS ck,
+               CASE WHEN {conv_b} THEN coalesce(b.value, 0) ELSE 0 END::DOUBLE AS v
+        FROM (SELECT * FROM ({ev.rows_sql}) WHERE {rows_sql} AND "timestamp" <= ?::TIMESTAMPTZ) b
+        {event_join} {channel_join}
+        ORDER BY b.user_id, t, ek, ck, b.value NULLS LAST
+        """,
+        params=[end_param],
+    ).to_arrow_reader(BATCH_ROWS)
+    carry_users: pa.Array | None = None
+    carry: dict[str, np.ndarray] = {}
+    for batch in reader:
+        users = batch.column(0)
+        cols = {
+            name: batch.column(i + 1).to_numpy(zero_copy_only=False)
+            for i, name in enumerate(("t", "ek", "ck", "v"))
+        }
+        if carry_users is not None:
+            users = pa.concat_arrays([carry_users, users])
+            cols = {k: np.concatenate([carry[k], v]) for k, v in cols.items()}
+        n = len(users)
+        if n == 0:
+            continue
+        # hold back the last user's rows: they may go on in the next batch
+        changes = pc.not_equal(users[1:], users[:-1]).to_numpy(zero_copy_only=False)
+        hits = np.flatnonzero(changes)
+        cut = int(hits[-1]) + 1 if len(hits) else 0
+        scan.rows(users[:cut], {k: v[:cut] for k, v in cols.items()})
+        carry_users = users[cut:]
+        carry = {k: v[cut:] for k, v in cols.items()}
+    if carry_users is not None:
+        scan.rows(carry_users, carry)
+    left_out.update(scan.totals)
+    frame = _table(scan.sums, names, dtype)
+    return frame, left_out, rules.settings(end)
+
+
+def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
+    """Build the path table, ordered by conversions, then non-conversions (descending), then path."""
+    paths = []
+    for key in sums.ids:
+        codes = np.frombuffer(key, dtype=dtype)
+        paths.append(tuple(names[c] for c in codes) if len(codes) else (DIRECT,))
+    order = sorted(
+        range(len(paths)),
+        key=lambda i: (-sums.conversions[i], -sums.non_conversions[i], paths[i]),
+    )
+    frame = pd.DataFrame(
+        {
+            "path": pd.Series([paths[i] for i in order], dtype="object"),
+            "conversions": sums.conversions[order].astype("int64"),
+            "value": sums.value[order].astype("float64"),
+            "non_conversions": sums.non_conversions[order].astype("int64"),
+        }
+    )
+    return frame
