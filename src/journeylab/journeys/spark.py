@@ -32,11 +32,26 @@ carries is an error naming it and the closest event names present.
 
 Examples
 --------
->>> from pyspark.sql import SparkSession                        # doctest: +SKIP
->>> spark = SparkSession.builder.getOrCreate()                   # doctest: +SKIP
->>> paths = path_table("lake.web_events", spark=spark, conversion="purchase",
-...                    stage_map=project.stage_map, lookback="30D")  # doctest: +SKIP
->>> jl.attribution.attribute(paths, models=["markov"])          # doctest: +SKIP
+>>> from pyspark.sql import SparkSession
+>>> from journeylab.attribution import attribute
+>>> from journeylab.core.stages import StageMap
+>>> spark = SparkSession.builder.getOrCreate()
+>>> events = spark.createDataFrame(
+...     [("a", "2026-05-01 09:00:00", "visit", "email", None),
+...      ("a", "2026-05-03 10:00:00", "purchase", None, 90.0),
+...      ("b", "2026-05-02 11:00:00", "visit", "email", None)],
+...     "user_id string, timestamp string, event string, channel string, value double")
+>>> stages = StageMap.from_dict({"stages": [{"name": "consideration", "events": ["visit"]},
+...                                          {"name": "purchase", "events": ["purchase"]}]})
+>>> paths = path_table(events, conversion="purchase", stage_map=stages, lookback="7D",
+...                    period_end="2026-06-30")
+>>> paths
+       path  conversions  value  non_conversions
+0  (email,)            1   90.0                1
+>>> attribute(paths, models=["last_touch"]).to_frame()  # doctest: +NORMALIZE_WHITESPACE
+         last_touch
+channel
+email           1.0
 """
 
 from __future__ import annotations
@@ -120,7 +135,11 @@ def path_table(
 
     Examples
     --------
-    >>> paths = path_table(spark.table("events"), conversion="purchase", stage_map=stages)  # doctest: +SKIP
+    ``events`` and ``stages`` as in the module's example:
+
+    >>> path_table(events, conversion="purchase", stage_map=stages, lookback="7D",
+    ...            period_end="2026-06-30", include_censored=True)["path"].tolist()
+    [('email',)]
     """
     F, _ = _spark()
     check_in("level", level, ["channel", "event", "stage"])
@@ -213,7 +232,14 @@ def transition_counts(
 
     Examples
     --------
-    >>> transition_counts(spark.table("events"), level="event", project=project)  # doctest: +SKIP
+    ``events`` and ``stages`` as in the module's example:
+
+    >>> transition_counts(events, conversion="purchase", stage_map=stages, lookback="7D",
+    ...                   period_end="2026-06-30")
+        from          to  count  probability     median_time
+    0  START       email      2          1.0             NaT
+    1  email  CONVERSION      1          0.5 2 days 01:00:00
+    2  email        NULL      1          0.5             NaT
     """
     F, Window = _spark()
     check_in("level", level, ["channel", "event", "stage"])
@@ -314,7 +340,13 @@ def funnel_counts(
 
     Examples
     --------
-    >>> funnel_counts(spark.table("events"), ["view", "cart", "purchase"])  # doctest: +SKIP
+    ``events`` and ``stages`` as in the module's example:
+
+    >>> funnel_counts(events, ["visit", "purchase"], window="7D", stage_map=stages)[
+    ...     ["step", "label", "entrants", "time_median"]]
+       step     label  entrants     time_median
+    0     1     visit         2             NaT
+    1     2  purchase         1 2 days 01:00:00
     """
     F, Window = _spark()
     check_in("order", order, ["strict", "any"])
@@ -481,7 +513,14 @@ def cohort_counts(
 
     Examples
     --------
-    >>> cohort_counts(spark.table("transactions"), period="month")  # doctest: +SKIP
+    >>> orders = spark.createDataFrame(
+    ...     [("a", "2026-05-03 10:00:00"), ("a", "2026-06-10 08:00:00"), ("b", "2026-06-02 12:00:00")],
+    ...     "user_id string, timestamp string")
+    >>> cohort_counts(orders, period="month")
+       cohort  period  customers
+    0     676       0          1
+    1     676       1          1
+    2     677       0          1
     """
     F, Window = _spark()
     check_in("period", period, ["month", "week", "day", "quarter"])
