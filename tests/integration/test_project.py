@@ -173,6 +173,22 @@ def test_init_guesses_columns_conversion_funnel_and_stages(foreign_log):
     assert counts == raw["action"].value_counts().to_dict()
 
 
+def test_init_tries_text_columns_on_their_first_values_and_says_so(
+    foreign_log, monkeypatch, tmp_path
+):
+    from journeylab.io import infer
+
+    csv = tmp_path / "events.csv"  # every column is text in a CSV file
+    pd.read_parquet(foreign_log / "events.parquet").to_csv(csv, index=False)
+    full = guess_project(csv)
+    assert {g.role: g.evidence for g in full.columns}["timestamp"] == "100% parse as times"
+    monkeypatch.setattr(infer, "SNIFF_ROWS", 50)
+    guess = guess_project(csv)
+    assert guess.mapping() == full.mapping()
+    evidence = {g.role: g.evidence for g in guess.columns}
+    assert evidence["timestamp"] == "100% of the first 50 values parse as times"
+
+
 def test_init_then_check_accepts_after_the_edits_the_comments_ask_for(
     foreign_log, tmp_path, capsys
 ):

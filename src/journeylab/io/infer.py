@@ -236,7 +236,7 @@ def _transactions_guess(events_path: Path, stats, roles, names, *, types, others
         ColumnGuess(
             "timestamp",
             roles["timestamp"],
-            f"{stats[roles['timestamp']]['time_share']:.0%} parse as times",
+            f"{stats[roles['timestamp']]['time_share']:.0%}{_of_rows(stats[roles['timestamp']])} parse as times",
         ),
         ColumnGuess(
             "order_id",
@@ -271,6 +271,11 @@ def _is_text(type_name: str) -> bool:
     return type_name.startswith("VARCHAR") or type_name in ("TEXT", "STRING")
 
 
+#: Text columns are tried as times and numbers on their first values only (casting
+#: every value of a large file is most of the time ``init`` would take).
+SNIFF_ROWS = 100_000
+
+
 def _column_stats(
     con: Any, rel: str, names: list[str], types: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
@@ -279,31 +284,49 @@ def _column_stats(
         q = quote_ident(name)
         parts.append(f"approx_count_distinct({q})")
         parts.append(f"count({q})")
-        if _is_text(types[name]):
-            parts.append(
-                f"avg(CASE WHEN try_cast({q} AS TIMESTAMP) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
-                f"FILTER (WHERE {q} IS NOT NULL)"
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {rel}").fetchone()
+    rows = int(row[0])
+    text = [name for name in names if _is_text(types[name])]
+    shares: dict[str, tuple[float, float]] = {}
+    if text:
+        casts = []
+        for name in text:
+            q = quote_ident(name)
+            first = f"(SELECT {q} AS x FROM {rel} WHERE {q} IS NOT NULL LIMIT {SNIFF_ROWS})"
+            casts.append(
+                f"(SELECT avg(CASE WHEN try_cast(x AS TIMESTAMP) IS NOT NULL THEN 1.0 ELSE 0.0 END) FROM {first})"
             )
-            parts.append(
-                f"avg(CASE WHEN try_cast({q} AS DOUBLE) IS NOT NULL THEN 1.0 ELSE 0.0 END) "
-                f"FILTER (WHERE {q} IS NOT NULL)"
+            casts.append(
+                f"(SELECT avg(CASE WHEN try_cast(x AS DOUBLE) IS NOT NULL THEN 1.0 ELSE 0.0 END) FROM {first})"
             )
+        con.execute("SET SESSION preserve_insertion_order = true")  # the first values, every time
+        sniffed = con.execute(f"SELECT {', '.join(casts)}").fetchone()
+        shares = {
+            name: (float(sniffed[2 * i] or 0.0), float(sniffed[2 * i + 1] or 0.0))
+            for i, name in enumerate(text)
+        }
+    stats: dict[str, dict[str, Any]] = {"__rows__": {"distinct": rows}}
+    for i, name in enumerate(names):
+        distinct, filled = row[1 + 2 * i : 3 + 2 * i]
+        if name in shares:
+            time_share, num_share = shares[name]
         else:
             is_time = "TIMESTAMP" in types[name] or types[name] == "DATE"
             is_num = any(t in types[name] for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))
-            parts.append("1.0" if is_time else "0.0")
-            parts.append("1.0" if is_num else "0.0")
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {rel}").fetchone()
-    stats: dict[str, dict[str, Any]] = {"__rows__": {"distinct": row[0]}}
-    for i, name in enumerate(names):
-        distinct, filled, time_share, num_share = row[1 + 4 * i : 5 + 4 * i]
+            time_share, num_share = float(is_time), float(is_num)
         stats[name] = {
             "distinct": int(distinct or 0),
             "filled": int(filled or 0),
-            "time_share": float(time_share or 0.0),
-            "num_share": float(num_share or 0.0),
+            "time_share": time_share,
+            "num_share": num_share,
+            "sniffed": SNIFF_ROWS if name in shares and (filled or 0) > SNIFF_ROWS else None,
         }
     return stats
+
+
+def _of_rows(stat: dict[str, Any]) -> str:
+    """Say which rows a share was measured on, when not all of them."""
+    return f" of the first {stat['sniffed']:,} values" if stat.get("sniffed") else ""
 
 
 def _guess_columns(
@@ -328,7 +351,7 @@ def _guess_columns(
     pick(
         "timestamp",
         lambda n: stats[n]["time_share"] >= 0.95,
-        lambda n: f"{stats[n]['time_share']:.0%} parse as times",
+        lambda n: f"{stats[n]['time_share']:.0%}{_of_rows(stats[n])} parse as times",
     )
     pick(
         "user_id",
@@ -362,7 +385,7 @@ def _guess_columns(
     pick(
         "value",
         lambda n: stats[n]["num_share"] >= 0.95,
-        lambda n: f"{stats[n]['num_share']:.0%} numeric",
+        lambda n: f"{stats[n]['num_share']:.0%}{_of_rows(stats[n])} numeric",
     )
     pick(
         "session_id",
