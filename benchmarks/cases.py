@@ -423,6 +423,25 @@ def jl_report(data: str, **_) -> int:
     return 1
 
 
+# -- init + check -----------------------------------------------------------------------
+@case("journeylab_init_check")
+def jl_init_check(data: str, **_) -> int:
+    """``journeylab init --data DATA`` then ``journeylab check`` on the file it wrote, as commands."""
+    import tempfile
+
+    exe = str(Path(sys.executable).with_name("journeylab"))
+    with tempfile.TemporaryDirectory() as folder:
+        project = str(Path(folder) / "journeylab.yaml")
+        for cmd in (
+            [exe, "init", "--data", str(Path(data).resolve()), "--out", project],
+            [exe, "check", project],
+        ):
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(done.stderr[-2000:] or done.stdout[-2000:])
+    return 1
+
+
 PRELOAD = {
     "journeylab": [
         "duckdb",

@@ -53,6 +53,7 @@ COMPARISONS = {
     "bgnbd": [("journeylab_bgnbd", []), ("lifetimes_bgnbd", [])],
     "ab_segments": [("journeylab_ab_segments", []), ("statsmodels_ab_segments", [])],
     "report": [("journeylab_report", [])],
+    "init_check": [("floor", []), ("journeylab_init_check", [])],
     "out_of_core": [
         ("floor", []),
         ("journeylab_path_table", ["--memory-limit", "5GB"]),

@@ -82,7 +82,7 @@ class _Events:
     def _open(self, source: Any, *, stage_map: Any, keep: Sequence[str], what: str) -> None:
         raw = f"jl_raw_{self.tag}"
         if isinstance(source, pd.DataFrame):
-            self.con.register(raw, source)
+            self.con.register(raw, _as_arrow(source, keep))
             self.source_name = "DataFrame"
         elif isinstance(source, duckdb.DuckDBPyRelation):
             # A relation lives in its own connection: stream it (as Arrow
@@ -122,8 +122,10 @@ class _Events:
         described = self.con.execute(f"DESCRIBE {raw}").fetchall()
         columns = [r[0] for r in described]
         self.raw_types = {r[0]: str(r[1]) for r in described}
+        # a frame is handed over with the columns a query reads: name them all in errors
+        listed = [str(c) for c in source.columns] if isinstance(source, pd.DataFrame) else columns
         require_columns(
-            pd.DataFrame(columns=columns),
+            pd.DataFrame(columns=listed),
             ("user_id", "timestamp", "event"),
             source=self.source_name,
             what=what,
@@ -132,7 +134,7 @@ class _Events:
         for col in keep:
             if col not in columns:
                 raise SchemaError(
-                    f"The events table has no column {col!r}{did_you_mean(col, columns)}.",
+                    f"The events table has no column {col!r}{did_you_mean(col, listed)}.",
                     source=self.source_name,
                     column=col,
                 )
@@ -247,3 +249,26 @@ class _Events:
 
     def df(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return fetch_df(self.con.execute(sql, list(params)))
+
+
+def _as_arrow(frame: pd.DataFrame, keep: Sequence[str]) -> Any:
+    """Return the columns a journey query reads as an Arrow table (DuckDB scans it faster than pandas).
+
+    Arrow-backed and numeric columns are handed over without a copy; a frame
+    Arrow cannot hold (mixed objects in a column) is registered as it is.
+    """
+    import pyarrow as pa
+
+    wanted = [
+        c
+        for c in dict.fromkeys(
+            ("user_id", "timestamp", "event", "channel", "value", "session_id", *keep)
+        )
+        if c in frame.columns
+    ]
+    if len(set(frame.columns)) != len(frame.columns):
+        return frame  # duplicate names: let DuckDB report them as before
+    try:
+        return pa.Table.from_pandas(frame[wanted], preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return frame
