@@ -39,6 +39,7 @@ COMPARISONS = {
         ("floor", []),
         ("journeylab_path_table", []),
         ("journeylab_path_table_frame", []),
+        ("journeylab_path_table_in_memory", []),
         ("pandas_path_table", []),
     ],
     "funnel": [("journeylab_funnel", []), ("retentioneering_funnel", [])],
