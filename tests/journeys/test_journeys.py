@@ -648,3 +648,35 @@ def test_events_cursor_is_closed_when_opening_fails_and_after_use(log, opened_cu
     path_table(build_journeys(log, lookback="7D", stage_map=SAMPLE_STAGES))
     assert len(opened_cursors) == 6
     assert all(_is_closed(con) for con in opened_cursors)
+
+
+# -- the path table from events, read in small batches ----------------------------------
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"level": "event", "collapse_repeats": False},
+        {"level": "stage", "max_touches": 2, "include_censored": True},
+        {"touch_events": "all", "lookback": "3D", "month": "2026-10"},
+    ],
+)
+def test_path_table_from_events_read_in_batches_of_a_few_rows_equals_that_of_its_journeys(
+    options, monkeypatch
+):
+    from journeylab.datasets.sample import make_sample
+    from journeylab.journeys import path_scan
+
+    events = make_sample(seed=3, n_users=300).events
+    path_keys = {"level", "collapse_repeats", "include_censored"}
+    journey_options = {k: v for k, v in options.items() if k not in path_keys}
+    path_options = {k: v for k, v in options.items() if k in path_keys}
+    whole = path_table(events, **options)
+    monkeypatch.setattr(path_scan, "BATCH_ROWS", 7)  # users straddle batches all the time
+    batched = path_table(events, **options)
+    pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+    assert batched.attrs == whole.attrs
+    built = path_table(
+        build_journeys(events, **journey_options), stage_map=SAMPLE_STAGES, **path_options
+    )
+    pd.testing.assert_frame_equal(batched, built, check_exact=False, rtol=1e-12)
+    assert batched.attrs["left_out"] == built.attrs["left_out"]

@@ -138,12 +138,12 @@ class _Events:
                     source=self.source_name,
                     column=col,
                 )
-        # One scan finds the event names and the channel names.
-        channel_col = 'CAST("channel" AS VARCHAR)' if "channel" in columns else "NULL::VARCHAR"
-        pairs = self.con.execute(
-            f'SELECT DISTINCT CAST("event" AS VARCHAR), {channel_col} FROM {raw}'
-        ).fetchall()
-        events = list(dict.fromkeys(r[0] for r in pairs))
+        events = [
+            r[0]
+            for r in self.con.execute(
+                f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}'
+            ).fetchall()
+        ]
         names = pd.Series([e for e in events if e is not None], dtype="object")
         sm = StageMap.coerce(stage_map)
         self.stage_map = sm
@@ -167,7 +167,13 @@ class _Events:
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
         channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
         if "channel" in columns:
-            channels = sorted({r[1] for r in pairs if r[1] is not None})
+            channels = sorted(
+                r[0]
+                for r in self.con.execute(
+                    f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}'
+                ).fetchall()
+                if r[0] is not None
+            )
             self.con.register(
                 f"jl_chan_{self.tag}",
                 pd.DataFrame(
