@@ -339,13 +339,14 @@ def path_sums(
 
 def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
     """Build the path table, ordered by conversions, then non-conversions (descending), then path."""
-    paths = []
-    for key in sums.ids:
-        codes = np.frombuffer(key, dtype=dtype)
-        paths.append(tuple(names[c] for c in codes) if len(codes) else (DIRECT,))
+    name_of = list(names).__getitem__
+    paths = [
+        tuple(map(name_of, np.frombuffer(key, dtype=dtype).tolist())) if key else (DIRECT,)
+        for key in sums.ids
+    ]
+    conversions, non_conversions = sums.conversions.tolist(), sums.non_conversions.tolist()
     order = sorted(
-        range(len(paths)),
-        key=lambda i: (-sums.conversions[i], -sums.non_conversions[i], paths[i]),
+        range(len(paths)), key=lambda i: (-conversions[i], -non_conversions[i], paths[i])
     )
     frame = pd.DataFrame(
         {
