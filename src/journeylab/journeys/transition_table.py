@@ -16,7 +16,8 @@ from journeylab.core.errors import check_in
 from journeylab.core.results import Result, fmt_pct
 from journeylab.core.sql import quote_literal
 from journeylab.core.viz import SEQUENTIAL, new_axes
-from journeylab.journeys.build import _element_sql, fetch_df, fmt_count
+from journeylab.journeys.build import Journeys, _element_sql, fetch_df, fmt_count
+from journeylab.journeys.event_pairs import event_transitions
 from journeylab.journeys.flow_common import (
     CONVERSION,
     END,
@@ -25,9 +26,11 @@ from journeylab.journeys.flow_common import (
     START,
     Level,
     _journey_inputs,
+    _journey_options,
     _open,
     _sequence_sql,
 )
+from journeylab.journeys.rules import JOURNEY_DEFAULTS, JourneyRules, check_journey_options
 
 __all__ = ["Transitions", "transitions"]
 
@@ -189,6 +192,30 @@ def transitions(
     stage_map, journey_options = _journey_inputs(
         events_or_journeys, stage_map, journey_options, project=project, func="transitions"
     )
+    if not isinstance(events_or_journeys, Journeys):
+        check_journey_options(
+            "transitions",
+            journey_options,
+            ["level", "collapse_repeats", "include_censored", "stage_map", "steps", "top", "n"],
+        )
+        options = _journey_options(level, journey_options)
+        rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **options})
+        frame, left_out, settings = event_transitions(
+            events_or_journeys,
+            rules,
+            level=level,
+            stage_map=stage_map,
+            collapse_repeats=collapse_repeats,
+            include_censored=include_censored,
+        )
+        return _result(
+            frame,
+            settings,
+            left_out,
+            level=level,
+            collapse_repeats=collapse_repeats,
+            include_censored=include_censored,
+        )
     views = _open(
         events_or_journeys,
         level=level,
@@ -230,6 +257,26 @@ def transitions(
                 """
             )
         )
+    return _result(
+        frame,
+        settings,
+        left_out,
+        level=level,
+        collapse_repeats=collapse_repeats,
+        include_censored=include_censored,
+    )
+
+
+def _result(
+    frame: pd.DataFrame,
+    settings: dict[str, Any],
+    left_out: dict[str, int],
+    *,
+    level: str,
+    collapse_repeats: bool,
+    include_censored: bool,
+) -> Transitions:
+    """Return the Transitions of the counted pairs (``from``, ``to``, ``count``, ``median_secs``)."""
     frame["count"] = frame["count"].astype("int64")
     frame["probability"] = frame["count"] / frame.groupby("from")["count"].transform("sum")
     frame["median_time"] = pd.to_timedelta(frame.pop("median_secs"), unit="s")
