@@ -49,8 +49,28 @@ class _Units:
     left_out: dict[str, int]
 
 
+@dataclass
+class _Opened:
+    """A funnel's event log opened in DuckDB (view ``src``), with the checked steps and rules."""
+
+    ev: _Events
+    parsed: list[tuple[str, list[str]]]
+    event_keys: dict[str, int]
+    order: str
+    grain: str
+    win_us: int
+    t0: Any
+    t1: Any
+    unit_sql: str
+    seg_sql: str
+    start_sql: str
+    end_sql: str
+    settings: dict[str, Any]
+    left_out: dict[str, int]
+
+
 @contextmanager
-def _funnel_units(
+def _open_funnel(
     events: Any,
     steps: Steps,
     *,
@@ -61,8 +81,8 @@ def _funnel_units(
     start: Any,
     end: Any,
     stage_map: Any,
-) -> Iterator[_Units]:
-    """Count each unit's furthest step in a DuckDB cursor; yield it as table ``name``, closed on exit."""
+) -> Iterator[_Opened]:
+    """Check the funnel's arguments against the events, open them; closed on exit."""
     check_in("order", order, ["strict", "any"])
     check_in("grain", grain, ["user", "session"])
     parsed = parse_steps(steps)
@@ -79,12 +99,12 @@ def _funnel_units(
         stage_map=stage_map if stage_map is not None else step_order_map(parsed),
         keep=[segment] if segment else [],
     ) as ev:
-        present = [
-            r[0]
-            for r in ev.con.execute(
-                "SELECT DISTINCT event FROM src WHERE event IS NOT NULL"
+        event_keys = dict(
+            ev.con.execute(
+                "SELECT DISTINCT event, event_key FROM src WHERE event IS NOT NULL"
             ).fetchall()
-        ]
+        )
+        present = list(event_keys)
         require_names(
             [e for _, names in parsed for e in names], present, what="funnel step", source=ev.source_name,
             hint="correct the step (event names are case-sensitive), or load the events the funnel needs.",
@@ -97,7 +117,6 @@ def _funnel_units(
                 missing_columns=["session_id"],
                 hint="add sessions with journeylab.journeys.build.sessionize(events) or use grain='user'.",
             )
-        con, tag = ev.con, ev.tag
         unit_sql = "user_id" if grain == "user" else "session_id"
         seg_sql = (
             f"coalesce(CAST({quote_ident(segment)} AS VARCHAR), {quote_literal(MISSING_SEGMENT)})"
@@ -115,14 +134,58 @@ def _funnel_units(
             else "TRUE"
         )
         all_events = sorted({e for _, names in parsed for e in names})
-        base = f"jl_fbase_{tag}"
         left_out = {}
         if grain == "session":
-            left_out["events_without_session"] = int(
-                ev.scalar(
-                    f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({quote_list(all_events)}, event)"
-                )
-            )
+            # (fetched whole: a later relation needs no unfinished result on the cursor)
+            ((without,),) = ev.con.execute(
+                f"SELECT count(*) FROM src WHERE session_id IS NULL AND list_contains({quote_list(all_events)}, event)"
+            ).fetchall()
+            left_out["events_without_session"] = int(without)
+        settings = {
+            "steps": [label for label, _ in parsed],
+            "window": _fmt_duration(win),
+            "order": order,
+            "grain": grain,
+            "segment": segment,
+            "start": t0,
+            "end": t1,
+        }
+        yield _Opened(
+            ev, parsed, event_keys, order, grain, int(win.value // 1000), t0, t1, unit_sql,
+            seg_sql, start_sql, end_sql, settings, left_out,
+        )  # fmt: skip
+
+
+@contextmanager
+def _funnel_units(
+    events: Any,
+    steps: Steps,
+    *,
+    window: str | pd.Timedelta,
+    order: str,
+    grain: str,
+    segment: str | None,
+    start: Any,
+    end: Any,
+    stage_map: Any,
+) -> Iterator[_Units]:
+    """Count each unit's furthest step in a DuckDB cursor; yield it as table ``name``, closed on exit."""
+    opened = _open_funnel(
+        events,
+        steps,
+        window=window,
+        order=order,
+        grain=grain,
+        segment=segment,
+        start=start,
+        end=end,
+        stage_map=stage_map,
+    )
+    with opened as f:
+        ev, parsed, t0, t1 = f.ev, f.parsed, f.t0, f.t1
+        con, tag = ev.con, ev.tag
+        unit_sql, seg_sql, start_sql, end_sql = f.unit_sql, f.seg_sql, f.start_sql, f.end_sql
+        base = f"jl_fbase_{tag}"
         # Every event of the unit gets a sequence number (for where_instead, which
         # looks at what came next); step tables keep that number.
         con.execute(
@@ -134,7 +197,7 @@ def _funnel_units(
             WHERE {unit_sql} IS NOT NULL AND user_id IS NOT NULL AND "timestamp" IS NOT NULL AND {start_sql}
             """
         )
-        win_us = int(win.value // 1000)
+        win_us = f.win_us
         k = len(parsed)
         ctes = []
         for i, (_, names) in enumerate(parsed, start=1):
@@ -181,16 +244,7 @@ def _funnel_units(
         )
         if not ev.scalar(f"SELECT count(*) FROM {units}"):
             raise NotComputableError(_no_entrants(ev, parsed[0], grain=grain, t0=t0, t1=t1))
-        settings = {
-            "steps": [label for label, _ in parsed],
-            "window": _fmt_duration(win),
-            "order": order,
-            "grain": grain,
-            "segment": segment,
-            "start": t0,
-            "end": t1,
-        }
-        yield _Units(ev, units, parsed, grain, settings, left_out)
+        yield _Units(ev, units, parsed, grain, f.settings, f.left_out)
 
 
 def _no_entrants(ev: _Events, first: tuple[str, list[str]], *, grain: str, t0: Any, t1: Any) -> str:
@@ -242,11 +296,27 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
     segments = sorted(
         fetch_df(u.events.con.execute(f"SELECT DISTINCT segment FROM {u.name}"))["segment"].tolist()
     )
+    return _step_frame(counts, segments, u.steps, confidence)
+
+
+def _step_frame(
+    counts: pd.DataFrame,
+    segments: list[str],
+    steps: list[tuple[str, list[str]]],
+    confidence: float,
+) -> pd.DataFrame:
+    """Build the per-step table from the counts per (segment, step) and the sorted segments.
+
+    ``counts`` has ``segment``, ``step``, ``entrants`` and the quartiles
+    ``q25``/``q50``/``q75`` of the time to convert (seconds), one row per
+    (segment, step) that some unit reached.
+    """
+    k = len(steps)
     segments = segments or ["all"]  # nobody entered: still one row per step, with zeros
     grid = pd.MultiIndex.from_product([segments, range(1, k + 1)], names=["segment", "step"])
     table = counts.set_index(["segment", "step"]).reindex(grid).reset_index()
     table["entrants"] = table["entrants"].fillna(0).astype("int64")
-    table["label"] = [u.steps[s - 1][0] for s in table["step"]]
+    table["label"] = [steps[s - 1][0] for s in table["step"]]
     first = table.groupby("segment")["entrants"].transform("first")
     previous = table.groupby("segment")["entrants"].shift(1)
     previous = previous.fillna(table["entrants"]).astype("int64")

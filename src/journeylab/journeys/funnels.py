@@ -51,7 +51,8 @@ import pandas as pd
 
 from journeylab.core.errors import ParameterError, check_range
 from journeylab.journeys.build import fetch_df
-from journeylab.journeys.funnel_counts import _funnel_units, _step_table
+from journeylab.journeys.funnel_arrays import unit_counts
+from journeylab.journeys.funnel_counts import _funnel_units, _open_funnel, _step_frame, _step_table
 from journeylab.journeys.funnel_exits import NO_FURTHER_EVENT, WhereInstead, where_instead
 from journeylab.journeys.funnel_results import FunnelResult
 from journeylab.journeys.rules import Steps, resolve_steps
@@ -135,21 +136,30 @@ def funnel(
         )
     check_range("min_users", min_users, low=0, low_inclusive=True)
     steps, stage_map = resolve_steps(steps, stage_map, project=project)
-    counted = _funnel_units(
-        events,
-        steps,
-        window=window,
-        order=order,
-        grain=grain,
-        segment=segment,
-        start=start,
-        end=end,
-        stage_map=stage_map,
-    )
-    with counted as units:
-        table = _step_table(units, confidence)
-        small: list[str] = []
+    options = {
+        "window": window,
+        "order": order,
+        "grain": grain,
+        "segment": segment,
+        "start": start,
+        "end": end,
+        "stage_map": stage_map,
+    }
+    small: list[str] = []
+    if grain == "user" or not (min_users and segment):
+        # Users (not sessions) make a group identifiable: with grain="user" a
+        # segment's units are its distinct users.
+        with _open_funnel(events, steps, **options) as opened:
+            counts, segments, sizes = unit_counts(opened)
+        settings, left_out = opened.settings, opened.left_out
+        table = _step_frame(counts, segments, opened.parsed, confidence)
         if min_users and segment:
+            small = [
+                seg for seg in dict.fromkeys(table["segment"]) if sizes.get(seg, 0) < min_users
+            ]
+    else:
+        with _funnel_units(events, steps, **options) as units:
+            table = _step_table(units, confidence)
             # Users (not sessions) make a group identifiable: count distinct entrants.
             sizes = fetch_df(
                 units.events.con.execute(
@@ -160,14 +170,15 @@ def funnel(
             small = [
                 seg for seg in dict.fromkeys(table["segment"]) if known.get(seg, 0) < min_users
             ]
+        settings, left_out = units.settings, units.left_out
     if small:
         table = table[~table["segment"].isin(small)].reset_index(drop=True)
-    settings = {**units.settings, "min_users": int(min_users)}
+    settings = {**settings, "min_users": int(min_users)}
     notes = []
     values = list(dict.fromkeys(table["segment"]))
     if segment is not None and len(values) == 1 and not small:
         notes.append(f"Only one value of {segment} ({values[0]}): no comparison.")
     return FunnelResult(
-        table=table, settings=settings, left_out=units.left_out, confidence=confidence,
+        table=table, settings=settings, left_out=left_out, confidence=confidence,
         suppressed_segments=len(small), notes=notes,
     )  # fmt: skip
