@@ -426,6 +426,7 @@ def jl_report(data: str, **_) -> int:
 PRELOAD = {
     "journeylab": [
         "duckdb",
+        "journeylab.datasets",
         "journeylab.journeys.build",
         "journeylab.io.loaders",
         "journeylab.journeys.funnels",

@@ -27,6 +27,7 @@ the table is the one the SQL over the journeys' tables gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,8 @@ __all__: list[str] = []
 
 #: A period end past every timestamp (no period end given and an empty log).
 _FAR_FUTURE = pd.Timestamp("2262-01-01", tz="UTC")
+#: Rows per Arrow batch of the sorted read.
+_BATCH = 1_000_000
 
 
 def event_transitions(
@@ -52,8 +55,11 @@ def event_transitions(
     stage_map: Any,
     collapse_repeats: bool,
     include_censored: bool,
+    check_names: Callable[[list[str]], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int], dict[str, Any]]:
     """Count the transitions of the journeys of ``source``.
+
+    ``check_names`` is called with the event names of the log before counting.
 
     Returns the pairs (``from``, ``to``, ``count``, ``median_secs``, sorted by
     ``from`` then ``to``), the counts of what was left out and the rules used,
@@ -74,10 +80,12 @@ def event_transitions(
                    epoch_us(max("timestamp")),
                    count(*) FILTER (WHERE user_id IS NULL OR "timestamp" IS NULL),
                    count(*) FILTER (WHERE {takes_part} AND user_id IS NOT NULL
-                                    AND "timestamp" > ?::TIMESTAMPTZ)
+                                    AND "timestamp" > ?::TIMESTAMPTZ),
+                   count(*) FILTER (WHERE {takes_part} AND user_id IS NOT NULL
+                                    AND "timestamp" <= ?::TIMESTAMPTZ)
             FROM src GROUP BY event_key, channel_key
             """,
-            [rules.period_end if rules.period_end is not None else _FAR_FUTURE],
+            [rules.period_end if rules.period_end is not None else _FAR_FUTURE] * 2,
         ).fetchall()
         if rules.period_end is None:
             last = [r[4] for r in keys if r[4] is not None]
@@ -93,30 +101,38 @@ def event_transitions(
             "SELECT epoch_us(?::TIMESTAMPTZ), epoch_us(?::TIMESTAMPTZ)",
             [end_param, rules.start if rules.start is not None else end_param],
         ).fetchall()
-        # (a relation, not a cursor result: Arrow batches of a cursor result may come out of order)
-        rows = con.sql(
+        events = {r[0]: r[1] for r in keys if r[0] is not None}
+        if check_names is not None:
+            check_names(list(events.values()))
+        channels = {r[2]: r[3] for r in keys if r[2] is not None}
+        names, elem_of_event, elem_of_channel = _states(level, events, channels, ev.stage_map)
+        is_conversion = np.zeros(max(events, default=-1) + 1, dtype=bool)
+        is_conversion[[key for key, name in events.items() if name in set(conversions)]] = True
+        # Rows tied on (user, time, event) are alike for every count here: the
+        # channel and value only break such ties (the channel names the state at
+        # level="channel", so it stays a key there). (A relation, not a cursor
+        # result: Arrow batches of a cursor result may come out of order.)
+        reader = con.sql(
             f"""
             SELECT user_id, epoch_us("timestamp") AS t, epoch("timestamp") AS e,
                    event_key::INTEGER AS k, coalesce(channel_key, -1)::INTEGER AS c
             FROM src
             WHERE {takes_part} AND user_id IS NOT NULL AND "timestamp" IS NOT NULL
               AND "timestamp" <= ?::TIMESTAMPTZ
-            ORDER BY user_id, {ev.ORDER}
+            ORDER BY user_id, "timestamp", event_key{", channel_key NULLS LAST" if level == "channel" else ""}
             """,
             params=[end_param],
-        ).to_arrow_table()
-        events = {r[0]: r[1] for r in keys if r[0] is not None}
-        channels = {r[2]: r[3] for r in keys if r[2] is not None}
-        sm = ev.stage_map
-    names, elem_of_event, elem_of_channel = _states(level, events, channels, sm)
-    conv_keys = np.array(
-        [key for key, name in events.items() if name in set(conversions)], dtype=np.int64
-    )
-    arrays = _Arrays.read(rows, conv_keys)
-    del rows
+        ).to_arrow_reader(_BATCH)
+        arrays = _Arrays.read(
+            reader,
+            sum(r[7] for r in keys),
+            is_conversion=is_conversion,
+            elem=elem_of_channel if level == "channel" else elem_of_event,
+            by_channel=level == "channel",
+        )
     counts, pairs = _count(
         arrays,
-        elem=elem_of_channel[arrays.c + 1] if level == "channel" else elem_of_event[arrays.k],
+        elem=arrays.elem,
         n_states=len(names),
         look_us=_micros(rules.lookback),
         end_us=int(end_us),
@@ -163,28 +179,61 @@ def _states(
 
 
 class _Arrays:
-    """The sorted rows as arrays: user boundaries, microseconds, epoch seconds, keys."""
+    """The sorted rows as arrays: where each user starts, microseconds, epoch seconds, codes."""
 
-    def __init__(self, new_user: np.ndarray, t: np.ndarray, e: np.ndarray, k: np.ndarray,
-                 c: np.ndarray, is_conv: np.ndarray) -> None:  # fmt: skip
-        self.new_user, self.t, self.e, self.k, self.c, self.is_conv = new_user, t, e, k, c, is_conv
+    def __init__(self, n: int) -> None:
+        self.new_user = np.zeros(n, dtype=bool)
+        self.t = np.zeros(n, dtype=np.int64)
+        self.e = np.zeros(n, dtype=np.float64)
+        self.is_conv = np.zeros(n, dtype=bool)
+        self.no_channel = np.zeros(n, dtype=bool)
+        self.elem = np.zeros(n, dtype=np.int32)
 
     @classmethod
-    def read(cls, rows: Any, conv_keys: np.ndarray) -> _Arrays:
-        n = rows.num_rows
-        users = rows.column("user_id")
-        new_user = np.ones(n, dtype=bool)
-        if n > 1:
-            new_user[1:] = pc.not_equal(users.slice(1), users.slice(0, n - 1)).to_numpy()
-        k = rows.column("k").to_numpy()
-        return cls(
-            new_user,
-            rows.column("t").to_numpy(),
-            rows.column("e").to_numpy(),
-            k,
-            rows.column("c").to_numpy(),
-            np.isin(k, conv_keys),
-        )
+    def read(
+        cls,
+        reader: Any,
+        n: int,
+        *,
+        is_conversion: np.ndarray,
+        elem: np.ndarray,
+        by_channel: bool,
+    ) -> _Arrays:
+        """Fill the arrays batch by batch (no copy of the user ids is kept)."""
+        out = cls(n)
+        pos, last_user = 0, None
+        for batch in reader:
+            m = batch.num_rows
+            if not m:
+                continue
+            if pos + m > len(out.t):  # more rows than counted: grow
+                out._grow(pos + m)
+            users = batch.column(0)
+            new_user = out.new_user[pos : pos + m]
+            new_user[0] = last_user is None or users[0].as_py() != last_user
+            if m > 1:
+                new_user[1:] = pc.not_equal(users.slice(1), users.slice(0, m - 1)).to_numpy(
+                    zero_copy_only=False
+                )
+            last_user = users[m - 1].as_py()
+            out.t[pos : pos + m] = batch.column(1).to_numpy()
+            out.e[pos : pos + m] = batch.column(2).to_numpy()
+            k = batch.column(3).to_numpy()
+            c = batch.column(4).to_numpy()
+            out.is_conv[pos : pos + m] = is_conversion[k]
+            out.no_channel[pos : pos + m] = c == -1
+            out.elem[pos : pos + m] = elem[c + 1] if by_channel else elem[k]
+            pos += m
+        if pos < len(out.t):
+            out._grow(pos)
+        return out
+
+    def _grow(self, n: int) -> None:
+        for name in ("new_user", "t", "e", "is_conv", "no_channel", "elem"):
+            old = getattr(self, name)
+            new = np.zeros(n, dtype=old.dtype)
+            new[: min(n, len(old))] = old[: min(n, len(old))]
+            setattr(self, name, new)
 
 
 def _count(
@@ -198,105 +247,107 @@ def _count(
     cap: int | None,
     collapse_repeats: bool,
     include_censored: bool,
-) -> tuple[dict[str, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Cut the journeys and count the pairs; return the left-out counts and the pairs."""
+) -> tuple[dict[str, int], tuple[np.ndarray, np.ndarray]]:
+    """Cut the journeys and count the pairs; return the left-out counts and the pairs.
+
+    The pairs are ``(key, secs)``: ``from * n_states + to`` and the time
+    between the two (NaN for pairs from START and to NULL or END).
+    """
     n = len(a.t)
+    names = ("outside_lookback", "truncated_touches", "truncated_journeys", "direct_conversions",
+             "censored_journeys", "no_channel_touches", "ended_before_start")  # fmt: skip
     if n == 0:
-        zero = ("outside_lookback", "truncated_touches", "truncated_journeys", "direct_conversions",
-                "censored_journeys", "no_channel_touches", "ended_before_start")  # fmt: skip
-        none = np.empty(0, dtype=np.int64)
-        return dict.fromkeys(zero, 0), (none, none, np.empty(0), none)
-    idx = np.arange(n, dtype=np.int64)
+        return dict.fromkeys(names, 0), (np.empty(0, dtype=np.int64), np.empty(0))
+    itype = np.int32 if n < 2**31 - 1 else np.int64
+    idx = np.arange(n, dtype=itype)
     is_conv, t = a.is_conv, a.t
     touch = ~is_conv
-    user = np.cumsum(a.new_user) - 1
-    starts = np.flatnonzero(a.new_user)
     last_row = np.ones(n, dtype=bool)  # the user's last row
     last_row[:-1] = a.new_user[1:]
-    # the journey's conversion: the next conversion at or after the row, in the same user
-    nxt = np.minimum.accumulate(np.where(is_conv, idx, n)[::-1])[::-1]
-    closed = nxt < n
-    closed[closed] = user[nxt[closed]] == user[closed]
-    # the user's last touch (rows are in time order within a user)
-    user_last = np.maximum.reduceat(np.where(touch, t, np.iinfo(np.int64).min), starts)[user]
-    end = np.where(closed, t[np.minimum(nxt, n - 1)], user_last)
-    censored = ~closed & (user_last >= end_us - look_us)
-    kept = touch & ~(t < end - look_us)
+    # the journey's end: the first conversion or user's last row at or after the
+    # row; a conversion closes the journey, else it is the user's last and ends
+    # at that last row, a touch
+    end_row = np.minimum.accumulate(np.where(is_conv | last_row, idx, n)[::-1])[::-1]
+    closed = is_conv[end_row]
+    end = t[end_row]
+    censored = ~closed & (end >= end_us - look_us)
+    kept = touch & (t >= end - look_us)
     outside = touch & ~kept
-    before = end < start_us if start_us is not None else np.zeros(n, dtype=bool)
-    # touches without a channel among the kept ones, before the cap
-    no_channel = int(np.count_nonzero(kept & (a.c == -1) & ~before))
-    truncated = 0
-    truncated_journeys = 0
+    del closed
+    before = end < start_us if start_us is not None else None
+    del end
+
+    def count(mask: np.ndarray) -> int:
+        return int(np.count_nonzero(mask if before is None else mask & ~before))
+
+    counts = dict.fromkeys(names, 0)
+    counts["outside_lookback"] = count(outside)
+    counts["no_channel_touches"] = count(kept & a.no_channel)  # before the cap
+    counts["censored_journeys"] = count(last_row & touch & censored)
+    if before is not None:
+        counts["ended_before_start"] = int(
+            np.count_nonzero((is_conv | (last_row & touch)) & before)
+        )
+    del outside
     if cap is not None:
-        # the kept touches of a journey are its last ones: the journey's last touch
-        # is the row before its conversion, or the user's last row
-        user_end = np.minimum.accumulate(np.where(last_row, idx, n)[::-1])[::-1]
-        last_touch_idx = np.where(closed, nxt - 1, user_end)
-        from_end = last_touch_idx - idx + 1
+        # the kept touches of a journey are its last ones, before its end row
+        # (the conversion, or the user's last row, a touch)
+        from_end = end_row - idx + np.where(is_conv[end_row], 0, 1)
         over = kept & (from_end > cap)
-        truncated = int(np.count_nonzero(over & ~before))
-        truncated_journeys = int(np.count_nonzero(over & (from_end == cap + 1) & ~before))
-        kept = kept & ~over
+        counts["truncated_touches"] = count(over)
+        counts["truncated_journeys"] = count(over & (from_end == cap + 1))
+        kept &= ~over
+        del from_end, over
+    del end_row
     prev_kept = np.zeros(n, dtype=bool)
     prev_kept[1:] = kept[:-1] & ~a.new_user[1:]
-    counts = {
-        "outside_lookback": int(np.count_nonzero(outside & ~before)),
-        "truncated_touches": truncated,
-        "truncated_journeys": truncated_journeys,
-        "direct_conversions": int(np.count_nonzero(is_conv & ~prev_kept & ~before)),
-        "censored_journeys": int(np.count_nonzero(last_row & touch & censored & ~before)),
-        "no_channel_touches": no_channel,
-        "ended_before_start": int(np.count_nonzero((is_conv | (last_row & touch)) & before)),
-    }
-    shown = ~before if include_censored else ~before & ~censored
-    # the row each pair starts from: the previous kept touch, or with repeats
-    # collapsed the first touch of its run
-    src = idx - 1
+    counts["direct_conversions"] = count(is_conv & ~prev_kept)
+    shown = ~censored if not include_censored else np.ones(n, dtype=bool)
+    if before is not None:
+        shown &= ~before
     counted = (is_conv | kept) & shown
     if collapse_repeats:
         prev_elem = np.empty_like(elem)
         prev_elem[1:] = elem[:-1]
         repeat = kept & prev_kept & (elem == prev_elem)
-        run_start = kept & ~repeat
-        src = np.maximum.accumulate(np.where(run_start, idx, -1))
-        src[1:] = src[:-1]  # the run start before the row
         counted &= ~repeat
-    src = np.maximum(src, 0)
-    start_code, conv_code, null_code, end_code = (
-        n_states - 4,
-        n_states - 3,
-        n_states - 2,
-        n_states - 1,
-    )
+        # each pair starts at the first touch of the run before the row
+        src = np.maximum.accumulate(np.where(kept & ~repeat, idx, -1))
+        src[1:] = src[:-1]
+        src[0] = 0
     rows = np.flatnonzero(counted)
     linked = prev_kept[rows]
-    from_code = np.where(linked, elem[src[rows]], start_code)
+    start_code, conv_code, null_code, end_code = range(n_states - 4, n_states)
+    src_rows = src[rows] if collapse_repeats else np.maximum(rows - 1, 0)
+    from_code = np.where(linked, elem[src_rows], start_code)
     to_code = np.where(is_conv[rows], conv_code, elem[rows])
-    secs = np.where(linked, a.e[rows] - a.e[src[rows]], np.nan)
-    ends = np.flatnonzero(last_row & touch & shown)
-    end_from = elem[ends]  # a run's state is that of each of its touches
-    end_to = np.where(censored[ends], end_code, null_code)
-    pairs = (
-        np.concatenate([from_code, end_from]),
-        np.concatenate([to_code, end_to]),
-        np.concatenate([secs, np.full(len(ends), np.nan)]),
-        np.empty(0),
+    secs = a.e[rows] - a.e[src_rows]
+    secs[~linked] = np.nan
+    lasts = np.flatnonzero(last_row & touch & shown)
+    # a run's state is that of each of its touches
+    key = np.concatenate(
+        [
+            from_code.astype(np.int64) * n_states + to_code,
+            elem[lasts].astype(np.int64) * n_states
+            + np.where(censored[lasts], end_code, null_code),
+        ]
     )
-    return counts, pairs
+    secs = np.concatenate([secs, np.full(len(lasts), np.nan)])
+    return counts, (key, secs)
 
 
-def _frame(pairs: tuple[np.ndarray, ...], names: list[str]) -> pd.DataFrame:
+def _frame(pairs: tuple[np.ndarray, np.ndarray], names: list[str]) -> pd.DataFrame:
     """Group the pairs: count and ``quantile_cont``-median per (from, to), sorted by name."""
-    from_code, to_code, secs, _ = pairs
+    key, secs = pairs
     m = len(names)
     # a touch state named like a framing state (an event called "START") is one state
-    first = {}
+    first: dict[str, int] = {}
     canonical = np.array(
         [first.setdefault(name, i) for i, name in enumerate(names)], dtype=np.int64
     )
-    key = canonical[from_code] * m + canonical[to_code]
-    counts = np.bincount(key, minlength=m * m) if len(key) else np.zeros(m * m, dtype=np.int64)
+    if len(first) < m:
+        key = canonical[key // m] * m + canonical[key % m]
+    counts = np.bincount(key, minlength=m * m)
     present = np.flatnonzero(counts)
     medians = np.full(m * m, np.nan)
     timed = ~np.isnan(secs)

@@ -77,7 +77,13 @@ def _event_names(source: Any) -> list[str] | None:
 
 
 def _journey_inputs(
-    source: Any, stage_map: Any, options: dict[str, Any], *, project: Any, func: str
+    source: Any,
+    stage_map: Any,
+    options: dict[str, Any],
+    *,
+    project: Any,
+    func: str,
+    check_names: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Stage map and journey options for building journeys from events, checked against the events.
 
@@ -98,7 +104,13 @@ def _journey_inputs(
             f"{func}() builds journeys from events and needs conversion=: the event (or list of "
             "events) that counts as a conversion, e.g. conversion='purchase'; or pass project=."
         )
-    names = _event_names(source)
+    if check_names:
+        _check_names(options, _event_names(source))
+    return stage_map, options
+
+
+def _check_names(options: dict[str, Any], names: list[str] | None) -> None:
+    """Fail on a conversion or listed touch event that no row carries (``names``: the events)."""
     if names is not None:
         conversion = options["conversion"]
         require_names(
@@ -110,7 +122,6 @@ def _journey_inputs(
             require_names(
                 [touch] if isinstance(touch, str) else list(touch), names, what="touch event"
             )
-    return stage_map, options
 
 
 def _open(source: Any, *, level: str, stage_map: Any, options: dict[str, Any], func: str):

@@ -25,6 +25,7 @@ from journeylab.journeys.flow_common import (
     OUTCOMES,
     START,
     Level,
+    _check_names,
     _journey_inputs,
     _journey_options,
     _open,
@@ -189,10 +190,16 @@ def transitions(
     [['START', 'social', 1], ['email', 'CONVERSION', 1], ['social', 'email', 1]]
     """
     check_in("level", level, ["channel", "event", "stage"])
+    built = isinstance(events_or_journeys, Journeys)
     stage_map, journey_options = _journey_inputs(
-        events_or_journeys, stage_map, journey_options, project=project, func="transitions"
+        events_or_journeys,
+        stage_map,
+        journey_options,
+        project=project,
+        func="transitions",
+        check_names=built,  # from events, the names are checked on the first scan
     )
-    if not isinstance(events_or_journeys, Journeys):
+    if not built:
         check_journey_options(
             "transitions",
             journey_options,
@@ -207,6 +214,7 @@ def transitions(
             stage_map=stage_map,
             collapse_repeats=collapse_repeats,
             include_censored=include_censored,
+            check_names=lambda names: _check_names(journey_options, names),
         )
         return _result(
             frame,
