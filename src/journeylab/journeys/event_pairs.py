@@ -247,17 +247,19 @@ def _count(
     cap: int | None,
     collapse_repeats: bool,
     include_censored: bool,
-) -> tuple[dict[str, int], tuple[np.ndarray, np.ndarray]]:
+) -> tuple[dict[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Cut the journeys and count the pairs; return the left-out counts and the pairs.
 
-    The pairs are ``(key, secs)``: ``from * n_states + to`` and the time
-    between the two (NaN for pairs from START and to NULL or END).
+    The pairs are ``(keys, timed_keys, secs)``: ``from * n_states + to`` of
+    every pair, and of the pairs between two rows (not from START, nor to
+    NULL or END) with the time between the two.
     """
     n = len(a.t)
     names = ("outside_lookback", "truncated_touches", "truncated_journeys", "direct_conversions",
              "censored_journeys", "no_channel_touches", "ended_before_start")  # fmt: skip
     if n == 0:
-        return dict.fromkeys(names, 0), (np.empty(0, dtype=np.int64), np.empty(0))
+        none = np.empty(0, dtype=np.int64)
+        return dict.fromkeys(names, 0), (none, none, np.empty(0))
     itype = np.int32 if n < 2**31 - 1 else np.int64
     idx = np.arange(n, dtype=itype)
     is_conv, t = a.is_conv, a.t
@@ -306,39 +308,44 @@ def _count(
     if before is not None:
         shown &= ~before
     counted = (is_conv | kept) & shown
+    start_code, conv_code, null_code, end_code = range(n_states - 4, n_states)
+    wide = np.int64 if n_states * n_states >= 2**31 else np.int32
+    prev_elem = np.empty_like(elem)
+    prev_elem[0] = 0
+    prev_elem[1:] = elem[:-1]
     if collapse_repeats:
-        prev_elem = np.empty_like(elem)
-        prev_elem[1:] = elem[:-1]
         repeat = kept & prev_kept & (elem == prev_elem)
         counted &= ~repeat
         # each pair starts at the first touch of the run before the row
         src = np.maximum.accumulate(np.where(kept & ~repeat, idx, -1))
         src[1:] = src[:-1]
         src[0] = 0
-    rows = np.flatnonzero(counted)
-    linked = prev_kept[rows]
-    start_code, conv_code, null_code, end_code = range(n_states - 4, n_states)
-    src_rows = src[rows] if collapse_repeats else np.maximum(rows - 1, 0)
-    from_code = np.where(linked, elem[src_rows], start_code)
-    to_code = np.where(is_conv[rows], conv_code, elem[rows])
-    secs = a.e[rows] - a.e[src_rows]
-    secs[~linked] = np.nan
+        rows = np.flatnonzero(counted)
+        linked = prev_kept[rows]
+        from_code = np.where(linked, elem[src[rows]], start_code).astype(wide)
+        to_code = np.where(is_conv[rows], conv_code, elem[rows])
+        key = from_code * n_states + to_code
+        timed_key = key[linked]
+        timed_rows = rows[linked]
+        secs = a.e[timed_rows] - a.e[src[timed_rows]]
+    else:
+        # each pair starts at the row before
+        key = np.where(prev_kept, prev_elem, start_code).astype(wide) * n_states + np.where(
+            is_conv, conv_code, elem
+        )
+        timed = counted & prev_kept  # never the first row
+        timed_key = key[timed]
+        secs = (a.e[1:] - a.e[:-1])[timed[1:]]
+        key = key[counted]
     lasts = np.flatnonzero(last_row & touch & shown)
     # a run's state is that of each of its touches
-    key = np.concatenate(
-        [
-            from_code.astype(np.int64) * n_states + to_code,
-            elem[lasts].astype(np.int64) * n_states
-            + np.where(censored[lasts], end_code, null_code),
-        ]
-    )
-    secs = np.concatenate([secs, np.full(len(lasts), np.nan)])
-    return counts, (key, secs)
+    ends = elem[lasts].astype(wide) * n_states + np.where(censored[lasts], end_code, null_code)
+    return counts, (np.concatenate([key, ends]), timed_key, secs)
 
 
-def _frame(pairs: tuple[np.ndarray, np.ndarray], names: list[str]) -> pd.DataFrame:
+def _frame(pairs: tuple[np.ndarray, np.ndarray, np.ndarray], names: list[str]) -> pd.DataFrame:
     """Group the pairs: count and ``quantile_cont``-median per (from, to), sorted by name."""
-    key, secs = pairs
+    key, timed_key, secs = pairs
     m = len(names)
     # a touch state named like a framing state (an event called "START") is one state
     first: dict[str, int] = {}
@@ -347,14 +354,15 @@ def _frame(pairs: tuple[np.ndarray, np.ndarray], names: list[str]) -> pd.DataFra
     )
     if len(first) < m:
         key = canonical[key // m] * m + canonical[key % m]
+        timed_key = canonical[timed_key // m] * m + canonical[timed_key % m]
     counts = np.bincount(key, minlength=m * m)
     present = np.flatnonzero(counts)
     medians = np.full(m * m, np.nan)
-    timed = ~np.isnan(secs)
-    if timed.any():
-        tk, ts = key[timed], secs[timed]
-        order = np.argsort(tk.astype(np.int16) if m * m < 2**15 else tk, kind="stable")
-        tk, ts = tk[order], ts[order]
+    if len(timed_key):
+        order = np.argsort(
+            timed_key.astype(np.int16) if m * m < 2**15 else timed_key, kind="stable"
+        )
+        tk, ts = timed_key[order], secs[order]
         bounds = np.flatnonzero(np.diff(tk)) + 1
         for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(tk)], strict=True):
             medians[tk[lo]] = _median(ts[lo:hi])
