@@ -457,6 +457,7 @@ def jl_init_check(data: str, **_) -> int:
 PRELOAD = {
     "journeylab": [
         "duckdb",
+        "journeylab.datasets",
         "journeylab.journeys.build",
         "journeylab.io.loaders",
         "journeylab.journeys.funnels",
