@@ -35,9 +35,10 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from journeylab.core.sql import quote_list
-from journeylab.journeys.build import _Events, _micros, _touch_predicate
 from journeylab.journeys.flow_common import CONVERSION, END, NULL, START
 from journeylab.journeys.rules import NO_CHANNEL, NO_STAGE, JourneyRules
+from journeylab.journeys.source import _Events, _micros
+from journeylab.journeys.tables import _touch_predicate
 
 __all__: list[str] = []
 
