@@ -340,9 +340,17 @@ def journey_canvas(
 
     Examples
     --------
-    >>> canvas = journey_canvas(sample.events, sample.stage_map, month="2026-10",
-    ...                         feedback=sample.feedback)  # doctest: +SKIP
-    >>> canvas.save("reports/2026-10/canvas")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from journeylab.datasets import make_sample
+    >>> sample = make_sample(n_users=1500, seed=3)
+    >>> canvas = journey_canvas(
+    ...     sample.events, sample.stage_map, month="2026-10", feedback=sample.feedback
+    ... )
+    >>> print(canvas.summary().splitlines()[0])
+    Journey canvas, 2026-10: 5 stages, 354 users, compared with 2026-09.
+    >>> [p.name for p in canvas.save(Path(tempfile.mkdtemp()) / "canvas")]
+    ['canvas.png', 'canvas.svg']
     """
     if not isinstance(previous, bool):
         raise ParameterError(f"previous == {previous!r}, must be True or False.")
@@ -458,8 +466,17 @@ def canvas_of(jm: JourneyMapResult, **options: Any) -> JourneyCanvasResult:
 
     Examples
     --------
-    >>> jm = journey_map(sample.events, sample.stage_map, month="2026-10")  # doctest: +SKIP
-    >>> canvas_of(jm, feedback=sample.feedback)  # doctest: +SKIP
+    >>> from journeylab.datasets import make_sample
+    >>> from journeylab.maps import journey_map
+    >>> sample = make_sample(n_users=1500, seed=3)
+    >>> jm = journey_map(sample.events, sample.stage_map, month="2026-10")
+    >>> canvas = canvas_of(jm, feedback=sample.feedback)
+    >>> canvas.to_frame().equals(
+    ...     journey_canvas(
+    ...         sample.events, sample.stage_map, month="2026-10", feedback=sample.feedback
+    ...     ).to_frame()
+    ... )
+    True
     """
     if jm._events is None:
         raise NotComputableError(
