@@ -39,34 +39,40 @@ them ranked, with intervals, in a form a scheduler can alert on:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from journeylab.core.errors import (
     NotComputableError,
-    ParameterError,
     SchemaError,
     check_range,
     did_you_mean,
 )
 from journeylab.core.project import display_label
-from journeylab.core.results import Result, fmt_ci, fmt_money, fmt_num, fmt_pct, fmt_pp
+from journeylab.core.results import Result, fmt_pct
 from journeylab.core.stages import StageMap
-from journeylab.maps.periods import Period, in_period, prepare_events, resolve_period, user_segment
-from journeylab.maps.progress import events_matching, step_progress, two_proportion
+from journeylab.maps.finding_ranking import _plain, _rank, _short, _step_label, _test, _text
+from journeylab.maps.finding_steps import (
+    _DAYS,
+    DAY_OF_WEEK,
+    HOUR_OF_DAY,
+    _downstream_share,
+    _entry_rows,
+    _progress,
+    _row,
+    _segment_at_entry,
+    _steps,
+    _value_per_conversion,
+)
+from journeylab.maps.periods import Period, in_period, prepare_events, resolve_period
 
 __all__ = ["find", "FindingsResult", "HOUR_OF_DAY", "DAY_OF_WEEK", "KINDS", "FINDING_FIELDS"]
 
-HOUR_OF_DAY = "hour_of_day"
-DAY_OF_WEEK = "day_of_week"
 KINDS = ("segment_gap", "timing", "change_vs_previous")
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 #: The fields of each finding in ``metrics.json`` (see the README's schema).
 FINDING_FIELDS = (
@@ -92,16 +98,6 @@ FINDING_FIELDS = (
     "overlaps",
     "text",
 )
-
-
-@dataclass(frozen=True)
-class _Step:
-    name: str  # "from → to" with the raw names
-    source: str  # "funnel" or "stages"
-    from_events: tuple[str, ...]
-    to_events: tuple[str, ...]
-    a: str
-    b: str
 
 
 @dataclass
@@ -441,231 +437,3 @@ def find(
         fdr=fdr,
         min_users=min_users,
     )
-
-
-# -- pieces -------------------------------------------------------------------
-def _steps(
-    stage_map: StageMap, funnel: Sequence[str], extra: Sequence[tuple[str, str]] = ()
-) -> list[_Step]:
-    steps = [
-        _Step(f"{a} → {b}", "funnel", (a,), (b,), a, b)
-        for a, b in zip(funnel, funnel[1:], strict=False)
-    ]
-    for a, b in extra:
-        from_events = stage_map[a].events if a in stage_map.names else (a,)
-        to_events = stage_map[b].events if b in stage_map.names else (b,)
-        steps.append(_Step(f"{a} → {b}", "steps", tuple(from_events), tuple(to_events), a, b))
-    names = stage_map.names
-    steps += [
-        _Step(f"{a} → {b}", "stages", stage_map[a].events, stage_map[b].events, a, b)
-        for a, b in zip(names, names[1:], strict=False)
-    ]
-    if not steps:
-        raise ParameterError(
-            "No steps to search: give a funnel of two steps or more, or a stage map of two stages."
-        )
-    return steps
-
-
-def _progress(frame: pd.DataFrame, step: _Step) -> pd.DataFrame:
-    out = step_progress(
-        frame, events_matching(frame, step.from_events), events_matching(frame, step.to_events)
-    )
-    out = out.set_index("user_id")
-    out["first_ts"] = pd.to_datetime(out["first_ts"], unit="ns", utc=True)
-    out["made"] = out["next_ts"].notna()
-    return out
-
-
-def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.DataFrame:
-    """Return the row of each user's step entry (the first "from" event of the month)."""
-    rows = frame.loc[events_matching(frame, step.from_events)].copy()
-    rows["user_id"] = rows["user_id"].astype(str)
-    first = progress["first_ts"]
-    rows = rows.loc[rows["timestamp"] == rows["user_id"].map(first)]
-    return rows.drop_duplicates("user_id").set_index("user_id")
-
-
-def _segment_at_entry(
-    frame: pd.DataFrame, entry: pd.DataFrame, dim: str, users: pd.DataFrame | None
-) -> pd.Series:
-    """Return each user's segment at the step: the users table, else the entry row's value, else the user's first value."""
-    if users is not None and dim in users.columns:
-        return user_segment(frame, dim, users)
-    first = user_segment(frame, dim, None)
-    at_entry = entry[dim] if dim in entry.columns else pd.Series(dtype=object)
-    return at_entry.dropna().combine_first(first)
-
-
-def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:
-    if any(c in step.to_events for c in conversions):
-        return 1.0
-    made = pd.Index(frame.loc[events_matching(frame, step.to_events), "user_id"].unique())
-    if made.empty:
-        return 0.0
-    converted = pd.Index(frame.loc[frame["event"].isin(conversions), "user_id"].unique())
-    return float(made.isin(converted).mean())
-
-
-def _value_per_conversion(
-    frame: pd.DataFrame, events: pd.DataFrame, conversions: tuple[str, ...], given: float | None
-) -> float:
-    if given is not None:
-        check_range("value_per_conversion", given, low=0, low_inclusive=True)
-        return float(given)
-    for data in (frame, events):
-        if "value" in data:
-            values = data.loc[data["event"].isin(conversions), "value"]
-            if values.notna().any():
-                return float(values.mean())
-    raise NotComputableError(
-        f"No value on the conversion events ({', '.join(conversions)}) to size the findings; "
-        "set journey.value_per_conversion in the project file."
-    )
-
-
-def _row(
-    *, kind, step, dimension, segment, n, k, bench_n, bench_k, benchmark_label, value_per_success
-):
-    return {
-        "kind": kind,
-        "step": step.name,
-        "step_from": step.a,
-        "step_to": step.b,
-        "step_source": step.source,
-        "dimension": dimension,
-        "segment": segment,
-        "reached": n,
-        "made": k,
-        "benchmark_reached": bench_n,
-        "benchmark_made": bench_k,
-        "benchmark_label": benchmark_label,
-        "value_per_success": value_per_success,
-    }
-
-
-def _test(table: pd.DataFrame, *, alpha: float, fdr: float, min_users: int) -> pd.DataFrame:
-    table["value"] = table["made"] / table["reached"].where(table["reached"] > 0)
-    table["benchmark"] = table["benchmark_made"] / table["benchmark_reached"].where(
-        table["benchmark_reached"] > 0
-    )
-    gap = two_proportion(
-        table["benchmark_made"], table["benchmark_reached"], table["made"], table["reached"], alpha
-    )
-    # difference = value − benchmark (negative: the segment or the month does worse)
-    table["difference"] = -gap["diff"].to_numpy()
-    table["difference_ci_low"] = -gap["diff_ci_high"].to_numpy()
-    table["difference_ci_high"] = -gap["diff_ci_low"].to_numpy()
-    table["p_value"] = gap["p_value"].to_numpy()
-    tested = (
-        (table["reached"] >= min_users)
-        & (table["benchmark_reached"] >= min_users)
-        & table["p_value"].notna()
-    )
-    table["tested"] = tested
-    table["q_value"] = np.nan
-    if tested.any():
-        table.loc[tested, "q_value"] = multipletests(
-            table.loc[tested, "p_value"], alpha=fdr, method="fdr_bh"
-        )[1]
-    table["is_finding"] = tested & (table["q_value"] < fdr) & (table["difference"] < 0)
-    loss = np.clip(-table["difference"], 0, None)
-    loss_low = np.clip(-table["difference_ci_high"], 0, None)
-    loss_high = np.clip(-table["difference_ci_low"], 0, None)
-    table["value_at_stake"] = table["reached"] * loss * table["value_per_success"]
-    table["value_at_stake_ci_low"] = table["reached"] * loss_low * table["value_per_success"]
-    table["value_at_stake_ci_high"] = table["reached"] * loss_high * table["value_per_success"]
-    table["id"] = [
-        _slug(
-            f"{r.kind}:{r.step_from}→{r.step_to}:{r.dimension}={r.segment if r.kind != 'change_vs_previous' else ''}"
-        )
-        for r in table.itertuples()
-    ]
-    return table
-
-
-def _rank(table: pd.DataFrame) -> pd.DataFrame:
-    table = table.sort_values(
-        ["is_finding", "value_at_stake", "reached"], ascending=[False, False, False], kind="stable"
-    ).reset_index(drop=True)
-    table["counted"] = False
-    table["overlaps"] = None
-    lead: dict[tuple[str, str], str] = {}
-    for i, row in table.loc[table["is_finding"]].iterrows():
-        key = (
-            (row["dimension"], row["segment"])
-            if row["kind"] != "change_vs_previous"
-            else ("month", row["step"])
-        )
-        if key in lead:
-            table.at[i, "overlaps"] = lead[key]
-        else:
-            lead[key] = row["id"]
-            table.at[i, "counted"] = True
-    table["rank"] = np.nan
-    found = table["is_finding"]
-    table.loc[found, "rank"] = np.arange(1, int(found.sum()) + 1)
-    return table
-
-
-def _slug(text: str) -> str:
-    text = text.lower().strip()
-    text = re.sub(r"\s+", "_", text)
-    return re.sub(r"[^\w:→=.\-]", "", text)
-
-
-def _step_label(step: Any, labels: Mapping[str, str]) -> str:
-    a, b = (step.a, step.b) if isinstance(step, _Step) else (step.step_from, step.step_to)
-    return f"{display_label(a, labels)} → {display_label(b, labels)}"
-
-
-def _short(row: Any, labels: Mapping[str, str]) -> str:
-    step = _step_label(row, labels)
-    if row.kind == "change_vs_previous":
-        return f"{step}: vs previous month"
-    return f"{step}: {display_label(row.dimension, labels)} = {display_label(row.segment, labels)}"
-
-
-def _text(
-    row: Any, labels: Mapping[str, str], currency: str, period: Period, *, alpha: float
-) -> str:
-    step = _step_label(row, labels)
-    level = f"{1 - alpha:.0%}"
-    money = (
-        f"{fmt_money(row.value_at_stake, currency)} a month "
-        f"[{fmt_money(row.value_at_stake_ci_low, currency)}, {fmt_money(row.value_at_stake_ci_high, currency)}]"
-    )
-    diff = (
-        f"{fmt_pp(row.difference)} {fmt_ci(row.difference_ci_low, row.difference_ci_high, fmt_pp)}"
-    )
-    if row.kind == "change_vs_previous":
-        return (
-            f"{step} fell to {fmt_pct(row.value)} in {period.label} from {fmt_pct(row.benchmark)} in "
-            f"{row.benchmark_label} ({diff}, {level} interval; {fmt_num(row.reached)} users); "
-            f"worth {money}."
-        )
-    who = _who(row.dimension, row.segment, labels)
-    return (
-        f"{who}: {step} at {fmt_pct(row.value)} vs {fmt_pct(row.benchmark)} for other users "
-        f"({diff}; {fmt_num(row.reached)} users); closing the gap is worth {money}."
-    )
-
-
-def _who(dimension: str, segment: str, labels: Mapping[str, str]) -> str:
-    if dimension == HOUR_OF_DAY:
-        return f"Users entering between {segment}"
-    if dimension == DAY_OF_WEEK:
-        return f"Users entering on {segment}"
-    return f"{display_label(segment, labels)} ({display_label(dimension, labels).lower()})"
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if np.isnan(value) else float(value)
-    return value
