@@ -440,14 +440,16 @@ def test_sigkill_mid_run_is_cleaned_up_by_the_next_run(tmp_path):
 def test_full_disk_is_a_failed_run_with_a_message_and_no_leftovers(tmp_path, monkeypatch, capsys):
     out = tmp_path / "reports"
     first = _published(out, tmp_path)
-    real = reports.write_atomic
+    from journeylab.reports import export as report_export
+
+    real = report_export.write_atomic
 
     def full(path, data):
         if Path(path).name == "report.html":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, data)
 
-    monkeypatch.setattr(reports, "write_atomic", full)
+    monkeypatch.setattr(report_export, "write_atomic", full)
     code = cli_main(
         ["report", str(_second_version(tmp_path)), "--month", MONTH, "--out", str(out), "--quiet"]
     )

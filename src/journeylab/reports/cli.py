@@ -141,6 +141,7 @@ def _log(line: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``journeylab`` command; returns the exit code."""
+    from journeylab.reports import parameters
     from journeylab.reports import runner as reports
 
     args = _parser().parse_args(argv)
@@ -156,11 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return main_check(args.config)
         if args.command == "notebooks":
-            for path in reports.copy_notebooks(args.dir, overwrite=args.force):
+            for path in parameters.copy_notebooks(args.dir, overwrite=args.force):
                 print(path)
             return EXIT_OK
         if getattr(args, "notebooks", None):
-            reports.use_notebook_dir(args.notebooks)
+            parameters.use_notebook_dir(args.notebooks)
         if args.command == "params":
             specs = reports.notebook_parameters(args.notebook)
             width = max((len(n) for n in specs), default=4)
