@@ -45,7 +45,7 @@ from IPython.display import HTML, display
 import journeylab as jl
 from journeylab.core.viz import set_theme
 from journeylab.io.privacy import KEY_ENV
-from journeylab.reports import monthly, sections
+from journeylab.reports import customer_sections, journey_sections, monthly, sections
 from journeylab.reports import runner as reports
 from journeylab.reports.prose import Money, md, say
 from journeylab.reports.workspace import open_report_workspace
@@ -168,7 +168,7 @@ with sections.section(statuses, "findings_over_time", say):
 
 # %%
 with sections.section(statuses, "funnel", say):
-    funnel_result = sections.funnel_section(in_month, project, min_users=min_users, say=say)
+    funnel_result = journey_sections.funnel_section(in_month, project, min_users=min_users, say=say)
     plt.show()
 
 # %% [markdown]
@@ -180,7 +180,7 @@ with sections.section(statuses, "funnel", say):
 
 # %%
 with sections.section(statuses, "channels", say):
-    channels = sections.channels_section(
+    channels = journey_sections.channels_section(
         ws, month, n_boot=n_boot, seed=seed or 2026, money=money, say=say
     )
     plt.show()
@@ -190,7 +190,7 @@ with sections.section(statuses, "channels", say):
 
 # %%
 with sections.section(statuses, "experiments", say):
-    sections.experiments_section(ws, month, say=say, found=found)
+    customer_sections.experiments_section(ws, month, say=say, found=found)
     plt.show()
 
 # %% [markdown]
@@ -198,7 +198,7 @@ with sections.section(statuses, "experiments", say):
 
 # %%
 with sections.section(statuses, "retention", say):
-    sections.retention_section(ws, month, money=money, say=say)
+    customer_sections.retention_section(ws, month, money=money, say=say)
     plt.show()
 
 # %% [markdown]
@@ -206,7 +206,7 @@ with sections.section(statuses, "retention", say):
 
 # %%
 with sections.section(statuses, "voice", say):
-    sections.voice_section(ws, month, say=say)
+    customer_sections.voice_section(ws, month, say=say)
     plt.show()
 
 # %% [markdown]

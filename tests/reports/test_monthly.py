@@ -114,7 +114,7 @@ def test_sections_without_their_table_say_why_in_one_line():
     """A workspace without feedback, assignments or channels: each section records its one-line reason."""
     from dataclasses import replace
 
-    from journeylab.reports import sections
+    from journeylab.reports import customer_sections, journey_sections, sections
     from journeylab.reports.workspace import open_report_workspace
 
     ws = open_report_workspace(n_users=1500, seed=3)
@@ -123,11 +123,14 @@ def test_sections_without_their_table_say_why_in_one_line():
     said: list[str] = []
     statuses: dict[str, str] = {}
     for name, run in (
-        ("voice", lambda: sections.voice_section(ws, "2026-10", say=said.append)),
-        ("experiments", lambda: sections.experiments_section(ws, "2026-10", say=said.append)),
+        ("voice", lambda: customer_sections.voice_section(ws, "2026-10", say=said.append)),
+        (
+            "experiments",
+            lambda: customer_sections.experiments_section(ws, "2026-10", say=said.append),
+        ),
         (
             "channels",
-            lambda: sections.channels_section(
+            lambda: journey_sections.channels_section(
                 ws, "2026-10", n_boot=0, seed=1, money=None, say=said.append
             ),
         ),
