@@ -51,7 +51,7 @@ from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
-from journeylab.io.pipeline import Pipeline
+from journeylab.io.pipeline import Pipeline, group_codes, sort_codes
 from journeylab.io.pipeline import dedupe_window as dedupe_window_of
 from journeylab.io.quality import LoadedTable, QualityReport, QualityStep
 from journeylab.io.sources import ROW, canonical_event_relation
@@ -204,14 +204,29 @@ NEAR_DUPLICATE_KEY = ("user_id", "event", "channel", "value")
 def _drop_near_duplicates(pipe: Pipeline, window: pd.Timedelta) -> None:
     frame = pipe.frame
     key = [c for c in NEAR_DUPLICATE_KEY if c in frame]
-    order = frame.sort_values([*key, "timestamp", ROW], kind="stable", na_position="last").index
-    ordered = frame.loc[order]
-    group = ordered.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
-    same_key = np.r_[False, group[1:] == group[:-1]]
-    gap = ordered["timestamp"].diff().to_numpy()
-    close = same_key & (gap <= np.timedelta64(window.value, "ns"))
+    stamps = frame["timestamp"]
+    if stamps.isna().any():  # the general path: missing times sort last
+        order = frame.sort_values([*key, "timestamp", ROW], kind="stable", na_position="last").index
+        ordered = frame.loc[order]
+        group = ordered.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+        same_key = np.r_[False, group[1:] == group[:-1]]
+        gap = ordered["timestamp"].diff().to_numpy()
+        close = same_key & (gap <= np.timedelta64(window.value, "ns"))
+        order = order.to_numpy()
+    else:
+        # Only which rows share a key matters, not the order of the keys: group by
+        # integer codes, then order each group by time and source row.
+        codes = [group_codes(frame[c]) for c in key]
+        ns = stamps.array.asi8
+        order = np.lexsort([frame[ROW].to_numpy(), ns, *codes[::-1]])
+        same_key = np.ones(len(order), dtype=bool)
+        same_key[0:1] = False
+        for column in codes:
+            ranked = column[order]
+            same_key[1:] &= ranked[1:] == ranked[:-1]
+        close = same_key & (np.r_[0, np.diff(ns[order])] <= window.value)
     mask = np.zeros(len(frame), dtype=bool)
-    mask[order.to_numpy()[close]] = True
+    mask[order[close]] = True
     seconds = window.total_seconds()
     pipe.drop(
         mask,
@@ -257,19 +272,24 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
     ['cart', 'purchase']
     """
     require_columns(frame, ("user_id", "timestamp", "event"), what="events")
-    rank = event_rank(frame["event"], stage_map)
-    keyed = frame.assign(__rank=rank.to_numpy())
-    keys = ["user_id", "timestamp", "__rank", "event"] + [
-        c for c in ("channel", "value") if c in frame
-    ]
-    if keyed.duplicated(subset=keys).any():
-        rest = sorted(c for c in frame.columns if c not in keys and c != ROW)
-        for column in rest:
-            keyed[f"__tie_{column}"] = frame[column].astype("str")
-        keys += [f"__tie_{c}" for c in rest]
-    ordered = keyed.sort_values(keys, kind="stable", na_position="last")
-    ordered = ordered[list(frame.columns)]
-    return ordered.reset_index(drop=True)
+    rank = event_rank(frame["event"], stage_map).to_numpy()
+    names = ["user_id", "timestamp", "event"] + [c for c in ("channel", "value") if c in frame]
+    keys = [sort_codes(frame[c]) for c in names]
+    keys.insert(2, rank)
+    order = np.lexsort(keys[::-1])
+    tied = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for column in keys:
+        ranked = column[order]
+        same = ranked[1:] == ranked[:-1]
+        if ranked.dtype.kind == "f":  # missing values tie with each other, as in duplicated()
+            same |= np.isnan(ranked[1:]) & np.isnan(ranked[:-1])
+        tied &= same
+    if tied.any():
+        # rows equal in every key: order them by their remaining columns as text
+        rest = sorted(c for c in frame.columns if c not in names and c != ROW)
+        keys += [sort_codes(frame[c].astype("str")) for c in rest]
+        order = np.lexsort(keys[::-1])
+    return frame.take(order).reset_index(drop=True)
 
 
 def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:

@@ -1,0 +1,65 @@
+"""The integer-key paths of loading give exactly what pandas' own sort and duplicated give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.core.stages import StageMap
+from journeylab.io.loaders import event_rank, sort_events
+from journeylab.io.pipeline import duplicated_rows, sort_codes
+
+STAGES = StageMap.from_dict(
+    {"stages": [{"name": "a", "events": ["view"]}, {"name": "b", "events": ["cart", "buy"]}]}
+)
+
+
+def _frame(seed: int, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    stamps = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 5, n), unit="s")
+    value = rng.choice([np.nan, 0.0, -0.0, 1.5, 2.0], n)
+    return pd.DataFrame(
+        {
+            "user_id": pd.array(rng.choice(["u1", "u2", "u10", "ü"], n), dtype="str"),
+            "timestamp": stamps,
+            "event": pd.array(rng.choice(["view", "cart", "buy", "other"], n), dtype="str"),
+            "channel": pd.array(rng.choice(["Email", "seo", None], n), dtype="str"),
+            "value": value,
+            "device": pd.array(rng.choice(["ios", "web", None], n), dtype="str"),
+        }
+    )
+
+
+def _reference_sort(frame: pd.DataFrame) -> pd.DataFrame:
+    keyed = frame.assign(__rank=event_rank(frame["event"], STAGES).to_numpy())
+    keys = ["user_id", "timestamp", "__rank", "event", "channel", "value"]
+    if keyed.duplicated(subset=keys).any():
+        rest = sorted(c for c in frame.columns if c not in keys)
+        for column in rest:
+            keyed[f"__tie_{column}"] = frame[column].astype("str")
+        keys += [f"__tie_{c}" for c in rest]
+    ordered = keyed.sort_values(keys, kind="stable", na_position="last")
+    return ordered[list(frame.columns)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sort_events_matches_the_pandas_sort(seed):
+    frame = _frame(seed)
+    pd.testing.assert_frame_equal(sort_events(frame, STAGES), _reference_sort(frame))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_duplicated_rows_matches_pandas(seed):
+    frame = _frame(seed)
+    columns = list(frame.columns)
+    expected = frame.duplicated(subset=columns, keep="first").to_numpy()
+    assert (duplicated_rows(frame, columns) == expected).all()
+
+
+def test_sort_codes_order_like_pandas():
+    frame = _frame(9)
+    for column in frame.columns:
+        codes = sort_codes(frame[column])
+        expected = frame.sort_values(column, kind="stable", na_position="last").index.to_numpy()
+        assert (np.argsort(codes, kind="stable") == expected).all(), column
