@@ -106,8 +106,12 @@ def load_identities(
 
     Examples
     --------
-    >>> ids = load_identities("identities.csv")  # doctest: +SKIP
-    >>> ids = load_identities(crm_export, columns={"phone_hash": "id", "customer": "user_id"})  # doctest: +SKIP
+    >>> crm_export = pd.DataFrame({"phone_hash": ["p1", "p2"], "customer": ["c1", "c1"]})
+    >>> ids = load_identities(crm_export, columns={"phone_hash": "id", "customer": "user_id"})
+    >>> ids.frame
+       id user_id
+    0  p1      c1
+    1  p2      c1
     """
     raw = read_rows(
         source, columns, what="identities", table=table, query=query, csv_options=csv_options
@@ -270,8 +274,14 @@ def resolve_identities(
 
     Examples
     --------
-    >>> res = resolve_identities(loaded_events, load_identities("identities.csv"))  # doctest: +SKIP
-    >>> print(res.summary())  # doctest: +SKIP
+    >>> from journeylab.io.loaders import load_events
+    >>> ids = load_identities(pd.DataFrame({"id": ["p1", "p2"], "user_id": ["c1", "c1"]}))
+    >>> loaded_events = load_events(pd.DataFrame({
+    ...     "user_id": ["p1", "c1", "p2"], "event": ["call", "visit", "call"],
+    ...     "timestamp": ["2026-10-01", "2026-10-02", "2026-10-03"]}))
+    >>> res = resolve_identities(loaded_events, ids)
+    >>> print(res.summary())
+    2 of 3 rows remapped: 2 ids merged into 1 persons (3 ids → 1 persons).
     """
     check_in("on_conflict", on_conflict, ["raise", "first"])
     source = getattr(table, "source", "") or "table"

@@ -163,8 +163,25 @@ def load_events(
 
     Examples
     --------
-    >>> loaded = load_events("data/examples/dirty_events.csv", tz="America/New_York")  # doctest: +SKIP
-    >>> print(loaded.quality.summary())  # doctest: +SKIP
+    >>> raw = pd.DataFrame({
+    ...     "customer": ["u1", "u1", "u1", " u2", None],
+    ...     "time": ["2026-03-08 01:30", "2026-03-08 02:30", "2026-03-08 02:30",
+    ...              "2026-03-09 10:00", "2026-03-09 11:00"],
+    ...     "event": ["view", "cart", "cart", "view", "view"]})
+    >>> loaded = load_events(raw, {"customer": "user_id", "time": "timestamp"},
+    ...                      tz="America/New_York")
+    >>> print(loaded.quality.summary())  # doctest: +NORMALIZE_WHITESPACE
+    events from DataFrame: 5 rows read, 3 kept, 2 dropped.
+      nonexistent local time: 2 rows repaired (first rows 2, 3) — DST: local time moved by policy 'shift_forward'
+      user_id whitespace: 1 row repaired (first rows 4) — spaces around the id were removed
+      missing user_id: 1 row dropped (first rows 5) — no id; the row cannot be used
+      exact duplicate: 1 row deduplicated (first rows 3) — identical to an earlier row in every column; the first is kept
+      note: timestamp: local times in America/New_York converted to UTC.
+    >>> loaded.frame[["user_id", "timestamp", "event"]]
+      user_id                 timestamp event
+    0      u1 2026-03-08 06:30:00+00:00  view
+    1      u1 2026-03-08 07:00:00+00:00  cart
+    2      u2 2026-03-09 14:00:00+00:00  view
     """
     window = dedupe_window_of(dedupe_window)
     pipe = timed_pipeline(
@@ -353,8 +370,16 @@ def events_relation(
 
     Examples
     --------
-    >>> rel = events_relation("events.parquet", start="2026-10-01", end="2026-11-01")  # doctest: +SKIP
-    >>> rel.aggregate("event, count(*) AS n", "event").df()  # doctest: +SKIP
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "events.parquet"
+    >>> pd.DataFrame({"user_id": ["u1", "u1", "u2"], "event": ["view", "buy", "view"],
+    ...               "timestamp": pd.to_datetime(["2026-09-30 23:00", "2026-10-02 08:00",
+    ...                                            "2026-10-05 09:30"], utc=True)}).to_parquet(path)
+    >>> rel = events_relation(path, start="2026-10-01", end="2026-11-01")
+    >>> rel.aggregate("event, count(*) AS n", "event").order("event").df()
+      event  n
+    0   buy  1
+    1  view  1
     """
     return canonical_event_relation(
         source,

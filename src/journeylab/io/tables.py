@@ -90,10 +90,20 @@ def load_assignments(
 
     Examples
     --------
-    >>> ab = load_assignments("ab_data.csv", columns={"group": "variant", "timestamp": "assigned_at"},
+    >>> raw = pd.DataFrame({"user": ["1", "2", "3", "3", "4"],
+    ...                     "group": ["control", "treatment", "control", "treatment", "control"],
+    ...                     "landing_page": ["old_page", "new_page", "old_page", "new_page",
+    ...                                      "new_page"],
+    ...                     "converted": [0, 1, 0, 1, 1]})
+    >>> ab = load_assignments(raw, columns={"user": "user_id", "group": "variant"},
     ...                       consistency={"landing_page": {"control": "old_page",
-    ...                                                     "treatment": "new_page"}})  # doctest: +SKIP
-    >>> ab.frame.groupby("variant")["converted"].agg(["sum", "count"])  # doctest: +SKIP
+    ...                                                     "treatment": "new_page"}})
+    >>> ab.frame
+      user_id    variant landing_page  converted
+    0       1    control     old_page          0
+    1       2  treatment     new_page          1
+    >>> ab.quality.rows_dropped
+    3
     """
     raw = read_rows(
         source, columns, what="assignments", table=table, query=query, csv_options=csv_options
@@ -216,7 +226,12 @@ def load_feedback(
 
     Examples
     --------
-    >>> fb = load_feedback("survey.csv", scale="nps")  # doctest: +SKIP
+    >>> fb = load_feedback(pd.DataFrame({"user_id": ["u1", "u2"], "score": [9, 3],
+    ...                                  "timestamp": ["2026-10-01", "2026-10-02"]}), scale="nps")
+    >>> fb.frame
+                      timestamp  score user_id
+    0 2026-10-01 00:00:00+00:00    9.0      u1
+    1 2026-10-02 00:00:00+00:00    3.0      u2
     """
     check_in("scale", scale, ["auto", "nps", "csat"])
     check_in("invalid", invalid, ["raise", "drop"])
@@ -326,7 +341,12 @@ def load_spend(
 
     Examples
     --------
-    >>> spend = load_spend("spend.csv", columns={"day": "date", "amount": "cost"})  # doctest: +SKIP
+    >>> raw = pd.DataFrame({"day": ["2026-10-01", "2026-10-01"], "channel": ["Email", "email "],
+    ...                     "amount": [10.0, 5.0]})
+    >>> load_spend(raw, columns={"day": "date", "amount": "cost"}).frame
+      channel       date  cost
+    0   Email 2026-10-01  10.0
+    1   Email 2026-10-01   5.0
     """
     raw = read_rows(
         source, columns, what="spend", table=table, query=query, csv_options=csv_options
@@ -466,7 +486,14 @@ def load_transactions(
 
     Examples
     --------
-    >>> tx = load_transactions("orders.parquet", columns={"customer": "user_id"})  # doctest: +SKIP
+    >>> raw = pd.DataFrame({"customer": ["c2", "c1", "c1"], "value": [20.0, 35.5, -5.0],
+    ...                     "timestamp": ["2026-10-02", "2026-10-01", "2026-10-03"]})
+    >>> tx = load_transactions(raw, columns={"customer": "user_id"})
+    >>> tx.frame
+      user_id                 timestamp  value
+    0      c1 2026-10-01 00:00:00+00:00   35.5
+    1      c1 2026-10-03 00:00:00+00:00   -5.0
+    2      c2 2026-10-02 00:00:00+00:00   20.0
     """
     pipe = timed_pipeline(
         source,
