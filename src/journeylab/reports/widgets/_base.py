@@ -96,7 +96,15 @@ class _Explorer:
 
         Examples
         --------
-        >>> explorer.set(platform="app", period="2026-10")  # doctest: +SKIP
+        >>> import pandas as pd
+        >>> from journeylab.reports.widgets import FunnelExplorer
+        >>> events = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "event": ["view", "buy", "view"],
+        ...                        "timestamp": pd.to_datetime(["2026-10-01 09:00", "2026-10-01 09:10",
+        ...                                                     "2026-10-02 10:00"], utc=True),
+        ...                        "platform": ["app", "app", "web"]})
+        >>> explorer = FunnelExplorer(events, ["view", "buy"], filters=["platform"])
+        >>> explorer.set(platform="app", period="2026-10").values()["platform"]
+        'app'
         """
         unknown = [k for k in values if k not in self.controls]
         if unknown:

@@ -61,7 +61,13 @@ def attribution_data(
 
     Examples
     --------
-    >>> attribution_data(paths, models=["last_touch", "markov"], order=2)  # doctest: +SKIP
+    >>> paths = pd.DataFrame({"path": [("email",), ("search", "email"), ("search",)],
+    ...                       "conversions": [1, 1, 0], "non_conversions": [0, 0, 1]})
+    >>> attribution_data(paths, models=["last_touch", "linear"])  # doctest: +NORMALIZE_WHITESPACE
+             last_touch  linear
+    channel
+    email           2.0     1.5
+    search          0.0     0.5
     """
     return _attribution_result(
         _as_paths(paths),
@@ -112,8 +118,14 @@ class AttributionComparer(_Explorer):
 
     Examples
     --------
-    >>> ac = AttributionComparer(path_table(ws.events.frame), spend=ws.spend)  # doctest: +SKIP
-    >>> ac.set(models=["last_touch", "markov"], order=2).data()  # doctest: +SKIP
+    >>> paths = pd.DataFrame({"path": [("email",), ("search", "email"), ("search",)],
+    ...                       "conversions": [1, 1, 0], "non_conversions": [0, 0, 1]})
+    >>> ac = AttributionComparer(paths)
+    >>> ac.set(models=["first_touch", "last_touch"]).data()  # doctest: +NORMALIZE_WHITESPACE
+             first_touch  last_touch
+    channel
+    email            1.0         2.0
+    search           1.0         0.0
     """
 
     title = "Attribution comparer"

@@ -171,8 +171,21 @@ def funnel_data(
 
     Examples
     --------
-    >>> funnel_data(events, ["view", "cart", "purchase"], filters={"platform": "app"},
-    ...             period="2026-10")  # doctest: +SKIP
+    >>> events = pd.DataFrame({
+    ...     "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u4", "u4"],
+    ...     "timestamp": pd.to_datetime(["2026-10-01 09:00", "2026-10-01 09:05",
+    ...         "2026-10-01 09:20", "2026-10-02 10:00", "2026-10-02 10:30", "2026-10-03 11:00",
+    ...         "2026-10-04 12:00", "2026-10-04 12:10"], utc=True),
+    ...     "event": ["view", "cart", "purchase", "view", "cart", "view", "view", "purchase"],
+    ...     "channel": ["search", "email", "email", "search", "search", "social", "email", "email"],
+    ...     "platform": ["app", "app", "app", "web", "web", "app", "web", "web"]})
+    >>> table = funnel_data(events, ["view", "cart", "purchase"], filters={"platform": "app"},
+    ...                     period="2026-10")
+    >>> table[["step", "label", "entrants"]]
+       step     label  entrants
+    0     1      view         2
+    1     2      cart         1
+    2     3  purchase         1
     """
     return _funnel_result(
         events,
@@ -220,9 +233,20 @@ class FunnelExplorer(_Explorer):
 
     Examples
     --------
-    >>> fx = FunnelExplorer(ws.events, ["view", "cart", "purchase"], users=ws.users,
-    ...                     filters=["platform"])  # doctest: +SKIP
-    >>> fx.set(platform="app").data()["entrants"]  # doctest: +SKIP
+    >>> events = pd.DataFrame({
+    ...     "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u4", "u4"],
+    ...     "timestamp": pd.to_datetime(["2026-10-01 09:00", "2026-10-01 09:05",
+    ...         "2026-10-01 09:20", "2026-10-02 10:00", "2026-10-02 10:30", "2026-10-03 11:00",
+    ...         "2026-10-04 12:00", "2026-10-04 12:10"], utc=True),
+    ...     "event": ["view", "cart", "purchase", "view", "cart", "view", "view", "purchase"],
+    ...     "channel": ["search", "email", "email", "search", "search", "social", "email", "email"],
+    ...     "platform": ["app", "app", "app", "web", "web", "app", "web", "web"]})
+    >>> fx = FunnelExplorer(events, ["view", "cart", "purchase"], filters=["platform"])
+    >>> fx.set(platform="web").data()[["label", "entrants"]]
+          label  entrants
+    0      view         2
+    1      cart         1
+    2  purchase         0
     """
 
     title = "Funnel explorer"

@@ -46,7 +46,22 @@ def path_data(
 
     Examples
     --------
-    >>> path_data(events, level="stage", n=5)["top_paths"]  # doctest: +SKIP
+    >>> events = pd.DataFrame({
+    ...     "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u4", "u4"],
+    ...     "timestamp": pd.to_datetime(["2026-10-01 09:00", "2026-10-01 09:05",
+    ...         "2026-10-01 09:20", "2026-10-02 10:00", "2026-10-02 10:30", "2026-10-03 11:00",
+    ...         "2026-10-04 12:00", "2026-10-04 12:10"], utc=True),
+    ...     "event": ["view", "cart", "purchase", "view", "cart", "view", "view", "purchase"],
+    ...     "channel": ["search", "email", "email", "search", "search", "social", "email", "email"],
+    ...     "platform": ["app", "app", "app", "web", "web", "app", "web", "web"]})
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [
+    ...     {"name": "consideration", "events": ["view", "cart"]},
+    ...     {"name": "purchase", "events": ["purchase"]}]})
+    >>> top = path_data(events, level="stage", n=5, conversion="purchase", stage_map=stages)
+    >>> top["top_paths"][["path", "journeys", "conversions"]]
+                   path  journeys  conversions
+    0  (consideration,)         2            2
     """
     top, trans = _path_results(
         _frame_of(events_or_paths),
@@ -92,8 +107,23 @@ class PathExplorer(_Explorer):
 
     Examples
     --------
-    >>> px = PathExplorer(ws.events, conversion="purchase", stage_map=ws.stage_map)  # doctest: +SKIP
-    >>> px.set(level="stage", n=5).data()["top_paths"]  # doctest: +SKIP
+    >>> events = pd.DataFrame({
+    ...     "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u4", "u4"],
+    ...     "timestamp": pd.to_datetime(["2026-10-01 09:00", "2026-10-01 09:05",
+    ...         "2026-10-01 09:20", "2026-10-02 10:00", "2026-10-02 10:30", "2026-10-03 11:00",
+    ...         "2026-10-04 12:00", "2026-10-04 12:10"], utc=True),
+    ...     "event": ["view", "cart", "purchase", "view", "cart", "view", "view", "purchase"],
+    ...     "channel": ["search", "email", "email", "search", "search", "social", "email", "email"],
+    ...     "platform": ["app", "app", "app", "web", "web", "app", "web", "web"]})
+    >>> from journeylab.core.stages import StageMap
+    >>> stages = StageMap.from_dict({"stages": [
+    ...     {"name": "consideration", "events": ["view", "cart"]},
+    ...     {"name": "purchase", "events": ["purchase"]}]})
+    >>> px = PathExplorer(events, conversion="purchase", stage_map=stages)
+    >>> px.set(level="channel", n=3).data()["top_paths"][["path", "journeys", "conversions"]]
+                  path  journeys  conversions
+    0         (email,)         1            1
+    1  (search, email)         1            1
     """
 
     title = "Path explorer"
