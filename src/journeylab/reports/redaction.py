@@ -230,8 +230,22 @@ class RedactedOutput:
 
     Examples
     --------
-    >>> with RedactedOutput(Path("run/executed.ipynb"), secrets) as output:  # doctest: +SKIP
-    ...     papermill.execute_notebook(nb, output, ...)
+    Papermill saves the executed notebook through the handler of the returned
+    path (``papermill.execute_notebook(nb, output, ...)`` in the runner); here
+    one save stands for them:
+
+    >>> import tempfile
+    >>> import nbformat
+    >>> from papermill.iorw import write_ipynb
+    >>> secrets = SecretParameters({"api_token": "tok-0123456789abcdef"})
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(token)")])
+    >>> nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout",
+    ...                                               text="tok-0123456789abcdef\\n")]
+    >>> target = Path(tempfile.mkdtemp()) / "executed.ipynb"
+    >>> with RedactedOutput(target, secrets) as output:
+    ...     write_ipynb(nb, output)
+    >>> nbformat.read(target, as_version=4).cells[0].outputs[0].text
+    '<redacted>\\n'
     """
 
     def __init__(self, target: Path, secrets: SecretParameters) -> None:
