@@ -226,7 +226,7 @@ _registered = False
 
 
 class RedactedOutput:
-    """Give Papermill an output "path" whose every save is redacted before it touches disk.
+    r"""Give Papermill an output "path" whose every save is redacted before it touches disk.
 
     Examples
     --------
@@ -240,12 +240,12 @@ class RedactedOutput:
     >>> secrets = SecretParameters({"api_token": "tok-0123456789abcdef"})
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(token)")])
     >>> nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout",
-    ...                                               text="tok-0123456789abcdef\\n")]
+    ...                                               text="tok-0123456789abcdef\n")]
     >>> target = Path(tempfile.mkdtemp()) / "executed.ipynb"
     >>> with RedactedOutput(target, secrets) as output:
     ...     write_ipynb(nb, output)
     >>> nbformat.read(target, as_version=4).cells[0].outputs[0].text
-    '<redacted>\\n'
+    '<redacted>\n'
     """
 
     def __init__(self, target: Path, secrets: SecretParameters) -> None:
