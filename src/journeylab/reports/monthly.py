@@ -31,12 +31,36 @@ from journeylab.core.errors import DataError, ParameterError
 from journeylab.core.project import Project, display_label
 from journeylab.core.stages import StageMap
 
-__all__ = ["stage_kpis", "kpi_trend", "METRICS_SCHEMA", "validate_metrics", "metrics_document"]
+__all__ = [
+    "stage_kpis",
+    "kpi_trend",
+    "month_rows",
+    "METRICS_SCHEMA",
+    "validate_metrics",
+    "metrics_document",
+]
 
 
 def _month_window(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     period = pd.Period(month, freq="M")
     return period.start_time.tz_localize("UTC"), (period + 1).start_time.tz_localize("UTC")
+
+
+#: The columns the KPIs, the headline and the reach read: month windows take only these.
+KPI_COLUMNS = ("user_id", "event", "value")
+
+
+def month_rows(
+    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, columns=KPI_COLUMNS
+) -> pd.DataFrame:
+    """Rows with ``start <= timestamp < end``, only the given ``columns`` (those present).
+
+    Taking a few columns instead of every property keeps month windows of a
+    large log cheap; the rows and their order are those of a full filter.
+    """
+    ts = events["timestamp"]
+    keep = [c for c in columns if c in events.columns]
+    return events.loc[(ts >= start) & (ts < end), keep]
 
 
 def _kpi_values(frame: pd.DataFrame, stage_map: StageMap) -> dict[tuple[str, str], float]:
@@ -86,10 +110,10 @@ def stage_kpis(
 
     start, end = _month_window(month)
     prev_start, _ = _month_window(str(pd.Period(month, freq="M") - 1))
-    ts = events["timestamp"]
-    now = kpi_moments(events.loc[(ts >= start) & (ts < end)], project.stage_map)
-    has_previous = bool(((ts >= prev_start) & (ts < start)).any())
-    before = kpi_moments(events.loc[(ts >= prev_start) & (ts < start)], project.stage_map)
+    now = kpi_moments(month_rows(events, start, end), project.stage_map)
+    previous_rows = month_rows(events, prev_start, start)
+    has_previous = bool(len(previous_rows))
+    before = kpi_moments(previous_rows, project.stage_map)
     test = kpi_change_test(
         now["total"], now["sum_sq"], before["total"], before["sum_sq"], alpha=alpha
     )
@@ -143,8 +167,7 @@ def kpi_trend(
         if period < first_period:
             continue
         start, end = _month_window(str(period))
-        ts = events["timestamp"]
-        values = _kpi_values(events.loc[(ts >= start) & (ts < end)], project.stage_map)
+        values = _kpi_values(month_rows(events, start, end), project.stage_map)
         for (stage, kpi), value in values.items():
             rows.append({"month": str(period), "stage": stage, "kpi": kpi, "value": value})
     return pd.DataFrame(rows, columns=["month", "stage", "kpi", "value"])

@@ -25,6 +25,7 @@ from journeylab.core.errors import DataError, NotComputableError
 from journeylab.core.project import Project
 from journeylab.core.results import fmt_num, fmt_pct, fmt_pp
 from journeylab.core.safe_text import html, md
+from journeylab.reports.monthly import month_rows
 from journeylab.reports.prose import Money
 
 __all__ = [
@@ -117,9 +118,8 @@ def headline(events: pd.DataFrame, project: Project, month: str) -> dict[str, An
     """Compute the headline figures of the month and of the month before, from the data."""
     start, end = _month(month)
     prev_start, _ = _month(_previous(month))
-    ts = events["timestamp"]
-    now = _headline_of(events.loc[(ts >= start) & (ts < end)], project)
-    before_rows = events.loc[(ts >= prev_start) & (ts < start)]
+    now = _headline_of(month_rows(events, start, end), project)
+    before_rows = month_rows(events, prev_start, start)
     out: dict[str, Any] = dict(now)
     if len(before_rows):
         for key, value in _headline_of(before_rows, project).items():
@@ -134,8 +134,14 @@ def month_findings(ws: Any, month: str, *, min_users: int):
     project = ws.project
     users = ws.users
     segments = [s for s in project.segments]
+    events = ws.events.frame
+    known = set(events.columns) | (set(users.columns) if users is not None else set())
+    if all(s in known for s in segments):
+        # the search reads these columns only: the month windows it takes stay narrow
+        read = ["user_id", "timestamp", "event", "value", *segments]
+        events = events[[c for c in dict.fromkeys(read) if c in events.columns]]
     return find(
-        ws.events.frame,
+        events,
         project.stage_map,
         month=month,
         conversion=project.conversion,
@@ -260,7 +266,7 @@ def kpi_table_html(kpis: pd.DataFrame, project: Project, money: Money) -> str:
 def reach_note(events: pd.DataFrame, project: Project, month: str) -> str:
     """Say why a later stage can reach more people than an earlier one (people enter at any stage)."""
     start, end = _month(month)
-    frame = events.loc[(events["timestamp"] >= start) & (events["timestamp"] < end)]
+    frame = month_rows(events, start, end, ("user_id", "event"))
     stage = project.stage_map.assign(frame)
     reach = (
         frame.groupby(stage, observed=True)["user_id"]
@@ -350,8 +356,12 @@ def journey_canvas_figure(ws: Any, month: str, found: Any):
     from journeylab.maps.canvas import journey_canvas
 
     project = ws.project
+    events = ws.events.frame
+    # the canvas reads these columns only: its month windows stay narrow
+    read = ("user_id", "timestamp", "event", "value", "channel")
+    events = events[[c for c in read if c in events.columns]]
     canvas = journey_canvas(
-        ws.events.frame,
+        events,
         project.stage_map,
         month=month,
         feedback=ws.feedback.frame if ws.feedback is not None else None,
