@@ -63,3 +63,15 @@ def test_sort_codes_order_like_pandas():
         codes = sort_codes(frame[column])
         expected = frame.sort_values(column, kind="stable", na_position="last").index.to_numpy()
         assert (np.argsort(codes, kind="stable") == expected).all(), column
+
+
+def test_stable_order_is_numpy_lexsort():
+    from journeylab.io.pipeline import stable_order
+
+    rng = np.random.default_rng(3)
+    keys = [
+        rng.integers(0, 5, 5000),
+        rng.integers(0, 3, 5000),
+        rng.choice([np.nan, -0.0, 0.0, 1.5], 5000),
+    ]
+    assert (stable_order(keys) == np.lexsort(keys[::-1])).all()

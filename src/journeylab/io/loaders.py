@@ -51,7 +51,7 @@ from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
-from journeylab.io.pipeline import Pipeline, group_codes, sort_codes
+from journeylab.io.pipeline import Pipeline, group_codes, sort_codes, stable_order
 from journeylab.io.pipeline import dedupe_window as dedupe_window_of
 from journeylab.io.quality import LoadedTable, QualityReport, QualityStep
 from journeylab.io.sources import ROW, canonical_event_relation
@@ -235,7 +235,7 @@ def _drop_near_duplicates(pipe: Pipeline, window: pd.Timedelta) -> None:
         # integer codes, then order each group by time and source row.
         codes = [group_codes(frame[c]) for c in key]
         ns = stamps.array.asi8
-        order = np.lexsort([frame[ROW].to_numpy(), ns, *codes[::-1]])
+        order = stable_order([*codes, ns, frame[ROW].to_numpy()])
         same_key = np.ones(len(order), dtype=bool)
         same_key[0:1] = False
         for column in codes:
@@ -293,7 +293,7 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
     names = ["user_id", "timestamp", "event"] + [c for c in ("channel", "value") if c in frame]
     keys = [sort_codes(frame[c]) for c in names]
     keys.insert(2, rank)
-    order = np.lexsort(keys[::-1])
+    order = stable_order(keys)
     tied = np.ones(max(len(order) - 1, 0), dtype=bool)
     for column in keys:
         ranked = column[order]
@@ -305,7 +305,7 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
         # rows equal in every key: order them by their remaining columns as text
         rest = sorted(c for c in frame.columns if c not in names and c != ROW)
         keys += [sort_codes(frame[c].astype("str")) for c in rest]
-        order = np.lexsort(keys[::-1])
+        order = stable_order(keys)
     return frame.take(order).reset_index(drop=True)
 
 

@@ -303,6 +303,22 @@ def sort_codes(values: pd.Series) -> np.ndarray:
     return np.where(codes == -1, len(cat.categories), codes)
 
 
+def stable_order(keys: list[np.ndarray]) -> np.ndarray:
+    """Row order sorting by ``keys`` (first key first), ties kept in row order.
+
+    The same order as ``numpy.lexsort(keys[::-1])`` (NaN after every number), computed
+    by Arrow's stable multi-key sort, which looks at a later key only to break ties.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not keys or len(keys[0]) == 0:
+        return np.arange(len(keys[0]) if keys else 0)
+    table = pa.table({f"k{i}": key for i, key in enumerate(keys)})
+    names = [(f"k{i}", "ascending") for i in range(len(keys))]
+    return pc.sort_indices(table, sort_keys=names).to_numpy()
+
+
 #: Rows identical in every column are identical in these first; checked on them first.
 _PREFILTER = ("user_id", "timestamp", "event")
 

@@ -76,14 +76,28 @@ def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.
 
 
 def _segment_at_entry(
-    frame: pd.DataFrame, entry: pd.DataFrame, dim: str, users: pd.DataFrame | None
+    frame: pd.DataFrame,
+    entry: pd.DataFrame,
+    dim: str,
+    users: pd.DataFrame | None,
+    *,
+    cache: dict[str, pd.Series] | None = None,
 ) -> pd.Series:
-    """Return each user's segment at the step: the users table, else the entry row's value, else the user's first value."""
-    if users is not None and dim in users.columns:
-        return user_segment(frame, dim, users)
-    first = user_segment(frame, dim, None)
+    """Return each user's segment at the step: the users table, else the entry row's value, else the user's first value.
+
+    The per-user value (from the users table, or the first in the month) does
+    not depend on the step: with a ``cache`` it is computed once per dimension.
+    """
+    from_users = users is not None and dim in users.columns
+    base = cache.get(dim) if cache is not None else None
+    if base is None:
+        base = user_segment(frame, dim, users if from_users else None)
+        if cache is not None:
+            cache[dim] = base
+    if from_users:
+        return base
     at_entry = entry[dim] if dim in entry.columns else pd.Series(dtype=object)
-    return at_entry.dropna().combine_first(first)
+    return at_entry.dropna().combine_first(base)
 
 
 def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:

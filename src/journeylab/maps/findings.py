@@ -347,6 +347,7 @@ def find(
     notes: list[str] = []
     value_per_conversion = _value_per_conversion(frame, events, conversions, value_per_conversion)
     rows: list[dict[str, Any]] = []
+    per_user: dict[str, pd.Series] = {}  # each user's segment per dimension, for every step
     for step in steps:
         progress = _progress(frame, step)
         if progress.empty:
@@ -357,7 +358,9 @@ def find(
         dims: dict[str, pd.Series] = {}
         entry = _entry_rows(frame, step, progress)
         for dim in segments:
-            dims[dim] = _segment_at_entry(frame, entry, dim, users).reindex(progress.index)
+            dims[dim] = _segment_at_entry(frame, entry, dim, users, cache=per_user).reindex(
+                progress.index
+            )
         if timing:
             local = pd.to_datetime(progress["first_ts"], utc=True).dt.tz_convert(timezone)
             block = (local.dt.hour // 3) * 3
