@@ -15,6 +15,7 @@ import argparse
 import importlib
 import itertools
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -415,7 +416,10 @@ def sm_ab_segments(data: str, segments: int = 1000, **_) -> int:
 # -- report end to end -------------------------------------------------------------------
 @case("journeylab_report")
 def jl_report(data: str, **_) -> int:
-    """``journeylab report monthly_report`` on ``data`` (a month of events), as a command."""
+    """``journeylab report monthly_report`` on ``data`` (a month of events), as a command.
+
+    The runner's per-section times (its log on standard error) go into ``extra``.
+    """
     out = HERE / "results" / "report"
     cmd = [
         str(Path(sys.executable).with_name("journeylab")),
@@ -427,12 +431,22 @@ def jl_report(data: str, **_) -> int:
         data,
         "--out",
         str(out),
-        "--quiet",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
+    _clock.extra = {"sections": _section_times(done.stderr)}
     return 1
+
+
+def _section_times(log: str) -> dict[str, float]:
+    """Seconds per section (and per other timed stage) from the runner's log lines."""
+    times = {}
+    for line in log.splitlines():
+        match = re.search(r"\]\s+(.+?):? (?:in )?(\d+(?:\.\d+)?)s\)?$", line)
+        if match and "slowest" not in line:
+            times[match.group(1).strip(" (")] = float(match.group(2))
+    return times
 
 
 # -- init + check -----------------------------------------------------------------------

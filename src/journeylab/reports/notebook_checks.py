@@ -223,3 +223,20 @@ def section_durations(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
     if total:
         out.append((current, total))
     return out
+
+
+def cell_durations(nb: nbformat.NotebookNode) -> list[tuple[int, str, float]]:
+    """Return ``(cell index, first code line, seconds)`` for every timed code cell, in order.
+
+    The first line that is not blank names the cell in the runner's log (the
+    notebook's own code, never its outputs).
+    """
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        duration = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if duration:
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+            out.append((i, first[:60], float(duration)))
+    return out

@@ -64,6 +64,7 @@ from journeylab.reports.notebook_checks import (
     ReportFailed,
     _check_no_shell,
     _first_problem,
+    cell_durations,
     section_durations,
 )
 from journeylab.reports.parameters import (
@@ -402,8 +403,7 @@ class _Run:
             return self.stop_reason(where), running, None
         nb = nbformat.read(executed, as_version=4) if executed.exists() else None
         if nb is not None:
-            for section, seconds in section_durations(nb):
-                self.say(f"{self.tag}   {section}: {seconds:.1f}s")
+            self.log_durations(nb, time.perf_counter() - t0)
         if reason is None and nb is None:
             reason = "no executed notebook was written"
         if reason is None:
@@ -416,6 +416,19 @@ class _Run:
         if reason is None and not (self.tmp / "metrics.json").exists():
             reason = "no metrics.json was written"
         return reason, cell_index, nb
+
+    def log_durations(self, nb: nbformat.NotebookNode, total: float) -> None:
+        """Log the time of each section, the kernel's start-up and the slowest cells."""
+        sections = section_durations(nb)
+        for section, seconds in sections:
+            self.say(f"{self.tag}   {section}: {seconds:.1f}s")
+        spent = sum(seconds for _, seconds in sections)
+        self.say(
+            f"{self.tag}   (kernel start-up and saving the notebook: {max(total - spent, 0.0):.1f}s)"
+        )
+        slowest = sorted(cell_durations(nb), key=lambda c: -c[2])[:3]
+        for index, first, seconds in slowest:
+            self.say(f"{self.tag}   slowest: cell {index} {first!r}: {seconds:.1f}s")
 
     def publish(self, nb: nbformat.NotebookNode) -> ReportRun:
         """Export the HTML (checked), write run.json, and swap the folder into place."""
