@@ -424,11 +424,11 @@ class _Run:
             self.say(f"{self.tag}   {section}: {seconds:.1f}s")
         spent = sum(seconds for _, seconds in sections)
         self.say(
-            f"{self.tag}   (kernel start-up and saving the notebook: {max(total - spent, 0.0):.1f}s)"
+            f"{self.tag} kernel start-up and saving the notebook: {max(total - spent, 0.0):.1f}s"
         )
         slowest = sorted(cell_durations(nb), key=lambda c: -c[2])[:3]
         for index, first, seconds in slowest:
-            self.say(f"{self.tag}   slowest: cell {index} {first!r}: {seconds:.1f}s")
+            self.say(f"{self.tag} slowest cell {index} ({first!r}): {seconds:.1f}s")
 
     def publish(self, nb: nbformat.NotebookNode) -> ReportRun:
         """Export the HTML (checked), write run.json, and swap the folder into place."""
