@@ -82,11 +82,14 @@ def _segment_at_entry(
     users: pd.DataFrame | None,
     *,
     cache: dict[str, pd.Series] | None = None,
+    index: pd.Index | None = None,
 ) -> pd.Series:
     """Return each user's segment at the step: the users table, else the entry row's value, else the user's first value.
 
     The per-user value (from the users table, or the first in the month) does
     not depend on the step: with a ``cache`` it is computed once per dimension.
+    With ``index`` (the users at the step) the result is for those users only,
+    without aligning the entry rows with every user of the month first.
     """
     from_users = users is not None and dim in users.columns
     base = cache.get(dim) if cache is not None else None
@@ -95,9 +98,14 @@ def _segment_at_entry(
         if cache is not None:
             cache[dim] = base
     if from_users:
-        return base
+        return base if index is None else base.reindex(index)
     at_entry = entry[dim] if dim in entry.columns else pd.Series(dtype=object)
-    return at_entry.dropna().combine_first(base)
+    if index is None:
+        return at_entry.dropna().combine_first(base)
+    if at_entry.empty:
+        return base.reindex(index)
+    chosen = at_entry.dropna().reindex(index)
+    return chosen.where(chosen.notna(), base.reindex(index))
 
 
 def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:

@@ -358,8 +358,8 @@ def find(
         dims: dict[str, pd.Series] = {}
         entry = _entry_rows(frame, step, progress)
         for dim in segments:
-            dims[dim] = _segment_at_entry(frame, entry, dim, users, cache=per_user).reindex(
-                progress.index
+            dims[dim] = _segment_at_entry(
+                frame, entry, dim, users, cache=per_user, index=progress.index
             )
         if timing:
             local = pd.to_datetime(progress["first_ts"], utc=True).dt.tz_convert(timezone)
