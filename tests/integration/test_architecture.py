@@ -7,7 +7,9 @@
 4. Packages import only the packages below them (:data:`ALLOWED`).
 5. An internal function takes at most four positional arguments; the rest are
    keyword-only (``*,``), so a call reads ``_full_tables(ev, base=..., rows=...)``.
-6. The tests mirror the package: ``tests/<package>/test_*.py`` for each folder of
+6. No module is longer than :data:`MAX_MODULE_LINES` lines: a longer one holds more than
+   one concept and is split by concept (computation, results, figures, ...).
+7. The tests mirror the package: ``tests/<package>/test_*.py`` for each folder of
    ``src/journeylab``, ``tests/integration/`` for tests that run several packages
    together, and no test file directly in ``tests/``.
 
@@ -432,3 +434,18 @@ def test_test_file_names_are_unique_across_folders():
     names = [path.name for path in TEST_FILES]
     repeated = sorted({name for name in names if names.count(name) > 1})
     assert repeated == [], f"test file names used in more than one folder: {repeated}"
+
+
+#: Longest module allowed; past it a module holds more than one concept.
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_longer_than_the_limit():
+    modules = sorted((SRC / ROOT).rglob("*.py"))
+    assert len(modules) > 50
+    long = {
+        str(path.relative_to(SRC)): n
+        for path in modules
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}, f"modules over {MAX_MODULE_LINES} lines, to split by concept: {long}"
