@@ -202,6 +202,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--table", metavar="RUNS_JSONL", help="only rebuild results/table.md from recorded runs"
     )
+    parser.add_argument(
+        "--runs",
+        default=str(RESULTS / "runs.jsonl"),
+        help="file the measurements are appended to (default results/runs.jsonl)",
+    )
     args = parser.parse_args(argv)
     if args.table:
         records = [
@@ -248,7 +253,7 @@ def main(argv=None) -> int:
                         load=os.getloadavg()[0],
                     )
                     records.append(result)
-                    with open(RESULTS / "runs.jsonl", "a") as fh:
+                    with open(args.runs, "a") as fh:
                         fh.write(json.dumps(result) + "\n")
                     shown = f"{result['seconds']:.3f} s" if "seconds" in result else result["error"]
                     print(

@@ -1,14 +1,22 @@
 #!/bin/sh
-# The full benchmark in the order the README table was made: small cases first,
-# the 10^7 and 10^8 cases last. About 30 minutes on 2 busy cores.
+# The full benchmark behind the README table, in one run: small cases first, the
+# 10^7 and 10^8 cases last. About 40 minutes on 2 cores. Every measurement goes to
+# one file, results/runs_<UTC date and time>.jsonl, and results/table.md is made from it.
+#   PY=...          Python with journeylab and the peers of requirements-peers.txt
+#   PEERS_PY=...    Python with retentioneering (see requirements-peers.txt)
 set -u
 cd "$(dirname "$0")"
-PY=../.venv/bin/python
-$PY run.py --only path_table --sizes 1e5 1e6 1e7 --repeat 3 --skip pandas_path_table@1e6 pandas_path_table@1e7
-$PY run.py --only path_table --sizes 1e6 --repeat 1 --skip floor journeylab_path_table journeylab_path_table_frame
-$PY run.py --only markov heuristics bgnbd ab_segments --repeat 3
-$PY run.py --only funnel transitions --sizes 1e5 1e6 --repeat 3
-$PY run.py --only funnel transitions --sizes 1e7 --repeat 1
-$PY run.py --only report --repeat 1
-$PY run.py --only out_of_core --sizes 1e8 --repeat 1 --timeout 2400
-$PY run.py --table results/runs.jsonl
+PY=${PY:-../.venv/bin/python}
+PEERS_PY=${PEERS_PY:-.peers/bin/python}
+RUNS=${RUNS:-results/runs_$(date -u +%Y-%m-%dT%H%M).jsonl}
+run() { $PY run.py --runs "$RUNS" --peers-python "$PEERS_PY" "$@"; }
+run --only path_table --sizes 1e5 1e6 1e7 --repeat 3 --skip pandas_path_table@1e6 pandas_path_table@1e7
+run --only path_table --sizes 1e6 --repeat 1 --skip floor journeylab_path_table journeylab_path_table_frame journeylab_path_table_in_memory
+run --only markov heuristics bootstrap bgnbd ab_segments --repeat 3
+run --only funnel transitions --sizes 1e5 1e6 --repeat 3
+run --only funnel transitions --sizes 1e7 --repeat 1
+run --only init_check --sizes 1e7 --repeat 1
+run --only report --repeat 1
+run --only out_of_core --sizes 1e8 --repeat 1 --timeout 2400
+$PY run.py --table "$RUNS"
+echo "measurements: benchmarks/$RUNS"
