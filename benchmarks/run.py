@@ -106,7 +106,8 @@ def _report_month(size: int) -> Path:
     base = generate(10**7)
     con = duckdb.connect()
     oct_events = con.execute(
-        f"SELECT count(*) FROM read_parquet('{base}') WHERE \"timestamp\" >= '2026-10-01' AND \"timestamp\" < '2026-11-01'"
+        f"SELECT count(*) FROM read_parquet('{base}') "
+        "WHERE \"timestamp\" >= '2026-10-01' AND \"timestamp\" < '2026-11-01'"
     ).fetchone()[0]
     share = min(1.0, size / oct_events)
     con.execute(

@@ -463,10 +463,11 @@ def parse_alert(expression: str) -> AlertRule:
     >>> rule = parse_alert("value_at_stake > 10000 or kind == change_vs_previous")
     >>> rule.matches({"value_at_stake": 500.0, "kind": "change_vs_previous"})
     True
-    >>> parse_alert("value_at_stak > 10")
+    >>> parse_alert("value_at_stak > 10")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    journeylab.actions.alert_rules.AlertExpressionError: --alert names the unknown field 'value_at_stak' (did you mean 'value_at_stake'?).
+    journeylab.actions.alert_rules.AlertExpressionError: --alert names the unknown field
+    'value_at_stak' (did you mean 'value_at_stake'?).
     ...
     """
     if not isinstance(expression, str):

@@ -1,4 +1,6 @@
-"""The columns of an audience file, each from its own inputs: opt-outs, lifecycle state, CLV tier, propensities and next touch.
+"""The columns of an audience file, each from its own inputs.
+
+Opt-outs, lifecycle state, CLV tier, propensities and next touch.
 
 The definitions are those of :mod:`journeylab.actions.audiences` (rules 1 and 3);
 a column whose inputs are missing comes back as a ``_Missing`` with the reason.

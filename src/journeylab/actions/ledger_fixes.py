@@ -152,10 +152,14 @@ class FixTimeline(Result):
                 bits = []
                 for r in part.itertuples():
                     if r.found:
+                        ci = fmt_ci(
+                            r.value_at_stake_ci_low,
+                            r.value_at_stake_ci_high,
+                            lambda v: fmt_money(v, self.currency),
+                        )
                         bits.append(
                             f"{r.month} {fmt_pct(r.rate)} vs {fmt_pct(r.benchmark)}, "
-                            f"{fmt_money(r.value_at_stake, self.currency)} "
-                            f"{fmt_ci(r.value_at_stake_ci_low, r.value_at_stake_ci_high, lambda v: fmt_money(v, self.currency))}"
+                            f"{fmt_money(r.value_at_stake, self.currency)} {ci}"
                         )
                     else:
                         bits.append(f"{r.month} not found ({RESOLVED})")
@@ -213,10 +217,8 @@ class FixTimeline(Result):
         table = readout.to_html(
             index=False, float_format=lambda v: f"{v:.3g}", na_rep="–", border=0, classes="jl-table"
         )
-        return (
-            body
-            + f"<h5>{_html.escape('Experiment readout' + (' — ' + self.experiment if self.experiment else ''))}</h5>{table}"
-        )
+        title = "Experiment readout" + (" — " + self.experiment if self.experiment else "")
+        return body + f"<h5>{_html.escape(title)}</h5>{table}"
 
     def plot(self, ax=None):
         """Value at stake per month with its interval, the experiment's months shaded."""

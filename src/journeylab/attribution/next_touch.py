@@ -38,7 +38,11 @@ class NextBestTouchpointResult(Result):
         return str(self.table["next_touch"].iloc[0])
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per candidate: ``conversion_probability``, ``uplift`` (vs the current state), ``transition_share``."""
+        """One row per candidate.
+
+        Columns ``conversion_probability``, ``uplift`` (vs the current state) and
+        ``transition_share``.
+        """
         return self.table.copy()
 
     def display_frame(self) -> pd.DataFrame:

@@ -136,7 +136,8 @@ class ChannelCLVResult(Result):
         lines = [
             f"{int(allrow['customers']):,} customers; value to date {self._money(allrow['historical_value'])} per "
             f"customer, expected discounted value over the next {self.horizon} months "
-            f"{self._money(allrow['predicted_clv'])} {fmt_ci(allrow['clv_ci_low'], allrow['clv_ci_high'], self._money)} "
+            f"{self._money(allrow['predicted_clv'])} "
+            f"{fmt_ci(allrow['clv_ci_low'], allrow['clv_ci_high'], self._money)} "
             f"(monthly discount rate {fmt_pct(self.discount_rate)}).",
             "Predicted CLV per customer (channels with 30+ customers): "
             + ", ".join(

@@ -355,7 +355,8 @@ class _PurchaseModel(_FittedModel):
             )
         if repeaters < 10:
             warnings.warn(
-                f"only {repeaters:.0f} customers made a repeat purchase: {self._short} estimates will be very uncertain.",
+                f"only {repeaters:.0f} customers made a repeat purchase: "
+                f"{self._short} estimates will be very uncertain.",
                 ModelWarning,
                 stacklevel=2,
             )

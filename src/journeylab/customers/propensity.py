@@ -196,7 +196,10 @@ class PropensityResult(Result):
         def change(ratio: float, lo: float, hi: float) -> str:
             if ratio >= 1:
                 return f"multiplies the odds of {verb} by {fmt_num(ratio)} {fmt_ci(lo, hi)}"
-            return f"lowers the odds of {verb} by {fmt_pct(1 - ratio, 0)} (odds ratio {fmt_num(ratio)} {fmt_ci(lo, hi)})"
+            return (
+                f"lowers the odds of {verb} by {fmt_pct(1 - ratio, 0)} "
+                f"(odds ratio {fmt_num(ratio)} {fmt_ci(lo, hi)})"
+            )
 
         out = []
         for _, r in self.drivers[self.drivers["p_value"] < self.alpha].head(top).iterrows():

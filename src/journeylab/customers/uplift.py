@@ -181,7 +181,8 @@ def fit_uplift(
     for name in models:
         if name not in _MODEL_CLASSES:
             raise ParameterError(
-                f"models contains {name!r}; known models are {list(_MODEL_CLASSES)}{did_you_mean(name, _MODEL_CLASSES)}."
+                f"models contains {name!r}; known models are {list(_MODEL_CLASSES)}"
+                f"{did_you_mean(name, _MODEL_CLASSES)}."
             )
     if not models:
         raise ParameterError("models is empty; choose from ['two_model', 'class_transformation'].")
@@ -207,7 +208,8 @@ def fit_uplift(
     for label in treated_labels:
         if label not in present or label == control:
             raise ParameterError(
-                f"treatment label {label!r} is not a treated variant of the data{did_you_mean(label, present)}; variants: {present}."
+                f"treatment label {label!r} is not a treated variant of the data"
+                f"{did_you_mean(label, present)}; variants: {present}."
             )
     if not treated_labels:
         raise ParameterError(f"The data has no variant besides the control {control!r}.")

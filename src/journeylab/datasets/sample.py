@@ -65,7 +65,8 @@ logged events, and :func:`journeylab.reports.workspace.open_workspace` resolves 
 
 Write a sample to disk with::
 
-    python -m journeylab.datasets.sample --out DIR [--vertical ecommerce] [--seed N] [--n-users N] [--format parquet|csv]
+    python -m journeylab.datasets.sample --out DIR [--vertical ecommerce] [--seed N]
+                                         [--n-users N] [--format parquet|csv]
 """
 
 from __future__ import annotations
@@ -204,11 +205,12 @@ def _check_arguments(*, seed, n_users, start, months, broken_split):
 def write_sample(
     sample: Sample, out: str | Path, fmt: Literal["parquet", "csv"] = "parquet"
 ) -> dict[str, Path]:
-    """Write the seven tables, ``truth.json`` and the stage map (``stages.yaml``) to a folder, as a company would hold them.
+    """Write the seven tables, ``truth.json`` and the stage map (``stages.yaml``) to a folder.
 
-    The events are written as logged (:meth:`Sample.logged_events`: phone
-    calls, jobs ... under the ids of their own touchpoints), beside the
-    ``identities`` table that maps those ids onto persons;
+    The folder holds them as a company would. The events are written as
+    logged (:meth:`Sample.logged_events`: phone calls, jobs ... under the ids
+    of their own touchpoints), beside the ``identities`` table that maps those
+    ids onto persons;
     :func:`journeylab.reports.workspace.open_workspace` resolves them on reading
     and reads ``stages.yaml`` from a data folder, so the written sample is
     analysed with its own map.

@@ -545,9 +545,11 @@ def canonical_event_relation(
 def _sql_id(col: str, kind: str, name: str) -> str:
     if kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
         return (
-            f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} = round({col}) AND abs({col}) <= 9007199254740992 "
+            f"CASE WHEN {col} IS NULL THEN NULL "
+            f"WHEN {col} = round({col}) AND abs({col}) <= 9007199254740992 "
             f"THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
-            f"ELSE error({quote_literal(name + ' ')} || CAST({col} AS VARCHAR) || ' is not a whole number; store ids as text') END"
+            f"ELSE error({quote_literal(name + ' ')} || CAST({col} AS VARCHAR) "
+            "|| ' is not a whole number; store ids as text') END"
         )
     return f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
 

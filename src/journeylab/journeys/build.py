@@ -23,8 +23,9 @@ applied in this order, are:
 2. **Order.** Within a user, rows are ordered by the stable tie-breaker
    ``(timestamp, position of the event in the stage map, event name,
    channel, value)``; events no stage lists come after all listed ones, and a
-   missing channel or value sorts last (as :func:`journeylab.io.loaders.sort_events`). Shuffled input with identical timestamps
-   therefore always gives one order (DT-2).
+   missing channel or value sorts last (as
+   :func:`journeylab.io.loaders.sort_events`). Shuffled input with identical
+   timestamps therefore always gives one order (DT-2).
 3. **Conversions end journeys.** A conversion closes the journey it ends;
    the next touch starts a new journey. Two conversions in a row make the
    second a journey with no touches.
@@ -145,13 +146,14 @@ class Journeys(Result):
         conv = int(j["converted"].sum())
         cens = int(j["censored"].sum())
         closed = n - cens
+        median = fmt_num(float(j["n_touches"].median())).removesuffix(".00").removesuffix(".0")
         lines = [
             f"{fmt_count(n)} journeys of {fmt_count(j['user_id'].nunique())} users: "
             f"{fmt_count(conv)} converted ({fmt_pct(conv / closed if closed else float('nan'))} of the "
             f"{fmt_count(closed)} closed journeys, value {fmt_money(float(j['value'].sum()))}), "
             f"{fmt_count(closed - conv)} ended without conversion, {fmt_count(cens)} still open at "
             f"the period end {format_time(self.settings.get('period_end'))} (censored, not counted as failures).",
-            f"Touches per journey: median {fmt_num(float(j['n_touches'].median())).removesuffix('.00').removesuffix('.0')}, "
+            f"Touches per journey: median {median}, "
             f"max {fmt_count(j['n_touches'].max())}; "
             f"{fmt_count(self.left_out.get('direct_conversions', 0))} conversions had no touch "
             f"(path '{DIRECT}').",

@@ -91,7 +91,8 @@ def _open_funnel(
     columns = _columns_of(events)
     if segment is not None and columns is not None:
         require_names(
-            [segment], columns, what="segment column", absent="is not a column of the events", column=None, patterns=False,
+            [segment], columns, what="segment column", absent="is not a column of the events",
+            column=None, patterns=False,
             hint="name a column of the events, or merge a user attribute onto them first.",
         )  # fmt: skip
     with _Events(
@@ -202,7 +203,8 @@ def _funnel_units(
         ctes = []
         for i, (_, names) in enumerate(parsed, start=1):
             ctes.append(
-                f's{i} AS (SELECT unit, seq, "timestamp" AS t FROM {base} WHERE list_contains({quote_list(names)}, event))'
+                f's{i} AS (SELECT unit, seq, "timestamp" AS t FROM {base} '
+                f"WHERE list_contains({quote_list(names)}, event))"
             )
         ctes.append(
             f'a1 AS (SELECT b.unit, b.user_id, b.segment, b.seq AS seq1, b."timestamp" AS t1 FROM {base} b '

@@ -10,8 +10,9 @@ rules:
   first step-``k`` event *after* the event that reached step ``k-1`` (after in
   the stable tie-breaker order of :mod:`journeylab.journeys.build`, so identical
   timestamps count in stage-map order, or in step order when no stage map is
-  given) and no later than ``window`` after the entry. Later steps may fall after ``end``: a unit that entered on the last
-  day keeps its chance to convert if the data go on.
+  given) and no later than ``window`` after the entry. Later steps may fall
+  after ``end``: a unit that entered on the last day keeps its chance to
+  convert if the data go on.
 - **Any order.** From an entry, step ``k`` is reached when each of steps
   ``2..k`` happens after the entry and within ``window``, in any order.
 - **Best attempt.** A unit that enters several times counts once, with the

@@ -227,7 +227,10 @@ def parse_steps(steps: Steps) -> list[tuple[str, list[str]]]:
 
 
 def resolve_steps(steps: Steps | None, stage_map: Any, *, project: Any) -> tuple[Steps, Any]:
-    """Return the funnel steps and stage map from the arguments, else from the project file (``project.funnel``, ``project.stage_map``)."""
+    """Return the funnel steps and stage map from the arguments, else from the project file.
+
+    The project file gives them as ``project.funnel`` and ``project.stage_map``.
+    """
     if steps is None:
         if project is None or not project.funnel:
             raise ParameterError(

@@ -303,7 +303,8 @@ class Flow(Result):
                     "value": self.links["journeys"].astype(int).tolist(),
                     "customdata": self.links["conversions"].astype(int).tolist(),
                     "color": link_colour,
-                    "hovertemplate": "%{source.label} → %{target.label}<br>%{value:,} journeys, %{customdata:,} convert<extra></extra>",
+                    "hovertemplate": "%{source.label} → %{target.label}<br>"
+                    "%{value:,} journeys, %{customdata:,} convert<extra></extra>",
                 },
             )
         )
@@ -394,9 +395,11 @@ def flow(
                 jj AS (SELECT j.journey_id, j.converted, {outcome} AS outcome FROM {journeys} j WHERE {where}),
                 lens AS (SELECT journey_id, max(pos) AS n FROM c GROUP BY journey_id),
                 seq AS (  -- touches shown (a conversion with no touch shows the direct path)
-                  SELECT c.journey_id, c.pos AS step, c.elem AS node FROM c JOIN jj USING (journey_id) WHERE c.pos <= {k}
+                  SELECT c.journey_id, c.pos AS step, c.elem AS node
+                  FROM c JOIN jj USING (journey_id) WHERE c.pos <= {k}
                   UNION ALL
-                  SELECT jj.journey_id, 1, {quote_literal(DIRECT)} FROM jj LEFT JOIN lens USING (journey_id) WHERE lens.n IS NULL
+                  SELECT jj.journey_id, 1, {quote_literal(DIRECT)}
+                  FROM jj LEFT JOIN lens USING (journey_id) WHERE lens.n IS NULL
                 ),
                 ranked AS (
                   SELECT step, node, row_number() OVER (PARTITION BY step ORDER BY count(*) DESC, node) AS r

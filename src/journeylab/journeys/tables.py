@@ -169,7 +169,8 @@ def _full_tables(
           WINDOW w AS (PARTITION BY user_id ORDER BY {ev.ORDER})
         )
         SELECT * EXCLUDE (closing, user_last),
-               (NOT is_conv AND "timestamp" < coalesce(closing, user_last) - to_microseconds({look_us}::BIGINT)) AS outside
+               (NOT is_conv AND "timestamp"
+                  < coalesce(closing, user_last) - to_microseconds({look_us}::BIGINT)) AS outside
         FROM w1
         """,
         [end_param],
@@ -200,14 +201,18 @@ def _full_tables(
         CREATE TEMP TABLE {touches} AS
         SELECT * FROM (
           SELECT a.journey_id, r.user_id,
-                 (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq) - (a.n_kept - a.n_touches))::BIGINT AS position,
+                 (row_number() OVER (PARTITION BY a.journey_id ORDER BY r.seq)
+                  - (a.n_kept - a.n_touches))::BIGINT AS position,
                  r."timestamp", coalesce(r.channel, {quote_literal(NO_CHANNEL)}) AS channel, r.event
           FROM {rows} r JOIN {agg} a USING (user_id, jidx)
           WHERE NOT r.is_conv AND NOT r.outside
         ) WHERE position >= 1
         """
     )
-    first_join = f'LEFT JOIN (SELECT journey_id, min("timestamp") AS first_touch FROM {touches} GROUP BY journey_id) f USING (journey_id)'
+    first_join = (
+        'LEFT JOIN (SELECT journey_id, min("timestamp") AS first_touch '
+        f"FROM {touches} GROUP BY journey_id) f USING (journey_id)"
+    )
     con.execute(
         f"""
         CREATE TEMP TABLE {journeys} AS

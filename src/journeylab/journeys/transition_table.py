@@ -93,11 +93,13 @@ class Transitions(Result):
             if len(best):
                 b = best.iloc[0]
                 lines.append(
-                    f"The touch most often followed by a conversion: {b['from']} ({fmt_pct(b['probability'])} of its transitions)."
+                    f"The touch most often followed by a conversion: {b['from']} "
+                    f"({fmt_pct(b['probability'])} of its transitions)."
                 )
         lines.append(
             f"{fmt_count(t.loc[t['from'] == START, 'count'].sum())} journeys, {len(self.states())} states; "
-            f"repeats {'collapsed' if self.settings.get('collapse_repeats') else 'kept'} (level: {self.settings.get('level')})."
+            f"repeats {'collapsed' if self.settings.get('collapse_repeats') else 'kept'} "
+            f"(level: {self.settings.get('level')})."
         )
         return "\n".join(lines)
 
@@ -249,7 +251,8 @@ def transitions(
                 ),
                 jj AS (SELECT * FROM {journeys} j WHERE {where}),
                 pairs AS (
-                  SELECT {quote_literal(START)} AS "from", coalesce(s.elem, {quote_literal(CONVERSION)}) AS "to", NULL::DOUBLE AS secs
+                  SELECT {quote_literal(START)} AS "from",
+                         coalesce(s.elem, {quote_literal(CONVERSION)}) AS "to", NULL::DOUBLE AS secs
                   FROM jj j LEFT JOIN s ON s.journey_id = j.journey_id AND s.pos = 1
                   UNION ALL
                   SELECT s.elem, s.nxt, epoch(s.nxt_t) - epoch(s."timestamp")

@@ -90,7 +90,9 @@ def user_features(
     ...     "platform": ["app", "app", "web"]})
     >>> f = user_features(ev, conversion="purchase", segments=["platform"])
     >>> f[["touches", "sessions", "converted", "platform"]].to_dict("index")
-    {'a': {'touches': 1, 'sessions': 2, 'converted': 1, 'platform': 'app'}, 'b': {'touches': 1, 'sessions': 1, 'converted': 0, 'platform': 'web'}}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'a': {'touches': 1, 'sessions': 2, 'converted': 1, 'platform': 'app'},
+     'b': {'touches': 1, 'sessions': 1, 'converted': 0, 'platform': 'web'}}
     """
     conversions = _conversions(conversion, project)
     if project is not None and session_gap == "30min":

@@ -254,7 +254,8 @@ def _footnotes(result) -> list[str]:
         )
     if result.emotion_metric == "nps":
         notes.append(
-            f"Experience journey: Net Promoter Score (−100 to +100) of the answers per stage, {level} adjusted-Wald interval."
+            "Experience journey: Net Promoter Score (−100 to +100) of the answers per stage, "
+            f"{level} adjusted-Wald interval."
         )
     elif result.emotion_metric == "sentiment":
         notes.append(

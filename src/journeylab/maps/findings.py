@@ -151,9 +151,10 @@ class FindingsResult(Result):
         return float(found["value_at_stake"].sum())
 
     def pains(self, stage_map: StageMap) -> pd.DataFrame:
-        """Return the counted findings as pain points per stage: ``stage``, ``title``, ``value_at_stake``, ``opportunity``.
+        """Return the counted findings as pain points per stage.
 
-        A finding belongs to the stage of its step's start (the stage whose
+        The columns are ``stage``, ``title``, ``value_at_stake`` and
+        ``opportunity``. A finding belongs to the stage of its step's start (the stage whose
         events include the "from" event, for funnel steps).
         """
         rows = []

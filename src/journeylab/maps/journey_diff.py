@@ -357,7 +357,8 @@ class JourneyDiffResult(Result):
         kind = {"reach": "reach of", "step": "step", "edge": "transition"}[row["kind"]]
         return (
             f"{kind} {row['item']}: {fmt_pct(row['rate_a'])} vs {fmt_pct(row['rate_b'])} "
-            f"({fmt_pp(row['diff'])} {fmt_ci(row['diff_ci_low'], row['diff_ci_high'], fmt_pp)}, adjusted p {fmt_p(row['p_adjusted'])})"
+            f"({fmt_pp(row['diff'])} {fmt_ci(row['diff_ci_low'], row['diff_ci_high'], fmt_pp)}, "
+            f"adjusted p {fmt_p(row['p_adjusted'])})"
         )
 
     def summary(self, n: int = 8) -> str:

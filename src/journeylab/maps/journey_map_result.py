@@ -247,7 +247,10 @@ class JourneyMapResult(Result):
             }
             is_count = [measure[name] in ("count", "users") for name in values.index]
             annot = pd.DataFrame(
-                [[fmt_count(v) if c else fmt_num(v) for v in row] for row, c in zip(values.to_numpy(), is_count, strict=True)],
+                [
+                    [fmt_count(v) if c else fmt_num(v) for v in row]
+                    for row, c in zip(values.to_numpy(), is_count, strict=True)
+                ],
                 index=values.index, columns=values.columns,
             )  # fmt: skip
             title = "Journey map: KPIs"

@@ -293,8 +293,9 @@ def require_staged(frame: pd.DataFrame, stage_map: StageMap, where: str) -> None
     listed = stage_map.event_names()
     close = [f"{n!r}{did_you_mean(n, present)}" for n in listed[:6]]
     shown = ", ".join(repr(e) for e in sorted(present)[:12]) + (" ..." if len(present) > 12 else "")
+    source = f" ({stage_map.source})" if stage_map.source else ""
     raise NotComputableError(
-        f"No event in {where} belongs to a stage of the stage map{f' ({stage_map.source})' if stage_map.source else ''}: "
+        f"No event in {where} belongs to a stage of the stage map{source}: "
         f"the map lists {', '.join(close)}{' ...' if len(listed) > 6 else ''}; the events are {shown}. "
         "Use the stage map written for these events (the project file's stages)."
     )

@@ -126,7 +126,8 @@ class PainPointsResult(Result):
         found = self.findings(3)
         if not found:
             found = [
-                f"No segment converts measurably worse than its benchmark (segments of at least {self.min_users} users)."
+                "No segment converts measurably worse than its benchmark "
+                f"(segments of at least {self.min_users} users)."
             ]
         lines = [head] + [f"{i}. {text}" for i, text in enumerate(found, 1)]
         unclear = int(

@@ -393,7 +393,10 @@ class PersonasResult(Result):
             if self.chosen
             else f"k = {self.k} (mean silhouette {self.silhouette_scores[self.k]:.2f})"
         )
-        head = f"{len(self.assignments):,} users in {self.k} personas, k-means on standardised journey features, seed {self.seed}; {how}."
+        head = (
+            f"{len(self.assignments):,} users in {self.k} personas, "
+            f"k-means on standardised journey features, seed {self.seed}; {how}."
+        )
         notes = []
         if self.chosen and self.k == max(self.silhouette_scores):
             notes.append(

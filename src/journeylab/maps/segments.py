@@ -172,7 +172,8 @@ def segment_users(
             word = str(exc).split("'")[1] if "'" in str(exc) else ""
             hint = did_you_mean(word, features.columns) if word else ""
             raise ParameterError(
-                f"Rule {name!r} ({rule!r}) cannot be evaluated: {exc}{hint}. Columns available: {list(features.columns)}."
+                f"Rule {name!r} ({rule!r}) cannot be evaluated: {exc}{hint}. "
+                f"Columns available: {list(features.columns)}."
             ) from exc
         matched = pd.Series(np.asarray(matched, dtype=bool), index=features.index)
         assigned = assigned.where(assigned.notna() | ~matched, name)

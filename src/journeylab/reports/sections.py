@@ -327,11 +327,11 @@ def findings_text(found: Any, money: Money) -> str:
         return md(found.summary())
     lines = []
     for row in frame.head(10).itertuples():
-        tag = (
-            ""
-            if row.counted
-            else f" *(same segment as finding {int(frame.loc[frame['id'] == row.overlaps, 'rank'].iloc[0])}: not counted again)*"
-        )
+        if row.counted:
+            tag = ""
+        else:
+            first = int(frame.loc[frame["id"] == row.overlaps, "rank"].iloc[0])
+            tag = f" *(same segment as finding {first}: not counted again)*"
         lines.append(f"{int(row.rank)}. {md(row.text)} q = {row.q_value:.3g}.{tag}")
     notes = [md(n) for n in found.notes[:5]]
     return "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")

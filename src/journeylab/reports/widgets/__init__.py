@@ -26,8 +26,9 @@ the same display also carries a static HTML rendering of the current state
 (summary, table and the figure as an embedded PNG), which is what an exported
 HTML report shows. Under the report runner (``journeylab report``) only the
 static rendering is emitted: a scheduled run has nobody to move a control, and
-nbconvert would otherwise prefer the widget view it cannot draw. Results are computed when a control changes (not while the
-explorer is built) and cached per tuple of control values.
+nbconvert would otherwise prefer the widget view it cannot draw. Results are
+computed when a control changes (not while the explorer is built) and cached
+per tuple of control values.
 """
 
 from __future__ import annotations
