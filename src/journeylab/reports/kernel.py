@@ -9,7 +9,10 @@ runner's run: its ``kernel_environment()``, ``stopped_by``, ``publishing`` and `
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +21,9 @@ from typing import Any
 def _kernel_manager_class(run: Any) -> type:
     """Return a kernel manager class that starts kernels with the run's environment.
 
-    The manager registers itself on the run, so a SIGTERM can kill the kernel.
+    The manager registers itself on the run, so a SIGTERM can kill the kernel. The
+    kernel talks over IPC sockets in a private temporary folder (mode 0700), not over
+    localhost TCP: no other user of the machine can connect to it or read its traffic.
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -26,7 +31,17 @@ def _kernel_manager_class(run: Any) -> type:
         async def start_kernel(self, **kw: Any) -> None:
             kw["env"] = run.kernel_environment()
             run.kernel_manager = self
+            self._socket_dir = tempfile.mkdtemp(prefix="journeylab-kernel-")
+            self.transport = "ipc"
+            self.ip = os.path.join(self._socket_dir, "kernel")
             await super().start_kernel(**kw)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and getattr(self, "_socket_dir", None):
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+        cleanup_resources = _async_cleanup_resources
 
     return ReportKernelManager
 
