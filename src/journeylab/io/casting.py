@@ -111,10 +111,28 @@ def blank_mask(series: pd.Series) -> np.ndarray:
 
 def map_distinct(series: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
     """Apply ``func`` once per distinct non-missing value; missing stays missing."""
+    return _map_distinct(series, func)[0]
+
+
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _map_distinct(
+    series: pd.Series, func: Callable[[str], str | None]
+) -> tuple[pd.Series, np.ndarray]:
+    """:func:`map_distinct`, and a mask of the non-missing cells whose text changed.
+
+    When no distinct value changes, text already of the ``str`` dtype is returned as it is.
+    """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
-    out = mapped[np.where(codes >= 0, codes, len(uniques))]
-    return pd.Series(out, index=series.index, dtype="str", name=series.name)
+    mapped = [func(u) for u in uniques]
+    differs = np.array([m != u for m, u in zip(mapped, uniques, strict=True)] + [False])
+    picked = np.where(codes >= 0, codes, len(uniques))
+    if not differs.any() and series.dtype == _TEXT:
+        return series.rename(series.name), np.zeros(len(series), dtype=bool)
+    out = np.array(mapped + [None], dtype=object)[picked]
+    text = pd.Series(out, index=series.index, dtype="str", name=series.name)
+    return text, differs[picked]
 
 
 def clean_label(text: object) -> str | None:
@@ -156,9 +174,7 @@ def cast_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
         if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
         else series.astype("str")
     )
-    cleaned = map_distinct(raw, clean_label)
-    was = raw.isna().to_numpy()
-    changed = ~was & (cleaned.isna().to_numpy() | (cleaned.fillna("") != raw.fillna("")).to_numpy())
+    cleaned, changed = _map_distinct(raw, clean_label)
     return cleaned, changed
 
 
@@ -170,9 +186,18 @@ def canonical_labels(series: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
     spelling, ties broken alphabetically. Returns the mapped series and the
     mapping of every raw spelling that changed (columns raw, channel, rows).
     """
+    return relabel(series)[:2]
+
+
+def relabel(series: pd.Series) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
+    """:func:`canonical_labels`, and a mask of the non-missing cells whose label changed."""
     counts = series.value_counts(dropna=True)
     if counts.empty:
-        return series.astype("str"), pd.DataFrame(columns=["raw", "channel", "rows"])
+        return (
+            series.astype("str"),
+            pd.DataFrame(columns=["raw", "channel", "rows"]),
+            np.zeros(len(series), dtype=bool),
+        )
     raw = pd.Series(counts.index.astype(str), dtype=object)
     cleaned = raw.map(clean_label)
     table = pd.DataFrame({"raw": raw, "cleaned": cleaned, "rows": counts.to_numpy()})
@@ -183,10 +208,10 @@ def canonical_labels(series: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
     display = by_spelling.drop_duplicates("key").set_index("key")["cleaned"]
     table["channel"] = table["key"].map(display)
     lookup = dict(zip(table["raw"], table["channel"], strict=True))
-    mapped = map_distinct(series.astype("str"), lambda v: lookup.get(v))
+    mapped, differs = _map_distinct(series.astype("str"), lambda v: lookup.get(v))
     changed = table[table["raw"] != table["channel"]][["raw", "channel", "rows"]]
     changed = changed.sort_values(["channel", "rows", "raw"], ascending=[True, False, True])
-    return mapped, changed.reset_index(drop=True)
+    return mapped, changed.reset_index(drop=True), differs
 
 
 # -- ids ---------------------------------------------------------------------

@@ -51,7 +51,12 @@ from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
-from journeylab.io.pipeline import Pipeline, group_codes, sort_codes, stable_order
+from journeylab.io.pipeline import (
+    Pipeline,
+    duplicated_rows,
+    sort_codes,
+    stable_order,
+)
 from journeylab.io.pipeline import dedupe_window as dedupe_window_of
 from journeylab.io.quality import LoadedTable, QualityReport, QualityStep
 from journeylab.io.sources import ROW, canonical_event_relation
@@ -205,53 +210,107 @@ def load_events(
     pipe.cast_ids("session_id", drop=False)
     canonical = [*EVENT_COLUMNS["required"], *EVENT_COLUMNS["optional"]]
     pipe.properties(canonical, dtypes)
+    # The sort keys are computed once, and the rows sorted once before de-duplication: the
+    # order of the rows kept is that order without the rows dropped (the sort is stable).
+    codes = _order_keys(pipe.frame, stage_map)
+    order = _key_order(pipe.frame, codes)
+    keep = np.ones(len(pipe.frame), dtype=bool)
     if dedupe:
-        pipe.deduplicate_exact()
+        # rows identical in every column are neighbours in user_id, timestamp and event
+        maybe = _repeats_in_order(order, [codes[c] for c in ("user_id", "timestamp", "event")])
+        visible = [c for c in pipe.frame.columns if c != ROW]
+        exact = duplicated_rows(pipe.frame, visible, maybe=maybe)
+        _count_duplicates(pipe, exact, "exact duplicate", None, _EXACT_REASON)
+        keep &= ~exact
         if window is not None:
-            _drop_near_duplicates(pipe, window)
-    pipe.pseudonymize(pseudonymize)
-    pipe.frame = sort_events(pipe.frame, stage_map)
+            near = _near_duplicates(pipe.frame, codes, keep, window)
+            seconds = window.total_seconds()
+            reason = (
+                f"same user_id, event, channel and value within {seconds:g} s of the previous one"
+            )
+            _count_duplicates(pipe, near, "near duplicate", "timestamp", reason)
+            keep &= ~near
+    if pseudonymize:  # new ids sort differently
+        pipe.frame = pipe.frame.loc[keep].reset_index(drop=True)
+        pipe.pseudonymize(pseudonymize)
+        codes = {c: key[keep] for c, key in codes.items()}
+        codes["user_id"] = sort_codes(pipe.frame["user_id"])
+        order = _key_order(pipe.frame, codes)
+    elif not keep.all():
+        order = order[keep[order]]
+    order = _break_ties(pipe.frame, codes, order)
+    pipe.frame = pipe.frame.take(order).reset_index(drop=True)  # the one copy of the rows
     return LoadedTable(pipe.finish(canonical), pipe.report, pipe.label)
+
+
+_EXACT_REASON = "identical to an earlier row in every column; the first is kept"
+
+
+def _count_duplicates(
+    pipe: Pipeline, mask: np.ndarray, step: str, column: str | None, reason: str
+) -> None:
+    """Count de-duplicated rows as :meth:`Pipeline.drop` does; the caller removes them."""
+    if mask.any():
+        pipe.record(mask, step, "deduplicated", column, reason)
 
 
 #: Columns that must agree for two events to be near duplicates.
 NEAR_DUPLICATE_KEY = ("user_id", "event", "channel", "value")
 
 
-def _drop_near_duplicates(pipe: Pipeline, window: pd.Timedelta) -> None:
-    frame = pipe.frame
+def _order_keys(frame: pd.DataFrame, stage_map: Any) -> dict[str, np.ndarray]:
+    """Sort keys (see :func:`sort_codes`) of the columns that order events, and the event rank."""
+    names = ["user_id", "timestamp", "channel", "value"]
+    keys = {c: sort_codes(frame[c]) for c in names if c in frame}
+    # the event's sort codes and its rank in the stage map, both computed once per name
+    cat = pd.Categorical(frame["event"], ordered=True)
+    codes = cat.codes.astype(np.int64)
+    keys["event"] = np.where(codes == -1, len(cat.categories), codes)
+    if stage_map is None:
+        keys["rank"] = np.zeros(len(frame), dtype=np.int64)
+    else:
+        names_and_missing = pd.Series([*cat.categories, None], dtype=frame["event"].dtype)
+        keys["rank"] = event_rank(names_and_missing, stage_map).to_numpy()[keys["event"]]
+    return keys
+
+
+def _near_duplicates(
+    frame: pd.DataFrame, codes: dict[str, np.ndarray], keep: np.ndarray, window: pd.Timedelta
+) -> np.ndarray:
+    """Rows (among ``keep``) that follow an event with the same key by at most ``window``."""
     key = [c for c in NEAR_DUPLICATE_KEY if c in frame]
-    stamps = frame["timestamp"]
-    if stamps.isna().any():  # the general path: missing times sort last
-        order = frame.sort_values([*key, "timestamp", ROW], kind="stable", na_position="last").index
-        ordered = frame.loc[order]
+    mask = np.zeros(len(frame), dtype=bool)
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        return mask
+    if frame["timestamp"].isna().any():  # the general path: missing times sort last
+        part = frame.take(rows)
+        order = part.sort_values([*key, "timestamp", ROW], kind="stable", na_position="last").index
+        ordered = part.loc[order]
         group = ordered.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
         same_key = np.r_[False, group[1:] == group[:-1]]
         gap = ordered["timestamp"].diff().to_numpy()
         close = same_key & (gap <= np.timedelta64(window.value, "ns"))
-        order = order.to_numpy()
-    else:
-        # Only which rows share a key matters, not the order of the keys: group by
-        # integer codes, then order each group by time and source row.
-        codes = [group_codes(frame[c]) for c in key]
-        ns = stamps.array.asi8
-        order = stable_order([*codes, ns, frame[ROW].to_numpy()])
-        same_key = np.ones(len(order), dtype=bool)
-        same_key[0:1] = False
-        for column in codes:
-            ranked = column[order]
-            same_key[1:] &= ranked[1:] == ranked[:-1]
-        close = same_key & (np.r_[0, np.diff(ns[order])] <= window.value)
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[order[close]] = True
-    seconds = window.total_seconds()
-    pipe.drop(
-        mask,
-        "near duplicate",
-        "timestamp",
-        f"same user_id, event, channel and value within {seconds:g} s of the previous one",
-        "deduplicated",
-    )
+        mask[order.to_numpy()[close]] = True  # labels of part are positions in frame
+        return mask
+    # Only which rows share a key matters, not the order of the keys: the sort keys of the
+    # text columns are codes equal where the values are; numbers count 0.0 and -0.0 (and
+    # missing values) as equal, as grouping does. Each group is ordered by time, then
+    # source row.
+    groups = [codes[c][rows] + 0.0 if c == "value" else codes[c][rows] for c in key]
+    ns = codes["timestamp"][rows]
+    order = stable_order([*groups, ns, frame[ROW].to_numpy()[rows]])
+    same_key = np.ones(len(order), dtype=bool)
+    same_key[0:1] = False
+    for column in groups:
+        ranked = column[order]
+        same = ranked[1:] == ranked[:-1]
+        if ranked.dtype.kind == "f":
+            same |= np.isnan(ranked[1:]) & np.isnan(ranked[:-1])
+        same_key[1:] &= same
+    close = same_key & (np.r_[0, np.diff(ns[order])] <= window.value)
+    mask[rows[order[close]]] = True
+    return mask
 
 
 def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
@@ -289,11 +348,47 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
     ['cart', 'purchase']
     """
     require_columns(frame, ("user_id", "timestamp", "event"), what="events")
-    rank = event_rank(frame["event"], stage_map).to_numpy()
-    names = ["user_id", "timestamp", "event"] + [c for c in ("channel", "value") if c in frame]
-    keys = [sort_codes(frame[c]) for c in names]
-    keys.insert(2, rank)
-    order = stable_order(keys)
+    return frame.take(_event_order(frame, _order_keys(frame, stage_map))).reset_index(drop=True)
+
+
+def _event_order(frame: pd.DataFrame, codes: dict[str, np.ndarray]) -> np.ndarray:
+    """Row positions in the order of :func:`sort_events`, from the keys of :func:`_order_keys`."""
+    return _break_ties(frame, codes, _key_order(frame, codes))
+
+
+def _sort_keys(frame: pd.DataFrame, codes: dict[str, np.ndarray]) -> list[np.ndarray]:
+    names = ["user_id", "timestamp", "rank", "event"] + [
+        c for c in ("channel", "value") if c in frame
+    ]
+    return [codes[c] for c in names]
+
+
+def _key_order(frame: pd.DataFrame, codes: dict[str, np.ndarray]) -> np.ndarray:
+    """Row positions sorted by the keys of :func:`sort_events`, ties in row order."""
+    return stable_order(_sort_keys(frame, codes))
+
+
+def _repeats_in_order(order: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
+    """Rows (by position) whose ``keys`` equal those of a neighbour in ``order``."""
+    same = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for column in keys:
+        ranked = column[order]
+        same &= ranked[1:] == ranked[:-1]
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    out = np.zeros(len(order), dtype=bool)
+    out[order[repeated]] = True
+    return out
+
+
+def _break_ties(frame: pd.DataFrame, codes: dict[str, np.ndarray], order: np.ndarray) -> np.ndarray:
+    """Return ``order`` with rows equal in every key ordered by their remaining columns.
+
+    ``order`` holds some rows of ``frame`` sorted by the keys; the rows it ties are ordered
+    by their other columns as text, as :func:`sort_events` does.
+    """
+    keys = _sort_keys(frame, codes)
     tied = np.ones(max(len(order) - 1, 0), dtype=bool)
     for column in keys:
         ranked = column[order]
@@ -301,12 +396,14 @@ def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:
         if ranked.dtype.kind == "f":  # missing values tie with each other, as in duplicated()
             same |= np.isnan(ranked[1:]) & np.isnan(ranked[:-1])
         tied &= same
-    if tied.any():
-        # rows equal in every key: order them by their remaining columns as text
-        rest = sorted(c for c in frame.columns if c not in names and c != ROW)
-        keys += [sort_codes(frame[c].astype("str")) for c in rest]
-        order = stable_order(keys)
-    return frame.take(order).reset_index(drop=True)
+    if not tied.any():
+        return order
+    rows = np.sort(order)
+    named = ["user_id", "timestamp", "event", "channel", "value"]
+    rest = sorted(c for c in frame.columns if c not in named and c != ROW)
+    part = [key[rows] for key in keys]
+    part += [sort_codes(frame[c].take(rows).astype("str")) for c in rest]
+    return rows[stable_order(part)]
 
 
 def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:

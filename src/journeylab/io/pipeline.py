@@ -23,11 +23,11 @@ from journeylab.core.errors import (
 from journeylab.core.timeparse import parse_duration
 from journeylab.io.casting import (
     Where,
-    canonical_labels,
     cast_ids,
     cast_numbers,
     cast_text,
     infer_property,
+    relabel,
 )
 from journeylab.io.casting_time import cast_timestamps
 from journeylab.io.quality import QualityReport
@@ -175,11 +175,7 @@ class Pipeline:
         """Write channel names in one canonical spelling, the changes counted."""
         if column not in self.frame:
             return
-        raw = self.frame[column]
-        mapped, mapping = canonical_labels(raw)
-        changed = raw.notna().to_numpy() & (raw.astype("str") != mapped).to_numpy(
-            dtype=bool, na_value=True
-        )
+        mapped, mapping, changed = relabel(self.frame[column])
         self.frame[column] = mapped
         self.record(
             changed,
@@ -323,19 +319,38 @@ def stable_order(keys: list[np.ndarray]) -> np.ndarray:
 _PREFILTER = ("user_id", "timestamp", "event")
 
 
-def duplicated_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def duplicated_rows(
+    frame: pd.DataFrame, columns: list[str], *, maybe: np.ndarray | None = None
+) -> np.ndarray:
     """``frame.duplicated(subset=columns, keep="first")`` as a boolean array, computed faster.
 
     Two rows identical in every column are identical in ``user_id``,
-    ``timestamp`` and ``event``; only rows that repeat those (few) are compared
-    on every column, in their original order, so the result is the same.
+    ``timestamp`` and ``event``; only rows that may repeat those (few) are
+    compared on every column, in their original order, so the result is the
+    same. ``maybe`` may give those rows when already known (every row that
+    repeats the three, and possibly others).
     """
     narrow = [c for c in _PREFILTER if c in columns]
     if "timestamp" not in narrow or len(narrow) == len(columns):
         return frame.duplicated(subset=columns, keep="first").to_numpy()
-    keys = pd.DataFrame({c: group_codes(frame[c]) for c in narrow})
-    maybe = keys.duplicated(keep=False).to_numpy()
+    if maybe is None:
+        maybe = _maybe_repeated([group_codes(frame[c]) for c in narrow])
     out = np.zeros(len(frame), dtype=bool)
     if maybe.any():
         out[maybe] = frame.loc[maybe, columns].duplicated(keep="first").to_numpy()
     return out
+
+
+def _maybe_repeated(keys: list[np.ndarray]) -> np.ndarray:
+    """Rows whose keys may occur on another row: every repeated key, and a few more.
+
+    The keys are mixed into one 64-bit hash; rows with equal keys have equal
+    hashes, so no repeated row is missed (a collision only adds a row to check).
+    """
+    mixed = np.zeros(len(keys[0]), dtype=np.uint64)
+    for key in keys:
+        part = np.ascontiguousarray(key, dtype=np.int64).view(np.uint64)
+        mixed ^= part
+        mixed *= np.uint64(0x9E3779B97F4A7C15)
+        mixed ^= mixed >> np.uint64(29)
+    return pd.Series(mixed, copy=False).duplicated(keep=False).to_numpy()
