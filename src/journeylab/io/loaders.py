@@ -220,7 +220,7 @@ def load_events(
         maybe = _repeats_in_order(order, [codes[c] for c in ("user_id", "timestamp", "event")])
         visible = [c for c in pipe.frame.columns if c != ROW]
         exact = duplicated_rows(pipe.frame, visible, maybe=maybe)
-        _count_duplicates(pipe, exact, "exact duplicate", None, _EXACT_REASON)
+        _count_duplicates(pipe, exact, "exact duplicate", None, reason=_EXACT_REASON)
         keep &= ~exact
         if window is not None:
             near = _near_duplicates(pipe.frame, codes, keep, window)
@@ -228,7 +228,7 @@ def load_events(
             reason = (
                 f"same user_id, event, channel and value within {seconds:g} s of the previous one"
             )
-            _count_duplicates(pipe, near, "near duplicate", "timestamp", reason)
+            _count_duplicates(pipe, near, "near duplicate", "timestamp", reason=reason)
             keep &= ~near
     if pseudonymize:  # new ids sort differently
         pipe.frame = pipe.frame.loc[keep].reset_index(drop=True)
@@ -239,15 +239,30 @@ def load_events(
     elif not keep.all():
         order = order[keep[order]]
     order = _break_ties(pipe.frame, codes, order)
-    pipe.frame = pipe.frame.take(order).reset_index(drop=True)  # the one copy of the rows
+    del codes  # the keys go before the rows are copied
+    _take_rows(pipe, order)  # the one copy of the rows
     return LoadedTable(pipe.finish(canonical), pipe.report, pipe.label)
+
+
+def _take_rows(pipe: Pipeline, order: np.ndarray) -> None:
+    """``pipe.frame.take(order)`` with a fresh index, one column at a time.
+
+    Each source column is released once copied, so the rows are held about once, not twice.
+    """
+    frame = pipe.frame
+    pipe.frame = pd.DataFrame()  # no view of the rows may keep them alive
+    columns = {}
+    for name in list(frame.columns):
+        columns[name] = frame[name].take(order).reset_index(drop=True)
+        del frame[name]
+    pipe.frame = pd.DataFrame(columns, copy=False)
 
 
 _EXACT_REASON = "identical to an earlier row in every column; the first is kept"
 
 
 def _count_duplicates(
-    pipe: Pipeline, mask: np.ndarray, step: str, column: str | None, reason: str
+    pipe: Pipeline, mask: np.ndarray, step: str, column: str | None, *, reason: str
 ) -> None:
     """Count de-duplicated rows as :meth:`Pipeline.drop` does; the caller removes them."""
     if mask.any():
@@ -271,6 +286,10 @@ def _order_keys(frame: pd.DataFrame, stage_map: Any) -> dict[str, np.ndarray]:
     else:
         names_and_missing = pd.Series([*cat.categories, None], dtype=frame["event"].dtype)
         keys["rank"] = event_rank(names_and_missing, stage_map).to_numpy()[keys["event"]]
+    for name in ("user_id", "event", "channel", "rank"):  # codes, half the memory
+        if name in keys and keys[name].dtype.kind == "i" and len(keys[name]):
+            if keys[name].max() < np.iinfo(np.int32).max:
+                keys[name] = keys[name].astype(np.int32)
     return keys
 
 
@@ -297,9 +316,16 @@ def _near_duplicates(
     # text columns are codes equal where the values are; numbers count 0.0 and -0.0 (and
     # missing values) as equal, as grouping does. Each group is ordered by time, then
     # source row.
-    groups = [codes[c][rows] + 0.0 if c == "value" else codes[c][rows] for c in key]
-    ns = codes["timestamp"][rows]
-    order = stable_order([*groups, ns, frame[ROW].to_numpy()[rows]])
+    every = len(rows) == len(frame)
+
+    def kept(values: np.ndarray) -> np.ndarray:
+        return values if every else values[keep]
+
+    groups = _fused([kept(codes[c]) for c in key if c != "value"])
+    if "value" in key:
+        groups.append(kept(codes["value"]) + 0.0)
+    ns = kept(codes["timestamp"])
+    order = stable_order([*groups, ns, kept(frame[ROW].to_numpy())])
     same_key = np.ones(len(order), dtype=bool)
     same_key[0:1] = False
     for column in groups:
@@ -311,6 +337,25 @@ def _near_duplicates(
     close = same_key & (np.r_[0, np.diff(ns[order])] <= window.value)
     mask[rows[order[close]]] = True
     return mask
+
+
+def _fused(codes: list[np.ndarray]) -> list[np.ndarray]:
+    """Fewer integer keys, equal on two rows exactly where all of ``codes`` are equal.
+
+    ``codes`` are non-negative integers (sort codes); neighbours are packed into one
+    64-bit key while their product of ranges fits.
+    """
+    out: list[np.ndarray] = []
+    span = 0
+    for code in codes:
+        size = int(code.max(initial=0)) + 1
+        if out and span * size < 2**62:
+            out[-1] = out[-1] * size + code
+            span *= size
+        else:
+            out.append(np.asarray(code, dtype=np.int64))
+            span = size
+    return out
 
 
 def sort_events(frame: pd.DataFrame, stage_map: Any = None) -> pd.DataFrame:

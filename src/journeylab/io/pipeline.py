@@ -294,6 +294,20 @@ def sort_codes(values: pd.Series) -> np.ndarray:
         ints = values.array.asi8
         missing = values.isna().to_numpy()
         return np.where(missing, np.iinfo(np.int64).max, ints) if missing.any() else ints
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # hash once in Arrow, then sort only the distinct strings (in the order pandas uses)
+        text = pa.array(values.array)
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        encoded = text.dictionary_encode()
+        distinct = len(encoded.dictionary)
+        rank = np.empty(distinct + 1, dtype=np.int64)
+        rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(distinct)
+        rank[-1] = distinct  # missing last
+        return rank[encoded.indices.fill_null(distinct).to_numpy()]
     cat = pd.Categorical(values, ordered=True)
     codes = cat.codes.astype(np.int64)
     return np.where(codes == -1, len(cat.categories), codes)

@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+import pandas as pd
+
 from journeylab.core.errors import SchemaError
 from journeylab.core.project import Project, load_project
 from journeylab.core.results import fmt_num
@@ -66,8 +69,12 @@ def check_project(config: str | Path | Project, *, out: TextIO | None = None) ->
     columns = list(ws.events.frame.columns) + (
         list(ws.users.columns) if ws.users is not None else []
     )
-    problems, unstaged = project.check_names(events.unique(), columns)
-    counts = events.value_counts()
+    # one pass over the rows: each name's code, then the rows per code
+    codes, names = pd.factorize(events, use_na_sentinel=True)
+    rows = np.bincount(codes[codes >= 0], minlength=len(names))
+    counts = dict(zip(names, rows.tolist(), strict=True))
+    present = list(names) + ([np.nan] if (codes < 0).any() else [])
+    problems, unstaged = project.check_names(present, columns)
     if unstaged:
         print(
             f"\n{len(unstaged)} event(s) of the data belong to no stage (they are left out of stage KPIs):",
