@@ -75,3 +75,39 @@ def test_stable_order_is_numpy_lexsort():
         rng.choice([np.nan, -0.0, 0.0, 1.5], 5000),
     ]
     assert (stable_order(keys) == np.lexsort(keys[::-1])).all()
+
+
+def _reference_load(frame: pd.DataFrame, window: pd.Timedelta) -> pd.DataFrame:
+    """Exact duplicates, near duplicates and the sort, each the plain pandas way."""
+    kept = frame[~frame.duplicated(keep="first")].reset_index(drop=True)
+    key = ["user_id", "event", "channel", "value"]
+    ordered = kept.assign(__row=np.arange(len(kept))).sort_values(
+        [*key, "timestamp", "__row"], kind="stable", na_position="last"
+    )
+    group = ordered.groupby(key, dropna=False, sort=False).ngroup().to_numpy()
+    same = np.r_[False, group[1:] == group[:-1]]
+    close = same & (ordered["timestamp"].diff().to_numpy() <= np.timedelta64(window.value, "ns"))
+    kept = kept.drop(index=ordered.index[close]).reset_index(drop=True)
+    return _reference_sort(kept)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_loaded_events_match_the_pandas_steps(seed):
+    from journeylab.io.loaders import load_events
+
+    frame = _frame(seed, n=1500)
+    frame = pd.concat([frame, frame.sample(frac=0.2, random_state=seed)], ignore_index=True)
+    frame["timestamp"] = frame["timestamp"].astype("datetime64[ns, UTC]")
+    loaded = load_events(frame, stage_map=STAGES, dedupe_window="1s")
+    expected = _reference_load(frame, pd.Timedelta("1s"))
+    pd.testing.assert_frame_equal(loaded.frame, expected)
+    exact = int(frame.duplicated().sum())
+    assert loaded.quality.count("exact duplicate") == exact
+    assert loaded.quality.count("near duplicate") == len(frame) - exact - len(expected)
+
+
+def test_string_sort_codes_are_the_ordered_categorical_codes():
+    values = pd.Series(["b", "a", None, "ä", "A", "b", "Z", "", "ü", "u"], dtype="str")
+    codes = pd.Categorical(values, ordered=True).codes
+    expected = np.where(codes == -1, codes.max() + 1, codes)
+    assert sort_codes(values).tolist() == expected.tolist()
