@@ -9,6 +9,7 @@ value, so they stay cheap on large logs.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -264,6 +265,9 @@ def cast_ids(
             "check the columns= mapping: another column is probably the id.",
         )
     text = series.astype("str") if series.dtype == object else series
+    if text.dtype == _TEXT and not _any_distinct(text, _may_need_trim):
+        # no id has surrounding spaces or is blank: nothing to repair
+        return text.astype("str"), {"whitespace trimmed": np.zeros(len(text), dtype=bool)}
     stripped = text.str.strip()
     trimmed = (stripped != text).to_numpy(dtype=bool, na_value=False) & text.notna().to_numpy()
     repairs["whitespace trimmed"] = trimmed & (stripped != "").to_numpy(dtype=bool, na_value=False)
@@ -325,6 +329,8 @@ def infer_property(
         and not series.dropna().map(type).eq(str).all()
     ):
         return series
+    if series.dtype == _TEXT and not _any_distinct(series, _may_be_typed):
+        return series  # no distinct value is a number, true/false or blank: text it stays
     text = series.str.strip()
     blank = blank_mask(text)
     if blank.all():
@@ -338,6 +344,36 @@ def infer_property(
     if distinct.str.lower().isin(["true", "false"]).all():
         return text.where(~blank).str.lower().map({"true": True, "false": False}).astype("boolean")
     return series
+
+
+def _any_distinct(series: pd.Series, test: Callable[[str], bool]) -> bool:
+    """Tell whether ``test`` holds for a distinct non-missing value of ``series``."""
+    return any(test(v) for v in pd.unique(series.dropna()))
+
+
+def _may_need_trim(value: str) -> bool:
+    """Tell whether an id may be blank or have surrounding spaces (any non-ASCII end counts)."""
+    return not value or not (_plain(value[0]) and _plain(value[-1]))
+
+
+def _plain(char: str) -> bool:
+    """Tell whether a character is printable ASCII other than space."""
+    return "!" <= char <= "~"
+
+
+def _may_be_typed(value: str) -> bool:
+    """Tell whether a cell could make :func:`infer_property` type its column.
+
+    Spaces, control and non-ASCII characters are left out first, so a value that
+    any trimming could turn into a number or true/false is caught.
+    """
+    core = "".join(ch for ch in value if _plain(ch))
+    return (
+        not core
+        or re.fullmatch(_INT_TEXT, core) is not None
+        or re.fullmatch(_FLOAT_TEXT, core) is not None
+        or core.lower() in ("true", "false")
+    )
 
 
 def _explicit(series: pd.Series, column: str, where: Where, dtype: str) -> pd.Series:
