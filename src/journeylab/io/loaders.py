@@ -180,7 +180,8 @@ def load_events(
       nonexistent local time: 2 rows repaired (first rows 2, 3) — DST: local time moved by policy 'shift_forward'
       user_id whitespace: 1 row repaired (first rows 4) — spaces around the id were removed
       missing user_id: 1 row dropped (first rows 5) — no id; the row cannot be used
-      exact duplicate: 1 row deduplicated (first rows 3) — identical to an earlier row in every column; the first is kept
+      exact duplicate: 1 row deduplicated (first rows 3) — identical to an earlier row in every column;
+        the first is kept
       note: timestamp: local times in America/New_York converted to UTC.
     >>> loaded.frame[["user_id", "timestamp", "event"]]
       user_id                 timestamp event
