@@ -9,7 +9,6 @@ value, so they stay cheap on large logs.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -265,7 +264,7 @@ def cast_ids(
             "check the columns= mapping: another column is probably the id.",
         )
     text = series.astype("str") if series.dtype == object else series
-    if text.dtype == _TEXT and not _any_distinct(text, _may_need_trim):
+    if text.dtype == _TEXT and not _needs_trim(_distinct(text, stripped=False)):
         # no id has surrounding spaces or is blank: nothing to repair
         return text.astype("str"), {"whitespace trimmed": np.zeros(len(text), dtype=bool)}
     stripped = text.str.strip()
@@ -329,51 +328,47 @@ def infer_property(
         and not series.dropna().map(type).eq(str).all()
     ):
         return series
-    if series.dtype == _TEXT and not _any_distinct(series, _may_be_typed):
-        return series  # no distinct value is a number, true/false or blank: text it stays
+    if series.dtype == _TEXT and _typed_as(_distinct(series)) is None:
+        return series  # decided on the distinct values, as below on every cell
     text = series.str.strip()
     blank = blank_mask(text)
     if blank.all():
         return series
-    distinct = pd.Series(pd.unique(text[~blank]), dtype="str")
-    if distinct.str.fullmatch(_INT_TEXT).all():
+    kind = _typed_as(pd.Series(pd.unique(text[~blank]), dtype="str"))
+    if kind == "int":
         numbers = pd.to_numeric(text.where(~blank))
         return numbers.astype("Int64") if blank.any() else numbers.astype("int64")
-    if distinct.str.fullmatch(_FLOAT_TEXT).all():
+    if kind == "float":
         return pd.to_numeric(text.where(~blank)).astype("float64")
-    if distinct.str.lower().isin(["true", "false"]).all():
+    if kind == "bool":
         return text.where(~blank).str.lower().map({"true": True, "false": False}).astype("boolean")
     return series
 
 
-def _any_distinct(series: pd.Series, test: Callable[[str], bool]) -> bool:
-    """Tell whether ``test`` holds for a distinct non-missing value of ``series``."""
-    return any(test(v) for v in pd.unique(series.dropna()))
+def _typed_as(distinct: pd.Series) -> str | None:
+    """Return the type every distinct stripped non-blank value is written in, if any."""
+    if distinct.str.fullmatch(_INT_TEXT).all():
+        return "int"
+    if distinct.str.fullmatch(_FLOAT_TEXT).all():
+        return "float"
+    if distinct.str.lower().isin(["true", "false"]).all():
+        return "bool"
+    return None
 
 
-def _may_need_trim(value: str) -> bool:
-    """Tell whether an id may be blank or have surrounding spaces (any non-ASCII end counts)."""
-    return not value or not (_plain(value[0]) and _plain(value[-1]))
+def _distinct(text: pd.Series, *, stripped: bool = True) -> pd.Series:
+    """Return the distinct non-missing values of a text column (stripped, no blanks, by default)."""
+    values = pd.Series(text.unique(), dtype=text.dtype).dropna()
+    if not stripped:
+        return values
+    values = values.str.strip()
+    return pd.Series(pd.unique(values[~blank_mask(values)]), dtype="str")
 
 
-def _plain(char: str) -> bool:
-    """Tell whether a character is printable ASCII other than space."""
-    return "!" <= char <= "~"
-
-
-def _may_be_typed(value: str) -> bool:
-    """Tell whether a cell could make :func:`infer_property` type its column.
-
-    Spaces, control and non-ASCII characters are left out first, so a value that
-    any trimming could turn into a number or true/false is caught.
-    """
-    core = "".join(ch for ch in value if _plain(ch))
-    return (
-        not core
-        or re.fullmatch(_INT_TEXT, core) is not None
-        or re.fullmatch(_FLOAT_TEXT, core) is not None
-        or core.lower() in ("true", "false")
-    )
+def _needs_trim(ids: pd.Series) -> bool:
+    """Tell whether one of the distinct ``ids`` has surrounding spaces or is blank."""
+    trimmed = ids.str.strip()
+    return bool(((trimmed != ids) | (trimmed == "")).any())
 
 
 def _explicit(series: pd.Series, column: str, where: Where, dtype: str) -> pd.Series:
