@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
+from journeylab.core.errors import ParameterError
 from journeylab.reports import cli
 from journeylab.reports import runner as reports
 
@@ -550,11 +551,9 @@ def test_uplift_and_audiences_on_hillstrom_reproduce_the_reference(uplift_hillst
 
 
 def test_a_misspelt_parameter_is_refused_before_anything_runs():
-    with pytest.raises(reports.ParameterError, match=r"no parameter 'n_bot'.*n_boot"):
+    with pytest.raises(ParameterError, match=r"no parameter 'n_bot'.*n_boot"):
         reports.validate_parameters("attribution", {"n_bot": 5})
-    with pytest.raises(
-        reports.ParameterError, match=r"treatment_share == 'half', must be a number"
-    ):
+    with pytest.raises(ParameterError, match=r"treatment_share == 'half', must be a number"):
         reports.validate_parameters("experiment_readout", {"treatment_share": "half"})
 
 
