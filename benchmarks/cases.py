@@ -231,9 +231,11 @@ def _paths(data: str) -> pd.DataFrame:
     Also imports pandas' Arrow string layer (``pyarrow.pandas_compat``), which pandas
     loads on the first Arrow-backed string column: the ChannelAttribution cases load it
     before their clock starts, while joining their string paths, and imports are
-    excluded from every timing.
+    excluded from every timing. ``pyarrow.vendored.version`` is the module pandas
+    imports on the first Arrow-backed string index (the channel index of the answers).
     """
     import pyarrow.pandas_compat  # noqa: F401
+    import pyarrow.vendored.version  # noqa: F401
 
     cache = Path(data).with_suffix(".paths.pkl")
     if cache.exists():

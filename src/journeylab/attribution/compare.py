@@ -276,8 +276,8 @@ def attribute(
     chain = None
     if status.get("markov") == "ok":
         chain = MarkovChain(order=order).fit(table)
-        credit["markov"] = chain.credit_.to_numpy()
-        value_credit["markov"] = chain.value_credit_.to_numpy()
+        credit["markov"] = chain._numbers["credit_"][0]
+        value_credit["markov"] = chain._numbers["value_credit_"][0]
     shapley_se = None
     if status.get("shapley") == "ok":
         sc = shapley_credit(table, method=shapley_method, n_permutations=n_permutations, seed=seed)

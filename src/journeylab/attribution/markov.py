@@ -80,6 +80,16 @@ def _solve(q: sp.csr_array, b: np.ndarray, x0: np.ndarray | None = None) -> np.n
     return x.reshape(b.shape)
 
 
+def _principal(a: sp.coo_array, kept: np.ndarray) -> sp.csc_array:
+    """Return the rows and columns ``kept`` (a boolean mask) of ``a`` as a CSC matrix."""
+    new_id = np.cumsum(kept) - 1
+    entry = kept[a.row] & kept[a.col]
+    size = int(new_id[-1]) + 1 if len(kept) else 0
+    return sp.csc_array(
+        (a.data[entry], (new_id[a.row[entry]], new_id[a.col[entry]])), shape=(size, size)
+    )
+
+
 class MarkovChain:
     """Absorbing Markov chain over journeys, with exact removal effects.
 
@@ -260,16 +270,18 @@ class MarkovChain:
         base = full[0]
         n_channels = self._contains.shape[0]
         effects = np.zeros((n_channels, 2))
-        # I - Q once; each removal solves the system of the states that remain.
-        a = (sp.eye_array(n, format="csr") - q).tocsr() if n <= _SPARSE_LU_LIMIT else None
+        # I - Q once; each removal solves the system of the states that remain, taken
+        # from the entries of I - Q (the same matrix as indexing it, without its overhead).
+        a = (sp.eye_array(n, format="csr") - q).tocoo() if n <= _SPARSE_LU_LIMIT else None
         for c in range(n_channels):
-            keep = np.flatnonzero(~self._contains[c])
+            kept = ~self._contains[c]
+            keep = np.flatnonzero(kept)
             if a is None:
                 x = _solve(q[keep][:, keep], rewards[keep], full[keep])
             elif len(keep) <= _DENSE_LIMIT:
-                x = np.linalg.solve(a[keep][:, keep].toarray(), rewards[keep])
+                x = np.linalg.solve(_principal(a, kept).toarray(), rewards[keep])
             else:
-                x = spla.spsolve(a[keep][:, keep].tocsc(), rewards[keep])
+                x = spla.spsolve(_principal(a, kept), rewards[keep])
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects[c] = np.where(base > 0, 1.0 - x[0] / base, 0.0)
         return full, np.clip(effects, 0.0, 1.0), q, parts
@@ -323,22 +335,47 @@ class MarkovChain:
         return full, np.clip(effects, 0.0, 1.0)
 
     def _fit_counts(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray) -> None:
-        table = self.table_
         full, effects, q, parts = self._removal(conv, value, null)
-        channels = pd.Index(table.channels, name="channel")
-        self.removal_effects_ = pd.Series(effects[:, 0], index=channels, name="removal_effect")
-        self.value_removal_effects_ = pd.Series(
-            effects[:, 1], index=channels, name="value_removal_effect"
-        )
-        self.credit_ = pd.Series(_share(effects[:, 0], conv.sum()), index=channels, name="markov")
-        self.value_credit_ = pd.Series(
-            _share(effects[:, 1], value.sum()), index=channels, name="markov"
-        )
-        # The state labels, the full transition matrix and the conversion probability
-        # of every state are built when first asked for.
-        for name in ("_states", "_transition_matrix", "_conversion_probability"):
+        # Removal effects and credit as arrays; their Series, the state labels, the full
+        # transition matrix and the conversion probability of every state are built when
+        # first asked for.
+        self._numbers = {
+            "removal_effects_": (effects[:, 0], "removal_effect"),
+            "value_removal_effects_": (effects[:, 1], "value_removal_effect"),
+            "credit_": (_share(effects[:, 0], conv.sum()), "markov"),
+            "value_credit_": (_share(effects[:, 1], value.sum()), "markov"),
+        }
+        for name in ("_labelled", "_states", "_transition_matrix", "_conversion_probability"):
             self.__dict__.pop(name, None)
         self._solution = (full, q, parts)
+
+    def _series(self, name: str) -> pd.Series:
+        series = self.__dict__.setdefault("_labelled", {})
+        if name not in series:
+            channels = pd.Index(self.table_.channels, name="channel")
+            for key, (values, label) in self._numbers.items():
+                series[key] = pd.Series(values, index=channels, name=label)
+        return series[name]
+
+    @property
+    def removal_effects_(self) -> pd.Series:
+        """Per channel, ``1 - P'/P`` (in [0, 1])."""
+        return self._series("removal_effects_")
+
+    @property
+    def value_removal_effects_(self) -> pd.Series:
+        """Removal effects on the value chain."""
+        return self._series("value_removal_effects_")
+
+    @property
+    def credit_(self) -> pd.Series:
+        """Total conversions shared in proportion to the removal effects."""
+        return self._series("credit_")
+
+    @property
+    def value_credit_(self) -> pd.Series:
+        """Total value shared in proportion to the value removal effects."""
+        return self._series("value_credit_")
 
     @property
     def states_(self) -> list[str]:

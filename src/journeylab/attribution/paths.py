@@ -548,12 +548,17 @@ def _distinct_paths(
         base = len(channels) + 1
         digits = max(1, int(np.floor(62 / np.log2(base))))
         words = -(-max(width, 1) // digits)
+        # The touches are in row and position order, so the digits of each word are
+        # contiguous: one exact integer sum per (row, word) segment.
         row = np.repeat(np.arange(n), lengths)
         pos = np.arange(len(touch)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        pad = np.zeros((n, words * digits), dtype=np.int64)
-        pad[row, pos] = touch + 1
         weights = base ** np.arange(digits - 1, -1, -1, dtype=np.int64)
-        packed = pad.reshape(n, words, digits) @ weights
+        cell = row * words + pos // digits
+        packed = np.zeros(n * words, dtype=np.int64)
+        if len(touch):
+            seg = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+            packed[cell[seg]] = np.add.reduceat((touch + 1) * weights[pos % digits], seg)
+        packed = packed.reshape(n, words)
         order = np.lexsort(packed.T[::-1])
         ranked = packed[order]
         new = np.ones(n, dtype=bool)
