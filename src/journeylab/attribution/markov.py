@@ -350,6 +350,7 @@ class MarkovChain:
         self._solution = (full, q, parts)
 
     def _series(self, name: str) -> pd.Series:
+        """Return the Series ``name`` (see the class attributes), built once."""
         series = self.__dict__.setdefault("_labelled", {})
         if name not in series:
             channels = pd.Index(self.table_.channels, name="channel")
@@ -357,25 +358,10 @@ class MarkovChain:
                 series[key] = pd.Series(values, index=channels, name=label)
         return series[name]
 
-    @property
-    def removal_effects_(self) -> pd.Series:
-        """Per channel, ``1 - P'/P`` (in [0, 1])."""
-        return self._series("removal_effects_")
-
-    @property
-    def value_removal_effects_(self) -> pd.Series:
-        """Removal effects on the value chain."""
-        return self._series("value_removal_effects_")
-
-    @property
-    def credit_(self) -> pd.Series:
-        """Total conversions shared in proportion to the removal effects."""
-        return self._series("credit_")
-
-    @property
-    def value_credit_(self) -> pd.Series:
-        """Total value shared in proportion to the value removal effects."""
-        return self._series("value_credit_")
+    removal_effects_ = property(lambda self: self._series("removal_effects_"))
+    value_removal_effects_ = property(lambda self: self._series("value_removal_effects_"))
+    credit_ = property(lambda self: self._series("credit_"))
+    value_credit_ = property(lambda self: self._series("value_credit_"))
 
     @property
     def states_(self) -> list[str]:
