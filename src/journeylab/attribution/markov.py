@@ -34,6 +34,7 @@ cuts those walks); Shapley and the rule-based models give it nothing.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -207,11 +208,14 @@ class MarkovChain:
         )
         self._last = last
         n_channels = len(table.channels)
+        # Which channels each state holds, and its last channel (-1 for the start).
+        sizes = np.fromiter(map(len, tuples), dtype=np.int64, count=n)
+        held = np.fromiter(chain.from_iterable(tuples), dtype=np.int64, count=int(sizes.sum()))
         contains = np.zeros((n_channels, n), dtype=bool)
-        for s, t in enumerate(tuples):
-            contains[list(t), s] = True
+        contains[held, np.repeat(np.arange(n), sizes)] = True
         self._contains = contains
-        self._last_channel = np.array([t[-1] if t else -1 for t in tuples], dtype=np.int64)
+        self._last_channel = np.full(n, -1, dtype=np.int64)
+        self._last_channel[sizes > 0] = held[np.cumsum(sizes)[sizes > 0] - 1]
 
     def _walk_states(self, table: PathTable):
         """States of every touch by walking the paths (for very many channels)."""
