@@ -34,7 +34,6 @@ small aggregated table.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -53,7 +52,7 @@ from journeylab.maps.periods import (
     resolve_period,
     user_segment,
 )
-from journeylab.maps.progress import stage_progress, two_proportion, wilson
+from journeylab.maps.progress import events_matching, stage_progress, two_proportion, wilson
 
 __all__ = [
     "journey_map",
@@ -116,13 +115,11 @@ def _kpi_table(
     kpis = stage_map.kpis()
     seg = label_segments(frame, segments)
     segment_names = sorted(seg.unique()) if len(seg) else [ALL_USERS]
-    distinct = pd.unique(frame["event"].dropna())
     has_value = "value" in frame.columns
     rows = []
     # One vectorised pass per KPI (a handful), never per event.
     for kpi in kpis.itertuples(index=False):
-        members = [e for e in distinct if any(fnmatch.fnmatchcase(e, p) for p in kpi.events)]
-        mask = frame["event"].isin(members)
+        mask = events_matching(frame, kpi.events)
         sub = frame.loc[mask]
         sub_seg = seg.loc[mask]
         if kpi.measure == "count":

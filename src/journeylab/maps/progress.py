@@ -17,7 +17,9 @@ import pandas as pd
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
     proportion_confint,
-    test_proportions_2indep,
+)
+from statsmodels.stats.proportion import (
+    test_proportions_2indep as _score_test_2indep,
 )
 
 from journeylab.core import sql as engine
@@ -137,12 +139,53 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
     return run_sql(sql, ev)
 
 
+#: Event codes of the last few Arrow event columns seen: (column data, codes, distinct names).
+#: The key holds the immutable Arrow data itself, so a cached entry never outlives it.
+_CODES: list[tuple[object, np.ndarray, np.ndarray]] = []
+_CODES_KEPT = 4
+
+
+def _event_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes (-1 for missing) and distinct names of an Arrow-backed event column, computed once."""
+    data = getattr(column.array, "_pa_array", None)
+    if data is None:
+        return None
+    for i, (kept, codes, names) in enumerate(_CODES):
+        if kept is data:
+            _CODES.insert(0, _CODES.pop(i))
+            return codes, names
+    codes, names = pd.factorize(column, use_na_sentinel=True)
+    names = np.asarray(names, dtype=object)
+    _CODES.insert(0, (data, codes, names))
+    del _CODES[_CODES_KEPT:]
+    return codes, names
+
+
 def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
-    """Boolean mask of the rows whose event matches one of ``patterns`` (names or shell patterns)."""
+    """Boolean mask of the rows whose event matches one of ``patterns`` (names or shell patterns).
+
+    On an Arrow event column the distinct names and each row's code are taken
+    once per column and reused by every later call on it.
+
+    >>> frame = pd.DataFrame({"event": pd.array(["view", "buy", None, "view_item"], dtype="string[pyarrow]")})
+    >>> events_matching(frame, ["view*"]).tolist()
+    [True, False, False, True]
+    """
     patterns = list(patterns)
-    distinct = pd.unique(frame["event"].dropna())
-    members = [e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in patterns)]
-    return frame["event"].isin(members)
+    column = frame["event"]
+    coded = _event_codes(column)
+    if coded is None:
+        distinct = pd.unique(column.dropna())
+        members = [e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in patterns)]
+        return column.isin(members)
+    codes, names = coded
+    hits = np.fromiter(
+        (any(fnmatch.fnmatchcase(str(e), p) for p in patterns) for e in names),
+        dtype=bool,
+        count=len(names),
+    )
+    mask = hits[codes] & (codes >= 0) if len(names) else np.zeros(len(codes), dtype=bool)
+    return pd.Series(mask, index=column.index, name=column.name)
 
 
 def wilson(
@@ -185,7 +228,7 @@ def two_proportion(
             lo, hi = confint_proportions_2indep(
                 ca[ok], na[ok], cb[ok], nb[ok], method="newcombe", alpha=alpha
             )
-            test = test_proportions_2indep(
+            test = _score_test_2indep(
                 ca[ok], na[ok], cb[ok], nb[ok], method="score", correction=False
             )
         out.loc[ok, "diff"] = ca[ok] / na[ok] - cb[ok] / nb[ok]

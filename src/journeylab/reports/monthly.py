@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -64,14 +63,12 @@ def month_rows(
 
 
 def _kpi_values(frame: pd.DataFrame, stage_map: StageMap) -> dict[tuple[str, str], float]:
-    distinct = pd.unique(frame["event"].dropna())
+    from journeylab.maps.progress import events_matching
+
     out: dict[tuple[str, str], float] = {}
     for stage in stage_map:
         for kpi in stage.kpis:
-            members = [
-                e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in kpi.events)
-            ]
-            rows = frame.loc[frame["event"].isin(members)]
+            rows = frame.loc[events_matching(frame, kpi.events)]
             if kpi.measure == "count":
                 value = float(len(rows))
             elif kpi.measure == "users":
