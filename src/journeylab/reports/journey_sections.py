@@ -56,23 +56,24 @@ def funnel_section(in_month: pd.DataFrame, project: Project, *, min_users: int, 
 def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Money, say: Say):
     """Show attribution with intervals, spend, CPA and ROAS for the month."""
     from journeylab.attribution import attribute
-    from journeylab.journeys.build import build_journeys, path_table
+    from journeylab.journeys.build import path_table
 
     project = ws.project
     events = ws.events.frame
     if "channel" not in events.columns or events["channel"].notna().sum() == 0:
         raise NotComputableError("the events carry no channel: no attribution.")
-    journeys = build_journeys(
+    # The month's last journeys are still open at its end; leaving them all out would leave
+    # (almost) no non-converting journeys and no data-driven credit. They count as not
+    # converted so far, and the report says so. Only the path table is needed: it is cut
+    # from the events in one pass, without building the journeys' own tables.
+    paths = path_table(
         events,
+        include_censored=True,
         lookback=project.lookback,
         month=month,
         stage_map=project.stage_map,
         conversion=list(project.conversion),
     )
-    # The month's last journeys are still open at its end; leaving them all out would leave
-    # (almost) no non-converting journeys and no data-driven credit. They count as not
-    # converted so far, and the report says so.
-    paths = path_table(journeys, include_censored=True)
     if paths["conversions"].sum() == 0:
         raise NotComputableError(
             f"no conversions in journeys that ended in {month}: nothing to credit."
