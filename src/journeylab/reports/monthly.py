@@ -62,20 +62,37 @@ def month_rows(
     return events.loc[(ts >= start) & (ts < end), keep]
 
 
-def _kpi_values(frame: pd.DataFrame, stage_map: StageMap) -> dict[tuple[str, str], float]:
+def _kpi_values(
+    events: pd.DataFrame, stage_map: StageMap, periods: Sequence[pd.Period]
+) -> dict[str, dict[tuple[str, str], float]]:
+    """Each KPI in each calendar month of ``periods``, keyed by month then ``(stage, kpi)``.
+
+    One row mask per KPI over the whole log (the event names are matched once)
+    and one per month; a KPI's rows in a month are where both hold, so no
+    month is copied out of the log.
+    """
     from journeylab.maps.progress import events_matching
 
-    out: dict[tuple[str, str], float] = {}
-    for stage in stage_map:
-        for kpi in stage.kpis:
-            rows = frame.loc[events_matching(frame, kpi.events)]
+    kpis = [(stage.name, kpi) for stage in stage_map for kpi in stage.kpis]
+    matching = [events_matching(events, kpi.events).to_numpy() for _, kpi in kpis]
+    ts = events["timestamp"]
+    out: dict[str, dict[tuple[str, str], float]] = {}
+    for period in periods:
+        start, end = _month_window(str(period))
+        within = ((ts >= start) & (ts < end)).to_numpy()
+        values: dict[tuple[str, str], float] = {}
+        for (stage, kpi), match in zip(kpis, matching, strict=True):
+            rows = within & match
             if kpi.measure == "count":
-                value = float(len(rows))
+                value = float(np.count_nonzero(rows))
             elif kpi.measure == "users":
-                value = float(rows["user_id"].nunique())
+                value = float(events["user_id"][rows].nunique())
+            elif "value" in events.columns:
+                value = float(events["value"][rows].sum())
             else:
-                value = float(rows["value"].sum()) if "value" in rows else math.nan
-            out[(stage.name, kpi.name)] = value
+                value = math.nan
+            values[(stage, kpi.name)] = value
+        out[str(period)] = values
     return out
 
 
@@ -159,14 +176,15 @@ def kpi_trend(
     if pd.isna(first):
         raise DataError("The event log is empty: no trend to show.")
     first_period = first.tz_convert("UTC").tz_localize(None).to_period("M")
+    periods = [
+        period
+        for period in pd.period_range(end=end_period, periods=months, freq="M")
+        if period >= first_period
+    ]
     rows = []
-    for period in pd.period_range(end=end_period, periods=months, freq="M"):
-        if period < first_period:
-            continue
-        start, end = _month_window(str(period))
-        values = _kpi_values(month_rows(events, start, end), project.stage_map)
+    for month_name, values in _kpi_values(events, project.stage_map, periods).items():
         for (stage, kpi), value in values.items():
-            rows.append({"month": str(period), "stage": stage, "kpi": kpi, "value": value})
+            rows.append({"month": month_name, "stage": stage, "kpi": kpi, "value": value})
     return pd.DataFrame(rows, columns=["month", "stage", "kpi", "value"])
 
 
