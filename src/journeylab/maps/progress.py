@@ -91,14 +91,17 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     Returns columns ``user_id``, ``stage_idx``, ``first_ts``, ``next_ts`` (NaT
     when the user did not reach the next stage afterwards).
     """
+    idx = stage_index(frame, stage_map)
+    keep = (idx >= 0).to_numpy()  # unmapped rows take no part: they are never converted
+    rows = frame.loc[keep, ["user_id", "timestamp"]]
     ev = pd.DataFrame(
         {
-            "user_id": frame["user_id"].astype(str),
-            "ts": epoch_ns(frame["timestamp"]),
-            "stage_idx": stage_index(frame, stage_map),
-        }
+            "user_id": rows["user_id"].astype(str),
+            "ts": epoch_ns(rows["timestamp"]),
+            "stage_idx": idx.to_numpy()[keep],
+        },
+        index=rows.index,
     )
-    ev = ev.loc[ev["stage_idx"] >= 0]
     sql = """
         WITH firsts AS (
             SELECT user_id, stage_idx, min(ts) AS first_ts FROM ev GROUP BY user_id, stage_idx
@@ -120,15 +123,19 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
     Returns columns ``user_id``, ``first_ts``, ``next_ts`` (NaT when no "to"
     event follows in ``frame``).
     """
+    is_from = np.asarray(from_mask, dtype=bool)
+    is_to = np.asarray(to_mask, dtype=bool)
+    keep = is_from | is_to  # only these rows take part: the others are never converted
+    rows = frame.loc[keep, ["user_id", "timestamp"]]
     ev = pd.DataFrame(
         {
-            "user_id": frame["user_id"].astype(str),
-            "ts": epoch_ns(frame["timestamp"]),
-            "is_from": np.asarray(from_mask, dtype=bool),
-            "is_to": np.asarray(to_mask, dtype=bool),
-        }
+            "user_id": rows["user_id"].astype(str),
+            "ts": epoch_ns(rows["timestamp"]),
+            "is_from": is_from[keep],
+            "is_to": is_to[keep],
+        },
+        index=rows.index,
     )
-    ev = ev.loc[ev["is_from"] | ev["is_to"]]
     sql = """
         WITH firsts AS (SELECT user_id, min(ts) AS first_ts FROM ev WHERE is_from GROUP BY user_id)
         SELECT f.user_id, f.first_ts, min(e.ts) AS next_ts
