@@ -278,9 +278,9 @@ def reach_note(events: pd.DataFrame, project: Project, month: str) -> str:
     names = project.stage_map.names
     for a, b in zip(names, names[1:], strict=False):
         if reach[b] > reach[a]:
-            users_a = set(frame.loc[stage == a, "user_id"])
-            users_b = set(frame.loc[stage == b, "user_id"])
-            direct = len(users_b - users_a)
+            users_a = pd.unique(frame.loc[stage == a, "user_id"])
+            users_b = pd.Series(pd.unique(frame.loc[stage == b, "user_id"]))
+            direct = int((~users_b.isin(users_a)).sum())  # in b without an event in a
             notes.append(
                 f"{md(project.label(b))} reached {fmt_num(reach[b])} people, more than "
                 f"{md(project.label(a))} ({fmt_num(reach[a])}): {fmt_num(direct)} of them had no "
