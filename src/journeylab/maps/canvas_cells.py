@@ -111,8 +111,9 @@ def kpi_moments(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     """Return per KPI the total and the sum over users of squared per-user contributions."""
     rows = []
     has_value = "value" in frame.columns
+    read = ["user_id", "value"] if has_value else ["user_id"]  # the only columns a KPI reads
     for kpi in stage_map.kpis().itertuples(index=False):
-        sub = frame.loc[events_matching(frame, kpi.events)] if len(frame) else frame
+        sub = frame.loc[events_matching(frame, kpi.events), read] if len(frame) else frame
         if kpi.measure == "count":
             per_user = sub.groupby("user_id").size().astype(float)
         elif kpi.measure == "users":

@@ -116,11 +116,12 @@ def _kpi_table(
     seg = label_segments(frame, segments)
     segment_names = sorted(seg.unique()) if len(seg) else [ALL_USERS]
     has_value = "value" in frame.columns
+    read = ["user_id", "value"] if has_value else ["user_id"]  # the only columns a KPI reads
     rows = []
     # One vectorised pass per KPI (a handful), never per event.
     for kpi in kpis.itertuples(index=False):
         mask = events_matching(frame, kpi.events)
-        sub = frame.loc[mask]
+        sub = frame.loc[mask, read]
         sub_seg = seg.loc[mask]
         if kpi.measure == "count":
             values = sub_seg.value_counts()
