@@ -271,6 +271,19 @@ class StageMap:
                 return stage.name
         return None
 
+    def earliest_index(self, events: Iterable[str]) -> int | None:
+        """Position of the earliest stage any of ``events`` belongs to (None when none is staged).
+
+        Examples
+        --------
+        >>> sm = StageMap.from_dict({"stages": [{"name": "visit", "events": ["view"]},
+        ...                                     {"name": "buy", "events": ["order"]}]})
+        >>> sm.earliest_index(["order", "refund"]), sm.earliest_index(["refund"])
+        (1, None)
+        """
+        staged = (self.stage_of(e) for e in events)
+        return min((self.index(st) for st in staged if st), default=None)
+
     def event_to_stage(self, events: Iterable[str]) -> dict[str, str | None]:
         """Map each distinct event name to its stage (None when unmapped)."""
         return {

@@ -70,8 +70,7 @@ def event_transitions(
         con = ev.con
         conversions = list(rules.conversions)
         conv_sql = f"list_contains({quote_list(conversions)}, event)"
-        conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
-        conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
+        conv_stage = ev.stage_map.earliest_index(conversions)
         takes_part = f"({conv_sql} OR {_touch_predicate(rules.touch_events, conv_sql, conv_stage)})"
         # One scan: the event and channel keys with their names, the last
         # timestamp, and the rows left out (incomplete, after the period end).
@@ -108,7 +107,8 @@ def event_transitions(
         channels = {r[2]: r[3] for r in keys if r[2] is not None}
         names, elem_of_event, elem_of_channel = _states(level, events, channels, ev.stage_map)
         is_conversion = np.zeros(max(events, default=-1) + 1, dtype=bool)
-        is_conversion[[key for key, name in events.items() if name in set(conversions)]] = True
+        conversion_names = set(conversions)
+        is_conversion[[key for key, name in events.items() if name in conversion_names]] = True
         # Rows tied on (user, time, event) are alike for every count here: the
         # channel and value only break such ties (the channel names the state at
         # level="channel", so it stays a key there). (A relation, not a cursor

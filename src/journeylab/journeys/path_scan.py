@@ -246,8 +246,7 @@ def path_sums(
     con = ev.con
     conversions = list(rules.conversions)
     conv_sql = f"list_contains({quote_list(conversions)}, event)"
-    conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
-    conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
+    conv_stage = ev.stage_map.earliest_index(conversions)
     # The rows that take part, read straight from the source: the touch
     # events' stages are settled here, by name, so no row needs a join.
     events = _candidate_events(ev, rules, conv_stage)

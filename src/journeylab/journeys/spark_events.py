@@ -212,8 +212,7 @@ def _journeys(
     end_us = _micros(end) if end is not None else 2**62
     look_us = int(rules.lookback.value // 1000)
     is_conv = F.col("event").isin(conversions)
-    conv_stages = [sm.index(st) for st in (sm.stage_of(c) for c in conversions) if st]
-    conv_stage = min(conv_stages, default=None)
+    conv_stage = sm.earliest_index(conversions)
     if touch_events is None:
         touch = F.col("channel").isNotNull() & ~is_conv
         if conv_stage is not None:

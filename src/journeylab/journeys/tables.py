@@ -51,8 +51,7 @@ def _build_tables(
     if end is None:
         end = ev.last_timestamp()
     conv_sql = f"list_contains({quote_list(conversions)}, event)"
-    conv_stages = [ev.stage_map.stage_of(c) for c in conversions]
-    conv_stage = min((ev.stage_map.index(st) for st in conv_stages if st), default=None)
+    conv_stage = ev.stage_map.earliest_index(conversions)
     touch_sql = _touch_predicate(rules.touch_events, conv_sql, conv_stage)
     t = ev.tag
     base, rows, agg, touches, journeys = (
