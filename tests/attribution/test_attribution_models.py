@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylab.attribution import MarkovChain, attribute, read_path_table, shapley, time_decay
+from journeylab.attribution import (
+    MarkovChain,
+    absorbing,
+    attribute,
+    read_path_table,
+    shapley,
+    time_decay,
+)
 from journeylab.attribution.heuristics import last_non_direct, position_based
 from journeylab.core.errors import ParameterError
 
@@ -89,11 +96,10 @@ def test_channelattribution_string_table_gives_same_credit():
 
 @pytest.mark.parametrize("route", ["sparse_lu", "fixed_point"])
 def test_sparse_solver_routes_equal_dense_route(monkeypatch, route):
-    import journeylab.attribution.markov as mk
 
-    monkeypatch.setattr(mk, "_DENSE_LIMIT", 0)
+    monkeypatch.setattr(absorbing, "_DENSE_LIMIT", 0)
     if route == "fixed_point":
-        monkeypatch.setattr(mk, "_SPARSE_LU_LIMIT", 0)
+        monkeypatch.setattr(absorbing, "_SPARSE_LU_LIMIT", 0)
     chain = MarkovChain().fit(d1_frame())
     for ch, v in D1["markov_order1"]["removal_effects"].items():
         assert chain.removal_effects_[ch] == pytest.approx(v, abs=1e-6)
@@ -276,11 +282,63 @@ def test_transition_effects_from_one_inverse_equal_one_solve_per_transition(
             small_sample.events, stage_map=small_sample.stage_map, conversion="booking_completed"
         )
     )
-    assert markov._DENSE_LIMIT < chain._n_states <= markov._WOODBURY_LIMIT
+    assert absorbing._DENSE_LIMIT < chain._n_states <= absorbing._WOODBURY_LIMIT
     fast = chain.transition_effects()
-    monkeypatch.setattr(markov, "_WOODBURY_LIMIT", 0)  # force the per-transition solves
+    monkeypatch.setattr(absorbing, "_WOODBURY_LIMIT", 0)  # force the per-transition solves
     slow = chain.transition_effects()
     merged = fast.merge(slow, on=["transition", "from", "to"], suffixes=("_fast", "_slow"))
     assert len(merged) == len(fast) == len(slow) > 50
     for col in ("journeys", "removal_effect", "value_removal_effect"):
         np.testing.assert_allclose(merged[f"{col}_fast"], merged[f"{col}_slow"], rtol=0, atol=1e-12)
+
+
+def test_long_lived_loops_fall_back_to_factorising(monkeypatch):
+    """A ping-pong between two channels keeps walkers in the chain for thousands of steps:
+    the walk gives up and each removal is factorised, with the dense route's answer."""
+    import journeylab.attribution.markov as mk
+
+    frame = pd.DataFrame(
+        {
+            "path": [("A", "B") * 2000, ("A",), ("B",)],
+            "conversions": [1, 2, 1],
+            "value": [10.0, 20.0, 10.0],
+            "non_conversions": [0, 3, 4],
+        }
+    )
+    dense = mk.MarkovChain().fit(frame)
+    calls = []
+    factorise = mk.MarkovChain._removal_lu
+    monkeypatch.setattr(absorbing, "_DENSE_LIMIT", 0)
+    monkeypatch.setattr(
+        mk.MarkovChain, "_removal_lu", lambda self, *a: calls.append(1) or factorise(self, *a)
+    )
+    sparse = mk.MarkovChain().fit(frame)
+    assert calls == [1]
+    np.testing.assert_allclose(sparse.removal_effects_, dense.removal_effects_, atol=1e-10)
+    np.testing.assert_allclose(sparse.value_credit_, dense.value_credit_, atol=1e-8)
+
+
+def test_order3_walk_and_bootstrap_agree_with_factorising(monkeypatch, small_sample):
+    """An order-3 chain of the sample (hundreds of states): removal effects by the walk,
+    and a bootstrap replicate with unchanged counts, equal one LU per channel."""
+    from journeylab.attribution import markov
+    from journeylab.journeys.build import path_table
+
+    paths = path_table(
+        small_sample.events, stage_map=small_sample.stage_map, conversion="booking_completed"
+    )
+    walked = markov.MarkovChain(order=3).fit(paths)
+    assert absorbing._DENSE_LIMIT < walked._n_states
+    table = walked.table_
+    credit, _, effects = markov.markov_credit(
+        walked, table.conversions[None], table.value[None], table.non_conversions[None]
+    )
+    monkeypatch.setattr(absorbing, "_WALK_STEPS", 0)
+    factorised = markov.MarkovChain(order=3).fit(paths)
+    exact = factorised.removal_effects_.to_numpy()
+    np.testing.assert_allclose(walked.removal_effects_, exact, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(effects[0], exact, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(credit[0], factorised.credit_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        walked.conversion_probability_, factorised.conversion_probability_, rtol=0, atol=1e-13
+    )

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylab.attribution import attribute
+from journeylab.attribution import absorbing, attribute
 
 MODELS = ["first_touch", "last_touch", "last_non_direct", "linear", "position", "markov", "shapley"]
 NAMES = ["email", "social", "paid", "direct", "sms"]
@@ -145,3 +145,25 @@ def test_shapley_permutation_sampling_is_seeded():
     b = attribute(frame, ["shapley"], seed=4, **kw).to_frame()
     pd.testing.assert_frame_equal(a, b, rtol=0, atol=0)
     assert a["shapley"].sum() == pytest.approx(10)
+
+
+@PROPS
+@given(path_tables(fractional=True), st.sampled_from([1, 2, 3]))
+def test_removal_effects_by_walk_equal_factorised_ones(frame, order):
+    """The walk from the start (chains above the dense size) gives the removal effects of
+    one factorisation per channel, to machine precision, and of the dense route."""
+    import journeylab.attribution.markov as mk
+
+    dense = mk.MarkovChain(order=order).fit(frame)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(absorbing, "_DENSE_LIMIT", 0)
+        walked = mk.MarkovChain(order=order).fit(frame)
+        patch.setattr(absorbing, "_WALK_STEPS", 0)  # no walk: one LU per channel
+        factorised = mk.MarkovChain(order=order).fit(frame)
+    for name in ("removal_effects_", "value_removal_effects_", "credit_"):
+        exact = getattr(factorised, name).to_numpy()
+        np.testing.assert_allclose(getattr(walked, name), exact, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(getattr(dense, name), exact, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        walked.conversion_probability_, dense.conversion_probability_, rtol=0, atol=1e-12
+    )

@@ -14,7 +14,11 @@ answer does not move with a seed or with the row order.
 
 *Removal effect* of a channel: ``1 - P'(conversion) / P(conversion)`` where
 ``P'`` is computed with every state containing the channel removed (walks
-that would enter it end in null). Credit shares the total conversions (or
+that would enter it end in null). Small chains solve every removal in one
+batched dense LU; larger ones (orders 3-4) push the walkers from the start
+through all the removal systems at once until what is still in the chain can
+no longer move the answer by 1e-15, and factorise each system instead when
+loops keep walkers in the chain too long (:mod:`~journeylab.attribution.absorbing`). Credit shares the total conversions (or
 value) in proportion to the removal effects. The *value* chain uses the same
 walks with the reward of converting from a state equal to the mean value of
 the conversions that followed it, so its removal effects measure lost value.
@@ -42,6 +46,13 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from journeylab.attribution import absorbing
+from journeylab.attribution.absorbing import (
+    _principal,
+    _solve,
+    _transition_removals,
+    _walk_from_start,
+)
 from journeylab.attribution.paths import PathTable, read_path_table
 from journeylab.core.errors import ParameterError, check_in
 from journeylab.core.progress import ProgressLike, track
@@ -49,46 +60,16 @@ from journeylab.core.progress import ProgressLike, track
 __all__ = ["MarkovChain"]
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
-#: Below this many states a dense LU solve is faster than a sparse one; both are exact.
-_DENSE_LIMIT = 300
-#: Up to this many states the sparse LU (spsolve) is used; beyond it the LU of a
-#: high-order chain fills in badly, and the fixed point ``p = Q p + r`` (which
-#: converges geometrically because every walk is absorbed) is iterated to machine
-#: precision instead, falling back to spsolve if it does not converge.
-_SPARSE_LU_LIMIT = 4000
-#: Up to this many states the removal of each transition is solved from one dense
-#: inverse by the Woodbury identity instead of one sparse LU per transition.
-_WOODBURY_LIMIT = 2000
 
 
-def _solve(q: sp.csr_array, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
-    """Solve ``(I - Q) x = b`` exactly (to machine precision)."""
-    n = q.shape[0]
-    if n <= _DENSE_LIMIT:
-        return np.linalg.solve(np.eye(n) - q.toarray(), b)
-    a = (sp.eye_array(n, format="csc") - q.tocsc()).tocsc()
-    if n > _SPARSE_LU_LIMIT:
-        x = np.zeros_like(b) if x0 is None else x0.copy()
-        scale = max(float(np.abs(b).max()), 1e-300)
-        for _ in range(20_000):
-            x_new = q @ x + b
-            if np.abs(x_new - x).max() <= 1e-15 * scale * max(1.0, float(np.abs(x_new).max())):
-                if np.abs(a @ x_new - b).max() <= 1e-12 * scale:
-                    return x_new
-                break
-            x = x_new
-    x = spla.spsolve(a, b)
-    return x.reshape(b.shape)
-
-
-def _principal(a: sp.coo_array, kept: np.ndarray) -> sp.csc_array:
-    """Return the rows and columns ``kept`` (a boolean mask) of ``a`` as a CSC matrix."""
-    new_id = np.cumsum(kept) - 1
-    entry = kept[a.row] & kept[a.col]
-    size = int(new_id[-1]) + 1 if len(kept) else 0
-    return sp.csc_array(
-        (a.data[entry], (new_id[a.row[entry]], new_id[a.col[entry]])), shape=(size, size)
-    )
+def _state_tuples(ch: np.ndarray, pos: np.ndarray, first: np.ndarray, k: int) -> list[tuple]:
+    """Return the channels (at most ``k``, oldest first) of the states first met at ``first``."""
+    width = np.minimum(pos[first], k - 1) + 1
+    columns = [
+        np.where(width > lag, ch[np.maximum(first - lag, 0)], -1).tolist()
+        for lag in range(k - 1, -1, -1)
+    ]
+    return [tuple(c for c in cells if c >= 0) for cells in zip(*columns, strict=True)]
 
 
 class MarkovChain:
@@ -172,14 +153,11 @@ class MarkovChain:
             # States numbered in order of first appearance (1, 2, ...; 0 is the start).
             codes, _ = pd.factorize(key)
             state = codes.astype(np.int64) + 1
-            n_found = int(state.max()) if len(state) else 0
-            first = np.full(n_found + 1, len(ch), dtype=np.int64)
-            np.minimum.at(first, state, np.arange(len(ch)))
-            ch_list = ch.tolist()
-            pos_list = pos.tolist()
-            tuples = [()] + [
-                tuple(ch_list[t - min(pos_list[t], k - 1) : t + 1]) for t in first[1:].tolist()
-            ]
+            # Codes are numbered in order of first appearance, so a state's first touch
+            # is where the code exceeds every code before it.
+            seen = np.maximum.accumulate(state)
+            first = np.flatnonzero(np.r_[True, state[1:] > seen[:-1]]) if len(state) else state
+            tuples = [()] + _state_tuples(ch, pos, first, k)
             src_a = np.zeros(len(ch), dtype=np.int64)
             inner = pos > 0
             src_a[inner] = state[np.flatnonzero(inner) - 1]
@@ -202,10 +180,10 @@ class MarkovChain:
         self._state_tuples = tuples
         self._edge_src = (edge_id // n).astype(np.int64)
         self._edge_dst = (edge_id % n).astype(np.int64)
-        self._incidence = sp.csr_array(
-            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), edge_inverse.ravel())),
-            shape=(table.n_paths, len(edge_id)),
-        )
+        # Each touch's path and edge; the path × edge incidence matrix is built from them
+        # when a batch of counts needs it (see ``_incidence``).
+        self._walks = (np.asarray(rows, dtype=np.int64), edge_inverse.ravel(), table.n_paths)
+        self.__dict__.pop("_incidence_matrix", None)
         self._last = last
         n_channels = len(table.channels)
         # Which channels each state holds, and its last channel (-1 for the start).
@@ -216,6 +194,21 @@ class MarkovChain:
         self._contains = contains
         self._last_channel = np.full(n, -1, dtype=np.int64)
         self._last_channel[sizes > 0] = held[np.cumsum(sizes)[sizes > 0] - 1]
+
+    @property
+    def _incidence(self) -> sp.csr_array:
+        """Path × edge matrix: how many times each path walks each edge."""
+        if "_incidence_matrix" not in self.__dict__:
+            rows, edges, n_paths = self._walks
+            self._incidence_matrix = sp.csr_array(
+                (np.ones(len(rows)), (rows, edges)), shape=(n_paths, len(self._edge_src))
+            )
+        return self._incidence_matrix
+
+    def _edge_weight(self, walkers: np.ndarray) -> np.ndarray:
+        """Journeys walking each edge, for one vector of journeys per path."""
+        rows, edges, _ = self._walks
+        return np.bincount(edges, weights=walkers[rows], minlength=len(self._edge_src))
 
     def _walk_states(self, table: PathTable):
         """States of every touch by walking the paths (for very many channels)."""
@@ -252,7 +245,7 @@ class MarkovChain:
     def _system(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
         """``I - Q`` (sparse), the rewards ``[r, r_value]`` and the edge probabilities."""
         n = self._n_states
-        edge_weight = self._incidence.T @ (conv + null)
+        edge_weight = self._edge_weight(conv + null)
         conv_in = np.bincount(self._last, weights=conv, minlength=n)
         value_in = np.bincount(self._last, weights=value, minlength=n)
         null_in = np.bincount(self._last, weights=null, minlength=n)
@@ -263,32 +256,51 @@ class MarkovChain:
         rewards = np.column_stack([conv_in / safe, value_in / safe])
         return q, rewards, (conv_in / safe, null_in / safe, prob)
 
-    def _removal(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
-        """Conversion probabilities and removal effects for the given counts."""
+    def _removal(
+        self, conv: np.ndarray, value: np.ndarray, null: np.ndarray, *, solve_all: bool = True
+    ):
+        """Conversion probabilities and removal effects for the given counts.
+
+        ``solve_all=False`` (the bootstrap) skips the conversion probability of every
+        state and returns ``None`` in its place; the removal effects only need the start's.
+        """
         q, rewards, parts = self._system(conv, value, null)
         n = self._n_states
-        if n <= _DENSE_LIMIT:
+        if n <= absorbing._DENSE_LIMIT:
             full, effects = self._removal_dense(conv[None], value[None], null[None])
             return full[0], effects[0], q, parts
-        full = _solve(q, rewards)
-        base = full[0]
+        full = _solve(q, rewards) if solve_all else None
+        keep = np.vstack([np.ones((1, n), dtype=bool), ~self._contains]).T
+        walked = _walk_from_start(q, rewards, parts[0] + parts[1], keep)
+        if walked is not None:
+            base, starts = walked[0], walked[1:]
+        else:
+            starts = self._removal_lu(q, rewards, full)
+            base = (full if full is not None else _solve(q, rewards))[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            effects = np.where(base > 0, 1.0 - starts / base, 0.0)
+        return full, np.clip(effects, 0.0, 1.0), q, parts
+
+    def _removal_lu(self, q: sp.csr_array, rewards: np.ndarray, full: np.ndarray | None):
+        """Return the start's conversion probability and value without each channel, by LU."""
+        n = self._n_states
         n_channels = self._contains.shape[0]
-        effects = np.zeros((n_channels, 2))
+        starts = np.zeros((n_channels, 2))
         # I - Q once; each removal solves the system of the states that remain, taken
         # from the entries of I - Q (the same matrix as indexing it, without its overhead).
-        a = (sp.eye_array(n, format="csr") - q).tocoo() if n <= _SPARSE_LU_LIMIT else None
+        a = (sp.eye_array(n, format="csr") - q).tocoo() if n <= absorbing._SPARSE_LU_LIMIT else None
         for c in range(n_channels):
             kept = ~self._contains[c]
             keep = np.flatnonzero(kept)
             if a is None:
-                x = _solve(q[keep][:, keep], rewards[keep], full[keep])
-            elif len(keep) <= _DENSE_LIMIT:
+                guess = None if full is None else full[keep]
+                x = _solve(q[keep][:, keep], rewards[keep], guess)
+            elif len(keep) <= absorbing._DENSE_LIMIT:
                 x = np.linalg.solve(_principal(a, kept).toarray(), rewards[keep])
             else:
                 x = spla.spsolve(_principal(a, kept), rewards[keep])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                effects[c] = np.where(base > 0, 1.0 - x[0] / base, 0.0)
-        return full, np.clip(effects, 0.0, 1.0), q, parts
+            starts[c] = x[0]
+        return starts
 
     def _removal_dense(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray):
         """Batched exact solves for small chains: counts are ``(B, n_paths)``.
@@ -302,19 +314,29 @@ class MarkovChain:
         n = self._n_states
         b_count = conv.shape[0]
         walkers = conv + null
-        edge_weight = (self._incidence.T @ walkers.T).T
-        last = sp.csr_array(
-            (np.ones(len(self._last)), (np.arange(len(self._last)), self._last)),
-            shape=(len(self._last), n),
-        )
-        conv_in = (last.T @ conv.T).T
-        value_in = (last.T @ value.T).T
-        null_in = (last.T @ null.T).T
-        src = sp.csr_array(
-            (np.ones(len(self._edge_src)), (np.arange(len(self._edge_src)), self._edge_src)),
-            shape=(len(self._edge_src), n),
-        )
-        out = (src.T @ edge_weight.T).T + conv_in + null_in
+        if b_count == 1:
+            # One set of counts (a fit, not a bootstrap): plain weighted counts.
+            edge_weight = self._edge_weight(walkers[0])[None]
+            conv_in, value_in, null_in = (
+                np.bincount(self._last, weights=w[0], minlength=n)[None]
+                for w in (conv, value, null)
+            )
+            edges_out = np.bincount(self._edge_src, weights=edge_weight[0], minlength=n)[None]
+        else:
+            edge_weight = (self._incidence.T @ walkers.T).T
+            last = sp.csr_array(
+                (np.ones(len(self._last)), (np.arange(len(self._last)), self._last)),
+                shape=(len(self._last), n),
+            )
+            conv_in = (last.T @ conv.T).T
+            value_in = (last.T @ value.T).T
+            null_in = (last.T @ null.T).T
+            src = sp.csr_array(
+                (np.ones(len(self._edge_src)), (np.arange(len(self._edge_src)), self._edge_src)),
+                shape=(len(self._edge_src), n),
+            )
+            edges_out = (src.T @ edge_weight.T).T
+        out = edges_out + conv_in + null_in
         safe = np.where(out > 0, out, 1.0)
         q = np.zeros((b_count, n, n))
         q[:, self._edge_src, self._edge_dst] = edge_weight / safe[:, self._edge_src]
@@ -339,7 +361,7 @@ class MarkovChain:
         return full, np.clip(effects, 0.0, 1.0)
 
     def _fit_counts(self, conv: np.ndarray, value: np.ndarray, null: np.ndarray) -> None:
-        full, effects, q, parts = self._removal(conv, value, null)
+        full, effects, q, parts = self._removal(conv, value, null, solve_all=False)
         # Removal effects and credit as arrays; their Series, the state labels, the full
         # transition matrix and the conversion probability of every state are built when
         # first asked for.
@@ -402,7 +424,12 @@ class MarkovChain:
     def conversion_probability_(self) -> pd.Series:
         """Probability of eventually converting from each state."""
         if "_conversion_probability" not in self.__dict__:
-            full = self._solution[0]
+            full, q, _ = self._solution
+            if full is None:
+                table = self.table_
+                full = _solve(
+                    q, self._system(table.conversions, table.value, table.non_conversions)[1]
+                )
             self._conversion_probability = pd.Series(
                 np.concatenate([full[:, 0], [1.0, 0.0]]),
                 index=pd.Index(self.states_, name="state"),
@@ -449,7 +476,7 @@ class MarkovChain:
         n = self._n_states
         full = _solve(q, rewards)
         base = full[0]
-        edge_weight = self._incidence.T @ (conv + null)
+        edge_weight = self._edge_weight(conv + null)
         inner = self._edge_src > 0
         pair = np.where(
             inner,
@@ -467,7 +494,7 @@ class MarkovChain:
             -1,
         )
         effects = np.zeros((len(pairs), 2))
-        if n <= _DENSE_LIMIT and len(pairs):
+        if n <= absorbing._DENSE_LIMIT and len(pairs):
             # One batched dense solve: a copy of I - Q per removed transition.
             a = np.broadcast_to(np.eye(n) - q.toarray(), (len(pairs), n, n)).copy()
             for k, pid in enumerate(pairs):
@@ -476,7 +503,7 @@ class MarkovChain:
             x = np.linalg.solve(a, np.broadcast_to(rewards, (len(pairs), n, 2)))[:, 0, :]
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects = np.where(base > 0, 1.0 - x / base, 0.0)
-        elif n <= _WOODBURY_LIMIT and len(pairs):
+        elif n <= absorbing._WOODBURY_LIMIT and len(pairs):
             effects = _transition_removals(q, qc, entry_pair=entry_pair, pairs=pairs, full=full)
             with np.errstate(invalid="ignore", divide="ignore"):
                 effects = np.where(base > 0, 1.0 - effects / base, 0.0)
@@ -517,39 +544,6 @@ class MarkovChain:
         return out.head(top) if top is not None else out
 
 
-def _transition_removals(
-    q: sp.csr_array,
-    qc: sp.coo_array,
-    *,
-    entry_pair: np.ndarray,
-    pairs: np.ndarray,
-    full: np.ndarray,
-) -> np.ndarray:
-    """Conversion probabilities from the start with each transition pair removed.
-
-    Removing a pair zeroes the entries ``D`` of ``Q`` (rows ``R``), so the
-    system becomes ``(A + E_R D_R) x' = r`` with ``A = I - Q``. One inverse
-    (dense, up to ``_WOODBURY_LIMIT`` states) of ``A`` serves every pair through the
-    Woodbury identity:
-    ``x'[0] = x[0] - A⁻¹[0, R] S⁻¹ D_R x`` with ``S = I + D_R A⁻¹[:, R]``
-    (``S`` is invertible because ``A + E_R D_R`` is). Exact, like one solve per
-    pair, with a single factorisation.
-
-    Returns an array ``(len(pairs), 2)`` of the two start probabilities.
-    """
-    n = q.shape[0]
-    inverse = np.linalg.inv(np.eye(n) - q.toarray())
-    start_row = inverse[0]
-    out = np.empty((len(pairs), 2))
-    for k, pid in enumerate(pairs):
-        drop = np.flatnonzero(entry_pair == pid)
-        rows, local = np.unique(qc.row[drop], return_inverse=True)
-        d = sp.csr_array((qc.data[drop], (local.ravel(), qc.col[drop])), shape=(len(rows), n))
-        s_mat = np.eye(len(rows)) + d @ inverse[:, rows]
-        out[k] = full[0] - start_row[rows] @ np.linalg.solve(s_mat, d @ full)
-    return out
-
-
 def _share(effects: np.ndarray, total: float) -> np.ndarray:
     s = effects.sum()
     if s <= 0 or total <= 0:
@@ -572,13 +566,13 @@ def markov_credit(
     """
     single = conv.ndim == 1
     conv, value, null = np.atleast_2d(conv), np.atleast_2d(value), np.atleast_2d(null)
-    if chain._n_states <= _DENSE_LIMIT:
+    if chain._n_states <= absorbing._DENSE_LIMIT:
         _, effects = chain._removal_dense(conv, value, null)
     else:
         rows = zip(conv, value, null, strict=True)
         effects = np.stack(
             [
-                chain._removal(c, v, u)[1]
+                chain._removal(c, v, u, solve_all=False)[1]
                 for c, v, u in track(
                     rows, total=len(conv), desc="Markov replicates", progress=progress
                 )
