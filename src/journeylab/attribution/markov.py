@@ -18,8 +18,9 @@ that would enter it end in null). Small chains solve every removal in one
 batched dense LU; larger ones (orders 3-4) push the walkers from the start
 through all the removal systems at once until what is still in the chain can
 no longer move the answer by 1e-15, and factorise each system instead when
-loops keep walkers in the chain too long (:mod:`~journeylab.attribution.absorbing`). Credit shares the total conversions (or
-value) in proportion to the removal effects. The *value* chain uses the same
+loops keep walkers in the chain too long (:mod:`~journeylab.attribution.absorbing`).
+Credit shares the total conversions (or value) in proportion to the removal
+effects. The *value* chain uses the same
 walks with the reward of converting from a state equal to the mean value of
 the conversions that followed it, so its removal effects measure lost value.
 
