@@ -20,9 +20,9 @@ through all the removal systems at once until what is still in the chain can
 no longer move the answer by 1e-15, and factorise each system instead when
 loops keep walkers in the chain too long (:mod:`~journeylab.attribution.absorbing`).
 Credit shares the total conversions (or value) in proportion to the removal
-effects. The *value* chain uses the same
-walks with the reward of converting from a state equal to the mean value of
-the conversions that followed it, so its removal effects measure lost value.
+effects. The *value* chain uses the same walks with the reward of converting
+from a state equal to the mean value of the conversions that followed it, so
+its removal effects measure lost value.
 
 Differences from ChannelAttribution worth knowing: its estimates come from
 simulated walks whose length its default ``max_step`` truncates, which biases
