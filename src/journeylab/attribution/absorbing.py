@@ -68,7 +68,10 @@ def _walk_from_start(
     mask = keep.astype(float)
     step_matrix = q.T.tocsr()
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_walker = np.where(absorbed[:, None] > 0, rewards / absorbed[:, None], 0.0).max(axis=0)
+        # A reward where no walker is absorbed (value without journeys) leaves no bound.
+        ratio = np.where(rewards > 0, np.inf, 0.0)
+        ratio = np.where(absorbed[:, None] > 0, rewards / absorbed[:, None], ratio)
+        per_walker = ratio.max(axis=0)
     walk = np.zeros((n, n_sys))
     walk[0] = mask[0]
     visits = walk.copy()
@@ -79,7 +82,8 @@ def _walk_from_start(
             continue
         found = visits.T @ rewards
         # What the walkers still in each system can add, at most.
-        left = walk.sum(axis=0)[:, None] * per_walker[None, :]
+        alive = walk.sum(axis=0)[:, None]
+        left = np.where(alive > 0, alive * per_walker[None, :], 0.0)
         base = found[0]
         done = (left <= 1e-15 * base) | ((base == 0) & (left[0] == 0))
         if done.all():
