@@ -16,7 +16,7 @@ run --only markov heuristics bootstrap bgnbd ab_segments --repeat 3
 run --only funnel transitions --sizes 1e5 1e6 --repeat 3
 run --only funnel transitions --sizes 1e7 --repeat 1
 run --only init_check --sizes 1e7 --repeat 1
-run --only report --sizes 1e6 1e7 --repeat 1
+run --only report --repeat 1
 run --only out_of_core --sizes 1e8 --repeat 1 --timeout 2400
 $PY run.py --table "$RUNS"
 echo "measurements: benchmarks/$RUNS"
