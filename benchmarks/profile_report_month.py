@@ -10,10 +10,11 @@
   reads only those columns; de-duplication then sees narrower rows).
 - ``part``: ``load_events`` on one of ``--parts`` user parts (``hash(user_id)``).
 - ``aggregate``: count, distinct users and value sum per month and event over the file.
-- ``duplicates``: the loader's near-duplicate rule in SQL (the time since the previous
-  event of the same user, event, channel and value, by time then file row, at most one
-  second) and the groups of repeated user, time and event (where exact duplicates can
-  be), with ``memory_limit='3GB'``.
+- ``duplicates``: the loader's de-duplication in SQL, with ``memory_limit='3GB'``: exact
+  duplicates (rows equal in every column, or in ``--columns`` within the window) compared
+  only within the groups of repeated user, time and event, then near duplicates among
+  the rest (the time since the previous event of the same user, event, channel and
+  value, by time then file row, at most one second).
 
 Prints the rows, the wall time, the quality steps (for loads), the peak RSS
 (``resource``) and the load average.
@@ -37,7 +38,9 @@ def main(argv=None) -> int:
     parser.add_argument("file")
     parser.add_argument("--start", default="2026-09-01")
     parser.add_argument("--end", default="2026-11-01")
-    parser.add_argument("--columns", nargs="+", help="window: read only these columns")
+    parser.add_argument(
+        "--columns", nargs="+", help="window, duplicates: only these columns, in the window"
+    )
     parser.add_argument("--parts", type=int, default=8)
     args = parser.parse_args(argv)
     import duckdb
@@ -75,17 +78,39 @@ def main(argv=None) -> int:
     else:
         con = duckdb.connect()
         con.execute("SET memory_limit = '3GB'; SET preserve_insertion_order = false")
-        repeated = con.execute(
-            f'SELECT count(*) FROM (SELECT user_id, "timestamp", event FROM {scan} '
-            "GROUP BY ALL HAVING count(*) > 1)"
-        ).fetchone()[0]
+        names = args.columns or [
+            c[0] for c in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+        ]
+        every = ", ".join(f'"{c}"' for c in names)
+        window = f"\"timestamp\" >= '{args.start}' AND \"timestamp\" < '{args.end}'"
+        rows = (
+            f"SELECT {every}, file_row_number FROM read_parquet('{args.file}', "
+            f"file_row_number=true)" + (f" WHERE {window}" if args.columns else "")
+        )
+        con.execute(f"CREATE TEMP VIEW source AS {rows}")
+        # exact duplicates can only be among rows repeating user, time and event
+        con.execute(
+            'CREATE TEMP TABLE repeated AS SELECT user_id, "timestamp", event FROM source '
+            "GROUP BY ALL HAVING count(*) > 1"
+        )
+        con.execute(
+            "CREATE TEMP TABLE exact AS SELECT file_row_number FROM ("
+            f"  SELECT file_row_number, row_number() OVER (PARTITION BY {every} "
+            "  ORDER BY file_row_number) AS nth FROM source SEMI JOIN repeated "
+            '  USING (user_id, "timestamp", event)) WHERE nth > 1'
+        )
+        exact = con.execute("SELECT count(*) FROM exact").fetchone()[0]
+        repeated = con.execute("SELECT count(*) FROM repeated").fetchone()[0]
         near = con.execute(
             "SELECT count(*) FILTER (gap <= INTERVAL 1 SECOND) FROM ("
             '  SELECT "timestamp" - lag("timestamp") OVER ('
             '    PARTITION BY user_id, event, channel, value ORDER BY "timestamp", file_row_number'
-            f"  ) AS gap FROM read_parquet('{args.file}', file_row_number=true))"
+            "  ) AS gap FROM source ANTI JOIN exact USING (file_row_number))"
         ).fetchone()[0]
-        print(f"groups of repeated user, time and event: {repeated:,}; near duplicates: {near:,}")
+        print(
+            f"groups of repeated user, time and event: {repeated:,}; "
+            f"exact duplicates: {exact:,}; near duplicates: {near:,}"
+        )
     seconds = time.perf_counter() - started
     if loaded is not None:
         steps = loaded.quality.to_frame()
