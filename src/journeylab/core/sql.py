@@ -168,10 +168,16 @@ def configure(
     return settings()
 
 
+#: Text leaves DuckDB as Arrow ``large_string``, the layout of pandas' ``str`` dtype, so
+#: turning query results into pandas frames does not copy every string again.
+_LARGE_TEXT = "SET arrow_large_buffer_size = true"
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """Open a new in-memory database with the configured limits, in UTC; close it when done."""
     con = duckdb.connect(":memory:")
     _apply(con, settings())
+    con.execute(_LARGE_TEXT)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -184,6 +190,7 @@ def cursor() -> duckdb.DuckDBPyConnection:
             database = duckdb.connect(":memory:")
             # Every output is ordered explicitly, so DuckDB need not keep input order.
             database.execute("SET preserve_insertion_order = false")
+            database.execute(_LARGE_TEXT)
             _apply(database, settings())
             _DATABASE = database
         con = _DATABASE.cursor()
