@@ -38,6 +38,22 @@ def _micros(delta: pd.Timedelta) -> int:
     return int(delta.value // 1000)
 
 
+def event_keys(names: Sequence[str], sm: StageMap) -> list[tuple[str, int, int | None]]:
+    """Order the distinct event ``names`` as the tie-breaker does: by stage-map rank, then name.
+
+    Returns ``(event, event_rank, stage_index)`` in that order; an event's
+    position in the list is its ``event_key``. Sorting on these integer keys
+    is much cheaper than on the strings.
+    """
+    names = list(names)
+    ranks = event_rank(pd.Series(names, dtype="object"), sm).tolist()
+    rows = []
+    for name, rank in zip(names, ranks, strict=True):
+        stage = sm.stage_of(name)
+        rows.append((name, int(rank), sm.index(stage) if stage else None))
+    return sorted(rows, key=lambda row: (row[1], row[0]))
+
+
 # ---------------------------------------------------------------------------
 # opening an event source in DuckDB
 # ---------------------------------------------------------------------------
@@ -147,20 +163,15 @@ class _Events:
         names = pd.Series([e for e in events if e is not None], dtype="object")
         sm = StageMap.coerce(stage_map)
         self.stage_map = sm
-        stages = sm.event_to_stage(names)
+        keys = event_keys(names.tolist(), sm)
         rank_frame = pd.DataFrame(
             {
-                "event": names,
-                "event_rank": event_rank(names, sm).to_numpy(dtype="int64"),
-                "stage_index": pd.array(
-                    [sm.index(stages[e]) if stages.get(e) else None for e in names], dtype="Int64"
-                ),
+                "event": pd.Series([k[0] for k in keys], dtype="object"),
+                "event_rank": np.array([k[1] for k in keys], dtype="int64"),
+                "stage_index": pd.array([k[2] for k in keys], dtype="Int64"),
+                "event_key": np.arange(len(keys), dtype="int64"),
             }
         )
-        # Integer sort keys equivalent to (stage-map rank, event name) and to the
-        # channel name: sorting on them is much cheaper than on the strings.
-        rank_frame = rank_frame.sort_values(["event_rank", "event"], kind="stable")
-        rank_frame["event_key"] = np.arange(len(rank_frame), dtype="int64")
         #: The event names by ``event_key`` and the channel names by ``channel_key``.
         self.event_names: list[str] = rank_frame["event"].tolist()
         self.channel_names: list[str] = []
