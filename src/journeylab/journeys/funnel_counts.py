@@ -315,20 +315,35 @@ def _step_frame(
     """
     k = len(steps)
     segments = segments or ["all"]  # nobody entered: still one row per step, with zeros
-    grid = pd.MultiIndex.from_product([segments, range(1, k + 1)], names=["segment", "step"])
-    table = counts.set_index(["segment", "step"]).reindex(grid).reset_index()
-    table["entrants"] = table["entrants"].fillna(0).astype("int64")
-    table["label"] = [steps[s - 1][0] for s in table["step"]]
-    first = table.groupby("segment")["entrants"].transform("first")
-    previous = table.groupby("segment")["entrants"].shift(1)
-    previous = previous.fillna(table["entrants"]).astype("int64")
+    n_rows = len(segments) * k  # one row per (segment, step), segments first
+    entrants = np.zeros(n_rows, dtype=np.int64)
+    quartiles = {q: np.full(n_rows, np.nan) for q in ("q25", "q50", "q75")}
+    position = {seg: i for i, seg in enumerate(segments)}
+    at = [
+        (position[seg] * k + int(step) - 1, i)
+        for i, (seg, step) in enumerate(
+            zip(counts["segment"].tolist(), counts["step"].tolist(), strict=True)
+        )
+        if seg in position and 1 <= step <= k
+    ]
+    if at:
+        rows, found = (np.array(x, dtype=np.int64) for x in zip(*at, strict=True))
+        entrants[rows] = counts["entrants"].to_numpy()[found]
+        for q, values in quartiles.items():
+            values[rows] = counts[q].to_numpy(dtype=float)[found]
+    grid = entrants.reshape(len(segments), k)
+    first = pd.Series(np.repeat(grid[:, 0], k))
+    shifted = grid.copy()
+    shifted[:, 1:] = grid[:, :-1]
+    previous = pd.Series(shifted.ravel())
+    step_of = np.tile(np.arange(1, k + 1, dtype=np.int64), len(segments))
     alpha = 1 - confidence
     out = pd.DataFrame(
         {
-            "segment": table["segment"],
-            "step": table["step"],
-            "label": table["label"],
-            "entrants": table["entrants"],
+            "segment": pd.Series(np.repeat(np.array(segments, dtype=object), k)),
+            "step": step_of,
+            "label": pd.Series([steps[s - 1][0] for s in step_of]),
+            "entrants": entrants,
         }
     )
     for name, base in (("from_previous", previous), ("from_first", first)):
@@ -346,7 +361,10 @@ def _step_frame(
     out["step"] = out["step"].astype("int64")
     out["segment"] = out["segment"].astype("string")
     for q in ("q25", "q50", "q75"):
-        out[f"time_{q.replace('q50', 'median')}"] = pd.to_timedelta(table[q], unit="s")
+        # (in the dtype of the counts: pandas picks the resolution from it)
+        out[f"time_{q.replace('q50', 'median')}"] = pd.to_timedelta(
+            pd.Series(quartiles[q], dtype=counts[q].dtype), unit="s"
+        )
     out = out.rename(columns={"time_q25": "time_q25", "time_q75": "time_q75"})
     out = out[
         [

@@ -52,7 +52,7 @@ import pandas as pd
 
 from journeylab.core.errors import ParameterError, check_range
 from journeylab.journeys.build import fetch_df
-from journeylab.journeys.funnel_arrays import unit_counts
+from journeylab.journeys.funnel_arrays import small_counts, unit_counts
 from journeylab.journeys.funnel_counts import _funnel_units, _open_funnel, _step_frame, _step_table
 from journeylab.journeys.funnel_exits import NO_FURTHER_EVENT, WhereInstead, where_instead
 from journeylab.journeys.funnel_results import FunnelResult
@@ -147,7 +147,18 @@ def funnel(
         "stage_map": stage_map,
     }
     small: list[str] = []
-    if grain == "user" or not (min_users and segment):
+    fast = (
+        small_counts(
+            events, steps, window=window, order=order, start=start, end=end, stage_map=stage_map
+        )
+        if grain == "user" and segment is None
+        else None
+    )
+    if fast is not None:
+        counts, segments, sizes, settings, parsed = fast
+        table = _step_frame(counts, segments, parsed, confidence)
+        left_out: dict[str, int] = {}
+    elif grain == "user" or not (min_users and segment):
         # Users (not sessions) make a group identifiable: with grain="user" a
         # segment's units are its distinct users.
         with _open_funnel(events, steps, **options) as opened:
