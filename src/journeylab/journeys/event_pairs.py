@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from journeylab.core.sql import quote_list
+from journeylab.journeys.arrow_events import epoch_seconds, read_events, sorted_rows
 from journeylab.journeys.flow_common import CONVERSION, END, NULL, START
 from journeylab.journeys.rules import NO_CHANNEL, NO_STAGE, JourneyRules
 from journeylab.journeys.source import _Events, _micros
@@ -138,6 +139,98 @@ def event_transitions(
         look_us=_micros(rules.lookback),
         end_us=int(end_us),
         start_us=int(start_us) if rules.start is not None else None,
+        cap=rules.max_touches,
+        collapse_repeats=collapse_repeats,
+        include_censored=include_censored,
+    )
+    left_out.update(counts)
+    return _frame(pairs, names), left_out, rules.settings(end)
+
+
+def small_transitions(
+    source: Any,
+    rules: JourneyRules,
+    *,
+    level: str,
+    stage_map: Any,
+    collapse_repeats: bool,
+    include_censored: bool,
+    check_names: Callable[[list[str]], None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, int], dict[str, Any]] | None:
+    """:func:`event_transitions` over a small log read without DuckDB, or None.
+
+    None when the log is not read this way (see
+    :mod:`journeylab.journeys.arrow_events`), a time is finer than a
+    microsecond, or ``check_names`` fails (the DuckDB path then reports it).
+    """
+    bounds = [b for b in (rules.period_end, rules.start) if b is not None]
+    if any(pd.Timestamp(b).value % 1000 for b in bounds):
+        return None
+    a = read_events(source, stage_map=stage_map)
+    if a is None:
+        return None
+    conversions = set(rules.conversions)
+    n_events = len(a.event_names)
+    is_conversion = np.array([name in conversions for name in a.event_names] + [False])
+    touch = rules.touch_events
+    if touch is None:
+        conv_stage = a.stage_map.earliest_index(list(rules.conversions))
+        is_touch_event = np.array(
+            [conv_stage is None or stage is None or stage < conv_stage for stage in a.stage_index]
+            + [False]
+        )
+        is_touch = is_touch_event[a.event] & (a.channel >= 0)
+    else:
+        listed = (
+            set(a.event_names)
+            if isinstance(touch, str) and touch == "all"
+            else ({touch} if isinstance(touch, str) else set(touch))
+        )
+        is_touch = np.array([name in listed for name in a.event_names] + [False])[a.event]
+    is_conv = is_conversion[a.event]
+    takes_part = (is_conv | (is_touch & ~is_conv)) & (a.user >= 0) & a.has_t
+    if rules.period_end is None:
+        end = pd.Timestamp(int(a.t[a.has_t].max()), unit="us", tz="UTC") if a.has_t.any() else None
+    else:
+        end = rules.period_end
+    end_us = pd.Timestamp(end if end is not None else _FAR_FUTURE).value // 1000
+    left_out = {
+        "incomplete_rows": int(np.count_nonzero((a.user < 0) | ~a.has_t)),
+        "after_period_end": int(np.count_nonzero(takes_part & (a.t > end_us))),
+    }
+    events = dict(enumerate(a.event_names))
+    if check_names is not None:
+        try:
+            check_names(list(events.values()))
+        except Exception:  # the DuckDB path reports it, in its words
+            return None
+    channels = dict(enumerate(a.channel_names))
+    names, elem_of_event, elem_of_channel = _states(level, events, channels, a.stage_map)
+    by_channel = level == "channel"
+    keys = [(a.event, n_events)]
+    if by_channel:  # channel_key NULLS LAST
+        keys.append(
+            (np.where(a.channel >= 0, a.channel, len(a.channel_names)), len(a.channel_names) + 1)
+        )
+    rows = sorted_rows(
+        np.flatnonzero(takes_part & (a.t <= end_us)), a.user, a.n_users, a.t, keys=keys
+    )
+    arrays = _Arrays(0)
+    user, k, c = a.user[rows], a.event[rows], a.channel[rows]
+    arrays.new_user = np.ones(len(rows), dtype=bool)
+    arrays.new_user[1:] = user[1:] != user[:-1]
+    arrays.t = a.t[rows]
+    arrays.e = epoch_seconds(arrays.t)
+    arrays.is_conv = is_conversion[k]
+    arrays.no_channel = c == -1
+    arrays.elem = (elem_of_channel[c + 1] if by_channel else elem_of_event[k]).astype(np.int32)
+    counts, pairs = _count(
+        arrays,
+        elem=arrays.elem,
+        n_states=len(names),
+        look_us=_micros(rules.lookback),
+        end_us=int(end_us),
+        start_us=pd.Timestamp(rules.start).value // 1000 if rules.start is not None else None,
         cap=rules.max_touches,
         collapse_repeats=collapse_repeats,
         include_censored=include_censored,

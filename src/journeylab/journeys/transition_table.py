@@ -17,7 +17,7 @@ from journeylab.core.results import Result, fmt_pct
 from journeylab.core.sql import quote_literal
 from journeylab.core.viz import SEQUENTIAL, new_axes
 from journeylab.journeys.build import Journeys, _element_sql, fetch_df, fmt_count
-from journeylab.journeys.event_pairs import event_transitions
+from journeylab.journeys.event_pairs import event_transitions, small_transitions
 from journeylab.journeys.flow_common import (
     CONVERSION,
     END,
@@ -209,15 +209,18 @@ def transitions(
         )
         options = _journey_options(level, journey_options)
         rules = JourneyRules.read(**{**JOURNEY_DEFAULTS, **options})
-        frame, left_out, settings = event_transitions(
-            events_or_journeys,
-            rules,
-            level=level,
-            stage_map=stage_map,
-            collapse_repeats=collapse_repeats,
-            include_censored=include_censored,
-            check_names=lambda names: _check_names(journey_options, names),
-        )
+        how = {
+            "level": level,
+            "stage_map": stage_map,
+            "collapse_repeats": collapse_repeats,
+            "include_censored": include_censored,
+            "check_names": lambda names: _check_names(journey_options, names),
+        }
+        # a small log is read without DuckDB (the same table; None: not read that way)
+        counted = small_transitions(events_or_journeys, rules, **how)
+        if counted is None:
+            counted = event_transitions(events_or_journeys, rules, **how)
+        frame, left_out, settings = counted
         return _result(
             frame,
             settings,
