@@ -119,6 +119,13 @@ def _arrow(source: Any, max_rows: int, columns: Sequence[str]) -> pa.Table | Non
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
+def _indices(array: pa.Array) -> np.ndarray:
+    """Return an integer array as NumPy, -1 where missing (no copy when nothing is)."""
+    if array.null_count:
+        array = array.fill_null(-1)
+    return array.to_numpy(zero_copy_only=False)
+
+
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]] | None:
     """Integer codes (-1: missing) and the distinct values of a text column, or None."""
     kind = column.type
@@ -126,24 +133,29 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]] | None:
         if not _is_text(kind.value_type):
             return None
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        # a dictionary may repeat a value: number the values again
         values = pc.dictionary_encode(column.dictionary)
-        remap = values.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        indices = column.indices.fill_null(-1).to_numpy().astype(np.int64)
-        codes = np.where(indices >= 0, remap[np.maximum(indices, 0)], -1)
+        codes = _indices(column.indices)
+        if len(values.dictionary) < len(column.dictionary):  # a value repeated: number again
+            codes = np.append(_indices(values.indices), -1)[codes]
         return codes, values.dictionary.to_pylist()
     if _is_text(kind):
         encoded = pc.dictionary_encode(column).combine_chunks()
-        codes = encoded.indices.fill_null(-1).to_numpy().astype(np.int64)
-        return codes, encoded.dictionary.to_pylist()
+        return _indices(encoded.indices), encoded.dictionary.to_pylist()
     return None
 
 
 def _user_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, int] | None:
-    """Codes of the user ids (text, or integers: their text is one per value)."""
-    if pa.types.is_integer(column.type):
-        encoded = pc.dictionary_encode(column).combine_chunks()
-        return encoded.indices.fill_null(-1).to_numpy().astype(np.int64), len(encoded.dictionary)
+    """Codes of the user ids (text, or integers: their text is one per value), and how many."""
+    kind = column.type
+    if pa.types.is_integer(kind) or (pa.types.is_dictionary(kind) and _is_text(kind.value_type)):
+        if not pa.types.is_dictionary(kind):
+            column = pc.dictionary_encode(column)
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        values = pc.dictionary_encode(column.dictionary)
+        codes = _indices(column.indices)
+        if len(values.dictionary) < len(column.dictionary):  # a value repeated: number again
+            codes = np.append(_indices(values.indices), -1)[codes]
+        return codes, len(values.dictionary)
     coded = _codes(column)
     return None if coded is None else (coded[0], len(coded[1]))
 
@@ -154,13 +166,17 @@ def _micros(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
     if not pa.types.is_timestamp(kind):
         return None
     column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    has_t = column.is_valid().to_numpy(zero_copy_only=False)
-    raw = column.view(pa.int64()).fill_null(0).to_numpy().astype(np.int64, copy=False)
+    if column.null_count:
+        has_t = column.is_valid().to_numpy(zero_copy_only=False)
+        raw = column.view(pa.int64()).fill_null(0).to_numpy()
+    else:
+        has_t = np.ones(len(column), dtype=bool)
+        raw = column.view(pa.int64()).to_numpy()
     if kind.unit == "ns":
         if np.any(raw % 1000):
             return None  # DuckDB's rounding of nanoseconds is not ours to copy
         return raw // 1000, has_t
-    return raw * _US[kind.unit], has_t
+    return raw * _US[kind.unit] if kind.unit != "us" else raw, has_t
 
 
 def read_events(
@@ -228,7 +244,7 @@ def sorted_rows(
     """
     if len(rows) == 0:
         return rows
-    u = user[rows]
+    u = user[rows].astype(np.int64)
     tt = t[rows]
     lo = int(tt.min())
     rel = tt - lo

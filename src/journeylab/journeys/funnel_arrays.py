@@ -29,7 +29,7 @@ from journeylab.journeys.rules import Steps, entry_window, parse_steps, step_ord
 __all__: list[str] = []
 
 
-def unit_counts(f: _Opened) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
+def unit_counts(f: _Opened) -> tuple[dict[str, Any], list[str], dict[str, int]]:
     """Count the units reaching each step, per segment.
 
     Returns the counts per (segment, step) with the quartiles of the time to
@@ -87,7 +87,7 @@ def count_units(
     event_keys: dict[str, int],
     strict: bool,
     win_us: int,
-) -> tuple[pd.DataFrame, list[str], dict[str, int]] | None:
+) -> tuple[dict[str, Any], list[str], dict[str, int]] | None:
     """Count over the step events sorted by unit and tie-breaker, as :func:`unit_counts` returns.
 
     ``unit`` numbers the units 0, 1, ... in row order, ``t`` is in
@@ -146,12 +146,19 @@ def count_units(
                 delta = e[reached[i - 1][rows_i]] - e[ref[rows_i]]
                 quartiles = tuple(_quantile(delta, q) for q in (0.25, 0.5, 0.75))
             counts.append((seg, i, entrants, *quartiles))
-    frame = pd.DataFrame(counts, columns=["segment", "step", "entrants", "q25", "q50", "q75"])
-    frame["segment"] = frame["segment"].astype("str")
+    table = {
+        "segment": [str(row[0]) for row in counts],
+        "step": np.array([row[1] for row in counts], dtype=np.int64),
+        "entrants": np.array([row[2] for row in counts], dtype=np.int64),
+        **{
+            q: np.array([row[3 + i] for row in counts], dtype=float)
+            for i, q in enumerate(("q25", "q50", "q75"))
+        },
+    }
     sizes = {
         seg: int(np.count_nonzero(seg_of_unit == segment_values.index(seg))) for seg in segments
     }
-    return frame, segments, sizes
+    return table, segments, sizes
 
 
 def small_counts(
@@ -163,7 +170,7 @@ def small_counts(
     start: Any,
     end: Any,
     stage_map: Any,
-) -> tuple[pd.DataFrame, list[str], dict[str, int], dict[str, Any], list] | None:
+) -> tuple[dict[str, Any], list[str], dict[str, int], dict[str, Any], list] | None:
     """Count a per-user funnel without segments over a small log read without DuckDB.
 
     Returns what :func:`unit_counts` does, the settings and the parsed steps, or None when the

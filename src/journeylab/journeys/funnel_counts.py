@@ -7,7 +7,7 @@ and :func:`journeylab.journeys.funnels.where_instead` read what this module coun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -302,16 +302,16 @@ def _step_table(u: _Units, confidence: float) -> pd.DataFrame:
 
 
 def _step_frame(
-    counts: pd.DataFrame,
+    counts: pd.DataFrame | Mapping[str, Any],
     segments: list[str],
     steps: list[tuple[str, list[str]]],
     confidence: float,
 ) -> pd.DataFrame:
     """Build the per-step table from the counts per (segment, step) and the sorted segments.
 
-    ``counts`` has ``segment``, ``step``, ``entrants`` and the quartiles
-    ``q25``/``q50``/``q75`` of the time to convert (seconds), one row per
-    (segment, step) that some unit reached.
+    ``counts`` (a frame, or a mapping of columns) has ``segment``, ``step``,
+    ``entrants`` and the quartiles ``q25``/``q50``/``q75`` of the time to
+    convert (seconds), one row per (segment, step) that some unit reached.
     """
     k = len(steps)
     segments = segments or ["all"]  # nobody entered: still one row per step, with zeros
@@ -322,69 +322,46 @@ def _step_frame(
     at = [
         (position[seg] * k + int(step) - 1, i)
         for i, (seg, step) in enumerate(
-            zip(counts["segment"].tolist(), counts["step"].tolist(), strict=True)
+            zip(list(counts["segment"]), list(counts["step"]), strict=True)
         )
         if seg in position and 1 <= step <= k
     ]
     if at:
         rows, found = (np.array(x, dtype=np.int64) for x in zip(*at, strict=True))
-        entrants[rows] = counts["entrants"].to_numpy()[found]
+        entrants[rows] = np.asarray(counts["entrants"])[found]
         for q, values in quartiles.items():
-            values[rows] = counts[q].to_numpy(dtype=float)[found]
+            values[rows] = np.asarray(counts[q], dtype=float)[found]
     grid = entrants.reshape(len(segments), k)
-    first = pd.Series(np.repeat(grid[:, 0], k))
+    first = np.repeat(grid[:, 0], k)
     shifted = grid.copy()
     shifted[:, 1:] = grid[:, :-1]
-    previous = pd.Series(shifted.ravel())
+    previous = shifted.ravel()
     step_of = np.tile(np.arange(1, k + 1, dtype=np.int64), len(segments))
     alpha = 1 - confidence
-    out = pd.DataFrame(
-        {
-            "segment": pd.Series(np.repeat(np.array(segments, dtype=object), k)),
-            "step": step_of,
-            "label": pd.Series([steps[s - 1][0] for s in step_of]),
-            "entrants": entrants,
-        }
-    )
+    columns: dict[str, Any] = {
+        "segment": pd.Series(np.repeat(np.array(segments, dtype=object), k)).astype("string"),
+        "step": step_of,
+        "label": pd.Series([steps[s - 1][0] for s in step_of]),
+        "entrants": entrants,
+    }
+    count = entrants.astype(float)
     for name, base in (("from_previous", previous), ("from_first", first)):
-        nobs = base.to_numpy(dtype=float)
-        count = out["entrants"].to_numpy(dtype=float)
+        nobs = base.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(nobs > 0, count / np.where(nobs > 0, nobs, 1), np.nan)
             low, high = proportion_confint(
                 count, np.where(nobs > 0, nobs, 1), alpha=alpha, method="wilson"
             )
-        out[f"conversion_{name}"] = rate
-        out[f"{name}_ci_low"] = np.where(nobs > 0, low, np.nan)
-        out[f"{name}_ci_high"] = np.where(nobs > 0, high, np.nan)
-    out["drop_off"] = (previous - out["entrants"]).astype("int64")
-    out["step"] = out["step"].astype("int64")
-    out["segment"] = out["segment"].astype("string")
-    for q in ("q25", "q50", "q75"):
+        columns[f"conversion_{name}"] = rate
+        columns[f"{name}_ci_low"] = np.where(nobs > 0, low, np.nan)
+        columns[f"{name}_ci_high"] = np.where(nobs > 0, high, np.nan)
+    columns["drop_off"] = (previous - entrants).astype("int64")
+    for q, label in (("q25", "time_q25"), ("q50", "time_median"), ("q75", "time_q75")):
         # (in the dtype of the counts: pandas picks the resolution from it)
-        out[f"time_{q.replace('q50', 'median')}"] = pd.to_timedelta(
-            pd.Series(quartiles[q], dtype=counts[q].dtype), unit="s"
+        columns[label] = pd.to_timedelta(
+            pd.Series(quartiles[q], dtype=np.asarray(counts[q]).dtype), unit="s"
         )
-    out = out.rename(columns={"time_q25": "time_q25", "time_q75": "time_q75"})
-    out = out[
-        [
-            "segment",
-            "step",
-            "label",
-            "entrants",
-            "conversion_from_previous",
-            "from_previous_ci_low",
-            "from_previous_ci_high",
-            "conversion_from_first",
-            "from_first_ci_low",
-            "from_first_ci_high",
-            "drop_off",
-            "time_q25",
-            "time_median",
-            "time_q75",
-        ]
-    ]
-    return out
+    return pd.DataFrame(columns)  # (the columns in the table's order)
 
 
 def _time_unit(seconds: float) -> tuple[float, str]:
