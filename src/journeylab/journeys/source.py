@@ -154,12 +154,12 @@ class _Events:
                     source=self.source_name,
                     column=col,
                 )
-        events = [
-            r[0]
-            for r in self.con.execute(
-                f'SELECT DISTINCT CAST("event" AS VARCHAR) FROM {raw}'
-            ).fetchall()
-        ]
+        # the event and channel names in one scan (the distinct pairs are few)
+        channel_sql = ', CAST("channel" AS VARCHAR)' if "channel" in columns else ""
+        pairs = self.con.execute(
+            f'SELECT DISTINCT CAST("event" AS VARCHAR){channel_sql} FROM {raw}'
+        ).fetchall()
+        events = list(dict.fromkeys(r[0] for r in pairs))
         names = pd.Series([e for e in events if e is not None], dtype="object")
         sm = StageMap.coerce(stage_map)
         self.stage_map = sm
@@ -178,13 +178,7 @@ class _Events:
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
         channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
         if "channel" in columns:
-            channels = sorted(
-                r[0]
-                for r in self.con.execute(
-                    f'SELECT DISTINCT CAST("channel" AS VARCHAR) FROM {raw}'
-                ).fetchall()
-                if r[0] is not None
-            )
+            channels = sorted({r[1] for r in pairs if r[1] is not None})
             self.con.register(
                 f"jl_chan_{self.tag}",
                 pd.DataFrame(
