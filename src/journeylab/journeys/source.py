@@ -97,8 +97,10 @@ class _Events:
 
     def _open(self, source: Any, *, stage_map: Any, keep: Sequence[str], what: str) -> None:
         raw = f"jl_raw_{self.tag}"
+        handed = None
         if isinstance(source, pd.DataFrame):
-            self.con.register(raw, _as_arrow(source, keep))
+            handed = _as_arrow(source, keep)
+            self.con.register(raw, handed)
             self.source_name = "DataFrame"
         elif isinstance(source, duckdb.DuckDBPyRelation):
             # A relation lives in its own connection: stream it (as Arrow
@@ -154,12 +156,18 @@ class _Events:
                     source=self.source_name,
                     column=col,
                 )
-        # the event and channel names in one scan (the distinct pairs are few)
-        channel_sql = ', CAST("channel" AS VARCHAR)' if "channel" in columns else ""
-        pairs = self.con.execute(
-            f'SELECT DISTINCT CAST("event" AS VARCHAR){channel_sql} FROM {raw}'
-        ).fetchall()
-        events = list(dict.fromkeys(r[0] for r in pairs))
+        known = _distinct_names(handed, "channel" in columns)
+        if known is None:
+            # the event and channel names in one scan (the distinct pairs are few)
+            channel_sql = ', CAST("channel" AS VARCHAR)' if "channel" in columns else ""
+            pairs = self.con.execute(
+                f'SELECT DISTINCT CAST("event" AS VARCHAR){channel_sql} FROM {raw}'
+            ).fetchall()
+            known = (
+                list(dict.fromkeys(r[0] for r in pairs)),
+                sorted({r[1] for r in pairs if r[1] is not None}) if channel_sql else [],
+            )
+        events, found_channels = known
         names = pd.Series([e for e in events if e is not None], dtype="object")
         sm = StageMap.coerce(stage_map)
         self.stage_map = sm
@@ -178,7 +186,7 @@ class _Events:
         self.con.register(f"jl_rank_{self.tag}", rank_frame)
         channel_join, channel_key = "", "CAST(NULL AS BIGINT) AS channel_key"
         if "channel" in columns:
-            channels = sorted({r[1] for r in pairs if r[1] is not None})
+            channels = found_channels
             self.con.register(
                 f"jl_chan_{self.tag}",
                 pd.DataFrame(
@@ -260,6 +268,28 @@ class _Events:
 
     def df(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return fetch_df(self.con.execute(sql, list(params)))
+
+
+def _distinct_names(table: Any, has_channel: bool) -> tuple[list, list[str]] | None:
+    """Return the distinct events (None included) and sorted channels of an Arrow table of text.
+
+    None when ``table`` is not such a table: DuckDB then reads the names.
+    (pyarrow's hash of a text column is cheaper than DuckDB's scan of it.)
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(table, pa.Table):
+        return None
+    names = ["event", "channel"] if has_channel else ["event"]
+    kinds = [table.schema.field(c).type for c in names]
+    if not all(pa.types.is_string(k) or pa.types.is_large_string(k) for k in kinds):
+        return None
+    events = pc.unique(table.column("event")).to_pylist()
+    if not has_channel:
+        return events, []
+    channels = pc.unique(table.column("channel")).to_pylist()
+    return events, sorted(c for c in channels if c is not None)
 
 
 def _as_arrow(frame: pd.DataFrame, keep: Sequence[str]) -> Any:
