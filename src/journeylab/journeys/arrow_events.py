@@ -259,6 +259,8 @@ def sorted_rows(
         key = u * span + rel
         for (values, _), size in zip(keys, sizes, strict=True):
             key = key * size + values[rows]
+        if np.all(key[1:] >= key[:-1]):  # a log stored in this order already
+            return rows
         return rows[np.argsort(key)]
     order = np.lexsort(tuple(values[rows] for values, _ in reversed(keys)) + (tt, u))
     return rows[order]
