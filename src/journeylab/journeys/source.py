@@ -309,6 +309,9 @@ def _as_arrow(frame: pd.DataFrame, keep: Sequence[str]) -> Any:
     ]
     if len(set(frame.columns)) != len(frame.columns):
         return frame  # duplicate names: let DuckDB report them as before
+    # A frame read from Parquet leaves about as much memory again unused in
+    # Arrow's pool: give it back before DuckDB's sort takes memory of its own.
+    pa.default_memory_pool().release_unused()
     try:
         return pa.Table.from_pandas(frame[wanted], preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError):
