@@ -40,6 +40,8 @@ __all__: list[str] = []
 SMALL_ROWS = 2_000_000
 _COLUMNS = ("user_id", "timestamp", "event", "channel")
 _US = {"s": 1_000_000, "ms": 1_000, "us": 1}
+#: From this many rows on, columns are decoded on several threads (fewer: not worth starting them).
+_THREADED_ROWS = 500_000
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _arrow(source: Any, max_rows: int, columns: Sequence[str]) -> pa.Table | Non
         ):
             return None
         wanted = [c for c in columns if c in schema.names]
-        tables = [f.read(columns=wanted, use_threads=False) for f in files]
+        threads = rows >= _THREADED_ROWS
+        tables = [f.read(columns=wanted, use_threads=threads) for f in files]
     except (OSError, pa.ArrowException, ValueError):
         return None
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
