@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from journeylab.core.errors import check_in
@@ -291,10 +292,20 @@ def _result(
     include_censored: bool,
 ) -> Transitions:
     """Return the Transitions of the counted pairs (``from``, ``to``, ``count``, ``median_secs``)."""
-    frame["count"] = frame["count"].astype("int64")
-    frame["probability"] = frame["count"] / frame.groupby("from")["count"].transform("sum")
-    frame["median_time"] = pd.to_timedelta(frame.pop("median_secs"), unit="s")
-    frame = frame[["from", "to", "count", "probability", "median_time"]].reset_index(drop=True)
+    count = frame["count"].to_numpy().astype("int64")
+    # each pair's share of the pairs from its state (a state without a name has none)
+    state, _ = pd.factorize(frame["from"])
+    named = state >= 0
+    total = np.bincount(state[named], weights=count[named], minlength=1)
+    frame = pd.DataFrame(
+        {
+            "from": frame["from"].array,
+            "to": frame["to"].array,
+            "count": count,
+            "probability": count / np.where(named, total[np.maximum(state, 0)], np.nan),
+            "median_time": pd.to_timedelta(frame["median_secs"], unit="s").array,
+        }
+    )
     return Transitions(
         table=frame,
         settings={
