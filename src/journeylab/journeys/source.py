@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -285,10 +286,12 @@ def _distinct_names(table: Any, has_channel: bool) -> tuple[list, list[str]] | N
     kinds = [table.schema.field(c).type for c in names]
     if not all(pa.types.is_string(k) or pa.types.is_large_string(k) for k in kinds):
         return None
-    events = pc.unique(table.column("event")).to_pylist()
     if not has_channel:
-        return events, []
-    channels = pc.unique(table.column("channel")).to_pylist()
+        return pc.unique(table.column("event")).to_pylist(), []
+    # The two columns are hashed at once (pyarrow releases the GIL while it hashes).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = pool.map(lambda c: pc.unique(table.column(c)).to_pylist(), names)
+        events, channels = list(found)
     return events, sorted(c for c in channels if c is not None)
 
 
