@@ -157,6 +157,8 @@ class _Events:
                     source=self.source_name,
                     column=col,
                 )
+        #: The Arrow table a frame was handed over as (its null counts are known), or None.
+        self.arrow = handed if hasattr(handed, "column") and hasattr(handed, "schema") else None
         known = _distinct_names(handed, "channel" in columns)
         if known is None:
             # the event and channel names in one scan (the distinct pairs are few)
@@ -238,6 +240,10 @@ class _Events:
 
     def incomplete_rows(self) -> int:
         """Count the rows without a user id or a timestamp (from Parquet statistics when none lack them)."""
+        if self.arrow is not None and not any(
+            self.arrow.column(c).null_count for c in ("user_id", "timestamp")
+        ):
+            return 0  # an Arrow table counts its missing values as it is built
         total, users, times = self.con.execute(
             f'SELECT count(*), count("user_id"), count("timestamp") FROM {self.raw}'
         ).fetchone()
