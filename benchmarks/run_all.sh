@@ -1,7 +1,7 @@
 #!/bin/sh
 # The full benchmark behind the README table, in one run: small cases first, the
 # 10^7 and 10^8 cases last. About 10 minutes on 2 idle cores. Cases that take tens of
-# milliseconds run seven times (one run in fifteen or so meets a 10-25 ms stall of the
+# milliseconds run seven times (about one run in fifteen meets a 5-25 ms stall of the
 # machine), the others three to five times; every tool gets the same runs, interleaved.
 # Every measurement goes to one file, results/runs_<UTC date and time>.jsonl, and
 # results/table.md is made from it.
