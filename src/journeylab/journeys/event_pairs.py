@@ -132,19 +132,18 @@ def event_transitions(
             elem=elem_of_channel if level == "channel" else elem_of_event,
             by_channel=level == "channel",
         )
-    counts, pairs = _count(
+    start = int(start_us) if rules.start is not None else None
+    return _table(
         arrays,
-        elem=arrays.elem,
-        n_states=len(names),
-        look_us=_micros(rules.lookback),
+        names,
+        rules,
+        end,
         end_us=int(end_us),
-        start_us=int(start_us) if rules.start is not None else None,
-        cap=rules.max_touches,
+        start_us=start,
+        left_out=left_out,
         collapse_repeats=collapse_repeats,
         include_censored=include_censored,
     )
-    left_out.update(counts)
-    return _frame(pairs, names), left_out, rules.settings(end)
 
 
 def small_transitions(
@@ -224,13 +223,40 @@ def small_transitions(
     arrays.is_conv = is_conversion[k]
     arrays.no_channel = c == -1
     arrays.elem = (elem_of_channel[c + 1] if by_channel else elem_of_event[k]).astype(np.int32)
+    start = pd.Timestamp(rules.start).value // 1000 if rules.start is not None else None
+    return _table(
+        arrays,
+        names,
+        rules,
+        end,
+        end_us=int(end_us),
+        start_us=start,
+        left_out=left_out,
+        collapse_repeats=collapse_repeats,
+        include_censored=include_censored,
+    )
+
+
+def _table(
+    arrays: _Arrays,
+    names: list[str],
+    rules: JourneyRules,
+    end: Any,
+    *,
+    end_us: int,
+    start_us: int | None,
+    left_out: dict[str, int],
+    collapse_repeats: bool,
+    include_censored: bool,
+) -> tuple[pd.DataFrame, dict[str, int], dict[str, Any]]:
+    """Count the transitions of the sorted rows; the table, the left-out counts, the settings."""
     counts, pairs = _count(
         arrays,
         elem=arrays.elem,
         n_states=len(names),
         look_us=_micros(rules.lookback),
-        end_us=int(end_us),
-        start_us=pd.Timestamp(rules.start).value // 1000 if rules.start is not None else None,
+        end_us=end_us,
+        start_us=start_us,
         cap=rules.max_touches,
         collapse_repeats=collapse_repeats,
         include_censored=include_censored,
