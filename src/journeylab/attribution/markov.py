@@ -271,7 +271,7 @@ class MarkovChain:
             full, effects = self._removal_dense(conv[None], value[None], null[None])
             return full[0], effects[0], q, parts
         full = _solve(q, rewards) if solve_all else None
-        keep = np.vstack([np.ones((1, n), dtype=bool), ~self._contains]).T
+        keep = self._systems().T
         walked = _walk_from_start(q, rewards, parts[0] + parts[1], keep)
         if walked is not None:
             base, starts = walked[0], walked[1:]
@@ -281,6 +281,10 @@ class MarkovChain:
         with np.errstate(invalid="ignore", divide="ignore"):
             effects = np.where(base > 0, 1.0 - starts / base, 0.0)
         return full, np.clip(effects, 0.0, 1.0), q, parts
+
+    def _systems(self) -> np.ndarray:
+        """States kept by each system: all of them, then without each channel (systems × states)."""
+        return np.vstack([np.ones((1, self._n_states), dtype=bool), ~self._contains])
 
     def _removal_lu(self, q: sp.csr_array, rewards: np.ndarray, full: np.ndarray | None):
         """Return the start's conversion probability and value without each channel, by LU."""
@@ -342,7 +346,7 @@ class MarkovChain:
         q = np.zeros((b_count, n, n))
         q[:, self._edge_src, self._edge_dst] = edge_weight / safe[:, self._edge_src]
         rewards = np.stack([conv_in / safe, value_in / safe], axis=-1)
-        keep = np.vstack([np.ones((1, n), dtype=bool), ~self._contains]).astype(float)
+        keep = self._systems().astype(float)
         n_sys = keep.shape[0]
         eye = np.eye(n)
         full = np.empty((b_count, n, 2))
