@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import load_online_retail, shared_file
-from journeylab.core.errors import ParameterError, SchemaError
+from journeylab.core.errors import NotComputableError, ParameterError, SchemaError
 from journeylab.customers.cohorts import cohort_retention
 from journeylab.customers.rates import repeat_purchase_rate
 from journeylab.customers.retention import churn, lifecycle_states
@@ -163,6 +163,17 @@ def test_repeat_rate_hand_made():
     assert within.too_recent == 1
     assert within.table.loc["all", "repeat_customers"] == 1  # d after 29 days 1 h; a after 36 days
     assert "not counted yet" in within.summary()
+
+
+def test_repeat_rate_within_a_window_longer_than_the_history_says_nobody_can_be_counted():
+    """Every customer acquired less than ``within`` before ``as_of``: a reason, not an empty table."""
+    with pytest.raises(
+        NotComputableError,
+        match="all 5 customers made their first purchase less than 90 days before 2024-03-31",
+    ):
+        repeat_purchase_rate(HAND, within="90D", as_of="2024-03-31")
+    with pytest.raises(NotComputableError, match="nobody can be counted"):
+        repeat_purchase_rate(HAND, within="90D", as_of="2024-03-31", segment=HAND["user_id"])
 
 
 def test_churn_hand_made():

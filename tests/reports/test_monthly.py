@@ -145,6 +145,27 @@ def test_sections_without_their_table_say_why_in_one_line():
     assert said == [f"*Not shown: {sections.md(reason)}*" for reason in statuses.values()]
 
 
+def test_retention_with_a_short_history_says_why_the_repeat_rate_is_missing_and_goes_on():
+    """Purchases over less than 90 days: the repeat rate gives its reason in one line, churn follows."""
+    from types import SimpleNamespace
+
+    from journeylab.core.safe_text import md
+    from journeylab.reports import customer_sections
+    from journeylab.reports.prose import Money
+
+    rows = [(f"u{i}", f"2026-10-{1 + i % 28:02d} 12:00", 20.0 + i) for i in range(40)]
+    rows += [(f"u{i}", f"2026-10-{2 + i % 27:02d} 15:00", 9.0) for i in range(0, 40, 3)]
+    frame = pd.DataFrame(rows, columns=["user_id", "timestamp", "value"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    ws = SimpleNamespace(transactions=SimpleNamespace(frame=frame), project=None)
+    said: list[str] = []
+    with pytest.raises(NotComputableError, match="fewer than 20 repeat customers"):
+        customer_sections.retention_section(ws, "2026-10", money=Money("$"), say=said.append)
+    reason = [s for s in said if s.startswith("*Repeat-purchase rate not shown:")]
+    assert len(reason) == 1 and md("less than 90 days before 2026-11-01") in reason[0]
+    assert any("churn" in s.lower() for s in said[said.index(reason[0]) + 1 :])
+
+
 def test_first_month_of_data_says_once_that_there_is_no_previous_month(sample, project):
     from journeylab.maps.findings import find
     from journeylab.reports import sections

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from journeylab.core.errors import DataError
+from journeylab.core.errors import DataError, NotComputableError
 from journeylab.core.results import Result, fmt_ci, fmt_num, fmt_pct
 from journeylab.core.timeparse import parse_duration, to_utc_timestamp
 from journeylab.customers.purchases import (
@@ -206,7 +206,8 @@ def repeat_purchase_rate(
     within : str, optional
         Count only repeats within this time of the first purchase (``"90D"``);
         customers acquired less than ``within`` before ``as_of`` are left out
-        (they could not have been seen repeating yet) and counted.
+        (they could not have been seen repeating yet) and counted. When that leaves
+        nobody, :class:`~journeylab.core.errors.NotComputableError` says so.
     as_of : date-like, optional
         End of the observation (default: the last purchase).
     alpha : float
@@ -247,6 +248,13 @@ def repeat_purchase_rate(
         start = frame.groupby("customer", sort=True)["time"].min()
         observable = start + window <= as_of
         too_recent = int((~observable).sum())
+        if not observable.any():
+            raise NotComputableError(
+                f"all {too_recent:,} customers made their first purchase less than "
+                f"{_duration_words(within)} before {as_of:%Y-%m-%d}: nobody can be counted as "
+                "a repeat customer or not yet.\nPass a shorter within=, a later as_of= or a "
+                "longer purchase history."
+            )
     flags = later.groupby(frame["customer"], sort=True).any()
     if within is not None:
         flags = flags[observable.reindex(flags.index).to_numpy()]

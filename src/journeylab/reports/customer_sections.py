@@ -123,7 +123,12 @@ def retention_section(ws: Any, month: str, *, money: Money, say: Say):
     say(md(cohorts.summary()))
     cohorts.plot()
     plt.show()
-    say(md(repeat_purchase_rate(tx, within="90D", as_of=end).summary()))
+    try:
+        repeat = repeat_purchase_rate(tx, within="90D", as_of=end)
+    except NotComputableError as exc:  # e.g. a purchase history shorter than 90 days
+        say(f"*Repeat-purchase rate not shown: {md(str(exc).splitlines()[0])}*")
+    else:
+        say(md(repeat.summary()))
     say(md(churn(tx, "90D", as_of=end).summary()))
     rfm = rfm_summary(tx, observation_period_end=end)
     if int((rfm["frequency"] > 0).sum()) < 20:
