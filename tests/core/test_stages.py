@@ -53,3 +53,16 @@ def test_identical_timestamps_follow_the_map_or_else_the_event_name():
     reversed_names = events.assign(event=["zeta", "alpha"])
     assert sort_events(reversed_names)["event"].tolist() == ["alpha", "zeta"]
     assert load_events(reversed_names).frame["event"].tolist() == ["alpha", "zeta"]
+
+
+def test_assign_looks_up_each_distinct_name_once_and_keeps_missing_and_unmapped_apart():
+    """Stages of every row equal mapping each row's name through ``stage_of``; NaN stays NaN."""
+    sm = StageMap.from_dict(SHOP)
+    names = ["view", None, "refund", "purchase", "cart", "view", "refund"]
+    for dtype in ("str", "object", "category"):
+        got = sm.assign(pd.Series(names, dtype=dtype, index=range(10, 17)))
+        expected = [None if n is None else sm.stage_of(n) for n in names]
+        assert [None if pd.isna(s) else s for s in got] == expected
+        assert list(got.index) == list(range(10, 17)) and got.name == "stage"
+        assert list(got.cat.categories) == sm.names and got.cat.ordered
+    assert len(sm.assign(pd.Series([], dtype="str"))) == 0

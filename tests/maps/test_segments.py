@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeylab.core.errors import NotComputableError, ParameterError, UnknownNameError
 from journeylab.core.project import Project
@@ -287,3 +289,49 @@ def test_conversion_and_segments_from_the_project_file():
     # with a project the table reads by its labels (display_label: capitalised without one)
     assert "main Device" in a.display_frame().columns
     assert "main device" in b.display_frame().columns
+
+
+# -- each user's first value, computed on codes ------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", None]),
+            st.one_of(st.none(), st.integers(0, 5)),
+            st.sampled_from(["x", "y", None]),
+        ),
+        max_size=30,
+    ),
+    kind=st.sampled_from(["str", "object", "category", "int", "float"]),
+    id_kind=st.sampled_from(["str", "object"]),
+    utc=st.booleans(),
+)
+def test_user_segment_is_each_users_first_value_by_time(rows, kind, id_kind, utc):
+    """The definition: rows with a value sorted by time (stable, missing last), first per user."""
+    from journeylab.maps.periods import user_segment
+
+    times = pd.Series(
+        [
+            None if h is None else pd.Timestamp("2026-01-01") + pd.Timedelta(hours=h)
+            for _, h, _ in rows
+        ],
+        dtype="object",
+    )
+    raw = [v for *_, v in rows]
+    if kind == "int":
+        values = pd.array([None if v is None else ord(v) for v in raw], dtype="Int64")
+    elif kind == "float":
+        values = pd.array([np.nan if v is None else float(ord(v)) for v in raw], dtype="float64")
+    else:
+        values = pd.array(raw, dtype=kind)
+    events = pd.DataFrame(
+        {
+            "user_id": pd.array([u for u, *_ in rows], dtype=id_kind),
+            "timestamp": pd.to_datetime(times, utc=utc),
+            "seg": values,
+        }
+    )
+    have = events.loc[events["seg"].notna(), ["user_id", "timestamp", "seg"]]
+    have = have.sort_values("timestamp", kind="stable")
+    expected = have.groupby("user_id", sort=False)["seg"].first().rename("seg")
+    pd.testing.assert_series_equal(user_segment(events, "seg"), expected)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -296,10 +297,15 @@ class StageMap:
         The lookup runs once per distinct event name, so it is cheap on large logs.
         """
         names = events[column] if isinstance(events, pd.DataFrame) else events
-        mapping = self.event_to_stage(names.dropna().unique())
-        stage = names.map(mapping)
+        # One hash pass numbers the names; each distinct name is looked up once.
+        codes, distinct = pd.factorize(names)
+        stages = self.names
+        position = {name: i for i, name in enumerate(stages)}
+        of_name = [self.stage_of(e) for e in distinct]
+        lookup = np.array([position[st] if st else -1 for st in of_name] + [-1], dtype=np.int64)
+        stage_codes = lookup[codes]  # code -1 (a missing name) reads the last entry: no stage
         return pd.Series(
-            pd.Categorical(stage, categories=self.names, ordered=True),
+            pd.Categorical.from_codes(stage_codes, categories=stages, ordered=True),
             index=names.index,
             name="stage",
         )

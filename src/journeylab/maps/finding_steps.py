@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from journeylab.core.errors import NotComputableError, ParameterError, check_range
@@ -75,37 +76,69 @@ def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.
     return rows.drop_duplicates("user_id").set_index("user_id")
 
 
-def _segment_at_entry(
-    frame: pd.DataFrame,
-    entry: pd.DataFrame,
-    dim: str,
-    users: pd.DataFrame | None,
-    *,
-    cache: dict[str, pd.Series] | None = None,
-    index: pd.Index | None = None,
+def _user_values(
+    frame: pd.DataFrame, dim: str, users: pd.DataFrame | None, cache: dict | None
 ) -> pd.Series:
-    """Return each user's segment at the step: the users table, else the entry row's value, else the user's first value.
-
-    The per-user value (from the users table, or the first in the month) does
-    not depend on the step: with a ``cache`` it is computed once per dimension.
-    With ``index`` (the users at the step) the result is for those users only,
-    without aligning the entry rows with every user of the month first.
-    """
-    from_users = users is not None and dim in users.columns
+    """Each user's value of ``dim``: from the users table, else the first in ``frame`` (cached)."""
     base = cache.get(dim) if cache is not None else None
     if base is None:
+        from_users = users is not None and dim in users.columns
         base = user_segment(frame, dim, users if from_users else None)
         if cache is not None:
             cache[dim] = base
-    if from_users:
-        return base if index is None else base.reindex(index)
-    at_entry = entry[dim] if dim in entry.columns else pd.Series(dtype=object)
-    if index is None:
-        return at_entry.dropna().combine_first(base)
-    if at_entry.empty:
-        return base.reindex(index)
-    chosen = at_entry.dropna().reindex(index)
-    return chosen.where(chosen.notna(), base.reindex(index))
+    return base
+
+
+def _take(values: pd.Series, positions: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values`` at ``positions`` (-1: missing), labelled ``index``: ``reindex`` by position."""
+    taken = pd.api.extensions.take(values.array, positions, allow_fill=True)
+    return pd.Series(taken, index=index, name=values.name)
+
+
+def _segments_at_entry(
+    frame: pd.DataFrame,
+    entry: pd.DataFrame,
+    dims: Sequence[str],
+    users: pd.DataFrame | None,
+    *,
+    cache: dict | None,
+    index: pd.Index,
+) -> dict[str, pd.Series]:
+    """Each user of ``index``'s segment at the step, for every dimension of ``dims``.
+
+    The users table's value, else the value on the user's entry row (the first
+    "from" event of the month), else the user's first value in the month. The same
+    as ``base.reindex(index)`` and ``entry[dim].dropna().reindex(index)`` per
+    dimension, but the step's users are looked up once among the month's users and
+    once among the entry rows, not once per dimension; each dimension's values are
+    then taken by position. ``cache`` keeps what does not depend on the step.
+    """
+    cache = {} if cache is None else cache
+    month_users = cache.get(_MONTH_USERS)
+    if month_users is None:
+        month_users = cache[_MONTH_USERS] = pd.Index(pd.unique(frame["user_id"].astype(str)))
+    at_month = month_users.get_indexer(index)
+    at_entry = entry.index.get_indexer(index) if len(entry.columns) else None
+    out: dict[str, pd.Series] = {}
+    for dim in dims:
+        base = _user_values(frame, dim, users, cache)
+        key = (_POSITIONS, dim)
+        positions = cache.get(key)
+        if positions is None:
+            # each month user's row in the dimension's values (-1: none), once per dimension
+            positions = cache[key] = np.append(base.index.get_indexer(month_users), -1)
+        # a user at the step missing from the month (never, for users of ``frame``) reads -1
+        base_at = _take(base, positions[at_month], index)
+        if (users is not None and dim in users.columns) or dim not in entry.columns:
+            out[dim] = base_at
+            continue
+        chosen = _take(entry[dim], at_entry, index)
+        out[dim] = chosen.where(chosen.notna(), base_at)
+    return out
+
+
+_MONTH_USERS = "\x00month users"
+_POSITIONS = "\x00positions"
 
 
 def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:

@@ -64,7 +64,7 @@ from journeylab.maps.finding_steps import (
     _entry_rows,
     _progress,
     _row,
-    _segment_at_entry,
+    _segments_at_entry,
     _steps,
     _value_per_conversion,
 )
@@ -338,17 +338,19 @@ def find(
                 column=dim,
             )
     period = resolve_period(month=month)
-    frame = in_period(events, period)
+    # The search reads these columns only: the months are copied without the others.
+    read = ["user_id", "timestamp", "event", "value", *segments]
+    frame = in_period(events, period, read)
     if frame.empty:
         raise NotComputableError(f"No events in {period.label}: nothing to search.")
     before_period = period.previous()
-    before = in_period(events, before_period) if previous else events.iloc[0:0]
+    before = in_period(events, before_period, read) if previous else frame.iloc[0:0]
 
     steps = _steps(stage_map, funnel, steps)
     notes: list[str] = []
     value_per_conversion = _value_per_conversion(frame, events, conversions, value_per_conversion)
     rows: list[dict[str, Any]] = []
-    per_user: dict[str, pd.Series] = {}  # each user's segment per dimension, for every step
+    per_user: dict = {}  # what the segments of every step share (see _segments_at_entry)
     for step in steps:
         progress = _progress(frame, step)
         if progress.empty:
@@ -358,15 +360,16 @@ def find(
         value_per_success = value_per_conversion * share
         dims: dict[str, pd.Series] = {}
         entry = _entry_rows(frame, step, progress)
-        for dim in segments:
-            dims[dim] = _segment_at_entry(
-                frame, entry, dim, users, cache=per_user, index=progress.index
-            )
+        dims.update(
+            _segments_at_entry(frame, entry, segments, users, cache=per_user, index=progress.index)
+        )
         if timing:
             local = pd.to_datetime(progress["first_ts"], utc=True).dt.tz_convert(timezone)
             block = (local.dt.hour // 3) * 3
-            dims[HOUR_OF_DAY] = block.map(lambda h: f"{h:02d}:00-{h + 3:02d}:00")
-            dims[DAY_OF_WEEK] = local.dt.day_of_week.map(lambda d: _DAYS[d])
+            dims[HOUR_OF_DAY] = block.map(
+                {h: f"{h:02d}:00-{h + 3:02d}:00" for h in range(0, 24, 3)}
+            )
+            dims[DAY_OF_WEEK] = local.dt.day_of_week.map(dict(enumerate(_DAYS)))
         made = progress["made"].to_numpy()
         total_n, total_k = len(made), int(made.sum())
         for dim, seg in dims.items():

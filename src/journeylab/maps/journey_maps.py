@@ -219,7 +219,19 @@ def journey_map(
         stage_map = project.stage_map
     stage_map = StageMap.coerce(stage_map)
     period = resolve_period(events["timestamp"], month=month, start=start, end=end)
-    frame = in_period(events, period)
+    if isinstance(segment, str) and segment not in events.columns:
+        user_segment(
+            events.iloc[0:0], segment, users
+        )  # a name no table has: the error lists them all
+    # The tables read these columns only: the periods are copied without the others.
+    read = [
+        "user_id",
+        "timestamp",
+        "event",
+        "value",
+        *([segment] if isinstance(segment, str) else []),
+    ]
+    frame = in_period(events, period, read)
     if frame.empty:
         span = (
             f"the data cover {events['timestamp'].min():%Y-%m-%d} to {events['timestamp'].max():%Y-%m-%d}"
@@ -236,7 +248,7 @@ def journey_map(
     previous = None
     if compare == "previous":
         previous = period.previous()
-        before = in_period(events, previous)
+        before = in_period(events, previous, read)
         prev_segments = (
             user_segment(before, segment, users) if segment is not None and len(before) else None
         )

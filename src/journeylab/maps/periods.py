@@ -6,9 +6,11 @@ segments, journey comparisons and the canvas.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from journeylab.core.errors import ParameterError, require_columns, require_names
@@ -128,10 +130,20 @@ def prepare_events(events: pd.DataFrame, *, extra: tuple[str, ...] = ()) -> pd.D
     return events
 
 
-def in_period(events: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """Rows of ``events`` whose timestamp lies in ``period``."""
+def in_period(
+    events: pd.DataFrame, period: Period, columns: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Rows of ``events`` whose timestamp lies in ``period``.
+
+    ``columns``: copy only these columns (those of them ``events`` has, in its
+    order); a month of a wide log is then copied once, narrowly.
+    """
     ts = events["timestamp"]
-    return events.loc[(ts >= period.start) & (ts < period.end)]
+    inside = (ts >= period.start) & (ts < period.end)
+    if columns is not None:
+        wanted = set(columns)
+        events = events[[c for c in events.columns if c in wanted]]
+    return events.loc[inside]
 
 
 def user_segment(
@@ -159,9 +171,7 @@ def user_segment(
         table.index = table.index.astype(str)
         return table.rename(segment)
     if segment in events.columns:
-        have = events.loc[events[segment].notna(), ["user_id", "timestamp", segment]]
-        have = have.sort_values("timestamp", kind="stable")
-        return have.groupby("user_id", sort=False)[segment].first().rename(segment)
+        return _first_values(events, segment)
     candidates = list(events.columns) + (list(users.columns) if users is not None else [])
     require_names(
         [segment], candidates, what="segment",
@@ -171,6 +181,34 @@ def user_segment(
         "or pass a Series mapping user_id to segment.",
     )  # fmt: skip
     raise AssertionError("require_names raises for a name no column has")  # pragma: no cover
+
+
+def _first_values(events: pd.DataFrame, column: str) -> pd.Series:
+    """Each user's first non-missing value of ``column`` (by time, ties in row order).
+
+    The same as sorting the rows that have a value by time (stable, missing times
+    last) and taking ``groupby("user_id", sort=False)[column].first()``: users come
+    in the order of their first such row. Computed on integer user codes and row
+    positions, so no text column is copied or sorted.
+    """
+    ts = events["timestamp"]
+    if not (isinstance(ts.dtype, pd.DatetimeTZDtype) or ts.dtype.kind == "M"):
+        have = events.loc[events[column].notna(), ["user_id", "timestamp", column]]
+        have = have.sort_values("timestamp", kind="stable")
+        return have.groupby("user_id", sort=False)[column].first().rename(column)
+    codes, _ = pd.factorize(events["user_id"])  # -1: no user id (no group, as in groupby)
+    rows = np.flatnonzero(events[column].notna().to_numpy() & (codes >= 0))
+    ns = ts.array.asi8[rows]
+    missing = ts.isna().to_numpy()[rows]
+    if missing.any():
+        ns = np.where(missing, np.iinfo(np.int64).max, ns)  # missing times sort last
+    order = rows[np.argsort(ns, kind="stable")]
+    ranked = codes[order]
+    first = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    first[ranked[::-1]] = np.arange(len(ranked) - 1, -1, -1)  # the smallest position wins
+    chosen = order[np.sort(first[first >= 0])]
+    index = pd.Index(events["user_id"].array.take(chosen), name="user_id")
+    return pd.Series(events[column].array.take(chosen), index=index, name=column)
 
 
 def label_segments(frame: pd.DataFrame, segments: pd.Series | None) -> pd.Series:
