@@ -308,7 +308,7 @@ def test_conversion_and_segments_from_the_project_file():
 )
 def test_user_segment_is_each_users_first_value_by_time(rows, kind, id_kind, utc):
     """The definition: rows with a value sorted by time (stable, missing last), first per user."""
-    from journeylab.maps.periods import user_segment
+    from journeylab.maps.periods import first_values, user_segment
 
     times = pd.Series(
         [
@@ -331,7 +331,14 @@ def test_user_segment_is_each_users_first_value_by_time(rows, kind, id_kind, utc
             "seg": values,
         }
     )
-    have = events.loc[events["seg"].notna(), ["user_id", "timestamp", "seg"]]
-    have = have.sort_values("timestamp", kind="stable")
-    expected = have.groupby("user_id", sort=False)["seg"].first().rename("seg")
-    pd.testing.assert_series_equal(user_segment(events, "seg"), expected)
+    events["other"] = pd.array([v if i % 3 else None for i, v in enumerate(raw)], dtype="object")
+
+    def expected(column):
+        have = events.loc[events[column].notna(), ["user_id", "timestamp", column]]
+        have = have.sort_values("timestamp", kind="stable")
+        return have.groupby("user_id", sort=False)[column].first().rename(column)
+
+    pd.testing.assert_series_equal(user_segment(events, "seg"), expected("seg"))
+    both = first_values(events, ["seg", "other"])  # one ordering of the rows for both
+    for column in ("seg", "other"):
+        pd.testing.assert_series_equal(both[column], expected(column))

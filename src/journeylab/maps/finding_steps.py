@@ -15,7 +15,7 @@ import pandas as pd
 
 from journeylab.core.errors import NotComputableError, ParameterError, check_range
 from journeylab.core.stages import StageMap
-from journeylab.maps.periods import user_segment
+from journeylab.maps.periods import first_values, user_segment
 from journeylab.maps.progress import events_matching, step_progress
 
 HOUR_OF_DAY = "hour_of_day"
@@ -114,6 +114,13 @@ def _segments_at_entry(
     then taken by position. ``cache`` keeps what does not depend on the step.
     """
     cache = {} if cache is None else cache
+    firsts = [
+        d
+        for d in dims
+        if d not in cache and d in frame.columns and not (users is not None and d in users.columns)
+    ]
+    if firsts:  # the month's first values of every dimension, in one ordering of the rows
+        cache.update(first_values(frame, firsts))
     month_users = cache.get(_MONTH_USERS)
     if month_users is None:
         month_users = cache[_MONTH_USERS] = pd.Index(pd.unique(frame["user_id"].astype(str)))

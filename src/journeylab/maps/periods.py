@@ -171,7 +171,7 @@ def user_segment(
         table.index = table.index.astype(str)
         return table.rename(segment)
     if segment in events.columns:
-        return _first_values(events, segment)
+        return first_values(events, [segment])[segment]
     candidates = list(events.columns) + (list(users.columns) if users is not None else [])
     require_names(
         [segment], candidates, what="segment",
@@ -183,32 +183,46 @@ def user_segment(
     raise AssertionError("require_names raises for a name no column has")  # pragma: no cover
 
 
-def _first_values(events: pd.DataFrame, column: str) -> pd.Series:
-    """Each user's first non-missing value of ``column`` (by time, ties in row order).
+def first_values(events: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.Series]:
+    """Each user's first non-missing value of each of ``columns`` (by time, ties in row order).
 
-    The same as sorting the rows that have a value by time (stable, missing times
-    last) and taking ``groupby("user_id", sort=False)[column].first()``: users come
-    in the order of their first such row. Computed on integer user codes and row
-    positions, so no text column is copied or sorted.
+    For each column, the same as sorting the rows that have a value by time
+    (stable, missing times last) and taking ``groupby("user_id",
+    sort=False)[column].first()``: users come in the order of their first such
+    row. The users are numbered and the rows ordered by time once for every
+    column, on integer codes and row positions, so no text column is copied or
+    sorted.
     """
+    columns = list(columns)
     ts = events["timestamp"]
     if not (isinstance(ts.dtype, pd.DatetimeTZDtype) or ts.dtype.kind == "M"):
-        have = events.loc[events[column].notna(), ["user_id", "timestamp", column]]
-        have = have.sort_values("timestamp", kind="stable")
-        return have.groupby("user_id", sort=False)[column].first().rename(column)
+        out = {}
+        for column in columns:
+            have = events.loc[events[column].notna(), ["user_id", "timestamp", column]]
+            have = have.sort_values("timestamp", kind="stable")
+            out[column] = have.groupby("user_id", sort=False)[column].first().rename(column)
+        return out
     codes, _ = pd.factorize(events["user_id"])  # -1: no user id (no group, as in groupby)
-    rows = np.flatnonzero(events[column].notna().to_numpy() & (codes >= 0))
+    rows = np.flatnonzero(codes >= 0)
     ns = ts.array.asi8[rows]
     missing = ts.isna().to_numpy()[rows]
     if missing.any():
         ns = np.where(missing, np.iinfo(np.int64).max, ns)  # missing times sort last
-    order = rows[np.argsort(ns, kind="stable")]
-    ranked = codes[order]
-    first = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
-    first[ranked[::-1]] = np.arange(len(ranked) - 1, -1, -1)  # the smallest position wins
-    chosen = order[np.sort(first[first >= 0])]
-    index = pd.Index(events["user_id"].array.take(chosen), name="user_id")
-    return pd.Series(events[column].array.take(chosen), index=index, name=column)
+    by_time = rows[np.argsort(ns, kind="stable")]
+    slots = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    users = events["user_id"].array
+    out = {}
+    for column in columns:
+        values = events[column]
+        # the rows with a value, still in time order (a subset of a stable order is one)
+        order = by_time[values.notna().to_numpy()[by_time]]
+        ranked = codes[order]
+        first = slots.copy()
+        first[ranked[::-1]] = np.arange(len(ranked) - 1, -1, -1)  # the smallest position wins
+        chosen = order[np.sort(first[first >= 0])]
+        index = pd.Index(users.take(chosen), name="user_id")
+        out[column] = pd.Series(values.array.take(chosen), index=index, name=column)
+    return out
 
 
 def label_segments(frame: pd.DataFrame, segments: pd.Series | None) -> pd.Series:

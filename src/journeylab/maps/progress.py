@@ -94,9 +94,10 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     idx = stage_index(frame, stage_map)
     keep = (idx >= 0).to_numpy()  # unmapped rows take no part: they are never converted
     rows = frame.loc[keep, ["user_id", "timestamp"]]
+    users, names = _user_codes(rows["user_id"])
     ev = pd.DataFrame(
         {
-            "user_id": rows["user_id"].astype(str),
+            "user_id": users,
             "ts": epoch_ns(rows["timestamp"]),
             "stage_idx": idx.to_numpy()[keep],
         },
@@ -112,7 +113,7 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
           ON e.user_id = f.user_id AND e.stage_idx = f.stage_idx + 1 AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.stage_idx, f.first_ts
     """
-    out = run_sql(sql, ev)
+    out = _named(run_sql(sql, ev), names)
     out["stage_idx"] = out["stage_idx"].astype(int)
     return out
 
@@ -127,9 +128,10 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
     is_to = np.asarray(to_mask, dtype=bool)
     keep = is_from | is_to  # only these rows take part: the others are never converted
     rows = frame.loc[keep, ["user_id", "timestamp"]]
+    users, names = _user_codes(rows["user_id"])
     ev = pd.DataFrame(
         {
-            "user_id": rows["user_id"].astype(str),
+            "user_id": users,
             "ts": epoch_ns(rows["timestamp"]),
             "is_from": is_from[keep],
             "is_to": is_to[keep],
@@ -143,7 +145,27 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
         LEFT JOIN ev e ON e.user_id = f.user_id AND e.is_to AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.first_ts
     """
-    return run_sql(sql, ev)
+    return _named(run_sql(sql, ev), names)
+
+
+def _user_codes(ids: pd.Series) -> tuple[pd.Series | np.ndarray, np.ndarray | None]:
+    """User ids as text (as the results give them), numbered: DuckDB then groups and joins integers.
+
+    Returns the codes and the text of each code; ids that are missing even as text
+    go to DuckDB as text, unnumbered (``None`` names).
+    """
+    text = ids.astype(str)
+    codes, names = pd.factorize(text)
+    if len(codes) and codes.min() < 0:
+        return text, None
+    return codes, np.asarray(names, dtype=object)
+
+
+def _named(out: pd.DataFrame, names: np.ndarray | None) -> pd.DataFrame:
+    """Put the users' text back in place of their codes (see :func:`_user_codes`)."""
+    if names is not None:
+        out["user_id"] = names[out["user_id"].to_numpy()]
+    return out
 
 
 #: Event codes of the last few Arrow event columns seen: (column data, codes, distinct names).
