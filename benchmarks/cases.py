@@ -417,20 +417,25 @@ def sm_ab_segments(data: str, segments: int = 1000, **_) -> int:
 
 # -- report end to end -------------------------------------------------------------------
 @case("journeylab_report")
-def jl_report(data: str, **_) -> int:
+def jl_report(data: str, window_months: int = 0, **_) -> int:
     """``journeylab report monthly_report`` on ``data`` (a month of events), as a command.
 
+    ``window_months`` > 0: the bundled sample's project file with its events read from
+    ``data`` by a query that keeps that many months up to the report month (so the
+    trend, retention and quality counts cover those months only).
     The runner's per-section times (its log on standard error) go into ``extra``.
     """
     out = HERE / "results" / "report"
+    source = ["--data", data]
+    if window_months:
+        source = ["--config", str(_window_project(data, window_months, out))]
     cmd = [
         str(Path(sys.executable).with_name("journeylab")),
         "report",
         "monthly_report",
         "--month",
-        "2026-10",
-        "--data",
-        data,
+        REPORT_MONTH,
+        *source,
         "--out",
         str(out),
     ]
@@ -439,6 +444,32 @@ def jl_report(data: str, **_) -> int:
         raise SystemExit(done.stderr[-2000:])
     _clock.extra = {"sections": _section_times(done.stderr)}
     return 1
+
+
+REPORT_MONTH = "2026-10"
+
+
+def _window_project(data: str, months: int, folder: Path) -> Path:
+    """The bundled project file, its events the last ``months`` months of ``data`` (a query)."""
+    import yaml
+
+    import journeylab.datasets
+
+    start = pd.Period(REPORT_MONTH, freq="M") - (months - 1)
+    project = yaml.safe_load(
+        Path(journeylab.datasets.__file__).with_name("home_services.yaml").read_text()
+    )
+    file = str(Path(data).resolve()).replace("'", "''")
+    project["data"] = {
+        "events": {
+            "query": f"SELECT * FROM read_parquet('{file}') "
+            f"WHERE \"timestamp\" >= TIMESTAMPTZ '{start.start_time:%Y-%m-%d} 00:00:00+00'"
+        }
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"journeylab_last_{months}_months.yaml"
+    path.write_text(yaml.safe_dump(project, sort_keys=False, allow_unicode=True))
+    return path
 
 
 def _section_times(log: str) -> dict[str, float]:
@@ -505,6 +536,7 @@ def main(argv=None) -> int:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--segments", type=int, default=1000)
     parser.add_argument("--memory-limit", default=None)
+    parser.add_argument("--window-months", type=int, default=0)
     args = parser.parse_args(argv)
     # imports are not part of the measured work (they cost seconds on a loaded machine)
     for module in PRELOAD.get(args.case.split("_")[0], []):
@@ -516,6 +548,7 @@ def main(argv=None) -> int:
         customers=args.customers,
         segments=args.segments,
         memory_limit=args.memory_limit,
+        window_months=args.window_months,
     )
     seconds = time.perf_counter() - (_clock.start or t0)
     cpu = None if _clock.cpu_start is None else time.process_time() - _clock.cpu_start

@@ -157,7 +157,9 @@ def build_cells(
 
     period: Period = jm.period
     alpha = jm.alpha
-    frame = in_period(events, period)
+    # The cells read these columns only: the period is copied without the others.
+    read = ["user_id", "timestamp", "event", "value", *([channel_column] if channel_column else [])]
+    frame = in_period(events, period, read)
     stage_of_row = stage_map.assign(frame)
     names = stage_map.names
     stage_labels = {s: label(s) for s in names}
@@ -255,7 +257,7 @@ def build_cells(
         now = kpi_moments(frame, stage_map).set_index("kpi")
         kpis["sum_sq"] = kpis["kpi"].map(now["sum_sq"]).to_numpy()
         if jm.previous is not None:
-            before = kpi_moments(in_period(events, jm.previous), stage_map).set_index("kpi")
+            before = kpi_moments(in_period(events, jm.previous, read), stage_map).set_index("kpi")
             test = kpi_change_test(
                 kpis["value"],
                 kpis["sum_sq"],
