@@ -89,6 +89,24 @@ def test_trend_leaves_months_before_the_data_out(sample, project):
     pd.testing.assert_series_equal(last.sort_index(), oct_kpis.sort_index(), check_names=False)
 
 
+def test_trend_counts_distinct_users_whatever_the_id_storage(sample, project):
+    """Users KPIs: distinct non-missing ids per month, with Arrow text ids (numbered once) or objects."""
+    events = sample.events.copy()
+    events.loc[events.index[::97], "user_id"] = None
+    users_kpis = {k.name for s in project.stage_map for k in s.kpis if k.measure == "users"}
+    assert users_kpis
+    trends = []
+    for ids in ("str", "object"):
+        trend = kpi_trend(events.assign(user_id=events["user_id"].astype(ids)), project, "2026-10")
+        trends.append(trend.loc[trend["kpi"].isin(users_kpis)].reset_index(drop=True))
+        month = events["timestamp"].dt.tz_convert("UTC").dt.strftime("%Y-%m")
+        for row in trends[-1].itertuples():
+            kpi = next(k for s in project.stage_map for k in s.kpis if k.name == row.kpi)
+            rows = (month == row.month) & events["event"].isin(kpi.events)
+            assert row.value == events.loc[rows, "user_id"].nunique()
+    pd.testing.assert_frame_equal(trends[0], trends[1])
+
+
 def test_metrics_document_validates_and_rejects_what_does_not_fit(sample, project):
     kpis = stage_kpis(sample.events, project, "2026-10")
     doc = metrics_document(

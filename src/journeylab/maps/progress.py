@@ -33,6 +33,7 @@ __all__ = [
     "stage_progress",
     "step_progress",
     "events_matching",
+    "column_codes",
     "wilson",
     "two_proportion",
     "fmt_count",
@@ -172,6 +173,15 @@ def _named(out: pd.DataFrame, names: np.ndarray | None) -> pd.DataFrame:
 #: The key holds the immutable Arrow data itself, so a cached entry never outlives it.
 _CODES: list[tuple[object, np.ndarray, np.ndarray]] = []
 _CODES_KEPT = 4
+
+
+def column_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes (-1 for missing) and distinct values of an Arrow-backed text column, computed once.
+
+    Later calls on the same column data reuse them (the last few columns are kept);
+    None for a column that is not Arrow-backed.
+    """
+    return _event_codes(column)
 
 
 def _event_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:

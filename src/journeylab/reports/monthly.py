@@ -71,10 +71,12 @@ def _kpi_values(
     and one per month; a KPI's rows in a month are where both hold, so no
     month is copied out of the log.
     """
-    from journeylab.maps.progress import events_matching
+    from journeylab.maps.progress import column_codes, events_matching
 
     kpis = [(stage.name, kpi) for stage in stage_map for kpi in stage.kpis]
     matching = [events_matching(events, kpi.events).to_numpy() for _, kpi in kpis]
+    # users counted as integer codes (numbered once), not by hashing their ids per KPI and month
+    coded = column_codes(events["user_id"]) if any(k.measure == "users" for _, k in kpis) else None
     ts = events["timestamp"]
     out: dict[str, dict[tuple[str, str], float]] = {}
     for period in periods:
@@ -85,6 +87,9 @@ def _kpi_values(
             rows = within & match
             if kpi.measure == "count":
                 value = float(np.count_nonzero(rows))
+            elif kpi.measure == "users" and coded is not None:
+                users = coded[0][rows]
+                value = float(np.count_nonzero(np.bincount(users[users >= 0], minlength=1)))
             elif kpi.measure == "users":
                 value = float(events["user_id"][rows].nunique())
             elif "value" in events.columns:
