@@ -66,3 +66,8 @@ def test_assign_looks_up_each_distinct_name_once_and_keeps_missing_and_unmapped_
         assert list(got.index) == list(range(10, 17)) and got.name == "stage"
         assert list(got.cat.categories) == sm.names and got.cat.ordered
     assert len(sm.assign(pd.Series([], dtype="str"))) == 0
+
+
+def test_a_stage_may_be_named_by_the_empty_string():
+    sm = StageMap.from_dict({"stages": [{"name": "", "events": ["view"]}, *SHOP["stages"][1:]]})
+    assert sm.assign(pd.Series(["view", "cart", "x"])).tolist()[:2] == ["", "purchase"]

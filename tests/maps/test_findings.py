@@ -205,3 +205,25 @@ def test_counted_money_is_at_most_one_lead_per_segment_on_any_log(rates, seed):
     assert (frame["difference"] < 0).all()
     # the funnel step and the stage step are the same people: one of the two is counted
     assert len(frame) == 0 or frame["counted"].sum() * 2 == len(frame)
+
+
+def test_arrow_timestamps_and_odd_segment_names_give_the_same_findings(sample):
+    """Times stored by Arrow (read_parquet(dtype_backend="pyarrow")) and a segment column with
+    an unusual name search exactly as the plain log does."""
+    import pyarrow as pa
+
+    small = sample.events.loc[
+        sample.events["user_id"].isin(sample.events["user_id"].unique()[:3000])
+    ]
+    odd = "\x00month users"  # once the name of an internal cache entry
+    events = small.assign(**{odd: small["device"]})
+    options = dict(
+        month="2026-10", conversion="booking_completed", funnel=FUNNEL, min_users=5, timing=False
+    )
+    plain = find(events, sample_stage_map(), segments=["device", odd], **options).table
+    arrow = events.astype({"timestamp": pd.ArrowDtype(pa.timestamp("ns", tz="UTC"))})
+    again = find(arrow, sample_stage_map(), segments=["device", odd], **options).table
+    pd.testing.assert_frame_equal(plain, again)
+    by_name = plain.loc[plain["dimension"] == odd, ["step", "segment", "reached", "value"]]
+    by_device = plain.loc[plain["dimension"] == "device", ["step", "segment", "reached", "value"]]
+    assert by_name.values.tolist() == by_device.values.tolist()

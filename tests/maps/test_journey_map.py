@@ -377,3 +377,26 @@ def test_a_segment_with_one_value_is_mapped_and_said(hand_log):
     assert set(jm.to_frame()["segment"]) == {"mobile"}
     assert jm.notes == ["Only one value of device (mobile) in 2026-10: no comparison."]
     assert "Only one value of device (mobile) in 2026-10: no comparison." in jm.summary()
+
+
+def test_an_empty_period_is_said_before_an_unknown_segment():
+    """The period is checked first; a segment no table has is then named with suggestions."""
+    from journeylab.core.errors import NotComputableError, UnknownNameError
+    from journeylab.core.stages import StageMap
+    from journeylab.maps.journey_maps import journey_map
+
+    stages = StageMap.from_dict(
+        {"stages": [{"name": "look", "events": ["view"]}, {"name": "buy", "events": ["buy"]}]}
+    )
+    ev = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b"],
+            "event": ["view", "buy", "view"],
+            "timestamp": pd.to_datetime(["2026-10-01", "2026-10-02", "2026-10-03"], utc=True),
+            "platform": ["web", "web", "app"],
+        }
+    )
+    with pytest.raises(NotComputableError, match="No events in the period 2026-12"):
+        journey_map(ev, stages, month="2026-12", segment="nope")
+    with pytest.raises(UnknownNameError, match="platform"):
+        journey_map(ev, stages, month="2026-10", segment="platfrom")

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -302,11 +303,12 @@ def test_conversion_and_segments_from_the_project_file():
         ),
         max_size=30,
     ),
-    kind=st.sampled_from(["str", "object", "category", "int", "float"]),
-    id_kind=st.sampled_from(["str", "object"]),
+    kind=st.sampled_from(["str", "object", "category", "int", "float", "timestamps"]),
+    id_kind=st.sampled_from(["str", "object", "int"]),
     utc=st.booleans(),
+    arrow_times=st.booleans(),
 )
-def test_user_segment_is_each_users_first_value_by_time(rows, kind, id_kind, utc):
+def test_user_segment_is_each_users_first_value_by_time(rows, kind, id_kind, utc, arrow_times):
     """The definition: rows with a value sorted by time (stable, missing last), first per user."""
     from journeylab.maps.periods import first_values, user_segment
 
@@ -322,15 +324,20 @@ def test_user_segment_is_each_users_first_value_by_time(rows, kind, id_kind, utc
         values = pd.array([None if v is None else ord(v) for v in raw], dtype="Int64")
     elif kind == "float":
         values = pd.array([np.nan if v is None else float(ord(v)) for v in raw], dtype="float64")
+    elif kind == "timestamps":  # Python objects pandas could read as another type
+        values = pd.array([None if v is None else pd.Timestamp(2020, 1, ord(v) - 100) for v in raw])
+        values = pd.Series(values, dtype=object).array
     else:
         values = pd.array(raw, dtype=kind)
-    events = pd.DataFrame(
-        {
-            "user_id": pd.array([u for u, *_ in rows], dtype=id_kind),
-            "timestamp": pd.to_datetime(times, utc=utc),
-            "seg": values,
-        }
-    )
+    ids = [u for u, *_ in rows]
+    if id_kind == "int":  # numbers as Python objects, some missing
+        ids = pd.array([None if u is None else ord(u) for u in ids], dtype="object")
+    else:
+        ids = pd.array(ids, dtype=id_kind)
+    stamps = pd.to_datetime(times, utc=utc)
+    if arrow_times:  # e.g. read_parquet(dtype_backend="pyarrow")
+        stamps = stamps.astype(pd.ArrowDtype(pa.timestamp("ns", tz="UTC" if utc else None)))
+    events = pd.DataFrame({"user_id": ids, "timestamp": stamps, "seg": values})
     events["other"] = pd.array([v if i % 3 else None for i, v in enumerate(raw)], dtype="object")
 
     def expected(column):

@@ -302,7 +302,9 @@ class StageMap:
         stages = self.names
         position = {name: i for i, name in enumerate(stages)}
         of_name = [self.stage_of(e) for e in distinct]
-        lookup = np.array([position[st] if st else -1 for st in of_name] + [-1], dtype=np.int64)
+        lookup = np.array(
+            [-1 if st is None else position[st] for st in of_name] + [-1], dtype=np.int64
+        )
         stage_codes = lookup[codes]  # code -1 (a missing name) reads the last entry: no stage
         return pd.Series(
             pd.Categorical.from_codes(stage_codes, categories=stages, ordered=True),

@@ -144,8 +144,10 @@ def _segments_at_entry(
     return out
 
 
-_MONTH_USERS = "\x00month users"
-_POSITIONS = "\x00positions"
+#: Keys of what the cache keeps besides the dimensions' values: objects, so no column
+#: name can equal them.
+_MONTH_USERS = object()
+_POSITIONS = object()
 
 
 def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:

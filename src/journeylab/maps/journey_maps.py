@@ -219,10 +219,6 @@ def journey_map(
         stage_map = project.stage_map
     stage_map = StageMap.coerce(stage_map)
     period = resolve_period(events["timestamp"], month=month, start=start, end=end)
-    if isinstance(segment, str) and segment not in events.columns:
-        user_segment(
-            events.iloc[0:0], segment, users
-        )  # a name no table has: the error lists them all
     # The tables read these columns only: the periods are copied without the others.
     read = [
         "user_id",
@@ -242,6 +238,9 @@ def journey_map(
             f"No events in the period {period.label}; {span}. Choose a period with events."
         )
     require_staged(frame, stage_map, period.label)
+    if isinstance(segment, str) and segment not in events.columns:
+        if users is None or segment not in users.columns:
+            user_segment(events.iloc[0:0], segment, users)  # no table has it: the error lists all
     segments = user_segment(frame, segment, users) if segment is not None else None
     stages = stage_table(frame, stage_map, segments)
     kpis = _kpi_table(frame, stage_map, segments)

@@ -195,14 +195,17 @@ def first_values(events: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.S
     """
     columns = list(columns)
     ts = events["timestamp"]
-    if not (isinstance(ts.dtype, pd.DatetimeTZDtype) or ts.dtype.kind == "M"):
+    ids = events["user_id"]
+    if not isinstance(ts.array, pd.arrays.DatetimeArray) or ids.dtype == object:
+        # other time storage (Arrow, text) or Python-object ids, whose grouped index
+        # pandas infers anew: the definition itself
         out = {}
         for column in columns:
             have = events.loc[events[column].notna(), ["user_id", "timestamp", column]]
             have = have.sort_values("timestamp", kind="stable")
             out[column] = have.groupby("user_id", sort=False)[column].first().rename(column)
         return out
-    codes, _ = pd.factorize(events["user_id"])  # -1: no user id (no group, as in groupby)
+    codes, _ = pd.factorize(ids)  # -1: no user id (no group, as in groupby)
     rows = np.flatnonzero(codes >= 0)
     ns = ts.array.asi8[rows]
     missing = ts.isna().to_numpy()[rows]
@@ -210,7 +213,7 @@ def first_values(events: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.S
         ns = np.where(missing, np.iinfo(np.int64).max, ns)  # missing times sort last
     by_time = rows[np.argsort(ns, kind="stable")]
     slots = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
-    users = events["user_id"].array
+    users = ids.array
     out = {}
     for column in columns:
         values = events[column]
@@ -220,8 +223,10 @@ def first_values(events: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.S
         first = slots.copy()
         first[ranked[::-1]] = np.arange(len(ranked) - 1, -1, -1)  # the smallest position wins
         chosen = order[np.sort(first[first >= 0])]
-        index = pd.Index(users.take(chosen), name="user_id")
-        out[column] = pd.Series(values.array.take(chosen), index=index, name=column)
+        index = pd.Index(users.take(chosen), name="user_id", dtype=ids.dtype)
+        out[column] = pd.Series(
+            values.array.take(chosen), index=index, name=column, dtype=values.dtype
+        )
     return out
 
 
