@@ -70,8 +70,11 @@ def stage_table(
 ) -> pd.DataFrame:
     """One row per (segment, stage): users, reached next, conversion, Wilson CI, median time."""
     names = stage_map.names
-    seg_of_row = label_segments(frame, segments)
-    totals = frame.assign(segment=seg_of_row).groupby("segment")["user_id"].nunique()
+    codes, labels = _segment_codes(frame, segments)
+    # distinct users per segment, grouped on integer codes, listed in the labels' order
+    per_code = frame["user_id"].groupby(codes).nunique()
+    totals = pd.Series(per_code.to_numpy(), index=labels[per_code.index.to_numpy()]).sort_index()
+    totals.index.name = "segment"  # as grouping on the labels names it
     progress = stage_progress(frame, stage_map)
     progress["segment"] = label_segments(progress, segments).to_numpy()
     progress["made_step"] = progress["next_ts"].notna()
@@ -113,22 +116,25 @@ def _kpi_table(
 ) -> pd.DataFrame:
     """One row per (segment, KPI): the KPI's value in the period."""
     kpis = stage_map.kpis()
-    seg = label_segments(frame, segments)
-    segment_names = sorted(seg.unique()) if len(seg) else [ALL_USERS]
+    codes, labels = _segment_codes(frame, segments)
+    segment_names = sorted(labels[np.unique(codes)]) if len(codes) else [ALL_USERS]
     has_value = "value" in frame.columns
-    read = ["user_id", "value"] if has_value else ["user_id"]  # the only columns a KPI reads
     rows = []
-    # One vectorised pass per KPI (a handful), never per event.
+    # One vectorised pass per KPI (a handful), never per event; segments as integer codes.
     for kpi in kpis.itertuples(index=False):
-        mask = events_matching(frame, kpi.events)
-        sub = frame.loc[mask, read]
-        sub_seg = seg.loc[mask]
+        mask = events_matching(frame, kpi.events).to_numpy()
+        sub_codes = codes[mask]
         if kpi.measure == "count":
-            values = sub_seg.value_counts()
+            counts = np.bincount(sub_codes, minlength=len(labels))
+            values = pd.Series(counts[counts > 0], index=labels[counts > 0])
         elif kpi.measure == "users":
-            values = sub["user_id"].groupby(sub_seg).nunique()
+            values = frame["user_id"][mask].groupby(sub_codes).nunique()
+            values.index = labels[values.index.to_numpy()]
+        elif has_value:
+            values = frame["value"][mask].groupby(sub_codes).sum()
+            values.index = labels[values.index.to_numpy()]
         else:
-            values = sub["value"].groupby(sub_seg).sum() if has_value else pd.Series(dtype=float)
+            values = pd.Series(dtype=float)
         for name in segment_names:
             rows.append(
                 {"segment": name, "stage": kpi.stage, "kpi": kpi.kpi, "label": kpi.label,
@@ -137,6 +143,19 @@ def _kpi_table(
     out = pd.DataFrame(rows, columns=["segment", "stage", "kpi", "label", "measure", "value"])
     out["stage"] = pd.Categorical(out["stage"], categories=stage_map.names, ordered=True)
     return out
+
+
+def _segment_codes(frame: pd.DataFrame, segments: pd.Series | None) -> tuple[np.ndarray, pd.Index]:
+    """Each row's segment (see :func:`label_segments`) as a code into the labels it returns.
+
+    The labels have the type :func:`label_segments` gives them, so tables indexed by
+    them are as if grouped on the labels themselves.
+    """
+    if segments is None:
+        return np.zeros(len(frame), dtype=np.intp), pd.Index([ALL_USERS], dtype=object)
+    labelled = label_segments(frame, segments)
+    codes, labels = pd.factorize(labelled)
+    return codes, pd.Index(labels, dtype=labelled.dtype)
 
 
 def journey_map(
