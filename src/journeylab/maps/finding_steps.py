@@ -114,11 +114,8 @@ def _segments_at_entry(
     then taken by position. ``cache`` keeps what does not depend on the step.
     """
     cache = {} if cache is None else cache
-    firsts = [
-        d
-        for d in dims
-        if d not in cache and d in frame.columns and not (users is not None and d in users.columns)
-    ]
+    from_users = {d for d in dims if users is not None and d in users.columns}
+    firsts = [d for d in dims if d not in cache and d in frame.columns and d not in from_users]
     if firsts:  # the month's first values of every dimension, in one ordering of the rows
         cache.update(first_values(frame, firsts))
     month_users = cache.get(_MONTH_USERS)
@@ -136,7 +133,7 @@ def _segments_at_entry(
             positions = cache[key] = np.append(base.index.get_indexer(month_users), -1)
         # a user at the step missing from the month (never, for users of ``frame``) reads -1
         base_at = _take(base, positions[at_month], index)
-        if (users is not None and dim in users.columns) or dim not in entry.columns:
+        if dim in from_users or dim not in entry.columns:
             out[dim] = base_at
             continue
         chosen = _take(entry[dim], at_entry, index)

@@ -169,7 +169,7 @@ def _named(out: pd.DataFrame, names: np.ndarray | None) -> pd.DataFrame:
     return out
 
 
-#: Event codes of the last few Arrow event columns seen: (column data, codes, distinct names).
+#: Codes of the last few Arrow text columns seen: (column data, codes, distinct values).
 #: The key holds the immutable Arrow data itself, so a cached entry never outlives it.
 _CODES: list[tuple[object, np.ndarray, np.ndarray]] = []
 _CODES_KEPT = 4
@@ -181,11 +181,6 @@ def column_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     Later calls on the same column data reuse them (the last few columns are kept);
     None for a column that is not Arrow-backed.
     """
-    return _event_codes(column)
-
-
-def _event_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """Codes (-1 for missing) and distinct names of an Arrow-backed event column, computed once."""
     data = getattr(column.array, "_pa_array", None)
     if data is None:
         return None
@@ -212,7 +207,7 @@ def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
     """
     patterns = list(patterns)
     column = frame["event"]
-    coded = _event_codes(column)
+    coded = column_codes(column)
     if coded is None:
         distinct = pd.unique(column.dropna())
         members = [e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in patterns)]
