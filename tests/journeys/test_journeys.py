@@ -680,3 +680,71 @@ def test_path_table_from_events_read_in_batches_of_a_few_rows_equals_that_of_its
     )
     pd.testing.assert_frame_equal(batched, built, check_exact=False, rtol=1e-12)
     assert batched.attrs["left_out"] == built.attrs["left_out"]
+
+
+# -- a large log sorted in ranges of user ids --------------------------------------------
+@pytest.mark.parametrize("source", ["frame", "parquet"])
+def test_path_table_sorted_in_ranges_of_users_equals_one_sort(source, tmp_path, monkeypatch):
+    from journeylab.datasets.sample import make_sample
+    from journeylab.journeys import path_scan
+
+    events = make_sample(seed=5, n_users=400).events
+    # user ids that sort apart from their order of appearance, and one empty id
+    events["user_id"] = events["user_id"].map(lambda u: f"{hash(u) % 97:02d}-{u}")
+    events.loc[events["user_id"].str.startswith("13-"), "user_id"] = ""
+    data = events
+    if source == "parquet":
+        data = tmp_path / "events.parquet"
+        events.to_parquet(data)
+    whole = path_table(data, month="2026-10", touch_events="all")
+    ranges = {}
+    real = path_scan._user_ranges
+
+    def spy(ev):
+        ranges["got"] = real(ev)
+        return ranges["got"]
+
+    monkeypatch.setattr(path_scan, "_user_ranges", spy)
+    monkeypatch.setattr(path_scan, "SPLIT_ROWS", 100)
+    monkeypatch.setattr(path_scan, "RANGE_ROWS", len(events) // 5)
+    monkeypatch.setattr(path_scan, "BATCH_ROWS", 11)
+    split = path_table(data, month="2026-10", touch_events="all")
+    assert len(ranges["got"]) >= 4
+    pd.testing.assert_frame_equal(split, whole, check_exact=True)
+    assert split.attrs == whole.attrs
+
+
+def test_parquet_statistics_count_missing_ids_and_the_last_time_without_reading_rows(log, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from journeylab.journeys.source import _Events
+
+    log = log.copy()
+    log.loc[log.index[:3], "user_id"] = None
+    file = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pandas(log, preserve_index=False), file, row_group_size=7)
+    bare = tmp_path / "no_statistics.parquet"
+    pq.write_table(pa.Table.from_pandas(log, preserve_index=False), bare, write_statistics=False)
+    last = log["timestamp"].max()
+    with _Events(file, stage_map=SAMPLE_STAGES) as ev:
+        assert ev.parquet_statistics() == {
+            "user_id": (3, None),
+            "timestamp": (0, last.value // 1000),
+        }
+        assert ev.incomplete_rows() == 3
+        assert ev.last_timestamp() == last
+    with _Events(bare, stage_map=SAMPLE_STAGES) as ev:
+        assert ev.parquet_statistics() is None
+        assert ev.incomplete_rows() == 3
+        assert ev.last_timestamp() == last
+    both = log.copy()
+    both.loc[both.index[2:5], "timestamp"] = pd.NaT  # row 2 lacks both: counted once
+    both.to_parquet(file)
+    with _Events(file, stage_map=SAMPLE_STAGES) as ev:
+        assert ev.parquet_statistics()["timestamp"][0] == 3
+        assert ev.incomplete_rows() == 5
+        assert ev.last_timestamp() == both["timestamp"].max()
+    pd.testing.assert_frame_equal(
+        path_table(file, period_end=END), path_table(both, period_end=END)
+    )

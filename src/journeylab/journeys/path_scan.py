@@ -11,9 +11,12 @@ the SQL does.
 
 DuckDB's sort spills to disk past its memory limit; the sorted rows are read
 in batches (a user's rows never straddle two batches), so memory follows the
-batch, not the log. A path is grouped by its element codes packed as bytes
-(one Arrow binary value per journey); only the distinct paths are turned into
-tuples of names.
+batch, not the log. A large log is sorted in ranges of user ids, one after
+the other: the ranges follow each other in user order, so the rows come out
+exactly as from one sort, and each range's sort fits in memory instead of
+spilling. A path is grouped by its element codes packed as bytes (one Arrow
+binary value per journey); only the distinct paths are turned into tuples of
+names.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ from journeylab.journeys.source import _Events, _micros
 
 #: Rows per batch read from the sorted result.
 BATCH_ROWS = 1 << 21
+#: Sources with more rows than this are sorted in ranges of user ids (below it one
+#: sort is as fast, and cutting the ranges costs a pass over the user ids).
+SPLIT_ROWS = 1 << 25
+#: Rows of the source per range.
+RANGE_ROWS = 1 << 24
+#: The user-id quantiles the ranges are cut from.
+_QUANTILES = 64
 #: The channel key of a touch without a channel: after every channel, as NULLS LAST sorts.
 NO_CHANNEL_KEY = 2**31 - 1
 
@@ -297,20 +307,27 @@ def path_sums(
     conv_b = conv_sql.replace(", event)", ", b.event)")
     # Batches of a sorted result arrive in order only while insertion order is kept.
     con.execute("SET SESSION preserve_insertion_order = true")
-    reader = con.sql(
-        f"""
-        SELECT b.user_id, epoch_us(b."timestamp") AS t, {event_key}::INTEGER AS ek,
-               coalesce({channel_key}, {NO_CHANNEL_KEY})::INTEGER AS ck,
-               CASE WHEN {conv_b} THEN coalesce(b.value, 0) ELSE 0 END::DOUBLE AS v
-        FROM (SELECT * FROM ({ev.rows_sql}) WHERE {rows_sql} AND "timestamp" <= ?::TIMESTAMPTZ) b
-        {event_join} {channel_join}
-        ORDER BY b.user_id, t, ek, ck, b.value NULLS LAST
-        """,
-        params=[end_param],
-    ).to_arrow_reader(BATCH_ROWS)
+    taking_part = (
+        f'SELECT * FROM ({ev.rows_sql}) WHERE {rows_sql} AND "timestamp" <= ?::TIMESTAMPTZ'
+    )
+
+    def sorted_rows(users_sql: str, params: list[Any]) -> pa.RecordBatchReader:
+        return con.sql(
+            f"""
+            SELECT b.user_id, epoch_us(b."timestamp") AS t, {event_key}::INTEGER AS ek,
+                   coalesce({channel_key}, {NO_CHANNEL_KEY})::INTEGER AS ck,
+                   CASE WHEN {conv_b} THEN coalesce(b.value, 0) ELSE 0 END::DOUBLE AS v
+            FROM ({taking_part}{users_sql}) b
+            {event_join} {channel_join}
+            ORDER BY b.user_id, t, ek, ck, b.value NULLS LAST
+            """,
+            params=[end_param, *params],
+        ).to_arrow_reader(BATCH_ROWS)
+
     carry_users: pa.Array | None = None
     carry: dict[str, np.ndarray] = {}
-    for batch in reader:
+    batches = (batch for users in _user_ranges(ev) for batch in sorted_rows(*users))
+    for batch in batches:
         users = batch.column(0)
         cols = {
             name: batch.column(i + 1).to_numpy(zero_copy_only=False)
@@ -334,6 +351,38 @@ def path_sums(
     left_out.update(scan.totals)
     frame = _table(scan.sums, names, dtype)
     return frame, left_out, rules.settings(end)
+
+
+def _user_ranges(ev: _Events) -> list[tuple[str, list[Any]]]:
+    """Cut the users of a large log into ranges of about ``RANGE_ROWS`` rows each.
+
+    Returns each range's filter on ``user_id`` (SQL to append to the rows that
+    take part) and its parameters, in user order; one range without a filter
+    when the log is small. The cuts are quantiles of the user ids of every row
+    of a fixed sample of users (by hash), so the ranges hold about as many rows.
+    """
+    total = ev.total_rows()
+    if total <= SPLIT_ROWS:
+        return [("", [])]
+    every = max(1, total // (1 << 20))  # about a million rows
+    quantiles = [i / _QUANTILES for i in range(1, _QUANTILES)]
+    user = 'CAST("user_id" AS VARCHAR)'
+    cuts = ev.con.execute(
+        f"SELECT quantile_disc({user}, {quantiles}) FROM {ev.raw} WHERE hash({user}) % {every} = 0"
+    ).fetchall()[0][0]
+    n_ranges = min(_QUANTILES, -(-total // RANGE_ROWS))
+    if not cuts:
+        return [("", [])]
+    chosen = sorted({cuts[round(i * _QUANTILES / n_ranges) - 1] for i in range(1, n_ranges)})
+    bounds = [None, *chosen, None]
+    ranges = []
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        sql = [
+            " AND user_id >= ?" if low is not None else "",
+            " AND user_id < ?" if high is not None else "",
+        ]
+        ranges.append(("".join(sql), [b for b in (low, high) if b is not None]))
+    return ranges
 
 
 def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:

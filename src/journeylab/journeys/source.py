@@ -96,6 +96,9 @@ class _Events:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    #: The Parquet files (or globs) the events are read from, or None.
+    parquet: list[str] | None = None
+
     def _open(self, source: Any, *, stage_map: Any, keep: Sequence[str], what: str) -> None:
         raw = f"jl_raw_{self.tag}"
         handed = None
@@ -133,6 +136,7 @@ class _Events:
                 f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({quote_list(paths)})"
             )
             self.source_name = ", ".join(paths)
+            self.parquet = paths
         else:
             raise ParameterError(
                 f"events must be a pandas DataFrame, a DuckDB relation or a Parquet path, "
@@ -238,12 +242,51 @@ class _Events:
         #: The five columns of a journey, typed as in ``src``, without the sort keys.
         self.rows_sql = f"SELECT {', '.join(select[:5])} FROM {raw} r"
 
+    def parquet_statistics(self) -> dict[str, tuple[int, int | None]] | None:
+        """Return the null counts of ``user_id`` and ``timestamp`` and the last timestamp.
+
+        From the statistics of every Parquet row group, without reading rows:
+        ``{"user_id": (nulls, None), "timestamp": (nulls, last epoch microsecond
+        or None)}``. None when the source is not Parquet or a row group lacks them (the data must
+        then be read). Kept after the first call.
+        """
+        if "_statistics" not in self.__dict__:
+            self._statistics = None
+            if self.parquet is not None:
+                rows = self.con.execute(
+                    f"""
+                    SELECT path_in_schema, count(*), count(stats_null_count), sum(stats_null_count),
+                           count(*) FILTER (WHERE max_is_exact AND stats_max_value IS NOT NULL),
+                           epoch_us(max(TRY_CAST(stats_max_value AS TIMESTAMPTZ))),
+                           count(TRY_CAST(stats_max_value AS TIMESTAMPTZ))
+                    FROM parquet_metadata({quote_list(self.parquet)})
+                    WHERE path_in_schema IN ('user_id', 'timestamp')
+                    GROUP BY path_in_schema
+                    """
+                ).fetchall()
+                found = {r[0]: r[1:] for r in rows}
+                groups = {r[0] for r in found.values()}
+                if set(found) == {"user_id", "timestamp"} and len(groups) == 1:
+                    chunks, nulls_known, nulls = found["user_id"][:3]
+                    stats = {"user_id": (int(nulls), None)} if nulls_known == chunks else {}
+                    chunks, nulls_known, nulls, exact, last, parsed = found["timestamp"]
+                    if nulls_known == chunks:
+                        complete = exact == parsed == chunks  # every chunk holds a maximum
+                        stats["timestamp"] = (int(nulls), int(last) if complete else None)
+                    self._statistics = stats if len(stats) == 2 else None
+        return self._statistics
+
     def incomplete_rows(self) -> int:
-        """Count the rows without a user id or a timestamp (from Parquet statistics when none lack them)."""
+        """Count the rows without a user id or a timestamp (from Parquet statistics when they tell)."""
         if self.arrow is not None and not any(
             self.arrow.column(c).null_count for c in ("user_id", "timestamp")
         ):
             return 0  # an Arrow table counts its missing values as it is built
+        stats = self.parquet_statistics()
+        if stats is not None:
+            nulls = [stats[c][0] for c in ("user_id", "timestamp")]
+            if min(nulls) == 0:
+                return max(nulls)  # at most one column lacks values: its count is the answer
         total, users, times = self.con.execute(
             f'SELECT count(*), count("user_id"), count("timestamp") FROM {self.raw}'
         ).fetchone()
@@ -255,6 +298,16 @@ class _Events:
             )
         )
 
+    def total_rows(self) -> int:
+        """Count the rows of the source (from Parquet metadata or the Arrow table; kept)."""
+        if getattr(self, "_total_rows", None) is None:
+            self._total_rows = (
+                self.arrow.num_rows
+                if self.arrow is not None
+                else int(self.scalar(f"SELECT count(*) FROM {self.raw}"))
+            )
+        return self._total_rows
+
     def last_timestamp(self) -> pd.Timestamp | None:
         """Return the last timestamp in UTC (from Parquet statistics when the column is TIMESTAMPTZ)."""
         ts = (
@@ -262,6 +315,9 @@ class _Events:
             if self.raw_types.get("timestamp") == "TIMESTAMP WITH TIME ZONE"
             else 'CAST("timestamp" AS TIMESTAMPTZ)'
         )
+        stats = self.parquet_statistics()
+        if ts == '"timestamp"' and stats is not None and stats["timestamp"][1] is not None:
+            return pd.Timestamp(stats["timestamp"][1], unit="us", tz="UTC")
         # epoch microseconds: fetching a TIMESTAMPTZ scalar would need pytz
         micros = self.scalar(f"SELECT epoch_us(max({ts})) FROM {self.raw}")
         return pd.Timestamp(int(micros), unit="us", tz="UTC") if micros is not None else None
@@ -271,7 +327,7 @@ class _Events:
     ORDER = '"timestamp", event_key, channel_key NULLS LAST, value NULLS LAST'
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.con.execute(sql, list(params)).fetchone()[0]
+        return self.con.execute(sql, list(params)).fetchall()[0][0]
 
     def df(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         return fetch_df(self.con.execute(sql, list(params)))
