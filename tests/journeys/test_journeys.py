@@ -748,3 +748,48 @@ def test_parquet_statistics_count_missing_ids_and_the_last_time_without_reading_
     pd.testing.assert_frame_equal(
         path_table(file, period_end=END), path_table(both, period_end=END)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(st.text(max_size=3), min_size=1, max_size=6, unique=True),
+    data=st.data(),
+)
+def test_path_table_rows_sort_as_tuples_of_names_however_many_cells(names, data):
+    from journeylab.journeys import path_scan
+
+    n_codes = len(names)
+    paths = data.draw(
+        st.lists(
+            st.lists(st.integers(0, n_codes - 1), max_size=5).map(tuple),
+            min_size=1,
+            max_size=25,
+            unique=True,
+        )
+    )
+    has_direct = DIRECT in names
+    if has_direct:  # an element named like the direct path stands for it
+        paths = [p for p in paths if p != ()] or [(names.index(DIRECT),)]
+    sums = path_scan._PathSums(None)
+    sums.ids = {np.array(p, dtype=np.uint16).tobytes(): i for i, p in enumerate(paths)}
+    size = len(paths)
+    sums.conversions = np.array(
+        data.draw(st.lists(st.integers(0, 2), min_size=size, max_size=size))
+    )
+    sums.non_conversions = np.array(
+        data.draw(st.lists(st.integers(0, 2), min_size=size, max_size=size))
+    )
+    sums.value = np.arange(size, dtype=float)
+    as_names = [tuple(names[c] for c in p) if p else (DIRECT,) for p in paths]
+    expected = sorted(
+        range(size),
+        key=lambda i: (-sums.conversions[i], -sums.non_conversions[i], as_names[i]),
+    )
+    cells = path_scan._SORT_CELLS
+    try:
+        for path_scan._SORT_CELLS in (cells, 0):  # a matrix of name ranks; tuples of names
+            table = path_scan._table(sums, names, np.uint16)
+            assert table["path"].tolist() == [as_names[i] for i in expected]
+            assert table["value"].tolist() == [float(i) for i in expected]
+    finally:
+        path_scan._SORT_CELLS = cells

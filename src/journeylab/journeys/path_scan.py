@@ -385,23 +385,50 @@ def _user_ranges(ev: _Events) -> list[tuple[str, list[Any]]]:
     return ranges
 
 
+#: Largest (paths × longest path) matrix of name ranks sorted in one go; past it the
+#: paths are sorted as tuples of names.
+_SORT_CELLS = 1 << 24
+
+
 def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
     """Build the path table, ordered by conversions, then non-conversions (descending), then path."""
-    name_of = list(names).__getitem__
-    paths = [
-        tuple(map(name_of, np.frombuffer(key, dtype=dtype).tolist())) if key else (DIRECT,)
-        for key in sums.ids
-    ]
-    conversions, non_conversions = sums.conversions.tolist(), sums.non_conversions.tolist()
-    order = sorted(
-        range(len(paths)), key=lambda i: (-conversions[i], -non_conversions[i], paths[i])
+    keys = list(sums.ids)
+    n = len(keys)
+    width = np.dtype(dtype).itemsize
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n) // width
+    # The direct path (an empty key) is the one element DIRECT, coded after the names.
+    element_names = [*names, DIRECT]
+    direct_key = np.array([len(names)], dtype=dtype).tobytes()
+    codes = (
+        np.frombuffer(b"".join(k or direct_key for k in keys), dtype=dtype).astype(np.int64)
+        if n
+        else np.zeros(0, dtype=np.int64)
     )
-    frame = pd.DataFrame(
+    lengths = np.maximum(lengths, 1)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    flat = np.asarray(element_names, dtype=object)[codes].tolist()
+    paths = [tuple(flat[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    longest = int(lengths.max()) if n else 0
+    if n * longest <= _SORT_CELLS:
+        # Paths compare as tuples of names: rank the names, pad with 0 (shorter first).
+        ranked = {name: i + 1 for i, name in enumerate(sorted(set(element_names)))}
+        rank = np.array([ranked[e] for e in element_names], dtype=np.int64)
+        matrix = np.zeros((n, longest), dtype=np.int64)
+        row = np.repeat(np.arange(n), lengths)
+        matrix[row, np.arange(len(codes)) - starts[row]] = rank[codes]
+        order = np.lexsort((*matrix.T[::-1], -sums.non_conversions, -sums.conversions))
+    else:
+        conversions, non_conversions = sums.conversions.tolist(), sums.non_conversions.tolist()
+        order = np.array(
+            sorted(range(n), key=lambda i: (-conversions[i], -non_conversions[i], paths[i])),
+            dtype=np.int64,
+        )
+    return pd.DataFrame(
         {
-            "path": pd.Series([paths[i] for i in order], dtype="object"),
+            "path": pd.Series([paths[i] for i in order.tolist()], dtype="object"),
             "conversions": sums.conversions[order].astype("int64"),
             "value": sums.value[order].astype("float64"),
             "non_conversions": sums.non_conversions[order].astype("int64"),
         }
     )
-    return frame
