@@ -793,3 +793,82 @@ def test_path_table_rows_sort_as_tuples_of_names_however_many_cells(names, data)
             assert table["value"].tolist() == [float(i) for i in expected]
     finally:
         path_scan._SORT_CELLS = cells
+
+
+def test_parquet_statistics_are_not_used_where_they_would_read_differently_from_the_rows(
+    tmp_path,
+):
+    """Files whose times are not microsecond UTC instants, infinite times, other name cases."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from journeylab.core.stages import StageMap
+    from journeylab.journeys.source import _Events
+
+    sm = StageMap.from_dict(
+        {
+            "stages": [
+                {"name": "consideration", "events": ["visit"]},
+                {"name": "purchase", "events": ["purchase"]},
+            ]
+        }
+    )
+    first = pd.DataFrame(
+        {
+            "user_id": ["a"],
+            "timestamp": pd.to_datetime(["2026-05-01 10:00"], utc=True).astype(
+                "datetime64[us, UTC]"
+            ),
+            "event": ["visit"],
+            "channel": ["email"],
+            "value": [1.5],
+        }
+    )
+    first.to_parquet(tmp_path / "first.parquet")
+    later = pd.DataFrame(
+        {
+            "user_id": ["b", "b"],
+            "timestamp": pd.to_datetime(
+                ["2026-05-02 10:00:00", "2026-05-02 11:00:00.000000750"], utc=True, format="ISO8601"
+            ).astype("datetime64[ns, UTC]"),
+            "event": ["visit", "purchase"],
+            "channel": ["social", None],
+            "value": [None, 90.0],
+        }
+    )
+    text = later.assign(timestamp=["2026-05-02T10:00:00+00:00", "2026-05-02T16:00:00-05:00"])
+    upper = later.assign(timestamp=later["timestamp"].astype("datetime64[us, UTC]")).rename(
+        columns={"user_id": "USER_ID", "timestamp": "TIMESTAMP"}
+    )
+    upper.loc[0, "USER_ID"] = None
+    cases = {
+        "ns": (later, pd.Timestamp("2026-05-02 11:00:00.000001", tz="UTC")),  # rounded to us
+        "text": (text, pd.Timestamp("2026-05-02 21:00", tz="UTC")),  # the latest instant
+        "case": (upper, pd.Timestamp("2026-05-02 11:00", tz="UTC")),
+    }
+    for name, (frame, last) in cases.items():
+        pq.write_table(
+            pa.Table.from_pandas(frame, preserve_index=False), tmp_path / f"{name}.parquet"
+        )
+        files = [str(tmp_path / "first.parquet"), str(tmp_path / f"{name}.parquet")]
+        with _Events(files, stage_map=sm) as ev:
+            assert ev.parquet_statistics() is None, name
+            assert ev.last_timestamp() == last, name
+            assert ev.incomplete_rows() == (1 if name == "case" else 0), name
+        table = path_table(files, conversion="purchase", stage_map=sm, lookback="7D")
+        assert table["conversions"].tolist() == [1], name
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    infinite = tmp_path / "infinite.parquet"
+    con.execute(
+        f"""COPY (SELECT * FROM (VALUES
+              ('a', TIMESTAMPTZ '2026-05-01 10:00', 'visit', 'email', NULL::DOUBLE),
+              ('a', 'infinity'::TIMESTAMPTZ, 'visit', 'email', NULL))
+            t(user_id, "timestamp", event, channel, value)) TO '{infinite}' (FORMAT parquet)"""
+    )
+    with _Events(infinite, stage_map=sm) as ev:
+        assert ev.parquet_statistics() == {"user_id": (0, None), "timestamp": (0, None)}
+        assert ev.incomplete_rows() == 0
+        assert ev.last_timestamp() is None
+    table = path_table(infinite, conversion="purchase", stage_map=sm, lookback="7D")
+    assert table["non_conversions"].tolist() == [1]

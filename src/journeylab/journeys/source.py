@@ -247,34 +247,53 @@ class _Events:
 
         From the statistics of every Parquet row group, without reading rows:
         ``{"user_id": (nulls, None), "timestamp": (nulls, last epoch microsecond
-        or None)}``. None when the source is not Parquet or a row group lacks them (the data must
-        then be read). Kept after the first call.
+        or None)}``. Only when every file names both columns exactly so, stores the
+        times as microsecond UTC instants (other units or text would convert
+        differently) and every row group has the counts; else None, and the data
+        must be read. Kept after the first call.
         """
         if "_statistics" not in self.__dict__:
             self._statistics = None
             if self.parquet is not None:
-                rows = self.con.execute(
-                    f"""
-                    SELECT path_in_schema, count(*), count(stats_null_count), sum(stats_null_count),
-                           count(*) FILTER (WHERE max_is_exact AND stats_max_value IS NOT NULL),
-                           epoch_us(max(TRY_CAST(stats_max_value AS TIMESTAMPTZ))),
-                           count(TRY_CAST(stats_max_value AS TIMESTAMPTZ))
-                    FROM parquet_metadata({quote_list(self.parquet)})
-                    WHERE path_in_schema IN ('user_id', 'timestamp')
-                    GROUP BY path_in_schema
-                    """
-                ).fetchall()
-                found = {r[0]: r[1:] for r in rows}
-                groups = {r[0] for r in found.values()}
-                if set(found) == {"user_id", "timestamp"} and len(groups) == 1:
-                    chunks, nulls_known, nulls = found["user_id"][:3]
-                    stats = {"user_id": (int(nulls), None)} if nulls_known == chunks else {}
-                    chunks, nulls_known, nulls, exact, last, parsed = found["timestamp"]
-                    if nulls_known == chunks:
-                        complete = exact == parsed == chunks  # every chunk holds a maximum
-                        stats["timestamp"] = (int(nulls), int(last) if complete else None)
-                    self._statistics = stats if len(stats) == 2 else None
+                self._statistics = self._read_statistics(quote_list(self.parquet))
         return self._statistics
+
+    def _read_statistics(self, files: str) -> dict[str, tuple[int, int | None]] | None:
+        n_files, with_ids, with_times = self.con.execute(
+            f"""
+            SELECT count(DISTINCT file_name),
+                   count(DISTINCT file_name) FILTER (WHERE name = 'user_id'),
+                   count(DISTINCT file_name) FILTER (
+                       WHERE name = 'timestamp' AND duckdb_type = 'TIMESTAMP WITH TIME ZONE')
+            FROM parquet_schema({files})
+            """
+        ).fetchall()[0]
+        if not n_files or not n_files == with_ids == with_times:
+            return None
+        rows = self.con.execute(
+            f"""
+            SELECT path_in_schema, count(*), count(stats_null_count), sum(stats_null_count),
+                   count(*) FILTER (WHERE max_is_exact AND stats_max_value IS NOT NULL),
+                   epoch_us(max(TRY_CAST(stats_max_value AS TIMESTAMPTZ))),
+                   count(TRY_CAST(stats_max_value AS TIMESTAMPTZ)),
+                   (SELECT count(*) FROM (
+                       SELECT DISTINCT file_name, row_group_id FROM parquet_metadata({files})))
+            FROM parquet_metadata({files})
+            WHERE path_in_schema IN ('user_id', 'timestamp')
+            GROUP BY path_in_schema
+            """
+        ).fetchall()
+        found = {r[0]: r[1:] for r in rows}
+        if set(found) != {"user_id", "timestamp"}:
+            return None
+        stats = {}
+        for column, (chunks, nulls_known, nulls, exact, last, parsed, groups) in found.items():
+            if not chunks == nulls_known == groups:
+                return None  # a row group without the column (by this name) or its count
+            # the last time when every chunk holds a finite maximum
+            complete = exact == parsed == chunks and last is not None
+            stats[column] = (int(nulls), int(last) if complete and column == "timestamp" else None)
+        return stats
 
     def incomplete_rows(self) -> int:
         """Count the rows without a user id or a timestamp (from Parquet statistics when they tell)."""
