@@ -370,9 +370,9 @@ def _user_ranges(ev: _Events) -> list[tuple[str, list[Any]]]:
     cuts = ev.con.execute(
         f"SELECT quantile_disc({user}, {quantiles}) FROM {ev.raw} WHERE hash({user}) % {every} = 0"
     ).fetchall()[0][0]
-    n_ranges = min(_QUANTILES, -(-total // RANGE_ROWS))
     if not cuts:
         return [("", [])]
+    n_ranges = min(_QUANTILES, -(-total // RANGE_ROWS))
     chosen = sorted({cuts[round(i * _QUANTILES / n_ranges) - 1] for i in range(1, n_ranges)})
     bounds = [None, *chosen, None]
     ranges = []

@@ -286,14 +286,14 @@ class _Events:
         found = {r[0]: r[1:] for r in rows}
         if set(found) != {"user_id", "timestamp"}:
             return None
-        stats = {}
-        for column, (chunks, nulls_known, nulls, exact, last, parsed, groups) in found.items():
-            if not chunks == nulls_known == groups:
-                return None  # a row group without the column (by this name) or its count
-            # the last time when every chunk holds a finite maximum
-            complete = exact == parsed == chunks and last is not None
-            stats[column] = (int(nulls), int(last) if complete and column == "timestamp" else None)
-        return stats
+        if any(not r[0] == r[1] == r[6] for r in found.values()):
+            return None  # a row group without the column (by this name) or its null count
+        chunks, _, nulls, exact, last, parsed, _ = found["timestamp"]
+        finite = exact == parsed == chunks and last is not None  # a maximum in every chunk
+        return {
+            "user_id": (int(found["user_id"][2]), None),
+            "timestamp": (int(nulls), int(last) if finite else None),
+        }
 
     def incomplete_rows(self) -> int:
         """Count the rows without a user id or a timestamp (from Parquet statistics when they tell)."""
@@ -319,7 +319,7 @@ class _Events:
 
     def total_rows(self) -> int:
         """Count the rows of the source (from Parquet metadata or the Arrow table; kept)."""
-        if getattr(self, "_total_rows", None) is None:
+        if "_total_rows" not in self.__dict__:
             self._total_rows = (
                 self.arrow.num_rows
                 if self.arrow is not None
