@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeylab.core.errors import ParameterError
 from journeylab.core.stages import StageMap
@@ -71,3 +73,42 @@ def test_assign_looks_up_each_distinct_name_once_and_keeps_missing_and_unmapped_
 def test_a_stage_may_be_named_by_the_empty_string():
     sm = StageMap.from_dict({"stages": [{"name": "", "events": ["view"]}, *SHOP["stages"][1:]]})
     assert sm.assign(pd.Series(["view", "cart", "x"])).tolist()[:2] == ["", "purchase"]
+
+
+# -- names and patterns: the same answers as fnmatch, however many names a stage lists ----
+@settings(max_examples=200, deadline=None)
+@given(
+    patterns=st.lists(st.text(alphabet="ab*?[]!", min_size=1, max_size=4), min_size=1, max_size=6),
+    events=st.lists(st.text(alphabet="ab[]!", max_size=4), max_size=20),
+)
+def test_an_event_belongs_to_the_first_stage_whose_name_or_pattern_matches_it(patterns, events):
+    import fnmatch
+
+    from journeylab.core.errors import SchemaError
+
+    spec = {"stages": [{"name": f"s{i}", "events": [p]} for i, p in enumerate(patterns)]}
+    try:
+        sm = StageMap.from_dict(spec)
+    except SchemaError:
+        return  # an exact name listed in two stages
+    for event in events:
+        expected = next(
+            (f"s{i}" for i, p in enumerate(patterns) if fnmatch.fnmatchcase(event, p)), None
+        )
+        assert sm.stage_of(event) == expected
+
+
+def test_a_stage_listing_tens_of_thousands_of_names_maps_every_event():
+    names = [f"product_{i}_viewed" for i in range(40_000)]
+    sm = StageMap.from_dict(
+        {
+            "stages": [
+                {"name": "browse", "events": [*names, "search_*"]},
+                {"name": "buy", "events": ["order", "refund_?"]},
+            ]
+        }
+    )
+    found = sm.event_to_stage([*names, "search_x", "order", "refund_1", "refund_12", "other"])
+    assert sum(v == "browse" for v in found.values()) == 40_001
+    assert found["order"] == found["refund_1"] == "buy"
+    assert found["refund_12"] is None and found["other"] is None

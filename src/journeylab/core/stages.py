@@ -29,6 +29,7 @@ count events no stage contains.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,20 @@ class Stage:
 
     def matches(self, event: str) -> bool:
         """Return True if ``event`` is one of this stage's names or patterns."""
-        return any(fnmatch.fnmatchcase(event, pattern) for pattern in self.events)
+        names, patterns = self._matcher()
+        return event in names or any(match(event) for match in patterns)
+
+    def _matcher(self) -> tuple[frozenset[str], tuple[Any, ...]]:
+        """Return the exact names (one set lookup) and the compiled patterns, made once per stage."""
+        cached = self.__dict__.get("_match")
+        if cached is None:
+            names = frozenset(e for e in self.events if not _is_pattern(e))
+            patterns = tuple(
+                re.compile(fnmatch.translate(e)).match for e in self.events if _is_pattern(e)
+            )
+            cached = (names, patterns)
+            object.__setattr__(self, "_match", cached)
+        return cached
 
 
 @dataclass(frozen=True)
