@@ -672,6 +672,7 @@ def test_path_table_from_events_read_in_batches_of_a_few_rows_equals_that_of_its
     path_options = {k: v for k, v in options.items() if k in path_keys}
     whole = path_table(events, **options)
     monkeypatch.setattr(path_scan, "BATCH_ROWS", 7)  # users straddle batches all the time
+    monkeypatch.setattr(path_scan._PathSums, "FOLD", 5)  # journeys folded in many times
     batched = path_table(events, **options)
     pd.testing.assert_frame_equal(batched, whole, check_exact=True)
     assert batched.attrs == whole.attrs
@@ -680,6 +681,23 @@ def test_path_table_from_events_read_in_batches_of_a_few_rows_equals_that_of_its
     )
     pd.testing.assert_frame_equal(batched, built, check_exact=False, rtol=1e-12)
     assert batched.attrs["left_out"] == built.attrs["left_out"]
+
+
+@pytest.mark.parametrize("options", [{"touch_events": "all"}, {"level": "event"}])
+def test_path_table_is_the_same_whatever_width_the_sort_keys_take(options, monkeypatch):
+    from journeylab.datasets.sample import make_sample
+    from journeylab.journeys import path_scan
+
+    events = make_sample(seed=4, n_users=300).events
+    assert events["channel"].isna().any()  # touches without a channel sort after the others
+    narrow = path_table(events, stage_map=SAMPLE_STAGES, **options)
+    # a vocabulary too long for the first key type takes the next
+    monkeypatch.setattr(path_scan, "KEY_TYPES", (("TINYINT", 2), ("INTEGER", 2**31 - 1)))
+    wide = path_table(events, stage_map=SAMPLE_STAGES, **options)
+    pd.testing.assert_frame_equal(wide, narrow, check_exact=True)
+    assert wide.attrs == narrow.attrs
+    if options.get("touch_events") == "all":
+        assert any("(none)" in p for p in wide["path"])
 
 
 # -- a large log sorted in ranges of user ids --------------------------------------------

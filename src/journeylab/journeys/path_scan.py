@@ -42,12 +42,22 @@ SPLIT_ROWS = 1 << 25
 RANGE_ROWS = 1 << 24
 #: The user-id quantiles the ranges are cut from.
 _QUANTILES = 64
-#: The channel key of a touch without a channel: after every channel, as NULLS LAST sorts.
-NO_CHANNEL_KEY = 2**31 - 1
+#: The SQL type of the event and channel keys the sort carries (a narrower key sorts
+#: faster), and the channel key of a touch without a channel: after every channel,
+#: as NULLS LAST sorts. Vocabularies too long for the first use the second.
+KEY_TYPES = (("SMALLINT", 2**15 - 1), ("INTEGER", 2**31 - 1))
 
 
 class _PathSums:
-    """Per-path counts and values, accumulated batch after batch in journey order."""
+    """Per-path counts and values, accumulated batch after batch in journey order.
+
+    The journeys of several batches are held and folded in at once (one hash
+    pass over their keys), so the Python work per fold is one step per distinct
+    path rather than per batch.
+    """
+
+    #: Journeys held before they are folded into the sums.
+    FOLD = 1 << 22
 
     def __init__(self, direct: bytes | None) -> None:
         #: an element named like the direct path stands for it, as in SQL's GROUP BY
@@ -56,10 +66,25 @@ class _PathSums:
         self.conversions = np.zeros(0, dtype=np.int64)
         self.non_conversions = np.zeros(0, dtype=np.int64)
         self.value = np.zeros(0, dtype=np.float64)
+        self._held: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
+        self._n_held = 0
 
     def add(self, keys: pa.Array, converted: np.ndarray, value: np.ndarray) -> None:
         if len(keys) == 0:
             return
+        self._held.append((keys, converted, value))
+        self._n_held += len(keys)
+        if self._n_held >= self.FOLD:
+            self.fold()
+
+    def fold(self) -> None:
+        """Add the held journeys to the sums (in the order they came)."""
+        if not self._held:
+            return
+        keys = pa.concat_arrays([k for k, _, _ in self._held])
+        converted = np.concatenate([c for _, c, _ in self._held])
+        value = np.concatenate([v for _, _, v in self._held])
+        self._held, self._n_held = [], 0
         encoded = pc.dictionary_encode(keys)
         local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         gmap = np.empty(len(encoded.dictionary), dtype=np.int64)
@@ -88,6 +113,7 @@ class _Scan:
         *,
         element: np.ndarray,
         element_by: str,
+        no_channel_key: int,
         is_conversion: np.ndarray,
         dtype: Any,
         direct: bytes | None,
@@ -99,6 +125,7 @@ class _Scan:
         include_censored: bool,
     ) -> None:
         self.element, self.element_by, self.dtype = element, element_by, dtype
+        self.no_channel_key = no_channel_key
         self.is_conversion = is_conversion
         self.look_us, self.cap, self.start_us = look_us, cap, start_us
         self.censor_us, self.collapse, self.include_censored = censor_us, collapse, include_censored
@@ -123,7 +150,8 @@ class _Scan:
             return
         t, ek, ck = cols["t"], cols["ek"], cols["ck"]
         conv = self.is_conversion[ek]
-        ck = np.where(ck == NO_CHANNEL_KEY, -1, ck)  # a missing channel reads "(none)", the last
+        # a missing channel reads "(none)", the last
+        ck = np.where(ck == self.no_channel_key, -1, ck)
         new_user = np.ones(n, dtype=bool)
         if n > 1:
             new_user[1:] = pc.not_equal(users[1:], users[:-1]).to_numpy(zero_copy_only=False)
@@ -289,8 +317,11 @@ def path_sums(
     lookup, names, by = _element_codes(ev, level)
     dtype = np.uint16 if len(names) < 1 << 16 else np.uint32
     direct = np.array([names.index(DIRECT)], dtype=dtype).tobytes() if DIRECT in names else None
+    longest = max(len(ev.event_names), len(ev.channel_names))
+    key_type, no_channel_key = next((t, k) for t, k in KEY_TYPES if longest < k)
     scan = _Scan(
         element=lookup,
+        no_channel_key=no_channel_key,
         is_conversion=np.isin(np.array(ev.event_names, dtype=object), conversions),
         element_by=by,
         dtype=dtype,
@@ -314,8 +345,8 @@ def path_sums(
     def sorted_rows(users_sql: str, params: list[Any]) -> pa.RecordBatchReader:
         return con.sql(
             f"""
-            SELECT b.user_id, epoch_us(b."timestamp") AS t, {event_key}::INTEGER AS ek,
-                   coalesce({channel_key}, {NO_CHANNEL_KEY})::INTEGER AS ck,
+            SELECT b.user_id, epoch_us(b."timestamp") AS t, {event_key}::{key_type} AS ek,
+                   coalesce({channel_key}, {no_channel_key})::{key_type} AS ck,
                    CASE WHEN {conv_b} THEN coalesce(b.value, 0) ELSE 0 END::DOUBLE AS v
             FROM ({taking_part}{users_sql}) b
             {event_join} {channel_join}
@@ -392,6 +423,7 @@ _SORT_CELLS = 1 << 24
 
 def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
     """Build the path table, ordered by conversions, then non-conversions (descending), then path."""
+    sums.fold()
     keys = list(sums.ids)
     n = len(keys)
     width = np.dtype(dtype).itemsize
