@@ -47,6 +47,7 @@ from journeylab.core.errors import (
     EVENT_COLUMNS,
     require_columns,
 )
+from journeylab.core.memory import release_free_memory
 from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
@@ -242,7 +243,9 @@ def load_events(
     order = _break_ties(pipe.frame, codes, order)
     del codes  # the keys go before the rows are copied
     _take_rows(pipe, order)  # the one copy of the rows
-    return LoadedTable(pipe.finish(canonical), pipe.report, pipe.label)
+    loaded = LoadedTable(pipe.finish(canonical), pipe.report, pipe.label)
+    release_free_memory()  # what reading, sorting and de-duplicating held and freed
+    return loaded
 
 
 def _take_rows(pipe: Pipeline, order: np.ndarray) -> None:
