@@ -112,3 +112,31 @@ def test_a_stage_listing_tens_of_thousands_of_names_maps_every_event():
     assert sum(v == "browse" for v in found.values()) == 40_001
     assert found["order"] == found["refund_1"] == "buy"
     assert found["refund_12"] is None and found["other"] is None
+
+
+def test_event_codes_that_are_numbers_map_to_the_stages_that_list_them():
+    import numpy as np
+
+    import journeylab
+
+    # YAML reads `events: [101]` as a number; the stage map keeps it as text
+    sm = StageMap.from_dict(
+        {"stages": [{"name": "visit", "events": [101]}, {"name": "buy", "events": [202, "x*"]}]}
+    )
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2026-05-01", "2026-05-03", "2026-05-02"], utc=True),
+            "event": [101, 202, 101],
+        }
+    )
+    assert sm.assign(events).tolist() == ["visit", "buy", "visit"]
+    assert [sm.stage_of(e) for e in (np.int64(202), 101, None, np.nan, pd.NA)] == [
+        "buy",
+        "visit",
+        None,
+        None,
+        None,
+    ]
+    reached = journeylab.journey_map(events, stage_map=sm).stages.set_index("stage")["users"]
+    assert reached.to_dict() == {"visit": 2, "buy": 1}

@@ -83,7 +83,16 @@ class Stage:
     description: str = ""
 
     def matches(self, event: str) -> bool:
-        """Return True if ``event`` is one of this stage's names or patterns."""
+        """Return True if ``event`` is one of this stage's names or patterns.
+
+        An event that is not text is read as its text (a log's event code
+        ``101`` is the stage map's ``"101"``, as YAML numbers are read); a
+        missing event matches nothing.
+        """
+        if not isinstance(event, str):
+            if event is None or (pd.api.types.is_scalar(event) and pd.isna(event)):
+                return False
+            event = str(event)
         names, patterns = self._matcher()
         return event in names or any(match(event) for match in patterns)
 
