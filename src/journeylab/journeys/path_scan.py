@@ -56,8 +56,9 @@ class _PathSums:
     path rather than per batch.
     """
 
-    #: Journeys held before they are folded into the sums.
-    FOLD = 1 << 22
+    #: Journeys held before they are folded into the sums (their path keys are
+    #: held meanwhile: tens of MiB for paths of a few touches).
+    FOLD = 1 << 20
 
     def __init__(self, direct: bytes | None) -> None:
         #: an element named like the direct path stands for it, as in SQL's GROUP BY
