@@ -167,3 +167,22 @@ def test_removal_effects_by_walk_equal_factorised_ones(frame, order):
     np.testing.assert_allclose(
         walked.conversion_probability_, dense.conversion_probability_, rtol=0, atol=1e-12
     )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path_tables(fractional=True), st.booleans())
+def test_rule_credit_sums_what_the_share_matrix_gives(frame, collapse):
+    from journeylab.attribution.heuristics import rule_credit, share_matrix
+    from journeylab.attribution.paths import read_path_table
+
+    table = read_path_table(frame, collapse_repeats=collapse)
+    weights = (table.conversions, table.value)
+    for model in ("first_touch", "last_touch", "last_non_direct", "linear", "position"):
+        fast = rule_credit(table, model, weights)
+        w = share_matrix(table, model)
+        for got, x in zip(fast, weights, strict=True):
+            expected = w.T @ x
+            if model == "linear":  # a channel met twice in a path: two shares or one doubled
+                np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-12)
+            else:  # the same sums in the same order
+                np.testing.assert_array_equal(got, expected)

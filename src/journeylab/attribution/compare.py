@@ -33,6 +33,7 @@ from journeylab.attribution.heuristics import (
     DEFAULT_DIRECT,
     distinct_channels,
     journey_values,
+    rule_credit,
     share_matrix,
     time_decay_shares,
 )
@@ -267,12 +268,14 @@ def attribute(
     }
     value_credit: dict[str, np.ndarray] = dict(credit)
     shares = {}
+    rule_options = dict(direct=direct, position_weights=position_weights)
     for m in model_list:
         if m in _SHARE_MODELS:
-            w = share_matrix(table, m, direct=direct, position_weights=position_weights)
-            shares[m] = w
-            credit[m] = w.T @ table.conversions
-            value_credit[m] = w.T @ table.value
+            credit[m], value_credit[m] = rule_credit(
+                table, m, (table.conversions, table.value), **rule_options
+            )
+            if n_boot > 0:  # the bootstrap resamples the counts under the same shares
+                shares[m] = share_matrix(table, m, **rule_options)
     chain = None
     if status.get("markov") == "ok":
         chain = MarkovChain(order=order).fit(table)

@@ -16,7 +16,7 @@ Time-decay needs touch timestamps, so it reads a touch-level frame
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from journeylab.core.timeparse import parse_duration
 __all__ = [
     "DEFAULT_DIRECT",
     "share_matrix",
+    "rule_credit",
     "first_touch",
     "last_touch",
     "last_non_direct",
@@ -128,6 +129,37 @@ def distinct_channels(table: PathTable) -> sp.csr_array:
     n_distinct = np.diff(m.indptr)
     m.data = 1.0 / np.repeat(n_distinct, n_distinct)
     return m
+
+
+def rule_credit(
+    table: PathTable, model: str, weights: Sequence[np.ndarray], **options
+) -> list[np.ndarray]:
+    """Credit per channel under a path-based rule, for each vector of path weights.
+
+    ``weights``: one value per path each (e.g. conversions, conversion value).
+    First touch, last touch and linear add up the touches directly
+    (``numpy.bincount``, path by path as the share matrix's product does)
+    without building the matrix; the other rules go through :func:`share_matrix`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from journeylab.attribution.paths import PathTable
+    >>> t = PathTable(("A", "B"), ((0, 1), (1,)), np.array([3.0, 1.0]), np.zeros(2), np.zeros(2))
+    >>> [c.tolist() for c in rule_credit(t, "linear", [t.conversions])]
+    [[1.5, 2.5]]
+    """
+    k = len(table.channels)
+    if model not in ("first_touch", "last_touch", "linear"):
+        w = share_matrix(table, model, **options)
+        return [w.T @ x for x in weights]
+    row, pos, ch, lengths = table.flat()
+    if model == "linear":
+        share = (1.0 / np.maximum(lengths, 1))[row]
+        return [np.bincount(ch, weights=share * x[row], minlength=k) for x in weights]
+    keep = pos == 0 if model == "first_touch" else pos == lengths[row] - 1
+    r, c = row[keep], ch[keep]
+    return [np.bincount(c, weights=x[r], minlength=k) for x in weights]
 
 
 def share_matrix(table: PathTable, model: str, **options) -> sp.csr_array:
