@@ -140,3 +140,16 @@ def test_event_codes_that_are_numbers_map_to_the_stages_that_list_them():
     ]
     reached = journeylab.journey_map(events, stage_map=sm).stages.set_index("stage")["users"]
     assert reached.to_dict() == {"visit": 2, "buy": 1}
+
+
+def test_a_stage_map_pickles_and_copies_the_same_whether_or_not_it_was_used():
+    import copy
+    import pickle
+
+    sm = StageMap.from_dict({"stages": [{"name": "a", "events": ["x", "y*"]}]})
+    fresh = pickle.dumps(sm)
+    assert sm.stage_of("yes") == "a"  # the matcher is made on first use
+    assert pickle.dumps(sm) == fresh
+    again = pickle.loads(fresh)
+    assert again == sm and again.stage_of("x") == "a" and again.stage_of("z") is None
+    assert copy.deepcopy(sm).stage_of("yy") == "a"

@@ -96,6 +96,10 @@ class Stage:
         names, patterns = self._matcher()
         return event in names or any(match(event) for match in patterns)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the matcher is made again where it is used, not carried in pickles and copies
+        return {k: v for k, v in self.__dict__.items() if k != "_match"}
+
     def _matcher(self) -> tuple[frozenset[str], tuple[Any, ...]]:
         """Return the exact names (one set lookup) and the compiled patterns, made once per stage."""
         cached = self.__dict__.get("_match")
