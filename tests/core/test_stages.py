@@ -153,3 +153,36 @@ def test_a_stage_map_pickles_and_copies_the_same_whether_or_not_it_was_used():
     again = pickle.loads(fresh)
     assert again == sm and again.stage_of("x") == "a" and again.stage_of("z") is None
     assert copy.deepcopy(sm).stage_of("yy") == "a"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entries=st.lists(st.text(alphabet="ab*?[]!", min_size=1, max_size=4), max_size=8),
+    event=st.text(alphabet="ab[]!", max_size=4),
+)
+def test_event_names_give_the_first_entry_fnmatch_matches(entries, event):
+    import fnmatch
+
+    from journeylab.core.stages import EventNames
+
+    expected = next((i for i, p in enumerate(entries) if fnmatch.fnmatchcase(event, p)), None)
+    assert EventNames(entries).position(event) == expected
+
+
+def test_event_order_and_masks_read_a_stage_of_tens_of_thousands_of_names():
+    from journeylab.io.loaders import event_rank
+    from journeylab.maps.progress import events_matching
+
+    names = [f"product_{i}_viewed" for i in range(40_000)]
+    sm = StageMap.from_dict(
+        {
+            "stages": [
+                {"name": "browse", "events": [*names, "search_*"]},
+                {"name": "buy", "events": ["order"]},
+            ]
+        }
+    )
+    events = pd.Series([names[-1], "order", "search_x", "other", None])
+    assert event_rank(events, sm).tolist() == [39_999, 40_001, 40_000, 40_002, 40_003]
+    frame = pd.DataFrame({"event": events.astype("string[pyarrow]")})
+    assert events_matching(frame, sm["browse"].events).tolist() == [True, False, True, False, False]

@@ -46,18 +46,23 @@ def _matrix(table: PathTable, row: np.ndarray, channel: np.ndarray, share: np.nd
     return sp.csr_array((share, (row, channel)), shape=(table.n_paths, len(table.channels)))
 
 
+def _touch_shares(table: PathTable, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the touches first touch, last touch or linear credit: ``(path row, channel, share)``."""
+    row, pos, ch, lengths = table.flat()
+    if model == "linear":
+        return row, ch, 1.0 / lengths[row]
+    keep = pos == 0 if model == "first_touch" else pos == lengths[row] - 1
+    return row[keep], ch[keep], np.ones(int(keep.sum()))
+
+
 def first_touch(table: PathTable) -> sp.csr_array:
     """Share matrix giving each path's conversions to its first channel."""
-    row, pos, ch, _ = table.flat()
-    keep = pos == 0
-    return _matrix(table, row[keep], ch[keep], np.ones(int(keep.sum())))
+    return _matrix(table, *_touch_shares(table, "first_touch"))
 
 
 def last_touch(table: PathTable) -> sp.csr_array:
     """Share matrix giving each path's conversions to its last channel."""
-    row, pos, ch, lengths = table.flat()
-    keep = pos == lengths[row] - 1
-    return _matrix(table, row[keep], ch[keep], np.ones(int(keep.sum())))
+    return _matrix(table, *_touch_shares(table, "last_touch"))
 
 
 def last_non_direct(table: PathTable, direct: str | Iterable[str] = DEFAULT_DIRECT) -> sp.csr_array:
@@ -80,8 +85,7 @@ def last_non_direct(table: PathTable, direct: str | Iterable[str] = DEFAULT_DIRE
 
 def linear(table: PathTable) -> sp.csr_array:
     """Share matrix splitting each path's conversions equally over its touches."""
-    row, _, ch, lengths = table.flat()
-    return _matrix(table, row, ch, 1.0 / lengths[row])
+    return _matrix(table, *_touch_shares(table, "linear"))
 
 
 def position_based(
@@ -149,17 +153,11 @@ def rule_credit(
     >>> [c.tolist() for c in rule_credit(t, "linear", [t.conversions])]
     [[1.5, 2.5]]
     """
-    k = len(table.channels)
     if model not in ("first_touch", "last_touch", "linear"):
         w = share_matrix(table, model, **options)
         return [w.T @ x for x in weights]
-    row, pos, ch, lengths = table.flat()
-    if model == "linear":
-        share = (1.0 / np.maximum(lengths, 1))[row]
-        return [np.bincount(ch, weights=share * x[row], minlength=k) for x in weights]
-    keep = pos == 0 if model == "first_touch" else pos == lengths[row] - 1
-    r, c = row[keep], ch[keep]
-    return [np.bincount(c, weights=x[r], minlength=k) for x in weights]
+    row, ch, share = _touch_shares(table, model)
+    return [np.bincount(ch, weights=share * x[row], minlength=len(table.channels)) for x in weights]
 
 
 def share_matrix(table: PathTable, model: str, **options) -> sp.csr_array:

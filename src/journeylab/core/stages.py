@@ -41,7 +41,7 @@ import yaml
 
 from journeylab.core.errors import ParameterError, SchemaError, did_you_mean
 
-__all__ = ["KPI", "Stage", "StageMap"]
+__all__ = ["KPI", "EventNames", "Stage", "StageMap"]
 
 Measure = Literal["count", "users", "value"]
 _MEASURES = ("count", "users", "value")
@@ -83,34 +83,64 @@ class Stage:
     description: str = ""
 
     def matches(self, event: str) -> bool:
-        """Return True if ``event`` is one of this stage's names or patterns.
-
-        An event that is not text is read as its text (a log's event code
-        ``101`` is the stage map's ``"101"``, as YAML numbers are read); a
-        missing event matches nothing.
-        """
-        if not isinstance(event, str):
-            if event is None or (pd.api.types.is_scalar(event) and pd.isna(event)):
-                return False
-            event = str(event)
-        names, patterns = self._matcher()
-        return event in names or any(match(event) for match in patterns)
+        """Return True if ``event`` is one of this stage's names or patterns (see :class:`EventNames`)."""
+        return self._matcher().matches(event)
 
     def __getstate__(self) -> dict[str, Any]:
         # the matcher is made again where it is used, not carried in pickles and copies
         return {k: v for k, v in self.__dict__.items() if k != "_match"}
 
-    def _matcher(self) -> tuple[frozenset[str], tuple[Any, ...]]:
-        """Return the exact names (one set lookup) and the compiled patterns, made once per stage."""
+    def _matcher(self) -> EventNames:
+        """Return this stage's :class:`EventNames`, made once per stage."""
         cached = self.__dict__.get("_match")
         if cached is None:
-            names = frozenset(e for e in self.events if not _is_pattern(e))
-            patterns = tuple(
-                re.compile(fnmatch.translate(e)).match for e in self.events if _is_pattern(e)
-            )
-            cached = (names, patterns)
+            cached = EventNames(self.events)
             object.__setattr__(self, "_match", cached)
         return cached
+
+
+class EventNames:
+    """Event names and shell patterns (``cart_*``), matched as ``fnmatch.fnmatchcase`` does.
+
+    Exact names are looked up in a dictionary and patterns compiled once, so a
+    list of tens of thousands of names matches an event in one lookup. An event
+    that is not text is read as its text (a log's event code ``101`` is the
+    stage map's ``"101"``, as YAML numbers are read); a missing event matches
+    nothing.
+
+    Examples
+    --------
+    >>> names = EventNames(["view", "cart_*", "cart_add"])
+    >>> names.position("cart_add"), names.position("view"), names.matches("refund")
+    (1, 0, False)
+    """
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._first: dict[str, int] = {}
+        self._patterns: list[tuple[int, Any]] = []
+        for i, entry in enumerate(entries):
+            if _is_pattern(entry):
+                self._patterns.append((i, re.compile(fnmatch.translate(entry)).match))
+            else:
+                self._first.setdefault(entry, i)
+
+    def position(self, event: Any) -> int | None:
+        """Return the position of the first entry that matches ``event`` (None when none does)."""
+        if not isinstance(event, str):
+            if event is None or (pd.api.types.is_scalar(event) and pd.isna(event)):
+                return None
+            event = str(event)
+        found = self._first.get(event)
+        for i, match in self._patterns:
+            if found is not None and i > found:
+                break
+            if match(event):
+                return i
+        return found
+
+    def matches(self, event: Any) -> bool:
+        """Return True if any entry matches ``event``."""
+        return self.position(event) is not None
 
 
 @dataclass(frozen=True)

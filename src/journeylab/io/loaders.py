@@ -34,7 +34,6 @@ out-of-core aggregation.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ from journeylab.core.errors import (
     require_columns,
 )
 from journeylab.core.memory import release_free_memory
-from journeylab.core.stages import StageMap
+from journeylab.core.stages import EventNames, StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
@@ -474,12 +473,11 @@ def event_rank(events: pd.Series, stage_map: Any = None) -> pd.Series:
         return pd.Series(np.zeros(len(events), dtype=np.int64), index=events.index)
     sm = StageMap.coerce(stage_map)
     listed = sm.event_names()
+    names = EventNames(listed)
 
     def rank(name: str) -> int:
-        for i, pattern in enumerate(listed):
-            if fnmatch.fnmatchcase(name, pattern):
-                return i
-        return len(listed)
+        found = names.position(name)
+        return len(listed) if found is None else found
 
     codes, uniques = pd.factorize(events, use_na_sentinel=True)
     ranks = np.array([rank(str(u)) for u in uniques] + [len(listed) + 1], dtype=np.int64)

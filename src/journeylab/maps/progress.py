@@ -7,7 +7,6 @@ segment comparisons a two-proportion test.
 
 from __future__ import annotations
 
-import fnmatch
 import warnings
 from collections.abc import Iterable
 
@@ -24,7 +23,7 @@ from statsmodels.stats.proportion import (
 
 from journeylab.core import sql as engine
 from journeylab.core.results import fmt_num
-from journeylab.core.stages import StageMap
+from journeylab.core.stages import EventNames, StageMap
 
 __all__ = [
     "stage_index",
@@ -205,19 +204,15 @@ def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
     >>> events_matching(frame, ["view*"]).tolist()
     [True, False, False, True]
     """
-    patterns = list(patterns)
+    matcher = EventNames(patterns)
     column = frame["event"]
     coded = column_codes(column)
     if coded is None:
         distinct = pd.unique(column.dropna())
-        members = [e for e in distinct if any(fnmatch.fnmatchcase(str(e), p) for p in patterns)]
+        members = [e for e in distinct if matcher.matches(str(e))]
         return column.isin(members)
     codes, names = coded
-    hits = np.fromiter(
-        (any(fnmatch.fnmatchcase(str(e), p) for p in patterns) for e in names),
-        dtype=bool,
-        count=len(names),
-    )
+    hits = np.fromiter((matcher.matches(str(e)) for e in names), dtype=bool, count=len(names))
     mask = hits[codes] & (codes >= 0) if len(names) else np.zeros(len(codes), dtype=bool)
     return pd.Series(mask, index=column.index, name=column.name)
 
