@@ -34,3 +34,20 @@ def test_a_bad_setting_is_a_clear_error(monkeypatch):
         engine.configure(memory_limit="lots")
         engine.connect()
     monkeypatch.setattr(engine, "_SETTINGS", {})
+
+
+def test_no_connection_draws_a_progress_bar(tmp_path):
+    # a long query in a notebook would otherwise put DuckDB's progress widget into the report
+    import duckdb
+
+    from journeylab.io.sources import open_relation
+
+    path = tmp_path / "events.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute("CREATE TABLE events AS SELECT 1 AS x")
+    new, shared = engine.connect(), engine.cursor()
+    con, *_ = open_relation(str(path), table="events")
+    for c in (new, shared, con):
+        setting = c.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]
+        assert setting is False
+        c.close()

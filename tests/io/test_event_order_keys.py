@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeylab.core.stages import StageMap
 from journeylab.io.loaders import event_rank, sort_events
@@ -100,7 +102,11 @@ def test_loaded_events_match_the_pandas_steps(seed):
     frame["timestamp"] = frame["timestamp"].astype("datetime64[ns, UTC]")
     loaded = load_events(frame, stage_map=STAGES, dedupe_window="1s")
     expected = _reference_load(frame, pd.Timedelta("1s"))
-    pd.testing.assert_frame_equal(loaded.frame, expected)
+    text = ["event", "channel", "device"]  # repeated text is kept as sorted categoricals
+    for column in text:
+        categories = loaded.frame[column].cat.categories
+        assert list(categories) == sorted(frame[column].dropna().unique())
+    pd.testing.assert_frame_equal(loaded.frame.astype(dict.fromkeys(text, "str")), expected)
     exact = int(frame.duplicated().sum())
     assert loaded.quality.count("exact duplicate") == exact
     assert loaded.quality.count("near duplicate") == len(frame) - exact - len(expected)
@@ -111,3 +117,43 @@ def test_string_sort_codes_are_the_ordered_categorical_codes():
     codes = pd.Categorical(values, ordered=True).codes
     expected = np.where(codes == -1, codes.max() + 1, codes)
     assert sort_codes(values).tolist() == expected.tolist()
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.text(max_size=4)), min_size=1, max_size=60),
+)
+@settings(max_examples=200, deadline=None)
+def test_categorical_text_keeps_the_values_and_their_order(values):
+    from journeylab.io.pipeline import as_categorical
+
+    text = pd.Series(values, dtype="str")
+    coded = as_categorical(text)
+    assert list(coded.cat.categories) == sorted(text.dropna().unique())
+    pd.testing.assert_series_equal(coded.astype("str"), text)
+    assert (sort_codes(coded) == sort_codes(text)).all()  # sorts as the text does
+
+
+def test_loaded_events_keep_repeated_text_as_categoricals():
+    from journeylab.io.loaders import load_events
+
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{i % 7}" for i in range(n)],
+            "timestamp": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+            "event": ["view", "cart"] * (n // 2),
+            "channel": [f"c{i}" for i in range(n)],  # every value different: still a category
+            "device": ["ios", "web", None, "web"] * (n // 4),
+            "note": [f"free text {i}" for i in range(n)],  # mostly distinct: kept as text
+            "zip": ["02134", "10001"] * (n // 2),  # typed as text by the caller: kept as text
+        }
+    )
+    loaded = load_events(frame, dtypes={"zip": "str"}).frame
+    for column in ("event", "channel", "device"):
+        assert isinstance(loaded[column].dtype, pd.CategoricalDtype), column
+        assert loaded[column].cat.categories.tolist() == sorted(frame[column].dropna().unique())
+    assert loaded["device"].isna().sum() == n // 4
+    for column in ("user_id", "note", "zip"):
+        assert isinstance(loaded[column].dtype, pd.StringDtype), column
+    by_event = loaded.groupby("event")["user_id"].size()  # only the categories that occur
+    assert by_event.to_dict() == {"cart": n // 2, "view": n // 2}

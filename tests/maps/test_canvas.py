@@ -318,6 +318,17 @@ def test_shop_events_channels_and_kpis_match_pandas(shop, shop_canvas):
     assert kpi.at["carts", "label"] == "Carts"
 
 
+def test_categorical_event_and_channel_columns_give_the_same_cells(shop, shop_canvas):
+    # loaded events keep repeated text as categoricals, whose absent categories count as zero
+    coded = shop.astype({"event": "category", "channel": "category"})
+    coded["event"] = coded["event"].cat.add_categories(["never_seen"])
+    again = journey_canvas(
+        coded, SHOP_STAGES, month="2026-10", feedback=shop_feedback(shop), pains=SHOP_PAINS,
+        labels={"checkout": "예약 완료", "payment_ok": "Payment OK", "tv_spot": "TV spot"}, currency="€",
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(again.to_frame(), shop_canvas.to_frame())
+
+
 def test_shop_conversion_and_emotion_match_pandas_and_statsmodels(shop, shop_canvas):
     sm = StageMap.from_dict(SHOP_STAGES)
     oct_ = month_rows(shop, "2026-10")

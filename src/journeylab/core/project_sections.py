@@ -114,14 +114,15 @@ class SegmentSpec:
     labels: tuple[str, ...]
 
     def apply(self, frame: pd.DataFrame) -> pd.Series:
-        """Return the band of each row (missing where the column is missing)."""
+        """Return the band of each row (missing where the column is missing).
+
+        The bands are a categorical whose categories sort as their labels do (as
+        the other text columns of loaded events).
+        """
         values = pd.to_numeric(frame[self.column], errors="coerce")
         edges = [-np.inf, *self.bins, np.inf]
-        return (
-            pd.cut(values, edges, labels=list(self.labels), right=True)
-            .astype("object")
-            .where(values.notna(), None)
-        )
+        bands = pd.cut(values, edges, labels=list(self.labels), right=True)
+        return bands.astype(pd.CategoricalDtype(sorted(self.labels)))
 
 
 # -- validation helpers -------------------------------------------------------

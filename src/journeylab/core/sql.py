@@ -172,12 +172,16 @@ def configure(
 #: turning query results into pandas frames does not copy every string again.
 _LARGE_TEXT = "SET arrow_large_buffer_size = true"
 
+#: No progress bar: in a notebook DuckDB would draw a widget into the report.
+NO_PROGRESS_BAR = "SET enable_progress_bar = false"
+
 
 def connect() -> duckdb.DuckDBPyConnection:
     """Open a new in-memory database with the configured limits, in UTC; close it when done."""
     con = duckdb.connect(":memory:")
     _apply(con, settings())
     con.execute(_LARGE_TEXT)
+    con.execute(NO_PROGRESS_BAR)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -191,6 +195,7 @@ def cursor() -> duckdb.DuckDBPyConnection:
             # Every output is ordered explicitly, so DuckDB need not keep input order.
             database.execute("SET preserve_insertion_order = false")
             database.execute(_LARGE_TEXT)
+            database.execute(NO_PROGRESS_BAR)
             _apply(database, settings())
             _DATABASE = database
         con = _DATABASE.cursor()

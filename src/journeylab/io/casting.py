@@ -124,6 +124,8 @@ def _map_distinct(
 
     When no distinct value changes, text already of the ``str`` dtype is returned as it is.
     """
+    if _text_categories(series):
+        return _map_categories(series, func)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = [func(u) for u in uniques]
     differs = np.array([m != u for m, u in zip(mapped, uniques, strict=True)] + [False])
@@ -133,6 +135,36 @@ def _map_distinct(
     out = np.array(mapped + [None], dtype=object)[picked]
     text = pd.Series(out, index=series.index, dtype="str", name=series.name)
     return text, differs[picked]
+
+
+def _text_categories(series: pd.Series) -> bool:
+    """Tell whether ``series`` is a categorical of text."""
+    return isinstance(series.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
+        series.cat.categories.dtype
+    )
+
+
+def _map_categories(
+    series: pd.Series, func: Callable[[str], str | None]
+) -> tuple[pd.Series, np.ndarray]:
+    """:func:`_map_distinct` of a text categorical: ``func`` maps the categories.
+
+    The result is a categorical again, its categories the distinct results, sorted.
+    """
+    categories = [str(c) for c in series.cat.categories]
+    mapped = [func(c) for c in categories]
+    differs = np.array([m != c for m, c in zip(mapped, categories, strict=True)] + [False])
+    codes = series.cat.codes.to_numpy()
+    picked = np.where(codes >= 0, codes, len(categories))
+    if not differs.any():
+        return series.rename(series.name), np.zeros(len(series), dtype=bool)
+    kept = sorted({m for m in mapped if m is not None})
+    position = {m: i for i, m in enumerate(kept)}
+    remap = np.array([position.get(m, -1) for m in mapped] + [-1], dtype=np.int32)
+    out = pd.Categorical.from_codes(
+        remap[picked], dtype=pd.CategoricalDtype(pd.Index(kept, dtype="str"))
+    )
+    return pd.Series(out, index=series.index, name=series.name), differs[picked]
 
 
 def clean_label(text: object) -> str | None:
@@ -171,7 +203,9 @@ def cast_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Clean labels (see :func:`clean_label`); also return a mask of changed cells."""
     raw = (
         series
-        if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
+        if pd.api.types.is_string_dtype(series.dtype)
+        and series.dtype != object
+        or _text_categories(series)
         else series.astype("str")
     )
     cleaned, changed = _map_distinct(raw, clean_label)
@@ -192,6 +226,7 @@ def canonical_labels(series: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
 def relabel(series: pd.Series) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
     """:func:`canonical_labels`, and a mask of the non-missing cells whose label changed."""
     counts = series.value_counts(dropna=True)
+    counts = counts[counts > 0]  # a categorical also counts the categories no row has
     if counts.empty:
         return (
             series.astype("str"),
@@ -208,7 +243,8 @@ def relabel(series: pd.Series) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
     display = by_spelling.drop_duplicates("key").set_index("key")["cleaned"]
     table["channel"] = table["key"].map(display)
     lookup = dict(zip(table["raw"], table["channel"], strict=True))
-    mapped, differs = _map_distinct(series.astype("str"), lambda v: lookup.get(v))
+    text = series if _text_categories(series) else series.astype("str")
+    mapped, differs = _map_distinct(text, lambda v: lookup.get(v))
     changed = table[table["raw"] != table["channel"]][["raw", "channel", "rows"]]
     changed = changed.sort_values(["channel", "rows", "raw"], ascending=[True, False, True])
     return mapped, changed.reset_index(drop=True), differs
@@ -320,6 +356,10 @@ def infer_property(
     stays text and a column that turns to text late stays text); otherwise it
     is kept as text, never coerced.
     """
+    if _text_categories(series):
+        if dtype is None and _typed_as(_distinct(pd.Series(series.cat.categories))) is None:
+            return series  # text it stays, as categories
+        series = series.astype("str")  # numbers, flags or a type asked for: cast row by row
     if dtype is not None:
         return _explicit(series, column, where, dtype)
     if (

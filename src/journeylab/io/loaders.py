@@ -52,6 +52,7 @@ from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
 from journeylab.io.identities import load_identities
 from journeylab.io.pipeline import (
+    ID_COLUMNS,
     Pipeline,
     duplicated_rows,
     sort_codes,
@@ -164,7 +165,11 @@ def load_events(
     Returns
     -------
     LoadedTable
-        ``frame`` sorted by :func:`sort_events`; ``quality`` the report.
+        ``frame`` sorted by :func:`sort_events`; ``quality`` the report. Ids are
+        ``str``; ``event``, ``channel`` and the text properties whose values
+        repeat (at most half as many distinct values as rows, unless typed by
+        ``dtypes``) are pandas categoricals of the names the rows carry, sorted,
+        a byte or two a row instead of a string each.
 
     Examples
     --------
@@ -204,6 +209,8 @@ def load_events(
         timestamp_format=timestamp_format,
         start=start,
         end=end,
+        # repeated text (names, channels, properties) is read as categories, never as strings
+        categories_except=(*ID_COLUMNS, "timestamp", "value", *(dtypes or {})),
     )
     pipe.clean_text("event", drop=True)
     pipe.canonical_channels("channel")
@@ -211,6 +218,8 @@ def load_events(
     pipe.cast_ids("session_id", drop=False)
     canonical = [*EVENT_COLUMNS["required"], *EVENT_COLUMNS["optional"]]
     pipe.properties(canonical, dtypes)
+    pipe.categorical_text(("event", "channel"), dtypes)
+    release_free_memory()  # the text the categoricals replaced: the sort starts from the codes
     # The sort keys are computed once, and the rows sorted once before de-duplication: the
     # order of the rows kept is that order without the rows dropped (the sort is stable).
     codes = _order_keys(pipe.frame, stage_map)
@@ -256,7 +265,10 @@ def _take_rows(pipe: Pipeline, order: np.ndarray) -> None:
     pipe.frame = pd.DataFrame()  # no view of the rows may keep them alive
     columns = {}
     for name in list(frame.columns):
-        columns[name] = frame[name].take(order).reset_index(drop=True)
+        column = frame[name].take(order).reset_index(drop=True)
+        if isinstance(column.dtype, pd.CategoricalDtype):  # names only dropped rows carried
+            column = column.cat.remove_unused_categories()
+        columns[name] = column
         del frame[name]
     pipe.frame = pd.DataFrame(columns, copy=False)
 

@@ -30,6 +30,7 @@ from journeylab.io.casting import (
     relabel,
 )
 from journeylab.io.casting_time import cast_timestamps
+from journeylab.io.frames import as_categorical
 from journeylab.io.quality import QualityReport
 from journeylab.io.sources import ROW, RawTable
 
@@ -212,6 +213,26 @@ class Pipeline:
                 self.frame[column] = infer_property(
                     self.frame[column], column, where, dtypes.get(column)
                 )
+
+    def categorical_text(
+        self, always: tuple[str, ...], keep_text: Mapping[str, str] | None
+    ) -> None:
+        """Store repeated text as pandas categoricals (see :func:`as_categorical`).
+
+        The columns of ``always`` are converted whatever their values; other text
+        columns (not ids, not typed in ``keep_text``) when each value repeats on
+        average (at most half as many distinct values as rows).
+        """
+        keep_text = dict(keep_text or {})
+        for column in list(self.frame.columns):
+            values = self.frame[column]
+            if column == ROW or column in ID_COLUMNS or column in keep_text:
+                continue
+            if not isinstance(values.dtype, pd.StringDtype):
+                continue
+            compact = as_categorical(values, always=column in always)
+            if compact is not None:
+                self.frame[column] = compact
 
     def deduplicate_exact(self, *, drop: bool = True, key: list[str] | None = None) -> None:
         """Count (and drop, when asked) rows identical to an earlier one."""

@@ -20,7 +20,7 @@ cannot read is diagnosed exactly (encoding, ragged row, unclosed quote) by
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from journeylab.core import sql as engine
 from journeylab.core.errors import (
@@ -40,6 +39,7 @@ from journeylab.core.errors import (
 )
 from journeylab.core.sql import quote_ident, quote_literal
 from journeylab.io import csv_checks as _csv_checks
+from journeylab.io.frames import fetch_frame
 
 ROW = "__source_row__"
 
@@ -176,6 +176,7 @@ def open_relation(
     own = kind == "duckdb" or con is None
     if kind == "duckdb":
         con = duckdb.connect(str(source), read_only=True)
+        con.execute(engine.NO_PROGRESS_BAR)
         _set_utc(con)
     elif con is None:
         con = _new_connection()
@@ -238,57 +239,6 @@ def _check_table(con: duckdb.DuckDBPyConnection, table: str, label: str) -> None
             source=label,
             hint="pass table= one of the tables listed, or query='SELECT ...'.",
         )
-
-
-def fetch_frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
-    """Run a relation into pandas through Arrow (much faster for text than ``.df()``).
-
-    Text becomes pandas' ``str`` dtype; integers and booleans keep exact
-    values (nullable dtypes only where a NULL occurs, so a 64-bit id never
-    passes through float); decimals become floats; dates become datetimes.
-    """
-    table = rel.to_arrow_table()
-    if any(pa.types.is_decimal(t) for t in table.schema.types):
-        table = table.cast(
-            pa.schema(
-                [
-                    f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f
-                    for f in table.schema
-                ]
-            )
-        )
-
-    def mapper(kind: pa.DataType):
-        if (
-            pa.types.is_string(kind)
-            or pa.types.is_large_string(kind)
-            or pa.types.is_string_view(kind)
-        ):
-            return pd.StringDtype("pyarrow", na_value=np.nan)
-        if pa.types.is_integer(kind):
-            return _NULLABLE_INT.get(str(kind))
-        if pa.types.is_boolean(kind):
-            return pd.BooleanDtype()
-        return None
-
-    frame = table.to_pandas(types_mapper=mapper, date_as_object=False)
-    for column, kind in zip(frame.columns, table.schema.types, strict=True):
-        values = frame[column]
-        if (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and not values.isna().any():
-            frame[column] = values.to_numpy(dtype=values.dtype.numpy_dtype)
-    return frame
-
-
-_NULLABLE_INT = {
-    "int8": pd.Int8Dtype(),
-    "int16": pd.Int16Dtype(),
-    "int32": pd.Int32Dtype(),
-    "int64": pd.Int64Dtype(),
-    "uint8": pd.UInt8Dtype(),
-    "uint16": pd.UInt16Dtype(),
-    "uint32": pd.UInt32Dtype(),
-    "uint64": pd.UInt64Dtype(),
-}
 
 
 def csv_error(
@@ -387,12 +337,16 @@ def read_rows(
     time_column: str | None = None,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    categories_except: Collection[str] | None = None,
 ) -> RawTable:
     """Read a source into pandas with mapped names and a :data:`ROW` column.
 
     ``start``/``end`` (UTC) are pushed down to DuckDB on ``time_column``: exact
     for tz-aware columns, with a two-day buffer otherwise (local or text
     times are only decided later); the loader applies the exact filter.
+    With ``categories_except``, text columns whose values repeat are read
+    into categoricals (see :func:`journeylab.io.frames.fetch_frame`), but for
+    the columns it names (output names: ids, times, amounts).
     """
     kind = source_kind(source, table, query)
     if kind == "dataframe":
@@ -433,7 +387,11 @@ def read_rows(
             condition = _time_filter(quote_ident(src_name), type_of[src_name], start, end)
             rel = con.sql(f"SELECT * FROM ({sql}) AS src WHERE {condition}")
         try:
-            frame = fetch_frame(rel)
+            encoded = []
+            if categories_except is not None:
+                keep = set(categories_except)
+                encoded = [src for src, dst in renaming.items() if dst not in keep]
+            frame = fetch_frame(rel, categories=encoded)
         except duckdb.Error as exc:
             if kind == "csv":
                 raise csv_error(exc, source, csv_options, label) from exc

@@ -7,7 +7,7 @@ it drops, de-duplicates, repairs or flags in the table's quality report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -409,12 +409,14 @@ def timed_pipeline(
     timestamp_format: str | None,
     start: Any,
     end: Any,
+    categories_except: Collection[str] | None = None,
 ) -> Pipeline:
     """Start loading a table of timed rows per user (events, transactions).
 
     Reads the rows with the ``[start, end)`` window pushed down to the scan,
     checks the required columns, casts ``timestamp`` to UTC and ``user_id``
-    to text, and drops (counting) rows without either.
+    to text, and drops (counting) rows without either. ``categories_except``:
+    see :func:`~journeylab.io.sources.read_rows`.
     """
     start_utc = to_utc_timestamp(start, "start", optional=True)
     end_utc = to_utc_timestamp(end, "end", optional=True)
@@ -430,6 +432,7 @@ def timed_pipeline(
         time_column="timestamp",
         start=start_utc,
         end=end_utc,
+        categories_except=categories_except,
     )
     pipe = Pipeline(raw, what)
     require(pipe, required, what)

@@ -182,6 +182,7 @@ def build_cells(
         pd.DataFrame({"stage": stage_of_row.astype(object), "event": frame["event"]})
         .dropna()
         .value_counts()
+        .loc[lambda n: n > 0]  # a categorical column counts its absent categories as zeros
         .rename("count")
         .reset_index()
     )
@@ -218,7 +219,8 @@ def build_cells(
         )
         touches = touches.loc[touches["stage"].notna()]
         per_stage = touches.groupby("stage")["channel"].agg(["size", "count"])
-        shares = touches.dropna().value_counts().rename("touches").reset_index()
+        shares = touches.dropna().value_counts().loc[lambda n: n > 0]
+        shares = shares.rename("touches").reset_index()
         untracked = []
         for s in names:
             n_all = int(per_stage["size"].get(s, 0))

@@ -1,0 +1,116 @@
+"""Query results into pandas, repeated text as categories, and cleaning done on the categories."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.io.casting import cast_text, infer_property, relabel
+from journeylab.io.frames import FETCH_ROWS, fetch_frame
+from journeylab.io.loaders import load_events
+
+
+@pytest.fixture()
+def con():
+    with duckdb.connect() as con:
+        con.execute("SET arrow_large_buffer_size = true")
+        yield con
+
+
+def test_repeated_text_becomes_sorted_categories_across_batches(con):
+    # three batches whose own dictionaries differ: the categories are their union, sorted
+    n = 2 * FETCH_ROWS + 1000
+    rel = con.sql(
+        f"""SELECT i, CASE WHEN i < {FETCH_ROWS} THEN 'zeta' WHEN i % 4 = 0 THEN NULL
+                    ELSE ['beta', 'Alpha', 'é'][i % 4] END AS name,
+                   'id-' || i AS note
+            FROM range({n}) t(i) ORDER BY i"""
+    )
+    frame = fetch_frame(rel, categories=["name", "note"])
+    expected = rel.df()
+    assert list(frame.columns) == ["i", "name", "note"]
+    assert frame["i"].dtype == np.int64
+    assert isinstance(frame["name"].dtype, pd.CategoricalDtype)
+    assert frame["name"].cat.categories.tolist() == ["Alpha", "beta", "zeta", "é"]
+    assert isinstance(frame["note"].dtype, pd.StringDtype)  # every value different: text
+    for column in ("name", "note"):
+        got = frame[column].astype("object").where(frame[column].notna(), None)
+        want = expected[column].astype("object").where(expected[column].notna(), None)
+        assert got.tolist() == want.tolist(), column
+
+
+def test_fetch_frame_keeps_types_and_repeated_names(con):
+    rel = con.sql(
+        "SELECT 1::BIGINT AS a, NULL::INTEGER AS b, 2.50::DECIMAL(5, 2) AS c, 'x' AS a, "
+        "TIMESTAMPTZ '2026-01-01 00:00:00+00' AS t"
+    )
+    frame = fetch_frame(rel, categories=["a"])
+    assert list(frame.columns) == ["a", "b", "c", "a", "t"]
+    assert frame.dtypes.iloc[0] == np.int64 and str(frame.dtypes.iloc[1]) == "Int32"
+    assert frame.dtypes.iloc[2] == np.float64 and frame.iloc[0, 2] == 2.5
+    empty = fetch_frame(con.sql("SELECT 'x' AS name, 1 AS n WHERE false"), categories=["name"])
+    assert list(empty.columns) == ["name", "n"] and empty.empty
+
+
+def test_cleaning_on_categories_counts_the_rows_it_changes():
+    raw = pd.Series([" E\u200bmail ", "email", "Email", None, "SEO", "Email"], dtype="str")
+    coded = raw.astype("category")
+    for series in (raw, coded):
+        cleaned, changed = cast_text(series)
+        assert cleaned.astype("object").tolist()[:3] == ["Email", "email", "Email"]
+        assert changed.tolist() == [True, False, False, False, False, False]
+        mapped, mapping, differs = relabel(cleaned)
+        assert mapped.astype("object").tolist() == [
+            "Email",
+            "Email",
+            "Email",
+            np.nan,
+            "SEO",
+            "Email",
+        ]
+        assert mapping.to_dict("records") == [{"raw": "email", "channel": "Email", "rows": 1}]
+        assert differs.tolist() == [False, True, False, False, False, False]
+    cleaned, _ = cast_text(coded)
+    assert isinstance(cleaned.dtype, pd.CategoricalDtype)
+    assert cleaned.cat.categories.tolist() == ["Email", "SEO", "email"]
+
+
+def test_numbers_written_as_repeated_text_are_still_read_as_numbers(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "timestamp": pd.date_range("2026-01-01", periods=4, freq="D", tz="UTC"),
+            "event": ["view"] * 4,
+            "score": ["7", "7", "8", "7"],
+            "flag": ["true", "false", "true", "true"],
+            "zip": ["01234", "01234", "98765", "01234"],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path)
+    loaded = load_events(path).frame
+    assert loaded["score"].dtype == np.int64 and loaded["score"].tolist() == [7, 7, 8, 7]
+    assert str(loaded["flag"].dtype) == "boolean"
+    assert isinstance(loaded["zip"].dtype, pd.CategoricalDtype)  # a leading zero: text
+    assert loaded["zip"].astype("object").tolist() == ["01234", "01234", "98765", "01234"]
+    pd.testing.assert_series_equal(infer_property(loaded["zip"], "zip", None), loaded["zip"])
+
+
+def test_names_only_dropped_rows_carry_are_not_categories(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a", None, "b", "b"],
+            "timestamp": pd.date_range("2026-01-01", periods=4, freq="D", tz="UTC"),
+            "event": ["view", "orphan_event", "view", "buy"],
+            "channel": ["seo", "orphan_channel", "seo", None],
+        }
+    )
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path)
+    loaded = load_events(path)
+    assert loaded.quality.rows_dropped == 1
+    assert loaded.frame["event"].cat.categories.tolist() == ["buy", "view"]
+    assert loaded.frame["channel"].cat.categories.tolist() == ["seo"]
+    assert loaded.frame["event"].value_counts().to_dict() == {"view": 2, "buy": 1}
