@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from statsmodels.stats import proportion as smp
 from statsmodels.stats.multitest import multipletests
@@ -227,3 +227,37 @@ def test_arrow_timestamps_and_odd_segment_names_give_the_same_findings(sample):
     by_name = plain.loc[plain["dimension"] == odd, ["step", "segment", "reached", "value"]]
     by_device = plain.loc[plain["dimension"] == "device", ["step", "segment", "reached", "value"]]
     assert by_name.values.tolist() == by_device.values.tolist()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["u1", "u2", "u3", "u10"]),
+            st.integers(0, 4),  # few distinct times: many ties
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["x", "y", None]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_entry_rows_by_codes_are_the_pandas_definition(rows):
+    from journeylab.maps.finding_steps import _entry_rows, _progress, _Step
+
+    frame = pd.DataFrame(rows, columns=["user_id", "minute", "event", "device"])
+    frame["timestamp"] = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(
+        frame.pop("minute"), unit="min"
+    )
+    step = _Step("a → b", "funnel", ("a",), ("b",), "a", "b")
+    coded = frame.astype({"user_id": "str", "event": "category", "device": "str"})
+    plain = frame.astype({"user_id": object})  # Python-object ids: the row-by-row definition
+    progress = _progress(plain, step)
+    assume(not progress.empty)  # the search skips a step nobody reached
+    got = _entry_rows(coded, step, progress).sort_index()
+    want = _entry_rows(plain, step, progress).sort_index()
+    assert got.index.tolist() == want.index.tolist()
+    assert got["timestamp"].tolist() == want["timestamp"].tolist()
+    assert got["device"].astype(object).where(got["device"].notna(), None).tolist() == (
+        want["device"].astype(object).where(want["device"].notna(), None).tolist()
+    )

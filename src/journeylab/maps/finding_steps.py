@@ -16,7 +16,7 @@ import pandas as pd
 from journeylab.core.errors import NotComputableError, ParameterError, check_range
 from journeylab.core.stages import StageMap
 from journeylab.maps.periods import first_values, user_segment
-from journeylab.maps.progress import events_matching, step_progress
+from journeylab.maps.progress import column_codes, epoch_ns, events_matching, step_progress
 
 HOUR_OF_DAY = "hour_of_day"
 DAY_OF_WEEK = "day_of_week"
@@ -68,12 +68,34 @@ def _progress(frame: pd.DataFrame, step: _Step) -> pd.DataFrame:
 
 
 def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.DataFrame:
-    """Return the row of each user's step entry (the first "from" event of the month)."""
-    rows = frame.loc[events_matching(frame, step.from_events)].copy()
-    rows["user_id"] = rows["user_id"].astype(str)
-    first = progress["first_ts"]
-    rows = rows.loc[rows["timestamp"] == rows["user_id"].map(first)]
-    return rows.drop_duplicates("user_id").set_index("user_id")
+    """Return the row of each user's step entry (the first "from" event of the month).
+
+    Of the user's "from" rows at its ``first_ts``, the first in ``frame``'s order.
+    Text ids are matched by their codes (numbered once per column), so only the
+    entry rows themselves are copied.
+    """
+    is_from = events_matching(frame, step.from_events).to_numpy()
+    ids = frame["user_id"]
+    coded = column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
+    if coded is None:
+        rows = frame.loc[is_from].copy()
+        rows["user_id"] = rows["user_id"].astype(str)
+        rows = rows.loc[rows["timestamp"] == rows["user_id"].map(progress["first_ts"])]
+        return rows.drop_duplicates("user_id").set_index("user_id")
+    codes, names = coded
+    slot = pd.Index(names).get_indexer(progress.index)
+    found = slot >= 0
+    first = np.zeros(len(names), dtype=np.int64)
+    first[slot[found]] = epoch_ns(progress["first_ts"])[found]
+    known = np.zeros(len(names), dtype=bool)
+    known[slot[found]] = True
+    rows = np.flatnonzero(is_from & (codes >= 0))
+    user = codes[rows]
+    at_first = known[user] & (epoch_ns(frame["timestamp"].iloc[rows]) == first[user])
+    rows, user = rows[at_first], user[at_first]
+    _, once = np.unique(user, return_index=True)  # each user's first such row, in frame order
+    entry = frame.iloc[np.sort(rows[once])]
+    return entry.assign(user_id=entry["user_id"].astype(str)).set_index("user_id")
 
 
 def _user_values(

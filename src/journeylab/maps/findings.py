@@ -338,15 +338,21 @@ def find(
                 column=dim,
             )
     period = resolve_period(month=month)
-    # The search reads these columns only: the months are copied without the others.
+    steps = _steps(stage_map, funnel, steps)
+    # The previous month is read first and only for each step's progress, so the two
+    # months are never held at once; the search reads these columns only.
+    before_period = period.previous()
+    before_rows, before_progress = 0, {}
+    if previous:
+        before = in_period(events, before_period, ["user_id", "timestamp", "event"])
+        before_rows = len(before)
+        if before_rows:
+            before_progress = {step: _progress(before, step) for step in steps}
+        del before
     read = ["user_id", "timestamp", "event", "value", *segments]
     frame = in_period(events, period, read)
     if frame.empty:
         raise NotComputableError(f"No events in {period.label}: nothing to search.")
-    before_period = period.previous()
-    before = in_period(events, before_period, read) if previous else frame.iloc[0:0]
-
-    steps = _steps(stage_map, funnel, steps)
     notes: list[str] = []
     value_per_conversion = _value_per_conversion(frame, events, conversions, value_per_conversion)
     rows: list[dict[str, Any]] = []
@@ -402,8 +408,8 @@ def find(
                         value_per_success=value_per_success,
                     )
                 )
-        if previous and len(before):
-            prev = _progress(before, step)
+        if previous and before_rows:
+            prev = before_progress[step]
             if len(prev):
                 rows.append(
                     _row(
@@ -419,7 +425,7 @@ def find(
                         value_per_success=value_per_success,
                     )
                 )
-    if previous and before.empty:
+    if previous and not before_rows:
         notes.append(
             f"No events in the previous month ({before_period.label}): no change to report."
         )

@@ -127,16 +127,19 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
     is_from = np.asarray(from_mask, dtype=bool)
     is_to = np.asarray(to_mask, dtype=bool)
     keep = is_from | is_to  # only these rows take part: the others are never converted
-    rows = frame.loc[keep, ["user_id", "timestamp"]]
-    users, names = _user_codes(rows["user_id"])
+    ids = frame["user_id"]
+    coded = column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
+    if coded is not None and not (coded[0][keep] < 0).any():  # numbered once, for every step
+        users, names = coded[0][keep], coded[1]
+    else:
+        users, names = _user_codes(frame.loc[keep, "user_id"])
     ev = pd.DataFrame(
         {
             "user_id": users,
-            "ts": epoch_ns(rows["timestamp"]),
+            "ts": epoch_ns(frame.loc[keep, "timestamp"]),
             "is_from": is_from[keep],
             "is_to": is_to[keep],
-        },
-        index=rows.index,
+        }
     )
     sql = """
         WITH firsts AS (SELECT user_id, min(ts) AS first_ts FROM ev WHERE is_from GROUP BY user_id)
@@ -178,8 +181,10 @@ def column_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """Codes (-1 for missing) and distinct values of an Arrow-backed text column, computed once.
 
     Later calls on the same column data reuse them (the last few columns are kept);
-    None for a column that is not Arrow-backed.
+    a categorical gives its own codes and categories; None for other columns.
     """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
     data = getattr(column.array, "_pa_array", None)
     if data is None:
         return None
