@@ -71,11 +71,11 @@ ws = open_report_workspace(config, data, n_users=n_users, seed=seed, pseudonymiz
 project = ws.project
 min_users = min_users or project.min_users
 events = ws.events.frame
-in_month = ws.month_events(month)  # fails with the months the data covers when the month is empty
 money = Money(project.currency_sign)
-checks = sections.month_checks(
-    in_month, project, month
-)  # fails closed: no users, no conversions, no funnel entrants
+# fails closed: no events in the month (naming the months the data covers), no users,
+# no conversions, no funnel entrants; the month's rows are taken again where a section
+# needs them, so no copy of them is held through the report
+checks = sections.month_checks(ws.month_events(month), project, month)
 statuses: dict[str, str] = {}
 
 # %% [markdown]
@@ -168,7 +168,9 @@ with sections.section(statuses, "findings_over_time", say):
 
 # %%
 with sections.section(statuses, "funnel", say):
+    in_month = ws.month_events(month)
     funnel_result = journey_sections.funnel_section(in_month, project, min_users=min_users, say=say)
+    del in_month
     plt.show()
 
 # %% [markdown]

@@ -157,3 +157,37 @@ def test_loaded_events_keep_repeated_text_as_categoricals():
         assert isinstance(loaded[column].dtype, pd.StringDtype), column
     by_event = loaded.groupby("event")["user_id"].size()  # only the categories that occur
     assert by_event.to_dict() == {"cart": n // 2, "view": n // 2}
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-3, 40), st.integers(0, 2), st.integers(0, 2)),
+        min_size=1,
+        max_size=80,
+    ),
+    st.integers(0, 5),
+)
+@settings(max_examples=200, deadline=None)
+def test_near_duplicates_among_bursts_are_the_near_duplicates(rows, seconds):
+    from journeylab.io.loaders import _in_bursts, _key_order, _near_duplicates, _order_keys
+    from journeylab.io.sources import ROW
+
+    user, second, event, channel = zip(*rows, strict=True)
+    frame = pd.DataFrame(
+        {
+            ROW: np.arange(1, len(rows) + 1),
+            "user_id": pd.array([f"u{u}" for u in user], dtype="str"),
+            "timestamp": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(second, unit="s"),
+            "event": pd.array([["view", "cart", "buy"][e] for e in event], dtype="str"),
+            "channel": pd.array([["seo", None, "mail"][c] for c in channel], dtype="str"),
+            "value": np.where(np.array(event) == 2, 9.5, np.nan),
+        }
+    )
+    window = pd.Timedelta(seconds=seconds)
+    codes = _order_keys(frame, STAGES)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[::7] = False  # rows taken out as exact duplicates before
+    every = _near_duplicates(frame, codes, keep, window)
+    bursts = _in_bursts(_key_order(frame, codes), codes, window)
+    assert (_near_duplicates(frame, codes, keep & bursts, window) == every).all()
+    assert not (every & ~bursts).any()

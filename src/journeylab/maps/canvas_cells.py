@@ -255,8 +255,9 @@ def build_cells(
     # (c) KPIs with change against the previous period
     kpis = jm.kpi_frame()
     kpis = kpis.loc[kpis["segment"] == ALL_USERS].reset_index(drop=True)
-    if len(kpis):
-        now = kpi_moments(frame, stage_map).set_index("kpi")
+    now = kpi_moments(frame, stage_map).set_index("kpi") if len(kpis) else None
+    del frame, stage_of_row  # the previous period is copied after this one is let go
+    if now is not None:
         kpis["sum_sq"] = kpis["kpi"].map(now["sum_sq"]).to_numpy()
         if jm.previous is not None:
             before = kpi_moments(in_period(events, jm.previous, read), stage_map).set_index("kpi")

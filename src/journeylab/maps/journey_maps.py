@@ -263,6 +263,7 @@ def journey_map(
     segments = user_segment(frame, segment, users) if segment is not None else None
     stages = stage_table(frame, stage_map, segments)
     kpis = _kpi_table(frame, stage_map, segments)
+    del frame  # the previous period is copied after this one is let go
     previous = None
     if compare == "previous":
         previous = period.previous()

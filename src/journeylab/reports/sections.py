@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.core.errors import DataError, NotComputableError
+from journeylab.core.memory import release_free_memory
 from journeylab.core.project import Project
 from journeylab.core.results import fmt_num, fmt_pct, fmt_pp
 from journeylab.core.safe_text import html, md
@@ -47,7 +48,11 @@ Say = Callable[[str], None]
 
 @contextlib.contextmanager
 def section(statuses: dict[str, str], name: str, say: Say) -> Iterator[None]:
-    """Run a section: on NotComputableError say why in one line and record it; anything else fails the report."""
+    """Run a section: on NotComputableError say why in one line and record it; anything else fails the report.
+
+    What the section's work freed goes back to the system when it ends, so the next
+    section of a long report starts from what the report holds, not from its leftovers.
+    """
     try:
         yield
         statuses[name] = "shown"
@@ -55,6 +60,8 @@ def section(statuses: dict[str, str], name: str, say: Say) -> Iterator[None]:
         reason = str(exc).splitlines()[0]
         statuses[name] = reason
         say(f"*Not shown: {md(reason)}*")
+    finally:
+        release_free_memory()
 
 
 def _month(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
