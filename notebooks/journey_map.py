@@ -104,7 +104,10 @@ in_month = events[
 # project segment the events carry, with its two largest groups compared below
 funnel_steps = list(project.funnel) or conversion
 segment = next((s for s in project.segments if s in in_month.columns), None)
-groups = list(in_month[segment].value_counts().index[:2]) if segment else []
+# the two largest groups of the month (a segment's names are categories: those without
+# a row this month count zero and are left out)
+counts = in_month[segment].value_counts() if segment else pd.Series(dtype=int)
+groups = list(counts[counts > 0].index[:2])
 
 # Journeys that end in the month (with their touches up to the lookback earlier).
 journeys = build_journeys(

@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import shared_file
@@ -640,3 +641,26 @@ def test_online_retail_report_publishes_with_its_caveats(retention_online_retail
     # cohorts, lifecycle, BG/NBD, CLV histogram, holdout check
     assert _figures(html) >= 5
     _for_readers(html)
+
+
+def test_journey_map_with_a_segment_of_one_value_in_the_month(tmp_path):
+    # the first segment has three platforms in the log but one in the month: no comparison,
+    # said in one line, and the report publishes (a name of the log is a category with no
+    # row in the month, and is not a group)
+    from journeylab.datasets import make_sample
+    from journeylab.datasets import sample as datasets
+
+    sample = make_sample(vertical="ecommerce", seed=2026, n_users=3000)
+    events = sample.events
+    october = events["timestamp"] >= pd.Timestamp("2026-10-01", tz="UTC")
+    events.loc[october, "platform"] = "web"
+    events.to_parquet(tmp_path / "events.parquet")
+    sample.users.to_parquet(tmp_path / "users.parquet")
+    text = (Path(datasets.__file__).parent / "ecommerce.yaml").read_text(encoding="utf-8")
+    tables = f"  events: {{path: {tmp_path / 'events.parquet'}}}\n  users: {{path: {tmp_path / 'users.parquet'}}}"
+    text = re.sub(r"(?m)^  sample: .*$", tables, text)
+    config = tmp_path / "journeylab.yaml"
+    config.write_text(text, encoding="utf-8")
+    run = reports.run_report("journey_map", month=MONTH, config=str(config), out_dir=tmp_path)
+    html = run.html.read_text()
+    assert "No project segment with two groups in the events: no comparison." in html
