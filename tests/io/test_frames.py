@@ -114,3 +114,32 @@ def test_names_only_dropped_rows_carry_are_not_categories(tmp_path):
     assert loaded.frame["event"].cat.categories.tolist() == ["buy", "view"]
     assert loaded.frame["channel"].cat.categories.tolist() == ["seo"]
     assert loaded.frame["event"].value_counts().to_dict() == {"view": 2, "buy": 1}
+
+
+def test_categorical_input_is_ordered_by_its_names_as_text():
+    ts = pd.Timestamp("2024-03-05 10:00", tz="UTC")
+    given = pd.DataFrame(
+        {
+            "user_id": ["u1"] * 4,
+            "timestamp": [ts, ts, ts, ts + pd.Timedelta("1h")],
+            "event": pd.Categorical(
+                ["visit", "visit", "b_visit", "purchase"],
+                categories=["visit", "purchase", "b_visit"],
+            ),
+            "channel": pd.Categorical(
+                ["social", "email", "social", None], categories=["social", "email"]
+            ),
+            "source": pd.Categorical([2, 1, 1, None]),  # names that are numbers
+        }
+    )
+    as_text = given.astype({"event": "str", "channel": "str", "source": "str"})
+    as_text["source"] = ["2", "1", "1", None]
+    coded, plain = load_events(given).frame, load_events(as_text).frame
+    assert coded["event"].cat.categories.tolist() == ["b_visit", "purchase", "visit"]
+    assert coded["channel"].cat.categories.tolist() == ["email", "social"]
+    for column in ("event", "channel"):
+        assert coded[column].astype("object").tolist() == plain[column].astype("object").tolist()
+    assert coded["event"].astype("object").tolist() == ["b_visit", "visit", "visit", "purchase"]
+    channel = pd.Series(pd.Categorical([1, 2, None]))
+    mapped, mapping, _ = relabel(channel)
+    assert mapped.astype("object").tolist()[:2] == ["1", "2"] and mapping.empty

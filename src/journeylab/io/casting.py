@@ -144,6 +144,19 @@ def _text_categories(series: pd.Series) -> bool:
     )
 
 
+def _text_of(series: pd.Series) -> pd.Series:
+    """Return ``series`` as text: ``str``, or a categorical of text (its names written as text)."""
+    if _text_categories(series) or (
+        pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
+    ):
+        return series
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        names = [str(c) for c in series.cat.categories]
+        if len(set(names)) == len(names):  # 1 and "1" would be one name
+            return series.cat.rename_categories(pd.Index(names, dtype="str"))
+    return series.astype(object).astype("str")
+
+
 def _map_categories(
     series: pd.Series, func: Callable[[str], str | None]
 ) -> tuple[pd.Series, np.ndarray]:
@@ -201,14 +214,7 @@ def visible(text: str) -> str:
 
 def cast_text(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Clean labels (see :func:`clean_label`); also return a mask of changed cells."""
-    raw = (
-        series
-        if pd.api.types.is_string_dtype(series.dtype)
-        and series.dtype != object
-        or _text_categories(series)
-        else series.astype("str")
-    )
-    cleaned, changed = _map_distinct(raw, clean_label)
+    cleaned, changed = _map_distinct(_text_of(series), clean_label)
     return cleaned, changed
 
 
@@ -225,6 +231,7 @@ def canonical_labels(series: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
 
 def relabel(series: pd.Series) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
     """:func:`canonical_labels`, and a mask of the non-missing cells whose label changed."""
+    series = _text_of(series)
     counts = series.value_counts(dropna=True)
     counts = counts[counts > 0]  # a categorical also counts the categories no row has
     if counts.empty:
@@ -243,8 +250,7 @@ def relabel(series: pd.Series) -> tuple[pd.Series, pd.DataFrame, np.ndarray]:
     display = by_spelling.drop_duplicates("key").set_index("key")["cleaned"]
     table["channel"] = table["key"].map(display)
     lookup = dict(zip(table["raw"], table["channel"], strict=True))
-    text = series if _text_categories(series) else series.astype("str")
-    mapped, differs = _map_distinct(text, lambda v: lookup.get(v))
+    mapped, differs = _map_distinct(series, lambda v: lookup.get(v))
     changed = table[table["raw"] != table["channel"]][["raw", "channel", "rows"]]
     changed = changed.sort_values(["channel", "rows", "raw"], ascending=[True, False, True])
     return mapped, changed.reset_index(drop=True), differs

@@ -219,15 +219,22 @@ class Pipeline:
     ) -> None:
         """Store repeated text as pandas categoricals (see :func:`as_categorical`).
 
-        The columns of ``always`` are converted whatever their values; other text
-        columns (not ids, not typed in ``keep_text``) when each value repeats on
-        average (at most half as many distinct values as rows).
+        The columns of ``always`` are converted whatever their values (a categorical
+        given for one gets its names as text, sorted); other text columns (not ids,
+        not typed in ``keep_text``) when each value repeats on average (at most half
+        as many distinct values as rows).
         """
         keep_text = dict(keep_text or {})
         for column in list(self.frame.columns):
             values = self.frame[column]
             if column == ROW or column in ID_COLUMNS or column in keep_text:
                 continue
+            if column in always and isinstance(values.dtype, pd.CategoricalDtype):
+                names = values.cat.categories
+                if list(names) == sorted(names) and pd.api.types.is_string_dtype(names.dtype):
+                    if not values.cat.ordered:
+                        continue  # read and cleaned as categories already
+                values = values.astype("str")  # other names, order or meaning: as text
             if not isinstance(values.dtype, pd.StringDtype):
                 continue
             compact = as_categorical(values, always=column in always)
