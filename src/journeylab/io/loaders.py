@@ -326,11 +326,19 @@ def _in_bursts(order: np.ndarray, codes: dict[str, np.ndarray], window: pd.Timed
     del users
     close &= np.diff(ns) <= window.value
     del ns
-    burst = np.zeros(len(order), dtype=bool)
-    burst[1:] |= close
-    burst[:-1] |= close
+    return _pairs_in_order(order, close)
+
+
+def _pairs_in_order(order: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """Rows (by position) on either side of a neighbour pair in ``order`` where ``pair`` holds.
+
+    ``pair[i]`` tells about ``order[i]`` and ``order[i + 1]``.
+    """
+    either = np.zeros(len(order), dtype=bool)
+    either[1:] |= pair
+    either[:-1] |= pair
     out = np.zeros(len(order), dtype=bool)
-    out[order[burst]] = True
+    out[order[either]] = True
     return out
 
 
@@ -460,12 +468,7 @@ def _repeats_in_order(order: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
     for column in keys:
         ranked = column[order]
         same &= ranked[1:] == ranked[:-1]
-    repeated = np.zeros(len(order), dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    out = np.zeros(len(order), dtype=bool)
-    out[order[repeated]] = True
-    return out
+    return _pairs_in_order(order, same)
 
 
 def _break_ties(frame: pd.DataFrame, codes: dict[str, np.ndarray], order: np.ndarray) -> np.ndarray:
