@@ -664,3 +664,20 @@ def test_journey_map_with_a_segment_of_one_value_in_the_month(tmp_path):
     run = reports.run_report("journey_map", month=MONTH, config=str(config), out_dir=tmp_path)
     html = run.html.read_text()
     assert "No project segment with two groups in the events: no comparison." in html
+
+
+def test_monthly_report_of_a_project_without_stage_kpis_says_why_in_one_line(tmp_path):
+    from journeylab.datasets import sample as datasets
+
+    text = (Path(datasets.__file__).parent / "ecommerce.yaml").read_text(encoding="utf-8")
+    text = re.sub(
+        r"(?m)^    kpis:\n(      - .*\n)+", "", text.replace("n_users: 20000", "n_users: 3000")
+    )
+    assert "kpis:" not in text
+    config = tmp_path / "journeylab.yaml"
+    config.write_text(text, encoding="utf-8")
+    run = reports.run_report("monthly_report", month=MONTH, config=str(config), out_dir=tmp_path)
+    html = run.html.read_text()
+    assert html.count("the project file declares no stage KPIs") == 2  # the table and the trend
+    metrics = json.loads((run.folder / "metrics.json").read_text())
+    assert metrics["sections"]["stage_kpis"].startswith("the project file declares no stage KPIs")

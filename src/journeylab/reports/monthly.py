@@ -164,7 +164,14 @@ def stage_kpis(
                 }
             )
             i += 1
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_KPI_COLUMNS)
+
+
+#: The columns of :func:`stage_kpis`, also when the stage map declares no KPI.
+_KPI_COLUMNS = [
+    "stage", "stage_label", "kpi", "label", "measure", "value", "previous", "change",
+    "change_ci_low", "change_ci_high", "p_value", "significant",
+]  # fmt: skip
 
 
 def kpi_trend(

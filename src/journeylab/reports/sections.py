@@ -245,6 +245,10 @@ def executive_summary(
 
 def kpi_table_html(kpis: pd.DataFrame, project: Project, money: Money) -> str:
     """Build the stage × KPI table: this month, previous month, change with its test."""
+    if kpis.empty:
+        raise NotComputableError(
+            "the project file declares no stage KPIs (stages.<stage>.kpis): no KPI table."
+        )
     rows = []
     for _stage, group in kpis.groupby("stage", sort=False):
         for i, r in enumerate(group.itertuples()):
@@ -300,6 +304,10 @@ def reach_note(events: pd.DataFrame, project: Project, month: str) -> str:
 
 def plot_trend(trend: pd.DataFrame, project: Project):
     """Draw small multiples of each KPI over the months of the trend."""
+    if not any(stage.kpis for stage in project.stage_map):
+        raise NotComputableError(
+            "the project file declares no stage KPIs (stages.<stage>.kpis): no trend to draw."
+        )
     if trend.empty or trend["month"].nunique() < 2:
         raise NotComputableError("fewer than two months of data: no trend to draw.")
     kpis = list(dict.fromkeys(zip(trend["stage"], trend["kpi"], strict=True)))
