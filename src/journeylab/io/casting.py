@@ -124,7 +124,7 @@ def _map_distinct(
 
     When no distinct value changes, text already of the ``str`` dtype is returned as it is.
     """
-    if _text_categories(series):
+    if is_text_categorical(series):
         return _map_categories(series, func)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = [func(u) for u in uniques]
@@ -137,7 +137,7 @@ def _map_distinct(
     return text, differs[picked]
 
 
-def _text_categories(series: pd.Series) -> bool:
+def is_text_categorical(series: pd.Series) -> bool:
     """Tell whether ``series`` is a categorical of text."""
     return isinstance(series.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
         series.cat.categories.dtype
@@ -146,7 +146,7 @@ def _text_categories(series: pd.Series) -> bool:
 
 def _text_of(series: pd.Series) -> pd.Series:
     """Return ``series`` as text: ``str``, or a categorical of text (its names written as text)."""
-    if _text_categories(series) or (
+    if is_text_categorical(series) or (
         pd.api.types.is_string_dtype(series.dtype) and series.dtype != object
     ):
         return series
@@ -362,7 +362,7 @@ def infer_property(
     stays text and a column that turns to text late stays text); otherwise it
     is kept as text, never coerced.
     """
-    if _text_categories(series):
+    if is_text_categorical(series):
         if dtype is None and _typed_as(_distinct(pd.Series(series.cat.categories))) is None:
             return series  # text it stays, as categories
         series = series.astype("str")  # numbers, flags or a type asked for: cast row by row

@@ -27,6 +27,7 @@ from journeylab.io.casting import (
     cast_numbers,
     cast_text,
     infer_property,
+    is_text_categorical,
     relabel,
 )
 from journeylab.io.casting_time import cast_timestamps
@@ -230,10 +231,9 @@ class Pipeline:
             if column == ROW or column in ID_COLUMNS or column in keep_text:
                 continue
             if column in always and isinstance(values.dtype, pd.CategoricalDtype):
-                names = values.cat.categories
-                if list(names) == sorted(names) and pd.api.types.is_string_dtype(names.dtype):
-                    if not values.cat.ordered:
-                        continue  # read and cleaned as categories already
+                sorted_text = is_text_categorical(values) and not values.cat.ordered
+                if sorted_text and values.cat.categories.is_monotonic_increasing:
+                    continue  # read and cleaned as categories already
                 values = values.astype("str")  # other names, order or meaning: as text
             if not isinstance(values.dtype, pd.StringDtype):
                 continue

@@ -16,7 +16,7 @@ import pandas as pd
 from journeylab.core.errors import NotComputableError, ParameterError, check_range
 from journeylab.core.stages import StageMap
 from journeylab.maps.periods import first_values, user_segment
-from journeylab.maps.progress import column_codes, epoch_ns, events_matching, step_progress
+from journeylab.maps.progress import epoch_ns, events_matching, id_codes, step_progress
 
 HOUR_OF_DAY = "hour_of_day"
 DAY_OF_WEEK = "day_of_week"
@@ -75,8 +75,7 @@ def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.
     entry rows themselves are copied.
     """
     is_from = events_matching(frame, step.from_events).to_numpy()
-    ids = frame["user_id"]
-    coded = column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
+    coded = id_codes(frame["user_id"])
     if coded is None:
         rows = frame.loc[is_from].copy()
         rows["user_id"] = rows["user_id"].astype(str)

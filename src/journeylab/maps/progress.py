@@ -33,6 +33,7 @@ __all__ = [
     "step_progress",
     "events_matching",
     "column_codes",
+    "id_codes",
     "wilson",
     "two_proportion",
     "fmt_count",
@@ -127,8 +128,7 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
     is_from = np.asarray(from_mask, dtype=bool)
     is_to = np.asarray(to_mask, dtype=bool)
     keep = is_from | is_to  # only these rows take part: the others are never converted
-    ids = frame["user_id"]
-    coded = column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
+    coded = id_codes(frame["user_id"])
     if coded is not None and not (coded[0][keep] < 0).any():  # numbered once, for every step
         users, names = coded[0][keep], coded[1]
     else:
@@ -197,6 +197,14 @@ def column_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     _CODES.insert(0, (data, codes, names))
     del _CODES[_CODES_KEPT:]
     return codes, names
+
+
+def id_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`column_codes` of text user ids (numbered once per column); None for other ids.
+
+    The distinct values are the ids as they are, the text results give them.
+    """
+    return column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
 
 
 def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
