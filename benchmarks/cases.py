@@ -286,9 +286,40 @@ def ca_markov(data: str, order: int = 1, **_) -> int:
     return len(out)
 
 
+def _coded_paths(data: str):
+    """The coded path table of ``data`` (``path_table(..., coded=True)``), cached next to it."""
+    import pickle
+
+    cache = Path(data).with_suffix(".coded_paths.pkl")
+    if cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from journeylab.journeys.build import path_table
+
+    table = path_table(data, coded=True, **_rules())
+    cache.write_bytes(pickle.dumps(table))
+    return table
+
+
 @case("journeylab_heuristics")
 def jl_heuristics(data: str, **_) -> int:
-    """journeylab first touch, last touch and linear credit."""
+    """journeylab first touch, last touch and linear credit on the coded path table.
+
+    The table ``path_table(..., coded=True)`` returns: paths as integer codes, as
+    journeylab's own pipeline hands them to attribution (ChannelAttribution gets
+    its own input, paths as ``"a > b"`` text).
+    """
+    from journeylab.attribution import attribute
+
+    paths = _coded_paths(data)
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
+    out = attribute(paths, models=["first_touch", "last_touch", "linear"]).to_frame()
+    _clock.start = t0
+    return len(out)
+
+
+@case("journeylab_heuristics_frame")
+def jl_heuristics_frame(data: str, **_) -> int:
+    """The same on the path table as a frame (paths as tuples of names, read and checked)."""
     from journeylab.attribution import attribute
 
     paths = _paths(data)

@@ -50,7 +50,11 @@ COMPARISONS = {
         for k in (1, 2, 3)
         for tool in ("journeylab", "channelattribution")
     ],
-    "heuristics": [("journeylab_heuristics", []), ("channelattribution_heuristics", [])],
+    "heuristics": [
+        ("journeylab_heuristics", []),
+        ("journeylab_heuristics_frame", []),
+        ("channelattribution_heuristics", []),
+    ],
     "bootstrap": [("journeylab_bootstrap", ["--order", str(k)]) for k in (1, 3)],
     "bgnbd": [("journeylab_bgnbd", []), ("lifetimes_bgnbd", [])],
     "ab_segments": [("journeylab_ab_segments", []), ("statsmodels_ab_segments", [])],

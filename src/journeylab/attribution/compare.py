@@ -166,6 +166,8 @@ def attribute(
         Confidence level of intervals and of the ranking comparison.
     collapse_repeats, empty_paths, separator, path, conversions, value_column, non_conversions
         How the path table is read (see :func:`~journeylab.attribution.paths.read_path_table`).
+        A :class:`~journeylab.attribution.paths.PathTable` (``path_table(...,
+        coded=True)``) is already canonical and is taken as it is.
     direct : str or list of str
         Channel name(s) the last-non-direct rule skips.
     position_weights : (first, middle, last)
@@ -231,9 +233,12 @@ def attribute(
             else []
         ),
     )
-    censoring = paths.attrs.get("censoring") if isinstance(paths, pd.DataFrame) else None
+    censoring = (
+        paths.attrs.get("censoring") if isinstance(paths, (pd.DataFrame, PathTable)) else None
+    )
     if isinstance(paths, PathTable):
-        table = paths
+        # already canonical (path_table(..., coded=True) or read_path_table): taken as it is
+        table = paths.with_channels(read["channels"])
     elif hasattr(paths, "path_table") and hasattr(paths, "touches"):
         built = paths.path_table(collapse_repeats=collapse_repeats)
         censoring = built.attrs.get("censoring", censoring)

@@ -36,6 +36,7 @@ containing the separator, negative, missing or infinite counts.
 
 from __future__ import annotations
 
+import copy
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ class PathTable:
         Weights of the journeys that followed each path (float, >= 0).
     notes : tuple of str
         What canonicalisation changed, in plain words.
+    attrs : dict
+        What the table was built with, as ``path_table(..., coded=True)`` records it
+        (``left_out``, ``settings``, ``censoring``; see
+        :func:`journeylab.journeys.build.path_table`); empty otherwise.
     """
 
     channels: tuple[str, ...]
@@ -94,6 +99,7 @@ class PathTable:
     value: np.ndarray
     non_conversions: np.ndarray
     notes: tuple[str, ...] = field(default=())
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __getattr__(self, name: str) -> Any:
         # ``paths`` of a table read by read_path_table is built from the flat touch
@@ -115,6 +121,7 @@ class PathTable:
         flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         counts: tuple[np.ndarray, np.ndarray, np.ndarray],
         notes: tuple[str, ...] = (),
+        attrs: dict[str, Any] | None = None,
     ) -> PathTable:
         """Build a table from its paths as flat touch arrays (see :meth:`flat`)."""
         out = object.__new__(cls)
@@ -125,9 +132,140 @@ class PathTable:
             ("value", value),
             ("non_conversions", non_conversions),
             ("notes", notes),
+            ("attrs", dict(attrs or {})),
             ("_flat", flat),
         ):
             object.__setattr__(out, name, v)
+        return out
+
+    @classmethod
+    def from_codes(
+        cls,
+        names: Sequence[str],
+        touches: Any,
+        lengths: Any,
+        conversions: Any,
+        value: Any = None,
+        non_conversions: Any = None,
+        *,
+        collapse_repeats: bool = True,
+        empty_paths: EmptyPaths = "error",
+        channels: Iterable[str] = (),
+        source: str | None = None,
+    ) -> PathTable:
+        """Build the canonical table from paths given as integer codes of channel names.
+
+        The same table :func:`read_path_table` gives for the paths written out as
+        tuples of names, without making those tuples: what
+        ``path_table(..., coded=True)`` uses.
+
+        Parameters
+        ----------
+        names : sequence of str
+            The name of each code (code ``i`` is ``names[i]``). Names no touch
+            uses are left out, unless listed in ``channels``.
+        touches : array of int
+            The code of every touch, path after path, in touch order.
+        lengths : array of int
+            The touches of each path (0 for a journey without any touch).
+        conversions, value, non_conversions : array of float
+            Per path, finite and >= 0; ``value`` and ``non_conversions`` default to 0.
+        collapse_repeats, empty_paths, channels, source
+            As for :func:`read_path_table`.
+
+        Examples
+        --------
+        >>> t = PathTable.from_codes(["b", "a", "c"], [1, 0, 0], [2, 1], [3, 1], non_conversions=[2, 5])
+        >>> t.channels, t.paths, t.conversions.tolist()
+        (('a', 'b'), ((0, 1), (1,)), [3.0, 1.0])
+        """
+        check_in("empty_paths", empty_paths, ["error", "direct"])
+        touch = np.asarray(touches)
+        sizes = np.asarray(lengths)
+        if touch.ndim != 1 or (len(touch) and touch.dtype.kind not in "iu"):
+            raise ParameterError("touches must be a one-dimensional array of integer codes.")
+        if sizes.ndim != 1 or (len(sizes) and sizes.dtype.kind not in "iu"):
+            raise ParameterError("lengths must be a one-dimensional array of whole numbers.")
+        touch, sizes = touch.astype(np.int64), sizes.astype(np.int64)
+        n = len(sizes)
+        if (sizes < 0).any() or int(sizes.sum()) != len(touch):
+            raise ParameterError(
+                f"lengths must be >= 0 and sum to the {len(touch):,} touches; "
+                f"they sum to {int(sizes.sum()):,}."
+            )
+        if len(touch) and (int(touch.min()) < 0 or int(touch.max()) >= len(names)):
+            raise ParameterError(
+                f"touch codes must lie in [0, {len(names)}), the codes of names; "
+                f"found {int(touch.min())} to {int(touch.max())}."
+            )
+        counts = []
+        for what, given in (
+            ("conversions", conversions),
+            ("value", value),
+            ("non_conversions", non_conversions),
+        ):
+            arr = np.zeros(n) if given is None else np.asarray(given, dtype=float)
+            if arr.shape != (n,):
+                raise ParameterError(f"{what} must hold one number per path ({n:,}).")
+            if not np.isfinite(arr).all() or (arr < 0).any():
+                raise ParameterError(f"{what} must be finite and >= 0 on every path.")
+            counts.append(arr)
+        # only the names some touch uses, renumbered in their order
+        used = np.unique(touch)
+        renumber = np.zeros(len(names), dtype=np.int64)
+        renumber[used] = np.arange(len(used))
+        mapping = {}
+        for i in used.tolist():
+            name = names[i]
+            canonical = normalise_channel(name) if isinstance(name, str) else ""
+            if not canonical:
+                raise ParameterError(
+                    f"names[{i}] == {name!r}: every touched channel needs a non-empty name."
+                )
+            mapping[i] = canonical
+        notes = []
+        changed = sum(mapping[i] != names[i] for i in mapping)
+        if changed:
+            notes.append(
+                f"{changed} channel spelling(s) normalised (Unicode NFKC, surrounding spaces removed)."
+            )
+        return _canonical_table(
+            [mapping[i] for i in used.tolist()],
+            renumber[touch],
+            sizes,
+            (counts[0], counts[1], counts[2]),
+            notes,
+            collapse_repeats=collapse_repeats,
+            empty_paths=empty_paths,
+            channels=channels,
+            column="path",
+            source=source,
+        )
+
+    def with_channels(self, channels: Iterable[str]) -> PathTable:
+        """Return the table listing ``channels`` too (0 credit when no path touches them)."""
+        extra = {normalise_channel(str(c)) for c in channels} - set(self.channels)
+        if not extra:
+            return self
+        _, _, touch, lengths = self.flat()
+        counts = (self.conversions, self.value, self.non_conversions)
+        return _canonical_table(
+            self.channels,
+            touch,
+            lengths,
+            counts,
+            list(self.notes),
+            collapse_repeats=False,
+            empty_paths="error",
+            channels=extra,
+            column="path",
+            source=None,
+        ).with_attrs(self.attrs)
+
+    def with_attrs(self, attrs: dict[str, Any]) -> PathTable:
+        """Return the same table with ``attrs`` (a copy of the mapping) as its record."""
+        out = copy.copy(self)
+        object.__setattr__(out, "attrs", dict(attrs))
         return out
 
     @property
@@ -172,8 +310,10 @@ class PathTable:
         """Return the same paths with other counts (used by the bootstrap)."""
         if "paths" not in self.__dict__:
             counts = (conversions, value, non_conversions)
-            return PathTable._from_flat(self.channels, self._flat, counts, self.notes)
-        out = PathTable(self.channels, self.paths, conversions, value, non_conversions, self.notes)
+            return PathTable._from_flat(self.channels, self._flat, counts, self.notes, self.attrs)
+        out = PathTable(
+            self.channels, self.paths, conversions, value, non_conversions, self.notes, self.attrs
+        )
         if "_flat" in self.__dict__:
             object.__setattr__(out, "_flat", self._flat)
         return out
@@ -445,6 +585,41 @@ def read_path_table(
         )
     # From here on the work is on flat per-touch arrays (one entry per touch).
     lengths = np.fromiter(map(len, raw_paths), dtype=np.int64, count=n)
+    return _canonical_table(
+        [mapping[name] for name in distinct],
+        raw_touch,
+        lengths,
+        (conv, val, null),
+        notes,
+        collapse_repeats=collapse_repeats,
+        empty_paths=empty_paths,
+        channels=channels,
+        column=path,
+        source=source,
+    )
+
+
+def _canonical_table(
+    names: Sequence[str],
+    raw_touch: np.ndarray,
+    lengths: np.ndarray,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray],
+    notes: list[str],
+    *,
+    collapse_repeats: bool,
+    empty_paths: EmptyPaths,
+    channels: Iterable[str],
+    column: str,
+    source: str | None,
+) -> PathTable:
+    """Build the canonical table from touches coded by ``names`` (already canonical spellings).
+
+    ``raw_touch`` holds one code per touch, in path then touch order; ``lengths``
+    the touches of each row; ``counts`` the conversions, value and
+    non-conversions of each row (checked: finite and >= 0).
+    """
+    conv, val, null = counts
+    n = len(lengths)
     empty = lengths == 0
     empty_converting = empty & ((conv > 0) | (val > 0))
     add_direct = False
@@ -455,7 +630,7 @@ def read_path_table(
                 f"{len(rows)} path row(s) have conversions but no touch, so no channel "
                 "can be credited.",
                 source=source,
-                column=path,
+                column=column,
                 rows=rows,
                 hint=f"pass empty_paths='direct' to credit them to the channel {DIRECT!r}, "
                 "or fix how journeys are built.",
@@ -463,9 +638,9 @@ def read_path_table(
         add_direct = True
 
     extra = {normalise_channel(str(c)) for c in channels}
-    channels = tuple(sorted(set(mapping.values()) | ({DIRECT} if add_direct else set()) | extra))
+    channels = tuple(sorted(set(names) | ({DIRECT} if add_direct else set()) | extra))
     code = {c: i for i, c in enumerate(channels)}
-    lookup = np.array([code[mapping[name]] for name in distinct], dtype=np.int64)
+    lookup = np.array([code[name] for name in names], dtype=np.int64)
     touch = lookup[raw_touch] if len(raw_touch) else np.zeros(0, dtype=np.int64)
     row = np.repeat(np.arange(n), lengths)
     if collapse_repeats and len(touch) > 1:

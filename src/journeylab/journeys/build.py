@@ -59,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import numpy as np
@@ -85,6 +85,9 @@ from journeylab.journeys.rules import (
 from journeylab.journeys.sessions import sessionize
 from journeylab.journeys.source import _Events, fetch_df
 from journeylab.journeys.tables import _build_tables, _register_stages
+
+if TYPE_CHECKING:
+    from journeylab.attribution.paths import PathTable
 
 __all__ = [
     "PATH_COLUMNS",
@@ -399,8 +402,9 @@ def path_table(
     collapse_repeats: bool = True,
     include_censored: bool = False,
     stage_map: Any = None,
+    coded: bool = False,
     **journey_options: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame | PathTable:
     """Aggregate journeys into the path table (the interchange format with attribution).
 
     Parameters
@@ -420,6 +424,14 @@ def path_table(
         they are left out and counted in ``attrs["left_out"]``.
     stage_map : StageMap, optional
         Tie-breaker order and the stages for ``level="stage"``.
+    coded : bool
+        Return the canonical :class:`~journeylab.attribution.paths.PathTable`
+        that :func:`~journeylab.attribution.attribute` works on (paths as integer
+        codes of the sorted channel names, each distinct path once, in the order
+        of their names) instead of the frame: the same table
+        ``read_path_table(path_table(...))`` gives, without writing the paths
+        out as names, so attribution starts at once. Its ``attrs`` holds the
+        same ``left_out``, ``settings`` and ``censoring`` records.
     **journey_options
         ``conversion``, ``touch_events``, ``lookback``, ``period_end``,
         ``start``, ``month`` (``"YYYY-MM"``: the journeys ending in that
@@ -432,6 +444,7 @@ def path_table(
         conversion with no touch), ``conversions`` (int), ``value`` (float),
         ``non_conversions`` (int); one row per distinct path, sorted by
         conversions, then non-conversions (both descending), then path.
+        With ``coded=True``, a ``PathTable``.
         ``attrs["left_out"]`` holds the counts of what was left out,
         ``attrs["settings"]`` the rules used and ``attrs["censoring"]`` how
         many journeys were still open and whether they were left out, with
@@ -457,7 +470,7 @@ def path_table(
     if type(events_or_journeys).__module__.startswith("pyspark.sql"):
         from journeylab.journeys import spark
 
-        return spark.path_table(
+        frame = spark.path_table(
             events_or_journeys,
             level=level,
             collapse_repeats=collapse_repeats,
@@ -465,6 +478,7 @@ def path_table(
             stage_map=stage_map,
             **journey_options,
         )
+        return _coded(frame, collapse_repeats) if coded else frame
     check_in("level", level, ["channel", "event", "stage"])
     check_journey_options(
         "path_table",
@@ -516,28 +530,49 @@ def path_table(
                 level=level,
                 collapse_repeats=collapse_repeats,
                 include_censored=include_censored,
+                coded=coded,
             )
-    frame["path"] = [tuple(p) for p in frame["path"]]  # one entry per distinct path
-    frame["conversions"] = frame["conversions"].astype("int64")
-    frame["non_conversions"] = frame["non_conversions"].astype("int64")
-    frame["value"] = frame["value"].astype("float64")
-    frame = frame.reset_index(drop=True)
+    if isinstance(frame, pd.DataFrame):
+        frame["path"] = [tuple(p) for p in frame["path"]]  # one entry per distinct path
+        frame["conversions"] = frame["conversions"].astype("int64")
+        frame["non_conversions"] = frame["non_conversions"].astype("int64")
+        frame["value"] = frame["value"].astype("float64")
+        frame = frame.reset_index(drop=True)
+    if isinstance(frame, pd.DataFrame):
+        conversions, non_conversions = frame["conversions"].sum(), frame["non_conversions"].sum()
+    else:
+        conversions, non_conversions = frame.conversions.sum(), frame.non_conversions.sum()
     left = dict(left_out)
     open_journeys = int(left.get("censored_journeys", 0))
     if include_censored:
         left["censored_journeys"] = 0
-    frame.attrs["left_out"] = left
-    frame.attrs["settings"] = {
-        **settings,
-        "level": level,
-        "collapse_repeats": collapse_repeats,
-        "include_censored": include_censored,
+    attrs = {
+        "left_out": left,
+        "settings": {
+            **settings,
+            "level": level,
+            "collapse_repeats": collapse_repeats,
+            "include_censored": include_censored,
+        },
+        "censoring": censoring_summary(
+            conversions,
+            non_conversions,
+            open_journeys,
+            include_censored=include_censored,
+            period_end=settings.get("period_end"),
+        ),
     }
-    frame.attrs["censoring"] = censoring_summary(
-        frame["conversions"].sum(),
-        frame["non_conversions"].sum(),
-        open_journeys,
-        include_censored=include_censored,
-        period_end=settings.get("period_end"),
-    )
-    return frame
+    if isinstance(frame, pd.DataFrame):
+        if coded:  # journeys given: their table is read like any path table
+            return _coded(frame, collapse_repeats).with_attrs(attrs)
+        frame.attrs.update(attrs)
+        return frame
+    return frame.with_attrs(attrs)
+
+
+def _coded(frame: pd.DataFrame, collapse_repeats: bool) -> PathTable:
+    """Return the canonical coded table of a path-table frame, with its ``attrs``."""
+    from journeylab.attribution.paths import read_path_table
+
+    table = read_path_table(frame, collapse_repeats=collapse_repeats, empty_paths="direct")
+    return table.with_attrs(frame.attrs)

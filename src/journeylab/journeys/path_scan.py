@@ -22,7 +22,7 @@ names.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ import pyarrow.compute as pc
 from journeylab.core.sql import quote_list, quote_literal
 from journeylab.journeys.rules import DIRECT, NO_CHANNEL, NO_STAGE, JourneyRules
 from journeylab.journeys.source import _Events, _micros
+
+if TYPE_CHECKING:
+    from journeylab.attribution.paths import PathTable
 
 #: Rows per batch read from the sorted result.
 BATCH_ROWS = 1 << 21
@@ -280,8 +283,13 @@ def path_sums(
     level: str,
     collapse_repeats: bool,
     include_censored: bool,
-) -> tuple[pd.DataFrame, dict[str, int], dict[str, Any]]:
-    """Return the path table of the events in ``ev`` (unsorted), the counts left out and the settings."""
+    coded: bool = False,
+) -> tuple[pd.DataFrame | PathTable, dict[str, int], dict[str, Any]]:
+    """Return the path table of the events in ``ev``, the counts left out and the settings.
+
+    With ``coded`` the table is the canonical :class:`PathTable`, built from the
+    touches' codes without writing any path out as names.
+    """
     con = ev.con
     conversions = list(rules.conversions)
     conv_sql = f"list_contains({quote_list(conversions)}, event)"
@@ -381,8 +389,8 @@ def path_sums(
     if carry_users is not None:
         scan.rows(carry_users, carry)
     left_out.update(scan.totals)
-    frame = _table(scan.sums, names, dtype)
-    return frame, left_out, rules.settings(end)
+    table = _coded_table(scan.sums, names, dtype) if coded else _table(scan.sums, names, dtype)
+    return table, left_out, rules.settings(end)
 
 
 def _user_ranges(ev: _Events) -> list[tuple[str, list[Any]]]:
@@ -422,8 +430,10 @@ def _user_ranges(ev: _Events) -> list[tuple[str, list[Any]]]:
 _SORT_CELLS = 1 << 24
 
 
-def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
-    """Build the path table, ordered by conversions, then non-conversions (descending), then path."""
+def _path_codes(
+    sums: _PathSums, names: Sequence[str], dtype: Any
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Return the element names, every touch's code and each path's length, path by path."""
     sums.fold()
     keys = list(sums.ids)
     n = len(keys)
@@ -437,7 +447,30 @@ def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
         if n
         else np.zeros(0, dtype=np.int64)
     )
-    lengths = np.maximum(lengths, 1)
+    return element_names, codes, np.maximum(lengths, 1)
+
+
+def _coded_table(sums: _PathSums, names: Sequence[str], dtype: Any) -> PathTable:
+    """Build the canonical :class:`PathTable` straight from the paths' codes."""
+    from journeylab.attribution.paths import PathTable  # attribution builds on journeys
+
+    element_names, codes, lengths = _path_codes(sums, names, dtype)
+    return PathTable.from_codes(
+        element_names,
+        codes,
+        lengths,
+        sums.conversions,
+        sums.value,
+        sums.non_conversions,
+        collapse_repeats=False,  # the scan has collapsed them when asked to
+        empty_paths="direct",
+    )
+
+
+def _table(sums: _PathSums, names: Sequence[str], dtype: Any) -> pd.DataFrame:
+    """Build the path table, ordered by conversions, then non-conversions (descending), then path."""
+    element_names, codes, lengths = _path_codes(sums, names, dtype)
+    n = len(lengths)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     flat = np.asarray(element_names, dtype=object)[codes].tolist()
