@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from journeylab.attribution import PathTable, attribute, read_path_table
 from journeylab.core.errors import DataError, ParameterError
+from journeylab.core.stages import StageMap
 from journeylab.datasets.sample import make_sample, sample_project
 from journeylab.io.loaders import load_events
 from journeylab.journeys.build import build_journeys, path_table
@@ -74,10 +75,11 @@ def test_coded_table_is_the_read_frame(vertical, options):
     assert coded.attrs["censoring"] == frame.attrs["censoring"]
     assert coded.conversions.sum() == frame["conversions"].sum() > 0
     if options.get("level") in (None, "channel"):
-        pd.testing.assert_frame_equal(
-            attribute(coded, MODELS, order=2).to_frame(),
-            attribute(frame, MODELS, order=2, collapse_repeats=collapse).to_frame(),
-        )
+        for how in {collapse, True}:  # attribute collapses repeats by default, on either input
+            a = attribute(coded, MODELS, order=2, collapse_repeats=how)
+            b = attribute(frame, MODELS, order=2, collapse_repeats=how)
+            pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
+            assert a.settings["collapse_repeats"] == b.settings["collapse_repeats"] == how
 
 
 def test_coded_table_from_journeys_and_pickled(vertical):
@@ -145,16 +147,86 @@ def test_from_codes_checks_its_input():
     PathTable.from_codes(**ok)
     for change, words in (
         ({"touches": [0, 2, 1]}, "must lie in [0, 2)"),
-        ({"touches": [0.0, 1.0, 1.0]}, "integer codes"),
+        ({"touches": [0.0, 1.0, 1.0]}, "touches must be a one-dimensional array of whole numbers"),
         ({"lengths": [2, 2]}, "sum to the 3 touches"),
         ({"lengths": [4, -1]}, ">= 0"),
         ({"conversions": [1]}, "one number per path"),
         ({"conversions": [1, np.nan]}, "finite and >= 0"),
-        ({"names": ["a", "  "]}, "non-empty name"),
     ):
         with pytest.raises(ParameterError, match=re.escape(words)):
             PathTable.from_codes(**{**ok, **change})
+    with pytest.raises(DataError, match="empty name"):
+        PathTable.from_codes(["a", "  "], [0, 1, 1], [2, 1], [1, 0])
     with pytest.raises(DataError, match="conversions but no touch"):
         PathTable.from_codes(["a"], [0], [0, 1], [1, 0])
     direct = PathTable.from_codes(["a"], [0], [0, 1], [1, 0], empty_paths="direct")
     assert direct.channels == ("(direct)", "a")
+
+
+def _log(rows):
+    """A tiny event log: (user, day, event, channel, value) rows."""
+    frame = pd.DataFrame(rows, columns=["user_id", "day", "event", "channel", "value"])
+    frame["timestamp"] = pd.Timestamp("2026-05-01", tz="UTC") + pd.to_timedelta(
+        frame.pop("day"), "D"
+    )
+    return frame
+
+
+STAGES = StageMap.from_dict(
+    {
+        "stages": [
+            {"name": "consideration", "events": ["visit"]},
+            {"name": "purchase", "events": ["purchase"]},
+        ]
+    }
+)
+
+
+def test_spellings_of_one_channel_in_a_row_are_one_touch():
+    ev = _log(
+        [
+            ("u1", 0, "visit", "Email", None),
+            ("u1", 1, "visit", "Email ", None),
+            ("u1", 2, "visit", "\uff25mail", None),  # fullwidth E: NFKC gives "Email"
+            ("u1", 3, "visit", "Social", None),
+            ("u1", 4, "purchase", None, 10.0),
+        ]
+    )
+    rules = {"conversion": "purchase", "stage_map": STAGES, "period_end": "2026-06-30"}
+    for source in (ev, build_journeys(ev, **rules)):
+        options = {} if not isinstance(source, pd.DataFrame) else rules
+        coded = path_table(source, coded=True, **options)
+        assert coded.channels == ("Email", "Social")
+        assert coded.paths == ((0, 1),)
+        assert_same_table(coded, read_path_table(path_table(source, **options)))
+        assert "2 channel spelling(s) normalised" in " ".join(coded.notes)
+    credit = attribute(path_table(ev, coded=True, **rules), ["position"]).to_frame()["position"]
+    assert credit.to_dict() == {"Email": 0.5, "Social": 0.5}
+
+
+def test_coded_errors_name_the_problem_and_the_paths():
+    ev = _log([("u1", 0, "visit", "  ", None), ("u1", 1, "purchase", None, 5.0)])
+    with pytest.raises(DataError, match="empty name") as caught:
+        path_table(ev, conversion="purchase", stage_map=STAGES, period_end="2026-06-30", coded=True)
+    assert caught.value.rows == [0]
+    with pytest.raises(DataError, match="not text"):
+        PathTable.from_codes([1, "a"], [0, 1], [2], [1])
+    with pytest.raises(ParameterError, match="must hold numbers"):
+        PathTable.from_codes(["a"], [0], [1], ["x"])
+    with pytest.raises(ParameterError, match="past the largest code"):
+        PathTable.from_codes(["a"], np.array([2**63], dtype=np.uint64), [1], [1])
+
+
+def test_notes_and_records_are_the_tables_own():
+    twice = PathTable.from_codes([" a", " a"], [0, 1], [2], [1])
+    once = read_path_table(pd.DataFrame({"path": [(" a", " a")], "conversions": [1]}))
+    assert twice.notes == once.notes
+    fractional = PathTable.from_codes(["a", "b"], [0, 1], [1, 1], [0.5, 1.0])
+    result = attribute(fractional, ["linear"], channels=["tv"])
+    assert sum("fractional" in note for note in result.table.notes) == 1
+    coded = PathTable.from_codes(["a"], [0], [1], [1]).with_attrs(
+        {"settings": {"level": "channel"}}
+    )
+    result = attribute(coded, ["linear"], channels=["tv"])
+    result.table.attrs["settings"]["level"] = "changed"
+    assert coded.attrs["settings"]["level"] == "channel"

@@ -167,7 +167,7 @@ def attribute(
     collapse_repeats, empty_paths, separator, path, conversions, value_column, non_conversions
         How the path table is read (see :func:`~journeylab.attribution.paths.read_path_table`).
         A :class:`~journeylab.attribution.paths.PathTable` (``path_table(...,
-        coded=True)``) is already canonical and is taken as it is.
+        coded=True)``) is already canonical: only its repeats are collapsed.
     direct : str or list of str
         Channel name(s) the last-non-direct rule skips.
     position_weights : (first, middle, last)
@@ -237,8 +237,9 @@ def attribute(
         paths.attrs.get("censoring") if isinstance(paths, (pd.DataFrame, PathTable)) else None
     )
     if isinstance(paths, PathTable):
-        # already canonical (path_table(..., coded=True) or read_path_table): taken as it is
-        table = paths.with_channels(read["channels"])
+        # already canonical (path_table(..., coded=True) or read_path_table)
+        table = paths.collapsed() if collapse_repeats else paths
+        table = table.with_channels(read["channels"])
     elif hasattr(paths, "path_table") and hasattr(paths, "touches"):
         built = paths.path_table(collapse_repeats=collapse_repeats)
         censoring = built.attrs.get("censoring", censoring)

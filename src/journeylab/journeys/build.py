@@ -59,7 +59,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from itertools import chain
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -72,6 +73,7 @@ from journeylab.core.sql import quote_ident, quote_list, quote_literal
 from journeylab.core.stages import StageMap
 from journeylab.core.timeparse import format_time
 from journeylab.core.viz import PALETTE, new_axes
+from journeylab.journeys.coded_paths import PathTable
 from journeylab.journeys.path_scan import path_sums
 from journeylab.journeys.rules import (
     DIRECT,
@@ -85,9 +87,6 @@ from journeylab.journeys.rules import (
 from journeylab.journeys.sessions import sessionize
 from journeylab.journeys.source import _Events, fetch_df
 from journeylab.journeys.tables import _build_tables, _register_stages
-
-if TYPE_CHECKING:
-    from journeylab.attribution.paths import PathTable
 
 __all__ = [
     "PATH_COLUMNS",
@@ -572,7 +571,19 @@ def path_table(
 
 def _coded(frame: pd.DataFrame, collapse_repeats: bool) -> PathTable:
     """Return the canonical coded table of a path-table frame, with its ``attrs``."""
-    from journeylab.attribution.paths import read_path_table
-
-    table = read_path_table(frame, collapse_repeats=collapse_repeats, empty_paths="direct")
+    paths = frame["path"].tolist()
+    flat = np.fromiter(chain.from_iterable(paths), dtype=object)
+    codes, names = (
+        pd.factorize(flat, use_na_sentinel=False) if len(flat) else (np.zeros(0, np.int64), [])
+    )
+    table = PathTable.from_codes(
+        list(names),
+        codes,
+        np.fromiter(map(len, paths), dtype=np.int64, count=len(paths)),
+        frame["conversions"].to_numpy(dtype=float),
+        frame["value"].to_numpy(dtype=float),
+        frame["non_conversions"].to_numpy(dtype=float),
+        collapse_repeats=collapse_repeats,
+        empty_paths="direct",
+    )
     return table.with_attrs(frame.attrs)

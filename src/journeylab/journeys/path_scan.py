@@ -22,7 +22,7 @@ names.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeylab.core.sql import quote_list, quote_literal
+from journeylab.journeys.coded_paths import PathTable
 from journeylab.journeys.rules import DIRECT, NO_CHANNEL, NO_STAGE, JourneyRules
 from journeylab.journeys.source import _Events, _micros
-
-if TYPE_CHECKING:
-    from journeylab.attribution.paths import PathTable
 
 #: Rows per batch read from the sorted result.
 BATCH_ROWS = 1 << 21
@@ -389,7 +387,11 @@ def path_sums(
     if carry_users is not None:
         scan.rows(carry_users, carry)
     left_out.update(scan.totals)
-    table = _coded_table(scan.sums, names, dtype) if coded else _table(scan.sums, names, dtype)
+    table = (
+        _coded_table(scan.sums, names, dtype, collapse_repeats=collapse_repeats)
+        if coded
+        else _table(scan.sums, names, dtype)
+    )
     return table, left_out, rules.settings(end)
 
 
@@ -450,10 +452,14 @@ def _path_codes(
     return element_names, codes, np.maximum(lengths, 1)
 
 
-def _coded_table(sums: _PathSums, names: Sequence[str], dtype: Any) -> PathTable:
-    """Build the canonical :class:`PathTable` straight from the paths' codes."""
-    from journeylab.attribution.paths import PathTable  # attribution builds on journeys
+def _coded_table(
+    sums: _PathSums, names: Sequence[str], dtype: Any, *, collapse_repeats: bool
+) -> PathTable:
+    """Build the canonical :class:`PathTable` straight from the paths' codes.
 
+    Repeats are collapsed again once the names are normalised: two raw names
+    that are one channel (``"Email"``, ``"Email "``) may follow each other.
+    """
     element_names, codes, lengths = _path_codes(sums, names, dtype)
     return PathTable.from_codes(
         element_names,
@@ -462,7 +468,7 @@ def _coded_table(sums: _PathSums, names: Sequence[str], dtype: Any) -> PathTable
         sums.conversions,
         sums.value,
         sums.non_conversions,
-        collapse_repeats=False,  # the scan has collapsed them when asked to
+        collapse_repeats=collapse_repeats,
         empty_paths="direct",
     )
 
