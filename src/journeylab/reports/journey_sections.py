@@ -65,16 +65,18 @@ def channels_section(ws: Any, month: str, *, n_boot: int, seed: int, money: Mone
     # The month's last journeys are still open at its end; leaving them all out would leave
     # (almost) no non-converting journeys and no data-driven credit. They count as not
     # converted so far, and the report says so. Only the path table is needed: it is cut
-    # from the events in one pass, without building the journeys' own tables.
+    # from the events in one pass, without building the journeys' own tables, and handed
+    # to the models as codes.
     paths = path_table(
         events,
+        coded=True,
         include_censored=True,
         lookback=project.lookback,
         month=month,
         stage_map=project.stage_map,
         conversion=list(project.conversion),
     )
-    if paths["conversions"].sum() == 0:
+    if paths.conversions.sum() == 0:
         raise NotComputableError(
             f"no conversions in journeys that ended in {month}: nothing to credit."
         )
