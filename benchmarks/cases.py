@@ -300,6 +300,15 @@ def _coded_paths(data: str):
     return table
 
 
+def _time_heuristics(paths) -> int:
+    from journeylab.attribution import attribute
+
+    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
+    out = attribute(paths, models=["first_touch", "last_touch", "linear"]).to_frame()
+    _clock.start = t0
+    return len(out)
+
+
 @case("journeylab_heuristics")
 def jl_heuristics(data: str, **_) -> int:
     """journeylab first touch, last touch and linear credit on the coded path table.
@@ -308,25 +317,13 @@ def jl_heuristics(data: str, **_) -> int:
     journeylab's own pipeline hands them to attribution (ChannelAttribution gets
     its own input, paths as ``"a > b"`` text).
     """
-    from journeylab.attribution import attribute
-
-    paths = _coded_paths(data)
-    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
-    out = attribute(paths, models=["first_touch", "last_touch", "linear"]).to_frame()
-    _clock.start = t0
-    return len(out)
+    return _time_heuristics(_coded_paths(data))
 
 
 @case("journeylab_heuristics_frame")
 def jl_heuristics_frame(data: str, **_) -> int:
     """The same on the path table as a frame (paths as tuples of names, read and checked)."""
-    from journeylab.attribution import attribute
-
-    paths = _paths(data)
-    t0, _clock.cpu_start = time.perf_counter(), time.process_time()
-    out = attribute(paths, models=["first_touch", "last_touch", "linear"]).to_frame()
-    _clock.start = t0
-    return len(out)
+    return _time_heuristics(_paths(data))
 
 
 @case("channelattribution_heuristics")

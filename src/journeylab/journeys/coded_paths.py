@@ -269,38 +269,29 @@ class PathTable:
         extra = {normalise_channel(str(c)) for c in channels} - set(self.channels)
         if not extra:
             return self
-        _, _, touch, lengths = self.flat()
-        counts = (self.conversions, self.value, self.non_conversions)
-        out = canonical_table(
-            self.channels,
-            touch,
-            lengths,
-            counts,
-            notes=[],
-            collapse_repeats=False,
-            empty_paths="error",
-            channels=extra,
-            column="path",
-            source=None,
-        )
+        out = self._rebuilt(collapse_repeats=False, channels=extra)
         object.__setattr__(out, "notes", self.notes)  # nothing new was done to the paths
-        return out.with_attrs(self.attrs)
+        return out
 
     def collapsed(self) -> PathTable:
         """Return the table with consecutive repeats of a channel collapsed (itself when none)."""
-        row, _, touch, lengths = self.flat()
+        row, _, touch, _ = self.flat()
         if not ((touch[1:] == touch[:-1]) & (row[1:] == row[:-1])).any():
             return self
-        counts = (self.conversions, self.value, self.non_conversions)
+        return self._rebuilt(collapse_repeats=True, channels=())
+
+    def _rebuilt(self, *, collapse_repeats: bool, channels: Iterable[str]) -> PathTable:
+        """Return the table made canonical again, its repeats collapsed or ``channels`` added."""
+        _, _, touch, lengths = self.flat()
         out = canonical_table(
             self.channels,
             touch,
             lengths,
-            counts,
+            (self.conversions, self.value, self.non_conversions),
             notes=list(self.notes),
-            collapse_repeats=True,
+            collapse_repeats=collapse_repeats,
             empty_paths="error",
-            channels=(),
+            channels=channels,
             column="path",
             source=None,
         )
