@@ -287,16 +287,28 @@ def ca_markov(data: str, order: int = 1, **_) -> int:
 
 
 def _coded_paths(data: str):
-    """The coded path table of ``data`` (``path_table(..., coded=True)``), cached next to it."""
+    """The coded path table of ``data`` (``path_table(..., coded=True)``), cached next to it.
+
+    Like :func:`_paths` (whose frame is read back with its text column names), it
+    leaves the process with pandas' Arrow string layer in use before any clock
+    starts: the first Arrow-backed string array of a process costs about 1 ms
+    once, which the ChannelAttribution cases pay while making their string paths,
+    before their clock.
+    """
     import pickle
+
+    import pyarrow.pandas_compat  # noqa: F401
+    import pyarrow.vendored.version  # noqa: F401
 
     cache = Path(data).with_suffix(".coded_paths.pkl")
     if cache.exists():
-        return pickle.loads(cache.read_bytes())
-    from journeylab.journeys.build import path_table
+        table = pickle.loads(cache.read_bytes())
+    else:
+        from journeylab.journeys.build import path_table
 
-    table = path_table(data, coded=True, **_rules())
-    cache.write_bytes(pickle.dumps(table))
+        table = path_table(data, coded=True, **_rules())
+        cache.write_bytes(pickle.dumps(table))
+    pd.Index(list(table.channels))
     return table
 
 
