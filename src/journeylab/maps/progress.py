@@ -207,8 +207,11 @@ def id_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     return column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
 
 
-#: The lookup index of the last few arrays of distinct ids: (distinct values, index).
+#: The lookup index of the last array of distinct ids looked up: (distinct values, index).
+#: One is enough (a search looks up the users of one month) and its hash table, tens of
+#: bytes an id, is not held for more.
 _INDEXES: list[tuple[np.ndarray, pd.Index]] = []
+_INDEXES_KEPT = 1
 
 
 def code_index(names: np.ndarray) -> pd.Index:
@@ -224,7 +227,7 @@ def code_index(names: np.ndarray) -> pd.Index:
             return index
     index = pd.Index(names, copy=False)
     _INDEXES.insert(0, (names, index))
-    del _INDEXES[_CODES_KEPT:]
+    del _INDEXES[_INDEXES_KEPT:]
     return index
 
 
