@@ -94,20 +94,3 @@ def test_stage_progress_counts_the_next_stage_at_or_after_the_first(ids):
     reached = got.set_index(["user_id", "stage_idx"])["next_ts"]
     assert reached[("a", 0)] == T0 + pd.Timedelta(minutes=5)
     assert pd.isna(reached[("b", 0)])  # b's cart came before the view
-
-
-def test_code_index_is_built_once_per_array_of_ids():
-    from journeylab.maps.progress import code_index, id_codes
-
-    ids = pd.Series(["u2", "u1", "u2", None, "u3"], dtype="str")
-    codes, names = id_codes(ids)
-    index = code_index(names)
-    assert code_index(names) is index  # the same array: its index, hash table and all
-    assert index.get_indexer(["u3", "u1", "nobody"]).tolist() == [
-        names.tolist().index("u3"),
-        names.tolist().index("u1"),
-        -1,
-    ]
-    other = id_codes(pd.Series(["x", "y"], dtype="str"))[1]
-    assert code_index(other) is not index
-    assert code_index(other).tolist() == ["x", "y"]

@@ -16,13 +16,7 @@ import pandas as pd
 from journeylab.core.errors import NotComputableError, ParameterError, check_range
 from journeylab.core.stages import StageMap
 from journeylab.maps.periods import first_values, user_segment
-from journeylab.maps.progress import (
-    code_index,
-    epoch_ns,
-    events_matching,
-    id_codes,
-    step_progress,
-)
+from journeylab.maps.progress import epoch_ns, events_matching, id_codes, step_progress
 
 HOUR_OF_DAY = "hour_of_day"
 DAY_OF_WEEK = "day_of_week"
@@ -88,7 +82,7 @@ def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.
         rows = rows.loc[rows["timestamp"] == rows["user_id"].map(progress["first_ts"])]
         return rows.drop_duplicates("user_id").set_index("user_id")
     codes, names = coded
-    slot = code_index(names).get_indexer(progress.index)
+    slot = pd.Index(names).get_indexer(progress.index)
     found = slot >= 0
     first = np.zeros(len(names), dtype=np.int64)
     first[slot[found]] = epoch_ns(progress["first_ts"])[found]

@@ -207,30 +207,6 @@ def id_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     return column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
 
 
-#: The lookup index of the last array of distinct ids looked up: (distinct values, index).
-#: One is enough (a search looks up the users of one month) and its hash table, tens of
-#: bytes an id, is not held for more.
-_INDEXES: list[tuple[np.ndarray, pd.Index]] = []
-_INDEXES_KEPT = 1
-
-
-def code_index(names: np.ndarray) -> pd.Index:
-    """Return a ``pandas.Index`` over the distinct values :func:`column_codes` gave, built once.
-
-    Its hash table is built on the first lookup and kept with it, so every later
-    lookup of ids by their codes (one per step of a findings search) only hashes
-    the ids looked up.
-    """
-    for i, (kept, index) in enumerate(_INDEXES):
-        if kept is names:
-            _INDEXES.insert(0, _INDEXES.pop(i))
-            return index
-    index = pd.Index(names, copy=False)
-    _INDEXES.insert(0, (names, index))
-    del _INDEXES[_INDEXES_KEPT:]
-    return index
-
-
 def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
     """Boolean mask of the rows whose event matches one of ``patterns`` (names or shell patterns).
 
