@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -104,6 +105,16 @@ def test_path_table_matches_duckdb(spark_events, events):
     assert len(want) > 50 and want["conversions"].sum() > 100  # a real table, not a trivial one
     # the public entry point hands a Spark DataFrame to the Spark path
     _same_paths(path_table(spark_events, **RULES), want)
+    # and its coded table is DuckDB's coded table
+    coded, want_coded = (
+        path_table(spark_events, coded=True, **RULES),
+        path_table(events, coded=True, **RULES),
+    )
+    assert (coded.channels, coded.paths) == (want_coded.channels, want_coded.paths)
+    for name in ("conversions", "value", "non_conversions"):
+        np.testing.assert_allclose(getattr(coded, name), getattr(want_coded, name), rtol=1e-12)
+    assert coded.attrs["left_out"] == want_coded.attrs["left_out"]
+    assert coded.attrs["censoring"] == want_coded.attrs["censoring"]
 
 
 @pytest.mark.parametrize(
