@@ -243,7 +243,7 @@ def test_arrow_timestamps_and_odd_segment_names_give_the_same_findings(sample):
 )
 @settings(max_examples=150, deadline=None)
 def test_entry_rows_by_codes_are_the_pandas_definition(rows):
-    from journeylab.maps.finding_steps import _entry_rows, _progress, _Step
+    from journeylab.maps.finding_steps import _entry_rows, _progress, _segments_at_entry, _Step
 
     frame = pd.DataFrame(rows, columns=["user_id", "minute", "event", "device"])
     frame["timestamp"] = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(
@@ -254,10 +254,30 @@ def test_entry_rows_by_codes_are_the_pandas_definition(rows):
     plain = frame.astype({"user_id": object})  # Python-object ids: the row-by-row definition
     progress = _progress(plain, step)
     assume(not progress.empty)  # the search skips a step nobody reached
-    got = _entry_rows(coded, step, progress).sort_index()
-    want = _entry_rows(plain, step, progress).sort_index()
-    assert got.index.tolist() == want.index.tolist()
-    assert got["timestamp"].tolist() == want["timestamp"].tolist()
-    assert got["device"].astype(object).where(got["device"].notna(), None).tolist() == (
-        want["device"].astype(object).where(want["device"].notna(), None).tolist()
-    )
+    by_code = _progress(coded, step, codes=True)
+    assert by_code["user_code"].notna().all()
+    assert sorted(by_code.index) == sorted(progress.index)
+    want, want_at = _entry_rows(plain, step, progress)
+    for users in (progress, by_code):  # ids looked up as text, or found by their numbers
+        got, got_at = _entry_rows(coded, step, users)
+        # each step user's position points at the user's own entry row
+        assert all(got.index[i] == u for u, i in zip(users.index, got_at, strict=True) if i >= 0)
+        assert {u for u, i in zip(users.index, got_at, strict=True) if i >= 0} == {
+            u for u, i in zip(progress.index, want_at, strict=True) if i >= 0
+        }
+        got = got.sort_index()
+        want = want.sort_index()
+        assert got.index.tolist() == want.index.tolist()
+        assert got["timestamp"].tolist() == want["timestamp"].tolist()
+        assert got["device"].astype(object).where(got["device"].notna(), None).tolist() == (
+            want["device"].astype(object).where(want["device"].notna(), None).tolist()
+        )
+    # each step user's segment, found by number, is the one found by looking the ids up
+    segments = {}
+    for users in (progress, by_code):
+        entry, at_entry = _entry_rows(coded, step, users)
+        found = _segments_at_entry(
+            coded, entry, ["device"], None, cache={}, progress=users, at_entry=at_entry
+        )["device"]
+        segments[len(segments)] = found.astype(object).where(found.notna(), None).sort_index()
+    assert segments[0].to_dict() == segments[1].to_dict()

@@ -57,9 +57,18 @@ def _steps(
     return steps
 
 
-def _progress(frame: pd.DataFrame, step: _Step) -> pd.DataFrame:
+def _progress(frame: pd.DataFrame, step: _Step, *, codes: bool = False) -> pd.DataFrame:
+    """Each user's progress at ``step`` (see :func:`step_progress`), indexed by user id.
+
+    With ``codes``, ``user_code`` (when the ids are numbered) numbers the users
+    among :func:`id_codes` of ``frame["user_id"]``: the entry rows and segments
+    are then found by number.
+    """
     out = step_progress(
-        frame, events_matching(frame, step.from_events), events_matching(frame, step.to_events)
+        frame,
+        events_matching(frame, step.from_events),
+        events_matching(frame, step.to_events),
+        codes=codes,
     )
     out = out.set_index("user_id")
     out["first_ts"] = pd.to_datetime(out["first_ts"], unit="ns", utc=True)
@@ -67,12 +76,16 @@ def _progress(frame: pd.DataFrame, step: _Step) -> pd.DataFrame:
     return out
 
 
-def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.DataFrame:
+def _entry_rows(
+    frame: pd.DataFrame, step: _Step, progress: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Return the row of each user's step entry (the first "from" event of the month).
 
-    Of the user's "from" rows at its ``first_ts``, the first in ``frame``'s order.
-    Text ids are matched by their codes (numbered once per column), so only the
-    entry rows themselves are copied.
+    Of the user's "from" rows at its ``first_ts``, the first in ``frame``'s order;
+    indexed by user id. Also, for each row of ``progress``, the position of its
+    user's entry row (-1: none). Text ids are matched by their codes (numbered
+    once per column), so only the entry rows themselves are copied, and with
+    ``progress["user_code"]`` no id is looked up as text.
     """
     is_from = events_matching(frame, step.from_events).to_numpy()
     coded = id_codes(frame["user_id"])
@@ -80,9 +93,13 @@ def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.
         rows = frame.loc[is_from].copy()
         rows["user_id"] = rows["user_id"].astype(str)
         rows = rows.loc[rows["timestamp"] == rows["user_id"].map(progress["first_ts"])]
-        return rows.drop_duplicates("user_id").set_index("user_id")
+        entry = rows.drop_duplicates("user_id").set_index("user_id")
+        return entry, entry.index.get_indexer(progress.index)
     codes, names = coded
-    slot = pd.Index(names).get_indexer(progress.index)
+    if "user_code" in progress.columns:
+        slot = progress["user_code"].to_numpy()
+    else:
+        slot = pd.Index(names).get_indexer(progress.index)
     found = slot >= 0
     first = np.zeros(len(names), dtype=np.int64)
     first[slot[found]] = epoch_ns(progress["first_ts"])[found]
@@ -93,8 +110,12 @@ def _entry_rows(frame: pd.DataFrame, step: _Step, progress: pd.DataFrame) -> pd.
     at_first = known[user] & (epoch_ns(frame["timestamp"].iloc[rows]) == first[user])
     rows, user = rows[at_first], user[at_first]
     _, once = np.unique(user, return_index=True)  # each user's first such row, in frame order
-    entry = frame.iloc[np.sort(rows[once])]
-    return entry.assign(user_id=entry["user_id"].astype(str)).set_index("user_id")
+    taken = np.sort(rows[once])
+    entry = frame.iloc[taken]
+    position = np.full(len(names), -1, dtype=np.int64)
+    position[codes[taken]] = np.arange(len(taken))
+    at_entry = np.where(found, position[np.where(found, slot, 0)], -1)
+    return entry.assign(user_id=entry["user_id"].astype(str)).set_index("user_id"), at_entry
 
 
 def _user_values(
@@ -123,31 +144,42 @@ def _segments_at_entry(
     users: pd.DataFrame | None,
     *,
     cache: dict | None,
-    index: pd.Index,
+    progress: pd.DataFrame,
+    at_entry: np.ndarray | None = None,
 ) -> dict[str, pd.Series]:
-    """Each user of ``index``'s segment at the step, for every dimension of ``dims``.
+    """Each user of ``progress``'s segment at the step, for every dimension of ``dims``.
 
     The users table's value, else the value on the user's entry row (the first
     "from" event of the month), else the user's first value in the month. The same
     as ``base.reindex(index)`` and ``entry[dim].dropna().reindex(index)`` per
-    dimension, but the step's users are looked up once among the month's users and
-    once among the entry rows, not once per dimension; each dimension's values are
-    then taken by position. ``cache`` keeps what does not depend on the step.
+    dimension, but the step's users are found once among the month's users and
+    once among the entry rows (``at_entry``, as :func:`_entry_rows` gives it), not
+    once per dimension; each dimension's values are then taken by position. The
+    month's users are numbered as :func:`id_codes` numbers them when
+    ``progress["user_code"]`` is there, so no id is looked up as text.
+    ``cache`` keeps what does not depend on the step.
     """
     cache = {} if cache is None else cache
+    index = progress.index
     from_users = {d for d in dims if users is not None and d in users.columns}
     firsts = [d for d in dims if d not in cache and d in frame.columns and d not in from_users]
     if firsts:  # the month's first values of every dimension, in one ordering of the rows
         cache.update(first_values(frame, firsts))
-    month_users = cache.get(_MONTH_USERS)
+    by_code = "user_code" in progress.columns
+    month_users = cache.get((_MONTH_USERS, by_code))
     if month_users is None:
-        month_users = cache[_MONTH_USERS] = pd.Index(pd.unique(frame["user_id"].astype(str)))
-    at_month = month_users.get_indexer(index)
-    at_entry = entry.index.get_indexer(index) if len(entry.columns) else None
+        # the codes' own order when the steps carry codes (the ids as pd.unique gives them)
+        distinct = (
+            id_codes(frame["user_id"])[1] if by_code else pd.unique(frame["user_id"].astype(str))
+        )
+        month_users = cache[(_MONTH_USERS, by_code)] = pd.Index(distinct)
+    at_month = progress["user_code"].to_numpy() if by_code else month_users.get_indexer(index)
+    if at_entry is None and len(entry.columns):
+        at_entry = entry.index.get_indexer(index)
     out: dict[str, pd.Series] = {}
     for dim in dims:
         base = _user_values(frame, dim, users, cache)
-        key = (_POSITIONS, dim)
+        key = (_POSITIONS, dim, by_code)
         positions = cache.get(key)
         if positions is None:
             # each month user's row in the dimension's values (-1: none), once per dimension

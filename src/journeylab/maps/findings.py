@@ -358,16 +358,18 @@ def find(
     rows: list[dict[str, Any]] = []
     per_user: dict = {}  # what the segments of every step share (see _segments_at_entry)
     for step in steps:
-        progress = _progress(frame, step)
+        progress = _progress(frame, step, codes=True)
         if progress.empty:
             notes.append(f"{_step_label(step, labels)}: nobody reached it in {period.label}.")
             continue
         share = _downstream_share(frame, step, conversions)
         value_per_success = value_per_conversion * share
         dims: dict[str, pd.Series] = {}
-        entry = _entry_rows(frame, step, progress)
+        entry, at_entry = _entry_rows(frame, step, progress)
         dims.update(
-            _segments_at_entry(frame, entry, segments, users, cache=per_user, index=progress.index)
+            _segments_at_entry(
+                frame, entry, segments, users, cache=per_user, progress=progress, at_entry=at_entry
+            )
         )
         if timing:
             local = pd.to_datetime(progress["first_ts"], utc=True).dt.tz_convert(timezone)

@@ -119,17 +119,22 @@ def stage_progress(frame: pd.DataFrame, stage_map: StageMap) -> pd.DataFrame:
     return out
 
 
-def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series) -> pd.DataFrame:
+def step_progress(
+    frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series, *, codes: bool = False
+) -> pd.DataFrame:
     """Per user with a "from" event: its first time and the first "to" event at or after it.
 
     Returns columns ``user_id``, ``first_ts``, ``next_ts`` (NaT when no "to"
-    event follows in ``frame``).
+    event follows in ``frame``). With ``codes``, also ``user_code``: each user's
+    number among :func:`id_codes` of ``frame["user_id"]``, when the ids are
+    numbered there (text ids with none missing); the column is absent otherwise.
     """
     is_from = np.asarray(from_mask, dtype=bool)
     is_to = np.asarray(to_mask, dtype=bool)
     keep = is_from | is_to  # only these rows take part: the others are never converted
     coded = id_codes(frame["user_id"])
-    if coded is not None and not (coded[0][keep] < 0).any():  # numbered once, for every step
+    once = coded is not None and not (coded[0][keep] < 0).any()
+    if once:  # numbered once, for every step
         users, names = coded[0][keep], coded[1]
     else:
         users, names = _user_codes(frame.loc[keep, "user_id"])
@@ -148,7 +153,10 @@ def step_progress(frame: pd.DataFrame, from_mask: pd.Series, to_mask: pd.Series)
         LEFT JOIN ev e ON e.user_id = f.user_id AND e.is_to AND e.ts >= f.first_ts
         GROUP BY f.user_id, f.first_ts
     """
-    return _named(run_sql(sql, ev), names)
+    out = run_sql(sql, ev)
+    if codes and once:
+        out["user_code"] = out["user_id"].to_numpy(dtype=np.int64)
+    return _named(out, names)
 
 
 def _user_codes(ids: pd.Series) -> tuple[pd.Series | np.ndarray, np.ndarray | None]:
