@@ -537,7 +537,6 @@ def path_table(
         frame["non_conversions"] = frame["non_conversions"].astype("int64")
         frame["value"] = frame["value"].astype("float64")
         frame = frame.reset_index(drop=True)
-    if isinstance(frame, pd.DataFrame):
         conversions, non_conversions = frame["conversions"].sum(), frame["non_conversions"].sum()
     else:
         conversions, non_conversions = frame.conversions.sum(), frame.non_conversions.sum()

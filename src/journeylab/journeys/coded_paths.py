@@ -269,9 +269,7 @@ class PathTable:
         extra = {normalise_channel(str(c)) for c in channels} - set(self.channels)
         if not extra:
             return self
-        out = self._rebuilt(collapse_repeats=False, channels=extra)
-        object.__setattr__(out, "notes", self.notes)  # nothing new was done to the paths
-        return out
+        return self._rebuilt(collapse_repeats=False, channels=extra)
 
     def collapsed(self) -> PathTable:
         """Return the table with consecutive repeats of a channel collapsed (itself when none)."""
@@ -281,20 +279,25 @@ class PathTable:
         return self._rebuilt(collapse_repeats=True, channels=())
 
     def _rebuilt(self, *, collapse_repeats: bool, channels: Iterable[str]) -> PathTable:
-        """Return the table made canonical again, its repeats collapsed or ``channels`` added."""
+        """Return the table made canonical again, its repeats collapsed or ``channels`` added.
+
+        Its notes are this table's, then what the rebuild did that they do not say yet.
+        """
         _, _, touch, lengths = self.flat()
         out = canonical_table(
             self.channels,
             touch,
             lengths,
             (self.conversions, self.value, self.non_conversions),
-            notes=list(self.notes),
+            notes=[],
             collapse_repeats=collapse_repeats,
             empty_paths="error",
             channels=channels,
             column="path",
             source=None,
         )
+        notes = self.notes + tuple(n for n in out.notes if n not in self.notes)
+        object.__setattr__(out, "notes", notes)
         return out.with_attrs(self.attrs)
 
     def with_attrs(self, attrs: dict[str, Any]) -> PathTable:

@@ -145,7 +145,7 @@ def _segments_at_entry(
     *,
     cache: dict | None,
     progress: pd.DataFrame,
-    at_entry: np.ndarray | None = None,
+    at_entry: np.ndarray,
 ) -> dict[str, pd.Series]:
     """Each user of ``progress``'s segment at the step, for every dimension of ``dims``.
 
@@ -174,8 +174,6 @@ def _segments_at_entry(
         )
         month_users = cache[(_MONTH_USERS, by_code)] = pd.Index(distinct)
     at_month = progress["user_code"].to_numpy() if by_code else month_users.get_indexer(index)
-    if at_entry is None and len(entry.columns):
-        at_entry = entry.index.get_indexer(index)
     out: dict[str, pd.Series] = {}
     for dim in dims:
         base = _user_values(frame, dim, users, cache)
