@@ -7,7 +7,12 @@ import sys
 
 import pytest
 
-from journeylab.core.memory import _malloc_trim, release_free_memory
+from journeylab.core.memory import (
+    ARROW_POOL_ENV,
+    _malloc_trim,
+    arrow_pool_name,
+    release_free_memory,
+)
 
 _FREED_HEAP = """
 import ctypes
@@ -55,3 +60,41 @@ def test_releasing_free_memory_keeps_what_is_in_use():
     release_free_memory()
     assert kept.to_numpy()[-1] == 1_000_000
     assert pa.total_allocated_bytes() >= kept.nbytes
+
+
+_POOL_IN_A_PROCESS = """
+import pyarrow as pa
+from journeylab.core.memory import arrow_pool_name, prefer_arrow_pool
+prefer_arrow_pool()
+print(pa.default_memory_pool().backend_name, arrow_pool_name())
+"""
+
+
+@pytest.mark.parametrize("named", [None, "system"])
+def test_journeylab_processes_use_its_arrow_pool_unless_the_environment_names_one(named):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != ARROW_POOL_ENV}
+    if named:
+        env[ARROW_POOL_ENV] = named
+    done = subprocess.run(
+        [sys.executable, "-c", _POOL_IN_A_PROCESS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    default, ours = done.stdout.split()
+    assert default == (named or ours)
+
+
+def test_the_report_kernel_is_told_the_arrow_pool(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from journeylab.reports.runner import _Run
+
+    run = SimpleNamespace(tmp=tmp_path, root=tmp_path, secrets=SimpleNamespace(environment=dict))
+    monkeypatch.delenv(ARROW_POOL_ENV, raising=False)
+    assert _Run.kernel_environment(run)[ARROW_POOL_ENV] == arrow_pool_name()
+    monkeypatch.setenv(ARROW_POOL_ENV, "system")
+    assert _Run.kernel_environment(run)[ARROW_POOL_ENV] == "system"

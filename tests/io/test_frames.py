@@ -6,10 +6,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeylab.io.casting import cast_text, infer_property, relabel
-from journeylab.io.frames import FETCH_ROWS, fetch_frame
+from journeylab.io.frames import FETCH_ROWS, drop_unused_categories, fetch_frame
 from journeylab.io.loaders import load_events
+from journeylab.io.sources import ROW, open_relation, read_rows
 
 
 @pytest.fixture()
@@ -143,3 +146,42 @@ def test_categorical_input_is_ordered_by_its_names_as_text():
     channel = pd.Series(pd.Categorical([1, 2, None]))
     mapped, mapping, _ = relabel(channel)
     assert mapped.astype("object").tolist()[:2] == ["1", "2"] and mapping.empty
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from(["b", "a", "c", None, "é", "A"]), max_size=40),
+    st.lists(st.integers(0, 39), max_size=40),
+)
+def test_dropping_unused_categories_matches_pandas(values, picks):
+    full = pd.Series(pd.Categorical(values, categories=["A", "a", "b", "c", "d", "é"]), name="x")
+    part = full.iloc[[p for p in picks if p < len(full)]]
+    got = drop_unused_categories(part)
+    pd.testing.assert_series_equal(got, part.cat.remove_unused_categories())
+
+
+def test_rows_numbered_as_they_stream_match_the_window_numbers(con, tmp_path):
+    # A query, a CSV file (numbered by line: the header is line 1) and a set of Parquet
+    # files are numbered as their rows arrive; DuckDB's row_number() OVER () agrees.
+    n = 3 * FETCH_ROWS + 17
+    first = tmp_path / "a.parquet"
+    con.sql(
+        f"""COPY (SELECT i % 1000 AS user_id, 'e' || (i % 7) AS event
+                  FROM range({n}) t(i) ORDER BY i DESC) TO '{first}'"""
+    )
+    con.sql(f"COPY (FROM '{first}' LIMIT 5000) TO '{tmp_path / 'b.parquet'}'")
+    con.sql(f"COPY (FROM '{first}' LIMIT 5000) TO '{tmp_path / 'a.csv'}'")
+    cases = [
+        (None, f"SELECT * FROM '{first}' WHERE event <> 'e3'"),
+        (str(tmp_path / "a.csv"), None),
+        (str(tmp_path / "*.parquet"), None),
+    ]
+    for source, query in cases:
+        streamed = read_rows(source, None, what="events", query=query).frame
+        numbered = open_relation(source, query=query)[1].df()
+        assert streamed[ROW].dtype == np.int64 and len(streamed) == len(numbered)
+        np.testing.assert_array_equal(streamed[ROW], numbered[ROW], err_msg=str(source or query))
+        np.testing.assert_array_equal(
+            streamed["user_id"].astype(str), numbered["user_id"].astype(str)
+        )
+    assert read_rows(str(tmp_path / "a.csv"), None, what="events").frame[ROW].iloc[0] == 2

@@ -50,6 +50,7 @@ from journeylab.core.memory import release_free_memory
 from journeylab.core.stages import EventNames, StageMap
 from journeylab.core.timeparse import to_utc_timestamp
 from journeylab.io.casting_time import Ambiguous, Nonexistent
+from journeylab.io.frames import drop_unused_categories
 from journeylab.io.identities import load_identities
 from journeylab.io.pipeline import (
     ID_COLUMNS,
@@ -272,7 +273,7 @@ def _take_rows(pipe: Pipeline, order: np.ndarray) -> None:
             continue
         column = frame[name].take(order).reset_index(drop=True)
         if isinstance(column.dtype, pd.CategoricalDtype):  # names only dropped rows carried
-            column = column.cat.remove_unused_categories()
+            column = drop_unused_categories(column)
         columns[name] = column
         del frame[name]
     pipe.frame = pd.DataFrame(columns, copy=False)

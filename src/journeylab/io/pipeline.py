@@ -20,6 +20,7 @@ from journeylab.core.errors import (
     did_you_mean,
     require_columns,
 )
+from journeylab.core.memory import arrow_pool
 from journeylab.core.timeparse import parse_duration
 from journeylab.io.casting import (
     Where,
@@ -330,7 +331,7 @@ def sort_codes(values: pd.Series) -> np.ndarray:
         text = pa.array(values.array)
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
-        encoded = text.dictionary_encode()
+        encoded = pc.dictionary_encode(text, memory_pool=arrow_pool())
         distinct = len(encoded.dictionary)
         rank = np.empty(distinct + 1, dtype=np.int64)
         rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(distinct)

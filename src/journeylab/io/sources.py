@@ -157,12 +157,18 @@ def open_relation(
     con: duckdb.DuckDBPyConnection | None = None,
     csv_options: Mapping[str, Any] | None = None,
     row_numbers: bool = True,
+    window_numbers: bool = True,
 ) -> tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation, str, str, str]:
     """Open a source as a DuckDB relation (bound once: file sniffing is not repeated).
 
     Returns ``(connection, relation, sql, kind, label)`` where ``sql`` is the
     SELECT behind the relation, for composing further SQL around it. With
-    ``row_numbers`` the relation's first column is :data:`ROW`.
+    ``row_numbers`` the relation's first column is :data:`ROW`, except where
+    only a window (``row_number() OVER ()``) could number the rows and
+    ``window_numbers`` is false: a query, a CSV file, a set of Parquet files
+    or a view. The caller then numbers the rows as they stream out, which
+    gives the same numbers (DuckDB keeps the rows in order) without DuckDB
+    first holding the whole result for the window.
     """
     kind = source_kind(source, table, query)
     label = {"dataframe": "DataFrame", "query": _query_label(query)}.get(kind, str(source))
@@ -180,18 +186,18 @@ def open_relation(
         _set_utc(con)
     elif con is None:
         con = _new_connection()
-    number = f"row_number() OVER () AS {ROW}, " if row_numbers else ""
+    number = f"row_number() OVER () AS {ROW}, " if row_numbers and window_numbers else ""
     try:
         if kind == "dataframe":
             name = f"journeylab_source_{id(source)}"
             con.register(name, source)
             sql = f"SELECT {number}* FROM {quote_ident(name)}"
         elif kind == "csv":
-            offset = 1 if bool((csv_options or {}).get("header", True)) else 0
             if str(source).lower().endswith((".tsv", ".tsv.gz")):
                 csv_options = {"delim": "\t", **(csv_options or {})}
             scan = f"read_csv({quote_literal(source)}, all_varchar=true, {_csv_option_sql(csv_options)})"
-            number = f"row_number() OVER () + {offset} AS {ROW}, " if row_numbers else ""
+            offset = first_row_number(kind, csv_options) - 1
+            number = f"row_number() OVER () + {offset} AS {ROW}, " if number else ""
             sql = f"SELECT {number}* FROM {scan}"
         elif kind == "parquet" and row_numbers and "*" not in str(source):
             # file_row_number keeps filters pushed down into the Parquet scan.
@@ -222,6 +228,11 @@ def open_relation(
             raise translate_duckdb_error(exc, label) from exc
         raise
     return con, rel, sql, kind, label
+
+
+def first_row_number(kind: str, csv_options: Mapping[str, Any] | None) -> int:
+    """Return the :data:`ROW` of a source's first row: its line in a CSV file with a header, else 1."""
+    return 2 if kind == "csv" and bool((csv_options or {}).get("header", True)) else 1
 
 
 def _check_table(con: duckdb.DuckDBPyConnection, table: str, label: str) -> None:
@@ -368,9 +379,13 @@ def read_rows(
         frame.insert(0, ROW, range(1, len(frame) + 1))
         return RawTable(frame.reset_index(drop=True), "DataFrame", kind, "row")
 
+    # Rows numbered as they stream out unless a time filter is pushed down (the
+    # numbers must be the source's, before the filter).
+    filtered = time_column is not None and (start is not None or end is not None)
     con, rel, sql, kind, label = open_relation(
-        source, table=table, query=query, csv_options=csv_options
+        source, table=table, query=query, csv_options=csv_options, window_numbers=filtered
     )
+    number_from = None if ROW in rel.columns else first_row_number(kind, csv_options)
     with con:  # the rows are fetched into pandas below, so the connection can go
         present = [c for c in rel.columns if c != ROW]
         if kind == "csv" and len(present) == 1 and any(ch in present[0] for ch in ";\t|"):
@@ -391,7 +406,7 @@ def read_rows(
             if categories_except is not None:
                 keep = set(categories_except)
                 encoded = [src for src, dst in renaming.items() if dst not in keep]
-            frame = fetch_frame(rel, categories=encoded)
+            frame = fetch_frame(rel, categories=encoded, number_rows=(ROW, number_from))
         except duckdb.Error as exc:
             if kind == "csv":
                 raise csv_error(exc, source, csv_options, label) from exc

@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from journeylab.core.errors import JourneylabError, ParameterError
+from journeylab.core.memory import prefer_arrow_pool
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ALERT_UNCHECKED = 0, 1, 2, 3
 
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from journeylab.reports import runner as reports
 
     args = _parser().parse_args(argv)
+    prefer_arrow_pool()  # this process is journeylab's own
     try:
         if args.command == "init":
             try:

@@ -56,6 +56,7 @@ from typing import Any
 
 import nbformat
 
+from journeylab.core.memory import ARROW_POOL_ENV, arrow_pool_name
 from journeylab.core.safe_text import UnsafeHtmlError
 from journeylab.reports import store as report_store
 from journeylab.reports.export import _sanitize_notebook, export_html
@@ -340,13 +341,18 @@ class _Run:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def kernel_environment(self) -> dict[str, str]:
-        """Return the kernel's environment: the run folder, runner flags and the secret parameters."""
+        """Return the kernel's environment: the run folder, runner flags and the secret parameters.
+
+        Arrow's memory pool in the kernel is journeylab's (see :mod:`journeylab.core.memory`)
+        unless the environment already names one.
+        """
         return {
             **os.environ,
             RUN_DIR_ENV: str(self.tmp),
             REPORTS_DIR_ENV: str(self.root),
             UNDER_RUNNER_ENV: "1",
             "TQDM_DISABLE": "1",
+            ARROW_POOL_ENV: os.environ.get(ARROW_POOL_ENV) or arrow_pool_name(),
             **self.secrets.environment(),
         }
 
