@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from journeylab.core.errors import SchemaError
 from journeylab.io.casting import cast_text, infer_property, relabel
 from journeylab.io.frames import FETCH_ROWS, drop_unused_categories, fetch_frame
 from journeylab.io.loaders import load_events
@@ -185,3 +186,19 @@ def test_rows_numbered_as_they_stream_match_the_window_numbers(con, tmp_path):
             streamed["user_id"].astype(str), numbered["user_id"].astype(str)
         )
     assert read_rows(str(tmp_path / "a.csv"), None, what="events").frame[ROW].iloc[0] == 2
+
+
+def test_a_source_column_named_like_the_row_numbers_is_refused(tmp_path):
+    query = (
+        "SELECT 'u1' AS user_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS timestamp, "
+        f"'a' AS event, 5 AS {ROW}"
+    )
+    path = tmp_path / "events.csv"
+    path.write_text(f"user_id,timestamp,event,{ROW}\nu1,2026-01-01T00:00:00Z,a,5\n")
+    parquet = tmp_path / "events.parquet"
+    with duckdb.connect() as con:
+        con.sql(f"COPY ({query}) TO '{parquet}'")
+    for source, sql in ((None, query), (str(path), None), (str(parquet), None)):
+        with pytest.raises(SchemaError, match="reserved") as caught:
+            load_events(source, query=sql)
+        assert caught.value.column == ROW

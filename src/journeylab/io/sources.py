@@ -230,6 +230,12 @@ def open_relation(
     return con, rel, sql, kind, label
 
 
+def _numbers_rows(sql: str) -> bool:
+    """Whether a SELECT made by :func:`open_relation` numbers the rows itself (its first column)."""
+    head = sql.partition(" FROM ")[0]  # the part open_relation writes, before any source text
+    return head.startswith("SELECT ") and f" AS {ROW}, *" in head
+
+
 def first_row_number(kind: str, csv_options: Mapping[str, Any] | None) -> int:
     """Return the :data:`ROW` of a source's first row: its line in a CSV file with a header, else 1."""
     return 2 if kind == "csv" and bool((csv_options or {}).get("header", True)) else 1
@@ -385,7 +391,16 @@ def read_rows(
     con, rel, sql, kind, label = open_relation(
         source, table=table, query=query, csv_options=csv_options, window_numbers=filtered
     )
-    number_from = None if ROW in rel.columns else first_row_number(kind, csv_options)
+    numbered = _numbers_rows(sql)
+    if rel.columns.count(ROW) > numbered:
+        con.close()
+        raise SchemaError(
+            f"The column name {ROW!r} is reserved: journeylab numbers the source's rows in it.",
+            source=label,
+            column=ROW,
+            hint="rename or drop that column in the source (or in the query).",
+        )
+    number_from = None if numbered else first_row_number(kind, csv_options)
     with con:  # the rows are fetched into pandas below, so the connection can go
         present = [c for c in rel.columns if c != ROW]
         if kind == "csv" and len(present) == 1 and any(ch in present[0] for ch in ";\t|"):
