@@ -11,6 +11,7 @@ from journeylab.core.memory import (
     ARROW_POOL_ENV,
     _malloc_trim,
     arrow_pool_name,
+    kernel_arrow_pool,
     release_free_memory,
 )
 
@@ -88,13 +89,62 @@ def test_journeylab_processes_use_its_arrow_pool_unless_the_environment_names_on
     assert default == (named or ours)
 
 
+_LOADER_POOL = """
+import pyarrow as pa
+from journeylab.io.loaders import load_events
+rows = pa.table({"user_id": ["u1", "u2"] * 50_000, "timestamp": ["2026-01-01T00:00:00Z"] * 100_000,
+                 "event": ["a", "b"] * 50_000})
+import pyarrow.parquet as pq
+pq.write_table(rows, "events.parquet")
+load_events("events.parquet")
+print(pa.jemalloc_memory_pool().max_memory())
+"""
+
+
+@pytest.mark.skipif(arrow_pool_name() != "jemalloc", reason="this pyarrow has no jemalloc pool")
+def test_the_loader_takes_the_pool_the_environment_names(tmp_path):
+    import os
+
+    env = {**os.environ, ARROW_POOL_ENV: "system"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADER_POOL],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert int(done.stdout.split()[-1]) == 0  # nothing taken from jemalloc
+    del env[ARROW_POOL_ENV]
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADER_POOL],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert int(done.stdout.split()[-1]) > 0
+
+
 def test_the_report_kernel_is_told_the_arrow_pool(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
     from journeylab.reports.runner import _Run
 
-    run = SimpleNamespace(tmp=tmp_path, root=tmp_path, secrets=SimpleNamespace(environment=dict))
+    run = SimpleNamespace(
+        tmp=tmp_path, root=tmp_path, secrets=SimpleNamespace(environment=dict), say=print
+    )
     monkeypatch.delenv(ARROW_POOL_ENV, raising=False)
     assert _Run.kernel_environment(run)[ARROW_POOL_ENV] == arrow_pool_name()
     monkeypatch.setenv(ARROW_POOL_ENV, "system")
     assert _Run.kernel_environment(run)[ARROW_POOL_ENV] == "system"
+
+
+def test_an_unknown_pool_name_is_said_and_replaced(monkeypatch):
+    said = []
+    monkeypatch.setenv(ARROW_POOL_ENV, "bogus")
+    assert kernel_arrow_pool(said.append) == arrow_pool_name()
+    assert len(said) == 1 and "'bogus'" in said[0] and "jemalloc, mimalloc, system" in said[0]
+    monkeypatch.setenv(ARROW_POOL_ENV, " System ")
+    assert kernel_arrow_pool(said.append) == "system" and len(said) == 1

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeylab.core.errors import SchemaError
+from journeylab.core.errors import DataError, ParameterError, SchemaError
 from journeylab.io.casting import cast_text, infer_property, relabel
 from journeylab.io.frames import FETCH_ROWS, drop_unused_categories, fetch_frame
 from journeylab.io.loaders import load_events
@@ -202,3 +202,28 @@ def test_a_source_column_named_like_the_row_numbers_is_refused(tmp_path):
         with pytest.raises(SchemaError, match="reserved") as caught:
             load_events(source, query=sql)
         assert caught.value.column == ROW
+
+
+def test_the_row_numbers_name_cannot_be_mapped_onto_or_spelt_otherwise(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,timestamp,event,note\nu1,2026-01-01T00:00:00Z,a,5\n")
+    with pytest.raises(ParameterError, match="reserved"):
+        load_events(str(path), columns={"note": ROW.upper()})
+    query = (
+        "SELECT 'u1' AS user_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS timestamp, "
+        f"'a' AS event, 5 AS {ROW.upper()}"
+    )
+    with pytest.raises(SchemaError, match="reserved"):
+        load_events(None, query=query)
+
+
+def test_a_csv_header_given_as_text_numbers_the_lines_as_given(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("u1,2026-01-01T00:00:00Z,a\nu2,not a time,b\n")
+    names = {"column0": "user_id", "column1": "timestamp", "column2": "event"}
+    for header in (False, "false", "FALSE", 0):
+        with pytest.raises(DataError) as caught:
+            load_events(str(path), columns=names, csv_options={"header": header})
+        assert caught.value.rows == [2], header
+    with pytest.raises(ParameterError, match="header"):
+        load_events(str(path), columns=names, csv_options={"header": "maybe"})

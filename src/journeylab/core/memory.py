@@ -23,9 +23,11 @@ import sys
 from collections.abc import Callable
 
 __all__ = [
+    "ARROW_POOLS",
     "ARROW_POOL_ENV",
     "arrow_pool",
     "arrow_pool_name",
+    "kernel_arrow_pool",
     "prefer_arrow_pool",
     "release_free_memory",
 ]
@@ -58,12 +60,41 @@ def arrow_pool_name() -> str:
 
 
 def arrow_pool():  # -> pyarrow.MemoryPool
-    """Return the Arrow memory pool the loader allocates from (see the module's notes)."""
+    """Return the Arrow memory pool the loader allocates from (see the module's notes).
+
+    Arrow's default pool when ``ARROW_DEFAULT_MEMORY_POOL`` chooses one, else jemalloc
+    where pyarrow has it.
+    """
+    import os
+
     import pyarrow as pa
 
-    if arrow_pool_name() == "jemalloc":
+    if not os.environ.get(ARROW_POOL_ENV) and arrow_pool_name() == "jemalloc":
         return pa.jemalloc_memory_pool()
     return pa.default_memory_pool()
+
+
+#: The pools an Arrow build may have, by the names ``ARROW_DEFAULT_MEMORY_POOL`` takes.
+ARROW_POOLS = ("jemalloc", "mimalloc", "system")
+
+
+def kernel_arrow_pool(say=None) -> str:
+    """Return the pool name to give a kernel journeylab starts: the environment's, if Arrow knows it.
+
+    An unknown name (which Arrow would only warn about, into the report) is said
+    once through ``say`` and replaced by journeylab's pool.
+    """
+    import os
+
+    named = os.environ.get(ARROW_POOL_ENV, "").strip()
+    if named.lower() in ARROW_POOLS:
+        return named.lower()
+    if named and say is not None:
+        say(
+            f"{ARROW_POOL_ENV}={named!r} names no Arrow memory pool ({', '.join(ARROW_POOLS)}); "
+            f"the report uses {arrow_pool_name()}."
+        )
+    return arrow_pool_name()
 
 
 def prefer_arrow_pool() -> None:

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from journeylab.core.errors import DataError, SchemaError
+from journeylab.core.errors import DataError, ParameterError, SchemaError
 
 __all__ = ["Dialect", "dialect_of", "check_header", "diagnose", "LineMap"]
 
@@ -60,8 +60,18 @@ def dialect_of(options: Mapping[str, Any] | None, path: str | Path) -> Dialect:
     escape = options.get("escape")
     if escape in ("", quote):
         escape = None
-    return Dialect(
-        str(delimiter)[:1] or ",", str(quote)[:1], escape, bool(options.get("header", True))
+    return Dialect(str(delimiter)[:1] or ",", str(quote)[:1], escape, _header(options))
+
+
+def _header(options: Mapping[str, Any]) -> bool:
+    """Read ``header`` as DuckDB does: a bool, or the text true/false (1/0)."""
+    value = options.get("header", True)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    raise ParameterError(
+        f"csv_options['header'] == {value!r}: give true or false (whether the first line names the columns)."
     )
 
 

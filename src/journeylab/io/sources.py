@@ -238,7 +238,7 @@ def _numbers_rows(sql: str) -> bool:
 
 def first_row_number(kind: str, csv_options: Mapping[str, Any] | None) -> int:
     """Return the :data:`ROW` of a source's first row: its line in a CSV file with a header, else 1."""
-    return 2 if kind == "csv" and bool((csv_options or {}).get("header", True)) else 1
+    return 2 if kind == "csv" and _csv_checks.dialect_of(csv_options, "").header else 1
 
 
 def _check_table(con: duckdb.DuckDBPyConnection, table: str, label: str) -> None:
@@ -318,6 +318,11 @@ def mapped_names(
     for src, dst in columns.items():
         if not isinstance(dst, str) or not dst:
             raise ParameterError(f"columns[{src!r}] == {dst!r}, must be a column name (str).")
+        if dst.lower() == ROW:
+            raise ParameterError(
+                f"columns[{src!r}] == {dst!r}: that name is reserved for the source's row numbers; "
+                "map the column to another name."
+            )
     missing = [c for c in columns if c not in present]
     if missing:
         hints = [f"{c!r}{did_you_mean(c, present)}" for c in missing]
@@ -392,7 +397,7 @@ def read_rows(
         source, table=table, query=query, csv_options=csv_options, window_numbers=filtered
     )
     numbered = _numbers_rows(sql)
-    if rel.columns.count(ROW) > numbered:
+    if sum(c.lower() == ROW for c in rel.columns) > numbered:  # DuckDB ignores case
         con.close()
         raise SchemaError(
             f"The column name {ROW!r} is reserved: journeylab numbers the source's rows in it.",

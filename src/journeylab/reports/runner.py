@@ -56,7 +56,7 @@ from typing import Any
 
 import nbformat
 
-from journeylab.core.memory import ARROW_POOL_ENV, arrow_pool_name
+from journeylab.core.memory import ARROW_POOL_ENV, kernel_arrow_pool
 from journeylab.core.safe_text import UnsafeHtmlError
 from journeylab.reports import store as report_store
 from journeylab.reports.export import _sanitize_notebook, export_html
@@ -352,7 +352,7 @@ class _Run:
             REPORTS_DIR_ENV: str(self.root),
             UNDER_RUNNER_ENV: "1",
             "TQDM_DISABLE": "1",
-            ARROW_POOL_ENV: os.environ.get(ARROW_POOL_ENV) or arrow_pool_name(),
+            ARROW_POOL_ENV: kernel_arrow_pool(self.say),
             **self.secrets.environment(),
         }
 
