@@ -243,7 +243,13 @@ def test_arrow_timestamps_and_odd_segment_names_give_the_same_findings(sample):
 )
 @settings(max_examples=150, deadline=None)
 def test_entry_rows_by_codes_are_the_pandas_definition(rows):
-    from journeylab.maps.finding_steps import _entry_rows, _progress, _segments_at_entry, _Step
+    from journeylab.maps.finding_steps import (
+        _downstream_share,
+        _entry_rows,
+        _progress,
+        _segments_at_entry,
+        _Step,
+    )
 
     frame = pd.DataFrame(rows, columns=["user_id", "minute", "event", "device"])
     frame["timestamp"] = pd.Timestamp("2026-10-01", tz="UTC") + pd.to_timedelta(
@@ -281,3 +287,12 @@ def test_entry_rows_by_codes_are_the_pandas_definition(rows):
         )["device"]
         segments[len(segments)] = found.astype(object).where(found.notna(), None).sort_index()
     assert segments[0].to_dict() == segments[1].to_dict()
+    # the share of the step's users who convert: by the users' numbers as by their ids
+    for conversions in (("c",), ("b", "c"), ("x",)):
+        share = _downstream_share(coded, step, conversions)
+        assert share == _downstream_share(plain, step, conversions)
+        made = set(plain.loc[plain["event"] == "b", "user_id"])
+        converted = set(plain.loc[plain["event"].isin(conversions), "user_id"])
+        assert share == (
+            1.0 if "b" in conversions else len(made & converted) / len(made) if made else 0.0
+        )

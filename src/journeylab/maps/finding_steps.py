@@ -201,6 +201,17 @@ _POSITIONS = object()
 def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:
     if any(c in step.to_events for c in conversions):
         return 1.0
+    coded = id_codes(frame["user_id"])
+    if coded is not None:  # by the users' numbers: no id compared as text
+        codes, ids = coded
+        made_by = np.zeros(len(ids) + 1, dtype=bool)  # the last slot: a missing id
+        made_by[codes[events_matching(frame, step.to_events).to_numpy()]] = True
+        made_by[-1] = False
+        if not made_by.any():
+            return 0.0
+        converted_by = np.zeros(len(ids) + 1, dtype=bool)
+        converted_by[codes[frame["event"].isin(conversions).to_numpy()]] = True
+        return float(np.count_nonzero(made_by & converted_by) / np.count_nonzero(made_by))
     made = pd.Index(frame.loc[events_matching(frame, step.to_events), "user_id"].unique())
     if made.empty:
         return 0.0
