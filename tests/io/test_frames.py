@@ -227,3 +227,22 @@ def test_a_csv_header_given_as_text_numbers_the_lines_as_given(tmp_path):
         assert caught.value.rows == [2], header
     with pytest.raises(ParameterError, match="header"):
         load_events(str(path), columns=names, csv_options={"header": "maybe"})
+
+
+def test_source_columns_named_like_duckdbs_row_numbers_keep_the_true_rows(tmp_path):
+    # a Parquet column called file_row_number, a table column called rowid: DuckDB's own
+    # numbers by those names cannot be used; the rows are numbered in order instead
+    rows = (
+        "SELECT 'u' || i AS user_id, CASE WHEN i = 1 THEN 'bad' ELSE '2026-01-01T00:00:00Z' END "
+        "AS timestamp, 'e' AS event, 200 + i AS {} FROM range(5) t(i)"
+    )
+    parquet = tmp_path / "events.parquet"
+    database = tmp_path / "events.duckdb"
+    with duckdb.connect() as con:
+        con.sql(f"COPY ({rows.format('file_row_number')}) TO '{parquet}'")
+    with duckdb.connect(str(database)) as con:
+        con.sql(f"CREATE TABLE events AS {rows.format('RowId')}")
+    for source, table in ((str(parquet), None), (str(database), "events")):
+        with pytest.raises(DataError) as caught:
+            load_events(source, table=table)
+        assert caught.value.rows == [2], source

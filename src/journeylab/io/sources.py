@@ -199,7 +199,12 @@ def open_relation(
             offset = first_row_number(kind, csv_options) - 1
             number = f"row_number() OVER () + {offset} AS {ROW}, " if number else ""
             sql = f"SELECT {number}* FROM {scan}"
-        elif kind == "parquet" and row_numbers and "*" not in str(source):
+        elif (
+            kind == "parquet"
+            and row_numbers
+            and "*" not in str(source)
+            and not _has_column(con, f"read_parquet({quote_literal(source)})", "file_row_number")
+        ):
             # file_row_number keeps filters pushed down into the Parquet scan.
             sql = (
                 f"SELECT file_row_number + 1 AS {ROW}, * EXCLUDE (file_row_number) "
@@ -212,8 +217,9 @@ def open_relation(
             is_view = con.execute(
                 "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]
             ).fetchall()[0][0]
-            # rowid (tables only) keeps filters pushed down; views are numbered in scan order.
-            if row_numbers and not is_view:
+            # rowid (tables only) keeps filters pushed down; views, and tables with a
+            # column of that name, are numbered in scan order.
+            if row_numbers and not is_view and not _has_column(con, quote_ident(table), "rowid"):
                 number = f"rowid + 1 AS {ROW}, "
             sql = f"SELECT {number}* FROM {quote_ident(table)}"
         else:
@@ -228,6 +234,11 @@ def open_relation(
             raise translate_duckdb_error(exc, label) from exc
         raise
     return con, rel, sql, kind, label
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, scan: str, name: str) -> bool:
+    """Whether the relation ``scan`` (SQL) has a column called ``name`` (any case)."""
+    return any(c.lower() == name for c in con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
 
 
 def _numbers_rows(sql: str) -> bool:
