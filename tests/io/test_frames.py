@@ -225,6 +225,7 @@ def test_a_csv_header_given_as_text_numbers_the_lines_as_given(tmp_path):
         with pytest.raises(DataError) as caught:
             load_events(str(path), columns=names, csv_options={"header": header})
         assert caught.value.rows == [2], header
+        assert "(file lines)" in str(caught.value) and "header is line 1" not in str(caught.value)
     with pytest.raises(ParameterError, match="header"):
         load_events(str(path), columns=names, csv_options={"header": "maybe"})
 

@@ -65,6 +65,17 @@ class Where:
             picked = self.line_of(picked)
         return [int(r) for r in picked]
 
+    def _line_note(self) -> str:
+        """How file lines are counted, for a CSV file's rows (its header, if any, is line 1)."""
+        if self.row_label != "line":
+            return ""
+        dialect = getattr(self.line_of, "dialect", None)
+        return (
+            " (file lines; the header is line 1)"
+            if getattr(dialect, "header", True)
+            else " (file lines)"
+        )
+
     def error(
         self,
         message: str,
@@ -83,7 +94,7 @@ class Where:
         return DataError(
             f"{message}: {n:,} row{'' if n == 1 else 's'} in column {column!r}{shown}, "
             f"at {self.row_label}{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}"
-            + (" (file lines; the header is line 1)" if self.row_label == "line" else "")
+            + self._line_note()
             + ".",
             source=self.label,
             column=column,
