@@ -247,3 +247,26 @@ def test_source_columns_named_like_duckdbs_row_numbers_keep_the_true_rows(tmp_pa
         with pytest.raises(DataError) as caught:
             load_events(source, table=table)
         assert caught.value.rows == [2], source
+
+
+def test_csv_lines_skipped_or_commented_out_are_counted_in_line_numbers(tmp_path):
+    # DuckDB's skip= drops lines before the header and comment= drops comment lines:
+    # messages still name the file's own lines
+    preamble = tmp_path / "preamble.csv"
+    preamble.write_text(
+        "exported 2026-01-02\nby the shop\nuser_id,timestamp,event\n"
+        "u1,2026-01-01T00:00:00Z,a\nu2,not a time,b\n"
+    )
+    with pytest.raises(DataError) as caught:
+        load_events(str(preamble), csv_options={"skip": 2})
+    assert caught.value.rows == [5]
+    commented = tmp_path / "commented.csv"
+    commented.write_text(
+        "# a note\nuser_id,timestamp,event\nu1,2026-01-01T00:00:00Z,a\n"
+        "# another note\nu2,not a time,b\n"
+    )
+    with pytest.raises(DataError) as caught:
+        load_events(str(commented), csv_options={"comment": "#"})
+    assert caught.value.rows == [5]
+    with pytest.raises(ParameterError, match="skip"):
+        load_events(str(preamble), csv_options={"skip": -1})

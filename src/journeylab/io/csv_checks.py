@@ -48,6 +48,8 @@ class Dialect:
     quotechar: str = '"'
     escapechar: str | None = None
     header: bool = True
+    skip: int = 0  # lines before the header (or the first row), not read at all
+    comment: str | None = None  # a line starting with it (after spaces) is not a row
 
 
 def dialect_of(options: Mapping[str, Any] | None, path: str | Path) -> Dialect:
@@ -60,7 +62,13 @@ def dialect_of(options: Mapping[str, Any] | None, path: str | Path) -> Dialect:
     escape = options.get("escape")
     if escape in ("", quote):
         escape = None
-    return Dialect(str(delimiter)[:1] or ",", str(quote)[:1], escape, _header(options))
+    skip = options.get("skip", 0)
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ParameterError(f"csv_options['skip'] == {skip!r}: give a number of lines (0 or more).")
+    comment = str(options.get("comment") or "")[:1] or None
+    return Dialect(
+        str(delimiter)[:1] or ",", str(quote)[:1], escape, _header(options), skip, comment
+    )
 
 
 def _header(options: Mapping[str, Any]) -> bool:
@@ -97,6 +105,9 @@ def _text(path: Path) -> io.TextIOWrapper | None:
 
 
 def _reader(handle: io.TextIOWrapper, dialect: Dialect):
+    """Return a csv reader past the ``skip`` lines (its ``line_num`` + ``dialect.skip`` is a file line)."""
+    for _ in range(dialect.skip):
+        handle.readline()
     return csv.reader(
         handle,
         delimiter=dialect.delimiter,
@@ -105,6 +116,10 @@ def _reader(handle: io.TextIOWrapper, dialect: Dialect):
         doublequote=dialect.escapechar is None,
         strict=True,
     )
+
+
+def _is_comment(row: list[str], dialect: Dialect) -> bool:
+    return bool(row) and dialect.comment is not None and row[0].lstrip().startswith(dialect.comment)
 
 
 # -- encoding ---------------------------------------------------------------------
@@ -168,7 +183,9 @@ def check_header(path: str | Path, dialect: Dialect, label: str) -> None:
         return
     try:
         with handle:
-            header = next(_reader(handle, dialect), [])
+            reader = _reader(handle, dialect)
+            header = next((r for r in reader if r and not _is_comment(r, dialect)), [])
+            line = reader.line_num + dialect.skip
     except (csv.Error, UnicodeDecodeError, OSError, StopIteration):
         return  # a broken header is diagnosed when DuckDB fails on it
     seen: dict[str, str] = {}
@@ -176,12 +193,12 @@ def check_header(path: str | Path, dialect: Dialect, label: str) -> None:
         key = name.strip().casefold()
         if key in seen:
             raise SchemaError(
-                f"The header (line 1) names the column {name.strip()!r} twice "
+                f"The header (line {line}) names the column {name.strip()!r} twice "
                 f"({seen[key]!r} and {name!r}); a second copy would be renamed silently.",
                 source=label,
                 column=name.strip(),
-                rows=[1],
-                hint="rename or remove one of the two columns in the file's first line.",
+                rows=[line],
+                hint=f"rename or remove one of the two columns in the file's line {line}.",
             )
         seen[key] = name
 
@@ -205,7 +222,7 @@ def diagnose(path: str | Path, dialect: Dialect, label: str) -> DataError | None
     with handle:
         reader = _reader(handle, dialect)
         expected: int | None = None
-        last_line = 0
+        last_line = dialect.skip
         while True:
             start = last_line + 1
             try:
@@ -223,9 +240,9 @@ def diagnose(path: str | Path, dialect: Dialect, label: str) -> DataError | None
                 return DataError(
                     f"Cannot split the CSV into rows: {why}.", source=label, rows=[start], hint=hint
                 )
-            last_line = reader.line_num
-            if not row:
-                continue  # a blank line
+            last_line = reader.line_num + dialect.skip
+            if not row or _is_comment(row, dialect):
+                continue  # a blank line, or a comment
             if expected is None:
                 expected = len(row)
                 continue
@@ -270,6 +287,10 @@ class LineMap:
             if raw is None:
                 self._identity = True
                 return True
+            if self.dialect.skip or self.dialect.comment:
+                raw.close()
+                self._identity = False  # lines that are not records: count them
+                return False
             quote = self.dialect.quotechar.encode()
             simple, tail = True, b""
             with raw:
@@ -287,13 +308,13 @@ class LineMap:
         if handle is None:
             self._done = True
             return
-        self._starts, last = [], 0
+        self._starts, last = [], self.dialect.skip
         try:
             with handle:
                 reader = _reader(handle, self.dialect)
                 for row in reader:
-                    start, last = last + 1, reader.line_num
-                    if row:
+                    start, last = last + 1, reader.line_num + self.dialect.skip
+                    if row and not _is_comment(row, self.dialect):
                         self._starts.append(start)
                         if len(self._starts) >= record:
                             return
