@@ -344,3 +344,18 @@ def test_a_month_without_conversions_is_not_published(tmp_path, capsys):
     assert code == 1
     assert "No conversions (booking_completed) in 2026-10" in err
     assert not (out / "2026-10" / "monthly_report").exists()
+
+
+def test_check_names_a_csv_files_dropped_rows_by_their_lines(tmp_path, capsys):
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,timestamp,event,channel\nu1,2026-01-01T00:00:00Z,visit,email\n"
+        "u2,2026-01-01T00:01:00Z,purchase,email\n,2026-01-02T00:00:00Z,visit,web\n"
+        "u3,2026-01-03T00:00:00Z,purchase,web\n"
+    )
+    out = tmp_path / "journeylab.yaml"
+    assert main(["init", "--data", str(events), "--out", str(out)]) == 0
+    capsys.readouterr()
+    main(["check", str(out)])
+    printed = capsys.readouterr().out
+    assert "1 rows dropped" in printed and "(lines 4)" in printed

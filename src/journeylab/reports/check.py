@@ -57,7 +57,7 @@ def check_project(config: str | Path | Project, *, out: TextIO | None = None) ->
             for row in steps.itertuples(index=False):
                 where = f" in {row.column}" if isinstance(row.column, str) and row.column else ""
                 example = (
-                    f" (rows {row.example_rows})"
+                    f" ({table.quality.row_label}s {row.example_rows})"
                     if str(row.example_rows) not in ("", "nan", "None")
                     else ""
                 )
