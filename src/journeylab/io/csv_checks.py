@@ -64,7 +64,9 @@ def dialect_of(options: Mapping[str, Any] | None, path: str | Path) -> Dialect:
         escape = None
     skip = options.get("skip", 0)
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
-        raise ParameterError(f"csv_options['skip'] == {skip!r}: give a number of lines (0 or more).")
+        raise ParameterError(
+            f"csv_options['skip'] == {skip!r}: give a number of lines (0 or more)."
+        )
     comment = str(options.get("comment") or "")[:1] or None
     return Dialect(
         str(delimiter)[:1] or ",", str(quote)[:1], escape, _header(options), skip, comment
