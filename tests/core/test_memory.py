@@ -71,21 +71,22 @@ print(pa.default_memory_pool().backend_name, arrow_pool_name())
 """
 
 
-@pytest.mark.parametrize("named", [None, "system"])
-def test_journeylab_processes_use_its_arrow_pool_unless_the_environment_names_one(named):
+def _run_with_pool(script: str, named: str | None, cwd=None) -> list[str]:
+    """Run ``script`` in a fresh Python whose environment names Arrow pool ``named`` (or none)."""
     import os
 
     env = {k: v for k, v in os.environ.items() if k != ARROW_POOL_ENV}
     if named:
         env[ARROW_POOL_ENV] = named
     done = subprocess.run(
-        [sys.executable, "-c", _POOL_IN_A_PROCESS],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env, cwd=cwd
     )
-    default, ours = done.stdout.split()
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("named", [None, "system"])
+def test_journeylab_processes_use_its_arrow_pool_unless_the_environment_names_one(named):
+    default, ours = _run_with_pool(_POOL_IN_A_PROCESS, named)
     assert default == (named or ours)
 
 
@@ -103,28 +104,9 @@ print(pa.jemalloc_memory_pool().max_memory())
 
 @pytest.mark.skipif(arrow_pool_name() != "jemalloc", reason="this pyarrow has no jemalloc pool")
 def test_the_loader_takes_the_pool_the_environment_names(tmp_path):
-    import os
-
-    env = {**os.environ, ARROW_POOL_ENV: "system"}
-    done = subprocess.run(
-        [sys.executable, "-c", _LOADER_POOL],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert int(done.stdout.split()[-1]) == 0  # nothing taken from jemalloc
-    del env[ARROW_POOL_ENV]
-    done = subprocess.run(
-        [sys.executable, "-c", _LOADER_POOL],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert int(done.stdout.split()[-1]) > 0
+    # the most jemalloc held: none when the environment names the system pool
+    assert int(_run_with_pool(_LOADER_POOL, "system", tmp_path)[-1]) == 0
+    assert int(_run_with_pool(_LOADER_POOL, None, tmp_path)[-1]) > 0
 
 
 def test_the_report_kernel_is_told_the_arrow_pool(monkeypatch, tmp_path):
