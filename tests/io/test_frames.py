@@ -260,6 +260,7 @@ def test_csv_lines_skipped_or_commented_out_are_counted_in_line_numbers(tmp_path
     with pytest.raises(DataError) as caught:
         load_events(str(preamble), csv_options={"skip": 2})
     assert caught.value.rows == [5]
+    assert "the header is line 3" in str(caught.value)
     commented = tmp_path / "commented.csv"
     commented.write_text(
         "# a note\nuser_id,timestamp,event\nu1,2026-01-01T00:00:00Z,a\n"

@@ -70,11 +70,9 @@ class Where:
         if self.row_label != "line":
             return ""
         dialect = getattr(self.line_of, "dialect", None)
-        return (
-            " (file lines; the header is line 1)"
-            if getattr(dialect, "header", True)
-            else " (file lines)"
-        )
+        if not getattr(dialect, "header", True):
+            return " (file lines)"
+        return f" (file lines; the header is line {getattr(dialect, 'skip', 0) + 1})"
 
     def error(
         self,

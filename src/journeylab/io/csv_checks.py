@@ -246,7 +246,7 @@ def diagnose(path: str | Path, dialect: Dialect, label: str) -> DataError | None
             if not row or _is_comment(row, dialect):
                 continue  # a blank line, or a comment
             if expected is None:
-                expected = len(row)
+                expected, first_line = len(row), start
                 continue
             if len(row) != expected:
                 spans = (
@@ -256,8 +256,9 @@ def diagnose(path: str | Path, dialect: Dialect, label: str) -> DataError | None
                 )
                 shown = dialect.delimiter.join(row)[:80]
                 return DataError(
-                    f"Line {start} has {len(row)} field{'s' if len(row) != 1 else ''}, the first line has "
-                    f"{expected}{spans}: {shown!r}.",
+                    f"Line {start} has {len(row)} field{'s' if len(row) != 1 else ''}, "
+                    f"{'the first line' if first_line == 1 else f'line {first_line}, the first read,'} "
+                    f"has {expected}{spans}: {shown!r}.",
                     source=label,
                     rows=[start],
                     hint=hint,

@@ -84,9 +84,8 @@ def fetch_frame(
         else:
             columns[i] = _to_pandas(pa.chunked_array(parts, type=field.type), field.name)
         del parts
-    names = list(schema.names)
     frame = pd.DataFrame(columns, copy=False)
-    frame.columns = names  # as the query names them, repeats included
+    frame.columns = schema.names  # as the query names them, repeats included
     label, first = number_rows
     if first is not None:
         frame.insert(0, label, np.arange(first, first + len(frame), dtype=np.int64))
@@ -111,9 +110,8 @@ def _owned_type(kind: pa.DataType) -> pa.DataType:
 
 def _owned(column: pa.Array, pool: pa.MemoryPool) -> pa.Array:
     """Copy a fetched column into Arrow's memory (``pool``), in the type it is kept in."""
-    column = pa.concat_arrays(
-        [column], memory_pool=pool
-    )  # a cast alone keeps the characters in place
+    # a copy first: a cast alone would keep the characters in DuckDB's memory
+    column = pa.concat_arrays([column], memory_pool=pool)
     kind = _owned_type(column.type)
     return column.cast(kind, memory_pool=pool) if kind != column.type else column
 

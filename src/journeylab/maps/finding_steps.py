@@ -16,7 +16,13 @@ import pandas as pd
 from journeylab.core.errors import NotComputableError, ParameterError, check_range
 from journeylab.core.stages import StageMap
 from journeylab.maps.periods import first_values, user_segment
-from journeylab.maps.progress import epoch_ns, events_matching, id_codes, step_progress
+from journeylab.maps.progress import (
+    epoch_ns,
+    events_matching,
+    id_codes,
+    step_progress,
+    user_numbers,
+)
 
 HOUR_OF_DAY = "hour_of_day"
 DAY_OF_WEEK = "day_of_week"
@@ -201,22 +207,16 @@ _POSITIONS = object()
 def _downstream_share(frame: pd.DataFrame, step: _Step, conversions: tuple[str, ...]) -> float:
     if any(c in step.to_events for c in conversions):
         return 1.0
-    coded = id_codes(frame["user_id"])
-    if coded is not None:  # by the users' numbers: no id compared as text
-        codes, ids = coded
-        made_by = np.zeros(len(ids) + 1, dtype=bool)  # the last slot: a missing id
-        made_by[codes[events_matching(frame, step.to_events).to_numpy()]] = True
-        made_by[-1] = False
-        if not made_by.any():
-            return 0.0
-        converted_by = np.zeros(len(ids) + 1, dtype=bool)
-        converted_by[codes[frame["event"].isin(conversions).to_numpy()]] = True
-        return float(np.count_nonzero(made_by & converted_by) / np.count_nonzero(made_by))
-    made = pd.Index(frame.loc[events_matching(frame, step.to_events), "user_id"].unique())
-    if made.empty:
+    # by the users' numbers (no id compared as text); the last slot is a missing id
+    users = user_numbers(frame["user_id"])
+    made_by = np.zeros(users.max(initial=-1) + 2, dtype=bool)
+    made_by[users[events_matching(frame, step.to_events).to_numpy()]] = True
+    made_by[-1] = False
+    if not made_by.any():
         return 0.0
-    converted = pd.Index(frame.loc[frame["event"].isin(conversions), "user_id"].unique())
-    return float(made.isin(converted).mean())
+    converted_by = np.zeros_like(made_by)
+    converted_by[users[frame["event"].isin(conversions).to_numpy()]] = True
+    return float(np.count_nonzero(made_by & converted_by) / np.count_nonzero(made_by))
 
 
 def _value_per_conversion(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from journeylab.core.errors import ParameterError, require_columns, require_names
 from journeylab.core.timeparse import parse_month, to_utc_series, to_utc_timestamp
-from journeylab.maps.progress import id_codes
+from journeylab.maps.progress import user_numbers
 
 __all__ = [
     "Period",
@@ -206,8 +206,7 @@ def first_values(events: pd.DataFrame, columns: Iterable[str]) -> dict[str, pd.S
             have = have.sort_values("timestamp", kind="stable")
             out[column] = have.groupby("user_id", sort=False)[column].first().rename(column)
         return out
-    coded = id_codes(ids)  # the month's numbering, when the search has made it
-    codes = coded[0] if coded is not None else pd.factorize(ids)[0]  # -1: no user id
+    codes = user_numbers(ids)  # the month's numbering, when the search has made it
     rows = np.flatnonzero(codes >= 0)
     ns = ts.array.asi8[rows]
     missing = ts.isna().to_numpy()[rows]

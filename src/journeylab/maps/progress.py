@@ -215,6 +215,12 @@ def id_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     return column_codes(ids) if isinstance(ids.dtype, pd.StringDtype) else None
 
 
+def user_numbers(ids: pd.Series) -> np.ndarray:
+    """Each row's user number (-1: no id): :func:`id_codes` when the column has them, else factorized."""
+    coded = id_codes(ids)
+    return coded[0] if coded is not None else pd.factorize(ids)[0]
+
+
 def events_matching(frame: pd.DataFrame, patterns: Iterable[str]) -> pd.Series:
     """Boolean mask of the rows whose event matches one of ``patterns`` (names or shell patterns).
 
